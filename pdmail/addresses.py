@@ -1,0 +1,68 @@
+"""Email address normalization and matching: pure string functions shared by every layer."""
+
+from __future__ import annotations
+
+import re
+
+# Deliberately loose: real mail carries odd but deliverable local parts.
+_ADDRESS_RE = re.compile(r"^[^@\s<>()\[\],;:\"]+@[^@\s<>()\[\],;:\"]+\.[^@\s<>()\[\],;:\"]+$")
+
+
+def normalize_address(address: str) -> str:
+    """Lower-case and trim an address; comparison in pdmail is case-insensitive throughout."""
+    return address.strip().strip("<>").strip().lower()
+
+
+def is_valid_address(address: str) -> bool:
+    return bool(_ADDRESS_RE.match(normalize_address(address)))
+
+
+def domain_of(address: str) -> str:
+    return normalize_address(address).rpartition("@")[2]
+
+
+def normalize_block_pattern(pattern: str) -> str:
+    """A block entry is an exact address or ``@domain`` (which covers its subdomains)."""
+    value = pattern.strip().lower()
+    if value.startswith("@"):
+        domain = value[1:].strip(".")
+        if not domain or "@" in domain or "." not in domain or any(c.isspace() for c in domain):
+            raise ValueError(f"not a domain: {pattern!r} (write it as @example.com)")
+        return "@" + domain
+    if not is_valid_address(value):
+        raise ValueError(f"not an email address or @domain: {pattern!r}")
+    return normalize_address(value)
+
+
+def is_blocked(address: str, patterns: frozenset[str] | set[str]) -> bool:
+    """True when the address, or its domain or any parent domain, is on the block list."""
+    addr = normalize_address(address)
+    if addr in patterns:
+        return True
+    domain = domain_of(addr)
+    while domain:
+        if "@" + domain in patterns:
+            return True
+        _, dot, rest = domain.partition(".")
+        domain = rest if dot else ""
+    return False
+
+
+def normalize_message_id(value: str | None) -> str | None:
+    """Angle brackets and surrounding space dropped, domain part lower-cased.
+
+    The local part stays as written: some servers treat it case-sensitively.
+    """
+    if not value:
+        return None
+    text = value.strip()
+    if text.startswith("<"):
+        end = text.find(">")
+        text = text[1:end] if end != -1 else text[1:]
+    text = text.strip()
+    if not text or any(c.isspace() for c in text):
+        return None
+    local, at, domain = text.rpartition("@")
+    if not at:
+        return text
+    return f"{local}@{domain.lower()}"

@@ -1,0 +1,72 @@
+"""Typed errors that carry their exit code, so the CLI translates them in one place.
+
+Library code raises these; it never prints and never calls ``sys.exit``.
+"""
+
+from __future__ import annotations
+
+# Exit codes of SPEC.md §5, in one place.
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_USAGE = 2
+EXIT_REFUSED = 3
+EXIT_NOT_FOUND = 4
+EXIT_PARTIAL = 7
+EXIT_TEMPFAIL = 75
+EXIT_AUTH = 77
+
+
+class PdmailError(Exception):
+    """An error a user can act on: its message is shown as one ``Error: ...`` line."""
+
+    exit_code = EXIT_INTERNAL
+
+    def __init__(self, message: str, exit_code: int | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if exit_code is not None:
+            self.exit_code = exit_code
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class UsageError(PdmailError):
+    """Bad arguments or configuration (exit 2)."""
+
+    exit_code = EXIT_USAGE
+
+
+class InputRefused(PdmailError):
+    """Input was refused and quarantined; nothing was lost (exit 3)."""
+
+    exit_code = EXIT_REFUSED
+
+
+class NotFound(PdmailError):
+    """Missing, or not visible to this user: the two must read alike (exit 4)."""
+
+    exit_code = EXIT_NOT_FOUND
+
+
+class PartialFailure(PdmailError):
+    """Some inputs failed and the rest went through (exit 7)."""
+
+    exit_code = EXIT_PARTIAL
+
+
+class TemporaryFailure(PdmailError):
+    """Retry later: lock held, database busy, server unreachable (exit 75)."""
+
+    exit_code = EXIT_TEMPFAIL
+
+
+class AuthFailure(PdmailError):
+    """The mail server refused our credentials or its certificate is untrusted (exit 77)."""
+
+    exit_code = EXIT_AUTH
+
+
+def not_found(kind: str, ident: object) -> NotFound:
+    """The one message for 'no such record' and 'not yours to see' alike."""
+    return NotFound(f"{kind} {ident} not found")

@@ -1,0 +1,113 @@
+"""Plain, frozen records passed between layers. No I/O, no behaviour beyond small helpers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Address:
+    """A mailbox: display name as decoded, ``email`` normalized (lower-case, no brackets)."""
+
+    name: str
+    email: str
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "email": self.email}
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str
+    size: int  # decoded bytes
+    is_inline: bool = False
+
+    def to_json(self) -> dict:
+        return {"filename": self.filename, "size": self.size, "content_type": self.content_type}
+
+
+@dataclass(frozen=True)
+class ParsedEmail:
+    """Everything pdmail needs from one message, decoded defensively.
+
+    Built only by ``parse.parse_message``; the raw bytes stay the source of truth.
+    """
+
+    raw_sha256: str
+    size: int
+    message_id: str | None  # as written, without angle brackets
+    message_id_norm: str | None  # normalize_message_id(message_id)
+    alt_message_id: str | None  # X-Microsoft-Original-Message-ID, normalized
+    in_reply_to: tuple[str, ...]  # normalized ids
+    references: tuple[str, ...]  # normalized ids, oldest first, capped
+    from_: tuple[Address, ...]  # every mailbox of every From header
+    from_header_count: int
+    sender: Address | None
+    reply_to: tuple[Address, ...]
+    x_original_from: Address | None
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    bcc: tuple[Address, ...]
+    delivered_to: tuple[str, ...]  # Delivered-To and X-Original-To, normalized
+    subject: str
+    date_header: str | None  # raw Date header, for the fingerprint
+    date_utc: datetime | None  # aware UTC
+    date_source: str  # "header" | "received" | "none" (caller falls back to capture time)
+    text: str  # the readable body: text/plain, or HTML converted to text
+    attachments: tuple[Attachment, ...]
+    attached_messages: tuple[bytes, ...]  # raw bytes of message/rfc822 parts, in order
+    list_id: str | None
+    list_unsubscribe: str | None
+    precedence: str | None
+    auto_submitted: str | None
+    authentication_results: tuple[str, ...]  # raw header values, top first
+    defects: tuple[str, ...]
+    parse_status: str = "ok"  # "ok" | "defects"
+
+    @property
+    def sender_address(self) -> Address | None:
+        """The single From mailbox, or None when there are none or several."""
+        return self.from_[0] if len(self.from_) == 1 and self.from_header_count == 1 else None
+
+
+@dataclass(frozen=True)
+class Contact:
+    id: int
+    name: str
+    emails: tuple[str, ...]
+    org_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Deal:
+    id: int
+    title: str
+    status: str  # open | won | lost | deleted
+    contact_id: int | None = None
+    org_id: int | None = None
+    value: float | None = None
+    currency: str | None = None
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking: the visibility law needs nothing more."""
+
+    user_id: int
+    email: str
+    is_admin: bool = False
+
+
+@dataclass(frozen=True)
+class User:
+    id: int
+    email: str
+    name: str
+    is_admin: bool
+    alt_addresses: tuple[str, ...] = field(default=())
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset((self.email, *self.alt_addresses))

@@ -1,0 +1,209 @@
+"""`pdmail init`, `pdmail user ...` and `pdmail settings ...`."""
+
+from typing import Annotated, Optional
+
+import typer
+
+from pdmail.cli.common import Session, command, safe
+
+user_app = typer.Typer(help="People who use pdmail: each has their own mail and settings.", no_args_is_help=True)
+settings_app = typer.Typer(help="Your settings and, for admins, the company's.", no_args_is_help=True)
+alt_app = typer.Typer(help="Other addresses you send from (they may use the Smart BCC address).",
+                      no_args_is_help=True)
+block_app = typer.Typer(help="Addresses and domains whose mail is never linked (company-wide).",
+                        no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(user_app, name="user")
+    settings_app.add_typer(alt_app, name="alt-address")
+    settings_app.add_typer(block_app, name="block")
+    app.add_typer(settings_app, name="settings")
+    command(app, "init", lists=True)(init)
+
+
+def _users():
+    from pdmail.store import users
+
+    return users
+
+
+def init(
+    s: Session,
+    name: Annotated[str, typer.Option("--name", help="Your full name.")],
+    email: Annotated[str, typer.Option("--email", help="Your login email address.")],
+    company: Annotated[Optional[str], typer.Option("--company", help="Company name.")] = None,
+) -> None:
+    """Create the database and its first admin (you), who becomes the default user.
+
+    The file is created readable by you only (mode 0600).
+
+    Example: `pdmail init --name "Maria Lopez" --email maria@northwind.example --company Northwind`
+    """
+    users = _users()
+    db = s.create_db()
+    user = users.init_company(db, company=company or (email.partition("@")[2] or "My company"), name=name,
+                              email=email)
+    s.emit(users.user_json(user), f"{user.id}")
+    s.info(f"Created {db.path} with admin {safe(user.email)}.")
+
+
+@command(user_app, "add", lists=True)
+def user_add(
+    s: Session,
+    email: Annotated[str, typer.Argument(help="The user's login email address.")],
+    name: Annotated[str, typer.Option("--name", help="Full name.")],
+    admin: Annotated[bool, typer.Option("--admin", help="Make this user an admin.")] = False,
+) -> None:
+    """Add a user (admins only).
+
+    Example: `pdmail user add sam@northwind.example --name "Sam Lee"`
+    """
+    from pdmail.errors import UsageError
+
+    users = _users()
+    if not s.user.is_admin:
+        raise UsageError("only an admin can add users")
+    user = users.add_user(s.db, email, name=name, is_admin=admin)
+    s.emit(users.user_json(user), f"{user.id}")
+
+
+@command(user_app, "list", lists=True)
+def user_list(s: Session) -> None:
+    """List users.
+
+    Example: `pdmail user list --json`
+    """
+    users = _users()
+    rows = users.list_users(s.db)
+    default = s.db.scalar("SELECT value FROM app_state WHERE key = 'default_user'")
+
+    def table():
+        from rich.table import Table
+
+        t = Table("id", "email", "name", "role", "")
+        for u in rows:
+            t.add_row(str(u.id), safe(u.email), safe(u.name), "admin" if u.is_admin else "user",
+                      "default" if u.email == default else "")
+        return t
+
+    s.emit([users.user_json(u) | {"default": u.email == default} for u in rows], table)
+
+
+@command(user_app, "default", lists=True)
+def user_default(s: Session, email: Annotated[str, typer.Argument(help="A user's login email.")]) -> None:
+    """Set the user pdmail acts as when neither --user nor PDMAIL_USER is given.
+
+    Example: `pdmail user default sam@northwind.example`
+    """
+    users = _users()
+    user = users.set_default_user(s.db, email)
+    s.emit(users.user_json(user), f"Default user is now {safe(user.email)}.")
+
+
+@command(settings_app, "show", lists=True)
+def settings_show(s: Session) -> None:
+    """Show your settings and the company's.
+
+    Example: `pdmail settings show --json`
+    """
+    from pdmail.settings import SETTINGS
+
+    users = _users()
+    values = users.all_settings(s.db, s.user)
+    data = {
+        "user": s.user.email,
+        "settings": values,
+        "alt_addresses": list(s.user.alt_addresses),
+        "blocked": users.list_blocks(s.db),
+    }
+
+    def table():
+        from rich.table import Table
+
+        t = Table("setting", "value", "scope", "what it does")
+        for key, value in values.items():
+            t.add_row(key, safe(value or "(not set)"), SETTINGS[key].scope, SETTINGS[key].help)
+        return t
+
+    s.emit(data, table)
+
+
+@command(settings_app, "set", lists=True)
+def settings_set(
+    s: Session,
+    key: Annotated[str, typer.Argument(help="default-visibility, auto-link-deals, archive-on-server, "
+                                            "delete-on-server, bcc-address, bcc-authserv-id, create-contacts")],
+    value: Annotated[str, typer.Argument(help="The new value (on/off, shared/private, an address...).")],
+) -> None:
+    """Change a setting. Company settings (bcc-address, bcc-authserv-id, create-contacts) need an admin.
+
+    Changing default-visibility affects only email captured from now on.
+
+    Example: `pdmail settings set default-visibility private`
+    """
+    users = _users()
+    stored = users.set_setting(s.db, s.user, key, value)
+    s.emit({"key": key, "value": stored}, f"{key} = {safe(stored or '(not set)')}")
+
+
+@command(alt_app, "add", lists=True)
+def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address you also send from.")]) -> None:
+    """Add an alternative address of yours.
+
+    Example: `pdmail settings alt-address add maria.lopez@northwind.example`
+    """
+    users = _users()
+    addr = users.add_alt_address(s.db, s.user, address)
+    s.emit({"address": addr}, f"Added {safe(addr)}.")
+
+
+@command(alt_app, "remove", lists=True)
+def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of your alternative addresses.")]) -> None:
+    """Remove an alternative address of yours.
+
+    Example: `pdmail settings alt-address remove maria.lopez@northwind.example`
+    """
+    users = _users()
+    addr = users.remove_alt_address(s.db, s.user, address)
+    s.emit({"address": addr}, f"Removed {safe(addr)}.")
+
+
+@command(alt_app, "list", lists=True)
+def alt_list(s: Session) -> None:
+    """List your alternative addresses.
+
+    Example: `pdmail settings alt-address list`
+    """
+    addresses = _users().list_alt_addresses(s.db, s.user)
+    s.emit(addresses, "\n".join(safe(a) for a in addresses) or "No alternative addresses.")
+
+
+@command(block_app, "add", lists=True)
+def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An address, or @domain (subdomains too).")]) -> None:
+    """Block an address or a whole domain (admins only): its mail is never linked.
+
+    Example: `pdmail settings block add @newsletters.example`
+    """
+    value = _users().add_block(s.db, s.user, pattern)
+    s.emit({"pattern": value}, f"Blocked {safe(value)}.")
+
+
+@command(block_app, "remove", lists=True)
+def block_remove(s: Session, pattern: Annotated[str, typer.Argument(help="An entry of the block list.")]) -> None:
+    """Remove an entry from the block list (admins only).
+
+    Example: `pdmail settings block remove @newsletters.example`
+    """
+    value = _users().remove_block(s.db, s.user, pattern)
+    s.emit({"pattern": value}, f"Unblocked {safe(value)}.")
+
+
+@command(block_app, "list", lists=True)
+def block_list(s: Session) -> None:
+    """List blocked addresses and domains.
+
+    Example: `pdmail settings block list --json`
+    """
+    patterns = _users().list_blocks(s.db)
+    s.emit(patterns, "\n".join(safe(p) for p in patterns) or "Nothing is blocked.")

@@ -1,0 +1,220 @@
+"""What every command shares: the global options, the session they open, output and errors.
+
+Commands are plain functions decorated with :func:`command`, which adds ``--db``, ``--user`` (and
+``--json`` for commands that list or show) and translates every error into one ``Error:`` line
+and the exit code of SPEC.md §5.
+"""
+
+import functools
+import inspect
+import json
+import os
+import sys
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from pdmail.errors import EXIT_INTERNAL, PdmailError
+
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", envvar="PDMAIL_DB", metavar="PATH",
+                 help="Database file (default: pdmail.db in your user data folder).", show_default=False),
+]
+UserOption = Annotated[
+    Optional[str],
+    typer.Option("--user", envvar="PDMAIL_USER", metavar="EMAIL",
+                 help="Act as this user (default: the one set by `pdmail user default`).", show_default=False),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+
+
+@dataclass
+class GlobalState:
+    db: Optional[Path] = None
+    user: Optional[str] = None
+    json: bool = False
+    quiet: bool = False
+    debug: bool = False
+
+
+
+@dataclass
+class Session:
+    """One command's view of the world: the options it was given and the database, opened lazily."""
+
+    db_path: Optional[Path]
+    user_email: Optional[str]
+    json: bool
+    quiet: bool
+    debug: bool
+    _db: Any = field(default=None, repr=False)
+    _user: Any = field(default=None, repr=False)
+
+    @property
+    def db(self):
+        if self._db is None:
+            from pdmail.store import open_db
+
+            self._db = open_db(self.db_path)
+        return self._db
+
+    @property
+    def user(self):
+        if self._user is None:
+            from pdmail.store.users import current_user
+
+            self._user = current_user(self.db, self.user_email)
+        return self._user
+
+    def create_db(self):
+        from pdmail.store import open_db
+
+        self._db = open_db(self.db_path, create=True)
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+
+    # --- output -------------------------------------------------------------------------------
+
+    def emit(self, data: Any, human=None) -> None:
+        """``data`` as JSON with --json; otherwise ``human`` (a string, a Rich renderable or a callable)."""
+        if self.json:
+            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            return
+        if human is None:
+            return
+        if callable(human):
+            human = human()
+        if human is None:
+            return
+        if isinstance(human, str):
+            sys.stdout.write(human + ("" if human.endswith("\n") else "\n"))
+        else:
+            console().print(human)
+
+    def info(self, message: str) -> None:
+        """A human note on stderr, silenced by --quiet and --json."""
+        if not (self.quiet or self.json):
+            err_console().print(message, highlight=False)
+
+    def warn(self, message: str) -> None:
+        if not self.quiet:
+            sys.stderr.write(f"Warning: {clean(message)}\n")
+
+
+@functools.cache
+def console():
+    from rich.console import Console
+
+    return Console(highlight=False, soft_wrap=False)
+
+
+@functools.cache
+def err_console():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+# --- terminal safety ------------------------------------------------------------------------------
+
+_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
+
+
+def clean(text: object, *, keep_newlines: bool = False) -> str:
+    """Strip control and escape sequences, bidi overrides and bare CRs from untrusted text."""
+    out = []
+    for ch in str(text) if text is not None else "":
+        if ch == "\n" and keep_newlines:
+            out.append(ch)
+        elif ch == "\t":
+            out.append("    " if keep_newlines else " ")
+        elif ch in _BIDI:
+            continue
+        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
+            out.append(" " if ch in "\r\n" else "")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def safe(text: object, *, keep_newlines: bool = False) -> str:
+    """Cleaned and escaped for Rich markup: a subject like ``[b]x[/b]`` prints as itself."""
+    from rich.markup import escape
+
+    return escape(clean(text, keep_newlines=keep_newlines))
+
+
+# --- commands -------------------------------------------------------------------------------------
+
+
+def fail(exc: BaseException, debug: bool) -> "typer.Exit":
+    if isinstance(exc, PdmailError):
+        sys.stderr.write(f"Error: {clean(exc.message)}\n")
+        return typer.Exit(exc.exit_code)
+    if debug:
+        import traceback
+
+        traceback.print_exception(exc)
+    detail = clean(str(exc)) or type(exc).__name__
+    sys.stderr.write(f"Error: internal error ({type(exc).__name__}: {detail}); run with --debug for details\n")
+    return typer.Exit(EXIT_INTERNAL)
+
+
+def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: bool = True, **kwargs):
+    """Register ``fn(session, ...)`` as a command with the shared options and error translation."""
+
+    def decorate(fn):
+        sig = inspect.signature(fn, eval_str=True)
+        own = list(sig.parameters.values())[1:]
+        extra = [
+            inspect.Parameter("pdmail_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
+            inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOption),
+            inspect.Parameter("user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=UserOption),
+        ]
+        if lists:
+            extra.append(
+                inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False,
+                                  annotation=JsonOption)
+            )
+
+        @functools.wraps(fn)
+        def wrapper(*args, pdmail_ctx: typer.Context, db=None, user=None, json_output=False, **kw):
+            state = pdmail_ctx.find_root().obj
+            if not isinstance(state, GlobalState):
+                state = GlobalState()
+            session = Session(
+                db_path=db or state.db,
+                user_email=user or state.user,
+                json=bool(json_output or state.json),
+                quiet=state.quiet,
+                debug=state.debug,
+            )
+            try:
+                return fn(session, *args, **kw)
+            except (typer.Exit, typer.Abort):
+                raise
+            except KeyboardInterrupt:
+                sys.stderr.write("Interrupted; everything committed so far is kept.\n")
+                raise typer.Exit(130) from None
+            except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+                raise fail(exc, session.debug) from None
+            finally:
+                session.close()
+
+        wrapper.__signature__ = sig.replace(parameters=own + extra)
+        wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
+        group.command(name, **kwargs)(wrapper)
+        return fn
+
+    return decorate
+
+
+def env_flag(name: str) -> bool:
+    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

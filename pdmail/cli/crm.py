@@ -1,0 +1,287 @@
+"""`pdmail contact ...`, `pdmail org ...` and `pdmail deal ...`."""
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pdmail.cli.common import Session, command, safe
+
+contact_app = typer.Typer(help="People you email: each may have several addresses.", no_args_is_help=True)
+org_app = typer.Typer(help="Organizations your contacts belong to.", no_args_is_help=True)
+deal_app = typer.Typer(help="Deals: open ones take new email automatically.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(contact_app, name="contact")
+    app.add_typer(org_app, name="org")
+    app.add_typer(deal_app, name="deal")
+
+
+def _crm():
+    from pdmail.store import crm
+
+    return crm
+
+
+def _read_file(path: Path) -> bytes:
+    from pdmail.errors import UsageError
+
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+def _import_result(s: Session, report, kind: str) -> None:
+    from pdmail.errors import EXIT_PARTIAL
+
+    s.emit(report.to_json(), f"Imported {len(report.imported)} {kind}.")
+    for line, reason in report.errors:
+        if not s.json:
+            import sys
+
+            sys.stderr.write(f"line {line}: {reason}\n")
+    if report.errors:
+        if not s.json:
+            import sys
+
+            sys.stderr.write(f"Error: {len(report.errors)} row(s) were not imported\n")
+        raise typer.Exit(EXIT_PARTIAL)
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+@command(contact_app, "add", lists=True)
+def contact_add(
+    s: Session,
+    name: Annotated[str, typer.Argument(help="Full name.")],
+    email: Annotated[list[str], typer.Option("--email", help="An address of this contact (repeatable).")],
+    org: Annotated[Optional[int], typer.Option("--org", help="Organization id.")] = None,
+    title: Annotated[Optional[str], typer.Option("--title", help="Job title.")] = None,
+    phone: Annotated[Optional[str], typer.Option("--phone", help="Phone number.")] = None,
+) -> None:
+    """Add a contact; earlier email from or to their addresses is linked to them.
+
+    Example: `pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1`
+    """
+    contact = _crm().add_contact(s.db, name, email, org_id=org, title=title, phone=phone)
+    s.emit(contact.to_json(), f"{contact.id}")
+
+
+@command(contact_app, "list", lists=True)
+def contact_list(
+    s: Session,
+    org: Annotated[Optional[int], typer.Option("--org", help="Only this organization's contacts.")] = None,
+) -> None:
+    """List contacts.
+
+    Example: `pdmail contact list --json`
+    """
+    contacts = _crm().list_contacts(s.db, org_id=org)
+    if s.json:
+        s.emit([c.to_json() for c in contacts])
+        return
+
+    def table():
+        from rich.table import Table
+
+        t = Table("id", "name", "emails", "organization")
+        for c in contacts:
+            t.add_row(str(c.id), safe(c.name), safe(", ".join(c.emails)), safe(c.org_name or ""))
+        return t
+
+    s.emit(None, table)
+
+
+@command(contact_app, "show", lists=True)
+def contact_show(s: Session, contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")]) -> None:
+    """Show a contact, their deals and the email linked to them that you may see.
+
+    Example: `pdmail contact show 12`
+    """
+    crm = _crm()
+    contact = crm.get_contact(s.db, contact_id)
+    deals = crm.list_deals(s.db, contact_id=contact_id)
+    data = contact.to_json() | {"deals": [d.to_json() for d in deals]}
+
+    def view():
+        from rich.console import Group
+        from rich.text import Text
+
+        lines = [Text.from_markup(f"[bold]{safe(contact.name)}[/bold]  #{contact.id}"),
+                 Text(f"Emails: {', '.join(contact.emails)}")]
+        if contact.org_name:
+            lines.append(Text(f"Organization: {contact.org_name} (#{contact.org_id})"))
+        for d in deals:
+            lines.append(Text(f"Deal #{d.id}: {d.title} [{d.status}]"))
+        return Group(*lines)
+
+    s.emit(data, view)
+
+
+@command(contact_app, "import", lists=True)
+def contact_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")]) -> None:
+    """Import contacts from a CSV export (columns such as Name, Email, Organization, Title, Phone).
+
+    Several addresses go in one Email cell, separated by commas. Bad rows are reported by file line
+    (the header is line 1) and the good rows are imported; the exit code is 7 when any row failed.
+
+    Example: `pdmail contact import examples/contacts.csv`
+    """
+    report = _crm().import_contacts(s.db, _read_file(file))
+    _import_result(s, report, "contacts")
+
+
+# --- organizations ----------------------------------------------------------------------------
+
+
+@command(org_app, "add", lists=True)
+def org_add(
+    s: Session,
+    name: Annotated[str, typer.Argument(help="Organization name.")],
+    domain: Annotated[Optional[str], typer.Option("--domain", help="Its email domain, e.g. acme.example.")] = None,
+) -> None:
+    """Add an organization.
+
+    Example: `pdmail org add "Acme Corp" --domain acme.example`
+    """
+    org = _crm().add_org(s.db, name, domain)
+    s.emit(org.to_json(), f"{org.id}")
+
+
+@command(org_app, "list", lists=True)
+def org_list(s: Session) -> None:
+    """List organizations.
+
+    Example: `pdmail org list --json`
+    """
+    orgs = _crm().list_orgs(s.db)
+
+    def table():
+        from rich.table import Table
+
+        t = Table("id", "name", "domain")
+        for o in orgs:
+            t.add_row(str(o.id), safe(o.name), safe(o.domain or ""))
+        return t
+
+    s.emit([o.to_json() for o in orgs], table)
+
+
+@command(org_app, "show", lists=True)
+def org_show(s: Session, org_id: Annotated[int, typer.Argument(metavar="ID", help="Organization id.")]) -> None:
+    """Show an organization with its contacts and deals.
+
+    Example: `pdmail org show 3`
+    """
+    crm = _crm()
+    org = crm.get_org(s.db, org_id)
+    contacts = crm.list_contacts(s.db, org_id=org_id)
+    deals = crm.list_deals(s.db, org_id=org_id)
+    data = org.to_json() | {"contacts": [c.to_json() for c in contacts], "deals": [d.to_json() for d in deals]}
+
+    def view():
+        lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}" + (f"  ({safe(org.domain)})" if org.domain else "")]
+        lines += [f"Contact #{c.id}: {safe(c.name)} <{safe(', '.join(c.emails))}>" for c in contacts]
+        lines += [f"Deal #{d.id}: {safe(d.title)} [{d.status}]" for d in deals]
+        from rich.text import Text
+
+        return Text.from_markup("\n".join(lines))
+
+    s.emit(data, view)
+
+
+# --- deals ------------------------------------------------------------------------------------
+
+
+@command(deal_app, "add", lists=True)
+def deal_add(
+    s: Session,
+    title: Annotated[str, typer.Argument(help="Deal title.")],
+    contact: Annotated[int, typer.Option("--contact", help="The contact person's id.")],
+    org: Annotated[Optional[int], typer.Option("--org", help="Organization id (default: the contact's).")] = None,
+    value: Annotated[Optional[float], typer.Option("--value", help="Deal value.")] = None,
+    currency: Annotated[Optional[str], typer.Option("--currency", help="Currency code, e.g. EUR.")] = None,
+    status: Annotated[str, typer.Option("--status", help="open, won or lost.")] = "open",
+) -> None:
+    """Add a deal; while open it takes the contact's new email.
+
+    Example: `pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR`
+    """
+    deal = _crm().add_deal(s.db, title, contact_id=contact, org_id=org, value=value,
+                           currency=currency.upper() if currency else None, status=status)
+    s.emit(deal.to_json(), f"{deal.id}")
+
+
+@command(deal_app, "list", lists=True)
+def deal_list(
+    s: Session,
+    status: Annotated[Optional[str], typer.Option("--status", help="Only deals with this status.")] = None,
+    contact: Annotated[Optional[int], typer.Option("--contact", help="Only this contact's deals.")] = None,
+) -> None:
+    """List deals.
+
+    Example: `pdmail deal list --status open --json`
+    """
+    deals = _crm().list_deals(s.db, status=status, contact_id=contact)
+
+    def table():
+        from rich.table import Table
+
+        t = Table("id", "title", "status", "value", "contact")
+        for d in deals:
+            amount = "" if d.value is None else f"{d.value:,.2f} {d.currency or ''}".strip()
+            t.add_row(str(d.id), safe(d.title), d.status, amount, safe(d.contact_name or ""))
+        return t
+
+    s.emit([d.to_json() for d in deals], table)
+
+
+@command(deal_app, "show", lists=True)
+def deal_show(s: Session, deal_id: Annotated[int, typer.Argument(metavar="ID", help="Deal id.")]) -> None:
+    """Show a deal and the email linked to it that you may see.
+
+    Example: `pdmail deal show 7`
+    """
+    deal = _crm().get_deal(s.db, deal_id)
+
+    def view():
+        amount = "" if deal.value is None else f"  {deal.value:,.2f} {deal.currency or ''}"
+        return f"{clean_title(deal.title)}  #{deal.id}  [{deal.status}]{amount}\nContact: {deal.contact_name or '-'}"
+
+    s.emit(deal.to_json(), view)
+
+
+def clean_title(text: str) -> str:
+    from pdmail.cli.common import clean
+
+    return clean(text)
+
+
+@command(deal_app, "import", lists=True)
+def deal_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")]) -> None:
+    """Import deals from a CSV export (columns such as Title, Value, Currency, Status, Person, Organization).
+
+    Person is the contact's email address (or a unique name). Bad rows are reported by file line and
+    the good rows are imported; the exit code is 7 when any row failed.
+
+    Example: `pdmail deal import examples/deals.csv`
+    """
+    report = _crm().import_deals(s.db, _read_file(file))
+    _import_result(s, report, "deals")
+
+
+@command(deal_app, "set-status", lists=True)
+def deal_set_status(
+    s: Session,
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="Deal id.")],
+    status: Annotated[str, typer.Argument(help="open, won or lost.")],
+) -> None:
+    """Mark a deal open, won or lost; only open deals take new email.
+
+    Example: `pdmail deal set-status 7 won`
+    """
+    deal, before = _crm().set_deal_status(s.db, deal_id, status)
+    s.emit(deal.to_json() | {"previous_status": before}, f"Deal {deal.id}: {before} → {deal.status}")

@@ -1,0 +1,301 @@
+"""The schema, as numbered migrations. Nothing else in pdmail creates or alters tables.
+
+A migration is never edited once released: a change is a new migration appended to ``MIGRATIONS``.
+``PRAGMA user_version`` holds how many have been applied, so a database made by a newer pdmail
+(a higher number than this code knows) is recognized and refused before anything touches it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: ``executescript`` would COMMIT the migration's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement.strip()[:60]}")
+
+
+def m001_core(db: sqlite3.Connection) -> None:
+    """Company, users, CRM records, captured email, links, quarantine and the search index."""
+    run_script(
+        db,
+        """
+        CREATE TABLE company (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            name TEXT NOT NULL,
+            created_utc TEXT NOT NULL
+        );
+        CREATE TABLE company_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE app_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL
+        );
+        CREATE TABLE user_settings (
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+        CREATE TABLE user_addresses (
+            email TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
+        CREATE TABLE blocked (
+            pattern TEXT PRIMARY KEY,
+            created_utc TEXT NOT NULL
+        );
+
+        CREATE TABLE orgs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            domain TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
+        CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            org_id INTEGER REFERENCES orgs(id),
+            title TEXT,
+            phone TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX contacts_by_org ON contacts(org_id);
+        CREATE TABLE contact_emails (
+            email TEXT PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            position INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
+        CREATE TABLE deals (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            contact_id INTEGER REFERENCES contacts(id),
+            org_id INTEGER REFERENCES orgs(id),
+            value REAL,
+            currency TEXT,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'won', 'lost', 'deleted')),
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
+        CREATE INDEX deals_by_contact ON deals(contact_id, status);
+        CREATE INDEX deals_by_org ON deals(org_id, status);
+
+        -- Raw messages, content-addressed, so a better parser can re-parse them later.
+        CREATE TABLE raw_messages (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE threads (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            subject_norm TEXT NOT NULL DEFAULT '',
+            deal_id INTEGER REFERENCES deals(id),
+            deal_rule TEXT,
+            is_deal_manual INTEGER NOT NULL DEFAULT 0,
+            visibility TEXT NOT NULL CHECK (visibility IN ('shared', 'private')),
+            last_date_utc TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
+        -- Every Message-ID a thread has seen or been referred to by: how replies find their thread.
+        CREATE TABLE thread_message_ids (
+            owner_id INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            thread_id INTEGER NOT NULL REFERENCES threads(id),
+            PRIMARY KEY (owner_id, message_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
+
+        CREATE TABLE emails (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            thread_id INTEGER NOT NULL REFERENCES threads(id),
+            message_id TEXT,
+            message_id_norm TEXT,
+            alt_message_id TEXT,
+            fingerprint TEXT NOT NULL,
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            wrapper_sha256 TEXT REFERENCES raw_messages(sha256),
+            direction TEXT NOT NULL CHECK (direction IN ('incoming', 'outgoing')),
+            source TEXT NOT NULL CHECK (source IN ('sync', 'bcc', 'sent')),
+            from_name TEXT NOT NULL DEFAULT '',
+            from_email TEXT NOT NULL DEFAULT '',
+            to_json TEXT NOT NULL DEFAULT '[]',
+            cc_json TEXT NOT NULL DEFAULT '[]',
+            addresses TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            date_utc TEXT NOT NULL,
+            date_source TEXT NOT NULL DEFAULT 'header',
+            snippet TEXT NOT NULL DEFAULT '',
+            body_text TEXT NOT NULL DEFAULT '',
+            attachments_json TEXT NOT NULL DEFAULT '[]',
+            folder TEXT NOT NULL DEFAULT 'inbox'
+                CHECK (folder IN ('inbox', 'sent', 'archive', 'trash')),
+            is_read INTEGER NOT NULL DEFAULT 0,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            visibility TEXT NOT NULL CHECK (visibility IN ('shared', 'private')),
+            deal_id INTEGER REFERENCES deals(id),
+            deal_rule TEXT,
+            is_deal_manual INTEGER NOT NULL DEFAULT 0,
+            is_links_manual INTEGER NOT NULL DEFAULT 0,
+            needs_deal INTEGER NOT NULL DEFAULT 0,
+            is_automated INTEGER NOT NULL DEFAULT 0,
+            link_verdict TEXT,
+            link_trace_json TEXT NOT NULL DEFAULT '[]',
+            parse_status TEXT NOT NULL DEFAULT 'ok',
+            captured_utc TEXT NOT NULL,
+            UNIQUE (owner_id, fingerprint)
+        );
+        CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
+        CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
+        CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
+        CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
+        CREATE INDEX emails_by_alt_message_id ON emails(owner_id, alt_message_id)
+            WHERE alt_message_id IS NOT NULL;
+        CREATE INDEX emails_by_deal ON emails(deal_id) WHERE deal_id IS NOT NULL;
+        CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+
+        -- Every address on an email, so new contacts can find earlier mail (retroactive linking).
+        CREATE TABLE email_addresses (
+            address TEXT NOT NULL,
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            role TEXT NOT NULL CHECK (role IN ('from', 'to', 'cc', 'reply_to')),
+            PRIMARY KEY (address, email_id, role)
+        ) WITHOUT ROWID;
+        CREATE INDEX email_addresses_by_email ON email_addresses(email_id);
+
+        CREATE TABLE email_contacts (
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            address TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            is_manual INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (email_id, contact_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX email_contacts_by_contact ON email_contacts(contact_id, email_id);
+
+        -- Who changed visibility or links, when, from what to what: shown by `explain`.
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at_utc TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id),
+            action TEXT NOT NULL,
+            email_id INTEGER,
+            thread_id INTEGER,
+            from_value TEXT,
+            to_value TEXT
+        );
+        CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
+        CREATE INDEX audit_log_by_email ON audit_log(email_id);
+
+        -- Smart BCC mail that was refused: kept with the reason, released only after review.
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            received_utc TEXT NOT NULL,
+            source TEXT NOT NULL,
+            recipient TEXT,
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            size INTEGER NOT NULL,
+            from_email TEXT,
+            subject TEXT,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released')),
+            released_email_id INTEGER REFERENCES emails(id),
+            released_utc TEXT
+        );
+
+        CREATE VIRTUAL TABLE email_fts USING fts5(
+            subject, body_text, addresses,
+            content='emails', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        """
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    ("001_core", m001_core),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class NewerSchema(Exception):
+    """The file was written by a newer pdmail; touching it could damage it."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(found, known)
+        self.found = found
+        self.known = known
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def check_version(db: sqlite3.Connection) -> int:
+    found = schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise NewerSchema(found, SCHEMA_VERSION)
+    return found
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this database lacks, each in its own transaction; return their names."""
+    applied: list[str] = []
+    found = check_version(db)
+    if found == SCHEMA_VERSION:
+        return applied
+    db.execute(
+        "CREATE TABLE IF NOT EXISTS _pdmail_migrations ("
+        "number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL)"
+    )
+    for number, (name, step) in enumerate(MIGRATIONS, start=1):
+        if number <= found:
+            continue
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            # Another process may have migrated while we waited for the write lock.
+            if schema_version(db) >= number:
+                db.execute("ROLLBACK")
+                continue
+            step(db)
+            db.execute(
+                "INSERT INTO _pdmail_migrations (number, name, applied_utc) VALUES (?, ?, ?)",
+                (number, name, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+            )
+            db.execute(f"PRAGMA user_version = {number}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied

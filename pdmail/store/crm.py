@@ -1,0 +1,339 @@
+"""Organizations, contacts (with several addresses each) and deals, and their CSV import."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pdmail import csvimport
+from pdmail.addresses import is_valid_address, normalize_address
+from pdmail.errors import UsageError, not_found
+from pdmail.models import Contact, Deal
+from pdmail.store.db import Database, now_utc
+
+DEAL_STATUSES = ("open", "won", "lost")
+
+
+@dataclass(frozen=True)
+class OrgRecord:
+    id: int
+    name: str
+    domain: str | None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "domain": self.domain}
+
+
+@dataclass(frozen=True)
+class ContactRecord:
+    id: int
+    name: str
+    emails: tuple[str, ...]
+    org_id: int | None
+    org_name: str | None
+    title: str | None
+    phone: str | None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "name": self.name, "emails": list(self.emails), "org_id": self.org_id,
+                "org": self.org_name, "title": self.title, "phone": self.phone}
+
+    def as_contact(self) -> Contact:
+        return Contact(self.id, self.name, self.emails, self.org_id)
+
+
+@dataclass(frozen=True)
+class DealRecord:
+    id: int
+    title: str
+    contact_id: int | None
+    org_id: int | None
+    value: float | None
+    currency: str | None
+    status: str
+    contact_name: str | None = None
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "title": self.title, "contact_id": self.contact_id, "org_id": self.org_id,
+                "value": self.value, "currency": self.currency, "status": self.status}
+
+    def as_deal(self) -> Deal:
+        return Deal(self.id, self.title, self.status, self.contact_id, self.org_id, self.value, self.currency)
+
+
+@dataclass
+class ImportReport:
+    imported: list[int] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (file line, reason)
+
+    def to_json(self) -> dict:
+        return {"imported": len(self.imported), "ids": self.imported,
+                "errors": [{"line": line, "error": reason} for line, reason in self.errors]}
+
+
+# --- organizations ----------------------------------------------------------------------------
+
+
+def add_org(db: Database, name: str, domain: str | None = None) -> OrgRecord:
+    if not name.strip():
+        raise UsageError("an organization needs a name")
+    dom = domain.strip().lower().lstrip("@") if domain else None
+    if dom is not None and ("." not in dom or "@" in dom or " " in dom):
+        raise UsageError(f"not a domain: {domain!r} (write it as example.com)")
+    with db.tx():
+        cur = db.execute(
+            "INSERT INTO orgs (name, domain, created_utc) VALUES (?, ?, ?)", (name.strip(), dom, now_utc())
+        )
+    return get_org(db, cur.lastrowid)
+
+
+def get_org(db: Database, org_id: int) -> OrgRecord:
+    row = db.one("SELECT id, name, domain FROM orgs WHERE id = ?", (org_id,))
+    if row is None:
+        raise not_found("org", org_id)
+    return OrgRecord(row["id"], row["name"], row["domain"])
+
+
+def list_orgs(db: Database) -> list[OrgRecord]:
+    return [OrgRecord(r["id"], r["name"], r["domain"]) for r in db.all("SELECT * FROM orgs ORDER BY id")]
+
+
+def _org_by_name(db: Database, name: str) -> int:
+    row = db.one("SELECT id FROM orgs WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", (name,))
+    if row:
+        return row["id"]
+    return db.execute("INSERT INTO orgs (name, created_utc) VALUES (?, ?)", (name, now_utc())).lastrowid
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+def _check_addresses(db: Database, emails: list[str]) -> list[str]:
+    out: list[str] = []
+    for raw in emails:
+        addr = normalize_address(raw)
+        if not is_valid_address(addr):
+            raise UsageError(f"not an email address: {raw!r}")
+        if addr in out:
+            continue
+        row = db.one(
+            "SELECT c.id, c.name FROM contact_emails e JOIN contacts c ON c.id = e.contact_id WHERE e.email = ?",
+            (addr,),
+        )
+        if row:
+            raise UsageError(f"{addr} already belongs to contact {row['id']} ({row['name']})")
+        out.append(addr)
+    return out
+
+
+def add_contact(
+    db: Database, name: str, emails: list[str], *, org_id: int | None = None,
+    title: str | None = None, phone: str | None = None,
+) -> ContactRecord:
+    if not name.strip():
+        raise UsageError("a contact needs a name")
+    with db.tx():
+        if org_id is not None:
+            get_org(db, org_id)
+        addresses = _check_addresses(db, emails)
+        cur = db.execute(
+            "INSERT INTO contacts (name, org_id, title, phone, created_utc) VALUES (?, ?, ?, ?, ?)",
+            (name.strip(), org_id, title or None, phone or None, now_utc()),
+        )
+        contact_id = cur.lastrowid
+        db.executemany(
+            "INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
+            [(a, contact_id, i) for i, a in enumerate(addresses)],
+        )
+    return get_contact(db, contact_id)
+
+
+def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRecord:
+    with db.tx():
+        get_contact(db, contact_id)
+        (addr,) = _check_addresses(db, [email])
+        position = db.scalar("SELECT coalesce(max(position) + 1, 0) FROM contact_emails WHERE contact_id = ?",
+                             (contact_id,))
+        db.execute("INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
+                   (addr, contact_id, position))
+    return get_contact(db, contact_id)
+
+
+_CONTACT_SELECT = (
+    "SELECT c.id, c.name, c.org_id, o.name AS org_name, c.title, c.phone, "
+    "(SELECT group_concat(email, ' ') FROM "
+    "  (SELECT email FROM contact_emails WHERE contact_id = c.id ORDER BY position)) AS emails "
+    "FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id"
+)
+
+
+def _contact(row) -> ContactRecord:
+    emails = tuple(row["emails"].split(" ")) if row["emails"] else ()
+    return ContactRecord(row["id"], row["name"], emails, row["org_id"], row["org_name"], row["title"], row["phone"])
+
+
+def get_contact(db: Database, contact_id: int) -> ContactRecord:
+    row = db.one(_CONTACT_SELECT + " WHERE c.id = ?", (contact_id,))
+    if row is None:
+        raise not_found("contact", contact_id)
+    return _contact(row)
+
+
+def list_contacts(db: Database, *, org_id: int | None = None) -> list[ContactRecord]:
+    if org_id is not None:
+        return [_contact(r) for r in db.all(_CONTACT_SELECT + " WHERE c.org_id = ? ORDER BY c.id", (org_id,))]
+    return [_contact(r) for r in db.all(_CONTACT_SELECT + " ORDER BY c.id")]
+
+
+def contact_for_address(db: Database, address: str) -> int | None:
+    return db.scalar("SELECT contact_id FROM contact_emails WHERE email = ?", (normalize_address(address),))
+
+
+# --- deals ------------------------------------------------------------------------------------
+
+
+def _check_status(status: str) -> str:
+    value = status.strip().lower()
+    if value not in DEAL_STATUSES:
+        raise UsageError(f"invalid deal status {status!r}: must be one of {', '.join(DEAL_STATUSES)}")
+    return value
+
+
+def add_deal(
+    db: Database, title: str, *, contact_id: int, org_id: int | None = None,
+    value: float | None = None, currency: str | None = None, status: str = "open",
+) -> DealRecord:
+    if not title.strip():
+        raise UsageError("a deal needs a title")
+    status = _check_status(status)
+    with db.tx():
+        contact = get_contact(db, contact_id)
+        if org_id is not None:
+            get_org(db, org_id)
+        else:
+            org_id = contact.org_id
+        stamp = now_utc()
+        cur = db.execute(
+            "INSERT INTO deals (title, contact_id, org_id, value, currency, status, created_utc, updated_utc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (title.strip(), contact_id, org_id, value, currency, status, stamp, stamp),
+        )
+    return get_deal(db, cur.lastrowid)
+
+
+_DEAL_SELECT = (
+    "SELECT d.id, d.title, d.contact_id, d.org_id, d.value, d.currency, d.status, c.name AS contact_name "
+    "FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id"
+)
+
+
+def _deal(row) -> DealRecord:
+    return DealRecord(row["id"], row["title"], row["contact_id"], row["org_id"], row["value"], row["currency"],
+                      row["status"], row["contact_name"])
+
+
+def get_deal(db: Database, deal_id: int) -> DealRecord:
+    row = db.one(_DEAL_SELECT + " WHERE d.id = ? AND d.status != 'deleted'", (deal_id,))
+    if row is None:
+        raise not_found("deal", deal_id)
+    return _deal(row)
+
+
+def list_deals(db: Database, *, status: str | None = None, contact_id: int | None = None,
+               org_id: int | None = None) -> list[DealRecord]:
+    where, params = ["d.status != 'deleted'"], []
+    if status:
+        where.append("d.status = ?")
+        params.append(_check_status(status))
+    if contact_id is not None:
+        where.append("d.contact_id = ?")
+        params.append(contact_id)
+    if org_id is not None:
+        where.append("d.org_id = ?")
+        params.append(org_id)
+    sql = _DEAL_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY d.id"
+    return [_deal(r) for r in db.all(sql, tuple(params))]
+
+
+def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord, str]:
+    """Returns the deal and its previous status."""
+    status = _check_status(status)
+    with db.tx():
+        before = get_deal(db, deal_id)
+        db.execute("UPDATE deals SET status = ?, updated_utc = ? WHERE id = ?", (status, now_utc(), deal_id))
+    return get_deal(db, deal_id), before.status
+
+
+# --- CSV import -------------------------------------------------------------------------------
+
+
+def import_contacts(db: Database, data: bytes) -> ImportReport:
+    """Best effort, in one transaction: good rows go in, each bad row is reported by file line."""
+    try:
+        rows = csvimport.read_rows(data, csvimport.CONTACT_FIELDS, required=("email",))
+    except csvimport.CsvFormatError as exc:
+        raise UsageError(f"cannot import contacts: {exc}") from None
+    report = ImportReport()
+    with db.tx():
+        for row in rows:
+            f = row.fields
+            addresses = csvimport.split_addresses(f.get("email", ""))
+            name = f.get("name", "").strip() or (addresses[0] if addresses else "")
+            if not addresses:
+                report.errors.append((row.line, "no email address"))
+                continue
+            try:
+                with db.tx():
+                    org_id = _org_by_name(db, f["org"]) if f.get("org") else None
+                    contact = add_contact(db, name, addresses, org_id=org_id,
+                                          title=f.get("title"), phone=f.get("phone"))
+            except UsageError as exc:
+                report.errors.append((row.line, exc.message))
+                continue
+            report.imported.append(contact.id)
+    return report
+
+
+def _resolve_person(db: Database, person: str) -> int:
+    if "@" in person:
+        contact_id = contact_for_address(db, person)
+        if contact_id is None:
+            raise UsageError(f"no contact has the address {person}")
+        return contact_id
+    rows = db.all("SELECT id FROM contacts WHERE name = ? COLLATE NOCASE", (person,))
+    if len(rows) == 1:
+        return rows[0]["id"]
+    if not rows:
+        raise UsageError(f"no contact named {person!r}")
+    raise UsageError(f"{len(rows)} contacts are named {person!r}; give an email address instead")
+
+
+def import_deals(db: Database, data: bytes) -> ImportReport:
+    try:
+        rows = csvimport.read_rows(data, csvimport.DEAL_FIELDS, required=("title", "person"))
+    except csvimport.CsvFormatError as exc:
+        raise UsageError(f"cannot import deals: {exc}") from None
+    report = ImportReport()
+    with db.tx():
+        for row in rows:
+            f = row.fields
+            try:
+                if not f.get("title"):
+                    raise UsageError("no title")
+                if not f.get("person"):
+                    raise UsageError("no person (a contact's email address or name)")
+                try:
+                    value, currency = csvimport.parse_amount(f.get("value", ""))
+                except ValueError as exc:
+                    raise UsageError(str(exc)) from None
+                currency = (f.get("currency") or currency or None)
+                status = f.get("status") or "open"
+                with db.tx():
+                    contact_id = _resolve_person(db, f["person"])
+                    org_id = _org_by_name(db, f["org"]) if f.get("org") else None
+                    deal = add_deal(db, f["title"], contact_id=contact_id, org_id=org_id, value=value,
+                                    currency=currency.upper() if currency else None, status=status)
+            except UsageError as exc:
+                report.errors.append((row.line, exc.message))
+                continue
+            report.imported.append(deal.id)
+    return report

@@ -1,0 +1,149 @@
+"""Opening the database file safely, and short write transactions.
+
+Plain ``sqlite3`` rather than sqlite-utils here: importing sqlite-utils costs ~140 ms, which a
+mail server's pipe transport pays on every message.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+from pdmail import migrations
+from pdmail.errors import TemporaryFailure, UsageError
+
+BUSY_TIMEOUT_S = 10.0
+
+
+def now_utc() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def iso_utc(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Database:
+    """One connection, in autocommit mode; writes go through :meth:`tx`."""
+
+    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+        self.conn = conn
+        self.path = path
+        self._depth = 0
+
+    def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
+        try:
+            return self.conn.execute(sql, params)
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc, self.path) from None
+
+    def executemany(self, sql: str, rows) -> sqlite3.Cursor:
+        try:
+            return self.conn.executemany(sql, rows)
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc, self.path) from None
+
+    def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
+        return self.execute(sql, params).fetchone()
+
+    def all(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
+        return self.execute(sql, params).fetchall()
+
+    def scalar(self, sql: str, params: tuple | dict = ()):
+        row = self.execute(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    @contextmanager
+    def tx(self) -> Iterator[Database]:
+        """A write transaction (BEGIN IMMEDIATE), or a savepoint when nested."""
+        if self._depth:
+            name = f"sp{self._depth}"
+            self.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self.conn.execute(f"ROLLBACK TO {name}")
+                self.conn.execute(f"RELEASE {name}")
+                raise
+            else:
+                self.execute(f"RELEASE {name}")
+            finally:
+                self._depth -= 1
+            return
+        self.execute("BEGIN IMMEDIATE")
+        self._depth = 1
+        try:
+            yield self
+        except BaseException:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            raise
+        else:
+            self.execute("COMMIT")
+        finally:
+            self._depth = 0
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _translate(exc: sqlite3.OperationalError, path: Path) -> Exception:
+    text = str(exc)
+    if "locked" in text or "busy" in text:
+        return TemporaryFailure(f"database {path} stayed busy; try again in a moment")
+    if "disk is full" in text or "database or disk is full" in text:
+        return TemporaryFailure(f"database {path} is full (disk full?); nothing was half-written")
+    return exc
+
+
+def default_db_path() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("pdmail", appauthor=False)) / "pdmail.db"
+
+
+def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> Database:
+    """Open (or, with ``create``, make) the database and bring its schema up to date.
+
+    The file is created with mode 0600: it holds everyone's mail. A file from a newer pdmail is
+    refused untouched, and a file that is not a pdmail database is never recreated.
+    """
+    db_path = Path(path) if path else default_db_path()
+    if not db_path.exists():
+        if not create:
+            raise UsageError(f"no database at {db_path}; create one with `pdmail init`")
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd = os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        os.close(fd)
+    conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    try:
+        try:
+            migrations.check_version(conn)
+            conn.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.DatabaseError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise TemporaryFailure(f"database {db_path} stayed busy; try again in a moment") from None
+            raise UsageError(f"{db_path} is not a pdmail database ({exc})") from None
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        try:
+            migrations.migrate(conn)
+        except sqlite3.OperationalError as exc:
+            raise _translate(exc, db_path) from None
+    except migrations.NewerSchema as exc:
+        conn.close()
+        raise UsageError(
+            f"{db_path} was written by a newer pdmail (schema {exc.found}; this pdmail knows "
+            f"{exc.known}); upgrade pdmail. The file was not changed."
+        ) from None
+    except BaseException:
+        conn.close()
+        raise
+    return Database(conn, db_path)

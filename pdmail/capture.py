@@ -1,0 +1,423 @@
+"""The one path every email takes in: parse → authorize (Smart BCC) → dedupe → thread → link → store.
+
+Sync and Smart BCC both end in :func:`store_parsed`, so dedupe, threading, linking and
+visibility behave the same whichever way a message arrived.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from pdmail import identity, link, threading_rules
+from pdmail.addresses import normalize_address
+from pdmail.errors import InputRefused
+from pdmail.models import Address, ParsedEmail, User
+from pdmail.parse import MessageRefused, parse_message
+from pdmail.settings import is_on
+from pdmail.store import crm as crm_store
+from pdmail.store import emails as store
+from pdmail.store import quarantine as quarantine_store
+from pdmail.store import users as users_store
+from pdmail.store.db import Database, iso_utc, now_utc
+
+SUBJECT_FALLBACK_DAYS = 30
+_DEAL_TAG = re.compile(r"^(?P<base>[^+@]+)\+deal(?P<id>\d+)@(?P<domain>.+)$", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message came from, and what the source already knows about it."""
+
+    source: str  # "bcc" | "sync" | "sent"
+    label: str = "-"  # a path, "-" for stdin, or a folder/UID for sync
+    recipient: str | None = None  # the envelope recipient, when the mail server knows it
+    folder: str | None = None  # inbox | sent | archive | trash, for sync
+    is_read: bool = False
+    server_date: datetime | None = None
+    visibility: str | None = None  # forced (e.g. `send --private`); else the owner's default
+
+
+@dataclass
+class Outcome:
+    source: str
+    status: str  # stored | duplicate | skipped | quarantined | failed
+    id: int | None = None
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    quarantine_id: int | None = None
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "status": self.status, "id": self.id, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Company:
+    """The company-wide facts capture needs, read once per batch."""
+
+    bcc_address: str
+    authserv_id: str | None
+    create_contacts: bool
+    users_by_address: dict[str, User]
+    blocked: frozenset[str]
+
+    @classmethod
+    def load(cls, db: Database) -> Company:
+        by_address: dict[str, User] = {}
+        for user in users_store.list_users(db):
+            for address in user.addresses:
+                by_address[address] = user
+        return cls(
+            bcc_address=users_store.get_setting(db, "bcc-address"),
+            authserv_id=users_store.get_setting(db, "bcc-authserv-id") or None,
+            create_contacts=is_on(users_store.get_setting(db, "create-contacts")),
+            users_by_address=by_address,
+            blocked=users_store.blocked_patterns(db),
+        )
+
+    def is_capture_address(self, address: str) -> bool:
+        addr = normalize_address(address)
+        if self.bcc_address and addr == self.bcc_address:
+            return True
+        m = _DEAL_TAG.match(addr)
+        if not m:
+            return False
+        if not self.bcc_address:
+            return True
+        base, _, domain = self.bcc_address.partition("@")
+        return m["base"] == base and m["domain"] == domain
+
+
+# --- Smart BCC --------------------------------------------------------------------------------
+
+
+def parse_or_refuse(raw: bytes) -> ParsedEmail | str:
+    """A parsed message, or the reason it was refused; safe to run in a worker process."""
+    try:
+        return parse_message(raw)
+    except MessageRefused as exc:
+        return exc.message
+
+
+def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> int | None:
+    """The +deal<ID> of the capture address this message was sent to, SPEC.md's order of sources."""
+    sources: list[list[str]] = []
+    if recipient:
+        sources.append([recipient])
+    if parsed.delivered_to:
+        sources.append(list(parsed.delivered_to))
+    sources.append([a.email for a in (*parsed.to, *parsed.cc, *parsed.bcc)])
+    for group in sources:
+        for address in group:
+            m = _DEAL_TAG.match(normalize_address(address))
+            if m and company.is_capture_address(address):
+                return int(m["id"])
+    return None
+
+
+def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | None = None,
+               parsed: ParsedEmail | str | None = None, company: Company | None = None) -> Outcome:
+    """Capture one Smart BCC message. Refused mail is quarantined with its reason, never dropped."""
+    company = company or Company.load(db)
+    if parsed is None:
+        parsed = parse_or_refuse(raw)
+    if isinstance(parsed, str):
+        return _quarantine(db, raw, label, recipient, parsed, None)
+
+    from pdmail.authz import authorize_bcc_sender
+
+    verdict = authorize_bcc_sender(parsed, frozenset(company.users_by_address), company.authserv_id)
+    if not verdict.ok:
+        return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
+    owner = company.users_by_address[normalize_address(verdict.sender)]
+    return _store_bcc(db, raw, parsed, owner, company, label=label, recipient=recipient)
+
+
+def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, company: Company, *,
+               label: str, recipient: str | None) -> Outcome:
+    warnings: list[str] = []
+    deal_id = deal_tag(company, parsed, recipient)
+    if deal_id is not None and not crm_store_deal_exists(db, deal_id):
+        warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
+        deal_id = None
+
+    effective, wrapper = parsed, None
+    others = [a for a in (*parsed.to, *parsed.cc) if not company.is_capture_address(a.email)]
+    if not others:
+        unwrapped = _unwrap_forward(parsed)
+        if isinstance(unwrapped, str):
+            return _quarantine(db, raw, label, recipient, unwrapped, parsed)
+        if unwrapped is not None:
+            effective, wrapper = unwrapped, raw
+
+    origin = Origin(source="bcc", label=label, recipient=recipient)
+    with db.tx():
+        outcome = store_parsed(db, owner, effective, raw if wrapper is None else None, origin,
+                               company=company, bcc_deal_id=deal_id, wrapper_raw=wrapper)
+    outcome.warnings[:0] = warnings
+    return outcome
+
+
+def crm_store_deal_exists(db: Database, deal_id: int) -> bool:
+    return db.scalar("SELECT 1 FROM deals WHERE id = ? AND status != 'deleted'", (deal_id,)) is not None
+
+
+def _unwrap_forward(parsed: ParsedEmail) -> ParsedEmail | str | None:
+    """The forwarded original inside ``parsed``; a reason string when it cannot be read; None if none."""
+    from pdmail.forward import find_forwarded
+
+    found = find_forwarded(parsed)
+    if found is None:
+        return None
+    if getattr(found, "raw", None):
+        try:
+            return parse_message(found.raw)
+        except MessageRefused as exc:
+            return f"forwarded message: {exc.message}"
+    return dataclasses.replace(
+        parsed,
+        raw_sha256=parsed.raw_sha256,
+        message_id=None,
+        message_id_norm=None,
+        alt_message_id=None,
+        in_reply_to=(),
+        references=(),
+        from_=(found.from_,) if found.from_ else (),
+        from_header_count=1 if found.from_ else 0,
+        sender=None,
+        reply_to=(),
+        x_original_from=None,
+        to=tuple(found.to),
+        cc=tuple(found.cc),
+        bcc=(),
+        delivered_to=(),
+        subject=found.subject,
+        date_header=found.date_utc.isoformat() if found.date_utc else None,
+        date_utc=found.date_utc,
+        date_source="header" if found.date_utc else "none",
+        text=found.text,
+        attachments=parsed.attachments,
+        attached_messages=(),
+        list_id=None,
+        list_unsubscribe=None,
+        precedence=None,
+        auto_submitted=None,
+        authentication_results=(),
+    )
+
+
+def _quarantine(db: Database, raw: bytes, label: str, recipient: str | None, reason: str,
+                parsed: ParsedEmail | None) -> Outcome:
+    sender = parsed.from_[0].email if parsed is not None and parsed.from_ else None
+    subject = parsed.subject if parsed is not None else None
+    with db.tx():
+        qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
+                                    from_email=sender, subject=subject)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
+
+
+def release(db: Database, qid: int, by: User) -> Outcome:
+    """Ingest a quarantined message after review: authorization is waived, every other rule applies."""
+    item = quarantine_store.get(db, qid, by)
+    raw = quarantine_store.raw_of(db, item)
+    try:
+        parsed = parse_message(raw)
+    except MessageRefused as exc:
+        raise InputRefused(f"quarantined message {qid} still cannot be read: {exc.message}") from None
+    company = Company.load(db)
+    sender = parsed.from_[0].email if parsed.from_ else None
+    owner = company.users_by_address.get(normalize_address(sender)) if sender else None
+    outcome = _store_bcc(db, raw, parsed, owner or by, company, label=f"quarantine:{qid}", recipient=item.recipient)
+    if outcome.id is not None:
+        with db.tx():
+            quarantine_store.mark_released(db, qid, outcome.id)
+    return outcome
+
+
+# --- the shared path --------------------------------------------------------------------------
+
+
+def direction_of(parsed: ParsedEmail, owner: User, origin: Origin) -> str:
+    if origin.folder == "sent" or origin.source == "sent":
+        return "outgoing"
+    return "outgoing" if any(a.email in owner.addresses for a in parsed.from_) else "incoming"
+
+
+def store_parsed(
+    db: Database,
+    owner: User,
+    parsed: ParsedEmail,
+    raw: bytes | None,
+    origin: Origin,
+    *,
+    company: Company | None = None,
+    bcc_deal_id: int | None = None,
+    wrapper_raw: bytes | None = None,
+) -> Outcome:
+    """Dedupe, thread, link and store one parsed message for ``owner``. Call inside a transaction.
+
+    ``raw`` is the message's own bytes (None when it was unwrapped from ``wrapper_raw`` inline).
+    """
+    company = company or Company.load(db)
+    fingerprint = identity.fingerprint(parsed)
+    existing = store.find_by_fingerprint(db, owner.id, fingerprint)
+    if existing is not None:
+        return Outcome(origin.label, "duplicate", existing, "already captured")
+    warnings: list[str] = []
+    if parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm):
+        warnings.append(f"another message with Message-ID {parsed.message_id} differs in content; both kept")
+
+    direction = direction_of(parsed, owner, origin)
+    own = frozenset(owner.addresses | {a for a in _capture_addresses(parsed, company)})
+    colleagues = frozenset(a for a, u in company.users_by_address.items() if u.id != owner.id)
+    email_in = link.LinkInput.from_parsed(parsed, direction)
+
+    thread_id, thread_ids = _resolve_thread(db, owner, parsed)
+    thread = store.get_thread(db, thread_id) if thread_id else None
+    base_ctx = link.LinkContext(
+        own_addresses=own,
+        colleague_addresses=colleagues,
+        contacts_by_address={},
+        deals_by_contact={},
+        deals_by_id={},
+        blocked=company.blocked,
+        auto_link_deals=is_on(users_store.get_setting(db, "auto-link-deals", owner)),
+        thread=link.ThreadLinks(thread.deal_id, thread.is_deal_manual) if thread and thread.deal_id else None,
+        bcc_deal_id=bcc_deal_id,
+    )
+    customers = link.customer_addresses(email_in, base_ctx)
+    contacts = store.contacts_for_addresses(db, customers)
+    if origin.source == "bcc" and company.create_contacts and link.is_automated(email_in) is None:
+        for address in customers:
+            if address not in contacts:
+                contacts.update(_create_contact(db, address, parsed))
+    ctx = _with_crm(db, base_ctx, contacts, extra_deals=(bcc_deal_id, thread.deal_id if thread else None))
+    decision = link.decide_links(email_in, ctx)
+    if not decision.capture:
+        return Outcome(origin.label, "skipped", None, _trace_reason(decision) or "sender is blocked")
+
+    stamp = now_utc()
+    if thread_id is None:
+        visibility = origin.visibility or users_store.get_setting(db, "default-visibility", owner)
+        thread_id = store.create_thread(db, owner.id, threading_rules.normalize_subject(parsed.subject),
+                                        visibility, stamp)
+        thread = store.get_thread(db, thread_id)
+    store.register_message_ids(db, owner.id, thread_ids, thread_id)
+    visibility = thread.visibility if origin.visibility is None else origin.visibility
+
+    raw_sha = parsed.raw_sha256
+    if raw is not None:
+        store.put_raw(db, raw_sha, raw)
+    wrapper_sha = None
+    if wrapper_raw is not None:
+        wrapper_sha = identity.sha256_hex(wrapper_raw)
+        store.put_raw(db, wrapper_sha, wrapper_raw)
+        if raw is None:
+            raw_sha = wrapper_sha
+
+    date, date_source = _date_of(parsed, origin)
+    deal_id = decision.deal_id
+    needs_deal = decision.needs_deal
+    if thread.deal_id is not None and bcc_deal_id is None:
+        deal_id, needs_deal = thread.deal_id, False
+    folder = origin.folder or ("sent" if direction == "outgoing" else "inbox")
+    new = store.NewEmail(
+        owner_id=owner.id,
+        thread_id=thread_id,
+        message_id=parsed.message_id,
+        message_id_norm=parsed.message_id_norm,
+        alt_message_id=parsed.alt_message_id,
+        fingerprint=fingerprint,
+        raw_sha256=raw_sha,
+        wrapper_sha256=wrapper_sha if raw is not None else None,
+        direction=direction,
+        source=origin.source,
+        from_=parsed.from_[0] if parsed.from_ else None,
+        to=parsed.to,
+        cc=parsed.cc,
+        reply_to=parsed.reply_to,
+        subject=parsed.subject,
+        date_utc=date,
+        date_source=date_source,
+        snippet=identity.snippet(parsed.text),
+        body_text=parsed.text,
+        attachments=tuple(a.to_json() for a in parsed.attachments if not a.is_inline),
+        folder=folder,
+        is_read=origin.is_read or direction == "outgoing",
+        visibility=visibility,
+        deal_id=deal_id,
+        deal_rule=decision.deal_rule if deal_id == decision.deal_id else "thread-deal",
+        needs_deal=needs_deal,
+        is_automated=decision.verdict == "automated",
+        link_verdict=decision.verdict,
+        link_trace=tuple({"rule": t.rule, "reason": t.reason} for t in decision.trace),
+        contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
+        parse_status=parsed.parse_status,
+        captured_utc=stamp,
+    )
+    email_id = store.insert_email(db, new)
+    store.touch_thread(db, thread_id, date)
+    if deal_id is not None and (thread.deal_id != deal_id) and not thread.is_deal_manual:
+        store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)
+    return Outcome(origin.label, "stored", email_id, None, warnings)
+
+
+def _capture_addresses(parsed: ParsedEmail, company: Company):
+    for a in (*parsed.to, *parsed.cc, *parsed.bcc):
+        if company.is_capture_address(a.email):
+            yield a.email
+    if company.bcc_address:
+        yield company.bcc_address
+
+
+def _trace_reason(decision) -> str | None:
+    return decision.trace[-1].reason if decision.trace else None
+
+
+def _with_crm(db: Database, ctx, contacts, *, extra_deals):
+    contact_ids = sorted({c.id for c in contacts.values()})
+    deals_by_contact = store.deals_for_contacts(db, contact_ids)
+    known = {d.id: d for group in deals_by_contact.values() for d in group}
+    known.update(store.deals_by_id(db, [i for i in extra_deals if i is not None and i not in known]))
+    return dataclasses.replace(ctx, contacts_by_address=contacts, deals_by_contact=deals_by_contact,
+                               deals_by_id=known)
+
+
+def _create_contact(db: Database, address: str, parsed: ParsedEmail) -> dict:
+    name = next((a.name for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email == address and a.name), "")
+    record = crm_store.add_contact(db, name or address, [address])
+    return {address: record.as_contact()}
+
+
+def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:
+    ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
+    found = store.threads_for_message_ids(db, owner.id, ids)
+    if found:
+        target = found[0]
+        if len(found) > 1:
+            store.merge_threads(db, target, found[1:])
+        return target, ids
+    has_refs = bool(parsed.in_reply_to or parsed.references)
+    if threading_rules.subject_fallback_allowed(has_refs, parsed.subject):
+        date = parsed.date_utc or datetime.now(timezone.utc)
+        since = iso_utc(date - timedelta(days=SUBJECT_FALLBACK_DAYS))
+        candidates = store.subject_candidates(db, owner.id, threading_rules.normalize_subject(parsed.subject), since)
+        participants = frozenset(a.email for a in (*parsed.from_, *parsed.to, *parsed.cc))
+        picked = threading_rules.pick_fallback_thread(candidates, participants, owner.addresses, date)
+        if picked is not None:
+            return picked, ids
+    return None, ids
+
+
+def _date_of(parsed: ParsedEmail, origin: Origin) -> tuple[str, str]:
+    if parsed.date_utc is not None:
+        return iso_utc(parsed.date_utc), parsed.date_source
+    if origin.server_date is not None:
+        return iso_utc(origin.server_date), "server"
+    return now_utc(), "capture"
+
+
+def sender_of(parsed: ParsedEmail) -> Address | None:
+    return parsed.from_[0] if parsed.from_ else None

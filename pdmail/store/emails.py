@@ -1,0 +1,294 @@
+"""Captured email: raw bytes, threads, the email rows, their addresses, links and search index."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from pdmail.models import Address, Contact, Deal
+from pdmail.store.db import Database
+
+
+@dataclass(frozen=True)
+class NewEmail:
+    """Everything one email row needs; built by the capture pipeline."""
+
+    owner_id: int
+    thread_id: int
+    message_id: str | None
+    message_id_norm: str | None
+    alt_message_id: str | None
+    fingerprint: str
+    raw_sha256: str
+    wrapper_sha256: str | None
+    direction: str
+    source: str
+    from_: Address | None
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    reply_to: tuple[Address, ...]
+    subject: str
+    date_utc: str
+    date_source: str
+    snippet: str
+    body_text: str
+    attachments: tuple[dict, ...]
+    folder: str
+    is_read: bool
+    visibility: str
+    deal_id: int | None
+    deal_rule: str | None
+    needs_deal: bool
+    is_automated: bool
+    link_verdict: str | None
+    link_trace: tuple[dict, ...]
+    contacts: tuple[tuple[int, str, str, str], ...]  # (contact id, address, rule, reason)
+    parse_status: str
+    captured_utc: str
+
+
+def put_raw(db: Database, sha256: str, data: bytes) -> None:
+    db.execute("INSERT OR IGNORE INTO raw_messages (sha256, size, data) VALUES (?, ?, ?)", (sha256, len(data), data))
+
+
+def get_raw(db: Database, sha256: str) -> bytes | None:
+    return db.scalar("SELECT data FROM raw_messages WHERE sha256 = ?", (sha256,))
+
+
+def find_by_fingerprint(db: Database, owner_id: int, fingerprint: str) -> int | None:
+    return db.scalar("SELECT id FROM emails WHERE owner_id = ? AND fingerprint = ?", (owner_id, fingerprint))
+
+
+def find_by_message_id(db: Database, owner_id: int, message_id_norm: str) -> list[int]:
+    rows = db.all(
+        "SELECT id FROM emails WHERE owner_id = ? AND (message_id_norm = ? OR alt_message_id = ?)",
+        (owner_id, message_id_norm, message_id_norm),
+    )
+    return [r[0] for r in rows]
+
+
+# --- threads ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ThreadRow:
+    id: int
+    owner_id: int
+    subject_norm: str
+    deal_id: int | None
+    deal_rule: str | None
+    is_deal_manual: bool
+    visibility: str
+
+
+def get_thread(db: Database, thread_id: int) -> ThreadRow:
+    r = db.one("SELECT * FROM threads WHERE id = ?", (thread_id,))
+    return ThreadRow(r["id"], r["owner_id"], r["subject_norm"], r["deal_id"], r["deal_rule"],
+                     bool(r["is_deal_manual"]), r["visibility"])
+
+
+def threads_for_message_ids(db: Database, owner_id: int, ids: Sequence[str]) -> list[int]:
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    rows = db.all(
+        f"SELECT DISTINCT thread_id FROM thread_message_ids WHERE owner_id = ? AND message_id IN ({marks}) "
+        "ORDER BY thread_id",
+        (owner_id, *ids),
+    )
+    return [r[0] for r in rows]
+
+
+def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: str, stamp: str) -> int:
+    return db.execute(
+        "INSERT INTO threads (owner_id, subject_norm, visibility, last_date_utc, created_utc) VALUES (?, ?, ?, ?, ?)",
+        (owner_id, subject_norm, visibility, None, stamp),
+    ).lastrowid
+
+
+def register_message_ids(db: Database, owner_id: int, ids: Iterable[str], thread_id: int) -> None:
+    db.executemany(
+        "INSERT OR IGNORE INTO thread_message_ids (owner_id, message_id, thread_id) VALUES (?, ?, ?)",
+        [(owner_id, mid, thread_id) for mid in ids],
+    )
+
+
+def merge_threads(db: Database, target: int, others: Sequence[int]) -> None:
+    """Fold ``others`` into ``target``: one conversation that arrived out of order."""
+    t = get_thread(db, target)
+    for other in others:
+        o = get_thread(db, other)
+        if t.deal_id is None and o.deal_id is not None or (o.is_deal_manual and not t.is_deal_manual):
+            db.execute(
+                "UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = ? WHERE id = ?",
+                (o.deal_id, o.deal_rule, int(o.is_deal_manual), target),
+            )
+            t = get_thread(db, target)
+        db.execute("UPDATE emails SET thread_id = ? WHERE thread_id = ?", (target, other))
+        db.execute("UPDATE thread_message_ids SET thread_id = ? WHERE thread_id = ?", (target, other))
+        db.execute("UPDATE audit_log SET thread_id = ? WHERE thread_id = ?", (target, other))
+        db.execute("DELETE FROM threads WHERE id = ?", (other,))
+    db.execute(
+        "UPDATE threads SET last_date_utc = (SELECT max(date_utc) FROM emails WHERE thread_id = ?) WHERE id = ?",
+        (target, target),
+    )
+
+
+def subject_candidates(db: Database, owner_id: int, subject_norm: str, since_utc: str):
+    """Recent threads of this user with the same subject, each with its participants."""
+    rows = db.all(
+        "SELECT id, last_date_utc FROM threads WHERE owner_id = ? AND subject_norm = ? AND last_date_utc >= ? "
+        "ORDER BY last_date_utc DESC LIMIT 20",
+        (owner_id, subject_norm, since_utc),
+    )
+    out = []
+    for r in rows:
+        addresses = frozenset(
+            a[0]
+            for a in db.all(
+                "SELECT DISTINCT ea.address FROM email_addresses ea JOIN emails e ON e.id = ea.email_id "
+                "WHERE e.thread_id = ?",
+                (r["id"],),
+            )
+        )
+        out.append((r["id"], r["last_date_utc"], addresses))
+    return out
+
+
+def touch_thread(db: Database, thread_id: int, date_utc: str) -> None:
+    db.execute(
+        "UPDATE threads SET last_date_utc = max(coalesce(last_date_utc, ''), ?) WHERE id = ?", (date_utc, thread_id)
+    )
+
+
+def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str | None, manual: bool) -> None:
+    """A thread has at most one deal, and every email in it carries that deal."""
+    db.execute(
+        "UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = ? WHERE id = ?",
+        (deal_id, rule, int(manual), thread_id),
+    )
+    db.execute(
+        "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, "
+        "needs_deal = CASE WHEN ? IS NULL THEN needs_deal ELSE 0 END WHERE thread_id = ?",
+        (deal_id, rule, int(manual), deal_id, thread_id),
+    )
+
+
+# --- CRM lookups for the linking engine --------------------------------------------------------
+
+
+def contacts_for_addresses(db: Database, addresses: Sequence[str]) -> dict[str, Contact]:
+    if not addresses:
+        return {}
+    marks = ",".join("?" * len(addresses))
+    rows = db.all(
+        f"SELECT e.email, c.id, c.name, c.org_id FROM contact_emails e JOIN contacts c ON c.id = e.contact_id "
+        f"WHERE e.email IN ({marks})",
+        tuple(addresses),
+    )
+    by_id: dict[int, list] = {}
+    out: dict[str, Contact] = {}
+    for r in rows:
+        by_id.setdefault(r["id"], []).append(r)
+    for cid, group in by_id.items():
+        emails = tuple(sorted(g["email"] for g in group))
+        contact = Contact(cid, group[0]["name"], emails, group[0]["org_id"])
+        for g in group:
+            out[g["email"]] = contact
+    return out
+
+
+def _deal(r) -> Deal:
+    return Deal(r["id"], r["title"], r["status"], r["contact_id"], r["org_id"], r["value"], r["currency"])
+
+
+def deals_for_contacts(db: Database, contact_ids: Sequence[int]) -> dict[int, tuple[Deal, ...]]:
+    if not contact_ids:
+        return {}
+    marks = ",".join("?" * len(contact_ids))
+    rows = db.all(f"SELECT * FROM deals WHERE contact_id IN ({marks}) ORDER BY id", tuple(contact_ids))
+    out: dict[int, list[Deal]] = {}
+    for r in rows:
+        out.setdefault(r["contact_id"], []).append(_deal(r))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def deals_by_id(db: Database, ids: Iterable[int | None]) -> dict[int, Deal]:
+    wanted = sorted({i for i in ids if i is not None})
+    if not wanted:
+        return {}
+    marks = ",".join("?" * len(wanted))
+    return {r["id"]: _deal(r) for r in db.all(f"SELECT * FROM deals WHERE id IN ({marks})", tuple(wanted))}
+
+
+# --- email rows -------------------------------------------------------------------------------
+
+
+def _addresses_text(e: NewEmail) -> str:
+    parts = []
+    for a in ((e.from_,) if e.from_ else ()) + e.to + e.cc:
+        parts.append(a.email)
+        if a.name:
+            parts.append(a.name)
+    return " ".join(parts)
+
+
+def insert_email(db: Database, e: NewEmail) -> int:
+    addresses = _addresses_text(e)
+    email_id = db.execute(
+        """INSERT INTO emails (owner_id, thread_id, message_id, message_id_norm, alt_message_id, fingerprint,
+            raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
+            subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
+            deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, parse_status,
+            captured_utc)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+        (
+            e.owner_id, e.thread_id, e.message_id, e.message_id_norm, e.alt_message_id, e.fingerprint,
+            e.raw_sha256, e.wrapper_sha256, e.direction, e.source,
+            e.from_.name if e.from_ else "", e.from_.email if e.from_ else "",
+            json.dumps([a.to_json() for a in e.to], ensure_ascii=False),
+            json.dumps([a.to_json() for a in e.cc], ensure_ascii=False),
+            addresses, e.subject, e.date_utc, e.date_source, e.snippet, e.body_text,
+            json.dumps(list(e.attachments), ensure_ascii=False), e.folder, int(e.is_read), e.visibility,
+            e.deal_id, e.deal_rule, int(e.needs_deal), int(e.is_automated), e.link_verdict,
+            json.dumps(list(e.link_trace), ensure_ascii=False), e.parse_status, e.captured_utc,
+        ),
+    ).lastrowid
+    rows = set()
+    if e.from_:
+        rows.add((e.from_.email, email_id, "from"))
+    for role, group in (("to", e.to), ("cc", e.cc), ("reply_to", e.reply_to)):
+        for a in group:
+            if a.email:
+                rows.add((a.email, email_id, role))
+    db.executemany("INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)", sorted(rows))
+    replace_contact_links(db, email_id, e.contacts)
+    db.execute(
+        "INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)",
+        (email_id, e.subject, e.body_text, addresses),
+    )
+    return email_id
+
+
+def replace_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]],
+                          *, keep_manual: bool = True) -> None:
+    if keep_manual:
+        db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = 0", (email_id,))
+    else:
+        db.execute("DELETE FROM email_contacts WHERE email_id = ?", (email_id,))
+    db.executemany(
+        "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
+        "VALUES (?, ?, ?, ?, ?, 0)",
+        [(email_id, cid, addr, rule, reason) for cid, addr, rule, reason in links],
+    )
+
+
+def audit(db: Database, *, user_id: int | None, action: str, email_id: int | None, thread_id: int | None,
+          before: object, after: object, stamp: str) -> None:
+    db.execute(
+        "INSERT INTO audit_log (at_utc, user_id, action, email_id, thread_id, from_value, to_value) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (stamp, user_id, action, email_id, thread_id,
+         None if before is None else str(before), None if after is None else str(after)),
+    )

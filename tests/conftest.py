@@ -1,0 +1,70 @@
+"""Every test runs in its own folder: no real home, no real database, UTC clock."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from typer.testing import CliRunner
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
+    monkeypatch.setenv("PDMAIL_DB", str(tmp_path / "pdmail.db"))
+    monkeypatch.delenv("PDMAIL_USER", raising=False)
+    monkeypatch.setenv("TZ", "UTC")
+    monkeypatch.setenv("COLUMNS", "200")
+    return home
+
+
+@pytest.fixture
+def db_path(tmp_path):
+    return tmp_path / "pdmail.db"
+
+
+class Cli:
+    """Runs pdmail in-process and returns (exit code, stdout, stderr); ``.json`` parses stdout."""
+
+    def __init__(self) -> None:
+        from pdmail.cli import app
+
+        self.app = app
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, input: str | bytes | None = None, env: dict | None = None):
+        result = self.runner.invoke(self.app, [str(a) for a in args], input=input, env=env, catch_exceptions=False)
+        return result
+
+    def json(self, *args: str, **kw):
+        result = self(*args, "--json", **kw)
+        assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+        return json.loads(result.stdout)
+
+    def ok(self, *args: str, **kw):
+        result = self(*args, **kw)
+        assert result.exit_code == 0, (result.exit_code, result.stdout, result.stderr)
+        return result
+
+
+@pytest.fixture
+def cli():
+    return Cli()
+
+
+@pytest.fixture
+def company(cli):
+    """A company with an admin (maria), a regular user (sam) and an admin colleague (ines)."""
+    cli.ok("init", "--name", "Maria Lopez", "--email", "maria@northwind.example", "--company", "Northwind")
+    cli.ok("user", "add", "sam@northwind.example", "--name", "Sam Lee")
+    cli.ok("user", "add", "ines@northwind.example", "--name", "Ines Admin", "--admin")
+    return cli
+
+
+def pytest_collection_modifyitems(config, items):
+    os.environ.setdefault("TZ", "UTC")

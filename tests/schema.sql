@@ -1,0 +1,198 @@
+-- user_version 1
+CREATE INDEX audit_log_by_email ON audit_log(email_id);
+CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
+CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
+CREATE INDEX contacts_by_org ON contacts(org_id);
+CREATE INDEX deals_by_contact ON deals(contact_id, status);
+CREATE INDEX deals_by_org ON deals(org_id, status);
+CREATE INDEX email_addresses_by_email ON email_addresses(email_id);
+CREATE INDEX email_contacts_by_contact ON email_contacts(contact_id, email_id);
+CREATE INDEX emails_by_alt_message_id ON emails(owner_id, alt_message_id)
+            WHERE alt_message_id IS NOT NULL;
+CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
+CREATE INDEX emails_by_deal ON emails(deal_id) WHERE deal_id IS NOT NULL;
+CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
+CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
+CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
+CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
+CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
+CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
+CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
+CREATE TABLE _pdmail_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL);
+CREATE TABLE app_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at_utc TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id),
+            action TEXT NOT NULL,
+            email_id INTEGER,
+            thread_id INTEGER,
+            from_value TEXT,
+            to_value TEXT
+        );
+CREATE TABLE blocked (
+            pattern TEXT PRIMARY KEY,
+            created_utc TEXT NOT NULL
+        );
+CREATE TABLE company (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            name TEXT NOT NULL,
+            created_utc TEXT NOT NULL
+        );
+CREATE TABLE company_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+CREATE TABLE contact_emails (
+            email TEXT PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            position INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            org_id INTEGER REFERENCES orgs(id),
+            title TEXT,
+            phone TEXT,
+            created_utc TEXT NOT NULL
+        );
+CREATE TABLE deals (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            contact_id INTEGER REFERENCES contacts(id),
+            org_id INTEGER REFERENCES orgs(id),
+            value REAL,
+            currency TEXT,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'won', 'lost', 'deleted')),
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
+CREATE TABLE email_addresses (
+            address TEXT NOT NULL,
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            role TEXT NOT NULL CHECK (role IN ('from', 'to', 'cc', 'reply_to')),
+            PRIMARY KEY (address, email_id, role)
+        ) WITHOUT ROWID;
+CREATE TABLE email_contacts (
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            address TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            is_manual INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (email_id, contact_id)
+        ) WITHOUT ROWID;
+CREATE VIRTUAL TABLE email_fts USING fts5(
+            subject, body_text, addresses,
+            content='emails', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+CREATE TABLE 'email_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID;
+CREATE TABLE 'email_fts_data'(id INTEGER PRIMARY KEY, block BLOB);
+CREATE TABLE 'email_fts_docsize'(id INTEGER PRIMARY KEY, sz BLOB);
+CREATE TABLE 'email_fts_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;
+CREATE TABLE emails (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            thread_id INTEGER NOT NULL REFERENCES threads(id),
+            message_id TEXT,
+            message_id_norm TEXT,
+            alt_message_id TEXT,
+            fingerprint TEXT NOT NULL,
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            wrapper_sha256 TEXT REFERENCES raw_messages(sha256),
+            direction TEXT NOT NULL CHECK (direction IN ('incoming', 'outgoing')),
+            source TEXT NOT NULL CHECK (source IN ('sync', 'bcc', 'sent')),
+            from_name TEXT NOT NULL DEFAULT '',
+            from_email TEXT NOT NULL DEFAULT '',
+            to_json TEXT NOT NULL DEFAULT '[]',
+            cc_json TEXT NOT NULL DEFAULT '[]',
+            addresses TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            date_utc TEXT NOT NULL,
+            date_source TEXT NOT NULL DEFAULT 'header',
+            snippet TEXT NOT NULL DEFAULT '',
+            body_text TEXT NOT NULL DEFAULT '',
+            attachments_json TEXT NOT NULL DEFAULT '[]',
+            folder TEXT NOT NULL DEFAULT 'inbox'
+                CHECK (folder IN ('inbox', 'sent', 'archive', 'trash')),
+            is_read INTEGER NOT NULL DEFAULT 0,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            visibility TEXT NOT NULL CHECK (visibility IN ('shared', 'private')),
+            deal_id INTEGER REFERENCES deals(id),
+            deal_rule TEXT,
+            is_deal_manual INTEGER NOT NULL DEFAULT 0,
+            is_links_manual INTEGER NOT NULL DEFAULT 0,
+            needs_deal INTEGER NOT NULL DEFAULT 0,
+            is_automated INTEGER NOT NULL DEFAULT 0,
+            link_verdict TEXT,
+            link_trace_json TEXT NOT NULL DEFAULT '[]',
+            parse_status TEXT NOT NULL DEFAULT 'ok',
+            captured_utc TEXT NOT NULL,
+            UNIQUE (owner_id, fingerprint)
+        );
+CREATE TABLE orgs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            domain TEXT,
+            created_utc TEXT NOT NULL
+        );
+CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            received_utc TEXT NOT NULL,
+            source TEXT NOT NULL,
+            recipient TEXT,
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            size INTEGER NOT NULL,
+            from_email TEXT,
+            subject TEXT,
+            reason TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released')),
+            released_email_id INTEGER REFERENCES emails(id),
+            released_utc TEXT
+        );
+CREATE TABLE raw_messages (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        ) WITHOUT ROWID;
+CREATE TABLE thread_message_ids (
+            owner_id INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            thread_id INTEGER NOT NULL REFERENCES threads(id),
+            PRIMARY KEY (owner_id, message_id)
+        ) WITHOUT ROWID;
+CREATE TABLE threads (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            subject_norm TEXT NOT NULL DEFAULT '',
+            deal_id INTEGER REFERENCES deals(id),
+            deal_rule TEXT,
+            is_deal_manual INTEGER NOT NULL DEFAULT 0,
+            visibility TEXT NOT NULL CHECK (visibility IN ('shared', 'private')),
+            last_date_utc TEXT,
+            created_utc TEXT NOT NULL
+        );
+CREATE TABLE user_addresses (
+            email TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_utc TEXT NOT NULL
+        );
+CREATE TABLE user_settings (
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL
+        );

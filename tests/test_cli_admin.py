@@ -1,0 +1,170 @@
+"""init, users, identity, settings, alternative addresses and the block list, through the CLI."""
+
+from __future__ import annotations
+
+import pytest
+
+from pdmail.settings import SETTINGS
+
+
+def test_init_creates_admin_and_default_user(cli, db_path):
+    data = cli.json("init", "--name", "Maria Lopez", "--email", "Maria@Northwind.example")
+    assert data["email"] == "maria@northwind.example" and data["is_admin"] is True
+    users = cli.json("user", "list")
+    assert [(u["email"], u["default"]) for u in users] == [("maria@northwind.example", True)]
+    assert (db_path.stat().st_mode & 0o777) == 0o600
+
+
+def test_init_twice_is_a_usage_error(company):
+    result = company("init", "--name", "X", "--email", "x@northwind.example")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("Error: ") and "already initialized" in result.stderr
+
+
+def test_commands_before_init_explain_what_to_do(cli):
+    result = cli("contact", "list")
+    assert result.exit_code == 2
+    assert "pdmail init" in result.stderr
+
+
+def test_user_flag_env_and_default(company):
+    assert company.json("settings", "show")["user"] == "maria@northwind.example"
+    assert company.json("settings", "show", "--user", "sam@northwind.example")["user"] == "sam@northwind.example"
+    env = {"PDMAIL_USER": "ines@northwind.example"}
+    assert company.json("settings", "show", env=env)["user"] == "ines@northwind.example"
+    assert company.json("--user", "sam@northwind.example", "settings", "show")["user"] == "sam@northwind.example"
+    company.ok("user", "default", "sam@northwind.example")
+    assert company.json("settings", "show")["user"] == "sam@northwind.example"
+
+
+def test_unknown_user_is_a_usage_error(company):
+    result = company("settings", "show", "--user", "nobody@northwind.example")
+    assert result.exit_code == 2 and "no user nobody@northwind.example" in result.stderr
+
+
+def test_only_admins_add_users(company):
+    result = company("user", "add", "x@northwind.example", "--name", "X", "--user", "sam@northwind.example")
+    assert result.exit_code == 2 and "only an admin" in result.stderr
+
+
+def test_duplicate_user_address_refused(company):
+    result = company("user", "add", "SAM@northwind.example", "--name", "Sam again")
+    assert result.exit_code == 2 and "already belongs" in result.stderr
+
+
+VALID = {
+    "default-visibility": [("shared", "shared"), ("PRIVATE", "private")],
+    "auto-link-deals": [("on", "on"), ("off", "off"), ("yes", "on"), ("false", "off")],
+    "archive-on-server": [("off", "off"), ("on", "on")],
+    "delete-on-server": [("off", "off"), ("1", "on")],
+    "bcc-address": [("Acme@BCC.example.com", "acme@bcc.example.com"), ("none", "")],
+    "bcc-authserv-id": [("mx.example.com", "mx.example.com"), ("none", "")],
+    "create-contacts": [("off", "off"), ("on", "on")],
+}
+INVALID = {
+    "default-visibility": ["public", ""],
+    "auto-link-deals": ["maybe", "2"],
+    "archive-on-server": ["sometimes"],
+    "delete-on-server": ["x"],
+    "bcc-address": ["not-an-address", "acme+deal4@bcc.example.com"],
+    "bcc-authserv-id": ["two words", "mx;evil"],
+    "create-contacts": ["perhaps"],
+}
+
+
+def test_every_setting_has_cases():
+    assert set(VALID) == set(SETTINGS) == set(INVALID)
+
+
+@pytest.mark.parametrize("key,value,stored", [(k, v, s) for k, cases in VALID.items() for v, s in cases])
+def test_valid_setting_values(company, key, value, stored):
+    assert company.json("settings", "set", key, value) == {"key": key, "value": stored}
+    assert company.json("settings", "show")["settings"][key] == stored
+
+
+@pytest.mark.parametrize("key,value", [(k, v) for k, values in INVALID.items() for v in values])
+def test_invalid_setting_values(company, key, value):
+    before = company.json("settings", "show")["settings"][key]
+    result = company("settings", "set", key, value)
+    assert result.exit_code == 2, result.stderr
+    assert result.stderr.startswith(f"Error: invalid value {value!r} for {key}")
+    assert company.json("settings", "show")["settings"][key] == before
+
+
+def test_unknown_setting(company):
+    result = company("settings", "set", "colour", "blue")
+    assert result.exit_code == 2 and "unknown setting" in result.stderr
+
+
+def test_defaults(company):
+    assert company.json("settings", "show")["settings"] == {
+        "default-visibility": "shared", "auto-link-deals": "on", "archive-on-server": "on",
+        "delete-on-server": "on", "bcc-address": "", "bcc-authserv-id": "", "create-contacts": "on",
+    }
+
+
+def test_user_settings_are_per_user(company):
+    company.ok("settings", "set", "default-visibility", "private", "--user", "sam@northwind.example")
+    assert company.json("settings", "show")["settings"]["default-visibility"] == "shared"
+    sam = company.json("settings", "show", "--user", "sam@northwind.example")
+    assert sam["settings"]["default-visibility"] == "private"
+
+
+@pytest.mark.parametrize("key", ["bcc-address", "bcc-authserv-id", "create-contacts"])
+def test_company_settings_need_an_admin(company, key):
+    value = {"bcc-address": "a@bcc.example.com", "bcc-authserv-id": "mx.example.com", "create-contacts": "off"}[key]
+    result = company("settings", "set", key, value, "--user", "sam@northwind.example")
+    assert result.exit_code == 2 and "only an admin" in result.stderr
+    company.ok("settings", "set", key, value, "--user", "ines@northwind.example")
+    assert company.json("settings", "show", "--user", "sam@northwind.example")["settings"][key] == value
+
+
+def test_alt_addresses(company):
+    company.ok("settings", "alt-address", "add", "Maria.Lopez@Northwind.example")
+    company.ok("settings", "alt-address", "add", "ml@sales.northwind.example")
+    assert company.json("settings", "alt-address", "list") == ["maria.lopez@northwind.example",
+                                                              "ml@sales.northwind.example"]
+    dup = company("settings", "alt-address", "add", "maria.lopez@northwind.example")
+    assert dup.exit_code == 2 and "already one of your addresses" in dup.stderr
+    taken = company("settings", "alt-address", "add", "sam@northwind.example")
+    assert taken.exit_code == 2 and "belongs to user sam@northwind.example" in taken.stderr
+    theirs = company("settings", "alt-address", "add", "ml@sales.northwind.example", "--user", "sam@northwind.example")
+    assert theirs.exit_code == 2
+    bad = company("settings", "alt-address", "add", "not an address")
+    assert bad.exit_code == 2
+    company.ok("settings", "alt-address", "remove", "ML@sales.northwind.example")
+    assert company.json("settings", "alt-address", "list") == ["maria.lopez@northwind.example"]
+    gone = company("settings", "alt-address", "remove", "ml@sales.northwind.example")
+    assert gone.exit_code == 2
+
+
+def test_block_list(company):
+    company.ok("settings", "block", "add", "@Newsletters.example")
+    company.ok("settings", "block", "add", "Spam@Vendor.example")
+    assert company.json("settings", "block", "list") == ["@newsletters.example", "spam@vendor.example"]
+    assert company("settings", "block", "add", "@newsletters.example").exit_code == 2
+    assert company("settings", "block", "add", "@").exit_code == 2
+    assert company("settings", "block", "add", "not a thing").exit_code == 2
+    sam = company("settings", "block", "add", "@x.example", "--user", "sam@northwind.example")
+    assert sam.exit_code == 2 and "only an admin" in sam.stderr
+    company.ok("settings", "block", "remove", "@newsletters.example")
+    assert company.json("settings", "block", "list") == ["spam@vendor.example"]
+    assert company("settings", "block", "remove", "@newsletters.example").exit_code == 2
+
+
+def test_version(cli):
+    from pdmail import __version__
+
+    result = cli("--version")
+    assert result.exit_code == 0 and result.stdout.strip() == f"pdmail {__version__}"
+
+
+def test_newer_database_is_an_error_line_with_exit_2(company, db_path):
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    conn.execute("PRAGMA user_version = 999")
+    conn.close()
+    result = company("contact", "list")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "newer pdmail" in result.stderr

@@ -1,0 +1,97 @@
+"""The schema comes only from migrations, is exactly what we expect, and old or foreign files are safe."""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+import stat
+from pathlib import Path
+
+import pytest
+
+from pdmail import migrations
+from pdmail.errors import UsageError
+from pdmail.store import open_db
+
+SNAPSHOT = Path(__file__).parent / "schema.sql"
+
+
+def dump_schema(path: Path) -> str:
+    conn = sqlite3.connect(path)
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE sql IS NOT NULL ORDER BY type, name"
+    ).fetchall()
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    conn.close()
+    return f"-- user_version {version}\n" + "".join(f"{sql.strip()};\n" for _, _, sql in rows)
+
+
+def test_blank_database_has_exactly_the_expected_schema(db_path):
+    open_db(db_path, create=True).close()
+    assert dump_schema(db_path) == SNAPSHOT.read_text(), (
+        "schema changed: if that is intended, add a migration and refresh tests/schema.sql"
+    )
+
+
+def test_migrating_twice_changes_nothing(db_path):
+    db = open_db(db_path, create=True)
+    before = dump_schema(db_path)
+    assert migrations.migrate(db.conn) == []
+    db.close()
+    open_db(db_path).close()
+    assert dump_schema(db_path) == before
+
+
+def test_every_migration_is_recorded(db_path):
+    db = open_db(db_path, create=True)
+    names = [r[0] for r in db.all("SELECT name FROM _pdmail_migrations ORDER BY number")]
+    assert names == [name for name, _ in migrations.MIGRATIONS]
+    assert db.scalar("PRAGMA user_version") == migrations.SCHEMA_VERSION
+
+
+def test_database_file_is_private_and_in_wal_mode(db_path):
+    db = open_db(db_path, create=True)
+    assert stat.S_IMODE(db_path.stat().st_mode) == 0o600
+    assert db.scalar("PRAGMA journal_mode") == "wal"
+    assert db.scalar("PRAGMA foreign_keys") == 1
+
+
+def test_database_from_a_newer_pdmail_is_refused_untouched(db_path):
+    open_db(db_path, create=True).close()
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA user_version = {migrations.SCHEMA_VERSION + 1}")
+    conn.close()
+    digest = hashlib.sha256(db_path.read_bytes()).hexdigest()
+    with pytest.raises(UsageError, match="newer pdmail"):
+        open_db(db_path)
+    assert hashlib.sha256(db_path.read_bytes()).hexdigest() == digest
+
+
+def test_a_file_that_is_not_a_database_is_refused_not_recreated(db_path):
+    db_path.write_bytes(b"this is my thesis, not a database\n" * 100)
+    with pytest.raises(UsageError, match="not a pdmail database"):
+        open_db(db_path)
+    assert db_path.read_bytes().startswith(b"this is my thesis")
+
+
+def test_missing_database_without_create_is_a_usage_error(db_path):
+    with pytest.raises(UsageError, match="pdmail init"):
+        open_db(db_path)
+    assert not db_path.exists()
+
+
+def test_a_database_at_an_older_schema_is_upgraded(db_path, monkeypatch):
+    """A file made when only the first migration existed opens, and gains the later ones."""
+    conn = sqlite3.connect(db_path)
+    conn.isolation_level = None
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:1])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 1)
+    migrations.migrate(conn)
+    conn.execute("INSERT INTO company (id, name, created_utc) VALUES (1, 'Old Co', '2020-01-01T00:00:00Z')")
+    conn.close()
+    monkeypatch.undo()
+    db = open_db(db_path)
+    assert db.scalar("PRAGMA user_version") == migrations.SCHEMA_VERSION
+    assert db.scalar("SELECT name FROM company") == "Old Co"
+    db.close()
+    assert dump_schema(db_path) == SNAPSHOT.read_text()

@@ -49,10 +49,13 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import admin, crm
+    from pdmail.cli import actions, admin, capture, crm, mail
 
     admin.register(app)
     crm.register(app)
+    capture.register(app)
+    mail.register(app)
+    actions.register(app)
 
 
 _register()

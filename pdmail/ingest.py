@@ -1,0 +1,143 @@
+"""Smart BCC over many inputs: parse on every core, store in batches, one outcome per message."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from pdmail.capture import Company, Outcome, ingest_bcc, parse_or_refuse
+from pdmail.errors import PdmailError, TemporaryFailure
+from pdmail.inputs import Input
+from pdmail.limits import DEFAULT_LIMITS
+from pdmail.store import quarantine as quarantine_store
+from pdmail.store.db import Database
+
+BATCH = 200
+PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
+
+
+@dataclass(frozen=True)
+class Parsed:
+    input: Input
+    raw: bytes | None
+    parsed: object  # ParsedEmail, or a refusal reason (str)
+    error: str | None = None
+    oversize: int = 0
+
+
+def _parse_job(item: Input) -> Parsed:
+    if item.error:
+        return Parsed(item, None, None, item.error)
+    try:
+        if item.path is not None:
+            size = os.path.getsize(item.path)
+            if size > DEFAULT_LIMITS.max_size:
+                return Parsed(item, None, None, oversize=size)
+        raw = item.read()
+    except OSError as exc:
+        return Parsed(item, None, None, f"cannot read {item.label}: {exc.strerror}")
+    return Parsed(item, raw, parse_or_refuse(raw))
+
+
+def _parsed_stream(items: list[Input], workers: int | None):
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    if workers <= 1 or len(items) < PARALLEL_FROM:
+        yield from map(_parse_job, items)
+        return
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    with ctx.Pool(workers) as pool:
+        yield from pool.imap(_parse_job, items, chunksize=16)
+
+
+def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Outcome:
+    def chunks():
+        with open(item.path, "rb") as handle:
+            while data := handle.read(1 << 20):
+                yield data
+
+    path, size, sha = quarantine_store.write_spool(db, chunks())
+    reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
+    with db.tx():
+        qid = quarantine_store.hold(db, None, source=item.label, recipient=recipient, reason=reason, from_email=None,
+                                    subject=None, spool_path=path, size=size, sha256=sha)
+    return Outcome(item.label, "quarantined", None, reason, quarantine_id=qid)
+
+
+def ingest_many(
+    db: Database,
+    inputs: Iterable[Input],
+    *,
+    recipient: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+) -> list[Outcome]:
+    """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
+    items = list(inputs)
+    company = Company.load(db)
+    outcomes: list[Outcome] = []
+    stream = _parsed_stream(items, workers)
+    done = 0
+    while True:
+        batch = []
+        for result in stream:
+            batch.append(result)
+            if len(batch) >= BATCH:
+                break
+        if not batch:
+            break
+        with db.tx():
+            for result in batch:
+                outcomes.append(_one(db, result, recipient, company))
+        done += len(batch)
+        if progress:
+            progress(done, len(items))
+        if len(batch) < BATCH:
+            break
+    return outcomes
+
+
+def _one(db: Database, result: Parsed, recipient: str | None, company: Company) -> Outcome:
+    label = result.input.label
+    if result.error:
+        return Outcome(label, "failed", None, result.error)
+    if result.oversize:
+        return _oversize(db, result.input, result.oversize, recipient)
+    try:
+        with db.tx():
+            return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
+                              company=company)
+    except TemporaryFailure:
+        raise
+    except PdmailError as exc:
+        return Outcome(label, "failed", None, exc.message)
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
+        return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
+
+
+def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outcome:
+    from pdmail.inputs import read_capped
+
+    head, rest = read_capped(stream, DEFAULT_LIMITS.max_size)
+    if rest is not None:
+        path, size, sha = quarantine_store.write_spool(db, rest)
+        reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
+        with db.tx():
+            qid = quarantine_store.hold(db, None, source="-", recipient=recipient, reason=reason, from_email=None,
+                                        subject=None, spool_path=path, size=size, sha256=sha)
+        return Outcome("-", "quarantined", None, reason, quarantine_id=qid)
+    return ingest_bcc(db, head, label="-", recipient=recipient)
+
+
+def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
+    """SPEC.md §5: 0 all went through; 3 every input refused; 7 some refused or failed."""
+    if not outcomes:
+        return 0
+    bad = [o for o in outcomes if o.status in ("quarantined", "failed")]
+    if mta:
+        return 75 if any(o.status == "failed" for o in outcomes) else 0
+    if not bad:
+        return 0
+    return 3 if len(bad) == len(outcomes) else 7

@@ -1,0 +1,79 @@
+"""Changing an email: visibility of its thread, read state, archive, delete and restore.
+
+Only the owner may change an email; to anyone else it does not exist (exit 4). Each change that
+matters for privacy or links is written to the audit log.
+"""
+
+from __future__ import annotations
+
+from pdmail.errors import UsageError
+from pdmail.models import User
+from pdmail.store import mailbox
+from pdmail.store.db import Database, now_utc
+from pdmail.store.emails import audit
+
+VISIBILITIES = ("shared", "private")
+
+
+def share(db: Database, user: User, email_id: int, visibility: str) -> dict:
+    """Set the visibility of the whole thread the email belongs to."""
+    if visibility not in VISIBILITIES:
+        raise UsageError(f"visibility must be shared or private, not {visibility!r}")
+    with db.tx():
+        row = mailbox.get_owned_email_row(db, user, email_id)
+        thread_id = row["thread_id"]
+        before = db.scalar("SELECT visibility FROM threads WHERE id = ?", (thread_id,))
+        changed = db.execute(
+            "UPDATE emails SET visibility = ? WHERE thread_id = ? AND visibility != ?",
+            (visibility, thread_id, visibility),
+        ).rowcount
+        db.execute("UPDATE threads SET visibility = ? WHERE id = ?", (visibility, thread_id))
+        if changed or before != visibility:
+            audit(db, user_id=user.id, action="visibility", email_id=email_id, thread_id=thread_id,
+                  before=before, after=visibility, stamp=now_utc())
+    return {"id": email_id, "thread_id": thread_id, "visibility": visibility, "changed": changed}
+
+
+def _on_server(db: Database, user: User, email_id: int, kind: str) -> None:
+    """Hook for 2-way sync: a local change becomes a pending operation for the mail server."""
+    from pdmail.store import pending
+
+    pending.enqueue(db, user, email_id, kind)
+
+
+def set_read(db: Database, user: User, email_id: int, read: bool) -> dict:
+    with db.tx():
+        row = mailbox.get_owned_email_row(db, user, email_id)
+        if bool(row["is_read"]) != read:
+            db.execute("UPDATE emails SET is_read = ? WHERE id = ?", (int(read), email_id))
+            _on_server(db, user, email_id, "read" if read else "unread")
+    return {"id": email_id, "read": read}
+
+
+def archive(db: Database, user: User, email_id: int) -> dict:
+    with db.tx():
+        row = mailbox.get_owned_email_row(db, user, email_id)
+        if row["folder"] != "archive":
+            db.execute("UPDATE emails SET folder = 'archive', is_deleted = 0 WHERE id = ?", (email_id,))
+            _on_server(db, user, email_id, "archive")
+    return {"id": email_id, "folder": "archive"}
+
+
+def delete(db: Database, user: User, email_id: int) -> dict:
+    """Deleted email is kept, hidden from the inbox, restorable; its links stay."""
+    with db.tx():
+        row = mailbox.get_owned_email_row(db, user, email_id)
+        if row["folder"] != "trash":
+            db.execute("UPDATE emails SET folder = 'trash', is_deleted = 1 WHERE id = ?", (email_id,))
+            _on_server(db, user, email_id, "delete")
+    return {"id": email_id, "folder": "trash"}
+
+
+def restore(db: Database, user: User, email_id: int) -> dict:
+    with db.tx():
+        row = mailbox.get_owned_email_row(db, user, email_id)
+        folder = "sent" if row["direction"] == "outgoing" else "inbox"
+        if row["folder"] != folder:
+            db.execute("UPDATE emails SET folder = ?, is_deleted = 0 WHERE id = ?", (folder, email_id))
+            _on_server(db, user, email_id, "restore")
+    return {"id": email_id, "folder": folder}

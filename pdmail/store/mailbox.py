@@ -1,0 +1,264 @@
+"""Reading email: inbox, one email, its thread, search, and the views of contacts, deals and orgs.
+
+Every query here filters with :func:`pdmail.visibility.sql_condition` inside SQL, so limits, counts
+and pages are computed over what the viewer may see, never trimmed afterwards.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from pdmail.errors import UsageError, not_found
+from pdmail.models import User
+from pdmail.store.db import Database
+from pdmail.visibility import EmailFacts, sql_condition
+
+FOLDERS = ("inbox", "sent", "archive", "trash", "all")
+
+
+@dataclass(frozen=True)
+class InboxFilter:
+    folder: str = "inbox"
+    team: bool = False
+    unread: bool = False
+    needs_deal: bool = False
+    unlinked: bool = False
+    contact_id: int | None = None
+    deal_id: int | None = None
+    org_id: int | None = None
+    limit: int = 50
+    page: int = 1
+
+
+_EMAIL_COLUMNS = (
+    "e.id, e.thread_id, e.owner_id, e.message_id, e.direction, e.source, e.from_name, e.from_email, e.to_json, "
+    "e.cc_json, e.subject, e.date_utc, e.snippet, e.is_read, e.folder, e.is_deleted, e.visibility, e.deal_id, "
+    "e.needs_deal, e.attachments_json, e.link_verdict, u.email AS owner_email"
+)
+
+
+def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
+    where = [sql_condition("e")]
+    params: dict = {"viewer": viewer.id}
+    if not f.team:
+        where.append("e.owner_id = :viewer")
+    if f.folder not in FOLDERS:
+        raise UsageError(f"unknown folder {f.folder!r}: use one of {', '.join(FOLDERS)}")
+    if f.folder != "all":
+        where.append("e.folder = :folder")
+        params["folder"] = f.folder
+    if f.unread:
+        where.append("e.is_read = 0")
+    if f.needs_deal:
+        where.append("e.needs_deal = 1")
+    if f.unlinked:
+        where.append("e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id)")
+    if f.contact_id is not None:
+        where.append("EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id AND x.contact_id = :contact)")
+        params["contact"] = f.contact_id
+    if f.deal_id is not None:
+        where.append("e.deal_id = :deal")
+        params["deal"] = f.deal_id
+    if f.org_id is not None:
+        where.append(
+            "(EXISTS (SELECT 1 FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
+            "WHERE x.email_id = e.id AND c.org_id = :org) OR e.deal_id IN (SELECT id FROM deals WHERE org_id = :org))"
+        )
+        params["org"] = f.org_id
+    return where, params
+
+
+def list_emails(db: Database, viewer: User, f: InboxFilter) -> list[dict]:
+    if f.limit < 1 or f.page < 1:
+        raise UsageError("--limit and --page must be at least 1")
+    where, params = _base_where(viewer, f)
+    params.update(limit=f.limit, offset=(f.page - 1) * f.limit)
+    index = "" if f.team or f.contact_id or f.deal_id or f.org_id else " INDEXED BY emails_by_owner_date"
+    rows = db.all(
+        f"SELECT {_EMAIL_COLUMNS} FROM emails e{index} JOIN users u ON u.id = e.owner_id "
+        f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit OFFSET :offset",
+        params,
+    )
+    return _to_json(db, rows)
+
+
+def count_emails(db: Database, viewer: User, f: InboxFilter) -> int:
+    where, params = _base_where(viewer, f)
+    return db.scalar(f"SELECT count(*) FROM emails e WHERE {' AND '.join(where)}", params)
+
+
+def _to_json(db: Database, rows) -> list[dict]:
+    if not rows:
+        return []
+    ids = [r["id"] for r in rows]
+    contacts: dict[int, list[int]] = {}
+    marks = ",".join("?" * len(ids))
+    for link in db.all(
+        f"SELECT email_id, contact_id FROM email_contacts WHERE email_id IN ({marks}) ORDER BY contact_id", ids
+    ):
+        contacts.setdefault(link[0], []).append(link[1])
+    return [email_json(r, contacts.get(r["id"], [])) for r in rows]
+
+
+def email_json(r, contact_ids: list[int]) -> dict:
+    """SPEC.md §6: the one JSON shape of an email."""
+    return {
+        "id": r["id"],
+        "thread_id": r["thread_id"],
+        "message_id": r["message_id"],
+        "direction": r["direction"],
+        "source": r["source"],
+        "from": {"name": r["from_name"], "email": r["from_email"]},
+        "to": json.loads(r["to_json"]),
+        "cc": json.loads(r["cc_json"]),
+        "subject": r["subject"],
+        "date": r["date_utc"],
+        "snippet": r["snippet"],
+        "read": bool(r["is_read"]),
+        "folder": r["folder"],
+        "visibility": r["visibility"],
+        "owner": r["owner_email"],
+        "contacts": contact_ids,
+        "deal": r["deal_id"],
+        "needs_deal": bool(r["needs_deal"]),
+        "attachments": json.loads(r["attachments_json"]),
+    }
+
+
+def get_email_row(db: Database, viewer: User, email_id: int):
+    """The row, if this viewer may see it; otherwise exactly what a missing email looks like."""
+    row = db.one(
+        f"SELECT {_EMAIL_COLUMNS}, e.body_text, e.raw_sha256, e.wrapper_sha256, e.link_trace_json, e.deal_rule, "
+        f"e.is_deal_manual, e.is_automated, e.date_source, e.parse_status, e.message_id_norm "
+        f"FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {sql_condition('e')}",
+        {"id": email_id, "viewer": viewer.id},
+    )
+    if row is None:
+        raise not_found("email", email_id)
+    return row
+
+
+def get_email(db: Database, viewer: User, email_id: int) -> dict:
+    row = get_email_row(db, viewer, email_id)
+    data = _to_json(db, [row])[0]
+    data["text"] = row["body_text"]
+    data["thread"] = thread_ids(db, viewer, row["thread_id"])
+    return data
+
+
+def get_owned_email_row(db: Database, user: User, email_id: int):
+    """For commands that change an email: only its owner may; others get 'not found' (exit 4)."""
+    row = db.one("SELECT * FROM emails WHERE id = ? AND owner_id = ?", (email_id, user.id))
+    if row is None:
+        raise not_found("email", email_id)
+    return row
+
+
+def thread_ids(db: Database, viewer: User, thread_id: int) -> list[int]:
+    rows = db.all(
+        f"SELECT e.id FROM emails e WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",
+        {"thread": thread_id, "viewer": viewer.id},
+    )
+    return [r[0] for r in rows]
+
+
+def thread_emails(db: Database, viewer: User, thread_id: int) -> list[dict]:
+    rows = db.all(
+        f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id "
+        f"WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",
+        {"thread": thread_id, "viewer": viewer.id},
+    )
+    return _to_json(db, rows)
+
+
+def facts(db: Database, email_id: int) -> EmailFacts:
+    r = db.one(
+        "SELECT owner_id, visibility, deal_id, EXISTS (SELECT 1 FROM email_contacts WHERE email_id = ?) AS linked "
+        "FROM emails WHERE id = ?",
+        (email_id, email_id),
+    )
+    return EmailFacts(r["owner_id"], r["visibility"], bool(r["linked"]), r["deal_id"] is not None)
+
+
+# --- search -----------------------------------------------------------------------------------
+
+_TOKEN = re.compile(r'(?P<field>from|to):(?P<fvalue>"[^"]*"|\S+)|"(?P<phrase>[^"]*)"?|(?P<word>\S+)', re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class SearchQuery:
+    fts: str  # an FTS5 expression built only from quoted strings, or "" for none
+    from_terms: tuple[str, ...]
+    to_terms: tuple[str, ...]
+
+
+def parse_search(text: str) -> SearchQuery:
+    """User text → a safe query: every word and phrase is quoted, so no FTS syntax can leak through."""
+    parts: list[str] = []
+    from_terms: list[str] = []
+    to_terms: list[str] = []
+    for m in _TOKEN.finditer(text):
+        if m["field"]:
+            value = m["fvalue"].strip('"').strip().lower()
+            if value:
+                (from_terms if m["field"].lower() == "from" else to_terms).append(value)
+            continue
+        chunk = m["phrase"] if m["phrase"] is not None else m["word"]
+        words = re.findall(r"\w+", chunk or "")
+        if not words:
+            continue
+        parts.append('"' + " ".join(words).replace('"', '""') + '"')
+    return SearchQuery(" AND ".join(parts), tuple(from_terms), tuple(to_terms))
+
+
+def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool = True) -> list[dict]:
+    q = parse_search(text)
+    if not (q.fts or q.from_terms or q.to_terms):
+        raise UsageError("nothing to search for: give a word, a \"phrase\", from:ADDR or to:ADDR")
+    where = [sql_condition("e")]
+    params: dict = {"viewer": viewer.id, "limit": limit}
+    if not team:
+        where.append("e.owner_id = :viewer")
+    if q.fts:
+        where.append("e.id IN (SELECT rowid FROM email_fts WHERE email_fts MATCH :fts)")
+        params["fts"] = q.fts
+    for i, term in enumerate(q.from_terms):
+        where.append(f"(e.from_email LIKE :f{i} ESCAPE '\\' OR e.from_name LIKE :f{i} ESCAPE '\\')")
+        params[f"f{i}"] = _like(term)
+    for i, term in enumerate(q.to_terms):
+        where.append(
+            f"EXISTS (SELECT 1 FROM email_addresses a WHERE a.email_id = e.id AND a.role IN ('to', 'cc') "
+            f"AND a.address LIKE :t{i} ESCAPE '\\')"
+        )
+        params[f"t{i}"] = _like(term)
+    rows = db.all(
+        f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id WHERE {' AND '.join(where)} "
+        "ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit",
+        params,
+    )
+    return _to_json(db, rows)
+
+
+def _like(term: str) -> str:
+    return "%" + term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def export_rows(db: Database, viewer: User, *, mine: bool, with_raw: bool, batch: int = 500):
+    """Every email the viewer may see, oldest first, in batches so memory stays flat."""
+    where = sql_condition("e") + (" AND e.owner_id = :viewer" if mine else "")
+    last = (" ", 0)
+    while True:
+        rows = db.all(
+            f"SELECT {_EMAIL_COLUMNS}, e.body_text, e.raw_sha256 FROM emails e JOIN users u ON u.id = e.owner_id "
+            f"WHERE {where} AND (e.date_utc, e.id) > (:d, :i) ORDER BY e.date_utc, e.id LIMIT :n",
+            {"viewer": viewer.id, "d": last[0], "i": last[1], "n": batch},
+        )
+        if not rows:
+            return
+        for data, row in zip(_to_json(db, rows), rows):
+            data["text"] = row["body_text"]
+            raw = db.scalar("SELECT data FROM raw_messages WHERE sha256 = ?", (row["raw_sha256"],)) if with_raw else None
+            yield data, raw
+        last = (rows[-1]["date_utc"], rows[-1]["id"])

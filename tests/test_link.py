@@ -169,6 +169,11 @@ TABLE = [
         incoming("jane@cust.example", cc=["ken@cust.example"]), ctx(),
         ("jane@cust.example",), (1,), 10, "deal-single-open",
         rules=("customer-side", "contact-match", "deal-single-open")),
+    Row("incoming without a From header: nothing to link", mail("incoming", [], [ME], ["jane@cust.example"]), ctx(),
+        rules=("customer-side", "deal-none-open")),
+    Row("empty addresses (undisclosed recipients) are dropped", outgoing(["", "jane@cust.example"]), ctx(),
+        ("jane@cust.example",), (1,), 10, "deal-single-open",
+        rules=("customer-side", "contact-match", "deal-single-open")),
     # --- colleagues and internal mail --------------------------------------------------------
     Row("colleague in Cc is not a customer", incoming("jane@cust.example", cc=[BOB]), ctx(),
         ("jane@cust.example",), (1,), 10, "deal-single-open",

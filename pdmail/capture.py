@@ -319,9 +319,6 @@ def store_parsed(
 
     date, date_source = _date_of(parsed, origin)
     deal_id = decision.deal_id
-    needs_deal = decision.needs_deal
-    if thread.deal_id is not None and bcc_deal_id is None:
-        deal_id, needs_deal = thread.deal_id, False
     folder = origin.folder or ("sent" if direction == "outgoing" else "inbox")
     new = store.NewEmail(
         owner_id=owner.id,
@@ -348,18 +345,20 @@ def store_parsed(
         is_read=origin.is_read or direction == "outgoing",
         visibility=visibility,
         deal_id=deal_id,
-        deal_rule=decision.deal_rule if deal_id == decision.deal_id else "thread-deal",
-        needs_deal=needs_deal,
+        deal_rule=decision.deal_rule,
+        needs_deal=decision.needs_deal,
         is_automated=decision.verdict == "automated",
         link_verdict=decision.verdict,
         link_trace=tuple({"rule": t.rule, "reason": t.reason} for t in decision.trace),
+        link_input=email_in.to_json(),
+        bcc_deal_id=bcc_deal_id,
         contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
         parse_status=parsed.parse_status,
         captured_utc=stamp,
     )
     email_id = store.insert_email(db, new)
     store.touch_thread(db, thread_id, date)
-    if deal_id is not None and (thread.deal_id != deal_id) and not thread.is_deal_manual:
+    if deal_id is not None and thread.deal_id != deal_id and not thread.is_deal_manual:
         store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)
     return Outcome(origin.label, "stored", email_id, None, warnings)
 

@@ -70,6 +70,33 @@ class LinkInput:
         if self.direction not in (INCOMING, OUTGOING):
             raise ValueError(f"direction must be {INCOMING!r} or {OUTGOING!r}, not {self.direction!r}")
 
+    def to_json(self) -> dict:
+        """What the store keeps, so a rescan re-decides without re-parsing the message."""
+
+        def people(group):
+            return [[a.name, a.email] for a in group]
+
+        return {
+            "direction": self.direction, "from": people(self.from_), "to": people(self.to), "cc": people(self.cc),
+            "reply_to": people(self.reply_to),
+            "x_original_from": people([self.x_original_from]) if self.x_original_from else [],
+            "list_id": self.list_id, "list_unsubscribe": self.list_unsubscribe,
+            "precedence": self.precedence, "auto_submitted": self.auto_submitted,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> LinkInput:
+        def people(key):
+            return tuple(Address(name, email) for name, email in data.get(key, ()))
+
+        original = people("x_original_from")
+        return cls(
+            direction=data["direction"], from_=people("from"), to=people("to"), cc=people("cc"),
+            reply_to=people("reply_to"), x_original_from=original[0] if original else None,
+            list_id=data.get("list_id"), list_unsubscribe=data.get("list_unsubscribe"),
+            precedence=data.get("precedence"), auto_submitted=data.get("auto_submitted"),
+        )
+
     @classmethod
     def from_parsed(cls, parsed: ParsedEmail, direction: str) -> LinkInput:
         return cls(

@@ -169,6 +169,8 @@ def m001_core(db: sqlite3.Connection) -> None:
             is_automated INTEGER NOT NULL DEFAULT 0,
             link_verdict TEXT,
             link_trace_json TEXT NOT NULL DEFAULT '[]',
+            link_input_json TEXT NOT NULL DEFAULT '{}',
+            bcc_deal_id INTEGER,
             parse_status TEXT NOT NULL DEFAULT 'ok',
             captured_utc TEXT NOT NULL,
             UNIQUE (owner_id, fingerprint)

@@ -43,6 +43,8 @@ class NewEmail:
     is_automated: bool
     link_verdict: str | None
     link_trace: tuple[dict, ...]
+    link_input: dict
+    bcc_deal_id: int | None
     contacts: tuple[tuple[int, str, str, str], ...]  # (contact id, address, rule, reason)
     parse_status: str
     captured_utc: str
@@ -142,6 +144,8 @@ def subject_candidates(db: Database, owner_id: int, subject_norm: str, since_utc
         "ORDER BY last_date_utc DESC LIMIT 20",
         (owner_id, subject_norm, since_utc),
     )
+    from datetime import datetime
+
     out = []
     for r in rows:
         addresses = frozenset(
@@ -152,7 +156,8 @@ def subject_candidates(db: Database, owner_id: int, subject_norm: str, since_utc
                 (r["id"],),
             )
         )
-        out.append((r["id"], r["last_date_utc"], addresses))
+        last = datetime.fromisoformat(r["last_date_utc"].replace("Z", "+00:00"))
+        out.append((r["id"], last, addresses))
     return out
 
 
@@ -170,7 +175,8 @@ def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str
     )
     db.execute(
         "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, "
-        "needs_deal = CASE WHEN ? IS NULL THEN needs_deal ELSE 0 END WHERE thread_id = ?",
+        "needs_deal = CASE WHEN ? IS NULL THEN needs_deal ELSE 0 END "
+        "WHERE thread_id = ? AND coalesce(link_verdict, '') != 'internal'",
         (deal_id, rule, int(manual), deal_id, thread_id),
     )
 
@@ -240,9 +246,9 @@ def insert_email(db: Database, e: NewEmail) -> int:
         """INSERT INTO emails (owner_id, thread_id, message_id, message_id_norm, alt_message_id, fingerprint,
             raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
             subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
-            deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, parse_status,
-            captured_utc)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, link_input_json,
+            bcc_deal_id, parse_status, captured_utc)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
             e.owner_id, e.thread_id, e.message_id, e.message_id_norm, e.alt_message_id, e.fingerprint,
             e.raw_sha256, e.wrapper_sha256, e.direction, e.source,
@@ -252,7 +258,8 @@ def insert_email(db: Database, e: NewEmail) -> int:
             addresses, e.subject, e.date_utc, e.date_source, e.snippet, e.body_text,
             json.dumps(list(e.attachments), ensure_ascii=False), e.folder, int(e.is_read), e.visibility,
             e.deal_id, e.deal_rule, int(e.needs_deal), int(e.is_automated), e.link_verdict,
-            json.dumps(list(e.link_trace), ensure_ascii=False), e.parse_status, e.captured_utc,
+            json.dumps(list(e.link_trace), ensure_ascii=False), json.dumps(e.link_input, ensure_ascii=False),
+            e.bcc_deal_id, e.parse_status, e.captured_utc,
         ),
     ).lastrowid
     rows = set()

@@ -452,7 +452,15 @@ def _encoded_words(text: str, q: bool) -> str:
 
 
 def _hdr_text(text: str, q: bool) -> str:
-    return text if text.isascii() else _encoded_words(text, q)
+    """Encode only the span from the first to the last non-ASCII word, as mail programs do."""
+    if text.isascii():
+        return text
+    words = text.split(" ")
+    marks = [k for k, w in enumerate(words) if not w.isascii()]
+    a, b = marks[0], marks[-1] + 1
+    head, tail = " ".join(words[:a]), " ".join(words[b:])
+    middle = _encoded_words(" ".join(words[a:b]), q)
+    return (head + " " if head else "") + middle + (" " + tail if tail else "")
 
 
 def _display(name: str, q: bool) -> str:

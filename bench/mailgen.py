@@ -835,7 +835,7 @@ class _Gen:
         return texts, htmls
 
     # -- one message --------------------------------------------------------
-    def build(self, i: int, ts: int, sender: tuple[str, str], to: list[tuple[str, str]],
+    def build(self, ts: int, sender: tuple[str, str], to: list[tuple[str, str]],
               cc: list[tuple[str, str]], subject: str, client: str, tz: int, incoming: bool,
               msgid: str | None, irt: str | None, refs: list[str], text: str, html_doc: str | None,
               shape: str, defect: str | None, extra_headers: list[str]) -> bytes:
@@ -946,7 +946,7 @@ class _Gen:
     def simple(self, i, ts, sender, subject, text, html_doc, shape, defect, extra, kind) -> Generated:
         domain = sender[1].rpartition("@")[2]
         mid = None if defect == "no-message-id" else self.msgid(i, "apple", domain)
-        raw = self.build(i, ts, sender, [("", self.own_address)], [], subject, "gmail", 0, True, mid, None, [],
+        raw = self.build(ts, sender, [("", self.own_address)], [], subject, "gmail", 0, True, mid, None, [],
                          text, None if shape == "plain" else html_doc, shape, defect, extra)
         self.tid += 1
         return Generated(raw, i, mid, None, self.tid - 1, "incoming", kind, shape, defect)
@@ -1057,7 +1057,7 @@ class _Gen:
         refs = thread.ids[:1] + thread.ids[-9:] if len(thread.ids) > 10 else list(thread.ids)
         if defect == "re-without-in-reply-to":
             irt, refs = None, []
-        raw = self.build(i, ts, sender, to, cc, subject, client, tz, not outgoing, mid, irt, refs, text,
+        raw = self.build(ts, sender, to, cc, subject, client, tz, not outgoing, mid, irt, refs, text,
                          html_doc, shape, defect, [])
         if mid:
             thread.ids.append(mid)

@@ -181,3 +181,27 @@ def test_maildir_reads_back_with_the_same_messages(sample, tmp_path):
     seen = sum("S" in m.get_flags() for m in box)
     assert 0.5 <= seen / len(raws) <= 0.7
     assert any(m.get_subdir() == "new" for m in box)
+
+
+crmgen = _load("crmgen")
+
+
+def test_crm_csv_matches_the_mail_and_reads_back(tmp_path):
+    import csv
+
+    assert crmgen.write_contacts_csv(tmp_path / "c.csv", 1500, seed=1) == 1500
+    assert crmgen.write_deals_csv(tmp_path / "d.csv", 800, seed=1, n_contacts=1500) == 800
+    with open(tmp_path / "c.csv", newline="", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["Name", "Email", "Organization", "Title", "Phone"]
+    people = mailgen.correspondents(1)
+    assert [r[1].split(",")[0] for r in rows[1:201]] == [p.email for p in people]
+    emails = [e.strip() for r in rows[1:] for e in r[1].split(",")]
+    assert len(emails) == len(set(emails)) > 1500
+    assert any(not r[0].isascii() for r in rows[1:])
+    with open(tmp_path / "d.csv", newline="", encoding="utf-8") as f:
+        deals = list(csv.DictReader(f))
+    assert list(deals[0]) == ["Title", "Value", "Currency", "Status", "Person", "Organization"]
+    assert {d["Person"] for d in deals} <= set(emails)
+    statuses = [d["Status"] for d in deals]
+    assert 0.6 < statuses.count("open") / len(statuses) < 0.8 and {"won", "lost"} <= set(statuses)

@@ -1160,7 +1160,9 @@ def write_mbox(path: str | os.PathLike, messages: Iterable[bytes]) -> tuple[int,
     count = total = 0
     with open(path, "wb") as f:
         for count, raw in enumerate(messages, 1):
-            body = _FROM_LINE.sub(rb">\1", raw.replace(b"\r\n", b"\n"))
+            body = raw.replace(b"\r\n", b"\n")
+            if b"From " in body:
+                body = _FROM_LINE.sub(rb">\1", body)
             if not body.endswith(b"\n"):
                 body += b"\n"
             chunk = _from_line(raw) + body + b"\n"

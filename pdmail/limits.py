@@ -51,9 +51,9 @@ def message_start(raw: bytes) -> int:
 
 def _size_text(size: int) -> str:
     if size >= MB:
-        return f"{size / MB:.1f} MB"
+        return f"{size // MB} MB" if size % MB == 0 else f"{size / MB:.1f} MB"
     if size >= KB:
-        return f"{size / KB:.0f} KB"
+        return f"{size // KB} KB" if size % KB == 0 else f"{size / KB:.1f} KB"
     return f"{size} bytes"
 
 

@@ -409,14 +409,16 @@ def _parse_addresses(value: str) -> tuple[list[Address], int]:
     except (IndexError, ValueError, TypeError, AttributeError, RecursionError):
         pairs = [("", token) for token in _ADDR_TOKEN_RE.findall(value)]
     found: list[Address] = []
+    seen: set[str] = set()
     for name, addr in pairs:
         email = normalize_address(addr)
-        if "@" not in email or any(c.isspace() for c in email):
+        if "@" not in email or any(c.isspace() for c in email) or email in seen:
             continue
+        seen.add(email)
         name = decode_header_text(name).strip().strip('"').strip()
         found.append(Address(name=name, email=email))
     distinct = {normalize_address(t) for t in _ADDR_TOKEN_RE.findall(_strip_quotes_and_comments(value))}
-    return found, max(len({a.email for a in found}), len(distinct))
+    return found, max(len(found), len(distinct))
 
 
 def _address_list(values: list[str]) -> tuple[Address, ...]:
@@ -635,7 +637,8 @@ def _walk(buf: bytes, top: _Header, top_body: int, limits: ParseLimits) -> _Body
                 found.defects.append(defect)
             if "\r" in text:
                 text = text.replace("\r\n", "\n").replace("\r", "\n")
-            (found.plain if ctype == "text/plain" else found.html).append(text)
+            if text.strip():
+                (found.plain if ctype == "text/plain" else found.html).append(text)
             continue
         if is_body_text:
             continue  # the alternative we did not choose

@@ -18,6 +18,7 @@ import re
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
 from functools import lru_cache
+from urllib.parse import unquote_to_bytes
 
 from pdmail.addresses import normalize_address, normalize_message_id
 from pdmail.errors import InputRefused
@@ -255,16 +256,17 @@ def _split_header(buf: bytes, start: int, end: int) -> tuple[_Header, int, list[
     if lines and lines[-1] == b"":
         lines.pop()
 
-    kinds: list[int] = []  # 0 field, 1 continuation, 2 other
+    # Each line is a field (its name match), a continuation (True) or something else (None).
+    kinds: list[re.Match[bytes] | bool | None] = []
     last_field = -1
     for i, line in enumerate(lines):
         if line[:1] in (b" ", b"\t"):
-            kinds.append(1)
-        elif _FIELD_RE.match(line):
-            kinds.append(0)
+            kinds.append(True)
+            continue
+        match = _FIELD_RE.match(line)
+        kinds.append(match)
+        if match:
             last_field = i
-        else:
-            kinds.append(2)
 
     fields: list[tuple[str, bytes]] = []
     name: str | None = None
@@ -272,24 +274,22 @@ def _split_header(buf: bytes, start: int, end: int) -> tuple[_Header, int, list[
     offset = start
     for i, line in enumerate(lines):
         kind = kinds[i]
-        if i > last_field and kind == 2:
+        if i > last_field and kind is None:
             body_start = offset
             break
         offset += len(line) + 1
-        if kind == 1 and name is not None:
+        if kind is True and name is not None:
             parts.append(line.rstrip(b"\r"))
             continue
         if name is not None:
             fields.append((name, b"".join(parts)))
             name = None
-        if kind == 0:
-            match = _FIELD_RE.match(line)
-            assert match is not None
-            name = match.group(1).decode("ascii").lower()
-            parts = [line[match.end() :].rstrip(b"\r")]
+        if isinstance(kind, re.Match):
+            name = kind.group(1).decode("ascii").lower()
+            parts = [line[kind.end() :].rstrip(b"\r")]
             if b"\x00" in line:
                 defects.append("NUL byte in a header")
-        elif kind == 1:
+        elif kind is True:
             defects.append("continuation line before the first header field")
         elif line.strip():
             defects.append("non-header line in header block")
@@ -332,8 +332,6 @@ def _content_params(value: str) -> tuple[str, dict[str, str]]:
 
 
 def _join_rfc2231(chunks: dict[int, tuple[str, bool]]) -> str:
-    from urllib.parse import unquote_to_bytes
-
     charset = None
     data = bytearray()
     order = sorted(chunks)
@@ -399,10 +397,9 @@ def _strip_quotes_and_comments(value: str) -> str:
 _ADDR_TOKEN_RE = re.compile(r"[^\s<>(),;:\"\[\]]+@[^\s<>(),;:\"\[\]]+")
 
 
-def _parse_addresses(value: str) -> tuple[list[Address], int]:
-    """Mailboxes of one address header, and how many distinct addresses its text really holds.
-
-    The second number catches values like ``a@x.com<b@y.com>`` that some parsers read as one mailbox.
+def _parse_addresses(value: str, *, count_hidden: bool = False) -> tuple[list[Address], int]:
+    """Mailboxes of one address header, and (with ``count_hidden``) how many distinct addresses its
+    text really holds, which catches values like ``a@x.com<b@y.com>`` that a parser may read as one.
     """
     try:
         pairs = getaddresses([value])
@@ -417,6 +414,8 @@ def _parse_addresses(value: str) -> tuple[list[Address], int]:
         seen.add(email)
         name = decode_header_text(name).strip().strip('"').strip()
         found.append(Address(name=name, email=email))
+    if not count_hidden:
+        return found, len(found)
     distinct = {normalize_address(t) for t in _ADDR_TOKEN_RE.findall(_strip_quotes_and_comments(value))}
     return found, max(len(found), len(distinct))
 
@@ -684,7 +683,7 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
     from_values = header.all("from")
     from_: list[Address] = []
     for value in from_values:
-        mailboxes, distinct = _parse_addresses(value)
+        mailboxes, distinct = _parse_addresses(value, count_hidden=True)
         from_.extend(mailboxes)
         if distinct > 1 or len(mailboxes) > 1:
             defects.append(DEFECT_FROM_SEVERAL_MAILBOXES)

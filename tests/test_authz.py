@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailcorpus import message
 from pdmail.authz import authorize_bcc_sender, organizational_domain
@@ -121,3 +123,16 @@ def test_authenticated_stranger_is_still_refused():
 )
 def test_organizational_domain(domain, org):
     assert organizational_domain(domain) == org
+
+
+_AR_WORDS = st.sampled_from(
+    list("abc.=;()\"@ -_/\\") + ["dmarc", "dkim", "pass", "header.d", "header.from", MX, "spf", "smtp.mailfrom"]
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_AR_WORDS, max_size=40).map("".join))
+def test_any_authentication_results_value_gives_a_verdict(value):
+    raw = mail(ar(value.strip() or "x"))
+    result = verdict(raw, MX)
+    assert isinstance(result.ok, bool) and result.reason

@@ -3,6 +3,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mailcorpus import INNER_MESSAGE, message, multipart, part
 from pdmail.forward import find_forwarded, find_inline_forward, parse_address_list
@@ -223,3 +225,17 @@ def test_unparseable_date_leaves_date_empty():
 )
 def test_forwarded_address_forms(value, expected):
     assert [(a.name, a.email) for a in parse_address_list(value)] == expected
+
+
+_LINES = st.sampled_from(
+    ["---------- Forwarded message ---------", "From: a <a@b.example>", "De : x@y.example", "Sent: Monday",
+     "Date: 5 March 2024", "Subject: x", "To: a@b.example;", " c@d.example", "> ", ">> From: q@r.example", "",
+     "Begin forwarded message:", "____________", "À : ", "Von:", "text"]
+)  # fmt: skip
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(_LINES, max_size=20).map("\n".join))
+def test_any_arrangement_of_forward_lines_never_raises(text):
+    found = find_inline_forward(text)
+    assert found is None or "@" in found.from_.email

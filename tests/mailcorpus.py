@@ -70,7 +70,11 @@ def _nested(depth: int) -> bytes:
     return head + b"".join(opening) + inner + b"".join(reversed(closing)) + CRLF
 
 
-HTML_BODY = "<html><head><style>p {color: red}</style><script>alert('x')</script></head><body><p>Hello <b>Rep</b>,</p><p>Our budget is &euro;40k.</p><img src='https://tracker.example/p.gif'></body></html>"
+HTML_BODY = (
+    "<html><head><style>p {color: red}</style><script>alert('x')</script></head>"
+    "<body><p>Hello <b>Rep</b>,</p><p>Our budget is &euro;40k.</p>"
+    "<img src='https://tracker.example/p.gif'></body></html>"
+)
 
 ICS = "BEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\nBEGIN:VEVENT\r\nSUMMARY:Demo\r\nDTSTART:20240310T100000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
 
@@ -144,7 +148,10 @@ def corpus() -> dict[str, bytes]:
     )
     cases["attached_rfc822"] = multipart(
         "mixed",
-        [part("text/plain", "FYI, see below."), part("message/rfc822", INNER_MESSAGE, 'Content-Disposition: attachment; filename="question.eml"')],
+        [
+            part("text/plain", "FYI, see below."),
+            part("message/rfc822", INNER_MESSAGE, 'Content-Disposition: attachment; filename="question.eml"'),
+        ],
         "fwd-1",
         _base_list(Subject="Fwd: Original question"),
     )
@@ -167,7 +174,11 @@ def corpus() -> dict[str, bytes]:
     )
     cases["nul_bytes_in_header"] = message(_base_list(Subject=b"Null\x00 inside\x00"))
     cases["references_self_and_loop"] = message(
-        _base_list(Message_ID="<loop-a@acme.example>", References="<loop-b@acme.example> <loop-a@acme.example> <loop-b@acme.example>", In_Reply_To="<loop-b@acme.example>")
+        _base_list(
+            Message_ID="<loop-a@acme.example>",
+            References="<loop-b@acme.example> <loop-a@acme.example> <loop-b@acme.example>",
+            In_Reply_To="<loop-b@acme.example>",
+        )
     )
     cases["references_bare_ids"] = message(
         _base_list(References="first@acme.example <second@acme.example> third@Acme.Example", In_Reply_To="third@acme.example")

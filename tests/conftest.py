@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
+
+# Test helpers (mail corpus, fixtures) import as top-level modules.
+sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)

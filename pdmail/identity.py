@@ -46,3 +46,8 @@ def snippet(text: str, length: int = 200) -> str:
     if space > length // 2:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def sha256_hex(data: bytes) -> str:
+    """The content address of raw bytes, as the raw store keys them."""
+    return hashlib.sha256(data).hexdigest()

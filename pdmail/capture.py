@@ -143,18 +143,18 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 
-    effective, wrapper = parsed, None
+    effective, own_raw, wrapper = parsed, raw, None
     others = [a for a in (*parsed.to, *parsed.cc) if not company.is_capture_address(a.email)]
     if not others:
         unwrapped = _unwrap_forward(parsed)
         if isinstance(unwrapped, str):
             return _quarantine(db, raw, label, recipient, unwrapped, parsed)
         if unwrapped is not None:
-            effective, wrapper = unwrapped, raw
+            (effective, own_raw), wrapper = unwrapped, raw
 
     origin = Origin(source="bcc", label=label, recipient=recipient)
     with db.tx():
-        outcome = store_parsed(db, owner, effective, raw if wrapper is None else None, origin,
+        outcome = store_parsed(db, owner, effective, own_raw, origin,
                                company=company, bcc_deal_id=deal_id, wrapper_raw=wrapper)
     outcome.warnings[:0] = warnings
     return outcome
@@ -164,16 +164,19 @@ def crm_store_deal_exists(db: Database, deal_id: int) -> bool:
     return db.scalar("SELECT 1 FROM deals WHERE id = ? AND status != 'deleted'", (deal_id,)) is not None
 
 
-def _unwrap_forward(parsed: ParsedEmail) -> ParsedEmail | str | None:
-    """The forwarded original inside ``parsed``; a reason string when it cannot be read; None if none."""
+def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | str | None:
+    """The forwarded original inside ``parsed`` and its own bytes (None for an inline forward).
+
+    A reason string when the original cannot be read; None when there is no forward.
+    """
     from pdmail.forward import find_forwarded
 
     found = find_forwarded(parsed)
     if found is None:
         return None
-    if getattr(found, "raw", None):
+    if found.raw:
         try:
-            return parse_message(found.raw)
+            return parse_message(found.raw), found.raw
         except MessageRefused as exc:
             return f"forwarded message: {exc.message}"
     return dataclasses.replace(
@@ -205,7 +208,7 @@ def _unwrap_forward(parsed: ParsedEmail) -> ParsedEmail | str | None:
         precedence=None,
         auto_submitted=None,
         authentication_results=(),
-    )
+    ), None
 
 
 def _quarantine(db: Database, raw: bytes, label: str, recipient: str | None, reason: str,
@@ -328,7 +331,7 @@ def store_parsed(
         alt_message_id=parsed.alt_message_id,
         fingerprint=fingerprint,
         raw_sha256=raw_sha,
-        wrapper_sha256=wrapper_sha if raw is not None else None,
+        wrapper_sha256=wrapper_sha,
         direction=direction,
         source=origin.source,
         from_=parsed.from_[0] if parsed.from_ else None,

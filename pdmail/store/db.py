@@ -19,6 +19,14 @@ from pdmail.errors import TemporaryFailure, UsageError
 BUSY_TIMEOUT_S = 10.0
 
 
+def busy_timeout() -> float:
+    """Seconds to wait for another writer (``PDMAIL_BUSY_TIMEOUT`` overrides the default)."""
+    try:
+        return max(0.0, float(os.environ.get("PDMAIL_BUSY_TIMEOUT", BUSY_TIMEOUT_S)))
+    except ValueError:
+        return BUSY_TIMEOUT_S
+
+
 def now_utc() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -120,7 +128,8 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)
-    conn = sqlite3.connect(db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    timeout = busy_timeout()
+    conn = sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
     conn.row_factory = sqlite3.Row
     try:
         try:
@@ -132,7 +141,7 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
             raise UsageError(f"{db_path} is not a pdmail database ({exc})") from None
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
-        conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+        conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         try:
             migrations.migrate(conn)
         except sqlite3.OperationalError as exc:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import os
 import smtplib
 import sqlite3
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -31,8 +33,9 @@ def _pdmail(db: Path, *args: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def mta(tmp_path_factory):
-    root = tmp_path_factory.mktemp("postfix")
+def mta():
+    # Not under pytest's temp folder: Postfix's users must traverse every parent, and that folder is private.
+    root = Path(tempfile.mkdtemp(prefix="pdmail-postfix-"))
     db = root / "store" / "pdmail.db"
     db.parent.mkdir()
     _pdmail(db, "init", "--name", "Maria Lopez", "--email", "maria@northwind.example", "--company", "Northwind")
@@ -53,6 +56,7 @@ def mta(tmp_path_factory):
         yield server
     finally:
         server.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def send(mta, *, frm: str, rcpt: str, message_id: str, subject: str = "Quote") -> str:

@@ -122,14 +122,13 @@ class Session:
             sys.stderr.write(f"Warning: {clean(message)}\n")
 
 
-@functools.cache
 def console():
+    """A fresh console per use: its width follows the terminal (and COLUMNS) at the time of printing."""
     from rich.console import Console
 
     return Console(highlight=False, soft_wrap=False)
 
 
-@functools.cache
 def err_console():
     from rich.console import Console
 

@@ -25,14 +25,14 @@ def _who(e: dict) -> str:
     return e["from"]["name"] or e["from"]["email"] or "(no sender)"
 
 
-def _links(e: dict) -> str:
-    """Short on purpose: this column must never be squeezed out at 80 columns."""
+def _links(e: dict, *, narrow: bool = False) -> str:
+    """Short on purpose: this column must never be squeezed out at 80 columns (narrow: the deal alone)."""
     links = []
     if e["deal"] is not None:
         links.append(f"deal {e['deal']}")
     elif e["needs_deal"]:
         links.append("needs deal")
-    if e["contacts"]:
+    if e["contacts"] and not (narrow and links):
         first = f"contact {e['contacts'][0]}"
         links.append(first + (f" +{len(e['contacts']) - 1}" if len(e["contacts"]) > 1 else ""))
     return ", ".join(links)
@@ -64,23 +64,27 @@ def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[
                      unread or threads.get(e["thread_id"], (0, 0))[1] > 0) for e, count, unread in rows]
     else:
         rows = [(e, 1, not e["read"]) for e in emails]
-    links = [_links(e) for e, _, _ in rows]
+    links = [_links(e, narrow=narrow) for e, _, _ in rows]
     table = Table(box=None, pad_edge=False, header_style="bold", expand=True, width=width)
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True, width=2)
+    if grouped:
+        table.add_column("n", justify="right", no_wrap=True)
     table.add_column("date", no_wrap=True)
     table.add_column("who", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
     table.add_column("subject", ratio=2, no_wrap=True, overflow="ellipsis", min_width=10)
     table.add_column("links", no_wrap=True, overflow="ellipsis",
                      min_width=min(24, max((len(x) for x in links), default=5)))
     for (e, count, unread), link in zip(rows, links):
-        subject = safe(e["subject"] or "(no subject)") + (f" [dim]({count})[/dim]" if count > 1 else "")
+        subject = safe(e["subject"] or "(no subject)")
         mark = ("●" if unread else " ") + ("P" if e["visibility"] == "private" else " ")
         if link.startswith("needs deal"):
             link = "[yellow]needs deal[/yellow]" + safe(link[len("needs deal"):])
         else:
             link = safe(link)
-        table.add_row(str(e["id"]), mark, _short_date(e["date"], narrow=narrow), safe(_who(e)), subject, link)
+        counted = [str(count) if count > 1 else ""] if grouped else []
+        table.add_row(str(e["id"]), mark, *counted, _short_date(e["date"], narrow=narrow), safe(_who(e)), subject,
+                      link)
     return table
 
 
@@ -108,8 +112,8 @@ def inbox(
 ) -> None:
     """Your email, newest first, grouped by thread.
 
-    ● marks unread threads, P private ones; "needs deal" marks email whose contact has several open
-    deals (choose with `pdmail link`). `--json` prints a flat list of emails, each with its thread_id.
+    ● marks unread threads, P private ones, n counts a thread's emails; "needs deal" marks email
+    whose contact has several open deals (choose with `pdmail link`). `--json` prints a flat list of emails, each with its thread_id.
 
     Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`
     """

@@ -299,6 +299,18 @@ def test_search_finds_only_what_the_viewer_may_see(mx, viewer):
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)
+def test_search_walking_by_date_finds_the_same(mx, viewer, monkeypatch):
+    """A common word switches search to walking email newest first; the law holds there too."""
+    from pdmail.store import mailbox as store_mailbox
+
+    monkeypatch.setattr(store_mailbox, "MANY_MATCHES", 1)
+    assert {e["id"] for e in mx.json(viewer, "search", "matrixword", "--limit", "100")} == mx.visible(viewer)
+    assert {e["id"] for e in mx.json(viewer, "search", "matrixword", "--mine")} == mx.owned(viewer)
+    newest_first = [e["date"] for e in mx.json(viewer, "search", "matrixword")]
+    assert newest_first == sorted(newest_first, reverse=True)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
 def test_export_jsonl_holds_only_what_the_viewer_may_see(mx, viewer):
     result = mx.run(viewer, "export", "--format", "jsonl")
     assert result.exit_code == 0

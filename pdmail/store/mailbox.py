@@ -281,7 +281,13 @@ def parse_search(text: str) -> SearchQuery:
     return SearchQuery(" AND ".join(parts), tuple(from_terms), tuple(to_terms))
 
 
-def search_query(viewer: User, text: str, *, limit: int = 50, team: bool = True) -> tuple[str, dict]:
+# Above this many full-text matches, walking emails newest first and keeping the matches beats
+# fetching every match and sorting them all (a common word matches a good part of the mailbox).
+MANY_MATCHES = 2000
+
+
+def search_query(viewer: User, text: str, *, limit: int = 50, team: bool = True,
+                 by_date: bool = False) -> tuple[str, dict]:
     q = parse_search(text)
     if not (q.fts or q.from_terms or q.to_terms):
         raise UsageError("nothing to search for: give a word, a \"phrase\", from:ADDR or to:ADDR")
@@ -303,16 +309,25 @@ def search_query(viewer: User, text: str, *, limit: int = 50, team: bool = True)
             f"AND a.address LIKE :t{i} ESCAPE '\\')"
         )
         params[f"t{i}"] = _like(term)
+    index = (" INDEXED BY emails_by_date" if team else " INDEXED BY emails_by_owner_date") if by_date else ""
     sql = (
-        f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id WHERE {' AND '.join(where)} "
-        "ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit"
+        f"SELECT {_EMAIL_COLUMNS} FROM emails e{index} JOIN users u ON u.id = e.owner_id "
+        f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit"
     )
     return sql, params
 
 
 def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool = True) -> list[dict]:
     sql, params = search_query(viewer, text, limit=limit, team=team)
+    if "fts" in params and _matches_at_least(db, params["fts"], MANY_MATCHES):
+        sql, params = search_query(viewer, text, limit=limit, team=team, by_date=True)
     return _to_json(db, db.all(sql, params))
+
+
+def _matches_at_least(db: Database, fts: str, n: int) -> bool:
+    return db.scalar(
+        "SELECT count(*) FROM (SELECT rowid FROM email_fts WHERE email_fts MATCH ? LIMIT ?)", (fts, n)
+    ) >= n
 
 
 def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, list[str]]:
@@ -325,6 +340,7 @@ def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, 
         "deal 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
         "org 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),
         f"search {search_word}": search_query(viewer, search_word),
+        f"search {search_word}, many matches": search_query(viewer, search_word, by_date=True),
     }
     return {name: [f"{'  ' * 0}{r[3]}" for r in db.all("EXPLAIN QUERY PLAN " + sql, params)]
             for name, (sql, params) in cases.items()}

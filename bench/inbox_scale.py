@@ -130,7 +130,10 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
         owner_email = user_rows[owner - 1][1]
         linked = rng.random() < 0.75
         contact = pick_contact() if linked else 0
-        customer = f"c{contact}@org{contact_org[contact]}.example" if linked else f"x{rng.randint(1, 10**6)}@else.example"
+        if linked:
+            customer = f"c{contact}@org{contact_org[contact]}.example"
+        else:
+            customer = f"x{rng.randint(1, 10**6)}@else.example"
         open_deals = contact_deals.get(contact, []) if linked else []
         deal = open_deals[0] if open_deals and rng.random() < 0.6 else None
         needs = int(linked and deal is None and len(open_deals) > 1)

@@ -227,6 +227,22 @@ def test_the_world_has_every_kind_for_every_owner(mx):
         assert (e["deal"] is not None) == (kind == "shared_deal")
 
 
+def test_the_predicate_agrees_with_the_matrix_for_every_user(mx):
+    """`can_view` (what `explain` and the SQL are built from) gives the hand-written answers here too."""
+    from pdmail.store import open_db
+    from pdmail.store.mailbox import facts
+    from pdmail.store.users import find_user
+    from pdmail.visibility import can_view
+
+    db = open_db(mx.db_path)
+    try:
+        for viewer in VIEWERS:
+            user = find_user(db, addr(viewer))
+            assert {i for i in mx.ids.values() if can_view(user.id, facts(db, i))} == mx.visible(viewer)
+    finally:
+        db.close()
+
+
 # --- reads ----------------------------------------------------------------------------------------
 
 

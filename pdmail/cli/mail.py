@@ -113,7 +113,8 @@ def inbox(
     """Your email, newest first, grouped by thread.
 
     ● marks unread threads, P private ones, n counts a thread's emails; "needs deal" marks email
-    whose contact has several open deals (choose with `pdmail link`). `--json` prints a flat list of emails, each with its thread_id.
+    whose contact has several open deals (choose with `pdmail link`). `--json` prints a flat list
+    of emails, each with its thread_id.
 
     Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`
     """

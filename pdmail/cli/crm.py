@@ -130,7 +130,7 @@ def contact_show(
         from rich.text import Text
 
         return record_emails_view(Text.from_markup("\n".join(lines)), page.emails, page.has_more,
-                                  f"pdmail inbox --team --folder all --contact {contact.id} --page 2")
+                                  f"pdmail inbox --team --folder all --contact {contact.id} --limit {limit} --page 2")
 
     s.emit(data, view)
 
@@ -211,7 +211,7 @@ def org_show(
         lines += [f"Contact #{c.id}: {safe(c.name)} <{safe(', '.join(c.emails))}>" for c in contacts]
         lines += [f"Deal #{d.id}: {safe(d.title)} \\[{d.status}]" for d in deals]
         return record_emails_view(Text.from_markup("\n".join(lines)), page.emails, page.has_more,
-                                  f"pdmail inbox --team --folder all --org {org.id} --page 2")
+                                  f"pdmail inbox --team --folder all --org {org.id} --limit {limit} --page 2")
 
     s.emit(data, view)
 
@@ -286,7 +286,7 @@ def deal_show(
             f"Contact: {safe(deal.contact_name or '-')}"
         )
         return record_emails_view(title, page.emails, page.has_more,
-                                  f"pdmail inbox --team --folder all --deal {deal.id} --page 2")
+                                  f"pdmail inbox --team --folder all --deal {deal.id} --limit {limit} --page 2")
 
     s.emit(deal.to_json() | {"linked_emails": page.emails}, view)
 

@@ -237,6 +237,12 @@ def test_escape_sequences_and_markup_in_mail_never_reach_the_terminal(team):
     assert "[red]Ada[/red]" in outputs[1]
 
 
+def test_emoji_codes_in_mail_print_as_written(team):
+    email_id = ingest(team, mail(subject=":warning: pay now :smile:"))
+    for out in (team.ok("inbox", "--folder", "sent").stdout, team.ok("show", str(email_id)).stdout):
+        assert ":warning: pay now :smile:" in out
+
+
 # --- search ----------------------------------------------------------------------------------------
 
 

@@ -126,13 +126,13 @@ def console():
     """A fresh console per use: its width follows the terminal (and COLUMNS) at the time of printing."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
 def err_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 # --- terminal safety ------------------------------------------------------------------------------

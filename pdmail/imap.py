@@ -345,7 +345,8 @@ class ImapSession:
             data = self._fetch(part, items)
             for uid in part:
                 row = data.get(uid)
-                if row is None or b"BODY[]" not in row:
+                # Expunged by another client: the UID is missing, or (Dovecot) its body comes back NIL.
+                if row is None or row.get(b"BODY[]") is None:
                     continue
                 modseq = row.get(b"MODSEQ")
                 yield Fetched(uid, bytes(row[b"BODY[]"]), _flags(row.get(b"FLAGS")), row.get(b"INTERNALDATE"),

@@ -314,3 +314,12 @@ def test_idle_returns_when_another_client_delivers(session, dovecot_server, mail
     finally:
         delivery.join()
     assert (1, b"EXISTS") in responses
+
+
+def test_messages_expunged_between_search_and_fetch_are_skipped(session, dovecot_server, mail_user):
+    dovecot_server.seed(mail_user, "INBOX", [raw(i) for i in range(4)])
+    session.select("INBOX")
+    uids = session.search_uids()
+    dovecot_server.doveadm("expunge", "-u", mail_user.login, "mailbox", "INBOX", "uid", "2:3")
+    assert [m.uid for m in session.fetch_bodies(uids)] == [1, 4]
+    assert sorted(session.fetch_flags(uids)) == [1, 4]

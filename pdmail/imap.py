@@ -307,8 +307,15 @@ class ImapSession:
     def folders(self) -> list[Folder]:
         """Every folder with its role: SPECIAL-USE attributes first, usual names as a fallback."""
         with self._guard("LIST"):
-            listing = [(name, _text(delim) if delim else None, _flags(flags))
-                       for flags, delim, name in self.client.list_folders()]
+            found = self.client.list_folders()
+            if self.has("SPECIAL-USE") and self.has("LIST-EXTENDED") and not any(
+                    role_of("", _flags(flags)) for flags, _d, _n in found):
+                # RFC 6154 lets a server name roles only when asked: LIST ... RETURN (SPECIAL-USE).
+                typ, data = self.client._imap._simple_command("LIST", '""', '"*"', "RETURN", "(SPECIAL-USE)")
+                if typ == "OK":
+                    typ, data = self.client._imap._untagged_response(typ, data, "LIST")
+                    found = self.client._proc_folder_list(data)
+            listing = [(name, _text(delim) if delim else None, _flags(flags)) for flags, delim, name in found]
         roles = assign_roles(listing, self.provider)
         by_name = {name: role for role, name in roles.items()}
         return [Folder(name, by_name.get(name) or role_of(name, flags), delim, flags)

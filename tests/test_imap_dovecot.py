@@ -19,6 +19,7 @@ from faultproxy import FaultProxy
 
 from pdmail import imap
 from pdmail.errors import AuthFailure, TemporaryFailure, UsageError
+from pdmail.providers import PROVIDERS
 from pdmail.store.accounts import Account
 
 pytestmark = pytest.mark.dovecot
@@ -323,3 +324,33 @@ def test_messages_expunged_between_search_and_fetch_are_skipped(session, dovecot
     dovecot_server.doveadm("expunge", "-u", mail_user.login, "mailbox", "INBOX", "uid", "2:3")
     assert [m.uid for m in session.fetch_bodies(uids)] == [1, 4]
     assert sorted(session.fetch_flags(uids)) == [1, 4]
+
+
+def test_debug_logging_of_the_imap_library_never_holds_the_secret(dovecot_server, sentinel_user, oauth2_dovecot,
+                                                                   caplog):
+    caplog.set_level("DEBUG")
+    with imap.connect(account_for(dovecot_server, sentinel_user), secret=sentinel_user.password) as s:
+        s.select("INBOX")
+    server, endpoint = oauth2_dovecot
+    user = server.add_user()
+    token = "SENTINEL-token-" + random_tokens.token_hex(6)
+    endpoint.grant(token, user.login)
+    for mechanism in ("XOAUTH2", "OAUTHBEARER"):
+        with imap.connect(account_for(server, user, auth="oauth2"), secret=token, sasl=mechanism):
+            pass
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "LOGIN" in logged and "AUTHENTICATE" in logged  # the library did log the exchange
+    assert "SENTINEL" not in logged
+    import base64
+    assert base64.b64encode(f"user={user.login}\x01auth=Bearer {token}\x01\x01".encode()).decode()[:40] not in logged
+
+
+def test_roles_are_asked_for_when_plain_list_does_not_give_them(session, monkeypatch):
+    # Some servers name special-use folders only for LIST ... RETURN (SPECIAL-USE) (RFC 6154).
+    plain = session.client.list_folders()
+    stripped = [(tuple(f for f in flags if f.lower() in (b"\\haschildren", b"\\hasnochildren")), delim, name)
+                for flags, delim, name in plain]
+    monkeypatch.setattr(session.client, "list_folders", lambda *a: stripped)
+    monkeypatch.setattr(session, "provider", PROVIDERS["gmail"])  # no guessing by name
+    roles = {f.name: f.role for f in session.folders()}
+    assert roles["Sent"] == "sent" and roles["Archive"] == "archive" and roles["Junk"] == "junk"

@@ -123,11 +123,12 @@ def connect(account, *, timeout: float = DEFAULT_TIMEOUT_S, secret: str | None =
     host, port, security = account.imap_host, int(account.imap_port), account.imap_security
     where = f"{host}:{port}"
     context = ssl_context(account.cafile)
+    # Ask first: a password command may prompt (pinentry) for longer than a server waits for LOGIN.
+    secret = secret if secret is not None else secret_for(account)
     client = _open(host, port, security, context, timeout, where)
     try:
         if security == "starttls":
             _starttls(client, context, where)
-        secret = secret if secret is not None else secret_for(account)
         _login(client, account, secret, sasl, where)
         return ImapSession(client, account, where)
     except BaseException:

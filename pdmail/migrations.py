@@ -255,9 +255,45 @@ def m002_inbox_indexes(db: sqlite3.Connection) -> None:
     )
 
 
+def m003_accounts(db: sqlite3.Connection) -> None:
+    """Mail accounts: where to connect and where the secret comes from, never the secret itself."""
+    run_script(
+        db,
+        """
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('imap', 'maildir')),
+            provider TEXT,
+            address TEXT NOT NULL,
+            imap_host TEXT,
+            imap_port INTEGER,
+            imap_security TEXT CHECK (imap_security IN ('tls', 'starttls')),
+            smtp_host TEXT,
+            smtp_port INTEGER,
+            smtp_security TEXT CHECK (smtp_security IN ('tls', 'starttls')),
+            username TEXT,
+            auth TEXT NOT NULL DEFAULT 'password' CHECK (auth IN ('password', 'oauth2')),
+            secret_source TEXT,
+            cafile TEXT,
+            maildir_path TEXT,
+            since TEXT,
+            folders_json TEXT,
+            past TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL,
+            UNIQUE (owner_id, name)
+        );
+        CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
+    ("003_accounts", m003_accounts),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

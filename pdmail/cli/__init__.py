@@ -52,13 +52,14 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import actions, admin, capture, crm, mail
+    from pdmail.cli import accounts, actions, admin, capture, crm, mail
 
     admin.register(app)
     crm.register(app)
     capture.register(app)
     mail.register(app)
     actions.register(app)
+    accounts.register(app)
 
 
 _register()

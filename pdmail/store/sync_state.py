@@ -31,6 +31,8 @@ class FolderState:
     last_full_scan_utc: str | None
     is_missing: bool
     last_error: str | None
+    uidnext: int | None = None
+    exists_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,7 +128,8 @@ def emails_with_open_ops(db: Database, account_id: int) -> set[int]:
 
 def _folder(r) -> FolderState:
     return FolderState(r["id"], r["account_id"], r["name"], r["role"], r["uidvalidity"], r["last_uid"],
-                       r["highestmodseq"], r["last_full_scan_utc"], bool(r["is_missing"]), r["last_error"])
+                       r["highestmodseq"], r["last_full_scan_utc"], bool(r["is_missing"]), r["last_error"],
+                       r["uidnext"], r["exists_count"])
 
 
 def list_folders(db: Database, account_id: int) -> list[FolderState]:
@@ -160,7 +163,9 @@ def reset_validity(db: Database, folder_id: int, uidvalidity: int) -> None:
 
 
 def set_cursor(db: Database, folder_id: int, *, last_uid: int | None = None, highestmodseq: int | None = None,
-               full_scan: bool = False) -> None:
+               full_scan: bool = False, uidnext: int | None = None, exists: int | None = None) -> None:
+    if uidnext is not None or exists is not None:
+        db.execute("UPDATE sync_folders SET uidnext = ?, exists_count = ? WHERE id = ?", (uidnext, exists, folder_id))
     if last_uid is not None:
         db.execute("UPDATE sync_folders SET last_uid = MAX(last_uid, ?) WHERE id = ?", (last_uid, folder_id))
     if highestmodseq is not None:
@@ -230,6 +235,15 @@ def mark_gone(db: Database, location_ids: Iterable[int]) -> None:
                    [(stamp, i) for i in location_ids])
 
 
+def is_lost(db: Database, email_id: int, leaving: set[int]) -> bool:
+    """Would the email be left on no server folder (and it is not in the trash already)?"""
+    row = email_state(db, email_id)
+    if row is None or row["folder"] == "trash":
+        return False
+    ids = [r[0] for r in db.all("SELECT id FROM locations WHERE email_id = ? AND is_gone = 0", (email_id,))]
+    return all(i in leaving for i in ids)
+
+
 def email_locations(db: Database, account_id: int, email_id: int) -> list[tuple[Location, FolderState]]:
     """Present server copies of an email in one account, with their folders."""
     rows = db.all(
@@ -275,10 +289,12 @@ def settle_email(db: Database, email_id: int) -> str | None:
     else:
         target = next(EMAIL_FOLDER_OF_ROLE[r] for r in ("inbox", "sent", "archive", "other", "trash", "junk")
                       if r in roles)
-    if row["folder"] == target:
+    if row["folder"] == target and bool(row["is_deleted"]) == (target == "trash"):
         return None
     db.execute("UPDATE emails SET folder = ?, is_deleted = ? WHERE id = ?",
                (target, int(target == "trash"), email_id))
+    if row["folder"] == target:
+        return None
     return "deleted" if target == "trash" else "moved"
 
 

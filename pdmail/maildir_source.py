@@ -13,7 +13,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from pdmail.errors import UsageError
-from pdmail.mailsource import Fetched, FolderInfo, Selected, role_of
+from pdmail.mailsource import Fetched, FolderInfo, Selected, folder_roles
 
 _LETTERS = {"D": "\\Draft", "F": "\\Flagged", "R": "\\Answered", "S": "\\Seen", "T": "\\Deleted", "P": "$Forwarded"}
 _FLAG_LETTER = {v: k for k, v in _LETTERS.items()}
@@ -51,12 +51,10 @@ class MaildirSource:
         return self.root if name == INBOX else self.root / f".{name}"
 
     def folders(self) -> list[FolderInfo]:
-        found = [FolderInfo(INBOX, "inbox")]
-        for entry in sorted(os.listdir(self.root)):
-            if entry.startswith(".") and entry not in (".", "..") and (self.root / entry / "cur").is_dir():
-                name = entry[1:]
-                found.append(FolderInfo(name, role_of(name, delimiter=".")))
-        return found
+        names = [INBOX] + [entry[1:] for entry in sorted(os.listdir(self.root))
+                           if entry.startswith(".") and entry not in (".", "..") and (self.root / entry / "cur").is_dir()]
+        roles = folder_roles([(name, ".", ()) for name in names])
+        return [FolderInfo(name, roles[name]) for name in names]
 
     def select(self, name: str, known_keys: dict[str, int] | None = None, last_uid: int = 0) -> Selected:
         folder = self._path(name)

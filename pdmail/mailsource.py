@@ -6,41 +6,34 @@ gets the UIDs it handed out earlier from the loop (``known_keys``) and numbers n
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
 
 ROLES = ("inbox", "sent", "archive", "trash", "junk", "other")
-SKIPPED_BY_DEFAULT = ("junk",)
 SEEN = "\\Seen"
 DELETED = "\\Deleted"
 
-_ROLE_NAMES = {
-    "sent": {"sent", "sent items", "sent messages", "sent mail", "gesendet", "envoyés", "enviados"},
-    "archive": {"archive", "archives", "all mail", "archiv"},
-    "trash": {"trash", "deleted items", "deleted messages", "bin", "papierkorb", "corbeille", "papelera"},
-    "junk": {"junk", "spam", "junk e-mail", "junk email", "bulk mail"},
-}
-_SPECIAL_USE = {"\\sent": "sent", "\\archive": "archive", "\\all": "archive", "\\trash": "trash",
-                "\\junk": "junk"}
+_SKIPPED_ROLES = ("drafts", "flagged", "important")  # drafts, and views that only repeat other folders
 
 
-def role_of(name: str, special_use: Iterable[str] = (), delimiter: str | None = "/") -> str:
-    """The folder's role: special-use attributes first (localized names), then the usual English names."""
-    if name.upper() == "INBOX":
-        return "inbox"
-    for flag in special_use:
-        role = _SPECIAL_USE.get(str(flag).lower())
-        if role:
-            return role
-    leaf = name.rsplit(delimiter, 1)[-1] if delimiter else name
-    leaf = re.sub(r"^\[(gmail|google mail)\]\W*", "", leaf, flags=re.I).strip().lower()
-    for role, names in _ROLE_NAMES.items():
-        if leaf in names:
-            return role
-    return "other"
+def folder_roles(folders: Iterable[tuple[str, str | None, Iterable[str]]], provider=None) -> dict[str, str]:
+    """Each folder's sync role from LIST's (name, delimiter, flags): SPECIAL-USE first, usual names after.
+
+    Roles the engine does not sync (drafts, Gmail's flagged/important views) come back as
+    "drafts"; Gmail's All Mail serves as the archive when no folder is flagged \\Archive.
+    """
+    from pdmail.providers import assign_roles
+
+    folders = list(folders)
+    by_role = assign_roles(folders, provider)
+    if "archive" not in by_role and "all" in by_role:
+        by_role["archive"] = by_role.pop("all")
+    roles = {name: "other" for name, _, _ in folders}
+    for role, name in by_role.items():
+        roles[name] = "drafts" if role in _SKIPPED_ROLES or role == "all" else role
+    return roles
 
 
 @dataclass(frozen=True)

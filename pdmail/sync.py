@@ -417,10 +417,7 @@ class AccountSync:
         if not located:
             return
         incremental = not full and selected.highestmodseq is not None and folder.highestmodseq is not None
-        if incremental:
-            changed = self.source.flags(None, changedsince=folder.highestmodseq)
-        else:
-            changed = self.source.flags(sorted(located))
+        changed = self.source.flags(sorted(located), changedsince=folder.highestmodseq if incremental else None)
         updates = [(located[uid], flags) for uid, flags in changed.items()
                    if uid in located and located[uid].flags != flags]
         if not updates:

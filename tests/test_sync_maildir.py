@@ -225,3 +225,31 @@ def test_a_second_concurrent_run_exits_75_at_once(world):
         with pytest.raises(TemporaryFailure, match="already running"):
             run(db, account)
     assert run(db, account).new == 1
+
+
+def test_watch_reconnects_with_backoff_after_a_dropped_connection(world):
+    from pdmail import watch
+    from pdmail.errors import TemporaryFailure
+    from pdmail.maildir_source import MaildirSource
+
+    db, maria, box, account = world
+    box.put("INBOX", mail(1))
+    opened, sleeps, reports = [], [], []
+
+    def flaky(acc):
+        opened.append(acc.name)
+        if len(opened) in (1, 2):
+            raise TemporaryFailure("the connection broke during UID FETCH")
+        return MaildirSource(acc.maildir_path)
+
+    def sleep(seconds):
+        sleeps.append(seconds)
+        if len(reports) == 3:
+            box.put("INBOX", mail(2))
+
+    watch.watch(db, maria, "local", sync.SyncOptions(source_factory=flaky), reports.append,
+                timing=watch.WatchTiming(full_every=60, first_backoff=1, max_backoff=8), sleep=sleep,
+                should_stop=lambda: len(reports) >= 4)
+    assert [r.outcome for r in reports] == ["tempfail", "tempfail", "ok", "ok"]
+    assert sleeps == [1, 2, 60]  # backoff doubles, then the regular pass interval
+    assert [r.new for r in reports] == [0, 0, 1, 1]

@@ -1,0 +1,67 @@
+"""`pdmail sync` from the command line: summary lines, JSON, exit codes for cron."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pdmail.store import accounts as accounts_store
+from pdmail.store import open_db
+from pdmail.store.users import find_user
+from pdmail.synclock import account_lock
+from syncworld import OWNER, Maildir, mail
+
+
+@pytest.fixture
+def box(company, db_path, tmp_path):
+    db = open_db(db_path)
+    maildir = Maildir(tmp_path / "Mail")
+    accounts_store.add_account(db, find_user(db, OWNER), name="local", kind="maildir", address=OWNER,
+                               maildir_path=str(maildir.root))
+    db.close()
+    return maildir
+
+
+def test_sync_prints_one_summary_line_per_account(cli, box):
+    box.put("INBOX", mail(1))
+    box.put("INBOX", mail(2), "S")
+    result = cli("sync", "--user", OWNER)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.strip() == "local: 2 new, 0 updated, 0 deleted, 0 skipped, 0 errors"
+    assert result.stderr == ""
+
+
+def test_sync_json_summary(cli, box):
+    box.put("INBOX", mail(1))
+    data = cli.json("sync", "--user", OWNER, "--account", "local")
+    assert data == {"account": "local", "new": 1, "updated": 0, "deleted": 0, "skipped": 0, "errors": []}
+    assert cli.json("sync", "--user", OWNER)["new"] == 0
+
+
+def test_a_second_run_exits_75_with_a_clear_message(cli, box, db_path):
+    db = open_db(db_path)
+    account = accounts_store.get_account(db, find_user(db, OWNER), "local")
+    with account_lock(db_path, account):
+        result = cli("sync", "--user", OWNER)
+    db.close()
+    assert result.exit_code == 75
+    assert "already running" in result.stderr and result.stderr.startswith("Error: ")
+
+
+def test_a_mass_deletion_exits_7_and_names_the_flag(cli, box):
+    keys = [box.put("INBOX", mail(n)) for n in range(1, 8)]
+    cli.ok("sync", "--user", OWNER)
+    for key in keys:
+        box.remove(key)
+    result = cli("sync", "--user", OWNER, "--json")
+    assert result.exit_code == 7
+    assert "--confirm-deletions" in json.loads(result.stdout)["errors"][0]
+    assert "--confirm-deletions" in result.stderr
+    confirmed = cli("sync", "--user", OWNER, "--confirm-deletions", "--json")
+    assert confirmed.exit_code == 0 and json.loads(confirmed.stdout)["deleted"] == 7
+
+
+def test_no_account_is_a_usage_error(cli, company):
+    result = cli("sync", "--user", OWNER)
+    assert result.exit_code == 2 and "account add" in result.stderr

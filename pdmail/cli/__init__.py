@@ -49,7 +49,7 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import actions, admin, capture, crm, mail
+    from pdmail.cli import accounts, actions, admin, capture, crm, mail
     from pdmail.cli import sync as sync_cli
 
     admin.register(app)
@@ -57,6 +57,7 @@ def _register() -> None:
     capture.register(app)
     mail.register(app)
     actions.register(app)
+    accounts.register(app)
     sync_cli.register(app)
 
 

@@ -48,12 +48,12 @@ class MaildirSource:
     # --- folders ------------------------------------------------------------------------------
 
     def _path(self, name: str) -> Path:
-        return self.root if name == INBOX else self.root / f".{name}"
+        return self.root if name == INBOX else self.root / ("." + name.replace("/", "."))
 
     def folders(self) -> list[FolderInfo]:
-        names = [INBOX] + [entry[1:] for entry in sorted(os.listdir(self.root))
+        names = [INBOX] + [entry[1:].replace(".", "/") for entry in sorted(os.listdir(self.root))
                            if entry.startswith(".") and entry not in (".", "..") and (self.root / entry / "cur").is_dir()]
-        roles = folder_roles([(name, ".", ()) for name in names])
+        roles = folder_roles([(name, "/", ()) for name in names])
         return [FolderInfo(name, roles[name]) for name in names]
 
     def select(self, name: str, known_keys: dict[str, int] | None = None, last_uid: int = 0) -> Selected:

@@ -65,3 +65,35 @@ def test_a_mass_deletion_exits_7_and_names_the_flag(cli, box):
 def test_no_account_is_a_usage_error(cli, company):
     result = cli("sync", "--user", OWNER)
     assert result.exit_code == 2 and "account add" in result.stderr
+
+
+def test_account_list_shows_the_last_run_and_folder_errors(company, tmp_path):
+    box = Maildir(tmp_path / "Mail")
+    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all",
+               "--user", OWNER)
+    assert company.json("account", "list", "--user", OWNER)[0]["last_sync"] is None
+    keys = [box.put("INBOX", mail(n)) for n in range(1, 8)]
+    company.ok("sync", "--user", OWNER)
+    run = company.json("account", "list", "--user", OWNER)[0]["last_sync"]
+    assert (run["outcome"], run["new"], run["folder_errors"]) == ("ok", 7, {})
+    for key in keys:
+        box.remove(key)
+    assert company("sync", "--user", OWNER).exit_code == 7
+    run = company.json("account", "list", "--user", OWNER)[0]["last_sync"]
+    assert run["outcome"] == "partial" and "--confirm-deletions" in run["folder_errors"]["INBOX"]
+    table = company.ok("account", "list", "--user", OWNER).stdout
+    assert "partial" in table and "INBOX" in table
+
+
+def test_since_window_leaves_older_mail_out(company, tmp_path):
+    import os
+
+    box = Maildir(tmp_path / "Mail")
+    old = box.put("INBOX", mail(1))
+    box.put("INBOX", mail(2))
+    _, path = box.find(old)
+    os.utime(path, (1_600_000_000, 1_600_000_000))
+    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "2024-01-01",
+               "--user", OWNER)
+    assert company.json("sync", "--user", OWNER)["new"] == 1
+    assert company.json("sync", "--user", OWNER)["new"] == 0

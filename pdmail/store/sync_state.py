@@ -345,10 +345,16 @@ def finish_run(db: Database, run_id: int, outcome: str, *, new: int, updated: in
     )
 
 
+def run_json(row: dict | None) -> dict | None:
+    """A ``sync_runs`` row as ``account list`` shows it: counts, outcome, and each folder's error."""
+    if row is None:
+        return None
+    return {"started": row["started_utc"], "finished": row["finished_utc"], "outcome": row["outcome"],
+            "new": row["new"], "updated": row["updated"], "deleted": row["deleted"], "skipped": row["skipped"],
+            "errors": row["errors"], "message": row["message"],
+            "folder_errors": json.loads(row["folder_errors_json"] or "{}")}
+
+
 def last_run(db: Database, account_id: int) -> dict | None:
     r = db.one("SELECT * FROM sync_runs WHERE account_id = ? ORDER BY id DESC LIMIT 1", (account_id,))
-    if r is None:
-        return None
-    return {"started": r["started_utc"], "finished": r["finished_utc"], "outcome": r["outcome"],
-            "new": r["new"], "updated": r["updated"], "deleted": r["deleted"], "skipped": r["skipped"],
-            "errors": r["errors"], "message": r["message"], "folder_errors": json.loads(r["folder_errors_json"])}
+    return run_json(dict(r)) if r is not None else None

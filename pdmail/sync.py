@@ -24,7 +24,8 @@ from pdmail.store import quarantine as quarantine_store
 from pdmail.store import sync_state as state
 from pdmail.store import users as users_store
 from pdmail.store.accounts import Account
-from pdmail.store.db import Database
+from pdmail.store import emails as emails_store
+from pdmail.store.db import Database, iso_utc
 from pdmail.store.sync_state import EMAIL_FOLDER_OF_ROLE, FolderState
 
 BATCH = 200  # messages per transaction
@@ -384,6 +385,8 @@ class AccountSync:
             self.result.skipped += 1
             self.result.errors.append(f"{folder.name}: message UID {item.uid} was quarantined ({parsed}); "
                                       f"see `pdmail bcc-ingest --quarantine` (id {qid})")
+        elif self._outside_past_scope(parsed, item):
+            self.result.skipped += 1
         else:
             origin = capture.Origin(source="sync", label=label, folder=EMAIL_FOLDER_OF_ROLE[folder.role],
                                     is_read=SEEN in item.flags, server_date=item.internaldate)
@@ -409,6 +412,16 @@ class AccountSync:
         state.clear_failure(self.db, folder.id, selected.uidvalidity, item.uid)
         if email_id is not None and folder.role in ("trash", "junk"):
             state.settle_email(self.db, email_id)
+
+    def _outside_past_scope(self, parsed, item: Fetched) -> bool:
+        """``--past contacts``: mail from before the account was added is kept only when it involves a contact."""
+        if (self.account.past or "everyone") != "contacts":
+            return False
+        when = parsed.date_utc or item.internaldate
+        if when is None or iso_utc(when) >= self.account.created_utc:
+            return False
+        addresses = {a.email for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email} - self.user.addresses
+        return not emails_store.contacts_for_addresses(self.db, sorted(addresses))
 
     def _pull_flags(self, folder: FolderState, selected: Selected, full: bool) -> None:
         """Server flag changes since the last run: CHANGEDSINCE where offered, else every flag."""

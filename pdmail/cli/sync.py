@@ -55,7 +55,7 @@ def _report(s: Session, results) -> None:
     if s.json:
         data = [r.to_json() for r in results]
         sys.stdout.write(json.dumps(data[0] if len(data) == 1 else data, ensure_ascii=False, indent=2) + "\n")
-    elif not s.quiet:
+    else:
         for r in results:
             sys.stdout.write(clean(r.summary()) + "\n")
     for r in results:

@@ -308,7 +308,7 @@ class ImapSession:
             info = self.client.select_folder(name, readonly=readonly)
         self.selected = name
         modseq = info.get(b"HIGHESTMODSEQ")
-        if info.get(b"NOMODSEQ"):
+        if info.get(b"NOMODSEQ") or not self.condstore:
             modseq = None
         return SelectInfo(
             uidvalidity=int(info[b"UIDVALIDITY"]),

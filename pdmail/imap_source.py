@@ -49,7 +49,9 @@ class ImapSource:
 
     def select(self, name: str, known_keys: dict[str, int] | None = None, last_uid: int = 0) -> Selected:
         info = self.session.select(name)
-        return Selected(info.uidvalidity, info.uidnext, info.highestmodseq, info.exists)
+        # A mod-sequence is only usable when CONDSTORE is offered (CHANGEDSINCE needs it).
+        modseq = info.highestmodseq if self.session.condstore else None
+        return Selected(info.uidvalidity, info.uidnext, modseq, info.exists)
 
     def uids(self, since: date | None = None) -> list[int]:
         if since is None:

@@ -179,3 +179,60 @@ def test_wrong_password_exits_77_without_showing_it(world, cli, monkeypatch):
     assert "sentinel-Wrong-Password-42" not in result.stdout + result.stderr
     assert result.stderr.startswith("Error: ")
     assert db.scalar("SELECT outcome FROM sync_runs ORDER BY id DESC") == "authfail"
+
+
+def _through(proxy, user):
+    """A source connected through the fault proxy (plain port: the proxy must read the protocol)."""
+    from imapclient import IMAPClient
+
+    from pdmail.imap import ImapSession
+
+    def factory(account):
+        from pdmail.errors import TemporaryFailure
+
+        try:
+            client = IMAPClient(proxy.host, port=proxy.port, ssl=False, timeout=10)
+            client.login(user.login, user.password)
+        except OSError as exc:
+            raise TemporaryFailure(f"cannot reach the proxy: {exc}") from None
+        return ImapSource(ImapSession(client, account, f"{proxy.host}:{proxy.port}"))
+
+    return factory
+
+
+def test_a_server_without_condstore_gets_full_flag_scans(world):
+    from faultproxy import FaultProxy
+
+    db, _, server, user, account = world
+    server.seed(user, "INBOX", [mail(n) for n in range(1, 4)])
+    with FaultProxy(server.imap_port, drop_capabilities=("CONDSTORE", "QRESYNC")) as proxy:
+        source = _through(proxy, user)
+        assert run(db, account, source_factory=source).new == 3
+        assert db.scalar("SELECT highestmodseq FROM sync_folders WHERE name = 'INBOX'") is None
+        server.doveadm("flags", "add", "-u", user.login, "\\Seen", "mailbox", "INBOX",
+                       "uid", str(uid_of(server, user, "INBOX", 2)))
+        server.append(user, "INBOX", mail(4))
+        result = run(db, account, source_factory=source)
+        assert (result.new, result.updated, result.errors) == (1, 1, [])
+        assert row(db, 2)["is_read"] == 1
+        before = dump(db)
+        again = run(db, account, source_factory=source)
+        assert (again.new, again.updated, again.deleted) == (0, 0, 0) and dump(db) == before
+
+
+def test_a_connection_cut_mid_fetch_exits_75_and_the_next_run_completes(world):
+    from faultproxy import FaultProxy
+
+    db, _, server, user, account = world
+    bulky = [mail(n).replace(b"please confirm", b"x" * 3000 + b"\r\nplease confirm") for n in range(1, 21)]
+    server.seed(user, "INBOX", bulky)
+    with FaultProxy(server.imap_port, cut_after_fetch_bytes=20000) as proxy:
+        source = _through(proxy, user)
+        first = run(db, account, source_factory=source, batch=3)
+        assert (first.outcome, first.exit_code) == ("tempfail", 75) and proxy.cuts == 1
+        assert 0 < first.new < 20
+        assert db.scalar("SELECT outcome FROM sync_runs ORDER BY id DESC") == "tempfail"
+        second = run(db, account, source_factory=source, batch=3)
+    assert (second.exit_code, first.new + second.new) == (0, 20)
+    assert db.scalar("SELECT COUNT(*) FROM emails") == 20
+    assert db.scalar("SELECT COUNT(*) FROM locations WHERE is_gone = 0") == 20

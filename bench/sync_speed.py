@@ -59,7 +59,8 @@ _MEASURED = (
     "try:\n"
     "    app(prog_name='pdmail')\n"
     "finally:\n"
-    "    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+    # VmHWM, not RUSAGE_SELF: Linux carries the launching process's peak across exec into ru_maxrss.
+    "    own = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
     "    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
     "    sys.stderr.write(f'PEAK_RSS_KB {own} {workers}\\n')\n"
 )

@@ -327,6 +327,8 @@ class AccountSync:
         unchanged = (selected.highestmodseq is not None and folder.highestmodseq == selected.highestmodseq
                      and folder.uidnext == selected.uidnext and folder.exists_count == selected.exists)
         if unchanged and not full and not retry:
+            if folder.last_error:
+                self._commit(lambda: state.set_folder_error(self.db, folder.id, None))
             return None
         server_uids = self.source.uids()
         server = set(server_uids)
@@ -549,7 +551,7 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
         except TemporaryFailure as exc:
             result.outcome, result.exit_code, message = "tempfail", exc.exit_code, exc.message
             result.errors.append(exc.message)
-        except UsageError as exc:
+        except PdmailError as exc:  # bad configuration, or the server refused something outside any folder
             result.outcome, result.exit_code, message = "error", exc.exit_code, exc.message
             result.errors.append(exc.message)
         except BaseException as exc:
@@ -588,4 +590,4 @@ def exit_code(results: list[AccountResult]) -> int:
     for code in (AuthFailure.exit_code, UsageError.exit_code, TemporaryFailure.exit_code, PartialFailure.exit_code):
         if code in codes:
             return code
-    return 0
+    return max(codes, default=0)

@@ -11,6 +11,7 @@ same loop through ``pdmail.imap`` (what sync uses) is timed too, to show that la
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -23,9 +24,9 @@ import mailgen  # noqa: E402
 from dovecot import Dovecot  # noqa: E402
 
 
-def bare_loop(server: Dovecot, user, batch: int) -> tuple[int, int, float]:
+def bare_loop(server: Dovecot, user, batch: int, tls: bool = True) -> tuple[int, int, float]:
     """(messages, bytes, seconds) of one pass of plain imapclient over the INBOX."""
-    client = server.client(user, tls=True)
+    client = server.client(user, tls=tls)
     try:
         client.select_folder("INBOX", readonly=True)
         uids = sorted(client.search(["ALL"]))
@@ -79,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1, help="mailgen seed")
     parser.add_argument("--batch", type=int, default=500, help="UIDs per FETCH (default 500)")
     parser.add_argument("--repeat", type=int, default=3, help="passes of each loop (default 3)")
+    parser.add_argument("--plain", action="store_true",
+                        help="also time the bare loop on the unencrypted port (what TLS costs)")
     parser.add_argument("--max-kb", type=int, default=0,
                         help="leave out messages bigger than this (e.g. 32: no attachments, ~12 KB each); "
                              "default: keep mailgen's mix, attachments included")
@@ -100,16 +103,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {len(sizes):,} messages (median {statistics.median(sizes) / 1024:.1f} KB, "
               f"mean {statistics.mean(sizes) / 1024:.1f} KB, total {sum(sizes) / 2**20:.0f} MB) in {seeded:.1f} s; "
               f"first SELECT (indexing) {indexed:.1f} s")
-        for label, loop in (("bare imapclient FETCH BODY.PEEK[]", bare_loop),
-                            ("pdmail.imap fetch_bodies", pdmail_loop)):
-            rates = []
-            for _ in range(args.repeat):
+        loops = [("bare imapclient FETCH BODY.PEEK[]", bare_loop), ("pdmail.imap fetch_bodies", pdmail_loop)]
+        if args.plain:
+            loops.append(("bare imapclient, plain port (no TLS)",
+                          lambda server, user, batch: bare_loop(server, user, batch, tls=False)))
+        # Passes alternate between the loops, so that other load on the machine weighs on each alike.
+        rates: dict[str, list[float]] = {label: [] for label, _ in loops}
+        for _ in range(args.repeat):
+            for label, loop in loops:
                 count, size, seconds = loop(server, user, args.batch)
-                rates.append(count / seconds)
+                rates[label].append(count / seconds)
                 print(f"{label}: {count:,} messages, {size / 2**20:.0f} MB in {seconds:.2f} s = "
                       f"{count / seconds:,.0f} msg/s ({size / 2**20 / seconds:.0f} MB/s)")
-            print(f"{label}: best {max(rates):,.0f} msg/s, median {statistics.median(rates):,.0f} msg/s "
-                  f"(batches of {args.batch}, IMAPS on 127.0.0.1)")
+        for label, values in rates.items():
+            print(f"{label}: best {max(values):,.0f} msg/s, median {statistics.median(values):,.0f} msg/s "
+                  f"(batches of {args.batch}, 127.0.0.1)")
+        print(f"load average at the end: {' '.join(f'{x:.1f}' for x in os.getloadavg())} "
+              f"on {os.cpu_count()} CPUs")
     return 0
 
 

@@ -123,11 +123,12 @@ def connect(account, *, timeout: float = DEFAULT_TIMEOUT_S, secret: str | None =
     host, port, security = account.imap_host, int(account.imap_port), account.imap_security
     where = f"{host}:{port}"
     context = ssl_context(account.cafile)
+    # Ask first: a password command may prompt (pinentry) for longer than a server waits for LOGIN.
+    secret = secret if secret is not None else secret_for(account)
     client = _open(host, port, security, context, timeout, where)
     try:
         if security == "starttls":
             _starttls(client, context, where)
-        secret = secret if secret is not None else secret_for(account)
         _login(client, account, secret, sasl, where)
         return ImapSession(client, account, where)
     except BaseException:
@@ -333,6 +334,22 @@ class ImapSession:
             uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
             highestmodseq=int(modseq) if modseq is not None else None,
             exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def status(self, name: str) -> SelectInfo:
+        """A folder's UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and size without selecting it (STATUS).
+
+        The cheap way to see that nothing changed in many folders.
+        """
+        items = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"] + (["HIGHESTMODSEQ"] if self.condstore else [])
+        with self._guard(f"STATUS {name}"):
+            info = self.client.folder_status(name, items)
+        modseq = info.get(b"HIGHESTMODSEQ")
+        return SelectInfo(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
+            highestmodseq=int(modseq) if modseq else None,
+            exists=int(info.get(b"MESSAGES", 0)),
         )
 
     def search_uids(self, *criteria, since: datetime | None = None) -> list[int]:

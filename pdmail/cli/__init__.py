@@ -53,6 +53,7 @@ def main(
 
 def _register() -> None:
     from pdmail.cli import accounts, actions, admin, capture, crm, mail
+    from pdmail.cli import sync as sync_cli
 
     admin.register(app)
     crm.register(app)
@@ -60,6 +61,7 @@ def _register() -> None:
     mail.register(app)
     actions.register(app)
     accounts.register(app)
+    sync_cli.register(app)
 
 
 _register()

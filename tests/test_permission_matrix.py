@@ -61,6 +61,8 @@ NO_EMAIL_ACCESS = {
     "org add", "org list",
     "deal add", "deal list", "deal import", "deal set-status",
     "bcc-ingest",
+    "account add", "account default", "account list", "account remove", "account test",
+    "sync",
 }
 
 

@@ -1,4 +1,4 @@
--- user_version 1
+-- user_version 2
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
 CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
@@ -16,6 +16,10 @@ CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
+CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
+CREATE INDEX outbox_copy_pending ON outbox(owner_id) WHERE status = 'sent' AND sent_copy = 'pending';
+CREATE INDEX outbox_due ON outbox(status, due_utc);
+CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
@@ -144,6 +148,34 @@ CREATE TABLE orgs (
             domain TEXT,
             created_utc TEXT NOT NULL
         );
+CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            account_id INTEGER NOT NULL,
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            message_id TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            envelope_from TEXT NOT NULL,
+            recipients_json TEXT NOT NULL,
+            bcc_json TEXT NOT NULL DEFAULT '[]',
+            subject TEXT NOT NULL DEFAULT '',
+            visibility TEXT CHECK (visibility IN ('shared', 'private')),
+            reply_to_email_id INTEGER REFERENCES emails(id),
+            due_utc TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_by TEXT,
+            claimed_utc TEXT,
+            body_sent_utc TEXT,
+            sent_utc TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            sent_copy TEXT NOT NULL DEFAULT 'pending'
+                CHECK (sent_copy IN ('pending', 'done', 'by_provider', 'failed')),
+            sent_copy_error TEXT,
+            created_utc TEXT NOT NULL
+        );
 CREATE TABLE quarantine (
             id INTEGER PRIMARY KEY,
             received_utc TEXT NOT NULL,
@@ -165,6 +197,15 @@ CREATE TABLE raw_messages (
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         ) WITHOUT ROWID;
+CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER REFERENCES users(id),
+            name TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL DEFAULT '',
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
 CREATE TABLE thread_message_ids (
             owner_id INTEGER NOT NULL,
             message_id TEXT NOT NULL,

@@ -245,6 +245,41 @@ def m001_core(db: sqlite3.Connection) -> None:
     )
 
 
+def m003_accounts(db: sqlite3.Connection) -> None:
+    """Mail accounts: where to connect and where the secret comes from, never the secret itself."""
+    run_script(
+        db,
+        """
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('imap', 'maildir')),
+            provider TEXT,
+            address TEXT NOT NULL,
+            imap_host TEXT,
+            imap_port INTEGER,
+            imap_security TEXT CHECK (imap_security IN ('tls', 'starttls')),
+            smtp_host TEXT,
+            smtp_port INTEGER,
+            smtp_security TEXT CHECK (smtp_security IN ('tls', 'starttls')),
+            username TEXT,
+            auth TEXT NOT NULL DEFAULT 'password' CHECK (auth IN ('password', 'oauth2')),
+            secret_source TEXT,
+            cafile TEXT,
+            maildir_path TEXT,
+            since TEXT,
+            folders_json TEXT,
+            past TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL,
+            UNIQUE (owner_id, name)
+        );
+        CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
+        """
+    )
+
+
 def m005_outbox(db: sqlite3.Connection) -> None:
     """Mail waiting to be sent, what became of each attempt, and reusable templates.
 
@@ -257,7 +292,7 @@ def m005_outbox(db: sqlite3.Connection) -> None:
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER NOT NULL REFERENCES users(id),
-            account_id INTEGER NOT NULL,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
             raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
             message_id TEXT NOT NULL,
             token TEXT NOT NULL UNIQUE,
@@ -303,6 +338,7 @@ def m005_outbox(db: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
+    ("003_accounts", m003_accounts),
     ("005_outbox", m005_outbox),
 ]
 

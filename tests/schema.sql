@@ -1,4 +1,5 @@
--- user_version 2
+-- user_version 3
+CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
 CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
@@ -24,6 +25,31 @@ CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
 CREATE TABLE _pdmail_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL);
+CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('imap', 'maildir')),
+            provider TEXT,
+            address TEXT NOT NULL,
+            imap_host TEXT,
+            imap_port INTEGER,
+            imap_security TEXT CHECK (imap_security IN ('tls', 'starttls')),
+            smtp_host TEXT,
+            smtp_port INTEGER,
+            smtp_security TEXT CHECK (smtp_security IN ('tls', 'starttls')),
+            username TEXT,
+            auth TEXT NOT NULL DEFAULT 'password' CHECK (auth IN ('password', 'oauth2')),
+            secret_source TEXT,
+            cafile TEXT,
+            maildir_path TEXT,
+            since TEXT,
+            folders_json TEXT,
+            past TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL,
+            UNIQUE (owner_id, name)
+        );
 CREATE TABLE app_state (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
@@ -151,7 +177,7 @@ CREATE TABLE orgs (
 CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER NOT NULL REFERENCES users(id),
-            account_id INTEGER NOT NULL,
+            account_id INTEGER NOT NULL REFERENCES accounts(id),
             raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
             message_id TEXT NOT NULL,
             token TEXT NOT NULL UNIQUE,

@@ -292,7 +292,7 @@ def m005_outbox(db: sqlite3.Connection) -> None:
         CREATE TABLE outbox (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER NOT NULL REFERENCES users(id),
-            account_id INTEGER NOT NULL REFERENCES accounts(id),
+            account_id INTEGER NOT NULL,  -- no foreign key: removing an account must not erase its history
             raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
             message_id TEXT NOT NULL,
             token TEXT NOT NULL UNIQUE,
@@ -313,7 +313,7 @@ def m005_outbox(db: sqlite3.Connection) -> None:
             sent_utc TEXT,
             email_id INTEGER REFERENCES emails(id),
             sent_copy TEXT NOT NULL DEFAULT 'pending'
-                CHECK (sent_copy IN ('pending', 'done', 'by_provider', 'failed')),
+                CHECK (sent_copy IN ('pending', 'done', 'by_provider', 'none', 'failed')),
             sent_copy_error TEXT,
             created_utc TEXT NOT NULL
         );

@@ -49,13 +49,14 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import actions, admin, capture, crm, mail, send
+    from pdmail.cli import accounts, actions, admin, capture, crm, mail, send
 
     admin.register(app)
     crm.register(app)
     capture.register(app)
     mail.register(app)
     actions.register(app)
+    accounts.register(app)
     send.register(app)
 
 

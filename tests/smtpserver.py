@@ -67,6 +67,30 @@ class _Handler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
+    async def auth_XOAUTH2(self, server, args):
+        """Google's and Microsoft's bearer-token sign-in, checked against ``tokens``."""
+        import base64
+
+        from aiosmtpd.smtp import MISSING
+
+        if not self.owner.tokens:
+            return AuthResult(success=False, handled=False)
+        after = [a for a in args if a.upper() not in ("AUTH", "XOAUTH2")]
+        if after:
+            initial = after[0].encode()
+        else:
+            initial = await server.challenge_auth("", encode_to_b64=False)
+            if initial is MISSING:
+                return AuthResult(success=False, handled=False)
+        fields = dict(part.split("=", 1) for part in base64.b64decode(initial).decode().split("\x01") if "=" in part)
+        login, bearer = fields.get("user", ""), fields.get("auth", "")
+        self.owner.auth_attempts.append(("XOAUTH2", login))
+        if bearer == f"Bearer {self.owner.tokens.get(login)}":
+            return AuthResult(success=True, auth_data=login)
+        # The error comes as a challenge; the client answers with an empty line.
+        await server.challenge_auth('{"status":"401","schemes":"bearer"}')
+        return AuthResult(success=False, handled=False)
+
     async def handle_DATA(self, server, session, envelope):
         login = session.auth_data if isinstance(session.auth_data, str) else None
         received = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content), login)
@@ -85,6 +109,7 @@ class _Handler:
 class SmtpServer:
     security: str = "starttls"  # starttls | tls | plain (a server that offers no STARTTLS)
     users: dict[str, str] = field(default_factory=dict)  # login → password; empty: no AUTH offered
+    tokens: dict[str, str] = field(default_factory=dict)  # login → OAuth2 access token (XOAUTH2)
     folder: Path | None = None
     refuse: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
@@ -139,7 +164,7 @@ class SmtpServer:
         self.port = free_port()
         kwargs: dict = {"hostname": HOST, "port": self.port, "server_hostname": "localhost"}
         smtp_kwargs: dict = {"ident": "pdmail test SMTP"}
-        if self.users:
+        if self.users or self.tokens:
             smtp_kwargs["authenticator"] = self._authenticate
             smtp_kwargs["auth_required"] = self.security == "starttls"
         if self.security == "tls":

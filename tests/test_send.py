@@ -529,3 +529,21 @@ def test_company_templates_are_for_everyone_and_only_admins_add_them(sender, smt
                     "--user", "sam@northwind.example")
     assert result.exit_code == 2 and "admin" in result.stderr
     assert sender.json("template", "show", "hello", "--user", "sam@northwind.example")["scope"] == "company"
+
+
+def test_oauth2_accounts_sign_in_with_xoauth2_and_a_bad_token_exits_77(company, smtp_certificate):
+    with SmtpServer(security="starttls", tokens={MARIA: "ya29.good-token"}, certificate=smtp_certificate) as server:
+        company.ok("account", "add", "work", "--address", MARIA, "--provider", "gmail", "--imap-host", "127.0.0.1",
+                   "--imap-port", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
+                   "--smtp-security", "starttls", "--oauth2-token-command", "echo ya29.good-token",
+                   "--cafile", str(server.cafile))
+        company.ok("send", "--to", "ana@acme.example", "--subject", "Token", "--body", "x")
+        assert server.messages[0].login == MARIA
+        assert server.auth_attempts == [("XOAUTH2", MARIA)]
+        company.ok("account", "add", "stale", "--address", MARIA, "--provider", "gmail", "--imap-host", "127.0.0.1",
+                   "--imap-port", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
+                   "--smtp-security", "starttls", "--oauth2-token-command", "echo ya29.expired",
+                   "--cafile", str(server.cafile))
+        result = company("send", "--account", "stale", "--to", "ana@acme.example", "--subject", "x", "--body", "x")
+        assert result.exit_code == 77 and "ya29.expired" not in result.stderr
+        assert len(server.messages) == 1

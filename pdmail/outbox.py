@@ -367,7 +367,7 @@ def _store_sent(db, owner, item, raw, delivery, stamp) -> tuple[int | None, list
     from pdmail.parse import MessageRefused, parse_message
 
     warnings: list[str] = []
-    note = delivery.detail
+    note = delivery.detail if delivery.refused else None
     try:
         parsed = parse_message(raw)
     except MessageRefused as exc:  # compose checked the limits, so this is a bug; the mail did go out

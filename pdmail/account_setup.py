@@ -196,8 +196,10 @@ def describe_secret(account: Account) -> str:
 def account_rows(db: Database, user: User) -> list[dict]:
     """``account list``: each account as JSON, with its last sync run once sync records them."""
     accounts = list_accounts(db, user)
+    from pdmail.store.sync_state import run_json
+
     runs = last_sync(db, accounts)
-    return [account.to_json() | {"secret": describe_secret(account), "last_sync": runs.get(account.id)}
+    return [account.to_json() | {"secret": describe_secret(account), "last_sync": run_json(runs.get(account.id))}
             for account in accounts]
 
 

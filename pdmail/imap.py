@@ -308,7 +308,7 @@ class ImapSession:
             info = self.client.select_folder(name, readonly=readonly)
         self.selected = name
         modseq = info.get(b"HIGHESTMODSEQ")
-        if info.get(b"NOMODSEQ"):
+        if info.get(b"NOMODSEQ") or not self.condstore:
             modseq = None
         return SelectInfo(
             uidvalidity=int(info[b"UIDVALIDITY"]),
@@ -334,7 +334,7 @@ class ImapSession:
             data = self._fetch(part, items)
             for uid in part:
                 row = data.get(uid)
-                if row is None or b"BODY[]" not in row:
+                if row is None or row.get(b"BODY[]") is None:  # NIL: expunged by another session
                     continue
                 modseq = row.get(b"MODSEQ")
                 yield Fetched(uid, bytes(row[b"BODY[]"]), _flags(row.get(b"FLAGS")), row.get(b"INTERNALDATE"),

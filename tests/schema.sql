@@ -1,4 +1,4 @@
--- user_version 3
+-- user_version 4
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -16,10 +16,15 @@ CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
 CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
+CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
 CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
 CREATE INDEX outbox_copy_pending ON outbox(owner_id) WHERE status = 'sent' AND sent_copy = 'pending';
 CREATE INDEX outbox_due ON outbox(status, due_utc);
+CREATE INDEX pending_ops_by_email ON pending_ops(email_id, status);
+CREATE INDEX pending_ops_open ON pending_ops(account_id, id) WHERE status IN ('pending', 'inflight');
+CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
 CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
@@ -168,6 +173,30 @@ CREATE TABLE emails (
             captured_utc TEXT NOT NULL,
             UNIQUE (owner_id, fingerprint)
         );
+CREATE TABLE fetch_failures (
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            reason TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            first_utc TEXT NOT NULL,
+            last_utc TEXT NOT NULL,
+            PRIMARY KEY (folder_id, uidvalidity, uid)
+        );
+CREATE TABLE locations (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            flags TEXT NOT NULL DEFAULT '',
+            modseq INTEGER,
+            is_gone INTEGER NOT NULL DEFAULT 0,
+            updated_utc TEXT NOT NULL,
+            UNIQUE (folder_id, uidvalidity, uid)
+        );
 CREATE TABLE orgs (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL,
@@ -202,6 +231,18 @@ CREATE TABLE outbox (
             sent_copy_error TEXT,
             created_utc TEXT NOT NULL
         );
+CREATE TABLE pending_ops (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            kind TEXT NOT NULL CHECK (kind IN ('read', 'unread', 'archive', 'delete', 'restore')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'inflight', 'done', 'skipped', 'superseded', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
 CREATE TABLE quarantine (
             id INTEGER PRIMARY KEY,
             received_utc TEXT NOT NULL,
@@ -223,6 +264,37 @@ CREATE TABLE raw_messages (
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         ) WITHOUT ROWID;
+CREATE TABLE sync_folders (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'other'
+                CHECK (role IN ('inbox', 'sent', 'archive', 'trash', 'junk', 'other')),
+            uidvalidity INTEGER,
+            last_uid INTEGER NOT NULL DEFAULT 0,
+            highestmodseq INTEGER,
+            last_full_scan_utc TEXT,
+            uidnext INTEGER,
+            exists_count INTEGER,
+            is_missing INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            UNIQUE (account_id, name)
+        );
+CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            started_utc TEXT NOT NULL,
+            finished_utc TEXT,
+            outcome TEXT NOT NULL DEFAULT 'running'
+                CHECK (outcome IN ('running', 'ok', 'partial', 'tempfail', 'authfail', 'error', 'interrupted')),
+            new INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            folder_errors_json TEXT NOT NULL DEFAULT '{}'
+        );
 CREATE TABLE templates (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER REFERENCES users(id),

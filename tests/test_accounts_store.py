@@ -111,7 +111,6 @@ def test_last_sync_is_empty_until_the_sync_engine_records_runs(db):
     maria, _ = users(db)
     account = add_account(db, maria, name="work", address="maria@northwind.example", **IMAP)
     assert last_sync(db, [account]) == {}
-    db.execute("CREATE TABLE sync_runs (id INTEGER PRIMARY KEY, account_id INTEGER, outcome TEXT)")
-    db.execute("INSERT INTO sync_runs (account_id, outcome) VALUES (?, 'ok'), (?, 'partial')",
+    db.execute("INSERT INTO sync_runs (account_id, started_utc, outcome) VALUES (?, 'x', 'ok'), (?, 'y', 'partial')",
                (account.id, account.id))
     assert last_sync(db, [account])[account.id]["outcome"] == "partial"

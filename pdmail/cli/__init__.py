@@ -50,6 +50,7 @@ def main(
 
 def _register() -> None:
     from pdmail.cli import accounts, actions, admin, capture, crm, mail, send
+    from pdmail.cli import sync as sync_cli
 
     admin.register(app)
     crm.register(app)
@@ -57,6 +58,7 @@ def _register() -> None:
     mail.register(app)
     actions.register(app)
     accounts.register(app)
+    sync_cli.register(app)
     send.register(app)
 
 

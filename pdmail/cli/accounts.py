@@ -118,9 +118,13 @@ def account_list(s: Session) -> None:
 def _last_sync_text(run: Optional[dict]) -> str:
     if not run:
         return "never"
-    when = run.get("finished_utc") or run.get("started_utc") or ""
-    outcome = run.get("outcome") or run.get("status") or ""
-    return safe(f"{when} {outcome}".strip())
+    when = run.get("finished") or run.get("started") or ""
+    lines = [f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
+             f"{run['skipped']} skipped, {run['errors']} errors"]
+    if run.get("message"):
+        lines.append(run["message"])
+    lines += [f"{folder}: {error}" for folder, error in run.get("folder_errors", {}).items()]
+    return "\n".join(safe(line) for line in lines)
 
 
 @command(account_app, "test", lists=True)

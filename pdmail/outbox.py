@@ -20,6 +20,7 @@ from pdmail.errors import (
     AuthFailure,
     InputRefused,
     NotFound,
+    PartialFailure,
     PdmailError,
     TemporaryFailure,
     UsageError,
@@ -413,20 +414,27 @@ def file_copy(db: Database, account, item: store.OutboxItem, *, network: Network
 # --- the outbox, for sync and for the user -------------------------------------------------------
 
 
-def send_due(db: Database, user_or_all: User | None, now: datetime, *, network: Network = NETWORK) -> list[SendResult]:
+def send_due(db: Database, user_or_all: User | None, now: datetime, *, account: str | None = None,
+             network: Network = NETWORK) -> list[SendResult]:
     """Send every queued message that is due, and file Sent copies still missing. Called by ``pdmail sync``.
 
-    ``user_or_all`` is one user, or None for everyone's outbox. One message failing never stops the
-    others; each result says what happened (``error`` holds the exception a CLI would raise).
+    ``user_or_all`` is one user, or None for everyone's outbox; ``account`` (a name, with a user)
+    narrows it to one account. One message failing never stops the others; each result says what
+    happened (``error`` holds the exception a CLI would raise). Nothing due: an empty list.
     """
     owner_id = user_or_all.id if user_or_all is not None else None
+    account_id = None
+    if account is not None and user_or_all is not None:
+        from pdmail.store import accounts as accounts_store
+
+        account_id = accounts_store.get_account(db, user_or_all, account).id
     results = recover_stale(db, owner_id, now)
-    for item_id in store.due_ids(db, owner_id, iso_utc(now)):
+    for item_id in store.due_ids(db, owner_id, iso_utc(now), account_id):
         try:
             results.append(attempt(db, item_id, now, network=network))
         except PdmailError as exc:
             results.append(SendResult(item_id, "queued", exc.message, error=exc))
-    for item_id in store.copy_pending_ids(db, owner_id):
+    for item_id in store.copy_pending_ids(db, owner_id, account_id):
         results.extend(_retry_copy(db, item_id, network))
     return results
 
@@ -446,6 +454,15 @@ def _retry_copy(db: Database, item_id: int, network: Network) -> list[SendResult
         return []
     return [SendResult(item.id, "sent", warning, email_id=item.email_id, message_id=item.message_id,
                        warnings=[warning])]
+
+
+def exit_code(results: list[SendResult]) -> int:
+    """One code for a batch, in the order sync uses: credentials, configuration, retry later, partial."""
+    codes = {r.error.exit_code for r in results if r.error is not None}
+    for code in (AuthFailure.exit_code, UsageError.exit_code, TemporaryFailure.exit_code):
+        if code in codes:
+            return code
+    return PartialFailure.exit_code if codes else 0
 
 
 def recover_stale(db: Database, owner_id: int | None, now: datetime) -> list[SendResult]:

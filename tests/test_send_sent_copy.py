@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -118,3 +119,25 @@ def test_syncing_the_sent_folder_later_finds_the_same_email(sender, mailhost, db
         again = store_parsed(db, me, parse_message(raw), raw, Origin(source="sync", folder="sent"))
     assert again.status == "duplicate" and again.id == out["email_id"]
     assert db.scalar("SELECT count(*) FROM emails") == 1
+
+
+def test_pdmail_sync_sends_what_is_due_and_captures_its_copy_only_once(sender, mailhost, db_path):
+    dovecot, user, smtp = mailhost
+    db = open_db(db_path)
+    me = find_user(db, MARIA)
+    queued = outbox.queue(db, me, outbox.SendRequest(to=["ana@acme.example"], subject="Due now", body="x"),
+                          datetime.now(timezone.utc) - timedelta(minutes=5))
+    later = outbox.queue(db, me, outbox.SendRequest(to=["ana@acme.example"], subject="Not yet", body="x"),
+                         datetime.now(timezone.utc) + timedelta(days=1))
+    assert smtp.messages == []
+    result = sender("sync", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["new"] == 0  # the copy in Sent is the email already stored
+    assert [received.data for received in smtp.messages] == [raw for raw, _ in sent_folder(dovecot, user)]
+    assert len(smtp.messages) == 1
+    rows = {r["id"]: r for r in sender.json("outbox", "--all")}
+    assert rows[queued.id]["status"] == "sent" and rows[queued.id]["sent_copy"] == "done"
+    assert rows[later.id]["status"] == "queued"
+    assert db.scalar("SELECT count(*) FROM emails") == 1
+    assert sender("sync").exit_code == 0
+    assert len(smtp.messages) == 1 and db.scalar("SELECT count(*) FROM emails") == 1

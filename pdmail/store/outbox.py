@@ -132,11 +132,11 @@ def list_items(db: Database, owner: User, *, everything: bool = False, limit: in
     return [_item(r) for r in rows]
 
 
-def due_ids(db: Database, owner_id: int | None, now_utc_text: str) -> list[int]:
+def due_ids(db: Database, owner_id: int | None, now_utc_text: str, account_id: int | None = None) -> list[int]:
     rows = db.all(
         "SELECT id FROM outbox WHERE status = 'queued' AND due_utc <= ? AND (? IS NULL OR owner_id = ?) "
-        "ORDER BY due_utc, id",
-        (now_utc_text, owner_id, owner_id),
+        "AND (? IS NULL OR account_id = ?) ORDER BY due_utc, id",
+        (now_utc_text, owner_id, owner_id, account_id, account_id),
     )
     return [r[0] for r in rows]
 
@@ -147,11 +147,11 @@ def sending_ids(db: Database, owner_id: int | None) -> list[int]:
     return [r[0] for r in rows]
 
 
-def copy_pending_ids(db: Database, owner_id: int | None) -> list[int]:
+def copy_pending_ids(db: Database, owner_id: int | None, account_id: int | None = None) -> list[int]:
     rows = db.all(
         "SELECT id FROM outbox WHERE status = 'sent' AND sent_copy = 'pending' AND (? IS NULL OR owner_id = ?) "
-        "ORDER BY id",
-        (owner_id, owner_id),
+        "AND (? IS NULL OR account_id = ?) ORDER BY id",
+        (owner_id, owner_id, account_id, account_id),
     )
     return [r[0] for r in rows]
 

@@ -105,7 +105,7 @@ def test_attachments_keep_their_exact_bytes_and_a_guessed_type():
 
 
 def test_a_message_over_the_size_limit_is_refused_before_sending():
-    with pytest.raises(UsageError, match="over the 1 KB limit"):
+    with pytest.raises(UsageError, match="over the 1,024 bytes limit"):
         compose(draft(attachments=(FileAttachment("big.bin", b"x" * 2000),)), limits=ParseLimits(max_size=1024))
 
 
@@ -124,6 +124,7 @@ def test_a_body_line_with_a_single_dot_and_long_lines_survive():
         ("subject", "Hello\x00world"),
         ("subject", "Hello\x1b[31m"),
         ("subject", "Hello\u2028Bcc: x@evil.example"),
+        ("subject", "Hello\x85Bcc: x@evil.example"),
         ("to", "ana@acme.example\r\nBcc: victim@evil.example"),
         ("to", "Ana\r\n <ana@acme.example>"),
         ("sender", "María\r\nBcc: victim@evil.example"),
@@ -153,6 +154,11 @@ def test_hostile_but_printable_values_stay_inside_their_own_header():
     parsed = parse_message(c.raw)
     assert [a.email for a in parsed.to] == ["ana@acme.example"]
     assert parsed.to[0].name == name
+
+
+def test_format_characters_such_as_emoji_joiners_are_fine():
+    subject = "Team \U0001F468\u200D\U0001F469\u200D\U0001F467 offsite"
+    assert parse_message(compose(draft(subject=subject)).raw).subject == subject
 
 
 def test_addresses_parse_names_lists_and_refuse_junk():

@@ -547,3 +547,20 @@ def test_oauth2_accounts_sign_in_with_xoauth2_and_a_bad_token_exits_77(company, 
         result = company("send", "--account", "stale", "--to", "ana@acme.example", "--subject", "x", "--body", "x")
         assert result.exit_code == 77 and "ya29.expired" not in result.stderr
         assert len(server.messages) == 1
+
+
+def test_a_deferred_recipient_sends_nothing_and_waits(sender, smtp):
+    smtp.defer = {"later@acme.example"}
+    result = sender("send", "--to", "ana@acme.example", "--cc", "later@acme.example", "--subject", "Hi", "--body", "x")
+    assert result.exit_code == 75 and "450" in result.stderr
+    assert smtp.messages == []
+    assert sender.json("outbox")[0]["status"] == "queued"
+
+
+def test_a_message_refused_after_the_final_dot_fails_and_is_kept(sender, smtp):
+    smtp.reject_data = True
+    result = sender("send", "--to", "ana@acme.example", "--subject", "Hi", "--body", "x")
+    assert result.exit_code == 3 and "554" in result.stderr
+    [row] = sender.json("outbox")
+    assert row["status"] == "failed" and row["email_id"] is None
+    assert sender.json("inbox", "--folder", "sent") == []

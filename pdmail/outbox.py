@@ -301,8 +301,8 @@ def attempt(db: Database, item_id: int, now: datetime, *, network: Network = NET
 
     def on_body_sent() -> None:
         nonlocal body_sent
+        store.mark_body_sent(db, item.id, stamp)  # if this write fails, the final dot is never sent
         body_sent = True
-        store.mark_body_sent(db, item.id, stamp)
 
     try:
         delivery = network.deliver(target, item.envelope_from, item.recipients, raw,

@@ -43,7 +43,7 @@ class SmtpTarget:
         if not account.smtp_host or not account.smtp_port or not account.smtp_security:
             raise UsageError(
                 f"account {account.name} has no SMTP server; set it with `pdmail account add ... --smtp-host H "
-                "--smtp-port N --smtp-security ssl|starttls` (or --provider)"
+                "--smtp-port N --smtp-security tls|starttls` (or --provider)"
             )
         return cls(account.smtp_host, int(account.smtp_port), account.smtp_security, account.login,
                    account.auth or "password", account.cafile)
@@ -107,7 +107,7 @@ class _Session:
                 self.client = client = _connect(self.target, context, timeout)
             except _NoStartTls:
                 return Delivery(AUTH, f"{where} does not offer STARTTLS; pdmail never sends mail unencrypted "
-                                      "(use the server's TLS port with --smtp-security ssl)")
+                                      "(use the server's TLS port with --smtp-security tls)")
             except ssl.SSLCertVerificationError as exc:
                 return Delivery(AUTH, f"the certificate of {where} cannot be trusted ({exc.verify_message}); "
                                       "if it uses a private CA, give it with --cafile")
@@ -144,6 +144,8 @@ class _Session:
             code, resp = client.getreply()
             if code != 354:
                 return self._refused(code, resp, f"{where} refused DATA")
+            # Inside DATA nothing but the message and its final dot may be sent: no polite QUIT.
+            self.quit_politely = False
             client.send(_stuffed(raw))
             if on_body_sent is not None:
                 on_body_sent()
@@ -160,6 +162,7 @@ class _Session:
             return Delivery(AMBIGUOUS, f"the connection to {where} was lost after the whole message was sent and "
                                        f"before the server confirmed it ({_describe(exc, self.password)}); it may "
                                        "have been delivered")
+        self.quit_politely = True
         if code != 250:
             return self._refused(code, resp, f"{where} did not accept the message")
         note = f"{where}: {code} {self._text(resp)}"

@@ -564,3 +564,29 @@ def test_a_message_refused_after_the_final_dot_fails_and_is_kept(sender, smtp):
     [row] = sender.json("outbox")
     assert row["status"] == "failed" and row["email_id"] is None
     assert sender.json("inbox", "--folder", "sent") == []
+
+
+def test_an_interrupt_is_recorded_as_far_as_sending_got(sender, smtp, db_path):
+    """Ctrl-C while logging in: nothing was handed over, so it waits in the queue. Ctrl-C once the body
+    is out: ambiguous, whatever the server did with it (here it got no final dot, so it kept nothing)."""
+    db, user = db_and_user(db_path)
+
+    def interrupt_at_login(account):
+        raise KeyboardInterrupt
+
+    def interrupt_after_body(*args, on_body_sent, **kw):
+        def then_interrupt():
+            on_body_sent()
+            raise KeyboardInterrupt
+
+        return outbox.smtp_send.deliver(*args, on_body_sent=then_interrupt, **kw)
+
+    now = datetime.now(timezone.utc)
+    req = outbox.SendRequest(to=["ana@acme.example"], subject="Interrupted", body="x")
+    with pytest.raises(KeyboardInterrupt):
+        outbox.send(db, user, req, now, network=outbox.Network(secret_for=interrupt_at_login))
+    with pytest.raises(KeyboardInterrupt):
+        outbox.send(db, user, req, now, network=outbox.Network(deliver=interrupt_after_body))
+    rows = sender.json("outbox")
+    assert [(r["status"], r["attempts"]) for r in rows] == [("queued", 1), ("ambiguous", 1)]
+    assert smtp.messages == []

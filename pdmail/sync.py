@@ -32,6 +32,7 @@ BATCH = 200  # messages per transaction
 FULL_SCAN_EVERY = timedelta(hours=24)  # even with CONDSTORE, re-read every flag and UID this often
 MASS_DELETION_MIN = 5  # the guard only looks at folders where at least this many messages vanish...
 MASS_DELETION_SHARE = 0.5  # ...and more than this share of the folder does
+PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves
 PULLED_ROLES = ("inbox", "sent", "archive", "trash")  # always read: moves between them must be seen
 
 
@@ -50,6 +51,7 @@ class SyncOptions:
     checkpoint: Callable[[str, int], None] | None = None
     progress: Callable[[str, int, int], None] | None = None  # (folder, done, total)
     source_factory: Callable[[Account], MailSource] | None = None
+    workers: int | None = None  # parsing processes for big batches (default: up to 2)
 
 
 @dataclass
@@ -82,6 +84,29 @@ class _Pass:
     selected: Selected
     server_uids: set[int]
     full_scan: bool
+
+
+class _Parser:
+    """Parses raw messages here, or in worker processes when there are many (results keep their order)."""
+
+    def __init__(self, workers: int | None) -> None:
+        workers = workers if workers is not None else min(2, os.cpu_count() or 1)
+        self.pool = None
+        if workers > 1:
+            import multiprocessing
+
+            self.pool = multiprocessing.get_context("fork").Pool(workers)
+
+    def submit(self, raws: list[bytes]) -> Callable[[], list]:
+        if self.pool is None:
+            return lambda: [capture.parse_or_refuse(raw) for raw in raws]
+        job = self.pool.map_async(capture.parse_or_refuse, raws, chunksize=8)
+        return lambda: job.get()
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.terminate()
+            self.pool.join()
 
 
 class Checkpoints:
@@ -347,33 +372,58 @@ class AccountSync:
         return [u for u in new if u not in matched]
 
     def _fetch_and_store(self, folder: FolderState, selected: Selected, uids: list[int], *, advance: bool) -> None:
+        """Fetch, parse and store in batches; each batch is committed with the cursor it reaches.
+
+        With many messages, parsing runs in worker processes while the next batch downloads and
+        the previous one is written, so the three overlap.
+        """
+        parser = _Parser(self.options.workers if len(uids) >= PARALLEL_FROM else 1)
         done = 0
-        for chunk in chunks(uids, self.options.batch):
-            fetched = list(self.source.fetch(chunk))
-            parsed = [capture.parse_or_refuse(f.raw) for f in fetched]
-            got = {f.uid for f in fetched}
-            missing = [u for u in chunk if u not in got]
-            # No content for a UID: expunged since the search (fine), or the server failed to send it.
-            still_there = set(self.source.flags(missing)) if missing else set()
+        pending = None
+        try:
+            for chunk in chunks(uids, self.options.batch):
+                try:
+                    fetched = list(self.source.fetch(chunk))
+                    got = {f.uid for f in fetched}
+                    missing = [u for u in chunk if u not in got]
+                    # No content for a UID: expunged since the search (fine), or the server failed to send it.
+                    still_there = set(self.source.flags(missing)) if missing else set()
+                except TemporaryFailure:
+                    if pending is not None:
+                        self._store_batch(folder, selected, *pending, advance=advance)
+                    raise
+                job = (chunk, fetched, parser.submit([f.raw for f in fetched]), missing, still_there)
+                if pending is not None:
+                    done += len(pending[0])
+                    self._store_batch(folder, selected, *pending, advance=advance)
+                    self._progress(folder.name, done, len(uids))
+                pending = job
+            if pending is not None:
+                done += len(pending[0])
+                self._store_batch(folder, selected, *pending, advance=advance)
+                self._progress(folder.name, done, len(uids))
+        finally:
+            parser.close()
 
-            def store():
-                for item, result in zip(fetched, parsed):
-                    self._store_one(folder, selected, item, result)
-                for uid in missing:
-                    if uid in still_there:
-                        state.record_failure(self.db, folder.id, selected.uidvalidity, uid,
-                                             "the server sent no content for this message",
-                                             self.source.key_of(uid))
-                        self.result.errors.append(f"{folder.name}: message UID {uid} could not be fetched; "
-                                                  "it will be retried")
-                    else:
-                        state.clear_failure(self.db, folder.id, selected.uidvalidity, uid)
-                if advance:
-                    state.set_cursor(self.db, folder.id, last_uid=max(chunk))
+    def _store_batch(self, folder: FolderState, selected: Selected, chunk: list[int], fetched: list[Fetched],
+                     parsing, missing: list[int], still_there: set[int], *, advance: bool) -> None:
+        parsed = parsing()
 
-            self._commit(store)
-            done += len(chunk)
-            self._progress(folder.name, done, len(uids))
+        def store():
+            for item, result in zip(fetched, parsed):
+                self._store_one(folder, selected, item, result)
+            for uid in missing:
+                if uid in still_there:
+                    state.record_failure(self.db, folder.id, selected.uidvalidity, uid,
+                                         "the server sent no content for this message", self.source.key_of(uid))
+                    self.result.errors.append(f"{folder.name}: message UID {uid} could not be fetched; "
+                                              "it will be retried")
+                else:
+                    state.clear_failure(self.db, folder.id, selected.uidvalidity, uid)
+            if advance:
+                state.set_cursor(self.db, folder.id, last_uid=max(chunk))
+
+        self._commit(store)
 
     def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, parsed) -> None:
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"

@@ -236,3 +236,29 @@ def test_a_connection_cut_mid_fetch_exits_75_and_the_next_run_completes(world):
     assert (second.exit_code, first.new + second.new) == (0, 20)
     assert db.scalar("SELECT COUNT(*) FROM emails") == 20
     assert db.scalar("SELECT COUNT(*) FROM locations WHERE is_gone = 0") == 20
+
+
+def test_idle_wakes_up_when_mail_arrives_and_a_dropped_line_is_retried(world):
+    import threading
+
+    from faultproxy import FaultProxy
+
+    from pdmail import watch
+
+    db, maria, server, user, account = world
+    arrived = threading.Timer(0.5, lambda: server.append(user, "INBOX", mail(1)))
+    arrived.start()
+    try:
+        assert watch.wait_for_change(account, 60) is True
+    finally:
+        arrived.cancel()
+
+    # The watch loop over a line that drops once: the first sync fails (75), the retry succeeds.
+    server.append(user, "INBOX", mail(2))
+    reports, sleeps = [], []
+    with FaultProxy(server.imap_port, cut_after_fetch_bytes=200) as proxy:
+        watch.watch(db, maria, "work", sync.SyncOptions(source_factory=_through(proxy, user)), reports.append,
+                    timing=watch.WatchTiming(full_every=0.1, first_backoff=0.01), sleep=sleeps.append,
+                    wait=lambda acc, seconds: False, should_stop=lambda: len(reports) >= 2)
+    assert [r.outcome for r in reports] == ["tempfail", "ok"] and proxy.cuts == 1
+    assert reports[1].new == 2 and sleeps == [0.01]

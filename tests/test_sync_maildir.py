@@ -253,3 +253,48 @@ def test_watch_reconnects_with_backoff_after_a_dropped_connection(world):
     assert [r.outcome for r in reports] == ["tempfail", "tempfail", "ok", "ok"]
     assert sleeps == [1, 2, 60]  # backoff doubles, then the regular pass interval
     assert [r.new for r in reports] == [0, 0, 1, 1]
+
+
+def test_a_message_the_server_did_not_send_is_retried_until_it_comes(world):
+    from pdmail.maildir_source import MaildirSource
+
+    db, _, box, account = world
+    for n in range(1, 4):
+        box.put("INBOX", mail(n))
+    withheld = []
+
+    class Flaky(MaildirSource):
+        def fetch(self, uids):
+            for item in super().fetch(uids):
+                if item.uid == 2 and not withheld:
+                    withheld.append(item.uid)  # the server answered OK without the body
+                    continue
+                yield item
+
+    first = run(db, account, source_factory=lambda acc: Flaky(acc.maildir_path))
+    assert (first.new, first.exit_code) == (2, 7) and "retried" in first.errors[0]
+    assert db.scalar("SELECT COUNT(*) FROM fetch_failures") == 1
+    second = run(db, account)
+    assert (second.new, second.exit_code) == (1, 0)
+    assert db.scalar("SELECT COUNT(*) FROM fetch_failures") == 0 and email_by_mid(db, 2) is not None
+
+
+def test_parsing_in_worker_processes_gives_the_same_result(world, monkeypatch):
+    db, maria, box, account = world
+    for n in range(1, 41):
+        box.put("INBOX", mail(n), "S" if n % 4 == 0 else "")
+    monkeypatch.setattr(sync, "PARALLEL_FROM", 10)
+    result = run(db, account, workers=2, batch=7)
+    assert (result.new, result.errors) == (40, [])
+    parallel = dump(db)
+    accounts_store.remove_account(db, maria, "local")
+    with db.tx():
+        for table in ("email_contacts", "email_addresses", "thread_message_ids"):
+            db.execute(f"DELETE FROM {table}")
+        db.execute("DELETE FROM email_fts")
+        db.execute("DELETE FROM emails")
+        db.execute("DELETE FROM threads")
+    again = accounts_store.add_account(db, maria, name="local", kind="maildir", address=OWNER,
+                                       maildir_path=str(box.root))
+    assert run(db, again, workers=1, batch=7).new == 40
+    assert dump(db) == parallel

@@ -19,6 +19,7 @@ from pdmail.parse import MessageRefused, parse_message
 from pdmail.settings import is_on
 from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
+from pdmail.store import outbox as outbox_store
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
 from pdmail.store.db import Database, iso_utc, now_utc
@@ -268,6 +269,11 @@ def store_parsed(
     existing = store.find_by_fingerprint(db, owner.id, fingerprint)
     if existing is not None:
         return Outcome(origin.label, "duplicate", existing, "already captured")
+    if parsed.pdmail_token:
+        # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
+        sent_id = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
+        if sent_id is not None:
+            return Outcome(origin.label, "duplicate", sent_id, "already captured when pdmail sent it")
     warnings: list[str] = []
     if parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm):
         warnings.append(f"another message with Message-ID {parsed.message_id} differs in content; both kept")
@@ -360,6 +366,8 @@ def store_parsed(
         captured_utc=stamp,
     )
     email_id = store.insert_email(db, new)
+    if parsed.pdmail_token and origin.source != "sent":
+        outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)
     if deal_id is not None and thread.deal_id != deal_id and not thread.is_deal_manual:
         store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)

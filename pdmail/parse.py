@@ -776,6 +776,7 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
         authentication_results=tuple(_clean_line(v) for v in header.all("authentication-results")),
         defects=tuple(defects),
         parse_status="defects" if defects else "ok",
+        pdmail_token=_token(header),
     )
 
 
@@ -792,6 +793,12 @@ def attachment_payloads(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> 
     header, body_start, _ = _split_header(buf, 0, len(buf))
     body = _walk(buf, header, body_start, limits, payloads=True)
     return list(zip(body.attachments, body.payloads or []))
+
+
+def _token(header: _Header) -> str | None:
+    value = header.first("x-pdmail-token")
+    token = value.strip().lower() if value else ""
+    return token if len(token) == 32 and all(c in "0123456789abcdef" for c in token) else None
 
 
 def _optional(header: _Header, name: str) -> str | None:

@@ -49,7 +49,7 @@ LINKED = {
 
 # --- every command, classified -------------------------------------------------------------------
 
-READS_EMAIL = {"inbox", "search", "export", "show", "contact show", "deal show", "org show"}
+READS_EMAIL = {"inbox", "search", "export", "show", "contact show", "deal show", "org show", "send"}
 CHANGES_EMAIL = {"share", "read", "unread", "archive", "delete", "restore"}
 # Commands that neither list nor show nor change a stored email (they manage people, records,
 # settings, or bring mail in). Each is here on purpose; a new command must be placed somewhere.
@@ -63,6 +63,8 @@ NO_EMAIL_ACCESS = {
     "bcc-ingest",
     "account add", "account default", "account list", "account remove", "account test",
     "sync",
+    "outbox list", "outbox cancel", "outbox retry",
+    "template add", "template list", "template show", "template remove",
 }
 
 
@@ -359,6 +361,23 @@ def test_show_shows_visible_email_and_hides_the_rest_like_missing_email(mx, view
         else:
             same_as_missing(as_json, missing_json, email_id)
             same_as_missing(human, missing_human, email_id)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_a_reply_can_answer_only_visible_email(mx, viewer):
+    """`send --reply-to` reads the original (recipients, subject, thread): the law applies to it too."""
+    mx.cli.ok("account", "add", addr(viewer), "--imap-host", "127.0.0.1", "--smtp-host", "127.0.0.1",
+              "--password-env", "PDMAIL_MATRIX_UNUSED", "--user", addr(viewer))
+    queue = ("--body", "Thanks.", "--at", "2031-01-06T09:00")  # queued only: nothing goes on the network
+    missing = mx.run(viewer, "send", "--reply-to", str(MISSING), *queue)
+    for email_id in mx.ids.values():
+        result = mx.run(viewer, "send", "--reply-to", str(email_id), *queue)
+        if email_id in mx.visible(viewer):
+            assert result.exit_code == 0, (email_id, result.stderr)
+        else:
+            same_as_missing(result, missing, email_id)
+    queued = mx.json(viewer, "outbox")
+    assert len(queued) == len(mx.visible(viewer))
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)

@@ -52,7 +52,7 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import accounts, actions, admin, capture, crm, mail
+    from pdmail.cli import accounts, actions, admin, capture, crm, mail, send
     from pdmail.cli import sync as sync_cli
 
     admin.register(app)
@@ -62,6 +62,7 @@ def _register() -> None:
     actions.register(app)
     accounts.register(app)
     sync_cli.register(app)
+    send.register(app)
 
 
 _register()

@@ -468,6 +468,7 @@ def _decide_deal(
     # A choice the user made for the thread holds for every email in it, even with auto-link-deals off:
     # it is not a guess.
     if thread is not None and thread.deal_is_manual and thread.deal_id is None:
+        out.rule = RULE_THREAD_NO_DEAL_MANUAL  # no deal, and that is a decision
         steps.append(
             TraceStep(
                 RULE_THREAD_NO_DEAL_MANUAL,

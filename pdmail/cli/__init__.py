@@ -49,13 +49,14 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import actions, admin, capture, crm, mail
+    from pdmail.cli import actions, admin, capture, crm, link, mail
 
     admin.register(app)
     crm.register(app)
     capture.register(app)
     mail.register(app)
     actions.register(app)
+    link.register(app)
 
 
 _register()

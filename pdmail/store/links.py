@@ -248,3 +248,112 @@ def write_email_links(
 def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:
     db.execute("UPDATE threads SET deal_id = ?, deal_rule = ? WHERE id = ? AND is_deal_manual = 0",
                (deal_id, deal_rule, thread_id))
+
+
+# --- manual decisions ---------------------------------------------------------------------------
+
+MANUAL_RULE = "manual"
+
+
+def set_thread_manual_deal(db: Database, thread_id: int, deal_id: int | None) -> None:
+    """The user's choice for the whole thread: a deal, or (None) no deal. Emails follow at re-link."""
+    db.execute("UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = 1 WHERE id = ?",
+               (deal_id, MANUAL_RULE, thread_id))
+
+
+def set_manual_contacts(db: Database, email_id: int, contact_ids: Sequence[int]) -> None:
+    db.execute("DELETE FROM email_contacts WHERE email_id = ?", (email_id,))
+    db.executemany(
+        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
+        "VALUES (?, ?, '', 'contact-manual', 'linked by hand', 1)",
+        [(email_id, cid) for cid in sorted(set(contact_ids))],
+    )
+    db.execute("UPDATE emails SET is_links_manual = 1 WHERE id = ?", (email_id,))
+
+
+def email_contact_ids(db: Database, email_id: int) -> list[int]:
+    return [r[0] for r in db.all("SELECT contact_id FROM email_contacts WHERE email_id = ? ORDER BY contact_id",
+                                 (email_id,))]
+
+
+def thread_members(db: Database, thread_id: int) -> list[dict]:
+    """The thread's emails with what a split needs: their own id and where their bytes are."""
+    rows = db.all(
+        "SELECT id, message_id_norm, raw_sha256, wrapper_sha256, subject, date_utc FROM emails "
+        "WHERE thread_id = ? ORDER BY date_utc, id",
+        (thread_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+def split_thread(db: Database, *, owner_id: int, old_thread: int, email_ids: Sequence[int],
+                 message_ids: Sequence[str], subject_norm: str, stamp: str) -> int:
+    """Move these emails (and their own Message-IDs) into a new thread with the old one's visibility."""
+    visibility = db.scalar("SELECT visibility FROM threads WHERE id = ?", (old_thread,))
+    new = db.execute(
+        "INSERT INTO threads (owner_id, subject_norm, visibility, last_date_utc, created_utc) VALUES (?, ?, ?, ?, ?)",
+        (owner_id, subject_norm, visibility, None, stamp),
+    ).lastrowid
+    moved = json.dumps(sorted(set(email_ids)))
+    db.execute("UPDATE emails SET thread_id = ? WHERE id IN (SELECT value FROM json_each(?))", (new, moved))
+    db.execute(
+        "UPDATE thread_message_ids SET thread_id = ? WHERE owner_id = ? AND message_id IN "
+        "(SELECT value FROM json_each(?))",
+        (new, owner_id, json.dumps(sorted(set(message_ids)))),
+    )
+    for thread in (old_thread, new):
+        db.execute(
+            "UPDATE threads SET last_date_utc = (SELECT max(date_utc) FROM emails WHERE thread_id = ?) WHERE id = ?",
+            (thread, thread),
+        )
+    return new
+
+
+def emails_needing_deal(db: Database, owner_id: int, limit: int | None = None) -> list[int]:
+    """The owner's emails waiting for a deal choice, newest first."""
+    rows = db.all(
+        "SELECT id FROM emails WHERE owner_id = ? AND needs_deal = 1 ORDER BY date_utc DESC, id DESC LIMIT ?",
+        (owner_id, -1 if limit is None else limit),
+    )
+    return [r[0] for r in rows]
+
+
+def candidate_deals(db: Database, email_id: int) -> list[dict]:
+    """The open deals of the contacts this email is linked to: what a user chooses from."""
+    rows = db.all(
+        "SELECT d.id, d.title, d.value, d.currency, d.status, d.contact_id, c.name AS contact_name "
+        "FROM deals d JOIN contacts c ON c.id = d.contact_id "
+        "WHERE d.status = 'open' AND d.contact_id IN (SELECT contact_id FROM email_contacts WHERE email_id = ?) "
+        "ORDER BY d.id",
+        (email_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+def explain_facts(db: Database, email_id: int) -> dict:
+    """Everything ``explain`` tells about one email; the caller has already checked it may be seen."""
+    email = dict(db.one(
+        "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
+        "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
+        "e.direction, e.subject, u.email AS owner_email FROM emails e JOIN users u ON u.id = e.owner_id "
+        "WHERE e.id = ?",
+        (email_id,),
+    ))
+    email["contacts"] = [dict(r) for r in db.all(
+        "SELECT x.contact_id, c.name, x.address, x.rule, x.reason, x.is_manual FROM email_contacts x "
+        "JOIN contacts c ON c.id = x.contact_id WHERE x.email_id = ? ORDER BY x.contact_id",
+        (email_id,),
+    )]
+    deal = db.one("SELECT id, title, status, contact_id FROM deals WHERE id = ?", (email["deal_id"],))
+    email["deal"] = dict(deal) if deal else None
+    email["thread"] = dict(db.one(
+        "SELECT t.id, t.deal_id, t.deal_rule, t.is_deal_manual, t.visibility, "
+        "(SELECT count(*) FROM emails WHERE thread_id = t.id) AS emails FROM threads t WHERE t.id = ?",
+        (email["thread_id"],),
+    ))
+    email["history"] = [dict(r) for r in db.all(
+        "SELECT a.at_utc, u.email AS user, a.action, a.email_id, a.from_value, a.to_value FROM audit_log a "
+        "LEFT JOIN users u ON u.id = a.user_id WHERE a.thread_id = ? OR a.email_id = ? ORDER BY a.id",
+        (email["thread_id"], email_id),
+    )]
+    return email

@@ -8,6 +8,7 @@ that ``pdmail explain`` shows as is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -250,10 +251,20 @@ class _Sides:
     steps: tuple[TraceStep, ...]
 
 
+@functools.lru_cache(maxsize=64)
+def _team_sets(own_addresses: frozenset[str], colleague_addresses: frozenset[str],
+               blocked: frozenset[str]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The normalized own, colleague and block sets; a rescan asks for the same few millions of times."""
+    own = frozenset(normalize_address(a) for a in own_addresses)
+    colleagues = frozenset(normalize_address(a) for a in colleague_addresses) - own
+    patterns = frozenset(p.strip().lower() for p in blocked if p.strip())
+    return own, colleagues, patterns
+
+
 def _analyse(email: LinkInput, ctx: LinkContext) -> _Sides:
-    own = frozenset(normalize_address(a) for a in ctx.own_addresses)
-    colleagues = frozenset(normalize_address(a) for a in ctx.colleague_addresses) - own
-    patterns = frozenset(p.strip().lower() for p in ctx.blocked if p.strip())
+    own, colleagues, patterns = _team_sets(
+        frozenset(ctx.own_addresses), frozenset(ctx.colleague_addresses), frozenset(ctx.blocked)
+    )
 
     senders, steps = _effective_senders(email)
     recipients = sorted(set(_addresses(email.to)) | set(_addresses(email.cc)))

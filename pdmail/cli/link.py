@@ -82,7 +82,7 @@ def _walk(s: Session) -> None:
     if not items:
         s.emit(None, "No email needs a deal.")
         return
-    _choose(s, items)
+    _choose(s, items, walking=True)
 
 
 def _listing(items) -> str:
@@ -99,8 +99,11 @@ def _listing(items) -> str:
     return "\n".join(lines)
 
 
-def _choose(s: Session, items) -> None:
-    """Ask about each email in turn; every answer is saved before the next question."""
+def _choose(s: Session, items, *, walking: bool = False) -> None:
+    """Ask about each email in turn; every answer is saved before the next question.
+
+    While walking, an email settled by an earlier answer (same thread) is not asked about again.
+    """
     from rich.panel import Panel
     from rich.prompt import Prompt
     from rich.table import Table
@@ -112,6 +115,10 @@ def _choose(s: Session, items) -> None:
     out = console()
     saved = skipped = 0
     for n, p in enumerate(items, start=1):
+        if walking:
+            p = manual_links.candidates(s.db, s.user, p.email["id"])
+            if not p.email["needs_deal"]:
+                continue
         e = p.email
         head = Text()
         head.append(f"From: {clean(e['from']['name'])} <{clean(e['from']['email'])}>\n")
@@ -128,8 +135,11 @@ def _choose(s: Session, items) -> None:
         else:
             out.print("Its contacts have no open deal.")
         choices = [str(i) for i in range(1, len(p.candidates) + 1)] + ["n", "s", "q"]
-        answer = Prompt.ask("Deal number, n = no deal, s = skip, q = quit", choices=choices, console=out,
-                            show_choices=False)
+        try:
+            answer = Prompt.ask("Deal number, n = no deal, s = skip, q = quit", choices=choices, console=out,
+                                show_choices=False)
+        except EOFError:  # end of input is a quit, not an error
+            break
         if answer == "q":
             break
         if answer == "s":

@@ -79,7 +79,7 @@ def test_subject_fallback_does_not_merge_split_threads(world):
 
 def test_split_takes_the_email_off_a_manual_deal(world):
     db, maria, jane = world
-    d1 = f.deal(db, "Rollout", jane.id)
+    f.deal(db, "Rollout", jane.id)
     d2 = f.deal(db, "Pilot", jane.id)
     root, a, b = conversation(db, maria)
     manual_links.set_deal(db, maria, root, d2.id)
@@ -88,7 +88,7 @@ def test_split_takes_the_email_off_a_manual_deal(world):
     moved = f.links(db, a)
     # both deals are open: the split-off thread asks for a choice again
     assert moved["deal"] is None and moved["needs_deal"] and not moved["manual"]
-    assert f.links(db, b)["needs_deal"] and d1.id != d2.id
+    assert f.links(db, b)["needs_deal"]
 
 
 def test_no_deal_by_hand_is_seen_by_capture(world):

@@ -183,6 +183,22 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
             "seconds": round(time.perf_counter() - started, 1), "bytes": path.stat().st_size}
 
 
+def unlink_all(path) -> None:
+    """Back to the state ``build`` leaves: no email linked, so a rescan has the full work again."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    try:
+        conn.execute("BEGIN")
+        conn.execute("DELETE FROM email_contacts")
+        conn.execute("UPDATE emails SET deal_id = NULL, deal_rule = NULL, is_deal_manual = 0, needs_deal = 0, "
+                     "is_automated = 0, link_verdict = NULL, link_trace_json = '[]' "
+                     "WHERE deal_id IS NOT NULL OR link_trace_json != '[]'")
+        conn.execute("UPDATE threads SET deal_id = NULL, deal_rule = NULL, is_deal_manual = 0 "
+                     "WHERE deal_id IS NOT NULL OR is_deal_manual = 1")
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
 def _iso(epoch: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 

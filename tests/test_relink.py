@@ -333,3 +333,30 @@ def test_rescan_reports_progress_to_the_total(world):
     seen = []
     relink.rescan(db, batch=2, progress=lambda done, total: seen.append((done, total)))
     assert seen[0] == (0, 5) and seen[-1] == (5, 5) and len(seen) == 4
+
+
+def test_deal_changes_touch_only_the_contacts_threads(world, spy):
+    db, maria, _ = world
+    jane = f.contact(db, "Jane Doe", JANE)
+    f.contact(db, "Ken Ito", KEN)
+    jane_mail = incoming(db, maria)
+    incoming(db, maria, frm=KEN, subject="Ken")
+    spy.clear()
+
+    d = f.deal(db, "Rollout", jane.id)
+    crm.set_deal_status(db, d.id, "won")
+    crm.set_deal_status(db, d.id, "won")  # no change of status: nothing to re-link
+
+    assert spy == [[thread_of(db, jane_mail)]] * 2
+
+
+def test_deal_import_links_once_for_the_whole_file(world, spy):
+    db, maria, _ = world
+    f.contact(db, "Jane Doe", JANE)
+    f.contact(db, "Ken Ito", KEN)
+    a = incoming(db, maria)
+    b = incoming(db, maria, frm=KEN, subject="Ken")
+    spy.clear()
+    report = crm.import_deals(db, b"Title,Person\nRollout,jane@cust.example\nPilot,ken@cust.example\n")
+    assert len(report.imported) == 2 and len(spy) == 1
+    assert f.links(db, a)["deal"] == report.imported[0] and f.links(db, b)["deal"] == report.imported[1]

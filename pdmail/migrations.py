@@ -245,8 +245,19 @@ def m001_core(db: sqlite3.Connection) -> None:
     )
 
 
+def m002_inbox_indexes(db: sqlite3.Connection) -> None:
+    """The inbox reads one user's folder newest first: one index answers it, its count and its pages."""
+    run_script(
+        db,
+        """
+        CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DESC, id DESC);
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
+    ("002_inbox_indexes", m002_inbox_indexes),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -77,23 +77,30 @@ class Change:
 
 @dataclass
 class RelinkReport:
+    """Company-wide counts; the changes listed are the viewer's own email only (the privacy law)."""
+
     threads: int = 0
     emails: int = 0
     changed: int = 0  # emails whose contacts, deal, choice or verdict changed
     reworded: int = 0  # emails whose explanation alone changed
     dry_run: bool = False
+    viewer_id: int | None = None  # None: list every change (library callers that are not a person)
     changes: list[Change] = field(default_factory=list)
     more_changes: int = 0
 
+    def shows(self, change: Change) -> bool:
+        return self.viewer_id is None or change.owner_id == self.viewer_id
+
     def add(self, change: Change) -> None:
-        if change.visible:
-            self.changed += 1
+        if not change.visible:
+            self.reworded += 1
+            return
+        self.changed += 1
+        if self.shows(change):
             if len(self.changes) < MAX_REPORTED_CHANGES:
                 self.changes.append(change)
             else:
                 self.more_changes += 1
-        else:
-            self.reworded += 1
 
     def to_json(self) -> dict:
         return {"dry_run": self.dry_run, "threads": self.threads, "emails": self.emails, "changed": self.changed,
@@ -250,7 +257,7 @@ def _apply(db: Database, planned, report: RelinkReport, *, dry_run: bool, on_cha
                 continue
             change = Change(e.id, e.owner_id, e.thread_id, before, after)
             report.add(change)
-            if on_change is not None and change.visible:
+            if on_change is not None and change.visible and report.shows(change):
                 on_change(change)
             if not dry_run:
                 store.write_email_links(
@@ -279,10 +286,14 @@ def relink_threads(db: Database, thread_ids: Iterable[int], *, dry_run: bool = F
 
 
 def rescan(db: Database, *, dry_run: bool = False, batch: int = RESCAN_BATCH, progress: Progress | None = None,
-           on_change: OnChange | None = None) -> RelinkReport:
-    """Link every stored email again; each batch of threads is its own short transaction."""
+           on_change: OnChange | None = None, viewer_id: int | None = None) -> RelinkReport:
+    """Link every stored email again; each batch of threads is its own short transaction.
+
+    Everyone's email is re-linked (links are company data), but with ``viewer_id`` only that
+    user's own changes are listed and passed to ``on_change``: the others are counted, not shown.
+    """
     relinker = Relinker(db)
-    report = RelinkReport(dry_run=dry_run)
+    report = RelinkReport(dry_run=dry_run, viewer_id=viewer_id)
     total = store.count_emails(db)
     if progress is not None:
         progress(0, total)

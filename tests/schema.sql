@@ -1,4 +1,4 @@
--- user_version 1
+-- user_version 2
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
 CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
@@ -13,6 +13,7 @@ CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
 CREATE INDEX emails_by_deal ON emails(deal_id) WHERE deal_id IS NOT NULL;
 CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
 CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
+CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DESC, id DESC);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);

@@ -10,7 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from pdmail import __version__
+from pdmail.cli import plain_params
 from pdmail.cli.common import DbOption, GlobalState, JsonOption, UserOption
+
+plain_params.install()
 
 app = typer.Typer(
     name="pdmail",

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pdmail.cli.common import Session, command, fail, safe
+from pdmail.cli.common import Session, clean, command, fail, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -102,18 +102,18 @@ def _report(s: Session, outcomes, *, single: bool) -> None:
                 what = {"stored": "stored as email", "duplicate": "already captured as email",
                         "skipped": "skipped"}[o.status]
                 ident = f" {o.id}" if o.id is not None else ""
-                sys.stdout.write(f"{safe(o.source)}: {what}{ident}" + (f" ({o.reason})" if o.status == "skipped" else "")
-                                 + "\n")
+                sys.stdout.write(f"{clean(o.source)}: {what}{ident}"
+                                 + (f" ({clean(o.reason)})" if o.status == "skipped" else "") + "\n")
         if len(outcomes) > 20 and not s.quiet:
             sys.stdout.write(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + "\n")
     for o in outcomes:
         for warning in o.warnings:
             s.warn(f"{o.source}: {warning}")
         if o.status == "quarantined":
-            sys.stderr.write(f"Error: {o.source}: refused: {o.reason} (quarantined as {o.quarantine_id}; "
+            sys.stderr.write(f"Error: {clean(o.source)}: refused: {clean(o.reason)} (quarantined as {o.quarantine_id}; "
                              "review with `pdmail bcc-ingest --quarantine`)\n")
         elif o.status == "failed":
-            sys.stderr.write(f"Error: {o.source}: {o.reason}\n")
+            sys.stderr.write(f"Error: {clean(o.source)}: {clean(o.reason)}\n")
 
 
 def _quarantine_commands(s: Session, listing: bool, release: Optional[int]) -> None:

@@ -26,7 +26,8 @@ def link(
         "--contact", help="Link the email to exactly these contacts (repeatable).")] = None,
     none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
     split: Annotated[bool, typer.Option("--split", help="Move the email and its replies into a thread of their own.")] = False,
-    rescan: Annotated[bool, typer.Option("--rescan", help="Link every stored email again.")] = False,
+    rescan: Annotated[bool, typer.Option(
+        "--rescan", help="Link every stored email again (everyone's; only your own changes are listed).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --rescan: print what would change, change nothing.")] = False,
 ) -> None:
     """Choose deals, set links by hand, split threads, or link everything again.
@@ -172,10 +173,10 @@ def _rescan(s: Session, dry_run: bool) -> None:
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err_console(), transient=True) as bar:
             task = bar.add_task("Linking", total=None)
-            report = relink.rescan(s.db, dry_run=dry_run, on_change=line,
+            report = relink.rescan(s.db, dry_run=dry_run, on_change=line, viewer_id=s.user.id,
                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        report = relink.rescan(s.db, dry_run=dry_run, on_change=line)
+        report = relink.rescan(s.db, dry_run=dry_run, on_change=line, viewer_id=s.user.id)
     verb = "would change" if dry_run else "changed"
     s.emit(report.to_json(),
            f"{report.emails} emails in {report.threads} threads: {report.changed} {verb}"

@@ -360,3 +360,76 @@ def test_deal_import_links_once_for_the_whole_file(world, spy):
     report = crm.import_deals(db, b"Title,Person\nRollout,jane@cust.example\nPilot,ken@cust.example\n")
     assert len(report.imported) == 2 and len(spy) == 1
     assert f.links(db, a)["deal"] == report.imported[0] and f.links(db, b)["deal"] == report.imported[1]
+
+
+def test_new_colleague_makes_their_mail_internal(world):
+    db, maria, _ = world
+    f.contact(db, "Ines before she joined", "ines@northwind.example")
+    mail = incoming(db, maria, frm="ines@northwind.example")
+    assert f.links(db, mail)["contacts"]
+
+    f.user(db, "ines@northwind.example", "Ines")
+
+    assert f.links(db, mail)["contacts"] == [] and f.links(db, mail)["verdict"] == "internal"
+
+
+# --- the property: a rescan is linking from scratch ------------------------------------------------
+
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+PEOPLE = [JANE, KEN, "lea@other.example", "news@list.example", "sam@northwind.example", "zoe@unknown.example"]
+
+
+@st.composite
+def histories(draw):
+    deals = draw(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["open", "open", "won", "lost"])),
+                          max_size=6))
+    mails = []
+    for n in range(draw(st.integers(1, 8))):
+        mails.append({
+            "frm": draw(st.sampled_from(PEOPLE + [ME])),
+            "to": draw(st.lists(st.sampled_from(PEOPLE + [ME]), min_size=1, max_size=2, unique=True)),
+            "reply": draw(st.none() | st.integers(0, n - 1)) if n else None,
+            "list": draw(st.booleans()),
+        })
+    return deals, mails
+
+
+def _history(db, maria, mails):
+    for n, m in enumerate(mails):
+        f.email(db, maria, frm=m["frm"], to=tuple(m["to"]), mid=f"h{n}",
+                in_reply_to=f"h{m['reply']}" if m["reply"] is not None else None,
+                subject="Re: Talk" if m["reply"] is not None else f"Talk {n}",
+                headers=(("List-Id", "<l.list.example>"),) if m["list"] else ())
+
+
+def _records(db, deals, *, relink_now):
+    ids = [f.contact(db, f"P{i}", address, relink=relink_now).id for i, address in enumerate(PEOPLE[:4])]
+    for n, (who, status) in enumerate(deals):
+        f.deal(db, f"D{n}", ids[who], status=status, relink=relink_now)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(histories())
+def test_property_rescan_after_the_fact_equals_linking_from_scratch(tmp_path_factory, history):
+    deals, mails = history
+    base = tmp_path_factory.mktemp("prop")
+    scratch, maria = f.company(base / "scratch.db")
+    later, maria2 = f.company(base / "later.db")
+    try:
+        for db, user, first in ((scratch, maria, "crm"), (later, maria2, "mail")):
+            f.user(db, "sam@northwind.example")
+            if first == "crm":
+                _records(db, deals, relink_now=True)
+                _history(db, user, mails)
+            else:
+                _history(db, user, mails)
+                _records(db, deals, relink_now=False)
+        relink.rescan(later, batch=3)
+        assert f.all_links(later) == f.all_links(scratch)
+        again = relink.rescan(later)
+        assert (again.changed, again.reworded) == (0, 0)
+    finally:
+        scratch.close()
+        later.close()

@@ -49,15 +49,15 @@ LINKED = {
 
 # --- every command, classified -------------------------------------------------------------------
 
-READS_EMAIL = {"inbox", "search", "export", "show", "contact show", "deal show", "org show", "send"}
-CHANGES_EMAIL = {"share", "read", "unread", "archive", "delete", "restore"}
+READS_EMAIL = {"inbox", "search", "export", "show", "contact show", "deal show", "org show", "send", "explain"}
+CHANGES_EMAIL = {"share", "read", "unread", "archive", "delete", "restore", "link"}
 # Commands that neither list nor show nor change a stored email (they manage people, records,
 # settings, or bring mail in). Each is here on purpose; a new command must be placed somewhere.
 NO_EMAIL_ACCESS = {
     "init", "user add", "user list", "user default",
     "settings show", "settings set", "settings alt-address add", "settings alt-address remove",
     "settings alt-address list", "settings block add", "settings block remove", "settings block list",
-    "contact add", "contact list", "contact import",
+    "contact add", "contact add-address", "contact list", "contact import",
     "org add", "org list",
     "deal add", "deal list", "deal import", "deal set-status",
     "bcc-ingest",
@@ -395,6 +395,41 @@ def test_attachments_are_saved_only_from_visible_email(mx, viewer, tmp_path):
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)
+def test_explain_explains_visible_email_and_hides_the_rest_like_missing_email(mx, viewer):
+    missing_json = mx.run(viewer, "explain", str(MISSING), "--json")
+    missing_human = mx.run(viewer, "explain", str(MISSING))
+    for (owner, kind), email_id in mx.ids.items():
+        as_json = mx.run(viewer, "explain", str(email_id), "--json")
+        human = mx.run(viewer, "explain", str(email_id))
+        if email_id in mx.visible(viewer):
+            assert as_json.exit_code == 0 and json.loads(as_json.stdout)["id"] == email_id
+            assert human.exit_code == 0 and f"{kind} of {owner}" in human.stdout
+        else:
+            same_as_missing(as_json, missing_json, email_id)
+            same_as_missing(human, missing_human, email_id)
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_rescan_lists_only_the_viewers_own_email(mx, viewer):
+    from pdmail.store import open_db
+
+    db = open_db(mx.db_path)
+    try:
+        with db.tx():  # forget every link, so that a rescan has a change for every linked email
+            db.execute("DELETE FROM email_contacts")
+            db.execute("UPDATE emails SET deal_id = NULL, link_trace_json = '[]'")
+    finally:
+        db.close()
+    linked = {i for (_, kind), i in mx.ids.items() if kind in LINKED["contact"] | LINKED["deal"]}
+    report = mx.json(viewer, "link", "--rescan", "--dry-run")
+    assert report["changed"] == len(linked)  # everyone's email is re-linked and counted...
+    assert {c["id"] for c in report["changes"]} == linked & mx.owned(viewer)  # ...but only yours is listed
+    human = mx.run(viewer, "link", "--rescan", "--dry-run").stdout
+    for email_id in set(mx.ids.values()) - mx.owned(viewer):
+        assert f"email {email_id}:" not in human
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
 def test_threads_shown_hold_only_visible_email(mx, viewer):
     for email_id in mx.visible(viewer):
         shown = mx.json(viewer, "show", str(email_id))
@@ -410,6 +445,7 @@ CHANGES = {
     "archive": [()],
     "delete": [()],
     "restore": [()],
+    "link": [("--deal", "1"), ("--none",), ("--contact", "2")],
 }
 
 

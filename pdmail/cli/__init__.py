@@ -52,7 +52,7 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import accounts, actions, admin, capture, crm, mail, send
+    from pdmail.cli import accounts, actions, admin, capture, crm, link, mail, send
     from pdmail.cli import sync as sync_cli
 
     admin.register(app)
@@ -63,6 +63,7 @@ def _register() -> None:
     accounts.register(app)
     sync_cli.register(app)
     send.register(app)
+    link.register(app)
 
 
 _register()

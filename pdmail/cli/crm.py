@@ -70,6 +70,20 @@ def contact_add(
     s.emit(contact.to_json(), f"{contact.id}")
 
 
+@command(contact_app, "add-address", lists=True)
+def contact_add_address(
+    s: Session,
+    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    address: Annotated[str, typer.Argument(help="The new address.")],
+) -> None:
+    """Give a contact another address; earlier email from or to it is linked to them.
+
+    Example: `pdmail contact add-address 12 ada.byron@acme.example`
+    """
+    contact = _crm().add_contact_address(s.db, contact_id, address)
+    s.emit(contact.to_json(), f"Contact {contact.id}: {', '.join(contact.emails)}")
+
+
 @command(contact_app, "list", lists=True)
 def contact_list(
     s: Session,

@@ -461,7 +461,7 @@ class AccountSync:
             email_id = outcome.id
             if outcome.status == "stored":
                 self.result.new += 1
-            elif outcome.status == "skipped":
+            elif outcome.status in ("skipped", "duplicate"):  # already in pdmail, e.g. captured by BCC
                 self.result.skipped += 1
         state.add_location(self.db, folder.id, selected.uidvalidity, item.uid, email_id, item.flags,
                            source_key=item.key)

@@ -199,9 +199,20 @@ def test_the_same_message_in_two_folders_is_one_email(world):
     box.put("INBOX", mail(1))
     box.put("Archive", mail(1))
     result = run(db, account)
-    assert result.new == 1
+    assert (result.new, result.skipped) == (1, 1)
     assert db.scalar("SELECT COUNT(*) FROM emails") == 1
     assert db.scalar("SELECT COUNT(*) FROM locations WHERE is_gone = 0") == 2
+
+
+def test_a_message_captured_by_bcc_first_is_counted_as_skipped_not_lost(world, cli):
+    db, _, box, account = world
+    raw = mail(1, sender=f"Maria Lopez <{OWNER}>", to="Jane Doe <jane@acme.example>")
+    assert cli("bcc-ingest", input=raw).exit_code == 0
+    box.put("Sent", raw, "S")
+    result = run(db, account)
+    assert (result.new, result.skipped, result.errors) == (0, 1, [])
+    assert db.scalar("SELECT COUNT(*) FROM emails") == 1
+    assert db.scalar("SELECT COUNT(*) FROM locations WHERE is_gone = 0") == 1
 
 
 def test_an_unreadable_message_is_quarantined_not_lost(world):

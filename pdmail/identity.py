@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 from pdmail.models import ParsedEmail
 
-_SPACES_RE = re.compile(r"\s+")
-
-
 def _collapse(text: str) -> str:
-    return _SPACES_RE.sub(" ", text).strip()
+    # str.split() and the regex \s agree on what whitespace is; split is several times faster.
+    return " ".join(text.split())
 
 
 def fingerprint(parsed: ParsedEmail) -> str:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pdmail.capture import Company, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
-from pdmail.inputs import Input
 from pdmail.limits import DEFAULT_LIMITS
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
+if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the mail server's pipe
+    from pdmail.inputs import Input
+
 BATCH = 200
 PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
+CHUNK = 16  # messages per task sent to a parser process
+IN_FLIGHT = 4  # tasks queued per parser process
+CACHE_KB = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,16 +46,39 @@ def _parse_job(item: Input) -> Parsed:
     return Parsed(item, raw, parse_or_refuse(raw))
 
 
+def default_workers() -> int:
+    """One parser per core but one: this process stores, which is the slower half of the work."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if cores > 1 else 0
+
+
+def _parse_chunk(items: list[Input]) -> list[Parsed]:
+    return [_parse_job(item) for item in items]
+
+
 def _parsed_stream(items: list[Input], workers: int | None):
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers <= 1 or len(items) < PARALLEL_FROM:
+    """Parse results in input order. At most IN_FLIGHT chunks wait at any time, so memory stays flat
+
+    however large the mailbox: ``Pool.imap`` would let fast workers pile up every parsed message
+    (raw bytes included) while the store catches up.
+    """
+    workers = default_workers() if workers is None else workers
+    if workers < 1 or len(items) < PARALLEL_FROM:
         yield from map(_parse_job, items)
         return
     import multiprocessing
+    from collections import deque
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
     with ctx.Pool(workers) as pool:
-        yield from pool.imap(_parse_job, items, chunksize=16)
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_parse_chunk, (chunk,)))
+            if len(pending) >= IN_FLIGHT * workers:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
 
 
 def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Outcome:
@@ -76,6 +105,9 @@ def ingest_many(
 ) -> list[Outcome]:
     """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
     items = list(inputs)
+    # A batch of big messages overflows SQLite's default 2 MB page cache, which then writes pages out
+    # mid-transaction; a roomier cache for this connection keeps each batch to one write at commit.
+    db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     company = Company.load(db)
     outcomes: list[Outcome] = []
     stream = _parsed_stream(items, workers)

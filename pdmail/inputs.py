@@ -5,7 +5,6 @@ Each message is yielded on its own, so one unreadable file never stops the rest.
 
 from __future__ import annotations
 
-import mailbox
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -63,6 +62,8 @@ def expand(paths: list[str]) -> Iterator[Input]:
             for file in files:
                 yield Input(str(file), path=str(file))
         elif _looks_like_mbox(path):
+            import mailbox  # not at the top: one message on stdin never needs it
+
             try:
                 box = mailbox.mbox(str(path), create=False)
                 for index, key in enumerate(box.iterkeys(), start=1):

@@ -97,6 +97,15 @@ class Session:
         else:
             console().print(human)
 
+    def emit_json_array(self, items) -> None:
+        """A JSON array of already-encoded objects, one per line, written as they come (long lists)."""
+        out = sys.stdout
+        first = True
+        for text in items:
+            out.write(("[\n  " if first else ",\n  ") + text)
+            first = False
+        out.write("[]\n" if first else "\n]\n")
+
     def info(self, message: str) -> None:
         """A human note on stderr, silenced by --quiet and --json."""
         if not (self.quiet or self.json):

@@ -245,8 +245,134 @@ def m001_core(db: sqlite3.Connection) -> None:
     )
 
 
+def m003_accounts(db: sqlite3.Connection) -> None:
+    """Mail accounts: where to connect and where the secret comes from, never the secret itself."""
+    run_script(
+        db,
+        """
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('imap', 'maildir')),
+            provider TEXT,
+            address TEXT NOT NULL,
+            imap_host TEXT,
+            imap_port INTEGER,
+            imap_security TEXT CHECK (imap_security IN ('tls', 'starttls')),
+            smtp_host TEXT,
+            smtp_port INTEGER,
+            smtp_security TEXT CHECK (smtp_security IN ('tls', 'starttls')),
+            username TEXT,
+            auth TEXT NOT NULL DEFAULT 'password' CHECK (auth IN ('password', 'oauth2')),
+            secret_source TEXT,
+            cafile TEXT,
+            maildir_path TEXT,
+            since TEXT,
+            folders_json TEXT,
+            past TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL,
+            UNIQUE (owner_id, name)
+        );
+        CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
+        """
+    )
+
+
+def m004_sync_state(db: sqlite3.Connection) -> None:
+    """What 2-way sync knows about each server: folders, where each email sits, and local intents.
+
+    A folder's cursor (uidvalidity, last_uid, highestmodseq) is only written in the transaction that
+    stores the messages it covers, so an interrupted run resumes without loss or duplicates.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE sync_folders (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'other'
+                CHECK (role IN ('inbox', 'sent', 'archive', 'trash', 'junk', 'other')),
+            uidvalidity INTEGER,
+            last_uid INTEGER NOT NULL DEFAULT 0,
+            highestmodseq INTEGER,
+            last_full_scan_utc TEXT,
+            uidnext INTEGER,
+            exists_count INTEGER,
+            is_missing INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            UNIQUE (account_id, name)
+        );
+        -- Where each email sits on a server: one row per (folder, UIDVALIDITY, UID). A row whose message
+        -- left the folder is kept with is_gone = 1; email_id is NULL for a message capture skipped.
+        CREATE TABLE locations (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            flags TEXT NOT NULL DEFAULT '',
+            modseq INTEGER,
+            is_gone INTEGER NOT NULL DEFAULT 0,
+            updated_utc TEXT NOT NULL,
+            UNIQUE (folder_id, uidvalidity, uid)
+        );
+        CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
+        CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
+        -- A local change (read, unread, archive, delete, restore) waiting to reach one account's server.
+        CREATE TABLE pending_ops (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            kind TEXT NOT NULL CHECK (kind IN ('read', 'unread', 'archive', 'delete', 'restore')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'inflight', 'done', 'skipped', 'superseded', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
+        CREATE INDEX pending_ops_open ON pending_ops(account_id, id) WHERE status IN ('pending', 'inflight');
+        CREATE INDEX pending_ops_by_email ON pending_ops(email_id, status);
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            started_utc TEXT NOT NULL,
+            finished_utc TEXT,
+            outcome TEXT NOT NULL DEFAULT 'running'
+                CHECK (outcome IN ('running', 'ok', 'partial', 'tempfail', 'authfail', 'error', 'interrupted')),
+            new INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            folder_errors_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
+        -- Messages that could not be fetched or read: retried on later runs, never forgotten.
+        CREATE TABLE fetch_failures (
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            reason TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            first_utc TEXT NOT NULL,
+            last_utc TEXT NOT NULL,
+            PRIMARY KEY (folder_id, uidvalidity, uid)
+        );
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
+    ("003_accounts", m003_accounts),
+    ("004_sync_state", m004_sync_state),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -73,3 +73,38 @@ def company(cli):
 
 def pytest_collection_modifyitems(config, items):
     os.environ.setdefault("TZ", "UTC")
+
+
+# --- a real Dovecot on 127.0.0.1 (see tests/dovecot.py) --------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def dovecot_server():
+    """One Dovecot for the whole run; tests keep apart by each using a fresh user (``mail_user``).
+
+    Skipped with the reason when Dovecot cannot run here, unless PDMAIL_REQUIRE_DOVECOT=1 (CI),
+    which turns that skip into a failure.
+    """
+    from dovecot import Dovecot, DovecotUnavailable, unavailable_reason
+
+    required = os.environ.get("PDMAIL_REQUIRE_DOVECOT", "") not in ("", "0")
+    reason = unavailable_reason()
+    if reason:
+        if required:
+            pytest.fail(f"PDMAIL_REQUIRE_DOVECOT is set but {reason}", pytrace=False)
+        pytest.skip(reason)
+    server = Dovecot()
+    try:
+        server.start()
+    except DovecotUnavailable as exc:
+        if required:
+            pytest.fail(f"PDMAIL_REQUIRE_DOVECOT is set but Dovecot cannot start: {exc}", pytrace=False)
+        pytest.skip(f"Dovecot cannot start here: {exc}")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def mail_user(dovecot_server):
+    """A new Dovecot user with an empty mailbox (special-use folders appear on first login)."""
+    return dovecot_server.add_user()

@@ -1,4 +1,5 @@
--- user_version 1
+-- user_version 3
+CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
 CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
@@ -15,11 +16,41 @@ CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
 CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
+CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
+CREATE INDEX pending_ops_by_email ON pending_ops(email_id, status);
+CREATE INDEX pending_ops_open ON pending_ops(account_id, id) WHERE status IN ('pending', 'inflight');
+CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
 CREATE TABLE _pdmail_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL);
+CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('imap', 'maildir')),
+            provider TEXT,
+            address TEXT NOT NULL,
+            imap_host TEXT,
+            imap_port INTEGER,
+            imap_security TEXT CHECK (imap_security IN ('tls', 'starttls')),
+            smtp_host TEXT,
+            smtp_port INTEGER,
+            smtp_security TEXT CHECK (smtp_security IN ('tls', 'starttls')),
+            username TEXT,
+            auth TEXT NOT NULL DEFAULT 'password' CHECK (auth IN ('password', 'oauth2')),
+            secret_source TEXT,
+            cafile TEXT,
+            maildir_path TEXT,
+            since TEXT,
+            folders_json TEXT,
+            past TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL,
+            UNIQUE (owner_id, name)
+        );
 CREATE TABLE app_state (
             key TEXT PRIMARY KEY,
             value TEXT NOT NULL
@@ -138,11 +169,47 @@ CREATE TABLE emails (
             captured_utc TEXT NOT NULL,
             UNIQUE (owner_id, fingerprint)
         );
+CREATE TABLE fetch_failures (
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            reason TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            first_utc TEXT NOT NULL,
+            last_utc TEXT NOT NULL,
+            PRIMARY KEY (folder_id, uidvalidity, uid)
+        );
+CREATE TABLE locations (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            flags TEXT NOT NULL DEFAULT '',
+            modseq INTEGER,
+            is_gone INTEGER NOT NULL DEFAULT 0,
+            updated_utc TEXT NOT NULL,
+            UNIQUE (folder_id, uidvalidity, uid)
+        );
 CREATE TABLE orgs (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL,
             domain TEXT,
             created_utc TEXT NOT NULL
+        );
+CREATE TABLE pending_ops (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            kind TEXT NOT NULL CHECK (kind IN ('read', 'unread', 'archive', 'delete', 'restore')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'inflight', 'done', 'skipped', 'superseded', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
         );
 CREATE TABLE quarantine (
             id INTEGER PRIMARY KEY,
@@ -165,6 +232,37 @@ CREATE TABLE raw_messages (
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         ) WITHOUT ROWID;
+CREATE TABLE sync_folders (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'other'
+                CHECK (role IN ('inbox', 'sent', 'archive', 'trash', 'junk', 'other')),
+            uidvalidity INTEGER,
+            last_uid INTEGER NOT NULL DEFAULT 0,
+            highestmodseq INTEGER,
+            last_full_scan_utc TEXT,
+            uidnext INTEGER,
+            exists_count INTEGER,
+            is_missing INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            UNIQUE (account_id, name)
+        );
+CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            started_utc TEXT NOT NULL,
+            finished_utc TEXT,
+            outcome TEXT NOT NULL DEFAULT 'running'
+                CHECK (outcome IN ('running', 'ok', 'partial', 'tempfail', 'authfail', 'error', 'interrupted')),
+            new INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            folder_errors_json TEXT NOT NULL DEFAULT '{}'
+        );
 CREATE TABLE thread_message_ids (
             owner_id INTEGER NOT NULL,
             message_id TEXT NOT NULL,

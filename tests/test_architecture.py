@@ -8,7 +8,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "pdmail"
 UI_MODULES = {"typer", "rich", "click"}
 PURE = {"models", "addresses", "settings", "csvimport", "link", "visibility", "parse", "threading_rules",
-        "forward", "authz", "identity", "limits", "htmltext"}
+        "forward", "authz", "identity", "limits", "htmltext", "providers"}
 IO_MODULES = {"sqlite3", "sqlite_utils", "imapclient", "socket", "smtplib", "subprocess", "pdmail.store"}
 
 

@@ -49,13 +49,16 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import actions, admin, capture, crm, mail
+    from pdmail.cli import accounts, actions, admin, capture, crm, mail
+    from pdmail.cli import sync as sync_cli
 
     admin.register(app)
     crm.register(app)
     capture.register(app)
     mail.register(app)
     actions.register(app)
+    accounts.register(app)
+    sync_cli.register(app)
 
 
 _register()

@@ -63,10 +63,10 @@ def find_by_fingerprint(db: Database, owner_id: int, fingerprint: str) -> int | 
 
 
 def find_by_message_id(db: Database, owner_id: int, message_id_norm: str) -> list[int]:
-    # Two indexed lookups: with OR, SQLite walks every email of the owner (quadratic over an import).
     rows = db.all(
+        # Two indexed lookups: with OR, SQLite reads every email of the owner (quadratic over a big sync).
         "SELECT id FROM emails WHERE owner_id = ? AND message_id_norm = ? "
-        "UNION SELECT id FROM emails WHERE owner_id = ? AND alt_message_id = ? ORDER BY id",
+        "UNION SELECT id FROM emails WHERE owner_id = ? AND alt_message_id = ?",
         (owner_id, message_id_norm, owner_id, message_id_norm),
     )
     return [r[0] for r in rows]

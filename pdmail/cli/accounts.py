@@ -1,0 +1,188 @@
+"""`pdmail account ...`: the mail accounts pdmail syncs and sends through."""
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from pdmail.cli.common import Session, command, safe
+
+account_app = typer.Typer(
+    help="Mail accounts (IMAP servers or local Maildirs) that `pdmail sync` mirrors and `pdmail send` uses.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(account_app, name="account")
+
+
+def _opt(flag: str, help: str, metavar: str = "TEXT"):
+    return typer.Option(flag, help=help, metavar=metavar, show_default=False)
+
+
+@command(account_app, "add", lists=True)
+def account_add(
+    s: Session,
+    name: Annotated[str, typer.Argument(help="A short name for the account (or its email address).")],
+    address: Annotated[Optional[str], _opt("--address", "The account's email address.", "EMAIL")] = None,
+    provider: Annotated[Optional[str], _opt(
+        "--provider", "A preset: gmail, outlook, office365, icloud, yahoo, aol, fastmail, gmx, gmx.com, mailru, "
+        "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, zimbra.", "NAME")] = None,
+    imap_host: Annotated[Optional[str], _opt("--imap-host", "IMAP server (any host).", "HOST")] = None,
+    imap_port: Annotated[Optional[int], _opt("--imap-port", "IMAP port (993 for tls, 143 for starttls).", "N")] = None,
+    imap_security: Annotated[Optional[str], _opt(
+        "--imap-security", "tls (implicit TLS, the default) or starttls.", "tls|starttls")] = None,
+    smtp_host: Annotated[Optional[str], _opt("--smtp-host", "SMTP server for `pdmail send`.", "HOST")] = None,
+    smtp_port: Annotated[Optional[int], _opt("--smtp-port", "SMTP port (465 for tls, 587 for starttls).", "N")] = None,
+    smtp_security: Annotated[Optional[str], _opt("--smtp-security", "tls or starttls.", "tls|starttls")] = None,
+    username: Annotated[Optional[str], _opt("--username", "Login name, when it is not the address.", "USER")] = None,
+    password_command: Annotated[Optional[str], _opt(
+        "--password-command", "A command that prints the password (first line); run without a shell.", "CMD")] = None,
+    password_env: Annotated[Optional[str], _opt(
+        "--password-env", "An environment variable that holds the password.", "NAME")] = None,
+    keyring: Annotated[bool, typer.Option(
+        "--keyring", help="Keep the password in the OS keyring (asked for now; not available under cron).")] = False,
+    oauth2_token_command: Annotated[Optional[str], _opt(
+        "--oauth2-token-command", "A command that prints an OAuth2 access token (XOAUTH2/OAUTHBEARER).", "CMD")] = None,
+    cafile: Annotated[Optional[str], _opt(
+        "--cafile", "Trust this CA or self-signed certificate (PEM) too.", "PEM")] = None,
+    maildir: Annotated[Optional[str], _opt("--maildir", "Sync a local Maildir instead of a server.", "PATH")] = None,
+    since: Annotated[Optional[str], _opt(
+        "--since", "Sync mail from this date on: YYYY-MM-DD, 30d, or all (default: 3 days ago).", "DATE")] = None,
+    folders: Annotated[Optional[str], _opt(
+        "--folders", "Comma-separated folders to sync (default: all; Sent is always included).", "A,B")] = None,
+    past: Annotated[Optional[str], _opt(
+        "--past", "Past mail from known contacts only, or from everyone (default: contacts).",
+        "contacts|everyone")] = None,
+    default: Annotated[bool, typer.Option("--default", help="Make it your default account.")] = False,
+) -> None:
+    """Add a mail account. Passwords are never stored: give a command, a variable or the keyring.
+
+    TLS certificates are always verified; a private CA is given with --cafile.
+
+    Example: `pdmail account add work --provider gmail --address maria@gmail.com --password-command 'pass show mail/gmail'`
+
+    Example: `pdmail account add maria@northwind.example --imap-host mail.northwind.example --smtp-host mail.northwind.example --password-env NORTHWIND_MAIL_PASSWORD`
+
+    Example: `pdmail account add office --provider office365 --address maria@northwind.example --oauth2-token-command 'oauth2-helper --account office'`
+
+    Example: `pdmail account add local --address maria@northwind.example --maildir ~/Maildir`
+    """
+    from pdmail.account_setup import AccountOptions, create_account
+
+    opts = AccountOptions(
+        name=name, address=address, provider=provider, imap_host=imap_host, imap_port=imap_port,
+        imap_security=imap_security, smtp_host=smtp_host, smtp_port=smtp_port, smtp_security=smtp_security,
+        username=username, password_command=password_command, password_env=password_env, keyring=keyring,
+        oauth2_token_command=oauth2_token_command, cafile=cafile, maildir=maildir, since=since, folders=folders,
+        past=past, default=default,
+    )
+    secret = _ask_secret() if keyring else None
+    account = create_account(s.db, s.user, opts, keyring_secret=secret)
+    s.emit(account.to_json(), f"{account.id}")
+    s.info(f"Added account {safe(account.name)}; check it with `pdmail account test {safe(account.name)}`.")
+
+
+def _ask_secret() -> str:
+    if sys.stdin.isatty():
+        return typer.prompt("Password", hide_input=True)
+    return sys.stdin.readline().rstrip("\r\n")
+
+
+@command(account_app, "list", lists=True)
+def account_list(s: Session) -> None:
+    """List your mail accounts, where their secrets come from, and their last sync.
+
+    Example: `pdmail account list --json`
+    """
+    from pdmail.account_setup import account_rows
+
+    rows = account_rows(s.db, s.user)
+
+    def table():
+        from rich.table import Table
+
+        if not rows:
+            return "No mail accounts yet; add one with `pdmail account add`."
+        t = Table("name", "address", "server", "secret", "last sync", "")
+        for r in rows:
+            server = f"{r['imap_host']}:{r['imap_port']}" if r["kind"] == "imap" else f"Maildir {r['maildir_path']}"
+            t.add_row(safe(r["name"]), safe(r["address"]), safe(server), safe(r["secret"]),
+                      _last_sync_text(r["last_sync"]), "default" if r["is_default"] else "")
+        return t
+
+    s.emit(rows, table)
+
+
+def _last_sync_text(run: Optional[dict]) -> str:
+    if not run:
+        return "never"
+    when = run.get("finished") or run.get("started") or ""
+    lines = [f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
+             f"{run['skipped']} skipped, {run['errors']} errors"]
+    if run.get("message"):
+        lines.append(run["message"])
+    lines += [f"{folder}: {error}" for folder, error in run.get("folder_errors", {}).items()]
+    return "\n".join(safe(line) for line in lines)
+
+
+@command(account_app, "test", lists=True)
+def account_test(
+    s: Session,
+    name: Annotated[Optional[str], typer.Argument(help="Account name or address (default: your default).")] = None,
+    timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 30.0,
+) -> None:
+    """Connect, log in, and show the server's folders (with their roles) and capabilities.
+
+    Exit 77 when the login or the certificate is refused, 75 when the server cannot be reached.
+
+    Example: `pdmail account test work`
+    """
+    from pdmail.account_setup import check_account
+    from pdmail.store.accounts import get_account
+
+    account = get_account(s.db, s.user, name)
+    report = check_account(account, timeout=timeout)
+
+    def human():
+        lines = [f"{safe(account.name)}: logged in to {safe(report.get('server') or report.get('maildir'))}"
+                 if account.kind == "imap" else f"{safe(account.name)}: Maildir {safe(report['maildir'])}"]
+        for folder in report["folders"]:
+            role = f"  ({folder['role']})" if folder["role"] else ""
+            lines.append(f"  {safe(folder['name'])}{role}")
+        if report["capabilities"]:
+            lines.append("Capabilities: " + " ".join(safe(c) for c in report["capabilities"]))
+        return "\n".join(lines)
+
+    s.emit(report, human)
+
+
+@command(account_app, "default", lists=True)
+def account_default(
+    s: Session, name: Annotated[str, typer.Argument(help="Account name or address.")],
+) -> None:
+    """Make an account your default (used by `sync` and `send` when --account is not given).
+
+    Example: `pdmail account default work`
+    """
+    from pdmail.store.accounts import set_default_account
+
+    account = set_default_account(s.db, s.user, name)
+    s.emit(account.to_json(), f"Default account is now {safe(account.name)}.")
+
+
+@command(account_app, "remove", lists=True)
+def account_remove(
+    s: Session, name: Annotated[str, typer.Argument(help="Account name or address.")],
+) -> None:
+    """Forget an account and its sync state. Mail already in pdmail stays, with its links.
+
+    A password kept in the OS keyring stays there; remove it with your keyring tool.
+
+    Example: `pdmail account remove work`
+    """
+    from pdmail.store.accounts import remove_account
+
+    account = remove_account(s.db, s.user, name)
+    s.emit(account.to_json(), f"Removed account {safe(account.name)}.")

@@ -1,0 +1,93 @@
+"""`pdmail sync`: mail accounts both ways, built for cron (exit codes of SPEC.md §5)."""
+
+import json
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from pdmail.cli.common import Session, clean, command
+
+
+def register(app: typer.Typer) -> None:
+    command(app, "sync", lists=True)(sync)
+
+
+def sync(
+    s: Session,
+    account: Annotated[Optional[str], typer.Option("--account", metavar="NAME",
+                                                   help="Only this account (default: all of yours).")] = None,
+    watch: Annotated[bool, typer.Option("--watch", help="Stay connected: IMAP IDLE on the inbox, full passes "
+                                                        "every few minutes, reconnect when the line drops.")] = False,
+    confirm_deletions: Annotated[bool, typer.Option(
+        "--confirm-deletions", help="Apply it when most of a folder vanished on the server at once.")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Re-read every flag and UID even where the server "
+                                                      "reports no change.")] = False,
+) -> None:
+    """Bring your mail accounts and pdmail in step, both ways.
+
+    New mail, read/unread, moves and deletions on the server come here; `read`, `unread`,
+    `archive`, `delete` and `restore` done here go to the server. Safe to interrupt and to run
+    from cron: one run per account at a time (a second one exits 75 at once). Exit codes: 0 done,
+    7 some folders or messages failed (each is reported), 75 retry later, 77 credentials or
+    certificate need you.
+
+    Examples: `pdmail sync`  ·  `pdmail sync --account work --json`  ·  `pdmail sync --watch`
+    """
+    from pdmail import sync as engine
+
+    options = engine.SyncOptions(confirm_deletions=confirm_deletions, full_scan=full)
+    if watch:
+        from pdmail import watch as watcher
+
+        watcher.watch(s.db, s.user, account, options, report=lambda r: _report(s, [r]))
+        return
+    with _progress(s) as progress:
+        options.progress = progress
+        results = engine.sync(s.db, s.user, account, options)
+    _report(s, results)
+    code = engine.exit_code(results)
+    if code:
+        raise typer.Exit(code)
+
+
+def _report(s: Session, results) -> None:
+    if s.json:
+        data = [r.to_json() for r in results]
+        sys.stdout.write(json.dumps(data[0] if len(data) == 1 else data, ensure_ascii=False, indent=2) + "\n")
+    else:
+        for r in results:
+            sys.stdout.write(clean(r.summary()) + "\n")
+    for r in results:
+        for error in r.errors:
+            sys.stderr.write(f"Error: {clean(error)}\n")
+
+
+class _progress:
+    """A Rich progress bar on a terminal; nothing at all under cron, with --json or --quiet."""
+
+    def __init__(self, s: Session) -> None:
+        self.enabled = sys.stderr.isatty() and not (s.json or s.quiet)
+        self.bar = None
+        self.tasks: dict[str, int] = {}
+
+    def __enter__(self):
+        if not self.enabled:
+            return None
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        from pdmail.cli.common import err_console
+
+        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            console=err_console(), transient=True)
+        self.bar.start()
+        return self.update
+
+    def update(self, folder: str, done: int, total: int) -> None:
+        if folder not in self.tasks:
+            self.tasks[folder] = self.bar.add_task(clean(folder), total=total)
+        self.bar.update(self.tasks[folder], completed=done, total=total)
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.stop()

@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 
 import crmgen  # noqa: E402
 import measure  # noqa: E402
-from ingest_speed import compile_package, init_db, pdmail_command  # noqa: E402
+from ingest_speed import compile_package, init_db, pd  # noqa: E402
 
 
 def run_all(contacts: int, deals: int, runs: int, workdir: Path, seed: int = 1) -> dict:
@@ -29,15 +29,14 @@ def run_all(contacts: int, deals: int, runs: int, workdir: Path, seed: int = 1) 
     crmgen.write_deals_csv(deals_csv, deals, seed, n_contacts=contacts)
     init_db(db)
     results: dict = {"contacts": contacts, "deals": deals, "load_before": measure.load_note()}
-    pd = [pdmail_command(), "--db", str(db)]
-    imported = measure.run([*pd, "contact", "import", "--json", str(contacts_csv)])
+    imported = measure.run(pd(db, "contact", "import", "--json", str(contacts_csv)))
     results["contact_import"] = {**imported.summary(), "imported": json.loads(imported.stdout)["imported"]}
     if deals:
-        imported = measure.run([*pd, "deal", "import", "--json", str(deals_csv)])
+        imported = measure.run(pd(db, "deal", "import", "--json", str(deals_csv)))
         results["deal_import"] = {**imported.summary(), "imported": json.loads(imported.stdout)["imported"]}
     walls, cpus, peaks = [], [], []
     for _ in range(runs):
-        listed = measure.run([*pd, "contact", "list", "--json"], check=True)
+        listed = measure.run(pd(db, "contact", "list", "--json"), check=True)
         count = len(json.loads(listed.stdout))
         if count != results["contact_import"]["imported"]:
             raise RuntimeError(f"contact list printed {count} contacts")

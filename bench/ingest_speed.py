@@ -47,6 +47,11 @@ def pdmail_command() -> str:
     return found
 
 
+def pd(db: Path, *args: str) -> list[str]:
+    """A pdmail command line on ``db``; the option goes last, where it beats a PDMAIL_DB in the environment."""
+    return [pdmail_command(), *args, "--db", str(db)]
+
+
 def compile_package() -> None:
     """Write pdmail's bytecode, as pip does on install; an editable install otherwise recompiles every run."""
     import importlib.util
@@ -65,8 +70,8 @@ def init_db(db: Path, *, name: str = "Maria Lopez", email: str = OWN) -> None:
     spool = Path(f"{db}.spool")
     if spool.exists():
         shutil.rmtree(spool)
-    measure.run([pdmail_command(), "--db", str(db), "init", "--name", name, "--email", email,
-                 "--company", "Northwind"], sample_memory=False, check=True)
+    measure.run(pd(db, "init", "--name", name, "--email", email, "--company", "Northwind"),
+                sample_memory=False, check=True)
 
 
 def sent_messages(count: int, seed: int) -> list[bytes]:
@@ -91,7 +96,7 @@ def small_sent_messages(count: int, seed: int) -> list[bytes]:
 
 
 def ingest_maildir(db: Path, maildir: Path, count: int) -> dict:
-    m = measure.run([pdmail_command(), "--db", str(db), "bcc-ingest", "--json", str(maildir)])
+    m = measure.run(pd(db, "bcc-ingest", "--json", str(maildir)))
     if m.returncode not in (0, 3, 7):
         raise RuntimeError(f"bcc-ingest exited {m.returncode}: {m.stderr.decode(errors='replace')[-2000:]}")
     statuses: dict[str, int] = {}
@@ -103,7 +108,7 @@ def ingest_maildir(db: Path, maildir: Path, count: int) -> dict:
 def pipe_one_each(db: Path, messages: list[bytes]) -> dict:
     walls, cpus, statuses = [], [], {}
     for raw in messages:
-        m = measure.run([pdmail_command(), "--db", str(db), "bcc-ingest"], stdin=raw, sample_memory=False)
+        m = measure.run(pd(db, "bcc-ingest"), stdin=raw, sample_memory=False)
         walls.append(m.wall_s)
         cpus.append(m.cpu_s)
         status = "stored" if m.returncode == 0 and b"stored as email" in m.stdout else f"exit {m.returncode}"

@@ -2,7 +2,7 @@
 
 Memory is sampled from /proc while the command runs: the sum over the process and all its descendants
 (parser workers included) of PSS, which counts pages shared after fork once, and of RSS, which counts
-them in every process. ``max_rss`` is the kernel's figure for the largest single process.
+them in every process, and the RSS of the largest single process.
 Standard library only; Linux for the memory figures (elsewhere they are None).
 """
 
@@ -26,7 +26,8 @@ class Measured:
     returncode: int
     wall_s: float
     cpu_s: float  # user + system of the process and the children it waited for
-    max_rss_mb: float | None  # largest single process
+    max_rss_mb: float | None  # largest single process (sampled: the kernel's figure counts the image
+    # forked from this process before exec, which is the benchmark's own memory)
     peak_pss_mb: float | None  # process tree, shared pages counted once
     peak_rss_mb: float | None  # process tree, shared pages counted in each process
     stdout: bytes = b""
@@ -86,6 +87,7 @@ class _Sampler(threading.Thread):
         self.pid = pid
         self.peak_pss = 0
         self.peak_rss = 0
+        self.peak_single_rss = 0
         self.stop = threading.Event()
 
     def run(self) -> None:
@@ -95,6 +97,7 @@ class _Sampler(threading.Thread):
                 p, r = _memory_kb(pid)
                 pss += p
                 rss += r
+                self.peak_single_rss = max(self.peak_single_rss, r)
             self.peak_pss = max(self.peak_pss, pss)
             self.peak_rss = max(self.peak_rss, rss)
             self.stop.wait(POLL_S)
@@ -138,7 +141,7 @@ def run(argv: list[str], *, stdin: bytes | None = None, env: dict | None = None,
         sampler.join()
     result = Measured(
         argv=list(argv), returncode=proc.returncode, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime,
-        max_rss_mb=usage.ru_maxrss / 1024 if sys.platform.startswith("linux") else None,
+        max_rss_mb=sampler.peak_single_rss / 1024 if sampler else None,
         peak_pss_mb=sampler.peak_pss / 1024 if sampler else None,
         peak_rss_mb=sampler.peak_rss / 1024 if sampler else None,
         stdout=chunks.get("out", b""), stderr=chunks.get("err", b""),

@@ -120,9 +120,7 @@ def ingest_many(
                 break
         if not batch:
             break
-        with db.tx():
-            for result in batch:
-                outcomes.append(_one(db, result, recipient, company))
+        outcomes.extend(_store_batch(db, batch, recipient, company))
         done += len(batch)
         if progress:
             progress(done, len(items))
@@ -131,7 +129,27 @@ def ingest_many(
     return outcomes
 
 
-def _one(db: Database, result: Parsed, recipient: str | None, company: Company) -> Outcome:
+class _Retry(Exception):
+    """A message failed inside a batch written without savepoints: redo the batch with them."""
+
+
+def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, company: Company) -> list[Outcome]:
+    """One transaction per batch. First without a savepoint per message (they make the full-text
+    index flush every time); if any message fails, that attempt is rolled back whole and the batch
+    is written again with one savepoint per message, so that only the failed ones are left out.
+    """
+    if not any(r.oversize for r in batch):  # an oversize message writes a spool file: not undone by rollback
+        try:
+            with db.tx(), db.flat():
+                return [_one(db, result, recipient, company, retry_on_error=True) for result in batch]
+        except _Retry:
+            pass
+    with db.tx():
+        return [_one(db, result, recipient, company) for result in batch]
+
+
+def _one(db: Database, result: Parsed, recipient: str | None, company: Company, *,
+         retry_on_error: bool = False) -> Outcome:
     label = result.input.label
     if result.error:
         return Outcome(label, "failed", None, result.error)
@@ -143,9 +161,11 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company) 
                               company=company)
     except TemporaryFailure:
         raise
-    except PdmailError as exc:
-        return Outcome(label, "failed", None, exc.message)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
+        if retry_on_error:
+            raise _Retry from exc
+        if isinstance(exc, PdmailError):
+            return Outcome(label, "failed", None, exc.message)
         return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
 
 

@@ -14,8 +14,11 @@ LIST_UP_TO = 20  # more outcomes than this are summed up in one line
 def write_report(outcomes, *, json_output: bool, quiet: bool, single: bool) -> None:
     out, err = sys.stdout, sys.stderr
     if json_output:
-        data = [o.to_json() for o in outcomes]
-        out.write(json.dumps(data[0] if single and len(data) == 1 else data, ensure_ascii=False, indent=2) + "\n")
+        if single and len(outcomes) == 1:
+            out.write(json.dumps(outcomes[0].to_json(), ensure_ascii=False, indent=2) + "\n")
+        else:  # one object per line: a Maildir can hold 100,000 messages
+            items = [json.dumps(o.to_json(), ensure_ascii=False) for o in outcomes]
+            out.write("[\n  " + ",\n  ".join(items) + "\n]\n" if items else "[]\n")
     elif not quiet:
         if len(outcomes) <= LIST_UP_TO:
             for o in outcomes:

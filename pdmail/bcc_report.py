@@ -16,9 +16,12 @@ def write_report(outcomes, *, json_output: bool, quiet: bool, single: bool) -> N
     if json_output:
         if single and len(outcomes) == 1:
             out.write(json.dumps(outcomes[0].to_json(), ensure_ascii=False, indent=2) + "\n")
-        else:  # one object per line: a Maildir can hold 100,000 messages
-            items = [json.dumps(o.to_json(), ensure_ascii=False) for o in outcomes]
-            out.write("[\n  " + ",\n  ".join(items) + "\n]\n" if items else "[]\n")
+        else:  # one object per line, written as encoded: a Maildir can hold 100,000 messages
+            separator = "[\n  "
+            for o in outcomes:
+                out.write(separator + json.dumps(o.to_json(), ensure_ascii=False))
+                separator = ",\n  "
+            out.write("[]\n" if not outcomes else "\n]\n")
     elif not quiet:
         if len(outcomes) <= LIST_UP_TO:
             for o in outcomes:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import ssl
 import subprocess
 import sys
@@ -53,10 +52,32 @@ def bare_fetch(server: Dovecot, user, folder: str = "INBOX") -> tuple[int, float
     return count, elapsed
 
 
+# Runs the command line and reports the process's own peak RSS, and that of its parsing workers.
+_MEASURED = (
+    "import resource, sys\n"
+    "from pdmail.cli import app\n"
+    "try:\n"
+    "    app(prog_name='pdmail')\n"
+    "finally:\n"
+    # VmHWM, not RUSAGE_SELF: Linux carries the launching process's peak across exec into ru_maxrss.
+    "    own = next(int(l.split()[1]) for l in open('/proc/self/status') if l.startswith('VmHWM:'))\n"
+    "    workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss\n"
+    "    sys.stderr.write(f'PEAK_RSS_KB {own} {workers}\\n')\n"
+)
+
+
+def peak_rss_mb(done: subprocess.CompletedProcess) -> tuple[float, float]:
+    for line in done.stderr.splitlines():
+        if line.startswith("PEAK_RSS_KB "):
+            own, workers = line.split()[1:]
+            return int(own) / 1024, int(workers) / 1024
+    return float("nan"), float("nan")
+
+
 def pdmail(db: Path, *args: str, password: str) -> tuple[float, subprocess.CompletedProcess]:
     env = {**os.environ, "PDMAIL_DB": str(db), PASSWORD_ENV: password}
     start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "pdmail", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-c", _MEASURED, *args], env=env, capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     if done.returncode not in (0,):
         raise SystemExit(f"pdmail {' '.join(args)} failed ({done.returncode}): {done.stderr.strip()}")
@@ -118,15 +139,14 @@ def main(argv: list[str] | None = None) -> int:
               f"= {bare_rate:,.0f} msg/s")
 
         db = setup_db(work, server, user)
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        sync_s, done = pdmail(db, "sync", "--json", password=user.password)
-        peak_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        sync_s, done = pdmail(db, "sync", password=user.password)
+        own_mb, workers_mb = peak_rss_mb(done)
         rate = count / sync_s
-        print(f"pdmail initial sync:   {done.stdout.strip().splitlines()[1].strip() if done.stdout else ''}")
+        print(f"pdmail initial sync:   {done.stdout.strip()}")
         print(f"pdmail initial sync:   {count:,} messages in {sync_s:.1f} s = {rate:,.0f} msg/s "
               f"({100 * rate / bare_rate:.0f} % of the bare FETCH rate; target ≥ 50 %)")
-        print(f"peak RSS of the sync process: {peak_kb / 1024:.0f} MB (target < 250 MB)"
-              + ("" if peak_kb > before else " (upper bound: an earlier child was larger)"))
+        print(f"peak RSS: sync process {own_mb:.0f} MB, largest parsing worker {workers_mb:.0f} MB "
+              f"(target < 250 MB)")
 
         # 20 folders with nothing new.
         second = server.add_user()

@@ -94,6 +94,8 @@ def _secret_source(opts: AccountOptions, login: str, host: str) -> tuple[str, di
 
 
 def _endpoint(preset: Endpoint | None, host, port, security, domain, what) -> Endpoint | None:
+    if security is not None:
+        security = {"ssl": "tls"}.get(security.lower(), security.lower())  # "ssl" is the older name
     if security is not None and security not in ("tls", "starttls"):
         raise UsageError(f"--{what}-security must be tls or starttls, not {security!r}")
     if host is None and preset is None:

@@ -19,6 +19,7 @@ from pdmail.parse import MessageRefused, parse_message
 from pdmail.settings import is_on
 from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
+from pdmail.store import outbox as outbox_store
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
 from pdmail.store.db import Database, iso_utc, now_utc
@@ -268,6 +269,11 @@ def store_parsed(
     existing = store.find_by_fingerprint(db, owner.id, fingerprint)
     if existing is not None:
         return Outcome(origin.label, "duplicate", existing, "already captured")
+    if parsed.pdmail_token:
+        # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
+        sent_id = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
+        if sent_id is not None:
+            return Outcome(origin.label, "duplicate", sent_id, "already captured when pdmail sent it")
     warnings: list[str] = []
     if parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm):
         warnings.append(f"another message with Message-ID {parsed.message_id} differs in content; both kept")
@@ -287,15 +293,20 @@ def store_parsed(
         deals_by_id={},
         blocked=company.blocked,
         auto_link_deals=is_on(users_store.get_setting(db, "auto-link-deals", owner)),
-        thread=link.ThreadLinks(thread.deal_id, thread.is_deal_manual) if thread and thread.deal_id else None,
+        thread=_thread_links(thread),
         bcc_deal_id=bcc_deal_id,
     )
     customers = link.customer_addresses(email_in, base_ctx)
     contacts = store.contacts_for_addresses(db, customers)
     if origin.source == "bcc" and company.create_contacts and link.is_automated(email_in) is None:
+        created = False
         for address in customers:
             if address not in contacts:
                 contacts.update(_create_contact(db, address, parsed))
+                created = True
+        if created and thread_id:  # the new contact's earlier mail was linked again, this thread's too
+            thread = store.get_thread(db, thread_id)
+            base_ctx = dataclasses.replace(base_ctx, thread=_thread_links(thread))
     ctx = _with_crm(db, base_ctx, contacts, extra_deals=(bcc_deal_id, thread.deal_id if thread else None))
     decision = link.decide_links(email_in, ctx)
     if not decision.capture:
@@ -358,8 +369,11 @@ def store_parsed(
         contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
         parse_status=parsed.parse_status,
         captured_utc=stamp,
+        is_deal_manual=decision.deal_rule in (link.RULE_THREAD_DEAL_MANUAL, link.RULE_THREAD_NO_DEAL_MANUAL),
     )
     email_id = store.insert_email(db, new)
+    if parsed.pdmail_token and origin.source != "sent":
+        outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)
     if deal_id is not None and thread.deal_id != deal_id and not thread.is_deal_manual:
         store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)
@@ -372,6 +386,13 @@ def _capture_addresses(parsed: ParsedEmail, company: Company):
             yield a.email
     if company.bcc_address:
         yield company.bcc_address
+
+
+def _thread_links(thread) -> link.ThreadLinks | None:
+    """The thread's deal for the engine; "no deal, set by hand" is a decision the engine must see too."""
+    if thread is None or (thread.deal_id is None and not thread.is_deal_manual):
+        return None
+    return link.ThreadLinks(thread.deal_id, thread.is_deal_manual)
 
 
 def _trace_reason(decision) -> str | None:
@@ -396,6 +417,12 @@ def _create_contact(db: Database, address: str, parsed: ParsedEmail) -> dict:
 def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:
     ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
     found = store.threads_for_message_ids(db, owner.id, ids)
+    if len(found) > 1 and store.threads_split_by_hand(db, found):
+        # The user took these conversations apart: no message may sew them back together. A new
+        # message follows the nearest message it names: itself (a parent that arrived late), then
+        # In-Reply-To, then References from the newest back.
+        by_id = store.thread_by_message_id(db, owner.id, ids)
+        return next(by_id[i] for i in ids if i in by_id), ids
     if found:
         target = found[0]
         if len(found) > 1:

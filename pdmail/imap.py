@@ -37,6 +37,10 @@ DEFAULT_TIMEOUT_S = 60.0
 FETCH_CHUNK = 500  # bodies per UID FETCH
 UID_CHUNK = 1000  # UIDs per flag, move or expunge command (far below Dovecot's ~12,000 limit)
 _RESPONSE_CODE = re.compile(r"\[([A-Z][A-Z0-9-]*)")
+# Response codes of a refused command (RFC 5530 and others); imaplib files them apart from the text.
+_ERROR_CODES = ("NONEXISTENT", "TRYCREATE", "EXPUNGEISSUED", "ALREADYEXISTS", "NOPERM", "INUSE", "UNAVAILABLE",
+                "LIMIT", "OVERQUOTA", "SERVERBUG", "CANNOT", "CLIENTBUG", "CONTACTADMIN", "CORRUPTION",
+                "EXPIRED", "PRIVACYREQUIRED", "AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "UIDNOTSTICKY")
 
 
 class ImapError(PdmailError):
@@ -119,11 +123,12 @@ def connect(account, *, timeout: float = DEFAULT_TIMEOUT_S, secret: str | None =
     host, port, security = account.imap_host, int(account.imap_port), account.imap_security
     where = f"{host}:{port}"
     context = ssl_context(account.cafile)
+    # Ask first: a password command may prompt (pinentry) for longer than a server waits for LOGIN.
+    secret = secret if secret is not None else secret_for(account)
     client = _open(host, port, security, context, timeout, where)
     try:
         if security == "starttls":
             _starttls(client, context, where)
-        secret = secret if secret is not None else secret_for(account)
         _login(client, account, secret, sasl, where)
         return ImapSession(client, account, where)
     except BaseException:
@@ -276,8 +281,15 @@ class ImapSession:
     def condstore(self) -> bool:
         return self.has("CONDSTORE")
 
+    def _pop_code(self) -> str | None:
+        """The response code imaplib kept from the last refusal (and forget the others)."""
+        untagged = self.client._imap.untagged_responses
+        found = [code for code in _ERROR_CODES if untagged.pop(code, None) is not None]
+        return found[0] if found else None
+
     @contextmanager
     def _guard(self, what: str):
+        self._pop_code()
         try:
             yield
         except PdmailError:
@@ -289,15 +301,22 @@ class ImapSession:
                                    f"try again later") from None
         except (imapx.IMAPClientError, imaplib.IMAP4.error) as exc:
             text = _server_text(exc)
-            raise ImapError(f"{self.where} refused {what}: {text}", _code(text)) from None
+            raise ImapError(f"{self.where} refused {what}: {text}", _code(text) or self._pop_code()) from None
 
     # --- folders --------------------------------------------------------------------------------
 
     def folders(self) -> list[Folder]:
         """Every folder with its role: SPECIAL-USE attributes first, usual names as a fallback."""
         with self._guard("LIST"):
-            listing = [(name, _text(delim) if delim else None, _flags(flags))
-                       for flags, delim, name in self.client.list_folders()]
+            found = self.client.list_folders()
+            if self.has("SPECIAL-USE") and self.has("LIST-EXTENDED") and not any(
+                    role_of("", _flags(flags)) for flags, _d, _n in found):
+                # RFC 6154 lets a server name roles only when asked: LIST ... RETURN (SPECIAL-USE).
+                typ, data = self.client._imap._simple_command("LIST", '""', '"*"', "RETURN", "(SPECIAL-USE)")
+                if typ == "OK":
+                    typ, data = self.client._imap._untagged_response(typ, data, "LIST")
+                    found = self.client._proc_folder_list(data)
+            listing = [(name, _text(delim) if delim else None, _flags(flags)) for flags, delim, name in found]
         roles = assign_roles(listing, self.provider)
         by_name = {name: role for role, name in roles.items()}
         return [Folder(name, by_name.get(name) or role_of(name, flags), delim, flags)
@@ -317,6 +336,22 @@ class ImapSession:
             exists=int(info.get(b"EXISTS", 0)),
         )
 
+    def status(self, name: str) -> SelectInfo:
+        """A folder's UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ and size without selecting it (STATUS).
+
+        The cheap way to see that nothing changed in many folders.
+        """
+        items = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"] + (["HIGHESTMODSEQ"] if self.condstore else [])
+        with self._guard(f"STATUS {name}"):
+            info = self.client.folder_status(name, items)
+        modseq = info.get(b"HIGHESTMODSEQ")
+        return SelectInfo(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(info[b"UIDNEXT"]) if b"UIDNEXT" in info else None,
+            highestmodseq=int(modseq) if modseq else None,
+            exists=int(info.get(b"MESSAGES", 0)),
+        )
+
     def search_uids(self, *criteria, since: datetime | None = None) -> list[int]:
         """UIDs in the selected folder matching IMAP search ``criteria`` (all when none), ascending."""
         query: list = list(criteria) or ["ALL"]
@@ -334,7 +369,8 @@ class ImapSession:
             data = self._fetch(part, items)
             for uid in part:
                 row = data.get(uid)
-                if row is None or row.get(b"BODY[]") is None:  # NIL: expunged by another session
+                # Expunged by another client: the UID is missing, or (Dovecot) its body comes back NIL.
+                if row is None or row.get(b"BODY[]") is None:
                     continue
                 modseq = row.get(b"MODSEQ")
                 yield Fetched(uid, bytes(row[b"BODY[]"]), _flags(row.get(b"FLAGS")), row.get(b"INTERNALDATE"),
@@ -361,7 +397,8 @@ class ImapSession:
                 return self.client.fetch(uids, items, modifiers=modifiers)
             except imapx.IMAPClientError as exc:
                 # Expunged by another client since our SEARCH: take the news and fetch what is left.
-                if "EXPUNGEISSUED" not in _text(exc.args[0] if exc.args else "").upper():
+                text = _text(exc.args[0] if exc.args else "").upper()
+                if "EXPUNGEISSUED" not in text and self._pop_code() != "EXPUNGEISSUED":
                     raise
                 self.client.noop()
                 return self.client.fetch(uids, items, modifiers=modifiers)

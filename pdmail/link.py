@@ -8,6 +8,7 @@ that ``pdmail explain`` shows as is.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -37,6 +38,9 @@ RULE_THREAD_DEAL = "thread-deal"
 RULE_THREAD_DEAL_MANUAL = "thread-deal-manual"
 RULE_THREAD_DEAL_CLOSED = "thread-deal-closed"
 RULE_THREAD_DEAL_MISSING = "thread-deal-missing"
+RULE_THREAD_NO_DEAL_MANUAL = "thread-no-deal-manual"
+RULE_DEAL_KEPT_CLOSED = "deal-kept-closed"
+RULE_CONTACT_MANUAL = "contact-manual"
 RULE_DEAL_SINGLE_OPEN = "deal-single-open"
 RULE_DEAL_SEVERAL_OPEN = "deal-several-open"
 RULE_DEAL_NONE_OPEN = "deal-none-open"
@@ -115,7 +119,11 @@ class LinkInput:
 
 @dataclass(frozen=True)
 class ThreadLinks:
-    """What the email's thread already carries."""
+    """What the email's thread already carries.
+
+    ``ThreadLinks(None, True)`` is a decision too: the user said the thread has no deal, and no
+    automatic rule may give it one.
+    """
 
     deal_id: int | None
     deal_is_manual: bool
@@ -134,6 +142,11 @@ class LinkContext:
     auto_link_deals: bool = True
     thread: ThreadLinks | None = None
     bcc_deal_id: int | None = None
+    # Re-linking only: the deal the email already carries. A won or lost deal keeps the mail it
+    # already holds (that mail led to the outcome); it only refuses new mail.
+    held_deal_id: int | None = None
+    # Contacts the user chose by hand for this email: they replace matching by address.
+    manual_contacts: tuple[Contact, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -238,10 +251,20 @@ class _Sides:
     steps: tuple[TraceStep, ...]
 
 
+@functools.lru_cache(maxsize=64)
+def _team_sets(own_addresses: frozenset[str], colleague_addresses: frozenset[str],
+               blocked: frozenset[str]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """The normalized own, colleague and block sets; a rescan asks for the same few millions of times."""
+    own = frozenset(normalize_address(a) for a in own_addresses)
+    colleagues = frozenset(normalize_address(a) for a in colleague_addresses) - own
+    patterns = frozenset(p.strip().lower() for p in blocked if p.strip())
+    return own, colleagues, patterns
+
+
 def _analyse(email: LinkInput, ctx: LinkContext) -> _Sides:
-    own = frozenset(normalize_address(a) for a in ctx.own_addresses)
-    colleagues = frozenset(normalize_address(a) for a in ctx.colleague_addresses) - own
-    patterns = frozenset(p.strip().lower() for p in ctx.blocked if p.strip())
+    own, colleagues, patterns = _team_sets(
+        frozenset(ctx.own_addresses), frozenset(ctx.colleague_addresses), frozenset(ctx.blocked)
+    )
 
     senders, steps = _effective_senders(email)
     recipients = sorted(set(_addresses(email.to)) | set(_addresses(email.cc)))
@@ -341,6 +364,14 @@ def _contact_lookup(contacts_by_address: Mapping[str, Contact]) -> dict[str, Con
 
 
 def _link_contacts(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[ContactLink], list[TraceStep]]:
+    if ctx.manual_contacts is not None:
+        chosen = sorted({c.id: c for c in ctx.manual_contacts}.values(), key=lambda c: c.id)
+        links = [ContactLink(c.id, "", RULE_CONTACT_MANUAL, f"Linked by hand to contact {c.id} ({c.name}); "
+                             "matching by address does not apply to this email.") for c in chosen]
+        steps = [TraceStep(link.rule, link.reason) for link in links]
+        if not links:
+            steps.append(TraceStep(RULE_CONTACT_MANUAL, "The user removed every contact link by hand."))
+        return links, steps
     lookup = _contact_lookup(ctx.contacts_by_address)
     matched: dict[int, tuple[Contact, list[str]]] = {}
     for address in customers:  # sorted, so each contact's addresses are too
@@ -443,6 +474,33 @@ def _decide_deal(
 
     if sides.verdict is not None:  # blocked and not captured, or internal: no deal at all
         return out, steps
+
+    thread = ctx.thread
+    # A choice the user made for the thread holds for every email in it, even with auto-link-deals off:
+    # it is not a guess.
+    if thread is not None and thread.deal_is_manual and thread.deal_id is None:
+        out.rule = RULE_THREAD_NO_DEAL_MANUAL  # no deal, and that is a decision
+        steps.append(
+            TraceStep(
+                RULE_THREAD_NO_DEAL_MANUAL,
+                "The user decided by hand that this thread has no deal: no deal is linked, whatever the contacts' "
+                "open deals.",
+            )
+        )
+        return out, steps
+    if thread is not None and thread.deal_is_manual:
+        deal = ctx.deals_by_id.get(thread.deal_id)
+        if deal is not None and deal.status.strip().lower() != "deleted":
+            out.deal_id, out.rule = deal.id, RULE_THREAD_DEAL_MANUAL
+            steps.append(
+                TraceStep(
+                    RULE_THREAD_DEAL_MANUAL,
+                    f"The email's thread is on {_describe(deal)} (linked by hand); every email of the thread "
+                    "carries that deal.",
+                )
+            )
+            return out, steps
+
     if not ctx.auto_link_deals:
         steps.append(
             TraceStep(
@@ -452,7 +510,6 @@ def _decide_deal(
         )
         return out, steps
 
-    thread = ctx.thread
     if thread is not None and thread.deal_id is not None:
         deal = ctx.deals_by_id.get(thread.deal_id)
         how = "linked by hand" if thread.deal_is_manual else "linked automatically"
@@ -468,6 +525,16 @@ def _decide_deal(
             out.deal_id, out.rule = deal.id, rule
             reason = f"The email's thread is on {_describe(deal)} ({how}); new mail in it inherits that deal."
             steps.append(TraceStep(rule, reason))
+            return out, steps
+        elif ctx.held_deal_id == deal.id and deal.status.strip().lower() != "deleted":
+            out.deal_id, out.rule = deal.id, RULE_DEAL_KEPT_CLOSED
+            steps.append(
+                TraceStep(
+                    RULE_DEAL_KEPT_CLOSED,
+                    f"The email's thread is on {_describe(deal)} (linked automatically) and this email was on it "
+                    "already: a closed deal keeps the mail it holds and only refuses new mail.",
+                )
+            )
             return out, steps
         else:
             steps.append(

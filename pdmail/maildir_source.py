@@ -167,6 +167,10 @@ class MaildirSource:
 
     def move(self, uids: list[int], folder: str) -> None:
         target = self._path(folder) / "cur"
+        if not target.is_dir():
+            from pdmail.errors import TemporaryFailure
+
+            raise TemporaryFailure(f"Maildir folder {folder} disappeared; nothing was moved")
         for uid in uids:
             entry = self._files.pop(uid, None)
             if entry is None:

@@ -245,6 +245,16 @@ def m001_core(db: sqlite3.Connection) -> None:
     )
 
 
+def m002_inbox_indexes(db: sqlite3.Connection) -> None:
+    """The inbox reads one user's folder newest first: one index answers it, its count and its pages."""
+    run_script(
+        db,
+        """
+        CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DESC, id DESC);
+        """
+    )
+
+
 def m003_accounts(db: sqlite3.Connection) -> None:
     """Mail accounts: where to connect and where the secret comes from, never the secret itself."""
     run_script(
@@ -369,10 +379,68 @@ def m004_sync_state(db: sqlite3.Connection) -> None:
     )
 
 
+def m005_outbox(db: sqlite3.Connection) -> None:
+    """Mail waiting to be sent, what became of each attempt, and reusable templates.
+
+    A row is written before any network traffic, with its Message-ID and token already fixed, so a
+    crash leaves a record that says how far sending got. Outbox rows belong to their owner alone.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            account_id INTEGER NOT NULL,  -- no foreign key: removing an account must not erase its history
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            message_id TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            envelope_from TEXT NOT NULL,
+            recipients_json TEXT NOT NULL,
+            bcc_json TEXT NOT NULL DEFAULT '[]',
+            subject TEXT NOT NULL DEFAULT '',
+            visibility TEXT CHECK (visibility IN ('shared', 'private')),
+            reply_to_email_id INTEGER REFERENCES emails(id),
+            due_utc TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_by TEXT,
+            claimed_utc TEXT,
+            body_sent_utc TEXT,
+            sent_utc TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            sent_copy TEXT NOT NULL DEFAULT 'pending'
+                CHECK (sent_copy IN ('pending', 'done', 'by_provider', 'none', 'failed')),
+            sent_copy_error TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX outbox_due ON outbox(status, due_utc);
+        CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
+        CREATE INDEX outbox_copy_pending ON outbox(owner_id) WHERE status = 'sent' AND sent_copy = 'pending';
+
+        -- Reusable messages: a user's own (owner_id set) or the whole company's (owner_id NULL).
+        CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER REFERENCES users(id),
+            name TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL DEFAULT '',
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
+        """
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
+    ("002_inbox_indexes", m002_inbox_indexes),
     ("003_accounts", m003_accounts),
     ("004_sync_state", m004_sync_state),
+    ("005_outbox", m005_outbox),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -65,6 +65,7 @@ class ParsedEmail:
     authentication_results: tuple[str, ...]  # raw header values, top first
     defects: tuple[str, ...]
     parse_status: str = "ok"  # "ok" | "defects"
+    pdmail_token: str | None = None  # X-Pdmail-Token of mail pdmail sent: finds it again if a relay rewrote it
 
     @property
     def sender_address(self) -> Address | None:

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_REFERENCES",
     "MAX_TEXT_CHARS",
     "MessageRefused",
+    "attachment_payloads",
     "decode_header_text",
     "parse_message",
 ]
@@ -554,14 +555,17 @@ class _Body:
         self.plain: list[str] = []
         self.html: list[str] = []
         self.attachments: list[Attachment] = []
+        self.payloads: list[bytes] | None = None  # decoded bytes of each attachment, when asked for
         self.messages: list[bytes] = []
         self.defects: list[str] = []
         self.parts = 0
 
 
-def _walk(buf: bytes, top: _Header, top_body: int, limits: ParseLimits) -> _Body:
+def _walk(buf: bytes, top: _Header, top_body: int, limits: ParseLimits, *, payloads: bool = False) -> _Body:
     """Visit every MIME entity with an explicit stack (document order, no recursion)."""
     found = _Body()
+    if payloads:
+        found.payloads = []
     # (start, end, depth, default content type, may give text, pre-split header or None)
     stack: list[tuple[int, int, int, str, bool, tuple[_Header, int] | None]] = [
         (0, len(buf), 0, "text/plain", True, (top, top_body))
@@ -620,6 +624,8 @@ def _walk(buf: bytes, top: _Header, top_body: int, limits: ParseLimits) -> _Body
             found.attachments.append(
                 Attachment(filename or "message.eml", ctype, len(raw_message), is_inline)
             )
+            if found.payloads is not None:
+                found.payloads.append(raw_message)
             continue
 
         is_body_text = (
@@ -647,6 +653,8 @@ def _walk(buf: bytes, top: _Header, top_body: int, limits: ParseLimits) -> _Body
             elif ctype == "text/calendar":
                 filename = "invite.ics"
         found.attachments.append(Attachment(filename, ctype, _decoded_size(data, cte), is_inline))
+        if found.payloads is not None:
+            found.payloads.append(_transfer_decode(data, cte)[0])
     return found
 
 
@@ -768,7 +776,29 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
         authentication_results=tuple(_clean_line(v) for v in header.all("authentication-results")),
         defects=tuple(defects),
         parse_status="defects" if defects else "ok",
+        pdmail_token=_token(header),
     )
+
+
+def attachment_payloads(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> list[tuple[Attachment, bytes]]:
+    """Each attachment of the message with its decoded bytes, in the order ``parse_message`` lists them.
+
+    Decoding is left out of ``parse_message`` on purpose: capture needs only names and sizes, and
+    an attachment is decoded only when someone asks to save it.
+    """
+    if not raw or not raw.strip() or check_limits(raw, limits):
+        return []
+    start = message_start(raw)
+    buf = raw[start:] if start else raw
+    header, body_start, _ = _split_header(buf, 0, len(buf))
+    body = _walk(buf, header, body_start, limits, payloads=True)
+    return list(zip(body.attachments, body.payloads or []))
+
+
+def _token(header: _Header) -> str | None:
+    value = header.first("x-pdmail-token")
+    token = value.strip().lower() if value else ""
+    return token if len(token) == 32 and all(c in "0123456789abcdef" for c in token) else None
 
 
 def _optional(header: _Header, name: str) -> str | None:

@@ -42,6 +42,20 @@ def _token(value: str) -> str:
     return v.lower()
 
 
+def _time_zone(value: str) -> str:
+    v = value.strip()
+    if v.lower() in ("", "none", "system", "local"):
+        return ""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(v)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError("must be a time zone name such as Europe/Madrid or America/New_York, "
+                         "or 'system'") from None
+    return v
+
+
 @dataclass(frozen=True)
 class SettingDef:
     key: str
@@ -62,6 +76,8 @@ SETTINGS: dict[str, SettingDef] = {
                    "`pdmail archive` also moves the message on the mail server"),
         SettingDef("delete-on-server", "user", "on", _choice("on", "off"),
                    "`pdmail delete` also moves the message to the server's trash"),
+        SettingDef("time-zone", "user", "", _time_zone,
+                   "time zone for times you type, such as `send --at 'tomorrow 09:00'` (empty: the system's)"),
         SettingDef("bcc-address", "company", "", _address_or_empty,
                    "the company's Smart BCC capture address"),
         SettingDef("bcc-authserv-id", "company", "", _token,

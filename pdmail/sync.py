@@ -14,7 +14,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from pdmail import capture
 from pdmail.addresses import normalize_message_id
 from pdmail.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
 from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
@@ -98,6 +97,8 @@ class _Parser:
             self.pool = multiprocessing.get_context("fork").Pool(workers)
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
+        from pdmail import capture
+
         if self.pool is None:
             return lambda: [capture.parse_or_refuse(raw) for raw in raws]
         job = self.pool.map_async(capture.parse_or_refuse, raws, chunksize=8)
@@ -183,7 +184,6 @@ class AccountSync:
         factory = self.options.source_factory or open_source
         self.source = factory(self.account)
         try:
-            self.company = capture.Company.load(self.db)
             folders = self._folders()
             self._push(folders)
             passes = []
@@ -327,6 +327,8 @@ class AccountSync:
         unchanged = (selected.highestmodseq is not None and folder.highestmodseq == selected.highestmodseq
                      and folder.uidnext == selected.uidnext and folder.exists_count == selected.exists)
         if unchanged and not full and not retry:
+            if folder.last_error:
+                self._commit(lambda: state.set_folder_error(self.db, folder.id, None))
             return None
         server_uids = self.source.uids()
         server = set(server_uids)
@@ -438,6 +440,10 @@ class AccountSync:
         elif self._outside_past_scope(parsed, item):
             self.result.skipped += 1
         else:
+            from pdmail import capture  # here, not at the top: a run with nothing new never needs it
+
+            if self.company is None:
+                self.company = capture.Company.load(self.db)
             origin = capture.Origin(source="sync", label=label, folder=EMAIL_FOLDER_OF_ROLE[folder.role],
                                     is_read=SEEN in item.flags, server_date=item.internaldate)
             try:
@@ -549,7 +555,7 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
         except TemporaryFailure as exc:
             result.outcome, result.exit_code, message = "tempfail", exc.exit_code, exc.message
             result.errors.append(exc.message)
-        except UsageError as exc:
+        except PdmailError as exc:  # bad configuration, or the server refused something outside any folder
             result.outcome, result.exit_code, message = "error", exc.exit_code, exc.message
             result.errors.append(exc.message)
         except BaseException as exc:
@@ -588,4 +594,4 @@ def exit_code(results: list[AccountResult]) -> int:
     for code in (AuthFailure.exit_code, UsageError.exit_code, TemporaryFailure.exit_code, PartialFailure.exit_code):
         if code in codes:
             return code
-    return 0
+    return max(codes, default=0)

@@ -78,13 +78,8 @@ def pytest_collection_modifyitems(config, items):
 # --- a real Dovecot on 127.0.0.1 (see tests/dovecot.py) --------------------------------------------
 
 
-@pytest.fixture(scope="session")
-def dovecot_server():
-    """One Dovecot for the whole run; tests keep apart by each using a fresh user (``mail_user``).
-
-    Skipped with the reason when Dovecot cannot run here, unless PDMAIL_REQUIRE_DOVECOT=1 (CI),
-    which turns that skip into a failure.
-    """
+def _started_dovecot(**options):
+    """A started Dovecot, or a skip with the reason; PDMAIL_REQUIRE_DOVECOT=1 (CI) makes that a failure."""
     from dovecot import Dovecot, DovecotUnavailable, unavailable_reason
 
     required = os.environ.get("PDMAIL_REQUIRE_DOVECOT", "") not in ("", "0")
@@ -93,13 +88,20 @@ def dovecot_server():
         if required:
             pytest.fail(f"PDMAIL_REQUIRE_DOVECOT is set but {reason}", pytrace=False)
         pytest.skip(reason)
-    server = Dovecot()
+    server = Dovecot(**options)
     try:
         server.start()
     except DovecotUnavailable as exc:
         if required:
             pytest.fail(f"PDMAIL_REQUIRE_DOVECOT is set but Dovecot cannot start: {exc}", pytrace=False)
         pytest.skip(f"Dovecot cannot start here: {exc}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def dovecot_server():
+    """One Dovecot for the whole run; tests keep apart by each using a fresh user (``mail_user``)."""
+    server = _started_dovecot()
     yield server
     server.stop()
 
@@ -108,3 +110,17 @@ def dovecot_server():
 def mail_user(dovecot_server):
     """A new Dovecot user with an empty mailbox (special-use folders appear on first login)."""
     return dovecot_server.add_user()
+
+
+@pytest.fixture(scope="session")
+def oauth2_dovecot():
+    """A Dovecot that also takes OAuth2 tokens, checked by a token endpoint on 127.0.0.1.
+
+    Yields (server, endpoint); ``endpoint.grant(token, login)`` makes a token valid.
+    """
+    from oauth2_endpoint import TokenEndpoint
+
+    with TokenEndpoint() as endpoint:
+        server = _started_dovecot(oauth2_introspection_url=endpoint.url)
+        yield server, endpoint
+        server.stop()

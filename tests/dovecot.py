@@ -83,11 +83,11 @@ class MailUser:
 class Dovecot:
     """One Dovecot master process and its temporary world."""
 
-    def __init__(self, *, extra_config: str = "", auth_mechanisms: str = "plain login",
-                 passdb: str | None = None) -> None:
+    def __init__(self, *, extra_config: str = "", oauth2_introspection_url: str | None = None) -> None:
+        """``oauth2_introspection_url``: also accept OAuth2 tokens (XOAUTH2, OAUTHBEARER), which
+        Dovecot checks by POSTing them to that URL (RFC 7662 token introspection)."""
         self.extra_config = extra_config
-        self.auth_mechanisms = auth_mechanisms
-        self.passdb = passdb
+        self.oauth2_url = oauth2_introspection_url
         self.root: Path | None = None
         self.process: subprocess.Popen | None = None
         self.host = HOST
@@ -112,6 +112,11 @@ class Dovecot:
     def cafile(self) -> Path:
         """The server's self-signed certificate: pass it as ``--cafile`` to trust this server."""
         return self._root / "cert.pem"
+
+    @property
+    def tls_cert(self) -> tuple[Path, Path]:
+        """(certificate, key) of the server, for a test proxy that must pass for it."""
+        return self.cafile, self._root / "key.pem"
 
     @property
     def log_path(self) -> Path:
@@ -208,7 +213,7 @@ class Dovecot:
             group = grp.getgrgid(os.getgid()).gr_name
             identity = (f"default_login_user = {me}\ndefault_internal_user = {me}\n"
                         f"default_internal_group = {group}\n")
-            no_chroot = "service anvil {\n  chroot =\n}\n"
+            no_chroot = "service anvil {\n  chroot =\n}\n"  # merged with the block below
         mailboxes = "".join(
             f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}\n"
             for name, use in SPECIAL_USE.items()
@@ -216,7 +221,21 @@ class Dovecot:
         # One passwd-file per user: Dovecot rereads a changed file at most once a second, so a
         # user added to a shared file could not log in at once.
         users = f"{root}/passwd.d/%u"
-        passdb = self.passdb or f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {users}\n}}\n"
+        passdb = f"passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN {users}\n}}\n"
+        mechanisms = "plain login"
+        if self.oauth2_url:
+            # The token is checked when the password check fails: the passwd-file passdb comes first.
+            (root / "oauth2.conf.ext").write_text(
+                "introspection_mode = post\n"
+                f"introspection_url = {self.oauth2_url}\n"
+                "force_introspection = yes\n"
+                "username_attribute = username\n"
+                "active_attribute = active\n"
+                "active_value = true\n"
+            )
+            passdb += (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                       f"  args = {root}/oauth2.conf.ext\n}}\n")
+            mechanisms += " xoauth2 oauthbearer"
         return (
             f"base_dir = {root}/run\n"
             f"state_dir = {root}/state\n"
@@ -228,7 +247,7 @@ class Dovecot:
             f"ssl_cert = <{root}/cert.pem\n"
             f"ssl_key = <{root}/key.pem\n"
             "disable_plaintext_auth = no\n"
-            f"auth_mechanisms = {self.auth_mechanisms}\n"
+            f"auth_mechanisms = {mechanisms}\n"
             "auth_verbose = yes\n"
             "auth_failure_delay = 0\n"
             "first_valid_uid = 1\n"
@@ -244,6 +263,10 @@ class Dovecot:
             + ("  chroot =\n" if not self.is_root else "")
             + "}\n"
             f"{no_chroot}"
+            # Every test connects from 127.0.0.1, so Dovecot's per-IP penalty after failed logins
+            # (seconds per attempt) would slow every later wrong-password test: keep the auth
+            # process away from the penalty table.
+            "service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}\n"
             "namespace inbox {\n  inbox = yes\n  separator = /\n"
             f"{mailboxes}"
             "}\n"

@@ -1,4 +1,4 @@
--- user_version 3
+-- user_version 5
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -14,14 +14,19 @@ CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
 CREATE INDEX emails_by_deal ON emails(deal_id) WHERE deal_id IS NOT NULL;
 CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
 CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
+CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DESC, id DESC);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
+CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
+CREATE INDEX outbox_copy_pending ON outbox(owner_id) WHERE status = 'sent' AND sent_copy = 'pending';
+CREATE INDEX outbox_due ON outbox(status, due_utc);
 CREATE INDEX pending_ops_by_email ON pending_ops(email_id, status);
 CREATE INDEX pending_ops_open ON pending_ops(account_id, id) WHERE status IN ('pending', 'inflight');
 CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
+CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
@@ -199,6 +204,34 @@ CREATE TABLE orgs (
             domain TEXT,
             created_utc TEXT NOT NULL
         );
+CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            account_id INTEGER NOT NULL,  -- no foreign key: removing an account must not erase its history
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            message_id TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            envelope_from TEXT NOT NULL,
+            recipients_json TEXT NOT NULL,
+            bcc_json TEXT NOT NULL DEFAULT '[]',
+            subject TEXT NOT NULL DEFAULT '',
+            visibility TEXT CHECK (visibility IN ('shared', 'private')),
+            reply_to_email_id INTEGER REFERENCES emails(id),
+            due_utc TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_by TEXT,
+            claimed_utc TEXT,
+            body_sent_utc TEXT,
+            sent_utc TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            sent_copy TEXT NOT NULL DEFAULT 'pending'
+                CHECK (sent_copy IN ('pending', 'done', 'by_provider', 'none', 'failed')),
+            sent_copy_error TEXT,
+            created_utc TEXT NOT NULL
+        );
 CREATE TABLE pending_ops (
             id INTEGER PRIMARY KEY,
             account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -262,6 +295,15 @@ CREATE TABLE sync_runs (
             errors INTEGER NOT NULL DEFAULT 0,
             message TEXT,
             folder_errors_json TEXT NOT NULL DEFAULT '{}'
+        );
+CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER REFERENCES users(id),
+            name TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL DEFAULT '',
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
         );
 CREATE TABLE thread_message_ids (
             owner_id INTEGER NOT NULL,

@@ -114,3 +114,12 @@ def test_last_sync_is_empty_until_the_sync_engine_records_runs(db):
     db.execute("INSERT INTO sync_runs (account_id, started_utc, outcome) VALUES (?, 'x', 'ok'), (?, 'y', 'partial')",
                (account.id, account.id))
     assert last_sync(db, [account])[account.id]["outcome"] == "partial"
+
+
+def test_removing_an_account_drops_the_sync_state_that_points_at_it(db):
+    maria, _ = users(db)
+    account = add_account(db, maria, name="work", address="maria@northwind.example", **IMAP)
+    db.execute("CREATE TABLE folder_state (account_id INTEGER NOT NULL REFERENCES accounts(id), name TEXT)")
+    db.execute("INSERT INTO folder_state VALUES (?, 'INBOX')", (account.id,))
+    remove_account(db, maria, "work")
+    assert db.scalar("SELECT count(*) FROM folder_state") == 0

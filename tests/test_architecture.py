@@ -8,7 +8,8 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "pdmail"
 UI_MODULES = {"typer", "rich", "click"}
 PURE = {"models", "addresses", "settings", "csvimport", "link", "visibility", "parse", "threading_rules",
-        "forward", "authz", "identity", "limits", "htmltext", "providers"}
+        "forward", "authz", "identity", "limits", "htmltext", "attachment_names", "providers", "compose", "when",
+        "merge_fields"}
 IO_MODULES = {"sqlite3", "sqlite_utils", "imapclient", "socket", "smtplib", "subprocess", "pdmail.store"}
 
 

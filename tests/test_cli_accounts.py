@@ -35,6 +35,13 @@ def test_custom_host_with_starttls_and_options(company, tmp_path):
     assert acct["folders"] == ["INBOX", "Projects/Acme"] and acct["past"] == "everyone"
 
 
+def test_the_synopsis_spelling_security_ssl_means_implicit_tls(company):
+    acct = add(company, "maria@northwind.example", "--imap-host", "mail.northwind.example", "--security", "ssl",
+               "--smtp-host", "mail.northwind.example", "--smtp-security", "ssl", "--password-env", "NW_PASS")
+    assert (acct["imap_port"], acct["imap_security"]) == (993, "tls")
+    assert (acct["smtp_port"], acct["smtp_security"]) == (465, "tls")
+
+
 def test_microsoft_requires_an_oauth2_token_command(company):
     result = company("account", "add", "ms", "--provider", "office365", "--address", "maria@northwind.example",
                      "--password-env", "X")
@@ -62,7 +69,7 @@ def test_maildir_account(company, tmp_path):
          "choose one secret source"),
         (["--address", "m@northwind.example", "--password-env", "A"], "no preset for northwind.example"),
         (["--address", "m@northwind.example", "--provider", "nope", "--password-env", "A"], "unknown provider"),
-        (["--address", "m@northwind.example", "--imap-host", "h", "--imap-security", "ssl", "--password-env", "A"],
+        (["--address", "m@northwind.example", "--imap-host", "h", "--imap-security", "plain", "--password-env", "A"],
          "tls or starttls"),
         (["--address", "m@northwind.example", "--imap-host", "h", "--password-env", "A", "--since", "soon"],
          "--since"),

@@ -60,6 +60,7 @@ VALID = {
     "bcc-address": [("Acme@BCC.example.com", "acme@bcc.example.com"), ("none", "")],
     "bcc-authserv-id": [("mx.example.com", "mx.example.com"), ("none", "")],
     "create-contacts": [("off", "off"), ("on", "on")],
+    "time-zone": [("Europe/Madrid", "Europe/Madrid"), ("system", "")],
 }
 INVALID = {
     "default-visibility": ["public", ""],
@@ -69,6 +70,7 @@ INVALID = {
     "bcc-address": ["not-an-address", "acme+deal4@bcc.example.com"],
     "bcc-authserv-id": ["two words", "mx;evil"],
     "create-contacts": ["perhaps"],
+    "time-zone": ["Mars/Olympus", "../../etc/passwd"],
 }
 
 
@@ -100,6 +102,7 @@ def test_defaults(company):
     assert company.json("settings", "show")["settings"] == {
         "default-visibility": "shared", "auto-link-deals": "on", "archive-on-server": "on",
         "delete-on-server": "on", "bcc-address": "", "bcc-authserv-id": "", "create-contacts": "on",
+        "time-zone": "",
     }
 
 

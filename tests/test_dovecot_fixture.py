@@ -76,3 +76,16 @@ def test_wrong_password_is_refused(dovecot_server, mail_user):
     with pytest.raises(LoginError):
         client.login(mail_user.login, "not-" + mail_user.password)
     client.shutdown()
+
+
+def test_missing_dovecot_skips_with_the_reason_or_fails_when_required(monkeypatch):
+    import conftest
+    import dovecot
+
+    monkeypatch.setattr(dovecot, "unavailable_reason", lambda: "/usr/sbin/dovecot not found (install it)")
+    monkeypatch.delenv("PDMAIL_REQUIRE_DOVECOT", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="dovecot not found"):
+        conftest._started_dovecot()
+    monkeypatch.setenv("PDMAIL_REQUIRE_DOVECOT", "1")
+    with pytest.raises(pytest.fail.Exception, match="PDMAIL_REQUIRE_DOVECOT is set but /usr/sbin/dovecot not found"):
+        conftest._started_dovecot()

@@ -260,6 +260,30 @@ TABLE = [
     Row("thread without a deal: normal pooling", incoming("jane@cust.example"), ctx(thread=ThreadLinks(None, False)),
         ("jane@cust.example",), (1,), 10, "deal-single-open",
         rules=("customer-side", "contact-match", "deal-single-open")),
+    Row("thread set to no deal by hand stays without a deal", incoming("jane@cust.example"),
+        ctx(thread=ThreadLinks(None, True)), ("jane@cust.example",), (1,), deal_rule="thread-no-deal-manual",
+        rules=("customer-side", "contact-match", "thread-no-deal-manual")),
+    Row("thread set to no deal by hand: no choice is asked either", incoming("omar@cust.example"),
+        ctx(thread=ThreadLinks(None, True)), ("omar@cust.example",), (6,), deal_rule="thread-no-deal-manual",
+        rules=("customer-side", "contact-match", "thread-no-deal-manual")),
+    Row("thread deal linked by hand holds with auto-link-deals off", incoming("jane@cust.example"),
+        ctx(thread=ThreadLinks(20, True), auto_link_deals=False), ("jane@cust.example",), (1,), 20,
+        "thread-deal-manual", rules=("customer-side", "contact-match", "thread-deal-manual")),
+    Row("re-linking: a won deal keeps the mail it already holds", incoming("lea@other.example"),
+        ctx(thread=ThreadLinks(30, False), held_deal_id=30), ("lea@other.example",), (3,), 30, "deal-kept-closed",
+        rules=("customer-side", "contact-match", "deal-kept-closed")),
+    Row("re-linking: a won deal takes no mail it did not hold", incoming("lea@other.example"),
+        ctx(thread=ThreadLinks(30, False), held_deal_id=None), ("lea@other.example",), (3,),
+        rules=("customer-side", "contact-match", "thread-deal-closed")),
+    Row("re-linking: a deleted deal keeps nothing", incoming("pia@cust.example"),
+        ctx(thread=ThreadLinks(71, False), held_deal_id=71), ("pia@cust.example",), (7,),
+        rules=("customer-side", "contact-match", "thread-deal-closed")),
+    Row("contacts chosen by hand replace matching by address", incoming("jane@cust.example"),
+        ctx(manual_contacts=(CONTACTS[1],)), ("jane@cust.example",), (2,), 20, "deal-single-open",
+        rules=("customer-side", "contact-manual", "deal-single-open")),
+    Row("every contact removed by hand: no contact, no deal", incoming("jane@cust.example"),
+        ctx(manual_contacts=()), ("jane@cust.example",), (),
+        rules=("customer-side", "contact-manual", "deal-none-open")),
     # --- per-deal capture address and the auto-link-deals setting -------------------------------
     Row("per-deal BCC address for a won deal files it there", outgoing(["omar@cust.example"]), ctx(bcc_deal_id=30),
         ("omar@cust.example",), (6,), 30, "bcc-deal-address",
@@ -353,7 +377,10 @@ def test_trace_names_what_it_decided(row: Row):
         assert address in text
     for link in decision.contacts:
         assert f"contact {link.contact_id}" in text
-        assert link.address in link.reason and link.rule == "contact-match"
+        if link.rule == "contact-manual":
+            assert link.address == "" and "by hand" in link.reason
+        else:
+            assert link.address in link.reason and link.rule == "contact-match"
     if decision.deal_id is not None:
         assert f"deal {decision.deal_id}" in text
     for deal_id in decision.candidate_deal_ids:

@@ -85,7 +85,10 @@ def _run(db, hook=None):
     return sync.sync_account(db, account, sync.SyncOptions(batch=BATCH, checkpoint=hook))
 
 
-def test_every_interruption_point_converges_to_the_uninterrupted_result(start, tmp_path):
+@pytest.mark.parametrize("overlapped", [False, True], ids=["in-order", "overlapped"])
+def test_every_interruption_point_converges_to_the_uninterrupted_result(start, tmp_path, monkeypatch, overlapped):
+    if overlapped:  # parsing in worker processes while the next batch downloads, as for a big mailbox
+        monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
     db, box = _copy(start, tmp_path / "reference")
     points = []
     result = _run(db, lambda kind, n: points.append(kind))

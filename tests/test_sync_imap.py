@@ -220,8 +220,12 @@ def test_a_server_without_condstore_gets_full_flag_scans(world):
         assert (again.new, again.updated, again.deleted) == (0, 0, 0) and dump(db) == before
 
 
-def test_a_connection_cut_mid_fetch_exits_75_and_the_next_run_completes(world):
+@pytest.mark.parametrize("overlapped", [False, True], ids=["in-order", "overlapped"])
+def test_a_connection_cut_mid_fetch_exits_75_and_the_next_run_completes(world, monkeypatch, overlapped):
     from faultproxy import FaultProxy
+
+    if overlapped:
+        monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
 
     db, _, server, user, account = world
     bulky = [mail(n).replace(b"please confirm", b"x" * 3000 + b"\r\nplease confirm") for n in range(1, 21)]

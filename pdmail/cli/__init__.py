@@ -10,7 +10,10 @@ from typing import Annotated, Optional
 import typer
 
 from pdmail import __version__
+from pdmail.cli import plain_params
 from pdmail.cli.common import DbOption, GlobalState, JsonOption, UserOption
+
+plain_params.install()
 
 app = typer.Typer(
     name="pdmail",
@@ -49,7 +52,7 @@ def main(
 
 
 def _register() -> None:
-    from pdmail.cli import accounts, actions, admin, capture, crm, mail
+    from pdmail.cli import accounts, actions, admin, capture, crm, link, mail, send
     from pdmail.cli import sync as sync_cli
 
     admin.register(app)
@@ -59,6 +62,8 @@ def _register() -> None:
     actions.register(app)
     accounts.register(app)
     sync_cli.register(app)
+    send.register(app)
+    link.register(app)
 
 
 _register()

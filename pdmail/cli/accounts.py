@@ -31,11 +31,12 @@ def account_add(
         "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, zimbra.", "NAME")] = None,
     imap_host: Annotated[Optional[str], _opt("--imap-host", "IMAP server (any host).", "HOST")] = None,
     imap_port: Annotated[Optional[int], _opt("--imap-port", "IMAP port (993 for tls, 143 for starttls).", "N")] = None,
-    imap_security: Annotated[Optional[str], _opt(
-        "--imap-security", "tls (implicit TLS, the default) or starttls.", "tls|starttls")] = None,
+    imap_security: Annotated[Optional[str], typer.Option(
+        "--imap-security", "--security", help="tls (implicit TLS, the default; also written ssl) or starttls.",
+        metavar="tls|starttls", show_default=False)] = None,
     smtp_host: Annotated[Optional[str], _opt("--smtp-host", "SMTP server for `pdmail send`.", "HOST")] = None,
     smtp_port: Annotated[Optional[int], _opt("--smtp-port", "SMTP port (465 for tls, 587 for starttls).", "N")] = None,
-    smtp_security: Annotated[Optional[str], _opt("--smtp-security", "tls or starttls.", "tls|starttls")] = None,
+    smtp_security: Annotated[Optional[str], _opt("--smtp-security", "tls (or ssl) or starttls.", "tls|starttls")] = None,
     username: Annotated[Optional[str], _opt("--username", "Login name, when it is not the address.", "USER")] = None,
     password_command: Annotated[Optional[str], _opt(
         "--password-command", "A command that prints the password (first line); run without a shell.", "CMD")] = None,

@@ -30,6 +30,20 @@ UserOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
+# The same options on each command, without the environment variable: the global option already
+# read it, and a command-level reading would beat a global `--db` given before the command.
+# Precedence: command option > global option > PDMAIL_DB / PDMAIL_USER > default.
+CommandDbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", metavar="PATH", show_default=False,
+                 help="Database file (default: $PDMAIL_DB, else pdmail.db in your user data folder)."),
+]
+CommandUserOption = Annotated[
+    Optional[str],
+    typer.Option("--user", metavar="EMAIL", show_default=False,
+                 help="Act as this user (default: $PDMAIL_USER, else the one set by `pdmail user default`)."),
+]
+
 
 @dataclass
 class GlobalState:
@@ -116,18 +130,17 @@ class Session:
             sys.stderr.write(f"Warning: {clean(message)}\n")
 
 
-@functools.cache
 def console():
+    """A fresh console per use: its width follows the terminal (and COLUMNS) at the time of printing."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False)
+    return Console(highlight=False, soft_wrap=False, emoji=False)
 
 
-@functools.cache
 def err_console():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, emoji=False)
 
 
 # --- terminal safety ------------------------------------------------------------------------------
@@ -154,8 +167,8 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
         own = list(sig.parameters.values())[1:]
         extra = [
             inspect.Parameter("pdmail_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
-            inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=DbOption),
-            inspect.Parameter("user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=UserOption),
+            inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandDbOption),
+            inspect.Parameter("user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandUserOption),
         ]
         if lists:
             extra.append(
@@ -167,7 +180,7 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
         def wrapper(*args, pdmail_ctx: typer.Context, db=None, user=None, json_output=False, **kw):
             state = pdmail_ctx.find_root().obj
             if not isinstance(state, GlobalState):
-                state = GlobalState()
+                state = GlobalState(db=_env_path("PDMAIL_DB"), user=os.environ.get("PDMAIL_USER") or None)
             session = Session(
                 db_path=db or state.db,
                 user_email=user or state.user,
@@ -193,6 +206,11 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
         return fn
 
     return decorate
+
+
+def _env_path(name: str) -> Optional[Path]:
+    value = os.environ.get(name)
+    return Path(value) if value else None
 
 
 def env_flag(name: str) -> bool:

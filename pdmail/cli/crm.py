@@ -70,6 +70,20 @@ def contact_add(
     s.emit(contact.to_json(), f"{contact.id}")
 
 
+@command(contact_app, "add-address", lists=True)
+def contact_add_address(
+    s: Session,
+    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    address: Annotated[str, typer.Argument(help="The new address.")],
+) -> None:
+    """Give a contact another address; earlier email from or to it is linked to them.
+
+    Example: `pdmail contact add-address 12 ada.byron@acme.example`
+    """
+    contact = _crm().add_contact_address(s.db, contact_id, address)
+    s.emit(contact.to_json(), f"Contact {contact.id}: {', '.join(contact.emails)}")
+
+
 @command(contact_app, "list", lists=True)
 def contact_list(
     s: Session,
@@ -95,28 +109,42 @@ def contact_list(
     s.emit(None, table)
 
 
+LimitOption = Annotated[int, typer.Option("--limit", help="At most this many emails.")]
+
+
+def _linked_emails(s: Session, **record):
+    from pdmail.store.mailbox import record_emails
+
+    return record_emails(s.db, s.user, **record)
+
+
 @command(contact_app, "show", lists=True)
-def contact_show(s: Session, contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")]) -> None:
-    """Show a contact, their deals and the email linked to them that you may see.
+def contact_show(
+    s: Session,
+    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    limit: LimitOption = 50,
+) -> None:
+    """Show a contact, their deals and the email linked to them that you may see, newest first.
 
     Example: `pdmail contact show 12`
     """
     crm = _crm()
     contact = crm.get_contact(s.db, contact_id)
     deals = crm.list_deals(s.db, contact_id=contact_id)
-    data = contact.to_json() | {"deals": [d.to_json() for d in deals]}
+    page = _linked_emails(s, contact_id=contact_id, limit=limit)
+    data = contact.to_json() | {"deals": [d.to_json() for d in deals], "linked_emails": page.emails}
 
     def view():
-        from rich.console import Group
+        from pdmail.cli.mail import record_emails_view
+
+        lines = [f"[bold]{safe(contact.name)}[/bold]  #{contact.id}", f"Emails: {safe(', '.join(contact.emails))}"]
+        if contact.org_name:
+            lines.append(f"Organization: {safe(contact.org_name)} (#{contact.org_id})")
+        lines += [f"Deal #{d.id}: {safe(d.title)} \\[{d.status}]" for d in deals]
         from rich.text import Text
 
-        lines = [Text.from_markup(f"[bold]{safe(contact.name)}[/bold]  #{contact.id}"),
-                 Text(f"Emails: {', '.join(contact.emails)}")]
-        if contact.org_name:
-            lines.append(Text(f"Organization: {contact.org_name} (#{contact.org_id})"))
-        for d in deals:
-            lines.append(Text(f"Deal #{d.id}: {d.title} [{d.status}]"))
-        return Group(*lines)
+        return record_emails_view(Text.from_markup("\n".join(lines)), page.emails, page.has_more,
+                                  f"pdmail inbox --team --folder all --contact {contact.id} --limit {limit} --page 2")
 
     s.emit(data, view)
 
@@ -171,8 +199,12 @@ def org_list(s: Session) -> None:
 
 
 @command(org_app, "show", lists=True)
-def org_show(s: Session, org_id: Annotated[int, typer.Argument(metavar="ID", help="Organization id.")]) -> None:
-    """Show an organization with its contacts and deals.
+def org_show(
+    s: Session,
+    org_id: Annotated[int, typer.Argument(metavar="ID", help="Organization id.")],
+    limit: LimitOption = 50,
+) -> None:
+    """Show an organization with its contacts, deals and the email linked to them that you may see.
 
     Example: `pdmail org show 3`
     """
@@ -180,15 +212,20 @@ def org_show(s: Session, org_id: Annotated[int, typer.Argument(metavar="ID", hel
     org = crm.get_org(s.db, org_id)
     contacts = crm.list_contacts(s.db, org_id=org_id)
     deals = crm.list_deals(s.db, org_id=org_id)
-    data = org.to_json() | {"contacts": [c.to_json() for c in contacts], "deals": [d.to_json() for d in deals]}
+    page = _linked_emails(s, org_id=org_id, limit=limit)
+    data = org.to_json() | {"contacts": [c.to_json() for c in contacts], "deals": [d.to_json() for d in deals],
+                            "linked_emails": page.emails}
 
     def view():
-        lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}" + (f"  ({safe(org.domain)})" if org.domain else "")]
-        lines += [f"Contact #{c.id}: {safe(c.name)} <{safe(', '.join(c.emails))}>" for c in contacts]
-        lines += [f"Deal #{d.id}: {safe(d.title)} [{d.status}]" for d in deals]
         from rich.text import Text
 
-        return Text.from_markup("\n".join(lines))
+        from pdmail.cli.mail import record_emails_view
+
+        lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}" + (f"  ({safe(org.domain)})" if org.domain else "")]
+        lines += [f"Contact #{c.id}: {safe(c.name)} <{safe(', '.join(c.emails))}>" for c in contacts]
+        lines += [f"Deal #{d.id}: {safe(d.title)} \\[{d.status}]" for d in deals]
+        return record_emails_view(Text.from_markup("\n".join(lines)), page.emails, page.has_more,
+                                  f"pdmail inbox --team --folder all --org {org.id} --limit {limit} --page 2")
 
     s.emit(data, view)
 
@@ -240,24 +277,32 @@ def deal_list(
 
 
 @command(deal_app, "show", lists=True)
-def deal_show(s: Session, deal_id: Annotated[int, typer.Argument(metavar="ID", help="Deal id.")]) -> None:
-    """Show a deal and the email linked to it that you may see.
+def deal_show(
+    s: Session,
+    deal_id: Annotated[int, typer.Argument(metavar="ID", help="Deal id.")],
+    limit: LimitOption = 50,
+) -> None:
+    """Show a deal and the email linked to it that you may see, newest first.
 
     Example: `pdmail deal show 7`
     """
     deal = _crm().get_deal(s.db, deal_id)
+    page = _linked_emails(s, deal_id=deal_id, limit=limit)
 
     def view():
+        from rich.text import Text
+
+        from pdmail.cli.mail import record_emails_view
+
         amount = "" if deal.value is None else f"  {deal.value:,.2f} {deal.currency or ''}"
-        return f"{clean_title(deal.title)}  #{deal.id}  [{deal.status}]{amount}\nContact: {deal.contact_name or '-'}"
+        title = Text.from_markup(
+            f"[bold]{safe(deal.title)}[/bold]  #{deal.id}  \\[{deal.status}]{safe(amount)}\n"
+            f"Contact: {safe(deal.contact_name or '-')}"
+        )
+        return record_emails_view(title, page.emails, page.has_more,
+                                  f"pdmail inbox --team --folder all --deal {deal.id} --limit {limit} --page 2")
 
-    s.emit(deal.to_json(), view)
-
-
-def clean_title(text: str) -> str:
-    from pdmail.cli.common import clean
-
-    return clean(text)
+    s.emit(deal.to_json() | {"linked_emails": page.emails}, view)
 
 
 @command(deal_app, "import", lists=True)

@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pdmail.cli.common import Session, clean, command, safe
+from pdmail.cli.common import Session, clean, command, console, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -14,28 +14,41 @@ def register(app: typer.Typer) -> None:
     command(app, "search", lists=True)(search)
 
 
-def _short_date(iso: str) -> str:
-    return iso[:16].replace("T", " ")
+def _short_date(iso: str, *, narrow: bool) -> str:
+    return iso[:10] if narrow else iso[:16].replace("T", " ")
 
 
 def _who(e: dict) -> str:
     if e["direction"] == "outgoing":
         to = ", ".join(a["name"] or a["email"] for a in e["to"]) or "(no recipient)"
         return f"→ {to}"
-    return e["from"]["name"] or e["from"]["email"]
+    return e["from"]["name"] or e["from"]["email"] or "(no sender)"
 
 
-def emails_table(emails: list[dict], *, grouped: bool):
-    """One row per thread (newest first), or one per email."""
+def _links(e: dict, *, narrow: bool = False) -> str:
+    """Short on purpose: this column must never be squeezed out at 80 columns (narrow: the deal alone)."""
+    links = []
+    if e["deal"] is not None:
+        links.append(f"deal {e['deal']}")
+    elif e["needs_deal"]:
+        links.append("needs deal")
+    if e["contacts"] and not (narrow and links):
+        first = f"contact {e['contacts'][0]}"
+        links.append(first + (f" +{len(e['contacts']) - 1}" if len(e["contacts"]) > 1 else ""))
+    return ", ".join(links)
+
+
+def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[int, int]] | None = None,
+                 width: int | None = None):
+    """One row per thread (its newest email here), or one row per email.
+
+    ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
+    thread's count is right even when its older emails fall on another page.
+    """
     from rich.table import Table
 
-    table = Table(expand=True, box=None, pad_edge=False, header_style="bold")
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True, width=2)
-    table.add_column("date", no_wrap=True)
-    table.add_column("who", ratio=2, no_wrap=True, overflow="ellipsis")
-    table.add_column("subject", ratio=4, no_wrap=True, overflow="ellipsis")
-    table.add_column("links", ratio=1, no_wrap=True, overflow="ellipsis")
+    width = width or console().width
+    narrow = width < 100
     rows: list[tuple[dict, int, bool]] = []
     if grouped:
         seen: dict[int, int] = {}
@@ -46,62 +59,103 @@ def emails_table(emails: list[dict], *, grouped: bool):
             else:
                 seen[e["thread_id"]] = len(rows)
                 rows.append((e, 1, not e["read"]))
+        if threads:
+            rows = [(e, max(count, threads.get(e["thread_id"], (0, 0))[0]),
+                     unread or threads.get(e["thread_id"], (0, 0))[1] > 0) for e, count, unread in rows]
     else:
         rows = [(e, 1, not e["read"]) for e in emails]
-    for e, count, unread in rows:
-        links = []
-        if e["deal"] is not None:
-            links.append(f"deal {e['deal']}")
-        elif e["needs_deal"]:
-            links.append("[yellow]needs a deal[/yellow]")
-        if e["contacts"]:
-            links.append("contact " + ",".join(str(c) for c in e["contacts"]))
-        subject = safe(e["subject"] or "(no subject)") + (f" [dim]({count})[/dim]" if count > 1 else "")
-        mark = "●" if unread else ""
-        if e["visibility"] == "private":
-            mark += "🔒"
-        table.add_row(str(e["id"]), mark, _short_date(e["date"]), safe(_who(e)), subject, " ".join(links))
+    links = [_links(e, narrow=narrow) for e, _, _ in rows]
+    table = Table(box=None, pad_edge=False, header_style="bold", expand=True, width=width)
+    table.add_column("id", justify="right", no_wrap=True)
+    table.add_column("", no_wrap=True, width=2)
+    if grouped:
+        table.add_column("n", justify="right", no_wrap=True)
+    table.add_column("date", no_wrap=True)
+    table.add_column("who", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
+    table.add_column("subject", ratio=2, no_wrap=True, overflow="ellipsis", min_width=10)
+    table.add_column("links", no_wrap=True, overflow="ellipsis",
+                     min_width=min(24, max((len(x) for x in links), default=5)))
+    for (e, count, unread), link in zip(rows, links):
+        subject = safe(e["subject"] or "(no subject)")
+        mark = ("●" if unread else " ") + ("P" if e["visibility"] == "private" else " ")
+        if link.startswith("needs deal"):
+            link = "[yellow]needs deal[/yellow]" + safe(link[len("needs deal"):])
+        else:
+            link = safe(link)
+        counted = [str(count) if count > 1 else ""] if grouped else []
+        table.add_row(str(e["id"]), mark, *counted, _short_date(e["date"], narrow=narrow), safe(_who(e)), subject,
+                      link)
     return table
+
+
+def _option_folder():
+    return typer.Option("--folder", help="inbox, sent, archive, trash or all.")
 
 
 def inbox(
     s: Session,
-    folder: Annotated[str, typer.Option("--folder", help="inbox, sent, archive, trash or all.")] = "inbox",
+    folder: Annotated[str, _option_folder()] = "inbox",
     team: Annotated[bool, typer.Option("--team", help="Add colleagues' email you may see.")] = False,
     unread: Annotated[bool, typer.Option("--unread", help="Only unread email.")] = False,
     needs_deal: Annotated[bool, typer.Option("--needs-deal", help="Only email waiting for a deal choice.")] = False,
     unlinked: Annotated[bool, typer.Option("--unlinked", help="Only email linked to no contact or deal.")] = False,
     contact: Annotated[Optional[int], typer.Option("--contact", help="Only email linked to this contact.")] = None,
     deal: Annotated[Optional[int], typer.Option("--deal", help="Only email linked to this deal.")] = None,
+    org: Annotated[Optional[int], typer.Option("--org", help="Only email linked to this organization.")] = None,
+    since: Annotated[Optional[str], typer.Option("--since", metavar="DATE",
+                                                 help="Only email from this UTC date on (2026-11-01).")] = None,
+    until: Annotated[Optional[str], typer.Option("--until", metavar="DATE",
+                                                 help="Only email before this UTC date.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many emails per page.")] = 50,
     page: Annotated[int, typer.Option("--page", help="Which page (1 is the newest).")] = 1,
+    count: Annotated[bool, typer.Option("--count", help="Only print how many emails match.")] = False,
 ) -> None:
     """Your email, newest first, grouped by thread.
 
-    ● marks unread threads; "needs a deal" marks email whose contact has several open deals
-    (choose with `pdmail link`).
+    ● marks unread threads, P private ones, n counts a thread's emails; "needs deal" marks email
+    whose contact has several open deals (choose with `pdmail link`). `--json` prints a flat list
+    of emails, each with its thread_id.
 
     Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`
     """
-    from pdmail.store.mailbox import InboxFilter, count_emails, list_emails
+    from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries
 
     f = InboxFilter(folder=folder, team=team, unread=unread, needs_deal=needs_deal, unlinked=unlinked,
-                    contact_id=contact, deal_id=deal, limit=limit, page=page)
-    emails = list_emails(s.db, s.user, f)
-    if s.json:
-        s.emit(emails)
+                    contact_id=contact, deal_id=deal, org_id=org, since=since, until=until, limit=limit, page=page)
+    if count:
+        total = count_emails(s.db, s.user, f)
+        s.emit({"count": total}, str(total))
         return
-    if not emails:
+    result = page_emails(s.db, s.user, f)
+    if s.json:
+        s.emit(result.emails)
+        return
+    if not result.emails:
         s.emit(None, "No email here." if page == 1 else "No more email.")
         return
-    s.emit(None, lambda: emails_table(emails, grouped=True))
-    total = count_emails(s.db, s.user, f)
-    shown_to = (page - 1) * limit + len(emails)
-    if total > shown_to:
-        s.info(f"{shown_to} of {total}; next page: --page {page + 1}")
+    threads = thread_summaries(s.db, s.user, sorted({e["thread_id"] for e in result.emails}))
+    s.emit(None, lambda: emails_table(result.emails, grouped=True, threads=threads))
+    if result.has_more:
+        s.info(f"More: --page {page + 1}")
 
 
-def _render_email(e: dict, thread: list[dict], attachments_note: str = ""):
+def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str):
+    """A CRM record's header followed by the emails linked to it (for contact, deal and org show)."""
+    from rich.console import Group
+    from rich.text import Text
+
+    parts = [title, Text("")]
+    if emails:
+        parts.append(Text("Email you may see:", style="bold"))
+        parts.append(emails_table(emails, grouped=False))
+        if has_more:
+            parts.append(Text(f"More: {more_hint}", style="dim"))
+    else:
+        parts.append(Text("No email you may see.", style="dim"))
+    return Group(*parts)
+
+
+def _render_email(e: dict, thread: list[dict]):
     from rich.console import Group
     from rich.panel import Panel
     from rich.text import Text
@@ -128,7 +182,7 @@ def _render_email(e: dict, thread: list[dict], attachments_note: str = ""):
     elif e["needs_deal"]:
         links.append("needs a deal (`pdmail link`)")
     head.append("Linked: ", style="bold")
-    head.append((", ".join(links) or "nothing") + f"   Visibility: {e['visibility']}   Owner: {e['owner']}\n")
+    head.append((", ".join(links) or "nothing") + f"   Visibility: {e['visibility']}   Owner: {clean(e['owner'])}\n")
     for a in e["attachments"]:
         head.append("Attachment: ", style="bold")
         head.append(f"{clean(a['filename'])} ({clean(a['content_type'])}, {a['size']:,} bytes)\n")
@@ -144,7 +198,8 @@ def show(
     s: Session,
     email_id: Annotated[int, typer.Argument(metavar="ID", help="Email id.")],
     save_attachments: Annotated[Optional[str], typer.Option(
-        "--save-attachments", metavar="DIR", help="Save the attachments into this folder (never overwrites).")] = None,
+        "--save-attachments", metavar="DIR",
+        help="Save the attachments into this folder (safe names; an existing file is never replaced).")] = None,
 ) -> None:
     """Show one email (its text; HTML is converted, never rendered) and its thread.
 
@@ -159,12 +214,14 @@ def show(
 
         saved = save_all(s.db, s.user, email_id, save_attachments)
     if s.json:
-        s.emit(e | ({"saved": saved} if save_attachments else {}))
+        s.emit(e | ({"saved": [x.to_json() for x in saved]} if save_attachments else {}))
         return
     thread = thread_emails(s.db, s.user, e["thread_id"])
     s.emit(None, lambda: _render_email(e, thread))
-    for path in saved:
-        s.info(f"Saved {safe(path)}")
+    if save_attachments and not saved:
+        s.info("No attachments to save.")
+    for x in saved:
+        s.info(f"Saved {safe(x.path)} ({x.size:,} bytes)")
 
 
 def search(

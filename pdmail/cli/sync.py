@@ -27,7 +27,8 @@ def sync(
     """Bring your mail accounts and pdmail in step, both ways.
 
     New mail, read/unread, moves and deletions on the server come here; `read`, `unread`,
-    `archive`, `delete` and `restore` done here go to the server. Safe to interrupt and to run
+    `archive`, `delete` and `restore` done here go to the server. Mail waiting in the outbox
+    (`pdmail send --at`, or a send to retry) goes out first. Safe to interrupt and to run
     from cron: one run per account at a time (a second one exits 75 at once). Exit codes: 0 done,
     7 some folders or messages failed (each is reported), 75 retry later, 77 credentials or
     certificate need you.
@@ -40,15 +41,39 @@ def sync(
     if watch:
         from pdmail import watch as watcher
 
-        watcher.watch(s.db, s.user, account, options, report=lambda r: _report(s, [r]))
+        def each_pass(result) -> None:
+            _report(s, [result])
+            _send_outbox(s, account)
+
+        _send_outbox(s, account)
+        watcher.watch(s.db, s.user, account, options, report=each_pass)
         return
+    send_code = _send_outbox(s, account)
     with _progress(s) as progress:
         options.progress = progress
         results = engine.sync(s.db, s.user, account, options)
     _report(s, results)
     code = engine.exit_code(results)
+    code = next((c for c in (77, 2, 75, 7) if c in (code, send_code)), 0)
     if code:
         raise typer.Exit(code)
+
+
+def _send_outbox(s: Session, account: Optional[str]) -> int:
+    """Scheduled and waiting mail goes out first, so its copy in Sent is recognized in the same run."""
+    from datetime import datetime, timezone
+
+    from pdmail import outbox
+
+    results = outbox.send_due(s.db, s.user, datetime.now(timezone.utc), account=account)
+    for r in results:
+        for warning in r.warnings:
+            s.warn(warning)
+        if r.error is not None:
+            sys.stderr.write(f"Error: outbox {r.item_id}: {clean(r.error.message)}\n")
+        elif r.status == "sent" and r.email_id is not None:
+            s.info(f"Sent outbox message {r.item_id} (email {r.email_id}).")
+    return outbox.exit_code(results)
 
 
 def _report(s: Session, results) -> None:

@@ -7,6 +7,7 @@ variable or keyring entry yields it (see ``pdmail.secrets``).
 from __future__ import annotations
 
 import json
+import sqlite3
 from dataclasses import dataclass, fields
 
 from pdmail.addresses import is_valid_address, normalize_address
@@ -201,9 +202,12 @@ def remove_account(db: Database, user: User, name: str) -> Account:
     """Forget an account and its sync state; mail already captured stays (with its links)."""
     account = get_account(db, user, name)
     with db.tx():
-        for table, column in _dependents(db):
-            db.execute(f"DELETE FROM {table} WHERE {column} = ?", (account.id,))
-        db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+        try:
+            for table, column in _dependents(db):
+                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (account.id,))
+            db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
+        except sqlite3.IntegrityError as exc:
+            raise UsageError(f"account {account.name} is still referenced ({exc}); nothing was removed") from None
         if account.is_default:
             db.execute(
                 "UPDATE accounts SET is_default = 1 WHERE id = "

@@ -126,10 +126,18 @@ def _check_addresses(db: Database, emails: list[str]) -> list[str]:
     return out
 
 
+def _relink():
+    """Retroactive linking sits above the store; imported late so the layers load in order."""
+    from pdmail import relink
+
+    return relink
+
+
 def add_contact(
     db: Database, name: str, emails: list[str], *, org_id: int | None = None,
-    title: str | None = None, phone: str | None = None,
+    title: str | None = None, phone: str | None = None, relink: bool = True,
 ) -> ContactRecord:
+    """Add a contact; earlier email from or to its addresses is linked to it (``relink``)."""
     if not name.strip():
         raise UsageError("a contact needs a name")
     with db.tx():
@@ -145,6 +153,8 @@ def add_contact(
             "INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
             [(a, contact_id, i) for i, a in enumerate(addresses)],
         )
+        if relink:
+            _relink().after_addresses_changed(db, addresses)
     return get_contact(db, contact_id)
 
 
@@ -156,6 +166,7 @@ def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRec
                              (contact_id,))
         db.execute("INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
                    (addr, contact_id, position))
+        _relink().after_addresses_changed(db, [addr])
     return get_contact(db, contact_id)
 
 
@@ -224,8 +235,9 @@ def _check_status(status: str) -> str:
 
 def add_deal(
     db: Database, title: str, *, contact_id: int, org_id: int | None = None,
-    value: float | None = None, currency: str | None = None, status: str = "open",
+    value: float | None = None, currency: str | None = None, status: str = "open", relink: bool = True,
 ) -> DealRecord:
+    """Add a deal; an open one is offered to its contact's earlier email (``relink``)."""
     if not title.strip():
         raise UsageError("a deal needs a title")
     status = _check_status(status)
@@ -241,6 +253,8 @@ def add_deal(
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (title.strip(), contact_id, org_id, value, currency, status, stamp, stamp),
         )
+        if relink:
+            _relink().after_deals_changed(db, [cur.lastrowid])
     return get_deal(db, cur.lastrowid)
 
 
@@ -279,11 +293,13 @@ def list_deals(db: Database, *, status: str | None = None, contact_id: int | Non
 
 
 def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord, str]:
-    """Returns the deal and its previous status."""
+    """Returns the deal and its previous status; the email it touches is linked again."""
     status = _check_status(status)
     with db.tx():
         before = get_deal(db, deal_id)
         db.execute("UPDATE deals SET status = ?, updated_utc = ? WHERE id = ?", (status, now_utc(), deal_id))
+        if before.status != status:
+            _relink().after_deals_changed(db, [deal_id])
     return get_deal(db, deal_id), before.status
 
 
@@ -297,6 +313,7 @@ def import_contacts(db: Database, data: bytes) -> ImportReport:
     except csvimport.CsvFormatError as exc:
         raise UsageError(f"cannot import contacts: {exc}") from None
     report = ImportReport()
+    added: list[str] = []
     with db.tx():
         for row in rows:
             f = row.fields
@@ -309,11 +326,13 @@ def import_contacts(db: Database, data: bytes) -> ImportReport:
                 with db.tx():
                     org_id = _org_by_name(db, f["org"]) if f.get("org") else None
                     contact = add_contact(db, name, addresses, org_id=org_id,
-                                          title=f.get("title"), phone=f.get("phone"))
+                                          title=f.get("title"), phone=f.get("phone"), relink=False)
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
                 continue
             report.imported.append(contact.id)
+            added.extend(contact.emails)
+        _relink().after_addresses_changed(db, added)  # once for the whole file
     return report
 
 
@@ -355,9 +374,10 @@ def import_deals(db: Database, data: bytes) -> ImportReport:
                     contact_id = _resolve_person(db, f["person"])
                     org_id = _org_by_name(db, f["org"]) if f.get("org") else None
                     deal = add_deal(db, f["title"], contact_id=contact_id, org_id=org_id, value=value,
-                                    currency=currency.upper() if currency else None, status=status)
+                                    currency=currency.upper() if currency else None, status=status, relink=False)
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
                 continue
             report.imported.append(deal.id)
+        _relink().after_deals_changed(db, report.imported)  # once for the whole file
     return report

@@ -48,6 +48,7 @@ class NewEmail:
     contacts: tuple[tuple[int, str, str, str], ...]  # (contact id, address, rule, reason)
     parse_status: str
     captured_utc: str
+    is_deal_manual: bool = False  # the thread's deal (or "no deal") was set by hand
 
 
 def put_raw(db: Database, sha256: str, data: bytes) -> None:
@@ -102,6 +103,32 @@ def threads_for_message_ids(db: Database, owner_id: int, ids: Sequence[str]) -> 
         (owner_id, *ids),
     )
     return [r[0] for r in rows]
+
+
+def thread_by_message_id(db: Database, owner_id: int, ids: Sequence[str]) -> dict[str, int]:
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = db.all(
+        f"SELECT message_id, thread_id FROM thread_message_ids WHERE owner_id = ? AND message_id IN ({marks})",
+        (owner_id, *ids),
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+SPLIT_ACTIONS = ("split", "split-off")
+
+
+def threads_split_by_hand(db: Database, thread_ids: Sequence[int]) -> set[int]:
+    """Threads made by ``link --split`` or that had mail split off: never merged automatically."""
+    if not thread_ids:
+        return set()
+    marks = ",".join("?" * len(thread_ids))
+    rows = db.all(
+        f"SELECT DISTINCT thread_id FROM audit_log WHERE thread_id IN ({marks}) AND action IN (?, ?)",
+        (*thread_ids, *SPLIT_ACTIONS),
+    )
+    return {r[0] for r in rows}
 
 
 def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: str, stamp: str) -> int:
@@ -249,8 +276,8 @@ def insert_email(db: Database, e: NewEmail) -> int:
             raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
             subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
             deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, link_input_json,
-            bcc_deal_id, parse_status, captured_utc)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            bcc_deal_id, parse_status, captured_utc, is_deal_manual)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
             e.owner_id, e.thread_id, e.message_id, e.message_id_norm, e.alt_message_id, e.fingerprint,
             e.raw_sha256, e.wrapper_sha256, e.direction, e.source,
@@ -261,7 +288,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
             json.dumps(list(e.attachments), ensure_ascii=False), e.folder, int(e.is_read), e.visibility,
             e.deal_id, e.deal_rule, int(e.needs_deal), int(e.is_automated), e.link_verdict,
             json.dumps(list(e.link_trace), ensure_ascii=False), json.dumps(e.link_input, ensure_ascii=False),
-            e.bcc_deal_id, e.parse_status, e.captured_utc,
+            e.bcc_deal_id, e.parse_status, e.captured_utc, int(e.is_deal_manual),
         ),
     ).lastrowid
     rows = set()

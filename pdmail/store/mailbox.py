@@ -28,8 +28,19 @@ class InboxFilter:
     contact_id: int | None = None
     deal_id: int | None = None
     org_id: int | None = None
+    since: str | None = None  # ISO date or date-time, UTC; inclusive
+    until: str | None = None  # ISO date or date-time, UTC; exclusive
+    include_trash: bool = True  # with folder "all": the record views leave deleted mail out
     limit: int = 50
     page: int = 1
+
+
+@dataclass(frozen=True)
+class Page:
+    emails: list[dict]
+    has_more: bool
+    page: int
+    limit: int
 
 
 _EMAIL_COLUMNS = (
@@ -37,6 +48,21 @@ _EMAIL_COLUMNS = (
     "e.cc_json, e.subject, e.date_utc, e.snippet, e.is_read, e.folder, e.is_deleted, e.visibility, e.deal_id, "
     "e.needs_deal, e.attachments_json, e.link_verdict, u.email AS owner_email"
 )
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?Z?)?$")
+
+
+def utc_bound(text: str, option: str) -> str:
+    """A user's date (2026-11-01 or 2026-11-01T09:30) as the stored ``date_utc`` text compares."""
+    value = text.strip()
+    if not _DATE_RE.match(value):
+        raise UsageError(f"{option} takes a date like 2026-11-01 or 2026-11-01T09:30 (UTC), not {text!r}")
+    value = value.replace(" ", "T").rstrip("Z")
+    if len(value) == 10:
+        value += "T00:00:00"
+    elif len(value) == 16:
+        value += ":00"
+    return value + "Z"
 
 
 def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
@@ -49,44 +75,86 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
     if f.folder != "all":
         where.append("e.folder = :folder")
         params["folder"] = f.folder
+    elif not f.include_trash:
+        where.append("e.folder != 'trash'")
     if f.unread:
         where.append("e.is_read = 0")
     if f.needs_deal:
         where.append("e.needs_deal = 1")
     if f.unlinked:
         where.append("e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id)")
+    # Record filters are written as `e.id IN (...)` so that SQLite can start from the link tables
+    # instead of walking every email by date.
     if f.contact_id is not None:
-        where.append("EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id AND x.contact_id = :contact)")
+        where.append("e.id IN (SELECT x.email_id FROM email_contacts x WHERE x.contact_id = :contact)")
         params["contact"] = f.contact_id
     if f.deal_id is not None:
         where.append("e.deal_id = :deal")
         params["deal"] = f.deal_id
     if f.org_id is not None:
         where.append(
-            "(EXISTS (SELECT 1 FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
-            "WHERE x.email_id = e.id AND c.org_id = :org) OR e.deal_id IN (SELECT id FROM deals WHERE org_id = :org))"
+            "(e.id IN (SELECT x.email_id FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
+            "WHERE c.org_id = :org) OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
         )
         params["org"] = f.org_id
+    if f.since:
+        where.append("e.date_utc >= :since")
+        params["since"] = utc_bound(f.since, "--since")
+    if f.until:
+        where.append("e.date_utc < :until")
+        params["until"] = utc_bound(f.until, "--until")
     return where, params
 
 
-def list_emails(db: Database, viewer: User, f: InboxFilter) -> list[dict]:
+def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, dict]:
+    """The SQL of one page (``extra`` more rows to learn whether another page follows)."""
     if f.limit < 1 or f.page < 1:
         raise UsageError("--limit and --page must be at least 1")
     where, params = _base_where(viewer, f)
-    params.update(limit=f.limit, offset=(f.page - 1) * f.limit)
-    index = "" if f.team or f.contact_id or f.deal_id or f.org_id else " INDEXED BY emails_by_owner_date"
-    rows = db.all(
-        f"SELECT {_EMAIL_COLUMNS} FROM emails e{index} JOIN users u ON u.id = e.owner_id "
-        f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit OFFSET :offset",
-        params,
+    params.update(limit=f.limit + extra, offset=(f.page - 1) * f.limit)
+    sql = (
+        f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id "
+        f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit OFFSET :offset"
     )
-    return _to_json(db, rows)
+    return sql, params
+
+
+def list_emails(db: Database, viewer: User, f: InboxFilter) -> list[dict]:
+    return page_emails(db, viewer, f).emails
+
+
+def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
+    """One page, newest first, and whether there is a next one (without counting everything)."""
+    sql, params = inbox_query(viewer, f, extra=1)
+    rows = db.all(sql, params)
+    return Page(_to_json(db, rows[: f.limit]), len(rows) > f.limit, f.page, f.limit)
 
 
 def count_emails(db: Database, viewer: User, f: InboxFilter) -> int:
     where, params = _base_where(viewer, f)
     return db.scalar(f"SELECT count(*) FROM emails e WHERE {' AND '.join(where)}", params)
+
+
+def thread_summaries(db: Database, viewer: User, thread_ids: list[int]) -> dict[int, tuple[int, int]]:
+    """For each thread: how many of its emails the viewer may see, and how many of those are unread."""
+    if not thread_ids:
+        return {}
+    marks = ",".join(f":t{i}" for i in range(len(thread_ids)))
+    params: dict = {f"t{i}": t for i, t in enumerate(thread_ids)} | {"viewer": viewer.id}
+    rows = db.all(
+        f"SELECT e.thread_id, count(*), sum(e.is_read = 0) FROM emails e "
+        f"WHERE e.thread_id IN ({marks}) AND {sql_condition('e')} GROUP BY e.thread_id",
+        params,
+    )
+    return {r[0]: (r[1], r[2] or 0) for r in rows}
+
+
+def record_emails(db: Database, viewer: User, *, contact_id: int | None = None, deal_id: int | None = None,
+                  org_id: int | None = None, limit: int = 50) -> Page:
+    """The emails linked to a contact, deal or organization that this viewer may see, newest first."""
+    f = InboxFilter(folder="all", team=True, include_trash=False, contact_id=contact_id, deal_id=deal_id,
+                    org_id=org_id, limit=limit)
+    return page_emails(db, viewer, f)
 
 
 def _to_json(db: Database, rows) -> list[dict]:
@@ -213,10 +281,18 @@ def parse_search(text: str) -> SearchQuery:
     return SearchQuery(" AND ".join(parts), tuple(from_terms), tuple(to_terms))
 
 
-def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool = True) -> list[dict]:
+# Above this many full-text matches, walking emails newest first and keeping the matches beats
+# fetching every match and sorting them all (a common word matches a good part of the mailbox).
+MANY_MATCHES = 2000
+
+
+def search_query(viewer: User, text: str, *, limit: int = 50, team: bool = True,
+                 by_date: bool = False) -> tuple[str, dict]:
     q = parse_search(text)
     if not (q.fts or q.from_terms or q.to_terms):
         raise UsageError("nothing to search for: give a word, a \"phrase\", from:ADDR or to:ADDR")
+    if limit < 1:
+        raise UsageError("--limit must be at least 1")
     where = [sql_condition("e")]
     params: dict = {"viewer": viewer.id, "limit": limit}
     if not team:
@@ -233,12 +309,41 @@ def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool
             f"AND a.address LIKE :t{i} ESCAPE '\\')"
         )
         params[f"t{i}"] = _like(term)
-    rows = db.all(
-        f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id WHERE {' AND '.join(where)} "
-        "ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit",
-        params,
+    index = (" INDEXED BY emails_by_date" if team else " INDEXED BY emails_by_owner_date") if by_date else ""
+    sql = (
+        f"SELECT {_EMAIL_COLUMNS} FROM emails e{index} JOIN users u ON u.id = e.owner_id "
+        f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit"
     )
-    return _to_json(db, rows)
+    return sql, params
+
+
+def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool = True) -> list[dict]:
+    sql, params = search_query(viewer, text, limit=limit, team=team)
+    if "fts" in params and _matches_at_least(db, params["fts"], MANY_MATCHES):
+        sql, params = search_query(viewer, text, limit=limit, team=team, by_date=True)
+    return _to_json(db, db.all(sql, params))
+
+
+def _matches_at_least(db: Database, fts: str, n: int) -> bool:
+    return db.scalar(
+        "SELECT count(*) FROM (SELECT rowid FROM email_fts WHERE email_fts MATCH ? LIMIT ?)", (fts, n)
+    ) >= n
+
+
+def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, list[str]]:
+    """The query plans of the main reads, for benchmarks and for checking an index is used."""
+    cases = {
+        "inbox": inbox_query(viewer, InboxFilter(), extra=1),
+        "inbox --unread": inbox_query(viewer, InboxFilter(unread=True), extra=1),
+        "inbox --team": inbox_query(viewer, InboxFilter(team=True), extra=1),
+        "contact 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
+        "deal 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
+        "org 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),
+        f"search {search_word}": search_query(viewer, search_word),
+        f"search {search_word}, many matches": search_query(viewer, search_word, by_date=True),
+    }
+    return {name: [f"{'  ' * 0}{r[3]}" for r in db.all("EXPLAIN QUERY PLAN " + sql, params)]
+            for name, (sql, params) in cases.items()}
 
 
 def _like(term: str) -> str:

@@ -49,7 +49,15 @@ def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> 
             "INSERT INTO users (email, name, is_admin, created_utc) VALUES (?, ?, ?, ?)",
             (address, name.strip(), int(is_admin), now_utc()),
         )
+        _relink().after_addresses_changed(db, [address])  # a new colleague is nobody's customer
     return get_user(db, cur.lastrowid)
+
+
+def _relink():
+    """Retroactive linking sits above the store; imported late so the layers load in order."""
+    from pdmail import relink
+
+    return relink
 
 
 def _user_from_row(db: Database, row) -> User:
@@ -172,6 +180,7 @@ def add_alt_address(db: Database, user: User, address: str) -> str:
             "INSERT INTO user_addresses (email, user_id, created_utc) VALUES (?, ?, ?)",
             (addr, user.id, now_utc()),
         )
+        _relink().after_addresses_changed(db, [addr])
     return addr
 
 
@@ -179,8 +188,9 @@ def remove_alt_address(db: Database, user: User, address: str) -> str:
     addr = normalize_address(address)
     with db.tx():
         cur = db.execute("DELETE FROM user_addresses WHERE email = ? AND user_id = ?", (addr, user.id))
-    if not cur.rowcount:
-        raise UsageError(f"{addr} is not one of your alternative addresses")
+        if not cur.rowcount:
+            raise UsageError(f"{addr} is not one of your alternative addresses")
+        _relink().after_addresses_changed(db, [addr])
     return addr
 
 
@@ -206,6 +216,7 @@ def add_block(db: Database, user: User, pattern: str) -> str:
         if db.one("SELECT 1 FROM blocked WHERE pattern = ?", (value,)):
             raise UsageError(f"{value} is already blocked")
         db.execute("INSERT INTO blocked (pattern, created_utc) VALUES (?, ?)", (value, now_utc()))
+        _relink().after_block_changed(db, value)
     return value
 
 
@@ -217,8 +228,9 @@ def remove_block(db: Database, user: User, pattern: str) -> str:
         raise UsageError(str(exc)) from None
     with db.tx():
         cur = db.execute("DELETE FROM blocked WHERE pattern = ?", (value,))
-    if not cur.rowcount:
-        raise UsageError(f"{value} is not on the block list")
+        if not cur.rowcount:
+            raise UsageError(f"{value} is not on the block list")
+        _relink().after_block_changed(db, value)
     return value
 
 

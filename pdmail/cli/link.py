@@ -1,0 +1,241 @@
+"""`pdmail link` (choose, set, split, rescan) and `pdmail explain`."""
+
+import sys
+from typing import Annotated, Optional
+
+import typer
+
+from pdmail.cli.common import Session, command, err_console, safe
+
+
+def register(app: typer.Typer) -> None:
+    command(app, "link", lists=True)(link)
+    command(app, "explain", lists=True)(explain)
+
+
+def on_terminal() -> bool:
+    """The chooser asks questions only of a person: both ends must be a terminal."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def link(
+    s: Session,
+    email_id: Annotated[Optional[int], typer.Argument(metavar="[ID]", help="Email id.")] = None,
+    deal: Annotated[Optional[int], typer.Option("--deal", help="Put the email's thread on this deal.")] = None,
+    contact: Annotated[Optional[list[int]], typer.Option(
+        "--contact", help="Link the email to exactly these contacts (repeatable).")] = None,
+    none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
+    split: Annotated[bool, typer.Option("--split", help="Move the email and its replies into a thread of their own.")] = False,
+    rescan: Annotated[bool, typer.Option(
+        "--rescan", help="Link every stored email again (everyone's; only your own changes are listed).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --rescan: print what would change, change nothing.")] = False,
+) -> None:
+    """Choose deals, set links by hand, split threads, or link everything again.
+
+    Without an ID on a terminal, walks your email that needs a deal, newest first; elsewhere it lists
+    them and exits 0. A deal (or --none) chosen for one email holds for its whole thread, and no
+    automatic rule overrides a choice made by hand. Only the email's owner may change its links.
+
+    Examples: `pdmail link`  ·  `pdmail link 42 --deal 7`  ·  `pdmail link 42 --contact 3 --contact 5`  ·
+    `pdmail link 42 --none`  ·  `pdmail link 42 --split`  ·  `pdmail link --rescan --dry-run`
+    """
+    from pdmail.errors import UsageError
+
+    asked = deal is not None or contact is not None or none or split
+    if dry_run and not rescan:
+        raise UsageError("--dry-run goes with --rescan")
+    if rescan:
+        if email_id is not None or asked:
+            raise UsageError("--rescan links every email again; it takes no ID and no other option")
+        _rescan(s, dry_run)
+        return
+    if email_id is None:
+        if asked:
+            raise UsageError("give the email's ID: pdmail link ID --deal N")
+        _walk(s)
+        return
+    from pdmail import manual_links
+
+    if not asked:
+        if s.json or not on_terminal():
+            raise UsageError("say what to link: --deal N, --contact N, --none or --split")
+        _choose(s, [manual_links.candidates(s.db, s.user, email_id)])
+        return
+    request = manual_links.LinkRequest(split=split, contact_ids=tuple(contact) if contact is not None else None,
+                                       deal_id=deal, no_deal=none)
+    e = manual_links.apply(s.db, s.user, email_id, request)
+    s.emit(e, lambda: _summary(e))
+
+
+def _summary(e: dict) -> str:
+    deal = f"deal {e['deal']}" if e["deal"] is not None else "no deal"
+    contacts = ", ".join(str(c) for c in e["contacts"]) or "none"
+    return f"Email {e['id']} (thread {e['thread_id']}): {deal}; contacts {contacts}."
+
+
+def _walk(s: Session) -> None:
+    from pdmail import manual_links
+
+    items = manual_links.pending(s.db, s.user)
+    if s.json or not on_terminal():
+        s.emit([p.to_json() for p in items], lambda: _listing(items))
+        return
+    if not items:
+        s.emit(None, "No email needs a deal.")
+        return
+    _choose(s, items, walking=True)
+
+
+def _listing(items) -> str:
+    from pdmail.cli.common import clean
+
+    if not items:
+        return "No email needs a deal."
+    lines = []
+    for p in items:
+        e = p.email
+        deals = ", ".join(f"{c['id']} {c['title']}" for c in p.candidates) or "none open"
+        fields = (str(e["id"]), e["date"][:16].replace("T", " "), e["from"]["email"], e["subject"], f"deals: {deals}")
+        lines.append("  ".join(clean(f) for f in fields))
+    return "\n".join(lines)
+
+
+def _choose(s: Session, items, *, walking: bool = False) -> None:
+    """Ask about each email in turn; every answer is saved before the next question.
+
+    While walking, an email settled by an earlier answer (same thread) is not asked about again.
+    """
+    from rich.panel import Panel
+    from rich.prompt import Prompt
+    from rich.table import Table
+    from rich.text import Text
+
+    from pdmail import manual_links
+    from pdmail.cli.common import clean, console
+
+    out = console()
+    saved = skipped = 0
+    for n, p in enumerate(items, start=1):
+        if walking:
+            p = manual_links.candidates(s.db, s.user, p.email["id"])
+            if not p.email["needs_deal"]:
+                continue
+        e = p.email
+        head = Text()
+        head.append(f"From: {clean(e['from']['name'])} <{clean(e['from']['email'])}>\n")
+        head.append(f"Subject: {clean(e['subject'])}\n")
+        head.append(f"Date: {e['date']}\n\n")
+        head.append(clean(e["snippet"]))
+        out.print(Panel(head, title=f"email {e['id']} ({n} of {len(items)})", title_align="left"))
+        table = Table("#", "deal", "value", "status", "contact", box=None)
+        for i, c in enumerate(p.candidates, start=1):
+            value = "" if c["value"] is None else f"{c['value']:,.2f} {c['currency'] or ''}".strip()
+            table.add_row(str(i), f"{safe(c['title'])} (#{c['id']})", value, c["status"], safe(c["contact_name"]))
+        if p.candidates:
+            out.print(table)
+        else:
+            out.print("Its contacts have no open deal.")
+        choices = [str(i) for i in range(1, len(p.candidates) + 1)] + ["n", "s", "q"]
+        try:
+            answer = Prompt.ask("Deal number, n = no deal, s = skip, q = quit", choices=choices, console=out,
+                                show_choices=False)
+        except EOFError:  # end of input is a quit, not an error
+            break
+        if answer == "q":
+            break
+        if answer == "s":
+            skipped += 1
+            continue
+        deal_id = None if answer == "n" else p.candidates[int(answer) - 1]["id"]
+        manual_links.set_deal(s.db, s.user, e["id"], deal_id)
+        saved += 1
+        out.print(f"Saved: email {e['id']} → {'no deal' if deal_id is None else f'deal {deal_id}'}.")
+    s.info(f"{saved} saved, {skipped} skipped.")
+
+
+def _rescan(s: Session, dry_run: bool) -> None:
+    from pdmail import relink
+
+    def line(change) -> None:
+        if s.json:
+            return
+        b, a = change.before.summary(), change.after.summary()
+        parts = []
+        for key in ("contacts", "deal", "needs_deal", "verdict"):
+            if b[key] != a[key]:
+                parts.append(f"{key} {b[key]} → {a[key]}")
+        sys.stdout.write(f"email {change.email_id}: {'; '.join(parts)}\n")
+
+    show_bar = on_terminal() and not s.json and not s.quiet
+    if show_bar:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
+                      TimeRemainingColumn(), console=err_console(), transient=True) as bar:
+            task = bar.add_task("Linking", total=None)
+            report = relink.rescan(s.db, dry_run=dry_run, on_change=line, viewer_id=s.user.id,
+                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
+    else:
+        report = relink.rescan(s.db, dry_run=dry_run, on_change=line, viewer_id=s.user.id)
+    verb = "would change" if dry_run else "changed"
+    s.emit(report.to_json(),
+           f"{report.emails} emails in {report.threads} threads: {report.changed} {verb}"
+           f"{f', {report.reworded} explanations updated' if report.reworded and not dry_run else ''}"
+           f"{' (dry run: nothing was written)' if dry_run else ''}.")
+
+
+def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", help="Email id.")]) -> None:
+    """Why an email is linked as it is, and who can see it.
+
+    Shows each rule that decided its contacts and deal, any blocked, internal or automated verdict,
+    choices made by hand and their history, and the visibility rule for every user.
+
+    Example: `pdmail explain 42`  ·  `pdmail explain 42 --json`
+    """
+    from pdmail.explain import explain as run
+
+    data = run(s.db, s.user, email_id)
+    s.emit(data, lambda: _render(data))
+
+
+def _render(d: dict):
+    from rich.text import Text
+
+    t = Text()
+
+    def line(label: str, value: str) -> None:
+        t.append(f"{label}: ", style="bold")
+        t.append(value + "\n")
+
+    from pdmail.cli.common import clean
+
+    line("Email", f"{d['id']} ({d['direction']}) {clean(d['subject'])}")
+    th = d["thread"]
+    line("Owner", d["owner"])
+    line("Thread", f"{th['id']} ({th['emails']} emails), "
+         + ("no deal" if th["deal"] is None else f"deal {th['deal']}") + (" set by hand" if th["manual"] else ""))
+    for c in d["contacts"]:
+        how = "by hand" if c["manual"] else f"via {c['address']}"
+        line("Contact", f"{c['id']} {clean(c['name'])} ({how}, {c['rule']})")
+    if not d["contacts"]:
+        line("Contact", "none")
+    if d["deal"]:
+        line("Deal", f"{d['deal']['id']} {clean(d['deal']['title'])} [{d['deal']['status']}] ({d['deal_rule']})")
+    else:
+        line("Deal", "needs a deal" if d["needs_deal"] else "none")
+    if d["verdict"]:
+        line("Verdict", d["verdict"])
+    t.append("Rules, in order:\n", style="bold")
+    for i, step in enumerate(d["trace"], start=1):
+        t.append(f"  {i}. {step['rule']}: {clean(step['reason'])}\n")
+    for note in d["notes"]:
+        t.append(f"• {clean(note)}\n")
+    v = d["visibility"]
+    line("Visibility", f"{v['visibility']}; you: {v['viewer']['why']}")
+    for u in v["users"]:
+        t.append(f"  {'sees it' if u['can_view'] else 'cannot see it':14} {u['user']}: {u['why']}\n")
+    if d["history"]:
+        t.append("History:\n", style="bold")
+        for h in d["history"]:
+            t.append(f"  {h['at']} {h['user'] or '-'} {h['action']}: {h['from']} → {h['to']}\n")
+    return t

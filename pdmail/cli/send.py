@@ -1,0 +1,307 @@
+"""`pdmail send`, `pdmail outbox ...` and `pdmail template ...`."""
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pdmail.cli.common import DbOption, GlobalState, JsonOption, Session, UserOption, clean, command, fail, safe
+
+outbox_app = typer.Typer(invoke_without_command=True)
+template_app = typer.Typer(help="Reusable messages with merge fields such as {contact.first_name}.",
+                           no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    command(app, "send", lists=True)(send)
+    app.add_typer(outbox_app, name="outbox")
+    app.add_typer(template_app, name="template")
+
+
+def _clock():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc)
+
+
+def send(
+    s: Session,
+    to: Annotated[Optional[list[str]], typer.Option("--to", metavar="ADDR", help="Recipient (repeat, or a, b).")] = None,
+    cc: Annotated[Optional[list[str]], typer.Option("--cc", metavar="ADDR", help="Copy to (repeatable).")] = None,
+    bcc: Annotated[Optional[list[str]], typer.Option(
+        "--bcc", metavar="ADDR", help="Blind copy: in the envelope only, never in the headers.")] = None,
+    subject: Annotated[Optional[str], typer.Option("--subject", help="Subject line.")] = None,
+    body: Annotated[Optional[str], typer.Option("--body", help="The text of the message.")] = None,
+    body_file: Annotated[Optional[Path], typer.Option(
+        "--body-file", metavar="PATH", help="Read the text from a file (- for stdin).")] = None,
+    attach: Annotated[Optional[list[Path]], typer.Option(
+        "--attach", metavar="PATH", help="Attach a file (repeatable).")] = None,
+    reply_to: Annotated[Optional[int], typer.Option(
+        "--reply-to", metavar="ID", help="Answer this email: its thread, deal, Re: subject and recipients.")] = None,
+    sender_only: Annotated[bool, typer.Option(
+        "--sender-only", help="With --reply-to: answer only the sender, not everyone on it.")] = False,
+    private: Annotated[bool, typer.Option("--private", help="Keep the sent email private to you.")] = False,
+    template: Annotated[Optional[str], typer.Option(
+        "--template", metavar="NAME", help="Start from this template (its merge fields are filled in).")] = None,
+    deal: Annotated[Optional[int], typer.Option(
+        "--deal", metavar="ID", help="The deal whose fields a template uses, when it is not clear.")] = None,
+    at: Annotated[Optional[str], typer.Option(
+        "--at", metavar="WHEN", help="Send later: 'tomorrow 09:00', 'monday 10:00', 2026-03-10T14:00.")] = None,
+    account: Annotated[Optional[str], typer.Option(
+        "--account", metavar="EMAIL", help="Send from this account (default: your default account).")] = None,
+) -> None:
+    """Send an email through your account's SMTP server, now or later (--at).
+
+    The message is stored as your outgoing email and linked at once; a copy goes to the server's
+    Sent folder unless the provider files one itself. Without --body or --body-file, $EDITOR opens
+    when you are on a terminal. A message whose delivery is uncertain is never sent twice without
+    you: see `pdmail outbox`.
+
+    Examples:
+
+    `pdmail send --to ana@acme.example --subject "Quote" --body-file quote.txt --attach quote.pdf`
+
+    `pdmail send --reply-to 42 --body "Thanks, Ana: Tuesday works."`
+
+    `pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"`
+    """
+    from pdmail import outbox
+
+    text = body
+    if body is not None and body_file is not None:
+        raise typer.BadParameter("give --body or --body-file, not both")
+    if body_file is not None:
+        text = _read_body_file(body_file)
+    elif body is None and template is None and sys.stdin.isatty() and sys.stdout.isatty():
+        text = _from_editor(subject)
+    req = outbox.SendRequest(
+        to=list(to or []), cc=list(cc or []), bcc=list(bcc or []), subject=subject, body=text,
+        attachments=list(attach or []), reply_to=reply_to, reply_all=not sender_only, private=private,
+        template=template, deal=deal, at=at, account=account,
+    )
+    result = outbox.send(s.db, s.user, req, _clock())
+    _report(s, result)
+
+
+def _read_body_file(path: Path) -> str:
+    from pdmail.errors import UsageError
+
+    try:
+        data = sys.stdin.buffer.read() if str(path) == "-" else path.expanduser().read_bytes()
+    except OSError as exc:
+        raise UsageError(f"--body-file {path}: cannot read it ({exc.strerror})") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise UsageError(f"--body-file {path}: not UTF-8 text") from None
+
+
+def _from_editor(subject: Optional[str]) -> str:
+    from pdmail.errors import UsageError
+
+    editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
+    with tempfile.TemporaryDirectory(prefix="pdmail-") as folder:
+        path = Path(folder) / "message.txt"
+        path.write_text("", encoding="utf-8")
+        result = subprocess.run([*shlex.split(editor), str(path)])
+        if result.returncode != 0:
+            raise UsageError(f"the editor ({editor}) exited with {result.returncode}; nothing was sent")
+        text = path.read_text(encoding="utf-8")
+    if not text.strip():
+        raise UsageError("the message is empty; nothing was sent")
+    return text
+
+
+def _report(s: Session, result) -> None:
+    for warning in result.warnings:
+        s.warn(warning)
+    if result.status == "sent":
+        s.emit(result.to_json(), f"{result.email_id}")
+        s.info(f"Sent (email {result.email_id}, outbox {result.item_id}).")
+    elif result.status == "scheduled":
+        s.emit(result.to_json(), f"{result.item_id}")
+        s.info(f"Scheduled for {result.due} UTC (outbox {result.item_id}); the first `pdmail sync` after that "
+               f"time sends it. `pdmail outbox cancel {result.item_id}` cancels it.")
+    else:
+        if s.json:
+            s.emit(result.to_json())
+        if result.error is not None:
+            raise result.error
+        s.emit(None, f"{result.item_id}")
+        s.info(safe(result.detail))
+
+
+# --- outbox -----------------------------------------------------------------------------------
+
+
+@outbox_app.callback()
+def outbox_main(
+    ctx: typer.Context,
+    db: DbOption = None,
+    user: UserOption = None,
+    json_output: JsonOption = False,
+    everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
+) -> None:
+    """Mail waiting to be sent, failed, or of uncertain fate; `outbox cancel|retry ID` acts on one.
+
+    Example: `pdmail outbox`  ·  `pdmail outbox --all --json`  ·  `pdmail outbox cancel 3`
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    state = ctx.find_root().obj if isinstance(ctx.find_root().obj, GlobalState) else GlobalState()
+    s = Session(db_path=db or state.db, user_email=user or state.user, json=bool(json_output or state.json),
+                quiet=state.quiet, debug=state.debug)
+    try:
+        _show_outbox(s, everything)
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:  # noqa: BLE001 - the same translation as every command
+        raise fail(exc, s.debug) from None
+    finally:
+        s.close()
+
+
+@command(outbox_app, "list", lists=True)
+def outbox_list(
+    s: Session,
+    everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
+) -> None:
+    """List your outbox: queued, scheduled, failed and ambiguous messages (with --all, the sent ones too).
+
+    Example: `pdmail outbox list --all --json`
+    """
+    _show_outbox(s, everything)
+
+
+def _show_outbox(s: Session, everything: bool) -> None:
+    from pdmail import outbox
+
+    items = outbox.list_outbox(s.db, s.user, everything=everything)
+    if s.json:
+        s.emit([i.to_json() for i in items])
+        return
+    if not items:
+        s.emit(None, "The outbox is empty.")
+        return
+
+    def table():
+        from rich.table import Table
+
+        t = Table(box=None, pad_edge=False, header_style="bold", expand=True)
+        for name in ("id", "status", "due (UTC)", "to", "subject", "note"):
+            t.add_column(name, no_wrap=name != "note", overflow="ellipsis")
+        for i in items:
+            t.add_row(str(i.id), i.status, i.due_utc[:16].replace("T", " "), safe(", ".join(i.recipients)),
+                      safe(i.subject or "(no subject)"), safe(i.last_error or ""))
+        return t
+
+    s.emit(None, table)
+
+
+@command(outbox_app, "cancel", lists=True)
+def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id.")]) -> None:
+    """Cancel a queued, scheduled, failed or ambiguous message (it is kept, marked cancelled).
+
+    Example: `pdmail outbox cancel 3`
+    """
+    from pdmail import outbox
+
+    item = outbox.cancel(s.db, s.user, item_id)
+    s.emit(item.to_json(), f"{item.id}")
+    s.info(f"Cancelled outbox message {item.id}.")
+
+
+@command(outbox_app, "retry", lists=True)
+def outbox_retry(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id.")]) -> None:
+    """Send a failed or ambiguous message again, now. An ambiguous one may reach its recipients twice.
+
+    Example: `pdmail outbox retry 3`
+    """
+    from pdmail import outbox
+
+    _report(s, outbox.retry(s.db, s.user, item_id, _clock()))
+
+
+# --- templates --------------------------------------------------------------------------------
+
+
+@command(template_app, "add", lists=True)
+def template_add(
+    s: Session,
+    name: Annotated[str, typer.Argument(help="A one-word name, such as follow-up.")],
+    subject: Annotated[str, typer.Option("--subject", help="Subject; may use merge fields.")] = "",
+    body: Annotated[Optional[str], typer.Option("--body", help="Text; may use merge fields.")] = None,
+    body_file: Annotated[Optional[Path], typer.Option("--body-file", metavar="PATH", help="Read the text from a file.")] = None,
+    company_wide: Annotated[bool, typer.Option("--company", help="For everyone in the company (admins only).")] = False,
+    replace: Annotated[bool, typer.Option("--replace", help="Change an existing template of that name.")] = False,
+) -> None:
+    """Add a template. Merge fields: {contact.name}, {contact.first_name}, {contact.last_name},
+    {contact.email}, {contact.title}, {contact.phone}, {org.name}, {org.domain}, {deal.title},
+    {deal.value}, {deal.currency}, {deal.status}, {deal.id}, {user.name}, {user.first_name},
+    {user.email}; write {{ and }} for literal braces.
+
+    Example: `pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."`
+    """
+    from pdmail import merge_fields
+    from pdmail.errors import UsageError
+    from pdmail.store import outbox as store
+
+    if (body is None) == (body_file is None):
+        raise UsageError("give the text with --body TEXT or --body-file PATH")
+    text = _read_body_file(body_file) if body_file is not None else body
+    merge_fields.fields_in(subject)
+    merge_fields.fields_in(text)
+    t = store.save_template(s.db, s.user, name, subject, text, company_wide=company_wide, replace=replace)
+    s.emit(t.to_json(), f"{t.id}")
+
+
+@command(template_app, "list", lists=True)
+def template_list(s: Session) -> None:
+    """Your templates and the company's.
+
+    Example: `pdmail template list --json`
+    """
+    from pdmail.store import outbox as store
+
+    items = store.list_templates(s.db, s.user)
+    if s.json:
+        s.emit([t.to_json() for t in items])
+        return
+    if not items:
+        s.emit(None, "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`.")
+        return
+    s.emit(None, "\n".join(f"{clean(t.name)}\t{'company' if t.company_wide else 'mine'}\t{clean(t.subject)}"
+                           for t in items))
+
+
+@command(template_app, "show", lists=True)
+def template_show(s: Session, name: Annotated[str, typer.Argument(help="Template name.")]) -> None:
+    """Show one template (yours first, else the company's).
+
+    Example: `pdmail template show follow-up`
+    """
+    from pdmail.store import outbox as store
+
+    t = store.get_template(s.db, s.user, name)
+    s.emit(t.to_json(), f"Subject: {clean(t.subject)}\n\n{clean(t.body, keep_newlines=True)}")
+
+
+@command(template_app, "remove")
+def template_remove(
+    s: Session,
+    name: Annotated[str, typer.Argument(help="Template name.")],
+    company_wide: Annotated[bool, typer.Option("--company", help="The company's template (admins only).")] = False,
+) -> None:
+    """Remove a template.
+
+    Example: `pdmail template remove follow-up`
+    """
+    from pdmail.store import outbox as store
+
+    store.remove_template(s.db, s.user, name, company_wide=company_wide)
+    s.info(f"Removed template {safe(name)}.")

@@ -1,0 +1,359 @@
+"""The reads and writes of re-linking: which threads a change touches, their emails' linking input,
+the CRM records those emails need, and the new links.
+
+Every "which emails does this change touch" question is answered through an index (addresses,
+contact links, deal links), so a new contact costs a few lookups however big the mailbox is. Long
+lists go to SQLite as one JSON parameter (``json_each``), which keeps statements small and avoids
+the limit on bound variables.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+from pdmail.models import Contact, Deal
+from pdmail.store.db import Database
+
+
+@dataclass(frozen=True)
+class LinkedEmail:
+    """One stored email as re-linking sees it: its linking input and its current links."""
+
+    id: int
+    owner_id: int
+    thread_id: int
+    link_input: dict
+    bcc_deal_id: int | None
+    deal_id: int | None
+    deal_rule: str | None
+    is_deal_manual: bool
+    is_links_manual: bool
+    needs_deal: bool
+    is_automated: bool
+    link_verdict: str | None
+    trace_json: str
+    contacts: tuple[tuple[int, str, str, str, bool], ...]  # (contact id, address, rule, reason, manual)
+
+
+@dataclass(frozen=True)
+class ThreadState:
+    id: int
+    owner_id: int
+    deal_id: int | None
+    deal_rule: str | None
+    is_deal_manual: bool
+
+
+def _ids(values: Iterable[int]) -> str:
+    return json.dumps(sorted({int(v) for v in values}))
+
+
+# --- which threads a change touches -------------------------------------------------------------
+
+
+def threads_with_addresses(db: Database, addresses: Iterable[str]) -> list[int]:
+    """Threads holding an email that names any of these addresses (From, To, Cc or Reply-To)."""
+    wanted = sorted({a for a in addresses if a})
+    if not wanted:
+        return []
+    rows = db.all(
+        "SELECT DISTINCT e.thread_id FROM email_addresses a JOIN emails e ON e.id = a.email_id "
+        "WHERE a.address IN (SELECT value FROM json_each(?)) ORDER BY e.thread_id",
+        (json.dumps(wanted),),
+    )
+    return [r[0] for r in rows]
+
+
+def threads_with_domain(db: Database, domain: str) -> list[int]:
+    """Threads holding an address at ``domain`` or one of its subdomains.
+
+    A suffix cannot use the address index as a lookup; this reads the narrow address index once
+    (no email rows) and is only needed when a whole domain is blocked or unblocked.
+    """
+    rows = db.all(
+        "SELECT DISTINCT e.thread_id FROM emails e WHERE e.id IN ("
+        "  SELECT a.email_id FROM email_addresses a WHERE a.address LIKE ? ESCAPE '\\' "
+        "  OR a.address LIKE ? ESCAPE '\\') ORDER BY e.thread_id",
+        (_like_suffix("@" + domain), _like_suffix("." + domain)),
+    )
+    return [r[0] for r in rows]
+
+
+def _like_suffix(suffix: str) -> str:
+    return "%" + suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def threads_of_contacts(db: Database, contact_ids: Iterable[int]) -> list[int]:
+    rows = db.all(
+        "SELECT DISTINCT e.thread_id FROM email_contacts c JOIN emails e ON e.id = c.email_id "
+        "WHERE c.contact_id IN (SELECT value FROM json_each(?)) ORDER BY e.thread_id",
+        (_ids(contact_ids),),
+    )
+    return [r[0] for r in rows]
+
+
+def threads_of_deal(db: Database, deal_id: int) -> list[int]:
+    rows = db.all(
+        "SELECT thread_id FROM emails WHERE deal_id = ? UNION SELECT id FROM threads WHERE deal_id = ? "
+        "ORDER BY 1",
+        (deal_id, deal_id),
+    )
+    return [r[0] for r in rows]
+
+
+def deal_contact(db: Database, deal_id: int) -> int | None:
+    return db.scalar("SELECT contact_id FROM deals WHERE id = ?", (deal_id,))
+
+
+def thread_batches(db: Database, size: int) -> Iterator[list[int]]:
+    """Every thread id, ascending, ``size`` at a time: a rescan holds one batch in memory."""
+    last = 0
+    while True:
+        rows = db.all("SELECT id FROM threads WHERE id > ? ORDER BY id LIMIT ?", (last, size))
+        if not rows:
+            return
+        batch = [r[0] for r in rows]
+        yield batch
+        last = batch[-1]
+
+
+def count_emails(db: Database) -> int:
+    return db.scalar("SELECT count(*) FROM emails")
+
+
+# --- what re-linking reads ----------------------------------------------------------------------
+
+
+def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadState, list[LinkedEmail]]]:
+    """The threads and their emails in capture order (id), the order linking first saw them."""
+    if not thread_ids:
+        return []
+    ids = _ids(thread_ids)
+    threads = {
+        r["id"]: ThreadState(r["id"], r["owner_id"], r["deal_id"], r["deal_rule"], bool(r["is_deal_manual"]))
+        for r in db.all(
+            "SELECT id, owner_id, deal_id, deal_rule, is_deal_manual FROM threads "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (ids,),
+        )
+    }
+    contacts: dict[int, list[tuple[int, str, str, str, bool]]] = {}
+    for r in db.all(
+        "SELECT c.email_id, c.contact_id, c.address, c.rule, c.reason, c.is_manual FROM email_contacts c "
+        "JOIN emails e ON e.id = c.email_id WHERE e.thread_id IN (SELECT value FROM json_each(?)) "
+        "ORDER BY c.email_id, c.contact_id",
+        (ids,),
+    ):
+        contacts.setdefault(r[0], []).append((r[1], r[2], r[3], r[4], bool(r[5])))
+    emails: dict[int, list[LinkedEmail]] = {t: [] for t in threads}
+    for r in db.all(
+        "SELECT id, owner_id, thread_id, link_input_json, bcc_deal_id, deal_id, deal_rule, is_deal_manual, "
+        "is_links_manual, needs_deal, is_automated, link_verdict, link_trace_json FROM emails "
+        "WHERE thread_id IN (SELECT value FROM json_each(?)) ORDER BY thread_id, id",
+        (ids,),
+    ):
+        emails[r["thread_id"]].append(
+            LinkedEmail(
+                r["id"], r["owner_id"], r["thread_id"], json.loads(r["link_input_json"] or "{}"), r["bcc_deal_id"],
+                r["deal_id"], r["deal_rule"], bool(r["is_deal_manual"]), bool(r["is_links_manual"]),
+                bool(r["needs_deal"]), bool(r["is_automated"]), r["link_verdict"], r["link_trace_json"],
+                tuple(contacts.get(r["id"], ())),
+            )
+        )
+    return [(threads[t], emails[t]) for t in sorted(threads)]
+
+
+def contacts_by_address(db: Database, addresses: Iterable[str]) -> dict[str, Contact]:
+    wanted = sorted(set(addresses))
+    if not wanted:
+        return {}
+    rows = db.all(
+        "SELECT e.email, c.id, c.name, c.org_id FROM contact_emails e JOIN contacts c ON c.id = e.contact_id "
+        "WHERE e.email IN (SELECT value FROM json_each(?))",
+        (json.dumps(wanted),),
+    )
+    # The engine reads a contact's id and name; its full address list is not needed to link.
+    return {r[0]: Contact(r[1], r[2], (r[0],), r[3]) for r in rows}
+
+
+def contacts_by_id(db: Database, ids: Iterable[int]) -> dict[int, Contact]:
+    rows = db.all(
+        "SELECT id, name, org_id FROM contacts WHERE id IN (SELECT value FROM json_each(?))", (_ids(ids),)
+    )
+    return {r[0]: Contact(r[0], r[1], (), r[2]) for r in rows}
+
+
+def _deal(r) -> Deal:
+    return Deal(r["id"], r["title"], r["status"], r["contact_id"], r["org_id"], r["value"], r["currency"])
+
+
+def deals_for_contacts(db: Database, contact_ids: Iterable[int]) -> dict[int, tuple[Deal, ...]]:
+    out: dict[int, list[Deal]] = {}
+    for r in db.all(
+        "SELECT id, title, status, contact_id, org_id, value, currency FROM deals "
+        "WHERE contact_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (_ids(contact_ids),),
+    ):
+        out.setdefault(r["contact_id"], []).append(_deal(r))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def deals_by_id(db: Database, ids: Iterable[int | None]) -> dict[int, Deal]:
+    wanted = [i for i in ids if i is not None]
+    if not wanted:
+        return {}
+    return {
+        r["id"]: _deal(r)
+        for r in db.all(
+            "SELECT id, title, status, contact_id, org_id, value, currency FROM deals "
+            "WHERE id IN (SELECT value FROM json_each(?))",
+            (_ids(wanted),),
+        )
+    }
+
+
+# --- what re-linking writes ---------------------------------------------------------------------
+
+
+def write_email_links(
+    db: Database,
+    email_id: int,
+    *,
+    deal_id: int | None,
+    deal_rule: str | None,
+    is_deal_manual: bool,
+    needs_deal: bool,
+    is_automated: bool,
+    verdict: str | None,
+    trace_json: str,
+    contacts: Sequence[tuple[int, str, str, str]] | None,
+) -> None:
+    """New automatic links for one email; ``contacts=None`` leaves its contact links alone (chosen by hand)."""
+    db.execute(
+        "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, needs_deal = ?, is_automated = ?, "
+        "link_verdict = ?, link_trace_json = ? WHERE id = ?",
+        (deal_id, deal_rule, int(is_deal_manual), int(needs_deal), int(is_automated), verdict, trace_json, email_id),
+    )
+    if contacts is not None:
+        db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = 0", (email_id,))
+        db.executemany(
+            "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
+            "VALUES (?, ?, ?, ?, ?, 0)",
+            [(email_id, cid, address, rule, reason) for cid, address, rule, reason in contacts],
+        )
+
+
+def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:
+    db.execute("UPDATE threads SET deal_id = ?, deal_rule = ? WHERE id = ? AND is_deal_manual = 0",
+               (deal_id, deal_rule, thread_id))
+
+
+# --- manual decisions ---------------------------------------------------------------------------
+
+MANUAL_RULE = "manual"
+
+
+def set_thread_manual_deal(db: Database, thread_id: int, deal_id: int | None) -> None:
+    """The user's choice for the whole thread: a deal, or (None) no deal. Emails follow at re-link."""
+    db.execute("UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = 1 WHERE id = ?",
+               (deal_id, MANUAL_RULE, thread_id))
+
+
+def set_manual_contacts(db: Database, email_id: int, contact_ids: Sequence[int]) -> None:
+    db.execute("DELETE FROM email_contacts WHERE email_id = ?", (email_id,))
+    db.executemany(
+        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
+        "VALUES (?, ?, '', 'contact-manual', 'linked by hand', 1)",
+        [(email_id, cid) for cid in sorted(set(contact_ids))],
+    )
+    db.execute("UPDATE emails SET is_links_manual = 1 WHERE id = ?", (email_id,))
+
+
+def email_contact_ids(db: Database, email_id: int) -> list[int]:
+    return [r[0] for r in db.all("SELECT contact_id FROM email_contacts WHERE email_id = ? ORDER BY contact_id",
+                                 (email_id,))]
+
+
+def thread_members(db: Database, thread_id: int) -> list[dict]:
+    """The thread's emails with what a split needs: their own id and where their bytes are."""
+    rows = db.all(
+        "SELECT id, message_id_norm, raw_sha256, wrapper_sha256, subject, date_utc FROM emails "
+        "WHERE thread_id = ? ORDER BY date_utc, id",
+        (thread_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+def split_thread(db: Database, *, owner_id: int, old_thread: int, email_ids: Sequence[int],
+                 message_ids: Sequence[str], subject_norm: str, stamp: str) -> int:
+    """Move these emails (and their own Message-IDs) into a new thread with the old one's visibility."""
+    visibility = db.scalar("SELECT visibility FROM threads WHERE id = ?", (old_thread,))
+    new = db.execute(
+        "INSERT INTO threads (owner_id, subject_norm, visibility, last_date_utc, created_utc) VALUES (?, ?, ?, ?, ?)",
+        (owner_id, subject_norm, visibility, None, stamp),
+    ).lastrowid
+    moved = json.dumps(sorted(set(email_ids)))
+    db.execute("UPDATE emails SET thread_id = ? WHERE id IN (SELECT value FROM json_each(?))", (new, moved))
+    db.execute(
+        "UPDATE thread_message_ids SET thread_id = ? WHERE owner_id = ? AND message_id IN "
+        "(SELECT value FROM json_each(?))",
+        (new, owner_id, json.dumps(sorted(set(message_ids)))),
+    )
+    for thread in (old_thread, new):
+        db.execute(
+            "UPDATE threads SET last_date_utc = (SELECT max(date_utc) FROM emails WHERE thread_id = ?) WHERE id = ?",
+            (thread, thread),
+        )
+    return new
+
+
+def emails_needing_deal(db: Database, owner_id: int, limit: int | None = None) -> list[int]:
+    """The owner's emails waiting for a deal choice, newest first."""
+    rows = db.all(
+        "SELECT id FROM emails WHERE owner_id = ? AND needs_deal = 1 ORDER BY date_utc DESC, id DESC LIMIT ?",
+        (owner_id, -1 if limit is None else limit),
+    )
+    return [r[0] for r in rows]
+
+
+def candidate_deals(db: Database, email_id: int) -> list[dict]:
+    """The open deals of the contacts this email is linked to: what a user chooses from."""
+    rows = db.all(
+        "SELECT d.id, d.title, d.value, d.currency, d.status, d.contact_id, c.name AS contact_name "
+        "FROM deals d JOIN contacts c ON c.id = d.contact_id "
+        "WHERE d.status = 'open' AND d.contact_id IN (SELECT contact_id FROM email_contacts WHERE email_id = ?) "
+        "ORDER BY d.id",
+        (email_id,),
+    )
+    return [dict(r) for r in rows]
+
+
+def explain_facts(db: Database, email_id: int) -> dict:
+    """Everything ``explain`` tells about one email; the caller has already checked it may be seen."""
+    email = dict(db.one(
+        "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
+        "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
+        "e.direction, e.subject, u.email AS owner_email FROM emails e JOIN users u ON u.id = e.owner_id "
+        "WHERE e.id = ?",
+        (email_id,),
+    ))
+    email["contacts"] = [dict(r) for r in db.all(
+        "SELECT x.contact_id, c.name, x.address, x.rule, x.reason, x.is_manual FROM email_contacts x "
+        "JOIN contacts c ON c.id = x.contact_id WHERE x.email_id = ? ORDER BY x.contact_id",
+        (email_id,),
+    )]
+    deal = db.one("SELECT id, title, status, contact_id FROM deals WHERE id = ?", (email["deal_id"],))
+    email["deal"] = dict(deal) if deal else None
+    email["thread"] = dict(db.one(
+        "SELECT t.id, t.deal_id, t.deal_rule, t.is_deal_manual, t.visibility, "
+        "(SELECT count(*) FROM emails WHERE thread_id = t.id) AS emails FROM threads t WHERE t.id = ?",
+        (email["thread_id"],),
+    ))
+    email["history"] = [dict(r) for r in db.all(
+        "SELECT a.at_utc, u.email AS user, a.action, a.email_id, a.from_value, a.to_value FROM audit_log a "
+        "LEFT JOIN users u ON u.id = a.user_id WHERE a.thread_id = ? OR a.email_id = ? ORDER BY a.id",
+        (email["thread_id"], email_id),
+    )]
+    return email

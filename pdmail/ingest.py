@@ -58,7 +58,6 @@ def _parse_chunk(items: list[Input]) -> list[Parsed]:
 
 def _parsed_stream(items: list[Input], workers: int | None):
     """Parse results in input order. At most IN_FLIGHT chunks wait at any time, so memory stays flat
-
     however large the mailbox: ``Pool.imap`` would let fast workers pile up every parsed message
     (raw bytes included) while the store catches up.
     """

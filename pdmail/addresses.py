@@ -60,7 +60,8 @@ def normalize_message_id(value: str | None) -> str | None:
         end = text.find(">")
         text = text[1:end] if end != -1 else text[1:]
     text = text.strip()
-    if not text or any(c.isspace() for c in text):
+    # Stripped, so any whitespace left is inside: split() finds it in C (same whitespace as isspace).
+    if not text or len(text.split()) != 1:
         return None
     local, at, domain = text.rpartition("@")
     if not at:

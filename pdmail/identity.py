@@ -8,15 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 
 from pdmail.models import ParsedEmail
 
-_SPACES_RE = re.compile(r"\s+")
-
-
 def _collapse(text: str) -> str:
-    return _SPACES_RE.sub(" ", text).strip()
+    # str.split() and the regex \s agree on what whitespace is; split is several times faster.
+    return " ".join(text.split())
 
 
 def fingerprint(parsed: ParsedEmail) -> str:
@@ -37,8 +34,9 @@ def fingerprint(parsed: ParsedEmail) -> str:
 def snippet(text: str, length: int = 200) -> str:
     """A one-line preview: quoted ``>`` lines skipped when anything else is left, whitespace collapsed."""
     lines = text.splitlines()
-    own = [line for line in lines if not line.lstrip().startswith(">")]
-    collapsed = _collapse(" ".join(own if any(line.strip() for line in own) else lines))
+    own = (line for line in lines if not line.lstrip().startswith(">"))
+    # Only the first words matter: stop once there is more than fits (a body can be megabytes).
+    collapsed = _first_words(own, length) or _first_words(lines, length)
     if len(collapsed) <= length:
         return collapsed
     cut = collapsed[: max(length - 1, 0)]
@@ -46,6 +44,19 @@ def snippet(text: str, length: int = 200) -> str:
     if space > length // 2:
         cut = cut[:space]
     return cut.rstrip() + "…"
+
+
+def _first_words(lines, length: int) -> str:
+    """The start of the lines' words joined by single spaces: all of it, or just past ``length``."""
+    words: list[str] = []
+    size = -1
+    for line in lines:
+        for word in line.split():
+            words.append(word)
+            size += len(word) + 1
+            if size > length:
+                return " ".join(words)
+    return " ".join(words)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from pdmail.capture import Company, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
-from pdmail.inputs import Input
 from pdmail.limits import DEFAULT_LIMITS
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
+if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the mail server's pipe
+    from pdmail.inputs import Input
+
 BATCH = 200
 PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
+CHUNK = 16  # messages per task sent to a parser process
+IN_FLIGHT = 4  # tasks queued per parser process
+CACHE_KB = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -40,16 +46,38 @@ def _parse_job(item: Input) -> Parsed:
     return Parsed(item, raw, parse_or_refuse(raw))
 
 
+def default_workers() -> int:
+    """One parser per core but one: this process stores, which is the slower half of the work."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if cores > 1 else 0
+
+
+def _parse_chunk(items: list[Input]) -> list[Parsed]:
+    return [_parse_job(item) for item in items]
+
+
 def _parsed_stream(items: list[Input], workers: int | None):
-    workers = workers if workers is not None else (os.cpu_count() or 1)
-    if workers <= 1 or len(items) < PARALLEL_FROM:
+    """Parse results in input order. At most IN_FLIGHT chunks wait at any time, so memory stays flat
+    however large the mailbox: ``Pool.imap`` would let fast workers pile up every parsed message
+    (raw bytes included) while the store catches up.
+    """
+    workers = default_workers() if workers is None else workers
+    if workers < 1 or len(items) < PARALLEL_FROM:
         yield from map(_parse_job, items)
         return
     import multiprocessing
+    from collections import deque
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
+    chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
     with ctx.Pool(workers) as pool:
-        yield from pool.imap(_parse_job, items, chunksize=16)
+        pending: deque = deque()
+        for chunk in chunks:
+            pending.append(pool.apply_async(_parse_chunk, (chunk,)))
+            if len(pending) >= IN_FLIGHT * workers:
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
 
 
 def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Outcome:
@@ -76,6 +104,9 @@ def ingest_many(
 ) -> list[Outcome]:
     """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
     items = list(inputs)
+    # A batch of big messages overflows SQLite's default 2 MB page cache, which then writes pages out
+    # mid-transaction; a roomier cache for this connection keeps each batch to one write at commit.
+    db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     company = Company.load(db)
     outcomes: list[Outcome] = []
     stream = _parsed_stream(items, workers)
@@ -88,9 +119,7 @@ def ingest_many(
                 break
         if not batch:
             break
-        with db.tx():
-            for result in batch:
-                outcomes.append(_one(db, result, recipient, company))
+        outcomes.extend(_store_batch(db, batch, recipient, company))
         done += len(batch)
         if progress:
             progress(done, len(items))
@@ -99,7 +128,27 @@ def ingest_many(
     return outcomes
 
 
-def _one(db: Database, result: Parsed, recipient: str | None, company: Company) -> Outcome:
+class _Retry(Exception):
+    """A message failed inside a batch written without savepoints: redo the batch with them."""
+
+
+def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, company: Company) -> list[Outcome]:
+    """One transaction per batch. First without a savepoint per message (they make the full-text
+    index flush every time); if any message fails, that attempt is rolled back whole and the batch
+    is written again with one savepoint per message, so that only the failed ones are left out.
+    """
+    if not any(r.oversize for r in batch):  # an oversize message writes a spool file: not undone by rollback
+        try:
+            with db.tx(), db.flat():
+                return [_one(db, result, recipient, company, retry_on_error=True) for result in batch]
+        except _Retry:
+            pass
+    with db.tx():
+        return [_one(db, result, recipient, company) for result in batch]
+
+
+def _one(db: Database, result: Parsed, recipient: str | None, company: Company, *,
+         retry_on_error: bool = False) -> Outcome:
     label = result.input.label
     if result.error:
         return Outcome(label, "failed", None, result.error)
@@ -111,9 +160,11 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company) 
                               company=company)
     except TemporaryFailure:
         raise
-    except PdmailError as exc:
-        return Outcome(label, "failed", None, exc.message)
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
+        if retry_on_error:
+            raise _Retry from exc
+        if isinstance(exc, PdmailError):
+            return Outcome(label, "failed", None, exc.message)
         return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
 
 

@@ -5,14 +5,13 @@ Each message is yielded on its own, so one unreadable file never stops the rest.
 
 from __future__ import annotations
 
-import mailbox
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a Maildir can list 100,000 of them
 class Input:
     label: str  # what reports call it: a path, "path#3" inside an mbox, or "-" for stdin
     path: str | None = None  # read lazily (in a worker) when set
@@ -55,14 +54,18 @@ def expand(paths: list[str]) -> Iterator[Input]:
             yield Input(name, error=f"no such file or folder: {name}")
         elif _is_maildir(path):
             for file in maildir_files(path):
-                yield Input(str(file), path=str(file))
+                file_name = str(file)  # one string for both: label and path are the same
+                yield Input(file_name, path=file_name)
         elif path.is_dir():
             files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
             if not files:
                 yield Input(name, error=f"{name} is a folder but neither a Maildir nor a folder of .eml files")
             for file in files:
-                yield Input(str(file), path=str(file))
+                file_name = str(file)  # one string for both: label and path are the same
+                yield Input(file_name, path=file_name)
         elif _looks_like_mbox(path):
+            import mailbox  # not at the top: one message on stdin never needs it
+
             try:
                 box = mailbox.mbox(str(path), create=False)
                 for index, key in enumerate(box.iterkeys(), start=1):

@@ -149,7 +149,12 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> str | None
             if field_len > limits.max_header_field:
                 return f"a header field is over the {_size_text(limits.max_header_field)} limit"
             continue
-        if not open_count or not line.startswith(b"--"):
+        if not open_count:
+            break  # no boundary left to find: nothing in the rest can change the verdict
+        if not line.startswith(b"--"):
+            # Only a line starting with "--" matters in a body; jump straight to the next one.
+            nxt = raw.find(b"\n--", pos - 1)
+            pos = n if nxt == -1 else nxt + 1
             continue
         body = line[2:].rstrip()
         closing = False

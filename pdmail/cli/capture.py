@@ -5,7 +5,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from pdmail.cli.common import Session, clean, command, fail, safe
+from pdmail.cli.common import Session, command, fail, safe
 
 
 def register(app: typer.Typer) -> None:
@@ -43,7 +43,7 @@ def bcc_ingest(
     release: Annotated[Optional[int], typer.Option(
         "--release", metavar="QID", help="Ingest a quarantined message after review.")] = None,
     workers: Annotated[Optional[int], typer.Option(
-        "--workers", help="Parser processes for many inputs (default: one per core).")] = None,
+        "--workers", help="Parser processes for many inputs (default: one per core but one; 0 parses in this process).")] = None,
 ) -> None:
     """Capture mail sent to the company's Smart BCC address.
 
@@ -91,29 +91,9 @@ def bcc_ingest(
 
 
 def _report(s: Session, outcomes, *, single: bool) -> None:
-    if s.json:
-        data = [o.to_json() for o in outcomes]
-        s.emit(data[0] if single and len(data) == 1 else data)
-    else:
-        counts: dict[str, int] = {}
-        for o in outcomes:
-            counts[o.status] = counts.get(o.status, 0) + 1
-            if o.status in ("stored", "duplicate", "skipped") and len(outcomes) <= 20 and not s.quiet:
-                what = {"stored": "stored as email", "duplicate": "already captured as email",
-                        "skipped": "skipped"}[o.status]
-                ident = f" {o.id}" if o.id is not None else ""
-                sys.stdout.write(f"{clean(o.source)}: {what}{ident}"
-                                 + (f" ({clean(o.reason)})" if o.status == "skipped" else "") + "\n")
-        if len(outcomes) > 20 and not s.quiet:
-            sys.stdout.write(", ".join(f"{n} {status}" for status, n in sorted(counts.items())) + "\n")
-    for o in outcomes:
-        for warning in o.warnings:
-            s.warn(f"{o.source}: {warning}")
-        if o.status == "quarantined":
-            sys.stderr.write(f"Error: {clean(o.source)}: refused: {clean(o.reason)} (quarantined as {o.quarantine_id}; "
-                             "review with `pdmail bcc-ingest --quarantine`)\n")
-        elif o.status == "failed":
-            sys.stderr.write(f"Error: {clean(o.source)}: {clean(o.reason)}\n")
+    from pdmail.bcc_report import write_report
+
+    write_report(outcomes, json_output=s.json, quiet=s.quiet, single=single)
 
 
 def _quarantine_commands(s: Session, listing: bool, release: Optional[int]) -> None:

@@ -10,14 +10,13 @@ import inspect
 import json
 import os
 import sys
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
 
-from pdmail.errors import EXIT_INTERNAL, PdmailError
+from pdmail.terminal import clean, error_line  # noqa: F401 - clean is part of this module's interface
 
 DbOption = Annotated[
     Optional[Path],
@@ -112,6 +111,15 @@ class Session:
         else:
             console().print(human)
 
+    def emit_json_array(self, items) -> None:
+        """A JSON array of already-encoded objects, one per line, written as they come (long lists)."""
+        out = sys.stdout
+        first = True
+        for text in items:
+            out.write(("[\n  " if first else ",\n  ") + text)
+            first = False
+        out.write("[]\n" if first else "\n]\n")
+
     def info(self, message: str) -> None:
         """A human note on stderr, silenced by --quiet and --json."""
         if not (self.quiet or self.json):
@@ -137,26 +145,6 @@ def err_console():
 
 # --- terminal safety ------------------------------------------------------------------------------
 
-_BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
-
-
-def clean(text: object, *, keep_newlines: bool = False) -> str:
-    """Strip control and escape sequences, bidi overrides and bare CRs from untrusted text."""
-    out = []
-    for ch in str(text) if text is not None else "":
-        if ch == "\n" and keep_newlines:
-            out.append(ch)
-        elif ch == "\t":
-            out.append("    " if keep_newlines else " ")
-        elif ch in _BIDI:
-            continue
-        elif unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co"):
-            out.append(" " if ch in "\r\n" else "")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
 def safe(text: object, *, keep_newlines: bool = False) -> str:
     """Cleaned and escaped for Rich markup: a subject like ``[b]x[/b]`` prints as itself."""
     from rich.markup import escape
@@ -168,16 +156,7 @@ def safe(text: object, *, keep_newlines: bool = False) -> str:
 
 
 def fail(exc: BaseException, debug: bool) -> "typer.Exit":
-    if isinstance(exc, PdmailError):
-        sys.stderr.write(f"Error: {clean(exc.message)}\n")
-        return typer.Exit(exc.exit_code)
-    if debug:
-        import traceback
-
-        traceback.print_exception(exc)
-    detail = clean(str(exc)) or type(exc).__name__
-    sys.stderr.write(f"Error: internal error ({type(exc).__name__}: {detail}); run with --debug for details\n")
-    return typer.Exit(EXIT_INTERNAL)
+    return typer.Exit(error_line(exc, debug))
 
 
 def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: bool = True, **kwargs):

@@ -93,10 +93,10 @@ def contact_list(
 
     Example: `pdmail contact list --json`
     """
-    contacts = _crm().list_contacts(s.db, org_id=org)
     if s.json:
-        s.emit([c.to_json() for c in contacts])
+        s.emit_json_array(_crm().contacts_json(s.db, org_id=org))
         return
+    contacts = _crm().list_contacts(s.db, org_id=org)
 
     def table():
         from rich.table import Table

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from pdmail import csvimport
@@ -193,6 +194,29 @@ def list_contacts(db: Database, *, org_id: int | None = None) -> list[ContactRec
     if org_id is not None:
         return [_contact(r) for r in db.all(_CONTACT_SELECT + " WHERE c.org_id = ? ORDER BY c.id", (org_id,))]
     return [_contact(r) for r in db.all(_CONTACT_SELECT + " ORDER BY c.id")]
+
+
+_CONTACT_JSON_SELECT = (
+    "SELECT json_object('id', c.id, 'name', c.name, 'emails', "
+    "(SELECT json_group_array(email) FROM "
+    "  (SELECT email FROM contact_emails WHERE contact_id = c.id ORDER BY position)), "
+    "'org_id', c.org_id, 'org', o.name, 'title', c.title, 'phone', c.phone) "
+    "FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id"
+)
+
+
+def contacts_json(db: Database, *, org_id: int | None = None) -> Iterator[str]:
+    """Each contact as the JSON object of ``ContactRecord.to_json``, written by SQLite, in id order.
+
+    For listing every contact: going through Python objects and the json module costs seconds at
+    100,000 contacts, and yielding row by row keeps memory flat.
+    """
+    if org_id is not None:
+        cursor = db.execute(_CONTACT_JSON_SELECT + " WHERE c.org_id = ? ORDER BY c.id", (org_id,))
+    else:
+        cursor = db.execute(_CONTACT_JSON_SELECT + " ORDER BY c.id")
+    for (text,) in cursor:
+        yield text
 
 
 def contact_for_address(db: Database, address: str) -> int | None:

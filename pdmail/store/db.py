@@ -42,6 +42,7 @@ class Database:
         self.conn = conn
         self.path = path
         self._depth = 0
+        self._flat = False
 
     def execute(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
         try:
@@ -67,7 +68,10 @@ class Database:
 
     @contextmanager
     def tx(self) -> Iterator[Database]:
-        """A write transaction (BEGIN IMMEDIATE), or a savepoint when nested."""
+        """A write transaction (BEGIN IMMEDIATE), or a savepoint when nested (a plain block under :meth:`flat`)."""
+        if self._depth and self._flat:
+            yield self
+            return
         if self._depth:
             name = f"sp{self._depth}"
             self.execute(f"SAVEPOINT {name}")
@@ -95,6 +99,23 @@ class Database:
             self.execute("COMMIT")
         finally:
             self._depth = 0
+
+    @contextmanager
+    def flat(self) -> Iterator[Database]:
+        """Inside an open transaction, make nested :meth:`tx` blocks plain blocks instead of savepoints.
+
+        For bulk writes: every savepoint makes SQLite's full-text index write out what it has
+        buffered, so one savepoint per message multiplies its work several times over. Without
+        them a failure can no longer be undone message by message: the caller rolls the whole
+        transaction back (and may redo it with savepoints).
+        """
+        if not self._depth:
+            raise RuntimeError("flat() needs an open transaction")
+        previous, self._flat = self._flat, True
+        try:
+            yield self
+        finally:
+            self._flat = previous
 
     def close(self) -> None:
         self.conn.close()

@@ -1,0 +1,81 @@
+"""The benchmark scripts on a tiny mailbox, so that they keep working; the figures are not checked."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+sys.path.insert(0, str(BENCH))
+
+import crm_speed  # noqa: E402
+import ingest_speed  # noqa: E402
+import mailgen  # noqa: E402
+import measure  # noqa: E402
+
+
+def load_run_script():
+    loader = importlib.machinery.SourceFileLoader("bench_run", str(BENCH / "run"))
+    spec = importlib.util.spec_from_loader("bench_run", loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+def test_quick_mailbox_generator_is_deterministic(tmp_path):
+    first = list(mailgen.generate_messages(40, 1))
+    assert first == list(mailgen.generate_messages(40, 1))
+    count, size = mailgen.write_maildir(tmp_path / "md", first)
+    assert count == 40 and size == sum(map(len, first))
+    assert len(list((tmp_path / "md" / "cur").iterdir()) + list((tmp_path / "md" / "new").iterdir())) == 40
+
+
+def test_ingest_bench_runs_through_the_real_command(tmp_path):
+    results = ingest_speed.run_all(50, 1, 2, tmp_path)
+    assert sum(results["mailbox"]["outcomes"].values()) == 50
+    assert results["sent"]["outcomes"] == {"stored": 50}
+    assert results["single"]["outcomes"] == {"stored": 2}
+    assert results["version"]["runs"] == 2
+    assert results["sent"]["peak_pss_mb"] is None or results["sent"]["peak_pss_mb"] > 0
+    ingest_speed.print_table(results)
+
+
+def test_crm_bench_lists_every_imported_contact(tmp_path):
+    results = crm_speed.run_all(60, 10, 1, tmp_path)
+    assert results["contact_import"]["imported"] == 60
+    assert results["deal_import"]["imported"] == 10
+    crm_speed.print_table(results)
+
+
+def test_measure_reports_exit_code_output_and_cpu():
+    m = measure.run([sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper()); sys.exit(3)"],
+                    stdin=b"abc")
+    assert (m.returncode, m.stdout) == (3, b"ABC")
+    assert m.cpu_s > 0 and m.wall_s > 0
+
+
+def test_run_script_quick_pass(tmp_path, capsys):
+    """pdmail-only when no Dovecot can run here; with one, every tool that is installed takes part."""
+    from dovecot import unavailable_reason
+
+    if unavailable_reason() and os.environ.get("PDMAIL_REQUIRE_DOVECOT", "") not in ("", "0"):
+        pytest.fail(f"PDMAIL_REQUIRE_DOVECOT is set but {unavailable_reason()}")
+    run = load_run_script()
+    results = run.run_mailbox(30, 1, install=False)
+    names = {row["name"] for row in results["summary"]}
+    assert "pdmail bcc-ingest (Maildir)" in names
+    bcc = next(row for row in results["summary"] if row["name"] == "pdmail bcc-ingest (Maildir)")
+    assert sum(bcc["outcomes"].values()) == 30
+    for tool in ("bare imapclient FETCH", "pdmail sync, initial", "mbsync + notmuch new"):
+        assert tool in names or tool in results["unavailable"]
+    run.print_mailbox_table(results)
+    out_path = tmp_path / "r.json"
+    out_path.write_text(json.dumps(results, default=str))
+    assert json.loads(out_path.read_text())["count"] == 30
+    assert "pdmail bcc-ingest (Maildir)" in capsys.readouterr().out

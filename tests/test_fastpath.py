@@ -1,0 +1,107 @@
+"""One message piped into the real `pdmail` process behaves as the full command line does."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from pdmail.fastpath import PipeCall, parse_pipe_call
+
+
+def mail(frm: str = "Maria Lopez <maria@northwind.example>", mid: str = "<p1@northwind.example>") -> bytes:
+    return (f"From: {frm}\r\nTo: Ada Byron <ada@acme.example>\r\nSubject: Quote [draft]\r\n"
+            f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: {mid}\r\n\r\nHello Ada,\r\n").encode()
+
+
+def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None):
+    """The installed entry point in a new interpreter, as a mail server's pipe runs it."""
+    full_env = {**os.environ, **(env or {})}
+    done = subprocess.run([sys.executable, "-m", "pdmail", *args], input=stdin, capture_output=True,
+                          env=full_env, timeout=60)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+# --- which calls take the short path --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv, expected", [
+    (["bcc-ingest"], PipeCall()),
+    (["bcc-ingest", "--mta", "--recipient", "c+deal4@bcc.example"], PipeCall(recipient="c+deal4@bcc.example", mta=True)),
+    (["bcc-ingest", "--recipient=c@bcc.example", "--json"], PipeCall(recipient="c@bcc.example", json=True)),
+    (["--db", "/x/a.db", "-q", "bcc-ingest", "--user", "sam@x.example"], PipeCall(db="/x/a.db", user="sam@x.example",
+                                                                                  quiet=True)),
+    (["--json", "--debug", "bcc-ingest", "--db=/y.db"], PipeCall(db="/y.db", json=True, debug=True)),
+])
+def test_pipe_calls_are_recognized(argv, expected, monkeypatch):
+    monkeypatch.delenv("PDMAIL_DB", raising=False)
+    assert parse_pipe_call(argv) == expected
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["inbox"], ["bcc-ingest", "mail.eml"], ["bcc-ingest", "--quarantine"], ["bcc-ingest", "--release", "3"],
+    ["bcc-ingest", "--help"], ["bcc-ingest", "--recipient"], ["bcc-ingest", "--recipient", "--mta"],
+    ["bcc-ingest", "--workers", "2"], ["--mta", "bcc-ingest"], ["bcc-ingest", "bcc-ingest"], ["bcc-ingest", "-"],
+])
+def test_everything_else_goes_to_the_full_command_line(argv):
+    assert parse_pipe_call(argv) is None
+
+
+def test_database_comes_from_the_environment_unless_given(monkeypatch):
+    monkeypatch.setenv("PDMAIL_DB", "/env.db")
+    assert parse_pipe_call(["bcc-ingest"]).db == "/env.db"
+    assert parse_pipe_call(["--db", "/opt.db", "bcc-ingest"]).db == "/opt.db"
+
+
+# --- the real process ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def initialized(company, db_path):
+    return db_path
+
+
+def test_piped_message_is_stored_then_recognized(initialized):
+    code, out, err = pdmail("bcc-ingest", "--json", stdin=mail())
+    assert (code, err) == (0, "")
+    first = json.loads(out)
+    assert first["status"] == "stored" and first["source"] == "-"
+    code, out, err = pdmail("bcc-ingest", stdin=mail())
+    assert code == 0
+    assert out == f"-: already captured as email {first['id']}\n"
+
+
+def test_short_path_prints_what_the_full_command_line_prints(initialized, cli):
+    stranger = mail(frm="Eve <eve@elsewhere.example>", mid="<p2@elsewhere.example>")
+    code, out, err = pdmail("bcc-ingest", "--json", stdin=stranger)
+    full = cli("bcc-ingest", "--json", input=mail(frm="Eve <eve@elsewhere.example>", mid="<p3@elsewhere.example>"))
+    assert code == full.exit_code == 3
+    assert json.loads(out).keys() == json.loads(full.stdout).keys()
+    assert err.startswith("Error: -: refused: eve@elsewhere.example is not allowed")
+    assert full.stderr.startswith("Error: -: refused: eve@elsewhere.example is not allowed")
+
+
+def test_mta_mode_does_not_bounce_refused_mail(initialized):
+    code, out, err = pdmail("bcc-ingest", "--mta", stdin=mail(frm="eve@elsewhere.example", mid="<p4@x.example>"))
+    assert code == 0
+    assert "quarantined as" in err
+
+
+def test_missing_database_is_one_error_line(tmp_path):
+    env = {"PDMAIL_DB": str(tmp_path / "none.db")}
+    code, out, err = pdmail("bcc-ingest", stdin=mail(), env=env)
+    assert code == 2
+    assert err.startswith("Error: no database at") and err.count("\n") == 1
+    code, out, err = pdmail("bcc-ingest", "--mta", stdin=mail(), env=env)
+    assert code == 75
+
+
+def test_version_and_other_commands_still_answer(initialized):
+    from pdmail import __version__
+
+    assert pdmail("--version")[:2] == (0, f"pdmail {__version__}\n")
+    code, out, _ = pdmail("bcc-ingest", "--quarantine", "--json")
+    assert code == 0 and json.loads(out) == []

@@ -1,8 +1,8 @@
--- user_version 5
+-- user_version 6
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
-CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
+CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id, position, email);
 CREATE INDEX contacts_by_org ON contacts(org_id);
 CREATE INDEX deals_by_contact ON deals(contact_id, status);
 CREATE INDEX deals_by_org ON deals(org_id, status);

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pdmail.capture import Company, Outcome, ingest_bcc, parse_or_refuse
+from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_for_store
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
 from pdmail.store import quarantine as quarantine_store
@@ -30,6 +30,7 @@ class Parsed:
     parsed: object  # ParsedEmail, or a refusal reason (str)
     error: str | None = None
     oversize: int = 0
+    derived: Derived | None = None
 
 
 def _parse_job(item: Input) -> Parsed:
@@ -43,7 +44,10 @@ def _parse_job(item: Input) -> Parsed:
         raw = item.read()
     except OSError as exc:
         return Parsed(item, None, None, f"cannot read {item.label}: {exc.strerror}")
-    return Parsed(item, raw, parse_or_refuse(raw))
+    result = parse_for_store(raw)
+    if isinstance(result, str):
+        return Parsed(item, raw, result)
+    return Parsed(item, raw, result[0], derived=result[1])
 
 
 def default_workers() -> int:
@@ -158,7 +162,7 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
     try:
         with db.tx():
             return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
-                              company=company)
+                              company=company, derived=result.derived)
     except TemporaryFailure:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest

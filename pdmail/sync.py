@@ -34,7 +34,7 @@ FULL_SCAN_EVERY = timedelta(hours=24)  # even with CONDSTORE, re-read every flag
 MASS_DELETION_MIN = 5  # the guard only looks at folders where at least this many messages vanish...
 MASS_DELETION_SHARE = 0.5  # ...and more than this share of the folder does
 PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves
-PREFETCH = 2  # downloaded batches waiting to be stored, at most
+PREFETCH = 1  # downloaded batches waiting to be stored (one more downloads meanwhile)
 BULK_CACHE_KB = 32 * 1024  # SQLite page cache while storing batches
 PULLED_ROLES = ("inbox", "sent", "archive", "trash")  # always read: moves between them must be seen
 
@@ -480,11 +480,19 @@ class AccountSync:
         parsed = job.parsing()
         before = (self.result.new, self.result.skipped, len(self.result.errors))
         self.company = None  # read again for each batch, with the settings it carries
-        failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
 
         def store(retry_on_error: bool) -> None:
-            for item, result in zip(job.fetched, parsed):
-                self._store_one(folder, selected, item, result, failing, retry_on_error=retry_on_error)
+            failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
+            located = [self._store_one(folder, selected, item, result, retry_on_error=retry_on_error)
+                       for item, result in zip(job.fetched, parsed)]
+            located = [loc for loc in located if loc is not None]
+            state.add_locations(self.db, folder.id, selected.uidvalidity, located)
+            for loc in located:
+                if loc.uid in failing:  # read once per batch: most batches have none to clear
+                    state.clear_failure(self.db, folder.id, selected.uidvalidity, loc.uid)
+            if folder.role in ("trash", "junk"):
+                for email_id in dict.fromkeys(loc.email_id for loc in located if loc.email_id is not None):
+                    state.settle_email(self.db, email_id)
             for uid in job.missing:
                 if uid in job.still_there:
                     state.record_failure(self.db, folder.id, selected.uidvalidity, uid,
@@ -506,8 +514,9 @@ class AccountSync:
         else:
             self.checkpoint("commit")
 
-    def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, result, failing: set[int], *,
-                   retry_on_error: bool = False) -> None:
+    def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, result, *,
+                   retry_on_error: bool = False) -> state.NewLocation | None:
+        """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
         email_id = None
         parsed, derived = (result, None) if isinstance(result, str) else result
@@ -540,18 +549,13 @@ class AccountSync:
                 state.record_failure(self.db, folder.id, selected.uidvalidity, item.uid, reason, item.key)
                 self.result.errors.append(f"{folder.name}: message UID {item.uid} could not be stored ({reason}); "
                                           "it will be retried")
-                return
+                return None
             email_id = outcome.id
             if outcome.status == "stored":
                 self.result.new += 1
             elif outcome.status == "skipped":
                 self.result.skipped += 1
-        state.add_location(self.db, folder.id, selected.uidvalidity, item.uid, email_id, item.flags,
-                           source_key=item.key)
-        if item.uid in failing:  # read once per batch: most batches have none to clear
-            state.clear_failure(self.db, folder.id, selected.uidvalidity, item.uid)
-        if email_id is not None and folder.role in ("trash", "junk"):
-            state.settle_email(self.db, email_id)
+        return state.NewLocation(item.uid, email_id, item.flags, item.key)
 
     def _outside_past_scope(self, parsed, item: Fetched) -> bool:
         """``--past contacts``: mail from before the account was added is kept only when it involves a contact."""

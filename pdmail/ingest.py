@@ -62,7 +62,6 @@ def _parse_chunk(items: list[Input]) -> list[Parsed]:
 
 def _parsed_stream(items: list[Input], workers: int | None):
     """Parse results in input order. At most IN_FLIGHT chunks wait at any time, so memory stays flat
-
     however large the mailbox: ``Pool.imap`` would let fast workers pile up every parsed message
     (raw bytes included) while the store catches up.
     """
@@ -70,12 +69,20 @@ def _parsed_stream(items: list[Input], workers: int | None):
     if workers < 1 or len(items) < PARALLEL_FROM:
         yield from map(_parse_job, items)
         return
+    import gc
     import multiprocessing
     from collections import deque
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
-    with ctx.Pool(workers) as pool:
+    # Forked parsers inherit this process's objects (the list of inputs among them); frozen, their
+    # garbage collector leaves them alone instead of touching, and so copying, every page.
+    gc.freeze()
+    try:
+        pool = ctx.Pool(workers)
+    finally:
+        gc.unfreeze()
+    with pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_parse_chunk, (chunk,)))

@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_for_store
+from pdmail.addresses import normalize_address
+from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
 from pdmail.store import quarantine as quarantine_store
@@ -33,7 +34,9 @@ class Parsed:
     derived: Derived | None = None
 
 
-def _parse_job(item: Input) -> Parsed:
+def _parse_job(item: Input, users: frozenset[str] | None = None) -> Parsed:
+    """Read and parse one input. ``users``: the company's addresses; only mail from one of them can be
+    stored (the rest is quarantined), so only theirs gets its :class:`Derived` values computed here."""
     if item.error:
         return Parsed(item, None, None, item.error)
     try:
@@ -44,10 +47,12 @@ def _parse_job(item: Input) -> Parsed:
         raw = item.read()
     except OSError as exc:
         return Parsed(item, None, None, f"cannot read {item.label}: {exc.strerror}")
-    result = parse_for_store(raw)
-    if isinstance(result, str):
-        return Parsed(item, raw, result)
-    return Parsed(item, raw, result[0], derived=result[1])
+    parsed = parse_or_refuse(raw)
+    if isinstance(parsed, str):
+        return Parsed(item, raw, parsed)
+    if users is not None and not any(normalize_address(a.email) in users for a in parsed.from_):
+        return Parsed(item, raw, parsed)
+    return Parsed(item, raw, parsed, derived=Derived.of(parsed))
 
 
 def default_workers() -> int:
@@ -56,18 +61,18 @@ def default_workers() -> int:
     return cores - 1 if cores > 1 else 0
 
 
-def _parse_chunk(items: list[Input]) -> list[Parsed]:
-    return [_parse_job(item) for item in items]
+def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> list[Parsed]:
+    return [_parse_job(item, users) for item in items]
 
 
-def _parsed_stream(items: list[Input], workers: int | None):
+def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
     """Parse results in input order. At most IN_FLIGHT chunks wait at any time, so memory stays flat
     however large the mailbox: ``Pool.imap`` would let fast workers pile up every parsed message
     (raw bytes included) while the store catches up.
     """
     workers = default_workers() if workers is None else workers
     if workers < 1 or len(items) < PARALLEL_FROM:
-        yield from map(_parse_job, items)
+        yield from (_parse_job(item, users) for item in items)
         return
     import gc
     import multiprocessing
@@ -85,7 +90,7 @@ def _parsed_stream(items: list[Input], workers: int | None):
     with pool:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append(pool.apply_async(_parse_chunk, (chunk,)))
+            pending.append(pool.apply_async(_parse_chunk, (chunk, users)))
             if len(pending) >= IN_FLIGHT * workers:
                 yield from pending.popleft().get()
         while pending:
@@ -121,7 +126,7 @@ def ingest_many(
     db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     company = Company.load(db)
     outcomes: list[Outcome] = []
-    stream = _parsed_stream(items, workers)
+    stream = _parsed_stream(items, workers, frozenset(company.users_by_address))
     done = 0
     while True:
         batch = []

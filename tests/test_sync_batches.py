@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from pdmail import capture, identity, sync
+from pdmail import capture, sync
 from pdmail.errors import TemporaryFailure
 from pdmail.maildir_source import MaildirSource
-from pdmail.parse import parse_message
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user, set_setting
@@ -145,12 +144,3 @@ def test_company_settings_are_read_once_per_snapshot(company, db_path):
     assert snapshot.setting(db, "default-visibility", maria) == "shared"
     assert capture.Company.load(db).setting(db, "default-visibility", maria) == "private"
     db.close()
-
-
-def test_values_derived_in_a_parser_process_equal_the_stores_own():
-    parsed = parse_message(mail(7))
-    derived = capture.Derived.of(parsed)
-    assert derived.fingerprint == identity.fingerprint(parsed)
-    assert derived.snippet == identity.snippet(parsed.text)
-    assert capture.parse_for_store(mail(7)) == (parsed, derived)
-    assert isinstance(capture.parse_for_store(b"not an email at all"), str)

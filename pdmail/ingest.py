@@ -20,7 +20,10 @@ if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the m
 BATCH = 200
 PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
 CHUNK = 16  # messages per task sent to a parser process
-IN_FLIGHT = 4  # tasks queued per parser process
+# Tasks queued per parser process. The store takes a whole batch before writing it, so the window
+# must hold more than a batch (16 x 16 > 200): with less, the parsers idle while a batch is written
+# and the store idles while the next one is parsed.
+IN_FLIGHT = 16
 CACHE_KB = 32 * 1024
 
 

@@ -77,20 +77,12 @@ def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str
     if workers < 1 or len(items) < PARALLEL_FROM:
         yield from (_parse_job(item, users) for item in items)
         return
-    import gc
     import multiprocessing
     from collections import deque
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
-    # Forked parsers inherit this process's objects (the list of inputs among them); frozen, their
-    # garbage collector leaves them alone instead of touching, and so copying, every page.
-    gc.freeze()
-    try:
-        pool = ctx.Pool(workers)
-    finally:
-        gc.unfreeze()
-    with pool:
+    with ctx.Pool(workers) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_parse_chunk, (chunk, users)))

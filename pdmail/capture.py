@@ -63,6 +63,14 @@ class Company:
     create_contacts: bool
     users_by_address: dict[str, User]
     blocked: frozenset[str]
+    # Users' own settings, read on first use and kept as long as the rest of this snapshot.
+    user_settings: dict[tuple[int, str], str] = field(default_factory=dict, compare=False, repr=False)
+
+    def setting(self, db: Database, key: str, user: User) -> str:
+        value = self.user_settings.get((user.id, key))
+        if value is None:
+            value = self.user_settings[(user.id, key)] = users_store.get_setting(db, key, user)
+        return value
 
     @classmethod
     def load(cls, db: Database) -> Company:
@@ -102,6 +110,25 @@ def parse_or_refuse(raw: bytes) -> ParsedEmail | str:
         return exc.message
 
 
+@dataclass(frozen=True)
+class Derived:
+    """What the store would otherwise compute from a parsed message itself: pure work, so parser
+    processes do it and the single writer does not."""
+
+    fingerprint: str
+    snippet: str
+
+    @classmethod
+    def of(cls, parsed: ParsedEmail) -> Derived:
+        return cls(identity.fingerprint(parsed), identity.snippet(parsed.text))
+
+
+def parse_for_store(raw: bytes) -> tuple[ParsedEmail, Derived] | str:
+    """:func:`parse_or_refuse`, plus the message's :class:`Derived` values; for worker processes."""
+    parsed = parse_or_refuse(raw)
+    return parsed if isinstance(parsed, str) else (parsed, Derived.of(parsed))
+
+
 def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> int | None:
     """The +deal<ID> of the capture address this message was sent to, SPEC.md's order of sources."""
     sources: list[list[str]] = []
@@ -119,7 +146,8 @@ def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> in
 
 
 def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | None = None,
-               parsed: ParsedEmail | str | None = None, company: Company | None = None) -> Outcome:
+               parsed: ParsedEmail | str | None = None, company: Company | None = None,
+               derived: Derived | None = None) -> Outcome:
     """Capture one Smart BCC message. Refused mail is quarantined with its reason, never dropped."""
     company = company or Company.load(db)
     if parsed is None:
@@ -133,11 +161,11 @@ def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | N
     if not verdict.ok:
         return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
     owner = company.users_by_address[normalize_address(verdict.sender)]
-    return _store_bcc(db, raw, parsed, owner, company, label=label, recipient=recipient)
+    return _store_bcc(db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived)
 
 
 def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, company: Company, *,
-               label: str, recipient: str | None) -> Outcome:
+               label: str, recipient: str | None, derived: Derived | None = None) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
     if deal_id is not None and not crm_store_deal_exists(db, deal_id):
@@ -151,12 +179,12 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
         if isinstance(unwrapped, str):
             return _quarantine(db, raw, label, recipient, unwrapped, parsed)
         if unwrapped is not None:
-            (effective, own_raw), wrapper = unwrapped, raw
+            (effective, own_raw), wrapper, derived = unwrapped, raw, None  # another message: its own values
 
     origin = Origin(source="bcc", label=label, recipient=recipient)
     with db.tx():
         outcome = store_parsed(db, owner, effective, own_raw, origin,
-                               company=company, bcc_deal_id=deal_id, wrapper_raw=wrapper)
+                               company=company, bcc_deal_id=deal_id, wrapper_raw=wrapper, derived=derived)
     outcome.warnings[:0] = warnings
     return outcome
 
@@ -259,13 +287,16 @@ def store_parsed(
     company: Company | None = None,
     bcc_deal_id: int | None = None,
     wrapper_raw: bytes | None = None,
+    derived: Derived | None = None,
 ) -> Outcome:
     """Dedupe, thread, link and store one parsed message for ``owner``. Call inside a transaction.
 
     ``raw`` is the message's own bytes (None when it was unwrapped from ``wrapper_raw`` inline).
+    ``derived`` is ``Derived.of(parsed)`` when a parser process already computed it.
     """
     company = company or Company.load(db)
-    fingerprint = identity.fingerprint(parsed)
+    derived = derived or Derived.of(parsed)
+    fingerprint = derived.fingerprint
     existing = store.find_by_fingerprint(db, owner.id, fingerprint)
     if existing is not None:
         return Outcome(origin.label, "duplicate", existing, "already captured")
@@ -292,7 +323,7 @@ def store_parsed(
         deals_by_contact={},
         deals_by_id={},
         blocked=company.blocked,
-        auto_link_deals=is_on(users_store.get_setting(db, "auto-link-deals", owner)),
+        auto_link_deals=is_on(company.setting(db, "auto-link-deals", owner)),
         thread=_thread_links(thread),
         bcc_deal_id=bcc_deal_id,
     )
@@ -314,7 +345,7 @@ def store_parsed(
 
     stamp = now_utc()
     if thread_id is None:
-        visibility = origin.visibility or users_store.get_setting(db, "default-visibility", owner)
+        visibility = origin.visibility or company.setting(db, "default-visibility", owner)
         thread_id = store.create_thread(db, owner.id, threading_rules.normalize_subject(parsed.subject),
                                         visibility, stamp)
         thread = store.get_thread(db, thread_id)
@@ -352,7 +383,7 @@ def store_parsed(
         subject=parsed.subject,
         date_utc=date,
         date_source=date_source,
-        snippet=identity.snippet(parsed.text),
+        snippet=derived.snippet,
         body_text=parsed.text,
         attachments=tuple(a.to_json() for a in parsed.attachments if not a.is_inline),
         folder=folder,

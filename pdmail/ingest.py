@@ -7,7 +7,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pdmail.capture import Company, Outcome, ingest_bcc, parse_or_refuse
+from pdmail.addresses import normalize_address
+from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
 from pdmail.store import quarantine as quarantine_store
@@ -19,7 +20,10 @@ if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the m
 BATCH = 200
 PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
 CHUNK = 16  # messages per task sent to a parser process
-IN_FLIGHT = 4  # tasks queued per parser process
+# Tasks queued per parser process. The store takes a whole batch before writing it, so the window
+# must hold more than a batch (16 x 16 > 200): with less, the parsers idle while a batch is written
+# and the store idles while the next one is parsed.
+IN_FLIGHT = 16
 CACHE_KB = 32 * 1024
 
 
@@ -30,9 +34,12 @@ class Parsed:
     parsed: object  # ParsedEmail, or a refusal reason (str)
     error: str | None = None
     oversize: int = 0
+    derived: Derived | None = None
 
 
-def _parse_job(item: Input) -> Parsed:
+def _parse_job(item: Input, users: frozenset[str] | None = None) -> Parsed:
+    """Read and parse one input. ``users``: the company's addresses; only mail from one of them can be
+    stored (the rest is quarantined), so only theirs gets its :class:`Derived` values computed here."""
     if item.error:
         return Parsed(item, None, None, item.error)
     try:
@@ -43,7 +50,12 @@ def _parse_job(item: Input) -> Parsed:
         raw = item.read()
     except OSError as exc:
         return Parsed(item, None, None, f"cannot read {item.label}: {exc.strerror}")
-    return Parsed(item, raw, parse_or_refuse(raw))
+    parsed = parse_or_refuse(raw)
+    if isinstance(parsed, str):
+        return Parsed(item, raw, parsed)
+    if users is not None and not any(normalize_address(a.email) in users for a in parsed.from_):
+        return Parsed(item, raw, parsed)
+    return Parsed(item, raw, parsed, derived=Derived.of(parsed))
 
 
 def default_workers() -> int:
@@ -52,18 +64,18 @@ def default_workers() -> int:
     return cores - 1 if cores > 1 else 0
 
 
-def _parse_chunk(items: list[Input]) -> list[Parsed]:
-    return [_parse_job(item) for item in items]
+def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> list[Parsed]:
+    return [_parse_job(item, users) for item in items]
 
 
-def _parsed_stream(items: list[Input], workers: int | None):
+def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
     """Parse results in input order. At most IN_FLIGHT chunks wait at any time, so memory stays flat
     however large the mailbox: ``Pool.imap`` would let fast workers pile up every parsed message
     (raw bytes included) while the store catches up.
     """
     workers = default_workers() if workers is None else workers
     if workers < 1 or len(items) < PARALLEL_FROM:
-        yield from map(_parse_job, items)
+        yield from (_parse_job(item, users) for item in items)
         return
     import multiprocessing
     from collections import deque
@@ -73,7 +85,7 @@ def _parsed_stream(items: list[Input], workers: int | None):
     with ctx.Pool(workers) as pool:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append(pool.apply_async(_parse_chunk, (chunk,)))
+            pending.append(pool.apply_async(_parse_chunk, (chunk, users)))
             if len(pending) >= IN_FLIGHT * workers:
                 yield from pending.popleft().get()
         while pending:
@@ -109,7 +121,7 @@ def ingest_many(
     db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
     company = Company.load(db)
     outcomes: list[Outcome] = []
-    stream = _parsed_stream(items, workers)
+    stream = _parsed_stream(items, workers, frozenset(company.users_by_address))
     done = 0
     while True:
         batch = []
@@ -157,7 +169,7 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
     try:
         with db.tx():
             return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
-                              company=company)
+                              company=company, derived=result.derived)
     except TemporaryFailure:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest

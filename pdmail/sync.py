@@ -10,6 +10,8 @@ state from which the next run converges to what an uninterrupted run would have 
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -32,6 +34,8 @@ FULL_SCAN_EVERY = timedelta(hours=24)  # even with CONDSTORE, re-read every flag
 MASS_DELETION_MIN = 5  # the guard only looks at folders where at least this many messages vanish...
 MASS_DELETION_SHARE = 0.5  # ...and more than this share of the folder does
 PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves
+PREFETCH = 1  # downloaded batches waiting to be stored (one more downloads meanwhile)
+BULK_CACHE_KB = 32 * 1024  # SQLite page cache while storing batches
 PULLED_ROLES = ("inbox", "sent", "archive", "trash")  # always read: moves between them must be seen
 
 
@@ -100,14 +104,85 @@ class _Parser:
         from pdmail import capture
 
         if self.pool is None:
-            return lambda: [capture.parse_or_refuse(raw) for raw in raws]
-        job = self.pool.map_async(capture.parse_or_refuse, raws, chunksize=8)
+            return lambda: [capture.parse_for_store(raw) for raw in raws]
+        job = self.pool.map_async(capture.parse_for_store, raws, chunksize=8)
         return lambda: job.get()
 
     def close(self) -> None:
         if self.pool is not None:
             self.pool.terminate()
             self.pool.join()
+
+
+class _Retry(Exception):
+    """A message failed inside a batch written without savepoints: redo the batch with them."""
+
+
+@dataclass
+class _Batch:
+    """One downloaded batch on its way to the store; its parsing may still be running."""
+
+    chunk: list[int]
+    fetched: list[Fetched]
+    parsing: Callable[[], list]
+    missing: list[int]  # UIDs the server sent no content for
+    still_there: set[int]  # ...of which these still exist (a failure to retry, not an expunge)
+
+
+_END = object()
+
+
+class _Prefetch:
+    """Downloads the next batches in a thread while the current one is stored.
+
+    At most ``depth`` batches wait, so memory stays flat. A download error travels through the
+    queue in order: every batch fetched before it is stored first, then it is raised here.
+    """
+
+    def __init__(self, source: MailSource, parser: _Parser, batches, depth: int = PREFETCH) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, args=(source, parser, batches), daemon=True,
+                                       name="pdmail-fetch")
+        self.thread.start()
+
+    def _run(self, source: MailSource, parser: _Parser, batches) -> None:
+        try:
+            for chunk in batches:
+                if self.stopping.is_set():
+                    return
+                fetched = list(source.fetch(chunk))
+                got = {f.uid for f in fetched}
+                missing = [u for u in chunk if u not in got]
+                # No content for a UID: expunged since the search (fine), or the server failed to send it.
+                still_there = set(source.flags(missing)) if missing else set()
+                self._put(_Batch(chunk, fetched, parser.submit([f.raw for f in fetched]), missing, still_there))
+        except BaseException as exc:  # noqa: BLE001 - handed to the storing thread, which raises it
+            self._put(exc)
+            return
+        self._put(_END)
+
+    def _put(self, item) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.queue.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def __iter__(self):
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+
+    def close(self) -> None:
+        """Stop downloading and wait for the thread: the connection is not shared once this returns."""
+        self.stopping.set()
+        self.thread.join()
 
 
 class Checkpoints:
@@ -376,46 +451,50 @@ class AccountSync:
     def _fetch_and_store(self, folder: FolderState, selected: Selected, uids: list[int], *, advance: bool) -> None:
         """Fetch, parse and store in batches; each batch is committed with the cursor it reaches.
 
-        With many messages, parsing runs in worker processes while the next batch downloads and
-        the previous one is written, so the three overlap.
+        Downloading (a thread, mostly waiting on the network), parsing (worker processes) and
+        storing (this thread, the only writer) overlap; a bounded queue between them keeps memory
+        flat whatever the folder's size.
         """
+        if not uids:
+            return
         parser = _Parser(self.options.workers if len(uids) >= PARALLEL_FROM else 1)
+        # A batch of big messages overflows SQLite's default page cache, which then writes pages out
+        # mid-transaction; a roomier cache for this connection keeps each batch to one write at commit.
+        self.db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
+        feed = _Prefetch(self.source, parser, chunks(uids, self.options.batch))
         done = 0
-        pending = None
         try:
-            for chunk in chunks(uids, self.options.batch):
-                try:
-                    fetched = list(self.source.fetch(chunk))
-                    got = {f.uid for f in fetched}
-                    missing = [u for u in chunk if u not in got]
-                    # No content for a UID: expunged since the search (fine), or the server failed to send it.
-                    still_there = set(self.source.flags(missing)) if missing else set()
-                except TemporaryFailure:
-                    if pending is not None:
-                        self._store_batch(folder, selected, *pending, advance=advance)
-                    raise
-                job = (chunk, fetched, parser.submit([f.raw for f in fetched]), missing, still_there)
-                if pending is not None:
-                    done += len(pending[0])
-                    self._store_batch(folder, selected, *pending, advance=advance)
-                    self._progress(folder.name, done, len(uids))
-                pending = job
-            if pending is not None:
-                done += len(pending[0])
-                self._store_batch(folder, selected, *pending, advance=advance)
+            for job in feed:
+                done += len(job.chunk)
+                self._store_batch(folder, selected, job, advance=advance)
                 self._progress(folder.name, done, len(uids))
         finally:
+            feed.close()
             parser.close()
 
-    def _store_batch(self, folder: FolderState, selected: Selected, chunk: list[int], fetched: list[Fetched],
-                     parsing, missing: list[int], still_there: set[int], *, advance: bool) -> None:
-        parsed = parsing()
+    def _store_batch(self, folder: FolderState, selected: Selected, job: _Batch, *, advance: bool) -> None:
+        """One transaction per batch, first without a savepoint per message (each one makes the
+        full-text index write out what it buffered). If a message fails, that attempt is rolled back
+        whole and the batch is written again with savepoints, so that only the failed ones are left out.
+        """
+        parsed = job.parsing()
+        before = (self.result.new, self.result.skipped, len(self.result.errors))
+        self.company = None  # read again for each batch, with the settings it carries
 
-        def store():
-            for item, result in zip(fetched, parsed):
-                self._store_one(folder, selected, item, result)
-            for uid in missing:
-                if uid in still_there:
+        def store(retry_on_error: bool) -> None:
+            failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
+            located = [self._store_one(folder, selected, item, result, retry_on_error=retry_on_error)
+                       for item, result in zip(job.fetched, parsed)]
+            located = [loc for loc in located if loc is not None]
+            state.add_locations(self.db, folder.id, selected.uidvalidity, located)
+            for loc in located:
+                if loc.uid in failing:  # read once per batch: most batches have none to clear
+                    state.clear_failure(self.db, folder.id, selected.uidvalidity, loc.uid)
+            if folder.role in ("trash", "junk"):
+                for email_id in dict.fromkeys(loc.email_id for loc in located if loc.email_id is not None):
+                    state.settle_email(self.db, email_id)
+            for uid in job.missing:
+                if uid in job.still_there:
                     state.record_failure(self.db, folder.id, selected.uidvalidity, uid,
                                          "the server sent no content for this message", self.source.key_of(uid))
                     self.result.errors.append(f"{folder.name}: message UID {uid} could not be fetched; "
@@ -423,13 +502,24 @@ class AccountSync:
                 else:
                     state.clear_failure(self.db, folder.id, selected.uidvalidity, uid)
             if advance:
-                state.set_cursor(self.db, folder.id, last_uid=max(chunk))
+                state.set_cursor(self.db, folder.id, last_uid=max(job.chunk))
 
-        self._commit(store)
+        try:
+            with self.db.tx(), self.db.flat():
+                store(True)
+        except _Retry:
+            self.result.new, self.result.skipped = before[0], before[1]
+            del self.result.errors[before[2]:]
+            self._commit(lambda: store(False))
+        else:
+            self.checkpoint("commit")
 
-    def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, parsed) -> None:
+    def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, result, *,
+                   retry_on_error: bool = False) -> state.NewLocation | None:
+        """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
         email_id = None
+        parsed, derived = (result, None) if isinstance(result, str) else result
         if isinstance(parsed, str):
             # Unreadable or over a limit: kept in quarantine with the reason, like Smart BCC mail.
             qid = quarantine_store.hold(self.db, item.raw, source=f"sync:{self.account.name}:{label}",
@@ -449,25 +539,23 @@ class AccountSync:
             try:
                 with self.db.tx():
                     outcome = capture.store_parsed(self.db, self.user, parsed, item.raw, origin,
-                                                   company=self.company)
+                                                   company=self.company, derived=derived)
             except TemporaryFailure:
                 raise
             except Exception as exc:  # noqa: BLE001 - one bad message must not stop the folder
+                if retry_on_error:
+                    raise _Retry from exc
                 reason = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
                 state.record_failure(self.db, folder.id, selected.uidvalidity, item.uid, reason, item.key)
                 self.result.errors.append(f"{folder.name}: message UID {item.uid} could not be stored ({reason}); "
                                           "it will be retried")
-                return
+                return None
             email_id = outcome.id
             if outcome.status == "stored":
                 self.result.new += 1
             elif outcome.status in ("skipped", "duplicate"):  # already in pdmail, e.g. captured by BCC
                 self.result.skipped += 1
-        state.add_location(self.db, folder.id, selected.uidvalidity, item.uid, email_id, item.flags,
-                           source_key=item.key)
-        state.clear_failure(self.db, folder.id, selected.uidvalidity, item.uid)
-        if email_id is not None and folder.role in ("trash", "junk"):
-            state.settle_email(self.db, email_id)
+        return state.NewLocation(item.uid, email_id, item.flags, item.key)
 
     def _outside_past_scope(self, parsed, item: Fetched) -> bool:
         """``--past contacts``: mail from before the account was added is kept only when it involves a contact."""

@@ -298,8 +298,11 @@ def insert_email(db: Database, e: NewEmail) -> int:
         for a in group:
             if a.email:
                 rows.add((a.email, email_id, role))
-    db.executemany("INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)", sorted(rows))
-    replace_contact_links(db, email_id, e.contacts)
+    if rows:
+        db.executemany("INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)",
+                       sorted(rows))
+    if e.contacts:  # a new row has no links yet: nothing to replace
+        _insert_contact_links(db, email_id, e.contacts)
     db.execute(
         "INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)",
         (email_id, e.subject, e.body_text, addresses),
@@ -313,6 +316,10 @@ def replace_contact_links(db: Database, email_id: int, links: Iterable[tuple[int
         db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = 0", (email_id,))
     else:
         db.execute("DELETE FROM email_contacts WHERE email_id = ?", (email_id,))
+    _insert_contact_links(db, email_id, links)
+
+
+def _insert_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]]) -> None:
     db.executemany(
         "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
         "VALUES (?, ?, ?, ?, ?, 0)",

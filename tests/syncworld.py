@@ -7,6 +7,8 @@ import os
 import time
 from pathlib import Path
 
+import pytest
+
 from mailcorpus import message
 
 OWNER = "maria@northwind.example"
@@ -102,3 +104,25 @@ def dump(db) -> dict:
     threads = db.scalar("SELECT COUNT(*) FROM threads WHERE id IN (SELECT thread_id FROM emails)")
     return {"emails": emails, "locations": locations, "folders": folders, "ops": ops, "failures": failures,
             "threads": threads}
+
+
+@pytest.fixture
+def world(company, db_path, tmp_path):
+    """Maria's database and a local Maildir account of hers: (db, maria, box, account)."""
+    from pdmail.store import accounts as accounts_store
+    from pdmail.store import open_db
+    from pdmail.store.users import find_user
+
+    db = open_db(db_path)
+    maria = find_user(db, OWNER)
+    box = Maildir(tmp_path / "Mail")
+    account = accounts_store.add_account(db, maria, name="local", kind="maildir", address=OWNER,
+                                         maildir_path=str(box.root))
+    yield db, maria, box, account
+    db.close()
+
+
+def run(db, account, **options):
+    from pdmail import sync
+
+    return sync.sync_account(db, account, sync.SyncOptions(**options))

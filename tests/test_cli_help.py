@@ -3,23 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from typer.main import get_command
 
-from pdmail.cli import app
-
-
-def all_commands():
-    root = get_command(app)
-
-    def walk(cmd, path):
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                yield from walk(sub, path + [name])
-        else:
-            yield path, cmd
-
-    return list(walk(root, []))
+from clitree import all_commands
 
 
 def test_there_are_commands():

@@ -20,9 +20,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from typer.main import get_command
 from typer.testing import CliRunner
 
+from clitree import all_commands
 from pdmail.cli import app
 
 CAPTURE = "capture@bcc.northwind.example"
@@ -69,15 +69,7 @@ NO_EMAIL_ACCESS = {
 
 
 def all_command_paths() -> set[str]:
-    def walk(cmd, path):
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                yield from walk(sub, path + [name])
-        else:
-            yield " ".join(path)
-
-    return set(walk(get_command(app), []))
+    return {" ".join(path) for path, _ in all_commands()}
 
 
 def test_every_command_is_classified():

@@ -5,27 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pdmail import sync
-from pdmail.store import open_db
 from pdmail.store import accounts as accounts_store
 from pdmail.store import actions
-from pdmail.store.users import find_user
 from mailcorpus import corpus
-from syncworld import OWNER, Maildir, dump, mail
-
-
-@pytest.fixture
-def world(company, db_path, tmp_path):
-    db = open_db(db_path)
-    maria = find_user(db, OWNER)
-    box = Maildir(tmp_path / "Mail")
-    account = accounts_store.add_account(db, maria, name="local", kind="maildir", address=OWNER,
-                                         maildir_path=str(box.root))
-    yield db, maria, box, account
-    db.close()
-
-
-def run(db, account, **options):
-    return sync.sync_account(db, account, sync.SyncOptions(**options))
+from syncworld import OWNER, Maildir, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
 
 def email_by_mid(db, n):

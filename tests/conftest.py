@@ -75,6 +75,17 @@ def pytest_collection_modifyitems(config, items):
     os.environ.setdefault("TZ", "UTC")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Under PDMAIL_NO_SKIP=1 (CI, where every real component is installed) a skip is a failure."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.skipped and os.environ.get("PDMAIL_NO_SKIP", "") not in ("", "0"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped where nothing may be skipped (PDMAIL_NO_SKIP=1): {reason}"
+
+
 # --- a real Dovecot on 127.0.0.1 (see tests/dovecot.py) --------------------------------------------
 
 

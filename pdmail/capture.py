@@ -168,7 +168,7 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
                label: str, recipient: str | None, derived: Derived | None = None) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
-    if deal_id is not None and not crm_store_deal_exists(db, deal_id):
+    if deal_id is not None and not crm_store.deal_exists(db, deal_id):
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 
@@ -187,10 +187,6 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
                                company=company, bcc_deal_id=deal_id, wrapper_raw=wrapper, derived=derived)
     outcome.warnings[:0] = warnings
     return outcome
-
-
-def crm_store_deal_exists(db: Database, deal_id: int) -> bool:
-    return db.scalar("SELECT 1 FROM deals WHERE id = ? AND status != 'deleted'", (deal_id,)) is not None
 
 
 def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | str | None:

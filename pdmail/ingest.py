@@ -24,7 +24,6 @@ CHUNK = 16  # messages per task sent to a parser process
 # must hold more than a batch (16 x 16 > 200): with less, the parsers idle while a batch is written
 # and the store idles while the next one is parsed.
 IN_FLIGHT = 16
-CACHE_KB = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -116,9 +115,7 @@ def ingest_many(
 ) -> list[Outcome]:
     """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
     items = list(inputs)
-    # A batch of big messages overflows SQLite's default 2 MB page cache, which then writes pages out
-    # mid-transaction; a roomier cache for this connection keeps each batch to one write at commit.
-    db.execute(f"PRAGMA cache_size=-{CACHE_KB}")
+    db.roomy_cache()
     company = Company.load(db)
     outcomes: list[Outcome] = []
     stream = _parsed_stream(items, workers, frozenset(company.users_by_address))

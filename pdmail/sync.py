@@ -35,7 +35,6 @@ MASS_DELETION_MIN = 5  # the guard only looks at folders where at least this man
 MASS_DELETION_SHARE = 0.5  # ...and more than this share of the folder does
 PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves
 PREFETCH = 1  # downloaded batches waiting to be stored (one more downloads meanwhile)
-BULK_CACHE_KB = 32 * 1024  # SQLite page cache while storing batches
 PULLED_ROLES = ("inbox", "sent", "archive", "trash")  # always read: moves between them must be seen
 
 
@@ -458,9 +457,7 @@ class AccountSync:
         if not uids:
             return
         parser = _Parser(self.options.workers if len(uids) >= PARALLEL_FROM else 1)
-        # A batch of big messages overflows SQLite's default page cache, which then writes pages out
-        # mid-transaction; a roomier cache for this connection keeps each batch to one write at commit.
-        self.db.execute(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
+        self.db.roomy_cache()
         feed = _Prefetch(self.source, parser, chunks(uids, self.options.batch))
         done = 0
         try:

@@ -76,7 +76,7 @@ def user_list(s: Session) -> None:
     """
     users = _users()
     rows = users.list_users(s.db)
-    default = s.db.scalar("SELECT value FROM app_state WHERE key = 'default_user'")
+    default = users.default_user_email(s.db)
 
     def table():
         from rich.table import Table

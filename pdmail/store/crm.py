@@ -269,6 +269,10 @@ def _deal(row) -> DealRecord:
                       row["status"], row["contact_name"])
 
 
+def deal_exists(db: Database, deal_id: int) -> bool:
+    return db.scalar("SELECT 1 FROM deals WHERE id = ? AND status != 'deleted'", (deal_id,)) is not None
+
+
 def get_deal(db: Database, deal_id: int) -> DealRecord:
     row = db.one(_DEAL_SELECT + " WHERE d.id = ? AND d.status != 'deleted'", (deal_id,))
     if row is None:

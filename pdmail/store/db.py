@@ -17,6 +17,7 @@ from pdmail import migrations
 from pdmail.errors import TemporaryFailure, UsageError
 
 BUSY_TIMEOUT_S = 10.0
+BULK_CACHE_KB = 32 * 1024  # page cache of a bulk writer: a batch of 200 big messages fits
 
 
 def busy_timeout() -> float:
@@ -116,6 +117,14 @@ class Database:
             yield self
         finally:
             self._flat = previous
+
+    def roomy_cache(self) -> None:
+        """A page cache that holds a whole batch of big messages, for bulk writers (capture, sync).
+
+        With SQLite's default 2 MB, such a batch overflows the cache, which then writes pages out
+        mid-transaction; with room for it, each batch is written once, at commit.
+        """
+        self.execute(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
 
     def close(self) -> None:
         self.conn.close()

@@ -84,6 +84,11 @@ def list_users(db: Database) -> list[User]:
     return [_user_from_row(db, r) for r in db.all("SELECT * FROM users ORDER BY id")]
 
 
+def default_user_email(db: Database) -> str | None:
+    """Whose database this is when no --user or PDMAIL_USER says otherwise."""
+    return db.scalar("SELECT value FROM app_state WHERE key = 'default_user'")
+
+
 def set_default_user(db: Database, email: str) -> User:
     user = find_user(db, email)
     if user is None:
@@ -106,7 +111,7 @@ def current_user(db: Database, email: str | None) -> User:
         if user is None:
             raise UsageError(f"no user {email}; see `pdmail user list`")
         return user
-    default = db.scalar("SELECT value FROM app_state WHERE key = 'default_user'")
+    default = default_user_email(db)
     user = find_user(db, default) if default else None
     if user is None:
         raise UsageError("no default user; set one with `pdmail user default EMAIL`")

@@ -27,7 +27,7 @@ _VERDICTS = {
 def explain(db: Database, viewer: User, email_id: int) -> dict:
     """The explanation of one email the viewer may see; any other email reads as not found."""
     mailbox.get_email_row(db, viewer, email_id)  # the visibility law, or NotFound
-    f = links_store.explain_facts(db, email_id)
+    f = links_store.explain_facts(db, email_id, viewer.id)
     thread = f["thread"]
     trace = json.loads(f["link_trace_json"] or "[]")
     notes: list[str] = []

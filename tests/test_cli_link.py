@@ -301,3 +301,19 @@ def test_rescan_json_is_one_document(company, db_path):
     result = cli.ok("link", "--rescan", "--json")
     assert set(json.loads(result.stdout)) == {"dry_run", "threads", "emails", "changed", "reworded", "changes",
                                               "more_changes"}
+
+
+def test_explain_tells_a_colleague_only_of_the_thread_mail_they_may_see(crm, db_path):
+    """An internal note in a customer thread links to nobody, so a colleague does not see it: neither
+    the thread's size nor its history may give it away."""
+    cli, first, reply = crm
+    note = capture(db_path, frm=f"Maria <{MARIA}>", to=("ines@northwind.example",), mid="q3", in_reply_to="q1",
+                   references=("q1",), subject="Re: Quote")
+    cli.ok("link", str(note), "--none")
+    own = cli.json("explain", str(first))
+    assert own["thread"]["emails"] == 3
+    assert note in {entry["email"] for entry in own["history"]}
+    seen = cli.json("explain", str(first), "--user", SAM)
+    assert seen["thread"]["emails"] == 2
+    assert note not in {entry["email"] for entry in seen["history"]}
+    assert cli("show", str(note), "--user", SAM).exit_code == 4

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pdmail.models import Contact, Deal
 from pdmail.store.db import Database
+from pdmail.visibility import sql_condition
 
 
 @dataclass(frozen=True)
@@ -330,8 +331,12 @@ def candidate_deals(db: Database, email_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def explain_facts(db: Database, email_id: int) -> dict:
-    """Everything ``explain`` tells about one email; the caller has already checked it may be seen."""
+def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
+    """Everything ``explain`` tells about one email; the caller has already checked it may be seen.
+
+    What it tells of the email's thread (its size, its history) counts only the email the viewer may
+    see: a thread can hold mail that is hidden from a colleague.
+    """
     email = dict(db.one(
         "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
         "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
@@ -348,12 +353,15 @@ def explain_facts(db: Database, email_id: int) -> dict:
     email["deal"] = dict(deal) if deal else None
     email["thread"] = dict(db.one(
         "SELECT t.id, t.deal_id, t.deal_rule, t.is_deal_manual, t.visibility, "
-        "(SELECT count(*) FROM emails WHERE thread_id = t.id) AS emails FROM threads t WHERE t.id = ?",
-        (email["thread_id"],),
+        f"(SELECT count(*) FROM emails e WHERE e.thread_id = t.id AND {sql_condition('e')}) AS emails "
+        "FROM threads t WHERE t.id = :thread",
+        {"thread": email["thread_id"], "viewer": viewer_id},
     ))
     email["history"] = [dict(r) for r in db.all(
         "SELECT a.at_utc, u.email AS user, a.action, a.email_id, a.from_value, a.to_value FROM audit_log a "
-        "LEFT JOIN users u ON u.id = a.user_id WHERE a.thread_id = ? OR a.email_id = ? ORDER BY a.id",
-        (email["thread_id"], email_id),
+        "LEFT JOIN users u ON u.id = a.user_id WHERE (a.thread_id = :thread OR a.email_id = :email) "
+        f"AND (a.email_id IS NULL OR EXISTS (SELECT 1 FROM emails e WHERE e.id = a.email_id AND {sql_condition('e')})) "
+        "ORDER BY a.id",
+        {"thread": email["thread_id"], "email": email_id, "viewer": viewer_id},
     )]
     return email

@@ -115,7 +115,7 @@ def ingest_many(
 ) -> list[Outcome]:
     """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
     items = list(inputs)
-    db.roomy_cache()
+    db.for_bulk_writes()
     company = Company.load(db)
     outcomes: list[Outcome] = []
     stream = _parsed_stream(items, workers, frozenset(company.users_by_address))

@@ -446,6 +446,28 @@ def m006_contact_addresses_in_order(db: sqlite3.Connection) -> None:
     )
 
 
+def m007_raw_messages_by_rowid(db: sqlite3.Connection) -> None:
+    """Raw messages in an ordinary table, found through an index on their hash.
+
+    A WITHOUT ROWID table keeps each row inside its B-tree, which SQLite advises only for rows far
+    smaller than a page; a message is tens of kilobytes, and storing one took five times as long.
+    Rebuilt the way SQLite documents for a changed table: new table, copy, drop, rename.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE raw_messages_new (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+        INSERT INTO raw_messages_new (sha256, size, data) SELECT sha256, size, data FROM raw_messages;
+        DROP TABLE raw_messages;
+        ALTER TABLE raw_messages_new RENAME TO raw_messages;
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -453,6 +475,7 @@ MIGRATIONS: list[Migration] = [
     ("004_sync_state", m004_sync_state),
     ("005_outbox", m005_outbox),
     ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
+    ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -479,7 +502,11 @@ def check_version(db: sqlite3.Connection) -> int:
 
 
 def migrate(db: sqlite3.Connection) -> list[str]:
-    """Apply the migrations this database lacks, each in its own transaction; return their names."""
+    """Apply the migrations this database lacks, each in its own transaction; return their names.
+
+    Foreign keys are off while they run, so that a migration can rebuild a table other tables refer
+    to; each one must leave every reference intact (``PRAGMA foreign_key_check``) or it is undone.
+    """
     applied: list[str] = []
     found = check_version(db)
     if found == SCHEMA_VERSION:
@@ -488,24 +515,36 @@ def migrate(db: sqlite3.Connection) -> list[str]:
         "CREATE TABLE IF NOT EXISTS _pdmail_migrations ("
         "number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL)"
     )
-    for number, (name, step) in enumerate(MIGRATIONS, start=1):
-        if number <= found:
-            continue
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            # Another process may have migrated while we waited for the write lock.
-            if schema_version(db) >= number:
-                db.execute("ROLLBACK")
-                continue
-            step(db)
-            db.execute(
-                "INSERT INTO _pdmail_migrations (number, name, applied_utc) VALUES (?, ?, ?)",
-                (number, name, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
-            )
-            db.execute(f"PRAGMA user_version = {number}")
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        applied.append(name)
+    keys_were_on = db.execute("PRAGMA foreign_keys").fetchone()[0]
+    db.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set here, between them
+    try:
+        for number, (name, step) in enumerate(MIGRATIONS, start=1):
+            if number > found and _apply(db, number, name, step):
+                applied.append(name)
+    finally:
+        if keys_were_on:
+            db.execute("PRAGMA foreign_keys=ON")
     return applied
+
+
+def _apply(db: sqlite3.Connection, number: int, name: str, step: Callable[[sqlite3.Connection], None]) -> bool:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while we waited for the write lock.
+        if schema_version(db) >= number:
+            db.execute("ROLLBACK")
+            return False
+        step(db)
+        broken = db.execute("PRAGMA foreign_key_check").fetchmany(3)
+        if broken:
+            raise RuntimeError(f"migration {name} would break references: {[tuple(r) for r in broken]}")
+        db.execute(
+            "INSERT INTO _pdmail_migrations (number, name, applied_utc) VALUES (?, ?, ?)",
+            (number, name, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        )
+        db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return True

@@ -457,7 +457,7 @@ class AccountSync:
         if not uids:
             return
         parser = _Parser(self.options.workers if len(uids) >= PARALLEL_FROM else 1)
-        self.db.roomy_cache()
+        self.db.for_bulk_writes()
         feed = _Prefetch(self.source, parser, chunks(uids, self.options.batch))
         done = 0
         try:

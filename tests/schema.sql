@@ -1,4 +1,4 @@
--- user_version 6
+-- user_version 7
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -260,11 +260,11 @@ CREATE TABLE quarantine (
             released_email_id INTEGER REFERENCES emails(id),
             released_utc TEXT
         );
-CREATE TABLE raw_messages (
+CREATE TABLE "raw_messages" (
             sha256 TEXT PRIMARY KEY,
             size INTEGER NOT NULL,
             data BLOB NOT NULL
-        ) WITHOUT ROWID;
+        );
 CREATE TABLE sync_folders (
             id INTEGER PRIMARY KEY,
             account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,

@@ -95,3 +95,50 @@ def test_a_database_at_an_older_schema_is_upgraded(db_path, monkeypatch):
     assert db.scalar("SELECT name FROM company") == "Old Co"
     db.close()
     assert dump_schema(db_path) == SNAPSHOT.read_text()
+
+
+def test_raw_messages_move_to_an_ordinary_table_with_every_reference_intact(db_path, monkeypatch):
+    """Migration 7 rebuilds a table that emails and quarantine refer to: bytes and references survive."""
+    import factories
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 6)
+    db, maria = factories.company(db_path)
+    email_id = factories.email(db, maria, frm="ana@harbor.example", to=["maria@northwind.example"])
+    from pdmail.store import quarantine
+
+    with db.tx():
+        quarantine.hold(db, b"From: x\r\n\r\nheld", source="-", recipient=None, reason="test",
+                        from_email=None, subject=None)
+    before = {r[0]: bytes(r[1]) for r in db.all("SELECT sha256, data FROM raw_messages")}
+    assert "WITHOUT ROWID" in db.scalar("SELECT sql FROM sqlite_master WHERE name = 'raw_messages'")
+    db.close()
+    monkeypatch.undo()
+
+    db = open_db(db_path)
+    assert db.scalar("PRAGMA user_version") == migrations.SCHEMA_VERSION
+    assert "WITHOUT ROWID" not in db.scalar("SELECT sql FROM sqlite_master WHERE name = 'raw_messages'")
+    assert {r[0]: bytes(r[1]) for r in db.all("SELECT sha256, data FROM raw_messages")} == before
+    assert db.all("PRAGMA foreign_key_check") == []
+    assert db.scalar("PRAGMA foreign_keys") == 1
+    sha = db.scalar("SELECT raw_sha256 FROM emails WHERE id = ?", (email_id,))
+    with pytest.raises(sqlite3.IntegrityError):  # the reference is enforced again, against the new table
+        db.execute("DELETE FROM raw_messages WHERE sha256 = ?", (sha,))
+    db.close()
+    assert dump_schema(db_path) == SNAPSHOT.read_text()
+
+
+def test_a_migration_that_would_break_a_reference_is_undone(db_path, monkeypatch):
+    def breaks(conn):
+        conn.execute("INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (1, 'a@b.example', 'A', 0, 'x')")
+        conn.execute("INSERT INTO user_addresses (email, user_id, created_utc) VALUES ('c@b.example', 99, 'x')")
+
+    monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("999_breaks", breaks)])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", len(migrations.MIGRATIONS))
+    conn = sqlite3.connect(db_path, isolation_level=None)
+    conn.execute("PRAGMA foreign_keys=ON")
+    with pytest.raises(RuntimeError, match="999_breaks would break references"):
+        migrations.migrate(conn)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION - 1
+    assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0
+    assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1

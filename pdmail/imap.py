@@ -138,8 +138,13 @@ def connect(account, *, timeout: float = DEFAULT_TIMEOUT_S, secret: str | None =
 
 def _open(host, port, security, context, timeout, where) -> IMAPClient:
     try:
-        return IMAPClient(host, port=port, ssl=security == "tls", ssl_context=context,
-                          timeout=SocketTimeout(connect=timeout, read=timeout))
+        client = IMAPClient(host, port=port, ssl=security == "tls", ssl_context=context,
+                            timeout=SocketTimeout(connect=timeout, read=timeout))
+        # imapclient turns imaplib's wire log fully on and filters it in its logger: every line, the
+        # login and each message's bytes included, is formatted with repr() and thrown away. That
+        # was more than half the CPU of a download; pdmail never logs the wire (mail and secrets).
+        client._imap.debug = 0
+        return client
     except ssl.SSLCertVerificationError as exc:
         raise _untrusted(where, exc) from None
     except (socket.timeout, TimeoutError):

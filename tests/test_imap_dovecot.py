@@ -363,3 +363,17 @@ def test_roles_are_asked_for_when_plain_list_does_not_give_them(session, monkeyp
     monkeypatch.setattr(session, "provider", PROVIDERS["gmail"])  # no guessing by name
     roles = {f.name: f.role for f in session.folders()}
     assert roles["Sent"] == "sent" and roles["Archive"] == "archive" and roles["Junk"] == "junk"
+
+
+def test_no_message_content_is_formatted_for_the_wire_log(session, dovecot_server, mail_user, caplog):
+    """imapclient asks imaplib to log every response, whole messages included, and filters them in
+    its logger. pdmail turns that log off: with debug logging enabled by the application, the bytes
+    of a downloaded message still never reach a log record (and were never formatted for one)."""
+    marker = b"BODY-MARKER-" + random_tokens.token_hex(6).encode()
+    dovecot_server.seed(mail_user, "INBOX", [raw(1) + marker + b"\r\n"])
+    session.select("INBOX", readonly=True)
+    with caplog.at_level("DEBUG"):
+        fetched = list(session.fetch_bodies(session.search_uids()))
+    assert marker in fetched[0].raw
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert marker.decode() not in logged

@@ -398,14 +398,55 @@ def _strip_quotes_and_comments(value: str) -> str:
 _ADDR_TOKEN_RE = re.compile(r"[^\s<>(),;:\"\[\]]+@[^\s<>(),;:\"\[\]]+")
 
 
+# The shapes nearly every address header has: ``Name <local@domain>``, ``"Last, First" <local@domain>``
+# and a bare ``local@domain``, separated by commas; no comments, groups, escapes or source routes.
+_LOCAL = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+_DOMAIN = r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*"
+_PHRASE = r"[^\s\"<>()\[\]\\,;:@.]+(?:[ \t]+[^\s\"<>()\[\]\\,;:@.]+)*"
+
+
+def _mailbox(group: str) -> str:
+    """One mailbox of the common shapes; ``group`` names its parts (``(?P<quoted>``...) or is ``(?:``."""
+    named = group != "(?:"
+    quoted, phrase, angle, bare = ((f"(?P<{n}>" if named else "(?:") for n in ("quoted", "phrase", "angle", "bare"))
+    return (rf'[ \t]*(?:(?:"{quoted}[^"\\\r\n]*)"|{phrase}{_PHRASE}))?[ \t]*<{angle}{_LOCAL}@{_DOMAIN})>'
+            rf"|{bare}{_LOCAL}@{_DOMAIN}))[ \t]*")
+
+
+_MAILBOX_RE = re.compile(_mailbox("(?P<"))
+_MAILBOX_LIST_RE = re.compile(rf"(?:{_mailbox('(?:')},)*{_mailbox('(?:')}")
+
+
+def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
+    """(name, address) pairs as ``getaddresses`` gives them, when ``value`` has only the common shapes.
+
+    A regular expression reads those at C speed; the standard parser walks the text a character at
+    a time in Python, which made addresses a third of the time spent parsing a message.
+    """
+    if not _MAILBOX_LIST_RE.fullmatch(value):
+        return None
+    pairs = []
+    for m in _MAILBOX_RE.finditer(value):
+        if m["bare"] is not None:
+            pairs.append(("", m["bare"]))
+        else:
+            name = m["quoted"] if m["quoted"] is not None else " ".join((m["phrase"] or "").split())
+            pairs.append((name, m["angle"]))
+    return pairs
+
+
 def _parse_addresses(value: str, *, count_hidden: bool = False) -> tuple[list[Address], int]:
     """Mailboxes of one address header, and (with ``count_hidden``) how many distinct addresses its
     text really holds, which catches values like ``a@x.com<b@y.com>`` that a parser may read as one.
     """
-    try:
-        pairs = getaddresses([value])
-    except (IndexError, ValueError, TypeError, AttributeError, RecursionError):
-        pairs = [("", token) for token in _ADDR_TOKEN_RE.findall(value)]
+    simple = _simple_mailboxes(value)
+    if simple is not None:
+        pairs = simple
+    else:
+        try:
+            pairs = getaddresses([value])
+        except (IndexError, ValueError, TypeError, AttributeError, RecursionError):
+            pairs = [("", token) for token in _ADDR_TOKEN_RE.findall(value)]
     found: list[Address] = []
     seen: set[str] = set()
     for name, addr in pairs:
@@ -415,7 +456,7 @@ def _parse_addresses(value: str, *, count_hidden: bool = False) -> tuple[list[Ad
         seen.add(email)
         name = decode_header_text(name).strip().strip('"').strip()
         found.append(Address(name=name, email=email))
-    if not count_hidden:
+    if not count_hidden or simple is not None:  # the simple shapes hide no address outside <...>
         return found, len(found)
     distinct = {normalize_address(t) for t in _ADDR_TOKEN_RE.findall(_strip_quotes_and_comments(value))}
     return found, max(len(found), len(distinct))

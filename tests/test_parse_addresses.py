@@ -1,0 +1,76 @@
+"""Address headers: the fast reading of the common shapes gives exactly what the full parser gives."""
+
+from __future__ import annotations
+
+from email.utils import getaddresses
+
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
+
+from pdmail import parse
+from pdmail.parse import _parse_addresses, _simple_mailboxes
+
+# Pieces that real headers are made of, and pieces that break the common shapes.
+_name_chars = st.sampled_from(list("AnaSilvaJoséŁódź0129 -'_!=?") + ["=?UTF-8?Q?Jos=C3=A9?=", "\t", ".", "@", "\\"])
+_names = st.lists(_name_chars, max_size=12).map("".join)
+_locals = st.sampled_from(["ana", "a.b", "x+tag", "o'neil", "first.last", "UPPER", ".bad", "two..dots", "q\"x"])
+_domains = st.sampled_from(["x.com", "sub.example.org", "EXAMPLE.COM", "local", "x-y.test", "bad..dots", "x.com."])
+
+
+@st.composite
+def mailboxes(draw) -> str:
+    address = f"{draw(_locals)}@{draw(_domains)}"
+    shape = draw(st.sampled_from(["bare", "angle", "named", "quoted", "comment", "odd"]))
+    name = draw(_names)
+    pad = draw(st.sampled_from(["", " ", "  ", "\t"]))
+    if shape == "bare":
+        return f"{pad}{address}{pad}"
+    if shape == "angle":
+        return f"{pad}<{address}>{pad}"
+    if shape == "named":
+        return f"{pad}{name} <{address}>{pad}"
+    if shape == "quoted":
+        return f'{pad}"{name.replace(chr(34), "")}"{pad}<{address}>'
+    if shape == "comment":
+        return f"{address} ({name})"
+    return draw(st.sampled_from([f"{name}:{address};", f"{address}<{address}>", f"<@relay:{address}>", ""]))
+
+
+address_headers = st.lists(mailboxes(), min_size=1, max_size=4).flatmap(
+    lambda parts: st.sampled_from([",", ", ", " ,", ";"]).map(lambda sep: sep.join(parts)))
+
+
+@settings(max_examples=1500, deadline=None)
+@given(address_headers)
+@example('"Silva, Ana" <ana@x.com>, bob@y.org')
+@example("Ana  Silva   <a@x.com> ,  b@c.d")
+@example("=?UTF-8?Q?Jos=C3=A9?= <j@x.com>")
+def test_the_fast_reading_agrees_with_the_standard_parser(value):
+    simple = _simple_mailboxes(value)
+    if simple is not None:
+        assert simple == getaddresses([value])
+
+
+@settings(max_examples=1500, deadline=None)
+@given(address_headers)
+def test_mailboxes_and_hidden_address_count_are_the_same_either_way(value):
+    fast = (_parse_addresses(value), _parse_addresses(value, count_hidden=True))
+    original = parse._simple_mailboxes
+    parse._simple_mailboxes = lambda _value: None
+    try:
+        slow = (_parse_addresses(value), _parse_addresses(value, count_hidden=True))
+    finally:
+        parse._simple_mailboxes = original
+    assert fast == slow
+
+
+def test_the_common_shapes_take_the_fast_way():
+    for value in ("Ana Silva <ana@x.com>", '"Silva, Ana" <ana@x.com>, bob@y.org', "ana@x.com",
+                  "José Silva <j@x.com>", "=?UTF-8?B?Sm9zw6k=?= <j@x.com>, <k@y.org>"):
+        assert _simple_mailboxes(value) is not None, value
+
+
+def test_unusual_shapes_go_to_the_full_parser():
+    for value in ("a@x.com<b@y.com>", "Team: a@x.com, b@y.com;", "ana@x.com (Ana)", "Dr. Ana <a@x.com>",
+                  '"Ana \\"the boss\\"" <a@x.com>', "a@x.com,", "<@relay.example:a@x.com>"):
+        assert _simple_mailboxes(value) is None, value

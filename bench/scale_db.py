@@ -13,7 +13,7 @@ addresses belong to a contact (one in ten contacts has two addresses); 7 % newsl
 no-reply notifications, 4 % internal mail; a tenth of the mail copies a second customer;
 deals 70 % open, 18 % won, 12 % lost, early contacts holding several. Deterministic per ``seed``.
 Bodies, the search index and raw messages are left out (one shared placeholder raw message):
-they are not what linking reads. Self-contained: only pdmail's migrations are imported.
+they are not what linking reads. Self-contained: only pdmail's migrations and page size are imported.
 """
 
 from __future__ import annotations
@@ -34,9 +34,11 @@ PLACEHOLDER_SHA = "0" * 64
 def _migrate(path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from pdmail import migrations
+    from pdmail.store.db import PAGE_SIZE
 
     conn = sqlite3.connect(path, isolation_level=None)
     try:
+        conn.execute(f"PRAGMA page_size={PAGE_SIZE}")  # as pdmail makes a new database
         migrations.migrate(conn)
     finally:
         conn.close()

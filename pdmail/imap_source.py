@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime, timezone
+from functools import partial
 
 from pdmail.mailsource import Fetched, FolderInfo, Selected, chunks
 
@@ -17,17 +18,36 @@ def _flags(values) -> frozenset[str]:
     return frozenset(f for f in values if f.lower() not in _VOLATILE)
 
 
+def _plain_time(moment: datetime | None) -> datetime | None:
+    """The same moment with the standard library's time zone: imapclient's own cannot be unpickled,
+    and a fetched message travels between processes."""
+    if moment is None or moment.tzinfo is None:
+        return moment
+    return moment.replace(tzinfo=timezone(moment.utcoffset()))
+
+
 class ImapSource:
     name_keyed = False
 
-    def __init__(self, session) -> None:
+    def __init__(self, session, account=None, secret: str | None = None) -> None:
         self.session = session
+        # Kept for the run, in memory only, so that download processes log in without asking the
+        # password command (or token helper) again.
+        self._login = (account, secret) if account is not None and secret is not None else None
 
     @classmethod
     def connect(cls, account) -> ImapSource:
         from pdmail import imap
+        from pdmail.secrets import secret_for
 
-        return cls(imap.connect(account))
+        secret = secret_for(account)  # first: a password command may prompt for longer than a server waits
+        return cls(imap.connect(account, secret=secret), account, secret)
+
+    def reader(self, folder: str, uidvalidity: int) -> Callable[[], ImapSource] | None:
+        """How another process opens its own connection on ``folder`` to download from it in parallel."""
+        if self._login is None:
+            return None
+        return partial(_open_reader, *self._login, folder, uidvalidity)
 
     @property
     def condstore(self) -> bool:
@@ -60,7 +80,7 @@ class ImapSource:
 
     def fetch(self, uids: list[int]) -> Iterator[Fetched]:
         for item in self.session.fetch_bodies(uids):
-            yield Fetched(item.uid, item.raw, _flags(item.flags), item.internaldate)
+            yield Fetched(item.uid, item.raw, _flags(item.flags), _plain_time(item.internaldate))
 
     def flags(self, uids: list[int] | None = None, changedsince: int | None = None) -> dict[int, frozenset[str]]:
         if uids is None:
@@ -96,3 +116,17 @@ class ImapSource:
 
     def close(self) -> None:
         self.session.close()
+
+
+def _open_reader(account, secret: str, folder: str, uidvalidity: int) -> ImapSource:
+    """A connection of its own with ``folder`` open read-only; refused if the folder was renumbered."""
+    from pdmail import imap
+    from pdmail.errors import TemporaryFailure
+
+    session = imap.connect(account, secret=secret)
+    info = session.select(folder, readonly=True)
+    if info.uidvalidity != uidvalidity:
+        session.close()
+        raise TemporaryFailure(f"folder {folder} was renumbered by the server during the sync (UIDVALIDITY "
+                               f"{uidvalidity} became {info.uidvalidity}); the next run picks it up")
+    return ImapSource(session)

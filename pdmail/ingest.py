@@ -11,6 +11,7 @@ from pdmail.addresses import normalize_address
 from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
+from pdmail.niceness import yield_to_the_writer
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
@@ -81,7 +82,7 @@ def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
-    with ctx.Pool(workers) as pool:
+    with ctx.Pool(workers, yield_to_the_writer) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_parse_chunk, (chunk, users)))

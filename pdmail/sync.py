@@ -10,8 +10,10 @@ state from which the next run converges to what an uninterrupted run would have 
 from __future__ import annotations
 
 import os
+import pickle
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -19,6 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from pdmail.addresses import normalize_message_id
 from pdmail.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
 from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
+from pdmail.niceness import yield_to_the_writer
 from pdmail.settings import is_on
 from pdmail.store import accounts as accounts_store
 from pdmail.store import quarantine as quarantine_store
@@ -97,7 +100,7 @@ class _Parser:
         if workers > 1:
             import multiprocessing
 
-            self.pool = multiprocessing.get_context("fork").Pool(workers)
+            self.pool = multiprocessing.get_context("fork").Pool(workers, yield_to_the_writer)
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
         from pdmail import capture
@@ -182,6 +185,81 @@ class _Prefetch:
         """Stop downloading and wait for the thread: the connection is not shared once this returns."""
         self.stopping.set()
         self.thread.join()
+
+
+# --- parallel downloads -------------------------------------------------------------------------
+
+TASK = 50  # messages one download process fetches and parses per task
+_reader_factory: Callable[[], MailSource] | None = None  # in a download process: how to open its reader
+_reader: MailSource | None = None
+
+
+def _init_downloader(factory: Callable[[], MailSource]) -> None:
+    global _reader_factory, _reader
+    _reader_factory, _reader = factory, None
+    yield_to_the_writer()
+
+
+def _download_and_parse(uids: list[int]) -> bytes:
+    """In a download process: fetch these messages over its own connection, then parse them.
+
+    The result goes back pickled by hand and is unpickled by the storing thread: a value that fails to
+    unpickle then raises there, where the pool's own result thread would die and leave the run waiting.
+    """
+    from pdmail import capture
+
+    global _reader
+    if _reader is None:  # opened here, not in the initializer: a failure must reach the run, once
+        _reader = _reader_factory()
+    fetched = list(_reader.fetch(uids))
+    return pickle.dumps((fetched, [capture.parse_for_store(f.raw) for f in fetched]), pickle.HIGHEST_PROTOCOL)
+
+
+class _Downloads:
+    """Processes that each log in on their own, download parts of the folder and parse them.
+
+    The storing thread then gets bytes and parse results together: it neither decodes IMAP responses
+    nor hands message bytes to parsers, work that made it the slowest stage of a big sync. Batches
+    come back in order, at most ``depth`` ahead of the one being stored; a download error is raised
+    when its batch's turn comes, after every batch before it was stored.
+    """
+
+    def __init__(self, source: MailSource, factory: Callable[[], MailSource], batches, workers: int,
+                 depth: int = 2) -> None:
+        import multiprocessing
+
+        self.source = source
+        self.batches = iter(batches)
+        self.depth = depth
+        self.pool = multiprocessing.get_context("fork").Pool(workers, _init_downloader, (factory,))
+
+    def _submit(self, pending: deque) -> None:
+        chunk = next(self.batches, None)
+        if chunk is not None:
+            pending.append((chunk, [self.pool.apply_async(_download_and_parse, (part,))
+                                    for part in chunks(chunk, TASK)]))
+
+    def __iter__(self):
+        pending: deque = deque()
+        for _ in range(self.depth):
+            self._submit(pending)
+        while pending:
+            chunk, jobs = pending.popleft()
+            self._submit(pending)
+            fetched: list[Fetched] = []
+            parsed: list = []
+            for job in jobs:
+                got, results = pickle.loads(job.get())
+                fetched += got
+                parsed += results
+            present = {f.uid for f in fetched}
+            missing = [u for u in chunk if u not in present]
+            still_there = set(self.source.flags(missing)) if missing else set()
+            yield _Batch(chunk, fetched, lambda parsed=parsed: parsed, missing, still_there)
+
+    def close(self) -> None:
+        self.pool.terminate()
+        self.pool.join()
 
 
 class Checkpoints:
@@ -456,9 +534,17 @@ class AccountSync:
         """
         if not uids:
             return
-        parser = _Parser(self.options.workers if len(uids) >= PARALLEL_FROM else 1)
         self.db.for_bulk_writes()
-        feed = _Prefetch(self.source, parser, chunks(uids, self.options.batch))
+        batches = chunks(uids, self.options.batch)
+        workers = self.options.workers if self.options.workers is not None else min(2, os.cpu_count() or 1)
+        reader = getattr(self.source, "reader", None)
+        factory = reader(folder.name, selected.uidvalidity) if reader and len(uids) >= PARALLEL_FROM else None
+        parser = None
+        if factory is not None and workers > 1:
+            feed = _Downloads(self.source, factory, batches, workers)
+        else:
+            parser = _Parser(workers if len(uids) >= PARALLEL_FROM else 1)
+            feed = _Prefetch(self.source, parser, batches)
         done = 0
         try:
             for job in feed:
@@ -467,7 +553,8 @@ class AccountSync:
                 self._progress(folder.name, done, len(uids))
         finally:
             feed.close()
-            parser.close()
+            if parser is not None:
+                parser.close()
 
     def _store_batch(self, folder: FolderState, selected: Selected, job: _Batch, *, advance: bool) -> None:
         """One transaction per batch, first without a savepoint per message (each one makes the

@@ -266,3 +266,75 @@ def test_idle_wakes_up_when_mail_arrives_and_a_dropped_line_is_retried(world):
                     wait=lambda acc, seconds: False, should_stop=lambda: len(reports) >= 2)
     assert [r.outcome for r in reports] == ["tempfail", "ok"] and proxy.cuts == 1
     assert reports[1].new == 2 and sleeps == [0.01]
+
+
+def _second_database(tmp_path, server, user):
+    """Another company database with the same account, for comparing two ways of syncing one mailbox."""
+    import factories
+
+    db, maria = factories.company(tmp_path / "other.db")
+    account = accounts_store.add_account(
+        db, maria, name="work", kind="imap", address=OWNER, imap_host=server.host, imap_port=server.imaps_port,
+        imap_security="tls", username=user.login, secret_source={"env": PASSWORD_ENV}, cafile=str(server.cafile))
+    return db, account
+
+
+def test_parallel_downloads_store_exactly_what_one_connection_stores(world, tmp_path, monkeypatch):
+    """Big folders are downloaded by worker processes over connections of their own; the result is
+    the same as downloading over the one connection, flags, folders and threads included."""
+    db, _, server, user, account = world
+    server.seed(user, "INBOX", [mail(n) for n in range(1, 31)], flags=["\\Seen"])
+    server.seed(user, "INBOX", [mail(n) for n in range(31, 41)])
+    server.seed(user, "Sent", [mail(n, sender=f"Maria Lopez <{OWNER}>", to="jane@acme.example")
+                               for n in range(41, 46)])
+    started = []
+    real = sync._Downloads
+    monkeypatch.setattr(sync, "_Downloads", lambda *a, **k: started.append(a[3]) or real(*a, **k))
+    monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sync, "TASK", 4)
+    parallel = run(db, account, batch=7, workers=2)
+    assert (parallel.new, parallel.errors) == (45, []) and started == [2, 2]
+
+    serial_db, serial_account = _second_database(tmp_path, server, user)
+    try:
+        serial = run(serial_db, serial_account, batch=7, workers=1)
+        assert serial.new == 45 and started == [2, 2]  # one connection: no download processes
+        assert dump(db) == dump(serial_db)
+    finally:
+        serial_db.close()
+
+
+def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next_completes(world, monkeypatch):
+    from faultproxy import FaultProxy
+
+    db, _, server, user, account = world
+    bulky = [mail(n).replace(b"please confirm", b"x" * 3000 + b"\r\nplease confirm") for n in range(1, 41)]
+    server.seed(user, "INBOX", bulky)
+    monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sync, "TASK", 5)
+    with FaultProxy(server.imap_port, cut_after_fetch_bytes=20000, cut_connections=3,
+                    tls_cert=server.tls_cert) as proxy:
+        through = accounts_store.Account(**{**account.__dict__, "imap_port": proxy.port})
+        first = run(db, through, batch=10, workers=2)
+        assert (first.outcome, first.exit_code) == ("tempfail", 75) and proxy.cuts >= 1
+        assert first.new < 40
+    second = run(db, account, batch=10, workers=2)
+    assert (second.exit_code, first.new + second.new) == (0, 40)
+    assert db.scalar("SELECT COUNT(*) FROM emails") == 40
+    assert db.scalar("SELECT COUNT(*) FROM locations WHERE is_gone = 0") == 40
+
+
+def test_a_download_connection_refuses_a_folder_renumbered_meanwhile(world):
+    from pdmail.errors import TemporaryFailure
+    from pdmail.imap_source import _open_reader
+
+    db, _, server, user, account = world
+    server.seed(user, "INBOX", [mail(1)])
+    source = ImapSource.connect(account)
+    try:
+        uidvalidity = source.select("INBOX").uidvalidity
+        assert _open_reader(account, user.password, "INBOX", uidvalidity).fetch([1])
+        with pytest.raises(TemporaryFailure, match="renumbered"):
+            _open_reader(account, user.password, "INBOX", uidvalidity + 1)
+    finally:
+        source.close()

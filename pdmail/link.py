@@ -261,7 +261,25 @@ def _team_sets(own_addresses: frozenset[str], colleague_addresses: frozenset[str
     return own, colleagues, patterns
 
 
+_last_analysis: list = [None, None, None]  # [email, what of the context it read, its analysis]
+
+
 def _analyse(email: LinkInput, ctx: LinkContext) -> _Sides:
+    """The customer side and capture verdict; the last one is reused for the same email and team.
+
+    Capture asks for the customer side first (to look up contacts) and then for the decision: the
+    second question would repeat the first one's work.
+    """
+    reads = (ctx.own_addresses, ctx.colleague_addresses, ctx.blocked, ctx.bcc_deal_id,
+             ctx.bcc_deal_id in ctx.deals_by_id)
+    if _last_analysis[0] is email and _last_analysis[1] == reads:
+        return _last_analysis[2]
+    sides = _analyse_afresh(email, ctx)
+    _last_analysis[:] = [email, reads, sides]
+    return sides
+
+
+def _analyse_afresh(email: LinkInput, ctx: LinkContext) -> _Sides:
     own, colleagues, patterns = _team_sets(
         frozenset(ctx.own_addresses), frozenset(ctx.colleague_addresses), frozenset(ctx.blocked)
     )

@@ -311,6 +311,8 @@ class AccountSync:
         self.checkpoint = Checkpoints(options.checkpoint)
         self.source: MailSource | None = None
         self.company = None
+        # UIDs whose flags came with their download in this run: the flag pass need not read them again.
+        self.downloaded: dict[int, set[int]] = {}
 
     # --- plumbing ----------------------------------------------------------------------------
 
@@ -571,6 +573,7 @@ class AccountSync:
                        for item, result in zip(job.fetched, parsed)]
             located = [loc for loc in located if loc is not None]
             state.add_locations(self.db, folder.id, selected.uidvalidity, located)
+            self.downloaded.setdefault(folder.id, set()).update(loc.uid for loc in located)
             for loc in located:
                 if loc.uid in failing:  # read once per batch: most batches have none to clear
                     state.clear_failure(self.db, folder.id, selected.uidvalidity, loc.uid)
@@ -653,8 +656,11 @@ class AccountSync:
 
     def _pull_flags(self, folder: FolderState, selected: Selected, full: bool) -> None:
         """Server flag changes since the last run: CHANGEDSINCE where offered, else every flag."""
+        # Flags of messages downloaded in this run are as fresh as this pass would read them; a later
+        # change is still seen: the next run asks for changes since this run's SELECT.
+        fresh = self.downloaded.get(folder.id, set())
         located = {loc.uid: loc for loc in state.present_locations(self.db, folder.id)
-                   if loc.uidvalidity == selected.uidvalidity}
+                   if loc.uidvalidity == selected.uidvalidity and loc.uid not in fresh}
         if not located:
             return
         incremental = not full and selected.highestmodseq is not None and folder.highestmodseq is not None

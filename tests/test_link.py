@@ -393,6 +393,21 @@ def test_customer_addresses_is_what_the_decision_uses(row: Row):
     assert customer_addresses(row.email, row.context) == decide_links(row.email, row.context).customer_addresses
 
 
+@pytest.mark.parametrize("row", TABLE, ids=[row.name for row in TABLE])
+def test_a_decision_after_another_question_is_the_decision_from_scratch(row: Row):
+    """The engine reuses its last analysis of the same email; any context it read must invalidate it."""
+    import pdmail.link as link
+
+    link._last_analysis[:] = [None, None, None]
+    fresh = decide_links(row.email, row.context)
+    for other in (ctx(), ctx(blocked=frozenset()), ctx(colleague_addresses=frozenset()),
+                  ctx(own_addresses=frozenset({BOB}), colleague_addresses=frozenset()),
+                  replace(row.context, deals_by_id={}), replace(row.context, bcc_deal_id=None)):
+        link._last_analysis[:] = [None, None, None]
+        customer_addresses(row.email, other)  # the engine's last analysis is now of this other context
+        assert decide_links(row.email, row.context) == fresh
+
+
 def test_blocked_trace_names_the_sender():
     decision = decide_links(incoming("spam@junk.example"), ctx())
     assert "spam@junk.example" in decision.trace[-1].reason

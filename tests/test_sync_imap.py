@@ -338,3 +338,22 @@ def test_a_download_connection_refuses_a_folder_renumbered_meanwhile(world):
             _open_reader(account, user.password, "INBOX", uidvalidity + 1)
     finally:
         source.close()
+
+
+def test_a_flag_changed_on_the_server_during_the_download_is_seen_by_the_next_run(world):
+    """The flag pass skips what this run downloaded (its flags came with it); a change made meanwhile
+    is still found, because the next run asks for changes since this run's SELECT."""
+    db, _, server, user, account = world
+    server.seed(user, "INBOX", [mail(n) for n in range(1, 6)])
+    changed = []
+
+    def meanwhile(kind, count):
+        if kind == "commit" and not changed and db.scalar("SELECT COUNT(*) FROM emails"):
+            server.doveadm("flags", "add", "-u", user.login, "\\Seen", "mailbox", "INBOX",
+                           "uid", str(uid_of(server, user, "INBOX", 1)))
+            changed.append(count)
+
+    assert run(db, account, checkpoint=meanwhile).new == 5 and changed
+    again = run(db, account)
+    assert (again.new, again.errors) == (0, []) and row(db, 1)["is_read"] == 1
+    assert [row(db, n)["is_read"] for n in range(2, 6)] == [0, 0, 0, 0]

@@ -116,7 +116,12 @@ def ingest_many(
 ) -> list[Outcome]:
     """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
     items = list(inputs)
-    db.for_bulk_writes()
+    with db.bulk_writes():
+        return _ingest_all(db, items, recipient, progress, workers)
+
+
+def _ingest_all(db: Database, items: list[Input], recipient: str | None,
+                progress: Callable[[int, int], None] | None, workers: int | None) -> list[Outcome]:
     company = Company.load(db)
     outcomes: list[Outcome] = []
     stream = _parsed_stream(items, workers, frozenset(company.users_by_address))

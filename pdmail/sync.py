@@ -536,7 +536,6 @@ class AccountSync:
         """
         if not uids:
             return
-        self.db.for_bulk_writes()
         batches = chunks(uids, self.options.batch)
         workers = self.options.workers if self.options.workers is not None else min(2, os.cpu_count() or 1)
         reader = getattr(self.source, "reader", None)
@@ -549,10 +548,11 @@ class AccountSync:
             feed = _Prefetch(self.source, parser, batches)
         done = 0
         try:
-            for job in feed:
-                done += len(job.chunk)
-                self._store_batch(folder, selected, job, advance=advance)
-                self._progress(folder.name, done, len(uids))
+            with self.db.bulk_writes(refetchable=True):
+                for job in feed:
+                    done += len(job.chunk)
+                    self._store_batch(folder, selected, job, advance=advance)
+                    self._progress(folder.name, done, len(uids))
         finally:
             feed.close()
             if parser is not None:

@@ -156,5 +156,6 @@ def test_a_new_database_has_big_pages_and_an_old_one_keeps_its_own(db_path, tmp_
     conn.close()
     db = open_db(old)
     assert db.scalar("PRAGMA page_size") == 4096
-    db.for_bulk_writes()
-    assert db.scalar("PRAGMA wal_autocheckpoint") * 4096 == 64 << 20
+    with db.bulk_writes():
+        assert db.scalar("PRAGMA wal_autocheckpoint") * 4096 == 64 << 20
+    assert db.scalar("PRAGMA wal_autocheckpoint") == 1000

@@ -123,17 +123,31 @@ class Database:
         finally:
             self._flat = previous
 
-    def for_bulk_writes(self) -> None:
-        """Settings for a writer of many big messages (capture, sync), for this connection only.
+    @contextmanager
+    def bulk_writes(self, *, refetchable: bool = False) -> Iterator[Database]:
+        """Settings for writing many big messages (capture, sync) on this connection, undone after.
 
         With SQLite's default 2 MB page cache a batch of 200 such messages overflows it, and pages
         are written out mid-transaction; with room for it, each batch is written once, at commit.
         The default checkpoint (at 1,000 pages of log) would copy every batch back into the database
         file, with a sync, right after its commit; at 64 MB that happens once every ten batches or so.
+
+        ``refetchable``: everything written meanwhile can be read again from where it came from
+        (sync: the server keeps the mail, and the cursor is committed with the messages it covers).
+        Commits then skip syncing the log to disk; a power cut may undo the last few, never corrupt the
+        file, and the next run fetches them again. Capture keeps every commit durable: once it exits,
+        the mail server has handed the message over and may have dropped its copy.
         """
+        before = {name: self.scalar(f"PRAGMA {name}") for name in ("cache_size", "wal_autocheckpoint", "synchronous")}
         self.execute(f"PRAGMA cache_size=-{BULK_CACHE_KB}")
-        pages = BULK_CHECKPOINT_BYTES // self.scalar("PRAGMA page_size")
-        self.execute(f"PRAGMA wal_autocheckpoint={pages}")
+        self.execute(f"PRAGMA wal_autocheckpoint={BULK_CHECKPOINT_BYTES // self.scalar('PRAGMA page_size')}")
+        if refetchable:
+            self.execute("PRAGMA synchronous=NORMAL")
+        try:
+            yield self
+        finally:
+            for name, value in before.items():
+                self.execute(f"PRAGMA {name}={int(value)}")
 
     def close(self) -> None:
         self.conn.close()

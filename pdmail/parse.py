@@ -395,6 +395,7 @@ def _strip_quotes_and_comments(value: str) -> str:
     return "".join(out)
 
 
+_WHITESPACE_RE = re.compile(r"\s")
 _ADDR_TOKEN_RE = re.compile(r"[^\s<>(),;:\"\[\]]+@[^\s<>(),;:\"\[\]]+")
 
 
@@ -451,7 +452,7 @@ def _parse_addresses(value: str, *, count_hidden: bool = False) -> tuple[list[Ad
     seen: set[str] = set()
     for name, addr in pairs:
         email = normalize_address(addr)
-        if "@" not in email or any(c.isspace() for c in email) or email in seen:
+        if "@" not in email or _WHITESPACE_RE.search(email) or email in seen:
             continue
         seen.add(email)
         name = decode_header_text(name).strip().strip('"').strip()

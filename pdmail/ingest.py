@@ -11,7 +11,7 @@ from pdmail.addresses import normalize_address
 from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
-from pdmail.niceness import yield_to_the_writer
+from pdmail.helper_process import become_helper
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
@@ -82,7 +82,7 @@ def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str
 
     ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
-    with ctx.Pool(workers, yield_to_the_writer) as pool:
+    with ctx.Pool(workers, become_helper) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append(pool.apply_async(_parse_chunk, (chunk, users)))

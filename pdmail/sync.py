@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from pdmail.addresses import normalize_message_id
 from pdmail.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
 from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
-from pdmail.niceness import yield_to_the_writer
+from pdmail.helper_process import become_helper
 from pdmail.settings import is_on
 from pdmail.store import accounts as accounts_store
 from pdmail.store import quarantine as quarantine_store
@@ -100,7 +100,7 @@ class _Parser:
         if workers > 1:
             import multiprocessing
 
-            self.pool = multiprocessing.get_context("fork").Pool(workers, yield_to_the_writer)
+            self.pool = multiprocessing.get_context("fork").Pool(workers, become_helper)
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
         from pdmail import capture
@@ -197,7 +197,7 @@ _reader: MailSource | None = None
 def _init_downloader(factory: Callable[[], MailSource]) -> None:
     global _reader_factory, _reader
     _reader_factory, _reader = factory, None
-    yield_to_the_writer()
+    become_helper()
 
 
 def _download_and_parse(uids: list[int]) -> bytes:

@@ -17,7 +17,9 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-POLL_S = 0.05
+# Memory is sampled this often. Each sample reads every process's stat and the tree's smaps: at 0.05 s
+# that took 9 % of a core, taken from the measured command on a 2-core machine; at 0.2 s, about 3 %.
+POLL_S = 0.2
 
 
 @dataclass

@@ -19,6 +19,7 @@ from test_sync_imap import PASSWORD_ENV, server_view, uid_of
 
 pytestmark = pytest.mark.dovecot
 BATCH = 2
+WORKERS = None  # download processes: sync's default
 
 
 class Crash(BaseException):
@@ -78,10 +79,20 @@ def build(company, db_path, dovecot_server, tmp_path, monkeypatch):
 
 
 def _run(db, account, hook=None):
-    return sync.sync_account(db, account, sync.SyncOptions(batch=BATCH, checkpoint=hook))
+    return sync.sync_account(db, account, sync.SyncOptions(batch=BATCH, checkpoint=hook, workers=WORKERS))
 
 
-def test_every_interruption_point_converges_against_dovecot(build, dovecot_server):
+@pytest.mark.parametrize("downloads", [False, True], ids=["one-connection", "download-processes"])
+def test_every_interruption_point_converges_against_dovecot(build, dovecot_server, monkeypatch, downloads):
+    started = []
+    if downloads:  # worker processes with connections of their own, as for a big folder
+        import sys
+
+        monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(sync, "TASK", 1)
+        monkeypatch.setattr(sys.modules[__name__], "WORKERS", 2)
+        real = sync._Downloads
+        monkeypatch.setattr(sync, "_Downloads", lambda *a, **k: started.append(1) or real(*a, **k))
     db, account, user = build("reference")
     points = []
     result = _run(db, account, lambda kind, n: points.append(kind))
@@ -90,6 +101,7 @@ def test_every_interruption_point_converges_against_dovecot(build, dovecot_serve
     assert _run(db, account).new == 0 and _without_uidvalidity(dump(db)) == reference
     db.close()
     assert "server" in points and len(points) >= 10
+    assert bool(started) == downloads
 
     for k in range(1, len(points) + 1):
         db, account, user = build(f"crash-{k}")

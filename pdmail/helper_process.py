@@ -6,13 +6,18 @@ what it leaves keep up anyway, since they work ahead into a bounded queue.
 
 Ctrl-C reaches every process of the terminal's group. A helper stopped by it mid-task may die holding
 the lock of the pool's task queue, and the pool can then never be shut down: the run would hang. So
-helpers ignore it; the run stops them itself once it has been interrupted.
+helpers ignore it. The run itself takes it between two steps (:func:`interrupt_between_steps`): an
+interrupt raised inside the pool's own waiting can leave one of its locks taken, with the same hang.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 HELPER_NICENESS = 10
 
@@ -24,3 +29,36 @@ def become_helper() -> None:
         os.nice(HELPER_NICENESS)
     except (AttributeError, OSError):
         pass
+
+
+@contextmanager
+def interrupt_between_steps() -> Iterator[Callable[[], None]]:
+    """Defer Ctrl-C to the next call of the function this yields, made where no pool lock is held.
+
+    A second Ctrl-C ends the process at once (exit 130): everything committed is kept, as after a
+    kill, and the next run goes on from there.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: None
+        return
+    asked: list[bool] = []
+
+    def take(signum, frame) -> None:
+        if asked:
+            sys.stderr.write("Interrupted again; stopping now. Everything committed so far is kept.\n")
+            sys.stderr.flush()
+            os._exit(130)
+        asked.append(True)
+        sys.stderr.write("Stopping after the current step (Ctrl-C again to stop at once)...\n")
+        sys.stderr.flush()
+
+    def check() -> None:
+        if asked:
+            raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, take)
+    try:
+        yield check
+        check()
+    finally:
+        signal.signal(signal.SIGINT, previous)

@@ -11,7 +11,7 @@ from pdmail.addresses import normalize_address
 from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
-from pdmail.helper_process import become_helper
+from pdmail.helper_process import become_helper, interrupt_between_steps
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
@@ -116,30 +116,36 @@ def ingest_many(
 ) -> list[Outcome]:
     """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
     items = list(inputs)
-    with db.bulk_writes():
-        return _ingest_all(db, items, recipient, progress, workers)
+    with db.bulk_writes(), interrupt_between_steps() as interrupted:
+        return _ingest_all(db, items, recipient, progress, workers, interrupted)
 
 
 def _ingest_all(db: Database, items: list[Input], recipient: str | None,
-                progress: Callable[[int, int], None] | None, workers: int | None) -> list[Outcome]:
+                progress: Callable[[int, int], None] | None, workers: int | None,
+                interrupted: Callable[[], None]) -> list[Outcome]:
     company = Company.load(db)
     outcomes: list[Outcome] = []
     stream = _parsed_stream(items, workers, frozenset(company.users_by_address))
     done = 0
-    while True:
-        batch = []
-        for result in stream:
-            batch.append(result)
-            if len(batch) >= BATCH:
+    try:
+        while True:
+            batch = []
+            for result in stream:
+                batch.append(result)
+                if len(batch) >= BATCH:
+                    break
+            if not batch:
                 break
-        if not batch:
-            break
-        outcomes.extend(_store_batch(db, batch, recipient, company))
-        done += len(batch)
-        if progress:
-            progress(done, len(items))
-        if len(batch) < BATCH:
-            break
+            interrupted()
+            outcomes.extend(_store_batch(db, batch, recipient, company))
+            done += len(batch)
+            if progress:
+                progress(done, len(items))
+            interrupted()
+            if len(batch) < BATCH:
+                break
+    finally:
+        stream.close()  # stops the parser processes now, also when interrupted
     return outcomes
 
 

@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta, timezone
 from pdmail.addresses import normalize_message_id
 from pdmail.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
 from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
-from pdmail.helper_process import become_helper
+from pdmail.helper_process import become_helper, interrupt_between_steps
 from pdmail.settings import is_on
 from pdmail.store import accounts as accounts_store
 from pdmail.store import quarantine as quarantine_store
@@ -209,8 +209,15 @@ def _download_and_parse(uids: list[int]) -> bytes:
     from pdmail import capture
 
     global _reader
-    if _reader is None:  # opened here, not in the initializer: a failure must reach the run, once
-        _reader = _reader_factory()
+    if _reader is None:  # opened here, not in the initializer, so that a refusal is answered per task
+        try:
+            _reader = _reader_factory()
+        except PdmailError as exc:
+            # A server may allow a user only so many connections (the user's own mail program holds
+            # some). Then this process hands its tasks back; the run downloads them itself.
+            _reader = exc
+    if isinstance(_reader, Exception):
+        return pickle.dumps(None)
     fetched = list(_reader.fetch(uids))
     return pickle.dumps((fetched, [capture.parse_for_store(f.raw) for f in fetched]), pickle.HIGHEST_PROTOCOL)
 
@@ -236,7 +243,7 @@ class _Downloads:
     def _submit(self, pending: deque) -> None:
         chunk = next(self.batches, None)
         if chunk is not None:
-            pending.append((chunk, [self.pool.apply_async(_download_and_parse, (part,))
+            pending.append((chunk, [(part, self.pool.apply_async(_download_and_parse, (part,)))
                                     for part in chunks(chunk, TASK)]))
 
     def __iter__(self):
@@ -248,10 +255,15 @@ class _Downloads:
             self._submit(pending)
             fetched: list[Fetched] = []
             parsed: list = []
-            for job in jobs:
-                got, results = pickle.loads(job.get())
-                fetched += got
-                parsed += results
+            for part, job in jobs:
+                done = pickle.loads(job.get())
+                if done is None:  # that process could not log in: download these over our connection
+                    from pdmail import capture
+
+                    got = list(self.source.fetch(part))
+                    done = got, [capture.parse_for_store(f.raw) for f in got]
+                fetched += done[0]
+                parsed += done[1]
             present = {f.uid for f in fetched}
             missing = [u for u in chunk if u not in present]
             still_there = set(self.source.flags(missing)) if missing else set()
@@ -548,11 +560,13 @@ class AccountSync:
             feed = _Prefetch(self.source, parser, batches)
         done = 0
         try:
-            with self.db.bulk_writes(refetchable=True):
+            with self.db.bulk_writes(refetchable=True), interrupt_between_steps() as interrupted:
                 for job in feed:
+                    interrupted()
                     done += len(job.chunk)
                     self._store_batch(folder, selected, job, advance=advance)
                     self._progress(folder.name, done, len(uids))
+                    interrupted()
         finally:
             feed.close()
             if parser is not None:

@@ -68,14 +68,14 @@ def test_ctrl_c_during_a_parallel_download_stops_the_sync_and_the_next_run_compl
     env = {**os.environ, PASSWORD_ENV: mail_user.password}
 
     stopped = _interrupt_after_first_commit(["sync"], db_path, env)
-    assert stopped.returncode == 130 and "Interrupted" in stopped.stderr
-    assert "Traceback" not in stopped.stderr
+    assert stopped.returncode == 130 and "Interrupted" in stopped.stderr, (stopped.returncode, stopped.stderr[-3000:])
+    assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
     kept = _count(db_path)
-    assert 0 < kept < total
+    assert 0 < kept < total, (kept, stopped.stderr[-3000:])
 
     again = subprocess.run([sys.executable, "-m", "pdmail", "sync", "--db", str(db_path)], env=env,
                            capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
     assert _count(db_path) == total
 
 
@@ -93,12 +93,12 @@ def test_ctrl_c_during_a_big_capture_stops_it_and_the_next_run_completes(company
         (box / "new" / f"{n}.host").write_bytes(raw)
 
     stopped = _interrupt_after_first_commit(["bcc-ingest", str(box)], db_path, dict(os.environ))
-    assert stopped.returncode == 130 and "Interrupted" in stopped.stderr
-    assert "Traceback" not in stopped.stderr
+    assert stopped.returncode == 130 and "Interrupted" in stopped.stderr, (stopped.returncode, stopped.stderr[-3000:])
+    assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
     kept = _count(db_path)
-    assert 0 < kept < total
+    assert 0 < kept < total, (kept, stopped.stderr[-3000:])
 
     again = subprocess.run([sys.executable, "-m", "pdmail", "bcc-ingest", "--json", str(box), "--db", str(db_path)],
                            capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stderr
+    assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
     assert _count(db_path) == total

@@ -357,3 +357,29 @@ def test_a_flag_changed_on_the_server_during_the_download_is_seen_by_the_next_ru
     again = run(db, account)
     assert (again.new, again.errors) == (0, []) and row(db, 1)["is_read"] == 1
     assert [row(db, n)["is_read"] for n in range(2, 6)] == [0, 0, 0, 0]
+
+
+def test_when_the_server_allows_no_more_connections_the_run_downloads_over_its_own(world, tmp_path, monkeypatch):
+    """A server may cap a user's connections (their own mail program holds some): the download
+    processes then hand their work back, and the sync completes over its one connection."""
+    from pdmail import imap_source
+    from pdmail.errors import TemporaryFailure
+
+    db, _, server, user, account = world
+    server.seed(user, "INBOX", [mail(n) for n in range(1, 26)], flags=["\\Seen"])
+
+    def refused(*args):
+        raise TemporaryFailure("127.0.0.1: Maximum number of connections from user+IP exceeded")
+
+    monkeypatch.setattr(imap_source, "_open_reader", refused)
+    monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sync, "TASK", 4)
+    result = run(db, account, batch=7, workers=2)
+    assert (result.new, result.errors, result.exit_code) == (25, [], 0)
+
+    serial_db, serial_account = _second_database(tmp_path, server, user)
+    try:
+        assert run(serial_db, serial_account, batch=7, workers=1).new == 25
+        assert dump(db) == dump(serial_db)
+    finally:
+        serial_db.close()

@@ -10,18 +10,17 @@ state from which the next run converges to what an uninterrupted run would have 
 from __future__ import annotations
 
 import os
-import pickle
 import queue
 import threading
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from pdmail.addresses import normalize_message_id
+from pdmail.downloads import Batch, Downloads
 from pdmail.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
-from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
 from pdmail.helper_process import become_helper, interrupt_between_steps
+from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
 from pdmail.settings import is_on
 from pdmail.store import accounts as accounts_store
 from pdmail.store import quarantine as quarantine_store
@@ -120,17 +119,6 @@ class _Retry(Exception):
     """A message failed inside a batch written without savepoints: redo the batch with them."""
 
 
-@dataclass
-class _Batch:
-    """One downloaded batch on its way to the store; its parsing may still be running."""
-
-    chunk: list[int]
-    fetched: list[Fetched]
-    parsing: Callable[[], list]
-    missing: list[int]  # UIDs the server sent no content for
-    still_there: set[int]  # ...of which these still exist (a failure to retry, not an expunge)
-
-
 _END = object()
 
 
@@ -158,7 +146,7 @@ class _Prefetch:
                 missing = [u for u in chunk if u not in got]
                 # No content for a UID: expunged since the search (fine), or the server failed to send it.
                 still_there = set(source.flags(missing)) if missing else set()
-                self._put(_Batch(chunk, fetched, parser.submit([f.raw for f in fetched]), missing, still_there))
+                self._put(Batch(chunk, fetched, parser.submit([f.raw for f in fetched]), missing, still_there))
         except BaseException as exc:  # noqa: BLE001 - handed to the storing thread, which raises it
             self._put(exc)
             return
@@ -185,93 +173,6 @@ class _Prefetch:
         """Stop downloading and wait for the thread: the connection is not shared once this returns."""
         self.stopping.set()
         self.thread.join()
-
-
-# --- parallel downloads -------------------------------------------------------------------------
-
-TASK = 50  # messages one download process fetches and parses per task
-_reader_factory: Callable[[], MailSource] | None = None  # in a download process: how to open its reader
-_reader: MailSource | None = None
-
-
-def _init_downloader(factory: Callable[[], MailSource]) -> None:
-    global _reader_factory, _reader
-    _reader_factory, _reader = factory, None
-    become_helper()
-
-
-def _download_and_parse(uids: list[int]) -> bytes:
-    """In a download process: fetch these messages over its own connection, then parse them.
-
-    The result goes back pickled by hand and is unpickled by the storing thread: a value that fails to
-    unpickle then raises there, where the pool's own result thread would die and leave the run waiting.
-    """
-    from pdmail import capture
-
-    global _reader
-    if _reader is None:  # opened here, not in the initializer, so that a refusal is answered per task
-        try:
-            _reader = _reader_factory()
-        except PdmailError as exc:
-            # A server may allow a user only so many connections (the user's own mail program holds
-            # some). Then this process hands its tasks back; the run downloads them itself.
-            _reader = exc
-    if isinstance(_reader, Exception):
-        return pickle.dumps(None)
-    fetched = list(_reader.fetch(uids))
-    return pickle.dumps((fetched, [capture.parse_for_store(f.raw) for f in fetched]), pickle.HIGHEST_PROTOCOL)
-
-
-class _Downloads:
-    """Processes that each log in on their own, download parts of the folder and parse them.
-
-    The storing thread then gets bytes and parse results together: it neither decodes IMAP responses
-    nor hands message bytes to parsers, work that made it the slowest stage of a big sync. Batches
-    come back in order, at most ``depth`` ahead of the one being stored; a download error is raised
-    when its batch's turn comes, after every batch before it was stored.
-    """
-
-    def __init__(self, source: MailSource, factory: Callable[[], MailSource], batches, workers: int,
-                 depth: int = 2) -> None:
-        import multiprocessing
-
-        self.source = source
-        self.batches = iter(batches)
-        self.depth = depth
-        self.pool = multiprocessing.get_context("fork").Pool(workers, _init_downloader, (factory,))
-
-    def _submit(self, pending: deque) -> None:
-        chunk = next(self.batches, None)
-        if chunk is not None:
-            pending.append((chunk, [(part, self.pool.apply_async(_download_and_parse, (part,)))
-                                    for part in chunks(chunk, TASK)]))
-
-    def __iter__(self):
-        pending: deque = deque()
-        for _ in range(self.depth):
-            self._submit(pending)
-        while pending:
-            chunk, jobs = pending.popleft()
-            self._submit(pending)
-            fetched: list[Fetched] = []
-            parsed: list = []
-            for part, job in jobs:
-                done = pickle.loads(job.get())
-                if done is None:  # that process could not log in: download these over our connection
-                    from pdmail import capture
-
-                    got = list(self.source.fetch(part))
-                    done = got, [capture.parse_for_store(f.raw) for f in got]
-                fetched += done[0]
-                parsed += done[1]
-            present = {f.uid for f in fetched}
-            missing = [u for u in chunk if u not in present]
-            still_there = set(self.source.flags(missing)) if missing else set()
-            yield _Batch(chunk, fetched, lambda parsed=parsed: parsed, missing, still_there)
-
-    def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
 
 
 class Checkpoints:
@@ -554,7 +455,7 @@ class AccountSync:
         factory = reader(folder.name, selected.uidvalidity) if reader and len(uids) >= PARALLEL_FROM else None
         parser = None
         if factory is not None and workers > 1:
-            feed = _Downloads(self.source, factory, batches, workers)
+            feed = Downloads(self.source, factory, batches, workers)
         else:
             parser = _Parser(workers if len(uids) >= PARALLEL_FROM else 1)
             feed = _Prefetch(self.source, parser, batches)
@@ -572,7 +473,7 @@ class AccountSync:
             if parser is not None:
                 parser.close()
 
-    def _store_batch(self, folder: FolderState, selected: Selected, job: _Batch, *, advance: bool) -> None:
+    def _store_batch(self, folder: FolderState, selected: Selected, job: Batch, *, advance: bool) -> None:
         """One transaction per batch, first without a savepoint per message (each one makes the
         full-text index write out what it buffered). If a message fails, that attempt is rolled back
         whole and the batch is written again with savepoints, so that only the failed ones are left out.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pdmail import sync
+from pdmail import downloads, sync
 from pdmail.imap_source import ImapSource
 from pdmail.store import accounts as accounts_store
 from pdmail.store import actions, open_db
@@ -288,10 +288,10 @@ def test_parallel_downloads_store_exactly_what_one_connection_stores(world, tmp_
     server.seed(user, "Sent", [mail(n, sender=f"Maria Lopez <{OWNER}>", to="jane@acme.example")
                                for n in range(41, 46)])
     started = []
-    real = sync._Downloads
-    monkeypatch.setattr(sync, "_Downloads", lambda *a, **k: started.append(a[3]) or real(*a, **k))
+    real = sync.Downloads
+    monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append(a[3]) or real(*a, **k))
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(sync, "TASK", 4)
+    monkeypatch.setattr(downloads, "TASK", 4)
     parallel = run(db, account, batch=7, workers=2)
     assert (parallel.new, parallel.errors) == (45, []) and started == [2, 2]
 
@@ -311,7 +311,7 @@ def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next
     bulky = [mail(n).replace(b"please confirm", b"x" * 3000 + b"\r\nplease confirm") for n in range(1, 41)]
     server.seed(user, "INBOX", bulky)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(sync, "TASK", 5)
+    monkeypatch.setattr(downloads, "TASK", 5)
     with FaultProxy(server.imap_port, cut_after_fetch_bytes=20000, cut_connections=3,
                     tls_cert=server.tls_cert) as proxy:
         through = accounts_store.Account(**{**account.__dict__, "imap_port": proxy.port})
@@ -373,7 +373,7 @@ def test_when_the_server_allows_no_more_connections_the_run_downloads_over_its_o
 
     monkeypatch.setattr(imap_source, "_open_reader", refused)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(sync, "TASK", 4)
+    monkeypatch.setattr(downloads, "TASK", 4)
     result = run(db, account, batch=7, workers=2)
     assert (result.new, result.errors, result.exit_code) == (25, [], 0)
 

@@ -10,7 +10,7 @@ import shutil
 
 import pytest
 
-from pdmail import sync
+from pdmail import downloads, sync
 from pdmail.store import accounts as accounts_store
 from pdmail.store import actions, open_db
 from pdmail.store.users import find_user
@@ -82,17 +82,17 @@ def _run(db, account, hook=None):
     return sync.sync_account(db, account, sync.SyncOptions(batch=BATCH, checkpoint=hook, workers=WORKERS))
 
 
-@pytest.mark.parametrize("downloads", [False, True], ids=["one-connection", "download-processes"])
-def test_every_interruption_point_converges_against_dovecot(build, dovecot_server, monkeypatch, downloads):
+@pytest.mark.parametrize("helpers", [False, True], ids=["one-connection", "download-processes"])
+def test_every_interruption_point_converges_against_dovecot(build, dovecot_server, monkeypatch, helpers):
     started = []
-    if downloads:  # worker processes with connections of their own, as for a big folder
+    if helpers:  # worker processes with connections of their own, as for a big folder
         import sys
 
         monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-        monkeypatch.setattr(sync, "TASK", 1)
+        monkeypatch.setattr(downloads, "TASK", 1)
         monkeypatch.setattr(sys.modules[__name__], "WORKERS", 2)
-        real = sync._Downloads
-        monkeypatch.setattr(sync, "_Downloads", lambda *a, **k: started.append(1) or real(*a, **k))
+        real = sync.Downloads
+        monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append(1) or real(*a, **k))
     db, account, user = build("reference")
     points = []
     result = _run(db, account, lambda kind, n: points.append(kind))
@@ -101,7 +101,7 @@ def test_every_interruption_point_converges_against_dovecot(build, dovecot_serve
     assert _run(db, account).new == 0 and _without_uidvalidity(dump(db)) == reference
     db.close()
     assert "server" in points and len(points) >= 10
-    assert bool(started) == downloads
+    assert bool(started) == helpers
 
     for k in range(1, len(points) + 1):
         db, account, user = build(f"crash-{k}")

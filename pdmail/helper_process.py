@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -32,25 +31,24 @@ def become_helper() -> None:
 
 
 @contextmanager
-def interrupt_between_steps() -> Iterator[Callable[[], None]]:
+def interrupt_between_steps(notice: Callable[[str], None] | None = None) -> Iterator[Callable[[], None]]:
     """Defer Ctrl-C to the next call of the function this yields, made where no pool lock is held.
 
     A second Ctrl-C ends the process at once (exit 130): everything committed is kept, as after a
-    kill, and the next run goes on from there.
+    kill, and the next run goes on from there. ``notice`` tells the user which of the two happened.
     """
     if threading.current_thread() is not threading.main_thread():
         yield lambda: None
         return
     asked: list[bool] = []
+    say = notice or (lambda text: None)
 
     def take(signum, frame) -> None:
         if asked:
-            sys.stderr.write("Interrupted again; stopping now. Everything committed so far is kept.\n")
-            sys.stderr.flush()
+            say("Interrupted again; stopping now. Everything committed so far is kept.")
             os._exit(130)
         asked.append(True)
-        sys.stderr.write("Stopping after the current step (Ctrl-C again to stop at once)...\n")
-        sys.stderr.flush()
+        say("Stopping after the current step (Ctrl-C again to stop at once)...")
 
     def check() -> None:
         if asked:

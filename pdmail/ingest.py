@@ -113,10 +113,14 @@ def ingest_many(
     recipient: str | None = None,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    notice: Callable[[str], None] | None = None,
 ) -> list[Outcome]:
-    """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages."""
+    """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages.
+
+    ``notice`` gets a line for the user, e.g. when Ctrl-C is taken.
+    """
     items = list(inputs)
-    with db.bulk_writes(), interrupt_between_steps() as interrupted:
+    with db.bulk_writes(), interrupt_between_steps(notice) as interrupted:
         return _ingest_all(db, items, recipient, progress, workers, interrupted)
 
 

@@ -56,6 +56,7 @@ class SyncOptions:
     progress: Callable[[str, int, int], None] | None = None  # (folder, done, total)
     source_factory: Callable[[Account], MailSource] | None = None
     workers: int | None = None  # parsing processes for big batches (default: up to 2)
+    notice: Callable[[str], None] | None = None  # a line for the user, e.g. when Ctrl-C is taken
 
 
 @dataclass
@@ -461,7 +462,7 @@ class AccountSync:
             feed = _Prefetch(self.source, parser, batches)
         done = 0
         try:
-            with self.db.bulk_writes(refetchable=True), interrupt_between_steps() as interrupted:
+            with self.db.bulk_writes(refetchable=True), interrupt_between_steps(self.options.notice) as interrupted:
                 for job in feed:
                     interrupted()
                     done += len(job.chunk)

@@ -31,6 +31,12 @@ def clean(text: object, *, keep_newlines: bool = False) -> str:
     return "".join(out)
 
 
+def notice(text: str) -> None:
+    """A line for the user on stderr, at once (it may come from a signal handler, before an exit)."""
+    sys.stderr.write(f"{text}\n")
+    sys.stderr.flush()
+
+
 def error_line(exc: BaseException, debug: bool) -> int:
     """Print the ``Error: ...`` line for ``exc`` on stderr and return the exit code it maps to."""
     if isinstance(exc, PdmailError):

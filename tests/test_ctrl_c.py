@@ -70,6 +70,7 @@ def test_ctrl_c_during_a_parallel_download_stops_the_sync_and_the_next_run_compl
     stopped = _interrupt_after_first_commit(["sync"], db_path, env)
     assert stopped.returncode == 130 and "Interrupted" in stopped.stderr, (stopped.returncode, stopped.stderr[-3000:])
     assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    assert "Stopping after the current step" in stopped.stderr  # the command tells what Ctrl-C does
     kept = _count(db_path)
     assert 0 < kept < total, (kept, stopped.stderr[-3000:])
 
@@ -95,6 +96,7 @@ def test_ctrl_c_during_a_big_capture_stops_it_and_the_next_run_completes(company
     stopped = _interrupt_after_first_commit(["bcc-ingest", str(box)], db_path, dict(os.environ))
     assert stopped.returncode == 130 and "Interrupted" in stopped.stderr, (stopped.returncode, stopped.stderr[-3000:])
     assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
+    assert "Stopping after the current step" in stopped.stderr  # the command tells what Ctrl-C does
     kept = _count(db_path)
     assert 0 < kept < total, (kept, stopped.stderr[-3000:])
 

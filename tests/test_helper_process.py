@@ -25,8 +25,9 @@ def test_ctrl_c_is_taken_between_steps_and_a_second_one_stops_at_once():
     once = _run(
         "import os, signal\n"
         "from pdmail.helper_process import interrupt_between_steps\n"
+        "from pdmail.terminal import notice\n"
         "try:\n"
-        "    with interrupt_between_steps() as interrupted:\n"
+        "    with interrupt_between_steps(notice) as interrupted:\n"
         "        os.kill(os.getpid(), signal.SIGINT)\n"
         "        print('step finished')\n"
         "        interrupted()\n"
@@ -40,7 +41,8 @@ def test_ctrl_c_is_taken_between_steps_and_a_second_one_stops_at_once():
     twice = _run(
         "import os, signal, time\n"
         "from pdmail.helper_process import interrupt_between_steps\n"
-        "with interrupt_between_steps():\n"
+        "from pdmail.terminal import notice\n"
+        "with interrupt_between_steps(notice):\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    time.sleep(30)\n"

@@ -60,6 +60,7 @@ def bcc_ingest(
     `pdmail bcc-ingest --mta --recipient "$RECIPIENT"` (in a Postfix pipe transport)
     """
     from pdmail import ingest
+    from pdmail.terminal import notice
 
     if quarantine or release is not None:
         return _quarantine_commands(s, quarantine, release)
@@ -74,9 +75,10 @@ def bcc_ingest(
             bar, update = _progress(s, len(items) > 20)
             if bar:
                 with bar:
-                    outcomes = ingest.ingest_many(s.db, items, recipient=recipient, progress=update, workers=workers)
+                    outcomes = ingest.ingest_many(s.db, items, recipient=recipient, progress=update, workers=workers,
+                                                  notice=notice)
             else:
-                outcomes = ingest.ingest_many(s.db, items, recipient=recipient, workers=workers)
+                outcomes = ingest.ingest_many(s.db, items, recipient=recipient, workers=workers, notice=notice)
     except Exception as exc:
         if mta:
             from pdmail.errors import EXIT_TEMPFAIL

@@ -36,8 +36,9 @@ def sync(
     Examples: `pdmail sync`  ·  `pdmail sync --account work --json`  ·  `pdmail sync --watch`
     """
     from pdmail import sync as engine
+    from pdmail.terminal import notice
 
-    options = engine.SyncOptions(confirm_deletions=confirm_deletions, full_scan=full)
+    options = engine.SyncOptions(confirm_deletions=confirm_deletions, full_scan=full, notice=notice)
     if watch:
         from pdmail import watch as watcher
 

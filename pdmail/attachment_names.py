@@ -26,9 +26,7 @@ def save_name(filename: str, content_type: str, index: int) -> str:
     )
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE.sub("_", name).strip().lstrip(".").rstrip(". ").strip()
-    stem, dot, ext = name.rpartition(".")
-    if not dot:
-        stem, ext = name, ""
+    stem = name.rpartition(".")[0] or name
     if stem.split(".")[0].lower() in _RESERVED:
         name = "_" + name
     if not name:

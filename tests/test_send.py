@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime, timedelta, timezone
 from email import message_from_bytes
 from email.policy import default
@@ -15,7 +14,6 @@ from pdmail import outbox
 from pdmail.capture import Origin, store_parsed
 from pdmail.parse import parse_message
 from pdmail.store import open_db
-from pdmail.store import outbox as outbox_store
 from pdmail.store.users import find_user
 from smtpserver import SmtpServer, make_certificate
 

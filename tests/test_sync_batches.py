@@ -3,15 +3,13 @@ message fails; downloads run ahead of the store; settings are read again for eve
 
 from __future__ import annotations
 
-import pytest
-
 from pdmail import capture
 from pdmail.errors import TemporaryFailure
 from pdmail.maildir_source import MaildirSource
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user, set_setting
-from syncworld import OWNER, Maildir, dump, mail, run, world  # noqa: F401 (world is a fixture)
+from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
 
 def count(db, sql):

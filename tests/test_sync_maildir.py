@@ -8,7 +8,7 @@ from pdmail import sync
 from pdmail.store import accounts as accounts_store
 from pdmail.store import actions
 from mailcorpus import corpus
-from syncworld import OWNER, Maildir, dump, mail, run, world  # noqa: F401 (world is a fixture)
+from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
 
 def email_by_mid(db, n):

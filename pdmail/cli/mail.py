@@ -1,6 +1,5 @@
 """Reading mail: `inbox`, `show`, `search`."""
 
-import sys
 from typing import Annotated, Optional
 
 import typer

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import binascii
 import codecs
-import hashlib
 import re
 from datetime import datetime, timezone
 from email.utils import getaddresses, parsedate_to_datetime
@@ -23,6 +22,7 @@ from urllib.parse import unquote_to_bytes
 from pdmail.addresses import normalize_address, normalize_message_id
 from pdmail.errors import InputRefused
 from pdmail.htmltext import html_to_text
+from pdmail.identity import sha256_hex
 from pdmail.limits import DEFAULT_LIMITS, ParseLimits, check_limits, message_start
 from pdmail.models import Address, Attachment, ParsedEmail
 
@@ -788,7 +788,7 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
 
     defects = _dedupe(defects)
     return ParsedEmail(
-        raw_sha256=hashlib.sha256(raw).hexdigest(),
+        raw_sha256=sha256_hex(raw),
         size=len(raw),
         message_id=message_id,
         message_id_norm=message_id_norm,

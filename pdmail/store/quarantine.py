@@ -8,8 +8,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pdmail.errors import not_found
+from pdmail.identity import sha256_hex
 from pdmail.models import User
 from pdmail.store.db import Database, now_utc
+from pdmail.store.emails import put_raw
 
 
 @dataclass(frozen=True)
@@ -44,9 +46,8 @@ def hold(db: Database, raw: bytes | None, *, source: str, recipient: str | None,
          from_email: str | None, subject: str | None, spool_path: str | None = None, size: int | None = None,
          sha256: str | None = None) -> int:
     if raw is not None:
-        sha256 = hashlib.sha256(raw).hexdigest()
-        db.execute("INSERT OR IGNORE INTO raw_messages (sha256, size, data) VALUES (?, ?, ?)",
-                   (sha256, len(raw), raw))
+        sha256 = sha256_hex(raw)
+        put_raw(db, sha256, raw)
         size = len(raw)
     return db.execute(
         "INSERT INTO quarantine (received_utc, source, recipient, raw_sha256, spool_path, size, from_email, subject, "

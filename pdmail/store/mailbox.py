@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pdmail.errors import UsageError, not_found
 from pdmail.models import User
 from pdmail.store.db import Database
+from pdmail.store.emails import get_raw
 from pdmail.visibility import EmailFacts, sql_condition
 
 FOLDERS = ("inbox", "sent", "archive", "trash", "all")
@@ -364,6 +365,6 @@ def export_rows(db: Database, viewer: User, *, mine: bool, with_raw: bool, batch
             return
         for data, row in zip(_to_json(db, rows), rows):
             data["text"] = row["body_text"]
-            raw = db.scalar("SELECT data FROM raw_messages WHERE sha256 = ?", (row["raw_sha256"],)) if with_raw else None
+            raw = get_raw(db, row["raw_sha256"]) if with_raw else None
             yield data, raw
         last = (rows[-1]["date_utc"], rows[-1]["id"])

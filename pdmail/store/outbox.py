@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pdmail.errors import NotFound, UsageError, not_found
 from pdmail.models import User
 from pdmail.store.db import Database, now_utc
-from pdmail.store.emails import put_raw
+from pdmail.store.emails import get_raw, put_raw
 
 OPEN_STATUSES = ("queued", "sending", "failed", "ambiguous")
 
@@ -119,7 +119,7 @@ def get(db: Database, owner: User, item_id: int) -> OutboxItem:
 
 
 def raw_of(db: Database, item: OutboxItem) -> bytes:
-    data = db.scalar("SELECT data FROM raw_messages WHERE sha256 = ?", (item.raw_sha256,))
+    data = get_raw(db, item.raw_sha256)
     if data is None:
         raise NotFound(f"the bytes of outbox message {item.id} are missing")
     return data

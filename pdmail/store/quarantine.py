@@ -11,7 +11,7 @@ from pdmail.errors import not_found
 from pdmail.identity import sha256_hex
 from pdmail.models import User
 from pdmail.store.db import Database, now_utc
-from pdmail.store.emails import put_raw
+from pdmail.store.emails import get_raw, put_raw
 
 
 @dataclass(frozen=True)
@@ -86,7 +86,7 @@ def get(db: Database, qid: int, viewer: User) -> Held:
 
 def raw_of(db: Database, item: Held) -> bytes:
     if item.raw_sha256:
-        return db.scalar("SELECT data FROM raw_messages WHERE sha256 = ?", (item.raw_sha256,))
+        return get_raw(db, item.raw_sha256)
     return Path(item.spool_path).read_bytes()
 
 

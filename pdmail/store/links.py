@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from pdmail.models import Contact, Deal
 from pdmail.store.db import Database
+from pdmail.store.emails import create_thread
 from pdmail.visibility import sql_condition
 
 
@@ -291,10 +292,7 @@ def split_thread(db: Database, *, owner_id: int, old_thread: int, email_ids: Seq
                  message_ids: Sequence[str], subject_norm: str, stamp: str) -> int:
     """Move these emails (and their own Message-IDs) into a new thread with the old one's visibility."""
     visibility = db.scalar("SELECT visibility FROM threads WHERE id = ?", (old_thread,))
-    new = db.execute(
-        "INSERT INTO threads (owner_id, subject_norm, visibility, last_date_utc, created_utc) VALUES (?, ?, ?, ?, ?)",
-        (owner_id, subject_norm, visibility, None, stamp),
-    ).lastrowid
+    new = create_thread(db, owner_id, subject_norm, visibility, stamp)
     moved = json.dumps(sorted(set(email_ids)))
     db.execute("UPDATE emails SET thread_id = ? WHERE id IN (SELECT value FROM json_each(?))", (new, moved))
     db.execute(

@@ -160,9 +160,14 @@ def merge_threads(db: Database, target: int, others: Sequence[int]) -> None:
         db.execute("UPDATE thread_message_ids SET thread_id = ? WHERE thread_id = ?", (target, other))
         db.execute("UPDATE audit_log SET thread_id = ? WHERE thread_id = ?", (target, other))
         db.execute("DELETE FROM threads WHERE id = ?", (other,))
+    refresh_thread_date(db, target)
+
+
+def refresh_thread_date(db: Database, thread_id: int) -> None:
+    """The thread's date after mail moved in or out of it: its newest email's."""
     db.execute(
         "UPDATE threads SET last_date_utc = (SELECT max(date_utc) FROM emails WHERE thread_id = ?) WHERE id = ?",
-        (target, target),
+        (thread_id, thread_id),
     )
 
 
@@ -310,12 +315,9 @@ def insert_email(db: Database, e: NewEmail) -> int:
     return email_id
 
 
-def replace_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]],
-                          *, keep_manual: bool = True) -> None:
-    if keep_manual:
-        db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = 0", (email_id,))
-    else:
-        db.execute("DELETE FROM email_contacts WHERE email_id = ?", (email_id,))
+def replace_automatic_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]]) -> None:
+    """The email's automatic contact links become ``links``; links made by hand stay."""
+    db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = 0", (email_id,))
     _insert_contact_links(db, email_id, links)
 
 

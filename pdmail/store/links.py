@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from pdmail.models import Contact, Deal
 from pdmail.store.db import Database
-from pdmail.store.emails import create_thread
+from pdmail.store.emails import create_thread, refresh_thread_date, replace_automatic_contact_links
 from pdmail.visibility import sql_condition
 
 
@@ -239,12 +239,7 @@ def write_email_links(
         (deal_id, deal_rule, int(is_deal_manual), int(needs_deal), int(is_automated), verdict, trace_json, email_id),
     )
     if contacts is not None:
-        db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = 0", (email_id,))
-        db.executemany(
-            "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
-            "VALUES (?, ?, ?, ?, ?, 0)",
-            [(email_id, cid, address, rule, reason) for cid, address, rule, reason in contacts],
-        )
+        replace_automatic_contact_links(db, email_id, contacts)
 
 
 def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:
@@ -301,10 +296,7 @@ def split_thread(db: Database, *, owner_id: int, old_thread: int, email_ids: Seq
         (new, owner_id, json.dumps(sorted(set(message_ids)))),
     )
     for thread in (old_thread, new):
-        db.execute(
-            "UPDATE threads SET last_date_utc = (SELECT max(date_utc) FROM emails WHERE thread_id = ?) WHERE id = ?",
-            (thread, thread),
-        )
+        refresh_thread_date(db, thread)
     return new
 
 

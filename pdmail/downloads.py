@@ -6,13 +6,12 @@ IMAP responses nor hands message bytes to parsers: it gets bytes and parse resul
 
 from __future__ import annotations
 
-import pickle
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from pdmail.errors import PdmailError
-from pdmail.helper_process import become_helper
+from pdmail.helper_process import HelperPool, become_helper
 from pdmail.mailsource import Fetched, MailSource, chunks
 
 
@@ -38,11 +37,11 @@ def _init_downloader(factory: Callable[[], MailSource]) -> None:
     become_helper()
 
 
-def _download_and_parse(uids: list[int]) -> bytes:
+def _download_and_parse(uids: list[int]) -> tuple[list[Fetched], list] | None:
     """In a download process: fetch these messages over its own connection, then parse them.
 
-    The result goes back pickled by hand and is unpickled by the storing thread: a value that fails to
-    unpickle then raises there, where the pool's own result thread would die and leave the run waiting.
+    None when this process could not log in: a server may allow a user only so many connections (the
+    user's own mail program holds some). Its tasks are then handed back and the run downloads them itself.
     """
     from pdmail import capture
 
@@ -51,13 +50,11 @@ def _download_and_parse(uids: list[int]) -> bytes:
         try:
             _reader = _reader_factory()
         except PdmailError as exc:
-            # A server may allow a user only so many connections (the user's own mail program holds
-            # some). Then this process hands its tasks back; the run downloads them itself.
             _reader = exc
     if isinstance(_reader, Exception):
-        return pickle.dumps(None)
+        return None
     fetched = list(_reader.fetch(uids))
-    return pickle.dumps((fetched, [capture.parse_for_store(f.raw) for f in fetched]), pickle.HIGHEST_PROTOCOL)
+    return fetched, [capture.parse_for_store(f.raw) for f in fetched]
 
 
 class Downloads:
@@ -69,18 +66,15 @@ class Downloads:
 
     def __init__(self, source: MailSource, factory: Callable[[], MailSource], batches, workers: int,
                  depth: int = 2) -> None:
-        import multiprocessing
-
         self.source = source
         self.batches = iter(batches)
         self.depth = depth
-        self.pool = multiprocessing.get_context("fork").Pool(workers, _init_downloader, (factory,))
+        self.helpers = HelperPool(workers, _download_and_parse, _init_downloader, (factory,))
 
     def _submit(self, pending: deque) -> None:
         chunk = next(self.batches, None)
         if chunk is not None:
-            pending.append((chunk, [(part, self.pool.apply_async(_download_and_parse, (part,)))
-                                    for part in chunks(chunk, TASK)]))
+            pending.append((chunk, [(part, self.helpers.submit(part)) for part in chunks(chunk, TASK)]))
 
     def __iter__(self):
         pending: deque = deque()
@@ -91,8 +85,8 @@ class Downloads:
             self._submit(pending)
             fetched: list[Fetched] = []
             parsed: list = []
-            for part, job in jobs:
-                done = pickle.loads(job.get())
+            for part, result in jobs:
+                done = result()
                 if done is None:  # that process could not log in: download these over our connection
                     from pdmail import capture
 
@@ -106,5 +100,4 @@ class Downloads:
             yield Batch(chunk, fetched, lambda parsed=parsed: parsed, missing, still_there)
 
     def close(self) -> None:
-        self.pool.terminate()
-        self.pool.join()
+        self.helpers.close()

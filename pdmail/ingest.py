@@ -5,13 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 from pdmail.addresses import normalize_address
 from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
-from pdmail.helper_process import become_helper, interrupt_between_steps
+from pdmail.helper_process import HelperPool, interrupt_between_steps
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
@@ -69,27 +70,24 @@ def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> lis
 
 
 def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
-    """Parse results in input order. At most IN_FLIGHT chunks wait at any time, so memory stays flat
-    however large the mailbox: ``Pool.imap`` would let fast workers pile up every parsed message
-    (raw bytes included) while the store catches up.
+    """Parse results in input order. At most IN_FLIGHT chunks per parser wait at any time, so memory
+    stays flat however large the mailbox: results are taken as fast as the store takes them.
     """
     workers = default_workers() if workers is None else workers
     if workers < 1 or len(items) < PARALLEL_FROM:
         yield from (_parse_job(item, users) for item in items)
         return
-    import multiprocessing
     from collections import deque
 
-    ctx = multiprocessing.get_context("fork" if hasattr(os, "fork") else "spawn")
     chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
-    with ctx.Pool(workers, become_helper) as pool:
+    with HelperPool(workers, partial(_parse_chunk, users=users)) as helpers:
         pending: deque = deque()
         for chunk in chunks:
-            pending.append(pool.apply_async(_parse_chunk, (chunk, users)))
+            pending.append(helpers.submit(chunk))
             if len(pending) >= IN_FLIGHT * workers:
-                yield from pending.popleft().get()
+                yield from pending.popleft()()
         while pending:
-            yield from pending.popleft().get()
+            yield from pending.popleft()()
 
 
 def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Outcome:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 ROLES = ("inbox", "sent", "archive", "trash", "junk", "other")
 SEEN = "\\Seen"
@@ -88,6 +88,9 @@ class MailSource(Protocol):
     def close(self) -> None: ...
 
 
-def chunks(items: list[int], size: int) -> Iterator[list[int]]:
+T = TypeVar("T")
+
+
+def chunks(items: list[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield items[start:start + size]

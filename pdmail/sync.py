@@ -19,7 +19,7 @@ from datetime import date, datetime, timedelta, timezone
 from pdmail.addresses import normalize_message_id
 from pdmail.downloads import Batch, Downloads
 from pdmail.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
-from pdmail.helper_process import become_helper, interrupt_between_steps
+from pdmail.helper_process import HelperPool, interrupt_between_steps
 from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
 from pdmail.settings import is_on
 from pdmail.store import accounts as accounts_store
@@ -94,26 +94,27 @@ class _Pass:
 class _Parser:
     """Parses raw messages here, or in worker processes when there are many (results keep their order)."""
 
+    CHUNK = 8  # messages per task
+
     def __init__(self, workers: int | None) -> None:
         workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self.pool = None
-        if workers > 1:
-            import multiprocessing
-
-            self.pool = multiprocessing.get_context("fork").Pool(workers, become_helper)
+        self.helpers = HelperPool(workers, _parse_many) if workers > 1 else None
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
-        from pdmail import capture
-
-        if self.pool is None:
-            return lambda: [capture.parse_for_store(raw) for raw in raws]
-        job = self.pool.map_async(capture.parse_for_store, raws, chunksize=8)
-        return lambda: job.get()
+        if self.helpers is None:
+            return lambda: _parse_many(raws)
+        results = [self.helpers.submit(part) for part in chunks(raws, self.CHUNK)]
+        return lambda: [item for result in results for item in result()]
 
     def close(self) -> None:
-        if self.pool is not None:
-            self.pool.terminate()
-            self.pool.join()
+        if self.helpers is not None:
+            self.helpers.close()
+
+
+def _parse_many(raws: list[bytes]) -> list:
+    from pdmail import capture
+
+    return [capture.parse_for_store(raw) for raw in raws]
 
 
 class _Retry(Exception):

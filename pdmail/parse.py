@@ -350,6 +350,8 @@ def _join_rfc2231(chunks: dict[int, tuple[str, bool]]) -> str:
 
 def _strip_quotes_and_comments(value: str) -> str:
     """The value with quoted strings and (nested) comments blanked out; <...> spans are left alone."""
+    if '"' not in value and "(" not in value:
+        return value  # nothing to blank: the walk below would copy it unchanged, a character at a time
     out: list[str] = []
     depth = 0
     quoted = False

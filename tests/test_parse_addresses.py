@@ -74,3 +74,23 @@ def test_unusual_shapes_go_to_the_full_parser():
     for value in ("a@x.com<b@y.com>", "Team: a@x.com, b@y.com;", "ana@x.com (Ana)", "Dr. Ana <a@x.com>",
                   '"Ana \\"the boss\\"" <a@x.com>', "a@x.com,", "<@relay.example:a@x.com>"):
         assert _simple_mailboxes(value) is None, value
+
+
+_id_text = st.lists(st.sampled_from(["<a@x.com>", "b@y.org", " ", ",", '"', "(", ")", "\\", "<", ">", "note", "é"]),
+                    max_size=12).map("".join)
+
+
+@settings(max_examples=800, deadline=None)
+@given(_id_text)
+@example('<a@x.com> (old: <b@y.org>) "<c@z.net>"')
+def test_quotes_and_comments_are_blanked_and_nothing_else_moves(value):
+    blanked = parse._strip_quotes_and_comments(value)
+    assert len(blanked) == len(value)
+    if '"' not in value and "(" not in value:
+        assert blanked == value
+    else:
+        assert all(b == v or b == " " for b, v in zip(blanked, value))
+
+
+def test_ids_inside_comments_and_quotes_are_not_references():
+    assert parse._message_ids('<a@x.com> (was <b@y.org>) "<c@z.net>" d@w.io') == ["a@x.com", "d@w.io"]

@@ -30,6 +30,7 @@ from imapclient import exceptions as imapx
 
 from pdmail import __version__
 from pdmail.errors import EXIT_TEMPFAIL, AuthFailure, PdmailError, TemporaryFailure, UsageError
+from pdmail.imap_fetch import read_bodies
 from pdmail.providers import PROVIDERS, Provider, assign_roles, role_of
 from pdmail.secrets import scrub, secret_for
 
@@ -371,7 +372,7 @@ class ImapSession:
         """Raw messages, never marking them read (BODY.PEEK[]); UIDs gone meanwhile are skipped."""
         items = ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"] + (["MODSEQ"] if self.condstore else [])
         for part in chunks(uids, chunk):
-            data = self._fetch(part, items)
+            data = self._fetch(part, items, quick=True)
             for uid in part:
                 row = data.get(uid)
                 # Expunged by another client: the UID is missing, or (Dovecot) its body comes back NIL.
@@ -396,17 +397,35 @@ class ImapSession:
                     result[uid] = (_flags(row[b"FLAGS"]), int(modseq[0]) if modseq else None)
         return result
 
-    def _fetch(self, uids: list[int], items: list[str], modifiers=None) -> dict:
+    def _fetch(self, uids: list[int], items: list[str], modifiers=None, *, quick: bool = False) -> dict:
+        fetch = self._fetch_bodies if quick else self.client.fetch
         with self._guard("UID FETCH"):
             try:
-                return self.client.fetch(uids, items, modifiers=modifiers)
+                return fetch(uids, items, modifiers=modifiers)
             except imapx.IMAPClientError as exc:
                 # Expunged by another client since our SEARCH: take the news and fetch what is left.
                 text = _text(exc.args[0] if exc.args else "").upper()
                 if "EXPUNGEISSUED" not in text and self._pop_code() != "EXPUNGEISSUED":
                     raise
                 self.client.noop()
-                return self.client.fetch(uids, items, modifiers=modifiers)
+                return fetch(uids, items, modifiers=modifiers)
+
+    def _fetch_bodies(self, uids: list[int], items: list[str], modifiers=None) -> dict:
+        """``client.fetch`` for message bodies, read by :mod:`pdmail.imap_fetch` when it has the
+        usual shape; only UIDs asked for are kept, as imapclient keeps them."""
+        from imapclient.response_parser import parse_fetch_response
+
+        request = [",".join(map(str, uids)), f"({' '.join(items)})"] + ([f"({' '.join(modifiers)})"] if modifiers else [])
+        typ, data = self.client._imap.uid("FETCH", *request)
+        if typ != "OK":
+            raise imapx.IMAPClientError(f"fetch failed: {_text(data[0] if data else '')}")
+        if data == [None]:
+            return {}
+        rows = read_bodies(data)
+        if rows is None:
+            rows = parse_fetch_response(data, self.client.normalise_times, True)
+        wanted = set(uids)
+        return {uid: row for uid, row in rows.items() if uid in wanted}
 
     def add_flags(self, uids: Sequence[int], flags: Sequence[str]) -> None:
         for part in chunks(uids, UID_CHUNK):

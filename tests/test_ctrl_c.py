@@ -68,6 +68,16 @@ def _count(db_path) -> int:
         return conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0]
 
 
+def _kept_some_and_the_next_run_completes(args: list[str], db_path, env: dict, total: int,
+                                          stopped: subprocess.CompletedProcess) -> None:
+    kept = _count(db_path)
+    assert 0 < kept < total, (kept, stopped.stderr[-3000:])
+    again = subprocess.run([sys.executable, "-m", "pdmail", *args, "--db", str(db_path)], env=env,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
+    assert _count(db_path) == total
+
+
 def _big_inbox(company, db_path, dovecot_server, mail_user, total: int) -> dict:
     """An account whose inbox is big enough to be downloaded by helper processes; the run's environment."""
     from pdmail.store import accounts as accounts_store
@@ -95,13 +105,7 @@ def test_ctrl_c_during_a_parallel_download_stops_the_sync_and_the_next_run_compl
     assert stopped.returncode == 130 and "Interrupted" in stopped.stderr, (stopped.returncode, stopped.stderr[-3000:])
     assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
     assert "Stopping after the current step" in stopped.stderr  # the command tells what Ctrl-C does
-    kept = _count(db_path)
-    assert 0 < kept < total, (kept, stopped.stderr[-3000:])
-
-    again = subprocess.run([sys.executable, "-m", "pdmail", "sync", "--db", str(db_path)], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
-    assert _count(db_path) == total
+    _kept_some_and_the_next_run_completes(["sync"], db_path, env, total, stopped)
 
 
 @pytest.mark.dovecot
@@ -113,13 +117,7 @@ def test_a_killed_download_process_ends_the_sync_with_exit_75_and_the_next_run_c
     stopped = _interrupt_after_first_commit(["sync"], db_path, env, stop=_kill_a_helper)
     assert stopped.returncode == 75, (stopped.returncode, stopped.stderr[-3000:])
     assert "helper process ended unexpectedly" in stopped.stderr and "Traceback" not in stopped.stderr
-    kept = _count(db_path)
-    assert 0 < kept < total, (kept, stopped.stderr[-3000:])
-
-    again = subprocess.run([sys.executable, "-m", "pdmail", "sync", "--db", str(db_path)], env=env,
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
-    assert _count(db_path) == total
+    _kept_some_and_the_next_run_completes(["sync"], db_path, env, total, stopped)
 
 
 def test_ctrl_c_during_a_big_capture_stops_it_and_the_next_run_completes(company, db_path, tmp_path):
@@ -139,10 +137,5 @@ def test_ctrl_c_during_a_big_capture_stops_it_and_the_next_run_completes(company
     assert stopped.returncode == 130 and "Interrupted" in stopped.stderr, (stopped.returncode, stopped.stderr[-3000:])
     assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
     assert "Stopping after the current step" in stopped.stderr  # the command tells what Ctrl-C does
-    kept = _count(db_path)
-    assert 0 < kept < total, (kept, stopped.stderr[-3000:])
-
-    again = subprocess.run([sys.executable, "-m", "pdmail", "bcc-ingest", "--json", str(box), "--db", str(db_path)],
-                           capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
-    assert _count(db_path) == total
+    _kept_some_and_the_next_run_completes(["bcc-ingest", "--json", str(box)], db_path, dict(os.environ), total,
+                                          stopped)

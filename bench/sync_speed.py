@@ -147,6 +147,7 @@ def main(argv: list[str] | None = None) -> int:
 
         bare_rates, rates, peaks = [], [], []
         for round_no in range(1, args.rounds + 1):
+            os.sync()  # the last round's database is written back now, not during this one's timing
             loadavg = load()
             count, bare_s = bare_fetch(server, user)
             bare_rate = count / bare_s
@@ -156,6 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             round_dir = work / f"round{round_no}"
             round_dir.mkdir()
             db = setup_db(round_dir, server, user)
+            os.sync()
             loadavg = load()
             sync_s, done = pdmail(db, "sync", password=user.password)
             own_mb, workers_mb = peak_rss_mb(done)

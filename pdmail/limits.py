@@ -74,11 +74,15 @@ def _is_message_type(field: bytes) -> bool:
     return name.strip().lower() == _CONTENT_TYPE and value.strip().lower().startswith(b"message/rfc822")
 
 
-def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> str | None:
+def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, quick: bool = True) -> str | None:
     """Why the message must be refused before parsing, or None when it is within every limit.
 
     Nesting is tracked the way a MIME parser would meet it: each multipart pushes its boundary when its
     header ends, a delimiter line closes any deeper level, and an attached message/rfc822 adds a level.
+
+    A header block is read line by line only when it is long enough to break a limit; a shorter one,
+    nearly every header, is read whole by :func:`_short_header` (``quick=False`` reads every header
+    line by line, the reference the quick reading is tested against).
     """
     size = len(raw)
     if size > limits.max_size:
@@ -109,15 +113,21 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> str | None
             field.clear()
         field_len = 0
 
-    pos = start
+    pos = header_start = start
     n = size
     while pos < n:
-        nl = raw.find(b"\n", pos)
-        end = n if nl == -1 else nl + 1
-        line = raw[pos:end]
-        pos = end
+        # Read whole only from its first line: part-way through, lines already read count too.
+        short = _short_header(raw, pos, limits, top_header) if in_header and quick and pos == header_start else None
+        if short is not None:  # read whole, up to the blank line that ends it
+            pos, pending_boundary, pending_message = short
+            line = b"\n"
+        else:
+            nl = raw.find(b"\n", pos)
+            end = n if nl == -1 else nl + 1
+            line = raw[pos:end]
+            pos = end
         if in_header:
-            if top_header:
+            if top_header and short is None:
                 header_bytes += len(line)
                 if header_bytes > limits.max_header_block:
                     return f"header block is over the {_size_text(limits.max_header_block)} limit"
@@ -131,6 +141,7 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> str | None
                 elif pending_message:
                     stack.append(None)
                     in_header = True  # the attached message's own header follows
+                    header_start = pos
                 if len(stack) > limits.max_mime_depth:
                     return f"MIME nesting deeper than {limits.max_mime_depth}"
                 pending_boundary = None
@@ -139,7 +150,7 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> str | None
             if line[:1] in (b" ", b"\t"):
                 field_len += len(line)
                 # Only a Content-Type field needs its text; the rest just need a length.
-                if field and len(field) < 64:
+                if field and len(field) < _FIELD_LINES:
                     field.append(line)
             else:
                 close_field()
@@ -179,9 +190,58 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS) -> str | None
         if parts > limits.max_parts:
             return f"more than {limits.max_parts} MIME parts"
         in_header = True
+        header_start = pos
         pending_boundary = None
         pending_message = False
     return None
+
+
+_FIELD_LINES = 64  # lines of a Content-Type field kept for reading its type and boundary
+_NEWLINE_CONTENT_TYPE = b"\n" + _CONTENT_TYPE
+_BLANK_HERE_RE = re.compile(rb"\r*\n|\r+\Z")  # a blank line: nothing but CRs before its LF (or the end)
+_BLANK_NEXT_RE = re.compile(rb"\n(?:\r*\n|\r+\Z)")
+
+
+def _short_header(raw: bytes, pos: int, limits: ParseLimits, top: bool) -> tuple[int, bytes | None, bool] | None:
+    """For the header starting at ``pos``, when it ends at a blank line and is too short to break a
+    limit: where its blank line ends, the boundary it declares, and whether it declares an attached
+    message, as the line-by-line reading would find them. None for any other header."""
+    here = _BLANK_HERE_RE.match(raw, pos)
+    if here is not None:
+        block_end, blank_end = pos, here.end()
+    else:
+        found = _BLANK_NEXT_RE.search(raw, pos)
+        if found is None:
+            return None
+        block_end, blank_end = found.start() + 1, found.end()
+    if block_end - pos > limits.max_header_field or (top and blank_end - pos > limits.max_header_block):
+        return None
+    block = raw[pos:block_end]
+    lowered = block.lower()
+    boundary: bytes | None = None
+    message = False
+    starts = [0] if lowered.startswith(_CONTENT_TYPE) else []
+    at = lowered.find(_NEWLINE_CONTENT_TYPE)
+    while at != -1:
+        starts.append(at + 1)
+        at = lowered.find(_NEWLINE_CONTENT_TYPE, at + 1)
+    for at in starts:  # the Content-Type fields, in order: the last one that declares something wins
+        lines: list[bytes] = []
+        line_start = at
+        while line_start < len(block) and len(lines) < _FIELD_LINES:
+            nl = block.find(b"\n", line_start)
+            line_end = len(block) if nl == -1 else nl + 1
+            lines.append(block[line_start:line_end])
+            line_start = line_end
+            if block[line_start:line_start + 1] not in (b" ", b"\t"):
+                break
+        joined = b"".join(lines)
+        declared = _boundary_of(joined)
+        if declared is not None:
+            boundary = declared
+        elif _is_message_type(joined):
+            message = True
+    return blank_end, boundary, message
 
 
 def _forget(open_count: dict[bytes, int], boundary: bytes) -> None:

@@ -125,7 +125,7 @@ class HelperPool:
                     helper.results[helper.received] = data
                     helper.received += 1
                     self._arrived.notify_all()
-        except (EOFError, OSError):
+        except BaseException:  # noqa: BLE001 - EOF when the helper ended; whatever it is, no getter may wait forever
             with self._arrived:
                 helper.ended = True
                 self._arrived.notify_all()

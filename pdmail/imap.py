@@ -415,7 +415,9 @@ class ImapSession:
         usual shape; only UIDs asked for are kept, as imapclient keeps them."""
         from imapclient.response_parser import parse_fetch_response
 
-        request = [",".join(map(str, uids)), f"({' '.join(items)})"] + ([f"({' '.join(modifiers)})"] if modifiers else [])
+        request = [",".join(map(str, uids)), f"({' '.join(items)})"]
+        if modifiers:
+            request.append(f"({' '.join(modifiers)})")
         typ, data = self.client._imap.uid("FETCH", *request)
         if typ != "OK":
             raise imapx.IMAPClientError(f"fetch failed: {_text(data[0] if data else '')}")

@@ -25,6 +25,22 @@ class Batch:
     missing: list[int]  # UIDs the server sent no content for
     still_there: set[int]  # ...of which these still exist (a failure to retry, not an expunge)
 
+    @classmethod
+    def of(cls, source: MailSource, chunk: list[int], fetched: list[Fetched], parsing: Callable[[], list]) -> Batch:
+        """The batch of ``chunk``. A UID that came without content is asked about again: expunged since
+        the search (fine), or the server failed to send it."""
+        present = {f.uid for f in fetched}
+        missing = [u for u in chunk if u not in present]
+        still_there = set(source.flags(missing)) if missing else set()
+        return cls(chunk, fetched, parsing, missing, still_there)
+
+
+def parse_all(raws: list[bytes]) -> list:
+    """Each message as capture stores it (:func:`capture.parse_for_store`), in order."""
+    from pdmail import capture
+
+    return [capture.parse_for_store(raw) for raw in raws]
+
 
 TASK = 50  # messages one download process fetches and parses per task
 _reader_factory: Callable[[], MailSource] | None = None  # in a download process: how to open its reader
@@ -43,8 +59,6 @@ def _download_and_parse(uids: list[int]) -> tuple[list[Fetched], list] | None:
     None when this process could not log in: a server may allow a user only so many connections (the
     user's own mail program holds some). Its tasks are then handed back and the run downloads them itself.
     """
-    from pdmail import capture
-
     global _reader
     if _reader is None:  # opened here, not in the initializer, so that a refusal is answered per task
         try:
@@ -54,7 +68,7 @@ def _download_and_parse(uids: list[int]) -> tuple[list[Fetched], list] | None:
     if isinstance(_reader, Exception):
         return None
     fetched = list(_reader.fetch(uids))
-    return fetched, [capture.parse_for_store(f.raw) for f in fetched]
+    return fetched, parse_all([f.raw for f in fetched])
 
 
 class Downloads:
@@ -88,16 +102,11 @@ class Downloads:
             for part, result in jobs:
                 done = result()
                 if done is None:  # that process could not log in: download these over our connection
-                    from pdmail import capture
-
                     got = list(self.source.fetch(part))
-                    done = got, [capture.parse_for_store(f.raw) for f in got]
+                    done = got, parse_all([f.raw for f in got])
                 fetched += done[0]
                 parsed += done[1]
-            present = {f.uid for f in fetched}
-            missing = [u for u in chunk if u not in present]
-            still_there = set(self.source.flags(missing)) if missing else set()
-            yield Batch(chunk, fetched, lambda parsed=parsed: parsed, missing, still_there)
+            yield Batch.of(self.source, chunk, fetched, lambda parsed=parsed: parsed)
 
     def close(self) -> None:
         self.helpers.close()

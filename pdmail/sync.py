@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
 from pdmail.addresses import normalize_message_id
-from pdmail.downloads import Batch, Downloads
+from pdmail.downloads import Batch, Downloads, parse_all
 from pdmail.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
 from pdmail.helper_process import HelperPool, interrupt_between_steps
 from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
@@ -92,29 +92,22 @@ class _Pass:
 
 
 class _Parser:
-    """Parses raw messages here, or in worker processes when there are many (results keep their order)."""
+    """Parses raw messages here, or in ``workers`` processes when more than one (results keep their order)."""
 
     CHUNK = 8  # messages per task
 
-    def __init__(self, workers: int | None) -> None:
-        workers = workers if workers is not None else min(2, os.cpu_count() or 1)
-        self.helpers = HelperPool(workers, _parse_many) if workers > 1 else None
+    def __init__(self, workers: int) -> None:
+        self.helpers = HelperPool(workers, parse_all) if workers > 1 else None
 
     def submit(self, raws: list[bytes]) -> Callable[[], list]:
         if self.helpers is None:
-            return lambda: _parse_many(raws)
+            return lambda: parse_all(raws)
         results = [self.helpers.submit(part) for part in chunks(raws, self.CHUNK)]
         return lambda: [item for result in results for item in result()]
 
     def close(self) -> None:
         if self.helpers is not None:
             self.helpers.close()
-
-
-def _parse_many(raws: list[bytes]) -> list:
-    from pdmail import capture
-
-    return [capture.parse_for_store(raw) for raw in raws]
 
 
 class _Retry(Exception):
@@ -144,11 +137,7 @@ class _Prefetch:
                 if self.stopping.is_set():
                     return
                 fetched = list(source.fetch(chunk))
-                got = {f.uid for f in fetched}
-                missing = [u for u in chunk if u not in got]
-                # No content for a UID: expunged since the search (fine), or the server failed to send it.
-                still_there = set(source.flags(missing)) if missing else set()
-                self._put(Batch(chunk, fetched, parser.submit([f.raw for f in fetched]), missing, still_there))
+                self._put(Batch.of(source, chunk, fetched, parser.submit([f.raw for f in fetched])))
         except BaseException as exc:  # noqa: BLE001 - handed to the storing thread, which raises it
             self._put(exc)
             return
@@ -453,13 +442,14 @@ class AccountSync:
             return
         batches = chunks(uids, self.options.batch)
         workers = self.options.workers if self.options.workers is not None else min(2, os.cpu_count() or 1)
+        big = len(uids) >= PARALLEL_FROM
         reader = getattr(self.source, "reader", None)
-        factory = reader(folder.name, selected.uidvalidity) if reader and len(uids) >= PARALLEL_FROM else None
+        factory = reader(folder.name, selected.uidvalidity) if reader and big else None
         parser = None
         if factory is not None and workers > 1:
             feed = Downloads(self.source, factory, batches, workers)
         else:
-            parser = _Parser(workers if len(uids) >= PARALLEL_FROM else 1)
+            parser = _Parser(workers if big else 1)
             feed = _Prefetch(self.source, parser, batches)
         done = 0
         try:

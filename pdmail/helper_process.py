@@ -12,13 +12,19 @@ hangs the shutdown. Here each helper has a pipe of its own and no lock is shared
 
 Ctrl-C reaches every process of the terminal's group. Helpers ignore it; the run takes it between two
 steps (:func:`interrupt_between_steps`) and stops there, keeping what it committed.
+
+A run killed outright (``kill -9``, the out-of-memory killer) cannot stop its helpers. On Linux the
+kernel does it: each helper asks to be killed when the process that started it ends
+(:func:`die_with_parent`). Elsewhere a helper ends when it next finds its pipe closed.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
 import pickle
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -28,6 +34,24 @@ from typing import Any
 from pdmail.errors import TemporaryFailure
 
 HELPER_NICENESS = 10
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+
+
+def die_with_parent(parent: int) -> None:
+    """In a helper process, first thing: be killed by the kernel as soon as ``parent`` ends.
+
+    The signal comes when the *thread* that forked this process ends, so pools are started from the
+    thread that outlives them (the main thread, in pdmail). If ``parent`` already ended before the
+    request took effect, this process ends now.
+    """
+    if sys.platform.startswith("linux"):
+        try:
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):
+            pass  # no prctl to be found: the closed pipe still ends this helper
+    if os.getppid() != parent:
+        os._exit(0)
 
 
 def become_helper() -> None:
@@ -94,8 +118,8 @@ class HelperPool:
                 # A forked helper inherits this process's ends of the pipes, its own included; holding
                 # them, it would not see this process end. It closes them first.
                 inherited = [helper.connection for helper in self._helpers] + [ours] if forking else []
-                process = context.Process(target=_serve, args=(theirs, work, initializer, initargs, inherited),
-                                          daemon=True, name="pdmail-helper")
+                process = context.Process(target=_serve, daemon=True, name="pdmail-helper",
+                                          args=(theirs, work, initializer, initargs, inherited, os.getpid()))
                 process.start()
                 theirs.close()
                 self._helpers.append(_Helper(process, ours))
@@ -176,8 +200,9 @@ class _Helper:
 
 
 def _serve(connection, work: Callable[[Any], Any], initializer: Callable[..., None], initargs: tuple,
-           inherited: list) -> None:
+           inherited: list, parent: int) -> None:
     """A helper's life: take a task, send back (True, result) or (False, the exception), until the end."""
+    die_with_parent(parent)
     for other in inherited:
         other.close()
     initializer(*initargs)

@@ -3,6 +3,11 @@
 ``flock`` on a separate file (never the database itself: closing any descriptor of a file drops
 its POSIX locks) is released by the kernel when the process dies, so a killed run never leaves a
 stale lock behind.
+
+A ``flock`` belongs to the open file, and a forked process shares the open files of its parent: a
+helper process forked during the run would keep the account locked after the run itself was killed,
+until the helper ended too. Every descriptor taken here is therefore closed in a forked child at
+once (which leaves the parent's lock as it is), and only the process that took the lock releases it.
 """
 
 from __future__ import annotations
@@ -15,6 +20,20 @@ from pathlib import Path
 
 from pdmail.errors import TemporaryFailure
 
+_held: set[int] = set()  # this process's lock descriptors
+
+
+def _close_in_child() -> None:
+    for fd in _held:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
 
 def lock_path(db_path: Path, account_id: int) -> Path:
     return db_path.with_name(f"{db_path.name}.sync-{account_id}.lock")
@@ -23,7 +42,9 @@ def lock_path(db_path: Path, account_id: int) -> Path:
 @contextmanager
 def account_lock(db_path: Path, account) -> Iterator[None]:
     path = lock_path(Path(db_path), account.id)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    owner = os.getpid()
+    _held.add(fd)
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -37,6 +58,9 @@ def account_lock(db_path: Path, account) -> Iterator[None]:
         try:
             yield
         finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
+            if os.getpid() == owner:
+                fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
-        os.close(fd)
+        if os.getpid() == owner:
+            _held.discard(fd)
+            os.close(fd)

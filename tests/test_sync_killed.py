@@ -1,0 +1,170 @@
+"""`kill -9` of a running sync: its helper processes die with it and never keep the account locked, and
+a run started right after resumes."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from pdmail.synclock import lock_path
+from syncworld import OWNER, mail
+
+PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(entry))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Running, as opposed to ended (a zombie nobody has reaped yet counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def lock_is_free(path) -> bool:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)  # closing drops the lock again, if it was taken
+    return True
+
+
+def kill_outright(proc: subprocess.Popen) -> None:
+    """SIGKILL to the run itself, not to its process group: nothing of it gets to clean up."""
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def stop_leftovers(pids: list[int]) -> None:
+    for pid in pids:
+        if alive(pid):
+            os.kill(pid, signal.SIGKILL)
+
+
+def test_helpers_die_with_a_killed_run_and_never_hold_its_lock(db_path):
+    """Helpers busy for minutes; the run holding the lock is killed: the lock is free at once, and the
+    helpers are gone within moments."""
+    script = textwrap.dedent("""
+        import sys, time
+        from pathlib import Path
+        from pdmail.helper_process import HelperPool
+        from pdmail.synclock import account_lock
+
+        class Account:
+            id, name = 1, "work"
+
+        with account_lock(Path(sys.argv[1]), Account()):
+            with HelperPool(2, time.sleep) as pool:
+                waiting = [pool.submit(300) for _ in range(2)]
+                print("ready", flush=True)
+                waiting[0]()
+    """)
+    proc = subprocess.Popen([sys.executable, "-c", script, str(db_path)], stdout=subprocess.PIPE, text=True)
+    helpers: list[int] = []
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+        helpers = children_of(proc.pid)
+        assert len(helpers) == 2 and not lock_is_free(lock_path(db_path, 1))
+        kill_outright(proc)
+        assert lock_is_free(lock_path(db_path, 1)), "a helper of the killed run still holds its lock"
+        deadline = time.monotonic() + 5
+        while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not any(alive(pid) for pid in helpers), "helpers outlived the run that started them"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        stop_leftovers(helpers)
+
+
+def _pdmail(*args: str, db_path, env: dict, **kw) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "pdmail", *args, "--db", str(db_path)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kw)
+
+
+def _count(db_path) -> int:
+    with sqlite3.connect(db_path, timeout=5) as conn:
+        return conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0]
+
+
+def _kill_after_first_commit(db_path, env: dict) -> list[int]:
+    """Start `pdmail sync`, kill it outright once it committed something; its helper processes' pids."""
+    proc = _pdmail("sync", db_path=db_path, env=env)
+    helpers: set[int] = set()
+    deadline = time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline and proc.poll() is None:
+            helpers.update(children_of(proc.pid))
+            try:
+                if _count(db_path):
+                    break
+            except sqlite3.OperationalError:
+                pass
+            time.sleep(0.01)
+        assert proc.poll() is None, "the run ended before it could be killed"
+        helpers.update(children_of(proc.pid))
+        kill_outright(proc)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+    return sorted(helpers)
+
+
+@pytest.mark.dovecot
+def test_a_run_started_right_after_a_killed_one_resumes_instead_of_exiting_75(db_path, company, dovecot_server,
+                                                                               mail_user):
+    from pdmail.store import accounts as accounts_store
+    from pdmail.store import open_db
+    from pdmail.store.users import find_user
+
+    total = 2000
+    bulky = [mail(n).replace(b"please confirm", b"x" * 6000 + b"\r\nplease confirm") for n in range(1, total + 1)]
+    dovecot_server.seed(mail_user, "INBOX", bulky)
+    db = open_db(db_path)
+    accounts_store.add_account(
+        db, find_user(db, OWNER), name="work", kind="imap", address=OWNER, imap_host=dovecot_server.host,
+        imap_port=dovecot_server.imaps_port, imap_security="tls", username=mail_user.login,
+        secret_source={"env": PASSWORD_ENV}, cafile=str(dovecot_server.cafile))
+    db.close()
+    env = {**os.environ, PASSWORD_ENV: mail_user.password}
+
+    helpers = _kill_after_first_commit(db_path, env)
+    try:
+        assert helpers, "the run downloaded without helper processes"
+        assert lock_is_free(lock_path(db_path, 1)), "a helper of the killed run still holds its lock"
+        kept = _count(db_path)
+        again = subprocess.run([sys.executable, "-m", "pdmail", "sync", "--db", str(db_path)], env=env,
+                               capture_output=True, text=True, timeout=300)
+        assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
+        assert 0 < kept < total and _count(db_path) == total
+        assert not any(alive(pid) for pid in helpers)
+    finally:
+        stop_leftovers(helpers)

@@ -468,6 +468,48 @@ def m007_raw_messages_by_rowid(db: sqlite3.Connection) -> None:
     )
 
 
+def m010_sync_past_by_arrival(db: sqlite3.Connection) -> None:
+    """``--past contacts`` judged by arrival, and the mail it leaves out remembered so it can come later.
+
+    ``past_uidnext`` is the folder's UIDNEXT when pdmail first looked at it under its UIDVALIDITY:
+    a UID at or above it arrived later. Each message left out as past is kept in ``past_skips`` with
+    the addresses that would have made it wanted, so a later sync fetches it once one of them is a
+    contact (or the account's choice becomes "everyone") without reading the server again.
+
+    An older pdmail judged by the Date header and kept no such record: the messages it left out of
+    such accounts are marked to be read once more and judged again. A message it quarantined is not.
+    ``sync_runs.progress_utc`` is when a run last committed, so a run killed midway shows what it kept.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE sync_folders ADD COLUMN past_uidnext INTEGER;
+        ALTER TABLE sync_runs ADD COLUMN progress_utc TEXT;
+        CREATE TABLE past_skips (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            message_id_norm TEXT,
+            recheck INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (folder_id, uidvalidity, uid)
+        );
+        CREATE INDEX past_skips_by_message_id ON past_skips(message_id_norm) WHERE message_id_norm IS NOT NULL;
+        CREATE TABLE past_skip_addresses (
+            skip_id INTEGER NOT NULL REFERENCES past_skips(id) ON DELETE CASCADE,
+            address TEXT NOT NULL,
+            PRIMARY KEY (skip_id, address)
+        ) WITHOUT ROWID;
+        INSERT INTO past_skips (folder_id, uidvalidity, uid, recheck)
+            SELECT l.folder_id, l.uidvalidity, l.uid, 1
+            FROM locations l JOIN sync_folders f ON f.id = l.folder_id JOIN accounts a ON a.id = f.account_id
+            WHERE l.email_id IS NULL AND l.is_gone = 0 AND l.uidvalidity = f.uidvalidity AND a.past = 'contacts'
+              AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source =
+                              'sync:' || a.name || ':' || f.name || '/' || l.uidvalidity || '/' || l.uid);
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -476,6 +518,7 @@ MIGRATIONS: list[Migration] = [
     ("005_outbox", m005_outbox),
     ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
     ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
+    ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

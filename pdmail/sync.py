@@ -23,6 +23,7 @@ from pdmail.helper_process import HelperPool, interrupt_between_steps
 from pdmail.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
 from pdmail.settings import is_on
 from pdmail.store import accounts as accounts_store
+from pdmail.store import past_skips
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import sync_state as state
 from pdmail.store import users as users_store
@@ -378,13 +379,21 @@ class AccountSync:
         if folder.uidvalidity != selected.uidvalidity:
             # A first sync, or the server renumbered the folder: its old locations stay until the
             # messages are matched again (by Message-ID) or found gone.
-            self._commit(lambda: state.reset_validity(self.db, folder.id, selected.uidvalidity))
+            def renumbered():
+                state.reset_validity(self.db, folder.id, selected.uidvalidity)
+                past_skips.forget_other_numbering(self.db, folder.id, selected.uidvalidity)
+
+            self._commit(renumbered)
             folder = state.get_folder(self.db, folder.id)
+        if folder.past_uidnext is None and not self.source.name_keyed:
+            folder = self._first_look(folder, selected)
         full = self._full_scan_due(folder)
         retry = state.failures_to_retry(self.db, folder.id, selected.uidvalidity)
+        wanted_now = past_skips.to_fetch(self.db, folder.id, selected.uidvalidity,
+                                         everyone=(self.account.past or "everyone") != "contacts")
         unchanged = (selected.highestmodseq is not None and folder.highestmodseq == selected.highestmodseq
                      and folder.uidnext == selected.uidnext and folder.exists_count == selected.exists)
-        if unchanged and not full and not retry:
+        if unchanged and not full and not retry and not wanted_now:
             if folder.last_error:
                 self._commit(lambda: state.set_folder_error(self.db, folder.id, None))
             return None
@@ -402,8 +411,22 @@ class AccountSync:
             self._commit(lambda: [state.clear_failure(self.db, folder.id, selected.uidvalidity, u)
                                   for u in lost_failures])
         self._fetch_and_store(folder, selected, [u for u in retry if u in server], advance=False)
+        # Left out as past, now wanted (a contact is involved, or the account takes everyone). One
+        # gone from the server keeps its record until the folder is settled: a copy moved to
+        # another folder is still recognized there as past mail.
+        self._fetch_and_store(folder, selected, [u for u in wanted_now if u in server], advance=False,
+                              left_out=True)
         self._pull_flags(folder, selected, full)
         return _Pass(folder, selected, server, full)
+
+    def _first_look(self, folder: FolderState, selected: Selected) -> FolderState:
+        """Remember where the folder's numbering stood when pdmail first looked at it: a message
+        numbered from there on arrived after that, whatever date it carries."""
+        boundary = selected.uidnext
+        if boundary is None:  # a server that does not say: one past the highest UID there is
+            boundary = max(self.source.uids(), default=0) + 1
+        self._commit(lambda: state.set_past_boundary(self.db, folder.id, boundary))
+        return state.get_folder(self.db, folder.id)
 
     def _rematch(self, folder: FolderState, selected: Selected, new: list[int]) -> list[int]:
         """After a UIDVALIDITY change, bind new UIDs to the emails already stored, by Message-ID."""
@@ -431,7 +454,8 @@ class AccountSync:
         self._commit(bind)
         return [u for u in new if u not in matched]
 
-    def _fetch_and_store(self, folder: FolderState, selected: Selected, uids: list[int], *, advance: bool) -> None:
+    def _fetch_and_store(self, folder: FolderState, selected: Selected, uids: list[int], *, advance: bool,
+                         left_out: bool = False) -> None:
         """Fetch, parse and store in batches; each batch is committed with the cursor it reaches.
 
         Downloading (a thread, mostly waiting on the network), parsing (worker processes) and
@@ -457,7 +481,7 @@ class AccountSync:
                 for job in feed:
                     interrupted()
                     done += len(job.chunk)
-                    self._store_batch(folder, selected, job, advance=advance)
+                    self._store_batch(folder, selected, job, advance=advance, left_out=left_out)
                     self._progress(folder.name, done, len(uids))
                     interrupted()
         finally:
@@ -465,16 +489,21 @@ class AccountSync:
             if parser is not None:
                 parser.close()
 
-    def _store_batch(self, folder: FolderState, selected: Selected, job: Batch, *, advance: bool) -> None:
+    def _store_batch(self, folder: FolderState, selected: Selected, job: Batch, *, advance: bool,
+                     left_out: bool = False) -> None:
         """One transaction per batch, first without a savepoint per message (each one makes the
         full-text index write out what it buffered). If a message fails, that attempt is rolled back
         whole and the batch is written again with savepoints, so that only the failed ones are left out.
+        A batch of messages ``left_out`` as past before drops their records in the same transaction:
+        each one is stored now, or judged past again and recorded anew.
         """
         parsed = job.parsing()
         before = (self.result.new, self.result.skipped, len(self.result.errors))
         self.company = None  # read again for each batch, with the settings it carries
 
         def store(retry_on_error: bool) -> None:
+            if left_out:
+                past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
             located = [self._store_one(folder, selected, item, result, retry_on_error=retry_on_error)
                        for item, result in zip(job.fetched, parsed)]
@@ -521,7 +550,7 @@ class AccountSync:
             self.result.skipped += 1
             self.result.errors.append(f"{folder.name}: message UID {item.uid} was quarantined ({parsed}); "
                                       f"see `pdmail bcc-ingest --quarantine` (id {qid})")
-        elif self._outside_past_scope(parsed, item):
+        elif self._left_out_as_past(folder, selected, parsed, item):
             self.result.skipped += 1
         else:
             from pdmail import capture  # here, not at the top: a run with nothing new never needs it
@@ -551,15 +580,36 @@ class AccountSync:
                 self.result.skipped += 1
         return state.NewLocation(item.uid, email_id, item.flags, item.key)
 
-    def _outside_past_scope(self, parsed, item: Fetched) -> bool:
-        """``--past contacts``: mail from before the account was added is kept only when it involves a contact."""
-        if (self.account.past or "everyone") != "contacts":
+    def _left_out_as_past(self, folder: FolderState, selected: Selected, parsed, item: Fetched) -> bool:
+        """``--past contacts``: mail that was in the mailbox before the account was added is kept only
+        when it involves a contact. The rest is recorded with its addresses, to be fetched as soon as
+        one of them is a contact's or the account takes everyone's past mail."""
+        if (self.account.past or "everyone") != "contacts" or not self._is_past(folder, parsed, item):
             return False
-        when = parsed.date_utc or item.internaldate
-        if when is None or iso_utc(when) >= self.account.created_utc:
+        addresses = sorted({a.email for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email}
+                           - self.user.addresses)
+        if emails_store.contacts_for_addresses(self.db, addresses):
             return False
-        addresses = {a.email for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email} - self.user.addresses
-        return not emails_store.contacts_for_addresses(self.db, sorted(addresses))
+        past_skips.remember(self.db, folder.id, selected.uidvalidity, item.uid, parsed.message_id_norm, addresses)
+        return True
+
+    def _is_past(self, folder: FolderState, parsed, item: Fetched) -> bool:
+        """Was the message in the mailbox when the account was added? Judged by arrival, never by the
+        Date header, which the sender writes: mail greylisted, sent from a queue or from a wrong clock
+        arrives after the account was added with a date from before it.
+
+        Arrival is the server's INTERNALDATE (a Maildir file's modification time) and, on a server,
+        the folder's numbering: a UID at or above the UIDNEXT pdmail saw at its first look arrived
+        later, unless it is a copy of mail already left out as past, moved here from another folder.
+        A Maildir's numbers are pdmail's own and say nothing of arrival.
+        """
+        if item.internaldate is not None and iso_utc(item.internaldate) > self.account.created_utc:
+            return False
+        boundary = None if self.source.name_keyed else folder.past_uidnext
+        if boundary is not None and item.uid >= boundary:
+            return (parsed.message_id_norm is not None
+                    and past_skips.left_out_elsewhere(self.db, self.account.id, parsed.message_id_norm))
+        return True
 
     def _pull_flags(self, folder: FolderState, selected: Selected, full: bool) -> None:
         """Server flag changes since the last run: CHANGEDSINCE where offered, else every flag."""
@@ -608,6 +658,7 @@ class AccountSync:
 
         def apply():
             state.mark_gone(self.db, vanished_ids)
+            past_skips.forget_gone(self.db, folder.id, [(loc.uidvalidity, loc.uid) for loc in vanished])
             for email_id in sorted({loc.email_id for loc in vanished if loc.email_id is not None} - busy):
                 change = state.settle_email(self.db, email_id)
                 if change == "deleted":

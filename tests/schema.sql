@@ -1,4 +1,4 @@
--- user_version 7
+-- user_version 8
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -23,6 +23,7 @@ CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
 CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
 CREATE INDEX outbox_copy_pending ON outbox(owner_id) WHERE status = 'sent' AND sent_copy = 'pending';
 CREATE INDEX outbox_due ON outbox(status, due_utc);
+CREATE INDEX past_skips_by_message_id ON past_skips(message_id_norm) WHERE message_id_norm IS NOT NULL;
 CREATE INDEX pending_ops_by_email ON pending_ops(email_id, status);
 CREATE INDEX pending_ops_open ON pending_ops(account_id, id) WHERE status IN ('pending', 'inflight');
 CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
@@ -232,6 +233,20 @@ CREATE TABLE outbox (
             sent_copy_error TEXT,
             created_utc TEXT NOT NULL
         );
+CREATE TABLE past_skip_addresses (
+            skip_id INTEGER NOT NULL REFERENCES past_skips(id) ON DELETE CASCADE,
+            address TEXT NOT NULL,
+            PRIMARY KEY (skip_id, address)
+        ) WITHOUT ROWID;
+CREATE TABLE past_skips (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            message_id_norm TEXT,
+            recheck INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (folder_id, uidvalidity, uid)
+        );
 CREATE TABLE pending_ops (
             id INTEGER PRIMARY KEY,
             account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -278,7 +293,7 @@ CREATE TABLE sync_folders (
             uidnext INTEGER,
             exists_count INTEGER,
             is_missing INTEGER NOT NULL DEFAULT 0,
-            last_error TEXT,
+            last_error TEXT, past_uidnext INTEGER,
             UNIQUE (account_id, name)
         );
 CREATE TABLE sync_runs (
@@ -295,7 +310,7 @@ CREATE TABLE sync_runs (
             errors INTEGER NOT NULL DEFAULT 0,
             message TEXT,
             folder_errors_json TEXT NOT NULL DEFAULT '{}'
-        );
+        , progress_utc TEXT);
 CREATE TABLE templates (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER REFERENCES users(id),

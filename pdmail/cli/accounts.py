@@ -173,6 +173,25 @@ def account_default(
     s.emit(account.to_json(), f"Default account is now {safe(account.name)}.")
 
 
+@command(account_app, "set", lists=True)
+def account_set(
+    s: Session,
+    name: Annotated[str, typer.Argument(help="Account name or address.")],
+    past: Annotated[str, typer.Option(
+        "--past", help="Past mail (already in the mailbox when the account was added) from known contacts "
+        "only, or from everyone.", metavar="contacts|everyone", show_default=False)],
+) -> None:
+    """Change an account's choice of past mail. The next `pdmail sync` fetches what the new choice takes.
+
+    Example: `pdmail account set work --past everyone`
+    """
+    from pdmail.store.accounts import set_past
+
+    account = set_past(s.db, s.user, name, past)
+    s.emit(account.to_json(), f"Account {safe(account.name)} now takes past mail from {safe(account.past)}; "
+                              "`pdmail sync` fetches what that adds.")
+
+
 @command(account_app, "remove", lists=True)
 def account_remove(
     s: Session, name: Annotated[str, typer.Argument(help="Account name or address.")],

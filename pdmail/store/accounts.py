@@ -188,6 +188,16 @@ def set_default_account(db: Database, user: User, name: str) -> Account:
     return get_account(db, user, account.name)
 
 
+def set_past(db: Database, user: User, name: str, past: str) -> Account:
+    """Change which past mail the account takes. Mail left out before is judged again at the next sync."""
+    if past not in PASTS:
+        raise UsageError(f"--past must be contacts or everyone, not {past!r}")
+    account = get_account(db, user, name)
+    with db.tx():
+        db.execute("UPDATE accounts SET past = ? WHERE id = ?", (past, account.id))
+    return get_account(db, user, account.name)
+
+
 def _dependents(db: Database) -> list[tuple[str, str]]:
     """(table, column) pairs that point at ``accounts.id``: sync state added by later migrations."""
     found = []

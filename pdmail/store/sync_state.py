@@ -33,6 +33,7 @@ class FolderState:
     last_error: str | None
     uidnext: int | None = None
     exists_count: int | None = None
+    past_uidnext: int | None = None  # UIDNEXT when pdmail first looked: UIDs from here on arrived later
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def emails_with_open_ops(db: Database, account_id: int) -> set[int]:
 def _folder(r) -> FolderState:
     return FolderState(r["id"], r["account_id"], r["name"], r["role"], r["uidvalidity"], r["last_uid"],
                        r["highestmodseq"], r["last_full_scan_utc"], bool(r["is_missing"]), r["last_error"],
-                       r["uidnext"], r["exists_count"])
+                       r["uidnext"], r["exists_count"], r["past_uidnext"])
 
 
 def list_folders(db: Database, account_id: int) -> list[FolderState]:
@@ -158,8 +159,14 @@ def mark_missing(db: Database, account_id: int, present: Sequence[str]) -> list[
 
 
 def reset_validity(db: Database, folder_id: int, uidvalidity: int) -> None:
-    db.execute("UPDATE sync_folders SET uidvalidity = ?, last_uid = 0, highestmodseq = NULL WHERE id = ?",
-               (uidvalidity, folder_id))
+    """A first look, or the server renumbered the folder: every cursor starts again, the arrival
+    boundary included (the sync loop sets it again from this numbering's UIDNEXT)."""
+    db.execute("UPDATE sync_folders SET uidvalidity = ?, last_uid = 0, highestmodseq = NULL, past_uidnext = NULL "
+               "WHERE id = ?", (uidvalidity, folder_id))
+
+
+def set_past_boundary(db: Database, folder_id: int, uidnext: int) -> None:
+    db.execute("UPDATE sync_folders SET past_uidnext = ? WHERE id = ?", (uidnext, folder_id))
 
 
 def set_cursor(db: Database, folder_id: int, *, last_uid: int | None = None, highestmodseq: int | None = None,

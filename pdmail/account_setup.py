@@ -198,11 +198,21 @@ def describe_secret(account: Account) -> str:
 def account_rows(db: Database, user: User) -> list[dict]:
     """``account list``: each account as JSON, with its last sync run once sync records them."""
     accounts = list_accounts(db, user)
-    from pdmail.store.sync_state import run_json
-
     runs = last_sync(db, accounts)
-    return [account.to_json() | {"secret": describe_secret(account), "last_sync": run_json(runs.get(account.id))}
+    return [account.to_json() | {"secret": describe_secret(account), "last_sync": _last_run(db, account, runs)}
             for account in accounts]
+
+
+def _last_run(db: Database, account: Account, runs: dict[int, dict]) -> dict | None:
+    """The account's last run as recorded; one recorded as running while nothing holds the account's
+    lock was killed, and is shown as interrupted, with what it had committed by its last commit."""
+    from pdmail.store.sync_state import ABANDONED, run_json
+    from pdmail.synclock import is_running
+
+    run = run_json(runs.get(account.id))
+    if run is not None and run["outcome"] == "running" and not is_running(db.path, account.id):
+        run = run | {"outcome": "interrupted", "message": ABANDONED}
+    return run
 
 
 def maildir_folders(path: str) -> list[dict]:

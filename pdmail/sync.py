@@ -207,10 +207,11 @@ def since_date(account: Account) -> date | None:
 class AccountSync:
     """One run for one account. The caller holds the account's lock."""
 
-    def __init__(self, db: Database, account: Account, options: SyncOptions) -> None:
+    def __init__(self, db: Database, account: Account, options: SyncOptions, run_id: int | None = None) -> None:
         self.db = db
         self.account = account
         self.options = options
+        self.run_id = run_id  # its sync_runs row, brought up to date with each commit
         self.user = users_store.get_user(db, account.owner_id)
         self.result = AccountResult(account.name)
         self.checkpoint = Checkpoints(options.checkpoint)
@@ -224,8 +225,16 @@ class AccountSync:
     def _commit(self, work: Callable[[], object]):
         with self.db.tx():
             out = work()
+            self._note_progress()
         self.checkpoint("commit")
         return out
+
+    def _note_progress(self) -> None:
+        """Inside each commit: the run's record says what it kept, should it never get to finish."""
+        if self.run_id is not None:
+            r = self.result
+            state.note_progress(self.db, self.run_id, new=r.new, updated=r.updated, deleted=r.deleted,
+                                skipped=r.skipped, errors=len(r.errors))
 
     def _select(self, folder: FolderState) -> Selected:
         known = None
@@ -526,6 +535,7 @@ class AccountSync:
                     state.clear_failure(self.db, folder.id, selected.uidvalidity, uid)
             if advance:
                 state.set_cursor(self.db, folder.id, last_uid=max(job.chunk))
+            self._note_progress()
 
         try:
             with self.db.tx(), self.db.flat():
@@ -679,8 +689,9 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
     options = options or SyncOptions()
     with account_lock(db.path, account):
         with db.tx():
+            state.close_abandoned_runs(db, account.id)
             run_id = state.start_run(db, account.id)
-        job = AccountSync(db, account, options)
+        job = AccountSync(db, account, options, run_id)
         result = job.result
         message = None
         try:

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 from pdmail.errors import TemporaryFailure
+
+# A look by `account list` (is_running) holds the lock for a few microseconds: a run starting at that
+# very moment tries again for this long rather than reporting a run that is not there.
+CONTENDED_FOR = 0.2
 
 _held: set[int] = set()  # this process's lock descriptors
 
@@ -39,6 +44,18 @@ def lock_path(db_path: Path, account_id: int) -> Path:
     return db_path.with_name(f"{db_path.name}.sync-{account_id}.lock")
 
 
+def _take(fd: int) -> bool:
+    deadline = time.monotonic() + CONTENDED_FOR
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
 @contextmanager
 def account_lock(db_path: Path, account) -> Iterator[None]:
     path = lock_path(Path(db_path), account.id)
@@ -46,13 +63,11 @@ def account_lock(db_path: Path, account) -> Iterator[None]:
     owner = os.getpid()
     _held.add(fd)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _take(fd):
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise TemporaryFailure(
                 f"a sync of account {account.name} is already running (pid {holder}); this run stopped at once"
-            ) from None
+            )
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
@@ -64,3 +79,22 @@ def account_lock(db_path: Path, account) -> Iterator[None]:
         if os.getpid() == owner:
             _held.discard(fd)
             os.close(fd)
+
+
+def is_running(db_path: Path, account_id: int) -> bool:
+    """Does a live process hold the account's lock? (A run killed outright holds nothing.)"""
+    try:
+        fd = os.open(lock_path(Path(db_path), account_id), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: say what the run's record says
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -1,5 +1,5 @@
-"""`kill -9` of a running sync: its helper processes die with it and never keep the account locked, and
-a run started right after resumes."""
+"""`kill -9` of a running sync: its helper processes die with it and never keep the account locked, a
+run started right after resumes, and `account list` tells the killed run apart from a running one."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import time
 import pytest
 
 from pdmail.synclock import lock_path
-from syncworld import OWNER, mail
+from syncworld import OWNER, Maildir, mail
 
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
 
@@ -168,3 +168,65 @@ def test_a_run_started_right_after_a_killed_one_resumes_instead_of_exiting_75(db
         assert not any(alive(pid) for pid in helpers)
     finally:
         stop_leftovers(helpers)
+
+
+def test_account_list_shows_a_killed_run_as_interrupted_with_what_it_committed(company, db_path, tmp_path):
+    box = Maildir(tmp_path / "Mail")
+    for n in range(1, 1201):
+        box.put("INBOX", mail(n))
+    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all",
+               "--past", "everyone", "--user", OWNER)
+    env = {**os.environ, "PDMAIL_USER": OWNER}
+
+    helpers = _kill_after_first_commit(db_path, env)
+    try:
+        kept = _count(db_path)
+        run = company.json("account", "list", "--user", OWNER)[0]["last_sync"]
+        assert run["outcome"] == "interrupted", run
+        assert run["new"] == kept and 0 < kept < 1200
+        assert run["finished"] is None and run["last_commit"] >= run["started"]
+        assert "interrupted" in company.ok("account", "list", "--user", OWNER).stdout
+
+        company.ok("sync", "--user", OWNER)
+        runs = sqlite3.connect(db_path).execute("SELECT outcome, new FROM sync_runs ORDER BY id").fetchall()
+        assert runs == [("interrupted", kept), ("ok", 1200 - kept)]
+    finally:
+        stop_leftovers(helpers)
+
+
+def test_a_run_that_holds_its_lock_is_shown_running(company, db_path, tmp_path):
+    from pdmail.store import accounts as accounts_store
+    from pdmail.store import open_db
+    from pdmail.store import sync_state
+    from pdmail.store.users import find_user
+    from pdmail.synclock import account_lock
+
+    box = Maildir(tmp_path / "Mail")
+    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--user", OWNER)
+    db = open_db(db_path)
+    account = accounts_store.get_account(db, find_user(db, OWNER), "home")
+    with account_lock(db_path, account):
+        with db.tx():
+            sync_state.start_run(db, account.id)
+        assert company.json("account", "list", "--user", OWNER)[0]["last_sync"]["outcome"] == "running"
+    assert company.json("account", "list", "--user", OWNER)[0]["last_sync"]["outcome"] == "interrupted"
+    db.close()
+
+
+def test_a_look_at_the_lock_never_turns_a_starting_run_away(db_path):
+    """`account list` takes the lock shared for an instant to see whether a run holds it: a run that
+    starts in that instant waits the instant out instead of exiting 75."""
+    import threading
+
+    from pdmail.synclock import account_lock
+
+    class Account:
+        id, name = 1, "work"
+
+    path = lock_path(db_path, 1)
+    path.touch()
+    fd = os.open(path, os.O_RDONLY)
+    fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    threading.Timer(0.05, os.close, (fd,)).start()
+    with account_lock(db_path, Account()):
+        assert not lock_is_free(path)

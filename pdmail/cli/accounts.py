@@ -119,7 +119,7 @@ def account_list(s: Session) -> None:
 def _last_sync_text(run: Optional[dict]) -> str:
     if not run:
         return "never"
-    when = run.get("finished") or run.get("started") or ""
+    when = run.get("finished") or run.get("last_commit") or run.get("started") or ""
     lines = [f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
              f"{run['skipped']} skipped, {run['errors']} errors"]
     if run.get("message"):

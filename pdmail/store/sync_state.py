@@ -360,6 +360,23 @@ def start_run(db: Database, account_id: int) -> int:
                       (account_id, now_utc())).lastrowid
 
 
+def note_progress(db: Database, run_id: int, *, new: int, updated: int, deleted: int, skipped: int,
+                  errors: int) -> None:
+    """In the transaction of each commit: what the run has kept so far, in case it never finishes."""
+    db.execute("UPDATE sync_runs SET progress_utc = ?, new = ?, updated = ?, deleted = ?, skipped = ?, errors = ? "
+               "WHERE id = ?", (now_utc(), new, updated, deleted, skipped, errors, run_id))
+
+
+ABANDONED = ("ended without finishing (killed, or the machine stopped); everything it committed is kept "
+             "and the next run goes on from there")
+
+
+def close_abandoned_runs(db: Database, account_id: int) -> None:
+    """Under the account's lock, a run still marked running is one that was killed: say so."""
+    db.execute("UPDATE sync_runs SET outcome = 'interrupted', message = ? WHERE account_id = ? "
+               "AND outcome = 'running'", (ABANDONED, account_id))
+
+
 def finish_run(db: Database, run_id: int, outcome: str, *, new: int, updated: int, deleted: int, skipped: int,
                errors: int, message: str | None, folder_errors: dict[str, str]) -> None:
     db.execute(
@@ -375,6 +392,7 @@ def run_json(row: dict | None) -> dict | None:
     if row is None:
         return None
     return {"started": row["started_utc"], "finished": row["finished_utc"], "outcome": row["outcome"],
+            "last_commit": row.get("progress_utc"),
             "new": row["new"], "updated": row["updated"], "deleted": row["deleted"], "skipped": row["skipped"],
             "errors": row["errors"], "message": row["message"],
             "folder_errors": json.loads(row["folder_errors_json"] or "{}")}

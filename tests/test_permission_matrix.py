@@ -61,7 +61,7 @@ NO_EMAIL_ACCESS = {
     "org add", "org list",
     "deal add", "deal list", "deal import", "deal set-status",
     "bcc-ingest",
-    "account add", "account default", "account list", "account remove", "account test",
+    "account add", "account default", "account list", "account remove", "account set", "account test",
     "sync",
     "outbox list", "outbox cancel", "outbox retry",
     "template add", "template list", "template show", "template remove",

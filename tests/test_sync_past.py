@@ -189,6 +189,9 @@ def test_account_set_refuses_an_unknown_choice_and_an_unknown_account(company, m
     result = company("account", "set", "home", "--past", "nobody", "--user", OWNER)
     assert result.exit_code == 2 and "contacts or everyone" in result.stderr
     assert company("account", "set", "nowhere", "--past", "everyone", "--user", OWNER).exit_code == 4
+    # Another user cannot change Maria's account: to them it does not exist.
+    assert company("account", "set", "home", "--past", "everyone", "--user", "sam@northwind.example").exit_code == 4
+    assert company.json("account", "list", "--user", OWNER)[0]["past"] == "contacts"
 
 
 def test_mail_an_older_version_left_out_as_past_is_judged_again_after_the_upgrade(db_path, tmp_path, monkeypatch):

@@ -160,6 +160,10 @@ def test_dkim_alignment_follows_the_public_suffix_list(signer, ok):
         ("victim.blogspot.com", "victim.blogspot.com"),  # private suffixes count too: blogs are not one org
         ("com.pl", None),
         ("", None),
+        ("shop.xn--85x722f.xn--55qx5d.cn", "食狮.公司.cn"),  # punycode, read as the list writes it
+        ("shop.食狮.公司.cn", "食狮.公司.cn"),
+        ("xn--55qx5d.cn", None),  # 公司.cn is a public suffix in either spelling
+        ("a.xn--zz-bad.example", None),  # not valid punycode: aligns with nothing but itself
     ],
 )
 def test_organizational_domain(domain, org):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pdmail import csvimport, money
+from pdmail import csvimport
 from pdmail.addresses import is_valid_address, normalize_address
 from pdmail.errors import UsageError, not_found
 from pdmail.models import Contact, Deal
@@ -250,6 +250,8 @@ def add_deal(
     if not title.strip():
         raise UsageError("a deal needs a title")
     status = _check_status(status)
+    from pdmail import money  # here, not at the top: piped mail loads this module and never needs it
+
     try:
         value, currency = money.parse(value or "", currency)
     except ValueError as exc:

@@ -87,7 +87,7 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
     conn.executemany(
         "INSERT INTO deals (id, title, contact_id, org_id, value, currency, status, created_utc, updated_utc) "
         "VALUES (?,?,?,?,?,?,?,?,?)",
-        ((d, f"Deal {d}", deal_contact[d], contact_org[deal_contact[d]], 1000.0 * (d % 97), "EUR",
+        ((d, f"Deal {d}", deal_contact[d], contact_org[deal_contact[d]], f"{1000 * (d % 97)}.00", "EUR",
           rng.choices(("open", "won", "lost"), (70, 18, 12))[0], now, now) for d in range(1, deals + 1)),
     )
     conn.execute("INSERT INTO raw_messages (sha256, size, data) VALUES ('0' , 2, X'0D0A')")

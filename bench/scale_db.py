@@ -91,7 +91,7 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
             holder = int(contacts * (rnd.random() ** 2.5)) if contacts else 0
             roll = rnd.random()
             status = "open" if roll < 0.70 else ("won" if roll < 0.88 else "lost")
-            yield (d + 1, f"Deal {d}", holder + 1, holder // 8 + 1, float(rnd.randrange(1000, 500000)), "EUR",
+            yield (d + 1, f"Deal {d}", holder + 1, holder // 8 + 1, f"{rnd.randrange(1000, 500000)}.00", "EUR",
                    status, STAMP, STAMP)
 
     conn.executemany(

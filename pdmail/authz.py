@@ -4,10 +4,16 @@ The From header alone can be forged, so when the receiving server is named (``bc
 message must also carry exactly one Authentication-Results header from it, with a DMARC pass for the
 From domain or a DKIM pass aligned with it. A compliant server deletes incoming headers claiming its
 own id, so a second one means someone forged it (RFC 8601 §5). SPF alone authenticates only the envelope.
+
+When that server evaluated DMARC, its verdict is final: DMARC already weighed DKIM and SPF against the
+domain owner's policy, so a DKIM pass must not overrule a ``dmarc=fail``. Alignment is DMARC's relaxed
+one (RFC 7489 §3.1.1): the same organizational domain, read from the Public Suffix List, because a
+short list of suffixes would take ``attacker.com.pl`` for a relative of ``northwind.com.pl``.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -16,22 +22,6 @@ import authres
 from pdmail.addresses import domain_of
 from pdmail.models import ParsedEmail
 from pdmail.parse import DEFECT_FROM_SEVERAL_MAILBOXES
-
-# Second-level labels under which registrations sit one level deeper (co.uk, com.au, ...).
-# A small list on purpose: pdmail needs organizational domains of senders, not a full public suffix list.
-_TWO_LABEL_SUFFIXES = frozenset(
-    {
-        "co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "ltd.uk", "plc.uk",
-        "com.au", "net.au", "org.au", "edu.au", "gov.au",
-        "co.nz", "org.nz", "net.nz",
-        "co.jp", "ne.jp", "or.jp", "ac.jp",
-        "co.za", "org.za",
-        "com.br", "net.br", "org.br",
-        "com.cn", "net.cn", "org.cn",
-        "com.mx", "com.ar", "com.tr", "com.sg", "com.hk", "com.tw", "com.my",
-        "co.in", "net.in", "org.in", "co.kr", "co.il", "co.id", "co.th",
-    }
-)  # fmt: skip
 
 _COMMENT_RE = re.compile(r"\([^()]*\)")
 
@@ -43,11 +33,49 @@ class AuthzVerdict:
     sender: str | None  # the single From address, when there is one
 
 
-def organizational_domain(domain: str) -> str:
-    """The registrable part of a domain: its last two labels, or three under a known two-label suffix."""
-    labels = domain.strip().strip(".").lower().split(".")
-    keep = 3 if ".".join(labels[-2:]) in _TWO_LABEL_SUFFIXES else 2
-    return ".".join(labels[-keep:])
+@functools.cache
+def _public_suffixes():
+    """The Public Suffix List shipped inside the ``publicsuffixlist`` package: read from its own file,
+    never fetched. Imported and parsed only when alignment needs it, so a piped message whose From
+    domain signed or passed DMARC itself never pays for it. Parsed without punycode copies of its
+    rules (twice as fast): :func:`_unicode_labels` brings names to the list's own form instead."""
+    from publicsuffixlist import PublicSuffixList
+
+    return PublicSuffixList(accept_encoded_idn=False)
+
+
+def _clean_domain(domain: str) -> str:
+    return domain.strip().strip(".").lower()
+
+
+def _unicode_labels(name: str) -> str | None:
+    """``xn--`` labels decoded, as the list writes them; None when one is not valid punycode."""
+    if "xn--" not in name:
+        return name
+    try:
+        return ".".join(
+            label.encode("ascii").decode("idna") if label.startswith("xn--") else label for label in name.split(".")
+        )
+    except UnicodeError:
+        return None
+
+
+def organizational_domain(domain: str) -> str | None:
+    """The registrable part of a domain (one label under its public suffix); None for a public suffix
+    or a name that cannot be read, which then aligns with nothing but itself."""
+    name = _unicode_labels(_clean_domain(domain))
+    if not name:
+        return None
+    return _public_suffixes().privatesuffix(name)
+
+
+def dkim_aligned(signer: str, from_domain: str) -> bool:
+    """Relaxed alignment: the signer is the From domain, or shares its organizational domain."""
+    signer, from_domain = _clean_domain(signer), _clean_domain(from_domain)
+    if signer == from_domain:
+        return True
+    org = organizational_domain(from_domain)
+    return org is not None and organizational_domain(signer) == org
 
 
 def _authserv_id(value: str) -> str:
@@ -69,39 +97,48 @@ def _check_results(value: str, from_domain: str) -> tuple[bool, str]:
         header = authres.AuthenticationResultsHeader.parse_value(value)
     except (authres.AuthResError, ValueError, IndexError, TypeError, AttributeError):
         return False, "its Authentication-Results header could not be read"
-    dmarc_results: list[str] = []
-    dmarc_elsewhere: list[str] = []
-    dkim_unaligned: list[str] = []
+    dmarc: list[tuple[str, str | None]] = []  # (result, header.from)
+    dkim_signers: list[str | None] = []
     spf_pass = False
     for result in header.results:
         method = (result.method or "").lower()
         outcome = (result.result or "").lower()
         if method == "dmarc":
-            dmarc_results.append(outcome)
-            header_from = _property(result, "header", "from")
-            if outcome == "pass" and header_from == from_domain:
-                return True, "dmarc=pass"
-            if outcome == "pass":
-                dmarc_elsewhere.append(header_from or "an unnamed domain")
+            dmarc.append((outcome, _property(result, "header", "from")))
         elif method == "dkim" and outcome == "pass":
-            signer = _property(result, "header", "d")
-            if signer is None:
-                identity = _property(result, "header", "i")
-                signer = identity.rpartition("@")[2] if identity else None
-            if signer and organizational_domain(signer) == organizational_domain(from_domain):
-                return True, f"dkim=pass aligned ({signer})"
-            dkim_unaligned.append(signer or "unknown domain")
+            dkim_signers.append(_dkim_signer(result))
         elif method == "spf" and outcome == "pass":
             spf_pass = True
-    if dmarc_elsewhere:
-        return False, f"DMARC passed for {', '.join(dmarc_elsewhere)}, not for the From domain {from_domain}"
-    if dkim_unaligned:
-        return False, f"DKIM not aligned with From (signed by {', '.join(dkim_unaligned)})"
-    if dmarc_results:
-        return False, f"DMARC did not pass for {from_domain} (dmarc={dmarc_results[0]})"
+    if dmarc:
+        return _dmarc_verdict(dmarc, from_domain)
+    aligned = [s for s in dkim_signers if s and dkim_aligned(s, from_domain)]
+    if aligned:
+        return True, f"dkim=pass aligned ({aligned[0]})"
+    if dkim_signers:
+        names = ", ".join(s or "unknown domain" for s in dkim_signers)
+        return False, f"DKIM not aligned with From (signed by {names})"
     if spf_pass:
         return False, "only SPF passed, which does not authenticate the From address"
     return False, "no DMARC or DKIM pass"
+
+
+def _dkim_signer(result: object) -> str | None:
+    signer = _property(result, "header", "d")
+    if signer is None:
+        identity = _property(result, "header", "i")
+        signer = identity.rpartition("@")[2] if identity else None
+    return signer or None
+
+
+def _dmarc_verdict(dmarc: list[tuple[str, str | None]], from_domain: str) -> tuple[bool, str]:
+    """The server evaluated DMARC: every result must be a pass for the From domain itself."""
+    for outcome, _ in dmarc:
+        if outcome != "pass":
+            return False, f"DMARC did not pass for {from_domain} (dmarc={outcome or 'unreadable'})"
+    elsewhere = [domain or "an unnamed domain" for _, domain in dmarc if domain != from_domain]
+    if elsewhere:
+        return False, f"DMARC passed for {', '.join(elsewhere)}, not for the From domain {from_domain}"
+    return True, "dmarc=pass"
 
 
 def authorize_bcc_sender(

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 # and dropping everything but letters, so "Person - Email - Work" becomes "personemailwork".
 CONTACT_FIELDS = {
     "name": {"name", "fullname", "personname", "contactname", "contact", "person"},
+    "first_name": {"firstname", "givenname", "forename", "personfirstname", "contactfirstname"},
+    "last_name": {"lastname", "surname", "familyname", "personlastname", "contactlastname"},
     "email": {"email", "emails", "emailaddress", "emailaddresses", "personemail", "personemailwork",
               "personemailhome", "personemailother", "emailwork", "emailhome", "workemail", "mail"},
     "org": {"organization", "organisation", "org", "company", "companyname", "organizationname",
@@ -98,29 +100,3 @@ def read_rows(data: bytes, fields: dict[str, set[str]], required: tuple[str, ...
 
 def split_addresses(cell: str) -> list[str]:
     return [part.strip() for part in re.split(r"[,;\s]+", cell) if part.strip()]
-
-
-def parse_amount(cell: str) -> tuple[float | None, str | None]:
-    """'1,200.50', '1200', 'EUR 1 200', '€1200' → (value, currency or None)."""
-    text = cell.strip()
-    if not text:
-        return None, None
-    currency = None
-    match = re.search(r"[A-Za-z]{3}", text)
-    if match:
-        currency = match.group(0).upper()
-    symbols = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY"}
-    for sym, code in symbols.items():
-        if sym in text:
-            currency = currency or code
-    digits = re.sub(r"[^0-9.,-]", "", text)
-    if "," in digits and "." in digits:
-        digits = digits.replace(",", "")
-    elif digits.count(",") == 1 and len(digits.split(",")[1]) in (1, 2):
-        digits = digits.replace(",", ".")
-    else:
-        digits = digits.replace(",", "")
-    try:
-        return float(digits), currency
-    except ValueError:
-        raise ValueError(f"not an amount: {cell!r}") from None

@@ -49,6 +49,16 @@ class NotFound(PdmailError):
     exit_code = EXIT_NOT_FOUND
 
 
+class OwnerOnly(PdmailError):
+    """An email this user may see but not change (exit 4, as a change refused by its owner's right).
+
+    Saying "not found" about an email the user can read would be false and confusing; saying who may
+    change it leaks nothing, since the owner is part of what they see.
+    """
+
+    exit_code = EXIT_NOT_FOUND
+
+
 class PartialFailure(PdmailError):
     """Some inputs failed and the rest went through (exit 7)."""
 

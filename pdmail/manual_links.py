@@ -3,7 +3,7 @@
 A thread has at most one deal, so choosing a deal for one email chooses it for its whole thread,
 including mail that arrives later. A manual choice is final for automatic linking: re-linking and
 new mail never override it; only another manual choice does. Only the owner of an email may change
-its links; to anyone else it does not exist.
+its links: a colleague who may see it is told so, and to anyone else it does not exist.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def apply(db: Database, user: User, email_id: int, request: LinkRequest) -> dict
     """Carry out a request in one transaction; returns the email as its owner now sees it."""
     request.check()
     with db.tx():
-        row = mailbox.get_owned_email_row(db, user, email_id)
+        row = mailbox.get_owned_email_row(db, user, email_id, "change the links of email {email}")
         if request.split:
             _split(db, user, row)
         if request.contact_ids is not None:
@@ -155,7 +155,7 @@ class Pending:
 
 def candidates(db: Database, user: User, email_id: int) -> Pending:
     """One of the user's emails with the open deals of its contacts."""
-    mailbox.get_owned_email_row(db, user, email_id)
+    mailbox.get_owned_email_row(db, user, email_id, "choose a deal for email {email}")
     return Pending(mailbox.get_email(db, user, email_id), store.candidate_deals(db, email_id))
 
 

@@ -42,7 +42,10 @@ def fields_in(text: str) -> list[str]:
 
 
 def render(text: str, values: Mapping[str, str | None], *, missing: Mapping[str, str] | None = None) -> str:
-    """Fill every field. A field without a value raises a UsageError saying why it has none."""
+    """Fill every field. A field without a value raises a UsageError saying why it has none.
+
+    ``missing`` says why, by field name or by group ("contact", "deal"...).
+    """
     fields_in(text)
     missing = missing or {}
 
@@ -56,18 +59,29 @@ def render(text: str, values: Mapping[str, str | None], *, missing: Mapping[str,
         value = values.get(name)
         if value is None or value == "":
             group = name.partition(".")[0]
-            why = missing.get(group) or f"no value for {{{name}}}"
+            why = missing.get(name) or missing.get(group) or f"no value for {{{name}}}"
             raise UsageError(f"the template uses {{{name}}} but {why}")
         return str(value)
 
     return _FIELD_RE.sub(fill, text)
 
 
-def first_name(name: str) -> str:
-    parts = name.split()
-    return parts[0] if parts else ""
+def _parsed(name: str):
+    """The name read by ``nameparser``, which knows titles ("Dr.", "Prof."), suffixes ("Jr.", "III"),
+    "Last, First" order and particles ("van der"), so "Dr. Ada Byron" is called Ada, not "Dr.".
+    Imported here so that only a command that fills a template pays for its tables."""
+    from nameparser import HumanName
+
+    return HumanName(name)
+
+
+def first_name(name: str, given: str | None = None) -> str:
+    """The first name a contact was given, else the one read from the name ("" when it has none)."""
+    if given and given.strip():
+        return given.strip()
+    return _parsed(name).first if name.strip() else ""
 
 
 def last_name(name: str) -> str:
-    parts = name.split()
-    return parts[-1] if len(parts) > 1 else ""
+    """The family name read from the full name, particles included ("de la Fuente"); "" for one word."""
+    return _parsed(name).last if name.strip() else ""

@@ -510,6 +510,65 @@ def m010_sync_past_by_arrival(db: sqlite3.Connection) -> None:
     )
 
 
+# The minor units of ISO 4217 currencies that do not have two decimals, as they were when migration
+# 011 was written. Frozen on purpose: a migration must do the same thing whenever it runs, so it
+# keeps its own copy instead of following pdmail.money's table as that one grows.
+_MINOR_UNITS_011 = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+                     "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}  # fmt: skip
+
+
+def _exact_money_011(value: object, currency: str | None) -> str | None:
+    """A deal value that was stored as a float, as decimal text with its currency's decimals.
+
+    ``Decimal(str(value))`` reads the shortest text that gives back the same float, which is what was
+    typed (120000.1, not 120000.100000000005...); rounding half up to the currency's minor units then
+    gives the amount the float stood for.
+    """
+    from decimal import ROUND_HALF_UP, Decimal
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+        float("inf"), float("-inf")
+    ):
+        raise RuntimeError(f"a deal value that is not a number cannot be converted: {value!r}")
+    places = _MINOR_UNITS_011.get((currency or "").strip().upper(), 2)
+    return f"{Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+
+
+def m011_exact_money_and_first_names(db: sqlite3.Connection) -> None:
+    """Deal values as exact decimal text instead of floats, and a contact's own first name.
+
+    A float cannot hold most amounts of money exactly (480000.10 is stored as 480000.09999...); text
+    with the currency's decimals can. The column is rebuilt in place (add, fill, drop, rename) so the
+    deals keep their ids and every reference to them. A contact's first name is optional: when it is
+    not given, templates read it from the full name.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE contacts ADD COLUMN first_name TEXT;
+        ALTER TABLE deals ADD COLUMN value_exact TEXT;
+        """,
+    )
+    rows = db.execute("SELECT id, value, currency FROM deals WHERE value IS NOT NULL").fetchall()
+    db.executemany(
+        "UPDATE deals SET value_exact = ? WHERE id = ?",
+        [(_exact_money_011(value, currency), deal_id) for deal_id, value, currency in rows],
+    )
+    run_script(
+        db,
+        """
+        ALTER TABLE deals DROP COLUMN value;
+        ALTER TABLE deals RENAME COLUMN value_exact TO value;
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -519,6 +578,7 @@ MIGRATIONS: list[Migration] = [
     ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
     ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
+    ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

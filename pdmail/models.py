@@ -88,7 +88,7 @@ class Deal:
     status: str  # open | won | lost | deleted
     contact_id: int | None = None
     org_id: int | None = None
-    value: float | None = None
+    value: str | None = None  # exact decimal text with the currency's decimals, e.g. "480000.10"
     currency: str | None = None
 
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from pdmail import compose, merge_fields, sent_copy, smtp_send
+from pdmail import compose, merge_fields, money, sent_copy, smtp_send
 from pdmail.errors import (
     AuthFailure,
     InputRefused,
@@ -242,11 +242,14 @@ def _merge_values(db: Database, user: User, to, original: _Reply | None, deal_id
     if contact_id is not None:
         contact = crm.get_contact(db, contact_id)
         values.update({
-            "contact.name": contact.name, "contact.first_name": merge_fields.first_name(contact.name),
+            "contact.name": contact.name,
+            "contact.first_name": merge_fields.first_name(contact.name, contact.first_name),
             "contact.last_name": merge_fields.last_name(contact.name),
             "contact.email": contact.emails[0] if contact.emails else None,
             "contact.title": contact.title, "contact.phone": contact.phone,
         })
+        missing["contact.first_name"] = (f"contact {contact.id} ({contact.name}) has no first name that pdmail "
+                                         "can tell from the name (`contact add --first-name` gives one)")
         if contact.org_id is not None:
             org = crm.get_org(db, contact.org_id)
             values.update({"org.name": org.name, "org.domain": org.domain})
@@ -268,7 +271,9 @@ def _merge_values(db: Database, user: User, to, original: _Reply | None, deal_id
         deal = crm.get_deal(db, deal_id)
         values.update({"deal.title": deal.title, "deal.id": str(deal.id), "deal.status": deal.status,
                        "deal.currency": deal.currency,
-                       "deal.value": None if deal.value is None else f"{deal.value:,.2f}".rstrip("0").rstrip(".")})
+                       "deal.value": money.display(deal.value, deal.currency) or None})
+        missing["deal.value"] = f"deal {deal.id} ({deal.title}) has no value"
+        missing["deal.currency"] = f"deal {deal.id} ({deal.title}) has no currency"
     missing.setdefault("deal", "no deal is linked (pass --deal N)")
     return values, missing
 

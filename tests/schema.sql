@@ -1,4 +1,4 @@
--- user_version 8
+-- user_version 9
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -96,19 +96,18 @@ CREATE TABLE contacts (
             title TEXT,
             phone TEXT,
             created_utc TEXT NOT NULL
-        );
+        , first_name TEXT);
 CREATE TABLE deals (
             id INTEGER PRIMARY KEY,
             title TEXT NOT NULL,
             contact_id INTEGER REFERENCES contacts(id),
             org_id INTEGER REFERENCES orgs(id),
-            value REAL,
             currency TEXT,
             status TEXT NOT NULL DEFAULT 'open'
                 CHECK (status IN ('open', 'won', 'lost', 'deleted')),
             created_utc TEXT NOT NULL,
             updated_utc TEXT NOT NULL
-        );
+        , value TEXT);
 CREATE TABLE email_addresses (
             address TEXT NOT NULL,
             email_id INTEGER NOT NULL REFERENCES emails(id),

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,12 +94,25 @@ def test_missing_from_header_is_refused():
         ),
         ([f"{MX}; dmarc==pass;; header.from"], False, "could not be read"),
         ([f"{MX.upper()}; dmarc=pass header.from=allowed.example"], True, "dmarc=pass"),
+        ([f"{MX}; dkim=pass header.d=allowed.example; dmarc=fail header.from=allowed.example"], False, "dmarc=fail"),
+        ([f"{MX}; dmarc=fail header.from=allowed.example; dkim=pass header.d=allowed.example"], False, "dmarc=fail"),
+        ([f"{MX}; dkim=pass header.d=allowed.example; dmarc=none header.from=allowed.example"], False, "dmarc=none"),
+        ([f"{MX}; dkim=pass header.d=allowed.example; dmarc=temperror header.from=allowed.example"], False,
+         "dmarc=temperror"),
+        (
+            [f"{MX}; dmarc=pass header.from=allowed.example; dmarc=fail header.from=allowed.example"],
+            False, "dmarc=fail",
+        ),
+        ([f"{MX}; dkim=pass header.d=allowed.example; dmarc=pass header.from=attacker.example"], False,
+         "not for the From domain"),
     ],
     ids=[
         "dmarc-pass", "dmarc-fail", "dmarc-pass-for-another-domain", "dkim-pass-aligned-subdomain",
         "dkim-pass-aligned-by-identity", "dkim-pass-unaligned", "spf-only-pass", "no-results",
         "no-authentication-results", "results-from-another-server-only", "forged-second-trusted-header",
         "results-from-another-server-ignored", "unreadable-trusted-header", "authserv-id-any-case",
+        "dkim-pass-does-not-overrule-dmarc-fail", "dmarc-fail-before-dkim-pass", "dmarc-none-is-not-a-pass",
+        "dmarc-temperror-is-not-a-pass", "one-dmarc-fail-among-passes", "dmarc-pass-for-another-domain-with-dkim",
     ],
 )  # fmt: skip
 def test_authentication_results_rules(results, ok, reason_has):
@@ -111,6 +127,26 @@ def test_authenticated_stranger_is_still_refused():
     assert not verdict(raw, MX).ok
 
 
+NORTHWIND = frozenset({"maria@northwind.com.pl"})
+
+
+@pytest.mark.parametrize(
+    ("signer", "ok"),
+    [
+        ("northwind.com.pl", True),
+        ("mail.northwind.com.pl", True),
+        ("attacker.com.pl", False),  # a sibling under the public suffix com.pl, not a relative
+        ("com.pl", False),  # a public suffix signs for nobody
+        ("northwind.com.pl.evil.example", False),
+    ],
+)
+def test_dkim_alignment_follows_the_public_suffix_list(signer, ok):
+    raw = mail(ar(f"{MX}; dkim=pass header.d={signer} header.s=s1"), sender="Maria <maria@northwind.com.pl>")
+    result = authorize_bcc_sender(parse_message(raw), NORTHWIND, MX)
+    assert result.ok is ok, result.reason
+    assert ("dkim=pass aligned" if ok else "DKIM not aligned with From") in result.reason
+
+
 @pytest.mark.parametrize(
     ("domain", "org"),
     [
@@ -119,10 +155,58 @@ def test_authenticated_stranger_is_still_refused():
         ("mail.acme.co.uk", "acme.co.uk"),
         ("acme.com.au", "acme.com.au"),
         ("Mail.ACME.com.", "acme.com"),
+        ("mail.attacker.com.pl", "attacker.com.pl"),
+        ("shop.city.kawasaki.jp", "city.kawasaki.jp"),  # an exception rule of the list
+        ("victim.blogspot.com", "victim.blogspot.com"),  # private suffixes count too: blogs are not one org
+        ("com.pl", None),
+        ("", None),
+        ("shop.xn--85x722f.xn--55qx5d.cn", "食狮.公司.cn"),  # punycode, read as the list writes it
+        ("shop.食狮.公司.cn", "食狮.公司.cn"),
+        ("xn--55qx5d.cn", None),  # 公司.cn is a public suffix in either spelling
+        ("a.xn--zz-bad.example", None),  # not valid punycode: aligns with nothing but itself
     ],
 )
 def test_organizational_domain(domain, org):
     assert organizational_domain(domain) == org
+
+
+def test_the_suffix_list_is_read_from_the_installed_package_without_the_network(monkeypatch):
+    import socket
+
+    from pdmail import authz
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("the Public Suffix List must never be fetched")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    monkeypatch.setattr(socket.socket, "connect", no_network)
+    authz._public_suffixes.cache_clear()
+    assert organizational_domain("a.b.northwind.com.pl") == "northwind.com.pl"
+
+
+def test_the_suffix_list_is_loaded_only_when_alignment_needs_it():
+    """bcc-ingest runs once per piped message: a DMARC pass or a signature by the From domain itself
+    must not pay for reading the list."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pdmail.authz import authorize_bcc_sender\n"
+        "from pdmail.parse import parse_message\n"
+        "from test_authz import ALLOWED, MX, ar, mail\n"
+        "for results in (f'{MX}; dmarc=pass header.from=allowed.example',"
+        " f'{MX}; dkim=pass header.d=allowed.example'):\n"
+        "    assert authorize_bcc_sender(parse_message(mail(ar(results))), ALLOWED, MX).ok\n"
+        "print('publicsuffixlist' in sys.modules)\n"
+        "assert authorize_bcc_sender(parse_message(mail(ar(f'{MX}; dkim=pass header.d=eu.allowed.example'))),"
+        " ALLOWED, MX).ok\n"
+        "print('publicsuffixlist' in sys.modules)\n"
+    )
+    tests = str(Path(__file__).parent)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tests,
+                         env={**os.environ, "PYTHONPATH": tests}, check=True).stdout
+    assert out.split() == ["False", "True"]
 
 
 _AR_WORDS = st.sampled_from(

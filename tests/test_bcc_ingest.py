@@ -136,6 +136,29 @@ def test_trusted_authentication_results(team, headers, ok):
     assert data["status"] == ("stored" if ok else "quarantined")
 
 
+@pytest.mark.parametrize("results,reason", [
+    ("dkim=pass header.d=attacker.com.pl", "DKIM not aligned with From (signed by attacker.com.pl)"),
+    ("dkim=pass header.d=northwind.com.pl; dmarc=fail header.from=northwind.com.pl",
+     "DMARC did not pass for northwind.com.pl (dmarc=fail)"),
+])
+def test_forged_sender_under_a_shared_public_suffix_is_quarantined(team, db_path, results, reason):
+    """A signature by a neighbour under com.pl is no relative of northwind.com.pl, and DKIM never
+    overrules the DMARC verdict of the same trusted server."""
+    team.ok("user", "add", "marek@northwind.com.pl", "--name", "Marek Nowak")
+    team.ok("settings", "set", "bcc-authserv-id", "mx.northwind.example")
+    raw = mail(frm="Marek Nowak <marek@northwind.com.pl>", mid="<forged-1@attacker.com.pl>",
+               extra=[(AR, f"mx.northwind.example; {results}")])
+    code, data, _ = ingest(team, raw)
+    assert code == 3 and data["status"] == "quarantined"
+    assert data["reason"] == f"marek@northwind.com.pl is not authenticated: {reason}"
+    assert db_rows(db_path, "SELECT count(*) FROM emails")[0][0] == 0
+    assert len(db_rows(db_path, "SELECT id FROM quarantine")) == 1
+    signed = mail(frm="Marek Nowak <marek@northwind.com.pl>", mid="<real-1@northwind.com.pl>",
+                  extra=[(AR, "mx.northwind.example; dkim=pass header.d=mail.northwind.com.pl")])
+    code, data, _ = ingest(team, signed)
+    assert code == 0 and data["status"] == "stored"
+
+
 # --- forwards, deal addresses, contacts, visibility -------------------------------------------
 
 GMAIL_FORWARD = (

@@ -37,6 +37,18 @@ def test_user_flag_env_and_default(company):
     assert company.json("settings", "show")["user"] == "sam@northwind.example"
 
 
+def test_only_admins_change_the_default_user(company):
+    """Cron and the mail server's pipe act as the default user: a regular user must not pick it."""
+    result = company("user", "default", "sam@northwind.example", "--user", "sam@northwind.example")
+    assert result.exit_code == 2 and "only an admin can change the default user" in result.stderr
+    assert company.json("settings", "show")["user"] == "maria@northwind.example"
+    company.ok("user", "default", "sam@northwind.example", "--user", "ines@northwind.example")  # another admin
+    assert company.json("settings", "show")["user"] == "sam@northwind.example"
+    assert company("user", "default", "maria@northwind.example").exit_code == 2  # now acting as sam
+    company.ok("user", "default", "maria@northwind.example", "--user", "maria@northwind.example")
+    assert [u["email"] for u in company.json("user", "list") if u["default"]] == ["maria@northwind.example"]
+
+
 def test_unknown_user_is_a_usage_error(company):
     result = company("settings", "show", "--user", "nobody@northwind.example")
     assert result.exit_code == 2 and "no user nobody@northwind.example" in result.stderr

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 
 def test_contact_add_list_show(company):
     org = company.json("org", "add", "Acme Corp", "--domain", "acme.example")
     assert org == {"id": 1, "name": "Acme Corp", "domain": "acme.example"}
     contact = company.json("contact", "add", "Ada Byron", "--email", "Ada@Acme.example",
                            "--email", "ada.b@acme.example", "--org", "1")
-    assert contact == {"id": 1, "name": "Ada Byron", "emails": ["ada@acme.example", "ada.b@acme.example"],
+    assert contact == {"id": 1, "name": "Ada Byron", "first_name": None,
+                       "emails": ["ada@acme.example", "ada.b@acme.example"],
                        "org_id": 1, "org": "Acme Corp", "title": None, "phone": None}
     assert company.ok("contact", "add", "Bo", "--email", "bo@acme.example").stdout.strip() == "2"
     assert [c["id"] for c in company.json("contact", "list")] == [1, 2]
@@ -43,7 +48,7 @@ def test_deal_add_takes_contacts_org_and_status(company):
     company.ok("org", "add", "Acme")
     company.ok("contact", "add", "Ada", "--email", "ada@acme.example", "--org", "1")
     deal = company.json("deal", "add", "50 robot arms", "--contact", "1", "--value", "120000", "--currency", "eur")
-    assert deal == {"id": 1, "title": "50 robot arms", "contact_id": 1, "org_id": 1, "value": 120000.0,
+    assert deal == {"id": 1, "title": "50 robot arms", "contact_id": 1, "org_id": 1, "value": "120000.00",
                     "currency": "EUR", "status": "open"}
     assert company("deal", "add", "x", "--contact", "1", "--status", "maybe").exit_code == 2
     assert company("deal", "add", "x", "--contact", "9").exit_code == 4
@@ -154,4 +159,99 @@ def test_deal_import(company, tmp_path):
     assert [e["line"] for e in report["errors"]] == [4, 5, 6, 7]
     deals = company.json("deal", "list")
     assert [(d["title"], d["value"], d["currency"], d["status"]) for d in deals] == [
-        ("Robots", 1200.5, "EUR", "open"), ("Lost one", 500.0, None, "lost")]
+        ("Robots", "1200.50", "EUR", "open"), ("Lost one", "500.00", None, "lost")]
+
+
+# --- money: exact values, in the currency's own decimals ---------------------------------------------
+
+
+def test_deal_value_is_kept_exactly_as_typed(company, db_path):
+    """480000.10 as a float is 480000.09999999998: the stored text is the amount itself."""
+    import sqlite3
+
+    company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
+    deal = company.json("deal", "add", "Arms", "--contact", "1", "--value", "480000.10", "--currency", "EUR")
+    assert deal["value"] == "480000.10"
+    assert company.json("deal", "add", "Yen", "--contact", "1", "--value", "1200000", "--currency", "jpy")["value"] \
+        == "1200000"
+    assert company.json("deal", "add", "Dinar", "--contact", "1", "--value", "12.5", "--currency", "KWD")["value"] \
+        == "12.500"
+    assert company.json("deal", "add", "Cents", "--contact", "1", "--value", "0.30")["value"] == "0.30"
+    conn = sqlite3.connect(db_path)
+    stored = conn.execute("SELECT value, typeof(value) FROM deals ORDER BY id").fetchall()
+    conn.close()
+    assert stored == [("480000.10", "text"), ("1200000", "text"), ("12.500", "text"), ("0.30", "text")]
+    assert [d["value"] for d in company.json("deal", "list")] == ["480000.10", "1200000", "12.500", "0.30"]
+    assert company.json("deal", "show", "1")["value"] == "480000.10"
+    listed = company("deal", "list").stdout
+    assert "EUR 480,000.10" in listed and "JPY 1,200,000" in listed and "KWD 12.500" in listed
+    assert "EUR 480,000.10" in company("deal", "show", "1").stdout
+
+
+@pytest.mark.parametrize(("value", "currency", "error"), [
+    ("100.5", "JPY", "too many decimals in '100.5' (JPY has 0)"),
+    ("10.0001", "EUR", "too many decimals in '10.0001' (EUR has 2)"),
+    ("12 00", "EUR", "thousands are grouped by threes"),
+    ("1,234", "EUR", "ambiguous amount '1,234'"),
+    ("1.234", None, "ambiguous amount '1.234'"),
+    ("-5", "EUR", "a deal value cannot be negative"),
+    ("lots", "EUR", "not an amount: 'lots'"),
+    ("USD 10", "EUR", "'USD 10' says USD but the currency is EUR"),
+    ("10", "euro", "not a currency code: 'euro'"),
+    ("1,23,456.00", "INR", "thousands are grouped by threes"),
+])
+def test_deal_value_that_is_not_exact_or_is_ambiguous_is_refused(company, value, currency, error):
+    company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
+    result = company("deal", "add", "X", "--contact", "1", "--value", value,
+                     *(["--currency", currency] if currency else []))
+    assert result.exit_code == 2
+    assert error in result.stderr
+    assert company.json("deal", "list") == []
+
+
+def test_deal_import_reads_both_conventions_and_refuses_ambiguous_values_by_line(company, tmp_path):
+    company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
+    path = tmp_path / "deals.csv"
+    path.write_text(
+        "Title;Value;Currency;Person\n"
+        "English;1,234.50;EUR;ada@acme.example\n"
+        "German;1.234,50;EUR;ada@acme.example\n"
+        "Spaced;EUR 1 234,50;;ada@acme.example\n"
+        "Plain;1234.5;eur;ada@acme.example\n"
+        "Millions;1.234.567;JPY;ada@acme.example\n"
+        "Ambiguous;1,234;EUR;ada@acme.example\n"
+        "Too precise;1234.505;EUR;ada@acme.example\n"
+        "Symbol;€99;;ada@acme.example\n",
+        encoding="utf-8",
+    )
+    result = company("deal", "import", str(path), "--json")
+    assert result.exit_code == 7
+    report = json.loads(result.stdout)
+    assert [e["line"] for e in report["errors"]] == [7, 8]
+    assert "ambiguous amount '1,234'" in report["errors"][0]["error"]
+    assert "too many decimals" in report["errors"][1]["error"]
+    assert [(d["title"], d["value"], d["currency"]) for d in company.json("deal", "list")] == [
+        ("English", "1234.50", "EUR"), ("German", "1234.50", "EUR"), ("Spaced", "1234.50", "EUR"),
+        ("Plain", "1234.50", "EUR"), ("Millions", "1234567", "JPY"), ("Symbol", "99.00", "EUR"),
+    ]
+
+
+# --- first names --------------------------------------------------------------------------------------
+
+
+def test_contact_carries_an_explicit_first_name(company, tmp_path):
+    contact = company.json("contact", "add", "Dr. Byron", "--email", "byron@acme.example", "--first-name", " Ada ")
+    assert contact["first_name"] == "Ada"
+    assert company.json("contact", "list")[0]["first_name"] == "Ada"
+    assert company.json("contact", "show", "1")["first_name"] == "Ada"
+    path = tmp_path / "people.csv"
+    path.write_text(
+        "Name,First name,Last name,Email\n"
+        "\"Hopper, Grace\",Grace,Hopper,grace@navy.example\n"
+        ",Alan,Turing,alan@bletchley.example\n"
+        "Kurt Gödel,,,kurt@ias.example\n",
+        encoding="utf-8",
+    )
+    company.ok("contact", "import", str(path))
+    assert [(c["name"], c["first_name"]) for c in company.json("contact", "list")][1:] == [
+        ("Hopper, Grace", "Grace"), ("Alan Turing", "Alan"), ("Kurt Gödel", None)]

@@ -128,8 +128,10 @@ def test_errors_and_exit_codes(crm, args, code, message):
 
 def test_another_user_cannot_link_a_shared_email(crm):
     cli, first, _ = crm
+    assert cli("show", str(first), "--user", SAM).exit_code == 0  # Sam may read it, not change it
     result = cli("link", str(first), "--deal", "1", "--user", SAM)
-    assert result.exit_code == 4 and "not found" in result.stderr
+    assert result.exit_code == 4
+    assert result.stderr == f"Error: only its owner ({MARIA}) may change the links of email {first}\n"
     assert show(cli, first)["deal"] is None
 
 

@@ -159,3 +159,55 @@ def test_a_new_database_has_big_pages_and_an_old_one_keeps_its_own(db_path, tmp_
     with db.bulk_writes():
         assert db.scalar("PRAGMA wal_autocheckpoint") * 4096 == 64 << 20
     assert db.scalar("PRAGMA wal_autocheckpoint") == 1000
+
+
+def _before(name: str) -> int:
+    return [n for n, _ in migrations.MIGRATIONS].index(name)
+
+
+def test_deal_values_become_exact_text_in_their_currencys_decimals(db_path, monkeypatch):
+    """Migration 011: each float becomes the amount it stood for; deals keep their ids and links."""
+    import factories
+
+    previous = _before("011_exact_money_and_first_names")
+    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:previous])
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", previous)
+    db, maria = factories.company(db_path)
+    floats = [
+        (480000.1, "EUR"),  # 480000.09999999998 in binary
+        (0.1 + 0.2, "USD"),  # 0.30000000000000004
+        (1200000.0, "JPY"),
+        (99.5, "JPY"),  # no minor unit: rounded half up
+        (12.5, "KWD"),  # three decimals
+        (1234.565, None),  # no currency: two decimals
+        (None, "EUR"),
+    ]
+    with db.tx():
+        db.execute("INSERT INTO contacts (id, name, created_utc) VALUES (1, 'Ada Byron', 'x')")
+        db.execute("INSERT INTO contact_emails (email, contact_id, position) VALUES ('ada@acme.example', 1, 0)")
+        for n, (value, currency) in enumerate(floats, start=1):
+            db.execute(
+                "INSERT INTO deals (id, title, contact_id, value, currency, status, created_utc, updated_utc) "
+                "VALUES (?, ?, 1, ?, ?, ?, 'x', 'x')",
+                (n, f"Deal {n}", value, currency, "open" if n == 1 else "won"),
+            )
+    email_id = factories.email(db, maria, frm="ada@acme.example", to=["maria@northwind.example"])
+    assert db.scalar("SELECT deal_id FROM emails WHERE id = ?", (email_id,)) == 1
+    db.close()
+    monkeypatch.undo()
+
+    db = open_db(db_path)
+    rows = db.all("SELECT id, value, typeof(value) AS kind, currency FROM deals ORDER BY id")
+    assert [(r["value"], r["currency"]) for r in rows] == [
+        ("480000.10", "EUR"), ("0.30", "USD"), ("1200000", "JPY"), ("100", "JPY"), ("12.500", "KWD"),
+        ("1234.57", None), (None, "EUR"),
+    ]
+    assert {r["kind"] for r in rows if r["value"] is not None} == {"text"}
+    assert db.scalar("SELECT deal_id FROM emails WHERE id = ?", (email_id,)) == 1
+    assert db.all("PRAGMA foreign_key_check") == []
+    from pdmail.store import crm
+
+    assert crm.get_deal(db, 1).value == "480000.10"
+    assert crm.get_contact(db, 1).first_name is None
+    db.close()
+    assert dump_schema(db_path) == SNAPSHOT.read_text()

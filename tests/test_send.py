@@ -502,7 +502,32 @@ def test_template_fills_merge_fields_from_the_contact_and_deal(sender, smtp):
     sender.ok("send", "--to", "ana@acme.example", "--template", "follow-up")
     msg = received(smtp)
     assert msg["Subject"] == "40 seats: next steps"
-    assert msg.get_content().replace("\r\n", "\n") == "Hi Ana,\n\nAcme and 40 seats (12,000) {ok}.\nMaria\n"
+    assert msg.get_content().replace("\r\n", "\n") == "Hi Ana,\n\nAcme and 40 seats (12,000.00) {ok}.\nMaria\n"
+
+
+@pytest.mark.parametrize("name,given,called", [
+    ("Dr. Ada Byron", None, "Ada"),
+    ("Byron, Ada", None, "Ada"),
+    ("Dr. Byron", "Ada", "Ada"),
+])
+def test_template_calls_a_contact_by_their_first_name_and_prints_money_in_its_currency(sender, smtp, name, given,
+                                                                                        called):
+    contact = sender.json("contact", "add", name, "--email", "ada@acme.example",
+                          *(["--first-name", given] if given else []))["id"]
+    sender.json("deal", "add", "40 welding arms", "--contact", contact, "--value", "480000.10", "--currency", "EUR")
+    sender.ok("template", "add", "quote", "--subject", "{deal.title}",
+              "--body", "Dear {contact.first_name} {contact.last_name}: {deal.value}.")
+    sender.ok("send", "--to", "ada@acme.example", "--template", "quote")
+    assert received(smtp).get_content().strip() == f"Dear {called} Byron: EUR 480,000.10."
+
+
+def test_template_refuses_a_first_name_it_cannot_tell(sender, smtp):
+    sender.json("contact", "add", "Dr. Byron", "--email", "byron@acme.example")
+    sender.ok("template", "add", "hi", "--subject", "Hello", "--body", "Dear {contact.first_name},")
+    result = sender("send", "--to", "byron@acme.example", "--template", "hi")
+    assert result.exit_code == 2
+    assert "contact 1 (Dr. Byron) has no first name" in result.stderr and "--first-name" in result.stderr
+    assert smtp.messages == []
 
 
 def test_template_errors_name_the_field(sender, smtp):

@@ -63,4 +63,29 @@ def test_a_field_without_a_value_says_why():
 def test_first_and_last_names():
     assert (first_name("Ana María Ruiz"), last_name("Ana María Ruiz")) == ("Ana", "Ruiz")
     assert (first_name("Cher"), last_name("Cher")) == ("Cher", "")
-    assert first_name("") == ""
+    assert first_name("") == "" and last_name("  ") == ""
+
+
+@pytest.mark.parametrize("name,first,last", [
+    ("Dr. Ada Byron", "Ada", "Byron"),
+    ("Byron, Ada", "Ada", "Byron"),
+    ("Prof. Dr. Hans-Peter Müller", "Hans-Peter", "Müller"),
+    ("Ms Kate Smith-Jones III", "Kate", "Smith-Jones"),
+    ("van der Berg, Jan", "Jan", "van der Berg"),
+    ("José Ángel de la Fuente", "José", "de la Fuente"),
+    ("Dr. Byron", "", "Byron"),  # no first name to tell: a template using it refuses, it never says "Dr."
+])
+def test_names_are_read_with_titles_suffixes_and_last_first_order(name, first, last):
+    assert (first_name(name), last_name(name)) == (first, last)
+
+
+def test_a_first_name_given_wins_over_the_one_read_from_the_name():
+    assert first_name("Dr. Byron", "Ada") == "Ada"
+    assert first_name("Lovelace, Ada", "  Augusta ") == "Augusta"
+    assert first_name("Byron, Ada", "  ") == "Ada"
+
+
+def test_a_field_can_say_why_it_alone_has_no_value():
+    with pytest.raises(UsageError, match=r"\{contact.first_name\} but contact 3 has no first name"):
+        render("Hi {contact.first_name}", {"contact.name": "Dr. Byron"},
+               missing={"contact.first_name": "contact 3 has no first name", "contact": "no contact"})

@@ -92,12 +92,12 @@ def user_list(s: Session) -> None:
 
 @command(user_app, "default", lists=True)
 def user_default(s: Session, email: Annotated[str, typer.Argument(help="A user's login email.")]) -> None:
-    """Set the user pdmail acts as when neither --user nor PDMAIL_USER is given.
+    """Set the user pdmail acts as when neither --user nor PDMAIL_USER is given (admins only).
 
     Example: `pdmail user default sam@northwind.example`
     """
     users = _users()
-    user = users.set_default_user(s.db, email)
+    user = users.change_default_user(s.db, s.user, email)
     s.emit(users.user_json(user), f"Default user is now {safe(user.email)}.")
 
 

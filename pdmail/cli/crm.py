@@ -24,6 +24,12 @@ def _crm():
     return crm
 
 
+def display_money(value: str | None, currency: str | None) -> str:
+    from pdmail.money import display
+
+    return display(value, currency)
+
+
 def _read_file(path: Path) -> bytes:
     from pdmail.errors import UsageError
 
@@ -61,12 +67,15 @@ def contact_add(
     org: Annotated[Optional[int], typer.Option("--org", help="Organization id.")] = None,
     title: Annotated[Optional[str], typer.Option("--title", help="Job title.")] = None,
     phone: Annotated[Optional[str], typer.Option("--phone", help="Phone number.")] = None,
+    first_name: Annotated[Optional[str], typer.Option(
+        "--first-name", help="What templates call them ({contact.first_name}); default: read from the name.",
+    )] = None,
 ) -> None:
     """Add a contact; earlier email from or to their addresses is linked to them.
 
     Example: `pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1`
     """
-    contact = _crm().add_contact(s.db, name, email, org_id=org, title=title, phone=phone)
+    contact = _crm().add_contact(s.db, name, email, org_id=org, title=title, phone=phone, first_name=first_name)
     s.emit(contact.to_json(), f"{contact.id}")
 
 
@@ -151,7 +160,8 @@ def contact_show(
 
 @command(contact_app, "import", lists=True)
 def contact_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")]) -> None:
-    """Import contacts from a CSV export (columns such as Name, Email, Organization, Title, Phone).
+    """Import contacts from a CSV export (columns such as Name, First name, Last name, Email, Organization,
+    Title, Phone).
 
     Several addresses go in one Email cell, separated by commas. Bad rows are reported by file line
     (the header is line 1) and the good rows are imported; the exit code is 7 when any row failed.
@@ -239,7 +249,9 @@ def deal_add(
     title: Annotated[str, typer.Argument(help="Deal title.")],
     contact: Annotated[int, typer.Option("--contact", help="The contact person's id.")],
     org: Annotated[Optional[int], typer.Option("--org", help="Organization id (default: the contact's).")] = None,
-    value: Annotated[Optional[float], typer.Option("--value", help="Deal value.")] = None,
+    value: Annotated[Optional[str], typer.Option(
+        "--value", help="Deal value, exact: 480000.10 (at most the currency's decimals; 1,234 is ambiguous).",
+    )] = None,
     currency: Annotated[Optional[str], typer.Option("--currency", help="Currency code, e.g. EUR.")] = None,
     status: Annotated[str, typer.Option("--status", help="open, won or lost.")] = "open",
 ) -> None:
@@ -247,8 +259,8 @@ def deal_add(
 
     Example: `pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR`
     """
-    deal = _crm().add_deal(s.db, title, contact_id=contact, org_id=org, value=value,
-                           currency=currency.upper() if currency else None, status=status)
+    deal = _crm().add_deal(s.db, title, contact_id=contact, org_id=org, value=value, currency=currency,
+                           status=status)
     s.emit(deal.to_json(), f"{deal.id}")
 
 
@@ -269,7 +281,7 @@ def deal_list(
 
         t = Table("id", "title", "status", "value", "contact")
         for d in deals:
-            amount = "" if d.value is None else f"{d.value:,.2f} {d.currency or ''}".strip()
+            amount = display_money(d.value, d.currency)
             t.add_row(str(d.id), safe(d.title), d.status, amount, safe(d.contact_name or ""))
         return t
 
@@ -294,7 +306,7 @@ def deal_show(
 
         from pdmail.cli.mail import record_emails_view
 
-        amount = "" if deal.value is None else f"  {deal.value:,.2f} {deal.currency or ''}"
+        amount = "" if deal.value is None else f"  {display_money(deal.value, deal.currency)}"
         title = Text.from_markup(
             f"[bold]{safe(deal.title)}[/bold]  #{deal.id}  \\[{deal.status}]{safe(amount)}\n"
             f"Contact: {safe(deal.contact_name or '-')}"
@@ -309,8 +321,10 @@ def deal_show(
 def deal_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")]) -> None:
     """Import deals from a CSV export (columns such as Title, Value, Currency, Status, Person, Organization).
 
-    Person is the contact's email address (or a unique name). Bad rows are reported by file line and
-    the good rows are imported; the exit code is 7 when any row failed.
+    Person is the contact's email address (or a unique name). Values are exact: 1234.50, 1,234.50,
+    1.234,50 and EUR 1 234,50 all read as 1234.50; a single separator before three digits (1,234) is
+    ambiguous and refuses the row. Bad rows are reported by file line and the good rows are imported;
+    the exit code is 7 when any row failed.
 
     Example: `pdmail deal import examples/deals.csv`
     """

@@ -112,6 +112,7 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
 
     from pdmail import manual_links
     from pdmail.cli.common import clean, console
+    from pdmail.money import display
 
     out = console()
     saved = skipped = 0
@@ -129,7 +130,7 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
         out.print(Panel(head, title=f"email {e['id']} ({n} of {len(items)})", title_align="left"))
         table = Table("#", "deal", "value", "status", "contact", box=None)
         for i, c in enumerate(p.candidates, start=1):
-            value = "" if c["value"] is None else f"{c['value']:,.2f} {c['currency'] or ''}".strip()
+            value = display(c["value"], c["currency"])
             table.add_row(str(i), f"{safe(c['title'])} (#{c['id']})", value, c["status"], safe(c["contact_name"]))
         if p.candidates:
             out.print(table)

@@ -1,6 +1,7 @@
 """Changing an email: visibility of its thread, read state, archive, delete and restore.
 
-Only the owner may change an email; to anyone else it does not exist (exit 4). Each change that
+Only the owner may change an email: a colleague who may see it is told so, and to anyone else it
+does not exist (exit 4 both ways). Each change that
 matters for privacy or links is written to the audit log.
 """
 
@@ -20,7 +21,7 @@ def share(db: Database, user: User, email_id: int, visibility: str) -> dict:
     if visibility not in VISIBILITIES:
         raise UsageError(f"visibility must be shared or private, not {visibility!r}")
     with db.tx():
-        row = mailbox.get_owned_email_row(db, user, email_id)
+        row = mailbox.get_owned_email_row(db, user, email_id, "change who sees email {email}")
         thread_id = row["thread_id"]
         before = db.scalar("SELECT visibility FROM threads WHERE id = ?", (thread_id,))
         changed = db.execute(
@@ -43,7 +44,8 @@ def _on_server(db: Database, user: User, email_id: int, kind: str) -> None:
 
 def set_read(db: Database, user: User, email_id: int, read: bool) -> dict:
     with db.tx():
-        row = mailbox.get_owned_email_row(db, user, email_id)
+        action = "mark email {email} " + ("read" if read else "unread")
+        row = mailbox.get_owned_email_row(db, user, email_id, action)
         if bool(row["is_read"]) != read:
             db.execute("UPDATE emails SET is_read = ? WHERE id = ?", (int(read), email_id))
             _on_server(db, user, email_id, "read" if read else "unread")
@@ -52,7 +54,7 @@ def set_read(db: Database, user: User, email_id: int, read: bool) -> dict:
 
 def archive(db: Database, user: User, email_id: int) -> dict:
     with db.tx():
-        row = mailbox.get_owned_email_row(db, user, email_id)
+        row = mailbox.get_owned_email_row(db, user, email_id, "archive email {email}")
         if row["folder"] != "archive":
             db.execute("UPDATE emails SET folder = 'archive', is_deleted = 0 WHERE id = ?", (email_id,))
             _on_server(db, user, email_id, "archive")
@@ -62,7 +64,7 @@ def archive(db: Database, user: User, email_id: int) -> dict:
 def delete(db: Database, user: User, email_id: int) -> dict:
     """Deleted email is kept, hidden from the inbox, restorable; its links stay."""
     with db.tx():
-        row = mailbox.get_owned_email_row(db, user, email_id)
+        row = mailbox.get_owned_email_row(db, user, email_id, "delete email {email}")
         if row["folder"] != "trash":
             db.execute("UPDATE emails SET folder = 'trash', is_deleted = 1 WHERE id = ?", (email_id,))
             _on_server(db, user, email_id, "delete")
@@ -71,7 +73,7 @@ def delete(db: Database, user: User, email_id: int) -> dict:
 
 def restore(db: Database, user: User, email_id: int) -> dict:
     with db.tx():
-        row = mailbox.get_owned_email_row(db, user, email_id)
+        row = mailbox.get_owned_email_row(db, user, email_id, "restore email {email}")
         folder = "sent" if row["direction"] == "outgoing" else "inbox"
         if row["folder"] != folder:
             db.execute("UPDATE emails SET folder = ?, is_deleted = 0 WHERE id = ?", (folder, email_id))

@@ -33,10 +33,11 @@ class ContactRecord:
     org_name: str | None
     title: str | None
     phone: str | None
+    first_name: str | None = None  # as given; None when templates should read it from the name
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "emails": list(self.emails), "org_id": self.org_id,
-                "org": self.org_name, "title": self.title, "phone": self.phone}
+        return {"id": self.id, "name": self.name, "first_name": self.first_name, "emails": list(self.emails),
+                "org_id": self.org_id, "org": self.org_name, "title": self.title, "phone": self.phone}
 
     def as_contact(self) -> Contact:
         return Contact(self.id, self.name, self.emails, self.org_id)
@@ -48,7 +49,7 @@ class DealRecord:
     title: str
     contact_id: int | None
     org_id: int | None
-    value: float | None
+    value: str | None  # exact decimal text, e.g. "480000.10": never a float
     currency: str | None
     status: str
     contact_name: str | None = None
@@ -135,9 +136,12 @@ def _relink():
 
 def add_contact(
     db: Database, name: str, emails: list[str], *, org_id: int | None = None,
-    title: str | None = None, phone: str | None = None, relink: bool = True,
+    title: str | None = None, phone: str | None = None, first_name: str | None = None, relink: bool = True,
 ) -> ContactRecord:
-    """Add a contact; earlier email from or to its addresses is linked to it (``relink``)."""
+    """Add a contact; earlier email from or to its addresses is linked to it (``relink``).
+
+    ``first_name`` is what templates call them by, for names no parser reads right ("Dr. Byron").
+    """
     if not name.strip():
         raise UsageError("a contact needs a name")
     with db.tx():
@@ -145,8 +149,8 @@ def add_contact(
             get_org(db, org_id)
         addresses = _check_addresses(db, emails)
         cur = db.execute(
-            "INSERT INTO contacts (name, org_id, title, phone, created_utc) VALUES (?, ?, ?, ?, ?)",
-            (name.strip(), org_id, title or None, phone or None, now_utc()),
+            "INSERT INTO contacts (name, first_name, org_id, title, phone, created_utc) VALUES (?, ?, ?, ?, ?, ?)",
+            (name.strip(), (first_name or "").strip() or None, org_id, title or None, phone or None, now_utc()),
         )
         contact_id = cur.lastrowid
         db.executemany(
@@ -171,7 +175,7 @@ def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRec
 
 
 _CONTACT_SELECT = (
-    "SELECT c.id, c.name, c.org_id, o.name AS org_name, c.title, c.phone, "
+    "SELECT c.id, c.name, c.first_name, c.org_id, o.name AS org_name, c.title, c.phone, "
     "(SELECT group_concat(email, ' ') FROM "
     "  (SELECT email FROM contact_emails WHERE contact_id = c.id ORDER BY position)) AS emails "
     "FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id"
@@ -180,7 +184,8 @@ _CONTACT_SELECT = (
 
 def _contact(row) -> ContactRecord:
     emails = tuple(row["emails"].split(" ")) if row["emails"] else ()
-    return ContactRecord(row["id"], row["name"], emails, row["org_id"], row["org_name"], row["title"], row["phone"])
+    return ContactRecord(row["id"], row["name"], emails, row["org_id"], row["org_name"], row["title"], row["phone"],
+                         row["first_name"])
 
 
 def get_contact(db: Database, contact_id: int) -> ContactRecord:
@@ -197,7 +202,7 @@ def list_contacts(db: Database, *, org_id: int | None = None) -> list[ContactRec
 
 
 _CONTACT_JSON_SELECT = (
-    "SELECT json_object('id', c.id, 'name', c.name, 'emails', "
+    "SELECT json_object('id', c.id, 'name', c.name, 'first_name', c.first_name, 'emails', "
     "(SELECT json_group_array(email) FROM "
     "  (SELECT email FROM contact_emails WHERE contact_id = c.id ORDER BY position)), "
     "'org_id', c.org_id, 'org', o.name, 'title', c.title, 'phone', c.phone) "
@@ -235,12 +240,22 @@ def _check_status(status: str) -> str:
 
 def add_deal(
     db: Database, title: str, *, contact_id: int, org_id: int | None = None,
-    value: float | None = None, currency: str | None = None, status: str = "open", relink: bool = True,
+    value: str | None = None, currency: str | None = None, status: str = "open", relink: bool = True,
 ) -> DealRecord:
-    """Add a deal; an open one is offered to its contact's earlier email (``relink``)."""
+    """Add a deal; an open one is offered to its contact's earlier email (``relink``).
+
+    ``value`` is the amount as a person wrote it ("480000.10", "EUR 1.234,50"), read by
+    :func:`pdmail.money.parse` and stored as exact decimal text.
+    """
     if not title.strip():
         raise UsageError("a deal needs a title")
     status = _check_status(status)
+    from pdmail import money  # here, not at the top: piped mail loads this module and never needs it
+
+    try:
+        value, currency = money.parse(value or "", currency)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     with db.tx():
         contact = get_contact(db, contact_id)
         if org_id is not None:
@@ -322,15 +337,16 @@ def import_contacts(db: Database, data: bytes) -> ImportReport:
         for row in rows:
             f = row.fields
             addresses = csvimport.split_addresses(f.get("email", ""))
-            name = f.get("name", "").strip() or (addresses[0] if addresses else "")
+            given = " ".join(part for part in (f.get("first_name"), f.get("last_name")) if part)
+            name = f.get("name", "").strip() or given or (addresses[0] if addresses else "")
             if not addresses:
                 report.errors.append((row.line, "no email address"))
                 continue
             try:
                 with db.tx():
                     org_id = _org_by_name(db, f["org"]) if f.get("org") else None
-                    contact = add_contact(db, name, addresses, org_id=org_id,
-                                          title=f.get("title"), phone=f.get("phone"), relink=False)
+                    contact = add_contact(db, name, addresses, org_id=org_id, title=f.get("title"),
+                                          phone=f.get("phone"), first_name=f.get("first_name"), relink=False)
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
                 continue
@@ -368,17 +384,12 @@ def import_deals(db: Database, data: bytes) -> ImportReport:
                     raise UsageError("no title")
                 if not f.get("person"):
                     raise UsageError("no person (a contact's email address or name)")
-                try:
-                    value, currency = csvimport.parse_amount(f.get("value", ""))
-                except ValueError as exc:
-                    raise UsageError(str(exc)) from None
-                currency = (f.get("currency") or currency or None)
                 status = f.get("status") or "open"
                 with db.tx():
                     contact_id = _resolve_person(db, f["person"])
                     org_id = _org_by_name(db, f["org"]) if f.get("org") else None
-                    deal = add_deal(db, f["title"], contact_id=contact_id, org_id=org_id, value=value,
-                                    currency=currency.upper() if currency else None, status=status, relink=False)
+                    deal = add_deal(db, f["title"], contact_id=contact_id, org_id=org_id, value=f.get("value"),
+                                    currency=f.get("currency") or None, status=status, relink=False)
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
                 continue

@@ -10,7 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from pdmail.errors import UsageError, not_found
+from pdmail.errors import OwnerOnly, UsageError, not_found
 from pdmail.models import User
 from pdmail.store.db import Database
 from pdmail.store.emails import get_raw
@@ -217,12 +217,22 @@ def get_email(db: Database, viewer: User, email_id: int) -> dict:
     return data
 
 
-def get_owned_email_row(db: Database, user: User, email_id: int):
-    """For commands that change an email: only its owner may; others get 'not found' (exit 4)."""
+def get_owned_email_row(db: Database, user: User, email_id: int, action: str = "change email {email}"):
+    """For commands that change an email: only its owner may.
+
+    A colleague who may see the email is told that only its owner may ``action`` it; to anyone else it
+    reads exactly like an email that does not exist. Both exit 4.
+    """
     row = db.one("SELECT * FROM emails WHERE id = ? AND owner_id = ?", (email_id, user.id))
-    if row is None:
+    if row is not None:
+        return row
+    owner = db.scalar(
+        f"SELECT u.email FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {sql_condition('e')}",
+        {"id": email_id, "viewer": user.id},
+    )
+    if owner is None:
         raise not_found("email", email_id)
-    return row
+    raise OwnerOnly(f"only its owner ({owner}) may {action.format(email=email_id)}")
 
 
 def thread_ids(db: Database, viewer: User, thread_id: int) -> list[int]:

@@ -102,6 +102,13 @@ def set_default_user(db: Database, email: str) -> User:
     return user
 
 
+def change_default_user(db: Database, actor: User, email: str) -> User:
+    """``user default``: admins only, since cron and the mail server act as the default user."""
+    if not actor.is_admin:
+        raise UsageError("only an admin can change the default user (cron and mail piped in act as it)")
+    return set_default_user(db, email)
+
+
 def current_user(db: Database, email: str | None) -> User:
     """The acting user: ``--user``/``PDMAIL_USER`` when given, else the default user."""
     if not is_initialized(db):

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+LEDGER = "_pdmail_migrations"  # the table that records which migrations a database has had
 
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
@@ -512,7 +513,7 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     if found == SCHEMA_VERSION:
         return applied
     db.execute(
-        "CREATE TABLE IF NOT EXISTS _pdmail_migrations ("
+        f"CREATE TABLE IF NOT EXISTS {LEDGER} ("
         "number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL)"
     )
     keys_were_on = db.execute("PRAGMA foreign_keys").fetchone()[0]
@@ -539,7 +540,7 @@ def _apply(db: sqlite3.Connection, number: int, name: str, step: Callable[[sqlit
         if broken:
             raise RuntimeError(f"migration {name} would break references: {[tuple(r) for r in broken]}")
         db.execute(
-            "INSERT INTO _pdmail_migrations (number, name, applied_utc) VALUES (?, ?, ?)",
+            f"INSERT INTO {LEDGER} (number, name, applied_utc) VALUES (?, ?, ?)",
             (number, name, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
         )
         db.execute(f"PRAGMA user_version = {number}")

@@ -626,6 +626,7 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
     from pdmail.synclock import account_lock
 
     options = options or SyncOptions()
+    db.require_writable()  # before the lock file beside it
     with account_lock(db.path, account):
         with db.tx():
             run_id = state.start_run(db, account.id)

@@ -469,6 +469,77 @@ def m007_raw_messages_by_rowid(db: sqlite3.Connection) -> None:
     )
 
 
+def m008_quarantine_by_content(db: sqlite3.Connection) -> None:
+    """The quarantine keeps one entry per message, and alternative addresses wait for an admin.
+
+    Each entry now records the hash of its bytes (kept in raw_messages, or in the spool folder for an
+    oversized message, whose file is named by that hash), so the same message refused twice is held
+    once. Older files may hold one message several times: the oldest held entry stays and the later
+    ones go (their bytes are the very same); held entries whose message was already released go too.
+    An entry can also end 'stored': the same bytes were captured another way (sync, an allowed sender).
+
+    Alternative addresses get an approval. Those that exist were accepted under the old rules and stay
+    in force, approved when they were added.
+
+    Raw messages become findable from what refers to them, so that discarding a quarantined message
+    can tell whether its bytes are still needed (and SQLite's own reference check stays quick).
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE quarantine_new (
+            id INTEGER PRIMARY KEY,
+            received_utc TEXT NOT NULL,
+            source TEXT NOT NULL,
+            recipient TEXT,
+            content_sha256 TEXT,
+            raw_sha256 TEXT REFERENCES raw_messages(sha256),
+            spool_path TEXT,
+            size INTEGER NOT NULL,
+            from_email TEXT,
+            subject TEXT,
+            reason TEXT NOT NULL,
+            owner_id INTEGER REFERENCES users(id),
+            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'stored')),
+            released_email_id INTEGER REFERENCES emails(id),
+            released_utc TEXT
+        );
+        INSERT INTO quarantine_new (id, received_utc, source, recipient, content_sha256, raw_sha256, spool_path,
+                                    size, from_email, subject, reason, owner_id, status, released_email_id,
+                                    released_utc)
+        SELECT id, received_utc, source, recipient,
+               CASE
+                   WHEN raw_sha256 IS NOT NULL THEN raw_sha256
+                   WHEN spool_path LIKE '%.eml' AND length(spool_path) >= 68
+                        AND substr(spool_path, length(spool_path) - 67, 64) NOT GLOB '*[^0-9a-f]*'
+                       THEN substr(spool_path, length(spool_path) - 67, 64)
+               END,
+               raw_sha256, spool_path, size, from_email, subject, reason, owner_id, status, released_email_id,
+               released_utc
+        FROM quarantine;
+        DROP TABLE quarantine;
+        ALTER TABLE quarantine_new RENAME TO quarantine;
+        DELETE FROM quarantine
+        WHERE status = 'held' AND content_sha256 IS NOT NULL
+          AND EXISTS (SELECT 1 FROM quarantine AS other
+                      WHERE other.content_sha256 = quarantine.content_sha256
+                        AND (other.status != 'held' OR other.id < quarantine.id));
+        CREATE INDEX quarantine_by_content ON quarantine(content_sha256);
+        CREATE UNIQUE INDEX quarantine_held_once ON quarantine(content_sha256) WHERE status = 'held';
+        CREATE INDEX quarantine_by_raw ON quarantine(raw_sha256) WHERE raw_sha256 IS NOT NULL;
+        CREATE INDEX quarantine_by_date ON quarantine(status, received_utc);
+
+        ALTER TABLE user_addresses ADD COLUMN approved_utc TEXT;
+        ALTER TABLE user_addresses ADD COLUMN approved_by INTEGER REFERENCES users(id);
+        UPDATE user_addresses SET approved_utc = created_utc;
+
+        CREATE INDEX emails_by_raw ON emails(raw_sha256);
+        CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
+        CREATE INDEX outbox_by_raw ON outbox(raw_sha256);
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -477,6 +548,7 @@ MIGRATIONS: list[Migration] = [
     ("005_outbox", m005_outbox),
     ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
     ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
+    ("008_quarantine_by_content", m008_quarantine_by_content),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

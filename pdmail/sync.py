@@ -517,7 +517,8 @@ class AccountSync:
         if isinstance(parsed, str):
             # Unreadable or over a limit: kept in quarantine with the reason, like Smart BCC mail.
             qid = quarantine_store.hold(self.db, item.raw, source=f"sync:{self.account.name}:{label}",
-                                        recipient=None, reason=parsed, from_email=None, subject=None)
+                                        recipient=None, reason=parsed, from_email=None, subject=None,
+                                        owner_id=self.account.owner_id)
             self.result.skipped += 1
             self.result.errors.append(f"{folder.name}: message UID {item.uid} was quarantined ({parsed}); "
                                       f"see `pdmail bcc-ingest --quarantine` (id {qid})")

@@ -91,6 +91,10 @@ def bcc_ingest(
             else:
                 outcomes = ingest.ingest_many(s.db, items, recipient=recipient, workers=workers, notice=notice)
     except Exception as exc:
+        if isinstance(exc, ingest.RunStopped):  # what was committed before it stopped is reported
+            _report(s, exc.outcomes, single=False)
+            sys.stderr.write(f"Stopped after {len(exc.outcomes)} inputs; the same command again goes on from "
+                             "there (nothing is stored twice).\n")
         if mta:
             from pdmail.errors import EXIT_TEMPFAIL
 

@@ -1,0 +1,86 @@
+"""What commands print and how they end: bulk runs that stop, exit codes, numbers beyond 64 bits,
+text that would rewrite a terminal, and a reader that closes the pipe."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import factories
+from pdmail.store import open_db
+from pdmail.store.users import find_user
+
+MARIA = "maria@northwind.example"
+
+
+def mail(n: int = 1, *, frm: str = f"Maria <{MARIA}>", subject: str = "Quote", body: str = "Hello Ada,\r\n") -> bytes:
+    return (f"From: {frm}\r\nTo: Ada <ada@acme.example>\r\nSubject: {subject}\r\n"
+            f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: <env{n}@northwind.example>\r\n\r\n{body}").encode()
+
+
+def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None, timeout: float = 120):
+    """The real entry point in a new interpreter."""
+    done = subprocess.run([sys.executable, "-m", "pdmail", *map(str, args)], input=stdin, capture_output=True,
+                          env={**os.environ, **(env or {})}, timeout=timeout)
+    return done.returncode, done.stdout.decode(), done.stderr.decode()
+
+
+def company_db(path: Path):
+    db, maria = factories.company(path)
+    db.close()
+    return path
+
+
+# --- exit codes and output of a bulk run ----------------------------------------------------------
+
+
+def test_inputs_that_failed_without_being_quarantined_do_not_exit_3(cli, db_path, tmp_path):
+    company_db(db_path)
+    result = cli("bcc-ingest", tmp_path / "missing.eml", tmp_path / "also-missing.eml", "--json")
+    assert result.exit_code == 7, result.stderr
+    assert {o["status"] for o in json.loads(result.stdout)} == {"failed"}
+    assert cli("bcc-ingest", "--quarantine", "--json").stdout.strip() == "[]"
+
+
+def test_a_bulk_run_stopped_by_a_busy_database_still_reports_what_it_stored(db_path, tmp_path):
+    """After the first batch is committed another writer holds the database: exit 75, and --json lists
+    every message that was stored before, as one valid document."""
+    company_db(db_path)
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(600):
+        (folder / f"{i:04}.eml").write_bytes(mail(i, subject=f"Quote {i}", body="Hello Ada,\r\n" * 40))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pdmail", "--db", str(db_path), "bcc-ingest", str(folder), "--json", "--workers", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PDMAIL_BUSY_TIMEOUT": "0.5"})
+    output: dict[str, bytes] = {}
+    reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), process.communicate(timeout=300))))
+    reader.start()
+    blocker = sqlite3.connect(db_path, isolation_level=None, timeout=30)
+    try:
+        deadline = time.monotonic() + 240
+        while blocker.execute("SELECT count(*) FROM emails").fetchone()[0] == 0:
+            assert time.monotonic() < deadline and process.poll() is None, "the first batch never came"
+            time.sleep(0.002)
+        blocker.execute("BEGIN IMMEDIATE")
+        reader.join(timeout=300)
+    finally:
+        blocker.close()
+    assert process.returncode == 75, output.get("err", b"")[-2000:]
+    err = output["err"].decode()
+    assert "busy" in err and "Stopped after" in err
+    reported = json.loads(output["out"])
+    conn = sqlite3.connect(db_path)
+    stored = conn.execute("SELECT count(*) FROM emails").fetchone()[0]
+    conn.close()
+    assert 0 < stored < 600
+    assert [o["status"] for o in reported] == ["stored"] * stored

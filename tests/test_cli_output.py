@@ -84,3 +84,40 @@ def test_a_bulk_run_stopped_by_a_busy_database_still_reports_what_it_stored(db_p
     conn.close()
     assert 0 < stored < 600
     assert [o["status"] for o in reported] == ["stored"] * stored
+
+
+# --- output ---------------------------------------------------------------------------------------
+
+
+HOSTILE = "Price \x9b31m \x7f \u202eevil\u202c \u2028next \u2029 \x85 \u2066iso\u2069"
+RAW_HOSTILE = [chr(c) for c in (0x9B, 0x7F, 0x85, 0x202E, 0x202C, 0x2028, 0x2029, 0x2066, 0x2069)]
+
+
+def hostile_mail() -> bytes:
+    encoded = base64.b64encode(HOSTILE.encode()).decode()
+    return mail(subject=f"=?utf-8?b?{encoded}?=")
+
+
+def test_json_and_export_escape_controls_and_bidi_and_keep_the_value(cli, db_path):
+    company_db(db_path)
+    stored = cli.json("bcc-ingest", input=hostile_mail())
+    email_id = str(stored["id"])
+    readers = {
+        ("show", email_id, "--json"): lambda out: json.loads(out)["subject"],
+        ("inbox", "--folder", "all", "--json"): lambda out: json.loads(out)[0]["subject"],
+        ("search", "Price", "--json"): lambda out: json.loads(out)[0]["subject"],
+        ("export",): lambda out: json.loads(out.splitlines()[0])["subject"],
+    }
+    for args, subject_of in readers.items():
+        result = cli(*args)
+        assert result.exit_code == 0, result.stderr
+        assert not [ch for ch in RAW_HOSTILE if ch in result.stdout], args
+        assert subject_of(result.stdout) == HOSTILE, args
+
+
+def test_mbox_export_keeps_the_raw_bytes(cli, db_path, tmp_path):
+    company_db(db_path)
+    raw = hostile_mail()
+    cli.ok("bcc-ingest", input=raw)
+    cli.ok("export", "--format", "mbox", "--output", tmp_path / "out.mbox")
+    assert raw.replace(b"\r\n", b"\n") in (tmp_path / "out.mbox").read_bytes().replace(b"\r\n", b"\n")

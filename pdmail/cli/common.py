@@ -7,7 +7,6 @@ and the exit code of SPEC.md §5.
 
 import functools
 import inspect
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -98,7 +97,9 @@ class Session:
     def emit(self, data: Any, human=None) -> None:
         """``data`` as JSON with --json; otherwise ``human`` (a string, a Rich renderable or a callable)."""
         if self.json:
-            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            from pdmail import jsontext
+
+            sys.stdout.write(jsontext.dumps(data, indent=2) + "\n")
             return
         if human is None:
             return
@@ -113,10 +114,12 @@ class Session:
 
     def emit_json_array(self, items) -> None:
         """A JSON array of already-encoded objects, one per line, written as they come (long lists)."""
+        from pdmail.jsontext import escape
+
         out = sys.stdout
         first = True
         for text in items:
-            out.write(("[\n  " if first else ",\n  ") + text)
+            out.write(("[\n  " if first else ",\n  ") + escape(text))
             first = False
         out.write("[]\n" if first else "\n]\n")
 

@@ -121,3 +121,60 @@ def test_mbox_export_keeps_the_raw_bytes(cli, db_path, tmp_path):
     cli.ok("bcc-ingest", input=raw)
     cli.ok("export", "--format", "mbox", "--output", tmp_path / "out.mbox")
     assert raw.replace(b"\r\n", b"\n") in (tmp_path / "out.mbox").read_bytes().replace(b"\r\n", b"\n")
+
+
+def busy_db(path: Path, contacts: int = 3000) -> Path:
+    db, maria = factories.company(path)
+    csv = path.with_name("contacts.csv")
+    csv.write_text("Name,Email\n" + "".join(f"Person {i},p{i}@people.example\n" for i in range(contacts)))
+    db.close()
+    code, _, err = pdmail("--db", path, "contact", "import", csv)
+    assert code == 0, err
+    return path
+
+
+def test_a_closed_pipe_ends_any_command_quietly(tmp_path):
+    """`pdmail export | head -1`: output far beyond a pipe's buffer, and a reader that stops after a line."""
+    path = busy_db(tmp_path / "pdmail.db")
+    db = open_db(path)
+    maria = find_user(db, MARIA)
+    for _ in range(150):
+        factories.email(db, maria, frm="ana@harbor.example", to=[MARIA], body="Hello Maria,\r\n" * 60)
+    db.close()
+    for args in (["export"], ["export", "--format", "mbox"], ["contact", "list", "--json"], ["contact", "list"],
+                 ["inbox", "--limit", "150", "--json"]):
+        process = subprocess.Popen([sys.executable, "-m", "pdmail", "--db", str(path), *args],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert process.stdout.readline()
+        process.stdout.close()
+        err = process.stderr.read().decode()
+        process.wait(timeout=60)
+        # 141 as a program SIGPIPE stopped; 0 when the interpreter's last write was cut short unnoticed
+        assert err == "" and process.returncode in (0, 141), (args, process.returncode, err)
+
+
+def test_output_closed_before_the_first_byte_ends_quietly_with_141(tmp_path):
+    path = company_db(tmp_path / "pdmail.db")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # nobody will ever read
+    try:
+        done = subprocess.run([sys.executable, "-m", "pdmail", "--db", str(path), "user", "list", "--json"],
+                              stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == b""
+
+
+def test_the_mail_servers_pipe_with_a_closed_output_still_stores(tmp_path):
+    path = company_db(tmp_path / "pdmail.db")
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "pdmail", "--db", str(path), "bcc-ingest", "--json"],
+                              input=mail(), stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 141 and done.stderr == b""
+    conn = sqlite3.connect(path)
+    assert conn.execute("SELECT count(*) FROM emails").fetchone()[0] == 1
+    conn.close()

@@ -15,7 +15,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from pdmail.terminal import clean, error_line  # noqa: F401 - clean is part of this module's interface
+from pdmail.terminal import clean  # noqa: F401 - part of this module's interface
+from pdmail.terminal import end_on_closed_output, error_line, stdout_closed
 
 DbOption = Annotated[
     Optional[Path],
@@ -137,7 +138,13 @@ def console():
     """A fresh console per use: its width follows the terminal (and COLUMNS) at the time of printing."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, emoji=False)
+    out = Console(highlight=False, soft_wrap=False, emoji=False)
+    out.on_broken_pipe = _stop_on_closed_output  # Rich's own ends with exit 1, which means a bug here
+    return out
+
+
+def _stop_on_closed_output() -> None:
+    raise typer.Exit(end_on_closed_output())
 
 
 def err_console():
@@ -198,6 +205,10 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
             except KeyboardInterrupt:
                 sys.stderr.write("Interrupted; everything committed so far is kept.\n")
                 raise typer.Exit(130) from None
+            except BrokenPipeError as exc:
+                if stdout_closed():  # `pdmail export | head -1`: nobody reads on, nothing went wrong
+                    raise typer.Exit(end_on_closed_output()) from None
+                raise fail(exc, session.debug) from None
             except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
                 raise fail(exc, session.debug) from None
             finally:

@@ -178,3 +178,26 @@ def test_the_mail_servers_pipe_with_a_closed_output_still_stores(tmp_path):
     conn = sqlite3.connect(path)
     assert conn.execute("SELECT count(*) FROM emails").fetchone()[0] == 1
     conn.close()
+
+
+# --- numbers --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["show", "99999999999999999999"], ["inbox", "--limit", "99999999999999999999"],
+    ["bcc-ingest", "--release", "-99999999999999999999"], ["link", "1", "--contact", "99999999999999999999"],
+    ["contact", "show", "18446744073709551616"],
+])
+def test_numbers_beyond_64_bits_are_usage_errors(cli, db_path, args):
+    db, maria = factories.company(db_path)
+    factories.email(db, maria, frm="ada@acme.example", to=[MARIA])
+    db.close()
+    result = cli(*args)
+    assert result.exit_code == 2, (result.exit_code, result.stderr)
+    assert "internal error" not in result.stderr
+
+
+def test_a_page_far_beyond_the_end_is_empty(cli, db_path):
+    company_db(db_path)
+    result = cli("inbox", "--page", str(2**63 - 1), "--limit", str(2**63 - 1), "--json")
+    assert result.exit_code == 0 and json.loads(result.stdout) == []

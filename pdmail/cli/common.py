@@ -209,6 +209,13 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
                 if stdout_closed():  # `pdmail export | head -1`: nobody reads on, nothing went wrong
                     raise typer.Exit(end_on_closed_output()) from None
                 raise fail(exc, session.debug) from None
+            except OverflowError as exc:
+                if "SQLite INTEGER" not in str(exc):
+                    raise fail(exc, session.debug) from None
+                from pdmail.errors import UsageError  # a number the user gave, beyond what SQLite stores
+
+                raise fail(UsageError("a number given is too large: ids and counts fit in 64 bits"),
+                           session.debug) from None
             except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
                 raise fail(exc, session.debug) from None
             finally:

@@ -90,6 +90,11 @@ def test_a_database_numbered_by_another_program_is_refused(cli, tmp_path):
     result = cli("--db", path, "inbox")
     assert result.exit_code == 2 and "another program" in result.stderr
     assert path.read_bytes() == before
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 4000")  # and one no pdmail has reached yet
+    conn.close()
+    result = cli("--db", path, "inbox")
+    assert result.exit_code == 2 and "another program" in result.stderr and "newer pdmail" not in result.stderr
 
 
 # --- paths that are not database files ------------------------------------------------------------

@@ -228,8 +228,8 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
     conn.row_factory = sqlite3.Row
     try:
         try:
+            blank = _refuse_foreign(conn, db_path)  # first: another program's numbering means nothing here
             migrations.check_version(conn)
-            blank = _refuse_foreign(conn, db_path)
             if blank and not read_only:
                 _make_private(db_path)
             if new:  # only before the first page is written, which WAL mode does

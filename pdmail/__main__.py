@@ -8,13 +8,28 @@ def main() -> None:
 
     from pdmail.fastpath import run as run_fast
 
-    code = run_fast(sys.argv[1:])
-    if code is not None:
-        sys.stdout.flush()
-        raise SystemExit(code)
+    try:
+        code = run_fast(sys.argv[1:])
+        if code is None:
+            code = _full_command_line()
+        sys.stdout.flush()  # here, where a closed pipe can still be told apart, not at exit
+    except BrokenPipeError:
+        from pdmail.terminal import end_on_closed_output, stdout_closed
+
+        if not stdout_closed():
+            raise
+        code = end_on_closed_output()
+    raise SystemExit(code)
+
+
+def _full_command_line() -> int | str | None:
     from pdmail.cli import run
 
-    run()
+    try:
+        run()
+    except SystemExit as done:
+        return done.code
+    return 0
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
 
+from pdmail import jsontext
 from pdmail.terminal import clean
 
 _DONE = {"stored": "stored as email", "duplicate": "already captured as email", "skipped": "skipped"}
@@ -15,11 +15,11 @@ def write_report(outcomes, *, json_output: bool, quiet: bool, single: bool) -> N
     out, err = sys.stdout, sys.stderr
     if json_output:
         if single and len(outcomes) == 1:
-            out.write(json.dumps(outcomes[0].to_json(), ensure_ascii=False, indent=2) + "\n")
+            out.write(jsontext.dumps(outcomes[0].to_json(), indent=2) + "\n")
         else:  # one object per line, written as encoded: a Maildir can hold 100,000 messages
             separator = "[\n  "
             for o in outcomes:
-                out.write(separator + json.dumps(o.to_json(), ensure_ascii=False))
+                out.write(separator + jsontext.dumps(o.to_json()))
                 separator = ",\n  "
             out.write("[]\n" if not outcomes else "\n]\n")
     elif not quiet:

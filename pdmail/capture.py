@@ -51,7 +51,8 @@ class Outcome:
     quarantine_id: int | None = None
 
     def to_json(self) -> dict:
-        return {"source": self.source, "status": self.status, "id": self.id, "reason": self.reason}
+        return {"source": self.source, "status": self.status, "id": self.id, "reason": self.reason,
+                "quarantine_id": self.quarantine_id}
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,10 @@ def _quarantine(db: Database, raw: bytes, label: str, recipient: str | None, rea
     with db.tx():
         qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
                                     from_email=sender, subject=subject)
+        stored = quarantine_store.stored_email(db, qid)
+    if stored is not None:  # refused before, then released: these very bytes are already an email
+        return Outcome(label, "duplicate", stored, "already captured (released from quarantine)",
+                       quarantine_id=qid)
     return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
@@ -255,13 +260,21 @@ def release(db: Database, qid: int, by: User) -> Outcome:
     except MessageRefused as exc:
         raise InputRefused(f"quarantined message {qid} still cannot be read: {exc.message}") from None
     company = Company.load(db)
-    sender = parsed.from_[0].email if parsed.from_ else None
-    owner = company.users_by_address.get(normalize_address(sender)) if sender else None
+    owner = _owner_of_held(db, item, parsed, company)
     outcome = _store_bcc(db, raw, parsed, owner or by, company, label=f"quarantine:{qid}", recipient=item.recipient)
     if outcome.id is not None:
         with db.tx():
             quarantine_store.mark_released(db, qid, outcome.id)
     return outcome
+
+
+def _owner_of_held(db: Database, item, parsed: ParsedEmail, company: Company) -> User | None:
+    """Whose mail a released message is: the mailbox it was synced from, else the user whose approved
+    address sent it; None when neither (the reviewer then takes it), never merely whoever released it."""
+    if item.owner_id is not None:
+        return users_store.get_user(db, item.owner_id)
+    sender = parsed.from_[0].email if parsed.from_ else None
+    return company.users_by_address.get(normalize_address(sender)) if sender else None
 
 
 # --- the shared path --------------------------------------------------------------------------

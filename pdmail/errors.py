@@ -14,6 +14,7 @@ EXIT_NOT_FOUND = 4
 EXIT_PARTIAL = 7
 EXIT_TEMPFAIL = 75
 EXIT_AUTH = 77
+EXIT_OUTPUT_CLOSED = 141  # what shells report for a program a closed pipe stopped (128 + SIGPIPE)
 
 
 class PdmailError(Exception):

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import re
 import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
+from pdmail import jsontext
 from pdmail.models import User
 from pdmail.store.db import Database
 from pdmail.store.mailbox import export_rows
@@ -18,7 +18,7 @@ _FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
 def export_jsonl(db: Database, viewer: User, out: BinaryIO, *, mine: bool = False) -> int:
     count = 0
     for email, _raw in export_rows(db, viewer, mine=mine, with_raw=False):
-        out.write(json.dumps(email, ensure_ascii=False).encode("utf-8") + b"\n")
+        out.write(jsontext.dumps(email).encode("utf-8") + b"\n")
         count += 1
     return count
 

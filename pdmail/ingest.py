@@ -146,9 +146,24 @@ def _ingest_all(db: Database, items: list[Input], recipient: str | None,
             interrupted()
             if len(batch) < BATCH:
                 break
+    except PdmailError as exc:
+        raise RunStopped(outcomes, exc) from exc
     finally:
         stream.close()  # stops the parser processes now, also when interrupted
     return outcomes
+
+
+class RunStopped(PdmailError):
+    """A run over many inputs stopped part way (database busy, a helper process killed, ...).
+
+    Carries the outcomes of the batches committed before it stopped, so that they are reported
+    like those of a whole run; its message and exit code are those of the failure that stopped it.
+    """
+
+    def __init__(self, outcomes: list[Outcome], cause: PdmailError) -> None:
+        super().__init__(cause.message, cause.exit_code)
+        self.outcomes = outcomes
+        self.cause = cause
 
 
 class _Retry(Exception):
@@ -206,12 +221,15 @@ def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outco
 
 
 def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
-    """SPEC.md §5: 0 all went through; 3 every input refused; 7 some refused or failed."""
+    """SPEC.md §5: 0 all went through; 3 every input refused (and so quarantined); 7 some refused or
+    failed. Exit 3 promises that the input is kept in quarantine: an input that failed (unreadable,
+    missing) was not, so any failure makes it 7."""
     if not outcomes:
         return 0
-    bad = [o for o in outcomes if o.status in ("quarantined", "failed")]
     if mta:
         return 75 if any(o.status == "failed" for o in outcomes) else 0
-    if not bad:
+    quarantined = sum(o.status == "quarantined" for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
+    if not quarantined and not failed:
         return 0
-    return 3 if len(bad) == len(outcomes) else 7
+    return 3 if quarantined == len(outcomes) else 7

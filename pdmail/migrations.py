@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+LEDGER = "_pdmail_migrations"  # the table that records which migrations a database has had
 
 
 def run_script(db: sqlite3.Connection, script: str) -> None:
@@ -468,6 +469,77 @@ def m007_raw_messages_by_rowid(db: sqlite3.Connection) -> None:
     )
 
 
+def m008_quarantine_by_content(db: sqlite3.Connection) -> None:
+    """The quarantine keeps one entry per message, and alternative addresses wait for an admin.
+
+    Each entry now records the hash of its bytes (kept in raw_messages, or in the spool folder for an
+    oversized message, whose file is named by that hash), so the same message refused twice is held
+    once. Older files may hold one message several times: the oldest held entry stays and the later
+    ones go (their bytes are the very same); held entries whose message was already released go too.
+    An entry can also end 'stored': the same bytes were captured another way (sync, an allowed sender).
+
+    Alternative addresses get an approval. Those that exist were accepted under the old rules and stay
+    in force, approved when they were added.
+
+    Raw messages become findable from what refers to them, so that discarding a quarantined message
+    can tell whether its bytes are still needed (and SQLite's own reference check stays quick).
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE quarantine_new (
+            id INTEGER PRIMARY KEY,
+            received_utc TEXT NOT NULL,
+            source TEXT NOT NULL,
+            recipient TEXT,
+            content_sha256 TEXT,
+            raw_sha256 TEXT REFERENCES raw_messages(sha256),
+            spool_path TEXT,
+            size INTEGER NOT NULL,
+            from_email TEXT,
+            subject TEXT,
+            reason TEXT NOT NULL,
+            owner_id INTEGER REFERENCES users(id),
+            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'stored')),
+            released_email_id INTEGER REFERENCES emails(id),
+            released_utc TEXT
+        );
+        INSERT INTO quarantine_new (id, received_utc, source, recipient, content_sha256, raw_sha256, spool_path,
+                                    size, from_email, subject, reason, owner_id, status, released_email_id,
+                                    released_utc)
+        SELECT id, received_utc, source, recipient,
+               CASE
+                   WHEN raw_sha256 IS NOT NULL THEN raw_sha256
+                   WHEN spool_path LIKE '%.eml' AND length(spool_path) >= 68
+                        AND substr(spool_path, length(spool_path) - 67, 64) NOT GLOB '*[^0-9a-f]*'
+                       THEN substr(spool_path, length(spool_path) - 67, 64)
+               END,
+               raw_sha256, spool_path, size, from_email, subject, reason, owner_id, status, released_email_id,
+               released_utc
+        FROM quarantine;
+        DROP TABLE quarantine;
+        ALTER TABLE quarantine_new RENAME TO quarantine;
+        DELETE FROM quarantine
+        WHERE status = 'held' AND content_sha256 IS NOT NULL
+          AND EXISTS (SELECT 1 FROM quarantine AS other
+                      WHERE other.content_sha256 = quarantine.content_sha256
+                        AND (other.status != 'held' OR other.id < quarantine.id));
+        CREATE INDEX quarantine_by_content ON quarantine(content_sha256);
+        CREATE UNIQUE INDEX quarantine_held_once ON quarantine(content_sha256) WHERE status = 'held';
+        CREATE INDEX quarantine_by_raw ON quarantine(raw_sha256) WHERE raw_sha256 IS NOT NULL;
+        CREATE INDEX quarantine_by_date ON quarantine(status, received_utc);
+
+        ALTER TABLE user_addresses ADD COLUMN approved_utc TEXT;
+        ALTER TABLE user_addresses ADD COLUMN approved_by INTEGER REFERENCES users(id);
+        UPDATE user_addresses SET approved_utc = created_utc;
+
+        CREATE INDEX emails_by_raw ON emails(raw_sha256);
+        CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
+        CREATE INDEX outbox_by_raw ON outbox(raw_sha256);
+        """,
+    )
+
+
 def m010_sync_past_by_arrival(db: sqlite3.Connection) -> None:
     """``--past contacts`` judged by arrival, and the mail it leaves out remembered so it can come later.
 
@@ -577,6 +649,7 @@ MIGRATIONS: list[Migration] = [
     ("005_outbox", m005_outbox),
     ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
     ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
+    ("008_quarantine_by_content", m008_quarantine_by_content),
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
     ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
 ]
@@ -615,7 +688,7 @@ def migrate(db: sqlite3.Connection) -> list[str]:
     if found == SCHEMA_VERSION:
         return applied
     db.execute(
-        "CREATE TABLE IF NOT EXISTS _pdmail_migrations ("
+        f"CREATE TABLE IF NOT EXISTS {LEDGER} ("
         "number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL)"
     )
     keys_were_on = db.execute("PRAGMA foreign_keys").fetchone()[0]
@@ -642,7 +715,7 @@ def _apply(db: sqlite3.Connection, number: int, name: str, step: Callable[[sqlit
         if broken:
             raise RuntimeError(f"migration {name} would break references: {[tuple(r) for r in broken]}")
         db.execute(
-            "INSERT INTO _pdmail_migrations (number, name, applied_utc) VALUES (?, ?, ?)",
+            f"INSERT INTO {LEDGER} (number, name, applied_utc) VALUES (?, ?, ?)",
             (number, name, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
         )
         db.execute(f"PRAGMA user_version = {number}")

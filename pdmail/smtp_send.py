@@ -256,11 +256,41 @@ def _stuffed(raw: bytes) -> bytes:
 
 def _text(resp: bytes | str, secret: str = "") -> str:
     text = resp.decode("utf-8", "replace") if isinstance(resp, bytes) else str(resp)
-    text = " ".join(text.split())
-    if secret:
-        text = text.replace(secret, "***")
-        text = text.replace(base64.b64encode(secret.encode()).decode(), "***")
+    text = _scrub(" ".join(text.split()), secret)
     return "".join(ch for ch in text if ch.isprintable())[:300]
+
+
+_BASE64_WORD = re.compile(r"[A-Za-z0-9+/_-]{6,}={0,2}")
+
+
+def _scrub(text: str, secret: str) -> str:
+    """``text`` without ``secret`` in any form a server might echo back.
+
+    A server that repeats what it was sent puts the secret into its error: as itself (quoted or
+    escaped), or inside base64 with other parts around it (AUTH PLAIN sends "\\0login\\0password",
+    XOAUTH2 "user=...\\1auth=Bearer token"), which no fixed encoding of the secret alone matches.
+    So every base64-looking word is decoded, and hidden when the secret is in it.
+    """
+    if not secret:
+        return text
+    from urllib.parse import quote
+
+    raw = secret.encode()
+    for form in sorted({secret, repr(secret)[1:-1], quote(secret, safe=""), raw.hex()}, key=len, reverse=True):
+        text = text.replace(form, "***")
+
+    def hide(match: re.Match) -> str:
+        word = match.group(0)
+        for alphabet in (None, b"-_"):
+            try:
+                decoded = base64.b64decode(word.rstrip("=") + "=" * (-len(word.rstrip("=")) % 4), altchars=alphabet)
+            except (ValueError, TypeError):
+                continue
+            if raw in decoded:
+                return "***"
+        return word
+
+    return _BASE64_WORD.sub(hide, text)
 
 
 def _describe(exc: BaseException, secret: str = "") -> str:

@@ -556,7 +556,8 @@ class AccountSync:
         if isinstance(parsed, str):
             # Unreadable or over a limit: kept in quarantine with the reason, like Smart BCC mail.
             qid = quarantine_store.hold(self.db, item.raw, source=f"sync:{self.account.name}:{label}",
-                                        recipient=None, reason=parsed, from_email=None, subject=None)
+                                        recipient=None, reason=parsed, from_email=None, subject=None,
+                                        owner_id=self.account.owner_id)
             self.result.skipped += 1
             self.result.errors.append(f"{folder.name}: message UID {item.uid} was quarantined ({parsed}); "
                                       f"see `pdmail bcc-ingest --quarantine` (id {qid})")
@@ -687,6 +688,7 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
     from pdmail.synclock import account_lock
 
     options = options or SyncOptions()
+    db.require_writable()  # before the lock file beside it
     with account_lock(db.path, account):
         with db.tx():
             state.close_abandoned_runs(db, account.id)

@@ -6,10 +6,11 @@ command line prints without paying for loading it.
 
 from __future__ import annotations
 
+import os
 import sys
 import unicodedata
 
-from pdmail.errors import EXIT_INTERNAL, PdmailError
+from pdmail.errors import EXIT_INTERNAL, EXIT_OUTPUT_CLOSED, PdmailError
 
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
 
@@ -35,6 +36,36 @@ def notice(text: str) -> None:
     """A line for the user on stderr, at once (it may come from a signal handler, before an exit)."""
     sys.stderr.write(f"{text}\n")
     sys.stderr.flush()
+
+
+def stdout_closed() -> bool:
+    """Whether whoever reads our standard output has gone: the other end of the pipe was closed.
+
+    Tells a closed output (`pdmail export | head -1`) apart from a broken pipe anywhere else, such
+    as a connection to a mail server.
+    """
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def end_on_closed_output() -> int:
+    """Stop quietly because nobody reads the output any more; the exit code to use.
+
+    Standard output is pointed at the null device, so that the interpreter's last flush of what is
+    still buffered cannot fail again with a second, noisy error.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+    return EXIT_OUTPUT_CLOSED
 
 
 def error_line(exc: BaseException, debug: bool) -> int:

@@ -72,3 +72,23 @@ def _offset_name(moment: datetime) -> str:
     minutes = int(offset.total_seconds() // 60)
     sign = "+" if minutes >= 0 else "-"
     return f"UTC{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
+_AGE_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def cutoff(text: str, now: datetime) -> datetime:
+    """The moment before which something counts as older than ``text``: an age (30d, 12h, 2w, 45m) or a date."""
+    import re
+
+    value = text.strip().lower()
+    match = re.fullmatch(r"(\d{1,6})\s*([mhdw])", value)
+    if match:
+        try:
+            return now - timedelta(**{_AGE_UNITS[match[2]]: int(match[1])})
+        except OverflowError:
+            raise UsageError(f"{text!r} reaches back before the calendar does") from None
+    moment = _iso(text.strip(), timezone.utc)
+    if moment is None:
+        raise UsageError(f"cannot read {text!r} as an age or a date; try 30d, 12h, 2w or 2026-11-01")
+    return moment.astimezone(timezone.utc)

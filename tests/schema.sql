@@ -1,4 +1,4 @@
--- user_version 9
+-- user_version 10
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -15,17 +15,24 @@ CREATE INDEX emails_by_deal ON emails(deal_id) WHERE deal_id IS NOT NULL;
 CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
 CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
 CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DESC, id DESC);
+CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
+CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
 CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
+CREATE INDEX outbox_by_raw ON outbox(raw_sha256);
 CREATE INDEX outbox_copy_pending ON outbox(owner_id) WHERE status = 'sent' AND sent_copy = 'pending';
 CREATE INDEX outbox_due ON outbox(status, due_utc);
 CREATE INDEX past_skips_by_message_id ON past_skips(message_id_norm) WHERE message_id_norm IS NOT NULL;
 CREATE INDEX pending_ops_by_email ON pending_ops(email_id, status);
 CREATE INDEX pending_ops_open ON pending_ops(account_id, id) WHERE status IN ('pending', 'inflight');
+CREATE INDEX quarantine_by_content ON quarantine(content_sha256);
+CREATE INDEX quarantine_by_date ON quarantine(status, received_utc);
+CREATE INDEX quarantine_by_raw ON quarantine(raw_sha256) WHERE raw_sha256 IS NOT NULL;
+CREATE UNIQUE INDEX quarantine_held_once ON quarantine(content_sha256) WHERE status = 'held';
 CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
 CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
@@ -258,11 +265,12 @@ CREATE TABLE pending_ops (
             created_utc TEXT NOT NULL,
             updated_utc TEXT NOT NULL
         );
-CREATE TABLE quarantine (
+CREATE TABLE "quarantine" (
             id INTEGER PRIMARY KEY,
             received_utc TEXT NOT NULL,
             source TEXT NOT NULL,
             recipient TEXT,
+            content_sha256 TEXT,
             raw_sha256 TEXT REFERENCES raw_messages(sha256),
             spool_path TEXT,
             size INTEGER NOT NULL,
@@ -270,7 +278,7 @@ CREATE TABLE quarantine (
             subject TEXT,
             reason TEXT NOT NULL,
             owner_id INTEGER REFERENCES users(id),
-            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released')),
+            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'stored')),
             released_email_id INTEGER REFERENCES emails(id),
             released_utc TEXT
         );
@@ -340,7 +348,7 @@ CREATE TABLE user_addresses (
             email TEXT PRIMARY KEY,
             user_id INTEGER NOT NULL REFERENCES users(id),
             created_utc TEXT NOT NULL
-        );
+        , approved_utc TEXT, approved_by INTEGER REFERENCES users(id));
 CREATE TABLE user_settings (
             user_id INTEGER NOT NULL REFERENCES users(id),
             key TEXT NOT NULL,

@@ -91,6 +91,13 @@ class _Handler:
         await server.challenge_auth('{"status":"401","schemes":"bearer"}')
         return AuthResult(success=False, handled=False)
 
+    async def auth_PLAIN(self, server, args):
+        """With ``echo_auth``, a careless server: it refuses the login and repeats what it was sent."""
+        if not self.owner.echo_auth:
+            return await server.auth_PLAIN(None, args)  # aiosmtpd's own, checked against ``users``
+        await server.push(f"535 5.7.8 Authentication credentials invalid: {' '.join(args[1:])}")
+        return AuthResult(success=False, handled=True)
+
     async def handle_DATA(self, server, session, envelope):
         login = session.auth_data if isinstance(session.auth_data, str) else None
         received = Received(envelope.mail_from, list(envelope.rcpt_tos), bytes(envelope.original_content), login)
@@ -114,6 +121,7 @@ class SmtpServer:
     refuse: set[str] = field(default_factory=set)
     defer: set[str] = field(default_factory=set)
     reject_data: bool = False
+    echo_auth: bool = False  # refuse AUTH PLAIN, quoting the client's (base64) answer in the reply
     certificate: tuple[Path, Path] | None = None  # (cert.pem, key.pem), made in ``folder`` when None
 
     def __post_init__(self) -> None:

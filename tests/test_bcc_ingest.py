@@ -70,8 +70,11 @@ def test_login_address_is_allowed_and_owns_the_email(team, db_path):
     assert email["message_id"] == "m1@northwind.example"
 
 
-def test_alt_address_is_allowed(team):
+def test_alt_address_is_allowed_once_approved(team):
     team.ok("settings", "alt-address", "add", "maria.l@northwind.example", "--user", "sam@northwind.example")
+    code, data, _ = ingest(team, mail(frm="Sam <Maria.L@northwind.example>"))
+    assert code == 3 and data["status"] == "quarantined"  # a claim is not yet sam's address
+    team.ok("settings", "alt-address", "approve", "maria.l@northwind.example")
     code, data, _ = ingest(team, mail(frm="Sam <Maria.L@northwind.example>"))
     assert code == 0
     assert team.json("show", str(data["id"]), "--user", "sam@northwind.example")["owner"] == "sam@northwind.example"
@@ -257,7 +260,8 @@ def test_same_message_twice_is_one_email(team):
     raw = mail()
     _, first, _ = ingest(team, raw)
     code, again, _ = ingest(team, raw)
-    assert code == 0 and again == {"source": "-", "status": "duplicate", "id": first["id"], "reason": "already captured"}
+    assert code == 0 and again == {"source": "-", "status": "duplicate", "id": first["id"], "reason": "already captured",
+                                     "quarantine_id": None}
     assert len(team.json("inbox", "--folder", "all")) == 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from pdmail.settings import SETTINGS
@@ -137,8 +139,10 @@ def test_company_settings_need_an_admin(company, key):
 def test_alt_addresses(company):
     company.ok("settings", "alt-address", "add", "Maria.Lopez@Northwind.example")
     company.ok("settings", "alt-address", "add", "ml@sales.northwind.example")
-    assert company.json("settings", "alt-address", "list") == ["maria.lopez@northwind.example",
-                                                              "ml@sales.northwind.example"]
+    assert company.json("settings", "alt-address", "list") == [
+        {"address": "maria.lopez@northwind.example", "user": "maria@northwind.example", "status": "approved"},
+        {"address": "ml@sales.northwind.example", "user": "maria@northwind.example", "status": "approved"},
+    ]
     dup = company("settings", "alt-address", "add", "maria.lopez@northwind.example")
     assert dup.exit_code == 2 and "already one of your addresses" in dup.stderr
     taken = company("settings", "alt-address", "add", "sam@northwind.example")
@@ -148,9 +152,50 @@ def test_alt_addresses(company):
     bad = company("settings", "alt-address", "add", "not an address")
     assert bad.exit_code == 2
     company.ok("settings", "alt-address", "remove", "ML@sales.northwind.example")
-    assert company.json("settings", "alt-address", "list") == ["maria.lopez@northwind.example"]
+    assert [a["address"] for a in company.json("settings", "alt-address", "list")] == ["maria.lopez@northwind.example"]
     gone = company("settings", "alt-address", "remove", "ml@sales.northwind.example")
     assert gone.exit_code == 2
+
+
+def test_a_contacts_address_is_never_an_alternative_address(company):
+    company.ok("contact", "add", "Ada Byron", "--email", "ada@acme.example")
+    for user in ("sam@northwind.example", "maria@northwind.example"):  # an admin neither
+        claim = company("settings", "alt-address", "add", "Ada@Acme.example", "--user", user)
+        assert claim.exit_code == 2 and "contact 1 (Ada Byron)" in claim.stderr
+    assert company.json("settings", "alt-address", "list", "--user", "sam@northwind.example") == []
+
+
+def test_a_users_claim_waits_for_an_admin(company):
+    sam = ("--user", "sam@northwind.example")
+    added = company.json("settings", "alt-address", "add", "sam.lee@home.example", *sam)
+    assert added["status"] == "pending"
+    listed = company("settings", "alt-address", "list", *sam)
+    assert "sam.lee@home.example  (waiting for an admin's approval)" in listed.stdout
+    assert "sam.lee@home.example" not in json.dumps(company.json("user", "list"))  # not in force
+    mine = company("settings", "alt-address", "approve", "sam.lee@home.example", *sam)
+    assert mine.exit_code == 2 and "only an admin" in mine.stderr
+    assert company.json("settings", "alt-address", "list", "--pending") == [
+        {"address": "sam.lee@home.example", "user": "sam@northwind.example", "status": "pending"}]
+    taken = company("settings", "alt-address", "add", "sam.lee@home.example")
+    assert taken.exit_code == 2 and "waiting for an admin" in taken.stderr
+
+    approved = company.json("settings", "alt-address", "approve", "sam.lee@home.example")
+    assert approved == {"address": "sam.lee@home.example", "user": "sam@northwind.example", "status": "approved"}
+    assert company.json("settings", "alt-address", "list", *sam)[0]["status"] == "approved"
+    assert company.json("settings", "alt-address", "list", "--pending") == []
+    again = company("settings", "alt-address", "approve", "sam.lee@home.example")
+    assert again.exit_code == 2 and "waits for approval" in again.stderr
+
+    company.ok("settings", "alt-address", "add", "ceo@acme.example", *sam)
+    company.ok("settings", "alt-address", "reject", "ceo@acme.example")
+    assert [a["address"] for a in company.json("settings", "alt-address", "list", *sam)] == ["sam.lee@home.example"]
+
+
+def test_a_contact_added_while_a_claim_waits_stops_its_approval(company):
+    company.ok("settings", "alt-address", "add", "ada@acme.example", "--user", "sam@northwind.example")
+    company.ok("contact", "add", "Ada Byron", "--email", "ada@acme.example")
+    late = company("settings", "alt-address", "approve", "ada@acme.example")
+    assert late.exit_code == 2 and "contact 1" in late.stderr
 
 
 def test_block_list(company):

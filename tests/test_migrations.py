@@ -97,23 +97,59 @@ def test_a_database_at_an_older_schema_is_upgraded(db_path, monkeypatch):
     assert dump_schema(db_path) == SNAPSHOT.read_text()
 
 
-def test_raw_messages_move_to_an_ordinary_table_with_every_reference_intact(db_path, monkeypatch):
+def old_database(path: Path, version: int) -> sqlite3.Connection:
+    """A file as pdmail left it at schema ``version``; its rows are written with SQL of that time, since
+    today's code expects today's schema."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA foreign_keys=ON")
+    known = migrations.MIGRATIONS, migrations.SCHEMA_VERSION
+    migrations.MIGRATIONS, migrations.SCHEMA_VERSION = known[0][:version], version
+    try:
+        migrations.migrate(conn)
+    finally:
+        migrations.MIGRATIONS, migrations.SCHEMA_VERSION = known
+    conn.execute("INSERT INTO company (id, name, created_utc) VALUES (1, 'Old Co', '2020-01-01T00:00:00Z')")
+    conn.execute("INSERT INTO users (id, email, name, is_admin, created_utc) "
+                 "VALUES (1, 'maria@northwind.example', 'Maria', 1, '2020-01-01T00:00:00Z')")
+    return conn
+
+
+def old_email(conn: sqlite3.Connection, raw: bytes) -> tuple[int, str]:
+    """An email row of an old file, with its raw message; (email id, sha256)."""
+    sha = hashlib.sha256(raw).hexdigest()
+    conn.execute("INSERT OR IGNORE INTO raw_messages (sha256, size, data) VALUES (?, ?, ?)", (sha, len(raw), raw))
+    thread = conn.execute("INSERT INTO threads (owner_id, visibility, created_utc) VALUES (1, 'shared', 'x')").lastrowid
+    email_id = conn.execute(
+        "INSERT INTO emails (owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, visibility, "
+        "captured_utc) VALUES (1, ?, ?, ?, 'incoming', 'sync', '2020-01-02T00:00:00Z', 'shared', 'x')",
+        (thread, sha, sha),
+    ).lastrowid
+    return email_id, sha
+
+
+def old_hold(conn: sqlite3.Connection, raw: bytes | None, *, spool: str | None = None, received="2020-01-03T00:00:00Z",
+             status="held", email_id=None, reason="not allowed") -> int:
+    """A quarantine row as pdmail up to schema 7 wrote it: the bytes in raw_messages, or a spool file."""
+    sha = None
+    if raw is not None:
+        sha = hashlib.sha256(raw).hexdigest()
+        conn.execute("INSERT OR IGNORE INTO raw_messages (sha256, size, data) VALUES (?, ?, ?)", (sha, len(raw), raw))
+    return conn.execute(
+        "INSERT INTO quarantine (received_utc, source, raw_sha256, spool_path, size, from_email, subject, reason, "
+        "status, released_email_id) VALUES (?, '-', ?, ?, ?, 'eve@evil.example', 'Hi', ?, ?, ?)",
+        (received, sha, spool, len(raw or b""), reason, status, email_id),
+    ).lastrowid
+
+
+def test_raw_messages_move_to_an_ordinary_table_with_every_reference_intact(db_path):
     """Migration 7 rebuilds a table that emails and quarantine refer to: bytes and references survive."""
-    import factories
-
-    monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 6)
-    db, maria = factories.company(db_path)
-    email_id = factories.email(db, maria, frm="ana@harbor.example", to=["maria@northwind.example"])
-    from pdmail.store import quarantine
-
-    with db.tx():
-        quarantine.hold(db, b"From: x\r\n\r\nheld", source="-", recipient=None, reason="test",
-                        from_email=None, subject=None)
-    before = {r[0]: bytes(r[1]) for r in db.all("SELECT sha256, data FROM raw_messages")}
-    assert "WITHOUT ROWID" in db.scalar("SELECT sql FROM sqlite_master WHERE name = 'raw_messages'")
-    db.close()
-    monkeypatch.undo()
+    conn = old_database(db_path, 6)
+    email_id, sha = old_email(conn, b"From: ana@harbor.example\r\n\r\nstored")
+    old_hold(conn, b"From: x\r\n\r\nheld")
+    before = {r[0]: bytes(r[1]) for r in conn.execute("SELECT sha256, data FROM raw_messages")}
+    assert "WITHOUT ROWID" in conn.execute("SELECT sql FROM sqlite_master WHERE name = 'raw_messages'").fetchone()[0]
+    conn.close()
 
     db = open_db(db_path)
     assert db.scalar("PRAGMA user_version") == migrations.SCHEMA_VERSION
@@ -121,9 +157,43 @@ def test_raw_messages_move_to_an_ordinary_table_with_every_reference_intact(db_p
     assert {r[0]: bytes(r[1]) for r in db.all("SELECT sha256, data FROM raw_messages")} == before
     assert db.all("PRAGMA foreign_key_check") == []
     assert db.scalar("PRAGMA foreign_keys") == 1
-    sha = db.scalar("SELECT raw_sha256 FROM emails WHERE id = ?", (email_id,))
+    assert db.scalar("SELECT raw_sha256 FROM emails WHERE id = ?", (email_id,)) == sha
     with pytest.raises(sqlite3.IntegrityError):  # the reference is enforced again, against the new table
         db.execute("DELETE FROM raw_messages WHERE sha256 = ?", (sha,))
+    db.close()
+    assert dump_schema(db_path) == SNAPSHOT.read_text()
+
+
+def test_duplicate_quarantine_entries_of_an_older_file_are_held_once(db_path, tmp_path):
+    """Schema 7 quarantined the same message once per delivery; migration 8 keeps the oldest held entry."""
+    conn = old_database(db_path, 7)
+    conn.execute("INSERT INTO user_addresses (email, user_id, created_utc) VALUES ('ml@home.example', 1, 'then')")
+    spam, other, released = b"From: eve@evil.example\r\n\r\nbuy", b"From: eve@evil.example\r\n\r\nsell", b"x"
+    spam_ids = [old_hold(conn, spam, received=f"2020-01-0{n}T00:00:00Z") for n in (1, 2, 3)]
+    other_id = old_hold(conn, other)
+    email_id, _ = old_email(conn, released)
+    released_id = old_hold(conn, released, status="released", email_id=email_id)
+    old_hold(conn, released)  # refused again after its release
+    big = hashlib.sha256(b"big").hexdigest()
+    spool = tmp_path / "pdmail.db.spool" / f"{big}.eml"
+    spool_ids = [old_hold(conn, None, spool=str(spool)) for _ in range(2)]
+    conn.close()
+
+    db = open_db(db_path)
+    got = {r["id"]: (r["status"], r["content_sha256"]) for r in db.all("SELECT * FROM quarantine")}
+    assert got == {
+        spam_ids[0]: ("held", hashlib.sha256(spam).hexdigest()),
+        other_id: ("held", hashlib.sha256(other).hexdigest()),
+        released_id: ("released", hashlib.sha256(released).hexdigest()),
+        spool_ids[0]: ("held", big),
+    }
+    assert db.scalar("SELECT count(*) FROM raw_messages") == 3  # every message's bytes are still there
+    assert db.all("PRAGMA foreign_key_check") == []
+    with pytest.raises(sqlite3.IntegrityError):  # held once from now on
+        db.execute("INSERT INTO quarantine (received_utc, source, content_sha256, size, reason) "
+                   "VALUES ('now', '-', ?, 1, 'again')", (hashlib.sha256(spam).hexdigest(),))
+    # An alternative address from before approvals existed stays in force.
+    assert db.scalar("SELECT approved_utc FROM user_addresses WHERE email = 'ml@home.example'") == "then"
     db.close()
     assert dump_schema(db_path) == SNAPSHOT.read_text()
 

@@ -56,7 +56,7 @@ CHANGES_EMAIL = {"share", "read", "unread", "archive", "delete", "restore", "lin
 NO_EMAIL_ACCESS = {
     "init", "user add", "user list", "user default",
     "settings show", "settings set", "settings alt-address add", "settings alt-address remove",
-    "settings alt-address list", "settings block add", "settings block remove", "settings block list",
+    "settings alt-address list", "settings alt-address approve", "settings alt-address reject", "settings block add", "settings block remove", "settings block list",
     "contact add", "contact add-address", "contact list", "contact import",
     "org add", "org list",
     "deal add", "deal list", "deal import", "deal set-status",

@@ -349,6 +349,23 @@ def test_wrong_password_exits_77_without_showing_it_and_keeps_the_message(sender
     assert done.status == "sent" and len(smtp.messages) == 1
 
 
+def test_a_server_that_echoes_the_login_leaks_no_form_of_the_password(company, smtp_certificate, monkeypatch):
+    import base64
+
+    monkeypatch.setenv("PDMAIL_TEST_SMTP_PASSWORD", PASSWORD)
+    echoed = base64.b64encode(f"\0{MARIA}\0{PASSWORD}".encode()).decode()  # AUTH PLAIN's answer
+    with SmtpServer(security="starttls", users={MARIA: PASSWORD}, echo_auth=True,
+                    certificate=smtp_certificate) as server:
+        add_account(company, server)
+        result = company("send", "--to", "ana@acme.example", "--subject", "Hi", "--body", "x")
+        assert result.exit_code == 77 and "refused the login" in result.stderr
+        assert "Authentication credentials invalid" in result.stderr  # the server's words are kept
+        [row] = company.json("outbox")
+    shown = result.stdout + result.stderr + json.dumps(row)
+    assert echoed not in shown and echoed.rstrip("=") not in shown and PASSWORD not in shown
+    assert server.messages == []
+
+
 def test_a_server_without_starttls_gets_nothing_in_plaintext(company, smtp_certificate, monkeypatch):
     monkeypatch.setenv("PDMAIL_TEST_SMTP_PASSWORD", PASSWORD)
     with SmtpServer(security="plain", users={MARIA: PASSWORD}, certificate=smtp_certificate) as server:

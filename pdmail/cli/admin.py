@@ -149,13 +149,36 @@ def settings_set(
 
 @command(alt_app, "add", lists=True)
 def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address you also send from.")]) -> None:
-    """Add an alternative address of yours.
+    """Add an alternative address of yours. It counts once an admin approves it (an admin's own at once).
+
+    An address of a contact or of another user is refused.
 
     Example: `pdmail settings alt-address add maria.lopez@northwind.example`
     """
     users = _users()
-    addr = users.add_alt_address(s.db, s.user, address)
-    s.emit({"address": addr}, f"Added {safe(addr)}.")
+    alt = users.add_alt_address(s.db, s.user, address)
+    s.emit(alt.to_json(), f"Added {safe(alt.address)}." if alt.approved
+           else f"Added {safe(alt.address)}; it counts once an admin approves it.")
+
+
+@command(alt_app, "approve", lists=True)
+def alt_approve(s: Session, address: Annotated[str, typer.Argument(help="An address waiting for approval.")]) -> None:
+    """Approve a user's alternative address (admins only): from now on their mail from it is theirs.
+
+    Example: `pdmail settings alt-address approve sam.lee@northwind.example`
+    """
+    alt = _users().approve_alt_address(s.db, s.user, address)
+    s.emit(alt.to_json(), f"Approved {safe(alt.address)} for {safe(alt.user)}.")
+
+
+@command(alt_app, "reject", lists=True)
+def alt_reject(s: Session, address: Annotated[str, typer.Argument(help="An address waiting for approval.")]) -> None:
+    """Refuse a user's claim to an alternative address (admins only); the claim is removed.
+
+    Example: `pdmail settings alt-address reject ceo@acme.example`
+    """
+    alt = _users().reject_alt_address(s.db, s.user, address)
+    s.emit(alt.to_json() | {"status": "rejected"}, f"Rejected {safe(alt.address)} (claimed by {safe(alt.user)}).")
 
 
 @command(alt_app, "remove", lists=True)
@@ -170,13 +193,32 @@ def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of y
 
 
 @command(alt_app, "list", lists=True)
-def alt_list(s: Session) -> None:
-    """List your alternative addresses.
+def alt_list(
+    s: Session,
+    pending: Annotated[bool, typer.Option("--pending", help="Everyone's addresses waiting for approval (admins).")]
+    = False,
+) -> None:
+    """List your alternative addresses, and which still wait for an admin's approval.
 
-    Example: `pdmail settings alt-address list`
+    Examples: `pdmail settings alt-address list`  ·  `pdmail settings alt-address list --pending`
     """
-    addresses = _users().list_alt_addresses(s.db, s.user)
-    s.emit(addresses, "\n".join(safe(a) for a in addresses) or "No alternative addresses.")
+    from pdmail.errors import UsageError
+
+    users = _users()
+    if pending and not s.user.is_admin:
+        raise UsageError("only an admin can list everyone's addresses waiting for approval")
+    addresses = users.pending_alt_addresses(s.db) if pending else users.list_alt_addresses(s.db, s.user)
+
+    def lines() -> str:
+        if not addresses:
+            return "No addresses wait for approval." if pending else "No alternative addresses."
+        return "\n".join(
+            safe(a.address) + (f"  claimed by {safe(a.user)}" if pending else "")
+            + ("" if a.approved else "  (waiting for an admin's approval)")
+            for a in addresses
+        )
+
+    s.emit([a.to_json() for a in addresses], lines)
 
 
 @command(block_app, "add", lists=True)

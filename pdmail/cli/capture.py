@@ -42,14 +42,24 @@ def bcc_ingest(
     quarantine: Annotated[bool, typer.Option("--quarantine", help="List refused messages awaiting review.")] = False,
     release: Annotated[Optional[int], typer.Option(
         "--release", metavar="QID", help="Ingest a quarantined message after review.")] = None,
+    discard: Annotated[Optional[int], typer.Option(
+        "--discard", metavar="QID", help="Delete a quarantined message for good.")] = None,
+    discard_all: Annotated[bool, typer.Option(
+        "--discard-all", help="Delete every quarantined message you may review that is older than --older-than.")]
+    = False,
+    older_than: Annotated[Optional[str], typer.Option(
+        "--older-than", metavar="AGE", help="With --discard-all: 30d, 12h, 2w, or a date (2026-11-01).")] = None,
+    page: Annotated[int, typer.Option("--page", help="With --quarantine: which page (1 is the oldest).")] = 1,
+    limit: Annotated[int, typer.Option("--limit", help="With --quarantine: entries per page.")] = 50,
     workers: Annotated[Optional[int], typer.Option(
         "--workers", help="Parser processes for many inputs (default: one per core but one; 0 parses in this process).")] = None,
 ) -> None:
     """Capture mail sent to the company's Smart BCC address.
 
     Only users' login and alternative addresses may use it; anything else is quarantined with the
-    reason (exit 3), never discarded. A message forwarded with no To address is unwrapped and the
-    original is stored; `+deal42` in the capture address files it on deal 42.
+    reason (exit 3), never discarded, and held once however often it comes. A message forwarded with
+    no To address is unwrapped and the original is stored; `+deal42` in the capture address files it
+    on deal 42. Review with `--quarantine`, then `--release QID` or `--discard QID`.
 
     Examples:
 
@@ -62,8 +72,9 @@ def bcc_ingest(
     from pdmail import ingest
     from pdmail.terminal import notice
 
-    if quarantine or release is not None:
-        return _quarantine_commands(s, quarantine, release)
+    if quarantine or release is not None or discard is not None or discard_all:
+        return _quarantine_commands(s, release=release, discard=discard, discard_all=discard_all,
+                                    older_than=older_than, page=page, limit=limit)
     try:
         if not paths:
             stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
@@ -80,6 +91,10 @@ def bcc_ingest(
             else:
                 outcomes = ingest.ingest_many(s.db, items, recipient=recipient, workers=workers, notice=notice)
     except Exception as exc:
+        if isinstance(exc, ingest.RunStopped):  # what was committed before it stopped is reported
+            _report(s, exc.outcomes, single=False)
+            sys.stderr.write(f"Stopped after {len(exc.outcomes)} inputs; the same command again goes on from "
+                             "there (nothing is stored twice).\n")
         if mta:
             from pdmail.errors import EXIT_TEMPFAIL
 
@@ -98,9 +113,13 @@ def _report(s: Session, outcomes, *, single: bool) -> None:
     write_report(outcomes, json_output=s.json, quiet=s.quiet, single=single)
 
 
-def _quarantine_commands(s: Session, listing: bool, release: Optional[int]) -> None:
+def _quarantine_commands(s: Session, *, release: Optional[int], discard: Optional[int], discard_all: bool,
+                         older_than: Optional[str], page: int, limit: int) -> None:
+    from pdmail.errors import UsageError
     from pdmail.store import quarantine as quarantine_store
 
+    if sum((release is not None, discard is not None, discard_all)) > 1:
+        raise UsageError("give one of --release, --discard and --discard-all")
     if release is not None:
         from pdmail.capture import release as release_one
 
@@ -108,14 +127,42 @@ def _quarantine_commands(s: Session, listing: bool, release: Optional[int]) -> N
         s.emit(outcome.to_json(), f"Released quarantined message {release}: {outcome.status}"
                + (f" as email {outcome.id}" if outcome.id else ""))
         return
-    held = quarantine_store.list_held(s.db, s.user)
+    if discard is not None:
+        quarantine_store.discard(s.db, s.user, discard)
+        s.emit({"id": discard, "status": "discarded"}, f"Discarded quarantined message {discard}.")
+        return
+    if discard_all:
+        _discard_older(s, older_than)
+        return
+    _list(s, quarantine_store.list_held(s.db, s.user, page=page, limit=limit))
 
+
+def _discard_older(s: Session, older_than: Optional[str]) -> None:
+    from datetime import datetime, timezone
+
+    from pdmail.errors import UsageError
+    from pdmail.store import quarantine as quarantine_store
+    from pdmail.when import cutoff
+
+    if not older_than:
+        raise UsageError("--discard-all needs --older-than AGE (30d, 12h, 2w or a date; 0d for everything)")
+    before = cutoff(older_than, datetime.now(timezone.utc))
+    ids = quarantine_store.discard_older(s.db, s.user, before.strftime("%Y-%m-%dT%H:%M:%SZ"))
+    s.emit({"discarded": ids}, f"Discarded {len(ids)} quarantined message{'' if len(ids) == 1 else 's'}.")
+
+
+def _list(s: Session, held) -> None:
     def table():
         from rich.table import Table
 
-        t = Table("id", "received", "from", "subject", "reason")
-        for h in held:
-            t.add_row(str(h.id), h.received_utc, safe(h.from_email or ""), safe(h.subject or ""), safe(h.reason))
-        return t if held else "No quarantined messages."
+        if not held.items:
+            return "No quarantined messages." if held.page == 1 else "No more quarantined messages."
+        t = Table("id", "received", "from", "size", "subject", "reason")
+        for h in held.items:
+            subject = "(not yours to see)" if h.subject_hidden else safe(h.subject or "")
+            t.add_row(str(h.id), h.received_utc, safe(h.from_email or ""), f"{h.size:,}", subject, safe(h.reason))
+        return t
 
-    s.emit([h.to_json() for h in held], table)
+    s.emit([h.to_json() for h in held.items], table)
+    if held.has_more:
+        s.info(f"{held.total} in all. More: --page {held.page + 1}")

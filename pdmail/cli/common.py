@@ -7,7 +7,6 @@ and the exit code of SPEC.md §5.
 
 import functools
 import inspect
-import json
 import os
 import sys
 from dataclasses import dataclass, field
@@ -16,7 +15,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from pdmail.terminal import clean, error_line  # noqa: F401 - clean is part of this module's interface
+from pdmail.terminal import clean  # noqa: F401 - part of this module's interface
+from pdmail.terminal import end_on_closed_output, error_line, stdout_closed
 
 DbOption = Annotated[
     Optional[Path],
@@ -98,7 +98,9 @@ class Session:
     def emit(self, data: Any, human=None) -> None:
         """``data`` as JSON with --json; otherwise ``human`` (a string, a Rich renderable or a callable)."""
         if self.json:
-            sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+            from pdmail import jsontext
+
+            sys.stdout.write(jsontext.dumps(data, indent=2) + "\n")
             return
         if human is None:
             return
@@ -113,10 +115,12 @@ class Session:
 
     def emit_json_array(self, items) -> None:
         """A JSON array of already-encoded objects, one per line, written as they come (long lists)."""
+        from pdmail.jsontext import escape
+
         out = sys.stdout
         first = True
         for text in items:
-            out.write(("[\n  " if first else ",\n  ") + text)
+            out.write(("[\n  " if first else ",\n  ") + escape(text))
             first = False
         out.write("[]\n" if first else "\n]\n")
 
@@ -134,7 +138,13 @@ def console():
     """A fresh console per use: its width follows the terminal (and COLUMNS) at the time of printing."""
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=False, emoji=False)
+    out = Console(highlight=False, soft_wrap=False, emoji=False)
+    out.on_broken_pipe = _stop_on_closed_output  # Rich's own ends with exit 1, which means a bug here
+    return out
+
+
+def _stop_on_closed_output() -> None:
+    raise typer.Exit(end_on_closed_output())
 
 
 def err_console():
@@ -195,6 +205,17 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
             except KeyboardInterrupt:
                 sys.stderr.write("Interrupted; everything committed so far is kept.\n")
                 raise typer.Exit(130) from None
+            except BrokenPipeError as exc:
+                if stdout_closed():  # `pdmail export | head -1`: nobody reads on, nothing went wrong
+                    raise typer.Exit(end_on_closed_output()) from None
+                raise fail(exc, session.debug) from None
+            except OverflowError as exc:
+                if "SQLite INTEGER" not in str(exc):
+                    raise fail(exc, session.debug) from None
+                from pdmail.errors import UsageError  # a number the user gave, beyond what SQLite stores
+
+                raise fail(UsageError("a number given is too large: ids and counts fit in 64 bits"),
+                           session.debug) from None
             except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
                 raise fail(exc, session.debug) from None
             finally:

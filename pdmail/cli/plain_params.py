@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 _SIMPLE = (str, int, float, Path, bool)
+# What SQLite stores in an INTEGER: ids, limits and pages beyond it are a usage error, not a crash.
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off"}
 _PATH_DEFAULTS = {"exists": False, "file_okay": True, "dir_okay": True, "writable": False, "readable": True,
@@ -61,7 +63,10 @@ def install() -> bool:
                 raise BadParameter(f"{text!r} is not a yes/no value", ctx=ctx, param=param)
             try:
                 if kind is int:
-                    return int(text.strip())
+                    number = int(text.strip())
+                    if not INT64_MIN <= number <= INT64_MAX:
+                        raise BadParameter(f"{text!r} is too large: numbers here fit in 64 bits", ctx=ctx, param=param)
+                    return number
                 if kind is float:
                     return float(text.strip())
                 if kind is Path:

@@ -1,11 +1,11 @@
 """`pdmail sync`: mail accounts both ways, built for cron (exit codes of SPEC.md §5)."""
 
-import json
 import sys
 from typing import Annotated, Optional
 
 import typer
 
+from pdmail import jsontext
 from pdmail.cli.common import Session, clean, command
 
 
@@ -80,7 +80,7 @@ def _send_outbox(s: Session, account: Optional[str]) -> int:
 def _report(s: Session, results) -> None:
     if s.json:
         data = [r.to_json() for r in results]
-        sys.stdout.write(json.dumps(data[0] if len(data) == 1 else data, ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(jsontext.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n")
     else:
         for r in results:
             sys.stdout.write(clean(r.summary()) + "\n")

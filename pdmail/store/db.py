@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -42,11 +43,17 @@ def iso_utc(moment: datetime) -> str:
 
 
 class Database:
-    """One connection, in autocommit mode; writes go through :meth:`tx`."""
+    """One connection, in autocommit mode; writes go through :meth:`tx`.
 
-    def __init__(self, conn: sqlite3.Connection, path: Path) -> None:
+    ``read_only`` says why this user cannot write the file (None when they can): reading commands
+    work, and the first write says so instead of failing obscurely.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: str | None = None) -> None:
         self.conn = conn
         self.path = path
+        self.read_only = read_only
+        self._identity = _file_identity(path)
         self._depth = 0
         self._flat = False
 
@@ -54,13 +61,28 @@ class Database:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            raise _translate(exc, self.path) from None
+            raise _translate(exc, self.path, self.read_only) from None
 
     def executemany(self, sql: str, rows) -> sqlite3.Cursor:
         try:
             return self.conn.executemany(sql, rows)
         except sqlite3.OperationalError as exc:
-            raise _translate(exc, self.path) from None
+            raise _translate(exc, self.path, self.read_only) from None
+
+    def require_writable(self) -> None:
+        """Before a write that happens outside the database (a spool file, a lock file beside it)."""
+        if self.read_only:
+            raise read_only_error(self.path, self.read_only)
+
+    def _check_still_there(self) -> None:
+        """The file this connection writes is still the one at its path.
+
+        Deleted or replaced while open, SQLite goes on writing into a file nobody can open again:
+        committing there would report success for data that is already lost.
+        """
+        if _file_identity(self.path) != self._identity:
+            raise TemporaryFailure(f"database {self.path} was deleted or replaced while pdmail was using it; "
+                                   "nothing more was written to it")
 
     def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
         return self.execute(sql, params).fetchone()
@@ -102,6 +124,11 @@ class Database:
                 self.conn.execute("ROLLBACK")
             raise
         else:
+            try:
+                self._check_still_there()
+            except TemporaryFailure:
+                self.conn.execute("ROLLBACK")
+                raise
             self.execute("COMMIT")
         finally:
             self._depth = 0
@@ -153,13 +180,28 @@ class Database:
         self.conn.close()
 
 
-def _translate(exc: sqlite3.OperationalError, path: Path) -> Exception:
+def _translate(exc: sqlite3.OperationalError, path: Path, read_only: str | None = None) -> Exception:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return TemporaryFailure(f"database {path} stayed busy; try again in a moment")
     if "disk is full" in text or "database or disk is full" in text:
         return TemporaryFailure(f"database {path} is full (disk full?); nothing was half-written")
+    if "readonly" in text or "read-only" in text:
+        return read_only_error(path, read_only or "the file, its folder or its -wal/-shm files are not writable")
     return exc
+
+
+def read_only_error(path: Path, reason: str) -> UsageError:
+    return UsageError(f"{path} is read-only for this user ({reason}); reading commands work, "
+                      "this one needs to write. Nothing was changed.")
+
+
+def _file_identity(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_dev, st.st_ino
 
 
 def default_db_path() -> Path:
@@ -172,27 +214,28 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
     """Open (or, with ``create``, make) the database and bring its schema up to date.
 
     The file is created with mode 0600: it holds everyone's mail. A file from a newer pdmail is
-    refused untouched, and a file that is not a pdmail database is never recreated.
+    refused untouched, and so is a file that is not a pdmail database: it is never recreated,
+    migrated or switched to WAL. A file this user cannot write is opened for reading only.
     """
     db_path = Path(path) if path else default_db_path()
-    if not db_path.exists():
-        if not create:
-            raise UsageError(f"no database at {db_path}; create one with `pdmail init`")
-        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        os.close(fd)
-        new = True
-    else:
-        new = False
+    new = _existing_or_created(db_path, create)
+    read_only = None if new else _why_read_only(db_path)
     timeout = busy_timeout()
-    conn = sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
+    try:
+        conn = _connect(db_path, read_only, timeout)
+    except sqlite3.DatabaseError as exc:
+        raise UsageError(f"cannot open {db_path} ({exc})") from None
     conn.row_factory = sqlite3.Row
     try:
         try:
+            blank = _refuse_foreign(conn, db_path)  # first: another program's numbering means nothing here
             migrations.check_version(conn)
+            if blank and not read_only:
+                _make_private(db_path)
             if new:  # only before the first page is written, which WAL mode does
                 conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
-            conn.execute("PRAGMA journal_mode=WAL")
+            if not read_only:
+                conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise TemporaryFailure(f"database {db_path} stayed busy; try again in a moment") from None
@@ -200,10 +243,16 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
         conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        if read_only and blank:
+            raise UsageError(f"{db_path} is empty and read-only for this user ({read_only}); "
+                             "pdmail cannot make a database of it")
+        if read_only and migrations.schema_version(conn) < migrations.SCHEMA_VERSION:
+            raise UsageError(f"{db_path} was made by an older pdmail and must be upgraded, but it is read-only "
+                             f"for this user ({read_only}); run any command once as a user who can write it")
         try:
             migrations.migrate(conn)
         except sqlite3.OperationalError as exc:
-            raise _translate(exc, db_path) from None
+            raise _translate(exc, db_path, read_only) from None
     except migrations.NewerSchema as exc:
         conn.close()
         raise UsageError(
@@ -213,4 +262,85 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
     except BaseException:
         conn.close()
         raise
-    return Database(conn, db_path)
+    return Database(conn, db_path, read_only=read_only)
+
+
+def _existing_or_created(db_path: Path, create: bool) -> bool:
+    """Check that ``db_path`` can be a database file; with ``create``, make it when missing. True if made."""
+    if db_path.is_symlink() and not db_path.exists():
+        raise UsageError(f"{db_path} is a symbolic link to {os.readlink(db_path)}, which does not exist")
+    if db_path.is_dir():
+        raise UsageError(f"{db_path} is a folder; --db takes the path of a database file")
+    if db_path.exists():
+        if not stat.S_ISREG(db_path.stat().st_mode):
+            raise UsageError(f"{db_path} is not a regular file; --db takes the path of a database file")
+        if not os.access(db_path, os.R_OK):
+            raise UsageError(f"cannot read {db_path}: permission denied")
+        return False
+    if not create:
+        raise UsageError(f"no database at {db_path}; create one with `pdmail init`")
+    try:
+        db_path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.close(os.open(db_path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except OSError as exc:
+        raise UsageError(f"cannot create {db_path}: {exc.strerror}") from None
+    return True
+
+
+def _why_read_only(db_path: Path) -> str | None:
+    """Why this user cannot write the database, or None. (root may write anything but a read-only mount.)"""
+    if not os.access(db_path, os.W_OK):
+        return "the file is not writable"
+    if not os.access(db_path.absolute().parent, os.W_OK | os.X_OK):
+        return "its folder is not writable, and SQLite keeps its write-ahead log there"
+    return None
+
+
+def _connect(db_path: Path, read_only: str | None, timeout: float) -> sqlite3.Connection:
+    """A connection; for a file this user cannot write, one that reads only and leaves nothing behind.
+
+    Opened for reading, SQLite would create its -wal and -shm files with the database's own
+    (read-only) mode and leave them there, and they would make the file unwritable even after its
+    owner makes it writable again. So it is opened as immutable, which creates neither, unless a
+    write-ahead log already exists: then another process may be writing it, and it is read through
+    that log.
+    """
+    if not read_only:
+        return sqlite3.connect(db_path, timeout=timeout, isolation_level=None)
+    from urllib.parse import quote
+
+    options = "mode=ro" if Path(f"{db_path}-wal").exists() else "mode=ro&immutable=1"
+    uri = f"file:{quote(str(db_path.absolute()))}?{options}"
+    return sqlite3.connect(uri, uri=True, timeout=timeout, isolation_level=None)
+
+
+def _refuse_foreign(conn: sqlite3.Connection, db_path: Path) -> bool:
+    """Refuse, before anything is written, a database some other program made; True for a blank one.
+
+    pdmail's own files record their migrations; a blank file (new, empty, or left by a first
+    migration that did not finish) has no other table. Anything else belongs to someone else.
+    """
+    names = {r[0] for r in conn.execute("SELECT name FROM sqlite_master") if not r[0].startswith("sqlite_")}
+    ours = migrations.LEDGER in names
+    if migrations.schema_version(conn) == 0:
+        if names - {migrations.LEDGER}:
+            raise UsageError(f"{db_path} is a database of another program, not of pdmail; it was left untouched")
+        return True
+    if not ours:
+        raise UsageError(f"{db_path} is a database of another program, not of pdmail; it was left untouched")
+    return False
+
+
+def _make_private(db_path: Path) -> None:
+    """A file pdmail adopts as its database becomes readable by its owner only, whoever made it.
+
+    ``chmod`` follows a symbolic link to the file itself; SQLite's -wal and -shm files take the
+    database's mode when they are made, and any already there are made private too.
+    """
+    for path in (db_path, Path(f"{db_path}-wal"), Path(f"{db_path}-shm")):
+        try:
+            if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
+                os.chmod(path, 0o600)
+        except PermissionError:
+            raise UsageError(f"{path} is readable by others and this user cannot change that; "
+                             f"`chmod 600 {path}` as its owner first") from None

@@ -312,7 +312,17 @@ def insert_email(db: Database, e: NewEmail) -> int:
         "INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)",
         (email_id, e.subject, e.body_text, addresses),
     )
+    _leave_quarantine(db, email_id, e)
     return email_id
+
+
+def _leave_quarantine(db: Database, email_id: int, e: NewEmail) -> None:
+    """A message refused earlier and now stored another way (sync, an allowed sender) is no longer held."""
+    db.execute(
+        "UPDATE quarantine SET status = 'stored', released_email_id = ?, released_utc = ? "
+        "WHERE status = 'held' AND content_sha256 IN (?, ?)",
+        (email_id, e.captured_utc, e.raw_sha256, e.wrapper_sha256),
+    )
 
 
 def replace_automatic_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]]) -> None:

@@ -107,12 +107,16 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
     return where, params
 
 
+_INT64_MAX = 2**63 - 1
+
+
 def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, dict]:
     """The SQL of one page (``extra`` more rows to learn whether another page follows)."""
     if f.limit < 1 or f.page < 1:
         raise UsageError("--limit and --page must be at least 1")
     where, params = _base_where(viewer, f)
-    params.update(limit=f.limit + extra, offset=(f.page - 1) * f.limit)
+    # Capped where SQLite's integers end: a page that far is simply past the last one.
+    params.update(limit=min(f.limit + extra, _INT64_MAX), offset=min((f.page - 1) * f.limit, _INT64_MAX))
     sql = (
         f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id "
         f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit OFFSET :offset"

@@ -1,4 +1,10 @@
-"""Smart BCC mail that was refused, kept with its reason until someone reviews it."""
+"""Smart BCC mail that was refused, kept with its reason until someone reviews it.
+
+One entry per message: the same bytes refused again (a re-run over the same folder, a mail server
+delivering twice) find the entry they already have. An entry leaves the list when its message is
+released, when the same bytes are stored another way (``status`` 'stored', set where email rows are
+written), or when someone discards it.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +13,13 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdmail.errors import not_found
+from pdmail.errors import UsageError, not_found
 from pdmail.identity import sha256_hex
 from pdmail.models import User
 from pdmail.store.db import Database, now_utc
 from pdmail.store.emails import get_raw, put_raw
+
+PAGE_SIZE = 50
 
 
 @dataclass(frozen=True)
@@ -22,21 +30,37 @@ class Held:
     recipient: str | None
     size: int
     from_email: str | None
-    subject: str | None
+    subject: str | None  # None when it is not the viewer's to see (see _is_own)
+    subject_hidden: bool
     reason: str
     status: str
     released_email_id: int | None
     raw_sha256: str | None
     spool_path: str | None
+    owner_id: int | None
 
     def to_json(self) -> dict:
         return {"id": self.id, "received": self.received_utc, "source": self.source, "recipient": self.recipient,
-                "size": self.size, "from": self.from_email, "subject": self.subject, "reason": self.reason,
-                "status": self.status, "released_email_id": self.released_email_id}
+                "size": self.size, "from": self.from_email, "subject": self.subject,
+                "subject_hidden": self.subject_hidden, "reason": self.reason, "status": self.status,
+                "released_email_id": self.released_email_id}
+
+
+@dataclass(frozen=True)
+class HeldPage:
+    items: list[Held]
+    total: int
+    page: int
+    limit: int
+
+    @property
+    def has_more(self) -> bool:
+        return self.page * self.limit < self.total
 
 
 def spool_dir(db: Database) -> Path:
     """Where messages too large for the database wait: beside it, readable by its owner only."""
+    db.require_writable()
     path = db.path.with_name(db.path.name + ".spool")
     path.mkdir(mode=0o700, exist_ok=True)
     return path
@@ -44,36 +68,71 @@ def spool_dir(db: Database) -> Path:
 
 def hold(db: Database, raw: bytes | None, *, source: str, recipient: str | None, reason: str,
          from_email: str | None, subject: str | None, spool_path: str | None = None, size: int | None = None,
-         sha256: str | None = None) -> int:
+         sha256: str | None = None, owner_id: int | None = None) -> int:
+    """Keep a refused message; its entry's id. The same bytes already kept give the entry they have.
+
+    ``owner_id``: whose mail it is when the source knows (a synced mailbox); else the sender decides.
+    """
+    content = sha256_hex(raw) if raw is not None else sha256
+    existing = db.one("SELECT id FROM quarantine WHERE content_sha256 = ? ORDER BY status = 'held' DESC, id LIMIT 1",
+                      (content,))
+    if existing is not None:
+        return existing["id"]
     if raw is not None:
-        sha256 = sha256_hex(raw)
-        put_raw(db, sha256, raw)
+        put_raw(db, content, raw)
         size = len(raw)
     return db.execute(
-        "INSERT INTO quarantine (received_utc, source, recipient, raw_sha256, spool_path, size, from_email, subject, "
-        "reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (now_utc(), source, recipient, sha256 if raw is not None else None, spool_path, size or 0,
-         from_email, (subject or "")[:500] or None, reason),
+        "INSERT INTO quarantine (received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size, "
+        "from_email, subject, reason, owner_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (now_utc(), source, recipient, content, content if raw is not None else None, spool_path, size or 0,
+         from_email, (subject or "")[:500] or None, reason, owner_id),
     ).lastrowid
 
 
-def _held(r) -> Held:
-    return Held(r["id"], r["received_utc"], r["source"], r["recipient"], r["size"], r["from_email"], r["subject"],
-                r["reason"], r["status"], r["released_email_id"], r["raw_sha256"], r["spool_path"])
+def stored_email(db: Database, qid: int) -> int | None:
+    """The email an entry's message became (released, or stored another way); None while it is held."""
+    return db.scalar("SELECT released_email_id FROM quarantine WHERE id = ? AND status != 'held'", (qid,))
+
+
+def _is_own(row, viewer: User) -> bool:
+    """The viewer's own refused mail: from their mailbox, or sent under one of their approved addresses."""
+    if row["owner_id"] is not None:
+        return row["owner_id"] == viewer.id
+    return row["from_email"] is not None and row["from_email"] in viewer.addresses
+
+
+def _held(r, viewer: User) -> Held:
+    own = _is_own(r, viewer)
+    return Held(r["id"], r["received_utc"], r["source"], r["recipient"], r["size"], r["from_email"],
+                r["subject"] if own else None, bool(r["subject"]) and not own, r["reason"], r["status"],
+                r["released_email_id"], r["raw_sha256"], r["spool_path"], r["owner_id"])
 
 
 def _visible_clause(viewer: User) -> tuple[str, tuple]:
-    """Admins review everything; a user sees what was sent under one of their own addresses."""
+    """Admins review everything (the subject only of their own); a user sees their own refused mail.
+
+    Only approved addresses count (``viewer.addresses``): claiming an address gives no access to
+    what was refused from it until an admin agrees that it is the user's.
+    """
     if viewer.is_admin:
         return "1", ()
     addresses = sorted(viewer.addresses)
-    return f"from_email IN ({','.join('?' * len(addresses))})", tuple(addresses)
+    return (f"(owner_id = ? OR (owner_id IS NULL AND from_email IN ({','.join('?' * len(addresses))})))",
+            (viewer.id, *addresses))
 
 
-def list_held(db: Database, viewer: User, *, include_released: bool = False) -> list[Held]:
+def list_held(db: Database, viewer: User, *, include_released: bool = False, page: int = 1,
+              limit: int = PAGE_SIZE) -> HeldPage:
+    """One page of the entries ``viewer`` may review, oldest first."""
+    if page < 1 or limit < 1:
+        raise UsageError("--page and --limit must be at least 1")
     clause, params = _visible_clause(viewer)
     status = "" if include_released else " AND status = 'held'"
-    return [_held(r) for r in db.all(f"SELECT * FROM quarantine WHERE {clause}{status} ORDER BY id", params)]
+    where = f"WHERE {clause}{status}"
+    total = db.scalar(f"SELECT count(*) FROM quarantine {where}", params)
+    rows = db.all(f"SELECT * FROM quarantine {where} ORDER BY id LIMIT ? OFFSET ?",
+                  (*params, limit, min((page - 1) * limit, total)))  # past the end: an empty page
+    return HeldPage([_held(r, viewer) for r in rows], total, page, limit)
 
 
 def get(db: Database, qid: int, viewer: User) -> Held:
@@ -81,7 +140,7 @@ def get(db: Database, qid: int, viewer: User) -> Held:
     row = db.one(f"SELECT * FROM quarantine WHERE id = ? AND {clause}", (qid, *params))
     if row is None:
         raise not_found("quarantined message", qid)
-    return _held(row)
+    return _held(row, viewer)
 
 
 def raw_of(db: Database, item: Held) -> bytes:
@@ -93,6 +152,58 @@ def raw_of(db: Database, item: Held) -> bytes:
 def mark_released(db: Database, qid: int, email_id: int) -> None:
     db.execute("UPDATE quarantine SET status = 'released', released_email_id = ?, released_utc = ? WHERE id = ?",
                (email_id, now_utc(), qid))
+
+
+# --- discarding -------------------------------------------------------------------------------
+
+
+def discard(db: Database, viewer: User, qid: int) -> int:
+    """Delete one held entry ``viewer`` may see, and its bytes unless something else still needs them."""
+    clause, params = _visible_clause(viewer)
+    with db.tx():
+        row = db.one(f"SELECT * FROM quarantine WHERE id = ? AND status = 'held' AND {clause}", (qid, *params))
+        if row is None:
+            raise not_found("quarantined message", qid)
+        spool = _forget(db, [row])
+    _remove_files(spool)
+    return qid
+
+
+def discard_older(db: Database, viewer: User, before_utc: str) -> list[int]:
+    """Delete every held entry ``viewer`` may see that arrived before ``before_utc``; their ids."""
+    clause, params = _visible_clause(viewer)
+    with db.tx():
+        rows = db.all(f"SELECT * FROM quarantine WHERE status = 'held' AND received_utc < ? AND {clause} "
+                      "ORDER BY id", (before_utc, *params))
+        spool = _forget(db, rows)
+    _remove_files(spool)
+    return [r["id"] for r in rows]
+
+
+def _forget(db: Database, rows) -> list[str]:
+    """Delete the entries, and the raw bytes nothing else refers to; the spool files to delete after commit."""
+    ids = [(r["id"],) for r in rows]
+    db.executemany("DELETE FROM quarantine WHERE id = ?", ids)
+    for sha in sorted({r["raw_sha256"] for r in rows if r["raw_sha256"]}):
+        db.execute(
+            "DELETE FROM raw_messages WHERE sha256 = :sha"
+            " AND NOT EXISTS (SELECT 1 FROM emails WHERE raw_sha256 = :sha)"
+            " AND NOT EXISTS (SELECT 1 FROM emails WHERE wrapper_sha256 = :sha)"
+            " AND NOT EXISTS (SELECT 1 FROM outbox WHERE raw_sha256 = :sha)"
+            " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE raw_sha256 = :sha)",
+            {"sha": sha},
+        )
+    return [path for path in sorted({r["spool_path"] for r in rows if r["spool_path"]})
+            if not db.scalar("SELECT 1 FROM quarantine WHERE spool_path = ?", (path,))]
+
+
+def _remove_files(paths: list[str]) -> None:
+    """After the commit: a crash before this leaves a file no entry names, never an entry without its file."""
+    for path in paths:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
 
 
 def write_spool(db: Database, chunks) -> tuple[str, int, str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from pdmail.addresses import is_valid_address, normalize_address, normalize_block_pattern
 from pdmail.errors import UsageError
 from pdmail.models import User
@@ -24,15 +26,24 @@ def init_company(db: Database, *, company: str, name: str, email: str) -> User:
     return user
 
 
-def _address_owner(db: Database, address: str) -> str | None:
+def _address_owner(db: Database, address: str) -> tuple[str, bool] | None:
+    """(login of the user whose address this is, whether it is in force); a claim waiting for approval too."""
     row = db.one("SELECT email FROM users WHERE email = ?", (address,))
     if row:
-        return row["email"]
+        return row["email"], True
     row = db.one(
-        "SELECT u.email FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.email = ?",
+        "SELECT u.email, a.approved_utc FROM user_addresses a JOIN users u ON u.id = a.user_id WHERE a.email = ?",
         (address,),
     )
-    return row["email"] if row else None
+    return (row["email"], row["approved_utc"] is not None) if row else None
+
+
+def _taken(address: str, owner: tuple[str, bool]) -> UsageError:
+    login, approved = owner
+    if approved:
+        return UsageError(f"{address} already belongs to user {login}")
+    return UsageError(f"{address} is claimed by user {login} as an alternative address, waiting for an admin "
+                      f"(`pdmail settings alt-address reject {address}`)")
 
 
 def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> User:
@@ -44,7 +55,7 @@ def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> 
     with db.tx():
         owner = _address_owner(db, address)
         if owner:
-            raise UsageError(f"{address} already belongs to user {owner}")
+            raise _taken(address, owner)
         cur = db.execute(
             "INSERT INTO users (email, name, is_admin, created_utc) VALUES (?, ?, ?, ?)",
             (address, name.strip(), int(is_admin), now_utc()),
@@ -61,9 +72,11 @@ def _relink():
 
 
 def _user_from_row(db: Database, row) -> User:
+    """A user and the alternative addresses an admin approved: a claim waiting for approval counts for nothing."""
     alts = tuple(
         r["email"]
-        for r in db.all("SELECT email FROM user_addresses WHERE user_id = ? ORDER BY email", (row["id"],))
+        for r in db.all("SELECT email FROM user_addresses WHERE user_id = ? AND approved_utc IS NOT NULL "
+                        "ORDER BY email", (row["id"],))
     )
     return User(row["id"], row["email"], row["name"], bool(row["is_admin"]), alts)
 
@@ -131,7 +144,8 @@ def company_name(db: Database) -> str:
 
 def colleague_addresses(db: Database, user: User) -> frozenset[str]:
     rows = db.all(
-        "SELECT email FROM users WHERE id != ? UNION SELECT email FROM user_addresses WHERE user_id != ?",
+        "SELECT email FROM users WHERE id != ? "
+        "UNION SELECT email FROM user_addresses WHERE user_id != ? AND approved_utc IS NOT NULL",
         (user.id, user.id),
     )
     return frozenset(r[0] for r in rows)
@@ -176,38 +190,112 @@ def set_setting(db: Database, user: User, key: str, value: str) -> str:
 
 
 # --- alternative addresses --------------------------------------------------------------------
+#
+# An alternative address is a claim: once in force, mail from it is the user's (Smart BCC takes it,
+# linking treats it as internal, the quarantine shows what was refused from it). So an address of a
+# contact or of another user is refused, and a claim counts for nothing until an admin approves it;
+# an admin's own claims are approved at once.
 
 
-def add_alt_address(db: Database, user: User, address: str) -> str:
+@dataclass(frozen=True)
+class AltAddress:
+    address: str
+    user: str  # the login address of the user who claims it
+    approved: bool
+
+    def to_json(self) -> dict:
+        return {"address": self.address, "user": self.user, "status": "approved" if self.approved else "pending"}
+
+
+def _refuse_contact_address(db: Database, address: str) -> None:
+    row = db.one(
+        "SELECT c.id, c.name FROM contact_emails e JOIN contacts c ON c.id = e.contact_id WHERE e.email = ?",
+        (address,),
+    )
+    if row:
+        raise UsageError(f"{address} is an address of contact {row['id']} ({row['name']}), so it cannot be a "
+                         "user's alternative address")
+
+
+def add_alt_address(db: Database, user: User, address: str) -> AltAddress:
     addr = normalize_address(address)
     if not is_valid_address(addr):
         raise UsageError(f"not an email address: {address!r}")
     with db.tx():
         owner = _address_owner(db, addr)
-        if owner == user.email:
+        if owner and owner[0] == user.email:
             raise UsageError(f"{addr} is already one of your addresses")
         if owner:
-            raise UsageError(f"{addr} already belongs to user {owner}")
+            raise _taken(addr, owner)
+        _refuse_contact_address(db, addr)
+        stamp = now_utc()
         db.execute(
-            "INSERT INTO user_addresses (email, user_id, created_utc) VALUES (?, ?, ?)",
-            (addr, user.id, now_utc()),
+            "INSERT INTO user_addresses (email, user_id, created_utc, approved_utc, approved_by) VALUES (?, ?, ?, ?, ?)",
+            (addr, user.id, stamp, stamp if user.is_admin else None, user.id if user.is_admin else None),
         )
-        _relink().after_addresses_changed(db, [addr])
-    return addr
+        if user.is_admin:
+            _relink().after_addresses_changed(db, [addr])
+    return AltAddress(addr, user.email, user.is_admin)
+
+
+def _claim(db: Database, address: str):
+    return db.one(
+        "SELECT a.email, a.approved_utc, u.email AS user_email FROM user_addresses a "
+        "JOIN users u ON u.id = a.user_id WHERE a.email = ?",
+        (normalize_address(address),),
+    )
+
+
+def _pending_claim(db: Database, admin: User, address: str):
+    if not admin.is_admin:
+        raise UsageError("only an admin can approve or reject alternative addresses")
+    row = _claim(db, address)
+    if row is None or row["approved_utc"] is not None:
+        raise UsageError(f"no alternative address {normalize_address(address)} waits for approval; "
+                         "see `pdmail settings alt-address list --pending`")
+    return row
+
+
+def approve_alt_address(db: Database, admin: User, address: str) -> AltAddress:
+    """An admin agrees that the address is its claimant's; from now on it counts as theirs."""
+    with db.tx():
+        row = _pending_claim(db, admin, address)
+        _refuse_contact_address(db, row["email"])  # a contact may have got it since it was claimed
+        db.execute("UPDATE user_addresses SET approved_utc = ?, approved_by = ? WHERE email = ?",
+                   (now_utc(), admin.id, row["email"]))
+        _relink().after_addresses_changed(db, [row["email"]])
+    return AltAddress(row["email"], row["user_email"], True)
+
+
+def reject_alt_address(db: Database, admin: User, address: str) -> AltAddress:
+    with db.tx():
+        row = _pending_claim(db, admin, address)
+        db.execute("DELETE FROM user_addresses WHERE email = ?", (row["email"],))
+    return AltAddress(row["email"], row["user_email"], False)
 
 
 def remove_alt_address(db: Database, user: User, address: str) -> str:
     addr = normalize_address(address)
     with db.tx():
-        cur = db.execute("DELETE FROM user_addresses WHERE email = ? AND user_id = ?", (addr, user.id))
-        if not cur.rowcount:
+        row = db.one("SELECT approved_utc FROM user_addresses WHERE email = ? AND user_id = ?", (addr, user.id))
+        if row is None:
             raise UsageError(f"{addr} is not one of your alternative addresses")
-        _relink().after_addresses_changed(db, [addr])
+        db.execute("DELETE FROM user_addresses WHERE email = ? AND user_id = ?", (addr, user.id))
+        if row["approved_utc"] is not None:
+            _relink().after_addresses_changed(db, [addr])
     return addr
 
 
-def list_alt_addresses(db: Database, user: User) -> list[str]:
-    return list(get_user(db, user.id).alt_addresses)
+def list_alt_addresses(db: Database, user: User) -> list[AltAddress]:
+    rows = db.all("SELECT email, approved_utc FROM user_addresses WHERE user_id = ? ORDER BY email", (user.id,))
+    return [AltAddress(r["email"], user.email, r["approved_utc"] is not None) for r in rows]
+
+
+def pending_alt_addresses(db: Database) -> list[AltAddress]:
+    """Every claim waiting for an admin."""
+    rows = db.all("SELECT a.email, u.email AS user_email FROM user_addresses a JOIN users u ON u.id = a.user_id "
+                  "WHERE a.approved_utc IS NULL ORDER BY u.email, a.email")
+    return [AltAddress(r["email"], r["user_email"], False) for r in rows]
 
 
 # --- block list -------------------------------------------------------------------------------

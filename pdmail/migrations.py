@@ -468,6 +468,29 @@ def m007_raw_messages_by_rowid(db: sqlite3.Connection) -> None:
     )
 
 
+def m009_links_caused_by_colleagues(db: sqlite3.Connection) -> None:
+    """Who caused a link that another user's change added to an email, and whether it waits for the owner.
+
+    Rule 4 of the sharing law: no action of one user makes another user's email visible to more
+    people. A contact or deal link that a colleague's change adds to an email nobody else sees is
+    *proposed*: recorded with who caused it and when, counted for sharing only once the owner
+    accepts it. Links that exist already count as they did.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE email_contacts ADD COLUMN caused_by INTEGER REFERENCES users(id);
+        ALTER TABLE email_contacts ADD COLUMN caused_utc TEXT;
+        ALTER TABLE email_contacts ADD COLUMN is_proposed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE emails ADD COLUMN deal_caused_by INTEGER REFERENCES users(id);
+        ALTER TABLE emails ADD COLUMN deal_caused_utc TEXT;
+        ALTER TABLE emails ADD COLUMN is_deal_proposed INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX email_contacts_proposed ON email_contacts(email_id) WHERE is_proposed = 1;
+        CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -476,6 +499,7 @@ MIGRATIONS: list[Migration] = [
     ("005_outbox", m005_outbox),
     ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
     ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
+    ("009_links_caused_by_colleagues", m009_links_caused_by_colleagues),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

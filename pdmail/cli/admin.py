@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from pdmail.cli.common import Session, command, safe
+from pdmail.cli.link import emit_rule_change, run_rule_change
 
 user_app = typer.Typer(help="People who use pdmail: each has their own mail and settings.", no_args_is_help=True)
 settings_app = typer.Typer(help="Your settings and, for admins, the company's.", no_args_is_help=True)
@@ -26,6 +27,10 @@ def _users():
     from pdmail.store import users
 
     return users
+
+
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="Print which of the email you may see would be linked differently; change nothing.")]
 
 
 def init(
@@ -64,7 +69,7 @@ def user_add(
     users = _users()
     if not s.user.is_admin:
         raise UsageError("only an admin can add users")
-    user = users.add_user(s.db, email, name=name, is_admin=admin)
+    user, _ = run_rule_change(s, False, lambda: users.add_user(s.db, email, name=name, is_admin=admin))
     s.emit(users.user_json(user), f"{user.id}")
 
 
@@ -135,38 +140,43 @@ def settings_set(
     key: Annotated[str, typer.Argument(help="default-visibility, auto-link-deals, archive-on-server, "
                                             "delete-on-server, bcc-address, bcc-authserv-id, create-contacts")],
     value: Annotated[str, typer.Argument(help="The new value (on/off, shared/private, an address...).")],
+    dry_run: DryRunOption = False,
 ) -> None:
     """Change a setting. Company settings (bcc-address, bcc-authserv-id, create-contacts) need an admin.
 
-    Changing default-visibility affects only email captured from now on.
+    Changing default-visibility, auto-link-deals or accept-colleague-links affects only email captured
+    or linked from now on: no setting re-links stored email.
 
     Example: `pdmail settings set default-visibility private`
     """
     users = _users()
-    stored = users.set_setting(s.db, s.user, key, value)
-    s.emit({"key": key, "value": stored}, f"{key} = {safe(stored or '(not set)')}")
+    stored, relinked = run_rule_change(s, dry_run, lambda: users.set_setting(s.db, s.user, key, value))
+    emit_rule_change(s, relinked, {"key": key, "value": stored}, f"{key} = {safe(stored or '(not set)')}",
+                     f"set {key} to {stored or '(not set)'}")
 
 
 @command(alt_app, "add", lists=True)
-def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address you also send from.")]) -> None:
+def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address you also send from.")],
+            dry_run: DryRunOption = False) -> None:
     """Add an alternative address of yours.
 
     Example: `pdmail settings alt-address add maria.lopez@northwind.example`
     """
     users = _users()
-    addr = users.add_alt_address(s.db, s.user, address)
-    s.emit({"address": addr}, f"Added {safe(addr)}.")
+    addr, relinked = run_rule_change(s, dry_run, lambda: users.add_alt_address(s.db, s.user, address))
+    emit_rule_change(s, relinked, {"address": addr}, f"Added {safe(addr)}.", f"add your address {addr}")
 
 
 @command(alt_app, "remove", lists=True)
-def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of your alternative addresses.")]) -> None:
+def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of your alternative addresses.")],
+               dry_run: DryRunOption = False) -> None:
     """Remove an alternative address of yours.
 
     Example: `pdmail settings alt-address remove maria.lopez@northwind.example`
     """
     users = _users()
-    addr = users.remove_alt_address(s.db, s.user, address)
-    s.emit({"address": addr}, f"Removed {safe(addr)}.")
+    addr, relinked = run_rule_change(s, dry_run, lambda: users.remove_alt_address(s.db, s.user, address))
+    emit_rule_change(s, relinked, {"address": addr}, f"Removed {safe(addr)}.", f"remove your address {addr}")
 
 
 @command(alt_app, "list", lists=True)
@@ -180,23 +190,27 @@ def alt_list(s: Session) -> None:
 
 
 @command(block_app, "add", lists=True)
-def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An address, or @domain (subdomains too).")]) -> None:
+def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An address, or @domain (subdomains too).")],
+              dry_run: DryRunOption = False) -> None:
     """Block an address or a whole domain (admins only): its mail is never linked.
 
     Example: `pdmail settings block add @newsletters.example`
     """
-    value = _users().add_block(s.db, s.user, pattern)
-    s.emit({"pattern": value}, f"Blocked {safe(value)}.")
+    value, relinked = run_rule_change(s, dry_run, lambda: _users().add_block(s.db, s.user, pattern))
+    emit_rule_change(s, relinked, {"pattern": value}, f"Blocked {safe(value)}.", f"block {value}")
 
 
 @command(block_app, "remove", lists=True)
-def block_remove(s: Session, pattern: Annotated[str, typer.Argument(help="An entry of the block list.")]) -> None:
+def block_remove(s: Session, pattern: Annotated[str, typer.Argument(help="An entry of the block list.")],
+                 dry_run: DryRunOption = False) -> None:
     """Remove an entry from the block list (admins only).
+
+    Links it brings back to a colleague's email that nobody else sees are only proposed to them.
 
     Example: `pdmail settings block remove @newsletters.example`
     """
-    value = _users().remove_block(s.db, s.user, pattern)
-    s.emit({"pattern": value}, f"Unblocked {safe(value)}.")
+    value, relinked = run_rule_change(s, dry_run, lambda: _users().remove_block(s.db, s.user, pattern))
+    emit_rule_change(s, relinked, {"pattern": value}, f"Unblocked {safe(value)}.", f"unblock {value}")
 
 
 @command(block_app, "list", lists=True)

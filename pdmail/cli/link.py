@@ -82,6 +82,9 @@ def link(
                                        deal_id=deal, no_deal=none, accept=accept, reject=reject)
     e = manual_links.apply(s.db, s.user, email_id, request)
     s.emit(e, lambda: _summary(e))
+    if reject:
+        s.info(f"Rejected links stay rejected. To keep this conversation to yourself, make it private: "
+               f"pdmail share {email_id} --private")
 
 
 def _summary(e: dict) -> str:

@@ -19,7 +19,6 @@ from pdmail.parse import MessageRefused, parse_message
 from pdmail.settings import is_on
 from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
-from pdmail.store import links as links_store
 from pdmail.store import outbox as outbox_store
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
@@ -405,7 +404,7 @@ def store_parsed(
     store.touch_thread(db, thread_id, date)
     if deal_id is not None and thread.deal_id != deal_id and not thread.is_deal_manual:
         store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)
-    links_store.follow_thread_proposals(db, thread_id, email_id)
+    relink.after_capture(db, thread_id, email_id)
     return Outcome(origin.label, "stored", email_id, None, warnings)
 
 

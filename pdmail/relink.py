@@ -476,6 +476,33 @@ def rescan(db: Database, *, by: User | None = None, dry_run: bool = False, batch
     return report
 
 
+# --- new mail in a conversation under review ------------------------------------------------------
+
+
+def after_capture(db: Database, thread_id: int, email_id: int) -> None:
+    """New mail in a conversation whose links wait for its owner waits with them.
+
+    Capture links a new email by today's contacts and deals, and that counts at once; but where the
+    same contact or deal waits for the owner's acceptance elsewhere in the thread, the new email's
+    link to it comes from the same change and waits too. So does a deal found through a contact that
+    the email is linked to only by a proposal, on every email capture put on that deal.
+    """
+    if not store.thread_has_proposals(db, thread_id):
+        return  # the usual case: one indexed look-up
+    store.follow_contact_proposals(db, thread_id, email_id)
+    deal_id, rule, manual = store.email_deal(db, email_id)
+    if deal_id is None or manual:
+        return
+    if rule == link.RULE_THREAD_DEAL:
+        cause = store.pending_thread_deal(db, thread_id, email_id, deal_id)
+        if cause is not None:
+            store.propose_deal(db, cause, deal_id=deal_id, email_id=email_id)
+    elif rule == link.RULE_DEAL_SINGLE_OPEN:  # capture put the whole thread on it
+        cause = store.pending_deal_contact(db, email_id, deal_id)
+        if cause is not None:
+            store.propose_deal(db, cause, deal_id=deal_id, thread_id=thread_id)
+
+
 # --- the changes that trigger a re-link ---------------------------------------------------------
 
 

@@ -240,3 +240,22 @@ def test_contact_remove_takes_its_links_away_and_keeps_its_deals(company, db_pat
     assert cli.json("link", "--rescan", "--user", SAM)["changed"] == 0
     assert cli("contact", "remove", "1").exit_code == 4
     assert cli.ok("contact", "add", "Jane again", "--email", "jane@cust.example")
+
+
+def test_a_relink_that_names_nobody_widens_nothing(tmp_path):
+    """A library call that does not say who acts runs for nobody: nothing it links is seen by more people."""
+    from pdmail import relink
+    from pdmail.store.mailbox import facts
+    from pdmail.visibility import can_view
+
+    db, maria = f.company(tmp_path / "lib.db")
+    sam = f.user(db, SAM)
+    mail = f.email(db, maria, frm=DOCTOR, to=(MARIA,))
+    f.contact(db, "Dr Who", DOCTOR)
+    assert f.links(db, mail)["contacts"] == [(1, DOCTOR, "contact-match", 0)]  # linked for Maria...
+    assert not can_view(sam.id, facts(db, mail))  # ...and proposed, by no user
+    assert db.scalar("SELECT caused_by IS NULL AND is_proposed = 1 FROM email_contacts WHERE email_id = ?", (mail,))
+    with relink.acting(maria):
+        relink.relink_threads(db, [db.scalar("SELECT thread_id FROM emails WHERE id = ?", (mail,))])
+    assert not can_view(sam.id, facts(db, mail))  # a link that stays keeps its cause
+    db.close()

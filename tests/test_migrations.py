@@ -101,12 +101,12 @@ def test_raw_messages_move_to_an_ordinary_table_with_every_reference_intact(db_p
     """Migration 7 rebuilds a table that emails and quarantine refer to: bytes and references survive."""
     import factories
 
-    from pdmail.store import links
+    from pdmail import relink
 
     monkeypatch.setattr(migrations, "MIGRATIONS", migrations.MIGRATIONS[:6])
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", 6)
     # Today's capture builds the old file; what it does with columns of later migrations is left out.
-    monkeypatch.setattr(links, "follow_thread_proposals", lambda db, thread_id, email_id: None)
+    monkeypatch.setattr(relink, "after_capture", lambda db, thread_id, email_id: None)
     db, maria = factories.company(db_path)
     email_id = factories.email(db, maria, frm="ana@harbor.example", to=["maria@northwind.example"])
     from pdmail.store import quarantine

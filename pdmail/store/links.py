@@ -14,7 +14,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pdmail import link
 from pdmail.models import Contact, Deal, LinkCause
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
@@ -399,50 +398,68 @@ def emails_with_proposals(db: Database, owner_id: int) -> list[int]:
     return [r[0] for r in rows]
 
 
-def follow_thread_proposals(db: Database, thread_id: int, email_id: int) -> None:
-    """New mail in a conversation whose links wait for its owner waits with them.
+def thread_has_proposals(db: Database, thread_id: int) -> bool:
+    """Whether any link of the thread waits for its owner: capture asks this of every new email."""
+    return bool(db.scalar(
+        "SELECT EXISTS (SELECT 1 FROM emails WHERE thread_id = :thread AND is_deal_proposed = 1) OR EXISTS "
+        "(SELECT 1 FROM emails o JOIN email_contacts x ON x.email_id = o.id WHERE o.thread_id = :thread "
+        "AND x.is_proposed = 1)",
+        {"thread": thread_id},
+    ))
 
-    Capture links a new email by today's contacts and deals, and that counts at once; but when the
-    same contact or deal waits for the owner's acceptance elsewhere in the thread, the new email's
-    link to it was caused by the same change and waits too. A deal found through a contact that this
-    email is linked to only by a proposal waits with that proposal, on every email capture put on it.
-    """
+
+def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> None:
+    """The email's contact links to contacts whose link waits for the owner elsewhere in the thread
+    wait too, with the same cause."""
     pending = db.all(
         "SELECT x.contact_id, x.caused_by, x.caused_utc FROM email_contacts x JOIN emails o ON o.id = x.email_id "
-        "WHERE o.thread_id = ? AND o.id != ? AND x.is_proposed = 1 ORDER BY o.id",
+        "WHERE o.thread_id = ? AND o.id != ? AND x.is_proposed = 1 ORDER BY o.id DESC",
         (thread_id, email_id),
     )
-    for contact_id, by, at in {r[0]: r for r in reversed(pending)}.values():
+    for contact_id, by, at in {r[0]: r for r in pending}.values():  # the oldest cause of each contact
         db.execute(
             "UPDATE email_contacts SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
             "WHERE email_id = ? AND contact_id = ? AND is_manual = 0",
             (by, at, email_id, contact_id),
         )
-    row = db.one("SELECT deal_id, deal_rule FROM emails WHERE id = ?", (email_id,))
-    if row is None or row["deal_id"] is None:
-        return
-    if row["deal_rule"] == link.RULE_THREAD_DEAL:
-        cause = db.one(
-            "SELECT deal_caused_by, deal_caused_utc FROM emails WHERE thread_id = ? AND id != ? AND deal_id = ? "
-            "AND is_deal_proposed = 1 ORDER BY id LIMIT 1",
-            (thread_id, email_id, row["deal_id"]),
-        )
-        where, params = "id = ?", (email_id,)
-    elif row["deal_rule"] == link.RULE_DEAL_SINGLE_OPEN:
-        cause = db.one(
-            "SELECT x.caused_by, x.caused_utc FROM email_contacts x JOIN deals d ON d.contact_id = x.contact_id "
-            "WHERE x.email_id = ? AND d.id = ? AND x.is_proposed = 1",
-            (email_id, row["deal_id"]),
-        )
-        where, params = "thread_id = ? AND deal_caused_by IS NULL AND is_deal_proposed = 0", (thread_id,)
-    else:
-        return
-    if cause is not None:
-        db.execute(
-            f"UPDATE emails SET deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = 1 "
-            f"WHERE {where} AND deal_id = ? AND is_deal_manual = 0",
-            (cause[0], cause[1], *params, row["deal_id"]),
-        )
+
+
+def email_deal(db: Database, email_id: int) -> tuple[int | None, str | None, bool]:
+    """The email's deal, the rule that gave it, and whether it was chosen by hand."""
+    row = db.one("SELECT deal_id, deal_rule, is_deal_manual FROM emails WHERE id = ?", (email_id,))
+    return row["deal_id"], row["deal_rule"], bool(row["is_deal_manual"])
+
+
+def pending_thread_deal(db: Database, thread_id: int, email_id: int, deal_id: int) -> LinkCause | None:
+    """Why the thread's other email holds this deal only as a proposal, if it does."""
+    row = db.one(
+        "SELECT deal_caused_by, deal_caused_utc FROM emails WHERE thread_id = ? AND id != ? AND deal_id = ? "
+        "AND is_deal_proposed = 1 ORDER BY id LIMIT 1",
+        (thread_id, email_id, deal_id),
+    )
+    return None if row is None else LinkCause(row[0], row[1] or "", True)
+
+
+def pending_deal_contact(db: Database, email_id: int, deal_id: int) -> LinkCause | None:
+    """Why the email is linked to the deal's contact only by a proposal, if it is."""
+    row = db.one(
+        "SELECT x.caused_by, x.caused_utc FROM email_contacts x JOIN deals d ON d.contact_id = x.contact_id "
+        "WHERE x.email_id = ? AND d.id = ? AND x.is_proposed = 1",
+        (email_id, deal_id),
+    )
+    return None if row is None else LinkCause(row[0], row[1] or "", True)
+
+
+def propose_deal(db: Database, cause: LinkCause, *, deal_id: int, email_id: int | None = None,
+                 thread_id: int | None = None) -> None:
+    """Make the deal link of one email (or of every email of a thread that got it without a cause) wait."""
+    where, params = ("id = ?", (email_id,)) if email_id is not None else (
+        "thread_id = ? AND deal_caused_by IS NULL AND is_deal_proposed = 0", (thread_id,))
+    db.execute(
+        f"UPDATE emails SET deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = 1 "
+        f"WHERE {where} AND deal_id = ? AND is_deal_manual = 0",
+        (cause.by, cause.at, *params, deal_id),
+    )
 
 
 def emails_needing_deal(db: Database, owner_id: int, limit: int | None = None) -> list[int]:

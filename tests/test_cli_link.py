@@ -114,6 +114,11 @@ def test_split_then_deal_in_one_call(crm):
     (["1", "--deal", "999"], 4, "deal 999 not found"),
     (["1", "--contact", "999"], 4, "contact 999 not found"),
     (["1", "--split"], 2, "whole thread"),
+    (["1", "--accept", "--reject"], 2, "not both"),
+    (["1", "--accept", "--deal", "1"], 2, "go alone"),
+    (["1", "--review"], 2, "takes no ID"),
+    (["--review", "--rescan"], 2, "takes no ID"),
+    (["999", "--accept"], 4, "email 999 not found"),
 ])
 def test_errors_and_exit_codes(crm, args, code, message):
     cli, _, _ = crm

@@ -259,7 +259,7 @@ def emit_rule_change(s: Session, report, data, human, what: str) -> None:
     if not report.dry_run:
         s.emit(data, human)
         if report.changed:
-            s.info(f"Linked again: {report.changed} of your visible emails changed.")
+            s.info(f"Linked again: {report.changed} emails you may see changed their links.")
         return
 
     def text() -> str:

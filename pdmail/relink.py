@@ -127,7 +127,9 @@ class RelinkReport:
         return self.viewer_id is None or change.seen_by(self.viewer_id)
 
     def counts(self, e: store.LinkedEmail, state: LinkState) -> bool:
-        return self.viewer_id is None or can_view(self.viewer_id, state.facts(e.owner_id, e.visibility))
+        if self.viewer_id is None or self.viewer_id == e.owner_id:
+            return True
+        return can_view(self.viewer_id, state.facts(e.owner_id, e.visibility))
 
     def add(self, change: Change) -> None:
         if not self.shows(change):
@@ -190,9 +192,12 @@ class Attribution:
 
     def attribute(self, e: store.LinkedEmail, before: LinkState, after: LinkState,
                   pending: Mapping[tuple[str, int], LinkCause]) -> LinkState:
-        visible = seen_by_others(before.facts(e.owner_id, e.visibility))
-        kept = {c[0] for c in before.contacts}
         old_causes = dict(before.contact_causes)
+        kept = {c[0] for c in before.contacts}
+        new_deal = not (after.deal_id is None or after.is_deal_manual or after.deal_id == before.deal_id)
+        if not old_causes and before.deal_cause is None and not new_deal and all(c[0] in kept for c in after.contacts):
+            return after  # the usual case: nothing new, and nothing that another user's change caused
+        visible = seen_by_others(before.facts(e.owner_id, e.visibility))
         causes = []
         for contact_id, _, rule, _ in after.contacts:
             if contact_id in kept:
@@ -203,12 +208,10 @@ class Attribution:
                 cause = self._new(e.owner_id, visible, pending.get(("contact", contact_id)))
             if cause is not None:
                 causes.append((contact_id, cause))
-        if after.deal_id is None or after.is_deal_manual:
-            deal_cause = None
-        elif after.deal_id == before.deal_id:
-            deal_cause = before.deal_cause
-        else:
+        if new_deal:
             deal_cause = self._new(e.owner_id, visible, pending.get(("deal", after.deal_id)))
+        else:
+            deal_cause = before.deal_cause if after.deal_id is not None and not after.is_deal_manual else None
         return dataclasses.replace(after, contact_causes=tuple(causes), deal_cause=deal_cause)
 
     def _new(self, owner_id: int, visible: bool, pending: LinkCause | None) -> LinkCause | None:

@@ -137,8 +137,9 @@ def settings_show(s: Session) -> None:
 @command(settings_app, "set", lists=True)
 def settings_set(
     s: Session,
-    key: Annotated[str, typer.Argument(help="default-visibility, auto-link-deals, archive-on-server, "
-                                            "delete-on-server, bcc-address, bcc-authserv-id, create-contacts")],
+    key: Annotated[str, typer.Argument(help="default-visibility, auto-link-deals, accept-colleague-links, "
+                                            "archive-on-server, delete-on-server, time-zone, bcc-address, "
+                                            "bcc-authserv-id, create-contacts")],
     value: Annotated[str, typer.Argument(help="The new value (on/off, shared/private, an address...).")],
     dry_run: DryRunOption = False,
 ) -> None:

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from pdmail import identity, link, threading_rules
+from pdmail import identity, link, relink, threading_rules
 from pdmail.addresses import normalize_address
 from pdmail.errors import InputRefused
 from pdmail.models import Address, ParsedEmail, User
@@ -342,7 +342,7 @@ def store_parsed(
         created = False
         for address in customers:
             if address not in contacts:
-                contacts.update(_create_contact(db, address, parsed))
+                contacts.update(_create_contact(db, owner, address, parsed))
                 created = True
         if created and thread_id:  # the new contact's earlier mail was linked again, this thread's too
             thread = store.get_thread(db, thread_id)
@@ -417,6 +417,7 @@ def store_parsed(
     store.touch_thread(db, thread_id, date)
     if deal_id is not None and thread.deal_id != deal_id and not thread.is_deal_manual:
         store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)
+    relink.after_capture(db, thread_id, email_id)
     return Outcome(origin.label, "stored", email_id, None, warnings)
 
 
@@ -448,9 +449,12 @@ def _with_crm(db: Database, ctx, contacts, *, extra_deals):
                                deals_by_id=known)
 
 
-def _create_contact(db: Database, address: str, parsed: ParsedEmail) -> dict:
+def _create_contact(db: Database, owner: User, address: str, parsed: ParsedEmail) -> dict:
+    """A contact for an unknown customer address; the earlier mail it links is linked on the owner's behalf
+    (another user's mail only by a proposal, rule 4 of the sharing law)."""
     name = next((a.name for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email == address and a.name), "")
-    record = crm_store.add_contact(db, name or address, [address])
+    with relink.acting(owner):
+        record = crm_store.add_contact(db, name or address, [address])
     return {address: record.as_contact()}
 
 

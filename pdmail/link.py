@@ -40,6 +40,7 @@ RULE_THREAD_DEAL_CLOSED = "thread-deal-closed"
 RULE_THREAD_DEAL_MISSING = "thread-deal-missing"
 RULE_THREAD_NO_DEAL_MANUAL = "thread-no-deal-manual"
 RULE_DEAL_KEPT_CLOSED = "deal-kept-closed"
+RULE_DEAL_KEPT = "deal-kept"
 RULE_CONTACT_MANUAL = "contact-manual"
 RULE_DEAL_SINGLE_OPEN = "deal-single-open"
 RULE_DEAL_SEVERAL_OPEN = "deal-several-open"
@@ -454,6 +455,16 @@ def _pool_open_deals(contact_ids: list[int], ctx: LinkContext, out: _DealOutcome
     return TraceStep(RULE_DEAL_NONE_OPEN, f"The linked {who} no open deal: contact links only." + skipped)
 
 
+def _deal_kept(thread: ThreadLinks | None, ctx: LinkContext) -> Deal | None:
+    """Re-linking only: the deal this email already carries, when its thread is still on it."""
+    if thread is None or ctx.held_deal_id is None or thread.deal_id != ctx.held_deal_id:
+        return None
+    deal = ctx.deals_by_id.get(thread.deal_id)
+    if deal is None or deal.status.strip().lower() == "deleted":
+        return None
+    return deal
+
+
 def _decide_deal(
     sides: _Sides, contact_ids: list[int], automated: str | None, ctx: LinkContext
 ) -> tuple[_DealOutcome, list[TraceStep]]:
@@ -520,6 +531,18 @@ def _decide_deal(
             return out, steps
 
     if not ctx.auto_link_deals:
+        kept = _deal_kept(thread, ctx)
+        if kept is not None:
+            out.deal_id, out.rule = kept.id, RULE_DEAL_KEPT
+            steps.append(
+                TraceStep(
+                    RULE_DEAL_KEPT,
+                    f"The email's thread is on {_describe(kept)} and this email was on it already: "
+                    "auto-link-deals is off, which concerns new mail only, and a re-link never takes a deal's "
+                    "email away.",
+                )
+            )
+            return out, steps
         steps.append(
             TraceStep(
                 RULE_AUTO_LINK_DEALS_OFF,

@@ -4,6 +4,9 @@ A thread has at most one deal, so choosing a deal for one email chooses it for i
 including mail that arrives later. A manual choice is final for automatic linking: re-linking and
 new mail never override it; only another manual choice does. Only the owner of an email may change
 its links: a colleague who may see it is told so, and to anyone else it does not exist.
+
+Links that another user's change proposed (rule 4 of the sharing law) are reviewed here too, a
+thread at a time: accepting makes them count; rejecting is a choice by hand that drops them.
 """
 
 from __future__ import annotations
@@ -28,19 +31,31 @@ class LinkRequest:
     contact_ids: tuple[int, ...] | None = None
     deal_id: int | None = None
     no_deal: bool = False
+    accept: bool = False  # the links another user's change proposed for the email's thread
+    reject: bool = False
 
     def check(self) -> None:
         if self.no_deal and self.deal_id is not None:
             raise UsageError("say --deal N or --none, not both")
-        if not (self.split or self.contact_ids is not None or self.deal_id is not None or self.no_deal):
-            raise UsageError("say what to link: --deal N, --contact N, --none or --split")
+        if self.accept and self.reject:
+            raise UsageError("say --accept or --reject, not both")
+        if (self.accept or self.reject) and (self.split or self.contact_ids is not None or self.deal_id is not None
+                                             or self.no_deal):
+            raise UsageError("--accept and --reject go alone: review the proposed links first, then link by hand")
+        if not (self.split or self.contact_ids is not None or self.deal_id is not None or self.no_deal
+                or self.accept or self.reject):
+            raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
 
 
 def apply(db: Database, user: User, email_id: int, request: LinkRequest) -> dict:
     """Carry out a request in one transaction; returns the email as its owner now sees it."""
     request.check()
-    with db.tx():
+    with db.tx(), relink.acting(user):
         row = mailbox.get_owned_email_row(db, user, email_id, "change the links of email {email}")
+        if request.accept:
+            _accept(db, user, row)
+        if request.reject:
+            _reject(db, user, row)
         if request.split:
             _split(db, user, row)
         if request.contact_ids is not None:
@@ -81,6 +96,40 @@ def _set_contacts(db: Database, user: User, email_id: int, contact_ids: tuple[in
     emails_store.audit(db, user_id=user.id, action="contacts", email_id=email_id, thread_id=row["thread_id"],
                        before=" ".join(map(str, before)) or "none",
                        after=" ".join(map(str, sorted(set(contact_ids)))) or "none", stamp=now_utc())
+    relink.relink_threads(db, [row["thread_id"]])
+
+
+def _proposal_text(proposals: list[dict]) -> str:
+    parts = [f"{p['kind']} {p['target']} on email {p['email_id']} (proposed by {p['caused_by'] or 'no user'})"
+             for p in proposals]
+    return "; ".join(parts) or "nothing proposed"
+
+
+def _accept(db: Database, user: User, row) -> None:
+    """The owner accepts what another user's change proposed for this thread: it counts from now on."""
+    proposals = store.thread_proposals(db, row["thread_id"])
+    if not proposals:
+        return
+    store.accept_thread_proposals(db, row["thread_id"])
+    emails_store.audit(db, user_id=user.id, action="accept", email_id=row["id"], thread_id=row["thread_id"],
+                       before=_proposal_text(proposals), after="accepted", stamp=now_utc())
+
+
+def _reject(db: Database, user: User, row) -> None:
+    """The owner rejects: a choice by hand, so that no re-link proposes the same links again.
+
+    Each email with a proposed contact keeps, chosen by hand, only the contacts that count; a
+    proposed deal makes the thread "no deal", set by hand. Both only take links away.
+    """
+    proposals = store.thread_proposals(db, row["thread_id"])
+    if not proposals:
+        return
+    for email_id in sorted({p["email_id"] for p in proposals if p["kind"] == "contact"}):
+        store.set_manual_contacts(db, email_id, store.accepted_contact_ids(db, email_id))
+    if any(p["kind"] == "deal" for p in proposals):
+        store.set_thread_manual_deal(db, row["thread_id"], None)
+    emails_store.audit(db, user_id=user.id, action="reject", email_id=row["id"], thread_id=row["thread_id"],
+                       before=_proposal_text(proposals), after="rejected", stamp=now_utc())
     relink.relink_threads(db, [row["thread_id"]])
 
 
@@ -162,4 +211,23 @@ def candidates(db: Database, user: User, email_id: int) -> Pending:
 def pending(db: Database, user: User, limit: int | None = None) -> list[Pending]:
     """The user's emails that need a deal, newest first, each with its candidate deals."""
     return [candidates(db, user, i) for i in store.emails_needing_deal(db, user.id, limit)]
+
+
+# --- reviewing what other users' changes proposed ------------------------------------------------
+
+
+def review(db: Database, user: User) -> list[dict]:
+    """The user's emails holding links another user's change proposed, newest first, with those links."""
+    out = []
+    for email_id in store.emails_with_proposals(db, user.id):
+        email = mailbox.get_email(db, user, email_id)
+        email.pop("text", None)
+        thread = store.thread_proposals(db, email["thread_id"])
+        email["proposals"] = [
+            {"kind": p["kind"], "id": p["target"], "name": p["name"], "caused_by": p["caused_by"],
+             "caused_at": p["caused_at"]}
+            for p in thread if p["email_id"] == email_id
+        ]
+        out.append(email)
+    return out
 

@@ -540,6 +540,29 @@ def m008_quarantine_by_content(db: sqlite3.Connection) -> None:
     )
 
 
+def m009_links_caused_by_colleagues(db: sqlite3.Connection) -> None:
+    """Who caused a link that another user's change added to an email, and whether it waits for the owner.
+
+    Rule 4 of the sharing law: no action of one user makes another user's email visible to more
+    people. A contact or deal link that a colleague's change adds to an email nobody else sees is
+    *proposed*: recorded with who caused it and when, counted for sharing only once the owner
+    accepts it. Links that exist already count as they did.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE email_contacts ADD COLUMN caused_by INTEGER REFERENCES users(id);
+        ALTER TABLE email_contacts ADD COLUMN caused_utc TEXT;
+        ALTER TABLE email_contacts ADD COLUMN is_proposed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE emails ADD COLUMN deal_caused_by INTEGER REFERENCES users(id);
+        ALTER TABLE emails ADD COLUMN deal_caused_utc TEXT;
+        ALTER TABLE emails ADD COLUMN is_deal_proposed INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX email_contacts_proposed ON email_contacts(email_id) WHERE is_proposed = 1;
+        CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
+        """,
+    )
+
+
 def m010_sync_past_by_arrival(db: sqlite3.Connection) -> None:
     """``--past contacts`` judged by arrival, and the mail it leaves out remembered so it can come later.
 
@@ -650,6 +673,7 @@ MIGRATIONS: list[Migration] = [
     ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
     ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
     ("008_quarantine_by_content", m008_quarantine_by_content),
+    ("009_links_caused_by_colleagues", m009_links_caused_by_colleagues),
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
     ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
 ]

@@ -112,3 +112,16 @@ class User:
     @property
     def addresses(self) -> frozenset[str]:
         return frozenset((self.email, *self.alt_addresses))
+
+
+@dataclass(frozen=True)
+class LinkCause:
+    """Another user's change that made a link to someone's email (rule 4 of the sharing law).
+
+    ``by`` is that user (None: no user, such as a library call with nobody acting); ``proposed``
+    says the link waits for the owner's acceptance and counts for nothing until then.
+    """
+
+    by: int | None
+    at: str
+    proposed: bool

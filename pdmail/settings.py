@@ -72,6 +72,8 @@ SETTINGS: dict[str, SettingDef] = {
                    "visibility given to email captured from now on"),
         SettingDef("auto-link-deals", "user", "on", _choice("on", "off"),
                    "link new email to the contact's single open deal"),
+        SettingDef("accept-colleague-links", "user", "off", _choice("on", "off"),
+                   "links another user's change adds to your email count at once, without your review"),
         SettingDef("archive-on-server", "user", "on", _choice("on", "off"),
                    "`pdmail archive` also moves the message on the mail server"),
         SettingDef("delete-on-server", "user", "on", _choice("on", "off"),

@@ -3,6 +3,9 @@
 1. The owner sees all of their own emails.
 2. Another user sees an email only if it is shared AND linked to a contact and/or a deal.
 3. A private email is seen by its owner only. Admins are no exception.
+4. No action of one user makes another user's email visible to more people: a link that another
+   user's change added to an email nobody else could see is only *proposed*, and counts for rule 2
+   once the owner accepts it.
 
 Every read path in the store filters with :func:`sql_condition`; tests prove it agrees with
 :func:`can_view` for every viewer. Being an admin appears nowhere here, on purpose.
@@ -19,16 +22,18 @@ class EmailFacts:
 
     owner_id: int
     visibility: str  # shared | private
-    has_contact: bool
-    has_deal: bool
+    has_contact: bool  # a contact link that counts: not a proposal waiting for the owner
+    has_deal: bool  # a deal link that counts
+    has_proposal: bool = False  # links a colleague's change proposed: they count for nothing until accepted
+
+
+def seen_by_others(email: EmailFacts) -> bool:
+    """Rules 2 and 3: whether users other than the owner see the email (all of them, or none)."""
+    return email.visibility == "shared" and (email.has_contact or email.has_deal)
 
 
 def can_view(viewer_id: int, email: EmailFacts) -> bool:
-    if viewer_id == email.owner_id:
-        return True
-    if email.visibility != "shared":
-        return False
-    return email.has_contact or email.has_deal
+    return viewer_id == email.owner_id or seen_by_others(email)
 
 
 def why(viewer_id: int, email: EmailFacts) -> str:
@@ -40,12 +45,16 @@ def why(viewer_id: int, email: EmailFacts) -> str:
     if email.has_contact or email.has_deal:
         linked = " and ".join(x for x, on in (("a contact", email.has_contact), ("a deal", email.has_deal)) if on)
         return f"shared and linked to {linked}"
+    if email.has_proposal:
+        return ("shared, but its only links were proposed by another user's change and the owner has not "
+                "accepted them: only the owner sees it")
     return "shared but not linked to a contact or deal: only the owner sees it"
 
 
 def sql_condition(alias: str = "e") -> str:
     """The same law as a WHERE fragment; bind ``:viewer`` to the viewer's user id."""
     return (
-        f"({alias}.owner_id = :viewer OR ({alias}.visibility = 'shared' AND ({alias}.deal_id IS NOT NULL OR "
-        f"EXISTS (SELECT 1 FROM email_contacts vc WHERE vc.email_id = {alias}.id))))"
+        f"({alias}.owner_id = :viewer OR ({alias}.visibility = 'shared' AND "
+        f"(({alias}.deal_id IS NOT NULL AND {alias}.is_deal_proposed = 0) OR "
+        f"EXISTS (SELECT 1 FROM email_contacts vc WHERE vc.email_id = {alias}.id AND vc.is_proposed = 0))))"
     )

@@ -1,4 +1,4 @@
--- user_version 10
+-- user_version 11
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -8,6 +8,7 @@ CREATE INDEX deals_by_contact ON deals(contact_id, status);
 CREATE INDEX deals_by_org ON deals(org_id, status);
 CREATE INDEX email_addresses_by_email ON email_addresses(email_id);
 CREATE INDEX email_contacts_by_contact ON email_contacts(contact_id, email_id);
+CREATE INDEX email_contacts_proposed ON email_contacts(email_id) WHERE is_proposed = 1;
 CREATE INDEX emails_by_alt_message_id ON emails(owner_id, alt_message_id)
             WHERE alt_message_id IS NOT NULL;
 CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
@@ -19,6 +20,7 @@ CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
@@ -127,7 +129,7 @@ CREATE TABLE email_contacts (
             address TEXT NOT NULL DEFAULT '',
             rule TEXT NOT NULL,
             reason TEXT NOT NULL DEFAULT '',
-            is_manual INTEGER NOT NULL DEFAULT 0,
+            is_manual INTEGER NOT NULL DEFAULT 0, caused_by INTEGER REFERENCES users(id), caused_utc TEXT, is_proposed INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (email_id, contact_id)
         ) WITHOUT ROWID;
 CREATE VIRTUAL TABLE email_fts USING fts5(
@@ -178,7 +180,7 @@ CREATE TABLE emails (
             link_input_json TEXT NOT NULL DEFAULT '{}',
             bcc_deal_id INTEGER,
             parse_status TEXT NOT NULL DEFAULT 'ok',
-            captured_utc TEXT NOT NULL,
+            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0,
             UNIQUE (owner_id, fingerprint)
         );
 CREATE TABLE fetch_failures (

@@ -69,6 +69,7 @@ def test_duplicate_user_address_refused(company):
 VALID = {
     "default-visibility": [("shared", "shared"), ("PRIVATE", "private")],
     "auto-link-deals": [("on", "on"), ("off", "off"), ("yes", "on"), ("false", "off")],
+    "accept-colleague-links": [("on", "on"), ("OFF", "off")],
     "archive-on-server": [("off", "off"), ("on", "on")],
     "delete-on-server": [("off", "off"), ("1", "on")],
     "bcc-address": [("Acme@BCC.example.com", "acme@bcc.example.com"), ("none", "")],
@@ -79,6 +80,7 @@ VALID = {
 INVALID = {
     "default-visibility": ["public", ""],
     "auto-link-deals": ["maybe", "2"],
+    "accept-colleague-links": ["always"],
     "archive-on-server": ["sometimes"],
     "delete-on-server": ["x"],
     "bcc-address": ["not-an-address", "acme+deal4@bcc.example.com"],
@@ -114,9 +116,9 @@ def test_unknown_setting(company):
 
 def test_defaults(company):
     assert company.json("settings", "show")["settings"] == {
-        "default-visibility": "shared", "auto-link-deals": "on", "archive-on-server": "on",
-        "delete-on-server": "on", "bcc-address": "", "bcc-authserv-id": "", "create-contacts": "on",
-        "time-zone": "",
+        "default-visibility": "shared", "auto-link-deals": "on", "accept-colleague-links": "off",
+        "archive-on-server": "on", "delete-on-server": "on", "bcc-address": "", "bcc-authserv-id": "",
+        "create-contacts": "on", "time-zone": "",
     }
 
 

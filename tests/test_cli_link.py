@@ -114,6 +114,11 @@ def test_split_then_deal_in_one_call(crm):
     (["1", "--deal", "999"], 4, "deal 999 not found"),
     (["1", "--contact", "999"], 4, "contact 999 not found"),
     (["1", "--split"], 2, "whole thread"),
+    (["1", "--accept", "--reject"], 2, "not both"),
+    (["1", "--accept", "--deal", "1"], 2, "go alone"),
+    (["1", "--review"], 2, "takes no ID"),
+    (["--review", "--rescan"], 2, "takes no ID"),
+    (["999", "--accept"], 4, "email 999 not found"),
 ])
 def test_errors_and_exit_codes(crm, args, code, message):
     cli, _, _ = crm
@@ -162,7 +167,8 @@ def test_explain_trace_in_words(crm, db_path):
     rules = [step["rule"] for step in data["trace"]]
     assert rules == ["customer-side", "contact-match", "deal-several-open"]
     assert data["contacts"][0] == {"id": 1, "name": "Jane Doe", "address": JANE, "rule": "contact-match",
-                                   "reason": "jane@cust.example belongs to contact 1 (Jane Doe).", "manual": False}
+                                   "reason": "jane@cust.example belongs to contact 1 (Jane Doe).", "manual": False,
+                                   "proposed": False, "caused_by": None, "caused_at": None}
     assert data["needs_deal"] and [c["id"] for c in data["candidates"]] == [1, 2]
     assert any("needs a deal" in n for n in data["notes"])
     news = capture(db_path, frm="news@cust.example", to=(MARIA,), subject="News",
@@ -319,3 +325,226 @@ def test_explain_tells_a_colleague_only_of_the_thread_mail_they_may_see(crm, db_
     assert seen["thread"]["emails"] == 2
     assert note not in {entry["email"] for entry in seen["history"]}
     assert cli("show", str(note), "--user", SAM).exit_code == 4
+
+
+# --- the chooser takes the deal's own number --------------------------------------------------------
+
+
+class Terminal:
+    """`pdmail ARGS` on a real pseudo-terminal: what a person sees and types."""
+
+    def __init__(self, db_path, *args: str) -> None:
+        env = dict(os.environ, PDMAIL_DB=str(db_path), COLUMNS="120", TERM="dumb")
+        self.leader, follower = pty.openpty()
+        self.proc = subprocess.Popen([sys.executable, "-m", "pdmail", *args], stdin=follower, stdout=follower,
+                                     stderr=follower, env=env, close_fds=True)
+        os.close(follower)
+        self.seen = b""
+
+    def read_until(self, text: bytes) -> bytes:
+        """Everything printed from now until ``text`` (included)."""
+        start = len(self.seen)
+        deadline = time.monotonic() + 30
+        while text not in self.seen[start:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} in {self.seen[-800:]!r}")
+            ready, _, _ = select.select([self.leader], [], [], 1)
+            if ready:
+                try:
+                    self.seen += os.read(self.leader, 4096)
+                except OSError:
+                    break
+        return self.seen[start:]
+
+    def type(self, line: str) -> None:
+        os.write(self.leader, line.encode() + b"\n")
+
+    def close(self) -> int:
+        try:
+            return self.proc.wait(timeout=30)
+        finally:
+            if self.proc.poll() is None:
+                self.proc.kill()
+            os.close(self.leader)
+
+
+@pytest.fixture
+def ana(company, db_path):
+    """Ana's open deals are 2 ("D2") and 6 ("Ana new"): rows 1 and 2 of the chooser, numbers 2 and 6."""
+    c = company
+    c.ok("contact", "add", "Ana Diaz", "--email", "ana@acme.example")   # contact 1
+    c.ok("contact", "add", "Ken Ito", "--email", "ken@cust.example")    # contact 2
+    c.ok("deal", "add", "K1", "--contact", "2")                         # deal 1
+    c.ok("deal", "add", "D2", "--contact", "1")                         # deal 2
+    for title in ("K3", "K4", "K5"):
+        c.ok("deal", "add", title, "--contact", "2")                    # deals 3-5
+    c.ok("deal", "add", "Ana new", "--contact", "1")                    # deal 6
+    mail = capture(db_path, frm="ana@acme.example", to=(MARIA,), subject="Order")
+    assert show(c, mail)["needs_deal"] is True
+    return c, mail
+
+
+def test_chooser_takes_the_deal_number_as_shown(ana, db_path):
+    cli, mail = ana
+    term = Terminal(db_path, "link")
+    try:
+        screen = term.read_until(b"Deal number")
+        assert b"D2 (#2)" in screen and b"Ana new (#6)" in screen
+        term.type("2")  # the number shown next to "D2"; it is also the second row
+        saved = term.read_until(b"saved")
+        assert b"Saved: email" in saved and b"deal 2 (D2)" in saved
+        assert term.close() == 0
+    finally:
+        if term.proc.poll() is None:
+            term.proc.kill()
+    assert show(cli, mail)["deal"] == 2
+
+
+@pytest.mark.parametrize("answer", ["1", "2 6", "#", "2x", "-2", "06x"])
+def test_chooser_refuses_what_is_not_one_deal_number(ana, monkeypatch, answer):
+    from pdmail.cli import link as link_cli
+
+    cli, mail = ana
+    monkeypatch.setattr(link_cli, "on_terminal", lambda: True)
+    result = cli.ok("link", input=f"{answer}\n#6\n")
+    assert "not one of the deals shown" in result.stdout
+    assert "deal 6 (Ana new)" in result.stdout
+    assert show(cli, mail)["deal"] == 6
+
+
+# --- re-linking keeps its promises ---------------------------------------------------------------
+
+
+def test_rescan_with_auto_link_deals_off_keeps_mail_on_its_open_deal(company, db_path):
+    """The setting is about new mail: a re-link never takes a deal's email away."""
+    cli = company
+    cli.ok("contact", "add", "Jane Doe", "--email", JANE)
+    cli.ok("deal", "add", "Rollout", "--contact", "1")
+    mail = capture(db_path, frm=JANE, to=(MARIA,), mid="k1")
+    assert show(cli, mail)["deal"] == 1
+    cli.ok("settings", "set", "auto-link-deals", "off")
+
+    assert cli.json("link", "--rescan")["changed"] == 0
+    why = cli.json("explain", str(mail))
+    assert why["deal"]["id"] == 1 and why["thread"]["deal"] == 1
+    again = cli.json("link", "--rescan")
+    assert (again["changed"], again["reworded"]) == (0, 0)
+    reply = capture(db_path, frm=JANE, to=(MARIA,), mid="k2", in_reply_to="k1", subject="Re: Quote")
+    assert show(cli, reply)["deal"] is None  # new mail: the setting applies
+    assert show(cli, mail)["deal"] == 1
+
+
+def test_rescan_right_after_a_rescan_changes_nothing_with_contacts_chosen_by_hand(crm):
+    cli, first, _ = crm
+    cli.ok("link", str(first), "--contact", "2")
+    for _ in range(2):
+        report = cli.json("link", "--rescan")
+        assert (report["changed"], report["reworded"]) == (0, 0), report
+    preview = cli.ok("link", "--rescan", "--dry-run").stdout
+    assert "nothing to do" in preview
+    assert show(cli, first)["contacts"] == [2]
+
+
+def test_rescan_counts_only_what_the_caller_may_see(company, db_path):
+    """Sam's private mail, re-linked by an admin's rescan, is in nobody's counts but Sam's."""
+    cli = company
+    cli.ok("settings", "set", "default-visibility", "private", "--user", SAM)
+    private = capture(db_path, owner=SAM, frm=JANE, to=(SAM,), subject="Private")
+    own = capture(db_path, frm="ken@cust.example", to=(MARIA,), subject="Mine")
+    db = open_db(db_path)
+    f.contact(db, "Jane Doe", JANE, relink=False)
+    f.contact(db, "Ken Ito", "ken@cust.example", relink=False)
+    db.close()
+
+    admin = cli.json("link", "--rescan", "--dry-run")
+    assert admin["changed"] == 1 and [c["id"] for c in admin["changes"]] == [own]
+    assert admin["emails"] == 1  # Sam's private email is not even counted
+    sam = cli.json("link", "--rescan", "--dry-run", "--user", SAM)
+    assert sam["changed"] == 1 and [c["id"] for c in sam["changes"]] == [private] and sam["emails"] == 1
+    lee = cli.ok("user", "add", "lee@northwind.example", "--name", "Lee")
+    assert lee.exit_code == 0
+    nobody = cli.json("link", "--rescan", "--dry-run", "--user", "lee@northwind.example")
+    assert (nobody["emails"], nobody["changed"], nobody["changes"]) == (0, 0, [])
+
+
+# --- every rule change that re-links takes --dry-run ------------------------------------------------
+
+
+@pytest.fixture
+def rules(company, db_path, tmp_path):
+    """Jane (contact 1, open deal 1), Maria at home (contact 2), Ivy (contact 3, lost deal 2), and mail
+    from each of them and from two addresses no contact has yet."""
+    c = company
+    c.ok("contact", "add", "Jane Doe", "--email", JANE)
+    c.ok("contact", "add", "Maria at home", "--email", "maria@home.example")
+    c.ok("contact", "add", "Ivy Park", "--email", "ivy@ivy.example")
+    c.ok("deal", "add", "Rollout", "--contact", "1")
+    c.ok("deal", "add", "Old order", "--contact", "3", "--status", "lost")
+    mails = {
+        "jane": capture(db_path, frm=JANE, to=(MARIA,), subject="Jane"),
+        "home": capture(db_path, frm="maria@home.example", to=(MARIA,), subject="Home"),
+        "ivy": capture(db_path, frm="ivy@ivy.example", to=(MARIA,), subject="Ivy"),
+        "zoe": capture(db_path, frm="zoe@new.example", to=(MARIA,), subject="Zoe"),
+        "jane_home": capture(db_path, frm="jane@home.example", to=(MARIA,), subject="Jane at home"),
+    }
+    (tmp_path / "contacts.csv").write_text("Name,Email\nZoe,zoe@new.example\n")
+    (tmp_path / "deals.csv").write_text("Title,Person\nIvy again,ivy@ivy.example\n")
+    return c, mails, tmp_path
+
+
+# (setup commands, the command, the email whose links it would change)
+DRY_RUNS = {
+    "contact add": ([], ["contact", "add", "Zoe", "--email", "zoe@new.example"], "zoe"),
+    "contact add-address": ([], ["contact", "add-address", "1", "jane@home.example"], "jane_home"),
+    "contact import": ([], ["contact", "import", "{dir}/contacts.csv"], "zoe"),
+    "contact remove": ([], ["contact", "remove", "1"], "jane"),
+    "deal add": ([], ["deal", "add", "Ivy again", "--contact", "3"], "ivy"),
+    "deal set-status": ([], ["deal", "set-status", "2", "open"], "ivy"),
+    "deal import": ([], ["deal", "import", "{dir}/deals.csv"], "ivy"),
+    "block add": ([], ["settings", "block", "add", JANE], "jane"),
+    "block remove": ([["settings", "block", "add", "@new.example"]], ["settings", "block", "remove", "@new.example"],
+                     "zoe"),
+    "alt-address add": ([], ["settings", "alt-address", "add", "maria@home.example"], "home"),
+    "alt-address remove": ([["settings", "alt-address", "add", "maria@home.example"]],
+                           ["settings", "alt-address", "remove", "maria@home.example"], "home"),
+}
+
+
+def dump(db_path) -> str:
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        return "\n".join(conn.iterdump())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("case", sorted(DRY_RUNS))
+def test_every_rule_change_that_relinks_takes_dry_run(rules, db_path, case):
+    cli, mails, folder = rules
+    setup, command, changed = DRY_RUNS[case]
+    for step in setup:
+        cli.ok(*step)
+    command = [part.replace("{dir}", str(folder)) for part in command]
+    before = dump(db_path)
+
+    preview = cli.json(*command, "--dry-run")
+    assert preview["dry_run"] is True
+    assert mails[changed] in [c["id"] for c in preview["relink"]["changes"]]
+    human = cli.ok(*command, "--dry-run").stdout
+    assert f"email {mails[changed]}:" in human and "nothing was written" in human
+    assert dump(db_path) == before
+
+    done = cli(*command)  # and the same change for real does what the preview said
+    assert done.exit_code == 0, done.stderr
+    assert dump(db_path) != before
+
+
+def test_a_setting_takes_dry_run_and_says_nothing_relinks(rules, db_path):
+    cli, _, _ = rules
+    before = dump(db_path)
+    data = cli.json("settings", "set", "auto-link-deals", "off", "--dry-run")
+    assert data["dry_run"] is True and data["relink"]["changed"] == 0
+    assert "nothing to do" in cli.ok("settings", "set", "auto-link-deals", "off", "--dry-run").stdout
+    assert dump(db_path) == before

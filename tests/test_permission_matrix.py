@@ -3,7 +3,9 @@
 
 SPEC.md §3: the owner sees all of their own email; another user sees an email only if it is shared
 and linked to a contact or a deal; a private email is its owner's alone, admins included. Asking for
-an email you may not see must read exactly like asking for one that does not exist (exit 4).
+an email you may not see must read exactly like asking for one that does not exist (exit 4). And no
+action of one user makes another user's email visible to more people: a link a colleague's change
+added to mail nobody else saw is only proposed, and counts for nothing until its owner accepts it.
 
 The expected answers below are written out by hand, not computed with ``pdmail.visibility``, so
 the law's implementation is checked against the law, not against itself. A new command fails
@@ -29,7 +31,7 @@ CAPTURE = "capture@bcc.northwind.example"
 DOMAIN = "northwind.example"
 USERS = {"maria": True, "sam": False, "ines": True, "lee": False}  # name -> is admin
 OWNERS = ("sam", "maria")  # a regular user's mail and an admin's mail
-KINDS = ("private_linked", "private_unlinked", "shared_contact", "shared_deal", "shared_unlinked")
+KINDS = ("private_linked", "private_unlinked", "shared_contact", "shared_deal", "shared_unlinked", "shared_proposed")
 MISSING = 987654
 
 # Who may see an email of each kind, besides its owner: written out, not computed.
@@ -39,12 +41,14 @@ SEEN_BY_OTHERS = {
     "shared_contact": True,
     "shared_deal": True,
     "shared_unlinked": False,
+    "shared_proposed": False,  # linked to contact 1 only by a colleague's change its owner has not accepted
 }
-# Which records each kind is linked to (contact 1 = Ada at org 1; deal 1 = Bo's deal at org 1).
+# Which records each kind is linked to (contact 1 = Ada at org 1; deal 1 = Bo's deal at org 1), for
+# its owner; a proposed link is a link for nobody else.
 LINKED = {
-    "contact": {"private_linked", "shared_contact"},
+    "contact": {"private_linked", "shared_contact", "shared_proposed"},
     "deal": {"shared_deal"},
-    "org": {"private_linked", "shared_contact", "shared_deal"},
+    "org": {"private_linked", "shared_contact", "shared_deal", "shared_proposed"},
 }
 
 # --- every command, classified -------------------------------------------------------------------
@@ -57,7 +61,7 @@ NO_EMAIL_ACCESS = {
     "init", "user add", "user list", "user default",
     "settings show", "settings set", "settings alt-address add", "settings alt-address remove",
     "settings alt-address list", "settings alt-address approve", "settings alt-address reject", "settings block add", "settings block remove", "settings block list",
-    "contact add", "contact add-address", "contact list", "contact import",
+    "contact add", "contact add-address", "contact list", "contact import", "contact remove",
     "org add", "org list",
     "deal add", "deal list", "deal import", "deal set-status",
     "bcc-ingest",
@@ -95,6 +99,7 @@ def raw_mail(owner: str, kind: str, n: int) -> bytes:
         "private_linked": "Ada Byron <ada@acme.example>",
         "shared_contact": "Ada Byron <ada@acme.example>",
         "shared_deal": "Zed <zed@elsewhere.example>",  # filed on deal 1 by its capture address
+        "shared_proposed": "Ada Byron <ada.b@acme.example>",  # Ada's second address, given to her later
     }.get(kind, "Nobody <nobody@elsewhere.example>")
     boundary = "b0undary"
     return (
@@ -149,6 +154,8 @@ class World:
                 out = self.ok("bcc-ingest", "--json", *extra, input=raw_mail(owner, kind, n))
                 self.ids[(owner, kind)] = json.loads(out.stdout)["id"]
             self.ok("settings", "set", "default-visibility", "shared", "--user", addr(owner))
+        # Lee, who owns no mail, gives Ada her second address: a colleague's change on others' mail.
+        self.ok("contact", "add-address", "1", "ada.b@acme.example", "--user", addr("lee"))
         conn = sqlite3.connect(self.path)
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         conn.close()
@@ -401,24 +408,57 @@ def test_explain_explains_visible_email_and_hides_the_rest_like_missing_email(mx
             same_as_missing(human, missing_human, email_id)
 
 
-@pytest.mark.parametrize("viewer", VIEWERS)
-def test_rescan_lists_only_the_viewers_own_email(mx, viewer):
+def forget_every_link(mx) -> None:
     from pdmail.store import open_db
 
     db = open_db(mx.db_path)
     try:
-        with db.tx():  # forget every link, so that a rescan has a change for every linked email
+        with db.tx():  # so that a rescan has a change for every linked email
             db.execute("DELETE FROM email_contacts")
             db.execute("UPDATE emails SET deal_id = NULL, link_trace_json = '[]'")
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_rescan_counts_and_lists_only_what_the_viewer_may_see(mx, viewer):
+    """An admin's rescan re-links everyone's email, anyone else's only their own; either way the
+    numbers cover only what the viewer may see, and the links it adds to others' mail (seen by
+    nobody but its owner now) are only proposed."""
+    forget_every_link(mx)
     linked = {i for (_, kind), i in mx.ids.items() if kind in LINKED["contact"] | LINKED["deal"]}
     report = mx.json(viewer, "link", "--rescan", "--dry-run")
-    assert report["changed"] == len(linked)  # everyone's email is re-linked and counted...
-    assert {c["id"] for c in report["changes"]} == linked & mx.owned(viewer)  # ...but only yours is listed
+    assert report["emails"] == len(mx.owned(viewer))  # nobody else's email is visible without links
+    assert report["changed"] == len(linked & mx.owned(viewer))
+    assert {c["id"] for c in report["changes"]} == linked & mx.owned(viewer)
     human = mx.run(viewer, "link", "--rescan", "--dry-run").stdout
     for email_id in set(mx.ids.values()) - mx.owned(viewer):
         assert f"email {email_id}:" not in human
+
+
+@pytest.mark.parametrize("admin", [name for name, is_admin in USERS.items() if is_admin])
+def test_an_admins_rescan_widens_nobodys_view_of_others_mail(mx, admin):
+    forget_every_link(mx)
+    mx.json(admin, "link", "--rescan")
+    shared_and_linked = ("shared_contact", "shared_deal", "shared_proposed")
+    own = {i for (owner, kind), i in mx.ids.items() if owner == admin and kind in shared_and_linked}
+    for viewer in VIEWERS:  # the admin's own links count at once; everyone else's mail stays theirs
+        seen = {e["id"] for e in mx.json(viewer, "inbox", "--team", "--folder", "all", "--limit", "100")}
+        assert seen == mx.owned(viewer) | own
+    others = {i for (owner, kind), i in mx.ids.items() if owner != admin and kind in shared_and_linked}
+    for (owner, kind), email_id in mx.ids.items():
+        if email_id in others:
+            mx.json(owner, "link", str(email_id), "--accept")
+    for viewer in VIEWERS:
+        seen = {e["id"] for e in mx.json(viewer, "inbox", "--team", "--folder", "all", "--limit", "100")}
+        assert seen == mx.owned(viewer) | own | others
+
+
+@pytest.mark.parametrize("viewer", VIEWERS)
+def test_review_lists_only_the_viewers_own_proposed_links(mx, viewer):
+    waiting = {e["id"] for e in mx.json(viewer, "link", "--review")}
+    assert waiting == {i for (owner, kind), i in mx.ids.items() if owner == viewer and kind == "shared_proposed"}
+    assert {e["id"] for e in mx.json(viewer, "inbox", "--proposed", "--folder", "all")} == waiting
 
 
 @pytest.mark.parametrize("viewer", VIEWERS)
@@ -438,7 +478,7 @@ CHANGES = {
     "archive": [()],
     "delete": [()],
     "restore": [()],
-    "link": [("--deal", "1"), ("--none",), ("--contact", "2")],
+    "link": [("--accept",), ("--deal", "1"), ("--none",), ("--contact", "2"), ("--reject",)],
 }
 
 

@@ -321,9 +321,10 @@ def test_rescan_reports_what_changed(world):
     assert [c.email_id for c in seen] == [mail]
     assert report.to_json()["changes"] == [{"id": mail, "thread_id": thread_of(db, mail),
                                             "before": {"contacts": [], "deal": None, "needs_deal": False,
-                                                       "verdict": None},
+                                                       "verdict": None, "proposed": {"contacts": [], "deal": None}},
                                             "after": {"contacts": [jane.id], "deal": None, "needs_deal": False,
-                                                      "verdict": None}}]
+                                                      "verdict": None,
+                                                      "proposed": {"contacts": [jane.id], "deal": None}}}]
 
 
 def test_rescan_reports_progress_to_the_total(world):

@@ -16,26 +16,58 @@ from pdmail.visibility import EmailFacts, can_view, sql_condition, why
 
 OWNER, OTHER = 1, 2
 
-# One row per case of SPEC.md §3: (visibility, linked to a contact, linked to a deal, may another user see it)
+# One row per case of SPEC.md §3 and rule 4: (visibility, contact link, deal link, may another user see it).
+# A link is absent, counts ("linked"), or was proposed by another user's change and waits for the owner.
 TRUTH = [
-    ("shared", False, False, False),
-    ("shared", True, False, True),
-    ("shared", False, True, True),
-    ("shared", True, True, True),
-    ("private", False, False, False),
-    ("private", True, False, False),
-    ("private", False, True, False),
-    ("private", True, True, False),
+    ("shared", None, None, False),
+    ("shared", "linked", None, True),
+    ("shared", None, "linked", True),
+    ("shared", "linked", "linked", True),
+    ("shared", "proposed", None, False),
+    ("shared", None, "proposed", False),
+    ("shared", "proposed", "proposed", False),
+    ("shared", "linked", "proposed", True),
+    ("shared", "proposed", "linked", True),
+    ("private", None, None, False),
+    ("private", "linked", None, False),
+    ("private", None, "linked", False),
+    ("private", "linked", "linked", False),
+    ("private", "proposed", None, False),
+    ("private", None, "proposed", False),
+    ("private", "proposed", "proposed", False),
+    ("private", "linked", "proposed", False),
+    ("private", "proposed", "linked", False),
 ]
+
+
+def facts_of(owner, visibility, contact, deal) -> EmailFacts:
+    return EmailFacts(owner, visibility, contact == "linked", deal == "linked",
+                      has_proposal="proposed" in (contact, deal))
 
 
 @pytest.mark.parametrize("visibility,contact,deal,others", TRUTH)
 def test_truth_table(visibility, contact, deal, others):
-    email = EmailFacts(OWNER, visibility, contact, deal)
+    email = facts_of(OWNER, visibility, contact, deal)
     assert can_view(OWNER, email) is True
     assert can_view(OTHER, email) is others
     assert why(OWNER, email).startswith("owner")
     assert ("private" in why(OTHER, email)) == (visibility == "private")
+    assert ("not accepted" in why(OTHER, email)) == (visibility == "shared" and not others
+                                                     and "proposed" in (contact, deal))
+
+
+@pytest.mark.parametrize("visibility,contact,deal,others", TRUTH)
+def test_truth_table_in_sql(visibility, contact, deal, others):
+    """The same rows through the SQL condition and the store's facts."""
+    contacts = [] if contact is None else [(1, contact == "proposed")]
+    db = make_db([(OWNER, visibility, deal, contacts, "inbox")])
+    try:
+        for viewer, expected in ((OWNER, True), (OTHER, others)):
+            found = db.all(f"SELECT e.id FROM emails e WHERE {sql_condition('e')}", {"viewer": viewer})
+            assert bool(found) is expected
+        assert facts(db, 1) == facts_of(OWNER, visibility, contact, deal)
+    finally:
+        db.close()
 
 
 def test_the_law_does_not_know_about_admins():
@@ -50,8 +82,9 @@ emails_strategy = st.lists(
     st.tuples(
         st.integers(1, 4),                       # owner
         st.sampled_from(["shared", "private"]),  # visibility
-        st.booleans(),                           # deal
-        st.lists(st.integers(1, 3), max_size=3, unique=True),  # contacts
+        st.sampled_from([None, "linked", "proposed"]),  # deal
+        st.lists(st.tuples(st.integers(1, 3), st.booleans()), max_size=3,
+                 unique_by=lambda c: c[0]),      # contacts: (id, proposed)
         st.sampled_from(["inbox", "sent", "archive", "trash"]),
     ),
     max_size=25,
@@ -74,11 +107,14 @@ def make_db(rows) -> Database:
                      (n, owner, visibility))
         conn.execute(
             "INSERT INTO emails (id, owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
-            "visibility, deal_id, folder, captured_utc) VALUES (?, ?, ?, ?, 'r', 'incoming', 'bcc', ?, ?, ?, ?, 'x')",
-            (n, owner, n, f"f{n}", f"2026-01-{1 + n % 28:02d}T00:00:00Z", visibility, 1 if deal else None, folder),
+            "visibility, deal_id, is_deal_proposed, deal_caused_by, folder, captured_utc) "
+            "VALUES (?, ?, ?, ?, 'r', 'incoming', 'bcc', ?, ?, ?, ?, ?, ?, 'x')",
+            (n, owner, n, f"f{n}", f"2026-01-{1 + n % 28:02d}T00:00:00Z", visibility, 1 if deal else None,
+             int(deal == "proposed"), 1 + owner % 4 if deal == "proposed" else None, folder),
         )
-        for c in contacts:
-            conn.execute("INSERT INTO email_contacts (email_id, contact_id, rule) VALUES (?, ?, 'address')", (n, c))
+        for c, proposed in contacts:
+            conn.execute("INSERT INTO email_contacts (email_id, contact_id, rule, is_proposed, caused_by) "
+                         "VALUES (?, ?, 'address', ?, ?)", (n, c, int(proposed), 1 + owner % 4 if proposed else None))
     return Database(conn, ":memory:")
 
 
@@ -91,7 +127,8 @@ def test_sql_condition_agrees_with_can_view(rows):
             in_sql = {r[0] for r in db.all(f"SELECT e.id FROM emails e WHERE {sql_condition('e')}", {"viewer": viewer})}
             by_rule = {
                 n for n, (owner, visibility, deal, contacts, _) in enumerate(rows, start=1)
-                if can_view(viewer, EmailFacts(owner, visibility, bool(contacts), deal))
+                if can_view(viewer, EmailFacts(owner, visibility, any(not p for _, p in contacts),
+                                               deal == "linked"))
             }
             assert in_sql == by_rule
             # the store's own facts give the same answer as the rows they came from

@@ -5,6 +5,7 @@ from typing import Annotated, Optional
 import typer
 
 from pdmail.cli.common import Session, command, safe
+from pdmail.cli.link import emit_rule_change, run_rule_change
 
 user_app = typer.Typer(help="People who use pdmail: each has their own mail and settings.", no_args_is_help=True)
 settings_app = typer.Typer(help="Your settings and, for admins, the company's.", no_args_is_help=True)
@@ -26,6 +27,10 @@ def _users():
     from pdmail.store import users
 
     return users
+
+
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="Print which of the email you may see would be linked differently; change nothing.")]
 
 
 def init(
@@ -64,7 +69,7 @@ def user_add(
     users = _users()
     if not s.user.is_admin:
         raise UsageError("only an admin can add users")
-    user = users.add_user(s.db, email, name=name, is_admin=admin)
+    user, _ = run_rule_change(s, False, lambda: users.add_user(s.db, email, name=name, is_admin=admin))
     s.emit(users.user_json(user), f"{user.id}")
 
 
@@ -132,23 +137,28 @@ def settings_show(s: Session) -> None:
 @command(settings_app, "set", lists=True)
 def settings_set(
     s: Session,
-    key: Annotated[str, typer.Argument(help="default-visibility, auto-link-deals, archive-on-server, "
-                                            "delete-on-server, bcc-address, bcc-authserv-id, create-contacts")],
+    key: Annotated[str, typer.Argument(help="default-visibility, auto-link-deals, accept-colleague-links, "
+                                            "archive-on-server, delete-on-server, time-zone, bcc-address, "
+                                            "bcc-authserv-id, create-contacts")],
     value: Annotated[str, typer.Argument(help="The new value (on/off, shared/private, an address...).")],
+    dry_run: DryRunOption = False,
 ) -> None:
     """Change a setting. Company settings (bcc-address, bcc-authserv-id, create-contacts) need an admin.
 
-    Changing default-visibility affects only email captured from now on.
+    Changing default-visibility, auto-link-deals or accept-colleague-links affects only email captured
+    or linked from now on: no setting re-links stored email.
 
     Example: `pdmail settings set default-visibility private`
     """
     users = _users()
-    stored = users.set_setting(s.db, s.user, key, value)
-    s.emit({"key": key, "value": stored}, f"{key} = {safe(stored or '(not set)')}")
+    stored, relinked = run_rule_change(s, dry_run, lambda: users.set_setting(s.db, s.user, key, value))
+    emit_rule_change(s, relinked, {"key": key, "value": stored}, f"{key} = {safe(stored or '(not set)')}",
+                     f"set {key} to {stored or '(not set)'}")
 
 
 @command(alt_app, "add", lists=True)
-def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address you also send from.")]) -> None:
+def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address you also send from.")],
+            dry_run: DryRunOption = False) -> None:
     """Add an alternative address of yours. It counts once an admin approves it (an admin's own at once).
 
     An address of a contact or of another user is refused.
@@ -156,9 +166,10 @@ def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address 
     Example: `pdmail settings alt-address add maria.lopez@northwind.example`
     """
     users = _users()
-    alt = users.add_alt_address(s.db, s.user, address)
-    s.emit(alt.to_json(), f"Added {safe(alt.address)}." if alt.approved
-           else f"Added {safe(alt.address)}; it counts once an admin approves it.")
+    alt, relinked = run_rule_change(s, dry_run, lambda: users.add_alt_address(s.db, s.user, address))
+    emit_rule_change(s, relinked, alt.to_json(), f"Added {safe(alt.address)}." if alt.approved
+                     else f"Added {safe(alt.address)}; it counts once an admin approves it.",
+                     f"add your address {alt.address}")
 
 
 @command(alt_app, "approve", lists=True)
@@ -182,14 +193,15 @@ def alt_reject(s: Session, address: Annotated[str, typer.Argument(help="An addre
 
 
 @command(alt_app, "remove", lists=True)
-def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of your alternative addresses.")]) -> None:
+def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of your alternative addresses.")],
+               dry_run: DryRunOption = False) -> None:
     """Remove an alternative address of yours.
 
     Example: `pdmail settings alt-address remove maria.lopez@northwind.example`
     """
     users = _users()
-    addr = users.remove_alt_address(s.db, s.user, address)
-    s.emit({"address": addr}, f"Removed {safe(addr)}.")
+    addr, relinked = run_rule_change(s, dry_run, lambda: users.remove_alt_address(s.db, s.user, address))
+    emit_rule_change(s, relinked, {"address": addr}, f"Removed {safe(addr)}.", f"remove your address {addr}")
 
 
 @command(alt_app, "list", lists=True)
@@ -222,23 +234,27 @@ def alt_list(
 
 
 @command(block_app, "add", lists=True)
-def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An address, or @domain (subdomains too).")]) -> None:
+def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An address, or @domain (subdomains too).")],
+              dry_run: DryRunOption = False) -> None:
     """Block an address or a whole domain (admins only): its mail is never linked.
 
     Example: `pdmail settings block add @newsletters.example`
     """
-    value = _users().add_block(s.db, s.user, pattern)
-    s.emit({"pattern": value}, f"Blocked {safe(value)}.")
+    value, relinked = run_rule_change(s, dry_run, lambda: _users().add_block(s.db, s.user, pattern))
+    emit_rule_change(s, relinked, {"pattern": value}, f"Blocked {safe(value)}.", f"block {value}")
 
 
 @command(block_app, "remove", lists=True)
-def block_remove(s: Session, pattern: Annotated[str, typer.Argument(help="An entry of the block list.")]) -> None:
+def block_remove(s: Session, pattern: Annotated[str, typer.Argument(help="An entry of the block list.")],
+                 dry_run: DryRunOption = False) -> None:
     """Remove an entry from the block list (admins only).
+
+    Links it brings back to a colleague's email that nobody else sees are only proposed to them.
 
     Example: `pdmail settings block remove @newsletters.example`
     """
-    value = _users().remove_block(s.db, s.user, pattern)
-    s.emit({"pattern": value}, f"Unblocked {safe(value)}.")
+    value, relinked = run_rule_change(s, dry_run, lambda: _users().remove_block(s.db, s.user, pattern))
+    emit_rule_change(s, relinked, {"pattern": value}, f"Unblocked {safe(value)}.", f"unblock {value}")
 
 
 @command(block_app, "list", lists=True)

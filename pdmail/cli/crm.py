@@ -6,6 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from pdmail.cli.common import Session, command, safe
+from pdmail.cli.link import emit_rule_change, run_rule_change
 
 contact_app = typer.Typer(help="People you email: each may have several addresses.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations your contacts belong to.", no_args_is_help=True)
@@ -39,10 +40,15 @@ def _read_file(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-def _import_result(s: Session, report, kind: str) -> None:
+DryRunOption = Annotated[bool, typer.Option(
+    "--dry-run", help="Print which of the email you may see would be linked differently; change nothing.")]
+
+
+def _import_result(s: Session, report, kind: str, relinked) -> None:
     from pdmail.errors import EXIT_PARTIAL
 
-    s.emit(report.to_json(), f"Imported {len(report.imported)} {kind}.")
+    emit_rule_change(s, relinked, report.to_json(), f"Imported {len(report.imported)} {kind}.",
+                     f"import {len(report.imported)} {kind}")
     for line, reason in report.errors:
         if not s.json:
             import sys
@@ -70,13 +76,18 @@ def contact_add(
     first_name: Annotated[Optional[str], typer.Option(
         "--first-name", help="What templates call them ({contact.first_name}); default: read from the name.",
     )] = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Add a contact; earlier email from or to their addresses is linked to them.
 
+    A colleague's email that nobody else sees is only proposed to them (they accept it or not).
+
     Example: `pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1`
     """
-    contact = _crm().add_contact(s.db, name, email, org_id=org, title=title, phone=phone, first_name=first_name)
-    s.emit(contact.to_json(), f"{contact.id}")
+    contact, relinked = run_rule_change(
+        s, dry_run, lambda: _crm().add_contact(s.db, name, email, org_id=org, title=title, phone=phone,
+                                                first_name=first_name))
+    emit_rule_change(s, relinked, contact.to_json(), f"{contact.id}", f"add contact {contact.name!r}")
 
 
 @command(contact_app, "add-address", lists=True)
@@ -84,13 +95,36 @@ def contact_add_address(
     s: Session,
     contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
     address: Annotated[str, typer.Argument(help="The new address.")],
+    dry_run: DryRunOption = False,
 ) -> None:
     """Give a contact another address; earlier email from or to it is linked to them.
 
+    A colleague's email that nobody else sees is only proposed to them (they accept it or not).
+
     Example: `pdmail contact add-address 12 ada.byron@acme.example`
     """
-    contact = _crm().add_contact_address(s.db, contact_id, address)
-    s.emit(contact.to_json(), f"Contact {contact.id}: {', '.join(contact.emails)}")
+    contact, relinked = run_rule_change(s, dry_run, lambda: _crm().add_contact_address(s.db, contact_id, address))
+    emit_rule_change(s, relinked, contact.to_json(), f"Contact {contact.id}: {', '.join(contact.emails)}",
+                     f"add {address} to contact {contact.id}")
+
+
+@command(contact_app, "remove", lists=True)
+def contact_remove(
+    s: Session,
+    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    dry_run: DryRunOption = False,
+) -> None:
+    """Remove a contact and their addresses.
+
+    Every email loses its link to them, automatic or chosen by hand (its other links stay), so this
+    only narrows who sees mail. Their deals stay, without a contact person, and keep their email.
+
+    Example: `pdmail contact remove 12 --dry-run`
+    """
+    (contact, deals), relinked = run_rule_change(s, dry_run, lambda: _crm().remove_contact(s.db, contact_id))
+    kept = f"; deals kept without a contact: {', '.join(map(str, deals))}" if deals else ""
+    emit_rule_change(s, relinked, {"removed": contact.to_json(), "deals_kept": deals},
+                     f"Removed contact {contact.id} ({safe(contact.name)}){kept}.", f"remove contact {contact.id}")
 
 
 @command(contact_app, "list", lists=True)
@@ -159,7 +193,11 @@ def contact_show(
 
 
 @command(contact_app, "import", lists=True)
-def contact_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")]) -> None:
+def contact_import(
+    s: Session,
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+    dry_run: DryRunOption = False,
+) -> None:
     """Import contacts from a CSV export (columns such as Name, First name, Last name, Email, Organization,
     Title, Phone).
 
@@ -168,8 +206,9 @@ def contact_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV 
 
     Example: `pdmail contact import examples/contacts.csv`
     """
-    report = _crm().import_contacts(s.db, _read_file(file))
-    _import_result(s, report, "contacts")
+    data = _read_file(file)
+    report, relinked = run_rule_change(s, dry_run, lambda: _crm().import_contacts(s.db, data))
+    _import_result(s, report, "contacts", relinked)
 
 
 # --- organizations ----------------------------------------------------------------------------
@@ -254,14 +293,16 @@ def deal_add(
     )] = None,
     currency: Annotated[Optional[str], typer.Option("--currency", help="Currency code, e.g. EUR.")] = None,
     status: Annotated[str, typer.Option("--status", help="open, won or lost.")] = "open",
+    dry_run: DryRunOption = False,
 ) -> None:
     """Add a deal; while open it takes the contact's new email.
 
     Example: `pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR`
     """
-    deal = _crm().add_deal(s.db, title, contact_id=contact, org_id=org, value=value, currency=currency,
-                           status=status)
-    s.emit(deal.to_json(), f"{deal.id}")
+    deal, relinked = run_rule_change(s, dry_run, lambda: _crm().add_deal(
+        s.db, title, contact_id=contact, org_id=org, value=value,
+        currency=currency, status=status))
+    emit_rule_change(s, relinked, deal.to_json(), f"{deal.id}", f"add deal {deal.title!r}")
 
 
 @command(deal_app, "list", lists=True)
@@ -318,7 +359,11 @@ def deal_show(
 
 
 @command(deal_app, "import", lists=True)
-def deal_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")]) -> None:
+def deal_import(
+    s: Session,
+    file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+    dry_run: DryRunOption = False,
+) -> None:
     """Import deals from a CSV export (columns such as Title, Value, Currency, Status, Person, Organization).
 
     Person is the contact's email address (or a unique name). Values are exact: 1234.50, 1,234.50,
@@ -328,8 +373,9 @@ def deal_import(s: Session, file: Annotated[Path, typer.Argument(help="A CSV fil
 
     Example: `pdmail deal import examples/deals.csv`
     """
-    report = _crm().import_deals(s.db, _read_file(file))
-    _import_result(s, report, "deals")
+    data = _read_file(file)
+    report, relinked = run_rule_change(s, dry_run, lambda: _crm().import_deals(s.db, data))
+    _import_result(s, report, "deals", relinked)
 
 
 @command(deal_app, "set-status", lists=True)
@@ -337,10 +383,12 @@ def deal_set_status(
     s: Session,
     deal_id: Annotated[int, typer.Argument(metavar="ID", help="Deal id.")],
     status: Annotated[str, typer.Argument(help="open, won or lost.")],
+    dry_run: DryRunOption = False,
 ) -> None:
     """Mark a deal open, won or lost; only open deals take new email.
 
     Example: `pdmail deal set-status 7 won`
     """
-    deal, before = _crm().set_deal_status(s.db, deal_id, status)
-    s.emit(deal.to_json() | {"previous_status": before}, f"Deal {deal.id}: {before} → {deal.status}")
+    (deal, before), relinked = run_rule_change(s, dry_run, lambda: _crm().set_deal_status(s.db, deal_id, status))
+    emit_rule_change(s, relinked, deal.to_json() | {"previous_status": before},
+                     f"Deal {deal.id}: {before} → {deal.status}", f"mark deal {deal.id} {deal.status}")

@@ -1,5 +1,6 @@
 """`pdmail link` (choose, set, split, rescan) and `pdmail explain`."""
 
+import re
 import sys
 from typing import Annotated, Optional
 
@@ -26,28 +27,44 @@ def link(
         "--contact", help="Link the email to exactly these contacts (repeatable).")] = None,
     none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
     split: Annotated[bool, typer.Option("--split", help="Move the email and its replies into a thread of their own.")] = False,
+    review: Annotated[bool, typer.Option(
+        "--review", help="List your email with links another user's change proposed, waiting for you.")] = False,
+    accept: Annotated[bool, typer.Option(
+        "--accept", help="Accept the links proposed for the email's thread: they count for sharing.")] = False,
+    reject: Annotated[bool, typer.Option(
+        "--reject", help="Reject the links proposed for the email's thread (a choice by hand).")] = False,
     rescan: Annotated[bool, typer.Option(
-        "--rescan", help="Link every stored email again (everyone's; only your own changes are listed).")] = False,
+        "--rescan", help="Link stored email again (an admin: everyone's; anyone else: their own).")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="With --rescan: print what would change, change nothing.")] = False,
 ) -> None:
-    """Choose deals, set links by hand, split threads, or link everything again.
+    """Choose deals, set links by hand, review proposed links, split threads, or link everything again.
 
-    Without an ID on a terminal, walks your email that needs a deal, newest first; elsewhere it lists
-    them and exits 0. A deal (or --none) chosen for one email holds for its whole thread, and no
-    automatic rule overrides a choice made by hand. Only the email's owner may change its links.
+    Without an ID on a terminal, walks your email that needs a deal, newest first, and asks for the
+    deal's own number (shown after #); elsewhere it lists them and exits 0. A deal (or --none) chosen
+    for one email holds for its whole thread, and no automatic rule overrides a choice made by hand.
+    Only the email's owner may change its links.
+
+    A link that another user's change (a new contact or address, a deal, the block list, a rescan)
+    adds to your email that nobody else sees waits for you: it counts for sharing once you --accept it.
 
     Examples: `pdmail link`  ·  `pdmail link 42 --deal 7`  ·  `pdmail link 42 --contact 3 --contact 5`  ·
-    `pdmail link 42 --none`  ·  `pdmail link 42 --split`  ·  `pdmail link --rescan --dry-run`
+    `pdmail link 42 --none`  ·  `pdmail link 42 --split`  ·  `pdmail link --review`  ·  `pdmail link 42 --accept`  ·
+    `pdmail link --rescan --dry-run`
     """
     from pdmail.errors import UsageError
 
-    asked = deal is not None or contact is not None or none or split
+    asked = deal is not None or contact is not None or none or split or accept or reject
     if dry_run and not rescan:
         raise UsageError("--dry-run goes with --rescan")
     if rescan:
-        if email_id is not None or asked:
+        if email_id is not None or asked or review:
             raise UsageError("--rescan links every email again; it takes no ID and no other option")
         _rescan(s, dry_run)
+        return
+    if review:
+        if email_id is not None or asked:
+            raise UsageError("--review lists what waits for you; it takes no ID and no other option")
+        _review(s)
         return
     if email_id is None:
         if asked:
@@ -58,19 +75,52 @@ def link(
 
     if not asked:
         if s.json or not on_terminal():
-            raise UsageError("say what to link: --deal N, --contact N, --none or --split")
+            raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
         _choose(s, [manual_links.candidates(s.db, s.user, email_id)])
         return
     request = manual_links.LinkRequest(split=split, contact_ids=tuple(contact) if contact is not None else None,
-                                       deal_id=deal, no_deal=none)
+                                       deal_id=deal, no_deal=none, accept=accept, reject=reject)
     e = manual_links.apply(s.db, s.user, email_id, request)
     s.emit(e, lambda: _summary(e))
+    if reject:
+        s.info(f"Rejected links stay rejected. To keep this conversation to yourself, make it private: "
+               f"pdmail share {email_id} --private")
 
 
 def _summary(e: dict) -> str:
     deal = f"deal {e['deal']}" if e["deal"] is not None else "no deal"
     contacts = ", ".join(str(c) for c in e["contacts"]) or "none"
     return f"Email {e['id']} (thread {e['thread_id']}): {deal}; contacts {contacts}."
+
+
+def _proposed_text(proposed: dict) -> str:
+    parts = [f"contact {c}" for c in proposed["contacts"]]
+    if proposed["deal"] is not None:
+        parts.append(f"deal {proposed['deal']}")
+    return ", ".join(parts)
+
+
+def _review(s: Session) -> None:
+    from pdmail import manual_links
+
+    items = manual_links.review(s.db, s.user)
+    s.emit(items, lambda: _review_listing(items))
+
+
+def _review_listing(items) -> str:
+    from pdmail.cli.common import clean
+
+    if not items:
+        return "No proposed link waits for you."
+    lines = []
+    for e in items:
+        fields = (str(e["id"]), e["date"][:16].replace("T", " "), e["from"]["email"], e["subject"])
+        lines.append("  ".join(clean(f) for f in fields))
+        for p in e["proposals"]:
+            lines.append(clean(f"    {p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} "
+                               f"on {p['caused_at']}"))
+    lines.append("Accept with `pdmail link ID --accept`, reject with `pdmail link ID --reject` (the whole thread).")
+    return "\n".join(lines)
 
 
 def _walk(s: Session) -> None:
@@ -106,7 +156,6 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
     While walking, an email settled by an earlier answer (same thread) is not asked about again.
     """
     from rich.panel import Panel
-    from rich.prompt import Prompt
     from rich.table import Table
     from rich.text import Text
 
@@ -128,18 +177,16 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
         head.append(f"Date: {e['date']}\n\n")
         head.append(clean(e["snippet"]))
         out.print(Panel(head, title=f"email {e['id']} ({n} of {len(items)})", title_align="left"))
-        table = Table("#", "deal", "value", "status", "contact", box=None)
-        for i, c in enumerate(p.candidates, start=1):
+        table = Table("deal", "value", "status", "contact", box=None)
+        for c in p.candidates:
             value = display(c["value"], c["currency"])
-            table.add_row(str(i), f"{safe(c['title'])} (#{c['id']})", value, c["status"], safe(c["contact_name"]))
+            table.add_row(f"{safe(c['title'])} (#{c['id']})", value, c["status"], safe(c["contact_name"]))
         if p.candidates:
             out.print(table)
         else:
             out.print("Its contacts have no open deal.")
-        choices = [str(i) for i in range(1, len(p.candidates) + 1)] + ["n", "s", "q"]
         try:
-            answer = Prompt.ask("Deal number, n = no deal, s = skip, q = quit", choices=choices, console=out,
-                                show_choices=False)
+            answer = _ask_deal(out, p.candidates)
         except EOFError:  # end of input is a quit, not an error
             break
         if answer == "q":
@@ -147,25 +194,93 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
         if answer == "s":
             skipped += 1
             continue
-        deal_id = None if answer == "n" else p.candidates[int(answer) - 1]["id"]
-        manual_links.set_deal(s.db, s.user, e["id"], deal_id)
+        deal = None if answer == "n" else next(c for c in p.candidates if c["id"] == answer)
+        manual_links.set_deal(s.db, s.user, e["id"], None if deal is None else deal["id"])
         saved += 1
-        out.print(f"Saved: email {e['id']} → {'no deal' if deal_id is None else f'deal {deal_id}'}.")
+        chosen = "no deal" if deal is None else f"deal {deal['id']} ({clean(deal['title'])})"
+        out.print(f"Saved: email {e['id']} → {chosen}.", markup=False)
     s.info(f"{saved} saved, {skipped} skipped.")
+
+
+_ANSWER = re.compile(r"#?([0-9]+)")
+
+
+def _ask_deal(out, candidates: list[dict]) -> int | str:
+    """A deal's own number (as shown after #), or n, s or q; anything else is asked again.
+
+    Rows carry no numbers of their own, so a number can only mean the deal that bears it; an answer
+    that is not exactly one of the numbers shown is refused, never guessed at.
+    """
+    from rich.prompt import Prompt
+
+    from pdmail.cli.common import clean
+
+    numbers = [c["id"] for c in candidates]
+    shown = ", ".join(f"#{n}" for n in numbers) or "none"
+    while True:
+        answer = Prompt.ask("Deal number (as shown after #), n = no deal, s = skip, q = quit", console=out)
+        value = answer.strip().lower()
+        if value in ("n", "s", "q"):
+            return value
+        match = _ANSWER.fullmatch(value)
+        if match and int(match.group(1)) in numbers:
+            return int(match.group(1))
+        out.print(f"{clean(answer)!r} is not one of the deals shown ({shown}): type one deal number, or n, s or q.",
+                  markup=False, highlight=False)
+
+
+def _change_line(change) -> str:
+    b, a = change.before.summary(), change.after.summary()
+    parts = []
+    for key in ("contacts", "deal", "needs_deal", "verdict", "proposed"):
+        if b[key] != a[key]:
+            parts.append(f"{key} {_value(b[key])} → {_value(a[key])}")
+    return f"email {change.email_id}: {'; '.join(parts)}"
+
+
+def _value(value) -> str:
+    if isinstance(value, dict):  # what waits for the owner's acceptance
+        return _proposed_text(value) or "nothing"
+    return str(value)
+
+
+def run_rule_change(s: Session, dry_run: bool, change):
+    """Carry out ``change()`` as a change of the linking rules by the user: its re-links run on their
+    behalf (rule 4 of the sharing law). Returns its result and what the re-links did (or, with
+    ``dry_run``, would do: then nothing is written)."""
+    from pdmail import relink
+
+    with relink.rule_change(s.db, s.user, dry_run=dry_run) as report:
+        result = change()
+    return result, report
+
+
+def emit_rule_change(s: Session, report, data, human, what: str) -> None:
+    """A rule change's own output; with --dry-run, what it would change instead ({"dry_run", "result", "relink"})."""
+    if not report.dry_run:
+        s.emit(data, human)
+        if report.changed:
+            s.info(f"Linked again: {report.changed} emails you may see changed their links.")
+        return
+
+    def text() -> str:
+        lines = [_change_line(c) for c in report.changes]
+        if report.more_changes:
+            lines.append(f"... and {report.more_changes} more")
+        outcome = (f"{report.changed} emails would change" if report.changed
+                   else "nothing to do: no email you may see would change")
+        lines.append(f"Would {what}: {outcome} (dry run: nothing was written).")
+        return "\n".join(lines)
+
+    s.emit({"dry_run": True, "result": data, "relink": report.to_json()}, text)
 
 
 def _rescan(s: Session, dry_run: bool) -> None:
     from pdmail import relink
 
     def line(change) -> None:
-        if s.json:
-            return
-        b, a = change.before.summary(), change.after.summary()
-        parts = []
-        for key in ("contacts", "deal", "needs_deal", "verdict"):
-            if b[key] != a[key]:
-                parts.append(f"{key} {b[key]} → {a[key]}")
-        sys.stdout.write(f"email {change.email_id}: {'; '.join(parts)}\n")
+        if not s.json:
+            sys.stdout.write(_change_line(change) + "\n")
 
     show_bar = on_terminal() and not s.json and not s.quiet
     if show_bar:
@@ -174,13 +289,14 @@ def _rescan(s: Session, dry_run: bool) -> None:
         with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
                       TimeRemainingColumn(), console=err_console(), transient=True) as bar:
             task = bar.add_task("Linking", total=None)
-            report = relink.rescan(s.db, dry_run=dry_run, on_change=line, viewer_id=s.user.id,
+            report = relink.rescan(s.db, by=s.user, dry_run=dry_run, on_change=line,
                                    progress=lambda done, total: bar.update(task, completed=done, total=total))
     else:
-        report = relink.rescan(s.db, dry_run=dry_run, on_change=line, viewer_id=s.user.id)
+        report = relink.rescan(s.db, by=s.user, dry_run=dry_run, on_change=line)
     verb = "would change" if dry_run else "changed"
+    outcome = f"{report.changed} {verb}" if report.changed else "nothing to do"
     s.emit(report.to_json(),
-           f"{report.emails} emails in {report.threads} threads: {report.changed} {verb}"
+           f"{report.emails} emails you may see, in {report.threads} threads: {outcome}"
            f"{f', {report.reworded} explanations updated' if report.reworded and not dry_run else ''}"
            f"{' (dry run: nothing was written)' if dry_run else ''}.")
 
@@ -197,6 +313,10 @@ def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", he
 
     data = run(s.db, s.user, email_id)
     s.emit(data, lambda: _render(data))
+
+
+def _waiting(proposed: bool, by: str | None) -> str:
+    return f" — proposed by {by or 'no user'}, waits for your --accept or --reject" if proposed else ""
 
 
 def _render(d: dict):
@@ -217,11 +337,12 @@ def _render(d: dict):
          + ("no deal" if th["deal"] is None else f"deal {th['deal']}") + (" set by hand" if th["manual"] else ""))
     for c in d["contacts"]:
         how = "by hand" if c["manual"] else f"via {c['address']}"
-        line("Contact", f"{c['id']} {clean(c['name'])} ({how}, {c['rule']})")
+        line("Contact", f"{c['id']} {clean(c['name'])} ({how}, {c['rule']})" + _waiting(c["proposed"], c["caused_by"]))
     if not d["contacts"]:
         line("Contact", "none")
     if d["deal"]:
-        line("Deal", f"{d['deal']['id']} {clean(d['deal']['title'])} [{d['deal']['status']}] ({d['deal_rule']})")
+        line("Deal", f"{d['deal']['id']} {clean(d['deal']['title'])} [{d['deal']['status']}] ({d['deal_rule']})"
+             + _waiting(d["deal_proposed"], d["deal_caused_by"]))
     else:
         line("Deal", "needs a deal" if d["needs_deal"] else "none")
     if d["verdict"]:

@@ -24,9 +24,11 @@ def _who(e: dict) -> str:
     return e["from"]["name"] or e["from"]["email"] or "(no sender)"
 
 
-def _links(e: dict, *, narrow: bool = False) -> str:
+def _links(e: dict, *, narrow: bool = False, proposed: bool = False) -> str:
     """Short on purpose: this column must never be squeezed out at 80 columns (narrow: the deal alone)."""
     links = []
+    if proposed:
+        links.append("proposed")
     if e["deal"] is not None:
         links.append(f"deal {e['deal']}")
     elif e["needs_deal"]:
@@ -38,11 +40,12 @@ def _links(e: dict, *, narrow: bool = False) -> str:
 
 
 def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[int, int]] | None = None,
-                 width: int | None = None):
+                 width: int | None = None, proposed: set[int] = frozenset()):
     """One row per thread (its newest email here), or one row per email.
 
     ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
-    thread's count is right even when its older emails fall on another page.
+    thread's count is right even when its older emails fall on another page. ``proposed``: the
+    viewer's emails holding links that wait for the viewer's acceptance.
     """
     from rich.table import Table
 
@@ -63,7 +66,9 @@ def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[
                      unread or threads.get(e["thread_id"], (0, 0))[1] > 0) for e, count, unread in rows]
     else:
         rows = [(e, 1, not e["read"]) for e in emails]
-    links = [_links(e, narrow=narrow) for e, _, _ in rows]
+    waiting_threads = {e["thread_id"] for e in emails if e["id"] in proposed}
+    links = [_links(e, narrow=narrow, proposed=e["thread_id"] in waiting_threads if grouped else e["id"] in proposed)
+             for e, _, _ in rows]
     table = Table(box=None, pad_edge=False, header_style="bold", expand=True, width=width)
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True, width=2)
@@ -77,8 +82,10 @@ def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[
     for (e, count, unread), link in zip(rows, links):
         subject = safe(e["subject"] or "(no subject)")
         mark = ("●" if unread else " ") + ("P" if e["visibility"] == "private" else " ")
-        if link.startswith("needs deal"):
-            link = "[yellow]needs deal[/yellow]" + safe(link[len("needs deal"):])
+        for flag in ("proposed", "needs deal"):
+            if link.startswith(flag):
+                link = f"[yellow]{flag}[/yellow]" + safe(link[len(flag):])
+                break
         else:
             link = safe(link)
         counted = [str(count) if count > 1 else ""] if grouped else []
@@ -98,6 +105,9 @@ def inbox(
     unread: Annotated[bool, typer.Option("--unread", help="Only unread email.")] = False,
     needs_deal: Annotated[bool, typer.Option("--needs-deal", help="Only email waiting for a deal choice.")] = False,
     unlinked: Annotated[bool, typer.Option("--unlinked", help="Only email linked to no contact or deal.")] = False,
+    proposed: Annotated[bool, typer.Option(
+        "--proposed", help="Only your email with links another user's change proposed (see `pdmail link --review`).")
+    ] = False,
     contact: Annotated[Optional[int], typer.Option("--contact", help="Only email linked to this contact.")] = None,
     deal: Annotated[Optional[int], typer.Option("--deal", help="Only email linked to this deal.")] = None,
     org: Annotated[Optional[int], typer.Option("--org", help="Only email linked to this organization.")] = None,
@@ -112,15 +122,17 @@ def inbox(
     """Your email, newest first, grouped by thread.
 
     ● marks unread threads, P private ones, n counts a thread's emails; "needs deal" marks email
-    whose contact has several open deals (choose with `pdmail link`). `--json` prints a flat list
-    of emails, each with its thread_id.
+    whose contact has several open deals (choose with `pdmail link`); "proposed" marks links another
+    user's change added, which wait for you (`pdmail link ID --accept` or `--reject`). `--json`
+    prints a flat list of emails, each with its thread_id.
 
     Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`
     """
-    from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries
+    from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries, with_proposals
 
     f = InboxFilter(folder=folder, team=team, unread=unread, needs_deal=needs_deal, unlinked=unlinked,
-                    contact_id=contact, deal_id=deal, org_id=org, since=since, until=until, limit=limit, page=page)
+                    proposed=proposed, contact_id=contact, deal_id=deal, org_id=org, since=since, until=until,
+                    limit=limit, page=page)
     if count:
         total = count_emails(s.db, s.user, f)
         s.emit({"count": total}, str(total))
@@ -133,7 +145,8 @@ def inbox(
         s.emit(None, "No email here." if page == 1 else "No more email.")
         return
     threads = thread_summaries(s.db, s.user, sorted({e["thread_id"] for e in result.emails}))
-    s.emit(None, lambda: emails_table(result.emails, grouped=True, threads=threads))
+    waiting = with_proposals(s.db, s.user, [e["id"] for e in result.emails])
+    s.emit(None, lambda: emails_table(result.emails, grouped=True, threads=threads, proposed=waiting))
     if result.has_more:
         s.info(f"More: --page {page + 1}")
 

@@ -174,6 +174,31 @@ def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRec
     return get_contact(db, contact_id)
 
 
+def remove_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[int]]:
+    """Remove a contact and its addresses; returns it and the deals it leaves behind.
+
+    Every link of an email to the contact goes, automatic or chosen by hand (the email's other links
+    stay), and the email it touched is linked again: removing a contact can only narrow who sees
+    mail. Its deals stay, without a contact person, and keep the mail they hold.
+    """
+    with db.tx():
+        contact = get_contact(db, contact_id)
+        threads = [r[0] for r in db.all(
+            "SELECT DISTINCT e.thread_id FROM email_contacts x JOIN emails e ON e.id = x.email_id "
+            "WHERE x.contact_id = ? ORDER BY 1", (contact_id,))]
+        deals = [r[0] for r in db.all(
+            "SELECT id FROM deals WHERE contact_id = ? AND status != 'deleted' ORDER BY id", (contact_id,))]
+        # The email links still name the contact while the re-link decides those emails again (and so
+        # reports what they lose); the foreign key is checked at commit, when none is left.
+        db.execute("PRAGMA defer_foreign_keys = ON")
+        db.execute("UPDATE deals SET contact_id = NULL, updated_utc = ? WHERE contact_id = ?", (now_utc(), contact_id))
+        db.execute("DELETE FROM contact_emails WHERE contact_id = ?", (contact_id,))
+        db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
+        _relink().relink_threads(db, threads)
+        db.execute("DELETE FROM email_contacts WHERE contact_id = ?", (contact_id,))
+    return contact, deals
+
+
 _CONTACT_SELECT = (
     "SELECT c.id, c.name, c.first_name, c.org_id, o.name AS org_name, c.title, c.phone, "
     "(SELECT group_concat(email, ' ') FROM "

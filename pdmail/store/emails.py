@@ -207,11 +207,16 @@ def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str
         "UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = ? WHERE id = ?",
         (deal_id, rule, int(manual), thread_id),
     )
+    # An email that changes deal here gets it from its owner's capture: whatever another user's
+    # change had caused on its old deal link does not carry over.
     db.execute(
-        "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, "
-        "needs_deal = CASE WHEN ? IS NULL THEN needs_deal ELSE 0 END "
-        "WHERE thread_id = ? AND coalesce(link_verdict, '') != 'internal'",
-        (deal_id, rule, int(manual), deal_id, thread_id),
+        "UPDATE emails SET deal_id = :deal, deal_rule = :rule, is_deal_manual = :manual, "
+        "needs_deal = CASE WHEN :deal IS NULL THEN needs_deal ELSE 0 END, "
+        "deal_caused_by = CASE WHEN deal_id IS :deal THEN deal_caused_by END, "
+        "deal_caused_utc = CASE WHEN deal_id IS :deal THEN deal_caused_utc END, "
+        "is_deal_proposed = CASE WHEN deal_id IS :deal THEN is_deal_proposed ELSE 0 END "
+        "WHERE thread_id = :thread AND coalesce(link_verdict, '') != 'internal'",
+        {"deal": deal_id, "rule": rule, "manual": int(manual), "thread": thread_id},
     )
 
 
@@ -323,12 +328,6 @@ def _leave_quarantine(db: Database, email_id: int, e: NewEmail) -> None:
         "WHERE status = 'held' AND content_sha256 IN (?, ?)",
         (email_id, e.captured_utc, e.raw_sha256, e.wrapper_sha256),
     )
-
-
-def replace_automatic_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]]) -> None:
-    """The email's automatic contact links become ``links``; links made by hand stay."""
-    db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = 0", (email_id,))
-    _insert_contact_links(db, email_id, links)
 
 
 def _insert_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]]) -> None:

@@ -12,11 +12,21 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
-from pdmail.models import Contact, Deal
+from pdmail.models import Contact, Deal, LinkCause
 from pdmail.store.db import Database
-from pdmail.store.emails import create_thread, refresh_thread_date, replace_automatic_contact_links
+from pdmail.store.emails import create_thread, refresh_thread_date
 from pdmail.visibility import sql_condition
+
+
+class StoredContactLink(NamedTuple):
+    contact_id: int
+    address: str
+    rule: str
+    reason: str
+    is_manual: bool
+    cause: LinkCause | None  # another user's change made it (and it may wait for the owner)
 
 
 @dataclass(frozen=True)
@@ -26,17 +36,19 @@ class LinkedEmail:
     id: int
     owner_id: int
     thread_id: int
+    visibility: str
     link_input: dict
     bcc_deal_id: int | None
     deal_id: int | None
     deal_rule: str | None
+    deal_cause: LinkCause | None
     is_deal_manual: bool
     is_links_manual: bool
     needs_deal: bool
     is_automated: bool
     link_verdict: str | None
     trace_json: str
-    contacts: tuple[tuple[int, str, str, str, bool], ...]  # (contact id, address, rule, reason, manual)
+    contacts: tuple[StoredContactLink, ...]
 
 
 @dataclass(frozen=True)
@@ -109,16 +121,28 @@ def deal_contact(db: Database, deal_id: int) -> int | None:
     return db.scalar("SELECT contact_id FROM deals WHERE id = ?", (deal_id,))
 
 
-def thread_batches(db: Database, size: int) -> Iterator[list[int]]:
-    """Every thread id, ascending, ``size`` at a time: a rescan holds one batch in memory."""
+def thread_batches(db: Database, size: int, *, owner_id: int | None = None) -> Iterator[list[int]]:
+    """Every thread id (of one owner, when given), ascending, ``size`` at a time: a rescan holds one
+    batch in memory."""
     last = 0
     while True:
-        rows = db.all("SELECT id FROM threads WHERE id > ? ORDER BY id LIMIT ?", (last, size))
+        if owner_id is None:
+            rows = db.all("SELECT id FROM threads WHERE id > ? ORDER BY id LIMIT ?", (last, size))
+        else:
+            rows = db.all("SELECT id FROM threads WHERE owner_id = ? AND id > ? ORDER BY id LIMIT ?",
+                          (owner_id, last, size))
         if not rows:
             return
         batch = [r[0] for r in rows]
         yield batch
         last = batch[-1]
+
+
+def count_visible_emails(db: Database, viewer_id: int, *, owner_id: int | None = None) -> int:
+    """How many emails (of one owner, when given) this viewer may see: a rescan's total."""
+    mine = " AND e.owner_id = :owner" if owner_id is not None else ""
+    return db.scalar(f"SELECT count(*) FROM emails e WHERE {sql_condition('e')}{mine}",
+                     {"viewer": viewer_id, "owner": owner_id})
 
 
 def count_emails(db: Database) -> int:
@@ -141,30 +165,46 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
             (ids,),
         )
     }
-    contacts: dict[int, list[tuple[int, str, str, str, bool]]] = {}
+    contacts: dict[int, list[StoredContactLink]] = {}
     for r in db.all(
-        "SELECT c.email_id, c.contact_id, c.address, c.rule, c.reason, c.is_manual FROM email_contacts c "
+        "SELECT c.email_id, c.contact_id, c.address, c.rule, c.reason, c.is_manual, c.caused_by, c.caused_utc, "
+        "c.is_proposed FROM email_contacts c "
         "JOIN emails e ON e.id = c.email_id WHERE e.thread_id IN (SELECT value FROM json_each(?)) "
         "ORDER BY c.email_id, c.contact_id",
         (ids,),
     ):
-        contacts.setdefault(r[0], []).append((r[1], r[2], r[3], r[4], bool(r[5])))
+        cause = _cause(r["caused_by"], r["caused_utc"], r["is_proposed"])
+        contacts.setdefault(r[0], []).append(StoredContactLink(r[1], r[2], r[3], r[4], bool(r[5]), cause))
     emails: dict[int, list[LinkedEmail]] = {t: [] for t in threads}
     for r in db.all(
-        "SELECT id, owner_id, thread_id, link_input_json, bcc_deal_id, deal_id, deal_rule, is_deal_manual, "
-        "is_links_manual, needs_deal, is_automated, link_verdict, link_trace_json FROM emails "
+        "SELECT id, owner_id, thread_id, visibility, link_input_json, bcc_deal_id, deal_id, deal_rule, "
+        "deal_caused_by, deal_caused_utc, is_deal_proposed, is_deal_manual, is_links_manual, needs_deal, "
+        "is_automated, link_verdict, link_trace_json FROM emails "
         "WHERE thread_id IN (SELECT value FROM json_each(?)) ORDER BY thread_id, id",
         (ids,),
     ):
         emails[r["thread_id"]].append(
             LinkedEmail(
-                r["id"], r["owner_id"], r["thread_id"], json.loads(r["link_input_json"] or "{}"), r["bcc_deal_id"],
-                r["deal_id"], r["deal_rule"], bool(r["is_deal_manual"]), bool(r["is_links_manual"]),
+                r["id"], r["owner_id"], r["thread_id"], r["visibility"], json.loads(r["link_input_json"] or "{}"),
+                r["bcc_deal_id"], r["deal_id"], r["deal_rule"],
+                _cause(r["deal_caused_by"], r["deal_caused_utc"], r["is_deal_proposed"]),
+                bool(r["is_deal_manual"]), bool(r["is_links_manual"]),
                 bool(r["needs_deal"]), bool(r["is_automated"]), r["link_verdict"], r["link_trace_json"],
                 tuple(contacts.get(r["id"], ())),
             )
         )
     return [(threads[t], emails[t]) for t in sorted(threads)]
+
+
+def _cause(by: int | None, at: str | None, proposed: int) -> LinkCause | None:
+    """A stored link's cause; a link with none was made by its owner's own doing (or before causes were kept)."""
+    if by is None and not proposed:
+        return None
+    return LinkCause(by, at or "", bool(proposed))
+
+
+def _cause_columns(cause: LinkCause | None) -> tuple[int | None, str | None, int]:
+    return (None, None, 0) if cause is None else (cause.by, cause.at, int(cause.proposed))
 
 
 def contacts_by_address(db: Database, addresses: Iterable[str]) -> dict[str, Contact]:
@@ -225,21 +265,32 @@ def write_email_links(
     *,
     deal_id: int | None,
     deal_rule: str | None,
+    deal_cause: LinkCause | None,
     is_deal_manual: bool,
     needs_deal: bool,
     is_automated: bool,
     verdict: str | None,
     trace_json: str,
-    contacts: Sequence[tuple[int, str, str, str]] | None,
+    contacts: Sequence[tuple[int, str, str, str, LinkCause | None]],
+    contacts_manual: bool,
 ) -> None:
-    """New automatic links for one email; ``contacts=None`` leaves its contact links alone (chosen by hand)."""
+    """New links for one email. ``contacts_manual``: they are the contacts its owner chose by hand (the
+    same contacts, with the engine's words), which replace the hand-made rows and nothing else."""
+    by, at, proposed = _cause_columns(deal_cause)
     db.execute(
         "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, needs_deal = ?, is_automated = ?, "
-        "link_verdict = ?, link_trace_json = ? WHERE id = ?",
-        (deal_id, deal_rule, int(is_deal_manual), int(needs_deal), int(is_automated), verdict, trace_json, email_id),
+        "link_verdict = ?, link_trace_json = ?, deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = ? "
+        "WHERE id = ?",
+        (deal_id, deal_rule, int(is_deal_manual), int(needs_deal), int(is_automated), verdict, trace_json,
+         by, at, proposed, email_id),
     )
-    if contacts is not None:
-        replace_automatic_contact_links(db, email_id, contacts)
+    db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = ?", (email_id, int(contacts_manual)))
+    db.executemany(
+        "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual, caused_by, "
+        "caused_utc, is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(email_id, cid, address, rule, reason, int(contacts_manual), *_cause_columns(cause))
+         for cid, address, rule, reason, cause in contacts],
+    )
 
 
 def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:
@@ -300,6 +351,117 @@ def split_thread(db: Database, *, owner_id: int, old_thread: int, email_ids: Seq
     return new
 
 
+# --- links another user's change proposed (rule 4 of the sharing law) ------------------------------
+
+
+def thread_proposals(db: Database, thread_id: int) -> list[dict]:
+    """The links of a thread that wait for its owner: which email, a contact or a deal, who caused it."""
+    rows = db.all(
+        "SELECT x.email_id, 'contact' AS kind, x.contact_id AS target, c.name AS name, u.email AS caused_by, "
+        "x.caused_utc AS caused_at FROM email_contacts x JOIN emails e ON e.id = x.email_id "
+        "JOIN contacts c ON c.id = x.contact_id LEFT JOIN users u ON u.id = x.caused_by "
+        "WHERE e.thread_id = :thread AND x.is_proposed = 1 "
+        "UNION ALL "
+        "SELECT e.id, 'deal', e.deal_id, d.title, u.email, e.deal_caused_utc FROM emails e "
+        "JOIN deals d ON d.id = e.deal_id LEFT JOIN users u ON u.id = e.deal_caused_by "
+        "WHERE e.thread_id = :thread AND e.is_deal_proposed = 1 "
+        "ORDER BY 1, 2, 3",
+        {"thread": thread_id},
+    )
+    return [dict(r) for r in rows]
+
+
+def accept_thread_proposals(db: Database, thread_id: int) -> None:
+    """The owner accepts: the links count from now on; who caused them stays recorded."""
+    db.execute(
+        "UPDATE email_contacts SET is_proposed = 0 WHERE is_proposed = 1 AND email_id IN "
+        "(SELECT id FROM emails WHERE thread_id = ?)",
+        (thread_id,),
+    )
+    db.execute("UPDATE emails SET is_deal_proposed = 0 WHERE thread_id = ? AND is_deal_proposed = 1", (thread_id,))
+
+
+def accepted_contact_ids(db: Database, email_id: int) -> list[int]:
+    return [r[0] for r in db.all(
+        "SELECT contact_id FROM email_contacts WHERE email_id = ? AND is_proposed = 0 ORDER BY contact_id",
+        (email_id,),
+    )]
+
+
+def emails_with_proposals(db: Database, owner_id: int) -> list[int]:
+    """The owner's emails holding a link that waits for them, newest first."""
+    rows = db.all(
+        "SELECT e.id FROM emails e WHERE e.owner_id = :owner AND (e.is_deal_proposed = 1 OR e.id IN "
+        "(SELECT x.email_id FROM email_contacts x WHERE x.is_proposed = 1)) ORDER BY e.date_utc DESC, e.id DESC",
+        {"owner": owner_id},
+    )
+    return [r[0] for r in rows]
+
+
+def thread_has_proposals(db: Database, thread_id: int) -> bool:
+    """Whether any link of the thread waits for its owner: capture asks this of every new email."""
+    return bool(db.scalar(
+        "SELECT EXISTS (SELECT 1 FROM emails WHERE thread_id = :thread AND is_deal_proposed = 1) OR EXISTS "
+        "(SELECT 1 FROM emails o JOIN email_contacts x ON x.email_id = o.id WHERE o.thread_id = :thread "
+        "AND x.is_proposed = 1)",
+        {"thread": thread_id},
+    ))
+
+
+def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> None:
+    """The email's contact links to contacts whose link waits for the owner elsewhere in the thread
+    wait too, with the same cause."""
+    pending = db.all(
+        "SELECT x.contact_id, x.caused_by, x.caused_utc FROM email_contacts x JOIN emails o ON o.id = x.email_id "
+        "WHERE o.thread_id = ? AND o.id != ? AND x.is_proposed = 1 ORDER BY o.id DESC",
+        (thread_id, email_id),
+    )
+    for contact_id, by, at in {r[0]: r for r in pending}.values():  # the oldest cause of each contact
+        db.execute(
+            "UPDATE email_contacts SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
+            "WHERE email_id = ? AND contact_id = ? AND is_manual = 0",
+            (by, at, email_id, contact_id),
+        )
+
+
+def email_deal(db: Database, email_id: int) -> tuple[int | None, str | None, bool]:
+    """The email's deal, the rule that gave it, and whether it was chosen by hand."""
+    row = db.one("SELECT deal_id, deal_rule, is_deal_manual FROM emails WHERE id = ?", (email_id,))
+    return row["deal_id"], row["deal_rule"], bool(row["is_deal_manual"])
+
+
+def pending_thread_deal(db: Database, thread_id: int, email_id: int, deal_id: int) -> LinkCause | None:
+    """Why the thread's other email holds this deal only as a proposal, if it does."""
+    row = db.one(
+        "SELECT deal_caused_by, deal_caused_utc FROM emails WHERE thread_id = ? AND id != ? AND deal_id = ? "
+        "AND is_deal_proposed = 1 ORDER BY id LIMIT 1",
+        (thread_id, email_id, deal_id),
+    )
+    return None if row is None else LinkCause(row[0], row[1] or "", True)
+
+
+def pending_deal_contact(db: Database, email_id: int, deal_id: int) -> LinkCause | None:
+    """Why the email is linked to the deal's contact only by a proposal, if it is."""
+    row = db.one(
+        "SELECT x.caused_by, x.caused_utc FROM email_contacts x JOIN deals d ON d.contact_id = x.contact_id "
+        "WHERE x.email_id = ? AND d.id = ? AND x.is_proposed = 1",
+        (email_id, deal_id),
+    )
+    return None if row is None else LinkCause(row[0], row[1] or "", True)
+
+
+def propose_deal(db: Database, cause: LinkCause, *, deal_id: int, email_id: int | None = None,
+                 thread_id: int | None = None) -> None:
+    """Make the deal link of one email (or of every email of a thread that got it without a cause) wait."""
+    where, params = ("id = ?", (email_id,)) if email_id is not None else (
+        "thread_id = ? AND deal_caused_by IS NULL AND is_deal_proposed = 0", (thread_id,))
+    db.execute(
+        f"UPDATE emails SET deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = 1 "
+        f"WHERE {where} AND deal_id = ? AND is_deal_manual = 0",
+        (cause.by, cause.at, *params, deal_id),
+    )
+
+
 def emails_needing_deal(db: Database, owner_id: int, limit: int | None = None) -> list[int]:
     """The owner's emails waiting for a deal choice, newest first."""
     rows = db.all(
@@ -330,13 +492,15 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
     email = dict(db.one(
         "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
         "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
-        "e.direction, e.subject, u.email AS owner_email FROM emails e JOIN users u ON u.id = e.owner_id "
-        "WHERE e.id = ?",
+        "e.direction, e.subject, u.email AS owner_email, e.is_deal_proposed, e.deal_caused_utc, "
+        "cu.email AS deal_caused_by FROM emails e JOIN users u ON u.id = e.owner_id "
+        "LEFT JOIN users cu ON cu.id = e.deal_caused_by WHERE e.id = ?",
         (email_id,),
     ))
     email["contacts"] = [dict(r) for r in db.all(
-        "SELECT x.contact_id, c.name, x.address, x.rule, x.reason, x.is_manual FROM email_contacts x "
-        "JOIN contacts c ON c.id = x.contact_id WHERE x.email_id = ? ORDER BY x.contact_id",
+        "SELECT x.contact_id, c.name, x.address, x.rule, x.reason, x.is_manual, x.is_proposed, "
+        "u.email AS caused_by, x.caused_utc FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
+        "LEFT JOIN users u ON u.id = x.caused_by WHERE x.email_id = ? ORDER BY x.contact_id",
         (email_id,),
     )]
     deal = db.one("SELECT id, title, status, contact_id FROM deals WHERE id = ?", (email["deal_id"],))

@@ -26,6 +26,7 @@ class InboxFilter:
     unread: bool = False
     needs_deal: bool = False
     unlinked: bool = False
+    proposed: bool = False  # the viewer's own email holding links that wait for their acceptance
     contact_id: int | None = None
     deal_id: int | None = None
     org_id: int | None = None
@@ -47,7 +48,7 @@ class Page:
 _EMAIL_COLUMNS = (
     "e.id, e.thread_id, e.owner_id, e.message_id, e.direction, e.source, e.from_name, e.from_email, e.to_json, "
     "e.cc_json, e.subject, e.date_utc, e.snippet, e.is_read, e.folder, e.is_deleted, e.visibility, e.deal_id, "
-    "e.needs_deal, e.attachments_json, e.link_verdict, u.email AS owner_email"
+    "e.needs_deal, e.attachments_json, e.link_verdict, e.is_deal_proposed, u.email AS owner_email"
 )
 
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2})?Z?)?$")
@@ -84,18 +85,30 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
         where.append("e.needs_deal = 1")
     if f.unlinked:
         where.append("e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id)")
+    if f.proposed:
+        where.append("e.owner_id = :viewer AND (e.is_deal_proposed = 1 OR EXISTS "
+                     "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1))")
     # Record filters are written as `e.id IN (...)` so that SQLite can start from the link tables
-    # instead of walking every email by date.
+    # instead of walking every email by date. A link that waits for its owner's acceptance is a
+    # link for the owner alone.
     if f.contact_id is not None:
         where.append("e.id IN (SELECT x.email_id FROM email_contacts x WHERE x.contact_id = :contact)")
+        where.append("(e.owner_id = :viewer OR EXISTS (SELECT 1 FROM email_contacts y WHERE y.email_id = e.id "
+                     "AND y.contact_id = :contact AND y.is_proposed = 0))")
         params["contact"] = f.contact_id
     if f.deal_id is not None:
         where.append("e.deal_id = :deal")
+        where.append("(e.owner_id = :viewer OR e.is_deal_proposed = 0)")
         params["deal"] = f.deal_id
     if f.org_id is not None:
         where.append(
             "(e.id IN (SELECT x.email_id FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
             "WHERE c.org_id = :org) OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
+        )
+        where.append(
+            "(e.owner_id = :viewer OR EXISTS (SELECT 1 FROM email_contacts y JOIN contacts c ON c.id = y.contact_id "
+            "WHERE y.email_id = e.id AND c.org_id = :org AND y.is_proposed = 0) OR (e.is_deal_proposed = 0 AND "
+            "e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org)))"
         )
         params["org"] = f.org_id
     if f.since:
@@ -132,7 +145,7 @@ def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
     """One page, newest first, and whether there is a next one (without counting everything)."""
     sql, params = inbox_query(viewer, f, extra=1)
     rows = db.all(sql, params)
-    return Page(_to_json(db, rows[: f.limit]), len(rows) > f.limit, f.page, f.limit)
+    return Page(_to_json(db, viewer, rows[: f.limit]), len(rows) > f.limit, f.page, f.limit)
 
 
 def count_emails(db: Database, viewer: User, f: InboxFilter) -> int:
@@ -154,6 +167,19 @@ def thread_summaries(db: Database, viewer: User, thread_ids: list[int]) -> dict[
     return {r[0]: (r[1], r[2] or 0) for r in rows}
 
 
+def with_proposals(db: Database, viewer: User, email_ids: list[int]) -> set[int]:
+    """Which of these emails are the viewer's own and hold links that wait for the viewer's acceptance."""
+    if not email_ids:
+        return set()
+    rows = db.all(
+        "SELECT e.id FROM emails e WHERE e.id IN (SELECT value FROM json_each(:ids)) AND e.owner_id = :viewer "
+        "AND (e.is_deal_proposed = 1 OR EXISTS (SELECT 1 FROM email_contacts p WHERE p.email_id = e.id "
+        "AND p.is_proposed = 1))",
+        {"ids": json.dumps(sorted(set(email_ids))), "viewer": viewer.id},
+    )
+    return {r[0] for r in rows}
+
+
 def record_emails(db: Database, viewer: User, *, contact_id: int | None = None, deal_id: int | None = None,
                   org_id: int | None = None, limit: int = 50) -> Page:
     """The emails linked to a contact, deal or organization that this viewer may see, newest first."""
@@ -162,21 +188,27 @@ def record_emails(db: Database, viewer: User, *, contact_id: int | None = None, 
     return page_emails(db, viewer, f)
 
 
-def _to_json(db: Database, rows) -> list[dict]:
+def _to_json(db: Database, viewer: User, rows) -> list[dict]:
     if not rows:
         return []
     ids = [r["id"] for r in rows]
-    contacts: dict[int, list[int]] = {}
+    contacts: dict[int, list[tuple[int, bool]]] = {}
     marks = ",".join("?" * len(ids))
     for link in db.all(
-        f"SELECT email_id, contact_id FROM email_contacts WHERE email_id IN ({marks}) ORDER BY contact_id", ids
+        f"SELECT email_id, contact_id, is_proposed FROM email_contacts WHERE email_id IN ({marks}) "
+        "ORDER BY contact_id", ids
     ):
-        contacts.setdefault(link[0], []).append(link[1])
-    return [email_json(r, contacts.get(r["id"], [])) for r in rows]
+        contacts.setdefault(link[0], []).append((link[1], bool(link[2])))
+    return [email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id) for r in rows]
 
 
-def email_json(r, contact_ids: list[int]) -> dict:
-    """SPEC.md §6: the one JSON shape of an email."""
+def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
+    """SPEC.md §6: the one JSON shape of an email.
+
+    Links that wait for the owner's acceptance (rule 4) are the owner's to see: they are listed to
+    the owner only (`pdmail explain` and `pdmail link --review` tell which they are).
+    """
+    deal_proposed = bool(r["is_deal_proposed"]) and r["deal_id"] is not None
     return {
         "id": r["id"],
         "thread_id": r["thread_id"],
@@ -193,8 +225,8 @@ def email_json(r, contact_ids: list[int]) -> dict:
         "folder": r["folder"],
         "visibility": r["visibility"],
         "owner": r["owner_email"],
-        "contacts": contact_ids,
-        "deal": r["deal_id"],
+        "contacts": [cid for cid, proposed in contact_links if own or not proposed],
+        "deal": r["deal_id"] if own or not deal_proposed else None,
         "needs_deal": bool(r["needs_deal"]),
         "attachments": json.loads(r["attachments_json"]),
     }
@@ -215,7 +247,7 @@ def get_email_row(db: Database, viewer: User, email_id: int):
 
 def get_email(db: Database, viewer: User, email_id: int) -> dict:
     row = get_email_row(db, viewer, email_id)
-    data = _to_json(db, [row])[0]
+    data = _to_json(db, viewer, [row])[0]
     data["text"] = row["body_text"]
     data["thread"] = thread_ids(db, viewer, row["thread_id"])
     return data
@@ -253,16 +285,21 @@ def thread_emails(db: Database, viewer: User, thread_id: int) -> list[dict]:
         f"WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",
         {"thread": thread_id, "viewer": viewer.id},
     )
-    return _to_json(db, rows)
+    return _to_json(db, viewer, rows)
 
 
 def facts(db: Database, email_id: int) -> EmailFacts:
     r = db.one(
-        "SELECT owner_id, visibility, deal_id, EXISTS (SELECT 1 FROM email_contacts WHERE email_id = ?) AS linked "
-        "FROM emails WHERE id = ?",
-        (email_id, email_id),
+        "SELECT owner_id, visibility, deal_id, is_deal_proposed, "
+        "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 0) AS linked, "
+        "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) AS proposed "
+        "FROM emails WHERE id = :id",
+        {"id": email_id},
     )
-    return EmailFacts(r["owner_id"], r["visibility"], bool(r["linked"]), r["deal_id"] is not None)
+    deal = r["deal_id"] is not None
+    deal_proposed = deal and bool(r["is_deal_proposed"])
+    return EmailFacts(r["owner_id"], r["visibility"], bool(r["linked"]), deal and not deal_proposed,
+                      has_proposal=bool(r["proposed"]) or deal_proposed)
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -336,7 +373,7 @@ def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool
     sql, params = search_query(viewer, text, limit=limit, team=team)
     if "fts" in params and _matches_at_least(db, params["fts"], MANY_MATCHES):
         sql, params = search_query(viewer, text, limit=limit, team=team, by_date=True)
-    return _to_json(db, db.all(sql, params))
+    return _to_json(db, viewer, db.all(sql, params))
 
 
 def _matches_at_least(db: Database, fts: str, n: int) -> bool:
@@ -377,7 +414,7 @@ def export_rows(db: Database, viewer: User, *, mine: bool, with_raw: bool, batch
         )
         if not rows:
             return
-        for data, row in zip(_to_json(db, rows), rows):
+        for data, row in zip(_to_json(db, viewer, rows), rows):
             data["text"] = row["body_text"]
             raw = get_raw(db, row["raw_sha256"]) if with_raw else None
             yield data, raw

@@ -25,7 +25,6 @@ import csv
 import io
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time

@@ -206,7 +206,7 @@ def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outco
 
 
 def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
-    """SPEC.md §5: 0 all went through; 3 every input refused; 7 some refused or failed."""
+    """docs/spec.md, "Exit codes": 0 all went through; 3 every input refused; 7 some refused or failed."""
     if not outcomes:
         return 0
     bad = [o for o in outcomes if o.status in ("quarantined", "failed")]

@@ -1,9 +1,10 @@
 """The privacy law, checked as a matrix: every command that reads or changes email, for every viewer
 (the owner, a colleague, an admin, another admin) and every kind of email.
 
-SPEC.md §3: the owner sees all of their own email; another user sees an email only if it is shared
-and linked to a contact or a deal; a private email is its owner's alone, admins included. Asking for
-an email you may not see must read exactly like asking for one that does not exist (exit 4).
+docs/spec.md, "The sharing law": the owner sees all of their own email; another user sees an email
+only if it is shared and linked to a contact or a deal; a private email is its owner's alone, admins
+included. Asking for an email you may not see must read exactly like asking for one that does not
+exist (exit 4).
 
 The expected answers below are written out by hand, not computed with ``pdmail.visibility``, so
 the law's implementation is checked against the law, not against itself. A new command fails

@@ -16,7 +16,8 @@ from pdmail.visibility import EmailFacts, can_view, sql_condition, why
 
 OWNER, OTHER = 1, 2
 
-# One row per case of SPEC.md §3: (visibility, linked to a contact, linked to a deal, may another user see it)
+# One row per case of docs/spec.md ("The sharing law"):
+# (visibility, linked to a contact, linked to a deal, may another user see it)
 TRUTH = [
     ("shared", False, False, False),
     ("shared", True, False, True),

@@ -172,7 +172,7 @@ def _to_json(db: Database, rows) -> list[dict]:
 
 
 def email_json(r, contact_ids: list[int]) -> dict:
-    """SPEC.md §6: the one JSON shape of an email."""
+    """The one JSON shape of an email (docs/spec.md, "An email")."""
     return {
         "id": r["id"],
         "thread_id": r["thread_id"],

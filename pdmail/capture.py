@@ -131,7 +131,7 @@ def parse_for_store(raw: bytes) -> tuple[ParsedEmail, Derived] | str:
 
 
 def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> int | None:
-    """The +deal<ID> of the capture address this message was sent to, SPEC.md's order of sources."""
+    """The +deal<ID> of the capture address this message was sent to, in the order of docs/spec.md ("Smart BCC")."""
     sources: list[list[str]] = []
     if recipient:
         sources.append([recipient])

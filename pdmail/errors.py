@@ -5,7 +5,7 @@ Library code raises these; it never prints and never calls ``sys.exit``.
 
 from __future__ import annotations
 
-# Exit codes of SPEC.md §5, in one place.
+# Exit codes of docs/spec.md ("Exit codes"), in one place.
 EXIT_OK = 0
 EXIT_INTERNAL = 1
 EXIT_USAGE = 2

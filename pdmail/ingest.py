@@ -221,7 +221,7 @@ def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outco
 
 
 def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
-    """SPEC.md §5: 0 all went through; 3 every input refused (and so quarantined); 7 some refused or
+    """docs/spec.md, "Exit codes": 0 all went through; 3 every input refused (and so quarantined); 7 some refused or
     failed. Exit 3 promises that the input is kept in quarantine: an input that failed (unreadable,
     missing) was not, so any failure makes it 7."""
     if not outcomes:

@@ -594,7 +594,7 @@ def _decide_deal(
 
 
 def decide_links(email: LinkInput, ctx: LinkContext) -> LinkDecision:
-    """Apply SPEC §2 in order: customer side, blocked, internal, contacts, then at most one deal."""
+    """Apply docs/spec.md ("Linking") in order: customer side, blocked, internal, contacts, then at most one deal."""
     sides = _analyse(email, ctx)
     trace = list(sides.steps)
 

@@ -1,4 +1,4 @@
-"""The settings SPEC.md names: who owns each, its default, and what values it takes."""
+"""The settings of docs/spec.md ("Settings"): who owns each, its default, and what values it takes."""
 
 from __future__ import annotations
 

@@ -738,7 +738,7 @@ def sync(db: Database, user, account_name: str | None = None,
 
 
 def exit_code(results: list[AccountResult]) -> int:
-    """SPEC.md §5 over several accounts: a credential problem first, then retry-later, then partial."""
+    """docs/spec.md, "Exit codes", over several accounts: credentials first, then retry-later, then partial."""
     codes = {r.exit_code for r in results}
     for code in (AuthFailure.exit_code, UsageError.exit_code, TemporaryFailure.exit_code, PartialFailure.exit_code):
         if code in codes:

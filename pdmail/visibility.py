@@ -1,4 +1,4 @@
-"""The sharing law of SPEC.md §3, written twice from one table: a predicate and an SQL condition.
+"""The sharing law (docs/spec.md, "The sharing law"), written twice from one table: a predicate and an SQL condition.
 
 1. The owner sees all of their own emails.
 2. Another user sees an email only if it is shared AND linked to a contact and/or a deal.

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import ast
+import re
+import tomllib
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "pdmail"
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = ROOT / "pdmail"
 UI_MODULES = {"typer", "rich", "click"}
 PURE = {"models", "addresses", "settings", "csvimport", "link", "visibility", "parse", "threading_rules",
         "forward", "authz", "identity", "limits", "htmltext", "attachment_names", "providers", "compose", "when",
@@ -67,3 +70,39 @@ def test_library_code_never_prints():
             if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "print":
                 offenders.append(f"{rel}:{node.lineno}")
     assert offenders == []
+
+
+# The module each distribution is imported as. A new dependency goes here too, so that the test
+# below can tell whether anything imports it.
+IMPORT_NAMES = {
+    "typer": "typer", "rich": "rich", "imapclient": "imapclient", "platformdirs": "platformdirs",
+    "keyring": "keyring", "html2text": "html2text", "dateparser": "dateparser", "authres": "authres",
+    "sqlite-utils": "sqlite_utils", "mail-parser": "mailparser", "nh3": "nh3",
+    "publicsuffixlist": "publicsuffixlist", "nameparser": "nameparser",
+}
+
+
+def declared(group: str | None = None) -> list[str]:
+    """Distribution names of [project].dependencies, or of one optional-dependencies group."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["dependencies"] if group is None else project["optional-dependencies"][group]
+    return [re.split(r"[\s<>=!~;\[]", spec, maxsplit=1)[0].lower() for spec in specs]
+
+
+def imported_top_level(folder: Path) -> set[str]:
+    return {name.split(".")[0] for path in folder.rglob("*.py") for name in imports_of(path)}
+
+
+def test_every_declared_dependency_is_imported_by_pdmail():
+    """A dependency nothing imports is a promise the code does not keep (the README's "Dependencies")."""
+    dependencies = declared()
+    assert [d for d in dependencies if d not in IMPORT_NAMES] == []
+    used = imported_top_level(PACKAGE)
+    assert [d for d in dependencies if IMPORT_NAMES[d] not in used] == []
+
+
+def test_every_bench_extra_is_imported_by_a_benchmark():
+    dependencies = declared("bench")
+    assert [d for d in dependencies if d not in IMPORT_NAMES] == []
+    used = imported_top_level(ROOT / "bench")
+    assert [d for d in dependencies if IMPORT_NAMES[d] not in used] == []

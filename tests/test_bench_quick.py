@@ -15,9 +15,11 @@ BENCH = Path(__file__).resolve().parent.parent / "bench"
 sys.path.insert(0, str(BENCH))
 
 import crm_speed  # noqa: E402
+import import_compare  # noqa: E402
 import ingest_speed  # noqa: E402
 import mailgen  # noqa: E402
 import measure  # noqa: E402
+import parser_compare  # noqa: E402
 
 
 def load_run_script():
@@ -51,6 +53,32 @@ def test_crm_bench_lists_every_imported_contact(tmp_path):
     assert results["contact_import"]["imported"] == 60
     assert results["deal_import"]["imported"] == 10
     crm_speed.print_table(results)
+
+
+def test_parser_comparison_reads_a_folder_of_mbox_files(tmp_path, monkeypatch):
+    mailgen.write_mbox(tmp_path / "a.mbox", list(mailgen.generate_messages(20, 1)))
+    mailgen.write_mbox(tmp_path / "b.mbox", list(mailgen.generate_messages(10, 2)))
+    monkeypatch.setenv("PDMAIL_CORPUS", str(tmp_path))
+    results = parser_compare.run_all(parser_compare.corpus_paths([]), 1, 1, 10)
+    assert results["messages"] == 30 and results["corpus"] == ["a.mbox", "b.mbox"]
+    assert set(results["speed"]) == {"pdmail", "mail-parser"}
+    by_case = {row["case"]: row for row in results["bad_input"]}
+    assert by_case["nested_5000_deep"]["pdmail"]["status"].startswith("refused")
+    assert results["html"]["bodies"] > 0
+    parser_compare.print_report(results)
+
+
+def test_parser_comparison_wants_a_corpus(monkeypatch):
+    monkeypatch.delenv("PDMAIL_CORPUS", raising=False)
+    with pytest.raises(SystemExit, match="give the corpus"):
+        parser_compare.corpus_paths([])
+
+
+def test_import_comparison_reads_every_variant(tmp_path):
+    results = import_compare.run_all(300, 1, tmp_path)
+    assert results["reading"]["a note over 3 lines"]["pdmail csvimport"]["second_row_line"] == 5
+    assert results["inserts"]["contacts"] == 300
+    import_compare.print_report(results)
 
 
 def test_measure_reports_exit_code_output_and_cpu():

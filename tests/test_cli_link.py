@@ -472,17 +472,18 @@ def test_rescan_counts_only_what_the_caller_may_see(company, db_path):
 
 @pytest.fixture
 def rules(company, db_path, tmp_path):
-    """Jane (contact 1, open deal 1), Maria at home (contact 2), Ivy (contact 3, lost deal 2), and mail
-    from each of them and from two addresses no contact has yet."""
+    """Jane (contact 1, open deal 1), Bob (contact 2), Ivy (contact 3, lost deal 2), and mail from Jane,
+    Ivy, Maria's home address (no contact: a contact's address cannot be claimed as a user's) and two
+    addresses no contact has yet."""
     c = company
     c.ok("contact", "add", "Jane Doe", "--email", JANE)
-    c.ok("contact", "add", "Maria at home", "--email", "maria@home.example")
+    c.ok("contact", "add", "Bob Stone", "--email", "bob@stone.example")
     c.ok("contact", "add", "Ivy Park", "--email", "ivy@ivy.example")
     c.ok("deal", "add", "Rollout", "--contact", "1")
     c.ok("deal", "add", "Old order", "--contact", "3", "--status", "lost")
     mails = {
         "jane": capture(db_path, frm=JANE, to=(MARIA,), subject="Jane"),
-        "home": capture(db_path, frm="maria@home.example", to=(MARIA,), subject="Home"),
+        "home": capture(db_path, frm="maria@home.example", to=(MARIA, JANE), subject="Home"),
         "ivy": capture(db_path, frm="ivy@ivy.example", to=(MARIA,), subject="Ivy"),
         "zoe": capture(db_path, frm="zoe@new.example", to=(MARIA,), subject="Zoe"),
         "jane_home": capture(db_path, frm="jane@home.example", to=(MARIA,), subject="Jane at home"),

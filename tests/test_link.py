@@ -1,4 +1,4 @@
-"""Linking rules of SPEC §2 as a truth table: one row per rule and edge case."""
+"""Linking rules of docs/spec.md ("Linking") as a truth table: one row per rule and edge case."""
 
 from __future__ import annotations
 

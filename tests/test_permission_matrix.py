@@ -1,7 +1,7 @@
 """The privacy law, checked as a matrix: every command that reads or changes email, for every viewer
 (the owner, a colleague, an admin, another admin) and every kind of email.
 
-SPEC.md §3: the owner sees all of their own email; another user sees an email only if it is shared
+docs/spec.md, "The sharing law": the owner sees all of their own email; another user sees an email only if it is shared
 and linked to a contact or a deal; a private email is its owner's alone, admins included. Asking for
 an email you may not see must read exactly like asking for one that does not exist (exit 4). And no
 action of one user makes another user's email visible to more people: a link a colleague's change

@@ -16,7 +16,7 @@ from pdmail.visibility import EmailFacts, can_view, sql_condition, why
 
 OWNER, OTHER = 1, 2
 
-# One row per case of SPEC.md §3 and rule 4: (visibility, contact link, deal link, may another user see it).
+# One row per case of docs/spec.md ("The sharing law") and its rule 4: (visibility, contact link, deal link, may another user see it).
 # A link is absent, counts ("linked"), or was proposed by another user's change and waits for the owner.
 TRUTH = [
     ("shared", None, None, False),

@@ -2,7 +2,7 @@
 
 Commands are plain functions decorated with :func:`command`, which adds ``--db``, ``--user`` (and
 ``--json`` for commands that list or show) and translates every error into one ``Error:`` line
-and the exit code of SPEC.md §5.
+and the exit code of docs/spec.md ("Exit codes").
 """
 
 import functools

@@ -1,4 +1,4 @@
-"""`pdmail sync`: mail accounts both ways, built for cron (exit codes of SPEC.md §5)."""
+"""`pdmail sync`: mail accounts both ways, built for cron (docs/spec.md, "Exit codes")."""
 
 import sys
 from typing import Annotated, Optional

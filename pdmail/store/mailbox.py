@@ -203,7 +203,7 @@ def _to_json(db: Database, viewer: User, rows) -> list[dict]:
 
 
 def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
-    """SPEC.md §6: the one JSON shape of an email.
+    """The one JSON shape of an email (docs/spec.md, "An email").
 
     Links that wait for the owner's acceptance (rule 4) are the owner's to see: they are listed to
     the owner only (`pdmail explain` and `pdmail link --review` tell which they are).

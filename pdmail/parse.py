@@ -15,10 +15,11 @@ import binascii
 import codecs
 import re
 from datetime import datetime, timezone
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
+from pdmail.address_list import read_mailboxes
 from pdmail.addresses import normalize_address, normalize_message_id
 from pdmail.errors import InputRefused
 from pdmail.htmltext import html_to_text
@@ -397,7 +398,6 @@ def _strip_quotes_and_comments(value: str) -> str:
     return "".join(out)
 
 
-_WHITESPACE_RE = re.compile(r"\s")
 _ADDR_TOKEN_RE = re.compile(r"[^\s<>(),;:\"\[\]]+@[^\s<>(),;:\"\[\]]+")
 
 
@@ -441,20 +441,19 @@ def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
 def _parse_addresses(value: str, *, count_hidden: bool = False) -> tuple[list[Address], int]:
     """Mailboxes of one address header, and (with ``count_hidden``) how many distinct addresses its
     text really holds, which catches values like ``a@x.com<b@y.com>`` that a parser may read as one.
+
+    A mailbox that holds no address (``a@b.example@host``, ``@list.example``) is kept with its text as
+    written in place of the address: shown and searchable like the rest, it matches no one.
     """
     simple = _simple_mailboxes(value)
     if simple is not None:
-        pairs = simple
+        pairs = [(name, normalize_address(addr)) for name, addr in simple]
     else:
-        try:
-            pairs = getaddresses([value])
-        except (IndexError, ValueError, TypeError, AttributeError, RecursionError):
-            pairs = [("", token) for token in _ADDR_TOKEN_RE.findall(value)]
+        pairs = [(m.name, m.address) for m in read_mailboxes(value)]
     found: list[Address] = []
     seen: set[str] = set()
-    for name, addr in pairs:
-        email = normalize_address(addr)
-        if "@" not in email or _WHITESPACE_RE.search(email) or email in seen:
+    for name, email in pairs:
+        if email in seen:
             continue
         seen.add(email)
         name = decode_header_text(name).strip().strip('"').strip()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent.parent / "pdmail"
 UI_MODULES = {"typer", "rich", "click"}
-PURE = {"models", "addresses", "settings", "csvimport", "link", "visibility", "parse", "threading_rules",
-        "forward", "authz", "identity", "limits", "htmltext", "attachment_names", "providers", "compose", "when",
-        "merge_fields"}
+PURE = {"models", "addresses", "address_list", "settings", "csvimport", "link", "visibility", "parse",
+        "threading_rules", "forward", "authz", "identity", "limits", "htmltext", "attachment_names", "providers",
+        "compose", "when", "merge_fields"}
 IO_MODULES = {"sqlite3", "sqlite_utils", "imapclient", "socket", "smtplib", "subprocess", "pdmail.store"}
 
 

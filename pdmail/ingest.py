@@ -98,10 +98,11 @@ def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Ou
 
     path, size, sha = quarantine_store.write_spool(db, chunks())
     reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
+    label = storable(item.label)
     with db.tx():
-        qid = quarantine_store.hold(db, None, source=item.label, recipient=recipient, reason=reason, from_email=None,
-                                    subject=None, spool_path=path, size=size, sha256=sha)
-    return Outcome(item.label, "quarantined", None, reason, quarantine_id=qid)
+        qid = quarantine_store.hold(db, None, source=label, recipient=storable(recipient), reason=reason,
+                                    from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
 def ingest_many(
@@ -200,8 +201,8 @@ def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outco
         path, size, sha = quarantine_store.write_spool(db, rest)
         reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
         with db.tx():
-            qid = quarantine_store.hold(db, None, source="-", recipient=recipient, reason=reason, from_email=None,
-                                        subject=None, spool_path=path, size=size, sha256=sha)
+            qid = quarantine_store.hold(db, None, source="-", recipient=storable(recipient), reason=reason,
+                                        from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
         return Outcome("-", "quarantined", None, reason, quarantine_id=qid)
     return ingest_bcc(db, head, label="-", recipient=recipient)
 

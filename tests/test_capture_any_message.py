@@ -195,6 +195,19 @@ def test_poison_messages_through_files_and_the_mail_server_pipe(team, tmp_path, 
         assert code == 0, err
 
 
+def test_a_file_name_or_recipient_in_no_charset_is_no_reason_to_lose_mail(team, tmp_path, db_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "caf\udce9.eml").write_bytes(mail(frm=STRANGER))  # the name's byte 0xE9 is not UTF-8
+    code, out, err = pdmail("bcc-ingest", "--json", str(folder))
+    assert code == 3, err
+    assert outcomes_of(out)[0]["status"] == "quarantined"
+    done = subprocess.run([sys.executable, "-m", "pdmail", "bcc-ingest", "--mta", b"--recipient=caf\xe9@bcc.example"],
+                          input=mail(frm=STRANGER, mid="<r@n>"), capture_output=True, env=dict(os.environ), timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [r["recipient"] for r in held(db_path)] == [None, "caf\ufffd@bcc.example"]
+
+
 # --- whatever fails while storing a message ends in the quarantine ------------------------------------
 
 

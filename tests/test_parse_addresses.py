@@ -160,3 +160,18 @@ def test_each_mailbox_is_read_or_kept_as_written(value, expected):
 def test_text_that_is_no_address_still_counts_as_a_mailbox_in_from():
     found, count = _parse_addresses("maria@northwind.example@evil.example", count_hidden=True)
     assert [a.email for a in found] == ["maria@northwind.example@evil.example"] and count == 1
+
+
+_header_text = st.lists(st.sampled_from(['a', '@', '.', ',', ';', ':', '"', '\\', '(', ')', '<', '>', '[', ']', ' ',
+                                         'x.example', 'é', '=?utf-8?q?A?=', '\t']), max_size=40).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_header_text)
+def test_any_header_text_reads_without_error_into_addresses_or_text_as_written(value):
+    found, count = _parse_addresses(value, count_hidden=True)
+    assert count >= len(found)
+    for a in found:
+        assert a.email.strip() == a.email and a.email
+        if is_valid_address(a.email):  # an address is always in the one form contacts are compared in
+            assert a.email == normalize_address(a.email)

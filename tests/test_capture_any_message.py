@@ -94,6 +94,16 @@ def test_text_that_is_no_address_is_shown_searchable_and_exported_byte_exact(tea
     assert exported.as_bytes().replace(b"\n", b"\r\n") == raw
 
 
+def test_text_that_is_no_address_joins_no_threads(team):
+    _, first, _ = ingest(team, mail(to="Undisclosed recipients, @list.example", mid="<u1@n>", subject="Plan"))
+    _, second, _ = ingest(team, mail(to="Undisclosed recipients, @list.example", mid="<u2@n>", subject="Re: Plan",
+                                     body="Another plan\r\n"))
+    assert team.json("show", str(first["id"]))["thread_id"] != team.json("show", str(second["id"]))["thread_id"]
+    _, third, _ = ingest(team, mail(to="Undisclosed recipients, ada@acme.example", mid="<u3@n>", subject="Plan"))
+    _, fourth, _ = ingest(team, mail(to="ada@acme.example", mid="<u4@n>", subject="Re: Plan", body="Yes\r\n"))
+    assert team.json("show", str(third["id"]))["thread_id"] == team.json("show", str(fourth["id"]))["thread_id"]
+
+
 def test_every_address_shape_through_files_and_the_mail_server_pipe(team, tmp_path, db_path):
     own = [mail(to=to, mid=f"<a{i}@northwind.example>") for i, (_, to, _, _) in enumerate(ADDRESS_CLASSES)]
     foreign = [mail(frm=to, mid=f"<f{i}@elsewhere.example>") for i, (_, to, _, _) in enumerate(ADDRESS_CLASSES)]

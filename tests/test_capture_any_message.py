@@ -76,6 +76,7 @@ def test_any_address_shape_is_stored_and_makes_a_contact_only_of_an_address(team
     emails = {e for c in team.json("contact", "list") for e in c["emails"]}
     if contact:
         assert shown in emails and email["contacts"] != []
+        assert team.json("contact", "show", str(email["contacts"][0]))["emails"] == [shown]
         assert err == ""
     else:  # kept as written, matches no one, and the skipped contact is said
         assert emails == set() and email["contacts"] == []

@@ -12,17 +12,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from pdmail import identity, link, relink, threading_rules
-from pdmail.addresses import normalize_address
-from pdmail.errors import InputRefused
+from pdmail.addresses import is_valid_address, normalize_address
+from pdmail.errors import InputRefused, PdmailError
 from pdmail.models import Address, ParsedEmail, User
-from pdmail.parse import MessageRefused, parse_message
+from pdmail.parse import MessageRefused, parse_message, without_surrogates
 from pdmail.settings import is_on
 from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
 from pdmail.store import outbox as outbox_store
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
-from pdmail.store.db import Database, iso_utc, now_utc
+from pdmail.store.db import Database, is_machine_failure, iso_utc, now_utc
 
 SUBJECT_FALLBACK_DAYS = 30
 _DEAL_TAG = re.compile(r"^(?P<base>[^+@]+)\+deal(?P<id>\d+)@(?P<domain>.+)$", re.IGNORECASE)
@@ -104,11 +104,28 @@ class Company:
 
 
 def parse_or_refuse(raw: bytes) -> ParsedEmail | str:
-    """A parsed message, or the reason it was refused; safe to run in a worker process."""
+    """A parsed message, or the reason it was refused; safe to run in a worker process.
+
+    Never raises: a message that makes the parser fail is refused with the failure as its reason,
+    so that it is quarantined rather than lost or retried for ever.
+    """
     try:
         return parse_message(raw)
     except MessageRefused as exc:
         return exc.message
+    except Exception as exc:  # noqa: BLE001 - whatever the bytes hold, the message is kept
+        return f"the message could not be read ({describe_failure(exc)})"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line naming an unexpected failure, fit to be stored as a quarantine reason."""
+    text = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
+    return storable(" ".join(text.split()))[:300]
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` with any lone surrogate replaced: a file name or argument can carry one, SQLite takes none."""
+    return None if text is None else without_surrogates(text)
 
 
 @dataclass(frozen=True)
@@ -123,11 +140,20 @@ class Derived:
     def of(cls, parsed: ParsedEmail) -> Derived:
         return cls(identity.fingerprint(parsed), identity.snippet(parsed.text))
 
+    @classmethod
+    def of_or_none(cls, parsed: ParsedEmail) -> Derived | None:
+        """The values, or None when computing them fails: the store computes them again and, failing
+        too, quarantines the message with the reason."""
+        try:
+            return cls.of(parsed)
+        except Exception:  # noqa: BLE001 - reported where the message is stored
+            return None
 
-def parse_for_store(raw: bytes) -> tuple[ParsedEmail, Derived] | str:
+
+def parse_for_store(raw: bytes) -> tuple[ParsedEmail, Derived | None] | str:
     """:func:`parse_or_refuse`, plus the message's :class:`Derived` values; for worker processes."""
     parsed = parse_or_refuse(raw)
-    return parsed if isinstance(parsed, str) else (parsed, Derived.of(parsed))
+    return parsed if isinstance(parsed, str) else (parsed, Derived.of_or_none(parsed))
 
 
 def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> int | None:
@@ -148,8 +174,27 @@ def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> in
 
 def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | None = None,
                parsed: ParsedEmail | str | None = None, company: Company | None = None,
-               derived: Derived | None = None) -> Outcome:
-    """Capture one Smart BCC message. Refused mail is quarantined with its reason, never dropped."""
+               derived: Derived | None = None, fail_fast: bool = False) -> Outcome:
+    """Capture one Smart BCC message: stored, duplicate, skipped, or quarantined with its reason.
+
+    Nothing in a message can lose it or have a mail server retry it for ever: whatever fails while
+    storing it for a reason of its own ends in the quarantine with that reason. Only failures of the
+    machine (database busy or unreadable, disk full) are raised, for the caller to try again later.
+    ``fail_fast`` raises every failure instead, for a caller that cannot undo half a message and
+    will redo it with savepoints.
+    """
+    label, recipient = storable(label), storable(recipient)
+    try:
+        return _ingest(db, raw, label, recipient, parsed, company, derived)
+    except Exception as exc:
+        if fail_fast or is_machine_failure(exc):
+            raise
+        return _quarantine_failure(db, raw, label, recipient, parsed, exc)
+
+
+def _ingest(db: Database, raw: bytes, label: str, recipient: str | None, parsed: ParsedEmail | str | None,
+            company: Company | None, derived: Derived | None) -> Outcome:
+    """Each write below is one transaction (or savepoint): a failure leaves nothing half-written."""
     company = company or Company.load(db)
     if parsed is None:
         parsed = parse_or_refuse(raw)
@@ -239,8 +284,7 @@ def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | s
 
 def _quarantine(db: Database, raw: bytes, label: str, recipient: str | None, reason: str,
                 parsed: ParsedEmail | None) -> Outcome:
-    sender = parsed.from_[0].email if parsed is not None and parsed.from_ else None
-    subject = parsed.subject if parsed is not None else None
+    sender, subject = held_fields(parsed)
     with db.tx():
         qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
                                     from_email=sender, subject=subject)
@@ -248,6 +292,35 @@ def _quarantine(db: Database, raw: bytes, label: str, recipient: str | None, rea
     if stored is not None:  # refused before, then released: these very bytes are already an email
         return Outcome(label, "duplicate", stored, "already captured (released from quarantine)",
                        quarantine_id=qid)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
+
+
+def held_fields(parsed: ParsedEmail | None) -> tuple[str | None, str | None]:
+    """The sender and subject a quarantined message is listed with."""
+    if parsed is None:
+        return None, None
+    return (parsed.from_[0].email if parsed.from_ else None), parsed.subject
+
+
+def _quarantine_failure(db: Database, raw: bytes, label: str, recipient: str | None,
+                        parsed: ParsedEmail | str | None, exc: Exception) -> Outcome:
+    """Quarantine a message that failed to be stored, with the failure as its reason.
+
+    Listed with its sender and subject when they can be read; when even that fails, the bytes are
+    kept alone with the failure's kind as the reason, so that the message is never lost.
+    """
+    reason = f"could not be stored: {describe_failure(exc)}"
+    try:
+        if not isinstance(parsed, ParsedEmail):
+            parsed = parse_or_refuse(raw)
+        return _quarantine(db, raw, label, recipient, reason, parsed if isinstance(parsed, ParsedEmail) else None)
+    except Exception as again:
+        if is_machine_failure(again):
+            raise
+    reason = f"could not be stored: {type(exc).__name__}"
+    with db.tx():
+        qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
+                                    from_email=None, subject=None)
     return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
@@ -325,6 +398,8 @@ def store_parsed(
 
     thread_id, thread_ids = _resolve_thread(db, owner, parsed)
     thread = store.get_thread(db, thread_id) if thread_id else None
+    visibility = origin.visibility or (thread.visibility if thread else
+                                       company.setting(db, "default-visibility", owner))
     base_ctx = link.LinkContext(
         own_addresses=own,
         colleague_addresses=colleagues,
@@ -338,12 +413,10 @@ def store_parsed(
     )
     customers = link.customer_addresses(email_in, base_ctx)
     contacts = store.contacts_for_addresses(db, customers)
-    if origin.source == "bcc" and company.create_contacts and link.is_automated(email_in) is None:
-        created = False
-        for address in customers:
-            if address not in contacts:
-                contacts.update(_create_contact(db, owner, address, parsed))
-                created = True
+    # A contact is seen by every user: private mail must not publish its correspondents.
+    if (origin.source == "bcc" and company.create_contacts and visibility != "private"
+            and link.is_automated(email_in) is None):
+        created = _create_contacts(db, owner, customers, contacts, parsed, warnings)
         if created and thread_id:  # the new contact's earlier mail was linked again, this thread's too
             thread = store.get_thread(db, thread_id)
             base_ctx = dataclasses.replace(base_ctx, thread=_thread_links(thread))
@@ -354,12 +427,10 @@ def store_parsed(
 
     stamp = now_utc()
     if thread_id is None:
-        visibility = origin.visibility or company.setting(db, "default-visibility", owner)
         thread_id = store.create_thread(db, owner.id, threading_rules.normalize_subject(parsed.subject),
                                         visibility, stamp)
         thread = store.get_thread(db, thread_id)
     store.register_message_ids(db, owner.id, thread_ids, thread_id)
-    visibility = thread.visibility if origin.visibility is None else origin.visibility
 
     raw_sha = parsed.raw_sha256
     if raw is not None:
@@ -449,13 +520,31 @@ def _with_crm(db: Database, ctx, contacts, *, extra_deals):
                                deals_by_id=known)
 
 
-def _create_contact(db: Database, owner: User, address: str, parsed: ParsedEmail) -> dict:
-    """A contact for an unknown customer address; the earlier mail it links is linked on the owner's behalf
-    (another user's mail only by a proposal, rule 4 of the sharing law)."""
-    name = next((a.name for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email == address and a.name), "")
-    with relink.acting(owner):
-        record = crm_store.add_contact(db, name or address, [address])
-    return {address: record.as_contact()}
+def _create_contacts(db: Database, owner: User, customers, contacts: dict, parsed: ParsedEmail, warnings: list[str]) -> bool:
+    """A contact for each customer address that has none (added to ``contacts``); whether any was made.
+
+    The mail never depends on it: an address no contact can have is skipped with a warning. The earlier
+    mail a new contact links is linked on the owner's behalf (another user's mail only by a proposal,
+    rule 4 of the sharing law).
+    """
+    created = False
+    for address in customers:
+        if address in contacts:
+            continue
+        if not is_valid_address(address):
+            warnings.append(f"no contact created for {address!r}: not an email address")
+            continue
+        name = next((a.name for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email == address and a.name), "")
+        try:
+            # Refusals come before anything is written, so the mail goes on whole without this contact.
+            with relink.acting(owner):
+                record = crm_store.add_contact(db, name or address, [address])
+        except PdmailError as exc:
+            warnings.append(f"no contact created for {address}: {exc.message}")
+            continue
+        contacts[address] = record.as_contact()
+        created = True
+    return created
 
 
 def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:

@@ -168,10 +168,11 @@ def reply_fields(original: Original, own_addresses: Iterable[str], *, reply_all:
 
 
 def _without(group: Sequence[Address], skip: set[str]) -> tuple[Address, ...]:
+    """The group less ``skip``, and less what the original held that is no address (kept as written)."""
     out: list[Address] = []
     seen = set(skip)
     for a in group:
-        if a.email and a.email not in seen:
+        if a.email and a.email not in seen and is_valid_address(a.email):
             seen.add(a.email)
             out.append(a)
     return tuple(out)

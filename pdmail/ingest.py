@@ -9,7 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pdmail.addresses import normalize_address
-from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
+from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.errors import PdmailError, TemporaryFailure
 from pdmail.limits import DEFAULT_LIMITS
 from pdmail.helper_process import HelperPool, interrupt_between_steps
@@ -56,7 +56,7 @@ def _parse_job(item: Input, users: frozenset[str] | None = None) -> Parsed:
         return Parsed(item, raw, parsed)
     if users is not None and not any(normalize_address(a.email) in users for a in parsed.from_):
         return Parsed(item, raw, parsed)
-    return Parsed(item, raw, parsed, derived=Derived.of(parsed))
+    return Parsed(item, raw, parsed, derived=Derived.of_or_none(parsed))
 
 
 def default_workers() -> int:
@@ -98,10 +98,11 @@ def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Ou
 
     path, size, sha = quarantine_store.write_spool(db, chunks())
     reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
+    label = storable(item.label)
     with db.tx():
-        qid = quarantine_store.hold(db, None, source=item.label, recipient=recipient, reason=reason, from_email=None,
-                                    subject=None, spool_path=path, size=size, sha256=sha)
-    return Outcome(item.label, "quarantined", None, reason, quarantine_id=qid)
+        qid = quarantine_store.hold(db, None, source=label, recipient=storable(recipient), reason=reason,
+                                    from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
 def ingest_many(
@@ -187,7 +188,7 @@ def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, compa
 
 def _one(db: Database, result: Parsed, recipient: str | None, company: Company, *,
          retry_on_error: bool = False) -> Outcome:
-    label = result.input.label
+    label = storable(result.input.label)
     if result.error:
         return Outcome(label, "failed", None, result.error)
     if result.oversize:
@@ -195,12 +196,13 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
     try:
         with db.tx():
             return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
-                              company=company, derived=result.derived)
+                              company=company, derived=result.derived, fail_fast=retry_on_error)
     except TemporaryFailure:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
         if retry_on_error:
             raise _Retry from exc
+        # Only the machine's failures get here (the message's own end in the quarantine).
         if isinstance(exc, PdmailError):
             return Outcome(label, "failed", None, exc.message)
         return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
@@ -214,8 +216,8 @@ def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outco
         path, size, sha = quarantine_store.write_spool(db, rest)
         reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
         with db.tx():
-            qid = quarantine_store.hold(db, None, source="-", recipient=recipient, reason=reason, from_email=None,
-                                        subject=None, spool_path=path, size=size, sha256=sha)
+            qid = quarantine_store.hold(db, None, source="-", recipient=storable(recipient), reason=reason,
+                                        from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
         return Outcome("-", "quarantined", None, reason, quarantine_id=qid)
     return ingest_bcc(db, head, label="-", recipient=recipient)
 

@@ -15,10 +15,11 @@ import binascii
 import codecs
 import re
 from datetime import datetime, timezone
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
+from pdmail.address_list import read_mailboxes
 from pdmail.addresses import normalize_address, normalize_message_id
 from pdmail.errors import InputRefused
 from pdmail.htmltext import html_to_text
@@ -35,6 +36,7 @@ __all__ = [
     "attachment_payloads",
     "decode_header_text",
     "parse_message",
+    "without_surrogates",
 ]
 
 MAX_TEXT_CHARS = 1_000_000
@@ -71,9 +73,26 @@ def _codec(label: str) -> str | None:
         info = codecs.lookup(name)
     except (LookupError, ValueError):
         return None
-    if not getattr(info, "_is_text_encoding", True):
+    if not getattr(info, "_is_text_encoding", True) or info.name in _NOT_CHARSETS:
         return None
     return info.name
+
+
+# Python text codecs that no mail charset names: they read escape sequences (``\ud800``) or labels
+# rather than mapping bytes to characters, so a sender could make the text say something else or
+# hold what no text may (a lone surrogate). Such a label reads as an unknown charset.
+_NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"})
+# Charsets written in 7-bit bytes with shifts or escapes of their own: ASCII bytes are not ASCII text.
+_SEVEN_BIT_CODECS = frozenset({"utf-7", "hz", *(f"iso2022_{v}" for v in ("jp", "jp_1", "jp_2", "jp_2004", "jp_3",
+                                                                       "jp_ext", "kr"))})
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
+
+
+def without_surrogates(text: str) -> str:
+    """Lone UTF-16 surrogates (UTF-7 can encode them) replaced: no stored or printed text may hold one."""
+    if text.isascii() or not _SURROGATE_RE.search(text):
+        return text
+    return _SURROGATE_RE.sub("\ufffd", text)
 
 
 _CHARSET_ALIASES = {
@@ -97,15 +116,15 @@ _CHARSET_ALIASES = {
 
 def _decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
     """Text and an optional defect. Declared charset first, then UTF-8, then cp1252; never raises."""
-    if data.isascii():
+    codec = _codec(charset) if charset else None
+    if data.isascii() and codec not in _SEVEN_BIT_CODECS:
         return data.decode("ascii"), None
     defect = None
     if charset:
-        codec = _codec(charset)
         if codec is None:
             return _decode_replacing(data, None), f"unknown charset {charset.strip()[:40]!r}"
         try:
-            return data.decode(codec), None
+            return without_surrogates(data.decode(codec)), None
         except (UnicodeError, LookupError, ValueError, TypeError):
             defect = f"text does not match its declared charset {charset.strip()[:40]!r}"
     for fallback in ("utf-8", "cp1252"):
@@ -120,7 +139,7 @@ def _decode_replacing(data: bytes, codec: str | None) -> str:
     """Decode with replacement characters; a label naming no usable codec reads as UTF-8."""
     if codec:
         try:
-            return data.decode(codec, "replace")
+            return without_surrogates(data.decode(codec, "replace"))
         except (UnicodeError, LookupError, ValueError, TypeError):
             pass
     return data.decode("utf-8", "replace")
@@ -397,7 +416,6 @@ def _strip_quotes_and_comments(value: str) -> str:
     return "".join(out)
 
 
-_WHITESPACE_RE = re.compile(r"\s")
 _ADDR_TOKEN_RE = re.compile(r"[^\s<>(),;:\"\[\]]+@[^\s<>(),;:\"\[\]]+")
 
 
@@ -441,20 +459,19 @@ def _simple_mailboxes(value: str) -> list[tuple[str, str]] | None:
 def _parse_addresses(value: str, *, count_hidden: bool = False) -> tuple[list[Address], int]:
     """Mailboxes of one address header, and (with ``count_hidden``) how many distinct addresses its
     text really holds, which catches values like ``a@x.com<b@y.com>`` that a parser may read as one.
+
+    A mailbox that holds no address (``a@b.example@host``, ``@list.example``) is kept with its text as
+    written in place of the address: shown and searchable like the rest, it matches no one.
     """
     simple = _simple_mailboxes(value)
     if simple is not None:
-        pairs = simple
+        pairs = [(name, normalize_address(addr)) for name, addr in simple]
     else:
-        try:
-            pairs = getaddresses([value])
-        except (IndexError, ValueError, TypeError, AttributeError, RecursionError):
-            pairs = [("", token) for token in _ADDR_TOKEN_RE.findall(value)]
+        pairs = [(m.name, m.address) for m in read_mailboxes(value)]
     found: list[Address] = []
     seen: set[str] = set()
-    for name, addr in pairs:
-        email = normalize_address(addr)
-        if "@" not in email or _WHITESPACE_RE.search(email) or email in seen:
+    for name, email in pairs:
+        if email in seen:
             continue
         seen.add(email)
         name = decode_header_text(name).strip().strip('"').strip()

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 
-from pdmail.addresses import normalize_address, normalize_message_id
+from pdmail.addresses import is_valid_address, normalize_address, normalize_message_id
 
 FALLBACK_WINDOW = timedelta(days=30)
 MAX_REFERENCES = 100
@@ -109,7 +109,7 @@ def pick_fallback_thread(
     if now_utc.tzinfo is None:
         raise ValueError("now_utc must be timezone-aware")
     own = {normalize_address(a) for a in own_addresses}
-    ours = {normalize_address(a) for a in participants} - own - {""}
+    ours = _people(participants) - own
     if not ours:
         return None
     best: tuple[datetime, int] | None = None
@@ -118,10 +118,16 @@ def pick_fallback_thread(
             raise ValueError(f"thread {thread_id}: last date must be timezone-aware")
         if abs(now_utc - last_date) > FALLBACK_WINDOW:
             continue
-        theirs = {normalize_address(a) for a in thread_participants} - own
+        theirs = _people(thread_participants) - own
         if not ours & theirs:
             continue
         key = (last_date, thread_id)
         if best is None or key > best:
             best = key
     return best[1] if best else None
+
+
+def _people(addresses: Iterable[str]) -> set[str]:
+    """The addresses among ``addresses``: text kept as written (``Undisclosed recipients``) is nobody,
+    and two messages sharing it share no one."""
+    return {a for a in (normalize_address(x) for x in addresses) if is_valid_address(a)}

@@ -10,9 +10,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pdmail"
 UI_MODULES = {"typer", "rich", "click"}
-PURE = {"models", "addresses", "settings", "csvimport", "link", "visibility", "parse", "threading_rules",
-        "forward", "authz", "identity", "limits", "htmltext", "attachment_names", "providers", "compose", "when",
-        "merge_fields", "money"}
+PURE = {"models", "addresses", "address_list", "settings", "csvimport", "link", "visibility", "parse",
+        "threading_rules", "forward", "authz", "identity", "limits", "htmltext", "attachment_names", "providers",
+        "compose", "when", "merge_fields", "money"}
 IO_MODULES = {"sqlite3", "sqlite_utils", "imapclient", "socket", "smtplib", "subprocess", "pdmail.store"}
 
 

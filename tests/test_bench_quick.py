@@ -20,6 +20,7 @@ import ingest_speed  # noqa: E402
 import mailgen  # noqa: E402
 import measure  # noqa: E402
 import parser_compare  # noqa: E402
+import realmail_check  # noqa: E402
 
 
 def load_run_script():
@@ -79,6 +80,26 @@ def test_import_comparison_reads_every_variant(tmp_path):
     assert results["reading"]["a note over 3 lines"]["pdmail csvimport"]["second_row_line"] == 5
     assert results["inserts"]["contacts"] == 300
     import_compare.print_report(results)
+
+
+def test_realmail_check_accounts_for_every_message(tmp_path):
+    sample = str(Path(__file__).parent / "data" / "realmail-sample.mbox")
+    results = realmail_check.run_all([sample], mta=False, work=tmp_path)
+    assert [row["ok"] for row in results["rows"]] == [True, True, True]
+    as_received, sent, no_lists = (row["counts"] for row in results["rows"])
+    assert as_received == {"quarantined": results["messages"]}
+    assert set(sent) <= {"stored", "duplicate"} and set(no_lists) <= {"stored", "duplicate"}
+    realmail_check.print_table(results)
+
+
+def test_realmail_check_rewrites_the_sender_only():
+    raw = (b"From: Ann <ann@x.example>\nSender: list-bounces@x.example\nTo: b@y.example\n"
+           b"List-Id: <l.x.example>\nPrecedence: list\nSubject: s\n\nFrom: not a header\n")
+    sent = realmail_check.as_sent_by_the_user(raw)
+    assert sent == (b"From: Maria Lopez <maria@northwind.example>\nTo: b@y.example\nList-Id: <l.x.example>\n"
+                    b"Precedence: list\nSubject: s\n\nFrom: not a header\n")
+    assert realmail_check.as_sent_by_the_user(raw, list_headers=False) == (
+        b"From: Maria Lopez <maria@northwind.example>\nTo: b@y.example\nSubject: s\n\nFrom: not a header\n")
 
 
 def test_measure_reports_exit_code_output_and_cpu():

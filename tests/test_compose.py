@@ -164,9 +164,12 @@ def test_format_characters_such_as_emoji_joiners_are_fine():
 def test_addresses_parse_names_lists_and_refuse_junk():
     got = parse_addresses("--to", ["Ana Ruiz <Ana@Acme.example>, bob@acme.example", "ana@acme.example"])
     assert got == (Address("Ana Ruiz", "ana@acme.example"), Address("", "bob@acme.example"))
-    for bad in ["not an address", "ana@", "ana@acme", "<>", "ánä@acme.example"]:
+    for bad in ["not an address", "ana@", "ana@acme@example.com", "@acme.example", "<>", "ánä@acme.example"]:
         with pytest.raises(UsageError):
             parse_addresses("--to", [bad])
+    # What RFC 5321 allows is an address: a host without dots, a quoted local part, an address literal.
+    assert parse_addresses("--to", ["root@localhost", '"ana ruiz"@acme.example', "ops@[192.0.2.1]"]) == (
+        Address("", "root@localhost"), Address("", '"ana ruiz"@acme.example'), Address("", "ops@[192.0.2.1]"))
     assert check_header_value("x", "tab\there") == "tab here"
 
 
@@ -211,6 +214,14 @@ def test_reply_honours_reply_to_and_never_addresses_the_user():
                      {"maria@northwind.example", "sam@northwind.example"})
     assert [a.email for a in r.to] == ["sales@acme.example"]
     assert [a.email for a in r.cc] == ["carl@acme.example", "ana@acme.example"]
+
+
+def test_reply_all_leaves_out_what_the_original_held_that_is_no_address():
+    r = reply_fields(original(to=(Address("Maria", "maria@northwind.example"), Address("", "@mailman.acme.example")),
+                              cc=(Address("", "Undisclosed recipients"), Address("", "root@localhost"))),
+                     {"maria@northwind.example"})
+    assert [a.email for a in r.to] == ["ana@acme.example"]
+    assert [a.email for a in r.cc] == ["root@localhost"]
 
 
 def test_reply_to_own_sent_mail_is_a_follow_up_to_the_same_people():

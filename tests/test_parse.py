@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mailcorpus import CRLF, REFUSED, corpus, message, multipart, part
+from oddmail import POISON_PLACES, POISON_WORDS, UTF7_SURROGATE, poison
 from pdmail.errors import InputRefused
 from pdmail.limits import ParseLimits, check_limits
 from pdmail.parse import MessageRefused, decode_header_text, parse_message
@@ -377,3 +378,46 @@ _VALUE_ALPHABET = st.sampled_from(
 def test_message_shaped_input_never_raises(fields, body):
     raw = CRLF.join(f"{name}: {value}".encode("utf-8", "surrogatepass") for name, value in fields)
     _parse_or_refuse(raw + CRLF + CRLF + body.encode("utf-8"))
+
+
+# --- charsets that decode to what no text may hold -----------------------------------------------------
+
+
+def _all_text(parsed) -> list[str]:
+    people = [*parsed.from_, *parsed.to, *parsed.cc, *parsed.reply_to]
+    return [parsed.subject, parsed.text, *(a.name for a in people), *(a.email for a in people),
+            *(a.filename for a in parsed.attachments)]
+
+
+@pytest.mark.parametrize("charset", sorted(POISON_WORDS))
+@pytest.mark.parametrize("where", POISON_PLACES)
+def test_no_decoded_text_holds_a_lone_surrogate(where, charset):
+    parsed = parse_message(poison(where, POISON_WORDS[charset]))
+    texts = _all_text(parsed)
+    for raw in parsed.attached_messages:
+        texts += _all_text(parse_message(raw))
+    for text in texts:
+        text.encode("utf-8")  # a lone surrogate cannot be encoded, stored or printed
+
+
+def test_utf7_is_read_as_utf7_and_its_lone_surrogate_replaced():
+    parsed = parse_message(poison("body", UTF7_SURROGATE))
+    assert parsed.text == "Caf\u00e9 \ufffd done"
+    assert parse_message(poison("subject", UTF7_SURROGATE)).subject == "Quote \ufffd"
+
+
+@pytest.mark.parametrize("charset", ["unicode_escape", "raw-unicode-escape", "punycode", "idna", "undefined"])
+def test_codecs_that_read_escapes_are_no_charsets(charset):
+    """Such a label decodes as an unknown charset: the sender's backslashes stay text, never become characters."""
+    raw = message(message_fields(MIME_Version="1.0", Content_Type=f"text/plain; charset={charset}"),
+                  "caf\u00e9 \\u0041 \\ud800".encode())
+    parsed = parse_message(raw)
+    assert parsed.text == "caf\u00e9 \\u0041 \\ud800"
+    assert f"unknown charset {charset!r}" in parsed.defects
+    assert decode_header_text(f"=?{charset}?Q?=5Cu0041?=") == "\\u0041"
+
+
+def test_iso_2022_jp_text_in_7_bit_bytes_is_decoded():
+    raw = message(message_fields(MIME_Version="1.0", Content_Type="text/plain; charset=iso-2022-jp"),
+                  "\u3053\u3093\u306b\u3061\u306f".encode("iso-2022-jp"))
+    assert parse_message(raw).text == "\u3053\u3093\u306b\u3061\u306f"

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from email.utils import getaddresses
 
+import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from pdmail import parse
+from pdmail.addresses import is_valid_address, normalize_address
 from pdmail.parse import _parse_addresses, _simple_mailboxes
 
 # Pieces that real headers are made of, and pieces that break the common shapes.
@@ -94,3 +96,82 @@ def test_quotes_and_comments_are_blanked_and_nothing_else_moves(value):
 
 def test_ids_inside_comments_and_quotes_are_not_references():
     assert parse._message_ids('<a@x.com> (was <b@y.org>) "<c@z.net>" d@w.io') == ["a@x.com", "d@w.io"]
+
+
+# --- what is an address, and what is kept as written --------------------------------------------
+
+
+@pytest.mark.parametrize("address", [
+    "greg@inbucket", "alice@localhost", "root@intern",                  # a host name without dots
+    '"bguste"@enron.com', '"a,b"@example.com', '"ann lee"@example.com',  # quoted local parts
+    '"e-mail <.annette@enron.com>"@enron.com', '"say \\"hi\\""@example.com',
+    "user@[192.0.2.1]", "ops@[IPv6:2001:db8::1]",                       # address literals
+    "jörg@bücher.example", "j@xn--bcher-kva.example", "用户@例子.广告",     # internationalized
+    "first.last+tag@sub.example.com", "o'neil@example.com",
+    ".annette@enron.com", "two..dots@example.com",                      # loose dots, always accepted
+])
+def test_what_rfc_5321_and_5322_allow_is_an_address(address):
+    assert is_valid_address(address)
+
+
+@pytest.mark.parametrize("text", [
+    "brian.r.vassigh@accenture.com@enron",  # two @ outside quotes
+    "@mailman.enron.com",                   # no local part
+    "ann@", "ann", "",                      # no domain, no @
+    "e-mail <.annette@enron.com>@enron",    # brackets and spaces outside quotes
+    "ann lee@example.com", "ann@exa mple.com", "ann@example..com", "ann@.example.com", "ann@example.com.",
+    "ann@[300.1.1.1]", "ann@[IPv6:not-an-address]", '"unclosed@example.com', "ann\\lee@example.com",
+])
+def test_anything_else_is_no_address(text):
+    assert not is_valid_address(text)
+
+
+def test_a_quoted_local_part_that_needs_no_quotes_is_the_plain_address():
+    assert normalize_address('"BGuste"@Enron.com') == "bguste@enron.com"
+    assert normalize_address('"a,b"@Example.com') == '"a,b"@example.com'
+    assert normalize_address('"a..b"@example.com') == '"a..b"@example.com'
+
+
+@pytest.mark.parametrize("value, expected", [
+    ("greg@inbucket", [("", "greg@inbucket")]),
+    ('"bguste"@enron.com', [("", "bguste@enron.com")]),
+    ('Ann <"ann lee"@example.com>', [("Ann", '"ann lee"@example.com')]),
+    ('"a,b"@example.com, c@example.com', [("", '"a,b"@example.com'), ("", "c@example.com")]),
+    ("user@[192.0.2.1]", [("", "user@[192.0.2.1]")]),
+    # no address: the text stays as written, never a different address (this was "@enron")
+    ("brian.r.vassigh@accenture.com@enron", [("", "brian.r.vassigh@accenture.com@enron")]),
+    ("@mailman.enron.com, ann@example.com", [("", "@mailman.enron.com"), ("", "ann@example.com")]),
+    ("e-mail <.annette@enron.com>@ENRON", [("", "e-mail <.annette@enron.com>@ENRON")]),
+    ("Pat <pat@host@relay>", [("Pat", "pat@host@relay")]),
+    ("Undisclosed recipients", [("", "Undisclosed recipients")]),
+    # shapes the standard parser misread
+    ("Smith, John <j@x.example>, bob@y.example", [("Smith, John", "j@x.example"), ("", "bob@y.example")]),
+    ("j . smith @ x . example", [("", "j.smith@x.example")]),
+    ("Ann <ann@x.example>; bob@y.example", [("Ann", "ann@x.example"), ("", "bob@y.example")]),
+    # what holds no mailbox at all
+    ("undisclosed-recipients:;", []),
+    ("unlisted-recipients:; (no To-header on input)", []),
+])
+def test_each_mailbox_is_read_or_kept_as_written(value, expected):
+    found, _ = _parse_addresses(value)
+    assert [(a.name, a.email) for a in found] == expected
+
+
+def test_text_that_is_no_address_still_counts_as_a_mailbox_in_from():
+    found, count = _parse_addresses("maria@northwind.example@evil.example", count_hidden=True)
+    assert [a.email for a in found] == ["maria@northwind.example@evil.example"] and count == 1
+
+
+_header_text = st.lists(st.sampled_from(['a', '@', '.', ',', ';', ':', '"', '\\', '(', ')', '<', '>', '[', ']', ' ',
+                                         'x.example', 'é', '=?utf-8?q?A?=', '\t']), max_size=40).map("".join)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(_header_text)
+def test_any_header_text_reads_without_error_into_addresses_or_text_as_written(value):
+    found, count = _parse_addresses(value, count_hidden=True)
+    assert count >= len(found)
+    for a in found:
+        assert a.email.strip() == a.email and a.email
+        if is_valid_address(a.email):  # an address is always in the one form contacts are compared in
+            assert a.email == normalize_address(a.email)

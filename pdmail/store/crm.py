@@ -201,14 +201,15 @@ def remove_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[i
 
 _CONTACT_SELECT = (
     "SELECT c.id, c.name, c.first_name, c.org_id, o.name AS org_name, c.title, c.phone, "
-    "(SELECT group_concat(email, ' ') FROM "
+    "(SELECT group_concat(email, char(10)) FROM "
     "  (SELECT email FROM contact_emails WHERE contact_id = c.id ORDER BY position)) AS emails "
     "FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id"
 )
 
 
 def _contact(row) -> ContactRecord:
-    emails = tuple(row["emails"].split(" ")) if row["emails"] else ()
+    # One address a line: a quoted local part may hold spaces ("ann lee"@x.example), never a line break.
+    emails = tuple(row["emails"].split("\n")) if row["emails"] else ()
     return ContactRecord(row["id"], row["name"], emails, row["org_id"], row["org_name"], row["title"], row["phone"],
                          row["first_name"])
 

@@ -204,6 +204,24 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
     return st.st_dev, st.st_ino
 
 
+# What SQLite says when the machine, not the data, is in the way.
+_MACHINE_TROUBLE = ("i/o", "unable to open", "readonly", "read-only", "locked", "busy", "full", "interrupt",
+                    "out of memory")
+# Errors about the values written: caused by what a message holds, not by the machine.
+_DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
+
+
+def is_machine_failure(exc: BaseException) -> bool:
+    """Whether ``exc`` comes from the machine (database busy, unreadable or full, disk, memory), so
+    that the same work may succeed later; anything else was caused by the data being written."""
+    if isinstance(exc, (TemporaryFailure, OSError, MemoryError)):
+        return True
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc).lower()
+        return any(word in text for word in _MACHINE_TROUBLE)
+    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, _DATA_ERRORS)
+
+
 def default_db_path() -> Path:
     from platformdirs import user_data_dir
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pdmail.addresses import normalize_address
 from pdmail.models import Address, ParsedEmail
@@ -73,13 +73,38 @@ _MAX_CANDIDATES = 200
 _MAX_LIST_CHARS = 100_000  # of one forwarded To or Cc value: thousands of addresses
 _MAX_NAME_CHARS = 256  # a display name split at commas is joined again up to this length, no further
 _MAX_DATE_CHARS = 200  # a date as a mail client prints it is far shorter; a longer line is not read as one
+# The zone that ends a Date header (RFC 5322: +hhmm, or an obsolete name), before any comment.
+_DATE_ZONE_RE = re.compile(
+    r"\d\s+(?:(?P<sign>[+-])(?P<hours>\d\d)(?P<minutes>\d\d)|(?P<name>UT|GMT|[ECMP][SD]T))(?:\s*\([^()]*\))?\s*$",
+    re.IGNORECASE,
+)
+_ZONE_NAMES = {"UT": 0, "GMT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
 
 
 def find_forwarded(parsed: ParsedEmail) -> ForwardedOriginal | None:
     """The forwarded original, or None when the message forwards nothing."""
     if parsed.attached_messages:
         return ForwardedOriginal(raw=parsed.attached_messages[0])
-    return find_inline_forward(parsed.text)
+    return find_inline_forward(parsed.text, zone=zone_of(parsed.date_header))
+
+
+def zone_of(date_header: str | None) -> timezone | None:
+    """The UTC offset a Date header was written in, or None when it names none (or ``-0000``, unknown).
+
+    A client prints a forwarded message's date in its user's local time, most often without a zone,
+    and writes its own Date header in that same local time: the forward's Date tells the zone.
+    """
+    match = _DATE_ZONE_RE.search(date_header or "")
+    if match is None:
+        return None
+    if match.group("name"):
+        hours = _ZONE_NAMES.get(match.group("name").upper())
+        return None if hours is None else timezone(timedelta(hours=hours))
+    sign, hours, minutes = match.group("sign"), int(match.group("hours")), int(match.group("minutes"))
+    if (sign == "-" and hours == minutes == 0) or hours > 23 or minutes > 59:
+        return None
+    offset = timedelta(hours=hours, minutes=minutes)
+    return timezone(-offset if sign == "-" else offset)
 
 
 def _unquote(line: str) -> tuple[int, str]:
@@ -114,8 +139,11 @@ class _Lines:
         return found
 
 
-def find_inline_forward(text: str) -> ForwardedOriginal | None:
-    """Read the first forwarded header block in a body text, behind a separator or on its own."""
+def find_inline_forward(text: str, *, zone: timezone | None = None) -> ForwardedOriginal | None:
+    """Read the first forwarded header block in a body text, behind a separator or on its own.
+
+    ``zone``: the forwarder's UTC offset, for a forwarded date printed without one (else UTC).
+    """
     lines = _Lines(text)
     candidates = 0
     for index in range(len(lines)):
@@ -124,10 +152,10 @@ def find_inline_forward(text: str) -> ForwardedOriginal | None:
         if not content:
             continue
         if _SEPARATOR_RE.match(content):
-            found = _read_block(lines, index + 1, depth)
+            found = _read_block(lines, index + 1, depth, zone)
         elif field_match is not None and _KEYS.get(field_match.group(1).lower()) == "from":
             # Outlook's bare block: From:/Sent:/To:/Subject: with no separator above it.
-            found = _read_block(lines, index, depth, require_date=True)
+            found = _read_block(lines, index, depth, zone, require_date=True)
         else:
             continue
         if found is not None:
@@ -138,7 +166,8 @@ def find_inline_forward(text: str) -> ForwardedOriginal | None:
     return None
 
 
-def _read_block(lines: _Lines, start: int, depth: int, *, require_date: bool = False) -> ForwardedOriginal | None:
+def _read_block(lines: _Lines, start: int, depth: int, zone: timezone | None, *,
+                require_date: bool = False) -> ForwardedOriginal | None:
     index = start
     # Apple Mail and Outlook leave blank lines between the separator and the block.
     while index < len(lines) and not lines.read(index)[1] and index - start < 3:
@@ -176,7 +205,7 @@ def _read_block(lines: _Lines, start: int, depth: int, *, require_date: bool = F
         from_=senders[0],
         to=parse_address_list(values.get("to", "")),
         cc=parse_address_list(values.get("cc", "")),
-        date_utc=parse_loose_date(values.get("date", "")),
+        date_utc=parse_loose_date(values.get("date", ""), zone=zone),
         subject=values.get("subject", ""),
         text="\n".join(body).strip("\n"),
     )
@@ -253,9 +282,9 @@ def parse_address_list(value: str) -> tuple[Address, ...]:
 _AT_TIME_RE = re.compile(r"\s(?:at|um|à|a las|alle|om)\s(?=\d)", re.IGNORECASE)
 
 
-def parse_loose_date(value: str) -> datetime | None:
-    """A date as a mail client prints it, as aware UTC; a date with no zone is taken as UTC.
-    Too long a value is not a date."""
+def parse_loose_date(value: str, *, zone: timezone | None = None) -> datetime | None:
+    """A date as a mail client prints it, as aware UTC. A date with no zone is read in ``zone`` (the
+    forwarder's, see :func:`zone_of`), or as UTC when that is unknown. Too long a value is not a date."""
     value = value.strip()
     if not value or len(value) > _MAX_DATE_CHARS:
         return None
@@ -263,20 +292,19 @@ def parse_loose_date(value: str) -> datetime | None:
 
     cleaned = _AT_TIME_RE.sub(" ", value)
     try:
+        # No TIMEZONE setting: a date with a zone comes back aware, one without comes back naive.
         parsed = dateparser.parse(
             cleaned,
             languages=["en", "de", "fr", "es", "it", "nl", "sv", "da", "nb", "pt"],
-            settings={
-                "TIMEZONE": "UTC",
-                "TO_TIMEZONE": "UTC",
-                "RETURN_AS_TIMEZONE_AWARE": True,
-                "PREFER_DATES_FROM": "past",
-            },
+            settings={"PREFER_DATES_FROM": "past"},
         )
     except (ValueError, TypeError, OverflowError, AttributeError):
         return None
     if parsed is None:
         return None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=zone or timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # a zone that puts the date outside what a datetime holds
+        return None

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pdmail.addresses import normalize_address
 from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse
 from pdmail.errors import PdmailError, TemporaryFailure
-from pdmail.limits import DEFAULT_LIMITS
+from pdmail.limits import DEFAULT_LIMITS, too_large
 from pdmail.helper_process import HelperPool, interrupt_between_steps
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
@@ -90,18 +90,23 @@ def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str
             yield from pending.popleft()()
 
 
-def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Outcome:
+def _oversize(db: Database, item: Input, recipient: str | None) -> Outcome:
     def chunks():
         with open(item.path, "rb") as handle:
             while data := handle.read(1 << 20):
                 yield data
 
-    path, size, sha = quarantine_store.write_spool(db, chunks())
-    reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
+    return _spool(db, chunks(), item.label, recipient)
+
+
+def _spool(db: Database, chunks, label: str, recipient: str | None) -> Outcome:
+    """Quarantine a message too large to read, streamed to the spool whole: the same for every input."""
+    path, size, sha = quarantine_store.write_spool(db, chunks)
+    reason = too_large(size, DEFAULT_LIMITS.max_size)
     with db.tx():
-        qid = quarantine_store.hold(db, None, source=item.label, recipient=recipient, reason=reason, from_email=None,
+        qid = quarantine_store.hold(db, None, source=label, recipient=recipient, reason=reason, from_email=None,
                                     subject=None, spool_path=path, size=size, sha256=sha)
-    return Outcome(item.label, "quarantined", None, reason, quarantine_id=qid)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
 def ingest_many(
@@ -118,6 +123,7 @@ def ingest_many(
     ``notice`` gets a line for the user, e.g. when Ctrl-C is taken.
     """
     items = list(inputs)
+    quarantine_store.sweep_spool(db)
     with db.bulk_writes(), interrupt_between_steps(notice) as interrupted:
         return _ingest_all(db, items, recipient, progress, workers, interrupted)
 
@@ -176,7 +182,7 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
     if result.error:
         return Outcome(label, "failed", None, result.error)
     if result.oversize:
-        return _oversize(db, result.input, result.oversize, recipient)
+        return _oversize(db, result.input, recipient)
     try:
         with db.tx():
             return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
@@ -194,14 +200,10 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
 def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outcome:
     from pdmail.inputs import read_capped
 
+    quarantine_store.sweep_spool(db)
     head, rest = read_capped(stream, DEFAULT_LIMITS.max_size)
     if rest is not None:
-        path, size, sha = quarantine_store.write_spool(db, rest)
-        reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
-        with db.tx():
-            qid = quarantine_store.hold(db, None, source="-", recipient=recipient, reason=reason, from_email=None,
-                                        subject=None, spool_path=path, size=size, sha256=sha)
-        return Outcome("-", "quarantined", None, reason, quarantine_id=qid)
+        return _spool(db, rest, "-", recipient)
     return ingest_bcc(db, head, label="-", recipient=recipient)
 
 

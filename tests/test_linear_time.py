@@ -14,6 +14,7 @@ import time
 import pytest
 
 from pdmail import forward, htmltext, threading_rules
+from pdmail.addresses import is_valid_address
 from pdmail.parse import parse_message
 
 # Seconds of CPU. The linear code needs well under a tenth of this for every case; the quadratic
@@ -84,6 +85,23 @@ def test_html_at_the_size_cap_in_a_message_is_linear():
     cpu_seconds(parse_message, raw)
 
 
+def test_a_message_converts_at_most_the_cap_of_html_and_says_it_cut():
+    """Every HTML part counts towards one budget: many parts of 2 MB would each cost the full price."""
+    part = repeat("<i></i>", htmltext.MAX_HTML_CHARS * 3 // 4)
+    body = "".join(f"--b\r\nContent-Type: text/html\r\n\r\n{part}<p>end of part {i}\r\n" for i in range(4))
+    raw = ("From: Ana <ana@customer.example>\r\nTo: capture@bcc.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+           'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + "--b--\r\n").encode()
+    parsed = cpu_seconds_and_result(parse_message, raw)
+    assert "HTML cut to the size limit" in parsed.defects
+    assert "end of part 0" in parsed.text and "end of part 1" not in parsed.text
+
+
+def cpu_seconds_and_result(work, *args):
+    result = []
+    cpu_seconds(lambda: result.append(work(*args)))
+    return result[0]
+
+
 def test_rewritten_markup_keeps_the_text():
     """The one-pass rewrite changes what the converter reads, not what the reader sees."""
     markup = (
@@ -149,6 +167,13 @@ def test_subject_prefixes_are_stepped_over_in_linear_time(subject):
     copied the rest of the subject."""
     cpu_seconds(threading_rules.normalize_subject, subject)
     cpu_seconds(threading_rules.has_reply_prefix, subject)
+
+
+def test_a_long_address_is_checked_in_linear_time():
+    """Capture checks the address of each contact it creates; a dot was tried at every place."""
+    assert cpu_seconds(is_valid_address, "a@" + "." * 300_000 + "@") < CPU_LIMIT
+    assert not is_valid_address("a@" + "." * 300_000 + "@")
+    assert is_valid_address("ada@acme.example") and not is_valid_address("ada@example.")
 
 
 # --- inline forwards --------------------------------------------------------------------------------

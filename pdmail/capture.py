@@ -327,9 +327,10 @@ def store_parsed(
     contacts = store.contacts_for_addresses(db, customers)
     if origin.source == "bcc" and company.create_contacts and link.is_automated(email_in) is None:
         created = False
+        names = _display_names(parsed)
         for address in customers:
             if address not in contacts:
-                contacts.update(_create_contact(db, address, parsed))
+                contacts.update(_create_contact(db, address, names.get(address, "")))
                 created = True
         if created and thread_id:  # the new contact's earlier mail was linked again, this thread's too
             thread = store.get_thread(db, thread_id)
@@ -435,8 +436,17 @@ def _with_crm(db: Database, ctx, contacts, *, extra_deals):
                                deals_by_id=known)
 
 
-def _create_contact(db: Database, address: str, parsed: ParsedEmail) -> dict:
-    name = next((a.name for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email == address and a.name), "")
+def _display_names(parsed: ParsedEmail) -> dict[str, str]:
+    """The first name each address is given in From, To and Cc; read once, not once per new contact:
+    a message may name tens of thousands of recipients."""
+    names: dict[str, str] = {}
+    for a in (*parsed.from_, *parsed.to, *parsed.cc):
+        if a.name:
+            names.setdefault(a.email, a.name)
+    return names
+
+
+def _create_contact(db: Database, address: str, name: str) -> dict:
     record = crm_store.add_contact(db, name or address, [address])
     return {address: record.as_contact()}
 

@@ -176,6 +176,27 @@ def test_a_long_address_is_checked_in_linear_time():
     assert is_valid_address("ada@acme.example") and not is_valid_address("ada@example.")
 
 
+def test_a_message_to_many_new_customers_is_captured_in_linear_time(company, db_path):
+    """Each unknown recipient becomes a contact, named from the message: the name was looked up by
+    reading every recipient again for each one."""
+    import sqlite3
+
+    company.ok("settings", "set", "bcc-address", "capture@bcc.northwind.example")
+    to = ", ".join(f"C{i} <c{i}@x.io>" for i in range(10_000))  # two fields under 256 KB each
+    cc = ", ".join(f"C{i} <c{i}@x.io>" for i in range(10_000, 20_000))
+    raw = (f"From: Maria Lopez <maria@northwind.example>\r\nTo: {to}\r\nCc: {cc}\r\nSubject: Price list\r\n"
+           "Message-ID: <list@northwind.example>\r\n\r\nPrices attached.\r\n").encode()
+    taken = cpu_seconds(lambda: company.ok("bcc-ingest", input=raw))
+    print(f"{taken:.2f} s of CPU")
+    conn = sqlite3.connect(db_path)
+    try:
+        assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 20_000
+        assert conn.execute("SELECT c.name FROM contacts c JOIN contact_emails e ON e.contact_id = c.id "
+                            "WHERE e.email = 'c19999@x.io'").fetchone()[0] == "C19999"
+    finally:
+        conn.close()
+
+
 # --- inline forwards --------------------------------------------------------------------------------
 
 FORWARD_LIST_SHAPES = {

@@ -53,6 +53,9 @@ _ATTR_RE = re.compile(r"""([^\s"'>/=]++)(?:\s*+=\s*+("[^"]*+"|'[^']*+'|[^\s>]*+)
 # escaping reads line starts, and rescans a long run of blank lines from every line of it.
 _INLINE_SPACES_RE = re.compile(r"[^\S\n]+")
 _LINE_BREAKS_RE = re.compile(r" ?\n\s*")
+# "&#" with no number after it stops Python's HTML parser, which then hands the rest of the document
+# over as text, tags and all: it is written as the text it is.
+_BROKEN_CHARREF_RE = re.compile(r"&#(?![0-9]|[xX][0-9a-fA-F])")
 
 _TAG_RE = re.compile(r"<[^>]*>")
 _BLOCK_RE = re.compile(r"<\s*(?:br|/p|/div|/tr|/li|/h[1-6]|/table)\b[^>]*>", re.IGNORECASE)
@@ -102,6 +105,8 @@ class _Rewriter:
         # Holds no "<" (reading stops at each one); entities stay for the converter to read.
         if not self.pre:
             segment = _LINE_BREAKS_RE.sub("\n", _INLINE_SPACES_RE.sub(" ", segment))
+        if "&#" in segment:
+            segment = _BROKEN_CHARREF_RE.sub("&amp;#", segment)
         self.out.append(segment)
 
     def markup_at(self, lt: int) -> int:

@@ -123,6 +123,12 @@ def test_deep_nesting_gives_text_of_linear_size(name):
     assert len(htmltext.html_to_text(markup)) < 3 * htmltext.MAX_NESTING * len(markup) // 10
 
 
+def test_broken_character_references_never_let_markup_into_the_text():
+    markup = "".join(f"<p>line {i} &#; &#x; &#</p>" for i in range(5)) + "<p><b>bold</b> &#65;&#x42;</p>"
+    text = htmltext.html_to_text(markup)
+    assert "<" not in text and "line 4 &#; &#x; &#" in text and text.endswith("bold AB")
+
+
 def test_nesting_past_the_cap_keeps_its_text():
     text = htmltext.html_to_text("<blockquote>" * 100 + "deep words" + "</blockquote>" * 100)
     assert "deep words" in text

@@ -130,19 +130,18 @@ class _Scan:
     def find(self, pattern: bytes, start: int) -> int:
         """File offset of the first ``pattern`` at or after ``start``, or -1 at the end of the file."""
         while True:
-            drop = start - 2 - self.base
-            if drop > 0:
-                self.buffer = self.buffer[drop:]
-                self.base += drop
             found = self.buffer.find(pattern, start - self.base)
             if found != -1:
                 return self.base + found
             data = self.handle.read(BLOCK)
             if not data:
                 return -1
-            # Only a match that takes in the new bytes is left to find.
+            # Only a match that takes in the new bytes is left to find; what is before is let go
+            # (but two bytes), once per block read, so that the buffer stays about a block long.
             start = max(start, self.base + len(self.buffer) - len(pattern) + 1)
-            self.buffer += data
+            drop = max(start - 2 - self.base, 0)
+            self.buffer = self.buffer[drop:] + data
+            self.base += drop
 
     def byte_at(self, offset: int) -> bytes:
         return self.buffer[offset - self.base : offset - self.base + 1]

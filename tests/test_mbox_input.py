@@ -161,6 +161,20 @@ def test_spans_are_where_the_mailbox_module_finds_messages(tmp_path):
     assert [data[start:stop] for start, stop in mbox_spans(str(path))] == expected
 
 
+def test_an_mbox_of_many_small_messages_is_scanned_in_linear_time(tmp_path):
+    from test_linear_time import cpu_seconds
+
+    path = tmp_path / "many.mbox"
+    with open(path, "wb") as out:
+        for i in range(200_000):
+            out.write(b"From a Mon Jan  1 00:00:00 2024\nSubject: %d\n\nhello\n\n" % i)
+    spans: list = []
+    cpu_seconds(lambda: spans.extend(mbox_spans(str(path))))
+    assert len(spans) == 200_000
+    data = path.read_bytes()
+    assert data[spans[-1][0]:spans[-1][1]] == b"Subject: 199999\n\nhello\n"
+
+
 def test_a_message_read_in_blocks_is_the_message_read_whole(tmp_path):
     body = b"".join(b">" * (i % 7) + b"From line %d\r\n" % i for i in range(200_000))
     path = tmp_path / "blocks.mbox"

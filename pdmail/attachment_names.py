@@ -13,7 +13,12 @@ import unicodedata
 
 MAX_NAME_BYTES = 200
 
-_RESERVED = {"con", "prn", "aux", "nul", *(f"com{i}" for i in range(10)), *(f"lpt{i}" for i in range(10))}
+# Names Windows keeps for devices. A file called one of them, whatever its case and extensions and
+# with spaces before the first dot (``con .txt``), is opened as the device, not as a file.
+_DEVICES = frozenset({
+    "con", "prn", "aux", "nul", "conin$", "conout$", "clock$",
+    *(f"{port}{digit}" for port in ("com", "lpt") for digit in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")),
+})
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
 _UNSAFE = re.compile(r'[<>:"|?*]')
 
@@ -26,13 +31,16 @@ def save_name(filename: str, content_type: str, index: int) -> str:
     )
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     name = _UNSAFE.sub("_", name).strip().lstrip(".").rstrip(". ").strip()
-    stem = name.rpartition(".")[0] or name
-    if stem.split(".")[0].lower() in _RESERVED:
+    if _is_device(name):
         name = "_" + name
     if not name:
         guessed = mimetypes.guess_extension((content_type or "").split(";")[0].strip().lower()) or ".bin"
         name = f"attachment-{index}{guessed}"
     return _shorten(name)
+
+
+def _is_device(name: str) -> bool:
+    return name.split(".", 1)[0].rstrip(" ").lower() in _DEVICES
 
 
 def _shorten(name: str) -> str:

@@ -520,7 +520,18 @@ def _with_crm(db: Database, ctx, contacts, *, extra_deals):
                                deals_by_id=known)
 
 
-def _create_contacts(db: Database, owner: User, customers, contacts: dict, parsed: ParsedEmail, warnings: list[str]) -> bool:
+def _display_names(parsed: ParsedEmail) -> dict[str, str]:
+    """The first name each address is given in From, To and Cc; read once, not once per new contact:
+    a message may name tens of thousands of recipients."""
+    names: dict[str, str] = {}
+    for a in (*parsed.from_, *parsed.to, *parsed.cc):
+        if a.name:
+            names.setdefault(a.email, a.name)
+    return names
+
+
+def _create_contacts(db: Database, owner: User, customers, contacts: dict, parsed: ParsedEmail,
+                     warnings: list[str]) -> bool:
     """A contact for each customer address that has none (added to ``contacts``); whether any was made.
 
     The mail never depends on it: an address no contact can have is skipped with a warning. The earlier
@@ -528,17 +539,17 @@ def _create_contacts(db: Database, owner: User, customers, contacts: dict, parse
     rule 4 of the sharing law).
     """
     created = False
+    names = _display_names(parsed)
     for address in customers:
         if address in contacts:
             continue
         if not is_valid_address(address):
             warnings.append(f"no contact created for {address!r}: not an email address")
             continue
-        name = next((a.name for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email == address and a.name), "")
         try:
             # Refusals come before anything is written, so the mail goes on whole without this contact.
             with relink.acting(owner):
-                record = crm_store.add_contact(db, name or address, [address])
+                record = crm_store.add_contact(db, names.get(address) or address, [address])
         except PdmailError as exc:
             warnings.append(f"no contact created for {address}: {exc.message}")
             continue

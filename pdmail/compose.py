@@ -21,7 +21,7 @@ from email.utils import format_datetime, getaddresses
 
 from pdmail.addresses import is_valid_address, normalize_address, normalize_message_id
 from pdmail.errors import UsageError
-from pdmail.limits import DEFAULT_LIMITS, MB, ParseLimits, check_limits
+from pdmail.limits import DEFAULT_LIMITS, ParseLimits, check_limits, size_text
 from pdmail.models import Address
 
 TOKEN_HEADER = "X-Pdmail-Token"
@@ -251,8 +251,8 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
     raw = msg.as_bytes(policy=POLICY)
     if len(raw) > limits.max_size:
         raise UsageError(
-            f"the message would be {_megabytes(len(raw))} with its attachments, over the "
-            f"{_megabytes(limits.max_size)} limit; send large files as links"
+            f"the message would be {size_text(len(raw))} with its attachments, over the "
+            f"{size_text(limits.max_size)} limit; send large files as links"
         )
     reason = check_limits(raw, limits)
     if reason:
@@ -262,10 +262,6 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
         if a.email not in recipients:
             recipients.append(a.email)
     return Composed(raw, message_id, token, sender.email, tuple(recipients), tuple(a.email for a in bcc))
-
-
-def _megabytes(size: int) -> str:
-    return f"{size / MB:.1f} MB" if size >= MB / 10 else f"{size:,} bytes"
 
 
 def _header_address(a: Address) -> HeaderAddress:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from pdmail.addresses import normalize_address
 from pdmail.models import Address, ParsedEmail
@@ -59,18 +59,52 @@ _KEYS = {
 }  # fmt: skip
 _FIELD_RE = re.compile(r"^\*?([A-Za-zÀ-ÿ][\w\-À-ÿ]{0,24})\s?\*?\s?:\*?\s*(.*)$")
 _QUOTE_RE = re.compile(r"^((?:\s?>)*)\s?")
-_MAILTO_RE = re.compile(r"\[mailto:([^\]\s]+)\]", re.IGNORECASE)
+_MAILTO_RE = re.compile(r"\[mailto:([^\[\]\s]+)\]", re.IGNORECASE)  # no "[" inside: each scan ends at the next
 _MAILTO_ANGLE_RE = re.compile(r"<mailto:[^<>\s]+>", re.IGNORECASE)
 _ANGLE_RE = re.compile(r"<(?:mailto:)?([^<>\s]+@[^<>\s]+)>")
-_BARE_RE = re.compile(r"[^\s<>()\[\],;:\"']+@[^\s<>()\[\],;:\"']+\.[^\s<>()\[\],;:\"']+")
+# A bare address: a run of address characters with an "@" past its first character and a dot past the
+# "@". Tried only where a run starts, and from the first "@", so a long run that holds no address costs
+# one scan, not one per character (or per "@").
+_BARE_RE = re.compile(r"(?<![^\s<>()\[\],;:\"'])[^\s<>()\[\],;:\"'][^\s<>()\[\],;:\"'@]*@[^\s<>()\[\],;:\"']+\.[^\s<>()\[\],;:\"']+")
 _MAX_BLOCK_LINES = 30
+# Header-like blocks looked at before giving up: a real forward's block is among the first few, and
+# each look reads up to _MAX_BLOCK_LINES lines. The message is then kept as it came, unwrapped.
+_MAX_CANDIDATES = 200
+_MAX_LIST_CHARS = 100_000  # of one forwarded To or Cc value: thousands of addresses
+_MAX_NAME_CHARS = 256  # a display name split at commas is joined again up to this length, no further
+_MAX_DATE_CHARS = 200  # a date as a mail client prints it is far shorter; a longer line is not read as one
+# The zone that ends a Date header (RFC 5322: +hhmm, or an obsolete name), before any comment.
+_DATE_ZONE_RE = re.compile(
+    r"\d\s+(?:(?P<sign>[+-])(?P<hours>\d\d)(?P<minutes>\d\d)|(?P<name>UT|GMT|[ECMP][SD]T))(?:\s*\([^()]*\))?\s*$",
+    re.IGNORECASE,
+)
+_ZONE_NAMES = {"UT": 0, "GMT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
 
 
 def find_forwarded(parsed: ParsedEmail) -> ForwardedOriginal | None:
     """The forwarded original, or None when the message forwards nothing."""
     if parsed.attached_messages:
         return ForwardedOriginal(raw=parsed.attached_messages[0])
-    return find_inline_forward(parsed.text)
+    return find_inline_forward(parsed.text, zone=zone_of(parsed.date_header))
+
+
+def zone_of(date_header: str | None) -> timezone | None:
+    """The UTC offset a Date header was written in, or None when it names none (or ``-0000``, unknown).
+
+    A client prints a forwarded message's date in its user's local time, most often without a zone,
+    and writes its own Date header in that same local time: the forward's Date tells the zone.
+    """
+    match = _DATE_ZONE_RE.search(date_header or "")
+    if match is None:
+        return None
+    if match.group("name"):
+        hours = _ZONE_NAMES.get(match.group("name").upper())
+        return None if hours is None else timezone(timedelta(hours=hours))
+    sign, hours, minutes = match.group("sign"), int(match.group("hours")), int(match.group("minutes"))
+    if (sign == "-" and hours == minutes == 0) or hours > 23 or minutes > 59:
+        return None
+    offset = timedelta(hours=hours, minutes=minutes)
+    return timezone(-offset if sign == "-" else offset)
 
 
 def _unquote(line: str) -> tuple[int, str]:
@@ -79,45 +113,72 @@ def _unquote(line: str) -> tuple[int, str]:
     return prefix.count(">"), line[match.end() if match else 0 :].strip()
 
 
-def find_inline_forward(text: str) -> ForwardedOriginal | None:
-    """Read the first forwarded header block in a body text, behind a separator or on its own."""
-    lines = text.splitlines()
-    for index, line in enumerate(lines):
-        depth, content = _unquote(line)
+class _Lines:
+    """The body's lines, each one unquoted and matched as a header field at most once: candidate blocks
+    overlap (each reads up to _MAX_BLOCK_LINES lines ahead), so a body of many "From:" lines would
+    otherwise have every line read again by each of the candidates before it. Only the lines ahead of
+    the search are kept read."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self._read: dict[int, tuple[int, str, re.Match[str] | None]] = {}
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def forget(self, index: int) -> None:
+        """Line ``index`` will not be read again: blocks are read forward only."""
+        self._read.pop(index, None)
+
+    def read(self, index: int) -> tuple[int, str, re.Match[str] | None]:
+        """(quote depth, content, header field match) of line ``index``."""
+        found = self._read.get(index)
+        if found is None:
+            depth, content = _unquote(self.lines[index])
+            found = self._read[index] = (depth, content, _FIELD_RE.match(content) if content else None)
+        return found
+
+
+def find_inline_forward(text: str, *, zone: timezone | None = None) -> ForwardedOriginal | None:
+    """Read the first forwarded header block in a body text, behind a separator or on its own.
+
+    ``zone``: the forwarder's UTC offset, for a forwarded date printed without one (else UTC).
+    """
+    lines = _Lines(text)
+    candidates = 0
+    for index in range(len(lines)):
+        lines.forget(index - 1)
+        depth, content, field_match = lines.read(index)
         if not content:
             continue
         if _SEPARATOR_RE.match(content):
-            found = _read_block(lines, index + 1, depth)
-        elif _key_of(content) == "from":
+            found = _read_block(lines, index + 1, depth, zone)
+        elif field_match is not None and _KEYS.get(field_match.group(1).lower()) == "from":
             # Outlook's bare block: From:/Sent:/To:/Subject: with no separator above it.
-            found = _read_block(lines, index, depth, require_date=True)
+            found = _read_block(lines, index, depth, zone, require_date=True)
         else:
             continue
         if found is not None:
             return found
+        candidates += 1
+        if candidates >= _MAX_CANDIDATES:
+            break
     return None
 
 
-def _key_of(content: str) -> str | None:
-    match = _FIELD_RE.match(content)
-    if not match:
-        return None
-    return _KEYS.get(match.group(1).lower())
-
-
-def _read_block(lines: list[str], start: int, depth: int, *, require_date: bool = False) -> ForwardedOriginal | None:
+def _read_block(lines: _Lines, start: int, depth: int, zone: timezone | None, *,
+                require_date: bool = False) -> ForwardedOriginal | None:
     index = start
     # Apple Mail and Outlook leave blank lines between the separator and the block.
-    while index < len(lines) and not _unquote(lines[index])[1] and index - start < 3:
+    while index < len(lines) and not lines.read(index)[1] and index - start < 3:
         index += 1
     values: dict[str, str] = {}
     last: str | None = None
     end = index
     while end < len(lines) and end - index < _MAX_BLOCK_LINES:
-        line_depth, content = _unquote(lines[end])
+        line_depth, content, match = lines.read(end)
         if not content or line_depth != depth:
             break
-        match = _FIELD_RE.match(content)
         key = _KEYS.get(match.group(1).lower()) if match else None
         if key is not None:
             values.setdefault(key, match.group(2).strip())
@@ -137,14 +198,14 @@ def _read_block(lines: list[str], start: int, depth: int, *, require_date: bool 
     if not senders:
         return None
     body: list[str] = []
-    for line in lines[end:]:
+    for line in lines.lines[end:]:
         line_depth, _ = _unquote(line)
         body.append(_strip_quotes(line, depth) if line_depth >= depth else line)
     return ForwardedOriginal(
         from_=senders[0],
         to=parse_address_list(values.get("to", "")),
         cc=parse_address_list(values.get("cc", "")),
-        date_utc=parse_loose_date(values.get("date", "")),
+        date_utc=parse_loose_date(values.get("date", ""), zone=zone),
         subject=values.get("subject", ""),
         text="\n".join(body).strip("\n"),
     )
@@ -187,7 +248,7 @@ def parse_address_list(value: str) -> tuple[Address, ...]:
     """Addresses as mail clients print them: ``Name <a@b>``, ``"Doe, Jane" <a@b>``, ``Name [mailto:a@b]``."""
     found: list[Address] = []
     carry = ""
-    for item in _split_list(value):
+    for item in _split_list(value[:_MAX_LIST_CHARS]):
         item = (carry + "," + item).strip() if carry else item.strip()
         if not item:
             continue
@@ -203,7 +264,9 @@ def parse_address_list(value: str) -> tuple[Address, ...]:
         else:
             bare = _BARE_RE.search(item)
             if not bare:
-                carry = item  # "Doe, Jane <...>" written without quotes
+                # "Doe, Jane <...>" written without quotes: the next item may need this one. Only its
+                # end is kept, so that a list of many items without an address costs linear time.
+                carry = item[-_MAX_NAME_CHARS:]
                 continue
             email = bare.group(0)
             name = (item[: bare.start()] + item[bare.end() :]).strip()
@@ -219,29 +282,29 @@ def parse_address_list(value: str) -> tuple[Address, ...]:
 _AT_TIME_RE = re.compile(r"\s(?:at|um|à|a las|alle|om)\s(?=\d)", re.IGNORECASE)
 
 
-def parse_loose_date(value: str) -> datetime | None:
-    """A date as a mail client prints it, as aware UTC; a date with no zone is taken as UTC."""
+def parse_loose_date(value: str, *, zone: timezone | None = None) -> datetime | None:
+    """A date as a mail client prints it, as aware UTC. A date with no zone is read in ``zone`` (the
+    forwarder's, see :func:`zone_of`), or as UTC when that is unknown. Too long a value is not a date."""
     value = value.strip()
-    if not value:
+    if not value or len(value) > _MAX_DATE_CHARS:
         return None
     import dateparser  # slow to import, and only forwarded mail needs it
 
     cleaned = _AT_TIME_RE.sub(" ", value)
     try:
+        # No TIMEZONE setting: a date with a zone comes back aware, one without comes back naive.
         parsed = dateparser.parse(
             cleaned,
             languages=["en", "de", "fr", "es", "it", "nl", "sv", "da", "nb", "pt"],
-            settings={
-                "TIMEZONE": "UTC",
-                "TO_TIMEZONE": "UTC",
-                "RETURN_AS_TIMEZONE_AWARE": True,
-                "PREFER_DATES_FROM": "past",
-            },
+            settings={"PREFER_DATES_FROM": "past"},
         )
     except (ValueError, TypeError, OverflowError, AttributeError):
         return None
     if parsed is None:
         return None
     if parsed.tzinfo is None:
-        return parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
+        parsed = parsed.replace(tzinfo=zone or timezone.utc)
+    try:
+        return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError):  # a zone that puts the date outside what a datetime holds
+        return None

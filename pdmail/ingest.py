@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from pdmail.addresses import normalize_address
 from pdmail.capture import Company, Derived, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.errors import PdmailError, TemporaryFailure
-from pdmail.limits import DEFAULT_LIMITS
+from pdmail.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.helper_process import HelperPool, interrupt_between_steps
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
@@ -26,6 +26,11 @@ CHUNK = 16  # messages per task sent to a parser process
 # must hold more than a batch (16 x 16 > 200): with less, the parsers idle while a batch is written
 # and the store idles while the next one is parsed.
 IN_FLIGHT = 16
+# Counts alone would let large messages fill the memory (200 of 25 MB is 5 GB), so a batch, a task
+# and the parsing window also end at a size. Typical mail (50 KB a message) never reaches these.
+BATCH_BYTES = 16 * MB
+CHUNK_BYTES = 4 * MB
+IN_FLIGHT_BYTES = 32 * MB
 
 
 @dataclass(frozen=True)
@@ -44,10 +49,9 @@ def _parse_job(item: Input, users: frozenset[str] | None = None) -> Parsed:
     if item.error:
         return Parsed(item, None, None, item.error)
     try:
-        if item.path is not None:
-            size = os.path.getsize(item.path)
-            if size > DEFAULT_LIMITS.max_size:
-                return Parsed(item, None, None, oversize=size)
+        size = item.size()
+        if size > DEFAULT_LIMITS.max_size:  # the rule for stdin too: spooled whole, never read into memory
+            return Parsed(item, None, None, oversize=size)
         raw = item.read()
     except OSError as exc:
         return Parsed(item, None, None, f"cannot read {item.label}: {exc.strerror}")
@@ -70,8 +74,9 @@ def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> lis
 
 
 def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
-    """Parse results in input order. At most IN_FLIGHT chunks per parser wait at any time, so memory
-    stays flat however large the mailbox: results are taken as fast as the store takes them.
+    """Parse results in input order. At most IN_FLIGHT chunks per parser, and IN_FLIGHT_BYTES of
+    messages, wait at any time, so memory stays flat however large the mailbox: results are taken as
+    fast as the store takes them.
     """
     workers = default_workers() if workers is None else workers
     if workers < 1 or len(items) < PARALLEL_FROM:
@@ -79,26 +84,54 @@ def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str
         return
     from collections import deque
 
-    chunks = (items[i:i + CHUNK] for i in range(0, len(items), CHUNK))
     with HelperPool(workers, partial(_parse_chunk, users=users)) as helpers:
         pending: deque = deque()
-        for chunk in chunks:
-            pending.append(helpers.submit(chunk))
-            if len(pending) >= IN_FLIGHT * workers:
-                yield from pending.popleft()()
+        waiting = 0  # bytes of the messages in the pending chunks
+        for chunk, size in _chunks(items):
+            pending.append((helpers.submit(chunk), size))
+            waiting += size
+            while len(pending) >= IN_FLIGHT * workers or waiting > IN_FLIGHT_BYTES:
+                result, size = pending.popleft()
+                waiting -= size
+                yield from result()
         while pending:
-            yield from pending.popleft()()
+            yield from pending.popleft()[0]()
 
 
-def _oversize(db: Database, item: Input, size: int, recipient: str | None) -> Outcome:
-    def chunks():
-        with open(item.path, "rb") as handle:
-            while data := handle.read(1 << 20):
-                yield data
+def _chunks(items: list[Input]):
+    """Tasks for the parsers, with their size: CHUNK messages, or fewer that reach CHUNK_BYTES."""
+    chunk: list[Input] = []
+    size = 0
+    for item in items:
+        chunk.append(item)
+        size += _size_of(item)
+        if len(chunk) >= CHUNK or size >= CHUNK_BYTES:
+            yield chunk, size
+            chunk, size = [], 0
+    if chunk:
+        yield chunk, size
 
-    path, size, sha = quarantine_store.write_spool(db, chunks())
-    reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
-    label = storable(item.label)
+
+def _size_of(item: Input) -> int:
+    """What reading the input will cost in memory (none for one too large to read, or unreadable)."""
+    if item.error:
+        return 0
+    try:
+        size = item.size()
+    except OSError:
+        return 0
+    return 0 if size > DEFAULT_LIMITS.max_size else size
+
+
+def _oversize(db: Database, item: Input, recipient: str | None) -> Outcome:
+    return _spool(db, item.chunks(), item.label, recipient)
+
+
+def _spool(db: Database, chunks, label: str, recipient: str | None) -> Outcome:
+    """Quarantine a message too large to read, streamed to the spool whole: the same for every input."""
+    path, size, sha = quarantine_store.write_spool(db, chunks)
+    reason = too_large(size, DEFAULT_LIMITS.max_size)
+    label = storable(label)
     with db.tx():
         qid = quarantine_store.hold(db, None, source=label, recipient=storable(recipient), reason=reason,
                                     from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
@@ -119,6 +152,7 @@ def ingest_many(
     ``notice`` gets a line for the user, e.g. when Ctrl-C is taken.
     """
     items = list(inputs)
+    quarantine_store.sweep_spool(db)
     with db.bulk_writes(), interrupt_between_steps(notice) as interrupted:
         return _ingest_all(db, items, recipient, progress, workers, interrupted)
 
@@ -132,11 +166,7 @@ def _ingest_all(db: Database, items: list[Input], recipient: str | None,
     done = 0
     try:
         while True:
-            batch = []
-            for result in stream:
-                batch.append(result)
-                if len(batch) >= BATCH:
-                    break
+            batch, full = _next_batch(stream)
             if not batch:
                 break
             interrupted()
@@ -145,13 +175,25 @@ def _ingest_all(db: Database, items: list[Input], recipient: str | None,
             if progress:
                 progress(done, len(items))
             interrupted()
-            if len(batch) < BATCH:
+            if not full:
                 break
     except PdmailError as exc:
         raise RunStopped(outcomes, exc) from exc
     finally:
         stream.close()  # stops the parser processes now, also when interrupted
     return outcomes
+
+
+def _next_batch(stream) -> tuple[list[Parsed], bool]:
+    """The next BATCH results, or fewer holding BATCH_BYTES; and whether more may follow."""
+    batch: list[Parsed] = []
+    size = 0
+    for result in stream:
+        batch.append(result)
+        size += len(result.raw or b"")
+        if len(batch) >= BATCH or size >= BATCH_BYTES:
+            return batch, True
+    return batch, False
 
 
 class RunStopped(PdmailError):
@@ -192,7 +234,7 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
     if result.error:
         return Outcome(label, "failed", None, result.error)
     if result.oversize:
-        return _oversize(db, result.input, result.oversize, recipient)
+        return _oversize(db, result.input, recipient)
     try:
         with db.tx():
             return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
@@ -211,14 +253,10 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
 def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outcome:
     from pdmail.inputs import read_capped
 
+    quarantine_store.sweep_spool(db)
     head, rest = read_capped(stream, DEFAULT_LIMITS.max_size)
     if rest is not None:
-        path, size, sha = quarantine_store.write_spool(db, rest)
-        reason = f"message is {size / 1e6:.1f} MB, over the {DEFAULT_LIMITS.max_size / 1e6:.0f} MB limit"
-        with db.tx():
-            qid = quarantine_store.hold(db, None, source="-", recipient=storable(recipient), reason=reason,
-                                        from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
-        return Outcome("-", "quarantined", None, reason, quarantine_id=qid)
+        return _spool(db, rest, "-", recipient)
     return ingest_bcc(db, head, label="-", recipient=recipient)
 
 

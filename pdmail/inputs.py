@@ -1,14 +1,23 @@
 """Messages from files: one ``.eml``, an mbox file, or a Maildir folder; and stdin with a size cap.
 
-Each message is yielded on its own, so one unreadable file never stops the rest.
+Each message is yielded on its own, so one unreadable file never stops the rest. Nothing is read
+before it is needed: an mbox is scanned for where its messages lie, a block at a time, and each
+message is read (by a parser process) only when its turn comes, so memory stays flat however large
+the file.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+BLOCK = 1 << 20
+# mboxrd quoting: a message line "From ..." is written ">From ...", and ">From ..." is written
+# ">>From ...": reading takes one ">" off every such line.
+_QUOTED_FROM_RE = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)  # slots: a Maildir can list 100,000 of them
@@ -17,12 +26,125 @@ class Input:
     path: str | None = None  # read lazily (in a worker) when set
     raw: bytes | None = None
     error: str | None = None
+    span: tuple[int, int] | None = None  # where in ``path`` the message lies, for one inside an mbox
+
+    def size(self) -> int:
+        """The message's size in bytes, known without reading it (as it lies in its file)."""
+        if self.raw is not None:
+            return len(self.raw)
+        if self.span is not None:
+            return self.span[1] - self.span[0]
+        return os.path.getsize(self.path)
 
     def read(self) -> bytes:
         if self.raw is not None:
             return self.raw
         with open(self.path, "rb") as handle:
-            return handle.read()
+            if self.span is None:
+                return handle.read()
+            start, stop = self.span
+            handle.seek(start)
+            return unquote_mboxrd(handle.read(stop - start))
+
+    def chunks(self) -> Iterator[bytes]:
+        """The message a block at a time, for one too large to hold: what :meth:`read` would return."""
+        if self.raw is not None:
+            yield self.raw
+            return
+        with open(self.path, "rb") as handle:
+            if self.span is None:
+                while data := handle.read(BLOCK):
+                    yield data
+                return
+            yield from _unquoted_blocks(handle, *self.span)
+
+
+def unquote_mboxrd(data: bytes) -> bytes:
+    return _QUOTED_FROM_RE.sub(rb"\1", data) if b">From " in data else data
+
+
+def _unquoted_blocks(handle, start: int, stop: int) -> Iterator[bytes]:
+    """Bytes ``start`` to ``stop`` of ``handle`` with mboxrd quoting undone, a block at a time.
+
+    Quoting sits where a line starts, so a block is let out up to its last newline and the rest waits
+    for the next one. A line longer than a block goes out in pieces, its start read from its first
+    block (a line of a megabyte of ">" then "From " would keep all its ">": no writer makes one).
+    """
+    handle.seek(start)
+    left = stop - start
+    waiting = b""
+    at_line_start = True  # ``waiting`` begins a line
+    while left > 0 or waiting:
+        data = handle.read(min(BLOCK, left)) if left > 0 else b""
+        left -= len(data)
+        data = waiting + data
+        cut = data.rfind(b"\n") + 1
+        if cut == 0:
+            if left > 0 and len(data) < BLOCK:
+                waiting = data
+                continue
+            cut = len(data)  # a long line, or the end: let it go
+        piece, waiting = data[:cut], data[cut:]
+        # A piece that starts inside a line is read after a stand-in byte: its start is no line start.
+        yield unquote_mboxrd(piece) if at_line_start else unquote_mboxrd(b"x" + piece)[1:]
+        at_line_start = piece.endswith(b"\n")
+
+
+def mbox_spans(path: str) -> Iterator[tuple[int, int]]:
+    """Where each message of an mbox file lies, as (start, stop) byte offsets; read a block at a time.
+
+    As Python's ``mailbox`` module reads an mbox: every line starting with ``From `` starts a message
+    (mboxrd quotes such lines in bodies), the message begins after that line and ends before the next
+    one, without the blank line that separates them. The file must start with a ``From `` line.
+    """
+    with open(path, "rb") as handle:
+        size = os.fstat(handle.fileno()).st_size
+        scan = _Scan(handle)
+        line = 0  # where the current message's From line starts
+        while True:
+            newline = scan.find(b"\n", line)
+            if newline == -1:
+                yield size, size  # a From line that ends the file: an empty message
+                return
+            start = newline + 1
+            separator = scan.find(b"\nFrom ", newline)
+            if separator == -1:
+                handle.seek(max(size - 2, 0))
+                blank_before = handle.read(2) == b"\n\n"
+                yield start, max(size - 1 if blank_before else size, start)
+                return
+            blank_before = separator > newline and scan.byte_at(separator - 1) == b"\n"
+            yield start, max(separator if blank_before else separator + 1, start)
+            line = separator + 1
+
+
+class _Scan:
+    """Forward search in a file through a buffer of about one block; the bytes just before the
+    point a search starts from stay readable."""
+
+    def __init__(self, handle) -> None:
+        self.handle = handle
+        self.buffer = b""
+        self.base = 0  # file offset of buffer[0]
+
+    def find(self, pattern: bytes, start: int) -> int:
+        """File offset of the first ``pattern`` at or after ``start``, or -1 at the end of the file."""
+        while True:
+            found = self.buffer.find(pattern, start - self.base)
+            if found != -1:
+                return self.base + found
+            data = self.handle.read(BLOCK)
+            if not data:
+                return -1
+            # Only a match that takes in the new bytes is left to find; what is before is let go
+            # (but two bytes), once per block read, so that the buffer stays about a block long.
+            start = max(start, self.base + len(self.buffer) - len(pattern) + 1)
+            drop = max(start - 2 - self.base, 0)
+            self.buffer = self.buffer[drop:] + data
+            self.base += drop
+
+    def byte_at(self, offset: int) -> bytes:
+        return self.buffer[offset - self.base : offset - self.base + 1]
 
 
 def _is_maildir(path: Path) -> bool:
@@ -64,15 +186,12 @@ def expand(paths: list[str]) -> Iterator[Input]:
                 file_name = str(file)  # one string for both: label and path are the same
                 yield Input(file_name, path=file_name)
         elif _looks_like_mbox(path):
-            import mailbox  # not at the top: one message on stdin never needs it
-
+            file_name = str(path)
             try:
-                box = mailbox.mbox(str(path), create=False)
-                for index, key in enumerate(box.iterkeys(), start=1):
-                    yield Input(f"{name}#{index}", raw=box.get_bytes(key, from_=False))
-                box.close()
-            except (OSError, mailbox.Error) as exc:
-                yield Input(name, error=f"cannot read mbox {name}: {exc}")
+                for index, span in enumerate(mbox_spans(file_name), start=1):
+                    yield Input(f"{name}#{index}", path=file_name, span=span)
+            except OSError as exc:
+                yield Input(name, error=f"cannot read mbox {name}: {exc.strerror or exc}")
         elif not os.access(path, os.R_OK):
             yield Input(name, error=f"cannot read {name}: permission denied")
         else:

@@ -6,16 +6,20 @@ without the ``email`` package, so a hostile message costs linear time and no rec
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 
 MB = 1024 * 1024
 KB = 1024
+# The largest message pdmail stores: one figure for every way in and out, said as size_text() says it
+# ("25 MB") in every message and in the README. A larger one waits whole in the quarantine's spool.
+MAX_MESSAGE_SIZE = 25 * MB
 
 
 @dataclass(frozen=True)
 class ParseLimits:
-    max_size: int = 25 * MB
+    max_size: int = MAX_MESSAGE_SIZE
     max_header_block: int = 1 * MB
     max_header_field: int = 256 * KB
     max_mime_depth: int = 50
@@ -49,12 +53,20 @@ def message_start(raw: bytes) -> int:
     return pos
 
 
-def _size_text(size: int) -> str:
-    if size >= MB:
-        return f"{size // MB} MB" if size % MB == 0 else f"{size / MB:.1f} MB"
-    if size >= KB:
-        return f"{size // KB} KB" if size % KB == 0 else f"{size / KB:.1f} KB"
+def size_text(size: int) -> str:
+    """A size as pdmail says it everywhere: 25 MB, 26.3 MB, 800 KB (binary units, as the limits are).
+
+    Rounded up, so that a message over a limit never reads as the limit itself.
+    """
+    for unit, name in ((MB, "MB"), (KB, "KB")):
+        if size >= unit:
+            return f"{math.ceil(size * 10 / unit) / 10:g} {name}"
     return f"{size} bytes"
+
+
+def too_large(size: int, limit: int = MAX_MESSAGE_SIZE) -> str:
+    """The one reason given for a message over the size limit, whichever way it came in."""
+    return f"message is {size_text(size)}, over the {size_text(limit)} limit"
 
 
 def _boundary_of(field: bytes) -> bytes | None:
@@ -86,7 +98,7 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, quick: boo
     """
     size = len(raw)
     if size > limits.max_size:
-        return f"message is {_size_text(size)}, over the {_size_text(limits.max_size)} limit"
+        return too_large(size, limits.max_size)
 
     start = message_start(raw)
     stack: list[bytes | None] = []  # open boundaries; None marks an attached message
@@ -130,7 +142,7 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, quick: boo
             if top_header and short is None:
                 header_bytes += len(line)
                 if header_bytes > limits.max_header_block:
-                    return f"header block is over the {_size_text(limits.max_header_block)} limit"
+                    return f"header block is over the {size_text(limits.max_header_block)} limit"
             if line in (b"\n", b"\r\n") or not line.strip(b"\r\n"):
                 close_field()
                 in_header = False
@@ -158,7 +170,7 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, quick: boo
                 if line[:1] in (b"C", b"c"):
                     field.append(line)
             if field_len > limits.max_header_field:
-                return f"a header field is over the {_size_text(limits.max_header_field)} limit"
+                return f"a header field is over the {size_text(limits.max_header_field)} limit"
             continue
         if not open_count:
             break  # no boundary left to find: nothing in the rest can change the verdict

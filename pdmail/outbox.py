@@ -25,7 +25,7 @@ from pdmail.errors import (
     TemporaryFailure,
     UsageError,
 )
-from pdmail.limits import DEFAULT_LIMITS
+from pdmail.limits import DEFAULT_LIMITS, size_text
 from pdmail.models import Address, User
 from pdmail.store import outbox as store
 from pdmail.store.db import Database, iso_utc
@@ -176,7 +176,7 @@ def read_attachments(paths: list[Path]):
         # base64 makes a file about 4/3 its size on the wire.
         if total * 4 // 3 > DEFAULT_LIMITS.max_size:
             raise UsageError(f"--attach {path}: the attachments add up to more than the "
-                             f"{DEFAULT_LIMITS.max_size // (1024 * 1024)} MB a message may have")
+                             f"{size_text(DEFAULT_LIMITS.max_size)} a message may have")
         try:
             data = p.read_bytes()
         except OSError as exc:

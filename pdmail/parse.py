@@ -22,7 +22,7 @@ from urllib.parse import unquote_to_bytes
 from pdmail.address_list import read_mailboxes
 from pdmail.addresses import normalize_address, normalize_message_id
 from pdmail.errors import InputRefused
-from pdmail.htmltext import html_to_text
+from pdmail.htmltext import MAX_HTML_CHARS, html_to_text
 from pdmail.identity import sha256_hex
 from pdmail.limits import DEFAULT_LIMITS, ParseLimits, check_limits, message_start
 from pdmail.models import Address, Attachment, ParsedEmail
@@ -416,7 +416,10 @@ def _strip_quotes_and_comments(value: str) -> str:
     return "".join(out)
 
 
-_ADDR_TOKEN_RE = re.compile(r"[^\s<>(),;:\"\[\]]+@[^\s<>(),;:\"\[\]]+")
+_WHITESPACE_RE = re.compile(r"\s")
+# A token is tried only from the start of a run of its characters (the look-behind): tried from every
+# character, a long run without "@" would be scanned again from each one, in quadratic time.
+_ADDR_TOKEN_RE = re.compile(r"(?<![^\s<>(),;:\"\[\]])[^\s<>(),;:\"\[\]]+@[^\s<>(),;:\"\[\]]+")
 
 
 # The shapes nearly every address header has: ``Name <local@domain>``, ``"Last, First" <local@domain>``
@@ -489,7 +492,8 @@ def _address_list(values: list[str]) -> tuple[Address, ...]:
     return tuple(out)
 
 
-_ID_RE = re.compile(r"<([^<>]*)>|([^\s<>,;\"()\[\]]+@[^\s<>,;\"()\[\]]+)")
+# Bare ids are tried only from the start of a run, as in _ADDR_TOKEN_RE.
+_ID_RE = re.compile(r"<([^<>]*)>|(?<![^\s<>,;\"()\[\]])([^\s<>,;\"()\[\]]+@[^\s<>,;\"()\[\]]+)")
 
 
 def _message_ids(value: str) -> list[str]:
@@ -798,7 +802,7 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
     if body.plain:
         text = "\n\n".join(t.strip("\n") for t in body.plain)
     elif body.html:
-        text = "\n\n".join(html_to_text(h) for h in body.html)
+        text = "\n\n".join(_html_texts(body.html, defects))
     else:
         text = ""
     if len(text) > MAX_TEXT_CHARS:
@@ -839,6 +843,21 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
         parse_status="defects" if defects else "ok",
         pdmail_token=_token(header),
     )
+
+
+def _html_texts(parts: list[str], defects: list[str]) -> list[str]:
+    """Each HTML part as text, converting at most MAX_HTML_CHARS of markup for the whole message: the
+    cost of conversion grows with the markup, and a message may hold many parts."""
+    texts: list[str] = []
+    left = MAX_HTML_CHARS
+    for markup in parts:
+        if len(markup) > left:
+            defects.append("HTML cut to the size limit")
+        if left <= 0:
+            break
+        texts.append(html_to_text(markup[:left]))
+        left -= len(markup)
+    return texts
 
 
 def attachment_payloads(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> list[tuple[Attachment, bytes]]:

@@ -22,36 +22,39 @@ _PREFIXES = (
 )
 _PREFIX_ALT = "|".join(sorted((re.escape(p) for p in _PREFIXES), key=len, reverse=True))
 # Counters like Re[2]: and Re(3): come from clients that number replies instead of repeating "Re:".
-_PREFIX_RE = re.compile(rf"^(?:{_PREFIX_ALT})\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
-_TAG_RE = re.compile(r"^\[[^\[\]]*\]\s*")
+_PREFIX_RE = re.compile(rf"(?:{_PREFIX_ALT})\s*(?:\[\d+\]|\(\d+\))?\s*[:：]\s*", re.IGNORECASE)
+_TAG_RE = re.compile(r"\[[^\[\]]*\]\s*")  # used with match(): anchored where it is tried
 
 
-def _strip_leading_tags(text: str) -> str:
-    while True:
-        stripped = _TAG_RE.sub("", text, count=1)
-        if stripped == text:
-            return text
-        text = stripped
+def _after_leading_tags(text: str, pos: int = 0) -> int:
+    """Where the text goes on past the list tags (``[sales] [ext]``) starting at ``pos``."""
+    while (match := _TAG_RE.match(text, pos)) is not None and match.end() > pos:
+        pos = match.end()
+    return pos
 
 
 def normalize_subject(subject: str) -> str:
     """The subject a conversation keeps however many clients and lists have prefixed it.
 
-    Used only to compare subjects, never shown: casefolded, whitespace collapsed.
+    Used only to compare subjects, never shown: casefolded, whitespace collapsed. Prefixes and tags
+    are stepped over where they are, never cut off one copy at a time: a subject of thousands of
+    them would be copied thousands of times.
     """
     text = " ".join((subject or "").split())
+    pos = 0
     while True:
-        stripped = _PREFIX_RE.sub("", _strip_leading_tags(text), count=1)
-        if stripped == text:
+        pos = _after_leading_tags(text, pos)
+        match = _PREFIX_RE.match(text, pos)
+        if match is None or match.end() == pos:
             break
-        text = stripped
-    return " ".join(text.split()).casefold()
+        pos = match.end()
+    return " ".join(text[pos:].split()).casefold()
 
 
 def has_reply_prefix(subject: str) -> bool:
     """True when the subject, after any list tags, starts with a reply or forward prefix."""
-    text = _strip_leading_tags(" ".join((subject or "").split()))
-    return bool(_PREFIX_RE.match(text))
+    text = " ".join((subject or "").split())
+    return bool(_PREFIX_RE.match(text, _after_leading_tags(text)))
 
 
 def thread_ids(

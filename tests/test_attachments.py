@@ -34,6 +34,26 @@ def test_save_names_are_safe(given, expected):
     assert save_name(given, "application/pdf", 3) == expected
 
 
+DEVICES = ["CON", "PRN", "AUX", "NUL", "COM1", "COM9", "LPT1", "COM\u00b9", "LPT\u00b3",
+           "CONIN$", "CONOUT$", "CLOCK$"]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("shape", ["{}", "{lower}", "{title}", "{}.txt", "{lower}.tar.gz", "{} .txt",
+                                   "{}. . ", "{}.txt. ", "  {}"])
+def test_windows_device_names_are_never_saved_as_they_are(device, shape):
+    given = shape.format(device, lower=device.lower(), title=device.title())
+    name = save_name(given, "application/octet-stream", 1)
+    assert name.startswith("_"), name
+    assert name[1:].split(".")[0].rstrip(" ").lower() == device.lower()
+
+
+@pytest.mark.parametrize("given", ["console.txt", "conin.txt", "conout.log", "clock.png", "com10.txt",
+                                   "lpt.doc", "auxiliary.pdf", "nul_report.csv", "my con.txt"])
+def test_names_that_only_start_like_a_device_are_kept(given):
+    assert save_name(given, "application/octet-stream", 1) == given
+
+
 def test_long_names_keep_their_extension_and_fit():
     name = save_name("é" * 300 + ".pdf", "application/pdf", 1)
     assert name.endswith(".pdf") and len(name.encode()) <= 200

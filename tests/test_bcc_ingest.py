@@ -180,7 +180,8 @@ def test_inline_forward_without_to_stores_the_customers_original(team, db_path):
     assert email["direction"] == "incoming"
     assert email["from"] == {"name": "Ada Byron", "email": "ada@acme.example"}
     assert email["to"] == [{"name": "Maria Lopez", "email": "maria@northwind.example"}]
-    assert email["subject"] == "Re: Quote" and email["date"] == "2026-11-16T17:40:00Z"
+    # 5:40 PM as Maria's client printed it, in her zone: her own Date header says +0100.
+    assert email["subject"] == "Re: Quote" and email["date"] == "2026-11-16T16:40:00Z"
     assert "Numbers work for us." in email["text"] and "FYI" not in email["text"]
     assert email["contacts"] == [1] and email["deal"] == 1
     (row,) = db_rows(db_path, "SELECT raw_sha256, wrapper_sha256 FROM emails")

@@ -118,7 +118,7 @@ def test_every_address_shape_through_files_and_the_mail_server_pipe(team, tmp_pa
         code, out, err = pdmail("bcc-ingest", "--mta", "--json", stdin=raw)
         assert code == 0, err
         assert json.loads(out)["status"] in ("duplicate", "quarantined")
-    assert len(held(db_path)) == 2 * len(foreign)
+    assert len(held(db_path)) == len(foreign)  # the quarantine holds each message once, however often refused
 
 
 def test_a_login_address_follows_the_same_rules(cli):

@@ -105,7 +105,7 @@ def test_attachments_keep_their_exact_bytes_and_a_guessed_type():
 
 
 def test_a_message_over_the_size_limit_is_refused_before_sending():
-    with pytest.raises(UsageError, match="over the 1,024 bytes limit"):
+    with pytest.raises(UsageError, match="over the 1 KB limit"):
         compose(draft(attachments=(FileAttachment("big.bin", b"x" * 2000),)), limits=ParseLimits(max_size=1024))
 
 

@@ -206,6 +206,32 @@ def test_from_line_without_address_is_not_a_forward():
     assert find_inline_forward(text) is None
 
 
+@pytest.mark.parametrize(
+    ("outer_date", "expected"),
+    [
+        ("Tue, 5 Mar 2024 11:00:00 +0100", utc(2024, 3, 4, 8, 12)),
+        ("Tue, 5 Mar 2024 11:00:00 -0500 (EST)", utc(2024, 3, 4, 14, 12)),
+        ("Tue, 5 Mar 2024 11:00:00 +0530", utc(2024, 3, 4, 3, 42)),
+        ("Tue, 5 Mar 2024 11:00:00 PST", utc(2024, 3, 4, 17, 12)),
+        ("Tue, 5 Mar 2024 11:00:00 -0000", utc(2024, 3, 4, 9, 12)),  # -0000: zone unknown, UTC
+        ("Tue, 5 Mar 2024 11:00:00", utc(2024, 3, 4, 9, 12)),
+    ],
+)
+def test_forwarded_date_without_zone_is_read_in_the_forwarders_zone(outer_date, expected):
+    """Gmail prints "Mon, Mar 4, 2024 at 9:12 AM" in the forwarder's local time; their client wrote
+    the forward's own Date header in that same time."""
+    raw = message(Subject="Fwd: Quote for 40 seats", Date=outer_date, body=GMAIL.replace("\n", "\r\n"))
+    found = find_forwarded(parse_message(raw))
+    assert found is not None and found.date_utc == expected
+
+
+def test_forwarded_date_with_its_own_zone_keeps_it():
+    raw = message(Subject="Fwd: Quote for 40 seats", Date="Tue, 5 Mar 2024 11:00:00 -0800",
+                  body=THUNDERBIRD.replace("\n", "\r\n"))
+    found = find_forwarded(parse_message(raw))
+    assert found is not None and found.date_utc == utc(2024, 3, 4, 8, 12)
+
+
 def test_unparseable_date_leaves_date_empty():
     found = find_inline_forward(GMAIL.replace("Mon, Mar 4, 2024 at 9:12 AM", "sometime last week-ish, zz"))
     assert found is not None and found.date_utc is None

@@ -8,7 +8,6 @@ written), or when someone discards it.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +15,7 @@ from pathlib import Path
 from pdmail.errors import UsageError, not_found
 from pdmail.identity import sha256_hex
 from pdmail.models import User
+from pdmail.store import spool
 from pdmail.store.db import Database, now_utc
 from pdmail.store.emails import get_raw, put_raw
 
@@ -208,17 +208,9 @@ def _remove_files(paths: list[str]) -> None:
 
 def write_spool(db: Database, chunks) -> tuple[str, int, str]:
     """Stream an oversized message to the spool folder; returns (path, size, sha256)."""
-    digest = hashlib.sha256()
-    size = 0
-    folder = spool_dir(db)
-    tmp = folder / f".incoming-{os.getpid()}"
-    with open(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb") as out:
-        for chunk in chunks:
-            digest.update(chunk)
-            size += len(chunk)
-            out.write(chunk)
-        out.flush()
-        os.fsync(out.fileno())
-    final = folder / f"{digest.hexdigest()}.eml"
-    os.replace(tmp, final)
-    return str(final), size, digest.hexdigest()
+    return spool.write(spool_dir(db), chunks)
+
+
+def sweep_spool(db: Database) -> int:
+    """Remove what killed writes left in the spool folder (see :mod:`pdmail.store.spool`)."""
+    return spool.sweep(db.path.with_name(db.path.name + ".spool"))

@@ -3,7 +3,7 @@
 Starts the test Dovecot on 127.0.0.1, seeds one user's INBOX with realistic messages from
 ``mailgen.py`` (written straight into the Maildir), opens the folder once so that Dovecot has
 indexed it, then times UID FETCH of BODY.PEEK[] in batches over every UID, several times. The
-same loop through ``pdmail.imap`` (what sync uses) is timed too, to show that layer's cost.
+same loop through ``pdmail.accounts.imap`` (what sync uses) is timed too, to show that layer's cost.
 
     python bench/imap_ceiling.py --count 10000
 """
@@ -42,8 +42,8 @@ def bare_loop(server: Dovecot, user, batch: int, tls: bool = True) -> tuple[int,
 
 
 def pdmail_loop(server: Dovecot, user, batch: int) -> tuple[int, int, float]:
-    """The same pass through pdmail.imap.ImapSession.fetch_bodies (adds FLAGS, INTERNALDATE, MODSEQ)."""
-    from pdmail import imap
+    """The same pass through pdmail.accounts.imap.ImapSession.fetch_bodies (adds FLAGS, INTERNALDATE, MODSEQ)."""
+    from pdmail.accounts import imap
     from pdmail.store.accounts import Account
 
     account = Account(id=1, owner_id=1, name="bench", kind="imap", provider=None, address=user.login,
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seeded {len(sizes):,} messages (median {statistics.median(sizes) / 1024:.1f} KB, "
               f"mean {statistics.mean(sizes) / 1024:.1f} KB, total {sum(sizes) / 2**20:.0f} MB) in {seeded:.1f} s; "
               f"first SELECT (indexing) {indexed:.1f} s")
-        loops = [("bare imapclient FETCH BODY.PEEK[]", bare_loop), ("pdmail.imap fetch_bodies", pdmail_loop)]
+        loops = [("bare imapclient FETCH BODY.PEEK[]", bare_loop), ("pdmail.accounts.imap fetch_bodies", pdmail_loop)]
         if args.plain:
             loops.append(("bare imapclient, plain port (no TLS)",
                           lambda server, user, batch: bare_loop(server, user, batch, tls=False)))

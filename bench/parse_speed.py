@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pdmail.parse import parse_message  # noqa: E402
+from pdmail.mime.parse import parse_message  # noqa: E402
 
 WORDS = (
     "pricing proposal renewal contract meeting quarter budget licence seats discount invoice "

@@ -43,10 +43,10 @@ sys.path.insert(0, str(HERE))
 
 import measure  # noqa: E402
 
-from pdmail.addresses import normalize_address, normalize_message_id  # noqa: E402
-from pdmail.htmltext import html_to_text  # noqa: E402
-from pdmail.inputs import expand  # noqa: E402
-from pdmail.parse import MessageRefused, parse_message  # noqa: E402
+from pdmail.capture.inputs import expand  # noqa: E402
+from pdmail.core.addresses import normalize_address, normalize_message_id  # noqa: E402
+from pdmail.mime.html_text import html_to_text  # noqa: E402
+from pdmail.mime.parse import MessageRefused, parse_message  # noqa: E402
 
 # A bad-input case that takes longer than this counts as a hang.
 CASE_TIMEOUT_S = 20

@@ -46,7 +46,7 @@ _FIELD_RE = r"(?im)^{names}:.*(?:\r?\n[ \t].*)*(?:\r?\n|$)"
 
 def read_messages(paths: list[str]) -> list[bytes]:
     """Every message of the mbox files, read as `pdmail bcc-ingest` reads them."""
-    from pdmail.inputs import expand
+    from pdmail.capture.inputs import expand
 
     return [item.read() for item in expand(paths)]
 

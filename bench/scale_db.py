@@ -33,7 +33,7 @@ PLACEHOLDER_SHA = "0" * 64
 
 def _migrate(path: Path) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-    from pdmail import migrations
+    from pdmail.store import migrations
     from pdmail.store.db import PAGE_SIZE
 
     conn = sqlite3.connect(path, isolation_level=None)

@@ -20,8 +20,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from pdmail import compose, outbox  # noqa: E402
-from pdmail.models import Address  # noqa: E402
+from pdmail.core.models import Address  # noqa: E402
+from pdmail.send import compose  # noqa: E402
+from pdmail.send import outbox
 from pdmail.store import open_db  # noqa: E402
 from pdmail.store.accounts import add_account  # noqa: E402
 from pdmail.store.crm import add_contact, add_deal  # noqa: E402

@@ -66,7 +66,7 @@ def bare_fetch(server: Dovecot, user, folder: str = "INBOX") -> tuple[int, float
 # Runs the command line and reports the process's own peak RSS, and that of its parsing workers.
 _MEASURED = (
     "import resource, sys\n"
-    "from pdmail.cli import app\n"
+    "from pdmail.cli.app import app\n"
     "try:\n"
     "    app(prog_name='pdmail')\n"
     "finally:\n"
@@ -97,9 +97,9 @@ def pdmail(db: Path, *args: str, password: str) -> tuple[float, subprocess.Compl
 
 def in_process_sync(db_path: Path, password: str) -> float:
     """One sync timed inside this process (no interpreter start-up), as cron's second run would see it."""
-    from pdmail import sync
     from pdmail.store import accounts, open_db
     from pdmail.store.users import find_user
+    from pdmail.sync import engine as sync
 
     os.environ[PASSWORD_ENV] = password
     db = open_db(db_path)

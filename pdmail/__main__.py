@@ -6,7 +6,7 @@ from __future__ import annotations
 def main() -> None:
     import sys
 
-    from pdmail.fastpath import run as run_fast
+    from pdmail.cli.fastpath import run as run_fast
 
     try:
         code = run_fast(sys.argv[1:])
@@ -14,7 +14,7 @@ def main() -> None:
             code = _full_command_line()
         sys.stdout.flush()  # here, where a closed pipe can still be told apart, not at exit
     except BrokenPipeError:
-        from pdmail.terminal import end_on_closed_output, stdout_closed
+        from pdmail.cli.terminal import end_on_closed_output, stdout_closed
 
         if not stdout_closed():
             raise
@@ -23,7 +23,7 @@ def main() -> None:
 
 
 def _full_command_line() -> int | str | None:
-    from pdmail.cli import run
+    from pdmail.cli.app import run
 
     try:
         run()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typer.main import get_command
 
-from pdmail.cli import app
+from pdmail.cli.app import app
 
 
 def all_commands() -> list[tuple[list[str], object]]:

@@ -37,7 +37,7 @@ class Cli:
     """Runs pdmail in-process and returns (exit code, stdout, stderr); ``.json`` parses stdout."""
 
     def __init__(self) -> None:
-        from pdmail.cli import app
+        from pdmail.cli.app import app
 
         self.app = app
         self.runner = CliRunner()

@@ -6,8 +6,8 @@ import itertools
 from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 
-from pdmail import capture
-from pdmail.parse import parse_message
+from pdmail.capture import save as capture
+from pdmail.mime.parse import parse_message
 from pdmail.store import crm, open_db
 from pdmail.store import users as users_store
 

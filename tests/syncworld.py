@@ -123,6 +123,6 @@ def world(company, db_path, tmp_path):
 
 
 def run(db, account, **options):
-    from pdmail import sync
+    from pdmail.sync import engine as sync
 
     return sync.sync_account(db, account, sync.SyncOptions(**options))

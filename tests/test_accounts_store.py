@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pdmail.errors import NotFound, UsageError
+from pdmail.core.errors import NotFound, UsageError
 from pdmail.store import open_db
 from pdmail.store.accounts import add_account, get_account, last_sync, list_accounts, remove_account
 from pdmail.store.users import find_user

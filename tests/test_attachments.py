@@ -7,8 +7,8 @@ import os
 
 import pytest
 
-from pdmail.attachment_names import numbered, save_name
-from pdmail.parse import attachment_payloads, parse_message
+from pdmail.mime.attachment_names import numbered, save_name
+from pdmail.mime.parse import attachment_payloads, parse_message
 
 CAPTURE = "capture@bcc.northwind.example"
 

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailcorpus import message
-from pdmail.authz import authorize_bcc_sender, organizational_domain
-from pdmail.parse import parse_message
+from pdmail.capture.sender_check import authorize_bcc_sender, organizational_domain
+from pdmail.mime.parse import parse_message
 
 ALLOWED = frozenset({"alice@allowed.example", "alice.alt@other-allowed.example"})
 MX = "mx.bcc.example"
@@ -173,7 +173,7 @@ def test_organizational_domain(domain, org):
 def test_the_suffix_list_is_read_from_the_installed_package_without_the_network(monkeypatch):
     import socket
 
-    from pdmail import authz
+    from pdmail.capture import sender_check as authz
 
     def no_network(*args, **kwargs):
         raise AssertionError("the Public Suffix List must never be fetched")
@@ -192,8 +192,8 @@ def test_the_suffix_list_is_loaded_only_when_alignment_needs_it():
 
     script = (
         "import sys\n"
-        "from pdmail.authz import authorize_bcc_sender\n"
-        "from pdmail.parse import parse_message\n"
+        "from pdmail.capture.sender_check import authorize_bcc_sender\n"
+        "from pdmail.mime.parse import parse_message\n"
         "from test_authz import ALLOWED, MX, ar, mail\n"
         "for results in (f'{MX}; dmarc=pass header.from=allowed.example',"
         " f'{MX}; dkim=pass header.d=allowed.example'):\n"

@@ -386,8 +386,8 @@ def test_every_input_refused_exits_3(team, tmp_path):
 
 
 def test_oversized_stdin_is_spooled_and_quarantined(team, db_path, monkeypatch):
-    import pdmail.ingest as ingest_module
-    from pdmail.limits import ParseLimits
+    import pdmail.capture.batch as ingest_module
+    from pdmail.mime.limits import ParseLimits
 
     monkeypatch.setattr(ingest_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
     big = mail(body="x" * 50_000 + "\r\n")

@@ -135,7 +135,7 @@ def test_a_login_address_follows_the_same_rules(cli):
 
 
 def test_a_contact_that_cannot_be_made_is_skipped_and_the_mail_stored(team, monkeypatch):
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
     from pdmail.store import crm
 
     def refuse(*args, **kwargs):
@@ -245,7 +245,7 @@ def test_a_message_that_cannot_be_stored_is_quarantined_with_the_reason(team, mo
 
 
 def test_when_even_listing_it_fails_the_raw_bytes_are_quarantined(team, monkeypatch, db_path):
-    from pdmail import capture
+    from pdmail.capture import save as capture
 
     def unreadable(parsed):
         raise KeyError("subject")
@@ -287,7 +287,7 @@ def _as_sent_by_the_user(raw: bytes) -> bytes:
 
 
 def _sample() -> list[bytes]:
-    from pdmail.inputs import expand
+    from pdmail.capture.inputs import expand
 
     return [item.read() for item in expand([str(SAMPLE)])]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 import factories as f
-from pdmail import manual_links
-from pdmail.manual_links import LinkRequest
+from pdmail.linking import manual as manual_links
+from pdmail.linking.manual import LinkRequest
 
 ME = "maria@northwind.example"
 JANE = "jane@cust.example"

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pdmail.settings import SETTINGS
+from pdmail.core.settings import SETTINGS
 
 
 def test_init_creates_admin_and_default_user(cli, db_path):

@@ -61,7 +61,7 @@ def test_read_commands_start_without_pydantic(company, db_path):
     """Typer would load pydantic to convert plain options; pdmail converts them itself (start-up time)."""
     code = (
         "import sys\n"
-        "from pdmail.cli import app\n"
+        "from pdmail.cli.app import app\n"
         "try:\n"
         "    app(['inbox', '--limit', '5', '--folder', 'all', '--contact', '3'])\n"
         "except SystemExit as e:\n"

@@ -6,10 +6,10 @@ import json
 
 import pytest
 
+from pdmail.accounts.sync_lock import account_lock
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
-from pdmail.synclock import account_lock
 from syncworld import OWNER, Maildir, mail
 
 

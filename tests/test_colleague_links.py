@@ -244,7 +244,7 @@ def test_contact_remove_takes_its_links_away_and_keeps_its_deals(company, db_pat
 
 def test_a_relink_that_names_nobody_widens_nothing(tmp_path):
     """A library call that does not say who acts runs for nobody: nothing it links is seen by more people."""
-    from pdmail import relink
+    from pdmail.linking import relink
     from pdmail.store.mailbox import facts
     from pdmail.visibility import can_view
 

@@ -8,7 +8,7 @@ from email.policy import default
 
 import pytest
 
-from pdmail.compose import (
+from pdmail.send.compose import (
     TOKEN_HEADER,
     Draft,
     FileAttachment,
@@ -19,10 +19,10 @@ from pdmail.compose import (
     reply_fields,
     reply_subject,
 )
-from pdmail.errors import UsageError
-from pdmail.limits import ParseLimits
-from pdmail.models import Address
-from pdmail.parse import parse_message
+from pdmail.core.errors import UsageError
+from pdmail.core.models import Address
+from pdmail.mime.limits import ParseLimits
+from pdmail.mime.parse import parse_message
 
 WHEN = datetime(2026, 3, 5, 9, 30, tzinfo=timezone.utc)
 MARIA = Address("María López", "maria@northwind.example")

@@ -145,8 +145,8 @@ def test_the_target_of_a_symlink_becomes_private(cli, tmp_path):
 
 
 def test_a_database_deleted_mid_run_is_not_reported_as_success(db_path):
-    from pdmail import ingest
-    from pdmail.errors import TemporaryFailure
+    from pdmail.capture import batch as ingest
+    from pdmail.core.errors import TemporaryFailure
 
     company_db(db_path)
     db = open_db(db_path)
@@ -159,8 +159,8 @@ def test_a_database_deleted_mid_run_is_not_reported_as_success(db_path):
 
 
 def test_a_database_replaced_mid_run_is_not_written_through_the_old_file(db_path, tmp_path):
-    from pdmail import ingest
-    from pdmail.errors import TemporaryFailure
+    from pdmail.capture import batch as ingest
+    from pdmail.core.errors import TemporaryFailure
 
     company_db(db_path)
     company_db(tmp_path / "other.db")

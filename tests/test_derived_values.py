@@ -3,9 +3,11 @@ only for mail that can be stored."""
 
 from __future__ import annotations
 
-from pdmail import capture, identity, ingest
-from pdmail.inputs import Input
-from pdmail.parse import parse_message
+from pdmail.capture import batch as ingest
+from pdmail.capture import save as capture
+from pdmail.capture.inputs import Input
+from pdmail.mime import fingerprint as identity
+from pdmail.mime.parse import parse_message
 from pdmail.store import open_db
 
 OWN = "maria@northwind.example"

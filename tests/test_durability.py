@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import factories
 
-from pdmail.ingest import ingest_many
-from pdmail.inputs import Input
+from pdmail.capture.batch import ingest_many
+from pdmail.capture.inputs import Input
 
 FULL, NORMAL = 2, 1
 

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from pdmail.fastpath import PipeCall, parse_pipe_call
+from pdmail.cli.fastpath import PipeCall, parse_pipe_call
 
 
 def mail(frm: str = "Maria Lopez <maria@northwind.example>", mid: str = "<p1@northwind.example>") -> bytes:

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mailcorpus import INNER_MESSAGE, message, multipart, part
-from pdmail.forward import find_forwarded, find_inline_forward, parse_address_list
-from pdmail.models import Address
-from pdmail.parse import parse_message
+from pdmail.core.models import Address
+from pdmail.mime.forward import find_forwarded, find_inline_forward, parse_address_list
+from pdmail.mime.parse import parse_message
 
 
 def utc(*args: int) -> datetime:

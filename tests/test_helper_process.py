@@ -6,11 +6,11 @@ import os
 import subprocess
 import sys
 
-from pdmail.helper_process import HELPER_NICENESS
+from pdmail.core.worker_pool import HELPER_NICENESS
 
 
 def test_a_helper_gives_way_to_the_writer_and_ignores_ctrl_c():
-    code = ("import os, signal; from pdmail.helper_process import become_helper as h; h(); "
+    code = ("import os, signal; from pdmail.core.worker_pool import become_helper as h; h(); "
             "print(os.nice(0), signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     niceness, ignored = done.stdout.split()
@@ -24,8 +24,8 @@ def _run(code: str) -> subprocess.CompletedProcess:
 def test_ctrl_c_is_taken_between_steps_and_a_second_one_stops_at_once():
     once = _run(
         "import os, signal\n"
-        "from pdmail.helper_process import interrupt_between_steps\n"
-        "from pdmail.terminal import notice\n"
+        "from pdmail.core.worker_pool import interrupt_between_steps\n"
+        "from pdmail.cli.terminal import notice\n"
         "try:\n"
         "    with interrupt_between_steps(notice) as interrupted:\n"
         "        os.kill(os.getpid(), signal.SIGINT)\n"
@@ -40,8 +40,8 @@ def test_ctrl_c_is_taken_between_steps_and_a_second_one_stops_at_once():
 
     twice = _run(
         "import os, signal, time\n"
-        "from pdmail.helper_process import interrupt_between_steps\n"
-        "from pdmail.terminal import notice\n"
+        "from pdmail.core.worker_pool import interrupt_between_steps\n"
+        "from pdmail.cli.terminal import notice\n"
         "with interrupt_between_steps(notice):\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
@@ -59,8 +59,8 @@ import time  # noqa: E402
 
 import pytest  # noqa: E402
 
-from pdmail.errors import TemporaryFailure  # noqa: E402
-from pdmail.helper_process import HelperPool  # noqa: E402
+from pdmail.core.errors import TemporaryFailure  # noqa: E402
+from pdmail.core.worker_pool import HelperPool  # noqa: E402
 
 
 def _slow_square(n: int) -> int:
@@ -152,7 +152,7 @@ def test_closing_stops_every_helper_even_mid_task():
 def test_helpers_end_with_the_run_when_it_is_killed():
     code = ("import os, sys, time\n"
             "sys.path.insert(0, %r)\n"
-            "from pdmail.helper_process import HelperPool\n"
+            "from pdmail.core.worker_pool import HelperPool\n"
             "from test_helper_process import _pid\n"
             "helpers = HelperPool(2, _pid)\n"
             "print(*[helpers.submit(None)() for _ in range(2)], flush=True)\n"

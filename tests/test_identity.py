@@ -1,8 +1,8 @@
 from __future__ import annotations
 
 from mailcorpus import message, multipart, part
-from pdmail.identity import fingerprint, snippet
-from pdmail.parse import parse_message
+from pdmail.mime.fingerprint import fingerprint, snippet
+from pdmail.mime.parse import parse_message
 
 FIELDS = [
     ("From", "Jane Doe <jane@acme.example>"),

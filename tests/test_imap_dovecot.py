@@ -17,9 +17,9 @@ import threading
 import pytest
 from faultproxy import FaultProxy
 
-from pdmail import imap
-from pdmail.errors import AuthFailure, TemporaryFailure, UsageError
-from pdmail.providers import PROVIDERS
+from pdmail.accounts import imap
+from pdmail.accounts.providers import PROVIDERS
+from pdmail.core.errors import AuthFailure, TemporaryFailure, UsageError
 from pdmail.store.accounts import Account
 
 pytestmark = pytest.mark.dovecot

@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from imapclient.response_parser import parse_fetch_response
 
-from pdmail.imap_fetch import read_bodies
+from pdmail.accounts.imap_fetch import read_bodies
 
 def _mostly(usual: list[bytes], odd: list[bytes]):
     """Usual values eleven times in twelve, so that many responses are read quickly and compared."""

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import pdmail.ingest as ingest_module
-from pdmail.inputs import Input
+import pdmail.capture.batch as ingest_module
+from pdmail.capture.inputs import Input
 from pdmail.store import open_db
 
 

@@ -13,9 +13,11 @@ import time
 
 import pytest
 
-from pdmail import forward, htmltext, threading_rules
-from pdmail.addresses import is_valid_address
-from pdmail.parse import parse_message
+from pdmail.core.addresses import is_valid_address
+from pdmail.linking import threads as threading_rules
+from pdmail.mime import forward
+from pdmail.mime import html_text as htmltext
+from pdmail.mime.parse import parse_message
 
 # Seconds of CPU. The linear code needs well under a tenth of this for every case; the quadratic
 # code it replaced needed from 30 seconds to hours.

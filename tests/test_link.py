@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdmail.link import (
+from pdmail.linking.engine import (
     LinkContext,
     LinkInput,
     ThreadLinks,
@@ -17,7 +17,7 @@ from pdmail.link import (
     decide_links,
     is_automated,
 )
-from pdmail.models import Address, Contact, Deal, ParsedEmail
+from pdmail.core.models import Address, Contact, Deal, ParsedEmail
 
 ME = "me@acme.example"
 ME_ALT = "me.private@acme-mail.example"
@@ -396,7 +396,7 @@ def test_customer_addresses_is_what_the_decision_uses(row: Row):
 @pytest.mark.parametrize("row", TABLE, ids=[row.name for row in TABLE])
 def test_a_decision_after_another_question_is_the_decision_from_scratch(row: Row):
     """The engine reuses its last analysis of the same email; any context it read must invalidate it."""
-    import pdmail.link as link
+    import pdmail.linking.engine as link
 
     link._last_analysis[:] = [None, None, None]
     fresh = decide_links(row.email, row.context)

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from pdmail.inputs import Input, expand, mbox_spans
-from pdmail.limits import MAX_MESSAGE_SIZE, MB, too_large
+from pdmail.capture.inputs import Input, expand, mbox_spans
+from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
 
 CAPTURE = "capture@bcc.northwind.example"
 
@@ -26,7 +26,7 @@ def mail(i: int, body: bytes = b"Hello Ada,\r\nthe quote.\r\n", *, frm: str = "M
 
 def mboxrd_entry(raw: bytes) -> bytes:
     """One message as an mboxrd writer puts it: envelope line, From-lines quoted, blank line."""
-    from pdmail.export import mbox_entry
+    from pdmail.mailbox.export import mbox_entry
 
     return mbox_entry(raw, "maria@northwind.example", "2026-11-16T08:12:00Z")
 

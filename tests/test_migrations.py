@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pdmail import migrations
-from pdmail.errors import UsageError
+from pdmail.core.errors import UsageError
+from pdmail.store import migrations
 from pdmail.store import open_db
 
 SNAPSHOT = Path(__file__).parent / "schema.sql"

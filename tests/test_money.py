@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdmail.money import display, minor_units, parse
+from pdmail.core.money import display, minor_units, parse
 
 
 @pytest.mark.parametrize("text,currency,expected", [

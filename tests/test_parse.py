@@ -9,9 +9,9 @@ from hypothesis import strategies as st
 
 from mailcorpus import CRLF, REFUSED, corpus, message, multipart, part
 from oddmail import POISON_PLACES, POISON_WORDS, UTF7_SURROGATE, poison
-from pdmail.errors import InputRefused
-from pdmail.limits import ParseLimits, check_limits
-from pdmail.parse import MessageRefused, decode_header_text, parse_message
+from pdmail.core.errors import InputRefused
+from pdmail.mime.limits import ParseLimits, check_limits
+from pdmail.mime.parse import MessageRefused, decode_header_text, parse_message
 
 CORPUS = corpus()
 

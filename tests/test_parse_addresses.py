@@ -8,9 +8,9 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from pdmail import parse
-from pdmail.addresses import is_valid_address, normalize_address
-from pdmail.parse import _parse_addresses, _simple_mailboxes
+from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.mime import parse
+from pdmail.mime.parse import _parse_addresses, _simple_mailboxes
 
 # Pieces that real headers are made of, and pieces that break the common shapes.
 _name_chars = st.sampled_from(list("AnaSilvaJoséŁódź0129 -'_!=?") + ["=?UTF-8?Q?Jos=C3=A9?=", "\t", ".", "@", "\\"])

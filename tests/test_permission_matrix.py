@@ -25,7 +25,7 @@ import pytest
 from typer.testing import CliRunner
 
 from clitree import all_commands
-from pdmail.cli import app
+from pdmail.cli.app import app
 
 CAPTURE = "capture@bcc.northwind.example"
 DOMAIN = "northwind.example"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pdmail.providers import PROVIDERS, assign_roles, get_provider, provider_for_address
+from pdmail.accounts.providers import PROVIDERS, assign_roles, get_provider, provider_for_address
 
 SPEC_PROVIDERS = ["gmail", "outlook", "office365", "icloud", "yahoo", "aol", "fastmail", "gmx", "mailru",
                   "yandex", "zoho", "qq", "163", "126", "yeah.net", "139", "aliyun", "godaddy", "bluehost",

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 import factories as f
-from pdmail import manual_links, relink
+from pdmail.linking import manual as manual_links
+from pdmail.linking import relink
 from pdmail.store import crm
 from pdmail.store import users as users_store
 

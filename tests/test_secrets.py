@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from pdmail import secrets
-from pdmail.errors import AuthFailure, PdmailError, UsageError
+from pdmail.accounts import secrets
+from pdmail.core.errors import AuthFailure, PdmailError, UsageError
 
 SENTINEL = "SENTINEL-s3cr3t-7f1c"
 

@@ -10,9 +10,9 @@ from email.policy import default
 import pytest
 
 from mailcorpus import message
-from pdmail import outbox
-from pdmail.capture import Origin, store_parsed
-from pdmail.parse import parse_message
+from pdmail.capture.save import Origin, store_parsed
+from pdmail.mime.parse import parse_message
+from pdmail.send import outbox
 from pdmail.store import open_db
 from pdmail.store.users import find_user
 from smtpserver import SmtpServer, make_certificate

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pdmail import outbox
-from pdmail.capture import Origin, store_parsed
-from pdmail.parse import parse_message
+from pdmail.capture.save import Origin, store_parsed
+from pdmail.mime.parse import parse_message
+from pdmail.send import outbox
 from pdmail.store import open_db
 from pdmail.store import outbox as outbox_store
 from pdmail.store.users import find_user

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from pdmail.compose import Draft, FileAttachment, compose
-from pdmail.errors import UsageError
-from pdmail.limits import MAX_MESSAGE_SIZE, MB, too_large
-from pdmail.outbox import read_attachments
-from pdmail.models import Address
-from pdmail.parse import MessageRefused, parse_message
+from pdmail.core.errors import UsageError
+from pdmail.core.models import Address
+from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
+from pdmail.mime.parse import MessageRefused, parse_message
+from pdmail.send.compose import Draft, FileAttachment, compose
+from pdmail.send.outbox import read_attachments
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 STATED = "over the 25 MB limit"

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pdmail.limits import MAX_MESSAGE_SIZE, MB, too_large
+from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
 from pdmail.store.spool import STALE_AFTER, TEMP_PREFIX
 
 CAPTURE = "capture@bcc.northwind.example"

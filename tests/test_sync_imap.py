@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from pdmail import downloads, sync
-from pdmail.imap_source import ImapSource
 from pdmail.store import accounts as accounts_store
 from pdmail.store import actions, open_db
 from pdmail.store.users import find_user
+from pdmail.sync import downloads
+from pdmail.sync import engine as sync
+from pdmail.sync.imap_source import ImapSource
 from syncworld import OWNER, dump, mail
 
 pytestmark = pytest.mark.dovecot
@@ -185,10 +186,10 @@ def _through(proxy, user):
     """A source connected through the fault proxy (plain port: the proxy must read the protocol)."""
     from imapclient import IMAPClient
 
-    from pdmail.imap import ImapSession
+    from pdmail.accounts.imap import ImapSession
 
     def factory(account):
-        from pdmail.errors import TemporaryFailure
+        from pdmail.core.errors import TemporaryFailure
 
         try:
             client = IMAPClient(proxy.host, port=proxy.port, ssl=False, timeout=10)
@@ -247,7 +248,7 @@ def test_idle_wakes_up_when_mail_arrives_and_a_dropped_line_is_retried(world):
 
     from faultproxy import FaultProxy
 
-    from pdmail import watch
+    from pdmail.sync import watch
 
     db, maria, server, user, account = world
     arrived = threading.Timer(0.5, lambda: server.append(user, "INBOX", mail(1)))
@@ -325,8 +326,8 @@ def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next
 
 
 def test_a_download_connection_refuses_a_folder_renumbered_meanwhile(world):
-    from pdmail.errors import TemporaryFailure
-    from pdmail.imap_source import _open_reader
+    from pdmail.core.errors import TemporaryFailure
+    from pdmail.sync.imap_source import _open_reader
 
     db, _, server, user, account = world
     server.seed(user, "INBOX", [mail(1)])
@@ -362,8 +363,8 @@ def test_a_flag_changed_on_the_server_during_the_download_is_seen_by_the_next_ru
 def test_when_the_server_allows_no_more_connections_the_run_downloads_over_its_own(world, tmp_path, monkeypatch):
     """A server may cap a user's connections (their own mail program holds some): the download
     processes then hand their work back, and the sync completes over its one connection."""
-    from pdmail import imap_source
-    from pdmail.errors import TemporaryFailure
+    from pdmail.core.errors import TemporaryFailure
+    from pdmail.sync import imap_source
 
     db, _, server, user, account = world
     server.seed(user, "INBOX", [mail(n) for n in range(1, 26)], flags=["\\Seen"])

@@ -10,10 +10,11 @@ import shutil
 
 import pytest
 
-from pdmail import downloads, sync
 from pdmail.store import accounts as accounts_store
 from pdmail.store import actions, open_db
 from pdmail.store.users import find_user
+from pdmail.sync import downloads
+from pdmail.sync import engine as sync
 from syncworld import OWNER, dump, mail
 from test_sync_imap import PASSWORD_ENV, server_view, uid_of
 

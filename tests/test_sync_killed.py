@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from pdmail.synclock import lock_path
+from pdmail.accounts.sync_lock import lock_path
 from syncworld import OWNER, Maildir, mail
 
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
@@ -71,8 +71,8 @@ def test_helpers_die_with_a_killed_run_and_never_hold_its_lock(db_path):
     script = textwrap.dedent("""
         import sys, time
         from pathlib import Path
-        from pdmail.helper_process import HelperPool
-        from pdmail.synclock import account_lock
+        from pdmail.accounts.sync_lock import account_lock
+        from pdmail.core.worker_pool import HelperPool
 
         class Account:
             id, name = 1, "work"
@@ -195,11 +195,11 @@ def test_account_list_shows_a_killed_run_as_interrupted_with_what_it_committed(c
 
 
 def test_a_run_that_holds_its_lock_is_shown_running(company, db_path, tmp_path):
+    from pdmail.accounts.sync_lock import account_lock
     from pdmail.store import accounts as accounts_store
     from pdmail.store import open_db
     from pdmail.store import sync_state
     from pdmail.store.users import find_user
-    from pdmail.synclock import account_lock
 
     box = Maildir(tmp_path / "Mail")
     company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--user", OWNER)
@@ -218,7 +218,7 @@ def test_a_look_at_the_lock_never_turns_a_starting_run_away(db_path):
     starts in that instant waits the instant out instead of exiting 75."""
     import threading
 
-    from pdmail.synclock import account_lock
+    from pdmail.accounts.sync_lock import account_lock
 
     class Account:
         id, name = 1, "work"

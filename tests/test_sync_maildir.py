@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pdmail import sync
 from pdmail.store import accounts as accounts_store
 from pdmail.store import actions
+from pdmail.sync import engine as sync
 from mailcorpus import corpus
 from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
@@ -211,8 +211,8 @@ def test_an_unreadable_message_is_quarantined_not_lost(world):
 
 def test_a_second_concurrent_run_exits_75_at_once(world):
     db, _, box, account = world
-    from pdmail.errors import TemporaryFailure
-    from pdmail.synclock import account_lock
+    from pdmail.accounts.sync_lock import account_lock
+    from pdmail.core.errors import TemporaryFailure
 
     box.put("INBOX", mail(1))
     with account_lock(db.path, account):
@@ -222,9 +222,9 @@ def test_a_second_concurrent_run_exits_75_at_once(world):
 
 
 def test_watch_reconnects_with_backoff_after_a_dropped_connection(world):
-    from pdmail import watch
-    from pdmail.errors import TemporaryFailure
-    from pdmail.maildir_source import MaildirSource
+    from pdmail.core.errors import TemporaryFailure
+    from pdmail.sync import watch
+    from pdmail.sync.maildir_source import MaildirSource
 
     db, maria, box, account = world
     box.put("INBOX", mail(1))
@@ -250,7 +250,7 @@ def test_watch_reconnects_with_backoff_after_a_dropped_connection(world):
 
 
 def test_a_message_the_server_did_not_send_is_retried_until_it_comes(world):
-    from pdmail.maildir_source import MaildirSource
+    from pdmail.sync.maildir_source import MaildirSource
 
     db, _, box, account = world
     for n in range(1, 4):

@@ -14,11 +14,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pdmail import sync
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.db import iso_utc
 from pdmail.store.users import find_user
+from pdmail.sync import engine as sync
 from syncworld import OWNER, Maildir, mail
 
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
@@ -198,7 +198,7 @@ def test_mail_an_older_version_left_out_as_past_is_judged_again_after_the_upgrad
     """Before, the Date header decided and nothing recorded who a skipped message involved: what such
     a version left out is read once more after the upgrade; what it quarantined stays as it was."""
     import factories
-    from pdmail import migrations
+    from pdmail.store import migrations
 
     box = Maildir(tmp_path / "Mail")
     greylisted = box.put("INBOX", mail(1, sender=STRANGER))  # delivered after the account was added

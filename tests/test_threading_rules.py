@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pdmail.threading_rules import (
+from pdmail.linking.threads import (
     has_reply_prefix,
     normalize_subject,
     pick_fallback_thread,

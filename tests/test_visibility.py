@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdmail import migrations
-from pdmail.models import User
+from pdmail.core.models import User
+from pdmail.store import migrations
 from pdmail.store.db import Database
 from pdmail.store.mailbox import InboxFilter, count_emails, facts, page_emails
 from pdmail.visibility import EmailFacts, can_view, sql_condition, why

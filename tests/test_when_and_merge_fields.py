@@ -6,9 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from pdmail.errors import UsageError
-from pdmail.merge_fields import fields_in, first_name, last_name, render
-from pdmail.when import parse_when
+from pdmail.core.errors import UsageError
+from pdmail.core.time_phrases import parse_when
+from pdmail.send.merge_fields import fields_in, first_name, last_name, render
 
 NOW = datetime(2026, 3, 5, 22, 30, tzinfo=timezone.utc)  # Thursday; 23:30 in Madrid, 17:30 in New York
 

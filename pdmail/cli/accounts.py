@@ -70,7 +70,7 @@ def account_add(
 
     Example: `pdmail account add local --address maria@northwind.example --maildir ~/Maildir`
     """
-    from pdmail.account_setup import AccountOptions, create_account
+    from pdmail.accounts.setup import AccountOptions, create_account
 
     opts = AccountOptions(
         name=name, address=address, provider=provider, imap_host=imap_host, imap_port=imap_port,
@@ -97,7 +97,7 @@ def account_list(s: Session) -> None:
 
     Example: `pdmail account list --json`
     """
-    from pdmail.account_setup import account_rows
+    from pdmail.accounts.setup import account_rows
 
     rows = account_rows(s.db, s.user)
 
@@ -140,7 +140,7 @@ def account_test(
 
     Example: `pdmail account test work`
     """
-    from pdmail.account_setup import check_account
+    from pdmail.accounts.setup import check_account
     from pdmail.store.accounts import get_account
 
     account = get_account(s.db, s.user, name)

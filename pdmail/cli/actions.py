@@ -32,7 +32,7 @@ def share(
 
     Example: `pdmail share 42 --private`
     """
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
     from pdmail.store.actions import share as run
 
     if private == shared:
@@ -103,8 +103,8 @@ def export(
     """
     import os
 
-    from pdmail import export as exporter
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
+    from pdmail.mailbox import export as exporter
 
     if fmt not in ("jsonl", "mbox"):
         raise UsageError(f"unknown format {fmt!r}: use jsonl or mbox")

@@ -64,7 +64,7 @@ def user_add(
 
     Example: `pdmail user add sam@northwind.example --name "Sam Lee"`
     """
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
 
     users = _users()
     if not s.user.is_admin:
@@ -112,7 +112,7 @@ def settings_show(s: Session) -> None:
 
     Example: `pdmail settings show --json`
     """
-    from pdmail.settings import SETTINGS
+    from pdmail.core.settings import SETTINGS
 
     users = _users()
     values = users.all_settings(s.db, s.user)
@@ -214,7 +214,7 @@ def alt_list(
 
     Examples: `pdmail settings alt-address list`  ·  `pdmail settings alt-address list --pending`
     """
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
 
     users = _users()
     if pending and not s.user.is_admin:

@@ -69,8 +69,8 @@ def bcc_ingest(
 
     `pdmail bcc-ingest --mta --recipient "$RECIPIENT"` (in a Postfix pipe transport)
     """
-    from pdmail import ingest
-    from pdmail.terminal import notice
+    from pdmail.capture import batch as ingest
+    from pdmail.cli.terminal import notice
 
     if quarantine or release is not None or discard is not None or discard_all:
         return _quarantine_commands(s, release=release, discard=discard, discard_all=discard_all,
@@ -80,7 +80,7 @@ def bcc_ingest(
             stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
             outcomes = [ingest.ingest_stdin(s.db, stdin, recipient=recipient)]
         else:
-            from pdmail.inputs import expand
+            from pdmail.capture.inputs import expand
 
             items = list(expand(paths))
             bar, update = _progress(s, len(items) > 20)
@@ -96,7 +96,7 @@ def bcc_ingest(
             sys.stderr.write(f"Stopped after {len(exc.outcomes)} inputs; the same command again goes on from "
                              "there (nothing is stored twice).\n")
         if mta:
-            from pdmail.errors import EXIT_TEMPFAIL
+            from pdmail.core.errors import EXIT_TEMPFAIL
 
             fail(exc, s.debug)
             raise typer.Exit(EXIT_TEMPFAIL) from None
@@ -108,20 +108,20 @@ def bcc_ingest(
 
 
 def _report(s: Session, outcomes, *, single: bool) -> None:
-    from pdmail.bcc_report import write_report
+    from pdmail.cli.bcc_report import write_report
 
     write_report(outcomes, json_output=s.json, quiet=s.quiet, single=single)
 
 
 def _quarantine_commands(s: Session, *, release: Optional[int], discard: Optional[int], discard_all: bool,
                          older_than: Optional[str], page: int, limit: int) -> None:
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
     from pdmail.store import quarantine as quarantine_store
 
     if sum((release is not None, discard is not None, discard_all)) > 1:
         raise UsageError("give one of --release, --discard and --discard-all")
     if release is not None:
-        from pdmail.capture import release as release_one
+        from pdmail.capture.save import release as release_one
 
         outcome = release_one(s.db, release, s.user)
         s.emit(outcome.to_json(), f"Released quarantined message {release}: {outcome.status}"
@@ -140,9 +140,9 @@ def _quarantine_commands(s: Session, *, release: Optional[int], discard: Optiona
 def _discard_older(s: Session, older_than: Optional[str]) -> None:
     from datetime import datetime, timezone
 
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
+    from pdmail.core.time_phrases import cutoff
     from pdmail.store import quarantine as quarantine_store
-    from pdmail.when import cutoff
 
     if not older_than:
         raise UsageError("--discard-all needs --older-than AGE (30d, 12h, 2w or a date; 0d for everything)")

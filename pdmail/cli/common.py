@@ -15,8 +15,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from pdmail.terminal import clean  # noqa: F401 - part of this module's interface
-from pdmail.terminal import end_on_closed_output, error_line, stdout_closed
+from pdmail.cli.terminal import clean  # noqa: F401 - part of this module's interface
+from pdmail.cli.terminal import end_on_closed_output, error_line, stdout_closed
 
 DbOption = Annotated[
     Optional[Path],
@@ -98,7 +98,7 @@ class Session:
     def emit(self, data: Any, human=None) -> None:
         """``data`` as JSON with --json; otherwise ``human`` (a string, a Rich renderable or a callable)."""
         if self.json:
-            from pdmail import jsontext
+            from pdmail.core import json_text as jsontext
 
             sys.stdout.write(jsontext.dumps(data, indent=2) + "\n")
             return
@@ -115,7 +115,7 @@ class Session:
 
     def emit_json_array(self, items) -> None:
         """A JSON array of already-encoded objects, one per line, written as they come (long lists)."""
-        from pdmail.jsontext import escape
+        from pdmail.core.json_text import escape
 
         out = sys.stdout
         first = True
@@ -212,7 +212,7 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
             except OverflowError as exc:
                 if "SQLite INTEGER" not in str(exc):
                     raise fail(exc, session.debug) from None
-                from pdmail.errors import UsageError  # a number the user gave, beyond what SQLite stores
+                from pdmail.core.errors import UsageError  # a number the user gave, beyond what SQLite stores
 
                 raise fail(UsageError("a number given is too large: ids and counts fit in 64 bits"),
                            session.debug) from None

@@ -26,13 +26,13 @@ def _crm():
 
 
 def display_money(value: str | None, currency: str | None) -> str:
-    from pdmail.money import display
+    from pdmail.core.money import display
 
     return display(value, currency)
 
 
 def _read_file(path: Path) -> bytes:
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
 
     try:
         return path.read_bytes()
@@ -45,7 +45,7 @@ DryRunOption = Annotated[bool, typer.Option(
 
 
 def _import_result(s: Session, report, kind: str, relinked) -> None:
-    from pdmail.errors import EXIT_PARTIAL
+    from pdmail.core.errors import EXIT_PARTIAL
 
     emit_rule_change(s, relinked, report.to_json(), f"Imported {len(report.imported)} {kind}.",
                      f"import {len(report.imported)} {kind}")

@@ -51,7 +51,7 @@ def link(
     `pdmail link 42 --none`  ·  `pdmail link 42 --split`  ·  `pdmail link --review`  ·  `pdmail link 42 --accept`  ·
     `pdmail link --rescan --dry-run`
     """
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
 
     asked = deal is not None or contact is not None or none or split or accept or reject
     if dry_run and not rescan:
@@ -71,7 +71,7 @@ def link(
             raise UsageError("give the email's ID: pdmail link ID --deal N")
         _walk(s)
         return
-    from pdmail import manual_links
+    from pdmail.linking import manual as manual_links
 
     if not asked:
         if s.json or not on_terminal():
@@ -101,7 +101,7 @@ def _proposed_text(proposed: dict) -> str:
 
 
 def _review(s: Session) -> None:
-    from pdmail import manual_links
+    from pdmail.linking import manual as manual_links
 
     items = manual_links.review(s.db, s.user)
     s.emit(items, lambda: _review_listing(items))
@@ -124,7 +124,7 @@ def _review_listing(items) -> str:
 
 
 def _walk(s: Session) -> None:
-    from pdmail import manual_links
+    from pdmail.linking import manual as manual_links
 
     items = manual_links.pending(s.db, s.user)
     if s.json or not on_terminal():
@@ -159,9 +159,9 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    from pdmail import manual_links
     from pdmail.cli.common import clean, console
-    from pdmail.money import display
+    from pdmail.core.money import display
+    from pdmail.linking import manual as manual_links
 
     out = console()
     saved = skipped = 0
@@ -248,7 +248,7 @@ def run_rule_change(s: Session, dry_run: bool, change):
     """Carry out ``change()`` as a change of the linking rules by the user: its re-links run on their
     behalf (rule 4 of the sharing law). Returns its result and what the re-links did (or, with
     ``dry_run``, would do: then nothing is written)."""
-    from pdmail import relink
+    from pdmail.linking import relink
 
     with relink.rule_change(s.db, s.user, dry_run=dry_run) as report:
         result = change()
@@ -276,7 +276,7 @@ def emit_rule_change(s: Session, report, data, human, what: str) -> None:
 
 
 def _rescan(s: Session, dry_run: bool) -> None:
-    from pdmail import relink
+    from pdmail.linking import relink
 
     def line(change) -> None:
         if not s.json:
@@ -309,7 +309,7 @@ def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", he
 
     Example: `pdmail explain 42`  ·  `pdmail explain 42 --json`
     """
-    from pdmail.explain import explain as run
+    from pdmail.linking.explain import explain as run
 
     data = run(s.db, s.user, email_id)
     s.emit(data, lambda: _render(data))

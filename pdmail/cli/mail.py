@@ -222,7 +222,7 @@ def show(
     e = get_email(s.db, s.user, email_id)
     saved = []
     if save_attachments:
-        from pdmail.attachments import save_all
+        from pdmail.mailbox.attachments import save_all
 
         saved = save_all(s.db, s.user, email_id, save_attachments)
     if s.json:

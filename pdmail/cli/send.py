@@ -70,7 +70,7 @@ def send(
 
     `pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"`
     """
-    from pdmail import outbox
+    from pdmail.send import outbox
 
     text = body
     if body is not None and body_file is not None:
@@ -89,7 +89,7 @@ def send(
 
 
 def _read_body_file(path: Path) -> str:
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
 
     try:
         data = sys.stdin.buffer.read() if str(path) == "-" else path.expanduser().read_bytes()
@@ -102,7 +102,7 @@ def _read_body_file(path: Path) -> str:
 
 
 def _from_editor(subject: Optional[str]) -> str:
-    from pdmail.errors import UsageError
+    from pdmail.core.errors import UsageError
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     with tempfile.TemporaryDirectory(prefix="pdmail-") as folder:
@@ -179,7 +179,7 @@ def outbox_list(
 
 
 def _show_outbox(s: Session, everything: bool) -> None:
-    from pdmail import outbox
+    from pdmail.send import outbox
 
     items = outbox.list_outbox(s.db, s.user, everything=everything)
     if s.json:
@@ -209,7 +209,7 @@ def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID
 
     Example: `pdmail outbox cancel 3`
     """
-    from pdmail import outbox
+    from pdmail.send import outbox
 
     item = outbox.cancel(s.db, s.user, item_id)
     s.emit(item.to_json(), f"{item.id}")
@@ -222,7 +222,7 @@ def outbox_retry(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID"
 
     Example: `pdmail outbox retry 3`
     """
-    from pdmail import outbox
+    from pdmail.send import outbox
 
     _report(s, outbox.retry(s.db, s.user, item_id, _clock()))
 
@@ -247,16 +247,16 @@ def template_add(
 
     Example: `pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."`
     """
-    from pdmail import merge_fields
-    from pdmail.errors import UsageError
-    from pdmail.store import outbox as store
+    from pdmail.core.errors import UsageError
+    from pdmail.send import merge_fields
+    from pdmail.store import outbox as outbox_store
 
     if (body is None) == (body_file is None):
         raise UsageError("give the text with --body TEXT or --body-file PATH")
     text = _read_body_file(body_file) if body_file is not None else body
     merge_fields.fields_in(subject)
     merge_fields.fields_in(text)
-    t = store.save_template(s.db, s.user, name, subject, text, company_wide=company_wide, replace=replace)
+    t = outbox_store.save_template(s.db, s.user, name, subject, text, company_wide=company_wide, replace=replace)
     s.emit(t.to_json(), f"{t.id}")
 
 
@@ -266,9 +266,9 @@ def template_list(s: Session) -> None:
 
     Example: `pdmail template list --json`
     """
-    from pdmail.store import outbox as store
+    from pdmail.store import outbox as outbox_store
 
-    items = store.list_templates(s.db, s.user)
+    items = outbox_store.list_templates(s.db, s.user)
     if s.json:
         s.emit([t.to_json() for t in items])
         return
@@ -285,9 +285,9 @@ def template_show(s: Session, name: Annotated[str, typer.Argument(help="Template
 
     Example: `pdmail template show follow-up`
     """
-    from pdmail.store import outbox as store
+    from pdmail.store import outbox as outbox_store
 
-    t = store.get_template(s.db, s.user, name)
+    t = outbox_store.get_template(s.db, s.user, name)
     s.emit(t.to_json(), f"Subject: {clean(t.subject)}\n\n{clean(t.body, keep_newlines=True)}")
 
 
@@ -301,7 +301,7 @@ def template_remove(
 
     Example: `pdmail template remove follow-up`
     """
-    from pdmail.store import outbox as store
+    from pdmail.store import outbox as outbox_store
 
-    store.remove_template(s.db, s.user, name, company_wide=company_wide)
+    outbox_store.remove_template(s.db, s.user, name, company_wide=company_wide)
     s.info(f"Removed template {safe(name)}.")

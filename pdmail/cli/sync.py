@@ -5,8 +5,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from pdmail import jsontext
 from pdmail.cli.common import Session, clean, command
+from pdmail.core import json_text as jsontext
 
 
 def register(app: typer.Typer) -> None:
@@ -35,12 +35,12 @@ def sync(
 
     Examples: `pdmail sync`  ·  `pdmail sync --account work --json`  ·  `pdmail sync --watch`
     """
-    from pdmail import sync as engine
-    from pdmail.terminal import notice
+    from pdmail.cli.terminal import notice
+    from pdmail.sync import engine
 
     options = engine.SyncOptions(confirm_deletions=confirm_deletions, full_scan=full, notice=notice)
     if watch:
-        from pdmail import watch as watcher
+        from pdmail.sync import watch as watcher
 
         def each_pass(result) -> None:
             _report(s, [result])
@@ -64,7 +64,7 @@ def _send_outbox(s: Session, account: Optional[str]) -> int:
     """Scheduled and waiting mail goes out first, so its copy in Sent is recognized in the same run."""
     from datetime import datetime, timezone
 
-    from pdmail import outbox
+    from pdmail.send import outbox
 
     results = outbox.send_due(s.db, s.user, datetime.now(timezone.utc), account=account)
     for r in results:

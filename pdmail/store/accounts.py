@@ -1,7 +1,7 @@
 """Mail accounts a user syncs: where to connect and where the secret comes from.
 
 The secret itself is never stored: ``secret_source`` only says which command, environment
-variable or keyring entry yields it (see ``pdmail.secrets``).
+variable or keyring entry yields it (see ``pdmail.accounts.secrets``).
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ import json
 import sqlite3
 from dataclasses import dataclass, fields
 
-from pdmail.addresses import is_valid_address, normalize_address
-from pdmail.errors import UsageError, not_found
-from pdmail.models import User
+from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.errors import UsageError, not_found
+from pdmail.core.models import User
 from pdmail.store.db import Database, now_utc
 
 KINDS = ("imap", "maildir")

@@ -7,8 +7,8 @@ matters for privacy or links is written to the audit log.
 
 from __future__ import annotations
 
-from pdmail.errors import UsageError
-from pdmail.models import User
+from pdmail.core.errors import UsageError
+from pdmail.core.models import User
 from pdmail.store import mailbox
 from pdmail.store.db import Database, now_utc
 from pdmail.store.emails import audit

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from pdmail import csvimport
-from pdmail.addresses import is_valid_address, normalize_address
-from pdmail.errors import UsageError, not_found
-from pdmail.models import Contact, Deal
+from pdmail.core import csv_import as csvimport
+from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.errors import UsageError, not_found
+from pdmail.core.models import Contact, Deal
 from pdmail.store.db import Database, now_utc
 
 DEAL_STATUSES = ("open", "won", "lost")
@@ -129,7 +129,7 @@ def _check_addresses(db: Database, emails: list[str]) -> list[str]:
 
 def _relink():
     """Retroactive linking sits above the store; imported late so the layers load in order."""
-    from pdmail import relink
+    from pdmail.linking import relink
 
     return relink
 
@@ -271,12 +271,12 @@ def add_deal(
     """Add a deal; an open one is offered to its contact's earlier email (``relink``).
 
     ``value`` is the amount as a person wrote it ("480000.10", "EUR 1.234,50"), read by
-    :func:`pdmail.money.parse` and stored as exact decimal text.
+    :func:`pdmail.core.money.parse` and stored as exact decimal text.
     """
     if not title.strip():
         raise UsageError("a deal needs a title")
     status = _check_status(status)
-    from pdmail import money  # here, not at the top: piped mail loads this module and never needs it
+    from pdmail.core import money  # here, not at the top: piped mail loads this module and never needs it
 
     try:
         value, currency = money.parse(value or "", currency)

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
-from pdmail import migrations
-from pdmail.errors import TemporaryFailure, UsageError
+from pdmail.core.errors import TemporaryFailure, UsageError
+from pdmail.store import migrations
 
 BUSY_TIMEOUT_S = 10.0
 BULK_CACHE_KB = 32 * 1024  # page cache of a bulk writer: a batch of 200 big messages fits

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pdmail.models import Address, Contact, Deal
+from pdmail.core.models import Address, Contact, Deal
 from pdmail.store.db import Database
 
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pdmail.models import Contact, Deal, LinkCause
+from pdmail.core.models import Contact, Deal, LinkCause
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
 from pdmail.visibility import sql_condition

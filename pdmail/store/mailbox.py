@@ -10,8 +10,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from pdmail.errors import OwnerOnly, UsageError, not_found
-from pdmail.models import User
+from pdmail.core.errors import OwnerOnly, UsageError, not_found
+from pdmail.core.models import User
 from pdmail.store.db import Database
 from pdmail.store.emails import get_raw
 from pdmail.visibility import EmailFacts, sql_condition

@@ -12,8 +12,8 @@ import os
 import socket
 from dataclasses import dataclass
 
-from pdmail.errors import NotFound, UsageError, not_found
-from pdmail.models import User
+from pdmail.core.errors import NotFound, UsageError, not_found
+from pdmail.core.models import User
 from pdmail.store.db import Database, now_utc
 from pdmail.store.emails import get_raw, put_raw
 

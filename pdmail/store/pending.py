@@ -6,7 +6,7 @@ there is nothing to apply and nothing is queued.
 
 from __future__ import annotations
 
-from pdmail.models import User
+from pdmail.core.models import User
 from pdmail.store.db import Database
 
 

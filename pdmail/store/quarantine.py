@@ -12,9 +12,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdmail.errors import UsageError, not_found
-from pdmail.identity import sha256_hex
-from pdmail.models import User
+from pdmail.core.errors import UsageError, not_found
+from pdmail.core.models import User
+from pdmail.mime.fingerprint import sha256_hex
 from pdmail.store import spool
 from pdmail.store.db import Database, now_utc
 from pdmail.store.emails import get_raw, put_raw

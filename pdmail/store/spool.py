@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
-from pdmail.errors import TemporaryFailure
+from pdmail.core.errors import TemporaryFailure
 
 TEMP_PREFIX = ".incoming-"
 STALE_AFTER = 3600  # a write in progress touches its file every few milliseconds

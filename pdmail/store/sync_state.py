@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pdmail.models import User
+from pdmail.core.models import User
 from pdmail.store.db import Database, now_utc
 
 EMAIL_FOLDER_OF_ROLE = {"inbox": "inbox", "sent": "sent", "archive": "archive", "other": "archive",

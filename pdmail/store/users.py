@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pdmail.addresses import is_valid_address, normalize_address, normalize_block_pattern
-from pdmail.errors import UsageError
-from pdmail.models import User
-from pdmail.settings import SETTINGS, validate
+from pdmail.core.addresses import is_valid_address, normalize_address, normalize_block_pattern
+from pdmail.core.errors import UsageError
+from pdmail.core.models import User
+from pdmail.core.settings import SETTINGS, validate
 from pdmail.store.db import Database, now_utc
 
 
@@ -66,7 +66,7 @@ def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> 
 
 def _relink():
     """Retroactive linking sits above the store; imported late so the layers load in order."""
-    from pdmail import relink
+    from pdmail.linking import relink
 
     return relink
 

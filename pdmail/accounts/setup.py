@@ -1,0 +1,241 @@
+"""Turning ``account add`` options into a complete account, and what ``account list/test`` show.
+
+The command line gives a provider, a host or a Maildir, and a secret source; this module fills
+in the rest from the provider presets (an explicit option always wins), checks that the pieces
+fit together, and stores the account. The secret itself is only handed to the keyring, when the
+user chose it.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+from pdmail.accounts import secrets
+from pdmail.accounts.providers import FALLBACK_NAMES, PROVIDERS, Endpoint, get_provider, provider_for_address
+from pdmail.core.errors import UsageError
+from pdmail.core.models import User
+from pdmail.store.accounts import Account, add_account, last_sync, list_accounts
+from pdmail.store.db import Database
+
+DEFAULT_SINCE_DAYS = 3
+_RELATIVE = re.compile(r"^(\d+)\s*(d|days?|w|weeks?|m|months?)(\s+ago)?$")
+
+
+@dataclass
+class AccountOptions:
+    name: str
+    address: str | None = None
+    provider: str | None = None
+    imap_host: str | None = None
+    imap_port: int | None = None
+    imap_security: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: str | None = None
+    username: str | None = None
+    password_command: str | None = None
+    password_env: str | None = None
+    keyring: bool = False
+    oauth2_token_command: str | None = None
+    cafile: str | None = None
+    maildir: str | None = None
+    since: str | None = None
+    folders: str | None = None
+    past: str | None = None
+    default: bool = False
+
+
+def parse_since(value: str | None, today: date | None = None) -> str:
+    """``all``, a date (YYYY-MM-DD) or a span back from today (``30d``, ``2 weeks``); default 3 days ago."""
+    today = today or datetime.now(timezone.utc).date()
+    if value is None:
+        return (today - timedelta(days=DEFAULT_SINCE_DAYS)).isoformat()
+    text = value.strip().lower()
+    if text == "all":
+        return "all"
+    match = _RELATIVE.match(text)
+    if match:
+        count, unit = int(match.group(1)), match.group(2)[0]
+        days = count * {"d": 1, "w": 7, "m": 30}[unit]
+        return (today - timedelta(days=days)).isoformat()
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError:
+        raise UsageError(f"--since takes all, a date (2026-01-31) or a span (30d, 2 weeks), not {value!r}") from None
+
+
+def _folders(value: str | None) -> list[str] | None:
+    if value is None or value.strip().lower() in ("", "all"):
+        return None
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    return names or None
+
+
+def _secret_source(opts: AccountOptions, login: str, host: str) -> tuple[str, dict | None]:
+    chosen = [flag for flag, given in (("--password-command", opts.password_command),
+                                       ("--password-env", opts.password_env), ("--keyring", opts.keyring),
+                                       ("--oauth2-token-command", opts.oauth2_token_command)) if given]
+    if len(chosen) > 1:
+        raise UsageError(f"choose one secret source, not {' and '.join(chosen)}")
+    if opts.oauth2_token_command:
+        return "oauth2", secrets.command_source(opts.oauth2_token_command)
+    if opts.password_command:
+        return "password", secrets.command_source(opts.password_command)
+    if opts.password_env:
+        return "password", secrets.env_source(opts.password_env)
+    if opts.keyring:
+        return "password", secrets.keyring_source(login, service=f"{secrets.KEYRING_SERVICE}:{host}")
+    raise UsageError("say where the password comes from: --password-command CMD, --password-env NAME, "
+                     "--keyring, or --oauth2-token-command CMD")
+
+
+def _endpoint(preset: Endpoint | None, host, port, security, domain, what) -> Endpoint | None:
+    if security is not None:
+        security = {"ssl": "tls"}.get(security.lower(), security.lower())  # "ssl" is the older name
+    if security is not None and security not in ("tls", "starttls"):
+        raise UsageError(f"--{what}-security must be tls or starttls, not {security!r}")
+    if host is None and preset is None:
+        if port is not None or security is not None:
+            raise UsageError(f"--{what}-port/--{what}-security need --{what}-host (or --provider)")
+        return None
+    base = preset.for_domain(domain) if preset else None
+    security = security or (base.security if base and host is None else None)
+    if security is None:
+        security = "starttls" if port in (143, 587) else "tls"
+    default_port = {("imap", "tls"): 993, ("imap", "starttls"): 143,
+                    ("smtp", "tls"): 465, ("smtp", "starttls"): 587}[(what, security)]
+    if port is None:
+        port = base.port if base and host is None and base.security == security else default_port
+    return Endpoint(host or base.host, int(port), security)
+
+
+def build_fields(opts: AccountOptions) -> dict:
+    """All columns of the new account, or a UsageError naming the option to fix."""
+    address = opts.address or (opts.name if "@" in opts.name else None)
+    if not address:
+        raise UsageError("give the account's email address with --address (or name the account by it)")
+    domain = address.rpartition("@")[2].lower()
+    common = dict(name=opts.name, address=address, since=parse_since(opts.since), folders_json=_folders(opts.folders),
+                  past=opts.past or "contacts", is_default=opts.default)
+    if opts.past is not None and opts.past not in ("contacts", "everyone"):
+        raise UsageError(f"--past must be contacts or everyone, not {opts.past!r}")
+    if opts.maildir:
+        server_options = [o for o, v in (("--provider", opts.provider), ("--imap-host", opts.imap_host),
+                                         ("--smtp-host", opts.smtp_host), ("--password-command", opts.password_command),
+                                         ("--password-env", opts.password_env), ("--keyring", opts.keyring),
+                                         ("--oauth2-token-command", opts.oauth2_token_command),
+                                         ("--cafile", opts.cafile), ("--username", opts.username)) if v]
+        if server_options:
+            raise UsageError(f"a Maildir account has no server: drop {', '.join(server_options)}")
+        path = Path(opts.maildir).expanduser().resolve()
+        if not (path / "cur").is_dir() or not (path / "new").is_dir():
+            raise UsageError(f"{path} is not a Maildir (it needs cur/ and new/ folders)")
+        return dict(common, kind="maildir", maildir_path=str(path))
+
+    provider = None
+    if opts.provider:
+        try:
+            provider = get_provider(opts.provider)
+        except KeyError as exc:
+            raise UsageError(str(exc.args[0])) from None
+    elif not opts.imap_host:
+        provider = provider_for_address(address)
+        if provider is None:
+            raise UsageError(f"pdmail has no preset for {domain}: give --imap-host (and --smtp-host), "
+                             f"or --provider with one of {', '.join(PROVIDERS)}")
+    imap = _endpoint(provider.imap if provider else None, opts.imap_host, opts.imap_port, opts.imap_security,
+                     domain, "imap")
+    smtp = _endpoint(provider.smtp if provider else None, opts.smtp_host, opts.smtp_port, opts.smtp_security,
+                     domain, "smtp")
+    if provider is not None and provider.oauth2 == "required" and not opts.oauth2_token_command:
+        raise UsageError(f"{provider.label} accepts no passwords over IMAP; give --oauth2-token-command CMD "
+                         f"(a helper that prints a fresh access token)")
+    login = opts.username or address
+    auth, source = _secret_source(opts, login, imap.host)
+    cafile = None
+    if opts.cafile:
+        cafile_path = Path(opts.cafile).expanduser().resolve()
+        if not cafile_path.is_file():
+            raise UsageError(f"--cafile {cafile_path} is not a file")
+        try:
+            ssl.create_default_context(cafile=str(cafile_path))
+        except ssl.SSLError as exc:
+            raise UsageError(f"--cafile {cafile_path} holds no PEM certificate ({exc.reason or exc})") from None
+        cafile = str(cafile_path)
+    return dict(common, kind="imap", provider=provider.key if provider else None,
+                imap_host=imap.host, imap_port=imap.port, imap_security=imap.security,
+                smtp_host=smtp.host if smtp else None, smtp_port=smtp.port if smtp else None,
+                smtp_security=smtp.security if smtp else None, username=opts.username, auth=auth,
+                secret_source=source, cafile=cafile)
+
+
+def create_account(db: Database, user: User, opts: AccountOptions, *, keyring_secret: str | None = None) -> Account:
+    """Store the account; with ``--keyring`` put the secret into the OS keyring first."""
+    fields = build_fields(opts)
+    if opts.keyring:
+        if not keyring_secret:
+            raise UsageError("--keyring needs the password: type it at the prompt or pipe it on stdin")
+        secrets.store_in_keyring(fields["secret_source"]["keyring"], keyring_secret)
+    return add_account(db, user, **fields)
+
+
+def describe_secret(account: Account) -> str:
+    source = account.source
+    kind = "token" if account.auth == "oauth2" else "password"
+    if "command" in source:
+        return f"{kind} from command: {source['command']}"
+    if "env" in source:
+        return f"{kind} from ${source['env']}"
+    if "keyring" in source:
+        return f"{kind} in the OS keyring"
+    return "-"
+
+
+def account_rows(db: Database, user: User) -> list[dict]:
+    """``account list``: each account as JSON, with its last sync run once sync records them."""
+    accounts = list_accounts(db, user)
+    runs = last_sync(db, accounts)
+    return [account.to_json() | {"secret": describe_secret(account), "last_sync": _last_run(db, account, runs)}
+            for account in accounts]
+
+
+def _last_run(db: Database, account: Account, runs: dict[int, dict]) -> dict | None:
+    """The account's last run as recorded; one recorded as running while nothing holds the account's
+    lock was killed, and is shown as interrupted, with what it had committed by its last commit."""
+    from pdmail.accounts.sync_lock import is_running
+    from pdmail.store.sync_state import ABANDONED, run_json
+
+    run = run_json(runs.get(account.id))
+    if run is not None and run["outcome"] == "running" and not is_running(db.path, account.id):
+        run = run | {"outcome": "interrupted", "message": ABANDONED}
+    return run
+
+
+def maildir_folders(path: str) -> list[dict]:
+    """The folders of a Maildir++ tree (``.Sent``, ``.Archive.2024``), with roles guessed by name."""
+    root = Path(path)
+    if not (root / "cur").is_dir():
+        raise UsageError(f"{root} is not a Maildir any more (no cur/ folder)")
+    names = ["INBOX"] + sorted(p.name[1:].replace(".", "/") for p in root.iterdir()
+                               if p.name.startswith(".") and (p / "cur").is_dir())
+    out = []
+    for name in names:
+        role = "inbox" if name == "INBOX" else next(
+            (r for r, usual in FALLBACK_NAMES.items() if name.lower() in usual), None)
+        out.append({"name": name, "role": role, "delimiter": "/", "flags": []})
+    return out
+
+
+def check_account(account: Account, *, timeout: float = 30.0) -> dict:
+    """Connect, log in and list folders and capabilities (or read a Maildir's folders)."""
+    if account.kind == "maildir":
+        return {"account": account.name, "maildir": account.maildir_path, "capabilities": [],
+                "folders": maildir_folders(account.maildir_path)}
+    from pdmail.accounts.imap import probe
+
+    return probe(account, timeout=timeout)
+

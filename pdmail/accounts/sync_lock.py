@@ -1,0 +1,100 @@
+"""One sync per account at a time: a lock file beside the database, taken without waiting.
+
+``flock`` on a separate file (never the database itself: closing any descriptor of a file drops
+its POSIX locks) is released by the kernel when the process dies, so a killed run never leaves a
+stale lock behind.
+
+A ``flock`` belongs to the open file, and a forked process shares the open files of its parent: a
+helper process forked during the run would keep the account locked after the run itself was killed,
+until the helper ended too. Every descriptor taken here is therefore closed in a forked child at
+once (which leaves the parent's lock as it is), and only the process that took the lock releases it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from pdmail.core.errors import TemporaryFailure
+
+# A look by `account list` (is_running) holds the lock for a few microseconds: a run starting at that
+# very moment tries again for this long rather than reporting a run that is not there.
+CONTENDED_FOR = 0.2
+
+_held: set[int] = set()  # this process's lock descriptors
+
+
+def _close_in_child() -> None:
+    for fd in _held:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+    _held.clear()
+
+
+os.register_at_fork(after_in_child=_close_in_child)
+
+
+def lock_path(db_path: Path, account_id: int) -> Path:
+    return db_path.with_name(f"{db_path.name}.sync-{account_id}.lock")
+
+
+def _take(fd: int) -> bool:
+    deadline = time.monotonic() + CONTENDED_FOR
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+
+@contextmanager
+def account_lock(db_path: Path, account) -> Iterator[None]:
+    path = lock_path(Path(db_path), account.id)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    owner = os.getpid()
+    _held.add(fd)
+    try:
+        if not _take(fd):
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise TemporaryFailure(
+                f"a sync of account {account.name} is already running (pid {holder}); this run stopped at once"
+            )
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            yield
+        finally:
+            if os.getpid() == owner:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        if os.getpid() == owner:
+            _held.discard(fd)
+            os.close(fd)
+
+
+def is_running(db_path: Path, account_id: int) -> bool:
+    """Does a live process hold the account's lock? (A run killed outright holds nothing.)"""
+    try:
+        fd = os.open(lock_path(Path(db_path), account_id), os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True  # cannot tell: say what the run's record says
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)

@@ -1,0 +1,1 @@
+"""Capture: the one path every email takes in, Smart BCC's sender check, batches and input files."""

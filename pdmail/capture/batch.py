@@ -1,0 +1,275 @@
+"""Smart BCC over many inputs: parse on every core, store in batches, one outcome per message."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING
+
+from pdmail.capture.save import Company, Derived, Outcome, ingest_bcc, parse_or_refuse, storable
+from pdmail.core.addresses import normalize_address
+from pdmail.core.errors import PdmailError, TemporaryFailure
+from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
+from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
+from pdmail.store import quarantine as quarantine_store
+from pdmail.store.db import Database
+
+if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the mail server's pipe
+    from pdmail.capture.inputs import Input
+
+BATCH = 200
+PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
+CHUNK = 16  # messages per task sent to a parser process
+# Tasks queued per parser process. The store takes a whole batch before writing it, so the window
+# must hold more than a batch (16 x 16 > 200): with less, the parsers idle while a batch is written
+# and the store idles while the next one is parsed.
+IN_FLIGHT = 16
+# Counts alone would let large messages fill the memory (200 of 25 MB is 5 GB), so a batch, a task
+# and the parsing window also end at a size. Typical mail (50 KB a message) never reaches these.
+BATCH_BYTES = 16 * MB
+CHUNK_BYTES = 4 * MB
+IN_FLIGHT_BYTES = 32 * MB
+
+
+@dataclass(frozen=True)
+class Parsed:
+    input: Input
+    raw: bytes | None
+    parsed: object  # ParsedEmail, or a refusal reason (str)
+    error: str | None = None
+    oversize: int = 0
+    derived: Derived | None = None
+
+
+def _parse_job(item: Input, users: frozenset[str] | None = None) -> Parsed:
+    """Read and parse one input. ``users``: the company's addresses; only mail from one of them can be
+    stored (the rest is quarantined), so only theirs gets its :class:`Derived` values computed here."""
+    if item.error:
+        return Parsed(item, None, None, item.error)
+    try:
+        size = item.size()
+        if size > DEFAULT_LIMITS.max_size:  # the rule for stdin too: spooled whole, never read into memory
+            return Parsed(item, None, None, oversize=size)
+        raw = item.read()
+    except OSError as exc:
+        return Parsed(item, None, None, f"cannot read {item.label}: {exc.strerror}")
+    parsed = parse_or_refuse(raw)
+    if isinstance(parsed, str):
+        return Parsed(item, raw, parsed)
+    if users is not None and not any(normalize_address(a.email) in users for a in parsed.from_):
+        return Parsed(item, raw, parsed)
+    return Parsed(item, raw, parsed, derived=Derived.of_or_none(parsed))
+
+
+def default_workers() -> int:
+    """One parser per core but one: this process stores, which is the slower half of the work."""
+    cores = os.cpu_count() or 1
+    return cores - 1 if cores > 1 else 0
+
+
+def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> list[Parsed]:
+    return [_parse_job(item, users) for item in items]
+
+
+def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
+    """Parse results in input order. At most IN_FLIGHT chunks per parser, and IN_FLIGHT_BYTES of
+    messages, wait at any time, so memory stays flat however large the mailbox: results are taken as
+    fast as the store takes them.
+    """
+    workers = default_workers() if workers is None else workers
+    if workers < 1 or len(items) < PARALLEL_FROM:
+        yield from (_parse_job(item, users) for item in items)
+        return
+    from collections import deque
+
+    with HelperPool(workers, partial(_parse_chunk, users=users)) as helpers:
+        pending: deque = deque()
+        waiting = 0  # bytes of the messages in the pending chunks
+        for chunk, size in _chunks(items):
+            pending.append((helpers.submit(chunk), size))
+            waiting += size
+            while len(pending) >= IN_FLIGHT * workers or waiting > IN_FLIGHT_BYTES:
+                result, size = pending.popleft()
+                waiting -= size
+                yield from result()
+        while pending:
+            yield from pending.popleft()[0]()
+
+
+def _chunks(items: list[Input]):
+    """Tasks for the parsers, with their size: CHUNK messages, or fewer that reach CHUNK_BYTES."""
+    chunk: list[Input] = []
+    size = 0
+    for item in items:
+        chunk.append(item)
+        size += _size_of(item)
+        if len(chunk) >= CHUNK or size >= CHUNK_BYTES:
+            yield chunk, size
+            chunk, size = [], 0
+    if chunk:
+        yield chunk, size
+
+
+def _size_of(item: Input) -> int:
+    """What reading the input will cost in memory (none for one too large to read, or unreadable)."""
+    if item.error:
+        return 0
+    try:
+        size = item.size()
+    except OSError:
+        return 0
+    return 0 if size > DEFAULT_LIMITS.max_size else size
+
+
+def _oversize(db: Database, item: Input, recipient: str | None) -> Outcome:
+    return _spool(db, item.chunks(), item.label, recipient)
+
+
+def _spool(db: Database, chunks, label: str, recipient: str | None) -> Outcome:
+    """Quarantine a message too large to read, streamed to the spool whole: the same for every input."""
+    path, size, sha = quarantine_store.write_spool(db, chunks)
+    reason = too_large(size, DEFAULT_LIMITS.max_size)
+    label = storable(label)
+    with db.tx():
+        qid = quarantine_store.hold(db, None, source=label, recipient=storable(recipient), reason=reason,
+                                    from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
+
+
+def ingest_many(
+    db: Database,
+    inputs: Iterable[Input],
+    *,
+    recipient: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> list[Outcome]:
+    """Each input on its own: a bad one is reported and the rest go on. Commits every BATCH messages.
+
+    ``notice`` gets a line for the user, e.g. when Ctrl-C is taken.
+    """
+    items = list(inputs)
+    quarantine_store.sweep_spool(db)
+    with db.bulk_writes(), interrupt_between_steps(notice) as interrupted:
+        return _ingest_all(db, items, recipient, progress, workers, interrupted)
+
+
+def _ingest_all(db: Database, items: list[Input], recipient: str | None,
+                progress: Callable[[int, int], None] | None, workers: int | None,
+                interrupted: Callable[[], None]) -> list[Outcome]:
+    company = Company.load(db)
+    outcomes: list[Outcome] = []
+    stream = _parsed_stream(items, workers, frozenset(company.users_by_address))
+    done = 0
+    try:
+        while True:
+            batch, full = _next_batch(stream)
+            if not batch:
+                break
+            interrupted()
+            outcomes.extend(_store_batch(db, batch, recipient, company))
+            done += len(batch)
+            if progress:
+                progress(done, len(items))
+            interrupted()
+            if not full:
+                break
+    except PdmailError as exc:
+        raise RunStopped(outcomes, exc) from exc
+    finally:
+        stream.close()  # stops the parser processes now, also when interrupted
+    return outcomes
+
+
+def _next_batch(stream) -> tuple[list[Parsed], bool]:
+    """The next BATCH results, or fewer holding BATCH_BYTES; and whether more may follow."""
+    batch: list[Parsed] = []
+    size = 0
+    for result in stream:
+        batch.append(result)
+        size += len(result.raw or b"")
+        if len(batch) >= BATCH or size >= BATCH_BYTES:
+            return batch, True
+    return batch, False
+
+
+class RunStopped(PdmailError):
+    """A run over many inputs stopped part way (database busy, a helper process killed, ...).
+
+    Carries the outcomes of the batches committed before it stopped, so that they are reported
+    like those of a whole run; its message and exit code are those of the failure that stopped it.
+    """
+
+    def __init__(self, outcomes: list[Outcome], cause: PdmailError) -> None:
+        super().__init__(cause.message, cause.exit_code)
+        self.outcomes = outcomes
+        self.cause = cause
+
+
+class _Retry(Exception):
+    """A message failed inside a batch written without savepoints: redo the batch with them."""
+
+
+def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, company: Company) -> list[Outcome]:
+    """One transaction per batch. First without a savepoint per message (they make the full-text
+    index flush every time); if any message fails, that attempt is rolled back whole and the batch
+    is written again with one savepoint per message, so that only the failed ones are left out.
+    """
+    if not any(r.oversize for r in batch):  # an oversize message writes a spool file: not undone by rollback
+        try:
+            with db.tx(), db.flat():
+                return [_one(db, result, recipient, company, retry_on_error=True) for result in batch]
+        except _Retry:
+            pass
+    with db.tx():
+        return [_one(db, result, recipient, company) for result in batch]
+
+
+def _one(db: Database, result: Parsed, recipient: str | None, company: Company, *,
+         retry_on_error: bool = False) -> Outcome:
+    label = storable(result.input.label)
+    if result.error:
+        return Outcome(label, "failed", None, result.error)
+    if result.oversize:
+        return _oversize(db, result.input, recipient)
+    try:
+        with db.tx():
+            return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
+                              company=company, derived=result.derived, fail_fast=retry_on_error)
+    except TemporaryFailure:
+        raise
+    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
+        if retry_on_error:
+            raise _Retry from exc
+        # Only the machine's failures get here (the message's own end in the quarantine).
+        if isinstance(exc, PdmailError):
+            return Outcome(label, "failed", None, exc.message)
+        return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
+
+
+def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outcome:
+    from pdmail.capture.inputs import read_capped
+
+    quarantine_store.sweep_spool(db)
+    head, rest = read_capped(stream, DEFAULT_LIMITS.max_size)
+    if rest is not None:
+        return _spool(db, rest, "-", recipient)
+    return ingest_bcc(db, head, label="-", recipient=recipient)
+
+
+def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
+    """docs/spec.md, "Exit codes": 0 all went through; 3 every input refused (and so quarantined); 7 some refused or
+    failed. Exit 3 promises that the input is kept in quarantine: an input that failed (unreadable,
+    missing) was not, so any failure makes it 7."""
+    if not outcomes:
+        return 0
+    if mta:
+        return 75 if any(o.status == "failed" for o in outcomes) else 0
+    quarantined = sum(o.status == "quarantined" for o in outcomes)
+    failed = sum(o.status == "failed" for o in outcomes)
+    if not quarantined and not failed:
+        return 0
+    return 3 if quarantined == len(outcomes) else 7

@@ -1,0 +1,554 @@
+"""The one path every email takes in: parse → authorize (Smart BCC) → dedupe → thread → link → store.
+
+Sync and Smart BCC both end in :func:`store_parsed`, so dedupe, threading, linking and
+visibility behave the same whichever way a message arrived.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.errors import InputRefused, PdmailError
+from pdmail.core.models import Address, ParsedEmail, User
+from pdmail.core.settings import is_on
+from pdmail.linking import engine as link
+from pdmail.linking import relink
+from pdmail.linking import threads as threading_rules
+from pdmail.mime import fingerprint as identity
+from pdmail.mime.parse import MessageRefused, parse_message, without_surrogates
+from pdmail.store import crm as crm_store
+from pdmail.store import emails as store
+from pdmail.store import outbox as outbox_store
+from pdmail.store import quarantine as quarantine_store
+from pdmail.store import users as users_store
+from pdmail.store.company import Company
+from pdmail.store.company import DEAL_TAG as _DEAL_TAG
+from pdmail.store.db import Database, is_machine_failure, iso_utc, now_utc
+
+SUBJECT_FALLBACK_DAYS = 30
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a message came from, and what the source already knows about it."""
+
+    source: str  # "bcc" | "sync" | "sent"
+    label: str = "-"  # a path, "-" for stdin, or a folder/UID for sync
+    recipient: str | None = None  # the envelope recipient, when the mail server knows it
+    folder: str | None = None  # inbox | sent | archive | trash, for sync
+    is_read: bool = False
+    server_date: datetime | None = None
+    visibility: str | None = None  # forced (e.g. `send --private`); else the owner's default
+
+
+@dataclass
+class Outcome:
+    source: str
+    status: str  # stored | duplicate | skipped | quarantined | failed
+    id: int | None = None
+    reason: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    quarantine_id: int | None = None
+
+    def to_json(self) -> dict:
+        return {"source": self.source, "status": self.status, "id": self.id, "reason": self.reason,
+                "quarantine_id": self.quarantine_id}
+
+
+# --- Smart BCC --------------------------------------------------------------------------------
+
+
+def parse_or_refuse(raw: bytes) -> ParsedEmail | str:
+    """A parsed message, or the reason it was refused; safe to run in a worker process.
+
+    Never raises: a message that makes the parser fail is refused with the failure as its reason,
+    so that it is quarantined rather than lost or retried for ever.
+    """
+    try:
+        return parse_message(raw)
+    except MessageRefused as exc:
+        return exc.message
+    except Exception as exc:  # noqa: BLE001 - whatever the bytes hold, the message is kept
+        return f"the message could not be read ({describe_failure(exc)})"
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line naming an unexpected failure, fit to be stored as a quarantine reason."""
+    text = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
+    return storable(" ".join(text.split()))[:300]
+
+
+def storable(text: str | None) -> str | None:
+    """``text`` with any lone surrogate replaced: a file name or argument can carry one, SQLite takes none."""
+    return None if text is None else without_surrogates(text)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What the store would otherwise compute from a parsed message itself: pure work, so parser
+    processes do it and the single writer does not."""
+
+    fingerprint: str
+    snippet: str
+
+    @classmethod
+    def of(cls, parsed: ParsedEmail) -> Derived:
+        return cls(identity.fingerprint(parsed), identity.snippet(parsed.text))
+
+    @classmethod
+    def of_or_none(cls, parsed: ParsedEmail) -> Derived | None:
+        """The values, or None when computing them fails: the store computes them again and, failing
+        too, quarantines the message with the reason."""
+        try:
+            return cls.of(parsed)
+        except Exception:  # noqa: BLE001 - reported where the message is stored
+            return None
+
+
+def parse_for_store(raw: bytes) -> tuple[ParsedEmail, Derived | None] | str:
+    """:func:`parse_or_refuse`, plus the message's :class:`Derived` values; for worker processes."""
+    parsed = parse_or_refuse(raw)
+    return parsed if isinstance(parsed, str) else (parsed, Derived.of_or_none(parsed))
+
+
+def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> int | None:
+    """The +deal<ID> of the capture address this message was sent to, in the order of docs/spec.md ("Smart BCC")."""
+    sources: list[list[str]] = []
+    if recipient:
+        sources.append([recipient])
+    if parsed.delivered_to:
+        sources.append(list(parsed.delivered_to))
+    sources.append([a.email for a in (*parsed.to, *parsed.cc, *parsed.bcc)])
+    for group in sources:
+        for address in group:
+            m = _DEAL_TAG.match(normalize_address(address))
+            if m and company.is_capture_address(address):
+                return int(m["id"])
+    return None
+
+
+def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | None = None,
+               parsed: ParsedEmail | str | None = None, company: Company | None = None,
+               derived: Derived | None = None, fail_fast: bool = False) -> Outcome:
+    """Capture one Smart BCC message: stored, duplicate, skipped, or quarantined with its reason.
+
+    Nothing in a message can lose it or have a mail server retry it for ever: whatever fails while
+    storing it for a reason of its own ends in the quarantine with that reason. Only failures of the
+    machine (database busy or unreadable, disk full) are raised, for the caller to try again later.
+    ``fail_fast`` raises every failure instead, for a caller that cannot undo half a message and
+    will redo it with savepoints.
+    """
+    label, recipient = storable(label), storable(recipient)
+    try:
+        return _ingest(db, raw, label, recipient, parsed, company, derived)
+    except Exception as exc:
+        if fail_fast or is_machine_failure(exc):
+            raise
+        return _quarantine_failure(db, raw, label, recipient, parsed, exc)
+
+
+def _ingest(db: Database, raw: bytes, label: str, recipient: str | None, parsed: ParsedEmail | str | None,
+            company: Company | None, derived: Derived | None) -> Outcome:
+    """Each write below is one transaction (or savepoint): a failure leaves nothing half-written."""
+    company = company or Company.load(db)
+    if parsed is None:
+        parsed = parse_or_refuse(raw)
+    if isinstance(parsed, str):
+        return _quarantine(db, raw, label, recipient, parsed, None)
+
+    from pdmail.capture.sender_check import authorize_bcc_sender
+
+    verdict = authorize_bcc_sender(parsed, frozenset(company.users_by_address), company.authserv_id)
+    if not verdict.ok:
+        return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
+    owner = company.users_by_address[normalize_address(verdict.sender)]
+    return _store_bcc(db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived)
+
+
+def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, company: Company, *,
+               label: str, recipient: str | None, derived: Derived | None = None) -> Outcome:
+    warnings: list[str] = []
+    deal_id = deal_tag(company, parsed, recipient)
+    if deal_id is not None and not crm_store.deal_exists(db, deal_id):
+        warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
+        deal_id = None
+
+    effective, own_raw, wrapper = parsed, raw, None
+    others = [a for a in (*parsed.to, *parsed.cc) if not company.is_capture_address(a.email)]
+    if not others:
+        unwrapped = _unwrap_forward(parsed)
+        if isinstance(unwrapped, str):
+            return _quarantine(db, raw, label, recipient, unwrapped, parsed)
+        if unwrapped is not None:
+            (effective, own_raw), wrapper, derived = unwrapped, raw, None  # another message: its own values
+
+    origin = Origin(source="bcc", label=label, recipient=recipient)
+    with db.tx():
+        outcome = store_parsed(db, owner, effective, own_raw, origin,
+                               company=company, bcc_deal_id=deal_id, wrapper_raw=wrapper, derived=derived)
+    outcome.warnings[:0] = warnings
+    return outcome
+
+
+def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | str | None:
+    """The forwarded original inside ``parsed`` and its own bytes (None for an inline forward).
+
+    A reason string when the original cannot be read; None when there is no forward.
+    """
+    from pdmail.mime.forward import find_forwarded
+
+    found = find_forwarded(parsed)
+    if found is None:
+        return None
+    if found.raw:
+        try:
+            return parse_message(found.raw), found.raw
+        except MessageRefused as exc:
+            return f"forwarded message: {exc.message}"
+    return dataclasses.replace(
+        parsed,
+        raw_sha256=parsed.raw_sha256,
+        message_id=None,
+        message_id_norm=None,
+        alt_message_id=None,
+        in_reply_to=(),
+        references=(),
+        from_=(found.from_,) if found.from_ else (),
+        from_header_count=1 if found.from_ else 0,
+        sender=None,
+        reply_to=(),
+        x_original_from=None,
+        to=tuple(found.to),
+        cc=tuple(found.cc),
+        bcc=(),
+        delivered_to=(),
+        subject=found.subject,
+        date_header=found.date_utc.isoformat() if found.date_utc else None,
+        date_utc=found.date_utc,
+        date_source="header" if found.date_utc else "none",
+        text=found.text,
+        attachments=parsed.attachments,
+        attached_messages=(),
+        list_id=None,
+        list_unsubscribe=None,
+        precedence=None,
+        auto_submitted=None,
+        authentication_results=(),
+    ), None
+
+
+def _quarantine(db: Database, raw: bytes, label: str, recipient: str | None, reason: str,
+                parsed: ParsedEmail | None) -> Outcome:
+    sender, subject = held_fields(parsed)
+    with db.tx():
+        qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
+                                    from_email=sender, subject=subject)
+        stored = quarantine_store.stored_email(db, qid)
+    if stored is not None:  # refused before, then released: these very bytes are already an email
+        return Outcome(label, "duplicate", stored, "already captured (released from quarantine)",
+                       quarantine_id=qid)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
+
+
+def held_fields(parsed: ParsedEmail | None) -> tuple[str | None, str | None]:
+    """The sender and subject a quarantined message is listed with."""
+    if parsed is None:
+        return None, None
+    return (parsed.from_[0].email if parsed.from_ else None), parsed.subject
+
+
+def _quarantine_failure(db: Database, raw: bytes, label: str, recipient: str | None,
+                        parsed: ParsedEmail | str | None, exc: Exception) -> Outcome:
+    """Quarantine a message that failed to be stored, with the failure as its reason.
+
+    Listed with its sender and subject when they can be read; when even that fails, the bytes are
+    kept alone with the failure's kind as the reason, so that the message is never lost.
+    """
+    reason = f"could not be stored: {describe_failure(exc)}"
+    try:
+        if not isinstance(parsed, ParsedEmail):
+            parsed = parse_or_refuse(raw)
+        return _quarantine(db, raw, label, recipient, reason, parsed if isinstance(parsed, ParsedEmail) else None)
+    except Exception as again:
+        if is_machine_failure(again):
+            raise
+    reason = f"could not be stored: {type(exc).__name__}"
+    with db.tx():
+        qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
+                                    from_email=None, subject=None)
+    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
+
+
+def release(db: Database, qid: int, by: User) -> Outcome:
+    """Ingest a quarantined message after review: authorization is waived, every other rule applies."""
+    item = quarantine_store.get(db, qid, by)
+    raw = quarantine_store.raw_of(db, item)
+    try:
+        parsed = parse_message(raw)
+    except MessageRefused as exc:
+        raise InputRefused(f"quarantined message {qid} still cannot be read: {exc.message}") from None
+    company = Company.load(db)
+    owner = _owner_of_held(db, item, parsed, company)
+    outcome = _store_bcc(db, raw, parsed, owner or by, company, label=f"quarantine:{qid}", recipient=item.recipient)
+    if outcome.id is not None:
+        with db.tx():
+            quarantine_store.mark_released(db, qid, outcome.id)
+    return outcome
+
+
+def _owner_of_held(db: Database, item, parsed: ParsedEmail, company: Company) -> User | None:
+    """Whose mail a released message is: the mailbox it was synced from, else the user whose approved
+    address sent it; None when neither (the reviewer then takes it), never merely whoever released it."""
+    if item.owner_id is not None:
+        return users_store.get_user(db, item.owner_id)
+    sender = parsed.from_[0].email if parsed.from_ else None
+    return company.users_by_address.get(normalize_address(sender)) if sender else None
+
+
+# --- the shared path --------------------------------------------------------------------------
+
+
+def direction_of(parsed: ParsedEmail, owner: User, origin: Origin) -> str:
+    if origin.folder == "sent" or origin.source == "sent":
+        return "outgoing"
+    return "outgoing" if any(a.email in owner.addresses for a in parsed.from_) else "incoming"
+
+
+def store_parsed(
+    db: Database,
+    owner: User,
+    parsed: ParsedEmail,
+    raw: bytes | None,
+    origin: Origin,
+    *,
+    company: Company | None = None,
+    bcc_deal_id: int | None = None,
+    wrapper_raw: bytes | None = None,
+    derived: Derived | None = None,
+) -> Outcome:
+    """Dedupe, thread, link and store one parsed message for ``owner``. Call inside a transaction.
+
+    ``raw`` is the message's own bytes (None when it was unwrapped from ``wrapper_raw`` inline).
+    ``derived`` is ``Derived.of(parsed)`` when a parser process already computed it.
+    """
+    company = company or Company.load(db)
+    derived = derived or Derived.of(parsed)
+    fingerprint = derived.fingerprint
+    existing = store.find_by_fingerprint(db, owner.id, fingerprint)
+    if existing is not None:
+        return Outcome(origin.label, "duplicate", existing, "already captured")
+    if parsed.pdmail_token:
+        # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
+        sent_id = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
+        if sent_id is not None:
+            return Outcome(origin.label, "duplicate", sent_id, "already captured when pdmail sent it")
+    warnings: list[str] = []
+    if parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm):
+        warnings.append(f"another message with Message-ID {parsed.message_id} differs in content; both kept")
+
+    direction = direction_of(parsed, owner, origin)
+    own = frozenset(owner.addresses | {a for a in _capture_addresses(parsed, company)})
+    colleagues = frozenset(a for a, u in company.users_by_address.items() if u.id != owner.id)
+    email_in = link.LinkInput.from_parsed(parsed, direction)
+
+    thread_id, thread_ids = _resolve_thread(db, owner, parsed)
+    thread = store.get_thread(db, thread_id) if thread_id else None
+    visibility = origin.visibility or (thread.visibility if thread else
+                                       company.setting(db, "default-visibility", owner))
+    base_ctx = link.LinkContext(
+        own_addresses=own,
+        colleague_addresses=colleagues,
+        contacts_by_address={},
+        deals_by_contact={},
+        deals_by_id={},
+        blocked=company.blocked,
+        auto_link_deals=is_on(company.setting(db, "auto-link-deals", owner)),
+        thread=_thread_links(thread),
+        bcc_deal_id=bcc_deal_id,
+    )
+    customers = link.customer_addresses(email_in, base_ctx)
+    contacts = store.contacts_for_addresses(db, customers)
+    # A contact is seen by every user: private mail must not publish its correspondents.
+    if (origin.source == "bcc" and company.create_contacts and visibility != "private"
+            and link.is_automated(email_in) is None):
+        created = _create_contacts(db, owner, customers, contacts, parsed, warnings)
+        if created and thread_id:  # the new contact's earlier mail was linked again, this thread's too
+            thread = store.get_thread(db, thread_id)
+            base_ctx = dataclasses.replace(base_ctx, thread=_thread_links(thread))
+    ctx = _with_crm(db, base_ctx, contacts, extra_deals=(bcc_deal_id, thread.deal_id if thread else None))
+    decision = link.decide_links(email_in, ctx)
+    if not decision.capture:
+        return Outcome(origin.label, "skipped", None, _trace_reason(decision) or "sender is blocked")
+
+    stamp = now_utc()
+    if thread_id is None:
+        thread_id = store.create_thread(db, owner.id, threading_rules.normalize_subject(parsed.subject),
+                                        visibility, stamp)
+        thread = store.get_thread(db, thread_id)
+    store.register_message_ids(db, owner.id, thread_ids, thread_id)
+
+    raw_sha = parsed.raw_sha256
+    if raw is not None:
+        store.put_raw(db, raw_sha, raw)
+    wrapper_sha = None
+    if wrapper_raw is not None:
+        wrapper_sha = identity.sha256_hex(wrapper_raw)
+        store.put_raw(db, wrapper_sha, wrapper_raw)
+        if raw is None:
+            raw_sha = wrapper_sha
+
+    date, date_source = _date_of(parsed, origin)
+    deal_id = decision.deal_id
+    folder = origin.folder or ("sent" if direction == "outgoing" else "inbox")
+    new = store.NewEmail(
+        owner_id=owner.id,
+        thread_id=thread_id,
+        message_id=parsed.message_id,
+        message_id_norm=parsed.message_id_norm,
+        alt_message_id=parsed.alt_message_id,
+        fingerprint=fingerprint,
+        raw_sha256=raw_sha,
+        wrapper_sha256=wrapper_sha,
+        direction=direction,
+        source=origin.source,
+        from_=parsed.from_[0] if parsed.from_ else None,
+        to=parsed.to,
+        cc=parsed.cc,
+        reply_to=parsed.reply_to,
+        subject=parsed.subject,
+        date_utc=date,
+        date_source=date_source,
+        snippet=derived.snippet,
+        body_text=parsed.text,
+        attachments=tuple(a.to_json() for a in parsed.attachments if not a.is_inline),
+        folder=folder,
+        is_read=origin.is_read or direction == "outgoing",
+        visibility=visibility,
+        deal_id=deal_id,
+        deal_rule=decision.deal_rule,
+        needs_deal=decision.needs_deal,
+        is_automated=decision.verdict == "automated",
+        link_verdict=decision.verdict,
+        link_trace=tuple({"rule": t.rule, "reason": t.reason} for t in decision.trace),
+        link_input=email_in.to_json(),
+        bcc_deal_id=bcc_deal_id,
+        contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
+        parse_status=parsed.parse_status,
+        captured_utc=stamp,
+        is_deal_manual=decision.deal_rule in (link.RULE_THREAD_DEAL_MANUAL, link.RULE_THREAD_NO_DEAL_MANUAL),
+    )
+    email_id = store.insert_email(db, new)
+    if parsed.pdmail_token and origin.source != "sent":
+        outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
+    store.touch_thread(db, thread_id, date)
+    if deal_id is not None and thread.deal_id != deal_id and not thread.is_deal_manual:
+        store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)
+    relink.after_capture(db, thread_id, email_id)
+    return Outcome(origin.label, "stored", email_id, None, warnings)
+
+
+def _capture_addresses(parsed: ParsedEmail, company: Company):
+    for a in (*parsed.to, *parsed.cc, *parsed.bcc):
+        if company.is_capture_address(a.email):
+            yield a.email
+    if company.bcc_address:
+        yield company.bcc_address
+
+
+def _thread_links(thread) -> link.ThreadLinks | None:
+    """The thread's deal for the engine; "no deal, set by hand" is a decision the engine must see too."""
+    if thread is None or (thread.deal_id is None and not thread.is_deal_manual):
+        return None
+    return link.ThreadLinks(thread.deal_id, thread.is_deal_manual)
+
+
+def _trace_reason(decision) -> str | None:
+    return decision.trace[-1].reason if decision.trace else None
+
+
+def _with_crm(db: Database, ctx, contacts, *, extra_deals):
+    contact_ids = sorted({c.id for c in contacts.values()})
+    deals_by_contact = store.deals_for_contacts(db, contact_ids)
+    known = {d.id: d for group in deals_by_contact.values() for d in group}
+    known.update(store.deals_by_id(db, [i for i in extra_deals if i is not None and i not in known]))
+    return dataclasses.replace(ctx, contacts_by_address=contacts, deals_by_contact=deals_by_contact,
+                               deals_by_id=known)
+
+
+def _display_names(parsed: ParsedEmail) -> dict[str, str]:
+    """The first name each address is given in From, To and Cc; read once, not once per new contact:
+    a message may name tens of thousands of recipients."""
+    names: dict[str, str] = {}
+    for a in (*parsed.from_, *parsed.to, *parsed.cc):
+        if a.name:
+            names.setdefault(a.email, a.name)
+    return names
+
+
+def _create_contacts(db: Database, owner: User, customers, contacts: dict, parsed: ParsedEmail,
+                     warnings: list[str]) -> bool:
+    """A contact for each customer address that has none (added to ``contacts``); whether any was made.
+
+    The mail never depends on it: an address no contact can have is skipped with a warning. The earlier
+    mail a new contact links is linked on the owner's behalf (another user's mail only by a proposal,
+    rule 4 of the sharing law).
+    """
+    created = False
+    names = _display_names(parsed)
+    for address in customers:
+        if address in contacts:
+            continue
+        if not is_valid_address(address):
+            warnings.append(f"no contact created for {address!r}: not an email address")
+            continue
+        try:
+            # Refusals come before anything is written, so the mail goes on whole without this contact.
+            with relink.acting(owner):
+                record = crm_store.add_contact(db, names.get(address) or address, [address])
+        except PdmailError as exc:
+            warnings.append(f"no contact created for {address}: {exc.message}")
+            continue
+        contacts[address] = record.as_contact()
+        created = True
+    return created
+
+
+def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:
+    ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
+    found = store.threads_for_message_ids(db, owner.id, ids)
+    if len(found) > 1 and store.threads_split_by_hand(db, found):
+        # The user took these conversations apart: no message may sew them back together. A new
+        # message follows the nearest message it names: itself (a parent that arrived late), then
+        # In-Reply-To, then References from the newest back.
+        by_id = store.thread_by_message_id(db, owner.id, ids)
+        return next(by_id[i] for i in ids if i in by_id), ids
+    if found:
+        target = found[0]
+        if len(found) > 1:
+            store.merge_threads(db, target, found[1:])
+        return target, ids
+    has_refs = bool(parsed.in_reply_to or parsed.references)
+    if threading_rules.subject_fallback_allowed(has_refs, parsed.subject):
+        date = parsed.date_utc or datetime.now(timezone.utc)
+        since = iso_utc(date - timedelta(days=SUBJECT_FALLBACK_DAYS))
+        candidates = store.subject_candidates(db, owner.id, threading_rules.normalize_subject(parsed.subject), since)
+        participants = frozenset(a.email for a in (*parsed.from_, *parsed.to, *parsed.cc))
+        picked = threading_rules.pick_fallback_thread(candidates, participants, owner.addresses, date)
+        if picked is not None:
+            return picked, ids
+    return None, ids
+
+
+def _date_of(parsed: ParsedEmail, origin: Origin) -> tuple[str, str]:
+    if parsed.date_utc is not None:
+        return iso_utc(parsed.date_utc), parsed.date_source
+    if origin.server_date is not None:
+        return iso_utc(origin.server_date), "server"
+    return now_utc(), "capture"
+
+
+def sender_of(parsed: ParsedEmail) -> Address | None:
+    return parsed.from_[0] if parsed.from_ else None

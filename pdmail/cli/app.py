@@ -1,0 +1,74 @@
+"""The Typer app of ``pdmail``: its global options, and every command group registered on it.
+
+Each command group lives in its own module; this one builds the app. Importing it loads Typer, so the
+piped single message path (``pdmail.cli.fastpath``) never does.
+"""
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from pdmail import __version__
+from pdmail.cli import plain_params
+from pdmail.cli.common import DbOption, GlobalState, JsonOption, UserOption
+
+plain_params.install()
+
+app = typer.Typer(
+    name="pdmail",
+    help=(
+        "Keep your team's email next to its contacts and deals, in one SQLite file.\n\n"
+        "Start with `pdmail init --name 'Maria Lopez' --email maria@example.com`, add contacts and "
+        "deals, then capture mail with `pdmail bcc-ingest` or `pdmail sync`."
+    ),
+    no_args_is_help=True,
+    context_settings={"help_option_names": ["-h", "--help"]},
+    rich_markup_mode="markdown",
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"pdmail {__version__}\n")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    db: DbOption = None,
+    user: UserOption = None,
+    json_output: JsonOption = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    version: Annotated[
+        Optional[bool],
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    ctx.obj = GlobalState(db=Path(db) if db else None, user=user, json=json_output, quiet=quiet, debug=debug)
+
+
+def _register() -> None:
+    from pdmail.cli import accounts, actions, admin, capture, crm, link, mail, send
+    from pdmail.cli import sync as sync_cli
+
+    admin.register(app)
+    crm.register(app)
+    capture.register(app)
+    mail.register(app)
+    actions.register(app)
+    accounts.register(app)
+    sync_cli.register(app)
+    send.register(app)
+    link.register(app)
+
+
+_register()
+
+
+def run() -> None:
+    app()

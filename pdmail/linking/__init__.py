@@ -1,0 +1,3 @@
+"""Linking: the engine that decides an email's contacts and deal, thread rules, re-linking, choices
+made by hand, and the explanation of a link.
+"""

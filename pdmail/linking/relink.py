@@ -1,0 +1,540 @@
+"""Retroactive linking: when contacts, deals, the block list or a user's addresses change, stored
+email is decided again by the same engine that linked it at capture.
+
+The rules of a re-link, in the order they apply:
+
+1. Manual decisions stay. A thread whose deal (or "no deal") was set by hand keeps it for every
+   email in it; an email whose contacts were chosen by hand keeps them.
+2. Otherwise a thread is linked again from scratch: its emails in the order they were captured,
+   each one against today's contacts and deals, inheriting the deal an earlier email gave the
+   thread — exactly what capturing the same mail today would do.
+3. Except that a deal keeps the mail it already holds. When linking from scratch would take a
+   thread away from the deal it is on (a second open deal appeared, or the deal was won or lost),
+   the thread stays on it: new mail decides afresh, old mail is history. Only a deal that no longer
+   exists, an internal verdict or a blocked sender lets go of it.
+
+So a re-link fills gaps and resolves choices (a new contact, a first open deal, a deal closed
+among several candidates) without ever reshuffling what a user has already seen filed.
+
+4. And it never widens who sees someone's mail on another user's behalf (rule 4 of the sharing
+   law). A re-link runs for someone: the user whose change caused it (``acting``, ``rule_change``,
+   ``rescan(by=...)``). A new link on an email of anyone else is recorded with that cause, and when
+   nobody but the owner could see the email it is only *proposed*: it counts for sharing once the
+   owner accepts it (or at once, with their ``accept-colleague-links`` setting on).
+
+Only the threads a change touches are read, found through indexes; ``rescan`` walks every thread
+in batches with constant memory, one transaction per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+from pdmail.core.addresses import normalize_address
+from pdmail.core.models import Contact, LinkCause, User
+from pdmail.core.settings import is_on
+from pdmail.linking import engine as link
+from pdmail.store import links as store
+from pdmail.store import users as users_store
+from pdmail.store.db import Database, now_utc
+from pdmail.visibility import EmailFacts, can_view, seen_by_others
+
+RESCAN_BATCH = 500  # threads per batch and per transaction
+MAX_REPORTED_CHANGES = 1000
+
+
+@dataclass(frozen=True)
+class LinkState:
+    """The links of one email as the inbox and explain see them."""
+
+    contacts: tuple[tuple[int, str, str, str], ...]  # (contact id, address, rule, reason), by contact id
+    deal_id: int | None
+    deal_rule: str | None
+    is_deal_manual: bool
+    needs_deal: bool
+    is_automated: bool
+    verdict: str | None
+    trace_json: str
+    contact_causes: tuple[tuple[int, LinkCause], ...] = ()  # contacts another user's change linked
+    deal_cause: LinkCause | None = None
+
+    def proposed_contacts(self) -> list[int]:
+        return [cid for cid, cause in self.contact_causes if cause.proposed]
+
+    @property
+    def deal_proposed(self) -> bool:
+        return self.deal_id is not None and self.deal_cause is not None and self.deal_cause.proposed
+
+    def facts(self, owner_id: int, visibility: str) -> EmailFacts:
+        """What the sharing law sees of an email with these links."""
+        proposed = set(self.proposed_contacts())
+        return EmailFacts(owner_id, visibility,
+                          has_contact=any(c[0] not in proposed for c in self.contacts),
+                          has_deal=self.deal_id is not None and not self.deal_proposed,
+                          has_proposal=bool(proposed) or self.deal_proposed)
+
+    def summary(self) -> dict:
+        return {"contacts": [c[0] for c in self.contacts], "deal": self.deal_id, "needs_deal": self.needs_deal,
+                "verdict": self.verdict,
+                "proposed": {"contacts": self.proposed_contacts(),
+                             "deal": self.deal_id if self.deal_proposed else None}}
+
+
+@dataclass(frozen=True)
+class Change:
+    email_id: int
+    owner_id: int
+    thread_id: int
+    visibility: str
+    before: LinkState
+    after: LinkState
+
+    @property
+    def visible(self) -> bool:
+        """A change of contacts, deal, choice or verdict; not only of the words that explain them."""
+        return self.before.summary() != self.after.summary()
+
+    def seen_by(self, viewer_id: int) -> bool:
+        """The viewer may see the email, before or after the change: only then may they hear of it."""
+        return any(can_view(viewer_id, state.facts(self.owner_id, self.visibility))
+                   for state in (self.before, self.after))
+
+    def to_json(self) -> dict:
+        return {"id": self.email_id, "thread_id": self.thread_id, "before": self.before.summary(),
+                "after": self.after.summary()}
+
+
+@dataclass
+class RelinkReport:
+    """What a re-link did, counted and listed over the email the viewer may see (rule 2 applies to
+    counts too): another user's private or unshared mail is in no number a viewer reads."""
+
+    threads: int = 0
+    emails: int = 0
+    changed: int = 0  # emails whose contacts, deal, choice or verdict changed
+    reworded: int = 0  # emails whose explanation alone changed
+    dry_run: bool = False
+    viewer_id: int | None = None  # None: count and list everything (library callers that are not a person)
+    changes: list[Change] = field(default_factory=list)
+    more_changes: int = 0
+
+    def shows(self, change: Change) -> bool:
+        return self.viewer_id is None or change.seen_by(self.viewer_id)
+
+    def counts(self, e: store.LinkedEmail, state: LinkState) -> bool:
+        if self.viewer_id is None or self.viewer_id == e.owner_id:
+            return True
+        return can_view(self.viewer_id, state.facts(e.owner_id, e.visibility))
+
+    def add(self, change: Change) -> None:
+        if not self.shows(change):
+            return
+        if not change.visible:
+            self.reworded += 1
+            return
+        self.changed += 1
+        if len(self.changes) < MAX_REPORTED_CHANGES:
+            self.changes.append(change)
+        else:
+            self.more_changes += 1
+
+    def to_json(self) -> dict:
+        return {"dry_run": self.dry_run, "threads": self.threads, "emails": self.emails, "changed": self.changed,
+                "reworded": self.reworded, "changes": [c.to_json() for c in self.changes],
+                "more_changes": self.more_changes}
+
+
+Progress = Callable[[int, int], None]  # (emails done, emails in all)
+OnChange = Callable[[Change], None]
+
+
+def _current(e: store.LinkedEmail) -> LinkState:
+    return LinkState(
+        contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in e.contacts),
+        deal_id=e.deal_id, deal_rule=e.deal_rule, is_deal_manual=e.is_deal_manual, needs_deal=e.needs_deal,
+        is_automated=e.is_automated, verdict=e.link_verdict, trace_json=e.trace_json,
+        contact_causes=tuple((c.contact_id, c.cause) for c in e.contacts if c.cause is not None),
+        deal_cause=e.deal_cause if e.deal_id is not None else None,
+    )
+
+
+def _pending(emails: Iterable[store.LinkedEmail]) -> dict[tuple[str, int], LinkCause]:
+    """The links of a thread that wait for its owner, by what they link to: new mail follows them."""
+    out: dict[tuple[str, int], LinkCause] = {}
+    for e in emails:
+        for c in e.contacts:
+            if c.cause is not None and c.cause.proposed:
+                out.setdefault(("contact", c.contact_id), c.cause)
+        if e.deal_id is not None and e.deal_cause is not None and e.deal_cause.proposed:
+            out.setdefault(("deal", e.deal_id), e.deal_cause)
+    return out
+
+
+@dataclass(frozen=True)
+class Attribution:
+    """Who a re-link runs for, and which owners accept other users' links without review.
+
+    It gives every link that a re-link adds its cause (rule 4 of the sharing law): none when the
+    email's owner caused it; otherwise the acting user, and the link is proposed (it counts for
+    nothing until the owner accepts it) unless other users already see the email or the owner
+    accepts such links automatically. A link that stays keeps the cause it had; a link chosen by
+    hand is the owner's own.
+    """
+
+    actor: User | None
+    stamp: str
+    accepts: Mapping[int, bool]
+
+    def attribute(self, e: store.LinkedEmail, before: LinkState, after: LinkState,
+                  pending: Mapping[tuple[str, int], LinkCause]) -> LinkState:
+        old_causes = dict(before.contact_causes)
+        kept = {c[0] for c in before.contacts}
+        new_deal = not (after.deal_id is None or after.is_deal_manual or after.deal_id == before.deal_id)
+        if not old_causes and before.deal_cause is None and not new_deal and all(c[0] in kept for c in after.contacts):
+            return after  # the usual case: nothing new, and nothing that another user's change caused
+        visible = seen_by_others(before.facts(e.owner_id, e.visibility))
+        causes = []
+        for contact_id, _, rule, _ in after.contacts:
+            if contact_id in kept:
+                cause = old_causes.get(contact_id)
+            elif rule == link.RULE_CONTACT_MANUAL:
+                cause = None
+            else:
+                cause = self._new(e.owner_id, visible, pending.get(("contact", contact_id)))
+            if cause is not None:
+                causes.append((contact_id, cause))
+        if new_deal:
+            deal_cause = self._new(e.owner_id, visible, pending.get(("deal", after.deal_id)))
+        else:
+            deal_cause = before.deal_cause if after.deal_id is not None and not after.is_deal_manual else None
+        return dataclasses.replace(after, contact_causes=tuple(causes), deal_cause=deal_cause)
+
+    def _new(self, owner_id: int, visible: bool, pending: LinkCause | None) -> LinkCause | None:
+        if self.actor is not None and self.actor.id == owner_id:
+            return None
+        by = self.actor.id if self.actor is not None else None
+        if visible or self.accepts.get(owner_id, False):
+            return None if by is None else LinkCause(by, self.stamp, proposed=False)
+        if pending is not None:
+            return pending  # the conversation already waits for its owner because of that change
+        return LinkCause(by, self.stamp, proposed=True)
+
+
+def trace_json(decision: link.LinkDecision) -> str:
+    """The stored form of a trace; capture writes the same text, so unchanged links compare equal."""
+    return json.dumps([{"rule": t.rule, "reason": t.reason} for t in decision.trace], ensure_ascii=False)
+
+
+class Relinker:
+    """The company's facts, read once per run, and the thread-by-thread decision."""
+
+    def __init__(self, db: Database, *, actor: User | None = None) -> None:
+        from pdmail.store.company import Company
+
+        self.db = db
+        self.company = Company.load(db)
+        self.users: dict[int, User] = {u.id: u for u in users_store.list_users(db)}
+        self.auto_link = {
+            uid: is_on(users_store.get_setting(db, "auto-link-deals", u)) for uid, u in self.users.items()
+        }
+        accepts = {uid: is_on(users_store.get_setting(db, "accept-colleague-links", u))
+                   for uid, u in self.users.items()}
+        self.attribution = Attribution(actor, now_utc(), accepts)
+        everyone = frozenset(self.company.users_by_address)
+        self._colleagues = {uid: everyone - u.addresses for uid, u in self.users.items()}
+
+    def _base(self, e: store.LinkedEmail, email_in: link.LinkInput) -> link.LinkContext:
+        owner = self.users[e.owner_id]
+        own = set(owner.addresses)
+        if self.company.bcc_address:
+            own.add(self.company.bcc_address)
+        own.update(a.email for a in (*email_in.to, *email_in.cc) if self.company.is_capture_address(a.email))
+        return link.LinkContext(
+            own_addresses=frozenset(own),
+            colleague_addresses=self._colleagues[e.owner_id],
+            contacts_by_address={},
+            deals_by_contact={},
+            deals_by_id={},
+            blocked=self.company.blocked,
+            auto_link_deals=self.auto_link[e.owner_id],
+            bcc_deal_id=e.bcc_deal_id,
+        )
+
+    def plan(self, threads: Sequence[tuple[store.ThreadState, list[store.LinkedEmail]]]):
+        """Decide every email of these threads again; returns [(thread, new thread deal, [(email, state)])]."""
+        prepared = []
+        addresses: set[str] = set()
+        manual_ids: set[int] = set()
+        deal_ids: set[int] = set()
+        for thread, emails in threads:
+            items = []
+            for e in emails:
+                email_in = link.LinkInput.from_json(e.link_input)
+                base = self._base(e, email_in)
+                customers = link.customer_addresses(email_in, base)
+                addresses.update(customers)
+                if e.is_links_manual:
+                    manual_ids.update(c[0] for c in e.contacts if c[4])
+                deal_ids.update(i for i in (e.bcc_deal_id, e.deal_id) if i is not None)
+                items.append((e, email_in, base, customers))
+            if thread.deal_id is not None:
+                deal_ids.add(thread.deal_id)
+            prepared.append((thread, items))
+        contacts = store.contacts_by_address(self.db, addresses)
+        manual = store.contacts_by_id(self.db, manual_ids) if manual_ids else {}
+        contact_ids = {c.id for c in contacts.values()} | set(manual)
+        deals_by_contact = store.deals_for_contacts(self.db, contact_ids) if contact_ids else {}
+        deals = {d.id: d for group in deals_by_contact.values() for d in group}
+        deals.update(store.deals_by_id(self.db, deal_ids - set(deals)))
+
+        out = []
+        for thread, items in prepared:
+            ready = []
+            for e, email_in, base, customers in items:
+                chosen = None
+                if e.is_links_manual:
+                    chosen = tuple(manual[c[0]] for c in e.contacts if c[4] and c[0] in manual)
+                ctx = dataclasses.replace(
+                    base,
+                    contacts_by_address={a: contacts[a] for a in customers if a in contacts},
+                    deals_by_contact=deals_by_contact,
+                    deals_by_id=deals,
+                    manual_contacts=chosen,
+                )
+                ready.append((e, email_in, ctx))
+            out.append(self._decide_thread(thread, ready, deals))
+        return out
+
+    def _decide_thread(self, thread: store.ThreadState, ready, deals):
+        if thread.is_deal_manual:
+            states, _ = _thread_pass(ready, link.ThreadLinks(thread.deal_id, True), held=False)
+            return thread, (thread.deal_id, thread.deal_rule), states
+        states, final = _thread_pass(ready, None, held=False)
+        held = deals.get(thread.deal_id) if thread.deal_id is not None else None
+        if held is not None and held.status != "deleted" and final[0] != held.id:
+            states, final = _thread_pass(ready, link.ThreadLinks(held.id, False), held=True)
+        if final[0] == thread.deal_id:
+            final = (thread.deal_id, thread.deal_rule)  # the rule that first put the thread on it
+        return thread, final, states
+
+
+def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool):
+    """Link a thread's emails in capture order, as capture would: a new deal covers the thread so far."""
+    running = start
+    running_rule = None
+    manual = start is not None and start.deal_is_manual
+    states: list[tuple[store.LinkedEmail, LinkState]] = []
+    for e, email_in, ctx in ready:
+        ctx = dataclasses.replace(ctx, thread=running, held_deal_id=e.deal_id if held else None)
+        d = link.decide_links(email_in, ctx)
+        state = LinkState(
+            contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in d.contacts),
+            deal_id=d.deal_id,
+            deal_rule=d.deal_rule,
+            is_deal_manual=d.deal_rule in (link.RULE_THREAD_DEAL_MANUAL, link.RULE_THREAD_NO_DEAL_MANUAL),
+            needs_deal=d.needs_deal,
+            is_automated=d.verdict == link.VERDICT_AUTOMATED,
+            verdict=d.verdict,
+            trace_json=trace_json(d),
+        )
+        if not manual and d.deal_id is not None and (running is None or running.deal_id != d.deal_id):
+            running, running_rule = link.ThreadLinks(d.deal_id, False), d.deal_rule
+            states = [
+                (prev, s if s.verdict == link.VERDICT_INTERNAL else dataclasses.replace(
+                    s, deal_id=d.deal_id, deal_rule=d.deal_rule, is_deal_manual=False, needs_deal=False))
+                for prev, s in states
+            ]
+        states.append((e, state))
+    if manual:
+        return states, (start.deal_id, None)
+    return states, ((running.deal_id, running_rule) if running is not None else (None, None))
+
+
+def _apply(db: Database, planned, report: RelinkReport, attribution: Attribution, *, dry_run: bool,
+           on_change: OnChange | None) -> None:
+    for thread, (deal_id, deal_rule), states in planned:
+        pending = _pending(e for e, _ in states)
+        seen_thread = False
+        for e, decided in states:
+            before = _current(e)
+            if report.counts(e, before):
+                report.emails += 1
+                seen_thread = True
+            after = attribution.attribute(e, before, decided, pending)
+            if after == before:
+                continue
+            change = Change(e.id, e.owner_id, e.thread_id, e.visibility, before, after)
+            report.add(change)
+            if on_change is not None and change.visible and report.shows(change):
+                on_change(change)
+            if not dry_run:
+                causes = dict(after.contact_causes)
+                store.write_email_links(
+                    db, e.id, deal_id=after.deal_id, deal_rule=after.deal_rule, deal_cause=after.deal_cause,
+                    is_deal_manual=after.is_deal_manual, needs_deal=after.needs_deal,
+                    is_automated=after.is_automated, verdict=after.verdict, trace_json=after.trace_json,
+                    contacts=[(*c, causes.get(c[0])) for c in after.contacts], contacts_manual=e.is_links_manual,
+                )
+        report.threads += seen_thread
+        if not dry_run and not thread.is_deal_manual and (deal_id, deal_rule) != (thread.deal_id, thread.deal_rule):
+            store.write_thread_deal(db, thread.id, deal_id, deal_rule)
+
+
+# --- who a re-link runs for ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Acting:
+    by: User | None
+    report: RelinkReport | None  # a rule change adding up what its re-links did
+
+
+_acting: ContextVar[_Acting] = ContextVar("pdmail_relink_acting", default=_Acting(None, None))
+
+
+@contextmanager
+def acting(by: User | None) -> Iterator[None]:
+    """The re-links inside run for ``by``: links they add to other users' mail are caused by ``by``.
+
+    Outside any such block a re-link runs for nobody, and every link it adds to mail that only its
+    owner sees waits for that owner: forgetting to say who acts can never widen who sees mail.
+    """
+    token = _acting.set(_Acting(by, _acting.get().report))
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+class _Undo(Exception):
+    """Ends a dry run: everything it wrote is rolled back."""
+
+
+@contextmanager
+def rule_change(db: Database, by: User, *, dry_run: bool = False) -> Iterator[RelinkReport]:
+    """One change to the rules that link mail (a contact, a deal, the block list, an address...) made by ``by``.
+
+    The change and every re-link it triggers are one transaction, run for ``by``; the report yielded
+    adds up the re-links, counted over what ``by`` may see. With ``dry_run`` it is all rolled back at
+    the end: the report says what the change would do and nothing is written.
+    """
+    report = RelinkReport(dry_run=dry_run, viewer_id=by.id)
+    token = _acting.set(_Acting(by, report))
+    try:
+        with db.tx():
+            yield report
+            if dry_run:
+                raise _Undo
+    except _Undo:
+        pass
+    finally:
+        _acting.reset(token)
+
+
+def relink_threads(db: Database, thread_ids: Iterable[int], *, dry_run: bool = False,
+                   on_change: OnChange | None = None, batch: int = RESCAN_BATCH) -> RelinkReport:
+    """Link these threads again, inside the caller's transaction (or one of its own), for whoever acts."""
+    ids = sorted(set(thread_ids))
+    current = _acting.get()
+    report = current.report if current.report is not None else RelinkReport(dry_run=dry_run)
+    if not ids:
+        return report
+    relinker = Relinker(db, actor=current.by)
+    with db.tx():
+        for start in range(0, len(ids), batch):
+            planned = relinker.plan(store.load_threads(db, ids[start:start + batch]))
+            _apply(db, planned, report, relinker.attribution, dry_run=dry_run, on_change=on_change)
+    return report
+
+
+def rescan(db: Database, *, by: User | None = None, dry_run: bool = False, batch: int = RESCAN_BATCH,
+           progress: Progress | None = None, on_change: OnChange | None = None) -> RelinkReport:
+    """Link stored email again; each batch of threads is its own short transaction.
+
+    An admin's rescan (or a library call's, ``by`` None) covers every user's email, anyone else's
+    only their own. It runs for ``by``: links it adds to other users' mail only nobody else sees are
+    proposed to them (rule 4). The report counts and lists only the email ``by`` may see.
+    """
+    relinker = Relinker(db, actor=by)
+    owner_id = None if by is None or by.is_admin else by.id
+    report = RelinkReport(dry_run=dry_run, viewer_id=None if by is None else by.id)
+    total = store.count_emails(db) if by is None else store.count_visible_emails(db, by.id, owner_id=owner_id)
+    if progress is not None:
+        progress(0, total)
+    for ids in store.thread_batches(db, batch, owner_id=owner_id):
+        if dry_run:
+            _apply(db, relinker.plan(store.load_threads(db, ids)), report, relinker.attribution, dry_run=True,
+                   on_change=on_change)
+        else:
+            with db.tx():
+                _apply(db, relinker.plan(store.load_threads(db, ids)), report, relinker.attribution,
+                       dry_run=False, on_change=on_change)
+        if progress is not None:
+            progress(report.emails, total)
+    return report
+
+
+# --- new mail in a conversation under review ------------------------------------------------------
+
+
+def after_capture(db: Database, thread_id: int, email_id: int) -> None:
+    """New mail in a conversation whose links wait for its owner waits with them.
+
+    Capture links a new email by today's contacts and deals, and that counts at once; but where the
+    same contact or deal waits for the owner's acceptance elsewhere in the thread, the new email's
+    link to it comes from the same change and waits too. So does a deal found through a contact that
+    the email is linked to only by a proposal, on every email capture put on that deal.
+    """
+    if not store.thread_has_proposals(db, thread_id):
+        return  # the usual case: one indexed look-up
+    store.follow_contact_proposals(db, thread_id, email_id)
+    deal_id, rule, manual = store.email_deal(db, email_id)
+    if deal_id is None or manual:
+        return
+    if rule == link.RULE_THREAD_DEAL:
+        cause = store.pending_thread_deal(db, thread_id, email_id, deal_id)
+        if cause is not None:
+            store.propose_deal(db, cause, deal_id=deal_id, email_id=email_id)
+    elif rule == link.RULE_DEAL_SINGLE_OPEN:  # capture put the whole thread on it
+        cause = store.pending_deal_contact(db, email_id, deal_id)
+        if cause is not None:
+            store.propose_deal(db, cause, deal_id=deal_id, thread_id=thread_id)
+
+
+# --- the changes that trigger a re-link ---------------------------------------------------------
+
+
+def after_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkReport:
+    """A contact got these addresses, or a user did (an alternative address, a new colleague)."""
+    found = {normalize_address(a) for a in addresses}
+    return relink_threads(db, store.threads_with_addresses(db, found))
+
+
+def after_contact_added(db: Database, contact: Contact) -> RelinkReport:
+    return after_addresses_changed(db, contact.emails)
+
+
+def after_deals_changed(db: Database, deal_ids: Iterable[int]) -> RelinkReport:
+    """Deals were created, reopened, won or lost: their contacts' mail, and the mail they hold."""
+    threads: set[int] = set()
+    contacts: set[int] = set()
+    for deal_id in deal_ids:
+        threads.update(store.threads_of_deal(db, deal_id))
+        contact_id = store.deal_contact(db, deal_id)
+        if contact_id is not None:
+            contacts.add(contact_id)
+    if contacts:
+        threads.update(store.threads_of_contacts(db, contacts))
+    return relink_threads(db, threads)
+
+
+def after_block_changed(db: Database, pattern: str) -> RelinkReport:
+    """An address or a whole domain was blocked or unblocked."""
+    if pattern.startswith("@"):
+        return relink_threads(db, store.threads_with_domain(db, pattern[1:]))
+    return relink_threads(db, store.threads_with_addresses(db, [pattern]))

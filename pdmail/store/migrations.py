@@ -1,0 +1,750 @@
+"""The schema, as numbered migrations. Nothing else in pdmail creates or alters tables.
+
+A migration is never edited once released: a change is a new migration appended to ``MIGRATIONS``.
+``PRAGMA user_version`` holds how many have been applied, so a database made by a newer pdmail
+(a higher number than this code knows) is recognized and refused before anything touches it.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+Migration = tuple[str, Callable[[sqlite3.Connection], None]]
+LEDGER = "_pdmail_migrations"  # the table that records which migrations a database has had
+
+
+def run_script(db: sqlite3.Connection, script: str) -> None:
+    """Run statements one by one: ``executescript`` would COMMIT the migration's transaction."""
+    statement = ""
+    for line in script.splitlines(keepends=True):
+        statement += line
+        if sqlite3.complete_statement(statement):
+            db.execute(statement)
+            statement = ""
+    if statement.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {statement.strip()[:60]}")
+
+
+def m001_core(db: sqlite3.Connection) -> None:
+    """Company, users, CRM records, captured email, links, quarantine and the search index."""
+    run_script(
+        db,
+        """
+        CREATE TABLE company (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            name TEXT NOT NULL,
+            created_utc TEXT NOT NULL
+        );
+        CREATE TABLE company_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE app_state (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL
+        );
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            is_admin INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL
+        );
+        CREATE TABLE user_settings (
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            key TEXT NOT NULL,
+            value TEXT NOT NULL,
+            PRIMARY KEY (user_id, key)
+        );
+        CREATE TABLE user_addresses (
+            email TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id),
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
+        CREATE TABLE blocked (
+            pattern TEXT PRIMARY KEY,
+            created_utc TEXT NOT NULL
+        );
+
+        CREATE TABLE orgs (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            domain TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
+        CREATE TABLE contacts (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            org_id INTEGER REFERENCES orgs(id),
+            title TEXT,
+            phone TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX contacts_by_org ON contacts(org_id);
+        CREATE TABLE contact_emails (
+            email TEXT PRIMARY KEY,
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            position INTEGER NOT NULL DEFAULT 0
+        ) WITHOUT ROWID;
+        CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id);
+        CREATE TABLE deals (
+            id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            contact_id INTEGER REFERENCES contacts(id),
+            org_id INTEGER REFERENCES orgs(id),
+            value REAL,
+            currency TEXT,
+            status TEXT NOT NULL DEFAULT 'open'
+                CHECK (status IN ('open', 'won', 'lost', 'deleted')),
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
+        CREATE INDEX deals_by_contact ON deals(contact_id, status);
+        CREATE INDEX deals_by_org ON deals(org_id, status);
+
+        -- Raw messages, content-addressed, so a better parser can re-parse them later.
+        CREATE TABLE raw_messages (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        ) WITHOUT ROWID;
+
+        CREATE TABLE threads (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            subject_norm TEXT NOT NULL DEFAULT '',
+            deal_id INTEGER REFERENCES deals(id),
+            deal_rule TEXT,
+            is_deal_manual INTEGER NOT NULL DEFAULT 0,
+            visibility TEXT NOT NULL CHECK (visibility IN ('shared', 'private')),
+            last_date_utc TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
+        -- Every Message-ID a thread has seen or been referred to by: how replies find their thread.
+        CREATE TABLE thread_message_ids (
+            owner_id INTEGER NOT NULL,
+            message_id TEXT NOT NULL,
+            thread_id INTEGER NOT NULL REFERENCES threads(id),
+            PRIMARY KEY (owner_id, message_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
+
+        CREATE TABLE emails (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            thread_id INTEGER NOT NULL REFERENCES threads(id),
+            message_id TEXT,
+            message_id_norm TEXT,
+            alt_message_id TEXT,
+            fingerprint TEXT NOT NULL,
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            wrapper_sha256 TEXT REFERENCES raw_messages(sha256),
+            direction TEXT NOT NULL CHECK (direction IN ('incoming', 'outgoing')),
+            source TEXT NOT NULL CHECK (source IN ('sync', 'bcc', 'sent')),
+            from_name TEXT NOT NULL DEFAULT '',
+            from_email TEXT NOT NULL DEFAULT '',
+            to_json TEXT NOT NULL DEFAULT '[]',
+            cc_json TEXT NOT NULL DEFAULT '[]',
+            addresses TEXT NOT NULL DEFAULT '',
+            subject TEXT NOT NULL DEFAULT '',
+            date_utc TEXT NOT NULL,
+            date_source TEXT NOT NULL DEFAULT 'header',
+            snippet TEXT NOT NULL DEFAULT '',
+            body_text TEXT NOT NULL DEFAULT '',
+            attachments_json TEXT NOT NULL DEFAULT '[]',
+            folder TEXT NOT NULL DEFAULT 'inbox'
+                CHECK (folder IN ('inbox', 'sent', 'archive', 'trash')),
+            is_read INTEGER NOT NULL DEFAULT 0,
+            is_deleted INTEGER NOT NULL DEFAULT 0,
+            visibility TEXT NOT NULL CHECK (visibility IN ('shared', 'private')),
+            deal_id INTEGER REFERENCES deals(id),
+            deal_rule TEXT,
+            is_deal_manual INTEGER NOT NULL DEFAULT 0,
+            is_links_manual INTEGER NOT NULL DEFAULT 0,
+            needs_deal INTEGER NOT NULL DEFAULT 0,
+            is_automated INTEGER NOT NULL DEFAULT 0,
+            link_verdict TEXT,
+            link_trace_json TEXT NOT NULL DEFAULT '[]',
+            link_input_json TEXT NOT NULL DEFAULT '{}',
+            bcc_deal_id INTEGER,
+            parse_status TEXT NOT NULL DEFAULT 'ok',
+            captured_utc TEXT NOT NULL,
+            UNIQUE (owner_id, fingerprint)
+        );
+        CREATE INDEX emails_by_owner_date ON emails(owner_id, date_utc DESC, id DESC);
+        CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
+        CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
+        CREATE INDEX emails_by_message_id ON emails(owner_id, message_id_norm);
+        CREATE INDEX emails_by_alt_message_id ON emails(owner_id, alt_message_id)
+            WHERE alt_message_id IS NOT NULL;
+        CREATE INDEX emails_by_deal ON emails(deal_id) WHERE deal_id IS NOT NULL;
+        CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+
+        -- Every address on an email, so new contacts can find earlier mail (retroactive linking).
+        CREATE TABLE email_addresses (
+            address TEXT NOT NULL,
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            role TEXT NOT NULL CHECK (role IN ('from', 'to', 'cc', 'reply_to')),
+            PRIMARY KEY (address, email_id, role)
+        ) WITHOUT ROWID;
+        CREATE INDEX email_addresses_by_email ON email_addresses(email_id);
+
+        CREATE TABLE email_contacts (
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            contact_id INTEGER NOT NULL REFERENCES contacts(id),
+            address TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            is_manual INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (email_id, contact_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX email_contacts_by_contact ON email_contacts(contact_id, email_id);
+
+        -- Who changed visibility or links, when, from what to what: shown by `explain`.
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at_utc TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id),
+            action TEXT NOT NULL,
+            email_id INTEGER,
+            thread_id INTEGER,
+            from_value TEXT,
+            to_value TEXT
+        );
+        CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
+        CREATE INDEX audit_log_by_email ON audit_log(email_id);
+
+        -- Smart BCC mail that was refused: kept with the reason, released only after review.
+        CREATE TABLE quarantine (
+            id INTEGER PRIMARY KEY,
+            received_utc TEXT NOT NULL,
+            source TEXT NOT NULL,
+            recipient TEXT,
+            raw_sha256 TEXT REFERENCES raw_messages(sha256),
+            spool_path TEXT,
+            size INTEGER NOT NULL,
+            from_email TEXT,
+            subject TEXT,
+            reason TEXT NOT NULL,
+            owner_id INTEGER REFERENCES users(id),
+            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released')),
+            released_email_id INTEGER REFERENCES emails(id),
+            released_utc TEXT
+        );
+
+        CREATE VIRTUAL TABLE email_fts USING fts5(
+            subject, body_text, addresses,
+            content='emails', content_rowid='id',
+            tokenize='unicode61 remove_diacritics 2'
+        );
+        """
+    )
+
+
+def m002_inbox_indexes(db: sqlite3.Connection) -> None:
+    """The inbox reads one user's folder newest first: one index answers it, its count and its pages."""
+    run_script(
+        db,
+        """
+        CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DESC, id DESC);
+        """
+    )
+
+
+def m003_accounts(db: sqlite3.Connection) -> None:
+    """Mail accounts: where to connect and where the secret comes from, never the secret itself."""
+    run_script(
+        db,
+        """
+        CREATE TABLE accounts (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL CHECK (kind IN ('imap', 'maildir')),
+            provider TEXT,
+            address TEXT NOT NULL,
+            imap_host TEXT,
+            imap_port INTEGER,
+            imap_security TEXT CHECK (imap_security IN ('tls', 'starttls')),
+            smtp_host TEXT,
+            smtp_port INTEGER,
+            smtp_security TEXT CHECK (smtp_security IN ('tls', 'starttls')),
+            username TEXT,
+            auth TEXT NOT NULL DEFAULT 'password' CHECK (auth IN ('password', 'oauth2')),
+            secret_source TEXT,
+            cafile TEXT,
+            maildir_path TEXT,
+            since TEXT,
+            folders_json TEXT,
+            past TEXT,
+            is_default INTEGER NOT NULL DEFAULT 0,
+            created_utc TEXT NOT NULL,
+            UNIQUE (owner_id, name)
+        );
+        CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
+        """
+    )
+
+
+def m004_sync_state(db: sqlite3.Connection) -> None:
+    """What 2-way sync knows about each server: folders, where each email sits, and local intents.
+
+    A folder's cursor (uidvalidity, last_uid, highestmodseq) is only written in the transaction that
+    stores the messages it covers, so an interrupted run resumes without loss or duplicates.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE sync_folders (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            role TEXT NOT NULL DEFAULT 'other'
+                CHECK (role IN ('inbox', 'sent', 'archive', 'trash', 'junk', 'other')),
+            uidvalidity INTEGER,
+            last_uid INTEGER NOT NULL DEFAULT 0,
+            highestmodseq INTEGER,
+            last_full_scan_utc TEXT,
+            uidnext INTEGER,
+            exists_count INTEGER,
+            is_missing INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            UNIQUE (account_id, name)
+        );
+        -- Where each email sits on a server: one row per (folder, UIDVALIDITY, UID). A row whose message
+        -- left the folder is kept with is_gone = 1; email_id is NULL for a message capture skipped.
+        CREATE TABLE locations (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            flags TEXT NOT NULL DEFAULT '',
+            modseq INTEGER,
+            is_gone INTEGER NOT NULL DEFAULT 0,
+            updated_utc TEXT NOT NULL,
+            UNIQUE (folder_id, uidvalidity, uid)
+        );
+        CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
+        CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
+        -- A local change (read, unread, archive, delete, restore) waiting to reach one account's server.
+        CREATE TABLE pending_ops (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            kind TEXT NOT NULL CHECK (kind IN ('read', 'unread', 'archive', 'delete', 'restore')),
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'inflight', 'done', 'skipped', 'superseded', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
+        CREATE INDEX pending_ops_open ON pending_ops(account_id, id) WHERE status IN ('pending', 'inflight');
+        CREATE INDEX pending_ops_by_email ON pending_ops(email_id, status);
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
+            started_utc TEXT NOT NULL,
+            finished_utc TEXT,
+            outcome TEXT NOT NULL DEFAULT 'running'
+                CHECK (outcome IN ('running', 'ok', 'partial', 'tempfail', 'authfail', 'error', 'interrupted')),
+            new INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            skipped INTEGER NOT NULL DEFAULT 0,
+            errors INTEGER NOT NULL DEFAULT 0,
+            message TEXT,
+            folder_errors_json TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
+        -- Messages that could not be fetched or read: retried on later runs, never forgotten.
+        CREATE TABLE fetch_failures (
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            source_key TEXT,
+            reason TEXT NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 1,
+            first_utc TEXT NOT NULL,
+            last_utc TEXT NOT NULL,
+            PRIMARY KEY (folder_id, uidvalidity, uid)
+        );
+        """
+    )
+
+
+def m005_outbox(db: sqlite3.Connection) -> None:
+    """Mail waiting to be sent, what became of each attempt, and reusable templates.
+
+    A row is written before any network traffic, with its Message-ID and token already fixed, so a
+    crash leaves a record that says how far sending got. Outbox rows belong to their owner alone.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE outbox (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER NOT NULL REFERENCES users(id),
+            account_id INTEGER NOT NULL,  -- no foreign key: removing an account must not erase its history
+            raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
+            message_id TEXT NOT NULL,
+            token TEXT NOT NULL UNIQUE,
+            envelope_from TEXT NOT NULL,
+            recipients_json TEXT NOT NULL,
+            bcc_json TEXT NOT NULL DEFAULT '[]',
+            subject TEXT NOT NULL DEFAULT '',
+            visibility TEXT CHECK (visibility IN ('shared', 'private')),
+            reply_to_email_id INTEGER REFERENCES emails(id),
+            due_utc TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued'
+                CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_by TEXT,
+            claimed_utc TEXT,
+            body_sent_utc TEXT,
+            sent_utc TEXT,
+            email_id INTEGER REFERENCES emails(id),
+            sent_copy TEXT NOT NULL DEFAULT 'pending'
+                CHECK (sent_copy IN ('pending', 'done', 'by_provider', 'none', 'failed')),
+            sent_copy_error TEXT,
+            created_utc TEXT NOT NULL
+        );
+        CREATE INDEX outbox_due ON outbox(status, due_utc);
+        CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
+        CREATE INDEX outbox_copy_pending ON outbox(owner_id) WHERE status = 'sent' AND sent_copy = 'pending';
+
+        -- Reusable messages: a user's own (owner_id set) or the whole company's (owner_id NULL).
+        CREATE TABLE templates (
+            id INTEGER PRIMARY KEY,
+            owner_id INTEGER REFERENCES users(id),
+            name TEXT NOT NULL,
+            subject TEXT NOT NULL DEFAULT '',
+            body TEXT NOT NULL DEFAULT '',
+            created_utc TEXT NOT NULL,
+            updated_utc TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
+        """
+    )
+
+
+def m006_contact_addresses_in_order(db: sqlite3.Connection) -> None:
+    """Listing every contact with its addresses in order reads the index alone, with no sort per contact."""
+    run_script(
+        db,
+        """
+        DROP INDEX contact_emails_by_contact;
+        CREATE INDEX contact_emails_by_contact ON contact_emails(contact_id, position, email);
+        """,
+    )
+
+
+def m007_raw_messages_by_rowid(db: sqlite3.Connection) -> None:
+    """Raw messages in an ordinary table, found through an index on their hash.
+
+    A WITHOUT ROWID table keeps each row inside its B-tree, which SQLite advises only for rows far
+    smaller than a page; a message is tens of kilobytes, and storing one took five times as long.
+    Rebuilt the way SQLite documents for a changed table: new table, copy, drop, rename.
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE raw_messages_new (
+            sha256 TEXT PRIMARY KEY,
+            size INTEGER NOT NULL,
+            data BLOB NOT NULL
+        );
+        INSERT INTO raw_messages_new (sha256, size, data) SELECT sha256, size, data FROM raw_messages;
+        DROP TABLE raw_messages;
+        ALTER TABLE raw_messages_new RENAME TO raw_messages;
+        """,
+    )
+
+
+def m008_quarantine_by_content(db: sqlite3.Connection) -> None:
+    """The quarantine keeps one entry per message, and alternative addresses wait for an admin.
+
+    Each entry now records the hash of its bytes (kept in raw_messages, or in the spool folder for an
+    oversized message, whose file is named by that hash), so the same message refused twice is held
+    once. Older files may hold one message several times: the oldest held entry stays and the later
+    ones go (their bytes are the very same); held entries whose message was already released go too.
+    An entry can also end 'stored': the same bytes were captured another way (sync, an allowed sender).
+
+    Alternative addresses get an approval. Those that exist were accepted under the old rules and stay
+    in force, approved when they were added.
+
+    Raw messages become findable from what refers to them, so that discarding a quarantined message
+    can tell whether its bytes are still needed (and SQLite's own reference check stays quick).
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE quarantine_new (
+            id INTEGER PRIMARY KEY,
+            received_utc TEXT NOT NULL,
+            source TEXT NOT NULL,
+            recipient TEXT,
+            content_sha256 TEXT,
+            raw_sha256 TEXT REFERENCES raw_messages(sha256),
+            spool_path TEXT,
+            size INTEGER NOT NULL,
+            from_email TEXT,
+            subject TEXT,
+            reason TEXT NOT NULL,
+            owner_id INTEGER REFERENCES users(id),
+            status TEXT NOT NULL DEFAULT 'held' CHECK (status IN ('held', 'released', 'stored')),
+            released_email_id INTEGER REFERENCES emails(id),
+            released_utc TEXT
+        );
+        INSERT INTO quarantine_new (id, received_utc, source, recipient, content_sha256, raw_sha256, spool_path,
+                                    size, from_email, subject, reason, owner_id, status, released_email_id,
+                                    released_utc)
+        SELECT id, received_utc, source, recipient,
+               CASE
+                   WHEN raw_sha256 IS NOT NULL THEN raw_sha256
+                   WHEN spool_path LIKE '%.eml' AND length(spool_path) >= 68
+                        AND substr(spool_path, length(spool_path) - 67, 64) NOT GLOB '*[^0-9a-f]*'
+                       THEN substr(spool_path, length(spool_path) - 67, 64)
+               END,
+               raw_sha256, spool_path, size, from_email, subject, reason, owner_id, status, released_email_id,
+               released_utc
+        FROM quarantine;
+        DROP TABLE quarantine;
+        ALTER TABLE quarantine_new RENAME TO quarantine;
+        DELETE FROM quarantine
+        WHERE status = 'held' AND content_sha256 IS NOT NULL
+          AND EXISTS (SELECT 1 FROM quarantine AS other
+                      WHERE other.content_sha256 = quarantine.content_sha256
+                        AND (other.status != 'held' OR other.id < quarantine.id));
+        CREATE INDEX quarantine_by_content ON quarantine(content_sha256);
+        CREATE UNIQUE INDEX quarantine_held_once ON quarantine(content_sha256) WHERE status = 'held';
+        CREATE INDEX quarantine_by_raw ON quarantine(raw_sha256) WHERE raw_sha256 IS NOT NULL;
+        CREATE INDEX quarantine_by_date ON quarantine(status, received_utc);
+
+        ALTER TABLE user_addresses ADD COLUMN approved_utc TEXT;
+        ALTER TABLE user_addresses ADD COLUMN approved_by INTEGER REFERENCES users(id);
+        UPDATE user_addresses SET approved_utc = created_utc;
+
+        CREATE INDEX emails_by_raw ON emails(raw_sha256);
+        CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
+        CREATE INDEX outbox_by_raw ON outbox(raw_sha256);
+        """,
+    )
+
+
+def m009_links_caused_by_colleagues(db: sqlite3.Connection) -> None:
+    """Who caused a link that another user's change added to an email, and whether it waits for the owner.
+
+    Rule 4 of the sharing law: no action of one user makes another user's email visible to more
+    people. A contact or deal link that a colleague's change adds to an email nobody else sees is
+    *proposed*: recorded with who caused it and when, counted for sharing only once the owner
+    accepts it. Links that exist already count as they did.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE email_contacts ADD COLUMN caused_by INTEGER REFERENCES users(id);
+        ALTER TABLE email_contacts ADD COLUMN caused_utc TEXT;
+        ALTER TABLE email_contacts ADD COLUMN is_proposed INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE emails ADD COLUMN deal_caused_by INTEGER REFERENCES users(id);
+        ALTER TABLE emails ADD COLUMN deal_caused_utc TEXT;
+        ALTER TABLE emails ADD COLUMN is_deal_proposed INTEGER NOT NULL DEFAULT 0;
+        CREATE INDEX email_contacts_proposed ON email_contacts(email_id) WHERE is_proposed = 1;
+        CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
+        """,
+    )
+
+
+def m010_sync_past_by_arrival(db: sqlite3.Connection) -> None:
+    """``--past contacts`` judged by arrival, and the mail it leaves out remembered so it can come later.
+
+    ``past_uidnext`` is the folder's UIDNEXT when pdmail first looked at it under its UIDVALIDITY:
+    a UID at or above it arrived later. Each message left out as past is kept in ``past_skips`` with
+    the addresses that would have made it wanted, so a later sync fetches it once one of them is a
+    contact (or the account's choice becomes "everyone") without reading the server again.
+
+    An older pdmail judged by the Date header and kept no such record: the messages it left out of
+    such accounts are marked to be read once more and judged again. A message it quarantined is not.
+    ``sync_runs.progress_utc`` is when a run last committed, so a run killed midway shows what it kept.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE sync_folders ADD COLUMN past_uidnext INTEGER;
+        ALTER TABLE sync_runs ADD COLUMN progress_utc TEXT;
+        CREATE TABLE past_skips (
+            id INTEGER PRIMARY KEY,
+            folder_id INTEGER NOT NULL REFERENCES sync_folders(id) ON DELETE CASCADE,
+            uidvalidity INTEGER NOT NULL,
+            uid INTEGER NOT NULL,
+            message_id_norm TEXT,
+            recheck INTEGER NOT NULL DEFAULT 0,
+            UNIQUE (folder_id, uidvalidity, uid)
+        );
+        CREATE INDEX past_skips_by_message_id ON past_skips(message_id_norm) WHERE message_id_norm IS NOT NULL;
+        CREATE TABLE past_skip_addresses (
+            skip_id INTEGER NOT NULL REFERENCES past_skips(id) ON DELETE CASCADE,
+            address TEXT NOT NULL,
+            PRIMARY KEY (skip_id, address)
+        ) WITHOUT ROWID;
+        INSERT INTO past_skips (folder_id, uidvalidity, uid, recheck)
+            SELECT l.folder_id, l.uidvalidity, l.uid, 1
+            FROM locations l JOIN sync_folders f ON f.id = l.folder_id JOIN accounts a ON a.id = f.account_id
+            WHERE l.email_id IS NULL AND l.is_gone = 0 AND l.uidvalidity = f.uidvalidity AND a.past = 'contacts'
+              AND NOT EXISTS (SELECT 1 FROM quarantine q WHERE q.source =
+                              'sync:' || a.name || ':' || f.name || '/' || l.uidvalidity || '/' || l.uid);
+        """,
+    )
+
+
+# The minor units of ISO 4217 currencies that do not have two decimals, as they were when migration
+# 011 was written. Frozen on purpose: a migration must do the same thing whenever it runs, so it
+# keeps its own copy instead of following pdmail.core.money's table as that one grows.
+_MINOR_UNITS_011 = {
+    **dict.fromkeys(("BIF", "CLP", "DJF", "GNF", "ISK", "JPY", "KMF", "KRW", "PYG", "RWF", "UGX", "UYI", "VND",
+                     "VUV", "XAF", "XOF", "XPF"), 0),
+    **dict.fromkeys(("BHD", "IQD", "JOD", "KWD", "LYD", "OMR", "TND"), 3),
+    **dict.fromkeys(("CLF", "UYW"), 4),
+}  # fmt: skip
+
+
+def _exact_money_011(value: object, currency: str | None) -> str | None:
+    """A deal value that was stored as a float, as decimal text with its currency's decimals.
+
+    ``Decimal(str(value))`` reads the shortest text that gives back the same float, which is what was
+    typed (120000.1, not 120000.100000000005...); rounding half up to the currency's minor units then
+    gives the amount the float stood for.
+    """
+    from decimal import ROUND_HALF_UP, Decimal
+
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
+        float("inf"), float("-inf")
+    ):
+        raise RuntimeError(f"a deal value that is not a number cannot be converted: {value!r}")
+    places = _MINOR_UNITS_011.get((currency or "").strip().upper(), 2)
+    return f"{Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP):f}"
+
+
+def m011_exact_money_and_first_names(db: sqlite3.Connection) -> None:
+    """Deal values as exact decimal text instead of floats, and a contact's own first name.
+
+    A float cannot hold most amounts of money exactly (480000.10 is stored as 480000.09999...); text
+    with the currency's decimals can. The column is rebuilt in place (add, fill, drop, rename) so the
+    deals keep their ids and every reference to them. A contact's first name is optional: when it is
+    not given, templates read it from the full name.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE contacts ADD COLUMN first_name TEXT;
+        ALTER TABLE deals ADD COLUMN value_exact TEXT;
+        """,
+    )
+    rows = db.execute("SELECT id, value, currency FROM deals WHERE value IS NOT NULL").fetchall()
+    db.executemany(
+        "UPDATE deals SET value_exact = ? WHERE id = ?",
+        [(_exact_money_011(value, currency), deal_id) for deal_id, value, currency in rows],
+    )
+    run_script(
+        db,
+        """
+        ALTER TABLE deals DROP COLUMN value;
+        ALTER TABLE deals RENAME COLUMN value_exact TO value;
+        """,
+    )
+
+
+MIGRATIONS: list[Migration] = [
+    ("001_core", m001_core),
+    ("002_inbox_indexes", m002_inbox_indexes),
+    ("003_accounts", m003_accounts),
+    ("004_sync_state", m004_sync_state),
+    ("005_outbox", m005_outbox),
+    ("006_contact_addresses_in_order", m006_contact_addresses_in_order),
+    ("007_raw_messages_by_rowid", m007_raw_messages_by_rowid),
+    ("008_quarantine_by_content", m008_quarantine_by_content),
+    ("009_links_caused_by_colleagues", m009_links_caused_by_colleagues),
+    ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
+    ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class NewerSchema(Exception):
+    """The file was written by a newer pdmail; touching it could damage it."""
+
+    def __init__(self, found: int, known: int) -> None:
+        super().__init__(found, known)
+        self.found = found
+        self.known = known
+
+
+def schema_version(db: sqlite3.Connection) -> int:
+    return db.execute("PRAGMA user_version").fetchone()[0]
+
+
+def check_version(db: sqlite3.Connection) -> int:
+    found = schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise NewerSchema(found, SCHEMA_VERSION)
+    return found
+
+
+def migrate(db: sqlite3.Connection) -> list[str]:
+    """Apply the migrations this database lacks, each in its own transaction; return their names.
+
+    Foreign keys are off while they run, so that a migration can rebuild a table other tables refer
+    to; each one must leave every reference intact (``PRAGMA foreign_key_check``) or it is undone.
+    """
+    applied: list[str] = []
+    found = check_version(db)
+    if found == SCHEMA_VERSION:
+        return applied
+    db.execute(
+        f"CREATE TABLE IF NOT EXISTS {LEDGER} ("
+        "number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL)"
+    )
+    keys_were_on = db.execute("PRAGMA foreign_keys").fetchone()[0]
+    db.execute("PRAGMA foreign_keys=OFF")  # a no-op inside a transaction: set here, between them
+    try:
+        for number, (name, step) in enumerate(MIGRATIONS, start=1):
+            if number > found and _apply(db, number, name, step):
+                applied.append(name)
+    finally:
+        if keys_were_on:
+            db.execute("PRAGMA foreign_keys=ON")
+    return applied
+
+
+def _apply(db: sqlite3.Connection, number: int, name: str, step: Callable[[sqlite3.Connection], None]) -> bool:
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        # Another process may have migrated while we waited for the write lock.
+        if schema_version(db) >= number:
+            db.execute("ROLLBACK")
+            return False
+        step(db)
+        broken = db.execute("PRAGMA foreign_key_check").fetchmany(3)
+        if broken:
+            raise RuntimeError(f"migration {name} would break references: {[tuple(r) for r in broken]}")
+        db.execute(
+            f"INSERT INTO {LEDGER} (number, name, applied_utc) VALUES (?, ?, ?)",
+            (number, name, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+        )
+        db.execute(f"PRAGMA user_version = {number}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    return True

@@ -1,0 +1,1 @@
+"""2-way sync of mail accounts: the loop, its mail sources (IMAP, Maildir), downloads and ``--watch``."""

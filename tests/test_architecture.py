@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import ast
+import os
 import re
+import shutil
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -116,3 +120,125 @@ def test_every_bench_extra_is_imported_by_a_benchmark():
     used = imported_top_level(ROOT / "bench")
     assert [d for d in dependencies if IMPORT_NAMES[d] not in used] == []
 
+
+# --- the layers as a contract: pyproject.toml's [tool.importlinter] --------------------------------
+
+# Imports the store still makes upward, each being removed. The contract may ignore these and nothing
+# else; once one is gone, its line goes from pyproject.toml and from here.
+KNOWN_UPWARD_IMPORTS = {
+    "pdmail.store.crm -> pdmail.linking.relink",
+    "pdmail.store.users -> pdmail.linking.relink",
+}
+
+
+def importlinter_config() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+
+
+def ignored_imports() -> set[str]:
+    return {line for contract in importlinter_config()["contracts"] for line in contract.get("ignore_imports", [])}
+
+
+def lint_imports(root: Path) -> subprocess.CompletedProcess:
+    """`lint-imports` on the pdmail package found under ``root``, with the contracts of pyproject.toml."""
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("lint-imports")), "--no-cache", "--config", str(ROOT / "pyproject.toml")],
+        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+    )
+
+
+def test_import_contracts_hold():
+    done = lint_imports(ROOT)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 broken" in done.stdout
+
+
+def test_a_function_level_import_up_the_layers_breaks_the_contract(tmp_path):
+    """The store reaching up to the linking engine, even late inside a function, fails the build."""
+    shutil.copytree(PACKAGE, tmp_path / "pdmail", ignore=shutil.ignore_patterns("__pycache__"))
+    spool = tmp_path / "pdmail" / "store" / "spool.py"
+    upward = "\n\ndef _upward():\n    from pdmail.linking import engine\n\n    return engine\n"
+    spool.write_text(spool.read_text() + upward)
+    done = lint_imports(tmp_path)
+    assert done.returncode != 0
+    assert "Layers point down BROKEN" in done.stdout
+    assert "pdmail.store.spool -> pdmail.linking.engine" in done.stdout
+
+
+def test_the_piped_path_contract_catches_the_toolkit(tmp_path):
+    shutil.copytree(PACKAGE, tmp_path / "pdmail", ignore=shutil.ignore_patterns("__pycache__"))
+    report = tmp_path / "pdmail" / "cli" / "bcc_report.py"
+    report.write_text(report.read_text() + "\n\ndef _styled():\n    import rich\n\n    return rich\n")
+    done = lint_imports(tmp_path)
+    assert done.returncode != 0
+    assert "The piped single message path loads no command-line toolkit BROKEN" in done.stdout
+
+
+def test_only_the_known_upward_imports_are_ignored():
+    assert ignored_imports() <= KNOWN_UPWARD_IMPORTS
+
+
+def import_graph() -> dict[str, set[str]]:
+    """pdmail's modules and the pdmail modules each imports, imports inside functions included."""
+    import grimp
+
+    graph = grimp.build_graph("pdmail")
+    ignored = {tuple(part.strip() for part in line.split("->")) for line in ignored_imports()}
+    return {
+        module: {d for d in graph.find_modules_directly_imported_by(module) if (module, d) not in ignored}
+        for module in graph.modules
+    }
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm, without recursion)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for start in sorted(graph):
+        if start in index:
+            continue
+        work = [(start, iter(sorted(graph[start])))]
+        index[start] = low[start] = len(index)
+        stack.append(start)
+        on_stack.add(start)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(graph[child]))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_cycle_finder_sees_a_cycle():
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+    assert cycles({"a": {"b"}, "b": set()}) == []
+
+
+def test_no_import_cycles():
+    """No module reaches itself through its imports, across packages or within one."""
+    assert cycles(import_graph()) == []

@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 import crmgen  # noqa: E402
 import measure  # noqa: E402
 
-from pdmail.core import csv_import as csvimport  # noqa: E402
+from pdmail.core import csv_import  # noqa: E402
 from pdmail.store.db import open_db  # noqa: E402
 
 
@@ -87,7 +87,7 @@ def variants(contacts_csv: Path) -> dict[str, bytes]:
 
 
 def read_pdmail(data: bytes) -> tuple[list[tuple[str, str]], list[int] | None]:
-    rows = csvimport.read_rows(data, csvimport.CONTACT_FIELDS, required=("email",))
+    rows = csv_import.read_rows(data, csv_import.CONTACT_FIELDS, required=("email",))
     return [(r.fields.get("name", ""), r.fields.get("email", "")) for r in rows], [r.line for r in rows]
 
 
@@ -132,7 +132,7 @@ def contact_rows(files: dict[str, bytes]) -> tuple[list[dict], list[dict]]:
     contacts, emails, seen = [], [], set()
     for index, (name, cell) in enumerate(rows, start=1):
         contacts.append({"id": index, "name": name or "?", "created_utc": "2026-11-01T00:00:00Z"})
-        for position, address in enumerate(csvimport.split_addresses(cell)):
+        for position, address in enumerate(csv_import.split_addresses(cell)):
             if address.lower() not in seen:
                 seen.add(address.lower())
                 emails.append({"email": address.lower(), "contact_id": index, "position": position})

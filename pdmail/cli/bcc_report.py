@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 
 from pdmail.cli.terminal import clean
-from pdmail.core import json_text as jsontext
+from pdmail.core import json_text
 
 _DONE = {"stored": "stored as email", "duplicate": "already captured as email", "skipped": "skipped"}
 LIST_UP_TO = 20  # more outcomes than this are summed up in one line
@@ -15,11 +15,11 @@ def write_report(outcomes, *, json_output: bool, quiet: bool, single: bool) -> N
     out, err = sys.stdout, sys.stderr
     if json_output:
         if single and len(outcomes) == 1:
-            out.write(jsontext.dumps(outcomes[0].to_json(), indent=2) + "\n")
+            out.write(json_text.dumps(outcomes[0].to_json(), indent=2) + "\n")
         else:  # one object per line, written as encoded: a Maildir can hold 100,000 messages
             separator = "[\n  "
             for o in outcomes:
-                out.write(separator + jsontext.dumps(o.to_json()))
+                out.write(separator + json_text.dumps(o.to_json()))
                 separator = ",\n  "
             out.write("[]\n" if not outcomes else "\n]\n")
     elif not quiet:

@@ -98,9 +98,9 @@ class Session:
     def emit(self, data: Any, human=None) -> None:
         """``data`` as JSON with --json; otherwise ``human`` (a string, a Rich renderable or a callable)."""
         if self.json:
-            from pdmail.core import json_text as jsontext
+            from pdmail.core import json_text
 
-            sys.stdout.write(jsontext.dumps(data, indent=2) + "\n")
+            sys.stdout.write(json_text.dumps(data, indent=2) + "\n")
             return
         if human is None:
             return

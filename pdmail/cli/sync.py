@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 import typer
 
 from pdmail.cli.common import Session, clean, command
-from pdmail.core import json_text as jsontext
+from pdmail.core import json_text
 
 
 def register(app: typer.Typer) -> None:
@@ -80,7 +80,7 @@ def _send_outbox(s: Session, account: Optional[str]) -> int:
 def _report(s: Session, results) -> None:
     if s.json:
         data = [r.to_json() for r in results]
-        sys.stdout.write(jsontext.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n")
+        sys.stdout.write(json_text.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n")
     else:
         for r in results:
             sys.stdout.write(clean(r.summary()) + "\n")

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from typing import BinaryIO
 
-from pdmail.core import json_text as jsontext
+from pdmail.core import json_text
 from pdmail.core.models import User
 from pdmail.store.db import Database
 from pdmail.store.mailbox import export_rows
@@ -18,7 +18,7 @@ _FROM_LINE = re.compile(rb"^(>*From )", re.MULTILINE)
 def export_jsonl(db: Database, viewer: User, out: BinaryIO, *, mine: bool = False) -> int:
     count = 0
     for email, _raw in export_rows(db, viewer, mine=mine, with_raw=False):
-        out.write(jsontext.dumps(email).encode("utf-8") + b"\n")
+        out.write(json_text.dumps(email).encode("utf-8") + b"\n")
         count += 1
     return count
 

@@ -183,7 +183,7 @@ def import_graph() -> dict[str, set[str]]:
     """pdmail's modules and the pdmail modules each imports, imports inside functions included."""
     import grimp
 
-    graph = grimp.build_graph("pdmail")
+    graph = grimp.build_graph("pdmail", cache_dir=None)
     ignored = {tuple(part.strip() for part in line.split("->")) for line in ignored_imports()}
     return {
         module: {d for d in graph.find_modules_directly_imported_by(module) if (module, d) not in ignored}

@@ -15,9 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from pdmail import mailbox_actions as actions
 from pdmail import sync
 from pdmail.store import accounts as accounts_store
-from pdmail.store import actions, open_db
+from pdmail.store import open_db
 from pdmail.store.users import find_user
 from syncworld import OWNER, Maildir, dump, mail
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import pytest
 
+from pdmail import mailbox_actions as actions
 from pdmail import downloads, sync
 from pdmail.imap_source import ImapSource
 from pdmail.store import accounts as accounts_store
-from pdmail.store import actions, open_db
+from pdmail.store import open_db
 from pdmail.store.users import find_user
 from syncworld import OWNER, dump, mail
 

@@ -10,9 +10,10 @@ import shutil
 
 import pytest
 
+from pdmail import mailbox_actions as actions
 from pdmail import downloads, sync
 from pdmail.store import accounts as accounts_store
-from pdmail.store import actions, open_db
+from pdmail.store import open_db
 from pdmail.store.users import find_user
 from syncworld import OWNER, dump, mail
 from test_sync_imap import PASSWORD_ENV, server_view, uid_of

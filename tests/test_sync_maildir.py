@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pdmail import mailbox_actions as actions
 from pdmail import sync
 from pdmail.store import accounts as accounts_store
-from pdmail.store import actions
 from mailcorpus import corpus
 from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 

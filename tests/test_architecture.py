@@ -106,3 +106,66 @@ def test_every_bench_extra_is_imported_by_a_benchmark():
     assert [d for d in dependencies if d not in IMPORT_NAMES] == []
     used = imported_top_level(ROOT / "bench")
     assert [d for d in dependencies if IMPORT_NAMES[d] not in used] == []
+
+
+# The store holds SQL and nothing above it: what a change means for the rest (linking mail again,
+# queueing work for the mail server, who may make it) is decided by the services that call it. Besides
+# itself, the store may use these modules only, and they use nothing else of pdmail either.
+STORE_MAY_IMPORT = {"pdmail.errors", "pdmail.models", "pdmail.migrations", "pdmail.addresses", "pdmail.identity",
+                    "pdmail.visibility", "pdmail.settings"}
+
+
+def _is_module(name: str) -> bool:
+    path = ROOT.joinpath(*name.split("."))
+    return path.with_suffix(".py").is_file() or (path / "__init__.py").is_file()
+
+
+def pdmail_imports_in(text: str, package: str) -> set[str]:
+    """Every pdmail module a module of ``package`` imports, at any depth (inside functions too);
+    `from pdmail import x` counts as pdmail.x, and relative imports are resolved."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(text)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package.rsplit(".", node.level - 1)[0] if node.level else ""
+            module = ".".join(part for part in (base, node.module or "") if part)
+            for alias in node.names:
+                names.add(f"{module}.{alias.name}" if _is_module(f"{module}.{alias.name}") else module)
+    return {n for n in names if n == "pdmail" or n.startswith("pdmail.")}
+
+
+def pdmail_imports_of(path: Path) -> set[str]:
+    return pdmail_imports_in(path.read_text(), ".".join(path.relative_to(ROOT).parent.parts))
+
+
+def _below_the_store(name: str) -> bool:
+    return name == "pdmail.store" or name.startswith("pdmail.store.") or name in STORE_MAY_IMPORT
+
+
+def test_the_store_imports_nothing_above_it():
+    offenders = {}
+    for path in sorted((PACKAGE / "store").glob("*.py")):
+        bad = sorted(n for n in pdmail_imports_of(path) if not _below_the_store(n))
+        if bad:
+            offenders[path.name] = bad
+    assert offenders == {}
+
+
+def test_what_the_store_uses_stays_below_it():
+    offenders = {}
+    for name in sorted(STORE_MAY_IMPORT):
+        path = ROOT.joinpath(*name.split(".")).with_suffix(".py")
+        bad = sorted(n for n in pdmail_imports_of(path) if n not in STORE_MAY_IMPORT)
+        if bad:
+            offenders[name] = bad
+    assert offenders == {}
+
+
+def test_the_import_reader_sees_late_and_relative_imports():
+    """The checks above must not miss the import inside a function that a layer violation usually hides in."""
+    text = ("from pdmail.store.db import Database\n"
+            "def f():\n    from pdmail import relink\n    from . import links\n    import pdmail.capture\n"
+            "    from ..money import parse\n")
+    assert pdmail_imports_in(text, "pdmail.store") == {
+        "pdmail.store.db", "pdmail.relink", "pdmail.store.links", "pdmail.capture", "pdmail.money"}

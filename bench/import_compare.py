@@ -3,7 +3,7 @@
 The figures behind the README's "Dependencies" section on sqlite-utils:
 
 - reading a CRM export: ``sqlite_utils.utils.rows_from_file`` (CSV, TSV and JSON, dialect sniffed)
-  against ``pdmail.core.csv_import.read_rows``, on crmgen's contacts written as exporters write them
+  against ``pdmail.crm.csv_import.read_rows``, on crmgen's contacts written as exporters write them
   (UTF-8, UTF-8 with BOM, Windows-1252, UTF-16, semicolons, tabs, a quoted field over several lines):
   time, rows read, rows that differ from the UTF-8 reading, and whether each row's file line is known
   (``contact import`` reports each bad row by its line);
@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))
 import crmgen  # noqa: E402
 import measure  # noqa: E402
 
-from pdmail.core import csv_import  # noqa: E402
+from pdmail.crm import csv_import  # noqa: E402
 from pdmail.store.db import open_db  # noqa: E402
 
 

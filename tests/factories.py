@@ -7,6 +7,8 @@ from email.utils import format_datetime
 from datetime import datetime, timedelta, timezone
 
 from pdmail.capture import save as capture
+from pdmail.crm import changes as crm_changes
+from pdmail.crm import team as user_changes
 from pdmail.mime.parse import parse_message
 from pdmail.store import crm, open_db
 from pdmail.store import users as users_store
@@ -23,15 +25,22 @@ def company(path, *, admin="maria@northwind.example", name="Maria Lopez"):
 
 
 def user(db, email, name="Sam Lee", *, admin=False):
-    return users_store.add_user(db, email, name=name, is_admin=admin)
+    """Added by the company's first admin, as `pdmail user add` would."""
+    first_admin = next(u for u in users_store.list_users(db) if u.is_admin)
+    return user_changes.add_user(db, first_admin, email, name=name, is_admin=admin)
 
 
 def contact(db, name, *emails, relink=True):
-    return crm.add_contact(db, name, list(emails), relink=relink)
+    """A new contact; ``relink=False`` writes only its rows, leaving stored email as it was linked."""
+    if relink:
+        return crm_changes.add_contact(db, name, list(emails))
+    return crm.add_contact(db, name, list(emails))
 
 
 def deal(db, title, contact_id, *, status="open", relink=True):
-    return crm.add_deal(db, title, contact_id=contact_id, status=status, relink=relink)
+    if relink:
+        return crm_changes.add_deal(db, title, contact_id=contact_id, status=status)
+    return crm.add_deal(db, title, contact_id=contact_id, status=status)
 
 
 def raw_message(*, frm, to=(), cc=(), subject="Quote", mid=None, in_reply_to=None, references=(),

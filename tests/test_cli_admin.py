@@ -230,3 +230,25 @@ def test_newer_database_is_an_error_line_with_exit_2(company, db_path):
     result = company("contact", "list")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "newer pdmail" in result.stderr
+
+
+def test_every_admin_only_change_is_refused_to_a_user_and_changes_nothing(company):
+    """The admin checks sit in the services the commands call; each one still refuses a plain user."""
+    sam = ("--user", "sam@northwind.example")
+    company.ok("settings", "alt-address", "add", "sam.lee@home.example", *sam)
+    company.ok("template", "add", "follow-up", "--subject", "Next steps", "--body", "Hi", "--company")
+    refused = {
+        "user add": company("user", "add", "eve@northwind.example", "--name", "Eve", *sam),
+        "user default": company("user", "default", "sam@northwind.example", *sam),
+        "alt approve": company("settings", "alt-address", "approve", "sam.lee@home.example", *sam),
+        "alt reject": company("settings", "alt-address", "reject", "sam.lee@home.example", *sam),
+        "block remove": company("settings", "block", "remove", "@x.example", *sam),
+        "template add": company("template", "add", "hello", "--subject", "Hi", "--body", "Hi", "--company", *sam),
+        "template remove": company("template", "remove", "follow-up", "--company", *sam),
+    }
+    assert {what: (r.exit_code, "only an admin" in r.stderr) for what, r in refused.items()} == {
+        what: (2, True) for what in refused}
+    assert [u["email"] for u in company.json("user", "list")] == [
+        "maria@northwind.example", "sam@northwind.example", "ines@northwind.example"]
+    assert company.json("settings", "alt-address", "list", "--pending")[0]["address"] == "sam.lee@home.example"
+    assert [t["name"] for t in company.json("template", "list")] == ["follow-up"]

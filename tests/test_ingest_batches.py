@@ -69,3 +69,78 @@ def test_nested_blocks_are_plain_only_while_flat(db_path, company):
         assert keys == {"probe"}  # the savepoint outside flat() undid its own block only
     finally:
         db.close()
+
+
+# --- contacts a batch creates are linked to their earlier mail once per batch ----------------------
+
+NEW_CUSTOMERS = [f"buyer{i}@newco{i}.example" for i in range(12)]
+
+
+def _world(path):
+    """Sam has older mail from a dozen customers nobody knows yet; then contacts are made from mail."""
+    import factories as f
+    from pdmail.crm import team as user_changes
+
+    db, maria = f.company(path)
+    sam = f.user(db, "sam@northwind.example")
+    older = [f.email(db, sam, frm=a, to=(sam.email,), subject=f"Question {i}", mid=f"old{i}")
+             for i, a in enumerate(NEW_CUSTOMERS)]
+    user_changes.set_setting(db, maria, "create-contacts", "on")
+    return db, maria, sam, older
+
+
+def _new_mail(maria, sam):
+    """Maria writes to every customer; then Sam replies in his first conversation."""
+    import factories as f
+
+    inputs = [Input(f"m{i}", raw=f.raw_message(frm=maria.email, to=(a,), subject=f"Offer {i}", mid=f"new{i}"))
+              for i, a in enumerate(NEW_CUSTOMERS)]
+    inputs.append(Input("reply", raw=f.raw_message(frm=sam.email, to=(NEW_CUSTOMERS[0],), subject="Re: Question 0",
+                                                    mid="reply0", in_reply_to="old0")))
+    return inputs
+
+
+def _links_and_causes(db) -> dict:
+    """Every email's contacts with who caused each link and whether it waits for its owner."""
+    rows = db.all("SELECT e.message_id, c.email, x.rule, x.caused_by, x.is_proposed FROM emails e "
+                  "LEFT JOIN email_contacts x ON x.email_id = e.id LEFT JOIN contact_emails c "
+                  "ON c.contact_id = x.contact_id ORDER BY e.message_id, c.email")
+    return [tuple(r) for r in rows]
+
+
+def test_contacts_made_by_a_batch_link_their_earlier_mail_once(tmp_path, monkeypatch):
+    from pdmail.linking import relink
+
+    built = []
+
+    class CountingRelinker(relink.Relinker):
+        def __init__(self, *args, **kwargs):
+            built.append(kwargs.get("actor"))
+            super().__init__(*args, **kwargs)
+
+    # One message at a time, as piped mail comes: each new contact links its earlier mail at once.
+    alone, maria, sam, _ = _world(tmp_path / "alone.db")
+    try:
+        monkeypatch.setattr(relink, "Relinker", CountingRelinker)
+        for item in _new_mail(maria, sam):
+            assert ingest_module.ingest_bcc(alone, item.raw, label=item.label).status == "stored"
+        assert len(built) == len(NEW_CUSTOMERS)
+        expected = _links_and_causes(alone)
+    finally:
+        alone.close()
+
+    built.clear()
+    db, maria, sam, older = _world(tmp_path / "batch.db")
+    try:
+        outcomes = ingest_module.ingest_many(db, _new_mail(maria, sam), workers=0)
+        assert [o.status for o in outcomes] == ["stored"] * (len(NEW_CUSTOMERS) + 1)
+        assert count(db, "SELECT count(*) FROM contacts") == len(NEW_CUSTOMERS)
+        # One re-link for the whole batch, on behalf of the user whose mail made the contacts.
+        assert [actor.email for actor in built] == [maria.email]
+        # And the same links as one message at a time: Sam's older mail is only proposed to him, and
+        # his reply waits with the conversation it belongs to.
+        assert _links_and_causes(db) == expected
+        proposed = db.all("SELECT email_id FROM email_contacts WHERE is_proposed = 1 ORDER BY email_id")
+        assert [r[0] for r in proposed][:len(older)] == older
+    finally:
+        db.close()

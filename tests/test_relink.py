@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import factories as f
+from pdmail.crm import changes as crm_changes
 from pdmail.linking import manual as manual_links
 from pdmail.linking import relink
-from pdmail.store import crm
-from pdmail.store import users as users_store
+from pdmail.crm import team as user_changes
 
 ME = "maria@northwind.example"
 JANE = "jane@cust.example"
@@ -69,7 +69,7 @@ def test_new_address_of_a_contact_links_its_mail(world):
     old = incoming(db, maria, frm="jane.doe@home.example")
     assert f.links(db, old)["contacts"] == []
 
-    crm.add_contact_address(db, jane.id, "Jane.Doe@home.example")
+    crm_changes.add_contact_address(db, jane.id, "Jane.Doe@home.example")
 
     got = f.links(db, old)
     assert [c[0] for c in got["contacts"]] == [jane.id] and got["deal"] is not None
@@ -79,7 +79,7 @@ def test_contact_import_links_once_for_the_whole_file(world, spy):
     db, maria, _ = world
     a = incoming(db, maria)
     b = incoming(db, maria, frm=KEN, subject="Ken")
-    report = crm.import_contacts(db, b"Name,Email\nJane,jane@cust.example\nKen,ken@cust.example\n")
+    report = crm_changes.import_contacts(db, b"Name,Email\nJane,jane@cust.example\nKen,ken@cust.example\n")
     assert len(report.imported) == 2
     assert len(spy) == 1
     assert f.links(db, a)["contacts"] and f.links(db, b)["contacts"]
@@ -124,7 +124,7 @@ def test_closing_one_of_two_deals_resolves_the_choice(world):
     waiting = incoming(db, maria)
     assert f.links(db, waiting)["needs_deal"] is True
 
-    crm.set_deal_status(db, d2.id, "lost")
+    crm_changes.set_deal_status(db, d2.id, "lost")
 
     got = f.links(db, waiting)
     assert got["deal"] == d1.id and got["needs_deal"] is False
@@ -136,7 +136,7 @@ def test_won_deal_keeps_its_mail_but_takes_no_new_mail(world):
     d1 = f.deal(db, "Rollout", jane.id)
     old = incoming(db, maria, mid="t1")
 
-    crm.set_deal_status(db, d1.id, "won")
+    crm_changes.set_deal_status(db, d1.id, "won")
 
     assert f.links(db, old)["deal"] == d1.id
     assert f.links(db, old)["deal_rule"] == "deal-kept-closed"
@@ -153,7 +153,7 @@ def test_reopened_deal_takes_the_contacts_unlinked_mail(world):
     old = incoming(db, maria)
     assert f.links(db, old)["deal"] is None
 
-    crm.set_deal_status(db, d1.id, "open")
+    crm_changes.set_deal_status(db, d1.id, "open")
 
     assert f.links(db, old)["deal"] == d1.id
 
@@ -169,12 +169,12 @@ def test_blocking_a_sender_unlinks_and_links_the_other_participants(world):
     jane_cc_ken = incoming(db, maria, cc=(KEN,), subject="Both")
     assert [c[0] for c in f.links(db, jane_cc_ken)["contacts"]] == [jane.id]
 
-    users_store.add_block(db, maria, JANE)
+    user_changes.add_block(db, maria, JANE)
 
     assert f.links(db, only_jane)["contacts"] == [] and f.links(db, only_jane)["verdict"] == "blocked"
     assert [c[0] for c in f.links(db, jane_cc_ken)["contacts"]] == [ken.id]
 
-    users_store.remove_block(db, maria, JANE)
+    user_changes.remove_block(db, maria, JANE)
     assert [c[0] for c in f.links(db, only_jane)["contacts"]] == [jane.id]
     assert f.links(db, only_jane)["verdict"] is None
 
@@ -186,7 +186,7 @@ def test_blocking_a_domain_covers_its_subdomains(world, spy):
     unrelated = incoming(db, maria, frm=JANE, subject="Other")
     spy.clear()
 
-    users_store.add_block(db, maria, "@news.example")
+    user_changes.add_block(db, maria, "@news.example")
 
     assert f.links(db, mail)["verdict"] == "blocked"
     assert spy == [[thread_of(db, mail)]]
@@ -196,11 +196,11 @@ def test_blocking_a_domain_covers_its_subdomains(world, spy):
 def test_alternative_address_is_never_a_customer(world):
     db, maria, _ = world
     mail = incoming(db, maria, frm="maria@home.example")
-    users_store.add_alt_address(db, maria, "maria@home.example")  # an admin's own: in force at once
+    user_changes.add_alt_address(db, maria, "maria@home.example")  # an admin's own: in force at once
     home = f.contact(db, "Maria at home", "maria@home.example")
     assert f.links(db, mail)["contacts"] == []
 
-    users_store.remove_alt_address(db, maria, "maria@home.example")
+    user_changes.remove_alt_address(db, maria, "maria@home.example")
     assert [c[0] for c in f.links(db, mail)["contacts"]] == [home.id]
 
 
@@ -210,10 +210,10 @@ def test_colleagues_new_address_makes_mail_internal_once_approved(world):
     before = f.links(db, mail)
     assert before["verdict"] != "internal"
 
-    users_store.add_alt_address(db, sam, "sam@home.example")
+    user_changes.add_alt_address(db, sam, "sam@home.example")
     assert f.links(db, mail) == before  # a claim alone changes nobody's mail
 
-    users_store.approve_alt_address(db, maria, "sam@home.example")
+    user_changes.approve_alt_address(db, maria, "sam@home.example")
     got = f.links(db, mail)
     assert got["contacts"] == [] and got["verdict"] == "internal"
 
@@ -229,8 +229,8 @@ def test_manual_deal_survives_every_trigger_and_rescan(world):
     mail = incoming(db, maria)
     manual_links.set_deal(db, maria, mail, d2.id)
 
-    crm.set_deal_status(db, d1.id, "lost")  # would make d1... no: would leave one open deal, d2
-    crm.set_deal_status(db, d2.id, "won")
+    crm_changes.set_deal_status(db, d1.id, "lost")  # would make d1... no: would leave one open deal, d2
+    crm_changes.set_deal_status(db, d2.id, "won")
     f.deal(db, "Third", jane.id)
     relink.rescan(db)
 
@@ -346,8 +346,8 @@ def test_deal_changes_touch_only_the_contacts_threads(world, spy):
     spy.clear()
 
     d = f.deal(db, "Rollout", jane.id)
-    crm.set_deal_status(db, d.id, "won")
-    crm.set_deal_status(db, d.id, "won")  # no change of status: nothing to re-link
+    crm_changes.set_deal_status(db, d.id, "won")
+    crm_changes.set_deal_status(db, d.id, "won")  # no change of status: nothing to re-link
 
     assert spy == [[thread_of(db, jane_mail)]] * 2
 
@@ -359,7 +359,7 @@ def test_deal_import_links_once_for_the_whole_file(world, spy):
     a = incoming(db, maria)
     b = incoming(db, maria, frm=KEN, subject="Ken")
     spy.clear()
-    report = crm.import_deals(db, b"Title,Person\nRollout,jane@cust.example\nPilot,ken@cust.example\n")
+    report = crm_changes.import_deals(db, b"Title,Person\nRollout,jane@cust.example\nPilot,ken@cust.example\n")
     assert len(report.imported) == 2 and len(spy) == 1
     assert f.links(db, a)["deal"] == report.imported[0] and f.links(db, b)["deal"] == report.imported[1]
 

@@ -15,8 +15,10 @@ from pathlib import Path
 
 import pytest
 
+from pdmail.mailbox import actions
+from pdmail.sync import engine as sync
 from pdmail.store import accounts as accounts_store
-from pdmail.store import actions, open_db
+from pdmail.store import open_db
 from pdmail.store.users import find_user
 from pdmail.sync import engine as sync
 from syncworld import OWNER, Maildir, dump, mail

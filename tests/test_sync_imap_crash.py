@@ -10,8 +10,11 @@ import shutil
 
 import pytest
 
+from pdmail.mailbox import actions
+from pdmail.sync import engine as sync
+from pdmail.sync import downloads
 from pdmail.store import accounts as accounts_store
-from pdmail.store import actions, open_db
+from pdmail.store import open_db
 from pdmail.store.users import find_user
 from pdmail.sync import downloads
 from pdmail.sync import engine as sync

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from pdmail.store import accounts as accounts_store
-from pdmail.store import actions
+from pdmail.mailbox import actions
 from pdmail.sync import engine as sync
+from pdmail.store import accounts as accounts_store
 from mailcorpus import corpus
 from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from pdmail.capture.save import Company, Derived, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.addresses import normalize_address
+from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.errors import PdmailError, TemporaryFailure
-from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
 from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
+from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
@@ -217,18 +217,26 @@ def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, compa
     """One transaction per batch. First without a savepoint per message (they make the full-text
     index flush every time); if any message fails, that attempt is rolled back whole and the batch
     is written again with one savepoint per message, so that only the failed ones are left out.
+    The contacts a batch creates are linked to their earlier mail once, before it commits.
     """
     if not any(r.oversize for r in batch):  # an oversize message writes a spool file: not undone by rollback
         try:
             with db.tx(), db.flat():
-                return [_one(db, result, recipient, company, retry_on_error=True) for result in batch]
+                new_contacts = NewContacts()
+                outcomes = [_one(db, result, recipient, company, new_contacts, retry_on_error=True)
+                            for result in batch]
+                new_contacts.link_earlier_mail(db)
+                return outcomes
         except _Retry:
             pass
     with db.tx():
-        return [_one(db, result, recipient, company) for result in batch]
+        new_contacts = NewContacts()
+        outcomes = [_one(db, result, recipient, company, new_contacts) for result in batch]
+        new_contacts.link_earlier_mail(db)
+        return outcomes
 
 
-def _one(db: Database, result: Parsed, recipient: str | None, company: Company, *,
+def _one(db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *,
          retry_on_error: bool = False) -> Outcome:
     label = storable(result.input.label)
     if result.error:
@@ -238,7 +246,8 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
     try:
         with db.tx():
             return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
-                              company=company, derived=result.derived, fail_fast=retry_on_error)
+                              company=company, derived=result.derived, fail_fast=retry_on_error,
+                              new_contacts=new_contacts)
     except TemporaryFailure:
         raise
     except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest

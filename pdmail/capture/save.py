@@ -61,6 +61,39 @@ class Outcome:
 # --- Smart BCC --------------------------------------------------------------------------------
 
 
+class NewContacts:
+    """Contacts that capture created, whose earlier email is still to be linked to them.
+
+    Linking a contact's earlier email reads every user, setting and thread its address touches, so
+    a batch of captured mail does it once, at its end and in its transaction, for all the contacts it
+    created; mail captured later in the batch finds the contact already. Each contact's earlier mail
+    is linked on behalf of the user whose mail created it (rule 4 of the sharing law). A message of
+    another user that names such an address waits for that link first: it must find the links the
+    new contact proposed in its conversation, exactly as if it had come on its own.
+    """
+
+    def __init__(self) -> None:
+        self._by_owner: dict[int, tuple[User, set[str]]] = {}
+
+    def add(self, owner: User, address: str) -> None:
+        self._by_owner.setdefault(owner.id, (owner, set()))[1].add(address)
+
+    def before_capture(self, db: Database, owner: User, customers) -> None:
+        """Link now what another user's new contacts change, when the mail of ``owner`` names them."""
+        named = set(customers)
+        if any(uid != owner.id and addresses & named for uid, (_, addresses) in self._by_owner.items()):
+            self.link_earlier_mail(db)
+
+    def link_earlier_mail(self, db: Database) -> None:
+        """Link the stored email of every new contact to it, one re-link for each user who created some."""
+        waiting, self._by_owner = self._by_owner, {}
+        for owner, addresses in waiting.values():
+            # A contact made by a message that was then rolled back (and quarantined) is gone again.
+            kept = [a for a in sorted(addresses) if crm_store.contact_for_address(db, a) is not None]
+            with relink.acting(owner):
+                relink.after_addresses_changed(db, kept)
+
+
 def parse_or_refuse(raw: bytes) -> ParsedEmail | str:
     """A parsed message, or the reason it was refused; safe to run in a worker process.
 
@@ -132,18 +165,20 @@ def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> in
 
 def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | None = None,
                parsed: ParsedEmail | str | None = None, company: Company | None = None,
-               derived: Derived | None = None, fail_fast: bool = False) -> Outcome:
+               derived: Derived | None = None, fail_fast: bool = False,
+               new_contacts: NewContacts | None = None) -> Outcome:
     """Capture one Smart BCC message: stored, duplicate, skipped, or quarantined with its reason.
 
     Nothing in a message can lose it or have a mail server retry it for ever: whatever fails while
     storing it for a reason of its own ends in the quarantine with that reason. Only failures of the
     machine (database busy or unreadable, disk full) are raised, for the caller to try again later.
     ``fail_fast`` raises every failure instead, for a caller that cannot undo half a message and
-    will redo it with savepoints.
+    will redo it with savepoints. ``new_contacts`` collects the contacts a batch creates (see
+    :class:`NewContacts`); without it, the message's own are linked to their earlier mail at once.
     """
     label, recipient = storable(label), storable(recipient)
     try:
-        return _ingest(db, raw, label, recipient, parsed, company, derived)
+        return _ingest(db, raw, label, recipient, parsed, company, derived, new_contacts)
     except Exception as exc:
         if fail_fast or is_machine_failure(exc):
             raise
@@ -151,7 +186,7 @@ def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | N
 
 
 def _ingest(db: Database, raw: bytes, label: str, recipient: str | None, parsed: ParsedEmail | str | None,
-            company: Company | None, derived: Derived | None) -> Outcome:
+            company: Company | None, derived: Derived | None, new_contacts: NewContacts | None) -> Outcome:
     """Each write below is one transaction (or savepoint): a failure leaves nothing half-written."""
     company = company or Company.load(db)
     if parsed is None:
@@ -165,11 +200,13 @@ def _ingest(db: Database, raw: bytes, label: str, recipient: str | None, parsed:
     if not verdict.ok:
         return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
     owner = company.users_by_address[normalize_address(verdict.sender)]
-    return _store_bcc(db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived)
+    return _store_bcc(db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived,
+                      new_contacts=new_contacts)
 
 
 def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, company: Company, *,
-               label: str, recipient: str | None, derived: Derived | None = None) -> Outcome:
+               label: str, recipient: str | None, derived: Derived | None = None,
+               new_contacts: NewContacts | None = None) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
     if deal_id is not None and not crm_store.deal_exists(db, deal_id):
@@ -187,8 +224,8 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
 
     origin = Origin(source="bcc", label=label, recipient=recipient)
     with db.tx():
-        outcome = store_parsed(db, owner, effective, own_raw, origin,
-                               company=company, bcc_deal_id=deal_id, wrapper_raw=wrapper, derived=derived)
+        outcome = store_parsed(db, owner, effective, own_raw, origin, company=company, bcc_deal_id=deal_id,
+                               wrapper_raw=wrapper, derived=derived, new_contacts=new_contacts)
     outcome.warnings[:0] = warnings
     return outcome
 
@@ -328,12 +365,26 @@ def store_parsed(
     bcc_deal_id: int | None = None,
     wrapper_raw: bytes | None = None,
     derived: Derived | None = None,
+    new_contacts: NewContacts | None = None,
 ) -> Outcome:
     """Dedupe, thread, link and store one parsed message for ``owner``. Call inside a transaction.
 
     ``raw`` is the message's own bytes (None when it was unwrapped from ``wrapper_raw`` inline).
-    ``derived`` is ``Derived.of(parsed)`` when a parser process already computed it.
+    ``derived`` is ``Derived.of(parsed)`` when a parser process already computed it. Contacts it
+    creates join ``new_contacts`` when given; otherwise their earlier mail is linked before it returns.
     """
+    if new_contacts is not None:
+        return _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived,
+                             new_contacts)
+    own = NewContacts()
+    outcome = _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, own)
+    own.link_earlier_mail(db)
+    return outcome
+
+
+def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | None, origin: Origin,
+                  company: Company | None, bcc_deal_id: int | None, wrapper_raw: bytes | None,
+                  derived: Derived | None, new_contacts: NewContacts) -> Outcome:
     company = company or Company.load(db)
     derived = derived or Derived.of(parsed)
     fingerprint = derived.fingerprint
@@ -370,14 +421,13 @@ def store_parsed(
         bcc_deal_id=bcc_deal_id,
     )
     customers = link.customer_addresses(email_in, base_ctx)
+    new_contacts.before_capture(db, owner, customers)
     contacts = store.contacts_for_addresses(db, customers)
     # A contact is seen by every user: private mail must not publish its correspondents.
     if (origin.source == "bcc" and company.create_contacts and visibility != "private"
             and link.is_automated(email_in) is None):
-        created = _create_contacts(db, owner, customers, contacts, parsed, warnings)
-        if created and thread_id:  # the new contact's earlier mail was linked again, this thread's too
-            thread = store.get_thread(db, thread_id)
-            base_ctx = dataclasses.replace(base_ctx, thread=_thread_links(thread))
+        # A new contact has no deal yet: linking its earlier mail later leaves this thread's deal as it is.
+        _create_contacts(db, owner, customers, contacts, parsed, warnings, new_contacts)
     ctx = _with_crm(db, base_ctx, contacts, extra_deals=(bcc_deal_id, thread.deal_id if thread else None))
     decision = link.decide_links(email_in, ctx)
     if not decision.capture:
@@ -489,14 +539,13 @@ def _display_names(parsed: ParsedEmail) -> dict[str, str]:
 
 
 def _create_contacts(db: Database, owner: User, customers, contacts: dict, parsed: ParsedEmail,
-                     warnings: list[str]) -> bool:
-    """A contact for each customer address that has none (added to ``contacts``); whether any was made.
+                     warnings: list[str], new_contacts: NewContacts) -> None:
+    """A contact for each customer address that has none (added to ``contacts`` and ``new_contacts``).
 
     The mail never depends on it: an address no contact can have is skipped with a warning. The earlier
     mail a new contact links is linked on the owner's behalf (another user's mail only by a proposal,
-    rule 4 of the sharing law).
+    rule 4 of the sharing law), once for the batch: see :class:`NewContacts`.
     """
-    created = False
     names = _display_names(parsed)
     for address in customers:
         if address in contacts:
@@ -506,14 +555,12 @@ def _create_contacts(db: Database, owner: User, customers, contacts: dict, parse
             continue
         try:
             # Refusals come before anything is written, so the mail goes on whole without this contact.
-            with relink.acting(owner):
-                record = crm_store.add_contact(db, names.get(address) or address, [address])
+            record = crm_store.add_contact(db, names.get(address) or address, [address])
         except PdmailError as exc:
             warnings.append(f"no contact created for {address}: {exc.message}")
             continue
         contacts[address] = record.as_contact()
-        created = True
-    return created
+        new_contacts.add(owner, address)
 
 
 def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:

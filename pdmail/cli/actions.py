@@ -46,7 +46,7 @@ def read(s: Session, email_id: IdArg) -> None:
 
     Example: `pdmail read 42`
     """
-    from pdmail.store.actions import set_read
+    from pdmail.mailbox.actions import set_read
 
     s.emit(set_read(s.db, s.user, email_id, True), f"Email {email_id} marked read.")
 
@@ -56,7 +56,7 @@ def unread(s: Session, email_id: IdArg) -> None:
 
     Example: `pdmail unread 42`
     """
-    from pdmail.store.actions import set_read
+    from pdmail.mailbox.actions import set_read
 
     s.emit(set_read(s.db, s.user, email_id, False), f"Email {email_id} marked unread.")
 
@@ -66,7 +66,7 @@ def archive(s: Session, email_id: IdArg) -> None:
 
     Example: `pdmail archive 42`
     """
-    from pdmail.store.actions import archive as run
+    from pdmail.mailbox.actions import archive as run
 
     s.emit(run(s.db, s.user, email_id), f"Email {email_id} archived.")
 
@@ -76,7 +76,7 @@ def delete(s: Session, email_id: IdArg) -> None:
 
     Example: `pdmail delete 42`
     """
-    from pdmail.store.actions import delete as run
+    from pdmail.mailbox.actions import delete as run
 
     s.emit(run(s.db, s.user, email_id), f"Email {email_id} moved to the trash; `pdmail restore {email_id}` undoes it.")
 
@@ -86,7 +86,7 @@ def restore(s: Session, email_id: IdArg) -> None:
 
     Example: `pdmail restore 42`
     """
-    from pdmail.store.actions import restore as run
+    from pdmail.mailbox.actions import restore as run
 
     s.emit(run(s.db, s.user, email_id), f"Email {email_id} restored.")
 

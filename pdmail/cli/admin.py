@@ -29,6 +29,13 @@ def _users():
     return users
 
 
+def _changes():
+    """Changes to users, addresses, the block list and settings: admin checks and re-links."""
+    from pdmail.crm import team as user_changes
+
+    return user_changes
+
+
 DryRunOption = Annotated[bool, typer.Option(
     "--dry-run", help="Print which of the email you may see would be linked differently; change nothing.")]
 
@@ -64,12 +71,8 @@ def user_add(
 
     Example: `pdmail user add sam@northwind.example --name "Sam Lee"`
     """
-    from pdmail.core.errors import UsageError
-
     users = _users()
-    if not s.user.is_admin:
-        raise UsageError("only an admin can add users")
-    user, _ = run_rule_change(s, False, lambda: users.add_user(s.db, email, name=name, is_admin=admin))
+    user, _ = run_rule_change(s, False, lambda: _changes().add_user(s.db, s.user, email, name=name, is_admin=admin))
     s.emit(users.user_json(user), f"{user.id}")
 
 
@@ -102,7 +105,7 @@ def user_default(s: Session, email: Annotated[str, typer.Argument(help="A user's
     Example: `pdmail user default sam@northwind.example`
     """
     users = _users()
-    user = users.change_default_user(s.db, s.user, email)
+    user = _changes().change_default_user(s.db, s.user, email)
     s.emit(users.user_json(user), f"Default user is now {safe(user.email)}.")
 
 
@@ -150,8 +153,7 @@ def settings_set(
 
     Example: `pdmail settings set default-visibility private`
     """
-    users = _users()
-    stored, relinked = run_rule_change(s, dry_run, lambda: users.set_setting(s.db, s.user, key, value))
+    stored, relinked = run_rule_change(s, dry_run, lambda: _changes().set_setting(s.db, s.user, key, value))
     emit_rule_change(s, relinked, {"key": key, "value": stored}, f"{key} = {safe(stored or '(not set)')}",
                      f"set {key} to {stored or '(not set)'}")
 
@@ -165,8 +167,7 @@ def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address 
 
     Example: `pdmail settings alt-address add maria.lopez@northwind.example`
     """
-    users = _users()
-    alt, relinked = run_rule_change(s, dry_run, lambda: users.add_alt_address(s.db, s.user, address))
+    alt, relinked = run_rule_change(s, dry_run, lambda: _changes().add_alt_address(s.db, s.user, address))
     emit_rule_change(s, relinked, alt.to_json(), f"Added {safe(alt.address)}." if alt.approved
                      else f"Added {safe(alt.address)}; it counts once an admin approves it.",
                      f"add your address {alt.address}")
@@ -178,7 +179,7 @@ def alt_approve(s: Session, address: Annotated[str, typer.Argument(help="An addr
 
     Example: `pdmail settings alt-address approve sam.lee@northwind.example`
     """
-    alt = _users().approve_alt_address(s.db, s.user, address)
+    alt = _changes().approve_alt_address(s.db, s.user, address)
     s.emit(alt.to_json(), f"Approved {safe(alt.address)} for {safe(alt.user)}.")
 
 
@@ -188,7 +189,7 @@ def alt_reject(s: Session, address: Annotated[str, typer.Argument(help="An addre
 
     Example: `pdmail settings alt-address reject ceo@acme.example`
     """
-    alt = _users().reject_alt_address(s.db, s.user, address)
+    alt = _changes().reject_alt_address(s.db, s.user, address)
     s.emit(alt.to_json() | {"status": "rejected"}, f"Rejected {safe(alt.address)} (claimed by {safe(alt.user)}).")
 
 
@@ -199,8 +200,7 @@ def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of y
 
     Example: `pdmail settings alt-address remove maria.lopez@northwind.example`
     """
-    users = _users()
-    addr, relinked = run_rule_change(s, dry_run, lambda: users.remove_alt_address(s.db, s.user, address))
+    addr, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_alt_address(s.db, s.user, address))
     emit_rule_change(s, relinked, {"address": addr}, f"Removed {safe(addr)}.", f"remove your address {addr}")
 
 
@@ -240,7 +240,7 @@ def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An addres
 
     Example: `pdmail settings block add @newsletters.example`
     """
-    value, relinked = run_rule_change(s, dry_run, lambda: _users().add_block(s.db, s.user, pattern))
+    value, relinked = run_rule_change(s, dry_run, lambda: _changes().add_block(s.db, s.user, pattern))
     emit_rule_change(s, relinked, {"pattern": value}, f"Blocked {safe(value)}.", f"block {value}")
 
 
@@ -253,7 +253,7 @@ def block_remove(s: Session, pattern: Annotated[str, typer.Argument(help="An ent
 
     Example: `pdmail settings block remove @newsletters.example`
     """
-    value, relinked = run_rule_change(s, dry_run, lambda: _users().remove_block(s.db, s.user, pattern))
+    value, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_block(s.db, s.user, pattern))
     emit_rule_change(s, relinked, {"pattern": value}, f"Unblocked {safe(value)}.", f"unblock {value}")
 
 

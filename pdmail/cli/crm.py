@@ -25,6 +25,13 @@ def _crm():
     return crm
 
 
+def _changes():
+    """Changes to contacts and deals, which link stored email again."""
+    from pdmail.crm import changes as crm_changes
+
+    return crm_changes
+
+
 def display_money(value: str | None, currency: str | None) -> str:
     from pdmail.core.money import display
 
@@ -85,7 +92,7 @@ def contact_add(
     Example: `pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1`
     """
     contact, relinked = run_rule_change(
-        s, dry_run, lambda: _crm().add_contact(s.db, name, email, org_id=org, title=title, phone=phone,
+        s, dry_run, lambda: _changes().add_contact(s.db, name, email, org_id=org, title=title, phone=phone,
                                                 first_name=first_name))
     emit_rule_change(s, relinked, contact.to_json(), f"{contact.id}", f"add contact {contact.name!r}")
 
@@ -103,7 +110,7 @@ def contact_add_address(
 
     Example: `pdmail contact add-address 12 ada.byron@acme.example`
     """
-    contact, relinked = run_rule_change(s, dry_run, lambda: _crm().add_contact_address(s.db, contact_id, address))
+    contact, relinked = run_rule_change(s, dry_run, lambda: _changes().add_contact_address(s.db, contact_id, address))
     emit_rule_change(s, relinked, contact.to_json(), f"Contact {contact.id}: {', '.join(contact.emails)}",
                      f"add {address} to contact {contact.id}")
 
@@ -121,7 +128,7 @@ def contact_remove(
 
     Example: `pdmail contact remove 12 --dry-run`
     """
-    (contact, deals), relinked = run_rule_change(s, dry_run, lambda: _crm().remove_contact(s.db, contact_id))
+    (contact, deals), relinked = run_rule_change(s, dry_run, lambda: _changes().remove_contact(s.db, contact_id))
     kept = f"; deals kept without a contact: {', '.join(map(str, deals))}" if deals else ""
     emit_rule_change(s, relinked, {"removed": contact.to_json(), "deals_kept": deals},
                      f"Removed contact {contact.id} ({safe(contact.name)}){kept}.", f"remove contact {contact.id}")
@@ -207,7 +214,7 @@ def contact_import(
     Example: `pdmail contact import examples/contacts.csv`
     """
     data = _read_file(file)
-    report, relinked = run_rule_change(s, dry_run, lambda: _crm().import_contacts(s.db, data))
+    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_contacts(s.db, data))
     _import_result(s, report, "contacts", relinked)
 
 
@@ -299,7 +306,7 @@ def deal_add(
 
     Example: `pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR`
     """
-    deal, relinked = run_rule_change(s, dry_run, lambda: _crm().add_deal(
+    deal, relinked = run_rule_change(s, dry_run, lambda: _changes().add_deal(
         s.db, title, contact_id=contact, org_id=org, value=value,
         currency=currency, status=status))
     emit_rule_change(s, relinked, deal.to_json(), f"{deal.id}", f"add deal {deal.title!r}")
@@ -374,7 +381,7 @@ def deal_import(
     Example: `pdmail deal import examples/deals.csv`
     """
     data = _read_file(file)
-    report, relinked = run_rule_change(s, dry_run, lambda: _crm().import_deals(s.db, data))
+    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_deals(s.db, data))
     _import_result(s, report, "deals", relinked)
 
 
@@ -389,6 +396,6 @@ def deal_set_status(
 
     Example: `pdmail deal set-status 7 won`
     """
-    (deal, before), relinked = run_rule_change(s, dry_run, lambda: _crm().set_deal_status(s.db, deal_id, status))
+    (deal, before), relinked = run_rule_change(s, dry_run, lambda: _changes().set_deal_status(s.db, deal_id, status))
     emit_rule_change(s, relinked, deal.to_json() | {"previous_status": before},
                      f"Deal {deal.id}: {before} → {deal.status}", f"mark deal {deal.id} {deal.status}")

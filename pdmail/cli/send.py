@@ -247,16 +247,16 @@ def template_add(
 
     Example: `pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."`
     """
-    from pdmail.core.errors import UsageError
     from pdmail.send import merge_fields
-    from pdmail.store import outbox as outbox_store
+    from pdmail.send import templates
+    from pdmail.core.errors import UsageError
 
     if (body is None) == (body_file is None):
         raise UsageError("give the text with --body TEXT or --body-file PATH")
     text = _read_body_file(body_file) if body_file is not None else body
     merge_fields.fields_in(subject)
     merge_fields.fields_in(text)
-    t = outbox_store.save_template(s.db, s.user, name, subject, text, company_wide=company_wide, replace=replace)
+    t = templates.save_template(s.db, s.user, name, subject, text, company_wide=company_wide, replace=replace)
     s.emit(t.to_json(), f"{t.id}")
 
 
@@ -301,7 +301,7 @@ def template_remove(
 
     Example: `pdmail template remove follow-up`
     """
-    from pdmail.store import outbox as outbox_store
+    from pdmail.send import templates
 
-    outbox_store.remove_template(s.db, s.user, name, company_wide=company_wide)
+    templates.remove_template(s.db, s.user, name, company_wide=company_wide)
     s.info(f"Removed template {safe(name)}.")

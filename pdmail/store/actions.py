@@ -3,6 +3,9 @@
 Only the owner may change an email: a colleague who may see it is told so, and to anyone else it
 does not exist (exit 4 both ways). Each change that
 matters for privacy or links is written to the audit log.
+
+Read state, archive, delete and restore say whether they changed anything: the same change for
+the mail server is queued above, in ``pdmail.mailbox.actions``.
 """
 
 from __future__ import annotations
@@ -35,47 +38,41 @@ def share(db: Database, user: User, email_id: int, visibility: str) -> dict:
     return {"id": email_id, "thread_id": thread_id, "visibility": visibility, "changed": changed}
 
 
-def _on_server(db: Database, user: User, email_id: int, kind: str) -> None:
-    """Hook for 2-way sync: a local change becomes a pending operation for the mail server."""
-    from pdmail.store import pending
-
-    pending.enqueue(db, user, email_id, kind)
-
-
-def set_read(db: Database, user: User, email_id: int, read: bool) -> dict:
+def set_read(db: Database, user: User, email_id: int, read: bool) -> tuple[dict, bool]:
+    """Mark the email read or unread; returns the result and whether it changed."""
     with db.tx():
         action = "mark email {email} " + ("read" if read else "unread")
         row = mailbox.get_owned_email_row(db, user, email_id, action)
-        if bool(row["is_read"]) != read:
+        changed = bool(row["is_read"]) != read
+        if changed:
             db.execute("UPDATE emails SET is_read = ? WHERE id = ?", (int(read), email_id))
-            _on_server(db, user, email_id, "read" if read else "unread")
-    return {"id": email_id, "read": read}
+    return {"id": email_id, "read": read}, changed
 
 
-def archive(db: Database, user: User, email_id: int) -> dict:
+def archive(db: Database, user: User, email_id: int) -> tuple[dict, bool]:
     with db.tx():
         row = mailbox.get_owned_email_row(db, user, email_id, "archive email {email}")
-        if row["folder"] != "archive":
+        changed = row["folder"] != "archive"
+        if changed:
             db.execute("UPDATE emails SET folder = 'archive', is_deleted = 0 WHERE id = ?", (email_id,))
-            _on_server(db, user, email_id, "archive")
-    return {"id": email_id, "folder": "archive"}
+    return {"id": email_id, "folder": "archive"}, changed
 
 
-def delete(db: Database, user: User, email_id: int) -> dict:
+def delete(db: Database, user: User, email_id: int) -> tuple[dict, bool]:
     """Deleted email is kept, hidden from the inbox, restorable; its links stay."""
     with db.tx():
         row = mailbox.get_owned_email_row(db, user, email_id, "delete email {email}")
-        if row["folder"] != "trash":
+        changed = row["folder"] != "trash"
+        if changed:
             db.execute("UPDATE emails SET folder = 'trash', is_deleted = 1 WHERE id = ?", (email_id,))
-            _on_server(db, user, email_id, "delete")
-    return {"id": email_id, "folder": "trash"}
+    return {"id": email_id, "folder": "trash"}, changed
 
 
-def restore(db: Database, user: User, email_id: int) -> dict:
+def restore(db: Database, user: User, email_id: int) -> tuple[dict, bool]:
     with db.tx():
         row = mailbox.get_owned_email_row(db, user, email_id, "restore email {email}")
         folder = "sent" if row["direction"] == "outgoing" else "inbox"
-        if row["folder"] != folder:
+        changed = row["folder"] != folder
+        if changed:
             db.execute("UPDATE emails SET folder = ?, is_deleted = 0 WHERE id = ?", (folder, email_id))
-            _on_server(db, user, email_id, "restore")
-    return {"id": email_id, "folder": folder}
+    return {"id": email_id, "folder": folder}, changed

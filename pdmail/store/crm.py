@@ -1,11 +1,14 @@
-"""Organizations, contacts (with several addresses each) and deals, and their CSV import."""
+"""Organizations, contacts (with several addresses each) and deals.
+
+Only their rows: what a change means for stored email (linking it again) and reading CSV files are
+done above, in ``pdmail.crm.changes``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from pdmail.core import csv_import as csvimport
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError, not_found
 from pdmail.core.models import Contact, Deal
@@ -62,16 +65,6 @@ class DealRecord:
         return Deal(self.id, self.title, self.status, self.contact_id, self.org_id, self.value, self.currency)
 
 
-@dataclass
-class ImportReport:
-    imported: list[int] = field(default_factory=list)
-    errors: list[tuple[int, str]] = field(default_factory=list)  # (file line, reason)
-
-    def to_json(self) -> dict:
-        return {"imported": len(self.imported), "ids": self.imported,
-                "errors": [{"line": line, "error": reason} for line, reason in self.errors]}
-
-
 # --- organizations ----------------------------------------------------------------------------
 
 
@@ -99,7 +92,8 @@ def list_orgs(db: Database) -> list[OrgRecord]:
     return [OrgRecord(r["id"], r["name"], r["domain"]) for r in db.all("SELECT * FROM orgs ORDER BY id")]
 
 
-def _org_by_name(db: Database, name: str) -> int:
+def org_by_name(db: Database, name: str) -> int:
+    """The organization of that name (the oldest, case aside), created when there is none."""
     row = db.one("SELECT id FROM orgs WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", (name,))
     if row:
         return row["id"]
@@ -127,18 +121,11 @@ def _check_addresses(db: Database, emails: list[str]) -> list[str]:
     return out
 
 
-def _relink():
-    """Retroactive linking sits above the store; imported late so the layers load in order."""
-    from pdmail.linking import relink
-
-    return relink
-
-
 def add_contact(
     db: Database, name: str, emails: list[str], *, org_id: int | None = None,
-    title: str | None = None, phone: str | None = None, first_name: str | None = None, relink: bool = True,
+    title: str | None = None, phone: str | None = None, first_name: str | None = None,
 ) -> ContactRecord:
-    """Add a contact; earlier email from or to its addresses is linked to it (``relink``).
+    """Add a contact with its addresses (an address of another contact is refused).
 
     ``first_name`` is what templates call them by, for names no parser reads right ("Dr. Byron").
     """
@@ -157,8 +144,6 @@ def add_contact(
             "INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
             [(a, contact_id, i) for i, a in enumerate(addresses)],
         )
-        if relink:
-            _relink().after_addresses_changed(db, addresses)
     return get_contact(db, contact_id)
 
 
@@ -170,33 +155,37 @@ def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRec
                              (contact_id,))
         db.execute("INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
                    (addr, contact_id, position))
-        _relink().after_addresses_changed(db, [addr])
     return get_contact(db, contact_id)
 
 
-def remove_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[int]]:
-    """Remove a contact and its addresses; returns it and the deals it leaves behind.
+def threads_of_contact(db: Database, contact_id: int) -> list[int]:
+    """The threads holding email linked to the contact, in id order."""
+    return [r[0] for r in db.all(
+        "SELECT DISTINCT e.thread_id FROM email_contacts x JOIN emails e ON e.id = x.email_id "
+        "WHERE x.contact_id = ? ORDER BY 1", (contact_id,))]
 
-    Every link of an email to the contact goes, automatic or chosen by hand (the email's other links
-    stay), and the email it touched is linked again: removing a contact can only narrow who sees
-    mail. Its deals stay, without a contact person, and keep the mail they hold.
+
+def delete_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[int]]:
+    """Delete a contact and its addresses, but not yet its email links; returns it and the deals it leaves.
+
+    Its deals stay, without a contact person. The links still name the contact so that whoever
+    links that email again sees what it loses; call :func:`delete_contact_links` in the same
+    transaction afterwards (the foreign key is checked at commit, when none is left).
     """
     with db.tx():
         contact = get_contact(db, contact_id)
-        threads = [r[0] for r in db.all(
-            "SELECT DISTINCT e.thread_id FROM email_contacts x JOIN emails e ON e.id = x.email_id "
-            "WHERE x.contact_id = ? ORDER BY 1", (contact_id,))]
         deals = [r[0] for r in db.all(
             "SELECT id FROM deals WHERE contact_id = ? AND status != 'deleted' ORDER BY id", (contact_id,))]
-        # The email links still name the contact while the re-link decides those emails again (and so
-        # reports what they lose); the foreign key is checked at commit, when none is left.
         db.execute("PRAGMA defer_foreign_keys = ON")
         db.execute("UPDATE deals SET contact_id = NULL, updated_utc = ? WHERE contact_id = ?", (now_utc(), contact_id))
         db.execute("DELETE FROM contact_emails WHERE contact_id = ?", (contact_id,))
         db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))
-        _relink().relink_threads(db, threads)
-        db.execute("DELETE FROM email_contacts WHERE contact_id = ?", (contact_id,))
     return contact, deals
+
+
+def delete_contact_links(db: Database, contact_id: int) -> None:
+    """Every link of an email to a deleted contact, automatic or chosen by hand."""
+    db.execute("DELETE FROM email_contacts WHERE contact_id = ?", (contact_id,))
 
 
 _CONTACT_SELECT = (
@@ -257,6 +246,13 @@ def contact_for_address(db: Database, address: str) -> int | None:
 # --- deals ------------------------------------------------------------------------------------
 
 
+def check_deal(title: str, status: str) -> str:
+    """Refuse a deal without a title or with an unknown status; returns the status as stored."""
+    if not title.strip():
+        raise UsageError("a deal needs a title")
+    return _check_status(status)
+
+
 def _check_status(status: str) -> str:
     value = status.strip().lower()
     if value not in DEAL_STATUSES:
@@ -266,22 +262,13 @@ def _check_status(status: str) -> str:
 
 def add_deal(
     db: Database, title: str, *, contact_id: int, org_id: int | None = None,
-    value: str | None = None, currency: str | None = None, status: str = "open", relink: bool = True,
+    value: str | None = None, currency: str | None = None, status: str = "open",
 ) -> DealRecord:
-    """Add a deal; an open one is offered to its contact's earlier email (``relink``).
+    """Add a deal for a contact (and by default the contact's organization).
 
-    ``value`` is the amount as a person wrote it ("480000.10", "EUR 1.234,50"), read by
-    :func:`pdmail.core.money.parse` and stored as exact decimal text.
+    ``value`` is exact decimal text ("480000.10"), as :func:`pdmail.core.money.parse` gives it: never a float.
     """
-    if not title.strip():
-        raise UsageError("a deal needs a title")
-    status = _check_status(status)
-    from pdmail.core import money  # here, not at the top: piped mail loads this module and never needs it
-
-    try:
-        value, currency = money.parse(value or "", currency)
-    except ValueError as exc:
-        raise UsageError(str(exc)) from None
+    status = check_deal(title, status)
     with db.tx():
         contact = get_contact(db, contact_id)
         if org_id is not None:
@@ -292,10 +279,8 @@ def add_deal(
         cur = db.execute(
             "INSERT INTO deals (title, contact_id, org_id, value, currency, status, created_utc, updated_utc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (title.strip(), contact_id, org_id, value, currency, status, stamp, stamp),
+            (title.strip(), contact_id, org_id, value or None, currency or None, status, stamp, stamp),
         )
-        if relink:
-            _relink().after_deals_changed(db, [cur.lastrowid])
     return get_deal(db, cur.lastrowid)
 
 
@@ -338,51 +323,16 @@ def list_deals(db: Database, *, status: str | None = None, contact_id: int | Non
 
 
 def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord, str]:
-    """Returns the deal and its previous status; the email it touches is linked again."""
+    """Returns the deal and its previous status."""
     status = _check_status(status)
     with db.tx():
         before = get_deal(db, deal_id)
         db.execute("UPDATE deals SET status = ?, updated_utc = ? WHERE id = ?", (status, now_utc(), deal_id))
-        if before.status != status:
-            _relink().after_deals_changed(db, [deal_id])
     return get_deal(db, deal_id), before.status
 
 
-# --- CSV import -------------------------------------------------------------------------------
-
-
-def import_contacts(db: Database, data: bytes) -> ImportReport:
-    """Best effort, in one transaction: good rows go in, each bad row is reported by file line."""
-    try:
-        rows = csvimport.read_rows(data, csvimport.CONTACT_FIELDS, required=("email",))
-    except csvimport.CsvFormatError as exc:
-        raise UsageError(f"cannot import contacts: {exc}") from None
-    report = ImportReport()
-    added: list[str] = []
-    with db.tx():
-        for row in rows:
-            f = row.fields
-            addresses = csvimport.split_addresses(f.get("email", ""))
-            given = " ".join(part for part in (f.get("first_name"), f.get("last_name")) if part)
-            name = f.get("name", "").strip() or given or (addresses[0] if addresses else "")
-            if not addresses:
-                report.errors.append((row.line, "no email address"))
-                continue
-            try:
-                with db.tx():
-                    org_id = _org_by_name(db, f["org"]) if f.get("org") else None
-                    contact = add_contact(db, name, addresses, org_id=org_id, title=f.get("title"),
-                                          phone=f.get("phone"), first_name=f.get("first_name"), relink=False)
-            except UsageError as exc:
-                report.errors.append((row.line, exc.message))
-                continue
-            report.imported.append(contact.id)
-            added.extend(contact.emails)
-        _relink().after_addresses_changed(db, added)  # once for the whole file
-    return report
-
-
-def _resolve_person(db: Database, person: str) -> int:
+def resolve_person(db: Database, person: str) -> int:
+    """The contact a CSV row names by an email address or by a name only one contact has."""
     if "@" in person:
         contact_id = contact_for_address(db, person)
         if contact_id is None:
@@ -394,31 +344,3 @@ def _resolve_person(db: Database, person: str) -> int:
     if not rows:
         raise UsageError(f"no contact named {person!r}")
     raise UsageError(f"{len(rows)} contacts are named {person!r}; give an email address instead")
-
-
-def import_deals(db: Database, data: bytes) -> ImportReport:
-    try:
-        rows = csvimport.read_rows(data, csvimport.DEAL_FIELDS, required=("title", "person"))
-    except csvimport.CsvFormatError as exc:
-        raise UsageError(f"cannot import deals: {exc}") from None
-    report = ImportReport()
-    with db.tx():
-        for row in rows:
-            f = row.fields
-            try:
-                if not f.get("title"):
-                    raise UsageError("no title")
-                if not f.get("person"):
-                    raise UsageError("no person (a contact's email address or name)")
-                status = f.get("status") or "open"
-                with db.tx():
-                    contact_id = _resolve_person(db, f["person"])
-                    org_id = _org_by_name(db, f["org"]) if f.get("org") else None
-                    deal = add_deal(db, f["title"], contact_id=contact_id, org_id=org_id, value=f.get("value"),
-                                    currency=f.get("currency") or None, status=status, relink=False)
-            except UsageError as exc:
-                report.errors.append((row.line, exc.message))
-                continue
-            report.imported.append(deal.id)
-        _relink().after_deals_changed(db, report.imported)  # once for the whole file
-    return report

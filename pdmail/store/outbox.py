@@ -284,13 +284,17 @@ def _template(r) -> Template:
     return Template(r["id"], r["name"], r["subject"], r["body"], r["owner_id"] is None)
 
 
-def save_template(db: Database, user: User, name: str, subject: str, body: str, *, company_wide: bool = False,
-                  replace: bool = False) -> Template:
+def check_template_name(name: str) -> str:
     name = name.strip()
     if not name or any(c.isspace() for c in name) or len(name) > 64:
         raise UsageError("a template name is one word of at most 64 characters, such as follow-up")
-    if company_wide and not user.is_admin:
-        raise UsageError("only an admin can add a company-wide template")
+    return name
+
+
+def save_template(db: Database, user: User, name: str, subject: str, body: str, *, company_wide: bool = False,
+                  replace: bool = False) -> Template:
+    """Save the user's template, or with ``company_wide`` everyone's (who may is decided above)."""
+    name = check_template_name(name)
     owner = None if company_wide else user.id
     stamp = now_utc()
     with db.tx():
@@ -329,8 +333,6 @@ def list_templates(db: Database, user: User) -> list[Template]:
 
 
 def remove_template(db: Database, user: User, name: str, *, company_wide: bool = False) -> None:
-    if company_wide and not user.is_admin:
-        raise UsageError("only an admin can remove a company-wide template")
     with db.tx():
         cur = db.execute("DELETE FROM templates WHERE coalesce(owner_id, 0) = ? AND name = ?",
                          (0 if company_wide else user.id, name.strip()))

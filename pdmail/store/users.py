@@ -1,4 +1,8 @@
-"""Company, users, identity, settings, alternative addresses and the block list."""
+"""Company, users, identity, settings, alternative addresses and the block list.
+
+Only their rows: who may change them and what a change means for stored email (linking it again)
+are decided above, in ``pdmail.crm.team``.
+"""
 
 from __future__ import annotations
 
@@ -60,15 +64,7 @@ def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> 
             "INSERT INTO users (email, name, is_admin, created_utc) VALUES (?, ?, ?, ?)",
             (address, name.strip(), int(is_admin), now_utc()),
         )
-        _relink().after_addresses_changed(db, [address])  # a new colleague is nobody's customer
     return get_user(db, cur.lastrowid)
-
-
-def _relink():
-    """Retroactive linking sits above the store; imported late so the layers load in order."""
-    from pdmail.linking import relink
-
-    return relink
 
 
 def _user_from_row(db: Database, row) -> User:
@@ -113,13 +109,6 @@ def set_default_user(db: Database, email: str) -> User:
             (user.email,),
         )
     return user
-
-
-def change_default_user(db: Database, actor: User, email: str) -> User:
-    """``user default``: admins only, since cron and the mail server act as the default user."""
-    if not actor.is_admin:
-        raise UsageError("only an admin can change the default user (cron and mail piped in act as it)")
-    return set_default_user(db, email)
 
 
 def current_user(db: Database, email: str | None) -> User:
@@ -170,11 +159,10 @@ def all_settings(db: Database, user: User) -> dict[str, str]:
 
 
 def set_setting(db: Database, user: User, key: str, value: str) -> str:
+    """Store a setting, the user's or (for a company setting) everyone's; returns the value as stored."""
     setting, normalized = validate(key, value)
     with db.tx():
         if setting.scope == "company":
-            if not user.is_admin:
-                raise UsageError(f"{key} is a company setting; only an admin can change it")
             db.execute(
                 "INSERT INTO company_settings (key, value) VALUES (?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
@@ -217,7 +205,8 @@ def _refuse_contact_address(db: Database, address: str) -> None:
                          "user's alternative address")
 
 
-def add_alt_address(db: Database, user: User, address: str) -> AltAddress:
+def add_alt_address(db: Database, user: User, address: str, *, approved: bool) -> AltAddress:
+    """Record the user's claim to an address, ``approved`` at once or waiting for an admin."""
     addr = normalize_address(address)
     if not is_valid_address(addr):
         raise UsageError(f"not an email address: {address!r}")
@@ -231,11 +220,9 @@ def add_alt_address(db: Database, user: User, address: str) -> AltAddress:
         stamp = now_utc()
         db.execute(
             "INSERT INTO user_addresses (email, user_id, created_utc, approved_utc, approved_by) VALUES (?, ?, ?, ?, ?)",
-            (addr, user.id, stamp, stamp if user.is_admin else None, user.id if user.is_admin else None),
+            (addr, user.id, stamp, stamp if approved else None, user.id if approved else None),
         )
-        if user.is_admin:
-            _relink().after_addresses_changed(db, [addr])
-    return AltAddress(addr, user.email, user.is_admin)
+    return AltAddress(addr, user.email, approved)
 
 
 def _claim(db: Database, address: str):
@@ -246,9 +233,7 @@ def _claim(db: Database, address: str):
     )
 
 
-def _pending_claim(db: Database, admin: User, address: str):
-    if not admin.is_admin:
-        raise UsageError("only an admin can approve or reject alternative addresses")
+def _pending_claim(db: Database, address: str):
     row = _claim(db, address)
     if row is None or row["approved_utc"] is not None:
         raise UsageError(f"no alternative address {normalize_address(address)} waits for approval; "
@@ -259,31 +244,29 @@ def _pending_claim(db: Database, admin: User, address: str):
 def approve_alt_address(db: Database, admin: User, address: str) -> AltAddress:
     """An admin agrees that the address is its claimant's; from now on it counts as theirs."""
     with db.tx():
-        row = _pending_claim(db, admin, address)
+        row = _pending_claim(db, address)
         _refuse_contact_address(db, row["email"])  # a contact may have got it since it was claimed
         db.execute("UPDATE user_addresses SET approved_utc = ?, approved_by = ? WHERE email = ?",
                    (now_utc(), admin.id, row["email"]))
-        _relink().after_addresses_changed(db, [row["email"]])
     return AltAddress(row["email"], row["user_email"], True)
 
 
-def reject_alt_address(db: Database, admin: User, address: str) -> AltAddress:
+def reject_alt_address(db: Database, address: str) -> AltAddress:
     with db.tx():
-        row = _pending_claim(db, admin, address)
+        row = _pending_claim(db, address)
         db.execute("DELETE FROM user_addresses WHERE email = ?", (row["email"],))
     return AltAddress(row["email"], row["user_email"], False)
 
 
-def remove_alt_address(db: Database, user: User, address: str) -> str:
+def remove_alt_address(db: Database, user: User, address: str) -> AltAddress:
+    """Remove one of the user's addresses; returns it, and whether it was in force."""
     addr = normalize_address(address)
     with db.tx():
         row = db.one("SELECT approved_utc FROM user_addresses WHERE email = ? AND user_id = ?", (addr, user.id))
         if row is None:
             raise UsageError(f"{addr} is not one of your alternative addresses")
         db.execute("DELETE FROM user_addresses WHERE email = ? AND user_id = ?", (addr, user.id))
-        if row["approved_utc"] is not None:
-            _relink().after_addresses_changed(db, [addr])
-    return addr
+    return AltAddress(addr, user.email, row["approved_utc"] is not None)
 
 
 def list_alt_addresses(db: Database, user: User) -> list[AltAddress]:
@@ -301,13 +284,8 @@ def pending_alt_addresses(db: Database) -> list[AltAddress]:
 # --- block list -------------------------------------------------------------------------------
 
 
-def _require_admin(user: User, what: str) -> None:
-    if not user.is_admin:
-        raise UsageError(f"the {what} belongs to the company; only an admin can change it")
-
-
-def add_block(db: Database, user: User, pattern: str) -> str:
-    _require_admin(user, "block list")
+def add_block(db: Database, pattern: str) -> str:
+    """Block an address or ``@domain``; returns it as stored."""
     try:
         value = normalize_block_pattern(pattern)
     except ValueError as exc:
@@ -316,12 +294,10 @@ def add_block(db: Database, user: User, pattern: str) -> str:
         if db.one("SELECT 1 FROM blocked WHERE pattern = ?", (value,)):
             raise UsageError(f"{value} is already blocked")
         db.execute("INSERT INTO blocked (pattern, created_utc) VALUES (?, ?)", (value, now_utc()))
-        _relink().after_block_changed(db, value)
     return value
 
 
-def remove_block(db: Database, user: User, pattern: str) -> str:
-    _require_admin(user, "block list")
+def remove_block(db: Database, pattern: str) -> str:
     try:
         value = normalize_block_pattern(pattern)
     except ValueError as exc:
@@ -330,7 +306,6 @@ def remove_block(db: Database, user: User, pattern: str) -> str:
         cur = db.execute("DELETE FROM blocked WHERE pattern = ?", (value,))
         if not cur.rowcount:
             raise UsageError(f"{value} is not on the block list")
-        _relink().after_block_changed(db, value)
     return value
 
 

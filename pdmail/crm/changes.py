@@ -1,0 +1,174 @@
+"""Changes to contacts and deals, and their CSV import, with what they mean for stored email.
+
+A contact's address or a deal decides how email is linked, so each change here writes the rows
+(through ``pdmail.store.crm``) and links the email it touches again, in one transaction: nobody
+ever sees the new contact without its mail, or mail linked by rules that were never saved. The
+re-links run for whoever acts (``relink.acting`` / ``relink.rule_change``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pdmail.crm import csv_import as csvimport
+from pdmail.linking import relink
+from pdmail.core.errors import UsageError
+from pdmail.store import crm as crm_store
+from pdmail.store.crm import ContactRecord, DealRecord
+from pdmail.store.db import Database
+
+
+@dataclass
+class ImportReport:
+    imported: list[int] = field(default_factory=list)
+    errors: list[tuple[int, str]] = field(default_factory=list)  # (file line, reason)
+
+    def to_json(self) -> dict:
+        return {"imported": len(self.imported), "ids": self.imported,
+                "errors": [{"line": line, "error": reason} for line, reason in self.errors]}
+
+
+# --- contacts ---------------------------------------------------------------------------------
+
+
+def add_contact(
+    db: Database, name: str, emails: list[str], *, org_id: int | None = None,
+    title: str | None = None, phone: str | None = None, first_name: str | None = None,
+) -> ContactRecord:
+    """Add a contact; earlier email from or to its addresses is linked to it.
+
+    ``first_name`` is what templates call them by, for names no parser reads right ("Dr. Byron").
+    """
+    with db.tx():
+        contact = crm_store.add_contact(db, name, emails, org_id=org_id, title=title, phone=phone,
+                                        first_name=first_name)
+        relink.after_addresses_changed(db, contact.emails)
+    return contact
+
+
+def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRecord:
+    """Give a contact another address; earlier email from or to it is linked to them."""
+    with db.tx():
+        before = set(crm_store.get_contact(db, contact_id).emails)
+        contact = crm_store.add_contact_address(db, contact_id, email)
+        relink.after_addresses_changed(db, [a for a in contact.emails if a not in before])
+    return contact
+
+
+def remove_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[int]]:
+    """Remove a contact and its addresses; returns it and the deals it leaves behind.
+
+    Every link of an email to the contact goes, automatic or chosen by hand (the email's other links
+    stay), and the email it touched is linked again: removing a contact can only narrow who sees
+    mail. Its deals stay, without a contact person, and keep the mail they hold.
+    """
+    with db.tx():
+        threads = crm_store.threads_of_contact(db, contact_id)
+        contact, deals = crm_store.delete_contact(db, contact_id)
+        relink.relink_threads(db, threads)  # while the links still name it, so the report shows them go
+        crm_store.delete_contact_links(db, contact_id)
+    return contact, deals
+
+
+# --- deals ------------------------------------------------------------------------------------
+
+
+def _exact_value(value: str | None, currency: str | None) -> tuple[str | None, str | None]:
+    """The amount as a person wrote it ("480000.10", "EUR 1.234,50") as exact decimal text and currency."""
+    from pdmail.core import money  # here, not at the top: piped mail loads this module and never needs it
+
+    try:
+        return money.parse(value or "", currency)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_deal(
+    db: Database, title: str, *, contact_id: int, org_id: int | None = None,
+    value: str | None = None, currency: str | None = None, status: str = "open",
+) -> DealRecord:
+    """Add a deal; an open one is offered to its contact's earlier email."""
+    crm_store.check_deal(title, status)
+    value, currency = _exact_value(value, currency)
+    with db.tx():
+        deal = crm_store.add_deal(db, title, contact_id=contact_id, org_id=org_id, value=value,
+                                  currency=currency, status=status)
+        relink.after_deals_changed(db, [deal.id])
+    return deal
+
+
+def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord, str]:
+    """Returns the deal and its previous status; the email it touches is linked again."""
+    with db.tx():
+        deal, before = crm_store.set_deal_status(db, deal_id, status)
+        if before != deal.status:
+            relink.after_deals_changed(db, [deal_id])
+    return deal, before
+
+
+# --- CSV import -------------------------------------------------------------------------------
+
+
+def import_contacts(db: Database, data: bytes) -> ImportReport:
+    """Best effort, in one transaction: good rows go in, each bad row is reported by file line.
+
+    The earlier email of all the new contacts is linked once, for the whole file.
+    """
+    try:
+        rows = csvimport.read_rows(data, csvimport.CONTACT_FIELDS, required=("email",))
+    except csvimport.CsvFormatError as exc:
+        raise UsageError(f"cannot import contacts: {exc}") from None
+    report = ImportReport()
+    added: list[str] = []
+    with db.tx():
+        for row in rows:
+            f = row.fields
+            addresses = csvimport.split_addresses(f.get("email", ""))
+            given = " ".join(part for part in (f.get("first_name"), f.get("last_name")) if part)
+            name = f.get("name", "").strip() or given or (addresses[0] if addresses else "")
+            if not addresses:
+                report.errors.append((row.line, "no email address"))
+                continue
+            try:
+                with db.tx():
+                    org_id = crm_store.org_by_name(db, f["org"]) if f.get("org") else None
+                    contact = crm_store.add_contact(db, name, addresses, org_id=org_id, title=f.get("title"),
+                                                    phone=f.get("phone"), first_name=f.get("first_name"))
+            except UsageError as exc:
+                report.errors.append((row.line, exc.message))
+                continue
+            report.imported.append(contact.id)
+            added.extend(contact.emails)
+        relink.after_addresses_changed(db, added)
+    return report
+
+
+def import_deals(db: Database, data: bytes) -> ImportReport:
+    """Best effort, in one transaction, like :func:`import_contacts`; the mail is linked once per file."""
+    try:
+        rows = csvimport.read_rows(data, csvimport.DEAL_FIELDS, required=("title", "person"))
+    except csvimport.CsvFormatError as exc:
+        raise UsageError(f"cannot import deals: {exc}") from None
+    report = ImportReport()
+    with db.tx():
+        for row in rows:
+            f = row.fields
+            try:
+                if not f.get("title"):
+                    raise UsageError("no title")
+                if not f.get("person"):
+                    raise UsageError("no person (a contact's email address or name)")
+                status = f.get("status") or "open"
+                with db.tx():
+                    contact_id = crm_store.resolve_person(db, f["person"])
+                    org_id = crm_store.org_by_name(db, f["org"]) if f.get("org") else None
+                    crm_store.check_deal(f["title"], status)
+                    value, currency = _exact_value(f.get("value"), f.get("currency") or None)
+                    deal = crm_store.add_deal(db, f["title"], contact_id=contact_id, org_id=org_id, value=value,
+                                              currency=currency, status=status)
+            except UsageError as exc:
+                report.errors.append((row.line, exc.message))
+                continue
+            report.imported.append(deal.id)
+        relink.after_deals_changed(db, report.imported)
+    return report

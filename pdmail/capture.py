@@ -14,6 +14,7 @@ from datetime import datetime, timedelta, timezone
 from pdmail import identity, link, relink, threading_rules
 from pdmail.addresses import is_valid_address, normalize_address
 from pdmail.errors import InputRefused, PdmailError
+from pdmail.limits import fits_sqlite_integer
 from pdmail.models import Address, ParsedEmail, User
 from pdmail.parse import MessageRefused, parse_message, without_surrogates
 from pdmail.settings import is_on
@@ -214,7 +215,7 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
                label: str, recipient: str | None, derived: Derived | None = None) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
-    if deal_id is not None and not crm_store.deal_exists(db, deal_id):
+    if deal_id is not None and not (fits_sqlite_integer(deal_id) and crm_store.deal_exists(db, deal_id)):
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 

@@ -229,6 +229,20 @@ def test_tag_naming_no_deal_warns_and_links_as_usual(team):
     assert team.json("show", str(data["id"]))["deal"] == 1
 
 
+HUGE_TAG = "capture+deal99999999999999999999@bcc.northwind.example"
+
+
+@pytest.mark.parametrize("how", ["recipient", "delivered-to", "bcc-header"])
+def test_tag_too_large_for_any_deal_warns_and_stores(team, how):
+    args = ("--mta", "--recipient", HUGE_TAG) if how == "recipient" else ("--mta",)
+    extra = {"recipient": [], "delivered-to": [("Delivered-To", HUGE_TAG)], "bcc-header": [("Bcc", HUGE_TAG)]}[how]
+    code, data, err = ingest(team, mail(extra=extra), *args)
+    assert code == 0 and data["status"] == "stored", err
+    assert "deal 99999999999999999999, which does not exist; linked as usual" in err
+    assert team.json("show", str(data["id"]))["deal"] == 1
+    assert team.json("bcc-ingest", "--quarantine") == []
+
+
 def test_unknown_customer_becomes_a_contact_unless_turned_off(team):
     ingest(team, mail(to="Carla New <carla@newco.example>", mid="<a@n>"))
     contacts = {c["emails"][0]: c for c in team.json("contact", "list")}

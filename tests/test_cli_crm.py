@@ -255,3 +255,12 @@ def test_contact_carries_an_explicit_first_name(company, tmp_path):
     company.ok("contact", "import", str(path))
     assert [(c["name"], c["first_name"]) for c in company.json("contact", "list")][1:] == [
         ("Hopper, Grace", "Grace"), ("Alan Turing", "Alan"), ("Kurt Gödel", None)]
+
+
+def test_a_removed_contacts_id_is_never_given_to_another_contact(company):
+    company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
+    removed = company.ok("contact", "add", "Bo", "--email", "bo@acme.example").stdout.strip()
+    company.ok("contact", "remove", removed)
+    added = company.ok("contact", "add", "Cy", "--email", "cy@acme.example").stdout.strip()
+    assert int(added) > int(removed)
+    assert company("contact", "show", removed).exit_code == 4

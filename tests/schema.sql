@@ -1,4 +1,4 @@
--- user_version 11
+-- user_version 12
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -41,8 +41,8 @@ CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
 CREATE TABLE _pdmail_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL);
-CREATE TABLE accounts (
-            id INTEGER PRIMARY KEY,
+CREATE TABLE "accounts" (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             owner_id INTEGER NOT NULL REFERENCES users(id),
             name TEXT NOT NULL,
             kind TEXT NOT NULL CHECK (kind IN ('imap', 'maildir')),
@@ -98,8 +98,8 @@ CREATE TABLE contact_emails (
             contact_id INTEGER NOT NULL REFERENCES contacts(id),
             position INTEGER NOT NULL DEFAULT 0
         ) WITHOUT ROWID;
-CREATE TABLE contacts (
-            id INTEGER PRIMARY KEY,
+CREATE TABLE "contacts" (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             name TEXT NOT NULL,
             org_id INTEGER REFERENCES orgs(id),
             title TEXT,
@@ -268,7 +268,7 @@ CREATE TABLE pending_ops (
             updated_utc TEXT NOT NULL
         );
 CREATE TABLE "quarantine" (
-            id INTEGER PRIMARY KEY,
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             received_utc TEXT NOT NULL,
             source TEXT NOT NULL,
             recipient TEXT,
@@ -289,6 +289,7 @@ CREATE TABLE "raw_messages" (
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         );
+CREATE TABLE sqlite_sequence(name,seq);
 CREATE TABLE sync_folders (
             id INTEGER PRIMARY KEY,
             account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,
@@ -335,8 +336,8 @@ CREATE TABLE thread_message_ids (
             thread_id INTEGER NOT NULL REFERENCES threads(id),
             PRIMARY KEY (owner_id, message_id)
         ) WITHOUT ROWID;
-CREATE TABLE threads (
-            id INTEGER PRIMARY KEY,
+CREATE TABLE "threads" (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             owner_id INTEGER NOT NULL REFERENCES users(id),
             subject_norm TEXT NOT NULL DEFAULT '',
             deal_id INTEGER REFERENCES deals(id),

@@ -229,6 +229,20 @@ def test_tag_naming_no_deal_warns_and_links_as_usual(team):
     assert team.json("show", str(data["id"]))["deal"] == 1
 
 
+HUGE_TAG = "capture+deal99999999999999999999@bcc.northwind.example"
+
+
+@pytest.mark.parametrize("how", ["recipient", "delivered-to", "bcc-header"])
+def test_tag_too_large_for_any_deal_warns_and_stores(team, how):
+    args = ("--mta", "--recipient", HUGE_TAG) if how == "recipient" else ("--mta",)
+    extra = {"recipient": [], "delivered-to": [("Delivered-To", HUGE_TAG)], "bcc-header": [("Bcc", HUGE_TAG)]}[how]
+    code, data, err = ingest(team, mail(extra=extra), *args)
+    assert code == 0 and data["status"] == "stored", err
+    assert "deal 99999999999999999999, which does not exist; linked as usual" in err
+    assert team.json("show", str(data["id"]))["deal"] == 1
+    assert team.json("bcc-ingest", "--quarantine") == []
+
+
 def test_unknown_customer_becomes_a_contact_unless_turned_off(team):
     ingest(team, mail(to="Carla New <carla@newco.example>", mid="<a@n>"))
     contacts = {c["emails"][0]: c for c in team.json("contact", "list")}
@@ -376,6 +390,37 @@ def test_mbox_and_eml_paths_and_a_missing_path(team, tmp_path):
     assert [o["status"] for o in out] == ["stored", "stored", "stored", "stored", "failed"]
     assert "no such file" in out[-1]["reason"]
     assert len(team.json("inbox", "--folder", "all")) == 4
+
+
+def test_a_plain_folder_reads_every_file_and_reports_what_it_leaves_out(team, tmp_path):
+    folder = tmp_path / "mh"
+    folder.mkdir()
+    (folder / "1").write_bytes(mail(mid="<f1@n>", subject="one"))
+    (folder / "2.EML").write_bytes(mail(mid="<f2@n>", subject="two"))
+    (folder / "3.msg").write_bytes(mail(mid="<f3@n>", subject="three"))
+    box = mailbox.mbox(folder / "x.mbox")
+    for i in (4, 5):
+        box.add(mail(mid=f"<f{i}@n>", subject=f"m{i}"))
+    box.close()
+    (folder / "readme.txt").write_text("These are Maria's messages.\n")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "sub").mkdir()
+    result = team("bcc-ingest", str(folder), "--json")
+    assert result.exit_code == 7
+    out = {o["source"]: o for o in json.loads(result.stdout)}
+    assert sorted(label.rsplit("/", 1)[-1] for label, o in out.items() if o["status"] == "stored") == [
+        "1", "2.EML", "3.msg", "x.mbox#1", "x.mbox#2"]
+    assert out[str(folder / "readme.txt")]["status"] in ("quarantined", "failed")
+    assert out[str(folder / "readme.txt")]["reason"]
+    assert out[str(folder / "sub")]["status"] == "failed" and "folder inside" in out[str(folder / "sub")]["reason"]
+    assert not any(".DS_Store" in label for label in out)  # hidden files are not mail
+    assert "sub" in result.stderr
+
+
+def test_an_empty_folder_is_reported(team, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = team("bcc-ingest", str(tmp_path / "empty"))
+    assert result.exit_code != 0 and "no message files" in result.stderr
 
 
 def test_every_input_refused_exits_3(team, tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -209,6 +210,21 @@ def test_deal_value_that_is_not_exact_or_is_ambiguous_is_refused(company, value,
     assert company.json("deal", "list") == []
 
 
+@pytest.mark.parametrize(("value", "currency"), [
+    ("1,234", "EUR"), ("1.234", None), ("1,234", "JPY"), ("1,234", "KWD"), ("1.234", "CLF")])
+def test_every_form_the_ambiguous_amount_hint_suggests_is_accepted(company, value, currency):
+    company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
+    given = ["--currency", currency] if currency else []
+    refused = company("deal", "add", "X", "--contact", "1", "--value", value, *given)
+    assert refused.exit_code == 2 and "ambiguous amount" in refused.stderr
+    hint = " ".join(refused.stderr.split()).split("ambiguous amount", 1)[1]
+    suggested = re.findall(r"(?<![\w.,])\d+(?:\.\d+)?(?![\w.,]*\w)", hint.split(";", 1)[1])
+    suggested = [s for s in suggested if len(s) > 2]  # amounts, not a count of decimals
+    assert suggested, refused.stderr
+    for n, form in enumerate(suggested, start=1):
+        company.ok("deal", "add", f"X{n}", "--contact", "1", "--value", form, *given)
+
+
 def test_deal_import_reads_both_conventions_and_refuses_ambiguous_values_by_line(company, tmp_path):
     company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
     path = tmp_path / "deals.csv"
@@ -255,3 +271,12 @@ def test_contact_carries_an_explicit_first_name(company, tmp_path):
     company.ok("contact", "import", str(path))
     assert [(c["name"], c["first_name"]) for c in company.json("contact", "list")][1:] == [
         ("Hopper, Grace", "Grace"), ("Alan Turing", "Alan"), ("Kurt Gödel", None)]
+
+
+def test_a_removed_contacts_id_is_never_given_to_another_contact(company):
+    company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
+    removed = company.ok("contact", "add", "Bo", "--email", "bo@acme.example").stdout.strip()
+    company.ok("contact", "remove", removed)
+    added = company.ok("contact", "add", "Cy", "--email", "cy@acme.example").stdout.strip()
+    assert int(added) > int(removed)
+    assert company("contact", "show", removed).exit_code == 4

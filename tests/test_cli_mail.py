@@ -6,6 +6,7 @@ import json
 import mailbox
 import re
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -360,3 +361,85 @@ def test_export_jsonl_is_one_spec_email_per_line(team):
     lines = team.ok("export").stdout.splitlines()
     assert len(lines) == 1 and set(json.loads(lines[0])) == SPEC_KEYS | {"text"}
     assert team("export", "--format", "csv").exit_code == 2
+
+
+def _no_partial_files(*folders) -> list[str]:
+    return [str(p) for folder in folders for p in folder.iterdir() if p.name.endswith(".part")]
+
+
+def test_export_output_paths_are_checked_before_any_work(team, tmp_path):
+    ingest(team, mail())
+    missing = team("export", "--output", str(tmp_path / "nodir" / "x.jsonl"))
+    assert missing.exit_code == 2 and "does not exist" in missing.stderr
+    folder = tmp_path / "w"
+    folder.mkdir()
+    into_folder = team("export", "--output", str(folder))
+    assert into_folder.exit_code == 2 and "is a folder" in into_folder.stderr
+    assert not (tmp_path / "w.part").exists() and _no_partial_files(tmp_path, folder) == []
+
+
+def test_export_never_replaces_a_file_silently_nor_writes_through_a_link(team, tmp_path):
+    ingest(team, mail())
+    out = tmp_path / "x.jsonl"
+    out.write_text("mine\n")
+    refused = team("export", "--output", str(out))
+    assert refused.exit_code == 2 and "already exists" in refused.stderr and "--force" in refused.stderr
+    assert out.read_text() == "mine\n"
+    team.ok("export", "--output", str(out), "--force")
+    assert json.loads(out.read_text().splitlines()[0])["subject"] == "Quote"
+    victim = tmp_path / "victim"
+    victim.write_text("keep")
+    link = tmp_path / "link.jsonl"
+    link.symlink_to(victim)
+    for extra in ((), ("--force",)):
+        result = team("export", "--output", str(link), *extra)
+        assert result.exit_code == 2 and "symbolic link" in result.stderr
+    assert victim.read_text() == "keep" and link.is_symlink()
+    assert _no_partial_files(tmp_path) == []
+
+
+def test_export_output_dash_is_stdout(team, tmp_path, monkeypatch):
+    ingest(team, mail())
+    monkeypatch.chdir(tmp_path)
+    result = team.ok("export", "--output", "-")
+    assert json.loads(result.stdout.splitlines()[0])["subject"] == "Quote"
+    assert not (tmp_path / "-").exists()
+
+
+def test_unprivileged_user_gets_usage_errors_for_read_only_folders(tmp_path):
+    """Without root's power to write anywhere, a read-only folder is a clear usage error, and nothing is left."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from test_attachments import multipart
+
+    drop = []  # root writes anywhere: run the real command without that power
+    if os.geteuid() == 0:
+        setpriv = shutil.which("setpriv")
+        if setpriv is None:
+            pytest.skip("running as root and setpriv is not installed")
+        drop = [setpriv, "--bounding-set=-dac_override,-dac_read_search"]
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    env = {**os.environ, "PDMAIL_DB": str(tmp_path / "pdmail.db"), "PDMAIL_USER": MARIA}
+
+    def run(*args, input=None):
+        return subprocess.run([*drop, str(Path(sys.executable).parent / "pdmail"), *args], input=input,
+                              capture_output=True, env=env, cwd=tmp_path)
+
+    assert run("init", "--name", "Maria", "--email", MARIA, "--company", "N").returncode == 0
+    assert run("settings", "set", "bcc-address", CAPTURE).returncode == 0
+    stored = run("bcc-ingest", "--json", input=multipart(("a.txt", "text/plain", b"one")))
+    assert stored.returncode == 0, stored.stderr
+    email_id = json.loads(stored.stdout)["id"]
+    try:
+        exported = run("export", "--output", str(ro / "x.jsonl"))
+        assert exported.returncode == 2 and b"permission denied" in exported.stderr, exported.stderr
+        saved = run("show", str(email_id), "--save-attachments", str(ro / "att"))
+        assert saved.returncode == 2 and b"permission denied" in saved.stderr, saved.stderr
+        assert os.listdir(ro) == []
+    finally:
+        ro.chmod(0o755)

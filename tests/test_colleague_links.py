@@ -81,6 +81,22 @@ def test_a_colleagues_new_contact_only_proposes_a_link_to_your_mail(doctor):
     assert cli.json("explain", str(mail))["history"][-1]["action"] == "accept"
 
 
+def test_accept_and_reject_say_what_they_changed_and_never_claim_what_did_not_happen(doctor):
+    cli, mail = doctor
+    idle = cli.ok("link", str(mail), "--accept")  # nothing proposed yet
+    assert "Nothing is proposed on thread" in idle.stderr and "nothing was accepted" in idle.stderr
+    assert cli.json("link", str(mail), "--reject")["rejected"] == []
+    cli.ok("contact", "add", "Dr Who", "--email", DOCTOR, "--user", SAM)
+
+    accepted = cli.json("link", str(mail), "--accept")
+    assert accepted["accepted"] == [{"email": mail, "kind": "contact", "id": 1}]
+    late = cli.ok("link", str(mail), "--reject")  # after the accept, nothing is left to reject
+    assert "nothing was rejected" in late.stderr and "Rejected the" not in late.stderr
+    assert cli.json("link", str(mail), "--reject")["rejected"] == []
+    assert cli.json("show", str(mail))["contacts"] == [1] and sees(cli, SAM, mail)
+    assert cli.json("explain", str(mail))["history"][-1]["action"] == "accept"
+
+
 def test_a_colleagues_new_address_does_not_put_your_mail_on_a_customers_deal(company, db_path):
     """The report: mail to a doctor ended up on "Acme arms" after a colleague added an address."""
     cli = company
@@ -104,7 +120,8 @@ def test_a_colleagues_new_address_does_not_put_your_mail_on_a_customers_deal(com
     assert waiting(cli, reply) == {"contacts": [1], "deal": 1}  # it joins a conversation under review
     assert not sees(cli, SAM, reply)
 
-    cli.ok("link", str(mail), "--reject")
+    rejected = cli.json("link", str(mail), "--reject")["rejected"]
+    assert {(r["kind"], r["id"]) for r in rejected} == {("contact", 1), ("deal", 1)}
     own = cli.json("show", str(mail))
     assert own["deal"] is None and own["contacts"] == [] and waiting(cli, mail) == {"contacts": [], "deal": None}
     cli.ok("link", "--rescan")  # an admin's rescan does not bring it back

@@ -411,7 +411,7 @@ def test_a_decision_after_another_question_is_the_decision_from_scratch(row: Row
 def test_blocked_trace_names_the_sender():
     decision = decide_links(incoming("spam@junk.example"), ctx())
     assert "spam@junk.example" in decision.trace[-1].reason
-    assert "not captured" in decision.trace[-1].reason
+    assert "skipped at capture" in decision.trace[-1].reason and not decision.capture
 
 
 def test_bcc_deal_trace_says_it_overrides_auto_link_off():

@@ -151,6 +151,26 @@ def test_export_then_ingest_gives_the_same_messages_as_duplicates(team, tmp_path
     assert stored == sorted(originals)
 
 
+def test_an_export_of_a_forwarded_original_comes_back_refused_and_the_stored_email_stays(team, tmp_path, db_path):
+    """As the README says: what a user sent round-trips as a duplicate; an unwrapped original is quarantined."""
+    original = (b"From: Ada Byron <ada@acme.example>\r\nTo: maria@northwind.example\r\nSubject: Arms\r\n"
+                b"Message-ID: <orig@acme.example>\r\nDate: Mon, 16 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n")
+    forward = (b"From: Maria Lopez <maria@northwind.example>\r\nSubject: Fwd: Arms\r\nMIME-Version: 1.0\r\n"
+               b"Message-ID: <fwd@northwind.example>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n"
+               b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+               b"fyi\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + original + b"--b--\r\n")
+    for raw in (forward, mail(1)):
+        assert team("bcc-ingest", input=raw).exit_code == 0
+    exported = tmp_path / "team.mbox"
+    team.ok("export", "--format", "mbox", "--output", str(exported))
+    result = team("bcc-ingest", str(exported), "--json")
+    assert result.exit_code == 7
+    by_status = {o["status"]: o for o in json.loads(result.stdout)}
+    assert set(by_status) == {"duplicate", "quarantined"}
+    assert "ada@acme.example is not allowed" in by_status["quarantined"]["reason"]
+    assert len(team.json("inbox", "--folder", "all")) == 2
+
+
 def test_spans_are_where_the_mailbox_module_finds_messages(tmp_path):
     """The streaming reader splits as Python's mailbox module does, blank separator lines included."""
     path = tmp_path / "odd.mbox"

@@ -281,3 +281,31 @@ def test_deal_values_become_exact_text_in_their_currencys_decimals(db_path, monk
     assert crm.get_contact(db, 1).first_name is None
     db.close()
     assert dump_schema(db_path) == SNAPSHOT.read_text()
+
+
+def test_ids_of_an_older_file_are_never_reused_after_the_upgrade(db_path):
+    """Migration 012: rows keep their ids and references; a deleted newest row's id does not come back."""
+    conn = old_database(db_path, _before("012_ids_never_reused"))
+    email_id, _ = old_email(conn, b"Subject: kept\r\n\r\nbody\r\n")
+    held = [old_hold(conn, f"Subject: {n}\r\n\r\nx\r\n".encode(), reason=f"r{n}") for n in range(3)]
+    conn.execute("INSERT INTO contacts (id, name, created_utc) VALUES (7, 'Ada', 'x')")
+    conn.execute("INSERT INTO email_contacts (email_id, contact_id, address, rule, reason) "
+                 "VALUES (?, 7, 'ada@acme.example', 'from', 'x')", (email_id,))
+    thread = conn.execute("SELECT thread_id FROM emails WHERE id = ?", (email_id,)).fetchone()[0]
+    conn.close()
+
+    db = open_db(db_path)
+    assert [r["id"] for r in db.all("SELECT id FROM quarantine ORDER BY id")] == held
+    assert db.scalar("SELECT contact_id FROM email_contacts WHERE email_id = ?", (email_id,)) == 7
+    assert db.scalar("SELECT thread_id FROM emails WHERE id = ?", (email_id,)) == thread
+    assert db.all("PRAGMA foreign_key_check") == []
+    with db.tx():
+        db.execute("DELETE FROM quarantine WHERE id = ?", (held[-1],))
+        db.execute("DELETE FROM email_contacts WHERE contact_id = 7")
+        db.execute("DELETE FROM contacts WHERE id = 7")
+        again = db.execute("INSERT INTO quarantine (received_utc, source, size, reason) "
+                           "VALUES ('x', '-', 0, 'r')").lastrowid
+        contact = db.execute("INSERT INTO contacts (name, created_utc) VALUES ('Bo', 'x')").lastrowid
+    assert again == held[-1] + 1 and contact == 8
+    db.close()
+    assert dump_schema(db_path) == SNAPSHOT.read_text()

@@ -110,6 +110,14 @@ def test_discard_one_entry_and_its_bytes(team, db_path):
     assert team("bcc-ingest", "--discard", str(first["quarantine_id"])).exit_code == 4
 
 
+def test_a_discarded_entrys_id_is_never_given_to_another_message(team):
+    _, first, _ = bcc.ingest(team, refused(1))
+    team.ok("bcc-ingest", "--discard", str(first["quarantine_id"]))
+    _, later, _ = bcc.ingest(team, refused(2))
+    assert later["quarantine_id"] > first["quarantine_id"]
+    assert team("bcc-ingest", "--release", str(first["quarantine_id"])).exit_code == 4
+
+
 def test_discard_all_older_than_an_age(team, db_path):
     ids = [bcc.ingest(team, refused(n))[1]["quarantine_id"] for n in range(3)]
     conn = sqlite3.connect(db_path)

@@ -435,3 +435,39 @@ def test_property_rescan_after_the_fact_equals_linking_from_scratch(tmp_path_fac
     finally:
         scratch.close()
         later.close()
+
+
+def test_blocking_keeps_a_deal_chosen_by_hand_and_the_mail_a_deal_holds(company, db_path):
+    """Blocking concerns new mail: a thread's deal chosen by hand stays, and so does a deal's stored mail."""
+    from pdmail.store import open_db
+    from pdmail.store.users import find_user
+
+    company.ok("contact", "add", "Jane Doe", "--email", JANE)
+    company.ok("contact", "add", "Ken Ito", "--email", KEN)
+    company.ok("deal", "add", "Arms", "--contact", "1")    # 1
+    company.ok("deal", "add", "Belts", "--contact", "1")   # 2: Jane has two open deals
+    company.ok("deal", "add", "Cranes", "--contact", "2")  # 3: Ken's only deal
+    db = open_db(db_path)
+    try:
+        maria = find_user(db, ME)
+        first = incoming(db, maria, mid="j1", subject="Belts")
+        reply = incoming(db, maria, mid="j2", in_reply_to="j1", subject="Re: Belts")
+        kens = incoming(db, maria, frm=KEN, mid="k1", subject="Cranes")
+    finally:
+        db.close()
+    assert company.json("show", str(reply))["needs_deal"] is True
+    assert company.json("show", str(kens))["deal"] == 3
+    company.ok("link", str(reply), "--deal", "2")
+
+    company.ok("settings", "block", "add", "@cust.example")
+
+    for email_id in (first, reply):
+        assert company.json("show", str(email_id))["deal"] == 2
+    assert sorted(e["id"] for e in company.json("inbox", "--deal", "2")) == [first, reply]
+    assert company.json("explain", str(reply))["deal"]["id"] == 2
+    assert company.json("show", str(kens))["deal"] == 3  # the deal keeps the mail it held
+    for email_id in (reply, kens):
+        assert "not captured" not in " ".join(company.ok("explain", str(email_id)).stdout.split())
+
+    company.ok("settings", "block", "remove", "@cust.example")
+    assert company.json("show", str(reply))["deal"] == 2 and company.json("show", str(kens))["deal"] == 3

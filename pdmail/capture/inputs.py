@@ -179,23 +179,45 @@ def expand(paths: list[str]) -> Iterator[Input]:
                 file_name = str(file)  # one string for both: label and path are the same
                 yield Input(file_name, path=file_name)
         elif path.is_dir():
-            files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() == ".eml")
-            if not files:
-                yield Input(name, error=f"{name} is a folder but neither a Maildir nor a folder of .eml files")
-            for file in files:
-                file_name = str(file)  # one string for both: label and path are the same
-                yield Input(file_name, path=file_name)
-        elif _looks_like_mbox(path):
-            file_name = str(path)
-            try:
-                for index, span in enumerate(mbox_spans(file_name), start=1):
-                    yield Input(f"{name}#{index}", path=file_name, span=span)
-            except OSError as exc:
-                yield Input(name, error=f"cannot read mbox {name}: {exc.strerror or exc}")
-        elif not os.access(path, os.R_OK):
-            yield Input(name, error=f"cannot read {name}: permission denied")
+            yield from _folder(path, name)
         else:
-            yield Input(name, path=str(path))
+            yield from _file(path, name)
+
+
+def _folder(path: Path, name: str) -> Iterator[Input]:
+    """Every file of a plain folder, whatever its name; what is not read is reported, never dropped.
+
+    Mail tools name message files in many ways (``1``, ``2.EML``, ``3.msg``, ``x.mbox``), so a name
+    decides nothing: each regular file is read as a message, or as an mbox when it starts like one.
+    Hidden files (``.DS_Store``, an editor's swap file) are not mail and are left alone. A folder
+    inside is not entered: it is reported, to be given as an argument of its own.
+    """
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    if not entries:
+        yield Input(name, error=f"{name} is a folder with no message files in it")
+    for entry in entries:
+        entry_name = str(entry)  # one string for both: label and path are the same
+        if entry.is_dir():
+            yield Input(entry_name, error=f"{entry_name} is a folder inside {name}: give it as an argument to read it")
+        elif not entry.is_file():
+            yield Input(entry_name, error=f"{entry_name} is not a regular file (a device, pipe or broken link)")
+        else:
+            yield from _file(entry, entry_name)
+
+
+def _file(path: Path, name: str) -> Iterator[Input]:
+    """One file given by name or found in a folder: an mbox when it starts like one, else one message."""
+    if _looks_like_mbox(path):
+        file_name = str(path)
+        try:
+            for index, span in enumerate(mbox_spans(file_name), start=1):
+                yield Input(f"{name}#{index}", path=file_name, span=span)
+        except OSError as exc:
+            yield Input(name, error=f"cannot read mbox {name}: {exc.strerror or exc}")
+    elif not os.access(path, os.R_OK):
+        yield Input(name, error=f"cannot read {name}: permission denied")
+    else:
+        yield Input(name, path=str(path))
 
 
 def read_capped(stream, cap: int, chunk: int = 1 << 20) -> tuple[bytes, Iterator[bytes] | None]:

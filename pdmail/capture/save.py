@@ -10,15 +10,16 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from pdmail.core.addresses import is_valid_address, normalize_address
-from pdmail.core.errors import InputRefused, PdmailError
-from pdmail.core.models import Address, ParsedEmail, User
-from pdmail.core.settings import is_on
+from pdmail.mime import fingerprint as identity
 from pdmail.linking import engine as link
 from pdmail.linking import relink
 from pdmail.linking import threads as threading_rules
-from pdmail.mime import fingerprint as identity
+from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.errors import InputRefused, PdmailError
+from pdmail.mime.limits import fits_sqlite_integer
+from pdmail.core.models import Address, ParsedEmail, User
 from pdmail.mime.parse import MessageRefused, parse_message, without_surrogates
+from pdmail.core.settings import is_on
 from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
 from pdmail.store import outbox as outbox_store
@@ -209,7 +210,7 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
                new_contacts: NewContacts | None = None) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
-    if deal_id is not None and not crm_store.deal_exists(db, deal_id):
+    if deal_id is not None and not (fits_sqlite_integer(deal_id) and crm_store.deal_exists(db, deal_id)):
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 

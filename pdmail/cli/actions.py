@@ -94,27 +94,34 @@ def restore(s: Session, email_id: IdArg) -> None:
 def export(
     s: Session,
     fmt: Annotated[str, typer.Option("--format", help="jsonl (one email per line) or mbox.")] = "jsonl",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[Optional[Path], typer.Option(
+        "--output", "-o", help="Write this file instead of stdout (- for stdout); never through a symbolic link.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace the --output file if it exists.")] = False,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own email.")] = False,
 ) -> None:
     """Export the email you may see: JSON lines, or an mbox any mail reader opens.
 
+    The file appears only once complete; an existing one is replaced only with --force.
+
     Examples: `pdmail export > mail.jsonl`  ·  `pdmail export --format mbox --output team.mbox`
     """
-    import os
 
-    from pdmail.core.errors import UsageError
     from pdmail.mailbox import export as exporter
+    from pdmail.mailbox import output_file
+    from pdmail.core.errors import UsageError
 
     if fmt not in ("jsonl", "mbox"):
         raise UsageError(f"unknown format {fmt!r}: use jsonl or mbox")
+    if output is not None and str(output) == output_file.STDOUT:
+        output = None
+    if force and output is None:
+        raise UsageError("--force goes with --output FILE")
+    target = output_file.check_file(output, force=force) if output is not None else None
     run = exporter.export_jsonl if fmt == "jsonl" else exporter.export_mbox
     db, user = s.db, s.user
-    if output is None:
+    if target is None:
         count = run(db, user, sys.stdout.buffer, mine=mine)
     else:
-        tmp = output.with_name(output.name + ".part")
-        with open(os.open(tmp, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600), "wb") as out:
+        with output_file.written_whole(target, force=force) as out:
             count = run(db, user, out, mine=mine)
-        os.replace(tmp, output)
     s.info(f"Exported {count} emails.")

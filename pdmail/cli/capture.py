@@ -33,7 +33,7 @@ def _progress(s: Session, total_hint: bool):
 def bcc_ingest(
     s: Session,
     paths: Annotated[Optional[list[str]], typer.Argument(
-        help="Message files (.eml), mbox files or Maildir folders. Without paths: one message on stdin.",
+        help="Message files, mbox files, Maildir folders or folders of message files. Without paths: one message on stdin.",
         show_default=False)] = None,
     recipient: Annotated[Optional[str], typer.Option(
         "--recipient", help="The envelope recipient, when the mail server knows it (Postfix: ${recipient}).")] = None,

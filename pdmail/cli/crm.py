@@ -392,7 +392,8 @@ def deal_set_status(
     status: Annotated[str, typer.Argument(help="open, won or lost.")],
     dry_run: DryRunOption = False,
 ) -> None:
-    """Mark a deal open, won or lost; only open deals take new email.
+    """Mark a deal open, won or lost; only open deals take new email, except mail sent to the deal's own
+    capture address (capture+dealN@...), which it takes whatever its status.
 
     Example: `pdmail deal set-status 7 won`
     """

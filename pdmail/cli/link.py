@@ -82,9 +82,13 @@ def link(
                                        deal_id=deal, no_deal=none, accept=accept, reject=reject)
     e = manual_links.apply(s.db, s.user, email_id, request)
     s.emit(e, lambda: _summary(e))
-    if reject:
-        s.info(f"Rejected links stay rejected. To keep this conversation to yourself, make it private: "
-               f"pdmail share {email_id} --private")
+    if (accept or reject) and not e["accepted" if accept else "rejected"]:
+        s.info(f"Nothing is proposed on thread {e['thread_id']}: nothing was {'accepted' if accept else 'rejected'}.")
+    elif reject:
+        s.info(f"Rejected the proposed links. Rejected links stay rejected. To keep this conversation to yourself, "
+               f"make it private: pdmail share {email_id} --private")
+    elif accept:
+        s.info("Accepted the proposed links: they count for sharing now.")
 
 
 def _summary(e: dict) -> str:

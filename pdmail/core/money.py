@@ -67,7 +67,7 @@ def parse(text: str, currency: str | None = None) -> tuple[str | None, str | Non
     if match is None or (match["before"] and match["after"]):
         raise ValueError(f"not an amount: {text!r}")
     currency = _currency_of(match["before"] or match["after"], currency, text)
-    amount = _read_number(match["number"].strip(), text)
+    amount = _read_number(match["number"].strip(), text, currency)
     return exact_text(amount, currency, text), currency
 
 
@@ -82,9 +82,9 @@ def _currency_of(written: str | None, given: str | None, text: str) -> str | Non
     return code
 
 
-def _read_number(number: str, text: str) -> Decimal:
+def _read_number(number: str, text: str, currency: str | None = None) -> Decimal:
     """Digits with grouping marks and at most one decimal point, read by the module's rule."""
-    whole, point, fraction = _split_decimal(number, text)
+    whole, point, fraction = _split_decimal(number, text, currency)
     marks = {ch for ch in whole if not ch.isdigit()}
     if len(marks) > 1 or (marks and not re.fullmatch(rf"\d{{1,3}}(?:{re.escape(next(iter(marks)))}\d{{3}})+", whole)):
         raise ValueError(f"not an amount: {text!r} (thousands are grouped by threes, with one kind of mark)")
@@ -96,7 +96,7 @@ def _read_number(number: str, text: str) -> Decimal:
     return Decimal(f"{digits}.{fraction}" if point else digits)
 
 
-def _split_decimal(number: str, text: str) -> tuple[str, str, str]:
+def _split_decimal(number: str, text: str, currency: str | None = None) -> tuple[str, str, str]:
     """(whole part, decimal point or '', fraction) of a number written with grouping marks."""
     last = max(number.rfind(","), number.rfind("."))
     if last < 0:
@@ -107,11 +107,19 @@ def _split_decimal(number: str, text: str) -> tuple[str, str, str]:
         return number[:last], mark, number[last + 1:]
     if number.count(mark) > 1:
         return number, "", ""
-    raise ValueError(
-        f"ambiguous amount {text!r}: a single {mark!r} before three digits may group thousands or be the "
-        f"decimal point; write it without grouping (e.g. {number.replace(mark, '')} or "
-        f"{number.replace(mark, '.')}0 for a decimal)"
-    )
+    raise ValueError(f"ambiguous amount {text!r}: a single {mark!r} before three digits may group thousands or be the "
+                     f"decimal point; {_ambiguity_hint(number, mark, currency)}")
+
+
+def _ambiguity_hint(number: str, mark: str, currency: str | None) -> str:
+    """How to write ``number`` so that it reads one way, in a form this currency accepts."""
+    thousands = number.replace(mark, "")
+    places = minor_units(currency)
+    what = currency or "a value without a currency"
+    if places < 3:  # three decimals are more than the currency has: only the thousands reading is an amount
+        return f"write {thousands} (without grouping); {what} has {places} decimals"
+    # a fourth decimal digit (a zero) makes the point a decimal point, and the currency has room for it
+    return f"write it without grouping (e.g. {thousands}) or as {number.replace(mark, '.')}0 for a decimal"
 
 
 def _could_group(number: str, at: int) -> bool:

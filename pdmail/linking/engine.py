@@ -344,7 +344,8 @@ def _analyse_afresh(email: LinkInput, ctx: LinkContext) -> _Sides:
                         reason += "captured only because a per-deal capture address files it."
                     else:
                         capture = False
-                        reason += "the email is not captured."
+                        reason += ("new mail like it is skipped at capture; an email already stored stays "
+                                   "stored, linked to no contact.")
                 steps.append(TraceStep(RULE_BLOCKED_SENDER, reason))
         else:
             steps.append(
@@ -465,6 +466,28 @@ def _deal_kept(thread: ThreadLinks | None, ctx: LinkContext) -> Deal | None:
     return deal
 
 
+def _deal_kept_when_blocked(ctx: LinkContext, out: _DealOutcome,
+                            steps: list[TraceStep]) -> tuple[_DealOutcome, list[TraceStep]]:
+    """Blocking a sender stops new mail from them; it never undoes a choice made by hand for the
+    thread, nor takes away mail a deal already holds (re-linking only: new mail has no deal yet)."""
+    thread = ctx.thread
+    if thread is not None and thread.deal_is_manual:
+        deal = ctx.deals_by_id.get(thread.deal_id) if thread.deal_id is not None else None
+        if thread.deal_id is None or (deal is not None and deal.status.strip().lower() != "deleted"):
+            out.deal_id = deal.id if deal is not None else None
+            out.rule = RULE_THREAD_DEAL_MANUAL if deal is not None else RULE_THREAD_NO_DEAL_MANUAL
+            what = f"on {_describe(deal)}" if deal is not None else "without a deal"
+            steps.append(TraceStep(out.rule, f"The email's thread is {what} (decided by hand): blocking a sender "
+                                             "never overrides a choice made by hand."))
+        return out, steps
+    kept = _deal_kept(thread, ctx)
+    if kept is not None:
+        out.deal_id, out.rule = kept.id, RULE_DEAL_KEPT
+        steps.append(TraceStep(RULE_DEAL_KEPT, f"The email was on {_describe(kept)} already: blocking a sender "
+                                               "concerns new mail, and a re-link never takes a deal's email away."))
+    return out, steps
+
+
 def _decide_deal(
     sides: _Sides, contact_ids: list[int], automated: str | None, ctx: LinkContext
 ) -> tuple[_DealOutcome, list[TraceStep]]:
@@ -501,7 +524,9 @@ def _decide_deal(
             )
         )
 
-    if sides.verdict is not None:  # blocked and not captured, or internal: no deal at all
+    if sides.verdict == VERDICT_BLOCKED:
+        return _deal_kept_when_blocked(ctx, out, steps)
+    if sides.verdict is not None:  # internal: no deal at all
         return out, steps
 
     thread = ctx.thread

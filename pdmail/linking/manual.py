@@ -49,21 +49,32 @@ class LinkRequest:
 
 
 def apply(db: Database, user: User, email_id: int, request: LinkRequest) -> dict:
-    """Carry out a request in one transaction; returns the email as its owner now sees it."""
+    """Carry out a request in one transaction; returns the email as its owner now sees it.
+
+    With --accept or --reject the email also says what was accepted or rejected under that name (a
+    list, empty when nothing was proposed on the thread), so that nobody is told of a change that
+    did not happen.
+    """
     request.check()
+    reviewed: dict[str, list[dict]] = {}
     with db.tx(), relink.acting(user):
         row = mailbox.get_owned_email_row(db, user, email_id, "change the links of email {email}")
         if request.accept:
-            _accept(db, user, row)
+            reviewed["accepted"] = _reviewed(_accept(db, user, row))
         if request.reject:
-            _reject(db, user, row)
+            reviewed["rejected"] = _reviewed(_reject(db, user, row))
         if request.split:
             _split(db, user, row)
         if request.contact_ids is not None:
             _set_contacts(db, user, email_id, request.contact_ids)
         if request.deal_id is not None or request.no_deal:
             _set_deal(db, user, email_id, None if request.no_deal else request.deal_id)
-    return mailbox.get_email(db, user, email_id)
+    return {**mailbox.get_email(db, user, email_id), **reviewed}
+
+
+def _reviewed(proposals: list[dict]) -> list[dict]:
+    """The proposed links an --accept or --reject dealt with, one per email and contact or deal."""
+    return [{"email": p["email_id"], "kind": p["kind"], "id": p["target"]} for p in proposals]
 
 
 def set_deal(db: Database, user: User, email_id: int, deal_id: int | None) -> dict:
@@ -106,17 +117,18 @@ def _proposal_text(proposals: list[dict]) -> str:
     return "; ".join(parts) or "nothing proposed"
 
 
-def _accept(db: Database, user: User, row) -> None:
+def _accept(db: Database, user: User, row) -> list[dict]:
     """The owner accepts what another user's change proposed for this thread: it counts from now on."""
     proposals = links_store.thread_proposals(db, row["thread_id"])
     if not proposals:
-        return
+        return proposals
     links_store.accept_thread_proposals(db, row["thread_id"])
     emails_store.audit(db, user_id=user.id, action="accept", email_id=row["id"], thread_id=row["thread_id"],
                        before=_proposal_text(proposals), after="accepted", stamp=now_utc())
+    return proposals
 
 
-def _reject(db: Database, user: User, row) -> None:
+def _reject(db: Database, user: User, row) -> list[dict]:
     """The owner rejects: a choice by hand, so that no re-link proposes the same links again.
 
     Each email with a proposed contact keeps, chosen by hand, only the contacts that count; a
@@ -124,7 +136,7 @@ def _reject(db: Database, user: User, row) -> None:
     """
     proposals = links_store.thread_proposals(db, row["thread_id"])
     if not proposals:
-        return
+        return proposals
     for email_id in sorted({p["email_id"] for p in proposals if p["kind"] == "contact"}):
         links_store.set_manual_contacts(db, email_id, links_store.accepted_contact_ids(db, email_id))
     if any(p["kind"] == "deal" for p in proposals):
@@ -132,6 +144,7 @@ def _reject(db: Database, user: User, row) -> None:
     emails_store.audit(db, user_id=user.id, action="reject", email_id=row["id"], thread_id=row["thread_id"],
                        before=_proposal_text(proposals), after="rejected", stamp=now_utc())
     relink.relink_threads(db, [row["thread_id"]])
+    return proposals
 
 
 def _split(db: Database, user: User, row) -> int:

@@ -10,9 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from pdmail.mime.attachment_names import numbered, save_name
 from pdmail.core.errors import UsageError
 from pdmail.core.models import User
-from pdmail.mime.attachment_names import numbered, save_name
+from pdmail.mailbox.output_file import check_folder_writable
 from pdmail.mime.parse import attachment_payloads
 from pdmail.store.db import Database
 from pdmail.store.emails import get_raw
@@ -39,9 +40,13 @@ def save_all(db: Database, viewer: User, email_id: int, folder: str | os.PathLik
     target = Path(folder).expanduser()
     if target.exists() and not target.is_dir():
         raise UsageError(f"{target} is not a folder")
+    check_folder_writable(target, may_create=True)  # before anything is written, as for every path given
     if not parts:
         return []
-    target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        target.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        raise UsageError(f"cannot create the folder {target}: {(exc.strerror or str(exc)).lower()}") from None
     saved = []
     for index, (attachment, data) in enumerate(parts, start=1):
         base = save_name(attachment.filename, attachment.content_type, index)
@@ -58,7 +63,13 @@ def _write_new(folder: Path, name: str, data: bytes) -> Path:
             fd = os.open(candidate, flags, 0o600)
         except FileExistsError:
             continue
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
+        except PermissionError:
+            raise UsageError(f"cannot write in the folder {folder}: permission denied") from None
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+        except BaseException:
+            candidate.unlink(missing_ok=True)  # no half-written attachment under its name
+            raise
         return candidate
     raise UsageError(f"{folder} already holds {MAX_TRIES} files named like {name}; choose another folder")

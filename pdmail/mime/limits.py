@@ -15,6 +15,9 @@ KB = 1024
 # The largest message pdmail stores: one figure for every way in and out, said as size_text() says it
 # ("25 MB") in every message and in the README. A larger one waits whole in the quarantine's spool.
 MAX_MESSAGE_SIZE = 25 * MB
+# SQLite keeps integers in 64 bits and raises OverflowError on a larger one: every number read from a
+# message (a +dealN tag, a count in a header) is checked against this before it is used in a query.
+SQLITE_INTEGER_MAX = 2**63 - 1
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,11 @@ def message_start(raw: bytes) -> int:
             continue
         break
     return pos
+
+
+def fits_sqlite_integer(number: int) -> bool:
+    """Whether a number read from a message can be stored or looked up; a larger one names nothing stored."""
+    return 0 <= number <= SQLITE_INTEGER_MAX
 
 
 def size_text(size: int) -> str:

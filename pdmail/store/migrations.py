@@ -7,6 +7,7 @@ A migration is never edited once released: a change is a new migration appended 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -664,6 +665,42 @@ def m011_exact_money_and_first_names(db: sqlite3.Connection) -> None:
     )
 
 
+# Tables whose rows can be deleted and whose ids people and scripts are shown and hold on to.
+_IDS_NEVER_REUSED_012 = ("quarantine", "contacts", "threads", "accounts")
+
+
+def m012_ids_never_reused(db: sqlite3.Connection) -> None:
+    """Ids that were shown once are never given to another row: quarantine, contacts, threads, accounts.
+
+    SQLite gives a new row the largest id in use plus one, so deleting the newest row (a discarded
+    quarantine entry, a removed contact) hands its id to the next one, and a script still holding
+    "quarantined as 1" would release a different message. AUTOINCREMENT keeps the highest id ever
+    used; it cannot be added in place, so each table is rebuilt the way SQLite documents (new table,
+    copy with the same ids, drop, rename, indexes again). Copying the rows records their largest id as
+    the table's high-water mark, so no id below today's largest comes back.
+    """
+    for table in _IDS_NEVER_REUSED_012:
+        _rebuild_with_autoincrement_012(db, table)
+
+
+def _rebuild_with_autoincrement_012(db: sqlite3.Connection, table: str) -> None:
+    create = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)).fetchone()[0]
+    create, found = re.subn(r"\bid INTEGER PRIMARY KEY\b", "id INTEGER PRIMARY KEY AUTOINCREMENT", create, count=1)
+    create, named = re.subn(r'^CREATE TABLE\s+("?)\w+\1', f"CREATE TABLE {table}_new", create, count=1)
+    if found != 1 or named != 1:
+        raise RuntimeError(f"migration 012 does not recognize the table {table}")
+    extras = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL",
+        (table,))]
+    columns = ", ".join(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
+    db.execute(create)
+    db.execute(f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table} ORDER BY id")
+    db.execute(f"DROP TABLE {table}")
+    db.execute(f"ALTER TABLE {table}_new RENAME TO {table}")
+    for sql in extras:
+        db.execute(sql)
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -676,6 +713,7 @@ MIGRATIONS: list[Migration] = [
     ("009_links_caused_by_colleagues", m009_links_caused_by_colleagues),
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
     ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
+    ("012_ids_never_reused", m012_ids_never_reused),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

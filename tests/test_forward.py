@@ -1,19 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mailcorpus import INNER_MESSAGE, message, multipart, part
+
 from pdmail.core.models import Address
 from pdmail.mime.forward import find_forwarded, find_inline_forward, parse_address_list
 from pdmail.mime.parse import parse_message
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 GMAIL = """\

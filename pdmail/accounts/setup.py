@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pdmail.accounts import secrets
@@ -51,7 +51,7 @@ class AccountOptions:
 
 def parse_since(value: str | None, today: date | None = None) -> str:
     """``all``, a date (YYYY-MM-DD) or a span back from today (``30d``, ``2 weeks``); default 3 days ago."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     if value is None:
         return (today - timedelta(days=DEFAULT_SINCE_DAYS)).isoformat()
     text = value.strip().lower()

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -94,7 +94,7 @@ def restore(s: Session, email_id: IdArg) -> None:
 def export(
     s: Session,
     fmt: Annotated[str, typer.Option("--format", help="jsonl (one email per line) or mbox.")] = "jsonl",
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own email.")] = False,
 ) -> None:
     """Export the email you may see: JSON lines, or an mbox any mail reader opens.

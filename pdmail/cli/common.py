@@ -11,20 +11,24 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from pdmail.cli.terminal import clean  # noqa: F401 - part of this module's interface
-from pdmail.cli.terminal import end_on_closed_output, error_line, stdout_closed
+from pdmail.cli.terminal import (
+    clean,
+    end_on_closed_output,
+    error_line,
+    stdout_closed,
+)
 
 DbOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--db", envvar="PDMAIL_DB", metavar="PATH",
                  help="Database file (default: pdmail.db in your user data folder).", show_default=False),
 ]
 UserOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--user", envvar="PDMAIL_USER", metavar="EMAIL",
                  help="Act as this user (default: the one set by `pdmail user default`).", show_default=False),
 ]
@@ -34,12 +38,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 # read it, and a command-level reading would beat a global `--db` given before the command.
 # Precedence: command option > global option > PDMAIL_DB / PDMAIL_USER > default.
 CommandDbOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--db", metavar="PATH", show_default=False,
                  help="Database file (default: $PDMAIL_DB, else pdmail.db in your user data folder)."),
 ]
 CommandUserOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--user", metavar="EMAIL", show_default=False,
                  help="Act as this user (default: $PDMAIL_USER, else the one set by `pdmail user default`)."),
 ]
@@ -47,8 +51,8 @@ CommandUserOption = Annotated[
 
 @dataclass
 class GlobalState:
-    db: Optional[Path] = None
-    user: Optional[str] = None
+    db: Path | None = None
+    user: str | None = None
     json: bool = False
     quiet: bool = False
     debug: bool = False
@@ -59,8 +63,8 @@ class GlobalState:
 class Session:
     """One command's view of the world: the options it was given and the database, opened lazily."""
 
-    db_path: Optional[Path]
-    user_email: Optional[str]
+    db_path: Path | None
+    user_email: str | None
     json: bool
     quiet: bool
     debug: bool
@@ -229,7 +233,7 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
     return decorate
 
 
-def _env_path(name: str) -> Optional[Path]:
+def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
 

@@ -1,6 +1,6 @@
 """Reading mail: `inbox`, `show`, `search`."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -108,12 +108,12 @@ def inbox(
     proposed: Annotated[bool, typer.Option(
         "--proposed", help="Only your email with links another user's change proposed (see `pdmail link --review`).")
     ] = False,
-    contact: Annotated[Optional[int], typer.Option("--contact", help="Only email linked to this contact.")] = None,
-    deal: Annotated[Optional[int], typer.Option("--deal", help="Only email linked to this deal.")] = None,
-    org: Annotated[Optional[int], typer.Option("--org", help="Only email linked to this organization.")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", metavar="DATE",
+    contact: Annotated[int | None, typer.Option("--contact", help="Only email linked to this contact.")] = None,
+    deal: Annotated[int | None, typer.Option("--deal", help="Only email linked to this deal.")] = None,
+    org: Annotated[int | None, typer.Option("--org", help="Only email linked to this organization.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE",
                                                  help="Only email from this UTC date on (2026-11-01).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", metavar="DATE",
+    until: Annotated[str | None, typer.Option("--until", metavar="DATE",
                                                  help="Only email before this UTC date.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many emails per page.")] = 50,
     page: Annotated[int, typer.Option("--page", help="Which page (1 is the newest).")] = 1,
@@ -209,7 +209,7 @@ def _render_email(e: dict, thread: list[dict]):
 def show(
     s: Session,
     email_id: Annotated[int, typer.Argument(metavar="ID", help="Email id.")],
-    save_attachments: Annotated[Optional[str], typer.Option(
+    save_attachments: Annotated[str | None, typer.Option(
         "--save-attachments", metavar="DIR",
         help="Save the attachments into this folder (safe names; an existing file is never replaced).")] = None,
 ) -> None:

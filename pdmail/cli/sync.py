@@ -1,7 +1,8 @@
 """`pdmail sync`: mail accounts both ways, built for cron (docs/spec.md, "Exit codes")."""
 
 import sys
-from typing import Annotated, Optional
+from datetime import UTC
+from typing import Annotated
 
 import typer
 
@@ -15,7 +16,7 @@ def register(app: typer.Typer) -> None:
 
 def sync(
     s: Session,
-    account: Annotated[Optional[str], typer.Option("--account", metavar="NAME",
+    account: Annotated[str | None, typer.Option("--account", metavar="NAME",
                                                    help="Only this account (default: all of yours).")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Stay connected: IMAP IDLE on the inbox, full passes "
                                                         "every few minutes, reconnect when the line drops.")] = False,
@@ -60,13 +61,13 @@ def sync(
         raise typer.Exit(code)
 
 
-def _send_outbox(s: Session, account: Optional[str]) -> int:
+def _send_outbox(s: Session, account: str | None) -> int:
     """Scheduled and waiting mail goes out first, so its copy in Sent is recognized in the same run."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pdmail.send import outbox
 
-    results = outbox.send_due(s.db, s.user, datetime.now(timezone.utc), account=account)
+    results = outbox.send_due(s.db, s.user, datetime.now(UTC), account=account)
     for r in results:
         for warning in r.warnings:
             s.warn(warning)

@@ -188,7 +188,7 @@ class HelperPool:
 
 
 class _Helper:
-    __slots__ = ("process", "connection", "sent", "received", "results", "ended")
+    __slots__ = ("connection", "ended", "process", "received", "results", "sent")
 
     def __init__(self, process, connection) -> None:
         self.process = process

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from pdmail.core.addresses import normalize_address
 from pdmail.core.models import Address, ParsedEmail
@@ -303,8 +303,8 @@ def parse_loose_date(value: str, *, zone: timezone | None = None) -> datetime | 
     if parsed is None:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone or timezone.utc)
+        parsed = parsed.replace(tzinfo=zone or UTC)
     try:
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError):  # a zone that puts the date outside what a datetime holds
         return None

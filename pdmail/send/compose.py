@@ -13,7 +13,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -217,7 +217,7 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
     token = draft.token or new_token()
     if not is_token(token):
         raise UsageError(f"not a usable idempotency token: {token!r}")
-    date = draft.date or datetime.now(timezone.utc)
+    date = draft.date or datetime.now(UTC)
     if date.tzinfo is None:
         raise ValueError("the Date must be timezone-aware")
 
@@ -228,7 +228,7 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
     if cc:
         msg["Cc"] = [_header_address(a) for a in cc]
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(date.astimezone(timezone.utc))
+    msg["Date"] = format_datetime(date.astimezone(UTC))
     msg["Message-ID"] = f"<{message_id}>"
     parent = normalize_message_id(draft.in_reply_to) if draft.in_reply_to else None
     if parent:

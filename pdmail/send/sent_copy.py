@@ -57,10 +57,10 @@ def save(account, raw: bytes, token: str, message_id: str, date: datetime | None
         session.select(sent.name)
         if session.search_uids("HEADER", TOKEN_HEADER, token):
             return DONE
-        if provider is None or provider.saves_sent is None:
-            # A server that may file sent mail on its own: its copy would carry our Message-ID.
-            if session.search_uids("HEADER", "Message-ID", f"<{message_id}>"):
-                return BY_PROVIDER
+        # A server that may file sent mail on its own: its copy would carry our Message-ID.
+        may_file_its_own = provider is None or provider.saves_sent is None
+        if may_file_its_own and session.search_uids("HEADER", "Message-ID", f"<{message_id}>"):
+            return BY_PROVIDER
         session.append(sent.name, raw, flags=("\\Seen",), date=date)
         return DONE
     finally:

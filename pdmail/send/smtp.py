@@ -208,7 +208,7 @@ def _connect(target: SmtpTarget, context: ssl.SSLContext, timeout: float) -> smt
         client.ehlo()
         if not client.has_extn("starttls"):
             raise _NoStartTls()
-        code, resp = client.starttls(context=context)
+        _code, _resp = client.starttls(context=context)
         client.ehlo()
     except BaseException:
         _close(client)

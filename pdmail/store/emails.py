@@ -150,7 +150,7 @@ def merge_threads(db: Database, target: int, others: Sequence[int]) -> None:
     t = get_thread(db, target)
     for other in others:
         o = get_thread(db, other)
-        if t.deal_id is None and o.deal_id is not None or (o.is_deal_manual and not t.is_deal_manual):
+        if (t.deal_id is None and o.deal_id is not None) or (o.is_deal_manual and not t.is_deal_manual):
             db.execute(
                 "UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = ? WHERE id = ?",
                 (o.deal_id, o.deal_rule, int(o.is_deal_manual), target),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from functools import partial
 
 from pdmail.sync.mailsource import Fetched, FolderInfo, Selected, chunks
@@ -76,7 +76,7 @@ class ImapSource:
     def uids(self, since: date | None = None) -> list[int]:
         if since is None:
             return self.session.search_uids()
-        return self.session.search_uids(since=datetime(since.year, since.month, since.day, tzinfo=timezone.utc))
+        return self.session.search_uids(since=datetime(since.year, since.month, since.day, tzinfo=UTC))
 
     def fetch(self, uids: list[int]) -> Iterator[Fetched]:
         for item in self.session.fetch_bodies(uids):

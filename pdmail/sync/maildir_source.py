@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pdmail.core.errors import UsageError
@@ -93,7 +93,7 @@ class MaildirSource:
     def uids(self, since: date | None = None) -> list[int]:
         if since is None:
             return sorted(self._files)
-        cutoff = datetime(since.year, since.month, since.day, tzinfo=timezone.utc).timestamp()
+        cutoff = datetime(since.year, since.month, since.day, tzinfo=UTC).timestamp()
         out = []
         for uid in sorted(self._files):
             try:
@@ -117,7 +117,7 @@ class MaildirSource:
                 mtime = path.stat().st_mtime
             except FileNotFoundError:
                 continue  # removed by another program since the folder was listed: it is gone
-            yield Fetched(uid, raw, flags_of(path.name), datetime.fromtimestamp(mtime, timezone.utc),
+            yield Fetched(uid, raw, flags_of(path.name), datetime.fromtimestamp(mtime, UTC),
                           key=self.key_of(uid))
 
     def flags(self, uids: list[int] | None = None, changedsince: int | None = None) -> dict[int, frozenset[str]]:

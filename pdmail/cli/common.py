@@ -143,7 +143,7 @@ def console():
     from rich.console import Console
 
     out = Console(highlight=False, soft_wrap=False, emoji=False)
-    out.on_broken_pipe = _stop_on_closed_output  # Rich's own ends with exit 1, which means a bug here
+    out.on_broken_pipe = _stop_on_closed_output  # type: ignore[method-assign]  # Rich's own ends with exit 1, which means a bug here
     return out
 
 
@@ -225,7 +225,7 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
             finally:
                 session.close()
 
-        wrapper.__signature__ = sig.replace(parameters=own + extra)
+        wrapper.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]  # read by typer
         wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
         group.command(name, **kwargs)(wrapper)
         return fn

@@ -1,5 +1,6 @@
 """Reading mail: `inbox`, `show`, `search`."""
 
+from collections.abc import Set
 from typing import Annotated
 
 import typer
@@ -40,7 +41,7 @@ def _links(e: dict, *, narrow: bool = False, proposed: bool = False) -> str:
 
 
 def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[int, int]] | None = None,
-                 width: int | None = None, proposed: set[int] = frozenset()):
+                 width: int | None = None, proposed: Set[int] = frozenset()):
     """One row per thread (its newest email here), or one row per email.
 
     ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
@@ -168,7 +169,7 @@ def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str
 
 
 def _render_email(e: dict, thread: list[dict]):
-    from rich.console import Group
+    from rich.console import Group, RenderableType
     from rich.panel import Panel
     from rich.text import Text
 
@@ -199,7 +200,7 @@ def _render_email(e: dict, thread: list[dict]):
         head.append("Attachment: ", style="bold")
         head.append(f"{clean(a['filename'])} ({clean(a['content_type'])}, {a['size']:,} bytes)\n")
     body = Text(clean(e["text"], keep_newlines=True))
-    parts = [Panel(head, title=f"email {e['id']}", title_align="left"), body]
+    parts: list[RenderableType] = [Panel(head, title=f"email {e['id']}", title_align="left"), body]
     if len(thread) > 1:
         parts.append(Text("\nThread:", style="bold"))
         parts.append(emails_table(thread, grouped=False))

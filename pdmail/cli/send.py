@@ -253,7 +253,7 @@ def template_add(
 
     if (body is None) == (body_file is None):
         raise UsageError("give the text with --body TEXT or --body-file PATH")
-    text = _read_body_file(body_file) if body_file is not None else body
+    text = _read_body_file(body_file) if body_file is not None else body or ""
     merge_fields.fields_in(subject)
     merge_fields.fields_in(text)
     t = templates.save_template(s.db, s.user, name, subject, text, company_wide=company_wide, replace=replace)

@@ -2,12 +2,15 @@
 
 import sys
 from datetime import UTC
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pdmail.cli.common import Session, clean, command
 from pdmail.core import json_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 def register(app: typer.Typer) -> None:
@@ -95,8 +98,8 @@ class _progress:
 
     def __init__(self, s: Session) -> None:
         self.enabled = sys.stderr.isatty() and not (s.json or s.quiet)
-        self.bar = None
-        self.tasks: dict[str, int] = {}
+        self.bar: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self):
         if not self.enabled:
@@ -111,6 +114,8 @@ class _progress:
         return self.update
 
     def update(self, folder: str, done: int, total: int) -> None:
+        if self.bar is None:
+            return
         if folder not in self.tasks:
             self.tasks[folder] = self.bar.add_task(clean(folder), total=total)
         self.bar.update(self.tasks[folder], completed=done, total=total)

@@ -180,7 +180,7 @@ def _read_block(lines: _Lines, start: int, depth: int, zone: timezone | None, *,
         if not content or line_depth != depth:
             break
         key = _KEYS.get(match.group(1).lower()) if match else None
-        if key is not None:
+        if match and key is not None:
             values.setdefault(key, match.group(2).strip())
             last = key
         elif match:

@@ -21,7 +21,7 @@ from email.utils import format_datetime, getaddresses
 
 from pdmail.core.addresses import is_valid_address, normalize_address, normalize_message_id
 from pdmail.core.errors import UsageError
-from pdmail.core.models import Address
+from pdmail.core.models import Address, Direction
 from pdmail.mime.limits import DEFAULT_LIMITS, ParseLimits, check_limits, size_text
 
 TOKEN_HEADER = "X-Pdmail-Token"
@@ -76,7 +76,7 @@ class Original:
     message_id: str | None
     references: tuple[str, ...]
     subject: str
-    direction: str  # incoming | outgoing
+    direction: Direction
     from_: tuple[Address, ...]
     reply_to: tuple[Address, ...]
     to: tuple[Address, ...]
@@ -246,7 +246,8 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
         if not subtype or not re.fullmatch(r"[\w.+-]+", maintype + subtype):
             raise UsageError(f"not a content type: {ctype!r}")
         msg.add_attachment(item.data, maintype=maintype, subtype=subtype, filename=name)
-        del msg.get_payload()[-1]["MIME-Version"]
+        *_, attachment = msg.iter_parts()
+        del attachment["MIME-Version"]
 
     raw = msg.as_bytes(policy=POLICY)
     if len(raw) > limits.max_size:

@@ -114,7 +114,8 @@ def queue(db: Database, user: User, req: SendRequest, now: datetime) -> outbox_s
     cc = compose.parse_addresses("--cc", req.cc)
     bcc = compose.parse_addresses("--bcc", req.bcc)
     subject, body = req.subject, req.body
-    in_reply_to, references = None, ()
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
     if original is not None:
         reply = compose.reply_fields(original.fields, own, reply_all=req.reply_all)
         if not to:

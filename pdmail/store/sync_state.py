@@ -356,8 +356,8 @@ def failure_count(db: Database, account_id: int) -> int:
 
 
 def start_run(db: Database, account_id: int) -> int:
-    return db.execute("INSERT INTO sync_runs (account_id, started_utc) VALUES (?, ?)",
-                      (account_id, now_utc())).lastrowid
+    return db.insert("INSERT INTO sync_runs (account_id, started_utc) VALUES (?, ?)",
+                      (account_id, now_utc()))
 
 
 def note_progress(db: Database, run_id: int, *, new: int, updated: int, deleted: int, skipped: int,

@@ -21,9 +21,10 @@ def _flags(values) -> frozenset[str]:
 def _plain_time(moment: datetime | None) -> datetime | None:
     """The same moment with the standard library's time zone: imapclient's own cannot be unpickled,
     and a fetched message travels between processes."""
-    if moment is None or moment.tzinfo is None:
+    offset = None if moment is None else moment.utcoffset()
+    if moment is None or offset is None:
         return moment
-    return moment.replace(tzinfo=timezone(moment.utcoffset()))
+    return moment.replace(tzinfo=timezone(offset))
 
 
 class ImapSource:

@@ -467,15 +467,6 @@ class ImapSession:
         match = re.search(r"APPENDUID \d+ (\d+)", _text(response))
         return int(match.group(1)) if match else None
 
-    def expunge_uids(self, uids: Sequence[int]) -> None:
-        """UID EXPUNGE exactly these messages; never a plain EXPUNGE, which removes others' too."""
-        if not self.has("UIDPLUS"):
-            raise ImapError(f"{self.where} has no UIDPLUS, so pdmail cannot expunge only its own messages; "
-                            f"they stay marked \\Deleted", "UIDPLUS")
-        for part in chunks(uids, UID_CHUNK):
-            with self._guard("UID EXPUNGE"):
-                self.client.uid_expunge(part)
-
     def idle(self, timeout: float) -> list:
         """Wait up to ``timeout`` seconds in IDLE; the server's untagged responses (empty: nothing new)."""
         if not self.has("IDLE"):

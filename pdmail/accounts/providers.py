@@ -13,8 +13,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-ROLES = ("inbox", "sent", "drafts", "trash", "archive", "junk", "all", "flagged", "important")
-
 # SPECIAL-USE attributes (RFC 6154, plus Gmail's \Important) and the role each one names.
 SPECIAL_USE = {
     "\\sent": "sent", "\\drafts": "drafts", "\\trash": "trash", "\\archive": "archive", "\\junk": "junk",

@@ -173,7 +173,7 @@ def fail(exc: BaseException, debug: bool) -> "typer.Exit":
     return typer.Exit(error_line(exc, debug))
 
 
-def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: bool = True, **kwargs):
+def command(group: typer.Typer, name: str, *, lists: bool = False, **kwargs):
     """Register ``fn(session, ...)`` as a command with the shared options and error translation."""
 
     def decorate(fn):
@@ -238,5 +238,3 @@ def _env_path(name: str) -> Path | None:
     return Path(value) if value else None
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

@@ -104,15 +104,6 @@ class Deal:
 
 
 @dataclass(frozen=True)
-class Viewer:
-    """Who is asking: the visibility law needs nothing more."""
-
-    user_id: int
-    email: str
-    is_admin: bool = False
-
-
-@dataclass(frozen=True)
 class User:
     id: int
     email: str

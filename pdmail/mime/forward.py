@@ -27,10 +27,6 @@ class ForwardedOriginal:
     subject: str = ""
     text: str = ""
 
-    @property
-    def is_attached(self) -> bool:
-        return self.raw is not None
-
 
 # Separator lines, compared after quoting and surrounding space are stripped.
 _SEPARATOR_RE = re.compile(

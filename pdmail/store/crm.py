@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError, not_found
-from pdmail.core.models import Contact, Deal, DealStatus
+from pdmail.core.models import Contact, DealStatus
 from pdmail.store.db import Database, now_utc
 
 DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
@@ -61,8 +61,6 @@ class DealRecord:
         return {"id": self.id, "title": self.title, "contact_id": self.contact_id, "org_id": self.org_id,
                 "value": self.value, "currency": self.currency, "status": self.status}
 
-    def as_deal(self) -> Deal:
-        return Deal(self.id, self.title, self.status, self.contact_id, self.org_id, self.value, self.currency)
 
 
 # --- organizations ----------------------------------------------------------------------------

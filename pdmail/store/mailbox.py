@@ -137,8 +137,6 @@ def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, d
     return sql, params
 
 
-def list_emails(db: Database, viewer: User, f: InboxFilter) -> list[dict]:
-    return page_emails(db, viewer, f).emails
 
 
 def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:

@@ -250,7 +250,7 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
                               new_contacts=new_contacts)
     except TemporaryFailure:
         raise
-    except Exception as exc:
+    except Exception as exc:  # one bad message must not stop the rest
         if retry_on_error:
             raise _Retry from exc
         # Only the machine's failures get here (the message's own end in the quarantine).

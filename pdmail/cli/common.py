@@ -15,12 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pdmail.cli.terminal import (
-    clean,
-    end_on_closed_output,
-    error_line,
-    stdout_closed,
-)
+from pdmail.cli.terminal import clean, end_on_closed_output, error_line, stdout_closed  # clean: also for callers
 
 DbOption = Annotated[
     Path | None,

@@ -576,7 +576,7 @@ class AccountSync:
                                                    company=self.company, derived=derived)
             except TemporaryFailure:
                 raise
-            except Exception as exc:
+            except Exception as exc:  # one bad message must not stop the folder
                 if retry_on_error:
                     raise _Retry from exc
                 reason = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"

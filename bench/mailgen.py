@@ -150,8 +150,16 @@ for _key, _given, _family, _ff, _tz, _loc in [
 ]:
     CULTURES[_key] = (_names(_given), _names(_family), _ff, _tz, _loc)
 
-_ORG_HEADS = ["Harbor", "Alder", "Bluefjord", "Cedarline", "Driftwood", "Ember", "Fairhaven", "Granite", "Highmoor", "Ironbark", "Juniper", "Kestrel", "Lakeside", "Meridian", "Northgate", "Oakridge", "Pinecrest", "Quarry", "Redwater", "Saltmarsh", "Silverleaf", "Stonebridge", "Thornbury", "Upland", "Valemont", "Westbrook", "Yellowpine", "Zephyr", "Aurora", "Brightwell", "Copperfield", "Dunmore", "Elmstead", "Foxglove", "Greystone", "Hollowell", "Ivybridge", "Kingsmere", "Larkspur", "Millbrook"]
-_ORG_TAILS = ["Logistics", "Foods", "Manufacturing", "Pharma", "Automotive", "Packaging", "Electronics", "Beverages", "Textiles", "Components", "Distribution", "Cold Chain", "Plastics", "Medical", "Paper", "Metals", "Retail", "Agritech", "Furniture", "Ceramics"]
+_ORG_HEADS = (
+    "Harbor Alder Bluefjord Cedarline Driftwood Ember Fairhaven Granite Highmoor Ironbark Juniper Kestrel "
+    "Lakeside Meridian Northgate Oakridge Pinecrest Quarry Redwater Saltmarsh Silverleaf Stonebridge "
+    "Thornbury Upland Valemont Westbrook Yellowpine Zephyr Aurora Brightwell Copperfield Dunmore Elmstead "
+    "Foxglove Greystone Hollowell Ivybridge Kingsmere Larkspur Millbrook"
+).split()
+_ORG_TAILS = (
+    "Logistics|Foods|Manufacturing|Pharma|Automotive|Packaging|Electronics|Beverages|Textiles|Components|"
+    "Distribution|Cold Chain|Plastics|Medical|Paper|Metals|Retail|Agritech|Furniture|Ceramics"
+).split("|")
 _ORG_SUFFIX = {"de": " GmbH", "es": " S.L.", "fr": " SAS", "gb": " Ltd", "us": " Inc.", "usw": " LLC",
                "se": " AB", "pl": " Sp. z o.o.", "br": " Ltda.", "ja": " K.K.", "zh": " Co., Ltd.",
                "tr": " A.Ş.", "in": " Pvt. Ltd.", "ae": " FZE", "ng": " Ltd", "vn": " JSC"}

@@ -17,7 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pdmail.mime.parse import parse_message
 
-WORDS = ["pricing", "proposal", "renewal", "contract", "meeting", "quarter", "budget", "licence", "seats", "discount", "invoice", "schedule", "demo", "onboarding", "support", "escalation", "timeline", "deliverable", "signature", "approval"]
+WORDS = (
+    "pricing proposal renewal contract meeting quarter budget licence seats discount invoice "
+    "schedule demo onboarding support escalation timeline deliverable signature approval"
+).split()
 
 
 def make_message(rng: random.Random, index: int, *, html_only: bool = False) -> bytes:

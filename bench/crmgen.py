@@ -15,8 +15,9 @@ import os
 import random
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, NamedTuple
+from typing import NamedTuple
 
 try:
     import mailgen
@@ -162,8 +163,9 @@ def write_contacts_csv(path: str | os.PathLike, n_contacts: int, seed: int = 1, 
         w = csv.writer(f)
         w.writerow(CONTACT_HEADER)
         count = 0
-        for count, c in enumerate(contacts(n_contacts, seed), 1):
+        for c in contacts(n_contacts, seed):
             w.writerow((c.name, ", ".join(c.emails), c.org_name, c.title, c.phone))
+            count += 1
     return count
 
 
@@ -173,8 +175,9 @@ def write_deals_csv(path: str | os.PathLike, n_deals: int, seed: int = 1, *, n_c
         w = csv.writer(f)
         w.writerow(DEAL_HEADER)
         count = 0
-        for count, d in enumerate(deals(n_deals, seed, n_contacts=n_contacts), 1):
+        for d in deals(n_deals, seed, n_contacts=n_contacts):
             w.writerow(d)
+            count += 1
     return count
 
 

@@ -22,12 +22,12 @@ import statistics
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE / "out" / "inbox_scale.db"
-EPOCH = datetime(2026, 11, 1, tzinfo=timezone.utc)
+EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN_S = 3 * 365 * 86400
 
 # A vocabulary with a long tail, so that some words are everywhere and most are rare.
@@ -218,8 +218,7 @@ def time_command(args: list[str], db: Path, runs: int) -> tuple[float, float, fl
 
 def explain(db: Path) -> None:
     sys.path.insert(0, str(HERE.parent))
-    from pdmail.store import open_db
-    from pdmail.store import mailbox
+    from pdmail.store import mailbox, open_db
     from pdmail.store.users import find_user
 
     handle = open_db(db)

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 import base64
-import bisect
 import binascii
+import bisect
 import email.utils
 import functools
 import html
@@ -25,9 +25,10 @@ import sys
 import textwrap
 import time
 import urllib.parse
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, NamedTuple
+from typing import NamedTuple
 
 BASE_TS = 1793491200  # 2026-11-01T00:00:00Z: a fixed "now" keeps output stable
 SPAN = 120 * 86400
@@ -524,7 +525,7 @@ def _text_part(text: str, cte: str, subtype: str, defect: str | None, flowed: bo
     charset = "utf-8"
     if subtype == "plain" and defect == "latin1-as-utf8":
         text += "\nSchöne Grüße aus Köln\n"
-        return (_s(f"Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
+        return (_s("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
                 + text.encode("latin-1", "replace").replace(b"\n", b"\r\n") + b"\r\n")
     if subtype == "plain" and defect == "unknown-charset":
         charset, cte = "unknown-8bit", "8bit"
@@ -759,7 +760,7 @@ class _Gen:
         s = r.choice(("s1", "selector1", "google", "k2"))
         b_lines = "\n\t ".join(dkim_b[k:k + 70] for k in range(0, len(dkim_b), 70))
         return [
-            f"Return-Path: <{{sender}}>",
+            "Return-Path: <{sender}>",
             f"Delivered-To: {self.own_address}",
             f"Received: from mail.{domain} (mail.{domain} [{ip}])\n\tby mx1.{self.own_domain} (Postfix) with "
             f"ESMTPS id {qid[:12]}\n\tfor <{self.own_address}>; {_date(ts + r.randint(1, 20), 0)}",
@@ -1159,7 +1160,8 @@ def write_mbox(path: str | os.PathLike, messages: Iterable[bytes]) -> tuple[int,
     """An mboxrd file: LF line ends, and every body line matching ``>*From `` gains one ``>``."""
     count = total = 0
     with open(path, "wb") as f:
-        for count, raw in enumerate(messages, 1):
+        for raw in messages:
+            count += 1
             body = raw.replace(b"\r\n", b"\n")
             if b"From " in body:
                 body = _FROM_LINE.sub(rb">\1", body)

@@ -8,14 +8,14 @@ from __future__ import annotations
 import random
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pdmail.mime.parse import parse_message  # noqa: E402
+from pdmail.mime.parse import parse_message
 
 WORDS = (
     "pricing proposal renewal contract meeting quarter budget licence seats discount invoice "
@@ -29,7 +29,7 @@ def make_message(rng: random.Random, index: int, *, html_only: bool = False) -> 
     msg["To"] = "Sales Rep <rep@seller.example.com>"
     msg["Cc"] = ", ".join(f"cc{j}@customer{index % 50}.example.com" for j in range(rng.randint(0, 3)))
     msg["Subject"] = "Re: " + " ".join(rng.choices(WORDS, k=6))
-    msg["Date"] = format_datetime(datetime(2024, 3, 1, tzinfo=timezone.utc) + timedelta(minutes=index))
+    msg["Date"] = format_datetime(datetime(2024, 3, 1, tzinfo=UTC) + timedelta(minutes=index))
     msg["Message-ID"] = make_msgid(domain="customer.example.com")
     msg["References"] = " ".join(make_msgid(domain="seller.example.com") for _ in range(rng.randint(0, 6)))
     for hop in range(4):

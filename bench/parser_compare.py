@@ -33,7 +33,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -124,7 +124,7 @@ def read_with_mailparser(raw: bytes) -> dict:
         "to": list(mail.to),
         "cc": list(mail.cc),
         "subject": subject or "",
-        "date": mail.date.replace(tzinfo=timezone.utc) if mail.date else None,  # naive, in UTC
+        "date": mail.date.replace(tzinfo=UTC) if mail.date else None,  # naive, in UTC
         "message_id": normalize_message_id(message_id.strip().strip("<>")) if message_id else None,
         "text": "\n".join(mail.text_plain) or "\n".join(mail.text_html),
         "attachments": [a["safe_filename"] for a in mail.attachments],

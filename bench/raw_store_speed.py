@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mailgen  # noqa: E402
+import mailgen
 
 LAYOUTS = {
     "WITHOUT ROWID (sha256 key)": "CREATE TABLE raw_messages (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, "

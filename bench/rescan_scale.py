@@ -31,10 +31,9 @@ def run_one(db: Path, *extra: str) -> dict:
     cmd = [sys.executable, "-m", "pdmail", "link", "--rescan", "--db", str(db), "--json", *extra]
     started = time.perf_counter()
     out_path = db.with_suffix(".rescan.json")
-    with open(os.devnull, "wb") as sink:
-        with open(out_path, "wb") as out:
-            proc = subprocess.Popen(cmd, stdout=out, stderr=sink, cwd=HERE.parent)
-            _, status, usage = os.wait4(proc.pid, 0)
+    with open(os.devnull, "wb") as sink, open(out_path, "wb") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=sink, cwd=HERE.parent)
+        _, status, usage = os.wait4(proc.pid, 0)
     seconds = time.perf_counter() - started
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"rescan failed with exit code {os.waitstatus_to_exitcode(status)}")
@@ -73,7 +72,7 @@ def time_triggers(db: Path) -> None:
         args = [str(last_deal) if a == "LAST_DEAL" else a for a in args]
         started = time.perf_counter()
         done = subprocess.run([sys.executable, "-m", "pdmail", *args, "--db", str(db), "--json"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=HERE.parent)
+                              capture_output=True, cwd=HERE.parent)
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             print(f"{label:30} failed: {done.stderr.decode(errors='replace').strip()}")

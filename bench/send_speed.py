@@ -13,21 +13,21 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
+from smtpserver import SmtpServer  # noqa: E402
+
 from pdmail.core.models import Address  # noqa: E402
-from pdmail.send import compose  # noqa: E402
-from pdmail.send import outbox
+from pdmail.send import compose, outbox  # noqa: E402
 from pdmail.store import open_db  # noqa: E402
 from pdmail.store.accounts import add_account  # noqa: E402
 from pdmail.store.crm import add_contact, add_deal  # noqa: E402
 from pdmail.store.users import init_company  # noqa: E402
-from smtpserver import SmtpServer  # noqa: E402
 
 SENDER = "maria@northwind.example"
 PASSWORD = "bench-password"
@@ -57,7 +57,7 @@ def main() -> None:
         start = time.perf_counter()
         for i in range(count):
             req = outbox.SendRequest(to=["ana@acme.example"], subject=f"Quote {i}", body="Hello Ana,\n" * 50)
-            result = outbox.send(db, user, req, datetime.now(timezone.utc))
+            result = outbox.send(db, user, req, datetime.now(UTC))
             assert result.status == "sent", result.detail
         elapsed = time.perf_counter() - start
         assert len(server.messages) == count

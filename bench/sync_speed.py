@@ -22,8 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import statistics
 import ssl
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -33,10 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests"), str(ROOT / "bench")]
 
+import mailgen  # noqa: E402
 from dovecot import Dovecot  # noqa: E402
 from imapclient import IMAPClient  # noqa: E402
-
-import mailgen  # noqa: E402
 
 OWNER = "maria@northwind.example"
 PASSWORD_ENV = "PDMAIL_BENCH_PASSWORD"

@@ -9,9 +9,8 @@ def main() -> None:
     from pdmail.cli.fastpath import run as run_fast
 
     try:
-        code = run_fast(sys.argv[1:])
-        if code is None:
-            code = _full_command_line()
+        fast = run_fast(sys.argv[1:])
+        code = _full_command_line() if fast is None else fast
         sys.stdout.flush()  # here, where a closed pipe can still be told apart, not at exit
     except BrokenPipeError:
         from pdmail.cli.terminal import end_on_closed_output, stdout_closed

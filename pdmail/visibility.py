@@ -14,6 +14,7 @@ Every read path in the store filters with :func:`sql_condition`; tests prove it 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class EmailFacts:
     """What the law looks at, and nothing else."""
 
     owner_id: int
-    visibility: str  # shared | private
+    visibility: Literal["shared", "private"]  # core.models.Visibility, which this layer does not import
     has_contact: bool  # a contact link that counts: not a proposal waiting for the owner
     has_deal: bool  # a deal link that counts
     has_proposal: bool = False  # links a colleague's change proposed: they count for nothing until accepted

@@ -29,10 +29,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Iterable, Sequence
 
 DOVECOT = os.environ.get("PDMAIL_DOVECOT", "/usr/sbin/dovecot")
 DOVEADM = os.environ.get("PDMAIL_DOVEADM", shutil.which("doveadm") or "/usr/bin/doveadm")
@@ -157,12 +157,11 @@ class Dovecot:
         self._make_certificate()
         self.imap_port, self.imaps_port = free_port(), free_port()
         self.config_path.write_text(self._config())
-        log = open(self.root / "log" / "master.out", "wb")
-        self.process = subprocess.Popen(
-            [DOVECOT, "-F", "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-        log.close()
+        with open(self.root / "log" / "master.out", "wb") as log:
+            self.process = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         try:
             self._wait_ready()
         except BaseException:
@@ -371,7 +370,7 @@ class Dovecot:
         if path != maildir and not (path / "maildirfolder").exists():
             (path / "maildirfolder").touch()
         for top in created:
-            for dirpath, dirnames, filenames in os.walk(top):
+            for dirpath, _dirnames, filenames in os.walk(top):
                 os.chown(dirpath, self.mail_uid, self.mail_gid)
                 for name in filenames:
                     os.chown(os.path.join(dirpath, name), self.mail_uid, self.mail_gid)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import itertools
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from datetime import datetime, timedelta, timezone
 
 from pdmail.capture import save as capture
 from pdmail.crm import changes as crm_changes
@@ -13,7 +13,7 @@ from pdmail.mime.parse import parse_message
 from pdmail.store import crm, open_db
 from pdmail.store import users as users_store
 
-BASE_DATE = datetime(2026, 11, 2, 9, 0, tzinfo=timezone.utc)
+BASE_DATE = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
 _counter = itertools.count(1)
 
 

@@ -80,7 +80,7 @@ class Postfix:
     def log(self) -> Path:
         return self.root / "maillog"
 
-    def start(self) -> "Postfix":
+    def start(self) -> Postfix:
         self.port = free_port()
         for sub in ("conf", "queue", "data"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)

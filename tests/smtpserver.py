@@ -54,7 +54,7 @@ class Received:
 
 @dataclass
 class _Handler:
-    owner: "SmtpServer"
+    owner: SmtpServer
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if self.owner._take_drop("rcpt"):

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from mailcorpus import message
 
 OWNER = "maria@northwind.example"

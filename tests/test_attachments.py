@@ -66,10 +66,10 @@ def test_numbered_names():
 
 def multipart(*parts: tuple[str, str, bytes]) -> bytes:
     head = (
-        "From: Maria Lopez <maria@northwind.example>\r\nTo: Ada <ada@acme.example>\r\nSubject: Files\r\n"
-        "Date: Mon, 16 Nov 2026 09:12:00 +0000\r\nMessage-ID: <files@northwind.example>\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/mixed; boundary="zz"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nsee files\r\n'
-    ).encode()
+        b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada <ada@acme.example>\r\nSubject: Files\r\n"
+        b"Date: Mon, 16 Nov 2026 09:12:00 +0000\r\nMessage-ID: <files@northwind.example>\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="zz"\r\n\r\n--zz\r\nContent-Type: text/plain\r\n\r\nsee files\r\n'
+    )
     body = b""
     for filename, ctype, data in parts:
         import base64

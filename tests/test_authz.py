@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mailcorpus import message
+
 from pdmail.capture.sender_check import authorize_bcc_sender, organizational_domain
 from pdmail.mime.parse import parse_message
 

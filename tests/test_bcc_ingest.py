@@ -100,7 +100,7 @@ def test_refused_senders_are_quarantined_with_exit_3(team, name, raw, reason):
 
 def test_quarantine_release_after_review(team, db_path):
     raw = mail(frm="Maria <maria.private@home.example>")
-    code, data, _ = ingest(team, raw)
+    code, _data, _ = ingest(team, raw)
     assert code == 3
     (held,) = team.json("bcc-ingest", "--quarantine")
     assert team.json("bcc-ingest", "--quarantine", "--user", "sam@northwind.example") == []
@@ -286,7 +286,7 @@ def test_copy_with_relay_headers_and_rewritten_message_id_is_the_same_email(team
                    extra=[("Received", "from mx by relay; Mon, 16 Nov 2026 09:13:00 +0100"),
                           ("X-Microsoft-Original-Message-ID", "<m1@northwind.example>"),
                           ("Bcc", CAPTURE)])
-    code, data, _ = ingest(team, relayed)
+    _code, data, _ = ingest(team, relayed)
     assert data["status"] == "duplicate" and data["id"] == first["id"]
 
 
@@ -298,7 +298,7 @@ def test_no_message_id_deduped_by_content(team):
 
 def test_same_message_id_different_content_keeps_both(team):
     _, first, _ = ingest(team, mail(body="first text\r\n"))
-    code, second, err = ingest(team, mail(body="entirely different text\r\n"))
+    _code, second, err = ingest(team, mail(body="entirely different text\r\n"))
     assert second["status"] == "stored" and second["id"] != first["id"]
     assert "differs in content" in err
 

@@ -13,9 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from oddmail import (ADDRESS_CLASSES, CAPTURE, OWN, POISON_PLACES, POISON_WORDS, STRANGER, UTF7_SURROGATE, mail,
-                     poison)
+from oddmail import ADDRESS_CLASSES, CAPTURE, OWN, POISON_PLACES, POISON_WORDS, STRANGER, UTF7_SURROGATE, mail, poison
 
 SAMPLE = Path(__file__).parent / "data" / "realmail-sample.mbox"
 ENDED = {"stored", "duplicate", "quarantined"}
@@ -233,7 +231,7 @@ def _fail_on_insert(monkeypatch, exc: Exception) -> None:
 
 def test_a_message_that_cannot_be_stored_is_quarantined_with_the_reason(team, monkeypatch, db_path):
     _fail_on_insert(monkeypatch, ValueError("no room for this one"))
-    code, out, err = ingest(team, mail())
+    code, out, _err = ingest(team, mail())
     assert (code, out["status"]) == (3, "quarantined")
     assert out["reason"] == "could not be stored: ValueError: no room for this one"
     (item,) = team.json("bcc-ingest", "--quarantine")

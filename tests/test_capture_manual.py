@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+import factories as f
 import pytest
 
-import factories as f
 from pdmail.linking import manual as manual_links
 from pdmail.linking.manual import LinkRequest
 

@@ -78,6 +78,9 @@ def test_maildir_account(company, tmp_path):
         (["--address", "m@northwind.example", "--maildir", "/nonexistent"], "not a Maildir"),
         (["--address", "m@northwind.example", "--maildir", ".", "--password-env", "A"], "has no server"),
         (["--imap-host", "h", "--password-env", "A"], "--address"),
+        (["--address", "m@northwind.example", "--imap-host", "h", "--smtp-host", "", "--password-env", "A"],
+         "--smtp-host is empty"),
+        (["--address", "m@northwind.example", "--imap-host", " ", "--password-env", "A"], "--imap-host is empty"),
     ],
 )
 def test_mistakes_are_usage_errors_naming_the_option(company, args, words):

@@ -10,9 +10,9 @@ import subprocess
 import sys
 import time
 
+import factories as f
 import pytest
 
-import factories as f
 from pdmail.store import open_db
 from pdmail.store import users as users_store
 
@@ -57,7 +57,7 @@ def test_deal_by_hand_applies_to_the_thread_and_prints_the_email(crm):
     cli, first, reply = crm
     assert show(cli, first)["needs_deal"] is True
     data = cli.json("link", str(reply), "--deal", "2")
-    assert EMAIL_KEYS <= set(data) and data["id"] == reply and data["deal"] == 2 and data["needs_deal"] is False
+    assert set(data) >= EMAIL_KEYS and data["id"] == reply and data["deal"] == 2 and data["needs_deal"] is False
     assert show(cli, first)["deal"] == 2
     why = cli.json("explain", str(first))
     assert why["manual"]["deal"] is True and why["thread"]["manual"] is True
@@ -188,7 +188,7 @@ def test_off_a_terminal_link_lists_and_never_asks(crm):
     assert str(reply) in result.stdout and "Rollout" in result.stdout
     data = cli.json("link")
     assert [e["id"] for e in data] == [reply, first]  # newest first
-    assert [c["id"] for c in data[0]["candidates"]] == [1, 2] and EMAIL_KEYS <= set(data[0])
+    assert [c["id"] for c in data[0]["candidates"]] == [1, 2] and set(data[0]) >= EMAIL_KEYS
     assert show(cli, first)["needs_deal"] is True  # nothing was chosen
 
 
@@ -314,7 +314,7 @@ def test_rescan_json_is_one_document(company, db_path):
 def test_explain_tells_a_colleague_only_of_the_thread_mail_they_may_see(crm, db_path):
     """An internal note in a customer thread links to nobody, so a colleague does not see it: neither
     the thread's size nor its history may give it away."""
-    cli, first, reply = crm
+    cli, first, _reply = crm
     note = capture(db_path, frm=f"Maria <{MARIA}>", to=("ines@northwind.example",), mid="q3", in_reply_to="q1",
                    references=("q1",), subject="Re: Quote")
     cli.ok("link", str(note), "--none")

@@ -13,9 +13,9 @@ import threading
 import time
 from pathlib import Path
 
+import factories
 import pytest
 
-import factories
 from pdmail.store import open_db
 from pdmail.store.users import find_user
 
@@ -35,7 +35,7 @@ def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None, timeout: flo
 
 
 def company_db(path: Path):
-    db, maria = factories.company(path)
+    db, _maria = factories.company(path)
     db.close()
     return path
 
@@ -124,7 +124,7 @@ def test_mbox_export_keeps_the_raw_bytes(cli, db_path, tmp_path):
 
 
 def busy_db(path: Path, contacts: int = 3000) -> Path:
-    db, maria = factories.company(path)
+    db, _maria = factories.company(path)
     csv = path.with_name("contacts.csv")
     csv.write_text("Name,Email\n" + "".join(f"Person {i},p{i}@people.example\n" for i in range(contacts)))
     db.close()

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from syncworld import OWNER, Maildir, mail
 
 from pdmail.accounts.sync_lock import account_lock
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
-from syncworld import OWNER, Maildir, mail
 
 
 @pytest.fixture

@@ -7,9 +7,9 @@ nobody else it is only *proposed*: it counts for sharing once you accept it.
 
 from __future__ import annotations
 
+import factories as f
 import pytest
 
-import factories as f
 from pdmail.store import open_db
 from pdmail.store import users as users_store
 

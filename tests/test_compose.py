@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default
 
 import pytest
 
+from pdmail.core.errors import UsageError
+from pdmail.core.models import Address
+from pdmail.mime.limits import ParseLimits
+from pdmail.mime.parse import parse_message
 from pdmail.send.compose import (
     TOKEN_HEADER,
     Draft,
@@ -19,12 +23,8 @@ from pdmail.send.compose import (
     reply_fields,
     reply_subject,
 )
-from pdmail.core.errors import UsageError
-from pdmail.core.models import Address
-from pdmail.mime.limits import ParseLimits
-from pdmail.mime.parse import parse_message
 
-WHEN = datetime(2026, 3, 5, 9, 30, tzinfo=timezone.utc)
+WHEN = datetime(2026, 3, 5, 9, 30, tzinfo=UTC)
 MARIA = Address("María López", "maria@northwind.example")
 
 
@@ -132,7 +132,7 @@ def test_a_body_line_with_a_single_dot_and_long_lines_survive():
     ],
 )
 def test_line_breaks_and_control_characters_never_make_a_header(field, value):
-    with pytest.raises(UsageError, match="line break|control character"):
+    with pytest.raises(UsageError, match=r"line break|control character"):
         if field == "subject":
             compose(draft(subject=value))
         elif field == "to":

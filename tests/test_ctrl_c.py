@@ -15,7 +15,6 @@ import sys
 import time
 
 import pytest
-
 from syncworld import OWNER, mail
 
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"

@@ -15,9 +15,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import factories
 import pytest
 
-import factories
 from pdmail.store import open_db
 
 MARIA = "maria@northwind.example"
@@ -36,7 +36,7 @@ def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None, timeout: flo
 
 
 def company_db(path: Path):
-    db, maria = factories.company(path)
+    db, _maria = factories.company(path)
     db.close()
     return path
 

@@ -11,7 +11,7 @@ FULL, NORMAL = 2, 1
 
 
 def test_capture_commits_are_durable_even_in_bulk(db_path):
-    db, maria = factories.company(db_path)
+    db, _maria = factories.company(db_path)
     raw = factories.raw_message(frm="maria@northwind.example", to=["ana@harbor.example"])
     outcomes = ingest_many(db, [Input("one.eml", raw=raw)], workers=0)
     assert [o.status for o in outcomes] == ["stored"]
@@ -27,8 +27,9 @@ def test_a_refetchable_bulk_writer_skips_syncing_the_log_until_it_is_done(db_pat
 
 
 def test_sync_writes_refetchable(tmp_path, db_path):
-    from pdmail.store import accounts as accounts_store
     from syncworld import Maildir, mail, run
+
+    from pdmail.store import accounts as accounts_store
 
     db, maria = factories.company(db_path)
     box = Maildir(tmp_path / "Mail")

@@ -85,17 +85,17 @@ def test_short_path_prints_what_the_full_command_line_prints(initialized, cli):
 
 
 def test_mta_mode_does_not_bounce_refused_mail(initialized):
-    code, out, err = pdmail("bcc-ingest", "--mta", stdin=mail(frm="eve@elsewhere.example", mid="<p4@x.example>"))
+    code, _out, err = pdmail("bcc-ingest", "--mta", stdin=mail(frm="eve@elsewhere.example", mid="<p4@x.example>"))
     assert code == 0
     assert "quarantined as" in err
 
 
 def test_missing_database_is_one_error_line(tmp_path):
     env = {"PDMAIL_DB": str(tmp_path / "none.db")}
-    code, out, err = pdmail("bcc-ingest", stdin=mail(), env=env)
+    code, _, err = pdmail("bcc-ingest", stdin=mail(), env=env)
     assert code == 2
     assert err.startswith("Error: no database at") and err.count("\n") == 1
-    code, out, err = pdmail("bcc-ingest", "--mta", stdin=mail(), env=env)
+    code, _out, err = pdmail("bcc-ingest", "--mta", stdin=mail(), env=env)
     assert code == 75
 
 

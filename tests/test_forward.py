@@ -1,19 +1,19 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from mailcorpus import INNER_MESSAGE, message, multipart, part
+
 from pdmail.core.models import Address
 from pdmail.mime.forward import find_forwarded, find_inline_forward, parse_address_list
 from pdmail.mime.parse import parse_message
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 GMAIL = """\
@@ -166,7 +166,7 @@ On Tue, Mar 5, 2024 at 11:00 AM Jane Doe <jane@acme.example> wrote:
 )  # fmt: skip
 def test_inline_forward_formats(text, sender, to, cc, date, subject, body_start):
     found = find_inline_forward(text)
-    assert found is not None and not found.is_attached
+    assert found is not None and found.raw is None
     assert found.from_ == sender
     assert [a.email for a in found.to] == to
     assert [a.email for a in found.cc] == cc
@@ -185,7 +185,7 @@ def test_forward_found_through_a_parsed_message():
 def test_attached_message_is_returned_raw_for_the_caller_to_parse():
     raw = multipart("mixed", [part("text/plain", "FYI"), part("message/rfc822", INNER_MESSAGE)], "f1")
     found = find_forwarded(parse_message(raw))
-    assert found is not None and found.is_attached
+    assert found is not None and found.raw is not None
     assert found.raw == INNER_MESSAGE
     original = parse_message(found.raw)
     assert (original.from_[0].email, original.subject) == ("carl@customer.example", "Original question")

@@ -53,7 +53,6 @@ def test_ctrl_c_is_taken_between_steps_and_a_second_one_stops_at_once():
 
 # --- the helper pool ----------------------------------------------------------------------------------------
 
-import pickle  # noqa: E402
 import signal  # noqa: E402
 import time  # noqa: E402
 
@@ -151,12 +150,12 @@ def test_closing_stops_every_helper_even_mid_task():
 @pytest.mark.timeout(60)
 def test_helpers_end_with_the_run_when_it_is_killed():
     code = ("import os, sys, time\n"
-            "sys.path.insert(0, %r)\n"
+            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
             "from pdmail.core.worker_pool import HelperPool\n"
             "from test_helper_process import _pid\n"
             "helpers = HelperPool(2, _pid)\n"
             "print(*[helpers.submit(None)() for _ in range(2)], flush=True)\n"
-            "time.sleep(60)\n") % os.path.dirname(__file__)
+            "time.sleep(60)\n")
     run = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     pids = [int(p) for p in run.stdout.readline().split()]
     assert len(pids) == 2

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from mailcorpus import message, multipart, part
+
 from pdmail.mime.fingerprint import fingerprint, snippet
 from pdmail.mime.parse import parse_message
 

@@ -8,6 +8,7 @@ from imapclient.response_parser import parse_fetch_response
 
 from pdmail.accounts.imap_fetch import read_bodies
 
+
 def _mostly(usual: list[bytes], odd: list[bytes]):
     """Usual values eleven times in twelve, so that many responses are read quickly and compared."""
     return st.integers(0, 11).flatmap(lambda n: st.sampled_from(odd if n == 0 else usual))

@@ -56,9 +56,8 @@ def test_nested_blocks_are_plain_only_while_flat(db_path, company):
     db = open_db(db_path)
     try:
         with db.tx():
-            with db.flat():
-                with db.tx():
-                    db.execute("INSERT INTO company_settings (key, value) VALUES ('probe', '1')")
+            with db.flat(), db.tx():
+                db.execute("INSERT INTO company_settings (key, value) VALUES ('probe', '1')")
             try:
                 with db.tx():
                     db.execute("INSERT INTO company_settings (key, value) VALUES ('probe2', '1')")
@@ -79,6 +78,7 @@ NEW_CUSTOMERS = [f"buyer{i}@newco{i}.example" for i in range(12)]
 def _world(path):
     """Sam has older mail from a dozen customers nobody knows yet; then contacts are made from mail."""
     import factories as f
+
     from pdmail.crm import team as user_changes
 
     db, maria = f.company(path)

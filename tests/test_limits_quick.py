@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-
 from mailcorpus import corpus, multipart, part
+
 from pdmail.mime.limits import DEFAULT_LIMITS, ParseLimits, check_limits
 
 # Lines that matter to the check, and lines that do not; a message is any sequence of them.

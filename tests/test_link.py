@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pdmail.core.models import Address, Contact, Deal, ParsedEmail
 from pdmail.linking.engine import (
     LinkContext,
     LinkInput,
@@ -17,7 +18,6 @@ from pdmail.linking.engine import (
     decide_links,
     is_automated,
 )
-from pdmail.core.models import Address, Contact, Deal, ParsedEmail
 
 ME = "me@acme.example"
 ME_ALT = "me.private@acme-mail.example"
@@ -485,7 +485,7 @@ def test_from_parsed_keeps_what_linking_reads():
         delivered_to=(),
         subject="Hi",
         date_header=None,
-        date_utc=datetime(2024, 1, 1, tzinfo=timezone.utc),
+        date_utc=datetime(2024, 1, 1, tzinfo=UTC),
         date_source="header",
         text="",
         attachments=(),

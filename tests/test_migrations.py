@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from pdmail.core.errors import UsageError
-from pdmail.store import migrations
-from pdmail.store import open_db
+from pdmail.store import migrations, open_db
 
 SNAPSHOT = Path(__file__).parent / "schema.sql"
 

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from mailcorpus import CRLF, REFUSED, corpus, message, multipart, part
 from oddmail import POISON_PLACES, POISON_WORDS, UTF7_SURROGATE, poison
+
 from pdmail.core.errors import InputRefused
 from pdmail.mime.limits import ParseLimits, check_limits
 from pdmail.mime.parse import MessageRefused, decode_header_text, parse_message
@@ -17,7 +17,7 @@ CORPUS = corpus()
 
 
 def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+    return datetime(*args, tzinfo=UTC)
 
 
 def emails(addresses) -> list[str]:

@@ -22,9 +22,9 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from clitree import all_commands
 from typer.testing import CliRunner
 
-from clitree import all_commands
 from pdmail.cli.app import app
 
 CAPTURE = "capture@bcc.northwind.example"
@@ -446,7 +446,7 @@ def test_an_admins_rescan_widens_nobodys_view_of_others_mail(mx, admin):
         seen = {e["id"] for e in mx.json(viewer, "inbox", "--team", "--folder", "all", "--limit", "100")}
         assert seen == mx.owned(viewer) | own
     others = {i for (owner, kind), i in mx.ids.items() if owner != admin and kind in shared_and_linked}
-    for (owner, kind), email_id in mx.ids.items():
+    for (owner, _kind), email_id in mx.ids.items():
         if email_id in others:
             mx.json(owner, "link", str(email_id), "--accept")
     for viewer in VIEWERS:

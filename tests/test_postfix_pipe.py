@@ -7,17 +7,16 @@ possibly forged sender), 75 is deferred and retried. These tests read Postfix's 
 from __future__ import annotations
 
 import os
+import shutil
 import smtplib
 import sqlite3
-import shutil
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
-import pytest
-
 import postfix
+import pytest
 
 CAPTURE_DOMAIN = "bcc.northwind.example"
 PDMAIL = Path(sys.executable).parent / "pdmail"

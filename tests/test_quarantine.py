@@ -6,7 +6,6 @@ import json
 import sqlite3
 
 import pytest
-
 import test_bcc_ingest as bcc
 
 SAM = ("--user", "sam@northwind.example")
@@ -199,8 +198,7 @@ def test_released_mail_keeps_the_owner_it_would_have_had(team, db_path):
     assert team.json("show", str(released["id"]), *SAM)["owner"] == "sam@northwind.example"
 
     # Refused mail from a synced mailbox is its owner's: listed for them, and theirs once released.
-    from pdmail.store import open_db
-    from pdmail.store import quarantine
+    from pdmail.store import open_db, quarantine
     from pdmail.store.users import find_user
 
     db = open_db(db_path)

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
+import factories as f
 import pytest
 
-import factories as f
 from pdmail.crm import changes as crm_changes
+from pdmail.crm import team as user_changes
 from pdmail.linking import manual as manual_links
 from pdmail.linking import relink
-from pdmail.crm import team as user_changes
 
 ME = "maria@northwind.example"
 JANE = "jane@cust.example"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
 
@@ -90,7 +91,7 @@ def test_keyring_backend_round_trip(monkeypatch):
 
     class MemoryKeyring(KeyringBackend):
         priority = 1
-        store: dict = {}
+        store: ClassVar[dict] = {}
 
         def get_password(self, service, username):
             return self.store.get((service, username))

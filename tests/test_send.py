@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.policy import default
 
 import pytest
-
 from mailcorpus import message
+from smtpserver import SmtpServer, make_certificate
+
 from pdmail.capture.save import Origin, store_parsed
 from pdmail.mime.parse import parse_message
 from pdmail.send import outbox
 from pdmail.store import open_db
 from pdmail.store.users import find_user
-from smtpserver import SmtpServer, make_certificate
 
 pytestmark = pytest.mark.smtp
 
@@ -253,12 +253,12 @@ def test_scheduled_send_waits_in_the_outbox_until_send_due(sender, smtp, db_path
     assert row["status"] == "queued" and row["due"] == "2030-01-02T09:00:00Z"
 
     db, user = db_and_user(db_path)
-    assert outbox.send_due(db, None, datetime(2030, 1, 2, 8, 59, tzinfo=timezone.utc)) == []
+    assert outbox.send_due(db, None, datetime(2030, 1, 2, 8, 59, tzinfo=UTC)) == []
     assert smtp.messages == []
-    [sent] = outbox.send_due(db, user, datetime(2030, 1, 2, 9, 3, tzinfo=timezone.utc))
+    [sent] = outbox.send_due(db, user, datetime(2030, 1, 2, 9, 3, tzinfo=UTC))
     assert sent.status == "sent" and sent.error is None
     assert received(smtp)["Date"] == "Wed, 02 Jan 2030 09:00:00 +0000"
-    assert outbox.send_due(db, None, datetime(2030, 1, 3, tzinfo=timezone.utc)) == []
+    assert outbox.send_due(db, None, datetime(2030, 1, 3, tzinfo=UTC)) == []
     assert len(smtp.messages) == 1
     assert sender.json("show", sent.email_id)["date"] == "2030-01-02T09:00:00Z"
 
@@ -266,7 +266,7 @@ def test_scheduled_send_waits_in_the_outbox_until_send_due(sender, smtp, db_path
 def test_at_is_read_in_the_users_time_zone(sender, smtp, db_path):
     sender.ok("settings", "set", "time-zone", "Europe/Madrid")
     db, user = db_and_user(db_path)
-    now = datetime(2026, 3, 5, 22, 30, tzinfo=timezone.utc)  # 23:30 in Madrid
+    now = datetime(2026, 3, 5, 22, 30, tzinfo=UTC)  # 23:30 in Madrid
     req = outbox.SendRequest(to=["ana@acme.example"], subject="Morning", body="Hi", at="tomorrow 09:00")
     result = outbox.send(db, user, req, now)
     assert result.status == "scheduled" and result.due == "2026-03-06T08:00:00Z"
@@ -287,7 +287,7 @@ def test_cancel_keeps_a_scheduled_message_from_going_out(sender, smtp, db_path):
     assert sender("outbox", "cancel", item, "--user", "sam@northwind.example").exit_code == 4
     assert sender.json("outbox", "cancel", item)["status"] == "cancelled"
     db, _ = db_and_user(db_path)
-    assert outbox.send_due(db, None, datetime(2031, 1, 1, tzinfo=timezone.utc)) == []
+    assert outbox.send_due(db, None, datetime(2031, 1, 1, tzinfo=UTC)) == []
     assert smtp.messages == []
     result = sender("outbox", "cancel", item)
     assert result.exit_code == 2 and "cancelled" in result.stderr
@@ -345,7 +345,7 @@ def test_wrong_password_exits_77_without_showing_it_and_keeps_the_message(sender
 
     monkeypatch.setenv("PDMAIL_TEST_SMTP_PASSWORD", PASSWORD)
     db, _ = db_and_user(db_path)
-    [done] = outbox.send_due(db, None, datetime.now(timezone.utc) + timedelta(minutes=1))
+    [done] = outbox.send_due(db, None, datetime.now(UTC) + timedelta(minutes=1))
     assert done.status == "sent" and len(smtp.messages) == 1
 
 
@@ -401,8 +401,8 @@ def test_connection_dropped_before_data_is_retried_safely(sender, smtp, db_path)
     [row] = sender.json("outbox")
     assert row["status"] == "queued" and row["attempts"] == 1
     db, _ = db_and_user(db_path)
-    assert outbox.send_due(db, None, datetime.now(timezone.utc)) == []  # not due yet: it waits a minute
-    [done] = outbox.send_due(db, None, datetime.now(timezone.utc) + timedelta(minutes=2))
+    assert outbox.send_due(db, None, datetime.now(UTC)) == []  # not due yet: it waits a minute
+    [done] = outbox.send_due(db, None, datetime.now(UTC) + timedelta(minutes=2))
     assert done.status == "sent"
     assert len(smtp.messages) == 1
     assert sender.json("outbox", "--all")[0]["attempts"] == 2
@@ -417,7 +417,7 @@ def test_connection_dropped_after_the_final_dot_is_ambiguous_and_never_retried_a
     [row] = sender.json("outbox")
     assert row["status"] == "ambiguous" and row["email_id"] is None
     db, _ = db_and_user(db_path)
-    assert outbox.send_due(db, None, datetime.now(timezone.utc) + timedelta(days=2)) == []
+    assert outbox.send_due(db, None, datetime.now(UTC) + timedelta(days=2)) == []
     assert len(smtp.messages) == 1
 
     out = sender.json("outbox", "retry", row["id"])  # the user's word
@@ -478,7 +478,7 @@ def test_a_sending_claim_left_by_a_dead_process_is_resolved_safely(sender, smtp,
         db.execute("UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_utc = '2030-01-02T09:00:00Z'",
                    (dead,))
         db.execute("UPDATE outbox SET body_sent_utc = '2030-01-02T09:00:01Z' WHERE id = ?", (ids[1],))
-    later = datetime(2030, 1, 2, 11, tzinfo=timezone.utc)
+    later = datetime(2030, 1, 2, 11, tzinfo=UTC)
     results = outbox.send_due(db, None, later)
     by_id = {r.item_id: r.status for r in results}
     assert by_id == {ids[1]: "ambiguous", ids[0]: "sent"}
@@ -621,7 +621,7 @@ def test_an_interrupt_is_recorded_as_far_as_sending_got(sender, smtp, db_path):
 
         return outbox.smtp_send.deliver(*args, on_body_sent=then_interrupt, **kw)
 
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     req = outbox.SendRequest(to=["ana@acme.example"], subject="Interrupted", body="x")
     with pytest.raises(KeyboardInterrupt):
         outbox.send(db, user, req, now, network=outbox.Network(secret_for=interrupt_at_login))

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from smtpserver import SmtpServer, free_port
 
 from pdmail.capture.save import Origin, store_parsed
 from pdmail.mime.parse import parse_message
@@ -13,7 +14,6 @@ from pdmail.send import outbox
 from pdmail.store import open_db
 from pdmail.store import outbox as outbox_store
 from pdmail.store.users import find_user
-from smtpserver import SmtpServer, free_port
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.smtp]
 
@@ -62,7 +62,7 @@ def test_sent_mail_is_filed_in_the_sent_folder_once(sender, mailhost, db_path):
     [row] = sender.json("outbox", "--all")
     assert row["sent_copy"] == "done"
     db = open_db(db_path)
-    assert outbox.send_due(db, None, datetime.now(timezone.utc) + timedelta(days=1)) == []
+    assert outbox.send_due(db, None, datetime.now(UTC) + timedelta(days=1)) == []
     assert len(sent_folder(dovecot, user)) == 1
 
 
@@ -81,12 +81,12 @@ def test_a_crash_after_the_append_never_makes_a_second_copy(sender, mailhost, db
     monkeypatch.setattr(outbox_store, "set_copy", crash_once)
     req = outbox.SendRequest(to=["ana@acme.example"], subject="Crash test", body="x")
     with pytest.raises(KeyboardInterrupt):
-        outbox.send(db, me, req, datetime.now(timezone.utc))
+        outbox.send(db, me, req, datetime.now(UTC))
     assert len(sent_folder(dovecot, user)) == 1
     [row] = sender.json("outbox", "--all")
     assert row["status"] == "sent" and row["sent_copy"] == "pending"
 
-    assert outbox.send_due(db, None, datetime.now(timezone.utc)) == []
+    assert outbox.send_due(db, None, datetime.now(UTC)) == []
     [row] = sender.json("outbox", "--all")
     assert row["sent_copy"] == "done"
     assert len(sent_folder(dovecot, user)) == 1
@@ -104,13 +104,13 @@ def test_the_copy_waits_for_the_next_run_when_imap_is_down(sender, mailhost, db_
     assert sent_folder(dovecot, user) == []
     with db.tx():
         db.execute("UPDATE accounts SET imap_port = ?", (real_port,))
-    assert outbox.send_due(db, None, datetime.now(timezone.utc)) == []
+    assert outbox.send_due(db, None, datetime.now(UTC)) == []
     assert [raw for raw, _ in sent_folder(dovecot, user)] == [smtp.messages[0].data]
     assert sender.json("outbox", "--all")[0]["sent_copy"] == "done"
 
 
 def test_syncing_the_sent_folder_later_finds_the_same_email(sender, mailhost, db_path):
-    dovecot, user, smtp = mailhost
+    dovecot, user, _smtp = mailhost
     out = sender.json("send", "--to", "ana@acme.example", "--subject", "Seen twice", "--body", "x")
     [(raw, _)] = sent_folder(dovecot, user)
     db = open_db(db_path)
@@ -126,9 +126,9 @@ def test_pdmail_sync_sends_what_is_due_and_captures_its_copy_only_once(sender, m
     db = open_db(db_path)
     me = find_user(db, MARIA)
     queued = outbox.queue(db, me, outbox.SendRequest(to=["ana@acme.example"], subject="Due now", body="x"),
-                          datetime.now(timezone.utc) - timedelta(minutes=5))
+                          datetime.now(UTC) - timedelta(minutes=5))
     later = outbox.queue(db, me, outbox.SendRequest(to=["ana@acme.example"], subject="Not yet", body="x"),
-                         datetime.now(timezone.utc) + timedelta(days=1))
+                         datetime.now(UTC) + timedelta(days=1))
     assert smtp.messages == []
     result = sender("sync", "--json")
     assert result.exit_code == 0, result.stderr

@@ -3,13 +3,14 @@ message fails; downloads run ahead of the store; settings are read again for eve
 
 from __future__ import annotations
 
+from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
+
 from pdmail.capture import save as capture
 from pdmail.core.errors import TemporaryFailure
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user, set_setting
 from pdmail.sync.maildir_source import MaildirSource
-from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
 
 def count(db, sql):

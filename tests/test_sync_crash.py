@@ -14,14 +14,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from syncworld import OWNER, Maildir, dump, mail
 
 from pdmail.mailbox import actions
-from pdmail.sync import engine as sync
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
 from pdmail.sync import engine as sync
-from syncworld import OWNER, Maildir, dump, mail
 
 BATCH = 2  # small batches: many commit points
 

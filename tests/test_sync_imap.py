@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import pytest
+from syncworld import OWNER, dump, mail
 
 from pdmail.mailbox import actions
-from pdmail.sync import engine as sync
-from pdmail.sync import downloads
-from pdmail.sync.imap_source import ImapSource
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
 from pdmail.sync import downloads
 from pdmail.sync import engine as sync
 from pdmail.sync.imap_source import ImapSource
-from syncworld import OWNER, dump, mail
 
 pytestmark = pytest.mark.dovecot
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
@@ -177,7 +174,7 @@ def test_messages_expunged_between_search_and_fetch_are_just_gone(world):
 
 
 def test_wrong_password_exits_77_without_showing_it(world, cli, monkeypatch):
-    db, _, server, user, account = world
+    db, _, _server, _user, _account = world
     monkeypatch.setenv(PASSWORD_ENV, "sentinel-Wrong-Password-42")
     result = cli("sync", "--user", OWNER)
     assert result.exit_code == 77
@@ -333,7 +330,7 @@ def test_a_download_connection_refuses_a_folder_renumbered_meanwhile(world):
     from pdmail.core.errors import TemporaryFailure
     from pdmail.sync.imap_source import _open_reader
 
-    db, _, server, user, account = world
+    _db, _, server, user, account = world
     server.seed(user, "INBOX", [mail(1)])
     source = ImapSource.connect(account)
     try:

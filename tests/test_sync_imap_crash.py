@@ -9,17 +9,15 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from syncworld import OWNER, dump, mail
+from test_sync_imap import PASSWORD_ENV, server_view, uid_of
 
 from pdmail.mailbox import actions
-from pdmail.sync import engine as sync
-from pdmail.sync import downloads
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
 from pdmail.sync import downloads
 from pdmail.sync import engine as sync
-from syncworld import OWNER, dump, mail
-from test_sync_imap import PASSWORD_ENV, server_view, uid_of
 
 pytestmark = pytest.mark.dovecot
 BATCH = 2
@@ -33,7 +31,7 @@ class Crash(BaseException):
 def _without_uidvalidity(state: dict) -> dict:
     """UIDVALIDITY differs between two fresh mailboxes; everything else must match."""
     out = dict(state)
-    out["locations"] = sorted((l[0], *l[2:]) for l in state["locations"])
+    out["locations"] = sorted((loc[0], *loc[2:]) for loc in state["locations"])
     out["folders"] = sorted((f[0], f[1], *f[3:]) for f in state["folders"])
     return out
 

@@ -13,9 +13,9 @@ import textwrap
 import time
 
 import pytest
+from syncworld import OWNER, Maildir, mail
 
 from pdmail.accounts.sync_lock import lock_path
-from syncworld import OWNER, Maildir, mail
 
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
 
@@ -197,8 +197,7 @@ def test_account_list_shows_a_killed_run_as_interrupted_with_what_it_committed(c
 def test_a_run_that_holds_its_lock_is_shown_running(company, db_path, tmp_path):
     from pdmail.accounts.sync_lock import account_lock
     from pdmail.store import accounts as accounts_store
-    from pdmail.store import open_db
-    from pdmail.store import sync_state
+    from pdmail.store import open_db, sync_state
     from pdmail.store.users import find_user
 
     box = Maildir(tmp_path / "Mail")

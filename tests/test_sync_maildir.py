@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
-from pdmail.mailbox import actions
-from pdmail.sync import engine as sync
-from pdmail.store import accounts as accounts_store
 from mailcorpus import corpus
 from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
+
+from pdmail.mailbox import actions
+from pdmail.store import accounts as accounts_store
+from pdmail.sync import engine as sync
 
 
 def email_by_mid(db, n):
@@ -215,9 +215,8 @@ def test_a_second_concurrent_run_exits_75_at_once(world):
     from pdmail.core.errors import TemporaryFailure
 
     box.put("INBOX", mail(1))
-    with account_lock(db.path, account):
-        with pytest.raises(TemporaryFailure, match="already running"):
-            run(db, account)
+    with account_lock(db.path, account), pytest.raises(TemporaryFailure, match="already running"):
+        run(db, account)
     assert run(db, account).new == 1
 
 
@@ -226,7 +225,7 @@ def test_watch_reconnects_with_backoff_after_a_dropped_connection(world):
     from pdmail.sync import watch
     from pdmail.sync.maildir_source import MaildirSource
 
-    db, maria, box, account = world
+    db, maria, box, _account = world
     box.put("INBOX", mail(1))
     opened, sleeps, reports = [], [], []
 

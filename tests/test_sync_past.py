@@ -9,21 +9,20 @@ Against a real Dovecot first, then a local Maildir.
 from __future__ import annotations
 
 import os
-import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
+from syncworld import OWNER, Maildir, mail
 
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.db import iso_utc
 from pdmail.store.users import find_user
 from pdmail.sync import engine as sync
-from syncworld import OWNER, Maildir, mail
 
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
 STRANGER = "Bob Stranger <bob@elsewhere.example>"
-ADDED = datetime.now(timezone.utc) - timedelta(hours=1)  # when the accounts below were added
+ADDED = datetime.now(UTC) - timedelta(hours=1)  # when the accounts below were added
 BEFORE_ADDED = ADDED - timedelta(hours=1)
 
 
@@ -198,6 +197,7 @@ def test_mail_an_older_version_left_out_as_past_is_judged_again_after_the_upgrad
     """Before, the Date header decided and nothing recorded who a skipped message involved: what such
     a version left out is read once more after the upgrade; what it quarantined stays as it was."""
     import factories
+
     from pdmail.store import migrations
 
     box = Maildir(tmp_path / "Mail")

@@ -1,4 +1,4 @@
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -122,7 +122,7 @@ def test_subject_fallback_allowed():
     assert subject_fallback_allowed(False, "pricing") is False
 
 
-NOW = datetime(2024, 6, 30, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2024, 6, 30, 12, 0, tzinfo=UTC)
 OWN = {"me@acme.example"}
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -10,7 +10,7 @@ from pdmail.core.errors import UsageError
 from pdmail.core.time_phrases import parse_when
 from pdmail.send.merge_fields import fields_in, first_name, last_name, render
 
-NOW = datetime(2026, 3, 5, 22, 30, tzinfo=timezone.utc)  # Thursday; 23:30 in Madrid, 17:30 in New York
+NOW = datetime(2026, 3, 5, 22, 30, tzinfo=UTC)  # Thursday; 23:30 in Madrid, 17:30 in New York
 
 
 @pytest.mark.parametrize("text,zone,expected", [

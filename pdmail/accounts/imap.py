@@ -148,7 +148,7 @@ def _open(host, port, security, context, timeout, where) -> IMAPClient:
         return client
     except ssl.SSLCertVerificationError as exc:
         raise _untrusted(where, exc) from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise TemporaryFailure(f"{where} did not answer within {timeout:g} s; try again later") from None
     except ssl.SSLError as exc:
         raise TemporaryFailure(f"TLS with {where} failed ({exc.reason or exc}); is it really "
@@ -230,7 +230,7 @@ def _login(client: IMAPClient, account, secret: str, sasl: str | None, where: st
         hint = ("; check that the token command returns a fresh access token"
                 if account.auth == "oauth2" else "; check the password (some providers need an app password)")
         raise AuthFailure(f"{where} refused the login of {login} ({text.rstrip('.')}){hint}") from None
-    except (socket.timeout, TimeoutError):
+    except TimeoutError:
         raise TemporaryFailure(f"{where} stopped answering during login; try again later") from None
     except (OSError, imapx.IMAPClientAbortError, imaplib.IMAP4.abort) as exc:
         raise TemporaryFailure(
@@ -300,7 +300,7 @@ class ImapSession:
             yield
         except PdmailError:
             raise
-        except (socket.timeout, TimeoutError):
+        except TimeoutError:
             raise TemporaryFailure(f"{self.where} stopped answering ({what}); try again later") from None
         except (imapx.IMAPClientAbortError, imaplib.IMAP4.abort, OSError) as exc:
             raise TemporaryFailure(f"the connection to {self.where} broke during {what} ({_reason(exc)}); "
@@ -466,15 +466,6 @@ class ImapSession:
             response = self.client.append(folder, raw, flags=tuple(flags), msg_time=date)
         match = re.search(r"APPENDUID \d+ (\d+)", _text(response))
         return int(match.group(1)) if match else None
-
-    def expunge_uids(self, uids: Sequence[int]) -> None:
-        """UID EXPUNGE exactly these messages; never a plain EXPUNGE, which removes others' too."""
-        if not self.has("UIDPLUS"):
-            raise ImapError(f"{self.where} has no UIDPLUS, so pdmail cannot expunge only its own messages; "
-                            f"they stay marked \\Deleted", "UIDPLUS")
-        for part in chunks(uids, UID_CHUNK):
-            with self._guard("UID EXPUNGE"):
-                self.client.uid_expunge(part)
 
     def idle(self, timeout: float) -> list:
         """Wait up to ``timeout`` seconds in IDLE; the server's untagged responses (empty: nothing new)."""

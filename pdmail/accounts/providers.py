@@ -10,10 +10,8 @@ folder names change with the user's language.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
-
-ROLES = ("inbox", "sent", "drafts", "trash", "archive", "junk", "all", "flagged", "important")
 
 # SPECIAL-USE attributes (RFC 6154, plus Gmail's \Important) and the role each one names.
 SPECIAL_USE = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 import ssl
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 from pdmail.accounts import secrets
@@ -51,7 +51,7 @@ class AccountOptions:
 
 def parse_since(value: str | None, today: date | None = None) -> str:
     """``all``, a date (YYYY-MM-DD) or a span back from today (``30d``, ``2 weeks``); default 3 days ago."""
-    today = today or datetime.now(timezone.utc).date()
+    today = today or datetime.now(UTC).date()
     if value is None:
         return (today - timedelta(days=DEFAULT_SINCE_DAYS)).isoformat()
     text = value.strip().lower()
@@ -94,6 +94,8 @@ def _secret_source(opts: AccountOptions, login: str, host: str) -> tuple[str, di
 
 
 def _endpoint(preset: Endpoint | None, host, port, security, domain, what) -> Endpoint | None:
+    if host is not None and not host.strip():  # an unset shell variable, most likely
+        raise UsageError(f"--{what}-host is empty: give the server's name")
     if security is not None:
         security = {"ssl": "tls"}.get(security.lower(), security.lower())  # "ssl" is the older name
     if security is not None and security not in ("tls", "starttls"):
@@ -110,7 +112,11 @@ def _endpoint(preset: Endpoint | None, host, port, security, domain, what) -> En
                     ("smtp", "tls"): 465, ("smtp", "starttls"): 587}[(what, security)]
     if port is None:
         port = base.port if base and host is None and base.security == security else default_port
-    return Endpoint(host or base.host, int(port), security)
+    if host is None:
+        if base is None:  # unreachable: no host and no preset returned above
+            raise UsageError(f"--{what}-host is missing")
+        host = base.host
+    return Endpoint(host, int(port), security)
 
 
 def build_fields(opts: AccountOptions) -> dict:
@@ -154,6 +160,8 @@ def build_fields(opts: AccountOptions) -> dict:
     if provider is not None and provider.oauth2 == "required" and not opts.oauth2_token_command:
         raise UsageError(f"{provider.label} accepts no passwords over IMAP; give --oauth2-token-command CMD "
                          f"(a helper that prints a fresh access token)")
+    if imap is None:
+        raise UsageError("give --imap-host (or --provider)")
     login = opts.username or address
     auth, source = _secret_source(opts, login, imap.host)
     cafile = None
@@ -222,7 +230,7 @@ def maildir_folders(path: str) -> list[dict]:
         raise UsageError(f"{root} is not a Maildir any more (no cur/ folder)")
     names = ["INBOX"] + sorted(p.name[1:].replace(".", "/") for p in root.iterdir()
                                if p.name.startswith(".") and (p / "cur").is_dir())
-    out = []
+    out: list[dict] = []
     for name in names:
         role = "inbox" if name == "INBOX" else next(
             (r for r, usual in FALLBACK_NAMES.items() if name.lower() in usual), None)
@@ -233,6 +241,8 @@ def maildir_folders(path: str) -> list[dict]:
 def check_account(account: Account, *, timeout: float = 30.0) -> dict:
     """Connect, log in and list folders and capabilities (or read a Maildir's folders)."""
     if account.kind == "maildir":
+        if account.maildir_path is None:
+            raise UsageError(f"account {account.name} has no Maildir path")
         return {"account": account.name, "maildir": account.maildir_path, "capabilities": [],
                 "folders": maildir_folders(account.maildir_path)}
     from pdmail.accounts.imap import probe

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
-from pdmail.core.addresses import normalize_address
 from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
+from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import PdmailError, TemporaryFailure
-from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
+from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
@@ -250,7 +250,7 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
                               new_contacts=new_contacts)
     except TemporaryFailure:
         raise
-    except Exception as exc:  # noqa: BLE001 - one bad message must not stop the rest
+    except Exception as exc:  # one bad message must not stop the rest
         if retry_on_error:
             raise _Retry from exc
         # Only the machine's failures get here (the message's own end in the quarantine).

@@ -34,12 +34,17 @@ class Input:
             return len(self.raw)
         if self.span is not None:
             return self.span[1] - self.span[0]
-        return os.path.getsize(self.path)
+        return os.path.getsize(self._path())
+
+    def _path(self) -> str:
+        if self.path is None:
+            raise ValueError(f"input {self.label} has neither its bytes nor a path")
+        return self.path
 
     def read(self) -> bytes:
         if self.raw is not None:
             return self.raw
-        with open(self.path, "rb") as handle:
+        with open(self._path(), "rb") as handle:
             if self.span is None:
                 return handle.read()
             start, stop = self.span
@@ -51,7 +56,7 @@ class Input:
         if self.raw is not None:
             yield self.raw
             return
-        with open(self.path, "rb") as handle:
+        with open(self._path(), "rb") as handle:
             if self.span is None:
                 while data := handle.read(BLOCK):
                     yield data

@@ -8,25 +8,25 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from pdmail.mime import fingerprint as identity
+from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.errors import InputRefused, PdmailError
+from pdmail.core.models import Address, ParsedEmail, User
+from pdmail.core.settings import is_on
 from pdmail.linking import engine as link
 from pdmail.linking import relink
 from pdmail.linking import threads as threading_rules
-from pdmail.core.addresses import is_valid_address, normalize_address
-from pdmail.core.errors import InputRefused, PdmailError
+from pdmail.mime import fingerprint as identity
 from pdmail.mime.limits import fits_sqlite_integer
-from pdmail.core.models import Address, ParsedEmail, User
 from pdmail.mime.parse import MessageRefused, parse_message, without_surrogates
-from pdmail.core.settings import is_on
 from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
 from pdmail.store import outbox as outbox_store
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
-from pdmail.store.company import Company
 from pdmail.store.company import DEAL_TAG as _DEAL_TAG
+from pdmail.store.company import Company
 from pdmail.store.db import Database, is_machine_failure, iso_utc, now_utc
 
 SUBJECT_FALLBACK_DAYS = 30
@@ -580,7 +580,7 @@ def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int
         return target, ids
     has_refs = bool(parsed.in_reply_to or parsed.references)
     if threading_rules.subject_fallback_allowed(has_refs, parsed.subject):
-        date = parsed.date_utc or datetime.now(timezone.utc)
+        date = parsed.date_utc or datetime.now(UTC)
         since = iso_utc(date - timedelta(days=SUBJECT_FALLBACK_DAYS))
         candidates = store.subject_candidates(db, owner.id, threading_rules.normalize_subject(parsed.subject), since)
         participants = frozenset(a.email for a in (*parsed.from_, *parsed.to, *parsed.cc))

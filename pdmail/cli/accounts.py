@@ -1,7 +1,7 @@
 """`pdmail account ...`: the mail accounts pdmail syncs and sends through."""
 
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -25,35 +25,35 @@ def _opt(flag: str, help: str, metavar: str = "TEXT"):
 def account_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="A short name for the account (or its email address).")],
-    address: Annotated[Optional[str], _opt("--address", "The account's email address.", "EMAIL")] = None,
-    provider: Annotated[Optional[str], _opt(
+    address: Annotated[str | None, _opt("--address", "The account's email address.", "EMAIL")] = None,
+    provider: Annotated[str | None, _opt(
         "--provider", "A preset: gmail, outlook, office365, icloud, yahoo, aol, fastmail, gmx, gmx.com, mailru, "
         "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, zimbra.", "NAME")] = None,
-    imap_host: Annotated[Optional[str], _opt("--imap-host", "IMAP server (any host).", "HOST")] = None,
-    imap_port: Annotated[Optional[int], _opt("--imap-port", "IMAP port (993 for tls, 143 for starttls).", "N")] = None,
-    imap_security: Annotated[Optional[str], typer.Option(
+    imap_host: Annotated[str | None, _opt("--imap-host", "IMAP server (any host).", "HOST")] = None,
+    imap_port: Annotated[int | None, _opt("--imap-port", "IMAP port (993 for tls, 143 for starttls).", "N")] = None,
+    imap_security: Annotated[str | None, typer.Option(
         "--imap-security", "--security", help="tls (implicit TLS, the default; also written ssl) or starttls.",
         metavar="tls|starttls", show_default=False)] = None,
-    smtp_host: Annotated[Optional[str], _opt("--smtp-host", "SMTP server for `pdmail send`.", "HOST")] = None,
-    smtp_port: Annotated[Optional[int], _opt("--smtp-port", "SMTP port (465 for tls, 587 for starttls).", "N")] = None,
-    smtp_security: Annotated[Optional[str], _opt("--smtp-security", "tls (or ssl) or starttls.", "tls|starttls")] = None,
-    username: Annotated[Optional[str], _opt("--username", "Login name, when it is not the address.", "USER")] = None,
-    password_command: Annotated[Optional[str], _opt(
+    smtp_host: Annotated[str | None, _opt("--smtp-host", "SMTP server for `pdmail send`.", "HOST")] = None,
+    smtp_port: Annotated[int | None, _opt("--smtp-port", "SMTP port (465 for tls, 587 for starttls).", "N")] = None,
+    smtp_security: Annotated[str | None, _opt("--smtp-security", "tls (or ssl) or starttls.", "tls|starttls")] = None,
+    username: Annotated[str | None, _opt("--username", "Login name, when it is not the address.", "USER")] = None,
+    password_command: Annotated[str | None, _opt(
         "--password-command", "A command that prints the password (first line); run without a shell.", "CMD")] = None,
-    password_env: Annotated[Optional[str], _opt(
+    password_env: Annotated[str | None, _opt(
         "--password-env", "An environment variable that holds the password.", "NAME")] = None,
     keyring: Annotated[bool, typer.Option(
         "--keyring", help="Keep the password in the OS keyring (asked for now; not available under cron).")] = False,
-    oauth2_token_command: Annotated[Optional[str], _opt(
+    oauth2_token_command: Annotated[str | None, _opt(
         "--oauth2-token-command", "A command that prints an OAuth2 access token (XOAUTH2/OAUTHBEARER).", "CMD")] = None,
-    cafile: Annotated[Optional[str], _opt(
+    cafile: Annotated[str | None, _opt(
         "--cafile", "Trust this CA or self-signed certificate (PEM) too.", "PEM")] = None,
-    maildir: Annotated[Optional[str], _opt("--maildir", "Sync a local Maildir instead of a server.", "PATH")] = None,
-    since: Annotated[Optional[str], _opt(
+    maildir: Annotated[str | None, _opt("--maildir", "Sync a local Maildir instead of a server.", "PATH")] = None,
+    since: Annotated[str | None, _opt(
         "--since", "Sync mail from this date on: YYYY-MM-DD, 30d, or all (default: 3 days ago).", "DATE")] = None,
-    folders: Annotated[Optional[str], _opt(
+    folders: Annotated[str | None, _opt(
         "--folders", "Comma-separated folders to sync (default: all; Sent is always included).", "A,B")] = None,
-    past: Annotated[Optional[str], _opt(
+    past: Annotated[str | None, _opt(
         "--past", "Past mail from known contacts only, or from everyone (default: contacts).",
         "contacts|everyone")] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it your default account.")] = False,
@@ -116,7 +116,7 @@ def account_list(s: Session) -> None:
     s.emit(rows, table)
 
 
-def _last_sync_text(run: Optional[dict]) -> str:
+def _last_sync_text(run: dict | None) -> str:
     if not run:
         return "never"
     when = run.get("finished") or run.get("last_commit") or run.get("started") or ""
@@ -131,7 +131,7 @@ def _last_sync_text(run: Optional[dict]) -> str:
 @command(account_app, "test", lists=True)
 def account_test(
     s: Session,
-    name: Annotated[Optional[str], typer.Argument(help="Account name or address (default: your default).")] = None,
+    name: Annotated[str | None, typer.Argument(help="Account name or address (default: your default).")] = None,
     timeout: Annotated[float, typer.Option("--timeout", help="Seconds to wait for the server.")] = 30.0,
 ) -> None:
     """Connect, log in, and show the server's folders (with their roles) and capabilities.

@@ -2,7 +2,7 @@
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -94,7 +94,7 @@ def restore(s: Session, email_id: IdArg) -> None:
 def export(
     s: Session,
     fmt: Annotated[str, typer.Option("--format", help="jsonl (one email per line) or mbox.")] = "jsonl",
-    output: Annotated[Optional[Path], typer.Option(
+    output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Write this file instead of stdout (- for stdout); never through a symbolic link.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the --output file if it exists.")] = False,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own email.")] = False,
@@ -106,9 +106,9 @@ def export(
     Examples: `pdmail export > mail.jsonl`  ·  `pdmail export --format mbox --output team.mbox`
     """
 
+    from pdmail.core.errors import UsageError
     from pdmail.mailbox import export as exporter
     from pdmail.mailbox import output_file
-    from pdmail.core.errors import UsageError
 
     if fmt not in ("jsonl", "mbox"):
         raise UsageError(f"unknown format {fmt!r}: use jsonl or mbox")

@@ -1,6 +1,6 @@
 """`pdmail init`, `pdmail user ...` and `pdmail settings ...`."""
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -44,7 +44,7 @@ def init(
     s: Session,
     name: Annotated[str, typer.Option("--name", help="Your full name.")],
     email: Annotated[str, typer.Option("--email", help="Your login email address.")],
-    company: Annotated[Optional[str], typer.Option("--company", help="Company name.")] = None,
+    company: Annotated[str | None, typer.Option("--company", help="Company name.")] = None,
 ) -> None:
     """Create the database and its first admin (you), who becomes the default user.
 

@@ -1,7 +1,8 @@
 """`pdmail bcc-ingest`: the Smart BCC entrance, for people, procmail and mail servers' pipes."""
 
 import sys
-from typing import Annotated, Optional
+from datetime import UTC
+from typing import Annotated
 
 import typer
 
@@ -32,26 +33,26 @@ def _progress(s: Session, total_hint: bool):
 
 def bcc_ingest(
     s: Session,
-    paths: Annotated[Optional[list[str]], typer.Argument(
+    paths: Annotated[list[str] | None, typer.Argument(
         help="Message files, mbox files, Maildir folders or folders of message files. Without paths: one message on stdin.",
         show_default=False)] = None,
-    recipient: Annotated[Optional[str], typer.Option(
+    recipient: Annotated[str | None, typer.Option(
         "--recipient", help="The envelope recipient, when the mail server knows it (Postfix: ${recipient}).")] = None,
     mta: Annotated[bool, typer.Option(
         "--mta", help="For a mail server's pipe: refused mail exits 0 (no bounce), internal errors exit 75.")] = False,
     quarantine: Annotated[bool, typer.Option("--quarantine", help="List refused messages awaiting review.")] = False,
-    release: Annotated[Optional[int], typer.Option(
+    release: Annotated[int | None, typer.Option(
         "--release", metavar="QID", help="Ingest a quarantined message after review.")] = None,
-    discard: Annotated[Optional[int], typer.Option(
+    discard: Annotated[int | None, typer.Option(
         "--discard", metavar="QID", help="Delete a quarantined message for good.")] = None,
     discard_all: Annotated[bool, typer.Option(
         "--discard-all", help="Delete every quarantined message you may review that is older than --older-than.")]
     = False,
-    older_than: Annotated[Optional[str], typer.Option(
+    older_than: Annotated[str | None, typer.Option(
         "--older-than", metavar="AGE", help="With --discard-all: 30d, 12h, 2w, or a date (2026-11-01).")] = None,
     page: Annotated[int, typer.Option("--page", help="With --quarantine: which page (1 is the oldest).")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="With --quarantine: entries per page.")] = 50,
-    workers: Annotated[Optional[int], typer.Option(
+    workers: Annotated[int | None, typer.Option(
         "--workers", help="Parser processes for many inputs (default: one per core but one; 0 parses in this process).")] = None,
 ) -> None:
     """Capture mail sent to the company's Smart BCC address.
@@ -113,8 +114,8 @@ def _report(s: Session, outcomes, *, single: bool) -> None:
     write_report(outcomes, json_output=s.json, quiet=s.quiet, single=single)
 
 
-def _quarantine_commands(s: Session, *, release: Optional[int], discard: Optional[int], discard_all: bool,
-                         older_than: Optional[str], page: int, limit: int) -> None:
+def _quarantine_commands(s: Session, *, release: int | None, discard: int | None, discard_all: bool,
+                         older_than: str | None, page: int, limit: int) -> None:
     from pdmail.core.errors import UsageError
     from pdmail.store import quarantine as quarantine_store
 
@@ -137,8 +138,8 @@ def _quarantine_commands(s: Session, *, release: Optional[int], discard: Optiona
     _list(s, quarantine_store.list_held(s.db, s.user, page=page, limit=limit))
 
 
-def _discard_older(s: Session, older_than: Optional[str]) -> None:
-    from datetime import datetime, timezone
+def _discard_older(s: Session, older_than: str | None) -> None:
+    from datetime import datetime
 
     from pdmail.core.errors import UsageError
     from pdmail.core.time_phrases import cutoff
@@ -146,7 +147,7 @@ def _discard_older(s: Session, older_than: Optional[str]) -> None:
 
     if not older_than:
         raise UsageError("--discard-all needs --older-than AGE (30d, 12h, 2w or a date; 0d for everything)")
-    before = cutoff(older_than, datetime.now(timezone.utc))
+    before = cutoff(older_than, datetime.now(UTC))
     ids = quarantine_store.discard_older(s.db, s.user, before.strftime("%Y-%m-%dT%H:%M:%SZ"))
     s.emit({"discarded": ids}, f"Discarded {len(ids)} quarantined message{'' if len(ids) == 1 else 's'}.")
 

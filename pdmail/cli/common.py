@@ -11,20 +11,19 @@ import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
-from pdmail.cli.terminal import clean  # noqa: F401 - part of this module's interface
-from pdmail.cli.terminal import end_on_closed_output, error_line, stdout_closed
+from pdmail.cli.terminal import clean, end_on_closed_output, error_line, stdout_closed  # clean: also for callers
 
 DbOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--db", envvar="PDMAIL_DB", metavar="PATH",
                  help="Database file (default: pdmail.db in your user data folder).", show_default=False),
 ]
 UserOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--user", envvar="PDMAIL_USER", metavar="EMAIL",
                  help="Act as this user (default: the one set by `pdmail user default`).", show_default=False),
 ]
@@ -34,12 +33,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 # read it, and a command-level reading would beat a global `--db` given before the command.
 # Precedence: command option > global option > PDMAIL_DB / PDMAIL_USER > default.
 CommandDbOption = Annotated[
-    Optional[Path],
+    Path | None,
     typer.Option("--db", metavar="PATH", show_default=False,
                  help="Database file (default: $PDMAIL_DB, else pdmail.db in your user data folder)."),
 ]
 CommandUserOption = Annotated[
-    Optional[str],
+    str | None,
     typer.Option("--user", metavar="EMAIL", show_default=False,
                  help="Act as this user (default: $PDMAIL_USER, else the one set by `pdmail user default`)."),
 ]
@@ -47,8 +46,8 @@ CommandUserOption = Annotated[
 
 @dataclass
 class GlobalState:
-    db: Optional[Path] = None
-    user: Optional[str] = None
+    db: Path | None = None
+    user: str | None = None
     json: bool = False
     quiet: bool = False
     debug: bool = False
@@ -59,8 +58,8 @@ class GlobalState:
 class Session:
     """One command's view of the world: the options it was given and the database, opened lazily."""
 
-    db_path: Optional[Path]
-    user_email: Optional[str]
+    db_path: Path | None
+    user_email: str | None
     json: bool
     quiet: bool
     debug: bool
@@ -139,7 +138,7 @@ def console():
     from rich.console import Console
 
     out = Console(highlight=False, soft_wrap=False, emoji=False)
-    out.on_broken_pipe = _stop_on_closed_output  # Rich's own ends with exit 1, which means a bug here
+    out.on_broken_pipe = _stop_on_closed_output  # type: ignore[method-assign]  # Rich's own ends with exit 1, which means a bug here
     return out
 
 
@@ -169,7 +168,7 @@ def fail(exc: BaseException, debug: bool) -> "typer.Exit":
     return typer.Exit(error_line(exc, debug))
 
 
-def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: bool = True, **kwargs):
+def command(group: typer.Typer, name: str, *, lists: bool = False, **kwargs):
     """Register ``fn(session, ...)`` as a command with the shared options and error translation."""
 
     def decorate(fn):
@@ -221,7 +220,7 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
             finally:
                 session.close()
 
-        wrapper.__signature__ = sig.replace(parameters=own + extra)
+        wrapper.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]  # read by typer
         wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
         group.command(name, **kwargs)(wrapper)
         return fn
@@ -229,10 +228,8 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, needs_db: boo
     return decorate
 
 
-def _env_path(name: str) -> Optional[Path]:
+def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
 
 
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "").lower() in ("1", "true", "yes", "on")

@@ -1,7 +1,7 @@
 """`pdmail contact ...`, `pdmail org ...` and `pdmail deal ...`."""
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -77,10 +77,10 @@ def contact_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="Full name.")],
     email: Annotated[list[str], typer.Option("--email", help="An address of this contact (repeatable).")],
-    org: Annotated[Optional[int], typer.Option("--org", help="Organization id.")] = None,
-    title: Annotated[Optional[str], typer.Option("--title", help="Job title.")] = None,
-    phone: Annotated[Optional[str], typer.Option("--phone", help="Phone number.")] = None,
-    first_name: Annotated[Optional[str], typer.Option(
+    org: Annotated[int | None, typer.Option("--org", help="Organization id.")] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Job title.")] = None,
+    phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
+    first_name: Annotated[str | None, typer.Option(
         "--first-name", help="What templates call them ({contact.first_name}); default: read from the name.",
     )] = None,
     dry_run: DryRunOption = False,
@@ -137,7 +137,7 @@ def contact_remove(
 @command(contact_app, "list", lists=True)
 def contact_list(
     s: Session,
-    org: Annotated[Optional[int], typer.Option("--org", help="Only this organization's contacts.")] = None,
+    org: Annotated[int | None, typer.Option("--org", help="Only this organization's contacts.")] = None,
 ) -> None:
     """List contacts.
 
@@ -225,7 +225,7 @@ def contact_import(
 def org_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="Organization name.")],
-    domain: Annotated[Optional[str], typer.Option("--domain", help="Its email domain, e.g. acme.example.")] = None,
+    domain: Annotated[str | None, typer.Option("--domain", help="Its email domain, e.g. acme.example.")] = None,
 ) -> None:
     """Add an organization.
 
@@ -294,11 +294,11 @@ def deal_add(
     s: Session,
     title: Annotated[str, typer.Argument(help="Deal title.")],
     contact: Annotated[int, typer.Option("--contact", help="The contact person's id.")],
-    org: Annotated[Optional[int], typer.Option("--org", help="Organization id (default: the contact's).")] = None,
-    value: Annotated[Optional[str], typer.Option(
+    org: Annotated[int | None, typer.Option("--org", help="Organization id (default: the contact's).")] = None,
+    value: Annotated[str | None, typer.Option(
         "--value", help="Deal value, exact: 480000.10 (at most the currency's decimals; 1,234 is ambiguous).",
     )] = None,
-    currency: Annotated[Optional[str], typer.Option("--currency", help="Currency code, e.g. EUR.")] = None,
+    currency: Annotated[str | None, typer.Option("--currency", help="Currency code, e.g. EUR.")] = None,
     status: Annotated[str, typer.Option("--status", help="open, won or lost.")] = "open",
     dry_run: DryRunOption = False,
 ) -> None:
@@ -315,8 +315,8 @@ def deal_add(
 @command(deal_app, "list", lists=True)
 def deal_list(
     s: Session,
-    status: Annotated[Optional[str], typer.Option("--status", help="Only deals with this status.")] = None,
-    contact: Annotated[Optional[int], typer.Option("--contact", help="Only this contact's deals.")] = None,
+    status: Annotated[str | None, typer.Option("--status", help="Only deals with this status.")] = None,
+    contact: Annotated[int | None, typer.Option("--contact", help="Only this contact's deals.")] = None,
 ) -> None:
     """List deals.
 

@@ -2,7 +2,7 @@
 
 import re
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -21,9 +21,9 @@ def on_terminal() -> bool:
 
 def link(
     s: Session,
-    email_id: Annotated[Optional[int], typer.Argument(metavar="[ID]", help="Email id.")] = None,
-    deal: Annotated[Optional[int], typer.Option("--deal", help="Put the email's thread on this deal.")] = None,
-    contact: Annotated[Optional[list[int]], typer.Option(
+    email_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Email id.")] = None,
+    deal: Annotated[int | None, typer.Option("--deal", help="Put the email's thread on this deal.")] = None,
+    contact: Annotated[list[int] | None, typer.Option(
         "--contact", help="Link the email to exactly these contacts (repeatable).")] = None,
     none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
     split: Annotated[bool, typer.Option("--split", help="Move the email and its replies into a thread of their own.")] = False,

@@ -1,6 +1,7 @@
 """Reading mail: `inbox`, `show`, `search`."""
 
-from typing import Annotated, Optional
+from collections.abc import Set
+from typing import Annotated
 
 import typer
 
@@ -40,7 +41,7 @@ def _links(e: dict, *, narrow: bool = False, proposed: bool = False) -> str:
 
 
 def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[int, int]] | None = None,
-                 width: int | None = None, proposed: set[int] = frozenset()):
+                 width: int | None = None, proposed: Set[int] = frozenset()):
     """One row per thread (its newest email here), or one row per email.
 
     ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
@@ -108,12 +109,12 @@ def inbox(
     proposed: Annotated[bool, typer.Option(
         "--proposed", help="Only your email with links another user's change proposed (see `pdmail link --review`).")
     ] = False,
-    contact: Annotated[Optional[int], typer.Option("--contact", help="Only email linked to this contact.")] = None,
-    deal: Annotated[Optional[int], typer.Option("--deal", help="Only email linked to this deal.")] = None,
-    org: Annotated[Optional[int], typer.Option("--org", help="Only email linked to this organization.")] = None,
-    since: Annotated[Optional[str], typer.Option("--since", metavar="DATE",
+    contact: Annotated[int | None, typer.Option("--contact", help="Only email linked to this contact.")] = None,
+    deal: Annotated[int | None, typer.Option("--deal", help="Only email linked to this deal.")] = None,
+    org: Annotated[int | None, typer.Option("--org", help="Only email linked to this organization.")] = None,
+    since: Annotated[str | None, typer.Option("--since", metavar="DATE",
                                                  help="Only email from this UTC date on (2026-11-01).")] = None,
-    until: Annotated[Optional[str], typer.Option("--until", metavar="DATE",
+    until: Annotated[str | None, typer.Option("--until", metavar="DATE",
                                                  help="Only email before this UTC date.")] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many emails per page.")] = 50,
     page: Annotated[int, typer.Option("--page", help="Which page (1 is the newest).")] = 1,
@@ -168,7 +169,7 @@ def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str
 
 
 def _render_email(e: dict, thread: list[dict]):
-    from rich.console import Group
+    from rich.console import Group, RenderableType
     from rich.panel import Panel
     from rich.text import Text
 
@@ -199,7 +200,7 @@ def _render_email(e: dict, thread: list[dict]):
         head.append("Attachment: ", style="bold")
         head.append(f"{clean(a['filename'])} ({clean(a['content_type'])}, {a['size']:,} bytes)\n")
     body = Text(clean(e["text"], keep_newlines=True))
-    parts = [Panel(head, title=f"email {e['id']}", title_align="left"), body]
+    parts: list[RenderableType] = [Panel(head, title=f"email {e['id']}", title_align="left"), body]
     if len(thread) > 1:
         parts.append(Text("\nThread:", style="bold"))
         parts.append(emails_table(thread, grouped=False))
@@ -209,7 +210,7 @@ def _render_email(e: dict, thread: list[dict]):
 def show(
     s: Session,
     email_id: Annotated[int, typer.Argument(metavar="ID", help="Email id.")],
-    save_attachments: Annotated[Optional[str], typer.Option(
+    save_attachments: Annotated[str | None, typer.Option(
         "--save-attachments", metavar="DIR",
         help="Save the attachments into this folder (safe names; an existing file is never replaced).")] = None,
 ) -> None:

@@ -88,6 +88,6 @@ def install() -> bool:
                 )
         return original(self)
 
-    get_runtime_param._pdmail_plain = True
+    get_runtime_param._pdmail_plain = True  # type: ignore[attr-defined]  # the mark that it is installed
     base.get_runtime_param = get_runtime_param
     return True

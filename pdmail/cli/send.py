@@ -5,8 +5,9 @@ import shlex
 import subprocess
 import sys
 import tempfile
+from datetime import UTC
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -24,35 +25,35 @@ def register(app: typer.Typer) -> None:
 
 
 def _clock():
-    from datetime import datetime, timezone
+    from datetime import datetime
 
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def send(
     s: Session,
-    to: Annotated[Optional[list[str]], typer.Option("--to", metavar="ADDR", help="Recipient (repeat, or a, b).")] = None,
-    cc: Annotated[Optional[list[str]], typer.Option("--cc", metavar="ADDR", help="Copy to (repeatable).")] = None,
-    bcc: Annotated[Optional[list[str]], typer.Option(
+    to: Annotated[list[str] | None, typer.Option("--to", metavar="ADDR", help="Recipient (repeat, or a, b).")] = None,
+    cc: Annotated[list[str] | None, typer.Option("--cc", metavar="ADDR", help="Copy to (repeatable).")] = None,
+    bcc: Annotated[list[str] | None, typer.Option(
         "--bcc", metavar="ADDR", help="Blind copy: in the envelope only, never in the headers.")] = None,
-    subject: Annotated[Optional[str], typer.Option("--subject", help="Subject line.")] = None,
-    body: Annotated[Optional[str], typer.Option("--body", help="The text of the message.")] = None,
-    body_file: Annotated[Optional[Path], typer.Option(
+    subject: Annotated[str | None, typer.Option("--subject", help="Subject line.")] = None,
+    body: Annotated[str | None, typer.Option("--body", help="The text of the message.")] = None,
+    body_file: Annotated[Path | None, typer.Option(
         "--body-file", metavar="PATH", help="Read the text from a file (- for stdin).")] = None,
-    attach: Annotated[Optional[list[Path]], typer.Option(
+    attach: Annotated[list[Path] | None, typer.Option(
         "--attach", metavar="PATH", help="Attach a file (repeatable).")] = None,
-    reply_to: Annotated[Optional[int], typer.Option(
+    reply_to: Annotated[int | None, typer.Option(
         "--reply-to", metavar="ID", help="Answer this email: its thread, deal, Re: subject and recipients.")] = None,
     sender_only: Annotated[bool, typer.Option(
         "--sender-only", help="With --reply-to: answer only the sender, not everyone on it.")] = False,
     private: Annotated[bool, typer.Option("--private", help="Keep the sent email private to you.")] = False,
-    template: Annotated[Optional[str], typer.Option(
+    template: Annotated[str | None, typer.Option(
         "--template", metavar="NAME", help="Start from this template (its merge fields are filled in).")] = None,
-    deal: Annotated[Optional[int], typer.Option(
+    deal: Annotated[int | None, typer.Option(
         "--deal", metavar="ID", help="The deal whose fields a template uses, when it is not clear.")] = None,
-    at: Annotated[Optional[str], typer.Option(
+    at: Annotated[str | None, typer.Option(
         "--at", metavar="WHEN", help="Send later: 'tomorrow 09:00', 'monday 10:00', 2026-03-10T14:00.")] = None,
-    account: Annotated[Optional[str], typer.Option(
+    account: Annotated[str | None, typer.Option(
         "--account", metavar="EMAIL", help="Send from this account (default: your default account).")] = None,
 ) -> None:
     """Send an email through your account's SMTP server, now or later (--at).
@@ -101,7 +102,7 @@ def _read_body_file(path: Path) -> str:
         raise UsageError(f"--body-file {path}: not UTF-8 text") from None
 
 
-def _from_editor(subject: Optional[str]) -> str:
+def _from_editor(subject: str | None) -> str:
     from pdmail.core.errors import UsageError
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
@@ -235,8 +236,8 @@ def template_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="A one-word name, such as follow-up.")],
     subject: Annotated[str, typer.Option("--subject", help="Subject; may use merge fields.")] = "",
-    body: Annotated[Optional[str], typer.Option("--body", help="Text; may use merge fields.")] = None,
-    body_file: Annotated[Optional[Path], typer.Option("--body-file", metavar="PATH", help="Read the text from a file.")] = None,
+    body: Annotated[str | None, typer.Option("--body", help="Text; may use merge fields.")] = None,
+    body_file: Annotated[Path | None, typer.Option("--body-file", metavar="PATH", help="Read the text from a file.")] = None,
     company_wide: Annotated[bool, typer.Option("--company", help="For everyone in the company (admins only).")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Change an existing template of that name.")] = False,
 ) -> None:
@@ -247,13 +248,12 @@ def template_add(
 
     Example: `pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."`
     """
-    from pdmail.send import merge_fields
-    from pdmail.send import templates
     from pdmail.core.errors import UsageError
+    from pdmail.send import merge_fields, templates
 
     if (body is None) == (body_file is None):
         raise UsageError("give the text with --body TEXT or --body-file PATH")
-    text = _read_body_file(body_file) if body_file is not None else body
+    text = _read_body_file(body_file) if body_file is not None else body or ""
     merge_fields.fields_in(subject)
     merge_fields.fields_in(text)
     t = templates.save_template(s.db, s.user, name, subject, text, company_wide=company_wide, replace=replace)

@@ -1,12 +1,16 @@
 """`pdmail sync`: mail accounts both ways, built for cron (docs/spec.md, "Exit codes")."""
 
 import sys
-from typing import Annotated, Optional
+from datetime import UTC
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pdmail.cli.common import Session, clean, command
 from pdmail.core import json_text
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 
 def register(app: typer.Typer) -> None:
@@ -15,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 def sync(
     s: Session,
-    account: Annotated[Optional[str], typer.Option("--account", metavar="NAME",
+    account: Annotated[str | None, typer.Option("--account", metavar="NAME",
                                                    help="Only this account (default: all of yours).")] = None,
     watch: Annotated[bool, typer.Option("--watch", help="Stay connected: IMAP IDLE on the inbox, full passes "
                                                         "every few minutes, reconnect when the line drops.")] = False,
@@ -60,13 +64,13 @@ def sync(
         raise typer.Exit(code)
 
 
-def _send_outbox(s: Session, account: Optional[str]) -> int:
+def _send_outbox(s: Session, account: str | None) -> int:
     """Scheduled and waiting mail goes out first, so its copy in Sent is recognized in the same run."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from pdmail.send import outbox
 
-    results = outbox.send_due(s.db, s.user, datetime.now(timezone.utc), account=account)
+    results = outbox.send_due(s.db, s.user, datetime.now(UTC), account=account)
     for r in results:
         for warning in r.warnings:
             s.warn(warning)
@@ -94,8 +98,8 @@ class _progress:
 
     def __init__(self, s: Session) -> None:
         self.enabled = sys.stderr.isatty() and not (s.json or s.quiet)
-        self.bar = None
-        self.tasks: dict[str, int] = {}
+        self.bar: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
 
     def __enter__(self):
         if not self.enabled:
@@ -110,6 +114,8 @@ class _progress:
         return self.update
 
     def update(self, folder: str, done: int, total: int) -> None:
+        if self.bar is None:
+            return
         if folder not in self.tasks:
             self.tasks[folder] = self.bar.add_task(clean(folder), total=total)
         self.bar.update(self.tasks[folder], completed=done, total=total)

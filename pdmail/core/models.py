@@ -4,6 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
+
+# The words the database's CHECK constraints allow, as types: a misspelt one is a type error where it is
+# passed around. The values stored are these very strings.
+Direction = Literal["incoming", "outgoing"]
+Source = Literal["sync", "bcc", "sent"]  # how an email came in
+Visibility = Literal["shared", "private"]
+DealStatus = Literal["open", "won", "lost", "deleted"]
+OutboxStatus = Literal["queued", "sending", "sent", "failed", "ambiguous", "cancelled"]
+SentCopyStatus = Literal["pending", "done", "by_provider", "none", "failed"]
+QuarantineStatus = Literal["held", "released", "stored"]
 
 
 @dataclass(frozen=True)
@@ -85,20 +96,11 @@ class Contact:
 class Deal:
     id: int
     title: str
-    status: str  # open | won | lost | deleted
+    status: DealStatus
     contact_id: int | None = None
     org_id: int | None = None
     value: str | None = None  # exact decimal text with the currency's decimals, e.g. "480000.10"
     currency: str | None = None
-
-
-@dataclass(frozen=True)
-class Viewer:
-    """Who is asking: the visibility law needs nothing more."""
-
-    user_id: int
-    email: str
-    is_admin: bool = False
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError

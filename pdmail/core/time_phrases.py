@@ -5,7 +5,7 @@ The clock is a parameter, never read here, so "tomorrow" is tested against any f
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from pdmail.core.errors import UsageError
 
@@ -18,7 +18,7 @@ def zone(name: str | None) -> tzinfo:
         from zoneinfo import ZoneInfo
 
         return ZoneInfo(name)
-    return datetime.now().astimezone().tzinfo or timezone.utc
+    return datetime.now().astimezone().tzinfo or UTC
 
 
 def parse_when(text: str, now: datetime, zone_name: str | None = None) -> datetime:
@@ -35,7 +35,7 @@ def parse_when(text: str, now: datetime, zone_name: str | None = None) -> dateti
     if moment is None:
         raise UsageError(f"cannot read {text!r} as a time; try 'tomorrow 09:00', 'monday 10:00', "
                          "'in 2 hours' or 2026-03-10T14:00")
-    moment = moment.astimezone(timezone.utc)
+    moment = moment.astimezone(UTC)
     if moment < now - PAST_GRACE:
         shown = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")
         raise UsageError(f"--at {text!r} means {shown}, which has passed; give a later time")
@@ -88,7 +88,7 @@ def cutoff(text: str, now: datetime) -> datetime:
             return now - timedelta(**{_AGE_UNITS[match[2]]: int(match[1])})
         except OverflowError:
             raise UsageError(f"{text!r} reaches back before the calendar does") from None
-    moment = _iso(text.strip(), timezone.utc)
+    moment = _iso(text.strip(), UTC)
     if moment is None:
         raise UsageError(f"cannot read {text!r} as an age or a date; try 30d, 12h, 2w or 2026-11-01")
-    return moment.astimezone(timezone.utc)
+    return moment.astimezone(UTC)

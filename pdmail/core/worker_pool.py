@@ -109,7 +109,7 @@ class HelperPool:
         import multiprocessing
 
         forking = hasattr(os, "fork")
-        context = multiprocessing.get_context("fork" if forking else "spawn")
+        context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
         self._arrived = threading.Condition()
         self._helpers: list[_Helper] = []
         try:
@@ -188,7 +188,7 @@ class HelperPool:
 
 
 class _Helper:
-    __slots__ = ("process", "connection", "sent", "received", "results", "ended")
+    __slots__ = ("connection", "ended", "process", "received", "results", "sent")
 
     def __init__(self, process, connection) -> None:
         self.process = process

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdmail.core.errors import UsageError
 from pdmail.crm import csv_import as csvimport
 from pdmail.linking import relink
-from pdmail.core.errors import UsageError
 from pdmail.store import crm as crm_store
 from pdmail.store.crm import ContactRecord, DealRecord
 from pdmail.store.db import Database

@@ -9,10 +9,10 @@ run for whoever acts (``relink.acting`` / ``relink.rule_change``).
 
 from __future__ import annotations
 
-from pdmail.linking import relink
 from pdmail.core.errors import UsageError
 from pdmail.core.models import User
 from pdmail.core.settings import validate
+from pdmail.linking import relink
 from pdmail.store import users as users_store
 from pdmail.store.db import Database
 from pdmail.store.users import AltAddress

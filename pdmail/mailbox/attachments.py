@@ -10,10 +10,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdmail.mime.attachment_names import numbered, save_name
 from pdmail.core.errors import UsageError
 from pdmail.core.models import User
 from pdmail.mailbox.output_file import check_folder_writable
+from pdmail.mime.attachment_names import numbered, save_name
 from pdmail.mime.parse import attachment_payloads
 from pdmail.store.db import Database
 from pdmail.store.emails import get_raw

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from typing import BinaryIO
 
 from pdmail.core import json_text
@@ -41,5 +40,3 @@ def export_mbox(db: Database, viewer: User, out: BinaryIO, *, mine: bool = False
     return count
 
 
-def iter_formats() -> Iterator[str]:
-    yield from ("jsonl", "mbox")

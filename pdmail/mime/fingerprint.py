@@ -11,6 +11,7 @@ import json
 
 from pdmail.core.models import ParsedEmail
 
+
 def _collapse(text: str) -> str:
     # str.split() and the regex \s agree on what whitespace is; split is several times faster.
     return " ".join(text.split())

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from pdmail.core.addresses import normalize_address
 from pdmail.core.models import Address, ParsedEmail
@@ -26,10 +26,6 @@ class ForwardedOriginal:
     date_utc: datetime | None = None
     subject: str = ""
     text: str = ""
-
-    @property
-    def is_attached(self) -> bool:
-        return self.raw is not None
 
 
 # Separator lines, compared after quoting and surrounding space are stripped.
@@ -180,7 +176,7 @@ def _read_block(lines: _Lines, start: int, depth: int, zone: timezone | None, *,
         if not content or line_depth != depth:
             break
         key = _KEYS.get(match.group(1).lower()) if match else None
-        if key is not None:
+        if match and key is not None:
             values.setdefault(key, match.group(2).strip())
             last = key
         elif match:
@@ -303,8 +299,8 @@ def parse_loose_date(value: str, *, zone: timezone | None = None) -> datetime | 
     if parsed is None:
         return None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=zone or timezone.utc)
+        parsed = parsed.replace(tzinfo=zone or UTC)
     try:
-        return parsed.astimezone(timezone.utc)
+        return parsed.astimezone(UTC)
     except (ValueError, OverflowError):  # a zone that puts the date outside what a datetime holds
         return None

@@ -202,8 +202,9 @@ def check_limits(raw: bytes, limits: ParseLimits = DEFAULT_LIMITS, *, quick: boo
             if popped is not None:
                 _forget(open_count, popped)
         if closing:
-            if stack:
-                _forget(open_count, stack.pop())
+            if stack:  # the loop above left this delimiter's own level on top
+                stack.pop()
+                _forget(open_count, boundary)
             # Past the closing delimiter we are in the epilogue of the enclosing entity.
             continue
         parts += 1

@@ -14,7 +14,7 @@ from __future__ import annotations
 import binascii
 import codecs
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
@@ -237,7 +237,7 @@ _BLANK_LINE_RE = re.compile(rb"\n\r?\n")
 class _Header:
     """Fields of one entity, in order; names lower-case, values unfolded raw bytes."""
 
-    __slots__ = ("fields", "_index")
+    __slots__ = ("_index", "fields")
 
     def __init__(self, fields: list[tuple[str, bytes]]) -> None:
         self.fields = fields
@@ -529,8 +529,8 @@ def _parse_date(value: str | None) -> datetime | None:
         if parsed is None:
             return None
         if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=timezone.utc)
-        parsed = parsed.astimezone(timezone.utc)
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
     except (TypeError, ValueError, IndexError, OverflowError, AttributeError):
         return None
     if not 1990 <= parsed.year <= 2100:

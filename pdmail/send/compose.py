@@ -13,7 +13,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -21,7 +21,7 @@ from email.utils import format_datetime, getaddresses
 
 from pdmail.core.addresses import is_valid_address, normalize_address, normalize_message_id
 from pdmail.core.errors import UsageError
-from pdmail.core.models import Address
+from pdmail.core.models import Address, Direction
 from pdmail.mime.limits import DEFAULT_LIMITS, ParseLimits, check_limits, size_text
 
 TOKEN_HEADER = "X-Pdmail-Token"
@@ -76,7 +76,7 @@ class Original:
     message_id: str | None
     references: tuple[str, ...]
     subject: str
-    direction: str  # incoming | outgoing
+    direction: Direction
     from_: tuple[Address, ...]
     reply_to: tuple[Address, ...]
     to: tuple[Address, ...]
@@ -217,7 +217,7 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
     token = draft.token or new_token()
     if not is_token(token):
         raise UsageError(f"not a usable idempotency token: {token!r}")
-    date = draft.date or datetime.now(timezone.utc)
+    date = draft.date or datetime.now(UTC)
     if date.tzinfo is None:
         raise ValueError("the Date must be timezone-aware")
 
@@ -228,7 +228,7 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
     if cc:
         msg["Cc"] = [_header_address(a) for a in cc]
     msg["Subject"] = subject
-    msg["Date"] = format_datetime(date.astimezone(timezone.utc))
+    msg["Date"] = format_datetime(date.astimezone(UTC))
     msg["Message-ID"] = f"<{message_id}>"
     parent = normalize_message_id(draft.in_reply_to) if draft.in_reply_to else None
     if parent:
@@ -246,7 +246,8 @@ def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
         if not subtype or not re.fullmatch(r"[\w.+-]+", maintype + subtype):
             raise UsageError(f"not a content type: {ctype!r}")
         msg.add_attachment(item.data, maintype=maintype, subtype=subtype, filename=name)
-        del msg.get_payload()[-1]["MIME-Version"]
+        *_, attachment = msg.iter_parts()
+        del attachment["MIME-Version"]
 
     raw = msg.as_bytes(policy=POLICY)
     if len(raw) > limits.max_size:

@@ -12,14 +12,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pdmail.core import money
-from pdmail.send import compose
-from pdmail.send import merge_fields
-from pdmail.send import sent_copy
-from pdmail.send import smtp as smtp_send
 from pdmail.core.errors import (
     AuthFailure,
     InputRefused,
@@ -31,6 +27,8 @@ from pdmail.core.errors import (
 )
 from pdmail.core.models import Address, User
 from pdmail.mime.limits import DEFAULT_LIMITS, size_text
+from pdmail.send import compose, merge_fields, sent_copy
+from pdmail.send import smtp as smtp_send
 from pdmail.store import outbox as outbox_store
 from pdmail.store.db import Database, iso_utc
 
@@ -116,7 +114,8 @@ def queue(db: Database, user: User, req: SendRequest, now: datetime) -> outbox_s
     cc = compose.parse_addresses("--cc", req.cc)
     bcc = compose.parse_addresses("--bcc", req.bcc)
     subject, body = req.subject, req.body
-    in_reply_to, references = None, ()
+    in_reply_to: str | None = None
+    references: tuple[str, ...] = ()
     if original is not None:
         reply = compose.reply_fields(original.fields, own, reply_all=req.reply_all)
         if not to:
@@ -327,7 +326,7 @@ def attempt(db: Database, item_id: int, now: datetime, *, network: Network = NET
 
 
 def _fail_now(db: Database, item: outbox_store.OutboxItem, why: str) -> SendResult:
-    stamp = iso_utc(datetime.now(timezone.utc))
+    stamp = iso_utc(datetime.now(UTC))
     if item.status == "queued" and outbox_store.claim(db, item.id, outbox_store.claimer(), stamp):
         outbox_store.set_aside(db, item.id, "failed", why)
     return SendResult(item.id, "failed", why, message_id=item.message_id, error=UsageError(why))

@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
 
 from pdmail.core.errors import UsageError
+from pdmail.core.models import SentCopyStatus
 from pdmail.send.compose import TOKEN_HEADER
 
-DONE = "done"  # our copy is in the Sent folder (appended now or found from an earlier run)
-BY_PROVIDER = "by_provider"  # the provider files sent mail itself
-NONE = "none"  # the account has no server folder to copy to (a local Maildir)
+DONE: Final = "done"  # our copy is in the Sent folder (appended now or found from an earlier run)
+BY_PROVIDER: Final = "by_provider"  # the provider files sent mail itself
+NONE: Final = "none"  # the account has no server folder to copy to (a local Maildir)
 
 
 def provider_of(account):
@@ -29,7 +31,7 @@ def provider_of(account):
     return providers.provider_for_address(account.address)
 
 
-def needs_copy(account) -> str | None:
+def needs_copy(account) -> SentCopyStatus | None:
     """None when a copy must be appended; otherwise the status that says why not."""
     if account.kind != "imap":
         return NONE
@@ -40,13 +42,15 @@ def needs_copy(account) -> str | None:
 
 
 def save(account, raw: bytes, token: str, message_id: str, date: datetime | None = None, *,
-         connect: Callable | None = None) -> str:
+         connect: Callable | None = None) -> SentCopyStatus:
     """Append ``raw`` to the Sent folder unless it is already there. Raises PdmailError on failure."""
     skip = needs_copy(account)
     if skip is not None:
         return skip
     if connect is None:
-        from pdmail.accounts.imap import connect
+        from pdmail.accounts.imap import connect as imap_connect
+
+        connect = imap_connect
     provider = provider_of(account)
     session = connect(account)
     try:
@@ -57,10 +61,10 @@ def save(account, raw: bytes, token: str, message_id: str, date: datetime | None
         session.select(sent.name)
         if session.search_uids("HEADER", TOKEN_HEADER, token):
             return DONE
-        if provider is None or provider.saves_sent is None:
-            # A server that may file sent mail on its own: its copy would carry our Message-ID.
-            if session.search_uids("HEADER", "Message-ID", f"<{message_id}>"):
-                return BY_PROVIDER
+        # A server that may file sent mail on its own: its copy would carry our Message-ID.
+        may_file_its_own = provider is None or provider.saves_sent is None
+        if may_file_its_own and session.search_uids("HEADER", "Message-ID", f"<{message_id}>"):
+            return BY_PROVIDER
         session.append(sent.name, raw, flags=("\\Seen",), date=date)
         return DONE
     finally:

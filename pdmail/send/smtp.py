@@ -198,9 +198,9 @@ class _NoStartTls(Exception):
 
 def _connect(target: SmtpTarget, context: ssl.SSLContext, timeout: float) -> smtplib.SMTP:
     if target.security == "tls":
-        client = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=context)
-        client.ehlo()
-        return client
+        secure = smtplib.SMTP_SSL(target.host, target.port, timeout=timeout, context=context)
+        secure.ehlo()
+        return secure
     if target.security != "starttls":
         raise smtplib.SMTPException(f"unknown SMTP security {target.security!r}")
     client = smtplib.SMTP(target.host, target.port, timeout=timeout)
@@ -208,7 +208,7 @@ def _connect(target: SmtpTarget, context: ssl.SSLContext, timeout: float) -> smt
         client.ehlo()
         if not client.has_extn("starttls"):
             raise _NoStartTls()
-        code, resp = client.starttls(context=context)
+        _code, _resp = client.starttls(context=context)
         client.ehlo()
     except BaseException:
         _close(client)

@@ -105,8 +105,9 @@ def _check(fields_: dict) -> dict:
         if values[option] is not None and values[option] not in SECURITIES:
             raise UsageError(f"--{option.replace('_', '-')} must be tls or starttls, not {values[option]!r}")
     for option in ("imap_port", "smtp_port"):
-        if values[option] is not None:
-            port = int(values[option])
+        given = values[option]
+        if given is not None:
+            port = int(given)
             if not 0 < port < 65536:
                 raise UsageError(f"--{option.replace('_', '-')} must be a port number (1-65535), not {port}")
             values[option] = port
@@ -151,11 +152,11 @@ def add_account(db: Database, user: User, **fields_) -> Account:
         elif not has_default:
             values["is_default"] = 1
         columns = ["owner_id", *_SETTABLE, "created_utc"]
-        cur = db.execute(
+        new_id = db.insert(
             f"INSERT INTO accounts ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
             (user.id, *(values[c] for c in _SETTABLE), now_utc()),
         )
-    return _from_row(db.one("SELECT * FROM accounts WHERE id = ?", (cur.lastrowid,)))
+    return _from_row(db.one("SELECT * FROM accounts WHERE id = ?", (new_id,)))
 
 
 def get_account(db: Database, user: User, name: str | None = None) -> Account:

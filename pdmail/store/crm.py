@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError, not_found
-from pdmail.core.models import Contact, Deal
+from pdmail.core.models import Contact, DealStatus
 from pdmail.store.db import Database, now_utc
 
-DEAL_STATUSES = ("open", "won", "lost")
+DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
 
 
 @dataclass(frozen=True)
@@ -54,15 +54,13 @@ class DealRecord:
     org_id: int | None
     value: str | None  # exact decimal text, e.g. "480000.10": never a float
     currency: str | None
-    status: str
+    status: DealStatus
     contact_name: str | None = None
 
     def to_json(self) -> dict:
         return {"id": self.id, "title": self.title, "contact_id": self.contact_id, "org_id": self.org_id,
                 "value": self.value, "currency": self.currency, "status": self.status}
 
-    def as_deal(self) -> Deal:
-        return Deal(self.id, self.title, self.status, self.contact_id, self.org_id, self.value, self.currency)
 
 
 # --- organizations ----------------------------------------------------------------------------
@@ -75,10 +73,10 @@ def add_org(db: Database, name: str, domain: str | None = None) -> OrgRecord:
     if dom is not None and ("." not in dom or "@" in dom or " " in dom):
         raise UsageError(f"not a domain: {domain!r} (write it as example.com)")
     with db.tx():
-        cur = db.execute(
+        new_id = db.insert(
             "INSERT INTO orgs (name, domain, created_utc) VALUES (?, ?, ?)", (name.strip(), dom, now_utc())
         )
-    return get_org(db, cur.lastrowid)
+    return get_org(db, new_id)
 
 
 def get_org(db: Database, org_id: int) -> OrgRecord:
@@ -97,7 +95,7 @@ def org_by_name(db: Database, name: str) -> int:
     row = db.one("SELECT id FROM orgs WHERE name = ? COLLATE NOCASE ORDER BY id LIMIT 1", (name,))
     if row:
         return row["id"]
-    return db.execute("INSERT INTO orgs (name, created_utc) VALUES (?, ?)", (name, now_utc())).lastrowid
+    return db.insert("INSERT INTO orgs (name, created_utc) VALUES (?, ?)", (name, now_utc()))
 
 
 # --- contacts ---------------------------------------------------------------------------------
@@ -135,11 +133,10 @@ def add_contact(
         if org_id is not None:
             get_org(db, org_id)
         addresses = _check_addresses(db, emails)
-        cur = db.execute(
+        contact_id = db.insert(
             "INSERT INTO contacts (name, first_name, org_id, title, phone, created_utc) VALUES (?, ?, ?, ?, ?, ?)",
             (name.strip(), (first_name or "").strip() or None, org_id, title or None, phone or None, now_utc()),
         )
-        contact_id = cur.lastrowid
         db.executemany(
             "INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
             [(a, contact_id, i) for i, a in enumerate(addresses)],
@@ -246,18 +243,19 @@ def contact_for_address(db: Database, address: str) -> int | None:
 # --- deals ------------------------------------------------------------------------------------
 
 
-def check_deal(title: str, status: str) -> str:
+def check_deal(title: str, status: str) -> DealStatus:
     """Refuse a deal without a title or with an unknown status; returns the status as stored."""
     if not title.strip():
         raise UsageError("a deal needs a title")
     return _check_status(status)
 
 
-def _check_status(status: str) -> str:
+def _check_status(status: str) -> DealStatus:
     value = status.strip().lower()
-    if value not in DEAL_STATUSES:
-        raise UsageError(f"invalid deal status {status!r}: must be one of {', '.join(DEAL_STATUSES)}")
-    return value
+    for known in DEAL_STATUSES:
+        if value == known:
+            return known
+    raise UsageError(f"invalid deal status {status!r}: must be one of {', '.join(DEAL_STATUSES)}")
 
 
 def add_deal(
@@ -276,12 +274,12 @@ def add_deal(
         else:
             org_id = contact.org_id
         stamp = now_utc()
-        cur = db.execute(
+        new_id = db.insert(
             "INSERT INTO deals (title, contact_id, org_id, value, currency, status, created_utc, updated_utc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (title.strip(), contact_id, org_id, value or None, currency or None, status, stamp, stamp),
         )
-    return get_deal(db, cur.lastrowid)
+    return get_deal(db, new_id)
 
 
 _DEAL_SELECT = (
@@ -308,7 +306,8 @@ def get_deal(db: Database, deal_id: int) -> DealRecord:
 
 def list_deals(db: Database, *, status: str | None = None, contact_id: int | None = None,
                org_id: int | None = None) -> list[DealRecord]:
-    where, params = ["d.status != 'deleted'"], []
+    where = ["d.status != 'deleted'"]
+    params: list[str | int] = []
     if status:
         where.append("d.status = ?")
         params.append(_check_status(status))
@@ -322,12 +321,12 @@ def list_deals(db: Database, *, status: str | None = None, contact_id: int | Non
     return [_deal(r) for r in db.all(sql, tuple(params))]
 
 
-def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord, str]:
+def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord, DealStatus]:
     """Returns the deal and its previous status."""
-    status = _check_status(status)
+    new_status = _check_status(status)
     with db.tx():
         before = get_deal(db, deal_id)
-        db.execute("UPDATE deals SET status = ?, updated_utc = ? WHERE id = ?", (status, now_utc(), deal_id))
+        db.execute("UPDATE deals SET status = ?, updated_utc = ? WHERE id = ?", (new_status, now_utc(), deal_id))
     return get_deal(db, deal_id), before.status
 
 

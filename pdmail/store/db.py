@@ -11,7 +11,7 @@ import sqlite3
 import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pdmail.core.errors import TemporaryFailure, UsageError
@@ -35,11 +35,11 @@ def busy_timeout() -> float:
 
 
 def now_utc() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def iso_utc(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Database:
@@ -86,6 +86,20 @@ class Database:
 
     def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
         return self.execute(sql, params).fetchone()
+
+    def row(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row:
+        """The one row a query must find: the caller has made sure it exists (by id, inside its transaction)."""
+        found = self.execute(sql, params).fetchone()
+        if found is None:
+            raise LookupError(f"no row where one must be: {sql}")
+        return found
+
+    def insert(self, sql: str, params: tuple | dict = ()) -> int:
+        """Run an INSERT of one row; the row's id."""
+        row_id = self.execute(sql, params).lastrowid
+        if row_id is None:  # sqlite3 has none only for a statement that inserted nothing
+            raise LookupError(f"no row inserted: {sql}")
+        return row_id
 
     def all(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         return self.execute(sql, params).fetchall()

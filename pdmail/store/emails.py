@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pdmail.core.models import Address, Contact, Deal
+from pdmail.core.models import Address, Contact, Deal, Direction, Source, Visibility
 from pdmail.store.db import Database
 
 
@@ -22,8 +22,8 @@ class NewEmail:
     fingerprint: str
     raw_sha256: str
     wrapper_sha256: str | None
-    direction: str
-    source: str
+    direction: Direction
+    source: Source
     from_: Address | None
     to: tuple[Address, ...]
     cc: tuple[Address, ...]
@@ -36,7 +36,7 @@ class NewEmail:
     attachments: tuple[dict, ...]
     folder: str
     is_read: bool
-    visibility: str
+    visibility: Visibility
     deal_id: int | None
     deal_rule: str | None
     needs_deal: bool
@@ -84,11 +84,11 @@ class ThreadRow:
     deal_id: int | None
     deal_rule: str | None
     is_deal_manual: bool
-    visibility: str
+    visibility: Visibility
 
 
 def get_thread(db: Database, thread_id: int) -> ThreadRow:
-    r = db.one("SELECT * FROM threads WHERE id = ?", (thread_id,))
+    r = db.row("SELECT * FROM threads WHERE id = ?", (thread_id,))
     return ThreadRow(r["id"], r["owner_id"], r["subject_norm"], r["deal_id"], r["deal_rule"],
                      bool(r["is_deal_manual"]), r["visibility"])
 
@@ -131,11 +131,11 @@ def threads_split_by_hand(db: Database, thread_ids: Sequence[int]) -> set[int]:
     return {r[0] for r in rows}
 
 
-def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: str, stamp: str) -> int:
-    return db.execute(
+def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: Visibility, stamp: str) -> int:
+    return db.insert(
         "INSERT INTO threads (owner_id, subject_norm, visibility, last_date_utc, created_utc) VALUES (?, ?, ?, ?, ?)",
         (owner_id, subject_norm, visibility, None, stamp),
-    ).lastrowid
+    )
 
 
 def register_message_ids(db: Database, owner_id: int, ids: Iterable[str], thread_id: int) -> None:
@@ -150,7 +150,7 @@ def merge_threads(db: Database, target: int, others: Sequence[int]) -> None:
     t = get_thread(db, target)
     for other in others:
         o = get_thread(db, other)
-        if t.deal_id is None and o.deal_id is not None or (o.is_deal_manual and not t.is_deal_manual):
+        if (t.deal_id is None and o.deal_id is not None) or (o.is_deal_manual and not t.is_deal_manual):
             db.execute(
                 "UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = ? WHERE id = ?",
                 (o.deal_id, o.deal_rule, int(o.is_deal_manual), target),
@@ -281,7 +281,7 @@ def _addresses_text(e: NewEmail) -> str:
 
 def insert_email(db: Database, e: NewEmail) -> int:
     addresses = _addresses_text(e)
-    email_id = db.execute(
+    email_id = db.insert(
         """INSERT INTO emails (owner_id, thread_id, message_id, message_id_norm, alt_message_id, fingerprint,
             raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
             subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
@@ -300,7 +300,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
             json.dumps(list(e.link_trace), ensure_ascii=False), json.dumps(e.link_input, ensure_ascii=False),
             e.bcc_deal_id, e.parse_status, e.captured_utc, int(e.is_deal_manual),
         ),
-    ).lastrowid
+    )
     rows = set()
     if e.from_:
         rows.add((e.from_.email, email_id, "from"))

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pdmail.core.models import Contact, Deal, LinkCause
+from pdmail.core.models import Contact, Deal, LinkCause, Visibility
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
 from pdmail.visibility import sql_condition
@@ -36,7 +36,7 @@ class LinkedEmail:
     id: int
     owner_id: int
     thread_id: int
-    visibility: str
+    visibility: Visibility
     link_input: dict
     bcc_deal_id: int | None
     deal_id: int | None
@@ -426,7 +426,7 @@ def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> Non
 
 def email_deal(db: Database, email_id: int) -> tuple[int | None, str | None, bool]:
     """The email's deal, the rule that gave it, and whether it was chosen by hand."""
-    row = db.one("SELECT deal_id, deal_rule, is_deal_manual FROM emails WHERE id = ?", (email_id,))
+    row = db.row("SELECT deal_id, deal_rule, is_deal_manual FROM emails WHERE id = ?", (email_id,))
     return row["deal_id"], row["deal_rule"], bool(row["is_deal_manual"])
 
 
@@ -489,7 +489,7 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
     What it tells of the email's thread (its size, its history) counts only the email the viewer may
     see: a thread can hold mail that is hidden from a colleague.
     """
-    email = dict(db.one(
+    email = dict(db.row(
         "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
         "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
         "e.direction, e.subject, u.email AS owner_email, e.is_deal_proposed, e.deal_caused_utc, "
@@ -505,7 +505,7 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
     )]
     deal = db.one("SELECT id, title, status, contact_id FROM deals WHERE id = ?", (email["deal_id"],))
     email["deal"] = dict(deal) if deal else None
-    email["thread"] = dict(db.one(
+    email["thread"] = dict(db.row(
         "SELECT t.id, t.deal_id, t.deal_rule, t.is_deal_manual, t.visibility, "
         f"(SELECT count(*) FROM emails e WHERE e.thread_id = t.id AND {sql_condition('e')}) AS emails "
         "FROM threads t WHERE t.id = :thread",

@@ -137,8 +137,6 @@ def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, d
     return sql, params
 
 
-def list_emails(db: Database, viewer: User, f: InboxFilter) -> list[dict]:
-    return page_emails(db, viewer, f).emails
 
 
 def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
@@ -196,7 +194,7 @@ def _to_json(db: Database, viewer: User, rows) -> list[dict]:
     marks = ",".join("?" * len(ids))
     for link in db.all(
         f"SELECT email_id, contact_id, is_proposed FROM email_contacts WHERE email_id IN ({marks}) "
-        "ORDER BY contact_id", ids
+        "ORDER BY contact_id", tuple(ids)
     ):
         contacts.setdefault(link[0], []).append((link[1], bool(link[2])))
     return [email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id) for r in rows]
@@ -289,7 +287,7 @@ def thread_emails(db: Database, viewer: User, thread_id: int) -> list[dict]:
 
 
 def facts(db: Database, email_id: int) -> EmailFacts:
-    r = db.one(
+    r = db.row(
         "SELECT owner_id, visibility, deal_id, is_deal_proposed, "
         "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 0) AS linked, "
         "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) AS proposed "

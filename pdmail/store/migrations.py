@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 Migration = tuple[str, Callable[[sqlite3.Connection], None]]
 LEDGER = "_pdmail_migrations"  # the table that records which migrations a database has had
@@ -778,7 +778,7 @@ def _apply(db: sqlite3.Connection, number: int, name: str, step: Callable[[sqlit
             raise RuntimeError(f"migration {name} would break references: {[tuple(r) for r in broken]}")
         db.execute(
             f"INSERT INTO {LEDGER} (number, name, applied_utc) VALUES (?, ?, ?)",
-            (number, name, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")),
+            (number, name, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
         )
         db.execute(f"PRAGMA user_version = {number}")
         db.execute("COMMIT")

@@ -11,13 +11,14 @@ import json
 import os
 import socket
 from dataclasses import dataclass
+from typing import Literal
 
 from pdmail.core.errors import NotFound, UsageError, not_found
-from pdmail.core.models import User
+from pdmail.core.models import OutboxStatus, SentCopyStatus, User, Visibility
 from pdmail.store.db import Database, now_utc
 from pdmail.store.emails import get_raw, put_raw
 
-OPEN_STATUSES = ("queued", "sending", "failed", "ambiguous")
+OPEN_STATUSES: tuple[OutboxStatus, ...] = ("queued", "sending", "failed", "ambiguous")
 
 
 @dataclass(frozen=True)
@@ -32,10 +33,10 @@ class OutboxItem:
     recipients: tuple[str, ...]
     bcc: tuple[str, ...]
     subject: str
-    visibility: str | None
+    visibility: Visibility | None
     reply_to_email_id: int | None
     due_utc: str
-    status: str
+    status: OutboxStatus
     attempts: int
     last_error: str | None
     claimed_by: str | None
@@ -90,16 +91,16 @@ def claim_is_dead(claimed_by: str | None) -> bool:
 
 def enqueue(db: Database, owner: User, *, account_id: int, raw: bytes, raw_sha256: str, message_id: str,
             token: str, envelope_from: str, recipients: tuple[str, ...], bcc: tuple[str, ...], subject: str,
-            visibility: str | None, reply_to_email_id: int | None, due_utc: str) -> OutboxItem:
+            visibility: Visibility | None, reply_to_email_id: int | None, due_utc: str) -> OutboxItem:
     with db.tx():
         put_raw(db, raw_sha256, raw)
-        item_id = db.execute(
+        item_id = db.insert(
             "INSERT INTO outbox (owner_id, account_id, raw_sha256, message_id, token, envelope_from, recipients_json, "
             "bcc_json, subject, visibility, reply_to_email_id, due_utc, created_utc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (owner.id, account_id, raw_sha256, message_id, token, envelope_from, json.dumps(list(recipients)),
              json.dumps(list(bcc)), subject, visibility, reply_to_email_id, due_utc, now_utc()),
-        ).lastrowid
+        )
     return get_any(db, item_id)
 
 
@@ -185,7 +186,8 @@ def requeue(db: Database, item_id: int, error: str, due_utc: str) -> None:
         )
 
 
-def set_aside(db: Database, item_id: int, status: str, error: str, *, from_status: str = "sending") -> None:
+def set_aside(db: Database, item_id: int, status: Literal["failed", "ambiguous"], error: str, *,
+              from_status: OutboxStatus = "sending") -> None:
     """sending → failed | ambiguous: waits for the user (``outbox retry`` / ``outbox cancel``)."""
     assert status in ("failed", "ambiguous")
     with db.tx():
@@ -196,7 +198,7 @@ def set_aside(db: Database, item_id: int, status: str, error: str, *, from_statu
 
 
 def mark_sent(db: Database, item_id: int, email_id: int | None, stamp: str, note: str | None,
-              sent_copy: str) -> None:
+              sent_copy: SentCopyStatus) -> None:
     """Call inside the transaction that stores the sent email, so the two are never apart."""
     db.execute(
         "UPDATE outbox SET status = 'sent', sent_utc = ?, email_id = ?, last_error = ?, claimed_by = NULL, "
@@ -205,7 +207,7 @@ def mark_sent(db: Database, item_id: int, email_id: int | None, stamp: str, note
     )
 
 
-def set_copy(db: Database, item_id: int, status: str, error: str | None = None) -> None:
+def set_copy(db: Database, item_id: int, status: SentCopyStatus, error: str | None = None) -> None:
     with db.tx():
         db.execute("UPDATE outbox SET sent_copy = ?, sent_copy_error = ? WHERE id = ?", (status, error, item_id))
 
@@ -306,11 +308,11 @@ def save_template(db: Database, user: User, name: str, subject: str, body: str, 
             db.execute("UPDATE templates SET subject = ?, body = ?, updated_utc = ? WHERE id = ?",
                        (subject, body, stamp, existing))
         else:
-            existing = db.execute(
+            existing = db.insert(
                 "INSERT INTO templates (owner_id, name, subject, body, created_utc, updated_utc) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 (owner, name, subject, body, stamp, stamp),
-            ).lastrowid
+            )
     return _template(db.one("SELECT * FROM templates WHERE id = ?", (existing,)))
 
 

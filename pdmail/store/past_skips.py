@@ -19,10 +19,10 @@ def remember(db: Database, folder_id: int, uidvalidity: int, uid: int, message_i
              addresses: Sequence[str]) -> None:
     """Record one message left out as past (replacing what was known of it)."""
     forget(db, folder_id, uidvalidity, [uid])
-    skip_id = db.execute(
+    skip_id = db.insert(
         "INSERT INTO past_skips (folder_id, uidvalidity, uid, message_id_norm) VALUES (?, ?, ?, ?)",
         (folder_id, uidvalidity, uid, message_id_norm),
-    ).lastrowid
+    )
     db.executemany("INSERT OR IGNORE INTO past_skip_addresses (skip_id, address) VALUES (?, ?)",
                    [(skip_id, address) for address in addresses])
 

@@ -12,8 +12,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from pdmail.core.errors import UsageError, not_found
-from pdmail.core.models import User
+from pdmail.core.errors import NotFound, UsageError, not_found
+from pdmail.core.models import QuarantineStatus, User
 from pdmail.mime.fingerprint import sha256_hex
 from pdmail.store import spool
 from pdmail.store.db import Database, now_utc
@@ -33,7 +33,7 @@ class Held:
     subject: str | None  # None when it is not the viewer's to see (see _is_own)
     subject_hidden: bool
     reason: str
-    status: str
+    status: QuarantineStatus
     released_email_id: int | None
     raw_sha256: str | None
     spool_path: str | None
@@ -74,6 +74,8 @@ def hold(db: Database, raw: bytes | None, *, source: str, recipient: str | None,
     ``owner_id``: whose mail it is when the source knows (a synced mailbox); else the sender decides.
     """
     content = sha256_hex(raw) if raw is not None else sha256
+    if content is None:
+        raise ValueError("a held message needs its bytes or their SHA-256")
     existing = db.one("SELECT id FROM quarantine WHERE content_sha256 = ? ORDER BY status = 'held' DESC, id LIMIT 1",
                       (content,))
     if existing is not None:
@@ -81,12 +83,12 @@ def hold(db: Database, raw: bytes | None, *, source: str, recipient: str | None,
     if raw is not None:
         put_raw(db, content, raw)
         size = len(raw)
-    return db.execute(
+    return db.insert(
         "INSERT INTO quarantine (received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size, "
         "from_email, subject, reason, owner_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (now_utc(), source, recipient, content, content if raw is not None else None, spool_path, size or 0,
          from_email, (subject or "")[:500] or None, reason, owner_id),
-    ).lastrowid
+    )
 
 
 def stored_email(db: Database, qid: int) -> int | None:
@@ -144,9 +146,14 @@ def get(db: Database, qid: int, viewer: User) -> Held:
 
 
 def raw_of(db: Database, item: Held) -> bytes:
+    data = None
     if item.raw_sha256:
-        return get_raw(db, item.raw_sha256)
-    return Path(item.spool_path).read_bytes()
+        data = get_raw(db, item.raw_sha256)
+    elif item.spool_path:
+        data = Path(item.spool_path).read_bytes()
+    if data is None:
+        raise NotFound(f"the bytes of quarantined message {item.id} are missing")
+    return data
 
 
 def mark_released(db: Database, qid: int, email_id: int) -> None:

@@ -198,9 +198,6 @@ def present_locations(db: Database, folder_id: int) -> list[Location]:
         "SELECT * FROM locations WHERE folder_id = ? AND is_gone = 0 ORDER BY uidvalidity, uid", (folder_id,))]
 
 
-def count_present(db: Database, folder_id: int, uidvalidity: int) -> int:
-    return db.scalar("SELECT COUNT(*) FROM locations WHERE folder_id = ? AND uidvalidity = ? AND is_gone = 0",
-                     (folder_id, uidvalidity))
 
 
 def known_uids(db: Database, folder_id: int, uidvalidity: int) -> set[int]:
@@ -347,17 +344,14 @@ def failures_to_retry(db: Database, folder_id: int, uidvalidity: int) -> list[in
                                  (folder_id, uidvalidity))]
 
 
-def failure_count(db: Database, account_id: int) -> int:
-    return db.scalar("SELECT COUNT(*) FROM fetch_failures x JOIN sync_folders f ON f.id = x.folder_id "
-                     "WHERE f.account_id = ?", (account_id,))
 
 
 # --- runs ---------------------------------------------------------------------------------------
 
 
 def start_run(db: Database, account_id: int) -> int:
-    return db.execute("INSERT INTO sync_runs (account_id, started_utc) VALUES (?, ?)",
-                      (account_id, now_utc())).lastrowid
+    return db.insert("INSERT INTO sync_runs (account_id, started_utc) VALUES (?, ?)",
+                      (account_id, now_utc()))
 
 
 def note_progress(db: Database, run_id: int, *, new: int, updated: int, deleted: int, skipped: int,
@@ -398,6 +392,3 @@ def run_json(row: dict | None) -> dict | None:
             "folder_errors": json.loads(row["folder_errors_json"] or "{}")}
 
 
-def last_run(db: Database, account_id: int) -> dict | None:
-    r = db.one("SELECT * FROM sync_runs WHERE account_id = ? ORDER BY id DESC LIMIT 1", (account_id,))
-    return run_json(dict(r)) if r is not None else None

@@ -60,11 +60,11 @@ def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> 
         owner = _address_owner(db, address)
         if owner:
             raise _taken(address, owner)
-        cur = db.execute(
+        new_id = db.insert(
             "INSERT INTO users (email, name, is_admin, created_utc) VALUES (?, ?, ?, ?)",
             (address, name.strip(), int(is_admin), now_utc()),
         )
-    return get_user(db, cur.lastrowid)
+    return get_user(db, new_id)
 
 
 def _user_from_row(db: Database, row) -> User:

@@ -61,6 +61,8 @@ def _download_and_parse(uids: list[int]) -> tuple[list[Fetched], list] | None:
     """
     global _reader
     if _reader is None:  # opened here, not in the initializer, so that a refusal is answered per task
+        if _reader_factory is None:
+            raise RuntimeError("a download process runs only after its initializer")
         try:
             _reader = _reader_factory()
         except PdmailError as exc:
@@ -106,7 +108,12 @@ class Downloads:
                     done = got, parse_all([f.raw for f in got])
                 fetched += done[0]
                 parsed += done[1]
-            yield Batch.of(self.source, chunk, fetched, lambda parsed=parsed: parsed)
+            yield Batch.of(self.source, chunk, fetched, _ready(parsed))
 
     def close(self) -> None:
         self.helpers.close()
+
+
+def _ready(parsed: list) -> Callable[[], list]:
+    """What a batch asks for its parsed messages when they are already there."""
+    return lambda: parsed

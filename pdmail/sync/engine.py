@@ -14,7 +14,7 @@ import queue
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from pdmail.core.addresses import normalize_message_id
 from pdmail.core.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
@@ -350,21 +350,21 @@ class AccountSync:
         if op.kind == "archive":
             if not settings["archive-on-server"]:
                 return "skipped", None, gone, seen
-            moving, target = [(l, f) for l, f in copies if f.role == "inbox"], by_role.get("archive")
+            moving, target = [(loc, f) for loc, f in copies if f.role == "inbox"], by_role.get("archive")
         elif op.kind == "delete":
             if not settings["delete-on-server"]:
                 return "skipped", None, gone, seen
-            moving, target = [(l, f) for l, f in copies if f.role != "trash"], by_role.get("trash")
+            moving, target = [(loc, f) for loc, f in copies if f.role != "trash"], by_role.get("trash")
         else:  # restore
             allowed = {r for r, key in (("trash", "delete-on-server"), ("archive", "archive-on-server"))
                        if settings[key]}
             email = state.email_state(self.db, op.email_id)
             target = by_role.get("sent" if email is not None and email["direction"] == "outgoing" else "inbox")
-            moving = [(l, f) for l, f in copies if f.role in allowed]
+            moving = [(loc, f) for loc, f in copies if f.role in allowed]
         if not moving:
             return "done", None, gone, seen
         if target is None:
-            return "failed", f"the server has no {op.kind == 'archive' and 'archive' or 'trash'} folder", gone, seen
+            return "failed", f"the server has no {(op.kind == 'archive' and 'archive') or 'trash'} folder", gone, seen
         for folder_id in sorted({f.id for _, f in moving}):
             here = [(loc, f) for loc, f in moving if f.id == folder_id]
             if here[0][1].id == target.id:
@@ -380,8 +380,8 @@ class AccountSync:
     def _full_scan_due(self, folder: FolderState) -> bool:
         if self.options.full_scan or folder.last_full_scan_utc is None:
             return True
-        last = datetime.strptime(folder.last_full_scan_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=timezone.utc)
-        return datetime.now(timezone.utc) - last > FULL_SCAN_EVERY
+        last = datetime.strptime(folder.last_full_scan_utc, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        return datetime.now(UTC) - last > FULL_SCAN_EVERY
 
     def _pull(self, folder: FolderState) -> _Pass | None:
         selected = self._select(folder)
@@ -576,7 +576,7 @@ class AccountSync:
                                                    company=self.company, derived=derived)
             except TemporaryFailure:
                 raise
-            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the folder
+            except Exception as exc:  # one bad message must not stop the folder
                 if retry_on_error:
                     raise _Retry from exc
                 reason = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime, timezone
 from functools import partial
 
 from pdmail.sync.mailsource import Fetched, FolderInfo, Selected, chunks
@@ -21,9 +21,10 @@ def _flags(values) -> frozenset[str]:
 def _plain_time(moment: datetime | None) -> datetime | None:
     """The same moment with the standard library's time zone: imapclient's own cannot be unpickled,
     and a fetched message travels between processes."""
-    if moment is None or moment.tzinfo is None:
+    offset = None if moment is None else moment.utcoffset()
+    if moment is None or offset is None:
         return moment
-    return moment.replace(tzinfo=timezone(moment.utcoffset()))
+    return moment.replace(tzinfo=timezone(offset))
 
 
 class ImapSource:
@@ -76,7 +77,7 @@ class ImapSource:
     def uids(self, since: date | None = None) -> list[int]:
         if since is None:
             return self.session.search_uids()
-        return self.session.search_uids(since=datetime(since.year, since.month, since.day, tzinfo=timezone.utc))
+        return self.session.search_uids(since=datetime(since.year, since.month, since.day, tzinfo=UTC))
 
     def fetch(self, uids: list[int]) -> Iterator[Fetched]:
         for item in self.session.fetch_bodies(uids):

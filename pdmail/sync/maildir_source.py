@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from pdmail.core.errors import UsageError
@@ -44,6 +44,13 @@ class MaildirSource:
             raise UsageError(f"{self.root} is not a Maildir (it has no cur/ folder)")
         self._dir: Path | None = None
         self._files: dict[int, tuple[str, str]] = {}  # uid -> (subdir, filename)
+
+    @property
+    def _folder(self) -> Path:
+        """The selected folder's directory: every call on messages comes after a select."""
+        if self._dir is None:
+            raise UsageError("no Maildir folder is selected")
+        return self._dir
 
     # --- folders ------------------------------------------------------------------------------
 
@@ -88,16 +95,17 @@ class MaildirSource:
 
     def _file(self, uid: int) -> Path | None:
         entry = self._files.get(uid)
-        return None if entry is None else self._dir / entry[0] / entry[1]
+        return None if entry is None else self._folder / entry[0] / entry[1]
 
     def uids(self, since: date | None = None) -> list[int]:
         if since is None:
             return sorted(self._files)
-        cutoff = datetime(since.year, since.month, since.day, tzinfo=timezone.utc).timestamp()
+        cutoff = datetime(since.year, since.month, since.day, tzinfo=UTC).timestamp()
         out = []
         for uid in sorted(self._files):
+            sub, filename = self._files[uid]
             try:
-                if self._file(uid).stat().st_mtime >= cutoff:
+                if (self._folder / sub / filename).stat().st_mtime >= cutoff:
                     out.append(uid)
             except FileNotFoundError:
                 continue
@@ -117,7 +125,7 @@ class MaildirSource:
                 mtime = path.stat().st_mtime
             except FileNotFoundError:
                 continue  # removed by another program since the folder was listed: it is gone
-            yield Fetched(uid, raw, flags_of(path.name), datetime.fromtimestamp(mtime, timezone.utc),
+            yield Fetched(uid, raw, flags_of(path.name), datetime.fromtimestamp(mtime, UTC),
                           key=self.key_of(uid))
 
     def flags(self, uids: list[int] | None = None, changedsince: int | None = None) -> dict[int, frozenset[str]]:
@@ -130,10 +138,12 @@ class MaildirSource:
         out: dict[int, str | None] = {}
         for uid in uids:
             path = self._file(uid)
+            if path is None:  # not in this folder
+                continue
             try:
                 with open(path, "rb") as handle:
                     headers = BytesHeaderParser().parse(handle)
-            except (FileNotFoundError, TypeError):
+            except FileNotFoundError:
                 continue
             out[uid] = headers.get("Message-ID")
         return out
@@ -150,7 +160,7 @@ class MaildirSource:
         if sub == "cur" and new_name == filename:
             return
         try:
-            os.rename(self._dir / sub / filename, self._dir / "cur" / new_name)
+            os.rename(self._folder / sub / filename, self._folder / "cur" / new_name)
         except FileNotFoundError:
             return
         self._files[uid] = ("cur", new_name)
@@ -178,7 +188,7 @@ class MaildirSource:
             sub, filename = entry
             key, info = _split(filename)
             try:
-                os.rename(self._dir / sub / filename, target / f"{key}:2,{info}")
+                os.rename(self._folder / sub / filename, target / f"{key}:2,{info}")
             except FileNotFoundError:
                 continue
 

@@ -7,14 +7,15 @@ visibility behave the same whichever way a message arrived.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
-from pdmail.core.models import Address, ParsedEmail, User
-from pdmail.core.settings import is_on
+from pdmail.core.models import Address, Contact, ParsedEmail, User
 from pdmail.linking import engine as link
+from pdmail.linking.context import LinkingInputs, complete
 from pdmail.linking import relink
 from pdmail.linking import threads as threading_rules
 from pdmail.mime import fingerprint as identity
@@ -401,34 +402,24 @@ def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | N
         warnings.append(f"another message with Message-ID {parsed.message_id} differs in content; both kept")
 
     direction = direction_of(parsed, owner, origin)
-    own = frozenset(owner.addresses | {a for a in _capture_addresses(parsed, company)})
-    colleagues = frozenset(a for a, u in company.users_by_address.items() if u.id != owner.id)
     email_in = link.LinkInput.from_parsed(parsed, direction)
 
     thread_id, thread_ids = _resolve_thread(db, owner, parsed)
     thread = store.get_thread(db, thread_id) if thread_id else None
     visibility = origin.visibility or (thread.visibility if thread else
                                        company.setting(db, "default-visibility", owner))
-    base_ctx = link.LinkContext(
-        own_addresses=own,
-        colleague_addresses=colleagues,
-        contacts_by_address={},
-        deals_by_contact={},
-        deals_by_id={},
-        blocked=company.blocked,
-        auto_link_deals=is_on(company.setting(db, "auto-link-deals", owner)),
-        thread=_thread_links(thread),
-        bcc_deal_id=bcc_deal_id,
-    )
+    inputs = LinkingInputs(db, company)
+    base_ctx = inputs.base(owner, email_in, bcc_deal_id=bcc_deal_id, thread=_thread_links(thread))
     customers = link.customer_addresses(email_in, base_ctx)
     new_contacts.before_capture(db, owner, customers)
-    contacts = store.contacts_for_addresses(db, customers)
+    crm = inputs.read_crm(customers, deal_ids=(bcc_deal_id, thread.deal_id if thread else None))
     # A contact is seen by every user: private mail must not publish its correspondents.
     if (origin.source == "bcc" and company.create_contacts and visibility != "private"
             and link.is_automated(email_in) is None):
         # A new contact has no deal yet: linking its earlier mail later leaves this thread's deal as it is.
-        _create_contacts(db, owner, customers, contacts, parsed, warnings, new_contacts)
-    ctx = _with_crm(db, base_ctx, contacts, extra_deals=(bcc_deal_id, thread.deal_id if thread else None))
+        crm = crm.with_new_contacts(_create_contacts(db, owner, customers, crm.contacts_by_address, parsed,
+                                                     warnings, new_contacts))
+    ctx = complete(base_ctx, crm, customers)
     decision = link.decide_links(email_in, ctx)
     if not decision.capture:
         return Outcome(origin.label, "skipped", None, _trace_reason(decision) or "sender is blocked")
@@ -482,7 +473,7 @@ def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | N
         needs_deal=decision.needs_deal,
         is_automated=decision.verdict == "automated",
         link_verdict=decision.verdict,
-        link_trace=tuple({"rule": t.rule, "reason": t.reason} for t in decision.trace),
+        link_trace_json=decision.trace_json(),
         link_input=email_in.to_json(),
         bcc_deal_id=bcc_deal_id,
         contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
@@ -500,14 +491,6 @@ def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | N
     return Outcome(origin.label, "stored", email_id, None, warnings)
 
 
-def _capture_addresses(parsed: ParsedEmail, company: Company):
-    for a in (*parsed.to, *parsed.cc, *parsed.bcc):
-        if company.is_capture_address(a.email):
-            yield a.email
-    if company.bcc_address:
-        yield company.bcc_address
-
-
 def _thread_links(thread) -> link.ThreadLinks | None:
     """The thread's deal for the engine; "no deal, set by hand" is a decision the engine must see too."""
     if thread is None or (thread.deal_id is None and not thread.is_deal_manual):
@@ -517,15 +500,6 @@ def _thread_links(thread) -> link.ThreadLinks | None:
 
 def _trace_reason(decision) -> str | None:
     return decision.trace[-1].reason if decision.trace else None
-
-
-def _with_crm(db: Database, ctx, contacts, *, extra_deals):
-    contact_ids = sorted({c.id for c in contacts.values()})
-    deals_by_contact = store.deals_for_contacts(db, contact_ids)
-    known = {d.id: d for group in deals_by_contact.values() for d in group}
-    known.update(store.deals_by_id(db, [i for i in extra_deals if i is not None and i not in known]))
-    return dataclasses.replace(ctx, contacts_by_address=contacts, deals_by_contact=deals_by_contact,
-                               deals_by_id=known)
 
 
 def _display_names(parsed: ParsedEmail) -> dict[str, str]:
@@ -538,15 +512,16 @@ def _display_names(parsed: ParsedEmail) -> dict[str, str]:
     return names
 
 
-def _create_contacts(db: Database, owner: User, customers, contacts: dict, parsed: ParsedEmail,
-                     warnings: list[str], new_contacts: NewContacts) -> None:
-    """A contact for each customer address that has none (added to ``contacts`` and ``new_contacts``).
+def _create_contacts(db: Database, owner: User, customers, contacts: Mapping[str, Contact], parsed: ParsedEmail,
+                     warnings: list[str], new_contacts: NewContacts) -> dict[str, Contact]:
+    """A contact for each customer address that has none in ``contacts``; returned, and added to ``new_contacts``.
 
     The mail never depends on it: an address no contact can have is skipped with a warning. The earlier
     mail a new contact links is linked on the owner's behalf (another user's mail only by a proposal,
     rule 4 of the sharing law), once for the batch: see :class:`NewContacts`.
     """
     names = _display_names(parsed)
+    created: dict[str, Contact] = {}
     for address in customers:
         if address in contacts:
             continue
@@ -559,8 +534,9 @@ def _create_contacts(db: Database, owner: User, customers, contacts: dict, parse
         except PdmailError as exc:
             warnings.append(f"no contact created for {address}: {exc.message}")
             continue
-        contacts[address] = record.as_contact()
+        created[address] = record.as_contact()
         new_contacts.add(owner, address)
+    return created
 
 
 def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:

@@ -21,7 +21,7 @@ from pdmail.core.errors import AuthFailure, PartialFailure, PdmailError, Tempora
 from pdmail.core.settings import is_on
 from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
 from pdmail.store import accounts as accounts_store
-from pdmail.store import emails as emails_store
+from pdmail.store import crm_snapshot
 from pdmail.store import past_skips
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import sync_state as state
@@ -599,7 +599,7 @@ class AccountSync:
             return False
         addresses = sorted({a.email for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email}
                            - self.user.addresses)
-        if emails_store.contacts_for_addresses(self.db, addresses):
+        if crm_snapshot.contacts_by_address(self.db, addresses):
             return False
         past_skips.remember(self.db, folder.id, selected.uidvalidity, item.uid, parsed.message_id_norm, addresses)
         return True

@@ -11,10 +11,10 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import factories as f
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import factories as f
 from pdmail.capture import save as capture
 from pdmail.linking import relink
 from pdmail.mime.parse import parse_message

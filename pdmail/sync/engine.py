@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
+from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.core.addresses import normalize_message_id
 from pdmail.core.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
 from pdmail.core.settings import is_on
@@ -109,10 +110,6 @@ class _Parser:
     def close(self) -> None:
         if self.helpers is not None:
             self.helpers.close()
-
-
-class _Retry(Exception):
-    """A message failed inside a batch written without savepoints: redo the batch with them."""
 
 
 _END = object()
@@ -510,11 +507,11 @@ class AccountSync:
         before = (self.result.new, self.result.skipped, len(self.result.errors))
         self.company = None  # read again for each batch, with the settings it carries
 
-        def store(retry_on_error: bool) -> None:
+        def store(fail_fast: bool) -> None:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
-            located = [self._store_one(folder, selected, item, result, retry_on_error=retry_on_error)
+            located = [self._store_one(folder, selected, item, result, fail_fast=fail_fast)
                        for item, result in zip(job.fetched, parsed)]
             located = [loc for loc in located if loc is not None]
             state.add_locations(self.db, folder.id, selected.uidvalidity, located)
@@ -537,18 +534,15 @@ class AccountSync:
                 state.set_cursor(self.db, folder.id, last_uid=max(job.chunk))
             self._note_progress()
 
-        try:
-            with self.db.tx(), self.db.flat():
-                store(True)
-        except _Retry:
+        def forget_first_attempt() -> None:
             self.result.new, self.result.skipped = before[0], before[1]
             del self.result.errors[before[2]:]
-            self._commit(lambda: store(False))
-        else:
-            self.checkpoint("commit")
+
+        write_batch(self.db, store, on_retry=forget_first_attempt)
+        self.checkpoint("commit")
 
     def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, result, *,
-                   retry_on_error: bool = False) -> state.NewLocation | None:
+                   fail_fast: bool = False) -> state.NewLocation | None:
         """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
         email_id = None
@@ -570,19 +564,20 @@ class AccountSync:
                 self.company = capture.Company.load(self.db)
             origin = capture.Origin(source="sync", label=label, folder=EMAIL_FOLDER_OF_ROLE[folder.role],
                                     is_read=SEEN in item.flags, server_date=item.internaldate)
-            try:
-                with self.db.tx():
-                    outcome = capture.store_parsed(self.db, self.user, parsed, item.raw, origin,
-                                                   company=self.company, derived=derived)
-            except TemporaryFailure:
-                raise
-            except Exception as exc:  # noqa: BLE001 - one bad message must not stop the folder
-                if retry_on_error:
-                    raise _Retry from exc
+            company = self.company
+
+            def store():
+                return capture.store_parsed(self.db, self.user, parsed, item.raw, origin, company=company,
+                                            derived=derived)
+
+            def failed(exc: Exception) -> None:
                 reason = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
                 state.record_failure(self.db, folder.id, selected.uidvalidity, item.uid, reason, item.key)
                 self.result.errors.append(f"{folder.name}: message UID {item.uid} could not be stored ({reason}); "
                                           "it will be retried")
+
+            outcome = write_message(self.db, store, fail_fast=fail_fast, on_failure=failed)
+            if outcome is None:
                 return None
             email_id = outcome.id
             if outcome.status == "stored":

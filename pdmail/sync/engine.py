@@ -18,7 +18,14 @@ from datetime import date, datetime, timedelta, timezone
 
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.core.addresses import normalize_message_id
-from pdmail.core.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
+from pdmail.core.errors import (
+    AuthFailure,
+    PartialFailure,
+    PdmailError,
+    TemporaryFailure,
+    UsageError,
+    combine_exit_codes,
+)
 from pdmail.core.settings import is_on
 from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
 from pdmail.store import accounts as accounts_store
@@ -733,9 +740,5 @@ def sync(db: Database, user, account_name: str | None = None,
 
 
 def exit_code(results: list[AccountResult]) -> int:
-    """docs/spec.md, "Exit codes", over several accounts: credentials first, then retry-later, then partial."""
-    codes = {r.exit_code for r in results}
-    for code in (AuthFailure.exit_code, UsageError.exit_code, TemporaryFailure.exit_code, PartialFailure.exit_code):
-        if code in codes:
-            return code
-    return max(codes, default=0)
+    """docs/spec.md, "Exit codes", over several accounts: see :func:`combine_exit_codes`."""
+    return combine_exit_codes(r.exit_code for r in results)

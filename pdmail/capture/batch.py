@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.addresses import normalize_address
-from pdmail.core.errors import PdmailError, TemporaryFailure
+from pdmail.core.errors import PdmailError
 from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
 from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.store import quarantine as quarantine_store
@@ -209,54 +210,39 @@ class RunStopped(PdmailError):
         self.cause = cause
 
 
-class _Retry(Exception):
-    """A message failed inside a batch written without savepoints: redo the batch with them."""
-
-
 def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, company: Company) -> list[Outcome]:
-    """One transaction per batch. First without a savepoint per message (they make the full-text
-    index flush every time); if any message fails, that attempt is rolled back whole and the batch
-    is written again with one savepoint per message, so that only the failed ones are left out.
-    The contacts a batch creates are linked to their earlier mail once, before it commits.
-    """
-    if not any(r.oversize for r in batch):  # an oversize message writes a spool file: not undone by rollback
-        try:
-            with db.tx(), db.flat():
-                new_contacts = NewContacts()
-                outcomes = [_one(db, result, recipient, company, new_contacts, retry_on_error=True)
-                            for result in batch]
-                new_contacts.link_earlier_mail(db)
-                return outcomes
-        except _Retry:
-            pass
-    with db.tx():
+    """One transaction per batch (see :mod:`pdmail.capture.batch_writer`). The contacts a batch
+    creates are linked to their earlier mail once, before it commits."""
+
+    def write(fail_fast: bool) -> list[Outcome]:
         new_contacts = NewContacts()
-        outcomes = [_one(db, result, recipient, company, new_contacts) for result in batch]
+        outcomes = [_one(db, result, recipient, company, new_contacts, fail_fast=fail_fast) for result in batch]
         new_contacts.link_earlier_mail(db)
         return outcomes
 
+    # An oversize message writes a spool file, which a rollback does not undo.
+    return write_batch(db, write, flat_first=not any(r.oversize for r in batch))
+
 
 def _one(db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *,
-         retry_on_error: bool = False) -> Outcome:
+         fail_fast: bool) -> Outcome:
     label = storable(result.input.label)
     if result.error:
         return Outcome(label, "failed", None, result.error)
     if result.oversize:
         return _oversize(db, result.input, recipient)
-    try:
-        with db.tx():
-            return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed,
-                              company=company, derived=result.derived, fail_fast=retry_on_error,
-                              new_contacts=new_contacts)
-    except TemporaryFailure:
-        raise
-    except Exception as exc:  # one bad message must not stop the rest
-        if retry_on_error:
-            raise _Retry from exc
+
+    def store() -> Outcome:
+        return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed, company=company,
+                          derived=result.derived, fail_fast=fail_fast, new_contacts=new_contacts)
+
+    def failed(exc: Exception) -> Outcome:
         # Only the machine's failures get here (the message's own end in the quarantine).
         if isinstance(exc, PdmailError):
             return Outcome(label, "failed", None, exc.message)
         return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
+
+    return write_message(db, store, fail_fast=fail_fast, on_failure=failed)
 
 
 def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outcome:

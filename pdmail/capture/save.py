@@ -10,13 +10,14 @@ import dataclasses
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.capture import decision as decision_rules
+from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
-from pdmail.core.models import Address, ParsedEmail, User
-from pdmail.core.settings import is_on
+from pdmail.core.models import Address, Contact, ParsedEmail, User
 from pdmail.linking import engine as link
 from pdmail.linking import relink
 from pdmail.linking import threads as threading_rules
+from pdmail.linking.context import LinkingInputs
 from pdmail.mime import fingerprint as identity
 from pdmail.mime.limits import fits_sqlite_integer
 from pdmail.mime.parse import MessageRefused, parse_message, without_surrogates
@@ -386,59 +387,85 @@ def store_parsed(
 def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | None, origin: Origin,
                   company: Company | None, bcc_deal_id: int | None, wrapper_raw: bytes | None,
                   derived: Derived | None, new_contacts: NewContacts) -> Outcome:
+    """Facts, decision, then writes: see :mod:`pdmail.capture.decision` for the rules."""
     company = company or Company.load(db)
     derived = derived or Derived.of(parsed)
-    fingerprint = derived.fingerprint
-    existing = store.find_by_fingerprint(db, owner.id, fingerprint)
-    if existing is not None:
-        return Outcome(origin.label, "duplicate", existing, "already captured")
-    if parsed.pdmail_token:
+    facts = _identity_facts(db, owner, parsed, origin, derived.fingerprint)
+    done = decision_rules.duplicate(facts)
+    if done is not None:
+        return Outcome(origin.label, done.status, done.existing_id, done.reason)
+    facts, thread_ids = _read_facts(db, owner, parsed, origin, company, facts, bcc_deal_id, new_contacts)
+    decided = decision_rules.decide(facts)
+    if decided.contacts_to_create:
+        created, refused = _create_contacts(db, decided.contacts_to_create, parsed)
+        for address in created:
+            new_contacts.add(owner, address)
+        decided = decision_rules.decide(facts.with_contacts(created, refused))
+    if decided.status == decision_rules.SKIPPED:
+        return Outcome(origin.label, decided.status, None, decided.reason)
+    email_id = _save(db, owner, parsed, raw, origin, facts, decided, thread_ids, derived,
+                     bcc_deal_id=bcc_deal_id, wrapper_raw=wrapper_raw)
+    return Outcome(origin.label, "stored", email_id, None, list(decided.warnings))
+
+
+def _identity_facts(db: Database, owner: User, parsed: ParsedEmail, origin: Origin,
+                    fingerprint: str) -> decision_rules.CaptureFacts:
+    """What the store holds of this very message: read first, as a duplicate needs nothing else."""
+    sent_copy = None
+    duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
+    if duplicate_of is None and parsed.pdmail_token:
         # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
-        sent_id = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
-        if sent_id is not None:
-            return Outcome(origin.label, "duplicate", sent_id, "already captured when pdmail sent it")
-    warnings: list[str] = []
-    if parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm):
-        warnings.append(f"another message with Message-ID {parsed.message_id} differs in content; both kept")
+        sent_copy = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
+    return decision_rules.CaptureFacts(source=origin.source, message_id=parsed.message_id,
+                                       duplicate_of=duplicate_of, sent_copy_of=sent_copy,
+                                       forced_visibility=origin.visibility)
 
-    direction = direction_of(parsed, owner, origin)
-    own = frozenset(owner.addresses | {a for a in _capture_addresses(parsed, company)})
-    colleagues = frozenset(a for a, u in company.users_by_address.items() if u.id != owner.id)
-    email_in = link.LinkInput.from_parsed(parsed, direction)
 
+def _read_facts(db: Database, owner: User, parsed: ParsedEmail, origin: Origin, company: Company,
+                facts: decision_rules.CaptureFacts, bcc_deal_id: int | None,
+                new_contacts: NewContacts) -> tuple[decision_rules.CaptureFacts, tuple[str, ...]]:
+    """The rest of the facts: Message-ID, thread, settings, and the CRM as the linking engine reads it.
+
+    Two writes come first, because the facts depend on them: conversations that arrived out of order
+    are joined (the thread found is the joined one), and contacts that another user's mail created
+    earlier in the batch link their earlier mail (see :class:`NewContacts`).
+    """
+    taken = bool(parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm))
+    email_in = link.LinkInput.from_parsed(parsed, direction_of(parsed, owner, origin))
     thread_id, thread_ids = _resolve_thread(db, owner, parsed)
     thread = store.get_thread(db, thread_id) if thread_id else None
-    visibility = origin.visibility or (thread.visibility if thread else
-                                       company.setting(db, "default-visibility", owner))
-    base_ctx = link.LinkContext(
-        own_addresses=own,
-        colleague_addresses=colleagues,
-        contacts_by_address={},
-        deals_by_contact={},
-        deals_by_id={},
-        blocked=company.blocked,
-        auto_link_deals=is_on(company.setting(db, "auto-link-deals", owner)),
-        thread=_thread_links(thread),
-        bcc_deal_id=bcc_deal_id,
-    )
-    customers = link.customer_addresses(email_in, base_ctx)
+    inputs = LinkingInputs(db, company)
+    base = inputs.base(owner, email_in, bcc_deal_id=bcc_deal_id)
+    customers = link.customer_addresses(email_in, base)
     new_contacts.before_capture(db, owner, customers)
-    contacts = store.contacts_for_addresses(db, customers)
-    # A contact is seen by every user: private mail must not publish its correspondents.
-    if (origin.source == "bcc" and company.create_contacts and visibility != "private"
-            and link.is_automated(email_in) is None):
-        # A new contact has no deal yet: linking its earlier mail later leaves this thread's deal as it is.
-        _create_contacts(db, owner, customers, contacts, parsed, warnings, new_contacts)
-    ctx = _with_crm(db, base_ctx, contacts, extra_deals=(bcc_deal_id, thread.deal_id if thread else None))
-    decision = link.decide_links(email_in, ctx)
-    if not decision.capture:
-        return Outcome(origin.label, "skipped", None, _trace_reason(decision) or "sender is blocked")
+    crm = inputs.read_crm(customers, deal_ids=(bcc_deal_id, thread.deal_id if thread else None))
+    return dataclasses.replace(
+        facts,
+        message_id_taken=taken,
+        default_visibility=company.setting(db, "default-visibility", owner),
+        thread=None if thread is None else decision_rules.ThreadFacts(
+            thread.id, thread.visibility, thread.deal_id, thread.is_deal_manual),
+        create_contacts=company.create_contacts,
+        email_in=email_in,
+        base=base,
+        customers=customers,
+        crm=crm,
+    ), thread_ids
 
+
+def _save(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | None, origin: Origin,
+          facts: decision_rules.CaptureFacts, decided: decision_rules.CaptureDecision, thread_ids: tuple[str, ...],
+          derived: Derived, *, bcc_deal_id: int | None, wrapper_raw: bytes | None) -> int:
+    """Write what was decided: the thread, the raw bytes, the email and its links, and their follow-ups."""
+    decision = decided.links
+    assert decision is not None and facts.email_in is not None
     stamp = now_utc()
-    if thread_id is None:
+    if facts.thread is None:
         thread_id = store.create_thread(db, owner.id, threading_rules.normalize_subject(parsed.subject),
-                                        visibility, stamp)
-        thread = store.get_thread(db, thread_id)
+                                        decided.visibility, stamp)
+    else:
+        thread_id = facts.thread.id
+    thread = store.get_thread(db, thread_id)
     store.register_message_ids(db, owner.id, thread_ids, thread_id)
 
     raw_sha = parsed.raw_sha256
@@ -452,15 +479,15 @@ def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | N
             raw_sha = wrapper_sha
 
     date, date_source = _date_of(parsed, origin)
-    deal_id = decision.deal_id
-    folder = origin.folder or ("sent" if direction == "outgoing" else "inbox")
+    direction = facts.email_in.direction
+    state = relink.LinkState.of(decision)
     new = store.NewEmail(
         owner_id=owner.id,
         thread_id=thread_id,
         message_id=parsed.message_id,
         message_id_norm=parsed.message_id_norm,
         alt_message_id=parsed.alt_message_id,
-        fingerprint=fingerprint,
+        fingerprint=derived.fingerprint,
         raw_sha256=raw_sha,
         wrapper_sha256=wrapper_sha,
         direction=direction,
@@ -475,58 +502,30 @@ def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | N
         snippet=derived.snippet,
         body_text=parsed.text,
         attachments=tuple(a.to_json() for a in parsed.attachments if not a.is_inline),
-        folder=folder,
+        folder=origin.folder or ("sent" if direction == "outgoing" else "inbox"),
         is_read=origin.is_read or direction == "outgoing",
-        visibility=visibility,
-        deal_id=deal_id,
-        deal_rule=decision.deal_rule,
-        needs_deal=decision.needs_deal,
-        is_automated=decision.verdict == "automated",
-        link_verdict=decision.verdict,
-        link_trace=tuple({"rule": t.rule, "reason": t.reason} for t in decision.trace),
-        link_input=email_in.to_json(),
+        visibility=decided.visibility,
+        deal_id=state.deal_id,
+        deal_rule=state.deal_rule,
+        needs_deal=state.needs_deal,
+        is_automated=state.is_automated,
+        link_verdict=state.verdict,
+        link_trace_json=state.trace_json,
+        link_input=facts.email_in.to_json(),
         bcc_deal_id=bcc_deal_id,
-        contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
+        contacts=state.contacts,
         parse_status=parsed.parse_status,
         captured_utc=stamp,
-        is_deal_manual=decision.deal_rule in (link.RULE_THREAD_DEAL_MANUAL, link.RULE_THREAD_NO_DEAL_MANUAL),
+        is_deal_manual=state.is_deal_manual,
     )
     email_id = store.insert_email(db, new)
     if parsed.pdmail_token and origin.source != "sent":
         outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)
-    if deal_id is not None and thread.deal_id != deal_id and not thread.is_deal_manual:
-        store.set_thread_deal(db, thread_id, deal_id, new.deal_rule, manual=False)
+    if state.deal_id is not None and thread.deal_id != state.deal_id and not thread.is_deal_manual:
+        store.set_thread_deal(db, thread_id, state.deal_id, state.deal_rule, manual=False)
     relink.after_capture(db, thread_id, email_id)
-    return Outcome(origin.label, "stored", email_id, None, warnings)
-
-
-def _capture_addresses(parsed: ParsedEmail, company: Company):
-    for a in (*parsed.to, *parsed.cc, *parsed.bcc):
-        if company.is_capture_address(a.email):
-            yield a.email
-    if company.bcc_address:
-        yield company.bcc_address
-
-
-def _thread_links(thread) -> link.ThreadLinks | None:
-    """The thread's deal for the engine; "no deal, set by hand" is a decision the engine must see too."""
-    if thread is None or (thread.deal_id is None and not thread.is_deal_manual):
-        return None
-    return link.ThreadLinks(thread.deal_id, thread.is_deal_manual)
-
-
-def _trace_reason(decision) -> str | None:
-    return decision.trace[-1].reason if decision.trace else None
-
-
-def _with_crm(db: Database, ctx, contacts, *, extra_deals):
-    contact_ids = sorted({c.id for c in contacts.values()})
-    deals_by_contact = store.deals_for_contacts(db, contact_ids)
-    known = {d.id: d for group in deals_by_contact.values() for d in group}
-    known.update(store.deals_by_id(db, [i for i in extra_deals if i is not None and i not in known]))
-    return dataclasses.replace(ctx, contacts_by_address=contacts, deals_by_contact=deals_by_contact,
-                               deals_by_id=known)
+    return email_id
 
 
 def _display_names(parsed: ParsedEmail) -> dict[str, str]:
@@ -539,29 +538,24 @@ def _display_names(parsed: ParsedEmail) -> dict[str, str]:
     return names
 
 
-def _create_contacts(db: Database, owner: User, customers, contacts: dict, parsed: ParsedEmail,
-                     warnings: list[str], new_contacts: NewContacts) -> None:
-    """A contact for each customer address that has none (added to ``contacts`` and ``new_contacts``).
+def _create_contacts(db: Database, addresses, parsed: ParsedEmail) -> tuple[dict[str, Contact], dict[str, str]]:
+    """A contact for each of ``addresses``, as decided; and the addresses the store refused, with why.
 
-    The mail never depends on it: an address no contact can have is skipped with a warning. The earlier
-    mail a new contact links is linked on the owner's behalf (another user's mail only by a proposal,
-    rule 4 of the sharing law), once for the batch: see :class:`NewContacts`.
+    Refusals come before anything is written, so the mail goes on whole without such a contact. The
+    earlier mail a new contact links is linked on the owner's behalf (another user's mail only by a
+    proposal, rule 4 of the sharing law), once for the batch: see :class:`NewContacts`.
     """
     names = _display_names(parsed)
-    for address in customers:
-        if address in contacts:
-            continue
-        if not is_valid_address(address):
-            warnings.append(f"no contact created for {address!r}: not an email address")
-            continue
+    created: dict[str, Contact] = {}
+    refused: dict[str, str] = {}
+    for address in addresses:
         try:
-            # Refusals come before anything is written, so the mail goes on whole without this contact.
             record = crm_store.add_contact(db, names.get(address) or address, [address])
         except PdmailError as exc:
-            warnings.append(f"no contact created for {address}: {exc.message}")
+            refused[address] = exc.message
             continue
-        contacts[address] = record.as_contact()
-        new_contacts.add(owner, address)
+        created[address] = record.as_contact()
+    return created, refused
 
 
 def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:

@@ -8,6 +8,7 @@ import typer
 
 from pdmail.cli.common import Session, clean, command
 from pdmail.core import json_text
+from pdmail.core.errors import combine_exit_codes
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -58,8 +59,7 @@ def sync(
         options.progress = progress
         results = engine.sync(s.db, s.user, account, options)
     _report(s, results)
-    code = engine.exit_code(results)
-    code = next((c for c in (77, 2, 75, 7) if c in (code, send_code)), 0)
+    code = combine_exit_codes((engine.exit_code(results), send_code))
     if code:
         raise typer.Exit(code)
 

@@ -5,6 +5,8 @@ Library code raises these; it never prints and never calls ``sys.exit``.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 # Exit codes of docs/spec.md ("Exit codes"), in one place.
 EXIT_OK = 0
 EXIT_INTERNAL = 1
@@ -15,6 +17,26 @@ EXIT_PARTIAL = 7
 EXIT_TEMPFAIL = 75
 EXIT_AUTH = 77
 EXIT_OUTPUT_CLOSED = 141  # what shells report for a program a closed pipe stopped (128 + SIGPIPE)
+
+
+# A run of many parts (accounts, outbox messages) ends with one code: the first of these that any
+# part ended with, in this order (what the user must fix first comes first), else the largest.
+RANKED_EXIT_CODES = (EXIT_AUTH, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_PARTIAL)
+
+
+def combine_exit_codes(codes: Iterable[int], *, otherwise: int | None = None) -> int:
+    """The one exit code of a run from its parts' codes (0 for a part that went through).
+
+    Credentials first, then configuration, then retry later, then partial; a part that failed
+    otherwise makes the run end with ``otherwise``, or with the largest such code when it is None.
+    """
+    failed = {code for code in codes if code != EXIT_OK}
+    for code in RANKED_EXIT_CODES:
+        if code in failed:
+            return code
+    if not failed:
+        return EXIT_OK
+    return max(failed) if otherwise is None else otherwise
 
 
 class PdmailError(Exception):

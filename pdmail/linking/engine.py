@@ -9,6 +9,7 @@ that ``pdmail explain`` shows as is.
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -175,6 +176,11 @@ class LinkDecision:
     needs_deal: bool
     candidate_deal_ids: tuple[int, ...]
     trace: tuple[TraceStep, ...]
+
+    def trace_json(self) -> str:
+        """The stored form of the trace: capture and re-linking both write this text, so that links
+        decided again without a change compare equal to what capture wrote."""
+        return json.dumps([{"rule": t.rule, "reason": t.reason} for t in self.trace], ensure_ascii=False)
 
 
 def _listing(items: Iterable[object]) -> str:

@@ -29,7 +29,6 @@ in batches with constant memory, one transaction per batch.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -37,8 +36,8 @@ from dataclasses import dataclass, field
 
 from pdmail.core.addresses import normalize_address
 from pdmail.core.models import Contact, LinkCause, User
-from pdmail.core.settings import is_on
 from pdmail.linking import engine as link
+from pdmail.linking.context import LinkingInputs, complete
 from pdmail.store import links as store
 from pdmail.store import users as users_store
 from pdmail.store.db import Database, now_utc
@@ -62,6 +61,20 @@ class LinkState:
     trace_json: str
     contact_causes: tuple[tuple[int, LinkCause], ...] = ()  # contacts another user's change linked
     deal_cause: LinkCause | None = None
+
+    @classmethod
+    def of(cls, decision: link.LinkDecision) -> LinkState:
+        """The links the engine decided, as capture stores them and re-linking compares them."""
+        return cls(
+            contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
+            deal_id=decision.deal_id,
+            deal_rule=decision.deal_rule,
+            is_deal_manual=decision.deal_rule in (link.RULE_THREAD_DEAL_MANUAL, link.RULE_THREAD_NO_DEAL_MANUAL),
+            needs_deal=decision.needs_deal,
+            is_automated=decision.verdict == link.VERDICT_AUTOMATED,
+            verdict=decision.verdict,
+            trace_json=decision.trace_json(),
+        )
 
     def proposed_contacts(self) -> list[int]:
         return [cid for cid, cause in self.contact_causes if cause.proposed]
@@ -225,45 +238,15 @@ class Attribution:
         return LinkCause(by, self.stamp, proposed=True)
 
 
-def trace_json(decision: link.LinkDecision) -> str:
-    """The stored form of a trace; capture writes the same text, so unchanged links compare equal."""
-    return json.dumps([{"rule": t.rule, "reason": t.reason} for t in decision.trace], ensure_ascii=False)
-
-
 class Relinker:
     """The company's facts, read once per run, and the thread-by-thread decision."""
 
     def __init__(self, db: Database, *, actor: User | None = None) -> None:
-        from pdmail.store.company import Company
-
         self.db = db
-        self.company = Company.load(db)
+        self.inputs = LinkingInputs(db)
         self.users: dict[int, User] = {u.id: u for u in users_store.list_users(db)}
-        self.auto_link = {
-            uid: is_on(users_store.get_setting(db, "auto-link-deals", u)) for uid, u in self.users.items()
-        }
-        accepts = {uid: is_on(users_store.get_setting(db, "accept-colleague-links", u))
-                   for uid, u in self.users.items()}
+        accepts = {uid: self.inputs.accepts_colleague_links(u) for uid, u in self.users.items()}
         self.attribution = Attribution(actor, now_utc(), accepts)
-        everyone = frozenset(self.company.users_by_address)
-        self._colleagues = {uid: everyone - u.addresses for uid, u in self.users.items()}
-
-    def _base(self, e: store.LinkedEmail, email_in: link.LinkInput) -> link.LinkContext:
-        owner = self.users[e.owner_id]
-        own = set(owner.addresses)
-        if self.company.bcc_address:
-            own.add(self.company.bcc_address)
-        own.update(a.email for a in (*email_in.to, *email_in.cc) if self.company.is_capture_address(a.email))
-        return link.LinkContext(
-            own_addresses=frozenset(own),
-            colleague_addresses=self._colleagues[e.owner_id],
-            contacts_by_address={},
-            deals_by_contact={},
-            deals_by_id={},
-            blocked=self.company.blocked,
-            auto_link_deals=self.auto_link[e.owner_id],
-            bcc_deal_id=e.bcc_deal_id,
-        )
 
     def plan(self, threads: Sequence[tuple[store.ThreadState, list[store.LinkedEmail]]]):
         """Decide every email of these threads again; returns [(thread, new thread deal, [(email, state)])]."""
@@ -275,7 +258,7 @@ class Relinker:
             items = []
             for e in emails:
                 email_in = link.LinkInput.from_json(e.link_input)
-                base = self._base(e, email_in)
+                base = self.inputs.base(self.users[e.owner_id], email_in, bcc_deal_id=e.bcc_deal_id)
                 customers = link.customer_addresses(email_in, base)
                 addresses.update(customers)
                 if e.is_links_manual:
@@ -285,12 +268,7 @@ class Relinker:
             if thread.deal_id is not None:
                 deal_ids.add(thread.deal_id)
             prepared.append((thread, items))
-        contacts = store.contacts_by_address(self.db, addresses)
-        manual = store.contacts_by_id(self.db, manual_ids) if manual_ids else {}
-        contact_ids = {c.id for c in contacts.values()} | set(manual)
-        deals_by_contact = store.deals_for_contacts(self.db, contact_ids) if contact_ids else {}
-        deals = {d.id: d for group in deals_by_contact.values() for d in group}
-        deals.update(store.deals_by_id(self.db, deal_ids - set(deals)))
+        crm = self.inputs.read_crm(addresses, contact_ids=manual_ids, deal_ids=deal_ids)
 
         out = []
         for thread, items in prepared:
@@ -298,16 +276,9 @@ class Relinker:
             for e, email_in, base, customers in items:
                 chosen = None
                 if e.is_links_manual:
-                    chosen = tuple(manual[c[0]] for c in e.contacts if c[4] and c[0] in manual)
-                ctx = dataclasses.replace(
-                    base,
-                    contacts_by_address={a: contacts[a] for a in customers if a in contacts},
-                    deals_by_contact=deals_by_contact,
-                    deals_by_id=deals,
-                    manual_contacts=chosen,
-                )
-                ready.append((e, email_in, ctx))
-            out.append(self._decide_thread(thread, ready, deals))
+                    chosen = tuple(crm.contacts_by_id[c[0]] for c in e.contacts if c[4] and c[0] in crm.contacts_by_id)
+                ready.append((e, email_in, complete(base, crm, customers, manual_contacts=chosen)))
+            out.append(self._decide_thread(thread, ready, crm.deals_by_id))
         return out
 
     def _decide_thread(self, thread: store.ThreadState, ready, deals):
@@ -332,16 +303,7 @@ def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool):
     for e, email_in, ctx in ready:
         ctx = dataclasses.replace(ctx, thread=running, held_deal_id=e.deal_id if held else None)
         d = link.decide_links(email_in, ctx)
-        state = LinkState(
-            contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in d.contacts),
-            deal_id=d.deal_id,
-            deal_rule=d.deal_rule,
-            is_deal_manual=d.deal_rule in (link.RULE_THREAD_DEAL_MANUAL, link.RULE_THREAD_NO_DEAL_MANUAL),
-            needs_deal=d.needs_deal,
-            is_automated=d.verdict == link.VERDICT_AUTOMATED,
-            verdict=d.verdict,
-            trace_json=trace_json(d),
-        )
+        state = LinkState.of(d)
         if not manual and d.deal_id is not None and (running is None or running.deal_id != d.deal_id):
             running, running_rule = link.ThreadLinks(d.deal_id, False), d.deal_rule
             states = [

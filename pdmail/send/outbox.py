@@ -17,13 +17,14 @@ from pathlib import Path
 
 from pdmail.core import money
 from pdmail.core.errors import (
+    EXIT_PARTIAL,
     AuthFailure,
     InputRefused,
     NotFound,
-    PartialFailure,
     PdmailError,
     TemporaryFailure,
     UsageError,
+    combine_exit_codes,
 )
 from pdmail.core.models import Address, User
 from pdmail.mime.limits import DEFAULT_LIMITS, size_text
@@ -466,12 +467,8 @@ def _retry_copy(db: Database, item_id: int, network: Network) -> list[SendResult
 
 
 def exit_code(results: list[SendResult]) -> int:
-    """One code for a batch, in the order sync uses: credentials, configuration, retry later, partial."""
-    codes = {r.error.exit_code for r in results if r.error is not None}
-    for code in (AuthFailure.exit_code, UsageError.exit_code, TemporaryFailure.exit_code):
-        if code in codes:
-            return code
-    return PartialFailure.exit_code if codes else 0
+    """One code for a batch, ranked as sync ranks them; any other failure leaves the batch partial."""
+    return combine_exit_codes((r.error.exit_code for r in results if r.error is not None), otherwise=EXIT_PARTIAL)
 
 
 def recover_stale(db: Database, owner_id: int | None, now: datetime) -> list[SendResult]:

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from pdmail.core.models import Address, Contact, Deal, Direction, Source, Visibility
+from pdmail.core.models import Address, Direction, Source, Visibility
 from pdmail.store.db import Database
 
 
@@ -42,7 +42,7 @@ class NewEmail:
     needs_deal: bool
     is_automated: bool
     link_verdict: str | None
-    link_trace: tuple[dict, ...]
+    link_trace_json: str  # the engine's trace, serialized by LinkDecision.trace_json()
     link_input: dict
     bcc_deal_id: int | None
     contacts: tuple[tuple[int, str, str, str], ...]  # (contact id, address, rule, reason)
@@ -220,53 +220,6 @@ def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str
     )
 
 
-# --- CRM lookups for the linking engine --------------------------------------------------------
-
-
-def contacts_for_addresses(db: Database, addresses: Sequence[str]) -> dict[str, Contact]:
-    if not addresses:
-        return {}
-    marks = ",".join("?" * len(addresses))
-    rows = db.all(
-        f"SELECT e.email, c.id, c.name, c.org_id FROM contact_emails e JOIN contacts c ON c.id = e.contact_id "
-        f"WHERE e.email IN ({marks})",
-        tuple(addresses),
-    )
-    by_id: dict[int, list] = {}
-    out: dict[str, Contact] = {}
-    for r in rows:
-        by_id.setdefault(r["id"], []).append(r)
-    for cid, group in by_id.items():
-        emails = tuple(sorted(g["email"] for g in group))
-        contact = Contact(cid, group[0]["name"], emails, group[0]["org_id"])
-        for g in group:
-            out[g["email"]] = contact
-    return out
-
-
-def _deal(r) -> Deal:
-    return Deal(r["id"], r["title"], r["status"], r["contact_id"], r["org_id"], r["value"], r["currency"])
-
-
-def deals_for_contacts(db: Database, contact_ids: Sequence[int]) -> dict[int, tuple[Deal, ...]]:
-    if not contact_ids:
-        return {}
-    marks = ",".join("?" * len(contact_ids))
-    rows = db.all(f"SELECT * FROM deals WHERE contact_id IN ({marks}) ORDER BY id", tuple(contact_ids))
-    out: dict[int, list[Deal]] = {}
-    for r in rows:
-        out.setdefault(r["contact_id"], []).append(_deal(r))
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def deals_by_id(db: Database, ids: Iterable[int | None]) -> dict[int, Deal]:
-    wanted = sorted({i for i in ids if i is not None})
-    if not wanted:
-        return {}
-    marks = ",".join("?" * len(wanted))
-    return {r["id"]: _deal(r) for r in db.all(f"SELECT * FROM deals WHERE id IN ({marks})", tuple(wanted))}
-
-
 # --- email rows -------------------------------------------------------------------------------
 
 
@@ -297,7 +250,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
             addresses, e.subject, e.date_utc, e.date_source, e.snippet, e.body_text,
             json.dumps(list(e.attachments), ensure_ascii=False), e.folder, int(e.is_read), e.visibility,
             e.deal_id, e.deal_rule, int(e.needs_deal), int(e.is_automated), e.link_verdict,
-            json.dumps(list(e.link_trace), ensure_ascii=False), json.dumps(e.link_input, ensure_ascii=False),
+            e.link_trace_json, json.dumps(e.link_input, ensure_ascii=False),
             e.bcc_deal_id, e.parse_status, e.captured_utc, int(e.is_deal_manual),
         ),
     )

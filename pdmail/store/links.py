@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from pdmail.core.models import Contact, Deal, LinkCause, Visibility
+from pdmail.core.models import LinkCause, Visibility
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
 from pdmail.visibility import sql_condition
@@ -205,55 +205,6 @@ def _cause(by: int | None, at: str | None, proposed: int) -> LinkCause | None:
 
 def _cause_columns(cause: LinkCause | None) -> tuple[int | None, str | None, int]:
     return (None, None, 0) if cause is None else (cause.by, cause.at, int(cause.proposed))
-
-
-def contacts_by_address(db: Database, addresses: Iterable[str]) -> dict[str, Contact]:
-    wanted = sorted(set(addresses))
-    if not wanted:
-        return {}
-    rows = db.all(
-        "SELECT e.email, c.id, c.name, c.org_id FROM contact_emails e JOIN contacts c ON c.id = e.contact_id "
-        "WHERE e.email IN (SELECT value FROM json_each(?))",
-        (json.dumps(wanted),),
-    )
-    # The engine reads a contact's id and name; its full address list is not needed to link.
-    return {r[0]: Contact(r[1], r[2], (r[0],), r[3]) for r in rows}
-
-
-def contacts_by_id(db: Database, ids: Iterable[int]) -> dict[int, Contact]:
-    rows = db.all(
-        "SELECT id, name, org_id FROM contacts WHERE id IN (SELECT value FROM json_each(?))", (_ids(ids),)
-    )
-    return {r[0]: Contact(r[0], r[1], (), r[2]) for r in rows}
-
-
-def _deal(r) -> Deal:
-    return Deal(r["id"], r["title"], r["status"], r["contact_id"], r["org_id"], r["value"], r["currency"])
-
-
-def deals_for_contacts(db: Database, contact_ids: Iterable[int]) -> dict[int, tuple[Deal, ...]]:
-    out: dict[int, list[Deal]] = {}
-    for r in db.all(
-        "SELECT id, title, status, contact_id, org_id, value, currency FROM deals "
-        "WHERE contact_id IN (SELECT value FROM json_each(?)) ORDER BY id",
-        (_ids(contact_ids),),
-    ):
-        out.setdefault(r["contact_id"], []).append(_deal(r))
-    return {k: tuple(v) for k, v in out.items()}
-
-
-def deals_by_id(db: Database, ids: Iterable[int | None]) -> dict[int, Deal]:
-    wanted = [i for i in ids if i is not None]
-    if not wanted:
-        return {}
-    return {
-        r["id"]: _deal(r)
-        for r in db.all(
-            "SELECT id, title, status, contact_id, org_id, value, currency FROM deals "
-            "WHERE id IN (SELECT value FROM json_each(?))",
-            (_ids(wanted),),
-        )
-    }
 
 
 # --- what re-linking writes ---------------------------------------------------------------------

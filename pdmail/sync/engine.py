@@ -16,13 +16,20 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
+from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.core.addresses import normalize_message_id
-from pdmail.core.errors import AuthFailure, PartialFailure, PdmailError, TemporaryFailure, UsageError
+from pdmail.core.errors import (
+    AuthFailure,
+    PartialFailure,
+    PdmailError,
+    TemporaryFailure,
+    UsageError,
+    combine_exit_codes,
+)
 from pdmail.core.settings import is_on
 from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
 from pdmail.store import accounts as accounts_store
-from pdmail.store import emails as emails_store
-from pdmail.store import past_skips
+from pdmail.store import crm_snapshot, past_skips
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import sync_state as state
 from pdmail.store import users as users_store
@@ -109,10 +116,6 @@ class _Parser:
     def close(self) -> None:
         if self.helpers is not None:
             self.helpers.close()
-
-
-class _Retry(Exception):
-    """A message failed inside a batch written without savepoints: redo the batch with them."""
 
 
 _END = object()
@@ -510,11 +513,11 @@ class AccountSync:
         before = (self.result.new, self.result.skipped, len(self.result.errors))
         self.company = None  # read again for each batch, with the settings it carries
 
-        def store(retry_on_error: bool) -> None:
+        def store(fail_fast: bool) -> None:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
-            located = [self._store_one(folder, selected, item, result, retry_on_error=retry_on_error)
+            located = [self._store_one(folder, selected, item, result, fail_fast=fail_fast)
                        for item, result in zip(job.fetched, parsed)]
             located = [loc for loc in located if loc is not None]
             state.add_locations(self.db, folder.id, selected.uidvalidity, located)
@@ -537,18 +540,15 @@ class AccountSync:
                 state.set_cursor(self.db, folder.id, last_uid=max(job.chunk))
             self._note_progress()
 
-        try:
-            with self.db.tx(), self.db.flat():
-                store(True)
-        except _Retry:
+        def forget_first_attempt() -> None:
             self.result.new, self.result.skipped = before[0], before[1]
             del self.result.errors[before[2]:]
-            self._commit(lambda: store(False))
-        else:
-            self.checkpoint("commit")
+
+        write_batch(self.db, store, on_retry=forget_first_attempt)
+        self.checkpoint("commit")
 
     def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, result, *,
-                   retry_on_error: bool = False) -> state.NewLocation | None:
+                   fail_fast: bool = False) -> state.NewLocation | None:
         """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
         email_id = None
@@ -570,19 +570,20 @@ class AccountSync:
                 self.company = capture.Company.load(self.db)
             origin = capture.Origin(source="sync", label=label, folder=EMAIL_FOLDER_OF_ROLE[folder.role],
                                     is_read=SEEN in item.flags, server_date=item.internaldate)
-            try:
-                with self.db.tx():
-                    outcome = capture.store_parsed(self.db, self.user, parsed, item.raw, origin,
-                                                   company=self.company, derived=derived)
-            except TemporaryFailure:
-                raise
-            except Exception as exc:  # one bad message must not stop the folder
-                if retry_on_error:
-                    raise _Retry from exc
+            company = self.company
+
+            def store():
+                return capture.store_parsed(self.db, self.user, parsed, item.raw, origin, company=company,
+                                            derived=derived)
+
+            def failed(exc: Exception) -> None:
                 reason = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
                 state.record_failure(self.db, folder.id, selected.uidvalidity, item.uid, reason, item.key)
                 self.result.errors.append(f"{folder.name}: message UID {item.uid} could not be stored ({reason}); "
                                           "it will be retried")
+
+            outcome = write_message(self.db, store, fail_fast=fail_fast, on_failure=failed)
+            if outcome is None:
                 return None
             email_id = outcome.id
             if outcome.status == "stored":
@@ -599,7 +600,7 @@ class AccountSync:
             return False
         addresses = sorted({a.email for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email}
                            - self.user.addresses)
-        if emails_store.contacts_for_addresses(self.db, addresses):
+        if crm_snapshot.contacts_by_address(self.db, addresses):
             return False
         past_skips.remember(self.db, folder.id, selected.uidvalidity, item.uid, parsed.message_id_norm, addresses)
         return True
@@ -738,9 +739,5 @@ def sync(db: Database, user, account_name: str | None = None,
 
 
 def exit_code(results: list[AccountResult]) -> int:
-    """docs/spec.md, "Exit codes", over several accounts: credentials first, then retry-later, then partial."""
-    codes = {r.exit_code for r in results}
-    for code in (AuthFailure.exit_code, UsageError.exit_code, TemporaryFailure.exit_code, PartialFailure.exit_code):
-        if code in codes:
-            return code
-    return max(codes, default=0)
+    """docs/spec.md, "Exit codes", over several accounts: see :func:`combine_exit_codes`."""
+    return combine_exit_codes(r.exit_code for r in results)

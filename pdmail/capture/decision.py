@@ -1,0 +1,138 @@
+"""What capture does with one message, decided from what the store knows about it, without touching it.
+
+Capture is three steps: read the facts (``save.py``), decide here, then write what was decided
+(``save.py``). Deciding is pure, so every combination of facts can be tried in a table
+(tests/test_capture_decision.py) as the linking engine's rules are. The rules, in order:
+
+1. A message whose content is already stored for its owner is a duplicate; so is a copy of mail
+   pdmail sent (recognized by its token, whatever the server rewrote). Nothing else is decided.
+2. A stored message with the same Message-ID but other content does not stop it: both are kept,
+   with a warning.
+3. It joins the thread the store found for it, else starts one. Its visibility is the one its
+   origin forces, else its thread's, else its owner's default.
+4. Smart BCC creates a contact for each customer address that has none, when the company turned
+   contact creation on, the mail is not private (a contact is seen by every user: private mail must
+   not publish its correspondents) and not sent by a machine. An address no contact can have is
+   skipped with a warning; the mail never depends on its contacts.
+5. The linking engine decides its contacts and deal; a message it refuses (every sender blocked,
+   nobody else to link) is skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+from pdmail.core.addresses import is_valid_address
+from pdmail.core.models import Contact
+from pdmail.linking import engine as link
+from pdmail.linking.context import complete
+from pdmail.store.crm_snapshot import CrmSnapshot
+
+STORED = "stored"
+DUPLICATE = "duplicate"
+SKIPPED = "skipped"
+
+
+@dataclass(frozen=True)
+class ThreadFacts:
+    """The thread the store joined the message to."""
+
+    id: int
+    visibility: str
+    deal_id: int | None
+    is_deal_manual: bool
+
+    def links(self) -> link.ThreadLinks | None:
+        """The thread's deal for the engine; "no deal, set by hand" is a decision the engine must see too."""
+        if self.deal_id is None and not self.is_deal_manual:
+            return None
+        return link.ThreadLinks(self.deal_id, self.is_deal_manual)
+
+
+@dataclass(frozen=True)
+class CaptureFacts:
+    """Everything the decision reads; the store's answers, read before anything is written."""
+
+    source: str  # "bcc" | "sync" | "sent"
+    message_id: str | None
+    duplicate_of: int | None = None  # a stored email of the owner with the same content
+    sent_copy_of: int | None = None  # the email pdmail stored when it sent this message
+    message_id_taken: bool = False  # another stored email of the owner has this Message-ID
+    forced_visibility: str | None = None
+    default_visibility: str = "shared"
+    thread: ThreadFacts | None = None
+    create_contacts: bool = False  # the company setting
+    email_in: link.LinkInput | None = None
+    base: link.LinkContext | None = None  # the engine's input without CRM facts and thread
+    customers: tuple[str, ...] = ()
+    crm: CrmSnapshot = field(default_factory=lambda: CrmSnapshot({}, {}, {}, {}))
+    refused: Mapping[str, str] = field(default_factory=dict)  # address -> why the store made no contact
+
+    def with_contacts(self, created: Mapping[str, Contact], refused: Mapping[str, str]) -> CaptureFacts:
+        """These facts after the decided contacts were created (or refused by the store)."""
+        return replace(self, crm=self.crm.with_new_contacts(created), refused={**self.refused, **refused})
+
+
+@dataclass(frozen=True)
+class CaptureDecision:
+    status: str  # stored | duplicate | skipped
+    existing_id: int | None = None  # the stored email a duplicate is
+    reason: str | None = None
+    visibility: str | None = None
+    contacts_to_create: tuple[str, ...] = ()
+    links: link.LinkDecision | None = None
+    warnings: tuple[str, ...] = ()
+
+
+def duplicate(facts: CaptureFacts) -> CaptureDecision | None:
+    """Rule 1 alone: what the store already holds of this message, read before anything else."""
+    if facts.duplicate_of is not None:
+        return CaptureDecision(DUPLICATE, facts.duplicate_of, "already captured")
+    if facts.sent_copy_of is not None:
+        return CaptureDecision(DUPLICATE, facts.sent_copy_of, "already captured when pdmail sent it")
+    return None
+
+
+def visibility_of(facts: CaptureFacts) -> str:
+    if facts.forced_visibility:
+        return facts.forced_visibility
+    return facts.thread.visibility if facts.thread is not None else facts.default_visibility
+
+
+def may_create_contacts(facts: CaptureFacts, visibility: str) -> bool:
+    return (facts.source == "bcc" and facts.create_contacts and visibility != "private"
+            and facts.email_in is not None and link.is_automated(facts.email_in) is None)
+
+
+def decide(facts: CaptureFacts) -> CaptureDecision:
+    """Rules 1 to 5 above. Contacts to create come back first; with them made, the same facts decide the links."""
+    found = duplicate(facts)
+    if found is not None:
+        return found
+    warnings: list[str] = []
+    if facts.message_id_taken:
+        warnings.append(f"another message with Message-ID {facts.message_id} differs in content; both kept")
+    visibility = visibility_of(facts)
+    to_create: list[str] = []
+    if may_create_contacts(facts, visibility):
+        for address in facts.customers:
+            if address in facts.crm.contacts_by_address:
+                continue
+            if not is_valid_address(address):
+                warnings.append(f"no contact created for {address!r}: not an email address")
+            elif address in facts.refused:
+                warnings.append(f"no contact created for {address}: {facts.refused[address]}")
+            else:
+                to_create.append(address)
+    if to_create:
+        return CaptureDecision(STORED, visibility=visibility, contacts_to_create=tuple(to_create),
+                               warnings=tuple(warnings))
+    assert facts.base is not None and facts.email_in is not None
+    ctx = replace(complete(facts.base, facts.crm, facts.customers),
+                  thread=facts.thread.links() if facts.thread is not None else None)
+    decision = link.decide_links(facts.email_in, ctx)
+    if not decision.capture:
+        reason = (decision.trace[-1].reason if decision.trace else None) or "sender is blocked"
+        return CaptureDecision(SKIPPED, reason=reason, visibility=visibility, links=decision)
+    return CaptureDecision(STORED, visibility=visibility, links=decision, warnings=tuple(warnings))

@@ -1,0 +1,104 @@
+"""The CRM facts the linking engine reads: contacts by address and by id, deals by contact and by id.
+
+Capture and re-linking both read them here, with the same queries, so that a message decided
+again later sees exactly what it would have seen at capture. Lists of any length are passed as one
+JSON parameter: a message may name tens of thousands of recipients, more than SQLite takes as
+separate parameters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from pdmail.core.models import Contact, Deal
+from pdmail.store.db import Database
+
+_DEAL_COLUMNS = "id, title, status, contact_id, org_id, value, currency"
+
+
+@dataclass(frozen=True)
+class CrmSnapshot:
+    """The contacts and deals one batch of linking decisions may consult, read together."""
+
+    contacts_by_address: Mapping[str, Contact]
+    contacts_by_id: Mapping[int, Contact]  # contacts chosen by hand, by id
+    deals_by_contact: Mapping[int, tuple[Deal, ...]]
+    deals_by_id: Mapping[int, Deal]
+
+    @classmethod
+    def read(cls, db: Database, addresses: Iterable[str], *, contact_ids: Iterable[int] = (),
+             deal_ids: Iterable[int | None] = ()) -> CrmSnapshot:
+        """The contacts of ``addresses`` and of ``contact_ids``, all their deals, and the deals ``deal_ids``."""
+        by_address = contacts_by_address(db, addresses)
+        wanted_ids = set(contact_ids)
+        by_id = contacts_by_id(db, wanted_ids) if wanted_ids else {}
+        deals_by_contact = deals_for_contacts(db, {c.id for c in by_address.values()} | set(by_id))
+        deals = {d.id: d for group in deals_by_contact.values() for d in group}
+        deals.update(deals_by_id(db, {i for i in deal_ids if i is not None} - set(deals)))
+        return cls(by_address, by_id, deals_by_contact, deals)
+
+    def with_new_contacts(self, created: Mapping[str, Contact]) -> CrmSnapshot:
+        """This snapshot plus contacts just created: a new contact has no deal yet."""
+        if not created:
+            return self
+        return CrmSnapshot({**self.contacts_by_address, **created}, self.contacts_by_id, self.deals_by_contact,
+                           self.deals_by_id)
+
+    def contacts_of(self, addresses: Iterable[str]) -> dict[str, Contact]:
+        return {a: self.contacts_by_address[a] for a in addresses if a in self.contacts_by_address}
+
+
+def _json_list(values: Iterable) -> str:
+    return json.dumps(sorted(set(values)))
+
+
+def contacts_by_address(db: Database, addresses: Iterable[str]) -> dict[str, Contact]:
+    wanted = _json_list(addresses)
+    if wanted == "[]":
+        return {}
+    rows = db.all(
+        "SELECT e.email, c.id, c.name, c.org_id FROM contact_emails e JOIN contacts c ON c.id = e.contact_id "
+        "WHERE e.email IN (SELECT value FROM json_each(?))",
+        (wanted,),
+    )
+    # The engine reads a contact's id and name; its full address list is not needed to link.
+    return {r[0]: Contact(r[1], r[2], (r[0],), r[3]) for r in rows}
+
+
+def contacts_by_id(db: Database, ids: Iterable[int]) -> dict[int, Contact]:
+    rows = db.all(
+        "SELECT id, name, org_id FROM contacts WHERE id IN (SELECT value FROM json_each(?))",
+        (_json_list(int(i) for i in ids),),
+    )
+    return {r[0]: Contact(r[0], r[1], (), r[2]) for r in rows}
+
+
+def deal_of_row(r) -> Deal:
+    """A deal as the linking engine sees it, from a row holding the deal's columns by name."""
+    return Deal(r["id"], r["title"], r["status"], r["contact_id"], r["org_id"], r["value"], r["currency"])
+
+
+def deals_for_contacts(db: Database, contact_ids: Iterable[int]) -> dict[int, tuple[Deal, ...]]:
+    wanted = _json_list(int(i) for i in contact_ids)
+    if wanted == "[]":
+        return {}
+    out: dict[int, list[Deal]] = {}
+    for r in db.all(
+        f"SELECT {_DEAL_COLUMNS} FROM deals WHERE contact_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        (wanted,),
+    ):
+        out.setdefault(r["contact_id"], []).append(deal_of_row(r))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def deals_by_id(db: Database, ids: Iterable[int | None]) -> dict[int, Deal]:
+    wanted = _json_list(int(i) for i in ids if i is not None)
+    if wanted == "[]":
+        return {}
+    return {
+        r["id"]: deal_of_row(r)
+        for r in db.all(f"SELECT {_DEAL_COLUMNS} FROM deals WHERE id IN (SELECT value FROM json_each(?))",
+                        (wanted,))
+    }

@@ -43,9 +43,14 @@ def run_all(contacts: int, deals: int, runs: int, workdir: Path, seed: int = 1) 
         walls.append(listed.wall_s)
         cpus.append(listed.cpu_s)
         peaks.append(listed.peak_pss_mb or 0)
-    results["contact_list"] = {"runs": runs, "median_s": measure.median(walls), "p90_s": measure.percentile(walls, 0.9),
-                               "cpu_median_s": measure.median(cpus), "peak_pss_mb": max(peaks),
-                               "bytes": len(listed.stdout)}
+    results["contact_list"] = {
+        "runs": runs,
+        "median_s": measure.median(walls),
+        "p90_s": measure.percentile(walls, 0.9),
+        "cpu_median_s": measure.median(cpus),
+        "peak_pss_mb": max(peaks),
+        "bytes": len(listed.stdout),
+    }
     results["load_after"] = measure.load_note()
     return results
 
@@ -55,12 +60,16 @@ def print_table(r: dict) -> None:
     for key, label in (("contact_import", "contact import (CSV)"), ("deal_import", "deal import (CSV)")):
         if key in r:
             x = r[key]
-            print(f"{label:<26} {x['wall_s']:7.2f}s wall {x['cpu_s']:6.2f}s CPU {x['peak_pss_mb'] or 0:6.0f} MB  "
-                  f"{x['imported']:,} imported")
+            print(
+                f"{label:<26} {x['wall_s']:7.2f}s wall {x['cpu_s']:6.2f}s CPU {x['peak_pss_mb'] or 0:6.0f} MB  "
+                f"{x['imported']:,} imported"
+            )
     x = r["contact_list"]
-    print(f"{'contact list --json':<26} median {x['median_s'] * 1000:.0f} ms, p90 {x['p90_s'] * 1000:.0f} ms, "
-          f"CPU median {x['cpu_median_s'] * 1000:.0f} ms, peak {x['peak_pss_mb']:.0f} MB, "
-          f"{x['bytes'] / 1e6:.1f} MB of JSON ({x['runs']} runs)")
+    print(
+        f"{'contact list --json':<26} median {x['median_s'] * 1000:.0f} ms, p90 {x['p90_s'] * 1000:.0f} ms, "
+        f"CPU median {x['cpu_median_s'] * 1000:.0f} ms, peak {x['peak_pss_mb']:.0f} MB, "
+        f"{x['bytes'] / 1e6:.1f} MB of JSON ({x['runs']} runs)"
+    )
     print(r["load_after"])
 
 

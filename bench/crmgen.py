@@ -48,18 +48,87 @@ class Deal(NamedTuple):
     org_name: str
 
 
-_TITLES = ("Head of Operations", "Procurement Manager", "Plant Manager", "Automation Engineer", "Buyer",
-           "Logistics Director", "CTO", "Maintenance Lead", "Supply Chain Analyst", "COO",
-           "Warehouse Manager", "Project Manager", "Einkaufsleiterin", "Jefe de Planta", "Directeur Technique",
-           "Operations Coordinator", "")
-_MIDDLES = ("field", "stone", "ridge", "port", "ford", "wood", "bay", "gate", "view", "worth", "brook", "dale",
-            "mont", "haven", "crest", "moor", "wick", "ton", "land", "mere", "holm", "by", "stead", "well",
-            "more", "side", "hurst", "cliff", "vale", "shaw")
-_DIAL = {"de": "+49", "es": "+34", "fr": "+33", "us": "+1", "usw": "+1", "gb": "+44", "zh": "+86",
-         "ja": "+81", "in": "+91", "ae": "+971", "pl": "+48", "se": "+46", "br": "+55", "ng": "+234",
-         "tr": "+90", "vn": "+84"}
-_CURRENCY = {"de": "EUR", "es": "EUR", "fr": "EUR", "gb": "GBP", "us": "USD", "usw": "USD", "ja": "JPY",
-             "se": "SEK", "pl": "PLN", "br": "BRL"}
+_TITLES = (
+    "Head of Operations",
+    "Procurement Manager",
+    "Plant Manager",
+    "Automation Engineer",
+    "Buyer",
+    "Logistics Director",
+    "CTO",
+    "Maintenance Lead",
+    "Supply Chain Analyst",
+    "COO",
+    "Warehouse Manager",
+    "Project Manager",
+    "Einkaufsleiterin",
+    "Jefe de Planta",
+    "Directeur Technique",
+    "Operations Coordinator",
+    "",
+)
+_MIDDLES = (
+    "field",
+    "stone",
+    "ridge",
+    "port",
+    "ford",
+    "wood",
+    "bay",
+    "gate",
+    "view",
+    "worth",
+    "brook",
+    "dale",
+    "mont",
+    "haven",
+    "crest",
+    "moor",
+    "wick",
+    "ton",
+    "land",
+    "mere",
+    "holm",
+    "by",
+    "stead",
+    "well",
+    "more",
+    "side",
+    "hurst",
+    "cliff",
+    "vale",
+    "shaw",
+)
+_DIAL = {
+    "de": "+49",
+    "es": "+34",
+    "fr": "+33",
+    "us": "+1",
+    "usw": "+1",
+    "gb": "+44",
+    "zh": "+86",
+    "ja": "+81",
+    "in": "+91",
+    "ae": "+971",
+    "pl": "+48",
+    "se": "+46",
+    "br": "+55",
+    "ng": "+234",
+    "tr": "+90",
+    "vn": "+84",
+}
+_CURRENCY = {
+    "de": "EUR",
+    "es": "EUR",
+    "fr": "EUR",
+    "gb": "GBP",
+    "us": "USD",
+    "usw": "USD",
+    "ja": "JPY",
+    "se": "SEK",
+    "pl": "PLN",
+    "br": "BRL",
+}
 
 
 def _phone(rng: random.Random, culture: str) -> str:
@@ -120,9 +189,15 @@ def contacts(n: int, seed: int = 1) -> Iterator[Contact]:
         yield Contact(display, mails, name_, domain, rng.choice(_TITLES), _phone(rng, culture), culture)
 
 
-_DEAL_KINDS = (("pilot", 8_000, 40_000), ("rollout", 60_000, 900_000), ("expansion", 30_000, 300_000),
-               ("service contract", 5_000, 60_000), ("renewal", 3_000, 40_000), ("spare parts", 800, 12_000),
-               ("training", 1_500, 9_000))
+_DEAL_KINDS = (
+    ("pilot", 8_000, 40_000),
+    ("rollout", 60_000, 900_000),
+    ("expansion", 30_000, 300_000),
+    ("service contract", 5_000, 60_000),
+    ("renewal", 3_000, 40_000),
+    ("spare parts", 800, 12_000),
+    ("training", 1_500, 9_000),
+)
 _PRODUCTS = ("ARM-400", "ARM-700", "AMR-9", "VisionKit 3", "GripPro", "Fleet Manager", "PalletMate", "SafeZone")
 
 
@@ -169,8 +244,9 @@ def write_contacts_csv(path: str | os.PathLike, n_contacts: int, seed: int = 1, 
     return count
 
 
-def write_deals_csv(path: str | os.PathLike, n_deals: int, seed: int = 1, *, n_contacts: int | None = None,
-                    bom: bool = False) -> int:
+def write_deals_csv(
+    path: str | os.PathLike, n_deals: int, seed: int = 1, *, n_contacts: int | None = None, bom: bool = False
+) -> int:
     with _open(path, bom) as f:
         w = csv.writer(f)
         w.writerow(DEAL_HEADER)

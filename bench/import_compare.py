@@ -119,8 +119,11 @@ def compare_readers(files: dict[str, bytes]) -> dict:
                 expected = [(n.encode("cp1252", "replace").decode("cp1252"), e) for n, e in reference]
                 differ = sum(1 for a, b in zip(rows, expected) if a != b) + abs(len(rows) - len(expected))
             results.setdefault(variant, {})[reader] = {
-                "seconds": elapsed, "rows": len(rows), "rows_differ": differ,
-                "second_row_line": lines[1] if lines and len(lines) > 1 else None}
+                "seconds": elapsed,
+                "rows": len(rows),
+                "rows_differ": differ,
+                "second_row_line": lines[1] if lines and len(lines) > 1 else None,
+            }
     return results
 
 
@@ -149,8 +152,9 @@ def _fresh(workdir: Path, name: str):
 def insert_executemany(db, contacts: list[dict], emails: list[dict]) -> None:
     with db.tx():
         db.executemany("INSERT INTO contacts (id, name, created_utc) VALUES (:id, :name, :created_utc)", contacts)
-        db.executemany("INSERT INTO contact_emails (email, contact_id, position) "
-                       "VALUES (:email, :contact_id, :position)", emails)
+        db.executemany(
+            "INSERT INTO contact_emails (email, contact_id, position) VALUES (:email, :contact_id, :position)", emails
+        )
 
 
 def insert_sqlite_utils(db, contacts: list[dict], emails: list[dict]) -> None:
@@ -175,8 +179,11 @@ def compare_inserts(files: dict[str, bytes], workdir: Path, rounds: int) -> dict
             db.conn.close()
             if count != len(emails):
                 raise RuntimeError(f"{name} stored {count} of {len(emails)} addresses")
-    return {"contacts": len(contacts), "addresses": len(emails),
-            **{name: statistics.median(values) for name, values in times.items()}}
+    return {
+        "contacts": len(contacts),
+        "addresses": len(emails),
+        **{name: statistics.median(values) for name, values in times.items()},
+    }
 
 
 # --- start-up -----------------------------------------------------------------------------------------
@@ -186,8 +193,9 @@ def import_cost(runs: int) -> dict:
     """Median wall time of a new interpreter that imports only the named module."""
     results = {}
     for module in ("sqlite3", "sqlite_utils"):
-        walls = [measure.run([sys.executable, "-c", f"import {module}"], sample_memory=False).wall_s
-                 for _ in range(runs)]
+        walls = [
+            measure.run([sys.executable, "-c", f"import {module}"], sample_memory=False).wall_s for _ in range(runs)
+        ]
         results[module] = statistics.median(walls)
     return results
 
@@ -214,14 +222,18 @@ def print_report(r: dict) -> None:
                 print(f"{variant:<22} {reader:<28} {x['error']}")
                 continue
             line = x["second_row_line"] if x["second_row_line"] is not None else "not known"
-            print(f"{variant:<22} {reader:<28} {x['seconds'] * 1000:6.0f}ms {x['rows']:8,} {x['rows_differ']:7,}  {line}")
+            print(
+                f"{variant:<22} {reader:<28} {x['seconds'] * 1000:6.0f}ms {x['rows']:8,} {x['rows_differ']:7,}  {line}"
+            )
     i = r["inserts"]
     print(f"bulk insert of {i['contacts']:,} contacts and {i['addresses']:,} addresses, one transaction (median):")
     for name in ("executemany", "sqlite-utils insert_all"):
         print(f"  {name:<26} {i[name] * 1000:7.0f} ms")
     s = r["startup"]
-    print(f"new interpreter importing sqlite3: {s['sqlite3'] * 1000:.0f} ms; sqlite_utils: "
-          f"{s['sqlite_utils'] * 1000:.0f} ms (median of 7)")
+    print(
+        f"new interpreter importing sqlite3: {s['sqlite3'] * 1000:.0f} ms; sqlite_utils: "
+        f"{s['sqlite_utils'] * 1000:.0f} ms (median of 7)"
+    )
     print(r["load_after"])
 
 

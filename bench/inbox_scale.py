@@ -32,10 +32,30 @@ SPAN_S = 3 * 365 * 86400
 
 # A vocabulary with a long tail, so that some words are everywhere and most are rare.
 _SYLLABLES = ("ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "ze", "pa", "do", "fi", "gu", "he", "ja", "be")
-COMMON = ("quote", "meeting", "order", "invoice", "delivery", "price", "contract", "thanks", "call", "update",
-          "robot", "arm", "servo", "install", "schedule", "week", "team", "offer", "support", "service")
-SEARCH_WORD = "gearbox"      # in roughly 1 % of emails
-COMMON_WORD = "quote"        # in a large share of emails
+COMMON = (
+    "quote",
+    "meeting",
+    "order",
+    "invoice",
+    "delivery",
+    "price",
+    "contract",
+    "thanks",
+    "call",
+    "update",
+    "robot",
+    "arm",
+    "servo",
+    "install",
+    "schedule",
+    "week",
+    "team",
+    "offer",
+    "support",
+    "service",
+)
+SEARCH_WORD = "gearbox"  # in roughly 1 % of emails
+COMMON_WORD = "quote"  # in a large share of emails
 
 
 def _vocabulary(rng: random.Random, n: int = 3000) -> list[str]:
@@ -68,18 +88,26 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
     now = EPOCH.strftime("%Y-%m-%dT%H:%M:%SZ")
     conn.execute("BEGIN")
     conn.execute("INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', ?)", (now,))
-    user_rows = [(i, f"user{i}@northwind.example" if i > 1 else "maria@northwind.example", f"User {i}",
-                  int(i in (1, 2)), now) for i in range(1, users + 1)]
+    user_rows = [
+        (i, f"user{i}@northwind.example" if i > 1 else "maria@northwind.example", f"User {i}", int(i in (1, 2)), now)
+        for i in range(1, users + 1)
+    ]
     conn.executemany("INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (?,?,?,?,?)", user_rows)
     conn.execute("INSERT INTO app_state (key, value) VALUES ('default_user', 'maria@northwind.example')")
     n_orgs = max(1, contacts // 8)
-    conn.executemany("INSERT INTO orgs (id, name, domain, created_utc) VALUES (?,?,?,?)",
-                     ((i, f"Org {i}", f"org{i}.example", now) for i in range(1, n_orgs + 1)))
+    conn.executemany(
+        "INSERT INTO orgs (id, name, domain, created_utc) VALUES (?,?,?,?)",
+        ((i, f"Org {i}", f"org{i}.example", now) for i in range(1, n_orgs + 1)),
+    )
     contact_org = [0] + [rng.randint(1, n_orgs) for _ in range(contacts)]
-    conn.executemany("INSERT INTO contacts (id, name, org_id, created_utc) VALUES (?,?,?,?)",
-                     ((i, f"Contact {i}", contact_org[i], now) for i in range(1, contacts + 1)))
-    conn.executemany("INSERT INTO contact_emails (email, contact_id, position) VALUES (?,?,0)",
-                     ((f"c{i}@org{contact_org[i]}.example", i) for i in range(1, contacts + 1)))
+    conn.executemany(
+        "INSERT INTO contacts (id, name, org_id, created_utc) VALUES (?,?,?,?)",
+        ((i, f"Contact {i}", contact_org[i], now) for i in range(1, contacts + 1)),
+    )
+    conn.executemany(
+        "INSERT INTO contact_emails (email, contact_id, position) VALUES (?,?,0)",
+        ((f"c{i}@org{contact_org[i]}.example", i) for i in range(1, contacts + 1)),
+    )
     deal_contact = [0] + [rng.randint(1, contacts) for _ in range(deals)]
     contact_deals: dict[int, list[int]] = {}
     for d in range(1, deals + 1):
@@ -87,8 +115,20 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
     conn.executemany(
         "INSERT INTO deals (id, title, contact_id, org_id, value, currency, status, created_utc, updated_utc) "
         "VALUES (?,?,?,?,?,?,?,?,?)",
-        ((d, f"Deal {d}", deal_contact[d], contact_org[deal_contact[d]], f"{1000 * (d % 97)}.00", "EUR",
-          rng.choices(("open", "won", "lost"), (70, 18, 12))[0], now, now) for d in range(1, deals + 1)),
+        (
+            (
+                d,
+                f"Deal {d}",
+                deal_contact[d],
+                contact_org[deal_contact[d]],
+                f"{1000 * (d % 97)}.00",
+                "EUR",
+                rng.choices(("open", "won", "lost"), (70, 18, 12))[0],
+                now,
+                now,
+            )
+            for d in range(1, deals + 1)
+        ),
     )
     conn.execute("INSERT INTO raw_messages (sha256, size, data) VALUES ('0' , 2, X'0D0A')")
     conn.execute("COMMIT")
@@ -111,15 +151,20 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
         conn.execute("BEGIN")
         conn.executemany(
             "INSERT INTO threads (id, owner_id, subject_norm, deal_id, visibility, last_date_utc, created_utc) "
-            "VALUES (?,?,?,?,?,?,?)", batch_t)
+            "VALUES (?,?,?,?,?,?,?)",
+            batch_t,
+        )
         conn.executemany(
             "INSERT INTO emails (id, owner_id, thread_id, message_id, message_id_norm, fingerprint, raw_sha256, "
             "direction, source, from_name, from_email, to_json, cc_json, addresses, subject, date_utc, snippet, "
             "body_text, attachments_json, folder, is_read, is_deleted, visibility, deal_id, needs_deal, "
-            "captured_utc) VALUES (?,?,?,?,?,?,'0',?,'sync',?,?,?,'[]',?,?,?,?,?,?,?,?,?,?,?,?,?)", batch_e)
+            "captured_utc) VALUES (?,?,?,?,?,?,'0',?,'sync',?,?,?,'[]',?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            batch_e,
+        )
         conn.executemany("INSERT INTO email_addresses (address, email_id, role) VALUES (?,?,?)", batch_a)
-        conn.executemany("INSERT INTO email_contacts (email_id, contact_id, address, rule) VALUES (?,?,?,'address')",
-                         batch_c)
+        conn.executemany(
+            "INSERT INTO email_contacts (email_id, contact_id, address, rule) VALUES (?,?,?,'address')", batch_c
+        )
         conn.execute("COMMIT")
         for b in (batch_e, batch_t, batch_a, batch_c):
             b.clear()
@@ -155,12 +200,33 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
             frm, to = (owner_email, customer) if outgoing else (customer, owner_email)
             folder = "sent" if outgoing else rng.choices(("inbox", "archive", "trash"), (80, 15, 5))[0]
             subj = ("Re: " if k else "") + subject
-            batch_e.append((
-                email_id, owner, thread_id, f"m{email_id}@bench.example", f"m{email_id}@bench.example",
-                f"fp{email_id}", "outgoing" if outgoing else "incoming", "", frm,
-                json.dumps([{"name": "", "email": to}]), f"{frm} {to}", subj, _iso(seconds), body[:120], body,
-                "[]", folder, int(rng.random() < 0.7), int(folder == "trash"), visibility, deal, needs, now,
-            ))
+            batch_e.append(
+                (
+                    email_id,
+                    owner,
+                    thread_id,
+                    f"m{email_id}@bench.example",
+                    f"m{email_id}@bench.example",
+                    f"fp{email_id}",
+                    "outgoing" if outgoing else "incoming",
+                    "",
+                    frm,
+                    json.dumps([{"name": "", "email": to}]),
+                    f"{frm} {to}",
+                    subj,
+                    _iso(seconds),
+                    body[:120],
+                    body,
+                    "[]",
+                    folder,
+                    int(rng.random() < 0.7),
+                    int(folder == "trash"),
+                    visibility,
+                    deal,
+                    needs,
+                    now,
+                )
+            )
             batch_a.append((frm, email_id, "from"))
             batch_a.append((to, email_id, "to"))
             if linked:
@@ -175,15 +241,17 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     conn.close()
-    print(f"built {path} in {time.perf_counter() - started:.0f} s "
-          f"({path.stat().st_size / 1e9:.2f} GB)", file=sys.stderr)
+    print(
+        f"built {path} in {time.perf_counter() - started:.0f} s ({path.stat().st_size / 1e9:.2f} GB)", file=sys.stderr
+    )
 
 
 def counts(path: Path) -> dict[str, int]:
     conn = sqlite3.connect(path)
     try:
-        return {t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-                for t in ("users", "contacts", "deals", "emails")}
+        return {
+            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("users", "contacts", "deals", "emails")
+        }
     finally:
         conn.close()
 
@@ -203,8 +271,7 @@ def time_command(args: list[str], db: Path, runs: int) -> tuple[float, float, fl
     walls, cpus = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        proc = subprocess.Popen(pdmail_command() + args, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+        proc = subprocess.Popen(pdmail_command() + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         _, status, usage = os.wait4(proc.pid, 0)
         walls.append((time.perf_counter() - t0) * 1000)
         cpus.append((usage.ru_utime + usage.ru_stime) * 1000)
@@ -245,9 +312,11 @@ def main() -> None:
     if a.rebuild or not a.db.exists():
         build(a.db, emails=a.emails, contacts=a.contacts, deals=a.deals, users=a.users, seed=a.seed)
     size = counts(a.db)
-    print(f"database: {size['emails']:,} emails, {size['contacts']:,} contacts, {size['deals']:,} deals, "
-          f"{size['users']} users; median of {a.runs} runs, start-up included; load average "
-          f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"database: {size['emails']:,} emails, {size['contacts']:,} contacts, {size['deals']:,} deals, "
+        f"{size['users']} users; median of {a.runs} runs, start-up included; load average "
+        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+    )
     if a.explain:
         explain(a.db)
     owner, colleague = "maria@northwind.example", "user3@northwind.example"
@@ -290,8 +359,9 @@ def _org_of_contact(db: Path, contact: int) -> int:
 def _newest_of(db: Path, owner: int) -> int:
     conn = sqlite3.connect(db)
     try:
-        return conn.execute("SELECT id FROM emails WHERE owner_id = ? ORDER BY date_utc DESC LIMIT 1",
-                            (owner,)).fetchone()[0]
+        return conn.execute(
+            "SELECT id FROM emails WHERE owner_id = ? ORDER BY date_utc DESC LIMIT 1", (owner,)
+        ).fetchone()[0]
     finally:
         conn.close()
 

@@ -60,8 +60,7 @@ def compile_package() -> None:
     if spec is None or not spec.submodule_search_locations:
         return
     for location in spec.submodule_search_locations:
-        subprocess.run([sys.executable, "-m", "compileall", "-q", location], check=False,
-                       stdout=subprocess.DEVNULL)
+        subprocess.run([sys.executable, "-m", "compileall", "-q", location], check=False, stdout=subprocess.DEVNULL)
 
 
 def init_db(db: Path, *, name: str = "Maria Lopez", email: str = OWN) -> None:
@@ -70,8 +69,9 @@ def init_db(db: Path, *, name: str = "Maria Lopez", email: str = OWN) -> None:
     spool = Path(f"{db}.spool")
     if spool.exists():
         shutil.rmtree(spool)
-    measure.run(pd(db, "init", "--name", name, "--email", email, "--company", "Northwind"),
-                sample_memory=False, check=True)
+    measure.run(
+        pd(db, "init", "--name", name, "--email", email, "--company", "Northwind"), sample_memory=False, check=True
+    )
 
 
 def sent_messages(count: int, seed: int) -> list[bytes]:
@@ -89,8 +89,9 @@ def small_sent_messages(count: int, seed: int) -> list[bytes]:
     small: list[bytes] = []
     total = count * 8
     while len(small) < count:
-        small = [g.raw for g in mailgen.generate(total, seed + 1000)
-                 if g.direction == "outgoing" and len(g.raw) <= SMALL][:count]
+        small = [
+            g.raw for g in mailgen.generate(total, seed + 1000) if g.direction == "outgoing" and len(g.raw) <= SMALL
+        ][:count]
         total *= 2
     return small
 
@@ -113,13 +114,18 @@ def pipe_one_each(db: Path, messages: list[bytes]) -> dict:
         cpus.append(m.cpu_s)
         status = "stored" if m.returncode == 0 and b"stored as email" in m.stdout else f"exit {m.returncode}"
         statuses[status] = statuses.get(status, 0) + 1
-    return {"runs": len(walls), "median_s": measure.median(walls), "p90_s": measure.percentile(walls, 0.9),
-            "min_s": min(walls), "cpu_median_s": measure.median(cpus), "outcomes": statuses}
+    return {
+        "runs": len(walls),
+        "median_s": measure.median(walls),
+        "p90_s": measure.percentile(walls, 0.9),
+        "min_s": min(walls),
+        "cpu_median_s": measure.median(cpus),
+        "outcomes": statuses,
+    }
 
 
 def version_times(runs: int) -> dict:
-    walls = [measure.run([pdmail_command(), "--version"], sample_memory=False, check=True).wall_s
-             for _ in range(runs)]
+    walls = [measure.run([pdmail_command(), "--version"], sample_memory=False, check=True).wall_s for _ in range(runs)]
     return {"runs": runs, "median_s": measure.median(walls), "p90_s": measure.percentile(walls, 0.9)}
 
 
@@ -150,17 +156,23 @@ def print_table(r: dict) -> None:
             continue
         x = r[name]
         outcomes = ", ".join(f"{n} {s}" for s, n in sorted(x["outcomes"].items()))
-        print(f"{label:<34} {x['wall_s']:7.2f}s {x['msg_per_s']:7.0f} {x['cpu_s']:6.1f}s "
-              f"{x['peak_pss_mb'] or 0:7.0f}MB {x['max_rss_mb'] or 0:10.0f}MB  {outcomes}")
+        print(
+            f"{label:<34} {x['wall_s']:7.2f}s {x['msg_per_s']:7.0f} {x['cpu_s']:6.1f}s "
+            f"{x['peak_pss_mb'] or 0:7.0f}MB {x['max_rss_mb'] or 0:10.0f}MB  {outcomes}"
+        )
     if "single" not in r:
         print(r["load_after"])
         return
     s, v = r["single"], r["version"]
-    print(f"{'one piped message (' + str(s['runs']) + ' runs)':<34} median {s['median_s'] * 1000:.0f} ms, "
-          f"p90 {s['p90_s'] * 1000:.0f} ms, min {s['min_s'] * 1000:.0f} ms, CPU median {s['cpu_median_s'] * 1000:.0f} ms "
-          f"({', '.join(f'{n} {k}' for k, n in s['outcomes'].items())})")
-    print(f"{'pdmail --version (' + str(v['runs']) + ' runs)':<34} median {v['median_s'] * 1000:.0f} ms, "
-          f"p90 {v['p90_s'] * 1000:.0f} ms")
+    print(
+        f"{'one piped message (' + str(s['runs']) + ' runs)':<34} median {s['median_s'] * 1000:.0f} ms, "
+        f"p90 {s['p90_s'] * 1000:.0f} ms, min {s['min_s'] * 1000:.0f} ms, CPU median {s['cpu_median_s'] * 1000:.0f} ms "
+        f"({', '.join(f'{n} {k}' for k, n in s['outcomes'].items())})"
+    )
+    print(
+        f"{'pdmail --version (' + str(v['runs']) + ' runs)':<34} median {v['median_s'] * 1000:.0f} ms, "
+        f"p90 {v['p90_s'] * 1000:.0f} ms"
+    )
     print(r["load_after"])
 
 
@@ -171,8 +183,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--single-runs", type=int, default=20)
     parser.add_argument("--workdir", type=Path, help="keep the Maildirs and databases here (default: a temp dir)")
     parser.add_argument("--json-out", type=Path)
-    parser.add_argument("--mailbox-only", action="store_true",
-                        help="only the mailbox as received (e.g. --count 100000 to see memory stay flat)")
+    parser.add_argument(
+        "--mailbox-only",
+        action="store_true",
+        help="only the mailbox as received (e.g. --count 100000 to see memory stay flat)",
+    )
     args = parser.parse_args(argv)
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)

@@ -109,44 +109,135 @@ def _names(s: str) -> list[_N]:
 
 
 for _key, _given, _family, _ff, _tz, _loc in [
-    ("de", "Zoë/zoe Jonas Lena Lukas Jürgen/juergen Anja Tobias Sören/soeren Katrin Mia",
-     "Müller/mueller Schäfer/schaefer Becker Wagner Hoffmann Krüger/krueger Neumann Fischer Braun Vogel",
-     False, 60, "de"),
-    ("es", "José/jose María/maria Lucía/lucia Javier Carmen Álvaro/alvaro Sofía/sofia Diego Pilar Andrés/andres",
-     "Álvarez/alvarez García/garcia Martínez/martinez López/lopez Sánchez/sanchez Romero Navarro Ortega Gil Muñoz/munoz",
-     False, 60, "es"),
-    ("fr", "Élodie/elodie Julien Camille François/francois Chloé/chloe Mathieu Inès/ines Léa/lea Hugo Océane/oceane",
-     "Dubois Lefèvre/lefevre Moreau Girard Rousseau Bérard/berard Fontaine Chevalier Mercier Lambert",
-     False, 60, "fr"),
-    ("us", "Emily Michael Sarah David Jessica Ryan Ashley Brandon Megan Tyler",
-     "Johnson Carter Brooks Reed Foster Hayes Price Bennett Sullivan Coleman", False, -300, "en"),
-    ("usw", "Kayla Jordan Madison Kevin Brianna Marcus Alyssa Derek",
-     "Ramirez Thompson Kim Parker Mitchell Turner Hughes Ortiz", False, -480, "en"),
-    ("gb", "Oliver Charlotte Harry Amelia George Imogen Alfie Poppy Rhys Siobhan",
-     "O'Brien/obrien Clarke Walsh Fletcher Barnes Lloyd Hartley Pemberton Ashworth Doyle", False, 0, "en"),
-    ("zh", "娜/na 伟/wei 芳/fang 静/jing 磊/lei 洋/yang 敏/min 杰/jie 婷/ting 强/qiang",
-     "李/li 王/wang 张/zhang 刘/liu 陈/chen 杨/yang 黄/huang 赵/zhao 周/zhou 吴/wu", True, 480, "zh"),
-    ("ja", "健/ken 花子/hanako 翔/sho 美咲/misaki 大輔/daisuke 由美/yumi 拓也/takuya 彩/aya",
-     "佐藤/sato 鈴木/suzuki 高橋/takahashi 田中/tanaka 渡辺/watanabe 伊藤/ito 山本/yamamoto 中村/nakamura",
-     True, 540, "ja"),
-    ("in", "Priya Arjun Ananya Rohan Kavya Vikram Neha Aditya Sneha Rahul",
-     "Sharma Iyer Reddy Nair Gupta Menon Rao Desai Kulkarni Bose", False, 330, "en"),
-    ("ae", "Omar Layla Yusuf Noor Karim Huda Tariq Rania Samir Amira",
-     "Haddad Al-Masri/almasri Khoury Nasser Farouk Saleh Mansour Aziz", False, 240, "en"),
-    ("pl", "Łukasz/lukasz Małgorzata/malgorzata Piotr Agnieszka Paweł/pawel Zofia Krzysztof Ewa",
-     "Nowak Kowalski Wiśniewska/wisniewska Wójcik/wojcik Kamiński/kaminski Zieliński/zielinski "
-     "Lewandowska Dąbrowski/dabrowski", False, 60, "en"),
-    ("se", "Björn/bjorn Åsa/asa Linnea Erik Maja Oskar Ingrid Nils",
-     "Lindqvist Söderberg/soderberg Ekström/ekstrom Holm Nyström/nystrom Berg Sjöberg/sjoberg Dahl",
-     False, 60, "en"),
-    ("br", "João/joao Ana Thiago Beatriz Rafael Larissa Gustavo Camila",
-     "Silva Santos Oliveira Souza Conceição/conceicao Araújo/araujo Ribeiro Carvalho", False, -180, "en"),
-    ("ng", "Chinedu Ngozi Emeka Adaeze Tunde Folake Ifeanyi Yetunde",
-     "Okafor Adeyemi Eze Balogun Okonkwo Nwosu Adebayo Ogunleye", False, 60, "en"),
-    ("tr", "Emre Elif Burak Zeynep Mert Ayşe/ayse Can Gökhan/gokhan",
-     "Yılmaz/yilmaz Kaya Demir Şahin/sahin Çelik/celik Öztürk/ozturk Aydın/aydin Arslan", False, 180, "en"),
-    ("vn", "Anh Minh Thảo/thao Dũng/dung Hương/huong Quang",
-     "Nguyễn/nguyen Trần/tran Lê/le Phạm/pham Võ/vo Đặng/dang", True, 420, "en"),
+    (
+        "de",
+        "Zoë/zoe Jonas Lena Lukas Jürgen/juergen Anja Tobias Sören/soeren Katrin Mia",
+        "Müller/mueller Schäfer/schaefer Becker Wagner Hoffmann Krüger/krueger Neumann Fischer Braun Vogel",
+        False,
+        60,
+        "de",
+    ),
+    (
+        "es",
+        "José/jose María/maria Lucía/lucia Javier Carmen Álvaro/alvaro Sofía/sofia Diego Pilar Andrés/andres",
+        "Álvarez/alvarez García/garcia Martínez/martinez López/lopez Sánchez/sanchez Romero Navarro Ortega Gil Muñoz/munoz",
+        False,
+        60,
+        "es",
+    ),
+    (
+        "fr",
+        "Élodie/elodie Julien Camille François/francois Chloé/chloe Mathieu Inès/ines Léa/lea Hugo Océane/oceane",
+        "Dubois Lefèvre/lefevre Moreau Girard Rousseau Bérard/berard Fontaine Chevalier Mercier Lambert",
+        False,
+        60,
+        "fr",
+    ),
+    (
+        "us",
+        "Emily Michael Sarah David Jessica Ryan Ashley Brandon Megan Tyler",
+        "Johnson Carter Brooks Reed Foster Hayes Price Bennett Sullivan Coleman",
+        False,
+        -300,
+        "en",
+    ),
+    (
+        "usw",
+        "Kayla Jordan Madison Kevin Brianna Marcus Alyssa Derek",
+        "Ramirez Thompson Kim Parker Mitchell Turner Hughes Ortiz",
+        False,
+        -480,
+        "en",
+    ),
+    (
+        "gb",
+        "Oliver Charlotte Harry Amelia George Imogen Alfie Poppy Rhys Siobhan",
+        "O'Brien/obrien Clarke Walsh Fletcher Barnes Lloyd Hartley Pemberton Ashworth Doyle",
+        False,
+        0,
+        "en",
+    ),
+    (
+        "zh",
+        "娜/na 伟/wei 芳/fang 静/jing 磊/lei 洋/yang 敏/min 杰/jie 婷/ting 强/qiang",
+        "李/li 王/wang 张/zhang 刘/liu 陈/chen 杨/yang 黄/huang 赵/zhao 周/zhou 吴/wu",
+        True,
+        480,
+        "zh",
+    ),
+    (
+        "ja",
+        "健/ken 花子/hanako 翔/sho 美咲/misaki 大輔/daisuke 由美/yumi 拓也/takuya 彩/aya",
+        "佐藤/sato 鈴木/suzuki 高橋/takahashi 田中/tanaka 渡辺/watanabe 伊藤/ito 山本/yamamoto 中村/nakamura",
+        True,
+        540,
+        "ja",
+    ),
+    (
+        "in",
+        "Priya Arjun Ananya Rohan Kavya Vikram Neha Aditya Sneha Rahul",
+        "Sharma Iyer Reddy Nair Gupta Menon Rao Desai Kulkarni Bose",
+        False,
+        330,
+        "en",
+    ),
+    (
+        "ae",
+        "Omar Layla Yusuf Noor Karim Huda Tariq Rania Samir Amira",
+        "Haddad Al-Masri/almasri Khoury Nasser Farouk Saleh Mansour Aziz",
+        False,
+        240,
+        "en",
+    ),
+    (
+        "pl",
+        "Łukasz/lukasz Małgorzata/malgorzata Piotr Agnieszka Paweł/pawel Zofia Krzysztof Ewa",
+        "Nowak Kowalski Wiśniewska/wisniewska Wójcik/wojcik Kamiński/kaminski Zieliński/zielinski "
+        "Lewandowska Dąbrowski/dabrowski",
+        False,
+        60,
+        "en",
+    ),
+    (
+        "se",
+        "Björn/bjorn Åsa/asa Linnea Erik Maja Oskar Ingrid Nils",
+        "Lindqvist Söderberg/soderberg Ekström/ekstrom Holm Nyström/nystrom Berg Sjöberg/sjoberg Dahl",
+        False,
+        60,
+        "en",
+    ),
+    (
+        "br",
+        "João/joao Ana Thiago Beatriz Rafael Larissa Gustavo Camila",
+        "Silva Santos Oliveira Souza Conceição/conceicao Araújo/araujo Ribeiro Carvalho",
+        False,
+        -180,
+        "en",
+    ),
+    (
+        "ng",
+        "Chinedu Ngozi Emeka Adaeze Tunde Folake Ifeanyi Yetunde",
+        "Okafor Adeyemi Eze Balogun Okonkwo Nwosu Adebayo Ogunleye",
+        False,
+        60,
+        "en",
+    ),
+    (
+        "tr",
+        "Emre Elif Burak Zeynep Mert Ayşe/ayse Can Gökhan/gokhan",
+        "Yılmaz/yilmaz Kaya Demir Şahin/sahin Çelik/celik Öztürk/ozturk Aydın/aydin Arslan",
+        False,
+        180,
+        "en",
+    ),
+    (
+        "vn",
+        "Anh Minh Thảo/thao Dũng/dung Hương/huong Quang",
+        "Nguyễn/nguyen Trần/tran Lê/le Phạm/pham Võ/vo Đặng/dang",
+        True,
+        420,
+        "en",
+    ),
 ]:
     CULTURES[_key] = (_names(_given), _names(_family), _ff, _tz, _loc)
 
@@ -160,9 +251,24 @@ _ORG_TAILS = (
     "Logistics|Foods|Manufacturing|Pharma|Automotive|Packaging|Electronics|Beverages|Textiles|Components|"
     "Distribution|Cold Chain|Plastics|Medical|Paper|Metals|Retail|Agritech|Furniture|Ceramics"
 ).split("|")
-_ORG_SUFFIX = {"de": " GmbH", "es": " S.L.", "fr": " SAS", "gb": " Ltd", "us": " Inc.", "usw": " LLC",
-               "se": " AB", "pl": " Sp. z o.o.", "br": " Ltda.", "ja": " K.K.", "zh": " Co., Ltd.",
-               "tr": " A.Ş.", "in": " Pvt. Ltd.", "ae": " FZE", "ng": " Ltd", "vn": " JSC"}
+_ORG_SUFFIX = {
+    "de": " GmbH",
+    "es": " S.L.",
+    "fr": " SAS",
+    "gb": " Ltd",
+    "us": " Inc.",
+    "usw": " LLC",
+    "se": " AB",
+    "pl": " Sp. z o.o.",
+    "br": " Ltda.",
+    "ja": " K.K.",
+    "zh": " Co., Ltd.",
+    "tr": " A.Ş.",
+    "in": " Pvt. Ltd.",
+    "ae": " FZE",
+    "ng": " Ltd",
+    "vn": " JSC",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -270,14 +376,51 @@ def correspondents(seed: int = 1) -> list[Person]:
 # --------------------------------------------------------------------------
 # Text
 
-_PRODUCTS = ("ARM-400 cobot", "ARM-700 cobot", "AMR-9 mobile platform", "VisionKit 3 camera module",
-             "GripPro end effector", "Fleet Manager licence", "PalletMate cell", "SafeZone scanner kit")
-_SITES = ("Rotterdam", "Lyon", "Leipzig", "Monterrey", "Pune", "Ōsaka", "Gdańsk", "Dallas", "Manchester",
-          "Curitiba", "Izmir", "Shenzhen", "Göteborg", "Zaragoza")
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "the 14th", "the 3rd", "next week",
-         "the end of the month")
-_INDUSTRIES = ("food and beverage", "e-commerce fulfilment", "automotive parts", "pharma packaging",
-               "cold storage", "electronics assembly")
+_PRODUCTS = (
+    "ARM-400 cobot",
+    "ARM-700 cobot",
+    "AMR-9 mobile platform",
+    "VisionKit 3 camera module",
+    "GripPro end effector",
+    "Fleet Manager licence",
+    "PalletMate cell",
+    "SafeZone scanner kit",
+)
+_SITES = (
+    "Rotterdam",
+    "Lyon",
+    "Leipzig",
+    "Monterrey",
+    "Pune",
+    "Ōsaka",
+    "Gdańsk",
+    "Dallas",
+    "Manchester",
+    "Curitiba",
+    "Izmir",
+    "Shenzhen",
+    "Göteborg",
+    "Zaragoza",
+)
+_DAYS = (
+    "Monday",
+    "Tuesday",
+    "Wednesday",
+    "Thursday",
+    "Friday",
+    "the 14th",
+    "the 3rd",
+    "next week",
+    "the end of the month",
+)
+_INDUSTRIES = (
+    "food and beverage",
+    "e-commerce fulfilment",
+    "automotive parts",
+    "pharma packaging",
+    "cold storage",
+    "electronics assembly",
+)
 
 _EN = [
     "Thanks for the call earlier today, it was good to walk through the layout of the {site} line together.",
@@ -380,23 +523,51 @@ _CLOSE = {
     "ja": ("よろしくお願いいたします。",),
 }
 _SUBJECTS = [
-    "Quote for {product}", "{product} pilot at {site}", "Follow-up: site visit {site}",
-    "PO-{num} order confirmation", "Pricing question – {product}", "Trial results {site}",
-    "Meeting next week?", "Lease option for {qty} units", "Safety documentation {product}",
-    "Delivery schedule {site} plant", "Invoice INV-{num}", "Integration with conveyor controllers",
-    "Spare parts for {product}", "Re-quote: {qty} x {product}", "Training dates for the maintenance team",
-    "Contract draft v{qty}", "Introduction: Northwind Robotics × {org}",
-    "Angebot für {product}", "Cotización {product} – {site}", "Proposition commerciale {product}",
-    "报价：{product}", "お見積りのご依頼（{product}）", "Änderung der Lieferadresse",
+    "Quote for {product}",
+    "{product} pilot at {site}",
+    "Follow-up: site visit {site}",
+    "PO-{num} order confirmation",
+    "Pricing question – {product}",
+    "Trial results {site}",
+    "Meeting next week?",
+    "Lease option for {qty} units",
+    "Safety documentation {product}",
+    "Delivery schedule {site} plant",
+    "Invoice INV-{num}",
+    "Integration with conveyor controllers",
+    "Spare parts for {product}",
+    "Re-quote: {qty} x {product}",
+    "Training dates for the maintenance team",
+    "Contract draft v{qty}",
+    "Introduction: Northwind Robotics × {org}",
+    "Angebot für {product}",
+    "Cotización {product} – {site}",
+    "Proposition commerciale {product}",
+    "报价：{product}",
+    "お見積りのご依頼（{product}）",
+    "Änderung der Lieferadresse",
 ]
-_TITLES = ("Account Executive", "Sales Engineer", "Head of Sales", "Customer Success Manager",
-           "Solutions Architect", "Key Account Manager")
+_TITLES = (
+    "Account Executive",
+    "Sales Engineer",
+    "Head of Sales",
+    "Customer Success Manager",
+    "Solutions Architect",
+    "Key Account Manager",
+)
 
 
 def _fill(rng: random.Random, s: str, org: str = "Harbor Foods") -> str:
-    return s.format(product=rng.choice(_PRODUCTS), site=rng.choice(_SITES), day=rng.choice(_DAYS),
-                    qty=rng.randint(2, 40), num=rng.randint(10000, 99999), industry=rng.choice(_INDUSTRIES),
-                    colleague=rng.choice(("Sam", "Priya", "Jonas", "Lucía", "Anna", "Tom")), org=org)
+    return s.format(
+        product=rng.choice(_PRODUCTS),
+        site=rng.choice(_SITES),
+        day=rng.choice(_DAYS),
+        qty=rng.randint(2, 40),
+        num=rng.randint(10000, 99999),
+        industry=rng.choice(_INDUSTRIES),
+        colleague=rng.choice(("Sam", "Priya", "Jonas", "Lucía", "Anna", "Tom")),
+        org=org,
+    )
 
 
 class _Para(NamedTuple):
@@ -488,16 +659,24 @@ def _date(ts: int, offset_min: int) -> str:
     t = time.gmtime(ts + offset_min * 60)
     sign = "+" if offset_min >= 0 else "-"
     h, m = divmod(abs(offset_min), 60)
-    return (f"{_DOW[t.tm_wday]}, {t.tm_mday:02d} {_MON[t.tm_mon - 1]} {t.tm_year} "
-            f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{h:02d}{m:02d}")
+    return (
+        f"{_DOW[t.tm_wday]}, {t.tm_mday:02d} {_MON[t.tm_mon - 1]} {t.tm_year} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} {sign}{h:02d}{m:02d}"
+    )
 
 
-_BROKEN_DATES = ("Mon, 32 Okt 2026 25:61:00 +0000", "yesterday afternoon", "2026-13-45T99:00:00",
-                 "Tue, 07 Jun 20 18:xx:00 GMT+2", "0")
+_BROKEN_DATES = (
+    "Mon, 32 Okt 2026 25:61:00 +0000",
+    "yesterday afternoon",
+    "2026-13-45T99:00:00",
+    "Tue, 07 Jun 20 18:xx:00 GMT+2",
+    "0",
+)
 
 
 # --------------------------------------------------------------------------
 # Bodies
+
 
 def _first_name(name: str) -> str:
     """What a greeting calls someone: CJK names stay whole, others by the first word."""
@@ -525,8 +704,11 @@ def _text_part(text: str, cte: str, subtype: str, defect: str | None, flowed: bo
     charset = "utf-8"
     if subtype == "plain" and defect == "latin1-as-utf8":
         text += "\nSchöne Grüße aus Köln\n"
-        return (_s("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
-                + text.encode("latin-1", "replace").replace(b"\n", b"\r\n") + b"\r\n")
+        return (
+            _s("Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n")
+            + text.encode("latin-1", "replace").replace(b"\n", b"\r\n")
+            + b"\r\n"
+        )
     if subtype == "plain" and defect == "unknown-charset":
         charset, cte = "unknown-8bit", "8bit"
         text += "\nSchöne Grüße aus Köln\n"
@@ -554,28 +736,32 @@ _OUTLOOK_HEAD = (
     '<meta http-equiv="Content-Type" content="text/html; charset=utf-8">\n'
     '<meta name="Generator" content="Microsoft Word 15 (filtered medium)">\n<style><!--\n'
     + "".join(
-        f"@font-face\n\t{{font-family:\"{f}\";\n\tpanose-1:2 15 5 2 2 2 4 3 2 4;}}\n"
+        f'@font-face\n\t{{font-family:"{f}";\n\tpanose-1:2 15 5 2 2 2 4 3 2 4;}}\n'
         for f in ("Cambria Math", "Calibri", "Aptos", "Segoe UI", "Consolas", "Tahoma")
     )
     + "p.MsoNormal, li.MsoNormal, div.MsoNormal\n\t{margin:0cm;\n\tfont-size:11.0pt;\n"
-      "\tfont-family:\"Calibri\",sans-serif;\n\tmso-ligatures:standardcontextual;\n\tmso-fareast-language:EN-US;}\n"
-      "a:link, span.MsoHyperlink\n\t{mso-style-priority:99;\n\tcolor:#0563C1;\n\ttext-decoration:underline;}\n"
-      "span.EmailStyle17\n\t{mso-style-type:personal-compose;\n\tfont-family:\"Calibri\",sans-serif;\n"
-      "\tcolor:windowtext;}\n.MsoChpDefault\n\t{mso-style-type:export-only;\n\tfont-size:10.0pt;\n"
-      "\tmso-ligatures:none;}\n@page WordSection1\n\t{size:612.0pt 792.0pt;\n"
-      "\tmargin:72.0pt 72.0pt 72.0pt 72.0pt;}\ndiv.WordSection1\n\t{page:WordSection1;}\n"
-    + "--></style><!--[if gte mso 9]><xml>\n<o:shapedefaults v:ext=\"edit\" spidmax=\"1026\" />\n"
-      "</xml><![endif]--><!--[if gte mso 9]><xml>\n<o:shapelayout v:ext=\"edit\">\n"
-      "<o:idmap v:ext=\"edit\" data=\"1\" />\n</o:shapelayout></xml><![endif]-->\n</head>\n"
-      '<body lang="EN-US" link="#0563C1" vlink="#954F72" style="word-wrap:break-word">\n'
-      '<div class="WordSection1">\n'
+    '\tfont-family:"Calibri",sans-serif;\n\tmso-ligatures:standardcontextual;\n\tmso-fareast-language:EN-US;}\n'
+    "a:link, span.MsoHyperlink\n\t{mso-style-priority:99;\n\tcolor:#0563C1;\n\ttext-decoration:underline;}\n"
+    'span.EmailStyle17\n\t{mso-style-type:personal-compose;\n\tfont-family:"Calibri",sans-serif;\n'
+    "\tcolor:windowtext;}\n.MsoChpDefault\n\t{mso-style-type:export-only;\n\tfont-size:10.0pt;\n"
+    "\tmso-ligatures:none;}\n@page WordSection1\n\t{size:612.0pt 792.0pt;\n"
+    "\tmargin:72.0pt 72.0pt 72.0pt 72.0pt;}\ndiv.WordSection1\n\t{page:WordSection1;}\n"
+    + '--></style><!--[if gte mso 9]><xml>\n<o:shapedefaults v:ext="edit" spidmax="1026" />\n'
+    '</xml><![endif]--><!--[if gte mso 9]><xml>\n<o:shapelayout v:ext="edit">\n'
+    '<o:idmap v:ext="edit" data="1" />\n</o:shapelayout></xml><![endif]-->\n</head>\n'
+    '<body lang="EN-US" link="#0563C1" vlink="#954F72" style="word-wrap:break-word">\n'
+    '<div class="WordSection1">\n'
 )
-_OUTLOOK_P = ('<p class="MsoNormal"><span style="font-size:11.0pt;font-family:&quot;Calibri&quot;,sans-serif;'
-              'mso-fareast-language:EN-US">{}<o:p></o:p></span></p>\n'
-              '<p class="MsoNormal"><span style="font-size:11.0pt"><o:p>&nbsp;</o:p></span></p>\n')
+_OUTLOOK_P = (
+    '<p class="MsoNormal"><span style="font-size:11.0pt;font-family:&quot;Calibri&quot;,sans-serif;'
+    'mso-fareast-language:EN-US">{}<o:p></o:p></span></p>\n'
+    '<p class="MsoNormal"><span style="font-size:11.0pt"><o:p>&nbsp;</o:p></span></p>\n'
+)
 
-_OUTLOOK_Q = ('<p class="MsoNormal"><span style="font-size:11.0pt;font-family:&quot;Calibri&quot;,sans-serif;'
-              'color:#1F1F1F">{}<o:p></o:p></span></p>\n')
+_OUTLOOK_Q = (
+    '<p class="MsoNormal"><span style="font-size:11.0pt;font-family:&quot;Calibri&quot;,sans-serif;'
+    'color:#1F1F1F">{}<o:p></o:p></span></p>\n'
+)
 
 
 def _html_body(client: str, blocks: list[str], sig: list[str], quote: list[str], quote_head: str) -> str:
@@ -586,36 +772,45 @@ def _html_body(client: str, blocks: list[str], sig: list[str], quote: list[str],
         parts += [_OUTLOOK_P.format(b) for b in blocks]
         parts.append(f'<p class="MsoNormal"><span style="font-size:9.0pt;color:#595959">{sig_html}</span></p>\n')
         if quote:
-            parts.append('<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">\n'
-                         f'<p class="MsoNormal"><b>{html.escape(quote_head)}</b></p></div>\n'
-                         f'{q_html}\n')
+            parts.append(
+                '<div style="border:none;border-top:solid #E1E1E1 1.0pt;padding:3.0pt 0cm 0cm 0cm">\n'
+                f'<p class="MsoNormal"><b>{html.escape(quote_head)}</b></p></div>\n'
+                f"{q_html}\n"
+            )
         parts.append("</div>\n</body>\n</html>\n")
         return "".join(parts)
     q_html = "<br>\n".join(html.escape(s) for s in quote)
     if client == "gmail":
         inner = "".join(f"<div>{b}</div><div><br></div>" for b in blocks)
-        out = (f'<div dir="ltr">{inner}<div>-- <br><div dir="ltr" class="gmail_signature">'
-               f"{sig_html}</div></div></div>\n")
+        out = f'<div dir="ltr">{inner}<div>-- <br><div dir="ltr" class="gmail_signature">{sig_html}</div></div></div>\n'
         if quote:
-            out += (f'<br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">{html.escape(quote_head)}'
-                    '<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px '
-                    f'solid rgb(204,204,204);padding-left:1ex">{q_html}</blockquote></div>\n')
+            out += (
+                f'<br><div class="gmail_quote"><div dir="ltr" class="gmail_attr">{html.escape(quote_head)}'
+                '<br></div><blockquote class="gmail_quote" style="margin:0px 0px 0px 0.8ex;border-left:1px '
+                f'solid rgb(204,204,204);padding-left:1ex">{q_html}</blockquote></div>\n'
+            )
         return out
-    head = ('<html><head><meta http-equiv="content-type" content="text/html; charset=UTF-8"></head>\n'
-            '<body style="overflow-wrap: break-word; -webkit-nbsp-mode: space; line-break: after-white-space;">\n')
+    head = (
+        '<html><head><meta http-equiv="content-type" content="text/html; charset=UTF-8"></head>\n'
+        '<body style="overflow-wrap: break-word; -webkit-nbsp-mode: space; line-break: after-white-space;">\n'
+    )
     inner = "\n".join(f"<div>{b}</div><div><br></div>" for b in blocks)
     out = f"{head}{inner}\n<div><br></div><div>{sig_html}</div>\n"
     if quote:
-        out += (f'<div><br><blockquote type="cite"><div>{html.escape(quote_head)}</div>\n'
-                f"<div>{q_html}</div></blockquote></div>\n")
+        out += (
+            f'<div><br><blockquote type="cite"><div>{html.escape(quote_head)}</div>\n'
+            f"<div>{q_html}</div></blockquote></div>\n"
+        )
     return out + "</body></html>\n"
 
 
 _BLOB_KINDS = {
     "pdf": ("application/pdf", b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog /Pages 2 0 R >>\nendobj\n"),
     "png": ("image/png", b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x04\x00\x00\x00\x03\x00\x08\x06\x00\x00\x00"),
-    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-             b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml"),
+    "xlsx": (
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml",
+    ),
 }
 ATTACH_SIZES = (20_000, 45_000, 80_000, 130_000, 190_000, 250_000, 300_000)  # base64 text bytes
 LARGE_SIZES = (1_100_000, 1_500_000, 2_000_000)
@@ -632,8 +827,14 @@ def _blob(kind: str, encoded_size: int) -> bytes:
 
 
 _FILE_STEMS = {
-    "pdf": ("Quote_Q-2026-{n}", "Datasheet_{p}", "Order_confirmation_PO-{n}", "Contract_draft_v{k}",
-            "Angebot_Müller_{n}", "Safety_assessment_{n}"),
+    "pdf": (
+        "Quote_Q-2026-{n}",
+        "Datasheet_{p}",
+        "Order_confirmation_PO-{n}",
+        "Contract_draft_v{k}",
+        "Angebot_Müller_{n}",
+        "Safety_assessment_{n}",
+    ),
     "png": ("site_photo_{k}", "floorplan_{n}", "screenshot_{n}", "Zelle_Übersicht_{k}"),
     "xlsx": ("pricing_2026_{k}", "TCO_model_{n}", "Spare_parts_{p}", "Cotización_{n}"),
 }
@@ -641,8 +842,9 @@ _FILE_STEMS = {
 
 def _attachment(rng: random.Random, kind: str, size: int, boundary: str) -> bytes:
     ctype = _BLOB_KINDS[kind][0]
-    stem = rng.choice(_FILE_STEMS[kind]).format(n=rng.randint(100, 9999), k=rng.randint(1, 9),
-                                                p=rng.choice(_PRODUCTS).split()[0])
+    stem = rng.choice(_FILE_STEMS[kind]).format(
+        n=rng.randint(100, 9999), k=rng.randint(1, 9), p=rng.choice(_PRODUCTS).split()[0]
+    )
     fname = f"{stem}.{kind}"
     if fname.isascii():
         disp = f'attachment; filename="{fname}"'
@@ -657,6 +859,7 @@ def _attachment(rng: random.Random, kind: str, size: int, boundary: str) -> byte
 
 # --------------------------------------------------------------------------
 # The mailbox
+
 
 @dataclass(slots=True)
 class _Thread:
@@ -676,39 +879,77 @@ class _Thread:
 
 
 _LISTS = (
-    ("Robotics Weekly", "news@roboticsweekly.example", "weekly.roboticsweekly.example",
-     ("Robotics Weekly #{n}: cobots in cold storage", "Robotics Weekly #{n}: the state of AMR safety",
-      "Robotics Weekly #{n}: five lessons from warehouse pilots")),
-    ("Automation Expo", "hello@automationexpo.test", "visitors.automationexpo.test",
-     ("Your ticket for Automation Expo {n}", "Only {k} days left: early-bird pricing ends soon",
-      "Speakers announced for Automation Expo")),
-    ("Partsource Product News", "updates@partsource.example", "news.partsource.example",
-     ("New in stock: servo drives and {k} more", "Price update for Q{k}", "Partsource newsletter – Ausgabe {k}")),
-    ("CRM Tips", "tips@pipelinecoach.test", "tips.pipelinecoach.test",
-     ("{k} ways to shorten your sales cycle", "Webinar: forecasting that works", "Your monthly pipeline digest")),
+    (
+        "Robotics Weekly",
+        "news@roboticsweekly.example",
+        "weekly.roboticsweekly.example",
+        (
+            "Robotics Weekly #{n}: cobots in cold storage",
+            "Robotics Weekly #{n}: the state of AMR safety",
+            "Robotics Weekly #{n}: five lessons from warehouse pilots",
+        ),
+    ),
+    (
+        "Automation Expo",
+        "hello@automationexpo.test",
+        "visitors.automationexpo.test",
+        (
+            "Your ticket for Automation Expo {n}",
+            "Only {k} days left: early-bird pricing ends soon",
+            "Speakers announced for Automation Expo",
+        ),
+    ),
+    (
+        "Partsource Product News",
+        "updates@partsource.example",
+        "news.partsource.example",
+        ("New in stock: servo drives and {k} more", "Price update for Q{k}", "Partsource newsletter – Ausgabe {k}"),
+    ),
+    (
+        "CRM Tips",
+        "tips@pipelinecoach.test",
+        "tips.pipelinecoach.test",
+        ("{k} ways to shorten your sales cycle", "Webinar: forecasting that works", "Your monthly pipeline digest"),
+    ),
 )
-_NEWS_STYLE = "<style type=\"text/css\">\n" + "".join(
-    f"@media only screen and (max-width:{w}px) {{ .col-{w} {{ width:100% !important; display:block !important; }}"
-    f" .pad-{w} {{ padding:{w // 40}px !important; }} .hide-{w} {{ display:none !important; max-height:0; "
-    f"overflow:hidden; mso-hide:all; }} .h1-{w} {{ font-size:{w // 20}px !important; line-height:1.2 !important; "
-    "}} }}\n"
-    for w in range(320, 1000, 20)
-) + "</style>"
+_NEWS_STYLE = (
+    '<style type="text/css">\n'
+    + "".join(
+        f"@media only screen and (max-width:{w}px) {{ .col-{w} {{ width:100% !important; display:block !important; }}"
+        f" .pad-{w} {{ padding:{w // 40}px !important; }} .hide-{w} {{ display:none !important; max-height:0; "
+        f"overflow:hidden; mso-hide:all; }} .h1-{w} {{ font-size:{w // 20}px !important; line-height:1.2 !important; "
+        "}} }}\n"
+        for w in range(320, 1000, 20)
+    )
+    + "</style>"
+)
 _NOTIFIERS = (
-    ("CloudLedger Billing", "no-reply@billing.cloudledger.example",
-     ("Your invoice INV-{n} is ready", "Payment received – thank you", "Receipt for order {n}"),
-     "Your invoice INV-{n} for {k}00.00 EUR is available in your account.\nThis is an automated message, "
-     "please do not reply."),
-    ("Northwind Calendar", "noreply@calendar.northwind.example",
-     ("Reminder: Pipeline review at {k}:00", "Reminder: 1:1 with Sam", "Updated invitation: Q{k} planning"),
-     "This is a reminder for an event in your calendar starting in 15 minutes.\nJoin: "
-     "https://meet.northwind.example/r/{n}"),
-    ("FixDesk", "notifications@tickets.fixdesk.test",
-     ("[FixDesk] Ticket #{n} updated", "[FixDesk] Ticket #{n} resolved", "[FixDesk] New comment on #{n}"),
-     "Ticket #{n} has a new update.\nStatus: In progress\nView it at https://fixdesk.test/t/{n}"),
-    ("ParcelNet", "do-not-reply@shipping.parcelnet.example",
-     ("Your shipment {n} is on its way", "Delivered: shipment {n}", "Delivery exception for shipment {n}"),
-     "Shipment {n} (2 parcels) was handed over to the carrier.\nTrack it: https://parcelnet.example/t/{n}"),
+    (
+        "CloudLedger Billing",
+        "no-reply@billing.cloudledger.example",
+        ("Your invoice INV-{n} is ready", "Payment received – thank you", "Receipt for order {n}"),
+        "Your invoice INV-{n} for {k}00.00 EUR is available in your account.\nThis is an automated message, "
+        "please do not reply.",
+    ),
+    (
+        "Northwind Calendar",
+        "noreply@calendar.northwind.example",
+        ("Reminder: Pipeline review at {k}:00", "Reminder: 1:1 with Sam", "Updated invitation: Q{k} planning"),
+        "This is a reminder for an event in your calendar starting in 15 minutes.\nJoin: "
+        "https://meet.northwind.example/r/{n}",
+    ),
+    (
+        "FixDesk",
+        "notifications@tickets.fixdesk.test",
+        ("[FixDesk] Ticket #{n} updated", "[FixDesk] Ticket #{n} resolved", "[FixDesk] New comment on #{n}"),
+        "Ticket #{n} has a new update.\nStatus: In progress\nView it at https://fixdesk.test/t/{n}",
+    ),
+    (
+        "ParcelNet",
+        "do-not-reply@shipping.parcelnet.example",
+        ("Your shipment {n} is on its way", "Delivered: shipment {n}", "Delivery exception for shipment {n}"),
+        "Shipment {n} (2 parcels) was handed over to the carrier.\nTrack it: https://parcelnet.example/t/{n}",
+    ),
 )
 _CLIENT_AGENT = {
     "outlook": "X-Mailer: Microsoft Outlook 16.0",
@@ -743,8 +984,10 @@ class _Gen:
     def msgid(self, i: int, client: str, domain: str) -> str:
         r = self.rng
         if client == "outlook":
-            return (f"{r.choice(('AM', 'DB', 'VI', 'PA'))}{r.randint(0, 9)}PR{r.randint(10, 99)}MB"
-                    f"{r.randint(1000, 9999)}{r.getrandbits(40):010X}{i:05X}@{'mail.' + domain}")
+            return (
+                f"{r.choice(('AM', 'DB', 'VI', 'PA'))}{r.randint(0, 9)}PR{r.randint(10, 99)}MB"
+                f"{r.randint(1000, 9999)}{r.getrandbits(40):010X}{i:05X}@{'mail.' + domain}"
+            )
         if client == "gmail":
             tok = base64.b64encode(r.randbytes(30), altchars=b"+_").decode()
             return f"CA{tok}{i:x}@mail.{domain}"
@@ -758,7 +1001,7 @@ class _Gen:
         dkim_b = base64.b64encode(r.randbytes(256)).decode()
         bh = base64.b64encode(r.randbytes(32)).decode()
         s = r.choice(("s1", "selector1", "google", "k2"))
-        b_lines = "\n\t ".join(dkim_b[k:k + 70] for k in range(0, len(dkim_b), 70))
+        b_lines = "\n\t ".join(dkim_b[k : k + 70] for k in range(0, len(dkim_b), 70))
         return [
             "Return-Path: <{sender}>",
             f"Delivered-To: {self.own_address}",
@@ -776,7 +1019,7 @@ class _Gen:
     def b64(self, n: int, width: int = 76) -> str:
         """Random base64 folded like a signature value: filler that header parsers must wade through."""
         data = base64.b64encode(self.rng.randbytes(n)).decode()
-        return "\n\t".join(data[k:k + width] for k in range(0, len(data), width))
+        return "\n\t".join(data[k : k + width] for k in range(0, len(data), width))
 
     def client_headers(self, client: str, domain: str, ts: int) -> list[str]:
         """What a sender's mail system adds: hosted Exchange adds a lot, a hosted Gmail-like service less."""
@@ -794,7 +1037,10 @@ class _Gen:
                 f"ARC-Authentication-Results: i=1; mx.{domain} 1; spf=pass\n\tsmtp.mailfrom={domain}; "
                 f"dmarc=pass action=none\n\theader.from={domain}; dkim=pass header.d={domain}; arc=none",
                 f"Thread-Index: AQHa{base64.b64encode(r.randbytes(24)).decode()}",
-                "Accept-Language: en-US", "Content-Language: en-US", "X-MS-Has-Attach:", "X-MS-TNEF-Correlator:",
+                "Accept-Language: en-US",
+                "Content-Language: en-US",
+                "X-MS-Has-Attach:",
+                "X-MS-TNEF-Correlator:",
                 "x-ms-publictraffictype: Email",
                 f"x-ms-traffictypediagnostic: {pr}:EE_|{pr[:-2]}{r.randint(10, 99)}:EE_",
                 f"x-ms-office365-filtering-correlation-id: {uid[0]}",
@@ -836,10 +1082,25 @@ class _Gen:
         return texts, htmls
 
     # -- one message --------------------------------------------------------
-    def build(self, ts: int, sender: tuple[str, str], to: list[tuple[str, str]],
-              cc: list[tuple[str, str]], subject: str, client: str, tz: int, incoming: bool,
-              msgid: str | None, irt: str | None, refs: list[str], text: str, html_doc: str | None,
-              shape: str, defect: str | None, extra_headers: list[str]) -> bytes:
+    def build(
+        self,
+        ts: int,
+        sender: tuple[str, str],
+        to: list[tuple[str, str]],
+        cc: list[tuple[str, str]],
+        subject: str,
+        client: str,
+        tz: int,
+        incoming: bool,
+        msgid: str | None,
+        irt: str | None,
+        refs: list[str],
+        text: str,
+        html_doc: str | None,
+        shape: str,
+        defect: str | None,
+        extra_headers: list[str],
+    ) -> bytes:
         r = self.rng
         q = client in ("outlook", "apple")
         sdomain = sender[1].rpartition("@")[2]
@@ -868,17 +1129,25 @@ class _Gen:
             hdrs.append(agent)
         hdrs.append("MIME-Version: 1.0")
 
-        cte = {"outlook": "quoted-printable", "gmail": r.choice(("quoted-printable", "base64")),
-               "apple": "quoted-printable", "thunderbird": "8bit"}[client]
+        cte = {
+            "outlook": "quoted-printable",
+            "gmail": r.choice(("quoted-printable", "base64")),
+            "apple": "quoted-printable",
+            "thunderbird": "8bit",
+        }[client]
         flowed = client in ("apple", "thunderbird")
         plain = _text_part(text, cte, "plain", defect, flowed)
         b = f"{r.getrandbits(64):016x}"
         if html_doc is not None:
             hcte = "base64" if cte == "base64" else "quoted-printable"
             alt_b = f"_000_{b}_alt"
-            alt = (_s(f'Content-Type: multipart/alternative; boundary="{alt_b}"\n\n--{alt_b}\n') + plain
-                   + _s(f"--{alt_b}\n") + _text_part(html_doc, hcte, "html", None, False)
-                   + _s(f"--{alt_b}--\n"))
+            alt = (
+                _s(f'Content-Type: multipart/alternative; boundary="{alt_b}"\n\n--{alt_b}\n')
+                + plain
+                + _s(f"--{alt_b}\n")
+                + _text_part(html_doc, hcte, "html", None, False)
+                + _s(f"--{alt_b}--\n")
+            )
         else:
             alt = plain
         head = _s("\n".join(hdrs) + "\n")
@@ -886,19 +1155,33 @@ class _Gen:
             return head + alt
         if shape == "related":
             rb = f"_000_{b}_rel"
-            logo = (_s(f"--{rb}\nContent-Type: image/png; name=\"image001.png\"\n"
-                       f"Content-Description: image001.png\nContent-Disposition: inline; filename=\"image001.png\"\n"
-                       f"Content-ID: <image001.png@01DB{b[:8].upper()}>\nContent-Transfer-Encoding: base64\n\n")
-                    + _blob("png", LOGO_SIZE))
-            return (head + _s(f'Content-Type: multipart/related; boundary="{rb}"; type="multipart/alternative"\n\n'
-                              f"--{rb}\n") + alt + logo + _s(f"--{rb}--\n"))
+            logo = _s(
+                f'--{rb}\nContent-Type: image/png; name="image001.png"\n'
+                f'Content-Description: image001.png\nContent-Disposition: inline; filename="image001.png"\n'
+                f"Content-ID: <image001.png@01DB{b[:8].upper()}>\nContent-Transfer-Encoding: base64\n\n"
+            ) + _blob("png", LOGO_SIZE)
+            return (
+                head
+                + _s(f'Content-Type: multipart/related; boundary="{rb}"; type="multipart/alternative"\n\n--{rb}\n')
+                + alt
+                + logo
+                + _s(f"--{rb}--\n")
+            )
         mb = f"_004_{b}_mix"
         if shape == "attachment":
             atts = [_attachment(r, r.choice(("pdf", "pdf", "png", "xlsx")), r.choice(ATTACH_SIZES), mb)]
         else:
             atts = [_attachment(r, r.choice(("pdf", "png")), r.choice(LARGE_SIZES), mb)]
-        return (head + _s(f'Content-Type: multipart/mixed; boundary="{mb}"\n\nThis is a multi-part message in '
-                          f"MIME format.\n\n--{mb}\n") + alt + b"".join(atts) + _s(f"--{mb}--\n"))
+        return (
+            head
+            + _s(
+                f'Content-Type: multipart/mixed; boundary="{mb}"\n\nThis is a multi-part message in '
+                f"MIME format.\n\n--{mb}\n"
+            )
+            + alt
+            + b"".join(atts)
+            + _s(f"--{mb}--\n")
+        )
 
     # -- kinds ----------------------------------------------------------------
     def list_mail(self, i: int, ts: int, shape: str, defect: str | None) -> Generated:
@@ -918,20 +1201,28 @@ class _Gen:
                 f'line-height:22px;color:#333333;"><h2 style="margin:0 0 12px 0;font-size:20px;color:#111111;">'
                 f'{html.escape(head)}</h2><p style="margin:0 0 12px 0;">{p.html}</p><a href="https://{domain}'
                 f'/r/{token}/{k}" style="color:#1a73e8;text-decoration:none;font-weight:bold;">Read more '
-                "&rarr;</a></td></tr>\n")
+                "&rarr;</a></td></tr>\n"
+            )
         unsub = f"https://{domain}/unsubscribe/{token}"
         text = "\n\n".join(texts) + f"\n\n--\nYou receive this because you subscribed.\nUnsubscribe: {unsub}\n"
-        html_doc = (f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(subject)}</title>'
-                    + _NEWS_STYLE + '</head><body style="margin:0;padding:0;background:#f4f4f4;">'
-                    '<table role="presentation" '
-                    'width="100%" cellpadding="0" cellspacing="0" style="max-width:640px;margin:0 auto;'
-                    'background:#ffffff;">\n' + "".join(htmls)
-                    + f'<tr><td style="padding:16px;font-size:12px;color:#888888;"><a href="{unsub}">Unsubscribe'
-                    f'</a></td></tr></table><img src="https://{domain}/o/{token}.gif" width="1" height="1" alt="">'
-                    "</body></html>\n")
-        extra = [f"List-Id: {name} <{list_id}>",
-                 f"List-Unsubscribe: <{unsub}>,\n <mailto:unsubscribe@{domain}?subject=unsubscribe-{token}>",
-                 "List-Unsubscribe-Post: List-Unsubscribe=One-Click", "Precedence: bulk"]
+        html_doc = (
+            f'<!DOCTYPE html><html><head><meta charset="utf-8"><title>{html.escape(subject)}</title>'
+            + _NEWS_STYLE
+            + '</head><body style="margin:0;padding:0;background:#f4f4f4;">'
+            '<table role="presentation" '
+            'width="100%" cellpadding="0" cellspacing="0" style="max-width:640px;margin:0 auto;'
+            'background:#ffffff;">\n'
+            + "".join(htmls)
+            + f'<tr><td style="padding:16px;font-size:12px;color:#888888;"><a href="{unsub}">Unsubscribe'
+            f'</a></td></tr></table><img src="https://{domain}/o/{token}.gif" width="1" height="1" alt="">'
+            "</body></html>\n"
+        )
+        extra = [
+            f"List-Id: {name} <{list_id}>",
+            f"List-Unsubscribe: <{unsub}>,\n <mailto:unsubscribe@{domain}?subject=unsubscribe-{token}>",
+            "List-Unsubscribe-Post: List-Unsubscribe=One-Click",
+            "Precedence: bulk",
+        ]
         return self.simple(i, ts, (name, addr), subject, text, html_doc, shape, defect, extra, "newsletter")
 
     def notification(self, i: int, ts: int, shape: str, defect: str | None) -> Generated:
@@ -947,8 +1238,24 @@ class _Gen:
     def simple(self, i, ts, sender, subject, text, html_doc, shape, defect, extra, kind) -> Generated:
         domain = sender[1].rpartition("@")[2]
         mid = None if defect == "no-message-id" else self.msgid(i, "apple", domain)
-        raw = self.build(ts, sender, [("", self.own_address)], [], subject, "gmail", 0, True, mid, None, [],
-                         text, None if shape == "plain" else html_doc, shape, defect, extra)
+        raw = self.build(
+            ts,
+            sender,
+            [("", self.own_address)],
+            [],
+            subject,
+            "gmail",
+            0,
+            True,
+            mid,
+            None,
+            [],
+            text,
+            None if shape == "plain" else html_doc,
+            shape,
+            defect,
+            extra,
+        )
         self.tid += 1
         return Generated(raw, i, mid, None, self.tid - 1, "incoming", kind, shape, defect)
 
@@ -957,9 +1264,14 @@ class _Gen:
         w = self.world
         if internal:
             customer, org, extra = r.choice(self.colleagues), None, None
-            subject = r.choice(("Pipeline review notes", "Can you cover the {site} call?",
-                                "Pricing approval for {org}", "Handover: {org}")).format(
-                site=r.choice(_SITES), org=r.choice(w.people).org_name)
+            subject = r.choice(
+                (
+                    "Pipeline review notes",
+                    "Can you cover the {site} call?",
+                    "Pricing approval for {org}",
+                    "Handover: {org}",
+                )
+            ).format(site=r.choice(_SITES), org=r.choice(w.people).org_name)
             colleague = None
         else:
             p = r.choices(w.people, cum_weights=w.cum_weights)[0]
@@ -973,8 +1285,21 @@ class _Gen:
             colleague = r.choice(self.colleagues) if r.random() < 0.2 else None
             subject = _fill(r, r.choice(_SUBJECTS), org=p.org_name)
         self.tid += 1
-        return _Thread(self.tid - 1, subject, customer, org, extra, colleague, [], [], customer, ts, "", 0,
-                       r.choice((1, 2, 2, 3, 3, 4, 5, 6, 8, 12)))
+        return _Thread(
+            self.tid - 1,
+            subject,
+            customer,
+            org,
+            extra,
+            colleague,
+            [],
+            [],
+            customer,
+            ts,
+            "",
+            0,
+            r.choice((1, 2, 2, 3, 3, 4, 5, 6, 8, 12)),
+        )
 
     def conversation(self, i: int, ts: int, shape: str, defect: str | None) -> Generated:
         r = self.rng
@@ -1023,17 +1348,27 @@ class _Gen:
         closing = r.choice(_CLOSE.get(greet_lang, _CLOSE["en"]))
         count = {"plain": r.randint(3, 11), "alternative": r.randint(4, 12)}.get(shape, r.randint(1, 5))
         texts, htmls = self.body_blocks(lang if not outgoing else "en", count)
-        sig = [sender[0], (self.own_title if sender == self.own else r.choice(
-            ("Head of Operations", "Procurement Manager", "Plant Manager", "Automation Engineer", "Buyer")))
-               + " | " + (COMPANY if sender[1].endswith(self.own_domain) else (org.name if org else COMPANY)),
-               f"+{r.randint(1, 99)} {r.randint(10, 99)} {r.randint(1000000, 9999999)}"]
+        sig = [
+            sender[0],
+            (
+                self.own_title
+                if sender == self.own
+                else r.choice(
+                    ("Head of Operations", "Procurement Manager", "Plant Manager", "Automation Engineer", "Buyer")
+                )
+            )
+            + " | "
+            + (COMPANY if sender[1].endswith(self.own_domain) else (org.name if org else COMPANY)),
+            f"+{r.randint(1, 99)} {r.randint(10, 99)} {r.randint(1000000, 9999999)}",
+        ]
         quote: list[str] = []
         quote_head = ""
         if reply:
             prev_name, prev_addr = thread.last_from
             if client == "outlook":
-                quote_head = (f"From: {prev_name} <{prev_addr}>\nSent: {_date(thread.last_ts, tz)}\n"
-                              f"Subject: {thread.subject}")
+                quote_head = (
+                    f"From: {prev_name} <{prev_addr}>\nSent: {_date(thread.last_ts, tz)}\nSubject: {thread.subject}"
+                )
                 quote = thread.last_lines
             else:
                 quote_head = f"On {_date(thread.last_ts, tz)}, {prev_name} <{prev_addr}> wrote:"
@@ -1058,8 +1393,9 @@ class _Gen:
         refs = thread.ids[:1] + thread.ids[-9:] if len(thread.ids) > 10 else list(thread.ids)
         if defect == "re-without-in-reply-to":
             irt, refs = None, []
-        raw = self.build(ts, sender, to, cc, subject, client, tz, not outgoing, mid, irt, refs, text,
-                         html_doc, shape, defect, [])
+        raw = self.build(
+            ts, sender, to, cc, subject, client, tz, not outgoing, mid, irt, refs, text, html_doc, shape, defect, []
+        )
         if mid:
             thread.ids.append(mid)
         thread.last_lines = text.split("\n")[:300]
@@ -1086,14 +1422,16 @@ class _Gen:
                 yield self.conversation(i, ts, shape, defect)
 
 
-def generate(n: int, seed: int = 1, *, own_address: str = "maria@northwind.example",
-             malformed_ratio: float = 0.01) -> Iterator[Generated]:
+def generate(
+    n: int, seed: int = 1, *, own_address: str = "maria@northwind.example", malformed_ratio: float = 0.01
+) -> Iterator[Generated]:
     """Messages with what each was meant to be, oldest first."""
     return _Gen(n, seed, own_address, malformed_ratio).run()
 
 
-def generate_messages(n: int, seed: int = 1, *, own_address: str = "maria@northwind.example",
-                      malformed_ratio: float = 0.01) -> Iterator[bytes]:
+def generate_messages(
+    n: int, seed: int = 1, *, own_address: str = "maria@northwind.example", malformed_ratio: float = 0.01
+) -> Iterator[bytes]:
     """Raw RFC 5322 messages (CRLF line ends), oldest first."""
     for g in generate(n, seed, own_address=own_address, malformed_ratio=malformed_ratio):
         yield g.raw
@@ -1101,6 +1439,7 @@ def generate_messages(n: int, seed: int = 1, *, own_address: str = "maria@northw
 
 # --------------------------------------------------------------------------
 # Writers. Each returns (messages written, bytes written).
+
 
 def write_eml_dir(path: str | os.PathLike, messages: Iterable[bytes]) -> tuple[int, int]:
     out = Path(path)
@@ -1112,8 +1451,9 @@ def write_eml_dir(path: str | os.PathLike, messages: Iterable[bytes]) -> tuple[i
     return count, total
 
 
-def write_maildir(path: str | os.PathLike, messages: Iterable[bytes], *,
-                  flags_ratio_seen: float = 0.6) -> tuple[int, int]:
+def write_maildir(
+    path: str | os.PathLike, messages: Iterable[bytes], *, flags_ratio_seen: float = 0.6
+) -> tuple[int, int]:
     """A Maildir: seen mail in cur/ with ``:2,S``; the rest split between new/ and cur/ without flags."""
     root = Path(path)
     for sub in ("cur", "new", "tmp"):
@@ -1185,8 +1525,7 @@ def main(argv: list[str] | None = None) -> int:
     dest.add_argument("--eml-dir", metavar="DIR")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
-    msgs = generate_messages(args.count, args.seed, own_address=args.own_address,
-                             malformed_ratio=args.malformed_ratio)
+    msgs = generate_messages(args.count, args.seed, own_address=args.own_address, malformed_ratio=args.malformed_ratio)
     if args.maildir:
         count, size = write_maildir(args.maildir, msgs)
         where = args.maildir

@@ -53,7 +53,7 @@ def _children_map() -> dict[int, list[int]]:
         except OSError:
             continue
         # The command name may hold spaces and parentheses: the fields after the last ')' are safe.
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b")") + 2 :].split()
         kids.setdefault(int(fields[1]), []).append(int(entry.name))
     return kids
 
@@ -105,8 +105,15 @@ class _Sampler(threading.Thread):
             self.stop.wait(POLL_S)
 
 
-def run(argv: list[str], *, stdin: bytes | None = None, env: dict | None = None, cwd: str | None = None,
-        sample_memory: bool = True, check: bool = False) -> Measured:
+def run(
+    argv: list[str],
+    *,
+    stdin: bytes | None = None,
+    env: dict | None = None,
+    cwd: str | None = None,
+    sample_memory: bool = True,
+    check: bool = False,
+) -> Measured:
     """Run ``argv`` to its end; stdout and stderr are captured.
 
     The file system is synced first: otherwise the kernel writes back what the previous command left
@@ -115,8 +122,14 @@ def run(argv: list[str], *, stdin: bytes | None = None, env: dict | None = None,
     on_linux = sys.platform.startswith("linux") and Path("/proc/self/smaps_rollup").exists()
     os.sync()
     started = time.perf_counter()
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=cwd)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        cwd=cwd,
+    )
     sampler = _Sampler(proc.pid) if sample_memory and on_linux else None
     if sampler:
         sampler.start()
@@ -126,8 +139,10 @@ def run(argv: list[str], *, stdin: bytes | None = None, env: dict | None = None,
         chunks[name] = stream.read()
         stream.close()
 
-    readers = [threading.Thread(target=drain, args=(n, s), daemon=True)
-               for n, s in (("out", proc.stdout), ("err", proc.stderr))]
+    readers = [
+        threading.Thread(target=drain, args=(n, s), daemon=True)
+        for n, s in (("out", proc.stdout), ("err", proc.stderr))
+    ]
     for reader in readers:
         reader.start()
     if stdin is not None:
@@ -147,14 +162,20 @@ def run(argv: list[str], *, stdin: bytes | None = None, env: dict | None = None,
         sampler.stop.set()
         sampler.join()
     result = Measured(
-        argv=list(argv), returncode=proc.returncode, wall_s=wall, cpu_s=usage.ru_utime + usage.ru_stime,
+        argv=list(argv),
+        returncode=proc.returncode,
+        wall_s=wall,
+        cpu_s=usage.ru_utime + usage.ru_stime,
         max_rss_mb=sampler.peak_single_rss / 1024 if sampler else None,
         peak_pss_mb=sampler.peak_pss / 1024 if sampler else None,
         peak_rss_mb=sampler.peak_rss / 1024 if sampler else None,
-        stdout=chunks.get("out", b""), stderr=chunks.get("err", b""),
+        stdout=chunks.get("out", b""),
+        stderr=chunks.get("err", b""),
     )
     if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)} exited {proc.returncode}: {result.stderr.decode(errors='replace')[-2000:]}")
+        raise RuntimeError(
+            f"{' '.join(argv)} exited {proc.returncode}: {result.stderr.decode(errors='replace')[-2000:]}"
+        )
     return result
 
 

@@ -57,7 +57,9 @@ def measure(label: str, messages: list[bytes]) -> None:
     for raw in messages:
         parse_message(raw)
     elapsed = time.perf_counter() - started
-    print(f"{label}: {len(messages)} messages, {average / 1024:.1f} KB on average, {len(messages) / elapsed:.0f} messages/s")
+    print(
+        f"{label}: {len(messages)} messages, {average / 1024:.1f} KB on average, {len(messages) / elapsed:.0f} messages/s"
+    )
 
 
 def main() -> None:

@@ -156,9 +156,14 @@ def time_parsers(messages: list[tuple[str, bytes]], rounds: int) -> dict:
             walls[name].append(time.perf_counter() - started)
             cpus[name].append(time.process_time() - cpu_started)
     per = 1e6 / len(messages)
-    return {name: {"wall_us_per_message": statistics.median(walls[name]) * per,
-                   "cpu_us_per_message": statistics.median(cpus[name]) * per,
-                   "rounds_wall_s": walls[name]} for name in PARSERS}
+    return {
+        name: {
+            "wall_us_per_message": statistics.median(walls[name]) * per,
+            "cpu_us_per_message": statistics.median(cpus[name]) * per,
+            "rounds_wall_s": walls[name],
+        }
+        for name in PARSERS
+    }
 
 
 # --- what goes wrong ---------------------------------------------------------------------------------
@@ -329,8 +334,9 @@ _HIDDEN_RE = re.compile(r"<(style|script)\b[^>]*>(.*?)</\1\s*>", re.IGNORECASE |
 
 def _hidden_lines(markup: str) -> list[str]:
     """Lines of style sheets and scripts: text a reader must never see."""
-    return [line.strip() for _, body in _HIDDEN_RE.findall(markup) for line in body.splitlines()
-            if len(line.strip()) >= 8]
+    return [
+        line.strip() for _, body in _HIDDEN_RE.findall(markup) for line in body.splitlines() if len(line.strip()) >= 8
+    ]
 
 
 def compare_html(bodies: list[str]) -> dict:
@@ -346,8 +352,9 @@ def compare_html(bodies: list[str]) -> dict:
             "us_per_body": elapsed * 1e6 / len(bodies),
             "bodies_read_as_one_line": sum(1 for t in texts if t.strip() and "\n" not in t.strip()),
             "links_kept": sum(sum(1 for url in set(_HREF_RE.findall(b)) if url in t) for b, t in zip(bodies, texts)),
-            "bodies_showing_style_or_script": sum(1 for b, t in zip(bodies, texts)
-                                                  if any(line in t for line in _hidden_lines(b))),
+            "bodies_showing_style_or_script": sum(
+                1 for b, t in zip(bodies, texts) if any(line in t for line in _hidden_lines(b))
+            ),
         }
     return results
 
@@ -372,9 +379,13 @@ def run_all(paths: list[str], rounds: int, examples: int, generated: int) -> dic
     messages = load_messages(paths)
     if not messages:
         sys.exit("the corpus holds no message")
-    results = {"corpus": [Path(p).name for p in paths], "messages": len(messages),
-               "megabytes": sum(len(r) for _, r in messages) / 1e6, "rounds": rounds,
-               "load_before": measure.load_note()}
+    results = {
+        "corpus": [Path(p).name for p in paths],
+        "messages": len(messages),
+        "megabytes": sum(len(r) for _, r in messages) / 1e6,
+        "rounds": rounds,
+        "load_before": measure.load_note(),
+    }
     results["speed"] = time_parsers(messages, rounds)
     results["checks"] = check_messages(messages, examples)
     results["bad_input"] = bad_input_cases()
@@ -385,8 +396,10 @@ def run_all(paths: list[str], rounds: int, examples: int, generated: int) -> dic
 
 
 def print_report(results: dict) -> None:
-    print(f"{results['messages']:,} messages ({results['megabytes']:.1f} MB) from {', '.join(results['corpus'])}; "
-          f"{results['rounds']} rounds; {results['load_before']}")
+    print(
+        f"{results['messages']:,} messages ({results['megabytes']:.1f} MB) from {', '.join(results['corpus'])}; "
+        f"{results['rounds']} rounds; {results['load_before']}"
+    )
     print(f"{'parser':<14} {'wall µs/msg':>12} {'CPU µs/msg':>11}")
     for name, s in results["speed"].items():
         print(f"{name:<14} {s['wall_us_per_message']:12.0f} {s['cpu_us_per_message']:11.0f}")
@@ -406,13 +419,17 @@ def print_report(results: dict) -> None:
         print(f"  {row['case']:<32} {cells[0]:<40} {cells[1]:<40} {', '.join(row.get('differ', []))}")
     h = results["html"]
     print()
-    print(f"HTML bodies: {h['bodies']} with {h['links']} links (the corpus plus {h['generated_messages']} "
-          f"generated messages)")
+    print(
+        f"HTML bodies: {h['bodies']} with {h['links']} links (the corpus plus {h['generated_messages']} "
+        f"generated messages)"
+    )
     for name in ("pdmail html_to_text", "nh3.clean(tags=set())"):
         if name in h:
             r = h[name]
-            print(f"  {name:<24} {r['us_per_body']:7.0f} µs/body  {r['bodies_read_as_one_line']} read as one line  "
-                  f"{r['links_kept']} links kept  {r['bodies_showing_style_or_script']} showing style/script")
+            print(
+                f"  {name:<24} {r['us_per_body']:7.0f} µs/body  {r['bodies_read_as_one_line']} read as one line  "
+                f"{r['links_kept']} links kept  {r['bodies_showing_style_or_script']} showing style/script"
+            )
     print(results["load_after"])
 
 

@@ -24,9 +24,9 @@ import mailgen
 
 LAYOUTS = {
     "WITHOUT ROWID (sha256 key)": "CREATE TABLE raw_messages (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, "
-                                  "data BLOB NOT NULL) WITHOUT ROWID",
+    "data BLOB NOT NULL) WITHOUT ROWID",
     "rowid table + sha256 index": "CREATE TABLE raw_messages (sha256 TEXT PRIMARY KEY, size INTEGER NOT NULL, "
-                                  "data BLOB NOT NULL)",
+    "data BLOB NOT NULL)",
 }
 
 
@@ -38,9 +38,11 @@ def store(path: Path, ddl: str, messages: list[bytes]) -> tuple[float, float]:
     started, cpu = time.perf_counter(), time.process_time()
     for i in range(0, len(messages), 200):
         conn.execute("BEGIN IMMEDIATE")
-        for raw in messages[i:i + 200]:
-            conn.execute("INSERT OR IGNORE INTO raw_messages (sha256, size, data) VALUES (?, ?, ?)",
-                         (hashlib.sha256(raw).hexdigest(), len(raw), raw))
+        for raw in messages[i : i + 200]:
+            conn.execute(
+                "INSERT OR IGNORE INTO raw_messages (sha256, size, data) VALUES (?, ?, ?)",
+                (hashlib.sha256(raw).hexdigest(), len(raw), raw),
+            )
         conn.execute("COMMIT")
     conn.close()
     return time.perf_counter() - started, time.process_time() - cpu

@@ -58,7 +58,7 @@ def _without_fields(head: bytes, names: str) -> bytes:
 def as_sent_by_the_user(raw: bytes, *, list_headers: bool = True) -> bytes:
     """The message with its From and Sender replaced by the user's From (and its list headers dropped)."""
     end = re.search(rb"\r?\n\r?\n", raw)
-    head, rest = (raw[: end.start()], raw[end.start():]) if end else (raw, b"")
+    head, rest = (raw[: end.start()], raw[end.start() :]) if end else (raw, b"")
     newline = b"\r\n" if head.endswith(b"\r") or b"\r\n" in head[:200] else b"\n"
     head = _without_fields(head + newline, "(?:from|sender)")
     if not list_headers:
@@ -99,8 +99,12 @@ def run_files(db: Path, folder: Path, total: int) -> dict:
     counts = _count(outcomes)
     if len(outcomes) != total:
         counts["other"] += total - len(outcomes)
-    return {"counts": dict(counts), "exit_codes": {str(m.returncode): 1}, "wall_s": round(m.wall_s, 1),
-            "cpu_s": round(m.cpu_s, 1)}
+    return {
+        "counts": dict(counts),
+        "exit_codes": {str(m.returncode): 1},
+        "wall_s": round(m.wall_s, 1),
+        "cpu_s": round(m.cpu_s, 1),
+    }
 
 
 def run_pipe(db: Path, messages: list[bytes]) -> dict:
@@ -115,8 +119,12 @@ def run_pipe(db: Path, messages: list[bytes]) -> dict:
             counts.update(_count([json.loads(done.stdout)]))
         except ValueError:
             counts["other"] += 1
-    return {"counts": dict(counts), "exit_codes": dict(codes), "wall_s": round(time.perf_counter() - started, 1),
-            "cpu_s": round(_children_cpu() - cpu_before, 1)}
+    return {
+        "counts": dict(counts),
+        "exit_codes": dict(codes),
+        "wall_s": round(time.perf_counter() - started, 1),
+        "cpu_s": round(_children_cpu() - cpu_before, 1),
+    }
 
 
 def _children_cpu() -> float:
@@ -147,15 +155,20 @@ def run_all(paths: list[str], *, mta: bool, work: Path) -> dict:
             init_db(db)
             rows.append({"way": way, "path": "--mta", **run_pipe(db, variant)})
     for row in rows:
-        row["ok"] = (row["counts"].get("other", 0) == 0 and set(row["counts"]) <= set(ENDED)
-                     and set(row["exit_codes"]) <= expected_exit_codes(row))
+        row["ok"] = (
+            row["counts"].get("other", 0) == 0
+            and set(row["counts"]) <= set(ENDED)
+            and set(row["exit_codes"]) <= expected_exit_codes(row)
+        )
     return {"messages": len(messages), "sources": paths, "rows": rows, "load": os.getloadavg()}
 
 
 def print_table(results: dict) -> None:
     print(f"{results['messages']:,} messages from {', '.join(Path(p).name for p in results['sources'])}")
-    header = (f"{'way':24} {'path':6} {'stored':>7} {'duplicate':>9} {'quarantined':>11} {'other':>6}  "
-              f"{'exit codes':14} {'wall':>7} {'CPU':>7}")
+    header = (
+        f"{'way':24} {'path':6} {'stored':>7} {'duplicate':>9} {'quarantined':>11} {'other':>6}  "
+        f"{'exit codes':14} {'wall':>7} {'CPU':>7}"
+    )
     print(header)
     print("-" * len(header))
     for row in results["rows"]:
@@ -163,8 +176,10 @@ def print_table(results: dict) -> None:
         other = sum(n for status, n in c.items() if status not in ENDED)
         codes = ", ".join(f"{code}×{n}" if n > 1 else code for code, n in sorted(row["exit_codes"].items()))
         mark = "" if row["ok"] else "  <- FAILED"
-        print(f"{row['way']:24} {row['path']:6} {c.get('stored', 0):7,} {c.get('duplicate', 0):9,} "
-              f"{c.get('quarantined', 0):11,} {other:6,}  {codes:14} {row['wall_s']:6.1f}s {row['cpu_s']:6.1f}s{mark}")
+        print(
+            f"{row['way']:24} {row['path']:6} {c.get('stored', 0):7,} {c.get('duplicate', 0):9,} "
+            f"{c.get('quarantined', 0):11,} {other:6,}  {codes:14} {row['wall_s']:6.1f}s {row['cpu_s']:6.1f}s{mark}"
+        )
     load = " ".join(f"{x:.2f}" for x in results["load"])
     print(f"load average {load} on {os.cpu_count()} cores")
 

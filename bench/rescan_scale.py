@@ -39,9 +39,14 @@ def run_one(db: Path, *extra: str) -> dict:
         raise SystemExit(f"rescan failed with exit code {os.waitstatus_to_exitcode(status)}")
     report = json.loads(out_path.read_text())
     out_path.unlink()
-    return {"seconds": round(seconds, 1), "emails": report["emails"], "changed": report["changed"],
-            "reworded": report["reworded"], "emails_per_second": round(report["emails"] / seconds),
-            "peak_rss_mb": round(usage.ru_maxrss / 1024, 1)}
+    return {
+        "seconds": round(seconds, 1),
+        "emails": report["emails"],
+        "changed": report["changed"],
+        "reworded": report["reworded"],
+        "emails_per_second": round(report["emails"] / seconds),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
+    }
 
 
 def time_triggers(db: Path) -> None:
@@ -52,7 +57,8 @@ def time_triggers(db: Path) -> None:
     try:
         stranger, count = conn.execute(
             "SELECT address, count(*) FROM email_addresses WHERE address LIKE 'p%@elsewhere%' "
-            "GROUP BY address ORDER BY count(*) DESC LIMIT 1").fetchone()
+            "GROUP BY address ORDER BY count(*) DESC LIMIT 1"
+        ).fetchone()
         busy, busy_count = conn.execute(
             "SELECT contact_id, count(*) FROM email_contacts GROUP BY contact_id ORDER BY count(*) DESC LIMIT 1"
         ).fetchone() or (1, 0)
@@ -71,8 +77,9 @@ def time_triggers(db: Path) -> None:
     for label, args in steps:
         args = [str(last_deal) if a == "LAST_DEAL" else a for a in args]
         started = time.perf_counter()
-        done = subprocess.run([sys.executable, "-m", "pdmail", *args, "--db", str(db), "--json"],
-                              capture_output=True, cwd=HERE.parent)
+        done = subprocess.run(
+            [sys.executable, "-m", "pdmail", *args, "--db", str(db), "--json"], capture_output=True, cwd=HERE.parent
+        )
         seconds = time.perf_counter() - started
         if done.returncode != 0:
             print(f"{label:30} failed: {done.stderr.decode(errors='replace').strip()}")
@@ -98,22 +105,40 @@ def main(argv=None) -> int:
         # In a child of its own: a forked child counts its parent's pages in its peak RSS until it
         # execs, so this process stays small for the measurements below.
         out = subprocess.run(
-            [sys.executable, str(HERE / "scale_db.py"), str(args.db), "--emails", str(args.emails),
-             "--contacts", str(args.contacts), "--deals", str(args.deals), "--users", str(args.users)],
-            check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(HERE / "scale_db.py"),
+                str(args.db),
+                "--emails",
+                str(args.emails),
+                "--contacts",
+                str(args.contacts),
+                "--deals",
+                str(args.deals),
+                "--users",
+                str(args.users),
+            ],
+            check=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
         ).stdout
         built = json.loads(out)
-        print(f"built: {built['emails']:,} emails in {built['threads']:,} threads, {built['contacts']:,} contacts, "
-              f"{built['deals']:,} deals, {built['bytes'] / 1e6:,.0f} MB in {built['seconds']} s", flush=True)
+        print(
+            f"built: {built['emails']:,} emails in {built['threads']:,} threads, {built['contacts']:,} contacts, "
+            f"{built['deals']:,} deals, {built['bytes'] / 1e6:,.0f} MB in {built['seconds']} s",
+            flush=True,
+        )
     elif args.reset:
         started = time.perf_counter()
         scale_db.unlink_all(args.db)
         print(f"reset: every email unlinked in {time.perf_counter() - started:.1f} s", flush=True)
     for label, extra in (("dry run", ("--dry-run",)), ("first rescan", ()), ("second rescan", ())):
         r = run_one(args.db, *extra)
-        print(f"{label:14} {r['seconds']:8.1f} s  {r['emails_per_second']:>7,} emails/s  "
-              f"peak RSS {r['peak_rss_mb']:7.1f} MB  changed {r['changed']:,}  reworded {r['reworded']:,}",
-              flush=True)
+        print(
+            f"{label:14} {r['seconds']:8.1f} s  {r['emails_per_second']:>7,} emails/s  "
+            f"peak RSS {r['peak_rss_mb']:7.1f} MB  changed {r['changed']:,}  reworded {r['reworded']:,}",
+            flush=True,
+        )
     if args.triggers:
         time_triggers(args.db)
     return 0

@@ -54,8 +54,15 @@ def _people(addresses):
     return [["", a] for a in addresses]
 
 
-def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 50_000, users: int = 5,
-          seed: int = 1, progress=None) -> dict:
+def build(
+    path,
+    emails: int = 1_000_000,
+    contacts: int = 100_000,
+    deals: int = 50_000,
+    users: int = 5,
+    seed: int = 1,
+    progress=None,
+) -> dict:
     """Write a new database at ``path`` and return what it holds (counts and seconds)."""
     path = Path(path)
     if path.exists():
@@ -76,10 +83,14 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
     )
     conn.execute("INSERT INTO app_state (key, value) VALUES ('default_user', ?)", (user_emails[0],))
     n_orgs = max(1, contacts // 8)
-    conn.executemany("INSERT INTO orgs (id, name, domain, created_utc) VALUES (?, ?, ?, ?)",
-                     ((o + 1, f"Org {o}", f"org{o}.example", STAMP) for o in range(n_orgs)))
-    conn.executemany("INSERT INTO contacts (id, name, org_id, created_utc) VALUES (?, ?, ?, ?)",
-                     ((i + 1, f"Contact {i}", i // 8 + 1, STAMP) for i in range(contacts)))
+    conn.executemany(
+        "INSERT INTO orgs (id, name, domain, created_utc) VALUES (?, ?, ?, ?)",
+        ((o + 1, f"Org {o}", f"org{o}.example", STAMP) for o in range(n_orgs)),
+    )
+    conn.executemany(
+        "INSERT INTO contacts (id, name, org_id, created_utc) VALUES (?, ?, ?, ?)",
+        ((i + 1, f"Contact {i}", i // 8 + 1, STAMP) for i in range(contacts)),
+    )
     conn.executemany(
         "INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
         ((a, i + 1, p) for i in range(contacts) for p, a in enumerate(_contact_addresses(i))),
@@ -91,8 +102,17 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
             holder = int(contacts * (rnd.random() ** 2.5)) if contacts else 0
             roll = rnd.random()
             status = "open" if roll < 0.70 else ("won" if roll < 0.88 else "lost")
-            yield (d + 1, f"Deal {d}", holder + 1, holder // 8 + 1, f"{rnd.randrange(1000, 500000)}.00", "EUR",
-                   status, STAMP, STAMP)
+            yield (
+                d + 1,
+                f"Deal {d}",
+                holder + 1,
+                holder // 8 + 1,
+                f"{rnd.randrange(1000, 500000)}.00",
+                "EUR",
+                status,
+                STAMP,
+                STAMP,
+            )
 
     conn.executemany(
         "INSERT INTO deals (id, title, contact_id, org_id, value, currency, status, created_utc, updated_utc) "
@@ -114,12 +134,16 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
     def flush():
         conn.executemany(
             "INSERT INTO threads (id, owner_id, subject_norm, visibility, last_date_utc, created_utc) "
-            "VALUES (?, ?, ?, 'shared', ?, ?)", thread_rows)
+            "VALUES (?, ?, ?, 'shared', ?, ?)",
+            thread_rows,
+        )
         conn.executemany(email_sql, email_rows)
-        conn.executemany("INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)",
-                         address_rows)
-        conn.executemany("INSERT OR IGNORE INTO thread_message_ids (owner_id, message_id, thread_id) "
-                         "VALUES (?, ?, ?)", id_rows)
+        conn.executemany(
+            "INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)", address_rows
+        )
+        conn.executemany(
+            "INSERT OR IGNORE INTO thread_message_ids (owner_id, message_id, thread_id) VALUES (?, ?, ?)", id_rows
+        )
         for rows in (email_rows, address_rows, id_rows, thread_rows):
             rows.clear()
 
@@ -139,8 +163,11 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
         noreply = 0.11 <= kind < 0.14
         if noreply:
             customer = f"no-reply@org{rnd.randrange(max(1, n_orgs))}.example"
-        second = (rnd.choice(_contact_addresses(rnd.randrange(contacts)))
-                  if contacts and rnd.random() < 0.1 and not (newsletter or noreply) else None)
+        second = (
+            rnd.choice(_contact_addresses(rnd.randrange(contacts)))
+            if contacts and rnd.random() < 0.1 and not (newsletter or noreply)
+            else None
+        )
         size = 1 if newsletter or noreply else min(emails - made, rnd.choice((1, 1, 2, 3, 3, 4, 5, 6)))
         size = max(1, min(size, emails - made))
         subject = f"Subject {thread_id}"
@@ -155,20 +182,37 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
             mid = f"{eid}.{seed}@mail.example"
             link_input = {
                 "direction": "incoming" if incoming else "outgoing",
-                "from": _people([frm]), "to": _people(to), "cc": _people(cc), "reply_to": [],
+                "from": _people([frm]),
+                "to": _people(to),
+                "cc": _people(cc),
+                "reply_to": [],
                 "x_original_from": [],
                 "list_id": f"<news.org{eid % 97}.example>" if newsletter else None,
                 "list_unsubscribe": "<mailto:leave@list.example>" if newsletter else None,
                 "precedence": "bulk" if newsletter else None,
                 "auto_submitted": "auto-generated" if noreply else None,
             }
-            email_rows.append((
-                eid, owner, thread_id, mid, mid, f"fp{eid}", PLACEHOLDER_SHA,
-                link_input["direction"], frm, json.dumps([{"name": "", "email": a} for a in to]),
-                json.dumps([{"name": "", "email": a} for a in cc]), " ".join([frm, *to, *cc]),
-                subject if k == 0 else f"Re: {subject}", _iso(date + k * 3600), "inbox" if incoming else "sent",
-                json.dumps(link_input), STAMP,
-            ))
+            email_rows.append(
+                (
+                    eid,
+                    owner,
+                    thread_id,
+                    mid,
+                    mid,
+                    f"fp{eid}",
+                    PLACEHOLDER_SHA,
+                    link_input["direction"],
+                    frm,
+                    json.dumps([{"name": "", "email": a} for a in to]),
+                    json.dumps([{"name": "", "email": a} for a in cc]),
+                    " ".join([frm, *to, *cc]),
+                    subject if k == 0 else f"Re: {subject}",
+                    _iso(date + k * 3600),
+                    "inbox" if incoming else "sent",
+                    json.dumps(link_input),
+                    STAMP,
+                )
+            )
             address_rows.append((frm, eid, "from"))
             address_rows.extend((a, eid, "to") for a in to)
             address_rows.extend((a, eid, "cc") for a in cc)
@@ -181,8 +225,15 @@ def build(path, emails: int = 1_000_000, contacts: int = 100_000, deals: int = 5
     conn.execute("COMMIT")
     conn.execute("PRAGMA journal_mode=WAL")
     conn.close()
-    return {"emails": made, "threads": thread_id, "contacts": contacts, "deals": deals, "users": users,
-            "seconds": round(time.perf_counter() - started, 1), "bytes": path.stat().st_size}
+    return {
+        "emails": made,
+        "threads": thread_id,
+        "contacts": contacts,
+        "deals": deals,
+        "users": users,
+        "seconds": round(time.perf_counter() - started, 1),
+        "bytes": path.stat().st_size,
+    }
 
 
 def unlink_all(path) -> None:
@@ -191,11 +242,15 @@ def unlink_all(path) -> None:
     try:
         conn.execute("BEGIN")
         conn.execute("DELETE FROM email_contacts")
-        conn.execute("UPDATE emails SET deal_id = NULL, deal_rule = NULL, is_deal_manual = 0, needs_deal = 0, "
-                     "is_automated = 0, link_verdict = NULL, link_trace_json = '[]' "
-                     "WHERE deal_id IS NOT NULL OR link_trace_json != '[]'")
-        conn.execute("UPDATE threads SET deal_id = NULL, deal_rule = NULL, is_deal_manual = 0 "
-                     "WHERE deal_id IS NOT NULL OR is_deal_manual = 1")
+        conn.execute(
+            "UPDATE emails SET deal_id = NULL, deal_rule = NULL, is_deal_manual = 0, needs_deal = 0, "
+            "is_automated = 0, link_verdict = NULL, link_trace_json = '[]' "
+            "WHERE deal_id IS NOT NULL OR link_trace_json != '[]'"
+        )
+        conn.execute(
+            "UPDATE threads SET deal_id = NULL, deal_rule = NULL, is_deal_manual = 0 "
+            "WHERE deal_id IS NOT NULL OR is_deal_manual = 1"
+        )
         conn.execute("COMMIT")
     finally:
         conn.close()
@@ -214,8 +269,15 @@ def main(argv=None) -> int:
     ap.add_argument("--users", type=int, default=5)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
-    info = build(args.path, emails=args.emails, contacts=args.contacts, deals=args.deals, users=args.users,
-                 seed=args.seed, progress=lambda done, total: print(f"\r{done:,}/{total:,}", end="", file=sys.stderr))
+    info = build(
+        args.path,
+        emails=args.emails,
+        contacts=args.contacts,
+        deals=args.deals,
+        users=args.users,
+        seed=args.seed,
+        progress=lambda done, total: print(f"\r{done:,}/{total:,}", end="", file=sys.stderr),
+    )
     print(file=sys.stderr)
     print(json.dumps(info))
     return 0

@@ -42,13 +42,29 @@ def main() -> None:
             contact = add_contact(db, "Ana Ruiz", ["ana@acme.example"])
         add_deal(db, "40 seats", contact_id=contact.id)
         os.environ["PDMAIL_BENCH_PASSWORD"] = PASSWORD
-        add_account(db, user, name="work", kind="imap", provider="gmail", address=SENDER, imap_host="127.0.0.1",
-                    imap_port=1, imap_security="tls", smtp_host="127.0.0.1", smtp_port=server.port,
-                    smtp_security="starttls", secret_source={"env": "PDMAIL_BENCH_PASSWORD"},
-                    cafile=str(server.cafile))
+        add_account(
+            db,
+            user,
+            name="work",
+            kind="imap",
+            provider="gmail",
+            address=SENDER,
+            imap_host="127.0.0.1",
+            imap_port=1,
+            imap_security="tls",
+            smtp_host="127.0.0.1",
+            smtp_port=server.port,
+            smtp_security="starttls",
+            secret_source={"env": "PDMAIL_BENCH_PASSWORD"},
+            cafile=str(server.cafile),
+        )
 
-        draft = compose.Draft(sender=Address("Maria", SENDER), to=(Address("Ana", "ana@acme.example"),),
-                              subject="Quote", body="Hello Ana,\n" + "the quote follows. " * 200)
+        draft = compose.Draft(
+            sender=Address("Maria", SENDER),
+            to=(Address("Ana", "ana@acme.example"),),
+            subject="Quote",
+            body="Hello Ana,\n" + "the quote follows. " * 200,
+        )
         start = time.perf_counter()
         for _ in range(count):
             compose.compose(draft)
@@ -63,8 +79,10 @@ def main() -> None:
         assert len(server.messages) == count
         linked = db.scalar("SELECT count(*) FROM emails WHERE deal_id IS NOT NULL")
         print(f"compose: {compose_ms:.2f} ms per message")
-        print(f"send: {count} messages in {elapsed:.1f} s = {count / elapsed:.1f} messages/s "
-              f"({elapsed * 1000 / count:.1f} ms each: STARTTLS, AUTH, DATA, store, link); {linked} linked to the deal")
+        print(
+            f"send: {count} messages in {elapsed:.1f} s = {count / elapsed:.1f} messages/s "
+            f"({elapsed * 1000 / count:.1f} ms each: STARTTLS, AUTH, DATA, store, link); {linked} linked to the deal"
+        )
 
 
 if __name__ == "__main__":

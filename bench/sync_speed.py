@@ -55,7 +55,7 @@ def bare_fetch(server: Dovecot, user, folder: str = "INBOX") -> tuple[int, float
     uids = client.search(["ALL"])
     count = 0
     for i in range(0, len(uids), 500):
-        data = client.fetch(uids[i:i + 500], ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+        data = client.fetch(uids[i : i + 500], ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
         count += sum(1 for row in data.values() if row.get(b"BODY[]"))
     elapsed = time.perf_counter() - start
     client.logout()
@@ -115,11 +115,32 @@ def in_process_sync(db_path: Path, password: str) -> float:
 def setup_db(work: Path, server: Dovecot, user) -> Path:
     db = work / "pdmail.db"
     env = {**os.environ, "PDMAIL_DB": str(db)}
-    for args in (["init", "--name", "Maria Lopez", "--email", OWNER, "--company", "Northwind"],
-                 ["account", "add", "work", "--address", OWNER, "--imap-host", server.host,
-                  "--imap-port", str(server.imaps_port), "--imap-security", "tls", "--username", user.login,
-                  "--password-env", PASSWORD_ENV, "--cafile", str(server.cafile), "--since", "all",
-                  "--past", "everyone"]):
+    for args in (
+        ["init", "--name", "Maria Lopez", "--email", OWNER, "--company", "Northwind"],
+        [
+            "account",
+            "add",
+            "work",
+            "--address",
+            OWNER,
+            "--imap-host",
+            server.host,
+            "--imap-port",
+            str(server.imaps_port),
+            "--imap-security",
+            "tls",
+            "--username",
+            user.login,
+            "--password-env",
+            PASSWORD_ENV,
+            "--cafile",
+            str(server.cafile),
+            "--since",
+            "all",
+            "--past",
+            "everyone",
+        ],
+    ):
         done = subprocess.run([sys.executable, "-m", "pdmail", *args], env=env, capture_output=True, text=True)
         if done.returncode:
             raise SystemExit(f"pdmail {args[0]} failed: {done.stderr.strip()}")
@@ -150,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
             loadavg = load()
             count, bare_s = bare_fetch(server, user)
             bare_rate = count / bare_s
-            print(f"bare imapclient FETCH: {count:,} messages ({size / 1e6:,.0f} MB) in {bare_s:.1f} s "
-                  f"= {bare_rate:,.0f} msg/s ({loadavg})")
+            print(
+                f"bare imapclient FETCH: {count:,} messages ({size / 1e6:,.0f} MB) in {bare_s:.1f} s "
+                f"= {bare_rate:,.0f} msg/s ({loadavg})"
+            )
 
             round_dir = work / f"round{round_no}"
             round_dir.mkdir()
@@ -162,34 +185,41 @@ def main(argv: list[str] | None = None) -> int:
             own_mb, workers_mb = peak_rss_mb(done)
             rate = count / sync_s
             print(f"pdmail initial sync:   {done.stdout.strip()}")
-            print(f"pdmail initial sync:   {count:,} messages in {sync_s:.1f} s = {rate:,.0f} msg/s "
-                  f"({100 * rate / bare_rate:.0f} % of the bare FETCH rate; target ≥ 50 %) ({loadavg})")
-            print(f"peak RSS: sync process {own_mb:.0f} MB, largest parsing worker {workers_mb:.0f} MB "
-                  f"(target < 250 MB)")
+            print(
+                f"pdmail initial sync:   {count:,} messages in {sync_s:.1f} s = {rate:,.0f} msg/s "
+                f"({100 * rate / bare_rate:.0f} % of the bare FETCH rate; target ≥ 50 %) ({loadavg})"
+            )
+            print(
+                f"peak RSS: sync process {own_mb:.0f} MB, largest parsing worker {workers_mb:.0f} MB (target < 250 MB)"
+            )
             shutil.rmtree(round_dir, ignore_errors=True)  # 10,000 messages are ~0.5 GB of database
             bare_rates.append(bare_rate)
             rates.append(rate)
             peaks.append(own_mb)
         if args.rounds > 1:
             bare_median, median = statistics.median(bare_rates), statistics.median(rates)
-            print(f"medians over {args.rounds} alternating rounds: bare {bare_median:,.0f} msg/s, "
-                  f"pdmail {median:,.0f} msg/s = {100 * median / bare_median:.0f} %; "
-                  f"highest peak RSS {max(peaks):.0f} MB")
+            print(
+                f"medians over {args.rounds} alternating rounds: bare {bare_median:,.0f} msg/s, "
+                f"pdmail {median:,.0f} msg/s = {100 * median / bare_median:.0f} %; "
+                f"highest peak RSS {max(peaks):.0f} MB"
+            )
 
         # 20 folders with nothing new.
         second = server.add_user()
         folders = ["INBOX", "Sent", "Archive", "Trash"] + [f"Projects/P{i:02d}" for i in range(args.folders - 4)]
         batch = list(mailgen.generate_messages(args.folders * args.per_folder, seed=2))
         for i, folder in enumerate(folders):
-            server.seed(second, folder, batch[i * args.per_folder:(i + 1) * args.per_folder])
+            server.seed(second, folder, batch[i * args.per_folder : (i + 1) * args.per_folder])
         work2 = work / "folders"
         work2.mkdir()
         db2 = setup_db(work2, server, second)
         first_s, _ = in_process_sync(db2, second.password)
         idle_s, result = in_process_sync(db2, second.password)
         cli_s, _ = pdmail(db2, "sync", password=second.password)
-        print(f"no-change sync over {len(folders)} folders ({len(batch):,} messages, first sync {first_s:.1f} s): "
-              f"{idle_s:.3f} s in process, {cli_s:.2f} s as a command (target < 1 s); {result.summary()}")
+        print(
+            f"no-change sync over {len(folders)} folders ({len(batch):,} messages, first sync {first_s:.1f} s): "
+            f"{idle_s:.3f} s in process, {cli_s:.2f} s as a command (target < 1 s); {result.summary()}"
+        )
 
         # 100 new messages.
         server.seed(second, "INBOX", list(mailgen.generate_messages(100, seed=3)))

@@ -47,8 +47,10 @@ def why(viewer_id: int, email: EmailFacts) -> str:
         linked = " and ".join(x for x, on in (("a contact", email.has_contact), ("a deal", email.has_deal)) if on)
         return f"shared and linked to {linked}"
     if email.has_proposal:
-        return ("shared, but its only links were proposed by another user's change and the owner has not "
-                "accepted them: only the owner sees it")
+        return (
+            "shared, but its only links were proposed by another user's change and the owner has not "
+            "accepted them: only the owner sees it"
+        )
     return "shared but not linked to a contact or deal: only the owner sees it"
 
 

@@ -38,8 +38,7 @@ DOVECOT = os.environ.get("PDMAIL_DOVECOT", "/usr/sbin/dovecot")
 DOVEADM = os.environ.get("PDMAIL_DOVEADM", shutil.which("doveadm") or "/usr/bin/doveadm")
 HOST = "127.0.0.1"
 DOMAIN = "pdmail.test"
-SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Archive": "\\Archive",
-               "Junk": "\\Junk"}
+SPECIAL_USE = {"Sent": "\\Sent", "Drafts": "\\Drafts", "Trash": "\\Trash", "Archive": "\\Archive", "Junk": "\\Junk"}
 # IMAP system flags and the Maildir info letters Dovecot gives them (letters must stay sorted).
 MAILDIR_FLAGS = {"\\Draft": "D", "\\Flagged": "F", "\\Answered": "R", "\\Seen": "S", "\\Deleted": "T"}
 START_TIMEOUT_S = 15.0
@@ -159,7 +158,9 @@ class Dovecot:
         self.config_path.write_text(self._config())
         with open(self.root / "log" / "master.out", "wb") as log:
             self.process = subprocess.Popen(
-                [DOVECOT, "-F", "-c", str(self.config_path)], stdout=log, stderr=subprocess.STDOUT,
+                [DOVECOT, "-F", "-c", str(self.config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         try:
@@ -194,10 +195,28 @@ class Dovecot:
 
     def _make_certificate(self) -> None:
         result = subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
-             "-keyout", str(self._root / "key.pem"), "-out", str(self.cafile), "-days", "30",
-             "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-            capture_output=True, text=True,
+            [
+                "openssl",
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-keyout",
+                str(self._root / "key.pem"),
+                "-out",
+                str(self.cafile),
+                "-days",
+                "30",
+                "-subj",
+                "/CN=localhost",
+                "-addext",
+                "subjectAltName=DNS:localhost,IP:127.0.0.1",
+            ],
+            capture_output=True,
+            text=True,
         )
         if result.returncode:
             raise DovecotUnavailable(f"openssl could not make a test certificate: {result.stderr.strip()}")
@@ -210,8 +229,7 @@ class Dovecot:
         else:
             me = pwd.getpwuid(os.getuid()).pw_name
             group = grp.getgrgid(os.getgid()).gr_name
-            identity = (f"default_login_user = {me}\ndefault_internal_user = {me}\n"
-                        f"default_internal_group = {group}\n")
+            identity = f"default_login_user = {me}\ndefault_internal_user = {me}\ndefault_internal_group = {group}\n"
             no_chroot = "service anvil {\n  chroot =\n}\n"  # merged with the block below
         mailboxes = "".join(
             f"  mailbox {name} {{\n    special_use = {use}\n    auto = subscribe\n  }}\n"
@@ -232,8 +250,10 @@ class Dovecot:
                 "active_attribute = active\n"
                 "active_value = true\n"
             )
-            passdb += (f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
-                       f"  args = {root}/oauth2.conf.ext\n}}\n")
+            passdb += (
+                f"passdb {{\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+                f"  args = {root}/oauth2.conf.ext\n}}\n"
+            )
             mechanisms += " xoauth2 oauthbearer"
         return (
             f"base_dir = {root}/run\n"
@@ -320,9 +340,15 @@ class Dovecot:
             return maildir
         return maildir / ("." + folder.replace("/", "."))
 
-    def seed(self, user: MailUser | str, folder: str, raws: Iterable[bytes], *,
-             flags: Iterable[str] | Sequence[Iterable[str]] | None = None,
-             dates: Sequence[datetime | None] | None = None) -> int:
+    def seed(
+        self,
+        user: MailUser | str,
+        folder: str,
+        raws: Iterable[bytes],
+        *,
+        flags: Iterable[str] | Sequence[Iterable[str]] | None = None,
+        dates: Sequence[datetime | None] | None = None,
+    ) -> int:
         """Write messages straight into the user's Maildir (much faster than APPEND).
 
         ``flags`` is either one set of system flags for every message or one set per message.
@@ -390,8 +416,9 @@ class Dovecot:
         client.login(user.login, user.password)
         return client
 
-    def append(self, user: MailUser | str, folder: str, raw: bytes, *, flags: Iterable[str] = (),
-               date: datetime | None = None) -> int | None:
+    def append(
+        self, user: MailUser | str, folder: str, raw: bytes, *, flags: Iterable[str] = (), date: datetime | None = None
+    ) -> int | None:
         """APPEND one message as a mail client would; returns its UID (UIDPLUS)."""
         client = self.client(user)
         try:

@@ -43,8 +43,19 @@ def deal(db, title, contact_id, *, status="open", relink=True):
     return crm.add_deal(db, title, contact_id=contact_id, status=status)
 
 
-def raw_message(*, frm, to=(), cc=(), subject="Quote", mid=None, in_reply_to=None, references=(),
-                date=None, headers=(), body="Hello,\r\nsee below.\r\n") -> bytes:
+def raw_message(
+    *,
+    frm,
+    to=(),
+    cc=(),
+    subject="Quote",
+    mid=None,
+    in_reply_to=None,
+    references=(),
+    date=None,
+    headers=(),
+    body="Hello,\r\nsee below.\r\n",
+) -> bytes:
     n = next(_counter)
     lines = [("From", frm)]
     if to:
@@ -73,14 +84,27 @@ def email(db, owner, **fields) -> int:
 
 def links(db, email_id) -> dict:
     """An email's links as a plain dict, for comparing databases."""
-    row = db.one("SELECT deal_id, deal_rule, needs_deal, link_verdict, is_deal_manual, link_trace_json, thread_id "
-                 "FROM emails WHERE id = ?", (email_id,))
-    contacts = [tuple(r) for r in db.all(
-        "SELECT contact_id, address, rule, is_manual FROM email_contacts WHERE email_id = ? ORDER BY contact_id",
-        (email_id,))]
-    return {"deal": row["deal_id"], "deal_rule": row["deal_rule"], "needs_deal": bool(row["needs_deal"]),
-            "verdict": row["link_verdict"], "manual": bool(row["is_deal_manual"]), "contacts": contacts,
-            "trace": row["link_trace_json"]}
+    row = db.one(
+        "SELECT deal_id, deal_rule, needs_deal, link_verdict, is_deal_manual, link_trace_json, thread_id "
+        "FROM emails WHERE id = ?",
+        (email_id,),
+    )
+    contacts = [
+        tuple(r)
+        for r in db.all(
+            "SELECT contact_id, address, rule, is_manual FROM email_contacts WHERE email_id = ? ORDER BY contact_id",
+            (email_id,),
+        )
+    ]
+    return {
+        "deal": row["deal_id"],
+        "deal_rule": row["deal_rule"],
+        "needs_deal": bool(row["needs_deal"]),
+        "verdict": row["link_verdict"],
+        "manual": bool(row["is_deal_manual"]),
+        "contacts": contacts,
+        "trace": row["link_trace_json"],
+    }
 
 
 def all_links(db) -> dict:

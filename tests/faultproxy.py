@@ -31,9 +31,16 @@ _CAPABILITY_CODE = re.compile(rb"\[CAPABILITY ([^\]]*)\]", re.IGNORECASE)
 
 
 class FaultProxy:
-    def __init__(self, upstream_port: int, *, upstream_host: str = "127.0.0.1",
-                 drop_capabilities=(), cut_after_fetch_bytes: int | None = None, cut_connections: int = 1,
-                 tls_cert: tuple | None = None) -> None:
+    def __init__(
+        self,
+        upstream_port: int,
+        *,
+        upstream_host: str = "127.0.0.1",
+        drop_capabilities=(),
+        cut_after_fetch_bytes: int | None = None,
+        cut_connections: int = 1,
+        tls_cert: tuple | None = None,
+    ) -> None:
         self.upstream = (upstream_host, upstream_port)
         self.tls_context = None
         if tls_cert:
@@ -181,15 +188,15 @@ class _Connection:
         out = b""
         while self.server_buffer:
             if self.literal_left:
-                take = self.server_buffer[:self.literal_left]
+                take = self.server_buffer[: self.literal_left]
                 out += take
                 self.literal_left -= len(take)
-                self.server_buffer = self.server_buffer[len(take):]
+                self.server_buffer = self.server_buffer[len(take) :]
                 continue
             end = self.server_buffer.find(b"\n")
             if end < 0:
                 break
-            line, self.server_buffer = self.server_buffer[:end + 1], self.server_buffer[end + 1:]
+            line, self.server_buffer = self.server_buffer[: end + 1], self.server_buffer[end + 1 :]
             match = _LITERAL.search(line)
             if match:
                 self.literal_left = int(match.group(1))

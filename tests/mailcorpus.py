@@ -18,7 +18,9 @@ BASE_HEADERS = {
 }
 
 
-def message(headers: list[tuple[str, str | bytes]] | None = None, body: bytes | str = b"Hello Rep,\r\n", **replace) -> bytes:
+def message(
+    headers: list[tuple[str, str | bytes]] | None = None, body: bytes | str = b"Hello Rep,\r\n", **replace
+) -> bytes:
     """A message from header pairs (or the base header with ``replace`` applied; None drops a field)."""
     if headers is None:
         fields = dict(BASE_HEADERS)
@@ -43,12 +45,20 @@ def _base_list(**replace) -> list[tuple[str, str | bytes]]:
     return list(fields.items())
 
 
-def multipart(subtype: str, parts: list[bytes], boundary: str, headers: list[tuple[str, str | bytes]] | None = None) -> bytes:
+def multipart(
+    subtype: str, parts: list[bytes], boundary: str, headers: list[tuple[str, str | bytes]] | None = None
+) -> bytes:
     head = (headers if headers is not None else _base_list()) + [
         ("MIME-Version", "1.0"),
         ("Content-Type", f'multipart/{subtype}; boundary="{boundary}"'),
     ]
-    body = b"".join(b"--" + boundary.encode() + CRLF + part + CRLF for part in parts) + b"--" + boundary.encode() + b"--" + CRLF
+    body = (
+        b"".join(b"--" + boundary.encode() + CRLF + part + CRLF for part in parts)
+        + b"--"
+        + boundary.encode()
+        + b"--"
+        + CRLF
+    )
     return message(head, body)
 
 
@@ -120,20 +130,20 @@ def corpus() -> dict[str, bytes]:
     )
     cases["duplicate_subject"] = message(_base_list() + [("Subject", "Second subject")])
     cases["two_from_headers"] = message(_base_list() + [("From", "Mallory <mallory@evil.example>")])
-    cases["from_with_two_mailboxes"] = message(_base_list(From="Jane <jane@acme.example>, Mallory <mallory@evil.example>"))
+    cases["from_with_two_mailboxes"] = message(
+        _base_list(From="Jane <jane@acme.example>, Mallory <mallory@evil.example>")
+    )
     cases["group_syntax_recipients"] = message(
         _base_list(To="undisclosed-recipients:;", Cc="unlisted-recipients:; Team: ann@acme.example, bo@acme.example;")
     )
     cases["html_only"] = message(_base_list(Content_Type="text/html; charset=utf-8", MIME_Version="1.0"), HTML_BODY)
-    cases["alternative_html_only"] = multipart(
-        "alternative", [part("text/html; charset=utf-8", HTML_BODY)], "alt-1"
-    )
+    cases["alternative_html_only"] = multipart("alternative", [part("text/html; charset=utf-8", HTML_BODY)], "alt-1")
     cases["tnef_attachment"] = multipart(
         "mixed",
         [
             part("text/plain", "See attached."),
             part(
-                "application/ms-tnef; name=\"winmail.dat\"",
+                'application/ms-tnef; name="winmail.dat"',
                 base64.b64encode(b"\x78\x9f\x3e\x22" + b"\x00" * 96).decode(),
                 "Content-Transfer-Encoding: base64",
                 'Content-Disposition: attachment; filename="winmail.dat"',
@@ -158,15 +168,17 @@ def corpus() -> dict[str, bytes]:
     cases["nested_5000_deep"] = _nested(5000)
     cases["subject_20000_encoded_words"] = message(_base_list(Subject=" ".join(["=?utf-8?q?a?="] * 20000)))
     cases["parts_100000_empty"] = multipart("mixed", [b""] * 100_000, "many")
-    cases["huge_header_block"] = message(
-        _base_list() + [(f"X-Filler-{i}", "x" * 1000) for i in range(1200)]
-    )
+    cases["huge_header_block"] = message(_base_list() + [(f"X-Filler-{i}", "x" * 1000) for i in range(1200)])
     cases["bom_and_blank_lines"] = b"\xef\xbb\xbf\r\n  \r\n\r\n" + message()
     cases["mbox_from_line_first"] = b"From jane@acme.example Tue Mar  5 10:15:00 2024\n" + message()
     cases["non_header_line_in_header"] = message(
         [("From", "Jane Doe <jane@acme.example>")]
         + [("quite Delivered-To", "rep@seller.example")]  # written as a line with a space in the name
-        + [("To", "Rep <rep@seller.example>"), ("Subject", "After the odd line"), ("Message-ID", "<odd-1@acme.example>")]
+        + [
+            ("To", "Rep <rep@seller.example>"),
+            ("Subject", "After the odd line"),
+            ("Message-ID", "<odd-1@acme.example>"),
+        ]
     )
     cases["broken_base64"] = message(
         _base_list(MIME_Version="1.0", Content_Type="text/plain; charset=utf-8", Content_Transfer_Encoding="base64"),
@@ -181,7 +193,9 @@ def corpus() -> dict[str, bytes]:
         )
     )
     cases["references_bare_ids"] = message(
-        _base_list(References="first@acme.example <second@acme.example> third@Acme.Example", In_Reply_To="third@acme.example")
+        _base_list(
+            References="first@acme.example <second@acme.example> third@Acme.Example", In_Reply_To="third@acme.example"
+        )
     )
     cases["references_5000"] = message(
         _base_list(References="\r\n ".join(f"<ref-{i}@acme.example>" for i in range(5000)))
@@ -191,7 +205,11 @@ def corpus() -> dict[str, bytes]:
         [
             part("text/plain", "Files attached."),
             part("application/octet-stream", b"secret", 'Content-Disposition: attachment; filename="../../.bashrc"'),
-            part("application/octet-stream", b"x", "Content-Disposition: attachment; filename*=utf-8''%2e%2e%2f%2e%2e%2fetc%2fpasswd"),
+            part(
+                "application/octet-stream",
+                b"x",
+                "Content-Disposition: attachment; filename*=utf-8''%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+            ),
             part("application/octet-stream", b"y", 'Content-Disposition: attachment; filename="C:\\\\x\\\\evil.exe"'),
         ],
         "trav-1",

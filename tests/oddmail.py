@@ -18,8 +18,12 @@ ADDRESS_CLASSES = [
     ("quoted local part needing no quotes", '"bguste"@enron.com', "bguste@enron.com", True),
     ("quoted local part with a comma", '"a,b"@example.com', '"a,b"@example.com', True),
     ("quoted local part with a space", 'Ann <"ann lee"@example.com>', '"ann lee"@example.com', True),
-    ("quoted local part with brackets", '"e-mail <.annette@enron.com>"@enron.com',
-     '"e-mail <.annette@enron.com>"@enron.com', True),
+    (
+        "quoted local part with brackets",
+        '"e-mail <.annette@enron.com>"@enron.com',
+        '"e-mail <.annette@enron.com>"@enron.com',
+        True,
+    ),
     ("IPv4 address literal", "user@[192.0.2.1]", "user@[192.0.2.1]", True),
     ("IPv6 address literal", "ops@[IPv6:2001:db8::1]", "ops@[ipv6:2001:db8::1]", True),
     ("internationalized domain", "Jörg <jörg@bücher.example>", "jörg@bücher.example", True),
@@ -30,10 +34,21 @@ ADDRESS_CLASSES = [
 ]
 
 
-def mail(*, frm: str = OWN, to: str = "Ada Byron <ada@acme.example>", subject: str = "Quote",
-         mid: str | None = "<m1@northwind.example>", extra: tuple = (), body: str | bytes = "Hello Ada,\r\n") -> bytes:
-    headers: list[tuple[str, str]] = [("From", frm), ("To", to), ("Subject", subject),
-                                      ("Date", "Mon, 16 Nov 2026 09:12:00 +0100")]
+def mail(
+    *,
+    frm: str = OWN,
+    to: str = "Ada Byron <ada@acme.example>",
+    subject: str = "Quote",
+    mid: str | None = "<m1@northwind.example>",
+    extra: tuple = (),
+    body: str | bytes = "Hello Ada,\r\n",
+) -> bytes:
+    headers: list[tuple[str, str]] = [
+        ("From", frm),
+        ("To", to),
+        ("Subject", subject),
+        ("Date", "Mon, 16 Nov 2026 09:12:00 +0100"),
+    ]
     if mid:
         headers.append(("Message-ID", mid))
     headers += list(extra)
@@ -46,10 +61,13 @@ UTF7_SURROGATE = "=?utf-7?Q?+2D0-?="
 ESCAPE_SURROGATE = "=?unicode_escape?Q?=5Cud800?="
 
 
-def _multipart(frm: str, mid: str, parts: list[bytes], *, to: str = "Ada Byron <ada@acme.example>",
-               subject: str = "Quote") -> bytes:
-    head = (f"From: {frm}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 16 Nov 2026 09:12:00 +0100\r\n"
-            f"Message-ID: {mid}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n")
+def _multipart(
+    frm: str, mid: str, parts: list[bytes], *, to: str = "Ada Byron <ada@acme.example>", subject: str = "Quote"
+) -> bytes:
+    head = (
+        f"From: {frm}\r\nTo: {to}\r\nSubject: {subject}\r\nDate: Mon, 16 Nov 2026 09:12:00 +0100\r\n"
+        f"Message-ID: {mid}\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b1\r\n\r\n"
+    )
     body = b"".join(b"--b1\r\n" + p + b"\r\n" for p in parts) + b"--b1--\r\n"
     return head.encode() + body
 
@@ -62,16 +80,30 @@ def poison(where: str, word: str, *, frm: str = OWN, mid: str = "<poison@northwi
         return mail(frm=frm, mid=mid, to=f"{word} <ada@acme.example>")
     if where == "attachment name":
         encoded = word.replace("?Q?", "?Q?file").replace("?=", ".txt?=")
-        return _multipart(frm, mid, [b"Content-Type: text/plain\r\n\r\nSee the file.",
-                                     (f'Content-Type: text/plain; name="{encoded}"\r\n'
-                                      f'Content-Disposition: attachment; filename="{encoded}"\r\n\r\nx').encode()])
+        return _multipart(
+            frm,
+            mid,
+            [
+                b"Content-Type: text/plain\r\n\r\nSee the file.",
+                (
+                    f'Content-Type: text/plain; name="{encoded}"\r\n'
+                    f'Content-Disposition: attachment; filename="{encoded}"\r\n\r\nx'
+                ).encode(),
+            ],
+        )
     if where == "forwarded original":
-        original = (f"From: Ada Byron <ada@acme.example>\r\nTo: {OWN}\r\nSubject: Order {word}\r\n"
-                    "Date: Sun, 15 Nov 2026 18:00:00 +0100\r\nMessage-ID: <orig@acme.example>\r\n\r\n"
-                    "Please send 40 units.\r\n").encode()
-        return _multipart(frm, mid, [b"Content-Type: text/plain\r\n\r\nFYI",
-                                     b"Content-Type: message/rfc822\r\n\r\n" + original],
-                          to=CAPTURE, subject="Fwd: Order")
+        original = (
+            f"From: Ada Byron <ada@acme.example>\r\nTo: {OWN}\r\nSubject: Order {word}\r\n"
+            "Date: Sun, 15 Nov 2026 18:00:00 +0100\r\nMessage-ID: <orig@acme.example>\r\n\r\n"
+            "Please send 40 units.\r\n"
+        ).encode()
+        return _multipart(
+            frm,
+            mid,
+            [b"Content-Type: text/plain\r\n\r\nFYI", b"Content-Type: message/rfc822\r\n\r\n" + original],
+            to=CAPTURE,
+            subject="Fwd: Order",
+        )
     if where == "body":
         charset = "utf-7" if "utf-7" in word else "unicode_escape"
         text = b"Caf+AOk- +2D0- done" if charset == "utf-7" else "caf\u00e9 \\ud800 done".encode()

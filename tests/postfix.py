@@ -108,7 +108,8 @@ class Postfix:
         )
         command = " ".join(self.argv)
         (self.conf / "master.cf").write_text(
-            f"127.0.0.1:{self.port} inet n - n - - smtpd\n" + _SERVICES
+            f"127.0.0.1:{self.port} inet n - n - - smtpd\n"
+            + _SERVICES
             + f"pdmail unix - n n - 2 pipe\n  flags=Rq user={PIPE_USER} argv={command}\n"
         )
         self._let_pipe_user_in(Path(self.argv[0]))

@@ -14,8 +14,14 @@ OWNER = "maria@northwind.example"
 _counter = itertools.count(1)
 
 
-def mail(n: int, *, sender: str = "Jane Doe <jane@acme.example>", to: str = f"Maria Lopez <{OWNER}>",
-         subject: str | None = None, message_id: str | None = None) -> bytes:
+def mail(
+    n: int,
+    *,
+    sender: str = "Jane Doe <jane@acme.example>",
+    to: str = f"Maria Lopez <{OWNER}>",
+    subject: str | None = None,
+    message_id: str | None = None,
+) -> bytes:
     """A distinct, ordinary customer message number ``n``."""
     return message(
         From=sender,
@@ -86,12 +92,28 @@ def dump(db) -> dict:
     emails = {}
     for r in db.all("SELECT e.*, t.subject_norm FROM emails e JOIN threads t ON t.id = e.thread_id"):
         contacts = sorted(x[0] for x in db.all("SELECT address FROM email_contacts WHERE email_id = ?", (r["id"],)))
-        emails[r["fingerprint"]] = (r["message_id_norm"], r["folder"], r["is_read"], r["is_deleted"], r["source"],
-                                    r["direction"], r["subject_norm"], r["deal_id"], tuple(contacts))
+        emails[r["fingerprint"]] = (
+            r["message_id_norm"],
+            r["folder"],
+            r["is_read"],
+            r["is_deleted"],
+            r["source"],
+            r["direction"],
+            r["subject_norm"],
+            r["deal_id"],
+            tuple(contacts),
+        )
     fingerprint = {r["id"]: r["fingerprint"] for r in db.all("SELECT id, fingerprint FROM emails")}
     locations = sorted(
-        (r["name"], r["uidvalidity"], r["uid"], r["source_key"] or "", fingerprint.get(r["email_id"], ""), r["flags"],
-         r["is_gone"])
+        (
+            r["name"],
+            r["uidvalidity"],
+            r["uid"],
+            r["source_key"] or "",
+            fingerprint.get(r["email_id"], ""),
+            r["flags"],
+            r["is_gone"],
+        )
         for r in db.all("SELECT l.*, f.name FROM locations l JOIN sync_folders f ON f.id = l.folder_id")
     )
     folders = sorted(
@@ -101,8 +123,14 @@ def dump(db) -> dict:
     ops = sorted((fingerprint[r["email_id"]], r["kind"], r["status"]) for r in db.all("SELECT * FROM pending_ops"))
     failures = db.scalar("SELECT COUNT(*) FROM fetch_failures")
     threads = db.scalar("SELECT COUNT(*) FROM threads WHERE id IN (SELECT thread_id FROM emails)")
-    return {"emails": emails, "locations": locations, "folders": folders, "ops": ops, "failures": failures,
-            "threads": threads}
+    return {
+        "emails": emails,
+        "locations": locations,
+        "folders": folders,
+        "ops": ops,
+        "failures": failures,
+        "threads": threads,
+    }
 
 
 @pytest.fixture
@@ -115,8 +143,9 @@ def world(company, db_path, tmp_path):
     db = open_db(db_path)
     maria = find_user(db, OWNER)
     box = Maildir(tmp_path / "Mail")
-    account = accounts_store.add_account(db, maria, name="local", kind="maildir", address=OWNER,
-                                         maildir_path=str(box.root))
+    account = accounts_store.add_account(
+        db, maria, name="local", kind="maildir", address=OWNER, maildir_path=str(box.root)
+    )
     yield db, maria, box, account
     db.close()
 

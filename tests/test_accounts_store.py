@@ -11,8 +11,13 @@ from pdmail.store import open_db
 from pdmail.store.accounts import add_account, get_account, last_sync, list_accounts, remove_account
 from pdmail.store.users import find_user
 
-IMAP = dict(kind="imap", imap_host="imap.example.com", imap_port=993, imap_security="tls",
-            secret_source={"env": "WORK_MAIL_PASSWORD"})
+IMAP = dict(
+    kind="imap",
+    imap_host="imap.example.com",
+    imap_port=993,
+    imap_security="tls",
+    secret_source={"env": "WORK_MAIL_PASSWORD"},
+)
 
 
 @pytest.fixture
@@ -44,8 +49,13 @@ def test_secret_source_is_stored_as_json_and_never_a_secret_value(db):
     assert account.source == {"env": "WORK_MAIL_PASSWORD"}
     assert json.loads(db.scalar("SELECT secret_source FROM accounts")) == {"env": "WORK_MAIL_PASSWORD"}
     with pytest.raises(UsageError):
-        add_account(db, maria, name="bad", address="maria@northwind.example",
-                    **{**IMAP, "secret_source": {"password": "hunter2"}})
+        add_account(
+            db,
+            maria,
+            name="bad",
+            address="maria@northwind.example",
+            **{**IMAP, "secret_source": {"password": "hunter2"}},
+        )
 
 
 def test_accounts_are_per_user(db):
@@ -89,8 +99,15 @@ def test_bad_configurations_are_usage_errors(db, fields, message):
 
 def test_maildir_account_and_bad_address(db):
     maria, _ = users(db)
-    account = add_account(db, maria, name="local", kind="maildir", address="maria@northwind.example",
-                          maildir_path="/srv/mail/maria", folders_json=["INBOX", "Sent"])
+    account = add_account(
+        db,
+        maria,
+        name="local",
+        kind="maildir",
+        address="maria@northwind.example",
+        maildir_path="/srv/mail/maria",
+        folders_json=["INBOX", "Sent"],
+    )
     assert account.kind == "maildir" and account.folders == ["INBOX", "Sent"]
     with pytest.raises(UsageError, match="not an email address"):
         add_account(db, maria, name="x", address="maria", **IMAP)
@@ -111,8 +128,10 @@ def test_last_sync_is_empty_until_the_sync_engine_records_runs(db):
     maria, _ = users(db)
     account = add_account(db, maria, name="work", address="maria@northwind.example", **IMAP)
     assert last_sync(db, [account]) == {}
-    db.execute("INSERT INTO sync_runs (account_id, started_utc, outcome) VALUES (?, 'x', 'ok'), (?, 'y', 'partial')",
-               (account.id, account.id))
+    db.execute(
+        "INSERT INTO sync_runs (account_id, started_utc, outcome) VALUES (?, 'x', 'ok'), (?, 'y', 'partial')",
+        (account.id, account.id),
+    )
     assert last_sync(db, [account])[account.id]["outcome"] == "partial"
 
 

@@ -15,11 +15,26 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "pdmail"
 UI_MODULES = {"typer", "rich", "click"}
 PURE = {
-    "visibility.py", "core/models.py", "core/addresses.py", "core/settings.py", "crm/csv_import.py",
-    "core/time_phrases.py", "core/money.py", "mime/address_list.py", "mime/parse.py", "mime/forward.py",
-    "mime/fingerprint.py", "mime/limits.py", "mime/html_text.py", "mime/attachment_names.py",
-    "linking/engine.py", "linking/threads.py", "capture/sender_check.py", "accounts/providers.py",
-    "send/compose.py", "send/merge_fields.py",
+    "visibility.py",
+    "core/models.py",
+    "core/addresses.py",
+    "core/settings.py",
+    "crm/csv_import.py",
+    "core/time_phrases.py",
+    "core/money.py",
+    "mime/address_list.py",
+    "mime/parse.py",
+    "mime/forward.py",
+    "mime/fingerprint.py",
+    "mime/limits.py",
+    "mime/html_text.py",
+    "mime/attachment_names.py",
+    "linking/engine.py",
+    "linking/threads.py",
+    "capture/sender_check.py",
+    "accounts/providers.py",
+    "send/compose.py",
+    "send/merge_fields.py",
 }
 IO_MODULES = {"sqlite3", "sqlite_utils", "imapclient", "socket", "smtplib", "subprocess", "pdmail.store"}
 
@@ -88,10 +103,19 @@ def test_library_code_never_prints():
 # The module each distribution is imported as. A new dependency goes here too, so that the test
 # below can tell whether anything imports it.
 IMPORT_NAMES = {
-    "typer": "typer", "rich": "rich", "imapclient": "imapclient", "platformdirs": "platformdirs",
-    "keyring": "keyring", "html2text": "html2text", "dateparser": "dateparser", "authres": "authres",
-    "sqlite-utils": "sqlite_utils", "mail-parser": "mailparser", "nh3": "nh3",
-    "publicsuffixlist": "publicsuffixlist", "nameparser": "nameparser",
+    "typer": "typer",
+    "rich": "rich",
+    "imapclient": "imapclient",
+    "platformdirs": "platformdirs",
+    "keyring": "keyring",
+    "html2text": "html2text",
+    "dateparser": "dateparser",
+    "authres": "authres",
+    "sqlite-utils": "sqlite_utils",
+    "mail-parser": "mailparser",
+    "nh3": "nh3",
+    "publicsuffixlist": "publicsuffixlist",
+    "nameparser": "nameparser",
 }
 
 
@@ -141,7 +165,11 @@ def lint_imports(root: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(root)}
     return subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports")), "--no-cache", str(ROOT / "pyproject.toml")],
-        cwd=root, env=env, capture_output=True, text=True, timeout=120,
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
@@ -244,8 +272,15 @@ def test_no_import_cycles():
 # The store holds SQL and nothing above it: what a change means for the rest (linking mail again,
 # queueing work for the mail server, who may make it) is decided by the services that call it. Besides
 # itself, the store may use these modules only, and they use nothing else of pdmail either.
-STORE_MAY_IMPORT = {"pdmail.core.errors", "pdmail.core.models", "pdmail.store.migrations", "pdmail.core.addresses",
-                    "pdmail.mime.fingerprint", "pdmail.visibility", "pdmail.core.settings"}
+STORE_MAY_IMPORT = {
+    "pdmail.core.errors",
+    "pdmail.core.models",
+    "pdmail.store.migrations",
+    "pdmail.core.addresses",
+    "pdmail.mime.fingerprint",
+    "pdmail.visibility",
+    "pdmail.core.settings",
+}
 
 
 def _is_module(name: str) -> bool:
@@ -297,8 +332,15 @@ def test_what_the_store_uses_stays_below_it():
 
 def test_the_import_reader_sees_late_and_relative_imports():
     """The checks above must not miss the import inside a function that a layer violation usually hides in."""
-    text = ("from pdmail.store.db import Database\n"
-            "def f():\n    from pdmail.linking import relink\n    from . import links\n    import pdmail.capture\n"
-            "    from ..core.money import parse\n")
+    text = (
+        "from pdmail.store.db import Database\n"
+        "def f():\n    from pdmail.linking import relink\n    from . import links\n    import pdmail.capture\n"
+        "    from ..core.money import parse\n"
+    )
     assert pdmail_imports_in(text, "pdmail.store") == {
-        "pdmail.store.db", "pdmail.linking.relink", "pdmail.store.links", "pdmail.capture", "pdmail.core.money"}
+        "pdmail.store.db",
+        "pdmail.linking.relink",
+        "pdmail.store.links",
+        "pdmail.capture",
+        "pdmail.core.money",
+    }

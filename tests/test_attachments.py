@@ -13,34 +13,37 @@ from pdmail.mime.parse import attachment_payloads, parse_message
 CAPTURE = "capture@bcc.northwind.example"
 
 
-@pytest.mark.parametrize("given,expected", [
-    ("offer.pdf", "offer.pdf"),
-    ("../../etc/passwd", "passwd"),
-    ("..\\..\\windows\\system32\\evil.dll", "evil.dll"),
-    ("/absolute/path.txt", "path.txt"),
-    ("C:evil.txt", "C_evil.txt"),
-    ("..", "attachment-3.pdf"),
-    (".bashrc", "bashrc"),
-    ("", "attachment-3.pdf"),
-    ("   ", "attachment-3.pdf"),
-    ("invoice\u202efdp.exe", "invoicefdp.exe"),
-    ("a\x00b\x1b[31m.txt", "ab[31m.txt"),
-    ("CON", "_CON"),
-    ("nul.txt", "_nul.txt"),
-    ("trailing. . .", "trailing"),
-    ('what?"<>|*.txt', "what______.txt"),
-])
+@pytest.mark.parametrize(
+    "given,expected",
+    [
+        ("offer.pdf", "offer.pdf"),
+        ("../../etc/passwd", "passwd"),
+        ("..\\..\\windows\\system32\\evil.dll", "evil.dll"),
+        ("/absolute/path.txt", "path.txt"),
+        ("C:evil.txt", "C_evil.txt"),
+        ("..", "attachment-3.pdf"),
+        (".bashrc", "bashrc"),
+        ("", "attachment-3.pdf"),
+        ("   ", "attachment-3.pdf"),
+        ("invoice\u202efdp.exe", "invoicefdp.exe"),
+        ("a\x00b\x1b[31m.txt", "ab[31m.txt"),
+        ("CON", "_CON"),
+        ("nul.txt", "_nul.txt"),
+        ("trailing. . .", "trailing"),
+        ('what?"<>|*.txt', "what______.txt"),
+    ],
+)
 def test_save_names_are_safe(given, expected):
     assert save_name(given, "application/pdf", 3) == expected
 
 
-DEVICES = ["CON", "PRN", "AUX", "NUL", "COM1", "COM9", "LPT1", "COM\u00b9", "LPT\u00b3",
-           "CONIN$", "CONOUT$", "CLOCK$"]
+DEVICES = ["CON", "PRN", "AUX", "NUL", "COM1", "COM9", "LPT1", "COM\u00b9", "LPT\u00b3", "CONIN$", "CONOUT$", "CLOCK$"]
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("shape", ["{}", "{lower}", "{title}", "{}.txt", "{lower}.tar.gz", "{} .txt",
-                                   "{}. . ", "{}.txt. ", "  {}"])
+@pytest.mark.parametrize(
+    "shape", ["{}", "{lower}", "{title}", "{}.txt", "{lower}.tar.gz", "{} .txt", "{}. . ", "{}.txt. ", "  {}"]
+)
 def test_windows_device_names_are_never_saved_as_they_are(device, shape):
     given = shape.format(device, lower=device.lower(), title=device.title())
     name = save_name(given, "application/octet-stream", 1)
@@ -48,8 +51,20 @@ def test_windows_device_names_are_never_saved_as_they_are(device, shape):
     assert name[1:].split(".")[0].rstrip(" ").lower() == device.lower()
 
 
-@pytest.mark.parametrize("given", ["console.txt", "conin.txt", "conout.log", "clock.png", "com10.txt",
-                                   "lpt.doc", "auxiliary.pdf", "nul_report.csv", "my con.txt"])
+@pytest.mark.parametrize(
+    "given",
+    [
+        "console.txt",
+        "conin.txt",
+        "conout.log",
+        "clock.png",
+        "com10.txt",
+        "lpt.doc",
+        "auxiliary.pdf",
+        "nul_report.csv",
+        "my con.txt",
+    ],
+)
 def test_names_that_only_start_like_a_device_are_kept(given):
     assert save_name(given, "application/octet-stream", 1) == given
 
@@ -74,8 +89,10 @@ def multipart(*parts: tuple[str, str, bytes]) -> bytes:
     for filename, ctype, data in parts:
         import base64
 
-        body += (f"--zz\r\nContent-Type: {ctype}\r\nContent-Transfer-Encoding: base64\r\n"
-                 f"Content-Disposition: attachment; filename=\"{filename}\"\r\n\r\n").encode()
+        body += (
+            f"--zz\r\nContent-Type: {ctype}\r\nContent-Transfer-Encoding: base64\r\n"
+            f'Content-Disposition: attachment; filename="{filename}"\r\n\r\n'
+        ).encode()
         body += base64.encodebytes(data).replace(b"\n", b"\r\n")
     return head + body + b"--zz--\r\n"
 
@@ -92,8 +109,12 @@ def test_payloads_come_in_the_order_the_parser_lists_attachments():
 @pytest.fixture
 def stored(company):
     company.ok("settings", "set", "bcc-address", CAPTURE)
-    raw = multipart(("../../escape.txt", "text/plain", b"one"), (".hidden", "text/plain", b"two"),
-                    ("same.txt", "text/plain", b"three"), ("same.txt", "text/plain", b"four"))
+    raw = multipart(
+        ("../../escape.txt", "text/plain", b"one"),
+        (".hidden", "text/plain", b"two"),
+        ("same.txt", "text/plain", b"three"),
+        ("same.txt", "text/plain", b"four"),
+    )
     result = company("bcc-ingest", "--json", input=raw)
     assert result.exit_code == 0, result.stderr
     return company, json.loads(result.stdout)["id"]

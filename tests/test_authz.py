@@ -17,7 +17,9 @@ ALLOWED = frozenset({"alice@allowed.example", "alice.alt@other-allowed.example"}
 MX = "mx.bcc.example"
 
 
-def mail(*extra: tuple[str, str], sender: str = "Alice <alice@allowed.example>", extra_from: str | None = None) -> bytes:
+def mail(
+    *extra: tuple[str, str], sender: str = "Alice <alice@allowed.example>", extra_from: str | None = None
+) -> bytes:
     fields = [("From", sender)]
     if extra_from is not None:
         fields.append(("From", extra_from))
@@ -204,13 +206,19 @@ def test_the_suffix_list_is_loaded_only_when_alignment_needs_it():
         "print('publicsuffixlist' in sys.modules)\n"
     )
     tests = str(Path(__file__).parent)
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tests,
-                         env={**os.environ, "PYTHONPATH": tests}, check=True).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=tests,
+        env={**os.environ, "PYTHONPATH": tests},
+        check=True,
+    ).stdout
     assert out.split() == ["False", "True"]
 
 
 _AR_WORDS = st.sampled_from(
-    list("abc.=;()\"@ -_/\\") + ["dmarc", "dkim", "pass", "header.d", "header.from", MX, "spf", "smtp.mailfrom"]
+    list('abc.=;()"@ -_/\\') + ["dmarc", "dkim", "pass", "header.d", "header.from", MX, "spf", "smtp.mailfrom"]
 )
 
 

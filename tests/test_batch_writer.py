@@ -27,8 +27,11 @@ def _write(db, values, attempts, failures):
                 if value.startswith("bad"):
                     raise ValueError(value)
                 return value
+
             return write_message(db, store, fail_fast=fail_fast, on_failure=lambda exc: failures.append(str(exc)))
+
         return [one(v) for v in values]
+
     return write
 
 
@@ -62,6 +65,7 @@ def test_a_failure_of_the_machine_stops_the_batch_and_writes_nothing(db):
         def store():
             db.execute("INSERT INTO batch_rows (value) VALUES ('x')")
             raise TemporaryFailure("database is locked")
+
         return write_message(db, store, fail_fast=fail_fast, on_failure=lambda exc: None)
 
     with pytest.raises(TemporaryFailure):

@@ -11,9 +11,17 @@ import pytest
 CAPTURE = "capture@bcc.northwind.example"
 
 
-def mail(*, frm="Maria Lopez <maria@northwind.example>", to="Ada Byron <ada@acme.example>", cc=None,
-         subject="Quote", date="Mon, 16 Nov 2026 09:12:00 +0100", mid="<m1@northwind.example>",
-         extra=(), body="Hello Ada,\r\nhere is the quote.\r\n") -> bytes:
+def mail(
+    *,
+    frm="Maria Lopez <maria@northwind.example>",
+    to="Ada Byron <ada@acme.example>",
+    cc=None,
+    subject="Quote",
+    date="Mon, 16 Nov 2026 09:12:00 +0100",
+    mid="<m1@northwind.example>",
+    extra=(),
+    body="Hello Ada,\r\nhere is the quote.\r\n",
+) -> bytes:
     headers = [("From", frm)]
     if to is not None:
         headers.append(("To", to))
@@ -35,9 +43,9 @@ def team(company):
     c.ok("org", "add", "Acme")
     c.ok("contact", "add", "Ada Byron", "--email", "ada@acme.example", "--org", "1")
     c.ok("contact", "add", "Bo Chen", "--email", "bo@acme.example", "--org", "1")
-    c.ok("deal", "add", "Arms", "--contact", "1")          # 1: Ada's only open deal
-    c.ok("deal", "add", "Belts", "--contact", "2")         # 2
-    c.ok("deal", "add", "Cranes", "--contact", "2")        # 3
+    c.ok("deal", "add", "Arms", "--contact", "1")  # 1: Ada's only open deal
+    c.ok("deal", "add", "Belts", "--contact", "2")  # 2
+    c.ok("deal", "add", "Cranes", "--contact", "2")  # 3
     c.ok("deal", "add", "Old", "--contact", "2", "--status", "won")  # 4
     return c
 
@@ -80,14 +88,17 @@ def test_alt_address_is_allowed_once_approved(team):
     assert team.json("show", str(data["id"]), "--user", "sam@northwind.example")["owner"] == "sam@northwind.example"
 
 
-@pytest.mark.parametrize("name,raw,reason", [
-    ("stranger", mail(frm="Eve <eve@evil.example>"), "not allowed"),
-    ("spoofed display name", mail(frm='"maria@northwind.example" <eve@evil.example>'), "not allowed"),
-    ("two From headers", mail(extra=[("From", "Eve <eve@evil.example>")]), "From"),
-    ("two mailboxes", mail(frm="maria@northwind.example, eve@evil.example"), "mailbox"),
-    ("address smuggled after the allowed one", mail(frm="maria@northwind.example<eve@evil.example>"), ""),
-    ("no From at all", mail(frm=None) if False else b"To: ada@acme.example\r\nSubject: x\r\n\r\nhi\r\n", ""),
-])
+@pytest.mark.parametrize(
+    "name,raw,reason",
+    [
+        ("stranger", mail(frm="Eve <eve@evil.example>"), "not allowed"),
+        ("spoofed display name", mail(frm='"maria@northwind.example" <eve@evil.example>'), "not allowed"),
+        ("two From headers", mail(extra=[("From", "Eve <eve@evil.example>")]), "From"),
+        ("two mailboxes", mail(frm="maria@northwind.example, eve@evil.example"), "mailbox"),
+        ("address smuggled after the allowed one", mail(frm="maria@northwind.example<eve@evil.example>"), ""),
+        ("no From at all", mail(frm=None) if False else b"To: ada@acme.example\r\nSubject: x\r\n\r\nhi\r\n", ""),
+    ],
+)
 def test_refused_senders_are_quarantined_with_exit_3(team, name, raw, reason):
     code, data, err = ingest(team, raw)
     assert code == 3, (name, err)
@@ -121,17 +132,25 @@ def test_mta_mode_exits_0_for_refused_mail_and_keeps_it(team):
 AR = "Authentication-Results"
 
 
-@pytest.mark.parametrize("headers,ok", [
-    ([(AR, "mx.northwind.example; dmarc=pass header.from=northwind.example")], True),
-    ([(AR, "mx.northwind.example; dkim=pass header.d=northwind.example")], True),
-    ([(AR, "mx.northwind.example; dmarc=fail header.from=northwind.example")], False),
-    ([(AR, "mx.northwind.example; spf=pass smtp.mailfrom=northwind.example")], False),
-    ([(AR, "mx.northwind.example; dkim=pass header.d=evil.example")], False),
-    ([(AR, "other.example; dmarc=pass header.from=northwind.example")], False),
-    ([], False),
-    ([(AR, "mx.northwind.example; dmarc=pass header.from=northwind.example"),
-      (AR, "mx.northwind.example; dmarc=pass header.from=northwind.example")], False),
-])
+@pytest.mark.parametrize(
+    "headers,ok",
+    [
+        ([(AR, "mx.northwind.example; dmarc=pass header.from=northwind.example")], True),
+        ([(AR, "mx.northwind.example; dkim=pass header.d=northwind.example")], True),
+        ([(AR, "mx.northwind.example; dmarc=fail header.from=northwind.example")], False),
+        ([(AR, "mx.northwind.example; spf=pass smtp.mailfrom=northwind.example")], False),
+        ([(AR, "mx.northwind.example; dkim=pass header.d=evil.example")], False),
+        ([(AR, "other.example; dmarc=pass header.from=northwind.example")], False),
+        ([], False),
+        (
+            [
+                (AR, "mx.northwind.example; dmarc=pass header.from=northwind.example"),
+                (AR, "mx.northwind.example; dmarc=pass header.from=northwind.example"),
+            ],
+            False,
+        ),
+    ],
+)
 def test_trusted_authentication_results(team, headers, ok):
     team.ok("settings", "set", "bcc-authserv-id", "mx.northwind.example")
     code, data, _ = ingest(team, mail(extra=headers))
@@ -139,25 +158,36 @@ def test_trusted_authentication_results(team, headers, ok):
     assert data["status"] == ("stored" if ok else "quarantined")
 
 
-@pytest.mark.parametrize("results,reason", [
-    ("dkim=pass header.d=attacker.com.pl", "DKIM not aligned with From (signed by attacker.com.pl)"),
-    ("dkim=pass header.d=northwind.com.pl; dmarc=fail header.from=northwind.com.pl",
-     "DMARC did not pass for northwind.com.pl (dmarc=fail)"),
-])
+@pytest.mark.parametrize(
+    "results,reason",
+    [
+        ("dkim=pass header.d=attacker.com.pl", "DKIM not aligned with From (signed by attacker.com.pl)"),
+        (
+            "dkim=pass header.d=northwind.com.pl; dmarc=fail header.from=northwind.com.pl",
+            "DMARC did not pass for northwind.com.pl (dmarc=fail)",
+        ),
+    ],
+)
 def test_forged_sender_under_a_shared_public_suffix_is_quarantined(team, db_path, results, reason):
     """A signature by a neighbour under com.pl is no relative of northwind.com.pl, and DKIM never
     overrules the DMARC verdict of the same trusted server."""
     team.ok("user", "add", "marek@northwind.com.pl", "--name", "Marek Nowak")
     team.ok("settings", "set", "bcc-authserv-id", "mx.northwind.example")
-    raw = mail(frm="Marek Nowak <marek@northwind.com.pl>", mid="<forged-1@attacker.com.pl>",
-               extra=[(AR, f"mx.northwind.example; {results}")])
+    raw = mail(
+        frm="Marek Nowak <marek@northwind.com.pl>",
+        mid="<forged-1@attacker.com.pl>",
+        extra=[(AR, f"mx.northwind.example; {results}")],
+    )
     code, data, _ = ingest(team, raw)
     assert code == 3 and data["status"] == "quarantined"
     assert data["reason"] == f"marek@northwind.com.pl is not authenticated: {reason}"
     assert db_rows(db_path, "SELECT count(*) FROM emails")[0][0] == 0
     assert len(db_rows(db_path, "SELECT id FROM quarantine")) == 1
-    signed = mail(frm="Marek Nowak <marek@northwind.com.pl>", mid="<real-1@northwind.com.pl>",
-                  extra=[(AR, "mx.northwind.example; dkim=pass header.d=mail.northwind.com.pl")])
+    signed = mail(
+        frm="Marek Nowak <marek@northwind.com.pl>",
+        mid="<real-1@northwind.com.pl>",
+        extra=[(AR, "mx.northwind.example; dkim=pass header.d=mail.northwind.com.pl")],
+    )
     code, data, _ = ingest(team, signed)
     assert code == 0 and data["status"] == "stored"
 
@@ -190,14 +220,24 @@ def test_inline_forward_without_to_stores_the_customers_original(team, db_path):
 
 
 def test_attached_forward_stores_the_original_message(team, db_path):
-    original = mail(frm="Bo Chen <bo@acme.example>", to="maria@northwind.example", subject="PO 7781",
-                    mid="<po-7781@acme.example>", body="Purchase order attached.\r\n")
+    original = mail(
+        frm="Bo Chen <bo@acme.example>",
+        to="maria@northwind.example",
+        subject="PO 7781",
+        mid="<po-7781@acme.example>",
+        body="Purchase order attached.\r\n",
+    )
     body = (
         "--b1\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n"
         "--b1\r\nContent-Type: message/rfc822\r\n\r\n" + original.decode() + "\r\n--b1--\r\n"
     )
-    raw = mail(to=CAPTURE, subject="Fwd: PO 7781", mid="<fwd2@northwind.example>",
-               extra=[("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="b1"')], body=body)
+    raw = mail(
+        to=CAPTURE,
+        subject="Fwd: PO 7781",
+        mid="<fwd2@northwind.example>",
+        extra=[("MIME-Version", "1.0"), ("Content-Type", 'multipart/mixed; boundary="b1"')],
+        body=body,
+    )
     code, data, _ = ingest(team, raw)
     assert code == 0
     email = team.json("show", str(data["id"]))
@@ -275,17 +315,26 @@ def test_same_message_twice_is_one_email(team):
     raw = mail()
     _, first, _ = ingest(team, raw)
     code, again, _ = ingest(team, raw)
-    assert code == 0 and again == {"source": "-", "status": "duplicate", "id": first["id"], "reason": "already captured",
-                                     "quarantine_id": None}
+    assert code == 0 and again == {
+        "source": "-",
+        "status": "duplicate",
+        "id": first["id"],
+        "reason": "already captured",
+        "quarantine_id": None,
+    }
     assert len(team.json("inbox", "--folder", "all")) == 1
 
 
 def test_copy_with_relay_headers_and_rewritten_message_id_is_the_same_email(team):
     _, first, _ = ingest(team, mail())
-    relayed = mail(mid="<REWRITTEN-123@outlook.example>",
-                   extra=[("Received", "from mx by relay; Mon, 16 Nov 2026 09:13:00 +0100"),
-                          ("X-Microsoft-Original-Message-ID", "<m1@northwind.example>"),
-                          ("Bcc", CAPTURE)])
+    relayed = mail(
+        mid="<REWRITTEN-123@outlook.example>",
+        extra=[
+            ("Received", "from mx by relay; Mon, 16 Nov 2026 09:13:00 +0100"),
+            ("X-Microsoft-Original-Message-ID", "<m1@northwind.example>"),
+            ("Bcc", CAPTURE),
+        ],
+    )
     _code, data, _ = ingest(team, relayed)
     assert data["status"] == "duplicate" and data["id"] == first["id"]
 
@@ -312,14 +361,14 @@ def _thread(cli, email_id):
 
 def test_reply_joins_by_in_reply_to_even_without_brackets(team):
     _, a, _ = ingest(team, mail(mid="<t1@n>", subject="Plan"))
-    _, b, _ = ingest(team, mail(to="ada@acme.example", mid="<t2@n>",
-                                subject="Re: Plan", extra=[("In-Reply-To", "t1@n")]))
+    _, b, _ = ingest(
+        team, mail(to="ada@acme.example", mid="<t2@n>", subject="Re: Plan", extra=[("In-Reply-To", "t1@n")])
+    )
     assert _thread(team, a["id"]) == _thread(team, b["id"])
 
 
 def test_reply_before_its_parent_still_threads(team):
-    _, child, _ = ingest(team, mail(mid="<c@n>",
-                                    subject="Re: Plan", extra=[("References", "<p@n>")]))
+    _, child, _ = ingest(team, mail(mid="<c@n>", subject="Re: Plan", extra=[("References", "<p@n>")]))
     _, parent, _ = ingest(team, mail(mid="<p@n>", subject="Plan"))
     assert _thread(team, child["id"]) == _thread(team, parent["id"])
 
@@ -340,12 +389,22 @@ def test_references_loop_does_not_hang(team):
 
 def test_subject_fallback_needs_a_shared_participant_and_30_days(team):
     _, a, _ = ingest(team, mail(mid="<s1@n>", subject="Pricing"))
-    _, same, _ = ingest(team, mail(mid="<s2@n>", body="again\r\n",
-                                   subject="RE: pricing", date="Tue, 17 Nov 2026 09:00:00 +0100"))
-    _, stranger, _ = ingest(team, mail(frm="maria@northwind.example", to="bo@acme.example", mid="<s3@n>",
-                                       subject="Re: Pricing", date="Tue, 17 Nov 2026 10:00:00 +0100"))
-    _, late, _ = ingest(team, mail(mid="<s4@n>", body="later\r\n",
-                                   subject="Re: Pricing", date="Mon, 28 Dec 2026 09:00:00 +0100"))
+    _, same, _ = ingest(
+        team, mail(mid="<s2@n>", body="again\r\n", subject="RE: pricing", date="Tue, 17 Nov 2026 09:00:00 +0100")
+    )
+    _, stranger, _ = ingest(
+        team,
+        mail(
+            frm="maria@northwind.example",
+            to="bo@acme.example",
+            mid="<s3@n>",
+            subject="Re: Pricing",
+            date="Tue, 17 Nov 2026 10:00:00 +0100",
+        ),
+    )
+    _, late, _ = ingest(
+        team, mail(mid="<s4@n>", body="later\r\n", subject="Re: Pricing", date="Mon, 28 Dec 2026 09:00:00 +0100")
+    )
     assert _thread(team, same["id"]) == _thread(team, a["id"])
     assert _thread(team, stranger["id"]) != _thread(team, a["id"])
     assert _thread(team, late["id"]) != _thread(team, a["id"])
@@ -355,8 +414,7 @@ def test_thread_deal_is_inherited_even_when_the_contact_now_has_two_open_deals(t
     _, a, _ = ingest(team, mail(mid="<d1@n>", subject="Arms"))
     assert team.json("show", str(a["id"]))["deal"] == 1
     team.ok("deal", "add", "More arms", "--contact", "1")
-    _, b, _ = ingest(team, mail(mid="<d2@n>",
-                                subject="Re: Arms", extra=[("In-Reply-To", "<d1@n>")]))
+    _, b, _ = ingest(team, mail(mid="<d2@n>", subject="Re: Arms", extra=[("In-Reply-To", "<d1@n>")]))
     reply = team.json("show", str(b["id"]))
     assert reply["deal"] == 1 and reply["needs_deal"] is False
 
@@ -409,7 +467,12 @@ def test_a_plain_folder_reads_every_file_and_reports_what_it_leaves_out(team, tm
     assert result.exit_code == 7
     out = {o["source"]: o for o in json.loads(result.stdout)}
     assert sorted(label.rsplit("/", 1)[-1] for label, o in out.items() if o["status"] == "stored") == [
-        "1", "2.EML", "3.msg", "x.mbox#1", "x.mbox#2"]
+        "1",
+        "2.EML",
+        "3.msg",
+        "x.mbox#1",
+        "x.mbox#2",
+    ]
     assert out[str(folder / "readme.txt")]["status"] in ("quarantined", "failed")
     assert out[str(folder / "readme.txt")]["reason"]
     assert out[str(folder / "sub")]["status"] == "failed" and "folder inside" in out[str(folder / "sub")]["reason"]

@@ -93,18 +93,24 @@ def test_realmail_check_accounts_for_every_message(tmp_path):
 
 
 def test_realmail_check_rewrites_the_sender_only():
-    raw = (b"From: Ann <ann@x.example>\nSender: list-bounces@x.example\nTo: b@y.example\n"
-           b"List-Id: <l.x.example>\nPrecedence: list\nSubject: s\n\nFrom: not a header\n")
+    raw = (
+        b"From: Ann <ann@x.example>\nSender: list-bounces@x.example\nTo: b@y.example\n"
+        b"List-Id: <l.x.example>\nPrecedence: list\nSubject: s\n\nFrom: not a header\n"
+    )
     sent = realmail_check.as_sent_by_the_user(raw)
-    assert sent == (b"From: Maria Lopez <maria@northwind.example>\nTo: b@y.example\nList-Id: <l.x.example>\n"
-                    b"Precedence: list\nSubject: s\n\nFrom: not a header\n")
+    assert sent == (
+        b"From: Maria Lopez <maria@northwind.example>\nTo: b@y.example\nList-Id: <l.x.example>\n"
+        b"Precedence: list\nSubject: s\n\nFrom: not a header\n"
+    )
     assert realmail_check.as_sent_by_the_user(raw, list_headers=False) == (
-        b"From: Maria Lopez <maria@northwind.example>\nTo: b@y.example\nSubject: s\n\nFrom: not a header\n")
+        b"From: Maria Lopez <maria@northwind.example>\nTo: b@y.example\nSubject: s\n\nFrom: not a header\n"
+    )
 
 
 def test_measure_reports_exit_code_output_and_cpu():
-    m = measure.run([sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper()); sys.exit(3)"],
-                    stdin=b"abc")
+    m = measure.run(
+        [sys.executable, "-c", "import sys; sys.stdout.write(sys.stdin.read().upper()); sys.exit(3)"], stdin=b"abc"
+    )
     assert (m.returncode, m.stdout) == (3, b"ABC")
     assert m.cpu_s > 0 and m.wall_s > 0
 

@@ -32,8 +32,9 @@ def ingest(cli, raw: bytes, *args: str):
 
 def pdmail(*args: str, stdin: bytes = b""):
     """The real command in its own process, as a mail server's pipe starts it."""
-    done = subprocess.run([sys.executable, "-m", "pdmail", *args], input=stdin, capture_output=True,
-                          env=dict(os.environ), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pdmail", *args], input=stdin, capture_output=True, env=dict(os.environ), timeout=120
+    )
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
@@ -41,8 +42,9 @@ def held(db_path) -> list[sqlite3.Row]:
     conn = sqlite3.connect(db_path)
     conn.row_factory = sqlite3.Row
     try:
-        return conn.execute("SELECT q.*, r.data FROM quarantine q LEFT JOIN raw_messages r "
-                            "ON r.sha256 = q.raw_sha256 ORDER BY q.id").fetchall()
+        return conn.execute(
+            "SELECT q.*, r.data FROM quarantine q LEFT JOIN raw_messages r ON r.sha256 = q.raw_sha256 ORDER BY q.id"
+        ).fetchall()
     finally:
         conn.close()
 
@@ -85,7 +87,9 @@ def test_text_that_is_no_address_is_shown_searchable_and_exported_byte_exact(tea
     raw = mail(to="Brian <brian.r.vassigh@accenture.com@enron>, @mailman.enron.com", subject="Roadmap")
     _, out, _ = ingest(team, raw)
     assert [a["email"] for a in team.json("show", str(out["id"]))["to"]] == [
-        "brian.r.vassigh@accenture.com@enron", "@mailman.enron.com"]
+        "brian.r.vassigh@accenture.com@enron",
+        "@mailman.enron.com",
+    ]
     assert [e["id"] for e in team.json("search", "to:brian.r.vassigh@accenture.com@enron")] == [out["id"]]
     assert [e["id"] for e in team.json("search", "mailman.enron.com")] == [out["id"]]
     team.ok("export", "--format", "mbox", "--output", str(tmp_path / "out.mbox"))
@@ -95,8 +99,10 @@ def test_text_that_is_no_address_is_shown_searchable_and_exported_byte_exact(tea
 
 def test_text_that_is_no_address_joins_no_threads(team):
     _, first, _ = ingest(team, mail(to="Undisclosed recipients, @list.example", mid="<u1@n>", subject="Plan"))
-    _, second, _ = ingest(team, mail(to="Undisclosed recipients, @list.example", mid="<u2@n>", subject="Re: Plan",
-                                     body="Another plan\r\n"))
+    _, second, _ = ingest(
+        team,
+        mail(to="Undisclosed recipients, @list.example", mid="<u2@n>", subject="Re: Plan", body="Another plan\r\n"),
+    )
     assert team.json("show", str(first["id"]))["thread_id"] != team.json("show", str(second["id"]))["thread_id"]
     _, third, _ = ingest(team, mail(to="Undisclosed recipients, ada@acme.example", mid="<u3@n>", subject="Plan"))
     _, fourth, _ = ingest(team, mail(to="ada@acme.example", mid="<u4@n>", subject="Re: Plan", body="Yes\r\n"))
@@ -154,8 +160,10 @@ def test_private_mail_creates_no_contact(team):
     assert team.json("contact", "list") == []
     # A reply in that private thread stays private and publishes no one either.
     team.ok("settings", "set", "default-visibility", "shared")
-    _, reply, _ = ingest(team, mail(to="Dan Hidden <dan@newco.example>", mid="<p2@n>", subject="Re: Offer",
-                                    extra=[("In-Reply-To", "<p1@n>")]))
+    _, reply, _ = ingest(
+        team,
+        mail(to="Dan Hidden <dan@newco.example>", mid="<p2@n>", subject="Re: Offer", extra=[("In-Reply-To", "<p1@n>")]),
+    )
     assert team.json("show", str(reply["id"]))["visibility"] == "private"
     assert team.json("contact", "list") == []
     # Shared mail still makes its contact.
@@ -211,8 +219,13 @@ def test_a_file_name_or_recipient_in_no_charset_is_no_reason_to_lose_mail(team, 
     code, out, err = pdmail("bcc-ingest", "--json", str(folder))
     assert code == 3, err
     assert outcomes_of(out)[0]["status"] == "quarantined"
-    done = subprocess.run([sys.executable, "-m", "pdmail", "bcc-ingest", "--mta", b"--recipient=caf\xe9@bcc.example"],
-                          input=mail(frm=STRANGER, mid="<r@n>"), capture_output=True, env=dict(os.environ), timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "pdmail", "bcc-ingest", "--mta", b"--recipient=caf\xe9@bcc.example"],
+        input=mail(frm=STRANGER, mid="<r@n>"),
+        capture_output=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr
     assert [r["recipient"] for r in held(db_path)] == [None, "caf\ufffd@bcc.example"]
 

@@ -28,13 +28,27 @@ WON = Deal(31, "Pilot", "won", 7, None, None, None)
 def email_in(*senders: str, headers: dict | None = None) -> link.LinkInput:
     extra = {"list_id": None, "list_unsubscribe": None, "precedence": None, "auto_submitted": None}
     extra.update(headers or {})
-    return link.LinkInput(direction="incoming", from_=tuple(Address("", s) for s in senders),
-                          to=(Address("", ME),), cc=(), reply_to=(), x_original_from=None, **extra)
+    return link.LinkInput(
+        direction="incoming",
+        from_=tuple(Address("", s) for s in senders),
+        to=(Address("", ME),),
+        cc=(),
+        reply_to=(),
+        x_original_from=None,
+        **extra,
+    )
 
 
 def base(blocked=frozenset(), auto_link=True) -> link.LinkContext:
-    return link.LinkContext(own_addresses=frozenset({ME}), colleague_addresses=frozenset(), contacts_by_address={},
-                            deals_by_contact={}, deals_by_id={}, blocked=frozenset(blocked), auto_link_deals=auto_link)
+    return link.LinkContext(
+        own_addresses=frozenset({ME}),
+        colleague_addresses=frozenset(),
+        contacts_by_address={},
+        deals_by_contact={},
+        deals_by_id={},
+        blocked=frozenset(blocked),
+        auto_link_deals=auto_link,
+    )
 
 
 def crm(*contacts: Contact, deals: tuple[Deal, ...] = ()) -> CrmSnapshot:
@@ -44,8 +58,15 @@ def crm(*contacts: Contact, deals: tuple[Deal, ...] = ()) -> CrmSnapshot:
     return CrmSnapshot({a: c for c in contacts for a in c.emails}, {}, by_contact, {d.id: d for d in deals})
 
 
-ORDINARY = rules.CaptureFacts(source="sync", message_id="<m1@cust.example>", default_visibility="shared",
-                              create_contacts=True, email_in=email_in(JANE), base=base(), customers=(JANE,))
+ORDINARY = rules.CaptureFacts(
+    source="sync",
+    message_id="<m1@cust.example>",
+    default_visibility="shared",
+    create_contacts=True,
+    email_in=email_in(JANE),
+    base=base(),
+    customers=(JANE,),
+)
 
 
 @dataclass(frozen=True)
@@ -64,45 +85,103 @@ class Row:
 
 TABLE = [
     Row("ordinary sync mail, no contact", {}, "stored"),
-    Row("same content stored: duplicate, nothing else decided", {"duplicate_of": 5, "message_id_taken": True},
-        "duplicate", 5, "already captured", None),
-    Row("copy of mail pdmail sent", {"sent_copy_of": 9}, "duplicate", 9,
-        "already captured when pdmail sent it", None),
-    Row("content duplicate wins over sent copy", {"duplicate_of": 5, "sent_copy_of": 9}, "duplicate", 5,
-        "already captured", None),
-    Row("same Message-ID, other content: both kept", {"message_id_taken": True}, "stored",
-        warnings=("another message with Message-ID <m1@cust.example> differs in content; both kept",)),
-    Row("visibility forced by the origin", {"forced_visibility": "private",
-                                            "thread": rules.ThreadFacts(3, "shared", None, False)},
-        "stored", visibility="private"),
-    Row("visibility of the thread it joins", {"thread": rules.ThreadFacts(3, "private", None, False)},
-        "stored", visibility="private"),
+    Row(
+        "same content stored: duplicate, nothing else decided",
+        {"duplicate_of": 5, "message_id_taken": True},
+        "duplicate",
+        5,
+        "already captured",
+        None,
+    ),
+    Row("copy of mail pdmail sent", {"sent_copy_of": 9}, "duplicate", 9, "already captured when pdmail sent it", None),
+    Row(
+        "content duplicate wins over sent copy",
+        {"duplicate_of": 5, "sent_copy_of": 9},
+        "duplicate",
+        5,
+        "already captured",
+        None,
+    ),
+    Row(
+        "same Message-ID, other content: both kept",
+        {"message_id_taken": True},
+        "stored",
+        warnings=("another message with Message-ID <m1@cust.example> differs in content; both kept",),
+    ),
+    Row(
+        "visibility forced by the origin",
+        {"forced_visibility": "private", "thread": rules.ThreadFacts(3, "shared", None, False)},
+        "stored",
+        visibility="private",
+    ),
+    Row(
+        "visibility of the thread it joins",
+        {"thread": rules.ThreadFacts(3, "private", None, False)},
+        "stored",
+        visibility="private",
+    ),
     Row("visibility: the owner's default", {"default_visibility": "private"}, "stored", visibility="private"),
     Row("Smart BCC creates the missing contact", {"source": "bcc"}, "stored", create=(JANE,)),
     Row("Smart BCC, contact creation off", {"source": "bcc", "create_contacts": False}, "stored"),
-    Row("Smart BCC, private mail publishes no correspondent", {"source": "bcc", "default_visibility": "private"},
-        "stored", visibility="private"),
-    Row("Smart BCC, automated mail makes no contact",
-        {"source": "bcc", "email_in": email_in(JANE, headers={"auto_submitted": "auto-generated"})}, "stored"),
-    Row("Smart BCC, the contact exists: linked, its one open deal too", {"source": "bcc", "crm": crm(JANE_C, deals=(OPEN, WON))},
-        "stored", contacts=(7,), deal_id=30),
-    Row("Smart BCC, an address no contact can have", {"source": "bcc", "customers": (BAD,)}, "stored",
-        warnings=(f"no contact created for {BAD!r}: not an email address",)),
-    Row("Smart BCC, the store refused a contact", {"source": "bcc", "refused": {JANE: "taken by a user"}}, "stored",
-        warnings=(f"no contact created for {JANE}: taken by a user",)),
-    Row("Smart BCC, some made, one refused, one invalid",
-        {"source": "bcc", "customers": (BAD, JANE, KEN), "refused": {KEN: "refused"}}, "stored", create=(JANE,),
-        warnings=(f"no contact created for {BAD!r}: not an email address", f"no contact created for {KEN}: refused")),
+    Row(
+        "Smart BCC, private mail publishes no correspondent",
+        {"source": "bcc", "default_visibility": "private"},
+        "stored",
+        visibility="private",
+    ),
+    Row(
+        "Smart BCC, automated mail makes no contact",
+        {"source": "bcc", "email_in": email_in(JANE, headers={"auto_submitted": "auto-generated"})},
+        "stored",
+    ),
+    Row(
+        "Smart BCC, the contact exists: linked, its one open deal too",
+        {"source": "bcc", "crm": crm(JANE_C, deals=(OPEN, WON))},
+        "stored",
+        contacts=(7,),
+        deal_id=30,
+    ),
+    Row(
+        "Smart BCC, an address no contact can have",
+        {"source": "bcc", "customers": (BAD,)},
+        "stored",
+        warnings=(f"no contact created for {BAD!r}: not an email address",),
+    ),
+    Row(
+        "Smart BCC, the store refused a contact",
+        {"source": "bcc", "refused": {JANE: "taken by a user"}},
+        "stored",
+        warnings=(f"no contact created for {JANE}: taken by a user",),
+    ),
+    Row(
+        "Smart BCC, some made, one refused, one invalid",
+        {"source": "bcc", "customers": (BAD, JANE, KEN), "refused": {KEN: "refused"}},
+        "stored",
+        create=(JANE,),
+        warnings=(f"no contact created for {BAD!r}: not an email address", f"no contact created for {KEN}: refused"),
+    ),
     Row("sync mail never creates contacts", {"source": "sync", "crm": crm(JANE_C)}, "stored", contacts=(7,)),
-    Row("thread on a deal: new mail inherits it", {"crm": crm(JANE_C, deals=(OPEN, WON)),
-                                                   "thread": rules.ThreadFacts(3, "shared", 31, True)},
-        "stored", contacts=(7,), deal_id=31),
-    Row("auto-link-deals off: contact only", {"crm": crm(JANE_C, deals=(OPEN,)), "base": base(auto_link=False)},
-        "stored", contacts=(7,)),
-    Row("every sender blocked, nobody else: skipped", {"base": base(blocked={"@cust.example"}), "customers": ()},
-        "skipped", visibility="shared",
+    Row(
+        "thread on a deal: new mail inherits it",
+        {"crm": crm(JANE_C, deals=(OPEN, WON)), "thread": rules.ThreadFacts(3, "shared", 31, True)},
+        "stored",
+        contacts=(7,),
+        deal_id=31,
+    ),
+    Row(
+        "auto-link-deals off: contact only",
+        {"crm": crm(JANE_C, deals=(OPEN,)), "base": base(auto_link=False)},
+        "stored",
+        contacts=(7,),
+    ),
+    Row(
+        "every sender blocked, nobody else: skipped",
+        {"base": base(blocked={"@cust.example"}), "customers": ()},
+        "skipped",
+        visibility="shared",
         reason=f"Every sender is blocked ({JANE}) and no other participant outside the team is unblocked: "
-               "new mail like it is skipped at capture; an email already stored stays stored, linked to no contact."),
+        "new mail like it is skipped at capture; an email already stored stays stored, linked to no contact.",
+    ),
 ]
 
 

@@ -27,10 +27,17 @@ def thread_of(db, email_id):
 def conversation(db, maria):
     """root ← a (reply to root) ← b (reply to a); a is the one that got joined by mistake."""
     root = f.email(db, maria, frm=JANE, to=(ME,), mid="root", subject="Quote")
-    a = f.email(db, maria, frm=f"Maria <{ME}>", to=(JANE,), mid="a", in_reply_to="root", references=("root",),
-                subject="Re: Quote")
-    b = f.email(db, maria, frm=JANE, to=(ME,), mid="b", in_reply_to="a", references=("root", "a"),
-                subject="Re: Quote")
+    a = f.email(
+        db,
+        maria,
+        frm=f"Maria <{ME}>",
+        to=(JANE,),
+        mid="a",
+        in_reply_to="root",
+        references=("root",),
+        subject="Re: Quote",
+    )
+    b = f.email(db, maria, frm=JANE, to=(ME,), mid="b", in_reply_to="a", references=("root", "a"), subject="Re: Quote")
     return root, a, b
 
 
@@ -42,8 +49,16 @@ def test_reply_to_a_split_message_follows_it_and_does_not_merge_back(world):
     assert old != new and thread_of(db, b) == new
 
     # names both threads (References: root, a, b): follows b, its nearest parent
-    c = f.email(db, maria, frm=f"Maria <{ME}>", to=(JANE,), mid="c", in_reply_to="b", references=("root", "a", "b"),
-                subject="Re: Quote")
+    c = f.email(
+        db,
+        maria,
+        frm=f"Maria <{ME}>",
+        to=(JANE,),
+        mid="c",
+        in_reply_to="b",
+        references=("root", "a", "b"),
+        subject="Re: Quote",
+    )
     # a reply to the root only stays in the old thread
     d = f.email(db, maria, frm=JANE, to=(ME,), mid="d", in_reply_to="root", references=("root",), subject="Re: Quote")
 
@@ -63,8 +78,9 @@ def test_threads_that_were_never_split_still_merge(world):
     db, maria, _ = world
     late_child = f.email(db, maria, frm=JANE, to=(ME,), mid="k2", in_reply_to="k1", subject="Re: Other")
     other = f.email(db, maria, frm=JANE, to=(ME,), mid="x9", subject="Other")
-    joiner = f.email(db, maria, frm=JANE, to=(ME,), mid="k3", in_reply_to="k2", references=("x9", "k2"),
-                     subject="Re: Other")
+    joiner = f.email(
+        db, maria, frm=JANE, to=(ME,), mid="k3", in_reply_to="k2", references=("x9", "k2"), subject="Re: Other"
+    )
     assert thread_of(db, late_child) == thread_of(db, other) == thread_of(db, joiner)
 
 

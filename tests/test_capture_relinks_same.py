@@ -27,20 +27,23 @@ CUSTOMERS = ("jane@cust.example", "ken@cust.example", "lea@other.example", "nore
 
 deal_status = st.sampled_from(("open", "open", "won", "lost"))
 contacts_strategy = st.lists(
-    st.tuples(st.lists(st.sampled_from(CUSTOMERS), min_size=1, max_size=2, unique=True),
-              st.lists(deal_status, max_size=2)),
+    st.tuples(
+        st.lists(st.sampled_from(CUSTOMERS), min_size=1, max_size=2, unique=True), st.lists(deal_status, max_size=2)
+    ),
     max_size=3,
 )
-message_strategy = st.fixed_dictionaries({
-    "owner": st.sampled_from((ME, SAM)),
-    "outgoing": st.booleans(),
-    "customers": st.lists(st.sampled_from(CUSTOMERS), min_size=0, max_size=2, unique=True),
-    "cc_colleague": st.booleans(),
-    "reply_to": st.none() | st.integers(min_value=0, max_value=5),
-    "automated": st.booleans(),
-    "deal_tag": st.none() | st.integers(min_value=1, max_value=4),
-    "bcc": st.booleans(),
-})
+message_strategy = st.fixed_dictionaries(
+    {
+        "owner": st.sampled_from((ME, SAM)),
+        "outgoing": st.booleans(),
+        "customers": st.lists(st.sampled_from(CUSTOMERS), min_size=0, max_size=2, unique=True),
+        "cc_colleague": st.booleans(),
+        "reply_to": st.none() | st.integers(min_value=0, max_value=5),
+        "automated": st.booleans(),
+        "deal_tag": st.none() | st.integers(min_value=1, max_value=4),
+        "bcc": st.booleans(),
+    }
+)
 
 
 def _build_company(root: Path, contacts, blocked, auto_link, create_contacts):
@@ -75,8 +78,16 @@ def _capture(db, users, n: int, message: dict, captured: list[str]) -> None:
     parent = message["reply_to"]
     in_reply_to = captured[parent] if parent is not None and parent < len(captured) else None
     mid = f"p{n}"
-    raw = f.raw_message(frm=frm, to=to, cc=cc, subject="Quote", mid=mid, in_reply_to=in_reply_to,
-                        references=(in_reply_to,) if in_reply_to else (), headers=headers)
+    raw = f.raw_message(
+        frm=frm,
+        to=to,
+        cc=cc,
+        subject="Quote",
+        mid=mid,
+        in_reply_to=in_reply_to,
+        references=(in_reply_to,) if in_reply_to else (),
+        headers=headers,
+    )
     parsed = parse_message(raw)
     origin = capture.Origin(source="bcc" if message["bcc"] else "sync")
     deal_id = message["deal_tag"] if message["bcc"] else None

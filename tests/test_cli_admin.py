@@ -116,9 +116,15 @@ def test_unknown_setting(company):
 
 def test_defaults(company):
     assert company.json("settings", "show")["settings"] == {
-        "default-visibility": "shared", "auto-link-deals": "on", "accept-colleague-links": "off",
-        "archive-on-server": "on", "delete-on-server": "on", "bcc-address": "", "bcc-authserv-id": "",
-        "create-contacts": "on", "time-zone": "",
+        "default-visibility": "shared",
+        "auto-link-deals": "on",
+        "accept-colleague-links": "off",
+        "archive-on-server": "on",
+        "delete-on-server": "on",
+        "bcc-address": "",
+        "bcc-authserv-id": "",
+        "create-contacts": "on",
+        "time-zone": "",
     }
 
 
@@ -177,7 +183,8 @@ def test_a_users_claim_waits_for_an_admin(company):
     mine = company("settings", "alt-address", "approve", "sam.lee@home.example", *sam)
     assert mine.exit_code == 2 and "only an admin" in mine.stderr
     assert company.json("settings", "alt-address", "list", "--pending") == [
-        {"address": "sam.lee@home.example", "user": "sam@northwind.example", "status": "pending"}]
+        {"address": "sam.lee@home.example", "user": "sam@northwind.example", "status": "pending"}
+    ]
     taken = company("settings", "alt-address", "add", "sam.lee@home.example")
     assert taken.exit_code == 2 and "waiting for an admin" in taken.stderr
 
@@ -247,8 +254,12 @@ def test_every_admin_only_change_is_refused_to_a_user_and_changes_nothing(compan
         "template remove": company("template", "remove", "follow-up", "--company", *sam),
     }
     assert {what: (r.exit_code, "only an admin" in r.stderr) for what, r in refused.items()} == {
-        what: (2, True) for what in refused}
+        what: (2, True) for what in refused
+    }
     assert [u["email"] for u in company.json("user", "list")] == [
-        "maria@northwind.example", "sam@northwind.example", "ines@northwind.example"]
+        "maria@northwind.example",
+        "sam@northwind.example",
+        "ines@northwind.example",
+    ]
     assert company.json("settings", "alt-address", "list", "--pending")[0]["address"] == "sam.lee@home.example"
     assert [t["name"] for t in company.json("template", "list")] == ["follow-up"]

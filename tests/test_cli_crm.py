@@ -11,11 +11,19 @@ import pytest
 def test_contact_add_list_show(company):
     org = company.json("org", "add", "Acme Corp", "--domain", "acme.example")
     assert org == {"id": 1, "name": "Acme Corp", "domain": "acme.example"}
-    contact = company.json("contact", "add", "Ada Byron", "--email", "Ada@Acme.example",
-                           "--email", "ada.b@acme.example", "--org", "1")
-    assert contact == {"id": 1, "name": "Ada Byron", "first_name": None,
-                       "emails": ["ada@acme.example", "ada.b@acme.example"],
-                       "org_id": 1, "org": "Acme Corp", "title": None, "phone": None}
+    contact = company.json(
+        "contact", "add", "Ada Byron", "--email", "Ada@Acme.example", "--email", "ada.b@acme.example", "--org", "1"
+    )
+    assert contact == {
+        "id": 1,
+        "name": "Ada Byron",
+        "first_name": None,
+        "emails": ["ada@acme.example", "ada.b@acme.example"],
+        "org_id": 1,
+        "org": "Acme Corp",
+        "title": None,
+        "phone": None,
+    }
     assert company.ok("contact", "add", "Bo", "--email", "bo@acme.example").stdout.strip() == "2"
     assert [c["id"] for c in company.json("contact", "list")] == [1, 2]
     shown = company.json("contact", "show", "1")
@@ -38,8 +46,12 @@ def test_invalid_address_and_unknown_org(company):
 
 
 def test_missing_records_exit_4(company):
-    for args in (("contact", "show", "5"), ("org", "show", "5"), ("deal", "show", "5"),
-                 ("deal", "set-status", "5", "won")):
+    for args in (
+        ("contact", "show", "5"),
+        ("org", "show", "5"),
+        ("deal", "show", "5"),
+        ("deal", "set-status", "5", "won"),
+    ):
         result = company(*args)
         assert result.exit_code == 4, args
         assert result.stderr.startswith("Error: ") and "not found" in result.stderr
@@ -49,8 +61,15 @@ def test_deal_add_takes_contacts_org_and_status(company):
     company.ok("org", "add", "Acme")
     company.ok("contact", "add", "Ada", "--email", "ada@acme.example", "--org", "1")
     deal = company.json("deal", "add", "50 robot arms", "--contact", "1", "--value", "120000", "--currency", "eur")
-    assert deal == {"id": 1, "title": "50 robot arms", "contact_id": 1, "org_id": 1, "value": "120000.00",
-                    "currency": "EUR", "status": "open"}
+    assert deal == {
+        "id": 1,
+        "title": "50 robot arms",
+        "contact_id": 1,
+        "org_id": 1,
+        "value": "120000.00",
+        "currency": "EUR",
+        "status": "open",
+    }
     assert company("deal", "add", "x", "--contact", "1", "--status", "maybe").exit_code == 2
     assert company("deal", "add", "x", "--contact", "9").exit_code == 4
     changed = company.json("deal", "set-status", "1", "WON")
@@ -144,7 +163,7 @@ def test_deal_import(company, tmp_path):
     path = tmp_path / "deals.csv"
     path.write_text(
         "Title,Value,Currency,Status,Person,Organization\n"
-        "Robots,\"1,200.50\",eur,Open,ada@acme.example,Acme\n"
+        'Robots,"1,200.50",eur,Open,ada@acme.example,Acme\n'
         "Lost one,500,,lost,Ada,\n"
         "Ghost,10,,open,ghost@acme.example,\n"
         "Ambiguous,10,,open,Bo Twin,\n"
@@ -160,7 +179,9 @@ def test_deal_import(company, tmp_path):
     assert [e["line"] for e in report["errors"]] == [4, 5, 6, 7]
     deals = company.json("deal", "list")
     assert [(d["title"], d["value"], d["currency"], d["status"]) for d in deals] == [
-        ("Robots", "1200.50", "EUR", "open"), ("Lost one", "500.00", None, "lost")]
+        ("Robots", "1200.50", "EUR", "open"),
+        ("Lost one", "500.00", None, "lost"),
+    ]
 
 
 # --- money: exact values, in the currency's own decimals ---------------------------------------------
@@ -173,10 +194,14 @@ def test_deal_value_is_kept_exactly_as_typed(company, db_path):
     company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
     deal = company.json("deal", "add", "Arms", "--contact", "1", "--value", "480000.10", "--currency", "EUR")
     assert deal["value"] == "480000.10"
-    assert company.json("deal", "add", "Yen", "--contact", "1", "--value", "1200000", "--currency", "jpy")["value"] \
+    assert (
+        company.json("deal", "add", "Yen", "--contact", "1", "--value", "1200000", "--currency", "jpy")["value"]
         == "1200000"
-    assert company.json("deal", "add", "Dinar", "--contact", "1", "--value", "12.5", "--currency", "KWD")["value"] \
+    )
+    assert (
+        company.json("deal", "add", "Dinar", "--contact", "1", "--value", "12.5", "--currency", "KWD")["value"]
         == "12.500"
+    )
     assert company.json("deal", "add", "Cents", "--contact", "1", "--value", "0.30")["value"] == "0.30"
     conn = sqlite3.connect(db_path)
     stored = conn.execute("SELECT value, typeof(value) FROM deals ORDER BY id").fetchall()
@@ -189,29 +214,34 @@ def test_deal_value_is_kept_exactly_as_typed(company, db_path):
     assert "EUR 480,000.10" in company("deal", "show", "1").stdout
 
 
-@pytest.mark.parametrize(("value", "currency", "error"), [
-    ("100.5", "JPY", "too many decimals in '100.5' (JPY has 0)"),
-    ("10.0001", "EUR", "too many decimals in '10.0001' (EUR has 2)"),
-    ("12 00", "EUR", "thousands are grouped by threes"),
-    ("1,234", "EUR", "ambiguous amount '1,234'"),
-    ("1.234", None, "ambiguous amount '1.234'"),
-    ("-5", "EUR", "a deal value cannot be negative"),
-    ("lots", "EUR", "not an amount: 'lots'"),
-    ("USD 10", "EUR", "'USD 10' says USD but the currency is EUR"),
-    ("10", "euro", "not a currency code: 'euro'"),
-    ("1,23,456.00", "INR", "thousands are grouped by threes"),
-])
+@pytest.mark.parametrize(
+    ("value", "currency", "error"),
+    [
+        ("100.5", "JPY", "too many decimals in '100.5' (JPY has 0)"),
+        ("10.0001", "EUR", "too many decimals in '10.0001' (EUR has 2)"),
+        ("12 00", "EUR", "thousands are grouped by threes"),
+        ("1,234", "EUR", "ambiguous amount '1,234'"),
+        ("1.234", None, "ambiguous amount '1.234'"),
+        ("-5", "EUR", "a deal value cannot be negative"),
+        ("lots", "EUR", "not an amount: 'lots'"),
+        ("USD 10", "EUR", "'USD 10' says USD but the currency is EUR"),
+        ("10", "euro", "not a currency code: 'euro'"),
+        ("1,23,456.00", "INR", "thousands are grouped by threes"),
+    ],
+)
 def test_deal_value_that_is_not_exact_or_is_ambiguous_is_refused(company, value, currency, error):
     company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
-    result = company("deal", "add", "X", "--contact", "1", "--value", value,
-                     *(["--currency", currency] if currency else []))
+    result = company(
+        "deal", "add", "X", "--contact", "1", "--value", value, *(["--currency", currency] if currency else [])
+    )
     assert result.exit_code == 2
     assert error in result.stderr
     assert company.json("deal", "list") == []
 
 
-@pytest.mark.parametrize(("value", "currency"), [
-    ("1,234", "EUR"), ("1.234", None), ("1,234", "JPY"), ("1,234", "KWD"), ("1.234", "CLF")])
+@pytest.mark.parametrize(
+    ("value", "currency"), [("1,234", "EUR"), ("1.234", None), ("1,234", "JPY"), ("1,234", "KWD"), ("1.234", "CLF")]
+)
 def test_every_form_the_ambiguous_amount_hint_suggests_is_accepted(company, value, currency):
     company.ok("contact", "add", "Ada", "--email", "ada@acme.example")
     given = ["--currency", currency] if currency else []
@@ -247,8 +277,12 @@ def test_deal_import_reads_both_conventions_and_refuses_ambiguous_values_by_line
     assert "ambiguous amount '1,234'" in report["errors"][0]["error"]
     assert "too many decimals" in report["errors"][1]["error"]
     assert [(d["title"], d["value"], d["currency"]) for d in company.json("deal", "list")] == [
-        ("English", "1234.50", "EUR"), ("German", "1234.50", "EUR"), ("Spaced", "1234.50", "EUR"),
-        ("Plain", "1234.50", "EUR"), ("Millions", "1234567", "JPY"), ("Symbol", "99.00", "EUR"),
+        ("English", "1234.50", "EUR"),
+        ("German", "1234.50", "EUR"),
+        ("Spaced", "1234.50", "EUR"),
+        ("Plain", "1234.50", "EUR"),
+        ("Millions", "1234567", "JPY"),
+        ("Symbol", "99.00", "EUR"),
     ]
 
 
@@ -263,14 +297,17 @@ def test_contact_carries_an_explicit_first_name(company, tmp_path):
     path = tmp_path / "people.csv"
     path.write_text(
         "Name,First name,Last name,Email\n"
-        "\"Hopper, Grace\",Grace,Hopper,grace@navy.example\n"
+        '"Hopper, Grace",Grace,Hopper,grace@navy.example\n'
         ",Alan,Turing,alan@bletchley.example\n"
         "Kurt Gödel,,,kurt@ias.example\n",
         encoding="utf-8",
     )
     company.ok("contact", "import", str(path))
     assert [(c["name"], c["first_name"]) for c in company.json("contact", "list")][1:] == [
-        ("Hopper, Grace", "Grace"), ("Alan Turing", "Alan"), ("Kurt Gödel", None)]
+        ("Hopper, Grace", "Grace"),
+        ("Alan Turing", "Alan"),
+        ("Kurt Gödel", None),
+    ]
 
 
 def test_a_removed_contacts_id_is_never_given_to_another_contact(company):

@@ -19,8 +19,27 @@ from pdmail.store import users as users_store
 MARIA = "maria@northwind.example"
 SAM = "sam@northwind.example"
 JANE = "jane@cust.example"
-EMAIL_KEYS = {"id", "thread_id", "message_id", "direction", "source", "from", "to", "cc", "subject", "date",
-              "snippet", "read", "folder", "visibility", "owner", "contacts", "deal", "needs_deal", "attachments"}
+EMAIL_KEYS = {
+    "id",
+    "thread_id",
+    "message_id",
+    "direction",
+    "source",
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "snippet",
+    "read",
+    "folder",
+    "visibility",
+    "owner",
+    "contacts",
+    "deal",
+    "needs_deal",
+    "attachments",
+}
 
 
 def capture(db_path, owner=MARIA, **fields) -> int:
@@ -35,14 +54,15 @@ def capture(db_path, owner=MARIA, **fields) -> int:
 def crm(company, db_path):
     """Jane with two open deals (1, 2) and a won one (3); Ken with none; a thread of two from Jane."""
     c = company
-    c.ok("contact", "add", "Jane Doe", "--email", JANE)            # contact 1
+    c.ok("contact", "add", "Jane Doe", "--email", JANE)  # contact 1
     c.ok("contact", "add", "Ken Ito", "--email", "ken@cust.example")  # contact 2
     c.ok("deal", "add", "Rollout", "--contact", "1", "--value", "1200")
     c.ok("deal", "add", "Pilot", "--contact", "1")
     c.ok("deal", "add", "Old", "--contact", "1", "--status", "won")
     first = capture(db_path, frm=JANE, to=(MARIA,), mid="q1", subject="Quote")
-    reply = capture(db_path, frm=f"Maria <{MARIA}>", to=(JANE,), mid="q2", in_reply_to="q1", references=("q1",),
-                    subject="Re: Quote")
+    reply = capture(
+        db_path, frm=f"Maria <{MARIA}>", to=(JANE,), mid="q2", in_reply_to="q1", references=("q1",), subject="Re: Quote"
+    )
     return c, first, reply
 
 
@@ -88,8 +108,9 @@ def test_contacts_by_hand_are_exactly_those_given(crm):
 
 def test_split_moves_the_email_and_its_replies(crm, db_path):
     cli, first, reply = crm
-    answer = capture(db_path, frm=JANE, to=(MARIA,), mid="q3", in_reply_to="q2", references=("q1", "q2"),
-                     subject="Re: Quote")
+    answer = capture(
+        db_path, frm=JANE, to=(MARIA,), mid="q3", in_reply_to="q2", references=("q1", "q2"), subject="Re: Quote"
+    )
     old_thread = show(cli, first)["thread_id"]
     data = cli.json("link", str(reply), "--split")
     assert data["thread_id"] != old_thread
@@ -104,22 +125,25 @@ def test_split_then_deal_in_one_call(crm):
     assert data["deal"] == 1 and show(cli, first)["deal"] is None
 
 
-@pytest.mark.parametrize("args,code,message", [
-    (["1", "--deal", "1", "--none"], 2, "not both"),
-    (["--deal", "1"], 2, "give the email's ID"),
-    (["1"], 2, "say what to link"),
-    (["--dry-run"], 2, "--dry-run goes with --rescan"),
-    (["1", "--rescan"], 2, "takes no ID"),
-    (["999", "--deal", "1"], 4, "email 999 not found"),
-    (["1", "--deal", "999"], 4, "deal 999 not found"),
-    (["1", "--contact", "999"], 4, "contact 999 not found"),
-    (["1", "--split"], 2, "whole thread"),
-    (["1", "--accept", "--reject"], 2, "not both"),
-    (["1", "--accept", "--deal", "1"], 2, "go alone"),
-    (["1", "--review"], 2, "takes no ID"),
-    (["--review", "--rescan"], 2, "takes no ID"),
-    (["999", "--accept"], 4, "email 999 not found"),
-])
+@pytest.mark.parametrize(
+    "args,code,message",
+    [
+        (["1", "--deal", "1", "--none"], 2, "not both"),
+        (["--deal", "1"], 2, "give the email's ID"),
+        (["1"], 2, "say what to link"),
+        (["--dry-run"], 2, "--dry-run goes with --rescan"),
+        (["1", "--rescan"], 2, "takes no ID"),
+        (["999", "--deal", "1"], 4, "email 999 not found"),
+        (["1", "--deal", "999"], 4, "deal 999 not found"),
+        (["1", "--contact", "999"], 4, "contact 999 not found"),
+        (["1", "--split"], 2, "whole thread"),
+        (["1", "--accept", "--reject"], 2, "not both"),
+        (["1", "--accept", "--deal", "1"], 2, "go alone"),
+        (["1", "--review"], 2, "takes no ID"),
+        (["--review", "--rescan"], 2, "takes no ID"),
+        (["999", "--accept"], 4, "email 999 not found"),
+    ],
+)
 def test_errors_and_exit_codes(crm, args, code, message):
     cli, _, _ = crm
     result = cli("link", *args)
@@ -166,13 +190,22 @@ def test_explain_trace_in_words(crm, db_path):
     data = cli.json("explain", str(first))
     rules = [step["rule"] for step in data["trace"]]
     assert rules == ["customer-side", "contact-match", "deal-several-open"]
-    assert data["contacts"][0] == {"id": 1, "name": "Jane Doe", "address": JANE, "rule": "contact-match",
-                                   "reason": "jane@cust.example belongs to contact 1 (Jane Doe).", "manual": False,
-                                   "proposed": False, "caused_by": None, "caused_at": None}
+    assert data["contacts"][0] == {
+        "id": 1,
+        "name": "Jane Doe",
+        "address": JANE,
+        "rule": "contact-match",
+        "reason": "jane@cust.example belongs to contact 1 (Jane Doe).",
+        "manual": False,
+        "proposed": False,
+        "caused_by": None,
+        "caused_at": None,
+    }
     assert data["needs_deal"] and [c["id"] for c in data["candidates"]] == [1, 2]
     assert any("needs a deal" in n for n in data["notes"])
-    news = capture(db_path, frm="news@cust.example", to=(MARIA,), subject="News",
-                   headers=(("List-Id", "<news.cust.example>"),))
+    news = capture(
+        db_path, frm="news@cust.example", to=(MARIA,), subject="News", headers=(("List-Id", "<news.cust.example>"),)
+    )
     assert cli.json("explain", str(news))["verdict"] == "automated"
     human = cli.ok("explain", str(first)).stdout
     assert "deal-several-open" in human and "Jane Doe" in human and "sees it" in human
@@ -216,8 +249,14 @@ def test_chooser_on_a_real_terminal(crm, db_path):
     cli, first, reply = crm
     env = dict(os.environ, PDMAIL_DB=str(db_path), COLUMNS="120", TERM="dumb")
     leader, follower = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "pdmail", "link"], stdin=follower, stdout=follower,
-                            stderr=follower, env=env, close_fds=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdmail", "link"],
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        env=env,
+        close_fds=True,
+    )
     os.close(follower)
     seen = b""
 
@@ -307,16 +346,30 @@ def test_rescan_json_is_one_document(company, db_path):
     cli = company
     capture(db_path, frm=JANE, to=(MARIA,))
     result = cli.ok("link", "--rescan", "--json")
-    assert set(json.loads(result.stdout)) == {"dry_run", "threads", "emails", "changed", "reworded", "changes",
-                                              "more_changes"}
+    assert set(json.loads(result.stdout)) == {
+        "dry_run",
+        "threads",
+        "emails",
+        "changed",
+        "reworded",
+        "changes",
+        "more_changes",
+    }
 
 
 def test_explain_tells_a_colleague_only_of_the_thread_mail_they_may_see(crm, db_path):
     """An internal note in a customer thread links to nobody, so a colleague does not see it: neither
     the thread's size nor its history may give it away."""
     cli, first, _reply = crm
-    note = capture(db_path, frm=f"Maria <{MARIA}>", to=("ines@northwind.example",), mid="q3", in_reply_to="q1",
-                   references=("q1",), subject="Re: Quote")
+    note = capture(
+        db_path,
+        frm=f"Maria <{MARIA}>",
+        to=("ines@northwind.example",),
+        mid="q3",
+        in_reply_to="q1",
+        references=("q1",),
+        subject="Re: Quote",
+    )
     cli.ok("link", str(note), "--none")
     own = cli.json("explain", str(first))
     assert own["thread"]["emails"] == 3
@@ -336,8 +389,14 @@ class Terminal:
     def __init__(self, db_path, *args: str) -> None:
         env = dict(os.environ, PDMAIL_DB=str(db_path), COLUMNS="120", TERM="dumb")
         self.leader, follower = pty.openpty()
-        self.proc = subprocess.Popen([sys.executable, "-m", "pdmail", *args], stdin=follower, stdout=follower,
-                                     stderr=follower, env=env, close_fds=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "pdmail", *args],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=env,
+            close_fds=True,
+        )
         os.close(follower)
         self.seen = b""
 
@@ -372,13 +431,13 @@ class Terminal:
 def ana(company, db_path):
     """Ana's open deals are 2 ("D2") and 6 ("Ana new"): rows 1 and 2 of the chooser, numbers 2 and 6."""
     c = company
-    c.ok("contact", "add", "Ana Diaz", "--email", "ana@acme.example")   # contact 1
-    c.ok("contact", "add", "Ken Ito", "--email", "ken@cust.example")    # contact 2
-    c.ok("deal", "add", "K1", "--contact", "2")                         # deal 1
-    c.ok("deal", "add", "D2", "--contact", "1")                         # deal 2
+    c.ok("contact", "add", "Ana Diaz", "--email", "ana@acme.example")  # contact 1
+    c.ok("contact", "add", "Ken Ito", "--email", "ken@cust.example")  # contact 2
+    c.ok("deal", "add", "K1", "--contact", "2")  # deal 1
+    c.ok("deal", "add", "D2", "--contact", "1")  # deal 2
     for title in ("K3", "K4", "K5"):
-        c.ok("deal", "add", title, "--contact", "2")                    # deals 3-5
-    c.ok("deal", "add", "Ana new", "--contact", "1")                    # deal 6
+        c.ok("deal", "add", title, "--contact", "2")  # deals 3-5
+    c.ok("deal", "add", "Ana new", "--contact", "1")  # deal 6
     mail = capture(db_path, frm="ana@acme.example", to=(MARIA,), subject="Order")
     assert show(c, mail)["needs_deal"] is True
     return c, mail
@@ -503,11 +562,17 @@ DRY_RUNS = {
     "deal set-status": ([], ["deal", "set-status", "2", "open"], "ivy"),
     "deal import": ([], ["deal", "import", "{dir}/deals.csv"], "ivy"),
     "block add": ([], ["settings", "block", "add", JANE], "jane"),
-    "block remove": ([["settings", "block", "add", "@new.example"]], ["settings", "block", "remove", "@new.example"],
-                     "zoe"),
+    "block remove": (
+        [["settings", "block", "add", "@new.example"]],
+        ["settings", "block", "remove", "@new.example"],
+        "zoe",
+    ),
     "alt-address add": ([], ["settings", "alt-address", "add", "maria@home.example"], "home"),
-    "alt-address remove": ([["settings", "alt-address", "add", "maria@home.example"]],
-                           ["settings", "alt-address", "remove", "maria@home.example"], "home"),
+    "alt-address remove": (
+        [["settings", "alt-address", "add", "maria@home.example"]],
+        ["settings", "alt-address", "remove", "maria@home.example"],
+        "home",
+    ),
 }
 
 

@@ -16,9 +16,17 @@ SAM = "sam@northwind.example"
 ESC = "\x1b"
 
 
-def mail(*, frm="Maria Lopez <maria@northwind.example>", to="Ada Byron <ada@acme.example>", subject="Quote",
-         date="Mon, 16 Nov 2026 09:12:00 +0000", mid="m1@northwind.example", body="Hello Ada,\r\nthe quote.\r\n",
-         headers=(), content_type=None) -> bytes:
+def mail(
+    *,
+    frm="Maria Lopez <maria@northwind.example>",
+    to="Ada Byron <ada@acme.example>",
+    subject="Quote",
+    date="Mon, 16 Nov 2026 09:12:00 +0000",
+    mid="m1@northwind.example",
+    body="Hello Ada,\r\nthe quote.\r\n",
+    headers=(),
+    content_type=None,
+) -> bytes:
     head = [("From", frm), ("To", to), ("Subject", subject), ("Date", date), ("Message-ID", f"<{mid}>"), *headers]
     if content_type:
         head += [("MIME-Version", "1.0"), ("Content-Type", content_type)]
@@ -46,19 +54,42 @@ def incoming(cli, n: int, **kw) -> int:
     """An email from Ada that Maria forwards by hand (unwrapped: Ada's original is stored)."""
     original = mail(frm="Ada Byron <ada@acme.example>", to=f"Maria Lopez <{MARIA}>", mid=f"in{n}@acme.example", **kw)
     wrapper = (
-        f"From: Maria Lopez <{MARIA}>\r\nTo: {CAPTURE}\r\nSubject: Fwd\r\nMessage-ID: <w{n}@northwind.example>\r\n"
-        "Date: Mon, 16 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\n"
-        'Content-Type: multipart/mixed; boundary="fw"\r\n\r\n--fw\r\nContent-Type: text/plain\r\n\r\nfyi\r\n'
-        "--fw\r\nContent-Type: message/rfc822\r\n\r\n"
-    ).encode() + original + b"\r\n--fw--\r\n"
+        (
+            f"From: Maria Lopez <{MARIA}>\r\nTo: {CAPTURE}\r\nSubject: Fwd\r\nMessage-ID: <w{n}@northwind.example>\r\n"
+            "Date: Mon, 16 Nov 2026 12:00:00 +0000\r\nMIME-Version: 1.0\r\n"
+            'Content-Type: multipart/mixed; boundary="fw"\r\n\r\n--fw\r\nContent-Type: text/plain\r\n\r\nfyi\r\n'
+            "--fw\r\nContent-Type: message/rfc822\r\n\r\n"
+        ).encode()
+        + original
+        + b"\r\n--fw--\r\n"
+    )
     return ingest(cli, wrapper)
 
 
 # --- inbox -------------------------------------------------------------------------------------
 
 
-SPEC_KEYS = {"id", "thread_id", "message_id", "direction", "source", "from", "to", "cc", "subject", "date",
-             "snippet", "read", "folder", "visibility", "owner", "contacts", "deal", "needs_deal", "attachments"}
+SPEC_KEYS = {
+    "id",
+    "thread_id",
+    "message_id",
+    "direction",
+    "source",
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "snippet",
+    "read",
+    "folder",
+    "visibility",
+    "owner",
+    "contacts",
+    "deal",
+    "needs_deal",
+    "attachments",
+}
 
 
 def test_inbox_json_is_the_spec_shape(team):
@@ -77,20 +108,35 @@ def test_inbox_json_is_the_spec_shape(team):
 
 def test_show_json_adds_text_and_thread(team):
     first = ingest(team, mail())
-    reply = ingest(team, mail(mid="m2@northwind.example", subject="Re: Quote", date="Tue, 17 Nov 2026 09:00:00 +0000",
-                              headers=[("In-Reply-To", "<m1@northwind.example>")], body="Second\r\n"))
+    reply = ingest(
+        team,
+        mail(
+            mid="m2@northwind.example",
+            subject="Re: Quote",
+            date="Tue, 17 Nov 2026 09:00:00 +0000",
+            headers=[("In-Reply-To", "<m1@northwind.example>")],
+            body="Second\r\n",
+        ),
+    )
     shown = team.json("show", str(reply))
     assert set(shown) == SPEC_KEYS | {"text", "thread"}
     assert shown["text"] == "Second" and shown["thread"] == [first, reply]
 
 
 def test_inbox_is_newest_first_and_pages(team):
-    ids = [ingest(team, mail(mid=f"p{n}@northwind.example", subject=f"Subject {n}",
-                             date=f"Mon, {10 + n} Nov 2026 09:00:00 +0000")) for n in range(5)]
+    ids = [
+        ingest(
+            team,
+            mail(mid=f"p{n}@northwind.example", subject=f"Subject {n}", date=f"Mon, {10 + n} Nov 2026 09:00:00 +0000"),
+        )
+        for n in range(5)
+    ]
     newest_first = list(reversed(ids))
     assert [e["id"] for e in team.json("inbox", "--folder", "sent")] == newest_first
-    pages = [[e["id"] for e in team.json("inbox", "--folder", "sent", "--limit", "2", "--page", str(p))]
-             for p in (1, 2, 3, 4)]
+    pages = [
+        [e["id"] for e in team.json("inbox", "--folder", "sent", "--limit", "2", "--page", str(p))]
+        for p in (1, 2, 3, 4)
+    ]
     assert pages == [newest_first[:2], newest_first[2:4], newest_first[4:], []]
     human = team.ok("inbox", "--folder", "sent", "--limit", "2")
     assert "--page 2" in human.stderr
@@ -100,11 +146,12 @@ def test_inbox_is_newest_first_and_pages(team):
 
 
 def test_inbox_filters(team):
-    a = incoming(team, 1)                                    # Ada, deal 1, inbox
-    b = ingest(team, mail(to="Bo Chen <bo@acme.example>", mid="b@northwind.example",
-                          date="Sun, 01 Nov 2026 08:00:00 +0000"))  # Bo, no deal, sent
+    a = incoming(team, 1)  # Ada, deal 1, inbox
+    b = ingest(
+        team, mail(to="Bo Chen <bo@acme.example>", mid="b@northwind.example", date="Sun, 01 Nov 2026 08:00:00 +0000")
+    )  # Bo, no deal, sent
     team.ok("settings", "set", "create-contacts", "off")
-    c = ingest(team, mail(to="x@else.example", mid="c@northwind.example"))    # unlinked, sent
+    c = ingest(team, mail(to="x@else.example", mid="c@northwind.example"))  # unlinked, sent
     assert ids(team, "inbox", "--folder", "all") == {a, b, c}
     assert ids(team, "inbox", "--folder", "all", "--contact", "1") == {a}
     assert ids(team, "inbox", "--folder", "all", "--contact", "2") == {b}
@@ -125,13 +172,16 @@ def ids(cli, *args) -> set[int]:
     return {e["id"] for e in cli.json(*args)}
 
 
-@pytest.mark.parametrize("args,words", [
-    (["--folder", "drafts"], "unknown folder"),
-    (["--limit", "0"], "at least 1"),
-    (["--page", "0"], "at least 1"),
-    (["--since", "yesterday"], "--since takes a date"),
-    (["--until", "2026-13"], "--until takes a date"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["--folder", "drafts"], "unknown folder"),
+        (["--limit", "0"], "at least 1"),
+        (["--page", "0"], "at least 1"),
+        (["--since", "yesterday"], "--since takes a date"),
+        (["--until", "2026-13"], "--until takes a date"),
+    ],
+)
 def test_inbox_usage_errors_exit_2(team, args, words):
     result = team("inbox", *args)
     assert result.exit_code == 2 and result.stderr.startswith("Error: ") and words in result.stderr
@@ -145,8 +195,15 @@ def test_inbox_rejects_a_non_number_with_exit_2(team):
 
 def test_inbox_groups_by_thread_with_counts_and_marks(team):
     first = ingest(team, mail(subject="Robot arms"))
-    ingest(team, mail(mid="m2@northwind.example", subject="Re: Robot arms", date="Tue, 17 Nov 2026 09:00:00 +0000",
-                      headers=[("In-Reply-To", "<m1@northwind.example>")]))
+    ingest(
+        team,
+        mail(
+            mid="m2@northwind.example",
+            subject="Re: Robot arms",
+            date="Tue, 17 Nov 2026 09:00:00 +0000",
+            headers=[("In-Reply-To", "<m1@northwind.example>")],
+        ),
+    )
     team.ok("share", str(first), "--private")
     out = team.ok("inbox", "--folder", "sent").stdout
     rows = [line for line in out.splitlines() if "Robot arms" in line]
@@ -158,8 +215,9 @@ def test_inbox_groups_by_thread_with_counts_and_marks(team):
 
 def test_table_at_80_columns_keeps_ids_dates_and_links_readable(team):
     long_subject = "A very long subject about fifty industrial robot arms and their maintenance contract " * 2
-    email_id = ingest(team, mail(subject=long_subject.strip(),
-                                 to="Bartholomew Maximilian Fitzgerald-Worthington <ada@acme.example>"))
+    email_id = ingest(
+        team, mail(subject=long_subject.strip(), to="Bartholomew Maximilian Fitzgerald-Worthington <ada@acme.example>")
+    )
     out = team.ok("inbox", "--folder", "sent", env={"COLUMNS": "80"}).stdout
     lines = [line for line in out.splitlines() if line.strip()]
     assert all(len(line) <= 80 for line in lines), lines
@@ -182,23 +240,35 @@ def test_needs_deal_mark_is_shown(team):
 
 
 def test_show_prints_headers_links_attachments_and_the_thread(team):
-    raw = mail(content_type='multipart/mixed; boundary="x"', body=(
-        "--x\r\nContent-Type: text/plain\r\n\r\nPlease find the offer.\r\n"
-        "--x\r\nContent-Type: application/pdf; name=\"offer.pdf\"\r\nContent-Transfer-Encoding: base64\r\n"
-        "Content-Disposition: attachment; filename=\"offer.pdf\"\r\n\r\nJVBERi0xLjQK\r\n--x--\r\n"))
+    raw = mail(
+        content_type='multipart/mixed; boundary="x"',
+        body=(
+            "--x\r\nContent-Type: text/plain\r\n\r\nPlease find the offer.\r\n"
+            '--x\r\nContent-Type: application/pdf; name="offer.pdf"\r\nContent-Transfer-Encoding: base64\r\n'
+            'Content-Disposition: attachment; filename="offer.pdf"\r\n\r\nJVBERi0xLjQK\r\n--x--\r\n'
+        ),
+    )
     email_id = ingest(team, raw)
     out = team.ok("show", str(email_id)).stdout
-    for text in ("From: Maria Lopez <maria@northwind.example>", "To: Ada Byron <ada@acme.example>",
-                 "Subject: Quote", "deal 1", "Visibility: shared", "offer.pdf (application/pdf, 9 bytes)",
-                 "Please find the offer."):
+    for text in (
+        "From: Maria Lopez <maria@northwind.example>",
+        "To: Ada Byron <ada@acme.example>",
+        "Subject: Quote",
+        "deal 1",
+        "Visibility: shared",
+        "offer.pdf (application/pdf, 9 bytes)",
+        "Please find the offer.",
+    ):
         assert text in out, text
     shown = team.json("show", str(email_id))
     assert shown["attachments"] == [{"filename": "offer.pdf", "size": 9, "content_type": "application/pdf"}]
 
 
 def test_show_converts_html_and_never_prints_it_raw(team):
-    html = ("<html><head><style>p{color:red}</style><script>alert(1)</script></head><body>"
-            "<p>Budget is <b>40k</b>.</p><img src='https://tracker.example/p.gif'></body></html>")
+    html = (
+        "<html><head><style>p{color:red}</style><script>alert(1)</script></head><body>"
+        "<p>Budget is <b>40k</b>.</p><img src='https://tracker.example/p.gif'></body></html>"
+    )
     email_id = ingest(team, mail(content_type="text/html; charset=utf-8", body=html))
     out = team.ok("show", str(email_id)).stdout
     assert "Budget is 40k." in out
@@ -219,10 +289,14 @@ HOSTILE_SUBJECT = f"{ESC}[2J[b]x[/b] \u202egnp.exe\r\x07"
 
 
 def test_escape_sequences_and_markup_in_mail_never_reach_the_terminal(team):
-    email_id = ingest(team, mail(
-        subject=HOSTILE_SUBJECT.replace("\r", ""),
-        to='"[red]Ada[/red]" <ada@acme.example>',
-        body=f"line one{ESC}[31m red\r\nline two\rover\u202e\r\n"))
+    email_id = ingest(
+        team,
+        mail(
+            subject=HOSTILE_SUBJECT.replace("\r", ""),
+            to='"[red]Ada[/red]" <ada@acme.example>',
+            body=f"line one{ESC}[31m red\r\nline two\rover\u202e\r\n",
+        ),
+    )
     outputs = [
         team.ok("inbox", "--folder", "sent").stdout,
         team.ok("show", str(email_id)).stdout,
@@ -249,8 +323,12 @@ def test_emoji_codes_in_mail_print_as_written(team):
 
 def test_search_words_phrases_and_address_filters(team):
     a = ingest(team, mail(subject="Robot arm offer", body="fifty robot arms for the plant\r\n"))
-    b = ingest(team, mail(mid="m2@northwind.example", to="Bo Chen <bo@acme.example>", subject="Belts",
-                          body="arms and robot belts\r\n"))
+    b = ingest(
+        team,
+        mail(
+            mid="m2@northwind.example", to="Bo Chen <bo@acme.example>", subject="Belts", body="arms and robot belts\r\n"
+        ),
+    )
     assert ids(team, "search", "robot") == {a, b}
     assert ids(team, "search", '"robot arms"') == {a}
     assert ids(team, "search", "robot to:bo@acme") == {b}
@@ -261,8 +339,10 @@ def test_search_words_phrases_and_address_filters(team):
     assert team.ok("search", "nothinglikethis").stdout.strip() == "Nothing found."
 
 
-@pytest.mark.parametrize("text", ['"', "AND", "robot OR", "NEAR(", "*", "col:x", "'; DROP TABLE emails; --",
-                                  "from:%", "to:_", "(((", "\\", "ü-ñ"])
+@pytest.mark.parametrize(
+    "text",
+    ['"', "AND", "robot OR", "NEAR(", "*", "col:x", "'; DROP TABLE emails; --", "from:%", "to:_", "(((", "\\", "ü-ñ"],
+)
 def test_any_search_text_is_safe(team, text):
     ingest(team, mail())
     result = team("search", text, "--json")
@@ -279,8 +359,9 @@ def test_any_search_text_is_safe(team, text):
 
 def test_share_changes_the_whole_thread_and_is_recorded(team, db_path):
     first = ingest(team, mail())
-    reply = ingest(team, mail(mid="m2@northwind.example", subject="Re: Quote",
-                              headers=[("In-Reply-To", "<m1@northwind.example>")]))
+    reply = ingest(
+        team, mail(mid="m2@northwind.example", subject="Re: Quote", headers=[("In-Reply-To", "<m1@northwind.example>")])
+    )
     result = team.json("share", str(reply), "--private")
     assert result["visibility"] == "private" and result["changed"] == 2
     assert {team.json("show", str(i))["visibility"] for i in (first, reply)} == {"private"}
@@ -288,8 +369,9 @@ def test_share_changes_the_whole_thread_and_is_recorded(team, db_path):
     assert team.json("share", str(first), "--shared")["changed"] == 2
     assert team.json("show", str(first), "--user", SAM)["id"] == first
     conn = sqlite3.connect(db_path)
-    log = conn.execute("SELECT user_id, action, from_value, to_value FROM audit_log WHERE action = 'visibility' "
-                       "ORDER BY id").fetchall()
+    log = conn.execute(
+        "SELECT user_id, action, from_value, to_value FROM audit_log WHERE action = 'visibility' ORDER BY id"
+    ).fetchall()
     conn.close()
     assert log == [(1, "visibility", "shared", "private"), (1, "visibility", "private", "shared")]
     assert team("share", str(first)).exit_code == 2
@@ -316,7 +398,7 @@ def test_read_unread_archive_delete_restore(team):
     team.ok("delete", str(email_id))
     assert ids(team, "inbox", "--folder", "trash") == {email_id}
     assert team.json("contact", "show", "1")["linked_emails"] == []  # deleted mail leaves the record views
-    assert team.json("show", str(email_id))["contacts"] == [1]      # but keeps its links
+    assert team.json("show", str(email_id))["contacts"] == [1]  # but keeps its links
     restored = team.json("restore", str(email_id))
     assert restored["folder"] == "inbox" and ids(team, "inbox") == {email_id}
 
@@ -334,8 +416,10 @@ def test_contact_deal_and_org_views_list_their_email(team):
     assert len(team.json("org", "show", "1", "--limit", "1")["linked_emails"]) == 1
     out = team.ok("deal", "show", "1").stdout
     assert "Arms" in out and "[open]" in out and "Quote" in out
-    assert "No email you may see." in team.ok("contact", "show", "2", "--user", "ines@northwind.example").stdout \
+    assert (
+        "No email you may see." in team.ok("contact", "show", "2", "--user", "ines@northwind.example").stdout
         or str(b) in team.ok("contact", "show", "2", "--user", "ines@northwind.example").stdout
+    )
 
 
 # --- export ----------------------------------------------------------------------------------------
@@ -427,8 +511,13 @@ def test_unprivileged_user_gets_usage_errors_for_read_only_folders(tmp_path):
     env = {**os.environ, "PDMAIL_DB": str(tmp_path / "pdmail.db"), "PDMAIL_USER": MARIA}
 
     def run(*args, input=None):
-        return subprocess.run([*drop, str(Path(sys.executable).parent / "pdmail"), *args], input=input,
-                              capture_output=True, env=env, cwd=tmp_path)
+        return subprocess.run(
+            [*drop, str(Path(sys.executable).parent / "pdmail"), *args],
+            input=input,
+            capture_output=True,
+            env=env,
+            cwd=tmp_path,
+        )
 
     assert run("init", "--name", "Maria", "--email", MARIA, "--company", "N").returncode == 0
     assert run("settings", "set", "bcc-address", CAPTURE).returncode == 0

@@ -74,10 +74,13 @@ def test_read_commands_start_without_pydantic(company, db_path):
     assert done.stdout.strip().splitlines()[-1] == "False"
 
 
-@pytest.mark.parametrize("args,words", [
-    (["inbox", "--limit", "ten"], "'ten' is not an integer"),
-    (["inbox", "--contact", "1.5"], "is not an integer"),
-])
+@pytest.mark.parametrize(
+    "args,words",
+    [
+        (["inbox", "--limit", "ten"], "'ten' is not an integer"),
+        (["inbox", "--contact", "1.5"], "is not an integer"),
+    ],
+)
 def test_plain_options_still_refuse_bad_values_with_exit_2(company, args, words):
     result = company(*args)
     assert result.exit_code == 2 and words in result.stderr

@@ -23,14 +23,21 @@ MARIA = "maria@northwind.example"
 
 
 def mail(n: int = 1, *, frm: str = f"Maria <{MARIA}>", subject: str = "Quote", body: str = "Hello Ada,\r\n") -> bytes:
-    return (f"From: {frm}\r\nTo: Ada <ada@acme.example>\r\nSubject: {subject}\r\n"
-            f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: <env{n}@northwind.example>\r\n\r\n{body}").encode()
+    return (
+        f"From: {frm}\r\nTo: Ada <ada@acme.example>\r\nSubject: {subject}\r\n"
+        f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: <env{n}@northwind.example>\r\n\r\n{body}"
+    ).encode()
 
 
 def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None, timeout: float = 120):
     """The real entry point in a new interpreter."""
-    done = subprocess.run([sys.executable, "-m", "pdmail", *map(str, args)], input=stdin, capture_output=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "pdmail", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
@@ -61,7 +68,10 @@ def test_a_bulk_run_stopped_by_a_busy_database_still_reports_what_it_stored(db_p
         (folder / f"{i:04}.eml").write_bytes(mail(i, subject=f"Quote {i}", body="Hello Ada,\r\n" * 40))
     process = subprocess.Popen(
         [sys.executable, "-m", "pdmail", "--db", str(db_path), "bcc-ingest", str(folder), "--json", "--workers", "0"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PDMAIL_BUSY_TIMEOUT": "0.5"})
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PDMAIL_BUSY_TIMEOUT": "0.5"},
+    )
     output: dict[str, bytes] = {}
     reader = threading.Thread(target=lambda: output.update(zip(("out", "err"), process.communicate(timeout=300))))
     reader.start()
@@ -141,10 +151,16 @@ def test_a_closed_pipe_ends_any_command_quietly(tmp_path):
     for _ in range(150):
         factories.email(db, maria, frm="ana@harbor.example", to=[MARIA], body="Hello Maria,\r\n" * 60)
     db.close()
-    for args in (["export"], ["export", "--format", "mbox"], ["contact", "list", "--json"], ["contact", "list"],
-                 ["inbox", "--limit", "150", "--json"]):
-        process = subprocess.Popen([sys.executable, "-m", "pdmail", "--db", str(path), *args],
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    for args in (
+        ["export"],
+        ["export", "--format", "mbox"],
+        ["contact", "list", "--json"],
+        ["contact", "list"],
+        ["inbox", "--limit", "150", "--json"],
+    ):
+        process = subprocess.Popen(
+            [sys.executable, "-m", "pdmail", "--db", str(path), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         assert process.stdout.readline()
         process.stdout.close()
         err = process.stderr.read().decode()
@@ -158,8 +174,12 @@ def test_output_closed_before_the_first_byte_ends_quietly_with_141(tmp_path):
     read_end, write_end = os.pipe()
     os.close(read_end)  # nobody will ever read
     try:
-        done = subprocess.run([sys.executable, "-m", "pdmail", "--db", str(path), "user", "list", "--json"],
-                              stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "pdmail", "--db", str(path), "user", "list", "--json"],
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert done.returncode == 141 and done.stderr == b""
@@ -170,8 +190,13 @@ def test_the_mail_servers_pipe_with_a_closed_output_still_stores(tmp_path):
     read_end, write_end = os.pipe()
     os.close(read_end)
     try:
-        done = subprocess.run([sys.executable, "-m", "pdmail", "--db", str(path), "bcc-ingest", "--json"],
-                              input=mail(), stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+        done = subprocess.run(
+            [sys.executable, "-m", "pdmail", "--db", str(path), "bcc-ingest", "--json"],
+            input=mail(),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
     finally:
         os.close(write_end)
     assert done.returncode == 141 and done.stderr == b""
@@ -183,11 +208,16 @@ def test_the_mail_servers_pipe_with_a_closed_output_still_stores(tmp_path):
 # --- numbers --------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["show", "99999999999999999999"], ["inbox", "--limit", "99999999999999999999"],
-    ["bcc-ingest", "--release", "-99999999999999999999"], ["link", "1", "--contact", "99999999999999999999"],
-    ["contact", "show", "18446744073709551616"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["show", "99999999999999999999"],
+        ["inbox", "--limit", "99999999999999999999"],
+        ["bcc-ingest", "--release", "-99999999999999999999"],
+        ["link", "1", "--contact", "99999999999999999999"],
+        ["contact", "show", "18446744073709551616"],
+    ],
+)
 def test_numbers_beyond_64_bits_are_usage_errors(cli, db_path, args):
     db, maria = factories.company(db_path)
     factories.email(db, maria, frm="ada@acme.example", to=[MARIA])

@@ -17,8 +17,9 @@ from pdmail.store.users import find_user
 def box(company, db_path, tmp_path):
     db = open_db(db_path)
     maildir = Maildir(tmp_path / "Mail")
-    accounts_store.add_account(db, find_user(db, OWNER), name="local", kind="maildir", address=OWNER,
-                               maildir_path=str(maildir.root))
+    accounts_store.add_account(
+        db, find_user(db, OWNER), name="local", kind="maildir", address=OWNER, maildir_path=str(maildir.root)
+    )
     db.close()
     return maildir
 
@@ -69,8 +70,21 @@ def test_no_account_is_a_usage_error(cli, company):
 
 def test_account_list_shows_the_last_run_and_folder_errors(company, tmp_path):
     box = Maildir(tmp_path / "Mail")
-    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all",
-               "--past", "everyone", "--user", OWNER)
+    company.ok(
+        "account",
+        "add",
+        "home",
+        "--address",
+        OWNER,
+        "--maildir",
+        str(box.root),
+        "--since",
+        "all",
+        "--past",
+        "everyone",
+        "--user",
+        OWNER,
+    )
     assert company.json("account", "list", "--user", OWNER)[0]["last_sync"] is None
     keys = [box.put("INBOX", mail(n)) for n in range(1, 8)]
     company.ok("sync", "--user", OWNER)
@@ -93,8 +107,21 @@ def test_since_window_leaves_older_mail_out(company, tmp_path):
     box.put("INBOX", mail(2))
     _, path = box.find(old)
     os.utime(path, (1_600_000_000, 1_600_000_000))
-    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "2024-01-01",
-               "--past", "everyone", "--user", OWNER)
+    company.ok(
+        "account",
+        "add",
+        "home",
+        "--address",
+        OWNER,
+        "--maildir",
+        str(box.root),
+        "--since",
+        "2024-01-01",
+        "--past",
+        "everyone",
+        "--user",
+        OWNER,
+    )
     assert company.json("sync", "--user", OWNER)["new"] == 1
     assert company.json("sync", "--user", OWNER)["new"] == 0
 
@@ -104,8 +131,9 @@ def test_past_mail_only_from_known_contacts_by_default(company, tmp_path):
     box.put("INBOX", mail(1))
     box.put("INBOX", mail(2, sender="Bob Stranger <bob@elsewhere.example>"))
     company.ok("contact", "add", "Jane Doe", "--email", "jane@acme.example")
-    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all",
-               "--user", OWNER)
+    company.ok(
+        "account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all", "--user", OWNER
+    )
     data = company.json("sync", "--user", OWNER)
     assert (data["new"], data["skipped"]) == (1, 1)
     assert company.json("sync", "--user", OWNER)["skipped"] == 0

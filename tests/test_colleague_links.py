@@ -40,8 +40,10 @@ def proposals(cli, email_id: int, owner=MARIA) -> list[dict]:
 def waiting(cli, email_id: int, owner=MARIA) -> dict:
     """What waits for the owner's acceptance on this email, as `explain` tells the owner."""
     why = cli.json("explain", str(email_id), "--user", owner)
-    return {"contacts": [c["id"] for c in why["contacts"] if c["proposed"]],
-            "deal": why["deal"]["id"] if why["deal_proposed"] else None}
+    return {
+        "contacts": [c["id"] for c in why["contacts"] if c["proposed"]],
+        "deal": why["deal"]["id"] if why["deal_proposed"] else None,
+    }
 
 
 @pytest.fixture
@@ -70,7 +72,8 @@ def test_a_colleagues_new_contact_only_proposes_a_link_to_your_mail(doctor):
     assert "proposed" in cli.ok("inbox").stdout
     (review,) = cli.json("link", "--review")
     assert review["id"] == mail and review["proposals"] == [
-        {"kind": "contact", "id": 1, "name": "Dr Who", "caused_by": SAM, "caused_at": link["caused_at"]}]
+        {"kind": "contact", "id": 1, "name": "Dr Who", "caused_by": SAM, "caused_at": link["caused_at"]}
+    ]
     assert cli.json("link", "--review", "--user", SAM) == []  # Sam is told nothing of Maria's mail
 
     accepted = cli.json("link", str(mail), "--accept")
@@ -115,8 +118,9 @@ def test_a_colleagues_new_address_does_not_put_your_mail_on_a_customers_deal(com
     assert not sees(cli, SAM, mail)
     why = cli.json("explain", str(mail))
     assert why["deal_proposed"] is True and why["deal_caused_by"] == SAM
-    reply = capture(db_path, frm="Ana <ana@home.example>", to=(MARIA,), mid="h2", in_reply_to="h1",
-                    subject="Re: Appointment")
+    reply = capture(
+        db_path, frm="Ana <ana@home.example>", to=(MARIA,), mid="h2", in_reply_to="h1", subject="Re: Appointment"
+    )
     assert waiting(cli, reply) == {"contacts": [1], "deal": 1}  # it joins a conversation under review
     assert not sees(cli, SAM, reply)
 
@@ -189,9 +193,11 @@ def test_a_colleagues_capture_that_creates_a_contact_only_proposes(doctor):
     """Smart BCC creates contacts for unknown addresses; Sam's copy must not share Maria's mail."""
     cli, mail = doctor
     cli.ok("settings", "set", "bcc-address", "capture@bcc.northwind.example")
-    raw = (f"From: Sam <{SAM}>\r\nTo: Dr Who <{DOCTOR}>\r\nBcc: capture@bcc.northwind.example\r\n"
-           "Subject: My appointment\r\nDate: Mon, 16 Nov 2026 09:00:00 +0000\r\nMessage-ID: <s1@x.example>\r\n\r\n"
-           "See you.\r\n")
+    raw = (
+        f"From: Sam <{SAM}>\r\nTo: Dr Who <{DOCTOR}>\r\nBcc: capture@bcc.northwind.example\r\n"
+        "Subject: My appointment\r\nDate: Mon, 16 Nov 2026 09:00:00 +0000\r\nMessage-ID: <s1@x.example>\r\n\r\n"
+        "See you.\r\n"
+    )
     cli.ok("bcc-ingest", input=raw.encode())
     assert cli.json("contact", "list")[0]["emails"] == [DOCTOR]
     assert not sees(cli, SAM, mail)
@@ -234,8 +240,8 @@ def test_an_admin_unblocking_an_address_only_proposes(company, db_path):
 
 def test_contact_remove_takes_its_links_away_and_keeps_its_deals(company, db_path):
     cli = company
-    cli.ok("contact", "add", "Jane Doe", "--email", "jane@cust.example")      # 1
-    cli.ok("contact", "add", "Ken Ito", "--email", "ken@cust.example")        # 2
+    cli.ok("contact", "add", "Jane Doe", "--email", "jane@cust.example")  # 1
+    cli.ok("contact", "add", "Ken Ito", "--email", "ken@cust.example")  # 2
     cli.ok("deal", "add", "Rollout", "--contact", "1")
     on_deal = capture(db_path, owner=SAM, frm="jane@cust.example", to=(SAM,), subject="Order")
     only_jane = capture(db_path, owner=SAM, frm="jane@cust.example", to=(SAM,), subject="Other")

@@ -11,8 +11,14 @@ def test_listing_matches_the_records(company, db_path):
     db = open_db(db_path)
     try:
         acme = crm.add_org(db, "Acme „Süd“ GmbH", domain="acme.example")
-        crm.add_contact(db, "Zoë Müller", ["zoe@acme.example", "z.mueller@acme.test", "zm@acme.example"],
-                        org_id=acme.id, title="Einkäuferin", phone="+49 30 1234")
+        crm.add_contact(
+            db,
+            "Zoë Müller",
+            ["zoe@acme.example", "z.mueller@acme.test", "zm@acme.example"],
+            org_id=acme.id,
+            title="Einkäuferin",
+            phone="+49 30 1234",
+        )
         crm.add_contact(db, 'Bo "Quote" Chen\\', ["bo@elsewhere.example"])
         expected = [c.to_json() for c in crm.list_contacts(db)]
         only_acme = [c.to_json() for c in crm.list_contacts(db, org_id=acme.id)]

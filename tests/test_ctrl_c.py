@@ -40,8 +40,13 @@ def _kill_a_helper(proc: subprocess.Popen) -> None:
 
 
 def _interrupt_after_first_commit(args: list[str], db_path, env: dict, stop=_ctrl_c) -> subprocess.CompletedProcess:
-    proc = subprocess.Popen([sys.executable, "-m", "pdmail", *args, "--db", str(db_path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdmail", *args, "--db", str(db_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and proc.poll() is None:
         try:
@@ -67,12 +72,18 @@ def _count(db_path) -> int:
         return conn.execute("SELECT COUNT(*) FROM emails").fetchone()[0]
 
 
-def _kept_some_and_the_next_run_completes(args: list[str], db_path, env: dict, total: int,
-                                          stopped: subprocess.CompletedProcess) -> None:
+def _kept_some_and_the_next_run_completes(
+    args: list[str], db_path, env: dict, total: int, stopped: subprocess.CompletedProcess
+) -> None:
     kept = _count(db_path)
     assert 0 < kept < total, (kept, stopped.stderr[-3000:])
-    again = subprocess.run([sys.executable, "-m", "pdmail", *args, "--db", str(db_path)], env=env,
-                           capture_output=True, text=True, timeout=300)
+    again = subprocess.run(
+        [sys.executable, "-m", "pdmail", *args, "--db", str(db_path)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
     assert _count(db_path) == total
 
@@ -87,16 +98,26 @@ def _big_inbox(company, db_path, dovecot_server, mail_user, total: int) -> dict:
     dovecot_server.seed(mail_user, "INBOX", bulky)
     db = open_db(db_path)
     accounts_store.add_account(
-        db, find_user(db, OWNER), name="work", kind="imap", address=OWNER, imap_host=dovecot_server.host,
-        imap_port=dovecot_server.imaps_port, imap_security="tls", username=mail_user.login,
-        secret_source={"env": PASSWORD_ENV}, cafile=str(dovecot_server.cafile))
+        db,
+        find_user(db, OWNER),
+        name="work",
+        kind="imap",
+        address=OWNER,
+        imap_host=dovecot_server.host,
+        imap_port=dovecot_server.imaps_port,
+        imap_security="tls",
+        username=mail_user.login,
+        secret_source={"env": PASSWORD_ENV},
+        cafile=str(dovecot_server.cafile),
+    )
     db.close()
     return {**os.environ, PASSWORD_ENV: mail_user.password}
 
 
 @pytest.mark.dovecot
 def test_ctrl_c_during_a_parallel_download_stops_the_sync_and_the_next_run_completes(
-        company, db_path, dovecot_server, mail_user):
+    company, db_path, dovecot_server, mail_user
+):
     total = 2000
     env = _big_inbox(company, db_path, dovecot_server, mail_user, total)
 
@@ -109,7 +130,8 @@ def test_ctrl_c_during_a_parallel_download_stops_the_sync_and_the_next_run_compl
 
 @pytest.mark.dovecot
 def test_a_killed_download_process_ends_the_sync_with_exit_75_and_the_next_run_completes(
-        company, db_path, dovecot_server, mail_user):
+    company, db_path, dovecot_server, mail_user
+):
     total = 2000
     env = _big_inbox(company, db_path, dovecot_server, mail_user, total)
 
@@ -123,9 +145,15 @@ def test_ctrl_c_during_a_big_capture_stops_it_and_the_next_run_completes(company
     import factories
 
     total = 3000
-    messages = [factories.raw_message(frm=OWNER, to=[f"buyer{n}@harbor.example"], subject=f"Offer {n}",
-                                      body="Hello,\r\n" + "the offer in detail. " * 300 + "\r\n")
-                for n in range(total)]
+    messages = [
+        factories.raw_message(
+            frm=OWNER,
+            to=[f"buyer{n}@harbor.example"],
+            subject=f"Offer {n}",
+            body="Hello,\r\n" + "the offer in detail. " * 300 + "\r\n",
+        )
+        for n in range(total)
+    ]
     box = tmp_path / "Sent"
     for sub in ("cur", "new", "tmp"):
         (box / sub).mkdir(parents=True)
@@ -136,5 +164,4 @@ def test_ctrl_c_during_a_big_capture_stops_it_and_the_next_run_completes(company
     assert stopped.returncode == 130 and "Interrupted" in stopped.stderr, (stopped.returncode, stopped.stderr[-3000:])
     assert "Traceback" not in stopped.stderr, stopped.stderr[-3000:]
     assert "Stopping after the current step" in stopped.stderr  # the command tells what Ctrl-C does
-    _kept_some_and_the_next_run_completes(["bcc-ingest", "--json", str(box)], db_path, dict(os.environ), total,
-                                          stopped)
+    _kept_some_and_the_next_run_completes(["bcc-ingest", "--json", str(box)], db_path, dict(os.environ), total, stopped)

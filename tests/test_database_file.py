@@ -24,14 +24,21 @@ MARIA = "maria@northwind.example"
 
 
 def mail(n: int = 1, *, frm: str = f"Maria <{MARIA}>", subject: str = "Quote", body: str = "Hello Ada,\r\n") -> bytes:
-    return (f"From: {frm}\r\nTo: Ada <ada@acme.example>\r\nSubject: {subject}\r\n"
-            f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: <env{n}@northwind.example>\r\n\r\n{body}").encode()
+    return (
+        f"From: {frm}\r\nTo: Ada <ada@acme.example>\r\nSubject: {subject}\r\n"
+        f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: <env{n}@northwind.example>\r\n\r\n{body}"
+    ).encode()
 
 
 def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None, timeout: float = 120):
     """The real entry point in a new interpreter."""
-    done = subprocess.run([sys.executable, "-m", "pdmail", *map(str, args)], input=stdin, capture_output=True,
-                          env={**os.environ, **(env or {})}, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "pdmail", *map(str, args)],
+        input=stdin,
+        capture_output=True,
+        env={**os.environ, **(env or {})},
+        timeout=timeout,
+    )
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
@@ -57,9 +64,15 @@ def foreign_db(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("args", [
-    ["inbox"], ["init", "--name", "Maria", "--email", MARIA], ["user", "list", "--json"], ["bcc-ingest", "--quarantine"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inbox"],
+        ["init", "--name", "Maria", "--email", MARIA],
+        ["user", "list", "--json"],
+        ["bcc-ingest", "--quarantine"],
+    ],
+)
 def test_another_programs_database_is_refused_untouched(cli, foreign_db, args):
     before = hashlib.sha256(foreign_db.read_bytes()).hexdigest()
     result = cli("--db", foreign_db, *args)
@@ -189,12 +202,23 @@ def unprivileged(tmp_path):
     folder = Path(tempfile.mkdtemp(prefix="pdmail-ro-"))
     folder.chmod(0o755)
     prefix = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups"] if root else []
-    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(folder), "TZ": "UTC", "XDG_DATA_HOME": str(folder),
-           **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"}}
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(folder),
+        "TZ": "UTC",
+        "XDG_DATA_HOME": str(folder),
+        **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
+    }
 
     def run(*args: str, stdin: bytes = b""):
-        done = subprocess.run([*prefix, sys.executable, "-m", "pdmail", *map(str, args)], input=stdin,
-                              capture_output=True, env=env, cwd=str(folder), timeout=120)
+        done = subprocess.run(
+            [*prefix, sys.executable, "-m", "pdmail", *map(str, args)],
+            input=stdin,
+            capture_output=True,
+            env=env,
+            cwd=str(folder),
+            timeout=120,
+        )
         return done.returncode, done.stdout.decode(), done.stderr.decode()
 
     def give(*paths: Path) -> None:

@@ -14,9 +14,11 @@ OWN = "maria@northwind.example"
 
 
 def mail(sender: str, n: int) -> bytes:
-    return (f"From: {sender}\r\nTo: Ada <ada@acme.example>\r\nSubject: Offer {n}\r\n"
-            f"Date: Mon, 16 Nov 2026 09:{n:02d}:00 +0100\r\nMessage-ID: <derived{n}@example.com>\r\n\r\n"
-            f"> quoted\r\nOffer number {n} for the gearbox.\r\n").encode()
+    return (
+        f"From: {sender}\r\nTo: Ada <ada@acme.example>\r\nSubject: Offer {n}\r\n"
+        f"Date: Mon, 16 Nov 2026 09:{n:02d}:00 +0100\r\nMessage-ID: <derived{n}@example.com>\r\n\r\n"
+        f"> quoted\r\nOffer number {n} for the gearbox.\r\n"
+    ).encode()
 
 
 def test_values_derived_in_a_parser_process_equal_the_stores_own():
@@ -40,11 +42,16 @@ def test_only_mail_from_the_company_gets_derived_values_in_the_parser():
 def test_a_forward_unwrapped_at_capture_gets_its_own_fingerprint(company, db_path):
     """The wrapper's values were computed in the parser; the forwarded original must not inherit them."""
     original = mail("Ada <ada@acme.example>", 3)
-    wrapper = (f"From: Maria Lopez <{OWN}>\r\nTo: bcc@northwind.example\r\nSubject: Fwd: Offer 3\r\n"
-               f"Date: Mon, 16 Nov 2026 10:00:00 +0100\r\nMessage-ID: <fwd3@northwind.example>\r\n"
-               "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
-               "Content-Type: text/plain\r\n\r\nFor the record.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
-               ).encode() + original + b"\r\n--b--\r\n"
+    wrapper = (
+        (
+            f"From: Maria Lopez <{OWN}>\r\nTo: bcc@northwind.example\r\nSubject: Fwd: Offer 3\r\n"
+            f"Date: Mon, 16 Nov 2026 10:00:00 +0100\r\nMessage-ID: <fwd3@northwind.example>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+            "Content-Type: text/plain\r\n\r\nFor the record.\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n"
+        ).encode()
+        + original
+        + b"\r\n--b--\r\n"
+    )
     company.ok("settings", "set", "bcc-address", "bcc@northwind.example")
     db = open_db(db_path)
     try:

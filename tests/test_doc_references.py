@@ -57,7 +57,12 @@ def test_every_cited_document_and_section_exists(path):
     text = path.read_text(encoding="utf-8")
     missing = sorted({name for name in CITED_DOC.findall(text) if resolve(path, name) is None})
     assert missing == [], f"{rel(path)} cites documents that are not in the repository"
-    unknown = sorted({f"{name}: {heading}" for name, heading in CITED_SECTION.findall(text)
-                      if heading not in headings(resolve(path, name))})
+    unknown = sorted(
+        {
+            f"{name}: {heading}"
+            for name, heading in CITED_SECTION.findall(text)
+            if heading not in headings(resolve(path, name))
+        }
+    )
     assert unknown == [], f"{rel(path)} cites sections that have no such heading"
     assert SPEC_BY_OTHER_NAME.findall(text) == [], f"{rel(path)}: cite the specification as docs/spec.md"

@@ -18,8 +18,13 @@ def test_imapclient_logs_in_and_sees_the_special_use_folders(dovecot_server, mai
         roles = {name: set(flags) for flags, _delim, name in client.list_folders()}
     finally:
         client.logout()
-    for name, role in (("Sent", b"\\Sent"), ("Drafts", b"\\Drafts"), ("Trash", b"\\Trash"),
-                       ("Archive", b"\\Archive"), ("Junk", b"\\Junk")):
+    for name, role in (
+        ("Sent", b"\\Sent"),
+        ("Drafts", b"\\Drafts"),
+        ("Trash", b"\\Trash"),
+        ("Archive", b"\\Archive"),
+        ("Junk", b"\\Junk"),
+    ):
         assert role in roles[name], (name, roles[name])
     assert "INBOX" in roles
 

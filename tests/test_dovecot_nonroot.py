@@ -47,8 +47,11 @@ def test_dovecot_runs_for_an_unprivileged_user(dovecot_server, tmp_path):
         python = os.path.realpath(sys.executable)
         result = subprocess.run(
             [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", python, "-c", SCRIPT, str(helper)],
-            capture_output=True, text=True, timeout=120, cwd="/", env={"PATH": os.environ.get("PATH", ""),
-                                                                        "HOME": "/tmp", "TMPDIR": "/tmp"},
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd="/",
+            env={"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "TMPDIR": "/tmp"},
         )
     finally:
         shutil.rmtree(helper, ignore_errors=True)

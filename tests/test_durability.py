@@ -34,8 +34,9 @@ def test_sync_writes_refetchable(tmp_path, db_path):
     db, maria = factories.company(db_path)
     box = Maildir(tmp_path / "Mail")
     box.put("INBOX", mail(1))
-    account = accounts_store.add_account(db, maria, name="local", kind="maildir", address=maria.email,
-                                         maildir_path=str(box.root))
+    account = accounts_store.add_account(
+        db, maria, name="local", kind="maildir", address=maria.email, maildir_path=str(box.root)
+    )
     seen = []
     assert run(db, account, checkpoint=lambda kind, n: seen.append(db.scalar("PRAGMA synchronous"))).new == 1
     assert NORMAL in seen  # while downloading...

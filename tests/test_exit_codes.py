@@ -21,17 +21,20 @@ from pdmail.sync.engine import AccountResult
 from pdmail.sync.engine import exit_code as sync_exit_code
 
 
-@pytest.mark.parametrize(("codes", "expected"), [
-    ((), EXIT_OK),
-    ((EXIT_OK, EXIT_OK), EXIT_OK),
-    ((EXIT_PARTIAL, EXIT_TEMPFAIL), EXIT_TEMPFAIL),  # retry later outranks partial
-    ((EXIT_TEMPFAIL, EXIT_USAGE), EXIT_USAGE),  # the configuration to fix outranks retrying
-    ((EXIT_USAGE, EXIT_AUTH, EXIT_PARTIAL), EXIT_AUTH),  # credentials first
-    ((EXIT_NOT_FOUND, EXIT_PARTIAL), EXIT_PARTIAL),
-    # A part that failed otherwise never lets the run end 0 (sync's command line used to drop it).
-    ((EXIT_OK, EXIT_NOT_FOUND), EXIT_NOT_FOUND),
-    ((EXIT_INTERNAL, EXIT_REFUSED), EXIT_REFUSED),
-])
+@pytest.mark.parametrize(
+    ("codes", "expected"),
+    [
+        ((), EXIT_OK),
+        ((EXIT_OK, EXIT_OK), EXIT_OK),
+        ((EXIT_PARTIAL, EXIT_TEMPFAIL), EXIT_TEMPFAIL),  # retry later outranks partial
+        ((EXIT_TEMPFAIL, EXIT_USAGE), EXIT_USAGE),  # the configuration to fix outranks retrying
+        ((EXIT_USAGE, EXIT_AUTH, EXIT_PARTIAL), EXIT_AUTH),  # credentials first
+        ((EXIT_NOT_FOUND, EXIT_PARTIAL), EXIT_PARTIAL),
+        # A part that failed otherwise never lets the run end 0 (sync's command line used to drop it).
+        ((EXIT_OK, EXIT_NOT_FOUND), EXIT_NOT_FOUND),
+        ((EXIT_INTERNAL, EXIT_REFUSED), EXIT_REFUSED),
+    ],
+)
 def test_ranked_codes_first_then_the_largest(codes, expected):
     assert combine_exit_codes(codes) == expected
 
@@ -46,8 +49,10 @@ def test_sync_and_outbox_rank_alike():
     from pdmail.core.errors import NotFound, TemporaryFailure
 
     accounts = [AccountResult("a", exit_code=EXIT_NOT_FOUND), AccountResult("b", exit_code=EXIT_TEMPFAIL)]
-    sent = [SendResult(1, "failed", "x", error=NotFound("gone")), SendResult(2, "queued", "y",
-                                                                         error=TemporaryFailure("later"))]
+    sent = [
+        SendResult(1, "failed", "x", error=NotFound("gone")),
+        SendResult(2, "queued", "y", error=TemporaryFailure("later")),
+    ]
     assert sync_exit_code(accounts) == outbox_exit_code(sent) == EXIT_TEMPFAIL
     assert sync_exit_code(accounts[:1]) == EXIT_NOT_FOUND
     assert outbox_exit_code(sent[:1]) == EXIT_PARTIAL

@@ -13,39 +13,62 @@ from pdmail.cli.fastpath import PipeCall, parse_pipe_call
 
 
 def mail(frm: str = "Maria Lopez <maria@northwind.example>", mid: str = "<p1@northwind.example>") -> bytes:
-    return (f"From: {frm}\r\nTo: Ada Byron <ada@acme.example>\r\nSubject: Quote [draft]\r\n"
-            f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: {mid}\r\n\r\nHello Ada,\r\n").encode()
+    return (
+        f"From: {frm}\r\nTo: Ada Byron <ada@acme.example>\r\nSubject: Quote [draft]\r\n"
+        f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: {mid}\r\n\r\nHello Ada,\r\n"
+    ).encode()
 
 
 def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None):
     """The installed entry point in a new interpreter, as a mail server's pipe runs it."""
     full_env = {**os.environ, **(env or {})}
-    done = subprocess.run([sys.executable, "-m", "pdmail", *args], input=stdin, capture_output=True,
-                          env=full_env, timeout=60)
+    done = subprocess.run(
+        [sys.executable, "-m", "pdmail", *args], input=stdin, capture_output=True, env=full_env, timeout=60
+    )
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
 # --- which calls take the short path --------------------------------------------------------------
 
 
-@pytest.mark.parametrize("argv, expected", [
-    (["bcc-ingest"], PipeCall()),
-    (["bcc-ingest", "--mta", "--recipient", "c+deal4@bcc.example"], PipeCall(recipient="c+deal4@bcc.example", mta=True)),
-    (["bcc-ingest", "--recipient=c@bcc.example", "--json"], PipeCall(recipient="c@bcc.example", json=True)),
-    (["--db", "/x/a.db", "-q", "bcc-ingest", "--user", "sam@x.example"], PipeCall(db="/x/a.db", user="sam@x.example",
-                                                                                  quiet=True)),
-    (["--json", "--debug", "bcc-ingest", "--db=/y.db"], PipeCall(db="/y.db", json=True, debug=True)),
-])
+@pytest.mark.parametrize(
+    "argv, expected",
+    [
+        (["bcc-ingest"], PipeCall()),
+        (
+            ["bcc-ingest", "--mta", "--recipient", "c+deal4@bcc.example"],
+            PipeCall(recipient="c+deal4@bcc.example", mta=True),
+        ),
+        (["bcc-ingest", "--recipient=c@bcc.example", "--json"], PipeCall(recipient="c@bcc.example", json=True)),
+        (
+            ["--db", "/x/a.db", "-q", "bcc-ingest", "--user", "sam@x.example"],
+            PipeCall(db="/x/a.db", user="sam@x.example", quiet=True),
+        ),
+        (["--json", "--debug", "bcc-ingest", "--db=/y.db"], PipeCall(db="/y.db", json=True, debug=True)),
+    ],
+)
 def test_pipe_calls_are_recognized(argv, expected, monkeypatch):
     monkeypatch.delenv("PDMAIL_DB", raising=False)
     assert parse_pipe_call(argv) == expected
 
 
-@pytest.mark.parametrize("argv", [
-    [], ["inbox"], ["bcc-ingest", "mail.eml"], ["bcc-ingest", "--quarantine"], ["bcc-ingest", "--release", "3"],
-    ["bcc-ingest", "--help"], ["bcc-ingest", "--recipient"], ["bcc-ingest", "--recipient", "--mta"],
-    ["bcc-ingest", "--workers", "2"], ["--mta", "bcc-ingest"], ["bcc-ingest", "bcc-ingest"], ["bcc-ingest", "-"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["inbox"],
+        ["bcc-ingest", "mail.eml"],
+        ["bcc-ingest", "--quarantine"],
+        ["bcc-ingest", "--release", "3"],
+        ["bcc-ingest", "--help"],
+        ["bcc-ingest", "--recipient"],
+        ["bcc-ingest", "--recipient", "--mta"],
+        ["bcc-ingest", "--workers", "2"],
+        ["--mta", "bcc-ingest"],
+        ["bcc-ingest", "bcc-ingest"],
+        ["bcc-ingest", "-"],
+    ],
+)
 def test_everything_else_goes_to_the_full_command_line(argv):
     assert parse_pipe_call(argv) is None
 

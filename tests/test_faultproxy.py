@@ -11,8 +11,10 @@ from imapclient import IMAPClient
 pytestmark = pytest.mark.dovecot
 
 # A body that quotes protocol text: the proxy must not rewrite inside literals.
-TRICKY = (b"From: ana@customer.example\r\nSubject: IMAP notes\r\nMessage-ID: <t1@customer.example>\r\n\r\n"
-          b"* CAPABILITY IMAP4rev1 CONDSTORE QRESYNC\r\nA1 OK [CAPABILITY CONDSTORE] done\r\n")
+TRICKY = (
+    b"From: ana@customer.example\r\nSubject: IMAP notes\r\nMessage-ID: <t1@customer.example>\r\n\r\n"
+    b"* CAPABILITY IMAP4rev1 CONDSTORE QRESYNC\r\nA1 OK [CAPABILITY CONDSTORE] done\r\n"
+)
 
 
 def connect(proxy):

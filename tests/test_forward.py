@@ -226,8 +226,9 @@ def test_forwarded_date_without_zone_is_read_in_the_forwarders_zone(outer_date, 
 
 
 def test_forwarded_date_with_its_own_zone_keeps_it():
-    raw = message(Subject="Fwd: Quote for 40 seats", Date="Tue, 5 Mar 2024 11:00:00 -0800",
-                  body=THUNDERBIRD.replace("\n", "\r\n"))
+    raw = message(
+        Subject="Fwd: Quote for 40 seats", Date="Tue, 5 Mar 2024 11:00:00 -0800", body=THUNDERBIRD.replace("\n", "\r\n")
+    )
     found = find_forwarded(parse_message(raw))
     assert found is not None and found.date_utc == utc(2024, 3, 4, 8, 12)
 
@@ -244,7 +245,10 @@ def test_unparseable_date_leaves_date_empty():
         ('"Doe, Jane" <Jane@Acme.example>', [("Doe, Jane", "jane@acme.example")]),
         ("jane@acme.example", [("", "jane@acme.example")]),
         ("Jane Doe [mailto:jane@acme.example]", [("Jane Doe", "jane@acme.example")]),
-        ("Doe, Jane <jane@acme.example>; Bo <bo@acme.example>", [("Doe, Jane", "jane@acme.example"), ("Bo", "bo@acme.example")]),
+        (
+            "Doe, Jane <jane@acme.example>; Bo <bo@acme.example>",
+            [("Doe, Jane", "jane@acme.example"), ("Bo", "bo@acme.example")],
+        ),
         ("Jane <jane@acme.example<mailto:jane@acme.example>>", [("Jane", "jane@acme.example")]),
         ("Dana Buyer", []),
     ],

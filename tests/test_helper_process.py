@@ -10,8 +10,10 @@ from pdmail.core.worker_pool import HELPER_NICENESS
 
 
 def test_a_helper_gives_way_to_the_writer_and_ignores_ctrl_c():
-    code = ("import os, signal; from pdmail.core.worker_pool import become_helper as h; h(); "
-            "print(os.nice(0), signal.getsignal(signal.SIGINT) is signal.SIG_IGN)")
+    code = (
+        "import os, signal; from pdmail.core.worker_pool import become_helper as h; h(); "
+        "print(os.nice(0), signal.getsignal(signal.SIGINT) is signal.SIG_IGN)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     niceness, ignored = done.stdout.split()
     assert int(niceness) == min(19, os.nice(0) + HELPER_NICENESS) and ignored == "True"
@@ -34,7 +36,8 @@ def test_ctrl_c_is_taken_between_steps_and_a_second_one_stops_at_once():
         "        print('never here')\n"
         "except KeyboardInterrupt:\n"
         "    print('interrupted between steps')\n"
-        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n")
+        "print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
     assert once.stdout.split("\n")[:3] == ["step finished", "interrupted between steps", "True"]
     assert "Ctrl-C again" in once.stderr
 
@@ -46,7 +49,8 @@ def test_ctrl_c_is_taken_between_steps_and_a_second_one_stops_at_once():
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    os.kill(os.getpid(), signal.SIGINT)\n"
         "    time.sleep(30)\n"
-        "print('never here')\n")
+        "print('never here')\n"
+    )
     assert twice.returncode == 130 and "never here" not in twice.stdout
     assert "stopping now" in twice.stderr
 
@@ -149,13 +153,15 @@ def test_closing_stops_every_helper_even_mid_task():
 
 @pytest.mark.timeout(60)
 def test_helpers_end_with_the_run_when_it_is_killed():
-    code = ("import os, sys, time\n"
-            f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
-            "from pdmail.core.worker_pool import HelperPool\n"
-            "from test_helper_process import _pid\n"
-            "helpers = HelperPool(2, _pid)\n"
-            "print(*[helpers.submit(None)() for _ in range(2)], flush=True)\n"
-            "time.sleep(60)\n")
+    code = (
+        "import os, sys, time\n"
+        f"sys.path.insert(0, {os.path.dirname(__file__)!r})\n"
+        "from pdmail.core.worker_pool import HelperPool\n"
+        "from test_helper_process import _pid\n"
+        "helpers = HelperPool(2, _pid)\n"
+        "print(*[helpers.submit(None)() for _ in range(2)], flush=True)\n"
+        "time.sleep(60)\n"
+    )
     run = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     pids = [int(p) for p in run.stdout.readline().split()]
     assert len(pids) == 2

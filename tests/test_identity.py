@@ -50,7 +50,10 @@ def test_rewritten_message_id_does_not_change_the_fingerprint():
 
 def test_recipient_order_case_and_folding_do_not_change_the_fingerprint():
     fields = [(k, "ops@customer.example") if k == "To" else (k, v) for k, v in FIELDS]
-    fields = [(k, "Dana <DANA@customer.example>,\r\n Carl <carl@customer.example>") if k == "Cc" else (k, v) for k, v in fields]
+    fields = [
+        (k, "Dana <DANA@customer.example>,\r\n Carl <carl@customer.example>") if k == "Cc" else (k, v)
+        for k, v in fields
+    ]
     assert fp(build(fields)) == ORIGINAL
 
 

@@ -24,8 +24,10 @@ from pdmail.store.accounts import Account
 
 pytestmark = pytest.mark.dovecot
 
-RAW = (b"From: Ana Silva <ana@customer.example>\r\nTo: user@pdmail.test\r\nSubject: Quote %d\r\n"
-       b"Date: Mon, 02 Nov 2026 10:00:00 +0000\r\nMessage-ID: <q%d@customer.example>\r\n\r\nHello %d\r\n")
+RAW = (
+    b"From: Ana Silva <ana@customer.example>\r\nTo: user@pdmail.test\r\nSubject: Quote %d\r\n"
+    b"Date: Mon, 02 Nov 2026 10:00:00 +0000\r\nMessage-ID: <q%d@customer.example>\r\n\r\nHello %d\r\n"
+)
 
 
 def raw(i: int) -> bytes:
@@ -34,11 +36,30 @@ def raw(i: int) -> bytes:
 
 def account_for(server, user, **overrides) -> Account:
     """An Account as `account add` would make it, pointing at the test server's IMAPS port."""
-    fields = dict(id=1, owner_id=1, name="work", kind="imap", provider=None, address=user.login,
-                  imap_host="127.0.0.1", imap_port=server.imaps_port, imap_security="tls", smtp_host=None,
-                  smtp_port=None, smtp_security=None, username=None, auth="password",
-                  secret_source=json.dumps({"env": "PDMAIL_TEST_IMAP_PASSWORD"}), cafile=str(server.cafile),
-                  maildir_path=None, since=None, folders_json=None, past=None, is_default=True, created_utc="")
+    fields = dict(
+        id=1,
+        owner_id=1,
+        name="work",
+        kind="imap",
+        provider=None,
+        address=user.login,
+        imap_host="127.0.0.1",
+        imap_port=server.imaps_port,
+        imap_security="tls",
+        smtp_host=None,
+        smtp_port=None,
+        smtp_security=None,
+        username=None,
+        auth="password",
+        secret_source=json.dumps({"env": "PDMAIL_TEST_IMAP_PASSWORD"}),
+        cafile=str(server.cafile),
+        maildir_path=None,
+        since=None,
+        folders_json=None,
+        past=None,
+        is_default=True,
+        created_utc="",
+    )
     fields.update(overrides)
     return Account(**fields)
 
@@ -60,18 +81,37 @@ def sentinel_user(dovecot_server):
 
 
 def add_cli_account(cli, server, user, *extra):
-    return cli.json("account", "add", "work", "--address", user.login, "--imap-host", "127.0.0.1",
-                    "--imap-port", str(server.imaps_port), "--password-env", "PDMAIL_TEST_IMAP_PASSWORD", *extra)
+    return cli.json(
+        "account",
+        "add",
+        "work",
+        "--address",
+        user.login,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(server.imaps_port),
+        "--password-env",
+        "PDMAIL_TEST_IMAP_PASSWORD",
+        *extra,
+    )
 
 
-def test_account_test_logs_in_and_shows_folders_roles_and_capabilities(company, dovecot_server, sentinel_user,
-                                                                      monkeypatch, db_path):
+def test_account_test_logs_in_and_shows_folders_roles_and_capabilities(
+    company, dovecot_server, sentinel_user, monkeypatch, db_path
+):
     monkeypatch.setenv("PDMAIL_TEST_IMAP_PASSWORD", sentinel_user.password)
     add_cli_account(company, dovecot_server, sentinel_user, "--cafile", str(dovecot_server.cafile))
     report = company.json("account", "test", "work")
     roles = {f["name"]: f["role"] for f in report["folders"]}
-    assert roles == {"INBOX": "inbox", "Sent": "sent", "Drafts": "drafts", "Trash": "trash", "Archive": "archive",
-                     "Junk": "junk"}
+    assert roles == {
+        "INBOX": "inbox",
+        "Sent": "sent",
+        "Drafts": "drafts",
+        "Trash": "trash",
+        "Archive": "archive",
+        "Junk": "junk",
+    }
     assert {"IMAP4REV1", "CONDSTORE", "IDLE", "UIDPLUS", "MOVE"} <= set(report["capabilities"])
     human = company.ok("account", "test", "work").stdout
     assert "logged in to 127.0.0.1" in human and "Sent  (sent)" in human and "Capabilities: " in human
@@ -80,8 +120,9 @@ def test_account_test_logs_in_and_shows_folders_roles_and_capabilities(company, 
 
 
 @pytest.mark.parametrize("debug", [False, True])
-def test_wrong_password_exits_77_and_never_shows_the_secret(company, dovecot_server, sentinel_user, monkeypatch,
-                                                            debug, db_path):
+def test_wrong_password_exits_77_and_never_shows_the_secret(
+    company, dovecot_server, sentinel_user, monkeypatch, debug, db_path
+):
     wrong = sentinel_user.password + "-wrong"
     monkeypatch.setenv("PDMAIL_TEST_IMAP_PASSWORD", wrong)
     add_cli_account(company, dovecot_server, sentinel_user, "--cafile", str(dovecot_server.cafile))
@@ -92,19 +133,31 @@ def test_wrong_password_exits_77_and_never_shows_the_secret(company, dovecot_ser
     assert b"SENTINEL" not in db_path.read_bytes()
 
 
-def test_wrong_password_from_a_command_exits_77_without_the_secret(company, dovecot_server, sentinel_user,
-                                                                  monkeypatch):
+def test_wrong_password_from_a_command_exits_77_without_the_secret(company, dovecot_server, sentinel_user, monkeypatch):
     monkeypatch.setenv("PDMAIL_TEST_WRONG", sentinel_user.password + "-wrong")
     command = f"{sys.executable} -c \"import os; print(os.environ['PDMAIL_TEST_WRONG'])\""
-    company.json("account", "add", "work", "--address", sentinel_user.login, "--imap-host", "127.0.0.1",
-                 "--imap-port", str(dovecot_server.imaps_port), "--cafile", str(dovecot_server.cafile),
-                 "--password-command", command)
+    company.json(
+        "account",
+        "add",
+        "work",
+        "--address",
+        sentinel_user.login,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(dovecot_server.imaps_port),
+        "--cafile",
+        str(dovecot_server.cafile),
+        "--password-command",
+        command,
+    )
     result = company("--debug", "account", "test", "work")
     assert result.exit_code == 77 and "SENTINEL" not in result.stdout + result.stderr
 
 
 def test_an_internal_error_after_login_shows_a_traceback_with_debug_but_never_the_secret(
-        company, dovecot_server, sentinel_user, monkeypatch):
+    company, dovecot_server, sentinel_user, monkeypatch
+):
     monkeypatch.setenv("PDMAIL_TEST_IMAP_PASSWORD", sentinel_user.password)
     add_cli_account(company, dovecot_server, sentinel_user, "--cafile", str(dovecot_server.cafile))
 
@@ -117,8 +170,9 @@ def test_an_internal_error_after_login_shows_a_traceback_with_debug_but_never_th
     assert "SENTINEL" not in result.stdout + result.stderr
 
 
-def test_self_signed_certificate_is_refused_then_accepted_with_cafile(company, dovecot_server, sentinel_user,
-                                                                     monkeypatch):
+def test_self_signed_certificate_is_refused_then_accepted_with_cafile(
+    company, dovecot_server, sentinel_user, monkeypatch
+):
     monkeypatch.setenv("PDMAIL_TEST_IMAP_PASSWORD", sentinel_user.password)
     add_cli_account(company, dovecot_server, sentinel_user)
     refused = company("account", "test", "work")
@@ -131,9 +185,30 @@ def test_self_signed_certificate_is_refused_then_accepted_with_cafile(company, d
 
 def test_a_trusted_certificate_for_another_name_is_refused(dovecot_server, mail_user, tmp_path):
     cert, key = tmp_path / "other.pem", tmp_path / "other.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-                    "-nodes", "-keyout", str(key), "-out", str(cert), "-days", "2", "-subj", "/CN=other.example",
-                    "-addext", "subjectAltName=DNS:other.example"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=other.example",
+            "-addext",
+            "subjectAltName=DNS:other.example",
+        ],
+        check=True,
+        capture_output=True,
+    )
     with FaultProxy(dovecot_server.imap_port, tls_cert=(cert, key)) as proxy:
         account = account_for(dovecot_server, mail_user, imap_port=proxy.port, cafile=str(cert))
         with pytest.raises(AuthFailure, match=r"not trusted.*--cafile"):
@@ -186,9 +261,21 @@ def test_oauth2_bad_or_foreign_token_exits_77_without_showing_it(oauth2_dovecot,
     endpoint.grant(foreign, other.login)
     monkeypatch.setenv("PDMAIL_TEST_TOKEN", foreign)
     command = f"{sys.executable} -c \"import os; print(os.environ['PDMAIL_TEST_TOKEN'])\""
-    company.json("account", "add", "work", "--address", user.login, "--imap-host", "127.0.0.1",
-                 "--imap-port", str(server.imaps_port), "--cafile", str(server.cafile),
-                 "--oauth2-token-command", command)
+    company.json(
+        "account",
+        "add",
+        "work",
+        "--address",
+        user.login,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(server.imaps_port),
+        "--cafile",
+        str(server.cafile),
+        "--oauth2-token-command",
+        command,
+    )
     for token in (foreign, "SENTINEL-never-granted"):
         monkeypatch.setenv("PDMAIL_TEST_TOKEN", token)
         result = company("--debug", "account", "test", "work")
@@ -243,8 +330,9 @@ def test_a_connection_cut_mid_fetch_is_a_temporary_failure(dovecot_server, mail_
 def test_without_condstore_there_is_no_modseq_and_no_changedsince(dovecot_server, mail_user):
     dovecot_server.seed(mail_user, "INBOX", [raw(1), raw(2)], flags=["\\Seen"])
     with (
-        FaultProxy(dovecot_server.imap_port, drop_capabilities=("CONDSTORE", "QRESYNC"),
-                   tls_cert=dovecot_server.tls_cert) as proxy,
+        FaultProxy(
+            dovecot_server.imap_port, drop_capabilities=("CONDSTORE", "QRESYNC"), tls_cert=dovecot_server.tls_cert
+        ) as proxy,
         imap.connect(account_for(dovecot_server, mail_user, imap_port=proxy.port), secret=mail_user.password) as s,
     ):
         assert not s.condstore and s.has("IDLE")
@@ -333,8 +421,9 @@ def test_messages_expunged_between_search_and_fetch_are_skipped(session, dovecot
     assert sorted(session.fetch_flags(uids)) == [1, 4]
 
 
-def test_debug_logging_of_the_imap_library_never_holds_the_secret(dovecot_server, sentinel_user, oauth2_dovecot,
-                                                                   caplog):
+def test_debug_logging_of_the_imap_library_never_holds_the_secret(
+    dovecot_server, sentinel_user, oauth2_dovecot, caplog
+):
     caplog.set_level("DEBUG")
     with imap.connect(account_for(dovecot_server, sentinel_user), secret=sentinel_user.password) as s:
         s.select("INBOX")
@@ -350,14 +439,17 @@ def test_debug_logging_of_the_imap_library_never_holds_the_secret(dovecot_server
     assert "AUTHENTICATE" not in logged  # ...but the wire is not logged at all (see the test below)
     assert "SENTINEL" not in logged
     import base64
+
     assert base64.b64encode(f"user={user.login}\x01auth=Bearer {token}\x01\x01".encode()).decode()[:40] not in logged
 
 
 def test_roles_are_asked_for_when_plain_list_does_not_give_them(session, monkeypatch):
     # Some servers name special-use folders only for LIST ... RETURN (SPECIAL-USE) (RFC 6154).
     plain = session.client.list_folders()
-    stripped = [(tuple(f for f in flags if f.lower() in (b"\\haschildren", b"\\hasnochildren")), delim, name)
-                for flags, delim, name in plain]
+    stripped = [
+        (tuple(f for f in flags if f.lower() in (b"\\haschildren", b"\\hasnochildren")), delim, name)
+        for flags, delim, name in plain
+    ]
     monkeypatch.setattr(session.client, "list_folders", lambda *a: stripped)
     monkeypatch.setattr(session, "provider", PROVIDERS["gmail"])  # no guessing by name
     roles = {f.name: f.role for f in session.folders()}

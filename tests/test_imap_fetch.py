@@ -14,8 +14,12 @@ def _mostly(usual: list[bytes], odd: list[bytes]):
     return st.integers(0, 11).flatmap(lambda n: st.sampled_from(odd if n == 0 else usual))
 
 
-_flags = st.lists(_mostly([b"\\Seen", b"\\Answered", b"\\Recent", b"$Forwarded", b"Junk", b"$label1", b"a.b"],
-                          [b"NIL", b"nil", b"123"]), max_size=4)
+_flags = st.lists(
+    _mostly(
+        [b"\\Seen", b"\\Answered", b"\\Recent", b"$Forwarded", b"Junk", b"$label1", b"a.b"], [b"NIL", b"nil", b"123"]
+    ),
+    max_size=4,
+)
 _days = _mostly([b"01", b"07", b" 7", b"7", b"28", b"29"], [b"31", b"30", b"00"])
 _months = _mostly([b"Jan", b"Feb", b"Jun", b"Dec"], [b"Foo", b"jan"])
 _times = _mostly([b"10:15:00", b"23:59:59", b"00:00:00"], [b"24:00:00", b"00:00:60"])
@@ -27,11 +31,23 @@ def messages(draw) -> tuple[bytes, bytes]:
     uid = draw(st.integers(1, 2**32 - 1))
     seq = draw(st.integers(1, 10**6))
     body = draw(st.binary(max_size=200))
-    date = (draw(_days) + b"-" + draw(_months) + b"-" + draw(st.sampled_from([b"2024", b"1999", b"2026"])) + b" "
-            + draw(_times) + b" " + draw(_zones))
+    date = (
+        draw(_days)
+        + b"-"
+        + draw(_months)
+        + b"-"
+        + draw(st.sampled_from([b"2024", b"1999", b"2026"]))
+        + b" "
+        + draw(_times)
+        + b" "
+        + draw(_zones)
+    )
     modseq = draw(st.one_of(st.none(), st.integers(1, 2**63 - 1)))
-    head = (b"%d (UID %d FLAGS (%s) INTERNALDATE \"%s\"" % (seq, uid, b" ".join(draw(_flags)), date)
-            + (b" MODSEQ (%d)" % modseq if modseq is not None else b"") + b" BODY[] {%d}" % len(body))
+    head = (
+        b'%d (UID %d FLAGS (%s) INTERNALDATE "%s"' % (seq, uid, b" ".join(draw(_flags)), date)
+        + (b" MODSEQ (%d)" % modseq if modseq is not None else b"")
+        + b" BODY[] {%d}" % len(body)
+    )
     return head, body
 
 
@@ -65,11 +81,15 @@ def test_the_quick_reading_agrees_with_imapclient(items):
 
 
 def test_the_usual_answer_is_read_quickly():
-    data = _as_imaplib_gives([
-        (b'3 (UID 40 FLAGS (\\Seen $Forwarded) INTERNALDATE " 5-Mar-2024 10:15:00 +0100" MODSEQ (7) BODY[] {5}',
-         b"hello"),
-        (b'4 (UID 41 FLAGS () INTERNALDATE "05-Mar-2024 23:00:00 -0530" BODY[] {0}', b""),
-    ])
+    data = _as_imaplib_gives(
+        [
+            (
+                b'3 (UID 40 FLAGS (\\Seen $Forwarded) INTERNALDATE " 5-Mar-2024 10:15:00 +0100" MODSEQ (7) BODY[] {5}',
+                b"hello",
+            ),
+            (b'4 (UID 41 FLAGS () INTERNALDATE "05-Mar-2024 23:00:00 -0530" BODY[] {0}', b""),
+        ]
+    )
     rows = read_bodies(data)
     assert rows is not None and sorted(rows) == [40, 41]
     assert rows[40][b"FLAGS"] == (b"\\Seen", b"$Forwarded") and rows[40][b"MODSEQ"] == (7,)

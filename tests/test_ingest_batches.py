@@ -8,9 +8,11 @@ from pdmail.store import open_db
 
 
 def mail(i: int) -> bytes:
-    return (f"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada <ada@acme.example>\r\n"
-            f"Subject: Offer {i}\r\nDate: Mon, 16 Nov 2026 09:{i:02d}:00 +0100\r\n"
-            f"Message-ID: <batch{i}@northwind.example>\r\n\r\nOffer number {i} for the gearbox.\r\n").encode()
+    return (
+        f"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada <ada@acme.example>\r\n"
+        f"Subject: Offer {i}\r\nDate: Mon, 16 Nov 2026 09:{i:02d}:00 +0100\r\n"
+        f"Message-ID: <batch{i}@northwind.example>\r\n\r\nOffer number {i} for the gearbox.\r\n"
+    ).encode()
 
 
 def count(db, sql):
@@ -83,8 +85,10 @@ def _world(path):
 
     db, maria = f.company(path)
     sam = f.user(db, "sam@northwind.example")
-    older = [f.email(db, sam, frm=a, to=(sam.email,), subject=f"Question {i}", mid=f"old{i}")
-             for i, a in enumerate(NEW_CUSTOMERS)]
+    older = [
+        f.email(db, sam, frm=a, to=(sam.email,), subject=f"Question {i}", mid=f"old{i}")
+        for i, a in enumerate(NEW_CUSTOMERS)
+    ]
     user_changes.set_setting(db, maria, "create-contacts", "on")
     return db, maria, sam, older
 
@@ -93,18 +97,28 @@ def _new_mail(maria, sam):
     """Maria writes to every customer; then Sam replies in his first conversation."""
     import factories as f
 
-    inputs = [Input(f"m{i}", raw=f.raw_message(frm=maria.email, to=(a,), subject=f"Offer {i}", mid=f"new{i}"))
-              for i, a in enumerate(NEW_CUSTOMERS)]
-    inputs.append(Input("reply", raw=f.raw_message(frm=sam.email, to=(NEW_CUSTOMERS[0],), subject="Re: Question 0",
-                                                    mid="reply0", in_reply_to="old0")))
+    inputs = [
+        Input(f"m{i}", raw=f.raw_message(frm=maria.email, to=(a,), subject=f"Offer {i}", mid=f"new{i}"))
+        for i, a in enumerate(NEW_CUSTOMERS)
+    ]
+    inputs.append(
+        Input(
+            "reply",
+            raw=f.raw_message(
+                frm=sam.email, to=(NEW_CUSTOMERS[0],), subject="Re: Question 0", mid="reply0", in_reply_to="old0"
+            ),
+        )
+    )
     return inputs
 
 
 def _links_and_causes(db) -> dict:
     """Every email's contacts with who caused each link and whether it waits for its owner."""
-    rows = db.all("SELECT e.message_id, c.email, x.rule, x.caused_by, x.is_proposed FROM emails e "
-                  "LEFT JOIN email_contacts x ON x.email_id = e.id LEFT JOIN contact_emails c "
-                  "ON c.contact_id = x.contact_id ORDER BY e.message_id, c.email")
+    rows = db.all(
+        "SELECT e.message_id, c.email, x.rule, x.caused_by, x.is_proposed FROM emails e "
+        "LEFT JOIN email_contacts x ON x.email_id = e.id LEFT JOIN contact_emails c "
+        "ON c.contact_id = x.contact_id ORDER BY e.message_id, c.email"
+    )
     return [tuple(r) for r in rows]
 
 
@@ -141,6 +155,6 @@ def test_contacts_made_by_a_batch_link_their_earlier_mail_once(tmp_path, monkeyp
         # his reply waits with the conversation it belongs to.
         assert _links_and_causes(db) == expected
         proposed = db.all("SELECT email_id FROM email_contacts WHERE is_proposed = 1 ORDER BY email_id")
-        assert [r[0] for r in proposed][:len(older)] == older
+        assert [r[0] for r in proposed][: len(older)] == older
     finally:
         db.close()

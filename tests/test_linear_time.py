@@ -79,11 +79,14 @@ def test_html_to_text_is_linear(markup):
 
 def test_html_at_the_size_cap_in_a_message_is_linear():
     """The whole 2 MB of markup a message may have converted, in the worst shapes above, mixed."""
-    markup = "".join(HTML_SHAPES[name][:200_000] for name in (
-        "nested-lists", "blank-lines", "nested-quotes", "tag-without-end"))
+    markup = "".join(
+        HTML_SHAPES[name][:200_000] for name in ("nested-lists", "blank-lines", "nested-quotes", "tag-without-end")
+    )
     markup = repeat("<p>x", htmltext.MAX_HTML_CHARS - len(markup)) + markup
-    raw = ("From: stranger@elsewhere.example\r\nTo: capture@bcc.example\r\nSubject: x\r\n"
-           "Content-Type: text/html\r\n\r\n" + markup).encode()
+    raw = (
+        "From: stranger@elsewhere.example\r\nTo: capture@bcc.example\r\nSubject: x\r\n"
+        "Content-Type: text/html\r\n\r\n" + markup
+    ).encode()
     cpu_seconds(parse_message, raw)
 
 
@@ -91,8 +94,10 @@ def test_a_message_converts_at_most_the_cap_of_html_and_says_it_cut():
     """Every HTML part counts towards one budget: many parts of 2 MB would each cost the full price."""
     part = repeat("<i></i>", htmltext.MAX_HTML_CHARS * 3 // 4)
     body = "".join(f"--b\r\nContent-Type: text/html\r\n\r\n{part}<p>end of part {i}\r\n" for i in range(4))
-    raw = ("From: Ana <ana@customer.example>\r\nTo: capture@bcc.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
-           'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + "--b--\r\n").encode()
+    raw = (
+        "From: Ana <ana@customer.example>\r\nTo: capture@bcc.example\r\nSubject: x\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/mixed; boundary="b"\r\n\r\n' + body + "--b--\r\n"
+    ).encode()
     parsed = cpu_seconds_and_result(parse_message, raw)
     assert "HTML cut to the size limit" in parsed.defects
     assert "end of part 0" in parsed.text and "end of part 1" not in parsed.text
@@ -108,7 +113,7 @@ def test_rewritten_markup_keeps_the_text():
     """The one-pass rewrite changes what the converter reads, not what the reader sees."""
     markup = (
         "<html><head><title>T</title><style>p{}</style></head><body><!-- note -->"
-        "<p>Hello <b>Ana</b>,</p><p>see <a href=\"https://x.example/a?b=1&amp;c=2\" title=\"t\">the offer</a></p>"
+        '<p>Hello <b>Ana</b>,</p><p>see <a href="https://x.example/a?b=1&amp;c=2" title="t">the offer</a></p>'
         "<ul><li>one<li>two</ul><table><tr><td>a</td><td>b</td></tr></table><script>alert(1)</script>"
         "<pre>  kept\n  as is</pre>x &lt; y</body></html>"
     )
@@ -148,8 +153,13 @@ BIG = 240_000  # under the 256 KB limit for one header field
 
 
 def message_with(name: str, value: str) -> bytes:
-    fields = {"From": "Ana <ana@customer.example>", "To": "capture@bcc.example", "Subject": "x",
-              "Date": "Mon, 4 Mar 2024 10:00:00 +0100", name: value}
+    fields = {
+        "From": "Ana <ana@customer.example>",
+        "To": "capture@bcc.example",
+        "Subject": "x",
+        "Date": "Mon, 4 Mar 2024 10:00:00 +0100",
+        name: value,
+    }
     return "".join(f"{k}: {v}\r\n" for k, v in fields.items()).encode() + b"\r\nbody\r\n"
 
 
@@ -168,8 +178,11 @@ def test_header_fields_are_read_in_linear_time(name, value):
     cpu_seconds(parse_message, message_with(name, value))
 
 
-@pytest.mark.parametrize("subject", [repeat("Re: ", 10**6), repeat("RE:[a]", 10**6), repeat("[a]", 10**6)],
-                         ids=["prefixes", "prefixes-and-tags", "tags"])
+@pytest.mark.parametrize(
+    "subject",
+    [repeat("Re: ", 10**6), repeat("RE:[a]", 10**6), repeat("[a]", 10**6)],
+    ids=["prefixes", "prefixes-and-tags", "tags"],
+)
 def test_subject_prefixes_are_stepped_over_in_linear_time(subject):
     """Capture compares subjects of up to a header field's 256 KB; cut one prefix at a time, each cut
     copied the rest of the subject."""
@@ -192,15 +205,22 @@ def test_a_message_to_many_new_customers_is_captured_in_linear_time(company, db_
     company.ok("settings", "set", "bcc-address", "capture@bcc.northwind.example")
     to = ", ".join(f"C{i} <c{i}@x.io>" for i in range(10_000))  # two fields under 256 KB each
     cc = ", ".join(f"C{i} <c{i}@x.io>" for i in range(10_000, 20_000))
-    raw = (f"From: Maria Lopez <maria@northwind.example>\r\nTo: {to}\r\nCc: {cc}\r\nSubject: Price list\r\n"
-           "Message-ID: <list@northwind.example>\r\n\r\nPrices attached.\r\n").encode()
+    raw = (
+        f"From: Maria Lopez <maria@northwind.example>\r\nTo: {to}\r\nCc: {cc}\r\nSubject: Price list\r\n"
+        "Message-ID: <list@northwind.example>\r\n\r\nPrices attached.\r\n"
+    ).encode()
     taken = cpu_seconds(lambda: company.ok("bcc-ingest", input=raw))
     print(f"{taken:.2f} s of CPU")
     conn = sqlite3.connect(db_path)
     try:
         assert conn.execute("SELECT count(*) FROM contacts").fetchone()[0] == 20_000
-        assert conn.execute("SELECT c.name FROM contacts c JOIN contact_emails e ON e.contact_id = c.id "
-                            "WHERE e.email = 'c19999@x.io'").fetchone()[0] == "C19999"
+        assert (
+            conn.execute(
+                "SELECT c.name FROM contacts c JOIN contact_emails e ON e.contact_id = c.id "
+                "WHERE e.email = 'c19999@x.io'"
+            ).fetchone()[0]
+            == "C19999"
+        )
     finally:
         conn.close()
 

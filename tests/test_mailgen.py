@@ -134,8 +134,9 @@ def test_incoming_conversations_come_from_known_correspondents(sample):
 
 def test_own_address_decides_the_outgoing_sender():
     gens = list(mailgen.generate(200, seed=2, own_address="sam@northwind.example"))
-    senders = {email.utils.parseaddr(email.message_from_bytes(g.raw)["From"])[1]
-               for g in gens if g.direction == "outgoing"}
+    senders = {
+        email.utils.parseaddr(email.message_from_bytes(g.raw)["From"])[1] for g in gens if g.direction == "outgoing"
+    }
     assert senders == {"sam@northwind.example"}
 
 

@@ -19,9 +19,13 @@ from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
 CAPTURE = "capture@bcc.northwind.example"
 
 
-def mail(i: int, body: bytes = b"Hello Ada,\r\nthe quote.\r\n", *, frm: str = "Maria Lopez <maria@northwind.example>") -> bytes:
-    return (f"From: {frm}\r\nTo: Ada Byron <ada@acme.example>\r\nSubject: Quote {i}\r\n"
-            f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: <q{i}@northwind.example>\r\n\r\n").encode() + body
+def mail(
+    i: int, body: bytes = b"Hello Ada,\r\nthe quote.\r\n", *, frm: str = "Maria Lopez <maria@northwind.example>"
+) -> bytes:
+    return (
+        f"From: {frm}\r\nTo: Ada Byron <ada@acme.example>\r\nSubject: Quote {i}\r\n"
+        f"Date: Mon, 16 Nov 2026 09:12:00 +0100\r\nMessage-ID: <q{i}@northwind.example>\r\n\r\n"
+    ).encode() + body
 
 
 def mboxrd_entry(raw: bytes) -> bytes:
@@ -63,8 +67,7 @@ sys.stderr.write(f"\\nPEAK_RSS_KB {usage} EXIT {code}\\n")
 
 def peak_rss_mb(args: list[str], env: dict) -> float:
     """Peak resident memory of one pdmail run (its helper processes included), in MB."""
-    done = subprocess.run([sys.executable, "-c", PEAK_RSS, *args], env=env, capture_output=True, text=True,
-                          timeout=600)
+    done = subprocess.run([sys.executable, "-c", PEAK_RSS, *args], env=env, capture_output=True, text=True, timeout=600)
     last = done.stderr.strip().splitlines()[-1].split()
     assert last[0] == "PEAK_RSS_KB" and last[3] == "0", done.stderr[-2000:]
     return int(last[1]) / 1024
@@ -91,7 +94,9 @@ def test_memory_stays_flat_however_large_the_mbox(team, tmp_path, db_path):
     large_peak = peak_rss_mb(["--quiet", "bcc-ingest", str(large)], env)
     grown_file = (large_size - small_size) / MB
     assert grown_file > 110
-    print(f"peak RSS: {small_peak:.0f} MB for {small_size / MB:.0f} MB, {large_peak:.0f} MB for {large_size / MB:.0f} MB")
+    print(
+        f"peak RSS: {small_peak:.0f} MB for {small_size / MB:.0f} MB, {large_peak:.0f} MB for {large_size / MB:.0f} MB"
+    )
     assert large_peak - small_peak < grown_file / 4, (small_peak, large_peak)
     assert len(team.json("inbox", "--folder", "all")) == 1  # one message, every other copy a duplicate
 
@@ -114,8 +119,11 @@ def test_an_oversize_message_in_an_mbox_is_spooled_as_from_stdin(team, tmp_path,
     result = team("bcc-ingest", str(path), "--json")
     assert result.exit_code == 7, result.stderr
     statuses = [(o["source"], o["status"], o["reason"]) for o in json.loads(result.stdout)]
-    assert statuses == [(f"{path}#1", "stored", None), (f"{path}#2", "quarantined", too_large(len(big))),
-                        (f"{path}#3", "stored", None)]
+    assert statuses == [
+        (f"{path}#1", "stored", None),
+        (f"{path}#2", "quarantined", too_large(len(big))),
+        (f"{path}#3", "stored", None),
+    ]
     (held,) = db_rows(db_path, "SELECT raw_sha256, spool_path, size FROM quarantine")
     assert held["raw_sha256"] is None and held["size"] == len(big)  # in the spool, not in the database
     assert Path(held["spool_path"]).read_bytes() == big  # the message itself, its mbox quoting undone
@@ -131,8 +139,10 @@ def test_an_oversize_message_in_an_mbox_is_spooled_as_from_stdin(team, tmp_path,
 
 # --- mboxrd -----------------------------------------------------------------------------------------
 
-QUOTING = (b"Hello Ada,\r\nFrom the top: the quote.\r\n>From your last mail: agreed.\r\n"
-           b">>From the one before: too.\r\n>Fromage is not quoted.\r\nFrom\r\n")
+QUOTING = (
+    b"Hello Ada,\r\nFrom the top: the quote.\r\n>From your last mail: agreed.\r\n"
+    b">>From the one before: too.\r\n>Fromage is not quoted.\r\nFrom\r\n"
+)
 
 
 def test_export_then_ingest_gives_the_same_messages_as_duplicates(team, tmp_path, db_path):
@@ -153,12 +163,16 @@ def test_export_then_ingest_gives_the_same_messages_as_duplicates(team, tmp_path
 
 def test_an_export_of_a_forwarded_original_comes_back_refused_and_the_stored_email_stays(team, tmp_path, db_path):
     """As the README says: what a user sent round-trips as a duplicate; an unwrapped original is quarantined."""
-    original = (b"From: Ada Byron <ada@acme.example>\r\nTo: maria@northwind.example\r\nSubject: Arms\r\n"
-                b"Message-ID: <orig@acme.example>\r\nDate: Mon, 16 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n")
-    forward = (b"From: Maria Lopez <maria@northwind.example>\r\nSubject: Fwd: Arms\r\nMIME-Version: 1.0\r\n"
-               b"Message-ID: <fwd@northwind.example>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n"
-               b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
-               b"fyi\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + original + b"--b--\r\n")
+    original = (
+        b"From: Ada Byron <ada@acme.example>\r\nTo: maria@northwind.example\r\nSubject: Arms\r\n"
+        b"Message-ID: <orig@acme.example>\r\nDate: Mon, 16 Nov 2026 09:00:00 +0000\r\n\r\nHello\r\n"
+    )
+    forward = (
+        b"From: Maria Lopez <maria@northwind.example>\r\nSubject: Fwd: Arms\r\nMIME-Version: 1.0\r\n"
+        b"Message-ID: <fwd@northwind.example>\r\nDate: Mon, 16 Nov 2026 10:00:00 +0000\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n'
+        b"fyi\r\n--b\r\nContent-Type: message/rfc822\r\n\r\n" + original + b"--b--\r\n"
+    )
     for raw in (forward, mail(1)):
         assert team("bcc-ingest", input=raw).exit_code == 0
     exported = tmp_path / "team.mbox"
@@ -174,8 +188,10 @@ def test_an_export_of_a_forwarded_original_comes_back_refused_and_the_stored_ema
 def test_spans_are_where_the_mailbox_module_finds_messages(tmp_path):
     """The streaming reader splits as Python's mailbox module does, blank separator lines included."""
     path = tmp_path / "odd.mbox"
-    path.write_bytes(b"From a\nX: 1\n\nbody\n\nFrom b\nX: 2\n\nno blank line before the next\nFrom c\n"
-                     b"From d\n\n\nFrom e\nX: 3\r\n\r\nlast, no newline")
+    path.write_bytes(
+        b"From a\nX: 1\n\nbody\n\nFrom b\nX: 2\n\nno blank line before the next\nFrom c\n"
+        b"From d\n\n\nFrom e\nX: 3\r\n\r\nlast, no newline"
+    )
     box = mailbox.mbox(str(path), create=False)
     expected = [box.get_bytes(key, from_=False) for key in box.iterkeys()]
     data = path.read_bytes()
@@ -193,7 +209,7 @@ def test_an_mbox_of_many_small_messages_is_scanned_in_linear_time(tmp_path):
     cpu_seconds(lambda: spans.extend(mbox_spans(str(path))))
     assert len(spans) == 200_000
     data = path.read_bytes()
-    assert data[spans[-1][0]:spans[-1][1]] == b"Subject: 199999\n\nhello\n"
+    assert data[spans[-1][0] : spans[-1][1]] == b"Subject: 199999\n\nhello\n"
 
 
 def test_a_message_read_in_blocks_is_the_message_read_whole(tmp_path):

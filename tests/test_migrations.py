@@ -109,8 +109,10 @@ def old_database(path: Path, version: int) -> sqlite3.Connection:
     finally:
         migrations.MIGRATIONS, migrations.SCHEMA_VERSION = known
     conn.execute("INSERT INTO company (id, name, created_utc) VALUES (1, 'Old Co', '2020-01-01T00:00:00Z')")
-    conn.execute("INSERT INTO users (id, email, name, is_admin, created_utc) "
-                 "VALUES (1, 'maria@northwind.example', 'Maria', 1, '2020-01-01T00:00:00Z')")
+    conn.execute(
+        "INSERT INTO users (id, email, name, is_admin, created_utc) "
+        "VALUES (1, 'maria@northwind.example', 'Maria', 1, '2020-01-01T00:00:00Z')"
+    )
     return conn
 
 
@@ -127,8 +129,16 @@ def old_email(conn: sqlite3.Connection, raw: bytes) -> tuple[int, str]:
     return email_id, sha
 
 
-def old_hold(conn: sqlite3.Connection, raw: bytes | None, *, spool: str | None = None, received="2020-01-03T00:00:00Z",
-             status="held", email_id=None, reason="not allowed") -> int:
+def old_hold(
+    conn: sqlite3.Connection,
+    raw: bytes | None,
+    *,
+    spool: str | None = None,
+    received="2020-01-03T00:00:00Z",
+    status="held",
+    email_id=None,
+    reason="not allowed",
+) -> int:
     """A quarantine row as pdmail up to schema 7 wrote it: the bytes in raw_messages, or a spool file."""
     sha = None
     if raw is not None:
@@ -189,8 +199,11 @@ def test_duplicate_quarantine_entries_of_an_older_file_are_held_once(db_path, tm
     assert db.scalar("SELECT count(*) FROM raw_messages") == 3  # every message's bytes are still there
     assert db.all("PRAGMA foreign_key_check") == []
     with pytest.raises(sqlite3.IntegrityError):  # held once from now on
-        db.execute("INSERT INTO quarantine (received_utc, source, content_sha256, size, reason) "
-                   "VALUES ('now', '-', ?, 1, 'again')", (hashlib.sha256(spam).hexdigest(),))
+        db.execute(
+            "INSERT INTO quarantine (received_utc, source, content_sha256, size, reason) "
+            "VALUES ('now', '-', ?, 1, 'again')",
+            (hashlib.sha256(spam).hexdigest(),),
+        )
     # An alternative address from before approvals existed stays in force.
     assert db.scalar("SELECT approved_utc FROM user_addresses WHERE email = 'ml@home.example'") == "then"
     db.close()
@@ -199,7 +212,9 @@ def test_duplicate_quarantine_entries_of_an_older_file_are_held_once(db_path, tm
 
 def test_a_migration_that_would_break_a_reference_is_undone(db_path, monkeypatch):
     def breaks(conn):
-        conn.execute("INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (1, 'a@b.example', 'A', 0, 'x')")
+        conn.execute(
+            "INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (1, 'a@b.example', 'A', 0, 'x')"
+        )
         conn.execute("INSERT INTO user_addresses (email, user_id, created_utc) VALUES ('c@b.example', 99, 'x')")
 
     monkeypatch.setattr(migrations, "MIGRATIONS", [*migrations.MIGRATIONS, ("999_breaks", breaks)])
@@ -268,8 +283,13 @@ def test_deal_values_become_exact_text_in_their_currencys_decimals(db_path, monk
     db = open_db(db_path)
     rows = db.all("SELECT id, value, typeof(value) AS kind, currency FROM deals ORDER BY id")
     assert [(r["value"], r["currency"]) for r in rows] == [
-        ("480000.10", "EUR"), ("0.30", "USD"), ("1200000", "JPY"), ("100", "JPY"), ("12.500", "KWD"),
-        ("1234.57", None), (None, "EUR"),
+        ("480000.10", "EUR"),
+        ("0.30", "USD"),
+        ("1200000", "JPY"),
+        ("100", "JPY"),
+        ("12.500", "KWD"),
+        ("1234.57", None),
+        (None, "EUR"),
     ]
     assert {r["kind"] for r in rows if r["value"] is not None} == {"text"}
     assert db.scalar("SELECT deal_id FROM emails WHERE id = ?", (email_id,)) == 1
@@ -288,8 +308,11 @@ def test_ids_of_an_older_file_are_never_reused_after_the_upgrade(db_path):
     email_id, _ = old_email(conn, b"Subject: kept\r\n\r\nbody\r\n")
     held = [old_hold(conn, f"Subject: {n}\r\n\r\nx\r\n".encode(), reason=f"r{n}") for n in range(3)]
     conn.execute("INSERT INTO contacts (id, name, created_utc) VALUES (7, 'Ada', 'x')")
-    conn.execute("INSERT INTO email_contacts (email_id, contact_id, address, rule, reason) "
-                 "VALUES (?, 7, 'ada@acme.example', 'from', 'x')", (email_id,))
+    conn.execute(
+        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason) "
+        "VALUES (?, 7, 'ada@acme.example', 'from', 'x')",
+        (email_id,),
+    )
     thread = conn.execute("SELECT thread_id FROM emails WHERE id = ?", (email_id,)).fetchone()[0]
     conn.close()
 
@@ -302,8 +325,9 @@ def test_ids_of_an_older_file_are_never_reused_after_the_upgrade(db_path):
         db.execute("DELETE FROM quarantine WHERE id = ?", (held[-1],))
         db.execute("DELETE FROM email_contacts WHERE contact_id = 7")
         db.execute("DELETE FROM contacts WHERE id = 7")
-        again = db.execute("INSERT INTO quarantine (received_utc, source, size, reason) "
-                           "VALUES ('x', '-', 0, 'r')").lastrowid
+        again = db.execute(
+            "INSERT INTO quarantine (received_utc, source, size, reason) VALUES ('x', '-', 0, 'r')"
+        ).lastrowid
         contact = db.execute("INSERT INTO contacts (name, created_utc) VALUES ('Bo', 'x')").lastrowid
     assert again == held[-1] + 1 and contact == 8
     db.close()

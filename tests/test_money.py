@@ -11,43 +11,49 @@ from hypothesis import strategies as st
 from pdmail.core.money import display, minor_units, parse
 
 
-@pytest.mark.parametrize("text,currency,expected", [
-    ("480000.10", "EUR", ("480000.10", "EUR")),
-    ("480000.1", "eur", ("480000.10", "EUR")),
-    ("1,234.50", "EUR", ("1234.50", "EUR")),
-    ("1.234,50", "EUR", ("1234.50", "EUR")),
-    ("1 234,50", None, ("1234.50", None)),
-    ("1\u00a0234,5 EUR", None, ("1234.50", "EUR")),
-    ("1'234.50", "CHF", ("1234.50", "CHF")),
-    ("1,234,567", "JPY", ("1234567", "JPY")),
-    ("1.234.567,891", "KWD", ("1234567.891", "KWD")),
-    ("1200,50", None, ("1200.50", None)),
-    ("0.125", "KWD", ("0.125", "KWD")),  # "0" cannot start a group of thousands
-    ("1.2340", "KWD", ("1.234", "KWD")),  # the way to write a small three-decimal amount
-    ("€99", None, ("99.00", "EUR")),
-    ("$99", "CAD", ("99.00", "CAD")),  # many dollars are written "$"
-    ("usd 5", None, ("5.00", "USD")),
-    ("", "EUR", (None, "EUR")),
-    ("  ", None, (None, None)),
-])
+@pytest.mark.parametrize(
+    "text,currency,expected",
+    [
+        ("480000.10", "EUR", ("480000.10", "EUR")),
+        ("480000.1", "eur", ("480000.10", "EUR")),
+        ("1,234.50", "EUR", ("1234.50", "EUR")),
+        ("1.234,50", "EUR", ("1234.50", "EUR")),
+        ("1 234,50", None, ("1234.50", None)),
+        ("1\u00a0234,5 EUR", None, ("1234.50", "EUR")),
+        ("1'234.50", "CHF", ("1234.50", "CHF")),
+        ("1,234,567", "JPY", ("1234567", "JPY")),
+        ("1.234.567,891", "KWD", ("1234567.891", "KWD")),
+        ("1200,50", None, ("1200.50", None)),
+        ("0.125", "KWD", ("0.125", "KWD")),  # "0" cannot start a group of thousands
+        ("1.2340", "KWD", ("1.234", "KWD")),  # the way to write a small three-decimal amount
+        ("€99", None, ("99.00", "EUR")),
+        ("$99", "CAD", ("99.00", "CAD")),  # many dollars are written "$"
+        ("usd 5", None, ("5.00", "USD")),
+        ("", "EUR", (None, "EUR")),
+        ("  ", None, (None, None)),
+    ],
+)
 def test_amounts_are_read_exactly(text, currency, expected):
     assert parse(text, currency) == expected
 
 
-@pytest.mark.parametrize("text,currency,error", [
-    ("1,234", "EUR", "ambiguous"),
-    ("1.234", "KWD", "ambiguous"),
-    ("12.500", "EUR", "ambiguous"),
-    ("1,234.5.6", "EUR", "not an amount"),
-    ("1.2.3,4,5", "EUR", "not an amount"),
-    ("12 34", None, "not an amount"),
-    ("1e5", None, "not an amount"),
-    ("EUR 5 USD", None, "not an amount"),
-    ("5.", None, "not an amount"),
-    ("5.5", "JPY", "too many decimals"),
-    ("1" * 16, None, "too large"),
-    ("-0.5", None, "negative"),
-])
+@pytest.mark.parametrize(
+    "text,currency,error",
+    [
+        ("1,234", "EUR", "ambiguous"),
+        ("1.234", "KWD", "ambiguous"),
+        ("12.500", "EUR", "ambiguous"),
+        ("1,234.5.6", "EUR", "not an amount"),
+        ("1.2.3,4,5", "EUR", "not an amount"),
+        ("12 34", None, "not an amount"),
+        ("1e5", None, "not an amount"),
+        ("EUR 5 USD", None, "not an amount"),
+        ("5.", None, "not an amount"),
+        ("5.5", "JPY", "too many decimals"),
+        ("1" * 16, None, "too large"),
+        ("-0.5", None, "negative"),
+    ],
+)
 def test_unclear_amounts_are_refused(text, currency, error):
     with pytest.raises(ValueError, match=error):
         parse(text, currency)

@@ -57,7 +57,8 @@ EXPECTED = {
     "alternative_html_only": lambda p: "Hello Rep" in p.text and "<p>" not in p.text and "tracker" not in p.text,
     "tnef_attachment": lambda p: (
         p.text == "See attached."
-        and [(a.filename, a.content_type, a.size) for a in p.attachments] == [("winmail.dat", "application/ms-tnef", 100)]
+        and [(a.filename, a.content_type, a.size) for a in p.attachments]
+        == [("winmail.dat", "application/ms-tnef", 100)]
     ),
     "calendar_invite": lambda p: (
         p.text == "You are invited to a demo."
@@ -80,7 +81,9 @@ EXPECTED = {
     ),
     "broken_base64": lambda p: p.text.startswith("Hello Rep") and "bad base64 in a text part" in p.defects,
     "nul_bytes_in_header": lambda p: p.subject == "Null inside" and "NUL byte in a header" in p.defects,
-    "references_self_and_loop": lambda p: p.references == ("loop-b@acme.example",) and p.in_reply_to == ("loop-b@acme.example",),
+    "references_self_and_loop": lambda p: (
+        p.references == ("loop-b@acme.example",) and p.in_reply_to == ("loop-b@acme.example",)
+    ),
     "references_bare_ids": lambda p: (
         p.references == ("first@acme.example", "second@acme.example", "third@acme.example")
         and p.in_reply_to == ("third@acme.example",)
@@ -88,7 +91,9 @@ EXPECTED = {
     "references_5000": lambda p: len(p.references) == 100 and p.references[-1] == "ref-4999@acme.example",
     "attachment_path_traversal": lambda p: (
         [a.filename for a in p.attachments] == ["bashrc", "passwd", "evil.exe"]
-        and all("/" not in a.filename and "\\" not in a.filename and not a.filename.startswith(".") for a in p.attachments)
+        and all(
+            "/" not in a.filename and "\\" not in a.filename and not a.filename.startswith(".") for a in p.attachments
+        )
     ),
     # Parsing keeps the text as sent; the display layer escapes it. Folding never leaves a line break.
     "terminal_escape_and_bidi_subject": lambda p: p.subject == "\x1b[2J[b]x[/b] \u202eexe.pdf",
@@ -288,7 +293,10 @@ def test_inline_images_in_related_html_are_attachments():
 def test_text_attachment_is_not_body_text():
     raw = multipart(
         "mixed",
-        [part("text/plain", "body"), part("text/plain", "notes", 'Content-Disposition: attachment; filename="notes.txt"')],
+        [
+            part("text/plain", "body"),
+            part("text/plain", "notes", 'Content-Disposition: attachment; filename="notes.txt"'),
+        ],
         "t1",
     )
     parsed = parse_message(raw)
@@ -315,7 +323,9 @@ def test_rfc2231_continued_filename():
 def test_quoted_printable_and_declared_latin1_body():
     raw = message(
         message_fields(
-            MIME_Version="1.0", Content_Type="text/plain; charset=iso-8859-1", Content_Transfer_Encoding="quoted-printable"
+            MIME_Version="1.0",
+            Content_Type="text/plain; charset=iso-8859-1",
+            Content_Transfer_Encoding="quoted-printable",
         ),
         b"Gr=FC=DFe,=\r\n Jane\r\n",
     )
@@ -385,8 +395,13 @@ def test_message_shaped_input_never_raises(fields, body):
 
 def _all_text(parsed) -> list[str]:
     people = [*parsed.from_, *parsed.to, *parsed.cc, *parsed.reply_to]
-    return [parsed.subject, parsed.text, *(a.name for a in people), *(a.email for a in people),
-            *(a.filename for a in parsed.attachments)]
+    return [
+        parsed.subject,
+        parsed.text,
+        *(a.name for a in people),
+        *(a.email for a in people),
+        *(a.filename for a in parsed.attachments),
+    ]
 
 
 @pytest.mark.parametrize("charset", sorted(POISON_WORDS))
@@ -409,8 +424,10 @@ def test_utf7_is_read_as_utf7_and_its_lone_surrogate_replaced():
 @pytest.mark.parametrize("charset", ["unicode_escape", "raw-unicode-escape", "punycode", "idna", "undefined"])
 def test_codecs_that_read_escapes_are_no_charsets(charset):
     """Such a label decodes as an unknown charset: the sender's backslashes stay text, never become characters."""
-    raw = message(message_fields(MIME_Version="1.0", Content_Type=f"text/plain; charset={charset}"),
-                  "caf\u00e9 \\u0041 \\ud800".encode())
+    raw = message(
+        message_fields(MIME_Version="1.0", Content_Type=f"text/plain; charset={charset}"),
+        "caf\u00e9 \\u0041 \\ud800".encode(),
+    )
     parsed = parse_message(raw)
     assert parsed.text == "caf\u00e9 \\u0041 \\ud800"
     assert f"unknown charset {charset!r}" in parsed.defects
@@ -418,6 +435,8 @@ def test_codecs_that_read_escapes_are_no_charsets(charset):
 
 
 def test_iso_2022_jp_text_in_7_bit_bytes_is_decoded():
-    raw = message(message_fields(MIME_Version="1.0", Content_Type="text/plain; charset=iso-2022-jp"),
-                  "\u3053\u3093\u306b\u3061\u306f".encode("iso-2022-jp"))
+    raw = message(
+        message_fields(MIME_Version="1.0", Content_Type="text/plain; charset=iso-2022-jp"),
+        "\u3053\u3093\u306b\u3061\u306f".encode("iso-2022-jp"),
+    )
     assert parse_message(raw).text == "\u3053\u3093\u306b\u3061\u306f"

@@ -20,15 +20,18 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-@pytest.mark.parametrize("module", ["mime/limits", "mime/html_text", "mime/fingerprint", "mime/forward",
-                                    "capture/sender_check"])
+@pytest.mark.parametrize(
+    "module", ["mime/limits", "mime/html_text", "mime/fingerprint", "mime/forward", "capture/sender_check"]
+)
 def test_module_does_not_import_email_or_mailparser(module):
     imported = imported_modules(PACKAGE / f"{module}.py")
     assert not {name for name in imported if name.split(".")[0] in ("email", "mailparser")}
 
 
-@pytest.mark.parametrize("module", ["mime/parse", "mime/limits", "mime/html_text", "mime/fingerprint", "mime/forward",
-                                    "capture/sender_check"])
+@pytest.mark.parametrize(
+    "module",
+    ["mime/parse", "mime/limits", "mime/html_text", "mime/fingerprint", "mime/forward", "capture/sender_check"],
+)
 def test_parsing_layer_does_no_io_and_no_ui(module):
     imported = imported_modules(PACKAGE / f"{module}.py")
     banned = {"typer", "rich", "sqlite_utils", "sqlite3", "imapclient", "socket", "subprocess", "urllib.request"}

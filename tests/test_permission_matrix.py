@@ -58,17 +58,46 @@ CHANGES_EMAIL = {"share", "read", "unread", "archive", "delete", "restore", "lin
 # Commands that neither list nor show nor change a stored email (they manage people, records,
 # settings, or bring mail in). Each is here on purpose; a new command must be placed somewhere.
 NO_EMAIL_ACCESS = {
-    "init", "user add", "user list", "user default",
-    "settings show", "settings set", "settings alt-address add", "settings alt-address remove",
-    "settings alt-address list", "settings alt-address approve", "settings alt-address reject", "settings block add", "settings block remove", "settings block list",
-    "contact add", "contact add-address", "contact list", "contact import", "contact remove",
-    "org add", "org list",
-    "deal add", "deal list", "deal import", "deal set-status",
+    "init",
+    "user add",
+    "user list",
+    "user default",
+    "settings show",
+    "settings set",
+    "settings alt-address add",
+    "settings alt-address remove",
+    "settings alt-address list",
+    "settings alt-address approve",
+    "settings alt-address reject",
+    "settings block add",
+    "settings block remove",
+    "settings block list",
+    "contact add",
+    "contact add-address",
+    "contact list",
+    "contact import",
+    "contact remove",
+    "org add",
+    "org list",
+    "deal add",
+    "deal list",
+    "deal import",
+    "deal set-status",
     "bcc-ingest",
-    "account add", "account default", "account list", "account remove", "account set", "account test",
+    "account add",
+    "account default",
+    "account list",
+    "account remove",
+    "account set",
+    "account test",
     "sync",
-    "outbox list", "outbox cancel", "outbox retry",
-    "template add", "template list", "template show", "template remove",
+    "outbox list",
+    "outbox cancel",
+    "outbox retry",
+    "template add",
+    "template list",
+    "template show",
+    "template remove",
 }
 
 
@@ -108,8 +137,8 @@ def raw_mail(owner: str, kind: str, n: int) -> bytes:
         f"Message-ID: <{kind}.{owner}@{DOMAIN}>\r\nMIME-Version: 1.0\r\n"
         f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'
         f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nmatrixword {token(owner, kind)}\r\n"
-        f"--{boundary}\r\nContent-Type: text/plain; name=\"note.txt\"\r\n"
-        f"Content-Disposition: attachment; filename=\"note.txt\"\r\n\r\n"
+        f'--{boundary}\r\nContent-Type: text/plain; name="note.txt"\r\n'
+        f'Content-Disposition: attachment; filename="note.txt"\r\n\r\n'
         f"attachment of {owner} {kind}\r\n--{boundary}--\r\n"
     ).encode()
 
@@ -191,8 +220,9 @@ class Matrix:
         return json.loads(result.stdout)
 
     def visible(self, viewer: str, kinds=KINDS) -> set[int]:
-        return {i for (owner, kind), i in self.ids.items()
-                if kind in kinds and (owner == viewer or SEEN_BY_OTHERS[kind])}
+        return {
+            i for (owner, kind), i in self.ids.items() if kind in kinds and (owner == viewer or SEEN_BY_OTHERS[kind])
+        }
 
     def owned(self, viewer: str) -> set[int]:
         return {i for (owner, _), i in self.ids.items() if owner == viewer}
@@ -201,8 +231,9 @@ class Matrix:
         conn = sqlite3.connect(self.db_path)
         try:
             email = conn.execute("SELECT * FROM emails WHERE id = ?", (email_id,)).fetchone()
-            thread = conn.execute("SELECT t.* FROM threads t JOIN emails e ON e.thread_id = t.id WHERE e.id = ?",
-                                  (email_id,)).fetchone()
+            thread = conn.execute(
+                "SELECT t.* FROM threads t JOIN emails e ON e.thread_id = t.id WHERE e.id = ?", (email_id,)
+            ).fetchone()
             audits = conn.execute("SELECT count(*) FROM audit_log").fetchone()
             return email, thread, audits
         finally:
@@ -365,8 +396,19 @@ def test_show_shows_visible_email_and_hides_the_rest_like_missing_email(mx, view
 @pytest.mark.parametrize("viewer", VIEWERS)
 def test_a_reply_can_answer_only_visible_email(mx, viewer):
     """`send --reply-to` reads the original (recipients, subject, thread): the law applies to it too."""
-    mx.cli.ok("account", "add", addr(viewer), "--imap-host", "127.0.0.1", "--smtp-host", "127.0.0.1",
-              "--password-env", "PDMAIL_MATRIX_UNUSED", "--user", addr(viewer))
+    mx.cli.ok(
+        "account",
+        "add",
+        addr(viewer),
+        "--imap-host",
+        "127.0.0.1",
+        "--smtp-host",
+        "127.0.0.1",
+        "--password-env",
+        "PDMAIL_MATRIX_UNUSED",
+        "--user",
+        addr(viewer),
+    )
     queue = ("--body", "Thanks.", "--at", "2031-01-06T09:00")  # queued only: nothing goes on the network
     missing = mx.run(viewer, "send", "--reply-to", str(MISSING), *queue)
     for email_id in mx.ids.values():
@@ -522,8 +564,7 @@ def test_only_the_owner_changes_an_email(mx, command):
                     told_only_the_owner_may(refused_json, command, owner, email_id)
                 else:
                     same_as_missing(refused, mx.run(viewer, command, str(MISSING), *variant), email_id)
-                    same_as_missing(refused_json, mx.run(viewer, command, str(MISSING), *variant, "--json"),
-                                    email_id)
+                    same_as_missing(refused_json, mx.run(viewer, command, str(MISSING), *variant, "--json"), email_id)
                 assert mx.row(email_id) == before, (command, viewer, owner, kind)
     for variant in CHANGES[command]:
         for (owner, kind), email_id in mx.ids.items():

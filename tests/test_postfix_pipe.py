@@ -80,17 +80,23 @@ def rows(mta, sql: str, params=()):
 
 
 def test_copy_sent_to_a_deal_address_is_filed_on_that_deal(mta):
-    qid = send(mta, frm="Maria Lopez <maria@northwind.example>", rcpt=f"capture+deal2@{CAPTURE_DOMAIN}",
-               message_id="<pf-deal@northwind.example>")
+    qid = send(
+        mta,
+        frm="Maria Lopez <maria@northwind.example>",
+        rcpt=f"capture+deal2@{CAPTURE_DOMAIN}",
+        message_id="<pf-deal@northwind.example>",
+    )
     mta.wait_for(qid, "sent")
-    (email,) = rows(mta, "SELECT deal_id, bcc_deal_id, owner_id FROM emails WHERE message_id_norm = ?",
-                    ("pf-deal@northwind.example",))
+    (email,) = rows(
+        mta,
+        "SELECT deal_id, bcc_deal_id, owner_id FROM emails WHERE message_id_norm = ?",
+        ("pf-deal@northwind.example",),
+    )
     assert email == {"deal_id": 2, "bcc_deal_id": 2, "owner_id": 1}
 
 
 def test_stranger_is_quarantined_and_never_bounced(mta):
-    qid = send(mta, frm="Eve <eve@evil.example>", rcpt=f"capture@{CAPTURE_DOMAIN}",
-               message_id="<pf-eve@evil.example>")
+    qid = send(mta, frm="Eve <eve@evil.example>", rcpt=f"capture@{CAPTURE_DOMAIN}", message_id="<pf-eve@evil.example>")
     line = mta.wait_for(qid, "sent")
     assert "bounced" not in line
     held = rows(mta, "SELECT reason FROM quarantine")
@@ -103,8 +109,13 @@ def test_busy_database_is_deferred_by_postfix_then_delivered_once(mta):
     blocker.execute("BEGIN IMMEDIATE")
     mta.give_to_pipe_user(mta.db)  # the WAL index our lock created must stay writable for the pipe user
     try:
-        qid = send(mta, frm="Maria Lopez <maria@northwind.example>", rcpt=f"capture@{CAPTURE_DOMAIN}",
-                   message_id="<pf-busy@northwind.example>", subject="Busy")
+        qid = send(
+            mta,
+            frm="Maria Lopez <maria@northwind.example>",
+            rcpt=f"capture@{CAPTURE_DOMAIN}",
+            message_id="<pf-busy@northwind.example>",
+            subject="Busy",
+        )
         deferred = mta.wait_for(qid, "deferred")
         assert "temporary failure" in deferred.lower() or "busy" in deferred.lower()
     finally:

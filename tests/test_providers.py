@@ -6,9 +6,29 @@ import pytest
 
 from pdmail.accounts.providers import PROVIDERS, assign_roles, get_provider, provider_for_address
 
-SPEC_PROVIDERS = ["gmail", "outlook", "office365", "icloud", "yahoo", "aol", "fastmail", "gmx", "mailru",
-                  "yandex", "zoho", "qq", "163", "126", "yeah.net", "139", "aliyun", "godaddy", "bluehost",
-                  "namecheap", "zimbra"]
+SPEC_PROVIDERS = [
+    "gmail",
+    "outlook",
+    "office365",
+    "icloud",
+    "yahoo",
+    "aol",
+    "fastmail",
+    "gmx",
+    "mailru",
+    "yandex",
+    "zoho",
+    "qq",
+    "163",
+    "126",
+    "yeah.net",
+    "139",
+    "aliyun",
+    "godaddy",
+    "bluehost",
+    "namecheap",
+    "zimbra",
+]
 
 
 @pytest.mark.parametrize("key", SPEC_PROVIDERS)
@@ -54,22 +74,38 @@ GMAIL_GERMAN = [
 def test_gmail_roles_come_from_special_use_whatever_the_language():
     roles = assign_roles(GMAIL_GERMAN, get_provider("gmail"))
     assert roles == {
-        "inbox": "INBOX", "all": "[Google Mail]/Alle Nachrichten", "sent": "[Google Mail]/Gesendet",
-        "trash": "[Google Mail]/Papierkorb", "junk": "[Google Mail]/Spam", "drafts": "[Google Mail]/Entwürfe",
+        "inbox": "INBOX",
+        "all": "[Google Mail]/Alle Nachrichten",
+        "sent": "[Google Mail]/Gesendet",
+        "trash": "[Google Mail]/Papierkorb",
+        "junk": "[Google Mail]/Spam",
+        "drafts": "[Google Mail]/Entwürfe",
     }
 
 
 def test_gmail_never_guesses_by_name():
-    unflagged = [(name, delim, [f for f in flags if f in ("\\HasNoChildren", "\\HasChildren")])
-                 for name, delim, flags in GMAIL_GERMAN]
+    unflagged = [
+        (name, delim, [f for f in flags if f in ("\\HasNoChildren", "\\HasChildren")])
+        for name, delim, flags in GMAIL_GERMAN
+    ]
     assert assign_roles(unflagged, get_provider("gmail")) == {"inbox": "INBOX"}
 
 
 def test_servers_without_special_use_get_roles_from_usual_names():
-    folders = [("INBOX", ".", []), ("INBOX.Sent Items", ".", []), ("INBOX.Gelöschte Objekte", ".", []),
-               ("Projects.Archive", ".", []), ("Archiv", ".", []), ("Junk", ".", ["\\Noselect"])]
-    assert assign_roles(folders) == {"inbox": "INBOX", "sent": "INBOX.Sent Items",
-                                     "trash": "INBOX.Gelöschte Objekte", "archive": "Archiv"}
+    folders = [
+        ("INBOX", ".", []),
+        ("INBOX.Sent Items", ".", []),
+        ("INBOX.Gelöschte Objekte", ".", []),
+        ("Projects.Archive", ".", []),
+        ("Archiv", ".", []),
+        ("Junk", ".", ["\\Noselect"]),
+    ]
+    assert assign_roles(folders) == {
+        "inbox": "INBOX",
+        "sent": "INBOX.Sent Items",
+        "trash": "INBOX.Gelöschte Objekte",
+        "archive": "Archiv",
+    }
 
 
 def test_a_flagged_folder_beats_a_folder_with_the_usual_name():

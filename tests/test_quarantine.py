@@ -103,7 +103,9 @@ def test_discard_one_entry_and_its_bytes(team, db_path):
     gone = team("bcc-ingest", "--discard", str(first["quarantine_id"]), *SAM)
     assert gone.exit_code == 4  # not sam's to see, so not sam's to discard
     assert team.json("bcc-ingest", "--discard", str(first["quarantine_id"])) == {
-        "id": first["quarantine_id"], "status": "discarded"}
+        "id": first["quarantine_id"],
+        "status": "discarded",
+    }
     assert [h["id"] for h in team.json("bcc-ingest", "--quarantine")] == [second["quarantine_id"]]
     assert rows(db_path, "SELECT count(*) AS n FROM raw_messages")[0]["n"] == 1
     assert team("bcc-ingest", "--discard", str(first["quarantine_id"])).exit_code == 4
@@ -191,8 +193,9 @@ def test_a_claimed_address_gives_no_access_to_its_quarantined_mail_until_approve
 def test_released_mail_keeps_the_owner_it_would_have_had(team, db_path):
     team.ok("settings", "alt-address", "add", "sam.lee@home.example", *SAM)
     team.ok("settings", "alt-address", "approve", "sam.lee@home.example")
-    _, from_sam, _ = bcc.ingest(team, bcc.mail(frm="Sam <sam.lee@home.example>",
-                                               extra=[("From", "Sam <sam.lee@home.example>")]))
+    _, from_sam, _ = bcc.ingest(
+        team, bcc.mail(frm="Sam <sam.lee@home.example>", extra=[("From", "Sam <sam.lee@home.example>")])
+    )
     assert from_sam["status"] == "quarantined"  # two From headers: refused even from sam's address
     released = team.json("bcc-ingest", "--release", str(from_sam["quarantine_id"]))  # by maria, an admin
     assert team.json("show", str(released["id"]), *SAM)["owner"] == "sam@northwind.example"
@@ -204,8 +207,16 @@ def test_released_mail_keeps_the_owner_it_would_have_had(team, db_path):
     db = open_db(db_path)
     sam = find_user(db, "sam@northwind.example")
     with db.tx():
-        qid = quarantine.hold(db, bcc.mail(frm=STRANGER, mid="<synced@n>"), source="sync:work:INBOX/1/7",
-                              recipient=None, reason="over a limit", from_email=None, subject=None, owner_id=sam.id)
+        qid = quarantine.hold(
+            db,
+            bcc.mail(frm=STRANGER, mid="<synced@n>"),
+            source="sync:work:INBOX/1/7",
+            recipient=None,
+            reason="over a limit",
+            from_email=None,
+            subject=None,
+            owner_id=sam.id,
+        )
     db.close()
     assert [h["id"] for h in team.json("bcc-ingest", "--quarantine", *SAM)] == [qid]
     released = team.json("bcc-ingest", "--release", str(qid))
@@ -218,8 +229,15 @@ def test_admins_see_who_sent_colleagues_refused_mail_but_not_its_subject(team):
     team.ok("settings", "alt-address", "approve", "sam.lee@home.example")
     two_froms = [("From", "Sam <sam.lee@home.example>")]
     bcc.ingest(team, bcc.mail(frm="Sam <sam.lee@home.example>", subject="Sam's secret", extra=two_froms))
-    bcc.ingest(team, bcc.mail(frm="Maria <maria@northwind.example>", subject="Maria's own", mid="<mm@n>",
-                              extra=[("From", "Maria <maria@northwind.example>")]))
+    bcc.ingest(
+        team,
+        bcc.mail(
+            frm="Maria <maria@northwind.example>",
+            subject="Maria's own",
+            mid="<mm@n>",
+            extra=[("From", "Maria <maria@northwind.example>")],
+        ),
+    )
 
     by_sender = {h["from"]: h for h in team.json("bcc-ingest", "--quarantine")}  # maria, an admin
     sams = by_sender["sam.lee@home.example"]

@@ -320,12 +320,26 @@ def test_rescan_reports_what_changed(world):
     seen = []
     report = relink.rescan(db, dry_run=True, on_change=seen.append, progress=lambda done, total: None)
     assert [c.email_id for c in seen] == [mail]
-    assert report.to_json()["changes"] == [{"id": mail, "thread_id": thread_of(db, mail),
-                                            "before": {"contacts": [], "deal": None, "needs_deal": False,
-                                                       "verdict": None, "proposed": {"contacts": [], "deal": None}},
-                                            "after": {"contacts": [jane.id], "deal": None, "needs_deal": False,
-                                                      "verdict": None,
-                                                      "proposed": {"contacts": [jane.id], "deal": None}}}]
+    assert report.to_json()["changes"] == [
+        {
+            "id": mail,
+            "thread_id": thread_of(db, mail),
+            "before": {
+                "contacts": [],
+                "deal": None,
+                "needs_deal": False,
+                "verdict": None,
+                "proposed": {"contacts": [], "deal": None},
+            },
+            "after": {
+                "contacts": [jane.id],
+                "deal": None,
+                "needs_deal": False,
+                "verdict": None,
+                "proposed": {"contacts": [jane.id], "deal": None},
+            },
+        }
+    ]
 
 
 def test_rescan_reports_progress_to_the_total(world):
@@ -385,25 +399,32 @@ PEOPLE = [JANE, KEN, "lea@other.example", "news@list.example", "sam@northwind.ex
 
 @st.composite
 def histories(draw):
-    deals = draw(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["open", "open", "won", "lost"])),
-                          max_size=6))
+    deals = draw(st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["open", "open", "won", "lost"])), max_size=6))
     mails = []
     for n in range(draw(st.integers(1, 8))):
-        mails.append({
-            "frm": draw(st.sampled_from(PEOPLE + [ME])),
-            "to": draw(st.lists(st.sampled_from(PEOPLE + [ME]), min_size=1, max_size=2, unique=True)),
-            "reply": draw(st.none() | st.integers(0, n - 1)) if n else None,
-            "list": draw(st.booleans()),
-        })
+        mails.append(
+            {
+                "frm": draw(st.sampled_from(PEOPLE + [ME])),
+                "to": draw(st.lists(st.sampled_from(PEOPLE + [ME]), min_size=1, max_size=2, unique=True)),
+                "reply": draw(st.none() | st.integers(0, n - 1)) if n else None,
+                "list": draw(st.booleans()),
+            }
+        )
     return deals, mails
 
 
 def _history(db, maria, mails):
     for n, m in enumerate(mails):
-        f.email(db, maria, frm=m["frm"], to=tuple(m["to"]), mid=f"h{n}",
-                in_reply_to=f"h{m['reply']}" if m["reply"] is not None else None,
-                subject="Re: Talk" if m["reply"] is not None else f"Talk {n}",
-                headers=(("List-Id", "<l.list.example>"),) if m["list"] else ())
+        f.email(
+            db,
+            maria,
+            frm=m["frm"],
+            to=tuple(m["to"]),
+            mid=f"h{n}",
+            in_reply_to=f"h{m['reply']}" if m["reply"] is not None else None,
+            subject="Re: Talk" if m["reply"] is not None else f"Talk {n}",
+            headers=(("List-Id", "<l.list.example>"),) if m["list"] else (),
+        )
 
 
 def _records(db, deals, *, relink_now):
@@ -444,8 +465,8 @@ def test_blocking_keeps_a_deal_chosen_by_hand_and_the_mail_a_deal_holds(company,
 
     company.ok("contact", "add", "Jane Doe", "--email", JANE)
     company.ok("contact", "add", "Ken Ito", "--email", KEN)
-    company.ok("deal", "add", "Arms", "--contact", "1")    # 1
-    company.ok("deal", "add", "Belts", "--contact", "1")   # 2: Jane has two open deals
+    company.ok("deal", "add", "Arms", "--contact", "1")  # 1
+    company.ok("deal", "add", "Belts", "--contact", "1")  # 2: Jane has two open deals
     company.ok("deal", "add", "Cranes", "--contact", "2")  # 3: Ken's only deal
     db = open_db(db_path)
     try:

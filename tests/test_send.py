@@ -37,9 +37,27 @@ def smtp(smtp_certificate):
 
 def add_account(cli, server, *, security="starttls", cafile=True, provider="gmail", user=None):
     """A Google Workspace-style account (Gmail files sent mail itself) whose SMTP server is ours."""
-    args = ["account", "add", "work", "--address", MARIA, "--provider", provider, "--imap-host", "127.0.0.1",
-            "--imap-port", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
-            "--smtp-security", security, "--password-env", "PDMAIL_TEST_SMTP_PASSWORD"]
+    args = [
+        "account",
+        "add",
+        "work",
+        "--address",
+        MARIA,
+        "--provider",
+        provider,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        "1",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(server.port),
+        "--smtp-security",
+        security,
+        "--password-env",
+        "PDMAIL_TEST_SMTP_PASSWORD",
+    ]
     if cafile:
         args += ["--cafile", str(server.cafile)]
     if user:
@@ -80,9 +98,19 @@ def stored_raw(db_path, email_id):
 
 
 def test_plain_send_is_received_byte_for_byte_and_stored_as_outgoing_mail(sender, smtp, db_path):
-    result = sender.ok("send", "--to", "Ana Ruiz <ana@acme.example>", "--cc", "bob@acme.example",
-                       "--bcc", "boss@northwind.example", "--subject", "Quote for 40 seats",
-                       "--body", "Hi Ana,\n\nthe quote follows.\n.\nMaria")
+    result = sender.ok(
+        "send",
+        "--to",
+        "Ana Ruiz <ana@acme.example>",
+        "--cc",
+        "bob@acme.example",
+        "--bcc",
+        "boss@northwind.example",
+        "--subject",
+        "Quote for 40 seats",
+        "--body",
+        "Hi Ana,\n\nthe quote follows.\n.\nMaria",
+    )
     email_id = int(result.stdout.strip())
     assert len(smtp.messages) == 1
     got = smtp.messages[0]
@@ -141,22 +169,37 @@ def test_attachments_arrive_with_their_exact_bytes(sender, smtp, tmp_path):
     pdf.write_bytes(b"%PDF-1.4\n" + bytes(range(256)) * 40)
     notes = tmp_path / "notes.txt"
     notes.write_bytes(b"line one\r\nline two\nno newline at the end")
-    out = sender.json("send", "--to", "ana@acme.example", "--subject", "Files", "--body", "See attached",
-                      "--attach", pdf, "--attach", notes)
-    parts = [(p.get_filename(), p.get_content_type(), p.get_payload(decode=True))
-             for p in received(smtp).iter_attachments()]
+    out = sender.json(
+        "send",
+        "--to",
+        "ana@acme.example",
+        "--subject",
+        "Files",
+        "--body",
+        "See attached",
+        "--attach",
+        pdf,
+        "--attach",
+        notes,
+    )
+    parts = [
+        (p.get_filename(), p.get_content_type(), p.get_payload(decode=True)) for p in received(smtp).iter_attachments()
+    ]
     assert parts == [
         ("Angebot für Ana.pdf", "application/pdf", pdf.read_bytes()),
         ("notes.txt", "text/plain", notes.read_bytes()),
     ]
     shown = sender.json("show", out["email_id"])
     assert [(a["filename"], a["size"]) for a in shown["attachments"]] == [
-        ("Angebot für Ana.pdf", pdf.stat().st_size), ("notes.txt", notes.stat().st_size)]
+        ("Angebot für Ana.pdf", pdf.stat().st_size),
+        ("notes.txt", notes.stat().st_size),
+    ]
 
 
 def test_a_missing_attachment_sends_nothing(sender, smtp, tmp_path):
-    result = sender("send", "--to", "ana@acme.example", "--subject", "x", "--body", "x",
-                    "--attach", tmp_path / "nope.pdf")
+    result = sender(
+        "send", "--to", "ana@acme.example", "--subject", "x", "--body", "x", "--attach", tmp_path / "nope.pdf"
+    )
     assert result.exit_code == 2 and "no such file" in result.stderr
     assert smtp.messages == [] and outbox_rows(sender) == []
 
@@ -165,8 +208,7 @@ def test_body_from_a_file_or_stdin(sender, smtp, tmp_path):
     body = tmp_path / "body.txt"
     body.write_text("Dear Ana,\nprices below.\n", encoding="utf-8")
     sender.ok("send", "--to", "ana@acme.example", "--subject", "From a file", "--body-file", body)
-    sender.ok("send", "--to", "ana@acme.example", "--subject", "From stdin", "--body-file", "-",
-              input="Piped text\n")
+    sender.ok("send", "--to", "ana@acme.example", "--subject", "From stdin", "--body-file", "-", input="Piped text\n")
     texts = [received(smtp, i).get_content().replace("\r\n", "\n") for i in range(2)]
     assert texts == ["Dear Ana,\nprices below.\n", "Piped text\n"]
     result = sender("send", "--to", "ana@acme.example", "--subject", "No text")
@@ -202,12 +244,21 @@ def test_reply_joins_the_thread_and_its_deal_with_threading_headers(sender, smtp
     contact = sender.json("contact", "add", "Ana Ruiz", "--email", "ana@acme.example")["id"]
     first = sender.json("deal", "add", "40 seats", "--contact", contact)["id"]
     sender.json("deal", "add", "Support plan", "--contact", contact)
-    incoming = capture_incoming(db_path, message(
-        [("From", "Ana Ruiz <ana@acme.example>"), ("To", f"Maria <{MARIA}>, Carl <carl@acme.example>"),
-         ("Cc", "sam@northwind.example"), ("Subject", "Question about the quote"),
-         ("Date", "Tue, 05 Mar 2024 10:15:00 +0100"), ("Message-ID", "<q-2@acme.example>"),
-         ("References", "<q-1@northwind.example>")],
-        "Can you do 45 seats?\r\n"))
+    incoming = capture_incoming(
+        db_path,
+        message(
+            [
+                ("From", "Ana Ruiz <ana@acme.example>"),
+                ("To", f"Maria <{MARIA}>, Carl <carl@acme.example>"),
+                ("Cc", "sam@northwind.example"),
+                ("Subject", "Question about the quote"),
+                ("Date", "Tue, 05 Mar 2024 10:15:00 +0100"),
+                ("Message-ID", "<q-2@acme.example>"),
+                ("References", "<q-1@northwind.example>"),
+            ],
+            "Can you do 45 seats?\r\n",
+        ),
+    )
     assert sender.json("show", incoming)["needs_deal"] is True
     choose_deal(db_path, incoming, first)
 
@@ -233,10 +284,20 @@ def test_reply_joins_the_thread_and_its_deal_with_threading_headers(sender, smtp
 
 
 def test_replying_to_an_email_you_may_not_see_reads_as_not_found(sender, smtp, db_path, monkeypatch):
-    private = capture_incoming(db_path, message(
-        [("From", "Ana <ana@acme.example>"), ("To", "sam@northwind.example"), ("Subject", "Private"),
-         ("Date", "Tue, 05 Mar 2024 10:15:00 +0100"), ("Message-ID", "<p-1@acme.example>")], "x\r\n"),
-        owner="sam@northwind.example")
+    private = capture_incoming(
+        db_path,
+        message(
+            [
+                ("From", "Ana <ana@acme.example>"),
+                ("To", "sam@northwind.example"),
+                ("Subject", "Private"),
+                ("Date", "Tue, 05 Mar 2024 10:15:00 +0100"),
+                ("Message-ID", "<p-1@acme.example>"),
+            ],
+            "x\r\n",
+        ),
+        owner="sam@northwind.example",
+    )
     result = sender("send", "--reply-to", private, "--body", "Hi")
     assert result.exit_code == 4 and smtp.messages == []
 
@@ -245,8 +306,9 @@ def test_replying_to_an_email_you_may_not_see_reads_as_not_found(sender, smtp, d
 
 
 def test_scheduled_send_waits_in_the_outbox_until_send_due(sender, smtp, db_path):
-    result = sender.json("send", "--to", "ana@acme.example", "--subject", "Later", "--body", "Hello later",
-                         "--at", "2030-01-02T09:00")
+    result = sender.json(
+        "send", "--to", "ana@acme.example", "--subject", "Later", "--body", "Hello later", "--at", "2030-01-02T09:00"
+    )
     assert result["status"] == "scheduled" and result["due"] == "2030-01-02T09:00:00Z"
     assert smtp.messages == []
     [row] = sender.json("outbox")
@@ -270,20 +332,23 @@ def test_at_is_read_in_the_users_time_zone(sender, smtp, db_path):
     req = outbox.SendRequest(to=["ana@acme.example"], subject="Morning", body="Hi", at="tomorrow 09:00")
     result = outbox.send(db, user, req, now)
     assert result.status == "scheduled" and result.due == "2026-03-06T08:00:00Z"
-    iso = outbox.send(db, user, outbox.SendRequest(to=["ana@acme.example"], subject="x", body="x",
-                                                   at="2026-07-01 09:00"), now)
+    iso = outbox.send(
+        db, user, outbox.SendRequest(to=["ana@acme.example"], subject="x", body="x", at="2026-07-01 09:00"), now
+    )
     assert iso.due == "2026-07-01T07:00:00Z"  # summer time
     with pytest.raises(Exception, match="has passed"):
-        outbox.send(db, user, outbox.SendRequest(to=["ana@acme.example"], subject="x", body="x",
-                                                 at="2026-03-01 09:00"), now)
+        outbox.send(
+            db, user, outbox.SendRequest(to=["ana@acme.example"], subject="x", body="x", at="2026-03-01 09:00"), now
+        )
     result = sender("send", "--to", "ana@acme.example", "--subject", "x", "--body", "x", "--at", "whenever-ish")
     assert result.exit_code == 2 and "cannot read" in result.stderr
     assert smtp.messages == []
 
 
 def test_cancel_keeps_a_scheduled_message_from_going_out(sender, smtp, db_path):
-    item = sender.json("send", "--to", "ana@acme.example", "--subject", "Oops", "--body", "x",
-                       "--at", "2030-01-02T09:00")["outbox_id"]
+    item = sender.json(
+        "send", "--to", "ana@acme.example", "--subject", "Oops", "--body", "x", "--at", "2030-01-02T09:00"
+    )["outbox_id"]
     assert sender("outbox", "cancel", item, "--user", "sam@northwind.example").exit_code == 4
     assert sender.json("outbox", "cancel", item)["status"] == "cancelled"
     db, _ = db_and_user(db_path)
@@ -305,12 +370,15 @@ def test_other_users_never_see_my_outbox(sender, smtp):
 # --- hostile input --------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("option,value", [
-    ("--subject", "Hello\r\nBcc: victim@evil.example"),
-    ("--subject", "Hello\nX-Injected: yes"),
-    ("--to", "ana@acme.example\r\nBcc: victim@evil.example"),
-    ("--cc", "Bob\n <bob@acme.example>"),
-])
+@pytest.mark.parametrize(
+    "option,value",
+    [
+        ("--subject", "Hello\r\nBcc: victim@evil.example"),
+        ("--subject", "Hello\nX-Injected: yes"),
+        ("--to", "ana@acme.example\r\nBcc: victim@evil.example"),
+        ("--cc", "Bob\n <bob@acme.example>"),
+    ],
+)
 def test_header_injection_is_refused_and_nothing_is_sent(sender, smtp, option, value):
     args = {"--to": "ana@acme.example", "--subject": "Hi"}
     args[option] = value
@@ -322,8 +390,7 @@ def test_header_injection_is_refused_and_nothing_is_sent(sender, smtp, option, v
 
 
 def test_hostile_display_name_stays_inside_the_to_header(sender, smtp):
-    sender.ok("send", "--to", '"Evil, Bcc: victim@evil.example" <ana@acme.example>', "--subject", "Hi",
-              "--body", "x")
+    sender.ok("send", "--to", '"Evil, Bcc: victim@evil.example" <ana@acme.example>', "--subject", "Hi", "--body", "x")
     assert smtp.messages[0].rcpt_tos == ["ana@acme.example"]
     assert received(smtp)["Bcc"] is None
 
@@ -354,8 +421,9 @@ def test_a_server_that_echoes_the_login_leaks_no_form_of_the_password(company, s
 
     monkeypatch.setenv("PDMAIL_TEST_SMTP_PASSWORD", PASSWORD)
     echoed = base64.b64encode(f"\0{MARIA}\0{PASSWORD}".encode()).decode()  # AUTH PLAIN's answer
-    with SmtpServer(security="starttls", users={MARIA: PASSWORD}, echo_auth=True,
-                    certificate=smtp_certificate) as server:
+    with SmtpServer(
+        security="starttls", users={MARIA: PASSWORD}, echo_auth=True, certificate=smtp_certificate
+    ) as server:
         add_account(company, server)
         result = company("send", "--to", "ana@acme.example", "--subject", "Hi", "--body", "x")
         assert result.exit_code == 77 and "refused the login" in result.stderr
@@ -451,8 +519,9 @@ def capture_incoming_as_sent(db_path, raw: bytes) -> int:
 
 def test_a_refused_recipient_among_others_is_reported(sender, smtp):
     smtp.refuse = {"nobody@acme.example"}
-    out = sender("send", "--to", "ana@acme.example", "--cc", "nobody@acme.example", "--subject", "Hi",
-                 "--body", "x", "--json")
+    out = sender(
+        "send", "--to", "ana@acme.example", "--cc", "nobody@acme.example", "--subject", "Hi", "--body", "x", "--json"
+    )
     assert out.exit_code == 0
     assert "nobody@acme.example" in out.stderr and "550" in out.stderr
     assert smtp.messages[0].rcpt_tos == ["ana@acme.example"]
@@ -469,14 +538,14 @@ def test_every_recipient_refused_fails_with_exit_3_and_is_kept(sender, smtp):
 
 def test_a_sending_claim_left_by_a_dead_process_is_resolved_safely(sender, smtp, db_path):
     for subject in ("before body", "after body"):
-        sender.ok("send", "--to", "ana@acme.example", "--subject", subject, "--body", "x",
-                  "--at", "2030-01-02T09:00")
+        sender.ok("send", "--to", "ana@acme.example", "--subject", subject, "--body", "x", "--at", "2030-01-02T09:00")
     db, _ = db_and_user(db_path)
     ids = [r["id"] for r in sender.json("outbox")]
     dead = "nohost-for-this-test:1"
     with db.tx():
-        db.execute("UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_utc = '2030-01-02T09:00:00Z'",
-                   (dead,))
+        db.execute(
+            "UPDATE outbox SET status = 'sending', claimed_by = ?, claimed_utc = '2030-01-02T09:00:00Z'", (dead,)
+        )
         db.execute("UPDATE outbox SET body_sent_utc = '2030-01-02T09:00:01Z' WHERE id = ?", (ids[1],))
     later = datetime(2030, 1, 2, 11, tzinfo=UTC)
     results = outbox.send_due(db, None, later)
@@ -512,8 +581,15 @@ def test_template_fills_merge_fields_from_the_contact_and_deal(sender, smtp):
     org = sender.json("org", "add", "Acme", "--domain", "acme.example")["id"]
     contact = sender.json("contact", "add", "Ana Ruiz", "--email", "ana@acme.example", "--org", org)["id"]
     sender.json("deal", "add", "40 seats", "--contact", contact, "--value", "12000")
-    sender.ok("template", "add", "follow-up", "--subject", "{deal.title}: next steps",
-              "--body", "Hi {contact.first_name},\n\n{org.name} and {deal.title} ({deal.value}) {{ok}}.\n{user.first_name}")
+    sender.ok(
+        "template",
+        "add",
+        "follow-up",
+        "--subject",
+        "{deal.title}: next steps",
+        "--body",
+        "Hi {contact.first_name},\n\n{org.name} and {deal.title} ({deal.value}) {{ok}}.\n{user.first_name}",
+    )
     assert [t["name"] for t in sender.json("template", "list")] == ["follow-up"]
     assert sender.json("template", "show", "follow-up")["subject"] == "{deal.title}: next steps"
     sender.ok("send", "--to", "ana@acme.example", "--template", "follow-up")
@@ -522,18 +598,30 @@ def test_template_fills_merge_fields_from_the_contact_and_deal(sender, smtp):
     assert msg.get_content().replace("\r\n", "\n") == "Hi Ana,\n\nAcme and 40 seats (12,000.00) {ok}.\nMaria\n"
 
 
-@pytest.mark.parametrize("name,given,called", [
-    ("Dr. Ada Byron", None, "Ada"),
-    ("Byron, Ada", None, "Ada"),
-    ("Dr. Byron", "Ada", "Ada"),
-])
-def test_template_calls_a_contact_by_their_first_name_and_prints_money_in_its_currency(sender, smtp, name, given,
-                                                                                        called):
-    contact = sender.json("contact", "add", name, "--email", "ada@acme.example",
-                          *(["--first-name", given] if given else []))["id"]
+@pytest.mark.parametrize(
+    "name,given,called",
+    [
+        ("Dr. Ada Byron", None, "Ada"),
+        ("Byron, Ada", None, "Ada"),
+        ("Dr. Byron", "Ada", "Ada"),
+    ],
+)
+def test_template_calls_a_contact_by_their_first_name_and_prints_money_in_its_currency(
+    sender, smtp, name, given, called
+):
+    contact = sender.json(
+        "contact", "add", name, "--email", "ada@acme.example", *(["--first-name", given] if given else [])
+    )["id"]
     sender.json("deal", "add", "40 welding arms", "--contact", contact, "--value", "480000.10", "--currency", "EUR")
-    sender.ok("template", "add", "quote", "--subject", "{deal.title}",
-              "--body", "Dear {contact.first_name} {contact.last_name}: {deal.value}.")
+    sender.ok(
+        "template",
+        "add",
+        "quote",
+        "--subject",
+        "{deal.title}",
+        "--body",
+        "Dear {contact.first_name} {contact.last_name}: {deal.value}.",
+    )
     sender.ok("send", "--to", "ada@acme.example", "--template", "quote")
     assert received(smtp).get_content().strip() == f"Dear {called} Byron: EUR 480,000.10."
 
@@ -565,25 +653,64 @@ def test_template_errors_name_the_field(sender, smtp):
 
 def test_company_templates_are_for_everyone_and_only_admins_add_them(sender, smtp):
     sender.ok("template", "add", "hello", "--subject", "Hello", "--body", "Hi", "--company")
-    result = sender("template", "add", "x", "--subject", "x", "--body", "x", "--company",
-                    "--user", "sam@northwind.example")
+    result = sender(
+        "template", "add", "x", "--subject", "x", "--body", "x", "--company", "--user", "sam@northwind.example"
+    )
     assert result.exit_code == 2 and "admin" in result.stderr
     assert sender.json("template", "show", "hello", "--user", "sam@northwind.example")["scope"] == "company"
 
 
 def test_oauth2_accounts_sign_in_with_xoauth2_and_a_bad_token_exits_77(company, smtp_certificate):
     with SmtpServer(security="starttls", tokens={MARIA: "ya29.good-token"}, certificate=smtp_certificate) as server:
-        company.ok("account", "add", "work", "--address", MARIA, "--provider", "gmail", "--imap-host", "127.0.0.1",
-                   "--imap-port", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
-                   "--smtp-security", "starttls", "--oauth2-token-command", "echo ya29.good-token",
-                   "--cafile", str(server.cafile))
+        company.ok(
+            "account",
+            "add",
+            "work",
+            "--address",
+            MARIA,
+            "--provider",
+            "gmail",
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            "1",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(server.port),
+            "--smtp-security",
+            "starttls",
+            "--oauth2-token-command",
+            "echo ya29.good-token",
+            "--cafile",
+            str(server.cafile),
+        )
         company.ok("send", "--to", "ana@acme.example", "--subject", "Token", "--body", "x")
         assert server.messages[0].login == MARIA
         assert server.auth_attempts == [("XOAUTH2", MARIA)]
-        company.ok("account", "add", "stale", "--address", MARIA, "--provider", "gmail", "--imap-host", "127.0.0.1",
-                   "--imap-port", "1", "--smtp-host", "127.0.0.1", "--smtp-port", str(server.port),
-                   "--smtp-security", "starttls", "--oauth2-token-command", "echo ya29.expired",
-                   "--cafile", str(server.cafile))
+        company.ok(
+            "account",
+            "add",
+            "stale",
+            "--address",
+            MARIA,
+            "--provider",
+            "gmail",
+            "--imap-host",
+            "127.0.0.1",
+            "--imap-port",
+            "1",
+            "--smtp-host",
+            "127.0.0.1",
+            "--smtp-port",
+            str(server.port),
+            "--smtp-security",
+            "starttls",
+            "--oauth2-token-command",
+            "echo ya29.expired",
+            "--cafile",
+            str(server.cafile),
+        )
         result = company("send", "--account", "stale", "--to", "ana@acme.example", "--subject", "x", "--body", "x")
         assert result.exit_code == 77 and "ya29.expired" not in result.stderr
         assert len(server.messages) == 1

@@ -24,8 +24,9 @@ MARIA = "maria@northwind.example"
 def mailhost(dovecot_server, mail_user):
     """One mail host: IMAP from the test Dovecot, SMTP from aiosmtpd, sharing Dovecot's certificate."""
     key = dovecot_server.cafile.parent / "key.pem"
-    smtp = SmtpServer(security="starttls", users={mail_user.login: mail_user.password},
-                      certificate=(dovecot_server.cafile, key)).start()
+    smtp = SmtpServer(
+        security="starttls", users={mail_user.login: mail_user.password}, certificate=(dovecot_server.cafile, key)
+    ).start()
     yield dovecot_server, mail_user, smtp
     smtp.stop()
 
@@ -34,10 +35,29 @@ def mailhost(dovecot_server, mail_user):
 def sender(company, mailhost, monkeypatch):
     dovecot, user, smtp = mailhost
     monkeypatch.setenv("PDMAIL_TEST_MAIL_PASSWORD", user.password)
-    company.ok("account", "add", "work", "--address", user.address, "--imap-host", "127.0.0.1",
-               "--imap-port", str(dovecot.imaps_port), "--imap-security", "tls", "--smtp-host", "127.0.0.1",
-               "--smtp-port", str(smtp.port), "--smtp-security", "starttls",
-               "--password-env", "PDMAIL_TEST_MAIL_PASSWORD", "--cafile", str(dovecot.cafile))
+    company.ok(
+        "account",
+        "add",
+        "work",
+        "--address",
+        user.address,
+        "--imap-host",
+        "127.0.0.1",
+        "--imap-port",
+        str(dovecot.imaps_port),
+        "--imap-security",
+        "tls",
+        "--smtp-host",
+        "127.0.0.1",
+        "--smtp-port",
+        str(smtp.port),
+        "--smtp-security",
+        "starttls",
+        "--password-env",
+        "PDMAIL_TEST_MAIL_PASSWORD",
+        "--cafile",
+        str(dovecot.cafile),
+    )
     return company
 
 
@@ -125,10 +145,18 @@ def test_pdmail_sync_sends_what_is_due_and_captures_its_copy_only_once(sender, m
     dovecot, user, smtp = mailhost
     db = open_db(db_path)
     me = find_user(db, MARIA)
-    queued = outbox.queue(db, me, outbox.SendRequest(to=["ana@acme.example"], subject="Due now", body="x"),
-                          datetime.now(UTC) - timedelta(minutes=5))
-    later = outbox.queue(db, me, outbox.SendRequest(to=["ana@acme.example"], subject="Not yet", body="x"),
-                         datetime.now(UTC) + timedelta(days=1))
+    queued = outbox.queue(
+        db,
+        me,
+        outbox.SendRequest(to=["ana@acme.example"], subject="Due now", body="x"),
+        datetime.now(UTC) - timedelta(minutes=5),
+    )
+    later = outbox.queue(
+        db,
+        me,
+        outbox.SendRequest(to=["ana@acme.example"], subject="Not yet", body="x"),
+        datetime.now(UTC) + timedelta(days=1),
+    )
     assert smtp.messages == []
     result = sender("sync", "--json")
     assert result.exit_code == 0, result.stderr

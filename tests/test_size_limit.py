@@ -19,8 +19,10 @@ STATED = "over the 25 MB limit"
 
 
 def oversize() -> bytes:
-    head = (b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada Byron <ada@acme.example>\r\n"
-            b"Subject: Drawings\r\nMessage-ID: <big@northwind.example>\r\n\r\n")
+    head = (
+        b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada Byron <ada@acme.example>\r\n"
+        b"Subject: Drawings\r\nMessage-ID: <big@northwind.example>\r\n\r\n"
+    )
     return head + (b"y" * 78 + b"\r\n") * (MAX_MESSAGE_SIZE // 80 + 10_000)
 
 
@@ -56,9 +58,13 @@ def test_sending_states_the_limit_alike(tmp_path):
     with pytest.raises(UsageError, match="more than the 25 MB a message may have"):
         read_attachments([big])
 
-    draft = Draft(sender=Address("Maria Lopez", "maria@northwind.example"), to=(Address("", "ada@acme.example"),),
-                  subject="Drawings", body="See attached.",
-                  attachments=(FileAttachment("drawings.bin", b"\0" * (19 * MB)),))
+    draft = Draft(
+        sender=Address("Maria Lopez", "maria@northwind.example"),
+        to=(Address("", "ada@acme.example"),),
+        subject="Drawings",
+        body="See attached.",
+        attachments=(FileAttachment("drawings.bin", b"\0" * (19 * MB)),),
+    )
     with pytest.raises(UsageError, match=STATED):
         compose(draft)
 

@@ -21,15 +21,19 @@ CAPTURE = "capture@bcc.northwind.example"
 
 
 def big_message() -> bytes:
-    head = (b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada Byron <ada@acme.example>\r\n"
-            b"Subject: Drawings\r\nMessage-ID: <big@northwind.example>\r\n\r\n")
+    head = (
+        b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada Byron <ada@acme.example>\r\n"
+        b"Subject: Drawings\r\nMessage-ID: <big@northwind.example>\r\n\r\n"
+    )
     line = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789abcdefghij\r\n"
     return head + line * (MAX_MESSAGE_SIZE // len(line) + 1000)
 
 
 def small_message() -> bytes:
-    return (b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada Byron <ada@acme.example>\r\n"
-            b"Subject: Quote\r\nMessage-ID: <small@northwind.example>\r\n\r\nHello Ada,\r\n")
+    return (
+        b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada Byron <ada@acme.example>\r\n"
+        b"Subject: Quote\r\nMessage-ID: <small@northwind.example>\r\n\r\nHello Ada,\r\n"
+    )
 
 
 def spool_folder(db_path: Path) -> Path:
@@ -59,6 +63,7 @@ def team(company):
 def _limit_file_size(limit: int):
     def apply() -> None:
         resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
     return apply
 
 
@@ -67,8 +72,9 @@ def test_no_room_for_an_oversize_message_exits_75_and_leaves_no_file(team, db_pa
     """Any user can run out of room: a file size limit makes the spool write fail half-way (EFBIG),
     as a full disk (ENOSPC) would."""
     args = [sys.executable, "-m", "pdmail", "--db", str(db_path), "bcc-ingest", *(["--mta"] if mta else [])]
-    done = subprocess.run(args, input=big_message(), capture_output=True, timeout=300,
-                          preexec_fn=_limit_file_size(4 * MB))
+    done = subprocess.run(
+        args, input=big_message(), capture_output=True, timeout=300, preexec_fn=_limit_file_size(4 * MB)
+    )
     stderr = done.stderr.decode()
     assert done.returncode == 75, stderr
     assert "file too large" in stderr and "internal error" not in stderr
@@ -122,8 +128,12 @@ def test_files_killed_writes_left_are_swept_once_stale(team, db_path):
 
 def test_a_killed_write_leaves_a_file_the_next_capture_sweeps(team, db_path):
     """SIGKILL in the middle of writing a large message: nothing can clean up then, so later does."""
-    proc = subprocess.Popen([sys.executable, "-m", "pdmail", "--db", str(db_path), "bcc-ingest", "--mta"],
-                            stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdmail", "--db", str(db_path), "bcc-ingest", "--mta"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     message = big_message()
     proc.stdin.write(message[: MAX_MESSAGE_SIZE + MB])  # past the limit: the spool file is being written
     proc.stdin.flush()

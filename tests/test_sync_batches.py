@@ -75,8 +75,9 @@ def test_a_batch_that_fails_then_succeeds_gives_what_a_clean_run_gives(world, mo
     with db.tx():
         for table in ("email_contacts", "email_addresses", "thread_message_ids", "email_fts", "emails", "threads"):
             db.execute(f"DELETE FROM {table}")
-    again = accounts_store.add_account(db, maria, name="local", kind="maildir", address=OWNER,
-                                       maildir_path=str(box.root))
+    again = accounts_store.add_account(
+        db, maria, name="local", kind="maildir", address=OWNER, maildir_path=str(box.root)
+    )
     assert run(db, again, batch=3).exit_code == 0
     clean = dump(db)
     assert retried == clean
@@ -114,8 +115,9 @@ def test_a_changed_setting_applies_from_the_next_batch(world):
             set_setting(db, maria, "default-visibility", "private")
 
     run(db, account, batch=2, checkpoint=after_commit)
-    seen = [r[0] for r in db.all("SELECT t.visibility FROM emails e JOIN threads t ON t.id = e.thread_id "
-                                 "ORDER BY e.id")]
+    seen = [
+        r[0] for r in db.all("SELECT t.visibility FROM emails e JOIN threads t ON t.id = e.thread_id ORDER BY e.id")
+    ]
     assert seen == ["shared", "shared", "private", "private"]
 
 

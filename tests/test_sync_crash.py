@@ -44,8 +44,9 @@ def start(company, db_path, tmp_path):
     keys = {n: box.put("INBOX", mail(n), "S" if n % 3 == 0 else "") for n in range(1, 9)}
     keys[9] = box.put("Archive", mail(9), "S")
     keys[10] = box.put("Sent", mail(10, sender=f"Maria Lopez <{OWNER}>", to="Jane Doe <jane@acme.example>"), "S")
-    account = accounts_store.add_account(db, maria, name="local", kind="maildir", address=OWNER,
-                                         maildir_path=str(box.root))
+    account = accounts_store.add_account(
+        db, maria, name="local", kind="maildir", address=OWNER, maildir_path=str(box.root)
+    )
     assert sync.sync_account(db, account, sync.SyncOptions(batch=BATCH)).exit_code == 0
     # The other mail client: new mail, flags, a move, a deletion.
     for n in range(11, 16):
@@ -128,12 +129,14 @@ def test_a_killed_process_resumes_without_loss_or_duplicate(start, tmp_path):
         db, box = _copy(start, where)
         db.close()
         env = {**os.environ, "PDMAIL_DB": str(where / "pdmail.db"), "PDMAIL_CRASH_AT": f"any:{k}"}
-        killed = subprocess.run([sys.executable, "-m", "pdmail", "sync", "--user", OWNER], env=env,
-                                capture_output=True, text=True)
+        killed = subprocess.run(
+            [sys.executable, "-m", "pdmail", "sync", "--user", OWNER], env=env, capture_output=True, text=True
+        )
         assert killed.returncode == 137, killed.stderr
         env.pop("PDMAIL_CRASH_AT")
-        resumed = subprocess.run([sys.executable, "-m", "pdmail", "sync", "--user", OWNER], env=env,
-                                 capture_output=True, text=True)
+        resumed = subprocess.run(
+            [sys.executable, "-m", "pdmail", "sync", "--user", OWNER], env=env, capture_output=True, text=True
+        )
         assert resumed.returncode == 0, resumed.stderr
         db = open_db(where / "pdmail.db")
         assert dump(db) == reference, f"killed at checkpoint {k}"

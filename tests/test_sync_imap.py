@@ -23,9 +23,18 @@ def world(company, db_path, dovecot_server, mail_user, monkeypatch):
     db = open_db(db_path)
     maria = find_user(db, OWNER)
     account = accounts_store.add_account(
-        db, maria, name="work", kind="imap", address=OWNER, imap_host=dovecot_server.host,
-        imap_port=dovecot_server.imaps_port, imap_security="tls", username=mail_user.login,
-        secret_source={"env": PASSWORD_ENV}, cafile=str(dovecot_server.cafile))
+        db,
+        maria,
+        name="work",
+        kind="imap",
+        address=OWNER,
+        imap_host=dovecot_server.host,
+        imap_port=dovecot_server.imaps_port,
+        imap_security="tls",
+        username=mail_user.login,
+        secret_source={"env": PASSWORD_ENV},
+        cafile=str(dovecot_server.cafile),
+    )
     yield db, maria, dovecot_server, mail_user, account
     db.close()
 
@@ -48,8 +57,9 @@ def server_view(server, user) -> dict:
             uids = client.search(["ALL"])
             data = client.fetch(uids, ["FLAGS", "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"]) if uids else {}
             out[folder] = {
-                v[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].split(b"<", 1)[1].split(b">", 1)[0].decode():
-                    sorted(f.decode() for f in v[b"FLAGS"] if f != b"\\Recent")
+                v[b"BODY[HEADER.FIELDS (MESSAGE-ID)]"].split(b"<", 1)[1].split(b">", 1)[0].decode(): sorted(
+                    f.decode() for f in v[b"FLAGS"] if f != b"\\Recent"
+                )
                 for v in data.values()
             }
         return out
@@ -74,7 +84,12 @@ def test_initial_sync_then_nothing_changed(world):
     result = run(db, account)
     assert (result.new, result.errors, result.exit_code) == (5, [], 0)
     assert [(row(db, n)["folder"], row(db, n)["is_read"]) for n in range(1, 6)] == [
-        ("inbox", 1), ("inbox", 0), ("inbox", 0), ("archive", 1), ("sent", 1)]
+        ("inbox", 1),
+        ("inbox", 0),
+        ("inbox", 0),
+        ("archive", 1),
+        ("sent", 1),
+    ]
     before = dump(db)
     again = run(db, account)
     assert (again.new, again.updated, again.deleted, again.errors) == (0, 0, 0, [])
@@ -88,8 +103,9 @@ def test_new_mail_and_flags_from_the_other_client(world):
     server.seed(user, "INBOX", [mail(1), mail(2)])
     run(db, account)
     server.append(user, "INBOX", mail(3))
-    server.doveadm("flags", "add", "-u", user.login, "\\Seen", "mailbox", "INBOX",
-                   "uid", str(uid_of(server, user, "INBOX", 1)))
+    server.doveadm(
+        "flags", "add", "-u", user.login, "\\Seen", "mailbox", "INBOX", "uid", str(uid_of(server, user, "INBOX", 1))
+    )
     result = run(db, account)
     assert (result.new, result.updated) == (1, 1)
     assert row(db, 1)["is_read"] == 1 and row(db, 3)["is_read"] == 0
@@ -129,7 +145,11 @@ def test_archive_delete_and_moves_on_the_server_come_back(world):
     result = run(db, account)
     assert (result.new, result.updated, result.deleted, result.errors) == (0, 1, 2, [])
     assert {n: (row(db, n)["id"], row(db, n)["folder"], row(db, n)["is_deleted"]) for n in range(1, 5)} == {
-        1: (ids[1], "archive", 0), 2: (ids[2], "trash", 1), 3: (ids[3], "trash", 1), 4: (ids[4], "inbox", 0)}
+        1: (ids[1], "archive", 0),
+        2: (ids[2], "trash", 1),
+        3: (ids[3], "trash", 1),
+        4: (ids[4], "inbox", 0),
+    }
     server.doveadm("move", "-u", login, "INBOX", "mailbox", "Archive", "uid", str(uid_of(server, user, "Archive", 1)))
     run(db, account)
     assert row(db, 1)["folder"] == "inbox" and db.scalar("SELECT COUNT(*) FROM emails") == 4
@@ -149,8 +169,14 @@ def test_a_uidvalidity_reset_rematches_by_message_id(world):
     assert db.scalar("SELECT COUNT(*) FROM emails") == 6
     assert db.scalar("SELECT COUNT(*) FROM emails WHERE is_deleted = 1") == 0
     assert db.scalar("SELECT uidvalidity FROM sync_folders WHERE name = 'INBOX'") == old + 1000
-    assert db.scalar("SELECT COUNT(*) FROM locations l JOIN sync_folders f ON f.id = l.folder_id "
-                     "WHERE f.name = 'INBOX' AND l.is_gone = 0 AND l.uidvalidity = ?", (old + 1000,)) == 6
+    assert (
+        db.scalar(
+            "SELECT COUNT(*) FROM locations l JOIN sync_folders f ON f.id = l.folder_id "
+            "WHERE f.name = 'INBOX' AND l.is_gone = 0 AND l.uidvalidity = ?",
+            (old + 1000,),
+        )
+        == 6
+    )
     again = run(db, account)
     assert (again.new, again.updated, again.deleted) == (0, 0, 0)
 
@@ -211,8 +237,9 @@ def test_a_server_without_condstore_gets_full_flag_scans(world):
         source = _through(proxy, user)
         assert run(db, account, source_factory=source).new == 3
         assert db.scalar("SELECT highestmodseq FROM sync_folders WHERE name = 'INBOX'") is None
-        server.doveadm("flags", "add", "-u", user.login, "\\Seen", "mailbox", "INBOX",
-                       "uid", str(uid_of(server, user, "INBOX", 2)))
+        server.doveadm(
+            "flags", "add", "-u", user.login, "\\Seen", "mailbox", "INBOX", "uid", str(uid_of(server, user, "INBOX", 2))
+        )
         server.append(user, "INBOX", mail(4))
         result = run(db, account, source_factory=source)
         assert (result.new, result.updated, result.errors) == (1, 1, [])
@@ -263,9 +290,17 @@ def test_idle_wakes_up_when_mail_arrives_and_a_dropped_line_is_retried(world):
     server.append(user, "INBOX", mail(2))
     reports, sleeps = [], []
     with FaultProxy(server.imap_port, cut_after_fetch_bytes=200) as proxy:
-        watch.watch(db, maria, "work", sync.SyncOptions(source_factory=_through(proxy, user)), reports.append,
-                    timing=watch.WatchTiming(full_every=0.1, first_backoff=0.01), sleep=sleeps.append,
-                    wait=lambda acc, seconds: False, should_stop=lambda: len(reports) >= 2)
+        watch.watch(
+            db,
+            maria,
+            "work",
+            sync.SyncOptions(source_factory=_through(proxy, user)),
+            reports.append,
+            timing=watch.WatchTiming(full_every=0.1, first_backoff=0.01),
+            sleep=sleeps.append,
+            wait=lambda acc, seconds: False,
+            should_stop=lambda: len(reports) >= 2,
+        )
     assert [r.outcome for r in reports] == ["tempfail", "ok"] and proxy.cuts == 1
     assert reports[1].new == 2 and sleeps == [0.01]
 
@@ -276,8 +311,18 @@ def _second_database(tmp_path, server, user):
 
     db, maria = factories.company(tmp_path / "other.db")
     account = accounts_store.add_account(
-        db, maria, name="work", kind="imap", address=OWNER, imap_host=server.host, imap_port=server.imaps_port,
-        imap_security="tls", username=user.login, secret_source={"env": PASSWORD_ENV}, cafile=str(server.cafile))
+        db,
+        maria,
+        name="work",
+        kind="imap",
+        address=OWNER,
+        imap_host=server.host,
+        imap_port=server.imaps_port,
+        imap_security="tls",
+        username=user.login,
+        secret_source={"env": PASSWORD_ENV},
+        cafile=str(server.cafile),
+    )
     return db, account
 
 
@@ -287,8 +332,7 @@ def test_parallel_downloads_store_exactly_what_one_connection_stores(world, tmp_
     db, _, server, user, account = world
     server.seed(user, "INBOX", [mail(n) for n in range(1, 31)], flags=["\\Seen"])
     server.seed(user, "INBOX", [mail(n) for n in range(31, 41)])
-    server.seed(user, "Sent", [mail(n, sender=f"Maria Lopez <{OWNER}>", to="jane@acme.example")
-                               for n in range(41, 46)])
+    server.seed(user, "Sent", [mail(n, sender=f"Maria Lopez <{OWNER}>", to="jane@acme.example") for n in range(41, 46)])
     started = []
     real = sync.Downloads
     monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append(a[3]) or real(*a, **k))
@@ -314,8 +358,9 @@ def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next
     server.seed(user, "INBOX", bulky)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
     monkeypatch.setattr(downloads, "TASK", 5)
-    with FaultProxy(server.imap_port, cut_after_fetch_bytes=20000, cut_connections=3,
-                    tls_cert=server.tls_cert) as proxy:
+    with FaultProxy(
+        server.imap_port, cut_after_fetch_bytes=20000, cut_connections=3, tls_cert=server.tls_cert
+    ) as proxy:
         through = accounts_store.Account(**{**account.__dict__, "imap_port": proxy.port})
         first = run(db, through, batch=10, workers=2)
         assert (first.outcome, first.exit_code) == ("tempfail", 75) and proxy.cuts >= 1
@@ -351,8 +396,17 @@ def test_a_flag_changed_on_the_server_during_the_download_is_seen_by_the_next_ru
 
     def meanwhile(kind, count):
         if kind == "commit" and not changed and db.scalar("SELECT COUNT(*) FROM emails"):
-            server.doveadm("flags", "add", "-u", user.login, "\\Seen", "mailbox", "INBOX",
-                           "uid", str(uid_of(server, user, "INBOX", 1)))
+            server.doveadm(
+                "flags",
+                "add",
+                "-u",
+                user.login,
+                "\\Seen",
+                "mailbox",
+                "INBOX",
+                "uid",
+                str(uid_of(server, user, "INBOX", 1)),
+            )
             changed.append(count)
 
     assert run(db, account, checkpoint=meanwhile).new == 5 and changed

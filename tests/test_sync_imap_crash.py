@@ -52,10 +52,18 @@ def build(company, db_path, dovecot_server, tmp_path, monkeypatch):
         db = open_db(path)
         maria = find_user(db, OWNER)
         account = accounts_store.add_account(
-            db, maria, name="work", kind="imap", address=OWNER, imap_host=dovecot_server.host,
-            imap_port=dovecot_server.imaps_port, imap_security="tls", username=user.login,
+            db,
+            maria,
+            name="work",
+            kind="imap",
+            address=OWNER,
+            imap_host=dovecot_server.host,
+            imap_port=dovecot_server.imaps_port,
+            imap_security="tls",
+            username=user.login,
             secret_source={"env": PASSWORD_ENV + "_" + name.upper().replace("-", "_")},
-            cafile=str(dovecot_server.cafile))
+            cafile=str(dovecot_server.cafile),
+        )
         server = dovecot_server
         server.seed(user, "INBOX", [mail(n) for n in range(1, 8)], flags=[[], ["\\Seen"]] * 3 + [[]])
         server.seed(user, "Archive", [mail(8)], flags=["\\Seen"])
@@ -63,8 +71,9 @@ def build(company, db_path, dovecot_server, tmp_path, monkeypatch):
         for n in range(9, 13):
             server.append(user, "INBOX", mail(n))
         login = user.login
-        server.doveadm("flags", "add", "-u", login, "\\Seen", "mailbox", "INBOX", "uid",
-                       str(uid_of(server, user, "INBOX", 1)))
+        server.doveadm(
+            "flags", "add", "-u", login, "\\Seen", "mailbox", "INBOX", "uid", str(uid_of(server, user, "INBOX", 1))
+        )
         server.doveadm("move", "-u", login, "Archive", "mailbox", "INBOX", "uid", str(uid_of(server, user, "INBOX", 3)))
         server.doveadm("expunge", "-u", login, "mailbox", "INBOX", "uid", str(uid_of(server, user, "INBOX", 4)))
 

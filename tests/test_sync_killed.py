@@ -103,8 +103,14 @@ def test_helpers_die_with_a_killed_run_and_never_hold_its_lock(db_path):
 
 
 def _pdmail(*args: str, db_path, env: dict, **kw) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "pdmail", *args, "--db", str(db_path)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "pdmail", *args, "--db", str(db_path)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+        **kw,
+    )
 
 
 def _count(db_path) -> int:
@@ -139,8 +145,9 @@ def _kill_after_first_commit(db_path, env: dict) -> list[int]:
 
 
 @pytest.mark.dovecot
-def test_a_run_started_right_after_a_killed_one_resumes_instead_of_exiting_75(db_path, company, dovecot_server,
-                                                                               mail_user):
+def test_a_run_started_right_after_a_killed_one_resumes_instead_of_exiting_75(
+    db_path, company, dovecot_server, mail_user
+):
     from pdmail.store import accounts as accounts_store
     from pdmail.store import open_db
     from pdmail.store.users import find_user
@@ -150,9 +157,18 @@ def test_a_run_started_right_after_a_killed_one_resumes_instead_of_exiting_75(db
     dovecot_server.seed(mail_user, "INBOX", bulky)
     db = open_db(db_path)
     accounts_store.add_account(
-        db, find_user(db, OWNER), name="work", kind="imap", address=OWNER, imap_host=dovecot_server.host,
-        imap_port=dovecot_server.imaps_port, imap_security="tls", username=mail_user.login,
-        secret_source={"env": PASSWORD_ENV}, cafile=str(dovecot_server.cafile))
+        db,
+        find_user(db, OWNER),
+        name="work",
+        kind="imap",
+        address=OWNER,
+        imap_host=dovecot_server.host,
+        imap_port=dovecot_server.imaps_port,
+        imap_security="tls",
+        username=mail_user.login,
+        secret_source={"env": PASSWORD_ENV},
+        cafile=str(dovecot_server.cafile),
+    )
     db.close()
     env = {**os.environ, PASSWORD_ENV: mail_user.password}
 
@@ -161,8 +177,13 @@ def test_a_run_started_right_after_a_killed_one_resumes_instead_of_exiting_75(db
         assert helpers, "the run downloaded without helper processes"
         assert lock_is_free(lock_path(db_path, 1)), "a helper of the killed run still holds its lock"
         kept = _count(db_path)
-        again = subprocess.run([sys.executable, "-m", "pdmail", "sync", "--db", str(db_path)], env=env,
-                               capture_output=True, text=True, timeout=300)
+        again = subprocess.run(
+            [sys.executable, "-m", "pdmail", "sync", "--db", str(db_path)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert again.returncode == 0, (again.returncode, again.stderr[-3000:])
         assert 0 < kept < total and _count(db_path) == total
         assert not any(alive(pid) for pid in helpers)
@@ -174,8 +195,21 @@ def test_account_list_shows_a_killed_run_as_interrupted_with_what_it_committed(c
     box = Maildir(tmp_path / "Mail")
     for n in range(1, 1201):
         box.put("INBOX", mail(n))
-    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all",
-               "--past", "everyone", "--user", OWNER)
+    company.ok(
+        "account",
+        "add",
+        "home",
+        "--address",
+        OWNER,
+        "--maildir",
+        str(box.root),
+        "--since",
+        "all",
+        "--past",
+        "everyone",
+        "--user",
+        OWNER,
+    )
     env = {**os.environ, "PDMAIL_USER": OWNER}
 
     helpers = _kill_after_first_commit(db_path, env)

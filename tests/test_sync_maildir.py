@@ -24,10 +24,11 @@ def test_initial_sync_stores_every_folder_with_its_read_state(world):
     box.put("Trash", mail(5))
     result = run(db, account)
     assert (result.new, result.deleted, result.errors, result.exit_code) == (5, 0, [], 0)
-    got = {n: (email_by_mid(db, n)["folder"], email_by_mid(db, n)["is_read"], email_by_mid(db, n)["is_deleted"])
-           for n in range(1, 6)}
-    assert got == {1: ("inbox", 1, 0), 2: ("inbox", 0, 0), 3: ("archive", 1, 0), 4: ("sent", 1, 0),
-                   5: ("trash", 0, 1)}
+    got = {
+        n: (email_by_mid(db, n)["folder"], email_by_mid(db, n)["is_read"], email_by_mid(db, n)["is_deleted"])
+        for n in range(1, 6)
+    }
+    assert got == {1: ("inbox", 1, 0), 2: ("inbox", 0, 0), 3: ("archive", 1, 0), 4: ("sent", 1, 0), 5: ("trash", 0, 1)}
     assert email_by_mid(db, 4)["direction"] == "outgoing"
     assert db.scalar("SELECT source FROM emails WHERE message_id_norm = 'order-1@acme.example'") == "sync"
     run_row = db.one("SELECT * FROM sync_runs ORDER BY id DESC")
@@ -240,9 +241,16 @@ def test_watch_reconnects_with_backoff_after_a_dropped_connection(world):
         if len(reports) == 3:
             box.put("INBOX", mail(2))
 
-    watch.watch(db, maria, "local", sync.SyncOptions(source_factory=flaky), reports.append,
-                timing=watch.WatchTiming(full_every=60, first_backoff=1, max_backoff=8), sleep=sleep,
-                should_stop=lambda: len(reports) >= 4)
+    watch.watch(
+        db,
+        maria,
+        "local",
+        sync.SyncOptions(source_factory=flaky),
+        reports.append,
+        timing=watch.WatchTiming(full_every=60, first_backoff=1, max_backoff=8),
+        sleep=sleep,
+        should_stop=lambda: len(reports) >= 4,
+    )
     assert [r.outcome for r in reports] == ["tempfail", "tempfail", "ok", "ok"]
     assert sleeps == [1, 2, 60]  # backoff doubles, then the regular pass interval
     assert [r.new for r in reports] == [0, 0, 1, 1]
@@ -287,7 +295,8 @@ def test_parsing_in_worker_processes_gives_the_same_result(world, monkeypatch):
         db.execute("DELETE FROM email_fts")
         db.execute("DELETE FROM emails")
         db.execute("DELETE FROM threads")
-    again = accounts_store.add_account(db, maria, name="local", kind="maildir", address=OWNER,
-                                       maildir_path=str(box.root))
+    again = accounts_store.add_account(
+        db, maria, name="local", kind="maildir", address=OWNER, maildir_path=str(box.root)
+    )
     assert run(db, again, workers=1, batch=7).new == 40
     assert dump(db) == parallel

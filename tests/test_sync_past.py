@@ -55,9 +55,19 @@ def imap_world(company, db_path, dovecot_server, mail_user, monkeypatch):
     company.ok("contact", "add", "Jane Doe", "--email", "jane@acme.example")
     db = open_db(db_path)
     account = accounts_store.add_account(
-        db, find_user(db, OWNER), name="work", kind="imap", address=OWNER, imap_host=dovecot_server.host,
-        imap_port=dovecot_server.imaps_port, imap_security="tls", username=mail_user.login,
-        secret_source={"env": PASSWORD_ENV}, cafile=str(dovecot_server.cafile), past="contacts")
+        db,
+        find_user(db, OWNER),
+        name="work",
+        kind="imap",
+        address=OWNER,
+        imap_host=dovecot_server.host,
+        imap_port=dovecot_server.imaps_port,
+        imap_security="tls",
+        username=mail_user.login,
+        secret_source={"env": PASSWORD_ENV},
+        cafile=str(dovecot_server.cafile),
+        past="contacts",
+    )
     yield db, added_an_hour_ago(db, account), dovecot_server, mail_user
     db.close()
 
@@ -80,8 +90,12 @@ def test_mail_arriving_after_the_account_was_added_is_synced_whatever_date_it_ca
 @pytest.mark.dovecot
 def test_past_mail_left_out_comes_when_its_sender_becomes_a_contact(imap_world, company):
     db, account, server, user = imap_world
-    server.seed(user, "INBOX", [mail(1, sender=STRANGER), mail(2, sender="Eve <eve@other.example>")],
-                dates=[BEFORE_ADDED, BEFORE_ADDED])
+    server.seed(
+        user,
+        "INBOX",
+        [mail(1, sender=STRANGER), mail(2, sender="Eve <eve@other.example>")],
+        dates=[BEFORE_ADDED, BEFORE_ADDED],
+    )
     assert (run(db, account).skipped, stored_numbers(db)) == (2, [])
     assert run(db, account).new == 0  # nothing changed: still left out, and nothing fetched again
     company.ok("contact", "add", "Bob Stranger", "--email", "bob@elsewhere.example")
@@ -145,8 +159,9 @@ def test_after_the_server_renumbers_a_folder_past_mail_stays_past_and_can_still_
 @pytest.fixture
 def maildir_world(company, db_path, tmp_path):
     box = Maildir(tmp_path / "Mail")
-    company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all",
-               "--user", OWNER)
+    company.ok(
+        "account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all", "--user", OWNER
+    )
     db = open_db(db_path)
     account = added_an_hour_ago(db, accounts_store.get_account(db, find_user(db, OWNER), "home"))
     yield db, account, box
@@ -208,17 +223,26 @@ def test_mail_an_older_version_left_out_as_past_is_judged_again_after_the_upgrad
     monkeypatch.setattr(migrations, "MIGRATIONS", older)
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", len(older))
     db, maria = factories.company(db_path)
-    account = accounts_store.add_account(db, maria, name="home", kind="maildir", address=OWNER,
-                                         maildir_path=str(box.root), past="contacts", since="all")
+    account = accounts_store.add_account(
+        db, maria, name="home", kind="maildir", address=OWNER, maildir_path=str(box.root), past="contacts", since="all"
+    )
     with db.tx():  # what the older version's first sync left: three messages seen, none stored
         db.execute("UPDATE accounts SET created_utc = ?", (iso_utc(ADDED),))
-        folder = db.execute("INSERT INTO sync_folders (account_id, name, role, uidvalidity, last_uid) "
-                            "VALUES (?, 'INBOX', 'inbox', 1, 3)", (account.id,)).lastrowid
+        folder = db.execute(
+            "INSERT INTO sync_folders (account_id, name, role, uidvalidity, last_uid) "
+            "VALUES (?, 'INBOX', 'inbox', 1, 3)",
+            (account.id,),
+        ).lastrowid
         for uid, key in enumerate((greylisted, broken, truly_past), start=1):
-            db.execute("INSERT INTO locations (folder_id, uidvalidity, uid, source_key, updated_utc) "
-                       "VALUES (?, 1, ?, ?, '2026-01-01T00:00:00Z')", (folder, uid, key))
-        db.execute("INSERT INTO quarantine (received_utc, source, size, reason) "
-                   "VALUES ('2026-01-01T00:00:00Z', 'sync:home:INBOX/1/2', 0, 'not a message')")
+            db.execute(
+                "INSERT INTO locations (folder_id, uidvalidity, uid, source_key, updated_utc) "
+                "VALUES (?, 1, ?, ?, '2026-01-01T00:00:00Z')",
+                (folder, uid, key),
+            )
+        db.execute(
+            "INSERT INTO quarantine (received_utc, source, size, reason) "
+            "VALUES ('2026-01-01T00:00:00Z', 'sync:home:INBOX/1/2', 0, 'not a message')"
+        )
     db.close()
     monkeypatch.undo()
 

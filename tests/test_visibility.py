@@ -41,8 +41,9 @@ TRUTH = [
 
 
 def facts_of(owner, visibility, contact, deal) -> EmailFacts:
-    return EmailFacts(owner, visibility, contact == "linked", deal == "linked",
-                      has_proposal="proposed" in (contact, deal))
+    return EmailFacts(
+        owner, visibility, contact == "linked", deal == "linked", has_proposal="proposed" in (contact, deal)
+    )
 
 
 @pytest.mark.parametrize("visibility,contact,deal,others", TRUTH)
@@ -52,8 +53,9 @@ def test_truth_table(visibility, contact, deal, others):
     assert can_view(OTHER, email) is others
     assert why(OWNER, email).startswith("owner")
     assert ("private" in why(OTHER, email)) == (visibility == "private")
-    assert ("not accepted" in why(OTHER, email)) == (visibility == "shared" and not others
-                                                     and "proposed" in (contact, deal))
+    assert ("not accepted" in why(OTHER, email)) == (
+        visibility == "shared" and not others and "proposed" in (contact, deal)
+    )
 
 
 @pytest.mark.parametrize("visibility,contact,deal,others", TRUTH)
@@ -80,11 +82,12 @@ def test_the_law_does_not_know_about_admins():
 
 emails_strategy = st.lists(
     st.tuples(
-        st.integers(1, 4),                       # owner
+        st.integers(1, 4),  # owner
         st.sampled_from(["shared", "private"]),  # visibility
         st.sampled_from([None, "linked", "proposed"]),  # deal
-        st.lists(st.tuples(st.integers(1, 3), st.booleans()), max_size=3,
-                 unique_by=lambda c: c[0]),      # contacts: (id, proposed)
+        st.lists(
+            st.tuples(st.integers(1, 3), st.booleans()), max_size=3, unique_by=lambda c: c[0]
+        ),  # contacts: (id, proposed)
         st.sampled_from(["inbox", "sent", "archive", "trash"]),
     ),
     max_size=25,
@@ -97,24 +100,40 @@ def make_db(rows) -> Database:
     migrations.migrate(conn)
     conn.execute("PRAGMA foreign_keys=OFF")
     for user in range(1, 5):
-        conn.execute("INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (?, ?, ?, ?, 'x')",
-                     (user, f"u{user}@example.com", f"U{user}", int(user % 2 == 1)))
+        conn.execute(
+            "INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (?, ?, ?, ?, 'x')",
+            (user, f"u{user}@example.com", f"U{user}", int(user % 2 == 1)),
+        )
     for contact in range(1, 4):
         conn.execute("INSERT INTO contacts (id, name, created_utc) VALUES (?, 'c', 'x')", (contact,))
     conn.execute("INSERT INTO deals (id, title, status, created_utc, updated_utc) VALUES (1, 'd', 'open', 'x', 'x')")
     for n, (owner, visibility, deal, contacts, folder) in enumerate(rows, start=1):
-        conn.execute("INSERT INTO threads (id, owner_id, visibility, created_utc) VALUES (?, ?, ?, 'x')",
-                     (n, owner, visibility))
+        conn.execute(
+            "INSERT INTO threads (id, owner_id, visibility, created_utc) VALUES (?, ?, ?, 'x')", (n, owner, visibility)
+        )
         conn.execute(
             "INSERT INTO emails (id, owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
             "visibility, deal_id, is_deal_proposed, deal_caused_by, folder, captured_utc) "
             "VALUES (?, ?, ?, ?, 'r', 'incoming', 'bcc', ?, ?, ?, ?, ?, ?, 'x')",
-            (n, owner, n, f"f{n}", f"2026-01-{1 + n % 28:02d}T00:00:00Z", visibility, 1 if deal else None,
-             int(deal == "proposed"), 1 + owner % 4 if deal == "proposed" else None, folder),
+            (
+                n,
+                owner,
+                n,
+                f"f{n}",
+                f"2026-01-{1 + n % 28:02d}T00:00:00Z",
+                visibility,
+                1 if deal else None,
+                int(deal == "proposed"),
+                1 + owner % 4 if deal == "proposed" else None,
+                folder,
+            ),
         )
         for c, proposed in contacts:
-            conn.execute("INSERT INTO email_contacts (email_id, contact_id, rule, is_proposed, caused_by) "
-                         "VALUES (?, ?, 'address', ?, ?)", (n, c, int(proposed), 1 + owner % 4 if proposed else None))
+            conn.execute(
+                "INSERT INTO email_contacts (email_id, contact_id, rule, is_proposed, caused_by) "
+                "VALUES (?, ?, 'address', ?, ?)",
+                (n, c, int(proposed), 1 + owner % 4 if proposed else None),
+            )
     return Database(conn, ":memory:")
 
 
@@ -126,9 +145,9 @@ def test_sql_condition_agrees_with_can_view(rows):
         for viewer in range(1, 5):
             in_sql = {r[0] for r in db.all(f"SELECT e.id FROM emails e WHERE {sql_condition('e')}", {"viewer": viewer})}
             by_rule = {
-                n for n, (owner, visibility, deal, contacts, _) in enumerate(rows, start=1)
-                if can_view(viewer, EmailFacts(owner, visibility, any(not p for _, p in contacts),
-                                               deal == "linked"))
+                n
+                for n, (owner, visibility, deal, contacts, _) in enumerate(rows, start=1)
+                if can_view(viewer, EmailFacts(owner, visibility, any(not p for _, p in contacts), deal == "linked"))
             }
             assert in_sql == by_rule
             # the store's own facts give the same answer as the rows they came from

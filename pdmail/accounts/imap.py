@@ -39,9 +39,27 @@ FETCH_CHUNK = 500  # bodies per UID FETCH
 UID_CHUNK = 1000  # UIDs per flag, move or expunge command (far below Dovecot's ~12,000 limit)
 _RESPONSE_CODE = re.compile(r"\[([A-Z][A-Z0-9-]*)")
 # Response codes of a refused command (RFC 5530 and others); imaplib files them apart from the text.
-_ERROR_CODES = ("NONEXISTENT", "TRYCREATE", "EXPUNGEISSUED", "ALREADYEXISTS", "NOPERM", "INUSE", "UNAVAILABLE",
-                "LIMIT", "OVERQUOTA", "SERVERBUG", "CANNOT", "CLIENTBUG", "CONTACTADMIN", "CORRUPTION",
-                "EXPIRED", "PRIVACYREQUIRED", "AUTHENTICATIONFAILED", "AUTHORIZATIONFAILED", "UIDNOTSTICKY")
+_ERROR_CODES = (
+    "NONEXISTENT",
+    "TRYCREATE",
+    "EXPUNGEISSUED",
+    "ALREADYEXISTS",
+    "NOPERM",
+    "INUSE",
+    "UNAVAILABLE",
+    "LIMIT",
+    "OVERQUOTA",
+    "SERVERBUG",
+    "CANNOT",
+    "CLIENTBUG",
+    "CONTACTADMIN",
+    "CORRUPTION",
+    "EXPIRED",
+    "PRIVACYREQUIRED",
+    "AUTHENTICATIONFAILED",
+    "AUTHORIZATIONFAILED",
+    "UIDNOTSTICKY",
+)
 
 
 class ImapError(PdmailError):
@@ -86,7 +104,7 @@ class Fetched:
 def chunks(uids: Sequence[int], size: int) -> Iterator[list[int]]:
     uids = list(uids)
     for start in range(0, len(uids), size):
-        yield uids[start:start + size]
+        yield uids[start : start + size]
 
 
 def _text(value) -> str:
@@ -111,8 +129,9 @@ def ssl_context(cafile: str | None) -> ssl.SSLContext:
     return context
 
 
-def connect(account, *, timeout: float = DEFAULT_TIMEOUT_S, secret: str | None = None,
-            sasl: str | None = None) -> ImapSession:
+def connect(
+    account, *, timeout: float = DEFAULT_TIMEOUT_S, secret: str | None = None, sasl: str | None = None
+) -> ImapSession:
     """A logged-in session for an IMAP account.
 
     ``secret`` overrides the account's secret source (tests, or a caller that already asked);
@@ -139,8 +158,13 @@ def connect(account, *, timeout: float = DEFAULT_TIMEOUT_S, secret: str | None =
 
 def _open(host, port, security, context, timeout, where) -> IMAPClient:
     try:
-        client = IMAPClient(host, port=port, ssl=security == "tls", ssl_context=context,
-                            timeout=SocketTimeout(connect=timeout, read=timeout))
+        client = IMAPClient(
+            host,
+            port=port,
+            ssl=security == "tls",
+            ssl_context=context,
+            timeout=SocketTimeout(connect=timeout, read=timeout),
+        )
         # imapclient turns imaplib's wire log fully on and filters it in its logger: every line, the
         # login and each message's bytes included, is formatted with repr() and thrown away. That
         # was more than half the CPU of a download; pdmail never logs the wire (mail and secrets).
@@ -151,8 +175,10 @@ def _open(host, port, security, context, timeout, where) -> IMAPClient:
     except TimeoutError:
         raise TemporaryFailure(f"{where} did not answer within {timeout:g} s; try again later") from None
     except ssl.SSLError as exc:
-        raise TemporaryFailure(f"TLS with {where} failed ({exc.reason or exc}); is it really "
-                               f"{'an IMAPS (TLS) port' if security == 'tls' else 'a STARTTLS port'}?") from None
+        raise TemporaryFailure(
+            f"TLS with {where} failed ({exc.reason or exc}); is it really "
+            f"{'an IMAPS (TLS) port' if security == 'tls' else 'a STARTTLS port'}?"
+        ) from None
     except (OSError, imaplib.IMAP4.error) as exc:
         raise TemporaryFailure(f"cannot reach {where} ({_reason(exc)}); try again later") from None
 
@@ -214,10 +240,13 @@ def _login(client: IMAPClient, account, secret: str, sasl: str | None, where: st
         if account.auth == "oauth2":
             capabilities = {c.upper() for c in _flags(client.capabilities())}
             mechanism = (sasl or "").upper() or next(
-                (m for m in ("OAUTHBEARER", "XOAUTH2") if f"AUTH={m}" in capabilities), None)
+                (m for m in ("OAUTHBEARER", "XOAUTH2") if f"AUTH={m}" in capabilities), None
+            )
             if mechanism not in ("OAUTHBEARER", "XOAUTH2"):
-                raise UsageError(f"{where} offers neither OAUTHBEARER nor XOAUTH2; it cannot log in "
-                                 f"with an OAuth2 token (use a password instead)")
+                raise UsageError(
+                    f"{where} offers neither OAUTHBEARER nor XOAUTH2; it cannot log in "
+                    f"with an OAuth2 token (use a password instead)"
+                )
             # imapclient's own OAuth helpers resend the token on an error challenge; this does not.
             client._imap.authenticate(mechanism, _Sasl(_sasl_string(mechanism, login, secret)))
         else:
@@ -227,17 +256,22 @@ def _login(client: IMAPClient, account, secret: str, sasl: str | None, where: st
         code = _code(text)
         if code in ("UNAVAILABLE", "SERVERBUG", "LIMIT", "INUSE"):
             raise TemporaryFailure(f"{where} could not log in {login} right now: {text}") from None
-        hint = ("; check that the token command returns a fresh access token"
-                if account.auth == "oauth2" else "; check the password (some providers need an app password)")
+        hint = (
+            "; check that the token command returns a fresh access token"
+            if account.auth == "oauth2"
+            else "; check the password (some providers need an app password)"
+        )
         raise AuthFailure(f"{where} refused the login of {login} ({text.rstrip('.')}){hint}") from None
     except TimeoutError:
         raise TemporaryFailure(f"{where} stopped answering during login; try again later") from None
     except (OSError, imapx.IMAPClientAbortError, imaplib.IMAP4.abort) as exc:
         raise TemporaryFailure(
-            f"the connection to {where} broke during login ({scrub(_reason(exc), secret)})") from None
+            f"the connection to {where} broke during login ({scrub(_reason(exc), secret)})"
+        ) from None
     except UnicodeEncodeError:
-        raise UsageError(f"the secret for {login} has characters {where} cannot receive in a LOGIN; "
-                         f"use a plain ASCII password") from None
+        raise UsageError(
+            f"the secret for {login} has characters {where} cannot receive in a LOGIN; use a plain ASCII password"
+        ) from None
 
 
 def _server_text(exc: BaseException, secret: str | None = None) -> str:
@@ -303,8 +337,9 @@ class ImapSession:
         except TimeoutError:
             raise TemporaryFailure(f"{self.where} stopped answering ({what}); try again later") from None
         except (imapx.IMAPClientAbortError, imaplib.IMAP4.abort, OSError) as exc:
-            raise TemporaryFailure(f"the connection to {self.where} broke during {what} ({_reason(exc)}); "
-                                   f"try again later") from None
+            raise TemporaryFailure(
+                f"the connection to {self.where} broke during {what} ({_reason(exc)}); try again later"
+            ) from None
         except (imapx.IMAPClientError, imaplib.IMAP4.error) as exc:
             text = _server_text(exc)
             raise ImapError(f"{self.where} refused {what}: {text}", _code(text) or self._pop_code()) from None
@@ -315,8 +350,11 @@ class ImapSession:
         """Every folder with its role: SPECIAL-USE attributes first, usual names as a fallback."""
         with self._guard("LIST"):
             found = self.client.list_folders()
-            if self.has("SPECIAL-USE") and self.has("LIST-EXTENDED") and not any(
-                    role_of("", _flags(flags)) for flags, _d, _n in found):
+            if (
+                self.has("SPECIAL-USE")
+                and self.has("LIST-EXTENDED")
+                and not any(role_of("", _flags(flags)) for flags, _d, _n in found)
+            ):
                 # RFC 6154 lets a server name roles only when asked: LIST ... RETURN (SPECIAL-USE).
                 typ, data = self.client._imap._simple_command("LIST", '""', '"*"', "RETURN", "(SPECIAL-USE)")
                 if typ == "OK":
@@ -325,8 +363,7 @@ class ImapSession:
             listing = [(name, _text(delim) if delim else None, _flags(flags)) for flags, delim, name in found]
         roles = assign_roles(listing, self.provider)
         by_name = {name: role for role, name in roles.items()}
-        return [Folder(name, by_name.get(name) or role_of(name, flags), delim, flags)
-                for name, delim, flags in listing]
+        return [Folder(name, by_name.get(name) or role_of(name, flags), delim, flags) for name, delim, flags in listing]
 
     def select(self, name: str, *, readonly: bool = False) -> SelectInfo:
         with self._guard(f"SELECT {name}"):
@@ -379,11 +416,17 @@ class ImapSession:
                 if row is None or row.get(b"BODY[]") is None:
                     continue
                 modseq = row.get(b"MODSEQ")
-                yield Fetched(uid, bytes(row[b"BODY[]"]), _flags(row.get(b"FLAGS")), row.get(b"INTERNALDATE"),
-                              int(modseq[0]) if modseq else None)
+                yield Fetched(
+                    uid,
+                    bytes(row[b"BODY[]"]),
+                    _flags(row.get(b"FLAGS")),
+                    row.get(b"INTERNALDATE"),
+                    int(modseq[0]) if modseq else None,
+                )
 
-    def fetch_flags(self, uids: Sequence[int], changedsince: int | None = None,
-                    *, chunk: int = UID_CHUNK) -> dict[int, tuple[tuple[str, ...], int | None]]:
+    def fetch_flags(
+        self, uids: Sequence[int], changedsince: int | None = None, *, chunk: int = UID_CHUNK
+    ) -> dict[int, tuple[tuple[str, ...], int | None]]:
         """{uid: (flags, modseq)} for the UIDs that still exist (or changed since ``changedsince``)."""
         items = ["FLAGS"] + (["MODSEQ"] if self.condstore else [])
         modifiers = [f"CHANGEDSINCE {int(changedsince)}"] if changedsince is not None else None
@@ -526,6 +569,7 @@ def probe(account, *, timeout: float = 30.0) -> dict:
             "security": account.imap_security,
             "login": account.login,
             "capabilities": sorted(session.capabilities),
-            "folders": [{"name": f.name, "role": f.role, "delimiter": f.delimiter, "flags": list(f.flags)}
-                        for f in folders],
+            "folders": [
+                {"name": f.name, "role": f.role, "delimiter": f.delimiter, "flags": list(f.flags)} for f in folders
+            ],
         }

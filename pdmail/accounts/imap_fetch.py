@@ -22,8 +22,12 @@ _HEAD_RE = re.compile(
     rb'INTERNALDATE "( ?\d{1,2})-([A-Z][a-z]{2})-(\d{4}) (\d{2}):(\d{2}):(\d{2}) ([+-])(\d{2})(\d{2})"'
     rb"(?: MODSEQ \((\d+)\))? BODY\[\] \{(\d+)\}"
 )
-_MONTHS = {name: number for number, name in enumerate(
-    (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"), start=1)}
+_MONTHS = {
+    name: number
+    for number, name in enumerate(
+        (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"), start=1
+    )
+}
 _ZONES: dict[bytes, timezone] = {}
 
 

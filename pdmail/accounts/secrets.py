@@ -68,7 +68,11 @@ def _from_command(command: str, what: str) -> str:
     argv = shlex.split(command)
     try:
         result = subprocess.run(
-            argv, stdout=subprocess.PIPE, stderr=None, timeout=COMMAND_TIMEOUT_S, check=False,
+            argv,
+            stdout=subprocess.PIPE,
+            stderr=None,
+            timeout=COMMAND_TIMEOUT_S,
+            check=False,
         )
     except FileNotFoundError:
         raise UsageError(f"the {what} command {command!r} was not found (it runs without a shell)") from None

@@ -76,9 +76,16 @@ def _folders(value: str | None) -> list[str] | None:
 
 
 def _secret_source(opts: AccountOptions, login: str, host: str) -> tuple[str, dict | None]:
-    chosen = [flag for flag, given in (("--password-command", opts.password_command),
-                                       ("--password-env", opts.password_env), ("--keyring", opts.keyring),
-                                       ("--oauth2-token-command", opts.oauth2_token_command)) if given]
+    chosen = [
+        flag
+        for flag, given in (
+            ("--password-command", opts.password_command),
+            ("--password-env", opts.password_env),
+            ("--keyring", opts.keyring),
+            ("--oauth2-token-command", opts.oauth2_token_command),
+        )
+        if given
+    ]
     if len(chosen) > 1:
         raise UsageError(f"choose one secret source, not {' and '.join(chosen)}")
     if opts.oauth2_token_command:
@@ -89,8 +96,10 @@ def _secret_source(opts: AccountOptions, login: str, host: str) -> tuple[str, di
         return "password", secrets.env_source(opts.password_env)
     if opts.keyring:
         return "password", secrets.keyring_source(login, service=f"{secrets.KEYRING_SERVICE}:{host}")
-    raise UsageError("say where the password comes from: --password-command CMD, --password-env NAME, "
-                     "--keyring, or --oauth2-token-command CMD")
+    raise UsageError(
+        "say where the password comes from: --password-command CMD, --password-env NAME, "
+        "--keyring, or --oauth2-token-command CMD"
+    )
 
 
 def _endpoint(preset: Endpoint | None, host, port, security, domain, what) -> Endpoint | None:
@@ -108,8 +117,9 @@ def _endpoint(preset: Endpoint | None, host, port, security, domain, what) -> En
     security = security or (base.security if base and host is None else None)
     if security is None:
         security = "starttls" if port in (143, 587) else "tls"
-    default_port = {("imap", "tls"): 993, ("imap", "starttls"): 143,
-                    ("smtp", "tls"): 465, ("smtp", "starttls"): 587}[(what, security)]
+    default_port = {("imap", "tls"): 993, ("imap", "starttls"): 143, ("smtp", "tls"): 465, ("smtp", "starttls"): 587}[
+        (what, security)
+    ]
     if port is None:
         port = base.port if base and host is None and base.security == security else default_port
     if host is None:
@@ -125,16 +135,32 @@ def build_fields(opts: AccountOptions) -> dict:
     if not address:
         raise UsageError("give the account's email address with --address (or name the account by it)")
     domain = address.rpartition("@")[2].lower()
-    common = dict(name=opts.name, address=address, since=parse_since(opts.since), folders_json=_folders(opts.folders),
-                  past=opts.past or "contacts", is_default=opts.default)
+    common = dict(
+        name=opts.name,
+        address=address,
+        since=parse_since(opts.since),
+        folders_json=_folders(opts.folders),
+        past=opts.past or "contacts",
+        is_default=opts.default,
+    )
     if opts.past is not None and opts.past not in ("contacts", "everyone"):
         raise UsageError(f"--past must be contacts or everyone, not {opts.past!r}")
     if opts.maildir:
-        server_options = [o for o, v in (("--provider", opts.provider), ("--imap-host", opts.imap_host),
-                                         ("--smtp-host", opts.smtp_host), ("--password-command", opts.password_command),
-                                         ("--password-env", opts.password_env), ("--keyring", opts.keyring),
-                                         ("--oauth2-token-command", opts.oauth2_token_command),
-                                         ("--cafile", opts.cafile), ("--username", opts.username)) if v]
+        server_options = [
+            o
+            for o, v in (
+                ("--provider", opts.provider),
+                ("--imap-host", opts.imap_host),
+                ("--smtp-host", opts.smtp_host),
+                ("--password-command", opts.password_command),
+                ("--password-env", opts.password_env),
+                ("--keyring", opts.keyring),
+                ("--oauth2-token-command", opts.oauth2_token_command),
+                ("--cafile", opts.cafile),
+                ("--username", opts.username),
+            )
+            if v
+        ]
         if server_options:
             raise UsageError(f"a Maildir account has no server: drop {', '.join(server_options)}")
         path = Path(opts.maildir).expanduser().resolve()
@@ -151,15 +177,21 @@ def build_fields(opts: AccountOptions) -> dict:
     elif not opts.imap_host:
         provider = provider_for_address(address)
         if provider is None:
-            raise UsageError(f"pdmail has no preset for {domain}: give --imap-host (and --smtp-host), "
-                             f"or --provider with one of {', '.join(PROVIDERS)}")
-    imap = _endpoint(provider.imap if provider else None, opts.imap_host, opts.imap_port, opts.imap_security,
-                     domain, "imap")
-    smtp = _endpoint(provider.smtp if provider else None, opts.smtp_host, opts.smtp_port, opts.smtp_security,
-                     domain, "smtp")
+            raise UsageError(
+                f"pdmail has no preset for {domain}: give --imap-host (and --smtp-host), "
+                f"or --provider with one of {', '.join(PROVIDERS)}"
+            )
+    imap = _endpoint(
+        provider.imap if provider else None, opts.imap_host, opts.imap_port, opts.imap_security, domain, "imap"
+    )
+    smtp = _endpoint(
+        provider.smtp if provider else None, opts.smtp_host, opts.smtp_port, opts.smtp_security, domain, "smtp"
+    )
     if provider is not None and provider.oauth2 == "required" and not opts.oauth2_token_command:
-        raise UsageError(f"{provider.label} accepts no passwords over IMAP; give --oauth2-token-command CMD "
-                         f"(a helper that prints a fresh access token)")
+        raise UsageError(
+            f"{provider.label} accepts no passwords over IMAP; give --oauth2-token-command CMD "
+            f"(a helper that prints a fresh access token)"
+        )
     if imap is None:
         raise UsageError("give --imap-host (or --provider)")
     login = opts.username or address
@@ -174,11 +206,21 @@ def build_fields(opts: AccountOptions) -> dict:
         except ssl.SSLError as exc:
             raise UsageError(f"--cafile {cafile_path} holds no PEM certificate ({exc.reason or exc})") from None
         cafile = str(cafile_path)
-    return dict(common, kind="imap", provider=provider.key if provider else None,
-                imap_host=imap.host, imap_port=imap.port, imap_security=imap.security,
-                smtp_host=smtp.host if smtp else None, smtp_port=smtp.port if smtp else None,
-                smtp_security=smtp.security if smtp else None, username=opts.username, auth=auth,
-                secret_source=source, cafile=cafile)
+    return dict(
+        common,
+        kind="imap",
+        provider=provider.key if provider else None,
+        imap_host=imap.host,
+        imap_port=imap.port,
+        imap_security=imap.security,
+        smtp_host=smtp.host if smtp else None,
+        smtp_port=smtp.port if smtp else None,
+        smtp_security=smtp.security if smtp else None,
+        username=opts.username,
+        auth=auth,
+        secret_source=source,
+        cafile=cafile,
+    )
 
 
 def create_account(db: Database, user: User, opts: AccountOptions, *, keyring_secret: str | None = None) -> Account:
@@ -207,8 +249,10 @@ def account_rows(db: Database, user: User) -> list[dict]:
     """``account list``: each account as JSON, with its last sync run once sync records them."""
     accounts = list_accounts(db, user)
     runs = last_sync(db, accounts)
-    return [account.to_json() | {"secret": describe_secret(account), "last_sync": _last_run(db, account, runs)}
-            for account in accounts]
+    return [
+        account.to_json() | {"secret": describe_secret(account), "last_sync": _last_run(db, account, runs)}
+        for account in accounts
+    ]
 
 
 def _last_run(db: Database, account: Account, runs: dict[int, dict]) -> dict | None:
@@ -228,12 +272,16 @@ def maildir_folders(path: str) -> list[dict]:
     root = Path(path)
     if not (root / "cur").is_dir():
         raise UsageError(f"{root} is not a Maildir any more (no cur/ folder)")
-    names = ["INBOX"] + sorted(p.name[1:].replace(".", "/") for p in root.iterdir()
-                               if p.name.startswith(".") and (p / "cur").is_dir())
+    names = ["INBOX"] + sorted(
+        p.name[1:].replace(".", "/") for p in root.iterdir() if p.name.startswith(".") and (p / "cur").is_dir()
+    )
     out: list[dict] = []
     for name in names:
-        role = "inbox" if name == "INBOX" else next(
-            (r for r, usual in FALLBACK_NAMES.items() if name.lower() in usual), None)
+        role = (
+            "inbox"
+            if name == "INBOX"
+            else next((r for r, usual in FALLBACK_NAMES.items() if name.lower() in usual), None)
+        )
         out.append({"name": name, "role": role, "delimiter": "/", "flags": []})
     return out
 
@@ -243,9 +291,12 @@ def check_account(account: Account, *, timeout: float = 30.0) -> dict:
     if account.kind == "maildir":
         if account.maildir_path is None:
             raise UsageError(f"account {account.name} has no Maildir path")
-        return {"account": account.name, "maildir": account.maildir_path, "capabilities": [],
-                "folders": maildir_folders(account.maildir_path)}
+        return {
+            "account": account.name,
+            "maildir": account.maildir_path,
+            "capabilities": [],
+            "folders": maildir_folders(account.maildir_path),
+        }
     from pdmail.accounts.imap import probe
 
     return probe(account, timeout=timeout)
-

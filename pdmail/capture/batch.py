@@ -134,8 +134,18 @@ def _spool(db: Database, chunks, label: str, recipient: str | None) -> Outcome:
     reason = too_large(size, DEFAULT_LIMITS.max_size)
     label = storable(label)
     with db.tx():
-        qid = quarantine_store.hold(db, None, source=label, recipient=storable(recipient), reason=reason,
-                                    from_email=None, subject=None, spool_path=path, size=size, sha256=sha)
+        qid = quarantine_store.hold(
+            db,
+            None,
+            source=label,
+            recipient=storable(recipient),
+            reason=reason,
+            from_email=None,
+            subject=None,
+            spool_path=path,
+            size=size,
+            sha256=sha,
+        )
     return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
@@ -158,9 +168,14 @@ def ingest_many(
         return _ingest_all(db, items, recipient, progress, workers, interrupted)
 
 
-def _ingest_all(db: Database, items: list[Input], recipient: str | None,
-                progress: Callable[[int, int], None] | None, workers: int | None,
-                interrupted: Callable[[], None]) -> list[Outcome]:
+def _ingest_all(
+    db: Database,
+    items: list[Input],
+    recipient: str | None,
+    progress: Callable[[int, int], None] | None,
+    workers: int | None,
+    interrupted: Callable[[], None],
+) -> list[Outcome]:
     company = Company.load(db)
     outcomes: list[Outcome] = []
     stream = _parsed_stream(items, workers, frozenset(company.users_by_address))
@@ -224,8 +239,9 @@ def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, compa
     return write_batch(db, write, flat_first=not any(r.oversize for r in batch))
 
 
-def _one(db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *,
-         fail_fast: bool) -> Outcome:
+def _one(
+    db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *, fail_fast: bool
+) -> Outcome:
     label = storable(result.input.label)
     if result.error:
         return Outcome(label, "failed", None, result.error)
@@ -233,8 +249,17 @@ def _one(db: Database, result: Parsed, recipient: str | None, company: Company, 
         return _oversize(db, result.input, recipient)
 
     def store() -> Outcome:
-        return ingest_bcc(db, result.raw, label=label, recipient=recipient, parsed=result.parsed, company=company,
-                          derived=result.derived, fail_fast=fail_fast, new_contacts=new_contacts)
+        return ingest_bcc(
+            db,
+            result.raw,
+            label=label,
+            recipient=recipient,
+            parsed=result.parsed,
+            company=company,
+            derived=result.derived,
+            fail_fast=fail_fast,
+            new_contacts=new_contacts,
+        )
 
     def failed(exc: Exception) -> Outcome:
         # Only the machine's failures get here (the message's own end in the quarantine).

@@ -22,8 +22,9 @@ class RetryWithSavepoints(Exception):
     """A message failed inside a batch written without savepoints: redo the batch with them."""
 
 
-def write_batch(db: Database, write: Callable[[bool], T], *, flat_first: bool = True,
-                on_retry: Callable[[], None] | None = None) -> T:
+def write_batch(
+    db: Database, write: Callable[[bool], T], *, flat_first: bool = True, on_retry: Callable[[], None] | None = None
+) -> T:
     """``write(fail_fast)`` in one transaction: first flat (``fail_fast`` True), then, if a message
     failed, again with savepoints (``fail_fast`` False) after ``on_retry`` forgot what the first
     attempt counted. ``flat_first`` False goes straight to savepoints, for a batch that writes what a
@@ -39,8 +40,7 @@ def write_batch(db: Database, write: Callable[[bool], T], *, flat_first: bool = 
         return write(False)
 
 
-def write_message(db: Database, store: Callable[[], T], *, fail_fast: bool,
-                  on_failure: Callable[[Exception], T]) -> T:
+def write_message(db: Database, store: Callable[[], T], *, fail_fast: bool, on_failure: Callable[[Exception], T]) -> T:
     """One message of a batch, in its own savepoint (a plain block when the batch is flat).
 
     A failure of the message makes a flat batch start again with savepoints; with them, it is

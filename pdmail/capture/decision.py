@@ -101,8 +101,13 @@ def visibility_of(facts: CaptureFacts) -> str:
 
 
 def may_create_contacts(facts: CaptureFacts, visibility: str) -> bool:
-    return (facts.source == "bcc" and facts.create_contacts and visibility != "private"
-            and facts.email_in is not None and link.is_automated(facts.email_in) is None)
+    return (
+        facts.source == "bcc"
+        and facts.create_contacts
+        and visibility != "private"
+        and facts.email_in is not None
+        and link.is_automated(facts.email_in) is None
+    )
 
 
 def decide(facts: CaptureFacts) -> CaptureDecision:
@@ -126,11 +131,14 @@ def decide(facts: CaptureFacts) -> CaptureDecision:
             else:
                 to_create.append(address)
     if to_create:
-        return CaptureDecision(STORED, visibility=visibility, contacts_to_create=tuple(to_create),
-                               warnings=tuple(warnings))
+        return CaptureDecision(
+            STORED, visibility=visibility, contacts_to_create=tuple(to_create), warnings=tuple(warnings)
+        )
     assert facts.base is not None and facts.email_in is not None
-    ctx = replace(complete(facts.base, facts.crm, facts.customers),
-                  thread=facts.thread.links() if facts.thread is not None else None)
+    ctx = replace(
+        complete(facts.base, facts.crm, facts.customers),
+        thread=facts.thread.links() if facts.thread is not None else None,
+    )
     decision = link.decide_links(facts.email_in, ctx)
     if not decision.capture:
         reason = (decision.trace[-1].reason if decision.trace else None) or "sender is blocked"

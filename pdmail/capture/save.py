@@ -56,8 +56,13 @@ class Outcome:
     quarantine_id: int | None = None
 
     def to_json(self) -> dict:
-        return {"source": self.source, "status": self.status, "id": self.id, "reason": self.reason,
-                "quarantine_id": self.quarantine_id}
+        return {
+            "source": self.source,
+            "status": self.status,
+            "id": self.id,
+            "reason": self.reason,
+            "quarantine_id": self.quarantine_id,
+        }
 
 
 # --- Smart BCC --------------------------------------------------------------------------------
@@ -165,10 +170,18 @@ def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> in
     return None
 
 
-def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | None = None,
-               parsed: ParsedEmail | str | None = None, company: Company | None = None,
-               derived: Derived | None = None, fail_fast: bool = False,
-               new_contacts: NewContacts | None = None) -> Outcome:
+def ingest_bcc(
+    db: Database,
+    raw: bytes,
+    *,
+    label: str = "-",
+    recipient: str | None = None,
+    parsed: ParsedEmail | str | None = None,
+    company: Company | None = None,
+    derived: Derived | None = None,
+    fail_fast: bool = False,
+    new_contacts: NewContacts | None = None,
+) -> Outcome:
     """Capture one Smart BCC message: stored, duplicate, skipped, or quarantined with its reason.
 
     Nothing in a message can lose it or have a mail server retry it for ever: whatever fails while
@@ -187,8 +200,16 @@ def ingest_bcc(db: Database, raw: bytes, *, label: str = "-", recipient: str | N
         return _quarantine_failure(db, raw, label, recipient, parsed, exc)
 
 
-def _ingest(db: Database, raw: bytes, label: str, recipient: str | None, parsed: ParsedEmail | str | None,
-            company: Company | None, derived: Derived | None, new_contacts: NewContacts | None) -> Outcome:
+def _ingest(
+    db: Database,
+    raw: bytes,
+    label: str,
+    recipient: str | None,
+    parsed: ParsedEmail | str | None,
+    company: Company | None,
+    derived: Derived | None,
+    new_contacts: NewContacts | None,
+) -> Outcome:
     """Each write below is one transaction (or savepoint): a failure leaves nothing half-written."""
     company = company or Company.load(db)
     if parsed is None:
@@ -202,13 +223,23 @@ def _ingest(db: Database, raw: bytes, label: str, recipient: str | None, parsed:
     if not verdict.ok:
         return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
     owner = company.users_by_address[normalize_address(verdict.sender)]
-    return _store_bcc(db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived,
-                      new_contacts=new_contacts)
+    return _store_bcc(
+        db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived, new_contacts=new_contacts
+    )
 
 
-def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, company: Company, *,
-               label: str, recipient: str | None, derived: Derived | None = None,
-               new_contacts: NewContacts | None = None) -> Outcome:
+def _store_bcc(
+    db: Database,
+    raw: bytes,
+    parsed: ParsedEmail,
+    owner: User,
+    company: Company,
+    *,
+    label: str,
+    recipient: str | None,
+    derived: Derived | None = None,
+    new_contacts: NewContacts | None = None,
+) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
     if deal_id is not None and not (fits_sqlite_integer(deal_id) and crm_store.deal_exists(db, deal_id)):
@@ -226,8 +257,18 @@ def _store_bcc(db: Database, raw: bytes, parsed: ParsedEmail, owner: User, compa
 
     origin = Origin(source="bcc", label=label, recipient=recipient)
     with db.tx():
-        outcome = store_parsed(db, owner, effective, own_raw, origin, company=company, bcc_deal_id=deal_id,
-                               wrapper_raw=wrapper, derived=derived, new_contacts=new_contacts)
+        outcome = store_parsed(
+            db,
+            owner,
+            effective,
+            own_raw,
+            origin,
+            company=company,
+            bcc_deal_id=deal_id,
+            wrapper_raw=wrapper,
+            derived=derived,
+            new_contacts=new_contacts,
+        )
     outcome.warnings[:0] = warnings
     return outcome
 
@@ -279,16 +320,17 @@ def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | s
     ), None
 
 
-def _quarantine(db: Database, raw: bytes, label: str, recipient: str | None, reason: str,
-                parsed: ParsedEmail | None) -> Outcome:
+def _quarantine(
+    db: Database, raw: bytes, label: str, recipient: str | None, reason: str, parsed: ParsedEmail | None
+) -> Outcome:
     sender, subject = held_fields(parsed)
     with db.tx():
-        qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
-                                    from_email=sender, subject=subject)
+        qid = quarantine_store.hold(
+            db, raw, source=label, recipient=recipient, reason=reason, from_email=sender, subject=subject
+        )
         stored = quarantine_store.stored_email(db, qid)
     if stored is not None:  # refused before, then released: these very bytes are already an email
-        return Outcome(label, "duplicate", stored, "already captured (released from quarantine)",
-                       quarantine_id=qid)
+        return Outcome(label, "duplicate", stored, "already captured (released from quarantine)", quarantine_id=qid)
     return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
@@ -299,8 +341,9 @@ def held_fields(parsed: ParsedEmail | None) -> tuple[str | None, str | None]:
     return (parsed.from_[0].email if parsed.from_ else None), parsed.subject
 
 
-def _quarantine_failure(db: Database, raw: bytes, label: str, recipient: str | None,
-                        parsed: ParsedEmail | str | None, exc: Exception) -> Outcome:
+def _quarantine_failure(
+    db: Database, raw: bytes, label: str, recipient: str | None, parsed: ParsedEmail | str | None, exc: Exception
+) -> Outcome:
     """Quarantine a message that failed to be stored, with the failure as its reason.
 
     Listed with its sender and subject when they can be read; when even that fails, the bytes are
@@ -316,8 +359,9 @@ def _quarantine_failure(db: Database, raw: bytes, label: str, recipient: str | N
             raise
     reason = f"could not be stored: {type(exc).__name__}"
     with db.tx():
-        qid = quarantine_store.hold(db, raw, source=label, recipient=recipient, reason=reason,
-                                    from_email=None, subject=None)
+        qid = quarantine_store.hold(
+            db, raw, source=label, recipient=recipient, reason=reason, from_email=None, subject=None
+        )
     return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
 
 
@@ -376,17 +420,25 @@ def store_parsed(
     creates join ``new_contacts`` when given; otherwise their earlier mail is linked before it returns.
     """
     if new_contacts is not None:
-        return _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived,
-                             new_contacts)
+        return _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, new_contacts)
     own = NewContacts()
     outcome = _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, own)
     own.link_earlier_mail(db)
     return outcome
 
 
-def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | None, origin: Origin,
-                  company: Company | None, bcc_deal_id: int | None, wrapper_raw: bytes | None,
-                  derived: Derived | None, new_contacts: NewContacts) -> Outcome:
+def _store_parsed(
+    db: Database,
+    owner: User,
+    parsed: ParsedEmail,
+    raw: bytes | None,
+    origin: Origin,
+    company: Company | None,
+    bcc_deal_id: int | None,
+    wrapper_raw: bytes | None,
+    derived: Derived | None,
+    new_contacts: NewContacts,
+) -> Outcome:
     """Facts, decision, then writes: see :mod:`pdmail.capture.decision` for the rules."""
     company = company or Company.load(db)
     derived = derived or Derived.of(parsed)
@@ -403,27 +455,50 @@ def _store_parsed(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | N
         decided = decision_rules.decide(facts.with_contacts(created, refused))
     if decided.status == decision_rules.SKIPPED:
         return Outcome(origin.label, decided.status, None, decided.reason)
-    email_id = _save(db, owner, parsed, raw, origin, facts, decided, thread_ids, derived,
-                     bcc_deal_id=bcc_deal_id, wrapper_raw=wrapper_raw)
+    email_id = _save(
+        db,
+        owner,
+        parsed,
+        raw,
+        origin,
+        facts,
+        decided,
+        thread_ids,
+        derived,
+        bcc_deal_id=bcc_deal_id,
+        wrapper_raw=wrapper_raw,
+    )
     return Outcome(origin.label, "stored", email_id, None, list(decided.warnings))
 
 
-def _identity_facts(db: Database, owner: User, parsed: ParsedEmail, origin: Origin,
-                    fingerprint: str) -> decision_rules.CaptureFacts:
+def _identity_facts(
+    db: Database, owner: User, parsed: ParsedEmail, origin: Origin, fingerprint: str
+) -> decision_rules.CaptureFacts:
     """What the store holds of this very message: read first, as a duplicate needs nothing else."""
     sent_copy = None
     duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
     if duplicate_of is None and parsed.pdmail_token:
         # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
         sent_copy = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
-    return decision_rules.CaptureFacts(source=origin.source, message_id=parsed.message_id,
-                                       duplicate_of=duplicate_of, sent_copy_of=sent_copy,
-                                       forced_visibility=origin.visibility)
+    return decision_rules.CaptureFacts(
+        source=origin.source,
+        message_id=parsed.message_id,
+        duplicate_of=duplicate_of,
+        sent_copy_of=sent_copy,
+        forced_visibility=origin.visibility,
+    )
 
 
-def _read_facts(db: Database, owner: User, parsed: ParsedEmail, origin: Origin, company: Company,
-                facts: decision_rules.CaptureFacts, bcc_deal_id: int | None,
-                new_contacts: NewContacts) -> tuple[decision_rules.CaptureFacts, tuple[str, ...]]:
+def _read_facts(
+    db: Database,
+    owner: User,
+    parsed: ParsedEmail,
+    origin: Origin,
+    company: Company,
+    facts: decision_rules.CaptureFacts,
+    bcc_deal_id: int | None,
+    new_contacts: NewContacts,
+) -> tuple[decision_rules.CaptureFacts, tuple[str, ...]]:
     """The rest of the facts: Message-ID, thread, settings, and the CRM as the linking engine reads it.
 
     Two writes come first, because the facts depend on them: conversations that arrived out of order
@@ -443,8 +518,9 @@ def _read_facts(db: Database, owner: User, parsed: ParsedEmail, origin: Origin, 
         facts,
         message_id_taken=taken,
         default_visibility=company.setting(db, "default-visibility", owner),
-        thread=None if thread is None else decision_rules.ThreadFacts(
-            thread.id, thread.visibility, thread.deal_id, thread.is_deal_manual),
+        thread=None
+        if thread is None
+        else decision_rules.ThreadFacts(thread.id, thread.visibility, thread.deal_id, thread.is_deal_manual),
         create_contacts=company.create_contacts,
         email_in=email_in,
         base=base,
@@ -453,16 +529,28 @@ def _read_facts(db: Database, owner: User, parsed: ParsedEmail, origin: Origin, 
     ), thread_ids
 
 
-def _save(db: Database, owner: User, parsed: ParsedEmail, raw: bytes | None, origin: Origin,
-          facts: decision_rules.CaptureFacts, decided: decision_rules.CaptureDecision, thread_ids: tuple[str, ...],
-          derived: Derived, *, bcc_deal_id: int | None, wrapper_raw: bytes | None) -> int:
+def _save(
+    db: Database,
+    owner: User,
+    parsed: ParsedEmail,
+    raw: bytes | None,
+    origin: Origin,
+    facts: decision_rules.CaptureFacts,
+    decided: decision_rules.CaptureDecision,
+    thread_ids: tuple[str, ...],
+    derived: Derived,
+    *,
+    bcc_deal_id: int | None,
+    wrapper_raw: bytes | None,
+) -> int:
     """Write what was decided: the thread, the raw bytes, the email and its links, and their follow-ups."""
     decision = decided.links
     assert decision is not None and facts.email_in is not None
     stamp = now_utc()
     if facts.thread is None:
-        thread_id = store.create_thread(db, owner.id, threading_rules.normalize_subject(parsed.subject),
-                                        decided.visibility, stamp)
+        thread_id = store.create_thread(
+            db, owner.id, threading_rules.normalize_subject(parsed.subject), decided.visibility, stamp
+        )
     else:
         thread_id = facts.thread.id
     thread = store.get_thread(db, thread_id)

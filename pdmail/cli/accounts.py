@@ -26,36 +26,65 @@ def account_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="A short name for the account (or its email address).")],
     address: Annotated[str | None, _opt("--address", "The account's email address.", "EMAIL")] = None,
-    provider: Annotated[str | None, _opt(
-        "--provider", "A preset: gmail, outlook, office365, icloud, yahoo, aol, fastmail, gmx, gmx.com, mailru, "
-        "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, zimbra.", "NAME")] = None,
+    provider: Annotated[
+        str | None,
+        _opt(
+            "--provider",
+            "A preset: gmail, outlook, office365, icloud, yahoo, aol, fastmail, gmx, gmx.com, mailru, "
+            "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, zimbra.",
+            "NAME",
+        ),
+    ] = None,
     imap_host: Annotated[str | None, _opt("--imap-host", "IMAP server (any host).", "HOST")] = None,
     imap_port: Annotated[int | None, _opt("--imap-port", "IMAP port (993 for tls, 143 for starttls).", "N")] = None,
-    imap_security: Annotated[str | None, typer.Option(
-        "--imap-security", "--security", help="tls (implicit TLS, the default; also written ssl) or starttls.",
-        metavar="tls|starttls", show_default=False)] = None,
+    imap_security: Annotated[
+        str | None,
+        typer.Option(
+            "--imap-security",
+            "--security",
+            help="tls (implicit TLS, the default; also written ssl) or starttls.",
+            metavar="tls|starttls",
+            show_default=False,
+        ),
+    ] = None,
     smtp_host: Annotated[str | None, _opt("--smtp-host", "SMTP server for `pdmail send`.", "HOST")] = None,
     smtp_port: Annotated[int | None, _opt("--smtp-port", "SMTP port (465 for tls, 587 for starttls).", "N")] = None,
     smtp_security: Annotated[str | None, _opt("--smtp-security", "tls (or ssl) or starttls.", "tls|starttls")] = None,
     username: Annotated[str | None, _opt("--username", "Login name, when it is not the address.", "USER")] = None,
-    password_command: Annotated[str | None, _opt(
-        "--password-command", "A command that prints the password (first line); run without a shell.", "CMD")] = None,
-    password_env: Annotated[str | None, _opt(
-        "--password-env", "An environment variable that holds the password.", "NAME")] = None,
-    keyring: Annotated[bool, typer.Option(
-        "--keyring", help="Keep the password in the OS keyring (asked for now; not available under cron).")] = False,
-    oauth2_token_command: Annotated[str | None, _opt(
-        "--oauth2-token-command", "A command that prints an OAuth2 access token (XOAUTH2/OAUTHBEARER).", "CMD")] = None,
-    cafile: Annotated[str | None, _opt(
-        "--cafile", "Trust this CA or self-signed certificate (PEM) too.", "PEM")] = None,
+    password_command: Annotated[
+        str | None,
+        _opt("--password-command", "A command that prints the password (first line); run without a shell.", "CMD"),
+    ] = None,
+    password_env: Annotated[
+        str | None, _opt("--password-env", "An environment variable that holds the password.", "NAME")
+    ] = None,
+    keyring: Annotated[
+        bool,
+        typer.Option(
+            "--keyring", help="Keep the password in the OS keyring (asked for now; not available under cron)."
+        ),
+    ] = False,
+    oauth2_token_command: Annotated[
+        str | None,
+        _opt("--oauth2-token-command", "A command that prints an OAuth2 access token (XOAUTH2/OAUTHBEARER).", "CMD"),
+    ] = None,
+    cafile: Annotated[
+        str | None, _opt("--cafile", "Trust this CA or self-signed certificate (PEM) too.", "PEM")
+    ] = None,
     maildir: Annotated[str | None, _opt("--maildir", "Sync a local Maildir instead of a server.", "PATH")] = None,
-    since: Annotated[str | None, _opt(
-        "--since", "Sync mail from this date on: YYYY-MM-DD, 30d, or all (default: 3 days ago).", "DATE")] = None,
-    folders: Annotated[str | None, _opt(
-        "--folders", "Comma-separated folders to sync (default: all; Sent is always included).", "A,B")] = None,
-    past: Annotated[str | None, _opt(
-        "--past", "Past mail from known contacts only, or from everyone (default: contacts).",
-        "contacts|everyone")] = None,
+    since: Annotated[
+        str | None,
+        _opt("--since", "Sync mail from this date on: YYYY-MM-DD, 30d, or all (default: 3 days ago).", "DATE"),
+    ] = None,
+    folders: Annotated[
+        str | None, _opt("--folders", "Comma-separated folders to sync (default: all; Sent is always included).", "A,B")
+    ] = None,
+    past: Annotated[
+        str | None,
+        _opt(
+            "--past", "Past mail from known contacts only, or from everyone (default: contacts).", "contacts|everyone"
+        ),
+    ] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it your default account.")] = False,
 ) -> None:
     """Add a mail account. Passwords are never stored: give a command, a variable or the keyring.
@@ -73,11 +102,26 @@ def account_add(
     from pdmail.accounts.setup import AccountOptions, create_account
 
     opts = AccountOptions(
-        name=name, address=address, provider=provider, imap_host=imap_host, imap_port=imap_port,
-        imap_security=imap_security, smtp_host=smtp_host, smtp_port=smtp_port, smtp_security=smtp_security,
-        username=username, password_command=password_command, password_env=password_env, keyring=keyring,
-        oauth2_token_command=oauth2_token_command, cafile=cafile, maildir=maildir, since=since, folders=folders,
-        past=past, default=default,
+        name=name,
+        address=address,
+        provider=provider,
+        imap_host=imap_host,
+        imap_port=imap_port,
+        imap_security=imap_security,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_security=smtp_security,
+        username=username,
+        password_command=password_command,
+        password_env=password_env,
+        keyring=keyring,
+        oauth2_token_command=oauth2_token_command,
+        cafile=cafile,
+        maildir=maildir,
+        since=since,
+        folders=folders,
+        past=past,
+        default=default,
     )
     secret = _ask_secret() if keyring else None
     account = create_account(s.db, s.user, opts, keyring_secret=secret)
@@ -109,8 +153,14 @@ def account_list(s: Session) -> None:
         t = Table("name", "address", "server", "secret", "last sync", "")
         for r in rows:
             server = f"{r['imap_host']}:{r['imap_port']}" if r["kind"] == "imap" else f"Maildir {r['maildir_path']}"
-            t.add_row(safe(r["name"]), safe(r["address"]), safe(server), safe(r["secret"]),
-                      _last_sync_text(r["last_sync"]), "default" if r["is_default"] else "")
+            t.add_row(
+                safe(r["name"]),
+                safe(r["address"]),
+                safe(server),
+                safe(r["secret"]),
+                _last_sync_text(r["last_sync"]),
+                "default" if r["is_default"] else "",
+            )
         return t
 
     s.emit(rows, table)
@@ -120,8 +170,10 @@ def _last_sync_text(run: dict | None) -> str:
     if not run:
         return "never"
     when = run.get("finished") or run.get("last_commit") or run.get("started") or ""
-    lines = [f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
-             f"{run['skipped']} skipped, {run['errors']} errors"]
+    lines = [
+        f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
+        f"{run['skipped']} skipped, {run['errors']} errors"
+    ]
     if run.get("message"):
         lines.append(run["message"])
     lines += [f"{folder}: {error}" for folder, error in run.get("folder_errors", {}).items()]
@@ -147,8 +199,11 @@ def account_test(
     report = check_account(account, timeout=timeout)
 
     def human():
-        lines = [f"{safe(account.name)}: logged in to {safe(report.get('server') or report.get('maildir'))}"
-                 if account.kind == "imap" else f"{safe(account.name)}: Maildir {safe(report['maildir'])}"]
+        lines = [
+            f"{safe(account.name)}: logged in to {safe(report.get('server') or report.get('maildir'))}"
+            if account.kind == "imap"
+            else f"{safe(account.name)}: Maildir {safe(report['maildir'])}"
+        ]
         for folder in report["folders"]:
             role = f"  ({folder['role']})" if folder["role"] else ""
             lines.append(f"  {safe(folder['name'])}{role}")
@@ -161,7 +216,8 @@ def account_test(
 
 @command(account_app, "default", lists=True)
 def account_default(
-    s: Session, name: Annotated[str, typer.Argument(help="Account name or address.")],
+    s: Session,
+    name: Annotated[str, typer.Argument(help="Account name or address.")],
 ) -> None:
     """Make an account your default (used by `sync` and `send` when --account is not given).
 
@@ -177,9 +233,16 @@ def account_default(
 def account_set(
     s: Session,
     name: Annotated[str, typer.Argument(help="Account name or address.")],
-    past: Annotated[str, typer.Option(
-        "--past", help="Past mail (already in the mailbox when the account was added) from known contacts "
-        "only, or from everyone.", metavar="contacts|everyone", show_default=False)],
+    past: Annotated[
+        str,
+        typer.Option(
+            "--past",
+            help="Past mail (already in the mailbox when the account was added) from known contacts "
+            "only, or from everyone.",
+            metavar="contacts|everyone",
+            show_default=False,
+        ),
+    ],
 ) -> None:
     """Change an account's choice of past mail. The next `pdmail sync` fetches what the new choice takes.
 
@@ -188,13 +251,17 @@ def account_set(
     from pdmail.store.accounts import set_past
 
     account = set_past(s.db, s.user, name, past)
-    s.emit(account.to_json(), f"Account {safe(account.name)} now takes past mail from {safe(account.past)}; "
-                              "`pdmail sync` fetches what that adds.")
+    s.emit(
+        account.to_json(),
+        f"Account {safe(account.name)} now takes past mail from {safe(account.past)}; "
+        "`pdmail sync` fetches what that adds.",
+    )
 
 
 @command(account_app, "remove", lists=True)
 def account_remove(
-    s: Session, name: Annotated[str, typer.Argument(help="Account name or address.")],
+    s: Session,
+    name: Annotated[str, typer.Argument(help="Account name or address.")],
 ) -> None:
     """Forget an account and its sync state. Mail already in pdmail stays, with its links.
 

@@ -13,8 +13,13 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", help="Email id.")]
 
 def register(app: typer.Typer) -> None:
     command(app, "share", lists=True)(share)
-    for name, fn in (("read", read), ("unread", unread), ("archive", archive), ("delete", delete),
-                     ("restore", restore)):
+    for name, fn in (
+        ("read", read),
+        ("unread", unread),
+        ("archive", archive),
+        ("delete", delete),
+        ("restore", restore),
+    ):
         command(app, name, lists=True)(fn)
     command(app, "export", lists=False)(export)
 
@@ -94,8 +99,12 @@ def restore(s: Session, email_id: IdArg) -> None:
 def export(
     s: Session,
     fmt: Annotated[str, typer.Option("--format", help="jsonl (one email per line) or mbox.")] = "jsonl",
-    output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="Write this file instead of stdout (- for stdout); never through a symbolic link.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output", "-o", help="Write this file instead of stdout (- for stdout); never through a symbolic link."
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace the --output file if it exists.")] = False,
     mine: Annotated[bool, typer.Option("--mine", help="Only your own email.")] = False,
 ) -> None:

@@ -9,10 +9,8 @@ from pdmail.cli.link import emit_rule_change, run_rule_change
 
 user_app = typer.Typer(help="People who use pdmail: each has their own mail and settings.", no_args_is_help=True)
 settings_app = typer.Typer(help="Your settings and, for admins, the company's.", no_args_is_help=True)
-alt_app = typer.Typer(help="Other addresses you send from (they may use the Smart BCC address).",
-                      no_args_is_help=True)
-block_app = typer.Typer(help="Addresses and domains whose mail is never linked (company-wide).",
-                        no_args_is_help=True)
+alt_app = typer.Typer(help="Other addresses you send from (they may use the Smart BCC address).", no_args_is_help=True)
+block_app = typer.Typer(help="Addresses and domains whose mail is never linked (company-wide).", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -36,8 +34,10 @@ def _changes():
     return user_changes
 
 
-DryRunOption = Annotated[bool, typer.Option(
-    "--dry-run", help="Print which of the email you may see would be linked differently; change nothing.")]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print which of the email you may see would be linked differently; change nothing."),
+]
 
 
 def init(
@@ -54,8 +54,7 @@ def init(
     """
     users = _users()
     db = s.create_db()
-    user = users.init_company(db, company=company or (email.partition("@")[2] or "My company"), name=name,
-                              email=email)
+    user = users.init_company(db, company=company or (email.partition("@")[2] or "My company"), name=name, email=email)
     s.emit(users.user_json(user), f"{user.id}")
     s.info(f"Created {db.path} with admin {safe(user.email)}.")
 
@@ -91,8 +90,13 @@ def user_list(s: Session) -> None:
 
         t = Table("id", "email", "name", "role", "")
         for u in rows:
-            t.add_row(str(u.id), safe(u.email), safe(u.name), "admin" if u.is_admin else "user",
-                      "default" if u.email == default else "")
+            t.add_row(
+                str(u.id),
+                safe(u.email),
+                safe(u.name),
+                "admin" if u.is_admin else "user",
+                "default" if u.email == default else "",
+            )
         return t
 
     s.emit([users.user_json(u) | {"default": u.email == default} for u in rows], table)
@@ -140,9 +144,14 @@ def settings_show(s: Session) -> None:
 @command(settings_app, "set", lists=True)
 def settings_set(
     s: Session,
-    key: Annotated[str, typer.Argument(help="default-visibility, auto-link-deals, accept-colleague-links, "
-                                            "archive-on-server, delete-on-server, time-zone, bcc-address, "
-                                            "bcc-authserv-id, create-contacts")],
+    key: Annotated[
+        str,
+        typer.Argument(
+            help="default-visibility, auto-link-deals, accept-colleague-links, "
+            "archive-on-server, delete-on-server, time-zone, bcc-address, "
+            "bcc-authserv-id, create-contacts"
+        ),
+    ],
     value: Annotated[str, typer.Argument(help="The new value (on/off, shared/private, an address...).")],
     dry_run: DryRunOption = False,
 ) -> None:
@@ -154,13 +163,21 @@ def settings_set(
     Example: `pdmail settings set default-visibility private`
     """
     stored, relinked = run_rule_change(s, dry_run, lambda: _changes().set_setting(s.db, s.user, key, value))
-    emit_rule_change(s, relinked, {"key": key, "value": stored}, f"{key} = {safe(stored or '(not set)')}",
-                     f"set {key} to {stored or '(not set)'}")
+    emit_rule_change(
+        s,
+        relinked,
+        {"key": key, "value": stored},
+        f"{key} = {safe(stored or '(not set)')}",
+        f"set {key} to {stored or '(not set)'}",
+    )
 
 
 @command(alt_app, "add", lists=True)
-def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address you also send from.")],
-            dry_run: DryRunOption = False) -> None:
+def alt_add(
+    s: Session,
+    address: Annotated[str, typer.Argument(help="An address you also send from.")],
+    dry_run: DryRunOption = False,
+) -> None:
     """Add an alternative address of yours. It counts once an admin approves it (an admin's own at once).
 
     An address of a contact or of another user is refused.
@@ -168,9 +185,15 @@ def alt_add(s: Session, address: Annotated[str, typer.Argument(help="An address 
     Example: `pdmail settings alt-address add maria.lopez@northwind.example`
     """
     alt, relinked = run_rule_change(s, dry_run, lambda: _changes().add_alt_address(s.db, s.user, address))
-    emit_rule_change(s, relinked, alt.to_json(), f"Added {safe(alt.address)}." if alt.approved
-                     else f"Added {safe(alt.address)}; it counts once an admin approves it.",
-                     f"add your address {alt.address}")
+    emit_rule_change(
+        s,
+        relinked,
+        alt.to_json(),
+        f"Added {safe(alt.address)}."
+        if alt.approved
+        else f"Added {safe(alt.address)}; it counts once an admin approves it.",
+        f"add your address {alt.address}",
+    )
 
 
 @command(alt_app, "approve", lists=True)
@@ -194,8 +217,11 @@ def alt_reject(s: Session, address: Annotated[str, typer.Argument(help="An addre
 
 
 @command(alt_app, "remove", lists=True)
-def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of your alternative addresses.")],
-               dry_run: DryRunOption = False) -> None:
+def alt_remove(
+    s: Session,
+    address: Annotated[str, typer.Argument(help="One of your alternative addresses.")],
+    dry_run: DryRunOption = False,
+) -> None:
     """Remove an alternative address of yours.
 
     Example: `pdmail settings alt-address remove maria.lopez@northwind.example`
@@ -207,8 +233,9 @@ def alt_remove(s: Session, address: Annotated[str, typer.Argument(help="One of y
 @command(alt_app, "list", lists=True)
 def alt_list(
     s: Session,
-    pending: Annotated[bool, typer.Option("--pending", help="Everyone's addresses waiting for approval (admins).")]
-    = False,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Everyone's addresses waiting for approval (admins).")
+    ] = False,
 ) -> None:
     """List your alternative addresses, and which still wait for an admin's approval.
 
@@ -225,7 +252,8 @@ def alt_list(
         if not addresses:
             return "No addresses wait for approval." if pending else "No alternative addresses."
         return "\n".join(
-            safe(a.address) + (f"  claimed by {safe(a.user)}" if pending else "")
+            safe(a.address)
+            + (f"  claimed by {safe(a.user)}" if pending else "")
             + ("" if a.approved else "  (waiting for an admin's approval)")
             for a in addresses
         )
@@ -234,8 +262,11 @@ def alt_list(
 
 
 @command(block_app, "add", lists=True)
-def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An address, or @domain (subdomains too).")],
-              dry_run: DryRunOption = False) -> None:
+def block_add(
+    s: Session,
+    pattern: Annotated[str, typer.Argument(help="An address, or @domain (subdomains too).")],
+    dry_run: DryRunOption = False,
+) -> None:
     """Block an address or a whole domain (admins only): its mail is never linked.
 
     Example: `pdmail settings block add @newsletters.example`
@@ -245,8 +276,11 @@ def block_add(s: Session, pattern: Annotated[str, typer.Argument(help="An addres
 
 
 @command(block_app, "remove", lists=True)
-def block_remove(s: Session, pattern: Annotated[str, typer.Argument(help="An entry of the block list.")],
-                 dry_run: DryRunOption = False) -> None:
+def block_remove(
+    s: Session,
+    pattern: Annotated[str, typer.Argument(help="An entry of the block list.")],
+    dry_run: DryRunOption = False,
+) -> None:
     """Remove an entry from the block list (admins only).
 
     Links it brings back to a colleague's email that nobody else sees are only proposed to them.

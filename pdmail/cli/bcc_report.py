@@ -39,7 +39,9 @@ def write_report(outcomes, *, json_output: bool, quiet: bool, single: bool) -> N
             for warning in o.warnings:
                 err.write(f"Warning: {clean(f'{o.source}: {warning}')}\n")
         if o.status == "quarantined":
-            err.write(f"Error: {clean(o.source)}: refused: {clean(o.reason)} (quarantined as {o.quarantine_id}; "
-                      "review with `pdmail bcc-ingest --quarantine`)\n")
+            err.write(
+                f"Error: {clean(o.source)}: refused: {clean(o.reason)} (quarantined as {o.quarantine_id}; "
+                "review with `pdmail bcc-ingest --quarantine`)\n"
+            )
         elif o.status == "failed":
             err.write(f"Error: {clean(o.source)}: {clean(o.reason)}\n")

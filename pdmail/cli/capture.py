@@ -21,8 +21,14 @@ def _progress(s: Session, total_hint: bool):
 
     from pdmail.cli.common import err_console
 
-    bar = Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                   TimeRemainingColumn(), console=err_console(), transient=True)
+    bar = Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console(),
+        transient=True,
+    )
     task = bar.add_task("Ingesting", total=None)
 
     def update(done: int, total: int) -> None:
@@ -33,27 +39,51 @@ def _progress(s: Session, total_hint: bool):
 
 def bcc_ingest(
     s: Session,
-    paths: Annotated[list[str] | None, typer.Argument(
-        help="Message files, mbox files, Maildir folders or folders of message files. Without paths: one message on stdin.",
-        show_default=False)] = None,
-    recipient: Annotated[str | None, typer.Option(
-        "--recipient", help="The envelope recipient, when the mail server knows it (Postfix: ${recipient}).")] = None,
-    mta: Annotated[bool, typer.Option(
-        "--mta", help="For a mail server's pipe: refused mail exits 0 (no bounce), internal errors exit 75.")] = False,
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Message files, mbox files, Maildir folders or folders of message files. Without paths: one message on stdin.",
+            show_default=False,
+        ),
+    ] = None,
+    recipient: Annotated[
+        str | None,
+        typer.Option(
+            "--recipient", help="The envelope recipient, when the mail server knows it (Postfix: ${recipient})."
+        ),
+    ] = None,
+    mta: Annotated[
+        bool,
+        typer.Option(
+            "--mta", help="For a mail server's pipe: refused mail exits 0 (no bounce), internal errors exit 75."
+        ),
+    ] = False,
     quarantine: Annotated[bool, typer.Option("--quarantine", help="List refused messages awaiting review.")] = False,
-    release: Annotated[int | None, typer.Option(
-        "--release", metavar="QID", help="Ingest a quarantined message after review.")] = None,
-    discard: Annotated[int | None, typer.Option(
-        "--discard", metavar="QID", help="Delete a quarantined message for good.")] = None,
-    discard_all: Annotated[bool, typer.Option(
-        "--discard-all", help="Delete every quarantined message you may review that is older than --older-than.")]
-    = False,
-    older_than: Annotated[str | None, typer.Option(
-        "--older-than", metavar="AGE", help="With --discard-all: 30d, 12h, 2w, or a date (2026-11-01).")] = None,
+    release: Annotated[
+        int | None, typer.Option("--release", metavar="QID", help="Ingest a quarantined message after review.")
+    ] = None,
+    discard: Annotated[
+        int | None, typer.Option("--discard", metavar="QID", help="Delete a quarantined message for good.")
+    ] = None,
+    discard_all: Annotated[
+        bool,
+        typer.Option(
+            "--discard-all", help="Delete every quarantined message you may review that is older than --older-than."
+        ),
+    ] = False,
+    older_than: Annotated[
+        str | None,
+        typer.Option("--older-than", metavar="AGE", help="With --discard-all: 30d, 12h, 2w, or a date (2026-11-01)."),
+    ] = None,
     page: Annotated[int, typer.Option("--page", help="With --quarantine: which page (1 is the oldest).")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="With --quarantine: entries per page.")] = 50,
-    workers: Annotated[int | None, typer.Option(
-        "--workers", help="Parser processes for many inputs (default: one per core but one; 0 parses in this process).")] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            "--workers",
+            help="Parser processes for many inputs (default: one per core but one; 0 parses in this process).",
+        ),
+    ] = None,
 ) -> None:
     """Capture mail sent to the company's Smart BCC address.
 
@@ -74,8 +104,9 @@ def bcc_ingest(
     from pdmail.cli.terminal import notice
 
     if quarantine or release is not None or discard is not None or discard_all:
-        return _quarantine_commands(s, release=release, discard=discard, discard_all=discard_all,
-                                    older_than=older_than, page=page, limit=limit)
+        return _quarantine_commands(
+            s, release=release, discard=discard, discard_all=discard_all, older_than=older_than, page=page, limit=limit
+        )
     try:
         if not paths:
             stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
@@ -87,15 +118,18 @@ def bcc_ingest(
             bar, update = _progress(s, len(items) > 20)
             if bar:
                 with bar:
-                    outcomes = ingest.ingest_many(s.db, items, recipient=recipient, progress=update, workers=workers,
-                                                  notice=notice)
+                    outcomes = ingest.ingest_many(
+                        s.db, items, recipient=recipient, progress=update, workers=workers, notice=notice
+                    )
             else:
                 outcomes = ingest.ingest_many(s.db, items, recipient=recipient, workers=workers, notice=notice)
     except Exception as exc:
         if isinstance(exc, ingest.RunStopped):  # what was committed before it stopped is reported
             _report(s, exc.outcomes, single=False)
-            sys.stderr.write(f"Stopped after {len(exc.outcomes)} inputs; the same command again goes on from "
-                             "there (nothing is stored twice).\n")
+            sys.stderr.write(
+                f"Stopped after {len(exc.outcomes)} inputs; the same command again goes on from "
+                "there (nothing is stored twice).\n"
+            )
         if mta:
             from pdmail.core.errors import EXIT_TEMPFAIL
 
@@ -114,8 +148,16 @@ def _report(s: Session, outcomes, *, single: bool) -> None:
     write_report(outcomes, json_output=s.json, quiet=s.quiet, single=single)
 
 
-def _quarantine_commands(s: Session, *, release: int | None, discard: int | None, discard_all: bool,
-                         older_than: str | None, page: int, limit: int) -> None:
+def _quarantine_commands(
+    s: Session,
+    *,
+    release: int | None,
+    discard: int | None,
+    discard_all: bool,
+    older_than: str | None,
+    page: int,
+    limit: int,
+) -> None:
     from pdmail.core.errors import UsageError
     from pdmail.store import quarantine as quarantine_store
 
@@ -125,8 +167,11 @@ def _quarantine_commands(s: Session, *, release: int | None, discard: int | None
         from pdmail.capture.save import release as release_one
 
         outcome = release_one(s.db, release, s.user)
-        s.emit(outcome.to_json(), f"Released quarantined message {release}: {outcome.status}"
-               + (f" as email {outcome.id}" if outcome.id else ""))
+        s.emit(
+            outcome.to_json(),
+            f"Released quarantined message {release}: {outcome.status}"
+            + (f" as email {outcome.id}" if outcome.id else ""),
+        )
         return
     if discard is not None:
         quarantine_store.discard(s.db, s.user, discard)

@@ -19,13 +19,23 @@ from pdmail.cli.terminal import clean, end_on_closed_output, error_line, stdout_
 
 DbOption = Annotated[
     Path | None,
-    typer.Option("--db", envvar="PDMAIL_DB", metavar="PATH",
-                 help="Database file (default: pdmail.db in your user data folder).", show_default=False),
+    typer.Option(
+        "--db",
+        envvar="PDMAIL_DB",
+        metavar="PATH",
+        help="Database file (default: pdmail.db in your user data folder).",
+        show_default=False,
+    ),
 ]
 UserOption = Annotated[
     str | None,
-    typer.Option("--user", envvar="PDMAIL_USER", metavar="EMAIL",
-                 help="Act as this user (default: the one set by `pdmail user default`).", show_default=False),
+    typer.Option(
+        "--user",
+        envvar="PDMAIL_USER",
+        metavar="EMAIL",
+        help="Act as this user (default: the one set by `pdmail user default`).",
+        show_default=False,
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
@@ -34,13 +44,21 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 # Precedence: command option > global option > PDMAIL_DB / PDMAIL_USER > default.
 CommandDbOption = Annotated[
     Path | None,
-    typer.Option("--db", metavar="PATH", show_default=False,
-                 help="Database file (default: $PDMAIL_DB, else pdmail.db in your user data folder)."),
+    typer.Option(
+        "--db",
+        metavar="PATH",
+        show_default=False,
+        help="Database file (default: $PDMAIL_DB, else pdmail.db in your user data folder).",
+    ),
 ]
 CommandUserOption = Annotated[
     str | None,
-    typer.Option("--user", metavar="EMAIL", show_default=False,
-                 help="Act as this user (default: $PDMAIL_USER, else the one set by `pdmail user default`)."),
+    typer.Option(
+        "--user",
+        metavar="EMAIL",
+        show_default=False,
+        help="Act as this user (default: $PDMAIL_USER, else the one set by `pdmail user default`).",
+    ),
 ]
 
 
@@ -51,7 +69,6 @@ class GlobalState:
     json: bool = False
     quiet: bool = False
     debug: bool = False
-
 
 
 @dataclass
@@ -154,6 +171,7 @@ def err_console():
 
 # --- terminal safety ------------------------------------------------------------------------------
 
+
 def safe(text: object, *, keep_newlines: bool = False) -> str:
     """Cleaned and escaped for Rich markup: a subject like ``[b]x[/b]`` prints as itself."""
     from rich.markup import escape
@@ -181,8 +199,7 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, **kwargs):
         ]
         if lists:
             extra.append(
-                inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False,
-                                  annotation=JsonOption)
+                inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOption)
             )
 
         @functools.wraps(fn)
@@ -213,8 +230,9 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, **kwargs):
                     raise fail(exc, session.debug) from None
                 from pdmail.core.errors import UsageError  # a number the user gave, beyond what SQLite stores
 
-                raise fail(UsageError("a number given is too large: ids and counts fit in 64 bits"),
-                           session.debug) from None
+                raise fail(
+                    UsageError("a number given is too large: ids and counts fit in 64 bits"), session.debug
+                ) from None
             except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
                 raise fail(exc, session.debug) from None
             finally:
@@ -231,5 +249,3 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, **kwargs):
 def _env_path(name: str) -> Path | None:
     value = os.environ.get(name)
     return Path(value) if value else None
-
-

@@ -47,15 +47,22 @@ def _read_file(path: Path) -> bytes:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
 
 
-DryRunOption = Annotated[bool, typer.Option(
-    "--dry-run", help="Print which of the email you may see would be linked differently; change nothing.")]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print which of the email you may see would be linked differently; change nothing."),
+]
 
 
 def _import_result(s: Session, report, kind: str, relinked) -> None:
     from pdmail.core.errors import EXIT_PARTIAL
 
-    emit_rule_change(s, relinked, report.to_json(), f"Imported {len(report.imported)} {kind}.",
-                     f"import {len(report.imported)} {kind}")
+    emit_rule_change(
+        s,
+        relinked,
+        report.to_json(),
+        f"Imported {len(report.imported)} {kind}.",
+        f"import {len(report.imported)} {kind}",
+    )
     for line, reason in report.errors:
         if not s.json:
             import sys
@@ -80,9 +87,13 @@ def contact_add(
     org: Annotated[int | None, typer.Option("--org", help="Organization id.")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Job title.")] = None,
     phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
-    first_name: Annotated[str | None, typer.Option(
-        "--first-name", help="What templates call them ({contact.first_name}); default: read from the name.",
-    )] = None,
+    first_name: Annotated[
+        str | None,
+        typer.Option(
+            "--first-name",
+            help="What templates call them ({contact.first_name}); default: read from the name.",
+        ),
+    ] = None,
     dry_run: DryRunOption = False,
 ) -> None:
     """Add a contact; earlier email from or to their addresses is linked to them.
@@ -92,8 +103,10 @@ def contact_add(
     Example: `pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1`
     """
     contact, relinked = run_rule_change(
-        s, dry_run, lambda: _changes().add_contact(s.db, name, email, org_id=org, title=title, phone=phone,
-                                                first_name=first_name))
+        s,
+        dry_run,
+        lambda: _changes().add_contact(s.db, name, email, org_id=org, title=title, phone=phone, first_name=first_name),
+    )
     emit_rule_change(s, relinked, contact.to_json(), f"{contact.id}", f"add contact {contact.name!r}")
 
 
@@ -111,8 +124,13 @@ def contact_add_address(
     Example: `pdmail contact add-address 12 ada.byron@acme.example`
     """
     contact, relinked = run_rule_change(s, dry_run, lambda: _changes().add_contact_address(s.db, contact_id, address))
-    emit_rule_change(s, relinked, contact.to_json(), f"Contact {contact.id}: {', '.join(contact.emails)}",
-                     f"add {address} to contact {contact.id}")
+    emit_rule_change(
+        s,
+        relinked,
+        contact.to_json(),
+        f"Contact {contact.id}: {', '.join(contact.emails)}",
+        f"add {address} to contact {contact.id}",
+    )
 
 
 @command(contact_app, "remove", lists=True)
@@ -130,8 +148,13 @@ def contact_remove(
     """
     (contact, deals), relinked = run_rule_change(s, dry_run, lambda: _changes().remove_contact(s.db, contact_id))
     kept = f"; deals kept without a contact: {', '.join(map(str, deals))}" if deals else ""
-    emit_rule_change(s, relinked, {"removed": contact.to_json(), "deals_kept": deals},
-                     f"Removed contact {contact.id} ({safe(contact.name)}){kept}.", f"remove contact {contact.id}")
+    emit_rule_change(
+        s,
+        relinked,
+        {"removed": contact.to_json(), "deals_kept": deals},
+        f"Removed contact {contact.id} ({safe(contact.name)}){kept}.",
+        f"remove contact {contact.id}",
+    )
 
 
 @command(contact_app, "list", lists=True)
@@ -193,8 +216,12 @@ def contact_show(
         lines += [f"Deal #{d.id}: {safe(d.title)} \\[{d.status}]" for d in deals]
         from rich.text import Text
 
-        return record_emails_view(Text.from_markup("\n".join(lines)), page.emails, page.has_more,
-                                  f"pdmail inbox --team --folder all --contact {contact.id} --limit {limit} --page 2")
+        return record_emails_view(
+            Text.from_markup("\n".join(lines)),
+            page.emails,
+            page.has_more,
+            f"pdmail inbox --team --folder all --contact {contact.id} --limit {limit} --page 2",
+        )
 
     s.emit(data, view)
 
@@ -269,8 +296,11 @@ def org_show(
     contacts = crm.list_contacts(s.db, org_id=org_id)
     deals = crm.list_deals(s.db, org_id=org_id)
     page = _linked_emails(s, org_id=org_id, limit=limit)
-    data = org.to_json() | {"contacts": [c.to_json() for c in contacts], "deals": [d.to_json() for d in deals],
-                            "linked_emails": page.emails}
+    data = org.to_json() | {
+        "contacts": [c.to_json() for c in contacts],
+        "deals": [d.to_json() for d in deals],
+        "linked_emails": page.emails,
+    }
 
     def view():
         from rich.text import Text
@@ -280,8 +310,12 @@ def org_show(
         lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}" + (f"  ({safe(org.domain)})" if org.domain else "")]
         lines += [f"Contact #{c.id}: {safe(c.name)} <{safe(', '.join(c.emails))}>" for c in contacts]
         lines += [f"Deal #{d.id}: {safe(d.title)} \\[{d.status}]" for d in deals]
-        return record_emails_view(Text.from_markup("\n".join(lines)), page.emails, page.has_more,
-                                  f"pdmail inbox --team --folder all --org {org.id} --limit {limit} --page 2")
+        return record_emails_view(
+            Text.from_markup("\n".join(lines)),
+            page.emails,
+            page.has_more,
+            f"pdmail inbox --team --folder all --org {org.id} --limit {limit} --page 2",
+        )
 
     s.emit(data, view)
 
@@ -295,9 +329,13 @@ def deal_add(
     title: Annotated[str, typer.Argument(help="Deal title.")],
     contact: Annotated[int, typer.Option("--contact", help="The contact person's id.")],
     org: Annotated[int | None, typer.Option("--org", help="Organization id (default: the contact's).")] = None,
-    value: Annotated[str | None, typer.Option(
-        "--value", help="Deal value, exact: 480000.10 (at most the currency's decimals; 1,234 is ambiguous).",
-    )] = None,
+    value: Annotated[
+        str | None,
+        typer.Option(
+            "--value",
+            help="Deal value, exact: 480000.10 (at most the currency's decimals; 1,234 is ambiguous).",
+        ),
+    ] = None,
     currency: Annotated[str | None, typer.Option("--currency", help="Currency code, e.g. EUR.")] = None,
     status: Annotated[str, typer.Option("--status", help="open, won or lost.")] = "open",
     dry_run: DryRunOption = False,
@@ -306,9 +344,13 @@ def deal_add(
 
     Example: `pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR`
     """
-    deal, relinked = run_rule_change(s, dry_run, lambda: _changes().add_deal(
-        s.db, title, contact_id=contact, org_id=org, value=value,
-        currency=currency, status=status))
+    deal, relinked = run_rule_change(
+        s,
+        dry_run,
+        lambda: _changes().add_deal(
+            s.db, title, contact_id=contact, org_id=org, value=value, currency=currency, status=status
+        ),
+    )
     emit_rule_change(s, relinked, deal.to_json(), f"{deal.id}", f"add deal {deal.title!r}")
 
 
@@ -359,8 +401,12 @@ def deal_show(
             f"[bold]{safe(deal.title)}[/bold]  #{deal.id}  \\[{deal.status}]{safe(amount)}\n"
             f"Contact: {safe(deal.contact_name or '-')}"
         )
-        return record_emails_view(title, page.emails, page.has_more,
-                                  f"pdmail inbox --team --folder all --deal {deal.id} --limit {limit} --page 2")
+        return record_emails_view(
+            title,
+            page.emails,
+            page.has_more,
+            f"pdmail inbox --team --folder all --deal {deal.id} --limit {limit} --page 2",
+        )
 
     s.emit(deal.to_json() | {"linked_emails": page.emails}, view)
 
@@ -398,5 +444,10 @@ def deal_set_status(
     Example: `pdmail deal set-status 7 won`
     """
     (deal, before), relinked = run_rule_change(s, dry_run, lambda: _changes().set_deal_status(s.db, deal_id, status))
-    emit_rule_change(s, relinked, deal.to_json() | {"previous_status": before},
-                     f"Deal {deal.id}: {before} → {deal.status}", f"mark deal {deal.id} {deal.status}")
+    emit_rule_change(
+        s,
+        relinked,
+        deal.to_json() | {"previous_status": before},
+        f"Deal {deal.id}: {before} → {deal.status}",
+        f"mark deal {deal.id} {deal.status}",
+    )

@@ -23,19 +23,29 @@ def link(
     s: Session,
     email_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Email id.")] = None,
     deal: Annotated[int | None, typer.Option("--deal", help="Put the email's thread on this deal.")] = None,
-    contact: Annotated[list[int] | None, typer.Option(
-        "--contact", help="Link the email to exactly these contacts (repeatable).")] = None,
+    contact: Annotated[
+        list[int] | None, typer.Option("--contact", help="Link the email to exactly these contacts (repeatable).")
+    ] = None,
     none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
-    split: Annotated[bool, typer.Option("--split", help="Move the email and its replies into a thread of their own.")] = False,
-    review: Annotated[bool, typer.Option(
-        "--review", help="List your email with links another user's change proposed, waiting for you.")] = False,
-    accept: Annotated[bool, typer.Option(
-        "--accept", help="Accept the links proposed for the email's thread: they count for sharing.")] = False,
-    reject: Annotated[bool, typer.Option(
-        "--reject", help="Reject the links proposed for the email's thread (a choice by hand).")] = False,
-    rescan: Annotated[bool, typer.Option(
-        "--rescan", help="Link stored email again (an admin: everyone's; anyone else: their own).")] = False,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="With --rescan: print what would change, change nothing.")] = False,
+    split: Annotated[
+        bool, typer.Option("--split", help="Move the email and its replies into a thread of their own.")
+    ] = False,
+    review: Annotated[
+        bool,
+        typer.Option("--review", help="List your email with links another user's change proposed, waiting for you."),
+    ] = False,
+    accept: Annotated[
+        bool, typer.Option("--accept", help="Accept the links proposed for the email's thread: they count for sharing.")
+    ] = False,
+    reject: Annotated[
+        bool, typer.Option("--reject", help="Reject the links proposed for the email's thread (a choice by hand).")
+    ] = False,
+    rescan: Annotated[
+        bool, typer.Option("--rescan", help="Link stored email again (an admin: everyone's; anyone else: their own).")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="With --rescan: print what would change, change nothing.")
+    ] = False,
 ) -> None:
     """Choose deals, set links by hand, review proposed links, split threads, or link everything again.
 
@@ -78,15 +88,23 @@ def link(
             raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
         _choose(s, [manual_links.candidates(s.db, s.user, email_id)])
         return
-    request = manual_links.LinkRequest(split=split, contact_ids=tuple(contact) if contact is not None else None,
-                                       deal_id=deal, no_deal=none, accept=accept, reject=reject)
+    request = manual_links.LinkRequest(
+        split=split,
+        contact_ids=tuple(contact) if contact is not None else None,
+        deal_id=deal,
+        no_deal=none,
+        accept=accept,
+        reject=reject,
+    )
     e = manual_links.apply(s.db, s.user, email_id, request)
     s.emit(e, lambda: _summary(e))
     if (accept or reject) and not e["accepted" if accept else "rejected"]:
         s.info(f"Nothing is proposed on thread {e['thread_id']}: nothing was {'accepted' if accept else 'rejected'}.")
     elif reject:
-        s.info(f"Rejected the proposed links. Rejected links stay rejected. To keep this conversation to yourself, "
-               f"make it private: pdmail share {email_id} --private")
+        s.info(
+            f"Rejected the proposed links. Rejected links stay rejected. To keep this conversation to yourself, "
+            f"make it private: pdmail share {email_id} --private"
+        )
     elif accept:
         s.info("Accepted the proposed links: they count for sharing now.")
 
@@ -121,8 +139,12 @@ def _review_listing(items) -> str:
         fields = (str(e["id"]), e["date"][:16].replace("T", " "), e["from"]["email"], e["subject"])
         lines.append("  ".join(clean(f) for f in fields))
         for p in e["proposals"]:
-            lines.append(clean(f"    {p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} "
-                               f"on {p['caused_at']}"))
+            lines.append(
+                clean(
+                    f"    {p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} "
+                    f"on {p['caused_at']}"
+                )
+            )
     lines.append("Accept with `pdmail link ID --accept`, reject with `pdmail link ID --reject` (the whole thread).")
     return "\n".join(lines)
 
@@ -229,8 +251,11 @@ def _ask_deal(out, candidates: list[dict]) -> int | str:
         match = _ANSWER.fullmatch(value)
         if match and int(match.group(1)) in numbers:
             return int(match.group(1))
-        out.print(f"{clean(answer)!r} is not one of the deals shown ({shown}): type one deal number, or n, s or q.",
-                  markup=False, highlight=False)
+        out.print(
+            f"{clean(answer)!r} is not one of the deals shown ({shown}): type one deal number, or n, s or q.",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _change_line(change) -> str:
@@ -271,8 +296,11 @@ def emit_rule_change(s: Session, report, data, human, what: str) -> None:
         lines = [_change_line(c) for c in report.changes]
         if report.more_changes:
             lines.append(f"... and {report.more_changes} more")
-        outcome = (f"{report.changed} emails would change" if report.changed
-                   else "nothing to do: no email you may see would change")
+        outcome = (
+            f"{report.changed} emails would change"
+            if report.changed
+            else "nothing to do: no email you may see would change"
+        )
         lines.append(f"Would {what}: {outcome} (dry run: nothing was written).")
         return "\n".join(lines)
 
@@ -290,19 +318,32 @@ def _rescan(s: Session, dry_run: bool) -> None:
     if show_bar:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
-        with Progress("[progress.description]{task.description}", BarColumn(), MofNCompleteColumn(),
-                      TimeRemainingColumn(), console=err_console(), transient=True) as bar:
+        with Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=err_console(),
+            transient=True,
+        ) as bar:
             task = bar.add_task("Linking", total=None)
-            report = relink.rescan(s.db, by=s.user, dry_run=dry_run, on_change=line,
-                                   progress=lambda done, total: bar.update(task, completed=done, total=total))
+            report = relink.rescan(
+                s.db,
+                by=s.user,
+                dry_run=dry_run,
+                on_change=line,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
     else:
         report = relink.rescan(s.db, by=s.user, dry_run=dry_run, on_change=line)
     verb = "would change" if dry_run else "changed"
     outcome = f"{report.changed} {verb}" if report.changed else "nothing to do"
-    s.emit(report.to_json(),
-           f"{report.emails} emails you may see, in {report.threads} threads: {outcome}"
-           f"{f', {report.reworded} explanations updated' if report.reworded and not dry_run else ''}"
-           f"{' (dry run: nothing was written)' if dry_run else ''}.")
+    s.emit(
+        report.to_json(),
+        f"{report.emails} emails you may see, in {report.threads} threads: {outcome}"
+        f"{f', {report.reworded} explanations updated' if report.reworded and not dry_run else ''}"
+        f"{' (dry run: nothing was written)' if dry_run else ''}.",
+    )
 
 
 def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", help="Email id.")]) -> None:
@@ -337,16 +378,23 @@ def _render(d: dict):
     line("Email", f"{d['id']} ({d['direction']}) {clean(d['subject'])}")
     th = d["thread"]
     line("Owner", d["owner"])
-    line("Thread", f"{th['id']} ({th['emails']} emails), "
-         + ("no deal" if th["deal"] is None else f"deal {th['deal']}") + (" set by hand" if th["manual"] else ""))
+    line(
+        "Thread",
+        f"{th['id']} ({th['emails']} emails), "
+        + ("no deal" if th["deal"] is None else f"deal {th['deal']}")
+        + (" set by hand" if th["manual"] else ""),
+    )
     for c in d["contacts"]:
         how = "by hand" if c["manual"] else f"via {c['address']}"
         line("Contact", f"{c['id']} {clean(c['name'])} ({how}, {c['rule']})" + _waiting(c["proposed"], c["caused_by"]))
     if not d["contacts"]:
         line("Contact", "none")
     if d["deal"]:
-        line("Deal", f"{d['deal']['id']} {clean(d['deal']['title'])} [{d['deal']['status']}] ({d['deal_rule']})"
-             + _waiting(d["deal_proposed"], d["deal_caused_by"]))
+        line(
+            "Deal",
+            f"{d['deal']['id']} {clean(d['deal']['title'])} [{d['deal']['status']}] ({d['deal_rule']})"
+            + _waiting(d["deal_proposed"], d["deal_caused_by"]),
+        )
     else:
         line("Deal", "needs a deal" if d["needs_deal"] else "none")
     if d["verdict"]:

@@ -40,8 +40,14 @@ def _links(e: dict, *, narrow: bool = False, proposed: bool = False) -> str:
     return ", ".join(links)
 
 
-def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[int, int]] | None = None,
-                 width: int | None = None, proposed: Set[int] = frozenset()):
+def emails_table(
+    emails: list[dict],
+    *,
+    grouped: bool,
+    threads: dict[int, tuple[int, int]] | None = None,
+    width: int | None = None,
+    proposed: Set[int] = frozenset(),
+):
     """One row per thread (its newest email here), or one row per email.
 
     ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
@@ -63,13 +69,21 @@ def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[
                 seen[e["thread_id"]] = len(rows)
                 rows.append((e, 1, not e["read"]))
         if threads:
-            rows = [(e, max(count, threads.get(e["thread_id"], (0, 0))[0]),
-                     unread or threads.get(e["thread_id"], (0, 0))[1] > 0) for e, count, unread in rows]
+            rows = [
+                (
+                    e,
+                    max(count, threads.get(e["thread_id"], (0, 0))[0]),
+                    unread or threads.get(e["thread_id"], (0, 0))[1] > 0,
+                )
+                for e, count, unread in rows
+            ]
     else:
         rows = [(e, 1, not e["read"]) for e in emails]
     waiting_threads = {e["thread_id"] for e in emails if e["id"] in proposed}
-    links = [_links(e, narrow=narrow, proposed=e["thread_id"] in waiting_threads if grouped else e["id"] in proposed)
-             for e, _, _ in rows]
+    links = [
+        _links(e, narrow=narrow, proposed=e["thread_id"] in waiting_threads if grouped else e["id"] in proposed)
+        for e, _, _ in rows
+    ]
     table = Table(box=None, pad_edge=False, header_style="bold", expand=True, width=width)
     table.add_column("id", justify="right", no_wrap=True)
     table.add_column("", no_wrap=True, width=2)
@@ -78,20 +92,20 @@ def emails_table(emails: list[dict], *, grouped: bool, threads: dict[int, tuple[
     table.add_column("date", no_wrap=True)
     table.add_column("who", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
     table.add_column("subject", ratio=2, no_wrap=True, overflow="ellipsis", min_width=10)
-    table.add_column("links", no_wrap=True, overflow="ellipsis",
-                     min_width=min(24, max((len(x) for x in links), default=5)))
+    table.add_column(
+        "links", no_wrap=True, overflow="ellipsis", min_width=min(24, max((len(x) for x in links), default=5))
+    )
     for (e, count, unread), link in zip(rows, links):
         subject = safe(e["subject"] or "(no subject)")
         mark = ("●" if unread else " ") + ("P" if e["visibility"] == "private" else " ")
         for flag in ("proposed", "needs deal"):
             if link.startswith(flag):
-                link = f"[yellow]{flag}[/yellow]" + safe(link[len(flag):])
+                link = f"[yellow]{flag}[/yellow]" + safe(link[len(flag) :])
                 break
         else:
             link = safe(link)
         counted = [str(count) if count > 1 else ""] if grouped else []
-        table.add_row(str(e["id"]), mark, *counted, _short_date(e["date"], narrow=narrow), safe(_who(e)), subject,
-                      link)
+        table.add_row(str(e["id"]), mark, *counted, _short_date(e["date"], narrow=narrow), safe(_who(e)), subject, link)
     return table
 
 
@@ -106,16 +120,21 @@ def inbox(
     unread: Annotated[bool, typer.Option("--unread", help="Only unread email.")] = False,
     needs_deal: Annotated[bool, typer.Option("--needs-deal", help="Only email waiting for a deal choice.")] = False,
     unlinked: Annotated[bool, typer.Option("--unlinked", help="Only email linked to no contact or deal.")] = False,
-    proposed: Annotated[bool, typer.Option(
-        "--proposed", help="Only your email with links another user's change proposed (see `pdmail link --review`).")
+    proposed: Annotated[
+        bool,
+        typer.Option(
+            "--proposed", help="Only your email with links another user's change proposed (see `pdmail link --review`)."
+        ),
     ] = False,
     contact: Annotated[int | None, typer.Option("--contact", help="Only email linked to this contact.")] = None,
     deal: Annotated[int | None, typer.Option("--deal", help="Only email linked to this deal.")] = None,
     org: Annotated[int | None, typer.Option("--org", help="Only email linked to this organization.")] = None,
-    since: Annotated[str | None, typer.Option("--since", metavar="DATE",
-                                                 help="Only email from this UTC date on (2026-11-01).")] = None,
-    until: Annotated[str | None, typer.Option("--until", metavar="DATE",
-                                                 help="Only email before this UTC date.")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", metavar="DATE", help="Only email from this UTC date on (2026-11-01).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", metavar="DATE", help="Only email before this UTC date.")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many emails per page.")] = 50,
     page: Annotated[int, typer.Option("--page", help="Which page (1 is the newest).")] = 1,
     count: Annotated[bool, typer.Option("--count", help="Only print how many emails match.")] = False,
@@ -131,9 +150,21 @@ def inbox(
     """
     from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries, with_proposals
 
-    f = InboxFilter(folder=folder, team=team, unread=unread, needs_deal=needs_deal, unlinked=unlinked,
-                    proposed=proposed, contact_id=contact, deal_id=deal, org_id=org, since=since, until=until,
-                    limit=limit, page=page)
+    f = InboxFilter(
+        folder=folder,
+        team=team,
+        unread=unread,
+        needs_deal=needs_deal,
+        unlinked=unlinked,
+        proposed=proposed,
+        contact_id=contact,
+        deal_id=deal,
+        org_id=org,
+        since=since,
+        until=until,
+        limit=limit,
+        page=page,
+    )
     if count:
         total = count_emails(s.db, s.user, f)
         s.emit({"count": total}, str(total))
@@ -210,9 +241,14 @@ def _render_email(e: dict, thread: list[dict]):
 def show(
     s: Session,
     email_id: Annotated[int, typer.Argument(metavar="ID", help="Email id.")],
-    save_attachments: Annotated[str | None, typer.Option(
-        "--save-attachments", metavar="DIR",
-        help="Save the attachments into this folder (safe names; an existing file is never replaced).")] = None,
+    save_attachments: Annotated[
+        str | None,
+        typer.Option(
+            "--save-attachments",
+            metavar="DIR",
+            help="Save the attachments into this folder (safe names; an existing file is never replaced).",
+        ),
+    ] = None,
 ) -> None:
     """Show one email (its text; HTML is converted, never rendered) and its thread.
 

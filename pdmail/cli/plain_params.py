@@ -18,8 +18,16 @@ _SIMPLE = (str, int, float, Path, bool)
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
 _TRUE = {"1", "true", "t", "yes", "y", "on"}
 _FALSE = {"0", "false", "f", "no", "n", "off"}
-_PATH_DEFAULTS = {"exists": False, "file_okay": True, "dir_okay": True, "writable": False, "readable": True,
-                  "resolve_path": False, "allow_dash": False, "path_type": None}
+_PATH_DEFAULTS = {
+    "exists": False,
+    "file_okay": True,
+    "dir_okay": True,
+    "writable": False,
+    "readable": True,
+    "resolve_path": False,
+    "allow_dash": False,
+    "path_type": None,
+}
 
 
 def _is_plain(descriptor: Any) -> bool:

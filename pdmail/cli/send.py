@@ -14,8 +14,9 @@ import typer
 from pdmail.cli.common import DbOption, GlobalState, JsonOption, Session, UserOption, clean, command, fail, safe
 
 outbox_app = typer.Typer(invoke_without_command=True)
-template_app = typer.Typer(help="Reusable messages with merge fields such as {contact.first_name}.",
-                           no_args_is_help=True)
+template_app = typer.Typer(
+    help="Reusable messages with merge fields such as {contact.first_name}.", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -34,27 +35,44 @@ def send(
     s: Session,
     to: Annotated[list[str] | None, typer.Option("--to", metavar="ADDR", help="Recipient (repeat, or a, b).")] = None,
     cc: Annotated[list[str] | None, typer.Option("--cc", metavar="ADDR", help="Copy to (repeatable).")] = None,
-    bcc: Annotated[list[str] | None, typer.Option(
-        "--bcc", metavar="ADDR", help="Blind copy: in the envelope only, never in the headers.")] = None,
+    bcc: Annotated[
+        list[str] | None,
+        typer.Option("--bcc", metavar="ADDR", help="Blind copy: in the envelope only, never in the headers."),
+    ] = None,
     subject: Annotated[str | None, typer.Option("--subject", help="Subject line.")] = None,
     body: Annotated[str | None, typer.Option("--body", help="The text of the message.")] = None,
-    body_file: Annotated[Path | None, typer.Option(
-        "--body-file", metavar="PATH", help="Read the text from a file (- for stdin).")] = None,
-    attach: Annotated[list[Path] | None, typer.Option(
-        "--attach", metavar="PATH", help="Attach a file (repeatable).")] = None,
-    reply_to: Annotated[int | None, typer.Option(
-        "--reply-to", metavar="ID", help="Answer this email: its thread, deal, Re: subject and recipients.")] = None,
-    sender_only: Annotated[bool, typer.Option(
-        "--sender-only", help="With --reply-to: answer only the sender, not everyone on it.")] = False,
+    body_file: Annotated[
+        Path | None, typer.Option("--body-file", metavar="PATH", help="Read the text from a file (- for stdin).")
+    ] = None,
+    attach: Annotated[
+        list[Path] | None, typer.Option("--attach", metavar="PATH", help="Attach a file (repeatable).")
+    ] = None,
+    reply_to: Annotated[
+        int | None,
+        typer.Option(
+            "--reply-to", metavar="ID", help="Answer this email: its thread, deal, Re: subject and recipients."
+        ),
+    ] = None,
+    sender_only: Annotated[
+        bool, typer.Option("--sender-only", help="With --reply-to: answer only the sender, not everyone on it.")
+    ] = False,
     private: Annotated[bool, typer.Option("--private", help="Keep the sent email private to you.")] = False,
-    template: Annotated[str | None, typer.Option(
-        "--template", metavar="NAME", help="Start from this template (its merge fields are filled in).")] = None,
-    deal: Annotated[int | None, typer.Option(
-        "--deal", metavar="ID", help="The deal whose fields a template uses, when it is not clear.")] = None,
-    at: Annotated[str | None, typer.Option(
-        "--at", metavar="WHEN", help="Send later: 'tomorrow 09:00', 'monday 10:00', 2026-03-10T14:00.")] = None,
-    account: Annotated[str | None, typer.Option(
-        "--account", metavar="EMAIL", help="Send from this account (default: your default account).")] = None,
+    template: Annotated[
+        str | None,
+        typer.Option("--template", metavar="NAME", help="Start from this template (its merge fields are filled in)."),
+    ] = None,
+    deal: Annotated[
+        int | None,
+        typer.Option("--deal", metavar="ID", help="The deal whose fields a template uses, when it is not clear."),
+    ] = None,
+    at: Annotated[
+        str | None,
+        typer.Option("--at", metavar="WHEN", help="Send later: 'tomorrow 09:00', 'monday 10:00', 2026-03-10T14:00."),
+    ] = None,
+    account: Annotated[
+        str | None,
+        typer.Option("--account", metavar="EMAIL", help="Send from this account (default: your default account)."),
+    ] = None,
 ) -> None:
     """Send an email through your account's SMTP server, now or later (--at).
 
@@ -81,9 +99,19 @@ def send(
     elif body is None and template is None and sys.stdin.isatty() and sys.stdout.isatty():
         text = _from_editor(subject)
     req = outbox.SendRequest(
-        to=list(to or []), cc=list(cc or []), bcc=list(bcc or []), subject=subject, body=text,
-        attachments=list(attach or []), reply_to=reply_to, reply_all=not sender_only, private=private,
-        template=template, deal=deal, at=at, account=account,
+        to=list(to or []),
+        cc=list(cc or []),
+        bcc=list(bcc or []),
+        subject=subject,
+        body=text,
+        attachments=list(attach or []),
+        reply_to=reply_to,
+        reply_all=not sender_only,
+        private=private,
+        template=template,
+        deal=deal,
+        at=at,
+        account=account,
     )
     result = outbox.send(s.db, s.user, req, _clock())
     _report(s, result)
@@ -126,8 +154,10 @@ def _report(s: Session, result) -> None:
         s.info(f"Sent (email {result.email_id}, outbox {result.item_id}).")
     elif result.status == "scheduled":
         s.emit(result.to_json(), f"{result.item_id}")
-        s.info(f"Scheduled for {result.due} UTC (outbox {result.item_id}); the first `pdmail sync` after that "
-               f"time sends it. `pdmail outbox cancel {result.item_id}` cancels it.")
+        s.info(
+            f"Scheduled for {result.due} UTC (outbox {result.item_id}); the first `pdmail sync` after that "
+            f"time sends it. `pdmail outbox cancel {result.item_id}` cancels it."
+        )
     else:
         if s.json:
             s.emit(result.to_json())
@@ -155,8 +185,13 @@ def outbox_main(
     if ctx.invoked_subcommand is not None:
         return
     state = ctx.find_root().obj if isinstance(ctx.find_root().obj, GlobalState) else GlobalState()
-    s = Session(db_path=db or state.db, user_email=user or state.user, json=bool(json_output or state.json),
-                quiet=state.quiet, debug=state.debug)
+    s = Session(
+        db_path=db or state.db,
+        user_email=user or state.user,
+        json=bool(json_output or state.json),
+        quiet=state.quiet,
+        debug=state.debug,
+    )
     try:
         _show_outbox(s, everything)
     except (typer.Exit, typer.Abort):
@@ -197,8 +232,14 @@ def _show_outbox(s: Session, everything: bool) -> None:
         for name in ("id", "status", "due (UTC)", "to", "subject", "note"):
             t.add_column(name, no_wrap=name != "note", overflow="ellipsis")
         for i in items:
-            t.add_row(str(i.id), i.status, i.due_utc[:16].replace("T", " "), safe(", ".join(i.recipients)),
-                      safe(i.subject or "(no subject)"), safe(i.last_error or ""))
+            t.add_row(
+                str(i.id),
+                i.status,
+                i.due_utc[:16].replace("T", " "),
+                safe(", ".join(i.recipients)),
+                safe(i.subject or "(no subject)"),
+                safe(i.last_error or ""),
+            )
         return t
 
     s.emit(None, table)
@@ -237,7 +278,9 @@ def template_add(
     name: Annotated[str, typer.Argument(help="A one-word name, such as follow-up.")],
     subject: Annotated[str, typer.Option("--subject", help="Subject; may use merge fields.")] = "",
     body: Annotated[str | None, typer.Option("--body", help="Text; may use merge fields.")] = None,
-    body_file: Annotated[Path | None, typer.Option("--body-file", metavar="PATH", help="Read the text from a file.")] = None,
+    body_file: Annotated[
+        Path | None, typer.Option("--body-file", metavar="PATH", help="Read the text from a file.")
+    ] = None,
     company_wide: Annotated[bool, typer.Option("--company", help="For everyone in the company (admins only).")] = False,
     replace: Annotated[bool, typer.Option("--replace", help="Change an existing template of that name.")] = False,
 ) -> None:
@@ -275,8 +318,10 @@ def template_list(s: Session) -> None:
     if not items:
         s.emit(None, "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`.")
         return
-    s.emit(None, "\n".join(f"{clean(t.name)}\t{'company' if t.company_wide else 'mine'}\t{clean(t.subject)}"
-                           for t in items))
+    s.emit(
+        None,
+        "\n".join(f"{clean(t.name)}\t{'company' if t.company_wide else 'mine'}\t{clean(t.subject)}" for t in items),
+    )
 
 
 @command(template_app, "show", lists=True)

@@ -20,14 +20,23 @@ def register(app: typer.Typer) -> None:
 
 def sync(
     s: Session,
-    account: Annotated[str | None, typer.Option("--account", metavar="NAME",
-                                                   help="Only this account (default: all of yours).")] = None,
-    watch: Annotated[bool, typer.Option("--watch", help="Stay connected: IMAP IDLE on the inbox, full passes "
-                                                        "every few minutes, reconnect when the line drops.")] = False,
-    confirm_deletions: Annotated[bool, typer.Option(
-        "--confirm-deletions", help="Apply it when most of a folder vanished on the server at once.")] = False,
-    full: Annotated[bool, typer.Option("--full", help="Re-read every flag and UID even where the server "
-                                                      "reports no change.")] = False,
+    account: Annotated[
+        str | None, typer.Option("--account", metavar="NAME", help="Only this account (default: all of yours).")
+    ] = None,
+    watch: Annotated[
+        bool,
+        typer.Option(
+            "--watch",
+            help="Stay connected: IMAP IDLE on the inbox, full passes "
+            "every few minutes, reconnect when the line drops.",
+        ),
+    ] = False,
+    confirm_deletions: Annotated[
+        bool, typer.Option("--confirm-deletions", help="Apply it when most of a folder vanished on the server at once.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option("--full", help="Re-read every flag and UID even where the server reports no change.")
+    ] = False,
 ) -> None:
     """Bring your mail accounts and pdmail in step, both ways.
 
@@ -108,8 +117,9 @@ class _progress:
 
         from pdmail.cli.common import err_console
 
-        self.bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            console=err_console(), transient=True)
+        self.bar = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=err_console(), transient=True
+        )
         self.bar.start()
         return self.update
 

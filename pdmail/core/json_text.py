@@ -13,10 +13,13 @@ import json
 
 _ESCAPED = [
     *range(0x7F, 0xA0),  # DEL and the C1 controls
-    0x061C, 0x200E, 0x200F,  # directional marks
+    0x061C,
+    0x200E,
+    0x200F,  # directional marks
     *range(0x202A, 0x202F),  # bidi embeddings and overrides
     *range(0x2066, 0x206A),  # bidi isolates
-    0x2028, 0x2029,  # line and paragraph separators
+    0x2028,
+    0x2029,  # line and paragraph separators
     0xFEFF,  # zero-width no-break space (a byte order mark mid-text)
     *range(0xD800, 0xE000),  # lone surrogates: not encodable as UTF-8 at all
 ]

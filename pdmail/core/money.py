@@ -30,9 +30,7 @@ DEFAULT_MINOR_UNITS = 2  # most currencies, and a value given without one
 _SYMBOLS = {"€": "EUR", "$": "USD", "£": "GBP", "¥": "JPY"}
 _MAX_WHOLE_DIGITS = 15
 _CODE_RE = re.compile(r"[A-Za-z]{3}")
-_AMOUNT_RE = re.compile(
-    r"(?P<before>[A-Za-z]{3}|[€$£¥])?\s*(?P<number>\d[\d.,' ]*)\s*(?P<after>[A-Za-z]{3}|[€$£¥])?"
-)
+_AMOUNT_RE = re.compile(r"(?P<before>[A-Za-z]{3}|[€$£¥])?\s*(?P<number>\d[\d.,' ]*)\s*(?P<after>[A-Za-z]{3}|[€$£¥])?")
 _GROUP_MARKS = ",. '"
 
 
@@ -104,11 +102,13 @@ def _split_decimal(number: str, text: str, currency: str | None = None) -> tuple
     mark = number[last]
     other = "." if mark == "," else ","
     if other in number or (number.count(mark) == 1 and not _could_group(number, last)):
-        return number[:last], mark, number[last + 1:]
+        return number[:last], mark, number[last + 1 :]
     if number.count(mark) > 1:
         return number, "", ""
-    raise ValueError(f"ambiguous amount {text!r}: a single {mark!r} before three digits may group thousands or be the "
-                     f"decimal point; {_ambiguity_hint(number, mark, currency)}")
+    raise ValueError(
+        f"ambiguous amount {text!r}: a single {mark!r} before three digits may group thousands or be the "
+        f"decimal point; {_ambiguity_hint(number, mark, currency)}"
+    )
 
 
 def _ambiguity_hint(number: str, mark: str, currency: str | None) -> str:
@@ -124,7 +124,7 @@ def _ambiguity_hint(number: str, mark: str, currency: str | None) -> str:
 
 def _could_group(number: str, at: int) -> bool:
     """Whether the one separator at ``at`` could be a thousands separator as well as a decimal point."""
-    before, after = number[:at], number[at + 1:]
+    before, after = number[:at], number[at + 1 :]
     return len(after) == 3 and before.isdigit() and 1 <= len(before) <= 3 and before != "0"
 
 

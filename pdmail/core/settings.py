@@ -51,8 +51,7 @@ def _time_zone(value: str) -> str:
     try:
         ZoneInfo(v)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError("must be a time zone name such as Europe/Madrid or America/New_York, "
-                         "or 'system'") from None
+        raise ValueError("must be a time zone name such as Europe/Madrid or America/New_York, or 'system'") from None
     return v
 
 
@@ -68,24 +67,59 @@ class SettingDef:
 SETTINGS: dict[str, SettingDef] = {
     s.key: s
     for s in (
-        SettingDef("default-visibility", "user", "shared", _choice("shared", "private"),
-                   "visibility given to email captured from now on"),
-        SettingDef("auto-link-deals", "user", "on", _choice("on", "off"),
-                   "link new email to the contact's single open deal"),
-        SettingDef("accept-colleague-links", "user", "off", _choice("on", "off"),
-                   "links another user's change adds to your email count at once, without your review"),
-        SettingDef("archive-on-server", "user", "on", _choice("on", "off"),
-                   "`pdmail archive` also moves the message on the mail server"),
-        SettingDef("delete-on-server", "user", "on", _choice("on", "off"),
-                   "`pdmail delete` also moves the message to the server's trash"),
-        SettingDef("time-zone", "user", "", _time_zone,
-                   "time zone for times you type, such as `send --at 'tomorrow 09:00'` (empty: the system's)"),
-        SettingDef("bcc-address", "company", "", _address_or_empty,
-                   "the company's Smart BCC capture address"),
-        SettingDef("bcc-authserv-id", "company", "", _token,
-                   "trusted receiving server whose Authentication-Results BCC mail must carry"),
-        SettingDef("create-contacts", "company", "on", _choice("on", "off"),
-                   "Smart BCC creates contacts for unknown customer addresses"),
+        SettingDef(
+            "default-visibility",
+            "user",
+            "shared",
+            _choice("shared", "private"),
+            "visibility given to email captured from now on",
+        ),
+        SettingDef(
+            "auto-link-deals", "user", "on", _choice("on", "off"), "link new email to the contact's single open deal"
+        ),
+        SettingDef(
+            "accept-colleague-links",
+            "user",
+            "off",
+            _choice("on", "off"),
+            "links another user's change adds to your email count at once, without your review",
+        ),
+        SettingDef(
+            "archive-on-server",
+            "user",
+            "on",
+            _choice("on", "off"),
+            "`pdmail archive` also moves the message on the mail server",
+        ),
+        SettingDef(
+            "delete-on-server",
+            "user",
+            "on",
+            _choice("on", "off"),
+            "`pdmail delete` also moves the message to the server's trash",
+        ),
+        SettingDef(
+            "time-zone",
+            "user",
+            "",
+            _time_zone,
+            "time zone for times you type, such as `send --at 'tomorrow 09:00'` (empty: the system's)",
+        ),
+        SettingDef("bcc-address", "company", "", _address_or_empty, "the company's Smart BCC capture address"),
+        SettingDef(
+            "bcc-authserv-id",
+            "company",
+            "",
+            _token,
+            "trusted receiving server whose Authentication-Results BCC mail must carry",
+        ),
+        SettingDef(
+            "create-contacts",
+            "company",
+            "on",
+            _choice("on", "off"),
+            "Smart BCC creates contacts for unknown customer addresses",
+        ),
     )
 }
 

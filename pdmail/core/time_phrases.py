@@ -33,8 +33,9 @@ def parse_when(text: str, now: datetime, zone_name: str | None = None) -> dateti
     if moment is None:
         moment = _natural(value, now, tz, zone_name)
     if moment is None:
-        raise UsageError(f"cannot read {text!r} as a time; try 'tomorrow 09:00', 'monday 10:00', "
-                         "'in 2 hours' or 2026-03-10T14:00")
+        raise UsageError(
+            f"cannot read {text!r} as a time; try 'tomorrow 09:00', 'monday 10:00', 'in 2 hours' or 2026-03-10T14:00"
+        )
     moment = moment.astimezone(UTC)
     if moment < now - PAST_GRACE:
         shown = moment.astimezone(tz).strftime("%Y-%m-%d %H:%M %Z")

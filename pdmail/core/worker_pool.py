@@ -104,8 +104,13 @@ class HelperPool:
     there too, and a helper that ended (killed, out of memory) raises :class:`TemporaryFailure`.
     """
 
-    def __init__(self, count: int, work: Callable[[Any], Any], initializer: Callable[..., None] = become_helper,
-                 initargs: tuple = ()) -> None:
+    def __init__(
+        self,
+        count: int,
+        work: Callable[[Any], Any],
+        initializer: Callable[..., None] = become_helper,
+        initargs: tuple = (),
+    ) -> None:
         import multiprocessing
 
         forking = hasattr(os, "fork")
@@ -118,8 +123,12 @@ class HelperPool:
                 # A forked helper inherits this process's ends of the pipes, its own included; holding
                 # them, it would not see this process end. It closes them first.
                 inherited = [helper.connection for helper in self._helpers] + [ours] if forking else []
-                process = context.Process(target=_serve, daemon=True, name="pdmail-helper",
-                                          args=(theirs, work, initializer, initargs, inherited, os.getpid()))
+                process = context.Process(
+                    target=_serve,
+                    daemon=True,
+                    name="pdmail-helper",
+                    args=(theirs, work, initializer, initargs, inherited, os.getpid()),
+                )
                 process.start()
                 theirs.close()
                 self._helpers.append(_Helper(process, ours))
@@ -161,8 +170,10 @@ class HelperPool:
             data = helper.results.pop(number, None)
         if data is None:
             helper.process.join(1)
-            raise TemporaryFailure(f"a helper process ended unexpectedly (exit status {helper.process.exitcode}); "
-                                   "what was stored before it is kept, and the next run goes on from there")
+            raise TemporaryFailure(
+                f"a helper process ended unexpectedly (exit status {helper.process.exitcode}); "
+                "what was stored before it is kept, and the next run goes on from there"
+            )
         done, value = pickle.loads(data)
         if not done:
             raise value
@@ -199,8 +210,14 @@ class _Helper:
         self.ended = False
 
 
-def _serve(connection, work: Callable[[Any], Any], initializer: Callable[..., None], initargs: tuple,
-           inherited: list, parent: int) -> None:
+def _serve(
+    connection,
+    work: Callable[[Any], Any],
+    initializer: Callable[..., None],
+    initargs: tuple,
+    inherited: list,
+    parent: int,
+) -> None:
     """A helper's life: take a task, send back (True, result) or (False, the exception), until the end."""
     die_with_parent(parent)
     for other in inherited:

@@ -24,24 +24,34 @@ class ImportReport:
     errors: list[tuple[int, str]] = field(default_factory=list)  # (file line, reason)
 
     def to_json(self) -> dict:
-        return {"imported": len(self.imported), "ids": self.imported,
-                "errors": [{"line": line, "error": reason} for line, reason in self.errors]}
+        return {
+            "imported": len(self.imported),
+            "ids": self.imported,
+            "errors": [{"line": line, "error": reason} for line, reason in self.errors],
+        }
 
 
 # --- contacts ---------------------------------------------------------------------------------
 
 
 def add_contact(
-    db: Database, name: str, emails: list[str], *, org_id: int | None = None,
-    title: str | None = None, phone: str | None = None, first_name: str | None = None,
+    db: Database,
+    name: str,
+    emails: list[str],
+    *,
+    org_id: int | None = None,
+    title: str | None = None,
+    phone: str | None = None,
+    first_name: str | None = None,
 ) -> ContactRecord:
     """Add a contact; earlier email from or to its addresses is linked to it.
 
     ``first_name`` is what templates call them by, for names no parser reads right ("Dr. Byron").
     """
     with db.tx():
-        contact = crm_store.add_contact(db, name, emails, org_id=org_id, title=title, phone=phone,
-                                        first_name=first_name)
+        contact = crm_store.add_contact(
+            db, name, emails, org_id=org_id, title=title, phone=phone, first_name=first_name
+        )
         relink.after_addresses_changed(db, contact.emails)
     return contact
 
@@ -84,15 +94,22 @@ def _exact_value(value: str | None, currency: str | None) -> tuple[str | None, s
 
 
 def add_deal(
-    db: Database, title: str, *, contact_id: int, org_id: int | None = None,
-    value: str | None = None, currency: str | None = None, status: str = "open",
+    db: Database,
+    title: str,
+    *,
+    contact_id: int,
+    org_id: int | None = None,
+    value: str | None = None,
+    currency: str | None = None,
+    status: str = "open",
 ) -> DealRecord:
     """Add a deal; an open one is offered to its contact's earlier email."""
     crm_store.check_deal(title, status)
     value, currency = _exact_value(value, currency)
     with db.tx():
-        deal = crm_store.add_deal(db, title, contact_id=contact_id, org_id=org_id, value=value,
-                                  currency=currency, status=status)
+        deal = crm_store.add_deal(
+            db, title, contact_id=contact_id, org_id=org_id, value=value, currency=currency, status=status
+        )
         relink.after_deals_changed(db, [deal.id])
     return deal
 
@@ -132,8 +149,15 @@ def import_contacts(db: Database, data: bytes) -> ImportReport:
             try:
                 with db.tx():
                     org_id = crm_store.org_by_name(db, f["org"]) if f.get("org") else None
-                    contact = crm_store.add_contact(db, name, addresses, org_id=org_id, title=f.get("title"),
-                                                    phone=f.get("phone"), first_name=f.get("first_name"))
+                    contact = crm_store.add_contact(
+                        db,
+                        name,
+                        addresses,
+                        org_id=org_id,
+                        title=f.get("title"),
+                        phone=f.get("phone"),
+                        first_name=f.get("first_name"),
+                    )
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
                 continue
@@ -164,8 +188,15 @@ def import_deals(db: Database, data: bytes) -> ImportReport:
                     org_id = crm_store.org_by_name(db, f["org"]) if f.get("org") else None
                     crm_store.check_deal(f["title"], status)
                     value, currency = _exact_value(f.get("value"), f.get("currency") or None)
-                    deal = crm_store.add_deal(db, f["title"], contact_id=contact_id, org_id=org_id, value=value,
-                                              currency=currency, status=status)
+                    deal = crm_store.add_deal(
+                        db,
+                        f["title"],
+                        contact_id=contact_id,
+                        org_id=org_id,
+                        value=value,
+                        currency=currency,
+                        status=status,
+                    )
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
                 continue

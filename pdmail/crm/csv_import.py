@@ -16,10 +16,31 @@ CONTACT_FIELDS = {
     "name": {"name", "fullname", "personname", "contactname", "contact", "person"},
     "first_name": {"firstname", "givenname", "forename", "personfirstname", "contactfirstname"},
     "last_name": {"lastname", "surname", "familyname", "personlastname", "contactlastname"},
-    "email": {"email", "emails", "emailaddress", "emailaddresses", "personemail", "personemailwork",
-              "personemailhome", "personemailother", "emailwork", "emailhome", "workemail", "mail"},
-    "org": {"organization", "organisation", "org", "company", "companyname", "organizationname",
-            "personorganization", "account", "accountname"},
+    "email": {
+        "email",
+        "emails",
+        "emailaddress",
+        "emailaddresses",
+        "personemail",
+        "personemailwork",
+        "personemailhome",
+        "personemailother",
+        "emailwork",
+        "emailhome",
+        "workemail",
+        "mail",
+    },
+    "org": {
+        "organization",
+        "organisation",
+        "org",
+        "company",
+        "companyname",
+        "organizationname",
+        "personorganization",
+        "account",
+        "accountname",
+    },
     "title": {"title", "jobtitle", "persontitle", "position", "role"},
     "phone": {"phone", "phonenumber", "personphone", "personphonework", "mobile", "telephone"},
 }
@@ -80,9 +101,7 @@ def read_rows(data: bytes, fields: dict[str, set[str]], required: tuple[str, ...
                 break
     missing = [f for f in required if f not in columns.values()]
     if missing:
-        raise CsvFormatError(
-            f"no {' or '.join(missing)} column in the header (found: {', '.join(header)})"
-        )
+        raise CsvFormatError(f"no {' or '.join(missing)} column in the header (found: {', '.join(header)})")
     rows: list[CsvRow] = []
     next_line = reader.line_num + 1
     for record in reader:

@@ -34,8 +34,9 @@ class LinkingInputs:
         own.update(a.email for a in (*email_in.to, *email_in.cc) if self.company.is_capture_address(a.email))
         return frozenset(own)
 
-    def base(self, owner: User, email_in: link.LinkInput, *, bcc_deal_id: int | None,
-             thread: link.ThreadLinks | None = None) -> link.LinkContext:
+    def base(
+        self, owner: User, email_in: link.LinkInput, *, bcc_deal_id: int | None, thread: link.ThreadLinks | None = None
+    ) -> link.LinkContext:
         """The context without CRM facts: enough to find the customer addresses to read them for."""
         return link.LinkContext(
             own_addresses=self.own_addresses(owner, email_in),
@@ -52,14 +53,24 @@ class LinkingInputs:
     def accepts_colleague_links(self, owner: User) -> bool:
         return is_on(self.company.setting(self.db, "accept-colleague-links", owner))
 
-    def read_crm(self, addresses: Iterable[str], *, contact_ids: Iterable[int] = (),
-                 deal_ids: Iterable[int | None] = ()) -> CrmSnapshot:
+    def read_crm(
+        self, addresses: Iterable[str], *, contact_ids: Iterable[int] = (), deal_ids: Iterable[int | None] = ()
+    ) -> CrmSnapshot:
         return CrmSnapshot.read(self.db, addresses, contact_ids=contact_ids, deal_ids=deal_ids)
 
 
-def complete(base: link.LinkContext, crm: CrmSnapshot, customers: Iterable[str], *,
-             manual_contacts: tuple[Contact, ...] | None = None) -> link.LinkContext:
+def complete(
+    base: link.LinkContext,
+    crm: CrmSnapshot,
+    customers: Iterable[str],
+    *,
+    manual_contacts: tuple[Contact, ...] | None = None,
+) -> link.LinkContext:
     """``base`` with the CRM facts of its customer addresses: the engine's whole input."""
-    return dataclasses.replace(base, contacts_by_address=crm.contacts_of(customers),
-                               deals_by_contact=crm.deals_by_contact, deals_by_id=crm.deals_by_id,
-                               manual_contacts=manual_contacts)
+    return dataclasses.replace(
+        base,
+        contacts_by_address=crm.contacts_of(customers),
+        deals_by_contact=crm.deals_by_contact,
+        deals_by_id=crm.deals_by_id,
+        manual_contacts=manual_contacts,
+    )

@@ -83,11 +83,16 @@ class LinkInput:
             return [[a.name, a.email] for a in group]
 
         return {
-            "direction": self.direction, "from": people(self.from_), "to": people(self.to), "cc": people(self.cc),
+            "direction": self.direction,
+            "from": people(self.from_),
+            "to": people(self.to),
+            "cc": people(self.cc),
             "reply_to": people(self.reply_to),
             "x_original_from": people([self.x_original_from]) if self.x_original_from else [],
-            "list_id": self.list_id, "list_unsubscribe": self.list_unsubscribe,
-            "precedence": self.precedence, "auto_submitted": self.auto_submitted,
+            "list_id": self.list_id,
+            "list_unsubscribe": self.list_unsubscribe,
+            "precedence": self.precedence,
+            "auto_submitted": self.auto_submitted,
         }
 
     @classmethod
@@ -97,10 +102,16 @@ class LinkInput:
 
         original = people("x_original_from")
         return cls(
-            direction=data["direction"], from_=people("from"), to=people("to"), cc=people("cc"),
-            reply_to=people("reply_to"), x_original_from=original[0] if original else None,
-            list_id=data.get("list_id"), list_unsubscribe=data.get("list_unsubscribe"),
-            precedence=data.get("precedence"), auto_submitted=data.get("auto_submitted"),
+            direction=data["direction"],
+            from_=people("from"),
+            to=people("to"),
+            cc=people("cc"),
+            reply_to=people("reply_to"),
+            x_original_from=original[0] if original else None,
+            list_id=data.get("list_id"),
+            list_unsubscribe=data.get("list_unsubscribe"),
+            precedence=data.get("precedence"),
+            auto_submitted=data.get("auto_submitted"),
         )
 
     @classmethod
@@ -259,8 +270,9 @@ class _Sides:
 
 
 @functools.lru_cache(maxsize=64)
-def _team_sets(own_addresses: frozenset[str], colleague_addresses: frozenset[str],
-               blocked: frozenset[str]) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+def _team_sets(
+    own_addresses: frozenset[str], colleague_addresses: frozenset[str], blocked: frozenset[str]
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
     """The normalized own, colleague and block sets; a rescan asks for the same few millions of times."""
     own = frozenset(normalize_address(a) for a in own_addresses)
     colleagues = frozenset(normalize_address(a) for a in colleague_addresses) - own
@@ -277,8 +289,13 @@ def _analyse(email: LinkInput, ctx: LinkContext) -> _Sides:
     Capture asks for the customer side first (to look up contacts) and then for the decision: the
     second question would repeat the first one's work.
     """
-    reads = (ctx.own_addresses, ctx.colleague_addresses, ctx.blocked, ctx.bcc_deal_id,
-             ctx.bcc_deal_id in ctx.deals_by_id)
+    reads = (
+        ctx.own_addresses,
+        ctx.colleague_addresses,
+        ctx.blocked,
+        ctx.bcc_deal_id,
+        ctx.bcc_deal_id in ctx.deals_by_id,
+    )
     if _last_analysis[0] is email and _last_analysis[1] == reads:
         return _last_analysis[2]
     sides = _analyse_afresh(email, ctx)
@@ -350,15 +367,16 @@ def _analyse_afresh(email: LinkInput, ctx: LinkContext) -> _Sides:
                         reason += "captured only because a per-deal capture address files it."
                     else:
                         capture = False
-                        reason += ("new mail like it is skipped at capture; an email already stored stays "
-                                   "stored, linked to no contact.")
+                        reason += (
+                            "new mail like it is skipped at capture; an email already stored stays "
+                            "stored, linked to no contact."
+                        )
                 steps.append(TraceStep(RULE_BLOCKED_SENDER, reason))
         else:
             steps.append(
                 TraceStep(
                     RULE_CUSTOMER_SIDE,
-                    f"Incoming mail: the customer side is its senders: {_listing(customers)}."
-                    + excluded_note(senders),
+                    f"Incoming mail: the customer side is its senders: {_listing(customers)}." + excluded_note(senders),
                 )
             )
 
@@ -392,8 +410,15 @@ def _contact_lookup(contacts_by_address: Mapping[str, Contact]) -> dict[str, Con
 def _link_contacts(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[ContactLink], list[TraceStep]]:
     if ctx.manual_contacts is not None:
         chosen = sorted({c.id: c for c in ctx.manual_contacts}.values(), key=lambda c: c.id)
-        links = [ContactLink(c.id, "", RULE_CONTACT_MANUAL, f"Linked by hand to contact {c.id} ({c.name}); "
-                             "matching by address does not apply to this email.") for c in chosen]
+        links = [
+            ContactLink(
+                c.id,
+                "",
+                RULE_CONTACT_MANUAL,
+                f"Linked by hand to contact {c.id} ({c.name}); matching by address does not apply to this email.",
+            )
+            for c in chosen
+        ]
         steps = [TraceStep(link.rule, link.reason) for link in links]
         if not links:
             steps.append(TraceStep(RULE_CONTACT_MANUAL, "The user removed every contact link by hand."))
@@ -472,8 +497,9 @@ def _deal_kept(thread: ThreadLinks | None, ctx: LinkContext) -> Deal | None:
     return deal
 
 
-def _deal_kept_when_blocked(ctx: LinkContext, out: _DealOutcome,
-                            steps: list[TraceStep]) -> tuple[_DealOutcome, list[TraceStep]]:
+def _deal_kept_when_blocked(
+    ctx: LinkContext, out: _DealOutcome, steps: list[TraceStep]
+) -> tuple[_DealOutcome, list[TraceStep]]:
     """Blocking a sender stops new mail from them; it never undoes a choice made by hand for the
     thread, nor takes away mail a deal already holds (re-linking only: new mail has no deal yet)."""
     thread = ctx.thread
@@ -483,14 +509,24 @@ def _deal_kept_when_blocked(ctx: LinkContext, out: _DealOutcome,
             out.deal_id = deal.id if deal is not None else None
             out.rule = RULE_THREAD_DEAL_MANUAL if deal is not None else RULE_THREAD_NO_DEAL_MANUAL
             what = f"on {_describe(deal)}" if deal is not None else "without a deal"
-            steps.append(TraceStep(out.rule, f"The email's thread is {what} (decided by hand): blocking a sender "
-                                             "never overrides a choice made by hand."))
+            steps.append(
+                TraceStep(
+                    out.rule,
+                    f"The email's thread is {what} (decided by hand): blocking a sender "
+                    "never overrides a choice made by hand.",
+                )
+            )
         return out, steps
     kept = _deal_kept(thread, ctx)
     if kept is not None:
         out.deal_id, out.rule = kept.id, RULE_DEAL_KEPT
-        steps.append(TraceStep(RULE_DEAL_KEPT, f"The email was on {_describe(kept)} already: blocking a sender "
-                                               "concerns new mail, and a re-link never takes a deal's email away."))
+        steps.append(
+            TraceStep(
+                RULE_DEAL_KEPT,
+                f"The email was on {_describe(kept)} already: blocking a sender "
+                "concerns new mail, and a re-link never takes a deal's email away.",
+            )
+        )
     return out, steps
 
 

@@ -29,21 +29,30 @@ def _cause_notes(email_id: int, contacts: list[dict], f: dict, deal_proposed: bo
     notes = []
     waiting = [c for c in contacts if c["is_proposed"]]
     for c in waiting:
-        notes.append(f"Contact {c['contact_id']} ({c['name']}) was proposed by {_who(c['caused_by'])} on "
-                     f"{c['caused_utc']}: it does not count for sharing until you accept it.")
+        notes.append(
+            f"Contact {c['contact_id']} ({c['name']}) was proposed by {_who(c['caused_by'])} on "
+            f"{c['caused_utc']}: it does not count for sharing until you accept it."
+        )
     if deal_proposed:
-        notes.append(f"Deal {f['deal_id']} was proposed by {_who(f['deal_caused_by'])} on {f['deal_caused_utc']}: "
-                     "it does not count for sharing until you accept it.")
+        notes.append(
+            f"Deal {f['deal_id']} was proposed by {_who(f['deal_caused_by'])} on {f['deal_caused_utc']}: "
+            "it does not count for sharing until you accept it."
+        )
     if waiting or deal_proposed:
-        notes.append(f"Accept with `pdmail link {email_id} --accept` or reject with `pdmail link {email_id} "
-                     "--reject` (for the whole thread); `pdmail link --review` lists all that waits for you.")
+        notes.append(
+            f"Accept with `pdmail link {email_id} --accept` or reject with `pdmail link {email_id} "
+            "--reject` (for the whole thread); `pdmail link --review` lists all that waits for you."
+        )
     for c in contacts:
         if c["caused_by"] and not c["is_proposed"]:
-            notes.append(f"Contact {c['contact_id']} ({c['name']}) was linked after a change by {c['caused_by']} "
-                         f"on {c['caused_utc']}.")
+            notes.append(
+                f"Contact {c['contact_id']} ({c['name']}) was linked after a change by {c['caused_by']} "
+                f"on {c['caused_utc']}."
+            )
     if f["deal_id"] is not None and f["deal_caused_by"] and not deal_proposed:
-        notes.append(f"Deal {f['deal_id']} was linked after a change by {f['deal_caused_by']} on "
-                     f"{f['deal_caused_utc']}.")
+        notes.append(
+            f"Deal {f['deal_id']} was linked after a change by {f['deal_caused_by']} on {f['deal_caused_utc']}."
+        )
     return notes
 
 
@@ -67,8 +76,11 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
     if thread["is_deal_manual"]:
         what = "no deal" if thread["deal_id"] is None else f"deal {thread['deal_id']}"
         notes.append(f"The thread's deal was set by hand to {what}; automatic linking and new mail never change it.")
-    elif f["deal_id"] is not None and not hide_deal and not any(f"deal {f['deal_id']}" in step["reason"]
-                                                                for step in trace):
+    elif (
+        f["deal_id"] is not None
+        and not hide_deal
+        and not any(f"deal {f['deal_id']}" in step["reason"] for step in trace)
+    ):
         notes.append(
             f"The email carries deal {f['deal_id']} because its thread is on it ({thread['deal_rule'] or 'automatic'}"
             f" for another email of the thread); a thread has at most one deal and all its email shares it."
@@ -96,13 +108,25 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
         "owner": f["owner_email"],
         "direction": f["direction"],
         "subject": f["subject"],
-        "thread": {"id": thread["id"], "deal": None if hide_deal else thread["deal_id"],
-                   "deal_rule": None if hide_deal else thread["deal_rule"],
-                   "manual": bool(thread["is_deal_manual"]), "emails": thread["emails"]},
+        "thread": {
+            "id": thread["id"],
+            "deal": None if hide_deal else thread["deal_id"],
+            "deal_rule": None if hide_deal else thread["deal_rule"],
+            "manual": bool(thread["is_deal_manual"]),
+            "emails": thread["emails"],
+        },
         "contacts": [
-            {"id": c["contact_id"], "name": c["name"], "address": c["address"] or None, "rule": c["rule"],
-             "reason": c["reason"], "manual": bool(c["is_manual"]), "proposed": bool(c["is_proposed"]),
-             "caused_by": c["caused_by"] if own else None, "caused_at": c["caused_utc"] if own else None}
+            {
+                "id": c["contact_id"],
+                "name": c["name"],
+                "address": c["address"] or None,
+                "rule": c["rule"],
+                "reason": c["reason"],
+                "manual": bool(c["is_manual"]),
+                "proposed": bool(c["is_proposed"]),
+                "caused_by": c["caused_by"] if own else None,
+                "caused_at": c["caused_utc"] if own else None,
+            }
             for c in contacts
         ],
         "deal": deal,
@@ -122,8 +146,14 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
             "users": seen_by,
         },
         "history": [
-            {"at": h["at_utc"], "user": h["user"], "action": h["action"], "email": h["email_id"],
-             "from": h["from_value"], "to": h["to_value"]}
+            {
+                "at": h["at_utc"],
+                "user": h["user"],
+                "action": h["action"],
+                "email": h["email_id"],
+                "from": h["from_value"],
+                "to": h["to_value"],
+            }
             for h in f["history"]
         ],
     }

@@ -40,11 +40,18 @@ class LinkRequest:
             raise UsageError("say --deal N or --none, not both")
         if self.accept and self.reject:
             raise UsageError("say --accept or --reject, not both")
-        if (self.accept or self.reject) and (self.split or self.contact_ids is not None or self.deal_id is not None
-                                             or self.no_deal):
+        if (self.accept or self.reject) and (
+            self.split or self.contact_ids is not None or self.deal_id is not None or self.no_deal
+        ):
             raise UsageError("--accept and --reject go alone: review the proposed links first, then link by hand")
-        if not (self.split or self.contact_ids is not None or self.deal_id is not None or self.no_deal
-                or self.accept or self.reject):
+        if not (
+            self.split
+            or self.contact_ids is not None
+            or self.deal_id is not None
+            or self.no_deal
+            or self.accept
+            or self.reject
+        ):
             raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
 
 
@@ -88,9 +95,16 @@ def _set_deal(db: Database, user: User, email_id: int, deal_id: int | None) -> N
     row = mailbox.get_owned_email_row(db, user, email_id)
     thread = emails_store.get_thread(db, row["thread_id"])
     links_store.set_thread_manual_deal(db, thread.id, deal_id)
-    emails_store.audit(db, user_id=user.id, action="deal", email_id=email_id, thread_id=thread.id,
-                       before=_deal_text(thread.deal_id, thread.is_deal_manual), after=_deal_text(deal_id, True),
-                       stamp=now_utc())
+    emails_store.audit(
+        db,
+        user_id=user.id,
+        action="deal",
+        email_id=email_id,
+        thread_id=thread.id,
+        before=_deal_text(thread.deal_id, thread.is_deal_manual),
+        after=_deal_text(deal_id, True),
+        stamp=now_utc(),
+    )
     relink.relink_threads(db, [thread.id])
 
 
@@ -105,15 +119,24 @@ def _set_contacts(db: Database, user: User, email_id: int, contact_ids: tuple[in
     before = links_store.email_contact_ids(db, email_id)
     links_store.set_manual_contacts(db, email_id, contact_ids)
     row = mailbox.get_owned_email_row(db, user, email_id)
-    emails_store.audit(db, user_id=user.id, action="contacts", email_id=email_id, thread_id=row["thread_id"],
-                       before=" ".join(map(str, before)) or "none",
-                       after=" ".join(map(str, sorted(set(contact_ids)))) or "none", stamp=now_utc())
+    emails_store.audit(
+        db,
+        user_id=user.id,
+        action="contacts",
+        email_id=email_id,
+        thread_id=row["thread_id"],
+        before=" ".join(map(str, before)) or "none",
+        after=" ".join(map(str, sorted(set(contact_ids)))) or "none",
+        stamp=now_utc(),
+    )
     relink.relink_threads(db, [row["thread_id"]])
 
 
 def _proposal_text(proposals: list[dict]) -> str:
-    parts = [f"{p['kind']} {p['target']} on email {p['email_id']} (proposed by {p['caused_by'] or 'no user'})"
-             for p in proposals]
+    parts = [
+        f"{p['kind']} {p['target']} on email {p['email_id']} (proposed by {p['caused_by'] or 'no user'})"
+        for p in proposals
+    ]
     return "; ".join(parts) or "nothing proposed"
 
 
@@ -123,8 +146,16 @@ def _accept(db: Database, user: User, row) -> list[dict]:
     if not proposals:
         return proposals
     links_store.accept_thread_proposals(db, row["thread_id"])
-    emails_store.audit(db, user_id=user.id, action="accept", email_id=row["id"], thread_id=row["thread_id"],
-                       before=_proposal_text(proposals), after="accepted", stamp=now_utc())
+    emails_store.audit(
+        db,
+        user_id=user.id,
+        action="accept",
+        email_id=row["id"],
+        thread_id=row["thread_id"],
+        before=_proposal_text(proposals),
+        after="accepted",
+        stamp=now_utc(),
+    )
     return proposals
 
 
@@ -141,8 +172,16 @@ def _reject(db: Database, user: User, row) -> list[dict]:
         links_store.set_manual_contacts(db, email_id, links_store.accepted_contact_ids(db, email_id))
     if any(p["kind"] == "deal" for p in proposals):
         links_store.set_thread_manual_deal(db, row["thread_id"], None)
-    emails_store.audit(db, user_id=user.id, action="reject", email_id=row["id"], thread_id=row["thread_id"],
-                       before=_proposal_text(proposals), after="rejected", stamp=now_utc())
+    emails_store.audit(
+        db,
+        user_id=user.id,
+        action="reject",
+        email_id=row["id"],
+        thread_id=row["thread_id"],
+        before=_proposal_text(proposals),
+        after="rejected",
+        stamp=now_utc(),
+    )
     relink.relink_threads(db, [row["thread_id"]])
     return proposals
 
@@ -156,13 +195,25 @@ def _split(db: Database, user: User, row) -> int:
     by_id = {m["id"]: m for m in members}
     stamp = now_utc()
     new_thread = links_store.split_thread(
-        db, owner_id=user.id, old_thread=row["thread_id"], email_ids=sorted(moving),
+        db,
+        owner_id=user.id,
+        old_thread=row["thread_id"],
+        email_ids=sorted(moving),
         message_ids=[by_id[i]["message_id_norm"] for i in moving if by_id[i]["message_id_norm"]],
-        subject_norm=threading_rules.normalize_subject(row["subject"]), stamp=stamp,
+        subject_norm=threading_rules.normalize_subject(row["subject"]),
+        stamp=stamp,
     )
     for action, thread in (("split-off", row["thread_id"]), ("split", new_thread)):
-        emails_store.audit(db, user_id=user.id, action=action, email_id=row["id"], thread_id=thread,
-                           before=row["thread_id"], after=new_thread, stamp=stamp)
+        emails_store.audit(
+            db,
+            user_id=user.id,
+            action=action,
+            email_id=row["id"],
+            thread_id=thread,
+            before=row["thread_id"],
+            after=new_thread,
+            stamp=stamp,
+        )
     relink.relink_threads(db, [row["thread_id"], new_thread])
     return new_thread
 
@@ -238,10 +289,15 @@ def review(db: Database, user: User) -> list[dict]:
         email.pop("text", None)
         thread = links_store.thread_proposals(db, email["thread_id"])
         email["proposals"] = [
-            {"kind": p["kind"], "id": p["target"], "name": p["name"], "caused_by": p["caused_by"],
-             "caused_at": p["caused_at"]}
-            for p in thread if p["email_id"] == email_id
+            {
+                "kind": p["kind"],
+                "id": p["target"],
+                "name": p["name"],
+                "caused_by": p["caused_by"],
+                "caused_at": p["caused_at"],
+            }
+            for p in thread
+            if p["email_id"] == email_id
         ]
         out.append(email)
     return out
-

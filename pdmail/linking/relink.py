@@ -86,16 +86,22 @@ class LinkState:
     def facts(self, owner_id: int, visibility: str) -> EmailFacts:
         """What the sharing law sees of an email with these links."""
         proposed = set(self.proposed_contacts())
-        return EmailFacts(owner_id, visibility,
-                          has_contact=any(c[0] not in proposed for c in self.contacts),
-                          has_deal=self.deal_id is not None and not self.deal_proposed,
-                          has_proposal=bool(proposed) or self.deal_proposed)
+        return EmailFacts(
+            owner_id,
+            visibility,
+            has_contact=any(c[0] not in proposed for c in self.contacts),
+            has_deal=self.deal_id is not None and not self.deal_proposed,
+            has_proposal=bool(proposed) or self.deal_proposed,
+        )
 
     def summary(self) -> dict:
-        return {"contacts": [c[0] for c in self.contacts], "deal": self.deal_id, "needs_deal": self.needs_deal,
-                "verdict": self.verdict,
-                "proposed": {"contacts": self.proposed_contacts(),
-                             "deal": self.deal_id if self.deal_proposed else None}}
+        return {
+            "contacts": [c[0] for c in self.contacts],
+            "deal": self.deal_id,
+            "needs_deal": self.needs_deal,
+            "verdict": self.verdict,
+            "proposed": {"contacts": self.proposed_contacts(), "deal": self.deal_id if self.deal_proposed else None},
+        }
 
 
 @dataclass(frozen=True)
@@ -114,12 +120,17 @@ class Change:
 
     def seen_by(self, viewer_id: int) -> bool:
         """The viewer may see the email, before or after the change: only then may they hear of it."""
-        return any(can_view(viewer_id, state.facts(self.owner_id, self.visibility))
-                   for state in (self.before, self.after))
+        return any(
+            can_view(viewer_id, state.facts(self.owner_id, self.visibility)) for state in (self.before, self.after)
+        )
 
     def to_json(self) -> dict:
-        return {"id": self.email_id, "thread_id": self.thread_id, "before": self.before.summary(),
-                "after": self.after.summary()}
+        return {
+            "id": self.email_id,
+            "thread_id": self.thread_id,
+            "before": self.before.summary(),
+            "after": self.after.summary(),
+        }
 
 
 @dataclass
@@ -157,9 +168,15 @@ class RelinkReport:
             self.more_changes += 1
 
     def to_json(self) -> dict:
-        return {"dry_run": self.dry_run, "threads": self.threads, "emails": self.emails, "changed": self.changed,
-                "reworded": self.reworded, "changes": [c.to_json() for c in self.changes],
-                "more_changes": self.more_changes}
+        return {
+            "dry_run": self.dry_run,
+            "threads": self.threads,
+            "emails": self.emails,
+            "changed": self.changed,
+            "reworded": self.reworded,
+            "changes": [c.to_json() for c in self.changes],
+            "more_changes": self.more_changes,
+        }
 
 
 Progress = Callable[[int, int], None]  # (emails done, emails in all)
@@ -169,8 +186,13 @@ OnChange = Callable[[Change], None]
 def _current(e: store.LinkedEmail) -> LinkState:
     return LinkState(
         contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in e.contacts),
-        deal_id=e.deal_id, deal_rule=e.deal_rule, is_deal_manual=e.is_deal_manual, needs_deal=e.needs_deal,
-        is_automated=e.is_automated, verdict=e.link_verdict, trace_json=e.trace_json,
+        deal_id=e.deal_id,
+        deal_rule=e.deal_rule,
+        is_deal_manual=e.is_deal_manual,
+        needs_deal=e.needs_deal,
+        is_automated=e.is_automated,
+        verdict=e.link_verdict,
+        trace_json=e.trace_json,
         contact_causes=tuple((c.contact_id, c.cause) for c in e.contacts if c.cause is not None),
         deal_cause=e.deal_cause if e.deal_id is not None else None,
     )
@@ -203,8 +225,9 @@ class Attribution:
     stamp: str
     accepts: Mapping[int, bool]
 
-    def attribute(self, e: store.LinkedEmail, before: LinkState, after: LinkState,
-                  pending: Mapping[tuple[str, int], LinkCause]) -> LinkState:
+    def attribute(
+        self, e: store.LinkedEmail, before: LinkState, after: LinkState, pending: Mapping[tuple[str, int], LinkCause]
+    ) -> LinkState:
         old_causes = dict(before.contact_causes)
         kept = {c[0] for c in before.contacts}
         new_deal = not (after.deal_id is None or after.is_deal_manual or after.deal_id == before.deal_id)
@@ -307,8 +330,14 @@ def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool):
         if not manual and d.deal_id is not None and (running is None or running.deal_id != d.deal_id):
             running, running_rule = link.ThreadLinks(d.deal_id, False), d.deal_rule
             states = [
-                (prev, s if s.verdict == link.VERDICT_INTERNAL else dataclasses.replace(
-                    s, deal_id=d.deal_id, deal_rule=d.deal_rule, is_deal_manual=False, needs_deal=False))
+                (
+                    prev,
+                    s
+                    if s.verdict == link.VERDICT_INTERNAL
+                    else dataclasses.replace(
+                        s, deal_id=d.deal_id, deal_rule=d.deal_rule, is_deal_manual=False, needs_deal=False
+                    ),
+                )
                 for prev, s in states
             ]
         states.append((e, state))
@@ -317,8 +346,9 @@ def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool):
     return states, ((running.deal_id, running_rule) if running is not None else (None, None))
 
 
-def _apply(db: Database, planned, report: RelinkReport, attribution: Attribution, *, dry_run: bool,
-           on_change: OnChange | None) -> None:
+def _apply(
+    db: Database, planned, report: RelinkReport, attribution: Attribution, *, dry_run: bool, on_change: OnChange | None
+) -> None:
     for thread, (deal_id, deal_rule), states in planned:
         pending = _pending(e for e, _ in states)
         seen_thread = False
@@ -337,10 +367,18 @@ def _apply(db: Database, planned, report: RelinkReport, attribution: Attribution
             if not dry_run:
                 causes = dict(after.contact_causes)
                 store.write_email_links(
-                    db, e.id, deal_id=after.deal_id, deal_rule=after.deal_rule, deal_cause=after.deal_cause,
-                    is_deal_manual=after.is_deal_manual, needs_deal=after.needs_deal,
-                    is_automated=after.is_automated, verdict=after.verdict, trace_json=after.trace_json,
-                    contacts=[(*c, causes.get(c[0])) for c in after.contacts], contacts_manual=e.is_links_manual,
+                    db,
+                    e.id,
+                    deal_id=after.deal_id,
+                    deal_rule=after.deal_rule,
+                    deal_cause=after.deal_cause,
+                    is_deal_manual=after.is_deal_manual,
+                    needs_deal=after.needs_deal,
+                    is_automated=after.is_automated,
+                    verdict=after.verdict,
+                    trace_json=after.trace_json,
+                    contacts=[(*c, causes.get(c[0])) for c in after.contacts],
+                    contacts_manual=e.is_links_manual,
                 )
         report.threads += seen_thread
         if not dry_run and not thread.is_deal_manual and (deal_id, deal_rule) != (thread.deal_id, thread.deal_rule):
@@ -398,8 +436,14 @@ def rule_change(db: Database, by: User, *, dry_run: bool = False) -> Iterator[Re
         _acting.reset(token)
 
 
-def relink_threads(db: Database, thread_ids: Iterable[int], *, dry_run: bool = False,
-                   on_change: OnChange | None = None, batch: int = RESCAN_BATCH) -> RelinkReport:
+def relink_threads(
+    db: Database,
+    thread_ids: Iterable[int],
+    *,
+    dry_run: bool = False,
+    on_change: OnChange | None = None,
+    batch: int = RESCAN_BATCH,
+) -> RelinkReport:
     """Link these threads again, inside the caller's transaction (or one of its own), for whoever acts."""
     ids = sorted(set(thread_ids))
     current = _acting.get()
@@ -409,13 +453,20 @@ def relink_threads(db: Database, thread_ids: Iterable[int], *, dry_run: bool = F
     relinker = Relinker(db, actor=current.by)
     with db.tx():
         for start in range(0, len(ids), batch):
-            planned = relinker.plan(store.load_threads(db, ids[start:start + batch]))
+            planned = relinker.plan(store.load_threads(db, ids[start : start + batch]))
             _apply(db, planned, report, relinker.attribution, dry_run=dry_run, on_change=on_change)
     return report
 
 
-def rescan(db: Database, *, by: User | None = None, dry_run: bool = False, batch: int = RESCAN_BATCH,
-           progress: Progress | None = None, on_change: OnChange | None = None) -> RelinkReport:
+def rescan(
+    db: Database,
+    *,
+    by: User | None = None,
+    dry_run: bool = False,
+    batch: int = RESCAN_BATCH,
+    progress: Progress | None = None,
+    on_change: OnChange | None = None,
+) -> RelinkReport:
     """Link stored email again; each batch of threads is its own short transaction.
 
     An admin's rescan (or a library call's, ``by`` None) covers every user's email, anyone else's
@@ -430,12 +481,24 @@ def rescan(db: Database, *, by: User | None = None, dry_run: bool = False, batch
         progress(0, total)
     for ids in store.thread_batches(db, batch, owner_id=owner_id):
         if dry_run:
-            _apply(db, relinker.plan(store.load_threads(db, ids)), report, relinker.attribution, dry_run=True,
-                   on_change=on_change)
+            _apply(
+                db,
+                relinker.plan(store.load_threads(db, ids)),
+                report,
+                relinker.attribution,
+                dry_run=True,
+                on_change=on_change,
+            )
         else:
             with db.tx():
-                _apply(db, relinker.plan(store.load_threads(db, ids)), report, relinker.attribution,
-                       dry_run=False, on_change=on_change)
+                _apply(
+                    db,
+                    relinker.plan(store.load_threads(db, ids)),
+                    report,
+                    relinker.attribution,
+                    dry_run=False,
+                    on_change=on_change,
+                )
         if progress is not None:
             progress(report.emails, total)
     return report

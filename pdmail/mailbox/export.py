@@ -38,5 +38,3 @@ def export_mbox(db: Database, viewer: User, out: BinaryIO, *, mine: bool = False
         out.write(mbox_entry(raw, email["from"]["email"], email["date"]))
         count += 1
     return count
-
-

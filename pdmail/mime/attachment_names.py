@@ -15,10 +15,18 @@ MAX_NAME_BYTES = 200
 
 # Names Windows keeps for devices. A file called one of them, whatever its case and extensions and
 # with spaces before the first dot (``con .txt``), is opened as the device, not as a file.
-_DEVICES = frozenset({
-    "con", "prn", "aux", "nul", "conin$", "conout$", "clock$",
-    *(f"{port}{digit}" for port in ("com", "lpt") for digit in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")),
-})
+_DEVICES = frozenset(
+    {
+        "con",
+        "prn",
+        "aux",
+        "nul",
+        "conin$",
+        "conout$",
+        "clock$",
+        *(f"{port}{digit}" for port in ("com", "lpt") for digit in (*"0123456789", "\u00b9", "\u00b2", "\u00b3")),
+    }
+)
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
 _UNSAFE = re.compile(r'[<>:"|?*]')
 
@@ -26,7 +34,8 @@ _UNSAFE = re.compile(r'[<>:"|?*]')
 def save_name(filename: str, content_type: str, index: int) -> str:
     """A safe, non-empty file name for attachment number ``index`` (1-based)."""
     name = "".join(
-        ch for ch in unicodedata.normalize("NFC", filename or "")
+        ch
+        for ch in unicodedata.normalize("NFC", filename or "")
         if ch not in _BIDI and unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co")
     )
     name = name.replace("\\", "/").rsplit("/", 1)[-1]

@@ -61,7 +61,9 @@ _ANGLE_RE = re.compile(r"<(?:mailto:)?([^<>\s]+@[^<>\s]+)>")
 # A bare address: a run of address characters with an "@" past its first character and a dot past the
 # "@". Tried only where a run starts, and from the first "@", so a long run that holds no address costs
 # one scan, not one per character (or per "@").
-_BARE_RE = re.compile(r"(?<![^\s<>()\[\],;:\"'])[^\s<>()\[\],;:\"'][^\s<>()\[\],;:\"'@]*@[^\s<>()\[\],;:\"']+\.[^\s<>()\[\],;:\"']+")
+_BARE_RE = re.compile(
+    r"(?<![^\s<>()\[\],;:\"'])[^\s<>()\[\],;:\"'][^\s<>()\[\],;:\"'@]*@[^\s<>()\[\],;:\"']+\.[^\s<>()\[\],;:\"']+"
+)
 _MAX_BLOCK_LINES = 30
 # Header-like blocks looked at before giving up: a real forward's block is among the first few, and
 # each look reads up to _MAX_BLOCK_LINES lines. The message is then kept as it came, unwrapped.
@@ -74,7 +76,18 @@ _DATE_ZONE_RE = re.compile(
     r"\d\s+(?:(?P<sign>[+-])(?P<hours>\d\d)(?P<minutes>\d\d)|(?P<name>UT|GMT|[ECMP][SD]T))(?:\s*\([^()]*\))?\s*$",
     re.IGNORECASE,
 )
-_ZONE_NAMES = {"UT": 0, "GMT": 0, "EST": -5, "EDT": -4, "CST": -6, "CDT": -5, "MST": -7, "MDT": -6, "PST": -8, "PDT": -7}
+_ZONE_NAMES = {
+    "UT": 0,
+    "GMT": 0,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+}
 
 
 def find_forwarded(parsed: ParsedEmail) -> ForwardedOriginal | None:
@@ -162,8 +175,9 @@ def find_inline_forward(text: str, *, zone: timezone | None = None) -> Forwarded
     return None
 
 
-def _read_block(lines: _Lines, start: int, depth: int, zone: timezone | None, *,
-                require_date: bool = False) -> ForwardedOriginal | None:
+def _read_block(
+    lines: _Lines, start: int, depth: int, zone: timezone | None, *, require_date: bool = False
+) -> ForwardedOriginal | None:
     index = start
     # Apple Mail and Outlook leave blank lines between the separator and the block.
     while index < len(lines) and not lines.read(index)[1] and index - start < 3:

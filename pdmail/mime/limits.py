@@ -254,7 +254,7 @@ def _short_header(raw: bytes, pos: int, limits: ParseLimits, top: bool) -> tuple
             line_end = len(block) if nl == -1 else nl + 1
             lines.append(block[line_start:line_end])
             line_start = line_end
-            if block[line_start:line_start + 1] not in (b" ", b"\t"):
+            if block[line_start : line_start + 1] not in (b" ", b"\t"):
                 break
         joined = b"".join(lines)
         declared = _boundary_of(joined)

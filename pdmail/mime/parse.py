@@ -83,8 +83,9 @@ def _codec(label: str) -> str | None:
 # hold what no text may (a lone surrogate). Such a label reads as an unknown charset.
 _NOT_CHARSETS = frozenset({"unicode-escape", "raw-unicode-escape", "punycode", "idna", "undefined"})
 # Charsets written in 7-bit bytes with shifts or escapes of their own: ASCII bytes are not ASCII text.
-_SEVEN_BIT_CODECS = frozenset({"utf-7", "hz", *(f"iso2022_{v}" for v in ("jp", "jp_1", "jp_2", "jp_2004", "jp_3",
-                                                                       "jp_ext", "kr"))})
+_SEVEN_BIT_CODECS = frozenset(
+    {"utf-7", "hz", *(f"iso2022_{v}" for v in ("jp", "jp_1", "jp_2", "jp_2004", "jp_3", "jp_ext", "kr"))}
+)
 _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
@@ -433,8 +434,10 @@ def _mailbox(group: str) -> str:
     """One mailbox of the common shapes; ``group`` names its parts (``(?P<quoted>``...) or is ``(?:``."""
     named = group != "(?:"
     quoted, phrase, angle, bare = ((f"(?P<{n}>" if named else "(?:") for n in ("quoted", "phrase", "angle", "bare"))
-    return (rf'[ \t]*(?:(?:"{quoted}[^"\\\r\n]*)"|{phrase}{_PHRASE}))?[ \t]*<{angle}{_LOCAL}@{_DOMAIN})>'
-            rf"|{bare}{_LOCAL}@{_DOMAIN}))[ \t]*")
+    return (
+        rf'[ \t]*(?:(?:"{quoted}[^"\\\r\n]*)"|{phrase}{_PHRASE}))?[ \t]*<{angle}{_LOCAL}@{_DOMAIN})>'
+        rf"|{bare}{_LOCAL}@{_DOMAIN}))[ \t]*"
+    )
 
 
 _MAILBOX_RE = re.compile(_mailbox("(?P<"))
@@ -686,18 +689,12 @@ def _walk(buf: bytes, top: _Header, top_body: int, limits: ParseLimits, *, paylo
             if damaged:
                 found.defects.append("bad base64 in an attached message")
             found.messages.append(raw_message)
-            found.attachments.append(
-                Attachment(filename or "message.eml", ctype, len(raw_message), is_inline)
-            )
+            found.attachments.append(Attachment(filename or "message.eml", ctype, len(raw_message), is_inline))
             if found.payloads is not None:
                 found.payloads.append(raw_message)
             continue
 
-        is_body_text = (
-            ctype in ("text/plain", "text/html")
-            and disposition != "attachment"
-            and not filename
-        )
+        is_body_text = ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename
         if is_body_text and text_ok:
             decoded, damaged = _transfer_decode(data, cte)
             if damaged:
@@ -793,9 +790,7 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
 
     senders = _address_list(header.all("sender"))
     x_original = _address_list(header.all("x-original-from"))
-    delivered = _dedupe(
-        [a.email for a in _address_list(header.all("delivered-to") + header.all("x-original-to"))]
-    )
+    delivered = _dedupe([a.email for a in _address_list(header.all("delivered-to") + header.all("x-original-to"))])
 
     body = _walk(buf, header, body_start, limits)
     defects.extend(body.defects)

@@ -163,7 +163,7 @@ def reply_fields(original: Original, own_addresses: Iterable[str], *, reply_all:
     if parent:
         refs.append(parent)
     if len(refs) > MAX_REFERENCES:
-        refs = refs[:1] + refs[-(MAX_REFERENCES - 1):]
+        refs = refs[:1] + refs[-(MAX_REFERENCES - 1) :]
     return ReplyFields(to, cc, reply_subject(original.subject), parent, tuple(refs))
 
 

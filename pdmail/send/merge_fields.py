@@ -33,9 +33,11 @@ def fields_in(text: str) -> list[str]:
         name = m.group(1).strip()
         group, dot, attr = name.partition(".")
         if not dot or attr not in FIELDS.get(group, ()):
-            raise UsageError(f"unknown merge field {{{name}}}; known fields: "
-                             + ", ".join(f"{{{f}}}" for f in known_fields())
-                             + " (write {{ and }} for literal braces)")
+            raise UsageError(
+                f"unknown merge field {{{name}}}; known fields: "
+                + ", ".join(f"{{{f}}}" for f in known_fields())
+                + " (write {{ and }} for literal braces)"
+            )
         if name not in found:
             found.append(name)
     return found

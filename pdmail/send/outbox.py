@@ -69,8 +69,15 @@ class SendResult:
     error: PdmailError | None = None
 
     def to_json(self) -> dict:
-        return {"outbox_id": self.item_id, "status": self.status, "email_id": self.email_id, "due": self.due,
-                "message_id": self.message_id, "detail": self.detail, "warnings": self.warnings}
+        return {
+            "outbox_id": self.item_id,
+            "status": self.status,
+            "email_id": self.email_id,
+            "due": self.due,
+            "message_id": self.message_id,
+            "detail": self.detail,
+            "warnings": self.warnings,
+        }
 
 
 @dataclass(frozen=True)
@@ -137,19 +144,35 @@ def queue(db: Database, user: User, req: SendRequest, now: datetime) -> outbox_s
         raise UsageError("give the text with --body TEXT or --body-file PATH (or --template NAME)")
 
     draft = compose.Draft(
-        sender=Address(user.name, account.address), to=to, cc=cc, bcc=bcc, subject=subject, body=body,
-        attachments=tuple(read_attachments(req.attachments)), in_reply_to=in_reply_to, references=references,
+        sender=Address(user.name, account.address),
+        to=to,
+        cc=cc,
+        bcc=bcc,
+        subject=subject,
+        body=body,
+        attachments=tuple(read_attachments(req.attachments)),
+        in_reply_to=in_reply_to,
+        references=references,
         date=due,
     )
     composed = compose.compose(draft)
     from pdmail.mime.fingerprint import sha256_hex
 
     return outbox_store.enqueue(
-        db, user, account_id=account.id, raw=composed.raw, raw_sha256=sha256_hex(composed.raw),
-        message_id=composed.message_id, token=composed.token, envelope_from=composed.envelope_from,
-        recipients=composed.recipients, bcc=composed.bcc, subject=subject,
+        db,
+        user,
+        account_id=account.id,
+        raw=composed.raw,
+        raw_sha256=sha256_hex(composed.raw),
+        message_id=composed.message_id,
+        token=composed.token,
+        envelope_from=composed.envelope_from,
+        recipients=composed.recipients,
+        bcc=composed.bcc,
+        subject=subject,
         visibility="private" if req.private else None,
-        reply_to_email_id=original.email_id if original is not None else None, due_utc=iso_utc(due),
+        reply_to_email_id=original.email_id if original is not None else None,
+        due_utc=iso_utc(due),
     )
 
 
@@ -157,8 +180,9 @@ def send(db: Database, user: User, req: SendRequest, now: datetime, *, network: 
     """``pdmail send``: queue, then deliver at once unless ``--at`` puts it later."""
     item = queue(db, user, req, now)
     if item.due_utc > iso_utc(now):
-        return SendResult(item.id, "scheduled", f"scheduled for {item.due_utc}", due=item.due_utc,
-                          message_id=item.message_id)
+        return SendResult(
+            item.id, "scheduled", f"scheduled for {item.due_utc}", due=item.due_utc, message_id=item.message_id
+        )
     return attempt(db, item.id, now, network=network)
 
 
@@ -179,8 +203,10 @@ def read_attachments(paths: list[Path]):
         total += size
         # base64 makes a file about 4/3 its size on the wire.
         if total * 4 // 3 > DEFAULT_LIMITS.max_size:
-            raise UsageError(f"--attach {path}: the attachments add up to more than the "
-                             f"{size_text(DEFAULT_LIMITS.max_size)} a message may have")
+            raise UsageError(
+                f"--attach {path}: the attachments add up to more than the "
+                f"{size_text(DEFAULT_LIMITS.max_size)} a message may have"
+            )
         try:
             data = p.read_bytes()
         except OSError as exc:
@@ -232,7 +258,9 @@ def _merge_values(db: Database, user: User, to, original: _Reply | None, deal_id
     from pdmail.store import crm
 
     values: dict[str, str | None] = {
-        "user.name": user.name, "user.first_name": merge_fields.first_name(user.name), "user.email": user.email,
+        "user.name": user.name,
+        "user.first_name": merge_fields.first_name(user.name),
+        "user.email": user.email,
     }
     missing: dict[str, str] = {}
     contact = None
@@ -245,15 +273,20 @@ def _merge_values(db: Database, user: User, to, original: _Reply | None, deal_id
         contact_id = original.contact_ids[0]
     if contact_id is not None:
         contact = crm.get_contact(db, contact_id)
-        values.update({
-            "contact.name": contact.name,
-            "contact.first_name": merge_fields.first_name(contact.name, contact.first_name),
-            "contact.last_name": merge_fields.last_name(contact.name),
-            "contact.email": contact.emails[0] if contact.emails else None,
-            "contact.title": contact.title, "contact.phone": contact.phone,
-        })
-        missing["contact.first_name"] = (f"contact {contact.id} ({contact.name}) has no first name that pdmail "
-                                         "can tell from the name (`contact add --first-name` gives one)")
+        values.update(
+            {
+                "contact.name": contact.name,
+                "contact.first_name": merge_fields.first_name(contact.name, contact.first_name),
+                "contact.last_name": merge_fields.last_name(contact.name),
+                "contact.email": contact.emails[0] if contact.emails else None,
+                "contact.title": contact.title,
+                "contact.phone": contact.phone,
+            }
+        )
+        missing["contact.first_name"] = (
+            f"contact {contact.id} ({contact.name}) has no first name that pdmail "
+            "can tell from the name (`contact add --first-name` gives one)"
+        )
         if contact.org_id is not None:
             org = crm.get_org(db, contact.org_id)
             values.update({"org.name": org.name, "org.domain": org.domain})
@@ -269,13 +302,21 @@ def _merge_values(db: Database, user: User, to, original: _Reply | None, deal_id
         if len(open_deals) == 1:
             deal_id = open_deals[0].id
         elif open_deals:
-            missing["deal"] = (f"contact {contact.id} has {len(open_deals)} open deals "
-                               f"({', '.join(str(d.id) for d in open_deals)}); choose one with --deal N")
+            missing["deal"] = (
+                f"contact {contact.id} has {len(open_deals)} open deals "
+                f"({', '.join(str(d.id) for d in open_deals)}); choose one with --deal N"
+            )
     if deal_id is not None:
         deal = crm.get_deal(db, deal_id)
-        values.update({"deal.title": deal.title, "deal.id": str(deal.id), "deal.status": deal.status,
-                       "deal.currency": deal.currency,
-                       "deal.value": money.display(deal.value, deal.currency) or None})
+        values.update(
+            {
+                "deal.title": deal.title,
+                "deal.id": str(deal.id),
+                "deal.status": deal.status,
+                "deal.currency": deal.currency,
+                "deal.value": money.display(deal.value, deal.currency) or None,
+            }
+        )
         missing["deal.value"] = f"deal {deal.id} ({deal.title}) has no value"
         missing["deal.currency"] = f"deal {deal.id} ({deal.title}) has no currency"
     missing.setdefault("deal", "no deal is linked (pass --deal N)")
@@ -303,8 +344,13 @@ def attempt(db: Database, item_id: int, now: datetime, *, network: Network = NET
     if not outbox_store.claim(db, item.id, outbox_store.claimer(), stamp):
         current = outbox_store.get_any(db, item.id)
         why = "another pdmail is sending it right now" if current.status == "sending" else f"it is {current.status}"
-        return SendResult(item.id, "busy" if current.status == "sending" else current.status, why,
-                          email_id=current.email_id, message_id=item.message_id)
+        return SendResult(
+            item.id,
+            "busy" if current.status == "sending" else current.status,
+            why,
+            email_id=current.email_id,
+            message_id=item.message_id,
+        )
     raw = outbox_store.raw_of(db, item)
     body_sent = False
 
@@ -314,9 +360,15 @@ def attempt(db: Database, item_id: int, now: datetime, *, network: Network = NET
         body_sent = True
 
     try:
-        delivery = network.deliver(target, item.envelope_from, item.recipients, raw,
-                                   secret=lambda: network.secret(account), timeout=network.timeout,
-                                   on_body_sent=on_body_sent)
+        delivery = network.deliver(
+            target,
+            item.envelope_from,
+            item.recipients,
+            raw,
+            secret=lambda: network.secret(account),
+            timeout=network.timeout,
+            on_body_sent=on_body_sent,
+        )
     except BaseException:
         if body_sent:
             outbox_store.set_aside(db, item.id, "ambiguous", "interrupted after the message was handed over")
@@ -337,8 +389,9 @@ def _record(db, owner, account, item, raw, delivery, now, network) -> SendResult
     stamp = iso_utc(now)
     if delivery.outcome == smtp_send.SENT:
         email_id, warnings = _store_sent(db, owner, item, raw, delivery, stamp)
-        result = SendResult(item.id, "sent", delivery.detail, email_id=email_id, message_id=item.message_id,
-                            warnings=warnings)
+        result = SendResult(
+            item.id, "sent", delivery.detail, email_id=email_id, message_id=item.message_id, warnings=warnings
+        )
         if delivery.refused:
             refused = "; ".join(f"{r}: {why}" for r, why in delivery.refused.items())
             result.warnings.append(f"the server refused some recipients ({refused}); the others got it")
@@ -348,13 +401,17 @@ def _record(db, owner, account, item, raw, delivery, now, network) -> SendResult
         return result
     if delivery.outcome == smtp_send.AMBIGUOUS:
         outbox_store.set_aside(db, item.id, "ambiguous", delivery.detail)
-        why = (f"{delivery.detail}. It is not sent again automatically: check with a recipient or your Sent "
-               f"folder, then `pdmail outbox retry {item.id}` to send it again or `pdmail outbox cancel {item.id}`")
+        why = (
+            f"{delivery.detail}. It is not sent again automatically: check with a recipient or your Sent "
+            f"folder, then `pdmail outbox retry {item.id}` to send it again or `pdmail outbox cancel {item.id}`"
+        )
         return SendResult(item.id, "ambiguous", why, message_id=item.message_id, error=TemporaryFailure(why))
     if delivery.outcome == smtp_send.REJECTED:
         outbox_store.set_aside(db, item.id, "failed", delivery.detail)
-        why = (f"{delivery.detail}; the message stays in the outbox as failed (`pdmail outbox retry {item.id}` "
-               "after fixing it, or `pdmail outbox cancel`)")
+        why = (
+            f"{delivery.detail}; the message stays in the outbox as failed (`pdmail outbox retry {item.id}` "
+            "after fixing it, or `pdmail outbox cancel`)"
+        )
         return SendResult(item.id, "failed", why, message_id=item.message_id, error=InputRefused(why))
     if delivery.outcome == smtp_send.AUTH:
         outbox_store.requeue(db, item.id, delivery.detail, item.due_utc)
@@ -397,8 +454,7 @@ def _store_sent(db, owner, item, raw, delivery, stamp) -> tuple[int | None, list
 def sent_origin(item: outbox_store.OutboxItem):
     from pdmail.capture.save import Origin
 
-    return Origin(source="sent", label=f"outbox:{item.id}", folder="sent", is_read=True,
-                  visibility=item.visibility)
+    return Origin(source="sent", label=f"outbox:{item.id}", folder="sent", is_read=True, visibility=item.visibility)
 
 
 def file_copy(db: Database, account, item: outbox_store.OutboxItem, *, network: Network = NETWORK) -> str | None:
@@ -424,8 +480,9 @@ def file_copy(db: Database, account, item: outbox_store.OutboxItem, *, network: 
 # --- the outbox, for sync and for the user -------------------------------------------------------
 
 
-def send_due(db: Database, user_or_all: User | None, now: datetime, *, account: str | None = None,
-             network: Network = NETWORK) -> list[SendResult]:
+def send_due(
+    db: Database, user_or_all: User | None, now: datetime, *, account: str | None = None, network: Network = NETWORK
+) -> list[SendResult]:
     """Send every queued message that is due, and file Sent copies still missing. Called by ``pdmail sync``.
 
     ``user_or_all`` is one user, or None for everyone's outbox; ``account`` (a name, with a user)
@@ -462,8 +519,9 @@ def _retry_copy(db: Database, item_id: int, network: Network) -> list[SendResult
     warning = file_copy(db, account, item, network=network)
     if warning is None:
         return []
-    return [SendResult(item.id, "sent", warning, email_id=item.email_id, message_id=item.message_id,
-                       warnings=[warning])]
+    return [
+        SendResult(item.id, "sent", warning, email_id=item.email_id, message_id=item.message_id, warnings=[warning])
+    ]
 
 
 def exit_code(results: list[SendResult]) -> int:
@@ -480,12 +538,15 @@ def recover_stale(db: Database, owner_id: int | None, now: datetime) -> list[Sen
         if not (outbox_store.claim_is_dead(item.claimed_by) or now - claimed > STALE_CLAIM):
             continue
         if item.body_sent_utc:
-            why = ("the pdmail that was sending it stopped after handing the message over; it may have been "
-                   f"delivered. `pdmail outbox retry {item.id}` sends it again, `pdmail outbox cancel {item.id}` "
-                   "drops it")
+            why = (
+                "the pdmail that was sending it stopped after handing the message over; it may have been "
+                f"delivered. `pdmail outbox retry {item.id}` sends it again, `pdmail outbox cancel {item.id}` "
+                "drops it"
+            )
             outbox_store.set_aside(db, item.id, "ambiguous", why)
-            results.append(SendResult(item.id, "ambiguous", why, message_id=item.message_id,
-                                      error=TemporaryFailure(why)))
+            results.append(
+                SendResult(item.id, "ambiguous", why, message_id=item.message_id, error=TemporaryFailure(why))
+            )
         else:
             why = "the pdmail that was sending it stopped before handing it over"
             outbox_store.requeue(db, item.id, why, item.due_utc)
@@ -504,4 +565,3 @@ def retry(db: Database, user: User, item_id: int, now: datetime, *, network: Net
 
 def list_outbox(db: Database, user: User, *, everything: bool = False) -> list[outbox_store.OutboxItem]:
     return outbox_store.list_items(db, user, everything=everything)
-

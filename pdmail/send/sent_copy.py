@@ -41,8 +41,9 @@ def needs_copy(account) -> SentCopyStatus | None:
     return None
 
 
-def save(account, raw: bytes, token: str, message_id: str, date: datetime | None = None, *,
-         connect: Callable | None = None) -> SentCopyStatus:
+def save(
+    account, raw: bytes, token: str, message_id: str, date: datetime | None = None, *, connect: Callable | None = None
+) -> SentCopyStatus:
     """Append ``raw`` to the Sent folder unless it is already there. Raises PdmailError on failure."""
     skip = needs_copy(account)
     if skip is not None:
@@ -56,8 +57,10 @@ def save(account, raw: bytes, token: str, message_id: str, date: datetime | None
     try:
         sent = next((f for f in session.folders() if f.role == "sent" and f.selectable), None)
         if sent is None:
-            raise UsageError(f"{account.address} has no Sent folder (none is flagged \\Sent or named like one); "
-                             "the message was sent but no copy was filed")
+            raise UsageError(
+                f"{account.address} has no Sent folder (none is flagged \\Sent or named like one); "
+                "the message was sent but no copy was filed"
+            )
         session.select(sent.name)
         if session.search_uids("HEADER", TOKEN_HEADER, token):
             return DONE

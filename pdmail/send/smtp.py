@@ -45,8 +45,14 @@ class SmtpTarget:
                 f"account {account.name} has no SMTP server; set it with `pdmail account add ... --smtp-host H "
                 "--smtp-port N --smtp-security tls|starttls` (or --provider)"
             )
-        return cls(account.smtp_host, int(account.smtp_port), account.smtp_security, account.login,
-                   account.auth or "password", account.cafile)
+        return cls(
+            account.smtp_host,
+            int(account.smtp_port),
+            account.smtp_security,
+            account.login,
+            account.auth or "password",
+            account.cafile,
+        )
 
 
 @dataclass(frozen=True)
@@ -106,11 +112,17 @@ class _Session:
             try:
                 self.client = client = _connect(self.target, context, timeout)
             except _NoStartTls:
-                return Delivery(AUTH, f"{where} does not offer STARTTLS; pdmail never sends mail unencrypted "
-                                      "(use the server's TLS port with --smtp-security tls)")
+                return Delivery(
+                    AUTH,
+                    f"{where} does not offer STARTTLS; pdmail never sends mail unencrypted "
+                    "(use the server's TLS port with --smtp-security tls)",
+                )
             except ssl.SSLCertVerificationError as exc:
-                return Delivery(AUTH, f"the certificate of {where} cannot be trusted ({exc.verify_message}); "
-                                      "if it uses a private CA, give it with --cafile")
+                return Delivery(
+                    AUTH,
+                    f"the certificate of {where} cannot be trusted ({exc.verify_message}); "
+                    "if it uses a private CA, give it with --cafile",
+                )
             except (OSError, smtplib.SMTPException) as exc:
                 return Delivery(RETRY, f"cannot reach {where}: {_describe(exc)}")
             self.quit_politely = True
@@ -119,8 +131,9 @@ class _Session:
                 try:
                     self.password = secret()
                 except Exception as exc:  # noqa: BLE001 - a failing password command is the user's to fix
-                    return Delivery(AUTH, f"cannot get the password for {self.target.login}: "
-                                          f"{getattr(exc, 'message', exc)}")
+                    return Delivery(
+                        AUTH, f"cannot get the password for {self.target.login}: {getattr(exc, 'message', exc)}"
+                    )
                 failure = _login(client, self.target, self.password)
                 if failure is not None:
                     return failure
@@ -151,17 +164,22 @@ class _Session:
                 on_body_sent()
         except (OSError, smtplib.SMTPException) as exc:
             self.quit_politely = False
-            return Delivery(RETRY, f"connection to {where} failed before the message was handed over: "
-                                   f"{_describe(exc, self.password)}")
+            return Delivery(
+                RETRY,
+                f"connection to {where} failed before the message was handed over: {_describe(exc, self.password)}",
+            )
 
         try:
             client.send(b".\r\n")
             code, resp = client.getreply()
         except (OSError, smtplib.SMTPException) as exc:
             self.quit_politely = False
-            return Delivery(AMBIGUOUS, f"the connection to {where} was lost after the whole message was sent and "
-                                       f"before the server confirmed it ({_describe(exc, self.password)}); it may "
-                                       "have been delivered")
+            return Delivery(
+                AMBIGUOUS,
+                f"the connection to {where} was lost after the whole message was sent and "
+                f"before the server confirmed it ({_describe(exc, self.password)}); it may "
+                "have been delivered",
+            )
         self.quit_politely = True
         if code != 250:
             return self._refused(code, resp, f"{where} did not accept the message")
@@ -229,12 +247,18 @@ def _login(client: smtplib.SMTP, target: SmtpTarget, secret: str) -> Delivery | 
             if mechanism in offered:
                 client.auth(mechanism, getattr(client, f"auth_{mechanism.lower()}"), initial_response_ok=True)
                 return None
-        return Delivery(AUTH, f"{target.host} offers no password sign-in pdmail uses (PLAIN or LOGIN); "
-                              f"it offers {' '.join(offered) or 'nothing'}")
+        return Delivery(
+            AUTH,
+            f"{target.host} offers no password sign-in pdmail uses (PLAIN or LOGIN); "
+            f"it offers {' '.join(offered) or 'nothing'}",
+        )
     except smtplib.SMTPAuthenticationError as exc:
-        return Delivery(AUTH, f"{target.host} refused the login of {target.login}: "
-                              f"{exc.smtp_code} {_text(exc.smtp_error, secret)}; check the account's password "
-                              "source")
+        return Delivery(
+            AUTH,
+            f"{target.host} refused the login of {target.login}: "
+            f"{exc.smtp_code} {_text(exc.smtp_error, secret)}; check the account's password "
+            "source",
+        )
     finally:
         client.password = ""
 

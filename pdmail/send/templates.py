@@ -13,8 +13,9 @@ from pdmail.store.db import Database
 from pdmail.store.outbox import Template
 
 
-def save_template(db: Database, user: User, name: str, subject: str, body: str, *, company_wide: bool = False,
-                  replace: bool = False) -> Template:
+def save_template(
+    db: Database, user: User, name: str, subject: str, body: str, *, company_wide: bool = False, replace: bool = False
+) -> Template:
     store.check_template_name(name)  # a bad name is refused first, whoever asks
     if company_wide and not user.is_admin:
         raise UsageError("only an admin can add a company-wide template")

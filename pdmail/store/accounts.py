@@ -168,9 +168,7 @@ def get_account(db: Database, user: User, name: str | None = None) -> Account:
         return _from_row(row)
     row = db.one("SELECT * FROM accounts WHERE owner_id = ? AND name = ?", (user.id, name))
     if row is None:
-        rows = db.all(
-            "SELECT * FROM accounts WHERE owner_id = ? AND address = ?", (user.id, normalize_address(name))
-        )
+        rows = db.all("SELECT * FROM accounts WHERE owner_id = ? AND address = ?", (user.id, normalize_address(name)))
         row = rows[0] if len(rows) == 1 else None
     if row is None:
         raise not_found("account", name)

@@ -33,8 +33,16 @@ def share(db: Database, user: User, email_id: int, visibility: str) -> dict:
         ).rowcount
         db.execute("UPDATE threads SET visibility = ? WHERE id = ?", (visibility, thread_id))
         if changed or before != visibility:
-            audit(db, user_id=user.id, action="visibility", email_id=email_id, thread_id=thread_id,
-                  before=before, after=visibility, stamp=now_utc())
+            audit(
+                db,
+                user_id=user.id,
+                action="visibility",
+                email_id=email_id,
+                thread_id=thread_id,
+                before=before,
+                after=visibility,
+                stamp=now_utc(),
+            )
     return {"id": email_id, "thread_id": thread_id, "visibility": visibility, "changed": changed}
 
 

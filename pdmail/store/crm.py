@@ -39,8 +39,16 @@ class ContactRecord:
     first_name: str | None = None  # as given; None when templates should read it from the name
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "first_name": self.first_name, "emails": list(self.emails),
-                "org_id": self.org_id, "org": self.org_name, "title": self.title, "phone": self.phone}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "first_name": self.first_name,
+            "emails": list(self.emails),
+            "org_id": self.org_id,
+            "org": self.org_name,
+            "title": self.title,
+            "phone": self.phone,
+        }
 
     def as_contact(self) -> Contact:
         return Contact(self.id, self.name, self.emails, self.org_id)
@@ -58,9 +66,15 @@ class DealRecord:
     contact_name: str | None = None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "title": self.title, "contact_id": self.contact_id, "org_id": self.org_id,
-                "value": self.value, "currency": self.currency, "status": self.status}
-
+        return {
+            "id": self.id,
+            "title": self.title,
+            "contact_id": self.contact_id,
+            "org_id": self.org_id,
+            "value": self.value,
+            "currency": self.currency,
+            "status": self.status,
+        }
 
 
 # --- organizations ----------------------------------------------------------------------------
@@ -120,8 +134,14 @@ def _check_addresses(db: Database, emails: list[str]) -> list[str]:
 
 
 def add_contact(
-    db: Database, name: str, emails: list[str], *, org_id: int | None = None,
-    title: str | None = None, phone: str | None = None, first_name: str | None = None,
+    db: Database,
+    name: str,
+    emails: list[str],
+    *,
+    org_id: int | None = None,
+    title: str | None = None,
+    phone: str | None = None,
+    first_name: str | None = None,
 ) -> ContactRecord:
     """Add a contact with its addresses (an address of another contact is refused).
 
@@ -148,18 +168,25 @@ def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRec
     with db.tx():
         get_contact(db, contact_id)
         (addr,) = _check_addresses(db, [email])
-        position = db.scalar("SELECT coalesce(max(position) + 1, 0) FROM contact_emails WHERE contact_id = ?",
-                             (contact_id,))
-        db.execute("INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)",
-                   (addr, contact_id, position))
+        position = db.scalar(
+            "SELECT coalesce(max(position) + 1, 0) FROM contact_emails WHERE contact_id = ?", (contact_id,)
+        )
+        db.execute(
+            "INSERT INTO contact_emails (email, contact_id, position) VALUES (?, ?, ?)", (addr, contact_id, position)
+        )
     return get_contact(db, contact_id)
 
 
 def threads_of_contact(db: Database, contact_id: int) -> list[int]:
     """The threads holding email linked to the contact, in id order."""
-    return [r[0] for r in db.all(
-        "SELECT DISTINCT e.thread_id FROM email_contacts x JOIN emails e ON e.id = x.email_id "
-        "WHERE x.contact_id = ? ORDER BY 1", (contact_id,))]
+    return [
+        r[0]
+        for r in db.all(
+            "SELECT DISTINCT e.thread_id FROM email_contacts x JOIN emails e ON e.id = x.email_id "
+            "WHERE x.contact_id = ? ORDER BY 1",
+            (contact_id,),
+        )
+    ]
 
 
 def delete_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[int]]:
@@ -171,8 +198,12 @@ def delete_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[i
     """
     with db.tx():
         contact = get_contact(db, contact_id)
-        deals = [r[0] for r in db.all(
-            "SELECT id FROM deals WHERE contact_id = ? AND status != 'deleted' ORDER BY id", (contact_id,))]
+        deals = [
+            r[0]
+            for r in db.all(
+                "SELECT id FROM deals WHERE contact_id = ? AND status != 'deleted' ORDER BY id", (contact_id,)
+            )
+        ]
         db.execute("PRAGMA defer_foreign_keys = ON")
         db.execute("UPDATE deals SET contact_id = NULL, updated_utc = ? WHERE contact_id = ?", (now_utc(), contact_id))
         db.execute("DELETE FROM contact_emails WHERE contact_id = ?", (contact_id,))
@@ -196,8 +227,9 @@ _CONTACT_SELECT = (
 def _contact(row) -> ContactRecord:
     # One address a line: a quoted local part may hold spaces ("ann lee"@x.example), never a line break.
     emails = tuple(row["emails"].split("\n")) if row["emails"] else ()
-    return ContactRecord(row["id"], row["name"], emails, row["org_id"], row["org_name"], row["title"], row["phone"],
-                         row["first_name"])
+    return ContactRecord(
+        row["id"], row["name"], emails, row["org_id"], row["org_name"], row["title"], row["phone"], row["first_name"]
+    )
 
 
 def get_contact(db: Database, contact_id: int) -> ContactRecord:
@@ -259,8 +291,14 @@ def _check_status(status: str) -> DealStatus:
 
 
 def add_deal(
-    db: Database, title: str, *, contact_id: int, org_id: int | None = None,
-    value: str | None = None, currency: str | None = None, status: str = "open",
+    db: Database,
+    title: str,
+    *,
+    contact_id: int,
+    org_id: int | None = None,
+    value: str | None = None,
+    currency: str | None = None,
+    status: str = "open",
 ) -> DealRecord:
     """Add a deal for a contact (and by default the contact's organization).
 
@@ -289,8 +327,16 @@ _DEAL_SELECT = (
 
 
 def _deal(row) -> DealRecord:
-    return DealRecord(row["id"], row["title"], row["contact_id"], row["org_id"], row["value"], row["currency"],
-                      row["status"], row["contact_name"])
+    return DealRecord(
+        row["id"],
+        row["title"],
+        row["contact_id"],
+        row["org_id"],
+        row["value"],
+        row["currency"],
+        row["status"],
+        row["contact_name"],
+    )
 
 
 def deal_exists(db: Database, deal_id: int) -> bool:
@@ -304,8 +350,9 @@ def get_deal(db: Database, deal_id: int) -> DealRecord:
     return _deal(row)
 
 
-def list_deals(db: Database, *, status: str | None = None, contact_id: int | None = None,
-               org_id: int | None = None) -> list[DealRecord]:
+def list_deals(
+    db: Database, *, status: str | None = None, contact_id: int | None = None, org_id: int | None = None
+) -> list[DealRecord]:
     where = ["d.status != 'deleted'"]
     params: list[str | int] = []
     if status:

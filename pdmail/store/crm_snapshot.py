@@ -28,8 +28,14 @@ class CrmSnapshot:
     deals_by_id: Mapping[int, Deal]
 
     @classmethod
-    def read(cls, db: Database, addresses: Iterable[str], *, contact_ids: Iterable[int] = (),
-             deal_ids: Iterable[int | None] = ()) -> CrmSnapshot:
+    def read(
+        cls,
+        db: Database,
+        addresses: Iterable[str],
+        *,
+        contact_ids: Iterable[int] = (),
+        deal_ids: Iterable[int | None] = (),
+    ) -> CrmSnapshot:
         """The contacts of ``addresses`` and of ``contact_ids``, all their deals, and the deals ``deal_ids``."""
         by_address = contacts_by_address(db, addresses)
         wanted_ids = set(contact_ids)
@@ -43,8 +49,9 @@ class CrmSnapshot:
         """This snapshot plus contacts just created: a new contact has no deal yet."""
         if not created:
             return self
-        return CrmSnapshot({**self.contacts_by_address, **created}, self.contacts_by_id, self.deals_by_contact,
-                           self.deals_by_id)
+        return CrmSnapshot(
+            {**self.contacts_by_address, **created}, self.contacts_by_id, self.deals_by_contact, self.deals_by_id
+        )
 
     def contacts_of(self, addresses: Iterable[str]) -> dict[str, Contact]:
         return {a: self.contacts_by_address[a] for a in addresses if a in self.contacts_by_address}
@@ -99,6 +106,5 @@ def deals_by_id(db: Database, ids: Iterable[int | None]) -> dict[int, Deal]:
         return {}
     return {
         r["id"]: deal_of_row(r)
-        for r in db.all(f"SELECT {_DEAL_COLUMNS} FROM deals WHERE id IN (SELECT value FROM json_each(?))",
-                        (wanted,))
+        for r in db.all(f"SELECT {_DEAL_COLUMNS} FROM deals WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
     }

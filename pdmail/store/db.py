@@ -81,8 +81,10 @@ class Database:
         committing there would report success for data that is already lost.
         """
         if _file_identity(self.path) != self._identity:
-            raise TemporaryFailure(f"database {self.path} was deleted or replaced while pdmail was using it; "
-                                   "nothing more was written to it")
+            raise TemporaryFailure(
+                f"database {self.path} was deleted or replaced while pdmail was using it; "
+                "nothing more was written to it"
+            )
 
     def one(self, sql: str, params: tuple | dict = ()) -> sqlite3.Row | None:
         return self.execute(sql, params).fetchone()
@@ -206,8 +208,10 @@ def _translate(exc: sqlite3.OperationalError, path: Path, read_only: str | None 
 
 
 def read_only_error(path: Path, reason: str) -> UsageError:
-    return UsageError(f"{path} is read-only for this user ({reason}); reading commands work, "
-                      "this one needs to write. Nothing was changed.")
+    return UsageError(
+        f"{path} is read-only for this user ({reason}); reading commands work, "
+        "this one needs to write. Nothing was changed."
+    )
 
 
 def _file_identity(path: Path) -> tuple[int, int] | None:
@@ -219,8 +223,17 @@ def _file_identity(path: Path) -> tuple[int, int] | None:
 
 
 # What SQLite says when the machine, not the data, is in the way.
-_MACHINE_TROUBLE = ("i/o", "unable to open", "readonly", "read-only", "locked", "busy", "full", "interrupt",
-                    "out of memory")
+_MACHINE_TROUBLE = (
+    "i/o",
+    "unable to open",
+    "readonly",
+    "read-only",
+    "locked",
+    "busy",
+    "full",
+    "interrupt",
+    "out of memory",
+)
 # Errors about the values written: caused by what a message holds, not by the machine.
 _DATA_ERRORS = (sqlite3.IntegrityError, sqlite3.DataError, sqlite3.ProgrammingError, sqlite3.InterfaceError)
 
@@ -276,11 +289,14 @@ def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> D
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         if read_only and blank:
-            raise UsageError(f"{db_path} is empty and read-only for this user ({read_only}); "
-                             "pdmail cannot make a database of it")
+            raise UsageError(
+                f"{db_path} is empty and read-only for this user ({read_only}); pdmail cannot make a database of it"
+            )
         if read_only and migrations.schema_version(conn) < migrations.SCHEMA_VERSION:
-            raise UsageError(f"{db_path} was made by an older pdmail and must be upgraded, but it is read-only "
-                             f"for this user ({read_only}); run any command once as a user who can write it")
+            raise UsageError(
+                f"{db_path} was made by an older pdmail and must be upgraded, but it is read-only "
+                f"for this user ({read_only}); run any command once as a user who can write it"
+            )
         try:
             migrations.migrate(conn)
         except sqlite3.OperationalError as exc:
@@ -374,5 +390,6 @@ def _make_private(db_path: Path) -> None:
             if path.exists() and stat.S_IMODE(path.stat().st_mode) & 0o077:
                 os.chmod(path, 0o600)
         except PermissionError:
-            raise UsageError(f"{path} is readable by others and this user cannot change that; "
-                             f"`chmod 600 {path}` as its owner first") from None
+            raise UsageError(
+                f"{path} is readable by others and this user cannot change that; `chmod 600 {path}` as its owner first"
+            ) from None

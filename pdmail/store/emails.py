@@ -89,8 +89,15 @@ class ThreadRow:
 
 def get_thread(db: Database, thread_id: int) -> ThreadRow:
     r = db.row("SELECT * FROM threads WHERE id = ?", (thread_id,))
-    return ThreadRow(r["id"], r["owner_id"], r["subject_norm"], r["deal_id"], r["deal_rule"],
-                     bool(r["is_deal_manual"]), r["visibility"])
+    return ThreadRow(
+        r["id"],
+        r["owner_id"],
+        r["subject_norm"],
+        r["deal_id"],
+        r["deal_rule"],
+        bool(r["is_deal_manual"]),
+        r["visibility"],
+    )
 
 
 def threads_for_message_ids(db: Database, owner_id: int, ids: Sequence[str]) -> list[int]:
@@ -242,16 +249,41 @@ def insert_email(db: Database, e: NewEmail) -> int:
             bcc_deal_id, parse_status, captured_utc, is_deal_manual)
            VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
-            e.owner_id, e.thread_id, e.message_id, e.message_id_norm, e.alt_message_id, e.fingerprint,
-            e.raw_sha256, e.wrapper_sha256, e.direction, e.source,
-            e.from_.name if e.from_ else "", e.from_.email if e.from_ else "",
+            e.owner_id,
+            e.thread_id,
+            e.message_id,
+            e.message_id_norm,
+            e.alt_message_id,
+            e.fingerprint,
+            e.raw_sha256,
+            e.wrapper_sha256,
+            e.direction,
+            e.source,
+            e.from_.name if e.from_ else "",
+            e.from_.email if e.from_ else "",
             json.dumps([a.to_json() for a in e.to], ensure_ascii=False),
             json.dumps([a.to_json() for a in e.cc], ensure_ascii=False),
-            addresses, e.subject, e.date_utc, e.date_source, e.snippet, e.body_text,
-            json.dumps(list(e.attachments), ensure_ascii=False), e.folder, int(e.is_read), e.visibility,
-            e.deal_id, e.deal_rule, int(e.needs_deal), int(e.is_automated), e.link_verdict,
-            e.link_trace_json, json.dumps(e.link_input, ensure_ascii=False),
-            e.bcc_deal_id, e.parse_status, e.captured_utc, int(e.is_deal_manual),
+            addresses,
+            e.subject,
+            e.date_utc,
+            e.date_source,
+            e.snippet,
+            e.body_text,
+            json.dumps(list(e.attachments), ensure_ascii=False),
+            e.folder,
+            int(e.is_read),
+            e.visibility,
+            e.deal_id,
+            e.deal_rule,
+            int(e.needs_deal),
+            int(e.is_automated),
+            e.link_verdict,
+            e.link_trace_json,
+            json.dumps(e.link_input, ensure_ascii=False),
+            e.bcc_deal_id,
+            e.parse_status,
+            e.captured_utc,
+            int(e.is_deal_manual),
         ),
     )
     rows = set()
@@ -262,8 +294,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
             if a.email:
                 rows.add((a.email, email_id, role))
     if rows:
-        db.executemany("INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)",
-                       sorted(rows))
+        db.executemany("INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)", sorted(rows))
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)
     db.execute(
@@ -291,11 +322,27 @@ def _insert_contact_links(db: Database, email_id: int, links: Iterable[tuple[int
     )
 
 
-def audit(db: Database, *, user_id: int | None, action: str, email_id: int | None, thread_id: int | None,
-          before: object, after: object, stamp: str) -> None:
+def audit(
+    db: Database,
+    *,
+    user_id: int | None,
+    action: str,
+    email_id: int | None,
+    thread_id: int | None,
+    before: object,
+    after: object,
+    stamp: str,
+) -> None:
     db.execute(
         "INSERT INTO audit_log (at_utc, user_id, action, email_id, thread_id, from_value, to_value) "
         "VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (stamp, user_id, action, email_id, thread_id,
-         None if before is None else str(before), None if after is None else str(after)),
+        (
+            stamp,
+            user_id,
+            action,
+            email_id,
+            thread_id,
+            None if before is None else str(before),
+            None if after is None else str(after),
+        ),
     )

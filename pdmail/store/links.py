@@ -110,8 +110,7 @@ def threads_of_contacts(db: Database, contact_ids: Iterable[int]) -> list[int]:
 
 def threads_of_deal(db: Database, deal_id: int) -> list[int]:
     rows = db.all(
-        "SELECT thread_id FROM emails WHERE deal_id = ? UNION SELECT id FROM threads WHERE deal_id = ? "
-        "ORDER BY 1",
+        "SELECT thread_id FROM emails WHERE deal_id = ? UNION SELECT id FROM threads WHERE deal_id = ? ORDER BY 1",
         (deal_id, deal_id),
     )
     return [r[0] for r in rows]
@@ -129,8 +128,9 @@ def thread_batches(db: Database, size: int, *, owner_id: int | None = None) -> I
         if owner_id is None:
             rows = db.all("SELECT id FROM threads WHERE id > ? ORDER BY id LIMIT ?", (last, size))
         else:
-            rows = db.all("SELECT id FROM threads WHERE owner_id = ? AND id > ? ORDER BY id LIMIT ?",
-                          (owner_id, last, size))
+            rows = db.all(
+                "SELECT id FROM threads WHERE owner_id = ? AND id > ? ORDER BY id LIMIT ?", (owner_id, last, size)
+            )
         if not rows:
             return
         batch = [r[0] for r in rows]
@@ -141,8 +141,9 @@ def thread_batches(db: Database, size: int, *, owner_id: int | None = None) -> I
 def count_visible_emails(db: Database, viewer_id: int, *, owner_id: int | None = None) -> int:
     """How many emails (of one owner, when given) this viewer may see: a rescan's total."""
     mine = " AND e.owner_id = :owner" if owner_id is not None else ""
-    return db.scalar(f"SELECT count(*) FROM emails e WHERE {sql_condition('e')}{mine}",
-                     {"viewer": viewer_id, "owner": owner_id})
+    return db.scalar(
+        f"SELECT count(*) FROM emails e WHERE {sql_condition('e')}{mine}", {"viewer": viewer_id, "owner": owner_id}
+    )
 
 
 def count_emails(db: Database) -> int:
@@ -185,11 +186,21 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
     ):
         emails[r["thread_id"]].append(
             LinkedEmail(
-                r["id"], r["owner_id"], r["thread_id"], r["visibility"], json.loads(r["link_input_json"] or "{}"),
-                r["bcc_deal_id"], r["deal_id"], r["deal_rule"],
+                r["id"],
+                r["owner_id"],
+                r["thread_id"],
+                r["visibility"],
+                json.loads(r["link_input_json"] or "{}"),
+                r["bcc_deal_id"],
+                r["deal_id"],
+                r["deal_rule"],
                 _cause(r["deal_caused_by"], r["deal_caused_utc"], r["is_deal_proposed"]),
-                bool(r["is_deal_manual"]), bool(r["is_links_manual"]),
-                bool(r["needs_deal"]), bool(r["is_automated"]), r["link_verdict"], r["link_trace_json"],
+                bool(r["is_deal_manual"]),
+                bool(r["is_links_manual"]),
+                bool(r["needs_deal"]),
+                bool(r["is_automated"]),
+                r["link_verdict"],
+                r["link_trace_json"],
                 tuple(contacts.get(r["id"], ())),
             )
         )
@@ -232,21 +243,36 @@ def write_email_links(
         "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, needs_deal = ?, is_automated = ?, "
         "link_verdict = ?, link_trace_json = ?, deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = ? "
         "WHERE id = ?",
-        (deal_id, deal_rule, int(is_deal_manual), int(needs_deal), int(is_automated), verdict, trace_json,
-         by, at, proposed, email_id),
+        (
+            deal_id,
+            deal_rule,
+            int(is_deal_manual),
+            int(needs_deal),
+            int(is_automated),
+            verdict,
+            trace_json,
+            by,
+            at,
+            proposed,
+            email_id,
+        ),
     )
     db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = ?", (email_id, int(contacts_manual)))
     db.executemany(
         "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual, caused_by, "
         "caused_utc, is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [(email_id, cid, address, rule, reason, int(contacts_manual), *_cause_columns(cause))
-         for cid, address, rule, reason, cause in contacts],
+        [
+            (email_id, cid, address, rule, reason, int(contacts_manual), *_cause_columns(cause))
+            for cid, address, rule, reason, cause in contacts
+        ],
     )
 
 
 def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:
-    db.execute("UPDATE threads SET deal_id = ?, deal_rule = ? WHERE id = ? AND is_deal_manual = 0",
-               (deal_id, deal_rule, thread_id))
+    db.execute(
+        "UPDATE threads SET deal_id = ?, deal_rule = ? WHERE id = ? AND is_deal_manual = 0",
+        (deal_id, deal_rule, thread_id),
+    )
 
 
 # --- manual decisions ---------------------------------------------------------------------------
@@ -256,8 +282,10 @@ MANUAL_RULE = "manual"
 
 def set_thread_manual_deal(db: Database, thread_id: int, deal_id: int | None) -> None:
     """The user's choice for the whole thread: a deal, or (None) no deal. Emails follow at re-link."""
-    db.execute("UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = 1 WHERE id = ?",
-               (deal_id, MANUAL_RULE, thread_id))
+    db.execute(
+        "UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = 1 WHERE id = ?",
+        (deal_id, MANUAL_RULE, thread_id),
+    )
 
 
 def set_manual_contacts(db: Database, email_id: int, contact_ids: Sequence[int]) -> None:
@@ -271,8 +299,10 @@ def set_manual_contacts(db: Database, email_id: int, contact_ids: Sequence[int])
 
 
 def email_contact_ids(db: Database, email_id: int) -> list[int]:
-    return [r[0] for r in db.all("SELECT contact_id FROM email_contacts WHERE email_id = ? ORDER BY contact_id",
-                                 (email_id,))]
+    return [
+        r[0]
+        for r in db.all("SELECT contact_id FROM email_contacts WHERE email_id = ? ORDER BY contact_id", (email_id,))
+    ]
 
 
 def thread_members(db: Database, thread_id: int) -> list[dict]:
@@ -285,8 +315,16 @@ def thread_members(db: Database, thread_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def split_thread(db: Database, *, owner_id: int, old_thread: int, email_ids: Sequence[int],
-                 message_ids: Sequence[str], subject_norm: str, stamp: str) -> int:
+def split_thread(
+    db: Database,
+    *,
+    owner_id: int,
+    old_thread: int,
+    email_ids: Sequence[int],
+    message_ids: Sequence[str],
+    subject_norm: str,
+    stamp: str,
+) -> int:
     """Move these emails (and their own Message-IDs) into a new thread with the old one's visibility."""
     visibility = db.scalar("SELECT visibility FROM threads WHERE id = ?", (old_thread,))
     new = create_thread(db, owner_id, subject_norm, visibility, stamp)
@@ -333,10 +371,13 @@ def accept_thread_proposals(db: Database, thread_id: int) -> None:
 
 
 def accepted_contact_ids(db: Database, email_id: int) -> list[int]:
-    return [r[0] for r in db.all(
-        "SELECT contact_id FROM email_contacts WHERE email_id = ? AND is_proposed = 0 ORDER BY contact_id",
-        (email_id,),
-    )]
+    return [
+        r[0]
+        for r in db.all(
+            "SELECT contact_id FROM email_contacts WHERE email_id = ? AND is_proposed = 0 ORDER BY contact_id",
+            (email_id,),
+        )
+    ]
 
 
 def emails_with_proposals(db: Database, owner_id: int) -> list[int]:
@@ -351,12 +392,14 @@ def emails_with_proposals(db: Database, owner_id: int) -> list[int]:
 
 def thread_has_proposals(db: Database, thread_id: int) -> bool:
     """Whether any link of the thread waits for its owner: capture asks this of every new email."""
-    return bool(db.scalar(
-        "SELECT EXISTS (SELECT 1 FROM emails WHERE thread_id = :thread AND is_deal_proposed = 1) OR EXISTS "
-        "(SELECT 1 FROM emails o JOIN email_contacts x ON x.email_id = o.id WHERE o.thread_id = :thread "
-        "AND x.is_proposed = 1)",
-        {"thread": thread_id},
-    ))
+    return bool(
+        db.scalar(
+            "SELECT EXISTS (SELECT 1 FROM emails WHERE thread_id = :thread AND is_deal_proposed = 1) OR EXISTS "
+            "(SELECT 1 FROM emails o JOIN email_contacts x ON x.email_id = o.id WHERE o.thread_id = :thread "
+            "AND x.is_proposed = 1)",
+            {"thread": thread_id},
+        )
+    )
 
 
 def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> None:
@@ -401,11 +444,15 @@ def pending_deal_contact(db: Database, email_id: int, deal_id: int) -> LinkCause
     return None if row is None else LinkCause(row[0], row[1] or "", True)
 
 
-def propose_deal(db: Database, cause: LinkCause, *, deal_id: int, email_id: int | None = None,
-                 thread_id: int | None = None) -> None:
+def propose_deal(
+    db: Database, cause: LinkCause, *, deal_id: int, email_id: int | None = None, thread_id: int | None = None
+) -> None:
     """Make the deal link of one email (or of every email of a thread that got it without a cause) wait."""
-    where, params = ("id = ?", (email_id,)) if email_id is not None else (
-        "thread_id = ? AND deal_caused_by IS NULL AND is_deal_proposed = 0", (thread_id,))
+    where, params = (
+        ("id = ?", (email_id,))
+        if email_id is not None
+        else ("thread_id = ? AND deal_caused_by IS NULL AND is_deal_proposed = 0", (thread_id,))
+    )
     db.execute(
         f"UPDATE emails SET deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = 1 "
         f"WHERE {where} AND deal_id = ? AND is_deal_manual = 0",
@@ -440,33 +487,43 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
     What it tells of the email's thread (its size, its history) counts only the email the viewer may
     see: a thread can hold mail that is hidden from a colleague.
     """
-    email = dict(db.row(
-        "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
-        "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
-        "e.direction, e.subject, u.email AS owner_email, e.is_deal_proposed, e.deal_caused_utc, "
-        "cu.email AS deal_caused_by FROM emails e JOIN users u ON u.id = e.owner_id "
-        "LEFT JOIN users cu ON cu.id = e.deal_caused_by WHERE e.id = ?",
-        (email_id,),
-    ))
-    email["contacts"] = [dict(r) for r in db.all(
-        "SELECT x.contact_id, c.name, x.address, x.rule, x.reason, x.is_manual, x.is_proposed, "
-        "u.email AS caused_by, x.caused_utc FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
-        "LEFT JOIN users u ON u.id = x.caused_by WHERE x.email_id = ? ORDER BY x.contact_id",
-        (email_id,),
-    )]
+    email = dict(
+        db.row(
+            "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
+            "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
+            "e.direction, e.subject, u.email AS owner_email, e.is_deal_proposed, e.deal_caused_utc, "
+            "cu.email AS deal_caused_by FROM emails e JOIN users u ON u.id = e.owner_id "
+            "LEFT JOIN users cu ON cu.id = e.deal_caused_by WHERE e.id = ?",
+            (email_id,),
+        )
+    )
+    email["contacts"] = [
+        dict(r)
+        for r in db.all(
+            "SELECT x.contact_id, c.name, x.address, x.rule, x.reason, x.is_manual, x.is_proposed, "
+            "u.email AS caused_by, x.caused_utc FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
+            "LEFT JOIN users u ON u.id = x.caused_by WHERE x.email_id = ? ORDER BY x.contact_id",
+            (email_id,),
+        )
+    ]
     deal = db.one("SELECT id, title, status, contact_id FROM deals WHERE id = ?", (email["deal_id"],))
     email["deal"] = dict(deal) if deal else None
-    email["thread"] = dict(db.row(
-        "SELECT t.id, t.deal_id, t.deal_rule, t.is_deal_manual, t.visibility, "
-        f"(SELECT count(*) FROM emails e WHERE e.thread_id = t.id AND {sql_condition('e')}) AS emails "
-        "FROM threads t WHERE t.id = :thread",
-        {"thread": email["thread_id"], "viewer": viewer_id},
-    ))
-    email["history"] = [dict(r) for r in db.all(
-        "SELECT a.at_utc, u.email AS user, a.action, a.email_id, a.from_value, a.to_value FROM audit_log a "
-        "LEFT JOIN users u ON u.id = a.user_id WHERE (a.thread_id = :thread OR a.email_id = :email) "
-        f"AND (a.email_id IS NULL OR EXISTS (SELECT 1 FROM emails e WHERE e.id = a.email_id AND {sql_condition('e')})) "
-        "ORDER BY a.id",
-        {"thread": email["thread_id"], "email": email_id, "viewer": viewer_id},
-    )]
+    email["thread"] = dict(
+        db.row(
+            "SELECT t.id, t.deal_id, t.deal_rule, t.is_deal_manual, t.visibility, "
+            f"(SELECT count(*) FROM emails e WHERE e.thread_id = t.id AND {sql_condition('e')}) AS emails "
+            "FROM threads t WHERE t.id = :thread",
+            {"thread": email["thread_id"], "viewer": viewer_id},
+        )
+    )
+    email["history"] = [
+        dict(r)
+        for r in db.all(
+            "SELECT a.at_utc, u.email AS user, a.action, a.email_id, a.from_value, a.to_value FROM audit_log a "
+            "LEFT JOIN users u ON u.id = a.user_id WHERE (a.thread_id = :thread OR a.email_id = :email) "
+            f"AND (a.email_id IS NULL OR EXISTS (SELECT 1 FROM emails e WHERE e.id = a.email_id AND {sql_condition('e')})) "
+            "ORDER BY a.id",
+            {"thread": email["thread_id"], "email": email_id, "viewer": viewer_id},
+        )
+    ]
     return email

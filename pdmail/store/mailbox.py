@@ -86,15 +86,19 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
     if f.unlinked:
         where.append("e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id)")
     if f.proposed:
-        where.append("e.owner_id = :viewer AND (e.is_deal_proposed = 1 OR EXISTS "
-                     "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1))")
+        where.append(
+            "e.owner_id = :viewer AND (e.is_deal_proposed = 1 OR EXISTS "
+            "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1))"
+        )
     # Record filters are written as `e.id IN (...)` so that SQLite can start from the link tables
     # instead of walking every email by date. A link that waits for its owner's acceptance is a
     # link for the owner alone.
     if f.contact_id is not None:
         where.append("e.id IN (SELECT x.email_id FROM email_contacts x WHERE x.contact_id = :contact)")
-        where.append("(e.owner_id = :viewer OR EXISTS (SELECT 1 FROM email_contacts y WHERE y.email_id = e.id "
-                     "AND y.contact_id = :contact AND y.is_proposed = 0))")
+        where.append(
+            "(e.owner_id = :viewer OR EXISTS (SELECT 1 FROM email_contacts y WHERE y.email_id = e.id "
+            "AND y.contact_id = :contact AND y.is_proposed = 0))"
+        )
         params["contact"] = f.contact_id
     if f.deal_id is not None:
         where.append("e.deal_id = :deal")
@@ -137,8 +141,6 @@ def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, d
     return sql, params
 
 
-
-
 def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
     """One page, newest first, and whether there is a next one (without counting everything)."""
     sql, params = inbox_query(viewer, f, extra=1)
@@ -178,11 +180,19 @@ def with_proposals(db: Database, viewer: User, email_ids: list[int]) -> set[int]
     return {r[0] for r in rows}
 
 
-def record_emails(db: Database, viewer: User, *, contact_id: int | None = None, deal_id: int | None = None,
-                  org_id: int | None = None, limit: int = 50) -> Page:
+def record_emails(
+    db: Database,
+    viewer: User,
+    *,
+    contact_id: int | None = None,
+    deal_id: int | None = None,
+    org_id: int | None = None,
+    limit: int = 50,
+) -> Page:
     """The emails linked to a contact, deal or organization that this viewer may see, newest first."""
-    f = InboxFilter(folder="all", team=True, include_trash=False, contact_id=contact_id, deal_id=deal_id,
-                    org_id=org_id, limit=limit)
+    f = InboxFilter(
+        folder="all", team=True, include_trash=False, contact_id=contact_id, deal_id=deal_id, org_id=org_id, limit=limit
+    )
     return page_emails(db, viewer, f)
 
 
@@ -193,8 +203,8 @@ def _to_json(db: Database, viewer: User, rows) -> list[dict]:
     contacts: dict[int, list[tuple[int, bool]]] = {}
     marks = ",".join("?" * len(ids))
     for link in db.all(
-        f"SELECT email_id, contact_id, is_proposed FROM email_contacts WHERE email_id IN ({marks}) "
-        "ORDER BY contact_id", tuple(ids)
+        f"SELECT email_id, contact_id, is_proposed FROM email_contacts WHERE email_id IN ({marks}) ORDER BY contact_id",
+        tuple(ids),
     ):
         contacts.setdefault(link[0], []).append((link[1], bool(link[2])))
     return [email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id) for r in rows]
@@ -296,8 +306,13 @@ def facts(db: Database, email_id: int) -> EmailFacts:
     )
     deal = r["deal_id"] is not None
     deal_proposed = deal and bool(r["is_deal_proposed"])
-    return EmailFacts(r["owner_id"], r["visibility"], bool(r["linked"]), deal and not deal_proposed,
-                      has_proposal=bool(r["proposed"]) or deal_proposed)
+    return EmailFacts(
+        r["owner_id"],
+        r["visibility"],
+        bool(r["linked"]),
+        deal and not deal_proposed,
+        has_proposal=bool(r["proposed"]) or deal_proposed,
+    )
 
 
 # --- search -----------------------------------------------------------------------------------
@@ -336,11 +351,12 @@ def parse_search(text: str) -> SearchQuery:
 MANY_MATCHES = 2000
 
 
-def search_query(viewer: User, text: str, *, limit: int = 50, team: bool = True,
-                 by_date: bool = False) -> tuple[str, dict]:
+def search_query(
+    viewer: User, text: str, *, limit: int = 50, team: bool = True, by_date: bool = False
+) -> tuple[str, dict]:
     q = parse_search(text)
     if not (q.fts or q.from_terms or q.to_terms):
-        raise UsageError("nothing to search for: give a word, a \"phrase\", from:ADDR or to:ADDR")
+        raise UsageError('nothing to search for: give a word, a "phrase", from:ADDR or to:ADDR')
     if limit < 1:
         raise UsageError("--limit must be at least 1")
     where = [sql_condition("e")]
@@ -375,9 +391,9 @@ def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool
 
 
 def _matches_at_least(db: Database, fts: str, n: int) -> bool:
-    return db.scalar(
-        "SELECT count(*) FROM (SELECT rowid FROM email_fts WHERE email_fts MATCH ? LIMIT ?)", (fts, n)
-    ) >= n
+    return (
+        db.scalar("SELECT count(*) FROM (SELECT rowid FROM email_fts WHERE email_fts MATCH ? LIMIT ?)", (fts, n)) >= n
+    )
 
 
 def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, list[str]]:
@@ -392,8 +408,10 @@ def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, 
         f"search {search_word}": search_query(viewer, search_word),
         f"search {search_word}, many matches": search_query(viewer, search_word, by_date=True),
     }
-    return {name: [f"{'  ' * 0}{r[3]}" for r in db.all("EXPLAIN QUERY PLAN " + sql, params)]
-            for name, (sql, params) in cases.items()}
+    return {
+        name: [f"{'  ' * 0}{r[3]}" for r in db.all("EXPLAIN QUERY PLAN " + sql, params)]
+        for name, (sql, params) in cases.items()
+    }
 
 
 def _like(term: str) -> str:

@@ -243,7 +243,7 @@ def m001_core(db: sqlite3.Connection) -> None:
             content='emails', content_rowid='id',
             tokenize='unicode61 remove_diacritics 2'
         );
-        """
+        """,
     )
 
 
@@ -253,7 +253,7 @@ def m002_inbox_indexes(db: sqlite3.Connection) -> None:
         db,
         """
         CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DESC, id DESC);
-        """
+        """,
     )
 
 
@@ -288,7 +288,7 @@ def m003_accounts(db: sqlite3.Connection) -> None:
             UNIQUE (owner_id, name)
         );
         CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
-        """
+        """,
     )
 
 
@@ -377,7 +377,7 @@ def m004_sync_state(db: sqlite3.Connection) -> None:
             last_utc TEXT NOT NULL,
             PRIMARY KEY (folder_id, uidvalidity, uid)
         );
-        """
+        """,
     )
 
 
@@ -433,7 +433,7 @@ def m005_outbox(db: sqlite3.Connection) -> None:
             updated_utc TEXT NOT NULL
         );
         CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
-        """
+        """,
     )
 
 
@@ -628,8 +628,11 @@ def _exact_money_011(value: object, currency: str | None) -> str | None:
 
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value in (
-        float("inf"), float("-inf")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != value
+        or value in (float("inf"), float("-inf"))
     ):
         raise RuntimeError(f"a deal value that is not a number cannot be converted: {value!r}")
     places = _MINOR_UNITS_011.get((currency or "").strip().upper(), 2)
@@ -689,9 +692,13 @@ def _rebuild_with_autoincrement_012(db: sqlite3.Connection, table: str) -> None:
     create, named = re.subn(r'^CREATE TABLE\s+("?)\w+\1', f"CREATE TABLE {table}_new", create, count=1)
     if found != 1 or named != 1:
         raise RuntimeError(f"migration 012 does not recognize the table {table}")
-    extras = [row[0] for row in db.execute(
-        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL",
-        (table,))]
+    extras = [
+        row[0]
+        for row in db.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL",
+            (table,),
+        )
+    ]
     columns = ", ".join(row[1] for row in db.execute(f"PRAGMA table_info({table})"))
     db.execute(create)
     db.execute(f"INSERT INTO {table}_new ({columns}) SELECT {columns} FROM {table} ORDER BY id")

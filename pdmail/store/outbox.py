@@ -50,20 +50,48 @@ class OutboxItem:
 
     def to_json(self) -> dict:
         return {
-            "id": self.id, "status": self.status, "due": self.due_utc, "subject": self.subject,
-            "from": self.envelope_from, "recipients": list(self.recipients), "bcc": list(self.bcc),
-            "message_id": self.message_id, "attempts": self.attempts, "last_error": self.last_error,
-            "sent": self.sent_utc, "email_id": self.email_id, "sent_copy": self.sent_copy,
+            "id": self.id,
+            "status": self.status,
+            "due": self.due_utc,
+            "subject": self.subject,
+            "from": self.envelope_from,
+            "recipients": list(self.recipients),
+            "bcc": list(self.bcc),
+            "message_id": self.message_id,
+            "attempts": self.attempts,
+            "last_error": self.last_error,
+            "sent": self.sent_utc,
+            "email_id": self.email_id,
+            "sent_copy": self.sent_copy,
             "visibility": self.visibility,
         }
 
 
 def _item(r) -> OutboxItem:
     return OutboxItem(
-        r["id"], r["owner_id"], r["account_id"], r["raw_sha256"], r["message_id"], r["token"], r["envelope_from"],
-        tuple(json.loads(r["recipients_json"])), tuple(json.loads(r["bcc_json"])), r["subject"], r["visibility"],
-        r["reply_to_email_id"], r["due_utc"], r["status"], r["attempts"], r["last_error"], r["claimed_by"],
-        r["claimed_utc"], r["body_sent_utc"], r["sent_utc"], r["email_id"], r["sent_copy"], r["sent_copy_error"],
+        r["id"],
+        r["owner_id"],
+        r["account_id"],
+        r["raw_sha256"],
+        r["message_id"],
+        r["token"],
+        r["envelope_from"],
+        tuple(json.loads(r["recipients_json"])),
+        tuple(json.loads(r["bcc_json"])),
+        r["subject"],
+        r["visibility"],
+        r["reply_to_email_id"],
+        r["due_utc"],
+        r["status"],
+        r["attempts"],
+        r["last_error"],
+        r["claimed_by"],
+        r["claimed_utc"],
+        r["body_sent_utc"],
+        r["sent_utc"],
+        r["email_id"],
+        r["sent_copy"],
+        r["sent_copy_error"],
         r["created_utc"],
     )
 
@@ -89,17 +117,44 @@ def claim_is_dead(claimed_by: str | None) -> bool:
 # --- queueing ---------------------------------------------------------------------------------
 
 
-def enqueue(db: Database, owner: User, *, account_id: int, raw: bytes, raw_sha256: str, message_id: str,
-            token: str, envelope_from: str, recipients: tuple[str, ...], bcc: tuple[str, ...], subject: str,
-            visibility: Visibility | None, reply_to_email_id: int | None, due_utc: str) -> OutboxItem:
+def enqueue(
+    db: Database,
+    owner: User,
+    *,
+    account_id: int,
+    raw: bytes,
+    raw_sha256: str,
+    message_id: str,
+    token: str,
+    envelope_from: str,
+    recipients: tuple[str, ...],
+    bcc: tuple[str, ...],
+    subject: str,
+    visibility: Visibility | None,
+    reply_to_email_id: int | None,
+    due_utc: str,
+) -> OutboxItem:
     with db.tx():
         put_raw(db, raw_sha256, raw)
         item_id = db.insert(
             "INSERT INTO outbox (owner_id, account_id, raw_sha256, message_id, token, envelope_from, recipients_json, "
             "bcc_json, subject, visibility, reply_to_email_id, due_utc, created_utc) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (owner.id, account_id, raw_sha256, message_id, token, envelope_from, json.dumps(list(recipients)),
-             json.dumps(list(bcc)), subject, visibility, reply_to_email_id, due_utc, now_utc()),
+            (
+                owner.id,
+                account_id,
+                raw_sha256,
+                message_id,
+                token,
+                envelope_from,
+                json.dumps(list(recipients)),
+                json.dumps(list(bcc)),
+                subject,
+                visibility,
+                reply_to_email_id,
+                due_utc,
+                now_utc(),
+            ),
         )
     return get_any(db, item_id)
 
@@ -143,8 +198,10 @@ def due_ids(db: Database, owner_id: int | None, now_utc_text: str, account_id: i
 
 
 def sending_ids(db: Database, owner_id: int | None) -> list[int]:
-    rows = db.all("SELECT id FROM outbox WHERE status = 'sending' AND (? IS NULL OR owner_id = ?) ORDER BY id",
-                  (owner_id, owner_id))
+    rows = db.all(
+        "SELECT id FROM outbox WHERE status = 'sending' AND (? IS NULL OR owner_id = ?) ORDER BY id",
+        (owner_id, owner_id),
+    )
     return [r[0] for r in rows]
 
 
@@ -186,8 +243,14 @@ def requeue(db: Database, item_id: int, error: str, due_utc: str) -> None:
         )
 
 
-def set_aside(db: Database, item_id: int, status: Literal["failed", "ambiguous"], error: str, *,
-              from_status: OutboxStatus = "sending") -> None:
+def set_aside(
+    db: Database,
+    item_id: int,
+    status: Literal["failed", "ambiguous"],
+    error: str,
+    *,
+    from_status: OutboxStatus = "sending",
+) -> None:
     """sending → failed | ambiguous: waits for the user (``outbox retry`` / ``outbox cancel``)."""
     assert status in ("failed", "ambiguous")
     with db.tx():
@@ -197,8 +260,9 @@ def set_aside(db: Database, item_id: int, status: Literal["failed", "ambiguous"]
         )
 
 
-def mark_sent(db: Database, item_id: int, email_id: int | None, stamp: str, note: str | None,
-              sent_copy: SentCopyStatus) -> None:
+def mark_sent(
+    db: Database, item_id: int, email_id: int | None, stamp: str, note: str | None, sent_copy: SentCopyStatus
+) -> None:
     """Call inside the transaction that stores the sent email, so the two are never apart."""
     db.execute(
         "UPDATE outbox SET status = 'sent', sent_utc = ?, email_id = ?, last_error = ?, claimed_by = NULL, "
@@ -221,8 +285,10 @@ def cancel(db: Database, owner: User, item_id: int) -> OutboxItem:
             (item_id, owner.id),
         )
     if cur.rowcount != 1:
-        raise UsageError(f"outbox message {item_id} is {_status_words(get(db, owner, item_id).status)}; "
-                         "only a message that is queued, failed or ambiguous can be cancelled")
+        raise UsageError(
+            f"outbox message {item_id} is {_status_words(get(db, owner, item_id).status)}; "
+            "only a message that is queued, failed or ambiguous can be cancelled"
+        )
     return get(db, owner, item.id)
 
 
@@ -236,8 +302,10 @@ def retry(db: Database, owner: User, item_id: int, due_utc: str) -> OutboxItem:
             (due_utc, item_id, owner.id),
         )
     if cur.rowcount != 1:
-        raise UsageError(f"outbox message {item_id} is {_status_words(get(db, owner, item_id).status)}; "
-                         "only a failed, ambiguous or queued message can be retried")
+        raise UsageError(
+            f"outbox message {item_id} is {_status_words(get(db, owner, item_id).status)}; "
+            "only a failed, ambiguous or queued message can be retried"
+        )
     return get(db, owner, item_id)
 
 
@@ -278,8 +346,13 @@ class Template:
     company_wide: bool
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "subject": self.subject, "body": self.body,
-                "scope": "company" if self.company_wide else "mine"}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "subject": self.subject,
+            "body": self.body,
+            "scope": "company" if self.company_wide else "mine",
+        }
 
 
 def _template(r) -> Template:
@@ -293,20 +366,24 @@ def check_template_name(name: str) -> str:
     return name
 
 
-def save_template(db: Database, user: User, name: str, subject: str, body: str, *, company_wide: bool = False,
-                  replace: bool = False) -> Template:
+def save_template(
+    db: Database, user: User, name: str, subject: str, body: str, *, company_wide: bool = False, replace: bool = False
+) -> Template:
     """Save the user's template, or with ``company_wide`` everyone's (who may is decided above)."""
     name = check_template_name(name)
     owner = None if company_wide else user.id
     stamp = now_utc()
     with db.tx():
-        existing = db.scalar("SELECT id FROM templates WHERE coalesce(owner_id, 0) = ? AND name = ?",
-                             (owner or 0, name))
+        existing = db.scalar(
+            "SELECT id FROM templates WHERE coalesce(owner_id, 0) = ? AND name = ?", (owner or 0, name)
+        )
         if existing is not None and not replace:
             raise UsageError(f"template {name!r} already exists; add --replace to change it")
         if existing is not None:
-            db.execute("UPDATE templates SET subject = ?, body = ?, updated_utc = ? WHERE id = ?",
-                       (subject, body, stamp, existing))
+            db.execute(
+                "UPDATE templates SET subject = ?, body = ?, updated_utc = ? WHERE id = ?",
+                (subject, body, stamp, existing),
+            )
         else:
             existing = db.insert(
                 "INSERT INTO templates (owner_id, name, subject, body, created_utc, updated_utc) "
@@ -329,14 +406,17 @@ def get_template(db: Database, user: User, name: str) -> Template:
 
 
 def list_templates(db: Database, user: User) -> list[Template]:
-    rows = db.all("SELECT * FROM templates WHERE owner_id = ? OR owner_id IS NULL ORDER BY name, owner_id IS NULL",
-                  (user.id,))
+    rows = db.all(
+        "SELECT * FROM templates WHERE owner_id = ? OR owner_id IS NULL ORDER BY name, owner_id IS NULL", (user.id,)
+    )
     return [_template(r) for r in rows]
 
 
 def remove_template(db: Database, user: User, name: str, *, company_wide: bool = False) -> None:
     with db.tx():
-        cur = db.execute("DELETE FROM templates WHERE coalesce(owner_id, 0) = ? AND name = ?",
-                         (0 if company_wide else user.id, name.strip()))
+        cur = db.execute(
+            "DELETE FROM templates WHERE coalesce(owner_id, 0) = ? AND name = ?",
+            (0 if company_wide else user.id, name.strip()),
+        )
     if cur.rowcount == 0:
         raise not_found("template", repr(name))

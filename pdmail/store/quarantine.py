@@ -40,10 +40,19 @@ class Held:
     owner_id: int | None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "received": self.received_utc, "source": self.source, "recipient": self.recipient,
-                "size": self.size, "from": self.from_email, "subject": self.subject,
-                "subject_hidden": self.subject_hidden, "reason": self.reason, "status": self.status,
-                "released_email_id": self.released_email_id}
+        return {
+            "id": self.id,
+            "received": self.received_utc,
+            "source": self.source,
+            "recipient": self.recipient,
+            "size": self.size,
+            "from": self.from_email,
+            "subject": self.subject,
+            "subject_hidden": self.subject_hidden,
+            "reason": self.reason,
+            "status": self.status,
+            "released_email_id": self.released_email_id,
+        }
 
 
 @dataclass(frozen=True)
@@ -66,9 +75,20 @@ def spool_dir(db: Database) -> Path:
     return path
 
 
-def hold(db: Database, raw: bytes | None, *, source: str, recipient: str | None, reason: str,
-         from_email: str | None, subject: str | None, spool_path: str | None = None, size: int | None = None,
-         sha256: str | None = None, owner_id: int | None = None) -> int:
+def hold(
+    db: Database,
+    raw: bytes | None,
+    *,
+    source: str,
+    recipient: str | None,
+    reason: str,
+    from_email: str | None,
+    subject: str | None,
+    spool_path: str | None = None,
+    size: int | None = None,
+    sha256: str | None = None,
+    owner_id: int | None = None,
+) -> int:
     """Keep a refused message; its entry's id. The same bytes already kept give the entry they have.
 
     ``owner_id``: whose mail it is when the source knows (a synced mailbox); else the sender decides.
@@ -76,8 +96,9 @@ def hold(db: Database, raw: bytes | None, *, source: str, recipient: str | None,
     content = sha256_hex(raw) if raw is not None else sha256
     if content is None:
         raise ValueError("a held message needs its bytes or their SHA-256")
-    existing = db.one("SELECT id FROM quarantine WHERE content_sha256 = ? ORDER BY status = 'held' DESC, id LIMIT 1",
-                      (content,))
+    existing = db.one(
+        "SELECT id FROM quarantine WHERE content_sha256 = ? ORDER BY status = 'held' DESC, id LIMIT 1", (content,)
+    )
     if existing is not None:
         return existing["id"]
     if raw is not None:
@@ -86,8 +107,19 @@ def hold(db: Database, raw: bytes | None, *, source: str, recipient: str | None,
     return db.insert(
         "INSERT INTO quarantine (received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size, "
         "from_email, subject, reason, owner_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (now_utc(), source, recipient, content, content if raw is not None else None, spool_path, size or 0,
-         from_email, (subject or "")[:500] or None, reason, owner_id),
+        (
+            now_utc(),
+            source,
+            recipient,
+            content,
+            content if raw is not None else None,
+            spool_path,
+            size or 0,
+            from_email,
+            (subject or "")[:500] or None,
+            reason,
+            owner_id,
+        ),
     )
 
 
@@ -105,9 +137,22 @@ def _is_own(row, viewer: User) -> bool:
 
 def _held(r, viewer: User) -> Held:
     own = _is_own(r, viewer)
-    return Held(r["id"], r["received_utc"], r["source"], r["recipient"], r["size"], r["from_email"],
-                r["subject"] if own else None, bool(r["subject"]) and not own, r["reason"], r["status"],
-                r["released_email_id"], r["raw_sha256"], r["spool_path"], r["owner_id"])
+    return Held(
+        r["id"],
+        r["received_utc"],
+        r["source"],
+        r["recipient"],
+        r["size"],
+        r["from_email"],
+        r["subject"] if own else None,
+        bool(r["subject"]) and not own,
+        r["reason"],
+        r["status"],
+        r["released_email_id"],
+        r["raw_sha256"],
+        r["spool_path"],
+        r["owner_id"],
+    )
 
 
 def _visible_clause(viewer: User) -> tuple[str, tuple]:
@@ -119,12 +164,15 @@ def _visible_clause(viewer: User) -> tuple[str, tuple]:
     if viewer.is_admin:
         return "1", ()
     addresses = sorted(viewer.addresses)
-    return (f"(owner_id = ? OR (owner_id IS NULL AND from_email IN ({','.join('?' * len(addresses))})))",
-            (viewer.id, *addresses))
+    return (
+        f"(owner_id = ? OR (owner_id IS NULL AND from_email IN ({','.join('?' * len(addresses))})))",
+        (viewer.id, *addresses),
+    )
 
 
-def list_held(db: Database, viewer: User, *, include_released: bool = False, page: int = 1,
-              limit: int = PAGE_SIZE) -> HeldPage:
+def list_held(
+    db: Database, viewer: User, *, include_released: bool = False, page: int = 1, limit: int = PAGE_SIZE
+) -> HeldPage:
     """One page of the entries ``viewer`` may review, oldest first."""
     if page < 1 or limit < 1:
         raise UsageError("--page and --limit must be at least 1")
@@ -132,8 +180,10 @@ def list_held(db: Database, viewer: User, *, include_released: bool = False, pag
     status = "" if include_released else " AND status = 'held'"
     where = f"WHERE {clause}{status}"
     total = db.scalar(f"SELECT count(*) FROM quarantine {where}", params)
-    rows = db.all(f"SELECT * FROM quarantine {where} ORDER BY id LIMIT ? OFFSET ?",
-                  (*params, limit, min((page - 1) * limit, total)))  # past the end: an empty page
+    rows = db.all(
+        f"SELECT * FROM quarantine {where} ORDER BY id LIMIT ? OFFSET ?",
+        (*params, limit, min((page - 1) * limit, total)),
+    )  # past the end: an empty page
     return HeldPage([_held(r, viewer) for r in rows], total, page, limit)
 
 
@@ -157,8 +207,10 @@ def raw_of(db: Database, item: Held) -> bytes:
 
 
 def mark_released(db: Database, qid: int, email_id: int) -> None:
-    db.execute("UPDATE quarantine SET status = 'released', released_email_id = ?, released_utc = ? WHERE id = ?",
-               (email_id, now_utc(), qid))
+    db.execute(
+        "UPDATE quarantine SET status = 'released', released_email_id = ?, released_utc = ? WHERE id = ?",
+        (email_id, now_utc(), qid),
+    )
 
 
 # --- discarding -------------------------------------------------------------------------------
@@ -180,8 +232,10 @@ def discard_older(db: Database, viewer: User, before_utc: str) -> list[int]:
     """Delete every held entry ``viewer`` may see that arrived before ``before_utc``; their ids."""
     clause, params = _visible_clause(viewer)
     with db.tx():
-        rows = db.all(f"SELECT * FROM quarantine WHERE status = 'held' AND received_utc < ? AND {clause} "
-                      "ORDER BY id", (before_utc, *params))
+        rows = db.all(
+            f"SELECT * FROM quarantine WHERE status = 'held' AND received_utc < ? AND {clause} ORDER BY id",
+            (before_utc, *params),
+        )
         spool = _forget(db, rows)
     _remove_files(spool)
     return [r["id"] for r in rows]
@@ -200,8 +254,11 @@ def _forget(db: Database, rows) -> list[str]:
             " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE raw_sha256 = :sha)",
             {"sha": sha},
         )
-    return [path for path in sorted({r["spool_path"] for r in rows if r["spool_path"]})
-            if not db.scalar("SELECT 1 FROM quarantine WHERE spool_path = ?", (path,))]
+    return [
+        path
+        for path in sorted({r["spool_path"] for r in rows if r["spool_path"]})
+        if not db.scalar("SELECT 1 FROM quarantine WHERE spool_path = ?", (path,))
+    ]
 
 
 def _remove_files(paths: list[str]) -> None:

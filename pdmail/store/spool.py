@@ -20,7 +20,11 @@ from pdmail.core.errors import TemporaryFailure
 
 TEMP_PREFIX = ".incoming-"
 STALE_AFTER = 3600  # a write in progress touches its file every few milliseconds
-_NO_ROOM: dict[int | None, str] = {errno.ENOSPC: "disk full", errno.EDQUOT: "disk quota exceeded", errno.EFBIG: "file too large"}
+_NO_ROOM: dict[int | None, str] = {
+    errno.ENOSPC: "disk full",
+    errno.EDQUOT: "disk quota exceeded",
+    errno.EFBIG: "file too large",
+}
 
 
 def write(folder: Path, chunks: Iterable[bytes]) -> tuple[str, int, str]:

@@ -46,8 +46,10 @@ def _taken(address: str, owner: tuple[str, bool]) -> UsageError:
     login, approved = owner
     if approved:
         return UsageError(f"{address} already belongs to user {login}")
-    return UsageError(f"{address} is claimed by user {login} as an alternative address, waiting for an admin "
-                      f"(`pdmail settings alt-address reject {address}`)")
+    return UsageError(
+        f"{address} is claimed by user {login} as an alternative address, waiting for an admin "
+        f"(`pdmail settings alt-address reject {address}`)"
+    )
 
 
 def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> User:
@@ -71,8 +73,10 @@ def _user_from_row(db: Database, row) -> User:
     """A user and the alternative addresses an admin approved: a claim waiting for approval counts for nothing."""
     alts = tuple(
         r["email"]
-        for r in db.all("SELECT email FROM user_addresses WHERE user_id = ? AND approved_utc IS NOT NULL "
-                        "ORDER BY email", (row["id"],))
+        for r in db.all(
+            "SELECT email FROM user_addresses WHERE user_id = ? AND approved_utc IS NOT NULL ORDER BY email",
+            (row["id"],),
+        )
     )
     return User(row["id"], row["email"], row["name"], bool(row["is_admin"]), alts)
 
@@ -201,8 +205,10 @@ def _refuse_contact_address(db: Database, address: str) -> None:
         (address,),
     )
     if row:
-        raise UsageError(f"{address} is an address of contact {row['id']} ({row['name']}), so it cannot be a "
-                         "user's alternative address")
+        raise UsageError(
+            f"{address} is an address of contact {row['id']} ({row['name']}), so it cannot be a "
+            "user's alternative address"
+        )
 
 
 def add_alt_address(db: Database, user: User, address: str, *, approved: bool) -> AltAddress:
@@ -236,8 +242,10 @@ def _claim(db: Database, address: str):
 def _pending_claim(db: Database, address: str):
     row = _claim(db, address)
     if row is None or row["approved_utc"] is not None:
-        raise UsageError(f"no alternative address {normalize_address(address)} waits for approval; "
-                         "see `pdmail settings alt-address list --pending`")
+        raise UsageError(
+            f"no alternative address {normalize_address(address)} waits for approval; "
+            "see `pdmail settings alt-address list --pending`"
+        )
     return row
 
 
@@ -246,8 +254,10 @@ def approve_alt_address(db: Database, admin: User, address: str) -> AltAddress:
     with db.tx():
         row = _pending_claim(db, address)
         _refuse_contact_address(db, row["email"])  # a contact may have got it since it was claimed
-        db.execute("UPDATE user_addresses SET approved_utc = ?, approved_by = ? WHERE email = ?",
-                   (now_utc(), admin.id, row["email"]))
+        db.execute(
+            "UPDATE user_addresses SET approved_utc = ?, approved_by = ? WHERE email = ?",
+            (now_utc(), admin.id, row["email"]),
+        )
     return AltAddress(row["email"], row["user_email"], True)
 
 
@@ -276,8 +286,10 @@ def list_alt_addresses(db: Database, user: User) -> list[AltAddress]:
 
 def pending_alt_addresses(db: Database) -> list[AltAddress]:
     """Every claim waiting for an admin."""
-    rows = db.all("SELECT a.email, u.email AS user_email FROM user_addresses a JOIN users u ON u.id = a.user_id "
-                  "WHERE a.approved_utc IS NULL ORDER BY u.email, a.email")
+    rows = db.all(
+        "SELECT a.email, u.email AS user_email FROM user_addresses a JOIN users u ON u.id = a.user_id "
+        "WHERE a.approved_utc IS NULL ORDER BY u.email, a.email"
+    )
     return [AltAddress(r["email"], r["user_email"], False) for r in rows]
 
 

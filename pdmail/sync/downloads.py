@@ -80,8 +80,9 @@ class Downloads:
     raised when its batch's turn comes, after every batch before it was stored.
     """
 
-    def __init__(self, source: MailSource, factory: Callable[[], MailSource], batches, workers: int,
-                 depth: int = 2) -> None:
+    def __init__(
+        self, source: MailSource, factory: Callable[[], MailSource], batches, workers: int, depth: int = 2
+    ) -> None:
         self.source = source
         self.batches = iter(batches)
         self.depth = depth

@@ -80,12 +80,20 @@ class AccountResult:
     exit_code: int = 0
 
     def to_json(self) -> dict:
-        return {"account": self.account, "new": self.new, "updated": self.updated, "deleted": self.deleted,
-                "skipped": self.skipped, "errors": list(self.errors)}
+        return {
+            "account": self.account,
+            "new": self.new,
+            "updated": self.updated,
+            "deleted": self.deleted,
+            "skipped": self.skipped,
+            "errors": list(self.errors),
+        }
 
     def summary(self) -> str:
-        text = (f"{self.account}: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
-                f"{self.skipped} skipped, {len(self.errors)} errors")
+        text = (
+            f"{self.account}: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
+            f"{self.skipped} skipped, {len(self.errors)} errors"
+        )
         return text if self.outcome in ("ok", "partial") else f"{text} ({self.outcome})"
 
 
@@ -131,8 +139,9 @@ class _Prefetch:
     def __init__(self, source: MailSource, parser: _Parser, batches, depth: int = PREFETCH) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, args=(source, parser, batches), daemon=True,
-                                       name="pdmail-fetch")
+        self.thread = threading.Thread(
+            target=self._run, args=(source, parser, batches), daemon=True, name="pdmail-fetch"
+        )
         self.thread.start()
 
     def _run(self, source: MailSource, parser: _Parser, batches) -> None:
@@ -236,8 +245,15 @@ class AccountSync:
         """Inside each commit: the run's record says what it kept, should it never get to finish."""
         if self.run_id is not None:
             r = self.result
-            state.note_progress(self.db, self.run_id, new=r.new, updated=r.updated, deleted=r.deleted,
-                                skipped=r.skipped, errors=len(r.errors))
+            state.note_progress(
+                self.db,
+                self.run_id,
+                new=r.new,
+                updated=r.updated,
+                deleted=r.deleted,
+                skipped=r.skipped,
+                errors=len(r.errors),
+            )
 
     def _select(self, folder: FolderState) -> Selected:
         known = None
@@ -311,8 +327,10 @@ class AccountSync:
         by_role: dict[str, FolderState] = {}
         for f in folders:
             by_role.setdefault(f.role, f)
-        settings = {key: is_on(users_store.get_setting(self.db, key, self.user))
-                    for key in ("archive-on-server", "delete-on-server")}
+        settings = {
+            key: is_on(users_store.get_setting(self.db, key, self.user))
+            for key in ("archive-on-server", "delete-on-server")
+        }
         for op in ops:
             self._commit(lambda: state.start_op(self.db, op.id))
             try:
@@ -359,8 +377,9 @@ class AccountSync:
                 return "skipped", None, gone, seen
             moving, target = [(loc, f) for loc, f in copies if f.role != "trash"], by_role.get("trash")
         else:  # restore
-            allowed = {r for r, key in (("trash", "delete-on-server"), ("archive", "archive-on-server"))
-                       if settings[key]}
+            allowed = {
+                r for r, key in (("trash", "delete-on-server"), ("archive", "archive-on-server")) if settings[key]
+            }
             email = state.email_state(self.db, op.email_id)
             target = by_role.get("sent" if email is not None and email["direction"] == "outgoing" else "inbox")
             moving = [(loc, f) for loc, f in copies if f.role in allowed]
@@ -401,10 +420,15 @@ class AccountSync:
             folder = self._first_look(folder, selected)
         full = self._full_scan_due(folder)
         retry = state.failures_to_retry(self.db, folder.id, selected.uidvalidity)
-        wanted_now = past_skips.to_fetch(self.db, folder.id, selected.uidvalidity,
-                                         everyone=(self.account.past or "everyone") != "contacts")
-        unchanged = (selected.highestmodseq is not None and folder.highestmodseq == selected.highestmodseq
-                     and folder.uidnext == selected.uidnext and folder.exists_count == selected.exists)
+        wanted_now = past_skips.to_fetch(
+            self.db, folder.id, selected.uidvalidity, everyone=(self.account.past or "everyone") != "contacts"
+        )
+        unchanged = (
+            selected.highestmodseq is not None
+            and folder.highestmodseq == selected.highestmodseq
+            and folder.uidnext == selected.uidnext
+            and folder.exists_count == selected.exists
+        )
         if unchanged and not full and not retry and not wanted_now:
             if folder.last_error:
                 self._commit(lambda: state.set_folder_error(self.db, folder.id, None))
@@ -420,14 +444,14 @@ class AccountSync:
         self._fetch_and_store(folder, selected, new, advance=True)
         lost_failures = [u for u in retry if u not in server]
         if lost_failures:
-            self._commit(lambda: [state.clear_failure(self.db, folder.id, selected.uidvalidity, u)
-                                  for u in lost_failures])
+            self._commit(
+                lambda: [state.clear_failure(self.db, folder.id, selected.uidvalidity, u) for u in lost_failures]
+            )
         self._fetch_and_store(folder, selected, [u for u in retry if u in server], advance=False)
         # Left out as past, now wanted (a contact is involved, or the account takes everyone). One
         # gone from the server keeps its record until the folder is settled: a copy moved to
         # another folder is still recognized there as past mail.
-        self._fetch_and_store(folder, selected, [u for u in wanted_now if u in server], advance=False,
-                              left_out=True)
+        self._fetch_and_store(folder, selected, [u for u in wanted_now if u in server], advance=False, left_out=True)
         self._pull_flags(folder, selected, full)
         return _Pass(folder, selected, server, full)
 
@@ -460,14 +484,22 @@ class AccountSync:
 
         def bind():
             for uid, email_id in matched.items():
-                state.add_location(self.db, folder.id, selected.uidvalidity, uid, email_id, flags.get(uid, ()),
-                                   source_key=self.source.key_of(uid))
+                state.add_location(
+                    self.db,
+                    folder.id,
+                    selected.uidvalidity,
+                    uid,
+                    email_id,
+                    flags.get(uid, ()),
+                    source_key=self.source.key_of(uid),
+                )
 
         self._commit(bind)
         return [u for u in new if u not in matched]
 
-    def _fetch_and_store(self, folder: FolderState, selected: Selected, uids: list[int], *, advance: bool,
-                         left_out: bool = False) -> None:
+    def _fetch_and_store(
+        self, folder: FolderState, selected: Selected, uids: list[int], *, advance: bool, left_out: bool = False
+    ) -> None:
         """Fetch, parse and store in batches; each batch is committed with the cursor it reaches.
 
         Downloading (a thread, mostly waiting on the network), parsing (worker processes) and
@@ -501,8 +533,9 @@ class AccountSync:
             if parser is not None:
                 parser.close()
 
-    def _store_batch(self, folder: FolderState, selected: Selected, job: Batch, *, advance: bool,
-                     left_out: bool = False) -> None:
+    def _store_batch(
+        self, folder: FolderState, selected: Selected, job: Batch, *, advance: bool, left_out: bool = False
+    ) -> None:
         """One transaction per batch, first without a savepoint per message (each one makes the
         full-text index write out what it buffered). If a message fails, that attempt is rolled back
         whole and the batch is written again with savepoints, so that only the failed ones are left out.
@@ -517,8 +550,10 @@ class AccountSync:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
-            located = [self._store_one(folder, selected, item, result, fail_fast=fail_fast)
-                       for item, result in zip(job.fetched, parsed)]
+            located = [
+                self._store_one(folder, selected, item, result, fail_fast=fail_fast)
+                for item, result in zip(job.fetched, parsed)
+            ]
             located = [loc for loc in located if loc is not None]
             state.add_locations(self.db, folder.id, selected.uidvalidity, located)
             self.downloaded.setdefault(folder.id, set()).update(loc.uid for loc in located)
@@ -530,10 +565,17 @@ class AccountSync:
                     state.settle_email(self.db, email_id)
             for uid in job.missing:
                 if uid in job.still_there:
-                    state.record_failure(self.db, folder.id, selected.uidvalidity, uid,
-                                         "the server sent no content for this message", self.source.key_of(uid))
-                    self.result.errors.append(f"{folder.name}: message UID {uid} could not be fetched; "
-                                              "it will be retried")
+                    state.record_failure(
+                        self.db,
+                        folder.id,
+                        selected.uidvalidity,
+                        uid,
+                        "the server sent no content for this message",
+                        self.source.key_of(uid),
+                    )
+                    self.result.errors.append(
+                        f"{folder.name}: message UID {uid} could not be fetched; it will be retried"
+                    )
                 else:
                     state.clear_failure(self.db, folder.id, selected.uidvalidity, uid)
             if advance:
@@ -542,25 +584,35 @@ class AccountSync:
 
         def forget_first_attempt() -> None:
             self.result.new, self.result.skipped = before[0], before[1]
-            del self.result.errors[before[2]:]
+            del self.result.errors[before[2] :]
 
         write_batch(self.db, store, on_retry=forget_first_attempt)
         self.checkpoint("commit")
 
-    def _store_one(self, folder: FolderState, selected: Selected, item: Fetched, result, *,
-                   fail_fast: bool = False) -> state.NewLocation | None:
+    def _store_one(
+        self, folder: FolderState, selected: Selected, item: Fetched, result, *, fail_fast: bool = False
+    ) -> state.NewLocation | None:
         """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
         email_id = None
         parsed, derived = (result, None) if isinstance(result, str) else result
         if isinstance(parsed, str):
             # Unreadable or over a limit: kept in quarantine with the reason, like Smart BCC mail.
-            qid = quarantine_store.hold(self.db, item.raw, source=f"sync:{self.account.name}:{label}",
-                                        recipient=None, reason=parsed, from_email=None, subject=None,
-                                        owner_id=self.account.owner_id)
+            qid = quarantine_store.hold(
+                self.db,
+                item.raw,
+                source=f"sync:{self.account.name}:{label}",
+                recipient=None,
+                reason=parsed,
+                from_email=None,
+                subject=None,
+                owner_id=self.account.owner_id,
+            )
             self.result.skipped += 1
-            self.result.errors.append(f"{folder.name}: message UID {item.uid} was quarantined ({parsed}); "
-                                      f"see `pdmail bcc-ingest --quarantine` (id {qid})")
+            self.result.errors.append(
+                f"{folder.name}: message UID {item.uid} was quarantined ({parsed}); "
+                f"see `pdmail bcc-ingest --quarantine` (id {qid})"
+            )
         elif self._left_out_as_past(folder, selected, parsed, item):
             self.result.skipped += 1
         else:
@@ -568,19 +620,26 @@ class AccountSync:
 
             if self.company is None:
                 self.company = capture.Company.load(self.db)
-            origin = capture.Origin(source="sync", label=label, folder=EMAIL_FOLDER_OF_ROLE[folder.role],
-                                    is_read=SEEN in item.flags, server_date=item.internaldate)
+            origin = capture.Origin(
+                source="sync",
+                label=label,
+                folder=EMAIL_FOLDER_OF_ROLE[folder.role],
+                is_read=SEEN in item.flags,
+                server_date=item.internaldate,
+            )
             company = self.company
 
             def store():
-                return capture.store_parsed(self.db, self.user, parsed, item.raw, origin, company=company,
-                                            derived=derived)
+                return capture.store_parsed(
+                    self.db, self.user, parsed, item.raw, origin, company=company, derived=derived
+                )
 
             def failed(exc: Exception) -> None:
                 reason = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
                 state.record_failure(self.db, folder.id, selected.uidvalidity, item.uid, reason, item.key)
-                self.result.errors.append(f"{folder.name}: message UID {item.uid} could not be stored ({reason}); "
-                                          "it will be retried")
+                self.result.errors.append(
+                    f"{folder.name}: message UID {item.uid} could not be stored ({reason}); it will be retried"
+                )
 
             outcome = write_message(self.db, store, fail_fast=fail_fast, on_failure=failed)
             if outcome is None:
@@ -598,8 +657,7 @@ class AccountSync:
         one of them is a contact's or the account takes everyone's past mail."""
         if (self.account.past or "everyone") != "contacts" or not self._is_past(folder, parsed, item):
             return False
-        addresses = sorted({a.email for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email}
-                           - self.user.addresses)
+        addresses = sorted({a.email for a in (*parsed.from_, *parsed.to, *parsed.cc) if a.email} - self.user.addresses)
         if crm_snapshot.contacts_by_address(self.db, addresses):
             return False
         past_skips.remember(self.db, folder.id, selected.uidvalidity, item.uid, parsed.message_id_norm, addresses)
@@ -619,8 +677,9 @@ class AccountSync:
             return False
         boundary = None if self.source.name_keyed else folder.past_uidnext
         if boundary is not None and item.uid >= boundary:
-            return (parsed.message_id_norm is not None
-                    and past_skips.left_out_elsewhere(self.db, self.account.id, parsed.message_id_norm))
+            return parsed.message_id_norm is not None and past_skips.left_out_elsewhere(
+                self.db, self.account.id, parsed.message_id_norm
+            )
         return True
 
     def _pull_flags(self, folder: FolderState, selected: Selected, full: bool) -> None:
@@ -628,14 +687,18 @@ class AccountSync:
         # Flags of messages downloaded in this run are as fresh as this pass would read them; a later
         # change is still seen: the next run asks for changes since this run's SELECT.
         fresh = self.downloaded.get(folder.id, set())
-        located = {loc.uid: loc for loc in state.present_locations(self.db, folder.id)
-                   if loc.uidvalidity == selected.uidvalidity and loc.uid not in fresh}
+        located = {
+            loc.uid: loc
+            for loc in state.present_locations(self.db, folder.id)
+            if loc.uidvalidity == selected.uidvalidity and loc.uid not in fresh
+        }
         if not located:
             return
         incremental = not full and selected.highestmodseq is not None and folder.highestmodseq is not None
         changed = self.source.flags(sorted(located), changedsince=folder.highestmodseq if incremental else None)
-        updates = [(located[uid], flags) for uid, flags in changed.items()
-                   if uid in located and located[uid].flags != flags]
+        updates = [
+            (located[uid], flags) for uid, flags in changed.items() if uid in located and located[uid].flags != flags
+        ]
         if not updates:
             return
         busy = state.emails_with_open_ops(self.db, self.account.id)
@@ -655,13 +718,16 @@ class AccountSync:
     def _settle(self, found: _Pass) -> None:
         folder, selected = found.folder, found.selected
         present = state.present_locations(self.db, folder.id)
-        vanished = [loc for loc in present
-                    if loc.uidvalidity != selected.uidvalidity or loc.uid not in found.server_uids]
+        vanished = [
+            loc for loc in present if loc.uidvalidity != selected.uidvalidity or loc.uid not in found.server_uids
+        ]
         vanished_ids = {loc.id for loc in vanished}
-        lost = [loc for loc in vanished
-                if loc.email_id is None or state.is_lost(self.db, loc.email_id, vanished_ids)]
-        if (not self.options.confirm_deletions and len(lost) >= MASS_DELETION_MIN
-                and len(lost) > MASS_DELETION_SHARE * len(present)):
+        lost = [loc for loc in vanished if loc.email_id is None or state.is_lost(self.db, loc.email_id, vanished_ids)]
+        if (
+            not self.options.confirm_deletions
+            and len(lost) >= MASS_DELETION_MIN
+            and len(lost) > MASS_DELETION_SHARE * len(present)
+        ):
             raise MassDeletion(
                 f"{len(lost)} of {len(present)} messages vanished from {folder.name} on the server at once; "
                 "nothing was changed here. If that is what you wanted, run `pdmail sync --confirm-deletions`"
@@ -677,8 +743,14 @@ class AccountSync:
                     self.result.deleted += 1
                 elif change == "moved":
                     self.result.updated += 1
-            state.set_cursor(self.db, folder.id, highestmodseq=selected.highestmodseq, full_scan=found.full_scan,
-                             uidnext=selected.uidnext, exists=selected.exists)
+            state.set_cursor(
+                self.db,
+                folder.id,
+                highestmodseq=selected.highestmodseq,
+                full_scan=found.full_scan,
+                uidnext=selected.uidnext,
+                exists=selected.exists,
+            )
             state.set_folder_error(self.db, folder.id, None)
 
         self._commit(apply)
@@ -719,15 +791,25 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
 def _record(db: Database, run_id: int, result: AccountResult, message: str | None) -> None:
     try:
         with db.tx():
-            state.finish_run(db, run_id, result.outcome, new=result.new, updated=result.updated,
-                             deleted=result.deleted, skipped=result.skipped, errors=len(result.errors),
-                             message=message, folder_errors=result.folder_errors)
+            state.finish_run(
+                db,
+                run_id,
+                result.outcome,
+                new=result.new,
+                updated=result.updated,
+                deleted=result.deleted,
+                skipped=result.skipped,
+                errors=len(result.errors),
+                message=message,
+                folder_errors=result.folder_errors,
+            )
     except PdmailError:
         pass  # the run's own outcome matters more than its record
 
 
-def sync(db: Database, user, account_name: str | None = None,
-         options: SyncOptions | None = None) -> list[AccountResult]:
+def sync(
+    db: Database, user, account_name: str | None = None, options: SyncOptions | None = None
+) -> list[AccountResult]:
     """Sync one account (by name) or every account of the user, each on its own."""
     if account_name:
         targets = [accounts_store.get_account(db, user, account_name)]

@@ -128,6 +128,8 @@ def _open_reader(account, secret: str, folder: str, uidvalidity: int) -> ImapSou
     info = session.select(folder, readonly=True)
     if info.uidvalidity != uidvalidity:
         session.close()
-        raise TemporaryFailure(f"folder {folder} was renumbered by the server during the sync (UIDVALIDITY "
-                               f"{uidvalidity} became {info.uidvalidity}); the next run picks it up")
+        raise TemporaryFailure(
+            f"folder {folder} was renumbered by the server during the sync (UIDVALIDITY "
+            f"{uidvalidity} became {info.uidvalidity}); the next run picks it up"
+        )
     return ImapSource(session)

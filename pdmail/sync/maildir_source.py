@@ -58,8 +58,11 @@ class MaildirSource:
         return self.root if name == INBOX else self.root / ("." + name.replace("/", "."))
 
     def folders(self) -> list[FolderInfo]:
-        names = [INBOX] + [entry[1:].replace(".", "/") for entry in sorted(os.listdir(self.root))
-                           if entry.startswith(".") and entry not in (".", "..") and (self.root / entry / "cur").is_dir()]
+        names = [INBOX] + [
+            entry[1:].replace(".", "/")
+            for entry in sorted(os.listdir(self.root))
+            if entry.startswith(".") and entry not in (".", "..") and (self.root / entry / "cur").is_dir()
+        ]
         roles = folder_roles([(name, "/", ()) for name in names])
         return [FolderInfo(name, roles[name]) for name in names]
 
@@ -125,8 +128,7 @@ class MaildirSource:
                 mtime = path.stat().st_mtime
             except FileNotFoundError:
                 continue  # removed by another program since the folder was listed: it is gone
-            yield Fetched(uid, raw, flags_of(path.name), datetime.fromtimestamp(mtime, UTC),
-                          key=self.key_of(uid))
+            yield Fetched(uid, raw, flags_of(path.name), datetime.fromtimestamp(mtime, UTC), key=self.key_of(uid))
 
     def flags(self, uids: list[int] | None = None, changedsince: int | None = None) -> dict[int, frozenset[str]]:
         wanted = self._files if uids is None else {u: self._files[u] for u in uids if u in self._files}

@@ -49,10 +49,18 @@ def wait_for_change(account: Account, seconds: float, connect=None) -> bool:
         session.close()
 
 
-def watch(db: Database, user, account_name: str | None, options: SyncOptions,
-          report: Callable[[AccountResult], None], *, timing: WatchTiming | None = None,
-          should_stop: Callable[[], bool] = lambda: False, sleep: Callable[[float], None] = time.sleep,
-          wait: Callable[[Account, float], bool] | None = None) -> None:
+def watch(
+    db: Database,
+    user,
+    account_name: str | None,
+    options: SyncOptions,
+    report: Callable[[AccountResult], None],
+    *,
+    timing: WatchTiming | None = None,
+    should_stop: Callable[[], bool] = lambda: False,
+    sleep: Callable[[float], None] = time.sleep,
+    wait: Callable[[Account, float], bool] | None = None,
+) -> None:
     """Sync, wait for news, sync again, until interrupted (Ctrl-C) or ``should_stop`` says so."""
     timing = timing or WatchTiming()
     account = accounts_store.get_account(db, user, account_name)

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import Session, command, fail, safe
+from pdmail.cli.common import Session, command, safe
+from pdmail.cli.terminal import error_line
 
 
 def register(app: typer.Typer) -> None:
@@ -131,10 +132,7 @@ def bcc_ingest(
                 "there (nothing is stored twice).\n"
             )
         if mta:
-            from pdmail.core.errors import EXIT_TEMPFAIL
-
-            fail(exc, s.debug)
-            raise typer.Exit(EXIT_TEMPFAIL) from None
+            raise typer.Exit(error_line(exc, s.debug, mta=True)) from None
         raise
     _report(s, outcomes, single=not paths)
     code = ingest.exit_code(outcomes, mta=mta)

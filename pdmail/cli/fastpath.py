@@ -69,7 +69,6 @@ def run(argv: list[str]) -> int | None:
     from pdmail.capture import batch as ingest
     from pdmail.cli.bcc_report import write_report
     from pdmail.cli.terminal import error_line
-    from pdmail.core.errors import EXIT_TEMPFAIL
 
     try:
         from pdmail.store import open_db
@@ -83,7 +82,6 @@ def run(argv: list[str]) -> int | None:
         sys.stderr.write("Interrupted; everything committed so far is kept.\n")
         return 130
     except Exception as exc:  # noqa: BLE001 - the pipe's one place where errors become exit codes
-        code = error_line(exc, call.debug)
-        return EXIT_TEMPFAIL if call.mta else code
+        return error_line(exc, call.debug, mta=call.mta)
     write_report([outcome], json_output=call.json, quiet=call.quiet, single=True)
     return ingest.exit_code([outcome], mta=call.mta)

@@ -10,7 +10,7 @@ import os
 import sys
 import unicodedata
 
-from pdmail.core.errors import EXIT_INTERNAL, EXIT_OUTPUT_CLOSED, PdmailError
+from pdmail.core.errors import EXIT_INTERNAL, EXIT_OUTPUT_CLOSED, EXIT_TEMPFAIL, PdmailError
 
 _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)}
 
@@ -68,8 +68,18 @@ def end_on_closed_output() -> int:
     return EXIT_OUTPUT_CLOSED
 
 
-def error_line(exc: BaseException, debug: bool) -> int:
-    """Print the ``Error: ...`` line for ``exc`` on stderr and return the exit code it maps to."""
+def error_line(exc: BaseException, debug: bool, *, mta: bool = False) -> int:
+    """Print the ``Error: ...`` line for ``exc`` on stderr and return the exit code it maps to.
+
+    Under ``--mta`` (a mail server's pipe) any error that ends a run is the infrastructure's: whatever
+    the message was, it was stored or quarantined before this, so the mail server keeps it and retries
+    (75) rather than bouncing it.
+    """
+    code = _report_error(exc, debug)
+    return EXIT_TEMPFAIL if mta else code
+
+
+def _report_error(exc: BaseException, debug: bool) -> int:
     if isinstance(exc, PdmailError):
         sys.stderr.write(f"Error: {clean(exc.message)}\n")
         return exc.exit_code

@@ -12,7 +12,7 @@ The figures behind the README's "Dependencies" section on sqlite-utils:
 - start-up: ``import sqlite_utils`` in a new interpreter, which every command would pay (a mail server
   starts one ``pdmail bcc-ingest`` per message).
 
-Run (sqlite-utils is not a pdmail dependency: ``pip install -e '.[bench]'`` first):
+Run (sqlite-utils is not a pdmail dependency: ``pip install -r bench/requirements.txt`` first):
 
     python bench/import_compare.py [--contacts 100000] [--json-out out.json]
 """
@@ -45,7 +45,7 @@ def _need_sqlite_utils():
     try:
         import sqlite_utils  # noqa: F401
     except ImportError:
-        sys.exit("sqlite-utils is not installed: pip install -e '.[bench]' (or pip install sqlite-utils)")
+        sys.exit("sqlite-utils is not installed: pip install -r bench/requirements.txt (or pip install sqlite-utils)")
 
 
 # --- the files, as exporters write them ---------------------------------------------------------------

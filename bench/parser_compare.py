@@ -10,7 +10,7 @@ mail-parser and nh3. Both parsers read the same bytes, in the same process, roun
 - the named bad-input corpus of the test suite (tests/mailcorpus.py), case by case, with a time limit;
 - HTML bodies: pdmail's html_to_text against nh3.clean with no tags allowed.
 
-Run (mail-parser and nh3 are not pdmail dependencies: `pip install -e '.[bench]'` first):
+Run (mail-parser and nh3 are not pdmail dependencies: `pip install -r bench/requirements.txt` first):
 
     python bench/parser_compare.py CORPUS [CORPUS ...] [--rounds 3] [--examples 3] [--json-out out.json]
     PDMAIL_CORPUS=CORPUS python bench/parser_compare.py
@@ -59,7 +59,9 @@ def _need(module: str, distribution: str):
     try:
         return __import__(module)
     except ImportError:
-        sys.exit(f"{distribution} is not installed: pip install -e '.[bench]' (or pip install {distribution})")
+        sys.exit(
+            f"{distribution} is not installed: pip install -r bench/requirements.txt (or pip install {distribution})"
+        )
 
 
 # --- reading the corpus ------------------------------------------------------------------------------

@@ -109,3 +109,27 @@ def links(db, email_id) -> dict:
 
 def all_links(db) -> dict:
     return {r[0]: links(db, r[0]) for r in db.all("SELECT id FROM emails ORDER BY id")}
+
+
+# The keys of an email's JSON (docs/spec.md, "An email"): every command that prints an email gives these.
+EMAIL_JSON_KEYS = {
+    "id",
+    "thread_id",
+    "message_id",
+    "direction",
+    "source",
+    "from",
+    "to",
+    "cc",
+    "subject",
+    "date",
+    "snippet",
+    "read",
+    "folder",
+    "visibility",
+    "owner",
+    "contacts",
+    "deal",
+    "needs_deal",
+    "attachments",
+}

@@ -19,27 +19,7 @@ from pdmail.store import users as users_store
 MARIA = "maria@northwind.example"
 SAM = "sam@northwind.example"
 JANE = "jane@cust.example"
-EMAIL_KEYS = {
-    "id",
-    "thread_id",
-    "message_id",
-    "direction",
-    "source",
-    "from",
-    "to",
-    "cc",
-    "subject",
-    "date",
-    "snippet",
-    "read",
-    "folder",
-    "visibility",
-    "owner",
-    "contacts",
-    "deal",
-    "needs_deal",
-    "attachments",
-}
+EMAIL_KEYS = f.EMAIL_JSON_KEYS
 
 
 def capture(db_path, owner=MARIA, **fields) -> int:

@@ -8,6 +8,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import factories
 import pytest
 
 CAPTURE = "capture@bcc.northwind.example"
@@ -69,27 +70,7 @@ def incoming(cli, n: int, **kw) -> int:
 # --- inbox -------------------------------------------------------------------------------------
 
 
-SPEC_KEYS = {
-    "id",
-    "thread_id",
-    "message_id",
-    "direction",
-    "source",
-    "from",
-    "to",
-    "cc",
-    "subject",
-    "date",
-    "snippet",
-    "read",
-    "folder",
-    "visibility",
-    "owner",
-    "contacts",
-    "deal",
-    "needs_deal",
-    "attachments",
-}
+SPEC_KEYS = factories.EMAIL_JSON_KEYS
 
 
 def test_inbox_json_is_the_spec_shape(team):

@@ -71,13 +71,13 @@ def test_helpers_die_with_a_killed_run_and_never_hold_its_lock(db_path):
     script = textwrap.dedent("""
         import sys, time
         from pathlib import Path
-        from pdmail.accounts.sync_lock import account_lock
+        from pdmail.accounts.sync_lock import file_lock
         from pdmail.core.worker_pool import HelperPool
 
         class Account:
             id, name = 1, "work"
 
-        with account_lock(Path(sys.argv[1]), Account()):
+        with file_lock(Path(sys.argv[1]), Account()):
             with HelperPool(2, time.sleep) as pool:
                 waiting = [pool.submit(300) for _ in range(2)]
                 print("ready", flush=True)
@@ -229,7 +229,7 @@ def test_account_list_shows_a_killed_run_as_interrupted_with_what_it_committed(c
 
 
 def test_a_run_that_holds_its_lock_is_shown_running(company, db_path, tmp_path):
-    from pdmail.accounts.sync_lock import account_lock
+    from pdmail.accounts.sync_lock import file_lock
     from pdmail.store import accounts as accounts_store
     from pdmail.store import open_db, sync_state
     from pdmail.store.users import find_user
@@ -238,7 +238,7 @@ def test_a_run_that_holds_its_lock_is_shown_running(company, db_path, tmp_path):
     company.ok("account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--user", OWNER)
     db = open_db(db_path)
     account = accounts_store.get_account(db, find_user(db, OWNER), "home")
-    with account_lock(db_path, account):
+    with file_lock(db_path, account):
         with db.tx():
             sync_state.start_run(db, account.id)
         assert company.json("account", "list", "--user", OWNER)[0]["last_sync"]["outcome"] == "running"
@@ -251,7 +251,7 @@ def test_a_look_at_the_lock_never_turns_a_starting_run_away(db_path):
     starts in that instant waits the instant out instead of exiting 75."""
     import threading
 
-    from pdmail.accounts.sync_lock import account_lock
+    from pdmail.accounts.sync_lock import file_lock
 
     class Account:
         id, name = 1, "work"
@@ -261,5 +261,5 @@ def test_a_look_at_the_lock_never_turns_a_starting_run_away(db_path):
     fd = os.open(path, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
     threading.Timer(0.05, os.close, (fd,)).start()
-    with account_lock(db_path, Account()):
+    with file_lock(db_path, Account()):
         assert not lock_is_free(path)

@@ -262,7 +262,7 @@ def _last_run(db: Database, account: Account, runs: dict[int, dict]) -> dict | N
     from pdmail.store.sync_state import ABANDONED, run_json
 
     run = run_json(runs.get(account.id))
-    if run is not None and run["outcome"] == "running" and not is_running(db.path, account.id):
+    if run is not None and run["outcome"] == "running" and not is_running(db, account.id):
         run = run | {"outcome": "interrupted", "message": ABANDONED}
     return run
 

@@ -1,4 +1,8 @@
-"""One sync per account at a time: a lock file beside the database, taken without waiting.
+"""One sync per account at a time: a lock taken without waiting.
+
+On the team server it is a PostgreSQL advisory lock held by the sync's own connection: the server
+drops it when that connection ends, however the process ended. On a SQLite file it is a lock file
+beside the database:
 
 ``flock`` on a separate file (never the database itself: closing any descriptor of a file drops
 its POSIX locks) is released by the kernel when the process dies, so a killed run never leaves a
@@ -57,7 +61,32 @@ def _take(fd: int) -> bool:
 
 
 @contextmanager
-def account_lock(db_path: Path, account) -> Iterator[None]:
+def account_lock(db, account) -> Iterator[None]:
+    """Hold the account's sync lock for the block, or fail at once (exit 75) if a run holds it."""
+    if db.path is None:
+        with _server_lock(db, account):
+            yield
+        return
+    with file_lock(db.path, account):
+        yield
+
+
+def _already_running(account, holder: str) -> TemporaryFailure:
+    return TemporaryFailure(f"a sync of account {account.name} is already running ({holder}); this run stopped at once")
+
+
+@contextmanager
+def _server_lock(db, account) -> Iterator[None]:
+    if not db.try_lock(account.id):
+        raise _already_running(account, "on this team server")
+    try:
+        yield
+    finally:
+        db.unlock(account.id)
+
+
+@contextmanager
+def file_lock(db_path: Path, account) -> Iterator[None]:
     path = lock_path(Path(db_path), account.id)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     owner = os.getpid()
@@ -65,9 +94,7 @@ def account_lock(db_path: Path, account) -> Iterator[None]:
     try:
         if not _take(fd):
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise TemporaryFailure(
-                f"a sync of account {account.name} is already running (pid {holder}); this run stopped at once"
-            )
+            raise _already_running(account, f"pid {holder}")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         try:
@@ -81,10 +108,12 @@ def account_lock(db_path: Path, account) -> Iterator[None]:
             os.close(fd)
 
 
-def is_running(db_path: Path, account_id: int) -> bool:
+def is_running(db, account_id: int) -> bool:
     """Does a live process hold the account's lock? (A run killed outright holds nothing.)"""
+    if db.path is None:
+        return db.lock_taken(account_id)
     try:
-        fd = os.open(lock_path(Path(db_path), account_id), os.O_RDONLY | os.O_CLOEXEC)
+        fd = os.open(lock_path(Path(db.path), account_id), os.O_RDONLY | os.O_CLOEXEC)
     except FileNotFoundError:
         return False
     except OSError:

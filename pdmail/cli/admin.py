@@ -56,7 +56,7 @@ def init(
     db = s.create_db()
     user = users.init_company(db, company=company or (email.partition("@")[2] or "My company"), name=name, email=email)
     s.emit(users.user_json(user), f"{user.id}")
-    s.info(f"Created {db.path} with admin {safe(user.email)}.")
+    s.info(f"Created {db.label} with admin {safe(user.email)}.")
 
 
 @command(user_app, "add", lists=True)

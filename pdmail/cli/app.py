@@ -49,7 +49,7 @@ def main(
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
     ] = None,
 ) -> None:
-    ctx.obj = GlobalState(db=Path(db) if db else None, user=user, json=json_output, quiet=quiet, debug=debug)
+    ctx.obj = GlobalState(db=db or None, user=user, json=json_output, quiet=quiet, debug=debug)
 
 
 def _register() -> None:

@@ -18,12 +18,12 @@ import typer
 from pdmail.cli.terminal import clean, end_on_closed_output, error_line, stdout_closed  # clean: also for callers
 
 DbOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--db",
         envvar="PDMAIL_DB",
-        metavar="PATH",
-        help="Database file (default: pdmail.db in your user data folder).",
+        metavar="PATH|URL",
+        help="Database file, or a team server's postgresql:// URL (default: pdmail.db in your user data folder).",
         show_default=False,
     ),
 ]
@@ -43,12 +43,12 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON documen
 # read it, and a command-level reading would beat a global `--db` given before the command.
 # Precedence: command option > global option > PDMAIL_DB / PDMAIL_USER > default.
 CommandDbOption = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
         "--db",
-        metavar="PATH",
+        metavar="PATH|URL",
         show_default=False,
-        help="Database file (default: $PDMAIL_DB, else pdmail.db in your user data folder).",
+        help="Database file or postgresql:// URL (default: $PDMAIL_DB, else pdmail.db in your user data folder).",
     ),
 ]
 CommandUserOption = Annotated[
@@ -64,7 +64,7 @@ CommandUserOption = Annotated[
 
 @dataclass
 class GlobalState:
-    db: Path | None = None
+    db: str | None = None
     user: str | None = None
     json: bool = False
     quiet: bool = False
@@ -75,7 +75,7 @@ class GlobalState:
 class Session:
     """One command's view of the world: the options it was given and the database, opened lazily."""
 
-    db_path: Path | None
+    db_path: str | None  # a file's path, or a postgresql:// URL
     user_email: str | None
     json: bool
     quiet: bool
@@ -246,6 +246,5 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, **kwargs):
     return decorate
 
 
-def _env_path(name: str) -> Path | None:
-    value = os.environ.get(name)
-    return Path(value) if value else None
+def _env_path(name: str) -> str | None:
+    return os.environ.get(name) or None

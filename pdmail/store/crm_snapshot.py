@@ -67,7 +67,7 @@ def contacts_by_address(db: Database, addresses: Iterable[str]) -> dict[str, Con
         return {}
     rows = db.all(
         "SELECT e.email, c.id, c.name, c.org_id FROM contact_emails e JOIN contacts c ON c.id = e.contact_id "
-        "WHERE e.email IN (SELECT value FROM json_each(?))",
+        f"WHERE {db.in_json('e.email', '?', text=True)}",
         (wanted,),
     )
     # The engine reads a contact's id and name; its full address list is not needed to link.
@@ -76,7 +76,7 @@ def contacts_by_address(db: Database, addresses: Iterable[str]) -> dict[str, Con
 
 def contacts_by_id(db: Database, ids: Iterable[int]) -> dict[int, Contact]:
     rows = db.all(
-        "SELECT id, name, org_id FROM contacts WHERE id IN (SELECT value FROM json_each(?))",
+        f"SELECT id, name, org_id FROM contacts WHERE {db.in_json('id', '?')}",
         (_json_list(int(i) for i in ids),),
     )
     return {r[0]: Contact(r[0], r[1], (), r[2]) for r in rows}
@@ -93,7 +93,7 @@ def deals_for_contacts(db: Database, contact_ids: Iterable[int]) -> dict[int, tu
         return {}
     out: dict[int, list[Deal]] = {}
     for r in db.all(
-        f"SELECT {_DEAL_COLUMNS} FROM deals WHERE contact_id IN (SELECT value FROM json_each(?)) ORDER BY id",
+        f"SELECT {_DEAL_COLUMNS} FROM deals WHERE {db.in_json('contact_id', '?')} ORDER BY id",
         (wanted,),
     ):
         out.setdefault(r["contact_id"], []).append(deal_of_row(r))
@@ -106,5 +106,5 @@ def deals_by_id(db: Database, ids: Iterable[int | None]) -> dict[int, Deal]:
         return {}
     return {
         r["id"]: deal_of_row(r)
-        for r in db.all(f"SELECT {_DEAL_COLUMNS} FROM deals WHERE id IN (SELECT value FROM json_each(?))", (wanted,))
+        for r in db.all(f"SELECT {_DEAL_COLUMNS} FROM deals WHERE {db.in_json('id', '?')}", (wanted,))
     }

@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+import sys
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -45,13 +46,22 @@ def iso_utc(moment: datetime) -> str:
 class Database:
     """One connection, in autocommit mode; writes go through :meth:`tx`.
 
+    This class is the SQLite file; :class:`pdmail.store.postgres.PostgresDatabase` the team server.
+    Both take the same statements; the few fragments they write differently are methods here
+    (:meth:`in_json`, :attr:`like`, :meth:`index_hint`, ...), so that a query states its dialect
+    needs where it is written.
+
     ``read_only`` says why this user cannot write the file (None when they can): reading commands
     work, and the first write says so instead of failing obscurely.
     """
 
+    engine = "sqlite"
+    like = "LIKE"  # SQLite's LIKE already ignores the case of ASCII letters
+
     def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: str | None = None) -> None:
         self.conn = conn
-        self.path = path
+        self.path: Path | None = path
+        self.label = str(path)
         self.read_only = read_only
         self._identity = _file_identity(path)
         self._depth = 0
@@ -72,7 +82,7 @@ class Database:
     def require_writable(self) -> None:
         """Before a write that happens outside the database (a spool file, a lock file beside it)."""
         if self.read_only:
-            raise read_only_error(self.path, self.read_only)
+            raise read_only_error(self.label, self.read_only)
 
     def _check_still_there(self) -> None:
         """The file this connection writes is still the one at its path.
@@ -80,7 +90,7 @@ class Database:
         Deleted or replaced while open, SQLite goes on writing into a file nobody can open again:
         committing there would report success for data that is already lost.
         """
-        if _file_identity(self.path) != self._identity:
+        if self.path is not None and _file_identity(self.path) != self._identity:
             raise TemporaryFailure(
                 f"database {self.path} was deleted or replaced while pdmail was using it; "
                 "nothing more was written to it"
@@ -123,31 +133,44 @@ class Database:
             try:
                 yield self
             except BaseException:
-                self.conn.execute(f"ROLLBACK TO {name}")
-                self.conn.execute(f"RELEASE {name}")
+                self.execute(f"ROLLBACK TO {name}")
+                self.execute(f"RELEASE {name}")
                 raise
             else:
                 self.execute(f"RELEASE {name}")
             finally:
                 self._depth -= 1
             return
-        self.execute("BEGIN IMMEDIATE")
+        self._begin()
         self._depth = 1
         try:
             yield self
         except BaseException:
-            if self.conn.in_transaction:
-                self.conn.execute("ROLLBACK")
+            if self.in_transaction:
+                self._rollback()
             raise
         else:
             try:
                 self._check_still_there()
             except TemporaryFailure:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self.execute("COMMIT")
+            self._commit()
         finally:
             self._depth = 0
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    def _begin(self) -> None:
+        self.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self.conn.execute("ROLLBACK")
 
     @contextmanager
     def flat(self) -> Iterator[Database]:
@@ -192,6 +215,62 @@ class Database:
             for name, value in before.items():
                 self.execute(f"PRAGMA {name}={int(value)}")
 
+    def spool_folder(self) -> Path:
+        """Where messages too large for the database wait: beside the file."""
+        assert self.path is not None
+        return self.path.with_name(self.path.name + ".spool")
+
+    # --- the fragments the engines write differently (see pdmail.store.postgres) ---
+
+    def in_json(self, column: str, marker: str, *, text: bool = False) -> str:
+        """``column`` is one of the values of a JSON array passed as one parameter.
+
+        A list goes to the database as one JSON text rather than one marker per value: statements
+        stay small, and a list of any length stays within the engine's limit on parameters.
+        """
+        return f"{column} IN (SELECT value FROM json_each({marker}))"
+
+    writes_json = True  # json_object() here writes what json.dumps(separators=(",", ":")) writes
+
+    def text_list(self, value: str, source: str, order: str) -> str:
+        """A subquery: ``value`` of each row of ``source`` in ``order``, one a line."""
+        return f"(SELECT group_concat({value}, char(10)) FROM (SELECT {value} FROM {source} ORDER BY {order}))"
+
+    def index_for_search(self, email_id: int, subject: str, body_text: str, addresses: str) -> None:
+        """Add an email to the full-text index (FTS5 here; see :mod:`pdmail.store.search_words`)."""
+        self.execute(
+            "INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)",
+            (email_id, subject, body_text, addresses),
+        )
+
+    def search_condition(self, column: str, marker: str) -> str:
+        """``column`` is the id of an email whose words match the query passed as ``marker``."""
+        return f"{column} IN (SELECT rowid FROM email_fts WHERE email_fts MATCH {marker})"
+
+    def search_value(self, phrases: Sequence[Sequence[str]]) -> str:
+        """The query that every phrase appears: FTS5's syntax, each phrase quoted so that none of
+        the user's text can be read as an operator."""
+        return " AND ".join('"' + " ".join(p).replace('"', '""') + '"' for p in phrases)
+
+    def query_plan(self, sql: str, params: tuple | dict = ()) -> list[str]:
+        """How the engine will run ``sql``, a line a step (for benchmarks and index checks)."""
+        return [r[3] for r in self.all("EXPLAIN QUERY PLAN " + sql, params)]
+
+    def index_hint(self, index: str) -> str:
+        """Make SQLite walk ``index`` (PostgreSQL's planner takes no hints, and needs none here)."""
+        return f" INDEXED BY {index}"
+
+    def defer_foreign_keys(self) -> None:
+        """Check references at commit, not statement by statement, for the rest of the transaction."""
+        self.execute("PRAGMA defer_foreign_keys = ON")
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        """Whether ``exc`` was caused by the values written rather than by the machine."""
+        return isinstance(exc, _DATA_ERRORS)
+
+    def integrity_errors(self) -> tuple[type[BaseException], ...]:
+        return (sqlite3.IntegrityError,)
+
     def close(self) -> None:
         self.conn.close()
 
@@ -207,7 +286,7 @@ def _translate(exc: sqlite3.OperationalError, path: Path, read_only: str | None 
     return exc
 
 
-def read_only_error(path: Path, reason: str) -> UsageError:
+def read_only_error(path: Path | str, reason: str) -> UsageError:
     return UsageError(
         f"{path} is read-only for this user ({reason}); reading commands work, "
         "this one needs to write. Nothing was changed."
@@ -246,7 +325,12 @@ def is_machine_failure(exc: BaseException) -> bool:
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc).lower()
         return any(word in text for word in _MACHINE_TROUBLE)
-    return isinstance(exc, sqlite3.DatabaseError) and not isinstance(exc, _DATA_ERRORS)
+    if isinstance(exc, sqlite3.DatabaseError):
+        return not isinstance(exc, _DATA_ERRORS)
+    psycopg = sys.modules.get("psycopg")  # loaded only by a PostgreSQL database
+    if psycopg is not None and isinstance(exc, psycopg.Error):
+        return isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return False
 
 
 def default_db_path() -> Path:
@@ -258,10 +342,17 @@ def default_db_path() -> Path:
 def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> Database:
     """Open (or, with ``create``, make) the database and bring its schema up to date.
 
+    A ``postgresql://`` URL is the team server (:mod:`pdmail.store.postgres`); anything else is
+    the path of a SQLite file.
+
     The file is created with mode 0600: it holds everyone's mail. A file from a newer pdmail is
     refused untouched, and so is a file that is not a pdmail database: it is never recreated,
     migrated or switched to WAL. A file this user cannot write is opened for reading only.
     """
+    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
+        from pdmail.store.postgres import open_postgres
+
+        return open_postgres(path, create=create)
     db_path = Path(path) if path else default_db_path()
     new = _existing_or_created(db_path, create)
     read_only = None if new else _why_read_only(db_path)

@@ -52,7 +52,10 @@ class NewEmail:
 
 
 def put_raw(db: Database, sha256: str, data: bytes) -> None:
-    db.execute("INSERT OR IGNORE INTO raw_messages (sha256, size, data) VALUES (?, ?, ?)", (sha256, len(data), data))
+    db.execute(
+        "INSERT INTO raw_messages (sha256, size, data) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+        (sha256, len(data), data),
+    )
 
 
 def get_raw(db: Database, sha256: str) -> bytes | None:
@@ -147,7 +150,7 @@ def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: Vi
 
 def register_message_ids(db: Database, owner_id: int, ids: Iterable[str], thread_id: int) -> None:
     db.executemany(
-        "INSERT OR IGNORE INTO thread_message_ids (owner_id, message_id, thread_id) VALUES (?, ?, ?)",
+        "INSERT INTO thread_message_ids (owner_id, message_id, thread_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(owner_id, mid, thread_id) for mid in ids],
     )
 
@@ -204,7 +207,9 @@ def subject_candidates(db: Database, owner_id: int, subject_norm: str, since_utc
 
 def touch_thread(db: Database, thread_id: int, date_utc: str) -> None:
     db.execute(
-        "UPDATE threads SET last_date_utc = max(coalesce(last_date_utc, ''), ?) WHERE id = ?", (date_utc, thread_id)
+        "UPDATE threads SET last_date_utc = CASE WHEN coalesce(last_date_utc, '') < :d THEN :d "
+        "ELSE last_date_utc END WHERE id = :id",
+        {"d": date_utc, "id": thread_id},
     )
 
 
@@ -218,10 +223,10 @@ def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str
     # change had caused on its old deal link does not carry over.
     db.execute(
         "UPDATE emails SET deal_id = :deal, deal_rule = :rule, is_deal_manual = :manual, "
-        "needs_deal = CASE WHEN :deal IS NULL THEN needs_deal ELSE 0 END, "
-        "deal_caused_by = CASE WHEN deal_id IS :deal THEN deal_caused_by END, "
-        "deal_caused_utc = CASE WHEN deal_id IS :deal THEN deal_caused_utc END, "
-        "is_deal_proposed = CASE WHEN deal_id IS :deal THEN is_deal_proposed ELSE 0 END "
+        "needs_deal = CASE WHEN CAST(:deal AS BIGINT) IS NULL THEN needs_deal ELSE 0 END, "
+        "deal_caused_by = CASE WHEN deal_id IS NOT DISTINCT FROM CAST(:deal AS BIGINT) THEN deal_caused_by END, "
+        "deal_caused_utc = CASE WHEN deal_id IS NOT DISTINCT FROM CAST(:deal AS BIGINT) THEN deal_caused_utc END, "
+        "is_deal_proposed = CASE WHEN deal_id IS NOT DISTINCT FROM CAST(:deal AS BIGINT) THEN is_deal_proposed ELSE 0 END "
         "WHERE thread_id = :thread AND coalesce(link_verdict, '') != 'internal'",
         {"deal": deal_id, "rule": rule, "manual": int(manual), "thread": thread_id},
     )
@@ -294,13 +299,13 @@ def insert_email(db: Database, e: NewEmail) -> int:
             if a.email:
                 rows.add((a.email, email_id, role))
     if rows:
-        db.executemany("INSERT OR IGNORE INTO email_addresses (address, email_id, role) VALUES (?, ?, ?)", sorted(rows))
+        db.executemany(
+            "INSERT INTO email_addresses (address, email_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            sorted(rows),
+        )
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)
-    db.execute(
-        "INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)",
-        (email_id, e.subject, e.body_text, addresses),
-    )
+    db.index_for_search(email_id, e.subject, e.body_text, addresses)
     _leave_quarantine(db, email_id, e)
     return email_id
 
@@ -316,8 +321,8 @@ def _leave_quarantine(db: Database, email_id: int, e: NewEmail) -> None:
 
 def _insert_contact_links(db: Database, email_id: int, links: Iterable[tuple[int, str, str, str]]) -> None:
     db.executemany(
-        "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
-        "VALUES (?, ?, ?, ?, ?, 0)",
+        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual) "
+        "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
         [(email_id, cid, addr, rule, reason) for cid, addr, rule, reason in links],
     )
 

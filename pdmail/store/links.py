@@ -3,7 +3,7 @@ the CRM records those emails need, and the new links.
 
 Every "which emails does this change touch" question is answered through an index (addresses,
 contact links, deal links), so a new contact costs a few lookups however big the mailbox is. Long
-lists go to SQLite as one JSON parameter (``json_each``), which keeps statements small and avoids
+lists go to the database as one JSON parameter (``Database.in_json``), which keeps statements small and avoids
 the limit on bound variables.
 """
 
@@ -74,7 +74,7 @@ def threads_with_addresses(db: Database, addresses: Iterable[str]) -> list[int]:
         return []
     rows = db.all(
         "SELECT DISTINCT e.thread_id FROM email_addresses a JOIN emails e ON e.id = a.email_id "
-        "WHERE a.address IN (SELECT value FROM json_each(?)) ORDER BY e.thread_id",
+        f"WHERE {db.in_json('a.address', '?', text=True)} ORDER BY e.thread_id",
         (json.dumps(wanted),),
     )
     return [r[0] for r in rows]
@@ -88,8 +88,8 @@ def threads_with_domain(db: Database, domain: str) -> list[int]:
     """
     rows = db.all(
         "SELECT DISTINCT e.thread_id FROM emails e WHERE e.id IN ("
-        "  SELECT a.email_id FROM email_addresses a WHERE a.address LIKE ? ESCAPE '\\' "
-        "  OR a.address LIKE ? ESCAPE '\\') ORDER BY e.thread_id",
+        f"  SELECT a.email_id FROM email_addresses a WHERE a.address {db.like} ? ESCAPE '\\' "
+        f"  OR a.address {db.like} ? ESCAPE '\\') ORDER BY e.thread_id",
         (_like_suffix("@" + domain), _like_suffix("." + domain)),
     )
     return [r[0] for r in rows]
@@ -102,7 +102,7 @@ def _like_suffix(suffix: str) -> str:
 def threads_of_contacts(db: Database, contact_ids: Iterable[int]) -> list[int]:
     rows = db.all(
         "SELECT DISTINCT e.thread_id FROM email_contacts c JOIN emails e ON e.id = c.email_id "
-        "WHERE c.contact_id IN (SELECT value FROM json_each(?)) ORDER BY e.thread_id",
+        f"WHERE {db.in_json('c.contact_id', '?')} ORDER BY e.thread_id",
         (_ids(contact_ids),),
     )
     return [r[0] for r in rows]
@@ -161,8 +161,7 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
     threads = {
         r["id"]: ThreadState(r["id"], r["owner_id"], r["deal_id"], r["deal_rule"], bool(r["is_deal_manual"]))
         for r in db.all(
-            "SELECT id, owner_id, deal_id, deal_rule, is_deal_manual FROM threads "
-            "WHERE id IN (SELECT value FROM json_each(?))",
+            f"SELECT id, owner_id, deal_id, deal_rule, is_deal_manual FROM threads WHERE {db.in_json('id', '?')}",
             (ids,),
         )
     }
@@ -170,7 +169,7 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
     for r in db.all(
         "SELECT c.email_id, c.contact_id, c.address, c.rule, c.reason, c.is_manual, c.caused_by, c.caused_utc, "
         "c.is_proposed FROM email_contacts c "
-        "JOIN emails e ON e.id = c.email_id WHERE e.thread_id IN (SELECT value FROM json_each(?)) "
+        f"JOIN emails e ON e.id = c.email_id WHERE {db.in_json('e.thread_id', '?')} "
         "ORDER BY c.email_id, c.contact_id",
         (ids,),
     ):
@@ -181,7 +180,7 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
         "SELECT id, owner_id, thread_id, visibility, link_input_json, bcc_deal_id, deal_id, deal_rule, "
         "deal_caused_by, deal_caused_utc, is_deal_proposed, is_deal_manual, is_links_manual, needs_deal, "
         "is_automated, link_verdict, link_trace_json FROM emails "
-        "WHERE thread_id IN (SELECT value FROM json_each(?)) ORDER BY thread_id, id",
+        f"WHERE {db.in_json('thread_id', '?')} ORDER BY thread_id, id",
         (ids,),
     ):
         emails[r["thread_id"]].append(
@@ -259,8 +258,8 @@ def write_email_links(
     )
     db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = ?", (email_id, int(contacts_manual)))
     db.executemany(
-        "INSERT OR IGNORE INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual, caused_by, "
-        "caused_utc, is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual, caused_by, "
+        "caused_utc, is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         [
             (email_id, cid, address, rule, reason, int(contacts_manual), *_cause_columns(cause))
             for cid, address, rule, reason, cause in contacts
@@ -329,10 +328,9 @@ def split_thread(
     visibility = db.scalar("SELECT visibility FROM threads WHERE id = ?", (old_thread,))
     new = create_thread(db, owner_id, subject_norm, visibility, stamp)
     moved = json.dumps(sorted(set(email_ids)))
-    db.execute("UPDATE emails SET thread_id = ? WHERE id IN (SELECT value FROM json_each(?))", (new, moved))
+    db.execute(f"UPDATE emails SET thread_id = ? WHERE {db.in_json('id', '?')}", (new, moved))
     db.execute(
-        "UPDATE thread_message_ids SET thread_id = ? WHERE owner_id = ? AND message_id IN "
-        "(SELECT value FROM json_each(?))",
+        f"UPDATE thread_message_ids SET thread_id = ? WHERE owner_id = ? AND {db.in_json('message_id', '?', text=True)}",
         (new, owner_id, json.dumps(sorted(set(message_ids)))),
     )
     for thread in (old_thread, new):

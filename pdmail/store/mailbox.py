@@ -172,7 +172,7 @@ def with_proposals(db: Database, viewer: User, email_ids: list[int]) -> set[int]
     if not email_ids:
         return set()
     rows = db.all(
-        "SELECT e.id FROM emails e WHERE e.id IN (SELECT value FROM json_each(:ids)) AND e.owner_id = :viewer "
+        f"SELECT e.id FROM emails e WHERE {db.in_json('e.id', ':ids')} AND e.owner_id = :viewer "
         "AND (e.is_deal_proposed = 1 OR EXISTS (SELECT 1 FROM email_contacts p WHERE p.email_id = e.id "
         "AND p.is_proposed = 1))",
         {"ids": json.dumps(sorted(set(email_ids))), "viewer": viewer.id},
@@ -322,14 +322,14 @@ _TOKEN = re.compile(r'(?P<field>from|to):(?P<fvalue>"[^"]*"|\S+)|"(?P<phrase>[^"
 
 @dataclass(frozen=True)
 class SearchQuery:
-    fts: str  # an FTS5 expression built only from quoted strings, or "" for none
+    phrases: tuple[tuple[str, ...], ...]  # words that must appear side by side, each phrase somewhere
     from_terms: tuple[str, ...]
     to_terms: tuple[str, ...]
 
 
 def parse_search(text: str) -> SearchQuery:
-    """User text → a safe query: every word and phrase is quoted, so no FTS syntax can leak through."""
-    parts: list[str] = []
+    """User text → words and phrases only: no syntax of the full-text engine can leak through."""
+    phrases: list[tuple[str, ...]] = []
     from_terms: list[str] = []
     to_terms: list[str] = []
     for m in _TOKEN.finditer(text):
@@ -340,10 +340,9 @@ def parse_search(text: str) -> SearchQuery:
             continue
         chunk = m["phrase"] if m["phrase"] is not None else m["word"]
         words = re.findall(r"\w+", chunk or "")
-        if not words:
-            continue
-        parts.append('"' + " ".join(words).replace('"', '""') + '"')
-    return SearchQuery(" AND ".join(parts), tuple(from_terms), tuple(to_terms))
+        if words:
+            phrases.append(tuple(words))
+    return SearchQuery(tuple(phrases), tuple(from_terms), tuple(to_terms))
 
 
 # Above this many full-text matches, walking emails newest first and keeping the matches beats
@@ -352,10 +351,10 @@ MANY_MATCHES = 2000
 
 
 def search_query(
-    viewer: User, text: str, *, limit: int = 50, team: bool = True, by_date: bool = False
+    db: Database, viewer: User, text: str, *, limit: int = 50, team: bool = True, by_date: bool = False
 ) -> tuple[str, dict]:
     q = parse_search(text)
-    if not (q.fts or q.from_terms or q.to_terms):
+    if not (q.phrases or q.from_terms or q.to_terms):
         raise UsageError('nothing to search for: give a word, a "phrase", from:ADDR or to:ADDR')
     if limit < 1:
         raise UsageError("--limit must be at least 1")
@@ -363,19 +362,19 @@ def search_query(
     params: dict = {"viewer": viewer.id, "limit": limit}
     if not team:
         where.append("e.owner_id = :viewer")
-    if q.fts:
-        where.append("e.id IN (SELECT rowid FROM email_fts WHERE email_fts MATCH :fts)")
-        params["fts"] = q.fts
+    if q.phrases:
+        where.append(db.search_condition("e.id", ":fts"))
+        params["fts"] = db.search_value(q.phrases)
     for i, term in enumerate(q.from_terms):
-        where.append(f"(e.from_email LIKE :f{i} ESCAPE '\\' OR e.from_name LIKE :f{i} ESCAPE '\\')")
+        where.append(f"(e.from_email {db.like} :f{i} ESCAPE '\\' OR e.from_name {db.like} :f{i} ESCAPE '\\')")
         params[f"f{i}"] = _like(term)
     for i, term in enumerate(q.to_terms):
         where.append(
             f"EXISTS (SELECT 1 FROM email_addresses a WHERE a.email_id = e.id AND a.role IN ('to', 'cc') "
-            f"AND a.address LIKE :t{i} ESCAPE '\\')"
+            f"AND a.address {db.like} :t{i} ESCAPE '\\')"
         )
         params[f"t{i}"] = _like(term)
-    index = (" INDEXED BY emails_by_date" if team else " INDEXED BY emails_by_owner_date") if by_date else ""
+    index = db.index_hint("emails_by_date" if team else "emails_by_owner_date") if by_date else ""
     sql = (
         f"SELECT {_EMAIL_COLUMNS} FROM emails e{index} JOIN users u ON u.id = e.owner_id "
         f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit"
@@ -384,16 +383,15 @@ def search_query(
 
 
 def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool = True) -> list[dict]:
-    sql, params = search_query(viewer, text, limit=limit, team=team)
+    sql, params = search_query(db, viewer, text, limit=limit, team=team)
     if "fts" in params and _matches_at_least(db, params["fts"], MANY_MATCHES):
-        sql, params = search_query(viewer, text, limit=limit, team=team, by_date=True)
+        sql, params = search_query(db, viewer, text, limit=limit, team=team, by_date=True)
     return _to_json(db, viewer, db.all(sql, params))
 
 
 def _matches_at_least(db: Database, fts: str, n: int) -> bool:
-    return (
-        db.scalar("SELECT count(*) FROM (SELECT rowid FROM email_fts WHERE email_fts MATCH ? LIMIT ?)", (fts, n)) >= n
-    )
+    found = f"SELECT 1 FROM emails e WHERE {db.search_condition('e.id', '?')} LIMIT ?"
+    return db.scalar(f"SELECT count(*) FROM ({found}) AS hits", (fts, n)) >= n
 
 
 def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, list[str]]:
@@ -405,13 +403,10 @@ def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, 
         "contact 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
         "deal 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
         "org 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),
-        f"search {search_word}": search_query(viewer, search_word),
-        f"search {search_word}, many matches": search_query(viewer, search_word, by_date=True),
+        f"search {search_word}": search_query(db, viewer, search_word),
+        f"search {search_word}, many matches": search_query(db, viewer, search_word, by_date=True),
     }
-    return {
-        name: [f"{'  ' * 0}{r[3]}" for r in db.all("EXPLAIN QUERY PLAN " + sql, params)]
-        for name, (sql, params) in cases.items()
-    }
+    return {name: db.query_plan(sql, params) for name, (sql, params) in cases.items()}
 
 
 def _like(term: str) -> str:

@@ -190,8 +190,8 @@ def list_items(db: Database, owner: User, *, everything: bool = False, limit: in
 
 def due_ids(db: Database, owner_id: int | None, now_utc_text: str, account_id: int | None = None) -> list[int]:
     rows = db.all(
-        "SELECT id FROM outbox WHERE status = 'queued' AND due_utc <= ? AND (? IS NULL OR owner_id = ?) "
-        "AND (? IS NULL OR account_id = ?) ORDER BY due_utc, id",
+        "SELECT id FROM outbox WHERE status = 'queued' AND due_utc <= ? AND (CAST(? AS BIGINT) IS NULL OR owner_id = ?) "
+        "AND (CAST(? AS BIGINT) IS NULL OR account_id = ?) ORDER BY due_utc, id",
         (now_utc_text, owner_id, owner_id, account_id, account_id),
     )
     return [r[0] for r in rows]
@@ -199,7 +199,7 @@ def due_ids(db: Database, owner_id: int | None, now_utc_text: str, account_id: i
 
 def sending_ids(db: Database, owner_id: int | None) -> list[int]:
     rows = db.all(
-        "SELECT id FROM outbox WHERE status = 'sending' AND (? IS NULL OR owner_id = ?) ORDER BY id",
+        "SELECT id FROM outbox WHERE status = 'sending' AND (CAST(? AS BIGINT) IS NULL OR owner_id = ?) ORDER BY id",
         (owner_id, owner_id),
     )
     return [r[0] for r in rows]
@@ -207,8 +207,8 @@ def sending_ids(db: Database, owner_id: int | None) -> list[int]:
 
 def copy_pending_ids(db: Database, owner_id: int | None, account_id: int | None = None) -> list[int]:
     rows = db.all(
-        "SELECT id FROM outbox WHERE status = 'sent' AND sent_copy = 'pending' AND (? IS NULL OR owner_id = ?) "
-        "AND (? IS NULL OR account_id = ?) ORDER BY id",
+        "SELECT id FROM outbox WHERE status = 'sent' AND sent_copy = 'pending' AND (CAST(? AS BIGINT) IS NULL OR owner_id = ?) "
+        "AND (CAST(? AS BIGINT) IS NULL OR account_id = ?) ORDER BY id",
         (owner_id, owner_id, account_id, account_id),
     )
     return [r[0] for r in rows]

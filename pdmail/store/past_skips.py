@@ -25,7 +25,7 @@ def remember(
         (folder_id, uidvalidity, uid, message_id_norm),
     )
     db.executemany(
-        "INSERT OR IGNORE INTO past_skip_addresses (skip_id, address) VALUES (?, ?)",
+        "INSERT INTO past_skip_addresses (skip_id, address) VALUES (?, ?) ON CONFLICT DO NOTHING",
         [(skip_id, address) for address in addresses],
     )
 

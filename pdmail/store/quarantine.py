@@ -70,8 +70,8 @@ class HeldPage:
 def spool_dir(db: Database) -> Path:
     """Where messages too large for the database wait: beside it, readable by its owner only."""
     db.require_writable()
-    path = db.path.with_name(db.path.name + ".spool")
-    path.mkdir(mode=0o700, exist_ok=True)
+    path = db.spool_folder()
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
     return path
 
 
@@ -162,7 +162,7 @@ def _visible_clause(viewer: User) -> tuple[str, tuple]:
     what was refused from it until an admin agrees that it is the user's.
     """
     if viewer.is_admin:
-        return "1", ()
+        return "TRUE", ()
     addresses = sorted(viewer.addresses)
     return (
         f"(owner_id = ? OR (owner_id IS NULL AND from_email IN ({','.join('?' * len(addresses))})))",
@@ -277,4 +277,4 @@ def write_spool(db: Database, chunks) -> tuple[str, int, str]:
 
 def sweep_spool(db: Database) -> int:
     """Remove what killed writes left in the spool folder (see :mod:`pdmail.store.spool`)."""
-    return spool.sweep(db.path.with_name(db.path.name + ".spool"))
+    return spool.sweep(db.spool_folder())

@@ -212,7 +212,10 @@ def set_cursor(
     if uidnext is not None or exists is not None:
         db.execute("UPDATE sync_folders SET uidnext = ?, exists_count = ? WHERE id = ?", (uidnext, exists, folder_id))
     if last_uid is not None:
-        db.execute("UPDATE sync_folders SET last_uid = MAX(last_uid, ?) WHERE id = ?", (last_uid, folder_id))
+        db.execute(
+            "UPDATE sync_folders SET last_uid = CASE WHEN last_uid < :uid THEN :uid ELSE last_uid END WHERE id = :id",
+            {"uid": last_uid, "id": folder_id},
+        )
     if highestmodseq is not None:
         db.execute("UPDATE sync_folders SET highestmodseq = ? WHERE id = ?", (highestmodseq, folder_id))
     if full_scan:
@@ -273,7 +276,7 @@ def known_keys(db: Database, folder_id: int, uidvalidity: int) -> dict[str, int]
 _ADD_LOCATION = (
     "INSERT INTO locations (folder_id, uidvalidity, uid, source_key, email_id, flags, modseq, updated_utc) "
     "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (folder_id, uidvalidity, uid) DO UPDATE SET "
-    "email_id = COALESCE(excluded.email_id, email_id), flags = excluded.flags, is_gone = 0, "
+    "email_id = COALESCE(excluded.email_id, locations.email_id), flags = excluded.flags, is_gone = 0, "
     "updated_utc = excluded.updated_utc"
 )
 
@@ -408,7 +411,7 @@ def record_failure(
     db.execute(
         "INSERT INTO fetch_failures (folder_id, uidvalidity, uid, source_key, reason, first_utc, last_utc) "
         "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (folder_id, uidvalidity, uid) DO UPDATE SET "
-        "reason = excluded.reason, attempts = attempts + 1, last_utc = excluded.last_utc",
+        "reason = excluded.reason, attempts = fetch_failures.attempts + 1, last_utc = excluded.last_utc",
         (folder_id, uidvalidity, uid, source_key, reason[:500], stamp, stamp),
     )
 

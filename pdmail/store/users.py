@@ -22,7 +22,7 @@ def is_initialized(db: Database) -> bool:
 def init_company(db: Database, *, company: str, name: str, email: str) -> User:
     """Create the company and its first admin, who becomes the default user."""
     if is_initialized(db):
-        raise UsageError(f"{db.path} is already initialized; add people with `pdmail user add`")
+        raise UsageError(f"{db.label} is already initialized; add people with `pdmail user add`")
     with db.tx():
         db.execute("INSERT INTO company (id, name, created_utc) VALUES (1, ?, ?)", (company, now_utc()))
         user = add_user(db, email, name=name, is_admin=True)
@@ -118,7 +118,7 @@ def set_default_user(db: Database, email: str) -> User:
 def current_user(db: Database, email: str | None) -> User:
     """The acting user: ``--user``/``PDMAIL_USER`` when given, else the default user."""
     if not is_initialized(db):
-        raise UsageError(f"{db.path} has no company yet; run `pdmail init --name NAME --email EMAIL`")
+        raise UsageError(f"{db.label} has no company yet; run `pdmail init --name NAME --email EMAIL`")
     if email:
         user = find_user(db, email)
         if user is None:

@@ -762,7 +762,7 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
 
     options = options or SyncOptions()
     db.require_writable()  # before the lock file beside it
-    with account_lock(db.path, account):
+    with account_lock(db, account):
         with db.tx():
             state.close_abandoned_runs(db, account.id)
             run_id = state.start_run(db, account.id)

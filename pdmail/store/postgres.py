@@ -1,0 +1,311 @@
+"""The team server: the same store on PostgreSQL.
+
+Everything here is what differs from SQLite, in one place: how a connection is opened and what a
+lost one means, parameter markers, how rows come back, transactions, and the few SQL fragments the
+two engines write differently (:class:`PostgresDatabase` overrides those of
+:class:`~pdmail.store.db.Database`). Every other statement in the store is written once and runs
+on both.
+
+psycopg is an install extra (``pip install 'pdmail[postgres]'``): it is imported only when a
+``postgresql://`` URL is opened, so SQLite users neither need it nor pay for importing it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+from pdmail.core.errors import TemporaryFailure, UsageError
+from pdmail.store import migrations, search_words
+from pdmail.store.db import Database
+
+URL_SCHEMES = ("postgresql://", "postgres://")
+
+# pg_advisory_xact_lock key that every write transaction takes: writers queue one after another, as
+# they do on SQLite, so a check-then-insert (dedupe, threading) never races another writer. Readers
+# are never held up. (The number spells "pdmail" in ASCII, to stay clear of other programs' keys.)
+WRITE_LOCK_KEY = 0x70646D61696C
+# Class of the session-level advisory locks that keep one sync per account (the account id is the key).
+SYNC_LOCK_CLASS = 0x7064
+
+
+def is_url(target: object) -> bool:
+    return isinstance(target, str) and target.startswith(URL_SCHEMES)
+
+
+def safe_label(url: str) -> str:
+    """The URL as it may be shown: any password in it replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+# --- turning the store's SQL into psycopg's -----------------------------------------------------
+
+_MARKERS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|:(\w+)|\?|%")
+
+
+@lru_cache(maxsize=2048)
+def translate(sql: str) -> str:
+    """SQLite's ``?`` and ``:name`` markers as psycopg's ``%s`` and ``%(name)s``; ``%`` doubled.
+
+    Quoted strings and identifiers are kept as written, and so is a ``::`` cast.
+    """
+
+    def one(m: re.Match) -> str:
+        token = m.group(0)
+        if token == "?":
+            return "%s"
+        if token == "%":
+            return "%%"
+        if m.group(1) is not None:
+            return f"%({m.group(1)})s"
+        return token
+
+    return _MARKERS.sub(one, sql)
+
+
+class Row(tuple):
+    """A row read by position or by column name, like :class:`sqlite3.Row`."""
+
+    __slots__ = ()
+    _names: ClassVar[dict[str, int]] = {}
+
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+        if isinstance(key, str):
+            return tuple.__getitem__(self, self._names[key])
+        return tuple.__getitem__(self, key)
+
+    def keys(self) -> list[str]:
+        return list(self._names)
+
+
+@lru_cache(maxsize=512)
+def _row_class(names: tuple[str, ...]) -> type[Row]:
+    return type("Row", (Row,), {"__slots__": (), "_names": {n: i for i, n in enumerate(names)}})
+
+
+def _row_factory(cursor):
+    names = tuple(d.name for d in cursor.description or ())
+    cls = _row_class(names)
+    return lambda values: cls(values)
+
+
+# --- the connection -------------------------------------------------------------------------------
+
+
+class PostgresDatabase(Database):
+    """A connection to a PostgreSQL database, in autocommit mode; writes go through :meth:`tx`."""
+
+    engine = "postgres"
+
+    def __init__(self, conn, url: str) -> None:
+        self.conn = conn
+        self.url = url
+        self.label = safe_label(url)
+        self.path = None
+        self.read_only = None
+        self._depth = 0
+        self._flat = False
+        import psycopg
+
+        self._errors = psycopg
+
+    def execute(self, sql: str, params: tuple | dict = ()):
+        try:
+            return self.conn.execute(translate(sql), params or None)
+        except self._errors.OperationalError as exc:
+            raise connection_lost(self.label, exc) from None
+
+    def executemany(self, sql: str, rows):
+        rows = list(rows)
+        if not rows:
+            return None
+        try:
+            with self.conn.cursor() as cur:
+                cur.executemany(translate(sql), rows)
+                return cur
+        except self._errors.OperationalError as exc:
+            raise connection_lost(self.label, exc) from None
+
+    def insert(self, sql: str, params: tuple | dict = ()) -> int:
+        row = self.execute(sql + " RETURNING id", params).fetchone()
+        if row is None:
+            raise LookupError(f"no row inserted: {sql}")
+        return row[0]
+
+    def require_writable(self) -> None:
+        return None
+
+    @property
+    def in_transaction(self) -> bool:
+        from psycopg.pq import TransactionStatus
+
+        return self.conn.info.transaction_status != TransactionStatus.IDLE
+
+    def _begin(self) -> None:
+        self.execute("BEGIN")
+        self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+
+    def _commit(self) -> None:
+        self.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        try:
+            self.conn.execute("ROLLBACK")
+        except self._errors.OperationalError:
+            pass  # the connection is gone, and the transaction with it
+
+    @contextmanager
+    def bulk_writes(self, *, refetchable: bool = False) -> Iterator[Database]:
+        """A sync (whose mail the server keeps) may skip waiting for the commit record to be flushed."""
+        if refetchable:
+            self.execute("SET synchronous_commit = off")
+        try:
+            yield self
+        finally:
+            if refetchable:
+                self.execute("RESET synchronous_commit")
+
+    def spool_folder(self) -> Path:
+        """Messages too large for the database wait on the machine that received them, in the
+        user's data folder, one folder per database (named by a hash of its URL without password)."""
+        from platformdirs import user_data_dir
+
+        digest = hashlib.sha256(self.label.encode()).hexdigest()[:16]
+        return Path(user_data_dir("pdmail", appauthor=False)) / "spool" / digest
+
+    # --- the fragments the engines write differently ---
+
+    def in_json(self, column: str, marker: str, *, text: bool = False) -> str:
+        cast = "text" if text else "bigint"
+        return f"{column} IN (SELECT value::{cast} FROM json_array_elements_text(CAST({marker} AS json)))"
+
+    like = "ILIKE"
+
+    writes_json = False  # json_build_object() spaces its output differently: the JSON is written in Python
+
+    def text_list(self, value: str, source: str, order: str) -> str:
+        return f"(SELECT string_agg({value}, chr(10) ORDER BY {order}) FROM {source})"
+
+    def index_for_search(self, email_id: int, subject: str, body_text: str, addresses: str) -> None:
+        self.execute(
+            "INSERT INTO email_search (email_id, words) VALUES (?, CAST(? AS tsvector))",
+            (email_id, search_words.document((subject, body_text, addresses))),
+        )
+
+    def search_condition(self, column: str, marker: str) -> str:
+        return f"{column} IN (SELECT email_id FROM email_search WHERE words @@ CAST({marker} AS tsquery))"
+
+    def search_value(self, phrases: Sequence[Sequence[str]]) -> str:
+        return search_words.query(phrases)
+
+    def query_plan(self, sql: str, params: tuple | dict = ()) -> list[str]:
+        return [r[0] for r in self.all("EXPLAIN " + sql, params)]
+
+    def index_hint(self, index: str) -> str:
+        return ""
+
+    def defer_foreign_keys(self) -> None:
+        self.execute("SET CONSTRAINTS ALL DEFERRED")
+
+    def try_lock(self, key: int) -> bool:
+        return bool(self.scalar("SELECT pg_try_advisory_lock(?, ?)", (SYNC_LOCK_CLASS, key)))
+
+    def unlock(self, key: int) -> None:
+        self.execute("SELECT pg_advisory_unlock(?, ?)", (SYNC_LOCK_CLASS, key))
+
+    def lock_taken(self, key: int) -> bool:
+        return bool(
+            self.scalar(
+                "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND database = "
+                "(SELECT oid FROM pg_database WHERE datname = current_database()) AND classid = ? AND objid = ? "
+                "AND granted)",
+                (SYNC_LOCK_CLASS, key),
+            )
+        )
+
+    def is_data_error(self, exc: BaseException) -> bool:
+        return isinstance(exc, self._errors.DataError | self._errors.IntegrityError | self._errors.ProgrammingError)
+
+    def integrity_errors(self) -> tuple[type[BaseException], ...]:
+        return (self._errors.IntegrityError,)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def connection_lost(label: str, exc: BaseException) -> TemporaryFailure:
+    detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return TemporaryFailure(f"the database server {label} cannot be reached or went away ({detail}); try again later")
+
+
+def _import_psycopg():
+    try:
+        import psycopg
+    except ImportError:
+        raise UsageError(
+            "a postgresql:// database needs the PostgreSQL driver: pip install 'pdmail[postgres]'"
+        ) from None
+    return psycopg
+
+
+def _configure(conn) -> None:
+    """Adapt values as SQLite gives and takes them: flags as 0/1, whole numbers as int."""
+    from psycopg.adapt import Loader
+    from psycopg.types.numeric import IntDumper
+
+    class BoolAsInt(IntDumper):
+        def dump(self, obj):
+            return b"1" if obj else b"0"
+
+    class NumericAsNumber(Loader):
+        def load(self, data):
+            text = bytes(data).decode()
+            if text.lstrip("-").isdigit():
+                return int(text)
+            return float(text)
+
+    conn.adapters.register_dumper(bool, BoolAsInt)
+    conn.adapters.register_loader("numeric", NumericAsNumber)
+
+
+def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
+    """Connect and bring the schema up to date; a newer schema is refused untouched."""
+    psycopg = _import_psycopg()
+    label = safe_label(url)
+    try:
+        conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
+    except psycopg.OperationalError as exc:
+        text = str(exc)
+        if "does not exist" in text or "authentication failed" in text or "password" in text:
+            raise UsageError(f"cannot connect to {label}: {text.strip().splitlines()[0]}") from None
+        raise connection_lost(label, exc) from None
+    except psycopg.ProgrammingError as exc:
+        raise UsageError(f"{label} is not a usable PostgreSQL URL ({exc})") from None
+    _configure(conn)
+    db = PostgresDatabase(conn, url)
+    try:
+        migrations.migrate_postgres(db)
+    except migrations.NewerSchema as exc:
+        conn.close()
+        raise UsageError(
+            f"{label} was written by a newer pdmail (schema {exc.found}; this pdmail knows "
+            f"{exc.known}); upgrade pdmail. The database was not changed."
+        ) from None
+    except migrations.ForeignDatabase:
+        conn.close()
+        raise UsageError(f"{label} holds tables of another program, not of pdmail; it was left untouched") from None
+    except BaseException:
+        conn.close()
+        raise
+    return db

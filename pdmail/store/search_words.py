@@ -1,0 +1,72 @@
+"""The words of the full-text index on PostgreSQL, cut as SQLite's FTS5 index cuts them.
+
+pdmail's search finds the same emails on both engines. SQLite's index (FTS5, ``unicode61`` with
+``remove_diacritics 2``) splits text at anything that is not a letter or a digit, folds case and
+drops accents. PostgreSQL's own text parser splits differently (it keeps ``ann@acme.example`` and
+``foo-bar`` whole, among others), so the words are cut here, the same way for an email and for a
+query, and handed to PostgreSQL already cut, as a ``tsvector`` and a ``tsquery`` written out.
+
+Two limits of PostgreSQL's ``tsvector`` remain: positions stop counting at 16,383 (a phrase further
+into a long email can be missed; single words are still found) and a document holds at most 1 MB of
+words (an email with more distinct words than that is indexed by its first ones).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+
+_WORD = re.compile(r"[^\W_]+")
+MAX_POSITION = 16383
+MAX_POSITIONS_PER_WORD = 256
+MAX_WORD_BYTES = 2046
+MAX_DOCUMENT_BYTES = 900_000  # under PostgreSQL's 1 MB, with room for its own overhead
+
+
+def words(text: str) -> list[str]:
+    """``text`` as the index sees it: lower case, accents dropped, cut at non-letters."""
+    folded = unicodedata.normalize("NFD", text.lower())
+    if not folded.isascii():
+        folded = "".join(c for c in folded if unicodedata.category(c) != "Mn")
+    return _WORD.findall(folded)
+
+
+def _quoted(word: str) -> str:
+    return "'" + word.replace("\\", "\\\\").replace("'", "''") + "'"
+
+
+def document(fields: Iterable[str]) -> str:
+    """The ``tsvector`` of an email's fields, written out: each word with its positions.
+
+    A gap of one position between fields keeps a phrase from matching across two of them, as
+    FTS5's columns do.
+    """
+    positions: dict[str, list[int]] = {}
+    size = 0
+    position = 0
+    for field in fields:
+        for word in words(field):
+            position += 1
+            seen = positions.get(word)
+            if seen is None:
+                cost = len(word.encode()) + 8
+                if len(word.encode()) > MAX_WORD_BYTES or size + cost > MAX_DOCUMENT_BYTES:
+                    continue
+                size += cost
+                positions[word] = seen = []
+            if len(seen) < MAX_POSITIONS_PER_WORD and (not seen or seen[-1] < MAX_POSITION):
+                seen.append(min(position, MAX_POSITION))
+                size += 2
+        position += 1
+    return " ".join(f"{_quoted(word)}:{','.join(map(str, at))}" for word, at in positions.items())
+
+
+def query(phrases: Sequence[Sequence[str]]) -> str:
+    """The ``tsquery`` that every phrase appears, its words side by side; "" when none has a word."""
+    parts = []
+    for phrase in phrases:
+        cut = [w for text in phrase for w in words(text)]
+        if cut:
+            parts.append("(" + " <-> ".join(_quoted(w) for w in cut) + ")")
+    return " & ".join(parts)

@@ -4,9 +4,11 @@ root, and gone once stopped, at interpreter exit, or when the test run is killed
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -199,8 +201,6 @@ def test_a_killed_test_run_leaves_no_server_behind(pg_server):
         if child.poll() is None:
             child.kill()
             child.wait()
-    import shutil
-
     shutil.rmtree(root, ignore_errors=True)  # the killed run could not tidy its folder
 
 
@@ -232,3 +232,56 @@ def test_without_postgresql_the_tests_fail_where_it_is_required(tmp_path):
     assert result.returncode == 1, result.stdout + result.stderr
     assert "1 error" in result.stdout or "1 failed" in result.stdout
     assert "PDMAIL_REQUIRE_POSTGRES is set but" in result.stdout
+
+
+NON_ROOT_RUN = """
+import os, sys
+sys.path.insert(0, sys.argv[1])
+from pgserver import PgServer
+with PgServer() as server:
+    assert not server.is_root
+    name = server.fresh_database()
+    with server.connect(name) as conn:
+        print(conn.execute("SELECT current_database()").fetchone()[0])
+    print(os.stat(f"/proc/{server.pid}").st_uid == os.getuid() != 0)
+    pid = server.pid
+print(os.path.exists(f"/proc/{pid}"))
+"""
+
+
+def test_the_server_runs_for_an_unprivileged_user(pg_server):
+    """Developers run the tests as themselves: then initdb and the server run as that user, with no switch."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or not setpriv:
+        pytest.skip("needs root and setpriv to become an unprivileged user")
+    import psycopg
+    import psycopg_binary
+    import typing_extensions  # psycopg needs it before Python 3.13
+
+    # A folder the unprivileged user can read, outside the (maybe private) checkout, with the driver.
+    helper = Path(tempfile.mkdtemp(prefix="pdmail-nonroot-"))
+    try:
+        helper.chmod(0o755)
+        shutil.copy(TESTS / "pgserver.py", helper / "pgserver.py")
+        for package in (psycopg, psycopg_binary):
+            folder = Path(package.__file__).parent
+            shutil.copytree(folder, helper / folder.name)
+            libs = folder.with_name(folder.name + ".libs")  # the wheel's own libpq and its libraries
+            if libs.is_dir():
+                shutil.copytree(libs, helper / libs.name)
+        shutil.copy(typing_extensions.__file__, helper)
+        for path in helper.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        result = subprocess.run(
+            [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", os.path.realpath(sys.executable)]
+            + ["-c", NON_ROOT_RUN, str(helper)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd="/",
+            env={"PATH": os.environ.get("PATH", ""), "HOME": "/tmp", "TMPDIR": "/tmp"},
+        )
+    finally:
+        shutil.rmtree(helper, ignore_errors=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["pdmail_test_1", "True", "False"]

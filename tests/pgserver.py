@@ -16,6 +16,7 @@ PostgreSQL refuses to run as root, so when we are root the cluster belongs to ``
 ``initdb`` and the server; as an ordinary user both run as that user. The server runs as our child,
 in a session of its own, and is stopped by its pid: by ``stop()``, at interpreter exit, and by
 the kernel when the thread that started it dies (a killed test run leaves no server behind).
+``PDMAIL_KEEP_PG=1`` keeps the folder (cluster and ``server.log``) after the stop, for a look.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class PgUnavailable(RuntimeError):
 
 
 def bin_dir() -> Path | None:
-    """Where initdb, pg_ctl and postgres are: ``PDMAIL_PG_BINDIR``, else Debian's highest version."""
+    """Where initdb and postgres are: ``PDMAIL_PG_BINDIR``, else Debian's highest version."""
     if os.environ.get("PDMAIL_PG_BINDIR"):
         return Path(os.environ["PDMAIL_PG_BINDIR"])
     versions = [path for path in BINDIR_ROOT.glob("*/bin") if (path / "initdb").is_file()]
@@ -85,7 +86,8 @@ def unavailable_reason() -> str | None:
     found = bin_dir()
     if found is None:
         return f"no {BINDIR_ROOT}/*/bin/initdb (install Debian's postgresql)"
-    for program in ("initdb", "pg_ctl", "postgres"):
+    # The server runs as `postgres` itself, not through pg_ctl: so it is our child, stopped by its pid.
+    for program in ("initdb", "postgres"):
         if not os.access(found / program, os.X_OK):
             return f"{found / program} not found (install Debian's postgresql)"
     try:

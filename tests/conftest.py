@@ -135,3 +135,42 @@ def oauth2_dovecot():
         server = _started_dovecot(oauth2_introspection_url=endpoint.url)
         yield server, endpoint
         server.stop()
+
+
+# --- a real PostgreSQL on a Unix socket in a temporary folder (see tests/pgserver.py) ----------------
+
+
+def _started_pg_server():
+    """A started PostgreSQL, or a skip with the reason; PDMAIL_REQUIRE_POSTGRES=1 (CI) makes that a failure."""
+    from pgserver import PgServer, PgUnavailable, unavailable_reason
+
+    required = os.environ.get("PDMAIL_REQUIRE_POSTGRES", "") not in ("", "0")
+    reason = unavailable_reason()
+    if reason:
+        if required:
+            pytest.fail(f"PDMAIL_REQUIRE_POSTGRES is set but {reason}", pytrace=False)
+        pytest.skip(f"PostgreSQL tests need a server: {reason}")
+    server = PgServer()
+    try:
+        server.start()
+    except PgUnavailable as exc:
+        if required:
+            pytest.fail(f"PDMAIL_REQUIRE_POSTGRES is set but PostgreSQL cannot start: {exc}", pytrace=False)
+        pytest.skip(f"PostgreSQL cannot start here: {exc}")
+    return server
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One PostgreSQL for the whole run; tests keep apart by each using a fresh database (``pg_url``)."""
+    server = _started_pg_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a new empty database (superuser, Unix socket), dropped after the test."""
+    name = pg_server.fresh_database()
+    yield pg_server.url(name)
+    pg_server.drop_database(name)

@@ -14,14 +14,38 @@ from typer.testing import CliRunner
 sys.path.insert(0, str(Path(__file__).parent))
 
 
+ENGINES = ("sqlite", "postgres")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked ``both_engines`` (a module's ``pytestmark``) run once on each engine."""
+    marked = metafunc.definition.get_closest_marker("both_engines")
+    if marked and not metafunc.definition.get_closest_marker("sqlite_only") and "engine" in metafunc.fixturenames:
+        metafunc.parametrize("engine", ENGINES, indirect=True)
+
+
+@pytest.fixture
+def engine(request) -> str:
+    """The engine under test: SQLite unless the test runs on both (see ``pytest_generate_tests``)."""
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def db_target(engine, tmp_path, request) -> str:
+    """The database the test's pdmail uses: a file in the test's folder, or a fresh PostgreSQL database."""
+    if engine == "postgres":
+        return request.getfixturevalue("pg_url")
+    return str(tmp_path / "pdmail.db")
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch):
+def isolated_home(tmp_path, monkeypatch, db_target):
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("XDG_DATA_HOME", str(home / ".local/share"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(home / ".config"))
-    monkeypatch.setenv("PDMAIL_DB", str(tmp_path / "pdmail.db"))
+    monkeypatch.setenv("PDMAIL_DB", db_target)
     monkeypatch.delenv("PDMAIL_USER", raising=False)
     monkeypatch.setenv("TZ", "UTC")
     monkeypatch.setenv("COLUMNS", "200")
@@ -29,8 +53,9 @@ def isolated_home(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def db_path(tmp_path):
-    return tmp_path / "pdmail.db"
+def db_path(tmp_path, engine, db_target):
+    """The database as ``--db`` takes it: a file's Path on SQLite, the URL on PostgreSQL."""
+    return tmp_path / "pdmail.db" if engine == "sqlite" else db_target
 
 
 class Cli:

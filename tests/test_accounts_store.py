@@ -11,6 +11,8 @@ from pdmail.store import open_db
 from pdmail.store.accounts import add_account, get_account, last_sync, list_accounts, remove_account
 from pdmail.store.users import find_user
 
+pytestmark = pytest.mark.both_engines
+
 IMAP = dict(
     kind="imap",
     imap_host="imap.example.com",

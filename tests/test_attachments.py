@@ -10,6 +10,8 @@ import pytest
 from pdmail.mime.attachment_names import numbered, save_name
 from pdmail.mime.parse import attachment_payloads, parse_message
 
+pytestmark = pytest.mark.both_engines
+
 CAPTURE = "capture@bcc.northwind.example"
 
 

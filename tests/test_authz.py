@@ -13,6 +13,8 @@ from mailcorpus import message
 from pdmail.capture.sender_check import authorize_bcc_sender, organizational_domain
 from pdmail.mime.parse import parse_message
 
+pytestmark = pytest.mark.both_engines
+
 ALLOWED = frozenset({"alice@allowed.example", "alice.alt@other-allowed.example"})
 MX = "mx.bcc.example"
 

@@ -8,6 +8,8 @@ import pytest
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.core.errors import TemporaryFailure
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def db(tmp_path):

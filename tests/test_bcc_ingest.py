@@ -8,6 +8,8 @@ import sqlite3
 
 import pytest
 
+pytestmark = pytest.mark.both_engines
+
 CAPTURE = "capture@bcc.northwind.example"
 
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from oddmail import ADDRESS_CLASSES, CAPTURE, OWN, POISON_PLACES, POISON_WORDS, STRANGER, UTF7_SURROGATE, mail, poison
 
+pytestmark = pytest.mark.both_engines
+
 SAMPLE = Path(__file__).parent / "data" / "realmail-sample.mbox"
 ENDED = {"stored", "duplicate", "quarantined"}
 

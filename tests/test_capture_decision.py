@@ -16,6 +16,8 @@ from pdmail.core.models import Address, Contact, Deal
 from pdmail.linking import engine as link
 from pdmail.store.crm_snapshot import CrmSnapshot
 
+pytestmark = pytest.mark.both_engines
+
 ME = "maria@northwind.example"
 JANE = "jane@cust.example"
 KEN = "ken@cust.example"

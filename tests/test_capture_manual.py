@@ -8,6 +8,8 @@ import pytest
 from pdmail.linking import manual as manual_links
 from pdmail.linking.manual import LinkRequest
 
+pytestmark = pytest.mark.both_engines
+
 ME = "maria@northwind.example"
 JANE = "jane@cust.example"
 

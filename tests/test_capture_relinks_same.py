@@ -12,6 +12,7 @@ import tempfile
 from pathlib import Path
 
 import factories as f
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from pdmail.capture import save as capture
 from pdmail.linking import relink
 from pdmail.mime.parse import parse_message
 from pdmail.store import users as users_store
+
+pytestmark = pytest.mark.both_engines
 
 ME = "maria@northwind.example"
 SAM = "sam@northwind.example"

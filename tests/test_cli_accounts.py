@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+pytestmark = pytest.mark.both_engines
+
 
 def add(cli, *args):
     return cli.json("account", "add", *args)

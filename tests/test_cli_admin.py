@@ -8,6 +8,8 @@ import pytest
 
 from pdmail.core.settings import SETTINGS
 
+pytestmark = pytest.mark.both_engines
+
 
 def test_init_creates_admin_and_default_user(cli, db_path):
     data = cli.json("init", "--name", "Maria Lopez", "--email", "Maria@Northwind.example")

@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+pytestmark = pytest.mark.both_engines
+
 
 def test_contact_add_list_show(company):
     org = company.json("org", "add", "Acme Corp", "--domain", "acme.example")

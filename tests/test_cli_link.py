@@ -16,6 +16,8 @@ import pytest
 from pdmail.store import open_db
 from pdmail.store import users as users_store
 
+pytestmark = pytest.mark.both_engines
+
 MARIA = "maria@northwind.example"
 SAM = "sam@northwind.example"
 JANE = "jane@cust.example"

@@ -11,6 +11,8 @@ from pathlib import Path
 import factories
 import pytest
 
+pytestmark = pytest.mark.both_engines
+
 CAPTURE = "capture@bcc.northwind.example"
 MARIA = "maria@northwind.example"
 SAM = "sam@northwind.example"

@@ -12,6 +12,8 @@ from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
 
+pytestmark = pytest.mark.both_engines
+
 
 @pytest.fixture
 def box(company, db_path, tmp_path):

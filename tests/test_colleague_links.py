@@ -13,6 +13,8 @@ import pytest
 from pdmail.store import open_db
 from pdmail.store import users as users_store
 
+pytestmark = pytest.mark.both_engines
+
 MARIA = "maria@northwind.example"  # admin
 SAM = "sam@northwind.example"
 INES = "ines@northwind.example"  # admin

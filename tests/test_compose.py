@@ -24,6 +24,8 @@ from pdmail.send.compose import (
     reply_subject,
 )
 
+pytestmark = pytest.mark.both_engines
+
 WHEN = datetime(2026, 3, 5, 9, 30, tzinfo=UTC)
 MARIA = Address("María López", "maria@northwind.example")
 

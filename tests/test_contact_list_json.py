@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from pdmail.store import crm, open_db
+
+pytestmark = pytest.mark.both_engines
 
 
 def test_listing_matches_the_records(company, db_path):

@@ -3,12 +3,16 @@ only for mail that can be stored."""
 
 from __future__ import annotations
 
+import pytest
+
 from pdmail.capture import batch as ingest
 from pdmail.capture import save as capture
 from pdmail.capture.inputs import Input
 from pdmail.mime import fingerprint as identity
 from pdmail.mime.parse import parse_message
 from pdmail.store import open_db
+
+pytestmark = pytest.mark.both_engines
 
 OWN = "maria@northwind.example"
 

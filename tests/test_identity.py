@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import pytest
 from mailcorpus import message, multipart, part
 
 from pdmail.mime.fingerprint import fingerprint, snippet
 from pdmail.mime.parse import parse_message
+
+pytestmark = pytest.mark.both_engines
 
 FIELDS = [
     ("From", "Jane Doe <jane@acme.example>"),

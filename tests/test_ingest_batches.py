@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 import pdmail.capture.batch as ingest_module
 from pdmail.capture.inputs import Input
 from pdmail.store import open_db
+
+pytestmark = pytest.mark.both_engines
 
 
 def mail(i: int) -> bytes:

@@ -19,6 +19,8 @@ from pdmail.linking.engine import (
     is_automated,
 )
 
+pytestmark = pytest.mark.both_engines
+
 ME = "me@acme.example"
 ME_ALT = "me.private@acme-mail.example"
 BOB = "bob@acme.example"  # a colleague

@@ -16,6 +16,8 @@ import pytest
 from pdmail.capture.inputs import Input, expand, mbox_spans
 from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
 
+pytestmark = pytest.mark.both_engines
+
 CAPTURE = "capture@bcc.northwind.example"
 
 

@@ -27,6 +27,8 @@ from typer.testing import CliRunner
 
 from pdmail.cli.app import app
 
+pytestmark = pytest.mark.both_engines
+
 CAPTURE = "capture@bcc.northwind.example"
 DOMAIN = "northwind.example"
 USERS = {"maria": True, "sam": False, "ines": True, "lee": False}  # name -> is admin

@@ -8,6 +8,8 @@ import sqlite3
 import pytest
 import test_bcc_ingest as bcc
 
+pytestmark = pytest.mark.both_engines
+
 SAM = ("--user", "sam@northwind.example")
 STRANGER = "Eve <eve@evil.example>"
 

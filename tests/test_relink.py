@@ -10,6 +10,8 @@ from pdmail.crm import team as user_changes
 from pdmail.linking import manual as manual_links
 from pdmail.linking import relink
 
+pytestmark = pytest.mark.both_engines
+
 ME = "maria@northwind.example"
 JANE = "jane@cust.example"
 KEN = "ken@cust.example"

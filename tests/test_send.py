@@ -17,7 +17,7 @@ from pdmail.send import outbox
 from pdmail.store import open_db
 from pdmail.store.users import find_user
 
-pytestmark = pytest.mark.smtp
+pytestmark = [pytest.mark.smtp, pytest.mark.both_engines]
 
 PASSWORD = "s3cret-Horse-42"
 MARIA = "maria@northwind.example"

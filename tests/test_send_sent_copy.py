@@ -15,7 +15,7 @@ from pdmail.store import open_db
 from pdmail.store import outbox as outbox_store
 from pdmail.store.users import find_user
 
-pytestmark = [pytest.mark.dovecot, pytest.mark.smtp]
+pytestmark = [pytest.mark.dovecot, pytest.mark.smtp, pytest.mark.both_engines]
 
 MARIA = "maria@northwind.example"
 

@@ -17,6 +17,8 @@ import pytest
 from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
 from pdmail.store.spool import STALE_AFTER, TEMP_PREFIX
 
+pytestmark = pytest.mark.both_engines
+
 CAPTURE = "capture@bcc.northwind.example"
 
 

@@ -3,6 +3,7 @@ message fails; downloads run ahead of the store; settings are read again for eve
 
 from __future__ import annotations
 
+import pytest
 from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
 from pdmail.capture import save as capture
@@ -11,6 +12,8 @@ from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user, set_setting
 from pdmail.sync.maildir_source import MaildirSource
+
+pytestmark = pytest.mark.both_engines
 
 
 def count(db, sql):

@@ -22,6 +22,8 @@ from pdmail.store import open_db
 from pdmail.store.users import find_user
 from pdmail.sync import engine as sync
 
+pytestmark = pytest.mark.both_engines
+
 BATCH = 2  # small batches: many commit points
 
 

@@ -13,7 +13,7 @@ from pdmail.sync import downloads
 from pdmail.sync import engine as sync
 from pdmail.sync.imap_source import ImapSource
 
-pytestmark = pytest.mark.dovecot
+pytestmark = [pytest.mark.dovecot, pytest.mark.both_engines]
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
 
 

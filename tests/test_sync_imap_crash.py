@@ -19,7 +19,7 @@ from pdmail.store.users import find_user
 from pdmail.sync import downloads
 from pdmail.sync import engine as sync
 
-pytestmark = pytest.mark.dovecot
+pytestmark = [pytest.mark.dovecot, pytest.mark.both_engines]
 BATCH = 2
 WORKERS = None  # download processes: sync's default
 

@@ -10,6 +10,8 @@ from pdmail.mailbox import actions
 from pdmail.store import accounts as accounts_store
 from pdmail.sync import engine as sync
 
+pytestmark = pytest.mark.both_engines
+
 
 def email_by_mid(db, n):
     return db.one("SELECT * FROM emails WHERE message_id_norm = ?", (f"order-{n}@acme.example",))

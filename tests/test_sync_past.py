@@ -20,6 +20,8 @@ from pdmail.store.db import iso_utc
 from pdmail.store.users import find_user
 from pdmail.sync import engine as sync
 
+pytestmark = pytest.mark.both_engines
+
 PASSWORD_ENV = "PDMAIL_TEST_MAIL_PASSWORD"
 STRANGER = "Bob Stranger <bob@elsewhere.example>"
 ADDED = datetime.now(UTC) - timedelta(hours=1)  # when the accounts below were added

@@ -10,6 +10,8 @@ from pdmail.linking.threads import (
     thread_ids,
 )
 
+pytestmark = pytest.mark.both_engines
+
 SUBJECTS = [
     ("plain", "Quarterly pricing", "quarterly pricing"),
     ("english reply", "Re: Quarterly pricing", "quarterly pricing"),

@@ -14,6 +14,8 @@ from pdmail.store.db import Database
 from pdmail.store.mailbox import InboxFilter, count_emails, facts, page_emails
 from pdmail.visibility import EmailFacts, can_view, sql_condition, why
 
+pytestmark = pytest.mark.both_engines
+
 OWNER, OTHER = 1, 2
 
 # One row per case of docs/spec.md ("The sharing law") and its rule 4: (visibility, contact link, deal link, may another user see it).

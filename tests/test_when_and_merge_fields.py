@@ -10,6 +10,8 @@ from pdmail.core.errors import UsageError
 from pdmail.core.time_phrases import parse_when
 from pdmail.send.merge_fields import fields_in, first_name, last_name, render
 
+pytestmark = pytest.mark.both_engines
+
 NOW = datetime(2026, 3, 5, 22, 30, tzinfo=UTC)  # Thursday; 23:30 in Madrid, 17:30 in New York
 
 

@@ -140,7 +140,13 @@ def test_last_sync_is_empty_until_the_sync_engine_records_runs(db):
 def test_removing_an_account_drops_the_sync_state_that_points_at_it(db):
     maria, _ = users(db)
     account = add_account(db, maria, name="work", address="maria@northwind.example", **IMAP)
-    db.execute("CREATE TABLE folder_state (account_id INTEGER NOT NULL REFERENCES accounts(id), name TEXT)")
-    db.execute("INSERT INTO folder_state VALUES (?, 'INBOX')", (account.id,))
+    other = add_account(db, maria, name="side", address="maria@side.example", **IMAP)
+    for owner in (account, other):
+        folder = db.insert("INSERT INTO sync_folders (account_id, name) VALUES (?, 'INBOX')", (owner.id,))
+        db.execute("INSERT INTO locations (folder_id, uidvalidity, uid, updated_utc) VALUES (?, 1, 1, 'x')", (folder,))
+        db.execute("INSERT INTO sync_runs (account_id, started_utc) VALUES (?, 'x')", (owner.id,))
     remove_account(db, maria, "work")
-    assert db.scalar("SELECT count(*) FROM folder_state") == 0
+    for table in ("sync_folders", "sync_runs"):
+        assert db.scalar(f"SELECT count(*) FROM {table} WHERE account_id = ?", (account.id,)) == 0
+        assert db.scalar(f"SELECT count(*) FROM {table} WHERE account_id = ?", (other.id,)) == 1
+    assert db.scalar("SELECT count(*) FROM locations") == 1

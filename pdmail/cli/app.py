@@ -5,7 +5,6 @@ piped single message path (``pdmail.cli.fastpath``) never does.
 """
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer

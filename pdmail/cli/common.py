@@ -10,7 +10,6 @@ import inspect
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer

@@ -7,7 +7,6 @@ variable or keyring entry yields it (see ``pdmail.accounts.secrets``).
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass, fields
 
 from pdmail.core.addresses import is_valid_address, normalize_address
@@ -197,25 +196,17 @@ def set_past(db: Database, user: User, name: str, past: str) -> Account:
     return get_account(db, user, account.name)
 
 
-def _dependents(db: Database) -> list[tuple[str, str]]:
-    """(table, column) pairs that point at ``accounts.id``: sync state added by later migrations."""
-    found = []
-    for (table,) in db.all("SELECT name FROM sqlite_master WHERE type = 'table' AND name != 'accounts'"):
-        for fk in db.all(f"PRAGMA foreign_key_list({table})"):
-            if fk["table"] == "accounts":
-                found.append((table, fk["from"]))
-    return found
-
-
 def remove_account(db: Database, user: User, name: str) -> Account:
-    """Forget an account and its sync state; mail already captured stays (with its links)."""
+    """Forget an account and its sync state; mail already captured stays (with its links).
+
+    Its folders, their positions, and its queued server changes go with it: their references to
+    the account are ``ON DELETE CASCADE``.
+    """
     account = get_account(db, user, name)
     with db.tx():
         try:
-            for table, column in _dependents(db):
-                db.execute(f"DELETE FROM {table} WHERE {column} = ?", (account.id,))
             db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))
-        except sqlite3.IntegrityError as exc:
+        except db.integrity_errors() as exc:
             raise UsageError(f"account {account.name} is still referenced ({exc}); nothing was removed") from None
         if account.is_default:
             db.execute(
@@ -232,7 +223,7 @@ def last_sync(db: Database, accounts: list[Account]) -> dict[int, dict]:
     The sync engine owns the ``sync_runs`` table (one row per run, with an ``account_id``
     column); whatever columns it has are returned as they are.
     """
-    if not accounts or not db.one("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sync_runs'"):
+    if not accounts:
         return {}
     ids = [a.id for a in accounts]
     rows = db.all(

@@ -7,7 +7,6 @@ done above, in ``pdmail.crm.changes``.
 from __future__ import annotations
 
 import json
-
 from collections.abc import Iterator
 from dataclasses import dataclass
 

@@ -458,11 +458,14 @@ def propose_deal(
     )
 
 
+NO_LIMIT = 2**63 - 1  # LIMIT takes no "none" on both engines alike: the largest number is none
+
+
 def emails_needing_deal(db: Database, owner_id: int, limit: int | None = None) -> list[int]:
     """The owner's emails waiting for a deal choice, newest first."""
     rows = db.all(
         "SELECT id FROM emails WHERE owner_id = ? AND needs_deal = 1 ORDER BY date_utc DESC, id DESC LIMIT ?",
-        (owner_id, -1 if limit is None else limit),
+        (owner_id, NO_LIMIT if limit is None else limit),
     )
     return [r[0] for r in rows]
 

@@ -160,7 +160,7 @@ def thread_summaries(db: Database, viewer: User, thread_ids: list[int]) -> dict[
     marks = ",".join(f":t{i}" for i in range(len(thread_ids)))
     params: dict = {f"t{i}": t for i, t in enumerate(thread_ids)} | {"viewer": viewer.id}
     rows = db.all(
-        f"SELECT e.thread_id, count(*), sum(e.is_read = 0) FROM emails e "
+        f"SELECT e.thread_id, count(*), sum(CASE WHEN e.is_read = 0 THEN 1 ELSE 0 END) FROM emails e "
         f"WHERE e.thread_id IN ({marks}) AND {sql_condition('e')} GROUP BY e.thread_id",
         params,
     )

@@ -12,12 +12,6 @@ from pdmail.store.db import Database
 
 def enqueue(db: Database, user: User, email_id: int, kind: str) -> None:
     """Queue ``kind`` (read, unread, archive, delete, restore) for the email's server copies."""
-    if not _has_sync_tables(db):
-        return
     from pdmail.store import sync_state
 
     sync_state.enqueue_for_email(db, user, email_id, kind)
-
-
-def _has_sync_tables(db: Database) -> bool:
-    return db.scalar("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'locations'") is not None

@@ -143,23 +143,13 @@ def test_every_declared_dependency_is_imported_by_pdmail():
 # only optional. (The `test` extra is the tests' tools, not pdmail's.)
 RUNTIME_EXTRAS = ("postgres",)
 
-# Declared ahead of the code that imports it: the PostgreSQL store (pdmail/store) is being written and
-# will import psycopg. Once it does, the check below fails on purpose; then empty this set and drop
-# this comment. Nothing else may be added here.
-NOT_YET_IMPORTED_BY_PDMAIL: set[str] = set()
-
-
 def test_every_runtime_extra_is_imported_by_pdmail():
     """An optional dependency pdmail never imports would be installed for nothing by `pip install .[postgres]`."""
     dependencies = [d for group in RUNTIME_EXTRAS for d in declared(group)]
     assert dependencies
     assert [d for d in dependencies if d not in IMPORT_NAMES] == []
     used = imported_top_level(PACKAGE)
-    assert {d for d in dependencies if IMPORT_NAMES[d] not in used} == NOT_YET_IMPORTED_BY_PDMAIL, (
-        "pdmail now imports psycopg: empty NOT_YET_IMPORTED_BY_PDMAIL"
-        if "psycopg" in used
-        else "a runtime extra is declared but pdmail does not import it"
-    )
+    assert [d for d in dependencies if IMPORT_NAMES[d] not in used] == []
 
 
 def bench_requirements() -> list[str]:

@@ -38,7 +38,7 @@ import crmgen  # noqa: E402
 import measure  # noqa: E402
 
 from pdmail.crm import csv_import  # noqa: E402
-from pdmail.store.db import open_db  # noqa: E402
+from pdmail.store import open_db  # noqa: E402
 
 
 def _need_sqlite_utils():

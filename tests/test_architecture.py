@@ -143,6 +143,7 @@ def test_every_declared_dependency_is_imported_by_pdmail():
 # only optional. (The `test` extra is the tests' tools, not pdmail's.)
 RUNTIME_EXTRAS = ("postgres",)
 
+
 def test_every_runtime_extra_is_imported_by_pdmail():
     """An optional dependency pdmail never imports would be installed for nothing by `pip install .[postgres]`."""
     dependencies = [d for group in RUNTIME_EXTRAS for d in declared(group)]

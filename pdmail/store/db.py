@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from pdmail.core.errors import TemporaryFailure, UsageError
 from pdmail.store import migrations
@@ -59,7 +60,7 @@ class Database:
     like = "LIKE"  # SQLite's LIKE already ignores the case of ASCII letters
 
     def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: str | None = None) -> None:
-        self.conn = conn
+        self.conn: Any = conn  # sqlite3's here, psycopg's in PostgresDatabase
         self.path: Path | None = path
         self.label = str(path)
         self.read_only = read_only
@@ -71,13 +72,13 @@ class Database:
         try:
             return self.conn.execute(sql, params)
         except sqlite3.OperationalError as exc:
-            raise _translate(exc, self.path, self.read_only) from None
+            raise _translate(exc, self.label, self.read_only) from None
 
     def executemany(self, sql: str, rows) -> sqlite3.Cursor:
         try:
             return self.conn.executemany(sql, rows)
         except sqlite3.OperationalError as exc:
-            raise _translate(exc, self.path, self.read_only) from None
+            raise _translate(exc, self.label, self.read_only) from None
 
     def require_writable(self) -> None:
         """Before a write that happens outside the database (a spool file, a lock file beside it)."""
@@ -275,7 +276,7 @@ class Database:
         self.conn.close()
 
 
-def _translate(exc: sqlite3.OperationalError, path: Path, read_only: str | None = None) -> Exception:
+def _translate(exc: sqlite3.OperationalError, path: Path | str, read_only: str | None = None) -> Exception:
     text = str(exc)
     if "locked" in text or "busy" in text:
         return TemporaryFailure(f"database {path} stayed busy; try again in a moment")
@@ -339,20 +340,13 @@ def default_db_path() -> Path:
     return Path(user_data_dir("pdmail", appauthor=False)) / "pdmail.db"
 
 
-def open_db(path: str | os.PathLike | None = None, *, create: bool = False) -> Database:
-    """Open (or, with ``create``, make) the database and bring its schema up to date.
-
-    A ``postgresql://`` URL is the team server (:mod:`pdmail.store.postgres`); anything else is
-    the path of a SQLite file.
+def open_sqlite(path: str | os.PathLike | None = None, *, create: bool = False) -> Database:
+    """Open (or, with ``create``, make) the database file and bring its schema up to date.
 
     The file is created with mode 0600: it holds everyone's mail. A file from a newer pdmail is
     refused untouched, and so is a file that is not a pdmail database: it is never recreated,
     migrated or switched to WAL. A file this user cannot write is opened for reading only.
     """
-    if isinstance(path, str) and path.startswith(("postgresql://", "postgres://")):
-        from pdmail.store.postgres import open_postgres
-
-        return open_postgres(path, create=create)
     db_path = Path(path) if path else default_db_path()
     new = _existing_or_created(db_path, create)
     read_only = None if new else _why_read_only(db_path)

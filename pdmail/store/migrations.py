@@ -793,21 +793,3 @@ def _apply(db: sqlite3.Connection, number: int, name: str, step: Callable[[sqlit
         db.execute("ROLLBACK")
         raise
     return True
-
-
-class ForeignDatabase(Exception):
-    """The database holds another program's tables: pdmail leaves it alone."""
-
-
-def migrate_postgres(db) -> list[str]:
-    """:func:`migrate` for the team server: the same numbers, PostgreSQL's steps (see migrations_postgres)."""
-    from pdmail.store import migrations_postgres as pg
-
-    found = pg.schema_version(db)
-    if found > SCHEMA_VERSION:
-        raise NewerSchema(found, SCHEMA_VERSION)
-    if found == 0 and pg.foreign_tables(db):
-        raise ForeignDatabase(pg.foreign_tables(db))
-    return [
-        name for number, (name, _) in enumerate(MIGRATIONS, start=1) if number > found and pg.apply(db, number, name)
-    ]

@@ -23,12 +23,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from pdmail.store.postgres import PostgresDatabase
-
-LEDGER = "_pdmail_migrations"
+from pdmail.store.db import Database as PostgresDatabase  # the PostgreSQL one; named for what it must be
+from pdmail.store.migrations import LEDGER, MIGRATIONS, SCHEMA_VERSION, NewerSchema
 
 # The schema of SQLite migration 12, written once; see the module's docstring for what differs.
 _BASELINE = """
@@ -438,3 +435,17 @@ def apply(db: PostgresDatabase, number: int, name: str) -> bool:
             (number, name, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
         )
     return True
+
+
+class ForeignDatabase(Exception):
+    """The database holds another program's tables: pdmail leaves it alone."""
+
+
+def migrate(db: PostgresDatabase) -> list[str]:
+    """Apply the migrations this database lacks, each in its own transaction; return their names."""
+    found = schema_version(db)
+    if found > SCHEMA_VERSION:
+        raise NewerSchema(found, SCHEMA_VERSION)
+    if found == 0 and foreign_tables(db):
+        raise ForeignDatabase(foreign_tables(db))
+    return [name for number, (name, _) in enumerate(MIGRATIONS, start=1) if number > found and apply(db, number, name)]

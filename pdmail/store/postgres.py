@@ -22,10 +22,8 @@ from typing import Any, ClassVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pdmail.core.errors import TemporaryFailure, UsageError
-from pdmail.store import migrations, search_words
+from pdmail.store import migrations_postgres, search_words
 from pdmail.store.db import Database
-
-URL_SCHEMES = ("postgresql://", "postgres://")
 
 # pg_advisory_xact_lock key that every write transaction takes: writers queue one after another, as
 # they do on SQLite, so a check-then-insert (dedupe, threading) never races another writer. Readers
@@ -33,10 +31,6 @@ URL_SCHEMES = ("postgresql://", "postgres://")
 WRITE_LOCK_KEY = 0x70646D61696C
 # Class of the session-level advisory locks that keep one sync per account (the account id is the key).
 SYNC_LOCK_CLASS = 0x7064
-
-
-def is_url(target: object) -> bool:
-    return isinstance(target, str) and target.startswith(URL_SCHEMES)
 
 
 def safe_label(url: str) -> str:
@@ -80,7 +74,7 @@ class Row(tuple):
     __slots__ = ()
     _names: ClassVar[dict[str, int]] = {}
 
-    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]
+    def __getitem__(self, key: Any) -> Any:
         if isinstance(key, str):
             return tuple.__getitem__(self, self._names[key])
         return tuple.__getitem__(self, key)
@@ -295,14 +289,14 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
     _configure(conn)
     db = PostgresDatabase(conn, url)
     try:
-        migrations.migrate_postgres(db)
-    except migrations.NewerSchema as exc:
+        migrations_postgres.migrate(db)
+    except migrations_postgres.NewerSchema as exc:
         conn.close()
         raise UsageError(
             f"{label} was written by a newer pdmail (schema {exc.found}; this pdmail knows "
             f"{exc.known}); upgrade pdmail. The database was not changed."
         ) from None
-    except migrations.ForeignDatabase:
+    except migrations_postgres.ForeignDatabase:
         conn.close()
         raise UsageError(f"{label} holds tables of another program, not of pdmail; it was left untouched") from None
     except BaseException:

@@ -1,0 +1,175 @@
+"""What only the team server has: its URL, its schema ledger, its faults, and a search that finds
+what SQLite's finds."""
+
+from __future__ import annotations
+
+import email
+import json
+import mailbox
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import rawdb
+from entrypoint import pdmail
+
+from pdmail.store import migrations, search_words
+
+pytestmark = pytest.mark.postgres
+
+DATA = Path(__file__).parent / "data"
+
+
+def run(*args: str, db: str, stdin: bytes = b""):
+    return pdmail(*args, stdin=stdin, env={"PDMAIL_DB": db})
+
+
+def init(db: str) -> None:
+    code, _, err = run("init", "--name", "Maria Lopez", "--email", "maria@northwind.example", db=db)
+    assert code == 0, err
+
+
+def test_init_makes_the_schema_and_records_every_migration(pg_url):
+    init(pg_url)
+    numbers = [r["number"] for r in rawdb.rows(pg_url, "SELECT number FROM _pdmail_migrations ORDER BY number")]
+    assert numbers == list(range(1, migrations.SCHEMA_VERSION + 1))
+    assert "email_search" in rawdb.tables(pg_url)
+
+
+def test_a_newer_schema_is_refused_untouched(pg_url):
+    init(pg_url)
+    newer = migrations.SCHEMA_VERSION + 1
+    rawdb.execute(pg_url, "INSERT INTO _pdmail_migrations VALUES (?, 'from the future', 'x')", (newer,))
+    before = rawdb.dump(pg_url)
+    code, _, err = run("inbox", db=pg_url)
+    assert code == 2
+    assert f"schema {newer}" in err and "upgrade pdmail" in err
+    assert rawdb.dump(pg_url) == before
+
+
+def test_an_older_schema_is_brought_up_to_date_on_first_use(pg_url):
+    init(pg_url)
+    last = migrations.SCHEMA_VERSION
+    rawdb.execute(pg_url, "DELETE FROM _pdmail_migrations WHERE number = ?", (last,))
+    code, _, err = run("inbox", db=pg_url)
+    assert code == 0, err
+    assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == last
+
+
+def test_a_database_of_another_program_is_left_alone(pg_url):
+    rawdb.execute(pg_url, "CREATE TABLE invoices (id integer)")
+    code, _, err = run("init", "--name", "M", "--email", "m@x.example", db=pg_url)
+    assert code == 2
+    assert "another program" in err
+    assert rawdb.tables(pg_url) == ["invoices"]
+
+
+def test_a_server_that_is_not_there_is_a_temporary_failure(tmp_path):
+    url = f"postgresql://nobody@/pdmail?host={tmp_path}"
+    code, _, err = run("inbox", db=url)
+    assert code == 75, err
+    assert "cannot be reached" in err
+    assert "Traceback" not in err
+
+
+def test_a_piped_message_while_the_server_is_down_is_kept_by_the_mail_server(tmp_path):
+    url = f"postgresql://nobody@/pdmail?host={tmp_path}"
+    raw = (DATA / "realmail-sample.mbox").read_bytes().split(b"\nFrom ")[0].split(b"\n", 1)[1]
+    code, _, err = run("bcc-ingest", "--mta", db=url, stdin=raw)
+    assert code == 75, err
+
+
+def test_a_password_in_the_url_is_never_printed(pg_server):
+    url = pg_server.url("no_such_database").replace("@", ":s3cret-pass@", 1)
+    code, out, err = run("inbox", db=url)
+    assert code in (2, 75)
+    assert "s3cret-pass" not in out + err
+
+
+def test_without_the_driver_a_url_names_the_extra(tmp_path):
+    """psycopg hidden from the interpreter: the user learns what to install (exit 2)."""
+    blocker = tmp_path / "block"
+    blocker.mkdir()
+    (blocker / "psycopg.py").write_text("raise ImportError('psycopg is not installed')\n")
+    env = dict(os.environ, PYTHONPATH=str(blocker), PDMAIL_DB="postgresql://x@/y?host=/nonexistent")
+    done = subprocess.run([sys.executable, "-m", "pdmail", "inbox"], capture_output=True, env=env, timeout=60)
+    assert done.returncode == 2
+    assert "pdmail[postgres]" in done.stderr.decode()
+
+
+# --- search: the same emails on both engines ---------------------------------------------------
+
+
+def _sample_messages() -> list[bytes]:
+    box = mailbox.mbox(DATA / "realmail-sample.mbox", create=False)
+    return [m.as_bytes() for m in box]
+
+
+def _words_of_the_corpus(messages: list[bytes]) -> list[str]:
+    seen: dict[str, int] = {}
+    for raw in messages:
+        msg = email.message_from_bytes(raw)
+        for word in search_words.words(str(msg.get("Subject", ""))):
+            seen[word] = seen.get(word, 0) + 1
+    return sorted(seen, key=lambda w: (-seen[w], w))[:25]
+
+
+def _ingest_as_the_user(db: str, messages: list[bytes]) -> None:
+    init(db)
+    for raw in messages:
+        msg = email.message_from_bytes(raw)
+        del msg["From"]
+        msg["From"] = "Maria Lopez <maria@northwind.example>"
+        code, _, err = run("bcc-ingest", db=db, stdin=msg.as_bytes())
+        assert code == 0, err
+
+
+def test_search_finds_the_same_emails_on_both_engines(pg_url, tmp_path):
+    messages = _sample_messages()
+    sqlite_db = str(tmp_path / "same.db")
+    _ingest_as_the_user(sqlite_db, messages)
+    _ingest_as_the_user(pg_url, messages)
+    words = _words_of_the_corpus(messages)
+    queries = [
+        *words,
+        f'"{words[0]} {words[1]}"',
+        f"{words[2]} {words[3]}",
+        "patch",
+        '"man page"',
+        "from:maria",
+        "to:linux",
+        "Ünïcödé",
+        "nothing-like-this-anywhere",
+    ]
+    found_any = 0
+    for query in queries:
+        results = []
+        for db in (sqlite_db, pg_url):
+            code, out, err = run("--json", "search", query, "--limit", "1000", db=db)
+            assert code == 0, (query, err)
+            results.append([e["id"] for e in json.loads(out)])
+        assert results[0] == results[1], query
+        found_any += bool(results[0])
+    assert found_any >= len(words)  # the queries do find mail: an empty index would agree too
+
+
+def test_the_index_words_are_cut_as_sqlite_cuts_them():
+    assert search_words.words("Re: [PATCH v2] foo-bar_baz CAFÉ naïve ann@acme.example 3D") == [
+        "re",
+        "patch",
+        "v2",
+        "foo",
+        "bar",
+        "baz",
+        "cafe",
+        "naive",
+        "ann",
+        "acme",
+        "example",
+        "3d",
+    ]
+    assert search_words.query([("foo",), ("bar", "baz")]) == "('foo') & ('bar' <-> 'baz')"
+    document = search_words.document(["a b", "b"])
+    assert document == "'a':1 'b':2,4"  # a gap between fields: no phrase across them

@@ -9,11 +9,12 @@ import mailbox
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import rawdb
-from entrypoint import pdmail
+from entrypoint import mail, pdmail
 
 from pdmail.store import migrations, search_words
 
@@ -173,3 +174,49 @@ def test_the_index_words_are_cut_as_sqlite_cuts_them():
     assert search_words.query([("foo",), ("bar", "baz")]) == "('foo') & ('bar' <-> 'baz')"
     document = search_words.document(["a b", "b"])
     assert document == "'a':1 'b':2,4"  # a gap between fields: no phrase across them
+
+
+# --- a connection lost mid-ingest ----------------------------------------------------------------
+
+
+def _backends_of_pdmail(pg_server, dbname: str) -> list[int]:
+    rows = pg_server.run_sql(
+        "SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid != pg_backend_pid()", (dbname,)
+    )
+    return [r[0] for r in rows]
+
+
+def test_a_connection_lost_mid_ingest_exits_75_and_the_next_run_stores_the_rest(pg_server, pg_url, tmp_path):
+    init(pg_url)
+    folder = tmp_path / "incoming"
+    folder.mkdir()
+    total = 400
+    for n in range(total):
+        body = f"Message {n}\r\n" + "filler line for a realistic size\r\n" * 200
+        (folder / f"{n:04}.eml").write_bytes(mail(n, subject=f"Quote {n}", body=body))
+    dbname = pg_url.split("/")[3].split("?")[0]
+    env = {**os.environ, "PDMAIL_DB": pg_url}
+    run_ = subprocess.Popen(
+        [sys.executable, "-m", "pdmail", "bcc-ingest", str(folder)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        stored = rawdb.scalar(pg_url, "SELECT count(*) FROM emails")
+        if stored and stored > 0:
+            break
+        time.sleep(0.02)
+    assert 0 < stored < total, "the run must be cut while it stores"
+    for pid in _backends_of_pdmail(pg_server, dbname):
+        pg_server.run_sql("SELECT pg_terminate_backend(%s)", (pid,))
+    _, err = run_.communicate(timeout=120)
+    assert run_.returncode == 75, err.decode()
+    assert b"Traceback" not in err
+    kept = rawdb.scalar(pg_url, "SELECT count(*) FROM emails")
+    assert rawdb.scalar(pg_url, "SELECT count(*) FROM email_search") == kept  # nothing half-written
+    code, _, err2 = run("bcc-ingest", str(folder), db=pg_url)
+    assert code == 0, err2
+    assert rawdb.scalar(pg_url, "SELECT count(*) FROM emails") == total
+    assert rawdb.scalar(pg_url, "SELECT count(DISTINCT fingerprint) FROM emails") == total

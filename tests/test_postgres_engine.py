@@ -220,3 +220,27 @@ def test_a_connection_lost_mid_ingest_exits_75_and_the_next_run_stores_the_rest(
     assert code == 0, err2
     assert rawdb.scalar(pg_url, "SELECT count(*) FROM emails") == total
     assert rawdb.scalar(pg_url, "SELECT count(DISTINCT fingerprint) FROM emails") == total
+
+
+# --- libpq's usual means ---------------------------------------------------------------------------
+
+
+def test_libpq_environment_variables_fill_in_the_url(pg_server, pg_url):
+    """`postgresql:///NAME` with PGHOST and PGUSER set, as a cron job or a service would have it."""
+    dbname = pg_url.split("/")[3].split("?")[0]
+    env = {"PGHOST": str(pg_server.socket_dir), "PGUSER": "pdmail_test_super", "PGPORT": "5432"}
+    code, _, err = pdmail(
+        "init", "--name", "M", "--email", "m@x.example", env={**env, "PDMAIL_DB": f"postgresql:///{dbname}"}
+    )
+    assert code == 0, err
+    assert rawdb.scalar(pg_url, "SELECT count(*) FROM users") == 1
+
+
+def test_a_service_file_names_the_server(pg_server, pg_url, tmp_path):
+    dbname = pg_url.split("/")[3].split("?")[0]
+    services = tmp_path / "pg_service.conf"
+    services.write_text(f"[pdmail]\nhost={pg_server.socket_dir}\nport=5432\nuser=pdmail_test_super\ndbname={dbname}\n")
+    env = {"PGSERVICEFILE": str(services), "PDMAIL_DB": "postgresql:///?service=pdmail"}
+    code, _, err = pdmail("init", "--name", "M", "--email", "m@x.example", env=env)
+    assert code == 0, err
+    assert rawdb.scalar(pg_url, "SELECT count(*) FROM users") == 1

@@ -49,10 +49,11 @@ def db_copy(
     `pdmail db copy postgresql://pdmail@db.example/pdmail backup.db --json`
     """
     from pdmail.store import open_db
-    from pdmail.store.copy import CopyMismatch, copy_database
+    from pdmail.store.copy import CopyMismatch, copy_database, refuse_unknown_tables
 
     source_db = open_db(source)
     try:
+        refuse_unknown_tables(source_db)  # before a new target is made for nothing
         target_db = open_db(target, create=True)
         try:
             with _progress(s) as progress:

@@ -167,7 +167,7 @@ def copy_database(source: Database, target: Database, *, progress: Progress | No
     """
     _refuse_same(source, target)
     for db in (source, target):
-        _refuse_unknown_tables(db)
+        refuse_unknown_tables(db)
     result = CopyResult(source=source.label, target=target.label)
     report = progress or (lambda what, done, total: None)
     with _snapshot(source):
@@ -229,7 +229,7 @@ def uncopied_tables(db: Database) -> list[str]:
     return [n for n in tables_of(db) if n not in known and not n.startswith(ENGINE_TABLE_PREFIXES)]
 
 
-def _refuse_unknown_tables(db: Database) -> None:
+def refuse_unknown_tables(db: Database) -> None:
     """A table this pdmail's copy does not know would be left behind without a word: stop instead."""
     unknown = uncopied_tables(db)
     if unknown:

@@ -85,7 +85,7 @@ TABLES: tuple[Table, ...] = (
 ENGINE_TABLES = frozenset({LEDGER, "sqlite_sequence", "email_search"})
 ENGINE_TABLE_PREFIXES = ("email_fts",)  # FTS5's table and the tables it keeps its index in
 
-RAW_FETCH_BYTES = 32 << 20  # raw messages read at a time: a few big messages, never the whole mailbox
+RAW_FETCH_BYTES = 8 << 20  # raw messages read at a time: a few, never the whole mailbox
 
 Progress = Callable[[str, int, int], None]  # (what, done, total)
 

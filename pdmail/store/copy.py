@@ -124,7 +124,7 @@ class CopyResult:
     target: str
     tables: list[TableFigures] = field(default_factory=list)
     spool_files: int = 0  # quarantined messages' files copied into the target's spool folder
-    again: bool = False  # the target already held an earlier copy of this source
+    earlier_copy: bool = False  # the target already held an earlier copy of this source
 
     @property
     def mismatches(self) -> list[TableFigures]:
@@ -138,7 +138,7 @@ class CopyResult:
         return {
             "source": self.source,
             "target": self.target,
-            "again": self.again,
+            "earlier_copy": self.earlier_copy,
             "copied": self.copied,
             "spool_files": self.spool_files,
             "verified": not self.mismatches,
@@ -171,29 +171,40 @@ def copy_database(source: Database, target: Database, *, progress: Progress | No
     result = CopyResult(source=source.label, target=target.label)
     report = progress or (lambda what, done, total: None)
     with _snapshot(source):
-        result.again = _earlier_copy(source, target)
+        result.earlier_copy = _earlier_copy(source, target)
         columns = {t.name: _columns(source, target, t.name) for t in TABLES}
-        totals = {t.name: _count(source, t.name) for t in TABLES}
         new_files: list[Path] = []
         try:
             with target.bulk_writes(), target.tx():
                 target.defer_foreign_keys()
-                for table in TABLES:
-                    figures = TableFigures(table.name, total=totals[table.name])
-                    _copy_table(source, target, table, columns[table.name], figures, new_files, report)
-                    result.tables.append(figures)
-                for table in TABLES:
-                    if table.counted_ids:
-                        _carry_id_counter(source, target, table.name)
+                _copy_tables(source, target, columns, result, new_files, report)
                 for figures in result.tables:
                     _check_target(target, _table(figures.table), columns[figures.table], figures, report)
-                result.spool_files = len(new_files)
                 if result.mismatches:
-                    raise CopyMismatch(result)
+                    raise CopyMismatch(result)  # leaving the transaction rolls everything back
         except BaseException:
             _remove_files(new_files)
             raise
     return result
+
+
+def _copy_tables(
+    source: Database,
+    target: Database,
+    columns: dict[str, list[str]],
+    result: CopyResult,
+    new_files: list[Path],
+    report: Progress,
+) -> None:
+    """Every table's rows, parents first, then each id counter past the source's."""
+    for table in TABLES:
+        figures = TableFigures(table.name, total=_count(source, table.name))
+        _copy_table(source, target, table, columns[table.name], figures, new_files, report)
+        result.tables.append(figures)
+    for table in TABLES:
+        if table.counted_ids:
+            _carry_id_counter(source, target, table.name)
+    result.spool_files = len(new_files)
 
 
 # --- what may be copied where ------------------------------------------------------------------------
@@ -243,7 +254,8 @@ def _earlier_copy(source: Database, target: Database) -> bool:
         return False
     company_sql = "SELECT id, name, created_utc FROM company"
     theirs = target.one(company_sql)
-    if theirs is not None and tuple(theirs) == _tuple_or_none(source.one(company_sql)):
+    ours = source.one(company_sql)
+    if theirs is not None and ours is not None and tuple(theirs) == tuple(ours):
         return True
     what = f"the company {theirs['name']!r}" if theirs is not None else f"rows in {', '.join(holding[:3])}"
     emails = _count(target, "emails")
@@ -251,10 +263,6 @@ def _earlier_copy(source: Database, target: Database) -> bool:
         f"{target.label} already holds pdmail data ({what}, {emails} emails); `pdmail db copy` writes only "
         "into a database with none, or into an earlier copy of the same source. Nothing was changed."
     )
-
-
-def _tuple_or_none(row) -> tuple | None:
-    return None if row is None else tuple(row)
 
 
 def _columns(source: Database, target: Database, table: str) -> list[str]:

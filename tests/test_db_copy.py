@@ -10,8 +10,13 @@ user has (inbox, each email, why it is linked) must be the same in all three.
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -314,6 +319,34 @@ def test_the_real_command_on_a_pipe_prints_the_figures_and_no_progress_bar(sourc
     assert "emails" in out and "raw_messages" in out and "same" in out
     assert err.startswith("Copied ") and "checked: every table holds the same rows in both" in err
     assert "\x1b" not in err and "━" not in err and len(err.strip().splitlines()) <= 3
+
+
+def test_on_a_terminal_a_progress_bar_shows_each_table(source, pg_url):
+    leader, follower = pty.openpty()
+    env = dict(os.environ, COLUMNS="120", TERM="xterm")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pdmail", "db", "copy", str(source), pg_url],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        env=env,
+    )
+    os.close(follower)
+    seen = b""
+    while True:
+        ready, _, _ = select.select([leader], [], [], 60)
+        try:
+            chunk = os.read(leader, 65536) if ready else b""
+        except OSError:  # the command ended and closed its terminal
+            chunk = b""
+        if not chunk:
+            break
+        seen += chunk
+    out, _ = proc.communicate(timeout=60)
+    os.close(leader)
+    assert proc.returncode == 0, seen.decode(errors="replace")
+    assert b"emails" in seen and b"checking raw_messages" in seen and "━".encode() in seen
+    assert b"emails" in out and b"checking" not in out  # the figures on stdout, the bar on the terminal only
 
 
 def test_help_teaches_both_directions(cli):

@@ -122,8 +122,10 @@ class _progress:
         return self.update
 
     def update(self, what: str, done: int, total: int) -> None:
+        """Each table's name shows as soon as its turn comes, however quickly a small one goes."""
         if self.bar is not None and self.task is not None:
-            self.bar.update(self.task, description=what, completed=done, total=total)
+            starts = what != self.bar.tasks[0].description
+            self.bar.update(self.task, description=what, completed=done, total=total, refresh=starts)
 
     def __exit__(self, *exc) -> None:
         if self.bar is not None:

@@ -24,14 +24,15 @@ left alone, and the check then says whether the target still holds exactly the s
 from __future__ import annotations
 
 import hashlib
+import json
 import os
-import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from pdmail.core.errors import PartialFailure, UsageError
+from pdmail.store import spool
 from pdmail.store.db import Database
 from pdmail.store.migrations import LEDGER
 from pdmail.store.quarantine import spool_dir
@@ -349,8 +350,6 @@ def _raw_pages(db: Database, columns: Sequence[str]) -> Iterator[list[tuple]]:
 
 
 def _raw_rows(db: Database, listed: str, shas: list[str]) -> list[tuple]:
-    import json
-
     where = db.in_json("sha256", "?", text=True)
     return [
         tuple(r)
@@ -392,8 +391,6 @@ def _copy_table(
 
 def _absent_emails(target: Database, rows: list[tuple], columns: list[str]) -> list[tuple]:
     """The emails of a batch the target does not hold yet: those to index once written."""
-    import json
-
     at = columns.index("id")
     there = {
         r[0]
@@ -405,7 +402,8 @@ def _absent_emails(target: Database, rows: list[tuple], columns: list[str]) -> l
 
 
 def _index(target: Database, rows: list[tuple], columns: list[str]) -> None:
-    """Index emails as capture did: ``emails.addresses`` holds the address text it indexed them by."""
+    """Index emails as capture did: ``emails.addresses`` is the address text ``emails.insert_email``
+    computed and indexed each one by, so it is read back rather than worked out a second time."""
     at = {name: columns.index(name) for name in ("id", "subject", "body_text", "addresses")}
     for row in rows:
         target.index_for_search(row[at["id"]], row[at["subject"]], row[at["body_text"]], row[at["addresses"]])
@@ -419,19 +417,21 @@ def _carry_spool_files(
 ) -> list[tuple]:
     """Copy each entry's spool file into the target's spool folder; the rows naming their new place.
 
-    A file the source's entry names but that is gone is not invented: the entry keeps its old path.
+    The file is written as capture writes one (:func:`pdmail.store.spool.write`: private, synced,
+    complete under its final name or absent). A file the source's entry names but that is gone is
+    not invented: the entry keeps its old path.
     """
     at = columns.index("spool_path")
     out = []
     for row in rows:
-        held = row[at]
-        found = _spool_file(source, held) if held else None
+        found = _spool_file(source, row[at]) if row[at] else None
         if found is not None:
-            destination = spool_dir(target) / found.name
-            if not destination.exists():
-                _copy_file(found, destination)
-                new_files.append(destination)
-            row = (*row[:at], str(destination), *row[at + 1 :])
+            folder = spool_dir(target)
+            existed = (folder / found.name).exists()
+            written, _, _ = spool.write(folder, _chunks(found))
+            if not existed:
+                new_files.append(Path(written))
+            row = (*row[:at], written, *row[at + 1 :])
         out.append(row)
     return out
 
@@ -441,25 +441,14 @@ def _spool_file(source: Database, held: str) -> Path | None:
     named = Path(held)
     if named.is_file():
         return named
-    try:
-        beside = source.spool_folder() / named.name
-    except (AssertionError, OSError):
-        return None
+    beside = source.spool_folder() / named.name
     return beside if beside.is_file() else None
 
 
-def _copy_file(found: Path, destination: Path) -> None:
-    """Copy under a temporary name, synced, then renamed: complete under its final name, or absent."""
-    temporary = destination.with_name(f".incoming-copy-{destination.name}")
-    try:
-        shutil.copyfile(found, temporary)
-        os.chmod(temporary, 0o600)
-        with open(temporary, "rb") as written:
-            os.fsync(written.fileno())
-        os.replace(temporary, destination)
-    except BaseException:
-        _remove_files([temporary])
-        raise
+def _chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    with open(path, "rb") as file:
+        while chunk := file.read(size):
+            yield chunk
 
 
 def _remove_files(paths: list[Path]) -> None:

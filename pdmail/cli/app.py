@@ -53,6 +53,7 @@ def main(
 
 def _register() -> None:
     from pdmail.cli import accounts, actions, admin, capture, crm, link, mail, send
+    from pdmail.cli import db as db_cli
     from pdmail.cli import sync as sync_cli
 
     admin.register(app)
@@ -64,6 +65,7 @@ def _register() -> None:
     sync_cli.register(app)
     send.register(app)
     link.register(app)
+    db_cli.register(app)
 
 
 _register()

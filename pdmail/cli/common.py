@@ -185,17 +185,22 @@ def fail(exc: BaseException, debug: bool) -> "typer.Exit":
     return typer.Exit(error_line(exc, debug))
 
 
-def command(group: typer.Typer, name: str, *, lists: bool = False, **kwargs):
-    """Register ``fn(session, ...)`` as a command with the shared options and error translation."""
+def command(group: typer.Typer, name: str, *, lists: bool = False, opens_db: bool = True, **kwargs):
+    """Register ``fn(session, ...)`` as a command with the shared options and error translation.
+
+    ``opens_db=False``: the command names its databases itself (``db copy SOURCE TARGET``), so it
+    takes no ``--db`` or ``--user`` that it would ignore.
+    """
 
     def decorate(fn):
         sig = inspect.signature(fn, eval_str=True)
         own = list(sig.parameters.values())[1:]
-        extra = [
-            inspect.Parameter("pdmail_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context),
-            inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandDbOption),
-            inspect.Parameter("user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandUserOption),
-        ]
+        extra = [inspect.Parameter("pdmail_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
+        if opens_db:
+            extra += [
+                inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandDbOption),
+                inspect.Parameter("user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandUserOption),
+            ]
         if lists:
             extra.append(
                 inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOption)

@@ -18,6 +18,8 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 
 _WORD = re.compile(r"[^\W_]+")
+# The combining marks that Latin letters decompose into: what FTS5's remove_diacritics drops.
+_LATIN_DIACRITICS = re.compile("[\u0300-\u036f]+")
 MAX_POSITION = 16383
 MAX_POSITIONS_PER_WORD = 256
 MAX_WORD_BYTES = 2046
@@ -26,9 +28,10 @@ MAX_DOCUMENT_BYTES = 900_000  # under PostgreSQL's 1 MB, with room for its own o
 
 def words(text: str) -> list[str]:
     """``text`` as the index sees it: lower case, accents dropped, cut at non-letters."""
-    folded = unicodedata.normalize("NFD", text.lower())
+    folded = text.lower()
     if not folded.isascii():
-        folded = "".join(c for c in folded if unicodedata.category(c) != "Mn")
+        decomposed = unicodedata.normalize("NFD", folded)
+        folded = unicodedata.normalize("NFC", _LATIN_DIACRITICS.sub("", decomposed))
     return _WORD.findall(folded)
 
 

@@ -11,7 +11,14 @@ from typing import TYPE_CHECKING
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.addresses import normalize_address
-from pdmail.core.errors import PdmailError
+from pdmail.core.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_REFUSED,
+    EXIT_TEMPFAIL,
+    PdmailError,
+    combine_exit_codes,
+)
 from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
 from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.store import quarantine as quarantine_store
@@ -281,15 +288,18 @@ def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outco
 
 
 def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
-    """docs/spec.md, "Exit codes": 0 all went through; 3 every input refused (and so quarantined); 7 some refused or
-    failed. Exit 3 promises that the input is kept in quarantine: an input that failed (unreadable,
-    missing) was not, so any failure makes it 7."""
-    if not outcomes:
-        return 0
-    if mta:
-        return 75 if any(o.status == "failed" for o in outcomes) else 0
-    quarantined = sum(o.status == "quarantined" for o in outcomes)
-    failed = sum(o.status == "failed" for o in outcomes)
-    if not quarantined and not failed:
-        return 0
-    return 3 if quarantined == len(outcomes) else 7
+    """README, "Exit codes": each input's own code (:func:`outcome_exit_code`) combined by the one rule
+    of a run of many parts, where a stored input among refused ones makes the run partial (7)."""
+    return combine_exit_codes((outcome_exit_code(o, mta=mta) for o in outcomes), mixed=EXIT_PARTIAL)
+
+
+def outcome_exit_code(outcome: Outcome, *, mta: bool = False) -> int:
+    """What one input's outcome says on its own. Quarantined is 3 (refused, and kept); failed is 7: the
+    input was not kept (unreadable, missing), so the run cannot promise 3. A mail server (``mta``) is
+    told 0 for a quarantined message, which is safe with pdmail, and 75 (try again later) for one that
+    failed, which is not."""
+    if outcome.status == "failed":
+        return EXIT_TEMPFAIL if mta else EXIT_PARTIAL
+    if outcome.status == "quarantined" and not mta:
+        return EXIT_REFUSED
+    return EXIT_OK

@@ -9,6 +9,7 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pdmail.capture.batch_writer import write_batch, write_message
+from pdmail.capture.parse_pool import ParsePool
 from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import (
@@ -19,7 +20,7 @@ from pdmail.core.errors import (
     PdmailError,
     combine_exit_codes,
 )
-from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
+from pdmail.core.worker_pool import interrupt_between_steps
 from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
@@ -29,16 +30,9 @@ if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the m
 
 BATCH = 200
 PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
-CHUNK = 16  # messages per task sent to a parser process
-# Tasks queued per parser process. The store takes a whole batch before writing it, so the window
-# must hold more than a batch (16 x 16 > 200): with less, the parsers idle while a batch is written
-# and the store idles while the next one is parsed.
-IN_FLIGHT = 16
-# Counts alone would let large messages fill the memory (200 of 25 MB is 5 GB), so a batch, a task
-# and the parsing window also end at a size. Typical mail (50 KB a message) never reaches these.
+# A batch also ends at a size: counts alone would let large messages fill the memory (200 of 25 MB
+# is 5 GB). Typical mail (50 KB a message) never reaches it.
 BATCH_BYTES = 16 * MB
-CHUNK_BYTES = 4 * MB
-IN_FLIGHT_BYTES = 32 * MB
 
 
 @dataclass(frozen=True)
@@ -82,42 +76,13 @@ def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> lis
 
 
 def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
-    """Parse results in input order. At most IN_FLIGHT chunks per parser, and IN_FLIGHT_BYTES of
-    messages, wait at any time, so memory stays flat however large the mailbox: results are taken as
-    fast as the store takes them.
-    """
+    """Parse results in input order, from helper processes that read and parse the files (see
+    :mod:`pdmail.capture.parse_pool`: memory stays flat however large the mailbox)."""
     workers = default_workers() if workers is None else workers
-    if workers < 1 or len(items) < PARALLEL_FROM:
-        yield from (_parse_job(item, users) for item in items)
-        return
-    from collections import deque
-
-    with HelperPool(workers, partial(_parse_chunk, users=users)) as helpers:
-        pending: deque = deque()
-        waiting = 0  # bytes of the messages in the pending chunks
-        for chunk, size in _chunks(items):
-            pending.append((helpers.submit(chunk), size))
-            waiting += size
-            while len(pending) >= IN_FLIGHT * workers or waiting > IN_FLIGHT_BYTES:
-                result, size = pending.popleft()
-                waiting -= size
-                yield from result()
-        while pending:
-            yield from pending.popleft()[0]()
-
-
-def _chunks(items: list[Input]):
-    """Tasks for the parsers, with their size: CHUNK messages, or fewer that reach CHUNK_BYTES."""
-    chunk: list[Input] = []
-    size = 0
-    for item in items:
-        chunk.append(item)
-        size += _size_of(item)
-        if len(chunk) >= CHUNK or size >= CHUNK_BYTES:
-            yield chunk, size
-            chunk, size = [], 0
-    if chunk:
-        yield chunk, size
+    if len(items) < PARALLEL_FROM:
+        workers = 0
+    with ParsePool(workers, partial(_parse_chunk, users=users)) as pool:
+        yield from pool.results(items, _size_of)
 
 
 def _size_of(item: Input) -> int:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from pdmail.capture.batch_writer import write_batch, write_message
+from pdmail.capture.parse_pool import ParsePool, parse_raws
 from pdmail.core.addresses import normalize_message_id
 from pdmail.core.errors import (
     AuthFailure,
@@ -27,7 +28,7 @@ from pdmail.core.errors import (
     combine_exit_codes,
 )
 from pdmail.core.settings import is_on
-from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
+from pdmail.core.worker_pool import interrupt_between_steps
 from pdmail.store import accounts as accounts_store
 from pdmail.store import crm_snapshot, past_skips
 from pdmail.store import quarantine as quarantine_store
@@ -36,7 +37,7 @@ from pdmail.store import users as users_store
 from pdmail.store.accounts import Account
 from pdmail.store.db import Database, iso_utc
 from pdmail.store.sync_state import EMAIL_FOLDER_OF_ROLE, FolderState
-from pdmail.sync.downloads import Batch, Downloads, parse_all
+from pdmail.sync.downloads import Batch, Downloads
 from pdmail.sync.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
 
 BATCH = 200  # messages per transaction
@@ -107,25 +108,6 @@ class _Pass:
     full_scan: bool
 
 
-class _Parser:
-    """Parses raw messages here, or in ``workers`` processes when more than one (results keep their order)."""
-
-    CHUNK = 8  # messages per task
-
-    def __init__(self, workers: int) -> None:
-        self.helpers = HelperPool(workers, parse_all) if workers > 1 else None
-
-    def submit(self, raws: list[bytes]) -> Callable[[], list]:
-        if self.helpers is None:
-            return lambda: parse_all(raws)
-        results = [self.helpers.submit(part) for part in chunks(raws, self.CHUNK)]
-        return lambda: [item for result in results for item in result()]
-
-    def close(self) -> None:
-        if self.helpers is not None:
-            self.helpers.close()
-
-
 _END = object()
 
 
@@ -136,7 +118,7 @@ class _Prefetch:
     queue in order: every batch fetched before it is stored first, then it is raised here.
     """
 
-    def __init__(self, source: MailSource, parser: _Parser, batches, depth: int = PREFETCH) -> None:
+    def __init__(self, source: MailSource, parser: ParsePool[bytes], batches, depth: int = PREFETCH) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stopping = threading.Event()
         self.thread = threading.Thread(
@@ -144,13 +126,13 @@ class _Prefetch:
         )
         self.thread.start()
 
-    def _run(self, source: MailSource, parser: _Parser, batches) -> None:
+    def _run(self, source: MailSource, parser: ParsePool[bytes], batches) -> None:
         try:
             for chunk in batches:
                 if self.stopping.is_set():
                     return
                 fetched = list(source.fetch(chunk))
-                self._put(Batch.of(source, chunk, fetched, parser.submit([f.raw for f in fetched])))
+                self._put(Batch.of(source, chunk, fetched, parser.submit([f.raw for f in fetched], len)))
         except BaseException as exc:  # noqa: BLE001 - handed to the storing thread, which raises it
             self._put(exc)
             return
@@ -508,17 +490,17 @@ class AccountSync:
         """
         if not uids:
             return
-        batches = chunks(uids, self.options.batch)
         workers = self.options.workers if self.options.workers is not None else min(2, os.cpu_count() or 1)
         big = len(uids) >= PARALLEL_FROM
         reader = getattr(self.source, "reader", None)
         factory = reader(folder.name, selected.uidvalidity) if reader and big else None
         parser = None
+        feed: Downloads | _Prefetch
         if factory is not None and workers > 1:
-            feed = Downloads(self.source, factory, batches, workers)
-        else:
-            parser = _Parser(workers if big else 1)
-            feed = _Prefetch(self.source, parser, batches)
+            feed = Downloads(self.source, factory, uids, workers, batch=self.options.batch)
+        else:  # downloaded here, by a thread; parsed by helpers only when there are several
+            parser = ParsePool(workers if big and workers > 1 else 0, parse_raws)
+            feed = _Prefetch(self.source, parser, chunks(uids, self.options.batch))
         done = 0
         try:
             with self.db.bulk_writes(refetchable=True), interrupt_between_steps(self.options.notice) as interrupted:

@@ -7,6 +7,7 @@ visibility behave the same whichever way a message arrived.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -85,11 +86,10 @@ class NewContacts:
     def add(self, owner: User, address: str) -> None:
         self._by_owner.setdefault(owner.id, (owner, set()))[1].add(address)
 
-    def before_capture(self, db: Database, owner: User, customers) -> None:
-        """Link now what another user's new contacts change, when the mail of ``owner`` names them."""
-        named = set(customers)
-        if any(uid != owner.id and addresses & named for uid, (_, addresses) in self._by_owner.items()):
-            self.link_earlier_mail(db)
+    def made_by_others(self, owner: User, among: Iterable[str]) -> frozenset[str]:
+        """Those of ``among`` whose contacts other users' mail created, their earlier mail not linked yet."""
+        named = set(among)
+        return frozenset(a for uid, (_, made) in self._by_owner.items() if uid != owner.id for a in made & named)
 
     def link_earlier_mail(self, db: Database) -> None:
         """Link the stored email of every new contact to it, one re-link for each user who created some."""
@@ -448,6 +448,9 @@ def _store_parsed(
         return Outcome(origin.label, done.status, done.existing_id, done.reason)
     facts, thread_ids = _read_facts(db, owner, parsed, origin, company, facts, bcc_deal_id, new_contacts)
     decided = decision_rules.decide(facts)
+    if decided.status == decision_rules.SKIPPED:
+        return Outcome(origin.label, decided.status, None, decided.reason)
+    _write_first(db, facts, decided, new_contacts)
     if decided.contacts_to_create:
         created, refused = _create_contacts(db, decided.contacts_to_create, parsed)
         for address in created:
@@ -499,34 +502,48 @@ def _read_facts(
     bcc_deal_id: int | None,
     new_contacts: NewContacts,
 ) -> tuple[decision_rules.CaptureFacts, tuple[str, ...]]:
-    """The rest of the facts: Message-ID, thread, settings, and the CRM as the linking engine reads it.
+    """The rest of the facts: Message-ID, threads, settings, and the CRM as the linking engine reads it.
 
-    Two writes come first, because the facts depend on them: conversations that arrived out of order
-    are joined (the thread found is the joined one), and contacts that another user's mail created
-    earlier in the batch link their earlier mail (see :class:`NewContacts`).
+    Only reads: what the decision makes of them (threads to fold together, earlier mail to link
+    first) is written afterwards, by :func:`_write_first`.
     """
     taken = bool(parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm))
     email_in = link.LinkInput.from_parsed(parsed, direction_of(parsed, owner, origin))
-    thread_id, thread_ids = _resolve_thread(db, owner, parsed)
-    thread = store.get_thread(db, thread_id) if thread_id else None
+    threads = _find_threads(db, owner, parsed)
     inputs = LinkingInputs(db, company)
     base = inputs.base(owner, email_in, bcc_deal_id=bcc_deal_id)
     customers = link.customer_addresses(email_in, base)
-    new_contacts.before_capture(db, owner, customers)
-    crm = inputs.read_crm(customers, deal_ids=(bcc_deal_id, thread.deal_id if thread else None))
+    deal_ids = (bcc_deal_id, *(t.deal_id for t in (threads.thread, *threads.joins) if t is not None))
+    crm = inputs.read_crm(customers, deal_ids=deal_ids)
     return dataclasses.replace(
         facts,
         message_id_taken=taken,
         default_visibility=company.setting(db, "default-visibility", owner),
-        thread=None
-        if thread is None
-        else decision_rules.ThreadFacts(thread.id, thread.visibility, thread.deal_id, thread.is_deal_manual),
+        thread=threads.thread,
+        joins=threads.joins,
+        split_by_hand=threads.split_by_hand,
+        others_new_contacts=new_contacts.made_by_others(owner, customers),
         create_contacts=company.create_contacts,
         email_in=email_in,
         base=base,
         customers=customers,
         crm=crm,
-    ), thread_ids
+    ), threads.ids
+
+
+def _write_first(
+    db: Database,
+    facts: decision_rules.CaptureFacts,
+    decided: decision_rules.CaptureDecision,
+    new_contacts: NewContacts,
+) -> None:
+    """What the decision says must be written before the message: the threads it folds together, then
+    the earlier mail of contacts other users' mail created in this batch (rules 3 and 6)."""
+    if decided.join_threads:
+        assert facts.thread is not None
+        store.merge_threads(db, facts.thread.id, decided.join_threads)
+    if decided.link_new_contacts_first:
+        new_contacts.link_earlier_mail(db)
 
 
 def _save(
@@ -646,20 +663,32 @@ def _create_contacts(db: Database, addresses, parsed: ParsedEmail) -> tuple[dict
     return created, refused
 
 
-def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Threads:
+    """What the store knows of the conversation a message belongs to (see :func:`_find_threads`)."""
+
+    ids: tuple[str, ...]  # the message's own Message-ID and those it replies to, nearest first
+    thread: decision_rules.ThreadFacts | None = None
+    joins: tuple[decision_rules.ThreadFacts, ...] = ()
+    split_by_hand: bool = False
+
+
+def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
+    """The thread a message joins, and the other threads its Message-IDs name (read, not yet folded).
+
+    Among several threads, it joins the oldest; if the user took any of them apart by hand, it
+    follows the nearest message it names instead: itself (a parent that arrived late), then
+    In-Reply-To, then References from the newest back. Without any, the subject may find a thread.
+    """
     ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
     found = store.threads_for_message_ids(db, owner.id, ids)
     if len(found) > 1 and store.threads_split_by_hand(db, found):
-        # The user took these conversations apart: no message may sew them back together. A new
-        # message follows the nearest message it names: itself (a parent that arrived late), then
-        # In-Reply-To, then References from the newest back.
         by_id = store.thread_by_message_id(db, owner.id, ids)
-        return next(by_id[i] for i in ids if i in by_id), ids
+        nearest = next(by_id[i] for i in ids if i in by_id)
+        others = tuple(_thread_facts(db, t) for t in found if t != nearest)
+        return _Threads(ids, _thread_facts(db, nearest), others, split_by_hand=True)
     if found:
-        target = found[0]
-        if len(found) > 1:
-            store.merge_threads(db, target, found[1:])
-        return target, ids
+        return _Threads(ids, _thread_facts(db, found[0]), tuple(_thread_facts(db, t) for t in found[1:]))
     has_refs = bool(parsed.in_reply_to or parsed.references)
     if threading_rules.subject_fallback_allowed(has_refs, parsed.subject):
         date = parsed.date_utc or datetime.now(UTC)
@@ -668,8 +697,13 @@ def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int
         participants = frozenset(a.email for a in (*parsed.from_, *parsed.to, *parsed.cc))
         picked = threading_rules.pick_fallback_thread(candidates, participants, owner.addresses, date)
         if picked is not None:
-            return picked, ids
-    return None, ids
+            return _Threads(ids, _thread_facts(db, picked))
+    return _Threads(ids)
+
+
+def _thread_facts(db: Database, thread_id: int) -> decision_rules.ThreadFacts:
+    thread = store.get_thread(db, thread_id)
+    return decision_rules.ThreadFacts(thread.id, thread.visibility, thread.deal_id, thread.is_deal_manual)
 
 
 def _date_of(parsed: ParsedEmail, origin: Origin) -> tuple[str, str]:

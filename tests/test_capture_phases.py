@@ -104,3 +104,10 @@ def test_the_decided_fold_is_the_one_the_store_writes(world, target, other):
         store.merge_threads(db, ids[0], joined)
     assert joined == (ids[1],)
     assert decided == capture._thread_facts(db, ids[0])
+
+
+@pytest.mark.parametrize(("stored", "visibility"), [("shared", "shared"), ("private", "private"), ("", "private")])
+def test_a_default_visibility_setting_it_cannot_read_keeps_mail_private(stored, visibility):
+    from pdmail.core.settings import visibility_of_setting
+
+    assert visibility_of_setting(stored) == visibility

@@ -20,6 +20,7 @@ from pdmail.core.errors import (
     PdmailError,
     combine_exit_codes,
 )
+from pdmail.core.models import ParsedEmail
 from pdmail.core.worker_pool import interrupt_between_steps
 from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.store import quarantine as quarantine_store
@@ -38,8 +39,8 @@ BATCH_BYTES = 16 * MB
 @dataclass(frozen=True)
 class Parsed:
     input: Input
-    raw: bytes | None
-    parsed: object  # ParsedEmail, or a refusal reason (str)
+    raw: bytes | None  # None when it could not be read (``error``) or is too large to (``oversize``)
+    parsed: ParsedEmail | str | None  # a refusal reason (str), or None when not read
     error: str | None = None
     oversize: int = 0
     derived: Derived | None = None
@@ -215,15 +216,16 @@ def _one(
     db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *, fail_fast: bool
 ) -> Outcome:
     label = storable(result.input.label)
-    if result.error:
-        return Outcome(label, "failed", None, result.error)
     if result.oversize:
         return _oversize(db, result.input, recipient)
+    raw = result.raw
+    if raw is None:  # unreadable (missing, no permission): reported with why, nothing to keep
+        return Outcome(label, "failed", None, result.error)
 
     def store() -> Outcome:
         return ingest_bcc(
             db,
-            result.raw,
+            raw,
             label=label,
             recipient=recipient,
             parsed=result.parsed,

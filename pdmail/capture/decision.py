@@ -34,7 +34,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
 from pdmail.core.addresses import is_valid_address
-from pdmail.core.models import Contact
+from pdmail.core.models import Contact, Source, Visibility
 from pdmail.linking import engine as link
 from pdmail.linking.context import complete
 from pdmail.store.crm_snapshot import CrmSnapshot
@@ -49,7 +49,7 @@ class ThreadFacts:
     """The thread the store joined the message to."""
 
     id: int
-    visibility: str
+    visibility: Visibility
     deal_id: int | None
     is_deal_manual: bool
 
@@ -64,13 +64,13 @@ class ThreadFacts:
 class CaptureFacts:
     """Everything the decision reads; the store's answers, read before anything is written."""
 
-    source: str  # "bcc" | "sync" | "sent"
+    source: Source
     message_id: str | None
     duplicate_of: int | None = None  # a stored email of the owner with the same content
     sent_copy_of: int | None = None  # the email pdmail stored when it sent this message
     message_id_taken: bool = False  # another stored email of the owner has this Message-ID
-    forced_visibility: str | None = None
-    default_visibility: str = "shared"
+    forced_visibility: Visibility | None = None
+    default_visibility: Visibility = "shared"
     thread: ThreadFacts | None = None  # the thread the store found for it
     joins: tuple[ThreadFacts, ...] = ()  # other threads its Message-IDs name (arrived out of order)
     split_by_hand: bool = False  # the user split some of these threads apart by hand
@@ -92,7 +92,7 @@ class CaptureDecision:
     status: str  # stored | duplicate | skipped
     existing_id: int | None = None  # the stored email a duplicate is
     reason: str | None = None
-    visibility: str | None = None
+    visibility: Visibility | None = None
     contacts_to_create: tuple[str, ...] = ()
     links: link.LinkDecision | None = None
     warnings: tuple[str, ...] = ()
@@ -122,7 +122,7 @@ def joined_thread(facts: CaptureFacts) -> tuple[ThreadFacts | None, tuple[int, .
     return thread, tuple(other.id for other in facts.joins)
 
 
-def visibility_of(facts: CaptureFacts, thread: ThreadFacts | None = None) -> str:
+def visibility_of(facts: CaptureFacts, thread: ThreadFacts | None = None) -> Visibility:
     """The visibility the origin forces, else that of the thread it joins, else the owner's default."""
     if facts.forced_visibility:
         return facts.forced_visibility
@@ -130,7 +130,7 @@ def visibility_of(facts: CaptureFacts, thread: ThreadFacts | None = None) -> str
     return thread.visibility if thread is not None else facts.default_visibility
 
 
-def may_create_contacts(facts: CaptureFacts, visibility: str) -> bool:
+def may_create_contacts(facts: CaptureFacts, visibility: Visibility) -> bool:
     return (
         facts.source == "bcc"
         and facts.create_contacts

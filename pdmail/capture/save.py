@@ -10,11 +10,13 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from pdmail.capture import decision as decision_rules
 from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
-from pdmail.core.models import Address, Contact, ParsedEmail, User
+from pdmail.core.models import Address, Contact, Direction, ParsedEmail, Source, User, Visibility
+from pdmail.core.settings import visibility_of_setting
 from pdmail.linking import engine as link
 from pdmail.linking import relink
 from pdmail.linking import threads as threading_rules
@@ -38,13 +40,13 @@ SUBJECT_FALLBACK_DAYS = 30
 class Origin:
     """Where a message came from, and what the source already knows about it."""
 
-    source: str  # "bcc" | "sync" | "sent"
+    source: Source
     label: str = "-"  # a path, "-" for stdin, or a folder/UID for sync
     recipient: str | None = None  # the envelope recipient, when the mail server knows it
     folder: str | None = None  # inbox | sent | archive | trash, for sync
     is_read: bool = False
     server_date: datetime | None = None
-    visibility: str | None = None  # forced (e.g. `send --private`); else the owner's default
+    visibility: Visibility | None = None  # forced (e.g. `send --private`); else the owner's default
 
 
 @dataclass
@@ -118,9 +120,15 @@ def parse_or_refuse(raw: bytes) -> ParsedEmail | str:
 def describe_failure(exc: BaseException) -> str:
     """One line naming an unexpected failure, fit to be stored as a quarantine reason."""
     text = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
-    return storable(" ".join(text.split()))[:300]
+    return without_surrogates(" ".join(text.split()))[:300]
 
 
+@overload
+def storable(text: str) -> str: ...
+@overload
+def storable(text: None) -> None: ...
+@overload
+def storable(text: str | None) -> str | None: ...
 def storable(text: str | None) -> str | None:
     """``text`` with any lone surrogate replaced: a file name or argument can carry one, SQLite takes none."""
     return None if text is None else without_surrogates(text)
@@ -220,7 +228,7 @@ def _ingest(
     from pdmail.capture.sender_check import authorize_bcc_sender
 
     verdict = authorize_bcc_sender(parsed, frozenset(company.users_by_address), company.authserv_id)
-    if not verdict.ok:
+    if not verdict.ok or verdict.sender is None:
         return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
     owner = company.users_by_address[normalize_address(verdict.sender)]
     return _store_bcc(
@@ -246,7 +254,8 @@ def _store_bcc(
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 
-    effective, own_raw, wrapper = parsed, raw, None
+    effective, wrapper = parsed, None
+    own_raw: bytes | None = raw
     others = [a for a in (*parsed.to, *parsed.cc) if not company.is_capture_address(a.email)]
     if not others:
         unwrapped = _unwrap_forward(parsed)
@@ -394,7 +403,7 @@ def _owner_of_held(db: Database, item, parsed: ParsedEmail, company: Company) ->
 # --- the shared path --------------------------------------------------------------------------
 
 
-def direction_of(parsed: ParsedEmail, owner: User, origin: Origin) -> str:
+def direction_of(parsed: ParsedEmail, owner: User, origin: Origin) -> Direction:
     if origin.folder == "sent" or origin.source == "sent":
         return "outgoing"
     return "outgoing" if any(a.email in owner.addresses for a in parsed.from_) else "incoming"
@@ -518,7 +527,7 @@ def _read_facts(
     return dataclasses.replace(
         facts,
         message_id_taken=taken,
-        default_visibility=company.setting(db, "default-visibility", owner),
+        default_visibility=visibility_of_setting(company.setting(db, "default-visibility", owner)),
         thread=threads.thread,
         joins=threads.joins,
         split_by_hand=threads.split_by_hand,
@@ -561,12 +570,12 @@ def _save(
     wrapper_raw: bytes | None,
 ) -> int:
     """Write what was decided: the thread, the raw bytes, the email and its links, and their follow-ups."""
-    decision = decided.links
-    assert decision is not None and facts.email_in is not None
+    decision, visibility = decided.links, decided.visibility
+    assert decision is not None and visibility is not None and facts.email_in is not None
     stamp = now_utc()
     if facts.thread is None:
         thread_id = store.create_thread(
-            db, owner.id, threading_rules.normalize_subject(parsed.subject), decided.visibility, stamp
+            db, owner.id, threading_rules.normalize_subject(parsed.subject), visibility, stamp
         )
     else:
         thread_id = facts.thread.id
@@ -609,7 +618,7 @@ def _save(
         attachments=tuple(a.to_json() for a in parsed.attachments if not a.is_inline),
         folder=origin.folder or ("sent" if direction == "outgoing" else "inbox"),
         is_read=origin.is_read or direction == "outgoing",
-        visibility=decided.visibility,
+        visibility=visibility,
         deal_id=state.deal_id,
         deal_rule=state.deal_rule,
         needs_deal=state.needs_deal,

@@ -35,6 +35,7 @@ from pdmail.store import quarantine as quarantine_store
 from pdmail.store import sync_state as state
 from pdmail.store import users as users_store
 from pdmail.store.accounts import Account
+from pdmail.store.company import Company
 from pdmail.store.db import Database, iso_utc
 from pdmail.store.sync_state import EMAIL_FOLDER_OF_ROLE, FolderState
 from pdmail.sync.downloads import Batch, Downloads
@@ -209,12 +210,18 @@ class AccountSync:
         self.user = users_store.get_user(db, account.owner_id)
         self.result = AccountResult(account.name)
         self.checkpoint = Checkpoints(options.checkpoint)
-        self.source: MailSource | None = None
-        self.company = None
+        self._source: MailSource | None = None  # opened by run(), for the run
+        self.company: Company | None = None  # read again for each batch, with the settings it carries
         # UIDs whose flags came with their download in this run: the flag pass need not read them again.
         self.downloaded: dict[int, set[int]] = {}
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def source(self) -> MailSource:
+        if self._source is None:
+            raise RuntimeError("the mail source is open only during run()")
+        return self._source
 
     def _commit(self, work: Callable[[], object]):
         with self.db.tx():
@@ -251,7 +258,7 @@ class AccountSync:
 
     def run(self) -> AccountResult:
         factory = self.options.source_factory or open_source
-        self.source = factory(self.account)
+        self._source = factory(self.account)
         try:
             folders = self._folders()
             self._push(folders)
@@ -426,9 +433,12 @@ class AccountSync:
         self._fetch_and_store(folder, selected, new, advance=True)
         lost_failures = [u for u in retry if u not in server]
         if lost_failures:
-            self._commit(
-                lambda: [state.clear_failure(self.db, folder.id, selected.uidvalidity, u) for u in lost_failures]
-            )
+
+            def clear_lost() -> None:
+                for uid in lost_failures:
+                    state.clear_failure(self.db, folder.id, selected.uidvalidity, uid)
+
+            self._commit(clear_lost)
         self._fetch_and_store(folder, selected, [u for u in retry if u in server], advance=False)
         # Left out as past, now wanted (a contact is involved, or the account takes everyone). One
         # gone from the server keeps its record until the folder is settled: a copy moved to
@@ -526,17 +536,17 @@ class AccountSync:
         """
         parsed = job.parsing()
         before = (self.result.new, self.result.skipped, len(self.result.errors))
-        self.company = None  # read again for each batch, with the settings it carries
+        self.company = None  # read again for each batch
 
         def store(fail_fast: bool) -> None:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
-            located = [
+            stored = [
                 self._store_one(folder, selected, item, result, fail_fast=fail_fast)
                 for item, result in zip(job.fetched, parsed)
             ]
-            located = [loc for loc in located if loc is not None]
+            located = [loc for loc in stored if loc is not None]
             state.add_locations(self.db, folder.id, selected.uidvalidity, located)
             self.downloaded.setdefault(folder.id, set()).update(loc.uid for loc in located)
             for loc in located:

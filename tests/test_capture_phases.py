@@ -111,3 +111,21 @@ def test_a_default_visibility_setting_it_cannot_read_keeps_mail_private(stored, 
     from pdmail.core.settings import visibility_of_setting
 
     assert visibility_of_setting(stored) == visibility
+
+
+def test_only_mail_joining_a_thread_looks_for_proposals_to_follow(world, monkeypatch):
+    """A thread made for the message holds no proposal: capture does not ask (one query per message saved)."""
+    from pdmail.linking import relink
+
+    db, maria, _ = world
+    asked = []
+    real = relink.after_capture
+    monkeypatch.setattr(
+        relink,
+        "after_capture",
+        lambda db_, thread_id, email_id: asked.append(email_id) or real(db_, thread_id, email_id),
+    )
+    first = f.email(db, maria, frm=JANE, to=(ME,), mid="q1", subject="Quote")
+    assert asked == []
+    reply = f.email(db, maria, frm=JANE, to=(ME,), mid="q2", in_reply_to="q1", subject="Re: Quote")
+    assert asked == [reply] and thread_of(db, reply) == thread_of(db, first)

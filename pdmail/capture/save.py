@@ -577,9 +577,11 @@ def _save(
         thread_id = store.create_thread(
             db, owner.id, threading_rules.normalize_subject(parsed.subject), visibility, stamp
         )
+        thread_deal, thread_deal_by_hand = None, False  # a thread made now has no deal yet
     else:
         thread_id = facts.thread.id
-    thread = store.get_thread(db, thread_id)
+        thread = store.get_thread(db, thread_id)  # as the writes that came first left it
+        thread_deal, thread_deal_by_hand = thread.deal_id, thread.is_deal_manual
     store.register_message_ids(db, owner.id, thread_ids, thread_id)
 
     raw_sha = parsed.raw_sha256
@@ -636,9 +638,10 @@ def _save(
     if parsed.pdmail_token and origin.source != "sent":
         outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)
-    if state.deal_id is not None and thread.deal_id != state.deal_id and not thread.is_deal_manual:
+    if state.deal_id is not None and thread_deal != state.deal_id and not thread_deal_by_hand:
         store.set_thread_deal(db, thread_id, state.deal_id, state.deal_rule, manual=False)
-    relink.after_capture(db, thread_id, email_id)
+    if facts.thread is not None:  # a thread made for this message holds no proposal for it to follow
+        relink.after_capture(db, thread_id, email_id)
     return email_id
 
 

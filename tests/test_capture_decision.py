@@ -25,6 +25,7 @@ BAD = "not an address@"
 JANE_C = Contact(7, "Jane Doe", (JANE,), None)
 OPEN = Deal(30, "Renewal", "open", 7, None, None, None)
 WON = Deal(31, "Pilot", "won", 7, None, None, None)
+OPEN2 = Deal(32, "Expansion", "open", 7, None, None, None)
 
 
 def email_in(*senders: str, headers: dict | None = None) -> link.LinkInput:
@@ -60,6 +61,10 @@ def crm(*contacts: Contact, deals: tuple[Deal, ...] = ()) -> CrmSnapshot:
     return CrmSnapshot({a: c for c in contacts for a in c.emails}, {}, by_contact, {d.id: d for d in deals})
 
 
+def thread(id: int, deal_id: int | None = None, *, manual: bool = False, visibility: str = "shared"):
+    return rules.ThreadFacts(id, visibility, deal_id, manual)
+
+
 ORDINARY = rules.CaptureFacts(
     source="sync",
     message_id="<m1@cust.example>",
@@ -83,6 +88,8 @@ class Row:
     contacts: tuple[int, ...] = ()
     deal_id: int | None = None
     warnings: tuple[str, ...] = field(default=())
+    join: tuple[int, ...] = ()  # threads folded into the one it joins, before it is written
+    link_first: bool = False  # other users' new contacts link their earlier mail first
 
 
 TABLE = [
@@ -184,6 +191,111 @@ TABLE = [
         reason=f"Every sender is blocked ({JANE}) and no other participant outside the team is unblocked: "
         "new mail like it is skipped at capture; an email already stored stays stored, linked to no contact.",
     ),
+    # Rule 3: threads its Message-IDs name, arrived out of order, are folded into the one it joins.
+    Row(
+        "two threads it names: folded into the first, whose visibility stays",
+        {"thread": thread(3), "joins": (thread(4, visibility="private"),)},
+        "stored",
+        join=(4,),
+    ),
+    Row(
+        "a thread without a deal takes the deal of one folded in",
+        {"crm": crm(JANE_C, deals=(OPEN, OPEN2)), "thread": thread(3), "joins": (thread(4, 32),)},
+        "stored",
+        contacts=(7,),
+        deal_id=32,
+        join=(4,),
+    ),
+    Row(
+        "a thread's own deal stays over another automatic one",
+        {"crm": crm(JANE_C, deals=(OPEN, OPEN2)), "thread": thread(3, 30), "joins": (thread(4, 32),)},
+        "stored",
+        contacts=(7,),
+        deal_id=30,
+        join=(4,),
+    ),
+    Row(
+        "a deal set by hand wins over the thread's automatic one",
+        {"crm": crm(JANE_C, deals=(OPEN, WON)), "thread": thread(3, 30), "joins": (thread(4, 31, manual=True),)},
+        "stored",
+        contacts=(7,),
+        deal_id=31,
+        join=(4,),
+    ),
+    Row(
+        '"no deal" set by hand wins too',
+        {"crm": crm(JANE_C, deals=(OPEN,)), "thread": thread(3, 30), "joins": (thread(4, None, manual=True),)},
+        "stored",
+        contacts=(7,),
+        join=(4,),
+    ),
+    Row(
+        "several folded in, in order: the first with a deal gives it",
+        {
+            "crm": crm(JANE_C, deals=(OPEN, OPEN2)),
+            "thread": thread(3),
+            "joins": (thread(4), thread(5, 32), thread(6, 30)),
+        },
+        "stored",
+        contacts=(7,),
+        deal_id=32,
+        join=(4, 5, 6),
+    ),
+    Row(
+        "threads the user split by hand are not folded together",
+        {
+            "crm": crm(JANE_C, deals=(OPEN, WON)),
+            "thread": thread(3),
+            "joins": (thread(4, 31, manual=True),),
+            "split_by_hand": True,
+        },
+        "stored",
+        contacts=(7,),
+        deal_id=30,
+    ),
+    Row(
+        "a duplicate folds nothing together",
+        {"duplicate_of": 5, "thread": thread(3), "joins": (thread(4),)},
+        "duplicate",
+        5,
+        "already captured",
+        None,
+    ),
+    Row(
+        "a skipped message folds nothing together",
+        {"base": base(blocked={"@cust.example"}), "customers": (), "thread": thread(3), "joins": (thread(4),)},
+        "skipped",
+        reason=f"Every sender is blocked ({JANE}) and no other participant outside the team is unblocked: "
+        "new mail like it is skipped at capture; an email already stored stays stored, linked to no contact.",
+    ),
+    Row(
+        "Smart BCC: folded before the contacts it makes",
+        {"source": "bcc", "thread": thread(3), "joins": (thread(4),)},
+        "stored",
+        create=(JANE,),
+        join=(4,),
+    ),
+    # Rule 6: another user's new contacts that it names link their earlier mail first.
+    Row(
+        "names a contact another user's mail just made: its earlier mail is linked first",
+        {"crm": crm(JANE_C), "others_new_contacts": frozenset({JANE})},
+        "stored",
+        contacts=(7,),
+        link_first=True,
+    ),
+    Row(
+        "names none of them: nothing first",
+        {"crm": crm(JANE_C), "others_new_contacts": frozenset({KEN})},
+        "stored",
+        contacts=(7,),
+    ),
+    Row(
+        "skipped: nothing first",
+        {"base": base(blocked={"@cust.example"}), "others_new_contacts": frozenset({JANE})},
+        "skipped",
+        reason=f"Every sender is blocked ({JANE}) and no other participant outside the team is unblocked: "
+        "new mail like it is skipped at capture; an email already stored stays stored, linked to no contact.",
+    ),
 ]
 
 
@@ -196,6 +308,8 @@ def test_capture_decision_table(row: Row):
     assert decided.visibility == row.visibility
     assert decided.contacts_to_create == row.create
     assert decided.warnings == row.warnings
+    assert decided.join_threads == row.join
+    assert decided.link_new_contacts_first == row.link_first
     if row.reason is not None or row.status == "duplicate":
         assert decided.reason == row.reason
     if row.status == "stored" and not row.create:

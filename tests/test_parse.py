@@ -421,6 +421,14 @@ def test_utf7_is_read_as_utf7_and_its_lone_surrogate_replaced():
     assert parse_message(poison("subject", UTF7_SURROGATE)).subject == "Quote \ufffd"
 
 
+@given(st.text(st.characters(categories=["Cs", "Ll", "Lo", "Zs", "So"])))
+def test_every_lone_surrogate_is_replaced_and_nothing_else(text):
+    from pdmail.mime.parse import without_surrogates
+
+    expected = "".join("\ufffd" if 0xD800 <= ord(ch) <= 0xDFFF else ch for ch in text)
+    assert without_surrogates(text) == expected
+
+
 @pytest.mark.parametrize("charset", ["unicode_escape", "raw-unicode-escape", "punycode", "idna", "undefined"])
 def test_codecs_that_read_escapes_are_no_charsets(charset):
     """Such a label decodes as an unknown charset: the sender's backslashes stay text, never become characters."""

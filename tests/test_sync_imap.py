@@ -5,11 +5,11 @@ from __future__ import annotations
 import pytest
 from syncworld import OWNER, dump, mail
 
+from pdmail.capture import parse_pool
 from pdmail.mailbox import actions
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
-from pdmail.sync import downloads
 from pdmail.sync import engine as sync
 from pdmail.sync.imap_source import ImapSource
 
@@ -337,7 +337,7 @@ def test_parallel_downloads_store_exactly_what_one_connection_stores(world, tmp_
     real = sync.Downloads
     monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append(a[3]) or real(*a, **k))
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(downloads, "TASK", 4)
+    monkeypatch.setattr(parse_pool, "CHUNK", 4)
     parallel = run(db, account, batch=7, workers=2)
     assert (parallel.new, parallel.errors) == (45, []) and started == [2, 2]
 
@@ -357,7 +357,7 @@ def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next
     bulky = [mail(n).replace(b"please confirm", b"x" * 3000 + b"\r\nplease confirm") for n in range(1, 41)]
     server.seed(user, "INBOX", bulky)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(downloads, "TASK", 5)
+    monkeypatch.setattr(parse_pool, "CHUNK", 5)
     with FaultProxy(
         server.imap_port, cut_after_fetch_bytes=20000, cut_connections=3, tls_cert=server.tls_cert
     ) as proxy:
@@ -429,7 +429,7 @@ def test_when_the_server_allows_no_more_connections_the_run_downloads_over_its_o
 
     monkeypatch.setattr(imap_source, "_open_reader", refused)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-    monkeypatch.setattr(downloads, "TASK", 4)
+    monkeypatch.setattr(parse_pool, "CHUNK", 4)
     result = run(db, account, batch=7, workers=2)
     assert (result.new, result.errors, result.exit_code) == (25, [], 0)
 

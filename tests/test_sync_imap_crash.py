@@ -12,11 +12,11 @@ import pytest
 from syncworld import OWNER, dump, mail
 from test_sync_imap import PASSWORD_ENV, server_view, uid_of
 
+from pdmail.capture import parse_pool
 from pdmail.mailbox import actions
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
-from pdmail.sync import downloads
 from pdmail.sync import engine as sync
 
 pytestmark = [pytest.mark.dovecot, pytest.mark.both_engines]
@@ -100,7 +100,7 @@ def test_every_interruption_point_converges_against_dovecot(build, dovecot_serve
         import sys
 
         monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-        monkeypatch.setattr(downloads, "TASK", 1)
+        monkeypatch.setattr(parse_pool, "CHUNK", 1)
         monkeypatch.setattr(sys.modules[__name__], "WORKERS", 2)
         real = sync.Downloads
         monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append(1) or real(*a, **k))

@@ -9,10 +9,19 @@ from functools import partial
 from typing import TYPE_CHECKING
 
 from pdmail.capture.batch_writer import write_batch, write_message
+from pdmail.capture.parse_pool import ParsePool
 from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.addresses import normalize_address
-from pdmail.core.errors import PdmailError
-from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
+from pdmail.core.errors import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_REFUSED,
+    EXIT_TEMPFAIL,
+    PdmailError,
+    combine_exit_codes,
+)
+from pdmail.core.models import ParsedEmail
+from pdmail.core.worker_pool import interrupt_between_steps
 from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
@@ -22,23 +31,16 @@ if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the m
 
 BATCH = 200
 PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
-CHUNK = 16  # messages per task sent to a parser process
-# Tasks queued per parser process. The store takes a whole batch before writing it, so the window
-# must hold more than a batch (16 x 16 > 200): with less, the parsers idle while a batch is written
-# and the store idles while the next one is parsed.
-IN_FLIGHT = 16
-# Counts alone would let large messages fill the memory (200 of 25 MB is 5 GB), so a batch, a task
-# and the parsing window also end at a size. Typical mail (50 KB a message) never reaches these.
+# A batch also ends at a size: counts alone would let large messages fill the memory (200 of 25 MB
+# is 5 GB). Typical mail (50 KB a message) never reaches it.
 BATCH_BYTES = 16 * MB
-CHUNK_BYTES = 4 * MB
-IN_FLIGHT_BYTES = 32 * MB
 
 
 @dataclass(frozen=True)
 class Parsed:
     input: Input
-    raw: bytes | None
-    parsed: object  # ParsedEmail, or a refusal reason (str)
+    raw: bytes | None  # None when it could not be read (``error``) or is too large to (``oversize``)
+    parsed: ParsedEmail | str | None  # a refusal reason (str), or None when not read
     error: str | None = None
     oversize: int = 0
     derived: Derived | None = None
@@ -75,42 +77,13 @@ def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> lis
 
 
 def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
-    """Parse results in input order. At most IN_FLIGHT chunks per parser, and IN_FLIGHT_BYTES of
-    messages, wait at any time, so memory stays flat however large the mailbox: results are taken as
-    fast as the store takes them.
-    """
+    """Parse results in input order, from helper processes that read and parse the files (see
+    :mod:`pdmail.capture.parse_pool`: memory stays flat however large the mailbox)."""
     workers = default_workers() if workers is None else workers
-    if workers < 1 or len(items) < PARALLEL_FROM:
-        yield from (_parse_job(item, users) for item in items)
-        return
-    from collections import deque
-
-    with HelperPool(workers, partial(_parse_chunk, users=users)) as helpers:
-        pending: deque = deque()
-        waiting = 0  # bytes of the messages in the pending chunks
-        for chunk, size in _chunks(items):
-            pending.append((helpers.submit(chunk), size))
-            waiting += size
-            while len(pending) >= IN_FLIGHT * workers or waiting > IN_FLIGHT_BYTES:
-                result, size = pending.popleft()
-                waiting -= size
-                yield from result()
-        while pending:
-            yield from pending.popleft()[0]()
-
-
-def _chunks(items: list[Input]):
-    """Tasks for the parsers, with their size: CHUNK messages, or fewer that reach CHUNK_BYTES."""
-    chunk: list[Input] = []
-    size = 0
-    for item in items:
-        chunk.append(item)
-        size += _size_of(item)
-        if len(chunk) >= CHUNK or size >= CHUNK_BYTES:
-            yield chunk, size
-            chunk, size = [], 0
-    if chunk:
-        yield chunk, size
+    if len(items) < PARALLEL_FROM:
+        workers = 0
+    with ParsePool(workers, partial(_parse_chunk, users=users)) as pool:
+        yield from pool.results(items, _size_of)
 
 
 def _size_of(item: Input) -> int:
@@ -243,15 +216,16 @@ def _one(
     db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *, fail_fast: bool
 ) -> Outcome:
     label = storable(result.input.label)
-    if result.error:
-        return Outcome(label, "failed", None, result.error)
     if result.oversize:
         return _oversize(db, result.input, recipient)
+    raw = result.raw
+    if raw is None:  # unreadable (missing, no permission): reported with why, nothing to keep
+        return Outcome(label, "failed", None, result.error)
 
     def store() -> Outcome:
         return ingest_bcc(
             db,
-            result.raw,
+            raw,
             label=label,
             recipient=recipient,
             parsed=result.parsed,
@@ -281,15 +255,18 @@ def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outco
 
 
 def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
-    """docs/spec.md, "Exit codes": 0 all went through; 3 every input refused (and so quarantined); 7 some refused or
-    failed. Exit 3 promises that the input is kept in quarantine: an input that failed (unreadable,
-    missing) was not, so any failure makes it 7."""
-    if not outcomes:
-        return 0
-    if mta:
-        return 75 if any(o.status == "failed" for o in outcomes) else 0
-    quarantined = sum(o.status == "quarantined" for o in outcomes)
-    failed = sum(o.status == "failed" for o in outcomes)
-    if not quarantined and not failed:
-        return 0
-    return 3 if quarantined == len(outcomes) else 7
+    """README, "Exit codes": each input's own code (:func:`outcome_exit_code`) combined by the one rule
+    of a run of many parts, where a stored input among refused ones makes the run partial (7)."""
+    return combine_exit_codes((outcome_exit_code(o, mta=mta) for o in outcomes), mixed=EXIT_PARTIAL)
+
+
+def outcome_exit_code(outcome: Outcome, *, mta: bool = False) -> int:
+    """What one input's outcome says on its own. Quarantined is 3 (refused, and kept); failed is 7: the
+    input was not kept (unreadable, missing), so the run cannot promise 3. A mail server (``mta``) is
+    told 0 for a quarantined message, which is safe with pdmail, and 75 (try again later) for one that
+    failed, which is not."""
+    if outcome.status == "failed":
+        return EXIT_TEMPFAIL if mta else EXIT_PARTIAL
+    if outcome.status == "quarantined" and not mta:
+        return EXIT_REFUSED
+    return EXIT_OK

@@ -7,13 +7,16 @@ visibility behave the same whichever way a message arrived.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import overload
 
 from pdmail.capture import decision as decision_rules
 from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
-from pdmail.core.models import Address, Contact, ParsedEmail, User
+from pdmail.core.models import Address, Contact, Direction, ParsedEmail, Source, User, Visibility
+from pdmail.core.settings import visibility_of_setting
 from pdmail.linking import engine as link
 from pdmail.linking import relink
 from pdmail.linking import threads as threading_rules
@@ -37,13 +40,13 @@ SUBJECT_FALLBACK_DAYS = 30
 class Origin:
     """Where a message came from, and what the source already knows about it."""
 
-    source: str  # "bcc" | "sync" | "sent"
+    source: Source
     label: str = "-"  # a path, "-" for stdin, or a folder/UID for sync
     recipient: str | None = None  # the envelope recipient, when the mail server knows it
     folder: str | None = None  # inbox | sent | archive | trash, for sync
     is_read: bool = False
     server_date: datetime | None = None
-    visibility: str | None = None  # forced (e.g. `send --private`); else the owner's default
+    visibility: Visibility | None = None  # forced (e.g. `send --private`); else the owner's default
 
 
 @dataclass
@@ -85,11 +88,10 @@ class NewContacts:
     def add(self, owner: User, address: str) -> None:
         self._by_owner.setdefault(owner.id, (owner, set()))[1].add(address)
 
-    def before_capture(self, db: Database, owner: User, customers) -> None:
-        """Link now what another user's new contacts change, when the mail of ``owner`` names them."""
-        named = set(customers)
-        if any(uid != owner.id and addresses & named for uid, (_, addresses) in self._by_owner.items()):
-            self.link_earlier_mail(db)
+    def made_by_others(self, owner: User, among: Iterable[str]) -> frozenset[str]:
+        """Those of ``among`` whose contacts other users' mail created, their earlier mail not linked yet."""
+        named = set(among)
+        return frozenset(a for uid, (_, made) in self._by_owner.items() if uid != owner.id for a in made & named)
 
     def link_earlier_mail(self, db: Database) -> None:
         """Link the stored email of every new contact to it, one re-link for each user who created some."""
@@ -118,9 +120,15 @@ def parse_or_refuse(raw: bytes) -> ParsedEmail | str:
 def describe_failure(exc: BaseException) -> str:
     """One line naming an unexpected failure, fit to be stored as a quarantine reason."""
     text = exc.message if isinstance(exc, PdmailError) else f"{type(exc).__name__}: {exc}"
-    return storable(" ".join(text.split()))[:300]
+    return without_surrogates(" ".join(text.split()))[:300]
 
 
+@overload
+def storable(text: str) -> str: ...
+@overload
+def storable(text: None) -> None: ...
+@overload
+def storable(text: str | None) -> str | None: ...
 def storable(text: str | None) -> str | None:
     """``text`` with any lone surrogate replaced: a file name or argument can carry one, SQLite takes none."""
     return None if text is None else without_surrogates(text)
@@ -220,7 +228,7 @@ def _ingest(
     from pdmail.capture.sender_check import authorize_bcc_sender
 
     verdict = authorize_bcc_sender(parsed, frozenset(company.users_by_address), company.authserv_id)
-    if not verdict.ok:
+    if not verdict.ok or verdict.sender is None:
         return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
     owner = company.users_by_address[normalize_address(verdict.sender)]
     return _store_bcc(
@@ -246,7 +254,8 @@ def _store_bcc(
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 
-    effective, own_raw, wrapper = parsed, raw, None
+    effective, wrapper = parsed, None
+    own_raw: bytes | None = raw
     others = [a for a in (*parsed.to, *parsed.cc) if not company.is_capture_address(a.email)]
     if not others:
         unwrapped = _unwrap_forward(parsed)
@@ -394,7 +403,7 @@ def _owner_of_held(db: Database, item, parsed: ParsedEmail, company: Company) ->
 # --- the shared path --------------------------------------------------------------------------
 
 
-def direction_of(parsed: ParsedEmail, owner: User, origin: Origin) -> str:
+def direction_of(parsed: ParsedEmail, owner: User, origin: Origin) -> Direction:
     if origin.folder == "sent" or origin.source == "sent":
         return "outgoing"
     return "outgoing" if any(a.email in owner.addresses for a in parsed.from_) else "incoming"
@@ -448,6 +457,9 @@ def _store_parsed(
         return Outcome(origin.label, done.status, done.existing_id, done.reason)
     facts, thread_ids = _read_facts(db, owner, parsed, origin, company, facts, bcc_deal_id, new_contacts)
     decided = decision_rules.decide(facts)
+    if decided.status == decision_rules.SKIPPED:
+        return Outcome(origin.label, decided.status, None, decided.reason)
+    _write_first(db, facts, decided, new_contacts)
     if decided.contacts_to_create:
         created, refused = _create_contacts(db, decided.contacts_to_create, parsed)
         for address in created:
@@ -499,34 +511,48 @@ def _read_facts(
     bcc_deal_id: int | None,
     new_contacts: NewContacts,
 ) -> tuple[decision_rules.CaptureFacts, tuple[str, ...]]:
-    """The rest of the facts: Message-ID, thread, settings, and the CRM as the linking engine reads it.
+    """The rest of the facts: Message-ID, threads, settings, and the CRM as the linking engine reads it.
 
-    Two writes come first, because the facts depend on them: conversations that arrived out of order
-    are joined (the thread found is the joined one), and contacts that another user's mail created
-    earlier in the batch link their earlier mail (see :class:`NewContacts`).
+    Only reads: what the decision makes of them (threads to fold together, earlier mail to link
+    first) is written afterwards, by :func:`_write_first`.
     """
     taken = bool(parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm))
     email_in = link.LinkInput.from_parsed(parsed, direction_of(parsed, owner, origin))
-    thread_id, thread_ids = _resolve_thread(db, owner, parsed)
-    thread = store.get_thread(db, thread_id) if thread_id else None
+    threads = _find_threads(db, owner, parsed)
     inputs = LinkingInputs(db, company)
     base = inputs.base(owner, email_in, bcc_deal_id=bcc_deal_id)
     customers = link.customer_addresses(email_in, base)
-    new_contacts.before_capture(db, owner, customers)
-    crm = inputs.read_crm(customers, deal_ids=(bcc_deal_id, thread.deal_id if thread else None))
+    deal_ids = (bcc_deal_id, *(t.deal_id for t in (threads.thread, *threads.joins) if t is not None))
+    crm = inputs.read_crm(customers, deal_ids=deal_ids)
     return dataclasses.replace(
         facts,
         message_id_taken=taken,
-        default_visibility=company.setting(db, "default-visibility", owner),
-        thread=None
-        if thread is None
-        else decision_rules.ThreadFacts(thread.id, thread.visibility, thread.deal_id, thread.is_deal_manual),
+        default_visibility=visibility_of_setting(company.setting(db, "default-visibility", owner)),
+        thread=threads.thread,
+        joins=threads.joins,
+        split_by_hand=threads.split_by_hand,
+        others_new_contacts=new_contacts.made_by_others(owner, customers),
         create_contacts=company.create_contacts,
         email_in=email_in,
         base=base,
         customers=customers,
         crm=crm,
-    ), thread_ids
+    ), threads.ids
+
+
+def _write_first(
+    db: Database,
+    facts: decision_rules.CaptureFacts,
+    decided: decision_rules.CaptureDecision,
+    new_contacts: NewContacts,
+) -> None:
+    """What the decision says must be written before the message: the threads it folds together, then
+    the earlier mail of contacts other users' mail created in this batch (rules 3 and 6)."""
+    if decided.join_threads:
+        assert facts.thread is not None
+        store.merge_threads(db, facts.thread.id, decided.join_threads)
+    if decided.link_new_contacts_first:
+        new_contacts.link_earlier_mail(db)
 
 
 def _save(
@@ -544,16 +570,18 @@ def _save(
     wrapper_raw: bytes | None,
 ) -> int:
     """Write what was decided: the thread, the raw bytes, the email and its links, and their follow-ups."""
-    decision = decided.links
-    assert decision is not None and facts.email_in is not None
+    decision, visibility = decided.links, decided.visibility
+    assert decision is not None and visibility is not None and facts.email_in is not None
     stamp = now_utc()
     if facts.thread is None:
         thread_id = store.create_thread(
-            db, owner.id, threading_rules.normalize_subject(parsed.subject), decided.visibility, stamp
+            db, owner.id, threading_rules.normalize_subject(parsed.subject), visibility, stamp
         )
+        thread_deal, thread_deal_by_hand = None, False  # a thread made now has no deal yet
     else:
         thread_id = facts.thread.id
-    thread = store.get_thread(db, thread_id)
+        thread = store.get_thread(db, thread_id)  # as the writes that came first left it
+        thread_deal, thread_deal_by_hand = thread.deal_id, thread.is_deal_manual
     store.register_message_ids(db, owner.id, thread_ids, thread_id)
 
     raw_sha = parsed.raw_sha256
@@ -592,7 +620,7 @@ def _save(
         attachments=tuple(a.to_json() for a in parsed.attachments if not a.is_inline),
         folder=origin.folder or ("sent" if direction == "outgoing" else "inbox"),
         is_read=origin.is_read or direction == "outgoing",
-        visibility=decided.visibility,
+        visibility=visibility,
         deal_id=state.deal_id,
         deal_rule=state.deal_rule,
         needs_deal=state.needs_deal,
@@ -610,9 +638,10 @@ def _save(
     if parsed.pdmail_token and origin.source != "sent":
         outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)
-    if state.deal_id is not None and thread.deal_id != state.deal_id and not thread.is_deal_manual:
+    if state.deal_id is not None and thread_deal != state.deal_id and not thread_deal_by_hand:
         store.set_thread_deal(db, thread_id, state.deal_id, state.deal_rule, manual=False)
-    relink.after_capture(db, thread_id, email_id)
+    if facts.thread is not None:  # a thread made for this message holds no proposal for it to follow
+        relink.after_capture(db, thread_id, email_id)
     return email_id
 
 
@@ -646,20 +675,32 @@ def _create_contacts(db: Database, addresses, parsed: ParsedEmail) -> tuple[dict
     return created, refused
 
 
-def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int | None, tuple[str, ...]]:
+@dataclass(frozen=True)
+class _Threads:
+    """What the store knows of the conversation a message belongs to (see :func:`_find_threads`)."""
+
+    ids: tuple[str, ...]  # the message's own Message-ID and those it replies to, nearest first
+    thread: decision_rules.ThreadFacts | None = None
+    joins: tuple[decision_rules.ThreadFacts, ...] = ()
+    split_by_hand: bool = False
+
+
+def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
+    """The thread a message joins, and the other threads its Message-IDs name (read, not yet folded).
+
+    Among several threads, it joins the oldest; if the user took any of them apart by hand, it
+    follows the nearest message it names instead: itself (a parent that arrived late), then
+    In-Reply-To, then References from the newest back. Without any, the subject may find a thread.
+    """
     ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
     found = store.threads_for_message_ids(db, owner.id, ids)
     if len(found) > 1 and store.threads_split_by_hand(db, found):
-        # The user took these conversations apart: no message may sew them back together. A new
-        # message follows the nearest message it names: itself (a parent that arrived late), then
-        # In-Reply-To, then References from the newest back.
         by_id = store.thread_by_message_id(db, owner.id, ids)
-        return next(by_id[i] for i in ids if i in by_id), ids
+        nearest = next(by_id[i] for i in ids if i in by_id)
+        others = tuple(_thread_facts(db, t) for t in found if t != nearest)
+        return _Threads(ids, _thread_facts(db, nearest), others, split_by_hand=True)
     if found:
-        target = found[0]
-        if len(found) > 1:
-            store.merge_threads(db, target, found[1:])
-        return target, ids
+        return _Threads(ids, _thread_facts(db, found[0]), tuple(_thread_facts(db, t) for t in found[1:]))
     has_refs = bool(parsed.in_reply_to or parsed.references)
     if threading_rules.subject_fallback_allowed(has_refs, parsed.subject):
         date = parsed.date_utc or datetime.now(UTC)
@@ -668,8 +709,13 @@ def _resolve_thread(db: Database, owner: User, parsed: ParsedEmail) -> tuple[int
         participants = frozenset(a.email for a in (*parsed.from_, *parsed.to, *parsed.cc))
         picked = threading_rules.pick_fallback_thread(candidates, participants, owner.addresses, date)
         if picked is not None:
-            return picked, ids
-    return None, ids
+            return _Threads(ids, _thread_facts(db, picked))
+    return _Threads(ids)
+
+
+def _thread_facts(db: Database, thread_id: int) -> decision_rules.ThreadFacts:
+    thread = store.get_thread(db, thread_id)
+    return decision_rules.ThreadFacts(thread.id, thread.visibility, thread.deal_id, thread.is_deal_manual)
 
 
 def _date_of(parsed: ParsedEmail, origin: Origin) -> tuple[str, str]:

@@ -19,23 +19,28 @@ EXIT_AUTH = 77
 EXIT_OUTPUT_CLOSED = 141  # what shells report for a program a closed pipe stopped (128 + SIGPIPE)
 
 
-# A run of many parts (accounts, outbox messages) ends with one code: the first of these that any
-# part ended with, in this order (what the user must fix first comes first), else the largest.
+# A run of many parts (accounts, outbox messages, inputs) ends with one code: the first of these that
+# any part ended with, in this order (what the user must fix first comes first), else the largest.
 RANKED_EXIT_CODES = (EXIT_AUTH, EXIT_USAGE, EXIT_TEMPFAIL, EXIT_PARTIAL)
 
 
-def combine_exit_codes(codes: Iterable[int], *, otherwise: int | None = None) -> int:
+def combine_exit_codes(codes: Iterable[int], *, otherwise: int | None = None, mixed: int | None = None) -> int:
     """The one exit code of a run from its parts' codes (0 for a part that went through).
 
-    Credentials first, then configuration, then retry later, then partial; a part that failed
-    otherwise makes the run end with ``otherwise``, or with the largest such code when it is None.
+    Credentials first, then configuration, then retry later, then partial. A part that failed
+    otherwise makes the run end with ``mixed`` when another part went through and ``mixed`` is given
+    (inputs: 3 promises that *every* input was refused, so one stored among them makes the run
+    partial); else with ``otherwise``, or with the largest such code when it is None.
     """
-    failed = {code for code in codes if code != EXIT_OK}
+    seen = set(codes)
+    failed = seen - {EXIT_OK}
     for code in RANKED_EXIT_CODES:
         if code in failed:
             return code
     if not failed:
         return EXIT_OK
+    if mixed is not None and EXIT_OK in seen:
+        return mixed
     return max(failed) if otherwise is None else otherwise
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError
+from pdmail.core.models import Visibility
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -137,3 +138,8 @@ def validate(key: str, value: str) -> tuple[SettingDef, str]:
 
 def is_on(value: str) -> bool:
     return value == "on"
+
+
+def visibility_of_setting(value: str) -> Visibility:
+    """The ``default-visibility`` setting as a visibility: a value it cannot be keeps the mail private."""
+    return "shared" if value == "shared" else "private"

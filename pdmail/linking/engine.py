@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pdmail.core.addresses import is_blocked, normalize_address
-from pdmail.core.models import Address, Contact, Deal, ParsedEmail
+from pdmail.core.models import Address, Contact, Deal, Direction, ParsedEmail
 
 INCOMING = "incoming"
 OUTGOING = "outgoing"
@@ -61,7 +61,7 @@ _VIA_RE = re.compile(r"\S\s+via\s+\S", re.IGNORECASE)
 class LinkInput:
     """The parts of a message that linking reads; the direction is the caller's call."""
 
-    direction: str  # "incoming" | "outgoing"
+    direction: Direction
     from_: tuple[Address, ...]
     to: tuple[Address, ...]
     cc: tuple[Address, ...]
@@ -115,7 +115,7 @@ class LinkInput:
         )
 
     @classmethod
-    def from_parsed(cls, parsed: ParsedEmail, direction: str) -> LinkInput:
+    def from_parsed(cls, parsed: ParsedEmail, direction: Direction) -> LinkInput:
         return cls(
             direction=direction,
             from_=tuple(parsed.from_),
@@ -410,7 +410,7 @@ def _contact_lookup(contacts_by_address: Mapping[str, Contact]) -> dict[str, Con
 def _link_contacts(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[ContactLink], list[TraceStep]]:
     if ctx.manual_contacts is not None:
         chosen = sorted({c.id: c for c in ctx.manual_contacts}.values(), key=lambda c: c.id)
-        links = [
+        by_hand = [
             ContactLink(
                 c.id,
                 "",
@@ -419,10 +419,10 @@ def _link_contacts(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[C
             )
             for c in chosen
         ]
-        steps = [TraceStep(link.rule, link.reason) for link in links]
-        if not links:
+        steps = [TraceStep(link.rule, link.reason) for link in by_hand]
+        if not by_hand:
             steps.append(TraceStep(RULE_CONTACT_MANUAL, "The user removed every contact link by hand."))
-        return links, steps
+        return by_hand, steps
     lookup = _contact_lookup(ctx.contacts_by_address)
     matched: dict[int, tuple[Contact, list[str]]] = {}
     for address in customers:  # sorted, so each contact's addresses are too
@@ -584,7 +584,7 @@ def _decide_deal(
             )
         )
         return out, steps
-    if thread is not None and thread.deal_is_manual:
+    if thread is not None and thread.deal_is_manual and thread.deal_id is not None:
         deal = ctx.deals_by_id.get(thread.deal_id)
         if deal is not None and deal.status.strip().lower() != "deleted":
             out.deal_id, out.rule = deal.id, RULE_THREAD_DEAL_MANUAL

@@ -35,7 +35,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from pdmail.core.addresses import normalize_address
-from pdmail.core.models import Contact, LinkCause, User
+from pdmail.core.models import Contact, LinkCause, User, Visibility
 from pdmail.linking import engine as link
 from pdmail.linking.context import LinkingInputs, complete
 from pdmail.store import links as store
@@ -83,7 +83,7 @@ class LinkState:
     def deal_proposed(self) -> bool:
         return self.deal_id is not None and self.deal_cause is not None and self.deal_cause.proposed
 
-    def facts(self, owner_id: int, visibility: str) -> EmailFacts:
+    def facts(self, owner_id: int, visibility: Visibility) -> EmailFacts:
         """What the sharing law sees of an email with these links."""
         proposed = set(self.proposed_contacts())
         return EmailFacts(
@@ -109,7 +109,7 @@ class Change:
     email_id: int
     owner_id: int
     thread_id: int
-    visibility: str
+    visibility: Visibility
     before: LinkState
     after: LinkState
 
@@ -230,8 +230,14 @@ class Attribution:
     ) -> LinkState:
         old_causes = dict(before.contact_causes)
         kept = {c[0] for c in before.contacts}
-        new_deal = not (after.deal_id is None or after.is_deal_manual or after.deal_id == before.deal_id)
-        if not old_causes and before.deal_cause is None and not new_deal and all(c[0] in kept for c in after.contacts):
+        # The deal this re-link puts the email on, if any: one not chosen by hand, and not the one it had.
+        new_deal = None if after.is_deal_manual or after.deal_id == before.deal_id else after.deal_id
+        if (
+            not old_causes
+            and before.deal_cause is None
+            and new_deal is None
+            and all(c[0] in kept for c in after.contacts)
+        ):
             return after  # the usual case: nothing new, and nothing that another user's change caused
         visible = seen_by_others(before.facts(e.owner_id, e.visibility))
         causes = []
@@ -244,8 +250,8 @@ class Attribution:
                 cause = self._new(e.owner_id, visible, pending.get(("contact", contact_id)))
             if cause is not None:
                 causes.append((contact_id, cause))
-        if new_deal:
-            deal_cause = self._new(e.owner_id, visible, pending.get(("deal", after.deal_id)))
+        if new_deal is not None:
+            deal_cause = self._new(e.owner_id, visible, pending.get(("deal", new_deal)))
         else:
             deal_cause = before.deal_cause if after.deal_id is not None and not after.is_deal_manual else None
         return dataclasses.replace(after, contact_causes=tuple(causes), deal_cause=deal_cause)
@@ -341,7 +347,7 @@ def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool):
                 for prev, s in states
             ]
         states.append((e, state))
-    if manual:
+    if manual and start is not None:
         return states, (start.deal_id, None)
     return states, ((running.deal_id, running_rule) if running is not None else (None, None))
 

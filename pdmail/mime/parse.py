@@ -90,10 +90,18 @@ _SURROGATE_RE = re.compile("[\ud800-\udfff]")
 
 
 def without_surrogates(text: str) -> str:
-    """Lone UTF-16 surrogates (UTF-7 can encode them) replaced: no stored or printed text may hold one."""
-    if text.isascii() or not _SURROGATE_RE.search(text):
+    """Lone UTF-16 surrogates (UTF-7 can encode them) replaced: no stored or printed text may hold one.
+
+    Every decoded body passes here, so the usual case is asked of the UTF-8 encoder, which refuses
+    surrogates and nothing else: several times faster than searching for them with a pattern.
+    """
+    if text.isascii():
         return text
-    return _SURROGATE_RE.sub("\ufffd", text)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return _SURROGATE_RE.sub("\ufffd", text)
+    return text
 
 
 _CHARSET_ALIASES = {

@@ -1,17 +1,21 @@
 """Big folders downloaded by helper processes, each with a connection of its own, parsing as they go.
 
 The process that writes the database is the slowest stage of a big sync. Here it neither decodes
-IMAP responses nor hands message bytes to parsers: it gets bytes and parse results together.
+IMAP responses nor hands message bytes to parsers: it gets bytes and parse results together. The
+helpers are a :class:`~pdmail.capture.parse_pool.ParsePool` whose tasks are UIDs to download first,
+cut into tasks like every other parse (their sizes are not known before they are downloaded, so
+only the count cuts).
 """
 
 from __future__ import annotations
 
-from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 
+from pdmail.capture.parse_pool import ParsePool, parse_raws
 from pdmail.core.errors import PdmailError
-from pdmail.core.worker_pool import HelperPool, become_helper
+from pdmail.core.worker_pool import become_helper
 from pdmail.sync.mailsource import Fetched, MailSource, chunks
 
 
@@ -35,14 +39,20 @@ class Batch:
         return cls(chunk, fetched, parsing, missing, still_there)
 
 
-def parse_all(raws: list[bytes]) -> list:
-    """Each message as capture stores it (:func:`capture.parse_for_store`), in order."""
-    from pdmail.capture import save as capture
+@dataclass(frozen=True)
+class Downloaded:
+    """One UID of a download task: its message and parse result, or None when the server sent no content.
 
-    return [capture.parse_for_store(raw) for raw in raws]
+    ``handed_back``: the helper could not log in (a server may allow a user only so many connections,
+    and the user's own mail program holds some), so the run downloads this one over its own.
+    """
+
+    uid: int
+    fetched: Fetched | None = None
+    parsed: object = None
+    handed_back: bool = False
 
 
-TASK = 50  # messages one download process fetches and parses per task
 _reader_factory: Callable[[], MailSource] | None = None  # in a download process: how to open its reader
 _reader: MailSource | PdmailError | None = None  # its reader, or why it could not log in
 
@@ -53,12 +63,8 @@ def _init_downloader(factory: Callable[[], MailSource]) -> None:
     become_helper()
 
 
-def _download_and_parse(uids: list[int]) -> tuple[list[Fetched], list] | None:
-    """In a download process: fetch these messages over its own connection, then parse them.
-
-    None when this process could not log in: a server may allow a user only so many connections (the
-    user's own mail program holds some). Its tasks are then handed back and the run downloads them itself.
-    """
+def _download_and_parse(uids: list[int]) -> list[Downloaded]:
+    """In a download process: fetch these messages over its own connection, then parse them."""
     global _reader
     if _reader is None:  # opened here, not in the initializer, so that a refusal is answered per task
         if _reader_factory is None:
@@ -68,51 +74,48 @@ def _download_and_parse(uids: list[int]) -> tuple[list[Fetched], list] | None:
         except PdmailError as exc:
             _reader = exc
     if isinstance(_reader, Exception):
-        return None
-    fetched = list(_reader.fetch(uids))
-    return fetched, parse_all([f.raw for f in fetched])
+        return [Downloaded(uid, handed_back=True) for uid in uids]
+    return _each_uid(uids, list(_reader.fetch(uids)))
+
+
+def _each_uid(uids: list[int], fetched: list[Fetched]) -> list[Downloaded]:
+    by_uid = dict(zip((f.uid for f in fetched), zip(fetched, parse_raws([f.raw for f in fetched]))))
+    return [Downloaded(uid, *by_uid[uid]) if uid in by_uid else Downloaded(uid) for uid in uids]
 
 
 class Downloads:
     """The batches of a folder's new messages, downloaded and parsed by ``workers`` processes.
 
-    Batches come back in order, at most ``depth`` ahead of the one being stored; a download error is
-    raised when its batch's turn comes, after every batch before it was stored.
+    Batches come back in order, the helpers working ahead as far as the parse pool lets them; a
+    download error is raised when its batch's turn comes, after every batch before it was stored.
     """
 
     def __init__(
-        self, source: MailSource, factory: Callable[[], MailSource], batches, workers: int, depth: int = 2
+        self, source: MailSource, factory: Callable[[], MailSource], uids: list[int], workers: int, *, batch: int
     ) -> None:
         self.source = source
-        self.batches = iter(batches)
-        self.depth = depth
-        self.helpers = HelperPool(workers, _download_and_parse, _init_downloader, (factory,))
+        self.uids = uids
+        self.batch = batch
+        self.helpers: ParsePool[int] = ParsePool(workers, _download_and_parse, _init_downloader, (factory,))
 
-    def _submit(self, pending: deque) -> None:
-        chunk = next(self.batches, None)
-        if chunk is not None:
-            pending.append((chunk, [(part, self.helpers.submit(part)) for part in chunks(chunk, TASK)]))
-
-    def __iter__(self):
-        pending: deque = deque()
-        for _ in range(self.depth):
-            self._submit(pending)
-        while pending:
-            chunk, jobs = pending.popleft()
-            self._submit(pending)
-            fetched: list[Fetched] = []
-            parsed: list = []
-            for part, result in jobs:
-                done = result()
-                if done is None:  # that process could not log in: download these over our connection
-                    got = list(self.source.fetch(part))
-                    done = got, parse_all([f.raw for f in got])
-                fetched += done[0]
-                parsed += done[1]
+    def __iter__(self) -> Iterator[Batch]:
+        downloaded = self.helpers.results(self.uids, _size_unknown)
+        for chunk in chunks(self.uids, self.batch):
+            got = list(islice(downloaded, len(chunk)))
+            back = [d.uid for d in got if d.handed_back]
+            if back:  # those processes could not log in: download these over our connection
+                own = {d.uid: d for d in _each_uid(back, list(self.source.fetch(back)))}
+                got = [own[d.uid] if d.handed_back else d for d in got]
+            fetched = [d.fetched for d in got if d.fetched is not None]
+            parsed = [d.parsed for d in got if d.fetched is not None]
             yield Batch.of(self.source, chunk, fetched, _ready(parsed))
 
     def close(self) -> None:
         self.helpers.close()
+
+
+def _size_unknown(uid: int) -> int:
+    return 0  # a message on the server: its size is known once it is downloaded
 
 
 def _ready(parsed: list) -> Callable[[], list]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from pdmail.capture.batch_writer import write_batch, write_message
+from pdmail.capture.parse_pool import ParsePool, parse_raws
 from pdmail.core.addresses import normalize_message_id
 from pdmail.core.errors import (
     AuthFailure,
@@ -27,16 +28,17 @@ from pdmail.core.errors import (
     combine_exit_codes,
 )
 from pdmail.core.settings import is_on
-from pdmail.core.worker_pool import HelperPool, interrupt_between_steps
+from pdmail.core.worker_pool import interrupt_between_steps
 from pdmail.store import accounts as accounts_store
 from pdmail.store import crm_snapshot, past_skips
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import sync_state as state
 from pdmail.store import users as users_store
 from pdmail.store.accounts import Account
+from pdmail.store.company import Company
 from pdmail.store.db import Database, iso_utc
 from pdmail.store.sync_state import EMAIL_FOLDER_OF_ROLE, FolderState
-from pdmail.sync.downloads import Batch, Downloads, parse_all
+from pdmail.sync.downloads import Batch, Downloads
 from pdmail.sync.mailsource import SEEN, Fetched, FolderInfo, MailSource, Selected, chunks
 
 BATCH = 200  # messages per transaction
@@ -107,25 +109,6 @@ class _Pass:
     full_scan: bool
 
 
-class _Parser:
-    """Parses raw messages here, or in ``workers`` processes when more than one (results keep their order)."""
-
-    CHUNK = 8  # messages per task
-
-    def __init__(self, workers: int) -> None:
-        self.helpers = HelperPool(workers, parse_all) if workers > 1 else None
-
-    def submit(self, raws: list[bytes]) -> Callable[[], list]:
-        if self.helpers is None:
-            return lambda: parse_all(raws)
-        results = [self.helpers.submit(part) for part in chunks(raws, self.CHUNK)]
-        return lambda: [item for result in results for item in result()]
-
-    def close(self) -> None:
-        if self.helpers is not None:
-            self.helpers.close()
-
-
 _END = object()
 
 
@@ -136,7 +119,7 @@ class _Prefetch:
     queue in order: every batch fetched before it is stored first, then it is raised here.
     """
 
-    def __init__(self, source: MailSource, parser: _Parser, batches, depth: int = PREFETCH) -> None:
+    def __init__(self, source: MailSource, parser: ParsePool[bytes], batches, depth: int = PREFETCH) -> None:
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stopping = threading.Event()
         self.thread = threading.Thread(
@@ -144,13 +127,13 @@ class _Prefetch:
         )
         self.thread.start()
 
-    def _run(self, source: MailSource, parser: _Parser, batches) -> None:
+    def _run(self, source: MailSource, parser: ParsePool[bytes], batches) -> None:
         try:
             for chunk in batches:
                 if self.stopping.is_set():
                     return
                 fetched = list(source.fetch(chunk))
-                self._put(Batch.of(source, chunk, fetched, parser.submit([f.raw for f in fetched])))
+                self._put(Batch.of(source, chunk, fetched, parser.submit([f.raw for f in fetched], len)))
         except BaseException as exc:  # noqa: BLE001 - handed to the storing thread, which raises it
             self._put(exc)
             return
@@ -227,12 +210,18 @@ class AccountSync:
         self.user = users_store.get_user(db, account.owner_id)
         self.result = AccountResult(account.name)
         self.checkpoint = Checkpoints(options.checkpoint)
-        self.source: MailSource | None = None
-        self.company = None
+        self._source: MailSource | None = None  # opened by run(), for the run
+        self.company: Company | None = None  # read again for each batch, with the settings it carries
         # UIDs whose flags came with their download in this run: the flag pass need not read them again.
         self.downloaded: dict[int, set[int]] = {}
 
     # --- plumbing ----------------------------------------------------------------------------
+
+    @property
+    def source(self) -> MailSource:
+        if self._source is None:
+            raise RuntimeError("the mail source is open only during run()")
+        return self._source
 
     def _commit(self, work: Callable[[], object]):
         with self.db.tx():
@@ -269,7 +258,7 @@ class AccountSync:
 
     def run(self) -> AccountResult:
         factory = self.options.source_factory or open_source
-        self.source = factory(self.account)
+        self._source = factory(self.account)
         try:
             folders = self._folders()
             self._push(folders)
@@ -444,9 +433,12 @@ class AccountSync:
         self._fetch_and_store(folder, selected, new, advance=True)
         lost_failures = [u for u in retry if u not in server]
         if lost_failures:
-            self._commit(
-                lambda: [state.clear_failure(self.db, folder.id, selected.uidvalidity, u) for u in lost_failures]
-            )
+
+            def clear_lost() -> None:
+                for uid in lost_failures:
+                    state.clear_failure(self.db, folder.id, selected.uidvalidity, uid)
+
+            self._commit(clear_lost)
         self._fetch_and_store(folder, selected, [u for u in retry if u in server], advance=False)
         # Left out as past, now wanted (a contact is involved, or the account takes everyone). One
         # gone from the server keeps its record until the folder is settled: a copy moved to
@@ -508,17 +500,17 @@ class AccountSync:
         """
         if not uids:
             return
-        batches = chunks(uids, self.options.batch)
         workers = self.options.workers if self.options.workers is not None else min(2, os.cpu_count() or 1)
         big = len(uids) >= PARALLEL_FROM
         reader = getattr(self.source, "reader", None)
         factory = reader(folder.name, selected.uidvalidity) if reader and big else None
         parser = None
+        feed: Downloads | _Prefetch
         if factory is not None and workers > 1:
-            feed = Downloads(self.source, factory, batches, workers)
-        else:
-            parser = _Parser(workers if big else 1)
-            feed = _Prefetch(self.source, parser, batches)
+            feed = Downloads(self.source, factory, uids, workers, batch=self.options.batch)
+        else:  # downloaded here, by a thread; parsed by helpers only when there are several
+            parser = ParsePool(workers if big and workers > 1 else 0, parse_raws)
+            feed = _Prefetch(self.source, parser, chunks(uids, self.options.batch))
         done = 0
         try:
             with self.db.bulk_writes(refetchable=True), interrupt_between_steps(self.options.notice) as interrupted:
@@ -544,17 +536,17 @@ class AccountSync:
         """
         parsed = job.parsing()
         before = (self.result.new, self.result.skipped, len(self.result.errors))
-        self.company = None  # read again for each batch, with the settings it carries
+        self.company = None  # read again for each batch
 
         def store(fail_fast: bool) -> None:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
-            located = [
+            stored = [
                 self._store_one(folder, selected, item, result, fail_fast=fail_fast)
                 for item, result in zip(job.fetched, parsed)
             ]
-            located = [loc for loc in located if loc is not None]
+            located = [loc for loc in stored if loc is not None]
             state.add_locations(self.db, folder.id, selected.uidvalidity, located)
             self.downloaded.setdefault(folder.id, set()).update(loc.uid for loc in located)
             for loc in located:

@@ -1,0 +1,132 @@
+"""Messages parsed in helper processes, in order: one way for Smart BCC and sync alike.
+
+Parsing is the half of capture that needs no database, so helper processes do it while the one
+process that writes stores what they sent back. Every caller cuts its messages into tasks the same
+way (:func:`tasks`): ``CHUNK`` messages, or fewer that reach ``CHUNK_BYTES``, so that a task is big
+enough to be worth sending and small enough that large messages do not fill the memory. Results
+come back in the order the messages were given, whichever helper parsed them.
+
+What a helper does with a task is the caller's: read files and parse them (Smart BCC), parse bytes
+it was sent (sync over one connection), or download and parse (sync over connections of its own).
+It returns one result per message of the task, in order.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, Generic, TypeVar
+
+from pdmail.core.worker_pool import HelperPool, become_helper
+from pdmail.mime.limits import MB
+
+Item = TypeVar("Item")
+
+CHUNK = 16  # messages per task sent to a helper
+CHUNK_BYTES = 4 * MB  # ...or fewer that reach this size
+# Tasks waiting per helper, in a stream. The store takes a whole batch (200 messages) before writing
+# it, so the window must hold more than a batch (16 x 16 > 200): with less, the helpers idle while a
+# batch is written and the store idles while the next one is parsed.
+IN_FLIGHT = 16
+# Counts alone would let large messages fill the memory (200 of 25 MB is 5 GB), so the window also
+# ends at a size. Typical mail (50 KB a message) never reaches it.
+IN_FLIGHT_BYTES = 32 * MB
+
+
+def tasks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[tuple[list[Item], int]]:
+    """The items cut into tasks, each with its size in bytes: CHUNK items, or fewer that reach CHUNK_BYTES.
+
+    ``size_of`` is what an item will cost in memory once read; 0 when that is not known beforehand
+    (a message still on the server), and then only the count cuts.
+    """
+    chunk: list[Item] = []
+    size = 0
+    for item in items:
+        chunk.append(item)
+        size += size_of(item)
+        if len(chunk) >= CHUNK or size >= CHUNK_BYTES:
+            yield chunk, size
+            chunk, size = [], 0
+    if chunk:
+        yield chunk, size
+
+
+def parse_raws(raws: Sequence[bytes]) -> list:
+    """Each message as capture stores it (:func:`pdmail.capture.save.parse_for_store`), in order."""
+    from pdmail.capture.save import parse_for_store  # loaded in the helpers, not by a sync with nothing new
+
+    return [parse_for_store(raw) for raw in raws]
+
+
+class ParsePool(Generic[Item]):
+    """``work`` run on tasks of items, in ``workers`` helper processes, or here when ``workers`` < 1.
+
+    ``work`` takes a task (a list of items) and returns one result per item, in order; it runs in a
+    helper, so it and its results must pickle. An exception it raises is raised where its results
+    are asked for, and a helper that ended raises :class:`~pdmail.core.errors.TemporaryFailure` there.
+    """
+
+    def __init__(
+        self,
+        workers: int,
+        work: Callable[[list[Item]], list],
+        initializer: Callable[..., None] = become_helper,
+        initargs: tuple = (),
+    ) -> None:
+        self.work = work
+        self.helpers = HelperPool(workers, work, initializer, initargs) if workers >= 1 else None
+        self.workers = max(workers, 1)
+
+    def submit(self, items: Sequence[Item], size_of: Callable[[Item], int]) -> Callable[[], list]:
+        """Send these items now, as tasks; the function returned waits for their results, in order.
+
+        For a caller that bounds the work it gives out itself (sync: a batch or two ahead).
+        """
+        if self.helpers is None:
+            return lambda: _one_each(self.work(list(items)), len(items))
+        helpers = self.helpers
+        sent = [(helpers.submit(chunk), len(chunk)) for chunk, _ in tasks(items, size_of)]
+        return lambda: [result for getter, count in sent for result in _one_each(getter(), count)]
+
+    def results(self, items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[Any]:
+        """Each item's result, in order, as fast as the caller takes them.
+
+        At most IN_FLIGHT tasks per helper, and IN_FLIGHT_BYTES of items, wait at any time, so memory
+        stays flat however many items there are.
+        """
+        if self.helpers is None:
+            for chunk, _ in tasks(items, size_of):
+                yield from _one_each(self.work(chunk), len(chunk))
+            return
+        pending: deque[tuple[Callable[[], Any], int, int]] = deque()  # (getter, items, bytes) of each task
+        waiting = 0  # bytes of the items in the pending tasks
+        for chunk, size in tasks(items, size_of):
+            pending.append((self.helpers.submit(chunk), len(chunk), size))
+            waiting += size
+            while len(pending) >= IN_FLIGHT * self.workers or waiting > IN_FLIGHT_BYTES:
+                getter, count, size = pending.popleft()
+                waiting -= size
+                yield from _one_each(getter(), count)
+        while pending:
+            getter, count, _ = pending.popleft()
+            yield from _one_each(getter(), count)
+
+    def close(self) -> None:
+        """Stop the helpers at once, whatever they are doing."""
+        if self.helpers is not None:
+            self.helpers.close()
+
+    def __enter__(self) -> ParsePool[Item]:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+
+def _one_each(results: Any, count: int) -> list:
+    """A task's results, checked to be one per item: a task that lost or added one would misfile mail."""
+    if not isinstance(results, list) or len(results) != count:
+        raise TypeError(
+            f"a task of {count} messages came back with {type(results).__name__} instead of {count} results"
+        )
+    return results

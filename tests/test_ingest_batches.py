@@ -167,11 +167,7 @@ def test_contacts_made_by_a_batch_link_their_earlier_mail_once(tmp_path, monkeyp
 # --- the full-text index is written once per batch ------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="store.emails._leave_quarantine releases held copies with an UPDATE that may change several rows; "
-    "SQLite then opens a statement journal, and the full-text index writes out its buffer for every message",
-)
+@pytest.mark.sqlite_only  # a property of SQLite's full-text index
 def test_the_search_index_is_written_once_per_batch_not_once_per_message(company, db_path):
     """FTS5 keeps a batch's index in memory and writes it at the commit, unless a statement in the
     batch needs a savepoint of its own: then it writes out everything at once, every time."""

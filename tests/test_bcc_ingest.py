@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 import mailbox
-import sqlite3
 
 import pytest
+import rawdb
 
 pytestmark = pytest.mark.both_engines
 
@@ -59,12 +59,7 @@ def ingest(cli, raw: bytes, *args: str):
 
 
 def db_rows(db_path, sql, params=()):
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return rawdb.rows(db_path, sql, params)
 
 
 # --- authorization ----------------------------------------------------------------------------
@@ -524,17 +519,12 @@ def test_parallel_parsing_gives_the_same_result(team, tmp_path):
 def test_busy_database_exits_75_and_mta_keeps_the_message(team, db_path, monkeypatch):
     """A long writer holds the database: the mail server is told to retry, nothing half-written."""
     monkeypatch.setenv("PDMAIL_BUSY_TIMEOUT", "0.2")
-    blocker = sqlite3.connect(db_path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with rawdb.another_writer(db_path):
         result = team("bcc-ingest", "--mta", input=mail())
         assert result.exit_code == 75, result.stderr
         assert "busy" in result.stderr
         plain = team("bcc-ingest", input=mail())
         assert plain.exit_code == 75
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert team.json("inbox", "--folder", "all") == []
     code, data, _ = ingest(team, mail())
     assert code == 0 and data["status"] == "stored"

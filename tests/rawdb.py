@@ -132,3 +132,15 @@ def another_writer(target):
             yield conn
         finally:
             conn.execute("ROLLBACK")
+
+
+def mark_newer_schema(target, version: int) -> None:
+    """Record schema ``version`` as a newer pdmail would: SQLite's user_version, PostgreSQL's ledger."""
+    if is_postgres(target):
+        execute(
+            target,
+            "INSERT INTO _pdmail_migrations (number, name, applied_utc) VALUES (?, 'newer', '2030-01-01T00:00:00Z')",
+            (version,),
+        )
+    else:
+        execute(target, f"PRAGMA user_version = {int(version)}")

@@ -293,8 +293,14 @@ def _wait_for_writers_as_sqlite_does(db: PostgresDatabase) -> None:
     db.execute("SELECT set_config('lock_timeout', ?, false)", (f"{max(1, round(busy_timeout() * 1000))}ms",))
 
 
+def _blank(db: PostgresDatabase) -> bool:
+    """An empty database: what a missing file is on SQLite, where only ``init`` makes one."""
+    return migrations_postgres.schema_version(db) == 0 and not migrations_postgres.foreign_tables(db)
+
+
 def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
-    """Connect and bring the schema up to date; a newer schema is refused untouched."""
+    """Connect and bring the schema up to date; a newer schema is refused untouched, and so is an
+    empty database unless ``create`` (``pdmail init``) says to make pdmail's tables there."""
     psycopg = _import_psycopg()
     label = safe_label(url)
     try:
@@ -310,6 +316,8 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
     db = PostgresDatabase(conn, url)
     try:
         _wait_for_writers_as_sqlite_does(db)
+        if not create and _blank(db):
+            raise UsageError(f"no pdmail database at {label} yet; create one with `pdmail init`")
         migrations_postgres.migrate(db)
     except migrations_postgres.NewerSchema as exc:
         conn.close()

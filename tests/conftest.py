@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -56,6 +57,32 @@ def isolated_home(tmp_path, monkeypatch, db_target):
 def db_path(tmp_path, engine, db_target):
     """The database as ``--db`` takes it: a file's Path on SQLite, the URL on PostgreSQL."""
     return tmp_path / "pdmail.db" if engine == "sqlite" else db_target
+
+
+@pytest.fixture
+def copy_db(engine, request):
+    """``copy_db(source, file)``: a whole copy of the database ``source``, as ``--db`` takes it.
+
+    On SQLite the file (with its write-ahead log) copied to ``file``; on PostgreSQL a new database
+    made from ``source`` as its template (nobody may be connected to ``source`` meanwhile), dropped
+    after the test.
+    """
+    made: list[str] = []
+
+    def copy(source, file: Path):
+        if engine == "postgres":
+            server = request.getfixturevalue("pg_server")
+            made.append(server.copy_database(server.database_in(str(source))))
+            return server.url(made[-1])
+        shutil.copy(source, file)
+        for suffix in ("-wal", "-shm"):
+            if Path(f"{source}{suffix}").exists():
+                shutil.copy(f"{source}{suffix}", f"{file}{suffix}")
+        return file
+
+    yield copy
+    for name in made:
+        request.getfixturevalue("pg_server").drop_database(name)
 
 
 class Cli:

@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import quote, unquote, urlsplit
 
 BINDIR_ROOT = Path("/usr/lib/postgresql")
 SUPERUSER = "pdmail_test_super"
@@ -294,6 +294,11 @@ class PgServer:
 
     # --- connections and databases --------------------------------------------------------------
 
+    @staticmethod
+    def database_in(url: str) -> str:
+        """The database name a URL of :meth:`url` names."""
+        return unquote(urlsplit(url).path.lstrip("/"))
+
     def url(self, dbname: str, user: str | None = None) -> str:
         """A libpq URL for ``dbname`` over the Unix socket, as ``user`` (the superuser by default)."""
         who = quote(user or SUPERUSER, safe="")
@@ -325,6 +330,17 @@ class PgServer:
         statement = sql.SQL("CREATE DATABASE {} TEMPLATE template0").format(sql.Identifier(name))
         if owner:
             statement += sql.SQL(" OWNER {}").format(sql.Identifier(owner))
+        self._admin_conn().execute(statement)
+        return name
+
+    def copy_database(self, template: str, name: str | None = None) -> str:
+        """A new database holding what ``template`` holds (``CREATE DATABASE ... TEMPLATE``), named
+        ``name`` or freshly: data built once and copied for each test. PostgreSQL copies only a
+        database nobody is connected to; the copy is a file copy, far quicker than building again."""
+        from psycopg import sql
+
+        name = name or f"pdmail_test_{next(self._names)}"
+        statement = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template))
         self._admin_conn().execute(statement)
         return name
 

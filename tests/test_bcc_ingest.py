@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import mailbox
-import sqlite3
+import os
+import subprocess
+import sys
 
 import pytest
+import rawdb
 
 pytestmark = pytest.mark.both_engines
 
@@ -59,12 +62,7 @@ def ingest(cli, raw: bytes, *args: str):
 
 
 def db_rows(db_path, sql, params=()):
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return rawdb.rows(db_path, sql, params)
 
 
 # --- authorization ----------------------------------------------------------------------------
@@ -327,6 +325,38 @@ def test_same_message_twice_is_one_email(team):
     assert len(team.json("inbox", "--folder", "all")) == 1
 
 
+def test_two_deliveries_of_one_message_at_the_same_moment_store_it_once(team, db_path):
+    """Two mail servers (or two recipients of one message) start bcc-ingest together: each checks
+    whether the message is stored and stores it if not, one after the other, never both at once."""
+    for attempt in range(4):
+        raw = mail(mid=f"<twice{attempt}@northwind.example>", subject=f"Twice {attempt}")
+        both = [
+            subprocess.Popen(
+                [sys.executable, "-m", "pdmail", "bcc-ingest", "--mta", "--json"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=dict(os.environ),
+            )
+            for _ in range(2)
+        ]
+        for proc in both:  # each is started and waits for its message: both get it at once
+            proc.stdin.write(raw)
+        for proc in both:
+            proc.stdin.close()
+        results = [(proc.wait(timeout=120), proc.stdout.read(), proc.stderr.read()) for proc in both]
+        for proc in both:
+            proc.stdout.close()
+            proc.stderr.close()
+        assert [code for code, _, _ in results] == [0, 0], results
+        outcomes = [json.loads(out) for _, out, _ in results]
+        assert sorted(o["status"] for o in outcomes) == ["duplicate", "stored"], outcomes
+        assert outcomes[0]["id"] == outcomes[1]["id"]
+    assert rawdb.scalar(db_path, "SELECT count(*) FROM emails") == 4
+    assert rawdb.scalar(db_path, "SELECT count(*) FROM raw_messages") == 4
+    assert rawdb.scalar(db_path, "SELECT count(*) FROM quarantine") == 0
+
+
 def test_copy_with_relay_headers_and_rewritten_message_id_is_the_same_email(team):
     _, first, _ = ingest(team, mail())
     relayed = mail(
@@ -524,17 +554,12 @@ def test_parallel_parsing_gives_the_same_result(team, tmp_path):
 def test_busy_database_exits_75_and_mta_keeps_the_message(team, db_path, monkeypatch):
     """A long writer holds the database: the mail server is told to retry, nothing half-written."""
     monkeypatch.setenv("PDMAIL_BUSY_TIMEOUT", "0.2")
-    blocker = sqlite3.connect(db_path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
+    with rawdb.another_writer(db_path):
         result = team("bcc-ingest", "--mta", input=mail())
         assert result.exit_code == 75, result.stderr
         assert "busy" in result.stderr
         plain = team("bcc-ingest", input=mail())
         assert plain.exit_code == 75
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
     assert team.json("inbox", "--folder", "all") == []
     code, data, _ = ingest(team, mail())
     assert code == 0 and data["status"] == "stored"

@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import rawdb
 from oddmail import ADDRESS_CLASSES, CAPTURE, OWN, POISON_PLACES, POISON_WORDS, STRANGER, UTF7_SURROGATE, mail, poison
 
 pytestmark = pytest.mark.both_engines
@@ -40,15 +41,11 @@ def pdmail(*args: str, stdin: bytes = b""):
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
-def held(db_path) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(
-            "SELECT q.*, r.data FROM quarantine q LEFT JOIN raw_messages r ON r.sha256 = q.raw_sha256 ORDER BY q.id"
-        ).fetchall()
-    finally:
-        conn.close()
+def held(db_path) -> list:
+    return rawdb.rows(
+        db_path,
+        "SELECT q.*, r.data FROM quarantine q LEFT JOIN raw_messages r ON r.sha256 = q.raw_sha256 ORDER BY q.id",
+    )
 
 
 def write_files(folder: Path, messages: list[bytes]) -> list[str]:
@@ -280,8 +277,18 @@ def test_files_that_cannot_be_stored_are_quarantined_too(team, monkeypatch, tmp_
     assert len(held(db_path)) == 3
 
 
-@pytest.mark.parametrize("exc", [sqlite3.OperationalError("disk I/O error"), OSError(28, "No space left on device")])
-def test_a_failing_machine_makes_the_mail_server_retry(team, monkeypatch, db_path, exc):
+def _disk_error(engine: str) -> Exception:
+    """What the engine's driver raises when the disk under the database fails."""
+    if engine == "postgres":
+        import psycopg
+
+        return psycopg.errors.DiskFull("could not extend file: No space left on device")
+    return sqlite3.OperationalError("disk I/O error")
+
+
+@pytest.mark.parametrize("failure", ["database", "file system"])
+def test_a_failing_machine_makes_the_mail_server_retry(team, monkeypatch, db_path, engine, failure):
+    exc = _disk_error(engine) if failure == "database" else OSError(28, "No space left on device")
     _fail_on_insert(monkeypatch, exc)
     result = team("bcc-ingest", "--mta", input=mail())
     assert result.exit_code == 75

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import rawdb
 
 from pdmail.core.settings import SETTINGS
 
@@ -16,6 +17,11 @@ def test_init_creates_admin_and_default_user(cli, db_path):
     assert data["email"] == "maria@northwind.example" and data["is_admin"] is True
     users = cli.json("user", "list")
     assert [(u["email"], u["default"]) for u in users] == [("maria@northwind.example", True)]
+
+
+@pytest.mark.sqlite_only
+def test_init_creates_the_file_readable_by_its_owner_only(cli, db_path):
+    cli.ok("init", "--name", "Maria Lopez", "--email", "maria@northwind.example")
     assert (db_path.stat().st_mode & 0o777) == 0o600
 
 
@@ -231,11 +237,7 @@ def test_version(cli):
 
 
 def test_newer_database_is_an_error_line_with_exit_2(company, db_path):
-    import sqlite3
-
-    conn = sqlite3.connect(db_path)
-    conn.execute("PRAGMA user_version = 999")
-    conn.close()
+    rawdb.mark_newer_schema(db_path, 999)
     result = company("contact", "list")
     assert result.exit_code == 2
     assert result.stderr.count("\n") == 1 and "newer pdmail" in result.stderr

@@ -12,6 +12,7 @@ import time
 
 import factories as f
 import pytest
+import rawdb
 
 from pdmail.store import open_db
 from pdmail.store import users as users_store
@@ -558,16 +559,6 @@ DRY_RUNS = {
 }
 
 
-def dump(db_path) -> str:
-    import sqlite3
-
-    conn = sqlite3.connect(db_path)
-    try:
-        return "\n".join(conn.iterdump())
-    finally:
-        conn.close()
-
-
 @pytest.mark.parametrize("case", sorted(DRY_RUNS))
 def test_every_rule_change_that_relinks_takes_dry_run(rules, db_path, case):
     cli, mails, folder = rules
@@ -575,24 +566,24 @@ def test_every_rule_change_that_relinks_takes_dry_run(rules, db_path, case):
     for step in setup:
         cli.ok(*step)
     command = [part.replace("{dir}", str(folder)) for part in command]
-    before = dump(db_path)
+    before = rawdb.dump(db_path)
 
     preview = cli.json(*command, "--dry-run")
     assert preview["dry_run"] is True
     assert mails[changed] in [c["id"] for c in preview["relink"]["changes"]]
     human = cli.ok(*command, "--dry-run").stdout
     assert f"email {mails[changed]}:" in human and "nothing was written" in human
-    assert dump(db_path) == before
+    assert rawdb.dump(db_path) == before
 
     done = cli(*command)  # and the same change for real does what the preview said
     assert done.exit_code == 0, done.stderr
-    assert dump(db_path) != before
+    assert rawdb.dump(db_path) != before
 
 
 def test_a_setting_takes_dry_run_and_says_nothing_relinks(rules, db_path):
     cli, _, _ = rules
-    before = dump(db_path)
+    before = rawdb.dump(db_path)
     data = cli.json("settings", "set", "auto-link-deals", "off", "--dry-run")
     assert data["dry_run"] is True and data["relink"]["changed"] == 0
     assert "nothing to do" in cli.ok("settings", "set", "auto-link-deals", "off", "--dry-run").stdout
-    assert dump(db_path) == before
+    assert rawdb.dump(db_path) == before

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import mailbox
 import re
-import sqlite3
 from pathlib import Path
 
 import factories
 import pytest
+import rawdb
 
 pytestmark = pytest.mark.both_engines
 
@@ -351,12 +351,10 @@ def test_share_changes_the_whole_thread_and_is_recorded(team, db_path):
     assert team("show", str(first), "--user", SAM).exit_code == 4
     assert team.json("share", str(first), "--shared")["changed"] == 2
     assert team.json("show", str(first), "--user", SAM)["id"] == first
-    conn = sqlite3.connect(db_path)
-    log = conn.execute(
-        "SELECT user_id, action, from_value, to_value FROM audit_log WHERE action = 'visibility' ORDER BY id"
-    ).fetchall()
-    conn.close()
-    assert log == [(1, "visibility", "shared", "private"), (1, "visibility", "private", "shared")]
+    log = rawdb.rows(
+        db_path, "SELECT user_id, action, from_value, to_value FROM audit_log WHERE action = 'visibility' ORDER BY id"
+    )
+    assert [tuple(r) for r in log] == [(1, "visibility", "shared", "private"), (1, "visibility", "private", "shared")]
     assert team("share", str(first)).exit_code == 2
     assert team("share", str(first), "--private", "--shared").exit_code == 2
 

@@ -7,7 +7,7 @@ import json
 import pytest
 from syncworld import OWNER, Maildir, mail
 
-from pdmail.accounts.sync_lock import file_lock
+from pdmail.accounts.sync_lock import account_lock
 from pdmail.store import accounts as accounts_store
 from pdmail.store import open_db
 from pdmail.store.users import find_user
@@ -45,7 +45,7 @@ def test_sync_json_summary(cli, box):
 def test_a_second_run_exits_75_with_a_clear_message(cli, box, db_path):
     db = open_db(db_path)
     account = accounts_store.get_account(db, find_user(db, OWNER), "local")
-    with file_lock(db_path, account):
+    with account_lock(db, account):
         result = cli("sync", "--user", OWNER)
     db.close()
     assert result.exit_code == 75

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 import mailbox
 import os
-import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import rawdb
 
 from pdmail.capture.inputs import Input, expand, mbox_spans
 from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
@@ -45,12 +45,7 @@ def team(company):
 
 
 def db_rows(db_path, sql, params=()):
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
+    return rawdb.rows(db_path, sql, params)
 
 
 # --- memory -----------------------------------------------------------------------------------------

@@ -18,10 +18,10 @@ import json
 import mailbox
 import re
 import shutil
-import sqlite3
 from pathlib import Path
 
 import pytest
+import rawdb
 from clitree import all_commands
 from typer.testing import CliRunner
 
@@ -157,9 +157,12 @@ def token(owner: str, kind: str) -> str:
 
 
 class World:
-    def __init__(self, path: Path, home: Path) -> None:
-        self.path = path
-        self.env = {"PDMAIL_DB": str(path), "HOME": str(home), "COLUMNS": "200", "PDMAIL_USER": None}
+    """Every kind of email for every owner, built once per module and engine: a SQLite file, or a
+    PostgreSQL database that serves as the template of each test's own."""
+
+    def __init__(self, target: Path | str, home: Path) -> None:
+        self.target = target
+        self.env = {"PDMAIL_DB": str(target), "HOME": str(home), "COLUMNS": "200", "PDMAIL_USER": None}
         self.runner = CliRunner()
         self.ids: dict[tuple[str, str], int] = {}
 
@@ -194,28 +197,44 @@ class World:
             self.ok("settings", "set", "default-visibility", "shared", "--user", addr(owner))
         # Lee, who owns no mail, gives Ada her second address: a colleague's change on others' mail.
         self.ok("contact", "add-address", "1", "ada.b@acme.example", "--user", addr("lee"))
-        conn = sqlite3.connect(self.path)
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        conn.close()
+        if not rawdb.is_postgres(self.target):  # the whole database in the one file, to be copied
+            rawdb.execute(self.target, "PRAGMA wal_checkpoint(TRUNCATE)")
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory) -> World:
+def sqlite_world(tmp_path_factory) -> World:
     base = tmp_path_factory.mktemp("matrix")
     w = World(base / "world.db", base)
     w.build()
     return w
 
 
+@pytest.fixture(scope="module")
+def postgres_world(tmp_path_factory, pg_server) -> World:
+    base = tmp_path_factory.mktemp("matrix-pg")
+    name = pg_server.fresh_database()
+    w = World(pg_server.url(name), base)
+    w.build()
+    yield w
+    pg_server.drop_database(name)
+
+
 @pytest.fixture
-def mx(world, db_path, cli):
+def mx(request, engine, db_path, cli):
     """The world copied into this test's own database (PDMAIL_DB), so changes stay in the test."""
-    shutil.copyfile(world.path, db_path)
+    world = request.getfixturevalue(f"{engine}_world")
+    if engine == "postgres":
+        pg_server = request.getfixturevalue("pg_server")
+        name = pg_server.database_in(db_path)
+        pg_server.drop_database(name)  # the test's empty database, made again as a copy of the world
+        pg_server.copy_database(pg_server.database_in(world.target), name)
+    else:
+        shutil.copyfile(world.target, db_path)
     return Matrix(world, cli, db_path)
 
 
 class Matrix:
-    def __init__(self, world: World, cli, db_path: Path) -> None:
+    def __init__(self, world: World, cli, db_path: Path | str) -> None:
         self.ids = world.ids
         self.cli = cli
         self.db_path = db_path
@@ -237,16 +256,12 @@ class Matrix:
         return {i for (owner, _), i in self.ids.items() if owner == viewer}
 
     def row(self, email_id: int) -> tuple:
-        conn = sqlite3.connect(self.db_path)
-        try:
-            email = conn.execute("SELECT * FROM emails WHERE id = ?", (email_id,)).fetchone()
-            thread = conn.execute(
-                "SELECT t.* FROM threads t JOIN emails e ON e.thread_id = t.id WHERE e.id = ?", (email_id,)
-            ).fetchone()
-            audits = conn.execute("SELECT count(*) FROM audit_log").fetchone()
-            return email, thread, audits
-        finally:
-            conn.close()
+        email = rawdb.rows(self.db_path, "SELECT * FROM emails WHERE id = ?", (email_id,))
+        thread = rawdb.rows(
+            self.db_path, "SELECT t.* FROM threads t JOIN emails e ON e.thread_id = t.id WHERE e.id = ?", (email_id,)
+        )
+        audits = rawdb.scalar(self.db_path, "SELECT count(*) FROM audit_log")
+        return [tuple(r) for r in email], [tuple(r) for r in thread], audits
 
 
 def same_as_missing(hidden, missing, email_id: int) -> None:

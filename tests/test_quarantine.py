@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 import pytest
+import rawdb
 import test_bcc_ingest as bcc
 
 pytestmark = pytest.mark.both_engines
@@ -123,10 +123,7 @@ def test_a_discarded_entrys_id_is_never_given_to_another_message(team):
 
 def test_discard_all_older_than_an_age(team, db_path):
     ids = [bcc.ingest(team, refused(n))[1]["quarantine_id"] for n in range(3)]
-    conn = sqlite3.connect(db_path)
-    conn.execute("UPDATE quarantine SET received_utc = '2020-01-01T00:00:00Z' WHERE id IN (?, ?)", ids[:2])
-    conn.commit()
-    conn.close()
+    rawdb.execute(db_path, "UPDATE quarantine SET received_utc = '2020-01-01T00:00:00Z' WHERE id IN (?, ?)", ids[:2])
     needs_age = team("bcc-ingest", "--discard-all")
     assert needs_age.exit_code == 2 and "--older-than" in needs_age.stderr
     assert team("bcc-ingest", "--discard-all", "--older-than", "soon").exit_code == 2

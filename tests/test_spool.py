@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 import os
 import resource
-import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+import rawdb
 
 from pdmail.mime.limits import MAX_MESSAGE_SIZE, MB, too_large
+from pdmail.store import open_db
 from pdmail.store.spool import STALE_AFTER, TEMP_PREFIX
 
 pytestmark = pytest.mark.both_engines
@@ -38,22 +39,22 @@ def small_message() -> bytes:
     )
 
 
-def spool_folder(db_path: Path) -> Path:
-    return db_path.with_name(db_path.name + ".spool")
+def spool_folder(db_path) -> Path:
+    """Where this database's oversize messages wait: beside a SQLite file, in the user's data folder for a server."""
+    db = open_db(db_path)
+    try:
+        return db.spool_folder()
+    finally:
+        db.close()
 
 
-def leftovers(db_path: Path) -> list[str]:
+def leftovers(db_path) -> list[str]:
     folder = spool_folder(db_path)
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(TEMP_PREFIX)) if folder.exists() else []
 
 
-def held(db_path: Path) -> list[sqlite3.Row]:
-    conn = sqlite3.connect(db_path)
-    conn.row_factory = sqlite3.Row
-    try:
-        return conn.execute("SELECT * FROM quarantine").fetchall()
-    finally:
-        conn.close()
+def held(db_path) -> list:
+    return rawdb.rows(db_path, "SELECT * FROM quarantine")
 
 
 @pytest.fixture
@@ -113,7 +114,7 @@ def test_a_full_disk_ends_a_run_over_files_with_75(team, db_path, tmp_path, monk
 
 def test_files_killed_writes_left_are_swept_once_stale(team, db_path):
     folder = spool_folder(db_path)
-    folder.mkdir(mode=0o700, exist_ok=True)
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
     stale, fresh = folder / f"{TEMP_PREFIX}4242", folder / f"{TEMP_PREFIX}abc123"
     kept = folder / ("0" * 64 + ".eml")  # a quarantined message: never swept
     for path in (stale, fresh, kept):

@@ -4,6 +4,7 @@ message fails; downloads run ahead of the store; settings are read again for eve
 from __future__ import annotations
 
 import pytest
+import rawdb
 from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
 from pdmail.capture import save as capture
@@ -41,7 +42,7 @@ def test_a_message_failing_mid_batch_leaves_nothing_behind_and_the_rest_is_store
     assert result.new == 4 and result.exit_code == 7
     assert len(result.errors) == 1 and "UID 3 could not be stored (RuntimeError: disk says no)" in result.errors[0]
     assert calls.count("order-1@acme.example") == 2  # the batch was written a second time, with savepoints
-    assert count(db, "emails") == 4 and count(db, "email_fts") == 4
+    assert count(db, "emails") == 4 and count(db, rawdb.search_index(db.engine)) == 4
     assert db.scalar("SELECT COUNT(*) FROM emails WHERE message_id_norm = 'order-3@acme.example'") == 0
     assert count(db, "fetch_failures") == 1 and count(db, "locations") == 4
     assert db.scalar("SELECT last_uid FROM sync_folders WHERE name = 'INBOX'") == 5
@@ -76,7 +77,8 @@ def test_a_batch_that_fails_then_succeeds_gives_what_a_clean_run_gives(world, mo
 
     accounts_store.remove_account(db, maria, "local")
     with db.tx():
-        for table in ("email_contacts", "email_addresses", "thread_message_ids", "email_fts", "emails", "threads"):
+        index = rawdb.search_index(db.engine)
+        for table in ("email_contacts", "email_addresses", "thread_message_ids", index, "emails", "threads"):
             db.execute(f"DELETE FROM {table}")
     again = accounts_store.add_account(
         db, maria, name="local", kind="maildir", address=OWNER, maildir_path=str(box.root)

@@ -36,8 +36,9 @@ def _eid(db, n):
 
 
 @pytest.fixture
-def start(company, db_path, tmp_path):
-    """A synced mailbox that then changed on both sides; returns the folder holding db and Maildir."""
+def start(company, db_path, tmp_path, copy_db):
+    """A synced mailbox that then changed on both sides: (the folder holding the Maildir, a copy of
+    the database as it then was)."""
     base = tmp_path / "start"
     base.mkdir()
     db = open_db(db_path)
@@ -65,19 +66,23 @@ def start(company, db_path, tmp_path):
     actions.delete(db, maria, _eid(db, 8))
     actions.set_read(db, maria, _eid(db, 9), False)
     db.close()
-    shutil.copy(db_path, base / "pdmail.db")
-    for suffix in ("-wal", "-shm"):
-        if Path(str(db_path) + suffix).exists():
-            shutil.copy(str(db_path) + suffix, base / f"pdmail.db{suffix}")
-    return base
+    return base, copy_db(db_path, base / "pdmail.db")
 
 
-def _copy(start: Path, to: Path):
-    shutil.copytree(start, to)
-    db = open_db(to / "pdmail.db")
-    with db.tx():
-        db.execute("UPDATE accounts SET maildir_path = ?", (str(to / "Mail"),))
-    return db, Maildir(to / "Mail")
+@pytest.fixture
+def fresh(start, copy_db):
+    """``fresh(to)``: the start's Maildir and database copied under the folder ``to``: (db, its --db target, Maildir)."""
+    base, database = start
+
+    def copy(to: Path):
+        shutil.copytree(base / "Mail", to / "Mail")
+        target = copy_db(database, to / "pdmail.db")
+        db = open_db(target)
+        with db.tx():
+            db.execute("UPDATE accounts SET maildir_path = ?", (str(to / "Mail"),))
+        return db, target, Maildir(to / "Mail")
+
+    return copy
 
 
 def _mailbox(box: Maildir) -> dict:
@@ -90,10 +95,10 @@ def _run(db, hook=None):
 
 
 @pytest.mark.parametrize("overlapped", [False, True], ids=["in-order", "overlapped"])
-def test_every_interruption_point_converges_to_the_uninterrupted_result(start, tmp_path, monkeypatch, overlapped):
+def test_every_interruption_point_converges_to_the_uninterrupted_result(fresh, tmp_path, monkeypatch, overlapped):
     if overlapped:  # parsing in worker processes while the next batch downloads, as for a big mailbox
         monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
-    db, box = _copy(start, tmp_path / "reference")
+    db, _, box = fresh(tmp_path / "reference")
     points = []
     result = _run(db, lambda kind, n: points.append(kind))
     assert result.exit_code == 0, result.errors
@@ -104,7 +109,7 @@ def test_every_interruption_point_converges_to_the_uninterrupted_result(start, t
     assert len(points) >= 15 and "server" in points
 
     for k in range(1, len(points) + 1):
-        db, box = _copy(start, tmp_path / f"crash-{k}")
+        db, _, box = fresh(tmp_path / f"crash-{k}")
 
         def crash_at(kind, n, k=k):
             if n == k:
@@ -121,16 +126,16 @@ def test_every_interruption_point_converges_to_the_uninterrupted_result(start, t
         db.close()
 
 
-def test_a_killed_process_resumes_without_loss_or_duplicate(start, tmp_path):
-    db, box = _copy(start, tmp_path / "reference")
+def test_a_killed_process_resumes_without_loss_or_duplicate(fresh, tmp_path):
+    db, _, box = fresh(tmp_path / "reference")
     _run(db)
     reference, reference_box = dump(db), _mailbox(box)
     db.close()
     for k in (1, 4, 9):
         where = tmp_path / f"killed-{k}"
-        db, box = _copy(start, where)
+        db, target, box = fresh(where)
         db.close()
-        env = {**os.environ, "PDMAIL_DB": str(where / "pdmail.db"), "PDMAIL_CRASH_AT": f"any:{k}"}
+        env = {**os.environ, "PDMAIL_DB": str(target), "PDMAIL_CRASH_AT": f"any:{k}"}
         killed = subprocess.run(
             [sys.executable, "-m", "pdmail", "sync", "--user", OWNER], env=env, capture_output=True, text=True
         )
@@ -140,7 +145,7 @@ def test_a_killed_process_resumes_without_loss_or_duplicate(start, tmp_path):
             [sys.executable, "-m", "pdmail", "sync", "--user", OWNER], env=env, capture_output=True, text=True
         )
         assert resumed.returncode == 0, resumed.stderr
-        db = open_db(where / "pdmail.db")
+        db = open_db(target)
         assert dump(db) == reference, f"killed at checkpoint {k}"
         assert _mailbox(box) == reference_box
         db.close()

@@ -6,8 +6,6 @@ messages sit where, with which flags) is compared too.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from syncworld import OWNER, dump, mail
 from test_sync_imap import PASSWORD_ENV, server_view, uid_of
@@ -37,19 +35,16 @@ def _without_uidvalidity(state: dict) -> dict:
 
 
 @pytest.fixture
-def build(company, db_path, dovecot_server, tmp_path, monkeypatch):
-    blank = tmp_path / "blank.db"
+def build(company, db_path, dovecot_server, tmp_path, monkeypatch, copy_db):
     db = open_db(db_path)
     db.close()
-    shutil.copy(db_path, blank)
+    blank = copy_db(db_path, tmp_path / "blank.db")
 
     def make(name: str):
         """A mailbox and database synced once, then changed on both sides."""
         user = dovecot_server.add_user()
         monkeypatch.setenv(PASSWORD_ENV + "_" + name.upper().replace("-", "_"), user.password)
-        path = tmp_path / f"{name}.db"
-        shutil.copy(blank, path)
-        db = open_db(path)
+        db = open_db(copy_db(blank, tmp_path / f"{name}.db"))
         maria = find_user(db, OWNER)
         account = accounts_store.add_account(
             db,

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import pytest
+import rawdb
 from mailcorpus import corpus
 from syncworld import OWNER, dump, mail, run, world  # noqa: F401 (world is a fixture)
 
 from pdmail.mailbox import actions
 from pdmail.store import accounts as accounts_store
+from pdmail.store import open_db
 from pdmail.sync import engine as sync
 
 pytestmark = pytest.mark.both_engines
@@ -212,14 +214,18 @@ def test_an_unreadable_message_is_quarantined_not_lost(world):
     assert (again.new, again.skipped, again.exit_code) == (0, 0, 0)
 
 
-def test_a_second_concurrent_run_exits_75_at_once(world):
+def test_a_second_concurrent_run_exits_75_at_once(world, db_path):
     db, _, box, account = world
     from pdmail.accounts.sync_lock import account_lock
     from pdmail.core.errors import TemporaryFailure
 
     box.put("INBOX", mail(1))
-    with account_lock(db.path, account), pytest.raises(TemporaryFailure, match="already running"):
-        run(db, account)
+    running = open_db(db_path)  # the other run: a connection (and lock) of its own
+    try:
+        with account_lock(running, account), pytest.raises(TemporaryFailure, match="already running"):
+            run(db, account)
+    finally:
+        running.close()
     assert run(db, account).new == 1
 
 
@@ -294,7 +300,7 @@ def test_parsing_in_worker_processes_gives_the_same_result(world, monkeypatch):
     with db.tx():
         for table in ("email_contacts", "email_addresses", "thread_message_ids"):
             db.execute(f"DELETE FROM {table}")
-        db.execute("DELETE FROM email_fts")
+        db.execute(f"DELETE FROM {rawdb.search_index(db.engine)}")
         db.execute("DELETE FROM emails")
         db.execute("DELETE FROM threads")
     again = accounts_store.add_account(

@@ -25,8 +25,9 @@ from pathlib import Path
 
 from pdmail.core.errors import TemporaryFailure
 
-# A look by `account list` (is_running) holds the lock for a few microseconds: a run starting at that
-# very moment tries again for this long rather than reporting a run that is not there.
+# A look by `account list` (is_running) holds the lock file for a few microseconds, and the server
+# needs a moment to drop a killed run's lock: a run starting at that very moment tries again for this
+# long rather than reporting a run that is not there.
 CONTENDED_FOR = 0.2
 
 _held: set[int] = set()  # this process's lock descriptors
@@ -77,8 +78,13 @@ def _already_running(account, holder: str) -> TemporaryFailure:
 
 @contextmanager
 def _server_lock(db, account) -> Iterator[None]:
-    if not db.try_lock(account.id):
-        raise _already_running(account, "on this team server")
+    """The server drops a killed run's lock once it sees the connection gone, a moment after the
+    kill: a run started in that moment waits it out instead of exiting 75."""
+    deadline = time.monotonic() + CONTENDED_FOR
+    while not db.try_lock(account.id):
+        if time.monotonic() >= deadline:
+            raise _already_running(account, "on this team server")
+        time.sleep(0.01)
     try:
         yield
     finally:

@@ -205,7 +205,7 @@ def delete_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[i
                 "SELECT id FROM deals WHERE contact_id = ? AND status != 'deleted' ORDER BY id", (contact_id,)
             )
         ]
-        db.execute("PRAGMA defer_foreign_keys = ON")
+        db.defer_foreign_keys()
         db.execute("UPDATE deals SET contact_id = NULL, updated_utc = ? WHERE contact_id = ?", (now_utc(), contact_id))
         db.execute("DELETE FROM contact_emails WHERE contact_id = ?", (contact_id,))
         db.execute("DELETE FROM contacts WHERE id = ?", (contact_id,))

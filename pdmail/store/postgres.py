@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pdmail.core.errors import TemporaryFailure, UsageError
 from pdmail.store import migrations_postgres, search_words
-from pdmail.store.db import Database
+from pdmail.store.db import Database, busy_timeout
 
 # pg_advisory_xact_lock key that every write transaction takes: writers queue one after another, as
 # they do on SQLite, so a check-then-insert (dedupe, threading) never races another writer. Readers
@@ -118,7 +118,7 @@ class PostgresDatabase(Database):
         try:
             return self.conn.execute(translate(sql), params or None)
         except self._errors.OperationalError as exc:
-            raise connection_lost(self.label, exc) from None
+            raise self._translate(exc) from None
 
     def executemany(self, sql: str, rows):
         rows = list(rows)
@@ -129,7 +129,13 @@ class PostgresDatabase(Database):
                 cur.executemany(translate(sql), rows)
                 return cur
         except self._errors.OperationalError as exc:
-            raise connection_lost(self.label, exc) from None
+            raise self._translate(exc) from None
+
+    def _translate(self, exc: BaseException) -> TemporaryFailure:
+        """A lock waited for longer than ``lock_timeout`` (another writer) or a lost connection."""
+        if isinstance(exc, self._errors.errors.LockNotAvailable):
+            return TemporaryFailure(f"database {self.label} stayed busy; try again in a moment")
+        return connection_lost(self.label, exc)
 
     def insert(self, sql: str, params: tuple | dict = ()) -> int:
         row = self.execute(sql + " RETURNING id", params).fetchone()
@@ -148,7 +154,11 @@ class PostgresDatabase(Database):
 
     def _begin(self) -> None:
         self.execute("BEGIN")
-        self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+        try:
+            self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
+        except BaseException:
+            self._rollback()  # the transaction is aborted: nothing more may run on it
+            raise
 
     def _commit(self) -> None:
         self.execute("COMMIT")
@@ -273,8 +283,24 @@ def _configure(conn) -> None:
     conn.adapters.register_loader("numeric", NumericAsNumber)
 
 
+def _wait_for_writers_as_sqlite_does(db: PostgresDatabase) -> None:
+    """Wait for another writer's lock as long as SQLite would (``PDMAIL_BUSY_TIMEOUT``), then fail as busy.
+
+    Without a limit a mail server's pipe would wait behind a long writer until the mail server
+    itself gives up, and the message's fate would be its choice. PostgreSQL's ``lock_timeout`` of 0
+    means waiting forever, so the shortest wait is a millisecond.
+    """
+    db.execute("SELECT set_config('lock_timeout', ?, false)", (f"{max(1, round(busy_timeout() * 1000))}ms",))
+
+
+def _blank(db: PostgresDatabase) -> bool:
+    """An empty database: what a missing file is on SQLite, where only ``init`` makes one."""
+    return migrations_postgres.schema_version(db) == 0 and not migrations_postgres.foreign_tables(db)
+
+
 def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
-    """Connect and bring the schema up to date; a newer schema is refused untouched."""
+    """Connect and bring the schema up to date; a newer schema is refused untouched, and so is an
+    empty database unless ``create`` (``pdmail init``) says to make pdmail's tables there."""
     psycopg = _import_psycopg()
     label = safe_label(url)
     try:
@@ -289,6 +315,9 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
     _configure(conn)
     db = PostgresDatabase(conn, url)
     try:
+        _wait_for_writers_as_sqlite_does(db)
+        if not create and _blank(db):
+            raise UsageError(f"no pdmail database at {label} yet; create one with `pdmail init`")
         migrations_postgres.migrate(db)
     except migrations_postgres.NewerSchema as exc:
         conn.close()

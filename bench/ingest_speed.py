@@ -47,7 +47,7 @@ def pdmail_command() -> str:
     return found
 
 
-def pd(db: Path, *args: str) -> list[str]:
+def pd(db: Path | str, *args: str) -> list[str]:
     """A pdmail command line on ``db``; the option goes last, where it beats a PDMAIL_DB in the environment."""
     return [pdmail_command(), *args, "--db", str(db)]
 
@@ -63,12 +63,18 @@ def compile_package() -> None:
         subprocess.run([sys.executable, "-m", "compileall", "-q", location], check=False, stdout=subprocess.DEVNULL)
 
 
-def init_db(db: Path, *, name: str = "Maria Lopez", email: str = OWN) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db}{suffix}").unlink(missing_ok=True)
-    spool = Path(f"{db}.spool")
-    if spool.exists():
-        shutil.rmtree(spool)
+def is_server_url(db: Path | str) -> bool:
+    """A ``postgresql://`` URL (a database on a server) rather than a SQLite file."""
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def init_db(db: Path | str, *, name: str = "Maria Lopez", email: str = OWN) -> None:
+    """A new database: a SQLite file left by an earlier run is removed first; a server's database is
+    new already (the caller made it empty)."""
+    if not is_server_url(db):
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        shutil.rmtree(f"{db}.spool", ignore_errors=True)
     measure.run(
         pd(db, "init", "--name", name, "--email", email, "--company", "Northwind"), sample_memory=False, check=True
     )

@@ -424,27 +424,32 @@ def time_command(args: list[str], db: Path | str, runs: int, server=None) -> tup
 
 
 def explain(db: Path | str, viewers: Sequence[str] = ("maria@northwind.example",)) -> None:
-    """The plans of the main reads (``Database.query_plan``); on PostgreSQL also what the inbox page and
-    the search measured here really did (EXPLAIN ANALYZE: times, rows, buffers)."""
+    for name, lines in plans(db, viewers).items():
+        print(f"-- {name}")
+        for line in lines:
+            print("   " + line)
+
+
+def plans(db: Path | str, viewers: Sequence[str]) -> dict[str, list[str]]:
+    """The plans of the main reads (``Database.query_plan``) for each viewer; on PostgreSQL also what the
+    inbox page and the search measured here really did (EXPLAIN ANALYZE: times, rows, buffers)."""
     from pdmail.store import mailbox, open_db
     from pdmail.store.users import find_user
 
+    found: dict[str, list[str]] = {}
     handle = open_db(db)
     try:
         for email in viewers:
             viewer = find_user(handle, email)
             for name, lines in mailbox.explain_plans(handle, viewer, search_word=SEARCH_WORD).items():
-                print(f"-- {name} ({email})")
-                for line in lines:
-                    print("   " + line)
+                found[f"{name} ({email})"] = lines
         if handle.engine == "postgres":
             for email in viewers:
                 for name, lines in explain_analyze(handle, find_user(handle, email)).items():
-                    print(f"-- EXPLAIN (ANALYZE, BUFFERS) {name} ({email})")
-                    for line in lines:
-                        print("   " + line)
+                    found[f"EXPLAIN (ANALYZE, BUFFERS) {name} ({email})"] = lines
     finally:
         handle.close()
+    return found
 
 
 def explain_analyze(handle, viewer) -> dict[str, list[str]]:
@@ -468,14 +473,21 @@ DEFAULT_PG_DIR = HERE / "out" / "pg-scale"
 BUILT_MARK = "built by bench/inbox_scale.py"
 
 
+def built_note(server, name: str) -> str | None:
+    """What a finished build of database ``name`` holds (its comment), or None if none finished."""
+    mark = server.run_sql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,))
+    note = mark[0][0] if mark else None
+    return note if note and note.startswith(BUILT_MARK) else None
+
+
 def postgres_database(server, name: str, *, rebuild: bool, **sizes) -> str:
     """The URL of database ``name`` on ``server``: reused when a finished build is there, else built."""
     from psycopg import sql
 
-    mark = server.run_sql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,))
     url = server.url(name)
-    if mark and (mark[0][0] or "").startswith(BUILT_MARK) and not rebuild:
-        print(f"reusing {name}: {mark[0][0]}", file=sys.stderr)
+    note = built_note(server, name)
+    if note and not rebuild:
+        print(f"reusing {name}: {note}", file=sys.stderr)
         return url
     server.drop_database(name)
     server.create_database(name)

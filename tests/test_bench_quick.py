@@ -172,6 +172,17 @@ def test_bench_server_is_durable(pg_server):
 
 
 @pytest.mark.postgres
+def test_ingest_bench_on_postgres(pg_server, tmp_path):
+    results = ingest_speed.run_all(20, 1, 2, tmp_path, engines=("postgres",))
+    on_postgres = results["postgres"]
+    assert "mailbox" not in results  # SQLite was not asked for
+    assert on_postgres["sent"]["outcomes"] == {"stored": 20}
+    assert on_postgres["single"]["outcomes"] == {"stored": 2}
+    assert on_postgres["sent"]["server_cpu_s"] > 0
+    ingest_speed.print_table(results)
+
+
+@pytest.mark.postgres
 def test_run_script_both_engines_side_by_side(pg_server, capsys):
     """--engine both: the same rows on SQLite and PostgreSQL, the same outcomes, and the share printed."""
     run = load_run_script()

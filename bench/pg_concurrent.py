@@ -151,6 +151,7 @@ class Finished:
     wall_s: float
     stdout: str
     stderr: str
+    ended: float = 0.0  # time.perf_counter() at its end
 
 
 def start_syncs(url: str, users: list, boxes: list[Mailbox]) -> list[tuple[str, float, subprocess.Popen]]:
@@ -179,8 +180,9 @@ def pipe_stream(url: str, queue: list[tuple[str, bytes]], done: list[Finished], 
         proc = subprocess.run(
             pd(url, "bcc-ingest", "--mta", "--json", "--recipient", CAPTURE), input=raw, capture_output=True
         )
+        ended = time.perf_counter()
         finished = Finished(
-            "pipe", who, proc.returncode, time.perf_counter() - started, proc.stdout.decode(), proc.stderr.decode()
+            "pipe", who, proc.returncode, ended - started, proc.stdout.decode(), proc.stderr.decode(), ended
         )
         with lock:
             done.append(finished)
@@ -232,22 +234,40 @@ def concurrent_phase(url: str, pg, users: list, boxes: list[Mailbox], pipers: in
     started = time.perf_counter()
     syncs = start_syncs(url, users, boxes)
     threads = [threading.Thread(target=pipe_stream, args=(url, queue, done, lock)) for _ in range(pipers)]
-    for thread in threads:
+    waiters = [
+        threading.Thread(target=wait_sync, args=(who, began, process, done, lock)) for who, began, process in syncs
+    ]
+    for thread in threads + waiters:
         thread.start()
-    for who, began, process in syncs:
-        out, err = process.communicate()
-        done.append(Finished("sync", who, process.returncode, time.perf_counter() - began, out.decode(), err.decode()))
-    syncs_s = time.perf_counter() - started
+    for thread in waiters:
+        thread.join()
+    syncs_end = time.perf_counter()
     for thread in threads:
         thread.join()
     results["wall_s"] = time.perf_counter() - started
-    results["syncs_wall_s"] = syncs_s
+    results["syncs_wall_s"] = syncs_end - started
     results["server_cpu_s"] = pg_server.server_cpu_s(pg) - server_before
-    pipes = [f.wall_s for f in done if f.kind == "pipe"]
-    results["pipe_median_s"] = statistics.median(pipes) if pipes else None
-    results["pipe_p90_s"] = measure.percentile(pipes, 0.9) if pipes else None
     results["sync_walls_s"] = sorted(f.wall_s for f in done if f.kind == "sync")
+    pipes = [f for f in done if f.kind == "pipe"]
+    results["pipes_wall_s"] = max((f.ended for f in pipes), default=started) - started
+    for when, chosen in (
+        ("during", [f for f in pipes if f.ended <= syncs_end]),
+        ("after", [f for f in pipes if f.ended > syncs_end]),
+    ):
+        walls = [f.wall_s for f in chosen]
+        results[f"pipes_{when}_syncs"] = {
+            "count": len(walls),
+            "median_s": statistics.median(walls) if walls else None,
+            "p90_s": measure.percentile(walls, 0.9) if walls else None,
+        }
     return done
+
+
+def wait_sync(who: str, began: float, process: subprocess.Popen, done: list[Finished], lock: threading.Lock) -> None:
+    out, err = process.communicate()
+    ended = time.perf_counter()
+    with lock:
+        done.append(Finished("sync", who, process.returncode, ended - began, out.decode(), err.decode(), ended))
 
 
 def check_processes(finished: list[Finished], results: dict) -> None:
@@ -325,19 +345,22 @@ def print_report(r: dict) -> None:
         print(f"not available: {r['unavailable']}")
         return
     print(r["postgres"])
-    handled = r["imap_messages"] + r["piped"]
     print(
-        f"all done in {r['wall_s']:.1f} s (the syncs in {r['syncs_wall_s']:.1f} s; each sync "
-        f"{min(r['sync_walls_s']):.1f}–{max(r['sync_walls_s']):.1f} s); PostgreSQL server CPU {r['server_cpu_s']:.1f} s"
+        f"syncs: {r['imap_messages']:,} messages in {r['syncs_wall_s']:.1f} s = {r['imap_messages'] / r['syncs_wall_s']:.0f} "
+        f"msg/s (each sync {min(r['sync_walls_s']):.1f}–{max(r['sync_walls_s']):.1f} s)"
     )
     print(
-        f"throughput: {handled:,} messages handled ({r['imap_messages']:,} synced, {r['piped']} piped) = "
-        f"{handled / r['wall_s']:.0f} msg/s; {r['stored_emails']:,} emails stored = "
-        f"{r['stored_emails'] / r['wall_s']:.0f} emails/s"
+        f"piped: {r['piped']} messages in {r['pipes_wall_s']:.1f} s = {r['piped'] / r['pipes_wall_s']:.1f} msg/s "
+        f"({', '.join(f'{n} {s}' for s, n in sorted(r['piped_outcomes'].items()))}); one message took "
+        + "; ".join(
+            f"{x['median_s'] * 1000:.0f} ms median, {x['p90_s'] * 1000:.0f} ms p90 {when} the syncs ({x['count']})"
+            for when, x in (("during", r["pipes_during_syncs"]), ("after", r["pipes_after_syncs"]))
+            if x["count"]
+        )
     )
     print(
-        f"piped messages: {', '.join(f'{n} {s}' for s, n in sorted(r['piped_outcomes'].items()))}; "
-        f"each {r['pipe_median_s'] * 1000:.0f} ms median, {r['pipe_p90_s'] * 1000:.0f} ms p90"
+        f"all: {r['imap_messages'] + r['piped']:,} messages in {r['wall_s']:.1f} s = "
+        f"{(r['imap_messages'] + r['piped']) / r['wall_s']:.0f} msg/s; PostgreSQL server CPU {r['server_cpu_s']:.1f} s"
     )
     print(
         f"check: {r['stored_emails']:,} emails stored, {r['expected_emails']:,} expected (each user's distinct "

@@ -7,6 +7,13 @@ migrations), then runs the real ``pdmail`` command several times per case and pr
     python bench/inbox_scale.py                       # builds bench/out/inbox_scale.db once, then times
     python bench/inbox_scale.py --db big.db --emails 200000 --runs 7
     python bench/inbox_scale.py --db big.db --explain # also prints the query plans of the main reads
+    python bench/inbox_scale.py --engine postgres     # the same on PostgreSQL (bench/out/pg-scale, kept)
+    python bench/inbox_scale.py --engine both --emails 100000 --db s100k.db --pg-name s100k   # side by side
+
+On PostgreSQL (``--engine postgres``) the same rows go into a database on the benchmark's server
+(``pg_server.py``: durable settings), loaded with COPY; the server's folder is kept (``--pg-dir``), so
+the next run finds the database again. ``--engine both`` times each case on both engines, runs
+alternating. With ``--explain`` PostgreSQL also shows EXPLAIN ANALYZE of the inbox page and the search.
 
 The data is deterministic (``--seed``). Everything is fictional; addresses are on .example domains.
 """
@@ -396,31 +403,36 @@ def pdmail_command() -> list[str]:
     return [str(venv)] if venv.exists() else [sys.executable, "-m", "pdmail"]
 
 
-def time_command(args: list[str], db: Path | str, runs: int, server=None) -> tuple[float, float, float, float | None]:
-    """Median wall time, worst wall time, median CPU time (user + system) of the process, and on
-    PostgreSQL the median CPU time of the ``server`` meanwhile, in ms.
+def time_once(args: list[str], db: Path | str, server=None) -> tuple[float, float, float | None]:
+    """One run of the command: wall and CPU time of its process, and the PostgreSQL server's CPU, in ms.
 
     CPU time is printed too because wall time on a shared machine also measures the neighbours.
     """
     env = dict(os.environ, PDMAIL_DB=str(db), COLUMNS="120")
     env.pop("PDMAIL_USER", None)
-    walls, cpus, server_cpus = [], [], []
-    for _ in range(runs):
-        server_before = pg_server.server_cpu_s(server) if server else 0.0
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(pdmail_command() + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append((time.perf_counter() - t0) * 1000)
-        cpus.append((usage.ru_utime + usage.ru_stime) * 1000)
-        if server:
-            server_cpus.append((pg_server.server_cpu_s(server) - server_before) * 1000)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        proc.stderr and proc.stderr.close()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"pdmail {' '.join(args)} failed ({proc.returncode}): {err.strip()}")
-    server_cpu = statistics.median(server_cpus) if server_cpus else None
-    return statistics.median(walls), max(walls), statistics.median(cpus), server_cpu
+    server_before = pg_server.server_cpu_s(server) if server else 0.0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(pdmail_command() + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - t0) * 1000
+    server_cpu = (pg_server.server_cpu_s(server) - server_before) * 1000 if server else None
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.stderr and proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"pdmail {' '.join(args)} failed ({os.waitstatus_to_exitcode(status)}): {err.strip()}")
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, server_cpu
+
+
+def summarize(samples: list[tuple[float, float, float | None]]) -> tuple[float, float, float, float | None]:
+    """Median wall, worst wall, median CPU and median server CPU (None on SQLite), in ms."""
+    walls = [w for w, _, _ in samples]
+    servers = [x for _, _, x in samples if x is not None]
+    return (
+        statistics.median(walls),
+        max(walls),
+        statistics.median(c for _, c, _ in samples),
+        statistics.median(servers) if servers else None,
+    )
 
 
 def explain(db: Path | str, viewers: Sequence[str] = ("maria@northwind.example",)) -> None:
@@ -499,7 +511,7 @@ def postgres_database(server, name: str, *, rebuild: bool, **sizes) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--engine", choices=("sqlite", "postgres"), default="sqlite")
+    p.add_argument("--engine", choices=("sqlite", "postgres", "both"), default="sqlite")
     p.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite: reuse this file, or build it if missing")
     p.add_argument("--pg-dir", type=Path, default=DEFAULT_PG_DIR, help="PostgreSQL: the server's folder, kept")
     p.add_argument("--pg-name", default="inbox_scale", help="PostgreSQL: the database's name on that server")
@@ -514,31 +526,35 @@ def main() -> None:
     a = p.parse_args()
     sizes = {"emails": a.emails, "contacts": a.contacts, "deals": a.deals, "users": a.users, "seed": a.seed}
     server = None
+    targets: dict[str, Path | str] = {}
     try:
-        if a.engine == "postgres":
-            server = pg_server.start(a.pg_dir)
-            target: Path | str = postgres_database(server, a.pg_name, rebuild=a.rebuild, **sizes)
-            print(pg_server.settings_note(server))
-        else:
-            target = a.db
+        if a.engine in ("sqlite", "both"):
             if a.rebuild or not a.db.exists():
                 build(a.db, **sizes)
-        run_cases(target, a.runs, a.explain, server)
+            targets["SQLite"] = a.db
+        if a.engine in ("postgres", "both"):
+            server = pg_server.start(a.pg_dir)
+            targets["PostgreSQL"] = postgres_database(server, a.pg_name, rebuild=a.rebuild, **sizes)
+            print(pg_server.settings_note(server))
+        run_cases(targets, a.runs, a.explain, server)
     finally:
         if server:
             server.stop()
 
 
-def run_cases(target: Path | str, runs: int, with_plans: bool, server=None) -> None:
-    size = counts(target)
+def run_cases(targets: dict[str, Path | str], runs: int, with_plans: bool, server=None) -> None:
+    """Every case on each engine; with two engines the runs alternate, so that a busy moment hits both."""
+    first = next(iter(targets.values()))
+    size = counts(first)
     print(
         f"database: {size['emails']:,} emails, {size['contacts']:,} contacts, {size['deals']:,} deals, "
-        f"{size['users']} users ({'PostgreSQL' if server else 'SQLite'}); median of {runs} runs, start-up "
-        f"included; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"{size['users']} users ({' and '.join(targets)}); median of {runs} runs, start-up included; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
     owner, colleague = "maria@northwind.example", "user3@northwind.example"
     if with_plans:
-        explain(target, (owner, colleague))
+        for target in targets.values():
+            explain(target, (owner, colleague))
     cases = [
         ("start-up only: pdmail --version", ["--version"], None),
         ("inbox --limit 50", ["inbox", "--limit", "50"], owner),
@@ -556,16 +572,26 @@ def run_cases(target: Path | str, runs: int, with_plans: bool, server=None) -> N
         ("contact show 1 (the busiest contact)", ["contact", "show", "1"], owner),
         ("contact show 1 (the busiest contact)", ["contact", "show", "1"], colleague),
         ("deal show 1", ["deal", "show", "1"], colleague),
-        ("org show (the busiest contact's org)", ["org", "show", str(_org_of_contact(target, 1))], colleague),
-        ("show (newest email)", ["show", str(_newest_of(target, 1))], owner),
+        ("org show (the busiest contact's org)", ["org", "show", str(_org_of_contact(first, 1))], colleague),
+        ("show (newest email)", ["show", str(_newest_of(first, 1))], owner),
     ]
     width = max(len(c[0]) for c in cases) + 2
+    engines = list(targets)
     for label, args, user in cases:
         full = args + (["--user", user] if user else [])
-        median, worst, cpu, server_cpu = time_command(full, target, runs, server)
+        samples: dict[str, list] = {engine: [] for engine in engines}
+        for run in range(runs):
+            for engine in engines if run % 2 == 0 else engines[::-1]:
+                on = server if engine == "PostgreSQL" else None
+                samples[engine].append(time_once(full, targets[engine], on))
         who = "" if user is None else ("owner" if user == owner else "colleague")
-        on_server = "" if server_cpu is None else f", server {server_cpu:4.0f}"
-        print(f"{label:<{width}} {who:<10} {median:7.0f} ms  (max {worst:4.0f}, cpu {cpu:4.0f}{on_server})")
+        shown = []
+        for engine in engines:
+            median, worst, cpu, server_cpu = summarize(samples[engine])
+            on_server = "" if server_cpu is None else f", server {server_cpu:4.0f}"
+            prefix = f"{engine}: " if len(engines) > 1 else ""
+            shown.append(f"{prefix}{median:7.0f} ms  (max {worst:4.0f}, cpu {cpu:4.0f}{on_server})")
+        print(f"{label:<{width}} {who:<10} " + "   ".join(shown))
 
 
 def _org_of_contact(target: Path | str, contact: int) -> int:

@@ -200,7 +200,7 @@ def test_run_script_both_engines_side_by_side(pg_server, capsys):
 
 
 @pytest.mark.postgres
-def test_scale_generator_writes_the_same_mail_on_both_engines(pg_server, tmp_path):
+def test_scale_generator_writes_the_same_mail_on_both_engines(pg_server, tmp_path, capsys):
     """The PostgreSQL load (COPY, indexes made afterwards) holds what the SQLite one holds, and pdmail's
     search finds the same emails in it, in the same order."""
     import subprocess
@@ -240,6 +240,10 @@ def test_scale_generator_writes_the_same_mail_on_both_engines(pg_server, tmp_pat
         assert found[str(sqlite_db)] == found[url] and found[url]
         next_id = inbox_scale._scalar(url, "SELECT nextval(pg_get_serial_sequence('emails', 'id'))")
         assert next_id == sizes["emails"] + 1  # pdmail's next email gets a free id
+        inbox_scale.run_cases({"SQLite": sqlite_db, "PostgreSQL": url}, 1, with_plans=False, server=pg_server)
+        lines = capsys.readouterr().out.splitlines()
+        timed = [line for line in lines if " ms " in line]
+        assert len(timed) == 18 and all("SQLite:" in line and "PostgreSQL:" in line for line in timed)
     finally:
         pg_server.drop_database(name)
 

@@ -7,6 +7,13 @@ migrations), then runs the real ``pdmail`` command several times per case and pr
     python bench/inbox_scale.py                       # builds bench/out/inbox_scale.db once, then times
     python bench/inbox_scale.py --db big.db --emails 200000 --runs 7
     python bench/inbox_scale.py --db big.db --explain # also prints the query plans of the main reads
+    python bench/inbox_scale.py --engine postgres     # the same on PostgreSQL (bench/out/pg-scale, kept)
+    python bench/inbox_scale.py --engine both --emails 100000 --db s100k.db --pg-name s100k   # side by side
+
+On PostgreSQL (``--engine postgres``) the same rows go into a database on the benchmark's server
+(``pg_server.py``: durable settings), loaded with COPY; the server's folder is kept (``--pg-dir``), so
+the next run finds the database again. ``--engine both`` times each case on both engines, runs
+alternating. With ``--explain`` PostgreSQL also shows EXPLAIN ANALYZE of the inbox page and the search.
 
 The data is deterministic (``--seed``). Everything is fictional; addresses are on .example domains.
 """
@@ -22,10 +29,15 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path[:0] = [str(HERE.parent), str(HERE)]
+
+import pg_server  # noqa: E402
+
 DEFAULT_DB = HERE / "out" / "inbox_scale.db"
 EPOCH = datetime(2026, 11, 1, tzinfo=UTC)
 SPAN_S = 3 * 365 * 86400
@@ -69,53 +81,89 @@ def _iso(seconds_before: int) -> str:
     return (EPOCH - timedelta(seconds=seconds_before)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, seed: int) -> None:
-    sys.path.insert(0, str(HERE.parent))
-    from pdmail.store import open_db
+# Columns written, per table, in the order of the generated rows. ``email_search`` (PostgreSQL's full-text
+# rows) is written on PostgreSQL only: SQLite's FTS5 index is rebuilt from the emails after the load.
+COLUMNS = {
+    "company": ("id", "name", "created_utc"),
+    "users": ("id", "email", "name", "is_admin", "created_utc"),
+    "app_state": ("key", "value"),
+    "orgs": ("id", "name", "domain", "created_utc"),
+    "contacts": ("id", "name", "org_id", "created_utc"),
+    "contact_emails": ("email", "contact_id", "position"),
+    "deals": ("id", "title", "contact_id", "org_id", "value", "currency", "status", "created_utc", "updated_utc"),
+    "raw_messages": ("sha256", "size", "data"),
+    "threads": ("id", "owner_id", "subject_norm", "deal_id", "visibility", "last_date_utc", "created_utc"),
+    "emails": (
+        "id",
+        "owner_id",
+        "thread_id",
+        "message_id",
+        "message_id_norm",
+        "fingerprint",
+        "raw_sha256",
+        "direction",
+        "source",
+        "from_name",
+        "from_email",
+        "to_json",
+        "cc_json",
+        "addresses",
+        "subject",
+        "date_utc",
+        "snippet",
+        "body_text",
+        "attachments_json",
+        "folder",
+        "is_read",
+        "is_deleted",
+        "visibility",
+        "deal_id",
+        "needs_deal",
+        "captured_utc",
+    ),
+    "email_addresses": ("address", "email_id", "role"),
+    "email_contacts": ("email_id", "contact_id", "address", "rule"),
+    "thread_message_ids": ("owner_id", "message_id", "thread_id"),
+    "email_search": ("email_id", "words"),
+}
+EMAIL_BATCH = 20_000
+PLACEHOLDER_RAW = "0"  # one raw message shared by every email: the reads measured here never open it
 
-    started = time.perf_counter()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for suffix in ("", "-wal", "-shm"):
-        Path(str(path) + suffix).unlink(missing_ok=True)
-    open_db(path, create=True).close()
-    conn = sqlite3.connect(path, isolation_level=None)
-    conn.execute("PRAGMA journal_mode=WAL")
-    conn.execute("PRAGMA synchronous=OFF")
-    conn.execute("PRAGMA foreign_keys=OFF")
-    conn.execute("PRAGMA cache_size=-400000")
+
+def generate(
+    *, emails: int, contacts: int, deals: int, users: int, seed: int, search_documents: bool = False
+) -> Iterator[tuple[str, list[tuple]]]:
+    """Every row of the database as ``(table, rows)``, the emails in batches of EMAIL_BATCH with their
+    threads, addresses, links, Message-IDs and (``search_documents``) full-text rows.
+
+    The same arguments give the same rows, on either engine. The tables are those that capture writes
+    for an email (pdmail/store/emails.py): raw message, thread, the email, its addresses, its contact
+    links, its Message-ID for threading, its full-text row.
+    """
+    from pdmail.store import search_words
+
     rng = random.Random(seed)
     vocab = _vocabulary(rng)
     now = EPOCH.strftime("%Y-%m-%dT%H:%M:%SZ")
-    conn.execute("BEGIN")
-    conn.execute("INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', ?)", (now,))
+    yield "company", [(1, "Northwind", now)]
     user_rows = [
         (i, f"user{i}@northwind.example" if i > 1 else "maria@northwind.example", f"User {i}", int(i in (1, 2)), now)
         for i in range(1, users + 1)
     ]
-    conn.executemany("INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (?,?,?,?,?)", user_rows)
-    conn.execute("INSERT INTO app_state (key, value) VALUES ('default_user', 'maria@northwind.example')")
+    yield "users", user_rows
+    yield "app_state", [("default_user", "maria@northwind.example")]
     n_orgs = max(1, contacts // 8)
-    conn.executemany(
-        "INSERT INTO orgs (id, name, domain, created_utc) VALUES (?,?,?,?)",
-        ((i, f"Org {i}", f"org{i}.example", now) for i in range(1, n_orgs + 1)),
-    )
+    yield "orgs", [(i, f"Org {i}", f"org{i}.example", now) for i in range(1, n_orgs + 1)]
     contact_org = [0] + [rng.randint(1, n_orgs) for _ in range(contacts)]
-    conn.executemany(
-        "INSERT INTO contacts (id, name, org_id, created_utc) VALUES (?,?,?,?)",
-        ((i, f"Contact {i}", contact_org[i], now) for i in range(1, contacts + 1)),
-    )
-    conn.executemany(
-        "INSERT INTO contact_emails (email, contact_id, position) VALUES (?,?,0)",
-        ((f"c{i}@org{contact_org[i]}.example", i) for i in range(1, contacts + 1)),
-    )
+    yield "contacts", [(i, f"Contact {i}", contact_org[i], now) for i in range(1, contacts + 1)]
+    yield "contact_emails", [(f"c{i}@org{contact_org[i]}.example", i, 0) for i in range(1, contacts + 1)]
     deal_contact = [0] + [rng.randint(1, contacts) for _ in range(deals)]
     contact_deals: dict[int, list[int]] = {}
     for d in range(1, deals + 1):
         contact_deals.setdefault(deal_contact[d], []).append(d)
-    conn.executemany(
-        "INSERT INTO deals (id, title, contact_id, org_id, value, currency, status, created_utc, updated_utc) "
-        "VALUES (?,?,?,?,?,?,?,?,?)",
-        (
+    yield (
+        "deals",
+        [
             (
                 d,
                 f"Deal {d}",
@@ -128,10 +176,9 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
                 now,
             )
             for d in range(1, deals + 1)
-        ),
+        ],
     )
-    conn.execute("INSERT INTO raw_messages (sha256, size, data) VALUES ('0' , 2, X'0D0A')")
-    conn.execute("COMMIT")
+    yield "raw_messages", [(PLACEHOLDER_RAW, 2, b"\r\n")]
 
     # Contact 1 is the busy one: a customer every salesperson writes to.
     weights_cut = contacts // 100 or 1
@@ -145,29 +192,15 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
 
     email_id = 0
     thread_id = 0
-    batch_e, batch_t, batch_a, batch_c = [], [], [], []
+    batch: dict[str, list[tuple]] = {t: [] for t in ("threads", "emails", "email_addresses", "email_contacts")}
+    batch["thread_message_ids"] = []
+    if search_documents:
+        batch["email_search"] = []
 
-    def flush() -> None:
-        conn.execute("BEGIN")
-        conn.executemany(
-            "INSERT INTO threads (id, owner_id, subject_norm, deal_id, visibility, last_date_utc, created_utc) "
-            "VALUES (?,?,?,?,?,?,?)",
-            batch_t,
-        )
-        conn.executemany(
-            "INSERT INTO emails (id, owner_id, thread_id, message_id, message_id_norm, fingerprint, raw_sha256, "
-            "direction, source, from_name, from_email, to_json, cc_json, addresses, subject, date_utc, snippet, "
-            "body_text, attachments_json, folder, is_read, is_deleted, visibility, deal_id, needs_deal, "
-            "captured_utc) VALUES (?,?,?,?,?,?,'0',?,'sync',?,?,?,'[]',?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            batch_e,
-        )
-        conn.executemany("INSERT INTO email_addresses (address, email_id, role) VALUES (?,?,?)", batch_a)
-        conn.executemany(
-            "INSERT INTO email_contacts (email_id, contact_id, address, rule) VALUES (?,?,?,'address')", batch_c
-        )
-        conn.execute("COMMIT")
-        for b in (batch_e, batch_t, batch_a, batch_c):
-            b.clear()
+    def flush() -> Iterator[tuple[str, list[tuple]]]:
+        for table, rows in batch.items():
+            yield table, list(rows)
+            rows.clear()
 
     while email_id < emails:
         thread_id += 1
@@ -200,19 +233,24 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
             frm, to = (owner_email, customer) if outgoing else (customer, owner_email)
             folder = "sent" if outgoing else rng.choices(("inbox", "archive", "trash"), (80, 15, 5))[0]
             subj = ("Re: " if k else "") + subject
-            batch_e.append(
+            message_id = f"m{email_id}@bench.example"
+            addresses = f"{frm} {to}"  # as capture writes them: each address, then its name (none here)
+            batch["emails"].append(
                 (
                     email_id,
                     owner,
                     thread_id,
-                    f"m{email_id}@bench.example",
-                    f"m{email_id}@bench.example",
+                    message_id,
+                    message_id,
                     f"fp{email_id}",
+                    PLACEHOLDER_RAW,
                     "outgoing" if outgoing else "incoming",
+                    "sync",
                     "",
                     frm,
                     json.dumps([{"name": "", "email": to}]),
-                    f"{frm} {to}",
+                    "[]",
+                    addresses,
                     subj,
                     _iso(seconds),
                     body[:120],
@@ -227,16 +265,41 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
                     now,
                 )
             )
-            batch_a.append((frm, email_id, "from"))
-            batch_a.append((to, email_id, "to"))
+            batch["email_addresses"].append((frm, email_id, "from"))
+            batch["email_addresses"].append((to, email_id, "to"))
             if linked:
-                batch_c.append((email_id, contact, customer))
-        batch_t.append((thread_id, owner, subject.lower(), deal, visibility, last, now))
-        if len(batch_e) >= 20000:
-            flush()
-            print(f"\r{email_id:,} emails", end="", file=sys.stderr, flush=True)
-    flush()
-    print(f"\r{email_id:,} emails; building the search index", file=sys.stderr)
+                batch["email_contacts"].append((email_id, contact, customer, "address"))
+            batch["thread_message_ids"].append((owner, message_id, thread_id))
+            if search_documents:
+                batch["email_search"].append((email_id, search_words.document((subj, body, addresses))))
+        batch["threads"].append((thread_id, owner, subject.lower(), deal, visibility, last, now))
+        if len(batch["emails"]) >= EMAIL_BATCH:
+            yield from flush()
+    yield from flush()
+
+
+def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, seed: int) -> None:
+    """A SQLite file at ``path``: the schema from pdmail's migrations, then every row with ``executemany``."""
+    from pdmail.store import open_db
+
+    started = time.perf_counter()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for suffix in ("", "-wal", "-shm"):
+        Path(str(path) + suffix).unlink(missing_ok=True)
+    open_db(path, create=True).close()
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=OFF")
+    conn.execute("PRAGMA foreign_keys=OFF")
+    conn.execute("PRAGMA cache_size=-400000")
+    for table, rows in generate(emails=emails, contacts=contacts, deals=deals, users=users, seed=seed):
+        columns = COLUMNS[table]
+        conn.execute("BEGIN")
+        conn.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})", rows)
+        conn.execute("COMMIT")
+        _progress(table, rows)
+    print(file=sys.stderr)
+    print("building the search index", file=sys.stderr)
     conn.execute("INSERT INTO email_fts (email_fts) VALUES ('rebuild')")
     conn.execute("ANALYZE")
     conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -246,14 +309,93 @@ def build(path: Path, *, emails: int, contacts: int, deals: int, users: int, see
     )
 
 
-def counts(path: Path) -> dict[str, int]:
-    conn = sqlite3.connect(path)
+# The tables written in bulk on PostgreSQL: their secondary indexes are dropped for the load and made again
+# after it, from their own definitions (one sort each instead of a million insertions in random order).
+BULK_TABLES = ("threads", "emails", "email_addresses", "email_contacts", "thread_message_ids", "email_search")
+
+
+def build_postgres(url: str, *, emails: int, contacts: int, deals: int, users: int, seed: int) -> None:
+    """The same rows in an empty PostgreSQL database at ``url``, with COPY; then ANALYZE.
+
+    The schema comes from pdmail's migrations. The load skips the foreign-key triggers
+    (``session_replication_role = replica``: the rows are consistent by construction) and makes the
+    secondary indexes after the rows are in, exactly as the migrations defined them. Then
+    ``VACUUM (ANALYZE)``: statistics for the planner, and the visibility map a server that has run for a
+    while has (its autovacuum would have made them within minutes of such a load).
+    """
+    import psycopg
+
+    from pdmail.store import open_db
+
+    started = time.perf_counter()
+    open_db(url, create=True).close()
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("SET session_replication_role = replica")
+        conn.execute("SET synchronous_commit = off")
+        conn.execute("SET maintenance_work_mem = '512MB'")
+        indexes = _secondary_indexes(conn, BULK_TABLES)
+        for name, _ in indexes:
+            conn.execute(f"DROP INDEX {name}")
+        stream = generate(emails=emails, contacts=contacts, deals=deals, users=users, seed=seed, search_documents=True)
+        for table, rows in stream:
+            statement = f"COPY {table} ({', '.join(COLUMNS[table])}) FROM STDIN"
+            with conn.transaction(), conn.cursor() as cursor, cursor.copy(statement) as copy:
+                for row in rows:
+                    copy.write_row(row)
+            _progress(table, rows)
+        print(file=sys.stderr)
+        print(f"making {len(indexes)} indexes", file=sys.stderr)
+        for _, definition in indexes:
+            conn.execute(definition)
+        _continue_ids(conn)
+        print("VACUUM (ANALYZE)", file=sys.stderr)
+        conn.execute("VACUUM (ANALYZE)")
+        size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
+    print(f"built in {time.perf_counter() - started:.0f} s ({size / 1e9:.2f} GB)", file=sys.stderr)
+
+
+def _secondary_indexes(conn, tables: Sequence[str]) -> list[tuple[str, str]]:
+    """(name, CREATE INDEX statement) of the indexes of ``tables`` that no constraint (primary key,
+    UNIQUE) owns."""
+    rows = conn.execute(
+        "SELECT i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid) FROM pg_index i "
+        "WHERE i.indrelid::regclass::text = ANY(%s) "
+        "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid) ORDER BY 1",
+        (list(tables),),
+    ).fetchall()
+    return [(name, definition) for name, definition in rows]
+
+
+def _continue_ids(conn) -> None:
+    """Ids written by the load are taken: the next row pdmail inserts gets the one after the largest."""
+    for table, columns in COLUMNS.items():
+        sequence = (
+            conn.execute("SELECT pg_get_serial_sequence(%s, 'id')", (table,)).fetchone()[0]
+            if ("id" in columns)
+            else None
+        )
+        if sequence:
+            conn.execute(f"SELECT setval(%s, max(id)) FROM {table} HAVING max(id) IS NOT NULL", (sequence,))
+
+
+def _progress(table: str, rows: list[tuple]) -> None:
+    if table == "emails" and rows:
+        print(f"\r{rows[-1][0]:,} emails", end="", file=sys.stderr, flush=True)
+
+
+def _scalar(target: Path | str, sql: str, params: tuple = ()):
+    """One value read through pdmail's own store, from a SQLite file or a PostgreSQL URL alike."""
+    from pdmail.store import open_db
+
+    handle = open_db(target)
     try:
-        return {
-            t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in ("users", "contacts", "deals", "emails")
-        }
+        return handle.scalar(sql, params)
     finally:
-        conn.close()
+        handle.close()
+
+
+def counts(target: Path | str) -> dict[str, int]:
+    return {t: _scalar(target, f"SELECT count(*) FROM {t}") for t in ("users", "contacts", "deals", "emails")}
 
 
 def pdmail_command() -> list[str]:
@@ -261,46 +403,119 @@ def pdmail_command() -> list[str]:
     return [str(venv)] if venv.exists() else [sys.executable, "-m", "pdmail"]
 
 
-def time_command(args: list[str], db: Path, runs: int) -> tuple[float, float, float]:
-    """Median wall time, worst wall time, and median CPU time (user + system) of the process, in ms.
+def time_once(args: list[str], db: Path | str, server=None) -> tuple[float, float, float | None]:
+    """One run of the command: wall and CPU time of its process, and the PostgreSQL server's CPU, in ms.
 
     CPU time is printed too because wall time on a shared machine also measures the neighbours.
     """
     env = dict(os.environ, PDMAIL_DB=str(db), COLUMNS="120")
     env.pop("PDMAIL_USER", None)
-    walls, cpus = [], []
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        proc = subprocess.Popen(pdmail_command() + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        _, status, usage = os.wait4(proc.pid, 0)
-        walls.append((time.perf_counter() - t0) * 1000)
-        cpus.append((usage.ru_utime + usage.ru_stime) * 1000)
-        err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-        proc.stderr and proc.stderr.close()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise SystemExit(f"pdmail {' '.join(args)} failed ({proc.returncode}): {err.strip()}")
-    return statistics.median(walls), max(walls), statistics.median(cpus)
+    server_before = pg_server.server_cpu_s(server) if server else 0.0
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(pdmail_command() + args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = (time.perf_counter() - t0) * 1000
+    server_cpu = (pg_server.server_cpu_s(server) - server_before) * 1000 if server else None
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    proc.stderr and proc.stderr.close()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"pdmail {' '.join(args)} failed ({os.waitstatus_to_exitcode(status)}): {err.strip()}")
+    return wall, (usage.ru_utime + usage.ru_stime) * 1000, server_cpu
 
 
-def explain(db: Path) -> None:
-    sys.path.insert(0, str(HERE.parent))
-    from pdmail.store import mailbox, open_db
-    from pdmail.store.users import find_user
+def summarize(samples: list[tuple[float, float, float | None]]) -> tuple[float, float, float, float | None]:
+    """Median wall, worst wall, median CPU and median server CPU (None on SQLite), in ms."""
+    walls = [w for w, _, _ in samples]
+    servers = [x for _, _, x in samples if x is not None]
+    return (
+        statistics.median(walls),
+        max(walls),
+        statistics.median(c for _, c, _ in samples),
+        statistics.median(servers) if servers else None,
+    )
 
-    handle = open_db(db)
-    plans = mailbox.explain_plans(handle, find_user(handle, "maria@northwind.example"), search_word=SEARCH_WORD)
-    for name, lines in plans.items():
+
+def explain(db: Path | str, viewers: Sequence[str] = ("maria@northwind.example",)) -> None:
+    for name, lines in plans(db, viewers).items():
         print(f"-- {name}")
         for line in lines:
             print("   " + line)
-    handle.close()
+
+
+def plans(db: Path | str, viewers: Sequence[str]) -> dict[str, list[str]]:
+    """The plans of the main reads (``Database.query_plan``) for each viewer; on PostgreSQL also what the
+    inbox page and the search measured here really did (EXPLAIN ANALYZE: times, rows, buffers)."""
+    from pdmail.store import mailbox, open_db
+    from pdmail.store.users import find_user
+
+    found: dict[str, list[str]] = {}
+    handle = open_db(db)
+    try:
+        for email in viewers:
+            viewer = find_user(handle, email)
+            for name, lines in mailbox.explain_plans(handle, viewer, search_word=SEARCH_WORD).items():
+                found[f"{name} ({email})"] = lines
+        if handle.engine == "postgres":
+            for email in viewers:
+                for name, lines in explain_analyze(handle, find_user(handle, email)).items():
+                    found[f"EXPLAIN (ANALYZE, BUFFERS) {name} ({email})"] = lines
+    finally:
+        handle.close()
+    return found
+
+
+def explain_analyze(handle, viewer) -> dict[str, list[str]]:
+    """PostgreSQL's EXPLAIN ANALYZE of ``inbox --limit 50`` and ``search SEARCH_WORD`` as the commands
+    run them (the search takes its by-date form when the word is in many emails, as ``search`` decides)."""
+    from pdmail.store import mailbox
+
+    inbox_sql, inbox_params = mailbox.inbox_query(viewer, mailbox.InboxFilter(limit=50), extra=1)
+    many = mailbox._matches_at_least(handle, handle.search_value([[SEARCH_WORD]]), mailbox.MANY_MATCHES)
+    search_sql, search_params = mailbox.search_query(handle, viewer, SEARCH_WORD, by_date=many)
+    cases = {"inbox --limit 50": (inbox_sql, inbox_params), f"search {SEARCH_WORD}": (search_sql, search_params)}
+    return {
+        name: [r[0] for r in handle.all("EXPLAIN (ANALYZE, BUFFERS) " + sql, params)]
+        for name, (sql, params) in cases.items()
+    }
+
+
+# --- PostgreSQL: a database on the benchmark's server, kept in a folder between runs --------------------
+
+DEFAULT_PG_DIR = HERE / "out" / "pg-scale"
+BUILT_MARK = "built by bench/inbox_scale.py"
+
+
+def built_note(server, name: str) -> str | None:
+    """What a finished build of database ``name`` holds (its comment), or None if none finished."""
+    mark = server.run_sql("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s", (name,))
+    note = mark[0][0] if mark else None
+    return note if note and note.startswith(BUILT_MARK) else None
+
+
+def postgres_database(server, name: str, *, rebuild: bool, **sizes) -> str:
+    """The URL of database ``name`` on ``server``: reused when a finished build is there, else built."""
+    from psycopg import sql
+
+    url = server.url(name)
+    note = built_note(server, name)
+    if note and not rebuild:
+        print(f"reusing {name}: {note}", file=sys.stderr)
+        return url
+    server.drop_database(name)
+    server.create_database(name)
+    build_postgres(url, **sizes)
+    note = f"{BUILT_MARK}: " + ", ".join(f"{key} {value}" for key, value in sizes.items())
+    server.run_sql(sql.SQL("COMMENT ON DATABASE {} IS {}").format(sql.Identifier(name), sql.Literal(note)))
+    return url
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="reuse this database, or build it if missing")
-    p.add_argument("--rebuild", action="store_true", help="build the database even if the file exists")
+    p.add_argument("--engine", choices=("sqlite", "postgres", "both"), default="sqlite")
+    p.add_argument("--db", type=Path, default=DEFAULT_DB, help="SQLite: reuse this file, or build it if missing")
+    p.add_argument("--pg-dir", type=Path, default=DEFAULT_PG_DIR, help="PostgreSQL: the server's folder, kept")
+    p.add_argument("--pg-name", default="inbox_scale", help="PostgreSQL: the database's name on that server")
+    p.add_argument("--rebuild", action="store_true", help="build the database even if it exists")
     p.add_argument("--emails", type=int, default=1_000_000)
     p.add_argument("--contacts", type=int, default=100_000)
     p.add_argument("--deals", type=int, default=50_000)
@@ -309,17 +524,37 @@ def main() -> None:
     p.add_argument("--runs", type=int, default=5)
     p.add_argument("--explain", action="store_true", help="print the query plans too")
     a = p.parse_args()
-    if a.rebuild or not a.db.exists():
-        build(a.db, emails=a.emails, contacts=a.contacts, deals=a.deals, users=a.users, seed=a.seed)
-    size = counts(a.db)
+    sizes = {"emails": a.emails, "contacts": a.contacts, "deals": a.deals, "users": a.users, "seed": a.seed}
+    server = None
+    targets: dict[str, Path | str] = {}
+    try:
+        if a.engine in ("sqlite", "both"):
+            if a.rebuild or not a.db.exists():
+                build(a.db, **sizes)
+            targets["SQLite"] = a.db
+        if a.engine in ("postgres", "both"):
+            server = pg_server.start(a.pg_dir)
+            targets["PostgreSQL"] = postgres_database(server, a.pg_name, rebuild=a.rebuild, **sizes)
+            print(pg_server.settings_note(server))
+        run_cases(targets, a.runs, a.explain, server)
+    finally:
+        if server:
+            server.stop()
+
+
+def run_cases(targets: dict[str, Path | str], runs: int, with_plans: bool, server=None) -> None:
+    """Every case on each engine; with two engines the runs alternate, so that a busy moment hits both."""
+    first = next(iter(targets.values()))
+    size = counts(first)
     print(
         f"database: {size['emails']:,} emails, {size['contacts']:,} contacts, {size['deals']:,} deals, "
-        f"{size['users']} users; median of {a.runs} runs, start-up included; load average "
-        f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
+        f"{size['users']} users ({' and '.join(targets)}); median of {runs} runs, start-up included; "
+        f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
     )
-    if a.explain:
-        explain(a.db)
     owner, colleague = "maria@northwind.example", "user3@northwind.example"
+    if with_plans:
+        for target in targets.values():
+            explain(target, (owner, colleague))
     cases = [
         ("start-up only: pdmail --version", ["--version"], None),
         ("inbox --limit 50", ["inbox", "--limit", "50"], owner),
@@ -337,33 +572,34 @@ def main() -> None:
         ("contact show 1 (the busiest contact)", ["contact", "show", "1"], owner),
         ("contact show 1 (the busiest contact)", ["contact", "show", "1"], colleague),
         ("deal show 1", ["deal", "show", "1"], colleague),
-        ("org show (the busiest contact's org)", ["org", "show", str(_org_of_contact(a.db, 1))], colleague),
-        ("show (newest email)", ["show", str(_newest_of(a.db, 1))], owner),
+        ("org show (the busiest contact's org)", ["org", "show", str(_org_of_contact(first, 1))], colleague),
+        ("show (newest email)", ["show", str(_newest_of(first, 1))], owner),
     ]
     width = max(len(c[0]) for c in cases) + 2
+    engines = list(targets)
     for label, args, user in cases:
         full = args + (["--user", user] if user else [])
-        median, worst, cpu = time_command(full, a.db, a.runs)
+        samples: dict[str, list] = {engine: [] for engine in engines}
+        for run in range(runs):
+            for engine in engines if run % 2 == 0 else engines[::-1]:
+                on = server if engine == "PostgreSQL" else None
+                samples[engine].append(time_once(full, targets[engine], on))
         who = "" if user is None else ("owner" if user == owner else "colleague")
-        print(f"{label:<{width}} {who:<10} {median:7.0f} ms  (max {worst:4.0f}, cpu {cpu:4.0f})")
+        shown = []
+        for engine in engines:
+            median, worst, cpu, server_cpu = summarize(samples[engine])
+            on_server = "" if server_cpu is None else f", server {server_cpu:4.0f}"
+            prefix = f"{engine}: " if len(engines) > 1 else ""
+            shown.append(f"{prefix}{median:7.0f} ms  (max {worst:4.0f}, cpu {cpu:4.0f}{on_server})")
+        print(f"{label:<{width}} {who:<10} " + "   ".join(shown))
 
 
-def _org_of_contact(db: Path, contact: int) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute("SELECT org_id FROM contacts WHERE id = ?", (contact,)).fetchone()[0]
-    finally:
-        conn.close()
+def _org_of_contact(target: Path | str, contact: int) -> int:
+    return _scalar(target, "SELECT org_id FROM contacts WHERE id = ?", (contact,))
 
 
-def _newest_of(db: Path, owner: int) -> int:
-    conn = sqlite3.connect(db)
-    try:
-        return conn.execute(
-            "SELECT id FROM emails WHERE owner_id = ? ORDER BY date_utc DESC LIMIT 1", (owner,)
-        ).fetchone()[0]
-    finally:
-        conn.close()
+def _newest_of(target: Path | str, owner: int) -> int:
+    return _scalar(target, "SELECT id FROM emails WHERE owner_id = ? ORDER BY date_utc DESC LIMIT 1", (owner,))
 
 
 if __name__ == "__main__":

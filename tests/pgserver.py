@@ -17,6 +17,9 @@ PostgreSQL refuses to run as root, so when we are root the cluster belongs to ``
 in a session of its own, and is stopped by its pid: by ``stop()``, at interpreter exit, and by
 the kernel when the thread that started it dies (a killed test run leaves no server behind).
 ``PDMAIL_KEEP_PG=1`` keeps the folder (cluster and ``server.log``) after the stop, for a look.
+
+A benchmark that builds a big database once and measures it over several runs gives ``folder``: the
+cluster is made there the first time, started again from there the next times, and kept after the stop.
 """
 
 from __future__ import annotations
@@ -106,9 +109,11 @@ def unavailable_reason() -> str | None:
 class PgServer:
     """One PostgreSQL server (postmaster) and its temporary cluster."""
 
-    def __init__(self, *, settings: dict[str, str] | None = None) -> None:
-        """``settings``: server settings on top of (or instead of) TEST_SETTINGS."""
+    def __init__(self, *, settings: dict[str, str] | None = None, folder: Path | None = None) -> None:
+        """``settings``: server settings on top of (or instead of) TEST_SETTINGS. ``folder``: keep the
+        cluster there, and start the one found there (see the module's docstring)."""
         self.settings = {**TEST_SETTINGS, **(settings or {})}
+        self.folder = Path(folder).resolve() if folder is not None else None
         self.root: Path | None = None
         self.process: subprocess.Popen | None = None
         self.bin: Path | None = None
@@ -168,10 +173,15 @@ class PgServer:
         if reason:
             raise PgUnavailable(reason)
         self.bin = bin_dir()
-        self.root = Path(tempfile.mkdtemp(prefix="pdmail-pg-"))
+        if self.folder is not None:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            self.root = self.folder
+        else:
+            self.root = Path(tempfile.mkdtemp(prefix="pdmail-pg-"))
         try:
             self._prepare_root()
-            self._initdb()
+            if not (self.data_dir / "PG_VERSION").exists():
+                self._initdb()
             self._launch()
             self._wait_ready()
         except BaseException:
@@ -200,7 +210,7 @@ class PgServer:
                     process.wait(timeout=STOP_TIMEOUT_S)
                 except subprocess.TimeoutExpired:
                     continue
-        if self.root is not None and not os.environ.get("PDMAIL_KEEP_PG"):
+        if self.root is not None and self.folder is None and not os.environ.get("PDMAIL_KEEP_PG"):
             shutil.rmtree(self.root, ignore_errors=True)
             self.root = None
 

@@ -134,3 +134,176 @@ def test_run_script_quick_pass(tmp_path, capsys):
     out_path.write_text(json.dumps(results, default=str))
     assert json.loads(out_path.read_text())["count"] == 30
     assert "pdmail bcc-ingest (Maildir)" in capsys.readouterr().out
+
+
+# --- PostgreSQL (the bench starts a server of its own; the pg_server fixture only skips or fails the
+# test the way every PostgreSQL test does when no server can run here) ---------------------------------
+
+
+def _needs_dovecot():
+    from dovecot import unavailable_reason
+
+    if unavailable_reason():
+        if os.environ.get("PDMAIL_REQUIRE_DOVECOT", "") not in ("", "0"):
+            pytest.fail(f"PDMAIL_REQUIRE_DOVECOT is set but {unavailable_reason()}")
+        pytest.skip(f"needs Dovecot: {unavailable_reason()}")
+
+
+@pytest.mark.postgres
+def test_bench_server_is_durable(pg_server):
+    """The benchmark's PostgreSQL flushes its commits to disk: a server without would flatter it against SQLite."""
+    import pg_server as bench_pg
+
+    server = bench_pg.start()
+    try:
+        note = bench_pg.settings_note(server)
+        shown = dict(
+            r
+            for r in server.run_sql(
+                "SELECT name, setting FROM pg_settings WHERE name IN "
+                "('fsync', 'synchronous_commit', 'full_page_writes')"
+            )
+        )
+        assert shown == {"fsync": "on", "synchronous_commit": "on", "full_page_writes": "on"}
+        assert "fsync=on, synchronous_commit=on" in note
+        assert bench_pg.server_cpu_s(server) > 0
+    finally:
+        server.stop()
+
+
+@pytest.mark.postgres
+def test_ingest_bench_on_postgres(pg_server, tmp_path):
+    results = ingest_speed.run_all(20, 1, 2, tmp_path, engines=("postgres",))
+    on_postgres = results["postgres"]
+    assert "mailbox" not in results  # SQLite was not asked for
+    assert on_postgres["sent"]["outcomes"] == {"stored": 20}
+    assert on_postgres["single"]["outcomes"] == {"stored": 2}
+    assert on_postgres["sent"]["server_cpu_s"] > 0
+    ingest_speed.print_table(results)
+
+
+@pytest.mark.postgres
+def test_run_script_both_engines_side_by_side(pg_server, capsys):
+    """--engine both: the same rows on SQLite and PostgreSQL, the same outcomes, and the share printed."""
+    run = load_run_script()
+    results = run.run_mailbox(30, 1, install=False, engines=("sqlite", "postgres"))
+    rows = {row["name"]: row for row in results["summary"]}
+    sqlite_bcc, pg_bcc = rows["pdmail bcc-ingest (Maildir)"], rows["pdmail bcc-ingest (Maildir) [PostgreSQL]"]
+    assert sum(pg_bcc["outcomes"].values()) == 30 and pg_bcc["outcomes"] == sqlite_bcc["outcomes"]
+    assert pg_bcc["server_cpu_median_s"] > 0 and "server_cpu_median_s" not in sqlite_bcc
+    compared = {c["name"]: c for c in results["postgres_vs_sqlite"]}
+    assert compared["pdmail bcc-ingest (Maildir)"]["target"] == 0.5
+    if "pdmail sync, initial" in rows:
+        assert "pdmail sync, initial [PostgreSQL]" in rows and "met" in compared["pdmail sync, initial"]
+    run.print_mailbox_table(results)
+    assert "PostgreSQL against SQLite" in capsys.readouterr().out
+
+
+@pytest.mark.postgres
+def test_scale_generator_writes_the_same_mail_on_both_engines(pg_server, tmp_path, capsys):
+    """The PostgreSQL load (COPY, indexes made afterwards) holds what the SQLite one holds, and pdmail's
+    search finds the same emails in it, in the same order."""
+    import subprocess
+
+    import inbox_scale
+
+    sizes = {"emails": 600, "contacts": 80, "deals": 20, "users": 4, "seed": 3}
+    sqlite_db = tmp_path / "scale.db"
+    inbox_scale.build(sqlite_db, **sizes)
+    name = pg_server.fresh_database()
+    try:
+        url = pg_server.url(name)
+        inbox_scale.build_postgres(url, **sizes)
+        for table in ("threads", "emails", "email_addresses", "email_contacts", "thread_message_ids"):
+            query = f"SELECT count(*) FROM {table}"
+            assert inbox_scale._scalar(sqlite_db, query) == inbox_scale._scalar(url, query) > 0
+        assert inbox_scale._scalar(url, "SELECT count(*) FROM email_search") == sizes["emails"]
+        indexes = "SELECT count(*) FROM pg_indexes WHERE tablename = 'emails'"
+        fresh = pg_server.fresh_database()
+        try:
+            from pdmail.store import open_db
+
+            open_db(pg_server.url(fresh), create=True).close()  # the schema as the migrations make it
+            assert inbox_scale._scalar(url, indexes) == inbox_scale._scalar(pg_server.url(fresh), indexes)
+        finally:
+            pg_server.drop_database(fresh)
+        pdmail = inbox_scale.pdmail_command()
+        found = {}
+        for target in (str(sqlite_db), url):
+            done = subprocess.run(
+                [*pdmail, "search", "quote", "--json", "--user", "user3@northwind.example", "--db", target],
+                capture_output=True,
+                text=True,
+            )
+            assert done.returncode == 0, done.stderr
+            found[target] = [e["id"] for e in json.loads(done.stdout)]
+        assert found[str(sqlite_db)] == found[url] and found[url]
+        next_id = inbox_scale._scalar(url, "SELECT nextval(pg_get_serial_sequence('emails', 'id'))")
+        assert next_id == sizes["emails"] + 1  # pdmail's next email gets a free id
+        inbox_scale.run_cases({"SQLite": sqlite_db, "PostgreSQL": url}, 1, with_plans=False, server=pg_server)
+        lines = capsys.readouterr().out.splitlines()
+        timed = [line for line in lines if " ms " in line]
+        assert len(timed) == 18 and all("SQLite:" in line and "PostgreSQL:" in line for line in timed)
+    finally:
+        pg_server.drop_database(name)
+
+
+@pytest.mark.postgres
+def test_concurrent_run_stores_every_message_once(pg_server):
+    _needs_dovecot()
+    import pg_concurrent
+
+    results = pg_concurrent.run_concurrent(accounts=2, per_account=8, piped=6, pipers=2)
+    assert results["failures"] == []
+    assert results["stored_emails"] == results["expected_emails"] > 0
+    assert results["piped_outcomes"].get("duplicate", 0) >= 1  # copies of synced mail were recognised
+    assert sum(results["piped_outcomes"].values()) == 6
+    pg_concurrent.print_report(results)
+
+
+def test_concurrent_check_fails_on_a_refused_message_or_a_lock_error():
+    import pg_concurrent
+
+    results: dict = {"failures": []}
+    pg_concurrent.check_processes(
+        [
+            pg_concurrent.Finished("pipe", "sam@northwind.example", 0, 0.1, '{"status": "stored"}', ""),
+            pg_concurrent.Finished("pipe", "sam@northwind.example", 0, 0.1, '{"status": "quarantined"}', ""),
+            pg_concurrent.Finished("sync", "maria@northwind.example", 0, 1.0, "{}", "Error: the database is busy"),
+            pg_concurrent.Finished("sync", "priya@northwind.example", 75, 1.0, "", "connection lost"),
+        ],
+        results,
+    )
+    assert results["piped_outcomes"] == {"stored": 1, "quarantined": 1}
+    assert len(results["failures"]) == 3
+    assert "quarantined" in results["failures"][0] and "busy" in results["failures"][1]
+    assert "exit 75" in results["failures"][2]
+
+
+@pytest.mark.postgres
+def test_concurrent_check_finds_a_missing_message_and_an_unsynced_one(pg_url):
+    """The database check can fail: a message expected but not stored, an IMAP message not synced."""
+    import pg_concurrent
+
+    from pdmail.mime.fingerprint import fingerprint
+    from pdmail.mime.parse import parse_message
+
+    address = "maria@northwind.example"
+    stored = pg_concurrent.new_sent_message(address, 5)
+    not_stored = pg_concurrent.new_sent_message(address, 6)
+    measure.run(
+        ingest_speed.pd(pg_url, "init", "--name", "Maria Lopez", "--email", address), sample_memory=False, check=True
+    )
+    piped = measure.run(ingest_speed.pd(pg_url, "bcc-ingest"), stdin=stored, sample_memory=False)
+    assert piped.returncode == 0, piped.stderr
+    box = pg_concurrent.Mailbox(address, inbox=[], sent=[], piped=[stored])
+    results: dict = {"failures": []}
+    pg_concurrent.check_database(pg_url, [box], pg_concurrent.expected_pairs([box]), results)
+    assert results["failures"] == [] and results["stored_emails"] == 1
+    box.sent.append(not_stored)  # on the IMAP server, never synced
+    expected = {address: {fingerprint(parse_message(stored)), fingerprint(parse_message(not_stored))}}
+    pg_concurrent.check_database(pg_url, [box], expected, results)
+    assert results["failures"] == [
+        f"{address}: 1 messages missing, 0 unexpected",
+        f"{address}: 0 of 1 IMAP messages synced to an email",
+    ]

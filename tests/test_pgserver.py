@@ -159,6 +159,25 @@ def test_two_servers_run_side_by_side(pg_server):
         assert mine == [(str(pg_server.data_dir),)] and theirs == [(str(other.data_dir),)]
 
 
+def test_a_kept_folder_holds_the_cluster_from_one_start_to_the_next(pg_server):
+    """A benchmark's big database is built once: the cluster stays in its folder and starts again from there."""
+    folder = Path(tempfile.mkdtemp(prefix="pdmail-pg-kept-"))  # under /tmp: reachable by the server's user
+    try:
+        with PgServer(folder=folder) as first:
+            assert first.data_dir == folder / "data"
+            first.create_database("kept")
+            first.run_sql("CREATE TABLE t (word TEXT)", db="kept")
+            first.run_sql("INSERT INTO t VALUES ('gearbox')", db="kept")
+            first_pid = first.pid
+        assert not is_running(first_pid)
+        assert (folder / "data" / "PG_VERSION").exists()
+        with PgServer(folder=folder) as second:
+            assert second.run_sql("SELECT word FROM t", db="kept") == [("gearbox",)]
+        assert (folder / "data" / "PG_VERSION").exists()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 CHILD_RUN = """
 import sys, time
 sys.path.insert(0, sys.argv[1])

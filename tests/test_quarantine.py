@@ -244,7 +244,7 @@ def test_admins_see_who_sent_colleagues_refused_mail_but_not_its_subject(team):
     by_sender = {h["from"]: h for h in team.json("bcc-ingest", "--quarantine")}  # maria, an admin
     sams = by_sender["sam.lee@home.example"]
     assert sams["subject"] is None and sams["subject_hidden"] is True
-    assert sams["size"] > 0 and sams["reason"] and sams["received"]
+    assert sams["size"] > 0 and sams["reason"] and sams["received_utc"]
     assert by_sender["maria@northwind.example"]["subject"] == "Maria's own"
     table = team("bcc-ingest", "--quarantine")
     assert "Sam's secret" not in table.stdout and "(not yours to see)" in table.stdout

@@ -309,10 +309,10 @@ def test_scheduled_send_waits_in_the_outbox_until_send_due(sender, smtp, db_path
     result = sender.json(
         "send", "--to", "ana@acme.example", "--subject", "Later", "--body", "Hello later", "--at", "2030-01-02T09:00"
     )
-    assert result["status"] == "scheduled" and result["due"] == "2030-01-02T09:00:00Z"
+    assert result["status"] == "scheduled" and result["due_utc"] == "2030-01-02T09:00:00Z"
     assert smtp.messages == []
     [row] = sender.json("outbox")
-    assert row["status"] == "queued" and row["due"] == "2030-01-02T09:00:00Z"
+    assert row["status"] == "queued" and row["due_utc"] == "2030-01-02T09:00:00Z"
 
     db, user = db_and_user(db_path)
     assert outbox.send_due(db, None, datetime(2030, 1, 2, 8, 59, tzinfo=UTC)) == []

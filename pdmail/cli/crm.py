@@ -5,12 +5,15 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import Session, command, safe
+from pdmail.cli.common import HelpGroup, Session, command, safe
 from pdmail.cli.link import emit_rule_change, run_rule_change
+from pdmail.cli.rows import Column, Rows
 
-contact_app = typer.Typer(help="People you email: each may have several addresses.", no_args_is_help=True)
-org_app = typer.Typer(help="Organizations your contacts belong to.", no_args_is_help=True)
-deal_app = typer.Typer(help="Deals: open ones take new email automatically.", no_args_is_help=True)
+contact_app = typer.Typer(
+    cls=HelpGroup, help="People you email: each may have several addresses.", no_args_is_help=True
+)
+org_app = typer.Typer(cls=HelpGroup, help="Organizations your contacts belong to.", no_args_is_help=True)
+deal_app = typer.Typer(cls=HelpGroup, help="Deals: open ones take new email automatically.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -157,29 +160,29 @@ def contact_remove(
     )
 
 
-@command(contact_app, "list", lists=True)
+@command(contact_app, "list", listing=True)
 def contact_list(
     s: Session,
     org: Annotated[int | None, typer.Option("--org", help="Only this organization's contacts.")] = None,
 ) -> None:
     """List contacts.
 
-    Example: `pdmail contact list --json`
+    Examples:
+        $ pdmail contact list
+        $ pdmail contact list --org 3 --format csv > contacts.csv
+        $ pdmail contact list --json
     """
     if s.json:
         s.emit_json_array(_crm().contacts_json(s.db, org_id=org))
         return
     contacts = _crm().list_contacts(s.db, org_id=org)
-
-    def table():
-        from rich.table import Table
-
-        t = Table("id", "name", "emails", "organization")
-        for c in contacts:
-            t.add_row(str(c.id), safe(c.name), safe(", ".join(c.emails)), safe(c.org_name or ""))
-        return t
-
-    s.emit(None, table)
+    columns = [
+        Column("id", lambda c: c.id, right=True),
+        Column("name", lambda c: c.name, prose=True),
+        Column("emails", lambda c: ", ".join(c.emails)),
+        Column("org", lambda c: c.org_name, title="organization", prose=True),
+    ]
+    s.emit_rows(Rows(columns, contacts, empty="No contacts yet; add one with `pdmail contact add`."))
 
 
 LimitOption = Annotated[int, typer.Option("--limit", help="At most this many emails.")]
@@ -262,23 +265,21 @@ def org_add(
     s.emit(org.to_json(), f"{org.id}")
 
 
-@command(org_app, "list", lists=True)
+@command(org_app, "list", listing=True)
 def org_list(s: Session) -> None:
     """List organizations.
 
-    Example: `pdmail org list --json`
+    Examples:
+        $ pdmail org list
+        $ pdmail org list --json
     """
     orgs = _crm().list_orgs(s.db)
-
-    def table():
-        from rich.table import Table
-
-        t = Table("id", "name", "domain")
-        for o in orgs:
-            t.add_row(str(o.id), safe(o.name), safe(o.domain or ""))
-        return t
-
-    s.emit([o.to_json() for o in orgs], table)
+    columns = [
+        Column("id", lambda o: o.id, right=True),
+        Column("name", lambda o: o.name, prose=True),
+        Column("domain", lambda o: o.domain),
+    ]
+    s.emit_rows(Rows(columns, orgs, json=[o.to_json() for o in orgs], empty="No organizations yet."))
 
 
 @command(org_app, "show", lists=True)
@@ -354,7 +355,7 @@ def deal_add(
     emit_rule_change(s, relinked, deal.to_json(), f"{deal.id}", f"add deal {deal.title!r}")
 
 
-@command(deal_app, "list", lists=True)
+@command(deal_app, "list", listing=True)
 def deal_list(
     s: Session,
     status: Annotated[str | None, typer.Option("--status", help="Only deals with this status.")] = None,
@@ -362,20 +363,21 @@ def deal_list(
 ) -> None:
     """List deals.
 
-    Example: `pdmail deal list --status open --json`
+    Examples:
+        $ pdmail deal list --status open
+        $ pdmail deal list --contact 12 --json
     """
     deals = _crm().list_deals(s.db, status=status, contact_id=contact)
-
-    def table():
-        from rich.table import Table
-
-        t = Table("id", "title", "status", "value", "contact")
-        for d in deals:
-            amount = display_money(d.value, d.currency)
-            t.add_row(str(d.id), safe(d.title), d.status, amount, safe(d.contact_name or ""))
-        return t
-
-    s.emit([d.to_json() for d in deals], table)
+    columns = [
+        Column("id", lambda d: d.id, right=True),
+        Column("title", lambda d: d.title, prose=True),
+        Column("status", lambda d: d.status),
+        Column("value", lambda d: d.value, show=lambda d: display_money(d.value, d.currency), right=True),
+        Column("currency", lambda d: d.currency, in_table=False),
+        Column("contact_id", lambda d: d.contact_id, in_table=False),
+        Column("contact", lambda d: d.contact_name, prose=True),
+    ]
+    s.emit_rows(Rows(columns, deals, json=[d.to_json() for d in deals], empty="No deals here."))
 
 
 @command(deal_app, "show", lists=True)

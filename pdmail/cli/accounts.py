@@ -93,13 +93,11 @@ def account_add(
 
     TLS certificates are always verified; a private CA is given with --cafile.
 
-    Example: `pdmail account add work --provider gmail --address maria@gmail.com --password-command 'pass show mail/gmail'`
-
-    Example: `pdmail account add maria@northwind.example --imap-host mail.northwind.example --smtp-host mail.northwind.example --password-env NORTHWIND_MAIL_PASSWORD`
-
-    Example: `pdmail account add office --provider office365 --address maria@northwind.example --oauth2-token-command 'oauth2-helper --account office'`
-
-    Example: `pdmail account add local --address maria@northwind.example --maildir ~/Maildir`
+    Examples:
+        $ pdmail account add work --provider gmail --address maria@gmail.com --password-command 'pass show mail/gmail'
+        $ pdmail account add maria@northwind.example --imap-host mail.northwind.example --smtp-host mail.northwind.example --password-env NORTHWIND_MAIL_PASSWORD
+        $ pdmail account add office --provider office365 --address maria@northwind.example --oauth2-token-command 'oauth2-helper --account office'
+        $ pdmail account add local --address maria@northwind.example --maildir ~/Maildir
     """
     from pdmail.accounts.setup import AccountOptions, create_account
 
@@ -193,7 +191,8 @@ def account_test(
 
     Exit 77 when the login or the certificate is refused, 75 when the server cannot be reached.
 
-    Example: `pdmail account test work`
+    Examples:
+        $ pdmail account test work
     """
     from pdmail.accounts.setup import check_account
     from pdmail.store.accounts import get_account
@@ -224,7 +223,8 @@ def account_default(
 ) -> None:
     """Make an account your default (used by `sync` and `send` when --account is not given).
 
-    Example: `pdmail account default work`
+    Examples:
+        $ pdmail account default work
     """
     from pdmail.store.accounts import set_default_account
 
@@ -249,7 +249,8 @@ def account_set(
 ) -> None:
     """Change an account's choice of past mail. The next `pdmail sync` fetches what the new choice takes.
 
-    Example: `pdmail account set work --past everyone`
+    Examples:
+        $ pdmail account set work --past everyone
     """
     from pdmail.store.accounts import set_past
 
@@ -270,7 +271,8 @@ def account_remove(
 
     A password kept in the OS keyring stays there; remove it with your keyring tool.
 
-    Example: `pdmail account remove work`
+    Examples:
+        $ pdmail account remove work
     """
     from pdmail.store.accounts import remove_account
 

@@ -57,7 +57,8 @@ def init(
 
     The file is created readable by you only (mode 0600).
 
-    Example: `pdmail init --name "Maria Lopez" --email maria@northwind.example --company Northwind`
+    Examples:
+        $ pdmail init --name "Maria Lopez" --email maria@northwind.example --company Northwind
     """
     users = _users()
     db = s.create_db()
@@ -75,7 +76,8 @@ def user_add(
 ) -> None:
     """Add a user (admins only).
 
-    Example: `pdmail user add sam@northwind.example --name "Sam Lee"`
+    Examples:
+        $ pdmail user add sam@northwind.example --name "Sam Lee"
     """
     users = _users()
     user, _ = run_rule_change(s, False, lambda: _changes().add_user(s.db, s.user, email, name=name, is_admin=admin))
@@ -108,7 +110,8 @@ def user_list(s: Session) -> None:
 def user_default(s: Session, email: Annotated[str, typer.Argument(help="A user's login email.")]) -> None:
     """Set the user pdmail acts as when neither --user nor PDMAIL_USER is given (admins only).
 
-    Example: `pdmail user default sam@northwind.example`
+    Examples:
+        $ pdmail user default sam@northwind.example
     """
     users = _users()
     user = _changes().change_default_user(s.db, s.user, email)
@@ -161,7 +164,8 @@ def settings_set(
     Changing default-visibility, auto-link-deals or accept-colleague-links affects only email captured
     or linked from now on: no setting re-links stored email.
 
-    Example: `pdmail settings set default-visibility private`
+    Examples:
+        $ pdmail settings set default-visibility private
     """
     stored, relinked = run_rule_change(s, dry_run, lambda: _changes().set_setting(s.db, s.user, key, value))
     emit_rule_change(
@@ -183,7 +187,8 @@ def alt_add(
 
     An address of a contact or of another user is refused.
 
-    Example: `pdmail settings alt-address add maria.lopez@northwind.example`
+    Examples:
+        $ pdmail settings alt-address add maria.lopez@northwind.example
     """
     alt, relinked = run_rule_change(s, dry_run, lambda: _changes().add_alt_address(s.db, s.user, address))
     emit_rule_change(
@@ -201,7 +206,8 @@ def alt_add(
 def alt_approve(s: Session, address: Annotated[str, typer.Argument(help="An address waiting for approval.")]) -> None:
     """Approve a user's alternative address (admins only): from now on their mail from it is theirs.
 
-    Example: `pdmail settings alt-address approve sam.lee@northwind.example`
+    Examples:
+        $ pdmail settings alt-address approve sam.lee@northwind.example
     """
     alt = _changes().approve_alt_address(s.db, s.user, address)
     s.emit(alt.to_json(), f"Approved {safe(alt.address)} for {safe(alt.user)}.")
@@ -211,7 +217,8 @@ def alt_approve(s: Session, address: Annotated[str, typer.Argument(help="An addr
 def alt_reject(s: Session, address: Annotated[str, typer.Argument(help="An address waiting for approval.")]) -> None:
     """Refuse a user's claim to an alternative address (admins only); the claim is removed.
 
-    Example: `pdmail settings alt-address reject ceo@acme.example`
+    Examples:
+        $ pdmail settings alt-address reject ceo@acme.example
     """
     alt = _changes().reject_alt_address(s.db, s.user, address)
     s.emit(alt.to_json() | {"status": "rejected"}, f"Rejected {safe(alt.address)} (claimed by {safe(alt.user)}).")
@@ -225,7 +232,8 @@ def alt_remove(
 ) -> None:
     """Remove an alternative address of yours.
 
-    Example: `pdmail settings alt-address remove maria.lopez@northwind.example`
+    Examples:
+        $ pdmail settings alt-address remove maria.lopez@northwind.example
     """
     addr, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_alt_address(s.db, s.user, address))
     emit_rule_change(s, relinked, {"address": addr}, f"Removed {safe(addr)}.", f"remove your address {addr}")
@@ -271,7 +279,8 @@ def block_add(
 ) -> None:
     """Block an address or a whole domain (admins only): its mail is never linked.
 
-    Example: `pdmail settings block add @newsletters.example`
+    Examples:
+        $ pdmail settings block add @newsletters.example
     """
     value, relinked = run_rule_change(s, dry_run, lambda: _changes().add_block(s.db, s.user, pattern))
     emit_rule_change(s, relinked, {"pattern": value}, f"Blocked {safe(value)}.", f"block {value}")
@@ -287,7 +296,8 @@ def block_remove(
 
     Links it brings back to a colleague's email that nobody else sees are only proposed to them.
 
-    Example: `pdmail settings block remove @newsletters.example`
+    Examples:
+        $ pdmail settings block remove @newsletters.example
     """
     value, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_block(s.db, s.user, pattern))
     emit_rule_change(s, relinked, {"pattern": value}, f"Unblocked {safe(value)}.", f"unblock {value}")

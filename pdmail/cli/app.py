@@ -100,4 +100,4 @@ def help_command(
 
 
 def run() -> None:
-    app()
+    app(prog_name="pdmail")  # also under `python -m pdmail`: help and errors name the command people type

@@ -95,12 +95,9 @@ def bcc_ingest(
     on deal 42. Review with `--quarantine`, then `--release QID` or `--discard QID`.
 
     Examples:
-
-    `pdmail bcc-ingest < message.eml`
-
-    `pdmail bcc-ingest ~/Maildir/.Sent --json`
-
-    `pdmail bcc-ingest --mta --recipient "$RECIPIENT"` (in a Postfix pipe transport)
+        $ pdmail bcc-ingest < message.eml
+        $ pdmail bcc-ingest ~/Maildir/.Sent --json
+        $ pdmail bcc-ingest --mta --recipient "$RECIPIENT"   # in a Postfix pipe transport
     """
     from pdmail.capture import batch as ingest
     from pdmail.cli.terminal import notice

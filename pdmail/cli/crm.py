@@ -103,7 +103,8 @@ def contact_add(
 
     A colleague's email that nobody else sees is only proposed to them (they accept it or not).
 
-    Example: `pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1`
+    Examples:
+        $ pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1
     """
     contact, relinked = run_rule_change(
         s,
@@ -124,7 +125,8 @@ def contact_add_address(
 
     A colleague's email that nobody else sees is only proposed to them (they accept it or not).
 
-    Example: `pdmail contact add-address 12 ada.byron@acme.example`
+    Examples:
+        $ pdmail contact add-address 12 ada.byron@acme.example
     """
     contact, relinked = run_rule_change(s, dry_run, lambda: _changes().add_contact_address(s.db, contact_id, address))
     emit_rule_change(
@@ -147,7 +149,8 @@ def contact_remove(
     Every email loses its link to them, automatic or chosen by hand (its other links stay), so this
     only narrows who sees mail. Their deals stay, without a contact person, and keep their email.
 
-    Example: `pdmail contact remove 12 --dry-run`
+    Examples:
+        $ pdmail contact remove 12 --dry-run
     """
     (contact, deals), relinked = run_rule_change(s, dry_run, lambda: _changes().remove_contact(s.db, contact_id))
     kept = f"; deals kept without a contact: {', '.join(map(str, deals))}" if deals else ""
@@ -202,7 +205,8 @@ def contact_show(
 ) -> None:
     """Show a contact, their deals and the email linked to them that you may see, newest first.
 
-    Example: `pdmail contact show 12`
+    Examples:
+        $ pdmail contact show 12
     """
     crm = _crm()
     contact = crm.get_contact(s.db, contact_id)
@@ -241,7 +245,8 @@ def contact_import(
     Several addresses go in one Email cell, separated by commas. Bad rows are reported by file line
     (the header is line 1) and the good rows are imported; the exit code is 7 when any row failed.
 
-    Example: `pdmail contact import examples/contacts.csv`
+    Examples:
+        $ pdmail contact import examples/contacts.csv
     """
     data = _read_file(file)
     report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_contacts(s.db, data))
@@ -259,7 +264,8 @@ def org_add(
 ) -> None:
     """Add an organization.
 
-    Example: `pdmail org add "Acme Corp" --domain acme.example`
+    Examples:
+        $ pdmail org add "Acme Corp" --domain acme.example
     """
     org = _crm().add_org(s.db, name, domain)
     s.emit(org.to_json(), f"{org.id}")
@@ -290,7 +296,8 @@ def org_show(
 ) -> None:
     """Show an organization with its contacts, deals and the email linked to them that you may see.
 
-    Example: `pdmail org show 3`
+    Examples:
+        $ pdmail org show 3
     """
     crm = _crm()
     org = crm.get_org(s.db, org_id)
@@ -343,7 +350,8 @@ def deal_add(
 ) -> None:
     """Add a deal; while open it takes the contact's new email.
 
-    Example: `pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR`
+    Examples:
+        $ pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR
     """
     deal, relinked = run_rule_change(
         s,
@@ -388,7 +396,8 @@ def deal_show(
 ) -> None:
     """Show a deal and the email linked to it that you may see, newest first.
 
-    Example: `pdmail deal show 7`
+    Examples:
+        $ pdmail deal show 7
     """
     deal = _crm().get_deal(s.db, deal_id)
     page = _linked_emails(s, deal_id=deal_id, limit=limit)
@@ -426,7 +435,8 @@ def deal_import(
     ambiguous and refuses the row. Bad rows are reported by file line and the good rows are imported;
     the exit code is 7 when any row failed.
 
-    Example: `pdmail deal import examples/deals.csv`
+    Examples:
+        $ pdmail deal import examples/deals.csv
     """
     data = _read_file(file)
     report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_deals(s.db, data))
@@ -443,7 +453,8 @@ def deal_set_status(
     """Mark a deal open, won or lost; only open deals take new email, except mail sent to the deal's own
     capture address (capture+dealN@...), which it takes whatever its status.
 
-    Example: `pdmail deal set-status 7 won`
+    Examples:
+        $ pdmail deal set-status 7 won
     """
     (deal, before), relinked = run_rule_change(s, dry_run, lambda: _changes().set_deal_status(s.db, deal_id, status))
     emit_rule_change(

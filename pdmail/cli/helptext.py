@@ -27,6 +27,7 @@ from pdmail.core.errors import EXIT_INTERRUPTED, EXIT_USAGE
 
 # Options that every command takes, listed apart so that a command's own stand out.
 GLOBAL_OPTIONS = {"db", "user", "quiet", "debug", "help", "version", "install_completion", "show_completion"}
+NAME_COLUMN = 24  # an option name longer than this puts its help on the next line, never cut
 _KINDS = {int: "INTEGER", float: "NUMBER", str: "TEXT", Path: "PATH"}
 _EXAMPLES_HEAD = re.compile(r"^\s*Examples?:\s*", re.IGNORECASE)
 _BACKTICKED = re.compile(r"`([^`]+)`")
@@ -50,9 +51,8 @@ def value_name(param: Any) -> str:
 
 def _argument_usage(param: Any) -> str:
     name = value_name(param)
-    if param.nargs == -1:
-        name += "..."
-    return name if param.required else f"[{name}]"
+    shown = name if param.required else f"[{name}]"
+    return shown + "..." if param.nargs == -1 else shown
 
 
 def _option_term(param: Any) -> str:
@@ -135,11 +135,11 @@ def format_help(command: Any, ctx: typer.Context, formatter: Any) -> None:
     documented = [(value_name(p), " ".join((getattr(p, "help", None) or "").split())) for p in arguments]
     if any(text for _, text in documented):
         with formatter.section("Arguments"):
-            formatter.write_dl(documented)
+            formatter.write_dl(documented, col_max=NAME_COLUMN)
     own, shared = _sections(ctx, params)
     if own:
         with formatter.section("Options"):
-            formatter.write_dl(own)
+            formatter.write_dl(own, col_max=NAME_COLUMN)
     if isinstance(command, typer.core.TyperGroup):
         rows = []
         for name in command.list_commands(ctx):
@@ -148,10 +148,10 @@ def format_help(command: Any, ctx: typer.Context, formatter: Any) -> None:
                 rows.append((name, summary(sub)))
         if rows:
             with formatter.section("Commands"):
-                formatter.write_dl(rows)
+                formatter.write_dl(rows, col_max=NAME_COLUMN)
     if shared:
         with formatter.section("Global options" if own else "Options"):
-            formatter.write_dl(shared)
+            formatter.write_dl(shared, col_max=NAME_COLUMN)
     if examples:
         with formatter.section("Examples"):
             for example in examples:

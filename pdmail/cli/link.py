@@ -58,9 +58,15 @@ def link(
     A link that another user's change (a new contact or address, a deal, the block list, a rescan)
     adds to your email that nobody else sees waits for you: it counts for sharing once you --accept it.
 
-    Examples: `pdmail link`  ·  `pdmail link 42 --deal 7`  ·  `pdmail link 42 --contact 3 --contact 5`  ·
-    `pdmail link 42 --none`  ·  `pdmail link 42 --split`  ·  `pdmail link --review`  ·  `pdmail link 42 --accept`  ·
-    `pdmail link --rescan --dry-run`
+    Examples:
+        $ pdmail link
+        $ pdmail link 42 --deal 7
+        $ pdmail link 42 --contact 3 --contact 5
+        $ pdmail link 42 --none
+        $ pdmail link 42 --split
+        $ pdmail link --review
+        $ pdmail link 42 --accept
+        $ pdmail link --rescan --dry-run
     """
     from pdmail.core.errors import UsageError
 
@@ -354,7 +360,9 @@ def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", he
     Shows each rule that decided its contacts and deal, any blocked, internal or automated verdict,
     choices made by hand and their history, and the visibility rule for every user.
 
-    Example: `pdmail explain 42`  ·  `pdmail explain 42 --json`
+    Examples:
+        $ pdmail explain 42
+        $ pdmail explain 42 --json
     """
     from pdmail.linking.explain import explain as run
 

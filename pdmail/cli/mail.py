@@ -168,7 +168,10 @@ def inbox(
     user's change added, which wait for you (`pdmail link ID --accept` or `--reject`). `--json`
     prints a flat list of emails, each with its thread_id.
 
-    Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`
+    Examples:
+        $ pdmail inbox --unread
+        $ pdmail inbox --team --deal 7 --json
+        $ pdmail inbox --page 2
     """
     from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries, with_proposals
 
@@ -267,7 +270,9 @@ def show(
 ) -> None:
     """Show one email (its text; HTML is converted, never rendered) and its thread.
 
-    Example: `pdmail show 42`  ·  `pdmail show 42 --save-attachments ~/Downloads`
+    Examples:
+        $ pdmail show 42
+        $ pdmail show 42 --save-attachments ~/Downloads
     """
     from pdmail.store.mailbox import get_email, thread_emails
 
@@ -296,7 +301,9 @@ def search(
 ) -> None:
     """Search the subject, text and addresses of the email you may see.
 
-    Examples: `pdmail search invoice`  ·  `pdmail search '"robot arm" from:acme.example'`
+    Examples:
+        $ pdmail search invoice
+        $ pdmail search '"robot arm" from:acme.example'
     """
     from pdmail.store.mailbox import search as run
 

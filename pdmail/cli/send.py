@@ -97,12 +97,9 @@ def send(
     you: see `pdmail outbox`.
 
     Examples:
-
-    `pdmail send --to ana@acme.example --subject "Quote" --body-file quote.txt --attach quote.pdf`
-
-    `pdmail send --reply-to 42 --body "Thanks, Ana: Tuesday works."`
-
-    `pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"`
+        $ pdmail send --to ana@acme.example --subject "Quote" --body-file quote.txt --attach quote.pdf
+        $ pdmail send --reply-to 42 --body "Thanks, Ana: Tuesday works."
+        $ pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"
     """
     from pdmail.send import outbox
 
@@ -243,7 +240,8 @@ def _show_outbox(s: Session, everything: bool) -> None:
 def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id.")]) -> None:
     """Cancel a queued, scheduled, failed or ambiguous message (it is kept, marked cancelled).
 
-    Example: `pdmail outbox cancel 3`
+    Examples:
+        $ pdmail outbox cancel 3
     """
     from pdmail.send import outbox
 
@@ -256,7 +254,8 @@ def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID
 def outbox_retry(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id.")]) -> None:
     """Send a failed or ambiguous message again, now. An ambiguous one may reach its recipients twice.
 
-    Example: `pdmail outbox retry 3`
+    Examples:
+        $ pdmail outbox retry 3
     """
     from pdmail.send import outbox
 
@@ -283,7 +282,8 @@ def template_add(
     {deal.value}, {deal.currency}, {deal.status}, {deal.id}, {user.name}, {user.first_name},
     {user.email}; write {{ and }} for literal braces.
 
-    Example: `pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."`
+    Examples:
+        $ pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."
     """
     from pdmail.core.errors import UsageError
     from pdmail.send import merge_fields, templates
@@ -321,7 +321,8 @@ def template_list(s: Session) -> None:
 def template_show(s: Session, name: Annotated[str, typer.Argument(help="Template name.")]) -> None:
     """Show one template (yours first, else the company's).
 
-    Example: `pdmail template show follow-up`
+    Examples:
+        $ pdmail template show follow-up
     """
     from pdmail.store import outbox as outbox_store
 
@@ -337,7 +338,8 @@ def template_remove(
 ) -> None:
     """Remove a template.
 
-    Example: `pdmail template remove follow-up`
+    Examples:
+        $ pdmail template remove follow-up
     """
     from pdmail.send import templates
 

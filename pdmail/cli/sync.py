@@ -46,7 +46,10 @@ def sync(
     7 some folders or messages failed (each is reported), 75 retry later, 77 credentials or
     certificate need you.
 
-    Examples: `pdmail sync`  ·  `pdmail sync --account work --json`  ·  `pdmail sync --watch`
+    Examples:
+        $ pdmail sync
+        $ pdmail sync --account work --json
+        $ pdmail sync --watch
     """
     from pdmail.cli.terminal import notice
     from pdmail.sync import engine

@@ -60,6 +60,7 @@ CHANGES_EMAIL = {"share", "read", "unread", "archive", "delete", "restore", "lin
 # Commands that neither list nor show nor change a stored email (they manage people, records,
 # settings, or bring mail in). Each is here on purpose; a new command must be placed somewhere.
 NO_EMAIL_ACCESS = {
+    "help",
     "init",
     "user add",
     "user list",

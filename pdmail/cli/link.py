@@ -211,7 +211,9 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
         head.append(f"Date: {e['date']}\n\n")
         head.append(clean(e["snippet"]))
         out.print(Panel(head, title=f"email {e['id']} ({n} of {len(items)})", title_align="left"))
-        table = Table("deal", "value", "status", "contact", box=None)
+        table = Table(box=None)
+        for heading in ("deal", "value", "status", "contact"):  # the deal's number is typed: never cut
+            table.add_column(heading, overflow="fold")
         for c in p.candidates:
             value = display(c["value"], c["currency"])
             table.add_row(f"{safe(c['title'])} (#{c['id']})", value, c["status"], safe(c["contact_name"]))

@@ -45,6 +45,7 @@ def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None):
             PipeCall(db="/x/a.db", user="sam@x.example", quiet=True),
         ),
         (["--json", "--debug", "bcc-ingest", "--db=/y.db"], PipeCall(db="/y.db", json=True, debug=True)),
+        (["bcc-ingest", "--mta", "-q", "--debug", "--nl"], PipeCall(mta=True, quiet=True, debug=True, nl=True)),
     ],
 )
 def test_pipe_calls_are_recognized(argv, expected, monkeypatch):
@@ -67,6 +68,8 @@ def test_pipe_calls_are_recognized(argv, expected, monkeypatch):
         ["--mta", "bcc-ingest"],
         ["bcc-ingest", "bcc-ingest"],
         ["bcc-ingest", "-"],
+        ["bcc-ingest", "--json", "--nl"],
+        ["bcc-ingest", "--format", "tsv"],
     ],
 )
 def test_everything_else_goes_to_the_full_command_line(argv):

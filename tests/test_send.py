@@ -656,7 +656,7 @@ def test_company_templates_are_for_everyone_and_only_admins_add_them(sender, smt
     result = sender(
         "template", "add", "x", "--subject", "x", "--body", "x", "--company", "--user", "sam@northwind.example"
     )
-    assert result.exit_code == 2 and "admin" in result.stderr
+    assert result.exit_code == 5 and "admin" in result.stderr
     assert sender.json("template", "show", "hello", "--user", "sam@northwind.example")["scope"] == "company"
 
 

@@ -116,7 +116,7 @@ def run_pipe(db: Path, messages: list[bytes]) -> dict:
         done = subprocess.run(pd(db, "bcc-ingest", "--mta", "--json"), input=raw, capture_output=True)
         codes[str(done.returncode)] += 1
         try:
-            counts.update(_count([json.loads(done.stdout)]))
+            counts.update(_count(json.loads(done.stdout)))  # an array, even of one message
         except ValueError:
             counts["other"] += 1
     return {

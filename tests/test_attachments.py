@@ -119,7 +119,7 @@ def stored(company):
     )
     result = company("bcc-ingest", "--json", input=raw)
     assert result.exit_code == 0, result.stderr
-    return company, json.loads(result.stdout)["id"]
+    return company, json.loads(result.stdout)[0]["id"]
 
 
 def test_saving_stays_in_the_folder_and_never_overwrites(stored, tmp_path):

@@ -58,6 +58,9 @@ def team(company):
 def ingest(cli, raw: bytes, *args: str):
     result = cli("bcc-ingest", "--json", *args, input=raw)
     data = json.loads(result.stdout) if result.stdout.strip() else None
+    if data is not None:  # an array whatever the input (docs/spec.md, "JSON shapes"): here one message
+        assert isinstance(data, list) and len(data) == 1, data
+        data = data[0]
     return result.exit_code, data, result.stderr
 
 

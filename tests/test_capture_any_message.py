@@ -30,7 +30,13 @@ def team(company):
 
 def ingest(cli, raw: bytes, *args: str):
     result = cli("bcc-ingest", "--json", *args, input=raw)
-    return result.exit_code, json.loads(result.stdout) if result.stdout.strip() else None, result.stderr
+    return result.exit_code, only(json.loads(result.stdout)) if result.stdout.strip() else None, result.stderr
+
+
+def only(report: list) -> dict:
+    """The outcome of the one message on stdin: `bcc-ingest --json` is an array whatever the input."""
+    assert isinstance(report, list) and len(report) == 1, report
+    return report[0]
 
 
 def pdmail(*args: str, stdin: bytes = b""):
@@ -60,7 +66,8 @@ def write_files(folder: Path, messages: list[bytes]) -> list[str]:
 
 def outcomes_of(stdout: str) -> list[dict]:
     data = json.loads(stdout)
-    return data if isinstance(data, list) else [data]
+    assert isinstance(data, list), data  # one message or many: always an array
+    return data
 
 
 # --- every shape of address real mail carries --------------------------------------------------------
@@ -120,7 +127,7 @@ def test_every_address_shape_through_files_and_the_mail_server_pipe(team, tmp_pa
     for raw in own + foreign:
         code, out, err = pdmail("bcc-ingest", "--mta", "--json", stdin=raw)
         assert code == 0, err
-        assert json.loads(out)["status"] in ("duplicate", "quarantined")
+        assert only(json.loads(out))["status"] in ("duplicate", "quarantined")
     assert len(held(db_path)) == len(foreign)  # the quarantine holds each message once, however often refused
 
 
@@ -329,11 +336,11 @@ def test_real_mail_sent_by_the_user_is_stored_from_files_and_the_pipe(team, tmp_
     assert set(statuses) <= {"stored", "duplicate"} and statuses.count("stored") >= 30
     for raw in messages[:10]:
         code, out, err = pdmail("bcc-ingest", "--mta", "--json", stdin=raw)
-        assert code == 0 and json.loads(out)["status"] == "duplicate", err
+        assert code == 0 and only(json.loads(out))["status"] == "duplicate", err
 
 
 def test_real_mail_through_the_pipe_ends_stored_or_quarantined(team):
     for raw in _sample()[::3]:
         code, out, err = pdmail("bcc-ingest", "--mta", "--json", stdin=raw)
         assert code == 0, err
-        assert json.loads(out)["status"] in ENDED
+        assert only(json.loads(out))["status"] in ENDED

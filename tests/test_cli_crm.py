@@ -208,7 +208,7 @@ def test_deal_value_is_kept_exactly_as_typed(company, db_path):
     assert stored == ["480000.10", "1200000", "12.500", "0.30"]  # text on both engines, never a number
     assert [d["value"] for d in company.json("deal", "list")] == ["480000.10", "1200000", "12.500", "0.30"]
     assert company.json("deal", "show", "1")["value"] == "480000.10"
-    listed = company("deal", "list").stdout
+    listed = company("deal", "list", "--format", "table").stdout
     assert "EUR 480,000.10" in listed and "JPY 1,200,000" in listed and "KWD 12.500" in listed
     assert "EUR 480,000.10" in company("deal", "show", "1").stdout
 

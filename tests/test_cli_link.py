@@ -182,7 +182,7 @@ def test_explain_trace_in_words(crm, db_path):
         "manual": False,
         "proposed": False,
         "caused_by": None,
-        "caused_at": None,
+        "caused_at_utc": None,
     }
     assert data["needs_deal"] and [c["id"] for c in data["candidates"]] == [1, 2]
     assert any("needs a deal" in n for n in data["notes"])

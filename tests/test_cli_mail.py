@@ -10,6 +10,7 @@ from pathlib import Path
 import factories
 import pytest
 import rawdb
+from onterminal import on_terminal
 
 pytestmark = pytest.mark.both_engines
 
@@ -50,7 +51,8 @@ def team(company):
 def ingest(cli, raw: bytes, *args: str) -> int:
     result = cli("bcc-ingest", "--json", *args, input=raw)
     assert result.exit_code == 0, (result.stdout, result.stderr)
-    return json.loads(result.stdout)["id"]
+    (outcome,) = json.loads(result.stdout)  # an array whatever the input: here one message
+    return outcome["id"]
 
 
 def incoming(cli, n: int, **kw) -> int:
@@ -125,7 +127,10 @@ def test_inbox_is_newest_first_and_pages(team):
     assert "--page 2" in human.stderr
     last = team.ok("inbox", "--folder", "sent", "--limit", "2", "--page", "3")
     assert "--page" not in last.stderr
-    assert team.ok("inbox", "--folder", "sent", "--limit", "2", "--page", "9").stdout.strip() == "No more email."
+    assert (
+        team.ok("inbox", "--folder", "sent", "--limit", "2", "--page", "9", "--format", "table").stdout
+        == "No more email.\n"
+    )
 
 
 def test_inbox_filters(team):
@@ -188,7 +193,7 @@ def test_inbox_groups_by_thread_with_counts_and_marks(team):
         ),
     )
     team.ok("share", str(first), "--private")
-    out = team.ok("inbox", "--folder", "sent").stdout
+    out = team.ok("inbox", "--folder", "sent", "--format", "table").stdout
     rows = [line for line in out.splitlines() if "Robot arms" in line]
     assert len(rows) == 1 and re.search(r"\bP\s+2\s+2026-11-17", rows[0]) and "deal 1" in rows[0]
 
@@ -201,12 +206,12 @@ def test_table_at_80_columns_keeps_ids_dates_and_links_readable(team):
     email_id = ingest(
         team, mail(subject=long_subject.strip(), to="Bartholomew Maximilian Fitzgerald-Worthington <ada@acme.example>")
     )
-    out = team.ok("inbox", "--folder", "sent", env={"COLUMNS": "80"}).stdout
+    code, out = on_terminal("inbox", "--folder", "sent", columns=80)
     lines = [line for line in out.splitlines() if line.strip()]
-    assert all(len(line) <= 80 for line in lines), lines
+    assert code == 0 and all(len(line) <= 80 for line in lines), lines
     row = next(line for line in lines if line.lstrip().startswith(str(email_id)))
     assert "2026-11-16" in row and row.rstrip().endswith("deal 1") and "A very long" in row and "…" in row
-    wide = team.ok("inbox", "--folder", "sent", env={"COLUMNS": "160"}).stdout
+    code, wide = on_terminal("inbox", "--folder", "sent", columns=160)
     assert "2026-11-16 09:12" in wide and "deal 1, contact 1" in wide
 
 
@@ -319,7 +324,7 @@ def test_search_words_phrases_and_address_filters(team):
     assert ids(team, "search", "from:maria") == {a, b}
     assert ids(team, "search", "Chen") == {b}  # addresses and names are indexed
     assert ids(team, "search", "nothinglikethis") == set()
-    assert team.ok("search", "nothinglikethis").stdout.strip() == "Nothing found."
+    assert team.ok("search", "nothinglikethis", "--format", "table").stdout.strip() == "Nothing found."
 
 
 @pytest.mark.parametrize(
@@ -504,7 +509,7 @@ def test_unprivileged_user_gets_usage_errors_for_read_only_folders(tmp_path):
     assert run("settings", "set", "bcc-address", CAPTURE).returncode == 0
     stored = run("bcc-ingest", "--json", input=multipart(("a.txt", "text/plain", b"one")))
     assert stored.returncode == 0, stored.stderr
-    email_id = json.loads(stored.stdout)["id"]
+    email_id = json.loads(stored.stdout)[0]["id"]
     try:
         exported = run("export", "--output", str(ro / "x.jsonl"))
         assert exported.returncode == 2 and b"permission denied" in exported.stderr, exported.stderr

@@ -83,7 +83,7 @@ def hostile_mail() -> bytes:
 
 def test_json_and_export_escape_controls_and_bidi_and_keep_the_value(cli, db_path):
     company_db(db_path)
-    stored = cli.json("bcc-ingest", input=hostile_mail())
+    (stored,) = cli.json("bcc-ingest", input=hostile_mail())
     email_id = str(stored["id"])
     readers = {
         ("show", email_id, "--json"): lambda out: json.loads(out)["subject"],

@@ -65,7 +65,7 @@ def test_a_colleagues_new_contact_only_proposes_a_link_to_your_mail(doctor):
     assert waiting(cli, mail) == {"contacts": [1], "deal": None}
     why = cli.json("explain", str(mail))
     (link,) = why["contacts"]
-    assert link["proposed"] is True and link["caused_by"] == SAM and link["caused_at"]
+    assert link["proposed"] is True and link["caused_by"] == SAM and link["caused_at_utc"]
     assert any("proposed" in note and SAM in note for note in why["notes"])
     assert "proposed by sam@northwind.example" in cli.ok("explain", str(mail)).stdout
     seen = {u["user"]: u for u in why["visibility"]["users"]}
@@ -74,7 +74,7 @@ def test_a_colleagues_new_contact_only_proposes_a_link_to_your_mail(doctor):
     assert "proposed" in cli.ok("inbox").stdout
     (review,) = cli.json("link", "--review")
     assert review["id"] == mail and review["proposals"] == [
-        {"kind": "contact", "id": 1, "name": "Dr Who", "caused_by": SAM, "caused_at": link["caused_at"]}
+        {"kind": "contact", "id": 1, "name": "Dr Who", "caused_by": SAM, "caused_at_utc": link["caused_at_utc"]}
     ]
     assert cli.json("link", "--review", "--user", SAM) == []  # Sam is told nothing of Maria's mail
 

@@ -128,10 +128,10 @@ def test_an_oversize_message_in_an_mbox_is_spooled_as_from_stdin(team, tmp_path,
 
     piped = team("bcc-ingest", "--json", input=big)
     assert piped.exit_code == 3
-    assert json.loads(piped.stdout)["reason"] == too_large(len(big))
+    assert json.loads(piped.stdout)[0]["reason"] == too_large(len(big))
     # The same bytes from stdin are the same message: the quarantine holds it once, in the same spool file.
     (spooled,) = db_rows(db_path, "SELECT id, spool_path, reason FROM quarantine")
-    assert json.loads(piped.stdout)["quarantine_id"] == spooled["id"] and spooled["spool_path"] == held["spool_path"]
+    assert json.loads(piped.stdout)[0]["quarantine_id"] == spooled["id"] and spooled["spool_path"] == held["spool_path"]
 
 
 # --- mboxrd -----------------------------------------------------------------------------------------

@@ -60,6 +60,7 @@ CHANGES_EMAIL = {"share", "read", "unread", "archive", "delete", "restore", "lin
 # Commands that neither list nor show nor change a stored email (they manage people, records,
 # settings, or bring mail in). Each is here on purpose; a new command must be placed somewhere.
 NO_EMAIL_ACCESS = {
+    "help",
     "init",
     "user add",
     "user list",
@@ -193,7 +194,7 @@ class World:
                 self.ok("settings", "set", "default-visibility", visibility, "--user", addr(owner))
                 extra = ["--recipient", CAPTURE.replace("@", "+deal1@")] if kind == "shared_deal" else []
                 out = self.ok("bcc-ingest", "--json", *extra, input=raw_mail(owner, kind, n))
-                self.ids[(owner, kind)] = json.loads(out.stdout)["id"]
+                self.ids[(owner, kind)] = json.loads(out.stdout)[0]["id"]
             self.ok("settings", "set", "default-visibility", "shared", "--user", addr(owner))
         # Lee, who owns no mail, gives Ada her second address: a colleague's change on others' mail.
         self.ok("contact", "add-address", "1", "ada.b@acme.example", "--user", addr("lee"))

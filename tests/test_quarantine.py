@@ -241,10 +241,13 @@ def test_admins_see_who_sent_colleagues_refused_mail_but_not_its_subject(team):
     by_sender = {h["from"]: h for h in team.json("bcc-ingest", "--quarantine")}  # maria, an admin
     sams = by_sender["sam.lee@home.example"]
     assert sams["subject"] is None and sams["subject_hidden"] is True
-    assert sams["size"] > 0 and sams["reason"] and sams["received"]
+    assert sams["size"] > 0 and sams["reason"] and sams["received_utc"]
     assert by_sender["maria@northwind.example"]["subject"] == "Maria's own"
-    table = team("bcc-ingest", "--quarantine")
+    table = team("bcc-ingest", "--quarantine", "--format", "table")
     assert "Sam's secret" not in table.stdout and "(not yours to see)" in table.stdout
     assert "Maria's own" in table.stdout
+    header, *lines = team("bcc-ingest", "--quarantine").stdout.splitlines()  # in a pipe: tab-separated
+    rows = {row["from"]: row for row in (dict(zip(header.split("\t"), line.split("\t"))) for line in lines)}
+    assert rows["sam.lee@home.example"]["subject"] == "" and rows["maria@northwind.example"]["subject"] == "Maria's own"
     (own,) = team.json("bcc-ingest", "--quarantine", *SAM)
     assert own["subject"] == "Sam's secret"

@@ -309,10 +309,10 @@ def test_scheduled_send_waits_in_the_outbox_until_send_due(sender, smtp, db_path
     result = sender.json(
         "send", "--to", "ana@acme.example", "--subject", "Later", "--body", "Hello later", "--at", "2030-01-02T09:00"
     )
-    assert result["status"] == "scheduled" and result["due"] == "2030-01-02T09:00:00Z"
+    assert result["status"] == "scheduled" and result["due_utc"] == "2030-01-02T09:00:00Z"
     assert smtp.messages == []
     [row] = sender.json("outbox")
-    assert row["status"] == "queued" and row["due"] == "2030-01-02T09:00:00Z"
+    assert row["status"] == "queued" and row["due_utc"] == "2030-01-02T09:00:00Z"
 
     db, user = db_and_user(db_path)
     assert outbox.send_due(db, None, datetime(2030, 1, 2, 8, 59, tzinfo=UTC)) == []
@@ -656,7 +656,7 @@ def test_company_templates_are_for_everyone_and_only_admins_add_them(sender, smt
     result = sender(
         "template", "add", "x", "--subject", "x", "--body", "x", "--company", "--user", "sam@northwind.example"
     )
-    assert result.exit_code == 2 and "admin" in result.stderr
+    assert result.exit_code == 5 and "admin" in result.stderr
     assert sender.json("template", "show", "hello", "--user", "sam@northwind.example")["scope"] == "company"
 
 

@@ -160,7 +160,7 @@ def test_pdmail_sync_sends_what_is_due_and_captures_its_copy_only_once(sender, m
     assert smtp.messages == []
     result = sender("sync", "--json")
     assert result.exit_code == 0, result.stderr
-    assert json.loads(result.stdout)["new"] == 0  # the copy in Sent is the email already stored
+    assert json.loads(result.stdout)[0]["new"] == 0  # the copy in Sent is the email already stored
     assert [received.data for received in smtp.messages] == [raw for raw, _ in sent_folder(dovecot, user)]
     assert len(smtp.messages) == 1
     rows = {r["id"]: r for r in sender.json("outbox", "--all")}

@@ -44,7 +44,7 @@ def test_every_way_in_states_the_limit_alike(team, tmp_path):
     eml.write_bytes(raw)
     mbox.write_bytes(b"From maria@northwind.example Mon Nov 16 09:00:00 2026\n" + raw + b"\n")
 
-    reasons = [json.loads(team("bcc-ingest", "--json", input=raw).stdout)["reason"]]
+    reasons = [json.loads(team("bcc-ingest", "--json", input=raw).stdout)[0]["reason"]]
     reasons += [o["reason"] for o in json.loads(team("bcc-ingest", "--json", str(eml), str(mbox)).stdout)]
     with pytest.raises(MessageRefused) as refused:
         parse_message(raw)

@@ -124,7 +124,7 @@ def test_files_killed_writes_left_are_swept_once_stale(team, db_path):
     os.utime(kept, (old, old))
 
     result = team("bcc-ingest", "--json", input=small_message())
-    assert result.exit_code == 0 and json.loads(result.stdout)["status"] == "stored"
+    assert result.exit_code == 0 and json.loads(result.stdout)[0]["status"] == "stored"
     assert not stale.exists()
     assert fresh.exists() and kept.exists()
 

@@ -266,7 +266,7 @@ def test_account_list_shows_a_killed_run_as_interrupted_with_what_it_committed(c
         run = company.json("account", "list", "--user", OWNER)[0]["last_sync"]
         assert run["outcome"] == "interrupted", run
         assert run["new"] == kept and 0 < kept < 1200
-        assert run["finished"] is None and run["last_commit"] >= run["started"]
+        assert run["finished_utc"] is None and run["last_commit_utc"] >= run["started_utc"]
         assert "interrupted" in company.ok("account", "list", "--user", OWNER).stdout
 
         company.ok("sync", "--user", OWNER)

@@ -5,9 +5,11 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import Session, command, safe
+from pdmail.cli.common import HelpGroup, Session, command, safe
+from pdmail.cli.rows import Column, Rows
 
 account_app = typer.Typer(
+    cls=HelpGroup,
     help="Mail accounts (IMAP servers or local Maildirs) that `pdmail sync` mirrors and `pdmail send` uses.",
     no_args_is_help=True,
 )
@@ -91,13 +93,11 @@ def account_add(
 
     TLS certificates are always verified; a private CA is given with --cafile.
 
-    Example: `pdmail account add work --provider gmail --address maria@gmail.com --password-command 'pass show mail/gmail'`
-
-    Example: `pdmail account add maria@northwind.example --imap-host mail.northwind.example --smtp-host mail.northwind.example --password-env NORTHWIND_MAIL_PASSWORD`
-
-    Example: `pdmail account add office --provider office365 --address maria@northwind.example --oauth2-token-command 'oauth2-helper --account office'`
-
-    Example: `pdmail account add local --address maria@northwind.example --maildir ~/Maildir`
+    Examples:
+        $ pdmail account add work --provider gmail --address maria@gmail.com --password-command 'pass show mail/gmail'
+        $ pdmail account add maria@northwind.example --imap-host mail.northwind.example --smtp-host mail.northwind.example --password-env NORTHWIND_MAIL_PASSWORD
+        $ pdmail account add office --provider office365 --address maria@northwind.example --oauth2-token-command 'oauth2-helper --account office'
+        $ pdmail account add local --address maria@northwind.example --maildir ~/Maildir
     """
     from pdmail.accounts.setup import AccountOptions, create_account
 
@@ -135,49 +135,50 @@ def _ask_secret() -> str:
     return sys.stdin.readline().rstrip("\r\n")
 
 
-@command(account_app, "list", lists=True)
+@command(account_app, "list", listing=True)
 def account_list(s: Session) -> None:
     """List your mail accounts, where their secrets come from, and their last sync.
 
-    Example: `pdmail account list --json`
+    Examples:
+        $ pdmail account list
+        $ pdmail account list --json
     """
     from pdmail.accounts.setup import account_rows
 
     rows = account_rows(s.db, s.user)
-
-    def table():
-        from rich.table import Table
-
-        if not rows:
-            return "No mail accounts yet; add one with `pdmail account add`."
-        t = Table("name", "address", "server", "secret", "last sync", "")
-        for r in rows:
-            server = f"{r['imap_host']}:{r['imap_port']}" if r["kind"] == "imap" else f"Maildir {r['maildir_path']}"
-            t.add_row(
-                safe(r["name"]),
-                safe(r["address"]),
-                safe(server),
-                safe(r["secret"]),
-                _last_sync_text(r["last_sync"]),
-                "default" if r["is_default"] else "",
-            )
-        return t
-
-    s.emit(rows, table)
+    columns = [
+        Column("name", lambda r: r["name"]),
+        Column("address", lambda r: r["address"]),
+        Column("server", _server),
+        Column("secret", lambda r: r["secret"]),
+        Column(
+            "last_sync",
+            lambda r: "; ".join(_last_sync_lines(r["last_sync"])),
+            title="last sync",
+            show=lambda r: "\n".join(_last_sync_lines(r["last_sync"])),
+            prose=True,
+        ),
+        Column("default", lambda r: "default" if r["is_default"] else "", title=""),
+    ]
+    s.emit_rows(Rows(columns, rows, json=rows, empty="No mail accounts yet; add one with `pdmail account add`."))
 
 
-def _last_sync_text(run: dict | None) -> str:
+def _server(row: dict) -> str:
+    return f"{row['imap_host']}:{row['imap_port']}" if row["kind"] == "imap" else f"Maildir {row['maildir_path']}"
+
+
+def _last_sync_lines(run: dict | None) -> list[str]:
     if not run:
-        return "never"
-    when = run.get("finished") or run.get("last_commit") or run.get("started") or ""
+        return ["never"]
+    when = run.get("finished_utc") or run.get("last_commit_utc") or run.get("started_utc") or ""
     lines = [
         f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
-        f"{run['skipped']} skipped, {run['errors']} errors"
+        f"{run['skipped']} skipped, {run['error_count']} errors"
     ]
     if run.get("message"):
         lines.append(run["message"])
     lines += [f"{folder}: {error}" for folder, error in run.get("folder_errors", {}).items()]
-    return "\n".join(safe(line) for line in lines)
+    return lines
 
 
 @command(account_app, "test", lists=True)
@@ -190,7 +191,8 @@ def account_test(
 
     Exit 77 when the login or the certificate is refused, 75 when the server cannot be reached.
 
-    Example: `pdmail account test work`
+    Examples:
+        $ pdmail account test work
     """
     from pdmail.accounts.setup import check_account
     from pdmail.store.accounts import get_account
@@ -221,7 +223,8 @@ def account_default(
 ) -> None:
     """Make an account your default (used by `sync` and `send` when --account is not given).
 
-    Example: `pdmail account default work`
+    Examples:
+        $ pdmail account default work
     """
     from pdmail.store.accounts import set_default_account
 
@@ -246,7 +249,8 @@ def account_set(
 ) -> None:
     """Change an account's choice of past mail. The next `pdmail sync` fetches what the new choice takes.
 
-    Example: `pdmail account set work --past everyone`
+    Examples:
+        $ pdmail account set work --past everyone
     """
     from pdmail.store.accounts import set_past
 
@@ -267,7 +271,8 @@ def account_remove(
 
     A password kept in the OS keyring stays there; remove it with your keyring tool.
 
-    Example: `pdmail account remove work`
+    Examples:
+        $ pdmail account remove work
     """
     from pdmail.store.accounts import remove_account
 

@@ -35,7 +35,8 @@ def share(
     A private email is seen by its owner only, admins included. A shared one is seen by colleagues
     when it is linked to a contact or a deal.
 
-    Example: `pdmail share 42 --private`
+    Examples:
+        $ pdmail share 42 --private
     """
     from pdmail.core.errors import UsageError
     from pdmail.store.actions import share as run
@@ -49,7 +50,8 @@ def share(
 def read(s: Session, email_id: IdArg) -> None:
     """Mark an email read (on the mail server too, at the next sync).
 
-    Example: `pdmail read 42`
+    Examples:
+        $ pdmail read 42
     """
     from pdmail.mailbox.actions import set_read
 
@@ -59,7 +61,8 @@ def read(s: Session, email_id: IdArg) -> None:
 def unread(s: Session, email_id: IdArg) -> None:
     """Mark an email unread (on the mail server too, at the next sync).
 
-    Example: `pdmail unread 42`
+    Examples:
+        $ pdmail unread 42
     """
     from pdmail.mailbox.actions import set_read
 
@@ -69,7 +72,8 @@ def unread(s: Session, email_id: IdArg) -> None:
 def archive(s: Session, email_id: IdArg) -> None:
     """Archive an email; with archive-on-server on, it moves to the server's archive folder too.
 
-    Example: `pdmail archive 42`
+    Examples:
+        $ pdmail archive 42
     """
     from pdmail.mailbox.actions import archive as run
 
@@ -79,7 +83,8 @@ def archive(s: Session, email_id: IdArg) -> None:
 def delete(s: Session, email_id: IdArg) -> None:
     """Move an email to the trash (kept with its links, restorable); with delete-on-server on, on the server too.
 
-    Example: `pdmail delete 42`
+    Examples:
+        $ pdmail delete 42
     """
     from pdmail.mailbox.actions import delete as run
 
@@ -89,7 +94,8 @@ def delete(s: Session, email_id: IdArg) -> None:
 def restore(s: Session, email_id: IdArg) -> None:
     """Bring an archived or deleted email back to the inbox (or to sent mail).
 
-    Example: `pdmail restore 42`
+    Examples:
+        $ pdmail restore 42
     """
     from pdmail.mailbox.actions import restore as run
 
@@ -112,7 +118,9 @@ def export(
 
     The file appears only once complete; an existing one is replaced only with --force.
 
-    Examples: `pdmail export > mail.jsonl`  ·  `pdmail export --format mbox --output team.mbox`
+    Examples:
+        $ pdmail export > mail.jsonl
+        $ pdmail export --format mbox --output team.mbox
     """
 
     from pdmail.core.errors import UsageError

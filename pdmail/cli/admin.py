@@ -4,13 +4,20 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import Session, command, safe
+from pdmail.cli.common import HelpGroup, Session, command, safe
 from pdmail.cli.link import emit_rule_change, run_rule_change
+from pdmail.cli.rows import Column, Rows
 
-user_app = typer.Typer(help="People who use pdmail: each has their own mail and settings.", no_args_is_help=True)
-settings_app = typer.Typer(help="Your settings and, for admins, the company's.", no_args_is_help=True)
-alt_app = typer.Typer(help="Other addresses you send from (they may use the Smart BCC address).", no_args_is_help=True)
-block_app = typer.Typer(help="Addresses and domains whose mail is never linked (company-wide).", no_args_is_help=True)
+user_app = typer.Typer(
+    cls=HelpGroup, help="People who use pdmail: each has their own mail and settings.", no_args_is_help=True
+)
+settings_app = typer.Typer(cls=HelpGroup, help="Your settings and, for admins, the company's.", no_args_is_help=True)
+alt_app = typer.Typer(
+    cls=HelpGroup, help="Other addresses you send from (they may use the Smart BCC address).", no_args_is_help=True
+)
+block_app = typer.Typer(
+    cls=HelpGroup, help="Addresses and domains whose mail is never linked (company-wide).", no_args_is_help=True
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -50,7 +57,8 @@ def init(
 
     The file is created readable by you only (mode 0600).
 
-    Example: `pdmail init --name "Maria Lopez" --email maria@northwind.example --company Northwind`
+    Examples:
+        $ pdmail init --name "Maria Lopez" --email maria@northwind.example --company Northwind
     """
     users = _users()
     db = s.create_db()
@@ -68,56 +76,55 @@ def user_add(
 ) -> None:
     """Add a user (admins only).
 
-    Example: `pdmail user add sam@northwind.example --name "Sam Lee"`
+    Examples:
+        $ pdmail user add sam@northwind.example --name "Sam Lee"
     """
     users = _users()
     user, _ = run_rule_change(s, False, lambda: _changes().add_user(s.db, s.user, email, name=name, is_admin=admin))
     s.emit(users.user_json(user), f"{user.id}")
 
 
-@command(user_app, "list", lists=True)
+@command(user_app, "list", listing=True)
 def user_list(s: Session) -> None:
     """List users.
 
-    Example: `pdmail user list --json`
+    Examples:
+        $ pdmail user list
+        $ pdmail user list --json
     """
     users = _users()
     rows = users.list_users(s.db)
     default = users.default_user_email(s.db)
-
-    def table():
-        from rich.table import Table
-
-        t = Table("id", "email", "name", "role", "")
-        for u in rows:
-            t.add_row(
-                str(u.id),
-                safe(u.email),
-                safe(u.name),
-                "admin" if u.is_admin else "user",
-                "default" if u.email == default else "",
-            )
-        return t
-
-    s.emit([users.user_json(u) | {"default": u.email == default} for u in rows], table)
+    columns = [
+        Column("id", lambda u: u.id, right=True),
+        Column("email", lambda u: u.email),
+        Column("name", lambda u: u.name, prose=True),
+        Column("role", lambda u: "admin" if u.is_admin else "user"),
+        Column("default", lambda u: "default" if u.email == default else "", title=""),
+    ]
+    data = [users.user_json(u) | {"default": u.email == default} for u in rows]
+    s.emit_rows(Rows(columns, rows, json=data))
 
 
 @command(user_app, "default", lists=True)
 def user_default(s: Session, email: Annotated[str, typer.Argument(help="A user's login email.")]) -> None:
     """Set the user pdmail acts as when neither --user nor PDMAIL_USER is given (admins only).
 
-    Example: `pdmail user default sam@northwind.example`
+    Examples:
+        $ pdmail user default sam@northwind.example
     """
     users = _users()
     user = _changes().change_default_user(s.db, s.user, email)
     s.emit(users.user_json(user), f"Default user is now {safe(user.email)}.")
 
 
-@command(settings_app, "show", lists=True)
+@command(settings_app, "show", listing=True)
 def settings_show(s: Session) -> None:
-    """Show your settings and the company's.
+    """Show your settings and the company's: one row per setting (--json: one object).
 
-    Example: `pdmail settings show --json`
+    Examples:
+        $ pdmail settings show
+        $ pdmail settings show --json
     """
     from pdmail.core.settings import SETTINGS
 
@@ -129,16 +136,13 @@ def settings_show(s: Session) -> None:
         "alt_addresses": list(s.user.alt_addresses),
         "blocked": users.list_blocks(s.db),
     }
-
-    def table():
-        from rich.table import Table
-
-        t = Table("setting", "value", "scope", "what it does")
-        for key, value in values.items():
-            t.add_row(key, safe(value or "(not set)"), SETTINGS[key].scope, SETTINGS[key].help)
-        return t
-
-    s.emit(data, table)
+    columns = [
+        Column("setting", lambda kv: kv[0]),
+        Column("value", lambda kv: kv[1], show=lambda kv: kv[1] or "(not set)"),
+        Column("scope", lambda kv: SETTINGS[kv[0]].scope),
+        Column("help", lambda kv: SETTINGS[kv[0]].help, title="what it does", prose=True),
+    ]
+    s.emit_rows(Rows(columns, list(values.items()), json=data))
 
 
 @command(settings_app, "set", lists=True)
@@ -160,7 +164,8 @@ def settings_set(
     Changing default-visibility, auto-link-deals or accept-colleague-links affects only email captured
     or linked from now on: no setting re-links stored email.
 
-    Example: `pdmail settings set default-visibility private`
+    Examples:
+        $ pdmail settings set default-visibility private
     """
     stored, relinked = run_rule_change(s, dry_run, lambda: _changes().set_setting(s.db, s.user, key, value))
     emit_rule_change(
@@ -182,7 +187,8 @@ def alt_add(
 
     An address of a contact or of another user is refused.
 
-    Example: `pdmail settings alt-address add maria.lopez@northwind.example`
+    Examples:
+        $ pdmail settings alt-address add maria.lopez@northwind.example
     """
     alt, relinked = run_rule_change(s, dry_run, lambda: _changes().add_alt_address(s.db, s.user, address))
     emit_rule_change(
@@ -200,7 +206,8 @@ def alt_add(
 def alt_approve(s: Session, address: Annotated[str, typer.Argument(help="An address waiting for approval.")]) -> None:
     """Approve a user's alternative address (admins only): from now on their mail from it is theirs.
 
-    Example: `pdmail settings alt-address approve sam.lee@northwind.example`
+    Examples:
+        $ pdmail settings alt-address approve sam.lee@northwind.example
     """
     alt = _changes().approve_alt_address(s.db, s.user, address)
     s.emit(alt.to_json(), f"Approved {safe(alt.address)} for {safe(alt.user)}.")
@@ -210,7 +217,8 @@ def alt_approve(s: Session, address: Annotated[str, typer.Argument(help="An addr
 def alt_reject(s: Session, address: Annotated[str, typer.Argument(help="An address waiting for approval.")]) -> None:
     """Refuse a user's claim to an alternative address (admins only); the claim is removed.
 
-    Example: `pdmail settings alt-address reject ceo@acme.example`
+    Examples:
+        $ pdmail settings alt-address reject ceo@acme.example
     """
     alt = _changes().reject_alt_address(s.db, s.user, address)
     s.emit(alt.to_json() | {"status": "rejected"}, f"Rejected {safe(alt.address)} (claimed by {safe(alt.user)}).")
@@ -224,13 +232,14 @@ def alt_remove(
 ) -> None:
     """Remove an alternative address of yours.
 
-    Example: `pdmail settings alt-address remove maria.lopez@northwind.example`
+    Examples:
+        $ pdmail settings alt-address remove maria.lopez@northwind.example
     """
     addr, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_alt_address(s.db, s.user, address))
     emit_rule_change(s, relinked, {"address": addr}, f"Removed {safe(addr)}.", f"remove your address {addr}")
 
 
-@command(alt_app, "list", lists=True)
+@command(alt_app, "list", listing=True)
 def alt_list(
     s: Session,
     pending: Annotated[
@@ -239,26 +248,27 @@ def alt_list(
 ) -> None:
     """List your alternative addresses, and which still wait for an admin's approval.
 
-    Examples: `pdmail settings alt-address list`  ·  `pdmail settings alt-address list --pending`
+    Examples:
+        $ pdmail settings alt-address list
+        $ pdmail settings alt-address list --pending
     """
-    from pdmail.core.errors import UsageError
+    from pdmail.core.errors import NotPermitted
 
     users = _users()
     if pending and not s.user.is_admin:
-        raise UsageError("only an admin can list everyone's addresses waiting for approval")
+        raise NotPermitted("only an admin can list everyone's addresses waiting for approval")
     addresses = users.pending_alt_addresses(s.db) if pending else users.list_alt_addresses(s.db, s.user)
-
-    def lines() -> str:
-        if not addresses:
-            return "No addresses wait for approval." if pending else "No alternative addresses."
-        return "\n".join(
-            safe(a.address)
-            + (f"  claimed by {safe(a.user)}" if pending else "")
-            + ("" if a.approved else "  (waiting for an admin's approval)")
-            for a in addresses
-        )
-
-    s.emit([a.to_json() for a in addresses], lines)
+    columns = [
+        Column("address", lambda a: a.address),
+        Column("user", lambda a: a.user),
+        Column(
+            "status",
+            lambda a: "approved" if a.approved else "pending",
+            show=lambda a: "approved" if a.approved else "waiting for an admin's approval",
+        ),
+    ]
+    empty = "No addresses wait for approval." if pending else "No alternative addresses."
+    s.emit_rows(Rows(columns, addresses, json=[a.to_json() for a in addresses], empty=empty))
 
 
 @command(block_app, "add", lists=True)
@@ -269,7 +279,8 @@ def block_add(
 ) -> None:
     """Block an address or a whole domain (admins only): its mail is never linked.
 
-    Example: `pdmail settings block add @newsletters.example`
+    Examples:
+        $ pdmail settings block add @newsletters.example
     """
     value, relinked = run_rule_change(s, dry_run, lambda: _changes().add_block(s.db, s.user, pattern))
     emit_rule_change(s, relinked, {"pattern": value}, f"Blocked {safe(value)}.", f"block {value}")
@@ -285,17 +296,21 @@ def block_remove(
 
     Links it brings back to a colleague's email that nobody else sees are only proposed to them.
 
-    Example: `pdmail settings block remove @newsletters.example`
+    Examples:
+        $ pdmail settings block remove @newsletters.example
     """
     value, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_block(s.db, s.user, pattern))
     emit_rule_change(s, relinked, {"pattern": value}, f"Unblocked {safe(value)}.", f"unblock {value}")
 
 
-@command(block_app, "list", lists=True)
+@command(block_app, "list", listing=True)
 def block_list(s: Session) -> None:
     """List blocked addresses and domains.
 
-    Example: `pdmail settings block list --json`
+    Examples:
+        $ pdmail settings block list
+        $ pdmail settings block list --json
     """
     patterns = _users().list_blocks(s.db)
-    s.emit(patterns, "\n".join(safe(p) for p in patterns) or "Nothing is blocked.")
+    columns = [Column("pattern", lambda p: p)]
+    s.emit_rows(Rows(columns, patterns, json=[{"pattern": p} for p in patterns], empty="Nothing is blocked."))

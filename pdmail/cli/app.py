@@ -11,7 +11,8 @@ import typer
 
 from pdmail import __version__
 from pdmail.cli import plain_params
-from pdmail.cli.common import DbOption, GlobalState, JsonOption, UserOption
+from pdmail.cli.common import DbOption, DebugOption, GlobalState, JsonOption, QuietOption, UserOption
+from pdmail.cli.helptext import HelpCommand, HelpGroup
 
 plain_params.install()
 
@@ -24,7 +25,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
-    rich_markup_mode="markdown",
+    cls=HelpGroup,
     pretty_exceptions_enable=False,
 )
 
@@ -41,8 +42,8 @@ def main(
     db: DbOption = None,
     user: UserOption = None,
     json_output: JsonOption = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")] = False,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")] = False,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
     version: Annotated[
         bool | None,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
@@ -71,5 +72,34 @@ def _register() -> None:
 _register()
 
 
+@app.command("help", cls=HelpCommand)
+def help_command(
+    ctx: typer.Context,
+    words: Annotated[
+        list[str] | None, typer.Argument(metavar="COMMAND", help="A command, such as inbox or contact list.")
+    ] = None,
+) -> None:
+    """Show the help of pdmail or of one of its commands.
+
+    Examples:
+        $ pdmail help inbox
+        $ pdmail help contact list
+    """
+    from typer._click import Context
+
+    from pdmail.cli.helptext import usage_error
+
+    root = ctx.find_root()
+    command, here = root.command, root
+    for word in words or []:
+        sub = command.get_command(here, word) if isinstance(command, HelpGroup) else None
+        if sub is None:
+            from typer._click.exceptions import UsageError
+
+            raise typer.Exit(usage_error(UsageError(f"no command {' '.join(words or [])!r}", ctx=root)))
+        command, here = sub, Context(sub, info_name=word, parent=here)
+    sys.stdout.write(command.get_help(here) + "\n")
+
+
 def run() -> None:
-    app()
+    app(prog_name="pdmail")  # also under `python -m pdmail`: help and errors name the command people type

@@ -1,4 +1,7 @@
-"""What `pdmail bcc-ingest` prints about its outcomes: one JSON document, or a line per message."""
+"""What `pdmail bcc-ingest` prints about its outcomes: a JSON array (or a line each), or a line per message.
+
+Without the command-line toolkit: the mail server's pipe (``pdmail.cli.fastpath``) prints with it.
+"""
 
 from __future__ import annotations
 
@@ -11,15 +14,23 @@ _DONE = {"stored": "stored as email", "duplicate": "already captured as email", 
 LIST_UP_TO = 20  # more outcomes than this are summed up in one line
 
 
-def write_report(outcomes, *, json_output: bool, quiet: bool, single: bool) -> None:
+def write_report(outcomes, *, fmt: str | None, quiet: bool, write_rows=None) -> None:
+    """``fmt``: "json" (an array, one element per input, however many: stdin is one), "nl" (one
+    object per line), None for a line per message (a sum when there are many), or a format of
+    ``write_rows``, which prints the outcomes as a listing (tsv, csv, table)."""
     out, err = sys.stdout, sys.stderr
-    if json_output:
-        if single and len(outcomes) == 1:
-            out.write(json_text.dumps(outcomes[0].to_json(), indent=2) + "\n")
-        else:  # one object per line, written as encoded: a Maildir can hold 100,000 messages
+    if write_rows is not None and fmt not in (None, "json", "nl"):
+        write_rows(outcomes)
+    elif fmt in ("json", "nl"):
+        # written as encoded, one object per line: a Maildir can hold 100,000 messages
+        texts = (json_text.dumps(o.to_json()) for o in outcomes)
+        if fmt == "nl":
+            for text in texts:
+                out.write(text + "\n")
+        else:
             separator = "[\n  "
-            for o in outcomes:
-                out.write(separator + json_text.dumps(o.to_json()))
+            for text in texts:
+                out.write(separator + text)
                 separator = ",\n  "
             out.write("[]\n" if not outcomes else "\n]\n")
     elif not quiet:

@@ -6,12 +6,13 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import Session, command, safe
+from pdmail.cli.common import Session, command
+from pdmail.cli.rows import Column, Rows
 from pdmail.cli.terminal import error_line
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "bcc-ingest", lists=True)(bcc_ingest)
+    command(app, "bcc-ingest", listing=True)(bcc_ingest)
 
 
 def _progress(s: Session, total_hint: bool):
@@ -94,12 +95,9 @@ def bcc_ingest(
     on deal 42. Review with `--quarantine`, then `--release QID` or `--discard QID`.
 
     Examples:
-
-    `pdmail bcc-ingest < message.eml`
-
-    `pdmail bcc-ingest ~/Maildir/.Sent --json`
-
-    `pdmail bcc-ingest --mta --recipient "$RECIPIENT"` (in a Postfix pipe transport)
+        $ pdmail bcc-ingest < message.eml
+        $ pdmail bcc-ingest ~/Maildir/.Sent --json
+        $ pdmail bcc-ingest --mta --recipient "$RECIPIENT"   # in a Postfix pipe transport
     """
     from pdmail.capture import batch as ingest
     from pdmail.cli.terminal import notice
@@ -126,7 +124,7 @@ def bcc_ingest(
                 outcomes = ingest.ingest_many(s.db, items, recipient=recipient, workers=workers, notice=notice)
     except Exception as exc:
         if isinstance(exc, ingest.RunStopped):  # what was committed before it stopped is reported
-            _report(s, exc.outcomes, single=False)
+            _report(s, exc.outcomes)
             sys.stderr.write(
                 f"Stopped after {len(exc.outcomes)} inputs; the same command again goes on from "
                 "there (nothing is stored twice).\n"
@@ -134,16 +132,26 @@ def bcc_ingest(
         if mta:
             raise typer.Exit(error_line(exc, s.debug, mta=True)) from None
         raise
-    _report(s, outcomes, single=not paths)
+    _report(s, outcomes)
     code = ingest.exit_code(outcomes, mta=mta)
     if code:
         raise typer.Exit(code)
 
 
-def _report(s: Session, outcomes, *, single: bool) -> None:
+def _report(s: Session, outcomes) -> None:
     from pdmail.cli.bcc_report import write_report
 
-    write_report(outcomes, json_output=s.json, quiet=s.quiet, single=single)
+    def rows(items) -> None:
+        columns = [
+            Column("source", lambda o: o.source),
+            Column("status", lambda o: o.status),
+            Column("id", lambda o: o.id, right=True),
+            Column("quarantine_id", lambda o: o.quarantine_id, right=True),
+            Column("reason", lambda o: o.reason, prose=True),
+        ]
+        s.emit_rows(Rows(columns, items))
+
+    write_report(outcomes, fmt=s.fmt, quiet=s.quiet, write_rows=rows)
 
 
 def _quarantine_commands(
@@ -196,17 +204,20 @@ def _discard_older(s: Session, older_than: str | None) -> None:
 
 
 def _list(s: Session, held) -> None:
-    def table():
-        from rich.table import Table
-
-        if not held.items:
-            return "No quarantined messages." if held.page == 1 else "No more quarantined messages."
-        t = Table("id", "received", "from", "size", "subject", "reason")
-        for h in held.items:
-            subject = "(not yours to see)" if h.subject_hidden else safe(h.subject or "")
-            t.add_row(str(h.id), h.received_utc, safe(h.from_email or ""), f"{h.size:,}", subject, safe(h.reason))
-        return t
-
-    s.emit([h.to_json() for h in held.items], table)
+    columns = [
+        Column("id", lambda h: h.id, right=True),
+        Column("received_utc", lambda h: h.received_utc, title="received (UTC)"),
+        Column("from", lambda h: h.from_email),
+        Column("size", lambda h: h.size, show=lambda h: f"{h.size:,}", right=True),
+        Column(
+            "subject",
+            lambda h: None if h.subject_hidden else h.subject,
+            show=lambda h: "(not yours to see)" if h.subject_hidden else h.subject or "",
+            clip=True,
+        ),
+        Column("reason", lambda h: h.reason, prose=True),
+    ]
+    empty = "No quarantined messages." if held.page == 1 else "No more quarantined messages."
+    s.emit_rows(Rows(columns, held.items, json=[h.to_json() for h in held.items], empty=empty))
     if held.has_more:
         s.info(f"{held.total} in all. More: --page {held.page + 1}")

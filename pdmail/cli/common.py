@@ -14,7 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
+from pdmail.cli.helptext import HelpCommand, HelpGroup  # noqa: F401  # HelpGroup: for every group
 from pdmail.cli.terminal import clean, end_on_closed_output, error_line, stdout_closed  # clean: also for callers
+from pdmail.core.errors import EXIT_INTERRUPTED
 
 DbOption = Annotated[
     str | None,
@@ -37,6 +39,18 @@ UserOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
+NlOption = Annotated[bool, typer.Option("--nl", help="Print one JSON object per line (the same as --format nl).")]
+FormatOption = Annotated[
+    str | None,
+    typer.Option(
+        "--format",
+        metavar="table|tsv|csv|json|nl",
+        help="Output format (default: a table on a terminal, tab-separated rows elsewhere; --json is json).",
+        show_default=False,
+    ),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
+DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
 
 # The same options on each command, without the environment variable: the global option already
 # read it, and a command-level reading would beat a global `--db` given before the command.
@@ -76,9 +90,10 @@ class Session:
 
     db_path: str | None  # a file's path, or a postgresql:// URL
     user_email: str | None
-    json: bool
+    json: bool  # machine output: --json, --nl, --format json or nl
     quiet: bool
     debug: bool
+    fmt: str | None = None  # the output format asked for (rows.FORMATS); None: the human default
     _db: Any = field(default=None, repr=False)
     _user: Any = field(default=None, repr=False)
 
@@ -111,42 +126,78 @@ class Session:
     # --- output -------------------------------------------------------------------------------
 
     def emit(self, data: Any, human=None) -> None:
-        """``data`` as JSON with --json; otherwise ``human`` (a string, a Rich renderable or a callable)."""
-        if self.json:
-            from pdmail.core import json_text
+        """``data`` as JSON with --json (--nl: on one line); otherwise ``human``.
 
-            sys.stdout.write(json_text.dumps(data, indent=2) + "\n")
-            return
-        if human is None:
+        ``human`` is a string (printed as it is, never wrapped), a Rich renderable, a listing
+        (:class:`pdmail.cli.rows.Rows`), a list of these printed one after the other, or a callable
+        that returns one of them.
+        """
+        if self.json:
+            from pdmail.cli.rows import write_json
+
+            write_json(data, self.fmt or "json", sys.stdout)
             return
         if callable(human):
             human = human()
-        if human is None:
+        self._print(human)
+
+    def _print(self, block: Any) -> None:
+        from pdmail.cli.rows import Rows
+
+        if block is None:
             return
-        if isinstance(human, str):
-            sys.stdout.write(human + ("" if human.endswith("\n") else "\n"))
+        if isinstance(block, list | tuple):
+            for part in block:
+                self._print(part)
+        elif isinstance(block, str):
+            sys.stdout.write(block + ("" if block.endswith("\n") else "\n"))
+        elif isinstance(block, Rows):
+            self.emit_rows(block)
         else:
-            console().print(human)
+            from rich.text import Text
+
+            # Text is soft-wrapped: the terminal folds a long line, and a pipe gets it whole.
+            console().print(block, soft_wrap=isinstance(block, Text))
+
+    def emit_rows(self, rows) -> None:
+        """A listing in the format asked for: by default a table on a terminal, tab-separated rows elsewhere."""
+        from pdmail.cli import rows as listing
+
+        out_is_terminal = sys.stdout.isatty()
+        fmt = self.fmt or ("json" if self.json else "table" if out_is_terminal else "tsv")
+        listing.write(rows, fmt, sys.stdout, terminal=out_is_terminal, width=console().width)
+        for note in rows.notes:
+            self.info(note)
 
     def emit_json_array(self, items) -> None:
         """A JSON array of already-encoded objects, one per line, written as they come (long lists)."""
-        from pdmail.core.json_text import escape
+        from pdmail.cli.rows import write_json
 
-        out = sys.stdout
-        first = True
-        for text in items:
-            out.write(("[\n  " if first else ",\n  ") + escape(text))
-            first = False
-        out.write("[]\n" if first else "\n]\n")
+        write_json(items, self.fmt or "json", sys.stdout, encoded=True)
 
     def info(self, message: str) -> None:
-        """A human note on stderr, silenced by --quiet and --json."""
+        """A human note on stderr (Rich markup allowed), silenced by --quiet and machine output."""
         if not (self.quiet or self.json):
-            err_console().print(message, highlight=False)
+            from rich.text import Text
+
+            note(Text.from_markup(message).plain)
 
     def warn(self, message: str) -> None:
         if not self.quiet:
-            sys.stderr.write(f"Warning: {clean(message)}\n")
+            note(f"Warning: {clean(message)}")
+
+
+def note(text: str) -> None:
+    """A line for the person on stderr: whole off a terminal (a log keeps it on one line); on a
+    terminal wrapped at its width, never inside a `backticked command`, which stays copyable."""
+    from pdmail.cli.terminal import wrap_keeping_commands
+
+    err = sys.stderr
+    if err.isatty():
+        import shutil
+
+        text = "\n".join(wrap_keeping_commands(text, shutil.get_terminal_size().columns))
+    err.write(text + "\n")
 
 
 def console():
@@ -185,9 +236,111 @@ def fail(exc: BaseException, debug: bool) -> "typer.Exit":
     return typer.Exit(error_line(exc, debug))
 
 
-def command(group: typer.Typer, name: str, *, lists: bool = False, opens_db: bool = True, **kwargs):
+def _param(name: str, annotation, default=None) -> inspect.Parameter:
+    return inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+
+
+def output_options(*, listing: bool) -> list[inspect.Parameter]:
+    """--json for a command that prints an object; a listing also takes --nl and --format."""
+    params = [_param("json_output", JsonOption, False)]
+    if listing:
+        params += [_param("nl", NlOption, False), _param("fmt", FormatOption, None)]
+    return params
+
+
+def shared_options(*, opens_db: bool = True) -> list[inspect.Parameter]:
+    """The global options a command also takes after its name: `pdmail sync -q` as `pdmail -q sync`."""
+    database = [_param("db", CommandDbOption), _param("user", CommandUserOption)] if opens_db else []
+    return [*database, _param("quiet", QuietOption, False), _param("debug", DebugOption, False)]
+
+
+def choose_format(*, json_output: bool, nl: bool, fmt: str | None, global_json: bool) -> str | None:
+    """The one output format of a command (None: the human default), or a usage error.
+
+    --json and --nl are short for --format json and --format nl; a command's own choice beats the
+    global --json, and two different choices are refused rather than guessed between.
+    """
+    from pdmail.cli.rows import FORMATS
+    from pdmail.core.errors import UsageError
+
+    asked = []
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise UsageError(f"unknown format {fmt!r}: use {', '.join(FORMATS[:-1])} or {FORMATS[-1]}")
+        asked.append(fmt)
+    asked += [name for name, given in (("json", json_output), ("nl", nl)) if given]
+    if len(set(asked)) > 1:
+        raise UsageError(f"give one output format, not {' and '.join(dict.fromkeys(asked))}")
+    if asked:
+        return asked[0]
+    return "json" if global_json else None
+
+
+def open_session(ctx: typer.Context, **given) -> Session:
+    """The session of a command from its own options (``given``) and the global ones before it."""
+    from pdmail.cli.rows import MACHINE_FORMATS
+
+    state = ctx.find_root().obj
+    if not isinstance(state, GlobalState):
+        state = GlobalState(db=_env_path("PDMAIL_DB"), user=os.environ.get("PDMAIL_USER") or None)
+    session = Session(
+        db_path=given.get("db") or state.db,
+        user_email=given.get("user") or state.user,
+        json=False,
+        quiet=bool(given.get("quiet") or state.quiet),
+        debug=bool(given.get("debug") or state.debug),
+    )
+    session.fmt = choose_format(
+        json_output=bool(given.get("json_output")),
+        nl=bool(given.get("nl")),
+        fmt=given.get("fmt"),
+        global_json=state.json,
+    )
+    session.json = session.fmt in MACHINE_FORMATS
+    return session
+
+
+def run_in_session(ctx: typer.Context, given: dict, body) -> Any:
+    """``body(session)`` with every error it raises turned into one line and its exit code."""
+    session: Session | None = None
+    debug = bool(given.get("debug"))
+    try:
+        session = open_session(ctx, **given)
+        debug = session.debug
+        return body(session)
+    except (typer.Exit, typer.Abort):
+        raise
+    except KeyboardInterrupt:
+        sys.stderr.write("Interrupted; everything committed so far is kept.\n")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except BrokenPipeError as exc:
+        if stdout_closed():  # `pdmail export | head -1`: nobody reads on, nothing went wrong
+            raise typer.Exit(end_on_closed_output()) from None
+        raise fail(exc, debug) from None
+    except OverflowError as exc:
+        if "SQLite INTEGER" not in str(exc):
+            raise fail(exc, debug) from None
+        from pdmail.core.errors import UsageError  # a number the user gave, beyond what SQLite stores
+
+        raise fail(UsageError("a number given is too large: ids and counts fit in 64 bits"), debug) from None
+    except typer.BadParameter as exc:  # a check made in the command's body, after parsing
+        from pdmail.core.errors import UsageError
+
+        raise fail(UsageError(exc.format_message()), debug) from None
+    except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
+        raise fail(exc, debug) from None
+    finally:
+        if session is not None:
+            session.close()
+
+
+def command(
+    group: typer.Typer, name: str, *, lists: bool = False, listing: bool = False, opens_db: bool = True, **kwargs
+):
     """Register ``fn(session, ...)`` as a command with the shared options and error translation.
 
+    ``lists``: it prints something, and takes --json. ``listing``: what it prints is a listing
+    (or a report per input), which also takes --nl and --format (pdmail/cli/rows.py).
     ``opens_db=False``: the command names its databases itself (``db copy SOURCE TARGET``), so it
     takes no ``--db`` or ``--user`` that it would ignore.
     """
@@ -196,55 +349,19 @@ def command(group: typer.Typer, name: str, *, lists: bool = False, opens_db: boo
         sig = inspect.signature(fn, eval_str=True)
         own = list(sig.parameters.values())[1:]
         extra = [inspect.Parameter("pdmail_ctx", inspect.Parameter.KEYWORD_ONLY, annotation=typer.Context)]
-        if opens_db:
-            extra += [
-                inspect.Parameter("db", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandDbOption),
-                inspect.Parameter("user", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=CommandUserOption),
-            ]
-        if lists:
-            extra.append(
-                inspect.Parameter("json_output", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=JsonOption)
-            )
+        if lists or listing:
+            extra += output_options(listing=listing)
+        extra += shared_options(opens_db=opens_db)
+        shared = {p.name for p in extra[1:]}
 
         @functools.wraps(fn)
-        def wrapper(*args, pdmail_ctx: typer.Context, db=None, user=None, json_output=False, **kw):
-            state = pdmail_ctx.find_root().obj
-            if not isinstance(state, GlobalState):
-                state = GlobalState(db=_env_path("PDMAIL_DB"), user=os.environ.get("PDMAIL_USER") or None)
-            session = Session(
-                db_path=db or state.db,
-                user_email=user or state.user,
-                json=bool(json_output or state.json),
-                quiet=state.quiet,
-                debug=state.debug,
-            )
-            try:
-                return fn(session, *args, **kw)
-            except (typer.Exit, typer.Abort):
-                raise
-            except KeyboardInterrupt:
-                sys.stderr.write("Interrupted; everything committed so far is kept.\n")
-                raise typer.Exit(130) from None
-            except BrokenPipeError as exc:
-                if stdout_closed():  # `pdmail export | head -1`: nobody reads on, nothing went wrong
-                    raise typer.Exit(end_on_closed_output()) from None
-                raise fail(exc, session.debug) from None
-            except OverflowError as exc:
-                if "SQLite INTEGER" not in str(exc):
-                    raise fail(exc, session.debug) from None
-                from pdmail.core.errors import UsageError  # a number the user gave, beyond what SQLite stores
-
-                raise fail(
-                    UsageError("a number given is too large: ids and counts fit in 64 bits"), session.debug
-                ) from None
-            except Exception as exc:  # noqa: BLE001 - the one place errors become exit codes
-                raise fail(exc, session.debug) from None
-            finally:
-                session.close()
+        def wrapper(*args, pdmail_ctx: typer.Context, **kw):
+            given = {k: kw.pop(k) for k in list(kw) if k in shared}
+            return run_in_session(pdmail_ctx, given, lambda session: fn(session, *args, **kw))
 
         wrapper.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]  # read by typer
         wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
-        group.command(name, **kwargs)(wrapper)
+        group.command(name, cls=HelpCommand, **kwargs)(wrapper)
         return fn
 
     return decorate

@@ -5,12 +5,15 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import Session, command, safe
+from pdmail.cli.common import HelpGroup, Session, command, safe
 from pdmail.cli.link import emit_rule_change, run_rule_change
+from pdmail.cli.rows import Column, Rows
 
-contact_app = typer.Typer(help="People you email: each may have several addresses.", no_args_is_help=True)
-org_app = typer.Typer(help="Organizations your contacts belong to.", no_args_is_help=True)
-deal_app = typer.Typer(help="Deals: open ones take new email automatically.", no_args_is_help=True)
+contact_app = typer.Typer(
+    cls=HelpGroup, help="People you email: each may have several addresses.", no_args_is_help=True
+)
+org_app = typer.Typer(cls=HelpGroup, help="Organizations your contacts belong to.", no_args_is_help=True)
+deal_app = typer.Typer(cls=HelpGroup, help="Deals: open ones take new email automatically.", no_args_is_help=True)
 
 
 def register(app: typer.Typer) -> None:
@@ -100,7 +103,8 @@ def contact_add(
 
     A colleague's email that nobody else sees is only proposed to them (they accept it or not).
 
-    Example: `pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1`
+    Examples:
+        $ pdmail contact add "Ada Byron" --email ada@acme.example --email ada.b@acme.example --org 1
     """
     contact, relinked = run_rule_change(
         s,
@@ -121,7 +125,8 @@ def contact_add_address(
 
     A colleague's email that nobody else sees is only proposed to them (they accept it or not).
 
-    Example: `pdmail contact add-address 12 ada.byron@acme.example`
+    Examples:
+        $ pdmail contact add-address 12 ada.byron@acme.example
     """
     contact, relinked = run_rule_change(s, dry_run, lambda: _changes().add_contact_address(s.db, contact_id, address))
     emit_rule_change(
@@ -144,7 +149,8 @@ def contact_remove(
     Every email loses its link to them, automatic or chosen by hand (its other links stay), so this
     only narrows who sees mail. Their deals stay, without a contact person, and keep their email.
 
-    Example: `pdmail contact remove 12 --dry-run`
+    Examples:
+        $ pdmail contact remove 12 --dry-run
     """
     (contact, deals), relinked = run_rule_change(s, dry_run, lambda: _changes().remove_contact(s.db, contact_id))
     kept = f"; deals kept without a contact: {', '.join(map(str, deals))}" if deals else ""
@@ -157,29 +163,29 @@ def contact_remove(
     )
 
 
-@command(contact_app, "list", lists=True)
+@command(contact_app, "list", listing=True)
 def contact_list(
     s: Session,
     org: Annotated[int | None, typer.Option("--org", help="Only this organization's contacts.")] = None,
 ) -> None:
     """List contacts.
 
-    Example: `pdmail contact list --json`
+    Examples:
+        $ pdmail contact list
+        $ pdmail contact list --org 3 --format csv > contacts.csv
+        $ pdmail contact list --json
     """
     if s.json:
         s.emit_json_array(_crm().contacts_json(s.db, org_id=org))
         return
     contacts = _crm().list_contacts(s.db, org_id=org)
-
-    def table():
-        from rich.table import Table
-
-        t = Table("id", "name", "emails", "organization")
-        for c in contacts:
-            t.add_row(str(c.id), safe(c.name), safe(", ".join(c.emails)), safe(c.org_name or ""))
-        return t
-
-    s.emit(None, table)
+    columns = [
+        Column("id", lambda c: c.id, right=True),
+        Column("name", lambda c: c.name, prose=True),
+        Column("emails", lambda c: ", ".join(c.emails)),
+        Column("org", lambda c: c.org_name, title="organization", prose=True),
+    ]
+    s.emit_rows(Rows(columns, contacts, empty="No contacts yet; add one with `pdmail contact add`."))
 
 
 LimitOption = Annotated[int, typer.Option("--limit", help="At most this many emails.")]
@@ -199,7 +205,8 @@ def contact_show(
 ) -> None:
     """Show a contact, their deals and the email linked to them that you may see, newest first.
 
-    Example: `pdmail contact show 12`
+    Examples:
+        $ pdmail contact show 12
     """
     crm = _crm()
     contact = crm.get_contact(s.db, contact_id)
@@ -238,7 +245,8 @@ def contact_import(
     Several addresses go in one Email cell, separated by commas. Bad rows are reported by file line
     (the header is line 1) and the good rows are imported; the exit code is 7 when any row failed.
 
-    Example: `pdmail contact import examples/contacts.csv`
+    Examples:
+        $ pdmail contact import examples/contacts.csv
     """
     data = _read_file(file)
     report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_contacts(s.db, data))
@@ -256,29 +264,28 @@ def org_add(
 ) -> None:
     """Add an organization.
 
-    Example: `pdmail org add "Acme Corp" --domain acme.example`
+    Examples:
+        $ pdmail org add "Acme Corp" --domain acme.example
     """
     org = _crm().add_org(s.db, name, domain)
     s.emit(org.to_json(), f"{org.id}")
 
 
-@command(org_app, "list", lists=True)
+@command(org_app, "list", listing=True)
 def org_list(s: Session) -> None:
     """List organizations.
 
-    Example: `pdmail org list --json`
+    Examples:
+        $ pdmail org list
+        $ pdmail org list --json
     """
     orgs = _crm().list_orgs(s.db)
-
-    def table():
-        from rich.table import Table
-
-        t = Table("id", "name", "domain")
-        for o in orgs:
-            t.add_row(str(o.id), safe(o.name), safe(o.domain or ""))
-        return t
-
-    s.emit([o.to_json() for o in orgs], table)
+    columns = [
+        Column("id", lambda o: o.id, right=True),
+        Column("name", lambda o: o.name, prose=True),
+        Column("domain", lambda o: o.domain),
+    ]
+    s.emit_rows(Rows(columns, orgs, json=[o.to_json() for o in orgs], empty="No organizations yet."))
 
 
 @command(org_app, "show", lists=True)
@@ -289,7 +296,8 @@ def org_show(
 ) -> None:
     """Show an organization with its contacts, deals and the email linked to them that you may see.
 
-    Example: `pdmail org show 3`
+    Examples:
+        $ pdmail org show 3
     """
     crm = _crm()
     org = crm.get_org(s.db, org_id)
@@ -342,7 +350,8 @@ def deal_add(
 ) -> None:
     """Add a deal; while open it takes the contact's new email.
 
-    Example: `pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR`
+    Examples:
+        $ pdmail deal add "50 robot arms" --contact 12 --value 120000 --currency EUR
     """
     deal, relinked = run_rule_change(
         s,
@@ -354,7 +363,7 @@ def deal_add(
     emit_rule_change(s, relinked, deal.to_json(), f"{deal.id}", f"add deal {deal.title!r}")
 
 
-@command(deal_app, "list", lists=True)
+@command(deal_app, "list", listing=True)
 def deal_list(
     s: Session,
     status: Annotated[str | None, typer.Option("--status", help="Only deals with this status.")] = None,
@@ -362,20 +371,21 @@ def deal_list(
 ) -> None:
     """List deals.
 
-    Example: `pdmail deal list --status open --json`
+    Examples:
+        $ pdmail deal list --status open
+        $ pdmail deal list --contact 12 --json
     """
     deals = _crm().list_deals(s.db, status=status, contact_id=contact)
-
-    def table():
-        from rich.table import Table
-
-        t = Table("id", "title", "status", "value", "contact")
-        for d in deals:
-            amount = display_money(d.value, d.currency)
-            t.add_row(str(d.id), safe(d.title), d.status, amount, safe(d.contact_name or ""))
-        return t
-
-    s.emit([d.to_json() for d in deals], table)
+    columns = [
+        Column("id", lambda d: d.id, right=True),
+        Column("title", lambda d: d.title, prose=True),
+        Column("status", lambda d: d.status),
+        Column("value", lambda d: d.value, show=lambda d: display_money(d.value, d.currency), right=True),
+        Column("currency", lambda d: d.currency, in_table=False),
+        Column("contact_id", lambda d: d.contact_id, in_table=False),
+        Column("contact", lambda d: d.contact_name, prose=True),
+    ]
+    s.emit_rows(Rows(columns, deals, json=[d.to_json() for d in deals], empty="No deals here."))
 
 
 @command(deal_app, "show", lists=True)
@@ -386,7 +396,8 @@ def deal_show(
 ) -> None:
     """Show a deal and the email linked to it that you may see, newest first.
 
-    Example: `pdmail deal show 7`
+    Examples:
+        $ pdmail deal show 7
     """
     deal = _crm().get_deal(s.db, deal_id)
     page = _linked_emails(s, deal_id=deal_id, limit=limit)
@@ -424,7 +435,8 @@ def deal_import(
     ambiguous and refuses the row. Bad rows are reported by file line and the good rows are imported;
     the exit code is 7 when any row failed.
 
-    Example: `pdmail deal import examples/deals.csv`
+    Examples:
+        $ pdmail deal import examples/deals.csv
     """
     data = _read_file(file)
     report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_deals(s.db, data))
@@ -441,7 +453,8 @@ def deal_set_status(
     """Mark a deal open, won or lost; only open deals take new email, except mail sent to the deal's own
     capture address (capture+dealN@...), which it takes whatever its status.
 
-    Example: `pdmail deal set-status 7 won`
+    Examples:
+        $ pdmail deal set-status 7 won
     """
     (deal, before), relinked = run_rule_change(s, dry_run, lambda: _changes().set_deal_status(s.db, deal_id, status))
     emit_rule_change(

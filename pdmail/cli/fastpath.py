@@ -13,7 +13,7 @@ import sys
 from dataclasses import dataclass
 
 _GLOBAL_FLAGS = {"--quiet": "quiet", "-q": "quiet", "--json": "json", "--debug": "debug"}
-_COMMAND_FLAGS = {"--mta": "mta", "--json": "json"}
+_COMMAND_FLAGS = {"--mta": "mta", "--json": "json", "--nl": "nl", "--quiet": "quiet", "-q": "quiet", "--debug": "debug"}
 _GLOBAL_VALUES = {"--db": "db", "--user": "user"}
 _COMMAND_VALUES = {"--db": "db", "--user": "user", "--recipient": "recipient"}
 
@@ -24,6 +24,7 @@ class PipeCall:
     user: str | None = None
     recipient: str | None = None
     json: bool = False
+    nl: bool = False
     quiet: bool = False
     debug: bool = False
     mta: bool = False
@@ -50,8 +51,8 @@ def parse_pipe_call(argv: list[str]) -> PipeCall | None:
             setattr(call, values[arg], args.pop(0))
         else:
             return None  # a path, --help, --quarantine, a typo...: the full command line decides
-    if not seen_command:
-        return None
+    if not seen_command or (call.nl and call.json):
+        return None  # --json with --nl: the full command line says that is one format too many
     call.db = call.db or os.environ.get("PDMAIL_DB") or None
     return call
 
@@ -83,5 +84,5 @@ def run(argv: list[str]) -> int | None:
         return 130
     except Exception as exc:  # noqa: BLE001 - the pipe's one place where errors become exit codes
         return error_line(exc, call.debug, mta=call.mta)
-    write_report([outcome], json_output=call.json, quiet=call.quiet, single=True)
+    write_report([outcome], fmt="nl" if call.nl else "json" if call.json else None, quiet=call.quiet)
     return ingest.exit_code([outcome], mta=call.mta)

@@ -7,10 +7,11 @@ from typing import Annotated
 import typer
 
 from pdmail.cli.common import Session, command, err_console, safe
+from pdmail.cli.rows import Column, Rows
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "link", lists=True)(link)
+    command(app, "link", listing=True)(link)
     command(app, "explain", lists=True)(explain)
 
 
@@ -57,9 +58,15 @@ def link(
     A link that another user's change (a new contact or address, a deal, the block list, a rescan)
     adds to your email that nobody else sees waits for you: it counts for sharing once you --accept it.
 
-    Examples: `pdmail link`  ·  `pdmail link 42 --deal 7`  ·  `pdmail link 42 --contact 3 --contact 5`  ·
-    `pdmail link 42 --none`  ·  `pdmail link 42 --split`  ·  `pdmail link --review`  ·  `pdmail link 42 --accept`  ·
-    `pdmail link --rescan --dry-run`
+    Examples:
+        $ pdmail link
+        $ pdmail link 42 --deal 7
+        $ pdmail link 42 --contact 3 --contact 5
+        $ pdmail link 42 --none
+        $ pdmail link 42 --split
+        $ pdmail link --review
+        $ pdmail link 42 --accept
+        $ pdmail link --rescan --dry-run
     """
     from pdmail.core.errors import UsageError
 
@@ -126,54 +133,55 @@ def _review(s: Session) -> None:
     from pdmail.linking import manual as manual_links
 
     items = manual_links.review(s.db, s.user)
-    s.emit(items, lambda: _review_listing(items))
+
+    def proposals(e: dict) -> list[str]:
+        return [
+            f"{p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} on {p['caused_at_utc']}"
+            for p in e["proposals"]
+        ]
+
+    columns = [
+        *_email_columns(),
+        Column("proposals", lambda e: "; ".join(proposals(e)), show=lambda e: "\n".join(proposals(e)), prose=True),
+    ]
+    rows = Rows(columns, items, json=items, empty="No proposed link waits for you.")
+    if items:
+        rows.notes.append(
+            "Accept with `pdmail link ID --accept`, reject with `pdmail link ID --reject` (the whole thread)."
+        )
+    s.emit_rows(rows)
 
 
-def _review_listing(items) -> str:
-    from pdmail.cli.common import clean
-
-    if not items:
-        return "No proposed link waits for you."
-    lines = []
-    for e in items:
-        fields = (str(e["id"]), e["date"][:16].replace("T", " "), e["from"]["email"], e["subject"])
-        lines.append("  ".join(clean(f) for f in fields))
-        for p in e["proposals"]:
-            lines.append(
-                clean(
-                    f"    {p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} "
-                    f"on {p['caused_at']}"
-                )
-            )
-    lines.append("Accept with `pdmail link ID --accept`, reject with `pdmail link ID --reject` (the whole thread).")
-    return "\n".join(lines)
+def _email_columns(email_of=lambda row: row) -> list[Column]:
+    """An email's id, date, sender and subject, as the link listings show them; ``email_of``
+    finds the email (a dict) in a row."""
+    return [
+        Column("id", lambda row: email_of(row)["id"], right=True),
+        Column(
+            "date", lambda row: email_of(row)["date"], show=lambda row: email_of(row)["date"][:16].replace("T", " ")
+        ),
+        Column("from", lambda row: email_of(row)["from"]["email"]),
+        Column("subject", lambda row: email_of(row)["subject"], clip=True),
+    ]
 
 
 def _walk(s: Session) -> None:
     from pdmail.linking import manual as manual_links
 
     items = manual_links.pending(s.db, s.user)
-    if s.json or not on_terminal():
-        s.emit([p.to_json() for p in items], lambda: _listing(items))
+    if s.fmt is not None or not on_terminal():
+
+        def deals(p) -> str:
+            return ", ".join(f"{c['id']} {c['title']}" for c in p.candidates) or "none open"
+
+        columns = _email_columns(lambda p: p.email)
+        columns.append(Column("deals", deals, prose=True))
+        s.emit_rows(Rows(columns, items, json=[p.to_json() for p in items], empty="No email needs a deal."))
         return
     if not items:
         s.emit(None, "No email needs a deal.")
         return
     _choose(s, items, walking=True)
-
-
-def _listing(items) -> str:
-    from pdmail.cli.common import clean
-
-    if not items:
-        return "No email needs a deal."
-    lines = []
-    for p in items:
-        e = p.email
-        deals = ", ".join(f"{c['id']} {c['title']}" for c in p.candidates) or "none open"
-        fields = (str(e["id"]), e["date"][:16].replace("T", " "), e["from"]["email"], e["subject"], f"deals: {deals}")
-        lines.append("  ".join(clean(f) for f in fields))
-    return "\n".join(lines)
 
 
 def _choose(s: Session, items, *, walking: bool = False) -> None:
@@ -203,7 +211,9 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
         head.append(f"Date: {e['date']}\n\n")
         head.append(clean(e["snippet"]))
         out.print(Panel(head, title=f"email {e['id']} ({n} of {len(items)})", title_align="left"))
-        table = Table("deal", "value", "status", "contact", box=None)
+        table = Table(box=None)
+        for heading in ("deal", "value", "status", "contact"):  # the deal's number is typed: never cut
+            table.add_column(heading, overflow="fold")
         for c in p.candidates:
             value = display(c["value"], c["currency"])
             table.add_row(f"{safe(c['title'])} (#{c['id']})", value, c["status"], safe(c["contact_name"]))
@@ -352,7 +362,9 @@ def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", he
     Shows each rule that decided its contacts and deal, any blocked, internal or automated verdict,
     choices made by hand and their history, and the visibility rule for every user.
 
-    Example: `pdmail explain 42`  ·  `pdmail explain 42 --json`
+    Examples:
+        $ pdmail explain 42
+        $ pdmail explain 42 --json
     """
     from pdmail.linking.explain import explain as run
 
@@ -411,5 +423,5 @@ def _render(d: dict):
     if d["history"]:
         t.append("History:\n", style="bold")
         for h in d["history"]:
-            t.append(f"  {h['at']} {h['user'] or '-'} {h['action']}: {h['from']} → {h['to']}\n")
+            t.append(f"  {h['at_utc']} {h['user'] or '-'} {h['action']}: {h['from']} → {h['to']}\n")
     return t

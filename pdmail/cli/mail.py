@@ -6,12 +6,13 @@ from typing import Annotated
 import typer
 
 from pdmail.cli.common import Session, clean, command, console, safe
+from pdmail.cli.rows import Column, Rows
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "inbox", lists=True)(inbox)
+    command(app, "inbox", listing=True)(inbox)
     command(app, "show", lists=True)(show)
-    command(app, "search", lists=True)(search)
+    command(app, "search", listing=True)(search)
 
 
 def _short_date(iso: str, *, narrow: bool) -> str:
@@ -25,8 +26,8 @@ def _who(e: dict) -> str:
     return e["from"]["name"] or e["from"]["email"] or "(no sender)"
 
 
-def _links(e: dict, *, narrow: bool = False, proposed: bool = False) -> str:
-    """Short on purpose: this column must never be squeezed out at 80 columns (narrow: the deal alone)."""
+def _links(e: dict, *, narrow: bool = False, proposed: bool = False, whole: bool = False) -> str:
+    """Short on purpose on a terminal (narrow: the deal alone); ``whole``: every contact, for tsv and csv."""
     links = []
     if proposed:
         links.append("proposed")
@@ -34,10 +35,27 @@ def _links(e: dict, *, narrow: bool = False, proposed: bool = False) -> str:
         links.append(f"deal {e['deal']}")
     elif e["needs_deal"]:
         links.append("needs deal")
-    if e["contacts"] and not (narrow and links):
+    if whole:
+        links += [f"contact {c}" for c in e["contacts"]]
+    elif e["contacts"] and not (narrow and links):
         first = f"contact {e['contacts'][0]}"
         links.append(first + (f" +{len(e['contacts']) - 1}" if len(e["contacts"]) > 1 else ""))
     return ", ".join(links)
+
+
+def _who_plain(e: dict) -> str:
+    if e["direction"] == "outgoing":
+        return ", ".join(a["email"] for a in e["to"])
+    return e["from"]["email"] or ""
+
+
+def _marked_links(text: str):
+    from rich.text import Text
+
+    for flag in ("proposed", "needs deal"):
+        if text.startswith(flag):
+            return Text.assemble((flag, "yellow"), clean(text[len(flag) :]))
+    return Text(clean(text))
 
 
 def emails_table(
@@ -47,17 +65,18 @@ def emails_table(
     threads: dict[int, tuple[int, int]] | None = None,
     width: int | None = None,
     proposed: Set[int] = frozenset(),
-):
+) -> Rows:
     """One row per thread (its newest email here), or one row per email.
 
     ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
     thread's count is right even when its older emails fall on another page. ``proposed``: the
-    viewer's emails holding links that wait for the viewer's acceptance.
+    viewer's emails holding links that wait for the viewer's acceptance. The table is for a
+    terminal (``width``); tsv and csv give each value whole (the date to the second, every contact).
     """
-    from rich.table import Table
+    import sys
 
     width = width or console().width
-    narrow = width < 100
+    narrow = width < 100 and sys.stdout.isatty()
     rows: list[tuple[dict, int, bool]] = []
     if grouped:
         seen: dict[int, int] = {}
@@ -80,33 +99,36 @@ def emails_table(
     else:
         rows = [(e, 1, not e["read"]) for e in emails]
     waiting_threads = {e["thread_id"] for e in emails if e["id"] in proposed}
-    links = [
-        _links(e, narrow=narrow, proposed=e["thread_id"] in waiting_threads if grouped else e["id"] in proposed)
-        for e, _, _ in rows
+
+    def waits(e: dict) -> bool:
+        return e["thread_id"] in waiting_threads if grouped else e["id"] in proposed
+
+    columns = [
+        Column("id", lambda r: r[0]["id"], right=True),
+        Column("thread_id", lambda r: r[0]["thread_id"], in_table=False),
+        Column("mark", lambda r: "", title="", in_plain=False, show=lambda r: _mark(r[0], r[2])),
+        Column("unread", lambda r: "unread" if r[2] else "", in_table=False),
+        Column("visibility", lambda r: r[0]["visibility"], in_table=False),
     ]
-    table = Table(box=None, pad_edge=False, header_style="bold", expand=True, width=width)
-    table.add_column("id", justify="right", no_wrap=True)
-    table.add_column("", no_wrap=True, width=2)
     if grouped:
-        table.add_column("n", justify="right", no_wrap=True)
-    table.add_column("date", no_wrap=True)
-    table.add_column("who", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
-    table.add_column("subject", ratio=2, no_wrap=True, overflow="ellipsis", min_width=10)
-    table.add_column(
-        "links", no_wrap=True, overflow="ellipsis", min_width=min(24, max((len(x) for x in links), default=5))
-    )
-    for (e, count, unread), link in zip(rows, links):
-        subject = safe(e["subject"] or "(no subject)")
-        mark = ("●" if unread else " ") + ("P" if e["visibility"] == "private" else " ")
-        for flag in ("proposed", "needs deal"):
-            if link.startswith(flag):
-                link = f"[yellow]{flag}[/yellow]" + safe(link[len(flag) :])
-                break
-        else:
-            link = safe(link)
-        counted = [str(count) if count > 1 else ""] if grouped else []
-        table.add_row(str(e["id"]), mark, *counted, _short_date(e["date"], narrow=narrow), safe(_who(e)), subject, link)
-    return table
+        columns.append(
+            Column("emails", lambda r: r[1], title="n", show=lambda r: str(r[1]) if r[1] > 1 else "", right=True)
+        )
+    columns += [
+        Column("date", lambda r: r[0]["date"], show=lambda r: _short_date(r[0]["date"], narrow=narrow)),
+        Column("who", lambda r: _who_plain(r[0]), show=lambda r: _who(r[0]), prose=True),
+        Column("subject", lambda r: r[0]["subject"], show=lambda r: r[0]["subject"] or "(no subject)", clip=True),
+        Column(
+            "links",
+            lambda r: _links(r[0], proposed=waits(r[0]), whole=True),
+            show=lambda r: _marked_links(_links(r[0], narrow=narrow, proposed=waits(r[0]))),
+        ),
+    ]
+    return Rows(columns, rows, json=emails)
+
+
+def _mark(e: dict, unread: bool) -> str:
+    return ("●" if unread else " ") + ("P" if e["visibility"] == "private" else " ")
 
 
 def _option_folder():
@@ -146,7 +168,10 @@ def inbox(
     user's change added, which wait for you (`pdmail link ID --accept` or `--reject`). `--json`
     prints a flat list of emails, each with its thread_id.
 
-    Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`
+    Examples:
+        $ pdmail inbox --unread
+        $ pdmail inbox --team --deal 7 --json
+        $ pdmail inbox --page 2
     """
     from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries, with_proposals
 
@@ -173,41 +198,36 @@ def inbox(
     if s.json:
         s.emit(result.emails)
         return
-    if not result.emails:
-        s.emit(None, "No email here." if page == 1 else "No more email.")
-        return
     threads = thread_summaries(s.db, s.user, sorted({e["thread_id"] for e in result.emails}))
     waiting = with_proposals(s.db, s.user, [e["id"] for e in result.emails])
-    s.emit(None, lambda: emails_table(result.emails, grouped=True, threads=threads, proposed=waiting))
+    listing = emails_table(result.emails, grouped=True, threads=threads, proposed=waiting)
+    listing.empty = "No email here." if page == 1 else "No more email."
+    s.emit_rows(listing)
     if result.has_more:
         s.info(f"More: --page {page + 1}")
 
 
-def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str):
+def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str) -> list:
     """A CRM record's header followed by the emails linked to it (for contact, deal and org show)."""
-    from rich.console import Group
-    from rich.text import Text
-
-    parts = [title, Text("")]
+    parts = [title, ""]
     if emails:
-        parts.append(Text("Email you may see:", style="bold"))
-        parts.append(emails_table(emails, grouped=False))
+        parts += ["Email you may see:", emails_table(emails, grouped=False)]
         if has_more:
-            parts.append(Text(f"More: {more_hint}", style="dim"))
+            parts.append(f"More: {more_hint}")
     else:
-        parts.append(Text("No email you may see.", style="dim"))
-    return Group(*parts)
+        parts.append("No email you may see.")
+    return parts
 
 
-def _render_email(e: dict, thread: list[dict]):
-    from rich.console import Group, RenderableType
-    from rich.panel import Panel
+def _render_email(e: dict, thread: list[dict]) -> list:
     from rich.text import Text
 
     def people(group):
         return ", ".join(f"{a['name']} <{a['email']}>" if a["name"] else a["email"] for a in group)
 
     head = Text()
+    head.append("Email: ", style="bold")
+    head.append(f"{e['id']} (thread {e['thread_id']})\n")
     for label, value in (
         ("From", people([e["from"]])),
         ("To", people(e["to"])),
@@ -230,12 +250,10 @@ def _render_email(e: dict, thread: list[dict]):
     for a in e["attachments"]:
         head.append("Attachment: ", style="bold")
         head.append(f"{clean(a['filename'])} ({clean(a['content_type'])}, {a['size']:,} bytes)\n")
-    body = Text(clean(e["text"], keep_newlines=True))
-    parts: list[RenderableType] = [Panel(head, title=f"email {e['id']}", title_align="left"), body]
+    parts: list = [head, Text(clean(e["text"], keep_newlines=True))]
     if len(thread) > 1:
-        parts.append(Text("\nThread:", style="bold"))
-        parts.append(emails_table(thread, grouped=False))
-    return Group(*parts)
+        parts += ["", "Thread:", emails_table(thread, grouped=False)]
+    return parts
 
 
 def show(
@@ -252,7 +270,9 @@ def show(
 ) -> None:
     """Show one email (its text; HTML is converted, never rendered) and its thread.
 
-    Example: `pdmail show 42`  ·  `pdmail show 42 --save-attachments ~/Downloads`
+    Examples:
+        $ pdmail show 42
+        $ pdmail show 42 --save-attachments ~/Downloads
     """
     from pdmail.store.mailbox import get_email, thread_emails
 
@@ -281,7 +301,9 @@ def search(
 ) -> None:
     """Search the subject, text and addresses of the email you may see.
 
-    Examples: `pdmail search invoice`  ·  `pdmail search '"robot arm" from:acme.example'`
+    Examples:
+        $ pdmail search invoice
+        $ pdmail search '"robot arm" from:acme.example'
     """
     from pdmail.store.mailbox import search as run
 
@@ -289,4 +311,6 @@ def search(
     if s.json:
         s.emit(emails)
         return
-    s.emit(None, (lambda: emails_table(emails, grouped=False)) if emails else "Nothing found.")
+    listing = emails_table(emails, grouped=False)
+    listing.empty = "Nothing found."
+    s.emit_rows(listing)

@@ -11,11 +11,26 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import DbOption, GlobalState, JsonOption, Session, UserOption, clean, command, fail, safe
+from pdmail.cli.common import (
+    CommandDbOption,
+    CommandUserOption,
+    DebugOption,
+    FormatOption,
+    HelpGroup,
+    JsonOption,
+    NlOption,
+    QuietOption,
+    Session,
+    clean,
+    command,
+    run_in_session,
+    safe,
+)
+from pdmail.cli.rows import Column, Rows
 
-outbox_app = typer.Typer(invoke_without_command=True)
+outbox_app = typer.Typer(cls=HelpGroup, invoke_without_command=True)
 template_app = typer.Typer(
-    help="Reusable messages with merge fields such as {contact.first_name}.", no_args_is_help=True
+    cls=HelpGroup, help="Reusable messages with merge fields such as {contact.first_name}.", no_args_is_help=True
 )
 
 
@@ -82,12 +97,9 @@ def send(
     you: see `pdmail outbox`.
 
     Examples:
-
-    `pdmail send --to ana@acme.example --subject "Quote" --body-file quote.txt --attach quote.pdf`
-
-    `pdmail send --reply-to 42 --body "Thanks, Ana: Tuesday works."`
-
-    `pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"`
+        $ pdmail send --to ana@acme.example --subject "Quote" --body-file quote.txt --attach quote.pdf
+        $ pdmail send --reply-to 42 --body "Thanks, Ana: Tuesday works."
+        $ pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"
     """
     from pdmail.send import outbox
 
@@ -173,43 +185,38 @@ def _report(s: Session, result) -> None:
 @outbox_app.callback()
 def outbox_main(
     ctx: typer.Context,
-    db: DbOption = None,
-    user: UserOption = None,
-    json_output: JsonOption = False,
     everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
+    json_output: JsonOption = False,
+    nl: NlOption = False,
+    fmt: FormatOption = None,
+    db: CommandDbOption = None,
+    user: CommandUserOption = None,
+    quiet: QuietOption = False,
+    debug: DebugOption = False,
 ) -> None:
     """Mail waiting to be sent, failed, or of uncertain fate; `outbox cancel|retry ID` acts on one.
 
-    Example: `pdmail outbox`  ·  `pdmail outbox --all --json`  ·  `pdmail outbox cancel 3`
+    Examples:
+        $ pdmail outbox
+        $ pdmail outbox --all --json
+        $ pdmail outbox cancel 3
     """
     if ctx.invoked_subcommand is not None:
         return
-    state = ctx.find_root().obj if isinstance(ctx.find_root().obj, GlobalState) else GlobalState()
-    s = Session(
-        db_path=db or state.db,
-        user_email=user or state.user,
-        json=bool(json_output or state.json),
-        quiet=state.quiet,
-        debug=state.debug,
-    )
-    try:
-        _show_outbox(s, everything)
-    except (typer.Exit, typer.Abort):
-        raise
-    except Exception as exc:  # noqa: BLE001 - the same translation as every command
-        raise fail(exc, s.debug) from None
-    finally:
-        s.close()
+    given = {"json_output": json_output, "nl": nl, "fmt": fmt, "db": db, "user": user, "quiet": quiet, "debug": debug}
+    run_in_session(ctx, given, lambda s: _show_outbox(s, everything))
 
 
-@command(outbox_app, "list", lists=True)
+@command(outbox_app, "list", listing=True)
 def outbox_list(
     s: Session,
     everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
 ) -> None:
     """List your outbox: queued, scheduled, failed and ambiguous messages (with --all, the sent ones too).
 
-    Example: `pdmail outbox list --all --json`
+    Examples:
+        $ pdmail outbox list
+        $ pdmail outbox list --all --json
     """
     _show_outbox(s, everything)
 
@@ -218,38 +225,23 @@ def _show_outbox(s: Session, everything: bool) -> None:
     from pdmail.send import outbox
 
     items = outbox.list_outbox(s.db, s.user, everything=everything)
-    if s.json:
-        s.emit([i.to_json() for i in items])
-        return
-    if not items:
-        s.emit(None, "The outbox is empty.")
-        return
-
-    def table():
-        from rich.table import Table
-
-        t = Table(box=None, pad_edge=False, header_style="bold", expand=True)
-        for name in ("id", "status", "due (UTC)", "to", "subject", "note"):
-            t.add_column(name, no_wrap=name != "note", overflow="ellipsis")
-        for i in items:
-            t.add_row(
-                str(i.id),
-                i.status,
-                i.due_utc[:16].replace("T", " "),
-                safe(", ".join(i.recipients)),
-                safe(i.subject or "(no subject)"),
-                safe(i.last_error or ""),
-            )
-        return t
-
-    s.emit(None, table)
+    columns = [
+        Column("id", lambda i: i.id, right=True),
+        Column("status", lambda i: i.status),
+        Column("due_utc", lambda i: i.due_utc, title="due (UTC)", show=lambda i: i.due_utc[:16].replace("T", " ")),
+        Column("to", lambda i: ", ".join(i.recipients)),
+        Column("subject", lambda i: i.subject, show=lambda i: i.subject or "(no subject)", clip=True),
+        Column("note", lambda i: i.last_error, prose=True),
+    ]
+    s.emit_rows(Rows(columns, items, json=[i.to_json() for i in items], empty="The outbox is empty."))
 
 
 @command(outbox_app, "cancel", lists=True)
 def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id.")]) -> None:
     """Cancel a queued, scheduled, failed or ambiguous message (it is kept, marked cancelled).
 
-    Example: `pdmail outbox cancel 3`
+    Examples:
+        $ pdmail outbox cancel 3
     """
     from pdmail.send import outbox
 
@@ -262,7 +254,8 @@ def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID
 def outbox_retry(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id.")]) -> None:
     """Send a failed or ambiguous message again, now. An ambiguous one may reach its recipients twice.
 
-    Example: `pdmail outbox retry 3`
+    Examples:
+        $ pdmail outbox retry 3
     """
     from pdmail.send import outbox
 
@@ -289,7 +282,8 @@ def template_add(
     {deal.value}, {deal.currency}, {deal.status}, {deal.id}, {user.name}, {user.first_name},
     {user.email}; write {{ and }} for literal braces.
 
-    Example: `pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."`
+    Examples:
+        $ pdmail template add follow-up --subject "{deal.title}: next steps" --body "Hi {contact.first_name}, ..."
     """
     from pdmail.core.errors import UsageError
     from pdmail.send import merge_fields, templates
@@ -303,32 +297,32 @@ def template_add(
     s.emit(t.to_json(), f"{t.id}")
 
 
-@command(template_app, "list", lists=True)
+@command(template_app, "list", listing=True)
 def template_list(s: Session) -> None:
     """Your templates and the company's.
 
-    Example: `pdmail template list --json`
+    Examples:
+        $ pdmail template list
+        $ pdmail template list --json
     """
     from pdmail.store import outbox as outbox_store
 
     items = outbox_store.list_templates(s.db, s.user)
-    if s.json:
-        s.emit([t.to_json() for t in items])
-        return
-    if not items:
-        s.emit(None, "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`.")
-        return
-    s.emit(
-        None,
-        "\n".join(f"{clean(t.name)}\t{'company' if t.company_wide else 'mine'}\t{clean(t.subject)}" for t in items),
-    )
+    columns = [
+        Column("name", lambda t: t.name),
+        Column("scope", lambda t: "company" if t.company_wide else "mine"),
+        Column("subject", lambda t: t.subject, clip=True),
+    ]
+    empty = "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`."
+    s.emit_rows(Rows(columns, items, json=[t.to_json() for t in items], empty=empty))
 
 
 @command(template_app, "show", lists=True)
 def template_show(s: Session, name: Annotated[str, typer.Argument(help="Template name.")]) -> None:
     """Show one template (yours first, else the company's).
 
-    Example: `pdmail template show follow-up`
+    Examples:
+        $ pdmail template show follow-up
     """
     from pdmail.store import outbox as outbox_store
 
@@ -344,7 +338,8 @@ def template_remove(
 ) -> None:
     """Remove a template.
 
-    Example: `pdmail template remove follow-up`
+    Examples:
+        $ pdmail template remove follow-up
     """
     from pdmail.send import templates
 

@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from pdmail.cli.common import Session, clean, command
-from pdmail.core import json_text
 from pdmail.core.errors import combine_exit_codes
 
 if TYPE_CHECKING:
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
 
 
 def register(app: typer.Typer) -> None:
-    command(app, "sync", lists=True)(sync)
+    command(app, "sync", listing=True)(sync)
 
 
 def sync(
@@ -47,7 +46,10 @@ def sync(
     7 some folders or messages failed (each is reported), 75 retry later, 77 credentials or
     certificate need you.
 
-    Examples: `pdmail sync`  ·  `pdmail sync --account work --json`  ·  `pdmail sync --watch`
+    Examples:
+        $ pdmail sync
+        $ pdmail sync --account work --json
+        $ pdmail sync --watch
     """
     from pdmail.cli.terminal import notice
     from pdmail.sync import engine
@@ -57,7 +59,7 @@ def sync(
         from pdmail.sync import watch as watcher
 
         def each_pass(result) -> None:
-            _report(s, [result])
+            _report(s, [result], watching=True)
             _send_outbox(s, account)
 
         _send_outbox(s, account)
@@ -90,13 +92,30 @@ def _send_outbox(s: Session, account: str | None) -> int:
     return outbox.exit_code(results)
 
 
-def _report(s: Session, results) -> None:
+def _report(s: Session, results, *, watching: bool = False) -> None:
+    """One summary line per account, or its JSON: always an array, one object per account; under
+    --watch each pass's object on a line of its own, as it comes (a stream has no end to close)."""
     if s.json:
-        data = [r.to_json() for r in results]
-        sys.stdout.write(json_text.dumps(data[0] if len(data) == 1 else data, indent=2) + "\n")
+        from pdmail.cli.rows import write_json
+
+        write_json([r.to_json() for r in results], "nl" if watching else s.fmt or "json", sys.stdout)
+        sys.stdout.flush()
+    elif s.fmt is not None:
+        from operator import attrgetter
+
+        from pdmail.cli.rows import Column, Rows
+
+        counts = [Column(name, attrgetter(name), right=True) for name in ("new", "updated", "deleted", "skipped")]
+        columns = [
+            Column("account", lambda r: r.account),
+            *counts,
+            Column("errors", lambda r: "; ".join(r.errors), show=lambda r: "\n".join(r.errors), prose=True),
+        ]
+        s.emit_rows(Rows(columns, results))
     else:
         for r in results:
             sys.stdout.write(clean(r.summary()) + "\n")
+        sys.stdout.flush()
     for r in results:
         for error in r.errors:
             sys.stderr.write(f"Error: {clean(error)}\n")

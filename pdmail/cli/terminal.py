@@ -7,6 +7,7 @@ exactly what the full command line prints without paying for loading it.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import unicodedata
 
@@ -30,6 +31,29 @@ def clean(text: object, *, keep_newlines: bool = False) -> str:
         else:
             out.append(ch)
     return "".join(out)
+
+
+# A word, or a `backticked command` with whatever clings to it ("(`pdmail link`)."): never split.
+_WORD = re.compile(r"(?:[^\s`]*`[^`]*`)+[^\s`]*|\S+")
+
+
+def wrap_keeping_commands(text: str, width: int) -> list[str]:
+    """``text`` as lines of at most ``width`` cells, broken only between words.
+
+    A backticked command is one word however long: it moves to the next line whole, so that a
+    person can copy it, and stands alone on a line when it is wider than the terminal.
+    """
+    lines: list[str] = []
+    for paragraph in text.split("\n"):
+        line = ""
+        for word in _WORD.findall(paragraph):
+            if line and len(line) + 1 + len(word) > width:
+                lines.append(line)
+                line = word
+            else:
+                line = f"{line} {word}" if line else word
+        lines.append(line)
+    return lines
 
 
 def notice(text: str) -> None:

@@ -13,9 +13,11 @@ EXIT_INTERNAL = 1
 EXIT_USAGE = 2
 EXIT_REFUSED = 3
 EXIT_NOT_FOUND = 4
+EXIT_NOT_PERMITTED = 5  # your role does not allow it (an admin's change): not a typo (2), nothing to retry
 EXIT_PARTIAL = 7
 EXIT_TEMPFAIL = 75
 EXIT_AUTH = 77
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report a program SIGINT stopped (128 + 2)
 EXIT_OUTPUT_CLOSED = 141  # what shells report for a program a closed pipe stopped (128 + SIGPIPE)
 
 
@@ -63,6 +65,16 @@ class UsageError(PdmailError):
     """Bad arguments or configuration (exit 2)."""
 
     exit_code = EXIT_USAGE
+
+
+class NotPermitted(PdmailError):
+    """The user's role does not allow this change, such as a company setting for a non-admin (exit 5).
+
+    Its own code, so that a script tells "you may not" apart from a mistyped command (2): asking
+    again, or an admin, is the fix.
+    """
+
+    exit_code = EXIT_NOT_PERMITTED
 
 
 class InputRefused(PdmailError):

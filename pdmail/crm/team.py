@@ -9,7 +9,7 @@ run for whoever acts (``relink.acting`` / ``relink.rule_change``).
 
 from __future__ import annotations
 
-from pdmail.core.errors import UsageError
+from pdmail.core.errors import NotPermitted
 from pdmail.core.models import User
 from pdmail.core.settings import validate
 from pdmail.linking import relink
@@ -20,7 +20,7 @@ from pdmail.store.users import AltAddress
 
 def _require_admin(user: User, message: str) -> None:
     if not user.is_admin:
-        raise UsageError(message)
+        raise NotPermitted(message)
 
 
 # --- users ------------------------------------------------------------------------------------

@@ -125,7 +125,7 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
                 "manual": bool(c["is_manual"]),
                 "proposed": bool(c["is_proposed"]),
                 "caused_by": c["caused_by"] if own else None,
-                "caused_at": c["caused_utc"] if own else None,
+                "caused_at_utc": c["caused_utc"] if own else None,
             }
             for c in contacts
         ],
@@ -133,7 +133,7 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
         "deal_rule": f["deal_rule"] if deal is not None or f["deal_id"] is None else None,
         "deal_proposed": deal_proposed and own,
         "deal_caused_by": f["deal_caused_by"] if own and deal is not None else None,
-        "deal_caused_at": f["deal_caused_utc"] if own and deal is not None else None,
+        "deal_caused_at_utc": f["deal_caused_utc"] if own and deal is not None else None,
         "needs_deal": bool(f["needs_deal"]),
         "candidates": [{"id": c["id"], "title": c["title"], "contact_id": c["contact_id"]} for c in candidates],
         "verdict": f["link_verdict"],
@@ -147,7 +147,7 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
         },
         "history": [
             {
-                "at": h["at_utc"],
+                "at_utc": h["at_utc"],
                 "user": h["user"],
                 "action": h["action"],
                 "email": h["email_id"],

@@ -294,7 +294,7 @@ def review(db: Database, user: User) -> list[dict]:
                 "id": p["target"],
                 "name": p["name"],
                 "caused_by": p["caused_by"],
-                "caused_at": p["caused_at"],
+                "caused_at_utc": p["caused_at"],
             }
             for p in thread
             if p["email_id"] == email_id

@@ -73,7 +73,7 @@ class SendResult:
             "outbox_id": self.item_id,
             "status": self.status,
             "email_id": self.email_id,
-            "due": self.due,
+            "due_utc": self.due,
             "message_id": self.message_id,
             "detail": self.detail,
             "warnings": self.warnings,

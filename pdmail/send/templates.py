@@ -6,7 +6,7 @@ one; the store keeps the rows and leaves that decision here.
 
 from __future__ import annotations
 
-from pdmail.core.errors import UsageError
+from pdmail.core.errors import NotPermitted
 from pdmail.core.models import User
 from pdmail.store import outbox as store
 from pdmail.store.db import Database
@@ -18,11 +18,11 @@ def save_template(
 ) -> Template:
     store.check_template_name(name)  # a bad name is refused first, whoever asks
     if company_wide and not user.is_admin:
-        raise UsageError("only an admin can add a company-wide template")
+        raise NotPermitted("only an admin can add a company-wide template")
     return store.save_template(db, user, name, subject, body, company_wide=company_wide, replace=replace)
 
 
 def remove_template(db: Database, user: User, name: str, *, company_wide: bool = False) -> None:
     if company_wide and not user.is_admin:
-        raise UsageError("only an admin can remove a company-wide template")
+        raise NotPermitted("only an admin can remove a company-wide template")
     store.remove_template(db, user, name, company_wide=company_wide)

@@ -52,7 +52,7 @@ class OutboxItem:
         return {
             "id": self.id,
             "status": self.status,
-            "due": self.due_utc,
+            "due_utc": self.due_utc,
             "subject": self.subject,
             "from": self.envelope_from,
             "recipients": list(self.recipients),
@@ -60,7 +60,7 @@ class OutboxItem:
             "message_id": self.message_id,
             "attempts": self.attempts,
             "last_error": self.last_error,
-            "sent": self.sent_utc,
+            "sent_utc": self.sent_utc,
             "email_id": self.email_id,
             "sent_copy": self.sent_copy,
             "visibility": self.visibility,

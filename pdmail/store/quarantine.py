@@ -42,7 +42,7 @@ class Held:
     def to_json(self) -> dict:
         return {
             "id": self.id,
-            "received": self.received_utc,
+            "received_utc": self.received_utc,
             "source": self.source,
             "recipient": self.recipient,
             "size": self.size,

@@ -500,15 +500,15 @@ def run_json(row: dict | None) -> dict | None:
     if row is None:
         return None
     return {
-        "started": row["started_utc"],
-        "finished": row["finished_utc"],
+        "started_utc": row["started_utc"],
+        "finished_utc": row["finished_utc"],
         "outcome": row["outcome"],
-        "last_commit": row.get("progress_utc"),
+        "last_commit_utc": row.get("progress_utc"),
         "new": row["new"],
         "updated": row["updated"],
         "deleted": row["deleted"],
         "skipped": row["skipped"],
-        "errors": row["errors"],
+        "error_count": row["errors"],  # how many; `errors` is always a list (docs/spec.md, "JSON shapes")
         "message": row["message"],
         "folder_errors": json.loads(row["folder_errors_json"] or "{}"),
     }

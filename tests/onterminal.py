@@ -1,0 +1,60 @@
+"""The real `pdmail` on a pseudo-terminal of a given width: what a person at a terminal sees."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import re
+import select
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def on_terminal(*args: str, columns: int = 80, env: dict | None = None, stdin: bytes | None = None, timeout=60):
+    """Run ``pdmail ARGS`` with stdout and stderr on a terminal ``columns`` wide.
+
+    Returns (exit code, what the terminal showed without colours, line ends as ``\\n``). Stdin is
+    the terminal too unless ``stdin`` is given (then a pipe with those bytes).
+    """
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    environment = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm", **(env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pdmail", *map(str, args)],
+        stdin=subprocess.PIPE if stdin is not None else follower,
+        stdout=follower,
+        stderr=follower,
+        env=environment,
+        close_fds=True,
+    )
+    os.close(follower)
+    if stdin is not None:
+        process.stdin.write(stdin)
+        process.stdin.close()
+    seen = b""
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.2)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the other end closed: the program ended
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif process.poll() is not None:
+                break
+        code = process.wait(timeout=max(deadline - time.monotonic(), 1))
+    finally:
+        if process.poll() is None:
+            process.kill()
+        os.close(leader)
+    return code, ANSI.sub("", seen.decode(errors="replace")).replace("\r\n", "\n")

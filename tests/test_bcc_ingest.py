@@ -352,7 +352,7 @@ def test_two_deliveries_of_one_message_at_the_same_moment_store_it_once(team, db
             proc.stdout.close()
             proc.stderr.close()
         assert [code for code, _, _ in results] == [0, 0], results
-        outcomes = [json.loads(out) for _, out, _ in results]
+        outcomes = [report for _, out, _ in results for report in json.loads(out)]  # one report each
         assert sorted(o["status"] for o in outcomes) == ["duplicate", "stored"], outcomes
         assert outcomes[0]["id"] == outcomes[1]["id"]
     assert rawdb.scalar(db_path, "SELECT count(*) FROM emails") == 4

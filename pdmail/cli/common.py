@@ -165,7 +165,8 @@ class Session:
 
         out_is_terminal = sys.stdout.isatty()
         fmt = self.fmt or ("json" if self.json else "table" if out_is_terminal else "tsv")
-        listing.write(rows, fmt, sys.stdout, terminal=out_is_terminal, width=console().width)
+        width = console().width if out_is_terminal else 0  # only a table on a terminal fits a width
+        listing.write(rows, fmt, sys.stdout, terminal=out_is_terminal, width=width)
         for note in rows.notes:
             self.info(note)
 

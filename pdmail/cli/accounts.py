@@ -74,7 +74,11 @@ def account_add(
     maildir: Annotated[str | None, _opt("--maildir", "Sync a local Maildir instead of a server.", "PATH")] = None,
     since: Annotated[
         str | None,
-        _opt("--since", "Sync mail from this date on: YYYY-MM-DD, 30d, or all (default: 3 days ago).", "DATE"),
+        _opt(
+            "--since",
+            "Sync mail from this day on, in your time zone: 2026-01-31, 30d, yesterday, or all (default: 3 days ago).",
+            "WHEN",
+        ),
     ] = None,
     folders: Annotated[
         str | None, _opt("--folders", "Comma-separated folders to sync (default: all; Sent is always included).", "A,B")
@@ -158,7 +162,7 @@ def account_list(s: Session) -> None:
                 safe(r["address"]),
                 safe(server),
                 safe(r["secret"]),
-                _last_sync_text(r["last_sync"]),
+                _last_sync_text(r["last_sync"], s.zone),
                 "default" if r["is_default"] else "",
             )
         return t
@@ -166,10 +170,12 @@ def account_list(s: Session) -> None:
     s.emit(rows, table)
 
 
-def _last_sync_text(run: dict | None) -> str:
+def _last_sync_text(run: dict | None, zone) -> str:
+    from pdmail.core.local_time import shown_with_zone
+
     if not run:
         return "never"
-    when = run.get("finished") or run.get("last_commit") or run.get("started") or ""
+    when = shown_with_zone(run.get("finished") or run.get("last_commit") or run.get("started") or "", zone)
     lines = [
         f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
         f"{run['skipped']} skipped, {run['errors']} errors"

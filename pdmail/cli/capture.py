@@ -74,7 +74,11 @@ def bcc_ingest(
     ] = False,
     older_than: Annotated[
         str | None,
-        typer.Option("--older-than", metavar="AGE", help="With --discard-all: 30d, 12h, 2w, or a date (2026-11-01)."),
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="With --discard-all: 30d, 12h, 2w, or a time in your time zone (2026-11-01, yesterday).",
+        ),
     ] = None,
     page: Annotated[int, typer.Option("--page", help="With --quarantine: which page (1 is the oldest).")] = 1,
     limit: Annotated[int, typer.Option("--limit", help="With --quarantine: entries per page.")] = 50,
@@ -190,7 +194,7 @@ def _discard_older(s: Session, older_than: str | None) -> None:
 
     if not older_than:
         raise UsageError("--discard-all needs --older-than AGE (30d, 12h, 2w or a date; 0d for everything)")
-    before = cutoff(older_than, datetime.now(UTC))
+    before = cutoff(older_than, datetime.now(UTC), s.zone_setting)
     ids = quarantine_store.discard_older(s.db, s.user, before.strftime("%Y-%m-%dT%H:%M:%SZ"))
     s.emit({"discarded": ids}, f"Discarded {len(ids)} quarantined message{'' if len(ids) == 1 else 's'}.")
 

@@ -81,6 +81,7 @@ class Session:
     debug: bool
     _db: Any = field(default=None, repr=False)
     _user: Any = field(default=None, repr=False)
+    _zone: Any = field(default=None, repr=False)
 
     @property
     def db(self):
@@ -97,6 +98,34 @@ class Session:
 
             self._user = current_user(self.db, self.user_email)
         return self._user
+
+    @property
+    def zone_setting(self) -> str | None:
+        """The user's ``time-zone`` setting; None for the system's zone."""
+        from pdmail.store.users import get_setting
+
+        return get_setting(self.db, "time-zone", self.user) or None
+
+    @property
+    def zone(self):
+        """The zone every time is shown in, and typed times are read in."""
+        if self._zone is None:
+            from pdmail.core.local_time import zone
+
+            self._zone = zone(self.zone_setting)
+        return self._zone
+
+    def time_option(self, text: str | None, option: str) -> str | None:
+        """A time typed in ``option`` (``--since 2026-11-01``, ``--until yesterday``), read in the
+        user's zone, as the UTC text the store compares; None when the option was not given."""
+        if text is None:
+            return None
+        from datetime import UTC, datetime
+
+        from pdmail.core.time_phrases import read_time
+        from pdmail.store.db import iso_utc
+
+        return iso_utc(read_time(text, datetime.now(UTC), self.zone_setting, option=option))
 
     def create_db(self):
         from pdmail.store import open_db

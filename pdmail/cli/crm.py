@@ -221,6 +221,7 @@ def contact_show(
             page.emails,
             page.has_more,
             f"pdmail inbox --team --folder all --contact {contact.id} --limit {limit} --page 2",
+            zone=s.zone,
         )
 
     s.emit(data, view)
@@ -315,6 +316,7 @@ def org_show(
             page.emails,
             page.has_more,
             f"pdmail inbox --team --folder all --org {org.id} --limit {limit} --page 2",
+            zone=s.zone,
         )
 
     s.emit(data, view)
@@ -406,6 +408,7 @@ def deal_show(
             page.emails,
             page.has_more,
             f"pdmail inbox --team --folder all --deal {deal.id} --limit {limit} --page 2",
+            zone=s.zone,
         )
 
     s.emit(deal.to_json() | {"linked_emails": page.emails}, view)

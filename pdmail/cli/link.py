@@ -126,23 +126,24 @@ def _review(s: Session) -> None:
     from pdmail.linking import manual as manual_links
 
     items = manual_links.review(s.db, s.user)
-    s.emit(items, lambda: _review_listing(items))
+    s.emit(items, lambda: _review_listing(items, s.zone))
 
 
-def _review_listing(items) -> str:
+def _review_listing(items, zone) -> str:
     from pdmail.cli.common import clean
+    from pdmail.core.local_time import shown_with_zone
 
     if not items:
         return "No proposed link waits for you."
     lines = []
     for e in items:
-        fields = (str(e["id"]), e["date"][:16].replace("T", " "), e["from"]["email"], e["subject"])
+        fields = (str(e["id"]), shown_with_zone(e["date"], zone), e["from"]["email"], e["subject"])
         lines.append("  ".join(clean(f) for f in fields))
         for p in e["proposals"]:
             lines.append(
                 clean(
                     f"    {p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} "
-                    f"on {p['caused_at']}"
+                    f"on {shown_with_zone(p['caused_at'], zone)}"
                 )
             )
     lines.append("Accept with `pdmail link ID --accept`, reject with `pdmail link ID --reject` (the whole thread).")
@@ -154,7 +155,7 @@ def _walk(s: Session) -> None:
 
     items = manual_links.pending(s.db, s.user)
     if s.json or not on_terminal():
-        s.emit([p.to_json() for p in items], lambda: _listing(items))
+        s.emit([p.to_json() for p in items], lambda: _listing(items, s.zone))
         return
     if not items:
         s.emit(None, "No email needs a deal.")
@@ -162,8 +163,9 @@ def _walk(s: Session) -> None:
     _choose(s, items, walking=True)
 
 
-def _listing(items) -> str:
+def _listing(items, zone) -> str:
     from pdmail.cli.common import clean
+    from pdmail.core.local_time import shown_with_zone
 
     if not items:
         return "No email needs a deal."
@@ -171,7 +173,7 @@ def _listing(items) -> str:
     for p in items:
         e = p.email
         deals = ", ".join(f"{c['id']} {c['title']}" for c in p.candidates) or "none open"
-        fields = (str(e["id"]), e["date"][:16].replace("T", " "), e["from"]["email"], e["subject"], f"deals: {deals}")
+        fields = (str(e["id"]), shown_with_zone(e["date"], zone), e["from"]["email"], e["subject"], f"deals: {deals}")
         lines.append("  ".join(clean(f) for f in fields))
     return "\n".join(lines)
 
@@ -186,6 +188,7 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
     from rich.text import Text
 
     from pdmail.cli.common import clean, console
+    from pdmail.core.local_time import shown_with_zone
     from pdmail.core.money import display
     from pdmail.linking import manual as manual_links
 
@@ -200,7 +203,7 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
         head = Text()
         head.append(f"From: {clean(e['from']['name'])} <{clean(e['from']['email'])}>\n")
         head.append(f"Subject: {clean(e['subject'])}\n")
-        head.append(f"Date: {e['date']}\n\n")
+        head.append(f"Date: {shown_with_zone(e['date'], s.zone)}\n\n")
         head.append(clean(e["snippet"]))
         out.print(Panel(head, title=f"email {e['id']} ({n} of {len(items)})", title_align="left"))
         table = Table("deal", "value", "status", "contact", box=None)
@@ -357,15 +360,17 @@ def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", he
     from pdmail.linking.explain import explain as run
 
     data = run(s.db, s.user, email_id)
-    s.emit(data, lambda: _render(data))
+    s.emit(data, lambda: _render(data, s.zone))
 
 
 def _waiting(proposed: bool, by: str | None) -> str:
     return f" — proposed by {by or 'no user'}, waits for your --accept or --reject" if proposed else ""
 
 
-def _render(d: dict):
+def _render(d: dict, zone):
     from rich.text import Text
+
+    from pdmail.core.local_time import shown_with_zone
 
     t = Text()
 
@@ -411,5 +416,5 @@ def _render(d: dict):
     if d["history"]:
         t.append("History:\n", style="bold")
         for h in d["history"]:
-            t.append(f"  {h['at']} {h['user'] or '-'} {h['action']}: {h['from']} → {h['to']}\n")
+            t.append(f"  {shown_with_zone(h['at'], zone)} {h['user'] or '-'} {h['action']}: {h['from']} → {h['to']}\n")
     return t

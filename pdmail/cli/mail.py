@@ -14,8 +14,10 @@ def register(app: typer.Typer) -> None:
     command(app, "search", lists=True)(search)
 
 
-def _short_date(iso: str, *, narrow: bool) -> str:
-    return iso[:10] if narrow else iso[:16].replace("T", " ")
+def _short_date(iso: str, zone, *, narrow: bool) -> str:
+    from pdmail.core.local_time import shown
+
+    return shown(iso, zone, date_only=narrow)
 
 
 def _who(e: dict) -> str:
@@ -47,15 +49,22 @@ def emails_table(
     threads: dict[int, tuple[int, int]] | None = None,
     width: int | None = None,
     proposed: Set[int] = frozenset(),
+    zone=None,
 ):
     """One row per thread (its newest email here), or one row per email.
 
     ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
     thread's count is right even when its older emails fall on another page. ``proposed``: the
-    viewer's emails holding links that wait for the viewer's acceptance.
+    viewer's emails holding links that wait for the viewer's acceptance. ``zone``: the viewer's time
+    zone, which the date column is shown in and names.
     """
+    from datetime import UTC
+
     from rich.table import Table
 
+    from pdmail.core.local_time import zone_label
+
+    zone = zone or UTC
     width = width or console().width
     narrow = width < 100
     rows: list[tuple[dict, int, bool]] = []
@@ -89,7 +98,7 @@ def emails_table(
     table.add_column("", no_wrap=True, width=2)
     if grouped:
         table.add_column("n", justify="right", no_wrap=True)
-    table.add_column("date", no_wrap=True)
+    table.add_column(f"date ({zone_label((e['date'] for e, _, _ in rows), zone)})", no_wrap=True)
     table.add_column("who", ratio=1, no_wrap=True, overflow="ellipsis", min_width=8)
     table.add_column("subject", ratio=2, no_wrap=True, overflow="ellipsis", min_width=10)
     table.add_column(
@@ -105,7 +114,9 @@ def emails_table(
         else:
             link = safe(link)
         counted = [str(count) if count > 1 else ""] if grouped else []
-        table.add_row(str(e["id"]), mark, *counted, _short_date(e["date"], narrow=narrow), safe(_who(e)), subject, link)
+        table.add_row(
+            str(e["id"]), mark, *counted, _short_date(e["date"], zone, narrow=narrow), safe(_who(e)), subject, link
+        )
     return table
 
 
@@ -130,10 +141,16 @@ def inbox(
     deal: Annotated[int | None, typer.Option("--deal", help="Only email linked to this deal.")] = None,
     org: Annotated[int | None, typer.Option("--org", help="Only email linked to this organization.")] = None,
     since: Annotated[
-        str | None, typer.Option("--since", metavar="DATE", help="Only email from this UTC date on (2026-11-01).")
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only email from this time on, in your time zone: 2026-11-01, '2026-11-01 09:30', 30d, yesterday.",
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", metavar="DATE", help="Only email before this UTC date.")
+        str | None,
+        typer.Option("--until", metavar="WHEN", help="Only email before this time (a date: before that day begins)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many emails per page.")] = 50,
     page: Annotated[int, typer.Option("--page", help="Which page (1 is the newest).")] = 1,
@@ -160,8 +177,8 @@ def inbox(
         contact_id=contact,
         deal_id=deal,
         org_id=org,
-        since=since,
-        until=until,
+        since=s.time_option(since, "--since"),
+        until=s.time_option(until, "--until"),
         limit=limit,
         page=page,
     )
@@ -178,12 +195,12 @@ def inbox(
         return
     threads = thread_summaries(s.db, s.user, sorted({e["thread_id"] for e in result.emails}))
     waiting = with_proposals(s.db, s.user, [e["id"] for e in result.emails])
-    s.emit(None, lambda: emails_table(result.emails, grouped=True, threads=threads, proposed=waiting))
+    s.emit(None, lambda: emails_table(result.emails, grouped=True, threads=threads, proposed=waiting, zone=s.zone))
     if result.has_more:
         s.info(f"More: --page {page + 1}")
 
 
-def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str):
+def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str, zone=None):
     """A CRM record's header followed by the emails linked to it (for contact, deal and org show)."""
     from rich.console import Group
     from rich.text import Text
@@ -191,7 +208,7 @@ def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str
     parts = [title, Text("")]
     if emails:
         parts.append(Text("Email you may see:", style="bold"))
-        parts.append(emails_table(emails, grouped=False))
+        parts.append(emails_table(emails, grouped=False, zone=zone))
         if has_more:
             parts.append(Text(f"More: {more_hint}", style="dim"))
     else:
@@ -199,10 +216,12 @@ def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str
     return Group(*parts)
 
 
-def _render_email(e: dict, thread: list[dict]):
+def _render_email(e: dict, thread: list[dict], zone):
     from rich.console import Group, RenderableType
     from rich.panel import Panel
     from rich.text import Text
+
+    from pdmail.core.local_time import shown_with_zone
 
     def people(group):
         return ", ".join(f"{a['name']} <{a['email']}>" if a["name"] else a["email"] for a in group)
@@ -212,7 +231,7 @@ def _render_email(e: dict, thread: list[dict]):
         ("From", people([e["from"]])),
         ("To", people(e["to"])),
         ("Cc", people(e["cc"])),
-        ("Date", e["date"]),
+        ("Date", shown_with_zone(e["date"], zone)),
         ("Subject", e["subject"]),
     ):
         if value:
@@ -234,7 +253,7 @@ def _render_email(e: dict, thread: list[dict]):
     parts: list[RenderableType] = [Panel(head, title=f"email {e['id']}", title_align="left"), body]
     if len(thread) > 1:
         parts.append(Text("\nThread:", style="bold"))
-        parts.append(emails_table(thread, grouped=False))
+        parts.append(emails_table(thread, grouped=False, zone=zone))
     return Group(*parts)
 
 
@@ -266,7 +285,7 @@ def show(
         s.emit(e | ({"saved": [x.to_json() for x in saved]} if save_attachments else {}))
         return
     thread = thread_emails(s.db, s.user, e["thread_id"])
-    s.emit(None, lambda: _render_email(e, thread))
+    s.emit(None, lambda: _render_email(e, thread, s.zone))
     if save_attachments and not saved:
         s.info("No attachments to save.")
     for x in saved:
@@ -289,4 +308,4 @@ def search(
     if s.json:
         s.emit(emails)
         return
-    s.emit(None, (lambda: emails_table(emails, grouped=False)) if emails else "Nothing found.")
+    s.emit(None, (lambda: emails_table(emails, grouped=False, zone=s.zone)) if emails else "Nothing found.")

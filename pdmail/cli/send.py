@@ -154,8 +154,10 @@ def _report(s: Session, result) -> None:
         s.info(f"Sent (email {result.email_id}, outbox {result.item_id}).")
     elif result.status == "scheduled":
         s.emit(result.to_json(), f"{result.item_id}")
+        from pdmail.core.local_time import shown_with_zone
+
         s.info(
-            f"Scheduled for {result.due} UTC (outbox {result.item_id}); the first `pdmail sync` after that "
+            f"Scheduled for {shown_with_zone(result.due, s.zone)} (outbox {result.item_id}); the first `pdmail sync` after that "
             f"time sends it. `pdmail outbox cancel {result.item_id}` cancels it."
         )
     else:
@@ -228,14 +230,17 @@ def _show_outbox(s: Session, everything: bool) -> None:
     def table():
         from rich.table import Table
 
+        from pdmail.core.local_time import shown, zone_label
+
+        zone = s.zone
         t = Table(box=None, pad_edge=False, header_style="bold", expand=True)
-        for name in ("id", "status", "due (UTC)", "to", "subject", "note"):
+        for name in ("id", "status", f"due ({zone_label((i.due_utc for i in items), zone)})", "to", "subject", "note"):
             t.add_column(name, no_wrap=name != "note", overflow="ellipsis")
         for i in items:
             t.add_row(
                 str(i.id),
                 i.status,
-                i.due_utc[:16].replace("T", " "),
+                shown(i.due_utc, zone),
                 safe(", ".join(i.recipients)),
                 safe(i.subject or "(no subject)"),
                 safe(i.last_error or ""),

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import Session, command, safe
+from pdmail.cli.common import Session, command
 from pdmail.cli.terminal import error_line
 
 
@@ -80,8 +80,25 @@ def bcc_ingest(
             help="With --discard-all: 30d, 12h, 2w, or a time in your time zone (2026-11-01, yesterday).",
         ),
     ] = None,
-    page: Annotated[int, typer.Option("--page", help="With --quarantine: which page (1 is the oldest).")] = 1,
-    limit: Annotated[int, typer.Option("--limit", help="With --quarantine: entries per page.")] = 50,
+    page: Annotated[
+        int | None, typer.Option("--page", metavar="N", help="With --quarantine: which page (1 is the oldest).")
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            help="With --quarantine: entries per page (default: 50 on a terminal, all in a pipe or with --json).",
+        ),
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            metavar="TEXT",
+            help="With --quarantine: only entries whose sender, recipient, reason or (your own) subject holds TEXT.",
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -105,13 +122,19 @@ def bcc_ingest(
 
     `pdmail bcc-ingest --mta --recipient "$RECIPIENT"` (in a Postfix pipe transport)
     """
-    from pdmail.capture import batch as ingest
-    from pdmail.cli.terminal import notice
-
     if quarantine or release is not None or discard is not None or discard_all:
         return _quarantine_commands(
-            s, release=release, discard=discard, discard_all=discard_all, older_than=older_than, page=page, limit=limit
+            s,
+            release=release,
+            discard=discard,
+            discard_all=discard_all,
+            older_than=older_than,
+            paging=s.paging(limit, page),
+            search=search,
         )
+    from pdmail.capture import batch as ingest  # loaded only to ingest: a quarantine listing needs none of it
+    from pdmail.cli.terminal import notice
+
     try:
         if not paths:
             stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
@@ -157,8 +180,8 @@ def _quarantine_commands(
     discard: int | None,
     discard_all: bool,
     older_than: str | None,
-    page: int,
-    limit: int,
+    paging,
+    search: str | None,
 ) -> None:
     from pdmail.core.errors import UsageError
     from pdmail.store import quarantine as quarantine_store
@@ -182,7 +205,8 @@ def _quarantine_commands(
     if discard_all:
         _discard_older(s, older_than)
         return
-    _list(s, quarantine_store.list_held(s.db, s.user, page=page, limit=limit))
+    held = quarantine_store.list_held(s.db, s.user, page=paging.page, limit=paging.limit, search=search or None)
+    _list(s, held, paging)
 
 
 def _discard_older(s: Session, older_than: str | None) -> None:
@@ -199,18 +223,33 @@ def _discard_older(s: Session, older_than: str | None) -> None:
     s.emit({"discarded": ids}, f"Discarded {len(ids)} quarantined message{'' if len(ids) == 1 else 's'}.")
 
 
-def _list(s: Session, held) -> None:
-    def table():
-        from rich.table import Table
+def _list(s: Session, held, paging) -> None:
+    from pdmail.core.local_time import shown, zone_label
 
-        if not held.items:
-            return "No quarantined messages." if held.page == 1 else "No more quarantined messages."
-        t = Table("id", "received", "from", "size", "subject", "reason")
-        for h in held.items:
-            subject = "(not yours to see)" if h.subject_hidden else safe(h.subject or "")
-            t.add_row(str(h.id), h.received_utc, safe(h.from_email or ""), f"{h.size:,}", subject, safe(h.reason))
-        return t
-
-    s.emit([h.to_json() for h in held.items], table)
-    if held.has_more:
-        s.info(f"{held.total} in all. More: --page {held.page + 1}")
+    if s.json:
+        s.emit([h.to_json() for h in held.items])
+    else:
+        zone = s.zone
+        s.emit_rows(
+            [
+                "id",
+                f"received ({zone_label((h.received_utc for h in held.items), zone)})",
+                "from",
+                "size",
+                "subject",
+                "reason",
+            ],
+            (
+                (
+                    str(h.id),
+                    shown(h.received_utc, zone),
+                    h.from_email or "",
+                    f"{h.size:,}",
+                    "(not yours to see)" if h.subject_hidden else h.subject or "",
+                    h.reason,
+                )
+                for h in held.items
+            ),
+            empty="No quarantined messages." if held.page == 1 else "No more quarantined messages.",
+        )
+    s.more(paging, len(held.items), held.total, "quarantined messages")

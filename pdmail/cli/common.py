@@ -38,6 +38,21 @@ UserOption = Annotated[
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print one JSON document on stdout.")]
 
+# Lists: how many a person sees at once on a terminal; a pipe, a file or --json gets everything.
+TERMINAL_PAGE = 50
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        metavar="N",
+        help="At most N (default: 50 on a terminal, all in a pipe or with --json).",
+        show_default=False,
+    ),
+]
+PageOption = Annotated[
+    int | None, typer.Option("--page", metavar="N", help="Which page of --limit (1 is the first).", show_default=False)
+]
+
 # The same options on each command, without the environment variable: the global option already
 # read it, and a command-level reading would beat a global `--db` given before the command.
 # Precedence: command option > global option > PDMAIL_DB / PDMAIL_USER > default.
@@ -168,6 +183,59 @@ class Session:
             first = False
         out.write("[]\n" if first else "\n]\n")
 
+    def for_a_person(self) -> bool:
+        """Whether what is printed goes to someone's terminal (not a pipe, a file or --json)."""
+        return not self.json and sys.stdout.isatty()
+
+    def paging(self, limit: int | None, page: int | None) -> "Paging":
+        """The page of a list to show: 50 at a time on a terminal, everything in a pipe or with --json,
+        unless --limit says; --page alone pages by 50."""
+        from pdmail.core.errors import UsageError
+
+        if (limit is not None and limit < 1) or (page is not None and page < 1):
+            raise UsageError("--limit and --page must be at least 1")
+        if limit is None and (page is not None or self.for_a_person()):
+            limit = TERMINAL_PAGE
+        return Paging(limit, page or 1)
+
+    def more(self, paging: "Paging", shown: int, total: int, noun: str) -> None:
+        """The line under a list that was cut short: how many there are and how to see the rest."""
+        if paging.limit is None or paging.offset + shown >= total:
+            return
+        first, last = paging.offset + 1, paging.offset + shown
+        rest = total - last
+        if not (self.quiet or self.json):  # one line, however narrow the terminal
+            sys.stderr.write(
+                f"Showing {first:,}–{last:,} of {total:,} {noun}; {rest:,} more: --page {paging.page + 1} "
+                "(or --limit N; a pipe gets them all).\n"
+            )
+
+    def emit_rows(self, headers: list[str], rows, *, empty: str, table=None) -> None:
+        """A list: a table on a terminal; elsewhere one line per row, its fields separated by tabs and
+        no header line (for cut, sort and grep), written as the rows come, at any length.
+
+        ``table``: a Rich table with its columns, when the terminal's should look other than plain.
+        """
+        out = sys.stdout
+        if not self.for_a_person():
+            wrote = False
+            for row in rows:
+                out.write("\t".join(clean(field) for field in row) + "\n")
+                wrote = True
+            if not wrote:
+                self.info(empty)
+            return
+        from rich.table import Table
+
+        if table is None:
+            table = Table(*headers)
+        for row in rows:
+            table.add_row(*(safe(field) for field in row))
+        if not table.row_count:
+            out.write(empty + "\n")
+            return
+        console().print(table)
+
     def info(self, message: str) -> None:
         """A human note on stderr, silenced by --quiet and --json."""
         if not (self.quiet or self.json):
@@ -176,6 +244,18 @@ class Session:
     def warn(self, message: str) -> None:
         if not self.quiet:
             sys.stderr.write(f"Warning: {clean(message)}\n")
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which rows of a list to show: ``limit`` None for all of them."""
+
+    limit: int | None
+    page: int = 1
+
+    @property
+    def offset(self) -> int:
+        return 0 if self.limit is None else (self.page - 1) * self.limit
 
 
 def console():

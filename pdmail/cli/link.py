@@ -22,9 +22,16 @@ def on_terminal() -> bool:
 def link(
     s: Session,
     email_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Email id.")] = None,
-    deal: Annotated[int | None, typer.Option("--deal", help="Put the email's thread on this deal.")] = None,
+    deal: Annotated[
+        str | None, typer.Option("--deal", metavar="DEAL", help="Put the email's thread on this deal (id or title).")
+    ] = None,
     contact: Annotated[
-        list[int] | None, typer.Option("--contact", help="Link the email to exactly these contacts (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--contact",
+            metavar="CONTACT",
+            help="Link the email to exactly these contacts (id, address or name; repeatable).",
+        ),
     ] = None,
     none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
     split: Annotated[
@@ -57,7 +64,7 @@ def link(
     A link that another user's change (a new contact or address, a deal, the block list, a rescan)
     adds to your email that nobody else sees waits for you: it counts for sharing once you --accept it.
 
-    Examples: `pdmail link`  ·  `pdmail link 42 --deal 7`  ·  `pdmail link 42 --contact 3 --contact 5`  ·
+    Examples: `pdmail link`  ·  `pdmail link 42 --deal 7`  ·  `pdmail link 42 --deal "Iberia: warehouse AMRs"`  ·  `pdmail link 42 --contact 3 --contact 5`  ·
     `pdmail link 42 --none`  ·  `pdmail link 42 --split`  ·  `pdmail link --review`  ·  `pdmail link 42 --accept`  ·
     `pdmail link --rescan --dry-run`
     """
@@ -88,10 +95,12 @@ def link(
             raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
         _choose(s, [manual_links.candidates(s.db, s.user, email_id)])
         return
+    from pdmail.store import names
+
     request = manual_links.LinkRequest(
         split=split,
-        contact_ids=tuple(contact) if contact is not None else None,
-        deal_id=deal,
+        contact_ids=tuple(names.contact_id(s.db, c) for c in contact) if contact is not None else None,
+        deal_id=None if deal is None else names.deal_id(s.db, deal),
         no_deal=none,
         accept=accept,
         reject=reject,

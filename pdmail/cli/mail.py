@@ -137,9 +137,17 @@ def inbox(
             "--proposed", help="Only your email with links another user's change proposed (see `pdmail link --review`)."
         ),
     ] = False,
-    contact: Annotated[int | None, typer.Option("--contact", help="Only email linked to this contact.")] = None,
-    deal: Annotated[int | None, typer.Option("--deal", help="Only email linked to this deal.")] = None,
-    org: Annotated[int | None, typer.Option("--org", help="Only email linked to this organization.")] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option("--contact", metavar="CONTACT", help="Only email linked to this contact (id, address or name)."),
+    ] = None,
+    deal: Annotated[
+        str | None, typer.Option("--deal", metavar="DEAL", help="Only email linked to this deal (id or title).")
+    ] = None,
+    org: Annotated[
+        str | None,
+        typer.Option("--org", metavar="ORG", help="Only email linked to this organization (id, name or domain)."),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(
@@ -163,8 +171,10 @@ def inbox(
     user's change added, which wait for you (`pdmail link ID --accept` or `--reject`). `--json`
     prints a flat list of emails, each with its thread_id.
 
-    Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`
+    Examples: `pdmail inbox --unread`  ·  `pdmail inbox --team --deal 7 --json`  ·  `pdmail inbox --page 2`  ·
+    `pdmail inbox --contact ada@acme.example --since 30d`
     """
+    from pdmail.store import names
     from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries, with_proposals
 
     f = InboxFilter(
@@ -174,9 +184,9 @@ def inbox(
         needs_deal=needs_deal,
         unlinked=unlinked,
         proposed=proposed,
-        contact_id=contact,
-        deal_id=deal,
-        org_id=org,
+        contact_id=None if contact is None else names.contact_id(s.db, contact),
+        deal_id=None if deal is None else names.deal_id(s.db, deal),
+        org_id=None if org is None else names.org_id(s.db, org),
         since=s.time_option(since, "--since"),
         until=s.time_option(until, "--until"),
         limit=limit,

@@ -11,9 +11,25 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import DbOption, GlobalState, JsonOption, Session, UserOption, clean, command, fail, safe
+from pdmail.cli.common import (
+    DbOption,
+    GlobalState,
+    JsonOption,
+    LimitOption,
+    PageOption,
+    Session,
+    UserOption,
+    clean,
+    command,
+    fail,
+    safe,
+)
 
 outbox_app = typer.Typer(invoke_without_command=True)
+OutboxSearchOption = Annotated[
+    str | None,
+    typer.Option("--search", metavar="TEXT", help="Only messages whose subject or a recipient holds TEXT."),
+]
 template_app = typer.Typer(
     help="Reusable messages with merge fields such as {contact.first_name}.", no_args_is_help=True
 )
@@ -62,8 +78,10 @@ def send(
         typer.Option("--template", metavar="NAME", help="Start from this template (its merge fields are filled in)."),
     ] = None,
     deal: Annotated[
-        int | None,
-        typer.Option("--deal", metavar="ID", help="The deal whose fields a template uses, when it is not clear."),
+        str | None,
+        typer.Option(
+            "--deal", metavar="DEAL", help="The deal whose fields a template uses, when it is not clear (id or title)."
+        ),
     ] = None,
     at: Annotated[
         str | None,
@@ -71,7 +89,9 @@ def send(
     ] = None,
     account: Annotated[
         str | None,
-        typer.Option("--account", metavar="EMAIL", help="Send from this account (default: your default account)."),
+        typer.Option(
+            "--account", metavar="ACCOUNT", help="Send from this account: name, address or id (default: your default)."
+        ),
     ] = None,
 ) -> None:
     """Send an email through your account's SMTP server, now or later (--at).
@@ -90,6 +110,7 @@ def send(
     `pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"`
     """
     from pdmail.send import outbox
+    from pdmail.store import names
 
     text = body
     if body is not None and body_file is not None:
@@ -109,7 +130,7 @@ def send(
         reply_all=not sender_only,
         private=private,
         template=template,
-        deal=deal,
+        deal=None if deal is None else names.deal_id(s.db, deal),
         at=at,
         account=account,
     )
@@ -179,6 +200,9 @@ def outbox_main(
     user: UserOption = None,
     json_output: JsonOption = False,
     everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
+    search: OutboxSearchOption = None,
+    limit: LimitOption = None,
+    page: PageOption = None,
 ) -> None:
     """Mail waiting to be sent, failed, or of uncertain fate; `outbox cancel|retry ID` acts on one.
 
@@ -195,7 +219,7 @@ def outbox_main(
         debug=state.debug,
     )
     try:
-        _show_outbox(s, everything)
+        _show_outbox(s, everything, search, limit, page)
     except (typer.Exit, typer.Abort):
         raise
     except Exception as exc:  # noqa: BLE001 - the same translation as every command
@@ -208,46 +232,55 @@ def outbox_main(
 def outbox_list(
     s: Session,
     everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
+    search: OutboxSearchOption = None,
+    limit: LimitOption = None,
+    page: PageOption = None,
 ) -> None:
     """List your outbox: queued, scheduled, failed and ambiguous messages (with --all, the sent ones too).
 
-    Example: `pdmail outbox list --all --json`
+    Example: `pdmail outbox list --all --json`  ·  `pdmail outbox list --search acme.example`
     """
-    _show_outbox(s, everything)
+    _show_outbox(s, everything, search, limit, page)
 
 
-def _show_outbox(s: Session, everything: bool) -> None:
+def _show_outbox(s: Session, everything: bool, search: str | None, limit: int | None, page: int | None) -> None:
+    from rich.table import Table
+
+    from pdmail.core.local_time import shown, zone_label
     from pdmail.send import outbox
 
-    items = outbox.list_outbox(s.db, s.user, everything=everything)
+    paging = s.paging(limit, page)
+    search = (search or "").strip() or None
+    items = outbox.list_outbox(
+        s.db, s.user, everything=everything, search=search, limit=paging.limit, offset=paging.offset
+    )
     if s.json:
         s.emit([i.to_json() for i in items])
         return
-    if not items:
-        s.emit(None, "The outbox is empty.")
-        return
-
-    def table():
-        from rich.table import Table
-
-        from pdmail.core.local_time import shown, zone_label
-
-        zone = s.zone
-        t = Table(box=None, pad_edge=False, header_style="bold", expand=True)
-        for name in ("id", "status", f"due ({zone_label((i.due_utc for i in items), zone)})", "to", "subject", "note"):
-            t.add_column(name, no_wrap=name != "note", overflow="ellipsis")
-        for i in items:
-            t.add_row(
+    zone = s.zone
+    due = f"due ({zone_label((i.due_utc for i in items), zone)})"
+    table = Table(box=None, pad_edge=False, header_style="bold", expand=True)
+    for name in ("id", "status", due, "to", "subject", "note"):
+        table.add_column(name, no_wrap=name != "note", overflow="ellipsis")
+    s.emit_rows(
+        ["id", "status", due, "to", "subject", "note"],
+        (
+            (
                 str(i.id),
                 i.status,
                 shown(i.due_utc, zone),
-                safe(", ".join(i.recipients)),
-                safe(i.subject or "(no subject)"),
-                safe(i.last_error or ""),
+                ", ".join(i.recipients),
+                i.subject or "(no subject)",
+                i.last_error or "",
             )
-        return t
-
-    s.emit(None, table)
+            for i in items
+        ),
+        empty="Nothing found." if search else "The outbox is empty.",
+        table=table,
+    )
+    if paging.limit is not None and len(items) == paging.limit:
+        total = outbox.count_outbox(s.db, s.user, everything=everything, search=search)
+        s.more(paging, len(items), total, "messages")
 
 
 @command(outbox_app, "cancel", lists=True)
@@ -309,24 +342,41 @@ def template_add(
 
 
 @command(template_app, "list", lists=True)
-def template_list(s: Session) -> None:
-    """Your templates and the company's.
+def template_list(
+    s: Session,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", metavar="TEXT", help="Only templates whose name or subject holds TEXT."),
+    ] = None,
+    limit: LimitOption = None,
+    page: PageOption = None,
+) -> None:
+    """Your templates and the company's: name, whose, subject (a line each, separated by tabs).
 
-    Example: `pdmail template list --json`
+    Example: `pdmail template list --json`  ·  `pdmail template list --search follow`
     """
     from pdmail.store import outbox as outbox_store
 
-    items = outbox_store.list_templates(s.db, s.user)
+    paging = s.paging(limit, page)
+    search = (search or "").strip() or None
+    items = outbox_store.list_templates(s.db, s.user, search=search, limit=paging.limit, offset=paging.offset)
     if s.json:
         s.emit([t.to_json() for t in items])
         return
     if not items:
-        s.emit(None, "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`.")
+        s.emit(
+            None,
+            "No templates found."
+            if search or paging.page > 1
+            else "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`.",
+        )
         return
     s.emit(
         None,
         "\n".join(f"{clean(t.name)}\t{'company' if t.company_wide else 'mine'}\t{clean(t.subject)}" for t in items),
     )
+    if paging.limit is not None and len(items) == paging.limit:
+        s.more(paging, len(items), outbox_store.count_templates(s.db, s.user, search=search), "templates")
 
 
 @command(template_app, "show", lists=True)

@@ -152,8 +152,9 @@ def test_send_at_is_read_and_echoed_in_the_users_zone(company, db_path, monkeypa
     zone = due.strftime("%Z")
     assert f"Scheduled for {due:%Y-%m-%d} 09:00 {zone} (outbox {item['id']})" in err
     assert "Z UTC" not in err
-    table = ok("outbox")
-    assert f"{due:%Y-%m-%d} 09:00" in table and f"due ({zone})" in table
+    assert ok("outbox").split("\t")[2] == f"{due:%Y-%m-%d} 09:00"
+    code, screen = on_terminal("outbox")
+    assert code == 0 and f"{due:%Y-%m-%d} 09:00" in screen and f"due ({zone})" in screen
     code, _, err = pdmail("send", "--to", "ana@acme.example", "--subject", "x", "--body", "x", "--at", "tomorrow")
     assert code == 2 and "gives a day but no time" in err
 

@@ -364,12 +364,15 @@ def template_list(
         s.emit([t.to_json() for t in items])
         return
     if not items:
-        s.emit(
-            None,
+        empty = (
             "No templates found."
             if search or paging.page > 1
-            else "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`.",
+            else "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`."
         )
+        if s.for_a_person():
+            s.emit(None, empty)
+        else:  # a script reading the list gets no line that is not a template
+            s.info(empty)
         return
     s.emit(
         None,

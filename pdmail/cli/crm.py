@@ -219,7 +219,9 @@ def contact_list(
     s.emit_rows(
         ["id", "name", "emails", "organization"],
         ((str(c.id), c.name, ", ".join(c.emails), c.org_name or "") for c in contacts),
-        empty="No contacts found." if text or org_id else "No contacts yet; add one with `pdmail contact add`.",
+        empty="No contacts found."
+        if text or org_id or paging.page > 1
+        else "No contacts yet; add one with `pdmail contact add`.",
     )
     if paging.limit is not None and len(contacts) == paging.limit:
         s.more(paging, len(contacts), crm.count_contacts(s.db, org_id=org_id, search=text), "contacts")
@@ -464,7 +466,7 @@ def deal_list(
         ["id", "title", "status", "value", "contact"],
         ((str(d.id), d.title, d.status, display_money(d.value, d.currency), d.contact_name or "") for d in deals),
         empty="No deals found."
-        if text or status or contact_id or org_id
+        if text or status or contact_id or org_id or paging.page > 1
         else "No deals yet; add one with `pdmail deal add`.",
     )
     if paging.limit is not None and len(deals) == paging.limit:

@@ -17,6 +17,7 @@ sys.path.insert(0, str(BENCH))
 import crm_speed  # noqa: E402
 import import_compare  # noqa: E402
 import ingest_speed  # noqa: E402
+import list_speed  # noqa: E402
 import mailgen  # noqa: E402
 import measure  # noqa: E402
 import parser_compare  # noqa: E402
@@ -54,6 +55,13 @@ def test_crm_bench_lists_every_imported_contact(tmp_path):
     assert results["contact_import"]["imported"] == 60
     assert results["deal_import"]["imported"] == 10
     crm_speed.print_table(results)
+
+
+def test_list_bench_checks_every_record_of_each_list(tmp_path):
+    results = list_speed.run_all(40, 8, 12, 1, tmp_path)
+    assert results["contact list"]["records"] == 40 and results["deal list"]["records"] == 8
+    assert results["bcc-ingest --quarantine"]["records"] == results["quarantined"] > 0
+    list_speed.print_table(results)
 
 
 def test_parser_comparison_reads_a_folder_of_mbox_files(tmp_path, monkeypatch):

@@ -166,8 +166,9 @@ def ids(cli, *args) -> set[int]:
         (["--folder", "drafts"], "unknown folder"),
         (["--limit", "0"], "at least 1"),
         (["--page", "0"], "at least 1"),
-        (["--since", "yesterday"], "--since takes a date"),
-        (["--until", "2026-13"], "--until takes a date"),
+        (["--since", "2026-13-45"], "--since '2026-13-45' is not a date on the calendar"),
+        (["--until", "2026-13"], "--until '2026-13' is not a date on the calendar"),
+        (["--since", "soon"], "cannot read --since 'soon'"),
     ],
 )
 def test_inbox_usage_errors_exit_2(team, args, words):

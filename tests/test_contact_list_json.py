@@ -37,4 +37,6 @@ def test_listing_matches_the_records(company, db_path):
 
 def test_empty_listing_is_an_empty_array(company):
     assert company("contact", "list", "--json").stdout == "[]\n"
-    assert company("contact", "list", "--org", "42", "--json").stdout == "[]\n"
+    company.ok("org", "add", "Nobody Inc")
+    assert company("contact", "list", "--org", "1", "--json").stdout == "[]\n"
+    assert company("contact", "list", "--org", "42", "--json").exit_code == 4  # no such organization

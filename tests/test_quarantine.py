@@ -167,7 +167,7 @@ def test_the_listing_pages(team):
     assert [h["id"] for h in json.loads(first.stdout)] == ids[:2]
     assert [h["id"] for h in team.json("bcc-ingest", "--quarantine", "--limit", "2", "--page", "3")] == ids[4:]
     human = team("bcc-ingest", "--quarantine", "--limit", "2", "--page", "2")
-    assert "5 in all. More: --page 3" in human.stderr
+    assert "Showing 3–4 of 5 quarantined messages; 1 more: --page 3" in human.stderr
     assert team("bcc-ingest", "--quarantine", "--page", "0").exit_code == 2
 
 

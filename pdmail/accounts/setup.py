@@ -8,21 +8,20 @@ user chose it.
 
 from __future__ import annotations
 
-import re
 import ssl
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pdmail.accounts import secrets
 from pdmail.accounts.providers import FALLBACK_NAMES, PROVIDERS, Endpoint, get_provider, provider_for_address
 from pdmail.core.errors import UsageError
+from pdmail.core.local_time import zone
 from pdmail.core.models import User
 from pdmail.store.accounts import Account, add_account, last_sync, list_accounts
 from pdmail.store.db import Database
 
 DEFAULT_SINCE_DAYS = 3
-_RELATIVE = re.compile(r"^(\d+)\s*(d|days?|w|weeks?|m|months?)(\s+ago)?$")
 
 
 @dataclass
@@ -44,28 +43,23 @@ class AccountOptions:
     cafile: str | None = None
     maildir: str | None = None
     since: str | None = None
+    zone_name: str | None = None  # the user's time-zone setting, in which --since is read
     folders: str | None = None
     past: str | None = None
     default: bool = False
 
 
-def parse_since(value: str | None, today: date | None = None) -> str:
-    """``all``, a date (YYYY-MM-DD) or a span back from today (``30d``, ``2 weeks``); default 3 days ago."""
-    today = today or datetime.now(UTC).date()
+def parse_since(value: str | None, now: datetime | None = None, zone_name: str | None = None) -> str:
+    """``all``, or the day sync starts from (``--since`` in the one grammar of times: a date, ``30d``,
+    ``yesterday``...), read in the user's zone; by default 3 days ago."""
+    from pdmail.core.time_phrases import local_day
+
+    now = now or datetime.now(UTC)
     if value is None:
-        return (today - timedelta(days=DEFAULT_SINCE_DAYS)).isoformat()
-    text = value.strip().lower()
-    if text == "all":
+        return (now.astimezone(zone(zone_name)).date() - timedelta(days=DEFAULT_SINCE_DAYS)).isoformat()
+    if value.strip().lower() == "all":
         return "all"
-    match = _RELATIVE.match(text)
-    if match:
-        count, unit = int(match.group(1)), match.group(2)[0]
-        days = count * {"d": 1, "w": 7, "m": 30}[unit]
-        return (today - timedelta(days=days)).isoformat()
-    try:
-        return date.fromisoformat(text).isoformat()
-    except ValueError:
-        raise UsageError(f"--since takes all, a date (2026-01-31) or a span (30d, 2 weeks), not {value!r}") from None
+    return local_day(value, now, zone_name, option="--since").isoformat()
 
 
 def _folders(value: str | None) -> list[str] | None:
@@ -138,7 +132,7 @@ def build_fields(opts: AccountOptions) -> dict:
     common = dict(
         name=opts.name,
         address=address,
-        since=parse_since(opts.since),
+        since=parse_since(opts.since, zone_name=opts.zone_name),
         folders_json=_folders(opts.folders),
         past=opts.past or "contacts",
         is_default=opts.default,
@@ -225,7 +219,11 @@ def build_fields(opts: AccountOptions) -> dict:
 
 def create_account(db: Database, user: User, opts: AccountOptions, *, keyring_secret: str | None = None) -> Account:
     """Store the account; with ``--keyring`` put the secret into the OS keyring first."""
-    fields = build_fields(opts)
+    from dataclasses import replace
+
+    from pdmail.store.users import get_setting
+
+    fields = build_fields(replace(opts, zone_name=get_setting(db, "time-zone", user) or None))
     if opts.keyring:
         if not keyring_secret:
             raise UsageError("--keyring needs the password: type it at the prompt or pipe it on stdin")

@@ -76,7 +76,11 @@ def account_add(
     maildir: Annotated[str | None, _opt("--maildir", "Sync a local Maildir instead of a server.", "PATH")] = None,
     since: Annotated[
         str | None,
-        _opt("--since", "Sync mail from this date on: YYYY-MM-DD, 30d, or all (default: 3 days ago).", "DATE"),
+        _opt(
+            "--since",
+            "Sync mail from this day on, in your time zone: 2026-01-31, 30d, yesterday, or all (default: 3 days ago).",
+            "WHEN",
+        ),
     ] = None,
     folders: Annotated[
         str | None, _opt("--folders", "Comma-separated folders to sync (default: all; Sent is always included).", "A,B")
@@ -155,7 +159,7 @@ def account_list(s: Session) -> None:
             "last_sync",
             lambda r: "; ".join(_last_sync_lines(r["last_sync"])),
             title="last sync",
-            show=lambda r: "\n".join(_last_sync_lines(r["last_sync"])),
+            show=lambda r: "\n".join(_last_sync_lines(r["last_sync"], s.zone)),
             prose=True,
         ),
         Column("default", lambda r: "default" if r["is_default"] else "", title=""),
@@ -167,10 +171,15 @@ def _server(row: dict) -> str:
     return f"{row['imap_host']}:{row['imap_port']}" if row["kind"] == "imap" else f"Maildir {row['maildir_path']}"
 
 
-def _last_sync_lines(run: dict | None) -> list[str]:
+def _last_sync_lines(run: dict | None, zone=None) -> list[str]:
+    """The last sync in words: its time in UTC for a pipe, or in ``zone``, naming it, for a person."""
+    from pdmail.core.local_time import shown_with_zone
+
     if not run:
         return ["never"]
     when = run.get("finished_utc") or run.get("last_commit_utc") or run.get("started_utc") or ""
+    if zone is not None:
+        when = shown_with_zone(when, zone)
     lines = [
         f"{when} {run['outcome']}: {run['new']} new, {run['updated']} updated, {run['deleted']} deleted, "
         f"{run['skipped']} skipped, {run['error_count']} errors"

@@ -8,7 +8,10 @@ import typer
 
 from pdmail.cli.common import Session, command
 
-IdArg = Annotated[int, typer.Argument(metavar="ID", help="Email id.")]
+IdsArg = Annotated[list[int], typer.Argument(metavar="ID...", help="Email ids (one or several).")]
+ThreadOption = Annotated[
+    bool, typer.Option("--thread", help="Act on the whole thread of each email given (as the inbox shows it).")
+]
 
 
 def register(app: typer.Typer) -> None:
@@ -24,82 +27,132 @@ def register(app: typer.Typer) -> None:
     command(app, "export", lists=False)(export)
 
 
+def _report(s: Session, email_ids: list[int], thread: bool, results: list[dict], line) -> None:
+    """One line per email changed (or not); --json: the one result for one ID, a list otherwise."""
+    data = results[0] if len(email_ids) == 1 and not thread and len(results) == 1 else results
+    s.emit(data, "\n".join(line(r) for r in results))
+
+
 def share(
     s: Session,
-    email_id: IdArg,
-    private: Annotated[bool, typer.Option("--private", help="Only you will see this thread.")] = False,
-    shared: Annotated[bool, typer.Option("--shared", help="Colleagues see it when it is linked.")] = False,
+    email_ids: IdsArg,
+    private: Annotated[bool, typer.Option("--private", help="Only you will see these threads.")] = False,
+    shared: Annotated[bool, typer.Option("--shared", help="Colleagues see them when they are linked.")] = False,
+    thread: ThreadOption = False,
 ) -> None:
-    """Make a whole thread private or shared. Only its owner may.
+    """Make whole threads private or shared. Only their owner may.
 
     A private email is seen by its owner only, admins included. A shared one is seen by colleagues
-    when it is linked to a contact or a deal.
+    when it is linked to a contact or a deal. A thread has one visibility: each ID stands for its
+    whole thread, with or without --thread.
 
     Examples:
         $ pdmail share 42 --private
+        $ pdmail share 42 43 --shared
     """
     from pdmail.core.errors import UsageError
-    from pdmail.store.actions import share as run
+    from pdmail.mailbox.actions import share_all
 
     if private == shared:
         raise UsageError("say --private or --shared")
-    result = run(s.db, s.user, email_id, "private" if private else "shared")
-    s.emit(result, f"Thread of email {email_id} is now {result['visibility']}.")
+    results = share_all(s.db, s.user, email_ids, "private" if private else "shared")
+    _report(
+        s,
+        email_ids,
+        False,
+        results,
+        lambda r: (
+            f"Thread of email {r['id']} is now {r['visibility']}."
+            if r["changed"] or len(results) == 1
+            else f"Thread of email {r['id']} was already {r['visibility']}."
+        ),
+    )
 
 
-def read(s: Session, email_id: IdArg) -> None:
-    """Mark an email read (on the mail server too, at the next sync).
+def read(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
+    """Mark emails read (on the mail server too, at the next sync).
 
     Examples:
         $ pdmail read 42
+        $ pdmail read 42 43 44
+        $ pdmail read --thread 42
     """
-    from pdmail.mailbox.actions import set_read
+    from pdmail.mailbox.actions import set_read_all
 
-    s.emit(set_read(s.db, s.user, email_id, True), f"Email {email_id} marked read.")
+    results = set_read_all(s.db, s.user, email_ids, True, thread=thread)
+    _report(s, email_ids, thread, results, lambda r: _line(r, "marked read.", "was already read."))
 
 
-def unread(s: Session, email_id: IdArg) -> None:
-    """Mark an email unread (on the mail server too, at the next sync).
+def unread(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
+    """Mark emails unread (on the mail server too, at the next sync).
 
     Examples:
         $ pdmail unread 42
+        $ pdmail unread --thread 42
     """
-    from pdmail.mailbox.actions import set_read
+    from pdmail.mailbox.actions import set_read_all
 
-    s.emit(set_read(s.db, s.user, email_id, False), f"Email {email_id} marked unread.")
+    results = set_read_all(s.db, s.user, email_ids, False, thread=thread)
+    _report(s, email_ids, thread, results, lambda r: _line(r, "marked unread.", "was already unread."))
 
 
-def archive(s: Session, email_id: IdArg) -> None:
-    """Archive an email; with archive-on-server on, it moves to the server's archive folder too.
+def archive(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
+    """Archive emails; with archive-on-server on, they move to the server's archive folder too.
 
     Examples:
         $ pdmail archive 42
+        $ pdmail archive --thread 42 57
     """
-    from pdmail.mailbox.actions import archive as run
+    from pdmail.mailbox.actions import archive_all
 
-    s.emit(run(s.db, s.user, email_id), f"Email {email_id} archived.")
+    results = archive_all(s.db, s.user, email_ids, thread=thread)
+    _report(s, email_ids, thread, results, lambda r: _line(r, "archived.", "was already archived."))
 
 
-def delete(s: Session, email_id: IdArg) -> None:
-    """Move an email to the trash (kept with its links, restorable); with delete-on-server on, on the server too.
+def delete(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
+    """Move emails to the trash (kept with their links, restorable); with delete-on-server on, on the server too.
 
     Examples:
         $ pdmail delete 42
+        $ pdmail delete --thread 42
     """
-    from pdmail.mailbox.actions import delete as run
+    from pdmail.mailbox.actions import delete_all
 
-    s.emit(run(s.db, s.user, email_id), f"Email {email_id} moved to the trash; `pdmail restore {email_id}` undoes it.")
+    results = delete_all(s.db, s.user, email_ids, thread=thread)
+    moved = " ".join(str(r["id"]) for r in results if r["changed"])
+    _report(s, email_ids, thread, results, lambda r: _line(r, "moved to the trash.", "was already in the trash."))
+    if moved:
+        s.info(f"`pdmail restore {moved}` undoes it.")
 
 
-def restore(s: Session, email_id: IdArg) -> None:
-    """Bring an archived or deleted email back to the inbox (or to sent mail).
+def restore(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
+    """Bring archived or deleted emails back to the inbox (or to sent mail).
+
+    An email that is neither archived nor in the trash stays where it is, and the output says so.
 
     Examples:
         $ pdmail restore 42
+        $ pdmail restore --thread 42
     """
-    from pdmail.mailbox.actions import restore as run
+    from pdmail.mailbox.actions import restore_all
 
-    s.emit(run(s.db, s.user, email_id), f"Email {email_id} restored.")
+    results = restore_all(s.db, s.user, email_ids, thread=thread)
+    _report(
+        s,
+        email_ids,
+        thread,
+        results,
+        lambda r: _line(
+            r,
+            f"restored to {'sent mail' if r['folder'] == 'sent' else 'the inbox'}.",
+            f"is not in the trash or the archive (it is in {'sent mail' if r['folder'] == 'sent' else 'the inbox'}): "
+            "nothing to restore.",
+        ),
+    )
+
+
+def _line(result: dict, changed: str, unchanged: str) -> str:
+    return f"Email {result['id']} {changed if result['changed'] else unchanged}"
 
 
 def export(

@@ -107,13 +107,18 @@ def user_list(s: Session) -> None:
 
 
 @command(user_app, "default", lists=True)
-def user_default(s: Session, email: Annotated[str, typer.Argument(help="A user's login email.")]) -> None:
+def user_default(
+    s: Session, who: Annotated[str, typer.Argument(metavar="USER", help="A user's login email, id or name.")]
+) -> None:
     """Set the user pdmail acts as when neither --user nor PDMAIL_USER is given (admins only).
 
     Examples:
         $ pdmail user default sam@northwind.example
     """
+    from pdmail.store.names import user_id
+
     users = _users()
+    email = users.get_user(s.db, user_id(s.db, who)).email
     user = _changes().change_default_user(s.db, s.user, email)
     s.emit(users.user_json(user), f"Default user is now {safe(user.email)}.")
 

@@ -75,10 +75,31 @@ def bcc_ingest(
     ] = False,
     older_than: Annotated[
         str | None,
-        typer.Option("--older-than", metavar="AGE", help="With --discard-all: 30d, 12h, 2w, or a date (2026-11-01)."),
+        typer.Option(
+            "--older-than",
+            metavar="AGE",
+            help="With --discard-all: 30d, 12h, 2w, or a time in your time zone (2026-11-01, yesterday).",
+        ),
     ] = None,
-    page: Annotated[int, typer.Option("--page", help="With --quarantine: which page (1 is the oldest).")] = 1,
-    limit: Annotated[int, typer.Option("--limit", help="With --quarantine: entries per page.")] = 50,
+    page: Annotated[
+        int | None, typer.Option("--page", metavar="N", help="With --quarantine: which page (1 is the oldest).")
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            help="With --quarantine: entries per page (default: 50 on a terminal, all in a pipe or with --json).",
+        ),
+    ] = None,
+    search: Annotated[
+        str | None,
+        typer.Option(
+            "--search",
+            metavar="TEXT",
+            help="With --quarantine: only entries whose sender, recipient, reason or (your own) subject holds TEXT.",
+        ),
+    ] = None,
     workers: Annotated[
         int | None,
         typer.Option(
@@ -99,13 +120,19 @@ def bcc_ingest(
         $ pdmail bcc-ingest ~/Maildir/.Sent --json
         $ pdmail bcc-ingest --mta --recipient "$RECIPIENT"   # in a Postfix pipe transport
     """
-    from pdmail.capture import batch as ingest
-    from pdmail.cli.terminal import notice
-
     if quarantine or release is not None or discard is not None or discard_all:
         return _quarantine_commands(
-            s, release=release, discard=discard, discard_all=discard_all, older_than=older_than, page=page, limit=limit
+            s,
+            release=release,
+            discard=discard,
+            discard_all=discard_all,
+            older_than=older_than,
+            paging=s.paging(limit, page),
+            search=search,
         )
+    from pdmail.capture import batch as ingest  # loaded only to ingest: a quarantine listing needs none of it
+    from pdmail.cli.terminal import notice
+
     try:
         if not paths:
             stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
@@ -161,8 +188,8 @@ def _quarantine_commands(
     discard: int | None,
     discard_all: bool,
     older_than: str | None,
-    page: int,
-    limit: int,
+    paging,
+    search: str | None,
 ) -> None:
     from pdmail.core.errors import UsageError
     from pdmail.store import quarantine as quarantine_store
@@ -186,7 +213,8 @@ def _quarantine_commands(
     if discard_all:
         _discard_older(s, older_than)
         return
-    _list(s, quarantine_store.list_held(s.db, s.user, page=page, limit=limit))
+    held = quarantine_store.list_held(s.db, s.user, page=paging.page, limit=paging.limit, search=search or None)
+    _list(s, held, paging)
 
 
 def _discard_older(s: Session, older_than: str | None) -> None:
@@ -198,15 +226,23 @@ def _discard_older(s: Session, older_than: str | None) -> None:
 
     if not older_than:
         raise UsageError("--discard-all needs --older-than AGE (30d, 12h, 2w or a date; 0d for everything)")
-    before = cutoff(older_than, datetime.now(UTC))
+    before = cutoff(older_than, datetime.now(UTC), s.zone_setting)
     ids = quarantine_store.discard_older(s.db, s.user, before.strftime("%Y-%m-%dT%H:%M:%SZ"))
     s.emit({"discarded": ids}, f"Discarded {len(ids)} quarantined message{'' if len(ids) == 1 else 's'}.")
 
 
-def _list(s: Session, held) -> None:
+def _list(s: Session, held, paging) -> None:
+    from pdmail.core.local_time import shown, zone_label
+
+    zone = s.zone
     columns = [
         Column("id", lambda h: h.id, right=True),
-        Column("received_utc", lambda h: h.received_utc, title="received (UTC)"),
+        Column(
+            "received_utc",
+            lambda h: h.received_utc,
+            title=f"received ({zone_label((h.received_utc for h in held.items), zone)})",
+            show=lambda h: shown(h.received_utc, zone),
+        ),
         Column("from", lambda h: h.from_email),
         Column("size", lambda h: h.size, show=lambda h: f"{h.size:,}", right=True),
         Column(
@@ -219,5 +255,4 @@ def _list(s: Session, held) -> None:
     ]
     empty = "No quarantined messages." if held.page == 1 else "No more quarantined messages."
     s.emit_rows(Rows(columns, held.items, json=[h.to_json() for h in held.items], empty=empty))
-    if held.has_more:
-        s.info(f"{held.total} in all. More: --page {held.page + 1}")
+    s.more(paging, len(held.items), held.total, "quarantined messages")

@@ -52,6 +52,21 @@ FormatOption = Annotated[
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="Print only results and errors.")]
 DebugOption = Annotated[bool, typer.Option("--debug", help="Show tracebacks of internal errors.")]
 
+# Lists: how many a person sees at once in a table on a terminal; a pipe, a file, tsv, csv or JSON gets everything.
+TERMINAL_PAGE = 50
+LimitOption = Annotated[
+    int | None,
+    typer.Option(
+        "--limit",
+        metavar="N",
+        help="At most N (default: 50 on a terminal; all in a pipe, a file or another --format).",
+        show_default=False,
+    ),
+]
+PageOption = Annotated[
+    int | None, typer.Option("--page", metavar="N", help="Which page of --limit (1 is the first).", show_default=False)
+]
+
 # The same options on each command, without the environment variable: the global option already
 # read it, and a command-level reading would beat a global `--db` given before the command.
 # Precedence: command option > global option > PDMAIL_DB / PDMAIL_USER > default.
@@ -96,6 +111,7 @@ class Session:
     fmt: str | None = None  # the output format asked for (rows.FORMATS); None: the human default
     _db: Any = field(default=None, repr=False)
     _user: Any = field(default=None, repr=False)
+    _zone: Any = field(default=None, repr=False)
 
     @property
     def db(self):
@@ -112,6 +128,34 @@ class Session:
 
             self._user = current_user(self.db, self.user_email)
         return self._user
+
+    @property
+    def zone_setting(self) -> str | None:
+        """The user's ``time-zone`` setting; None for the system's zone."""
+        from pdmail.store.users import get_setting
+
+        return get_setting(self.db, "time-zone", self.user) or None
+
+    @property
+    def zone(self):
+        """The zone every time is shown in, and typed times are read in."""
+        if self._zone is None:
+            from pdmail.core.local_time import zone
+
+            self._zone = zone(self.zone_setting)
+        return self._zone
+
+    def time_option(self, text: str | None, option: str) -> str | None:
+        """A time typed in ``option`` (``--since 2026-11-01``, ``--until yesterday``), read in the
+        user's zone, as the UTC text the store compares; None when the option was not given."""
+        if text is None:
+            return None
+        from datetime import UTC, datetime
+
+        from pdmail.core.time_phrases import read_time
+        from pdmail.store.db import iso_utc
+
+        return iso_utc(read_time(text, datetime.now(UTC), self.zone_setting, option=option))
 
     def create_db(self):
         from pdmail.store import open_db
@@ -160,13 +204,19 @@ class Session:
             console().print(block, soft_wrap=isinstance(block, Text))
 
     def emit_rows(self, rows) -> None:
-        """A listing in the format asked for: by default a table on a terminal, tab-separated rows elsewhere."""
+        """A listing in the format asked for: by default a table on a terminal, tab-separated rows elsewhere.
+
+        An empty listing in tsv or csv is its header line alone, so that a script reads no line that
+        is not a record; the person who ran it reads ``rows.empty`` on stderr.
+        """
         from pdmail.cli import rows as listing
 
         out_is_terminal = sys.stdout.isatty()
         fmt = self.fmt or ("json" if self.json else "table" if out_is_terminal else "tsv")
         width = console().width if out_is_terminal else 0  # only a table on a terminal fits a width
-        listing.write(rows, fmt, sys.stdout, terminal=out_is_terminal, width=width)
+        written = listing.write(rows, fmt, sys.stdout, terminal=out_is_terminal, width=width)
+        if written == 0 and rows.empty and fmt in ("tsv", "csv"):
+            self.info(rows.empty)
         for note in rows.notes:
             self.info(note)
 
@@ -175,6 +225,34 @@ class Session:
         from pdmail.cli.rows import write_json
 
         write_json(items, self.fmt or "json", sys.stdout, encoded=True)
+
+    def for_a_person(self) -> bool:
+        """Whether what is printed is a table on someone's terminal (not a pipe, a file, or a format
+        asked for: tsv, csv and JSON are for programs, which get every row)."""
+        return self.fmt in (None, "table") and sys.stdout.isatty()
+
+    def paging(self, limit: int | None, page: int | None) -> "Paging":
+        """The page of a list to show: 50 at a time on a terminal, everything in a pipe or with --json,
+        unless --limit says; --page alone pages by 50."""
+        from pdmail.core.errors import UsageError
+
+        if (limit is not None and limit < 1) or (page is not None and page < 1):
+            raise UsageError("--limit and --page must be at least 1")
+        if limit is None and (page is not None or self.for_a_person()):
+            limit = TERMINAL_PAGE
+        return Paging(limit, page or 1)
+
+    def more(self, paging: "Paging", shown: int, total: int, noun: str) -> None:
+        """The line under a list that was cut short: how many there are and how to see the rest."""
+        if paging.limit is None or paging.offset + shown >= total:
+            return
+        first, last = paging.offset + 1, paging.offset + shown
+        rest = total - last
+        if not (self.quiet or self.json):  # one line, however narrow the terminal
+            sys.stderr.write(
+                f"Showing {first:,}–{last:,} of {total:,} {noun}; {rest:,} more: --page {paging.page + 1} "
+                "(or --limit N; a pipe gets them all).\n"
+            )
 
     def info(self, message: str) -> None:
         """A human note on stderr (Rich markup allowed), silenced by --quiet and machine output."""
@@ -199,6 +277,18 @@ def note(text: str) -> None:
 
         text = "\n".join(wrap_keeping_commands(text, shutil.get_terminal_size().columns))
     err.write(text + "\n")
+
+
+@dataclass(frozen=True)
+class Paging:
+    """Which rows of a list to show: ``limit`` None for all of them."""
+
+    limit: int | None
+    page: int = 1
+
+    @property
+    def offset(self) -> int:
+        return 0 if self.limit is None else (self.page - 1) * self.limit
 
 
 def console():

@@ -5,7 +5,8 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import HelpGroup, Session, command, safe
+from pdmail.cli.common import HelpGroup, PageOption, Session, command, safe
+from pdmail.cli.common import LimitOption as ListLimitOption
 from pdmail.cli.link import emit_rule_change, run_rule_change
 from pdmail.cli.rows import Column, Rows
 
@@ -28,6 +29,13 @@ def _crm():
     return crm
 
 
+def _names():
+    """Contacts, deals and organizations named by id or by name."""
+    from pdmail.store import names
+
+    return names
+
+
 def _changes():
     """Changes to contacts and deals, which link stored email again."""
     from pdmail.crm import changes as crm_changes
@@ -48,6 +56,14 @@ def _read_file(path: Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+
+
+ContactArgument = Annotated[str, typer.Argument(metavar="CONTACT", help="Contact id, address or name.")]
+DealArgument = Annotated[str, typer.Argument(metavar="DEAL", help="Deal id or title.")]
+
+
+def _org(s: Session, org: str | None) -> int | None:
+    return None if org is None else _names().org_id(s.db, org)
 
 
 DryRunOption = Annotated[
@@ -87,7 +103,7 @@ def contact_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="Full name.")],
     email: Annotated[list[str], typer.Option("--email", help="An address of this contact (repeatable).")],
-    org: Annotated[int | None, typer.Option("--org", help="Organization id.")] = None,
+    org: Annotated[str | None, typer.Option("--org", metavar="ORG", help="Organization (id, name or domain).")] = None,
     title: Annotated[str | None, typer.Option("--title", help="Job title.")] = None,
     phone: Annotated[str | None, typer.Option("--phone", help="Phone number.")] = None,
     first_name: Annotated[
@@ -109,7 +125,9 @@ def contact_add(
     contact, relinked = run_rule_change(
         s,
         dry_run,
-        lambda: _changes().add_contact(s.db, name, email, org_id=org, title=title, phone=phone, first_name=first_name),
+        lambda: _changes().add_contact(
+            s.db, name, email, org_id=_org(s, org), title=title, phone=phone, first_name=first_name
+        ),
     )
     emit_rule_change(s, relinked, contact.to_json(), f"{contact.id}", f"add contact {contact.name!r}")
 
@@ -117,7 +135,7 @@ def contact_add(
 @command(contact_app, "add-address", lists=True)
 def contact_add_address(
     s: Session,
-    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    contact_ref: ContactArgument,
     address: Annotated[str, typer.Argument(help="The new address.")],
     dry_run: DryRunOption = False,
 ) -> None:
@@ -128,6 +146,7 @@ def contact_add_address(
     Examples:
         $ pdmail contact add-address 12 ada.byron@acme.example
     """
+    contact_id = _names().contact_id(s.db, contact_ref)
     contact, relinked = run_rule_change(s, dry_run, lambda: _changes().add_contact_address(s.db, contact_id, address))
     emit_rule_change(
         s,
@@ -141,7 +160,7 @@ def contact_add_address(
 @command(contact_app, "remove", lists=True)
 def contact_remove(
     s: Session,
-    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    contact_ref: ContactArgument,
     dry_run: DryRunOption = False,
 ) -> None:
     """Remove a contact and their addresses.
@@ -152,6 +171,7 @@ def contact_remove(
     Examples:
         $ pdmail contact remove 12 --dry-run
     """
+    contact_id = _names().contact_id(s.db, contact_ref)
     (contact, deals), relinked = run_rule_change(s, dry_run, lambda: _changes().remove_contact(s.db, contact_id))
     kept = f"; deals kept without a contact: {', '.join(map(str, deals))}" if deals else ""
     emit_rule_change(
@@ -163,29 +183,73 @@ def contact_remove(
     )
 
 
+SearchOption = Annotated[
+    str | None,
+    typer.Option("--search", metavar="TEXT", help="Only those holding TEXT (see SEARCH).", show_default=False),
+]
+
+
 @command(contact_app, "list", listing=True)
 def contact_list(
     s: Session,
-    org: Annotated[int | None, typer.Option("--org", help="Only this organization's contacts.")] = None,
+    search: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[SEARCH]",
+            help="Only contacts whose name, address or organization holds this text (case aside).",
+            show_default=False,
+        ),
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", metavar="ORG", help="Only this organization's contacts (id or name).")
+    ] = None,
+    search_option: SearchOption = None,
+    limit: ListLimitOption = None,
+    page: PageOption = None,
 ) -> None:
-    """List contacts.
+    """List contacts, in the order they were added.
+
+    On a terminal 50 at a time (a line says how many more there are); in a pipe every one, under a
+    header line.
 
     Examples:
         $ pdmail contact list
+        $ pdmail contact list ada
+        $ pdmail contact list --org Acme
         $ pdmail contact list --org 3 --format csv > contacts.csv
-        $ pdmail contact list --json
+        $ pdmail contact list --json > contacts.json
     """
+    crm = _crm()
+    text = _one_search(search, search_option)
+    org_id = None if org is None else _names().org_id(s.db, org)
+    paging = s.paging(limit, page)
     if s.json:
-        s.emit_json_array(_crm().contacts_json(s.db, org_id=org))
+        s.emit_json_array(crm.contacts_json(s.db, org_id=org_id, search=text, limit=paging.limit, offset=paging.offset))
         return
-    contacts = _crm().list_contacts(s.db, org_id=org)
+    contacts = crm.list_contacts(s.db, org_id=org_id, search=text, limit=paging.limit, offset=paging.offset)
     columns = [
         Column("id", lambda c: c.id, right=True),
         Column("name", lambda c: c.name, prose=True),
         Column("emails", lambda c: ", ".join(c.emails)),
         Column("org", lambda c: c.org_name, title="organization", prose=True),
     ]
-    s.emit_rows(Rows(columns, contacts, empty="No contacts yet; add one with `pdmail contact add`."))
+    empty = (
+        "No contacts found."
+        if text or org_id or paging.page > 1
+        else "No contacts yet; add one with `pdmail contact add`."
+    )
+    s.emit_rows(Rows(columns, contacts, empty=empty))
+    if paging.limit is not None and len(contacts) == paging.limit:
+        s.more(paging, len(contacts), crm.count_contacts(s.db, org_id=org_id, search=text), "contacts")
+
+
+def _one_search(argument: str | None, option: str | None) -> str | None:
+    from pdmail.core.errors import UsageError
+
+    if argument is not None and option is not None and argument != option:
+        raise UsageError("give the search once: as an argument or with --search")
+    text = argument if argument is not None else option
+    return text.strip() or None if text is not None else None
 
 
 LimitOption = Annotated[int, typer.Option("--limit", help="At most this many emails.")]
@@ -200,15 +264,17 @@ def _linked_emails(s: Session, **record):
 @command(contact_app, "show", lists=True)
 def contact_show(
     s: Session,
-    contact_id: Annotated[int, typer.Argument(metavar="ID", help="Contact id.")],
+    contact_ref: ContactArgument,
     limit: LimitOption = 50,
 ) -> None:
     """Show a contact, their deals and the email linked to them that you may see, newest first.
 
     Examples:
         $ pdmail contact show 12
+        $ pdmail contact show ada@acme.example
     """
     crm = _crm()
+    contact_id = _names().contact_id(s.db, contact_ref)
     contact = crm.get_contact(s.db, contact_id)
     deals = crm.list_deals(s.db, contact_id=contact_id)
     page = _linked_emails(s, contact_id=contact_id, limit=limit)
@@ -228,6 +294,7 @@ def contact_show(
             page.emails,
             page.has_more,
             f"pdmail inbox --team --folder all --contact {contact.id} --limit {limit} --page 2",
+            zone=s.zone,
         )
 
     s.emit(data, view)
@@ -291,15 +358,17 @@ def org_list(s: Session) -> None:
 @command(org_app, "show", lists=True)
 def org_show(
     s: Session,
-    org_id: Annotated[int, typer.Argument(metavar="ID", help="Organization id.")],
+    org_ref: Annotated[str, typer.Argument(metavar="ORG", help="Organization id, name or domain.")],
     limit: LimitOption = 50,
 ) -> None:
     """Show an organization with its contacts, deals and the email linked to them that you may see.
 
     Examples:
         $ pdmail org show 3
+        $ pdmail org show acme.example
     """
     crm = _crm()
+    org_id = _names().org_id(s.db, org_ref)
     org = crm.get_org(s.db, org_id)
     contacts = crm.list_contacts(s.db, org_id=org_id)
     deals = crm.list_deals(s.db, org_id=org_id)
@@ -323,6 +392,7 @@ def org_show(
             page.emails,
             page.has_more,
             f"pdmail inbox --team --folder all --org {org.id} --limit {limit} --page 2",
+            zone=s.zone,
         )
 
     s.emit(data, view)
@@ -335,8 +405,13 @@ def org_show(
 def deal_add(
     s: Session,
     title: Annotated[str, typer.Argument(help="Deal title.")],
-    contact: Annotated[int, typer.Option("--contact", help="The contact person's id.")],
-    org: Annotated[int | None, typer.Option("--org", help="Organization id (default: the contact's).")] = None,
+    contact: Annotated[
+        str, typer.Option("--contact", metavar="CONTACT", help="The contact person (id, address or name).")
+    ],
+    org: Annotated[
+        str | None,
+        typer.Option("--org", metavar="ORG", help="Organization (id, name or domain; default: the contact's)."),
+    ] = None,
     value: Annotated[
         str | None,
         typer.Option(
@@ -357,7 +432,13 @@ def deal_add(
         s,
         dry_run,
         lambda: _changes().add_deal(
-            s.db, title, contact_id=contact, org_id=org, value=value, currency=currency, status=status
+            s.db,
+            title,
+            contact_id=_names().contact_id(s.db, contact),
+            org_id=_org(s, org),
+            value=value,
+            currency=currency,
+            status=status,
         ),
     )
     emit_rule_change(s, relinked, deal.to_json(), f"{deal.id}", f"add deal {deal.title!r}")
@@ -366,16 +447,42 @@ def deal_add(
 @command(deal_app, "list", listing=True)
 def deal_list(
     s: Session,
+    search: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[SEARCH]", help="Only deals whose title or contact's name holds this text.", show_default=False
+        ),
+    ] = None,
     status: Annotated[str | None, typer.Option("--status", help="Only deals with this status.")] = None,
-    contact: Annotated[int | None, typer.Option("--contact", help="Only this contact's deals.")] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option("--contact", metavar="CONTACT", help="Only this contact's deals (id, address or name)."),
+    ] = None,
+    org: Annotated[
+        str | None, typer.Option("--org", metavar="ORG", help="Only this organization's deals (id or name).")
+    ] = None,
+    search_option: SearchOption = None,
+    limit: ListLimitOption = None,
+    page: PageOption = None,
 ) -> None:
-    """List deals.
+    """List deals, in the order they were added.
+
+    On a terminal 50 at a time (a line says how many more there are); in a pipe every one, under a
+    header line.
 
     Examples:
         $ pdmail deal list --status open
+        $ pdmail deal list --search welding
         $ pdmail deal list --contact 12 --json
     """
-    deals = _crm().list_deals(s.db, status=status, contact_id=contact)
+    crm, names = _crm(), _names()
+    text = _one_search(search, search_option)
+    contact_id = None if contact is None else names.contact_id(s.db, contact)
+    org_id = None if org is None else names.org_id(s.db, org)
+    paging = s.paging(limit, page)
+    deals = crm.list_deals(
+        s.db, status=status, contact_id=contact_id, org_id=org_id, search=text, limit=paging.limit, offset=paging.offset
+    )
     columns = [
         Column("id", lambda d: d.id, right=True),
         Column("title", lambda d: d.title, prose=True),
@@ -385,20 +492,30 @@ def deal_list(
         Column("contact_id", lambda d: d.contact_id, in_table=False),
         Column("contact", lambda d: d.contact_name, prose=True),
     ]
-    s.emit_rows(Rows(columns, deals, json=[d.to_json() for d in deals], empty="No deals here."))
+    empty = (
+        "No deals found."
+        if text or status or contact_id or org_id or paging.page > 1
+        else "No deals yet; add one with `pdmail deal add`."
+    )
+    s.emit_rows(Rows(columns, deals, json=[d.to_json() for d in deals], empty=empty))
+    if paging.limit is not None and len(deals) == paging.limit:
+        total = crm.count_deals(s.db, status=status, contact_id=contact_id, org_id=org_id, search=text)
+        s.more(paging, len(deals), total, "deals")
 
 
 @command(deal_app, "show", lists=True)
 def deal_show(
     s: Session,
-    deal_id: Annotated[int, typer.Argument(metavar="ID", help="Deal id.")],
+    deal_ref: DealArgument,
     limit: LimitOption = 50,
 ) -> None:
     """Show a deal and the email linked to it that you may see, newest first.
 
     Examples:
         $ pdmail deal show 7
+        $ pdmail deal show "40 welding arms"
     """
+    deal_id = _names().deal_id(s.db, deal_ref)
     deal = _crm().get_deal(s.db, deal_id)
     page = _linked_emails(s, deal_id=deal_id, limit=limit)
 
@@ -417,6 +534,7 @@ def deal_show(
             page.emails,
             page.has_more,
             f"pdmail inbox --team --folder all --deal {deal.id} --limit {limit} --page 2",
+            zone=s.zone,
         )
 
     s.emit(deal.to_json() | {"linked_emails": page.emails}, view)
@@ -446,7 +564,7 @@ def deal_import(
 @command(deal_app, "set-status", lists=True)
 def deal_set_status(
     s: Session,
-    deal_id: Annotated[int, typer.Argument(metavar="ID", help="Deal id.")],
+    deal_ref: DealArgument,
     status: Annotated[str, typer.Argument(help="open, won or lost.")],
     dry_run: DryRunOption = False,
 ) -> None:
@@ -456,6 +574,7 @@ def deal_set_status(
     Examples:
         $ pdmail deal set-status 7 won
     """
+    deal_id = _names().deal_id(s.db, deal_ref)
     (deal, before), relinked = run_rule_change(s, dry_run, lambda: _changes().set_deal_status(s.db, deal_id, status))
     emit_rule_change(
         s,

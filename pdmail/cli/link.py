@@ -23,9 +23,16 @@ def on_terminal() -> bool:
 def link(
     s: Session,
     email_id: Annotated[int | None, typer.Argument(metavar="[ID]", help="Email id.")] = None,
-    deal: Annotated[int | None, typer.Option("--deal", help="Put the email's thread on this deal.")] = None,
+    deal: Annotated[
+        str | None, typer.Option("--deal", metavar="DEAL", help="Put the email's thread on this deal (id or title).")
+    ] = None,
     contact: Annotated[
-        list[int] | None, typer.Option("--contact", help="Link the email to exactly these contacts (repeatable).")
+        list[str] | None,
+        typer.Option(
+            "--contact",
+            metavar="CONTACT",
+            help="Link the email to exactly these contacts (id, address or name; repeatable).",
+        ),
     ] = None,
     none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
     split: Annotated[
@@ -61,6 +68,7 @@ def link(
     Examples:
         $ pdmail link
         $ pdmail link 42 --deal 7
+        $ pdmail link 42 --deal "Iberia: warehouse AMRs"
         $ pdmail link 42 --contact 3 --contact 5
         $ pdmail link 42 --none
         $ pdmail link 42 --split
@@ -95,10 +103,12 @@ def link(
             raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
         _choose(s, [manual_links.candidates(s.db, s.user, email_id)])
         return
+    from pdmail.store import names
+
     request = manual_links.LinkRequest(
         split=split,
-        contact_ids=tuple(contact) if contact is not None else None,
-        deal_id=deal,
+        contact_ids=tuple(names.contact_id(s.db, c) for c in contact) if contact is not None else None,
+        deal_id=None if deal is None else names.deal_id(s.db, deal),
         no_deal=none,
         accept=accept,
         reject=reject,
@@ -130,19 +140,28 @@ def _proposed_text(proposed: dict) -> str:
 
 
 def _review(s: Session) -> None:
+    from pdmail.core.local_time import shown_with_zone
     from pdmail.linking import manual as manual_links
 
     items = manual_links.review(s.db, s.user)
 
-    def proposals(e: dict) -> list[str]:
+    def proposals(e: dict, zone=None) -> list[str]:
+        """Each proposal in words: its time in UTC for a pipe, or in ``zone``, naming it, for a person."""
         return [
-            f"{p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} on {p['caused_at_utc']}"
+            f"{p['kind']} {p['id']} ({p['name']}) proposed by {p['caused_by'] or 'no user'} on "
+            + (p["caused_at_utc"] if zone is None else shown_with_zone(p["caused_at_utc"], zone))
             for p in e["proposals"]
         ]
 
+    zone = s.zone
     columns = [
-        *_email_columns(),
-        Column("proposals", lambda e: "; ".join(proposals(e)), show=lambda e: "\n".join(proposals(e)), prose=True),
+        *_email_columns(items, zone),
+        Column(
+            "proposals",
+            lambda e: "; ".join(proposals(e)),
+            show=lambda e: "\n".join(proposals(e, zone)),
+            prose=True,
+        ),
     ]
     rows = Rows(columns, items, json=items, empty="No proposed link waits for you.")
     if items:
@@ -152,13 +171,19 @@ def _review(s: Session) -> None:
     s.emit_rows(rows)
 
 
-def _email_columns(email_of=lambda row: row) -> list[Column]:
+def _email_columns(rows: list, zone, email_of=lambda row: row) -> list[Column]:
     """An email's id, date, sender and subject, as the link listings show them; ``email_of``
-    finds the email (a dict) in a row."""
+    finds the email (a dict) in a row. The table shows the date in ``zone`` and names it; tsv,
+    csv and JSON keep it in UTC."""
+    from pdmail.core.local_time import shown, zone_label
+
     return [
         Column("id", lambda row: email_of(row)["id"], right=True),
         Column(
-            "date", lambda row: email_of(row)["date"], show=lambda row: email_of(row)["date"][:16].replace("T", " ")
+            "date",
+            lambda row: email_of(row)["date"],
+            title=f"date ({zone_label((email_of(row)['date'] for row in rows), zone)})",
+            show=lambda row: shown(email_of(row)["date"], zone),
         ),
         Column("from", lambda row: email_of(row)["from"]["email"]),
         Column("subject", lambda row: email_of(row)["subject"], clip=True),
@@ -174,7 +199,7 @@ def _walk(s: Session) -> None:
         def deals(p) -> str:
             return ", ".join(f"{c['id']} {c['title']}" for c in p.candidates) or "none open"
 
-        columns = _email_columns(lambda p: p.email)
+        columns = _email_columns(items, s.zone, lambda p: p.email)
         columns.append(Column("deals", deals, prose=True))
         s.emit_rows(Rows(columns, items, json=[p.to_json() for p in items], empty="No email needs a deal."))
         return
@@ -194,6 +219,7 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
     from rich.text import Text
 
     from pdmail.cli.common import clean, console
+    from pdmail.core.local_time import shown_with_zone
     from pdmail.core.money import display
     from pdmail.linking import manual as manual_links
 
@@ -208,7 +234,7 @@ def _choose(s: Session, items, *, walking: bool = False) -> None:
         head = Text()
         head.append(f"From: {clean(e['from']['name'])} <{clean(e['from']['email'])}>\n")
         head.append(f"Subject: {clean(e['subject'])}\n")
-        head.append(f"Date: {e['date']}\n\n")
+        head.append(f"Date: {shown_with_zone(e['date'], s.zone)}\n\n")
         head.append(clean(e["snippet"]))
         out.print(Panel(head, title=f"email {e['id']} ({n} of {len(items)})", title_align="left"))
         table = Table(box=None)
@@ -369,15 +395,17 @@ def explain(s: Session, email_id: Annotated[int, typer.Argument(metavar="ID", he
     from pdmail.linking.explain import explain as run
 
     data = run(s.db, s.user, email_id)
-    s.emit(data, lambda: _render(data))
+    s.emit(data, lambda: _render(data, s.zone))
 
 
 def _waiting(proposed: bool, by: str | None) -> str:
     return f" — proposed by {by or 'no user'}, waits for your --accept or --reject" if proposed else ""
 
 
-def _render(d: dict):
+def _render(d: dict, zone):
     from rich.text import Text
+
+    from pdmail.core.local_time import shown_with_zone
 
     t = Text()
 
@@ -423,5 +451,7 @@ def _render(d: dict):
     if d["history"]:
         t.append("History:\n", style="bold")
         for h in d["history"]:
-            t.append(f"  {h['at_utc']} {h['user'] or '-'} {h['action']}: {h['from']} → {h['to']}\n")
+            t.append(
+                f"  {shown_with_zone(h['at_utc'], zone)} {h['user'] or '-'} {h['action']}: {h['from']} → {h['to']}\n"
+            )
     return t

@@ -15,8 +15,10 @@ def register(app: typer.Typer) -> None:
     command(app, "search", listing=True)(search)
 
 
-def _short_date(iso: str, *, narrow: bool) -> str:
-    return iso[:10] if narrow else iso[:16].replace("T", " ")
+def _short_date(iso: str, zone, *, narrow: bool) -> str:
+    from pdmail.core.local_time import shown
+
+    return shown(iso, zone, date_only=narrow)
 
 
 def _who(e: dict) -> str:
@@ -65,16 +67,22 @@ def emails_table(
     threads: dict[int, tuple[int, int]] | None = None,
     width: int | None = None,
     proposed: Set[int] = frozenset(),
+    zone=None,
 ) -> Rows:
     """One row per thread (its newest email here), or one row per email.
 
     ``threads`` gives, per thread, how many emails the viewer may see and how many are unread, so a
     thread's count is right even when its older emails fall on another page. ``proposed``: the
-    viewer's emails holding links that wait for the viewer's acceptance. The table is for a
-    terminal (``width``); tsv and csv give each value whole (the date to the second, every contact).
+    viewer's emails holding links that wait for the viewer's acceptance. ``zone``: the viewer's time
+    zone, which the table's date column is shown in and names. The table is for a terminal
+    (``width``); tsv and csv give each value whole (the date in UTC to the second, every contact).
     """
     import sys
+    from datetime import UTC
 
+    from pdmail.core.local_time import zone_label
+
+    zone = zone or UTC
     width = width or console().width
     narrow = width < 100 and sys.stdout.isatty()
     rows: list[tuple[dict, int, bool]] = []
@@ -115,7 +123,12 @@ def emails_table(
             Column("emails", lambda r: r[1], title="n", show=lambda r: str(r[1]) if r[1] > 1 else "", right=True)
         )
     columns += [
-        Column("date", lambda r: r[0]["date"], show=lambda r: _short_date(r[0]["date"], narrow=narrow)),
+        Column(
+            "date",
+            lambda r: r[0]["date"],
+            title=f"date ({zone_label((e['date'] for e, _, _ in rows), zone)})",
+            show=lambda r: _short_date(r[0]["date"], zone, narrow=narrow),
+        ),
         Column("who", lambda r: _who_plain(r[0]), show=lambda r: _who(r[0]), prose=True),
         Column("subject", lambda r: r[0]["subject"], show=lambda r: r[0]["subject"] or "(no subject)", clip=True),
         Column(
@@ -148,14 +161,28 @@ def inbox(
             "--proposed", help="Only your email with links another user's change proposed (see `pdmail link --review`)."
         ),
     ] = False,
-    contact: Annotated[int | None, typer.Option("--contact", help="Only email linked to this contact.")] = None,
-    deal: Annotated[int | None, typer.Option("--deal", help="Only email linked to this deal.")] = None,
-    org: Annotated[int | None, typer.Option("--org", help="Only email linked to this organization.")] = None,
+    contact: Annotated[
+        str | None,
+        typer.Option("--contact", metavar="CONTACT", help="Only email linked to this contact (id, address or name)."),
+    ] = None,
+    deal: Annotated[
+        str | None, typer.Option("--deal", metavar="DEAL", help="Only email linked to this deal (id or title).")
+    ] = None,
+    org: Annotated[
+        str | None,
+        typer.Option("--org", metavar="ORG", help="Only email linked to this organization (id, name or domain)."),
+    ] = None,
     since: Annotated[
-        str | None, typer.Option("--since", metavar="DATE", help="Only email from this UTC date on (2026-11-01).")
+        str | None,
+        typer.Option(
+            "--since",
+            metavar="WHEN",
+            help="Only email from this time on, in your time zone: 2026-11-01, '2026-11-01 09:30', 30d, yesterday.",
+        ),
     ] = None,
     until: Annotated[
-        str | None, typer.Option("--until", metavar="DATE", help="Only email before this UTC date.")
+        str | None,
+        typer.Option("--until", metavar="WHEN", help="Only email before this time (a date: before that day begins)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many emails per page.")] = 50,
     page: Annotated[int, typer.Option("--page", help="Which page (1 is the newest).")] = 1,
@@ -172,7 +199,9 @@ def inbox(
         $ pdmail inbox --unread
         $ pdmail inbox --team --deal 7 --json
         $ pdmail inbox --page 2
+        $ pdmail inbox --contact ada@acme.example --since 30d
     """
+    from pdmail.store import names
     from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries, with_proposals
 
     f = InboxFilter(
@@ -182,11 +211,11 @@ def inbox(
         needs_deal=needs_deal,
         unlinked=unlinked,
         proposed=proposed,
-        contact_id=contact,
-        deal_id=deal,
-        org_id=org,
-        since=since,
-        until=until,
+        contact_id=None if contact is None else names.contact_id(s.db, contact),
+        deal_id=None if deal is None else names.deal_id(s.db, deal),
+        org_id=None if org is None else names.org_id(s.db, org),
+        since=s.time_option(since, "--since"),
+        until=s.time_option(until, "--until"),
         limit=limit,
         page=page,
     )
@@ -200,18 +229,18 @@ def inbox(
         return
     threads = thread_summaries(s.db, s.user, sorted({e["thread_id"] for e in result.emails}))
     waiting = with_proposals(s.db, s.user, [e["id"] for e in result.emails])
-    listing = emails_table(result.emails, grouped=True, threads=threads, proposed=waiting)
+    listing = emails_table(result.emails, grouped=True, threads=threads, proposed=waiting, zone=s.zone)
     listing.empty = "No email here." if page == 1 else "No more email."
     s.emit_rows(listing)
     if result.has_more:
         s.info(f"More: --page {page + 1}")
 
 
-def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str) -> list:
+def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str, zone=None) -> list:
     """A CRM record's header followed by the emails linked to it (for contact, deal and org show)."""
     parts = [title, ""]
     if emails:
-        parts += ["Email you may see:", emails_table(emails, grouped=False)]
+        parts += ["Email you may see:", emails_table(emails, grouped=False, zone=zone)]
         if has_more:
             parts.append(f"More: {more_hint}")
     else:
@@ -219,8 +248,10 @@ def record_emails_view(title, emails: list[dict], has_more: bool, more_hint: str
     return parts
 
 
-def _render_email(e: dict, thread: list[dict]) -> list:
+def _render_email(e: dict, thread: list[dict], zone) -> list:
     from rich.text import Text
+
+    from pdmail.core.local_time import shown_with_zone
 
     def people(group):
         return ", ".join(f"{a['name']} <{a['email']}>" if a["name"] else a["email"] for a in group)
@@ -232,7 +263,7 @@ def _render_email(e: dict, thread: list[dict]) -> list:
         ("From", people([e["from"]])),
         ("To", people(e["to"])),
         ("Cc", people(e["cc"])),
-        ("Date", e["date"]),
+        ("Date", shown_with_zone(e["date"], zone)),
         ("Subject", e["subject"]),
     ):
         if value:
@@ -252,7 +283,7 @@ def _render_email(e: dict, thread: list[dict]) -> list:
         head.append(f"{clean(a['filename'])} ({clean(a['content_type'])}, {a['size']:,} bytes)\n")
     parts: list = [head, Text(clean(e["text"], keep_newlines=True))]
     if len(thread) > 1:
-        parts += ["", "Thread:", emails_table(thread, grouped=False)]
+        parts += ["", "Thread:", emails_table(thread, grouped=False, zone=zone)]
     return parts
 
 
@@ -286,7 +317,7 @@ def show(
         s.emit(e | ({"saved": [x.to_json() for x in saved]} if save_attachments else {}))
         return
     thread = thread_emails(s.db, s.user, e["thread_id"])
-    s.emit(None, lambda: _render_email(e, thread))
+    s.emit(None, lambda: _render_email(e, thread, s.zone))
     if save_attachments and not saved:
         s.info("No attachments to save.")
     for x in saved:
@@ -311,6 +342,6 @@ def search(
     if s.json:
         s.emit(emails)
         return
-    listing = emails_table(emails, grouped=False)
+    listing = emails_table(emails, grouped=False, zone=s.zone)
     listing.empty = "Nothing found."
     s.emit_rows(listing)

@@ -2,8 +2,8 @@
 
 Typer converts every non-flag value through a pydantic TypeAdapter; importing pydantic and building
 the adapter costs over 100 ms, more than the rest of a typical read command together. For options
-typed exactly ``str``, ``int``, ``float``, ``bool`` or ``Path`` with no extra constraint, conversion is
-trivial, so those get a small converter here. Anything else (lists, choices, ranges, paths that
+typed exactly ``str``, ``int``, ``float``, ``bool`` or ``Path`` (or a list of ``str``, ``int`` or ``Path``) with no
+extra constraint, conversion is trivial, so those get a small converter here. Anything else (lists, choices, ranges, paths that
 must exist, custom parsers) keeps Typer's own conversion. If Typer's internals ever change shape,
 :func:`install` quietly does nothing and Typer behaves as it always did.
 """
@@ -11,7 +11,7 @@ must exist, custom parsers) keeps Typer's own conversion. If Typer's internals e
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args, get_origin
 
 _SIMPLE = (str, int, float, Path, bool)
 # What SQLite stores in an INTEGER: ids, limits and pages beyond it are a usage error, not a crash.
@@ -30,9 +30,19 @@ _PATH_DEFAULTS = {
 }
 
 
+def _element(annotation: Any) -> Any:
+    """``str`` for ``list[str]`` (a repeatable option, or an argument taking several values), ``int`` for
+    ``list[int]``...; None for anything else."""
+    if get_origin(annotation) is list:
+        (element,) = get_args(annotation) or (None,)
+        return element if element in (str, int, Path) else None
+    return None
+
+
 def _is_plain(descriptor: Any) -> bool:
     info = descriptor.parameter_info
-    if descriptor.annotation not in _SIMPLE or getattr(descriptor, "file_annotation", None) is not None:
+    annotation = _element(descriptor.annotation) or descriptor.annotation
+    if annotation not in _SIMPLE or getattr(descriptor, "file_annotation", None) is not None:
         return False
     if getattr(info, "parser", None) is not None or getattr(info, "click_type", None) is not None:
         return False
@@ -40,7 +50,7 @@ def _is_plain(descriptor: Any) -> bool:
         return False
     if descriptor.is_choice:
         return False
-    if descriptor.annotation is Path:
+    if annotation is Path:
         return all(getattr(info, k, v) == v for k, v in _PATH_DEFAULTS.items())
     return True
 
@@ -60,7 +70,12 @@ def install() -> bool:
 
     class PlainRuntimeParam(RuntimeParam):
         def _coerce_value(self, value: Any, param: Any, ctx: Any) -> Any:
-            kind = self.annotation
+            element = _element(self.annotation)
+            if element is not None:  # list[int], list[str], list[Path]: each value as one of them
+                return [self._one(element, v, param, ctx) for v in value]
+            return self._one(self.annotation, value, param, ctx)
+
+        def _one(self, kind: Any, value: Any, param: Any, ctx: Any) -> Any:
             if isinstance(value, kind) and not (kind is int and isinstance(value, bool)):
                 return value
             text = str(value)

@@ -91,8 +91,9 @@ def text_of(value: object) -> str:
     return clean(value).replace("\t", " ")
 
 
-def write(rows: Rows, fmt: str, out: TextIO | None = None, *, terminal: bool = False, width: int = 80) -> None:
-    """Write ``rows`` in ``fmt`` (one of FORMATS) to ``out``.
+def write(rows: Rows, fmt: str, out: TextIO | None = None, *, terminal: bool = False, width: int = 80) -> int | None:
+    """Write ``rows`` in ``fmt`` (one of FORMATS) to ``out``; how many rows that was (None for JSON,
+    which is written from ``rows.json``).
 
     ``terminal``: the table is for a person at a terminal ``width`` cells wide; otherwise it takes
     the width its rows need.
@@ -100,12 +101,12 @@ def write(rows: Rows, fmt: str, out: TextIO | None = None, *, terminal: bool = F
     out = out or sys.stdout
     if fmt in MACHINE_FORMATS:
         write_json(rows.json, fmt, out, encoded=rows.json_encoded)
-    elif fmt == "tsv":
-        _write_tsv(rows, out)
-    elif fmt == "csv":
-        _write_csv(rows, out)
-    else:
-        _write_table(rows, out, terminal=terminal, width=width)
+        return None
+    if fmt == "tsv":
+        return _write_tsv(rows, out)
+    if fmt == "csv":
+        return _write_csv(rows, out)
+    return _write_table(rows, out, terminal=terminal, width=width)
 
 
 def write_json(data: Any, fmt: str, out: TextIO, *, encoded: bool = False) -> None:
@@ -129,21 +130,27 @@ def write_json(data: Any, fmt: str, out: TextIO, *, encoded: bool = False) -> No
     out.write("[]\n" if first else "\n]\n")
 
 
-def _write_tsv(rows: Rows, out: TextIO) -> None:
+def _write_tsv(rows: Rows, out: TextIO) -> int:
     columns = [c for c in rows.columns if c.in_plain]
     out.write("\t".join(c.name for c in columns) + "\n")
+    count = 0
     for item in rows.items:
         out.write("\t".join(text_of(c.value(item)) for c in columns) + "\n")
+        count += 1
+    return count
 
 
-def _write_csv(rows: Rows, out: TextIO) -> None:
+def _write_csv(rows: Rows, out: TextIO) -> int:
     import csv
 
     columns = [c for c in rows.columns if c.in_plain]
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow([c.name for c in columns])
+    count = 0
     for item in rows.items:
         writer.writerow([text_of(c.value(item)) for c in columns])
+        count += 1
+    return count
 
 
 # --- the table ------------------------------------------------------------------------------------
@@ -192,7 +199,7 @@ def fit_widths(natural: list[int], kinds: list[str], room: int) -> list[int]:
     return widths
 
 
-def _write_table(rows: Rows, out: TextIO, *, terminal: bool, width: int) -> None:
+def _write_table(rows: Rows, out: TextIO, *, terminal: bool, width: int) -> int:
     from rich.console import Console
     from rich.table import Table
     from rich.text import Text
@@ -201,7 +208,7 @@ def _write_table(rows: Rows, out: TextIO, *, terminal: bool, width: int) -> None
     cells = [[_cell(c, item) for c in columns] for item in rows.items]
     if not cells and rows.empty:
         out.write(rows.empty + "\n")
-        return
+        return 0
     headers = [Text(c.heading) for c in columns]
     natural = [max(_widest_line(t) for t in [headers[i], *(row[i] for row in cells)]) for i in range(len(columns))]
     room = width - GAP * (len(columns) - 1)
@@ -230,3 +237,4 @@ def _write_table(rows: Rows, out: TextIO, *, terminal: bool, width: int) -> None
     console.print(table, crop=False)
     for line in buffer.getvalue().splitlines():
         out.write(_TRAILING_SPACES.sub(r"\1", line) + "\n")
+    return len(cells)

@@ -18,7 +18,9 @@ from pdmail.cli.common import (
     FormatOption,
     HelpGroup,
     JsonOption,
+    LimitOption,
     NlOption,
+    PageOption,
     QuietOption,
     Session,
     clean,
@@ -29,6 +31,10 @@ from pdmail.cli.common import (
 from pdmail.cli.rows import Column, Rows
 
 outbox_app = typer.Typer(cls=HelpGroup, invoke_without_command=True)
+OutboxSearchOption = Annotated[
+    str | None,
+    typer.Option("--search", metavar="TEXT", help="Only messages whose subject or a recipient holds TEXT."),
+]
 template_app = typer.Typer(
     cls=HelpGroup, help="Reusable messages with merge fields such as {contact.first_name}.", no_args_is_help=True
 )
@@ -77,8 +83,10 @@ def send(
         typer.Option("--template", metavar="NAME", help="Start from this template (its merge fields are filled in)."),
     ] = None,
     deal: Annotated[
-        int | None,
-        typer.Option("--deal", metavar="ID", help="The deal whose fields a template uses, when it is not clear."),
+        str | None,
+        typer.Option(
+            "--deal", metavar="DEAL", help="The deal whose fields a template uses, when it is not clear (id or title)."
+        ),
     ] = None,
     at: Annotated[
         str | None,
@@ -86,7 +94,9 @@ def send(
     ] = None,
     account: Annotated[
         str | None,
-        typer.Option("--account", metavar="EMAIL", help="Send from this account (default: your default account)."),
+        typer.Option(
+            "--account", metavar="ACCOUNT", help="Send from this account: name, address or id (default: your default)."
+        ),
     ] = None,
 ) -> None:
     """Send an email through your account's SMTP server, now or later (--at).
@@ -102,6 +112,7 @@ def send(
         $ pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"
     """
     from pdmail.send import outbox
+    from pdmail.store import names
 
     text = body
     if body is not None and body_file is not None:
@@ -121,7 +132,7 @@ def send(
         reply_all=not sender_only,
         private=private,
         template=template,
-        deal=deal,
+        deal=None if deal is None else names.deal_id(s.db, deal),
         at=at,
         account=account,
     )
@@ -166,8 +177,10 @@ def _report(s: Session, result) -> None:
         s.info(f"Sent (email {result.email_id}, outbox {result.item_id}).")
     elif result.status == "scheduled":
         s.emit(result.to_json(), f"{result.item_id}")
+        from pdmail.core.local_time import shown_with_zone
+
         s.info(
-            f"Scheduled for {result.due} UTC (outbox {result.item_id}); the first `pdmail sync` after that "
+            f"Scheduled for {shown_with_zone(result.due, s.zone)} (outbox {result.item_id}); the first `pdmail sync` after that "
             f"time sends it. `pdmail outbox cancel {result.item_id}` cancels it."
         )
     else:
@@ -186,6 +199,9 @@ def _report(s: Session, result) -> None:
 def outbox_main(
     ctx: typer.Context,
     everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
+    search: OutboxSearchOption = None,
+    limit: LimitOption = None,
+    page: PageOption = None,
     json_output: JsonOption = False,
     nl: NlOption = False,
     fmt: FormatOption = None,
@@ -204,36 +220,55 @@ def outbox_main(
     if ctx.invoked_subcommand is not None:
         return
     given = {"json_output": json_output, "nl": nl, "fmt": fmt, "db": db, "user": user, "quiet": quiet, "debug": debug}
-    run_in_session(ctx, given, lambda s: _show_outbox(s, everything))
+    run_in_session(ctx, given, lambda s: _show_outbox(s, everything, search, limit, page))
 
 
 @command(outbox_app, "list", listing=True)
 def outbox_list(
     s: Session,
     everything: Annotated[bool, typer.Option("--all", help="Include sent and cancelled messages.")] = False,
+    search: OutboxSearchOption = None,
+    limit: LimitOption = None,
+    page: PageOption = None,
 ) -> None:
     """List your outbox: queued, scheduled, failed and ambiguous messages (with --all, the sent ones too).
 
     Examples:
         $ pdmail outbox list
         $ pdmail outbox list --all --json
+        $ pdmail outbox list --search acme.example
     """
-    _show_outbox(s, everything)
+    _show_outbox(s, everything, search, limit, page)
 
 
-def _show_outbox(s: Session, everything: bool) -> None:
+def _show_outbox(s: Session, everything: bool, search: str | None, limit: int | None, page: int | None) -> None:
+    from pdmail.core.local_time import shown, zone_label
     from pdmail.send import outbox
 
-    items = outbox.list_outbox(s.db, s.user, everything=everything)
+    paging = s.paging(limit, page)
+    search = (search or "").strip() or None
+    items = outbox.list_outbox(
+        s.db, s.user, everything=everything, search=search, limit=paging.limit, offset=paging.offset
+    )
+    zone = s.zone
     columns = [
         Column("id", lambda i: i.id, right=True),
         Column("status", lambda i: i.status),
-        Column("due_utc", lambda i: i.due_utc, title="due (UTC)", show=lambda i: i.due_utc[:16].replace("T", " ")),
+        Column(
+            "due_utc",
+            lambda i: i.due_utc,
+            title=f"due ({zone_label((i.due_utc for i in items), zone)})",
+            show=lambda i: shown(i.due_utc, zone),
+        ),
         Column("to", lambda i: ", ".join(i.recipients)),
         Column("subject", lambda i: i.subject, show=lambda i: i.subject or "(no subject)", clip=True),
         Column("note", lambda i: i.last_error, prose=True),
     ]
-    s.emit_rows(Rows(columns, items, json=[i.to_json() for i in items], empty="The outbox is empty."))
+    empty = "Nothing found." if search or paging.page > 1 else "The outbox is empty."
+    s.emit_rows(Rows(columns, items, json=[i.to_json() for i in items], empty=empty))
+    if paging.limit is not None and len(items) == paging.limit:
+        total = outbox.count_outbox(s.db, s.user, everything=everything, search=search)
+        s.more(paging, len(items), total, "messages")
 
 
 @command(outbox_app, "cancel", lists=True)
@@ -298,23 +333,40 @@ def template_add(
 
 
 @command(template_app, "list", listing=True)
-def template_list(s: Session) -> None:
+def template_list(
+    s: Session,
+    search: Annotated[
+        str | None,
+        typer.Option("--search", metavar="TEXT", help="Only templates whose name or subject holds TEXT."),
+    ] = None,
+    limit: LimitOption = None,
+    page: PageOption = None,
+) -> None:
     """Your templates and the company's.
 
     Examples:
         $ pdmail template list
         $ pdmail template list --json
+        $ pdmail template list --search follow
     """
     from pdmail.store import outbox as outbox_store
 
-    items = outbox_store.list_templates(s.db, s.user)
+    paging = s.paging(limit, page)
+    search = (search or "").strip() or None
+    items = outbox_store.list_templates(s.db, s.user, search=search, limit=paging.limit, offset=paging.offset)
     columns = [
         Column("name", lambda t: t.name),
         Column("scope", lambda t: "company" if t.company_wide else "mine"),
         Column("subject", lambda t: t.subject, clip=True),
     ]
-    empty = "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`."
+    empty = (
+        "No templates found."
+        if search or paging.page > 1
+        else "No templates yet; add one with `pdmail template add NAME --subject ... --body ...`."
+    )
     s.emit_rows(Rows(columns, items, json=[t.to_json() for t in items], empty=empty))
+    if paging.limit is not None and len(items) == paging.limit:
+        s.more(paging, len(items), outbox_store.count_templates(s.db, s.user, search=search), "templates")
 
 
 @command(template_app, "show", lists=True)

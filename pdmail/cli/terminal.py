@@ -18,8 +18,11 @@ _BIDI = {chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E
 
 def clean(text: object, *, keep_newlines: bool = False) -> str:
     """Strip control and escape sequences, bidi overrides and bare CRs from untrusted text."""
+    value = str(text) if text is not None else ""
+    if value.isprintable():  # holds none of what is stripped below: the common case, checked at C speed
+        return value
     out = []
-    for ch in str(text) if text is not None else "":
+    for ch in value:
         if ch == "\n" and keep_newlines:
             out.append(ch)
         elif ch == "\t":

@@ -563,5 +563,17 @@ def retry(db: Database, user: User, item_id: int, now: datetime, *, network: Net
     return attempt(db, item.id, now, network=network)
 
 
-def list_outbox(db: Database, user: User, *, everything: bool = False) -> list[outbox_store.OutboxItem]:
-    return outbox_store.list_items(db, user, everything=everything)
+def list_outbox(
+    db: Database,
+    user: User,
+    *,
+    everything: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+    search: str | None = None,
+) -> list[outbox_store.OutboxItem]:
+    return outbox_store.list_items(db, user, everything=everything, limit=limit, offset=offset, search=search)
+
+
+def count_outbox(db: Database, user: User, *, everything: bool = False, search: str | None = None) -> int:
+    return outbox_store.count_items(db, user, everything=everything, search=search)

@@ -159,16 +159,26 @@ def add_account(db: Database, user: User, **fields_) -> Account:
 
 
 def get_account(db: Database, user: User, name: str | None = None) -> Account:
-    """The user's account by name (or by its address when that is unambiguous); None → the default."""
+    """The user's account by name, id or address (several of one address: an error naming them);
+    None → the default."""
     if name is None:
         row = db.one("SELECT * FROM accounts WHERE owner_id = ? AND is_default = 1", (user.id,))
         if row is None:
             raise UsageError("you have no mail account yet; add one with `pdmail account add`")
         return _from_row(row)
     row = db.one("SELECT * FROM accounts WHERE owner_id = ? AND name = ?", (user.id, name))
+    number = name.strip().removeprefix("#")
+    if row is None and number.isdigit():
+        row = db.one("SELECT * FROM accounts WHERE owner_id = ? AND id = ?", (user.id, int(number)))
     if row is None:
-        rows = db.all("SELECT * FROM accounts WHERE owner_id = ? AND address = ?", (user.id, normalize_address(name)))
-        row = rows[0] if len(rows) == 1 else None
+        rows = db.all(
+            "SELECT * FROM accounts WHERE owner_id = ? AND address = ? ORDER BY name",
+            (user.id, normalize_address(name)),
+        )
+        if len(rows) > 1:
+            names = ", ".join(f"{r['name']} ({r['id']})" for r in rows)
+            raise UsageError(f"{len(rows)} of your accounts have the address {name}: {names}; give the name instead")
+        row = rows[0] if rows else None
     if row is None:
         raise not_found("account", name)
     return _from_row(row)

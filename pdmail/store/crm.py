@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError, not_found
 from pdmail.core.models import Contact, DealStatus
-from pdmail.store.db import Database, now_utc
+from pdmail.store.db import Database, like_pattern, now_utc, page_clause
 
 DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
 
@@ -240,10 +240,37 @@ def get_contact(db: Database, contact_id: int) -> ContactRecord:
     return _contact(row)
 
 
-def list_contacts(db: Database, *, org_id: int | None = None) -> list[ContactRecord]:
+def _contact_where(db: Database, org_id: int | None, search: str | None) -> tuple[str, list]:
+    """The WHERE of a contact listing: an organization's, and those whose name, address or
+    organization contains ``search`` (letters' case aside)."""
+    where: list[str] = []
+    params: list = []
     if org_id is not None:
-        return [_contact(r) for r in db.all(_contact_select(db) + " WHERE c.org_id = ? ORDER BY c.id", (org_id,))]
-    return [_contact(r) for r in db.all(_contact_select(db) + " ORDER BY c.id")]
+        where.append("c.org_id = ?")
+        params.append(org_id)
+    if search:
+        like = db.like
+        where.append(
+            f"(c.name {like} ? ESCAPE '\\' OR o.name {like} ? ESCAPE '\\' OR EXISTS (SELECT 1 FROM contact_emails s "
+            f"WHERE s.contact_id = c.id AND s.email {like} ? ESCAPE '\\'))"
+        )
+        params += [like_pattern(search)] * 3
+    return (" WHERE " + " AND ".join(where)) if where else "", params
+
+
+def list_contacts(
+    db: Database, *, org_id: int | None = None, search: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[ContactRecord]:
+    """Contacts in id order: an organization's, or those ``search`` finds; ``limit`` None for all."""
+    where, params = _contact_where(db, org_id, search)
+    page, page_params = page_clause(limit, offset)
+    rows = db.all(_contact_select(db) + where + " ORDER BY c.id" + page, (*params, *page_params))
+    return [_contact(r) for r in rows]
+
+
+def count_contacts(db: Database, *, org_id: int | None = None, search: str | None = None) -> int:
+    where, params = _contact_where(db, org_id, search)
+    return db.scalar("SELECT count(*) FROM contacts c LEFT JOIN orgs o ON o.id = c.org_id" + where, tuple(params))
 
 
 _CONTACT_JSON_SELECT = (
@@ -255,23 +282,22 @@ _CONTACT_JSON_SELECT = (
 )
 
 
-def contacts_json(db: Database, *, org_id: int | None = None) -> Iterator[str]:
+def contacts_json(
+    db: Database, *, org_id: int | None = None, search: str | None = None, limit: int | None = None, offset: int = 0
+) -> Iterator[str]:
     """Each contact as the JSON object of ``ContactRecord.to_json``, written by SQLite, in id order.
 
     For listing every contact: going through Python objects and the json module costs seconds at
     100,000 contacts, and yielding row by row keeps memory flat.
     """
+    where, params = _contact_where(db, org_id, search)
+    page, page_params = page_clause(limit, offset)
+    tail = where + " ORDER BY c.id" + page
     if not db.writes_json:
-        where = " WHERE c.org_id = ?" if org_id is not None else ""
-        rows = db.execute(_contact_select(db) + where + " ORDER BY c.id", (org_id,) if org_id is not None else ())
-        for row in rows:
+        for row in db.execute(_contact_select(db) + tail, (*params, *page_params)):
             yield json.dumps(_contact(row).to_json(), ensure_ascii=False, separators=(",", ":"))
         return
-    if org_id is not None:
-        cursor = db.execute(_CONTACT_JSON_SELECT + " WHERE c.org_id = ? ORDER BY c.id", (org_id,))
-    else:
-        cursor = db.execute(_CONTACT_JSON_SELECT + " ORDER BY c.id")
-    for (text,) in cursor:
+    for (text,) in db.execute(_CONTACT_JSON_SELECT + tail, (*params, *page_params)):
         yield text
 
 
@@ -357,9 +383,9 @@ def get_deal(db: Database, deal_id: int) -> DealRecord:
     return _deal(row)
 
 
-def list_deals(
-    db: Database, *, status: str | None = None, contact_id: int | None = None, org_id: int | None = None
-) -> list[DealRecord]:
+def _deal_where(
+    db: Database, status: str | None, contact_id: int | None, org_id: int | None, search: str | None
+) -> tuple[str, list]:
     where = ["d.status != 'deleted'"]
     params: list[str | int] = []
     if status:
@@ -371,8 +397,38 @@ def list_deals(
     if org_id is not None:
         where.append("d.org_id = ?")
         params.append(org_id)
-    sql = _DEAL_SELECT + " WHERE " + " AND ".join(where) + " ORDER BY d.id"
-    return [_deal(r) for r in db.all(sql, tuple(params))]
+    if search:
+        where.append(f"(d.title {db.like} ? ESCAPE '\\' OR c.name {db.like} ? ESCAPE '\\')")
+        params += [like_pattern(search)] * 2
+    return " WHERE " + " AND ".join(where), params
+
+
+def list_deals(
+    db: Database,
+    *,
+    status: str | None = None,
+    contact_id: int | None = None,
+    org_id: int | None = None,
+    search: str | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[DealRecord]:
+    """Deals in id order; ``search`` finds a title or contact name containing it; ``limit`` None for all."""
+    where, params = _deal_where(db, status, contact_id, org_id, search)
+    page, page_params = page_clause(limit, offset)
+    return [_deal(r) for r in db.all(_DEAL_SELECT + where + " ORDER BY d.id" + page, (*params, *page_params))]
+
+
+def count_deals(
+    db: Database,
+    *,
+    status: str | None = None,
+    contact_id: int | None = None,
+    org_id: int | None = None,
+    search: str | None = None,
+) -> int:
+    where, params = _deal_where(db, status, contact_id, org_id, search)
+    return db.scalar("SELECT count(*) FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id" + where, tuple(params))
 
 
 def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord, DealStatus]:

@@ -44,6 +44,24 @@ def iso_utc(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+_INT64_MAX = 2**63 - 1
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern that finds ``text`` anywhere, its own ``%``, ``_`` and ``\\`` taken literally
+    (with ``ESCAPE '\\'``)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def page_clause(limit: int | None, offset: int = 0) -> tuple[str, tuple[int, ...]]:
+    """`` LIMIT ? OFFSET ?`` and its values, or nothing for every row (``limit`` None: there is no
+    offset without a limit that both engines write alike). Values are capped where 64-bit integers
+    end: a page that far is past the last one."""
+    if limit is None:
+        return "", ()
+    return " LIMIT ? OFFSET ?", (min(limit, _INT64_MAX), min(offset, _INT64_MAX))
+
+
 class Database:
     """One connection, in autocommit mode; writes go through :meth:`tx`.
 

@@ -279,6 +279,11 @@ def get_owned_email_row(db: Database, user: User, email_id: int, action: str = "
     raise OwnerOnly(f"only its owner ({owner}) may {action.format(email=email_id)}")
 
 
+def thread_member_ids(db: Database, thread_id: int) -> list[int]:
+    """Every email of a thread, oldest first: a thread has one owner, so all of them are theirs."""
+    return [r[0] for r in db.all("SELECT id FROM emails WHERE thread_id = ? ORDER BY date_utc, id", (thread_id,))]
+
+
 def thread_ids(db: Database, viewer: User, thread_id: int) -> list[int]:
     rows = db.all(
         f"SELECT e.id FROM emails e WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",

@@ -15,7 +15,7 @@ from typing import Literal
 
 from pdmail.core.errors import NotFound, UsageError, not_found
 from pdmail.core.models import OutboxStatus, SentCopyStatus, User, Visibility
-from pdmail.store.db import Database, now_utc
+from pdmail.store.db import Database, like_pattern, now_utc, page_clause
 from pdmail.store.emails import get_raw, put_raw
 
 OPEN_STATUSES: tuple[OutboxStatus, ...] = ("queued", "sending", "failed", "ambiguous")
@@ -181,11 +181,39 @@ def raw_of(db: Database, item: OutboxItem) -> bytes:
     return data
 
 
-def list_items(db: Database, owner: User, *, everything: bool = False, limit: int = 100) -> list[OutboxItem]:
-    where = "" if everything else f" AND status IN ({','.join('?' * len(OPEN_STATUSES))})"
-    params = (owner.id,) + (() if everything else OPEN_STATUSES) + (limit,)
-    rows = db.all(f"SELECT * FROM outbox WHERE owner_id = ?{where} ORDER BY due_utc, id LIMIT ?", params)
+def _items_where(db: Database, owner: User, everything: bool, search: str | None) -> tuple[str, tuple]:
+    where = "owner_id = ?"
+    params: tuple = (owner.id,)
+    if not everything:
+        where += f" AND status IN ({','.join('?' * len(OPEN_STATUSES))})"
+        params += OPEN_STATUSES
+    if search:
+        # Recipients are a JSON list of plain addresses: a search for text in it finds the address.
+        where += f" AND (subject {db.like} ? ESCAPE '\\' OR recipients_json {db.like} ? ESCAPE '\\')"
+        params += (like_pattern(search),) * 2
+    return where, params
+
+
+def list_items(
+    db: Database,
+    owner: User,
+    *,
+    everything: bool = False,
+    limit: int | None = 100,
+    offset: int = 0,
+    search: str | None = None,
+) -> list[OutboxItem]:
+    """The owner's outbox, soonest due first: the messages still on their way (``everything``: all);
+    ``search`` finds a subject or recipient containing it; ``limit`` None for all."""
+    where, params = _items_where(db, owner, everything, search)
+    tail, tail_params = page_clause(limit, offset)
+    rows = db.all(f"SELECT * FROM outbox WHERE {where} ORDER BY due_utc, id{tail}", (*params, *tail_params))
     return [_item(r) for r in rows]
+
+
+def count_items(db: Database, owner: User, *, everything: bool = False, search: str | None = None) -> int:
+    where, params = _items_where(db, owner, everything, search)
+    return db.scalar(f"SELECT count(*) FROM outbox WHERE {where}", params)
 
 
 def due_ids(db: Database, owner_id: int | None, now_utc_text: str, account_id: int | None = None) -> list[int]:
@@ -405,11 +433,31 @@ def get_template(db: Database, user: User, name: str) -> Template:
     return _template(r)
 
 
-def list_templates(db: Database, user: User) -> list[Template]:
+def _templates_where(db: Database, user: User, search: str | None) -> tuple[str, tuple]:
+    where = "(owner_id = ? OR owner_id IS NULL)"
+    params: tuple = (user.id,)
+    if search:
+        where += f" AND (name {db.like} ? ESCAPE '\\' OR subject {db.like} ? ESCAPE '\\')"
+        params += (like_pattern(search),) * 2
+    return where, params
+
+
+def list_templates(
+    db: Database, user: User, *, search: str | None = None, limit: int | None = None, offset: int = 0
+) -> list[Template]:
+    """The user's templates and the company's, by name (theirs first of two with one name);
+    ``search`` finds a name or subject containing it."""
+    where, params = _templates_where(db, user, search)
+    tail, tail_params = page_clause(limit, offset)
     rows = db.all(
-        "SELECT * FROM templates WHERE owner_id = ? OR owner_id IS NULL ORDER BY name, owner_id IS NULL", (user.id,)
+        f"SELECT * FROM templates WHERE {where} ORDER BY name, owner_id IS NULL{tail}", (*params, *tail_params)
     )
     return [_template(r) for r in rows]
+
+
+def count_templates(db: Database, user: User, *, search: str | None = None) -> int:
+    where, params = _templates_where(db, user, search)
+    return db.scalar(f"SELECT count(*) FROM templates WHERE {where}", params)
 
 
 def remove_template(db: Database, user: User, name: str, *, company_wide: bool = False) -> None:

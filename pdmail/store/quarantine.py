@@ -16,7 +16,7 @@ from pdmail.core.errors import NotFound, UsageError, not_found
 from pdmail.core.models import QuarantineStatus, User
 from pdmail.mime.fingerprint import sha256_hex
 from pdmail.store import spool
-from pdmail.store.db import Database, now_utc
+from pdmail.store.db import Database, like_pattern, now_utc, page_clause
 from pdmail.store.emails import get_raw, put_raw
 
 PAGE_SIZE = 50
@@ -163,6 +163,11 @@ def _visible_clause(viewer: User) -> tuple[str, tuple]:
     """
     if viewer.is_admin:
         return "TRUE", ()
+    return _own_clause(viewer)
+
+
+def _own_clause(viewer: User) -> tuple[str, tuple]:
+    """The entries that are the viewer's own refused mail (see :func:`_is_own`), in SQL."""
     addresses = sorted(viewer.addresses)
     return (
         f"(owner_id = ? OR (owner_id IS NULL AND from_email IN ({','.join('?' * len(addresses))})))",
@@ -170,21 +175,42 @@ def _visible_clause(viewer: User) -> tuple[str, tuple]:
     )
 
 
+def _search_clause(db: Database, viewer: User, search: str | None) -> tuple[str, tuple]:
+    """Entries whose sender, recipient or reason holds ``search``, or whose subject does where the
+    subject is the viewer's to see: a search never tells what a hidden subject says."""
+    if not search:
+        return "", ()
+    pattern = like_pattern(search)
+    own, own_params = _own_clause(viewer)
+    like = f"{db.like} ? ESCAPE '\\'"
+    return (
+        f" AND (from_email {like} OR recipient {like} OR reason {like} OR ({own} AND subject {like}))",
+        (pattern, pattern, pattern, *own_params, pattern),
+    )
+
+
 def list_held(
-    db: Database, viewer: User, *, include_released: bool = False, page: int = 1, limit: int = PAGE_SIZE
+    db: Database,
+    viewer: User,
+    *,
+    include_released: bool = False,
+    page: int = 1,
+    limit: int | None = PAGE_SIZE,
+    search: str | None = None,
 ) -> HeldPage:
-    """One page of the entries ``viewer`` may review, oldest first."""
-    if page < 1 or limit < 1:
+    """One page of the entries ``viewer`` may review, oldest first (``limit`` None: all of them)."""
+    if page < 1 or (limit is not None and limit < 1):
         raise UsageError("--page and --limit must be at least 1")
     clause, params = _visible_clause(viewer)
+    found, found_params = _search_clause(db, viewer, search)
     status = "" if include_released else " AND status = 'held'"
-    where = f"WHERE {clause}{status}"
+    where = f"WHERE {clause}{status}{found}"
+    params = (*params, *found_params)
     total = db.scalar(f"SELECT count(*) FROM quarantine {where}", params)
-    rows = db.all(
-        f"SELECT * FROM quarantine {where} ORDER BY id LIMIT ? OFFSET ?",
-        (*params, limit, min((page - 1) * limit, total)),
-    )  # past the end: an empty page
-    return HeldPage([_held(r, viewer) for r in rows], total, page, limit)
+    offset = 0 if limit is None else min((page - 1) * limit, total)  # past the end: an empty page
+    tail, tail_params = page_clause(limit, offset)
+    rows = db.all(f"SELECT * FROM quarantine {where} ORDER BY id{tail}", (*params, *tail_params))
+    return HeldPage([_held(r, viewer) for r in rows], total, page, limit or max(total, 1))
 
 
 def get(db: Database, qid: int, viewer: User) -> Held:

@@ -116,13 +116,22 @@ def set_default_user(db: Database, email: str) -> User:
 
 
 def current_user(db: Database, email: str | None) -> User:
-    """The acting user: ``--user``/``PDMAIL_USER`` when given, else the default user."""
+    """The acting user: ``--user``/``PDMAIL_USER`` when given (a login, an id or a name), else the default user.
+
+    An unknown user is a usage error (exit 2), as it always was: it is who runs the command.
+    """
     if not is_initialized(db):
         raise UsageError(f"{db.label} has no company yet; run `pdmail init --name NAME --email EMAIL`")
     if email:
-        user = find_user(db, email)
+        user = find_user(db, email) if "@" in email else None
         if user is None:
-            raise UsageError(f"no user {email}; see `pdmail user list`")
+            from pdmail.core.errors import NotFound
+            from pdmail.store.names import user_id
+
+            try:
+                return get_user(db, user_id(db, email))
+            except NotFound:
+                raise UsageError(f"no user {email}; see `pdmail user list`") from None
         return user
     default = default_user_email(db)
     user = find_user(db, default) if default else None

@@ -1,6 +1,6 @@
 """Long lists: `contact list`, `deal list`, `bcc-ingest --quarantine`, `outbox` and `template list` take
 --limit, --page and a search; a terminal shows a page with a line saying how many more there are, a
-pipe gets every record, a line each."""
+pipe gets every record, a line each under a header line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import json
 import factories
 import pytest
 from entrypoint import MARIA, pdmail
-from terminal import on_terminal
+from onterminal import on_terminal
 
 from pdmail.core.models import User
 from pdmail.store import crm, open_db
@@ -26,6 +26,13 @@ def ok(*args: str) -> tuple[str, str]:
     code, out, err = pdmail(*args)
     assert code == 0, (args, code, out, err)
     return out, err
+
+
+def column(out: str, name: str) -> list[str]:
+    """One field of every record a listing wrote to a pipe, found by the header line's names."""
+    header, *lines = out.splitlines()
+    at = header.split("\t").index(name)
+    return [line.split("\t")[at] for line in lines]
 
 
 @pytest.fixture
@@ -50,34 +57,38 @@ def crm_db(db_path):
 
 def test_a_pipe_gets_every_contact_a_line_each_with_tabs(crm_db):
     out, err = ok("contact", "list")
-    lines = out.splitlines()
+    header, *lines = out.splitlines()
+    assert header.split("\t") == ["id", "name", "emails", "org"]
     assert len(lines) == 60 and err == ""
     assert lines[6].split("\t") == ["7", "Ada Byron", "p7@acme.example", "Acme Industrial"]
 
 
 def test_a_terminal_shows_a_page_and_says_how_many_more(crm_db):
-    code, screen = on_terminal("contact", "list")
+    code, screen = on_terminal("contact", "list", columns=120)
     assert code == 0
     assert "Person 50" in screen and "Person 51" not in screen
     assert "Showing 1–50 of 60 contacts; 10 more: --page 2" in screen
-    code, screen = on_terminal("contact", "list", "--page", "2")
+    code, screen = on_terminal("contact", "list", "--page", "2", columns=120)
     assert "Person 51" in screen and "Person 50" not in screen and "more:" not in screen
+    code, screen = on_terminal("contact", "list", "--format", "tsv")  # a format asked for: every record
+    assert code == 0 and "Person 60" in screen and "more:" not in screen
 
 
 def test_limit_page_and_search(crm_db):
     out, err = ok("contact", "list", "--limit", "2", "--page", "2")
-    assert [line.split("\t")[0] for line in out.splitlines()] == ["3", "4"]
+    assert column(out, "id") == ["3", "4"]
     assert "Showing 3–4 of 60 contacts; 56 more: --page 3" in err
     out, _ = ok("contact", "list", "ada")
-    assert [line.split("\t")[1] for line in out.splitlines()] == ["Ada Byron", "Adam Smith"]
+    assert column(out, "name") == ["Ada Byron", "Adam Smith"]
     out, _ = ok("contact", "list", "--search", "P7@ACME")  # an address, letters' case aside
-    assert [line.split("\t")[0] for line in out.splitlines()] == ["7"]
+    assert column(out, "id") == ["7"]
     out, _ = ok("contact", "list", "globex", "--limit", "3")  # the organization's name
-    assert [line.split("\t")[0] for line in out.splitlines()] == ["2", "4", "6"]
+    assert column(out, "id") == ["2", "4", "6"]
     listed = json.loads(ok("contact", "list", "ada", "--json")[0])
     assert [c["name"] for c in listed] == ["Ada Byron", "Adam Smith"]
     assert json.loads(ok("contact", "list", "--json", "--limit", "5", "--page", "13")[0]) == []
-    assert ok("contact", "list", "zzz") == ("", "No contacts found.\n")
+    assert ok("contact", "list", "zzz") == ("id\tname\temails\torg\n", "No contacts found.\n")  # the header alone
+    assert ok("contact", "list", "zzz", "-q") == ("id\tname\temails\torg\n", "")
     code, _, err = pdmail("contact", "list", "--limit", "0")
     assert code == 2 and "at least 1" in err
 
@@ -100,11 +111,14 @@ def test_store_pages_and_counts_contacts(crm_db, engine):
 
 def test_deals_take_the_same_paging_and_a_search(crm_db):
     out, _ = ok("deal", "list", "--search", "welding")
-    assert [line.split("\t")[:3] for line in out.splitlines()] == [["5", "40 welding arms", "open"]]
+    assert [line.split("\t")[:3] for line in out.splitlines()] == [
+        ["id", "title", "status"],
+        ["5", "40 welding arms", "open"],
+    ]
     out, _ = ok("deal", "list", "Ada")  # the contact's name
-    assert [line.split("\t")[0] for line in out.splitlines()] == ["7"]
+    assert column(out, "id") == ["7"]
     out, err = ok("deal", "list", "--status", "open", "--limit", "5")
-    assert len(out.splitlines()) == 5 and "Showing 1–5 of 11 deals; 6 more: --page 2" in err
+    assert len(column(out, "id")) == 5 and "Showing 1–5 of 11 deals; 6 more: --page 2" in err
     db = open_db(crm_db)
     try:
         assert crm.count_deals(db, status="open", search="deal") == 10
@@ -137,26 +151,28 @@ def held(db_path):
 
 def test_the_quarantine_lists_all_to_a_pipe_and_pages_on_a_terminal(held):
     out, _ = ok("bcc-ingest", "--quarantine")
-    lines = out.splitlines()
-    assert len(lines) == 55 and lines[0].split("\t")[0] == str(held[0])
-    assert lines[-1].split("\t")[4] == "(not yours to see)"
+    ids = column(out, "id")
+    assert len(ids) == 55 and ids[0] == str(held[0])
+    assert column(out, "subject")[-1] == ""  # Sam's subject is not Maria's to see; JSON says subject_hidden
     code, screen = on_terminal("bcc-ingest", "--quarantine", columns=160)
     assert code == 0 and "Showing 1–50 of 55 quarantined messages; 5 more: --page 2" in screen
+    assert "(not yours to see)" in screen
     assert len(json.loads(ok("bcc-ingest", "--quarantine", "--json")[0])) == 55
     out, err = ok("bcc-ingest", "--quarantine", "--page", "2")  # --page alone: pages of 50
-    assert len(out.splitlines()) == 5 and err == ""
+    assert len(column(out, "id")) == 5 and err == ""
 
 
 def test_a_quarantine_search_never_reads_a_subject_the_viewer_may_not_see(held, db_path, engine):
     out, _ = ok("bcc-ingest", "--quarantine", "--search", "eve5")  # senders
-    assert [line.split("\t")[0] for line in out.splitlines()] == [str(held[5])] + [str(i) for i in held[50:54]]
+    assert column(out, "id") == [str(held[5])] + [str(i) for i in held[50:54]]
     # An admin reviews strangers' and colleagues' mail without its subject: a search cannot read it either.
-    assert ok("bcc-ingest", "--quarantine", "--search", "offer") == ("", "No quarantined messages.\n")
-    assert ok("bcc-ingest", "--quarantine", "--search", "salary") == ("", "No quarantined messages.\n")
+    for words in ("offer", "salary"):
+        out, err = ok("bcc-ingest", "--quarantine", "--search", words)
+        assert column(out, "id") == [] and err == "No quarantined messages.\n"
     out, _ = ok("bcc-ingest", "--quarantine", "--search", "salary", "--user", SAM)
-    assert [line.split("\t")[0] for line in out.splitlines()] == [str(held[-1])]
+    assert column(out, "id") == [str(held[-1])]
     out, _ = ok("bcc-ingest", "--quarantine", "--search", "sam@north")  # the sender is there for review
-    assert [line.split("\t")[0] for line in out.splitlines()] == [str(held[-1])]
+    assert column(out, "id") == [str(held[-1])]
     db = open_db(db_path)
     try:
         maria = find_user(db, MARIA)
@@ -200,15 +216,15 @@ def test_the_outbox_and_templates_page_and_search(db_path, engine):
     assert outbox_store.count_templates(db, maria, search="w") == 2
     db.close()
     out, err = ok("outbox", "--limit", "4")
-    assert len(out.splitlines()) == 4 and "Showing 1–4 of 6 messages; 2 more: --page 2" in err
+    assert len(column(out, "id")) == 4 and "Showing 1–4 of 6 messages; 2 more: --page 2" in err
     out, _ = ok("outbox", "--search", "acme.example")
-    assert [line.split("\t")[4] for line in out.splitlines()] == ["Quote 1", "Quote 3", "Quote 5"]
+    assert column(out, "subject") == ["Quote 1", "Quote 3", "Quote 5"]
     out, _ = ok("outbox", "list", "--search", "quote 4")
-    assert [line.split("\t")[4] for line in out.splitlines()] == ["Quote 4"]
+    assert column(out, "subject") == ["Quote 4"]
     out, _ = ok("template", "list", "--search", "w")
-    assert [line.split("\t")[0] for line in out.splitlines()] == ["follow-up", "welcome"]
+    assert column(out, "name") == ["follow-up", "welcome"]
     out, err = ok("template", "list", "--limit", "3")
-    assert len(out.splitlines()) == 3 and "Showing 1–3 of 4 templates; 1 more: --page 2" in err
+    assert len(column(out, "name")) == 3 and "Showing 1–3 of 4 templates; 1 more: --page 2" in err
     assert [t["name"] for t in json.loads(ok("template", "list", "--json", "--page", "1", "--limit", "1")[0])] == [
         "follow-up"
     ]

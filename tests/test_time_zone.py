@@ -1,7 +1,8 @@
 """Times in the user's zone: what the real `pdmail` shows, and how it reads the times people type.
 
-Every time is stored and printed in JSON as UTC; a person reads it, and types it, in the zone of their
-`time-zone` setting (the system's when they set none). The machine here runs in UTC (TZ=UTC).
+Every time is stored, and printed in JSON, tsv and csv, as UTC; a person reads it at a terminal, and
+types it, in the zone of their `time-zone` setting (the system's when they set none). The machine here
+runs in UTC (TZ=UTC).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from zoneinfo import ZoneInfo
 import factories
 import pytest
 from entrypoint import MARIA, pdmail
-from terminal import on_terminal
+from onterminal import on_terminal
 
 from pdmail.core.errors import UsageError
 from pdmail.core.time_phrases import cutoff, local_day, parse_when, read_time
@@ -62,25 +63,40 @@ def inbox_ids(*args: str, env: dict | None = None) -> set[int]:
     return {e["id"] for e in json.loads(ok("inbox", "--json", *args, env=env))}
 
 
+def piped_dates(*args: str) -> list[str]:
+    """The date field of each row a listing writes to a pipe (a header line, then tab-separated rows)."""
+    header, *lines = ok(*args).splitlines()
+    at = header.split("\t").index("date")
+    return [line.split("\t")[at] for line in lines]
+
+
+def screen(*args: str, env: dict | None = None) -> str:
+    """What a person sees of ``pdmail ARGS`` at a terminal wide enough for dates with their time."""
+    code, shown = on_terminal(*args, env=env, columns=120)
+    assert code == 0, shown
+    return shown
+
+
 # --- what is shown ------------------------------------------------------------------------------
 
 
 def test_the_inbox_shows_times_in_the_users_zone_with_its_daylight_saving_rules(mailbox):
-    before = ok("inbox")
+    before = screen("inbox")
     assert "2026-12-07 07:00" in before and "date (UTC)" in before
     ok("settings", "set", "time-zone", "Europe/Madrid")
-    shown = ok("inbox")
+    shown = screen("inbox")
     assert "2026-12-07 08:00" in shown and "2026-07-01 09:00" in shown  # CET in winter, CEST in summer
     assert "2026-12-07 00:30" in shown
     assert "date (CET/CEST)" in shown
     assert json.loads(ok("inbox", "--json"))[0]["date"] == "2026-12-07T07:00:00Z"  # JSON stays UTC
+    assert piped_dates("inbox")[0] == "2026-12-07T07:00:00Z"  # and so does a pipe, for programs
 
 
 def test_without_a_setting_the_system_zone_is_used(mailbox):
-    shown = ok("inbox", env={"TZ": "Europe/Madrid"})
+    shown = screen("inbox", env={"TZ": "Europe/Madrid"})
     assert "2026-12-07 08:00" in shown and "2026-07-01 09:00" in shown and "CET/CEST" in shown
-    code, screen = on_terminal("inbox", env={"TZ": "America/New_York"})
-    assert code == 0 and "2026-12-07 02:00" in screen and "EST" in screen
+    shown = screen("inbox", env={"TZ": "America/New_York"})
+    assert "2026-12-07 02:00" in shown and "EST" in shown
 
 
 def test_show_says_the_zone_of_its_date_and_json_stays_utc(mailbox):
@@ -146,15 +162,16 @@ def test_send_at_is_read_and_echoed_in_the_users_zone(company, db_path, monkeypa
     )
     assert code == 0, err
     [item] = json.loads(ok("outbox", "--json"))
-    due = datetime.fromisoformat(item["due"].replace("Z", "+00:00")).astimezone(MADRID)
-    assert item["due"].endswith(":00Z") and (due.hour, due.minute) == (9, 0)
+    due = datetime.fromisoformat(item["due_utc"].replace("Z", "+00:00")).astimezone(MADRID)
+    assert item["due_utc"].endswith(":00Z") and (due.hour, due.minute) == (9, 0)
     assert due.date() == (datetime.now(MADRID) + timedelta(days=1)).date()
     zone = due.strftime("%Z")
     assert f"Scheduled for {due:%Y-%m-%d} 09:00 {zone} (outbox {item['id']})" in err
     assert "Z UTC" not in err
-    assert ok("outbox").split("\t")[2] == f"{due:%Y-%m-%d} 09:00"
-    code, screen = on_terminal("outbox")
-    assert code == 0 and f"{due:%Y-%m-%d} 09:00" in screen and f"due ({zone})" in screen
+    header, row = ok("outbox").splitlines()  # a pipe: the time in UTC, as JSON gives it
+    assert dict(zip(header.split("\t"), row.split("\t"), strict=True))["due_utc"] == item["due_utc"]
+    shown = screen("outbox")
+    assert f"{due:%Y-%m-%d} 09:00" in shown and f"due ({zone})" in shown
     code, _, err = pdmail("send", "--to", "ana@acme.example", "--subject", "x", "--body", "x", "--at", "tomorrow")
     assert code == 2 and "gives a day but no time" in err
 

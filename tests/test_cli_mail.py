@@ -351,11 +351,11 @@ def test_share_changes_the_whole_thread_and_is_recorded(team, db_path):
     reply = ingest(
         team, mail(mid="m2@northwind.example", subject="Re: Quote", headers=[("In-Reply-To", "<m1@northwind.example>")])
     )
-    result = team.json("share", str(reply), "--private")
+    (result,) = team.json("share", str(reply), "--private")
     assert result["visibility"] == "private" and result["changed"] == 2
     assert {team.json("show", str(i))["visibility"] for i in (first, reply)} == {"private"}
     assert team("show", str(first), "--user", SAM).exit_code == 4
-    assert team.json("share", str(first), "--shared")["changed"] == 2
+    assert [r["changed"] for r in team.json("share", str(first), "--shared")] == [2]
     assert team.json("show", str(first), "--user", SAM)["id"] == first
     log = rawdb.rows(
         db_path, "SELECT user_id, action, from_value, to_value FROM audit_log WHERE action = 'visibility' ORDER BY id"
@@ -386,7 +386,7 @@ def test_read_unread_archive_delete_restore(team):
     assert ids(team, "inbox", "--folder", "trash") == {email_id}
     assert team.json("contact", "show", "1")["linked_emails"] == []  # deleted mail leaves the record views
     assert team.json("show", str(email_id))["contacts"] == [1]  # but keeps its links
-    restored = team.json("restore", str(email_id))
+    (restored,) = team.json("restore", str(email_id))
     assert restored["folder"] == "inbox" and ids(team, "inbox") == {email_id}
 
 

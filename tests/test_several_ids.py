@@ -58,8 +58,8 @@ def test_several_ids_at_once(mail):
         (mail["other"], "archive", True),
         (mail["third"], "archive", True),
     ]
-    single = json.loads(ok("unread", str(mail["other"]), "--json"))  # one id: one object, as before
-    assert single == {"id": mail["other"], "read": False, "changed": True}
+    single = json.loads(ok("unread", str(mail["other"]), "--json"))  # one id: the same shape, an array of one
+    assert single == [{"id": mail["other"], "read": False, "changed": True}]
 
 
 def test_thread_acts_on_every_email_of_the_thread(mail):
@@ -82,7 +82,7 @@ def test_restore_says_when_there_is_nothing_to_restore(mail):
     assert (
         out == f"Email {mail['other']} is not in the trash or the archive (it is in the inbox): nothing to restore.\n"
     )
-    assert json.loads(ok("restore", str(mail["other"]), "--json"))["changed"] is False
+    assert [r["changed"] for r in json.loads(ok("restore", str(mail["other"]), "--json"))] == [False]
     ok("delete", str(mail["third"]))
     out = ok("restore", str(mail["third"]), str(mail["other"]))
     assert out.splitlines() == [

@@ -27,10 +27,10 @@ def register(app: typer.Typer) -> None:
     command(app, "export", lists=False)(export)
 
 
-def _report(s: Session, email_ids: list[int], thread: bool, results: list[dict], line) -> None:
-    """One line per email changed (or not); --json: the one result for one ID, a list otherwise."""
-    data = results[0] if len(email_ids) == 1 and not thread and len(results) == 1 else results
-    s.emit(data, "\n".join(line(r) for r in results))
+def _report(s: Session, results: list[dict], line) -> None:
+    """One line per email changed (or not); --json: an array of one result per email, however many
+    were given, so that a script reads one shape."""
+    s.emit(results, "\n".join(line(r) for r in results))
 
 
 def share(
@@ -58,8 +58,6 @@ def share(
     results = share_all(s.db, s.user, email_ids, "private" if private else "shared")
     _report(
         s,
-        email_ids,
-        False,
         results,
         lambda r: (
             f"Thread of email {r['id']} is now {r['visibility']}."
@@ -80,7 +78,7 @@ def read(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
     from pdmail.mailbox.actions import set_read_all
 
     results = set_read_all(s.db, s.user, email_ids, True, thread=thread)
-    _report(s, email_ids, thread, results, lambda r: _line(r, "marked read.", "was already read."))
+    _report(s, results, lambda r: _line(r, "marked read.", "was already read."))
 
 
 def unread(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
@@ -93,7 +91,7 @@ def unread(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
     from pdmail.mailbox.actions import set_read_all
 
     results = set_read_all(s.db, s.user, email_ids, False, thread=thread)
-    _report(s, email_ids, thread, results, lambda r: _line(r, "marked unread.", "was already unread."))
+    _report(s, results, lambda r: _line(r, "marked unread.", "was already unread."))
 
 
 def archive(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
@@ -106,7 +104,7 @@ def archive(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None
     from pdmail.mailbox.actions import archive_all
 
     results = archive_all(s.db, s.user, email_ids, thread=thread)
-    _report(s, email_ids, thread, results, lambda r: _line(r, "archived.", "was already archived."))
+    _report(s, results, lambda r: _line(r, "archived.", "was already archived."))
 
 
 def delete(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
@@ -120,7 +118,7 @@ def delete(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None:
 
     results = delete_all(s.db, s.user, email_ids, thread=thread)
     moved = " ".join(str(r["id"]) for r in results if r["changed"])
-    _report(s, email_ids, thread, results, lambda r: _line(r, "moved to the trash.", "was already in the trash."))
+    _report(s, results, lambda r: _line(r, "moved to the trash.", "was already in the trash."))
     if moved:
         s.info(f"`pdmail restore {moved}` undoes it.")
 
@@ -139,8 +137,6 @@ def restore(s: Session, email_ids: IdsArg, thread: ThreadOption = False) -> None
     results = restore_all(s.db, s.user, email_ids, thread=thread)
     _report(
         s,
-        email_ids,
-        thread,
         results,
         lambda r: _line(
             r,

@@ -320,7 +320,7 @@ def test_explain_in_a_pipe_is_not_wrapped(world):
 def test_a_usage_error_is_one_error_line_and_a_hint(world):
     for args, words in (
         (["inbox", "--limt", "3"], "no such option: --limt"),
-        (["contact", "show"], "missing argument 'id'"),
+        (["contact", "show"], "missing argument 'contact'"),
         (["inbox", "--limit", "ten"], "'ten' is not an integer"),
         (["nosuchcommand"], "no such command 'nosuchcommand'"),
     ):

@@ -284,14 +284,14 @@ def test_spool_files_are_copied_into_the_targets_spool_folder(cli, source, pg_ur
 
 def test_every_table_is_copied_parents_first_or_is_the_engines_own(cli, pg_url, tmp_path):
     from pdmail.store import open_db
-    from pdmail.store.copy import TABLES, tables_of, uncopied_tables
+    from pdmail.store.copy import TABLES, uncopied_tables
 
     names = [t.name for t in TABLES]
     for target in (tmp_path / "fresh.db", pg_url):
         db = open_db(target, create=True)
         try:
             assert uncopied_tables(db) == []
-            assert set(names) <= set(tables_of(db))
+            assert set(names) <= set(db.table_names())
         finally:
             db.close()
     conn = sqlite3.connect(tmp_path / "fresh.db")

@@ -226,19 +226,10 @@ def _refuse_same(source: Database, target: Database) -> None:
         raise UsageError(f"SOURCE and TARGET are the same database ({source.label}); nothing was copied")
 
 
-def tables_of(db: Database) -> list[str]:
-    """The tables of ``db``'s schema, as its engine lists them."""
-    if db.engine == "sqlite":
-        sql = "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name"
-    else:
-        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
-    return [r[0] for r in db.all(sql)]
-
-
 def uncopied_tables(db: Database) -> list[str]:
     """Tables of ``db`` that the copy neither copies nor knows to be the engine's own."""
     known = {t.name for t in TABLES} | ENGINE_TABLES
-    return [n for n in tables_of(db) if n not in known and not n.startswith(ENGINE_TABLE_PREFIXES)]
+    return [n for n in db.table_names() if n not in known and not n.startswith(ENGINE_TABLE_PREFIXES)]
 
 
 def refuse_unknown_tables(db: Database) -> None:

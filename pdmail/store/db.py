@@ -283,12 +283,12 @@ class Database:
         """Check references at commit, not statement by statement, for the rest of the transaction."""
         self.execute("PRAGMA defer_foreign_keys = ON")
 
-    def is_data_error(self, exc: BaseException) -> bool:
-        """Whether ``exc`` was caused by the values written rather than by the machine."""
-        return isinstance(exc, _DATA_ERRORS)
-
     def integrity_errors(self) -> tuple[type[BaseException], ...]:
         return (sqlite3.IntegrityError,)
+
+    def table_names(self) -> list[str]:
+        """The tables of the database, the engine's own included, by name."""
+        return [r[0] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
 
     def close(self) -> None:
         self.conn.close()

@@ -415,10 +415,7 @@ def schema_version(db: PostgresDatabase) -> int:
 
 def foreign_tables(db: PostgresDatabase) -> list[str]:
     """Tables in the current schema that are not pdmail's: a database some other program uses."""
-    rows = db.all(
-        "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename != ? ORDER BY 1", (LEDGER,)
-    )
-    return [r[0] for r in rows]
+    return [name for name in db.table_names() if name != LEDGER]
 
 
 def apply(db: PostgresDatabase, number: int, name: str) -> bool:

@@ -238,11 +238,12 @@ class PostgresDatabase(Database):
             )
         )
 
-    def is_data_error(self, exc: BaseException) -> bool:
-        return isinstance(exc, self._errors.DataError | self._errors.IntegrityError | self._errors.ProgrammingError)
-
     def integrity_errors(self) -> tuple[type[BaseException], ...]:
         return (self._errors.IntegrityError,)
+
+    def table_names(self) -> list[str]:
+        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
+        return [r[0] for r in self.all(sql)]
 
     def close(self) -> None:
         self.conn.close()

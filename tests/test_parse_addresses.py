@@ -159,6 +159,8 @@ def test_what_rfc_5321_and_5322_allow_is_an_address(address):
         "ann@[IPv6:not-an-address]",
         '"unclosed@example.com',
         "ann\\lee@example.com",
+        "ann@example.com<",  # a lone bracket: text as written
+        "<ann@example.com",
     ],
 )
 def test_anything_else_is_no_address(text):
@@ -234,6 +236,7 @@ _header_text = st.lists(
 
 @settings(max_examples=1500, deadline=None)
 @given(_header_text)
+@example("a@a<")
 def test_any_header_text_reads_without_error_into_addresses_or_text_as_written(value):
     found, count = _parse_addresses(value, count_hidden=True)
     assert count >= len(found)

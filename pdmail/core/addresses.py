@@ -42,7 +42,12 @@ def is_valid_address(address: str) -> bool:
     Not addresses: two unquoted ``@``, an empty local part or domain, whitespace or brackets outside
     quotes. Capture keeps those as written; they match no contact.
     """
-    value = normalize_address(address)
+    text = address.strip()
+    if text[:1] == "<" and text[-1:] == ">":
+        text = text[1:-1].strip()
+    if text[:1] in "<>" or text[-1:] in "<>":
+        return False  # a lone bracket (``a@b.example<``) is text as written, not an address
+    value = normalize_address(text)
     if value.startswith('"'):
         local, domain = _split_quoted(value)
         if local is None:

@@ -1,4 +1,4 @@
--- user_version 12
+-- user_version 13
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -40,6 +40,7 @@ CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
+CREATE UNIQUE INDEX users_by_db_role ON users(db_role) WHERE db_role IS NOT NULL;
 CREATE TABLE _pdmail_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL);
 CREATE TABLE "accounts" (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -289,6 +290,16 @@ CREATE TABLE "raw_messages" (
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         );
+CREATE TABLE relink_progress (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id),
+            request_id INTEGER NOT NULL
+        );
+CREATE TABLE relink_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT NOT NULL,
+            scope_json TEXT NOT NULL
+        );
 CREATE TABLE sqlite_sequence(name,seq);
 CREATE TABLE sync_folders (
             id INTEGER PRIMARY KEY,
@@ -364,4 +375,4 @@ CREATE TABLE users (
             name TEXT NOT NULL,
             is_admin INTEGER NOT NULL DEFAULT 0,
             created_utc TEXT NOT NULL
-        );
+        , db_role TEXT, removed_utc TEXT);

@@ -127,6 +127,10 @@ class Session:
             from pdmail.store.users import current_user
 
             self._user = current_user(self.db, self.user_email)
+            if self.db.has_logins:  # colleagues' changes that wait to re-link this user's own mail
+                from pdmail.linking.relink import catch_up
+
+                catch_up(self.db, self._user)
         return self._user
 
     @property

@@ -77,6 +77,7 @@ def remove_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[i
         contact, deals = crm_store.delete_contact(db, contact_id)
         relink.relink_threads(db, threads)  # while the links still name it, so the report shows them go
         crm_store.delete_contact_links(db, contact_id)
+        relink.after_contact_removed(db, contact.as_contact())
     return contact, deals
 
 

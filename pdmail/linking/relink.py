@@ -270,12 +270,12 @@ class Attribution:
 class Relinker:
     """The company's facts, read once per run, and the thread-by-thread decision."""
 
-    def __init__(self, db: Database, *, actor: User | None = None) -> None:
+    def __init__(self, db: Database, *, actor: User | None = None, stamp: str | None = None) -> None:
         self.db = db
         self.inputs = LinkingInputs(db)
         self.users: dict[int, User] = {u.id: u for u in users_store.list_users(db)}
         accepts = {uid: self.inputs.accepts_colleague_links(u) for uid, u in self.users.items()}
-        self.attribution = Attribution(actor, now_utc(), accepts)
+        self.attribution = Attribution(actor, stamp or now_utc(), accepts)
 
     def plan(self, threads: Sequence[tuple[store.ThreadState, list[store.LinkedEmail]]]):
         """Decide every email of these threads again; returns [(thread, new thread deal, [(email, state)])]."""
@@ -398,19 +398,20 @@ def _apply(
 class _Acting:
     by: User | None
     report: RelinkReport | None  # a rule change adding up what its re-links did
+    stamp: str | None = None  # when ``by`` made the change, if not now (a re-link that waited for its owner)
 
 
 _acting: ContextVar[_Acting] = ContextVar("pdmail_relink_acting", default=_Acting(None, None))
 
 
 @contextmanager
-def acting(by: User | None) -> Iterator[None]:
+def acting(by: User | None, *, stamp: str | None = None) -> Iterator[None]:
     """The re-links inside run for ``by``: links they add to other users' mail are caused by ``by``.
 
     Outside any such block a re-link runs for nobody, and every link it adds to mail that only its
     owner sees waits for that owner: forgetting to say who acts can never widen who sees mail.
     """
-    token = _acting.set(_Acting(by, _acting.get().report))
+    token = _acting.set(_Acting(by, _acting.get().report, stamp))
     try:
         yield
     finally:
@@ -456,7 +457,7 @@ def relink_threads(
     report = current.report if current.report is not None else RelinkReport(dry_run=dry_run)
     if not ids:
         return report
-    relinker = Relinker(db, actor=current.by)
+    relinker = Relinker(db, actor=current.by, stamp=current.stamp)
     with db.tx():
         for start in range(0, len(ids), batch):
             planned = relinker.plan(store.load_threads(db, ids[start : start + batch]))
@@ -482,6 +483,9 @@ def rescan(
     relinker = Relinker(db, actor=by)
     owner_id = None if by is None or by.is_admin else by.id
     report = RelinkReport(dry_run=dry_run, viewer_id=None if by is None else by.id)
+    if owner_id is None and not dry_run:
+        with db.tx(), acting(by):
+            _ask_owners(db, {"everything": True})
     total = store.count_emails(db) if by is None else store.count_visible_emails(db, by.id, owner_id=owner_id)
     if progress is not None:
         progress(0, total)
@@ -542,8 +546,9 @@ def after_capture(db: Database, thread_id: int, email_id: int) -> None:
 
 def after_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkReport:
     """A contact got these addresses, or a user did (an alternative address, a new colleague)."""
-    found = {normalize_address(a) for a in addresses}
-    return relink_threads(db, store.threads_with_addresses(db, found))
+    found = sorted({normalize_address(a) for a in addresses})
+    _ask_owners(db, {"addresses": found})
+    return relink_threads(db, _threads_in_scope(db, {"addresses": found}))
 
 
 def after_contact_added(db: Database, contact: Contact) -> RelinkReport:
@@ -552,20 +557,84 @@ def after_contact_added(db: Database, contact: Contact) -> RelinkReport:
 
 def after_deals_changed(db: Database, deal_ids: Iterable[int]) -> RelinkReport:
     """Deals were created, reopened, won or lost: their contacts' mail, and the mail they hold."""
-    threads: set[int] = set()
-    contacts: set[int] = set()
-    for deal_id in deal_ids:
-        threads.update(store.threads_of_deal(db, deal_id))
-        contact_id = store.deal_contact(db, deal_id)
-        if contact_id is not None:
-            contacts.add(contact_id)
-    if contacts:
-        threads.update(store.threads_of_contacts(db, contacts))
-    return relink_threads(db, threads)
+    scope = {"deals": sorted(set(deal_ids))}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
 
 
 def after_block_changed(db: Database, pattern: str) -> RelinkReport:
     """An address or a whole domain was blocked or unblocked."""
-    if pattern.startswith("@"):
-        return relink_threads(db, store.threads_with_domain(db, pattern[1:]))
-    return relink_threads(db, store.threads_with_addresses(db, [pattern]))
+    scope = {"block": pattern}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
+
+
+def after_contact_removed(db: Database, contact: Contact) -> None:
+    """The mail of a removed contact, whose links are gone: on a team server, its owners' too."""
+    _ask_owners(db, {"addresses": sorted(contact.emails)})
+
+
+def _threads_in_scope(db: Database, scope: Mapping) -> list[int]:
+    """The threads a recorded change touches, among those this connection may see."""
+    if "addresses" in scope:
+        return store.threads_with_addresses(db, scope["addresses"])
+    if "block" in scope:
+        pattern = scope["block"]
+        if pattern.startswith("@"):
+            return store.threads_with_domain(db, pattern[1:])
+        return store.threads_with_addresses(db, [pattern])
+    if "deals" in scope:
+        threads: set[int] = set()
+        contacts: set[int] = set()
+        for deal_id in scope["deals"]:
+            threads.update(store.threads_of_deal(db, deal_id))
+            contact_id = store.deal_contact(db, deal_id)
+            if contact_id is not None:
+                contacts.add(contact_id)
+        if contacts:
+            threads.update(store.threads_of_contacts(db, contacts))
+        return sorted(threads)
+    raise ValueError(f"a re-link of unknown scope: {scope}")
+
+
+# --- the team server: re-links that wait for the mail's owner -------------------------------------
+#
+# There each user's connection sees only what the sharing law lets it see, so a change re-links the
+# mail its author may see, and nothing else. Every other user's own mail is re-linked by that
+# user's pdmail at their next command, on the author's behalf and dated when the change was made:
+# links it adds to mail nobody else sees are proposed to them, as on a file (rule 4).
+
+
+def _ask_owners(db: Database, scope: dict) -> None:
+    if not db.has_logins:
+        return
+    current = _acting.get()
+    by = current.by.id if current.by is not None else None
+    store.record_relink_request(db, by, current.stamp or now_utc(), scope)
+
+
+def catch_up(db: Database, user: User) -> int:
+    """Re-link ``user``'s own mail for the changes other users made since their last command; how many.
+
+    Each change in its own transaction, marked done with it: an interrupted catch-up goes on from
+    there next time. The user's own changes re-linked their mail when they were made.
+    """
+    if not db.has_logins:
+        return 0
+    waiting = store.relink_requests_for(db, user.id)
+    for request in waiting:
+        with db.tx():
+            if request.caused_by != user.id:
+                _relink_own(db, user, request)
+            store.mark_relinked(db, user.id, request.id)
+    return len(waiting)
+
+
+def _relink_own(db: Database, user: User, request: store.RelinkRequest) -> None:
+    if request.scope.get("everything"):
+        threads = store.own_threads(db, user.id)
+    else:
+        threads = store.threads_owned_by(db, _threads_in_scope(db, request.scope), user.id)
+    author = users_store.get_user(db, request.caused_by) if request.caused_by is not None else None
+    with acting(author, stamp=request.caused_utc):
+        relink_threads(db, threads)

@@ -81,9 +81,12 @@ TABLES: tuple[Table, ...] = (
     Table("templates", ("id",), counted_ids=True),
 )
 
-# What each database keeps for itself: the record of its own migrations, SQLite's id counters and
-# each engine's full-text index (rebuilt from the emails, see the module's docstring).
-ENGINE_TABLES = frozenset({LEDGER, "sqlite_sequence", "email_search"})
+# What each database keeps for itself: the record of its own migrations, SQLite's id counters, each
+# engine's full-text index (rebuilt from the emails, see the module's docstring), and the team
+# server's re-links waiting for their owners (a file re-links at once, and a copy starts with none).
+ENGINE_TABLES = frozenset({LEDGER, "sqlite_sequence", "email_search", "relink_requests", "relink_progress"})
+# Columns that say how a user logs in to one database, not what they are: each copy gives its own.
+PER_DATABASE_COLUMNS = {"users": frozenset({"db_role"})}
 ENGINE_TABLE_PREFIXES = ("email_fts",)  # FTS5's table and the tables it keeps its index in
 
 RAW_FETCH_BYTES = 8 << 20  # raw messages read at a time: a few, never the whole mailbox
@@ -169,6 +172,7 @@ def copy_database(source: Database, target: Database, *, progress: Progress | No
     _refuse_same(source, target)
     for db in (source, target):
         refuse_unknown_tables(db)
+        db.require_operator("`pdmail db copy`")
     result = CopyResult(source=source.label, target=target.label)
     report = progress or (lambda what, done, total: None)
     with _snapshot(source):
@@ -176,13 +180,14 @@ def copy_database(source: Database, target: Database, *, progress: Progress | No
         columns = {t.name: _columns(source, target, t.name) for t in TABLES}
         new_files: list[Path] = []
         try:
-            with target.bulk_writes(), target.tx():
+            with target.bulk_writes(), target.tx(), target.writing_past_policies():
                 target.defer_foreign_keys()
                 _copy_tables(source, target, columns, result, new_files, report)
                 for figures in result.tables:
                     _check_target(target, _table(figures.table), columns[figures.table], figures, report)
                 if result.mismatches:
                     raise CopyMismatch(result)  # leaving the transaction rolls everything back
+                _give_logins(target)
         except BaseException:
             _remove_files(new_files)
             raise
@@ -255,6 +260,21 @@ def _earlier_copy(source: Database, target: Database) -> bool:
         f"{target.label} already holds pdmail data ({what}, {emails} emails); `pdmail db copy` writes only "
         "into a database with none, or into an earlier copy of the same source. Nothing was changed."
     )
+
+
+def _give_logins(target: Database) -> None:
+    """On a team server each copied user who may still act gets a login, as `pdmail user add` gives one:
+    the role they had (a copy within one cluster), else one named after their address. A user whose
+    address PostgreSQL cannot take as a role name gets none (README.md, "Moving to a team server")."""
+    if not target.has_logins:
+        return
+    for row in target.all("SELECT id, db_role FROM users WHERE removed_utc IS NULL ORDER BY id"):
+        target.execute("SAVEPOINT pdmail_login")
+        try:
+            target.call("SELECT pdmail_grant_login(?, CAST(? AS text))", (row["id"], row["db_role"]))
+        except UsageError:
+            target.execute("ROLLBACK TO SAVEPOINT pdmail_login")
+        target.execute("RELEASE SAVEPOINT pdmail_login")
 
 
 def _columns(source: Database, target: Database, table: str) -> list[str]:
@@ -495,7 +515,8 @@ class Checksum:
     Each row's values are written out with their type (so 1 and '1' differ), in the order of the
     column names, and hashed; the table's digest is the sum of those hashes modulo 2^256. Being a
     sum, it does not depend on the order rows come in, and needs no more memory than a row.
-    A spool file's path is compared by its file name: the copy puts it in the target's folder.
+    A spool file's path is compared by its file name: the copy puts it in the target's folder. A
+    user's login role is not compared: each database gives its own (:data:`PER_DATABASE_COLUMNS`).
     """
 
     MODULUS = 1 << 256
@@ -503,11 +524,15 @@ class Checksum:
     def __init__(self, table: str, columns: Sequence[str]) -> None:
         self.total = 0
         self.spool_at = list(columns).index("spool_path") if table == "quarantine" else None
+        skipped = PER_DATABASE_COLUMNS.get(table, frozenset())
+        self.skip_at = [i for i, name in enumerate(columns) if name in skipped]
 
     def add(self, rows: list[tuple]) -> None:
         for row in rows:
             if self.spool_at is not None and row[self.spool_at]:
                 row = (*row[: self.spool_at], Path(row[self.spool_at]).name, *row[self.spool_at + 1 :])
+            if self.skip_at:
+                row = tuple(None if i in self.skip_at else v for i, v in enumerate(row))
             digest = hashlib.sha256(b"".join(_canonical(v) for v in row)).digest()
             self.total = (self.total + int.from_bytes(digest, "big")) % self.MODULUS
 

@@ -213,8 +213,15 @@ def delete_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[i
 
 
 def delete_contact_links(db: Database, contact_id: int) -> None:
-    """Every link of an email to a deleted contact, automatic or chosen by hand."""
-    db.execute("DELETE FROM email_contacts WHERE contact_id = ?", (contact_id,))
+    """Every link of an email to a deleted contact, automatic or chosen by hand.
+
+    On a team server also those of mail the user may not see, through the database's own function,
+    which removes only links to a contact that no longer exists: removing them narrows who sees mail.
+    """
+    if db.has_logins:
+        db.execute("SELECT pdmail_forget_contact_links(?)", (contact_id,))
+    else:
+        db.execute("DELETE FROM email_contacts WHERE contact_id = ?", (contact_id,))
 
 
 def _contact_select(db: Database) -> str:

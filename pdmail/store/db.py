@@ -290,6 +290,38 @@ class Database:
         """The tables of the database, the engine's own included, by name."""
         return [r[0] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
 
+    # --- who is connected (the team server's logins; a file has none) ---
+
+    has_logins = False  # True where who you are is the database login, and the law is the database's own
+
+    def login_user_id(self) -> int | None:
+        """The pdmail user whose login this connection is; None without logins or for any other login."""
+        return None
+
+    def login_role(self) -> str | None:
+        """The database role this connection logged in as; None for a file."""
+        return None
+
+    def may_act_as_anyone(self) -> bool:
+        """Whether this connection may take on any user's login (PostgreSQL's superuser); a file's
+        reader always may, and says who they are with ``--user``."""
+        return True
+
+    def become(self, role: str) -> None:
+        """Take on ``role`` for the rest of the connection (see :meth:`may_act_as_anyone`)."""
+
+    def require_operator(self, what: str) -> None:
+        """Refuse ``what`` unless this connection may read and write every row (a file: always)."""
+
+    def call(self, sql: str, params: tuple | dict = ()):
+        """A function of the database that manages logins (PostgreSQL's); its value."""
+        return self.scalar(sql, params)
+
+    @contextmanager
+    def writing_past_policies(self) -> Iterator[Database]:
+        """Inside a transaction: writes that policies would stop (a whole database copied in)."""
+        yield self
+
     def close(self) -> None:
         self.conn.close()
 

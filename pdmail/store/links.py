@@ -138,6 +138,51 @@ def thread_batches(db: Database, size: int, *, owner_id: int | None = None) -> I
         last = batch[-1]
 
 
+def threads_owned_by(db: Database, thread_ids: Iterable[int], owner_id: int) -> list[int]:
+    """Those of these threads that are ``owner_id``'s own, in id order."""
+    rows = db.all(
+        f"SELECT id FROM threads WHERE owner_id = ? AND {db.in_json('id', '?')} ORDER BY id",
+        (owner_id, _ids(thread_ids)),
+    )
+    return [r[0] for r in rows]
+
+
+def own_threads(db: Database, owner_id: int) -> list[int]:
+    return [r[0] for r in db.all("SELECT id FROM threads WHERE owner_id = ? ORDER BY id", (owner_id,))]
+
+
+# --- re-links waiting for the mail's owner (the team server) -----------------------------------
+
+
+class RelinkRequest(NamedTuple):
+    id: int
+    caused_by: int | None
+    caused_utc: str
+    scope: dict
+
+
+def record_relink_request(db: Database, caused_by: int | None, stamp: str, scope: dict) -> None:
+    db.execute(
+        "INSERT INTO relink_requests (caused_by, caused_utc, scope_json) VALUES (?, ?, ?)",
+        (caused_by, stamp, json.dumps(scope, sort_keys=True)),
+    )
+
+
+def relink_requests_for(db: Database, user_id: int) -> list[RelinkRequest]:
+    """The requests recorded after the last one this user's mail was re-linked for, oldest first."""
+    done = db.scalar("SELECT request_id FROM relink_progress WHERE user_id = ?", (user_id,)) or 0
+    rows = db.all("SELECT id, caused_by, caused_utc, scope_json FROM relink_requests WHERE id > ? ORDER BY id", (done,))
+    return [RelinkRequest(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
+
+
+def mark_relinked(db: Database, user_id: int, request_id: int) -> None:
+    db.execute(
+        "INSERT INTO relink_progress (user_id, request_id) VALUES (?, ?) "
+        "ON CONFLICT (user_id) DO UPDATE SET request_id = excluded.request_id",
+        (user_id, request_id),
+    )
+
+
 def count_visible_emails(db: Database, viewer_id: int, *, owner_id: int | None = None) -> int:
     """How many emails (of one owner, when given) this viewer may see: a rescan's total."""
     mine = " AND e.owner_id = :owner" if owner_id is not None else ""

@@ -708,6 +708,37 @@ def _rebuild_with_autoincrement_012(db: sqlite3.Connection, table: str) -> None:
         db.execute(sql)
 
 
+def m013_logins_and_relinks_for_owners(db: sqlite3.Connection) -> None:
+    """What the team server needs to know its people by their database logins; unused on a file.
+
+    On PostgreSQL each user is a login role (``db_role``) and who you are is the role you connected
+    as; a user who leaves keeps their mail, owner recorded, with the login taken away
+    (``removed_utc``). There, a colleague's change cannot re-link mail its author may not see, so it
+    is recorded (``relink_requests``) and each owner's pdmail re-links their own mail at their next
+    command (``relink_progress``: how far each user got). A file has no logins and re-links at once;
+    it keeps the same columns and tables (empty) so that ``pdmail db copy`` moves a database either
+    way unchanged.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE users ADD COLUMN db_role TEXT;
+        ALTER TABLE users ADD COLUMN removed_utc TEXT;
+        CREATE UNIQUE INDEX users_by_db_role ON users(db_role) WHERE db_role IS NOT NULL;
+        CREATE TABLE relink_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT NOT NULL,
+            scope_json TEXT NOT NULL
+        );
+        CREATE TABLE relink_progress (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id),
+            request_id INTEGER NOT NULL
+        );
+        """,
+    )
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -721,6 +752,7 @@ MIGRATIONS: list[Migration] = [
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
     ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
     ("012_ids_never_reused", m012_ids_never_reused),
+    ("013_logins_and_relinks_for_owners", m013_logins_and_relinks_for_owners),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -24,7 +24,9 @@ import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from pdmail.core.errors import UsageError
 from pdmail.store.db import Database as PostgresDatabase  # the PostgreSQL one; named for what it must be
+from pdmail.store.logins_postgres import check_may_set_up, m013_logins_and_row_security
 from pdmail.store.migrations import LEDGER, MIGRATIONS, SCHEMA_VERSION, NewerSchema
 
 # The schema of SQLite migration 12, written once; see the module's docstring for what differs.
@@ -404,7 +406,14 @@ def m001_baseline(db: PostgresDatabase) -> None:
 
 
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline.
-STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {1: m001_baseline, **{n: None for n in range(2, 13)}}
+STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
+    1: m001_baseline,
+    **{n: None for n in range(2, 13)},
+    13: m013_logins_and_row_security,
+}
+# From this migration on the tables belong to a role of their own, with forced row-level security:
+# a later step runs as their owner with the policies lifted for its own transaction.
+LOGINS_FROM = 13
 
 
 def schema_version(db: PostgresDatabase) -> int:
@@ -425,13 +434,27 @@ def apply(db: PostgresDatabase, number: int, name: str) -> bool:
         db.execute("SELECT pg_advisory_xact_lock(?)", (0x70646D6967,))  # one migrating process at a time
         if schema_version(db) >= number:
             return False
-        if step is not None:
+        if step is not None and number > LOGINS_FROM:
+            with db.writing_past_policies():
+                step(db)
+        elif step is not None:
             step(db)
         db.execute(
             f"INSERT INTO {LEDGER} (number, name, applied_utc) VALUES (?, ?, ?)",
             (number, name, datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")),
         )
     return True
+
+
+def _refuse_unless_operator(db: PostgresDatabase, found: int) -> None:
+    """Only the role that ran ``pdmail init`` owns the tables: nobody else can upgrade them."""
+    roles = {r[0]: r[1] for r in db.all("SELECT kind, role FROM pdmail_team_roles()")}
+    if not db.scalar("SELECT pg_has_role(current_user, ?, 'USAGE')", (roles["tables"],)):
+        raise UsageError(
+            f"this team server is at schema {found} and this pdmail brings it to {SCHEMA_VERSION}, which only "
+            f"the role that ran `pdmail init` ({roles['operator']}) may do: run any pdmail command once "
+            "connected as it. Nothing was changed."
+        )
 
 
 class ForeignDatabase(Exception):
@@ -445,4 +468,8 @@ def migrate(db: PostgresDatabase) -> list[str]:
         raise NewerSchema(found, SCHEMA_VERSION)
     if found == 0 and foreign_tables(db):
         raise ForeignDatabase(foreign_tables(db))
+    if LOGINS_FROM <= found < SCHEMA_VERSION:
+        _refuse_unless_operator(db, found)
+    elif found < LOGINS_FROM <= SCHEMA_VERSION:
+        check_may_set_up(db)
     return [name for number, (name, _) in enumerate(MIGRATIONS, start=1) if number > found and apply(db, number, name)]

@@ -110,6 +110,7 @@ class PostgresDatabase(Database):
         self.read_only = None
         self._depth = 0
         self._flat = False
+        self._roles: dict[str, str] | None = None
         import psycopg
 
         self._errors = psycopg
@@ -245,8 +246,91 @@ class PostgresDatabase(Database):
         sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
         return [r[0] for r in self.all(sql)]
 
+    # --- logins (migration 13, pdmail/store/logins_postgres.py) ---
+
+    has_logins = True
+
+    def team_roles(self) -> dict[str, str]:
+        """This database's own roles by kind: tables, users, definer, capture, operator."""
+        if self._roles is None:
+            self._roles = {r[0]: r[1] for r in self.all("SELECT kind, role FROM pdmail_team_roles()")}
+        return self._roles
+
+    def login_user_id(self) -> int | None:
+        return self.scalar("SELECT pdmail_me()")
+
+    def login_role(self) -> str:
+        return self.scalar("SELECT CAST(session_user AS text)")
+
+    def may_act_as_anyone(self) -> bool:
+        """A superuser may become any role (SET SESSION AUTHORIZATION), and reads everything anyway."""
+        return self.scalar("SELECT current_setting('is_superuser')") == "on"
+
+    def become(self, role: str) -> None:
+        """From here on this connection is ``role``'s, as if it had logged in as it: the policies see
+        that user, and only a superuser's connection can do this."""
+        self.execute("SET SESSION AUTHORIZATION " + quote_ident(role))
+        self._roles = None
+
+    def is_operator(self) -> bool:
+        """The role that ran ``pdmail init`` (a member of the tables' owner), or a superuser."""
+        return bool(self.scalar("SELECT pg_has_role(current_user, ?, 'USAGE')", (self.team_roles()["tables"],)))
+
+    def require_operator(self, what: str) -> None:
+        if not self.is_operator():
+            raise UsageError(
+                f"{what} needs the whole database, which only its operator reads: connect as the role that "
+                f"ran `pdmail init` ({self.team_roles()['operator']}); you are connected as {self.login_role()}"
+            )
+
+    @contextmanager
+    def writing_past_policies(self) -> Iterator[Database]:
+        """The tables' owner writes past the policies, for this transaction only: the forced ones are
+        lifted and forced again before it ends (each ALTER holds its table until the commit)."""
+        self.require_operator("writing every user's rows")
+        forced = [
+            r[0]
+            for r in self.all(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relforcerowsecurity ORDER BY 1"
+            )
+        ]
+        for table in forced:
+            self.execute(f"ALTER TABLE {quote_ident(table)} NO FORCE ROW LEVEL SECURITY")
+        yield self
+        self.execute(
+            "SET CONSTRAINTS ALL IMMEDIATE"
+        )  # deferred checks now: a table with some pending cannot be altered
+        for table in forced:
+            self.execute(f"ALTER TABLE {quote_ident(table)} FORCE ROW LEVEL SECURITY")
+
+    def call(self, sql: str, params: tuple | dict = ()):
+        """One of the definer functions that manage logins; its refusals are the user's errors."""
+        try:
+            return self.scalar(sql, params)
+        except self._errors.errors.InsufficientPrivilege as exc:
+            from pdmail.core.errors import NotPermitted
+
+            raise NotPermitted(_first_line(exc)) from None
+        except (
+            self._errors.errors.InvalidParameterValue,
+            self._errors.errors.UniqueViolation,
+            self._errors.errors.NoDataFound,
+        ) as exc:
+            raise UsageError(_first_line(exc)) from None
+
     def close(self) -> None:
         self.conn.close()
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _first_line(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    text = (diag.message_primary if diag is not None else None) or str(exc)
+    return text.strip().splitlines()[0]
 
 
 def connection_lost(label: str, exc: BaseException) -> TemporaryFailure:
@@ -308,7 +392,7 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
         conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
     except psycopg.OperationalError as exc:
         text = str(exc)
-        if "does not exist" in text or "authentication failed" in text or "password" in text:
+        if any(words in text for words in ("does not exist", "authentication failed", "password", "permission denied")):
             raise UsageError(f"cannot connect to {label}: {text.strip().splitlines()[0]}") from None
         raise connection_lost(label, exc) from None
     except psycopg.ProgrammingError as exc:

@@ -469,7 +469,7 @@ def explain_analyze(handle, viewer) -> dict[str, list[str]]:
     run them (the search takes its by-date form when the word is in many emails, as ``search`` decides)."""
     from pdmail.store import mailbox
 
-    inbox_sql, inbox_params = mailbox.inbox_query(viewer, mailbox.InboxFilter(limit=50), extra=1)
+    inbox_sql, inbox_params = mailbox.inbox_query(handle, viewer, mailbox.InboxFilter(limit=50), extra=1)
     many = mailbox._matches_at_least(handle, handle.search_value([[SEARCH_WORD]]), mailbox.MANY_MATCHES)
     search_sql, search_params = mailbox.search_query(handle, viewer, SEARCH_WORD, by_date=many)
     cases = {"inbox --limit 50": (inbox_sql, inbox_params), f"search {SEARCH_WORD}": (search_sql, search_params)}

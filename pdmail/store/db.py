@@ -290,6 +290,12 @@ class Database:
         """The tables of the database, the engine's own included, by name."""
         return [r[0] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
 
+    def visible(self, alias: str = "e") -> str:
+        """The sharing law as the WHERE fragment every read path filters with (:func:`pdmail.visibility.sql_condition`)."""
+        from pdmail.visibility import sql_condition
+
+        return sql_condition(alias)
+
     # --- who is connected (the team server's logins; a file has none) ---
 
     has_logins = False  # True where who you are is the database login, and the law is the database's own

@@ -17,7 +17,6 @@ from typing import NamedTuple
 from pdmail.core.models import LinkCause, Visibility
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
-from pdmail.visibility import sql_condition
 
 
 class StoredContactLink(NamedTuple):
@@ -187,7 +186,7 @@ def count_visible_emails(db: Database, viewer_id: int, *, owner_id: int | None =
     """How many emails (of one owner, when given) this viewer may see: a rescan's total."""
     mine = " AND e.owner_id = :owner" if owner_id is not None else ""
     return db.scalar(
-        f"SELECT count(*) FROM emails e WHERE {sql_condition('e')}{mine}", {"viewer": viewer_id, "owner": owner_id}
+        f"SELECT count(*) FROM emails e WHERE {db.visible('e')}{mine}", {"viewer": viewer_id, "owner": owner_id}
     )
 
 
@@ -557,7 +556,7 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
     email["thread"] = dict(
         db.row(
             "SELECT t.id, t.deal_id, t.deal_rule, t.is_deal_manual, t.visibility, "
-            f"(SELECT count(*) FROM emails e WHERE e.thread_id = t.id AND {sql_condition('e')}) AS emails "
+            f"(SELECT count(*) FROM emails e WHERE e.thread_id = t.id AND {db.visible('e')}) AS emails "
             "FROM threads t WHERE t.id = :thread",
             {"thread": email["thread_id"], "viewer": viewer_id},
         )
@@ -567,7 +566,7 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
         for r in db.all(
             "SELECT a.at_utc, u.email AS user, a.action, a.email_id, a.from_value, a.to_value FROM audit_log a "
             "LEFT JOIN users u ON u.id = a.user_id WHERE (a.thread_id = :thread OR a.email_id = :email) "
-            f"AND (a.email_id IS NULL OR EXISTS (SELECT 1 FROM emails e WHERE e.id = a.email_id AND {sql_condition('e')})) "
+            f"AND (a.email_id IS NULL OR EXISTS (SELECT 1 FROM emails e WHERE e.id = a.email_id AND {db.visible('e')})) "
             "ORDER BY a.id",
             {"thread": email["thread_id"], "email": email_id, "viewer": viewer_id},
         )

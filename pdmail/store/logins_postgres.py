@@ -125,7 +125,7 @@ def law(schema: str, row: str) -> str:
     """The sharing law on the email row named ``row``, for the user pdmail_me() gives: the same words
     as pdmail.visibility.sql_condition."""
     return (
-        f"({row}.owner_id = {schema}.pdmail_me() OR ({row}.visibility = 'shared' AND ("
+        f"({row}.owner_id = (SELECT {schema}.pdmail_me()) OR ({row}.visibility = 'shared' AND ("
         f"({row}.deal_id IS NOT NULL AND {row}.is_deal_proposed = 0) OR EXISTS (SELECT 1 FROM "
         f"{schema}.email_contacts c WHERE c.email_id = {row}.id AND c.is_proposed = 0))))"
     )
@@ -147,7 +147,8 @@ AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.users
 ;;
 CREATE FUNCTION {S}.pdmail_counts_contact(p_email bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
-AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.email_contacts WHERE email_id = p_email AND is_proposed = 0) $fn$
+AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.email_contacts c JOIN {S}.emails e ON e.id = c.email_id
+                       WHERE c.email_id = p_email AND c.is_proposed = 0 AND e.visibility = 'shared') $fn$
 ;;
 CREATE FUNCTION {S}.pdmail_sees_email(p_email bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
@@ -392,14 +393,21 @@ $fn$
 
 def _policies(schema: str) -> list[tuple[str, str, str, str | None, str | None]]:
     """(table, name, command, USING, WITH CHECK) for the users' group; the law in each table's words."""
-    me = f"{schema}.pdmail_me()"
-    admin = f"{schema}.pdmail_is_admin()"
+    # Scalar subqueries: each is worked out once per statement, not once per row.
+    me = f"(SELECT {schema}.pdmail_me())"
+    admin = f"(SELECT {schema}.pdmail_is_admin())"
     sees = f"{schema}.pdmail_sees_email(email_id)"
+    # The law on the emails table itself: its contact links are read through a definer function
+    # (email_contacts' own policy asks about emails), once per shared email nobody else owns.
+    email_law = (
+        f"owner_id = {me} OR (visibility = 'shared' AND ((deal_id IS NOT NULL AND is_deal_proposed = 0) "
+        f"OR {schema}.pdmail_counts_contact(id)))"
+    )
     owns = f"{schema}.pdmail_owns_email(email_id)"
     out: list[tuple[str, str, str, str | None, str | None]] = [
-        ("emails", "read", "SELECT", law(schema, "emails"), None),
+        ("emails", "read", "SELECT", email_law, None),
         ("emails", "add", "INSERT", None, f"owner_id = {me}"),
-        ("emails", "change", "UPDATE", law(schema, "emails"), "true"),
+        ("emails", "change", "UPDATE", email_law, "true"),
         ("emails", "remove", "DELETE", f"owner_id = {me}", None),
         ("threads", "read", "SELECT", f"owner_id = {me} OR {schema}.pdmail_sees_thread(id)", None),
         ("threads", "add", "INSERT", None, f"owner_id = {me}"),

@@ -1,7 +1,7 @@
 """Reading email: inbox, one email, its thread, search, and the views of contacts, deals and orgs.
 
-Every query here filters with :func:`pdmail.visibility.sql_condition` inside SQL, so limits, counts
-and pages are computed over what the viewer may see, never trimmed afterwards.
+Every query here filters with :func:`pdmail.visibility.sql_condition` (``Database.visible``) inside
+SQL, so limits, counts and pages are computed over what the viewer may see, never trimmed afterwards.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pdmail.core.errors import OwnerOnly, UsageError, not_found
 from pdmail.core.models import User
 from pdmail.store.db import Database
 from pdmail.store.emails import get_raw
-from pdmail.visibility import EmailFacts, sql_condition
+from pdmail.visibility import EmailFacts
 
 FOLDERS = ("inbox", "sent", "archive", "trash", "all")
 
@@ -67,8 +67,8 @@ def utc_bound(text: str, option: str) -> str:
     return value + "Z"
 
 
-def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
-    where = [sql_condition("e")]
+def _base_where(db: Database, viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
+    where = [db.visible("e")]
     params: dict = {"viewer": viewer.id}
     if not f.team:
         where.append("e.owner_id = :viewer")
@@ -127,11 +127,11 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
 _INT64_MAX = 2**63 - 1
 
 
-def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, dict]:
+def inbox_query(db: Database, viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, dict]:
     """The SQL of one page (``extra`` more rows to learn whether another page follows)."""
     if f.limit < 1 or f.page < 1:
         raise UsageError("--limit and --page must be at least 1")
-    where, params = _base_where(viewer, f)
+    where, params = _base_where(db, viewer, f)
     # Capped where SQLite's integers end: a page that far is simply past the last one.
     params.update(limit=min(f.limit + extra, _INT64_MAX), offset=min((f.page - 1) * f.limit, _INT64_MAX))
     sql = (
@@ -143,13 +143,13 @@ def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, d
 
 def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
     """One page, newest first, and whether there is a next one (without counting everything)."""
-    sql, params = inbox_query(viewer, f, extra=1)
+    sql, params = inbox_query(db, viewer, f, extra=1)
     rows = db.all(sql, params)
     return Page(_to_json(db, viewer, rows[: f.limit]), len(rows) > f.limit, f.page, f.limit)
 
 
 def count_emails(db: Database, viewer: User, f: InboxFilter) -> int:
-    where, params = _base_where(viewer, f)
+    where, params = _base_where(db, viewer, f)
     return db.scalar(f"SELECT count(*) FROM emails e WHERE {' AND '.join(where)}", params)
 
 
@@ -161,7 +161,7 @@ def thread_summaries(db: Database, viewer: User, thread_ids: list[int]) -> dict[
     params: dict = {f"t{i}": t for i, t in enumerate(thread_ids)} | {"viewer": viewer.id}
     rows = db.all(
         f"SELECT e.thread_id, count(*), sum(CASE WHEN e.is_read = 0 THEN 1 ELSE 0 END) FROM emails e "
-        f"WHERE e.thread_id IN ({marks}) AND {sql_condition('e')} GROUP BY e.thread_id",
+        f"WHERE e.thread_id IN ({marks}) AND {db.visible('e')} GROUP BY e.thread_id",
         params,
     )
     return {r[0]: (r[1], r[2] or 0) for r in rows}
@@ -245,7 +245,7 @@ def get_email_row(db: Database, viewer: User, email_id: int):
     row = db.one(
         f"SELECT {_EMAIL_COLUMNS}, e.body_text, e.raw_sha256, e.wrapper_sha256, e.link_trace_json, e.deal_rule, "
         f"e.is_deal_manual, e.is_automated, e.date_source, e.parse_status, e.message_id_norm "
-        f"FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {sql_condition('e')}",
+        f"FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {db.visible('e')}",
         {"id": email_id, "viewer": viewer.id},
     )
     if row is None:
@@ -271,7 +271,7 @@ def get_owned_email_row(db: Database, user: User, email_id: int, action: str = "
     if row is not None:
         return row
     owner = db.scalar(
-        f"SELECT u.email FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {sql_condition('e')}",
+        f"SELECT u.email FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {db.visible('e')}",
         {"id": email_id, "viewer": user.id},
     )
     if owner is None:
@@ -286,7 +286,7 @@ def thread_member_ids(db: Database, thread_id: int) -> list[int]:
 
 def thread_ids(db: Database, viewer: User, thread_id: int) -> list[int]:
     rows = db.all(
-        f"SELECT e.id FROM emails e WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",
+        f"SELECT e.id FROM emails e WHERE e.thread_id = :thread AND {db.visible('e')} ORDER BY e.date_utc, e.id",
         {"thread": thread_id, "viewer": viewer.id},
     )
     return [r[0] for r in rows]
@@ -295,7 +295,7 @@ def thread_ids(db: Database, viewer: User, thread_id: int) -> list[int]:
 def thread_emails(db: Database, viewer: User, thread_id: int) -> list[dict]:
     rows = db.all(
         f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id "
-        f"WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",
+        f"WHERE e.thread_id = :thread AND {db.visible('e')} ORDER BY e.date_utc, e.id",
         {"thread": thread_id, "viewer": viewer.id},
     )
     return _to_json(db, viewer, rows)
@@ -363,7 +363,7 @@ def search_query(
         raise UsageError('nothing to search for: give a word, a "phrase", from:ADDR or to:ADDR')
     if limit < 1:
         raise UsageError("--limit must be at least 1")
-    where = [sql_condition("e")]
+    where = [db.visible("e")]
     params: dict = {"viewer": viewer.id, "limit": limit}
     if not team:
         where.append("e.owner_id = :viewer")
@@ -402,12 +402,12 @@ def _matches_at_least(db: Database, fts: str, n: int) -> bool:
 def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, list[str]]:
     """The query plans of the main reads, for benchmarks and for checking an index is used."""
     cases = {
-        "inbox": inbox_query(viewer, InboxFilter(), extra=1),
-        "inbox --unread": inbox_query(viewer, InboxFilter(unread=True), extra=1),
-        "inbox --team": inbox_query(viewer, InboxFilter(team=True), extra=1),
-        "contact 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
-        "deal 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
-        "org 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),
+        "inbox": inbox_query(db, viewer, InboxFilter(), extra=1),
+        "inbox --unread": inbox_query(db, viewer, InboxFilter(unread=True), extra=1),
+        "inbox --team": inbox_query(db, viewer, InboxFilter(team=True), extra=1),
+        "contact 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
+        "deal 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
+        "org 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),
         f"search {search_word}": search_query(db, viewer, search_word),
         f"search {search_word}, many matches": search_query(db, viewer, search_word, by_date=True),
     }
@@ -420,7 +420,7 @@ def _like(term: str) -> str:
 
 def export_rows(db: Database, viewer: User, *, mine: bool, with_raw: bool, batch: int = 500):
     """Every email the viewer may see, oldest first, in batches so memory stays flat."""
-    where = sql_condition("e") + (" AND e.owner_id = :viewer" if mine else "")
+    where = db.visible("e") + (" AND e.owner_id = :viewer" if mine else "")
     last = (" ", 0)
     while True:
         rows = db.all(

@@ -13,6 +13,7 @@ psycopg is an install extra (``pip install 'pdmail[postgres]'``): it is imported
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -31,6 +32,8 @@ from pdmail.store.db import Database, busy_timeout
 WRITE_LOCK_KEY = 0x70646D61696C
 # Class of the session-level advisory locks that keep one sync per account (the account id is the key).
 SYNC_LOCK_CLASS = 0x7064
+# A test build's switch: pdmail's own visibility condition off, the policies alone decide (see visible()).
+POLICIES_ONLY_SWITCH = "PDMAIL_TEST_POLICIES_ONLY"
 
 
 def safe_label(url: str) -> str:
@@ -249,6 +252,17 @@ class PostgresDatabase(Database):
     # --- logins (migration 13, pdmail/store/logins_postgres.py) ---
 
     has_logins = True
+
+    def visible(self, alias: str = "e") -> str:
+        """The law as pdmail writes it, or, in a test build that proves the policies alone state it
+        (``PDMAIL_TEST_POLICIES_ONLY=1``), nothing: the database's policies are then the only filter.
+
+        The switch holds only on a connection that is a user's login, which the policies bind; one
+        that bypasses them (a superuser's own, the operator's) keeps pdmail's condition.
+        """
+        if os.environ.get(POLICIES_ONLY_SWITCH) == "1" and self.login_user_id() is not None:
+            return "TRUE"
+        return super().visible(alias)
 
     def team_roles(self) -> dict[str, str]:
         """This database's own roles by kind: tables, users, definer, capture, operator."""

@@ -317,7 +317,8 @@ BULK_TABLES = ("threads", "emails", "email_addresses", "email_contacts", "thread
 def build_postgres(url: str, *, emails: int, contacts: int, deals: int, users: int, seed: int) -> None:
     """The same rows in an empty PostgreSQL database at ``url``, with COPY; then ANALYZE.
 
-    The schema comes from pdmail's migrations. The load skips the foreign-key triggers
+    The schema comes from pdmail's migrations; each user is then given their login role. The load
+    skips the foreign-key triggers
     (``session_replication_role = replica``: the rows are consistent by construction) and makes the
     secondary indexes after the rows are in, exactly as the migrations defined them. Then
     ``VACUUM (ANALYZE)``: statistics for the planner, and the visibility map a server that has run for a
@@ -348,6 +349,9 @@ def build_postgres(url: str, *, emails: int, contacts: int, deals: int, users: i
         for _, definition in indexes:
             conn.execute(definition)
         _continue_ids(conn)
+        # Each user logs in as their own role, as `pdmail user add` makes it: the commands timed run as
+        # that user, under the database's policies.
+        conn.execute("SELECT pdmail_grant_login(id, NULL) FROM users ORDER BY id")
         print("VACUUM (ANALYZE)", file=sys.stderr)
         conn.execute("VACUUM (ANALYZE)")
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]

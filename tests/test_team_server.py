@@ -377,3 +377,36 @@ def test_a_copy_to_a_team_server_gives_each_user_a_login_as_user_add_does(pg_ser
         assert refused.exit_code == 2 and "only its operator reads" in refused.stderr
     finally:
         pg_server.drop_database(name)
+
+
+# --- the test build's switch: the policies alone ----------------------------------------------------
+
+
+def test_the_policies_only_switch_leaves_the_law_to_the_database(team, monkeypatch, tmp_path):
+    """With PDMAIL_TEST_POLICIES_ONLY=1 a user's login reads with no condition of pdmail's own: what it
+    then sees is what the policies give, as a widened policy shows. A file, and a connection that
+    bypasses the policies, ignore the switch."""
+    from pdmail.store import open_db
+    from pdmail.visibility import sql_condition
+
+    team.ok(MARIA, "bcc-ingest", input=message(f"Maria <{MARIA}>", "private to maria"))
+    team.ok(MARIA, "share", "1", "--private")
+    monkeypatch.setenv("PDMAIL_TEST_POLICIES_ONLY", "1")
+    for url, expected in (
+        (team.url(SAM), "TRUE"),
+        (team.server.url(team.name), sql_condition("e")),  # the superuser's own connection
+        (str(tmp_path / "file.db"), sql_condition("e")),
+    ):
+        if not url.startswith("postgresql"):
+            CliRunner().invoke(app, ["init", "--name", "M", "--email", MARIA], env={"PDMAIL_DB": url})
+        db = open_db(url)
+        try:
+            assert db.visible("e") == expected, url
+        finally:
+            db.close()
+    assert team.json(SAM, "inbox", "--team", "--folder", "all") == []
+    rawdb.execute(team.server.url(team.name), "ALTER POLICY pdmail_read ON emails USING (true)")
+    widened = team.json(SAM, "inbox", "--team", "--folder", "all")
+    assert [e["subject"] for e in widened] == ["private to maria"]  # nothing of pdmail's own stopped it
+    monkeypatch.delenv("PDMAIL_TEST_POLICIES_ONLY")
+    assert team.json(SAM, "inbox", "--team", "--folder", "all") == []

@@ -1,4 +1,4 @@
-"""The team server's logins: who you are is the PostgreSQL role you log in as (README.md, "Team server").
+"""The team server's logins: who you are is the PostgreSQL role you log in as (README.md, "Team server (PostgreSQL)").
 
 Each test sets a server up as the README does, from nothing: a database that belongs to an operator
 role with CREATEROLE and no superuser power, which runs `pdmail init`; the admin and colleagues then

@@ -1,6 +1,6 @@
 """The sharing law held by PostgreSQL itself: psql as an admin, a colleague or the mail server's role.
 
-docs/spec.md, "The sharing law"; README.md, "Team server". Each test connects with psycopg straight
+docs/spec.md, "The sharing law"; README.md, "Team server (PostgreSQL)". Each test connects with psycopg straight
 to the database as one login role, as a person with `psql` would, and never through pdmail:
 
 - ``SELECT`` from every table that holds mail or facts about mail returns only what the law lets

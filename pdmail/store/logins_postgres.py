@@ -1,7 +1,7 @@
 """Migration 13 on PostgreSQL: each user a login role, and row-level security that states the sharing law.
 
 Frozen, as every migration is: a later change to roles or policies is a later migration. What it
-makes (README.md, "Team server"; docs/spec.md, "The sharing law"):
+makes (README.md, "Team server (PostgreSQL)"; docs/spec.md, "The sharing law"):
 
 - Roles of this database, named after it (:func:`role_names`): ``<db>_pdmail_tables`` owns every
   table and nobody logs in as it; ``<db>_pdmail_users`` is the group of every user's login role and
@@ -9,7 +9,7 @@ makes (README.md, "Team server"; docs/spec.md, "The sharing law"):
   the policies call. ``pdmail_capture`` is the cluster's group for mail servers' logins. The role that
   runs this step (the one that ran ``pdmail init``: it needs CREATEROLE) is the database's operator:
   it may run later migrations and ``pdmail db copy``, and it owns the functions that make and remove
-  logins, which admins call but cannot change.
+  logins, which admins (and the operator) call but cannot change.
 - Who you are is the role you logged in as: ``pdmail_me()`` is the user whose ``db_role`` is
   ``session_user``. ``SET ROLE`` does not change it, and only a superuser can change the session's
   user.
@@ -349,7 +349,7 @@ AS $fn$
 DECLARE
     made bigint;
 BEGIN
-    IF NOT {S}.pdmail_is_admin() THEN
+    IF NOT ({S}.pdmail_is_admin() OR pg_has_role(session_user, {t}, 'USAGE')) THEN
         RAISE EXCEPTION 'only an admin can add users' USING ERRCODE = '42501';
     END IF;
     INSERT INTO {S}.users (email, name, is_admin, created_utc)
@@ -367,7 +367,7 @@ AS $fn$
 DECLARE
     gone record;
 BEGIN
-    IF NOT {S}.pdmail_is_admin() THEN
+    IF NOT ({S}.pdmail_is_admin() OR pg_has_role(session_user, {t}, 'USAGE')) THEN
         RAISE EXCEPTION 'only an admin can remove users' USING ERRCODE = '42501';
     END IF;
     SELECT * INTO gone FROM {S}.users WHERE id = p_user AND removed_utc IS NULL FOR UPDATE;

@@ -290,6 +290,11 @@ CREATE TABLE "raw_messages" (
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         );
+CREATE TABLE relink_held (
+            request_id INTEGER NOT NULL REFERENCES relink_requests(id),
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            PRIMARY KEY (request_id, email_id)
+        );
 CREATE TABLE relink_progress (
             user_id INTEGER PRIMARY KEY REFERENCES users(id),
             request_id INTEGER NOT NULL

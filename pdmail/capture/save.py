@@ -635,6 +635,8 @@ def _save(
         is_deal_manual=state.is_deal_manual,
     )
     email_id = store.insert_email(db, new)
+    joined = thread_id if facts.thread is not None else None
+    relink.hold_new_mail(db, owner, email_id, joined, state)  # a colleague's change, not yet applied here
     if parsed.pdmail_token and origin.source != "sent":
         outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)

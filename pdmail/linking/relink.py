@@ -631,10 +631,53 @@ def catch_up(db: Database, user: User) -> int:
 
 
 def _relink_own(db: Database, user: User, request: store.RelinkRequest) -> None:
+    """The change, on the user's own mail, as if it had been made on a file: mail captured since then
+    (held for this change) is first put back as capture stored it, the conversations are linked
+    again on the author's behalf, and that new mail then follows what waits in its conversation,
+    as capture's follow-up does after a change."""
+    captured_since = store.release_held(db, request)
     if request.scope.get("everything"):
         threads = store.own_threads(db, user.id)
     else:
-        threads = store.threads_owned_by(db, _threads_in_scope(db, request.scope), user.id)
+        found = _threads_in_scope(db, request.scope) + [t for t, _ in captured_since]
+        threads = store.threads_owned_by(db, found, user.id)
     author = users_store.get_user(db, request.caused_by) if request.caused_by is not None else None
     with acting(author, stamp=request.caused_utc):
         relink_threads(db, threads)
+    for thread_id, email_id in captured_since:
+        after_capture(db, thread_id, email_id)
+
+
+def hold_new_mail(db: Database, owner: User, email_id: int, thread_id: int | None, links: LinkState) -> bool:
+    """New mail for an owner whose pdmail has not yet re-linked their mail for a colleague's change
+    (the team server): if it joins a conversation that existed when the change was made, each of its
+    links the change may concern waits for the owner, caused by the change, until :func:`catch_up`
+    decides it as a file would have. Without this, mail arriving meanwhile in a conversation the
+    change would only have proposed to link would be seen by others at once.
+
+    Whether the change concerns a link: a contact reached through an address the change named; a
+    deal it named, or reached through such a contact; anything, for a block-list change or a rescan.
+    ``thread_id`` is None for mail that starts a conversation: nothing older waits there. Returns
+    whether any link was held.
+    """
+    if not db.has_logins or thread_id is None or not (links.contacts or links.deal_id is not None):
+        return False
+    waiting = [r for r in store.relink_requests_for(db, owner.id) if r.caused_by != owner.id]
+    if waiting:
+        started = store.thread_created_utc(db, thread_id)
+        waiting = [r for r in waiting if started <= r.caused_utc]
+    contacts: dict[int, store.RelinkRequest] = {}
+    deal = None
+    for request in waiting:
+        named = set(request.scope.get("addresses", ()))
+        wide = "block" in request.scope or "everything" in request.scope
+        for contact_id, address, *_ in links.contacts:
+            if contact_id not in contacts and (wide or address in named):
+                contacts[contact_id] = request
+        concerned = wide or links.deal_id in request.scope.get("deals", ()) or bool(contacts)
+        if deal is None and links.deal_id is not None and not links.is_deal_manual and concerned:
+            deal = request
+    if not contacts and deal is None:
+        return False
+    store.hold_for_owner(db, email_id, contacts, deal)
+    return True

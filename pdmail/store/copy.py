@@ -84,7 +84,9 @@ TABLES: tuple[Table, ...] = (
 # What each database keeps for itself: the record of its own migrations, SQLite's id counters, each
 # engine's full-text index (rebuilt from the emails, see the module's docstring), and the team
 # server's re-links waiting for their owners (a file re-links at once, and a copy starts with none).
-ENGINE_TABLES = frozenset({LEDGER, "sqlite_sequence", "email_search", "relink_requests", "relink_progress"})
+ENGINE_TABLES = frozenset(
+    {LEDGER, "sqlite_sequence", "email_search", "relink_requests", "relink_progress", "relink_held"}
+)
 # Columns that say how a user logs in to one database, not what they are: each copy gives its own.
 PER_DATABASE_COLUMNS = {"users": frozenset({"db_role"})}
 ENGINE_TABLE_PREFIXES = ("email_fts",)  # FTS5's table and the tables it keeps its index in

@@ -174,6 +174,55 @@ def relink_requests_for(db: Database, user_id: int) -> list[RelinkRequest]:
     return [RelinkRequest(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
 
+def hold_for_owner(db: Database, email_id: int, contacts: dict[int, RelinkRequest], deal: RelinkRequest | None) -> None:
+    """Make these links of a new email wait, each for the change given: see ``relink.hold_new_mail``."""
+    for contact_id, request in contacts.items():
+        db.execute(
+            "UPDATE email_contacts SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
+            "WHERE email_id = ? AND contact_id = ? AND is_manual = 0",
+            (request.caused_by, request.caused_utc, email_id, contact_id),
+        )
+    if deal is not None:
+        db.execute(
+            "UPDATE emails SET deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = 1 "
+            "WHERE id = ? AND deal_id IS NOT NULL AND is_deal_manual = 0",
+            (deal.caused_by, deal.caused_utc, email_id),
+        )
+    db.executemany(
+        "INSERT INTO relink_held (request_id, email_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        sorted({(r.id, email_id) for r in (*contacts.values(), *([deal] if deal else []))}),
+    )
+
+
+def release_held(db: Database, request: RelinkRequest) -> list[tuple[int, int]]:
+    """Undo what :func:`hold_for_owner` did for ``request`` on the mail this connection may change:
+    those links are its owner's own capture's again. The (thread, email) of each email it held."""
+    held = db.all(
+        "SELECT e.thread_id, e.id FROM relink_held h JOIN emails e ON e.id = h.email_id "
+        "WHERE h.request_id = ? ORDER BY e.id",
+        (request.id,),
+    )
+    marks = {"by": request.caused_by, "at": request.caused_utc}
+    for _thread, email_id in held:
+        db.execute(
+            "UPDATE email_contacts SET caused_by = NULL, caused_utc = NULL, is_proposed = 0 WHERE email_id = :e "
+            "AND is_proposed = 1 AND caused_by IS NOT DISTINCT FROM CAST(:by AS BIGINT) AND caused_utc = :at",
+            {"e": email_id, **marks},
+        )
+        db.execute(
+            "UPDATE emails SET deal_caused_by = NULL, deal_caused_utc = NULL, is_deal_proposed = 0 WHERE id = :e "
+            "AND is_deal_proposed = 1 AND deal_caused_by IS NOT DISTINCT FROM CAST(:by AS BIGINT) "
+            "AND deal_caused_utc = :at",
+            {"e": email_id, **marks},
+        )
+        db.execute("DELETE FROM relink_held WHERE request_id = ? AND email_id = ?", (request.id, email_id))
+    return [(r[0], r[1]) for r in held]
+
+
+def thread_created_utc(db: Database, thread_id: int) -> str:
+    return db.scalar("SELECT created_utc FROM threads WHERE id = ?", (thread_id,))
+
+
 def mark_relinked(db: Database, user_id: int, request_id: int) -> None:
     db.execute(
         "INSERT INTO relink_progress (user_id, request_id) VALUES (?, ?) "

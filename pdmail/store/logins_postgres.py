@@ -58,6 +58,7 @@ MAIL_TABLES = (
     "pending_ops",
     "outbox",
     "templates",
+    "relink_held",
 )
 # The company's settings and each user's: readable by every user, changed by admins or by their user.
 COMPANY_TABLES = ("company", "company_settings", "app_state", "blocked", "user_settings", "user_addresses")
@@ -117,6 +118,12 @@ CREATE TABLE relink_requests (
 CREATE TABLE relink_progress (
     user_id BIGINT PRIMARY KEY REFERENCES users(id) DEFERRABLE,
     request_id BIGINT NOT NULL
+)
+;;
+CREATE TABLE relink_held (
+    request_id BIGINT NOT NULL REFERENCES relink_requests(id) DEFERRABLE,
+    email_id BIGINT NOT NULL REFERENCES emails(id) DEFERRABLE,
+    PRIMARY KEY (request_id, email_id)
 )
 """
 
@@ -531,6 +538,7 @@ def _policies(schema: str) -> list[tuple[str, str, str, str | None, str | None]]
         ("relink_requests", "read", "SELECT", "true", None),
         ("relink_requests", "add", "INSERT", None, f"caused_by IS NULL OR caused_by = {me}"),
         ("relink_progress", "own", "ALL", f"user_id = {me}", f"user_id = {me}"),
+        ("relink_held", "own", "ALL", owns, owns),
     ]
     return out
 

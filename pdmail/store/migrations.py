@@ -715,7 +715,8 @@ def m013_logins_and_relinks_for_owners(db: sqlite3.Connection) -> None:
     as; a user who leaves keeps their mail, owner recorded, with the login taken away
     (``removed_utc``). There, a colleague's change cannot re-link mail its author may not see, so it
     is recorded (``relink_requests``) and each owner's pdmail re-links their own mail at their next
-    command (``relink_progress``: how far each user got). A file has no logins and re-links at once;
+    command (``relink_progress``: how far each user got); mail captured meanwhile into a conversation
+    the change touches waits for that (``relink_held``). A file has no logins and re-links at once;
     it keeps the same columns and tables (empty) so that ``pdmail db copy`` moves a database either
     way unchanged.
     """
@@ -734,6 +735,11 @@ def m013_logins_and_relinks_for_owners(db: sqlite3.Connection) -> None:
         CREATE TABLE relink_progress (
             user_id INTEGER PRIMARY KEY REFERENCES users(id),
             request_id INTEGER NOT NULL
+        );
+        CREATE TABLE relink_held (
+            request_id INTEGER NOT NULL REFERENCES relink_requests(id),
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            PRIMARY KEY (request_id, email_id)
         );
         """,
     )

@@ -410,3 +410,103 @@ def test_the_policies_only_switch_leaves_the_law_to_the_database(team, monkeypat
     assert [e["subject"] for e in widened] == ["private to maria"]  # nothing of pdmail's own stopped it
     monkeypatch.delenv("PDMAIL_TEST_POLICIES_ONLY")
     assert team.json(SAM, "inbox", "--team", "--folder", "all") == []
+
+
+# --- the mail server's pipe ---------------------------------------------------------------------------
+
+CAPTURE = "capture@bcc.northwind.example"
+
+
+@pytest.fixture
+def mta(team, pg_server):
+    """The mail server's login, made by the operator as the README shows, a member of pdmail_capture."""
+    role = f"mailserver_{team.name}"
+    pg_server.run_sql(f'CREATE ROLE "{role}" LOGIN')
+    pg_server.run_sql(f'GRANT {CAPTURE_ROLE} TO "{role}"')
+    team.ok(MARIA, "settings", "set", "bcc-address", CAPTURE)
+    yield role
+    pg_server.drop_database(team.name)  # its grants go with it, so the role can go
+    pg_server.run_sql(f'DROP ROLE IF EXISTS "{role}"')
+
+
+def piped(sender: str, subject: str, mid: str, *, reply_to: str | None = None) -> bytes:
+    refs = f"In-Reply-To: <{reply_to}>\r\nReferences: <{reply_to}>\r\n" if reply_to else ""
+    return (
+        f"From: {sender}\r\nTo: Ada Byron <ada@acme.example>\r\nBcc: {CAPTURE}\r\nSubject: {subject}\r\n"
+        f"Date: Mon, 16 Nov 2026 09:00:00 +0000\r\nMessage-ID: <{mid}>\r\n{refs}\r\nThe quote, as promised.\r\n"
+    ).encode()
+
+
+def test_the_mail_servers_login_stores_mail_for_its_sender_and_reads_none(team, mta):
+    first = team.json(mta, "bcc-ingest", input=piped(f"Sam <{SAM}>", "Quote", "q1@northwind.example"))[0]
+    assert first["status"] == "stored"
+    again = team.json(mta, "bcc-ingest", input=piped(f"Sam <{SAM}>", "Quote", "q1@northwind.example"))[0]
+    assert (again["status"], again["id"]) == ("duplicate", first["id"])
+    reply = team.json(
+        mta,
+        "bcc-ingest",
+        input=piped(f"Sam <{SAM}>", "Re: Quote", "q2@northwind.example", reply_to="q1@northwind.example"),
+    )[0]
+    refused = team.run(mta, "bcc-ingest", "--json", input=piped("Eve <eve@evil.example>", "Offer", "e1@evil.example"))
+    assert refused.exit_code == 3 and json.loads(refused.stdout)[0]["status"] == "quarantined"
+    assert (
+        team.run(
+            mta, "bcc-ingest", "--mta", input=piped("Eve <eve@evil.example>", "Offer 2", "e2@evil.example")
+        ).exit_code
+        == 0
+    )
+
+    mine = team.json(SAM, "inbox", "--folder", "all")
+    assert {e["id"] for e in mine} == {first["id"], reply["id"]}
+    assert len({e["thread_id"] for e in mine}) == 1 and all(e["owner"] == SAM for e in mine)
+    assert [e["contacts"] for e in mine] == [[1], [1]]  # Ada, made a contact as the mail came in
+    assert len(team.json(MARIA, "bcc-ingest", "--quarantine")) == 2  # strangers' refused mail: the admin's
+
+    assert team.run(mta, "inbox").exit_code == 2  # no pdmail user
+    with team.connect(mta) as conn:
+        for table in MAIL_TABLES:
+            try:
+                assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
+            except psycopg.errors.InsufficientPrivilege:
+                pass
+
+
+def capture_functions(team: Team) -> list[tuple[str, str]]:
+    """(name, argument types) of every function the mail server's login may call."""
+    return team.superuser_sql(
+        "SELECT p.proname, pg_get_function_identity_arguments(p.oid) FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' "
+        "AND has_function_privilege(?, p.oid, 'EXECUTE') AND p.proname LIKE 'pdmail!_%' ESCAPE '!' ORDER BY 1",
+        (CAPTURE_ROLE,),
+    )
+
+
+def test_the_capture_functions_answer_no_content_whatever_they_are_asked(team, mta):
+    """Every function the mail server's login may call, asked about every thread and email with every
+    subject and address of the mail stored: nothing it answers holds a subject, a body or an address."""
+    team.ok(SAM, "settings", "set", "default-visibility", "private")
+    stored = team.json(mta, "bcc-ingest", input=piped(f"Sam <{SAM}>", "Secret merger", "s1@northwind.example"))
+    assert stored[0]["status"] == "stored"
+    secrets = {"Secret merger", "secret merger", "The quote, as promised.", "ada@acme.example"}
+    threads = [r[0] for r in team.superuser_sql("SELECT id FROM threads")]
+    emails = [r[0] for r in team.superuser_sql("SELECT id FROM emails")]
+    sam = team.superuser_sql("SELECT id FROM users WHERE email = ?", (SAM,))[0][0]
+    reads = {
+        "pdmail_capture_thread": [(t,) for t in threads],
+        "pdmail_capture_email_deal": [(e,) for e in emails],
+        "pdmail_capture_thread_has_proposals": [(t,) for t in threads],
+        "pdmail_capture_subject_threads": [(sam, "secret merger", "2000-01-01T00:00:00Z", [])],
+        "pdmail_capture_thread_ids": [(sam, ["s1@northwind.example"])],
+        "pdmail_capture_emails_by_message_id": [(sam, "s1@northwind.example")],
+        "pdmail_capture_held_email": [(1,)],
+    }
+    callable_ = {name for name, _ in capture_functions(team)}
+    assert set(reads) <= callable_ and not any(name.startswith("pdmail_sees") for name in callable_)
+    with team.connect(mta) as conn:
+        for name, calls in reads.items():
+            for args in calls:
+                marks = ", ".join(["%s"] * len(args))
+                answer = repr(conn.execute(f"SELECT * FROM {name}({marks})", args).fetchall())
+                assert not any(secret in answer for secret in secrets), (name, args, answer)
+    with team.connect(SAM) as conn, pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("SELECT * FROM pdmail_capture_thread(1)")  # not for users: they read through the policies

@@ -188,8 +188,9 @@ OWNED = {
 
 def test_the_world_holds_every_table_the_law_covers(db):
     """So that the reading tests below look at rows, not at empty tables (these few stay empty here:
-    the sync met no failure and no past mail, and no template was made)."""
-    never_filled = {"fetch_failures", "past_skips", "past_skip_addresses", "templates"}
+    the sync met no failure and no past mail, no template was made, and no captured mail waited for a
+    colleague's change: test_team_server.py fills that one)."""
+    never_filled = {"fetch_failures", "past_skips", "past_skip_addresses", "templates", "relink_held"}
     empty = [t for t in MAIL_TABLES if t not in never_filled and not db.truth(f"SELECT 1 FROM {t} LIMIT 1")]
     assert empty == []
 

@@ -707,8 +707,9 @@ def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
     if threading_rules.subject_fallback_allowed(has_refs, parsed.subject):
         date = parsed.date_utc or datetime.now(UTC)
         since = iso_utc(date - timedelta(days=SUBJECT_FALLBACK_DAYS))
-        candidates = store.subject_candidates(db, owner.id, threading_rules.normalize_subject(parsed.subject), since)
         participants = frozenset(a.email for a in (*parsed.from_, *parsed.to, *parsed.cc))
+        subject = threading_rules.normalize_subject(parsed.subject)
+        candidates = store.subject_candidates(db, owner.id, subject, since, participants)
         picked = threading_rules.pick_fallback_thread(candidates, participants, owner.addresses, date)
         if picked is not None:
             return _Threads(ids, _thread_facts(db, picked))

@@ -76,6 +76,7 @@ def run(argv: list[str]) -> int | None:
 
         db = open_db(call.db)
         try:
+            db.act_for_capture()  # on a team server: the mail server's login, which reads no mail
             outcome = ingest.ingest_stdin(db, sys.stdin.buffer, recipient=call.recipient)
         finally:
             db.close()

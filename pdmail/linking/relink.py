@@ -575,7 +575,10 @@ def after_contact_removed(db: Database, contact: Contact) -> None:
 
 
 def _threads_in_scope(db: Database, scope: Mapping) -> list[int]:
-    """The threads a recorded change touches, among those this connection may see."""
+    """The threads a recorded change touches, among those this connection may see (the mail server's
+    login sees none: every owner re-links their own)."""
+    if db.capture_only:
+        return []
     if "addresses" in scope:
         return store.threads_with_addresses(db, scope["addresses"])
     if "block" in scope:

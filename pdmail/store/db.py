@@ -316,6 +316,11 @@ class Database:
     def become(self, role: str) -> None:
         """Take on ``role`` for the rest of the connection (see :meth:`may_act_as_anyone`)."""
 
+    capture_only = False  # the mail server's login on a team server: it stores mail and reads none
+
+    def act_for_capture(self) -> None:
+        """Before storing piped mail: on a team server, act as the mail server's login (see PostgreSQL's)."""
+
     def require_operator(self, what: str) -> None:
         """Refuse ``what`` unless this connection may read and write every row (a file: always)."""
 

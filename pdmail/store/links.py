@@ -176,6 +176,15 @@ def relink_requests_for(db: Database, user_id: int) -> list[RelinkRequest]:
 
 def hold_for_owner(db: Database, email_id: int, contacts: dict[int, RelinkRequest], deal: RelinkRequest | None) -> None:
     """Make these links of a new email wait, each for the change given: see ``relink.hold_new_mail``."""
+    if db.capture_only:
+        for request_id in sorted({r.id for r in contacts.values()} | ({deal.id} if deal else set())):
+            mine = [cid for cid, r in contacts.items() if r.id == request_id]
+            held_deal = deal is not None and deal.id == request_id
+            db.execute(
+                "SELECT pdmail_capture_hold(?, ?, CAST(? AS bigint[]), CAST(? AS boolean))",
+                (email_id, request_id, mine, "true" if held_deal else "false"),
+            )
+        return
     for contact_id, request in contacts.items():
         db.execute(
             "UPDATE email_contacts SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
@@ -190,7 +199,7 @@ def hold_for_owner(db: Database, email_id: int, contacts: dict[int, RelinkReques
         )
     db.executemany(
         "INSERT INTO relink_held (request_id, email_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        sorted({(r.id, email_id) for r in (*contacts.values(), *([deal] if deal else []))}),
+        sorted({(r.id, email_id) for r in contacts.values()} | ({(deal.id, email_id)} if deal else set())),
     )
 
 
@@ -220,6 +229,8 @@ def release_held(db: Database, request: RelinkRequest) -> list[tuple[int, int]]:
 
 
 def thread_created_utc(db: Database, thread_id: int) -> str:
+    if db.capture_only:
+        return db.scalar("SELECT created_utc FROM pdmail_capture_thread(?)", (thread_id,))
     return db.scalar("SELECT created_utc FROM threads WHERE id = ?", (thread_id,))
 
 
@@ -483,6 +494,8 @@ def emails_with_proposals(db: Database, owner_id: int) -> list[int]:
 
 def thread_has_proposals(db: Database, thread_id: int) -> bool:
     """Whether any link of the thread waits for its owner: capture asks this of every new email."""
+    if db.capture_only:
+        return bool(db.scalar("SELECT pdmail_capture_thread_has_proposals(?)", (thread_id,)))
     return bool(
         db.scalar(
             "SELECT EXISTS (SELECT 1 FROM emails WHERE thread_id = :thread AND is_deal_proposed = 1) OR EXISTS "
@@ -496,6 +509,9 @@ def thread_has_proposals(db: Database, thread_id: int) -> bool:
 def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> None:
     """The email's contact links to contacts whose link waits for the owner elsewhere in the thread
     wait too, with the same cause."""
+    if db.capture_only:
+        db.execute("SELECT pdmail_capture_follow_contact_proposals(?, ?)", (thread_id, email_id))
+        return
     pending = db.all(
         "SELECT x.contact_id, x.caused_by, x.caused_utc FROM email_contacts x JOIN emails o ON o.id = x.email_id "
         "WHERE o.thread_id = ? AND o.id != ? AND x.is_proposed = 1 ORDER BY o.id DESC",
@@ -511,12 +527,18 @@ def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> Non
 
 def email_deal(db: Database, email_id: int) -> tuple[int | None, str | None, bool]:
     """The email's deal, the rule that gave it, and whether it was chosen by hand."""
-    row = db.row("SELECT deal_id, deal_rule, is_deal_manual FROM emails WHERE id = ?", (email_id,))
+    if db.capture_only:
+        row = db.row("SELECT * FROM pdmail_capture_email_deal(?)", (email_id,))
+    else:
+        row = db.row("SELECT deal_id, deal_rule, is_deal_manual FROM emails WHERE id = ?", (email_id,))
     return row["deal_id"], row["deal_rule"], bool(row["is_deal_manual"])
 
 
 def pending_thread_deal(db: Database, thread_id: int, email_id: int, deal_id: int) -> LinkCause | None:
     """Why the thread's other email holds this deal only as a proposal, if it does."""
+    if db.capture_only:
+        row = db.one("SELECT * FROM pdmail_capture_pending_thread_deal(?, ?, ?)", (thread_id, email_id, deal_id))
+        return None if row is None else LinkCause(row[0], row[1] or "", True)
     row = db.one(
         "SELECT deal_caused_by, deal_caused_utc FROM emails WHERE thread_id = ? AND id != ? AND deal_id = ? "
         "AND is_deal_proposed = 1 ORDER BY id LIMIT 1",
@@ -527,6 +549,9 @@ def pending_thread_deal(db: Database, thread_id: int, email_id: int, deal_id: in
 
 def pending_deal_contact(db: Database, email_id: int, deal_id: int) -> LinkCause | None:
     """Why the email is linked to the deal's contact only by a proposal, if it is."""
+    if db.capture_only:
+        row = db.one("SELECT * FROM pdmail_capture_pending_deal_contact(?, ?)", (email_id, deal_id))
+        return None if row is None else LinkCause(row[0], row[1] or "", True)
     row = db.one(
         "SELECT x.caused_by, x.caused_utc FROM email_contacts x JOIN deals d ON d.contact_id = x.contact_id "
         "WHERE x.email_id = ? AND d.id = ? AND x.is_proposed = 1",
@@ -539,6 +564,11 @@ def propose_deal(
     db: Database, cause: LinkCause, *, deal_id: int, email_id: int | None = None, thread_id: int | None = None
 ) -> None:
     """Make the deal link of one email (or of every email of a thread that got it without a cause) wait."""
+    if db.capture_only:
+        db.execute(
+            "SELECT pdmail_capture_propose_deal(?, ?, ?, ?, ?)", (cause.by, cause.at, deal_id, email_id, thread_id)
+        )
+        return
     where, params = (
         ("id = ?", (email_id,))
         if email_id is not None

@@ -62,7 +62,20 @@ MAIL_TABLES = (
 )
 # The company's settings and each user's: readable by every user, changed by admins or by their user.
 COMPANY_TABLES = ("company", "company_settings", "app_state", "blocked", "user_settings", "user_addresses")
-RELINK_TABLES = ("relink_requests", "relink_progress")
+RELINK_TABLES = ("relink_requests", "relink_progress")  # relink_held is mail: MAIL_TABLES
+# What the definer functions write for capture (each checks whose mail it writes).
+DEFINER_WRITES = (
+    "threads",
+    "thread_message_ids",
+    "emails",
+    "email_search",
+    "email_addresses",
+    "email_contacts",
+    "audit_log",
+    "quarantine",
+    "outbox",
+    "relink_held",
+)
 # The CRM: every user reads and changes it.
 SHARED_TABLES = ("orgs", "contacts", "contact_emails", "deals")
 
@@ -251,8 +264,8 @@ CREATE FUNCTION {S}.pdmail_guard_email() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$
 BEGIN
-    IF pg_has_role(current_user, {t}, 'USAGE') THEN
-        RETURN NEW;  -- the operator: migrations and pdmail db copy
+    IF pg_has_role(current_user, {t}, 'USAGE') OR pg_has_role(current_user, {d}, 'USAGE') THEN
+        RETURN NEW;  -- the operator (migrations, pdmail db copy) and the definer functions
     END IF;
     IF NEW.owner_id IS DISTINCT FROM OLD.owner_id OR NEW.id IS DISTINCT FROM OLD.id THEN
         RAISE EXCEPTION 'email % keeps its owner and its id', OLD.id USING ERRCODE = '42501';
@@ -269,7 +282,7 @@ CREATE FUNCTION {S}.pdmail_guard_thread() RETURNS trigger
 LANGUAGE plpgsql SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$
 BEGIN
-    IF pg_has_role(current_user, {t}, 'USAGE') THEN
+    IF pg_has_role(current_user, {t}, 'USAGE') OR pg_has_role(current_user, {d}, 'USAGE') THEN
         RETURN NEW;
     END IF;
     IF NEW.owner_id IS DISTINCT FROM OLD.owner_id OR NEW.id IS DISTINCT FROM OLD.id THEN
@@ -300,6 +313,247 @@ _LINK_COLUMNS = (
     "deal_caused_utc",
     "is_deal_proposed",
 )
+
+# What the mail server's pipe (pdmail_capture) asks and writes. It reads no mail: each function
+# answers what capture must know of one user's mail (is this message stored already, which
+# conversation it continues and that conversation's visibility, deal and whether links in it wait
+# for its owner), never a subject, a body or an address of it, and writes only what capture writes.
+CAPTURE = """
+CREATE FUNCTION {S}.pdmail_capture_email_by_fingerprint(p_owner bigint, p_fingerprint text) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT id FROM {S}.emails WHERE owner_id = p_owner AND fingerprint = p_fingerprint $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_emails_by_message_id(p_owner bigint, p_message_id text) RETURNS SETOF bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT id FROM {S}.emails WHERE owner_id = p_owner AND message_id_norm = p_message_id
+        UNION SELECT id FROM {S}.emails WHERE owner_id = p_owner AND alt_message_id = p_message_id $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_sent_copy(p_owner bigint, p_token text) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT email_id FROM {S}.outbox WHERE owner_id = p_owner AND token = p_token AND email_id IS NOT NULL $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_confirm_sent(p_owner bigint, p_token text, p_email bigint, p_stamp text)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+    WITH done AS (
+        UPDATE {S}.outbox SET status = 'sent', email_id = p_email, sent_utc = coalesce(sent_utc, p_stamp),
+            sent_copy = 'done', last_error = 'confirmed by its copy in the mailbox', claimed_by = NULL
+        WHERE owner_id = p_owner AND token = p_token AND status IN ('sending', 'ambiguous', 'failed', 'queued')
+          AND email_id IS NULL AND EXISTS (SELECT 1 FROM {S}.emails WHERE id = p_email AND owner_id = p_owner)
+        RETURNING 1)
+    SELECT count(*) FROM done
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_thread_ids(p_owner bigint, p_message_ids text[])
+RETURNS TABLE (message_id text, thread_id bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT message_id, thread_id FROM {S}.thread_message_ids
+        WHERE owner_id = p_owner AND message_id = ANY (p_message_ids) $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_split_by_hand(p_threads bigint[]) RETURNS SETOF bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT DISTINCT thread_id FROM {S}.audit_log
+        WHERE thread_id = ANY (p_threads) AND action IN ('split', 'split-off') $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_subject_threads(p_owner bigint, p_subject text, p_since text, p_participants text[])
+RETURNS TABLE (id bigint, last_date_utc text, shared text[])
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+    SELECT t.id, t.last_date_utc,
+           ARRAY(SELECT DISTINCT ea.address FROM {S}.email_addresses ea JOIN {S}.emails e ON e.id = ea.email_id
+                 WHERE e.thread_id = t.id AND ea.address = ANY (p_participants) ORDER BY 1)
+    FROM {S}.threads t
+    WHERE t.owner_id = p_owner AND t.subject_norm = p_subject AND t.last_date_utc >= p_since
+    ORDER BY t.last_date_utc DESC LIMIT 20
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_thread(p_thread bigint)
+RETURNS TABLE (id bigint, owner_id bigint, deal_id bigint, deal_rule text, is_deal_manual bigint, visibility text,
+               created_utc text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT id, owner_id, deal_id, deal_rule, is_deal_manual, visibility, created_utc FROM {S}.threads
+        WHERE id = p_thread $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_new_thread(p_owner bigint, p_subject text, p_visibility text, p_stamp text)
+RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ INSERT INTO {S}.threads (owner_id, subject_norm, visibility, last_date_utc, created_utc)
+        VALUES (p_owner, p_subject, p_visibility, NULL, p_stamp) RETURNING id $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_register(p_owner bigint, p_message_ids text[], p_thread bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ INSERT INTO {S}.thread_message_ids (owner_id, message_id, thread_id)
+        SELECT p_owner, m, p_thread FROM unnest(p_message_ids) WITH ORDINALITY AS x(m, n)
+        WHERE EXISTS (SELECT 1 FROM {S}.threads WHERE id = p_thread AND owner_id = p_owner) ORDER BY n
+        ON CONFLICT DO NOTHING $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_merge_threads(p_target bigint, p_others bigint[]) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+DECLARE
+    target record;
+    other record;
+    other_id bigint;
+BEGIN
+    SELECT * INTO target FROM {S}.threads WHERE id = p_target;
+    FOREACH other_id IN ARRAY p_others LOOP
+        SELECT * INTO other FROM {S}.threads WHERE id = other_id AND owner_id = target.owner_id;
+        IF NOT FOUND THEN
+            RAISE EXCEPTION 'thread % is not in the same mailbox as thread %', other_id, p_target;
+        END IF;
+        IF (target.deal_id IS NULL AND other.deal_id IS NOT NULL)
+           OR (other.is_deal_manual = 1 AND target.is_deal_manual = 0) THEN
+            UPDATE {S}.threads SET deal_id = other.deal_id, deal_rule = other.deal_rule,
+                is_deal_manual = other.is_deal_manual WHERE id = p_target;
+            SELECT * INTO target FROM {S}.threads WHERE id = p_target;
+        END IF;
+        UPDATE {S}.emails SET thread_id = p_target WHERE thread_id = other_id;
+        UPDATE {S}.thread_message_ids SET thread_id = p_target WHERE thread_id = other_id;
+        UPDATE {S}.audit_log SET thread_id = p_target WHERE thread_id = other_id;
+        DELETE FROM {S}.threads WHERE id = other_id;
+    END LOOP;
+    UPDATE {S}.threads SET last_date_utc = (SELECT max(date_utc) FROM {S}.emails WHERE thread_id = p_target)
+        WHERE id = p_target;
+END
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_touch_thread(p_thread bigint, p_date text) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ UPDATE {S}.threads SET last_date_utc = CASE WHEN coalesce(last_date_utc, '') < p_date THEN p_date
+        ELSE last_date_utc END WHERE id = p_thread $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_set_thread_deal(p_thread bigint, p_deal bigint, p_rule text) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+    UPDATE {S}.threads SET deal_id = p_deal, deal_rule = p_rule, is_deal_manual = 0 WHERE id = p_thread;
+    UPDATE {S}.emails SET deal_id = p_deal, deal_rule = p_rule, is_deal_manual = 0,
+        needs_deal = CASE WHEN p_deal IS NULL THEN needs_deal ELSE 0 END,
+        deal_caused_by = CASE WHEN deal_id IS NOT DISTINCT FROM p_deal THEN deal_caused_by END,
+        deal_caused_utc = CASE WHEN deal_id IS NOT DISTINCT FROM p_deal THEN deal_caused_utc END,
+        is_deal_proposed = CASE WHEN deal_id IS NOT DISTINCT FROM p_deal THEN is_deal_proposed ELSE 0 END
+    WHERE thread_id = p_thread AND coalesce(link_verdict, '') != 'internal';
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_store_email(p_email jsonb, p_addresses jsonb, p_contacts jsonb, p_words text)
+RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+DECLARE
+    made bigint;
+BEGIN
+    IF NOT EXISTS (SELECT 1 FROM {S}.threads WHERE id = (p_email ->> 'thread_id')::bigint
+                   AND owner_id = (p_email ->> 'owner_id')::bigint) THEN
+        RAISE EXCEPTION 'an email goes into a thread of its own owner';
+    END IF;
+    INSERT INTO {S}.emails (owner_id, thread_id, message_id, message_id_norm, alt_message_id, fingerprint,
+        raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
+        subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
+        deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, link_input_json,
+        bcc_deal_id, parse_status, captured_utc, is_deal_manual)
+    SELECT owner_id, thread_id, message_id, message_id_norm, alt_message_id, fingerprint,
+        raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
+        subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
+        deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, link_input_json,
+        bcc_deal_id, parse_status, captured_utc, is_deal_manual
+    FROM jsonb_to_record(p_email) AS x(owner_id bigint, thread_id bigint, message_id text, message_id_norm text,
+        alt_message_id text, fingerprint text, raw_sha256 text, wrapper_sha256 text, direction text, source text,
+        from_name text, from_email text, to_json text, cc_json text, addresses text, subject text, date_utc text,
+        date_source text, snippet text, body_text text, attachments_json text, folder text, is_read bigint,
+        visibility text, deal_id bigint, deal_rule text, needs_deal bigint, is_automated bigint,
+        link_verdict text, link_trace_json text, link_input_json text, bcc_deal_id bigint, parse_status text,
+        captured_utc text, is_deal_manual bigint)
+    RETURNING id INTO made;
+    INSERT INTO {S}.email_addresses (address, email_id, role)
+        SELECT a ->> 0, made, a ->> 1 FROM jsonb_array_elements(p_addresses) AS a ON CONFLICT DO NOTHING;
+    INSERT INTO {S}.email_contacts (email_id, contact_id, address, rule, reason, is_manual)
+        SELECT made, (c ->> 0)::bigint, c ->> 1, c ->> 2, c ->> 3, 0 FROM jsonb_array_elements(p_contacts) AS c
+        ON CONFLICT DO NOTHING;
+    INSERT INTO {S}.email_search (email_id, words) VALUES (made, CAST(p_words AS tsvector));
+    UPDATE {S}.quarantine SET status = 'stored', released_email_id = made, released_utc = p_email ->> 'captured_utc'
+        WHERE status = 'held' AND content_sha256 IN (p_email ->> 'raw_sha256', p_email ->> 'wrapper_sha256');
+    RETURN made;
+END
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_thread_has_proposals(p_thread bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.emails WHERE thread_id = p_thread AND is_deal_proposed = 1)
+            OR EXISTS (SELECT 1 FROM {S}.emails o JOIN {S}.email_contacts x ON x.email_id = o.id
+                       WHERE o.thread_id = p_thread AND x.is_proposed = 1) $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_follow_contact_proposals(p_thread bigint, p_email bigint) RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+    UPDATE {S}.email_contacts x SET caused_by = p.caused_by, caused_utc = p.caused_utc, is_proposed = 1
+    FROM (SELECT DISTINCT ON (c.contact_id) c.contact_id, c.caused_by, c.caused_utc
+          FROM {S}.email_contacts c JOIN {S}.emails o ON o.id = c.email_id
+          WHERE o.thread_id = p_thread AND o.id <> p_email AND c.is_proposed = 1
+          ORDER BY c.contact_id, o.id) AS p
+    WHERE x.email_id = p_email AND x.contact_id = p.contact_id AND x.is_manual = 0
+      AND EXISTS (SELECT 1 FROM {S}.emails WHERE id = p_email AND thread_id = p_thread)
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_email_deal(p_email bigint)
+RETURNS TABLE (deal_id bigint, deal_rule text, is_deal_manual bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT deal_id, deal_rule, is_deal_manual FROM {S}.emails WHERE id = p_email $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_pending_thread_deal(p_thread bigint, p_email bigint, p_deal bigint)
+RETURNS TABLE (caused_by bigint, caused_utc text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT deal_caused_by, deal_caused_utc FROM {S}.emails WHERE thread_id = p_thread AND id <> p_email
+        AND deal_id = p_deal AND is_deal_proposed = 1 ORDER BY id LIMIT 1 $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_pending_deal_contact(p_email bigint, p_deal bigint)
+RETURNS TABLE (caused_by bigint, caused_utc text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT x.caused_by, x.caused_utc FROM {S}.email_contacts x JOIN {S}.deals d ON d.contact_id = x.contact_id
+        WHERE x.email_id = p_email AND d.id = p_deal AND x.is_proposed = 1 $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_propose_deal(p_by bigint, p_at text, p_deal bigint, p_email bigint, p_thread bigint)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+    UPDATE {S}.emails SET deal_caused_by = p_by, deal_caused_utc = p_at, is_deal_proposed = 1
+    WHERE deal_id = p_deal AND is_deal_manual = 0
+      AND ((p_email IS NOT NULL AND id = p_email)
+           OR (p_email IS NULL AND thread_id = p_thread AND deal_caused_by IS NULL AND is_deal_proposed = 0))
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_hold(p_email bigint, p_request bigint, p_contacts bigint[], p_deal boolean)
+RETURNS void
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+    UPDATE {S}.email_contacts x SET caused_by = r.caused_by, caused_utc = r.caused_utc, is_proposed = 1
+    FROM {S}.relink_requests r
+    WHERE r.id = p_request AND x.email_id = p_email AND x.contact_id = ANY (p_contacts) AND x.is_manual = 0;
+    UPDATE {S}.emails e SET deal_caused_by = r.caused_by, deal_caused_utc = r.caused_utc, is_deal_proposed = 1
+    FROM {S}.relink_requests r
+    WHERE p_deal AND r.id = p_request AND e.id = p_email AND e.deal_id IS NOT NULL AND e.is_deal_manual = 0;
+    INSERT INTO {S}.relink_held (request_id, email_id) VALUES (p_request, p_email) ON CONFLICT DO NOTHING;
+$fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_held(p_sha text) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT id FROM {S}.quarantine WHERE content_sha256 = p_sha ORDER BY status = 'held' DESC, id LIMIT 1 $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_held_email(p_quarantine bigint) RETURNS bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT released_email_id FROM {S}.quarantine WHERE id = p_quarantine AND status <> 'held' $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_quarantine(p_entry jsonb) RETURNS bigint
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+    INSERT INTO {S}.quarantine (received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size,
+        from_email, subject, reason, owner_id)
+    SELECT received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size, from_email, subject,
+        reason, owner_id
+    FROM jsonb_to_record(p_entry) AS x(received_utc text, source text, recipient text, content_sha256 text,
+        raw_sha256 text, spool_path text, size bigint, from_email text, subject text, reason text, owner_id bigint)
+    RETURNING id
+$fn$
+"""
 
 # Making, mapping and removing logins: owned by the operator (CREATEROLE), executed as it.
 LOGINS = """
@@ -658,6 +912,32 @@ _USERS = (
     "pdmail_add_user(text, text, boolean, text)",
     "pdmail_remove_user(bigint)",
 )
+_CAPTURE = (
+    "pdmail_capture_email_by_fingerprint(bigint, text)",
+    "pdmail_capture_emails_by_message_id(bigint, text)",
+    "pdmail_capture_sent_copy(bigint, text)",
+    "pdmail_capture_confirm_sent(bigint, text, bigint, text)",
+    "pdmail_capture_thread_ids(bigint, text[])",
+    "pdmail_capture_split_by_hand(bigint[])",
+    "pdmail_capture_subject_threads(bigint, text, text, text[])",
+    "pdmail_capture_thread(bigint)",
+    "pdmail_capture_new_thread(bigint, text, text, text)",
+    "pdmail_capture_register(bigint, text[], bigint)",
+    "pdmail_capture_merge_threads(bigint, bigint[])",
+    "pdmail_capture_touch_thread(bigint, text)",
+    "pdmail_capture_set_thread_deal(bigint, bigint, text)",
+    "pdmail_capture_store_email(jsonb, jsonb, jsonb, text)",
+    "pdmail_capture_thread_has_proposals(bigint)",
+    "pdmail_capture_follow_contact_proposals(bigint, bigint)",
+    "pdmail_capture_email_deal(bigint)",
+    "pdmail_capture_pending_thread_deal(bigint, bigint, bigint)",
+    "pdmail_capture_pending_deal_contact(bigint, bigint)",
+    "pdmail_capture_propose_deal(bigint, text, bigint, bigint, bigint)",
+    "pdmail_capture_hold(bigint, bigint, bigint[], boolean)",
+    "pdmail_capture_held(text)",
+    "pdmail_capture_held_email(bigint)",
+    "pdmail_capture_quarantine(jsonb)",
+)
 _OPERATORS_OWN = {"pdmail_grant_login", "pdmail_add_user", "pdmail_remove_user"}  # they make and drop logins
 
 
@@ -672,6 +952,7 @@ def _functions(db: Database, q: _Quoted, names: RoleNames, operator: str) -> Non
     }
     links = ", ".join(literal(c) for c in _LINK_COLUMNS)
     run(db, FUNCTIONS.format(**words).replace("LAW", law(q.schema, "e")).replace("LINKS", links))
+    run(db, CAPTURE.format(**words))
     run(db, LOGINS.format(**words))
     made = db.all(
         "SELECT p.oid::regprocedure::text, p.proname FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
@@ -686,6 +967,8 @@ def _functions(db: Database, q: _Quoted, names: RoleNames, operator: str) -> Non
         db.execute(f"GRANT EXECUTE ON FUNCTION {q.schema}.{signature} TO {q.users}, {q.definer}, {q.capture}")
     for signature in _USERS:
         db.execute(f"GRANT EXECUTE ON FUNCTION {q.schema}.{signature} TO {q.users}")
+    for signature in _CAPTURE:
+        db.execute(f"GRANT EXECUTE ON FUNCTION {q.schema}.{signature} TO {q.capture}")
 
 
 def _grant_tables(db: Database, q: _Quoted, tables: list[str]) -> None:
@@ -699,11 +982,16 @@ def _grant_tables(db: Database, q: _Quoted, tables: list[str]) -> None:
             db.execute(f"GRANT SELECT ON {quoted} TO {q.definer}")
     for table in ("raw_messages", "email_contacts"):
         db.execute(f"GRANT DELETE ON {q.schema}.{table} TO {q.definer}")
-    db.execute(f"GRANT UPDATE ON {q.schema}.quarantine TO {q.definer}")
-    db.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {q.schema} TO {q.users}")
-    # The mail server's pipe reads what deciding a message's owner and links needs, and no mail.
-    for table in ("_pdmail_migrations", "users", *COMPANY_TABLES, *SHARED_TABLES):
+    for table in DEFINER_WRITES:
+        db.execute(f"GRANT INSERT, UPDATE, DELETE ON {q.schema}.{table} TO {q.definer}")
+    db.execute(f"GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {q.schema} TO {q.users}, {q.definer}")
+    # The mail server's pipe reads what deciding a message's owner and links needs, and no mail; it
+    # writes the contacts capture makes, the raw bytes, and the record of the re-links it leaves to owners.
+    for table in ("_pdmail_migrations", "users", *COMPANY_TABLES, *RELINK_TABLES, *SHARED_TABLES):
         db.execute(f"GRANT SELECT ON {q.schema}.{ident(table)} TO {q.capture}")
+    for table in (*SHARED_TABLES, "raw_messages", "relink_requests"):
+        db.execute(f"GRANT INSERT ON {q.schema}.{table} TO {q.capture}")
+    db.execute(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA {q.schema} TO {q.capture}")
 
 
 def _row_security(db: Database, q: _Quoted) -> None:
@@ -715,7 +1003,12 @@ def _row_security(db: Database, q: _Quoted) -> None:
         db.execute(_policy_sql(q.schema, table, "definer_reads", "SELECT", "true", None, q.definer))
     db.execute(_policy_sql(q.schema, "raw_messages", "definer_forgets", "DELETE", "true", None, q.definer))
     db.execute(_policy_sql(q.schema, "email_contacts", "definer_forgets", "DELETE", "true", None, q.definer))
-    db.execute(_policy_sql(q.schema, "quarantine", "definer_stores", "UPDATE", "true", "true", q.definer))
+    for table in DEFINER_WRITES:
+        db.execute(_policy_sql(q.schema, table, "definer_writes", "ALL", "true", "true", q.definer))
+    # The mail server's pipe: bytes in, and the re-links it leaves to each owner; how far each got.
+    db.execute(_policy_sql(q.schema, "raw_messages", "capture_adds", "INSERT", None, "true", q.capture))
+    db.execute(_policy_sql(q.schema, "relink_requests", "capture_adds", "INSERT", None, "true", q.capture))
+    db.execute(_policy_sql(q.schema, "relink_progress", "capture_reads", "SELECT", "true", None, q.capture))
     for table, name, command, using, check in _policies(q.schema):
         # Reading the company's tables is for whoever has the grant (users, definer functions, capture).
         everyone = table in (*COMPANY_TABLES, *RELINK_TABLES) and command == "SELECT" and using == "true"

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pdmail.core.errors import TemporaryFailure, UsageError
 from pdmail.store import migrations_postgres, search_words
 from pdmail.store.db import Database, busy_timeout
+from pdmail.store.logins_postgres import CAPTURE_ROLE
 
 # pg_advisory_xact_lock key that every write transaction takes: writers queue one after another, as
 # they do on SQLite, so a check-then-insert (dedupe, threading) never races another writer. Readers
@@ -114,6 +115,7 @@ class PostgresDatabase(Database):
         self._depth = 0
         self._flat = False
         self._roles: dict[str, str] | None = None
+        self._capture: bool | None = None
         import psycopg
 
         self._errors = psycopg
@@ -285,6 +287,38 @@ class PostgresDatabase(Database):
         that user, and only a superuser's connection can do this."""
         self.execute("SET SESSION AUTHORIZATION " + quote_ident(role))
         self._roles = None
+        self._capture = None
+
+    @property
+    def capture_only(self) -> bool:  # type: ignore[override]
+        """The mail server's login: a member of pdmail_capture that is no user's (and no superuser). It
+        reads no mail: the store asks the database's capture functions what capture must know."""
+        if self._capture is None:
+            self._capture = (
+                bool(
+                    self.scalar(
+                        "SELECT NOT rolsuper AND pg_has_role(session_user, ?, 'MEMBER') FROM pg_roles "
+                        "WHERE rolname = session_user",
+                        (CAPTURE_ROLE,),
+                    )
+                )
+                and self.login_user_id() is None
+            )
+        return self._capture
+
+    def act_for_capture(self) -> None:
+        """The mail server's pipe logs in as a member of pdmail_capture; a user's login stores its own
+        mail; a superuser's connection takes on pdmail_capture's, so that piping mail in tests what a
+        mail server does. Any other login is refused before anything is read."""
+        if self.capture_only or self.login_user_id() is not None:
+            return
+        if self.may_act_as_anyone():
+            self.become(CAPTURE_ROLE)
+            return
+        raise UsageError(
+            f"the role {self.login_role()} is neither a pdmail user's login nor a member of {CAPTURE_ROLE}; "
+            f"the mail server's pipe logs in as a role the operator made a member of {CAPTURE_ROLE}"
+        )
 
     def is_operator(self) -> bool:
         """The role that ran ``pdmail init`` (a member of the tables' owner), or a superuser."""

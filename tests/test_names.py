@@ -8,7 +8,7 @@ import json
 
 import factories
 import pytest
-from entrypoint import MARIA, pdmail
+from entrypoint import MARIA, fails, ok
 
 from pdmail.core.errors import NotFound, UsageError
 from pdmail.crm import changes as crm_changes
@@ -17,18 +17,6 @@ from pdmail.store import crm, names, open_db
 pytestmark = pytest.mark.both_engines
 
 SAM = "sam@northwind.example"
-
-
-def ok(*args: str) -> str:
-    code, out, err = pdmail(*args)
-    assert code == 0, (args, code, out, err)
-    return out
-
-
-def fails(code: int, *args: str) -> str:
-    got, out, err = pdmail(*args)
-    assert got == code and out == "" and err.startswith("Error: "), (args, got, out, err)
-    return err
 
 
 @pytest.fixture

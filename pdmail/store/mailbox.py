@@ -84,11 +84,15 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
     if f.needs_deal:
         where.append("e.needs_deal = 1")
     if f.unlinked:
-        where.append("e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id)")
+        where.append(
+            "e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id) "
+            "AND NOT EXISTS (SELECT 1 FROM email_orgs xo WHERE xo.email_id = e.id)"
+        )
     if f.proposed:
         where.append(
             "e.owner_id = :viewer AND (e.is_deal_proposed = 1 OR EXISTS "
-            "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1))"
+            "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1) OR EXISTS "
+            "(SELECT 1 FROM email_orgs po WHERE po.email_id = e.id AND po.is_proposed = 1))"
         )
     # Record filters are written as `e.id IN (...)` so that SQLite can start from the link tables
     # instead of walking every email by date. A link that waits for its owner's acceptance is a
@@ -105,13 +109,16 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
         where.append("(e.owner_id = :viewer OR e.is_deal_proposed = 0)")
         params["deal"] = f.deal_id
     if f.org_id is not None:
+        # Linked to the organization itself (by domain or by hand), to one of its contacts, or to one of its deals.
         where.append(
             "(e.id IN (SELECT x.email_id FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
-            "WHERE c.org_id = :org) OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
+            "WHERE c.org_id = :org) OR e.id IN (SELECT xo.email_id FROM email_orgs xo WHERE xo.org_id = :org) "
+            "OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
         )
         where.append(
             "(e.owner_id = :viewer OR EXISTS (SELECT 1 FROM email_contacts y JOIN contacts c ON c.id = y.contact_id "
-            "WHERE y.email_id = e.id AND c.org_id = :org AND y.is_proposed = 0) OR (e.is_deal_proposed = 0 AND "
+            "WHERE y.email_id = e.id AND c.org_id = :org AND y.is_proposed = 0) OR EXISTS (SELECT 1 FROM email_orgs yo "
+            "WHERE yo.email_id = e.id AND yo.org_id = :org AND yo.is_proposed = 0) OR (e.is_deal_proposed = 0 AND "
             "e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org)))"
         )
         params["org"] = f.org_id
@@ -174,7 +181,8 @@ def with_proposals(db: Database, viewer: User, email_ids: list[int]) -> set[int]
     rows = db.all(
         f"SELECT e.id FROM emails e WHERE {db.in_json('e.id', ':ids')} AND e.owner_id = :viewer "
         "AND (e.is_deal_proposed = 1 OR EXISTS (SELECT 1 FROM email_contacts p WHERE p.email_id = e.id "
-        "AND p.is_proposed = 1))",
+        "AND p.is_proposed = 1) OR EXISTS (SELECT 1 FROM email_orgs po WHERE po.email_id = e.id "
+        "AND po.is_proposed = 1))",
         {"ids": json.dumps(sorted(set(email_ids))), "viewer": viewer.id},
     )
     return {r[0] for r in rows}
@@ -207,10 +215,21 @@ def _to_json(db: Database, viewer: User, rows) -> list[dict]:
         tuple(ids),
     ):
         contacts.setdefault(link[0], []).append((link[1], bool(link[2])))
-    return [email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id) for r in rows]
+    orgs: dict[int, list[tuple[int, bool]]] = {}
+    for link in db.all(
+        f"SELECT email_id, org_id, is_proposed FROM email_orgs WHERE email_id IN ({marks}) ORDER BY org_id",
+        tuple(ids),
+    ):
+        orgs.setdefault(link[0], []).append((link[1], bool(link[2])))
+    return [
+        email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id, org_links=orgs.get(r["id"], []))
+        for r in rows
+    ]
 
 
-def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
+def email_json(
+    r, contact_links: list[tuple[int, bool]], *, own: bool, org_links: list[tuple[int, bool]] = ()
+) -> dict:
     """The one JSON shape of an email (docs/spec.md, "An email").
 
     Links that wait for the owner's acceptance (rule 4) are the owner's to see: they are listed to
@@ -234,6 +253,7 @@ def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
         "visibility": r["visibility"],
         "owner": r["owner_email"],
         "contacts": [cid for cid, proposed in contact_links if own or not proposed],
+        "orgs": [oid for oid, proposed in org_links if own or not proposed],
         "deal": r["deal_id"] if own or not deal_proposed else None,
         "needs_deal": bool(r["needs_deal"]),
         "attachments": json.loads(r["attachments_json"]),
@@ -305,7 +325,9 @@ def facts(db: Database, email_id: int) -> EmailFacts:
     r = db.row(
         "SELECT owner_id, visibility, deal_id, is_deal_proposed, "
         "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 0) AS linked, "
-        "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) AS proposed "
+        "EXISTS (SELECT 1 FROM email_orgs WHERE email_id = :id AND is_proposed = 0) AS org_linked, "
+        "(EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) OR "
+        "EXISTS (SELECT 1 FROM email_orgs WHERE email_id = :id AND is_proposed = 1)) AS proposed "
         "FROM emails WHERE id = :id",
         {"id": email_id},
     )
@@ -317,6 +339,7 @@ def facts(db: Database, email_id: int) -> EmailFacts:
         bool(r["linked"]),
         deal and not deal_proposed,
         has_proposal=bool(r["proposed"]) or deal_proposed,
+        has_org=bool(r["org_linked"]),
     )
 
 

@@ -95,10 +95,14 @@ def check_domain(domain: str) -> str:
         raise UsageError(str(exc)) from None
 
 
-def add_org(db: Database, name: str, domains: Sequence[str] = ()) -> OrgRecord:
+def add_org(
+    db: Database, name: str, domains: Sequence[str] | str | None = (), *, domain: str | None = None
+) -> OrgRecord:
+    """Add an organization with its domains (``domain``, or one string: a single one)."""
     if not name.strip():
         raise UsageError("an organization needs a name")
-    checked = list(dict.fromkeys(check_domain(d) for d in domains))
+    given = [domains] if isinstance(domains, str) else list(domains or ())
+    checked = list(dict.fromkeys(check_domain(d) for d in [*given, *([domain] if domain else [])]))
     with db.tx():
         stamp = now_utc()
         new_id = db.insert("INSERT INTO orgs (name, created_utc) VALUES (?, ?)", (name.strip(), stamp))

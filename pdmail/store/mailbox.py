@@ -33,6 +33,10 @@ class InboxFilter:
     since: str | None = None  # ISO date or date-time, UTC; inclusive
     until: str | None = None  # ISO date or date-time, UTC; exclusive
     include_trash: bool = True  # with folder "all": the record views leave deleted mail out
+    # Conversations waiting on someone, each by its last email that counts, which is at or before
+    # this UTC time: the viewer's own mail that no customer answered, or a customer's nobody did.
+    awaiting_reply_before: str | None = None
+    unanswered_before: str | None = None
     limit: int = 50
     page: int = 1
 
@@ -122,6 +126,12 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
             "e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org)))"
         )
         params["org"] = f.org_id
+    if f.awaiting_reply_before is not None:
+        where += _awaiting_reply()
+        params["awaiting"] = f.awaiting_reply_before
+    if f.unanswered_before is not None:
+        where += _unanswered()
+        params["unanswered"] = f.unanswered_before
     if f.since:
         where.append("e.date_utc >= :since")
         params["since"] = utc_bound(f.since, "--since")
@@ -129,6 +139,43 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
         where.append("e.date_utc < :until")
         params["until"] = utc_bound(f.until, "--until")
     return where, params
+
+
+# Mail that counts in a conversation: not internal (colleagues only), automated or bulk, or from a
+# blocked sender; those carry a verdict. Written as the partial indexes of migration 14 are.
+_CONVERSING = "link_verdict IS NULL"
+
+
+def _last_in_thread() -> str:
+    """The email is the last of its thread that counts, among those the viewer may see."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM emails l WHERE l.thread_id = e.thread_id AND l.{_CONVERSING} "
+        "AND (l.date_utc > e.date_utc OR (l.date_utc = e.date_utc AND l.id > e.id)) "
+        f"AND {sql_condition('l')})"
+    )
+
+
+def _awaiting_reply() -> list[str]:
+    """Threads whose last email that counts is the owner's own, to a customer, sent at or before :awaiting."""
+    return [f"e.{_CONVERSING}", "e.direction = 'outgoing'", "e.date_utc <= :awaiting", _last_in_thread()]
+
+
+def _unanswered() -> list[str]:
+    """Threads whose last email that counts came from a customer at or before :unanswered, and that
+    nobody on the team answered: not in the thread, and not in a thread of their own that the viewer
+    may see (a colleague who had the same message and replied to it)."""
+    return [
+        f"e.{_CONVERSING}",
+        "e.direction = 'incoming'",
+        "e.date_utc <= :unanswered",
+        "NOT EXISTS (SELECT 1 FROM users tu WHERE tu.email = e.from_email)",
+        "NOT EXISTS (SELECT 1 FROM user_addresses ta WHERE ta.email = e.from_email AND ta.approved_utc IS NOT NULL)",
+        _last_in_thread(),
+        "(e.message_id_norm IS NULL OR NOT EXISTS (SELECT 1 FROM thread_message_ids m "
+        "JOIN emails r ON r.thread_id = m.thread_id WHERE m.owner_id IN (SELECT id FROM users) "
+        "AND m.owner_id != e.owner_id AND m.message_id = e.message_id_norm AND r.direction = 'outgoing' "
+        f"AND r.{_CONVERSING} AND r.date_utc > e.date_utc AND {sql_condition('r')}))",
+    ]
 
 
 _INT64_MAX = 2**63 - 1
@@ -146,6 +193,13 @@ def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, d
         f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit OFFSET :offset"
     )
     return sql, params
+
+
+def awaiting_filter(*, awaiting: str | None = None, unanswered: str | None = None, team: bool = False) -> InboxFilter:
+    """The filter of ``inbox --awaiting-reply`` or ``--unanswered`` (UTC cut-offs), every folder but the trash."""
+    return InboxFilter(
+        folder="all", include_trash=False, team=team, awaiting_reply_before=awaiting, unanswered_before=unanswered
+    )
 
 
 def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
@@ -428,6 +482,8 @@ def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, 
         "inbox": inbox_query(viewer, InboxFilter(), extra=1),
         "inbox --unread": inbox_query(viewer, InboxFilter(unread=True), extra=1),
         "inbox --team": inbox_query(viewer, InboxFilter(team=True), extra=1),
+        "inbox --awaiting-reply": inbox_query(viewer, awaiting_filter(awaiting="9999"), extra=1),
+        "inbox --unanswered": inbox_query(viewer, awaiting_filter(unanswered="9999"), extra=1),
         "contact 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
         "deal 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
         "org 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),

@@ -242,10 +242,10 @@ def inbox(
 
     if awaiting_reply is not None and unanswered is not None:
         raise UsageError("give --awaiting-reply or --unanswered, not both")
-    waiting = awaiting_reply is not None or unanswered is not None
+    conversations = awaiting_reply is not None or unanswered is not None
     f = InboxFilter(
-        folder=folder or ("all" if waiting else "inbox"),
-        include_trash=not (waiting and folder is None),
+        folder=folder or ("all" if conversations else "inbox"),
+        include_trash=not (conversations and folder is None),
         awaiting_reply_before=s.time_option(awaiting_reply, "--awaiting-reply"),
         unanswered_before=s.time_option(unanswered, "--unanswered"),
         team=team,
@@ -272,7 +272,7 @@ def inbox(
     threads = thread_summaries(s.db, s.user, sorted({e["thread_id"] for e in result.emails}))
     waiting = with_proposals(s.db, s.user, [e["id"] for e in result.emails])
     listing = emails_table(result.emails, grouped=True, threads=threads, proposed=waiting, zone=s.zone)
-    if waiting and page == 1:
+    if conversations and page == 1:
         listing.empty = "Nothing awaits a reply." if awaiting_reply is not None else "Nothing is unanswered."
     else:
         listing.empty = "No email here." if page == 1 else "No more email."

@@ -23,7 +23,7 @@ DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
 class OrgRecord:
     id: int
     name: str
-    domains: tuple[str, ...] = ()  # in the order they were given
+    domains: tuple[str, ...] = ()  # oldest first; those given at the same time in alphabetical order
 
     @property
     def domain(self) -> str | None:

@@ -571,7 +571,11 @@ def run_cases(targets: dict[str, Path | str], runs: int, with_plans: bool, serve
         ("inbox --awaiting-reply --count", ["inbox", "--awaiting-reply", "--count"], owner),
         ("inbox --unanswered --limit 50", ["inbox", "--unanswered", "--limit", "50"], owner),
         ("inbox --unanswered --count", ["inbox", "--unanswered", "--count"], owner),
-        ("inbox --awaiting-reply --team --limit 50", ["inbox", "--awaiting-reply", "--team", "--limit", "50"], colleague),
+        (
+            "inbox --awaiting-reply --team --limit 50",
+            ["inbox", "--awaiting-reply", "--team", "--limit", "50"],
+            colleague,
+        ),
         ("inbox --awaiting-reply --team --count", ["inbox", "--awaiting-reply", "--team", "--count"], colleague),
         ("inbox --unanswered --team --limit 50", ["inbox", "--unanswered", "--team", "--limit", "50"], colleague),
         ("inbox --unanswered --team --count", ["inbox", "--unanswered", "--team", "--count"], colleague),

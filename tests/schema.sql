@@ -21,9 +21,9 @@ CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DE
 CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
-CREATE INDEX emails_conversing_by_owner
-            ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id, folder) WHERE link_verdict IS NULL;
-CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id) WHERE link_verdict IS NULL;
+CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
@@ -43,6 +43,7 @@ CREATE INDEX quarantine_by_raw ON quarantine(raw_sha256) WHERE raw_sha256 IS NOT
 CREATE UNIQUE INDEX quarantine_held_once ON quarantine(content_sha256) WHERE status = 'held';
 CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
 CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
+CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);

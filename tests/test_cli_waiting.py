@@ -112,7 +112,9 @@ def test_a_customers_answer_ends_the_wait_and_is_then_unanswered(team):
 def test_mail_to_colleagues_and_automated_mail_never_count(team):
     mine = sent(team, "a1", days=6)
     sent(team, "a2", days=5, to=(SAM,), in_reply_to="a1", subject="Fwd: Quote")  # a note to a colleague
-    received(team, "a3", days=4, in_reply_to="a1", frm="noreply@acme.example", headers=[("Auto-Submitted", "auto-replied")])
+    received(
+        team, "a3", days=4, in_reply_to="a1", frm="noreply@acme.example", headers=[("Auto-Submitted", "auto-replied")]
+    )
     received(team, "a4", days=4, in_reply_to="a1", headers=[("List-Id", "<news.acme.example>")])
     assert waiting(team, "--awaiting-reply") == [mine]
     sent(team, "b1", days=5, to=(SAM,), subject="Lunch")  # colleagues only: nothing awaits a customer

@@ -391,9 +391,7 @@ def org_domain_add(s: Session, org_ref: OrgArgument, domain: DomainArgument, dry
 
 
 @command(org_domain_app, "remove", lists=True)
-def org_domain_remove(
-    s: Session, org_ref: OrgArgument, domain: DomainArgument, dry_run: DryRunOption = False
-) -> None:
+def org_domain_remove(s: Session, org_ref: OrgArgument, domain: DomainArgument, dry_run: DryRunOption = False) -> None:
     """Take an email domain from an organization; email linked to it by that domain is linked again.
 
     Examples:

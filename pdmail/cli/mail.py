@@ -8,7 +8,6 @@ import typer
 from pdmail.cli.common import Session, clean, command, console, safe
 from pdmail.cli.rows import Column, Rows
 
-
 # What `--awaiting-reply` and `--unanswered` mean when written without an age.
 WAITING_DEFAULTS = {"--awaiting-reply": "3d", "--unanswered": "2d"}
 

@@ -526,10 +526,10 @@ def _link_orgs(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[OrgLi
             )
             for o in chosen
         ]
-        steps = [TraceStep(link.rule, link.reason) for link in by_hand]
+        chosen_steps = [TraceStep(link.rule, link.reason) for link in by_hand]
         if not by_hand:
-            steps.append(TraceStep(RULE_ORG_MANUAL, "The user removed every organization link by hand."))
-        return by_hand, steps
+            chosen_steps.append(TraceStep(RULE_ORG_MANUAL, "The user removed every organization link by hand."))
+        return by_hand, chosen_steps
     lookup = _contact_lookup(ctx.contacts_by_address) if ctx.manual_contacts is None else {}
     matched: dict[int, tuple[Organization, str, list[str]]] = {}
     steps: list[TraceStep] = []
@@ -555,7 +555,9 @@ def _link_orgs(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[OrgLi
     steps += [TraceStep(link.rule, link.reason) for link in links]
     if skipped_by_hand:
         steps.append(
-            TraceStep(RULE_CONTACT_MANUAL, "Its contacts were chosen by hand: no organization is linked by domain either.")
+            TraceStep(
+                RULE_CONTACT_MANUAL, "Its contacts were chosen by hand: no organization is linked by domain either."
+            )
         )
     return links, steps
 
@@ -607,7 +609,9 @@ def _pool_open_deals(contact_ids: list[int], ctx: LinkContext, out: _DealOutcome
         pool, org_closed = _open_and_closed(ctx.deals_by_org.get(o, ()) for o in org_ids)
         closed = {k: v for k, v in {**closed, **org_closed}.items() if k not in pool}
         orgs = f"organizations {_listing(org_ids)}" if len(org_ids) > 1 else f"organization {org_ids[0]}"
-        lead = first + (f"{orgs} count: they have" if contact_ids else f"{orgs} {'have' if len(org_ids) > 1 else 'has'}")
+        lead = first + (
+            f"{orgs} count: they have" if contact_ids else f"{orgs} {'have' if len(org_ids) > 1 else 'has'}"
+        )
         links_only = "no deal is linked."
     else:
         lead, links_only = f"The linked {who}", "contact links only."

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdmail.core.errors import OwnerOnly, UsageError, not_found
@@ -168,12 +169,12 @@ def _unanswered() -> list[str]:
         f"e.{_CONVERSING}",
         "e.direction = 'incoming'",
         "e.date_utc <= :unanswered",
+        _last_in_thread(),
         "NOT EXISTS (SELECT 1 FROM users tu WHERE tu.email = e.from_email)",
         "NOT EXISTS (SELECT 1 FROM user_addresses ta WHERE ta.email = e.from_email AND ta.approved_utc IS NOT NULL)",
-        _last_in_thread(),
         "(e.message_id_norm IS NULL OR NOT EXISTS (SELECT 1 FROM thread_message_ids m "
-        "JOIN emails r ON r.thread_id = m.thread_id WHERE m.owner_id IN (SELECT id FROM users) "
-        "AND m.owner_id != e.owner_id AND m.message_id = e.message_id_norm AND r.direction = 'outgoing' "
+        "JOIN emails r ON r.thread_id = m.thread_id WHERE m.message_id = e.message_id_norm "
+        "AND m.owner_id != e.owner_id AND r.direction = 'outgoing' "
         f"AND r.{_CONVERSING} AND r.date_utc > e.date_utc AND {sql_condition('r')}))",
     ]
 
@@ -282,7 +283,7 @@ def _to_json(db: Database, viewer: User, rows) -> list[dict]:
 
 
 def email_json(
-    r, contact_links: list[tuple[int, bool]], *, own: bool, org_links: list[tuple[int, bool]] = ()
+    r, contact_links: list[tuple[int, bool]], *, own: bool, org_links: Sequence[tuple[int, bool]] = ()
 ) -> dict:
     """The one JSON shape of an email (docs/spec.md, "An email").
 

@@ -726,7 +726,8 @@ def m014_org_domains_and_replies(db: sqlite3.Connection) -> None:
     The inbox's "awaiting a reply" and "unanswered" views look only at mail that counts in a
     conversation (``link_verdict IS NULL``: not internal, automated or blocked): two partial indexes
     walk one user's such mail newest first without reading the emails themselves, and tell whether a
-    thread has newer such mail.
+    thread has newer such mail; a third finds the threads of every user that hold a Message-ID (a
+    colleague who had the same message and answered it).
     """
     run_script(
         db,
@@ -758,9 +759,10 @@ def m014_org_domains_and_replies(db: sqlite3.Connection) -> None:
         CREATE INDEX email_orgs_proposed ON email_orgs(email_id) WHERE is_proposed = 1;
         ALTER TABLE emails ADD COLUMN is_orgs_manual INTEGER NOT NULL DEFAULT 0;
 
-        CREATE INDEX emails_conversing_by_owner
-            ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id, folder) WHERE link_verdict IS NULL;
-        CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id) WHERE link_verdict IS NULL;
+        CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+        CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
+        CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id);
         """,
     )
 

@@ -429,9 +429,10 @@ CREATE TABLE email_orgs (
 CREATE INDEX email_orgs_by_org ON email_orgs(org_id, email_id);
 CREATE INDEX email_orgs_proposed ON email_orgs(email_id) WHERE is_proposed = 1;
 ALTER TABLE emails ADD COLUMN is_orgs_manual BIGINT NOT NULL DEFAULT 0;
-CREATE INDEX emails_conversing_by_owner
-    ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id, folder) WHERE link_verdict IS NULL;
-CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id) WHERE link_verdict IS NULL
+CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+    folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
+CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id)
 """
 
 

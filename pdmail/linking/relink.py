@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from pdmail.core.addresses import normalize_address
+from pdmail.core.addresses import domain_of, normalize_address
 from pdmail.core.models import Contact, LinkCause, User, Visibility
 from pdmail.linking import engine as link
 from pdmail.linking.context import LinkingInputs, complete
@@ -590,6 +590,18 @@ def after_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkRep
     """A contact got these addresses, or a user did (an alternative address, a new colleague)."""
     found = {normalize_address(a) for a in addresses}
     return relink_threads(db, store.threads_with_addresses(db, found))
+
+
+def after_team_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkReport:
+    """A user got or lost these addresses (a login, an alternative address): their mail, and, where an
+    organization lists the address's domain, all the mail at that domain, which now identifies the
+    organization or no longer does (the company's own domains never identify one)."""
+    found = {normalize_address(a) for a in addresses}
+    threads = set(store.threads_with_addresses(db, found))
+    for domain in sorted({domain_of(a) for a in found if "@" in a}):
+        if store.orgs_claim_domain_of(db, domain):
+            threads.update(store.threads_with_domain(db, domain))
+    return relink_threads(db, threads)
 
 
 def after_contact_added(db: Database, contact: Contact) -> RelinkReport:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from pdmail.core.domains import domain_and_parents
 from pdmail.core.models import LinkCause, Visibility
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
@@ -104,6 +105,17 @@ def threads_with_domain(db: Database, domain: str) -> list[int]:
         (_like_suffix("@" + domain), _like_suffix("." + domain)),
     )
     return [r[0] for r in rows]
+
+
+def orgs_claim_domain_of(db: Database, domain: str) -> bool:
+    """Whether an organization lists ``domain`` or one of its parent domains."""
+    return (
+        db.scalar(
+            f"SELECT 1 FROM org_domains WHERE {db.in_json('domain', '?', text=True)} LIMIT 1",
+            (json.dumps(domain_and_parents(domain)),),
+        )
+        is not None
+    )
 
 
 def _like_suffix(suffix: str) -> str:

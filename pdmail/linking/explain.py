@@ -69,6 +69,12 @@ def _cause_notes(email_id: int, contacts: list[dict], f: dict, deal_proposed: bo
     return notes
 
 
+def _whose(candidates: list[dict], contacts: list[dict]) -> str:
+    """Whose open deals the email chooses from: its contacts', or (when they have none) its organizations'."""
+    linked = {c["contact_id"] for c in contacts}
+    return "contacts" if not candidates or any(c["contact_id"] in linked for c in candidates) else "organizations"
+
+
 def _who(email: str | None) -> str:
     return email or "a change made without a user"
 
@@ -111,7 +117,7 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
     candidates = links_store.candidate_deals(db, email_id) if f["needs_deal"] else []
     if f["needs_deal"]:
         notes.append(
-            f"It needs a deal: its {'contacts' if contacts else 'organizations'} have several open deals "
+            f"It needs a deal: its {_whose(candidates, contacts)} have several open deals "
             f"({', '.join(str(c['id']) for c in candidates) or 'none left'}); choose with `pdmail link {email_id}`."
         )
 

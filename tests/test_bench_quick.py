@@ -251,7 +251,7 @@ def test_scale_generator_writes_the_same_mail_on_both_engines(pg_server, tmp_pat
         inbox_scale.run_cases({"SQLite": sqlite_db, "PostgreSQL": url}, 1, with_plans=False, server=pg_server)
         lines = capsys.readouterr().out.splitlines()
         timed = [line for line in lines if " ms " in line]
-        assert len(timed) == 18 and all("SQLite:" in line and "PostgreSQL:" in line for line in timed)
+        assert len(timed) == 26 and all("SQLite:" in line and "PostgreSQL:" in line for line in timed)
     finally:
         pg_server.drop_database(name)
 

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.both_engines
 
 def test_contact_add_list_show(company):
     org = company.json("org", "add", "Acme Corp", "--domain", "acme.example")
-    assert org == {"id": 1, "name": "Acme Corp", "domain": "acme.example"}
+    assert org == {"id": 1, "name": "Acme Corp", "domain": "acme.example", "domains": ["acme.example"]}
     contact = company.json(
         "contact", "add", "Ada Byron", "--email", "Ada@Acme.example", "--email", "ada.b@acme.example", "--org", "1"
     )

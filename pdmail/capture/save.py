@@ -7,7 +7,7 @@ visibility behave the same whichever way a message arrived.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import overload
@@ -461,7 +461,7 @@ def _store_parsed(
         return Outcome(origin.label, decided.status, None, decided.reason)
     _write_first(db, facts, decided, new_contacts)
     if decided.contacts_to_create:
-        created, refused = _create_contacts(db, decided.contacts_to_create, parsed)
+        created, refused = _create_contacts(db, decided.contacts_to_create, parsed, decided.contact_orgs)
         for address in created:
             new_contacts.add(owner, address)
         decided = decision_rules.decide(facts.with_contacts(created, refused))
@@ -630,6 +630,7 @@ def _save(
         link_input=facts.email_in.to_json(),
         bcc_deal_id=bcc_deal_id,
         contacts=state.contacts,
+        orgs=state.orgs,
         parse_status=parsed.parse_status,
         captured_utc=stamp,
         is_deal_manual=state.is_deal_manual,
@@ -655,8 +656,11 @@ def _display_names(parsed: ParsedEmail) -> dict[str, str]:
     return names
 
 
-def _create_contacts(db: Database, addresses, parsed: ParsedEmail) -> tuple[dict[str, Contact], dict[str, str]]:
-    """A contact for each of ``addresses``, as decided; and the addresses the store refused, with why.
+def _create_contacts(
+    db: Database, addresses, parsed: ParsedEmail, orgs: Mapping[str, int]
+) -> tuple[dict[str, Contact], dict[str, str]]:
+    """A contact for each of ``addresses``, as decided (inside the organization ``orgs`` gives for its
+    address, if any); and the addresses the store refused, with why.
 
     Refusals come before anything is written, so the mail goes on whole without such a contact. The
     earlier mail a new contact links is linked on the owner's behalf (another user's mail only by a
@@ -667,7 +671,7 @@ def _create_contacts(db: Database, addresses, parsed: ParsedEmail) -> tuple[dict
     refused: dict[str, str] = {}
     for address in addresses:
         try:
-            record = crm_store.add_contact(db, names.get(address) or address, [address])
+            record = crm_store.add_contact(db, names.get(address) or address, [address], org_id=orgs.get(address))
         except PdmailError as exc:
             refused[address] = exc.message
             continue

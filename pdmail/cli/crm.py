@@ -15,11 +15,17 @@ contact_app = typer.Typer(
 )
 org_app = typer.Typer(cls=HelpGroup, help="Organizations your contacts belong to.", no_args_is_help=True)
 deal_app = typer.Typer(cls=HelpGroup, help="Deals: open ones take new email automatically.", no_args_is_help=True)
+org_domain_app = typer.Typer(
+    cls=HelpGroup,
+    help="An organization's email domains: mail from people there who are not contacts yet is linked to it.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(contact_app, name="contact")
     app.add_typer(org_app, name="org")
+    org_app.add_typer(org_domain_app, name="domain")
     app.add_typer(deal_app, name="deal")
 
 
@@ -323,24 +329,88 @@ def contact_import(
 # --- organizations ----------------------------------------------------------------------------
 
 
+OrgArgument = Annotated[str, typer.Argument(metavar="ORG", help="Organization id, name or domain.")]
+DomainArgument = Annotated[str, typer.Argument(metavar="DOMAIN", help="An email domain, e.g. acme.example.")]
+
+
+def _warn_shared(s: Session, org) -> None:
+    """A domain another organization lists too links mail to neither: say so, with what to do."""
+    for domain, others in _changes().shared_domains(s.db, org).items():
+        who = ", ".join(f"{oid} ({safe(name)})" for oid, name in others)
+        s.info(
+            f"Warning: {domain} is listed by organization {who} too: mail there is linked to neither "
+            f"until one of them drops it (pdmail org domain remove ORG {domain})."
+        )
+
+
 @command(org_app, "add", lists=True)
 def org_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="Organization name.")],
-    domain: Annotated[str | None, typer.Option("--domain", help="Its email domain, e.g. acme.example.")] = None,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option("--domain", help="An email domain of theirs, e.g. acme.example (repeatable)."),
+    ] = None,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Add an organization.
+    """Add an organization; earlier email from or to people at its domains (and their subdomains)
+    who are not contacts is linked to it.
+
+    A free-mail domain (gmail.com, outlook.com...) is refused: anyone may have an address there. A
+    colleague's email that nobody else sees is only proposed to them (they accept it or not).
 
     Examples:
         $ pdmail org add "Acme Corp" --domain acme.example
+        $ pdmail org add "Acme Corp" --domain acme.example --domain acme-robotics.example --dry-run
     """
-    org = _crm().add_org(s.db, name, domain)
-    s.emit(org.to_json(), f"{org.id}")
+    org, relinked = run_rule_change(s, dry_run, lambda: _changes().add_org(s.db, name, domain or []))
+    emit_rule_change(s, relinked, org.to_json(), f"{org.id}", f"add organization {org.name!r}")
+    _warn_shared(s, org)
+
+
+@command(org_domain_app, "add", lists=True)
+def org_domain_add(s: Session, org_ref: OrgArgument, domain: DomainArgument, dry_run: DryRunOption = False) -> None:
+    """Give an organization another email domain; earlier email at it is linked again.
+
+    Mail from people at the domain or its subdomains who are not contacts is linked to the
+    organization, and reaches its deals as a contact's mail reaches theirs. A colleague's email that
+    nobody else sees is only proposed to them (they accept it or not).
+
+    Examples:
+        $ pdmail org domain add 3 acme-robotics.example
+        $ pdmail org domain add "Acme Corp" acme.eu --dry-run
+    """
+    org_id = _names().org_id(s.db, org_ref)
+    (org, added), relinked = run_rule_change(s, dry_run, lambda: _changes().add_org_domain(s.db, org_id, domain))
+    if not added and not s.json:
+        s.info(f"Organization {org.id} lists {_crm().check_domain(domain)} already.")
+    emit_rule_change(
+        s, relinked, org.to_json(), f"Organization {org.id}: {', '.join(org.domains)}", f"add {domain} to {org.id}"
+    )
+    _warn_shared(s, org)
+
+
+@command(org_domain_app, "remove", lists=True)
+def org_domain_remove(s: Session, org_ref: OrgArgument, domain: DomainArgument, dry_run: DryRunOption = False) -> None:
+    """Take an email domain from an organization; email linked to it by that domain is linked again.
+
+    Examples:
+        $ pdmail org domain remove 3 acme.eu --dry-run
+    """
+    org_id = _names().org_id(s.db, org_ref)
+    org, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_org_domain(s.db, org_id, domain))
+    emit_rule_change(
+        s,
+        relinked,
+        org.to_json(),
+        f"Organization {org.id}: {', '.join(org.domains) or 'no domain'}",
+        f"remove {domain} from {org.id}",
+    )
 
 
 @command(org_app, "list", listing=True)
 def org_list(s: Session) -> None:
-    """List organizations.
+    """List organizations, with their email domains.
 
     Examples:
         $ pdmail org list
@@ -350,7 +420,7 @@ def org_list(s: Session) -> None:
     columns = [
         Column("id", lambda o: o.id, right=True),
         Column("name", lambda o: o.name, prose=True),
-        Column("domain", lambda o: o.domain),
+        Column("domains", lambda o: ", ".join(o.domains)),
     ]
     s.emit_rows(Rows(columns, orgs, json=[o.to_json() for o in orgs], empty="No organizations yet."))
 
@@ -384,7 +454,9 @@ def org_show(
 
         from pdmail.cli.mail import record_emails_view
 
-        lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}" + (f"  ({safe(org.domain)})" if org.domain else "")]
+        lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}"]
+        if org.domains:
+            lines.append(f"Domains: {safe(', '.join(org.domains))}")
         lines += [f"Contact #{c.id}: {safe(c.name)} <{safe(', '.join(c.emails))}>" for c in contacts]
         lines += [f"Deal #{d.id}: {safe(d.title)} \\[{d.status}]" for d in deals]
         return record_emails_view(

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pdmail.core.domains import normalize_domain
 from pdmail.core.errors import UsageError
 from pdmail.crm import csv_import as csvimport
 from pdmail.linking import relink
 from pdmail.store import crm as crm_store
-from pdmail.store.crm import ContactRecord, DealRecord
+from pdmail.store.crm import ContactRecord, DealRecord, OrgRecord
 from pdmail.store.db import Database
 
 
@@ -80,6 +81,45 @@ def remove_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[i
     return contact, deals
 
 
+# --- organizations ----------------------------------------------------------------------------
+
+
+def add_org(db: Database, name: str, domains: list[str]) -> OrgRecord:
+    """Add an organization; the stored email at its domains is linked to it."""
+    with db.tx():
+        org = crm_store.add_org(db, name, domains)
+        relink.after_org_domains_changed(db, org.domains)
+    return org
+
+
+def add_org_domain(db: Database, org_id: int, domain: str) -> tuple[OrgRecord, bool]:
+    """Give an organization another domain; the stored email at it is linked again. Returns the
+    organization and whether the domain was new to it."""
+    with db.tx():
+        org, added = crm_store.add_org_domain(db, org_id, domain)
+        if added:
+            relink.after_org_domains_changed(db, [crm_store.check_domain(domain)])
+    return org, added
+
+
+def remove_org_domain(db: Database, org_id: int, domain: str) -> OrgRecord:
+    """Take a domain from an organization; the stored email at it is linked again (it may lose the link)."""
+    with db.tx():
+        org = crm_store.remove_org_domain(db, org_id, domain)
+        relink.after_org_domains_changed(db, [normalize_domain(domain)])
+    return org
+
+
+def shared_domains(db: Database, org: OrgRecord) -> dict[str, list[tuple[int, str]]]:
+    """The organization's domains that other organizations claim too: mail there links to neither."""
+    found = {}
+    for domain in org.domains:
+        others = [o for o in crm_store.orgs_claiming(db, domain) if o[0] != org.id]
+        if others:
+            found[domain] = others
+    return found
+
+
 # --- deals ------------------------------------------------------------------------------------
 
 
@@ -137,6 +177,7 @@ def import_contacts(db: Database, data: bytes) -> ImportReport:
         raise UsageError(f"cannot import contacts: {exc}") from None
     report = ImportReport()
     added: list[str] = []
+    domains: list[str] = []
     with db.tx():
         for row in rows:
             f = row.fields
@@ -148,7 +189,7 @@ def import_contacts(db: Database, data: bytes) -> ImportReport:
                 continue
             try:
                 with db.tx():
-                    org_id = crm_store.org_by_name(db, f["org"]) if f.get("org") else None
+                    org_id, new_domains = _row_org(db, f)
                     contact = crm_store.add_contact(
                         db,
                         name,
@@ -163,8 +204,29 @@ def import_contacts(db: Database, data: bytes) -> ImportReport:
                 continue
             report.imported.append(contact.id)
             added.extend(contact.emails)
+            domains.extend(new_domains)
         relink.after_addresses_changed(db, added)
+        relink.after_org_domains_changed(db, domains)
     return report
+
+
+def _row_org(db: Database, fields: dict[str, str]) -> tuple[int | None, list[str]]:
+    """The organization a CSV row names, by name (made when new) and its domains given to it, or by a
+    domain alone when exactly one organization lists it; and the domains that were new to it."""
+    domains = csvimport.split_domains(fields.get("domain", ""))
+    if fields.get("org"):
+        org_id = crm_store.org_by_name(db, fields["org"])
+        new = [d for d in domains if crm_store.add_org_domain(db, org_id, d)[1]]
+        return org_id, [crm_store.check_domain(d) for d in new]
+    if not domains:
+        return None, []
+    if len(domains) > 1:
+        raise UsageError("several domains but no organization: give the organization's name too")
+    claiming = crm_store.orgs_claiming(db, domains[0])
+    if len(claiming) != 1:
+        found = "no organization lists" if not claiming else f"{len(claiming)} organizations list"
+        raise UsageError(f"{found} {crm_store.check_domain(domains[0])}: give the organization's name too")
+    return claiming[0][0], []
 
 
 def import_deals(db: Database, data: bytes) -> ImportReport:
@@ -174,6 +236,7 @@ def import_deals(db: Database, data: bytes) -> ImportReport:
     except csvimport.CsvFormatError as exc:
         raise UsageError(f"cannot import deals: {exc}") from None
     report = ImportReport()
+    domains: list[str] = []
     with db.tx():
         for row in rows:
             f = row.fields
@@ -185,7 +248,7 @@ def import_deals(db: Database, data: bytes) -> ImportReport:
                 status = f.get("status") or "open"
                 with db.tx():
                     contact_id = crm_store.resolve_person(db, f["person"])
-                    org_id = crm_store.org_by_name(db, f["org"]) if f.get("org") else None
+                    org_id, new_domains = _row_org(db, f)
                     crm_store.check_deal(f["title"], status)
                     value, currency = _exact_value(f.get("value"), f.get("currency") or None)
                     deal = crm_store.add_deal(
@@ -201,5 +264,7 @@ def import_deals(db: Database, data: bytes) -> ImportReport:
                 report.errors.append((row.line, exc.message))
                 continue
             report.imported.append(deal.id)
+            domains.extend(new_domains)
+        relink.after_org_domains_changed(db, domains)
         relink.after_deals_changed(db, report.imported)
     return report

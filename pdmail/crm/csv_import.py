@@ -41,6 +41,7 @@ CONTACT_FIELDS = {
         "account",
         "accountname",
     },
+    "domain": {"domain", "domains", "organizationdomain", "organisationdomain", "orgdomain", "companydomain"},
     "title": {"title", "jobtitle", "persontitle", "position", "role"},
     "phone": {"phone", "phonenumber", "personphone", "personphonework", "mobile", "telephone"},
 }
@@ -51,6 +52,7 @@ DEAL_FIELDS = {
     "status": {"status", "dealstatus", "stage", "state"},
     "person": {"person", "contact", "personname", "personemail", "contactemail", "contactname", "email"},
     "org": {"organization", "organisation", "org", "company", "organizationname", "dealorganization"},
+    "domain": {"domain", "domains", "organizationdomain", "organisationdomain", "orgdomain", "companydomain"},
 }
 
 
@@ -115,6 +117,11 @@ def read_rows(data: bytes, fields: dict[str, set[str]], required: tuple[str, ...
                 values[field] = record[index].strip()
         rows.append(CsvRow(line, values))
     return rows
+
+
+def split_domains(cell: str) -> list[str]:
+    """An organization's domains in one cell: ``acme.example, acme.eu``."""
+    return [part.strip() for part in re.split(r"[,;\s]+", cell) if part.strip()]
 
 
 def split_addresses(cell: str) -> list[str]:

@@ -58,6 +58,7 @@ TABLES: tuple[Table, ...] = (
     Table("user_addresses", ("email",)),
     Table("blocked", ("pattern",)),
     Table("orgs", ("id",), counted_ids=True),
+    Table("org_domains", ("domain", "org_id")),
     Table("contacts", ("id",), counted_ids=True),
     Table("contact_emails", ("email",)),
     Table("deals", ("id",), counted_ids=True),
@@ -67,6 +68,7 @@ TABLES: tuple[Table, ...] = (
     Table("emails", ("id",), counted_ids=True, batch=200),  # each carries its text: smaller batches
     Table("email_addresses", ("address", "email_id", "role")),
     Table("email_contacts", ("email_id", "contact_id")),
+    Table("email_orgs", ("email_id", "org_id")),
     Table("audit_log", ("id",), counted_ids=True),
     Table("quarantine", ("id",), counted_ids=True),
     Table("accounts", ("id",), counted_ids=True),

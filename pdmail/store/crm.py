@@ -7,10 +7,11 @@ done above, in ``pdmail.crm.changes``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.domains import check_org_domain, normalize_domain
 from pdmail.core.errors import UsageError, not_found
 from pdmail.core.models import Contact, DealStatus
 from pdmail.store.db import Database, like_pattern, now_utc, page_clause
@@ -22,10 +23,15 @@ DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
 class OrgRecord:
     id: int
     name: str
-    domain: str | None
+    domains: tuple[str, ...] = ()  # oldest first; those given at the same time in alphabetical order
+
+    @property
+    def domain(self) -> str | None:
+        """The first domain, as ``--json`` has given it since an organization had only one."""
+        return self.domains[0] if self.domains else None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "domain": self.domain}
+        return {"id": self.id, "name": self.name, "domain": self.domain, "domains": list(self.domains)}
 
 
 @dataclass(frozen=True)
@@ -81,28 +87,82 @@ class DealRecord:
 # --- organizations ----------------------------------------------------------------------------
 
 
-def add_org(db: Database, name: str, domain: str | None = None) -> OrgRecord:
+def check_domain(domain: str) -> str:
+    """An organization's domain as stored, or a usage error saying why it cannot be one."""
+    try:
+        return check_org_domain(domain)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_org(
+    db: Database, name: str, domains: Sequence[str] | str | None = (), *, domain: str | None = None
+) -> OrgRecord:
+    """Add an organization with its domains (``domain``, or one string: a single one)."""
     if not name.strip():
         raise UsageError("an organization needs a name")
-    dom = domain.strip().lower().lstrip("@") if domain else None
-    if dom is not None and ("." not in dom or "@" in dom or " " in dom):
-        raise UsageError(f"not a domain: {domain!r} (write it as example.com)")
+    given = [domains] if isinstance(domains, str) else list(domains or ())
+    checked = list(dict.fromkeys(check_domain(d) for d in [*given, *([domain] if domain else [])]))
     with db.tx():
-        new_id = db.insert(
-            "INSERT INTO orgs (name, domain, created_utc) VALUES (?, ?, ?)", (name.strip(), dom, now_utc())
+        stamp = now_utc()
+        new_id = db.insert("INSERT INTO orgs (name, created_utc) VALUES (?, ?)", (name.strip(), stamp))
+        db.executemany(
+            "INSERT INTO org_domains (domain, org_id, created_utc) VALUES (?, ?, ?)",
+            [(d, new_id, stamp) for d in checked],
         )
     return get_org(db, new_id)
 
 
+def add_org_domain(db: Database, org_id: int, domain: str) -> tuple[OrgRecord, bool]:
+    """Give an organization another domain; returns it and whether the domain is new to it."""
+    checked = check_domain(domain)
+    with db.tx():
+        get_org(db, org_id)
+        had = db.scalar("SELECT 1 FROM org_domains WHERE domain = ? AND org_id = ?", (checked, org_id)) is not None
+        if not had:
+            db.execute(
+                "INSERT INTO org_domains (domain, org_id, created_utc) VALUES (?, ?, ?)", (checked, org_id, now_utc())
+            )
+    return get_org(db, org_id), not had
+
+
+def remove_org_domain(db: Database, org_id: int, domain: str) -> OrgRecord:
+    wanted = normalize_domain(domain)
+    with db.tx():
+        org = get_org(db, org_id)
+        if wanted not in org.domains:
+            raise not_found(f"domain of organization {org_id}", repr(domain.strip()))
+        db.execute("DELETE FROM org_domains WHERE domain = ? AND org_id = ?", (wanted, org_id))
+    return get_org(db, org_id)
+
+
+def orgs_claiming(db: Database, domain: str) -> list[tuple[int, str]]:
+    """The organizations that list exactly this domain, in id order: (id, name)."""
+    rows = db.all(
+        "SELECT o.id, o.name FROM org_domains d JOIN orgs o ON o.id = d.org_id WHERE d.domain = ? ORDER BY o.id",
+        (normalize_domain(domain),),
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def _org_select(db: Database) -> str:
+    domains = db.text_list("domain", "org_domains WHERE org_id = o.id", "created_utc, domain")
+    return f"SELECT o.id, o.name, {domains} AS domains FROM orgs o"
+
+
+def _org(row) -> OrgRecord:
+    return OrgRecord(row["id"], row["name"], tuple(row["domains"].split("\n")) if row["domains"] else ())
+
+
 def get_org(db: Database, org_id: int) -> OrgRecord:
-    row = db.one("SELECT id, name, domain FROM orgs WHERE id = ?", (org_id,))
+    row = db.one(_org_select(db) + " WHERE o.id = ?", (org_id,))
     if row is None:
         raise not_found("org", org_id)
-    return OrgRecord(row["id"], row["name"], row["domain"])
+    return _org(row)
 
 
 def list_orgs(db: Database) -> list[OrgRecord]:
-    return [OrgRecord(r["id"], r["name"], r["domain"]) for r in db.all("SELECT * FROM orgs ORDER BY id")]
+    return [_org(r) for r in db.all(_org_select(db) + " ORDER BY o.id")]
 
 
 def org_by_name(db: Database, name: str) -> int:

@@ -49,6 +49,7 @@ class NewEmail:
     parse_status: str
     captured_utc: str
     is_deal_manual: bool = False  # the thread's deal (or "no deal") was set by hand
+    orgs: tuple[tuple[int, str, str, str], ...] = ()  # (organization id, address, rule, reason)
 
 
 def put_raw(db: Database, sha256: str, data: bytes) -> None:
@@ -305,6 +306,12 @@ def insert_email(db: Database, e: NewEmail) -> int:
         )
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)
+    if e.orgs:
+        db.executemany(
+            "INSERT INTO email_orgs (email_id, org_id, address, rule, reason, is_manual) "
+            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+            [(email_id, oid, addr, rule, reason) for oid, addr, rule, reason in e.orgs],
+        )
     db.index_for_search(email_id, e.subject, e.body_text, addresses)
     _leave_quarantine(db, email_id, e)
     return email_id

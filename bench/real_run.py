@@ -21,9 +21,9 @@ import json
 import os
 import shutil
 import ssl
-import subprocess
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 
 import measure
@@ -107,7 +107,7 @@ def bare_fetch(server, user, folders: list[str]) -> dict:
         client.select_folder(folder, readonly=True)
         uids = client.search(["ALL"])
         for i in range(0, len(uids), 500):
-            data = client.fetch(uids[i:i + 500], ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
+            data = client.fetch(uids[i : i + 500], ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"])
             count += sum(1 for row in data.values() if row.get(b"BODY[]"))
             del data
     client.logout()
@@ -117,10 +117,34 @@ def bare_fetch(server, user, folders: list[str]) -> dict:
 def pdmail_sync(db: Path, server, user) -> dict:
     init_db(db)
     env = {**os.environ, PASSWORD_ENV: user.password}
-    measure.run(pd(db, "account", "add", "work", "--address", OWNER,
-                   "--imap-host", server.host, "--imap-port", str(server.imaps_port), "--imap-security", "tls",
-                   "--username", user.login, "--password-env", PASSWORD_ENV, "--cafile", str(server.cafile),
-                   "--since", "all", "--past", "everyone"), sample_memory=False, check=True)
+    measure.run(
+        pd(
+            db,
+            "account",
+            "add",
+            "work",
+            "--address",
+            OWNER,
+            "--imap-host",
+            server.host,
+            "--imap-port",
+            str(server.imaps_port),
+            "--imap-security",
+            "tls",
+            "--username",
+            user.login,
+            "--password-env",
+            PASSWORD_ENV,
+            "--cafile",
+            str(server.cafile),
+            "--since",
+            "all",
+            "--past",
+            "everyone",
+        ),
+        sample_memory=False,
+        check=True,
+    )
     m = measure.run(pd(db, "sync", "--json"), env=env)
     if m.returncode != 0:
         raise RuntimeError(f"pdmail sync exited {m.returncode}: {m.stderr.decode(errors='replace')[-1500:]}")
@@ -139,9 +163,15 @@ def run_real(count: int, rounds: int, sources: list[str], ensure_notmuch) -> dic
 
     compile_package()
     messages, extra, origin = realcorpus.build(count, sources, extra=rounds * PIPED_PER_ROUND)
-    results: dict = {"count": len(messages), "rounds": rounds, "origin": origin,
-                     "megabytes": sum(map(len, messages)) / 1e6, "load_before": measure.load_note(),
-                     "runs": {}, "unavailable": {}}
+    results: dict = {
+        "count": len(messages),
+        "rounds": rounds,
+        "origin": origin,
+        "megabytes": sum(map(len, messages)) / 1e6,
+        "load_before": measure.load_note(),
+        "runs": {},
+        "unavailable": {},
+    }
 
     def record(name: str, value: dict) -> None:
         results["runs"].setdefault(name, []).append(value)
@@ -171,11 +201,13 @@ def run_real(count: int, rounds: int, sources: list[str], ensure_notmuch) -> dic
                 print(f"round {r}/{rounds}", flush=True)
                 pdmail_first = r % 2 == 1
                 _bulk_round(work, maildir, r, pdmail_first, no_notmuch, record)
-                piped = extra[(r - 1) * PIPED_PER_ROUND: r * PIPED_PER_ROUND]
+                piped = extra[(r - 1) * PIPED_PER_ROUND : r * PIPED_PER_ROUND]
                 _piped_round(work, piped, r, pdmail_first, no_notmuch, record)
                 if server:
-                    sides = [("pdmail", lambda: pdmail_sync(work / f"sync{r}.db", server, user)),
-                             ("peer", lambda: bare_fetch(server, user, folders))]
+                    sides = [
+                        ("pdmail", partial(pdmail_sync, work / f"sync{r}.db", server, user)),
+                        ("peer", partial(bare_fetch, server, user, folders)),
+                    ]
                     for side, run in sides if pdmail_first else sides[::-1]:
                         record(f"sync {side}", run())
                     drop_sqlite(work / f"sync{r}.db")
@@ -201,9 +233,9 @@ def _piped_round(work: Path, piped: list[bytes], r: int, pdmail_first: bool, no_
     db = work / f"bulk{r}.db"  # the bulk row's database: the corpus is in it
     env = None if no_notmuch else notmuch_config(work, work / "notmuch-maildir")
     for raw in piped:
-        sides = [("pdmail", lambda: pipe_pdmail(db, raw))]
+        sides = [("pdmail", partial(pipe_pdmail, db, raw))]
         if env is not None:
-            sides.append(("peer", lambda: pipe_notmuch(env, raw)))
+            sides.append(("peer", partial(pipe_notmuch, env, raw)))
         for side, run in sides if pdmail_first else sides[::-1]:
             record(f"piped {side}", run())
     drop_sqlite(db)
@@ -216,8 +248,11 @@ def summarize(results: dict) -> list[dict]:
         row: dict = {"key": key, "name": name, "peer_name": peer, "target": target, "reads": reads}
         for side, values in (("pdmail", ours), ("peer", theirs)):
             if values:
-                row[side] = {"median_s": measure.median([v["wall_s"] for v in values]),
-                             "cpu_median_s": measure.median([v["cpu_s"] for v in values]), "runs": len(values)}
+                row[side] = {
+                    "median_s": measure.median([v["wall_s"] for v in values]),
+                    "cpu_median_s": measure.median([v["cpu_s"] for v in values]),
+                    "runs": len(values),
+                }
         if ours and ours[-1].get("outcomes"):
             row["outcomes"] = ours[-1]["outcomes"]
         if ours and theirs:
@@ -254,10 +289,11 @@ def _target_text(row: dict) -> str:
 
 def print_real_table(results: dict) -> None:
     print()
-    print(f"{results['count']:,} real messages ({results['megabytes']:.1f} MB) from {results['origin']}, "
-          f"every From set to the user; {results['rounds']} rounds, medians; {results['load_before']}")
-    header = (f"{'run':<35} {'pdmail':>9} {'CPU':>7}   {'peer':<22} {'peer':>8} {'CPU':>7}   "
-              f"{'ratio':<30} target")
+    print(
+        f"{results['count']:,} real messages ({results['megabytes']:.1f} MB) from {results['origin']}, "
+        f"every From set to the user; {results['rounds']} rounds, medians; {results['load_before']}"
+    )
+    header = f"{'run':<35} {'pdmail':>9} {'CPU':>7}   {'peer':<22} {'peer':>8} {'CPU':>7}   {'ratio':<30} target"
     print(header)
     print("-" * len(header))
     for row in results["summary"]:
@@ -269,5 +305,7 @@ def print_real_table(results: dict) -> None:
             print(f"{'':<35} ({', '.join(f'{n} {s}' for s, n in sorted(row['outcomes'].items()))})")
     for name, why in results["unavailable"].items():
         print(f"{name:<35} {why}")
-    print(f"CPU: user + system of the command and its children (bare FETCH: the benchmark's own process). "
-          f"{results['load_after']}")
+    print(
+        f"CPU: user + system of the command and its children (bare FETCH: the benchmark's own process). "
+        f"{results['load_after']}"
+    )

@@ -85,8 +85,19 @@ def fetch_fixtures(work: Path) -> list[bytes]:
 def _mail_parser_fixtures(folder: Path) -> list[bytes]:
     folder.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q", "-d", str(folder),
-         MAIL_PARSER],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--no-binary",
+            ":all:",
+            "-q",
+            "-d",
+            str(folder),
+            MAIL_PARSER,
+        ],
         capture_output=True,
     )
     archives = sorted(folder.glob("mail_parser-*.tar.gz"))
@@ -94,7 +105,9 @@ def _mail_parser_fixtures(folder: Path) -> list[bytes]:
         print(f"could not download {MAIL_PARSER}: {done.stderr.decode(errors='replace')[-300:]}", file=sys.stderr)
         return []
     with tarfile.open(archives[0]) as tar:
-        members = sorted((m for m in tar.getmembers() if m.isfile() and "/tests/mails/" in m.name), key=lambda m: m.name)
+        members = sorted(
+            (m for m in tar.getmembers() if m.isfile() and "/tests/mails/" in m.name), key=lambda m: m.name
+        )
         return [tar.extractfile(m).read() for m in members]  # type: ignore[union-attr]
 
 
@@ -103,8 +116,7 @@ def _python_email_fixtures(folder: Path) -> list[bytes]:
     done = subprocess.run(["apt-get", "download", PYTHON_TESTSUITE], cwd=folder, capture_output=True)
     debs = sorted(folder.glob("*.deb"))
     if done.returncode != 0 or not debs:
-        print(f"could not download {PYTHON_TESTSUITE}: {done.stderr.decode(errors='replace')[-300:]}",
-              file=sys.stderr)
+        print(f"could not download {PYTHON_TESTSUITE}: {done.stderr.decode(errors='replace')[-300:]}", file=sys.stderr)
         return []
     unpacked = folder / "root"
     subprocess.run(["dpkg-deb", "-x", str(debs[0]), str(unpacked)], check=True)
@@ -114,12 +126,17 @@ def _python_email_fixtures(folder: Path) -> list[bytes]:
 def copy_of(raw: bytes, copy: int, index: int) -> bytes:
     """Copy number ``copy`` of a message: a Message-ID and Date of its own, the rest as it was."""
     end = re.search(rb"\r?\n\r?\n", raw)
-    head, rest = (raw[: end.start()], raw[end.start():]) if end else (raw, b"")
+    head, rest = (raw[: end.start()], raw[end.start() :]) if end else (raw, b"")
     newline = b"\r\n" if b"\r\n" in head[:200] else b"\n"
     head = _DATE_RE.sub(b"", _MESSAGE_ID_RE.sub(b"", head + newline))
     moment = _COPIES_FROM + timedelta(hours=index)
-    fields = (f"Message-ID: <copy{copy}.{index}@realcorpus.bench>".encode() + newline
-              + b"Date: " + email.utils.format_datetime(moment).encode() + newline)
+    fields = (
+        f"Message-ID: <copy{copy}.{index}@realcorpus.bench>".encode()
+        + newline
+        + b"Date: "
+        + email.utils.format_datetime(moment).encode()
+        + newline
+    )
     return fields + head.rstrip(b"\r\n") + rest
 
 
@@ -145,7 +162,9 @@ def write_maildir(folder: Path, messages: list[bytes]) -> int:
     return total
 
 
-def build(count: int = COUNT, paths: list[str] | None = None, *, extra: int = 0) -> tuple[list[bytes], list[bytes], str]:
+def build(
+    count: int = COUNT, paths: list[str] | None = None, *, extra: int = 0
+) -> tuple[list[bytes], list[bytes], str]:
     """(``count`` messages, ``extra`` more not among them, where they came from)."""
     paths = source_paths(paths or [])
     if paths:
@@ -153,7 +172,9 @@ def build(count: int = COUNT, paths: list[str] | None = None, *, extra: int = 0)
     else:
         with tempfile.TemporaryDirectory(prefix="pdmail-realcorpus-") as tmp:
             raw = fetch_fixtures(Path(tmp))
-        origin = f"{MAIL_PARSER} test mails and Debian's {PYTHON_TESTSUITE} email test data ({len(raw)} messages, copied)"
+        origin = (
+            f"{MAIL_PARSER} test mails and Debian's {PYTHON_TESTSUITE} email test data ({len(raw)} messages, copied)"
+        )
     every = corpus(raw, count + extra)
     return every[:count], every[count:], origin
 

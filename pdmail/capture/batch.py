@@ -10,24 +10,21 @@ from typing import TYPE_CHECKING
 
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.capture.parse_pool import ParsePool
+from pdmail.capture.piped import exit_code, ingest_stdin, outcome_exit_code, spool_oversize
 from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.addresses import normalize_address
-from pdmail.core.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_REFUSED,
-    EXIT_TEMPFAIL,
-    PdmailError,
-    combine_exit_codes,
-)
+from pdmail.core.errors import PdmailError
 from pdmail.core.models import ParsedEmail
 from pdmail.core.worker_pool import interrupt_between_steps
-from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
+from pdmail.mime.limits import DEFAULT_LIMITS, MB
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
-if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the mail server's pipe
+if TYPE_CHECKING:
     from pdmail.capture.inputs import Input
+
+# One message on stdin is :mod:`pdmail.capture.piped`; its names are kept here for the callers of a run.
+__all__ = ["RunStopped", "default_workers", "exit_code", "ingest_many", "ingest_stdin", "outcome_exit_code"]
 
 BATCH = 200
 PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
@@ -98,28 +95,7 @@ def _size_of(item: Input) -> int:
 
 
 def _oversize(db: Database, item: Input, recipient: str | None) -> Outcome:
-    return _spool(db, item.chunks(), item.label, recipient)
-
-
-def _spool(db: Database, chunks, label: str, recipient: str | None) -> Outcome:
-    """Quarantine a message too large to read, streamed to the spool whole: the same for every input."""
-    path, size, sha = quarantine_store.write_spool(db, chunks)
-    reason = too_large(size, DEFAULT_LIMITS.max_size)
-    label = storable(label)
-    with db.tx():
-        qid = quarantine_store.hold(
-            db,
-            None,
-            source=label,
-            recipient=storable(recipient),
-            reason=reason,
-            from_email=None,
-            subject=None,
-            spool_path=path,
-            size=size,
-            sha256=sha,
-        )
-    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
+    return spool_oversize(db, item.chunks(), item.label, recipient)
 
 
 def ingest_many(
@@ -242,31 +218,3 @@ def _one(
         return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
 
     return write_message(db, store, fail_fast=fail_fast, on_failure=failed)
-
-
-def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outcome:
-    from pdmail.capture.inputs import read_capped
-
-    quarantine_store.sweep_spool(db)
-    head, rest = read_capped(stream, DEFAULT_LIMITS.max_size)
-    if rest is not None:
-        return _spool(db, rest, "-", recipient)
-    return ingest_bcc(db, head, label="-", recipient=recipient)
-
-
-def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
-    """README, "Exit codes": each input's own code (:func:`outcome_exit_code`) combined by the one rule
-    of a run of many parts, where a stored input among refused ones makes the run partial (7)."""
-    return combine_exit_codes((outcome_exit_code(o, mta=mta) for o in outcomes), mixed=EXIT_PARTIAL)
-
-
-def outcome_exit_code(outcome: Outcome, *, mta: bool = False) -> int:
-    """What one input's outcome says on its own. Quarantined is 3 (refused, and kept); failed is 7: the
-    input was not kept (unreadable, missing), so the run cannot promise 3. A mail server (``mta``) is
-    told 0 for a quarantined message, which is safe with pdmail, and 75 (try again later) for one that
-    failed, which is not."""
-    if outcome.status == "failed":
-        return EXIT_TEMPFAIL if mta else EXIT_PARTIAL
-    if outcome.status == "quarantined" and not mta:
-        return EXIT_REFUSED
-    return EXIT_OK

@@ -24,9 +24,7 @@ from pdmail.linking.context import LinkingInputs
 from pdmail.mime import fingerprint as identity
 from pdmail.mime.limits import fits_sqlite_integer
 from pdmail.mime.parse import MessageRefused, parse_message, without_surrogates
-from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
-from pdmail.store import outbox as outbox_store
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
 from pdmail.store.company import DEAL_TAG as _DEAL_TAG
@@ -98,6 +96,8 @@ class NewContacts:
         waiting, self._by_owner = self._by_owner, {}
         for owner, addresses in waiting.values():
             # A contact made by a message that was then rolled back (and quarantined) is gone again.
+            from pdmail.store import crm as crm_store
+
             kept = [a for a in sorted(addresses) if crm_store.contact_for_address(db, a) is not None]
             with relink.acting(owner):
                 relink.after_addresses_changed(db, kept)
@@ -250,7 +250,7 @@ def _store_bcc(
 ) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
-    if deal_id is not None and not (fits_sqlite_integer(deal_id) and crm_store.deal_exists(db, deal_id)):
+    if deal_id is not None and not (fits_sqlite_integer(deal_id) and _deal_exists(db, deal_id)):
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 
@@ -280,6 +280,12 @@ def _store_bcc(
         )
     outcome.warnings[:0] = warnings
     return outcome
+
+
+def _deal_exists(db: Database, deal_id: int) -> bool:
+    from pdmail.store import crm as crm_store  # the CRM's writes are loaded only by mail that needs them
+
+    return crm_store.deal_exists(db, deal_id)
 
 
 def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | str | None:
@@ -491,6 +497,8 @@ def _identity_facts(
     duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
     if duplicate_of is None and parsed.pdmail_token:
         # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
+        from pdmail.store import outbox as outbox_store  # only mail pdmail sent carries a token
+
         sent_copy = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
     return decision_rules.CaptureFacts(
         source=origin.source,
@@ -636,6 +644,8 @@ def _save(
     )
     email_id = store.insert_email(db, new)
     if parsed.pdmail_token and origin.source != "sent":
+        from pdmail.store import outbox as outbox_store
+
         outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)
     if state.deal_id is not None and thread_deal != state.deal_id and not thread_deal_by_hand:
@@ -662,6 +672,8 @@ def _create_contacts(db: Database, addresses, parsed: ParsedEmail) -> tuple[dict
     earlier mail a new contact links is linked on the owner's behalf (another user's mail only by a
     proposal, rule 4 of the sharing law), once for the batch: see :class:`NewContacts`.
     """
+    from pdmail.store import crm as crm_store
+
     names = _display_names(parsed)
     created: dict[str, Contact] = {}
     refused: dict[str, str] = {}

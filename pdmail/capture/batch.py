@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pdmail.capture.batch_facts import BatchFacts, Planned
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.capture.parse_pool import ParsePool
 from pdmail.capture.piped import exit_code, ingest_stdin, outcome_exit_code, spool_oversize
@@ -27,7 +28,11 @@ if TYPE_CHECKING:
 __all__ = ["RunStopped", "default_workers", "exit_code", "ingest_many", "ingest_stdin", "outcome_exit_code"]
 
 BATCH = 200
-PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
+PARALLEL_FROM = 64  # below this many messages, starting worker processes costs more than it saves
+# ...or below this many bytes: parsing costs about 25 ns a byte (plus a tenth of a millisecond a
+# message), so a few megabytes of mail parse here in less time than a helper costs to start and to
+# hand its results back (unpickled here, about a third of what parsing them would have cost).
+PARALLEL_BYTES = 4 * MB
 # A batch also ends at a size: counts alone would let large messages fill the memory (200 of 25 MB
 # is 5 GB). Typical mail (50 KB a message) never reaches it.
 BATCH_BYTES = 16 * MB
@@ -76,11 +81,22 @@ def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> lis
 def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
     """Parse results in input order, from helper processes that read and parse the files (see
     :mod:`pdmail.capture.parse_pool`: memory stays flat however large the mailbox)."""
-    workers = default_workers() if workers is None else workers
+    if workers is None:  # chosen here: helpers only where they pay, by bytes as well as by count
+        workers = default_workers() if _reaches(items, PARALLEL_BYTES) else 0
     if len(items) < PARALLEL_FROM:
         workers = 0
     with ParsePool(workers, partial(_parse_chunk, users=users)) as pool:
         yield from pool.results(items, _size_of)
+
+
+def _reaches(items: list[Input], size: int) -> bool:
+    """Whether the inputs hold at least ``size`` bytes (read from the file system, not the files)."""
+    total = 0
+    for item in items:
+        total += _size_of(item)
+        if total >= size:
+            return True
+    return False
 
 
 def _size_of(item: Input) -> int:
@@ -180,7 +196,8 @@ def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, compa
 
     def write(fail_fast: bool) -> list[Outcome]:
         new_contacts = NewContacts()
-        outcomes = [_one(db, result, recipient, company, new_contacts, fail_fast=fail_fast) for result in batch]
+        known = BatchFacts.read(db, _planned(batch, company))  # inside the batch's transaction
+        outcomes = [_one(db, result, recipient, company, new_contacts, known, fail_fast=fail_fast) for result in batch]
         new_contacts.link_earlier_mail(db)
         return outcomes
 
@@ -188,8 +205,30 @@ def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, compa
     return write_batch(db, write, flat_first=not any(r.oversize for r in batch))
 
 
+def _planned(batch: list[Parsed], company: Company) -> list[Planned]:
+    """The batch's messages that may be stored, with the user whose mail each looks to be."""
+    planned = []
+    for result in batch:
+        if not isinstance(result.parsed, ParsedEmail):
+            continue
+        owner = next(
+            (u for a in result.parsed.from_ if (u := company.users_by_address.get(normalize_address(a.email)))), None
+        )
+        if owner is not None:
+            fingerprint = result.derived.fingerprint if result.derived else None
+            planned.append(Planned(owner.id, result.parsed, fingerprint))
+    return planned
+
+
 def _one(
-    db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *, fail_fast: bool
+    db: Database,
+    result: Parsed,
+    recipient: str | None,
+    company: Company,
+    new_contacts: NewContacts,
+    known: BatchFacts,
+    *,
+    fail_fast: bool,
 ) -> Outcome:
     label = storable(result.input.label)
     if result.oversize:
@@ -209,6 +248,7 @@ def _one(
             derived=result.derived,
             fail_fast=fail_fast,
             new_contacts=new_contacts,
+            known=known,
         )
 
     def failed(exc: Exception) -> Outcome:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import overload
 
 from pdmail.capture import decision as decision_rules
+from pdmail.capture.batch_facts import BatchFacts
 from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
 from pdmail.core.models import Address, Contact, Direction, ParsedEmail, Source, User, Visibility
@@ -29,6 +30,7 @@ from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
 from pdmail.store.company import DEAL_TAG as _DEAL_TAG
 from pdmail.store.company import Company
+from pdmail.store.crm_snapshot import CrmSnapshot
 from pdmail.store.db import Database, is_machine_failure, iso_utc, now_utc
 
 SUBJECT_FALLBACK_DAYS = 30
@@ -189,6 +191,7 @@ def ingest_bcc(
     derived: Derived | None = None,
     fail_fast: bool = False,
     new_contacts: NewContacts | None = None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     """Capture one Smart BCC message: stored, duplicate, skipped, or quarantined with its reason.
 
@@ -198,10 +201,11 @@ def ingest_bcc(
     ``fail_fast`` raises every failure instead, for a caller that cannot undo half a message and
     will redo it with savepoints. ``new_contacts`` collects the contacts a batch creates (see
     :class:`NewContacts`); without it, the message's own are linked to their earlier mail at once.
+    ``known``: what the store held of the batch's messages (see :mod:`pdmail.capture.batch_facts`).
     """
     label, recipient = storable(label), storable(recipient)
     try:
-        return _ingest(db, raw, label, recipient, parsed, company, derived, new_contacts)
+        return _ingest(db, raw, label, recipient, parsed, company, derived, new_contacts, known)
     except Exception as exc:
         if fail_fast or is_machine_failure(exc):
             raise
@@ -217,6 +221,7 @@ def _ingest(
     company: Company | None,
     derived: Derived | None,
     new_contacts: NewContacts | None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     """Each write below is one transaction (or savepoint): a failure leaves nothing half-written."""
     company = company or Company.load(db)
@@ -232,7 +237,16 @@ def _ingest(
         return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
     owner = company.users_by_address[normalize_address(verdict.sender)]
     return _store_bcc(
-        db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived, new_contacts=new_contacts
+        db,
+        raw,
+        parsed,
+        owner,
+        company,
+        label=label,
+        recipient=recipient,
+        derived=derived,
+        new_contacts=new_contacts,
+        known=known,
     )
 
 
@@ -247,6 +261,7 @@ def _store_bcc(
     recipient: str | None,
     derived: Derived | None = None,
     new_contacts: NewContacts | None = None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
@@ -277,6 +292,7 @@ def _store_bcc(
             wrapper_raw=wrapper,
             derived=derived,
             new_contacts=new_contacts,
+            known=known,
         )
     outcome.warnings[:0] = warnings
     return outcome
@@ -427,17 +443,22 @@ def store_parsed(
     wrapper_raw: bytes | None = None,
     derived: Derived | None = None,
     new_contacts: NewContacts | None = None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     """Dedupe, thread, link and store one parsed message for ``owner``. Call inside a transaction.
 
     ``raw`` is the message's own bytes (None when it was unwrapped from ``wrapper_raw`` inline).
     ``derived`` is ``Derived.of(parsed)`` when a parser process already computed it. Contacts it
     creates join ``new_contacts`` when given; otherwise their earlier mail is linked before it returns.
+    ``known`` answers some of its reads for a whole batch (:mod:`pdmail.capture.batch_facts`).
     """
+    known = known or BatchFacts()  # asked nothing: every read goes to the store
     if new_contacts is not None:
-        return _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, new_contacts)
+        return _store_parsed(
+            db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, new_contacts, known
+        )
     own = NewContacts()
-    outcome = _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, own)
+    outcome = _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, own, known)
     own.link_earlier_mail(db)
     return outcome
 
@@ -453,26 +474,29 @@ def _store_parsed(
     wrapper_raw: bytes | None,
     derived: Derived | None,
     new_contacts: NewContacts,
+    known: BatchFacts,
 ) -> Outcome:
     """Facts, decision, then writes: see :mod:`pdmail.capture.decision` for the rules."""
     company = company or Company.load(db)
     derived = derived or Derived.of(parsed)
-    facts = _identity_facts(db, owner, parsed, origin, derived.fingerprint)
+    facts = _identity_facts(db, owner, parsed, origin, derived.fingerprint, known)
     done = decision_rules.duplicate(facts)
     if done is not None:
         return Outcome(origin.label, done.status, done.existing_id, done.reason)
-    facts, thread_ids = _read_facts(db, owner, parsed, origin, company, facts, bcc_deal_id, new_contacts)
+    facts, thread_ids = _read_facts(db, owner, parsed, origin, company, facts, bcc_deal_id, new_contacts, known)
     decided = decision_rules.decide(facts)
     if decided.status == decision_rules.SKIPPED:
         return Outcome(origin.label, decided.status, None, decided.reason)
     _write_first(db, facts, decided, new_contacts)
     if decided.contacts_to_create:
+        known.will_create_contacts(decided.contacts_to_create)
         created, refused = _create_contacts(db, decided.contacts_to_create, parsed)
         for address in created:
             new_contacts.add(owner, address)
         decided = decision_rules.decide(facts.with_contacts(created, refused))
     if decided.status == decision_rules.SKIPPED:
         return Outcome(origin.label, decided.status, None, decided.reason)
+    known.will_store(owner.id, derived.fingerprint, (parsed.message_id_norm, parsed.alt_message_id), thread_ids)
     email_id = _save(
         db,
         owner,
@@ -490,11 +514,19 @@ def _store_parsed(
 
 
 def _identity_facts(
-    db: Database, owner: User, parsed: ParsedEmail, origin: Origin, fingerprint: str
+    db: Database,
+    owner: User,
+    parsed: ParsedEmail,
+    origin: Origin,
+    fingerprint: str,
+    known: BatchFacts | None = None,
 ) -> decision_rules.CaptureFacts:
     """What the store holds of this very message: read first, as a duplicate needs nothing else."""
+    known = known or BatchFacts()
     sent_copy = None
-    duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
+    duplicate_of = None
+    if not known.no_email_with_fingerprint(owner.id, fingerprint):
+        duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
     if duplicate_of is None and parsed.pdmail_token:
         # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
         from pdmail.store import outbox as outbox_store  # only mail pdmail sent carries a token
@@ -518,20 +550,28 @@ def _read_facts(
     facts: decision_rules.CaptureFacts,
     bcc_deal_id: int | None,
     new_contacts: NewContacts,
+    known: BatchFacts | None = None,
 ) -> tuple[decision_rules.CaptureFacts, tuple[str, ...]]:
     """The rest of the facts: Message-ID, threads, settings, and the CRM as the linking engine reads it.
 
     Only reads: what the decision makes of them (threads to fold together, earlier mail to link
     first) is written afterwards, by :func:`_write_first`.
     """
-    taken = bool(parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm))
+    known = known or BatchFacts()
+    mid = parsed.message_id_norm
+    taken = bool(
+        mid and not known.no_email_with_message_id(owner.id, mid) and store.find_by_message_id(db, owner.id, mid)
+    )
     email_in = link.LinkInput.from_parsed(parsed, direction_of(parsed, owner, origin))
-    threads = _find_threads(db, owner, parsed)
+    threads = _find_threads(db, owner, parsed, known)
     inputs = LinkingInputs(db, company)
     base = inputs.base(owner, email_in, bcc_deal_id=bcc_deal_id)
     customers = link.customer_addresses(email_in, base)
     deal_ids = (bcc_deal_id, *(t.deal_id for t in (threads.thread, *threads.joins) if t is not None))
-    crm = inputs.read_crm(customers, deal_ids=deal_ids)
+    if all(d is None for d in deal_ids) and known.no_contact_for(customers):
+        crm = CrmSnapshot({}, {}, {}, {})  # what reading it would give: no contact, hence no deal
+    else:
+        crm = inputs.read_crm(customers, deal_ids=deal_ids)
     return dataclasses.replace(
         facts,
         message_id_taken=taken,
@@ -697,7 +737,7 @@ class _Threads:
     split_by_hand: bool = False
 
 
-def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
+def _find_threads(db: Database, owner: User, parsed: ParsedEmail, known: BatchFacts | None = None) -> _Threads:
     """The thread a message joins, and the other threads its Message-IDs name (read, not yet folded).
 
     Among several threads, it joins the oldest; if the user took any of them apart by hand, it
@@ -705,7 +745,11 @@ def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
     In-Reply-To, then References from the newest back. Without any, the subject may find a thread.
     """
     ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
-    found = store.threads_for_message_ids(db, owner.id, ids)
+    found = (
+        []
+        if known is not None and known.no_thread_for(owner.id, ids)
+        else store.threads_for_message_ids(db, owner.id, ids)
+    )
     if len(found) > 1 and store.threads_split_by_hand(db, found):
         by_id = store.thread_by_message_id(db, owner.id, ids)
         nearest = next(by_id[i] for i in ids if i in by_id)

@@ -139,8 +139,8 @@ class HelperPool:
             threading.Thread(target=self._receive, args=(helper,), daemon=True, name="pdmail-helper-results").start()
         self._turn = cycle(self._helpers)
 
-    def submit(self, task: Any) -> Callable[[], Any]:
-        """Send ``task`` to the next helper; the function returned waits for its result and returns it."""
+    def submit(self, task: Any) -> Pending:
+        """Send ``task`` to the next helper; calling what is returned waits for its result and returns it."""
         helper = next(self._turn)
         number = helper.sent
         helper.sent += 1
@@ -148,14 +148,17 @@ class HelperPool:
             helper.connection.send_bytes(pickle.dumps(task, pickle.HIGHEST_PROTOCOL))
         except OSError:
             pass  # the helper is gone: its getter says so
-        return lambda: self._result(helper, number)
+        return Pending(self, helper, number)
 
     def _receive(self, helper: _Helper) -> None:
         try:
             while True:
                 data = helper.connection.recv_bytes()
                 with self._arrived:
-                    helper.results[helper.received] = data
+                    if helper.received in helper.abandoned:  # done meanwhile by the process that asked
+                        helper.abandoned.discard(helper.received)
+                    else:
+                        helper.results[helper.received] = data
                     helper.received += 1
                     self._arrived.notify_all()
         except BaseException:  # noqa: BLE001 - EOF when the helper ended; whatever it is, no getter may wait forever
@@ -179,6 +182,15 @@ class HelperPool:
             raise value
         return value
 
+    def _ready(self, helper: _Helper, number: int) -> bool:
+        with self._arrived:
+            return number in helper.results or helper.ended
+
+    def _abandon(self, helper: _Helper, number: int) -> None:
+        with self._arrived:
+            if helper.results.pop(number, None) is None and number >= helper.received:
+                helper.abandoned.add(number)
+
     def close(self) -> None:
         """Stop every helper at once, whatever it is doing, and wait for it to end."""
         for helper in self._helpers:
@@ -198,8 +210,30 @@ class HelperPool:
         self.close()
 
 
+class Pending:
+    """A task sent to a helper. Called, it waits for the result and returns it (or raises).
+
+    ``ready()`` says whether waiting would return at once; ``abandon()`` says the result is no longer
+    wanted (the caller did the task itself): it is dropped when it arrives.
+    """
+
+    __slots__ = ("helper", "number", "pool")
+
+    def __init__(self, pool: HelperPool, helper: _Helper, number: int) -> None:
+        self.pool, self.helper, self.number = pool, helper, number
+
+    def __call__(self) -> Any:
+        return self.pool._result(self.helper, self.number)
+
+    def ready(self) -> bool:
+        return self.pool._ready(self.helper, self.number)
+
+    def abandon(self) -> None:
+        self.pool._abandon(self.helper, self.number)
+
+
 class _Helper:
-    __slots__ = ("connection", "ended", "process", "received", "results", "sent")
+    __slots__ = ("abandoned", "connection", "ended", "process", "received", "results", "sent")
 
     def __init__(self, process, connection) -> None:
         self.process = process
@@ -207,6 +241,7 @@ class _Helper:
         self.sent = 0
         self.received = 0
         self.results: dict[int, bytes] = {}
+        self.abandoned: set[int] = set()  # results not wanted any more: dropped as they arrive
         self.ended = False
 
 

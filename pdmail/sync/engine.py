@@ -542,8 +542,9 @@ class AccountSync:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
+            known = self._batch_facts(parsed)
             stored = [
-                self._store_one(folder, selected, item, result, fail_fast=fail_fast)
+                self._store_one(folder, selected, item, result, known, fail_fast=fail_fast)
                 for item, result in zip(job.fetched, parsed)
             ]
             located = [loc for loc in stored if loc is not None]
@@ -581,8 +582,19 @@ class AccountSync:
         write_batch(self.db, store, on_retry=forget_first_attempt)
         self.checkpoint("commit")
 
+    def _batch_facts(self, parsed: list):
+        """What the store holds of the batch's messages, read for all of them at once (inside its transaction)."""
+        from pdmail.capture.batch_facts import BatchFacts, Planned
+
+        planned = []
+        for result in parsed:
+            if not isinstance(result, str):
+                message, derived = result
+                planned.append(Planned(self.user.id, message, derived.fingerprint if derived else None))
+        return BatchFacts.read(self.db, planned)
+
     def _store_one(
-        self, folder: FolderState, selected: Selected, item: Fetched, result, *, fail_fast: bool = False
+        self, folder: FolderState, selected: Selected, item: Fetched, result, known=None, *, fail_fast: bool = False
     ) -> state.NewLocation | None:
         """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
@@ -623,7 +635,7 @@ class AccountSync:
 
             def store():
                 return capture.store_parsed(
-                    self.db, self.user, parsed, item.raw, origin, company=company, derived=derived
+                    self.db, self.user, parsed, item.raw, origin, company=company, derived=derived, known=known
                 )
 
             def failed(exc: Exception) -> None:

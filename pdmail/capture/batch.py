@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pdmail.capture import parse_pool
 from pdmail.capture.batch_facts import BatchFacts, Planned
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.capture.parse_pool import ParsePool
@@ -29,10 +30,7 @@ __all__ = ["RunStopped", "default_workers", "exit_code", "ingest_many", "ingest_
 
 BATCH = 200
 PARALLEL_FROM = 64  # below this many messages, starting worker processes costs more than it saves
-# ...or below this many bytes: parsing costs about 25 ns a byte (plus a tenth of a millisecond a
-# message), so a few megabytes of mail parse here in less time than a helper costs to start and to
-# hand its results back (unpickled here, about a third of what parsing them would have cost).
-PARALLEL_BYTES = 4 * MB
+PARALLEL_BYTES = parse_pool.PARALLEL_BYTES  # ...or below this many bytes (see there)
 # A batch also ends at a size: counts alone would let large messages fill the memory (200 of 25 MB
 # is 5 GB). Typical mail (50 KB a message) never reaches it.
 BATCH_BYTES = 16 * MB

@@ -37,6 +37,11 @@ IN_FLIGHT = 16
 # Counts alone would let large messages fill the memory (200 of 25 MB is 5 GB), so the window also
 # ends at a size. Typical mail (50 KB a message) never reaches it.
 IN_FLIGHT_BYTES = 32 * MB
+# Helpers pay for themselves only past this much mail. Parsing costs about 25 ns a byte (plus a tenth
+# of a millisecond a message), so a few megabytes parse in the writing process in less time than
+# helpers cost to start (a download helper also logs in) and to hand their results back (unpickled
+# by the writer at about a third of what parsing would have cost it).
+PARALLEL_BYTES = 4 * MB
 
 
 def tasks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[tuple[list[Item], int]]:

@@ -21,9 +21,11 @@ kernel does it: each helper asks to be killed when the process that started it e
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import pickle
 import signal
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +36,10 @@ from typing import Any
 from pdmail.core.errors import TemporaryFailure
 
 HELPER_NICENESS = 10
+# Tasks a helper is told to skip are written to a table shared with it (after fork): slot n % SKIP_SLOTS
+# holds n + 1 for task n. A helper skips a task only when its slot holds exactly that task's number.
+SKIP_SLOTS = 4096
+_SLOT = struct.Struct("q")
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -117,8 +123,10 @@ class HelperPool:
         context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
         self._arrived = threading.Condition()
         self._helpers: list[_Helper] = []
+        # Shared with the forked helpers: which of their tasks are no longer wanted (see Pending.abandon).
+        self._skips = mmap.mmap(-1, max(count, 1) * SKIP_SLOTS * _SLOT.size) if forking else None
         try:
-            for _ in range(count):
+            for index in range(count):
                 ours, theirs = context.Pipe()
                 # A forked helper inherits this process's ends of the pipes, its own included; holding
                 # them, it would not see this process end. It closes them first.
@@ -127,11 +135,11 @@ class HelperPool:
                     target=_serve,
                     daemon=True,
                     name="pdmail-helper",
-                    args=(theirs, work, initializer, initargs, inherited, os.getpid()),
+                    args=(theirs, work, initializer, initargs, inherited, os.getpid(), self._skips, index),
                 )
                 process.start()
                 theirs.close()
-                self._helpers.append(_Helper(process, ours))
+                self._helpers.append(_Helper(process, ours, index))
         except BaseException:
             self.close()
             raise
@@ -190,6 +198,8 @@ class HelperPool:
         with self._arrived:
             if helper.results.pop(number, None) is None and number >= helper.received:
                 helper.abandoned.add(number)
+                if self._skips is not None:  # not started yet, it is skipped: its helper's time is not lost
+                    _SLOT.pack_into(self._skips, _slot(helper.index, number), number + 1)
 
     def close(self) -> None:
         """Stop every helper at once, whatever it is doing, and wait for it to end."""
@@ -232,12 +242,17 @@ class Pending:
         self.pool._abandon(self.helper, self.number)
 
 
-class _Helper:
-    __slots__ = ("abandoned", "connection", "ended", "process", "received", "results", "sent")
+def _slot(helper_index: int, number: int) -> int:
+    return (helper_index * SKIP_SLOTS + number % SKIP_SLOTS) * _SLOT.size
 
-    def __init__(self, process, connection) -> None:
+
+class _Helper:
+    __slots__ = ("abandoned", "connection", "ended", "index", "process", "received", "results", "sent")
+
+    def __init__(self, process, connection, index: int) -> None:
         self.process = process
         self.connection = connection
+        self.index = index
         self.sent = 0
         self.received = 0
         self.results: dict[int, bytes] = {}
@@ -252,19 +267,25 @@ def _serve(
     initargs: tuple,
     inherited: list,
     parent: int,
+    skips: mmap.mmap | None = None,
+    index: int = 0,
 ) -> None:
-    """A helper's life: take a task, send back (True, result) or (False, the exception), until the end."""
+    """A helper's life: take a task, send back (True, result) or (False, the exception), until the end.
+    A task the pool no longer wants when its turn comes is answered at once with nothing."""
     die_with_parent(parent)
     for other in inherited:
         other.close()
     initializer(*initargs)
+    number = 0
     while True:
         try:
             task = pickle.loads(connection.recv_bytes())
         except (EOFError, OSError):
             return
+        skipped = skips is not None and _SLOT.unpack_from(skips, _slot(index, number))[0] == number + 1
+        number += 1
         try:
-            outcome = (True, work(task))
+            outcome = (True, None) if skipped else (True, work(task))
         except BaseException as exc:  # noqa: BLE001 - raised again by the getter, in the run
             outcome = (False, exc)
         try:

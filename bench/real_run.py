@@ -302,7 +302,7 @@ def print_real_table(results: dict) -> None:
         right = f"{theirs['median_s']:7.3f}s {theirs['cpu_median_s']:6.3f}s" if theirs else f"{'n/a':>8} {'':>7}"
         print(f"{row['name']:<35} {left}   {row['peer_name']:<22} {right}   {_ratio_text(row):<30} {_target_text(row)}")
         if row["key"] == "bulk" and row.get("outcomes"):
-            print(f"{'':<35} ({', '.join(f'{n} {s}' for s, n in sorted(row['outcomes'].items()))})")
+            print(f"{'':<36}({', '.join(f'{n} {s}' for s, n in sorted(row['outcomes'].items()))})")
     for name, why in results["unavailable"].items():
         print(f"{name:<35} {why}")
     print(

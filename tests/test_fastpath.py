@@ -149,6 +149,7 @@ NOT_FOR_ONE_MESSAGE = (
     "pdmail.capture.parse_pool",
     "pdmail.capture.batch",
     "pdmail.capture.batch_writer",
+    "pdmail.capture.batch_facts",
 )
 
 

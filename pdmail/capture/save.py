@@ -10,10 +10,9 @@ import dataclasses
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from pdmail.capture import decision as decision_rules
-from pdmail.capture.batch_facts import BatchFacts
 from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
 from pdmail.core.models import Address, Contact, Direction, ParsedEmail, Source, User, Visibility
@@ -32,6 +31,9 @@ from pdmail.store.company import DEAL_TAG as _DEAL_TAG
 from pdmail.store.company import Company
 from pdmail.store.crm_snapshot import CrmSnapshot
 from pdmail.store.db import Database, is_machine_failure, iso_utc, now_utc
+
+if TYPE_CHECKING:  # a batch's reads (one message on stdin has no batch, and does not load them)
+    from pdmail.capture.batch_facts import BatchFacts
 
 SUBJECT_FALLBACK_DAYS = 30
 
@@ -452,7 +454,6 @@ def store_parsed(
     creates join ``new_contacts`` when given; otherwise their earlier mail is linked before it returns.
     ``known`` answers some of its reads for a whole batch (:mod:`pdmail.capture.batch_facts`).
     """
-    known = known or BatchFacts()  # asked nothing: every read goes to the store
     if new_contacts is not None:
         return _store_parsed(
             db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, new_contacts, known
@@ -474,7 +475,7 @@ def _store_parsed(
     wrapper_raw: bytes | None,
     derived: Derived | None,
     new_contacts: NewContacts,
-    known: BatchFacts,
+    known: BatchFacts | None,
 ) -> Outcome:
     """Facts, decision, then writes: see :mod:`pdmail.capture.decision` for the rules."""
     company = company or Company.load(db)
@@ -489,14 +490,16 @@ def _store_parsed(
         return Outcome(origin.label, decided.status, None, decided.reason)
     _write_first(db, facts, decided, new_contacts)
     if decided.contacts_to_create:
-        known.will_create_contacts(decided.contacts_to_create)
+        if known is not None:
+            known.will_create_contacts(decided.contacts_to_create)
         created, refused = _create_contacts(db, decided.contacts_to_create, parsed)
         for address in created:
             new_contacts.add(owner, address)
         decided = decision_rules.decide(facts.with_contacts(created, refused))
     if decided.status == decision_rules.SKIPPED:
         return Outcome(origin.label, decided.status, None, decided.reason)
-    known.will_store(owner.id, derived.fingerprint, (parsed.message_id_norm, parsed.alt_message_id), thread_ids)
+    if known is not None:
+        known.will_store(owner.id, derived.fingerprint, (parsed.message_id_norm, parsed.alt_message_id), thread_ids)
     email_id = _save(
         db,
         owner,
@@ -522,10 +525,9 @@ def _identity_facts(
     known: BatchFacts | None = None,
 ) -> decision_rules.CaptureFacts:
     """What the store holds of this very message: read first, as a duplicate needs nothing else."""
-    known = known or BatchFacts()
     sent_copy = None
     duplicate_of = None
-    if not known.no_email_with_fingerprint(owner.id, fingerprint):
+    if known is None or not known.no_email_with_fingerprint(owner.id, fingerprint):
         duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
     if duplicate_of is None and parsed.pdmail_token:
         # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
@@ -557,10 +559,11 @@ def _read_facts(
     Only reads: what the decision makes of them (threads to fold together, earlier mail to link
     first) is written afterwards, by :func:`_write_first`.
     """
-    known = known or BatchFacts()
     mid = parsed.message_id_norm
     taken = bool(
-        mid and not known.no_email_with_message_id(owner.id, mid) and store.find_by_message_id(db, owner.id, mid)
+        mid
+        and not (known is not None and known.no_email_with_message_id(owner.id, mid))
+        and store.find_by_message_id(db, owner.id, mid)
     )
     email_in = link.LinkInput.from_parsed(parsed, direction_of(parsed, owner, origin))
     threads = _find_threads(db, owner, parsed, known)
@@ -568,7 +571,7 @@ def _read_facts(
     base = inputs.base(owner, email_in, bcc_deal_id=bcc_deal_id)
     customers = link.customer_addresses(email_in, base)
     deal_ids = (bcc_deal_id, *(t.deal_id for t in (threads.thread, *threads.joins) if t is not None))
-    if all(d is None for d in deal_ids) and known.no_contact_for(customers):
+    if known is not None and all(d is None for d in deal_ids) and known.no_contact_for(customers):
         crm = CrmSnapshot({}, {}, {}, {})  # what reading it would give: no contact, hence no deal
     else:
         crm = inputs.read_crm(customers, deal_ids=deal_ids)

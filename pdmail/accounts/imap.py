@@ -424,6 +424,16 @@ class ImapSession:
                     int(modseq[0]) if modseq else None,
                 )
 
+    def fetch_sizes(self, uids: Sequence[int], *, chunk: int = UID_CHUNK) -> dict[int, int]:
+        """{uid: size in bytes} (RFC822.SIZE) of the UIDs that still exist: known before downloading."""
+        sizes: dict[int, int] = {}
+        for part in chunks(uids, chunk):
+            for uid, row in self._fetch(part, ["RFC822.SIZE"]).items():
+                size = row.get(b"RFC822.SIZE")
+                if isinstance(size, int):
+                    sizes[uid] = size
+        return sizes
+
     def fetch_flags(
         self, uids: Sequence[int], changedsince: int | None = None, *, chunk: int = UID_CHUNK
     ) -> dict[int, tuple[tuple[str, ...], int | None]]:

@@ -77,6 +77,44 @@ def find_by_message_id(db: Database, owner_id: int, message_id_norm: str) -> lis
     return [r[0] for r in rows]
 
 
+def stored_fingerprints(db: Database, owner_id: int, fingerprints: Iterable[str]) -> set[str]:
+    """Those of ``fingerprints`` the owner has an email with: one query for a whole batch."""
+    wanted = json.dumps(sorted(set(fingerprints)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT fingerprint FROM emails WHERE owner_id = ? AND {db.in_json('fingerprint', '?', text=True)}",
+        (owner_id, wanted),
+    )
+    return {r[0] for r in rows}
+
+
+def taken_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
+    """Those of ``message_ids`` that an email of the owner has, as its own or its alternative one
+    (what :func:`find_by_message_id` looks up one at a time)."""
+    wanted = json.dumps(sorted(set(message_ids)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT message_id_norm FROM emails WHERE owner_id = ? AND {db.in_json('message_id_norm', '?', text=True)} "
+        f"UNION SELECT alt_message_id FROM emails WHERE owner_id = ? AND {db.in_json('alt_message_id', '?', text=True)}",
+        (owner_id, wanted, owner_id, wanted),
+    )
+    return {r[0] for r in rows}
+
+
+def threaded_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
+    """Those of ``message_ids`` that tie a thread of the owner (see :func:`threads_for_message_ids`)."""
+    wanted = json.dumps(sorted(set(message_ids)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT message_id FROM thread_message_ids WHERE owner_id = ? AND {db.in_json('message_id', '?', text=True)}",
+        (owner_id, wanted),
+    )
+    return {r[0] for r in rows}
+
+
 # --- threads ----------------------------------------------------------------------------------
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from pdmail.capture.batch_writer import write_batch, write_message
-from pdmail.capture.parse_pool import ParsePool, parse_raws
+from pdmail.capture.parse_pool import PARALLEL_BYTES, ParsePool, parse_raws
 from pdmail.core.addresses import normalize_message_id
 from pdmail.core.errors import (
     AuthFailure,
@@ -45,7 +45,8 @@ BATCH = 200  # messages per transaction
 FULL_SCAN_EVERY = timedelta(hours=24)  # even with CONDSTORE, re-read every flag and UID this often
 MASS_DELETION_MIN = 5  # the guard only looks at folders where at least this many messages vanish...
 MASS_DELETION_SHARE = 0.5  # ...and more than this share of the folder does
-PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves
+PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves...
+# ...and below PARALLEL_BYTES of them, when the source can tell their sizes before downloading
 PREFETCH = 1  # downloaded batches waiting to be stored (one more downloads meanwhile)
 PULLED_ROLES = ("inbox", "sent", "archive", "trash")  # always read: moves between them must be seen
 
@@ -501,7 +502,7 @@ class AccountSync:
         if not uids:
             return
         workers = self.options.workers if self.options.workers is not None else min(2, os.cpu_count() or 1)
-        big = len(uids) >= PARALLEL_FROM
+        big = len(uids) >= PARALLEL_FROM and self._holds_at_least(uids, PARALLEL_BYTES)
         reader = getattr(self.source, "reader", None)
         factory = reader(folder.name, selected.uidvalidity) if reader and big else None
         parser = None
@@ -525,6 +526,12 @@ class AccountSync:
             if parser is not None:
                 parser.close()
 
+    def _holds_at_least(self, uids: list[int], size: int) -> bool:
+        """Whether these messages hold ``size`` bytes, as far as the source can tell before downloading
+        them (an IMAP server can; without sizes, the count alone decides)."""
+        sizes = getattr(self.source, "sizes", None)
+        return sizes is None or sum(sizes(uids).values()) >= size
+
     def _store_batch(
         self, folder: FolderState, selected: Selected, job: Batch, *, advance: bool, left_out: bool = False
     ) -> None:
@@ -542,8 +549,9 @@ class AccountSync:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
+            known = self._batch_facts(parsed)
             stored = [
-                self._store_one(folder, selected, item, result, fail_fast=fail_fast)
+                self._store_one(folder, selected, item, result, known, fail_fast=fail_fast)
                 for item, result in zip(job.fetched, parsed)
             ]
             located = [loc for loc in stored if loc is not None]
@@ -581,8 +589,19 @@ class AccountSync:
         write_batch(self.db, store, on_retry=forget_first_attempt)
         self.checkpoint("commit")
 
+    def _batch_facts(self, parsed: list):
+        """What the store holds of the batch's messages, read for all of them at once (inside its transaction)."""
+        from pdmail.capture.batch_facts import BatchFacts, Planned
+
+        planned = []
+        for result in parsed:
+            if not isinstance(result, str):
+                message, derived = result
+                planned.append(Planned(self.user.id, message, derived.fingerprint if derived else None))
+        return BatchFacts.read(self.db, planned)
+
     def _store_one(
-        self, folder: FolderState, selected: Selected, item: Fetched, result, *, fail_fast: bool = False
+        self, folder: FolderState, selected: Selected, item: Fetched, result, known=None, *, fail_fast: bool = False
     ) -> state.NewLocation | None:
         """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
@@ -623,7 +642,7 @@ class AccountSync:
 
             def store():
                 return capture.store_parsed(
-                    self.db, self.user, parsed, item.raw, origin, company=company, derived=derived
+                    self.db, self.user, parsed, item.raw, origin, company=company, derived=derived, known=known
                 )
 
             def failed(exc: Exception) -> None:

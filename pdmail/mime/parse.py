@@ -15,7 +15,7 @@ import binascii
 import codecs
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from email._parseaddr import parsedate_tz
+from email._parseaddr import parsedate_tz  # type: ignore[import-not-found]  # what email.utils exports, unstubbed here
 from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
@@ -538,8 +538,9 @@ def _header_date(value: str) -> datetime | None:
     fields = parsedate_tz(value)
     if fields is None:
         return None
-    *moment, offset = fields
-    return datetime(*moment[:6], tzinfo=timezone(timedelta(seconds=offset or 0)))
+    year, month, day, hour, minute, second = fields[:6]
+    offset = fields[9] or 0
+    return datetime(year, month, day, hour, minute, second, tzinfo=timezone(timedelta(seconds=offset)))
 
 
 def _parse_date(value: str | None) -> datetime | None:

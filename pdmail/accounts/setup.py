@@ -190,16 +190,6 @@ def build_fields(opts: AccountOptions) -> dict:
         raise UsageError("give --imap-host (or --provider)")
     login = opts.username or address
     auth, source = _secret_source(opts, login, imap.host)
-    cafile = None
-    if opts.cafile:
-        cafile_path = Path(opts.cafile).expanduser().resolve()
-        if not cafile_path.is_file():
-            raise UsageError(f"--cafile {cafile_path} is not a file")
-        try:
-            ssl.create_default_context(cafile=str(cafile_path))
-        except ssl.SSLError as exc:
-            raise UsageError(f"--cafile {cafile_path} holds no PEM certificate ({exc.reason or exc})") from None
-        cafile = str(cafile_path)
     return dict(
         common,
         kind="imap",
@@ -213,8 +203,20 @@ def build_fields(opts: AccountOptions) -> dict:
         username=opts.username,
         auth=auth,
         secret_source=source,
-        cafile=cafile,
+        cafile=_cafile(opts.cafile) if opts.cafile else None,
     )
+
+
+def _cafile(given: str) -> str:
+    """The absolute path of a PEM file that Python's TLS can load, or a UsageError naming --cafile."""
+    path = Path(given).expanduser().resolve()
+    if not path.is_file():
+        raise UsageError(f"--cafile {path} is not a file")
+    try:
+        ssl.create_default_context(cafile=str(path))
+    except ssl.SSLError as exc:
+        raise UsageError(f"--cafile {path} holds no PEM certificate ({exc.reason or exc})") from None
+    return str(path)
 
 
 def create_account(db: Database, user: User, opts: AccountOptions, *, keyring_secret: str | None = None) -> Account:
@@ -229,6 +231,179 @@ def create_account(db: Database, user: User, opts: AccountOptions, *, keyring_se
             raise UsageError("--keyring needs the password: type it at the prompt or pipe it on stdin")
         secrets.store_in_keyring(fields["secret_source"]["keyring"], keyring_secret)
     return add_account(db, user, **fields)
+
+
+@dataclass
+class AccountChanges:
+    """What ``account set`` was given: None (False for ``keyring``) leaves a setting as it is."""
+
+    rename: str | None = None
+    address: str | None = None
+    imap_host: str | None = None
+    imap_port: int | None = None
+    imap_security: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int | None = None
+    smtp_security: str | None = None
+    username: str | None = None
+    password_command: str | None = None
+    password_env: str | None = None
+    keyring: bool = False
+    oauth2_token_command: str | None = None
+    cafile: str | None = None
+    maildir: str | None = None
+    since: str | None = None
+    folders: str | None = None
+    past: str | None = None
+
+    def given(self) -> list[str]:
+        """The options given, as the command line spells them."""
+        return [
+            "--" + name.replace("_", "-")
+            for name, value in vars(self).items()
+            if value is not None and value is not False
+        ]
+
+    def secret_options(self) -> AccountOptions:
+        return AccountOptions(
+            name="",
+            password_command=self.password_command,
+            password_env=self.password_env,
+            keyring=self.keyring,
+            oauth2_token_command=self.oauth2_token_command,
+        )
+
+
+_SERVER_OPTIONS = (
+    "--imap-host",
+    "--imap-port",
+    "--imap-security",
+    "--smtp-host",
+    "--smtp-port",
+    "--smtp-security",
+    "--username",
+    "--password-command",
+    "--password-env",
+    "--keyring",
+    "--oauth2-token-command",
+    "--cafile",
+)
+_USUAL_SECURITY = {143: "starttls", 587: "starttls", 993: "tls", 465: "tls"}
+
+
+def changed_fields(db: Database, user: User, account: Account, changes: AccountChanges) -> dict:
+    """The account's columns that ``changes`` sets, checked as ``account add`` checks them."""
+    from pdmail.store.users import get_setting
+
+    given = changes.given()
+    if not given:
+        raise UsageError("say what to change, e.g. --since 30d, --past everyone, --smtp-host HOST or --cafile PEM")
+    if account.kind == "maildir":
+        wrong = [o for o in given if o in _SERVER_OPTIONS]
+        if wrong:
+            raise UsageError(f"{account.name} is a Maildir account and has no server: drop {', '.join(wrong)}")
+    elif changes.maildir is not None:
+        raise UsageError(f"{account.name} is an IMAP account: a Maildir is another account (`pdmail account add`)")
+    fields: dict = {}
+    if changes.rename is not None:
+        fields["name"] = changes.rename
+    if changes.address is not None:
+        fields["address"] = changes.address
+    if changes.since is not None:
+        fields["since"] = parse_since(changes.since, zone_name=get_setting(db, "time-zone", user) or None)
+    if changes.folders is not None:
+        fields["folders_json"] = _folders(changes.folders)
+    if changes.past is not None:
+        fields["past"] = changes.past
+    if changes.maildir is not None:
+        fields["maildir_path"] = _maildir(changes.maildir)
+    if account.kind == "imap":
+        fields |= _server_changes(account, changes)
+    return fields
+
+
+def _maildir(given: str) -> str:
+    path = Path(given).expanduser().resolve()
+    if not (path / "cur").is_dir() or not (path / "new").is_dir():
+        raise UsageError(f"{path} is not a Maildir (it needs cur/ and new/ folders)")
+    return str(path)
+
+
+def _server_changes(account: Account, changes: AccountChanges) -> dict:
+    fields: dict = {}
+    current_imap = Endpoint(account.imap_host or "", account.imap_port or 0, account.imap_security or "tls")
+    imap = _changed_endpoint(current_imap, changes.imap_host, changes.imap_port, changes.imap_security, "imap")
+    if imap is None:  # unreachable: an IMAP account always has a server
+        raise UsageError(f"account {account.name} has no IMAP server")
+    if imap != current_imap:
+        fields |= {"imap_host": imap.host, "imap_port": imap.port, "imap_security": imap.security}
+    current_smtp = (
+        Endpoint(account.smtp_host, account.smtp_port or 0, account.smtp_security or "tls")
+        if account.smtp_host
+        else None
+    )
+    smtp = _changed_endpoint(current_smtp, changes.smtp_host, changes.smtp_port, changes.smtp_security, "smtp")
+    if smtp is not None and smtp != current_smtp:
+        fields |= {"smtp_host": smtp.host, "smtp_port": smtp.port, "smtp_security": smtp.security}
+    if changes.username is not None:
+        fields["username"] = changes.username.strip() or None  # empty: log in with the address again
+    secret = changes.secret_options()
+    if any((secret.password_command, secret.password_env, secret.keyring, secret.oauth2_token_command)):
+        login = fields.get("username", account.username) or fields.get("address") or account.address
+        fields["auth"], fields["secret_source"] = _secret_source(secret, login, imap.host)
+        provider = get_provider(account.provider) if account.provider in PROVIDERS else None
+        if provider is not None and provider.oauth2 == "required" and fields["auth"] != "oauth2":
+            raise UsageError(
+                f"{provider.label} accepts no passwords over IMAP; give --oauth2-token-command CMD "
+                f"(a helper that prints a fresh access token)"
+            )
+    if changes.cafile is not None:
+        fields["cafile"] = _cafile(changes.cafile)
+    return fields
+
+
+def _changed_endpoint(current: Endpoint | None, host, port, security, what: str) -> Endpoint | None:
+    """``current`` with what was given changed. A port alone keeps the security, unless it is a
+    port with a usual one (587: starttls); a security alone moves to its usual port."""
+    if host is None and port is None and security is None:
+        return current
+    if host is not None and not host.strip():
+        raise UsageError(f"--{what}-host is empty: give the server's name")
+    if security is not None:
+        security = {"ssl": "tls"}.get(security.lower(), security.lower())
+        if security not in ("tls", "starttls"):
+            raise UsageError(f"--{what}-security must be tls or starttls, not {security!r}")
+    if current is None and host is None:
+        raise UsageError(f"the account has no {what.upper()} server yet: give --{what}-host")
+    security = security or (_USUAL_SECURITY.get(port) if port is not None else None)
+    security = security or (current.security if current else "tls")
+    if port is None:
+        same = current is not None and current.security == security
+        port = current.port if same and current else _default_port(what, security)
+    return Endpoint((host or (current.host if current else "")).strip(), int(port), security)
+
+
+def _default_port(what: str, security: str) -> int:
+    return {("imap", "tls"): 993, ("imap", "starttls"): 143, ("smtp", "tls"): 465, ("smtp", "starttls"): 587}[
+        (what, security)
+    ]
+
+
+def change_account(
+    db: Database, user: User, name: str, changes: AccountChanges, *, keyring_secret: str | None = None
+) -> tuple[Account, list[str]]:
+    """Change an account in place, keeping its sync state; also the names of the settings changed."""
+    from pdmail.store.accounts import get_account, update_account
+
+    account = get_account(db, user, name)
+    fields = changed_fields(db, user, account, changes)
+    if changes.keyring:
+        if not keyring_secret:
+            raise UsageError("--keyring needs the password: type it at the prompt or pipe it on stdin")
+        secrets.store_in_keyring(fields["secret_source"]["keyring"], keyring_secret)
+    updated = update_account(db, user, account, **fields)
+    before, after = account.to_json(), updated.to_json()
+    return updated, [key for key in after if before[key] != after[key]]
 
 
 def describe_secret(account: Account) -> str:

@@ -116,6 +116,7 @@ IMPORT_NAMES = {
     "nh3": "nh3",
     "publicsuffixlist": "publicsuffixlist",
     "nameparser": "nameparser",
+    "dnspython": "dns",
     "psycopg": "psycopg",
 }
 

@@ -47,6 +47,7 @@ class AccountOptions:
     folders: str | None = None
     past: str | None = None
     default: bool = False
+    autoconfig_url: str | None = None  # read the servers from this autoconfig file instead of looking
 
 
 def parse_since(value: str | None, now: datetime | None = None, zone_name: str | None = None) -> str:
@@ -123,8 +124,12 @@ def _endpoint(preset: Endpoint | None, host, port, security, domain, what) -> En
     return Endpoint(host, int(port), security)
 
 
-def build_fields(opts: AccountOptions) -> dict:
-    """All columns of the new account, or a UsageError naming the option to fix."""
+def build_fields(opts: AccountOptions, *, discover=None, on_note=None) -> dict:
+    """All columns of the new account, or a UsageError naming the option to fix.
+
+    Without a preset or a host, the servers are looked for as mail clients do (``discover``:
+    :func:`pdmail.accounts.discovery.discover` by default); ``on_note`` hears where they were found.
+    """
     address = opts.address or (opts.name if "@" in opts.name else None)
     if not address:
         raise UsageError("give the account's email address with --address (or name the account by it)")
@@ -152,6 +157,7 @@ def build_fields(opts: AccountOptions) -> dict:
                 ("--oauth2-token-command", opts.oauth2_token_command),
                 ("--cafile", opts.cafile),
                 ("--username", opts.username),
+                ("--autoconfig-url", opts.autoconfig_url),
             )
             if v
         ]
@@ -163,32 +169,39 @@ def build_fields(opts: AccountOptions) -> dict:
         return dict(common, kind="maildir", maildir_path=str(path))
 
     provider = None
+    found = None
     if opts.provider:
         try:
             provider = get_provider(opts.provider)
         except KeyError as exc:
             raise UsageError(str(exc.args[0])) from None
+    elif opts.autoconfig_url:
+        found = _from_autoconfig_url(opts.autoconfig_url, address)
     elif not opts.imap_host:
         provider = provider_for_address(address)
         if provider is None:
-            raise UsageError(
-                f"pdmail has no preset for {domain}: give --imap-host (and --smtp-host), "
-                f"or --provider with one of {', '.join(PROVIDERS)}"
-            )
-    imap = _endpoint(
-        provider.imap if provider else None, opts.imap_host, opts.imap_port, opts.imap_security, domain, "imap"
-    )
-    smtp = _endpoint(
-        provider.smtp if provider else None, opts.smtp_host, opts.smtp_port, opts.smtp_security, domain, "smtp"
-    )
+            found = _discovered(address, discover)
+    if found is not None and on_note is not None:
+        smtp_text = f", SMTP {_shown(found.smtp)}" if found.smtp else ""
+        on_note(f"Found the servers of {domain} in {found.source}: IMAP {_shown(found.imap)}{smtp_text}.")
+    imap_preset = provider.imap if provider else found.imap if found else None
+    smtp_preset = provider.smtp if provider else found.smtp if found else None
+    imap = _endpoint(imap_preset, opts.imap_host, opts.imap_port, opts.imap_security, domain, "imap")
+    smtp = _endpoint(smtp_preset, opts.smtp_host, opts.smtp_port, opts.smtp_security, domain, "smtp")
     if provider is not None and provider.oauth2 == "required" and not opts.oauth2_token_command:
         raise UsageError(
             f"{provider.label} accepts no passwords over IMAP; give --oauth2-token-command CMD "
             f"(a helper that prints a fresh access token)"
         )
+    if found is not None and found.oauth2_only and not opts.oauth2_token_command:
+        raise UsageError(
+            f"{domain}'s IMAP server takes OAuth2 only; give --oauth2-token-command CMD "
+            f"(a helper that prints a fresh access token)"
+        )
     if imap is None:
         raise UsageError("give --imap-host (or --provider)")
-    login = opts.username or address
+    username = opts.username or (found.username if found and not opts.imap_host else None)
+    login = username or address
     auth, source = _secret_source(opts, login, imap.host)
     return dict(
         common,
@@ -200,11 +213,47 @@ def build_fields(opts: AccountOptions) -> dict:
         smtp_host=smtp.host if smtp else None,
         smtp_port=smtp.port if smtp else None,
         smtp_security=smtp.security if smtp else None,
-        username=opts.username,
+        username=username,
         auth=auth,
         secret_source=source,
         cafile=_cafile(opts.cafile) if opts.cafile else None,
     )
+
+
+def _discovered(address: str, discover):
+    """The servers found for the address's domain, or a UsageError saying what was tried."""
+    from pdmail.accounts import discovery
+
+    domain = address.rpartition("@")[2].lower()
+    found = (discover or discovery.discover)(address)
+    if found is None:
+        raise UsageError(
+            f"pdmail has no preset for {domain} and found no server settings for it (no autoconfig file "
+            f"over HTTPS, no SRV records in its DNS): give --imap-host (and --smtp-host), "
+            f"or --provider with one of {', '.join(PROVIDERS)}"
+        )
+    return found
+
+
+def _from_autoconfig_url(url: str, address: str):
+    from pdmail.accounts import discovery
+
+    if not discovery.is_allowed_url(url):
+        raise UsageError(
+            f"--autoconfig-url {url}: give an https:// address (plain http only to this machine), "
+            "so that nobody on the way can change the servers your password goes to"
+        )
+    body = discovery.fetch_given(url, discovery.TIMEOUT_S)
+    found = discovery.read_autoconfig(body, address, source=f"the autoconfig file {url}") if body else None
+    if found is None:
+        raise UsageError(
+            f"--autoconfig-url {url}: no autoconfig file with an encrypted IMAP server could be read there"
+        )
+    return found
+
+
+def _shown(endpoint: Endpoint) -> str:
+    return f"{endpoint.host}:{endpoint.port} ({endpoint.security})"
 
 
 def _cafile(given: str) -> str:
@@ -219,13 +268,22 @@ def _cafile(given: str) -> str:
     return str(path)
 
 
-def create_account(db: Database, user: User, opts: AccountOptions, *, keyring_secret: str | None = None) -> Account:
+def create_account(
+    db: Database,
+    user: User,
+    opts: AccountOptions,
+    *,
+    keyring_secret: str | None = None,
+    discover=None,
+    on_note=None,
+) -> Account:
     """Store the account; with ``--keyring`` put the secret into the OS keyring first."""
     from dataclasses import replace
 
     from pdmail.store.users import get_setting
 
-    fields = build_fields(replace(opts, zone_name=get_setting(db, "time-zone", user) or None))
+    zone_name = get_setting(db, "time-zone", user) or None
+    fields = build_fields(replace(opts, zone_name=zone_name), discover=discover, on_note=on_note)
     if opts.keyring:
         if not keyring_secret:
             raise UsageError("--keyring needs the password: type it at the prompt or pipe it on stdin")

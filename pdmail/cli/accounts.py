@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import HelpGroup, Session, clean, command, safe
+from pdmail.cli.common import HelpGroup, Session, clean, command, note, safe
 from pdmail.cli.rows import Column, Rows
 
 account_app = typer.Typer(
@@ -34,7 +34,8 @@ def account_add(
         _opt(
             "--provider",
             "A preset: gmail, outlook, office365, icloud, yahoo, aol, fastmail, gmx, gmx.com, mailru, "
-            "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, zimbra.",
+            "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, gandi, hover, "
+            "soverin, 123-reg, zimbra.",
             "NAME",
         ),
     ] = None,
@@ -93,10 +94,20 @@ def account_add(
         ),
     ] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it your default account.")] = False,
+    autoconfig_url: Annotated[
+        str | None,
+        _opt(
+            "--autoconfig-url",
+            "Read the servers from this autoconfig file (Thunderbird's format; https, or http to this machine).",
+            "URL",
+        ),
+    ] = None,
 ) -> None:
     """Add a mail account. Passwords are never stored: give a command, a variable or the keyring.
 
-    TLS certificates are always verified; a private CA is given with --cafile.
+    Without --provider or --imap-host, a domain pdmail has no preset for is looked up as mail clients
+    do: its autoconfig file over HTTPS, then its SRV records (RFC 6186); the servers found are named,
+    for you to check. TLS certificates are always verified; a private CA is given with --cafile.
 
     Examples:
         $ pdmail account add work --provider gmail --address maria@gmail.com --password-command 'pass show mail/gmail'
@@ -127,11 +138,18 @@ def account_add(
         folders=folders,
         past=past,
         default=default,
+        autoconfig_url=autoconfig_url,
     )
     secret = _ask_secret() if keyring else None
-    account = create_account(s.db, s.user, opts, keyring_secret=secret)
+    account = create_account(s.db, s.user, opts, keyring_secret=secret, on_note=lambda text: _found(s, text))
     s.emit(account.to_json(), f"{account.id}")
     s.info(f"Added account {safe(account.name)}; check it with `pdmail account test {safe(account.name)}`.")
+
+
+def _found(s: Session, text: str) -> None:
+    """Where the servers were found: said on stderr also with --json (they are to be checked), not with -q."""
+    if not s.quiet:
+        note(clean(text))
 
 
 def _ask_secret() -> str:

@@ -464,6 +464,16 @@ def change_account(
     return updated, [key for key in after if before[key] != after[key]]
 
 
+def remove_account(db: Database, user: User, account: Account) -> Account:
+    """Forget the account and its sync state, and take away its lock file; the mail stays."""
+    from pdmail.accounts.sync_lock import discard_lock
+    from pdmail.store import accounts as accounts_store
+
+    removed = accounts_store.remove_account(db, user, account)
+    discard_lock(db, removed.id)
+    return removed
+
+
 def describe_secret(account: Account) -> str:
     source = account.source
     kind = "token" if account.auth == "oauth2" else "password"

@@ -375,8 +375,9 @@ def account_remove(
         $ pdmail account remove work
         $ pdmail account remove work --yes
     """
+    from pdmail.accounts.setup import remove_account
     from pdmail.core.errors import UsageError
-    from pdmail.store.accounts import get_account, remove_account
+    from pdmail.store.accounts import get_account
 
     account = get_account(s.db, s.user, name)
     if not yes:

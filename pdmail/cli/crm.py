@@ -78,14 +78,36 @@ DryRunOption = Annotated[
 ]
 
 
+UpdateOption = Annotated[
+    bool,
+    typer.Option("--update", help="A row whose record is already here changes it: its non-empty cells win."),
+]
+SkipExistingOption = Annotated[
+    bool, typer.Option("--skip-existing", help="A row whose record is already here is left out, the record unchanged.")
+]
+
+
+def _import_mode(update: bool, skip_existing: bool) -> str:
+    from pdmail.core.errors import UsageError
+
+    if update and skip_existing:
+        raise UsageError("give --update or --skip-existing, not both")
+    return "update" if update else "skip" if skip_existing else "add"
+
+
 def _import_result(s: Session, report, kind: str, relinked) -> None:
     from pdmail.core.errors import EXIT_PARTIAL
 
+    done = [f"Imported {len(report.imported)} {kind}"]
+    if report.updated:
+        done.append(f"updated {len(report.updated)}")
+    if report.skipped:
+        done.append(f"left {len(report.skipped)} already here as they were")
     emit_rule_change(
         s,
         relinked,
         report.to_json(),
-        f"Imported {len(report.imported)} {kind}.",
+        ", ".join(done) + ".",
         f"import {len(report.imported)} {kind}",
     )
     for line, reason in report.errors:
@@ -310,19 +332,25 @@ def contact_show(
 def contact_import(
     s: Session,
     file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+    update: UpdateOption = False,
+    skip_existing: SkipExistingOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
     """Import contacts from a CSV export (columns such as Name, First name, Last name, Email, Organization,
     Title, Phone).
 
-    Several addresses go in one Email cell, separated by commas. Bad rows are reported by file line
+    Several addresses go in one Email cell, separated by commas, plain or as a mail program writes them
+    (Ada Byron <ada@acme.example>). A row with an address a contact already has is refused, unless
+    --update changes that contact or --skip-existing leaves it. Bad rows are reported by file line
     (the header is line 1) and the good rows are imported; the exit code is 7 when any row failed.
 
     Examples:
         $ pdmail contact import examples/contacts.csv
+        $ pdmail contact import crm-export.csv --update
     """
+    mode = _import_mode(update, skip_existing)
     data = _read_file(file)
-    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_contacts(s.db, data))
+    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_contacts(s.db, data, mode))
     _import_result(s, report, "contacts", relinked)
 
 
@@ -616,20 +644,25 @@ def deal_show(
 def deal_import(
     s: Session,
     file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+    update: UpdateOption = False,
+    skip_existing: SkipExistingOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
     """Import deals from a CSV export (columns such as Title, Value, Currency, Status, Person, Organization).
 
-    Person is the contact's email address (or a unique name). Values are exact: 1234.50, 1,234.50,
-    1.234,50 and EUR 1 234,50 all read as 1234.50; a single separator before three digits (1,234) is
-    ambiguous and refuses the row. Bad rows are reported by file line and the good rows are imported;
-    the exit code is 7 when any row failed.
+    Person is the contact's email address (also as Ada Byron <ada@acme.example>) or a unique name. A row
+    whose contact already has a deal of that title is refused, unless --update changes that deal or
+    --skip-existing leaves it. Values are exact: 1234.50, 1,234.50, 1.234,50 and EUR 1 234,50 all read
+    as 1234.50; a single separator before three digits (1,234) is ambiguous and refuses the row. Bad
+    rows are reported by file line and the good rows are imported; the exit code is 7 when any row failed.
 
     Examples:
         $ pdmail deal import examples/deals.csv
+        $ pdmail deal import crm-deals.csv --skip-existing
     """
+    mode = _import_mode(update, skip_existing)
     data = _read_file(file)
-    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_deals(s.db, data))
+    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_deals(s.db, data, mode))
     _import_result(s, report, "deals", relinked)
 
 

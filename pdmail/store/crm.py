@@ -238,6 +238,52 @@ def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRec
     return get_contact(db, contact_id)
 
 
+def update_contact(
+    db: Database,
+    contact_id: int,
+    *,
+    name: str | None = None,
+    first_name: str | None = None,
+    org_id: int | None = None,
+    title: str | None = None,
+    phone: str | None = None,
+) -> ContactRecord:
+    """Set the fields given (None leaves one as it is); addresses are changed with :func:`add_contact_address`."""
+    changes = {
+        column: value.strip() if isinstance(value, str) else value
+        for column, value in (
+            ("name", name),
+            ("first_name", first_name),
+            ("org_id", org_id),
+            ("title", title),
+            ("phone", phone),
+        )
+        if value is not None and value != ""
+    }
+    with db.tx():
+        get_contact(db, contact_id)
+        if org_id is not None:
+            get_org(db, org_id)
+        if changes:
+            db.execute(
+                f"UPDATE contacts SET {', '.join(f'{c} = ?' for c in changes)} WHERE id = ?",
+                (*changes.values(), contact_id),
+            )
+    return get_contact(db, contact_id)
+
+
+def contacts_of_addresses(db: Database, addresses: list[str]) -> dict[str, int]:
+    """Each of ``addresses`` (normalized) that belongs to a contact, with the contact's id."""
+    wanted = sorted({normalize_address(a) for a in addresses})
+    if not wanted:
+        return {}
+    rows = db.all(
+        f"SELECT email, contact_id FROM contact_emails WHERE email IN ({', '.join('?' for _ in wanted)})",
+        tuple(wanted),
+    )
+    return {r["email"]: r["contact_id"] for r in rows}
+
+
 def threads_of_contact(db: Database, contact_id: int) -> list[int]:
     """The threads holding email linked to the contact, in id order."""
     return [
@@ -497,6 +543,41 @@ def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord
     with db.tx():
         before = get_deal(db, deal_id)
         db.execute("UPDATE deals SET status = ?, updated_utc = ? WHERE id = ?", (new_status, now_utc(), deal_id))
+    return get_deal(db, deal_id), before.status
+
+
+def deals_titled(db: Database, contact_id: int, title: str) -> list[DealRecord]:
+    """The contact's deals with this title, letters' case aside: what a second import of a row finds."""
+    rows = db.all(
+        _DEAL_SELECT + " WHERE d.contact_id = ? AND lower(d.title) = lower(?) AND d.status != 'deleted' ORDER BY d.id",
+        (contact_id, title.strip()),
+    )
+    return [_deal(r) for r in rows]
+
+
+def update_deal(
+    db: Database,
+    deal_id: int,
+    *,
+    org_id: int | None = None,
+    value: str | None = None,
+    currency: str | None = None,
+    status: str | None = None,
+) -> tuple[DealRecord, DealStatus]:
+    """Set the fields given (None leaves one as it is); returns the deal and its status before."""
+    changes: dict[str, object] = {"org_id": org_id, "value": value, "currency": currency}
+    if status is not None:
+        changes["status"] = _check_status(status)
+    changes = {column: v for column, v in changes.items() if v is not None and v != ""}
+    with db.tx():
+        before = get_deal(db, deal_id)
+        if org_id is not None:
+            get_org(db, org_id)
+        if changes:
+            db.execute(
+                f"UPDATE deals SET {', '.join(f'{c} = ?' for c in changes)}, updated_utc = ? WHERE id = ?",
+                (*changes.values(), now_utc(), deal_id),
+            )
     return get_deal(db, deal_id), before.status
 
 

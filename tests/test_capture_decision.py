@@ -346,9 +346,7 @@ def test_a_new_contact_at_an_organizations_domain_is_made_inside_it_and_reaches_
     fleet = Deal(40, "Fleet", "open", None, 5, None, None)
     snapshot = CrmSnapshot({}, {}, {}, {40: fleet}, {"cust.example": (cust,)}, {5: cust}, {5: (fleet,)})
     gmail = "ann@gmail.com"
-    facts = replace(
-        ORDINARY, source="bcc", email_in=email_in(JANE, gmail), customers=(gmail, JANE), crm=snapshot
-    )
+    facts = replace(ORDINARY, source="bcc", email_in=email_in(JANE, gmail), customers=(gmail, JANE), crm=snapshot)
     first = rules.decide(facts)
     assert first.contacts_to_create == (gmail, JANE)
     assert dict(first.contact_orgs) == {JANE: 5}

@@ -58,16 +58,21 @@ def source_paths(given: list[str]) -> list[str]:
     return [p for p in os.environ.get(ENV, "").split(os.pathsep) if p]
 
 
-def read_paths(paths: list[str]) -> list[bytes]:
-    """Every message of mbox files, Maildirs, .eml folders or a folder of *.mbox, as bcc-ingest reads them."""
-    from pdmail.capture.inputs import expand
-
+def source_files(paths: list[str]) -> list[str]:
+    """The paths, a folder of ``*.mbox`` files standing for those files."""
     expanded: list[str] = []
     for path in paths:
         folder = Path(path)
         mboxes = sorted(folder.glob("*.mbox")) if folder.is_dir() else []
         expanded.extend(str(p) for p in mboxes) if mboxes else expanded.append(path)
-    return [item.read() for item in expand(expanded) if not item.error]
+    return expanded
+
+
+def read_paths(paths: list[str]) -> list[bytes]:
+    """Every message of mbox files, Maildirs, .eml folders or a folder of *.mbox, as bcc-ingest reads them."""
+    from pdmail.capture.inputs import expand
+
+    return [item.read() for item in expand(source_files(paths)) if not item.error]
 
 
 def fetch_fixtures(work: Path) -> list[bytes]:
@@ -172,7 +177,7 @@ def build(
     """(``count`` messages, ``extra`` more not among them, where they came from)."""
     paths = source_paths(paths or [])
     if paths:
-        raw, origin = read_paths(paths), ", ".join(Path(p).name for p in paths)
+        raw, origin = read_paths(paths), ", ".join(Path(p).name for p in source_files(paths))
     else:
         with tempfile.TemporaryDirectory(prefix="pdmail-realcorpus-") as tmp:
             raw = fetch_fixtures(Path(tmp))

@@ -14,7 +14,7 @@ Where the messages come from, in this order:
      ``tests/mails/`` (Outlook, malformed and multipart mail from real senders);
    - Debian's ``libpython3.11-testsuite`` (``apt-get download``): the ``msg_*.txt`` messages of the
      standard library's email tests (``test/test_email/data``).
-   Those are a few dozen messages: they are repeated until ``--count`` is reached, each copy given a
+   Those are a few dozen messages: they are repeated until ``--count`` is reached, each one given a
    Message-ID and Date of its own so that it is a new message, not a duplicate.
 
 Every message then gets the user's From (its From and Sender replaced, as ``realmail_check.py`` does),
@@ -58,16 +58,21 @@ def source_paths(given: list[str]) -> list[str]:
     return [p for p in os.environ.get(ENV, "").split(os.pathsep) if p]
 
 
-def read_paths(paths: list[str]) -> list[bytes]:
-    """Every message of mbox files, Maildirs, .eml folders or a folder of *.mbox, as bcc-ingest reads them."""
-    from pdmail.capture.inputs import expand
-
+def source_files(paths: list[str]) -> list[str]:
+    """The paths, a folder of ``*.mbox`` files standing for those files."""
     expanded: list[str] = []
     for path in paths:
         folder = Path(path)
         mboxes = sorted(folder.glob("*.mbox")) if folder.is_dir() else []
         expanded.extend(str(p) for p in mboxes) if mboxes else expanded.append(path)
-    return [item.read() for item in expand(expanded) if not item.error]
+    return expanded
+
+
+def read_paths(paths: list[str]) -> list[bytes]:
+    """Every message of mbox files, Maildirs, .eml folders or a folder of *.mbox, as bcc-ingest reads them."""
+    from pdmail.capture.inputs import expand
+
+    return [item.read() for item in expand(source_files(paths)) if not item.error]
 
 
 def fetch_fixtures(work: Path) -> list[bytes]:
@@ -140,14 +145,18 @@ def copy_of(raw: bytes, copy: int, index: int) -> bytes:
     return fields + head.rstrip(b"\r\n") + rest
 
 
-def corpus(messages: list[bytes], count: int) -> list[bytes]:
-    """``count`` messages, each from the user: the first ones as they are, then numbered copies."""
+def corpus(messages: list[bytes], count: int, *, renumber: bool = False) -> list[bytes]:
+    """``count`` messages, each from the user: the first ones as they are, then numbered copies.
+
+    ``renumber``: the first ones get a Message-ID and Date of their own too. Test fixtures need it:
+    several differ only in their sender, and once every sender is the user they would be duplicates.
+    """
     if not messages:
         return []
     picked = []
     for index in range(count):
         raw, copy = messages[index % len(messages)], index // len(messages)
-        picked.append(as_sent_by_the_user(raw if copy == 0 else copy_of(raw, copy, index)))
+        picked.append(as_sent_by_the_user(copy_of(raw, copy, index) if copy or renumber else raw))
     return picked
 
 
@@ -168,14 +177,14 @@ def build(
     """(``count`` messages, ``extra`` more not among them, where they came from)."""
     paths = source_paths(paths or [])
     if paths:
-        raw, origin = read_paths(paths), ", ".join(Path(p).name for p in paths)
+        raw, origin = read_paths(paths), ", ".join(Path(p).name for p in source_files(paths))
     else:
         with tempfile.TemporaryDirectory(prefix="pdmail-realcorpus-") as tmp:
             raw = fetch_fixtures(Path(tmp))
         origin = (
             f"{MAIL_PARSER} test mails and Debian's {PYTHON_TESTSUITE} email test data ({len(raw)} messages, copied)"
         )
-    every = corpus(raw, count + extra)
+    every = corpus(raw, count + extra, renumber=not paths)
     return every[:count], every[count:], origin
 
 

@@ -200,7 +200,8 @@ def import_contacts(db: Database, data: bytes, mode: str = "add") -> ImportRepor
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
         relink.after_addresses_changed(db, added)
-        relink.after_org_domains_changed(db, domains)
+        if domains:  # the file gave organizations new domains: one more pass, for their mail
+            relink.after_org_domains_changed(db, domains)
     return report
 
 
@@ -299,7 +300,8 @@ def import_deals(db: Database, data: bytes, mode: str = "add") -> ImportReport:
                     _import_deal_row(db, row.fields, mode, report, domains)
             except UsageError as exc:
                 report.errors.append((row.line, exc.message))
-        relink.after_org_domains_changed(db, domains)
+        if domains:
+            relink.after_org_domains_changed(db, domains)
         relink.after_deals_changed(db, report.imported + report.updated)
     return report
 

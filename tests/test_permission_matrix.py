@@ -106,7 +106,7 @@ NO_EMAIL_ACCESS = {
 
 # Commands on the database as a whole, for whoever holds the file or the server's credentials (who can
 # read every email anyway, see README.md "Moving to a team server"): no user's view applies to them.
-WHOLE_DATABASE = {"db copy"}
+WHOLE_DATABASE = {"db copy", "db backup"}
 
 
 def all_command_paths() -> set[str]:

@@ -87,7 +87,8 @@ COLUMNS = {
     "company": ("id", "name", "created_utc"),
     "users": ("id", "email", "name", "is_admin", "created_utc"),
     "app_state": ("key", "value"),
-    "orgs": ("id", "name", "domain", "created_utc"),
+    "orgs": ("id", "name", "created_utc"),
+    "org_domains": ("domain", "org_id", "created_utc"),
     "contacts": ("id", "name", "org_id", "created_utc"),
     "contact_emails": ("email", "contact_id", "position"),
     "deals": ("id", "title", "contact_id", "org_id", "value", "currency", "status", "created_utc", "updated_utc"),
@@ -153,7 +154,8 @@ def generate(
     yield "users", user_rows
     yield "app_state", [("default_user", "maria@northwind.example")]
     n_orgs = max(1, contacts // 8)
-    yield "orgs", [(i, f"Org {i}", f"org{i}.example", now) for i in range(1, n_orgs + 1)]
+    yield "orgs", [(i, f"Org {i}", now) for i in range(1, n_orgs + 1)]
+    yield "org_domains", [(f"org{i}.example", i, now) for i in range(1, n_orgs + 1)]
     contact_org = [0] + [rng.randint(1, n_orgs) for _ in range(contacts)]
     yield "contacts", [(i, f"Contact {i}", contact_org[i], now) for i in range(1, contacts + 1)]
     yield "contact_emails", [(f"c{i}@org{contact_org[i]}.example", i, 0) for i in range(1, contacts + 1)]
@@ -569,6 +571,18 @@ def run_cases(targets: dict[str, Path | str], runs: int, with_plans: bool, serve
         ("inbox --count", ["inbox", "--count"], owner),
         ("inbox --team --limit 50", ["inbox", "--team", "--limit", "50"], colleague),
         ("inbox --team --count", ["inbox", "--team", "--count"], colleague),
+        ("inbox --awaiting-reply --limit 50", ["inbox", "--awaiting-reply", "--limit", "50"], owner),
+        ("inbox --awaiting-reply --count", ["inbox", "--awaiting-reply", "--count"], owner),
+        ("inbox --unanswered --limit 50", ["inbox", "--unanswered", "--limit", "50"], owner),
+        ("inbox --unanswered --count", ["inbox", "--unanswered", "--count"], owner),
+        (
+            "inbox --awaiting-reply --team --limit 50",
+            ["inbox", "--awaiting-reply", "--team", "--limit", "50"],
+            colleague,
+        ),
+        ("inbox --awaiting-reply --team --count", ["inbox", "--awaiting-reply", "--team", "--count"], colleague),
+        ("inbox --unanswered --team --limit 50", ["inbox", "--unanswered", "--team", "--limit", "50"], colleague),
+        ("inbox --unanswered --team --count", ["inbox", "--unanswered", "--team", "--count"], colleague),
         (f"search {SEARCH_WORD}", ["search", SEARCH_WORD], owner),
         (f"search {SEARCH_WORD}", ["search", SEARCH_WORD], colleague),
         (f"search {COMMON_WORD} (a very common word)", ["search", COMMON_WORD], colleague),

@@ -1,4 +1,4 @@
--- user_version 13
+-- user_version 14
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -9,6 +9,8 @@ CREATE INDEX deals_by_org ON deals(org_id, status);
 CREATE INDEX email_addresses_by_email ON email_addresses(email_id);
 CREATE INDEX email_contacts_by_contact ON email_contacts(contact_id, email_id);
 CREATE INDEX email_contacts_proposed ON email_contacts(email_id) WHERE is_proposed = 1;
+CREATE INDEX email_orgs_by_org ON email_orgs(org_id, email_id);
+CREATE INDEX email_orgs_proposed ON email_orgs(email_id) WHERE is_proposed = 1;
 CREATE INDEX emails_by_alt_message_id ON emails(owner_id, alt_message_id)
             WHERE alt_message_id IS NOT NULL;
 CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
@@ -19,10 +21,14 @@ CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DE
 CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
+CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
+CREATE INDEX org_domains_by_org ON org_domains(org_id, domain);
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
 CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
 CREATE INDEX outbox_by_raw ON outbox(raw_sha256);
@@ -37,6 +43,7 @@ CREATE INDEX quarantine_by_raw ON quarantine(raw_sha256) WHERE raw_sha256 IS NOT
 CREATE UNIQUE INDEX quarantine_held_once ON quarantine(content_sha256) WHERE status = 'held';
 CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
 CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
+CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
@@ -142,6 +149,18 @@ CREATE TABLE 'email_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID;
 CREATE TABLE 'email_fts_data'(id INTEGER PRIMARY KEY, block BLOB);
 CREATE TABLE 'email_fts_docsize'(id INTEGER PRIMARY KEY, sz BLOB);
 CREATE TABLE 'email_fts_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;
+CREATE TABLE email_orgs (
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            address TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            is_manual INTEGER NOT NULL DEFAULT 0,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT,
+            is_proposed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (email_id, org_id)
+        ) WITHOUT ROWID;
 CREATE TABLE emails (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER NOT NULL REFERENCES users(id),
@@ -181,7 +200,7 @@ CREATE TABLE emails (
             link_input_json TEXT NOT NULL DEFAULT '{}',
             bcc_deal_id INTEGER,
             parse_status TEXT NOT NULL DEFAULT 'ok',
-            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0,
+            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, is_orgs_manual INTEGER NOT NULL DEFAULT 0,
             UNIQUE (owner_id, fingerprint)
         );
 CREATE TABLE fetch_failures (
@@ -208,10 +227,15 @@ CREATE TABLE locations (
             updated_utc TEXT NOT NULL,
             UNIQUE (folder_id, uidvalidity, uid)
         );
+CREATE TABLE org_domains (
+            domain TEXT NOT NULL,
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            created_utc TEXT NOT NULL,
+            PRIMARY KEY (domain, org_id)
+        ) WITHOUT ROWID;
 CREATE TABLE orgs (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL,
-            domain TEXT,
             created_utc TEXT NOT NULL
         );
 CREATE TABLE outbox (

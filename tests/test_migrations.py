@@ -275,8 +275,17 @@ def test_deal_values_become_exact_text_in_their_currencys_decimals(db_path, monk
                 "VALUES (?, ?, 1, ?, ?, ?, 'x', 'x')",
                 (n, f"Deal {n}", value, currency, "open" if n == 1 else "won"),
             )
-    email_id = factories.email(db, maria, frm="ada@acme.example", to=["maria@northwind.example"])
-    assert db.scalar("SELECT deal_id FROM emails WHERE id = ?", (email_id,)) == 1
+        # Mail on deal 1, written as that schema's capture wrote it (today's capture reads newer tables).
+        thread = db.insert(
+            "INSERT INTO threads (owner_id, deal_id, visibility, created_utc) VALUES (?, 1, 'shared', 'x')", (maria.id,)
+        )
+        db.execute("INSERT INTO raw_messages (sha256, size, data) VALUES ('r', 1, X'0A')")
+        email_id = db.insert(
+            "INSERT INTO emails (owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
+            "visibility, deal_id, deal_rule, captured_utc) VALUES (?, ?, 'f', 'r', 'incoming', 'sync', "
+            "'2020-01-02T00:00:00Z', 'shared', 1, 'deal-single-open', 'x')",
+            (maria.id, thread),
+        )
     db.close()
     monkeypatch.undo()
 

@@ -61,10 +61,10 @@ def test_json_gives_the_quarantine_id_a_script_can_release(team):
 
 
 def test_an_oversized_message_delivered_twice_is_held_once(team, db_path, monkeypatch):
-    import pdmail.capture.batch as ingest_module
+    import pdmail.capture.piped as stdin_module  # one message on stdin
     from pdmail.mime.limits import ParseLimits
 
-    monkeypatch.setattr(ingest_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
+    monkeypatch.setattr(stdin_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
     big = bcc.mail(body="x" * 50_000 + "\r\n")
     _, first, _ = bcc.ingest(team, big)
     _, second, _ = bcc.ingest(team, big)
@@ -132,10 +132,10 @@ def test_discard_all_older_than_an_age(team, db_path):
 
 
 def test_discard_removes_the_spool_file_of_an_oversized_message(team, db_path, monkeypatch):
-    import pdmail.capture.batch as ingest_module
+    import pdmail.capture.piped as stdin_module  # one message on stdin
     from pdmail.mime.limits import ParseLimits
 
-    monkeypatch.setattr(ingest_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
+    monkeypatch.setattr(stdin_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
     _, held, _ = bcc.ingest(team, bcc.mail(body="x" * 50_000 + "\r\n"))
     (entry,) = rows(db_path, "SELECT spool_path FROM quarantine")
     team.ok("bcc-ingest", "--discard", str(held["quarantine_id"]))

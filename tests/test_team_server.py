@@ -311,7 +311,7 @@ def test_an_older_team_server_is_upgraded_only_by_an_owner_who_may_make_roles(pg
         before = rawdb.dump(pg_server.url(name))
         refused = t.run(operator, "user", "list")
         assert refused.exit_code == 2
-        assert f'ALTER ROLE "{operator}" CREATEROLE' in refused.stderr and "schema 13" in refused.stderr
+        assert f'ALTER ROLE "{operator}" CREATEROLE' in refused.stderr and "schema 14" in refused.stderr
         assert rawdb.dump(pg_server.url(name)) == before
         pg_server.run_sql(f'ALTER ROLE "{operator}" CREATEROLE')
         t.ok(operator, "user", "list")

@@ -366,7 +366,7 @@ def escalations(db: Db, viewer: str) -> list[str]:
         "DROP TRIGGER pdmail_guard ON emails",
         "CREATE OR REPLACE FUNCTION pdmail_me() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'",
         "ALTER FUNCTION pdmail_me() OWNER TO CURRENT_USER",
-        "CREATE FUNCTION public.pdmail_counts_contact(integer) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
+        "CREATE FUNCTION public.pdmail_counts_link(integer) RETURNS boolean LANGUAGE sql AS 'SELECT true'",
         "CREATE TEMP TABLE emails (id bigint)",
         "CREATE SCHEMA mine",
         "UPDATE users SET db_role = CAST(session_user AS text), is_admin = 1 WHERE id = 1",
@@ -430,7 +430,7 @@ def test_the_definer_functions_answer_crafted_arguments_with_nothing_more(db, vi
             owner, sha, thread = db.truth(
                 "SELECT owner_id, raw_sha256, thread_id FROM emails WHERE id = ?", (email_id,)
             )[0]
-            assert rows(conn, "SELECT pdmail_counts_contact(%s)", (email_id,))[0][0] is False or email_id in seen
+            assert rows(conn, "SELECT pdmail_counts_link(%s)", (email_id,))[0][0] is False or email_id in seen
             assert rows(conn, "SELECT pdmail_owns_email(%s), pdmail_owns_thread(%s)", (email_id, thread))[0] == (
                 False,
                 False,

@@ -67,7 +67,7 @@ def run(argv: list[str]) -> int | None:
     call = parse_pipe_call(argv)
     if call is None:
         return None
-    from pdmail.capture import batch as ingest
+    from pdmail.capture import piped as ingest
     from pdmail.cli.bcc_report import write_report
     from pdmail.cli.terminal import error_line
 

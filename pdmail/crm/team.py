@@ -34,7 +34,7 @@ def add_user(
     _require_admin(actor, "only an admin can add users")
     with db.tx():
         user = users_store.add_user(db, email, name=name, is_admin=is_admin, db_role=db_role)
-        relink.after_addresses_changed(db, [user.email])
+        relink.after_team_addresses_changed(db, [user.email])
     return user
 
 
@@ -80,7 +80,7 @@ def add_alt_address(db: Database, user: User, address: str) -> AltAddress:
     with db.tx():
         alt = users_store.add_alt_address(db, user, address, approved=user.is_admin)
         if alt.approved:
-            relink.after_addresses_changed(db, [alt.address])
+            relink.after_team_addresses_changed(db, [alt.address])
     return alt
 
 
@@ -89,7 +89,7 @@ def approve_alt_address(db: Database, admin: User, address: str) -> AltAddress:
     _require_admin(admin, "only an admin can approve or reject alternative addresses")
     with db.tx():
         alt = users_store.approve_alt_address(db, admin, address)
-        relink.after_addresses_changed(db, [alt.address])
+        relink.after_team_addresses_changed(db, [alt.address])
     return alt
 
 
@@ -103,7 +103,7 @@ def remove_alt_address(db: Database, user: User, address: str) -> str:
     with db.tx():
         alt = users_store.remove_alt_address(db, user, address)
         if alt.approved:
-            relink.after_addresses_changed(db, [alt.address])
+            relink.after_team_addresses_changed(db, [alt.address])
     return alt.address
 
 

@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from pdmail.core.addresses import normalize_address
+from pdmail.core.addresses import domain_of, normalize_address
 from pdmail.core.models import Contact, LinkCause, User, Visibility
 from pdmail.linking import engine as link
 from pdmail.linking.context import LinkingInputs, complete
@@ -61,11 +61,14 @@ class LinkState:
     trace_json: str
     contact_causes: tuple[tuple[int, LinkCause], ...] = ()  # contacts another user's change linked
     deal_cause: LinkCause | None = None
+    orgs: tuple[tuple[int, str, str, str], ...] = ()  # (organization id, address, rule, reason), by id
+    org_causes: tuple[tuple[int, LinkCause], ...] = ()
 
     @classmethod
     def of(cls, decision: link.LinkDecision) -> LinkState:
         """The links the engine decided, as capture stores them and re-linking compares them."""
         return cls(
+            orgs=tuple((o.org_id, o.address, o.rule, o.reason) for o in decision.orgs),
             contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
             deal_id=decision.deal_id,
             deal_rule=decision.deal_rule,
@@ -79,6 +82,9 @@ class LinkState:
     def proposed_contacts(self) -> list[int]:
         return [cid for cid, cause in self.contact_causes if cause.proposed]
 
+    def proposed_orgs(self) -> list[int]:
+        return [oid for oid, cause in self.org_causes if cause.proposed]
+
     @property
     def deal_proposed(self) -> bool:
         return self.deal_id is not None and self.deal_cause is not None and self.deal_cause.proposed
@@ -86,22 +92,29 @@ class LinkState:
     def facts(self, owner_id: int, visibility: Visibility) -> EmailFacts:
         """What the sharing law sees of an email with these links."""
         proposed = set(self.proposed_contacts())
+        proposed_orgs = set(self.proposed_orgs())
         return EmailFacts(
             owner_id,
             visibility,
             has_contact=any(c[0] not in proposed for c in self.contacts),
             has_deal=self.deal_id is not None and not self.deal_proposed,
-            has_proposal=bool(proposed) or self.deal_proposed,
+            has_proposal=bool(proposed) or bool(proposed_orgs) or self.deal_proposed,
+            has_org=any(o[0] not in proposed_orgs for o in self.orgs),
         )
 
     def summary(self) -> dict:
-        return {
+        proposed: dict = {"contacts": self.proposed_contacts(), "deal": self.deal_id if self.deal_proposed else None}
+        summary = {
             "contacts": [c[0] for c in self.contacts],
             "deal": self.deal_id,
             "needs_deal": self.needs_deal,
             "verdict": self.verdict,
-            "proposed": {"contacts": self.proposed_contacts(), "deal": self.deal_id if self.deal_proposed else None},
+            "proposed": proposed,
         }
+        if self.orgs or self.org_causes:  # an email without organizations reads as it always did
+            summary["orgs"] = [o[0] for o in self.orgs]
+            proposed["orgs"] = self.proposed_orgs()
+        return summary
 
 
 @dataclass(frozen=True)
@@ -195,6 +208,8 @@ def _current(e: store.LinkedEmail) -> LinkState:
         trace_json=e.trace_json,
         contact_causes=tuple((c.contact_id, c.cause) for c in e.contacts if c.cause is not None),
         deal_cause=e.deal_cause if e.deal_id is not None else None,
+        orgs=tuple((o.org_id, o.address, o.rule, o.reason) for o in e.orgs),
+        org_causes=tuple((o.org_id, o.cause) for o in e.orgs if o.cause is not None),
     )
 
 
@@ -205,6 +220,9 @@ def _pending(emails: Iterable[store.LinkedEmail]) -> dict[tuple[str, int], LinkC
         for c in e.contacts:
             if c.cause is not None and c.cause.proposed:
                 out.setdefault(("contact", c.contact_id), c.cause)
+        for o in e.orgs:
+            if o.cause is not None and o.cause.proposed:
+                out.setdefault(("org", o.org_id), o.cause)
         if e.deal_id is not None and e.deal_cause is not None and e.deal_cause.proposed:
             out.setdefault(("deal", e.deal_id), e.deal_cause)
     return out
@@ -230,13 +248,17 @@ class Attribution:
     ) -> LinkState:
         old_causes = dict(before.contact_causes)
         kept = {c[0] for c in before.contacts}
+        old_org_causes = dict(before.org_causes)
+        kept_orgs = {o[0] for o in before.orgs}
         # The deal this re-link puts the email on, if any: one not chosen by hand, and not the one it had.
         new_deal = None if after.is_deal_manual or after.deal_id == before.deal_id else after.deal_id
         if (
             not old_causes
+            and not old_org_causes
             and before.deal_cause is None
             and new_deal is None
             and all(c[0] in kept for c in after.contacts)
+            and all(o[0] in kept_orgs for o in after.orgs)
         ):
             return after  # the usual case: nothing new, and nothing that another user's change caused
         visible = seen_by_others(before.facts(e.owner_id, e.visibility))
@@ -250,11 +272,23 @@ class Attribution:
                 cause = self._new(e.owner_id, visible, pending.get(("contact", contact_id)))
             if cause is not None:
                 causes.append((contact_id, cause))
+        org_causes = []
+        for org_id, _, rule, _ in after.orgs:
+            if org_id in kept_orgs:
+                cause = old_org_causes.get(org_id)
+            elif rule == link.RULE_ORG_MANUAL:
+                cause = None
+            else:
+                cause = self._new(e.owner_id, visible, pending.get(("org", org_id)))
+            if cause is not None:
+                org_causes.append((org_id, cause))
         if new_deal is not None:
             deal_cause = self._new(e.owner_id, visible, pending.get(("deal", new_deal)))
         else:
             deal_cause = before.deal_cause if after.deal_id is not None and not after.is_deal_manual else None
-        return dataclasses.replace(after, contact_causes=tuple(causes), deal_cause=deal_cause)
+        return dataclasses.replace(
+            after, contact_causes=tuple(causes), deal_cause=deal_cause, org_causes=tuple(org_causes)
+        )
 
     def _new(self, owner_id: int, visible: bool, pending: LinkCause | None) -> LinkCause | None:
         if self.actor is not None and self.actor.id == owner_id:
@@ -282,6 +316,7 @@ class Relinker:
         prepared = []
         addresses: set[str] = set()
         manual_ids: set[int] = set()
+        manual_org_ids: set[int] = set()
         deal_ids: set[int] = set()
         for thread, emails in threads:
             items = []
@@ -292,12 +327,14 @@ class Relinker:
                 addresses.update(customers)
                 if e.is_links_manual:
                     manual_ids.update(c[0] for c in e.contacts if c[4])
+                if e.is_orgs_manual:
+                    manual_org_ids.update(o.org_id for o in e.orgs if o.is_manual)
                 deal_ids.update(i for i in (e.bcc_deal_id, e.deal_id) if i is not None)
                 items.append((e, email_in, base, customers))
             if thread.deal_id is not None:
                 deal_ids.add(thread.deal_id)
             prepared.append((thread, items))
-        crm = self.inputs.read_crm(addresses, contact_ids=manual_ids, deal_ids=deal_ids)
+        crm = self.inputs.read_crm(addresses, contact_ids=manual_ids, deal_ids=deal_ids, org_ids=manual_org_ids)
 
         out = []
         for thread, items in prepared:
@@ -306,7 +343,13 @@ class Relinker:
                 chosen = None
                 if e.is_links_manual:
                     chosen = tuple(crm.contacts_by_id[c[0]] for c in e.contacts if c[4] and c[0] in crm.contacts_by_id)
-                ready.append((e, email_in, complete(base, crm, customers, manual_contacts=chosen)))
+                chosen_orgs = None
+                if e.is_orgs_manual:
+                    chosen_orgs = tuple(
+                        crm.orgs_by_id[o.org_id] for o in e.orgs if o.is_manual and o.org_id in crm.orgs_by_id
+                    )
+                ctx = complete(base, crm, customers, manual_contacts=chosen, manual_orgs=chosen_orgs)
+                ready.append((e, email_in, ctx))
             out.append(self._decide_thread(thread, ready, crm.deals_by_id))
         return out
 
@@ -372,6 +415,7 @@ def _apply(
                 on_change(change)
             if not dry_run:
                 causes = dict(after.contact_causes)
+                org_causes = dict(after.org_causes)
                 store.write_email_links(
                     db,
                     e.id,
@@ -385,6 +429,8 @@ def _apply(
                     trace_json=after.trace_json,
                     contacts=[(*c, causes.get(c[0])) for c in after.contacts],
                     contacts_manual=e.is_links_manual,
+                    orgs=[(*o, org_causes.get(o[0])) for o in after.orgs],
+                    orgs_manual=e.is_orgs_manual,
                 )
         report.threads += seen_thread
         if not dry_run and not thread.is_deal_manual and (deal_id, deal_rule) != (thread.deal_id, thread.deal_rule):
@@ -551,6 +597,17 @@ def after_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkRep
     return relink_threads(db, _threads_in_scope(db, {"addresses": found}))
 
 
+def after_team_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkReport:
+    """A user got or lost these addresses (a login, an alternative address): their mail, and, where an
+    organization lists the address's domain, all the mail at that domain, which now identifies the
+    organization or no longer does (the company's own domains never identify one)."""
+    found = sorted({normalize_address(a) for a in addresses})
+    claimed = [d for d in sorted({domain_of(a) for a in found if "@" in a}) if store.orgs_claim_domain_of(db, d)]
+    scope = {"addresses": found, "domains": claimed}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
+
+
 def after_contact_added(db: Database, contact: Contact) -> RelinkReport:
     return after_addresses_changed(db, contact.emails)
 
@@ -558,6 +615,14 @@ def after_contact_added(db: Database, contact: Contact) -> RelinkReport:
 def after_deals_changed(db: Database, deal_ids: Iterable[int]) -> RelinkReport:
     """Deals were created, reopened, won or lost: their contacts' mail, and the mail they hold."""
     scope = {"deals": sorted(set(deal_ids))}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
+
+
+def after_org_domains_changed(db: Database, domains: Iterable[str]) -> RelinkReport:
+    """An organization got or lost these domains: the mail at them and their subdomains, and the
+    mail the organization holds by domain already."""
+    scope = {"addresses": [], "domains": sorted(set(domains))}
     _ask_owners(db, scope)
     return relink_threads(db, _threads_in_scope(db, scope))
 
@@ -579,8 +644,11 @@ def _threads_in_scope(db: Database, scope: Mapping) -> list[int]:
     login sees none: every owner re-links their own)."""
     if db.capture_only:
         return []
-    if "addresses" in scope:
-        return store.threads_with_addresses(db, scope["addresses"])
+    if "addresses" in scope:  # and the mail at the domains an organization gained, lost or was found by
+        found = set(store.threads_with_addresses(db, scope["addresses"]))
+        for domain in scope.get("domains", ()):
+            found.update(store.threads_with_domain(db, domain))
+        return sorted(found)
     if "block" in scope:
         pattern = scope["block"]
         if pattern.startswith("@"):
@@ -589,13 +657,19 @@ def _threads_in_scope(db: Database, scope: Mapping) -> list[int]:
     if "deals" in scope:
         threads: set[int] = set()
         contacts: set[int] = set()
+        orgs: set[int] = set()
         for deal_id in scope["deals"]:
             threads.update(store.threads_of_deal(db, deal_id))
             contact_id = store.deal_contact(db, deal_id)
             if contact_id is not None:
                 contacts.add(contact_id)
+            org_id = store.deal_org(db, deal_id)
+            if org_id is not None:
+                orgs.add(org_id)
         if contacts:
             threads.update(store.threads_of_contacts(db, contacts))
+        if orgs:  # mail linked to the organization reaches its deals
+            threads.update(store.threads_of_orgs(db, orgs))
         return sorted(threads)
     raise ValueError(f"a re-link of unknown scope: {scope}")
 
@@ -658,29 +732,41 @@ def hold_new_mail(db: Database, owner: User, email_id: int, thread_id: int | Non
     decides it as a file would have. Without this, mail arriving meanwhile in a conversation the
     change would only have proposed to link would be seen by others at once.
 
-    Whether the change concerns a link: a contact reached through an address the change named; a
-    deal it named, or reached through such a contact; anything, for a block-list change or a rescan.
-    ``thread_id`` is None for mail that starts a conversation: nothing older waits there. Returns
-    whether any link was held.
+    Whether the change concerns a link: a contact or organization reached through an address the
+    change named, or an organization through a domain it named; a deal it named, or reached through
+    such a contact or organization; anything, for a block-list change or a rescan. ``thread_id`` is
+    None for mail that starts a conversation: nothing older waits there. Returns whether any link
+    was held.
     """
-    if not db.has_logins or thread_id is None or not (links.contacts or links.deal_id is not None):
+    if not db.has_logins or thread_id is None or not (links.contacts or links.orgs or links.deal_id is not None):
         return False
     waiting = [r for r in store.relink_requests_for(db, owner.id) if r.caused_by != owner.id]
     if waiting:
         started = store.thread_created_utc(db, thread_id)
         waiting = [r for r in waiting if started <= r.caused_utc]
     contacts: dict[int, store.RelinkRequest] = {}
+    orgs: dict[int, store.RelinkRequest] = {}
     deal = None
     for request in waiting:
         named = set(request.scope.get("addresses", ()))
+        domains = request.scope.get("domains", ())
         wide = "block" in request.scope or "everything" in request.scope
         for contact_id, address, *_ in links.contacts:
             if contact_id not in contacts and (wide or address in named):
                 contacts[contact_id] = request
-        concerned = wide or links.deal_id in request.scope.get("deals", ()) or bool(contacts)
+        for org_id, address, *_ in links.orgs:
+            if org_id not in orgs and (wide or address in named or _at_any(address, domains)):
+                orgs[org_id] = request
+        concerned = wide or links.deal_id in request.scope.get("deals", ()) or bool(contacts) or bool(orgs)
         if deal is None and links.deal_id is not None and not links.is_deal_manual and concerned:
             deal = request
-    if not contacts and deal is None:
+    if not contacts and not orgs and deal is None:
         return False
-    store.hold_for_owner(db, email_id, contacts, deal)
+    store.hold_for_owner(db, email_id, contacts, orgs, deal)
     return True
+
+
+def _at_any(address: str, domains: Iterable[str]) -> bool:
+    """Whether the address is at one of these domains or a subdomain of one (as organizations match)."""
+    at = domain_of(address) if "@" in address else address
+    return any(at == d or at.endswith("." + d) for d in domains)

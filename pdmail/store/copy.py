@@ -58,6 +58,7 @@ TABLES: tuple[Table, ...] = (
     Table("user_addresses", ("email",)),
     Table("blocked", ("pattern",)),
     Table("orgs", ("id",), counted_ids=True),
+    Table("org_domains", ("domain", "org_id")),
     Table("contacts", ("id",), counted_ids=True),
     Table("contact_emails", ("email",)),
     Table("deals", ("id",), counted_ids=True),
@@ -67,6 +68,7 @@ TABLES: tuple[Table, ...] = (
     Table("emails", ("id",), counted_ids=True, batch=200),  # each carries its text: smaller batches
     Table("email_addresses", ("address", "email_id", "role")),
     Table("email_contacts", ("email_id", "contact_id")),
+    Table("email_orgs", ("email_id", "org_id")),
     Table("audit_log", ("id",), counted_ids=True),
     Table("quarantine", ("id",), counted_ids=True),
     Table("accounts", ("id",), counted_ids=True),
@@ -301,10 +303,7 @@ def _count(db: Database, table: str) -> int:
 @contextmanager
 def _snapshot(db: Database) -> Iterator[None]:
     """Read ``db`` as of one moment, without holding up its writers."""
-    if db.engine == "sqlite":
-        db.execute("BEGIN")  # deferred: a read transaction, one snapshot of the write-ahead log
-    else:
-        db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    db.begin_snapshot()
     try:
         yield
     finally:
@@ -477,35 +476,9 @@ def _remove_files(paths: list[Path]) -> None:
 
 def _carry_id_counter(source: Database, target: Database, table: str) -> None:
     """Move the target's id counter past every id the source or the target ever gave in ``table``."""
-    highest = max(id_high_water(source, table), id_high_water(target, table))
-    if highest <= 0:
-        return
-    if target.engine != "sqlite":
-        target.execute("SELECT setval(pg_get_serial_sequence(?, 'id'), ?, true)", (table, highest))
-    elif _autoincrement(target, table):  # other SQLite tables give max(id) + 1, whatever came before
-        target.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-        target.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
-
-
-def id_high_water(db: Database, table: str) -> int:
-    """The highest id ``table`` ever gave: its highest id, or its counter's value when that is further."""
-    highest = int(db.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))
-    if db.engine == "sqlite":
-        counter = (
-            db.scalar("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)) if _autoincrement(db, table) else None
-        )
-        return max(highest, int(counter or 0))
-    sequence = db.scalar("SELECT pg_get_serial_sequence(?, 'id')", (table,))
-    if sequence is None:
-        return highest
-    row = db.row(f"SELECT last_value, is_called FROM {sequence}")
-    return max(highest, int(row[0]) if row[1] else int(row[0]) - 1)
-
-
-def _autoincrement(db: Database, table: str) -> bool:
-    """A SQLite table that never gives an id twice keeps its counter in ``sqlite_sequence``."""
-    sql = db.scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-    return sql is not None and "AUTOINCREMENT" in sql.upper()
+    highest = max(source.id_high_water(table), target.id_high_water(table))
+    if highest > 0:
+        target.raise_id_counter(table, highest)
 
 
 # --- the check ---------------------------------------------------------------------------------------

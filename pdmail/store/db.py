@@ -333,6 +333,35 @@ class Database:
         """Inside a transaction: writes that policies would stop (a whole database copied in)."""
         yield self
 
+    def begin_snapshot(self) -> None:
+        """Start a read-only transaction that sees one moment and does not hold up writers.
+
+        A deferred transaction reads one snapshot of the write-ahead log; ``ROLLBACK`` ends it.
+        """
+        self.execute("BEGIN")
+
+    def id_high_water(self, table: str) -> int:
+        """The highest id ``table`` ever gave: its highest id, or its counter's when that is further."""
+        highest = int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))
+        if not self._autoincrement(table):
+            return highest
+        counter = self.scalar("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,))
+        return max(highest, int(counter or 0))
+
+    def raise_id_counter(self, table: str, highest: int) -> None:
+        """Make ``table`` give ids above ``highest`` from now on.
+
+        Only AUTOINCREMENT tables keep a counter (``sqlite_sequence``); the others give max(id) + 1,
+        which is already past every id they hold.
+        """
+        if self._autoincrement(table):
+            self.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+            self.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
+
+    def _autoincrement(self, table: str) -> bool:
+        sql = self.scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        return sql is not None and "AUTOINCREMENT" in sql.upper()
+
     def close(self) -> None:
         self.conn.close()
 

@@ -54,6 +54,7 @@ class NewEmail:
     parse_status: str
     captured_utc: str
     is_deal_manual: bool = False  # the thread's deal (or "no deal") was set by hand
+    orgs: tuple[tuple[int, str, str, str], ...] = ()  # (organization id, address, rule, reason)
 
 
 def put_raw(db: Database, sha256: str, data: bytes) -> None:
@@ -84,6 +85,44 @@ def find_by_message_id(db: Database, owner_id: int, message_id_norm: str) -> lis
         (owner_id, message_id_norm, owner_id, message_id_norm),
     )
     return [r[0] for r in rows]
+
+
+def stored_fingerprints(db: Database, owner_id: int, fingerprints: Iterable[str]) -> set[str]:
+    """Those of ``fingerprints`` the owner has an email with: one query for a whole batch."""
+    wanted = json.dumps(sorted(set(fingerprints)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT fingerprint FROM emails WHERE owner_id = ? AND {db.in_json('fingerprint', '?', text=True)}",
+        (owner_id, wanted),
+    )
+    return {r[0] for r in rows}
+
+
+def taken_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
+    """Those of ``message_ids`` that an email of the owner has, as its own or its alternative one
+    (what :func:`find_by_message_id` looks up one at a time)."""
+    wanted = json.dumps(sorted(set(message_ids)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT message_id_norm FROM emails WHERE owner_id = ? AND {db.in_json('message_id_norm', '?', text=True)} "
+        f"UNION SELECT alt_message_id FROM emails WHERE owner_id = ? AND {db.in_json('alt_message_id', '?', text=True)}",
+        (owner_id, wanted, owner_id, wanted),
+    )
+    return {r[0] for r in rows}
+
+
+def threaded_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
+    """Those of ``message_ids`` that tie a thread of the owner (see :func:`threads_for_message_ids`)."""
+    wanted = json.dumps(sorted(set(message_ids)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT message_id FROM thread_message_ids WHERE owner_id = ? AND {db.in_json('message_id', '?', text=True)}",
+        (owner_id, wanted),
+    )
+    return {r[0] for r in rows}
 
 
 # --- threads ----------------------------------------------------------------------------------
@@ -352,11 +391,13 @@ def insert_email(db: Database, e: NewEmail) -> int:
         from pdmail.store import search_words
 
         return db.scalar(
-            "SELECT pdmail_capture_store_email(CAST(? AS jsonb), CAST(? AS jsonb), CAST(? AS jsonb), ?)",
+            "SELECT pdmail_capture_store_email(CAST(? AS jsonb), CAST(? AS jsonb), CAST(? AS jsonb), "
+            "CAST(? AS jsonb), ?)",
             (
                 json.dumps(row, ensure_ascii=False),
                 json.dumps(_address_roles(e), ensure_ascii=False),
                 json.dumps([list(c) for c in e.contacts], ensure_ascii=False),
+                json.dumps([list(o) for o in e.orgs], ensure_ascii=False),
                 search_words.document((e.subject, e.body_text, addresses)),
             ),
         )
@@ -371,6 +412,12 @@ def insert_email(db: Database, e: NewEmail) -> int:
         )
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)
+    if e.orgs:
+        db.executemany(
+            "INSERT INTO email_orgs (email_id, org_id, address, rule, reason, is_manual) "
+            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+            [(email_id, oid, addr, rule, reason) for oid, addr, rule, reason in e.orgs],
+        )
     db.index_for_search(email_id, e.subject, e.body_text, addresses)
     _leave_quarantine(db, email_id, e)
     return email_id

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from pdmail.core.domains import domain_and_parents
 from pdmail.core.models import LinkCause, Visibility
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
@@ -26,6 +27,15 @@ class StoredContactLink(NamedTuple):
     reason: str
     is_manual: bool
     cause: LinkCause | None  # another user's change made it (and it may wait for the owner)
+
+
+class StoredOrgLink(NamedTuple):
+    org_id: int
+    address: str
+    rule: str
+    reason: str
+    is_manual: bool
+    cause: LinkCause | None
 
 
 @dataclass(frozen=True)
@@ -48,6 +58,8 @@ class LinkedEmail:
     link_verdict: str | None
     trace_json: str
     contacts: tuple[StoredContactLink, ...]
+    orgs: tuple[StoredOrgLink, ...] = ()
+    is_orgs_manual: bool = False
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,17 @@ def threads_with_domain(db: Database, domain: str) -> list[int]:
     return [r[0] for r in rows]
 
 
+def orgs_claim_domain_of(db: Database, domain: str) -> bool:
+    """Whether an organization lists ``domain`` or one of its parent domains."""
+    return (
+        db.scalar(
+            f"SELECT 1 FROM org_domains WHERE {db.in_json('domain', '?', text=True)} LIMIT 1",
+            (json.dumps(domain_and_parents(domain)),),
+        )
+        is not None
+    )
+
+
 def _like_suffix(suffix: str) -> str:
     return "%" + suffix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -105,6 +128,19 @@ def threads_of_contacts(db: Database, contact_ids: Iterable[int]) -> list[int]:
         (_ids(contact_ids),),
     )
     return [r[0] for r in rows]
+
+
+def threads_of_orgs(db: Database, org_ids: Iterable[int]) -> list[int]:
+    rows = db.all(
+        "SELECT DISTINCT e.thread_id FROM email_orgs o JOIN emails e ON e.id = o.email_id "
+        f"WHERE {db.in_json('o.org_id', '?')} ORDER BY e.thread_id",
+        (_ids(org_ids),),
+    )
+    return [r[0] for r in rows]
+
+
+def deal_org(db: Database, deal_id: int) -> int | None:
+    return db.scalar("SELECT org_id FROM deals WHERE id = ?", (deal_id,))
 
 
 def threads_of_deal(db: Database, deal_id: int) -> list[int]:
@@ -174,15 +210,23 @@ def relink_requests_for(db: Database, user_id: int) -> list[RelinkRequest]:
     return [RelinkRequest(r[0], r[1], r[2], json.loads(r[3])) for r in rows]
 
 
-def hold_for_owner(db: Database, email_id: int, contacts: dict[int, RelinkRequest], deal: RelinkRequest | None) -> None:
+def hold_for_owner(
+    db: Database,
+    email_id: int,
+    contacts: dict[int, RelinkRequest],
+    orgs: dict[int, RelinkRequest],
+    deal: RelinkRequest | None,
+) -> None:
     """Make these links of a new email wait, each for the change given: see ``relink.hold_new_mail``."""
     if db.capture_only:
-        for request_id in sorted({r.id for r in contacts.values()} | ({deal.id} if deal else set())):
-            mine = [cid for cid, r in contacts.items() if r.id == request_id]
+        requests = {r.id for r in contacts.values()} | {r.id for r in orgs.values()} | ({deal.id} if deal else set())
+        for request_id in sorted(requests):
+            held_contacts = [cid for cid, r in contacts.items() if r.id == request_id]
+            held_orgs = [oid for oid, r in orgs.items() if r.id == request_id]
             held_deal = deal is not None and deal.id == request_id
             db.execute(
-                "SELECT pdmail_capture_hold(?, ?, CAST(? AS bigint[]), CAST(? AS boolean))",
-                (email_id, request_id, mine, "true" if held_deal else "false"),
+                "SELECT pdmail_capture_hold(?, ?, CAST(? AS bigint[]), CAST(? AS bigint[]), CAST(? AS boolean))",
+                (email_id, request_id, held_contacts, held_orgs, "true" if held_deal else "false"),
             )
         return
     for contact_id, request in contacts.items():
@@ -190,6 +234,12 @@ def hold_for_owner(db: Database, email_id: int, contacts: dict[int, RelinkReques
             "UPDATE email_contacts SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
             "WHERE email_id = ? AND contact_id = ? AND is_manual = 0",
             (request.caused_by, request.caused_utc, email_id, contact_id),
+        )
+    for org_id, request in orgs.items():
+        db.execute(
+            "UPDATE email_orgs SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
+            "WHERE email_id = ? AND org_id = ? AND is_manual = 0",
+            (request.caused_by, request.caused_utc, email_id, org_id),
         )
     if deal is not None:
         db.execute(
@@ -199,7 +249,7 @@ def hold_for_owner(db: Database, email_id: int, contacts: dict[int, RelinkReques
         )
     db.executemany(
         "INSERT INTO relink_held (request_id, email_id) VALUES (?, ?) ON CONFLICT DO NOTHING",
-        sorted({(r.id, email_id) for r in contacts.values()} | ({(deal.id, email_id)} if deal else set())),
+        sorted({(r.id, email_id) for r in (*contacts.values(), *orgs.values(), *([deal] if deal else []))}),
     )
 
 
@@ -215,6 +265,11 @@ def release_held(db: Database, request: RelinkRequest) -> list[tuple[int, int]]:
     for _thread, email_id in held:
         db.execute(
             "UPDATE email_contacts SET caused_by = NULL, caused_utc = NULL, is_proposed = 0 WHERE email_id = :e "
+            "AND is_proposed = 1 AND caused_by IS NOT DISTINCT FROM CAST(:by AS BIGINT) AND caused_utc = :at",
+            {"e": email_id, **marks},
+        )
+        db.execute(
+            "UPDATE email_orgs SET caused_by = NULL, caused_utc = NULL, is_proposed = 0 WHERE email_id = :e "
             "AND is_proposed = 1 AND caused_by IS NOT DISTINCT FROM CAST(:by AS BIGINT) AND caused_utc = :at",
             {"e": email_id, **marks},
         )
@@ -279,11 +334,21 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
     ):
         cause = _cause(r["caused_by"], r["caused_utc"], r["is_proposed"])
         contacts.setdefault(r[0], []).append(StoredContactLink(r[1], r[2], r[3], r[4], bool(r[5]), cause))
+    orgs: dict[int, list[StoredOrgLink]] = {}
+    for r in db.all(
+        "SELECT o.email_id, o.org_id, o.address, o.rule, o.reason, o.is_manual, o.caused_by, o.caused_utc, "
+        "o.is_proposed FROM email_orgs o "
+        f"JOIN emails e ON e.id = o.email_id WHERE {db.in_json('e.thread_id', '?')} "
+        "ORDER BY o.email_id, o.org_id",
+        (ids,),
+    ):
+        cause = _cause(r["caused_by"], r["caused_utc"], r["is_proposed"])
+        orgs.setdefault(r[0], []).append(StoredOrgLink(r[1], r[2], r[3], r[4], bool(r[5]), cause))
     emails: dict[int, list[LinkedEmail]] = {t: [] for t in threads}
     for r in db.all(
         "SELECT id, owner_id, thread_id, visibility, link_input_json, bcc_deal_id, deal_id, deal_rule, "
         "deal_caused_by, deal_caused_utc, is_deal_proposed, is_deal_manual, is_links_manual, needs_deal, "
-        "is_automated, link_verdict, link_trace_json FROM emails "
+        "is_automated, link_verdict, link_trace_json, is_orgs_manual FROM emails "
         f"WHERE {db.in_json('thread_id', '?')} ORDER BY thread_id, id",
         (ids,),
     ):
@@ -305,6 +370,8 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
                 r["link_verdict"],
                 r["link_trace_json"],
                 tuple(contacts.get(r["id"], ())),
+                tuple(orgs.get(r["id"], ())),
+                bool(r["is_orgs_manual"]),
             )
         )
     return [(threads[t], emails[t]) for t in sorted(threads)]
@@ -338,9 +405,12 @@ def write_email_links(
     trace_json: str,
     contacts: Sequence[tuple[int, str, str, str, LinkCause | None]],
     contacts_manual: bool,
+    orgs: Sequence[tuple[int, str, str, str, LinkCause | None]] = (),
+    orgs_manual: bool = False,
 ) -> None:
     """New links for one email. ``contacts_manual``: they are the contacts its owner chose by hand (the
-    same contacts, with the engine's words), which replace the hand-made rows and nothing else."""
+    same contacts, with the engine's words), which replace the hand-made rows and nothing else; the
+    same for ``orgs`` and ``orgs_manual``."""
     by, at, proposed = _cause_columns(deal_cause)
     db.execute(
         "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, needs_deal = ?, is_automated = ?, "
@@ -369,6 +439,22 @@ def write_email_links(
             for cid, address, rule, reason, cause in contacts
         ],
     )
+    db.execute("DELETE FROM email_orgs WHERE email_id = ? AND is_manual = ?", (email_id, int(orgs_manual)))
+    insert_org_links(db, email_id, orgs, manual=orgs_manual)
+
+
+def insert_org_links(
+    db: Database, email_id: int, orgs: Sequence[tuple[int, str, str, str, LinkCause | None]], *, manual: bool = False
+) -> None:
+    if orgs:
+        db.executemany(
+            "INSERT INTO email_orgs (email_id, org_id, address, rule, reason, is_manual, caused_by, caused_utc, "
+            "is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [
+                (email_id, oid, address, rule, reason, int(manual), *_cause_columns(cause))
+                for oid, address, rule, reason, cause in orgs
+            ],
+        )
 
 
 def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:
@@ -399,6 +485,29 @@ def set_manual_contacts(db: Database, email_id: int, contact_ids: Sequence[int])
         [(email_id, cid) for cid in sorted(set(contact_ids))],
     )
     db.execute("UPDATE emails SET is_links_manual = 1 WHERE id = ?", (email_id,))
+
+
+def set_manual_orgs(db: Database, email_id: int, org_ids: Sequence[int]) -> None:
+    db.execute("DELETE FROM email_orgs WHERE email_id = ?", (email_id,))
+    db.executemany(
+        "INSERT INTO email_orgs (email_id, org_id, address, rule, reason, is_manual) "
+        "VALUES (?, ?, '', 'org-manual', 'linked by hand', 1)",
+        [(email_id, oid) for oid in sorted(set(org_ids))],
+    )
+    db.execute("UPDATE emails SET is_orgs_manual = 1 WHERE id = ?", (email_id,))
+
+
+def email_org_ids(db: Database, email_id: int) -> list[int]:
+    return [r[0] for r in db.all("SELECT org_id FROM email_orgs WHERE email_id = ? ORDER BY org_id", (email_id,))]
+
+
+def accepted_org_ids(db: Database, email_id: int) -> list[int]:
+    return [
+        r[0]
+        for r in db.all(
+            "SELECT org_id FROM email_orgs WHERE email_id = ? AND is_proposed = 0 ORDER BY org_id", (email_id,)
+        )
+    ]
 
 
 def email_contact_ids(db: Database, email_id: int) -> list[int]:
@@ -453,6 +562,10 @@ def thread_proposals(db: Database, thread_id: int) -> list[dict]:
         "JOIN contacts c ON c.id = x.contact_id LEFT JOIN users u ON u.id = x.caused_by "
         "WHERE e.thread_id = :thread AND x.is_proposed = 1 "
         "UNION ALL "
+        "SELECT y.email_id, 'org', y.org_id, o.name, u.email, y.caused_utc FROM email_orgs y "
+        "JOIN emails e ON e.id = y.email_id JOIN orgs o ON o.id = y.org_id LEFT JOIN users u ON u.id = y.caused_by "
+        "WHERE e.thread_id = :thread AND y.is_proposed = 1 "
+        "UNION ALL "
         "SELECT e.id, 'deal', e.deal_id, d.title, u.email, e.deal_caused_utc FROM emails e "
         "JOIN deals d ON d.id = e.deal_id LEFT JOIN users u ON u.id = e.deal_caused_by "
         "WHERE e.thread_id = :thread AND e.is_deal_proposed = 1 "
@@ -466,6 +579,11 @@ def accept_thread_proposals(db: Database, thread_id: int) -> None:
     """The owner accepts: the links count from now on; who caused them stays recorded."""
     db.execute(
         "UPDATE email_contacts SET is_proposed = 0 WHERE is_proposed = 1 AND email_id IN "
+        "(SELECT id FROM emails WHERE thread_id = ?)",
+        (thread_id,),
+    )
+    db.execute(
+        "UPDATE email_orgs SET is_proposed = 0 WHERE is_proposed = 1 AND email_id IN "
         "(SELECT id FROM emails WHERE thread_id = ?)",
         (thread_id,),
     )
@@ -486,7 +604,8 @@ def emails_with_proposals(db: Database, owner_id: int) -> list[int]:
     """The owner's emails holding a link that waits for them, newest first."""
     rows = db.all(
         "SELECT e.id FROM emails e WHERE e.owner_id = :owner AND (e.is_deal_proposed = 1 OR e.id IN "
-        "(SELECT x.email_id FROM email_contacts x WHERE x.is_proposed = 1)) ORDER BY e.date_utc DESC, e.id DESC",
+        "(SELECT x.email_id FROM email_contacts x WHERE x.is_proposed = 1) OR e.id IN "
+        "(SELECT y.email_id FROM email_orgs y WHERE y.is_proposed = 1)) ORDER BY e.date_utc DESC, e.id DESC",
         {"owner": owner_id},
     )
     return [r[0] for r in rows]
@@ -500,7 +619,8 @@ def thread_has_proposals(db: Database, thread_id: int) -> bool:
         db.scalar(
             "SELECT EXISTS (SELECT 1 FROM emails WHERE thread_id = :thread AND is_deal_proposed = 1) OR EXISTS "
             "(SELECT 1 FROM emails o JOIN email_contacts x ON x.email_id = o.id WHERE o.thread_id = :thread "
-            "AND x.is_proposed = 1)",
+            "AND x.is_proposed = 1) OR EXISTS (SELECT 1 FROM emails o JOIN email_orgs y ON y.email_id = o.id "
+            "WHERE o.thread_id = :thread AND y.is_proposed = 1)",
             {"thread": thread_id},
         )
     )
@@ -510,7 +630,7 @@ def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> Non
     """The email's contact links to contacts whose link waits for the owner elsewhere in the thread
     wait too, with the same cause."""
     if db.capture_only:
-        db.execute("SELECT pdmail_capture_follow_contact_proposals(?, ?)", (thread_id, email_id))
+        db.execute("SELECT pdmail_capture_follow_proposals(?, ?)", (thread_id, email_id))
         return
     pending = db.all(
         "SELECT x.contact_id, x.caused_by, x.caused_utc FROM email_contacts x JOIN emails o ON o.id = x.email_id "
@@ -522,6 +642,17 @@ def follow_contact_proposals(db: Database, thread_id: int, email_id: int) -> Non
             "UPDATE email_contacts SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
             "WHERE email_id = ? AND contact_id = ? AND is_manual = 0",
             (by, at, email_id, contact_id),
+        )
+    pending_orgs = db.all(
+        "SELECT y.org_id, y.caused_by, y.caused_utc FROM email_orgs y JOIN emails o ON o.id = y.email_id "
+        "WHERE o.thread_id = ? AND o.id != ? AND y.is_proposed = 1 ORDER BY o.id DESC",
+        (thread_id, email_id),
+    )
+    for org_id, by, at in {r[0]: r for r in pending_orgs}.values():
+        db.execute(
+            "UPDATE email_orgs SET caused_by = ?, caused_utc = ?, is_proposed = 1 "
+            "WHERE email_id = ? AND org_id = ? AND is_manual = 0",
+            (by, at, email_id, org_id),
         )
 
 
@@ -548,14 +679,16 @@ def pending_thread_deal(db: Database, thread_id: int, email_id: int, deal_id: in
 
 
 def pending_deal_contact(db: Database, email_id: int, deal_id: int) -> LinkCause | None:
-    """Why the email is linked to the deal's contact only by a proposal, if it is."""
+    """Why the email is linked to the deal's contact (or organization) only by a proposal, if it is."""
     if db.capture_only:
         row = db.one("SELECT * FROM pdmail_capture_pending_deal_contact(?, ?)", (email_id, deal_id))
         return None if row is None else LinkCause(row[0], row[1] or "", True)
     row = db.one(
         "SELECT x.caused_by, x.caused_utc FROM email_contacts x JOIN deals d ON d.contact_id = x.contact_id "
-        "WHERE x.email_id = ? AND d.id = ? AND x.is_proposed = 1",
-        (email_id, deal_id),
+        "WHERE x.email_id = :email AND d.id = :deal AND x.is_proposed = 1 "
+        "UNION ALL SELECT y.caused_by, y.caused_utc FROM email_orgs y JOIN deals d ON d.org_id = y.org_id "
+        "WHERE y.email_id = :email AND d.id = :deal AND y.is_proposed = 1",
+        {"email": email_id, "deal": deal_id},
     )
     return None if row is None else LinkCause(row[0], row[1] or "", True)
 
@@ -594,14 +727,20 @@ def emails_needing_deal(db: Database, owner_id: int, limit: int | None = None) -
 
 
 def candidate_deals(db: Database, email_id: int) -> list[dict]:
-    """The open deals of the contacts this email is linked to: what a user chooses from."""
-    rows = db.all(
+    """What a user chooses from: the open deals of the contacts this email is linked to, or, when they
+    have none, those of the organizations it is linked to (as the linking engine pools them)."""
+    select = (
         "SELECT d.id, d.title, d.value, d.currency, d.status, d.contact_id, c.name AS contact_name "
-        "FROM deals d JOIN contacts c ON c.id = d.contact_id "
-        "WHERE d.status = 'open' AND d.contact_id IN (SELECT contact_id FROM email_contacts WHERE email_id = ?) "
-        "ORDER BY d.id",
+        "FROM deals d LEFT JOIN contacts c ON c.id = d.contact_id WHERE d.status = 'open' AND "
+    )
+    rows = db.all(
+        select + "d.contact_id IN (SELECT contact_id FROM email_contacts WHERE email_id = ?) ORDER BY d.id",
         (email_id,),
     )
+    if not rows:
+        rows = db.all(
+            select + "d.org_id IN (SELECT org_id FROM email_orgs WHERE email_id = ?) ORDER BY d.id", (email_id,)
+        )
     return [dict(r) for r in rows]
 
 
@@ -615,7 +754,7 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
         db.row(
             "SELECT e.id, e.owner_id, e.thread_id, e.deal_id, e.deal_rule, e.is_deal_manual, e.is_links_manual, "
             "e.needs_deal, e.is_automated, e.link_verdict, e.link_trace_json, e.visibility, e.bcc_deal_id, "
-            "e.direction, e.subject, u.email AS owner_email, e.is_deal_proposed, e.deal_caused_utc, "
+            "e.direction, e.subject, u.email AS owner_email, e.is_deal_proposed, e.deal_caused_utc, e.is_orgs_manual, "
             "cu.email AS deal_caused_by FROM emails e JOIN users u ON u.id = e.owner_id "
             "LEFT JOIN users cu ON cu.id = e.deal_caused_by WHERE e.id = ?",
             (email_id,),
@@ -627,6 +766,15 @@ def explain_facts(db: Database, email_id: int, viewer_id: int) -> dict:
             "SELECT x.contact_id, c.name, x.address, x.rule, x.reason, x.is_manual, x.is_proposed, "
             "u.email AS caused_by, x.caused_utc FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
             "LEFT JOIN users u ON u.id = x.caused_by WHERE x.email_id = ? ORDER BY x.contact_id",
+            (email_id,),
+        )
+    ]
+    email["orgs"] = [
+        dict(r)
+        for r in db.all(
+            "SELECT y.org_id, o.name, y.address, y.rule, y.reason, y.is_manual, y.is_proposed, "
+            "u.email AS caused_by, y.caused_utc FROM email_orgs y JOIN orgs o ON o.id = y.org_id "
+            "LEFT JOIN users u ON u.id = y.caused_by WHERE y.email_id = ? ORDER BY y.org_id",
             (email_id,),
         )
     ]

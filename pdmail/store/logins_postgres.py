@@ -1,4 +1,4 @@
-"""Migration 13 on PostgreSQL: each user a login role, and row-level security that states the sharing law.
+"""Migration 14 on PostgreSQL: each user a login role, and row-level security that states the sharing law.
 
 Frozen, as every migration is: a later change to roles or policies is a later migration. What it
 makes (README.md, "Team server (PostgreSQL)"; docs/spec.md, "The sharing law"):
@@ -46,6 +46,7 @@ MAIL_TABLES = (
     "email_search",
     "email_addresses",
     "email_contacts",
+    "email_orgs",
     "audit_log",
     "quarantine",
     "accounts",
@@ -71,13 +72,14 @@ DEFINER_WRITES = (
     "email_search",
     "email_addresses",
     "email_contacts",
+    "email_orgs",
     "audit_log",
     "quarantine",
     "outbox",
     "relink_held",
 )
 # The CRM: every user reads and changes it.
-SHARED_TABLES = ("orgs", "contacts", "contact_emails", "deals")
+SHARED_TABLES = ("orgs", "org_domains", "contacts", "contact_emails", "deals")
 
 
 @dataclass(frozen=True)
@@ -147,7 +149,8 @@ def law(schema: str, row: str) -> str:
     return (
         f"({row}.owner_id = (SELECT {schema}.pdmail_me()) OR ({row}.visibility = 'shared' AND ("
         f"({row}.deal_id IS NOT NULL AND {row}.is_deal_proposed = 0) OR EXISTS (SELECT 1 FROM "
-        f"{schema}.email_contacts c WHERE c.email_id = {row}.id AND c.is_proposed = 0))))"
+        f"{schema}.email_contacts c WHERE c.email_id = {row}.id AND c.is_proposed = 0) OR EXISTS (SELECT 1 FROM "
+        f"{schema}.email_orgs o WHERE o.email_id = {row}.id AND o.is_proposed = 0))))"
     )
 
 
@@ -165,10 +168,12 @@ LANGUAGE sql STABLE
 AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.users
                        WHERE db_role = CAST(session_user AS text) AND removed_utc IS NULL AND is_admin = 1) $fn$
 ;;
-CREATE FUNCTION {S}.pdmail_counts_contact(p_email bigint) RETURNS boolean
+CREATE FUNCTION {S}.pdmail_counts_link(p_email bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.email_contacts c JOIN {S}.emails e ON e.id = c.email_id
-                       WHERE c.email_id = p_email AND c.is_proposed = 0 AND e.visibility = 'shared') $fn$
+                       WHERE c.email_id = p_email AND c.is_proposed = 0 AND e.visibility = 'shared')
+            OR EXISTS (SELECT 1 FROM {S}.email_orgs o JOIN {S}.emails e ON e.id = o.email_id
+                       WHERE o.email_id = p_email AND o.is_proposed = 0 AND e.visibility = 'shared') $fn$
 ;;
 CREATE FUNCTION {S}.pdmail_sees_email(p_email bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
@@ -182,6 +187,12 @@ CREATE FUNCTION {S}.pdmail_sees_thread(p_thread bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.threads WHERE id = p_thread AND owner_id = {S}.pdmail_me())
             OR EXISTS (SELECT 1 FROM {S}.emails e WHERE e.thread_id = p_thread AND LAW) $fn$
+;;
+CREATE FUNCTION {S}.pdmail_answered_elsewhere(p_message_id text, p_owner bigint, p_after text) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.thread_message_ids m JOIN {S}.emails e ON e.thread_id = m.thread_id
+                       WHERE m.message_id = p_message_id AND m.owner_id <> p_owner AND e.direction = 'outgoing'
+                         AND e.link_verdict IS NULL AND e.date_utc > p_after AND LAW) $fn$
 ;;
 CREATE FUNCTION {S}.pdmail_owns_thread(p_thread bigint) RETURNS boolean
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
@@ -435,7 +446,8 @@ AS $fn$
     WHERE thread_id = p_thread AND coalesce(link_verdict, '') != 'internal';
 $fn$
 ;;
-CREATE FUNCTION {S}.pdmail_capture_store_email(p_email jsonb, p_addresses jsonb, p_contacts jsonb, p_words text)
+CREATE FUNCTION {S}.pdmail_capture_store_email(p_email jsonb, p_addresses jsonb, p_contacts jsonb, p_orgs jsonb,
+                                                p_words text)
 RETURNS bigint
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$
@@ -469,6 +481,9 @@ BEGIN
     INSERT INTO {S}.email_contacts (email_id, contact_id, address, rule, reason, is_manual)
         SELECT made, (c ->> 0)::bigint, c ->> 1, c ->> 2, c ->> 3, 0 FROM jsonb_array_elements(p_contacts) AS c
         ON CONFLICT DO NOTHING;
+    INSERT INTO {S}.email_orgs (email_id, org_id, address, rule, reason, is_manual)
+        SELECT made, (o ->> 0)::bigint, o ->> 1, o ->> 2, o ->> 3, 0 FROM jsonb_array_elements(p_orgs) AS o
+        ON CONFLICT DO NOTHING;
     INSERT INTO {S}.email_search (email_id, words) VALUES (made, CAST(p_words AS tsvector));
     UPDATE {S}.quarantine SET status = 'stored', released_email_id = made, released_utc = p_email ->> 'captured_utc'
         WHERE status = 'held' AND content_sha256 IN (p_email ->> 'raw_sha256', p_email ->> 'wrapper_sha256');
@@ -480,9 +495,11 @@ CREATE FUNCTION {S}.pdmail_capture_thread_has_proposals(p_thread bigint) RETURNS
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.emails WHERE thread_id = p_thread AND is_deal_proposed = 1)
             OR EXISTS (SELECT 1 FROM {S}.emails o JOIN {S}.email_contacts x ON x.email_id = o.id
-                       WHERE o.thread_id = p_thread AND x.is_proposed = 1) $fn$
+                       WHERE o.thread_id = p_thread AND x.is_proposed = 1)
+            OR EXISTS (SELECT 1 FROM {S}.emails o JOIN {S}.email_orgs y ON y.email_id = o.id
+                       WHERE o.thread_id = p_thread AND y.is_proposed = 1) $fn$
 ;;
-CREATE FUNCTION {S}.pdmail_capture_follow_contact_proposals(p_thread bigint, p_email bigint) RETURNS void
+CREATE FUNCTION {S}.pdmail_capture_follow_proposals(p_thread bigint, p_email bigint) RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$
     UPDATE {S}.email_contacts x SET caused_by = p.caused_by, caused_utc = p.caused_utc, is_proposed = 1
@@ -491,7 +508,14 @@ AS $fn$
           WHERE o.thread_id = p_thread AND o.id <> p_email AND c.is_proposed = 1
           ORDER BY c.contact_id, o.id) AS p
     WHERE x.email_id = p_email AND x.contact_id = p.contact_id AND x.is_manual = 0
-      AND EXISTS (SELECT 1 FROM {S}.emails WHERE id = p_email AND thread_id = p_thread)
+      AND EXISTS (SELECT 1 FROM {S}.emails WHERE id = p_email AND thread_id = p_thread);
+    UPDATE {S}.email_orgs y SET caused_by = p.caused_by, caused_utc = p.caused_utc, is_proposed = 1
+    FROM (SELECT DISTINCT ON (c.org_id) c.org_id, c.caused_by, c.caused_utc
+          FROM {S}.email_orgs c JOIN {S}.emails o ON o.id = c.email_id
+          WHERE o.thread_id = p_thread AND o.id <> p_email AND c.is_proposed = 1
+          ORDER BY c.org_id, o.id) AS p
+    WHERE y.email_id = p_email AND y.org_id = p.org_id AND y.is_manual = 0
+      AND EXISTS (SELECT 1 FROM {S}.emails WHERE id = p_email AND thread_id = p_thread);
 $fn$
 ;;
 CREATE FUNCTION {S}.pdmail_capture_email_deal(p_email bigint)
@@ -509,7 +533,9 @@ CREATE FUNCTION {S}.pdmail_capture_pending_deal_contact(p_email bigint, p_deal b
 RETURNS TABLE (caused_by bigint, caused_utc text)
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$ SELECT x.caused_by, x.caused_utc FROM {S}.email_contacts x JOIN {S}.deals d ON d.contact_id = x.contact_id
-        WHERE x.email_id = p_email AND d.id = p_deal AND x.is_proposed = 1 $fn$
+        WHERE x.email_id = p_email AND d.id = p_deal AND x.is_proposed = 1
+        UNION ALL SELECT y.caused_by, y.caused_utc FROM {S}.email_orgs y JOIN {S}.deals d ON d.org_id = y.org_id
+        WHERE y.email_id = p_email AND d.id = p_deal AND y.is_proposed = 1 $fn$
 ;;
 CREATE FUNCTION {S}.pdmail_capture_propose_deal(p_by bigint, p_at text, p_deal bigint, p_email bigint, p_thread bigint)
 RETURNS void
@@ -521,13 +547,17 @@ AS $fn$
            OR (p_email IS NULL AND thread_id = p_thread AND deal_caused_by IS NULL AND is_deal_proposed = 0))
 $fn$
 ;;
-CREATE FUNCTION {S}.pdmail_capture_hold(p_email bigint, p_request bigint, p_contacts bigint[], p_deal boolean)
+CREATE FUNCTION {S}.pdmail_capture_hold(p_email bigint, p_request bigint, p_contacts bigint[], p_orgs bigint[],
+                                         p_deal boolean)
 RETURNS void
 LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$
     UPDATE {S}.email_contacts x SET caused_by = r.caused_by, caused_utc = r.caused_utc, is_proposed = 1
     FROM {S}.relink_requests r
     WHERE r.id = p_request AND x.email_id = p_email AND x.contact_id = ANY (p_contacts) AND x.is_manual = 0;
+    UPDATE {S}.email_orgs y SET caused_by = r.caused_by, caused_utc = r.caused_utc, is_proposed = 1
+    FROM {S}.relink_requests r
+    WHERE r.id = p_request AND y.email_id = p_email AND y.org_id = ANY (p_orgs) AND y.is_manual = 0;
     UPDATE {S}.emails e SET deal_caused_by = r.caused_by, deal_caused_utc = r.caused_utc, is_deal_proposed = 1
     FROM {S}.relink_requests r
     WHERE p_deal AND r.id = p_request AND e.id = p_email AND e.deal_id IS NOT NULL AND e.is_deal_manual = 0;
@@ -658,11 +688,11 @@ def _policies(schema: str) -> list[tuple[str, str, str, str | None, str | None]]
     me = f"(SELECT {schema}.pdmail_me())"
     admin = f"(SELECT {schema}.pdmail_is_admin())"
     sees = f"{schema}.pdmail_sees_email(email_id)"
-    # The law on the emails table itself: its contact links are read through a definer function
-    # (email_contacts' own policy asks about emails), once per shared email nobody else owns.
+    # The law on the emails table itself: its contact and organization links are read through a
+    # definer function (their own policies ask about emails), once per shared email nobody else owns.
     email_law = (
         f"owner_id = {me} OR (visibility = 'shared' AND ((deal_id IS NOT NULL AND is_deal_proposed = 0) "
-        f"OR {schema}.pdmail_counts_contact(id)))"
+        f"OR {schema}.pdmail_counts_link(id)))"
     )
     owns = f"{schema}.pdmail_owns_email(email_id)"
     out: list[tuple[str, str, str, str | None, str | None]] = [
@@ -682,6 +712,9 @@ def _policies(schema: str) -> list[tuple[str, str, str, str | None, str | None]]
         ("email_contacts", "read", "SELECT", sees, None),
         ("email_contacts", "own", "ALL", owns, owns),
         ("email_contacts", "relink", "ALL", f"is_manual = 0 AND {sees}", f"is_manual = 0 AND {sees}"),
+        ("email_orgs", "read", "SELECT", sees, None),
+        ("email_orgs", "own", "ALL", owns, owns),
+        ("email_orgs", "relink", "ALL", f"is_manual = 0 AND {sees}", f"is_manual = 0 AND {sees}"),
         (
             "audit_log",
             "read",
@@ -818,7 +851,7 @@ def _refuse_unless_operator(db: Database) -> None:
     if not row["rolcreaterole"] or row["owner"] not in (None, row["me"]):
         owner = row["owner"] or row["me"]
         raise UsageError(
-            f"making this database a team server with a login per user (schema 13) needs the role that owns "
+            f"making this database a team server with a login per user (schema 14) needs the role that owns "
             f"its tables ({owner}), with CREATEROLE; you are connected as {row['me']}. As PostgreSQL's "
             f'superuser: ALTER ROLE "{owner}" CREATEROLE; then run any pdmail command once as that role. '
             "Nothing was changed."
@@ -858,7 +891,7 @@ class _Quoted:
     operator: str
 
 
-def m013_logins_and_row_security(db: Database) -> None:
+def m014_logins_and_row_security(db: Database) -> None:
     check_may_set_up(db)
     database = db.scalar("SELECT current_database()")
     operator = db.scalar("SELECT CAST(current_user AS text)")
@@ -896,11 +929,12 @@ def _roles(db: Database, q: _Quoted) -> None:
 # Who runs each function besides its owner. The policies call theirs as whoever reads.
 _EVERYONE = ("pdmail_me()", "pdmail_is_admin()", "pdmail_team_roles()")
 _USERS = (
-    "pdmail_counts_contact(bigint)",
+    "pdmail_counts_link(bigint)",
     "pdmail_sees_email(bigint)",
     "pdmail_owns_email(bigint)",
     "pdmail_sees_thread(bigint)",
     "pdmail_owns_thread(bigint)",
+    "pdmail_answered_elsewhere(text, bigint, text)",
     "pdmail_owns_account(bigint)",
     "pdmail_owns_folder(bigint)",
     "pdmail_owns_skip(bigint)",
@@ -926,14 +960,14 @@ _CAPTURE = (
     "pdmail_capture_merge_threads(bigint, bigint[])",
     "pdmail_capture_touch_thread(bigint, text)",
     "pdmail_capture_set_thread_deal(bigint, bigint, text)",
-    "pdmail_capture_store_email(jsonb, jsonb, jsonb, text)",
+    "pdmail_capture_store_email(jsonb, jsonb, jsonb, jsonb, text)",
     "pdmail_capture_thread_has_proposals(bigint)",
-    "pdmail_capture_follow_contact_proposals(bigint, bigint)",
+    "pdmail_capture_follow_proposals(bigint, bigint)",
     "pdmail_capture_email_deal(bigint)",
     "pdmail_capture_pending_thread_deal(bigint, bigint, bigint)",
     "pdmail_capture_pending_deal_contact(bigint, bigint)",
     "pdmail_capture_propose_deal(bigint, text, bigint, bigint, bigint)",
-    "pdmail_capture_hold(bigint, bigint, bigint[], boolean)",
+    "pdmail_capture_hold(bigint, bigint, bigint[], bigint[], boolean)",
     "pdmail_capture_held(text)",
     "pdmail_capture_held_email(bigint)",
     "pdmail_capture_quarantine(jsonb)",

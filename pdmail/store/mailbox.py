@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdmail.core.errors import OwnerOnly, UsageError, not_found
@@ -33,6 +34,10 @@ class InboxFilter:
     since: str | None = None  # ISO date or date-time, UTC; inclusive
     until: str | None = None  # ISO date or date-time, UTC; exclusive
     include_trash: bool = True  # with folder "all": the record views leave deleted mail out
+    # Conversations waiting on someone, each by its last email that counts, which is at or before
+    # this UTC time: the viewer's own mail that no customer answered, or a customer's nobody did.
+    awaiting_reply_before: str | None = None
+    unanswered_before: str | None = None
     limit: int = 50
     page: int = 1
 
@@ -84,11 +89,15 @@ def _base_where(db: Database, viewer: User, f: InboxFilter) -> tuple[list[str], 
     if f.needs_deal:
         where.append("e.needs_deal = 1")
     if f.unlinked:
-        where.append("e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id)")
+        where.append(
+            "e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id) "
+            "AND NOT EXISTS (SELECT 1 FROM email_orgs xo WHERE xo.email_id = e.id)"
+        )
     if f.proposed:
         where.append(
             "e.owner_id = :viewer AND (e.is_deal_proposed = 1 OR EXISTS "
-            "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1))"
+            "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1) OR EXISTS "
+            "(SELECT 1 FROM email_orgs po WHERE po.email_id = e.id AND po.is_proposed = 1))"
         )
     # Record filters are written as `e.id IN (...)` so that SQLite can start from the link tables
     # instead of walking every email by date. A link that waits for its owner's acceptance is a
@@ -105,16 +114,25 @@ def _base_where(db: Database, viewer: User, f: InboxFilter) -> tuple[list[str], 
         where.append("(e.owner_id = :viewer OR e.is_deal_proposed = 0)")
         params["deal"] = f.deal_id
     if f.org_id is not None:
+        # Linked to the organization itself (by domain or by hand), to one of its contacts, or to one of its deals.
         where.append(
             "(e.id IN (SELECT x.email_id FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
-            "WHERE c.org_id = :org) OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
+            "WHERE c.org_id = :org) OR e.id IN (SELECT xo.email_id FROM email_orgs xo WHERE xo.org_id = :org) "
+            "OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
         )
         where.append(
             "(e.owner_id = :viewer OR EXISTS (SELECT 1 FROM email_contacts y JOIN contacts c ON c.id = y.contact_id "
-            "WHERE y.email_id = e.id AND c.org_id = :org AND y.is_proposed = 0) OR (e.is_deal_proposed = 0 AND "
+            "WHERE y.email_id = e.id AND c.org_id = :org AND y.is_proposed = 0) OR EXISTS (SELECT 1 FROM email_orgs yo "
+            "WHERE yo.email_id = e.id AND yo.org_id = :org AND yo.is_proposed = 0) OR (e.is_deal_proposed = 0 AND "
             "e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org)))"
         )
         params["org"] = f.org_id
+    if f.awaiting_reply_before is not None:
+        where += _awaiting_reply(db)
+        params["awaiting"] = f.awaiting_reply_before
+    if f.unanswered_before is not None:
+        where += _unanswered(db)
+        params["unanswered"] = f.unanswered_before
     if f.since:
         where.append("e.date_utc >= :since")
         params["since"] = utc_bound(f.since, "--since")
@@ -122,6 +140,53 @@ def _base_where(db: Database, viewer: User, f: InboxFilter) -> tuple[list[str], 
         where.append("e.date_utc < :until")
         params["until"] = utc_bound(f.until, "--until")
     return where, params
+
+
+# Mail that counts in a conversation: not internal (colleagues only), automated or bulk, or from a
+# blocked sender; those carry a verdict. Written as the partial indexes of migration 13 are.
+_CONVERSING = "link_verdict IS NULL"
+
+
+def _last_in_thread(db: Database) -> str:
+    """The email is the last of its thread that counts, among those the viewer may see."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM emails l WHERE l.thread_id = e.thread_id AND l.{_CONVERSING} "
+        "AND (l.date_utc > e.date_utc OR (l.date_utc = e.date_utc AND l.id > e.id)) "
+        f"AND {db.visible('l')})"
+    )
+
+
+def _awaiting_reply(db: Database) -> list[str]:
+    """Threads whose last email that counts is the owner's own, to a customer, sent at or before :awaiting."""
+    return [f"e.{_CONVERSING}", "e.direction = 'outgoing'", "e.date_utc <= :awaiting", _last_in_thread(db)]
+
+
+def _unanswered(db: Database) -> list[str]:
+    """Threads whose last email that counts came from a customer at or before :unanswered, and that
+    nobody on the team answered: not in the thread, and not in a thread of their own that the viewer
+    may see (a colleague who had the same message and replied to it)."""
+    return [
+        f"e.{_CONVERSING}",
+        "e.direction = 'incoming'",
+        "e.date_utc <= :unanswered",
+        _last_in_thread(db),
+        "NOT EXISTS (SELECT 1 FROM users tu WHERE tu.email = e.from_email)",
+        "NOT EXISTS (SELECT 1 FROM user_addresses ta WHERE ta.email = e.from_email AND ta.approved_utc IS NOT NULL)",
+        f"(e.message_id_norm IS NULL OR NOT {_answered_elsewhere(db)})",
+    ]
+
+
+def _answered_elsewhere(db: Database) -> str:
+    """A colleague who had the same message answered it in a conversation of their own, by a reply the
+    viewer may see. On a team server the colleague's copy of the message and its Message-IDs are theirs
+    alone, so the database's own function looks, and answers only this."""
+    if db.has_logins:
+        return "pdmail_answered_elsewhere(e.message_id_norm, e.owner_id, e.date_utc)"
+    return (
+        "EXISTS (SELECT 1 FROM thread_message_ids m JOIN emails r ON r.thread_id = m.thread_id "
+        "WHERE m.message_id = e.message_id_norm AND m.owner_id != e.owner_id AND r.direction = 'outgoing' "
+        f"AND r.{_CONVERSING} AND r.date_utc > e.date_utc AND {db.visible('r')})"
+    )
 
 
 _INT64_MAX = 2**63 - 1
@@ -139,6 +204,13 @@ def inbox_query(db: Database, viewer: User, f: InboxFilter, *, extra: int = 0) -
         f"WHERE {' AND '.join(where)} ORDER BY e.date_utc DESC, e.id DESC LIMIT :limit OFFSET :offset"
     )
     return sql, params
+
+
+def awaiting_filter(*, awaiting: str | None = None, unanswered: str | None = None, team: bool = False) -> InboxFilter:
+    """The filter of ``inbox --awaiting-reply`` or ``--unanswered`` (UTC cut-offs), every folder but the trash."""
+    return InboxFilter(
+        folder="all", include_trash=False, team=team, awaiting_reply_before=awaiting, unanswered_before=unanswered
+    )
 
 
 def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
@@ -174,7 +246,8 @@ def with_proposals(db: Database, viewer: User, email_ids: list[int]) -> set[int]
     rows = db.all(
         f"SELECT e.id FROM emails e WHERE {db.in_json('e.id', ':ids')} AND e.owner_id = :viewer "
         "AND (e.is_deal_proposed = 1 OR EXISTS (SELECT 1 FROM email_contacts p WHERE p.email_id = e.id "
-        "AND p.is_proposed = 1))",
+        "AND p.is_proposed = 1) OR EXISTS (SELECT 1 FROM email_orgs po WHERE po.email_id = e.id "
+        "AND po.is_proposed = 1))",
         {"ids": json.dumps(sorted(set(email_ids))), "viewer": viewer.id},
     )
     return {r[0] for r in rows}
@@ -207,10 +280,21 @@ def _to_json(db: Database, viewer: User, rows) -> list[dict]:
         tuple(ids),
     ):
         contacts.setdefault(link[0], []).append((link[1], bool(link[2])))
-    return [email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id) for r in rows]
+    orgs: dict[int, list[tuple[int, bool]]] = {}
+    for link in db.all(
+        f"SELECT email_id, org_id, is_proposed FROM email_orgs WHERE email_id IN ({marks}) ORDER BY org_id",
+        tuple(ids),
+    ):
+        orgs.setdefault(link[0], []).append((link[1], bool(link[2])))
+    return [
+        email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id, org_links=orgs.get(r["id"], []))
+        for r in rows
+    ]
 
 
-def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
+def email_json(
+    r, contact_links: list[tuple[int, bool]], *, own: bool, org_links: Sequence[tuple[int, bool]] = ()
+) -> dict:
     """The one JSON shape of an email (docs/spec.md, "An email").
 
     Links that wait for the owner's acceptance (rule 4) are the owner's to see: they are listed to
@@ -234,6 +318,7 @@ def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
         "visibility": r["visibility"],
         "owner": r["owner_email"],
         "contacts": [cid for cid, proposed in contact_links if own or not proposed],
+        "orgs": [oid for oid, proposed in org_links if own or not proposed],
         "deal": r["deal_id"] if own or not deal_proposed else None,
         "needs_deal": bool(r["needs_deal"]),
         "attachments": json.loads(r["attachments_json"]),
@@ -305,7 +390,9 @@ def facts(db: Database, email_id: int) -> EmailFacts:
     r = db.row(
         "SELECT owner_id, visibility, deal_id, is_deal_proposed, "
         "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 0) AS linked, "
-        "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) AS proposed "
+        "EXISTS (SELECT 1 FROM email_orgs WHERE email_id = :id AND is_proposed = 0) AS org_linked, "
+        "(EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) OR "
+        "EXISTS (SELECT 1 FROM email_orgs WHERE email_id = :id AND is_proposed = 1)) AS proposed "
         "FROM emails WHERE id = :id",
         {"id": email_id},
     )
@@ -317,6 +404,7 @@ def facts(db: Database, email_id: int) -> EmailFacts:
         bool(r["linked"]),
         deal and not deal_proposed,
         has_proposal=bool(r["proposed"]) or deal_proposed,
+        has_org=bool(r["org_linked"]),
     )
 
 
@@ -405,6 +493,8 @@ def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, 
         "inbox": inbox_query(db, viewer, InboxFilter(), extra=1),
         "inbox --unread": inbox_query(db, viewer, InboxFilter(unread=True), extra=1),
         "inbox --team": inbox_query(db, viewer, InboxFilter(team=True), extra=1),
+        "inbox --awaiting-reply": inbox_query(db, viewer, awaiting_filter(awaiting="9999"), extra=1),
+        "inbox --unanswered": inbox_query(db, viewer, awaiting_filter(unanswered="9999"), extra=1),
         "contact 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
         "deal 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
         "org 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),

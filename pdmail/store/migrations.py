@@ -708,7 +708,62 @@ def _rebuild_with_autoincrement_012(db: sqlite3.Connection, table: str) -> None:
         db.execute(sql)
 
 
-def m013_logins_and_relinks_for_owners(db: sqlite3.Connection) -> None:
+def m013_org_domains_and_replies(db: sqlite3.Connection) -> None:
+    """Organizations by their email domains, email linked to organizations, and the replies index.
+
+    An organization may have several domains (``org_domains``); the single ``orgs.domain`` of
+    before moves there and leaves ``orgs``. A domain claimed by two organizations is allowed and
+    identifies neither, so the key is the pair.
+
+    ``email_orgs`` links an email to an organization as ``email_contacts`` links it to a contact:
+    the rule and why, by hand or not, and (rule 4 of the sharing law) who caused it and whether it
+    waits for the owner. ``emails.is_orgs_manual``: its organizations were chosen by hand.
+
+    The inbox's "awaiting a reply" and "unanswered" views look only at mail that counts in a
+    conversation (``link_verdict IS NULL``: not internal, automated or blocked): two partial indexes
+    walk one user's such mail newest first without reading the emails themselves, and tell whether a
+    thread has newer such mail; a third finds the threads of every user that hold a Message-ID (a
+    colleague who had the same message and answered it).
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE org_domains (
+            domain TEXT NOT NULL,
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            created_utc TEXT NOT NULL,
+            PRIMARY KEY (domain, org_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX org_domains_by_org ON org_domains(org_id, domain);
+        INSERT INTO org_domains (domain, org_id, created_utc)
+            SELECT lower(trim(domain)), id, created_utc FROM orgs WHERE domain IS NOT NULL AND trim(domain) != '';
+        ALTER TABLE orgs DROP COLUMN domain;
+
+        CREATE TABLE email_orgs (
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            address TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            is_manual INTEGER NOT NULL DEFAULT 0,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT,
+            is_proposed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (email_id, org_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX email_orgs_by_org ON email_orgs(org_id, email_id);
+        CREATE INDEX email_orgs_proposed ON email_orgs(email_id) WHERE is_proposed = 1;
+        ALTER TABLE emails ADD COLUMN is_orgs_manual INTEGER NOT NULL DEFAULT 0;
+
+        CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+        CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
+        CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id);
+        """,
+    )
+
+
+def m014_logins_and_relinks_for_owners(db: sqlite3.Connection) -> None:
     """What the team server needs to know its people by their database logins; unused on a file.
 
     On PostgreSQL each user is a login role (``db_role``) and who you are is the role you connected
@@ -758,7 +813,8 @@ MIGRATIONS: list[Migration] = [
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
     ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
     ("012_ids_never_reused", m012_ids_never_reused),
-    ("013_logins_and_relinks_for_owners", m013_logins_and_relinks_for_owners),
+    ("013_org_domains_and_replies", m013_org_domains_and_replies),
+    ("014_logins_and_relinks_for_owners", m014_logins_and_relinks_for_owners),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 from pdmail.core.errors import UsageError
 from pdmail.store.db import Database as PostgresDatabase  # the PostgreSQL one; named for what it must be
-from pdmail.store.logins_postgres import check_may_set_up, m013_logins_and_row_security
+from pdmail.store.logins_postgres import check_may_set_up, m014_logins_and_row_security
 from pdmail.store.migrations import LEDGER, MIGRATIONS, SCHEMA_VERSION, NewerSchema
 
 # The schema of SQLite migration 12, written once; see the module's docstring for what differs.
@@ -405,15 +405,56 @@ def m001_baseline(db: PostgresDatabase) -> None:
             db.execute(statement)
 
 
+_M013 = """
+CREATE TABLE org_domains (
+    domain TEXT NOT NULL,
+    org_id BIGINT NOT NULL REFERENCES orgs(id) DEFERRABLE,
+    created_utc TEXT NOT NULL,
+    PRIMARY KEY (domain, org_id)
+);
+CREATE INDEX org_domains_by_org ON org_domains(org_id, domain);
+INSERT INTO org_domains (domain, org_id, created_utc)
+    SELECT lower(trim(domain)), id, created_utc FROM orgs WHERE domain IS NOT NULL AND trim(domain) != '';
+ALTER TABLE orgs DROP COLUMN domain;
+CREATE TABLE email_orgs (
+    email_id BIGINT NOT NULL REFERENCES emails(id) DEFERRABLE,
+    org_id BIGINT NOT NULL REFERENCES orgs(id) DEFERRABLE,
+    address TEXT NOT NULL DEFAULT '',
+    rule TEXT NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    is_manual BIGINT NOT NULL DEFAULT 0,
+    caused_by BIGINT REFERENCES users(id) DEFERRABLE,
+    caused_utc TEXT,
+    is_proposed BIGINT NOT NULL DEFAULT 0,
+    PRIMARY KEY (email_id, org_id)
+);
+CREATE INDEX email_orgs_by_org ON email_orgs(org_id, email_id);
+CREATE INDEX email_orgs_proposed ON email_orgs(email_id) WHERE is_proposed = 1;
+ALTER TABLE emails ADD COLUMN is_orgs_manual BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+    folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
+CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id)
+"""
+
+
+def m013_org_domains_and_replies(db: PostgresDatabase) -> None:
+    """SQLite's migration 13 (see its docstring), in PostgreSQL's words."""
+    for statement in _in_c_order(_M013).split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline.
 STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     1: m001_baseline,
     **{n: None for n in range(2, 13)},
-    13: m013_logins_and_row_security,
+    13: m013_org_domains_and_replies,
+    14: m014_logins_and_row_security,
 }
 # From this migration on the tables belong to a role of their own, with forced row-level security:
 # a later step runs as their owner with the policies lifted for its own transaction.
-LOGINS_FROM = 13
+LOGINS_FROM = 14
 
 
 def schema_version(db: PostgresDatabase) -> int:

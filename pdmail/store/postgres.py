@@ -251,7 +251,7 @@ class PostgresDatabase(Database):
         sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
         return [r[0] for r in self.all(sql)]
 
-    # --- logins (migration 13, pdmail/store/logins_postgres.py) ---
+    # --- logins (migration 14, pdmail/store/logins_postgres.py) ---
 
     has_logins = True
 
@@ -366,6 +366,20 @@ class PostgresDatabase(Database):
             self._errors.errors.NoDataFound,
         ) as exc:
             raise UsageError(_first_line(exc)) from None
+
+    def begin_snapshot(self) -> None:
+        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def id_high_water(self, table: str) -> int:
+        highest = int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))
+        sequence = self.scalar("SELECT pg_get_serial_sequence(?, 'id')", (table,))
+        if sequence is None:
+            return highest
+        row = self.row(f"SELECT last_value, is_called FROM {sequence}")
+        return max(highest, int(row[0]) if row[1] else int(row[0]) - 1)
+
+    def raise_id_counter(self, table: str, highest: int) -> None:
+        self.execute("SELECT setval(pg_get_serial_sequence(?, 'id'), ?, true)", (table, highest))
 
     def close(self) -> None:
         self.conn.close()

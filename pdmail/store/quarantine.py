@@ -253,10 +253,22 @@ def raw_of(db: Database, item: Held) -> bytes:
     if item.raw_sha256:
         data = get_raw(db, item.raw_sha256)
     elif item.spool_path:
-        data = Path(item.spool_path).read_bytes()
+        found = _spool_file(db, item.spool_path)
+        data = found.read_bytes() if found is not None else None
     if data is None:
         raise NotFound(f"the bytes of quarantined message {item.id} are missing")
     return data
+
+
+def _spool_file(db: Database, held: str) -> Path | None:
+    """An entry's file: of that name in this database's own spool folder (a backup restored elsewhere
+    brings its folder along), else at the path it names."""
+    named = Path(held)
+    beside = db.spool_folder() / named.name
+    for path in (beside, named):
+        if path.is_file():
+            return path
+    return None
 
 
 def mark_released(db: Database, qid: int, email_id: int) -> None:

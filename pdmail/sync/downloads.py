@@ -96,7 +96,9 @@ class Downloads:
         self.source = source
         self.uids = uids
         self.batch = batch
-        self.helpers: ParsePool[int] = ParsePool(workers, _download_and_parse, _init_downloader, (factory,))
+        self.helpers: ParsePool[int] = ParsePool(
+            workers, _download_and_parse, _init_downloader, (factory,), local_work=self._download_here
+        )
 
     def __iter__(self) -> Iterator[Batch]:
         downloaded = self.helpers.results(self.uids, _size_unknown)
@@ -109,6 +111,10 @@ class Downloads:
             fetched = [d.fetched for d in got if d.fetched is not None]
             parsed = [d.parsed for d in got if d.fetched is not None]
             yield Batch.of(self.source, chunk, fetched, _ready(parsed))
+
+    def _download_here(self, uids: list[int]) -> list[Downloaded]:
+        """A task its helper has not done when its turn comes: downloaded over this run's connection."""
+        return _each_uid(uids, list(self.source.fetch(uids)))
 
     def close(self) -> None:
         self.helpers.close()

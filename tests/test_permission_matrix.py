@@ -82,6 +82,8 @@ NO_EMAIL_ACCESS = {
     "contact remove",
     "org add",
     "org list",
+    "org domain add",
+    "org domain remove",
     "deal add",
     "deal list",
     "deal import",

@@ -51,12 +51,18 @@ def test_a_newer_schema_is_refused_untouched(pg_url):
 
 
 def test_an_older_schema_is_brought_up_to_date_on_first_use(pg_url):
-    init(pg_url)
-    last = migrations.SCHEMA_VERSION
-    rawdb.execute(pg_url, "DELETE FROM _pdmail_migrations WHERE number = ?", (last,))
+    """A database one migration behind, with its company and admin, as the pdmail before made it."""
+    rawdb.postgres_schema_up_to(pg_url, migrations.SCHEMA_VERSION - 1)
+    rawdb.execute(pg_url, "INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', '2026-01-01T00:00:00Z')")
+    rawdb.execute(
+        pg_url,
+        "INSERT INTO users (email, name, is_admin, created_utc) "
+        "VALUES ('maria@northwind.example', 'Maria', 1, '2026-01-01T00:00:00Z')",
+    )
+    rawdb.execute(pg_url, "INSERT INTO app_state (key, value) VALUES ('default_user', 'maria@northwind.example')")
     code, _, err = run("inbox", db=pg_url)
     assert code == 0, err
-    assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == last
+    assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == migrations.SCHEMA_VERSION
 
 
 def test_a_database_of_another_program_is_left_alone(pg_url):

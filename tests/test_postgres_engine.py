@@ -51,7 +51,7 @@ def test_a_newer_schema_is_refused_untouched(pg_url):
 
 
 def test_an_older_schema_is_brought_up_to_date_on_first_use(pg_url):
-    """A database made at schema 12 (before logins) with its company and admin, as that pdmail made it."""
+    """A database made at schema 12 (before organizations' domains and logins) with its company and admin, as that pdmail made it."""
     rawdb.postgres_schema_up_to(pg_url, 12)
     rawdb.execute(pg_url, "INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', '2026-01-01T00:00:00Z')")
     rawdb.execute(

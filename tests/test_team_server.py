@@ -498,6 +498,9 @@ def test_the_capture_functions_answer_no_content_whatever_they_are_asked(team, m
         "pdmail_capture_subject_threads": [(sam, "secret merger", "2000-01-01T00:00:00Z", [])],
         "pdmail_capture_thread_ids": [(sam, ["s1@northwind.example"])],
         "pdmail_capture_emails_by_message_id": [(sam, "s1@northwind.example")],
+        "pdmail_capture_stored_fingerprints": [(sam, ["x"])],
+        "pdmail_capture_taken_message_ids": [(sam, ["s1@northwind.example"])],
+        "pdmail_capture_threaded_message_ids": [(sam, ["s1@northwind.example"])],
         "pdmail_capture_held_email": [(1,)],
     }
     callable_ = {name for name, _ in capture_functions(team)}

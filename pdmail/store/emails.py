@@ -92,6 +92,8 @@ def stored_fingerprints(db: Database, owner_id: int, fingerprints: Iterable[str]
     wanted = json.dumps(sorted(set(fingerprints)))
     if wanted == "[]":
         return set()
+    if db.capture_only:  # the mail server's login asks the database, which answers only this
+        return _capture_answers(db, "pdmail_capture_stored_fingerprints", owner_id, fingerprints)
     rows = db.all(
         f"SELECT fingerprint FROM emails WHERE owner_id = ? AND {db.in_json('fingerprint', '?', text=True)}",
         (owner_id, wanted),
@@ -105,6 +107,8 @@ def taken_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -
     wanted = json.dumps(sorted(set(message_ids)))
     if wanted == "[]":
         return set()
+    if db.capture_only:
+        return _capture_answers(db, "pdmail_capture_taken_message_ids", owner_id, message_ids)
     rows = db.all(
         f"SELECT message_id_norm FROM emails WHERE owner_id = ? AND {db.in_json('message_id_norm', '?', text=True)} "
         f"UNION SELECT alt_message_id FROM emails WHERE owner_id = ? AND {db.in_json('alt_message_id', '?', text=True)}",
@@ -118,10 +122,18 @@ def threaded_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]
     wanted = json.dumps(sorted(set(message_ids)))
     if wanted == "[]":
         return set()
+    if db.capture_only:
+        return _capture_answers(db, "pdmail_capture_threaded_message_ids", owner_id, message_ids)
     rows = db.all(
         f"SELECT message_id FROM thread_message_ids WHERE owner_id = ? AND {db.in_json('message_id', '?', text=True)}",
         (owner_id, wanted),
     )
+    return {r[0] for r in rows}
+
+
+def _capture_answers(db: Database, function: str, owner_id: int, keys: Iterable[str]) -> set[str]:
+    """Which of ``keys`` the owner's mail holds, as one of the database's capture functions says."""
+    rows = db.all(f"SELECT * FROM {function}(?, CAST(? AS text[]))", (owner_id, sorted(set(keys))))
     return {r[0] for r in rows}
 
 

@@ -339,6 +339,19 @@ LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$ SELECT id FROM {S}.emails WHERE owner_id = p_owner AND message_id_norm = p_message_id
         UNION SELECT id FROM {S}.emails WHERE owner_id = p_owner AND alt_message_id = p_message_id $fn$
 ;;
+CREATE FUNCTION {S}.pdmail_capture_stored_fingerprints(p_owner bigint, p_fingerprints text[]) RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT fingerprint FROM {S}.emails WHERE owner_id = p_owner AND fingerprint = ANY (p_fingerprints) $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_taken_message_ids(p_owner bigint, p_message_ids text[]) RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT message_id_norm FROM {S}.emails WHERE owner_id = p_owner AND message_id_norm = ANY (p_message_ids)
+        UNION SELECT alt_message_id FROM {S}.emails WHERE owner_id = p_owner AND alt_message_id = ANY (p_message_ids) $fn$
+;;
+CREATE FUNCTION {S}.pdmail_capture_threaded_message_ids(p_owner bigint, p_message_ids text[]) RETURNS SETOF text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT message_id FROM {S}.thread_message_ids WHERE owner_id = p_owner AND message_id = ANY (p_message_ids) $fn$
+;;
 CREATE FUNCTION {S}.pdmail_capture_sent_copy(p_owner bigint, p_token text) RETURNS bigint
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
 AS $fn$ SELECT email_id FROM {S}.outbox WHERE owner_id = p_owner AND token = p_token AND email_id IS NOT NULL $fn$
@@ -949,6 +962,9 @@ _USERS = (
 _CAPTURE = (
     "pdmail_capture_email_by_fingerprint(bigint, text)",
     "pdmail_capture_emails_by_message_id(bigint, text)",
+    "pdmail_capture_stored_fingerprints(bigint, text[])",
+    "pdmail_capture_taken_message_ids(bigint, text[])",
+    "pdmail_capture_threaded_message_ids(bigint, text[])",
     "pdmail_capture_sent_copy(bigint, text)",
     "pdmail_capture_confirm_sent(bigint, text, bigint, text)",
     "pdmail_capture_thread_ids(bigint, text[])",

@@ -1,11 +1,14 @@
-"""The Typer app of ``pdmail``: its global options, and every command group registered on it.
+"""The Typer app of ``pdmail``: its global options, and where each of its commands comes from.
 
 Each command group lives in its own module; this one builds the app. Importing it loads Typer, so the
-piped single message path (``pdmail.cli.fastpath``) never does.
+piped single message path (``pdmail.cli.fastpath``) never does. A command's module is imported only
+when that command runs or is listed (``pdmail.cli.lazy_group``), so ``pdmail inbox`` loads neither
+the sync nor the outbox.
 """
 
 import sys
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, ClassVar
 
 import typer
 
@@ -13,8 +16,105 @@ from pdmail import __version__
 from pdmail.cli import plain_params
 from pdmail.cli.common import DbOption, DebugOption, GlobalState, JsonOption, QuietOption, UserOption
 from pdmail.cli.helptext import HelpCommand, HelpGroup
+from pdmail.cli.lazy_group import LazyGroup, Registration, Source
 
 plain_params.install()
+
+
+# Where each command comes from: one function per module, which imports it and gives its `register`.
+def _admin() -> Registration:
+    from pdmail.cli import admin
+
+    return admin.register
+
+
+def _crm() -> Registration:
+    from pdmail.cli import crm
+
+    return crm.register
+
+
+def _capture() -> Registration:
+    from pdmail.cli import capture
+
+    return capture.register
+
+
+def _mail() -> Registration:
+    from pdmail.cli import mail
+
+    return mail.register
+
+
+def _actions() -> Registration:
+    from pdmail.cli import actions
+
+    return actions.register
+
+
+def _accounts() -> Registration:
+    from pdmail.cli import accounts
+
+    return accounts.register
+
+
+def _sync() -> Registration:
+    from pdmail.cli import sync
+
+    return sync.register
+
+
+def _send() -> Registration:
+    from pdmail.cli import send
+
+    return send.register
+
+
+def _link() -> Registration:
+    from pdmail.cli import link
+
+    return link.register
+
+
+def _db() -> Registration:
+    from pdmail.cli import db
+
+    return db.register
+
+
+class PdmailGroup(LazyGroup):
+    """The app's group. Its commands in the order help lists them: single commands, then groups;
+    ``help`` is defined below, with the app."""
+
+    sources: ClassVar[Mapping[str, Source | None]] = {
+        "init": _admin,
+        "bcc-ingest": _capture,
+        "inbox": _mail,
+        "show": _mail,
+        "search": _mail,
+        "share": _actions,
+        "read": _actions,
+        "unread": _actions,
+        "archive": _actions,
+        "delete": _actions,
+        "restore": _actions,
+        "export": _actions,
+        "sync": _sync,
+        "send": _send,
+        "link": _link,
+        "explain": _link,
+        "help": None,
+        "user": _admin,
+        "settings": _admin,
+        "contact": _crm,
+        "org": _crm,
+        "deal": _crm,
+        "account": _accounts,
+        "outbox": _send,
+        "template": _send,
+        "db": _db,
+    }
+
 
 app = typer.Typer(
     name="pdmail",
@@ -25,7 +125,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     context_settings={"help_option_names": ["-h", "--help"]},
-    cls=HelpGroup,
+    cls=PdmailGroup,
     pretty_exceptions_enable=False,
 )
 
@@ -50,26 +150,6 @@ def main(
     ] = None,
 ) -> None:
     ctx.obj = GlobalState(db=db or None, user=user, json=json_output, quiet=quiet, debug=debug)
-
-
-def _register() -> None:
-    from pdmail.cli import accounts, actions, admin, capture, crm, link, mail, send
-    from pdmail.cli import db as db_cli
-    from pdmail.cli import sync as sync_cli
-
-    admin.register(app)
-    crm.register(app)
-    capture.register(app)
-    mail.register(app)
-    actions.register(app)
-    accounts.register(app)
-    sync_cli.register(app)
-    send.register(app)
-    link.register(app)
-    db_cli.register(app)
-
-
-_register()
 
 
 @app.command("help", cls=HelpCommand)

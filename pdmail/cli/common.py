@@ -260,10 +260,14 @@ class Session:
 
     def info(self, message: str) -> None:
         """A human note on stderr (Rich markup allowed), silenced by --quiet and machine output."""
-        if not (self.quiet or self.json):
-            from rich.text import Text
+        if self.quiet or self.json:
+            return
+        if "[" not in message and ":" not in message:  # no markup and no :emoji: code: the text as it is,
+            note(message)  # without loading Rich (an empty listing in a pipe says so on stderr)
+            return
+        from rich.text import Text
 
-            note(Text.from_markup(message).plain)
+        note(Text.from_markup(message).plain)
 
     def warn(self, message: str) -> None:
         if not self.quiet:

@@ -86,8 +86,8 @@ def emails_table(
     from pdmail.core.local_time import zone_label
 
     zone = zone or UTC
-    width = width or console().width
-    narrow = width < 100 and sys.stdout.isatty()
+    # Only a table on a terminal is ever narrow: a pipe never asks the terminal renderer for a width.
+    narrow = sys.stdout.isatty() and (width or console().width) < 100
     rows: list[tuple[dict, int, bool]] = []
     if grouped:
         seen: dict[int, int] = {}

@@ -1,0 +1,105 @@
+"""A command loads its own module and nothing of the others; into a pipe it loads no terminal renderer.
+
+`pdmail inbox` and `pdmail search` must answer fast on a big database, start-up included: importing and
+building every command (the sync, the outbox, the accounts...) cost more than the read itself.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.both_engines
+
+MAIL = (
+    b"From: Maria Lopez <maria@northwind.example>\r\nTo: Ada Byron <ada@acme.example>\r\n"
+    b"Subject: Gearbox quote\r\nDate: Mon, 16 Nov 2026 09:12:00 +0100\r\n"
+    b"Message-ID: <lazy1@northwind.example>\r\n\r\nHello Ada, the gearbox quote is attached.\r\n"
+)
+
+# Modules a read command has no use for: other commands' modules, and Rich (it only draws on a terminal).
+NOT_FOR_A_READ = (
+    "rich",
+    "pdmail.cli.sync",
+    "pdmail.cli.send",
+    "pdmail.cli.accounts",
+    "pdmail.cli.admin",
+    "pdmail.cli.crm",
+    "pdmail.cli.link",
+    "pdmail.cli.db",
+    "pdmail.cli.capture",
+    "pdmail.cli.actions",
+)
+
+
+def console_script() -> Path:
+    """The `pdmail` the package installs, beside the interpreter running the tests."""
+    script = Path(sys.executable).with_name("pdmail")
+    assert script.exists(), f"no console script at {script}: install the package"
+    return script
+
+
+def run_into_a_pipe(*args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """The real `pdmail` process with stdout a pipe, and every module it imported."""
+    env = {**os.environ, "PYTHONPROFILEIMPORTTIME": "1"}
+    done = subprocess.run([str(console_script()), *args], capture_output=True, text=True, env=env, timeout=120)
+    lines = done.stderr.splitlines()
+    loaded = {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+    return done, loaded
+
+
+def unrelated(loaded: set[str]) -> set[str]:
+    return {m for m in loaded for name in NOT_FOR_A_READ if m == name or m.startswith(name + ".")}
+
+
+@pytest.fixture
+def one_mail(company, db_path):
+    company.ok("bcc-ingest", input=MAIL)
+    return db_path
+
+
+@pytest.mark.parametrize("args", [["inbox", "--folder", "all", "--limit", "50"], ["search", "gearbox"]])
+def test_a_read_into_a_pipe_loads_its_own_command_only(one_mail, args):
+    done, loaded = run_into_a_pipe("--db", str(one_mail), *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "Gearbox quote" in done.stdout and "\x1b[" not in done.stdout  # it did read, in plain text
+    assert "pdmail.cli.mail" in loaded
+    assert unrelated(loaded) == set()
+
+
+@pytest.mark.parametrize("args, note", [(["inbox"], "No email here."), (["search", "nowhere"], "Nothing found.")])
+def test_an_empty_listing_into_a_pipe_loads_no_renderer(one_mail, args, note):
+    done, loaded = run_into_a_pipe("--db", str(one_mail), *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("\n") == 1 and note + "\n" in done.stderr  # the header alone, and the note
+    assert "pdmail.cli.mail" in loaded
+    assert unrelated(loaded) == set()
+
+
+def test_help_still_lists_every_command(one_mail):
+    """The check above can fail: listing the commands loads every module."""
+    done, loaded = run_into_a_pipe("--help")
+    assert done.returncode == 0
+    listed = {line.split()[0] for line in done.stdout.splitlines() if line.startswith("  ") and line[2] != " "}
+    assert {"inbox", "sync", "outbox", "account", "db"} <= listed
+    assert {"pdmail.cli.sync", "pdmail.cli.send", "pdmail.cli.accounts"} <= unrelated(loaded)
+
+
+@pytest.mark.sqlite_only
+def test_the_app_knows_which_module_registers_each_command():
+    """Every command a module registers is named in the app's table with that module, and nothing else is."""
+    from pdmail.cli.app import PdmailGroup
+    from pdmail.cli.lazy_group import registered
+
+    sources = {source for source in PdmailGroup.sources.values() if source is not None}
+    registers = {}
+    for source in sources:
+        app = registered(source)
+        for name in [c.name for c in app.registered_commands] + [g.name for g in app.registered_groups]:
+            assert name not in registers, f"{name!r} is registered twice"
+            registers[name] = source
+    assert registers == {name: source for name, source in PdmailGroup.sources.items() if source is not None}

@@ -89,51 +89,40 @@ def find_by_message_id(db: Database, owner_id: int, message_id_norm: str) -> lis
 
 def stored_fingerprints(db: Database, owner_id: int, fingerprints: Iterable[str]) -> set[str]:
     """Those of ``fingerprints`` the owner has an email with: one query for a whole batch."""
-    wanted = json.dumps(sorted(set(fingerprints)))
-    if wanted == "[]":
-        return set()
-    if db.capture_only:  # the mail server's login asks the database, which answers only this
-        return _capture_answers(db, "pdmail_capture_stored_fingerprints", owner_id, fingerprints)
-    rows = db.all(
-        f"SELECT fingerprint FROM emails WHERE owner_id = ? AND {db.in_json('fingerprint', '?', text=True)}",
-        (owner_id, wanted),
-    )
-    return {r[0] for r in rows}
+    sql = f"SELECT fingerprint FROM emails WHERE owner_id = :owner AND {db.in_json('fingerprint', ':keys', text=True)}"
+    return _owner_holds(db, owner_id, fingerprints, sql, "pdmail_capture_stored_fingerprints")
 
 
 def taken_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
     """Those of ``message_ids`` that an email of the owner has, as its own or its alternative one
     (what :func:`find_by_message_id` looks up one at a time)."""
-    wanted = json.dumps(sorted(set(message_ids)))
-    if wanted == "[]":
-        return set()
-    if db.capture_only:
-        return _capture_answers(db, "pdmail_capture_taken_message_ids", owner_id, message_ids)
-    rows = db.all(
-        f"SELECT message_id_norm FROM emails WHERE owner_id = ? AND {db.in_json('message_id_norm', '?', text=True)} "
-        f"UNION SELECT alt_message_id FROM emails WHERE owner_id = ? AND {db.in_json('alt_message_id', '?', text=True)}",
-        (owner_id, wanted, owner_id, wanted),
+    sql = (
+        "SELECT message_id_norm FROM emails WHERE owner_id = :owner AND "
+        f"{db.in_json('message_id_norm', ':keys', text=True)} "
+        f"UNION SELECT alt_message_id FROM emails WHERE owner_id = :owner AND {db.in_json('alt_message_id', ':keys', text=True)}"
     )
-    return {r[0] for r in rows}
+    return _owner_holds(db, owner_id, message_ids, sql, "pdmail_capture_taken_message_ids")
 
 
 def threaded_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
     """Those of ``message_ids`` that tie a thread of the owner (see :func:`threads_for_message_ids`)."""
-    wanted = json.dumps(sorted(set(message_ids)))
-    if wanted == "[]":
+    sql = (
+        "SELECT message_id FROM thread_message_ids WHERE owner_id = :owner AND "
+        f"{db.in_json('message_id', ':keys', text=True)}"
+    )
+    return _owner_holds(db, owner_id, message_ids, sql, "pdmail_capture_threaded_message_ids")
+
+
+def _owner_holds(db: Database, owner_id: int, keys: Iterable[str], sql: str, capture_function: str) -> set[str]:
+    """Which of ``keys`` the owner's mail holds: ``sql`` (binding :owner and :keys, a JSON array), or
+    on a team server's capture login the database's own function, which answers only that."""
+    wanted = sorted(set(keys))
+    if not wanted:
         return set()
     if db.capture_only:
-        return _capture_answers(db, "pdmail_capture_threaded_message_ids", owner_id, message_ids)
-    rows = db.all(
-        f"SELECT message_id FROM thread_message_ids WHERE owner_id = ? AND {db.in_json('message_id', '?', text=True)}",
-        (owner_id, wanted),
-    )
-    return {r[0] for r in rows}
-
-
-def _capture_answers(db: Database, function: str, owner_id: int, keys: Iterable[str]) -> set[str]:
-    """Which of ``keys`` the owner's mail holds, as one of the database's capture functions says."""
-    rows = db.all(f"SELECT * FROM {function}(?, CAST(? AS text[]))", (owner_id, sorted(set(keys))))
+        rows = db.all(f"SELECT * FROM {capture_function}(?, CAST(? AS text[]))", (owner_id, wanted))
+    else:
+        rows = db.all(sql, {"owner": owner_id, "keys": json.dumps(wanted)})
     return {r[0] for r in rows}
 
 

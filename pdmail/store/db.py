@@ -255,8 +255,16 @@ class Database:
         """A subquery: ``value`` of each row of ``source`` in ``order``, one a line."""
         return f"(SELECT group_concat({value}, char(10)) FROM (SELECT {value} FROM {source} ORDER BY {order}))"
 
-    def index_for_search(self, email_id: int, subject: str, body_text: str, addresses: str) -> None:
-        """Add an email to the full-text index (FTS5 here; see :mod:`pdmail.store.search_words`)."""
+    # FTS5 cuts the words of the full-text index itself, in C; PostgreSQL is handed them cut
+    # (:mod:`pdmail.store.search_words`), and capture has its parser processes do that work.
+    cuts_search_words = True
+
+    def index_for_search(
+        self, email_id: int, subject: str, body_text: str, addresses: str, *, document: str | None = None
+    ) -> None:
+        """Add an email to the full-text index (FTS5 here; see :mod:`pdmail.store.search_words`).
+
+        ``document``: the words already cut, for an engine that does not cut them (ignored here)."""
         self.execute(
             "INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)",
             (email_id, subject, body_text, addresses),

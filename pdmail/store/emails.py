@@ -49,6 +49,7 @@ class NewEmail:
     parse_status: str
     captured_utc: str
     is_deal_manual: bool = False  # the thread's deal (or "no deal") was set by hand
+    search_document: str | None = None  # made by a parser process when the engine wants one (see search_document)
 
 
 def put_raw(db: Database, sha256: str, data: bytes) -> None:
@@ -235,17 +236,29 @@ def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str
 # --- email rows -------------------------------------------------------------------------------
 
 
-def _addresses_text(e: NewEmail) -> str:
+def addresses_text(from_: Address | None, to: Sequence[Address], cc: Sequence[Address]) -> str:
+    """The addresses and names an email is found by in a search, as one text."""
     parts = []
-    for a in ((e.from_,) if e.from_ else ()) + e.to + e.cc:
+    for a in ((from_,) if from_ else ()) + tuple(to) + tuple(cc):
         parts.append(a.email)
         if a.name:
             parts.append(a.name)
     return " ".join(parts)
 
 
+def search_document(
+    subject: str, body_text: str, from_: Address | None, to: Sequence[Address], cc: Sequence[Address]
+) -> str:
+    """The words of an email's full-text entry, cut, for an engine that does not cut them itself
+    (``not db.cuts_search_words``: PostgreSQL). Pure work, so parser processes do it, not the one
+    process that writes."""
+    from pdmail.store import search_words
+
+    return search_words.document((subject, body_text, addresses_text(from_, to, cc)))
+
+
 def insert_email(db: Database, e: NewEmail) -> int:
-    addresses = _addresses_text(e)
+    addresses = addresses_text(e.from_, e.to, e.cc)
     email_id = db.insert(
         """INSERT INTO emails (owner_id, thread_id, message_id, message_id_norm, alt_message_id, fingerprint,
             raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
@@ -305,7 +318,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
         )
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)
-    db.index_for_search(email_id, e.subject, e.body_text, addresses)
+    db.index_for_search(email_id, e.subject, e.body_text, addresses, document=e.search_document)
     _leave_quarantine(db, email_id, e)
     return email_id
 

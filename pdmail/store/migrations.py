@@ -708,6 +708,18 @@ def _rebuild_with_autoincrement_012(db: sqlite3.Connection, table: str) -> None:
         db.execute(sql)
 
 
+def m013_reserved(db: sqlite3.Connection) -> None:
+    """Number 13 belongs to a migration made alongside this one; it changes nothing here."""
+
+
+def m014_reserved(db: sqlite3.Connection) -> None:
+    """Number 14 belongs to a migration made alongside this one; it changes nothing here."""
+
+
+def m015_raw_messages_uncompressed(db: sqlite3.Connection) -> None:
+    """Nothing on SQLite, which never compresses what it stores; see PostgreSQL's step."""
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -721,6 +733,9 @@ MIGRATIONS: list[Migration] = [
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
     ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
     ("012_ids_never_reused", m012_ids_never_reused),
+    ("013_reserved", m013_reserved),
+    ("014_reserved", m014_reserved),
+    ("015_raw_messages_uncompressed", m015_raw_messages_uncompressed),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -84,14 +84,17 @@ class Row(tuple):
 
 
 @lru_cache(maxsize=512)
-def _row_class(names: tuple[str, ...]) -> type[Row]:
-    return type("Row", (Row,), {"__slots__": (), "_names": {n: i for i, n in enumerate(names)}})
+def _row_class(names: tuple[bytes, ...]) -> type[Row]:
+    columns = {name.decode(): i for i, name in enumerate(names)}
+    return type("Row", (Row,), {"__slots__": (), "_names": columns})
 
 
 def _row_factory(cursor):
-    names = tuple(d.name for d in cursor.description or ())
-    cls = _row_class(names)
-    return lambda values: cls(values)
+    """The row class of a result, by its column names as the server sent them: read straight from
+    the result, as a statement runs for every few milliseconds of a bulk write."""
+    result = cursor.pgresult
+    count = result.nfields if result is not None else 0
+    return _row_class(tuple(result.fname(i) for i in range(count)) if count else ())
 
 
 # --- the connection -------------------------------------------------------------------------------
@@ -110,6 +113,7 @@ class PostgresDatabase(Database):
         self.read_only = None
         self._depth = 0
         self._flat = False
+        self._bulk = False
         import psycopg
 
         self._errors = psycopg
@@ -162,6 +166,19 @@ class PostgresDatabase(Database):
 
     def _commit(self) -> None:
         self.execute("COMMIT")
+        if self._bulk:
+            self._plan_again()
+
+    def _plan_again(self) -> None:
+        """Forget this session's prepared statements, so that the next batch plans them anew.
+
+        A statement run often is prepared, and PostgreSQL then keeps one plan for it. Made while the
+        first messages went into a new database, that plan reads the whole of what were tiny tables
+        (the duplicate check, the thread lookups): at 10,000 messages every lookup walks 10,000 rows.
+        Planned again after each batch, they use the indexes as soon as the tables have grown.
+        (psycopg forgets its own record of them on seeing this statement.)
+        """
+        self.execute("DEALLOCATE ALL")
 
     def _rollback(self) -> None:
         try:
@@ -171,12 +188,15 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def bulk_writes(self, *, refetchable: bool = False) -> Iterator[Database]:
-        """A sync (whose mail the server keeps) may skip waiting for the commit record to be flushed."""
+        """Writing many messages: statements are planned again after each commit (see :meth:`_plan_again`);
+        a sync (whose mail the server keeps) may skip waiting for the commit record to be flushed."""
         if refetchable:
             self.execute("SET synchronous_commit = off")
+        self._bulk = True
         try:
             yield self
         finally:
+            self._bulk = False
             if refetchable:
                 self.execute("RESET synchronous_commit")
 
@@ -201,11 +221,14 @@ class PostgresDatabase(Database):
     def text_list(self, value: str, source: str, order: str) -> str:
         return f"(SELECT string_agg({value}, chr(10) ORDER BY {order}) FROM {source})"
 
-    def index_for_search(self, email_id: int, subject: str, body_text: str, addresses: str) -> None:
-        self.execute(
-            "INSERT INTO email_search (email_id, words) VALUES (?, CAST(? AS tsvector))",
-            (email_id, search_words.document((subject, body_text, addresses))),
-        )
+    cuts_search_words = False
+
+    def index_for_search(
+        self, email_id: int, subject: str, body_text: str, addresses: str, *, document: str | None = None
+    ) -> None:
+        if document is None:
+            document = search_words.document((subject, body_text, addresses))
+        self.execute("INSERT INTO email_search (email_id, words) VALUES (?, CAST(? AS tsvector))", (email_id, document))
 
     def search_condition(self, column: str, marker: str) -> str:
         return f"{column} IN (SELECT email_id FROM email_search WHERE words @@ CAST({marker} AS tsquery))"
@@ -284,14 +307,22 @@ def _configure(conn) -> None:
     conn.adapters.register_loader("numeric", NumericAsNumber)
 
 
-def _wait_for_writers_as_sqlite_does(db: PostgresDatabase) -> None:
-    """Wait for another writer's lock as long as SQLite would (``PDMAIL_BUSY_TIMEOUT``), then fail as busy.
+def _session_settings(db: PostgresDatabase) -> None:
+    """Settings of pdmail's sessions, in one round trip.
 
-    Without a limit a mail server's pipe would wait behind a long writer until the mail server
-    itself gives up, and the message's fate would be its choice. PostgreSQL's ``lock_timeout`` of 0
-    means waiting forever, so the shortest wait is a millisecond.
+    Waiting for another writer's lock: as long as SQLite would (``PDMAIL_BUSY_TIMEOUT``), then fail
+    as busy. Without a limit a mail server's pipe would wait behind a long writer until the mail
+    server itself gives up, and the message's fate would be its choice. PostgreSQL's
+    ``lock_timeout`` of 0 means waiting forever, so the shortest wait is a millisecond.
+
+    No JIT compilation: pdmail's queries read a page of rows through an index, and compiling
+    one to machine code costs more than running it (75 ms for an inbox page of a million emails,
+    over 400 ms for a count).
     """
-    db.execute("SELECT set_config('lock_timeout', ?, false)", (f"{max(1, round(busy_timeout() * 1000))}ms",))
+    db.execute(
+        "SELECT set_config('lock_timeout', ?, false), set_config('jit', 'off', false)",
+        (f"{max(1, round(busy_timeout() * 1000))}ms",),
+    )
 
 
 def _blank(db: PostgresDatabase) -> bool:
@@ -316,7 +347,7 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
     _configure(conn)
     db = PostgresDatabase(conn, url)
     try:
-        _wait_for_writers_as_sqlite_does(db)
+        _session_settings(db)
         if not create and _blank(db):
             raise UsageError(f"no pdmail database at {label} yet; create one with `pdmail init`")
         migrations_postgres.migrate(db)

@@ -120,6 +120,7 @@ COLUMNS = {
         "deal_id",
         "needs_deal",
         "captured_utc",
+        "has_contact",
     ),
     "email_addresses": ("address", "email_id", "role"),
     "email_contacts": ("email_id", "contact_id", "address", "rule"),
@@ -263,6 +264,7 @@ def generate(
                     deal,
                     needs,
                     now,
+                    int(linked),  # as capture writes it: a contact link that counts
                 )
             )
             batch["email_addresses"].append((frm, email_id, "from"))

@@ -20,6 +20,7 @@ CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+CREATE INDEX emails_seen_by_folder ON emails(folder, owner_id, visibility, has_contact, deal_id, is_deal_proposed);
 CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
@@ -180,7 +181,7 @@ CREATE TABLE emails (
             link_input_json TEXT NOT NULL DEFAULT '{}',
             bcc_deal_id INTEGER,
             parse_status TEXT NOT NULL DEFAULT 'ok',
-            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0,
+            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, has_contact INTEGER NOT NULL DEFAULT 0,
             UNIQUE (owner_id, fingerprint)
         );
 CREATE TABLE fetch_failures (
@@ -365,3 +366,18 @@ CREATE TABLE users (
             is_admin INTEGER NOT NULL DEFAULT 0,
             created_utc TEXT NOT NULL
         );
+CREATE TRIGGER email_contacts_counted_added AFTER INSERT ON email_contacts WHEN NEW.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_contact = 1 WHERE id = NEW.email_id AND has_contact = 0;
+        END;
+CREATE TRIGGER email_contacts_counted_changed AFTER UPDATE OF email_id, is_proposed ON email_contacts
+        BEGIN
+            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
+            UPDATE emails SET has_contact = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_contact = 0;
+        END;
+CREATE TRIGGER email_contacts_counted_removed AFTER DELETE ON email_contacts WHEN OLD.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
+        END;

@@ -275,8 +275,17 @@ def test_deal_values_become_exact_text_in_their_currencys_decimals(db_path, monk
                 "VALUES (?, ?, 1, ?, ?, ?, 'x', 'x')",
                 (n, f"Deal {n}", value, currency, "open" if n == 1 else "won"),
             )
-    email_id = factories.email(db, maria, frm="ada@acme.example", to=["maria@northwind.example"])
-    assert db.scalar("SELECT deal_id FROM emails WHERE id = ?", (email_id,)) == 1
+        # Mail on deal 1, written as that schema's capture wrote it (today's capture reads newer tables).
+        thread = db.insert(
+            "INSERT INTO threads (owner_id, deal_id, visibility, created_utc) VALUES (?, 1, 'shared', 'x')", (maria.id,)
+        )
+        db.execute("INSERT INTO raw_messages (sha256, size, data) VALUES ('r', 1, X'0A')")
+        email_id = db.insert(
+            "INSERT INTO emails (owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
+            "visibility, deal_id, deal_rule, captured_utc) VALUES (?, ?, 'f', 'r', 'incoming', 'sync', "
+            "'2020-01-02T00:00:00Z', 'shared', 1, 'deal-single-open', 'x')",
+            (maria.id, thread),
+        )
     db.close()
     monkeypatch.undo()
 
@@ -332,3 +341,25 @@ def test_ids_of_an_older_file_are_never_reused_after_the_upgrade(db_path):
     assert again == held[-1] + 1 and contact == 8
     db.close()
     assert dump_schema(db_path) == SNAPSHOT.read_text()
+
+
+def test_emails_of_an_older_file_say_whether_a_contact_link_counts(db_path):
+    """Migration 015: the flag the sharing law reads is set from the links the file already holds."""
+    conn = old_database(db_path, _before("015_contact_links_counted"))
+    conn.execute("INSERT INTO contacts (id, name, created_utc) VALUES (1, 'Ada', 'x')")
+    linked, _ = old_email(conn, b"Subject: linked\r\n\r\nx\r\n")
+    proposed, _ = old_email(conn, b"Subject: proposed\r\n\r\nx\r\n")
+    alone, _ = old_email(conn, b"Subject: alone\r\n\r\nx\r\n")
+    conn.execute("INSERT INTO email_contacts (email_id, contact_id, rule) VALUES (?, 1, 'address')", (linked,))
+    conn.execute(
+        "INSERT INTO email_contacts (email_id, contact_id, rule, is_proposed, caused_by) VALUES (?, 1, 'address', 1, 1)",
+        (proposed,),
+    )
+    conn.close()
+    db = open_db(db_path)
+    flags = {r["id"]: r["has_contact"] for r in db.all("SELECT id, has_contact FROM emails")}
+    assert flags == {linked: 1, proposed: 0, alone: 0}
+    with db.tx():  # and the database keeps it from now on
+        db.execute("UPDATE email_contacts SET is_proposed = 0 WHERE email_id = ?", (proposed,))
+    assert db.scalar("SELECT has_contact FROM emails WHERE id = ?", (proposed,)) == 1
+    db.close()

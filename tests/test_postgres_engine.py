@@ -50,13 +50,47 @@ def test_a_newer_schema_is_refused_untouched(pg_url):
     assert rawdb.dump(pg_url) == before
 
 
+def schema_before(url: str, number: int) -> None:
+    """A database made by the pdmail whose last migration came before ``number``."""
+    import psycopg
+
+    from pdmail.store import migrations_postgres
+    from pdmail.store.postgres import PostgresDatabase
+
+    db = PostgresDatabase(psycopg.connect(url, autocommit=True), url)
+    try:
+        for n, (name, _) in enumerate(migrations.MIGRATIONS[: number - 1], start=1):
+            migrations_postgres.apply(db, n, name)
+    finally:
+        db.close()
+
+
 def test_an_older_schema_is_brought_up_to_date_on_first_use(pg_url):
-    init(pg_url)
-    last = migrations.SCHEMA_VERSION
-    rawdb.execute(pg_url, "DELETE FROM _pdmail_migrations WHERE number = ?", (last,))
+    """A database of the pdmail before migration 15, with its company, an admin and mail linked to a
+    contact, as that pdmail wrote them."""
+    schema_before(pg_url, 15)
+    for sql in (
+        "INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', 'x')",
+        "INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (1, 'maria@northwind.example', 'M', 1, 'x')",
+        "INSERT INTO app_state (key, value) VALUES ('default_user', 'maria@northwind.example')",
+        "INSERT INTO contacts (id, name, created_utc) VALUES (1, 'Ada', 'x')",
+        "INSERT INTO threads (id, owner_id, visibility, created_utc) VALUES (1, 1, 'shared', 'x')",
+        "INSERT INTO raw_messages (sha256, size, data) VALUES ('r', 1, 'x')",
+    ):
+        rawdb.execute(pg_url, sql)
+    for n in (1, 2):
+        rawdb.execute(
+            pg_url,
+            "INSERT INTO emails (id, owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
+            "visibility, captured_utc) VALUES (?, 1, 1, ?, 'r', 'incoming', 'sync', 'x', 'shared', 'x')",
+            (n, f"f{n}"),
+        )
+    rawdb.execute(pg_url, "INSERT INTO email_contacts (email_id, contact_id, rule) VALUES (1, 1, 'address')")
     code, _, err = run("inbox", db=pg_url)
     assert code == 0, err
-    assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == last
+    assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == migrations.SCHEMA_VERSION
+    flags = rawdb.rows(pg_url, "SELECT id, has_contact FROM emails ORDER BY id")
+    assert [tuple(r) for r in flags] == [(1, 1), (2, 0)]
 
 
 def test_a_database_of_another_program_is_left_alone(pg_url):

@@ -264,8 +264,8 @@ def insert_email(db: Database, e: NewEmail) -> int:
             raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
             subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
             deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, link_input_json,
-            bcc_deal_id, parse_status, captured_utc, is_deal_manual)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
+            bcc_deal_id, parse_status, captured_utc, is_deal_manual, has_contact)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
         (
             e.owner_id,
             e.thread_id,
@@ -302,6 +302,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
             e.parse_status,
             e.captured_utc,
             int(e.is_deal_manual),
+            int(bool(e.contacts)),  # its links, written next, all count (see _insert_contact_links)
         ),
     )
     rows = set()

@@ -220,6 +220,16 @@ def _cause_columns(cause: LinkCause | None) -> tuple[int | None, str | None, int
 # --- what re-linking writes ---------------------------------------------------------------------
 
 
+# The email's has_contact once write_email_links has written its links: a link of the other kind (by
+# hand or not) that counts, or a counted new link whose contact has no row of the other kind (that
+# row stays, and the new one is not written).
+_HAS_CONTACT_AFTER = (
+    "CASE WHEN EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_manual != :manual "
+    "AND is_proposed = 0) THEN 1 WHEN :counted > (SELECT count(*) FROM email_contacts WHERE email_id = :id "
+    "AND is_manual != :manual AND {}) THEN 1 ELSE 0 END"
+)
+
+
 def write_email_links(
     db: Database,
     email_id: int,
@@ -236,34 +246,52 @@ def write_email_links(
     contacts_manual: bool,
 ) -> None:
     """New links for one email. ``contacts_manual``: they are the contacts its owner chose by hand (the
-    same contacts, with the engine's words), which replace the hand-made rows and nothing else."""
+    same contacts, with the engine's words), which replace the hand-made rows and nothing else.
+
+    The email row is written once, with its ``has_contact`` as the links will leave it; the links
+    are then changed in place (rows that stay are updated, not deleted and added again), so that
+    the database's own upkeep of that flag finds nothing to change.
+    """
+    manual = int(contacts_manual)
+    rows = [
+        (email_id, cid, address, rule, reason, manual, *_cause_columns(cause))
+        for cid, address, rule, reason, cause in contacts
+    ]
+    counted = [row[1] for row in rows if not row[8]]
     by, at, proposed = _cause_columns(deal_cause)
     db.execute(
-        "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, needs_deal = ?, is_automated = ?, "
-        "link_verdict = ?, link_trace_json = ?, deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = ? "
-        "WHERE id = ?",
-        (
-            deal_id,
-            deal_rule,
-            int(is_deal_manual),
-            int(needs_deal),
-            int(is_automated),
-            verdict,
-            trace_json,
-            by,
-            at,
-            proposed,
-            email_id,
-        ),
+        "UPDATE emails SET deal_id = :deal, deal_rule = :rule, is_deal_manual = :deal_manual, needs_deal = :needs, "
+        "is_automated = :automated, link_verdict = :verdict, link_trace_json = :trace, deal_caused_by = :by, "
+        "deal_caused_utc = :at, is_deal_proposed = :proposed, "
+        f"has_contact = {_HAS_CONTACT_AFTER.format(db.in_json('contact_id', ':counted_ids'))} WHERE id = :id",
+        {
+            "deal": deal_id,
+            "rule": deal_rule,
+            "deal_manual": int(is_deal_manual),
+            "needs": int(needs_deal),
+            "automated": int(is_automated),
+            "verdict": verdict,
+            "trace": trace_json,
+            "by": by,
+            "at": at,
+            "proposed": proposed,
+            "id": email_id,
+            "manual": manual,
+            "counted": len(counted),
+            "counted_ids": json.dumps(counted),
+        },
     )
-    db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = ?", (email_id, int(contacts_manual)))
     db.executemany(
-        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual, caused_by, "
-        "caused_utc, is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            (email_id, cid, address, rule, reason, int(contacts_manual), *_cause_columns(cause))
-            for cid, address, rule, reason, cause in contacts
-        ],
+        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual, caused_by, caused_utc, "
+        "is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_id, contact_id) DO UPDATE SET "
+        "address = excluded.address, rule = excluded.rule, reason = excluded.reason, caused_by = excluded.caused_by, "
+        "caused_utc = excluded.caused_utc, is_proposed = excluded.is_proposed "
+        "WHERE email_contacts.is_manual = excluded.is_manual",
+        rows,
+    )
+    db.execute(
+        f"DELETE FROM email_contacts WHERE email_id = ? AND is_manual = ? AND NOT ({db.in_json('contact_id', '?')})",
+        (email_id, manual, json.dumps([row[1] for row in rows])),
     )
 
 

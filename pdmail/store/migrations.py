@@ -716,8 +716,42 @@ def m014_reserved(db: sqlite3.Connection) -> None:
     """Number 14 belongs to a migration made alongside this one; it changes nothing here."""
 
 
-def m015_raw_messages_uncompressed(db: sqlite3.Connection) -> None:
-    """Nothing on SQLite, which never compresses what it stores; see PostgreSQL's step."""
+def m015_contact_links_counted(db: sqlite3.Connection) -> None:
+    """Each email says whether it has a contact link that counts for sharing (``has_contact``).
+
+    The sharing law asked, for every email another user might see, whether a contact link that
+    counts exists: a look into ``email_contacts`` per email. Counting a team's inbox of a million
+    emails made 370,000 of them. Now the email carries the answer, so the law reads the email's own
+    columns and a count reads one index (``emails_seen_by_folder``). The database keeps the flag
+    right itself: triggers on ``email_contacts`` set it when a link that counts is added and clear
+    it when the last one goes or becomes a proposal, whoever writes the links. Capture and re-linking
+    write it with the email, so that the triggers find nothing left to do.
+
+    (On PostgreSQL the migration also stores raw messages uncompressed; SQLite never compresses.)
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE emails ADD COLUMN has_contact INTEGER NOT NULL DEFAULT 0;
+        UPDATE emails SET has_contact = 1 WHERE id IN (SELECT email_id FROM email_contacts WHERE is_proposed = 0);
+        CREATE TRIGGER email_contacts_counted_added AFTER INSERT ON email_contacts WHEN NEW.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_contact = 1 WHERE id = NEW.email_id AND has_contact = 0;
+        END;
+        CREATE TRIGGER email_contacts_counted_removed AFTER DELETE ON email_contacts WHEN OLD.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
+        END;
+        CREATE TRIGGER email_contacts_counted_changed AFTER UPDATE OF email_id, is_proposed ON email_contacts
+        BEGIN
+            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
+            UPDATE emails SET has_contact = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_contact = 0;
+        END;
+        CREATE INDEX emails_seen_by_folder ON emails(folder, owner_id, visibility, has_contact, deal_id, is_deal_proposed);
+        """,
+    )
 
 
 MIGRATIONS: list[Migration] = [
@@ -735,7 +769,7 @@ MIGRATIONS: list[Migration] = [
     ("012_ids_never_reused", m012_ids_never_reused),
     ("013_reserved", m013_reserved),
     ("014_reserved", m014_reserved),
-    ("015_raw_messages_uncompressed", m015_raw_messages_uncompressed),
+    ("015_contact_links_counted", m015_contact_links_counted),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

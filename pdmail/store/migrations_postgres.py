@@ -403,14 +403,41 @@ def m001_baseline(db: PostgresDatabase) -> None:
             db.execute(statement)
 
 
-def m015_raw_messages_uncompressed(db: PostgresDatabase) -> None:
-    """Raw messages are stored as they are, out of line, without compression.
+_CONTACT_LINKS_COUNTED_015 = (
+    "ALTER TABLE emails ADD COLUMN has_contact BIGINT NOT NULL DEFAULT 0",
+    "UPDATE emails SET has_contact = 1 WHERE id IN (SELECT email_id FROM email_contacts WHERE is_proposed = 0)",
+    """CREATE FUNCTION email_contacts_counted() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF TG_OP <> 'INSERT' AND OLD.is_proposed = 0 THEN
+            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
+        END IF;
+        IF TG_OP <> 'DELETE' AND NEW.is_proposed = 0 THEN
+            UPDATE emails SET has_contact = 1 WHERE id = NEW.email_id AND has_contact = 0;
+        END IF;
+        RETURN NULL;
+    END
+    $$""",
+    "CREATE TRIGGER email_contacts_counted AFTER INSERT OR DELETE OR UPDATE OF email_id, is_proposed "
+    "ON email_contacts FOR EACH ROW EXECUTE FUNCTION email_contacts_counted()",
+    "CREATE INDEX emails_seen_by_folder ON emails(folder, owner_id, visibility, has_contact, deal_id, is_deal_proposed)",
+    "ALTER TABLE raw_messages ALTER COLUMN data SET STORAGE EXTERNAL",
+)
 
-    Mail is mostly base64 attachments and already-compressed files, which PostgreSQL's compression
-    (pglz) shrinks by a quarter at best, at a high price: storing the raw bytes was the dearest
-    statement of capture. Rows written before keep their form; both read alike.
+
+def m015_contact_links_counted(db: PostgresDatabase) -> None:
+    """As on SQLite (see :func:`pdmail.store.migrations.m015_contact_links_counted`), with one trigger
+    function. It runs with the rights of the database's owner, as the flag is the database's own
+    bookkeeping: whoever may change a link changes the flag with it.
+
+    Raw messages are also stored as they are from now on, out of line and uncompressed. Mail is
+    mostly base64 attachments and already-compressed files, which PostgreSQL's compression (pglz)
+    shrinks by a quarter at best, at a high price: storing the raw bytes was the dearest statement
+    of capture. Rows written before keep their form; both read alike.
     """
-    db.execute("ALTER TABLE raw_messages ALTER COLUMN data SET STORAGE EXTERNAL")
+    for statement in _CONTACT_LINKS_COUNTED_015:
+        db.execute(statement)
 
 
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline, or nothing
@@ -420,7 +447,7 @@ STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     **{n: None for n in range(2, 13)},
     13: None,  # made alongside migration 15; it changes nothing here
     14: None,  # made alongside migration 15; it changes nothing here
-    15: m015_raw_messages_uncompressed,
+    15: m015_contact_links_counted,
 }
 
 

@@ -3,6 +3,10 @@ sessions without JIT, and the full-text words cut by the parser processes."""
 
 from __future__ import annotations
 
+import contextlib
+import threading
+import time
+
 import pytest
 import rawdb
 from entrypoint import mail, pdmail
@@ -110,3 +114,47 @@ def test_the_quick_and_the_careful_paths_cut_alike():
     cut = [search_words.words(f) for f in fields]
     assert search_words._within_limits(cut)
     assert search_words._positions(cut) == search_words._positions_capped(cut)
+
+
+def waiting_for_locks(pg_url) -> int:
+    return rawdb.scalar(
+        pg_url,
+        "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+        "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+
+
+def test_a_piped_message_waits_behind_one_bulk_writer_not_all_of_them(pg_url):
+    """The write lock goes to writers in turn. Writers of many messages queue in a line of their
+    own, so a single message waits for the batch being written and the next one, not for one batch
+    of every sync that runs."""
+    init(pg_url)
+    order: list[str] = []
+    dbs = [open_db(pg_url) for _ in range(3)]
+
+    def write(db, name: str, bulk: bool) -> None:
+        with db.bulk_writes() if bulk else contextlib.nullcontext(), db.tx():
+            order.append(name)
+
+    def start(db, name: str, bulk: bool, waiting: int) -> threading.Thread:
+        thread = threading.Thread(target=write, args=(db, name, bulk))
+        thread.start()
+        deadline = time.monotonic() + 10
+        while waiting_for_locks(pg_url) < waiting:
+            assert time.monotonic() < deadline, f"{name} never waited"
+            time.sleep(0.02)
+        return thread
+
+    try:
+        with rawdb.another_writer(pg_url):  # a batch being written
+            threads = [
+                start(dbs[0], "first sync batch", True, 1),
+                start(dbs[1], "second sync batch", True, 2),
+                start(dbs[2], "piped message", False, 3),
+            ]
+        for thread in threads:
+            thread.join(timeout=20)
+        assert order == ["first sync batch", "piped message", "second sync batch"]
+    finally:
+        for db in dbs:
+            db.close()

@@ -29,6 +29,9 @@ from pdmail.store.db import Database, busy_timeout
 # they do on SQLite, so a check-then-insert (dedupe, threading) never races another writer. Readers
 # are never held up. (The number spells "pdmail" in ASCII, to stay clear of other programs' keys.)
 WRITE_LOCK_KEY = 0x70646D61696C
+# The line that writers of many messages (sync, a folder of mail, a rescan) wait in, one at a time,
+# before they wait for the write lock: see PostgresDatabase._begin. ("pdmaim": the next number.)
+BULK_QUEUE_KEY = WRITE_LOCK_KEY + 1
 # Class of the session-level advisory locks that keep one sync per account (the account id is the key).
 SYNC_LOCK_CLASS = 0x7064
 
@@ -114,6 +117,7 @@ class PostgresDatabase(Database):
         self._depth = 0
         self._flat = False
         self._bulk = False
+        self._bulk_commits = 0
         import psycopg
 
         self._errors = psycopg
@@ -157,6 +161,23 @@ class PostgresDatabase(Database):
         return self.conn.info.transaction_status != TransactionStatus.IDLE
 
     def _begin(self) -> None:
+        """Start a write transaction: wait for the write lock, and hold it until commit.
+
+        Writers of many messages wait in a line of their own first, and only the first of that line
+        waits for the write lock itself. The write lock is granted in turn, so without that line a
+        message piped by the mail server would wait behind a batch of every sync running; with it,
+        behind two at most (the one writing and the one next in line).
+        """
+        if not self._bulk:
+            self._begin_and_lock()
+            return
+        self.execute("SELECT pg_advisory_lock(?)", (BULK_QUEUE_KEY,))
+        try:
+            self._begin_and_lock()
+        finally:
+            self._leave_queue()
+
+    def _begin_and_lock(self) -> None:
         self.execute("BEGIN")
         try:
             self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
@@ -164,19 +185,28 @@ class PostgresDatabase(Database):
             self._rollback()  # the transaction is aborted: nothing more may run on it
             raise
 
+    def _leave_queue(self) -> None:
+        try:
+            self.conn.execute("SELECT pg_advisory_unlock(%s)", (BULK_QUEUE_KEY,))
+        except self._errors.OperationalError:
+            pass  # the connection is gone, and the session's locks with it
+
     def _commit(self) -> None:
         self.execute("COMMIT")
         if self._bulk:
-            self._plan_again()
+            self._bulk_commits += 1
+            if self._bulk_commits & (self._bulk_commits - 1) == 0:  # the 1st, 2nd, 4th, 8th...
+                self._plan_again()
 
     def _plan_again(self) -> None:
-        """Forget this session's prepared statements, so that the next batch plans them anew.
+        """Forget this session's prepared statements, so that the next batches plan them anew.
 
         A statement run often is prepared, and PostgreSQL then keeps one plan for it. Made while the
         first messages went into a new database, that plan reads the whole of what were tiny tables
         (the duplicate check, the thread lookups): at 10,000 messages every lookup walks 10,000 rows.
-        Planned again after each batch, they use the indexes as soon as the tables have grown.
-        (psycopg forgets its own record of them on seeing this statement.)
+        Planned again after the 1st, 2nd, 4th, 8th... commit of a bulk write, a plan is used while
+        the tables it reads grow to twice their size at most, and indexes are used as soon as they
+        pay. (psycopg forgets its own record of them on seeing this statement.)
         """
         self.execute("DEALLOCATE ALL")
 
@@ -188,15 +218,17 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def bulk_writes(self, *, refetchable: bool = False) -> Iterator[Database]:
-        """Writing many messages: statements are planned again after each commit (see :meth:`_plan_again`);
-        a sync (whose mail the server keeps) may skip waiting for the commit record to be flushed."""
+        """Writing many messages: the transactions wait in the line of such writers (see :meth:`_begin`),
+        statements are planned again as the tables grow (see :meth:`_plan_again`), and a sync (whose
+        mail the server keeps) may skip waiting for the commit record to be flushed."""
         if refetchable:
             self.execute("SET synchronous_commit = off")
-        self._bulk = True
+        outer = self._bulk, self._bulk_commits
+        self._bulk, self._bulk_commits = True, 0
         try:
             yield self
         finally:
-            self._bulk = False
+            self._bulk, self._bulk_commits = outer
             if refetchable:
                 self.execute("RESET synchronous_commit")
 

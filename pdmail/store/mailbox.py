@@ -388,9 +388,15 @@ def search_query(
 
 
 def search(db: Database, viewer: User, text: str, *, limit: int = 50, team: bool = True) -> list[dict]:
+    """The newest matches the viewer may see. With many full-text matches, walking the mail newest
+    first is the faster plan: SQLite is told so, after counting up to MANY_MATCHES of them. Where
+    the engine takes no such hint (PostgreSQL's planner chooses for itself) both are one statement,
+    and nothing is counted."""
     sql, params = search_query(db, viewer, text, limit=limit, team=team)
-    if "fts" in params and _matches_at_least(db, params["fts"], MANY_MATCHES):
-        sql, params = search_query(db, viewer, text, limit=limit, team=team, by_date=True)
+    if "fts" in params:
+        by_date, by_date_params = search_query(db, viewer, text, limit=limit, team=team, by_date=True)
+        if by_date != sql and _matches_at_least(db, params["fts"], MANY_MATCHES):
+            sql, params = by_date, by_date_params
     return _to_json(db, viewer, db.all(sql, params))
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 # RFC 5322 atext: what a local part or domain may hold without quotes.
 _ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-"
@@ -20,11 +21,14 @@ _IPV4_RE = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4
 _GENERAL_LITERAL_RE = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[!-Z^-~]+")
 
 
+@lru_cache(maxsize=1 << 16)
 def normalize_address(address: str) -> str:
     """Lower-case and trim an address; comparison in pdmail is case-insensitive throughout.
 
     A quoted local part that needs no quotes (``"ann"@x``) is the same mailbox as the plain one
     (RFC 5321 §4.1.2), so it is written plainly and matches the contact who has it.
+
+    Remembered: linking asks for the same few thousand addresses millions of times over a rescan.
     """
     value = address.strip().strip("<>").strip().lower()
     if value.startswith('"'):
@@ -119,6 +123,8 @@ def normalize_block_pattern(pattern: str) -> str:
 
 def is_blocked(address: str, patterns: frozenset[str] | set[str]) -> bool:
     """True when the address, or its domain or any parent domain, is on the block list."""
+    if not patterns:
+        return False
     addr = normalize_address(address)
     if addr in patterns:
         return True

@@ -20,7 +20,8 @@ CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
-CREATE INDEX emails_seen_by_folder ON emails(folder, owner_id, visibility, has_contact, deal_id, is_deal_proposed);
+CREATE INDEX emails_visibility_facts
+            ON emails(id, owner_id, folder, visibility, has_contact, deal_id, is_deal_proposed, is_read, needs_deal);
 CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;

@@ -149,8 +149,14 @@ def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
 
 
 def count_emails(db: Database, viewer: User, f: InboxFilter) -> int:
+    """How many emails the filter finds. A team's count by folder, read or deal-less state reads the
+    narrow index of what the sharing law looks at (``emails_visibility_facts``), never the emails."""
     where, params = _base_where(viewer, f)
-    return db.scalar(f"SELECT count(*) FROM emails e WHERE {' AND '.join(where)}", params)
+    facts_only = f.team and not (
+        f.contact_id or f.deal_id or f.org_id or f.since or f.until or f.unlinked or f.proposed
+    )
+    index = db.index_hint("emails_visibility_facts") if facts_only else ""
+    return db.scalar(f"SELECT count(*) FROM emails e{index} WHERE {' AND '.join(where)}", params)
 
 
 def thread_summaries(db: Database, viewer: User, thread_ids: list[int]) -> dict[int, tuple[int, int]]:

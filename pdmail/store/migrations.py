@@ -722,10 +722,15 @@ def m015_contact_links_counted(db: sqlite3.Connection) -> None:
     The sharing law asked, for every email another user might see, whether a contact link that
     counts exists: a look into ``email_contacts`` per email. Counting a team's inbox of a million
     emails made 370,000 of them. Now the email carries the answer, so the law reads the email's own
-    columns and a count reads one index (``emails_seen_by_folder``). The database keeps the flag
-    right itself: triggers on ``email_contacts`` set it when a link that counts is added and clear
-    it when the last one goes or becomes a proposal, whoever writes the links. Capture and re-linking
-    write it with the email, so that the triggers find nothing left to do.
+    columns and a team's count reads one narrow index (``emails_visibility_facts``). The database
+    keeps the flag right itself: triggers on ``email_contacts`` set it when a link that counts is
+    added and clear it when the last one goes or becomes a proposal, whoever writes the links.
+    Capture and re-linking write it with the email, so that the triggers find nothing left to do.
+
+    The index leads with the email's id, which no listing asks for by equality: led by the folder,
+    SQLite took it for listing pages too (a file that was never analyzed makes any index look
+    selective) and sorted a whole team's inbox for a page of 50. A count names it (INDEXED BY).
+    PostgreSQL's planner knows the data: its index leads with the folder (see its step).
 
     (On PostgreSQL the migration also stores raw messages uncompressed; SQLite never compresses.)
     """
@@ -749,7 +754,8 @@ def m015_contact_links_counted(db: sqlite3.Connection) -> None:
                 AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
             UPDATE emails SET has_contact = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_contact = 0;
         END;
-        CREATE INDEX emails_seen_by_folder ON emails(folder, owner_id, visibility, has_contact, deal_id, is_deal_proposed);
+        CREATE INDEX emails_visibility_facts
+            ON emails(id, owner_id, folder, visibility, has_contact, deal_id, is_deal_proposed, is_read, needs_deal);
         """,
     )
 

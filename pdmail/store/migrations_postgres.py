@@ -421,7 +421,8 @@ _CONTACT_LINKS_COUNTED_015 = (
     $$""",
     "CREATE TRIGGER email_contacts_counted AFTER INSERT OR DELETE OR UPDATE OF email_id, is_proposed "
     "ON email_contacts FOR EACH ROW EXECUTE FUNCTION email_contacts_counted()",
-    "CREATE INDEX emails_seen_by_folder ON emails(folder, owner_id, visibility, has_contact, deal_id, is_deal_proposed)",
+    "CREATE INDEX emails_visibility_facts "
+    "ON emails(folder, owner_id, visibility, has_contact, deal_id, is_deal_proposed, is_read, needs_deal)",
     "ALTER TABLE raw_messages ALTER COLUMN data SET STORAGE EXTERNAL",
 )
 

@@ -84,8 +84,11 @@ def build(
     conn.execute("INSERT INTO app_state (key, value) VALUES ('default_user', ?)", (user_emails[0],))
     n_orgs = max(1, contacts // 8)
     conn.executemany(
-        "INSERT INTO orgs (id, name, domain, created_utc) VALUES (?, ?, ?, ?)",
-        ((o + 1, f"Org {o}", f"org{o}.example", STAMP) for o in range(n_orgs)),
+        "INSERT INTO orgs (id, name, created_utc) VALUES (?, ?, ?)", ((o + 1, f"Org {o}", STAMP) for o in range(n_orgs))
+    )
+    conn.executemany(
+        "INSERT INTO org_domains (domain, org_id, created_utc) VALUES (?, ?, ?)",
+        ((f"org{o}.example", o + 1, STAMP) for o in range(n_orgs)),
     )
     conn.executemany(
         "INSERT INTO contacts (id, name, org_id, created_utc) VALUES (?, ?, ?, ?)",

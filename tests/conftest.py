@@ -9,10 +9,28 @@ import sys
 from pathlib import Path
 
 import pytest
+import typer.testing
 from typer.testing import CliRunner
 
 # Test helpers (mail corpus, fixtures) import as top-level modules.
 sys.path.insert(0, str(Path(__file__).parent))
+
+
+def _build_once(build):
+    """Typer's test runner turns the app into click commands again for every invoke: every command's
+    signature read afresh, which took most of the time of a test that runs a command a thousand times.
+    A process of pdmail builds them once; so does the test run, keyed by the app."""
+    built: dict[int, object] = {}
+
+    def command(app):
+        if id(app) not in built:
+            built[id(app)] = build(app)
+        return built[id(app)]
+
+    return command
+
+
+typer.testing._get_command = _build_once(typer.testing._get_command)  # type: ignore[attr-defined]
 
 
 ENGINES = ("sqlite", "postgres")

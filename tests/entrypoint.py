@@ -29,6 +29,20 @@ def pdmail(*args: str, stdin: bytes = b"", env: dict | None = None, timeout: flo
     return done.returncode, done.stdout.decode(), done.stderr.decode()
 
 
+def ok(*args: str, stdin: bytes = b"", env: dict | None = None) -> str:
+    """Standard output of a command that must succeed; the failure names the command and what it said."""
+    code, out, err = pdmail(*args, stdin=stdin, env=env)
+    assert code == 0, (args, code, out, err)
+    return out
+
+
+def fails(code: int, *args: str) -> str:
+    """The one ``Error:`` line a command that must fail with ``code`` writes, with nothing on stdout."""
+    got, out, err = pdmail(*args)
+    assert got == code and out == "" and err.startswith("Error: "), (args, got, out, err)
+    return err
+
+
 def company_db(path: Path):
     db, _maria = factories.company(path)
     db.close()

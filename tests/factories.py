@@ -129,6 +129,7 @@ EMAIL_JSON_KEYS = {
     "visibility",
     "owner",
     "contacts",
+    "orgs",  # the organizations it is linked to itself (by a domain, or by hand)
     "deal",
     "needs_deal",
     "attachments",

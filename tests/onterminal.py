@@ -58,3 +58,66 @@ def on_terminal(*args: str, columns: int = 80, env: dict | None = None, stdin: b
             process.kill()
         os.close(leader)
     return code, ANSI.sub("", seen.decode(errors="replace")).replace("\r\n", "\n")
+
+
+class Conversation:
+    """`pdmail ARGS` on a pseudo-terminal that a test reads and types into, as a person would."""
+
+    def __init__(self, *args: str, columns: int = 100, env: dict | None = None) -> None:
+        self.leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+        environment = {**os.environ, "COLUMNS": str(columns), "TERM": "xterm", **(env or {})}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "pdmail", *map(str, args)],
+            stdin=follower,
+            stdout=follower,
+            stderr=follower,
+            env=environment,
+            close_fds=True,
+        )
+        os.close(follower)
+        self.seen = b""
+
+    def read_until(self, text: str, timeout: float = 30) -> str:
+        """What the terminal shows from now until ``text`` (included), without colours."""
+        start = len(self.seen)
+        deadline = time.monotonic() + timeout
+        while text.encode() not in self.seen[start:]:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no {text!r} on the terminal, which shows {self.seen[-800:]!r}")
+            ready, _, _ = select.select([self.leader], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(self.leader, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                self.seen += chunk
+        return ANSI.sub("", self.seen[start:].decode(errors="replace")).replace("\r\n", "\n")
+
+    def type(self, line: str) -> None:
+        os.write(self.leader, line.encode() + b"\r")
+
+    def finish(self, timeout: float = 60) -> tuple[int, str]:
+        """The exit code, and everything the terminal showed."""
+        deadline = time.monotonic() + timeout
+        try:
+            while time.monotonic() < deadline:
+                ready, _, _ = select.select([self.leader], [], [], 0.2)
+                if ready:
+                    try:
+                        chunk = os.read(self.leader, 65536)
+                    except OSError:
+                        break
+                    if not chunk:
+                        break
+                    self.seen += chunk
+                elif self.process.poll() is not None:
+                    break
+            code = self.process.wait(timeout=max(deadline - time.monotonic(), 1))
+        finally:
+            if self.process.poll() is None:
+                self.process.kill()
+            os.close(self.leader)
+        return code, ANSI.sub("", self.seen.decode(errors="replace")).replace("\r\n", "\n")

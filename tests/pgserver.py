@@ -359,10 +359,20 @@ class PgServer:
         return self.create_database(f"pdmail_test_{next(self._names)}", owner)
 
     def drop_database(self, name: str) -> None:
-        """Drop it even if a connection was left open on it (such sessions are ended)."""
+        """Drop it even if a connection was left open on it (such sessions are ended), and the roles
+        pdmail made for it (its tables' owner, its users' group, its definer): roles outlive databases."""
+        import psycopg
         from psycopg import sql
 
+        from pdmail.store.logins_postgres import role_names
+
         self._admin_conn().execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        names = role_names(name)
+        for role in (names.users, names.definer, names.tables):
+            try:
+                self._admin_conn().execute(sql.SQL("DROP ROLE IF EXISTS {}").format(sql.Identifier(role)))
+            except psycopg.errors.DependentObjectsStillReferenced:
+                pass  # it still owns something in a copy of that database: the copy's drop takes it
 
     def create_role(self, name: str) -> str:
         """A role that can log in and is not a superuser (local connections are trusted: no password)."""

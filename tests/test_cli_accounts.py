@@ -163,9 +163,9 @@ def test_list_default_and_remove(company):
     assert rows[1]["secret"] == "password from $A"
     company.ok("account", "default", "side")
     assert [r["name"] for r in company.json("account", "list") if r["is_default"]] == ["side"]
-    company.ok("account", "remove", "side")
+    company.ok("account", "remove", "side", "--yes")
     assert [r["name"] for r in company.json("account", "list")] == ["work"]
-    assert company("account", "remove", "side").exit_code == 4
+    assert company("account", "remove", "side", "--yes").exit_code == 4
     assert "never" in company.ok("account", "list").stdout
 
 

@@ -270,3 +270,39 @@ def test_every_admin_only_change_is_refused_to_a_user_and_changes_nothing(compan
     ]
     assert company.json("settings", "alt-address", "list", "--pending")[0]["address"] == "sam.lee@home.example"
     assert [t["name"] for t in company.json("template", "list")] == ["follow-up"]
+
+
+def test_a_removed_user_no_longer_acts_and_keeps_their_mail(company):
+    company.ok("contact", "add", "Ada Byron", "--email", "ada@acme.example")
+    sent = (
+        b"From: Sam <sam@northwind.example>\r\nTo: Ada <ada@acme.example>\r\nSubject: Quote\r\n"
+        b"Date: Mon, 16 Nov 2026 09:00:00 +0000\r\nMessage-ID: <q1@northwind.example>\r\n\r\nHello.\r\n"
+    )
+    company.ok("bcc-ingest", input=sent)
+    yourself = company("user", "remove", "maria@northwind.example")
+    assert yourself.exit_code == 2 and "cannot remove yourself" in yourself.stderr
+    not_admin = company("user", "remove", "ines@northwind.example", "--user", "sam@northwind.example")
+    assert not_admin.exit_code == 5 and "only an admin" in not_admin.stderr
+
+    assert company.ok("user", "remove", "Sam Lee").stdout == "Removed sam@northwind.example; their mail stays.\n"
+    gone = company("inbox", "--user", "sam@northwind.example")
+    assert gone.exit_code == 2 and "user sam@northwind.example was removed" in gone.stderr
+    kept = company.json("inbox", "--team", "--folder", "all", "--user", "ines@northwind.example")
+    assert [(e["subject"], e["owner"]) for e in kept] == [("Quote", "sam@northwind.example")]
+    listed = {u["email"]: u["removed"] for u in company.json("user", "list")}
+    assert listed == {"maria@northwind.example": False, "sam@northwind.example": True, "ines@northwind.example": False}
+    again = company("user", "remove", "sam@northwind.example")
+    assert again.exit_code == 2 and "removed already" in again.stderr
+
+
+def test_the_default_user_is_not_removed(company):
+    company.ok("user", "default", "ines@northwind.example")
+    refused = company("user", "remove", "ines@northwind.example", "--user", "maria@northwind.example")
+    assert refused.exit_code == 2 and "is the default user" in refused.stderr
+    assert not any(u["removed"] for u in company.json("user", "list"))
+
+
+@pytest.mark.sqlite_only
+def test_a_file_has_no_login_roles(cli):
+    refused = cli("init", "--name", "Maria", "--email", "maria@northwind.example", "--db-role", "maria")
+    assert refused.exit_code == 2 and "a database file has no logins" in refused.stderr

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.both_engines
 
 def test_contact_add_list_show(company):
     org = company.json("org", "add", "Acme Corp", "--domain", "acme.example")
-    assert org == {"id": 1, "name": "Acme Corp", "domain": "acme.example"}
+    assert org == {"id": 1, "name": "Acme Corp", "domain": "acme.example", "domains": ["acme.example"]}
     contact = company.json(
         "contact", "add", "Ada Byron", "--email", "Ada@Acme.example", "--email", "ada.b@acme.example", "--org", "1"
     )
@@ -107,7 +107,11 @@ def test_contact_import_reports_bad_rows_by_line_and_keeps_good_ones(company, tm
     assert [(e["line"], e["error"]) for e in report["errors"]] == [
         (4, "no email address"),
         (5, "not an email address: 'not-an-address'"),
-        (6, "ada@acme.example already belongs to contact 1 (Ada Byron)"),
+        (
+            6,
+            "ada@acme.example already belongs to contact 1 (Ada Byron); add --update to change it from the "
+            "file, or --skip-existing to leave it as it is",
+        ),
     ]
     contacts = company.json("contact", "list")
     assert [(c["name"], c["emails"], c["org"]) for c in contacts] == [

@@ -264,13 +264,15 @@ def test_sync_json_is_an_array_for_one_account_and_for_many(world, tmp_path):
         "updated": 0,
         "deleted": 0,
         "skipped": 0,
+        "left_out": {"older": 0, "not_from_contacts": 0, "since": None},
+        "pushed": {"read": 0, "unread": 0, "archived": 0, "deleted": 0, "restored": 0},
         "errors": [],
     }
     other = tmp_path / "Other"
     for sub in ("cur", "new", "tmp"):
         (other / sub).mkdir(parents=True)
     ok("account", "add", "other", "--address", MARIA, "--maildir", other)
-    ok("account", "remove", "smtp")
+    ok("account", "remove", "smtp", "--yes")
     both = json.loads(ok("sync", "--json"))
     assert sorted(r["account"] for r in both) == ["maildir-of-maria-at-northwind", "other"]
     lines = ok("sync", "--nl").splitlines()

@@ -38,7 +38,18 @@ def test_sync_prints_one_summary_line_per_account(cli, box):
 def test_sync_json_summary(cli, box):
     box.put("INBOX", mail(1))
     data = cli.json("sync", "--user", OWNER, "--account", "local")
-    assert data == [{"account": "local", "new": 1, "updated": 0, "deleted": 0, "skipped": 0, "errors": []}]
+    assert data == [
+        {
+            "account": "local",
+            "new": 1,
+            "updated": 0,
+            "deleted": 0,
+            "skipped": 0,
+            "left_out": {"older": 0, "not_from_contacts": 0, "since": None},
+            "pushed": {"read": 0, "unread": 0, "archived": 0, "deleted": 0, "restored": 0},
+            "errors": [],
+        }
+    ]
     assert cli.json("sync", "--user", OWNER)[0]["new"] == 0  # one account or many: an array
 
 
@@ -137,5 +148,5 @@ def test_past_mail_only_from_known_contacts_by_default(company, tmp_path):
         "account", "add", "home", "--address", OWNER, "--maildir", str(box.root), "--since", "all", "--user", OWNER
     )
     (data,) = company.json("sync", "--user", OWNER)
-    assert (data["new"], data["skipped"]) == (1, 1)
-    assert company.json("sync", "--user", OWNER)[0]["skipped"] == 0
+    assert (data["new"], data["skipped"], data["left_out"]["not_from_contacts"]) == (1, 0, 1)
+    assert company.json("sync", "--user", OWNER)[0]["left_out"]["not_from_contacts"] == 0

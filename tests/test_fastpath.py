@@ -131,3 +131,59 @@ def test_version_and_other_commands_still_answer(initialized):
     assert pdmail("--version")[:2] == (0, f"pdmail {__version__}\n")
     code, out, _ = pdmail("bcc-ingest", "--quarantine", "--json")
     assert code == 0 and json.loads(out) == []
+
+
+# --- what a piped message loads --------------------------------------------------------------------
+
+# A mail server starts pdmail once per message: it must pay for the interpreter, the parser and the
+# database only. Not for the command-line toolkit or the terminal renderer, nor for the machinery of
+# big runs (helper processes, batches, reading files).
+NOT_FOR_ONE_MESSAGE = (
+    "typer",
+    "click",
+    "rich",
+    "multiprocessing",
+    "concurrent",
+    "pdmail.cli.app",
+    "pdmail.core.worker_pool",
+    "pdmail.capture.parse_pool",
+    "pdmail.capture.batch",
+    "pdmail.capture.batch_writer",
+    "pdmail.capture.batch_facts",
+)
+
+
+def modules_loaded_by(*args: str, stdin: bytes) -> tuple[int, set[str]]:
+    """The exit code and every module the real `pdmail` process loaded (``python -X importtime``)."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pdmail", *args], input=stdin, capture_output=True, timeout=60
+    )
+    lines = done.stderr.decode().splitlines()
+    return done.returncode, {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+
+
+def forbidden(loaded: set[str]) -> set[str]:
+    return {m for m in loaded for name in NOT_FOR_ONE_MESSAGE if m == name or m.startswith(name + ".")}
+
+
+@pytest.mark.parametrize(
+    "message, code",
+    [
+        (mail(mid="<lean1@northwind.example>"), 0),  # stored
+        (mail(frm="Eve <eve@elsewhere.example>", mid="<lean2@elsewhere.example>"), 3),  # quarantined
+    ],
+)
+def test_piped_message_loads_no_toolkit_and_no_process_pool(initialized, message, code):
+    exit_code, loaded = modules_loaded_by("bcc-ingest", "--json", stdin=message)
+    assert exit_code == code
+    assert {"pdmail.mime.parse", "pdmail.capture.save"} <= loaded  # it did take the short path and store
+    assert forbidden(loaded) == set()
+    exit_code, loaded = modules_loaded_by("bcc-ingest", "--mta", stdin=message)  # again: now a duplicate
+    assert exit_code == 0
+    assert forbidden(loaded) == set()
+
+
+def test_the_full_command_line_does_load_the_toolkit(initialized):
+    """The check above can fail: a command that is not a piped message loads what it forbids."""
+    _, loaded = modules_loaded_by("bcc-ingest", "--quarantine", "--json", stdin=b"")
+    assert {"typer", "click"} & forbidden(loaded)

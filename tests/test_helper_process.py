@@ -181,3 +181,25 @@ def _running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def _noted(task: tuple[str, str, float]) -> str:
+    """Note the task in a file, after a pause, and answer its name."""
+    path, name, pause = task
+    time.sleep(pause)
+    with open(path, "a") as notes:
+        notes.write(name + "\n")
+    return name
+
+
+def test_a_task_abandoned_before_its_turn_is_skipped_by_the_helper(tmp_path):
+    notes = str(tmp_path / "ran.txt")
+    with HelperPool(1, _noted) as helpers:
+        first = helpers.submit((notes, "first", 1.0))
+        unwanted = [helpers.submit((notes, f"unwanted{i}", 0)) for i in range(3)]
+        for task in unwanted:
+            task.abandon()  # done elsewhere meanwhile: the helper need not spend its time on them
+        last = helpers.submit((notes, "last", 0))
+        assert (first(), last()) == ("first", "last")
+    with open(notes) as ran:
+        assert ran.read().split() == ["first", "last"]

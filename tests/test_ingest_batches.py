@@ -190,3 +190,80 @@ def test_the_search_index_is_written_once_per_batch_not_once_per_message(company
         db.conn.set_trace_callback(None)
         db.close()
     assert len(segments) < 5, f"{len(segments)} index segments written for one batch of 40 messages"
+
+
+# --- a batch's facts are read for the whole batch ----------------------------------------------------
+
+
+def _raw(mid: str, *, to: str = "ada@acme.example", subject: str = "Offer", body: str = "Hello", reply_to_mid=None):
+    import factories as f
+
+    return f.raw_message(
+        frm="Maria Lopez <maria@northwind.example>",
+        to=(to,),
+        subject=subject,
+        mid=mid,
+        in_reply_to=reply_to_mid,
+        body=body + "\r\n",
+    )
+
+
+def test_a_batch_decides_each_message_as_the_store_would_one_at_a_time(company, db_path):
+    """Messages of one batch that depend on stored mail and on each other: read for the whole batch,
+    the facts still see what the store holds and what the batch wrote before each message."""
+    company.ok("contact", "add", "Ada Byron", "--email", "ada@acme.example")
+    stored = _raw("s1", body="The first offer")
+    db = open_db(db_path)
+    try:
+        before = ingest_module.ingest_bcc(db, stored, label="before")
+        assert before.status == "stored"
+        new_b = _raw("b1", subject="Belts", body="Belts offer")
+        batch = [
+            ("dup-of-stored", stored, "duplicate"),
+            ("b", new_b, "stored"),
+            ("b-again", new_b, "duplicate"),
+            ("taken-id", _raw("s1", body="Other content, same Message-ID"), "stored"),
+            ("reply-to-stored", _raw("r1", subject="Re: Offer", body="Thanks", reply_to_mid="s1"), "stored"),
+            ("reply-to-b", _raw("r2", subject="Re: Belts", body="More belts", reply_to_mid="b1"), "stored"),
+            ("new-customer", _raw("n1", to="zoe@newco.example", body="Hello Zoe"), "stored"),
+            ("new-customer-again", _raw("n2", to="zoe@newco.example", body="Hello again Zoe"), "stored"),
+        ]
+        outcomes = ingest_module.ingest_many(db, [Input(label, raw=raw) for label, raw, _ in batch], workers=0)
+        assert [(o.source, o.status) for o in outcomes] == [(label, status) for label, _, status in batch]
+        by_label = {o.source: o for o in outcomes}
+        assert any("differs in content" in w for w in by_label["taken-id"].warnings)
+
+        def thread_of(email_id):
+            return db.scalar("SELECT thread_id FROM emails WHERE id = ?", (email_id,))
+
+        assert thread_of(by_label["reply-to-stored"].id) == thread_of(before.id)
+        assert thread_of(by_label["reply-to-b"].id) == thread_of(by_label["b"].id)
+        zoe = db.all("SELECT contact_id FROM contact_emails WHERE email = 'zoe@newco.example'")
+        assert len(zoe) == 1  # made by the first message, found by the second
+        linked = {r[0] for r in db.all("SELECT x.email_id FROM email_contacts x WHERE x.contact_id = ?", (zoe[0][0],))}
+        assert {by_label["new-customer"].id, by_label["new-customer-again"].id} <= linked
+    finally:
+        db.close()
+
+
+@pytest.mark.sqlite_only  # counted with SQLite's statement trace; PostgreSQL runs the same code
+def test_a_batch_of_new_mail_asks_the_store_a_few_questions_not_a_few_per_message(company, db_path):
+    import re
+
+    db = open_db(db_path)
+    asked: list[str] = []  # each statement as run, its values written back as markers
+    db.conn.set_trace_callback(lambda sql: asked.append(re.sub(r"'[^']*'|\b\d+\b", "?", " ".join(sql.split()))))
+    new_mail = [_raw(f"q{i}", to=f"buyer{i}@newco{i}.example", body=f"Offer {i}") for i in range(40)]
+    try:
+        outcomes = ingest_module.ingest_many(db, [Input(f"m{i}", raw=raw) for i, raw in enumerate(new_mail)], workers=0)
+        assert [o.status for o in outcomes] == ["stored"] * 40
+    finally:
+        db.conn.set_trace_callback(None)
+        db.close()
+
+    def times(start: str) -> int:
+        return sum(1 for sql in asked if sql.startswith(start))
+
+    assert times("SELECT id FROM emails WHERE owner_id = ? AND fingerprint = ?") <= 1  # was one per message
+    assert times("SELECT id FROM emails WHERE owner_id = ? AND message_id_norm = ?") <= 1
+    assert times("SELECT e.email, c.id, c.name, c.org_id FROM contact_emails") <= 2

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pdmail.core.models import Address, Contact, Deal, ParsedEmail
+from pdmail.core.models import Address, Contact, Deal, Organization, ParsedEmail
 from pdmail.linking.engine import (
     LinkContext,
     LinkInput,
@@ -79,6 +79,46 @@ def ctx(**changes) -> LinkContext:
     return replace(base, **changes)
 
 
+# Organizations by their domains. Globex has two domains and one open deal of its own; Globex Labs a
+# subdomain of Globex's; Initech's domain is claimed twice; Umbrella has two open deals; one
+# organization claims a free-mail domain (as an older pdmail let it) and one the team's own acme.example.
+GLOBEX = Organization(400, "Globex", ("globex.example", "globex-eu.example"))
+LABS = Organization(410, "Globex Labs", ("labs.globex.example",))
+INITECH = Organization(500, "Initech", ("initech.example",))
+INITECH_TOO = Organization(501, "Initech Spinoff", ("initech.example",))
+UMBRELLA = Organization(600, "Umbrella", ("umbrella.example",))
+MAILERS = Organization(700, "Gmail fans", ("gmail.com",))
+OURSELVES = Organization(800, "Acme itself", ("acme.example",))
+ORGS = (GLOBEX, LABS, INITECH, INITECH_TOO, UMBRELLA, MAILERS, OURSELVES)
+ORG_DEALS = {
+    400: (Deal(91, "Globex fleet", "open", org_id=400), Deal(96, "Globex pilot", "won", org_id=400)),
+    600: (Deal(92, "Umbrella east", "open", org_id=600), Deal(93, "Umbrella west", "open", org_id=600)),
+}
+ORG_CONTACTS = [
+    Contact(12, "Gus Globex", ("gus@globex.example",), org_id=400),  # has a deal of his own
+    Contact(13, "Hal Globex", ("hal@globex.example",)),  # in no organization, no deal
+    Contact(14, "Ivy Elsewhere", ("ivy@globex.example",), org_id=999),  # moved to another organization
+]
+GUS_DEAL = Deal(95, "Gus's own order", "open", contact_id=12, org_id=400)
+
+
+def octx(**changes) -> LinkContext:
+    """The truth table's context, with organizations claiming domains."""
+    by_domain: dict[str, tuple[Organization, ...]] = {}
+    for org in ORGS:
+        for domain in org.domains:
+            by_domain[domain] = (*by_domain.get(domain, ()), org)
+    deals = {**DEALS_BY_ID, **{d.id: d for group in ORG_DEALS.values() for d in group}, GUS_DEAL.id: GUS_DEAL}
+    base = ctx(
+        contacts_by_address={**CONTACTS_BY_ADDRESS, **{e: c for c in ORG_CONTACTS for e in c.emails}},
+        deals_by_contact={**DEALS_BY_CONTACT, 12: (GUS_DEAL,)},
+        deals_by_id=deals,
+        orgs_by_domain=by_domain,
+        deals_by_org=ORG_DEALS,
+    )
+    return replace(base, **changes)
+
+
 def a(email: str, name: str = "") -> Address:
     return Address(name, email)
 
@@ -131,6 +171,7 @@ class Row:
     capture: bool = True
     verdict: str | None = None
     rules: tuple[str, ...] = field(default=())
+    orgs: tuple[int, ...] = ()
 
 
 TABLE = [
@@ -762,6 +803,160 @@ TABLE = [
         verdict="blocked",
         rules=("list-rewritten-from", "customer-side", "blocked-sender"),
     ),
+    # --- organizations by domain -----------------------------------------------------------------
+    Row(
+        "a person with no contact at an organization's domain links it and its one open deal",
+        incoming("ann@globex.example"),
+        octx(),
+        ("ann@globex.example",),
+        deal=91,
+        deal_rule="deal-single-open",
+        orgs=(400,),
+        rules=("customer-side", "no-contact", "org-domain", "deal-single-open"),
+    ),
+    Row(
+        "a subdomain belongs to its organization",
+        incoming("ann@eu.globex.example"),
+        octx(),
+        ("ann@eu.globex.example",),
+        deal=91,
+        deal_rule="deal-single-open",
+        orgs=(400,),
+        rules=("customer-side", "no-contact", "org-domain", "deal-single-open"),
+    ),
+    Row(
+        "an organization's second domain is as good as its first",
+        outgoing(["li@globex-eu.example"]),
+        octx(),
+        ("li@globex-eu.example",),
+        deal=91,
+        deal_rule="deal-single-open",
+        orgs=(400,),
+        rules=("customer-side", "no-contact", "org-domain", "deal-single-open"),
+    ),
+    Row(
+        "the most specific domain decides: a subsidiary's own domain before its parent's",
+        incoming("lu@labs.globex.example"),
+        octx(),
+        ("lu@labs.globex.example",),
+        orgs=(410,),
+        rules=("customer-side", "no-contact", "org-domain", "deal-none-open"),
+    ),
+    Row(
+        "a domain two organizations claim links neither",
+        incoming("bill@initech.example"),
+        octx(),
+        ("bill@initech.example",),
+        rules=("customer-side", "no-contact", "org-domain-shared", "deal-none-open"),
+    ),
+    Row(
+        "a free-mail domain identifies no organization, even one that claims it",
+        incoming("someone@gmail.com"),
+        octx(),
+        ("someone@gmail.com",),
+        rules=("customer-side", "no-contact", "org-domain-free-mail", "deal-none-open"),
+    ),
+    Row(
+        "a domain of the company's own people identifies no organization",
+        incoming("intern@acme.example"),
+        octx(),
+        ("intern@acme.example",),
+        rules=("customer-side", "no-contact", "org-domain-own", "deal-none-open"),
+    ),
+    Row(
+        "an organization with several open deals: the email needs a deal",
+        incoming("kim@umbrella.example"),
+        octx(),
+        ("kim@umbrella.example",),
+        needs_deal=True,
+        candidates=(92, 93),
+        orgs=(600,),
+        rules=("customer-side", "no-contact", "org-domain", "deal-several-open"),
+    ),
+    Row(
+        "two people at two organizations pool their open deals",
+        outgoing(["ann@globex.example", "kim@umbrella.example"]),
+        octx(),
+        ("ann@globex.example", "kim@umbrella.example"),
+        needs_deal=True,
+        candidates=(91, 92, 93),
+        orgs=(400, 600),
+        rules=("customer-side", "no-contact", "org-domain", "org-domain", "deal-several-open"),
+    ),
+    Row(
+        "a contact's own open deal wins over the organization's",
+        incoming("gus@globex.example"),
+        octx(),
+        ("gus@globex.example",),
+        (12,),
+        95,
+        "deal-single-open",
+        orgs=(400,),
+        rules=("customer-side", "contact-match", "org-domain", "deal-single-open"),
+    ),
+    Row(
+        "a contact in no organization and without an open deal reaches the domain's organization's deal",
+        incoming("hal@globex.example"),
+        octx(),
+        ("hal@globex.example",),
+        (13,),
+        91,
+        "deal-single-open",
+        orgs=(400,),
+        rules=("customer-side", "contact-match", "org-domain", "deal-single-open"),
+    ),
+    Row(
+        "a contact of another organization is not linked to the domain's",
+        incoming("ivy@globex.example"),
+        octx(),
+        ("ivy@globex.example",),
+        (14,),
+        rules=("customer-side", "contact-match", "deal-none-open"),
+    ),
+    Row(
+        "known contacts keep their deal; the stranger beside them only adds the organization",
+        outgoing(["jane@cust.example", "ann@globex.example"]),
+        octx(),
+        ("ann@globex.example", "jane@cust.example"),
+        (1,),
+        10,
+        "deal-single-open",
+        orgs=(400,),
+        rules=("customer-side", "contact-match", "org-domain", "deal-single-open"),
+    ),
+    Row(
+        "automated mail from an organization's domain links it but picks no deal",
+        incoming("noreply@globex.example"),
+        octx(),
+        ("noreply@globex.example",),
+        orgs=(400,),
+        verdict="automated",
+        rules=("customer-side", "no-contact", "org-domain", "automated"),
+    ),
+    Row(
+        "internal mail links no organization",
+        outgoing([BOB]),
+        octx(),
+        verdict="internal",
+        rules=("customer-side", "internal-only"),
+    ),
+    Row(
+        "contacts chosen by hand: no organization is matched by domain either",
+        incoming("ann@globex.example"),
+        octx(manual_contacts=()),
+        ("ann@globex.example",),
+        rules=("customer-side", "contact-manual", "contact-manual", "deal-none-open"),
+    ),
+    Row(
+        "organizations chosen by hand replace matching by domain",
+        incoming("ann@globex.example"),
+        octx(manual_orgs=(UMBRELLA,)),
+        ("ann@globex.example",),
+        needs_deal=True,
+        candidates=(92, 93),
+        orgs=(600,),
+        rules=("customer-side", "no-contact", "org-manual", "deal-several-open"),
+    ),
 ]
 
 
@@ -778,6 +973,7 @@ def test_truth_table(row: Row):
         "needs_deal": decision.needs_deal,
         "candidates": decision.candidate_deal_ids,
         "rules": tuple(step.rule for step in decision.trace),
+        "orgs": tuple(o.org_id for o in decision.orgs),
     }
     want = {
         "capture": row.capture,
@@ -789,6 +985,7 @@ def test_truth_table(row: Row):
         "needs_deal": row.needs_deal,
         "candidates": row.candidates,
         "rules": row.rules,
+        "orgs": row.orgs,
     }
     assert got == want
 
@@ -805,6 +1002,10 @@ def test_trace_names_what_it_decided(row: Row):
             assert link.address == "" and "by hand" in link.reason
         else:
             assert link.address in link.reason and link.rule == "contact-match"
+    for org in decision.orgs:
+        assert f"organization {org.org_id}" in text
+        if org.rule == "org-domain":
+            assert org.address in org.reason
     if decision.deal_id is not None:
         assert f"deal {decision.deal_id}" in text
     for deal_id in decision.candidate_deal_ids:

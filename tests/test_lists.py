@@ -149,17 +149,24 @@ def held(db_path):
     return ids
 
 
-def test_the_quarantine_lists_all_to_a_pipe_and_pages_on_a_terminal(held):
+def reviewed_by_maria(engine: str) -> int:
+    """On a file an admin reviews all 55; on a team server Sam's refused message is his alone
+    (README.md, "Team server (PostgreSQL)"), and Maria reviews the strangers' 54."""
+    return 55 if engine == "sqlite" else 54
+
+
+def test_the_quarantine_lists_all_to_a_pipe_and_pages_on_a_terminal(held, engine):
+    total = reviewed_by_maria(engine)
     out, _ = ok("bcc-ingest", "--quarantine")
     ids = column(out, "id")
-    assert len(ids) == 55 and ids[0] == str(held[0])
-    assert column(out, "subject")[-1] == ""  # Sam's subject is not Maria's to see; JSON says subject_hidden
+    assert len(ids) == total and ids[0] == str(held[0])
+    assert column(out, "subject")[-1] == ""  # a subject not Maria's to see; JSON says subject_hidden
     code, screen = on_terminal("bcc-ingest", "--quarantine", columns=160)
-    assert code == 0 and "Showing 1–50 of 55 quarantined messages; 5 more: --page 2" in screen
+    assert code == 0 and f"Showing 1–50 of {total} quarantined messages; {total - 50} more: --page 2" in screen
     assert "(not yours to see)" in screen
-    assert len(json.loads(ok("bcc-ingest", "--quarantine", "--json")[0])) == 55
+    assert len(json.loads(ok("bcc-ingest", "--quarantine", "--json")[0])) == total
     out, err = ok("bcc-ingest", "--quarantine", "--page", "2")  # --page alone: pages of 50
-    assert len(column(out, "id")) == 5 and err == ""
+    assert len(column(out, "id")) == total - 50 and err == ""
 
 
 def test_a_quarantine_search_never_reads_a_subject_the_viewer_may_not_see(held, db_path, engine):
@@ -172,13 +179,13 @@ def test_a_quarantine_search_never_reads_a_subject_the_viewer_may_not_see(held, 
     out, _ = ok("bcc-ingest", "--quarantine", "--search", "salary", "--user", SAM)
     assert column(out, "id") == [str(held[-1])]
     out, _ = ok("bcc-ingest", "--quarantine", "--search", "sam@north")  # the sender is there for review
-    assert column(out, "id") == [str(held[-1])]
+    assert column(out, "id") == ([str(held[-1])] if engine == "sqlite" else [])
     db = open_db(db_path)
     try:
         maria = find_user(db, MARIA)
         page = quarantine_store.list_held(db, maria, search="evil", limit=10, page=6)
         assert page.total == 54 and [h.id for h in page.items] == held[50:54]
-        assert quarantine_store.list_held(db, maria, limit=None).total == 55
+        assert quarantine_store.list_held(db, maria, limit=None).total == 55  # the store as the operator: all
     finally:
         db.close()
 

@@ -91,3 +91,87 @@ def test_smart_bcc_and_sync_cut_the_same_messages_into_the_same_tasks(world, mon
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
     assert sync_run(db, account, workers=2).skipped == 20  # the same mail, already captured
     assert by_bcc == sent == [4] * 5  # not CHUNK: the size cuts first
+
+
+# --- the asking process never waits for a helper ---------------------------------------------------
+
+
+def _by_a_stalled_helper(chunk: list[int]) -> list[tuple[str, int]]:
+    """A helper that the machine's other work keeps from running: it answers far too late."""
+    import time
+
+    time.sleep(60)
+    return [("helper", n) for n in chunk]
+
+
+def _by_a_helper_stalled_on_zero(chunk: list[int]) -> list[tuple[str, int]]:
+    import time
+
+    if 0 in chunk:
+        time.sleep(1.5)
+    return [("helper", n) for n in chunk]
+
+
+def _here(chunk: list[int]) -> list[tuple[str, int]]:
+    return [("here", n) for n in chunk]
+
+
+def test_a_task_whose_helper_has_not_answered_is_done_by_the_asking_process():
+    import time
+
+    started = time.monotonic()
+    with ParsePool(1, _by_a_stalled_helper, local_work=_here) as pool:
+        results = list(pool.results(list(range(3 * CHUNK)), lambda n: 0))
+    assert results == [("here", n) for n in range(3 * CHUNK)]
+    assert pool.done_here == 3
+    assert time.monotonic() - started < 30  # not the minute the helper would have taken
+    with ParsePool(1, _by_a_stalled_helper, local_work=_here) as pool:
+        assert pool.submit(list(range(CHUNK)), lambda n: 0)() == [("here", n) for n in range(CHUNK)]
+
+
+def test_a_late_answer_for_a_task_done_here_is_dropped_and_the_rest_stay_in_order():
+    import time
+
+    with ParsePool(1, _by_a_helper_stalled_on_zero, local_work=_here) as pool:
+        first = pool.submit([0], lambda n: 0)
+        time.sleep(0.2)  # the helper is on the first task
+        second = pool.submit([1, 2], lambda n: 0)
+        assert first() == [("here", 0)]
+        time.sleep(2.5)  # the helper answered both meanwhile: the first answer is not wanted any more
+        assert second() == [("helper", 1), ("helper", 2)]
+        (helper,) = pool.helpers._helpers
+        assert helper.results == {} and helper.abandoned == set()
+
+
+# --- helpers only where they pay ---------------------------------------------------------------------
+
+
+def _sized(n: int, size: int) -> bytes:
+    body = ("line of an offer\r\n" * (size // 18)).encode()
+    return (
+        f"From: Maria Lopez <{OWNER}>\r\nTo: Ada <ada@acme.example>\r\nSubject: Offer {n}\r\n"
+        f"Date: Mon, 16 Nov 2026 09:00:{n % 60:02d} +0100\r\nMessage-ID: <sized{n}@northwind.example>\r\n\r\n"
+    ).encode() + body
+
+
+def test_many_small_messages_are_parsed_here_and_as_many_big_ones_by_helpers(world, monkeypatch):
+    from pdmail.capture.inputs import Input
+
+    db, _, _, _ = world
+    started: list[int] = []
+    real_init = HelperPool.__init__
+
+    def counted(self, count, *args, **kwargs):
+        started.append(count)
+        real_init(self, count, *args, **kwargs)
+
+    monkeypatch.setattr(HelperPool, "__init__", counted)
+    monkeypatch.setattr(ingest, "default_workers", lambda: 1)
+    count = ingest.PARALLEL_FROM + 36
+    small = [Input(f"s{n}", raw=_sized(n, 2_000)) for n in range(count)]  # many, but a few hundred KB
+    assert {o.status for o in ingest.ingest_many(db, small)} == {"stored"}
+    assert started == []
+    big = [Input(f"b{n}", raw=_sized(1000 + n, 60_000)) for n in range(count)]  # as many, megabytes
+    assert sum(len(i.raw) for i in big) > ingest.PARALLEL_BYTES
+    assert {o.status for o in ingest.ingest_many(db, big)} == {"stored"}
+    assert started == [1]

@@ -50,35 +50,41 @@ def test_a_newer_schema_is_refused_untouched(pg_url):
     assert rawdb.dump(pg_url) == before
 
 
-def schema_before(url: str, number: int) -> None:
-    """A database made by the pdmail whose last migration came before ``number``."""
-    import psycopg
-
-    from pdmail.store import migrations_postgres
-    from pdmail.store.postgres import PostgresDatabase
-
-    db = PostgresDatabase(psycopg.connect(url, autocommit=True), url)
-    try:
-        for n, (name, _) in enumerate(migrations.MIGRATIONS[: number - 1], start=1):
-            migrations_postgres.apply(db, n, name)
-    finally:
-        db.close()
-
-
 def test_an_older_schema_is_brought_up_to_date_on_first_use(pg_url):
-    """A database of the pdmail before migration 15, with its company, an admin and mail linked to a
-    contact, as that pdmail wrote them."""
-    schema_before(pg_url, 15)
-    for sql in (
+    """A database made at schema 12 (before organizations' domains and logins) with its company and admin, as that pdmail made it."""
+    rawdb.postgres_schema_up_to(pg_url, 12)
+    rawdb.execute(pg_url, "INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', '2026-01-01T00:00:00Z')")
+    rawdb.execute(
+        pg_url,
+        "INSERT INTO users (email, name, is_admin, created_utc) "
+        "VALUES ('maria@northwind.example', 'Maria', 1, '2026-01-01T00:00:00Z')",
+    )
+    rawdb.execute(pg_url, "INSERT INTO app_state (key, value) VALUES ('default_user', 'maria@northwind.example')")
+    code, _, err = run("inbox", db=pg_url)
+    assert code == 0, err
+    assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == migrations.SCHEMA_VERSION
+
+
+def test_an_older_schema_learns_which_emails_have_a_link_that_counts(pg_url):
+    """A database of the pdmail before migration 15, with mail linked to a contact, to an
+    organization, by proposal only, or not at all, as that pdmail wrote them: has_link is set from
+    the links it holds."""
+    rawdb.postgres_schema_up_to(pg_url, 12)
+    for sql in (  # the company and its admin, who gets a login at migration 14
         "INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', 'x')",
         "INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (1, 'maria@northwind.example', 'M', 1, 'x')",
         "INSERT INTO app_state (key, value) VALUES ('default_user', 'maria@northwind.example')",
+    ):
+        rawdb.execute(pg_url, sql)
+    rawdb.postgres_schema_up_to(pg_url, 14)
+    for sql in (
         "INSERT INTO contacts (id, name, created_utc) VALUES (1, 'Ada', 'x')",
+        "INSERT INTO orgs (id, name, created_utc) VALUES (1, 'Acme', 'x')",
         "INSERT INTO threads (id, owner_id, visibility, created_utc) VALUES (1, 1, 'shared', 'x')",
         "INSERT INTO raw_messages (sha256, size, data) VALUES ('r', 1, 'x')",
     ):
         rawdb.execute(pg_url, sql)
-    for n in (1, 2):
+    for n in (1, 2, 3, 4):
         rawdb.execute(
             pg_url,
             "INSERT INTO emails (id, owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
@@ -86,11 +92,13 @@ def test_an_older_schema_is_brought_up_to_date_on_first_use(pg_url):
             (n, f"f{n}"),
         )
     rawdb.execute(pg_url, "INSERT INTO email_contacts (email_id, contact_id, rule) VALUES (1, 1, 'address')")
+    rawdb.execute(pg_url, "INSERT INTO email_orgs (email_id, org_id, rule) VALUES (2, 1, 'domain')")
+    rawdb.execute(pg_url, "INSERT INTO email_orgs (email_id, org_id, rule, is_proposed) VALUES (3, 1, 'domain', 1)")
     code, _, err = run("inbox", db=pg_url)
     assert code == 0, err
     assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == migrations.SCHEMA_VERSION
-    flags = rawdb.rows(pg_url, "SELECT id, has_contact FROM emails ORDER BY id")
-    assert [tuple(r) for r in flags] == [(1, 1), (2, 0)]
+    flags = rawdb.rows(pg_url, "SELECT id, has_link FROM emails ORDER BY id")
+    assert [tuple(r) for r in flags] == [(1, 1), (2, 1), (3, 0), (4, 0)]
 
 
 def test_a_database_of_another_program_is_left_alone(pg_url):
@@ -151,21 +159,30 @@ def _words_of_the_corpus(messages: list[bytes]) -> list[str]:
     return sorted(seen, key=lambda w: (-seen[w], w))[:25]
 
 
-def _ingest_as_the_user(db: str, messages: list[bytes]) -> None:
-    init(db)
-    for raw in messages:
+def _as_the_users_mail(messages: list[bytes], folder: Path) -> Path:
+    """The messages as files sent by the user, so that every one is stored."""
+    folder.mkdir()
+    for n, raw in enumerate(messages):
         msg = email.message_from_bytes(raw)
         del msg["From"]
         msg["From"] = "Maria Lopez <maria@northwind.example>"
-        code, _, err = run("bcc-ingest", db=db, stdin=msg.as_bytes())
-        assert code == 0, err
+        (folder / f"{n:03}.eml").write_bytes(msg.as_bytes())
+    return folder
 
 
-def test_search_finds_the_same_emails_on_both_engines(pg_url, tmp_path):
+def _ingest(db: str, folder: Path, count: int) -> None:
+    init(db)
+    code, out, err = run("--json", "bcc-ingest", str(folder), db=db)
+    assert code == 0, err
+    assert [r["status"] for r in json.loads(out)] == ["stored"] * count
+
+
+def test_search_finds_the_same_emails_on_both_engines(pg_url, tmp_path, cli):
     messages = _sample_messages()
+    folder = _as_the_users_mail(messages, tmp_path / "mail")
     sqlite_db = str(tmp_path / "same.db")
-    _ingest_as_the_user(sqlite_db, messages)
-    _ingest_as_the_user(pg_url, messages)
+    _ingest(sqlite_db, folder, len(messages))
+    _ingest(pg_url, folder, len(messages))
     words = _words_of_the_corpus(messages)
     queries = [
         *words,
@@ -181,10 +198,8 @@ def test_search_finds_the_same_emails_on_both_engines(pg_url, tmp_path):
     found_any = 0
     for query in queries:
         results = []
-        for db in (sqlite_db, pg_url):
-            code, out, err = run("--json", "search", query, "--limit", "1000", db=db)
-            assert code == 0, (query, err)
-            results.append([e["id"] for e in json.loads(out)])
+        for db in (sqlite_db, pg_url):  # in-process: the queries are what differs, not the start-up
+            results.append([e["id"] for e in cli.json("search", query, "--limit", "1000", env={"PDMAIL_DB": db})])
         assert results[0] == results[1], query
         found_any += bool(results[0])
     assert found_any >= len(words)  # the queries do find mail: an empty index would agree too

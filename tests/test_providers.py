@@ -28,6 +28,10 @@ SPEC_PROVIDERS = [
     "bluehost",
     "namecheap",
     "zimbra",
+    "gandi",
+    "hover",
+    "soverin",
+    "123-reg",
 ]
 
 

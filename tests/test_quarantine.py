@@ -61,10 +61,10 @@ def test_json_gives_the_quarantine_id_a_script_can_release(team):
 
 
 def test_an_oversized_message_delivered_twice_is_held_once(team, db_path, monkeypatch):
-    import pdmail.capture.batch as ingest_module
+    import pdmail.capture.piped as stdin_module  # one message on stdin
     from pdmail.mime.limits import ParseLimits
 
-    monkeypatch.setattr(ingest_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
+    monkeypatch.setattr(stdin_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
     big = bcc.mail(body="x" * 50_000 + "\r\n")
     _, first, _ = bcc.ingest(team, big)
     _, second, _ = bcc.ingest(team, big)
@@ -132,10 +132,10 @@ def test_discard_all_older_than_an_age(team, db_path):
 
 
 def test_discard_removes_the_spool_file_of_an_oversized_message(team, db_path, monkeypatch):
-    import pdmail.capture.batch as ingest_module
+    import pdmail.capture.piped as stdin_module  # one message on stdin
     from pdmail.mime.limits import ParseLimits
 
-    monkeypatch.setattr(ingest_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
+    monkeypatch.setattr(stdin_module, "DEFAULT_LIMITS", ParseLimits(max_size=10_000))
     _, held, _ = bcc.ingest(team, bcc.mail(body="x" * 50_000 + "\r\n"))
     (entry,) = rows(db_path, "SELECT spool_path FROM quarantine")
     team.ok("bcc-ingest", "--discard", str(held["quarantine_id"]))
@@ -189,14 +189,18 @@ def test_a_claimed_address_gives_no_access_to_its_quarantined_mail_until_approve
     assert mine["subject"] == "Bo's pricing"
 
 
-def test_released_mail_keeps_the_owner_it_would_have_had(team, db_path):
+def test_released_mail_keeps_the_owner_it_would_have_had(team, db_path, engine):
+    """Whoever releases it. On a file an admin reviews everyone's refused mail; on a team server a
+    message refused under a user's address is that user's alone to see and release (README.md,
+    "Team server (PostgreSQL)")."""
+    reviewer = () if engine == "sqlite" else SAM
     team.ok("settings", "alt-address", "add", "sam.lee@home.example", *SAM)
     team.ok("settings", "alt-address", "approve", "sam.lee@home.example")
     _, from_sam, _ = bcc.ingest(
         team, bcc.mail(frm="Sam <sam.lee@home.example>", extra=[("From", "Sam <sam.lee@home.example>")])
     )
     assert from_sam["status"] == "quarantined"  # two From headers: refused even from sam's address
-    released = team.json("bcc-ingest", "--release", str(from_sam["quarantine_id"]))  # by maria, an admin
+    released = team.json("bcc-ingest", "--release", str(from_sam["quarantine_id"]), *reviewer)  # maria, an admin
     assert team.json("show", str(released["id"]), *SAM)["owner"] == "sam@northwind.example"
 
     # Refused mail from a synced mailbox is its owner's: listed for them, and theirs once released.
@@ -218,10 +222,11 @@ def test_released_mail_keeps_the_owner_it_would_have_had(team, db_path):
         )
     db.close()
     assert [h["id"] for h in team.json("bcc-ingest", "--quarantine", *SAM)] == [qid]
-    released = team.json("bcc-ingest", "--release", str(qid))
+    released = team.json("bcc-ingest", "--release", str(qid), *reviewer)
     assert team.json("show", str(released["id"]), *SAM)["owner"] == "sam@northwind.example"
 
 
+@pytest.mark.sqlite_only
 def test_admins_see_who_sent_colleagues_refused_mail_but_not_its_subject(team):
     team.ok("settings", "set", "default-visibility", "private", *SAM)
     team.ok("settings", "alt-address", "add", "sam.lee@home.example", *SAM)
@@ -251,3 +256,23 @@ def test_admins_see_who_sent_colleagues_refused_mail_but_not_its_subject(team):
     assert rows["sam.lee@home.example"]["subject"] == "" and rows["maria@northwind.example"]["subject"] == "Maria's own"
     (own,) = team.json("bcc-ingest", "--quarantine", *SAM)
     assert own["subject"] == "Sam's secret"
+
+
+def test_on_a_team_server_a_users_refused_mail_is_theirs_alone(team, engine):
+    """The law of a team server, where the database holds it: a message refused under Sam's address is
+    Sam's, listed and released by him only, and admins review what strangers sent. A file's admins
+    review everyone's (subjects hidden: the test above)."""
+    team.ok("settings", "alt-address", "add", "sam.lee@home.example", *SAM)
+    team.ok("settings", "alt-address", "approve", "sam.lee@home.example")
+    two_froms = [("From", "Sam <sam.lee@home.example>")]
+    _, sams, _ = bcc.ingest(team, bcc.mail(frm="Sam <sam.lee@home.example>", subject="Sam's secret", extra=two_froms))
+    _, strangers, _ = bcc.ingest(team, refused(1))
+    seen_by_maria = [h["id"] for h in team.json("bcc-ingest", "--quarantine")]
+    assert [h["subject"] for h in team.json("bcc-ingest", "--quarantine", *SAM)] == ["Sam's secret"]
+    if engine == "sqlite":
+        assert seen_by_maria == [sams["quarantine_id"], strangers["quarantine_id"]]
+        return
+    assert seen_by_maria == [strangers["quarantine_id"]]
+    assert team("bcc-ingest", "--release", str(sams["quarantine_id"])).exit_code == 4
+    assert team("bcc-ingest", "--discard", str(sams["quarantine_id"])).exit_code == 4
+    assert team.json("bcc-ingest", "--release", str(sams["quarantine_id"]), *SAM)["status"] == "stored"

@@ -7,7 +7,7 @@ import json
 
 import factories
 import pytest
-from entrypoint import MARIA, pdmail
+from entrypoint import MARIA, ok, pdmail
 
 from pdmail.mailbox import actions
 from pdmail.store import open_db
@@ -17,12 +17,6 @@ from pdmail.store.users import find_user
 pytestmark = pytest.mark.both_engines
 
 SAM = "sam@northwind.example"
-
-
-def ok(*args: str) -> str:
-    code, out, err = pdmail(*args)
-    assert code == 0, (args, code, out, err)
-    return out
 
 
 @pytest.fixture

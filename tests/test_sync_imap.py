@@ -255,6 +255,7 @@ def test_a_connection_cut_mid_fetch_exits_75_and_the_next_run_completes(world, m
 
     if overlapped:
         monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(sync, "PARALLEL_BYTES", 0)  # a few small messages: parallel all the same
 
     db, _, server, user, account = world
     bulky = [mail(n).replace(b"please confirm", b"x" * 3000 + b"\r\nplease confirm") for n in range(1, 21)]
@@ -337,6 +338,7 @@ def test_parallel_downloads_store_exactly_what_one_connection_stores(world, tmp_
     real = sync.Downloads
     monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append(a[3]) or real(*a, **k))
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sync, "PARALLEL_BYTES", 0)  # a few small messages: parallel all the same
     monkeypatch.setattr(parse_pool, "CHUNK", 4)
     parallel = run(db, account, batch=7, workers=2)
     assert (parallel.new, parallel.errors) == (45, []) and started == [2, 2]
@@ -350,6 +352,23 @@ def test_parallel_downloads_store_exactly_what_one_connection_stores(world, tmp_
         serial_db.close()
 
 
+def test_a_big_folder_of_small_messages_is_downloaded_over_the_one_connection(world, monkeypatch):
+    """Helper processes and their logins start for a folder's count of messages only when its bytes
+    too make them pay: the server says the sizes before anything is downloaded."""
+    db, _, server, user, account = world
+    server.seed(user, "INBOX", [mail(n) for n in range(1, 13)])  # a dozen small messages
+    bulky = [mail(n).replace(b"please confirm", b"x" * 40_000 + b"\r\nplease confirm") for n in range(13, 25)]
+    server.seed(user, "Sent", bulky)  # a dozen of 40 KB
+    started = []
+    real = sync.Downloads
+    monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append(len(a[2])) or real(*a, **k))
+    monkeypatch.setattr(sync, "PARALLEL_FROM", 10)
+    monkeypatch.setattr(sync, "PARALLEL_BYTES", 200_000)
+    result = run(db, account, workers=2)
+    assert (result.new, result.errors) == (24, [])
+    assert started == [12]  # Sent's 480 KB, not INBOX's dozen kilobytes
+
+
 def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next_completes(world, monkeypatch):
     from faultproxy import FaultProxy
 
@@ -357,6 +376,7 @@ def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next
     bulky = [mail(n).replace(b"please confirm", b"x" * 3000 + b"\r\nplease confirm") for n in range(1, 41)]
     server.seed(user, "INBOX", bulky)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sync, "PARALLEL_BYTES", 0)  # a few small messages: parallel all the same
     monkeypatch.setattr(parse_pool, "CHUNK", 5)
     with FaultProxy(
         server.imap_port, cut_after_fetch_bytes=20000, cut_connections=3, tls_cert=server.tls_cert
@@ -429,6 +449,7 @@ def test_when_the_server_allows_no_more_connections_the_run_downloads_over_its_o
 
     monkeypatch.setattr(imap_source, "_open_reader", refused)
     monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+    monkeypatch.setattr(sync, "PARALLEL_BYTES", 0)  # a few small messages: parallel all the same
     monkeypatch.setattr(parse_pool, "CHUNK", 4)
     result = run(db, account, batch=7, workers=2)
     assert (result.new, result.errors, result.exit_code) == (25, [], 0)

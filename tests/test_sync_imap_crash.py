@@ -95,6 +95,7 @@ def test_every_interruption_point_converges_against_dovecot(build, dovecot_serve
         import sys
 
         monkeypatch.setattr(sync, "PARALLEL_FROM", 1)
+        monkeypatch.setattr(sync, "PARALLEL_BYTES", 0)  # a few small messages: parallel all the same
         monkeypatch.setattr(parse_pool, "CHUNK", 1)
         monkeypatch.setattr(sys.modules[__name__], "WORKERS", 2)
         real = sync.Downloads

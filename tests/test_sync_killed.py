@@ -306,6 +306,7 @@ def test_a_look_at_the_lock_never_turns_a_starting_run_away(db_path):
         id, name = 1, "work"
 
     path = lock_path(db_path, 1)
+    path.parent.mkdir()
     path.touch()
     fd = os.open(path, os.O_RDONLY)
     fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)

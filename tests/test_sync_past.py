@@ -79,13 +79,13 @@ def test_mail_arriving_after_the_account_was_added_is_synced_whatever_date_it_ca
     db, account, server, user = imap_world
     server.seed(user, "INBOX", [mail(1), mail(2, sender=STRANGER)], dates=[BEFORE_ADDED, BEFORE_ADDED])
     first = run(db, account)
-    assert (first.new, first.skipped) == (1, 1) and stored_numbers(db) == [1]
+    assert (first.new, first.not_from_contacts, first.skipped) == (1, 1, 0) and stored_numbers(db) == [1]
     # Dated March 2024, from someone who is no contact, but arriving now: a greylisted message...
     server.append(user, "INBOX", mail(3, sender=STRANGER))
     # ...and one from a queue that kept it since before the account was added, dates and all.
     server.append(user, "INBOX", mail(4, sender=STRANGER), date=BEFORE_ADDED)
     second = run(db, account)
-    assert (second.new, second.skipped, second.errors) == (2, 0, [])
+    assert (second.new, second.not_from_contacts, second.skipped, second.errors) == (2, 0, 0, [])
     assert stored_numbers(db) == [1, 3, 4]
 
 
@@ -98,11 +98,11 @@ def test_past_mail_left_out_comes_when_its_sender_becomes_a_contact(imap_world, 
         [mail(1, sender=STRANGER), mail(2, sender="Eve <eve@other.example>")],
         dates=[BEFORE_ADDED, BEFORE_ADDED],
     )
-    assert (run(db, account).skipped, stored_numbers(db)) == (2, [])
+    assert (run(db, account).not_from_contacts, stored_numbers(db)) == (2, [])
     assert run(db, account).new == 0  # nothing changed: still left out, and nothing fetched again
     company.ok("contact", "add", "Bob Stranger", "--email", "bob@elsewhere.example")
     result = run(db, account)
-    assert (result.new, result.skipped, result.errors) == (1, 0, [])
+    assert (result.new, result.not_from_contacts, result.errors) == (1, 0, [])
     assert stored_numbers(db) == [1]
     email_id = db.scalar("SELECT id FROM emails WHERE message_id_norm = 'order-1@acme.example'")
     assert db.scalar("SELECT COUNT(*) FROM locations WHERE email_id = ? AND is_gone = 0", (email_id,)) == 1
@@ -114,7 +114,7 @@ def test_choosing_everyone_later_fetches_what_was_left_out(imap_world, company):
     db, account, server, user = imap_world
     server.seed(user, "INBOX", [mail(n, sender=STRANGER) for n in (1, 2)], dates=[BEFORE_ADDED] * 2)
     server.seed(user, "Archive", [mail(3, sender=STRANGER)], dates=[BEFORE_ADDED])
-    assert run(db, account).skipped == 3
+    assert run(db, account).not_from_contacts == 3
     changed = company.json("account", "set", "work", "--past", "everyone", "--user", OWNER)
     assert changed["past"] == "everyone"
     result = run(db, accounts_store.get_account(db, find_user(db, OWNER), "work"))
@@ -129,7 +129,7 @@ def test_past_mail_moved_to_another_folder_stays_past_and_can_still_come(imap_wo
     run(db, account)
     server.doveadm("move", "-u", user.login, "Archive", "mailbox", "INBOX", "ALL")
     moved = run(db, account)
-    assert (moved.new, moved.skipped, moved.errors) == (0, 1, [])
+    assert (moved.new, moved.not_from_contacts, moved.errors) == (0, 1, [])
     assert stored_numbers(db) == []
     company.ok("contact", "add", "Bob Stranger", "--email", "bob@elsewhere.example")
     assert run(db, account).new == 1
@@ -183,7 +183,7 @@ def test_maildir_mail_delivered_after_the_account_was_added_is_synced_whatever_i
     put(box, "INBOX", mail(1, sender=STRANGER), BEFORE_ADDED)
     put(box, "INBOX", mail(2, sender=STRANGER))  # dated March 2024, delivered now
     result = run(db, account)
-    assert (result.new, result.skipped) == (1, 1)
+    assert (result.new, result.not_from_contacts) == (1, 1)
     assert stored_numbers(db) == [2]
 
 
@@ -192,7 +192,7 @@ def test_maildir_past_mail_comes_when_its_sender_becomes_a_contact_or_everyone_i
     put(box, "INBOX", mail(1, sender=STRANGER), BEFORE_ADDED)
     key = put(box, "INBOX", mail(2, sender="Eve <eve@other.example>"), BEFORE_ADDED)
     box.move(key, "Archive")  # moved before the first sync: a rename keeps its arrival time
-    assert run(db, account).skipped == 2
+    assert run(db, account).not_from_contacts == 2
     company.ok("contact", "add", "Bob Stranger", "--email", "bob@elsewhere.example")
     assert (run(db, account).new, stored_numbers(db)) == (1, [1])
     company.ok("account", "set", "home", "--past", "everyone", "--user", OWNER)
@@ -253,7 +253,7 @@ def test_mail_an_older_version_left_out_as_past_is_judged_again_after_the_upgrad
     assert db.scalar("SELECT COUNT(*) FROM past_skips WHERE recheck = 1") == 2
     account = accounts_store.get_account(db, find_user(db, OWNER), "home")
     result = run(db, account)
-    assert (result.new, result.skipped, result.errors) == (1, 1, [])
+    assert (result.new, result.skipped, result.not_from_contacts, result.errors) == (1, 0, 1, [])
     assert stored_numbers(db) == [1]
     assert db.scalar("SELECT COUNT(*) FROM quarantine") == 1
     assert [tuple(r) for r in db.all("SELECT uid, recheck FROM past_skips")] == [(3, 0)]

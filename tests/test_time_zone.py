@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import factories
 import pytest
-from entrypoint import MARIA, pdmail
+from entrypoint import MARIA, ok, pdmail
 from onterminal import on_terminal
 
 from pdmail.core.errors import UsageError
@@ -21,12 +21,6 @@ from pdmail.core.time_phrases import cutoff, local_day, parse_when, read_time
 
 MADRID = ZoneInfo("Europe/Madrid")
 NOW = datetime(2026, 3, 5, 22, 30, tzinfo=UTC)  # Thursday; 23:30 in Madrid
-
-
-def ok(*args: str, env: dict | None = None) -> str:
-    code, out, err = pdmail(*args, env=env)
-    assert code == 0, (args, code, out, err)
-    return out
 
 
 @pytest.fixture

@@ -74,6 +74,49 @@ def test_truth_table_in_sql(visibility, contact, deal, others):
         db.close()
 
 
+# An organization link (by a customer address's domain, or by hand) counts for rule 2 as a contact link
+# does, and waits for the owner as one does when another user's change proposed it:
+# (visibility, contact link, deal link, organization link, may another user see it).
+ORG_TRUTH = [
+    ("shared", None, None, "linked", True),
+    ("shared", None, None, "proposed", False),
+    ("shared", "proposed", "proposed", "linked", True),
+    ("shared", "linked", None, "proposed", True),
+    ("shared", "proposed", None, "proposed", False),
+    ("private", None, None, "linked", False),
+    ("private", None, None, "proposed", False),
+    ("private", "linked", "linked", "linked", False),
+]
+
+
+def org_facts_of(owner, visibility, contact, deal, org) -> EmailFacts:
+    return EmailFacts(
+        owner,
+        visibility,
+        contact == "linked",
+        deal == "linked",
+        has_proposal="proposed" in (contact, deal, org),
+        has_org=org == "linked",
+    )
+
+
+@pytest.mark.parametrize("visibility,contact,deal,org,others", ORG_TRUTH)
+def test_an_organization_link_counts_as_a_link(visibility, contact, deal, org, others):
+    email = org_facts_of(OWNER, visibility, contact, deal, org)
+    assert can_view(OWNER, email) is True
+    assert can_view(OTHER, email) is others
+    assert ("an organization" in why(OTHER, email)) == (others and org == "linked")
+    contacts = [] if contact is None else [(1, contact == "proposed")]
+    db = make_db([(OWNER, visibility, deal, contacts, "inbox", [(1, org == "proposed")])])
+    try:
+        for viewer, expected in ((OWNER, True), (OTHER, others)):
+            found = db.all(f"SELECT e.id FROM emails e WHERE {sql_condition('e')}", {"viewer": viewer})
+            assert bool(found) is expected
+        assert facts(db, 1) == org_facts_of(OWNER, visibility, contact, deal, org)
+    finally:
+        db.close()
+
+
 def test_the_law_does_not_know_about_admins():
     """Admins are no exception: nothing in the predicate or the SQL can ask whether one is."""
     assert "admin" not in sql_condition("e")
@@ -91,6 +134,9 @@ emails_strategy = st.lists(
             st.tuples(st.integers(1, 3), st.booleans()), max_size=3, unique_by=lambda c: c[0]
         ),  # contacts: (id, proposed)
         st.sampled_from(["inbox", "sent", "archive", "trash"]),
+        st.lists(
+            st.tuples(st.integers(1, 2), st.booleans()), max_size=2, unique_by=lambda o: o[0]
+        ),  # organizations: (id, proposed)
     ),
     max_size=25,
 )
@@ -109,7 +155,10 @@ def make_db(rows) -> Database:
     for contact in range(1, 4):
         conn.execute("INSERT INTO contacts (id, name, created_utc) VALUES (?, 'c', 'x')", (contact,))
     conn.execute("INSERT INTO deals (id, title, status, created_utc, updated_utc) VALUES (1, 'd', 'open', 'x', 'x')")
-    for n, (owner, visibility, deal, contacts, folder) in enumerate(rows, start=1):
+    for org in (1, 2):
+        conn.execute("INSERT INTO orgs (id, name, created_utc) VALUES (?, 'o', 'x')", (org,))
+    for n, (owner, visibility, deal, contacts, folder, *more) in enumerate(rows, start=1):
+        orgs = more[0] if more else []
         conn.execute(
             "INSERT INTO threads (id, owner_id, visibility, created_utc) VALUES (?, ?, ?, 'x')", (n, owner, visibility)
         )
@@ -136,6 +185,11 @@ def make_db(rows) -> Database:
                 "VALUES (?, ?, 'address', ?, ?)",
                 (n, c, int(proposed), 1 + owner % 4 if proposed else None),
             )
+        for o, proposed in orgs:
+            conn.execute(
+                "INSERT INTO email_orgs (email_id, org_id, rule, is_proposed, caused_by) VALUES (?, ?, 'org-domain', ?, ?)",
+                (n, o, int(proposed), 1 + owner % 4 if proposed else None),
+            )
     return Database(conn, ":memory:")
 
 
@@ -148,8 +202,17 @@ def test_sql_condition_agrees_with_can_view(rows):
             in_sql = {r[0] for r in db.all(f"SELECT e.id FROM emails e WHERE {sql_condition('e')}", {"viewer": viewer})}
             by_rule = {
                 n
-                for n, (owner, visibility, deal, contacts, _) in enumerate(rows, start=1)
-                if can_view(viewer, EmailFacts(owner, visibility, any(not p for _, p in contacts), deal == "linked"))
+                for n, (owner, visibility, deal, contacts, _, orgs) in enumerate(rows, start=1)
+                if can_view(
+                    viewer,
+                    EmailFacts(
+                        owner,
+                        visibility,
+                        any(not p for _, p in contacts),
+                        deal == "linked",
+                        has_org=any(not p for _, p in orgs),
+                    ),
+                )
             }
             assert in_sql == by_rule
             # the store's own facts give the same answer as the rows they came from

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import imaplib
 import re
+import shlex
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -117,14 +118,17 @@ def _flags(values) -> tuple[str, ...]:
     return tuple(_text(v) for v in values or ())
 
 
-def ssl_context(cafile: str | None) -> ssl.SSLContext:
+def ssl_context(cafile: str | None, name: str = "NAME") -> ssl.SSLContext:
     """The system's trusted CAs (plus ``cafile``), hostname checked, TLS 1.2 or newer."""
     if cafile and not Path(cafile).is_file():
-        raise UsageError(f"--cafile {cafile} is not a readable file")
+        raise UsageError(f"the CA file {cafile} is not a readable file; give another with {_fix(name, '--cafile PEM')}")
     try:
         context = ssl.create_default_context(cafile=cafile or None)
     except ssl.SSLError as exc:
-        raise UsageError(f"--cafile {cafile} holds no usable certificate ({exc.reason or exc})") from None
+        raise UsageError(
+            f"the CA file {cafile} holds no usable certificate ({exc.reason or exc}); "
+            f"give another with {_fix(name, '--cafile PEM')}"
+        ) from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     return context
 
@@ -142,13 +146,13 @@ def connect(
         raise UsageError(f"account {account.name} is a Maildir account; it has no IMAP server")
     host, port, security = account.imap_host, int(account.imap_port), account.imap_security
     where = f"{host}:{port}"
-    context = ssl_context(account.cafile)
+    context = ssl_context(account.cafile, account.name)
     # Ask first: a password command may prompt (pinentry) for longer than a server waits for LOGIN.
     secret = secret if secret is not None else secret_for(account)
-    client = _open(host, port, security, context, timeout, where)
+    client = _open(host, port, security, context, timeout, where, account.name)
     try:
         if security == "starttls":
-            _starttls(client, context, where)
+            _starttls(client, context, where, account.name)
         _login(client, account, secret, sasl, where)
         return ImapSession(client, account, where)
     except BaseException:
@@ -156,7 +160,7 @@ def connect(
         raise
 
 
-def _open(host, port, security, context, timeout, where) -> IMAPClient:
+def _open(host, port, security, context, timeout, where, name: str) -> IMAPClient:
     try:
         client = IMAPClient(
             host,
@@ -171,7 +175,7 @@ def _open(host, port, security, context, timeout, where) -> IMAPClient:
         client._imap.debug = 0
         return client
     except ssl.SSLCertVerificationError as exc:
-        raise _untrusted(where, exc) from None
+        raise _untrusted(where, exc, name) from None
     except TimeoutError:
         raise TemporaryFailure(f"{where} did not answer within {timeout:g} s; try again later") from None
     except ssl.SSLError as exc:
@@ -183,11 +187,16 @@ def _open(host, port, security, context, timeout, where) -> IMAPClient:
         raise TemporaryFailure(f"cannot reach {where} ({_reason(exc)}); try again later") from None
 
 
-def _untrusted(where: str, exc: ssl.SSLCertVerificationError) -> AuthFailure:
+def _fix(name: str, options: str) -> str:
+    """The command that changes the account's settings, to quote in an error: it exists already."""
+    return f"`pdmail account set {shlex.quote(name)} {options}`"
+
+
+def _untrusted(where: str, exc: ssl.SSLCertVerificationError, name: str) -> AuthFailure:
     detail = exc.verify_message or exc.reason or "verification failed"
     return AuthFailure(
         f"the TLS certificate of {where} is not trusted ({detail}); if the server uses a private CA "
-        f"or a self-signed certificate, give that certificate with --cafile PEM"
+        f"or a self-signed certificate, trust that certificate with {_fix(name, '--cafile PEM')}"
     )
 
 
@@ -197,17 +206,17 @@ def _reason(exc: BaseException) -> str:
     return getattr(exc, "strerror", None) or _text(exc.args[0] if exc.args else type(exc).__name__)
 
 
-def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str) -> None:
+def _starttls(client: IMAPClient, context: ssl.SSLContext, where: str, name: str) -> None:
     capabilities = {c.upper() for c in _flags(client.capabilities())}
     if "STARTTLS" not in capabilities:
         raise AuthFailure(
             f"{where} does not offer STARTTLS, so the connection would stay unencrypted; pdmail refuses. "
-            f"Use the server's TLS port (--imap-security tls, usually port 993)"
+            f"Use the server's TLS port: {_fix(name, '--imap-security tls')} (port 993)"
         )
     try:
         client.starttls(context)
     except ssl.SSLCertVerificationError as exc:
-        raise _untrusted(where, exc) from None
+        raise _untrusted(where, exc, name) from None
     except (ssl.SSLError, OSError, imaplib.IMAP4.error, imapx.IMAPClientError) as exc:
         raise TemporaryFailure(f"STARTTLS with {where} failed ({_reason(exc)})") from None
 
@@ -423,6 +432,16 @@ class ImapSession:
                     row.get(b"INTERNALDATE"),
                     int(modseq[0]) if modseq else None,
                 )
+
+    def fetch_sizes(self, uids: Sequence[int], *, chunk: int = UID_CHUNK) -> dict[int, int]:
+        """{uid: size in bytes} (RFC822.SIZE) of the UIDs that still exist: known before downloading."""
+        sizes: dict[int, int] = {}
+        for part in chunks(uids, chunk):
+            for uid, row in self._fetch(part, ["RFC822.SIZE"]).items():
+                size = row.get(b"RFC822.SIZE")
+                if isinstance(size, int):
+                    sizes[uid] = size
+        return sizes
 
     def fetch_flags(
         self, uids: Sequence[int], changedsince: int | None = None, *, chunk: int = UID_CHUNK

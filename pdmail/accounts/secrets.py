@@ -57,10 +57,10 @@ def secret_for(account) -> str:
     if "env" in source:
         return _from_env(source["env"], what)
     if "keyring" in source:
-        return _from_keyring(source["keyring"], what)
+        return _from_keyring(source["keyring"], what, account.name)
     raise UsageError(
-        f"account {account.name} has no {what} source; add it again with --password-command, "
-        f"--password-env or --keyring"
+        f"account {account.name} has no {what} source; give it one with "
+        f"`pdmail account set {shlex.quote(account.name)} --password-command CMD` (or --password-env NAME, --keyring)"
     )
 
 
@@ -110,11 +110,18 @@ class NoKeyring(UsageError):
     """No usable keyring backend (cron, a headless server, a missing D-Bus session)."""
 
 
-def _keyring_or_fail(what: str):
+def _keyring_or_fail(what: str, account: str | None = None):
+    """The keyring module, and what to say when it fails. ``account``: the existing account whose
+    secret is read (None while an account is being added)."""
+    instead = (
+        f"switch the account to one: `pdmail account set {shlex.quote(account)} --password-command CMD` "
+        "(e.g. 'pass show mail/work') or --password-env NAME"
+        if account
+        else "use --password-command (e.g. 'pass show mail/work') or --password-env NAME instead"
+    )
     message = (
         f"no OS keyring is available here (as under cron or without a desktop session), so the {what} "
-        f"cannot be read from it; use --password-command (e.g. 'pass show mail/work') or "
-        f"--password-env NAME instead"
+        f"cannot be read from it; {instead}"
     )
     try:
         import keyring
@@ -130,8 +137,8 @@ def _keyring_or_fail(what: str):
     return keyring, message
 
 
-def _from_keyring(entry: dict, what: str) -> str:
-    keyring, message = _keyring_or_fail(what)
+def _from_keyring(entry: dict, what: str, account: str) -> str:
+    keyring, message = _keyring_or_fail(what, account)
     try:
         value = keyring.get_password(entry["service"], entry["username"])
     except Exception:  # noqa: BLE001 - a locked or broken backend must not leak its details
@@ -139,7 +146,7 @@ def _from_keyring(entry: dict, what: str) -> str:
     if not value:
         raise UsageError(
             f"the keyring has no {what} for {entry['username']} (service {entry['service']}); "
-            f"store it with `pdmail account add ... --keyring`"
+            f"store it with `pdmail account set {shlex.quote(account)} --keyring`"
         )
     return value
 

@@ -1,8 +1,9 @@
 """One sync per account at a time: a lock taken without waiting.
 
 On the team server it is a PostgreSQL advisory lock held by the sync's own connection: the server
-drops it when that connection ends, however the process ended. On a SQLite file it is a lock file
-beside the database:
+drops it when that connection ends, however the process ended. On a SQLite file it is a lock file,
+one per account, in one folder beside the database (``pdmail.db.locks/sync-ID.lock``), removed with
+its account:
 
 ``flock`` on a separate file (never the database itself: closing any descriptor of a file drops
 its POSIX locks) is released by the kernel when the process dies, so a killed run never leaves a
@@ -45,8 +46,49 @@ def _close_in_child() -> None:
 os.register_at_fork(after_in_child=_close_in_child)
 
 
+def lock_folder(db_path: Path) -> Path:
+    """The one folder of a database file's lock files: ``pdmail.db.locks`` beside ``pdmail.db``."""
+    return db_path.with_name(f"{db_path.name}.locks")
+
+
 def lock_path(db_path: Path, account_id: int) -> Path:
+    return lock_folder(db_path) / f"sync-{account_id}.lock"
+
+
+def _former_lock_path(db_path: Path, account_id: int) -> Path:
+    """Where earlier versions kept the lock file: beside the database itself."""
     return db_path.with_name(f"{db_path.name}.sync-{account_id}.lock")
+
+
+def discard_lock(db, account_id: int) -> None:
+    """A removed account's lock file goes with it (its id is never given again, so none will want it)."""
+    if db.path is None:
+        return  # the team server's locks are the connections'
+    for path in (lock_path(Path(db.path), account_id), _former_lock_path(Path(db.path), account_id)):
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+    try:
+        lock_folder(Path(db.path)).rmdir()  # only when it is empty
+    except OSError:
+        pass
+
+
+def _remove_former_lock(db_path: Path, account_id: int) -> None:
+    """Take away an earlier version's lock file of the account, unless a run of that version holds it."""
+    path = _former_lock_path(db_path, account_id)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        path.unlink()
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _take(fd: int) -> bool:
@@ -94,6 +136,7 @@ def _server_lock(db, account) -> Iterator[None]:
 @contextmanager
 def file_lock(db_path: Path, account) -> Iterator[None]:
     path = lock_path(Path(db_path), account.id)
+    path.parent.mkdir(mode=0o700, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
     owner = os.getpid()
     _held.add(fd)
@@ -103,6 +146,7 @@ def file_lock(db_path: Path, account) -> Iterator[None]:
             raise _already_running(account, f"pid {holder}")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        _remove_former_lock(Path(db_path), account.id)
         try:
             yield
         finally:

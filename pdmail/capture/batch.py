@@ -8,29 +8,29 @@ from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
+from pdmail.capture import parse_pool
+from pdmail.capture.batch_facts import BatchFacts, Planned
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.capture.parse_pool import ParsePool
+from pdmail.capture.piped import exit_code, ingest_stdin, outcome_exit_code, spool_oversize
 from pdmail.capture.save import Company, Derived, NewContacts, Outcome, ingest_bcc, parse_or_refuse, storable
 from pdmail.core.addresses import normalize_address
-from pdmail.core.errors import (
-    EXIT_OK,
-    EXIT_PARTIAL,
-    EXIT_REFUSED,
-    EXIT_TEMPFAIL,
-    PdmailError,
-    combine_exit_codes,
-)
+from pdmail.core.errors import PdmailError
 from pdmail.core.models import ParsedEmail
 from pdmail.core.worker_pool import interrupt_between_steps
-from pdmail.mime.limits import DEFAULT_LIMITS, MB, too_large
+from pdmail.mime.limits import DEFAULT_LIMITS, MB
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store.db import Database
 
-if TYPE_CHECKING:  # reading files is not needed for one message on stdin, the mail server's pipe
+if TYPE_CHECKING:
     from pdmail.capture.inputs import Input
 
+# One message on stdin is :mod:`pdmail.capture.piped`; its names are kept here for the callers of a run.
+__all__ = ["RunStopped", "default_workers", "exit_code", "ingest_many", "ingest_stdin", "outcome_exit_code"]
+
 BATCH = 200
-PARALLEL_FROM = 64  # below this, starting worker processes costs more than it saves
+PARALLEL_FROM = 64  # below this many messages, starting worker processes costs more than it saves
+PARALLEL_BYTES = parse_pool.PARALLEL_BYTES  # ...or below this many bytes (see there)
 # A batch also ends at a size: counts alone would let large messages fill the memory (200 of 25 MB
 # is 5 GB). Typical mail (50 KB a message) never reaches it.
 BATCH_BYTES = 16 * MB
@@ -82,11 +82,22 @@ def _parsed_stream(
 ):
     """Parse results in input order, from helper processes that read and parse the files (see
     :mod:`pdmail.capture.parse_pool`: memory stays flat however large the mailbox)."""
-    workers = default_workers() if workers is None else workers
+    if workers is None:  # chosen here: helpers only where they pay, by bytes as well as by count
+        workers = default_workers() if _reaches(items, PARALLEL_BYTES) else 0
     if len(items) < PARALLEL_FROM:
         workers = 0
     with ParsePool(workers, partial(_parse_chunk, users=users, cut_words=cut_words)) as pool:
         yield from pool.results(items, _size_of)
+
+
+def _reaches(items: list[Input], size: int) -> bool:
+    """Whether the inputs hold at least ``size`` bytes (read from the file system, not the files)."""
+    total = 0
+    for item in items:
+        total += _size_of(item)
+        if total >= size:
+            return True
+    return False
 
 
 def _size_of(item: Input) -> int:
@@ -101,28 +112,7 @@ def _size_of(item: Input) -> int:
 
 
 def _oversize(db: Database, item: Input, recipient: str | None) -> Outcome:
-    return _spool(db, item.chunks(), item.label, recipient)
-
-
-def _spool(db: Database, chunks, label: str, recipient: str | None) -> Outcome:
-    """Quarantine a message too large to read, streamed to the spool whole: the same for every input."""
-    path, size, sha = quarantine_store.write_spool(db, chunks)
-    reason = too_large(size, DEFAULT_LIMITS.max_size)
-    label = storable(label)
-    with db.tx():
-        qid = quarantine_store.hold(
-            db,
-            None,
-            source=label,
-            recipient=storable(recipient),
-            reason=reason,
-            from_email=None,
-            subject=None,
-            spool_path=path,
-            size=size,
-            sha256=sha,
-        )
-    return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
+    return spool_oversize(db, item.chunks(), item.label, recipient)
 
 
 def ingest_many(
@@ -207,7 +197,8 @@ def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, compa
 
     def write(fail_fast: bool) -> list[Outcome]:
         new_contacts = NewContacts()
-        outcomes = [_one(db, result, recipient, company, new_contacts, fail_fast=fail_fast) for result in batch]
+        known = BatchFacts.read(db, _planned(batch, company))  # inside the batch's transaction
+        outcomes = [_one(db, result, recipient, company, new_contacts, known, fail_fast=fail_fast) for result in batch]
         new_contacts.link_earlier_mail(db)
         return outcomes
 
@@ -215,8 +206,30 @@ def _store_batch(db: Database, batch: list[Parsed], recipient: str | None, compa
     return write_batch(db, write, flat_first=not any(r.oversize for r in batch))
 
 
+def _planned(batch: list[Parsed], company: Company) -> list[Planned]:
+    """The batch's messages that may be stored, with the user whose mail each looks to be."""
+    planned = []
+    for result in batch:
+        if not isinstance(result.parsed, ParsedEmail):
+            continue
+        owner = next(
+            (u for a in result.parsed.from_ if (u := company.users_by_address.get(normalize_address(a.email)))), None
+        )
+        if owner is not None:
+            fingerprint = result.derived.fingerprint if result.derived else None
+            planned.append(Planned(owner.id, result.parsed, fingerprint))
+    return planned
+
+
 def _one(
-    db: Database, result: Parsed, recipient: str | None, company: Company, new_contacts: NewContacts, *, fail_fast: bool
+    db: Database,
+    result: Parsed,
+    recipient: str | None,
+    company: Company,
+    new_contacts: NewContacts,
+    known: BatchFacts,
+    *,
+    fail_fast: bool,
 ) -> Outcome:
     label = storable(result.input.label)
     if result.oversize:
@@ -236,6 +249,7 @@ def _one(
             derived=result.derived,
             fail_fast=fail_fast,
             new_contacts=new_contacts,
+            known=known,
         )
 
     def failed(exc: Exception) -> Outcome:
@@ -245,31 +259,3 @@ def _one(
         return Outcome(label, "failed", None, f"internal error ({type(exc).__name__}: {exc})")
 
     return write_message(db, store, fail_fast=fail_fast, on_failure=failed)
-
-
-def ingest_stdin(db: Database, stream, *, recipient: str | None = None) -> Outcome:
-    from pdmail.capture.inputs import read_capped
-
-    quarantine_store.sweep_spool(db)
-    head, rest = read_capped(stream, DEFAULT_LIMITS.max_size)
-    if rest is not None:
-        return _spool(db, rest, "-", recipient)
-    return ingest_bcc(db, head, label="-", recipient=recipient)
-
-
-def exit_code(outcomes: list[Outcome], *, mta: bool = False) -> int:
-    """README, "Exit codes": each input's own code (:func:`outcome_exit_code`) combined by the one rule
-    of a run of many parts, where a stored input among refused ones makes the run partial (7)."""
-    return combine_exit_codes((outcome_exit_code(o, mta=mta) for o in outcomes), mixed=EXIT_PARTIAL)
-
-
-def outcome_exit_code(outcome: Outcome, *, mta: bool = False) -> int:
-    """What one input's outcome says on its own. Quarantined is 3 (refused, and kept); failed is 7: the
-    input was not kept (unreadable, missing), so the run cannot promise 3. A mail server (``mta``) is
-    told 0 for a quarantined message, which is safe with pdmail, and 75 (try again later) for one that
-    failed, which is not."""
-    if outcome.status == "failed":
-        return EXIT_TEMPFAIL if mta else EXIT_PARTIAL
-    if outcome.status == "quarantined" and not mta:
-        return EXIT_REFUSED
-    return EXIT_OK

@@ -17,7 +17,8 @@ Capture is three steps: read the facts (``save.py``), decide here, then write wh
 4. Smart BCC creates a contact for each customer address that has none, when the company turned
    contact creation on, the mail is not private (a contact is seen by every user: private mail must
    not publish its correspondents) and not sent by a machine. An address no contact can have is
-   skipped with a warning; the mail never depends on its contacts.
+   skipped with a warning; the mail never depends on its contacts. A new contact whose address's
+   domain identifies an organization (see the linking engine) is created inside it.
 5. The linking engine decides its contacts and deal; a message it refuses (every sender blocked,
    nobody else to link) is skipped.
 6. A contact that another user's mail created earlier in the same batch, and that this message
@@ -94,6 +95,7 @@ class CaptureDecision:
     reason: str | None = None
     visibility: Visibility | None = None
     contacts_to_create: tuple[str, ...] = ()
+    contact_orgs: Mapping[str, int] = field(default_factory=dict)  # new contact's address -> its organization
     links: link.LinkDecision | None = None
     warnings: tuple[str, ...] = ()
     join_threads: tuple[int, ...] = ()  # threads folded into the thread it joins, before it is written
@@ -163,10 +165,14 @@ def decide(facts: CaptureFacts) -> CaptureDecision:
             else:
                 to_create.append(address)
     if to_create:
+        assert facts.base is not None
+        ctx = complete(facts.base, facts.crm, facts.customers)
+        orgs = {a: org.id for a in to_create for org in (link.identify_org(a, ctx)[0],) if org is not None}
         return CaptureDecision(
             STORED,
             visibility=visibility,
             contacts_to_create=tuple(to_create),
+            contact_orgs=orgs,
             warnings=tuple(warnings),
             join_threads=joined,
             link_new_contacts_first=link_first,

@@ -7,10 +7,10 @@ visibility behave the same whichever way a message arrived.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import overload
+from typing import TYPE_CHECKING, overload
 
 from pdmail.capture import decision as decision_rules
 from pdmail.core.addresses import normalize_address
@@ -24,14 +24,16 @@ from pdmail.linking.context import LinkingInputs
 from pdmail.mime import fingerprint as identity
 from pdmail.mime.limits import fits_sqlite_integer
 from pdmail.mime.parse import MessageRefused, parse_message, without_surrogates
-from pdmail.store import crm as crm_store
 from pdmail.store import emails as store
-from pdmail.store import outbox as outbox_store
 from pdmail.store import quarantine as quarantine_store
 from pdmail.store import users as users_store
 from pdmail.store.company import DEAL_TAG as _DEAL_TAG
 from pdmail.store.company import Company
+from pdmail.store.crm_snapshot import CrmSnapshot
 from pdmail.store.db import Database, is_machine_failure, iso_utc, now_utc
+
+if TYPE_CHECKING:  # a batch's reads (one message on stdin has no batch, and does not load them)
+    from pdmail.capture.batch_facts import BatchFacts
 
 SUBJECT_FALLBACK_DAYS = 30
 
@@ -98,6 +100,8 @@ class NewContacts:
         waiting, self._by_owner = self._by_owner, {}
         for owner, addresses in waiting.values():
             # A contact made by a message that was then rolled back (and quarantined) is gone again.
+            from pdmail.store import crm as crm_store
+
             kept = [a for a in sorted(addresses) if crm_store.contact_for_address(db, a) is not None]
             with relink.acting(owner):
                 relink.after_addresses_changed(db, kept)
@@ -195,6 +199,7 @@ def ingest_bcc(
     derived: Derived | None = None,
     fail_fast: bool = False,
     new_contacts: NewContacts | None = None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     """Capture one Smart BCC message: stored, duplicate, skipped, or quarantined with its reason.
 
@@ -204,10 +209,11 @@ def ingest_bcc(
     ``fail_fast`` raises every failure instead, for a caller that cannot undo half a message and
     will redo it with savepoints. ``new_contacts`` collects the contacts a batch creates (see
     :class:`NewContacts`); without it, the message's own are linked to their earlier mail at once.
+    ``known``: what the store held of the batch's messages (see :mod:`pdmail.capture.batch_facts`).
     """
     label, recipient = storable(label), storable(recipient)
     try:
-        return _ingest(db, raw, label, recipient, parsed, company, derived, new_contacts)
+        return _ingest(db, raw, label, recipient, parsed, company, derived, new_contacts, known)
     except Exception as exc:
         if fail_fast or is_machine_failure(exc):
             raise
@@ -223,6 +229,7 @@ def _ingest(
     company: Company | None,
     derived: Derived | None,
     new_contacts: NewContacts | None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     """Each write below is one transaction (or savepoint): a failure leaves nothing half-written."""
     company = company or Company.load(db)
@@ -238,7 +245,16 @@ def _ingest(
         return _quarantine(db, raw, label, recipient, verdict.reason, parsed)
     owner = company.users_by_address[normalize_address(verdict.sender)]
     return _store_bcc(
-        db, raw, parsed, owner, company, label=label, recipient=recipient, derived=derived, new_contacts=new_contacts
+        db,
+        raw,
+        parsed,
+        owner,
+        company,
+        label=label,
+        recipient=recipient,
+        derived=derived,
+        new_contacts=new_contacts,
+        known=known,
     )
 
 
@@ -253,10 +269,11 @@ def _store_bcc(
     recipient: str | None,
     derived: Derived | None = None,
     new_contacts: NewContacts | None = None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     warnings: list[str] = []
     deal_id = deal_tag(company, parsed, recipient)
-    if deal_id is not None and not (fits_sqlite_integer(deal_id) and crm_store.deal_exists(db, deal_id)):
+    if deal_id is not None and not (fits_sqlite_integer(deal_id) and _deal_exists(db, deal_id)):
         warnings.append(f"the capture address names deal {deal_id}, which does not exist; linked as usual")
         deal_id = None
 
@@ -283,9 +300,16 @@ def _store_bcc(
             wrapper_raw=wrapper,
             derived=derived,
             new_contacts=new_contacts,
+            known=known,
         )
     outcome.warnings[:0] = warnings
     return outcome
+
+
+def _deal_exists(db: Database, deal_id: int) -> bool:
+    from pdmail.store import crm as crm_store  # the CRM's writes are loaded only by mail that needs them
+
+    return crm_store.deal_exists(db, deal_id)
 
 
 def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | str | None:
@@ -427,17 +451,21 @@ def store_parsed(
     wrapper_raw: bytes | None = None,
     derived: Derived | None = None,
     new_contacts: NewContacts | None = None,
+    known: BatchFacts | None = None,
 ) -> Outcome:
     """Dedupe, thread, link and store one parsed message for ``owner``. Call inside a transaction.
 
     ``raw`` is the message's own bytes (None when it was unwrapped from ``wrapper_raw`` inline).
     ``derived`` is ``Derived.of(parsed)`` when a parser process already computed it. Contacts it
     creates join ``new_contacts`` when given; otherwise their earlier mail is linked before it returns.
+    ``known`` answers some of its reads for a whole batch (:mod:`pdmail.capture.batch_facts`).
     """
     if new_contacts is not None:
-        return _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, new_contacts)
+        return _store_parsed(
+            db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, new_contacts, known
+        )
     own = NewContacts()
-    outcome = _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, own)
+    outcome = _store_parsed(db, owner, parsed, raw, origin, company, bcc_deal_id, wrapper_raw, derived, own, known)
     own.link_earlier_mail(db)
     return outcome
 
@@ -453,26 +481,31 @@ def _store_parsed(
     wrapper_raw: bytes | None,
     derived: Derived | None,
     new_contacts: NewContacts,
+    known: BatchFacts | None,
 ) -> Outcome:
     """Facts, decision, then writes: see :mod:`pdmail.capture.decision` for the rules."""
     company = company or Company.load(db)
     derived = derived or Derived.of(parsed)
-    facts = _identity_facts(db, owner, parsed, origin, derived.fingerprint)
+    facts = _identity_facts(db, owner, parsed, origin, derived.fingerprint, known)
     done = decision_rules.duplicate(facts)
     if done is not None:
         return Outcome(origin.label, done.status, done.existing_id, done.reason)
-    facts, thread_ids = _read_facts(db, owner, parsed, origin, company, facts, bcc_deal_id, new_contacts)
+    facts, thread_ids = _read_facts(db, owner, parsed, origin, company, facts, bcc_deal_id, new_contacts, known)
     decided = decision_rules.decide(facts)
     if decided.status == decision_rules.SKIPPED:
         return Outcome(origin.label, decided.status, None, decided.reason)
     _write_first(db, facts, decided, new_contacts)
     if decided.contacts_to_create:
-        created, refused = _create_contacts(db, decided.contacts_to_create, parsed)
+        if known is not None:
+            known.will_create_contacts(decided.contacts_to_create)
+        created, refused = _create_contacts(db, decided.contacts_to_create, parsed, decided.contact_orgs)
         for address in created:
             new_contacts.add(owner, address)
         decided = decision_rules.decide(facts.with_contacts(created, refused))
     if decided.status == decision_rules.SKIPPED:
         return Outcome(origin.label, decided.status, None, decided.reason)
+    if known is not None:
+        known.will_store(owner.id, derived.fingerprint, (parsed.message_id_norm, parsed.alt_message_id), thread_ids)
     email_id = _save(
         db,
         owner,
@@ -490,13 +523,22 @@ def _store_parsed(
 
 
 def _identity_facts(
-    db: Database, owner: User, parsed: ParsedEmail, origin: Origin, fingerprint: str
+    db: Database,
+    owner: User,
+    parsed: ParsedEmail,
+    origin: Origin,
+    fingerprint: str,
+    known: BatchFacts | None = None,
 ) -> decision_rules.CaptureFacts:
     """What the store holds of this very message: read first, as a duplicate needs nothing else."""
     sent_copy = None
-    duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
+    duplicate_of = None
+    if known is None or not known.no_email_with_fingerprint(owner.id, fingerprint):
+        duplicate_of = store.find_by_fingerprint(db, owner.id, fingerprint)
     if duplicate_of is None and parsed.pdmail_token:
         # A copy of mail pdmail sent, perhaps with a Message-ID or Date the server rewrote.
+        from pdmail.store import outbox as outbox_store  # only mail pdmail sent carries a token
+
         sent_copy = outbox_store.email_for_token(db, owner.id, parsed.pdmail_token)
     return decision_rules.CaptureFacts(
         source=origin.source,
@@ -516,20 +558,29 @@ def _read_facts(
     facts: decision_rules.CaptureFacts,
     bcc_deal_id: int | None,
     new_contacts: NewContacts,
+    known: BatchFacts | None = None,
 ) -> tuple[decision_rules.CaptureFacts, tuple[str, ...]]:
     """The rest of the facts: Message-ID, threads, settings, and the CRM as the linking engine reads it.
 
     Only reads: what the decision makes of them (threads to fold together, earlier mail to link
     first) is written afterwards, by :func:`_write_first`.
     """
-    taken = bool(parsed.message_id_norm and store.find_by_message_id(db, owner.id, parsed.message_id_norm))
+    mid = parsed.message_id_norm
+    taken = bool(
+        mid
+        and not (known is not None and known.no_email_with_message_id(owner.id, mid))
+        and store.find_by_message_id(db, owner.id, mid)
+    )
     email_in = link.LinkInput.from_parsed(parsed, direction_of(parsed, owner, origin))
-    threads = _find_threads(db, owner, parsed)
+    threads = _find_threads(db, owner, parsed, known)
     inputs = LinkingInputs(db, company)
     base = inputs.base(owner, email_in, bcc_deal_id=bcc_deal_id)
     customers = link.customer_addresses(email_in, base)
     deal_ids = (bcc_deal_id, *(t.deal_id for t in (threads.thread, *threads.joins) if t is not None))
-    crm = inputs.read_crm(customers, deal_ids=deal_ids)
+    if known is not None and all(d is None for d in deal_ids) and known.no_contact_for(customers):
+        crm = CrmSnapshot({}, {}, {}, {})  # what reading it would give: no contact, hence no deal
+    else:
+        crm = inputs.read_crm(customers, deal_ids=deal_ids)
     return dataclasses.replace(
         facts,
         message_id_taken=taken,
@@ -636,13 +687,18 @@ def _save(
         link_input=facts.email_in.to_json(),
         bcc_deal_id=bcc_deal_id,
         contacts=state.contacts,
+        orgs=state.orgs,
         parse_status=parsed.parse_status,
         captured_utc=stamp,
         is_deal_manual=state.is_deal_manual,
         search_document=derived.search_document,
     )
     email_id = store.insert_email(db, new)
+    joined = thread_id if facts.thread is not None else None
+    relink.hold_new_mail(db, owner, email_id, joined, state)  # a colleague's change, not yet applied here
     if parsed.pdmail_token and origin.source != "sent":
+        from pdmail.store import outbox as outbox_store
+
         outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
     store.touch_thread(db, thread_id, date)
     if state.deal_id is not None and thread_deal != state.deal_id and not thread_deal_by_hand:
@@ -662,19 +718,24 @@ def _display_names(parsed: ParsedEmail) -> dict[str, str]:
     return names
 
 
-def _create_contacts(db: Database, addresses, parsed: ParsedEmail) -> tuple[dict[str, Contact], dict[str, str]]:
-    """A contact for each of ``addresses``, as decided; and the addresses the store refused, with why.
+def _create_contacts(
+    db: Database, addresses, parsed: ParsedEmail, orgs: Mapping[str, int]
+) -> tuple[dict[str, Contact], dict[str, str]]:
+    """A contact for each of ``addresses``, as decided (inside the organization ``orgs`` gives for its
+    address, if any); and the addresses the store refused, with why.
 
     Refusals come before anything is written, so the mail goes on whole without such a contact. The
     earlier mail a new contact links is linked on the owner's behalf (another user's mail only by a
     proposal, rule 4 of the sharing law), once for the batch: see :class:`NewContacts`.
     """
+    from pdmail.store import crm as crm_store
+
     names = _display_names(parsed)
     created: dict[str, Contact] = {}
     refused: dict[str, str] = {}
     for address in addresses:
         try:
-            record = crm_store.add_contact(db, names.get(address) or address, [address])
+            record = crm_store.add_contact(db, names.get(address) or address, [address], org_id=orgs.get(address))
         except PdmailError as exc:
             refused[address] = exc.message
             continue
@@ -692,7 +753,7 @@ class _Threads:
     split_by_hand: bool = False
 
 
-def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
+def _find_threads(db: Database, owner: User, parsed: ParsedEmail, known: BatchFacts | None = None) -> _Threads:
     """The thread a message joins, and the other threads its Message-IDs name (read, not yet folded).
 
     Among several threads, it joins the oldest; if the user took any of them apart by hand, it
@@ -700,7 +761,11 @@ def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
     In-Reply-To, then References from the newest back. Without any, the subject may find a thread.
     """
     ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
-    found = store.threads_for_message_ids(db, owner.id, ids)
+    found = (
+        []
+        if known is not None and known.no_thread_for(owner.id, ids)
+        else store.threads_for_message_ids(db, owner.id, ids)
+    )
     if len(found) > 1 and store.threads_split_by_hand(db, found):
         by_id = store.thread_by_message_id(db, owner.id, ids)
         nearest = next(by_id[i] for i in ids if i in by_id)
@@ -712,8 +777,9 @@ def _find_threads(db: Database, owner: User, parsed: ParsedEmail) -> _Threads:
     if threading_rules.subject_fallback_allowed(has_refs, parsed.subject):
         date = parsed.date_utc or datetime.now(UTC)
         since = iso_utc(date - timedelta(days=SUBJECT_FALLBACK_DAYS))
-        candidates = store.subject_candidates(db, owner.id, threading_rules.normalize_subject(parsed.subject), since)
         participants = frozenset(a.email for a in (*parsed.from_, *parsed.to, *parsed.cc))
+        subject = threading_rules.normalize_subject(parsed.subject)
+        candidates = store.subject_candidates(db, owner.id, subject, since, participants)
         picked = threading_rules.pick_fallback_thread(candidates, participants, owner.addresses, date)
         if picked is not None:
             return _Threads(ids, _thread_facts(db, picked))

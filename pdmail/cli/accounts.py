@@ -1,11 +1,12 @@
 """`pdmail account ...`: the mail accounts pdmail syncs and sends through."""
 
+import shlex
 import sys
 from typing import Annotated
 
 import typer
 
-from pdmail.cli.common import HelpGroup, Session, command, safe
+from pdmail.cli.common import HelpGroup, Session, clean, command, note, safe
 from pdmail.cli.rows import Column, Rows
 
 account_app = typer.Typer(
@@ -33,7 +34,8 @@ def account_add(
         _opt(
             "--provider",
             "A preset: gmail, outlook, office365, icloud, yahoo, aol, fastmail, gmx, gmx.com, mailru, "
-            "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, zimbra.",
+            "yandex, zoho, qq, 163, 126, yeah.net, 139, aliyun, godaddy, bluehost, namecheap, gandi, hover, "
+            "soverin, 123-reg, zimbra.",
             "NAME",
         ),
     ] = None,
@@ -92,10 +94,20 @@ def account_add(
         ),
     ] = None,
     default: Annotated[bool, typer.Option("--default", help="Make it your default account.")] = False,
+    autoconfig_url: Annotated[
+        str | None,
+        _opt(
+            "--autoconfig-url",
+            "Read the servers from this autoconfig file (Thunderbird's format; https, or http to this machine).",
+            "URL",
+        ),
+    ] = None,
 ) -> None:
     """Add a mail account. Passwords are never stored: give a command, a variable or the keyring.
 
-    TLS certificates are always verified; a private CA is given with --cafile.
+    Without --provider or --imap-host, a domain pdmail has no preset for is looked up as mail clients
+    do: its autoconfig file over HTTPS, then its SRV records (RFC 6186); the servers found are named,
+    for you to check. TLS certificates are always verified; a private CA is given with --cafile.
 
     Examples:
         $ pdmail account add work --provider gmail --address maria@gmail.com --password-command 'pass show mail/gmail'
@@ -126,11 +138,18 @@ def account_add(
         folders=folders,
         past=past,
         default=default,
+        autoconfig_url=autoconfig_url,
     )
     secret = _ask_secret() if keyring else None
-    account = create_account(s.db, s.user, opts, keyring_secret=secret)
+    account = create_account(s.db, s.user, opts, keyring_secret=secret, on_note=lambda text: _found(s, text))
     s.emit(account.to_json(), f"{account.id}")
     s.info(f"Added account {safe(account.name)}; check it with `pdmail account test {safe(account.name)}`.")
+
+
+def _found(s: Session, text: str) -> None:
+    """Where the servers were found: said on stderr also with --json (they are to be checked), not with -q."""
+    if not s.quiet:
+        note(clean(text))
 
 
 def _ask_secret() -> str:
@@ -245,29 +264,99 @@ def account_default(
 def account_set(
     s: Session,
     name: Annotated[str, typer.Argument(help="Account name or address.")],
-    past: Annotated[
-        str,
-        typer.Option(
-            "--past",
-            help="Past mail (already in the mailbox when the account was added) from known contacts "
-            "only, or from everyone.",
-            metavar="contacts|everyone",
-            show_default=False,
+    since: Annotated[
+        str | None,
+        _opt(
+            "--since",
+            "Sync mail from this day on, in your time zone: 2026-01-31, 30d, yesterday, or all. "
+            "An earlier day fetches what the old one left out.",
+            "WHEN",
         ),
-    ],
+    ] = None,
+    past: Annotated[
+        str | None,
+        _opt(
+            "--past",
+            "Past mail (already in the mailbox when the account was added) from known contacts only, or from everyone.",
+            "contacts|everyone",
+        ),
+    ] = None,
+    folders: Annotated[
+        str | None, _opt("--folders", "Comma-separated folders to sync, or all (Sent is always included).", "A,B")
+    ] = None,
+    address: Annotated[str | None, _opt("--address", "The account's email address.", "EMAIL")] = None,
+    rename: Annotated[str | None, _opt("--rename", "A new name for the account.", "NAME")] = None,
+    imap_host: Annotated[str | None, _opt("--imap-host", "IMAP server.", "HOST")] = None,
+    imap_port: Annotated[int | None, _opt("--imap-port", "IMAP port.", "N")] = None,
+    imap_security: Annotated[str | None, _opt("--imap-security", "tls (or ssl) or starttls.", "tls|starttls")] = None,
+    smtp_host: Annotated[str | None, _opt("--smtp-host", "SMTP server for `pdmail send`.", "HOST")] = None,
+    smtp_port: Annotated[int | None, _opt("--smtp-port", "SMTP port.", "N")] = None,
+    smtp_security: Annotated[str | None, _opt("--smtp-security", "tls (or ssl) or starttls.", "tls|starttls")] = None,
+    username: Annotated[
+        str | None, _opt("--username", "Login name, when it is not the address ('' for the address).", "USER")
+    ] = None,
+    password_command: Annotated[
+        str | None,
+        _opt("--password-command", "A command that prints the password (first line); run without a shell.", "CMD"),
+    ] = None,
+    password_env: Annotated[
+        str | None, _opt("--password-env", "An environment variable that holds the password.", "NAME")
+    ] = None,
+    keyring: Annotated[
+        bool, typer.Option("--keyring", help="Keep the password in the OS keyring (asked for now).")
+    ] = False,
+    oauth2_token_command: Annotated[
+        str | None,
+        _opt("--oauth2-token-command", "A command that prints an OAuth2 access token (XOAUTH2/OAUTHBEARER).", "CMD"),
+    ] = None,
+    cafile: Annotated[
+        str | None, _opt("--cafile", "Trust this CA or self-signed certificate (PEM) too.", "PEM")
+    ] = None,
+    maildir: Annotated[str | None, _opt("--maildir", "A Maildir account's folder, moved.", "PATH")] = None,
 ) -> None:
-    """Change an account's choice of past mail. The next `pdmail sync` fetches what the new choice takes.
+    """Change an account, keeping its sync state: the next `pdmail sync` goes on where the last one
+    stopped, and fetches what a wider --since or --past now takes in.
+
+    Only what you give changes. A server that sends another secret, a CA file or a new SMTP host needs
+    no new account.
 
     Examples:
         $ pdmail account set work --past everyone
+        $ pdmail account set work --since 2026-01-01
+        $ pdmail account set work --smtp-host smtp.northwind.example --smtp-port 587
+        $ pdmail account set work --cafile ~/northwind-ca.pem --password-command 'pass show mail/work'
     """
-    from pdmail.store.accounts import set_past
+    from pdmail.accounts.setup import AccountChanges, change_account
 
-    account = set_past(s.db, s.user, name, past)
+    changes = AccountChanges(
+        rename=rename,
+        address=address,
+        imap_host=imap_host,
+        imap_port=imap_port,
+        imap_security=imap_security,
+        smtp_host=smtp_host,
+        smtp_port=smtp_port,
+        smtp_security=smtp_security,
+        username=username,
+        password_command=password_command,
+        password_env=password_env,
+        keyring=keyring,
+        oauth2_token_command=oauth2_token_command,
+        cafile=cafile,
+        maildir=maildir,
+        since=since,
+        folders=folders,
+        past=past,
+    )
+    secret = _ask_secret() if keyring else None
+    account, changed = change_account(s.db, s.user, name, changes, keyring_secret=secret)
+    if not changed:
+        s.emit(account.to_json(), f"Account {safe(account.name)} already had those settings; nothing changed.")
+        return
     s.emit(
         account.to_json(),
-        f"Account {safe(account.name)} now takes past mail from {safe(account.past)}; "
-        "`pdmail sync` fetches what that adds.",
+        f"Changed account {safe(account.name)}: {', '.join(changed)}. Its sync state is kept; "
+        "the next `pdmail sync` goes on from there.",
     )
 
 
@@ -275,15 +364,34 @@ def account_set(
 def account_remove(
     s: Session,
     name: Annotated[str, typer.Argument(help="Account name or address.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Remove without asking (for scripts).")] = False,
 ) -> None:
     """Forget an account and its sync state. Mail already in pdmail stays, with its links.
 
-    A password kept in the OS keyring stays there; remove it with your keyring tool.
+    On a terminal it asks first; a script says --yes. A password kept in the OS keyring stays
+    there; remove it with your keyring tool.
 
     Examples:
         $ pdmail account remove work
+        $ pdmail account remove work --yes
     """
-    from pdmail.store.accounts import remove_account
+    from pdmail.accounts.setup import remove_account
+    from pdmail.core.errors import UsageError
+    from pdmail.store.accounts import get_account
 
-    account = remove_account(s.db, s.user, name)
+    account = get_account(s.db, s.user, name)
+    if not yes:
+        if not (sys.stdin.isatty() and sys.stdout.isatty()):
+            raise UsageError(
+                f"account remove asks before it forgets an account; to remove {account.name} without "
+                f"a question, run `pdmail account remove {shlex.quote(account.name)} --yes`"
+            )
+        question = (
+            f"Remove account {clean(account.name)} ({clean(account.address)})? pdmail forgets where it synced "
+            "up to; the mail already here stays."
+        )
+        if not typer.confirm(question, default=False):
+            s.info("Nothing was removed.")
+            return
+    account = remove_account(s.db, s.user, account)
     s.emit(account.to_json(), f"Removed account {safe(account.name)}.")

@@ -47,24 +47,55 @@ DryRunOption = Annotated[
 ]
 
 
+DbRoleOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db-role",
+        metavar="ROLE",
+        help="Team server only: the user's login is this existing PostgreSQL role (default: a role named "
+        "after their address, made when missing).",
+        show_default=False,
+    ),
+]
+
+
 def init(
     s: Session,
     name: Annotated[str, typer.Option("--name", help="Your full name.")],
     email: Annotated[str, typer.Option("--email", help="Your login email address.")],
     company: Annotated[str | None, typer.Option("--company", help="Company name.")] = None,
+    db_role: DbRoleOption = None,
 ) -> None:
     """Create the database and its first admin (you), who becomes the default user.
 
-    The file is created readable by you only (mode 0600).
+    The file is created readable by you only (mode 0600). On a team server (a postgresql:// URL) the
+    database's owner runs this; the admin gets a login role of their own and connects as it from then on.
 
     Examples:
         $ pdmail init --name "Maria Lopez" --email maria@northwind.example --company Northwind
     """
     users = _users()
     db = s.create_db()
-    user = users.init_company(db, company=company or (email.partition("@")[2] or "My company"), name=name, email=email)
+    user = users.init_company(
+        db, company=company or (email.partition("@")[2] or "My company"), name=name, email=email, db_role=db_role
+    )
     s.emit(users.user_json(user), f"{user.id}")
     s.info(f"Created {db.label} with admin {safe(user.email)}.")
+    _say_how_to_log_in(s, user.id)
+
+
+def _say_how_to_log_in(s: Session, user_id: int) -> None:
+    """On a team server: the person's login role, and how it gets a password (never printed here)."""
+    role = _users().login_role_of(s.db, user_id)
+    if role is None:
+        return
+    quoted = safe('"' + role.replace('"', '""') + '"')
+    password = f"psql -c '\\password {quoted}'"
+    s.info(
+        f"Their login is the PostgreSQL role {quoted}. Unless it has a password already, the database's owner "
+        f"gives it one with `{password}` (or the server authenticates it another way, see pg_hba.conf); "
+        "they keep it in ~/.pgpass or a service file."
+    )
 
 
 @command(user_app, "add", lists=True)
@@ -73,15 +104,38 @@ def user_add(
     email: Annotated[str, typer.Argument(help="The user's login email address.")],
     name: Annotated[str, typer.Option("--name", help="Full name.")],
     admin: Annotated[bool, typer.Option("--admin", help="Make this user an admin.")] = False,
+    db_role: DbRoleOption = None,
 ) -> None:
-    """Add a user (admins only).
+    """Add a user (admins only). On a team server this also makes their login role.
 
     Examples:
         $ pdmail user add sam@northwind.example --name "Sam Lee"
     """
     users = _users()
-    user, _ = run_rule_change(s, False, lambda: _changes().add_user(s.db, s.user, email, name=name, is_admin=admin))
+    user, _ = run_rule_change(
+        s, False, lambda: _changes().add_user(s.db, s.user, email, name=name, is_admin=admin, db_role=db_role)
+    )
     s.emit(users.user_json(user), f"{user.id}")
+    _say_how_to_log_in(s, user.id)
+
+
+@command(user_app, "remove", lists=True)
+def user_remove(
+    s: Session, who: Annotated[str, typer.Argument(metavar="USER", help="A user's login email, id or name.")]
+) -> None:
+    """Take a user's login away (admins only); their mail stays, with them as its owner.
+
+    What they shared and linked stays seen by the team; their private mail is seen by nobody. On a
+    team server their login role leaves the database (the role itself stays, for other databases).
+
+    Examples:
+        $ pdmail user remove sam@northwind.example
+    """
+    from pdmail.store.names import user_id
+
+    users = _users()
+    gone = _changes().remove_user(s.db, s.user, users.get_user(s.db, user_id(s.db, who)))
+    s.emit(users.user_json(gone) | {"removed": True}, f"Removed {safe(gone.email)}; their mail stays.")
 
 
 @command(user_app, "list", listing=True)
@@ -95,14 +149,25 @@ def user_list(s: Session) -> None:
     users = _users()
     rows = users.list_users(s.db)
     default = users.default_user_email(s.db)
+    logins = users.logins(s.db)
+
+    def role(u) -> str:
+        return "removed" if logins[u.id].removed_utc else "admin" if u.is_admin else "user"
+
     columns = [
         Column("id", lambda u: u.id, right=True),
         Column("email", lambda u: u.email),
         Column("name", lambda u: u.name, prose=True),
-        Column("role", lambda u: "admin" if u.is_admin else "user"),
+        Column("role", role),
         Column("default", lambda u: "default" if u.email == default else "", title=""),
     ]
-    data = [users.user_json(u) | {"default": u.email == default} for u in rows]
+    if s.db.has_logins:
+        columns.insert(3, Column("login", lambda u: logins[u.id].role or ""))
+    data = [
+        users.user_json(u)
+        | {"default": u.email == default, "login": logins[u.id].role, "removed": logins[u.id].removed_utc is not None}
+        for u in rows
+    ]
     s.emit_rows(Rows(columns, rows, json=data))
 
 

@@ -134,6 +134,7 @@ def bcc_ingest(
     from pdmail.cli.terminal import notice
 
     try:
+        s.db.act_for_capture()  # on a team server: the mail server's login, which reads no mail
         if not paths:
             stdin = sys.stdin.buffer if hasattr(sys.stdin, "buffer") else sys.stdin
             outcomes = [ingest.ingest_stdin(s.db, stdin, recipient=recipient)]

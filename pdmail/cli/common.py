@@ -127,6 +127,10 @@ class Session:
             from pdmail.store.users import current_user
 
             self._user = current_user(self.db, self.user_email)
+            if self.db.has_logins:  # colleagues' changes that wait to re-link this user's own mail
+                from pdmail.linking.relink import catch_up
+
+                catch_up(self.db, self._user)
         return self._user
 
     @property
@@ -426,14 +430,22 @@ def run_in_session(ctx: typer.Context, given: dict, body) -> Any:
 
 
 def command(
-    group: typer.Typer, name: str, *, lists: bool = False, listing: bool = False, opens_db: bool = True, **kwargs
+    group: typer.Typer,
+    name: str,
+    *,
+    lists: bool = False,
+    listing: bool = False,
+    opens_db: bool = True,
+    optional_values: dict[str, str] | None = None,
+    **kwargs,
 ):
     """Register ``fn(session, ...)`` as a command with the shared options and error translation.
 
     ``lists``: it prints something, and takes --json. ``listing``: what it prints is a listing
     (or a report per input), which also takes --nl and --format (pdmail/cli/rows.py).
     ``opens_db=False``: the command names its databases itself (``db copy SOURCE TARGET``), so it
-    takes no ``--db`` or ``--user`` that it would ignore.
+    takes no ``--db`` or ``--user`` that it would ignore. ``optional_values``: options whose value
+    may be left out, and the value they then take (``{"--awaiting-reply": "3d"}``).
     """
 
     def decorate(fn):
@@ -451,6 +463,7 @@ def command(
             return run_in_session(pdmail_ctx, given, lambda session: fn(session, *args, **kw))
 
         wrapper.__signature__ = sig.replace(parameters=own + extra)  # type: ignore[attr-defined]  # read by typer
+        wrapper.optional_values = optional_values or {}  # type: ignore[attr-defined]  # read by HelpCommand
         wrapper.__annotations__ = {p.name: p.annotation for p in own + extra}
         group.command(name, cls=HelpCommand, **kwargs)(wrapper)
         return fn

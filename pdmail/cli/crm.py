@@ -15,11 +15,17 @@ contact_app = typer.Typer(
 )
 org_app = typer.Typer(cls=HelpGroup, help="Organizations your contacts belong to.", no_args_is_help=True)
 deal_app = typer.Typer(cls=HelpGroup, help="Deals: open ones take new email automatically.", no_args_is_help=True)
+org_domain_app = typer.Typer(
+    cls=HelpGroup,
+    help="An organization's email domains: mail from people there who are not contacts yet is linked to it.",
+    no_args_is_help=True,
+)
 
 
 def register(app: typer.Typer) -> None:
     app.add_typer(contact_app, name="contact")
     app.add_typer(org_app, name="org")
+    org_app.add_typer(org_domain_app, name="domain")
     app.add_typer(deal_app, name="deal")
 
 
@@ -72,14 +78,36 @@ DryRunOption = Annotated[
 ]
 
 
+UpdateOption = Annotated[
+    bool,
+    typer.Option("--update", help="A row whose record is already here changes it: its non-empty cells win."),
+]
+SkipExistingOption = Annotated[
+    bool, typer.Option("--skip-existing", help="A row whose record is already here is left out, the record unchanged.")
+]
+
+
+def _import_mode(update: bool, skip_existing: bool) -> str:
+    from pdmail.core.errors import UsageError
+
+    if update and skip_existing:
+        raise UsageError("give --update or --skip-existing, not both")
+    return "update" if update else "skip" if skip_existing else "add"
+
+
 def _import_result(s: Session, report, kind: str, relinked) -> None:
     from pdmail.core.errors import EXIT_PARTIAL
 
+    done = [f"Imported {len(report.imported)} {kind}"]
+    if report.updated:
+        done.append(f"updated {len(report.updated)}")
+    if report.skipped:
+        done.append(f"left {len(report.skipped)} already here as they were")
     emit_rule_change(
         s,
         relinked,
         report.to_json(),
-        f"Imported {len(report.imported)} {kind}.",
+        ", ".join(done) + ".",
         f"import {len(report.imported)} {kind}",
     )
     for line, reason in report.errors:
@@ -304,43 +332,113 @@ def contact_show(
 def contact_import(
     s: Session,
     file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+    update: UpdateOption = False,
+    skip_existing: SkipExistingOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
     """Import contacts from a CSV export (columns such as Name, First name, Last name, Email, Organization,
     Title, Phone).
 
-    Several addresses go in one Email cell, separated by commas. Bad rows are reported by file line
+    Several addresses go in one Email cell, separated by commas, plain or as a mail program writes them
+    (Ada Byron <ada@acme.example>). A row with an address a contact already has is refused, unless
+    --update changes that contact or --skip-existing leaves it. Bad rows are reported by file line
     (the header is line 1) and the good rows are imported; the exit code is 7 when any row failed.
 
     Examples:
         $ pdmail contact import examples/contacts.csv
+        $ pdmail contact import crm-export.csv --update
     """
+    mode = _import_mode(update, skip_existing)
     data = _read_file(file)
-    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_contacts(s.db, data))
+    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_contacts(s.db, data, mode))
     _import_result(s, report, "contacts", relinked)
 
 
 # --- organizations ----------------------------------------------------------------------------
 
 
+OrgArgument = Annotated[str, typer.Argument(metavar="ORG", help="Organization id, name or domain.")]
+DomainArgument = Annotated[str, typer.Argument(metavar="DOMAIN", help="An email domain, e.g. acme.example.")]
+
+
+def _warn_shared(s: Session, org) -> None:
+    """A domain another organization lists too links mail to neither: say so, with what to do."""
+    for domain, others in _changes().shared_domains(s.db, org).items():
+        who = ", ".join(f"{oid} ({safe(name)})" for oid, name in others)
+        s.info(
+            f"Warning: {domain} is listed by organization {who} too: mail there is linked to neither "
+            f"until one of them drops it (pdmail org domain remove ORG {domain})."
+        )
+
+
 @command(org_app, "add", lists=True)
 def org_add(
     s: Session,
     name: Annotated[str, typer.Argument(help="Organization name.")],
-    domain: Annotated[str | None, typer.Option("--domain", help="Its email domain, e.g. acme.example.")] = None,
+    domain: Annotated[
+        list[str] | None,
+        typer.Option("--domain", help="An email domain of theirs, e.g. acme.example (repeatable)."),
+    ] = None,
+    dry_run: DryRunOption = False,
 ) -> None:
-    """Add an organization.
+    """Add an organization; earlier email from or to people at its domains (and their subdomains)
+    who are not contacts is linked to it.
+
+    A free-mail domain (gmail.com, outlook.com...) is refused: anyone may have an address there. A
+    colleague's email that nobody else sees is only proposed to them (they accept it or not).
 
     Examples:
         $ pdmail org add "Acme Corp" --domain acme.example
+        $ pdmail org add "Acme Corp" --domain acme.example --domain acme-robotics.example --dry-run
     """
-    org = _crm().add_org(s.db, name, domain)
-    s.emit(org.to_json(), f"{org.id}")
+    org, relinked = run_rule_change(s, dry_run, lambda: _changes().add_org(s.db, name, domain or []))
+    emit_rule_change(s, relinked, org.to_json(), f"{org.id}", f"add organization {org.name!r}")
+    _warn_shared(s, org)
+
+
+@command(org_domain_app, "add", lists=True)
+def org_domain_add(s: Session, org_ref: OrgArgument, domain: DomainArgument, dry_run: DryRunOption = False) -> None:
+    """Give an organization another email domain; earlier email at it is linked again.
+
+    Mail from people at the domain or its subdomains who are not contacts is linked to the
+    organization, and reaches its deals as a contact's mail reaches theirs. A colleague's email that
+    nobody else sees is only proposed to them (they accept it or not).
+
+    Examples:
+        $ pdmail org domain add 3 acme-robotics.example
+        $ pdmail org domain add "Acme Corp" acme.eu --dry-run
+    """
+    org_id = _names().org_id(s.db, org_ref)
+    (org, added), relinked = run_rule_change(s, dry_run, lambda: _changes().add_org_domain(s.db, org_id, domain))
+    if not added and not s.json:
+        s.info(f"Organization {org.id} lists {_crm().check_domain(domain)} already.")
+    emit_rule_change(
+        s, relinked, org.to_json(), f"Organization {org.id}: {', '.join(org.domains)}", f"add {domain} to {org.id}"
+    )
+    _warn_shared(s, org)
+
+
+@command(org_domain_app, "remove", lists=True)
+def org_domain_remove(s: Session, org_ref: OrgArgument, domain: DomainArgument, dry_run: DryRunOption = False) -> None:
+    """Take an email domain from an organization; email linked to it by that domain is linked again.
+
+    Examples:
+        $ pdmail org domain remove 3 acme.eu --dry-run
+    """
+    org_id = _names().org_id(s.db, org_ref)
+    org, relinked = run_rule_change(s, dry_run, lambda: _changes().remove_org_domain(s.db, org_id, domain))
+    emit_rule_change(
+        s,
+        relinked,
+        org.to_json(),
+        f"Organization {org.id}: {', '.join(org.domains) or 'no domain'}",
+        f"remove {domain} from {org.id}",
+    )
 
 
 @command(org_app, "list", listing=True)
 def org_list(s: Session) -> None:
-    """List organizations.
+    """List organizations, with their email domains.
 
     Examples:
         $ pdmail org list
@@ -350,7 +448,7 @@ def org_list(s: Session) -> None:
     columns = [
         Column("id", lambda o: o.id, right=True),
         Column("name", lambda o: o.name, prose=True),
-        Column("domain", lambda o: o.domain),
+        Column("domains", lambda o: ", ".join(o.domains)),
     ]
     s.emit_rows(Rows(columns, orgs, json=[o.to_json() for o in orgs], empty="No organizations yet."))
 
@@ -384,7 +482,9 @@ def org_show(
 
         from pdmail.cli.mail import record_emails_view
 
-        lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}" + (f"  ({safe(org.domain)})" if org.domain else "")]
+        lines = [f"[bold]{safe(org.name)}[/bold]  #{org.id}"]
+        if org.domains:
+            lines.append(f"Domains: {safe(', '.join(org.domains))}")
         lines += [f"Contact #{c.id}: {safe(c.name)} <{safe(', '.join(c.emails))}>" for c in contacts]
         lines += [f"Deal #{d.id}: {safe(d.title)} \\[{d.status}]" for d in deals]
         return record_emails_view(
@@ -544,20 +644,25 @@ def deal_show(
 def deal_import(
     s: Session,
     file: Annotated[Path, typer.Argument(help="A CSV file with a header row.")],
+    update: UpdateOption = False,
+    skip_existing: SkipExistingOption = False,
     dry_run: DryRunOption = False,
 ) -> None:
     """Import deals from a CSV export (columns such as Title, Value, Currency, Status, Person, Organization).
 
-    Person is the contact's email address (or a unique name). Values are exact: 1234.50, 1,234.50,
-    1.234,50 and EUR 1 234,50 all read as 1234.50; a single separator before three digits (1,234) is
-    ambiguous and refuses the row. Bad rows are reported by file line and the good rows are imported;
-    the exit code is 7 when any row failed.
+    Person is the contact's email address (also as Ada Byron <ada@acme.example>) or a unique name. A row
+    whose contact already has a deal of that title is refused, unless --update changes that deal or
+    --skip-existing leaves it. Values are exact: 1234.50, 1,234.50, 1.234,50 and EUR 1 234,50 all read
+    as 1234.50; a single separator before three digits (1,234) is ambiguous and refuses the row. Bad
+    rows are reported by file line and the good rows are imported; the exit code is 7 when any row failed.
 
     Examples:
         $ pdmail deal import examples/deals.csv
+        $ pdmail deal import crm-deals.csv --skip-existing
     """
+    mode = _import_mode(update, skip_existing)
     data = _read_file(file)
-    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_deals(s.db, data))
+    report, relinked = run_rule_change(s, dry_run, lambda: _changes().import_deals(s.db, data, mode))
     _import_result(s, report, "deals", relinked)
 
 

@@ -11,7 +11,8 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 db_app = typer.Typer(
-    help="The database as a whole: copy it to a team server's PostgreSQL, or back to a file.", no_args_is_help=True
+    help="The database as a whole: back it up, or copy it to a team server's PostgreSQL and back to a file.",
+    no_args_is_help=True,
 )
 
 
@@ -67,6 +68,39 @@ def db_copy(
     finally:
         source_db.close()
     _report(s, result)
+
+
+@command(db_app, "backup", lists=True)
+def db_backup(
+    s: Session,
+    file: Annotated[str, typer.Argument(metavar="FILE", help="The new backup file.")],
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
+) -> None:
+    """Copy the database file as it is at one moment, safely while pdmail runs, and its spool files.
+
+    The copy is a pdmail database of its own (`pdmail --db FILE inbox` reads it). Messages too large
+    for the database are copied into FILE.spool beside it: keep the two together. A team server's
+    PostgreSQL database is backed up with pg_dump instead (exit 2, saying how).
+
+    Examples:
+        $ pdmail db backup ~/backups/pdmail-$(date +%F).db
+        $ pdmail db backup /srv/backup/pdmail.db --force --json
+    """
+    from pathlib import Path
+
+    from pdmail.mailbox.output_file import check_file
+    from pdmail.store.backup import backup
+
+    db = s.db
+    if db.path is None:
+        backup(db, Path(file))  # says how a team server is backed up
+    result = backup(db, check_file(Path(file), force=force))
+    spool = f", and {result.spool_files} spool file{'' if result.spool_files == 1 else 's'} to {safe(result.spool)}"
+    s.emit(
+        result.to_json(),
+        f"Backed up {safe(result.source)} ({result.size:,} bytes) to {safe(result.target)}"
+        f"{spool if result.spool_files else ''}.",
+    )
 
 
 def _report(s: Session, result) -> None:

@@ -67,7 +67,7 @@ def run(argv: list[str]) -> int | None:
     call = parse_pipe_call(argv)
     if call is None:
         return None
-    from pdmail.capture import batch as ingest
+    from pdmail.capture import piped as ingest
     from pdmail.cli.bcc_report import write_report
     from pdmail.cli.terminal import error_line
 
@@ -76,6 +76,7 @@ def run(argv: list[str]) -> int | None:
 
         db = open_db(call.db)
         try:
+            db.act_for_capture()  # on a team server: the mail server's login, which reads no mail
             outcome = ingest.ingest_stdin(db, sys.stdin.buffer, recipient=call.recipient)
         finally:
             db.close()

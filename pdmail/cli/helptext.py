@@ -168,10 +168,33 @@ def summary(command: Any) -> str:
 
 
 class HelpCommand(TyperCommand):
-    """A command whose help is :func:`format_help`'s."""
+    """A command whose help is :func:`format_help`'s, and whose options may take an optional value."""
 
     def format_help(self, ctx, formatter) -> None:
         format_help(self, ctx, formatter)
+
+    def parse_args(self, ctx, args: list[str]) -> list[str]:
+        defaults = getattr(self.callback, "optional_values", None)
+        return super().parse_args(ctx, with_optional_values(args, defaults) if defaults else args)
+
+
+def with_optional_values(args: list[str], defaults: dict[str, str]) -> list[str]:
+    """``--awaiting-reply`` written without a value gets its default (``--awaiting-reply=3d``).
+
+    Typer has no option whose value may be left out, so an option named in ``defaults`` that is
+    followed by nothing, or by another option, is given its default here, before parsing. Its value
+    is still read as usual when it is there (``--awaiting-reply 5d``, ``--awaiting-reply=5d``).
+    """
+    out: list[str] = []
+    for i, arg in enumerate(args):
+        if arg == "--":
+            return out + args[i:]
+        following = args[i + 1] if i + 1 < len(args) else None
+        if arg in defaults and (following is None or following.startswith("-")):
+            out.append(f"{arg}={defaults[arg]}")
+        else:
+            out.append(arg)
+    return out
 
 
 class HelpGroup(TyperGroup):

@@ -34,6 +34,14 @@ def link(
             help="Link the email to exactly these contacts (id, address or name; repeatable).",
         ),
     ] = None,
+    org: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--org",
+            metavar="ORG",
+            help="Link the email to exactly these organizations (id, name or domain; repeatable).",
+        ),
+    ] = None,
     none: Annotated[bool, typer.Option("--none", help="The thread has no deal (decided by hand).")] = False,
     split: Annotated[
         bool, typer.Option("--split", help="Move the email and its replies into a thread of their own.")
@@ -70,6 +78,7 @@ def link(
         $ pdmail link 42 --deal 7
         $ pdmail link 42 --deal "Iberia: warehouse AMRs"
         $ pdmail link 42 --contact 3 --contact 5
+        $ pdmail link 42 --org 2
         $ pdmail link 42 --none
         $ pdmail link 42 --split
         $ pdmail link --review
@@ -78,7 +87,7 @@ def link(
     """
     from pdmail.core.errors import UsageError
 
-    asked = deal is not None or contact is not None or none or split or accept or reject
+    asked = deal is not None or contact is not None or org is not None or none or split or accept or reject
     if dry_run and not rescan:
         raise UsageError("--dry-run goes with --rescan")
     if rescan:
@@ -100,7 +109,7 @@ def link(
 
     if not asked:
         if s.json or not on_terminal():
-            raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
+            raise UsageError("say what to link: --deal N, --contact N, --org N, --none, --split, --accept or --reject")
         _choose(s, [manual_links.candidates(s.db, s.user, email_id)])
         return
     from pdmail.store import names
@@ -108,6 +117,7 @@ def link(
     request = manual_links.LinkRequest(
         split=split,
         contact_ids=tuple(names.contact_id(s.db, c) for c in contact) if contact is not None else None,
+        org_ids=tuple(names.org_id(s.db, o) for o in org) if org is not None else None,
         deal_id=None if deal is None else names.deal_id(s.db, deal),
         no_deal=none,
         accept=accept,
@@ -129,11 +139,12 @@ def link(
 def _summary(e: dict) -> str:
     deal = f"deal {e['deal']}" if e["deal"] is not None else "no deal"
     contacts = ", ".join(str(c) for c in e["contacts"]) or "none"
-    return f"Email {e['id']} (thread {e['thread_id']}): {deal}; contacts {contacts}."
+    orgs = f"; organizations {', '.join(str(o) for o in e['orgs'])}" if e.get("orgs") else ""
+    return f"Email {e['id']} (thread {e['thread_id']}): {deal}; contacts {contacts}{orgs}."
 
 
 def _proposed_text(proposed: dict) -> str:
-    parts = [f"contact {c}" for c in proposed["contacts"]]
+    parts = [f"contact {c}" for c in proposed["contacts"]] + [f"organization {o}" for o in proposed.get("orgs", ())]
     if proposed["deal"] is not None:
         parts.append(f"deal {proposed['deal']}")
     return ", ".join(parts)
@@ -297,9 +308,9 @@ def _ask_deal(out, candidates: list[dict]) -> int | str:
 def _change_line(change) -> str:
     b, a = change.before.summary(), change.after.summary()
     parts = []
-    for key in ("contacts", "deal", "needs_deal", "verdict", "proposed"):
-        if b[key] != a[key]:
-            parts.append(f"{key} {_value(b[key])} → {_value(a[key])}")
+    for key in ("contacts", "orgs", "deal", "needs_deal", "verdict", "proposed"):
+        if b.get(key, []) != a.get(key, []):
+            parts.append(f"{key} {_value(b.get(key, []))} → {_value(a.get(key, []))}")
     return f"email {change.email_id}: {'; '.join(parts)}"
 
 
@@ -429,6 +440,12 @@ def _render(d: dict, zone):
         line("Contact", f"{c['id']} {clean(c['name'])} ({how}, {c['rule']})" + _waiting(c["proposed"], c["caused_by"]))
     if not d["contacts"]:
         line("Contact", "none")
+    for o in d["orgs"]:
+        how = "by hand" if o["manual"] else f"via {o['address']}"
+        line(
+            "Organization",
+            f"{o['id']} {clean(o['name'])} ({how}, {o['rule']})" + _waiting(o["proposed"], o["caused_by"]),
+        )
     if d["deal"]:
         line(
             "Deal",

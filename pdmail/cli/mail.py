@@ -8,9 +8,12 @@ import typer
 from pdmail.cli.common import Session, clean, command, console, safe
 from pdmail.cli.rows import Column, Rows
 
+# What `--awaiting-reply` and `--unanswered` mean when written without an age.
+WAITING_DEFAULTS = {"--awaiting-reply": "3d", "--unanswered": "2d"}
+
 
 def register(app: typer.Typer) -> None:
-    command(app, "inbox", listing=True)(inbox)
+    command(app, "inbox", listing=True, optional_values=WAITING_DEFAULTS)(inbox)
     command(app, "show", lists=True)(show)
     command(app, "search", listing=True)(search)
 
@@ -145,12 +148,16 @@ def _mark(e: dict, unread: bool) -> str:
 
 
 def _option_folder():
-    return typer.Option("--folder", help="inbox, sent, archive, trash or all.")
+    return typer.Option(
+        "--folder",
+        help="inbox, sent, archive, trash or all (default: inbox; with --awaiting-reply or --unanswered, all but trash).",
+        show_default=False,
+    )
 
 
 def inbox(
     s: Session,
-    folder: Annotated[str, _option_folder()] = "inbox",
+    folder: Annotated[str | None, _option_folder()] = None,
     team: Annotated[bool, typer.Option("--team", help="Add colleagues' email you may see.")] = False,
     unread: Annotated[bool, typer.Option("--unread", help="Only unread email.")] = False,
     needs_deal: Annotated[bool, typer.Option("--needs-deal", help="Only email waiting for a deal choice.")] = False,
@@ -184,6 +191,25 @@ def inbox(
         str | None,
         typer.Option("--until", metavar="WHEN", help="Only email before this time (a date: before that day begins)."),
     ] = None,
+    awaiting_reply: Annotated[
+        str | None,
+        typer.Option(
+            "--awaiting-reply",
+            metavar="[AGE]",
+            help="Only conversations whose last email is yours to a customer, unanswered for AGE (default 3d).",
+            show_default=False,
+        ),
+    ] = None,
+    unanswered: Annotated[
+        str | None,
+        typer.Option(
+            "--unanswered",
+            metavar="[AGE]",
+            help="Only conversations whose last email is a customer's, which nobody on the team answered for AGE "
+            "(default 2d).",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", help="How many emails per page.")] = 50,
     page: Annotated[int, typer.Option("--page", help="Which page (1 is the newest).")] = 1,
     count: Annotated[bool, typer.Option("--count", help="Only print how many emails match.")] = False,
@@ -195,17 +221,32 @@ def inbox(
     user's change added, which wait for you (`pdmail link ID --accept` or `--reject`). `--json`
     prints a flat list of emails, each with its thread_id.
 
+    `--awaiting-reply` lists the conversations where you wrote last, to a customer, and no customer
+    has answered for at least AGE (3d, 12h, 2w...; default 3d); `--unanswered` those where a customer
+    wrote last and nobody on the team has answered (default 2d). Each shows its last email, newest
+    first, with its deal; with `--team`, colleagues' conversations you may see too. Mail among
+    colleagues, automated and bulk mail never count as the last email.
+
     Examples:
         $ pdmail inbox --unread
         $ pdmail inbox --team --deal 7 --json
         $ pdmail inbox --page 2
         $ pdmail inbox --contact ada@acme.example --since 30d
+        $ pdmail inbox --awaiting-reply
+        $ pdmail inbox --unanswered 1d --team --count
     """
+    from pdmail.core.errors import UsageError
     from pdmail.store import names
     from pdmail.store.mailbox import InboxFilter, count_emails, page_emails, thread_summaries, with_proposals
 
+    if awaiting_reply is not None and unanswered is not None:
+        raise UsageError("give --awaiting-reply or --unanswered, not both")
+    conversations = awaiting_reply is not None or unanswered is not None
     f = InboxFilter(
-        folder=folder,
+        folder=folder or ("all" if conversations else "inbox"),
+        include_trash=not (conversations and folder is None),
+        awaiting_reply_before=s.time_option(awaiting_reply, "--awaiting-reply"),
+        unanswered_before=s.time_option(unanswered, "--unanswered"),
         team=team,
         unread=unread,
         needs_deal=needs_deal,
@@ -230,7 +271,10 @@ def inbox(
     threads = thread_summaries(s.db, s.user, sorted({e["thread_id"] for e in result.emails}))
     waiting = with_proposals(s.db, s.user, [e["id"] for e in result.emails])
     listing = emails_table(result.emails, grouped=True, threads=threads, proposed=waiting, zone=s.zone)
-    listing.empty = "No email here." if page == 1 else "No more email."
+    if conversations and page == 1:
+        listing.empty = "Nothing awaits a reply." if awaiting_reply is not None else "Nothing is unanswered."
+    else:
+        listing.empty = "No email here." if page == 1 else "No more email."
     s.emit_rows(listing)
     if result.has_more:
         s.info(f"More: --page {page + 1}")

@@ -119,8 +119,6 @@ def send(
         raise typer.BadParameter("give --body or --body-file, not both")
     if body_file is not None:
         text = _read_body_file(body_file)
-    elif body is None and template is None and sys.stdin.isatty() and sys.stdout.isatty():
-        text = _from_editor(subject)
     req = outbox.SendRequest(
         to=list(to or []),
         cc=list(cc or []),
@@ -136,6 +134,12 @@ def send(
         at=at,
         account=account,
     )
+    if body is None and body_file is None and template is None and sys.stdin.isatty() and sys.stdout.isatty():
+        written = _write_in_editor(s, outbox.prefill(s.db, s.user, req))
+        if written is None:
+            s.info("Discarded; nothing was sent.")
+            return
+        req.to, req.cc, req.subject, req.body = written.to, written.cc, written.subject, written.body
     result = outbox.send(s.db, s.user, req, _clock())
     _report(s, result)
 
@@ -153,20 +157,70 @@ def _read_body_file(path: Path) -> str:
         raise UsageError(f"--body-file {path}: not UTF-8 text") from None
 
 
-def _from_editor(subject: str | None) -> str:
+def _write_in_editor(s: Session, start):
+    """The message as written in $EDITOR, after the person chose to send it; None when discarded.
+
+    The buffer holds To, Cc and Subject above an instruction comment and the body; a reply's body
+    quotes the original. After each edit a question: send, edit again, or discard.
+    """
+    from pdmail.core.errors import UsageError
+    from pdmail.send import editor_buffer
+
+    said = None
+    quoted = None
+    if start.quoted_text is not None:
+        when = _shown_date(s, start.quoted_date)
+        said = f"On {when}, {start.quoted_from or 'someone'} wrote:" if when else f"{start.quoted_from} wrote:"
+        quoted = (said, start.quoted_text)
+    text = editor_buffer.buffer(to=start.to, cc=start.cc, subject=start.subject, quoted=quoted)
+    while True:
+        text = _edit(text)
+        try:
+            written = editor_buffer.read(text)
+        except ValueError as exc:
+            s.warn(str(exc))
+            written = None
+        if written is not None and not editor_buffer.has_own_text(written.body, said):
+            raise UsageError("the message is empty; nothing was sent")
+        choices = "[s]end, [e]dit again or [d]iscard" if written is not None else "[e]dit again or [d]iscard"
+        while True:
+            answer = typer.prompt(f"{choices}?", default="e" if written is None else "s").strip().lower()[:1]
+            if answer in ("s", "e", "d") and not (answer == "s" and written is None):
+                break
+        if answer == "s" and written is not None and not written.to:
+            raise UsageError("the To line is empty; nothing was sent")
+        if answer == "s":
+            return written
+        if answer == "d":
+            return None
+
+
+def _shown_date(s: Session, date: str | None) -> str | None:
+    if not date:
+        return None
+    from pdmail.core.local_time import shown_with_zone
+
+    try:
+        return shown_with_zone(date, s.zone)
+    except ValueError:
+        return date
+
+
+def _edit(text: str) -> str:
+    """``text`` after $VISUAL (or $EDITOR, else vi) edited it in a private temporary file."""
     from pdmail.core.errors import UsageError
 
     editor = os.environ.get("VISUAL") or os.environ.get("EDITOR") or "vi"
     with tempfile.TemporaryDirectory(prefix="pdmail-") as folder:
         path = Path(folder) / "message.txt"
-        path.write_text("", encoding="utf-8")
-        result = subprocess.run([*shlex.split(editor), str(path)])
+        path.write_text(text, encoding="utf-8")
+        try:
+            result = subprocess.run([*shlex.split(editor), str(path)])
+        except OSError as exc:
+            raise UsageError(f"cannot start the editor ({editor}): {exc.strerror}; set EDITOR") from None
         if result.returncode != 0:
             raise UsageError(f"the editor ({editor}) exited with {result.returncode}; nothing was sent")
-        text = path.read_text(encoding="utf-8")
-    if not text.strip():
-        raise UsageError("the message is empty; nothing was sent")
-    return text
+        return path.read_text(encoding="utf-8")
 
 
 def _report(s: Session, result) -> None:

@@ -109,6 +109,8 @@ def _report(s: Session, results, *, watching: bool = False) -> None:
         columns = [
             Column("account", lambda r: r.account),
             *counts,
+            Column("left_out", attrgetter("left_out"), title="left out", right=True),
+            Column("pushed", lambda r: sum(r.pushed.values()), title="sent to server", right=True),
             Column("errors", lambda r: "; ".join(r.errors), show=lambda r: "\n".join(r.errors), prose=True),
         ]
         s.emit_rows(Rows(columns, results))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from functools import lru_cache
 
 # RFC 5322 atext: what a local part or domain may hold without quotes.
 _ATEXT = "A-Za-z0-9!#$%&'*+/=?^_`{|}~\\-"
@@ -21,7 +21,7 @@ _IPV4_RE = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4
 _GENERAL_LITERAL_RE = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[!-Z^-~]+")
 
 
-@lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_address(address: str) -> str:
     """Lower-case and trim an address; comparison in pdmail is case-insensitive throughout.
 
@@ -123,7 +123,7 @@ def normalize_block_pattern(pattern: str) -> str:
 
 def is_blocked(address: str, patterns: frozenset[str] | set[str]) -> bool:
     """True when the address, or its domain or any parent domain, is on the block list."""
-    if not patterns:
+    if not patterns:  # the usual case: nobody is blocked
         return False
     addr = normalize_address(address)
     if addr in patterns:

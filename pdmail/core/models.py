@@ -93,6 +93,15 @@ class Contact:
 
 
 @dataclass(frozen=True)
+class Organization:
+    """An organization as linking sees it: who it is, and the email domains it claims."""
+
+    id: int
+    name: str
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Deal:
     id: int
     title: str

@@ -21,9 +21,11 @@ kernel does it: each helper asks to be killed when the process that started it e
 from __future__ import annotations
 
 import ctypes
+import mmap
 import os
 import pickle
 import signal
+import struct
 import sys
 import threading
 from collections.abc import Callable, Iterator
@@ -34,6 +36,10 @@ from typing import Any
 from pdmail.core.errors import TemporaryFailure
 
 HELPER_NICENESS = 10
+# Tasks a helper is told to skip are written to a table shared with it (after fork): slot n % SKIP_SLOTS
+# holds n + 1 for task n. A helper skips a task only when its slot holds exactly that task's number.
+SKIP_SLOTS = 4096
+_SLOT = struct.Struct("q")
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 
 
@@ -117,8 +123,10 @@ class HelperPool:
         context = multiprocessing.get_context("fork") if forking else multiprocessing.get_context("spawn")
         self._arrived = threading.Condition()
         self._helpers: list[_Helper] = []
+        # Shared with the forked helpers: which of their tasks are no longer wanted (see Pending.abandon).
+        self._skips = mmap.mmap(-1, max(count, 1) * SKIP_SLOTS * _SLOT.size) if forking else None
         try:
-            for _ in range(count):
+            for index in range(count):
                 ours, theirs = context.Pipe()
                 # A forked helper inherits this process's ends of the pipes, its own included; holding
                 # them, it would not see this process end. It closes them first.
@@ -127,11 +135,11 @@ class HelperPool:
                     target=_serve,
                     daemon=True,
                     name="pdmail-helper",
-                    args=(theirs, work, initializer, initargs, inherited, os.getpid()),
+                    args=(theirs, work, initializer, initargs, inherited, os.getpid(), self._skips, index),
                 )
                 process.start()
                 theirs.close()
-                self._helpers.append(_Helper(process, ours))
+                self._helpers.append(_Helper(process, ours, index))
         except BaseException:
             self.close()
             raise
@@ -139,8 +147,8 @@ class HelperPool:
             threading.Thread(target=self._receive, args=(helper,), daemon=True, name="pdmail-helper-results").start()
         self._turn = cycle(self._helpers)
 
-    def submit(self, task: Any) -> Callable[[], Any]:
-        """Send ``task`` to the next helper; the function returned waits for its result and returns it."""
+    def submit(self, task: Any) -> Pending:
+        """Send ``task`` to the next helper; calling what is returned waits for its result and returns it."""
         helper = next(self._turn)
         number = helper.sent
         helper.sent += 1
@@ -148,14 +156,17 @@ class HelperPool:
             helper.connection.send_bytes(pickle.dumps(task, pickle.HIGHEST_PROTOCOL))
         except OSError:
             pass  # the helper is gone: its getter says so
-        return lambda: self._result(helper, number)
+        return Pending(self, helper, number)
 
     def _receive(self, helper: _Helper) -> None:
         try:
             while True:
                 data = helper.connection.recv_bytes()
                 with self._arrived:
-                    helper.results[helper.received] = data
+                    if helper.received in helper.abandoned:  # done meanwhile by the process that asked
+                        helper.abandoned.discard(helper.received)
+                    else:
+                        helper.results[helper.received] = data
                     helper.received += 1
                     self._arrived.notify_all()
         except BaseException:  # noqa: BLE001 - EOF when the helper ended; whatever it is, no getter may wait forever
@@ -179,6 +190,17 @@ class HelperPool:
             raise value
         return value
 
+    def _ready(self, helper: _Helper, number: int) -> bool:
+        with self._arrived:
+            return number in helper.results or helper.ended
+
+    def _abandon(self, helper: _Helper, number: int) -> None:
+        with self._arrived:
+            if helper.results.pop(number, None) is None and number >= helper.received:
+                helper.abandoned.add(number)
+                if self._skips is not None:  # not started yet, it is skipped: its helper's time is not lost
+                    _SLOT.pack_into(self._skips, _slot(helper.index, number), number + 1)
+
     def close(self) -> None:
         """Stop every helper at once, whatever it is doing, and wait for it to end."""
         for helper in self._helpers:
@@ -198,15 +220,43 @@ class HelperPool:
         self.close()
 
 
-class _Helper:
-    __slots__ = ("connection", "ended", "process", "received", "results", "sent")
+class Pending:
+    """A task sent to a helper. Called, it waits for the result and returns it (or raises).
 
-    def __init__(self, process, connection) -> None:
+    ``ready()`` says whether waiting would return at once; ``abandon()`` says the result is no longer
+    wanted (the caller did the task itself): it is dropped when it arrives.
+    """
+
+    __slots__ = ("helper", "number", "pool")
+
+    def __init__(self, pool: HelperPool, helper: _Helper, number: int) -> None:
+        self.pool, self.helper, self.number = pool, helper, number
+
+    def __call__(self) -> Any:
+        return self.pool._result(self.helper, self.number)
+
+    def ready(self) -> bool:
+        return self.pool._ready(self.helper, self.number)
+
+    def abandon(self) -> None:
+        self.pool._abandon(self.helper, self.number)
+
+
+def _slot(helper_index: int, number: int) -> int:
+    return (helper_index * SKIP_SLOTS + number % SKIP_SLOTS) * _SLOT.size
+
+
+class _Helper:
+    __slots__ = ("abandoned", "connection", "ended", "index", "process", "received", "results", "sent")
+
+    def __init__(self, process, connection, index: int) -> None:
         self.process = process
         self.connection = connection
+        self.index = index
         self.sent = 0
         self.received = 0
         self.results: dict[int, bytes] = {}
+        self.abandoned: set[int] = set()  # results not wanted any more: dropped as they arrive
         self.ended = False
 
 
@@ -217,19 +267,25 @@ def _serve(
     initargs: tuple,
     inherited: list,
     parent: int,
+    skips: mmap.mmap | None = None,
+    index: int = 0,
 ) -> None:
-    """A helper's life: take a task, send back (True, result) or (False, the exception), until the end."""
+    """A helper's life: take a task, send back (True, result) or (False, the exception), until the end.
+    A task the pool no longer wants when its turn comes is answered at once with nothing."""
     die_with_parent(parent)
     for other in inherited:
         other.close()
     initializer(*initargs)
+    number = 0
     while True:
         try:
             task = pickle.loads(connection.recv_bytes())
         except (EOFError, OSError):
             return
+        skipped = skips is not None and _SLOT.unpack_from(skips, _slot(index, number))[0] == number + 1
+        number += 1
         try:
-            outcome = (True, work(task))
+            outcome = (True, None) if skipped else (True, work(task))
         except BaseException as exc:  # noqa: BLE001 - raised again by the getter, in the run
             outcome = (False, exc)
         try:

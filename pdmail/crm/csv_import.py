@@ -41,6 +41,7 @@ CONTACT_FIELDS = {
         "account",
         "accountname",
     },
+    "domain": {"domain", "domains", "organizationdomain", "organisationdomain", "orgdomain", "companydomain"},
     "title": {"title", "jobtitle", "persontitle", "position", "role"},
     "phone": {"phone", "phonenumber", "personphone", "personphonework", "mobile", "telephone"},
 }
@@ -51,6 +52,7 @@ DEAL_FIELDS = {
     "status": {"status", "dealstatus", "stage", "state"},
     "person": {"person", "contact", "personname", "personemail", "contactemail", "contactname", "email"},
     "org": {"organization", "organisation", "org", "company", "organizationname", "dealorganization"},
+    "domain": {"domain", "domains", "organizationdomain", "organisationdomain", "orgdomain", "companydomain"},
 }
 
 
@@ -117,5 +119,25 @@ def read_rows(data: bytes, fields: dict[str, set[str]], required: tuple[str, ...
     return rows
 
 
-def split_addresses(cell: str) -> list[str]:
+def split_domains(cell: str) -> list[str]:
+    """An organization's domains in one cell: ``acme.example, acme.eu``."""
     return [part.strip() for part in re.split(r"[,;\s]+", cell) if part.strip()]
+
+
+def split_addresses(cell: str) -> list[str]:
+    return [address for _name, address in named_addresses(cell)]
+
+
+def named_addresses(cell: str) -> list[tuple[str, str]]:
+    """The (display name, address) pairs of a cell: ``ada@acme.example, ada@home.example``, or as a
+    mail program copies them, ``Ada Byron <ada@acme.example>; "Byron, Ada" <ada@home.example>``.
+
+    Plain addresses may be separated by commas, semicolons or spaces; a cell with a name in it is read
+    as an address header is, so a comma inside a quoted name stays in the name. Text that is no
+    address comes back as written, for the caller to refuse by name.
+    """
+    if not any(mark in cell for mark in '<"('):
+        return [("", part.strip()) for part in re.split(r"[,;\s]+", cell) if part.strip()]
+    from pdmail.mime.address_list import read_mailboxes
+
+    return [(mailbox.name.strip(), mailbox.address) for mailbox in read_mailboxes(cell)]

@@ -9,7 +9,7 @@ run for whoever acts (``relink.acting`` / ``relink.rule_change``).
 
 from __future__ import annotations
 
-from pdmail.core.errors import NotPermitted
+from pdmail.core.errors import NotPermitted, UsageError
 from pdmail.core.models import User
 from pdmail.core.settings import validate
 from pdmail.linking import relink
@@ -26,14 +26,33 @@ def _require_admin(user: User, message: str) -> None:
 # --- users ------------------------------------------------------------------------------------
 
 
-def add_user(db: Database, actor: User, email: str, *, name: str, is_admin: bool = False) -> User:
+def add_user(
+    db: Database, actor: User, email: str, *, name: str, is_admin: bool = False, db_role: str | None = None
+) -> User:
     """An admin adds a colleague; mail to or from their address is linked again (a colleague is
-    nobody's customer)."""
+    nobody's customer). On a team server the colleague gets a login role (``db_role``: an existing one)."""
     _require_admin(actor, "only an admin can add users")
     with db.tx():
-        user = users_store.add_user(db, email, name=name, is_admin=is_admin)
-        relink.after_addresses_changed(db, [user.email])
+        user = users_store.add_user(db, email, name=name, is_admin=is_admin, db_role=db_role)
+        relink.after_team_addresses_changed(db, [user.email])
     return user
+
+
+def remove_user(db: Database, actor: User, who: User) -> User:
+    """An admin takes a user's login away; their mail stays theirs, seen by others as before (only
+    what is shared and linked), and their private mail by nobody."""
+    _require_admin(actor, "only an admin can remove users")
+    if who.id == actor.id:
+        raise UsageError("you cannot remove yourself; another admin can")
+    if users_store.removed_utc(db, who.id) is not None:
+        raise UsageError(f"user {who.email} was removed already")
+    if users_store.default_user_email(db) == who.email:
+        raise UsageError(
+            f"{who.email} is the default user (cron and piped mail act as it); make another user the default "
+            "first: `pdmail user default EMAIL`"
+        )
+    users_store.remove_user(db, who.id)
+    return who
 
 
 def change_default_user(db: Database, actor: User, email: str) -> User:
@@ -61,7 +80,7 @@ def add_alt_address(db: Database, user: User, address: str) -> AltAddress:
     with db.tx():
         alt = users_store.add_alt_address(db, user, address, approved=user.is_admin)
         if alt.approved:
-            relink.after_addresses_changed(db, [alt.address])
+            relink.after_team_addresses_changed(db, [alt.address])
     return alt
 
 
@@ -70,7 +89,7 @@ def approve_alt_address(db: Database, admin: User, address: str) -> AltAddress:
     _require_admin(admin, "only an admin can approve or reject alternative addresses")
     with db.tx():
         alt = users_store.approve_alt_address(db, admin, address)
-        relink.after_addresses_changed(db, [alt.address])
+        relink.after_team_addresses_changed(db, [alt.address])
     return alt
 
 
@@ -84,7 +103,7 @@ def remove_alt_address(db: Database, user: User, address: str) -> str:
     with db.tx():
         alt = users_store.remove_alt_address(db, user, address)
         if alt.approved:
-            relink.after_addresses_changed(db, [alt.address])
+            relink.after_team_addresses_changed(db, [alt.address])
     return alt.address
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable
 
-from pdmail.core.models import Contact, User
+from pdmail.core.models import Contact, Organization, User
 from pdmail.core.settings import is_on
 from pdmail.linking import engine as link
 from pdmail.store.company import Company
@@ -54,9 +54,14 @@ class LinkingInputs:
         return is_on(self.company.setting(self.db, "accept-colleague-links", owner))
 
     def read_crm(
-        self, addresses: Iterable[str], *, contact_ids: Iterable[int] = (), deal_ids: Iterable[int | None] = ()
+        self,
+        addresses: Iterable[str],
+        *,
+        contact_ids: Iterable[int] = (),
+        deal_ids: Iterable[int | None] = (),
+        org_ids: Iterable[int] = (),
     ) -> CrmSnapshot:
-        return CrmSnapshot.read(self.db, addresses, contact_ids=contact_ids, deal_ids=deal_ids)
+        return CrmSnapshot.read(self.db, addresses, contact_ids=contact_ids, deal_ids=deal_ids, org_ids=org_ids)
 
 
 def complete(
@@ -65,6 +70,7 @@ def complete(
     customers: Iterable[str],
     *,
     manual_contacts: tuple[Contact, ...] | None = None,
+    manual_orgs: tuple[Organization, ...] | None = None,
 ) -> link.LinkContext:
     """``base`` with the CRM facts of its customer addresses: the engine's whole input."""
     return dataclasses.replace(
@@ -73,4 +79,7 @@ def complete(
         deals_by_contact=crm.deals_by_contact,
         deals_by_id=crm.deals_by_id,
         manual_contacts=manual_contacts,
+        orgs_by_domain=crm.orgs_by_domain,
+        deals_by_org=crm.deals_by_org,
+        manual_orgs=manual_orgs,
     )

@@ -12,10 +12,11 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pdmail.core.addresses import is_blocked, normalize_address
-from pdmail.core.models import Address, Contact, Deal, Direction, ParsedEmail
+from pdmail.core.addresses import domain_of, is_blocked, normalize_address
+from pdmail.core.domains import domain_and_parents, free_mail_domain, under
+from pdmail.core.models import Address, Contact, Deal, Direction, Organization, ParsedEmail
 
 INCOMING = "incoming"
 OUTGOING = "outgoing"
@@ -46,6 +47,11 @@ RULE_CONTACT_MANUAL = "contact-manual"
 RULE_DEAL_SINGLE_OPEN = "deal-single-open"
 RULE_DEAL_SEVERAL_OPEN = "deal-several-open"
 RULE_DEAL_NONE_OPEN = "deal-none-open"
+RULE_ORG_DOMAIN = "org-domain"
+RULE_ORG_DOMAIN_SHARED = "org-domain-shared"
+RULE_ORG_DOMAIN_FREE_MAIL = "org-domain-free-mail"
+RULE_ORG_DOMAIN_OWN = "org-domain-own"
+RULE_ORG_MANUAL = "org-manual"
 
 _BULK_PRECEDENCE = frozenset({"bulk", "list", "junk"})
 # Local parts of senders nobody answers: noreply@, no-reply@, notifications-noreply@, noreply+tag@...
@@ -160,11 +166,24 @@ class LinkContext:
     held_deal_id: int | None = None
     # Contacts the user chose by hand for this email: they replace matching by address.
     manual_contacts: tuple[Contact, ...] | None = None
+    # The organizations that claim each domain the customer addresses are at (or under), and their deals.
+    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = field(default_factory=dict)
+    deals_by_org: Mapping[int, tuple[Deal, ...]] = field(default_factory=dict)
+    # Organizations the user chose by hand for this email: they replace matching by domain.
+    manual_orgs: tuple[Organization, ...] | None = None
 
 
 @dataclass(frozen=True)
 class ContactLink:
     contact_id: int
+    address: str
+    rule: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class OrgLink:
+    org_id: int
     address: str
     rule: str
     reason: str
@@ -187,6 +206,7 @@ class LinkDecision:
     needs_deal: bool
     candidate_deal_ids: tuple[int, ...]
     trace: tuple[TraceStep, ...]
+    orgs: tuple[OrgLink, ...] = ()
 
     def trace_json(self) -> str:
         """The stored form of the trace: capture and re-linking both write this text, so that links
@@ -441,6 +461,107 @@ def _link_contacts(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[C
     return links, steps
 
 
+@functools.lru_cache(maxsize=64)
+def _team_domains(own_addresses: frozenset[str], colleague_addresses: frozenset[str]) -> frozenset[str]:
+    """The domains the company's own people have addresses at: they never identify an organization."""
+    own, colleagues, _ = _team_sets(own_addresses, colleague_addresses, frozenset())
+    return frozenset(domain_of(a) for a in own | colleagues if "@" in a)
+
+
+def _orgs_text(orgs: Iterable[Organization]) -> str:
+    listed = [f"{o.id} ({o.name})" for o in orgs]
+    return ("organization " if len(listed) == 1 else "organizations ") + " and ".join(listed)
+
+
+def identify_org(address: str, ctx: LinkContext) -> tuple[Organization | None, TraceStep | None]:
+    """The organization an address's domain identifies, else None, with the step that says why not
+    when an organization claims the domain.
+
+    The most specific claimed domain decides (a subsidiary's own domain before its parent's). It
+    identifies nobody when the address is at a free-mail domain or a domain of the company's own
+    people, or when several organizations claim it.
+    """
+    domain = domain_of(address)
+    if "@" not in address or not domain:
+        return None, None
+    claim = next(((d, ctx.orgs_by_domain[d]) for d in domain_and_parents(domain) if ctx.orgs_by_domain.get(d)), None)
+    if claim is None:
+        return None, None
+    claimed, orgs = claim
+    listed = f"{_orgs_text(orgs)} {'lists' if len(orgs) == 1 else 'list'} {claimed}"
+    free = free_mail_domain(domain)
+    if free is not None:
+        return None, TraceStep(
+            RULE_ORG_DOMAIN_FREE_MAIL,
+            f"{address} is at the free-mail domain {free}: anyone may have an address there, so it identifies "
+            f"no organization, though {listed}.",
+        )
+    own = under(domain, _team_domains(frozenset(ctx.own_addresses), frozenset(ctx.colleague_addresses)))
+    if own is not None:
+        return None, TraceStep(
+            RULE_ORG_DOMAIN_OWN,
+            f"{address} is at {own}, where the company's own people have addresses: it identifies no "
+            f"organization, though {listed}.",
+        )
+    if len(orgs) > 1:
+        return None, TraceStep(
+            RULE_ORG_DOMAIN_SHARED,
+            f"{claimed} is claimed by {_orgs_text(orgs)}: {address} is linked to none of them. Keep the domain "
+            f"on one organization only (pdmail org domain remove ORG {claimed}).",
+        )
+    return orgs[0], None
+
+
+def _link_orgs(customers: tuple[str, ...], ctx: LinkContext) -> tuple[list[OrgLink], list[TraceStep]]:
+    """Organizations by the customer addresses' domains: for an address without a contact, or whose
+    contact has no organization or that very one."""
+    if ctx.manual_orgs is not None:
+        chosen = sorted({o.id: o for o in ctx.manual_orgs}.values(), key=lambda o: o.id)
+        by_hand = [
+            OrgLink(
+                o.id,
+                "",
+                RULE_ORG_MANUAL,
+                f"Linked by hand to organization {o.id} ({o.name}); matching by domain does not apply to this email.",
+            )
+            for o in chosen
+        ]
+        chosen_steps = [TraceStep(link.rule, link.reason) for link in by_hand]
+        if not by_hand:
+            chosen_steps.append(TraceStep(RULE_ORG_MANUAL, "The user removed every organization link by hand."))
+        return by_hand, chosen_steps
+    lookup = _contact_lookup(ctx.contacts_by_address) if ctx.manual_contacts is None else {}
+    matched: dict[int, tuple[Organization, str, list[str]]] = {}
+    steps: list[TraceStep] = []
+    skipped_by_hand = False
+    for address in customers:
+        contact = lookup.get(address)
+        org, why_not = identify_org(address, ctx)
+        if why_not is not None and contact is None:
+            steps.append(why_not)
+        if org is None or (contact is not None and contact.org_id not in (None, org.id)):
+            continue
+        if ctx.manual_contacts is not None:
+            skipped_by_hand = True
+            continue
+        claimed = under(domain_of(address), frozenset(org.domains)) or domain_of(address)
+        matched.setdefault(org.id, (org, claimed, []))[2].append(address)
+    links: list[OrgLink] = []
+    for org_id in sorted(matched):
+        org, claimed, addresses = matched[org_id]
+        verb = "is" if len(addresses) == 1 else "are"
+        reason = f"{_listing(addresses)} {verb} at {claimed}, a domain of organization {org_id} ({org.name})."
+        links.append(OrgLink(org_id, addresses[0], RULE_ORG_DOMAIN, reason))
+    steps += [TraceStep(link.rule, link.reason) for link in links]
+    if skipped_by_hand:
+        steps.append(
+            TraceStep(
+                RULE_CONTACT_MANUAL, "Its contacts were chosen by hand: no organization is linked by domain either."
+            )
+        )
+    return links, steps
+
+
 def _is_open(deal: Deal) -> bool:
     return deal.status.strip().lower() == "open"
 
@@ -457,34 +578,56 @@ class _DealOutcome:
     candidates: tuple[int, ...] = ()
 
 
-def _pool_open_deals(contact_ids: list[int], ctx: LinkContext, out: _DealOutcome) -> TraceStep:
+def _open_and_closed(groups: Iterable[tuple[Deal, ...]]) -> tuple[dict[int, Deal], dict[int, Deal]]:
     pool: dict[int, Deal] = {}
     closed: dict[int, Deal] = {}
-    for contact_id in contact_ids:
-        for deal in ctx.deals_by_contact.get(contact_id, ()):
+    for group in groups:
+        for deal in group:
             (pool if _is_open(deal) else closed)[deal.id] = deal
     for deal_id in pool:
         closed.pop(deal_id, None)
-    if not contact_ids:
+    return pool, closed
+
+
+def _skipped(closed: Mapping[int, Deal]) -> str:
+    if not closed:
+        return ""
+    return f" Not open, so skipped: {_listing(f'{d.id} ({d.status})' for _, d in sorted(closed.items()))}."
+
+
+def _pool_open_deals(contact_ids: list[int], ctx: LinkContext, out: _DealOutcome, org_ids: list[int]) -> TraceStep:
+    """The open deals of the linked contacts decide; only when they have none do those of the linked
+    organizations: one is linked, several need a choice by the user."""
+    pool, closed = _open_and_closed(ctx.deals_by_contact.get(c, ()) for c in contact_ids)
+    if not contact_ids and not org_ids:
         return TraceStep(RULE_DEAL_NONE_OPEN, "No contact is linked, so no deal is linked.")
-    skipped = (
-        f" Not open, so skipped: {_listing(f'{d.id} ({d.status})' for _, d in sorted(closed.items()))}."
-        if closed
-        else ""
-    )
-    who = f"contacts {_listing(contact_ids)} have" if len(contact_ids) > 1 else f"contact {contact_ids[0]} has"
+    who = ""
+    if contact_ids:
+        who = f"contacts {_listing(contact_ids)} have" if len(contact_ids) > 1 else f"contact {contact_ids[0]} has"
+    if not pool and org_ids:
+        first = f"The linked {who} no open deal, so the deals of the linked " if contact_ids else "The linked "
+        pool, org_closed = _open_and_closed(ctx.deals_by_org.get(o, ()) for o in org_ids)
+        closed = {k: v for k, v in {**closed, **org_closed}.items() if k not in pool}
+        orgs = f"organizations {_listing(org_ids)}" if len(org_ids) > 1 else f"organization {org_ids[0]}"
+        lead = first + (
+            f"{orgs} count: they have" if contact_ids else f"{orgs} {'have' if len(org_ids) > 1 else 'has'}"
+        )
+        links_only = "no deal is linked."
+    else:
+        lead, links_only = f"The linked {who}", "contact links only."
+    skipped = _skipped(closed)
     if len(pool) == 1:
         (deal,) = pool.values()
         out.deal_id, out.rule = deal.id, RULE_DEAL_SINGLE_OPEN
-        return TraceStep(RULE_DEAL_SINGLE_OPEN, f"The linked {who} exactly one open deal: {_describe(deal)}." + skipped)
+        return TraceStep(RULE_DEAL_SINGLE_OPEN, f"{lead} exactly one open deal: {_describe(deal)}." + skipped)
     if pool:
         out.needs_deal, out.candidates = True, tuple(sorted(pool))
         return TraceStep(
             RULE_DEAL_SEVERAL_OPEN,
-            f"The linked {who} several open deals ({_listing(out.candidates)}): the email needs a deal, "
+            f"{lead} several open deals ({_listing(out.candidates)}): the email needs a deal, "
             "chosen by the user; nothing is guessed." + skipped,
         )
-    return TraceStep(RULE_DEAL_NONE_OPEN, f"The linked {who} no open deal: contact links only." + skipped)
+    return TraceStep(RULE_DEAL_NONE_OPEN, f"{lead} no open deal: {links_only}" + skipped)
 
 
 def _deal_kept(thread: ThreadLinks | None, ctx: LinkContext) -> Deal | None:
@@ -531,7 +674,7 @@ def _deal_kept_when_blocked(
 
 
 def _decide_deal(
-    sides: _Sides, contact_ids: list[int], automated: str | None, ctx: LinkContext
+    sides: _Sides, contact_ids: list[int], automated: str | None, ctx: LinkContext, org_ids: list[int]
 ) -> tuple[_DealOutcome, list[TraceStep]]:
     out = _DealOutcome()
     steps: list[TraceStep] = []
@@ -656,7 +799,7 @@ def _decide_deal(
 
     if automated:
         return out, steps  # the "automated" step, already in the trace, says why
-    steps.append(_pool_open_deals(contact_ids, ctx, out))
+    steps.append(_pool_open_deals(contact_ids, ctx, out, org_ids))
     return out, steps
 
 
@@ -667,6 +810,8 @@ def decide_links(email: LinkInput, ctx: LinkContext) -> LinkDecision:
 
     links, contact_steps = _link_contacts(sides.customers, ctx)
     trace += contact_steps
+    orgs, org_steps = _link_orgs(sides.customers, ctx)
+    trace += org_steps
 
     automated = is_automated(email) if sides.verdict is None else None
     if automated:
@@ -677,7 +822,9 @@ def decide_links(email: LinkInput, ctx: LinkContext) -> LinkDecision:
             )
         )
 
-    outcome, deal_steps = _decide_deal(sides, [link.contact_id for link in links], automated, ctx)
+    outcome, deal_steps = _decide_deal(
+        sides, [link.contact_id for link in links], automated, ctx, [o.org_id for o in orgs]
+    )
     trace += deal_steps
 
     return LinkDecision(
@@ -690,4 +837,5 @@ def decide_links(email: LinkInput, ctx: LinkContext) -> LinkDecision:
         needs_deal=outcome.needs_deal,
         candidate_deal_ids=outcome.candidates,
         trace=tuple(trace),
+        orgs=tuple(orgs),
     )

@@ -24,7 +24,7 @@ _VERDICTS = {
 }
 
 
-def _cause_notes(email_id: int, contacts: list[dict], f: dict, deal_proposed: bool) -> list[str]:
+def _cause_notes(email_id: int, contacts: list[dict], f: dict, deal_proposed: bool, orgs: list[dict]) -> list[str]:
     """For the owner: links another user's change made, and those that wait for the owner (rule 4)."""
     notes = []
     waiting = [c for c in contacts if c["is_proposed"]]
@@ -33,6 +33,13 @@ def _cause_notes(email_id: int, contacts: list[dict], f: dict, deal_proposed: bo
             f"Contact {c['contact_id']} ({c['name']}) was proposed by {_who(c['caused_by'])} on "
             f"{c['caused_utc']}: it does not count for sharing until you accept it."
         )
+    waiting_orgs = [o for o in orgs if o["is_proposed"]]
+    for o in waiting_orgs:
+        notes.append(
+            f"Organization {o['org_id']} ({o['name']}) was proposed by {_who(o['caused_by'])} on "
+            f"{o['caused_utc']}: it does not count for sharing until you accept it."
+        )
+    waiting = waiting + waiting_orgs
     if deal_proposed:
         notes.append(
             f"Deal {f['deal_id']} was proposed by {_who(f['deal_caused_by'])} on {f['deal_caused_utc']}: "
@@ -49,11 +56,23 @@ def _cause_notes(email_id: int, contacts: list[dict], f: dict, deal_proposed: bo
                 f"Contact {c['contact_id']} ({c['name']}) was linked after a change by {c['caused_by']} "
                 f"on {c['caused_utc']}."
             )
+    for o in orgs:
+        if o["caused_by"] and not o["is_proposed"]:
+            notes.append(
+                f"Organization {o['org_id']} ({o['name']}) was linked after a change by {o['caused_by']} "
+                f"on {o['caused_utc']}."
+            )
     if f["deal_id"] is not None and f["deal_caused_by"] and not deal_proposed:
         notes.append(
             f"Deal {f['deal_id']} was linked after a change by {f['deal_caused_by']} on {f['deal_caused_utc']}."
         )
     return notes
+
+
+def _whose(candidates: list[dict], contacts: list[dict]) -> str:
+    """Whose open deals the email chooses from: its contacts', or (when they have none) its organizations'."""
+    linked = {c["contact_id"] for c in contacts}
+    return "contacts" if not candidates or any(c["contact_id"] in linked for c in candidates) else "organizations"
 
 
 def _who(email: str | None) -> str:
@@ -72,6 +91,7 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
     deal_proposed = bool(f["is_deal_proposed"]) and f["deal_id"] is not None
     hide_deal = deal_proposed and not own
     contacts = [c for c in f["contacts"] if own or not c["is_proposed"]]
+    orgs = [o for o in f["orgs"] if own or not o["is_proposed"]]
 
     if thread["is_deal_manual"]:
         what = "no deal" if thread["deal_id"] is None else f"deal {thread['deal_id']}"
@@ -87,15 +107,17 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
         )
     if f["is_links_manual"]:
         notes.append("Its contacts were chosen by hand; matching by address no longer applies to it.")
+    if f["is_orgs_manual"]:
+        notes.append("Its organizations were chosen by hand; matching by domain no longer applies to it.")
     if f["link_verdict"] in _VERDICTS:
         notes.append(_VERDICTS[f["link_verdict"]])
     deal = None if hide_deal else f["deal"]
     if own:
-        notes += _cause_notes(email_id, contacts, f, deal_proposed)
+        notes += _cause_notes(email_id, contacts, f, deal_proposed, orgs)
     candidates = links_store.candidate_deals(db, email_id) if f["needs_deal"] else []
     if f["needs_deal"]:
         notes.append(
-            "It needs a deal: its contacts have several open deals "
+            f"It needs a deal: its {_whose(candidates, contacts)} have several open deals "
             f"({', '.join(str(c['id']) for c in candidates) or 'none left'}); choose with `pdmail link {email_id}`."
         )
 
@@ -129,6 +151,20 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
             }
             for c in contacts
         ],
+        "orgs": [
+            {
+                "id": o["org_id"],
+                "name": o["name"],
+                "address": o["address"] or None,
+                "rule": o["rule"],
+                "reason": o["reason"],
+                "manual": bool(o["is_manual"]),
+                "proposed": bool(o["is_proposed"]),
+                "caused_by": o["caused_by"] if own else None,
+                "caused_at_utc": o["caused_utc"] if own else None,
+            }
+            for o in orgs
+        ],
         "deal": deal,
         "deal_rule": f["deal_rule"] if deal is not None or f["deal_id"] is None else None,
         "deal_proposed": deal_proposed and own,
@@ -137,7 +173,11 @@ def explain(db: Database, viewer: User, email_id: int) -> dict:
         "needs_deal": bool(f["needs_deal"]),
         "candidates": [{"id": c["id"], "title": c["title"], "contact_id": c["contact_id"]} for c in candidates],
         "verdict": f["link_verdict"],
-        "manual": {"deal": bool(thread["is_deal_manual"]), "contacts": bool(f["is_links_manual"])},
+        "manual": {
+            "deal": bool(thread["is_deal_manual"]),
+            "contacts": bool(f["is_links_manual"]),
+            "orgs": bool(f["is_orgs_manual"]),
+        },
         "trace": trace,
         "notes": notes,
         "visibility": {

@@ -26,10 +26,11 @@ from pdmail.store.db import Database, now_utc
 
 @dataclass(frozen=True)
 class LinkRequest:
-    """What ``pdmail link ID`` was asked to do; the steps run in this order: split, contacts, deal."""
+    """What ``pdmail link ID`` was asked to do; the steps run in this order: split, contacts, organizations, deal."""
 
     split: bool = False
     contact_ids: tuple[int, ...] | None = None
+    org_ids: tuple[int, ...] | None = None
     deal_id: int | None = None
     no_deal: bool = False
     accept: bool = False  # the links another user's change proposed for the email's thread
@@ -41,18 +42,23 @@ class LinkRequest:
         if self.accept and self.reject:
             raise UsageError("say --accept or --reject, not both")
         if (self.accept or self.reject) and (
-            self.split or self.contact_ids is not None or self.deal_id is not None or self.no_deal
+            self.split
+            or self.contact_ids is not None
+            or self.org_ids is not None
+            or self.deal_id is not None
+            or self.no_deal
         ):
             raise UsageError("--accept and --reject go alone: review the proposed links first, then link by hand")
         if not (
             self.split
             or self.contact_ids is not None
+            or self.org_ids is not None
             or self.deal_id is not None
             or self.no_deal
             or self.accept
             or self.reject
         ):
-            raise UsageError("say what to link: --deal N, --contact N, --none, --split, --accept or --reject")
+            raise UsageError("say what to link: --deal N, --contact N, --org N, --none, --split, --accept or --reject")
 
 
 def apply(db: Database, user: User, email_id: int, request: LinkRequest) -> dict:
@@ -74,6 +80,8 @@ def apply(db: Database, user: User, email_id: int, request: LinkRequest) -> dict
             _split(db, user, row)
         if request.contact_ids is not None:
             _set_contacts(db, user, email_id, request.contact_ids)
+        if request.org_ids is not None:
+            _set_orgs(db, user, email_id, request.org_ids)
         if request.deal_id is not None or request.no_deal:
             _set_deal(db, user, email_id, None if request.no_deal else request.deal_id)
     return {**mailbox.get_email(db, user, email_id), **reviewed}
@@ -132,6 +140,25 @@ def _set_contacts(db: Database, user: User, email_id: int, contact_ids: tuple[in
     relink.relink_threads(db, [row["thread_id"]])
 
 
+def _set_orgs(db: Database, user: User, email_id: int, org_ids: tuple[int, ...]) -> None:
+    for org_id in org_ids:
+        crm_store.get_org(db, org_id)
+    before = links_store.email_org_ids(db, email_id)
+    links_store.set_manual_orgs(db, email_id, org_ids)
+    row = mailbox.get_owned_email_row(db, user, email_id)
+    emails_store.audit(
+        db,
+        user_id=user.id,
+        action="orgs",
+        email_id=email_id,
+        thread_id=row["thread_id"],
+        before=" ".join(map(str, before)) or "none",
+        after=" ".join(map(str, sorted(set(org_ids)))) or "none",
+        stamp=now_utc(),
+    )
+    relink.relink_threads(db, [row["thread_id"]])
+
+
 def _proposal_text(proposals: list[dict]) -> str:
     parts = [
         f"{p['kind']} {p['target']} on email {p['email_id']} (proposed by {p['caused_by'] or 'no user'})"
@@ -162,14 +189,17 @@ def _accept(db: Database, user: User, row) -> list[dict]:
 def _reject(db: Database, user: User, row) -> list[dict]:
     """The owner rejects: a choice by hand, so that no re-link proposes the same links again.
 
-    Each email with a proposed contact keeps, chosen by hand, only the contacts that count; a
-    proposed deal makes the thread "no deal", set by hand. Both only take links away.
+    Each email with a proposed contact (or organization) keeps, chosen by hand, only the contacts
+    (or organizations) that count; a proposed deal makes the thread "no deal", set by hand. Both
+    only take links away.
     """
     proposals = links_store.thread_proposals(db, row["thread_id"])
     if not proposals:
         return proposals
     for email_id in sorted({p["email_id"] for p in proposals if p["kind"] == "contact"}):
         links_store.set_manual_contacts(db, email_id, links_store.accepted_contact_ids(db, email_id))
+    for email_id in sorted({p["email_id"] for p in proposals if p["kind"] == "org"}):
+        links_store.set_manual_orgs(db, email_id, links_store.accepted_org_ids(db, email_id))
     if any(p["kind"] == "deal" for p in proposals):
         links_store.set_thread_manual_deal(db, row["thread_id"], None)
     emails_store.audit(

@@ -34,7 +34,7 @@ from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from pdmail.core.addresses import normalize_address
+from pdmail.core.addresses import domain_of, normalize_address
 from pdmail.core.models import Contact, LinkCause, User, Visibility
 from pdmail.linking import engine as link
 from pdmail.linking.context import LinkingInputs, complete
@@ -61,11 +61,14 @@ class LinkState:
     trace_json: str
     contact_causes: tuple[tuple[int, LinkCause], ...] = ()  # contacts another user's change linked
     deal_cause: LinkCause | None = None
+    orgs: tuple[tuple[int, str, str, str], ...] = ()  # (organization id, address, rule, reason), by id
+    org_causes: tuple[tuple[int, LinkCause], ...] = ()
 
     @classmethod
     def of(cls, decision: link.LinkDecision) -> LinkState:
         """The links the engine decided, as capture stores them and re-linking compares them."""
         return cls(
+            orgs=tuple((o.org_id, o.address, o.rule, o.reason) for o in decision.orgs),
             contacts=tuple((c.contact_id, c.address, c.rule, c.reason) for c in decision.contacts),
             deal_id=decision.deal_id,
             deal_rule=decision.deal_rule,
@@ -79,6 +82,9 @@ class LinkState:
     def proposed_contacts(self) -> list[int]:
         return [cid for cid, cause in self.contact_causes if cause.proposed]
 
+    def proposed_orgs(self) -> list[int]:
+        return [oid for oid, cause in self.org_causes if cause.proposed]
+
     @property
     def deal_proposed(self) -> bool:
         return self.deal_id is not None and self.deal_cause is not None and self.deal_cause.proposed
@@ -86,22 +92,29 @@ class LinkState:
     def facts(self, owner_id: int, visibility: Visibility) -> EmailFacts:
         """What the sharing law sees of an email with these links."""
         proposed = set(self.proposed_contacts())
+        proposed_orgs = set(self.proposed_orgs())
         return EmailFacts(
             owner_id,
             visibility,
             has_contact=any(c[0] not in proposed for c in self.contacts),
             has_deal=self.deal_id is not None and not self.deal_proposed,
-            has_proposal=bool(proposed) or self.deal_proposed,
+            has_proposal=bool(proposed) or bool(proposed_orgs) or self.deal_proposed,
+            has_org=any(o[0] not in proposed_orgs for o in self.orgs),
         )
 
     def summary(self) -> dict:
-        return {
+        proposed: dict = {"contacts": self.proposed_contacts(), "deal": self.deal_id if self.deal_proposed else None}
+        summary = {
             "contacts": [c[0] for c in self.contacts],
             "deal": self.deal_id,
             "needs_deal": self.needs_deal,
             "verdict": self.verdict,
-            "proposed": {"contacts": self.proposed_contacts(), "deal": self.deal_id if self.deal_proposed else None},
+            "proposed": proposed,
         }
+        if self.orgs or self.org_causes:  # an email without organizations reads as it always did
+            summary["orgs"] = [o[0] for o in self.orgs]
+            proposed["orgs"] = self.proposed_orgs()
+        return summary
 
 
 @dataclass(frozen=True)
@@ -195,6 +208,8 @@ def _current(e: store.LinkedEmail) -> LinkState:
         trace_json=e.trace_json,
         contact_causes=tuple((c.contact_id, c.cause) for c in e.contacts if c.cause is not None),
         deal_cause=e.deal_cause if e.deal_id is not None else None,
+        orgs=tuple((o.org_id, o.address, o.rule, o.reason) for o in e.orgs),
+        org_causes=tuple((o.org_id, o.cause) for o in e.orgs if o.cause is not None),
     )
 
 
@@ -205,6 +220,9 @@ def _pending(emails: Iterable[store.LinkedEmail]) -> dict[tuple[str, int], LinkC
         for c in e.contacts:
             if c.cause is not None and c.cause.proposed:
                 out.setdefault(("contact", c.contact_id), c.cause)
+        for o in e.orgs:
+            if o.cause is not None and o.cause.proposed:
+                out.setdefault(("org", o.org_id), o.cause)
         if e.deal_id is not None and e.deal_cause is not None and e.deal_cause.proposed:
             out.setdefault(("deal", e.deal_id), e.deal_cause)
     return out
@@ -230,13 +248,17 @@ class Attribution:
     ) -> LinkState:
         old_causes = dict(before.contact_causes)
         kept = {c[0] for c in before.contacts}
+        old_org_causes = dict(before.org_causes)
+        kept_orgs = {o[0] for o in before.orgs}
         # The deal this re-link puts the email on, if any: one not chosen by hand, and not the one it had.
         new_deal = None if after.is_deal_manual or after.deal_id == before.deal_id else after.deal_id
         if (
             not old_causes
+            and not old_org_causes
             and before.deal_cause is None
             and new_deal is None
             and all(c[0] in kept for c in after.contacts)
+            and all(o[0] in kept_orgs for o in after.orgs)
         ):
             return after  # the usual case: nothing new, and nothing that another user's change caused
         visible = seen_by_others(before.facts(e.owner_id, e.visibility))
@@ -250,11 +272,23 @@ class Attribution:
                 cause = self._new(e.owner_id, visible, pending.get(("contact", contact_id)))
             if cause is not None:
                 causes.append((contact_id, cause))
+        org_causes = []
+        for org_id, _, rule, _ in after.orgs:
+            if org_id in kept_orgs:
+                cause = old_org_causes.get(org_id)
+            elif rule == link.RULE_ORG_MANUAL:
+                cause = None
+            else:
+                cause = self._new(e.owner_id, visible, pending.get(("org", org_id)))
+            if cause is not None:
+                org_causes.append((org_id, cause))
         if new_deal is not None:
             deal_cause = self._new(e.owner_id, visible, pending.get(("deal", new_deal)))
         else:
             deal_cause = before.deal_cause if after.deal_id is not None and not after.is_deal_manual else None
-        return dataclasses.replace(after, contact_causes=tuple(causes), deal_cause=deal_cause)
+        return dataclasses.replace(
+            after, contact_causes=tuple(causes), deal_cause=deal_cause, org_causes=tuple(org_causes)
+        )
 
     def _new(self, owner_id: int, visible: bool, pending: LinkCause | None) -> LinkCause | None:
         if self.actor is not None and self.actor.id == owner_id:
@@ -270,18 +304,19 @@ class Attribution:
 class Relinker:
     """The company's facts, read once per run, and the thread-by-thread decision."""
 
-    def __init__(self, db: Database, *, actor: User | None = None) -> None:
+    def __init__(self, db: Database, *, actor: User | None = None, stamp: str | None = None) -> None:
         self.db = db
         self.inputs = LinkingInputs(db)
         self.users: dict[int, User] = {u.id: u for u in users_store.list_users(db)}
         accepts = {uid: self.inputs.accepts_colleague_links(u) for uid, u in self.users.items()}
-        self.attribution = Attribution(actor, now_utc(), accepts)
+        self.attribution = Attribution(actor, stamp or now_utc(), accepts)
 
     def plan(self, threads: Sequence[tuple[store.ThreadState, list[store.LinkedEmail]]]):
         """Decide every email of these threads again; returns [(thread, new thread deal, [(email, state)])]."""
         prepared = []
         addresses: set[str] = set()
         manual_ids: set[int] = set()
+        manual_org_ids: set[int] = set()
         deal_ids: set[int] = set()
         for thread, emails in threads:
             items = []
@@ -292,12 +327,14 @@ class Relinker:
                 addresses.update(customers)
                 if e.is_links_manual:
                     manual_ids.update(c[0] for c in e.contacts if c[4])
+                if e.is_orgs_manual:
+                    manual_org_ids.update(o.org_id for o in e.orgs if o.is_manual)
                 deal_ids.update(i for i in (e.bcc_deal_id, e.deal_id) if i is not None)
                 items.append((e, email_in, base, customers))
             if thread.deal_id is not None:
                 deal_ids.add(thread.deal_id)
             prepared.append((thread, items))
-        crm = self.inputs.read_crm(addresses, contact_ids=manual_ids, deal_ids=deal_ids)
+        crm = self.inputs.read_crm(addresses, contact_ids=manual_ids, deal_ids=deal_ids, org_ids=manual_org_ids)
 
         out = []
         for thread, items in prepared:
@@ -306,7 +343,13 @@ class Relinker:
                 chosen = None
                 if e.is_links_manual:
                     chosen = tuple(crm.contacts_by_id[c[0]] for c in e.contacts if c[4] and c[0] in crm.contacts_by_id)
-                ready.append((e, email_in, complete(base, crm, customers, manual_contacts=chosen)))
+                chosen_orgs = None
+                if e.is_orgs_manual:
+                    chosen_orgs = tuple(
+                        crm.orgs_by_id[o.org_id] for o in e.orgs if o.is_manual and o.org_id in crm.orgs_by_id
+                    )
+                ctx = complete(base, crm, customers, manual_contacts=chosen, manual_orgs=chosen_orgs)
+                ready.append((e, email_in, ctx))
             out.append(self._decide_thread(thread, ready, crm.deals_by_id))
         return out
 
@@ -372,6 +415,7 @@ def _apply(
                 on_change(change)
             if not dry_run:
                 causes = dict(after.contact_causes)
+                org_causes = dict(after.org_causes)
                 store.write_email_links(
                     db,
                     e.id,
@@ -385,6 +429,8 @@ def _apply(
                     trace_json=after.trace_json,
                     contacts=[(*c, causes.get(c[0])) for c in after.contacts],
                     contacts_manual=e.is_links_manual,
+                    orgs=[(*o, org_causes.get(o[0])) for o in after.orgs],
+                    orgs_manual=e.is_orgs_manual,
                 )
         report.threads += seen_thread
         if not dry_run and not thread.is_deal_manual and (deal_id, deal_rule) != (thread.deal_id, thread.deal_rule):
@@ -398,19 +444,20 @@ def _apply(
 class _Acting:
     by: User | None
     report: RelinkReport | None  # a rule change adding up what its re-links did
+    stamp: str | None = None  # when ``by`` made the change, if not now (a re-link that waited for its owner)
 
 
 _acting: ContextVar[_Acting] = ContextVar("pdmail_relink_acting", default=_Acting(None, None))
 
 
 @contextmanager
-def acting(by: User | None) -> Iterator[None]:
+def acting(by: User | None, *, stamp: str | None = None) -> Iterator[None]:
     """The re-links inside run for ``by``: links they add to other users' mail are caused by ``by``.
 
     Outside any such block a re-link runs for nobody, and every link it adds to mail that only its
     owner sees waits for that owner: forgetting to say who acts can never widen who sees mail.
     """
-    token = _acting.set(_Acting(by, _acting.get().report))
+    token = _acting.set(_Acting(by, _acting.get().report, stamp))
     try:
         yield
     finally:
@@ -456,7 +503,7 @@ def relink_threads(
     report = current.report if current.report is not None else RelinkReport(dry_run=dry_run)
     if not ids:
         return report
-    relinker = Relinker(db, actor=current.by)
+    relinker = Relinker(db, actor=current.by, stamp=current.stamp)
     with db.tx():
         for start in range(0, len(ids), batch):
             planned = relinker.plan(store.load_threads(db, ids[start : start + batch]))
@@ -482,6 +529,9 @@ def rescan(
     relinker = Relinker(db, actor=by)
     owner_id = None if by is None or by.is_admin else by.id
     report = RelinkReport(dry_run=dry_run, viewer_id=None if by is None else by.id)
+    if owner_id is None and not dry_run:
+        with db.tx(), acting(by):
+            _ask_owners(db, {"everything": True})
     total = store.count_emails(db) if by is None else store.count_visible_emails(db, by.id, owner_id=owner_id)
     if progress is not None:
         progress(0, total)
@@ -533,8 +583,20 @@ def after_capture(db: Database, thread_id: int, email_id: int) -> None:
 
 def after_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkReport:
     """A contact got these addresses, or a user did (an alternative address, a new colleague)."""
-    found = {normalize_address(a) for a in addresses}
-    return relink_threads(db, store.threads_with_addresses(db, found))
+    found = sorted({normalize_address(a) for a in addresses})
+    _ask_owners(db, {"addresses": found})
+    return relink_threads(db, _threads_in_scope(db, {"addresses": found}))
+
+
+def after_team_addresses_changed(db: Database, addresses: Iterable[str]) -> RelinkReport:
+    """A user got or lost these addresses (a login, an alternative address): their mail, and, where an
+    organization lists the address's domain, all the mail at that domain, which now identifies the
+    organization or no longer does (the company's own domains never identify one)."""
+    found = sorted({normalize_address(a) for a in addresses})
+    claimed = [d for d in sorted({domain_of(a) for a in found if "@" in a}) if store.orgs_claim_domain_of(db, d)]
+    scope = {"addresses": found, "domains": claimed}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
 
 
 def after_contact_added(db: Database, contact: Contact) -> RelinkReport:
@@ -543,20 +605,159 @@ def after_contact_added(db: Database, contact: Contact) -> RelinkReport:
 
 def after_deals_changed(db: Database, deal_ids: Iterable[int]) -> RelinkReport:
     """Deals were created, reopened, won or lost: their contacts' mail, and the mail they hold."""
-    threads: set[int] = set()
-    contacts: set[int] = set()
-    for deal_id in deal_ids:
-        threads.update(store.threads_of_deal(db, deal_id))
-        contact_id = store.deal_contact(db, deal_id)
-        if contact_id is not None:
-            contacts.add(contact_id)
-    if contacts:
-        threads.update(store.threads_of_contacts(db, contacts))
-    return relink_threads(db, threads)
+    scope = {"deals": sorted(set(deal_ids))}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
+
+
+def after_org_domains_changed(db: Database, domains: Iterable[str]) -> RelinkReport:
+    """An organization got or lost these domains: the mail at them and their subdomains, and the
+    mail the organization holds by domain already."""
+    scope = {"addresses": [], "domains": sorted(set(domains))}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
 
 
 def after_block_changed(db: Database, pattern: str) -> RelinkReport:
     """An address or a whole domain was blocked or unblocked."""
-    if pattern.startswith("@"):
-        return relink_threads(db, store.threads_with_domain(db, pattern[1:]))
-    return relink_threads(db, store.threads_with_addresses(db, [pattern]))
+    scope = {"block": pattern}
+    _ask_owners(db, scope)
+    return relink_threads(db, _threads_in_scope(db, scope))
+
+
+def after_contact_removed(db: Database, contact: Contact) -> None:
+    """The mail of a removed contact, whose links are gone: on a team server, its owners' too."""
+    _ask_owners(db, {"addresses": sorted(contact.emails)})
+
+
+def _threads_in_scope(db: Database, scope: Mapping) -> list[int]:
+    """The threads a recorded change touches, among those this connection may see (the mail server's
+    login sees none: every owner re-links their own)."""
+    if db.capture_only:
+        return []
+    if "addresses" in scope:  # and the mail at the domains an organization gained, lost or was found by
+        found = set(store.threads_with_addresses(db, scope["addresses"]))
+        for domain in scope.get("domains", ()):
+            found.update(store.threads_with_domain(db, domain))
+        return sorted(found)
+    if "block" in scope:
+        pattern = scope["block"]
+        if pattern.startswith("@"):
+            return store.threads_with_domain(db, pattern[1:])
+        return store.threads_with_addresses(db, [pattern])
+    if "deals" in scope:
+        threads: set[int] = set()
+        contacts: set[int] = set()
+        orgs: set[int] = set()
+        for deal_id in scope["deals"]:
+            threads.update(store.threads_of_deal(db, deal_id))
+            contact_id = store.deal_contact(db, deal_id)
+            if contact_id is not None:
+                contacts.add(contact_id)
+            org_id = store.deal_org(db, deal_id)
+            if org_id is not None:
+                orgs.add(org_id)
+        if contacts:
+            threads.update(store.threads_of_contacts(db, contacts))
+        if orgs:  # mail linked to the organization reaches its deals
+            threads.update(store.threads_of_orgs(db, orgs))
+        return sorted(threads)
+    raise ValueError(f"a re-link of unknown scope: {scope}")
+
+
+# --- the team server: re-links that wait for the mail's owner -------------------------------------
+#
+# There each user's connection sees only what the sharing law lets it see, so a change re-links the
+# mail its author may see, and nothing else. Every other user's own mail is re-linked by that
+# user's pdmail at their next command, on the author's behalf and dated when the change was made:
+# links it adds to mail nobody else sees are proposed to them, as on a file (rule 4).
+
+
+def _ask_owners(db: Database, scope: dict) -> None:
+    if not db.has_logins:
+        return
+    current = _acting.get()
+    by = current.by.id if current.by is not None else None
+    store.record_relink_request(db, by, current.stamp or now_utc(), scope)
+
+
+def catch_up(db: Database, user: User) -> int:
+    """Re-link ``user``'s own mail for the changes other users made since their last command; how many.
+
+    Each change in its own transaction, marked done with it: an interrupted catch-up goes on from
+    there next time. The user's own changes re-linked their mail when they were made, and are
+    passed over without a write.
+    """
+    if not db.has_logins:
+        return 0
+    waiting = [r for r in store.relink_requests_for(db, user.id) if r.caused_by != user.id]
+    for request in waiting:  # none: nothing is written, so a command with --dry-run writes nothing
+        with db.tx():
+            _relink_own(db, user, request)
+            store.mark_relinked(db, user.id, request.id)
+    return len(waiting)
+
+
+def _relink_own(db: Database, user: User, request: store.RelinkRequest) -> None:
+    """The change, on the user's own mail, as if it had been made on a file: mail captured since then
+    (held for this change) is first put back as capture stored it, the conversations are linked
+    again on the author's behalf, and that new mail then follows what waits in its conversation,
+    as capture's follow-up does after a change."""
+    captured_since = store.release_held(db, request)
+    if request.scope.get("everything"):
+        threads = store.own_threads(db, user.id)
+    else:
+        found = _threads_in_scope(db, request.scope) + [t for t, _ in captured_since]
+        threads = store.threads_owned_by(db, found, user.id)
+    author = users_store.get_user(db, request.caused_by) if request.caused_by is not None else None
+    with acting(author, stamp=request.caused_utc):
+        relink_threads(db, threads)
+    for thread_id, email_id in captured_since:
+        after_capture(db, thread_id, email_id)
+
+
+def hold_new_mail(db: Database, owner: User, email_id: int, thread_id: int | None, links: LinkState) -> bool:
+    """New mail for an owner whose pdmail has not yet re-linked their mail for a colleague's change
+    (the team server): if it joins a conversation that existed when the change was made, each of its
+    links the change may concern waits for the owner, caused by the change, until :func:`catch_up`
+    decides it as a file would have. Without this, mail arriving meanwhile in a conversation the
+    change would only have proposed to link would be seen by others at once.
+
+    Whether the change concerns a link: a contact or organization reached through an address the
+    change named, or an organization through a domain it named; a deal it named, or reached through
+    such a contact or organization; anything, for a block-list change or a rescan. ``thread_id`` is
+    None for mail that starts a conversation: nothing older waits there. Returns whether any link
+    was held.
+    """
+    if not db.has_logins or thread_id is None or not (links.contacts or links.orgs or links.deal_id is not None):
+        return False
+    waiting = [r for r in store.relink_requests_for(db, owner.id) if r.caused_by != owner.id]
+    if waiting:
+        started = store.thread_created_utc(db, thread_id)
+        waiting = [r for r in waiting if started <= r.caused_utc]
+    contacts: dict[int, store.RelinkRequest] = {}
+    orgs: dict[int, store.RelinkRequest] = {}
+    deal = None
+    for request in waiting:
+        named = set(request.scope.get("addresses", ()))
+        domains = request.scope.get("domains", ())
+        wide = "block" in request.scope or "everything" in request.scope
+        for contact_id, address, *_ in links.contacts:
+            if contact_id not in contacts and (wide or address in named):
+                contacts[contact_id] = request
+        for org_id, address, *_ in links.orgs:
+            if org_id not in orgs and (wide or address in named or _at_any(address, domains)):
+                orgs[org_id] = request
+        concerned = wide or links.deal_id in request.scope.get("deals", ()) or bool(contacts) or bool(orgs)
+        if deal is None and links.deal_id is not None and not links.is_deal_manual and concerned:
+            deal = request
+    if not contacts and not orgs and deal is None:
+        return False
+    store.hold_for_owner(db, email_id, contacts, orgs, deal)
+    return True
+
+
+def _at_any(address: str, domains: Iterable[str]) -> bool:
+    """Whether the address is at one of these domains or a subdomain of one (as organizations match)."""
+    at = domain_of(address) if "@" in address else address
+    return any(at == d or at.endswith("." + d) for d in domains)

@@ -13,7 +13,6 @@ converter collapses it anyway), nesting capped. Only that subset reaches the con
 
 from __future__ import annotations
 
-import html
 import re
 
 # Converting a huge HTML body costs seconds; the readable text is capped far below this anyway.
@@ -227,8 +226,10 @@ def _kept_attributes(name: str, attributes: str) -> str:
         if key == "start" and not (value.isdigit() and len(value) < 10):
             continue
         kept[key] = value
+    from html import escape  # here: plain-text mail, most of it, never loads the entity tables
+
     # Entities in the values stay for the converter to read; only what would end the value is escaped.
-    return "".join(f' {key}="{html.escape(value).replace("&amp;", "&")}"' for key, value in kept.items())
+    return "".join(f' {key}="{escape(value).replace("&amp;", "&")}"' for key, value in kept.items())
 
 
 def _convert(markup: str) -> str:
@@ -246,5 +247,7 @@ def _convert(markup: str) -> str:
 
 
 def _strip_tags(markup: str) -> str:
+    from html import unescape
+
     text = _BLOCK_RE.sub("\n", markup)
-    return html.unescape(_TAG_RE.sub("", text))
+    return unescape(_TAG_RE.sub("", text))

@@ -123,6 +123,17 @@ def parse_addresses(what: str, values: Iterable[str]) -> tuple[Address, ...]:
     return tuple(out)
 
 
+def format_address(address: Address) -> str:
+    """``Name <addr>`` as a person types it (the name quoted when it needs to be), or the bare address.
+    Unlike a header, a name in another script stays as it is, for the person to read."""
+    if not address.name:
+        return address.email
+    name = address.name
+    if any(ch in name for ch in ',;<>@"()[]:\\.'):
+        name = '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    return f"{name} <{address.email}>"
+
+
 def _checked_address(what: str, name: str, addr: str) -> Address:
     addr = addr.strip()
     if not addr.isascii():

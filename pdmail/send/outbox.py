@@ -186,6 +186,37 @@ def send(db: Database, user: User, req: SendRequest, now: datetime, *, network: 
     return attempt(db, item.id, now, network=network)
 
 
+@dataclass(frozen=True)
+class Prefill:
+    """What the editor opens with for ``pdmail send`` without a body: the request's own recipients
+    and subject, or for a reply those of the reply and the original's text to quote."""
+
+    to: list[str]
+    cc: list[str]
+    subject: str
+    quoted_from: str | None = None  # who wrote the answered email ("Ada Byron <ada@acme.example>")
+    quoted_date: str | None = None  # its Date, as stored (UTC)
+    quoted_text: str | None = None
+
+
+def prefill(db: Database, user: User, req: SendRequest) -> Prefill:
+    """The editor's first text: nothing is composed, queued or sent."""
+    from pdmail.store import accounts as accounts_store
+    from pdmail.store import mailbox
+
+    if req.reply_to is None:
+        return Prefill(list(req.to), list(req.cc), req.subject or "")
+    account = accounts_store.get_account(db, user, req.account)
+    original = _original(db, user, req.reply_to)
+    reply = compose.reply_fields(original.fields, set(user.addresses) | {account.address}, reply_all=req.reply_all)
+    to = list(req.to) or [compose.format_address(a) for a in reply.to]
+    cc = list(req.cc) or ([compose.format_address(a) for a in reply.cc] if not req.to else [])
+    data = mailbox.get_email(db, user, req.reply_to)
+    sender = data["from"]
+    who = compose.format_address(Address(sender["name"] or "", sender["email"] or "")) if sender["email"] else None
+    return Prefill(to, cc, req.subject or reply.subject, who, data.get("date"), data.get("text") or "")
+
+
 def _merge(first, second):
     seen = {a.email for a in first}
     return tuple(first) + tuple(a for a in second if a.email not in seen)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import re
+import shlex
 import smtplib
 import ssl
 from collections.abc import Callable, Sequence
@@ -35,6 +36,11 @@ class SmtpTarget:
     login: str
     auth: str = "password"  # password | oauth2
     cafile: str | None = None
+    account: str = ""  # the account's name, for a hint that names the command to fix it
+
+    def fix(self, options: str) -> str:
+        """The command that changes this account's settings, to quote in an error."""
+        return f"`pdmail account set {shlex.quote(self.account or 'NAME')} {options}`"
 
     @classmethod
     def from_account(cls, account) -> SmtpTarget:
@@ -42,8 +48,9 @@ class SmtpTarget:
 
         if not account.smtp_host or not account.smtp_port or not account.smtp_security:
             raise UsageError(
-                f"account {account.name} has no SMTP server; set it with `pdmail account add ... --smtp-host H "
-                "--smtp-port N --smtp-security tls|starttls` (or --provider)"
+                f"account {account.name} has no SMTP server; give it one with "
+                f"`pdmail account set {shlex.quote(account.name)} --smtp-host HOST` "
+                "(and --smtp-port N --smtp-security tls|starttls when they are not 465 and tls)"
             )
         return cls(
             account.smtp_host,
@@ -52,6 +59,7 @@ class SmtpTarget:
             account.login,
             account.auth or "password",
             account.cafile,
+            account.name,
         )
 
 
@@ -88,7 +96,9 @@ def deliver(
     try:
         context = tls_context(target.cafile)
     except (OSError, ssl.SSLError) as exc:
-        return Delivery(AUTH, f"cannot read the CA file {target.cafile} (--cafile): {exc}")
+        return Delivery(
+            AUTH, f"cannot read the CA file {target.cafile}: {exc}; give another with {target.fix('--cafile PEM')}"
+        )
     session = _Session(target)
     try:
         return session.run(context, envelope_from, recipients, raw, secret, timeout, on_body_sent)
@@ -115,13 +125,13 @@ class _Session:
                 return Delivery(
                     AUTH,
                     f"{where} does not offer STARTTLS; pdmail never sends mail unencrypted "
-                    "(use the server's TLS port with --smtp-security tls)",
+                    f"(use the server's TLS port: {self.target.fix('--smtp-security tls')})",
                 )
             except ssl.SSLCertVerificationError as exc:
                 return Delivery(
                     AUTH,
                     f"the certificate of {where} cannot be trusted ({exc.verify_message}); "
-                    "if it uses a private CA, give it with --cafile",
+                    f"if it uses a private CA, trust it with {self.target.fix('--cafile PEM')}",
                 )
             except (OSError, smtplib.SMTPException) as exc:
                 return Delivery(RETRY, f"cannot reach {where}: {_describe(exc)}")

@@ -196,23 +196,48 @@ def set_default_account(db: Database, user: User, name: str) -> Account:
     return get_account(db, user, account.name)
 
 
-def set_past(db: Database, user: User, name: str, past: str) -> Account:
-    """Change which past mail the account takes. Mail left out before is judged again at the next sync."""
-    if past not in PASTS:
-        raise UsageError(f"--past must be contacts or everyone, not {past!r}")
-    account = get_account(db, user, name)
+def update_account(db: Database, user: User, account: Account, **changes) -> Account:
+    """Change some of an account's settings in place: its id, folders, positions and what it left
+    out stay, so the next sync goes on from where the last one stopped.
+
+    A --since day moved back (or to ``all``) makes each folder's next pass a full one, which also
+    fetches what the old day left out (see ``pdmail.sync.engine``). Mail left out as past is judged
+    again at the next sync in any case, against the ``past`` choice then in force.
+    """
+    values = _check({c: getattr(account, c) for c in _SETTABLE} | changes)
+    if values["kind"] != account.kind:
+        raise UsageError("an account stays an IMAP or a Maildir account: remove it and add a new one")
     with db.tx():
-        db.execute("UPDATE accounts SET past = ? WHERE id = ?", (past, account.id))
-    return get_account(db, user, account.name)
+        if values["name"] != account.name and db.one(
+            "SELECT 1 FROM accounts WHERE owner_id = ? AND name = ? AND id != ?", (user.id, values["name"], account.id)
+        ):
+            raise UsageError(f"you already have an account named {values['name']!r}; see `pdmail account list`")
+        changed = [c for c in _SETTABLE if c != "is_default" and values[c] != getattr(account, c)]
+        if changed:
+            db.execute(
+                f"UPDATE accounts SET {', '.join(f'{c} = ?' for c in changed)} WHERE id = ? AND owner_id = ?",
+                (*(values[c] for c in changed), account.id, user.id),
+            )
+        if "since" in changed and _widens(account.since, values["since"]):
+            db.execute("UPDATE sync_folders SET last_full_scan_utc = NULL WHERE account_id = ?", (account.id,))
+    return _from_row(db.one("SELECT * FROM accounts WHERE id = ?", (account.id,)))
 
 
-def remove_account(db: Database, user: User, name: str) -> Account:
-    """Forget an account and its sync state; mail already captured stays (with its links).
+def _widens(before: str | None, after: str | None) -> bool:
+    """Does the --since day ``after`` take in mail that ``before`` left out? Days are ISO dates."""
+    if before in (None, "all"):
+        return False
+    return after in (None, "all") or str(after) < str(before)
+
+
+def remove_account(db: Database, user: User, name: str | Account) -> Account:
+    """Forget an account (by name, or the one already found) and its sync state; mail already
+    captured stays (with its links).
 
     Its folders, their positions, and its queued server changes go with it: their references to
     the account are ``ON DELETE CASCADE``.
     """
-    account = get_account(db, user, name)
+    account = name if isinstance(name, Account) else get_account(db, user, name)
     with db.tx():
         try:
             db.execute("DELETE FROM accounts WHERE id = ?", (account.id,))

@@ -58,6 +58,7 @@ TABLES: tuple[Table, ...] = (
     Table("user_addresses", ("email",)),
     Table("blocked", ("pattern",)),
     Table("orgs", ("id",), counted_ids=True),
+    Table("org_domains", ("domain", "org_id")),
     Table("contacts", ("id",), counted_ids=True),
     Table("contact_emails", ("email",)),
     Table("deals", ("id",), counted_ids=True),
@@ -67,6 +68,7 @@ TABLES: tuple[Table, ...] = (
     Table("emails", ("id",), counted_ids=True, batch=200),  # each carries its text: smaller batches
     Table("email_addresses", ("address", "email_id", "role")),
     Table("email_contacts", ("email_id", "contact_id")),
+    Table("email_orgs", ("email_id", "org_id")),
     Table("audit_log", ("id",), counted_ids=True),
     Table("quarantine", ("id",), counted_ids=True),
     Table("accounts", ("id",), counted_ids=True),
@@ -81,9 +83,14 @@ TABLES: tuple[Table, ...] = (
     Table("templates", ("id",), counted_ids=True),
 )
 
-# What each database keeps for itself: the record of its own migrations, SQLite's id counters and
-# each engine's full-text index (rebuilt from the emails, see the module's docstring).
-ENGINE_TABLES = frozenset({LEDGER, "sqlite_sequence", "email_search"})
+# What each database keeps for itself: the record of its own migrations, SQLite's id counters, each
+# engine's full-text index (rebuilt from the emails, see the module's docstring), and the team
+# server's re-links waiting for their owners (a file re-links at once, and a copy starts with none).
+ENGINE_TABLES = frozenset(
+    {LEDGER, "sqlite_sequence", "email_search", "relink_requests", "relink_progress", "relink_held"}
+)
+# Columns that say how a user logs in to one database, not what they are: each copy gives its own.
+PER_DATABASE_COLUMNS = {"users": frozenset({"db_role"})}
 ENGINE_TABLE_PREFIXES = ("email_fts",)  # FTS5's table and the tables it keeps its index in
 
 RAW_FETCH_BYTES = 8 << 20  # raw messages read at a time: a few, never the whole mailbox
@@ -169,6 +176,7 @@ def copy_database(source: Database, target: Database, *, progress: Progress | No
     _refuse_same(source, target)
     for db in (source, target):
         refuse_unknown_tables(db)
+        db.require_operator("`pdmail db copy`")
     result = CopyResult(source=source.label, target=target.label)
     report = progress or (lambda what, done, total: None)
     with _snapshot(source):
@@ -176,13 +184,14 @@ def copy_database(source: Database, target: Database, *, progress: Progress | No
         columns = {t.name: _columns(source, target, t.name) for t in TABLES}
         new_files: list[Path] = []
         try:
-            with target.bulk_writes(), target.tx():
+            with target.bulk_writes(), target.tx(), target.writing_past_policies():
                 target.defer_foreign_keys()
                 _copy_tables(source, target, columns, result, new_files, report)
                 for figures in result.tables:
                     _check_target(target, _table(figures.table), columns[figures.table], figures, report)
                 if result.mismatches:
                     raise CopyMismatch(result)  # leaving the transaction rolls everything back
+                _give_logins(target)
         except BaseException:
             _remove_files(new_files)
             raise
@@ -257,6 +266,21 @@ def _earlier_copy(source: Database, target: Database) -> bool:
     )
 
 
+def _give_logins(target: Database) -> None:
+    """On a team server each copied user who may still act gets a login, as `pdmail user add` gives one:
+    the role they had (a copy within one cluster), else one named after their address. A user whose
+    address PostgreSQL cannot take as a role name gets none (README.md, "Moving to a team server")."""
+    if not target.has_logins:
+        return
+    for row in target.all("SELECT id, db_role FROM users WHERE removed_utc IS NULL ORDER BY id"):
+        target.execute("SAVEPOINT pdmail_login")
+        try:
+            target.call("SELECT pdmail_grant_login(?, CAST(? AS text))", (row["id"], row["db_role"]))
+        except UsageError:
+            target.execute("ROLLBACK TO SAVEPOINT pdmail_login")
+        target.execute("RELEASE SAVEPOINT pdmail_login")
+
+
 def _columns(source: Database, target: Database, table: str) -> list[str]:
     """The table's columns, the same on both sides (both are at this pdmail's schema version)."""
     mine, theirs = _column_names(source, table), _column_names(target, table)
@@ -279,10 +303,7 @@ def _count(db: Database, table: str) -> int:
 @contextmanager
 def _snapshot(db: Database) -> Iterator[None]:
     """Read ``db`` as of one moment, without holding up its writers."""
-    if db.engine == "sqlite":
-        db.execute("BEGIN")  # deferred: a read transaction, one snapshot of the write-ahead log
-    else:
-        db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    db.begin_snapshot()
     try:
         yield
     finally:
@@ -455,35 +476,9 @@ def _remove_files(paths: list[Path]) -> None:
 
 def _carry_id_counter(source: Database, target: Database, table: str) -> None:
     """Move the target's id counter past every id the source or the target ever gave in ``table``."""
-    highest = max(id_high_water(source, table), id_high_water(target, table))
-    if highest <= 0:
-        return
-    if target.engine != "sqlite":
-        target.execute("SELECT setval(pg_get_serial_sequence(?, 'id'), ?, true)", (table, highest))
-    elif _autoincrement(target, table):  # other SQLite tables give max(id) + 1, whatever came before
-        target.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
-        target.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
-
-
-def id_high_water(db: Database, table: str) -> int:
-    """The highest id ``table`` ever gave: its highest id, or its counter's value when that is further."""
-    highest = int(db.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))
-    if db.engine == "sqlite":
-        counter = (
-            db.scalar("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,)) if _autoincrement(db, table) else None
-        )
-        return max(highest, int(counter or 0))
-    sequence = db.scalar("SELECT pg_get_serial_sequence(?, 'id')", (table,))
-    if sequence is None:
-        return highest
-    row = db.row(f"SELECT last_value, is_called FROM {sequence}")
-    return max(highest, int(row[0]) if row[1] else int(row[0]) - 1)
-
-
-def _autoincrement(db: Database, table: str) -> bool:
-    """A SQLite table that never gives an id twice keeps its counter in ``sqlite_sequence``."""
-    sql = db.scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
-    return sql is not None and "AUTOINCREMENT" in sql.upper()
+    highest = max(source.id_high_water(table), target.id_high_water(table))
+    if highest > 0:
+        target.raise_id_counter(table, highest)
 
 
 # --- the check ---------------------------------------------------------------------------------------
@@ -495,7 +490,8 @@ class Checksum:
     Each row's values are written out with their type (so 1 and '1' differ), in the order of the
     column names, and hashed; the table's digest is the sum of those hashes modulo 2^256. Being a
     sum, it does not depend on the order rows come in, and needs no more memory than a row.
-    A spool file's path is compared by its file name: the copy puts it in the target's folder.
+    A spool file's path is compared by its file name: the copy puts it in the target's folder. A
+    user's login role is not compared: each database gives its own (:data:`PER_DATABASE_COLUMNS`).
     """
 
     MODULUS = 1 << 256
@@ -503,11 +499,15 @@ class Checksum:
     def __init__(self, table: str, columns: Sequence[str]) -> None:
         self.total = 0
         self.spool_at = list(columns).index("spool_path") if table == "quarantine" else None
+        skipped = PER_DATABASE_COLUMNS.get(table, frozenset())
+        self.skip_at = [i for i, name in enumerate(columns) if name in skipped]
 
     def add(self, rows: list[tuple]) -> None:
         for row in rows:
             if self.spool_at is not None and row[self.spool_at]:
                 row = (*row[: self.spool_at], Path(row[self.spool_at]).name, *row[self.spool_at + 1 :])
+            if self.skip_at:
+                row = tuple(None if i in self.skip_at else v for i, v in enumerate(row))
             digest = hashlib.sha256(b"".join(_canonical(v) for v in row)).digest()
             self.total = (self.total + int.from_bytes(digest, "big")) % self.MODULUS
 

@@ -7,10 +7,11 @@ done above, in ``pdmail.crm.changes``.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.domains import check_org_domain, normalize_domain
 from pdmail.core.errors import UsageError, not_found
 from pdmail.core.models import Contact, DealStatus
 from pdmail.store.db import Database, like_pattern, now_utc, page_clause
@@ -22,10 +23,15 @@ DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
 class OrgRecord:
     id: int
     name: str
-    domain: str | None
+    domains: tuple[str, ...] = ()  # oldest first; those given at the same time in alphabetical order
+
+    @property
+    def domain(self) -> str | None:
+        """The first domain, as ``--json`` has given it since an organization had only one."""
+        return self.domains[0] if self.domains else None
 
     def to_json(self) -> dict:
-        return {"id": self.id, "name": self.name, "domain": self.domain}
+        return {"id": self.id, "name": self.name, "domain": self.domain, "domains": list(self.domains)}
 
 
 @dataclass(frozen=True)
@@ -81,28 +87,82 @@ class DealRecord:
 # --- organizations ----------------------------------------------------------------------------
 
 
-def add_org(db: Database, name: str, domain: str | None = None) -> OrgRecord:
+def check_domain(domain: str) -> str:
+    """An organization's domain as stored, or a usage error saying why it cannot be one."""
+    try:
+        return check_org_domain(domain)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def add_org(
+    db: Database, name: str, domains: Sequence[str] | str | None = (), *, domain: str | None = None
+) -> OrgRecord:
+    """Add an organization with its domains (``domain``, or one string: a single one)."""
     if not name.strip():
         raise UsageError("an organization needs a name")
-    dom = domain.strip().lower().lstrip("@") if domain else None
-    if dom is not None and ("." not in dom or "@" in dom or " " in dom):
-        raise UsageError(f"not a domain: {domain!r} (write it as example.com)")
+    given = [domains] if isinstance(domains, str) else list(domains or ())
+    checked = list(dict.fromkeys(check_domain(d) for d in [*given, *([domain] if domain else [])]))
     with db.tx():
-        new_id = db.insert(
-            "INSERT INTO orgs (name, domain, created_utc) VALUES (?, ?, ?)", (name.strip(), dom, now_utc())
+        stamp = now_utc()
+        new_id = db.insert("INSERT INTO orgs (name, created_utc) VALUES (?, ?)", (name.strip(), stamp))
+        db.executemany(
+            "INSERT INTO org_domains (domain, org_id, created_utc) VALUES (?, ?, ?)",
+            [(d, new_id, stamp) for d in checked],
         )
     return get_org(db, new_id)
 
 
+def add_org_domain(db: Database, org_id: int, domain: str) -> tuple[OrgRecord, bool]:
+    """Give an organization another domain; returns it and whether the domain is new to it."""
+    checked = check_domain(domain)
+    with db.tx():
+        get_org(db, org_id)
+        had = db.scalar("SELECT 1 FROM org_domains WHERE domain = ? AND org_id = ?", (checked, org_id)) is not None
+        if not had:
+            db.execute(
+                "INSERT INTO org_domains (domain, org_id, created_utc) VALUES (?, ?, ?)", (checked, org_id, now_utc())
+            )
+    return get_org(db, org_id), not had
+
+
+def remove_org_domain(db: Database, org_id: int, domain: str) -> OrgRecord:
+    wanted = normalize_domain(domain)
+    with db.tx():
+        org = get_org(db, org_id)
+        if wanted not in org.domains:
+            raise not_found(f"domain of organization {org_id}", repr(domain.strip()))
+        db.execute("DELETE FROM org_domains WHERE domain = ? AND org_id = ?", (wanted, org_id))
+    return get_org(db, org_id)
+
+
+def orgs_claiming(db: Database, domain: str) -> list[tuple[int, str]]:
+    """The organizations that list exactly this domain, in id order: (id, name)."""
+    rows = db.all(
+        "SELECT o.id, o.name FROM org_domains d JOIN orgs o ON o.id = d.org_id WHERE d.domain = ? ORDER BY o.id",
+        (normalize_domain(domain),),
+    )
+    return [(r[0], r[1]) for r in rows]
+
+
+def _org_select(db: Database) -> str:
+    domains = db.text_list("domain", "org_domains WHERE org_id = o.id", "created_utc, domain")
+    return f"SELECT o.id, o.name, {domains} AS domains FROM orgs o"
+
+
+def _org(row) -> OrgRecord:
+    return OrgRecord(row["id"], row["name"], tuple(row["domains"].split("\n")) if row["domains"] else ())
+
+
 def get_org(db: Database, org_id: int) -> OrgRecord:
-    row = db.one("SELECT id, name, domain FROM orgs WHERE id = ?", (org_id,))
+    row = db.one(_org_select(db) + " WHERE o.id = ?", (org_id,))
     if row is None:
         raise not_found("org", org_id)
-    return OrgRecord(row["id"], row["name"], row["domain"])
+    return _org(row)
 
 
 def list_orgs(db: Database) -> list[OrgRecord]:
-    return [OrgRecord(r["id"], r["name"], r["domain"]) for r in db.all("SELECT * FROM orgs ORDER BY id")]
+    return [_org(r) for r in db.all(_org_select(db) + " ORDER BY o.id")]
 
 
 def org_by_name(db: Database, name: str) -> int:
@@ -178,6 +238,52 @@ def add_contact_address(db: Database, contact_id: int, email: str) -> ContactRec
     return get_contact(db, contact_id)
 
 
+def update_contact(
+    db: Database,
+    contact_id: int,
+    *,
+    name: str | None = None,
+    first_name: str | None = None,
+    org_id: int | None = None,
+    title: str | None = None,
+    phone: str | None = None,
+) -> ContactRecord:
+    """Set the fields given (None leaves one as it is); addresses are changed with :func:`add_contact_address`."""
+    changes = {
+        column: value.strip() if isinstance(value, str) else value
+        for column, value in (
+            ("name", name),
+            ("first_name", first_name),
+            ("org_id", org_id),
+            ("title", title),
+            ("phone", phone),
+        )
+        if value is not None and value != ""
+    }
+    with db.tx():
+        get_contact(db, contact_id)
+        if org_id is not None:
+            get_org(db, org_id)
+        if changes:
+            db.execute(
+                f"UPDATE contacts SET {', '.join(f'{c} = ?' for c in changes)} WHERE id = ?",
+                (*changes.values(), contact_id),
+            )
+    return get_contact(db, contact_id)
+
+
+def contacts_of_addresses(db: Database, addresses: list[str]) -> dict[str, int]:
+    """Each of ``addresses`` (normalized) that belongs to a contact, with the contact's id."""
+    wanted = sorted({normalize_address(a) for a in addresses})
+    if not wanted:
+        return {}
+    rows = db.all(
+        f"SELECT email, contact_id FROM contact_emails WHERE email IN ({', '.join('?' for _ in wanted)})",
+        tuple(wanted),
+    )
+    return {r["email"]: r["contact_id"] for r in rows}
+
+
 def threads_of_contact(db: Database, contact_id: int) -> list[int]:
     """The threads holding email linked to the contact, in id order."""
     return [
@@ -213,8 +319,15 @@ def delete_contact(db: Database, contact_id: int) -> tuple[ContactRecord, list[i
 
 
 def delete_contact_links(db: Database, contact_id: int) -> None:
-    """Every link of an email to a deleted contact, automatic or chosen by hand."""
-    db.execute("DELETE FROM email_contacts WHERE contact_id = ?", (contact_id,))
+    """Every link of an email to a deleted contact, automatic or chosen by hand.
+
+    On a team server also those of mail the user may not see, through the database's own function,
+    which removes only links to a contact that no longer exists: removing them narrows who sees mail.
+    """
+    if db.has_logins:
+        db.execute("SELECT pdmail_forget_contact_links(?)", (contact_id,))
+    else:
+        db.execute("DELETE FROM email_contacts WHERE contact_id = ?", (contact_id,))
 
 
 def _contact_select(db: Database) -> str:
@@ -437,6 +550,41 @@ def set_deal_status(db: Database, deal_id: int, status: str) -> tuple[DealRecord
     with db.tx():
         before = get_deal(db, deal_id)
         db.execute("UPDATE deals SET status = ?, updated_utc = ? WHERE id = ?", (new_status, now_utc(), deal_id))
+    return get_deal(db, deal_id), before.status
+
+
+def deals_titled(db: Database, contact_id: int, title: str) -> list[DealRecord]:
+    """The contact's deals with this title, letters' case aside: what a second import of a row finds."""
+    rows = db.all(
+        _DEAL_SELECT + " WHERE d.contact_id = ? AND lower(d.title) = lower(?) AND d.status != 'deleted' ORDER BY d.id",
+        (contact_id, title.strip()),
+    )
+    return [_deal(r) for r in rows]
+
+
+def update_deal(
+    db: Database,
+    deal_id: int,
+    *,
+    org_id: int | None = None,
+    value: str | None = None,
+    currency: str | None = None,
+    status: str | None = None,
+) -> tuple[DealRecord, DealStatus]:
+    """Set the fields given (None leaves one as it is); returns the deal and its status before."""
+    changes: dict[str, object] = {"org_id": org_id, "value": value, "currency": currency}
+    if status is not None:
+        changes["status"] = _check_status(status)
+    changes = {column: v for column, v in changes.items() if v is not None and v != ""}
+    with db.tx():
+        before = get_deal(db, deal_id)
+        if org_id is not None:
+            get_org(db, org_id)
+        if changes:
+            db.execute(
+                f"UPDATE deals SET {', '.join(f'{c} = ?' for c in changes)}, updated_utc = ? WHERE id = ?",
+                (*changes.values(), now_utc(), deal_id),
+            )
     return get_deal(db, deal_id), before.status
 
 

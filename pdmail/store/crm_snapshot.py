@@ -8,11 +8,14 @@ separate parameters.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from pdmail.core.models import Contact, Deal
+from pdmail.core.addresses import domain_of
+from pdmail.core.domains import domain_and_parents
+from pdmail.core.models import Contact, Deal, Organization
 from pdmail.store.db import Database
 
 _DEAL_COLUMNS = "id, title, status, contact_id, org_id, value, currency"
@@ -26,6 +29,9 @@ class CrmSnapshot:
     contacts_by_id: Mapping[int, Contact]  # contacts chosen by hand, by id
     deals_by_contact: Mapping[int, tuple[Deal, ...]]
     deals_by_id: Mapping[int, Deal]
+    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = field(default_factory=dict)
+    orgs_by_id: Mapping[int, Organization] = field(default_factory=dict)  # those claiming a domain, and by hand
+    deals_by_org: Mapping[int, tuple[Deal, ...]] = field(default_factory=dict)
 
     @classmethod
     def read(
@@ -35,23 +41,27 @@ class CrmSnapshot:
         *,
         contact_ids: Iterable[int] = (),
         deal_ids: Iterable[int | None] = (),
+        org_ids: Iterable[int] = (),
     ) -> CrmSnapshot:
-        """The contacts of ``addresses`` and of ``contact_ids``, all their deals, and the deals ``deal_ids``."""
+        """The contacts of ``addresses`` and of ``contact_ids``, all their deals, and the deals ``deal_ids``;
+        the organizations claiming the addresses' domains (or their parents) and ``org_ids``, and their deals."""
+        addresses = set(addresses)
         by_address = contacts_by_address(db, addresses)
         wanted_ids = set(contact_ids)
         by_id = contacts_by_id(db, wanted_ids) if wanted_ids else {}
         deals_by_contact = deals_for_contacts(db, {c.id for c in by_address.values()} | set(by_id))
-        deals = {d.id: d for group in deals_by_contact.values() for d in group}
+        domains = {d for a in addresses if "@" in a for d in domain_and_parents(domain_of(a))}
+        by_domain, orgs = orgs_by_domains(db, domains, set(org_ids))
+        deals_by_org = deals_for_orgs(db, orgs)
+        deals = {d.id: d for group in (*deals_by_contact.values(), *deals_by_org.values()) for d in group}
         deals.update(deals_by_id(db, {i for i in deal_ids if i is not None} - set(deals)))
-        return cls(by_address, by_id, deals_by_contact, deals)
+        return cls(by_address, by_id, deals_by_contact, deals, by_domain, orgs, deals_by_org)
 
     def with_new_contacts(self, created: Mapping[str, Contact]) -> CrmSnapshot:
         """This snapshot plus contacts just created: a new contact has no deal yet."""
         if not created:
             return self
-        return CrmSnapshot(
-            {**self.contacts_by_address, **created}, self.contacts_by_id, self.deals_by_contact, self.deals_by_id
-        )
+        return dataclasses.replace(self, contacts_by_address={**self.contacts_by_address, **created})
 
     def contacts_of(self, addresses: Iterable[str]) -> dict[str, Contact]:
         return {a: self.contacts_by_address[a] for a in addresses if a in self.contacts_by_address}
@@ -80,6 +90,46 @@ def contacts_by_id(db: Database, ids: Iterable[int]) -> dict[int, Contact]:
         (_json_list(int(i) for i in ids),),
     )
     return {r[0]: Contact(r[0], r[1], (), r[2]) for r in rows}
+
+
+def orgs_by_domains(
+    db: Database, domains: Iterable[str], org_ids: set[int]
+) -> tuple[dict[str, tuple[Organization, ...]], dict[int, Organization]]:
+    """Which organizations claim each of ``domains`` (in id order), and those and ``org_ids`` by id,
+    each with every domain it claims."""
+    wanted = _json_list(domains)
+    claims: dict[str, list[int]] = {}
+    if wanted != "[]":
+        for domain, org_id in db.all(
+            f"SELECT domain, org_id FROM org_domains WHERE {db.in_json('domain', '?', text=True)} ORDER BY org_id",
+            (wanted,),
+        ):
+            claims.setdefault(domain, []).append(org_id)
+    ids = {i for group in claims.values() for i in group} | org_ids
+    if not ids:
+        return {}, {}
+    own: dict[int, list[str]] = {}
+    names: dict[int, str] = {}
+    for org_id, name, domain in db.all(
+        "SELECT o.id, o.name, d.domain FROM orgs o LEFT JOIN org_domains d ON d.org_id = o.id "
+        f"WHERE {db.in_json('o.id', '?')} ORDER BY o.id, d.domain",
+        (_json_list(ids),),
+    ):
+        names[org_id] = name
+        if domain is not None:
+            own.setdefault(org_id, []).append(domain)
+    orgs = {i: Organization(i, names[i], tuple(own.get(i, ()))) for i in names}
+    return {d: tuple(orgs[i] for i in group) for d, group in claims.items()}, orgs
+
+
+def deals_for_orgs(db: Database, orgs: Iterable[int]) -> dict[int, tuple[Deal, ...]]:
+    wanted = _json_list(int(i) for i in orgs)
+    if wanted == "[]":
+        return {}
+    out: dict[int, list[Deal]] = {}
+    for r in db.all(f"SELECT {_DEAL_COLUMNS} FROM deals WHERE {db.in_json('org_id', '?')} ORDER BY id", (wanted,)):
+        out.setdefault(r["org_id"], []).append(deal_of_row(r))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def deal_of_row(r) -> Deal:

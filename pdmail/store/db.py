@@ -298,6 +298,83 @@ class Database:
         """The tables of the database, the engine's own included, by name."""
         return [r[0] for r in self.all("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")]
 
+    def visible(self, alias: str = "e") -> str:
+        """The sharing law as the WHERE fragment every read path filters with (:func:`pdmail.visibility.sql_condition`)."""
+        from pdmail.visibility import sql_condition
+
+        return sql_condition(alias)
+
+    def kept_flag(self, column: str, value: str) -> str:
+        """What an UPDATE of emails writes into a flag the database keeps itself (``has_link``, see
+        migration 15), to spare its triggers the work: ``value``, as here anyone may write it."""
+        return value
+
+    # --- who is connected (the team server's logins; a file has none) ---
+
+    has_logins = False  # True where who you are is the database login, and the law is the database's own
+
+    def login_user_id(self) -> int | None:
+        """The pdmail user whose login this connection is; None without logins or for any other login."""
+        return None
+
+    def login_role(self) -> str | None:
+        """The database role this connection logged in as; None for a file."""
+        return None
+
+    def may_act_as_anyone(self) -> bool:
+        """Whether this connection may take on any user's login (PostgreSQL's superuser); a file's
+        reader always may, and says who they are with ``--user``."""
+        return True
+
+    def become(self, role: str) -> None:
+        """Take on ``role`` for the rest of the connection (see :meth:`may_act_as_anyone`)."""
+
+    capture_only = False  # the mail server's login on a team server: it stores mail and reads none
+
+    def act_for_capture(self) -> None:
+        """Before storing piped mail: on a team server, act as the mail server's login (see PostgreSQL's)."""
+
+    def require_operator(self, what: str) -> None:
+        """Refuse ``what`` unless this connection may read and write every row (a file: always)."""
+
+    def call(self, sql: str, params: tuple | dict = ()):
+        """A function of the database that manages logins (PostgreSQL's); its value."""
+        return self.scalar(sql, params)
+
+    @contextmanager
+    def writing_past_policies(self) -> Iterator[Database]:
+        """Inside a transaction: writes that policies would stop (a whole database copied in)."""
+        yield self
+
+    def begin_snapshot(self) -> None:
+        """Start a read-only transaction that sees one moment and does not hold up writers.
+
+        A deferred transaction reads one snapshot of the write-ahead log; ``ROLLBACK`` ends it.
+        """
+        self.execute("BEGIN")
+
+    def id_high_water(self, table: str) -> int:
+        """The highest id ``table`` ever gave: its highest id, or its counter's when that is further."""
+        highest = int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))
+        if not self._autoincrement(table):
+            return highest
+        counter = self.scalar("SELECT seq FROM sqlite_sequence WHERE name = ?", (table,))
+        return max(highest, int(counter or 0))
+
+    def raise_id_counter(self, table: str, highest: int) -> None:
+        """Make ``table`` give ids above ``highest`` from now on.
+
+        Only AUTOINCREMENT tables keep a counter (``sqlite_sequence``); the others give max(id) + 1,
+        which is already past every id they hold.
+        """
+        if self._autoincrement(table):
+            self.execute("DELETE FROM sqlite_sequence WHERE name = ?", (table,))
+            self.execute("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", (table, highest))
+
+    def _autoincrement(self, table: str) -> bool:
+        sql = self.scalar("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,))
+        return sql is not None and "AUTOINCREMENT" in sql.upper()
+
     def close(self) -> None:
         self.conn.close()
 

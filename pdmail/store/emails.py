@@ -1,4 +1,9 @@
-"""Captured email: raw bytes, threads, the email rows, their addresses, links and search index."""
+"""Captured email: raw bytes, threads, the email rows, their addresses, links and search index.
+
+On a team server the mail server's login reads no mail (``Database.capture_only``): each function
+capture uses asks the database's own capture function instead, which answers what capture must know
+and nothing more (pdmail/store/logins_postgres.py).
+"""
 
 from __future__ import annotations
 
@@ -49,6 +54,7 @@ class NewEmail:
     parse_status: str
     captured_utc: str
     is_deal_manual: bool = False  # the thread's deal (or "no deal") was set by hand
+    orgs: tuple[tuple[int, str, str, str], ...] = ()  # (organization id, address, rule, reason)
     search_document: str | None = None  # made by a parser process when the engine wants one (see search_document)
 
 
@@ -64,10 +70,15 @@ def get_raw(db: Database, sha256: str) -> bytes | None:
 
 
 def find_by_fingerprint(db: Database, owner_id: int, fingerprint: str) -> int | None:
+    if db.capture_only:
+        return db.scalar("SELECT pdmail_capture_email_by_fingerprint(?, ?)", (owner_id, fingerprint))
     return db.scalar("SELECT id FROM emails WHERE owner_id = ? AND fingerprint = ?", (owner_id, fingerprint))
 
 
 def find_by_message_id(db: Database, owner_id: int, message_id_norm: str) -> list[int]:
+    if db.capture_only:
+        found = db.all("SELECT * FROM pdmail_capture_emails_by_message_id(?, ?)", (owner_id, message_id_norm))
+        return [r[0] for r in found]
     rows = db.all(
         # Two indexed lookups: with OR, SQLite reads every email of the owner (quadratic over a big sync).
         "SELECT id FROM emails WHERE owner_id = ? AND message_id_norm = ? "
@@ -75,6 +86,44 @@ def find_by_message_id(db: Database, owner_id: int, message_id_norm: str) -> lis
         (owner_id, message_id_norm, owner_id, message_id_norm),
     )
     return [r[0] for r in rows]
+
+
+def stored_fingerprints(db: Database, owner_id: int, fingerprints: Iterable[str]) -> set[str]:
+    """Those of ``fingerprints`` the owner has an email with: one query for a whole batch."""
+    wanted = json.dumps(sorted(set(fingerprints)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT fingerprint FROM emails WHERE owner_id = ? AND {db.in_json('fingerprint', '?', text=True)}",
+        (owner_id, wanted),
+    )
+    return {r[0] for r in rows}
+
+
+def taken_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
+    """Those of ``message_ids`` that an email of the owner has, as its own or its alternative one
+    (what :func:`find_by_message_id` looks up one at a time)."""
+    wanted = json.dumps(sorted(set(message_ids)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT message_id_norm FROM emails WHERE owner_id = ? AND {db.in_json('message_id_norm', '?', text=True)} "
+        f"UNION SELECT alt_message_id FROM emails WHERE owner_id = ? AND {db.in_json('alt_message_id', '?', text=True)}",
+        (owner_id, wanted, owner_id, wanted),
+    )
+    return {r[0] for r in rows}
+
+
+def threaded_message_ids(db: Database, owner_id: int, message_ids: Iterable[str]) -> set[str]:
+    """Those of ``message_ids`` that tie a thread of the owner (see :func:`threads_for_message_ids`)."""
+    wanted = json.dumps(sorted(set(message_ids)))
+    if wanted == "[]":
+        return set()
+    rows = db.all(
+        f"SELECT message_id FROM thread_message_ids WHERE owner_id = ? AND {db.in_json('message_id', '?', text=True)}",
+        (owner_id, wanted),
+    )
+    return {r[0] for r in rows}
 
 
 # --- threads ----------------------------------------------------------------------------------
@@ -92,7 +141,11 @@ class ThreadRow:
 
 
 def get_thread(db: Database, thread_id: int) -> ThreadRow:
-    r = db.row("SELECT * FROM threads WHERE id = ?", (thread_id,))
+    """The thread; for the mail server's login without its subject, which capture never needs."""
+    if db.capture_only:
+        r = db.row("SELECT *, '' AS subject_norm FROM pdmail_capture_thread(?)", (thread_id,))
+    else:
+        r = db.row("SELECT * FROM threads WHERE id = ?", (thread_id,))
     return ThreadRow(
         r["id"],
         r["owner_id"],
@@ -107,6 +160,8 @@ def get_thread(db: Database, thread_id: int) -> ThreadRow:
 def threads_for_message_ids(db: Database, owner_id: int, ids: Sequence[str]) -> list[int]:
     if not ids:
         return []
+    if db.capture_only:
+        return sorted(set(thread_by_message_id(db, owner_id, ids).values()))
     marks = ",".join("?" * len(ids))
     rows = db.all(
         f"SELECT DISTINCT thread_id FROM thread_message_ids WHERE owner_id = ? AND message_id IN ({marks}) "
@@ -119,6 +174,9 @@ def threads_for_message_ids(db: Database, owner_id: int, ids: Sequence[str]) -> 
 def thread_by_message_id(db: Database, owner_id: int, ids: Sequence[str]) -> dict[str, int]:
     if not ids:
         return {}
+    if db.capture_only:
+        found = db.all("SELECT * FROM pdmail_capture_thread_ids(?, CAST(? AS text[]))", (owner_id, list(ids)))
+        return {r[0]: r[1] for r in found}
     marks = ",".join("?" * len(ids))
     rows = db.all(
         f"SELECT message_id, thread_id FROM thread_message_ids WHERE owner_id = ? AND message_id IN ({marks})",
@@ -134,6 +192,10 @@ def threads_split_by_hand(db: Database, thread_ids: Sequence[int]) -> set[int]:
     """Threads made by ``link --split`` or that had mail split off: never merged automatically."""
     if not thread_ids:
         return set()
+    if db.capture_only:
+        return {
+            r[0] for r in db.all("SELECT * FROM pdmail_capture_split_by_hand(CAST(? AS bigint[]))", (list(thread_ids),))
+        }
     marks = ",".join("?" * len(thread_ids))
     rows = db.all(
         f"SELECT DISTINCT thread_id FROM audit_log WHERE thread_id IN ({marks}) AND action IN (?, ?)",
@@ -143,6 +205,8 @@ def threads_split_by_hand(db: Database, thread_ids: Sequence[int]) -> set[int]:
 
 
 def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: Visibility, stamp: str) -> int:
+    if db.capture_only:
+        return db.scalar("SELECT pdmail_capture_new_thread(?, ?, ?, ?)", (owner_id, subject_norm, visibility, stamp))
     return db.insert(
         "INSERT INTO threads (owner_id, subject_norm, visibility, last_date_utc, created_utc) VALUES (?, ?, ?, ?, ?)",
         (owner_id, subject_norm, visibility, None, stamp),
@@ -150,6 +214,9 @@ def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: Vi
 
 
 def register_message_ids(db: Database, owner_id: int, ids: Iterable[str], thread_id: int) -> None:
+    if db.capture_only:
+        db.execute("SELECT pdmail_capture_register(?, CAST(? AS text[]), ?)", (owner_id, list(ids), thread_id))
+        return
     db.executemany(
         "INSERT INTO thread_message_ids (owner_id, message_id, thread_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
         [(owner_id, mid, thread_id) for mid in ids],
@@ -158,6 +225,9 @@ def register_message_ids(db: Database, owner_id: int, ids: Iterable[str], thread
 
 def merge_threads(db: Database, target: int, others: Sequence[int]) -> None:
     """Fold ``others`` into ``target``: one conversation that arrived out of order."""
+    if db.capture_only:  # the same steps, in the database's function
+        db.execute("SELECT pdmail_capture_merge_threads(?, CAST(? AS bigint[]))", (target, list(others)))
+        return
     t = get_thread(db, target)
     for other in others:
         o = get_thread(db, other)
@@ -182,15 +252,21 @@ def refresh_thread_date(db: Database, thread_id: int) -> None:
     )
 
 
-def subject_candidates(db: Database, owner_id: int, subject_norm: str, since_utc: str):
-    """Recent threads of this user with the same subject, each with its participants."""
+def subject_candidates(db: Database, owner_id: int, subject_norm: str, since_utc: str, participants: Iterable[str]):
+    """Recent threads of this user with the same subject, each with its participants (for the mail
+    server's login only those of ``participants`` it has: all that choosing among them needs)."""
+    wanted = frozenset(participants)
+    if db.capture_only:
+        found = db.all(
+            "SELECT * FROM pdmail_capture_subject_threads(?, ?, ?, CAST(? AS text[]))",
+            (owner_id, subject_norm, since_utc, sorted(wanted)),
+        )
+        return [(r[0], _as_datetime(r[1]), frozenset(r[2])) for r in found]
     rows = db.all(
         "SELECT id, last_date_utc FROM threads WHERE owner_id = ? AND subject_norm = ? AND last_date_utc >= ? "
         "ORDER BY last_date_utc DESC LIMIT 20",
         (owner_id, subject_norm, since_utc),
     )
-    from datetime import datetime
-
     out = []
     for r in rows:
         addresses = frozenset(
@@ -201,12 +277,20 @@ def subject_candidates(db: Database, owner_id: int, subject_norm: str, since_utc
                 (r["id"],),
             )
         )
-        last = datetime.fromisoformat(r["last_date_utc"].replace("Z", "+00:00"))
-        out.append((r["id"], last, addresses))
+        out.append((r["id"], _as_datetime(r["last_date_utc"]), addresses))
     return out
 
 
+def _as_datetime(text: str):
+    from datetime import datetime
+
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
 def touch_thread(db: Database, thread_id: int, date_utc: str) -> None:
+    if db.capture_only:
+        db.execute("SELECT pdmail_capture_touch_thread(?, ?)", (thread_id, date_utc))
+        return
     db.execute(
         "UPDATE threads SET last_date_utc = CASE WHEN coalesce(last_date_utc, '') < :d THEN :d "
         "ELSE last_date_utc END WHERE id = :id",
@@ -216,6 +300,9 @@ def touch_thread(db: Database, thread_id: int, date_utc: str) -> None:
 
 def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str | None, manual: bool) -> None:
     """A thread has at most one deal, and every email in it carries that deal."""
+    if db.capture_only and not manual:  # capture's own choice; a choice by hand is a user's
+        db.execute("SELECT pdmail_capture_set_thread_deal(?, ?, ?)", (thread_id, deal_id, rule))
+        return
     db.execute(
         "UPDATE threads SET deal_id = ?, deal_rule = ?, is_deal_manual = ? WHERE id = ?",
         (deal_id, rule, int(manual), thread_id),
@@ -257,61 +344,83 @@ def search_document(
     return search_words.document((subject, body_text, addresses_text(from_, to, cc)))
 
 
-def insert_email(db: Database, e: NewEmail) -> int:
-    addresses = addresses_text(e.from_, e.to, e.cc)
-    email_id = db.insert(
-        """INSERT INTO emails (owner_id, thread_id, message_id, message_id_norm, alt_message_id, fingerprint,
-            raw_sha256, wrapper_sha256, direction, source, from_name, from_email, to_json, cc_json, addresses,
-            subject, date_utc, date_source, snippet, body_text, attachments_json, folder, is_read, visibility,
-            deal_id, deal_rule, needs_deal, is_automated, link_verdict, link_trace_json, link_input_json,
-            bcc_deal_id, parse_status, captured_utc, is_deal_manual, has_contact)
-           VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)""",
-        (
-            e.owner_id,
-            e.thread_id,
-            e.message_id,
-            e.message_id_norm,
-            e.alt_message_id,
-            e.fingerprint,
-            e.raw_sha256,
-            e.wrapper_sha256,
-            e.direction,
-            e.source,
-            e.from_.name if e.from_ else "",
-            e.from_.email if e.from_ else "",
-            json.dumps([a.to_json() for a in e.to], ensure_ascii=False),
-            json.dumps([a.to_json() for a in e.cc], ensure_ascii=False),
-            addresses,
-            e.subject,
-            e.date_utc,
-            e.date_source,
-            e.snippet,
-            e.body_text,
-            json.dumps(list(e.attachments), ensure_ascii=False),
-            e.folder,
-            int(e.is_read),
-            e.visibility,
-            e.deal_id,
-            e.deal_rule,
-            int(e.needs_deal),
-            int(e.is_automated),
-            e.link_verdict,
-            e.link_trace_json,
-            json.dumps(e.link_input, ensure_ascii=False),
-            e.bcc_deal_id,
-            e.parse_status,
-            e.captured_utc,
-            int(e.is_deal_manual),
-            int(bool(e.contacts)),  # its links, written next, all count (see _insert_contact_links)
-        ),
-    )
-    rows = set()
+def _email_row(e: NewEmail, addresses: str) -> dict:
+    """The emails row's columns and values, in the order the table lists them."""
+    return {
+        "owner_id": e.owner_id,
+        "thread_id": e.thread_id,
+        "message_id": e.message_id,
+        "message_id_norm": e.message_id_norm,
+        "alt_message_id": e.alt_message_id,
+        "fingerprint": e.fingerprint,
+        "raw_sha256": e.raw_sha256,
+        "wrapper_sha256": e.wrapper_sha256,
+        "direction": e.direction,
+        "source": e.source,
+        "from_name": e.from_.name if e.from_ else "",
+        "from_email": e.from_.email if e.from_ else "",
+        "to_json": json.dumps([a.to_json() for a in e.to], ensure_ascii=False),
+        "cc_json": json.dumps([a.to_json() for a in e.cc], ensure_ascii=False),
+        "addresses": addresses,
+        "subject": e.subject,
+        "date_utc": e.date_utc,
+        "date_source": e.date_source,
+        "snippet": e.snippet,
+        "body_text": e.body_text,
+        "attachments_json": json.dumps(list(e.attachments), ensure_ascii=False),
+        "folder": e.folder,
+        "is_read": int(e.is_read),
+        "visibility": e.visibility,
+        "deal_id": e.deal_id,
+        "deal_rule": e.deal_rule,
+        "needs_deal": int(e.needs_deal),
+        "is_automated": int(e.is_automated),
+        "link_verdict": e.link_verdict,
+        "link_trace_json": e.link_trace_json,
+        "link_input_json": json.dumps(e.link_input, ensure_ascii=False),
+        "bcc_deal_id": e.bcc_deal_id,
+        "parse_status": e.parse_status,
+        "captured_utc": e.captured_utc,
+        "is_deal_manual": int(e.is_deal_manual),
+        # Its links, written next, all count (see _insert_contact_links): the database's own upkeep
+        # of the flag then finds nothing to change.
+        "has_link": int(bool(e.contacts or e.orgs)),
+    }
+
+
+def _address_roles(e: NewEmail) -> list[tuple[str, str]]:
+    """(address, role) of every address the email names, each once."""
+    found = set()
     if e.from_:
-        rows.add((e.from_.email, email_id, "from"))
+        found.add((e.from_.email, "from"))
     for role, group in (("to", e.to), ("cc", e.cc), ("reply_to", e.reply_to)):
         for a in group:
             if a.email:
-                rows.add((a.email, email_id, role))
+                found.add((a.email, role))
+    return sorted(found)
+
+
+def insert_email(db: Database, e: NewEmail) -> int:
+    addresses = addresses_text(e.from_, e.to, e.cc)
+    row = _email_row(e, addresses)
+    if db.capture_only:  # the email, its addresses, links and index, and the quarantine it leaves: one call
+        from pdmail.store import search_words
+
+        return db.scalar(
+            "SELECT pdmail_capture_store_email(CAST(? AS jsonb), CAST(? AS jsonb), CAST(? AS jsonb), "
+            "CAST(? AS jsonb), ?)",
+            (
+                json.dumps(row, ensure_ascii=False),
+                json.dumps(_address_roles(e), ensure_ascii=False),
+                json.dumps([list(c) for c in e.contacts], ensure_ascii=False),
+                json.dumps([list(o) for o in e.orgs], ensure_ascii=False),
+                e.search_document or search_words.document((e.subject, e.body_text, addresses)),
+            ),
+        )
+    email_id = db.insert(
+        f"INSERT INTO emails ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+    )
+    rows = [(address, email_id, role) for address, role in _address_roles(e)]
     if rows:
         db.executemany(
             "INSERT INTO email_addresses (address, email_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
@@ -319,6 +428,12 @@ def insert_email(db: Database, e: NewEmail) -> int:
         )
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)
+    if e.orgs:
+        db.executemany(
+            "INSERT INTO email_orgs (email_id, org_id, address, rule, reason, is_manual) "
+            "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
+            [(email_id, oid, addr, rule, reason) for oid, addr, rule, reason in e.orgs],
+        )
     db.index_for_search(email_id, e.subject, e.body_text, addresses, document=e.search_document)
     _leave_quarantine(db, email_id, e)
     return email_id

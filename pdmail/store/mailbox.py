@@ -1,20 +1,21 @@
 """Reading email: inbox, one email, its thread, search, and the views of contacts, deals and orgs.
 
-Every query here filters with :func:`pdmail.visibility.sql_condition` inside SQL, so limits, counts
-and pages are computed over what the viewer may see, never trimmed afterwards.
+Every query here filters with :func:`pdmail.visibility.sql_condition` (``Database.visible``) inside
+SQL, so limits, counts and pages are computed over what the viewer may see, never trimmed afterwards.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from pdmail.core.errors import OwnerOnly, UsageError, not_found
 from pdmail.core.models import User
 from pdmail.store.db import Database
 from pdmail.store.emails import get_raw
-from pdmail.visibility import EmailFacts, sql_condition
+from pdmail.visibility import EmailFacts
 
 FOLDERS = ("inbox", "sent", "archive", "trash", "all")
 
@@ -33,6 +34,10 @@ class InboxFilter:
     since: str | None = None  # ISO date or date-time, UTC; inclusive
     until: str | None = None  # ISO date or date-time, UTC; exclusive
     include_trash: bool = True  # with folder "all": the record views leave deleted mail out
+    # Conversations waiting on someone, each by its last email that counts, which is at or before
+    # this UTC time: the viewer's own mail that no customer answered, or a customer's nobody did.
+    awaiting_reply_before: str | None = None
+    unanswered_before: str | None = None
     limit: int = 50
     page: int = 1
 
@@ -67,8 +72,8 @@ def utc_bound(text: str, option: str) -> str:
     return value + "Z"
 
 
-def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
-    where = [sql_condition("e")]
+def _base_where(db: Database, viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
+    where = [db.visible("e")]
     params: dict = {"viewer": viewer.id}
     if not f.team:
         where.append("e.owner_id = :viewer")
@@ -84,11 +89,15 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
     if f.needs_deal:
         where.append("e.needs_deal = 1")
     if f.unlinked:
-        where.append("e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id)")
+        where.append(
+            "e.deal_id IS NULL AND NOT EXISTS (SELECT 1 FROM email_contacts x WHERE x.email_id = e.id) "
+            "AND NOT EXISTS (SELECT 1 FROM email_orgs xo WHERE xo.email_id = e.id)"
+        )
     if f.proposed:
         where.append(
             "e.owner_id = :viewer AND (e.is_deal_proposed = 1 OR EXISTS "
-            "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1))"
+            "(SELECT 1 FROM email_contacts p WHERE p.email_id = e.id AND p.is_proposed = 1) OR EXISTS "
+            "(SELECT 1 FROM email_orgs po WHERE po.email_id = e.id AND po.is_proposed = 1))"
         )
     # Record filters are written as `e.id IN (...)` so that SQLite can start from the link tables
     # instead of walking every email by date. A link that waits for its owner's acceptance is a
@@ -105,16 +114,25 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
         where.append("(e.owner_id = :viewer OR e.is_deal_proposed = 0)")
         params["deal"] = f.deal_id
     if f.org_id is not None:
+        # Linked to the organization itself (by domain or by hand), to one of its contacts, or to one of its deals.
         where.append(
             "(e.id IN (SELECT x.email_id FROM email_contacts x JOIN contacts c ON c.id = x.contact_id "
-            "WHERE c.org_id = :org) OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
+            "WHERE c.org_id = :org) OR e.id IN (SELECT xo.email_id FROM email_orgs xo WHERE xo.org_id = :org) "
+            "OR e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org))"
         )
         where.append(
             "(e.owner_id = :viewer OR EXISTS (SELECT 1 FROM email_contacts y JOIN contacts c ON c.id = y.contact_id "
-            "WHERE y.email_id = e.id AND c.org_id = :org AND y.is_proposed = 0) OR (e.is_deal_proposed = 0 AND "
+            "WHERE y.email_id = e.id AND c.org_id = :org AND y.is_proposed = 0) OR EXISTS (SELECT 1 FROM email_orgs yo "
+            "WHERE yo.email_id = e.id AND yo.org_id = :org AND yo.is_proposed = 0) OR (e.is_deal_proposed = 0 AND "
             "e.deal_id IN (SELECT d.id FROM deals d WHERE d.org_id = :org)))"
         )
         params["org"] = f.org_id
+    if f.awaiting_reply_before is not None:
+        where += _awaiting_reply(db)
+        params["awaiting"] = f.awaiting_reply_before
+    if f.unanswered_before is not None:
+        where += _unanswered(db)
+        params["unanswered"] = f.unanswered_before
     if f.since:
         where.append("e.date_utc >= :since")
         params["since"] = utc_bound(f.since, "--since")
@@ -124,14 +142,61 @@ def _base_where(viewer: User, f: InboxFilter) -> tuple[list[str], dict]:
     return where, params
 
 
+# Mail that counts in a conversation: not internal (colleagues only), automated or bulk, or from a
+# blocked sender; those carry a verdict. Written as the partial indexes of migration 13 are.
+_CONVERSING = "link_verdict IS NULL"
+
+
+def _last_in_thread(db: Database) -> str:
+    """The email is the last of its thread that counts, among those the viewer may see."""
+    return (
+        f"NOT EXISTS (SELECT 1 FROM emails l WHERE l.thread_id = e.thread_id AND l.{_CONVERSING} "
+        "AND (l.date_utc > e.date_utc OR (l.date_utc = e.date_utc AND l.id > e.id)) "
+        f"AND {db.visible('l')})"
+    )
+
+
+def _awaiting_reply(db: Database) -> list[str]:
+    """Threads whose last email that counts is the owner's own, to a customer, sent at or before :awaiting."""
+    return [f"e.{_CONVERSING}", "e.direction = 'outgoing'", "e.date_utc <= :awaiting", _last_in_thread(db)]
+
+
+def _unanswered(db: Database) -> list[str]:
+    """Threads whose last email that counts came from a customer at or before :unanswered, and that
+    nobody on the team answered: not in the thread, and not in a thread of their own that the viewer
+    may see (a colleague who had the same message and replied to it)."""
+    return [
+        f"e.{_CONVERSING}",
+        "e.direction = 'incoming'",
+        "e.date_utc <= :unanswered",
+        _last_in_thread(db),
+        "NOT EXISTS (SELECT 1 FROM users tu WHERE tu.email = e.from_email)",
+        "NOT EXISTS (SELECT 1 FROM user_addresses ta WHERE ta.email = e.from_email AND ta.approved_utc IS NOT NULL)",
+        f"(e.message_id_norm IS NULL OR NOT {_answered_elsewhere(db)})",
+    ]
+
+
+def _answered_elsewhere(db: Database) -> str:
+    """A colleague who had the same message answered it in a conversation of their own, by a reply the
+    viewer may see. On a team server the colleague's copy of the message and its Message-IDs are theirs
+    alone, so the database's own function looks, and answers only this."""
+    if db.has_logins:
+        return "pdmail_answered_elsewhere(e.message_id_norm, e.owner_id, e.date_utc)"
+    return (
+        "EXISTS (SELECT 1 FROM thread_message_ids m JOIN emails r ON r.thread_id = m.thread_id "
+        "WHERE m.message_id = e.message_id_norm AND m.owner_id != e.owner_id AND r.direction = 'outgoing' "
+        f"AND r.{_CONVERSING} AND r.date_utc > e.date_utc AND {db.visible('r')})"
+    )
+
+
 _INT64_MAX = 2**63 - 1
 
 
-def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, dict]:
+def inbox_query(db: Database, viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, dict]:
     """The SQL of one page (``extra`` more rows to learn whether another page follows)."""
     if f.limit < 1 or f.page < 1:
         raise UsageError("--limit and --page must be at least 1")
-    where, params = _base_where(viewer, f)
+    where, params = _base_where(db, viewer, f)
     # Capped where SQLite's integers end: a page that far is simply past the last one.
     params.update(limit=min(f.limit + extra, _INT64_MAX), offset=min((f.page - 1) * f.limit, _INT64_MAX))
     sql = (
@@ -141,9 +206,16 @@ def inbox_query(viewer: User, f: InboxFilter, *, extra: int = 0) -> tuple[str, d
     return sql, params
 
 
+def awaiting_filter(*, awaiting: str | None = None, unanswered: str | None = None, team: bool = False) -> InboxFilter:
+    """The filter of ``inbox --awaiting-reply`` or ``--unanswered`` (UTC cut-offs), every folder but the trash."""
+    return InboxFilter(
+        folder="all", include_trash=False, team=team, awaiting_reply_before=awaiting, unanswered_before=unanswered
+    )
+
+
 def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
     """One page, newest first, and whether there is a next one (without counting everything)."""
-    sql, params = inbox_query(viewer, f, extra=1)
+    sql, params = inbox_query(db, viewer, f, extra=1)
     rows = db.all(sql, params)
     return Page(_to_json(db, viewer, rows[: f.limit]), len(rows) > f.limit, f.page, f.limit)
 
@@ -151,9 +223,17 @@ def page_emails(db: Database, viewer: User, f: InboxFilter) -> Page:
 def count_emails(db: Database, viewer: User, f: InboxFilter) -> int:
     """How many emails the filter finds. A team's count by folder, read or deal-less state reads the
     narrow index of what the sharing law looks at (``emails_visibility_facts``), never the emails."""
-    where, params = _base_where(viewer, f)
+    where, params = _base_where(db, viewer, f)
     facts_only = f.team and not (
-        f.contact_id or f.deal_id or f.org_id or f.since or f.until or f.unlinked or f.proposed
+        f.contact_id
+        or f.deal_id
+        or f.org_id
+        or f.since
+        or f.until
+        or f.unlinked
+        or f.proposed
+        or f.awaiting_reply_before
+        or f.unanswered_before
     )
     index = db.index_hint("emails_visibility_facts") if facts_only else ""
     return db.scalar(f"SELECT count(*) FROM emails e{index} WHERE {' AND '.join(where)}", params)
@@ -167,7 +247,7 @@ def thread_summaries(db: Database, viewer: User, thread_ids: list[int]) -> dict[
     params: dict = {f"t{i}": t for i, t in enumerate(thread_ids)} | {"viewer": viewer.id}
     rows = db.all(
         f"SELECT e.thread_id, count(*), sum(CASE WHEN e.is_read = 0 THEN 1 ELSE 0 END) FROM emails e "
-        f"WHERE e.thread_id IN ({marks}) AND {sql_condition('e')} GROUP BY e.thread_id",
+        f"WHERE e.thread_id IN ({marks}) AND {db.visible('e')} GROUP BY e.thread_id",
         params,
     )
     return {r[0]: (r[1], r[2] or 0) for r in rows}
@@ -180,7 +260,8 @@ def with_proposals(db: Database, viewer: User, email_ids: list[int]) -> set[int]
     rows = db.all(
         f"SELECT e.id FROM emails e WHERE {db.in_json('e.id', ':ids')} AND e.owner_id = :viewer "
         "AND (e.is_deal_proposed = 1 OR EXISTS (SELECT 1 FROM email_contacts p WHERE p.email_id = e.id "
-        "AND p.is_proposed = 1))",
+        "AND p.is_proposed = 1) OR EXISTS (SELECT 1 FROM email_orgs po WHERE po.email_id = e.id "
+        "AND po.is_proposed = 1))",
         {"ids": json.dumps(sorted(set(email_ids))), "viewer": viewer.id},
     )
     return {r[0] for r in rows}
@@ -213,10 +294,21 @@ def _to_json(db: Database, viewer: User, rows) -> list[dict]:
         tuple(ids),
     ):
         contacts.setdefault(link[0], []).append((link[1], bool(link[2])))
-    return [email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id) for r in rows]
+    orgs: dict[int, list[tuple[int, bool]]] = {}
+    for link in db.all(
+        f"SELECT email_id, org_id, is_proposed FROM email_orgs WHERE email_id IN ({marks}) ORDER BY org_id",
+        tuple(ids),
+    ):
+        orgs.setdefault(link[0], []).append((link[1], bool(link[2])))
+    return [
+        email_json(r, contacts.get(r["id"], []), own=r["owner_id"] == viewer.id, org_links=orgs.get(r["id"], []))
+        for r in rows
+    ]
 
 
-def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
+def email_json(
+    r, contact_links: list[tuple[int, bool]], *, own: bool, org_links: Sequence[tuple[int, bool]] = ()
+) -> dict:
     """The one JSON shape of an email (docs/spec.md, "An email").
 
     Links that wait for the owner's acceptance (rule 4) are the owner's to see: they are listed to
@@ -240,6 +332,7 @@ def email_json(r, contact_links: list[tuple[int, bool]], *, own: bool) -> dict:
         "visibility": r["visibility"],
         "owner": r["owner_email"],
         "contacts": [cid for cid, proposed in contact_links if own or not proposed],
+        "orgs": [oid for oid, proposed in org_links if own or not proposed],
         "deal": r["deal_id"] if own or not deal_proposed else None,
         "needs_deal": bool(r["needs_deal"]),
         "attachments": json.loads(r["attachments_json"]),
@@ -251,7 +344,7 @@ def get_email_row(db: Database, viewer: User, email_id: int):
     row = db.one(
         f"SELECT {_EMAIL_COLUMNS}, e.body_text, e.raw_sha256, e.wrapper_sha256, e.link_trace_json, e.deal_rule, "
         f"e.is_deal_manual, e.is_automated, e.date_source, e.parse_status, e.message_id_norm "
-        f"FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {sql_condition('e')}",
+        f"FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {db.visible('e')}",
         {"id": email_id, "viewer": viewer.id},
     )
     if row is None:
@@ -277,7 +370,7 @@ def get_owned_email_row(db: Database, user: User, email_id: int, action: str = "
     if row is not None:
         return row
     owner = db.scalar(
-        f"SELECT u.email FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {sql_condition('e')}",
+        f"SELECT u.email FROM emails e JOIN users u ON u.id = e.owner_id WHERE e.id = :id AND {db.visible('e')}",
         {"id": email_id, "viewer": user.id},
     )
     if owner is None:
@@ -292,7 +385,7 @@ def thread_member_ids(db: Database, thread_id: int) -> list[int]:
 
 def thread_ids(db: Database, viewer: User, thread_id: int) -> list[int]:
     rows = db.all(
-        f"SELECT e.id FROM emails e WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",
+        f"SELECT e.id FROM emails e WHERE e.thread_id = :thread AND {db.visible('e')} ORDER BY e.date_utc, e.id",
         {"thread": thread_id, "viewer": viewer.id},
     )
     return [r[0] for r in rows]
@@ -301,7 +394,7 @@ def thread_ids(db: Database, viewer: User, thread_id: int) -> list[int]:
 def thread_emails(db: Database, viewer: User, thread_id: int) -> list[dict]:
     rows = db.all(
         f"SELECT {_EMAIL_COLUMNS} FROM emails e JOIN users u ON u.id = e.owner_id "
-        f"WHERE e.thread_id = :thread AND {sql_condition('e')} ORDER BY e.date_utc, e.id",
+        f"WHERE e.thread_id = :thread AND {db.visible('e')} ORDER BY e.date_utc, e.id",
         {"thread": thread_id, "viewer": viewer.id},
     )
     return _to_json(db, viewer, rows)
@@ -311,7 +404,9 @@ def facts(db: Database, email_id: int) -> EmailFacts:
     r = db.row(
         "SELECT owner_id, visibility, deal_id, is_deal_proposed, "
         "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 0) AS linked, "
-        "EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) AS proposed "
+        "EXISTS (SELECT 1 FROM email_orgs WHERE email_id = :id AND is_proposed = 0) AS org_linked, "
+        "(EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_proposed = 1) OR "
+        "EXISTS (SELECT 1 FROM email_orgs WHERE email_id = :id AND is_proposed = 1)) AS proposed "
         "FROM emails WHERE id = :id",
         {"id": email_id},
     )
@@ -323,6 +418,7 @@ def facts(db: Database, email_id: int) -> EmailFacts:
         bool(r["linked"]),
         deal and not deal_proposed,
         has_proposal=bool(r["proposed"]) or deal_proposed,
+        has_org=bool(r["org_linked"]),
     )
 
 
@@ -369,7 +465,7 @@ def search_query(
         raise UsageError('nothing to search for: give a word, a "phrase", from:ADDR or to:ADDR')
     if limit < 1:
         raise UsageError("--limit must be at least 1")
-    where = [sql_condition("e")]
+    where = [db.visible("e")]
     params: dict = {"viewer": viewer.id, "limit": limit}
     if not team:
         where.append("e.owner_id = :viewer")
@@ -414,12 +510,14 @@ def _matches_at_least(db: Database, fts: str, n: int) -> bool:
 def explain_plans(db: Database, viewer: User, *, search_word: str) -> dict[str, list[str]]:
     """The query plans of the main reads, for benchmarks and for checking an index is used."""
     cases = {
-        "inbox": inbox_query(viewer, InboxFilter(), extra=1),
-        "inbox --unread": inbox_query(viewer, InboxFilter(unread=True), extra=1),
-        "inbox --team": inbox_query(viewer, InboxFilter(team=True), extra=1),
-        "contact 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
-        "deal 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
-        "org 1": inbox_query(viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),
+        "inbox": inbox_query(db, viewer, InboxFilter(), extra=1),
+        "inbox --unread": inbox_query(db, viewer, InboxFilter(unread=True), extra=1),
+        "inbox --team": inbox_query(db, viewer, InboxFilter(team=True), extra=1),
+        "inbox --awaiting-reply": inbox_query(db, viewer, awaiting_filter(awaiting="9999"), extra=1),
+        "inbox --unanswered": inbox_query(db, viewer, awaiting_filter(unanswered="9999"), extra=1),
+        "contact 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, contact_id=1)),
+        "deal 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, deal_id=1)),
+        "org 1": inbox_query(db, viewer, InboxFilter(folder="all", team=True, include_trash=False, org_id=1)),
         f"search {search_word}": search_query(db, viewer, search_word),
         f"search {search_word}, many matches": search_query(db, viewer, search_word, by_date=True),
     }
@@ -432,7 +530,7 @@ def _like(term: str) -> str:
 
 def export_rows(db: Database, viewer: User, *, mine: bool, with_raw: bool, batch: int = 500):
     """Every email the viewer may see, oldest first, in batches so memory stays flat."""
-    where = sql_condition("e") + (" AND e.owner_id = :viewer" if mine else "")
+    where = db.visible("e") + (" AND e.owner_id = :viewer" if mine else "")
     last = (" ", 0)
     while True:
         rows = db.all(

@@ -708,24 +708,133 @@ def _rebuild_with_autoincrement_012(db: sqlite3.Connection, table: str) -> None:
         db.execute(sql)
 
 
-def m013_reserved(db: sqlite3.Connection) -> None:
-    """Number 13 belongs to a migration made alongside this one; it changes nothing here."""
+def m013_org_domains_and_replies(db: sqlite3.Connection) -> None:
+    """Organizations by their email domains, email linked to organizations, and the replies index.
+
+    An organization may have several domains (``org_domains``); the single ``orgs.domain`` of
+    before moves there and leaves ``orgs``. A domain claimed by two organizations is allowed and
+    identifies neither, so the key is the pair.
+
+    ``email_orgs`` links an email to an organization as ``email_contacts`` links it to a contact:
+    the rule and why, by hand or not, and (rule 4 of the sharing law) who caused it and whether it
+    waits for the owner. ``emails.is_orgs_manual``: its organizations were chosen by hand.
+
+    The inbox's "awaiting a reply" and "unanswered" views look only at mail that counts in a
+    conversation (``link_verdict IS NULL``: not internal, automated or blocked): two partial indexes
+    walk one user's such mail newest first without reading the emails themselves, and tell whether a
+    thread has newer such mail; a third finds the threads of every user that hold a Message-ID (a
+    colleague who had the same message and answered it).
+    """
+    run_script(
+        db,
+        """
+        CREATE TABLE org_domains (
+            domain TEXT NOT NULL,
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            created_utc TEXT NOT NULL,
+            PRIMARY KEY (domain, org_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX org_domains_by_org ON org_domains(org_id, domain);
+        INSERT INTO org_domains (domain, org_id, created_utc)
+            SELECT lower(trim(domain)), id, created_utc FROM orgs WHERE domain IS NOT NULL AND trim(domain) != '';
+        ALTER TABLE orgs DROP COLUMN domain;
+
+        CREATE TABLE email_orgs (
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            org_id INTEGER NOT NULL REFERENCES orgs(id),
+            address TEXT NOT NULL DEFAULT '',
+            rule TEXT NOT NULL,
+            reason TEXT NOT NULL DEFAULT '',
+            is_manual INTEGER NOT NULL DEFAULT 0,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT,
+            is_proposed INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (email_id, org_id)
+        ) WITHOUT ROWID;
+        CREATE INDEX email_orgs_by_org ON email_orgs(org_id, email_id);
+        CREATE INDEX email_orgs_proposed ON email_orgs(email_id) WHERE is_proposed = 1;
+        ALTER TABLE emails ADD COLUMN is_orgs_manual INTEGER NOT NULL DEFAULT 0;
+
+        CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
+            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
+        CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
+        CREATE INDEX thread_message_ids_by_message_id ON thread_message_ids(message_id);
+        """,
+    )
 
 
-def m014_reserved(db: sqlite3.Connection) -> None:
-    """Number 14 belongs to a migration made alongside this one; it changes nothing here."""
+def m014_logins_and_relinks_for_owners(db: sqlite3.Connection) -> None:
+    """What the team server needs to know its people by their database logins; unused on a file.
+
+    On PostgreSQL each user is a login role (``db_role``) and who you are is the role you connected
+    as; a user who leaves keeps their mail, owner recorded, with the login taken away
+    (``removed_utc``). There, a colleague's change cannot re-link mail its author may not see, so it
+    is recorded (``relink_requests``) and each owner's pdmail re-links their own mail at their next
+    command (``relink_progress``: how far each user got); mail captured meanwhile into a conversation
+    the change touches waits for that (``relink_held``). A file has no logins and re-links at once;
+    it keeps the same columns and tables (empty) so that ``pdmail db copy`` moves a database either
+    way unchanged.
+    """
+    run_script(
+        db,
+        """
+        ALTER TABLE users ADD COLUMN db_role TEXT;
+        ALTER TABLE users ADD COLUMN removed_utc TEXT;
+        CREATE UNIQUE INDEX users_by_db_role ON users(db_role) WHERE db_role IS NOT NULL;
+        CREATE TABLE relink_requests (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
+            caused_by INTEGER REFERENCES users(id),
+            caused_utc TEXT NOT NULL,
+            scope_json TEXT NOT NULL
+        );
+        CREATE TABLE relink_progress (
+            user_id INTEGER PRIMARY KEY REFERENCES users(id),
+            request_id INTEGER NOT NULL
+        );
+        CREATE TABLE relink_held (
+            request_id INTEGER NOT NULL REFERENCES relink_requests(id),
+            email_id INTEGER NOT NULL REFERENCES emails(id),
+            PRIMARY KEY (request_id, email_id)
+        );
+        """,
+    )
 
 
-def m015_contact_links_counted(db: sqlite3.Connection) -> None:
-    """Each email says whether it has a contact link that counts for sharing (``has_contact``).
+# Whether a link that counts is left on an email, in the words of the triggers below.
+_NO_LINK_COUNTS_015 = """NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0)"""
 
-    The sharing law asked, for every email another user might see, whether a contact link that
-    counts exists: a look into ``email_contacts`` per email. Counting a team's inbox of a million
-    emails made 370,000 of them. Now the email carries the answer, so the law reads the email's own
-    columns and a team's count reads one narrow index (``emails_visibility_facts``). The database
-    keeps the flag right itself: triggers on ``email_contacts`` set it when a link that counts is
-    added and clear it when the last one goes or becomes a proposal, whoever writes the links.
-    Capture and re-linking write it with the email, so that the triggers find nothing left to do.
+# The triggers that keep emails.has_link, for one link table.
+_LINK_COUNTED_TRIGGERS_015 = f"""
+        CREATE TRIGGER {{table}}_counted_added AFTER INSERT ON {{table}} WHEN NEW.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 1 WHERE id = NEW.email_id AND has_link = 0;
+        END;
+        CREATE TRIGGER {{table}}_counted_removed AFTER DELETE ON {{table}} WHEN OLD.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND {_NO_LINK_COUNTS_015};
+        END;
+        CREATE TRIGGER {{table}}_counted_changed AFTER UPDATE OF email_id, is_proposed ON {{table}}
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND {_NO_LINK_COUNTS_015};
+            UPDATE emails SET has_link = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_link = 0;
+        END;
+        """
+
+
+def m015_links_counted(db: sqlite3.Connection) -> None:
+    """Each email says whether it has a contact or organization link that counts for sharing (``has_link``).
+
+    The sharing law asked, for every email another user might see, whether a contact or an
+    organization link that counts exists: a look into ``email_contacts`` and ``email_orgs`` per
+    email. Counting a team's inbox of a million emails made 370,000 of them. Now the email carries
+    the answer, so the law reads the email's own columns and a team's count reads one narrow index
+    (``emails_visibility_facts``). The database keeps the flag right itself: triggers on both link
+    tables set it when a link that counts is added and clear it when the last one goes or becomes a
+    proposal, whoever writes the links. Capture and re-linking write it with the email, so that the
+    triggers find nothing left to do.
 
     The index leads with the email's id, which no listing asks for by equality: led by the folder,
     SQLite took it for listing pages too (a file that was never analyzed makes any index look
@@ -734,30 +843,18 @@ def m015_contact_links_counted(db: sqlite3.Connection) -> None:
 
     (On PostgreSQL the migration also stores raw messages uncompressed; SQLite never compresses.)
     """
-    run_script(
-        db,
+    script = """
+        ALTER TABLE emails ADD COLUMN has_link INTEGER NOT NULL DEFAULT 0;
+        UPDATE emails SET has_link = 1 WHERE id IN (SELECT email_id FROM email_contacts WHERE is_proposed = 0)
+            OR id IN (SELECT email_id FROM email_orgs WHERE is_proposed = 0);
         """
-        ALTER TABLE emails ADD COLUMN has_contact INTEGER NOT NULL DEFAULT 0;
-        UPDATE emails SET has_contact = 1 WHERE id IN (SELECT email_id FROM email_contacts WHERE is_proposed = 0);
-        CREATE TRIGGER email_contacts_counted_added AFTER INSERT ON email_contacts WHEN NEW.is_proposed = 0
-        BEGIN
-            UPDATE emails SET has_contact = 1 WHERE id = NEW.email_id AND has_contact = 0;
-        END;
-        CREATE TRIGGER email_contacts_counted_removed AFTER DELETE ON email_contacts WHEN OLD.is_proposed = 0
-        BEGIN
-            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
-                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
-        END;
-        CREATE TRIGGER email_contacts_counted_changed AFTER UPDATE OF email_id, is_proposed ON email_contacts
-        BEGIN
-            UPDATE emails SET has_contact = 0 WHERE id = OLD.email_id AND has_contact = 1
-                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0);
-            UPDATE emails SET has_contact = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_contact = 0;
-        END;
+    for table in ("email_contacts", "email_orgs"):
+        script += _LINK_COUNTED_TRIGGERS_015.format(table=table)
+    script += """
         CREATE INDEX emails_visibility_facts
-            ON emails(id, owner_id, folder, visibility, has_contact, deal_id, is_deal_proposed, is_read, needs_deal);
-        """,
-    )
+            ON emails(id, owner_id, folder, visibility, has_link, deal_id, is_deal_proposed, is_read, needs_deal);
+        """
+    run_script(db, script)
 
 
 MIGRATIONS: list[Migration] = [
@@ -773,9 +870,9 @@ MIGRATIONS: list[Migration] = [
     ("010_sync_past_by_arrival", m010_sync_past_by_arrival),
     ("011_exact_money_and_first_names", m011_exact_money_and_first_names),
     ("012_ids_never_reused", m012_ids_never_reused),
-    ("013_reserved", m013_reserved),
-    ("014_reserved", m014_reserved),
-    ("015_contact_links_counted", m015_contact_links_counted),
+    ("013_org_domains_and_replies", m013_org_domains_and_replies),
+    ("014_logins_and_relinks_for_owners", m014_logins_and_relinks_for_owners),
+    ("015_links_counted", m015_links_counted),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pdmail.core.addresses import normalize_address
+from pdmail.core.domains import normalize_domain
 from pdmail.core.errors import UsageError, not_found
 from pdmail.store.db import Database
 
@@ -73,9 +74,13 @@ def org_id(db: Database, text: str) -> int:
             raise not_found("org", number)
         return number
     value = text.strip()
-    rows = _by_name(db, "SELECT id, name, domain FROM orgs WHERE {match} ORDER BY id", "name", value)
+    rows = _by_name(db, "SELECT id, name, name AS domain FROM orgs WHERE {match} ORDER BY id", "name", value)
     if not rows and "." in value and " " not in value:
-        rows = db.all("SELECT id, name, domain FROM orgs WHERE domain = ? ORDER BY id", (value.lower().lstrip("@"),))
+        rows = db.all(
+            "SELECT o.id, o.name, d.domain FROM org_domains d JOIN orgs o ON o.id = d.org_id "
+            "WHERE d.domain = ? ORDER BY o.id",
+            (normalize_domain(value),),
+        )
     return _one(rows, "organization", "named", value, lambda r: f"{r['id']} ({r['domain'] or r['name']})")
 
 

@@ -345,6 +345,8 @@ def _status_words(status: str) -> str:
 
 
 def email_for_token(db: Database, owner_id: int, token: str) -> int | None:
+    if db.capture_only:  # the mail server's login reads no outbox: the database answers this one question
+        return db.scalar("SELECT pdmail_capture_sent_copy(?, ?)", (owner_id, token))
     return db.scalar(
         "SELECT email_id FROM outbox WHERE owner_id = ? AND token = ? AND email_id IS NOT NULL", (owner_id, token)
     )
@@ -352,6 +354,8 @@ def email_for_token(db: Database, owner_id: int, token: str) -> int | None:
 
 def confirm_by_copy(db: Database, owner_id: int, token: str, email_id: int, stamp: str) -> int | None:
     """A copy of an unconfirmed message turned up in the mailbox: it was sent. Call inside a transaction."""
+    if db.capture_only:
+        return db.scalar("SELECT pdmail_capture_confirm_sent(?, ?, ?, ?)", (owner_id, token, email_id, stamp)) or None
     cur = db.execute(
         "UPDATE outbox SET status = 'sent', email_id = ?, sent_utc = coalesce(sent_utc, ?), sent_copy = 'done', "
         "last_error = 'confirmed by its copy in the mailbox', claimed_by = NULL "

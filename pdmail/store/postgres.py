@@ -13,6 +13,7 @@ psycopg is an install extra (``pip install 'pdmail[postgres]'``): it is imported
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pdmail.core.errors import TemporaryFailure, UsageError
 from pdmail.store import migrations_postgres, search_words
 from pdmail.store.db import Database, busy_timeout
+from pdmail.store.logins_postgres import CAPTURE_ROLE
 
 # pg_advisory_xact_lock key that every write transaction takes: writers queue one after another, as
 # they do on SQLite, so a check-then-insert (dedupe, threading) never races another writer. Readers
@@ -34,6 +36,8 @@ WRITE_LOCK_KEY = 0x70646D61696C
 BULK_QUEUE_KEY = WRITE_LOCK_KEY + 1
 # Class of the session-level advisory locks that keep one sync per account (the account id is the key).
 SYNC_LOCK_CLASS = 0x7064
+# A test build's switch: pdmail's own visibility condition off, the policies alone decide (see visible()).
+POLICIES_ONLY_SWITCH = "PDMAIL_TEST_POLICIES_ONLY"
 
 
 def safe_label(url: str) -> str:
@@ -118,6 +122,8 @@ class PostgresDatabase(Database):
         self._flat = False
         self._bulk = False
         self._bulk_commits = 0
+        self._roles: dict[str, str] | None = None
+        self._capture: bool | None = None
         import psycopg
 
         self._errors = psycopg
@@ -300,8 +306,155 @@ class PostgresDatabase(Database):
         sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename"
         return [r[0] for r in self.all(sql)]
 
+    # --- logins (migration 14, pdmail/store/logins_postgres.py) ---
+
+    has_logins = True
+
+    def visible(self, alias: str = "e") -> str:
+        """The law as pdmail writes it, or, in a test build that proves the policies alone state it
+        (``PDMAIL_TEST_POLICIES_ONLY=1``), nothing: the database's policies are then the only filter.
+
+        The switch holds only on a connection that is a user's login, which the policies bind; one
+        that bypasses them (a superuser's own, the operator's) keeps pdmail's condition.
+        """
+        if os.environ.get(POLICIES_ONLY_SWITCH) == "1" and self.login_user_id() is not None:
+            return "TRUE"
+        return super().visible(alias)
+
+    def kept_flag(self, column: str, value: str) -> str:
+        """Only an email's owner (and the operator) may change more than its links (the guard on
+        emails): on anyone else's email the flag is left as it is, for the database's triggers to set
+        as the links change."""
+        operator = "(SELECT pg_has_role(current_user, role, 'USAGE') FROM pdmail_team_roles() WHERE kind = 'tables')"
+        return f"CASE WHEN owner_id = (SELECT pdmail_me()) OR {operator} THEN {value} ELSE {column} END"
+
+    def team_roles(self) -> dict[str, str]:
+        """This database's own roles by kind: tables, users, definer, capture, operator."""
+        if self._roles is None:
+            self._roles = {r[0]: r[1] for r in self.all("SELECT kind, role FROM pdmail_team_roles()")}
+        return self._roles
+
+    def login_user_id(self) -> int | None:
+        return self.scalar("SELECT pdmail_me()")
+
+    def login_role(self) -> str:
+        return self.scalar("SELECT CAST(session_user AS text)")
+
+    def may_act_as_anyone(self) -> bool:
+        """A superuser may become any role (SET SESSION AUTHORIZATION), and reads everything anyway."""
+        return self.scalar("SELECT current_setting('is_superuser')") == "on"
+
+    def become(self, role: str) -> None:
+        """From here on this connection is ``role``'s, as if it had logged in as it: the policies see
+        that user, and only a superuser's connection can do this."""
+        self.execute("SET SESSION AUTHORIZATION " + quote_ident(role))
+        self._roles = None
+        self._capture = None
+
+    @property
+    def capture_only(self) -> bool:  # type: ignore[override]
+        """The mail server's login: a member of pdmail_capture that is no user's (and no superuser). It
+        reads no mail: the store asks the database's capture functions what capture must know."""
+        if self._capture is None:
+            self._capture = (
+                bool(
+                    self.scalar(
+                        "SELECT NOT rolsuper AND pg_has_role(session_user, ?, 'MEMBER') FROM pg_roles "
+                        "WHERE rolname = session_user",
+                        (CAPTURE_ROLE,),
+                    )
+                )
+                and self.login_user_id() is None
+            )
+        return self._capture
+
+    def act_for_capture(self) -> None:
+        """The mail server's pipe logs in as a member of pdmail_capture; a user's login stores its own
+        mail; a superuser's connection takes on pdmail_capture's, so that piping mail in tests what a
+        mail server does. Any other login is refused before anything is read."""
+        if self.capture_only or self.login_user_id() is not None:
+            return
+        if self.may_act_as_anyone():
+            self.become(CAPTURE_ROLE)
+            return
+        raise UsageError(
+            f"the role {self.login_role()} is neither a pdmail user's login nor a member of {CAPTURE_ROLE}; "
+            f"the mail server's pipe logs in as a role the operator made a member of {CAPTURE_ROLE}"
+        )
+
+    def is_operator(self) -> bool:
+        """The role that ran ``pdmail init`` (a member of the tables' owner), or a superuser."""
+        return bool(self.scalar("SELECT pg_has_role(current_user, ?, 'USAGE')", (self.team_roles()["tables"],)))
+
+    def require_operator(self, what: str) -> None:
+        if not self.is_operator():
+            raise UsageError(
+                f"{what} needs the whole database, which only its operator reads: connect as the role that "
+                f"ran `pdmail init` ({self.team_roles()['operator']}); you are connected as {self.login_role()}"
+            )
+
+    @contextmanager
+    def writing_past_policies(self) -> Iterator[Database]:
+        """The tables' owner writes past the policies, for this transaction only: the forced ones are
+        lifted and forced again before it ends (each ALTER holds its table until the commit)."""
+        self.require_operator("writing every user's rows")
+        forced = [
+            r[0]
+            for r in self.all(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND c.relkind = 'r' AND c.relforcerowsecurity ORDER BY 1"
+            )
+        ]
+        for table in forced:
+            self.execute(f"ALTER TABLE {quote_ident(table)} NO FORCE ROW LEVEL SECURITY")
+        yield self
+        self.execute(
+            "SET CONSTRAINTS ALL IMMEDIATE"
+        )  # deferred checks now: a table with some pending cannot be altered
+        for table in forced:
+            self.execute(f"ALTER TABLE {quote_ident(table)} FORCE ROW LEVEL SECURITY")
+
+    def call(self, sql: str, params: tuple | dict = ()):
+        """One of the definer functions that manage logins; its refusals are the user's errors."""
+        try:
+            return self.scalar(sql, params)
+        except self._errors.errors.InsufficientPrivilege as exc:
+            from pdmail.core.errors import NotPermitted
+
+            raise NotPermitted(_first_line(exc)) from None
+        except (
+            self._errors.errors.InvalidParameterValue,
+            self._errors.errors.UniqueViolation,
+            self._errors.errors.NoDataFound,
+        ) as exc:
+            raise UsageError(_first_line(exc)) from None
+
+    def begin_snapshot(self) -> None:
+        self.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+
+    def id_high_water(self, table: str) -> int:
+        highest = int(self.scalar(f"SELECT coalesce(max(id), 0) FROM {table}"))
+        sequence = self.scalar("SELECT pg_get_serial_sequence(?, 'id')", (table,))
+        if sequence is None:
+            return highest
+        row = self.row(f"SELECT last_value, is_called FROM {sequence}")
+        return max(highest, int(row[0]) if row[1] else int(row[0]) - 1)
+
+    def raise_id_counter(self, table: str, highest: int) -> None:
+        self.execute("SELECT setval(pg_get_serial_sequence(?, 'id'), ?, true)", (table, highest))
+
     def close(self) -> None:
         self.conn.close()
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _first_line(exc: BaseException) -> str:
+    diag = getattr(exc, "diag", None)
+    text = (diag.message_primary if diag is not None else None) or str(exc)
+    return text.strip().splitlines()[0]
 
 
 def connection_lost(label: str, exc: BaseException) -> TemporaryFailure:
@@ -371,7 +524,7 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
         conn = psycopg.connect(url, autocommit=True, row_factory=_row_factory, connect_timeout=10)
     except psycopg.OperationalError as exc:
         text = str(exc)
-        if "does not exist" in text or "authentication failed" in text or "password" in text:
+        if any(words in text for words in ("does not exist", "authentication failed", "password", "permission denied")):
             raise UsageError(f"cannot connect to {label}: {text.strip().splitlines()[0]}") from None
         raise connection_lost(label, exc) from None
     except psycopg.ProgrammingError as exc:

@@ -8,6 +8,7 @@ written), or when someone discards it.
 
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,9 @@ def hold(
     content = sha256_hex(raw) if raw is not None else sha256
     if content is None:
         raise ValueError("a held message needs its bytes or their SHA-256")
+    if db.capture_only:  # the mail server's login reads no quarantine: the database finds and keeps the entry
+        entry = {"source": source, "recipient": recipient, "reason": reason, "from_email": from_email}
+        return _hold_for_capture(db, raw, content, entry | {"subject": subject, "owner_id": owner_id}, spool_path, size)
     existing = db.one(
         "SELECT id FROM quarantine WHERE content_sha256 = ? ORDER BY status = 'held' DESC, id LIMIT 1", (content,)
     )
@@ -123,8 +127,31 @@ def hold(
     )
 
 
+def _hold_for_capture(
+    db: Database, raw: bytes | None, content: str, fields: dict, spool_path: str | None, size: int | None
+) -> int:
+    """:func:`hold` for the mail server's login, through the database's functions: the same entry."""
+    existing = db.scalar("SELECT pdmail_capture_held(?)", (content,))
+    if existing is not None:
+        return existing
+    if raw is not None:
+        put_raw(db, content, raw)
+        size = len(raw)
+    entry = fields | {
+        "received_utc": now_utc(),
+        "content_sha256": content,
+        "raw_sha256": content if raw is not None else None,
+        "spool_path": spool_path,
+        "size": size or 0,
+        "subject": (fields["subject"] or "")[:500] or None,
+    }
+    return db.scalar("SELECT pdmail_capture_quarantine(CAST(? AS jsonb))", (json.dumps(entry, ensure_ascii=False),))
+
+
 def stored_email(db: Database, qid: int) -> int | None:
     """The email an entry's message became (released, or stored another way); None while it is held."""
+    if db.capture_only:
+        return db.scalar("SELECT pdmail_capture_held_email(?)", (qid,))
     return db.scalar("SELECT released_email_id FROM quarantine WHERE id = ? AND status != 'held'", (qid,))
 
 
@@ -226,10 +253,22 @@ def raw_of(db: Database, item: Held) -> bytes:
     if item.raw_sha256:
         data = get_raw(db, item.raw_sha256)
     elif item.spool_path:
-        data = Path(item.spool_path).read_bytes()
+        found = _spool_file(db, item.spool_path)
+        data = found.read_bytes() if found is not None else None
     if data is None:
         raise NotFound(f"the bytes of quarantined message {item.id} are missing")
     return data
+
+
+def _spool_file(db: Database, held: str) -> Path | None:
+    """An entry's file: of that name in this database's own spool folder (a backup restored elsewhere
+    brings its folder along), else at the path it names."""
+    named = Path(held)
+    beside = db.spool_folder() / named.name
+    for path in (beside, named):
+        if path.is_file():
+            return path
+    return None
 
 
 def mark_released(db: Database, qid: int, email_id: int) -> None:
@@ -272,6 +311,9 @@ def _forget(db: Database, rows) -> list[str]:
     ids = [(r["id"],) for r in rows]
     db.executemany("DELETE FROM quarantine WHERE id = ?", ids)
     for sha in sorted({r["raw_sha256"] for r in rows if r["raw_sha256"]}):
+        if db.has_logins:  # a login sees not every email that may hold these bytes: the database's own check
+            db.execute("SELECT pdmail_forget_raw(?)", (sha,))
+            continue
         db.execute(
             "DELETE FROM raw_messages WHERE sha256 = :sha"
             " AND NOT EXISTS (SELECT 1 FROM emails WHERE raw_sha256 = :sha)"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import tempfile
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -33,6 +32,8 @@ def write(folder: Path, chunks: Iterable[bytes]) -> tuple[str, int, str]:
     digest = hashlib.sha256()
     size = 0
     # Readable by its owner only; a disk out of inodes says "no space" here already.
+    import tempfile  # here: a message that fits the database never writes the spool
+
     handle, temporary = _no_room_is_temporary(tempfile.mkstemp, prefix=TEMP_PREFIX, dir=folder, folder=folder)
     try:
         with open(handle, "wb") as out:

@@ -19,15 +19,32 @@ def is_initialized(db: Database) -> bool:
     return db.scalar("SELECT count(*) FROM company") > 0
 
 
-def init_company(db: Database, *, company: str, name: str, email: str) -> User:
-    """Create the company and its first admin, who becomes the default user."""
+def init_company(db: Database, *, company: str, name: str, email: str, db_role: str | None = None) -> User:
+    """Create the company and its first admin, who becomes the default user.
+
+    On a team server the admin gets their login role (named after their address, or ``db_role``);
+    the role running this is the database's operator, and no pdmail user.
+    """
     if is_initialized(db):
         raise UsageError(f"{db.label} is already initialized; add people with `pdmail user add`")
+    _refuse_role_without_logins(db, db_role)
     with db.tx():
         db.execute("INSERT INTO company (id, name, created_utc) VALUES (1, ?, ?)", (company, now_utc()))
-        user = add_user(db, email, name=name, is_admin=True)
+        address = _valid_new_user(email, name)
+        new_id = db.insert(
+            "INSERT INTO users (email, name, is_admin, created_utc) VALUES (?, ?, 1, ?)",
+            (address, name.strip(), now_utc()),
+        )
+        if db.has_logins:
+            db.call("SELECT pdmail_grant_login(?, CAST(? AS text))", (new_id, db_role))
+        user = get_user(db, new_id)
         set_default_user(db, user.email)
     return user
+
+
+def _refuse_role_without_logins(db: Database, db_role: str | None) -> None:
+    if db_role is not None and not db.has_logins:
+        raise UsageError("--db-role names a team server's login role; a database file has no logins")
 
 
 def _address_owner(db: Database, address: str) -> tuple[str, bool] | None:
@@ -52,21 +69,52 @@ def _taken(address: str, owner: tuple[str, bool]) -> UsageError:
     )
 
 
-def add_user(db: Database, email: str, *, name: str, is_admin: bool = False) -> User:
+def _valid_new_user(email: str, name: str) -> str:
     address = normalize_address(email)
     if not is_valid_address(address):
         raise UsageError(f"not an email address: {email!r}")
     if not name.strip():
         raise UsageError("a user needs a name (--name)")
+    return address
+
+
+def add_user(db: Database, email: str, *, name: str, is_admin: bool = False, db_role: str | None = None) -> User:
+    """A new user; on a team server with their login role (made, or ``db_role`` when it exists)."""
+    address = _valid_new_user(email, name)
+    _refuse_role_without_logins(db, db_role)
     with db.tx():
         owner = _address_owner(db, address)
         if owner:
             raise _taken(address, owner)
-        new_id = db.insert(
-            "INSERT INTO users (email, name, is_admin, created_utc) VALUES (?, ?, ?, ?)",
-            (address, name.strip(), int(is_admin), now_utc()),
-        )
+        if db.has_logins:  # users are written only by the database's own functions there
+            new_id = db.call(
+                "SELECT pdmail_add_user(?, ?, CAST(? AS boolean), CAST(? AS text))",
+                (address, name.strip(), "true" if is_admin else "false", db_role),
+            )
+        else:
+            new_id = db.insert(
+                "INSERT INTO users (email, name, is_admin, created_utc) VALUES (?, ?, ?, ?)",
+                (address, name.strip(), int(is_admin), now_utc()),
+            )
     return get_user(db, new_id)
+
+
+def remove_user(db: Database, user_id: int) -> None:
+    """The user may no longer act (on a team server their login leaves the database); their mail
+    stays, with them recorded as its owner."""
+    with db.tx():
+        if db.has_logins:
+            db.call("SELECT pdmail_remove_user(?)", (user_id,))
+        else:
+            db.execute("UPDATE users SET removed_utc = ? WHERE id = ? AND removed_utc IS NULL", (now_utc(), user_id))
+
+
+def removed_utc(db: Database, user_id: int) -> str | None:
+    return db.scalar("SELECT removed_utc FROM users WHERE id = ?", (user_id,))
+
+
+def login_role_of(db: Database, user_id: int) -> str | None:
+    return db.scalar("SELECT db_role FROM users WHERE id = ?", (user_id,))
 
 
 def _user_from_row(db: Database, row) -> User:
@@ -118,25 +166,69 @@ def set_default_user(db: Database, email: str) -> User:
 def current_user(db: Database, email: str | None) -> User:
     """The acting user: ``--user``/``PDMAIL_USER`` when given (a login, an id or a name), else the default user.
 
-    An unknown user is a usage error (exit 2), as it always was: it is who runs the command.
+    An unknown user is a usage error (exit 2), as it always was: it is who runs the command. On a
+    team server who you are is the role you logged in as, and ``--user`` may name only that user;
+    a superuser's connection (which reads everything anyway) takes on the login of the user named.
     """
     if not is_initialized(db):
         raise UsageError(f"{db.label} has no company yet; run `pdmail init --name NAME --email EMAIL`")
-    if email:
-        user = find_user(db, email) if "@" in email else None
-        if user is None:
-            from pdmail.core.errors import NotFound
-            from pdmail.store.names import user_id
+    named = _named_user(db, email) if email else None
+    if db.has_logins:
+        return _logged_in_user(db, email, named)
+    user = named or _default_user(db)
+    _refuse_removed(db, user)
+    return user
 
-            try:
-                return get_user(db, user_id(db, email))
-            except NotFound:
-                raise UsageError(f"no user {email}; see `pdmail user list`") from None
-        return user
+
+def _named_user(db: Database, email: str) -> User:
+    user = find_user(db, email) if "@" in email else None
+    if user is None:
+        from pdmail.core.errors import NotFound
+        from pdmail.store.names import user_id
+
+        try:
+            return get_user(db, user_id(db, email))
+        except NotFound:
+            raise UsageError(f"no user {email}; see `pdmail user list`") from None
+    return user
+
+
+def _default_user(db: Database) -> User:
     default = default_user_email(db)
     user = find_user(db, default) if default else None
     if user is None:
         raise UsageError("no default user; set one with `pdmail user default EMAIL`")
+    return user
+
+
+def _refuse_removed(db: Database, user: User) -> None:
+    when = removed_utc(db, user.id)
+    if when is not None:
+        raise UsageError(f"user {user.email} was removed ({when}); their mail stays, they no longer act in pdmail")
+
+
+def _logged_in_user(db: Database, asked: str | None, named: User | None) -> User:
+    me = db.login_user_id()
+    role = db.login_role()
+    if me is not None:
+        user = get_user(db, me)
+        if named is not None and named.id != user.id:
+            raise UsageError(
+                f"you are logged in to {db.label} as {role}, the login of {user.email}; on a team server who "
+                f"you are is your login, and --user (or PDMAIL_USER) {asked} names someone else"
+            )
+        return user
+    if not db.may_act_as_anyone():
+        raise UsageError(
+            f"the role {role} you logged in to {db.label} as is no pdmail user's login; log in as your own "
+            "(the user of the URL, PGUSER or your service file)"
+        )
+    user = named or _default_user(db)
+    _refuse_removed(db, user)
+    login = login_role_of(db, user.id)
+    if login is None:
+        raise UsageError(f"user {user.email} has no login on {db.label}")
+    db.become(login)
     return user
 
 
@@ -336,6 +428,20 @@ def list_blocks(db: Database) -> list[str]:
 
 def blocked_patterns(db: Database) -> frozenset[str]:
     return frozenset(list_blocks(db))
+
+
+@dataclass(frozen=True)
+class Login:
+    """How a user acts: their team server login role (None on a file), and whether they were removed."""
+
+    role: str | None
+    removed_utc: str | None
+
+
+def logins(db: Database) -> dict[int, Login]:
+    return {
+        r["id"]: Login(r["db_role"], r["removed_utc"]) for r in db.all("SELECT id, db_role, removed_utc FROM users")
+    }
 
 
 def user_json(user: User) -> dict:

@@ -106,7 +106,9 @@ class Downloads:
         self.uids = uids
         self.batch = batch
         self.cut_words = cut_words
-        self.helpers: ParsePool[int] = ParsePool(workers, _download_and_parse, _init_downloader, (factory, cut_words))
+        self.helpers: ParsePool[int] = ParsePool(
+            workers, _download_and_parse, _init_downloader, (factory, cut_words), local_work=self._download_here
+        )
 
     def __iter__(self) -> Iterator[Batch]:
         downloaded = self.helpers.results(self.uids, _size_unknown)
@@ -119,6 +121,10 @@ class Downloads:
             fetched = [d.fetched for d in got if d.fetched is not None]
             parsed = [d.parsed for d in got if d.fetched is not None]
             yield Batch.of(self.source, chunk, fetched, _ready(parsed))
+
+    def _download_here(self, uids: list[int]) -> list[Downloaded]:
+        """A task its helper has not done when its turn comes: downloaded over this run's connection."""
+        return _each_uid(uids, list(self.source.fetch(uids)), self.cut_words)
 
     def close(self) -> None:
         self.helpers.close()

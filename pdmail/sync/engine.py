@@ -18,7 +18,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import partial
 
 from pdmail.capture.batch_writer import write_batch, write_message
-from pdmail.capture.parse_pool import ParsePool, parse_raws
+from pdmail.capture.parse_pool import PARALLEL_BYTES, ParsePool, parse_raws
 from pdmail.core.addresses import normalize_message_id
 from pdmail.core.errors import (
     AuthFailure,
@@ -46,7 +46,8 @@ BATCH = 200  # messages per transaction
 FULL_SCAN_EVERY = timedelta(hours=24)  # even with CONDSTORE, re-read every flag and UID this often
 MASS_DELETION_MIN = 5  # the guard only looks at folders where at least this many messages vanish...
 MASS_DELETION_SHARE = 0.5  # ...and more than this share of the folder does
-PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves
+PARALLEL_FROM = 400  # below this many messages, starting worker processes costs more than it saves...
+# ...and below PARALLEL_BYTES of them, when the source can tell their sizes before downloading
 PREFETCH = 1  # downloaded batches waiting to be stored (one more downloads meanwhile)
 PULLED_ROLES = ("inbox", "sent", "archive", "trash")  # always read: moves between them must be seen
 
@@ -70,17 +71,29 @@ class SyncOptions:
     notice: Callable[[str], None] | None = None  # a line for the user, e.g. when Ctrl-C is taken
 
 
+# What each local intent is called once it reached the server, in a run's summary and JSON.
+PUSHED = {"read": "read", "unread": "unread", "archive": "archived", "delete": "deleted", "restore": "restored"}
+
+
 @dataclass
 class AccountResult:
     account: str
     new: int = 0
     updated: int = 0
     deleted: int = 0
-    skipped: int = 0
+    skipped: int = 0  # already in pdmail (a Smart BCC copy, say), or unreadable and quarantined
     errors: list[str] = field(default_factory=list)
     folder_errors: dict[str, str] = field(default_factory=dict)
     outcome: str = "ok"  # ok | partial | tempfail | authfail | error | interrupted
     exit_code: int = 0
+    # Left out on purpose, by the account's choices: what a first sync must explain, or the user
+    # wonders where their mail went. ``older``: on the server from before the --since day, counted
+    # when a folder is read for the first time; ``not_from_contacts``: past mail (--past contacts)
+    # that involves no contact, kept on the server and fetched once it does.
+    older: int = 0
+    not_from_contacts: int = 0
+    since: str | None = None
+    pushed: dict[str, int] = field(default_factory=lambda: dict.fromkeys(PUSHED.values(), 0))
 
     def to_json(self) -> dict:
         return {
@@ -89,15 +102,35 @@ class AccountResult:
             "updated": self.updated,
             "deleted": self.deleted,
             "skipped": self.skipped,
+            "left_out": {"older": self.older, "not_from_contacts": self.not_from_contacts, "since": self.since},
+            "pushed": dict(self.pushed),
             "errors": list(self.errors),
         }
+
+    @property
+    def left_out(self) -> int:
+        return self.older + self.not_from_contacts
 
     def summary(self) -> str:
         text = (
             f"{self.account}: {self.new} new, {self.updated} updated, {self.deleted} deleted, "
             f"{self.skipped} skipped, {len(self.errors)} errors"
         )
+        if any(self.pushed.values()):
+            text += "; sent to the server: " + ", ".join(f"{n} {what}" for what, n in self.pushed.items() if n)
+        if self.left_out:
+            text += f"; {self.left_out_text()}"
         return text if self.outcome in ("ok", "partial") else f"{text} ({self.outcome})"
+
+    def left_out_text(self) -> str:
+        """Why mail on the server is not here, in the words of the options that decide it."""
+        if self.older and self.not_from_contacts:
+            why, options = f"older than {self.since} or not from a known contact", "--since and --past"
+        elif self.older:
+            why, options = f"older than {self.since}", "--since"
+        else:
+            why, options = "from before the account was added and not from a known contact", "--past"
+        return f"left out {self.left_out} {why} (see {options} in `pdmail account set --help`)"
 
 
 @dataclass
@@ -209,7 +242,7 @@ class AccountSync:
         self.options = options
         self.run_id = run_id  # its sync_runs row, brought up to date with each commit
         self.user = users_store.get_user(db, account.owner_id)
-        self.result = AccountResult(account.name)
+        self.result = AccountResult(account.name, since=account.since if account.since != "all" else None)
         self.checkpoint = Checkpoints(options.checkpoint)
         self._source: MailSource | None = None  # opened by run(), for the run
         self.company: Company | None = None  # read again for each batch, with the settings it carries
@@ -331,6 +364,8 @@ class AccountSync:
                 status, error, gone, seen = "failed", exc.message, [], {}
             if error:
                 self.result.errors.append(f"email {op.email_id}: {op.kind} on the server failed: {error}")
+            elif status == "done" and (gone or seen):
+                self.result.pushed[PUSHED[op.kind]] += 1
 
             def finish():
                 state.mark_gone(self.db, gone)
@@ -397,7 +432,8 @@ class AccountSync:
 
     def _pull(self, folder: FolderState) -> _Pass | None:
         selected = self._select(folder)
-        if folder.uidvalidity != selected.uidvalidity:
+        first_read = folder.uidvalidity != selected.uidvalidity
+        if first_read:
             # A first sync, or the server renumbered the folder: its old locations stay until the
             # messages are matched again (by Message-ID) or found gone.
             def renumbered():
@@ -427,11 +463,18 @@ class AccountSync:
         server = set(server_uids)
         since = since_date(self.account)
         pool = self.source.uids(since) if since is not None else server_uids
+        if first_read and since is not None:
+            self.result.older += len(server) - len(pool)
         known = state.known_uids(self.db, folder.id, selected.uidvalidity)
         new = [u for u in pool if u > folder.last_uid and u not in known]
         if any(loc.uidvalidity != selected.uidvalidity for loc in state.present_locations(self.db, folder.id)):
             new = self._rematch(folder, selected, new)
         self._fetch_and_store(folder, selected, new, advance=True)
+        # Below the cursor, a message the folder never recorded was older than the account's --since
+        # day when the folder was read: the day was moved back since (`account set --since`).
+        self._fetch_and_store(
+            folder, selected, [u for u in pool if u <= folder.last_uid and u not in known], advance=False
+        )
         lost_failures = [u for u in retry if u not in server]
         if lost_failures:
 
@@ -502,7 +545,7 @@ class AccountSync:
         if not uids:
             return
         workers = self.options.workers if self.options.workers is not None else min(2, os.cpu_count() or 1)
-        big = len(uids) >= PARALLEL_FROM
+        big = len(uids) >= PARALLEL_FROM and self._holds_at_least(uids, PARALLEL_BYTES)
         reader = getattr(self.source, "reader", None)
         factory = reader(folder.name, selected.uidvalidity) if reader and big else None
         parser = None
@@ -527,6 +570,12 @@ class AccountSync:
             if parser is not None:
                 parser.close()
 
+    def _holds_at_least(self, uids: list[int], size: int) -> bool:
+        """Whether these messages hold ``size`` bytes, as far as the source can tell before downloading
+        them (an IMAP server can; without sizes, the count alone decides)."""
+        sizes = getattr(self.source, "sizes", None)
+        return sizes is None or sum(sizes(uids).values()) >= size
+
     def _store_batch(
         self, folder: FolderState, selected: Selected, job: Batch, *, advance: bool, left_out: bool = False
     ) -> None:
@@ -537,15 +586,16 @@ class AccountSync:
         each one is stored now, or judged past again and recorded anew.
         """
         parsed = job.parsing()
-        before = (self.result.new, self.result.skipped, len(self.result.errors))
+        before = (self.result.new, self.result.skipped, self.result.not_from_contacts, len(self.result.errors))
         self.company = None  # read again for each batch
 
         def store(fail_fast: bool) -> None:
             if left_out:
                 past_skips.forget(self.db, folder.id, selected.uidvalidity, job.chunk)
             failing = set(state.failures_to_retry(self.db, folder.id, selected.uidvalidity))
+            known = self._batch_facts(parsed)
             stored = [
-                self._store_one(folder, selected, item, result, fail_fast=fail_fast)
+                self._store_one(folder, selected, item, result, known, fail_fast=fail_fast)
                 for item, result in zip(job.fetched, parsed)
             ]
             located = [loc for loc in stored if loc is not None]
@@ -577,14 +627,25 @@ class AccountSync:
             self._note_progress()
 
         def forget_first_attempt() -> None:
-            self.result.new, self.result.skipped = before[0], before[1]
-            del self.result.errors[before[2] :]
+            self.result.new, self.result.skipped, self.result.not_from_contacts = before[:3]
+            del self.result.errors[before[3] :]
 
         write_batch(self.db, store, on_retry=forget_first_attempt)
         self.checkpoint("commit")
 
+    def _batch_facts(self, parsed: list):
+        """What the store holds of the batch's messages, read for all of them at once (inside its transaction)."""
+        from pdmail.capture.batch_facts import BatchFacts, Planned
+
+        planned = []
+        for result in parsed:
+            if not isinstance(result, str):
+                message, derived = result
+                planned.append(Planned(self.user.id, message, derived.fingerprint if derived else None))
+        return BatchFacts.read(self.db, planned)
+
     def _store_one(
-        self, folder: FolderState, selected: Selected, item: Fetched, result, *, fail_fast: bool = False
+        self, folder: FolderState, selected: Selected, item: Fetched, result, known=None, *, fail_fast: bool = False
     ) -> state.NewLocation | None:
         """Store one message; the location to record for it, or None when it failed (recorded for a retry)."""
         label = f"{folder.name}/{selected.uidvalidity}/{item.uid}"
@@ -607,9 +668,7 @@ class AccountSync:
                 f"{folder.name}: message UID {item.uid} was quarantined ({parsed}); "
                 f"see `pdmail bcc-ingest --quarantine` (id {qid})"
             )
-        elif self._left_out_as_past(folder, selected, parsed, item):
-            self.result.skipped += 1
-        else:
+        elif not self._left_out_as_past(folder, selected, parsed, item):
             from pdmail.capture import save as capture  # here, not at the top: a run with nothing new never needs it
 
             if self.company is None:
@@ -625,7 +684,7 @@ class AccountSync:
 
             def store():
                 return capture.store_parsed(
-                    self.db, self.user, parsed, item.raw, origin, company=company, derived=derived
+                    self.db, self.user, parsed, item.raw, origin, company=company, derived=derived, known=known
                 )
 
             def failed(exc: Exception) -> None:
@@ -655,6 +714,7 @@ class AccountSync:
         if crm_snapshot.contacts_by_address(self.db, addresses):
             return False
         past_skips.remember(self.db, folder.id, selected.uidvalidity, item.uid, parsed.message_id_norm, addresses)
+        self.result.not_from_contacts += 1
         return True
 
     def _is_past(self, folder: FolderState, parsed, item: Fetched) -> bool:
@@ -778,6 +838,8 @@ def sync_account(db: Database, account: Account, options: SyncOptions | None = N
             result.outcome = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
             _record(db, run_id, result, f"{type(exc).__name__}: {exc}")
             raise
+        if message is None and result.left_out:
+            message = result.left_out_text()  # `account list` says it too
         _record(db, run_id, result, message)
         return result
 

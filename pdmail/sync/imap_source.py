@@ -83,6 +83,10 @@ class ImapSource:
         for item in self.session.fetch_bodies(uids):
             yield Fetched(item.uid, item.raw, _flags(item.flags), _plain_time(item.internaldate))
 
+    def sizes(self, uids: list[int]) -> dict[int, int]:
+        """The messages' sizes, asked of the server before downloading them (a few bytes each)."""
+        return self.session.fetch_sizes(uids) if uids else {}
+
     def flags(self, uids: list[int] | None = None, changedsince: int | None = None) -> dict[int, frozenset[str]]:
         if uids is None:
             uids = self.session.search_uids()

@@ -121,6 +121,7 @@ COLUMNS = {
         "deal_id",
         "needs_deal",
         "captured_utc",
+        "has_link",
     ),
     "email_addresses": ("address", "email_id", "role"),
     "email_contacts": ("email_id", "contact_id", "address", "rule"),
@@ -265,6 +266,7 @@ def generate(
                     deal,
                     needs,
                     now,
+                    int(linked),  # as capture writes it: a link that counts (this bench links contacts only)
                 )
             )
             batch["email_addresses"].append((frm, email_id, "from"))

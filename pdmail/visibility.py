@@ -59,10 +59,13 @@ def why(viewer_id: int, email: EmailFacts) -> str:
 
 
 def sql_condition(alias: str = "e") -> str:
-    """The same law as a WHERE fragment; bind ``:viewer`` to the viewer's user id."""
+    """The same law as a WHERE fragment; bind ``:viewer`` to the viewer's user id.
+
+    It reads the email's own columns only: ``has_link`` says whether a contact or organization link
+    that counts exists, kept right by the database itself (triggers on ``email_contacts`` and
+    ``email_orgs``), so that a team's count or page never looks into the links of each email.
+    """
     return (
         f"({alias}.owner_id = :viewer OR ({alias}.visibility = 'shared' AND "
-        f"(({alias}.deal_id IS NOT NULL AND {alias}.is_deal_proposed = 0) OR "
-        f"EXISTS (SELECT 1 FROM email_contacts vc WHERE vc.email_id = {alias}.id AND vc.is_proposed = 0) OR "
-        f"EXISTS (SELECT 1 FROM email_orgs vo WHERE vo.email_id = {alias}.id AND vo.is_proposed = 0))))"
+        f"(({alias}.deal_id IS NOT NULL AND {alias}.is_deal_proposed = 0) OR {alias}.has_link = 1)))"
     )

@@ -1,4 +1,4 @@
--- user_version 14
+-- user_version 15
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -25,6 +25,8 @@ CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc 
             folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
 CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
+CREATE INDEX emails_visibility_facts
+            ON emails(id, owner_id, folder, visibility, has_link, deal_id, is_deal_proposed, is_read, needs_deal);
 CREATE INDEX emails_with_proposed_deal ON emails(owner_id, thread_id) WHERE is_deal_proposed = 1;
 CREATE INDEX locations_by_email ON locations(email_id) WHERE email_id IS NOT NULL;
 CREATE INDEX locations_by_key ON locations(folder_id, source_key) WHERE source_key IS NOT NULL;
@@ -200,7 +202,7 @@ CREATE TABLE emails (
             link_input_json TEXT NOT NULL DEFAULT '{}',
             bcc_deal_id INTEGER,
             parse_status TEXT NOT NULL DEFAULT 'ok',
-            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, is_orgs_manual INTEGER NOT NULL DEFAULT 0,
+            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, is_orgs_manual INTEGER NOT NULL DEFAULT 0, has_link INTEGER NOT NULL DEFAULT 0,
             UNIQUE (owner_id, fingerprint)
         );
 CREATE TABLE fetch_failures (
@@ -405,3 +407,37 @@ CREATE TABLE users (
             is_admin INTEGER NOT NULL DEFAULT 0,
             created_utc TEXT NOT NULL
         , db_role TEXT, removed_utc TEXT);
+CREATE TRIGGER email_contacts_counted_added AFTER INSERT ON email_contacts WHEN NEW.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 1 WHERE id = NEW.email_id AND has_link = 0;
+        END;
+CREATE TRIGGER email_contacts_counted_changed AFTER UPDATE OF email_id, is_proposed ON email_contacts
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+            UPDATE emails SET has_link = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_link = 0;
+        END;
+CREATE TRIGGER email_contacts_counted_removed AFTER DELETE ON email_contacts WHEN OLD.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+        END;
+CREATE TRIGGER email_orgs_counted_added AFTER INSERT ON email_orgs WHEN NEW.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 1 WHERE id = NEW.email_id AND has_link = 0;
+        END;
+CREATE TRIGGER email_orgs_counted_changed AFTER UPDATE OF email_id, is_proposed ON email_orgs
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+            UPDATE emails SET has_link = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_link = 0;
+        END;
+CREATE TRIGGER email_orgs_counted_removed AFTER DELETE ON email_orgs WHEN OLD.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+        END;

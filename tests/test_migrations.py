@@ -341,3 +341,33 @@ def test_ids_of_an_older_file_are_never_reused_after_the_upgrade(db_path):
     assert again == held[-1] + 1 and contact == 8
     db.close()
     assert dump_schema(db_path) == SNAPSHOT.read_text()
+
+
+def test_emails_of_an_older_file_say_whether_a_link_counts(db_path):
+    """Migration 015: the flag the sharing law reads is set from the contact and organization links
+    the file already holds, and kept by the database from then on."""
+    conn = old_database(db_path, _before("015_links_counted"))
+    conn.execute("INSERT INTO contacts (id, name, created_utc) VALUES (1, 'Ada', 'x')")
+    conn.execute("INSERT INTO orgs (id, name, created_utc) VALUES (1, 'Acme', 'x')")
+    linked, _ = old_email(conn, b"Subject: linked\r\n\r\nx\r\n")
+    org, _ = old_email(conn, b"Subject: org\r\n\r\nx\r\n")
+    proposed, _ = old_email(conn, b"Subject: proposed\r\n\r\nx\r\n")
+    alone, _ = old_email(conn, b"Subject: alone\r\n\r\nx\r\n")
+    conn.execute("INSERT INTO email_contacts (email_id, contact_id, rule) VALUES (?, 1, 'address')", (linked,))
+    conn.execute("INSERT INTO email_orgs (email_id, org_id, rule) VALUES (?, 1, 'domain')", (org,))
+    conn.execute(
+        "INSERT INTO email_contacts (email_id, contact_id, rule, is_proposed, caused_by) VALUES (?, 1, 'address', 1, 1)",
+        (proposed,),
+    )
+    conn.execute(
+        "INSERT INTO email_orgs (email_id, org_id, rule, is_proposed, caused_by) VALUES (?, 1, 'domain', 1, 1)",
+        (proposed,),
+    )
+    conn.close()
+    db = open_db(db_path)
+    flags = {r["id"]: r["has_link"] for r in db.all("SELECT id, has_link FROM emails")}
+    assert flags == {linked: 1, org: 1, proposed: 0, alone: 0}
+    with db.tx():  # and the database keeps it from now on
+        db.execute("UPDATE email_orgs SET is_proposed = 0 WHERE email_id = ?", (proposed,))
+    assert db.scalar("SELECT has_link FROM emails WHERE id = ?", (proposed,)) == 1
+    db.close()

@@ -65,6 +65,42 @@ def test_an_older_schema_is_brought_up_to_date_on_first_use(pg_url):
     assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == migrations.SCHEMA_VERSION
 
 
+def test_an_older_schema_learns_which_emails_have_a_link_that_counts(pg_url):
+    """A database of the pdmail before migration 15, with mail linked to a contact, to an
+    organization, by proposal only, or not at all, as that pdmail wrote them: has_link is set from
+    the links it holds."""
+    rawdb.postgres_schema_up_to(pg_url, 12)
+    for sql in (  # the company and its admin, who gets a login at migration 14
+        "INSERT INTO company (id, name, created_utc) VALUES (1, 'Northwind', 'x')",
+        "INSERT INTO users (id, email, name, is_admin, created_utc) VALUES (1, 'maria@northwind.example', 'M', 1, 'x')",
+        "INSERT INTO app_state (key, value) VALUES ('default_user', 'maria@northwind.example')",
+    ):
+        rawdb.execute(pg_url, sql)
+    rawdb.postgres_schema_up_to(pg_url, 14)
+    for sql in (
+        "INSERT INTO contacts (id, name, created_utc) VALUES (1, 'Ada', 'x')",
+        "INSERT INTO orgs (id, name, created_utc) VALUES (1, 'Acme', 'x')",
+        "INSERT INTO threads (id, owner_id, visibility, created_utc) VALUES (1, 1, 'shared', 'x')",
+        "INSERT INTO raw_messages (sha256, size, data) VALUES ('r', 1, 'x')",
+    ):
+        rawdb.execute(pg_url, sql)
+    for n in (1, 2, 3, 4):
+        rawdb.execute(
+            pg_url,
+            "INSERT INTO emails (id, owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
+            "visibility, captured_utc) VALUES (?, 1, 1, ?, 'r', 'incoming', 'sync', 'x', 'shared', 'x')",
+            (n, f"f{n}"),
+        )
+    rawdb.execute(pg_url, "INSERT INTO email_contacts (email_id, contact_id, rule) VALUES (1, 1, 'address')")
+    rawdb.execute(pg_url, "INSERT INTO email_orgs (email_id, org_id, rule) VALUES (2, 1, 'domain')")
+    rawdb.execute(pg_url, "INSERT INTO email_orgs (email_id, org_id, rule, is_proposed) VALUES (3, 1, 'domain', 1)")
+    code, _, err = run("inbox", db=pg_url)
+    assert code == 0, err
+    assert rawdb.scalar(pg_url, "SELECT max(number) FROM _pdmail_migrations") == migrations.SCHEMA_VERSION
+    flags = rawdb.rows(pg_url, "SELECT id, has_link FROM emails ORDER BY id")
+    assert [tuple(r) for r in flags] == [(1, 1), (2, 1), (3, 0), (4, 0)]
+
+
 def test_a_database_of_another_program_is_left_alone(pg_url):
     rawdb.execute(pg_url, "CREATE TABLE invoices (id integer)")
     code, _, err = run("init", "--name", "M", "--email", "m@x.example", db=pg_url)

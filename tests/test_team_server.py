@@ -460,6 +460,8 @@ def test_the_mail_servers_login_stores_mail_for_its_sender_and_reads_none(team, 
     assert {e["id"] for e in mine} == {first["id"], reply["id"]}
     assert len({e["thread_id"] for e in mine}) == 1 and all(e["owner"] == SAM for e in mine)
     assert [e["contacts"] for e in mine] == [[1], [1]]  # Ada, made a contact as the mail came in
+    flags = team.superuser_sql("SELECT has_link FROM emails WHERE id IN (?, ?)", (first["id"], reply["id"]))
+    assert [tuple(r) for r in flags] == [(1,), (1,)]  # noted by the database, which the login may not write
     assert len(team.json(MARIA, "bcc-ingest", "--quarantine")) == 2  # strangers' refused mail: the admin's
 
     assert team.run(mta, "inbox").exit_code == 2  # no pdmail user
@@ -469,6 +471,22 @@ def test_the_mail_servers_login_stores_mail_for_its_sender_and_reads_none(team, 
                 assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, table
             except psycopg.errors.InsufficientPrivilege:
                 pass
+
+
+def test_the_mail_servers_login_stores_a_folder_of_mail_in_batches(team, mta, tmp_path):
+    """A folder goes in by batches, whose look-ups ahead of time would read mail: the mail server's
+    login asks the database's capture functions instead, one message at a time."""
+    folder = tmp_path / "spool"
+    folder.mkdir()
+    for n in range(3):
+        (folder / f"{n}.eml").write_bytes(piped(f"Sam <{SAM}>", f"Quote {n}", f"f{n}@northwind.example"))
+    (folder / "3.eml").write_bytes(piped(f"Sam <{SAM}>", "Quote 0", "f0@northwind.example"))  # the same again
+    outcomes = team.json(mta, "bcc-ingest", str(folder))
+    assert [o["status"] for o in outcomes] == ["stored", "stored", "stored", "duplicate"]
+    stored = [o["id"] for o in outcomes[:3]]
+    assert {e["id"] for e in team.json(SAM, "inbox", "--folder", "all")} == set(stored)
+    flags = team.superuser_sql("SELECT has_link FROM emails WHERE id = ANY(?)", (stored,))
+    assert [tuple(r) for r in flags] == [(1,)] * 3
 
 
 def capture_functions(team: Team) -> list[tuple[str, str]]:

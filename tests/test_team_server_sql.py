@@ -257,6 +257,7 @@ TAMPERING = (
     "UPDATE emails SET is_read = 1 - is_read, folder = 'trash', subject = 'changed' WHERE id = %(id)s",
     "UPDATE emails SET owner_id = %(me)s WHERE id = %(id)s",
     "UPDATE emails SET is_deal_proposed = 0, deal_id = 1 WHERE id = %(id)s AND NOT %(visible)s",
+    "UPDATE emails SET has_link = 1 - has_link WHERE id = %(id)s",
     "DELETE FROM emails WHERE id = %(id)s",
     "UPDATE threads SET visibility = 'shared', owner_id = %(me)s WHERE id = %(thread)s",
     "UPDATE threads SET visibility = 'shared' WHERE owner_id <> %(me)s",
@@ -327,6 +328,51 @@ def test_the_owner_is_not_hampered(db):
         )
 
 
+# --- the flag the law reads ---------------------------------------------------------------------------
+
+# Emails whose has_link disagrees with their links (a contact or organization link that counts).
+FLAG_MISMATCHES = (
+    "SELECT id FROM emails e WHERE has_link != CASE WHEN EXISTS (SELECT 1 FROM email_contacts c "
+    "WHERE c.email_id = e.id AND c.is_proposed = 0) OR EXISTS (SELECT 1 FROM email_orgs o "
+    "WHERE o.email_id = e.id AND o.is_proposed = 0) THEN 1 ELSE 0 END"
+)
+
+
+def test_the_flag_agrees_with_the_links_of_mail_written_by_logins_and_the_mail_server(db):
+    """The world was written by each user's login, their colleagues' re-links and the mail server's
+    role through its functions: the database kept every email's flag, as none of them may write it."""
+    assert db.truth(FLAG_MISMATCHES) == []
+    assert db.truth("SELECT count(*) FROM emails WHERE has_link = 1")[0][0] > 0
+
+
+def test_a_colleague_changing_the_links_of_mail_they_see_changes_its_flag(db):
+    """Sam may re-link Maria's mail he sees (its automatic links only); the flag, which he may not
+    write, follows: Maria's email linked to an organization alone leaves his view once that link is
+    only proposed."""
+    email_id = db.ids[("maria", "shared_org")]
+    assert db.truth("SELECT has_link FROM emails WHERE id = ?", (email_id,)) == [(1,)]
+    with db.connect(addr("sam")) as conn:
+        changed = conn.execute(
+            "UPDATE email_orgs SET is_proposed = 1 WHERE email_id = %s AND is_manual = 0", (email_id,)
+        ).rowcount
+        assert changed == 1
+        assert rows(conn, "SELECT count(*) FROM emails WHERE id = %s", (email_id,)) == [(0,)]
+    assert db.truth("SELECT has_link FROM emails WHERE id = ?", (email_id,)) == [(0,)]
+    assert db.truth(FLAG_MISMATCHES) == []
+
+
+def test_the_flag_is_kept_by_the_definer_role_alone(db):
+    """The trigger function runs as the database's definer role, with a search path of its own, and
+    nobody else may run, change or replace it."""
+    owner, definer, path, executable = db.truth(
+        "SELECT pg_get_userbyid(p.proowner), p.prosecdef, p.proconfig, p.proacl FROM pg_proc p "
+        "JOIN pg_namespace n ON n.oid = p.pronamespace WHERE n.nspname = 'public' AND p.proname = 'pdmail_keep_has_link'"
+    )[0]
+    assert owner == db.roles.definer and definer
+    assert path == ["search_path=pg_catalog, public, pg_temp"]
+    assert executable == [f"{db.roles.definer}=X/{db.roles.definer}"]  # PUBLIC's right to run it taken away
+
+
 # --- no way round ------------------------------------------------------------------------------------
 
 
@@ -364,6 +410,9 @@ def escalations(db: Db, viewer: str) -> list[str]:
         "DROP POLICY pdmail_read ON emails",
         "CREATE POLICY everything ON emails FOR SELECT USING (true)",
         "DROP TRIGGER pdmail_guard ON emails",
+        "DROP TRIGGER pdmail_keep_has_link ON email_contacts",
+        "ALTER TABLE email_orgs DISABLE TRIGGER pdmail_keep_has_link",
+        "CREATE OR REPLACE FUNCTION pdmail_keep_has_link() RETURNS trigger LANGUAGE plpgsql AS 'BEGIN RETURN NULL; END'",
         "CREATE OR REPLACE FUNCTION pdmail_me() RETURNS bigint LANGUAGE sql AS 'SELECT 1::bigint'",
         "ALTER FUNCTION pdmail_me() OWNER TO CURRENT_USER",
         "CREATE FUNCTION public.pdmail_counts_link(integer) RETURNS boolean LANGUAGE sql AS 'SELECT true'",

@@ -46,9 +46,10 @@ class Parsed:
     derived: Derived | None = None
 
 
-def _parse_job(item: Input, users: frozenset[str] | None = None) -> Parsed:
+def _parse_job(item: Input, users: frozenset[str] | None = None, cut_words: bool = False) -> Parsed:
     """Read and parse one input. ``users``: the company's addresses; only mail from one of them can be
-    stored (the rest is quarantined), so only theirs gets its :class:`Derived` values computed here."""
+    stored (the rest is quarantined), so only theirs gets its :class:`Derived` values computed here
+    (with its full-text words cut when ``cut_words``)."""
     if item.error:
         return Parsed(item, None, None, item.error)
     try:
@@ -63,7 +64,7 @@ def _parse_job(item: Input, users: frozenset[str] | None = None) -> Parsed:
         return Parsed(item, raw, parsed)
     if users is not None and not any(normalize_address(a.email) in users for a in parsed.from_):
         return Parsed(item, raw, parsed)
-    return Parsed(item, raw, parsed, derived=Derived.of_or_none(parsed))
+    return Parsed(item, raw, parsed, derived=Derived.of_or_none(parsed, cut_words=cut_words))
 
 
 def default_workers() -> int:
@@ -72,18 +73,20 @@ def default_workers() -> int:
     return cores - 1 if cores > 1 else 0
 
 
-def _parse_chunk(items: list[Input], users: frozenset[str] | None = None) -> list[Parsed]:
-    return [_parse_job(item, users) for item in items]
+def _parse_chunk(items: list[Input], users: frozenset[str] | None = None, cut_words: bool = False) -> list[Parsed]:
+    return [_parse_job(item, users, cut_words) for item in items]
 
 
-def _parsed_stream(items: list[Input], workers: int | None, users: frozenset[str] | None = None):
+def _parsed_stream(
+    items: list[Input], workers: int | None, users: frozenset[str] | None = None, cut_words: bool = False
+):
     """Parse results in input order, from helper processes that read and parse the files (see
     :mod:`pdmail.capture.parse_pool`: memory stays flat however large the mailbox)."""
     if workers is None:  # chosen here: helpers only where they pay, by bytes as well as by count
         workers = default_workers() if _reaches(items, PARALLEL_BYTES) else 0
     if len(items) < PARALLEL_FROM:
         workers = 0
-    with ParsePool(workers, partial(_parse_chunk, users=users)) as pool:
+    with ParsePool(workers, partial(_parse_chunk, users=users, cut_words=cut_words)) as pool:
         yield from pool.results(items, _size_of)
 
 
@@ -141,7 +144,7 @@ def _ingest_all(
 ) -> list[Outcome]:
     company = Company.load(db)
     outcomes: list[Outcome] = []
-    stream = _parsed_stream(items, workers, frozenset(company.users_by_address))
+    stream = _parsed_stream(items, workers, frozenset(company.users_by_address), not db.cuts_search_words)
     done = 0
     try:
         while True:

@@ -43,20 +43,26 @@ class BatchFacts:
 
     @classmethod
     def read(cls, db: Database, planned: Iterable[Planned]) -> BatchFacts:
-        """One query per kind of key and owner, for every message ``planned``."""
+        """One query per kind of key and owner, for every message ``planned``.
+
+        The mail server's login on a team server reads no mail (``db.capture_only``): it learns
+        nothing of the users' mail here, and each message asks the database's capture functions.
+        """
         facts = cls()
         by_owner: dict[int, list[Planned]] = {}
         for p in planned:
             by_owner.setdefault(p.owner_id, []).append(p)
         addresses: set[str] = set()
         for owner_id, messages in by_owner.items():
+            addresses.update(a for p in messages for a in _addresses(p.parsed))
+            if db.capture_only:
+                continue
             fingerprints = {p.fingerprint for p in messages if p.fingerprint}
             own_ids = {p.parsed.message_id_norm for p in messages if p.parsed.message_id_norm}
             thread_ids = {i for p in messages for i in _thread_ids(p.parsed)}
             facts._learn("fingerprint", owner_id, fingerprints, store.stored_fingerprints(db, owner_id, fingerprints))
             facts._learn("message_id", owner_id, own_ids, store.taken_message_ids(db, owner_id, own_ids))
             facts._learn("thread_id", owner_id, thread_ids, store.threaded_message_ids(db, owner_id, thread_ids))
-            addresses.update(a for p in messages for a in _addresses(p.parsed))
         facts._learn("address", None, addresses, set(contacts_by_address(db, addresses)))
         return facts
 

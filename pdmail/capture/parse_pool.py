@@ -62,11 +62,12 @@ def tasks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[tup
         yield chunk, size
 
 
-def parse_raws(raws: Sequence[bytes]) -> list:
-    """Each message as capture stores it (:func:`pdmail.capture.save.parse_for_store`), in order."""
+def parse_raws(raws: Sequence[bytes], *, cut_words: bool = False) -> list:
+    """Each message as capture stores it (:func:`pdmail.capture.save.parse_for_store`), in order;
+    ``cut_words`` for an engine that takes the words of its full-text index cut."""
     from pdmail.capture.save import parse_for_store  # loaded in the helpers, not by a sync with nothing new
 
-    return [parse_for_store(raw) for raw in raws]
+    return [parse_for_store(raw, cut_words=cut_words) for raw in raws]
 
 
 class ParsePool(Generic[Item]):

@@ -141,29 +141,35 @@ def storable(text: str | None) -> str | None:
 @dataclass(frozen=True)
 class Derived:
     """What the store would otherwise compute from a parsed message itself: pure work, so parser
-    processes do it and the single writer does not."""
+    processes do it and the single writer does not. ``search_document``: the words of its full-text
+    entry, cut, when the engine does not cut them itself (see ``Database.cuts_search_words``)."""
 
     fingerprint: str
     snippet: str
+    search_document: str | None = None
 
     @classmethod
-    def of(cls, parsed: ParsedEmail) -> Derived:
-        return cls(identity.fingerprint(parsed), identity.snippet(parsed.text))
+    def of(cls, parsed: ParsedEmail, *, cut_words: bool = False) -> Derived:
+        document = None
+        if cut_words:
+            sender = parsed.from_[0] if parsed.from_ else None
+            document = store.search_document(parsed.subject, parsed.text, sender, parsed.to, parsed.cc)
+        return cls(identity.fingerprint(parsed), identity.snippet(parsed.text), document)
 
     @classmethod
-    def of_or_none(cls, parsed: ParsedEmail) -> Derived | None:
+    def of_or_none(cls, parsed: ParsedEmail, *, cut_words: bool = False) -> Derived | None:
         """The values, or None when computing them fails: the store computes them again and, failing
         too, quarantines the message with the reason."""
         try:
-            return cls.of(parsed)
+            return cls.of(parsed, cut_words=cut_words)
         except Exception:  # noqa: BLE001 - reported where the message is stored
             return None
 
 
-def parse_for_store(raw: bytes) -> tuple[ParsedEmail, Derived | None] | str:
+def parse_for_store(raw: bytes, *, cut_words: bool = False) -> tuple[ParsedEmail, Derived | None] | str:
     """:func:`parse_or_refuse`, plus the message's :class:`Derived` values; for worker processes."""
     parsed = parse_or_refuse(raw)
-    return parsed if isinstance(parsed, str) else (parsed, Derived.of_or_none(parsed))
+    return parsed if isinstance(parsed, str) else (parsed, Derived.of_or_none(parsed, cut_words=cut_words))
 
 
 def deal_tag(company: Company, parsed: ParsedEmail, recipient: str | None) -> int | None:
@@ -685,6 +691,7 @@ def _save(
         parse_status=parsed.parse_status,
         captured_utc=stamp,
         is_deal_manual=state.is_deal_manual,
+        search_document=derived.search_document,
     )
     email_id = store.insert_email(db, new)
     joined = thread_id if facts.thread is not None else None

@@ -21,13 +21,14 @@ _IPV4_RE = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4
 _GENERAL_LITERAL_RE = re.compile(r"[A-Za-z0-9-]*[A-Za-z0-9]:[!-Z^-~]+")
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_address(address: str) -> str:
     """Lower-case and trim an address; comparison in pdmail is case-insensitive throughout.
 
     A quoted local part that needs no quotes (``"ann"@x``) is the same mailbox as the plain one
-    (RFC 5321 §4.1.2), so it is written plainly and matches the contact who has it. Remembered for
-    the addresses seen last: capturing one message asks for the same few addresses some forty times.
+    (RFC 5321 §4.1.2), so it is written plainly and matches the contact who has it.
+
+    Remembered: linking asks for the same few thousand addresses millions of times over a rescan.
     """
     value = address.strip().strip("<>").strip().lower()
     if value.startswith('"'):

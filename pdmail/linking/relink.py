@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
@@ -535,28 +535,19 @@ def rescan(
     total = store.count_emails(db) if by is None else store.count_visible_emails(db, by.id, owner_id=owner_id)
     if progress is not None:
         progress(0, total)
-    for ids in store.thread_batches(db, batch, owner_id=owner_id):
-        if dry_run:
-            _apply(
-                db,
-                relinker.plan(store.load_threads(db, ids)),
-                report,
-                relinker.attribution,
-                dry_run=True,
-                on_change=on_change,
-            )
-        else:
-            with db.tx():
+    with db.bulk_writes():  # every email may change: the settings of a writer of many rows
+        for ids in store.thread_batches(db, batch, owner_id=owner_id):
+            with nullcontext() if dry_run else db.tx():
                 _apply(
                     db,
                     relinker.plan(store.load_threads(db, ids)),
                     report,
                     relinker.attribution,
-                    dry_run=False,
+                    dry_run=dry_run,
                     on_change=on_change,
                 )
-        if progress is not None:
-            progress(report.emails, total)
+            if progress is not None:
+                progress(report.emails, total)
     return report
 
 

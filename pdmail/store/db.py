@@ -199,14 +199,25 @@ class Database:
         buffered, so one savepoint per message multiplies its work several times over. Without
         them a failure can no longer be undone message by message: the caller rolls the whole
         transaction back (and may redo it with savepoints).
+
+        The full-text entries are written together at the end of the block, for the same reason: a
+        statement that fires a trigger (the links of an email, see migration 15) has a savepoint of
+        its own, and would make the index write out what it buffered, once per message.
         """
         if not self._depth:
             raise RuntimeError("flat() needs an open transaction")
         previous, self._flat = self._flat, True
+        gathers = self._search_rows is None
+        if gathers:
+            self._search_rows = []
         try:
             yield self
+            if gathers:
+                self._write_search_rows()
         finally:
             self._flat = previous
+            if gathers:
+                self._search_rows = None
 
     @contextmanager
     def bulk_writes(self, *, refetchable: bool = False) -> Iterator[Database]:
@@ -255,12 +266,30 @@ class Database:
         """A subquery: ``value`` of each row of ``source`` in ``order``, one a line."""
         return f"(SELECT group_concat({value}, char(10)) FROM (SELECT {value} FROM {source} ORDER BY {order}))"
 
-    def index_for_search(self, email_id: int, subject: str, body_text: str, addresses: str) -> None:
-        """Add an email to the full-text index (FTS5 here; see :mod:`pdmail.store.search_words`)."""
+    # FTS5 cuts the words of the full-text index itself, in C; PostgreSQL is handed them cut
+    # (:mod:`pdmail.store.search_words`), and capture has its parser processes do that work.
+    cuts_search_words = True
+    _search_rows: list[tuple] | None = None  # full-text entries waiting for the end of a flat block
+
+    def index_for_search(
+        self, email_id: int, subject: str, body_text: str, addresses: str, *, document: str | None = None
+    ) -> None:
+        """Add an email to the full-text index (FTS5 here; see :mod:`pdmail.store.search_words`).
+
+        ``document``: the words already cut, for an engine that does not cut them (ignored here).
+        Inside :meth:`flat` the entry waits for the end of the block."""
+        if self._search_rows is not None:
+            self._search_rows.append((email_id, subject, body_text, addresses))
+            return
         self.execute(
             "INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)",
             (email_id, subject, body_text, addresses),
         )
+
+    def _write_search_rows(self) -> None:
+        rows, self._search_rows = self._search_rows or [], []
+        if rows:
+            self.executemany("INSERT INTO email_fts (rowid, subject, body_text, addresses) VALUES (?, ?, ?, ?)", rows)
 
     def search_condition(self, column: str, marker: str) -> str:
         """``column`` is the id of an email whose words match the query passed as ``marker``."""
@@ -295,6 +324,11 @@ class Database:
         from pdmail.visibility import sql_condition
 
         return sql_condition(alias)
+
+    def kept_flag(self, column: str, value: str) -> str:
+        """What an UPDATE of emails writes into a flag the database keeps itself (``has_link``, see
+        migration 15), to spare its triggers the work: ``value``, as here anyone may write it."""
+        return value
 
     # --- who is connected (the team server's logins; a file has none) ---
 

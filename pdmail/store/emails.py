@@ -55,6 +55,7 @@ class NewEmail:
     captured_utc: str
     is_deal_manual: bool = False  # the thread's deal (or "no deal") was set by hand
     orgs: tuple[tuple[int, str, str, str], ...] = ()  # (organization id, address, rule, reason)
+    search_document: str | None = None  # made by a parser process when the engine wants one (see search_document)
 
 
 def put_raw(db: Database, sha256: str, data: bytes) -> None:
@@ -323,13 +324,25 @@ def set_thread_deal(db: Database, thread_id: int, deal_id: int | None, rule: str
 # --- email rows -------------------------------------------------------------------------------
 
 
-def _addresses_text(e: NewEmail) -> str:
+def addresses_text(from_: Address | None, to: Sequence[Address], cc: Sequence[Address]) -> str:
+    """The addresses and names an email is found by in a search, as one text."""
     parts = []
-    for a in ((e.from_,) if e.from_ else ()) + e.to + e.cc:
+    for a in ((from_,) if from_ else ()) + tuple(to) + tuple(cc):
         parts.append(a.email)
         if a.name:
             parts.append(a.name)
     return " ".join(parts)
+
+
+def search_document(
+    subject: str, body_text: str, from_: Address | None, to: Sequence[Address], cc: Sequence[Address]
+) -> str:
+    """The words of an email's full-text entry, cut, for an engine that does not cut them itself
+    (``not db.cuts_search_words``: PostgreSQL). Pure work, so parser processes do it, not the one
+    process that writes."""
+    from pdmail.store import search_words
+
+    return search_words.document((subject, body_text, addresses_text(from_, to, cc)))
 
 
 def _email_row(e: NewEmail, addresses: str) -> dict:
@@ -370,6 +383,9 @@ def _email_row(e: NewEmail, addresses: str) -> dict:
         "parse_status": e.parse_status,
         "captured_utc": e.captured_utc,
         "is_deal_manual": int(e.is_deal_manual),
+        # Its links, written next, all count (see _insert_contact_links): the database's own upkeep
+        # of the flag then finds nothing to change.
+        "has_link": int(bool(e.contacts or e.orgs)),
     }
 
 
@@ -386,7 +402,7 @@ def _address_roles(e: NewEmail) -> list[tuple[str, str]]:
 
 
 def insert_email(db: Database, e: NewEmail) -> int:
-    addresses = _addresses_text(e)
+    addresses = addresses_text(e.from_, e.to, e.cc)
     row = _email_row(e, addresses)
     if db.capture_only:  # the email, its addresses, links and index, and the quarantine it leaves: one call
         from pdmail.store import search_words
@@ -399,7 +415,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
                 json.dumps(_address_roles(e), ensure_ascii=False),
                 json.dumps([list(c) for c in e.contacts], ensure_ascii=False),
                 json.dumps([list(o) for o in e.orgs], ensure_ascii=False),
-                search_words.document((e.subject, e.body_text, addresses)),
+                e.search_document or search_words.document((e.subject, e.body_text, addresses)),
             ),
         )
     email_id = db.insert(
@@ -419,7 +435,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
             "VALUES (?, ?, ?, ?, ?, 0) ON CONFLICT DO NOTHING",
             [(email_id, oid, addr, rule, reason) for oid, addr, rule, reason in e.orgs],
         )
-    db.index_for_search(email_id, e.subject, e.body_text, addresses)
+    db.index_for_search(email_id, e.subject, e.body_text, addresses, document=e.search_document)
     _leave_quarantine(db, email_id, e)
     return email_id
 

@@ -391,6 +391,19 @@ def _cause_columns(cause: LinkCause | None) -> tuple[int | None, str | None, int
 # --- what re-linking writes ---------------------------------------------------------------------
 
 
+# Whether a link that counts is left on an email once write_email_links has replaced its links of
+# one kind (by hand or not) in both tables: a link of the other kind that counts, or a counted new
+# link whose contact (or organization) has no row of the other kind (that row stays, and the new one
+# is not written).
+_HAS_LINK_AFTER = (
+    "CASE WHEN EXISTS (SELECT 1 FROM email_contacts WHERE email_id = :id AND is_manual != :contacts_manual "
+    "AND is_proposed = 0) OR EXISTS (SELECT 1 FROM email_orgs WHERE email_id = :id AND is_manual != :orgs_manual "
+    "AND is_proposed = 0) OR :counted_contacts > (SELECT count(*) FROM email_contacts WHERE email_id = :id "
+    "AND is_manual != :contacts_manual AND {contacts}) OR :counted_orgs > (SELECT count(*) FROM email_orgs "
+    "WHERE email_id = :id AND is_manual != :orgs_manual AND {orgs}) THEN 1 ELSE 0 END"
+)
+
+
 def write_email_links(
     db: Database,
     email_id: int,
@@ -410,51 +423,84 @@ def write_email_links(
 ) -> None:
     """New links for one email. ``contacts_manual``: they are the contacts its owner chose by hand (the
     same contacts, with the engine's words), which replace the hand-made rows and nothing else; the
-    same for ``orgs`` and ``orgs_manual``."""
+    same for ``orgs`` and ``orgs_manual``.
+
+    The email row is written once, with its ``has_link`` as the links will leave it (where this
+    connection may write it: see ``Database.kept_flag``); the links are then changed in place (rows
+    that stay are updated, not deleted and added again), so that the database's own upkeep of that
+    flag finds nothing to change.
+    """
+    contact_rows = _link_rows(email_id, contacts, contacts_manual)
+    org_rows = _link_rows(email_id, orgs, orgs_manual)
+    counted_contacts = [row[1] for row in contact_rows if not row[8]]
+    counted_orgs = [row[1] for row in org_rows if not row[8]]
+    has_link = _HAS_LINK_AFTER.format(
+        contacts=db.in_json("contact_id", ":counted_contact_ids"), orgs=db.in_json("org_id", ":counted_org_ids")
+    )
     by, at, proposed = _cause_columns(deal_cause)
     db.execute(
-        "UPDATE emails SET deal_id = ?, deal_rule = ?, is_deal_manual = ?, needs_deal = ?, is_automated = ?, "
-        "link_verdict = ?, link_trace_json = ?, deal_caused_by = ?, deal_caused_utc = ?, is_deal_proposed = ? "
-        "WHERE id = ?",
-        (
-            deal_id,
-            deal_rule,
-            int(is_deal_manual),
-            int(needs_deal),
-            int(is_automated),
-            verdict,
-            trace_json,
-            by,
-            at,
-            proposed,
-            email_id,
-        ),
+        "UPDATE emails SET deal_id = :deal, deal_rule = :rule, is_deal_manual = :deal_manual, needs_deal = :needs, "
+        "is_automated = :automated, link_verdict = :verdict, link_trace_json = :trace, deal_caused_by = :by, "
+        f"deal_caused_utc = :at, is_deal_proposed = :proposed, has_link = {db.kept_flag('has_link', has_link)} "
+        "WHERE id = :id",
+        {
+            "deal": deal_id,
+            "rule": deal_rule,
+            "deal_manual": int(is_deal_manual),
+            "needs": int(needs_deal),
+            "automated": int(is_automated),
+            "verdict": verdict,
+            "trace": trace_json,
+            "by": by,
+            "at": at,
+            "proposed": proposed,
+            "id": email_id,
+            "contacts_manual": int(contacts_manual),
+            "orgs_manual": int(orgs_manual),
+            "counted_contacts": len(counted_contacts),
+            "counted_contact_ids": json.dumps(counted_contacts),
+            "counted_orgs": len(counted_orgs),
+            "counted_org_ids": json.dumps(counted_orgs),
+        },
     )
-    db.execute("DELETE FROM email_contacts WHERE email_id = ? AND is_manual = ?", (email_id, int(contacts_manual)))
+    # Every link that stays is written before any goes, so that no trigger sees an email left
+    # without a link for a moment.
+    _upsert_links(db, "email_contacts", "contact_id", contact_rows)
+    _upsert_links(db, "email_orgs", "org_id", org_rows)
+    _delete_links_but(db, "email_contacts", "contact_id", email_id, contact_rows, contacts_manual)
+    _delete_links_but(db, "email_orgs", "org_id", email_id, org_rows, orgs_manual)
+
+
+def _link_rows(
+    email_id: int, links: Sequence[tuple[int, str, str, str, LinkCause | None]], manual: bool
+) -> list[tuple]:
+    """The rows of a link table for ``links``: (email, contact or organization, address, rule, reason,
+    by hand, caused by, caused when, proposed)."""
+    return [
+        (email_id, key, address, rule, reason, int(manual), *_cause_columns(cause))
+        for key, address, rule, reason, cause in links
+    ]
+
+
+def _upsert_links(db: Database, table: str, key: str, rows: list[tuple]) -> None:
+    """Write ``rows`` into ``table``, changing a row of the same kind (by hand or not) in place; a
+    row of the other kind stays as it is, and the new row for its contact or organization is not written."""
     db.executemany(
-        "INSERT INTO email_contacts (email_id, contact_id, address, rule, reason, is_manual, caused_by, "
-        "caused_utc, is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-        [
-            (email_id, cid, address, rule, reason, int(contacts_manual), *_cause_columns(cause))
-            for cid, address, rule, reason, cause in contacts
-        ],
+        f"INSERT INTO {table} (email_id, {key}, address, rule, reason, is_manual, caused_by, caused_utc, "
+        f"is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (email_id, {key}) DO UPDATE SET "
+        "address = excluded.address, rule = excluded.rule, reason = excluded.reason, caused_by = excluded.caused_by, "
+        "caused_utc = excluded.caused_utc, is_proposed = excluded.is_proposed "
+        f"WHERE {table}.is_manual = excluded.is_manual",
+        rows,
     )
-    db.execute("DELETE FROM email_orgs WHERE email_id = ? AND is_manual = ?", (email_id, int(orgs_manual)))
-    insert_org_links(db, email_id, orgs, manual=orgs_manual)
 
 
-def insert_org_links(
-    db: Database, email_id: int, orgs: Sequence[tuple[int, str, str, str, LinkCause | None]], *, manual: bool = False
-) -> None:
-    if orgs:
-        db.executemany(
-            "INSERT INTO email_orgs (email_id, org_id, address, rule, reason, is_manual, caused_by, caused_utc, "
-            "is_proposed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            [
-                (email_id, oid, address, rule, reason, int(manual), *_cause_columns(cause))
-                for oid, address, rule, reason, cause in orgs
-            ],
-        )
+def _delete_links_but(db: Database, table: str, key: str, email_id: int, rows: list[tuple], manual: bool) -> None:
+    """Remove the email's links of one kind in ``table`` that ``rows`` do not name."""
+    db.execute(
+        f"DELETE FROM {table} WHERE email_id = ? AND is_manual = ? AND NOT ({db.in_json(key, '?')})",
+        (email_id, int(manual), json.dumps([row[1] for row in rows])),
+    )
 
 
 def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:

@@ -800,6 +800,63 @@ def m014_logins_and_relinks_for_owners(db: sqlite3.Connection) -> None:
     )
 
 
+# Whether a link that counts is left on an email, in the words of the triggers below.
+_NO_LINK_COUNTS_015 = """NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+                AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0)"""
+
+# The triggers that keep emails.has_link, for one link table.
+_LINK_COUNTED_TRIGGERS_015 = f"""
+        CREATE TRIGGER {{table}}_counted_added AFTER INSERT ON {{table}} WHEN NEW.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 1 WHERE id = NEW.email_id AND has_link = 0;
+        END;
+        CREATE TRIGGER {{table}}_counted_removed AFTER DELETE ON {{table}} WHEN OLD.is_proposed = 0
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND {_NO_LINK_COUNTS_015};
+        END;
+        CREATE TRIGGER {{table}}_counted_changed AFTER UPDATE OF email_id, is_proposed ON {{table}}
+        BEGIN
+            UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+                AND {_NO_LINK_COUNTS_015};
+            UPDATE emails SET has_link = 1 WHERE NEW.is_proposed = 0 AND id = NEW.email_id AND has_link = 0;
+        END;
+        """
+
+
+def m015_links_counted(db: sqlite3.Connection) -> None:
+    """Each email says whether it has a contact or organization link that counts for sharing (``has_link``).
+
+    The sharing law asked, for every email another user might see, whether a contact or an
+    organization link that counts exists: a look into ``email_contacts`` and ``email_orgs`` per
+    email. Counting a team's inbox of a million emails made 370,000 of them. Now the email carries
+    the answer, so the law reads the email's own columns and a team's count reads one narrow index
+    (``emails_visibility_facts``). The database keeps the flag right itself: triggers on both link
+    tables set it when a link that counts is added and clear it when the last one goes or becomes a
+    proposal, whoever writes the links. Capture and re-linking write it with the email, so that the
+    triggers find nothing left to do.
+
+    The index leads with the email's id, which no listing asks for by equality: led by the folder,
+    SQLite took it for listing pages too (a file that was never analyzed makes any index look
+    selective) and sorted a whole team's inbox for a page of 50. A count names it (INDEXED BY).
+    PostgreSQL's planner knows the data: its index leads with the folder (see its step).
+
+    (On PostgreSQL the migration also stores raw messages uncompressed; SQLite never compresses.)
+    """
+    script = """
+        ALTER TABLE emails ADD COLUMN has_link INTEGER NOT NULL DEFAULT 0;
+        UPDATE emails SET has_link = 1 WHERE id IN (SELECT email_id FROM email_contacts WHERE is_proposed = 0)
+            OR id IN (SELECT email_id FROM email_orgs WHERE is_proposed = 0);
+        """
+    for table in ("email_contacts", "email_orgs"):
+        script += _LINK_COUNTED_TRIGGERS_015.format(table=table)
+    script += """
+        CREATE INDEX emails_visibility_facts
+            ON emails(id, owner_id, folder, visibility, has_link, deal_id, is_deal_proposed, is_read, needs_deal);
+        """
+    run_script(db, script)
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -815,6 +872,7 @@ MIGRATIONS: list[Migration] = [
     ("012_ids_never_reused", m012_ids_never_reused),
     ("013_org_domains_and_replies", m013_org_domains_and_replies),
     ("014_logins_and_relinks_for_owners", m014_logins_and_relinks_for_owners),
+    ("015_links_counted", m015_links_counted),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,8 +25,9 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from pdmail.core.errors import UsageError
+from pdmail.store import logins_postgres
 from pdmail.store.db import Database as PostgresDatabase  # the PostgreSQL one; named for what it must be
-from pdmail.store.logins_postgres import check_may_set_up, m014_logins_and_row_security
+from pdmail.store.logins_postgres import check_may_set_up, ident, m014_logins_and_row_security, run
 from pdmail.store.migrations import LEDGER, MIGRATIONS, SCHEMA_VERSION, NewerSchema
 
 # The schema of SQLite migration 12, written once; see the module's docstring for what differs.
@@ -445,12 +446,116 @@ def m013_org_domains_and_replies(db: PostgresDatabase) -> None:
             db.execute(statement)
 
 
+_LINKS_COUNTED_015 = """
+ALTER TABLE {S}.emails ADD COLUMN has_link BIGINT NOT NULL DEFAULT 0
+;;
+UPDATE {S}.emails SET has_link = 1
+    WHERE id IN (SELECT email_id FROM {S}.email_contacts WHERE is_proposed = 0)
+       OR id IN (SELECT email_id FROM {S}.email_orgs WHERE is_proposed = 0)
+;;
+CREATE FUNCTION {S}.pdmail_keep_has_link() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.is_proposed = 0 THEN
+        UPDATE {S}.emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
+            AND NOT EXISTS (SELECT 1 FROM {S}.email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
+            AND NOT EXISTS (SELECT 1 FROM {S}.email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+    END IF;
+    IF TG_OP <> 'DELETE' AND NEW.is_proposed = 0 THEN
+        UPDATE {S}.emails SET has_link = 1 WHERE id = NEW.email_id AND has_link = 0;
+    END IF;
+    RETURN NULL;
+END
+$fn$
+;;
+CREATE TRIGGER pdmail_keep_has_link AFTER INSERT OR DELETE OR UPDATE OF email_id, is_proposed
+    ON {S}.email_contacts FOR EACH ROW EXECUTE FUNCTION {S}.pdmail_keep_has_link()
+;;
+CREATE TRIGGER pdmail_keep_has_link AFTER INSERT OR DELETE OR UPDATE OF email_id, is_proposed
+    ON {S}.email_orgs FOR EACH ROW EXECUTE FUNCTION {S}.pdmail_keep_has_link()
+;;
+REVOKE ALL ON FUNCTION {S}.pdmail_keep_has_link() FROM PUBLIC
+;;
+GRANT CREATE ON SCHEMA {S} TO {definer}
+;;
+ALTER FUNCTION {S}.pdmail_keep_has_link() OWNER TO {definer}
+;;
+REVOKE CREATE ON SCHEMA {S} FROM {definer}
+;;
+CREATE INDEX emails_visibility_facts
+    ON {S}.emails(folder, owner_id, visibility, has_link, deal_id, is_deal_proposed, is_read, needs_deal)
+;;
+ALTER TABLE {S}.raw_messages ALTER COLUMN data SET STORAGE EXTERNAL
+;;
+CREATE OR REPLACE FUNCTION {S}.pdmail_counts_link(p_email bigint) RETURNS boolean
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp
+AS $fn$ SELECT EXISTS (SELECT 1 FROM {S}.emails WHERE id = p_email AND visibility = 'shared' AND has_link = 1) $fn$
+;;
+ALTER POLICY pdmail_read ON {S}.emails USING ({email_law})
+;;
+ALTER POLICY pdmail_change ON {S}.emails USING ({email_law})
+"""
+
+# The definer functions of migration 14 that state the law on an email row: made again, reading has_link.
+_LAW_FUNCTIONS_015 = ("pdmail_sees_email", "pdmail_sees_thread", "pdmail_answered_elsewhere", "pdmail_sees_raw")
+
+
+def m015_links_counted(db: PostgresDatabase) -> None:
+    """As on SQLite (see :func:`pdmail.store.migrations.m015_links_counted`), with one trigger
+    function for both link tables.
+
+    The flag is the database's own bookkeeping: whoever may change a link changes the flag with it.
+    So the trigger function runs as the database's definer role, as the functions the policies call
+    do (with a search path of its own): a colleague re-linking mail they may see, or the mail
+    server's login storing mail through its functions, sets the flag of an email it may not update
+    itself. The guard on emails lets the definer through; a user's login still cannot set the flag.
+
+    The policies on emails, and the definer functions that state the law on an email row, then read
+    the flag as pdmail's own condition does (:func:`pdmail.visibility.sql_condition`), instead of
+    looking into both link tables for every shared email someone else owns.
+
+    Raw messages are also stored as they are from now on, out of line and uncompressed. Mail is
+    mostly base64 attachments and already-compressed files, which PostgreSQL's compression (pglz)
+    shrinks by a quarter at best, at a high price: storing the raw bytes was the dearest statement
+    of capture. Rows written before keep their form; both read alike.
+    """
+    schema = ident(db.scalar("SELECT current_schema()"))
+    definer = ident(db.scalar("SELECT role FROM pdmail_team_roles() WHERE kind = 'definer'"))
+    me = f"(SELECT {schema}.pdmail_me())"
+    email_law = (
+        f"owner_id = {me} OR (visibility = 'shared' AND ((deal_id IS NOT NULL AND is_deal_proposed = 0) "
+        "OR has_link = 1))"
+    )
+    run(db, _LINKS_COUNTED_015.format(S=schema, definer=definer, email_law=email_law))
+    run(db, _law_functions_reading_has_link(schema))
+
+
+def _law_functions_reading_has_link(schema: str) -> str:
+    """Migration 14's functions named in _LAW_FUNCTIONS_015, as CREATE OR REPLACE, with the law
+    reading has_link: the same arguments, results, owner and grants."""
+    law = (
+        f"(e.owner_id = (SELECT {schema}.pdmail_me()) OR (e.visibility = 'shared' AND ("
+        "(e.deal_id IS NOT NULL AND e.is_deal_proposed = 0) OR e.has_link = 1)))"
+    )
+    made = []
+    for statement in logins_postgres.FUNCTIONS.split("\n;;\n"):
+        header = statement.strip().split("(", 1)[0]
+        if header.removeprefix("CREATE FUNCTION {S}.") in _LAW_FUNCTIONS_015:
+            text = statement.strip().replace("CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1)
+            made.append(text.replace("{S}", schema).replace("LAW", law))
+    if len(made) != len(_LAW_FUNCTIONS_015):
+        raise RuntimeError("migration 15 did not find every function of migration 14 that states the law")
+    return "\n;;\n".join(made)
+
+
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline.
 STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     1: m001_baseline,
     **{n: None for n in range(2, 13)},
     13: m013_org_domains_and_replies,
     14: m014_logins_and_row_security,
+    15: m015_links_counted,
 }
 # From this migration on the tables belong to a role of their own, with forced row-level security:
 # a later step runs as their owner with the policies lifted for its own transaction.

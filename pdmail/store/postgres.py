@@ -31,6 +31,9 @@ from pdmail.store.logins_postgres import CAPTURE_ROLE
 # they do on SQLite, so a check-then-insert (dedupe, threading) never races another writer. Readers
 # are never held up. (The number spells "pdmail" in ASCII, to stay clear of other programs' keys.)
 WRITE_LOCK_KEY = 0x70646D61696C
+# The line that writers of many messages (sync, a folder of mail, a rescan) wait in, one at a time,
+# before they wait for the write lock: see PostgresDatabase._begin. ("pdmaim": the next number.)
+BULK_QUEUE_KEY = WRITE_LOCK_KEY + 1
 # Class of the session-level advisory locks that keep one sync per account (the account id is the key).
 SYNC_LOCK_CLASS = 0x7064
 # A test build's switch: pdmail's own visibility condition off, the policies alone decide (see visible()).
@@ -88,14 +91,17 @@ class Row(tuple):
 
 
 @lru_cache(maxsize=512)
-def _row_class(names: tuple[str, ...]) -> type[Row]:
-    return type("Row", (Row,), {"__slots__": (), "_names": {n: i for i, n in enumerate(names)}})
+def _row_class(names: tuple[bytes, ...]) -> type[Row]:
+    columns = {name.decode(): i for i, name in enumerate(names)}
+    return type("Row", (Row,), {"__slots__": (), "_names": columns})
 
 
 def _row_factory(cursor):
-    names = tuple(d.name for d in cursor.description or ())
-    cls = _row_class(names)
-    return lambda values: cls(values)
+    """The row class of a result, by its column names as the server sent them: read straight from
+    the result, as a statement runs for every few milliseconds of a bulk write."""
+    result = cursor.pgresult
+    count = result.nfields if result is not None else 0
+    return _row_class(tuple(result.fname(i) for i in range(count)) if count else ())
 
 
 # --- the connection -------------------------------------------------------------------------------
@@ -114,6 +120,8 @@ class PostgresDatabase(Database):
         self.read_only = None
         self._depth = 0
         self._flat = False
+        self._bulk = False
+        self._bulk_commits = 0
         self._roles: dict[str, str] | None = None
         self._capture: bool | None = None
         import psycopg
@@ -159,6 +167,23 @@ class PostgresDatabase(Database):
         return self.conn.info.transaction_status != TransactionStatus.IDLE
 
     def _begin(self) -> None:
+        """Start a write transaction: wait for the write lock, and hold it until commit.
+
+        Writers of many messages wait in a line of their own first, and only the first of that line
+        waits for the write lock itself. The write lock is granted in turn, so without that line a
+        message piped by the mail server would wait behind a batch of every sync running; with it,
+        behind two at most (the one writing and the one next in line).
+        """
+        if not self._bulk:
+            self._begin_and_lock()
+            return
+        self.execute("SELECT pg_advisory_lock(?)", (BULK_QUEUE_KEY,))
+        try:
+            self._begin_and_lock()
+        finally:
+            self._leave_queue()
+
+    def _begin_and_lock(self) -> None:
         self.execute("BEGIN")
         try:
             self.execute("SELECT pg_advisory_xact_lock(?)", (WRITE_LOCK_KEY,))
@@ -166,8 +191,30 @@ class PostgresDatabase(Database):
             self._rollback()  # the transaction is aborted: nothing more may run on it
             raise
 
+    def _leave_queue(self) -> None:
+        try:
+            self.conn.execute("SELECT pg_advisory_unlock(%s)", (BULK_QUEUE_KEY,))
+        except self._errors.OperationalError:
+            pass  # the connection is gone, and the session's locks with it
+
     def _commit(self) -> None:
         self.execute("COMMIT")
+        if self._bulk:
+            self._bulk_commits += 1
+            if self._bulk_commits & (self._bulk_commits - 1) == 0:  # the 1st, 2nd, 4th, 8th...
+                self._plan_again()
+
+    def _plan_again(self) -> None:
+        """Forget this session's prepared statements, so that the next batches plan them anew.
+
+        A statement run often is prepared, and PostgreSQL then keeps one plan for it. Made while the
+        first messages went into a new database, that plan reads the whole of what were tiny tables
+        (the duplicate check, the thread lookups): at 10,000 messages every lookup walks 10,000 rows.
+        Planned again after the 1st, 2nd, 4th, 8th... commit of a bulk write, a plan is used while
+        the tables it reads grow to twice their size at most, and indexes are used as soon as they
+        pay. (psycopg forgets its own record of them on seeing this statement.)
+        """
+        self.execute("DEALLOCATE ALL")
 
     def _rollback(self) -> None:
         try:
@@ -177,12 +224,17 @@ class PostgresDatabase(Database):
 
     @contextmanager
     def bulk_writes(self, *, refetchable: bool = False) -> Iterator[Database]:
-        """A sync (whose mail the server keeps) may skip waiting for the commit record to be flushed."""
+        """Writing many messages: the transactions wait in the line of such writers (see :meth:`_begin`),
+        statements are planned again as the tables grow (see :meth:`_plan_again`), and a sync (whose
+        mail the server keeps) may skip waiting for the commit record to be flushed."""
         if refetchable:
             self.execute("SET synchronous_commit = off")
+        outer = self._bulk, self._bulk_commits
+        self._bulk, self._bulk_commits = True, 0
         try:
             yield self
         finally:
+            self._bulk, self._bulk_commits = outer
             if refetchable:
                 self.execute("RESET synchronous_commit")
 
@@ -207,11 +259,14 @@ class PostgresDatabase(Database):
     def text_list(self, value: str, source: str, order: str) -> str:
         return f"(SELECT string_agg({value}, chr(10) ORDER BY {order}) FROM {source})"
 
-    def index_for_search(self, email_id: int, subject: str, body_text: str, addresses: str) -> None:
-        self.execute(
-            "INSERT INTO email_search (email_id, words) VALUES (?, CAST(? AS tsvector))",
-            (email_id, search_words.document((subject, body_text, addresses))),
-        )
+    cuts_search_words = False
+
+    def index_for_search(
+        self, email_id: int, subject: str, body_text: str, addresses: str, *, document: str | None = None
+    ) -> None:
+        if document is None:
+            document = search_words.document((subject, body_text, addresses))
+        self.execute("INSERT INTO email_search (email_id, words) VALUES (?, CAST(? AS tsvector))", (email_id, document))
 
     def search_condition(self, column: str, marker: str) -> str:
         return f"{column} IN (SELECT email_id FROM email_search WHERE words @@ CAST({marker} AS tsquery))"
@@ -265,6 +320,13 @@ class PostgresDatabase(Database):
         if os.environ.get(POLICIES_ONLY_SWITCH) == "1" and self.login_user_id() is not None:
             return "TRUE"
         return super().visible(alias)
+
+    def kept_flag(self, column: str, value: str) -> str:
+        """Only an email's owner (and the operator) may change more than its links (the guard on
+        emails): on anyone else's email the flag is left as it is, for the database's triggers to set
+        as the links change."""
+        operator = "(SELECT pg_has_role(current_user, role, 'USAGE') FROM pdmail_team_roles() WHERE kind = 'tables')"
+        return f"CASE WHEN owner_id = (SELECT pdmail_me()) OR {operator} THEN {value} ELSE {column} END"
 
     def team_roles(self) -> dict[str, str]:
         """This database's own roles by kind: tables, users, definer, capture, operator."""
@@ -430,14 +492,22 @@ def _configure(conn) -> None:
     conn.adapters.register_loader("numeric", NumericAsNumber)
 
 
-def _wait_for_writers_as_sqlite_does(db: PostgresDatabase) -> None:
-    """Wait for another writer's lock as long as SQLite would (``PDMAIL_BUSY_TIMEOUT``), then fail as busy.
+def _session_settings(db: PostgresDatabase) -> None:
+    """Settings of pdmail's sessions, in one round trip.
 
-    Without a limit a mail server's pipe would wait behind a long writer until the mail server
-    itself gives up, and the message's fate would be its choice. PostgreSQL's ``lock_timeout`` of 0
-    means waiting forever, so the shortest wait is a millisecond.
+    Waiting for another writer's lock: as long as SQLite would (``PDMAIL_BUSY_TIMEOUT``), then fail
+    as busy. Without a limit a mail server's pipe would wait behind a long writer until the mail
+    server itself gives up, and the message's fate would be its choice. PostgreSQL's
+    ``lock_timeout`` of 0 means waiting forever, so the shortest wait is a millisecond.
+
+    No JIT compilation: pdmail's queries read a page of rows through an index, and compiling
+    one to machine code costs more than running it (75 ms for an inbox page of a million emails,
+    over 400 ms for a count).
     """
-    db.execute("SELECT set_config('lock_timeout', ?, false)", (f"{max(1, round(busy_timeout() * 1000))}ms",))
+    db.execute(
+        "SELECT set_config('lock_timeout', ?, false), set_config('jit', 'off', false)",
+        (f"{max(1, round(busy_timeout() * 1000))}ms",),
+    )
 
 
 def _blank(db: PostgresDatabase) -> bool:
@@ -462,7 +532,7 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
     _configure(conn)
     db = PostgresDatabase(conn, url)
     try:
-        _wait_for_writers_as_sqlite_does(db)
+        _session_settings(db)
         if not create and _blank(db):
             raise UsageError(f"no pdmail database at {label} yet; create one with `pdmail init`")
         migrations_postgres.migrate(db)

@@ -43,13 +43,44 @@ def document(fields: Iterable[str]) -> str:
     """The ``tsvector`` of an email's fields, written out: each word with its positions.
 
     A gap of one position between fields keeps a phrase from matching across two of them, as
-    FTS5's columns do.
+    FTS5's columns do. A word is letters and digits only, so it is quoted without escaping.
     """
+    cut = [words(field) for field in fields]
+    if _within_limits(cut):
+        return _written(_positions(cut))
+    return _written(_positions_capped(cut))
+
+
+def _within_limits(cut: list[list[str]]) -> bool:
+    """Whether no limit of ``tsvector`` can be reached: positions below MAX_POSITION, no word longer
+    than MAX_WORD_BYTES and the whole under MAX_DOCUMENT_BYTES, counted generously (each character
+    as 4 bytes). Nearly every email is; the rest take the slower, careful path."""
+    count = sum(map(len, cut)) + len(cut)
+    if count >= MAX_POSITION:
+        return False
+    longest = max((len(max(ws, key=len)) for ws in cut if ws), default=0)
+    letters = sum(len(w) for ws in cut for w in ws)
+    return 4 * longest <= MAX_WORD_BYTES and 4 * letters + 10 * count <= MAX_DOCUMENT_BYTES
+
+
+def _positions(cut: list[list[str]]) -> dict[str, list[int]]:
+    positions: dict[str, list[int]] = {}
+    start = 1
+    for ws in cut:
+        add = positions.setdefault
+        for position, word in enumerate(ws, start):
+            add(word, []).append(position)
+        start += len(ws) + 1
+    return {word: at[:MAX_POSITIONS_PER_WORD] for word, at in positions.items()}
+
+
+def _positions_capped(cut: list[list[str]]) -> dict[str, list[int]]:
+    """Positions kept within every limit of ``tsvector``, word by word."""
     positions: dict[str, list[int]] = {}
     size = 0
     position = 0
-    for field in fields:
-        for word in words(field):
+    for ws in cut:
+        for word in ws:
             position += 1
             seen = positions.get(word)
             if seen is None:
@@ -62,7 +93,20 @@ def document(fields: Iterable[str]) -> str:
                 seen.append(min(position, MAX_POSITION))
                 size += 2
         position += 1
-    return " ".join(f"{_quoted(word)}:{','.join(map(str, at))}" for word, at in positions.items())
+    return positions
+
+
+_NUMBERS = [str(n) for n in range(MAX_POSITION + 1)]
+
+
+def _written(positions: dict[str, list[int]]) -> str:
+    numbers = _NUMBERS
+    return " ".join(
+        [
+            f"'{word}':{numbers[at[0]]}" if len(at) == 1 else f"'{word}':{','.join([numbers[p] for p in at])}"
+            for word, at in positions.items()
+        ]
+    )
 
 
 def query(phrases: Sequence[Sequence[str]]) -> str:

@@ -55,11 +55,12 @@ class Downloaded:
 
 _reader_factory: Callable[[], MailSource] | None = None  # in a download process: how to open its reader
 _reader: MailSource | PdmailError | None = None  # its reader, or why it could not log in
+_cut_words = False  # in a download process: whether to cut the full-text words too (see parse_raws)
 
 
-def _init_downloader(factory: Callable[[], MailSource]) -> None:
-    global _reader_factory, _reader
-    _reader_factory, _reader = factory, None
+def _init_downloader(factory: Callable[[], MailSource], cut_words: bool = False) -> None:
+    global _reader_factory, _reader, _cut_words
+    _reader_factory, _reader, _cut_words = factory, None, cut_words
     become_helper()
 
 
@@ -75,11 +76,12 @@ def _download_and_parse(uids: list[int]) -> list[Downloaded]:
             _reader = exc
     if isinstance(_reader, Exception):
         return [Downloaded(uid, handed_back=True) for uid in uids]
-    return _each_uid(uids, list(_reader.fetch(uids)))
+    return _each_uid(uids, list(_reader.fetch(uids)), _cut_words)
 
 
-def _each_uid(uids: list[int], fetched: list[Fetched]) -> list[Downloaded]:
-    by_uid = dict(zip((f.uid for f in fetched), zip(fetched, parse_raws([f.raw for f in fetched]))))
+def _each_uid(uids: list[int], fetched: list[Fetched], cut_words: bool) -> list[Downloaded]:
+    parsed = parse_raws([f.raw for f in fetched], cut_words=cut_words)
+    by_uid = dict(zip((f.uid for f in fetched), zip(fetched, parsed)))
     return [Downloaded(uid, *by_uid[uid]) if uid in by_uid else Downloaded(uid) for uid in uids]
 
 
@@ -91,13 +93,21 @@ class Downloads:
     """
 
     def __init__(
-        self, source: MailSource, factory: Callable[[], MailSource], uids: list[int], workers: int, *, batch: int
+        self,
+        source: MailSource,
+        factory: Callable[[], MailSource],
+        uids: list[int],
+        workers: int,
+        *,
+        batch: int,
+        cut_words: bool = False,
     ) -> None:
         self.source = source
         self.uids = uids
         self.batch = batch
+        self.cut_words = cut_words
         self.helpers: ParsePool[int] = ParsePool(
-            workers, _download_and_parse, _init_downloader, (factory,), local_work=self._download_here
+            workers, _download_and_parse, _init_downloader, (factory, cut_words), local_work=self._download_here
         )
 
     def __iter__(self) -> Iterator[Batch]:
@@ -106,7 +116,7 @@ class Downloads:
             got = list(islice(downloaded, len(chunk)))
             back = [d.uid for d in got if d.handed_back]
             if back:  # those processes could not log in: download these over our connection
-                own = {d.uid: d for d in _each_uid(back, list(self.source.fetch(back)))}
+                own = {d.uid: d for d in _each_uid(back, list(self.source.fetch(back)), self.cut_words)}
                 got = [own[d.uid] if d.handed_back else d for d in got]
             fetched = [d.fetched for d in got if d.fetched is not None]
             parsed = [d.parsed for d in got if d.fetched is not None]
@@ -114,7 +124,7 @@ class Downloads:
 
     def _download_here(self, uids: list[int]) -> list[Downloaded]:
         """A task its helper has not done when its turn comes: downloaded over this run's connection."""
-        return _each_uid(uids, list(self.source.fetch(uids)))
+        return _each_uid(uids, list(self.source.fetch(uids)), self.cut_words)
 
     def close(self) -> None:
         self.helpers.close()

@@ -15,6 +15,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 from pdmail.capture.batch_writer import write_batch, write_message
 from pdmail.capture.parse_pool import PARALLEL_BYTES, ParsePool, parse_raws
@@ -549,10 +550,11 @@ class AccountSync:
         factory = reader(folder.name, selected.uidvalidity) if reader and big else None
         parser = None
         feed: Downloads | _Prefetch
+        cut_words = not self.db.cuts_search_words
         if factory is not None and workers > 1:
-            feed = Downloads(self.source, factory, uids, workers, batch=self.options.batch)
+            feed = Downloads(self.source, factory, uids, workers, batch=self.options.batch, cut_words=cut_words)
         else:  # downloaded here, by a thread; parsed by helpers only when there are several
-            parser = ParsePool(workers if big and workers > 1 else 0, parse_raws)
+            parser = ParsePool(workers if big and workers > 1 else 0, partial(parse_raws, cut_words=cut_words))
             feed = _Prefetch(self.source, parser, chunks(uids, self.options.batch))
         done = 0
         try:

@@ -45,8 +45,8 @@ class BatchFacts:
     def read(cls, db: Database, planned: Iterable[Planned]) -> BatchFacts:
         """One query per kind of key and owner, for every message ``planned``.
 
-        The mail server's login on a team server reads no mail (``db.capture_only``): it learns
-        nothing of the users' mail here, and each message asks the database's capture functions.
+        The mail server's login on a team server reads no mail (``db.capture_only``): the store asks
+        the database's capture functions instead, which say which of these keys exist and nothing more.
         """
         facts = cls()
         by_owner: dict[int, list[Planned]] = {}
@@ -55,8 +55,6 @@ class BatchFacts:
         addresses: set[str] = set()
         for owner_id, messages in by_owner.items():
             addresses.update(a for p in messages for a in _addresses(p.parsed))
-            if db.capture_only:
-                continue
             fingerprints = {p.fingerprint for p in messages if p.fingerprint}
             own_ids = {p.parsed.message_id_norm for p in messages if p.parsed.message_id_norm}
             thread_ids = {i for p in messages for i in _thread_ids(p.parsed)}

@@ -445,12 +445,23 @@ def m013_org_domains_and_replies(db: PostgresDatabase) -> None:
             db.execute(statement)
 
 
+def m016_outbox_drafts(db: PostgresDatabase) -> None:
+    """SQLite's migration 16: the outbox keeps drafts (its ids are an identity, never given twice)."""
+    db.execute("ALTER TABLE outbox DROP CONSTRAINT outbox_status_check")
+    db.execute(
+        "ALTER TABLE outbox ADD CONSTRAINT outbox_status_check "
+        "CHECK (status IN ('draft', 'queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled'))"
+    )
+
+
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline.
 STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     1: m001_baseline,
     **{n: None for n in range(2, 13)},
     13: m013_org_domains_and_replies,
     14: m014_logins_and_row_security,
+    15: None,  # made alongside migration 16; it changes nothing here
+    16: m016_outbox_drafts,
 }
 # From this migration on the tables belong to a role of their own, with forced row-level security:
 # a later step runs as their owner with the policies lifted for its own transaction.

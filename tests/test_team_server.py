@@ -443,6 +443,7 @@ def test_a_draft_is_its_owners_alone_and_leaves_no_bytes_behind(team):
     assert team.superuser_sql("SELECT count(*) FROM outbox") == [(0,)]
     assert team.superuser_sql("SELECT count(*) FROM raw_messages") == [(0,)]
 
+
 # --- the mail server's pipe ---------------------------------------------------------------------------
 
 CAPTURE = "capture@bcc.northwind.example"

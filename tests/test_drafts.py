@@ -258,3 +258,18 @@ def test_outbox_edit_opens_only_a_draft_and_only_on_a_terminal(desk, smtp):
     sent = next(i for i in ok_json("outbox", "--all") if i["status"] == "sent")
     done = run("outbox", "edit", sent["id"], env=env)
     assert done.returncode == 2 and "only a draft can be edited" in done.stderr
+
+
+def test_a_mistyped_address_is_told_before_anything_is_lost(desk, smtp):
+    env, seen = desk
+    talk = Conversation("send", env=env | {"SET": "To: ana@acme..example|Subject: Quote", "WRITE": "Long text.\n"})
+    talk.read_until(ASK)
+    talk.type("s")
+    assert "'ana@acme..example' is not an email address; nothing was sent or saved yet" in talk.read_until(ASK)
+    talk.type("e")  # the editor opens again on what was written
+    talk.read_until(ASK)
+    talk.type("q")
+    code, shown = talk.finish()
+    assert code == 0, shown
+    assert buffers(seen)[1].split("\n\n", 1)[1] == "Long text.\n"
+    assert ok_json("outbox", "--all") == [] and smtp.messages == []

@@ -137,14 +137,19 @@ def send(
         account=account,
     )
     if body is None and body_file is None and template is None and _on_terminal():
-        choice, written = _write_in_editor(s, *_first_buffer(s, outbox.prefill(s.db, s.user, req)))
+        from pdmail.send import drafts
+
+        def check(written, choice: str) -> None:
+            tried = _with_written(req, written)
+            outbox.outbox_fields(s.db, s.user, tried, _clock(), unfinished=choice == "draft")
+
+        text, said = _first_buffer(s, outbox.prefill(s.db, s.user, req))
+        choice, written = _write_in_editor(s, text, said, check)
         if choice == "quit" or written is None:
             s.info("Discarded; nothing was sent or saved.")
             return
-        req.to, req.cc, req.subject, req.body = written.to, written.cc, written.subject, written.body
+        req = _with_written(req, written)
         if choice == "draft":
-            from pdmail.send import drafts
-
             item = drafts.save(s.db, s.user, req, _clock())
             s.emit(item.to_json(), f"{item.id}")
             s.info(f"Saved as draft {item.id}; `pdmail outbox edit {item.id}` opens it again.")
@@ -155,6 +160,13 @@ def send(
 
 def _on_terminal() -> bool:
     return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _with_written(req, written):
+    """The request with what the person wrote in the editor: its To, Cc, Subject and text."""
+    from dataclasses import replace
+
+    return replace(req, to=written.to, cc=written.cc, subject=written.subject, body=written.body)
 
 
 def _read_body_file(path: Path) -> str:
@@ -189,12 +201,13 @@ CHOICES = "[s]end, [e]dit again, save as [d]raft or [q]uit without saving"
 CHOICES_UNREADABLE = "[e]dit again or [q]uit without saving"
 
 
-def _write_in_editor(s: Session, text: str, said: str | None):
+def _write_in_editor(s: Session, text: str, said: str | None, check):
     """(what the person chose: "send", "draft" or "quit"; the message as written, None after quit).
 
     The buffer holds To, Cc and Subject above an instruction comment and the body. After each edit
-    a question: send, edit again, save as a draft or quit without saving. A message with no To can
-    be kept as a draft but not sent: the question is asked again, so nothing written is lost.
+    a question: send, edit again, save as a draft or quit without saving. ``check(written, choice)``
+    composes the message without keeping it and raises what would refuse it (a mistyped address, a
+    message without a To to send): the question is asked again, so nothing written is lost.
     """
     from pdmail.core.errors import UsageError
     from pdmail.send import editor_buffer
@@ -214,7 +227,13 @@ def _write_in_editor(s: Session, text: str, said: str | None):
                 s.warn("the To line is empty: [e]dit again to add a recipient, or save it as a [d]raft")
                 continue
             if answer in ("s", "d") and written is not None:
-                return ("send" if answer == "s" else "draft"), written
+                choice = "send" if answer == "s" else "draft"
+                try:
+                    check(written, choice)
+                except UsageError as exc:
+                    s.warn(f"{exc.message}; nothing was sent or saved yet")
+                    continue
+                return choice, written
             if answer == "q":
                 return "quit", None
             if answer == "e":
@@ -373,18 +392,22 @@ def outbox_edit(
         $ pdmail outbox edit 4
     """
     from pdmail.core.errors import UsageError
-    from pdmail.send import drafts, editor_buffer
+    from pdmail.send import drafts, editor_buffer, outbox
 
     opened = drafts.open_draft(s.db, s.user, item_id)
     if not _on_terminal():
         raise UsageError(f"`pdmail outbox edit {item_id}` opens $EDITOR and asks what to do next: run it on a terminal")
+
+    def check(written, choice: str) -> None:
+        tried = _with_written(opened.request, written)
+        outbox.outbox_fields(s.db, s.user, tried, _clock(), unfinished=choice == "draft")
+
     text = editor_buffer.buffer(to=opened.to, cc=opened.cc, subject=opened.subject, body=opened.body)
-    choice, written = _write_in_editor(s, text, None)
+    choice, written = _write_in_editor(s, text, None, check)
     if choice == "quit" or written is None:
         s.info(f"Draft {item_id} is as it was.")
         return
-    req = opened.request
-    req.to, req.cc, req.subject, req.body = written.to, written.cc, written.subject, written.body
+    req = _with_written(opened.request, written)
     if choice == "draft":
         item = drafts.save(s.db, s.user, req, _clock(), draft_id=item_id)
         s.emit(item.to_json(), f"{item.id}")

@@ -1,4 +1,4 @@
--- user_version 15
+-- user_version 16
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -240,8 +240,8 @@ CREATE TABLE orgs (
             name TEXT NOT NULL,
             created_utc TEXT NOT NULL
         );
-CREATE TABLE outbox (
-            id INTEGER PRIMARY KEY,
+CREATE TABLE "outbox" (
+            id INTEGER PRIMARY KEY AUTOINCREMENT,
             owner_id INTEGER NOT NULL REFERENCES users(id),
             account_id INTEGER NOT NULL,  -- no foreign key: removing an account must not erase its history
             raw_sha256 TEXT NOT NULL REFERENCES raw_messages(sha256),
@@ -255,7 +255,7 @@ CREATE TABLE outbox (
             reply_to_email_id INTEGER REFERENCES emails(id),
             due_utc TEXT NOT NULL,
             status TEXT NOT NULL DEFAULT 'queued'
-                CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled')),
+                CHECK (status IN ('draft', 'queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled')),
             attempts INTEGER NOT NULL DEFAULT 0,
             last_error TEXT,
             claimed_by TEXT,

@@ -1,5 +1,6 @@
 """Writing a message in $EDITOR: a buffer with To, Cc and Subject, an instruction comment and, for a
-reply, the original quoted; after the editor, a question: send, edit again or discard.
+reply, the original quoted; after the editor, a question: send, edit again, save as a draft or quit
+(drafts themselves: tests/test_drafts.py).
 
 The real `pdmail` runs on a pseudo-terminal; EDITOR is a small script that records each buffer it was
 given and writes what the test says. Messages are scheduled (`--at`), so nothing leaves the machine.
@@ -81,7 +82,7 @@ def test_a_new_message_opens_with_its_headers_and_is_sent_when_chosen(desk):
     env, seen, _ = desk
     env = env | {"SET": "Cc: ken@cust.example|Subject: Delivery dates", "WRITE": "Hello Ana,\nMarch it is.\n"}
     talk = Conversation("send", "--account", "smtp", "--to", "ana@acme.example", "--at", LATER, env=env)
-    assert "[s]end, [e]dit again or [d]iscard?" in talk.read_until("iscard? ")
+    assert "[s]end, [e]dit again, save as [d]raft or [q]uit without saving?" in talk.read_until("saving? ")
     talk.type("s")
     code, shown = talk.finish()
     assert code == 0, shown
@@ -100,9 +101,9 @@ def test_a_reply_quotes_the_original_and_can_be_edited_again_before_it_goes(desk
     env, seen, reply_to = desk
     env = env | {"WRITE": "Yes, March works.\n"}
     talk = Conversation("send", "--account", "smtp", "--reply-to", reply_to, "--at", LATER, env=env)
-    talk.read_until("iscard? ")
+    talk.read_until("saving? ")
     talk.type("e")  # the editor opens again on what was written
-    talk.read_until("iscard? ")
+    talk.read_until("saving? ")
     talk.type("s")
     code, shown = talk.finish()
     assert code == 0, shown
@@ -115,16 +116,16 @@ def test_a_reply_quotes_the_original_and_can_be_edited_again_before_it_goes(desk
     assert (queued["subject"], queued["recipients"]) == ("Re: Arms", ["ada@acme.example"])
 
 
-def test_discarding_sends_nothing_and_an_untouched_reply_is_empty(desk):
+def test_quitting_sends_nothing_and_an_untouched_reply_is_empty(desk):
     env, _seen, reply_to = desk
     talk = Conversation("send", "--account", "smtp", "--to", "ana@acme.example", "--at", LATER, env=env | {
         "SET": "Subject: Draft", "WRITE": "Not this one.\n"})  # fmt: skip
-    talk.read_until("iscard? ")
-    talk.type("d")
+    talk.read_until("saving? ")
+    talk.type("q")
     code, shown = talk.finish()
-    assert code == 0 and "Discarded; nothing was sent." in shown
+    assert code == 0 and "Discarded; nothing was sent or saved." in shown
     code, shown = Conversation("send", "--account", "smtp", "--reply-to", reply_to, env=env).finish()
-    assert code == 2 and "the message is empty; nothing was sent" in shown
+    assert code == 2 and "the message is empty; nothing was sent or saved" in shown
     assert json.loads(ok("outbox", "--json", "--all")) == []
 
 

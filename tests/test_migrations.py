@@ -371,3 +371,31 @@ def test_emails_of_an_older_file_say_whether_a_link_counts(db_path):
         db.execute("UPDATE email_orgs SET is_proposed = 0 WHERE email_id = ?", (proposed,))
     assert db.scalar("SELECT has_link FROM emails WHERE id = ?", (proposed,)) == 1
     db.close()
+
+
+def test_the_outbox_of_an_older_file_keeps_its_messages_and_takes_drafts(db_path):
+    """Migration 016: outbox rows keep their ids and fields; a draft may be stored, and a deleted
+    draft's id is never given to another message."""
+    conn = old_database(db_path, _before("016_outbox_drafts"))
+    _, sha = old_email(conn, b"Subject: queued\r\n\r\nbody\r\n")
+    outbox_row = (
+        "INSERT INTO outbox (owner_id, account_id, raw_sha256, message_id, token, envelope_from, recipients_json, "
+        "subject, due_utc, status, created_utc) VALUES (1, 1, ?, ?, ?, 'maria@northwind.example', "
+        "'[\"ana@acme.example\"]', 'Quote', '2030-01-02T09:00:00Z', ?, 'x')"
+    )
+    queued = conn.execute(outbox_row, (sha, "m1@x", "a" * 32, "queued")).lastrowid
+    with pytest.raises(sqlite3.IntegrityError):
+        conn.execute(outbox_row, (sha, "m2@x", "b" * 32, "draft"))
+    conn.close()
+
+    db = open_db(db_path)
+    row = db.one("SELECT id, status, subject, recipients_json FROM outbox")
+    assert tuple(row) == (queued, "queued", "Quote", '["ana@acme.example"]')
+    with db.tx():
+        draft = db.execute(outbox_row, (sha, "m2@x", "b" * 32, "draft")).lastrowid
+        db.execute("DELETE FROM outbox WHERE id = ?", (draft,))
+        after = db.execute(outbox_row, (sha, "m3@x", "c" * 32, "draft")).lastrowid
+    assert (draft, after) == (queued + 1, queued + 2)
+    assert db.all("PRAGMA foreign_key_check") == []
+    db.close()
+    assert dump_schema(db_path) == SNAPSHOT.read_text()

@@ -107,6 +107,7 @@ NO_EMAIL_ACCESS = {
     "account test",
     "sync",
     "outbox list",
+    "outbox edit",
     "outbox cancel",
     "outbox retry",
     "template add",

@@ -412,6 +412,38 @@ def test_the_policies_only_switch_leaves_the_law_to_the_database(team, monkeypat
     assert team.json(SAM, "inbox", "--team", "--folder", "all") == []
 
 
+def test_a_draft_is_its_owners_alone_and_leaves_no_bytes_behind(team):
+    """The outbox policy holds drafts too: another login neither reads nor changes one, even with SQL,
+    and its owner's discarding deletes its bytes through the database's own check."""
+    from datetime import UTC, datetime
+
+    from pdmail.send import drafts
+    from pdmail.send.outbox import SendRequest
+    from pdmail.store import open_db
+    from pdmail.store.users import find_user
+
+    team.ok(MARIA, "account", "add", "work", "--address", MARIA, "--imap-host", "127.0.0.1", "--smtp-host",
+            "127.0.0.1", "--password-env", "PDMAIL_TEAM_UNUSED")  # fmt: skip
+    db = open_db(team.url(MARIA))
+    try:
+        request = SendRequest(to=["ana@acme.example"], subject="Quote", body="Hello Ana.\n")
+        draft = drafts.save(db, find_user(db, MARIA), request, datetime.now(UTC)).id
+    finally:
+        db.close()
+    assert [(i["id"], i["status"]) for i in team.json(MARIA, "outbox")] == [(draft, "draft")]
+    assert team.json(SAM, "outbox", "--all") == []
+    for args in (("outbox", "cancel", draft), ("outbox", "retry", draft)):
+        assert team.run(SAM, *args).exit_code == 4
+    with team.connect(SAM) as conn:
+        assert conn.execute("SELECT count(*) FROM outbox").fetchone() == (0,)
+        assert conn.execute("UPDATE outbox SET status = 'queued'").rowcount == 0
+        assert conn.execute("DELETE FROM outbox").rowcount == 0
+    assert team.superuser_sql("SELECT status FROM outbox") == [("draft",)]
+    team.ok(MARIA, "outbox", "cancel", draft)
+    assert team.superuser_sql("SELECT count(*) FROM outbox") == [(0,)]
+    assert team.superuser_sql("SELECT count(*) FROM raw_messages") == [(0,)]
+
+
 # --- the mail server's pipe ---------------------------------------------------------------------------
 
 CAPTURE = "capture@bcc.northwind.example"

@@ -103,13 +103,15 @@ def send(
 
     The message is stored as your outgoing email and linked at once; a copy goes to the server's
     Sent folder unless the provider files one itself. Without --body or --body-file, $EDITOR opens
-    when you are on a terminal. A message whose delivery is uncertain is never sent twice without
-    you: see `pdmail outbox`.
+    when you are on a terminal; when you close it, pdmail asks: [s]end, [e]dit again, save as
+    [d]raft or [q]uit without saving. A draft waits in `pdmail outbox` until `pdmail outbox edit ID`
+    sends it. A message whose delivery is uncertain is never sent twice without you: see `pdmail outbox`.
 
     Examples:
         $ pdmail send --to ana@acme.example --subject "Quote" --body-file quote.txt --attach quote.pdf
         $ pdmail send --reply-to 42 --body "Thanks, Ana: Tuesday works."
         $ pdmail send --to ana@acme.example --template follow-up --at "tomorrow 09:00"
+        $ pdmail send --reply-to 42          # write it in $EDITOR; answer d to keep it as a draft
     """
     from pdmail.send import outbox
     from pdmail.store import names
@@ -134,14 +136,37 @@ def send(
         at=at,
         account=account,
     )
-    if body is None and body_file is None and template is None and sys.stdin.isatty() and sys.stdout.isatty():
-        written = _write_in_editor(s, outbox.prefill(s.db, s.user, req))
-        if written is None:
-            s.info("Discarded; nothing was sent.")
+    if body is None and body_file is None and template is None and _on_terminal():
+        from pdmail.send import drafts
+
+        def check(written, choice: str) -> None:
+            tried = _with_written(req, written)
+            outbox.outbox_fields(s.db, s.user, tried, _clock(), unfinished=choice == "draft")
+
+        text, said = _first_buffer(s, outbox.prefill(s.db, s.user, req))
+        choice, written = _write_in_editor(s, text, said, check)
+        if choice == "quit" or written is None:
+            s.info("Discarded; nothing was sent or saved.")
             return
-        req.to, req.cc, req.subject, req.body = written.to, written.cc, written.subject, written.body
+        req = _with_written(req, written)
+        if choice == "draft":
+            item = drafts.save(s.db, s.user, req, _clock())
+            s.emit(item.to_json(), f"{item.id}")
+            s.info(f"Saved as draft {item.id}; `pdmail outbox edit {item.id}` opens it again.")
+            return
     result = outbox.send(s.db, s.user, req, _clock())
     _report(s, result)
+
+
+def _on_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def _with_written(req, written):
+    """The request with what the person wrote in the editor: its To, Cc, Subject and text."""
+    from dataclasses import replace
+
+    return replace(req, to=written.to, cc=written.cc, subject=written.subject, body=written.body)
 
 
 def _read_body_file(path: Path) -> str:
@@ -157,13 +182,9 @@ def _read_body_file(path: Path) -> str:
         raise UsageError(f"--body-file {path}: not UTF-8 text") from None
 
 
-def _write_in_editor(s: Session, start):
-    """The message as written in $EDITOR, after the person chose to send it; None when discarded.
-
-    The buffer holds To, Cc and Subject above an instruction comment and the body; a reply's body
-    quotes the original. After each edit a question: send, edit again, or discard.
-    """
-    from pdmail.core.errors import UsageError
+def _first_buffer(s: Session, start) -> tuple[str, str | None]:
+    """The editor's first text for ``send`` (a reply's body quotes the original), and the line that
+    says who wrote the quoted text (None when nothing is quoted)."""
     from pdmail.send import editor_buffer
 
     said = None
@@ -172,7 +193,25 @@ def _write_in_editor(s: Session, start):
         when = _shown_date(s, start.quoted_date)
         said = f"On {when}, {start.quoted_from or 'someone'} wrote:" if when else f"{start.quoted_from} wrote:"
         quoted = (said, start.quoted_text)
-    text = editor_buffer.buffer(to=start.to, cc=start.cc, subject=start.subject, quoted=quoted)
+    return editor_buffer.buffer(to=start.to, cc=start.cc, subject=start.subject, quoted=quoted), said
+
+
+# What a person may do after each edit; a message that cannot be read back can only be edited or left.
+CHOICES = "[s]end, [e]dit again, save as [d]raft or [q]uit without saving"
+CHOICES_UNREADABLE = "[e]dit again or [q]uit without saving"
+
+
+def _write_in_editor(s: Session, text: str, said: str | None, check):
+    """(what the person chose: "send", "draft" or "quit"; the message as written, None after quit).
+
+    The buffer holds To, Cc and Subject above an instruction comment and the body. After each edit
+    a question: send, edit again, save as a draft or quit without saving. ``check(written, choice)``
+    composes the message without keeping it and raises what would refuse it (a mistyped address, a
+    message without a To to send): the question is asked again, so nothing written is lost.
+    """
+    from pdmail.core.errors import UsageError
+    from pdmail.send import editor_buffer
+
     while True:
         text = _edit(text)
         try:
@@ -181,18 +220,28 @@ def _write_in_editor(s: Session, start):
             s.warn(str(exc))
             written = None
         if written is not None and not editor_buffer.has_own_text(written.body, said):
-            raise UsageError("the message is empty; nothing was sent")
-        choices = "[s]end, [e]dit again or [d]iscard" if written is not None else "[e]dit again or [d]iscard"
+            raise UsageError("the message is empty; nothing was sent or saved")
         while True:
-            answer = typer.prompt(f"{choices}?", default="e" if written is None else "s").strip().lower()[:1]
-            if answer in ("s", "e", "d") and not (answer == "s" and written is None):
+            answer = _ask(CHOICES if written is not None else CHOICES_UNREADABLE, "s" if written else "e")
+            if answer == "s" and written is not None and not written.to:
+                s.warn("the To line is empty: [e]dit again to add a recipient, or save it as a [d]raft")
+                continue
+            if answer in ("s", "d") and written is not None:
+                choice = "send" if answer == "s" else "draft"
+                try:
+                    check(written, choice)
+                except UsageError as exc:
+                    s.warn(f"{exc.message}; nothing was sent or saved yet")
+                    continue
+                return choice, written
+            if answer == "q":
+                return "quit", None
+            if answer == "e":
                 break
-        if answer == "s" and written is not None and not written.to:
-            raise UsageError("the To line is empty; nothing was sent")
-        if answer == "s":
-            return written
-        if answer == "d":
-            return None
+
+
+def _ask(choices: str, default: str) -> str:
+    return typer.prompt(f"{choices}?", default=default).strip().lower()[:1]
 
 
 def _shown_date(s: Session, date: str | None) -> str | None:
@@ -264,11 +313,12 @@ def outbox_main(
     quiet: QuietOption = False,
     debug: DebugOption = False,
 ) -> None:
-    """Mail waiting to be sent, failed, or of uncertain fate; `outbox cancel|retry ID` acts on one.
+    """Your drafts, and mail waiting to be sent, failed, or of uncertain fate; `outbox edit|cancel|retry ID` acts on one.
 
     Examples:
         $ pdmail outbox
         $ pdmail outbox --all --json
+        $ pdmail outbox edit 4      # a draft: finish it in $EDITOR, then send it or save it again
         $ pdmail outbox cancel 3
     """
     if ctx.invoked_subcommand is not None:
@@ -285,7 +335,7 @@ def outbox_list(
     limit: LimitOption = None,
     page: PageOption = None,
 ) -> None:
-    """List your outbox: queued, scheduled, failed and ambiguous messages (with --all, the sent ones too).
+    """List your outbox: drafts, queued, scheduled, failed and ambiguous messages (with --all, the sent ones too).
 
     Examples:
         $ pdmail outbox list
@@ -293,6 +343,12 @@ def outbox_list(
         $ pdmail outbox list --search acme.example
     """
     _show_outbox(s, everything, search, limit, page)
+
+
+def _note(item) -> str:
+    if item.status == "draft":
+        return f"pdmail outbox edit {item.id} to finish it"
+    return item.last_error or ""
 
 
 def _show_outbox(s: Session, everything: bool, search: str | None, limit: int | None, page: int | None) -> None:
@@ -316,7 +372,7 @@ def _show_outbox(s: Session, everything: bool, search: str | None, limit: int | 
         ),
         Column("to", lambda i: ", ".join(i.recipients)),
         Column("subject", lambda i: i.subject, show=lambda i: i.subject or "(no subject)", clip=True),
-        Column("note", lambda i: i.last_error, prose=True),
+        Column("note", lambda i: i.last_error, show=_note, prose=True),
     ]
     empty = "Nothing found." if search or paging.page > 1 else "The outbox is empty."
     s.emit_rows(Rows(columns, items, json=[i.to_json() for i in items], empty=empty))
@@ -325,9 +381,45 @@ def _show_outbox(s: Session, everything: bool, search: str | None, limit: int | 
         s.more(paging, len(items), total, "messages")
 
 
+@command(outbox_app, "edit", lists=True)
+def outbox_edit(
+    s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id of a draft.")]
+) -> None:
+    """Open a draft in $EDITOR; then [s]end it now, [e]dit again, save it as [d]raft again, or
+    [q]uit and leave it as it was. Sending checks and sends it exactly as `pdmail send` does.
+
+    Examples:
+        $ pdmail outbox edit 4
+    """
+    from pdmail.core.errors import UsageError
+    from pdmail.send import drafts, editor_buffer, outbox
+
+    opened = drafts.open_draft(s.db, s.user, item_id)
+    if not _on_terminal():
+        raise UsageError(f"`pdmail outbox edit {item_id}` opens $EDITOR and asks what to do next: run it on a terminal")
+
+    def check(written, choice: str) -> None:
+        tried = _with_written(opened.request, written)
+        outbox.outbox_fields(s.db, s.user, tried, _clock(), unfinished=choice == "draft")
+
+    text = editor_buffer.buffer(to=opened.to, cc=opened.cc, subject=opened.subject, body=opened.body)
+    choice, written = _write_in_editor(s, text, None, check)
+    if choice == "quit" or written is None:
+        s.info(f"Draft {item_id} is as it was.")
+        return
+    req = _with_written(opened.request, written)
+    if choice == "draft":
+        item = drafts.save(s.db, s.user, req, _clock(), draft_id=item_id)
+        s.emit(item.to_json(), f"{item.id}")
+        s.info(f"Saved draft {item.id}.")
+        return
+    _report(s, drafts.send(s.db, s.user, item_id, req, _clock()))
+
+
 @command(outbox_app, "cancel", lists=True)
 def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID", help="Outbox id.")]) -> None:
-    """Cancel a queued, scheduled, failed or ambiguous message (it is kept, marked cancelled).
+    """Cancel a queued, scheduled, failed or ambiguous message (it is kept, marked cancelled), or
+    delete a draft (it is gone for good).
 
     Examples:
         $ pdmail outbox cancel 3
@@ -336,7 +428,7 @@ def outbox_cancel(s: Session, item_id: Annotated[int, typer.Argument(metavar="ID
 
     item = outbox.cancel(s.db, s.user, item_id)
     s.emit(item.to_json(), f"{item.id}")
-    s.info(f"Cancelled outbox message {item.id}.")
+    s.info(f"Deleted draft {item.id}." if item.status == "draft" else f"Cancelled outbox message {item.id}.")
 
 
 @command(outbox_app, "retry", lists=True)

@@ -12,7 +12,7 @@ Direction = Literal["incoming", "outgoing"]
 Source = Literal["sync", "bcc", "sent"]  # how an email came in
 Visibility = Literal["shared", "private"]
 DealStatus = Literal["open", "won", "lost", "deleted"]
-OutboxStatus = Literal["queued", "sending", "sent", "failed", "ambiguous", "cancelled"]
+OutboxStatus = Literal["draft", "queued", "sending", "sent", "failed", "ambiguous", "cancelled"]
 SentCopyStatus = Literal["pending", "done", "by_provider", "none", "failed"]
 QuarantineStatus = Literal["held", "released", "stored"]
 

@@ -213,9 +213,12 @@ def guess_type(filename: str) -> str:
     return guessed
 
 
-def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS) -> Composed:
-    """The message as bytes with CRLF line ends, ready for SMTP and for the Sent folder."""
-    if not (draft.to or draft.cc or draft.bcc):
+def compose(draft: Draft, *, limits: ParseLimits = DEFAULT_LIMITS, unfinished: bool = False) -> Composed:
+    """The message as bytes with CRLF line ends, ready for SMTP and for the Sent folder.
+
+    ``unfinished``: a draft kept to finish later, which may have no recipient yet (it is never sent
+    as it is)."""
+    if not (draft.to or draft.cc or draft.bcc or unfinished):
         raise UsageError("no recipient: give --to (or --reply-to ID)")
     subject = check_header_value("the subject", draft.subject)
     sender = _checked_address("the sender", draft.sender.name, draft.sender.email)

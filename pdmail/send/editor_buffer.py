@@ -14,7 +14,7 @@ HEADERS = ("To", "Cc", "Subject")
 INSTRUCTIONS = (
     "# Write your message below the blank line. To and Cc take addresses separated by commas.",
     "# Lines here that start with # are left out. Save and close the editor to continue;",
-    "# then you choose: send, edit again or discard. An empty message sends nothing.",
+    "# then you choose: send, edit again, save as a draft or quit. An empty message sends nothing.",
 )
 
 

@@ -55,6 +55,7 @@ class SendRequest:
     deal: int | None = None
     at: str | None = None
     account: str | None = None
+    attached: list[compose.FileAttachment] = field(default_factory=list)  # files already read, as a draft kept them
 
 
 @dataclass
@@ -105,12 +106,26 @@ NETWORK = Network()
 
 def queue(db: Database, user: User, req: SendRequest, now: datetime) -> outbox_store.OutboxItem:
     """Compose the message and put it in the outbox, due now or at ``--at``. No network traffic."""
+    return outbox_store.enqueue(db, user, **outbox_fields(db, user, req, now))
+
+
+def outbox_fields(
+    db: Database, user: User, req: SendRequest, now: datetime, *, unfinished: bool = False, due: datetime | None = None
+) -> dict:
+    """The composed message as the outbox stores it, after every check a message to send gets.
+
+    ``unfinished``: for a draft, which may still lack a recipient, a subject or a text; the checks
+    that remain are those that keep the stored bytes sound (header injection, sizes). ``due``: when
+    it goes, already decided (a draft's time), instead of now or ``req.at``."""
     from pdmail.store import accounts as accounts_store
     from pdmail.store import users as users_store
 
     account = accounts_store.get_account(db, user, req.account)
     smtp_send.SmtpTarget.from_account(account)  # fail early on an account that cannot send
-    due = now
+    if due is None:
+        due = now
+    elif req.at:
+        raise ValueError("give either a due time or --at")
     if req.at:
         from pdmail.core.time_phrases import parse_when
 
@@ -136,7 +151,9 @@ def queue(db: Database, user: User, req: SendRequest, now: datetime) -> outbox_s
         subject = subject if subject is not None else template.subject
         subject = merge_fields.render(subject, values, missing=missing)
         body = merge_fields.render(body if body is not None else template.body, values, missing=missing)
-    if not to and not cc and not bcc:
+    if unfinished:
+        subject, body = subject or "", body or ""
+    if not to and not cc and not bcc and not unfinished:
         raise UsageError("no recipient: give --to ADDR (or --reply-to ID to answer an email)")
     if subject is None:
         raise UsageError("give --subject TEXT (or --template NAME, or --reply-to ID)")
@@ -150,30 +167,28 @@ def queue(db: Database, user: User, req: SendRequest, now: datetime) -> outbox_s
         bcc=bcc,
         subject=subject,
         body=body,
-        attachments=tuple(read_attachments(req.attachments)),
+        attachments=(*req.attached, *read_attachments(req.attachments)),
         in_reply_to=in_reply_to,
         references=references,
         date=due,
     )
-    composed = compose.compose(draft)
+    composed = compose.compose(draft, unfinished=unfinished)
     from pdmail.mime.fingerprint import sha256_hex
 
-    return outbox_store.enqueue(
-        db,
-        user,
-        account_id=account.id,
-        raw=composed.raw,
-        raw_sha256=sha256_hex(composed.raw),
-        message_id=composed.message_id,
-        token=composed.token,
-        envelope_from=composed.envelope_from,
-        recipients=composed.recipients,
-        bcc=composed.bcc,
-        subject=subject,
-        visibility="private" if req.private else None,
-        reply_to_email_id=original.email_id if original is not None else None,
-        due_utc=iso_utc(due),
-    )
+    return {
+        "account_id": account.id,
+        "raw": composed.raw,
+        "raw_sha256": sha256_hex(composed.raw),
+        "message_id": composed.message_id,
+        "token": composed.token,
+        "envelope_from": composed.envelope_from,
+        "recipients": composed.recipients,
+        "bcc": composed.bcc,
+        "subject": subject,
+        "visibility": "private" if req.private else None,
+        "reply_to_email_id": original.email_id if original is not None else None,
+        "due_utc": iso_utc(due),
+    }
 
 
 def send(db: Database, user: User, req: SendRequest, now: datetime, *, network: Network = NETWORK) -> SendResult:

@@ -69,6 +69,21 @@ def get_raw(db: Database, sha256: str) -> bytes | None:
     return db.scalar("SELECT data FROM raw_messages WHERE sha256 = ?", (sha256,))
 
 
+def forget_raw(db: Database, sha256: str) -> None:
+    """Delete stored bytes that no email, outbox message or quarantine entry refers to any more."""
+    if db.has_logins:  # a login sees not every email that may hold these bytes: the database's own check
+        db.execute("SELECT pdmail_forget_raw(?)", (sha256,))
+        return
+    db.execute(
+        "DELETE FROM raw_messages WHERE sha256 = :sha"
+        " AND NOT EXISTS (SELECT 1 FROM emails WHERE raw_sha256 = :sha)"
+        " AND NOT EXISTS (SELECT 1 FROM emails WHERE wrapper_sha256 = :sha)"
+        " AND NOT EXISTS (SELECT 1 FROM outbox WHERE raw_sha256 = :sha)"
+        " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE raw_sha256 = :sha)",
+        {"sha": sha256},
+    )
+
+
 def find_by_fingerprint(db: Database, owner_id: int, fingerprint: str) -> int | None:
     if db.capture_only:
         return db.scalar("SELECT pdmail_capture_email_by_fingerprint(?, ?)", (owner_id, fingerprint))

@@ -857,6 +857,41 @@ def m015_links_counted(db: sqlite3.Connection) -> None:
     run_script(db, script)
 
 
+_OUTBOX_STATUSES_005 = "CHECK (status IN ('queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled'))"
+_OUTBOX_STATUSES_016 = "CHECK (status IN ('draft', 'queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled'))"
+
+
+def m016_outbox_drafts(db: sqlite3.Connection) -> None:
+    """The outbox keeps drafts: a message its owner saved to finish later, which no sender ever sends.
+
+    ``status`` gains the value ``draft``. A draft that is discarded is deleted, so the outbox now
+    keeps the highest id it ever gave (AUTOINCREMENT), like the tables of migration 12: "outbox 7"
+    never comes to mean another message. SQLite changes neither a CHECK nor AUTOINCREMENT in place, so
+    the table is rebuilt the way it documents (new table, copy with the same ids, drop, rename,
+    indexes again).
+    """
+    create = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'outbox'").fetchone()[0]
+    create, widened = re.subn(re.escape(_OUTBOX_STATUSES_005), _OUTBOX_STATUSES_016, create, count=1)
+    create, found = re.subn(r"\bid INTEGER PRIMARY KEY\b", "id INTEGER PRIMARY KEY AUTOINCREMENT", create, count=1)
+    create, named = re.subn(r'^CREATE TABLE\s+("?)outbox\1', "CREATE TABLE outbox_new", create, count=1)
+    if (widened, found, named) != (1, 1, 1):
+        raise RuntimeError("migration 016 does not recognize the outbox table")
+    extras = [
+        row[0]
+        for row in db.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = 'outbox' AND type IN ('index', 'trigger') "
+            "AND sql IS NOT NULL"
+        )
+    ]
+    columns = ", ".join(row[1] for row in db.execute("PRAGMA table_info(outbox)"))
+    db.execute(create)
+    db.execute(f"INSERT INTO outbox_new ({columns}) SELECT {columns} FROM outbox ORDER BY id")
+    db.execute("DROP TABLE outbox")
+    db.execute("ALTER TABLE outbox_new RENAME TO outbox")
+    for sql in extras:
+        db.execute(sql)
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -873,6 +908,7 @@ MIGRATIONS: list[Migration] = [
     ("013_org_domains_and_replies", m013_org_domains_and_replies),
     ("014_logins_and_relinks_for_owners", m014_logins_and_relinks_for_owners),
     ("015_links_counted", m015_links_counted),
+    ("016_outbox_drafts", m016_outbox_drafts),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

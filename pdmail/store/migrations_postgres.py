@@ -549,6 +549,15 @@ def _law_functions_reading_has_link(schema: str) -> str:
     return "\n;;\n".join(made)
 
 
+def m016_outbox_drafts(db: PostgresDatabase) -> None:
+    """SQLite's migration 16: the outbox keeps drafts (its ids are an identity, never given twice)."""
+    db.execute("ALTER TABLE outbox DROP CONSTRAINT outbox_status_check")
+    db.execute(
+        "ALTER TABLE outbox ADD CONSTRAINT outbox_status_check "
+        "CHECK (status IN ('draft', 'queued', 'sending', 'sent', 'failed', 'ambiguous', 'cancelled'))"
+    )
+
+
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline.
 STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     1: m001_baseline,
@@ -556,6 +565,7 @@ STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     13: m013_org_domains_and_replies,
     14: m014_logins_and_row_security,
     15: m015_links_counted,
+    16: m016_outbox_drafts,
 }
 # From this migration on the tables belong to a role of their own, with forced row-level security:
 # a later step runs as their owner with the policies lifted for its own transaction.

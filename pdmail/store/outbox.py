@@ -2,7 +2,8 @@
 
 A row only ever moves forward through ``queued → sending → sent``, or aside to ``failed``,
 ``ambiguous`` or ``cancelled``; the transitions are conditional UPDATEs, so two processes can never
-both claim the same message.
+both claim the same message. A ``draft`` is its owner's unfinished message: nothing sends it until
+its owner turns it into a ``queued`` one, and discarding it deletes it with its bytes.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from typing import Literal
 from pdmail.core.errors import NotFound, UsageError, not_found
 from pdmail.core.models import OutboxStatus, SentCopyStatus, User, Visibility
 from pdmail.store.db import Database, like_pattern, now_utc, page_clause
-from pdmail.store.emails import get_raw, put_raw
+from pdmail.store.emails import forget_raw, get_raw, put_raw
 
-OPEN_STATUSES: tuple[OutboxStatus, ...] = ("queued", "sending", "failed", "ambiguous")
+OPEN_STATUSES: tuple[OutboxStatus, ...] = ("draft", "queued", "sending", "failed", "ambiguous")
 
 
 @dataclass(frozen=True)
@@ -133,13 +134,14 @@ def enqueue(
     visibility: Visibility | None,
     reply_to_email_id: int | None,
     due_utc: str,
+    status: Literal["queued", "draft"] = "queued",
 ) -> OutboxItem:
     with db.tx():
         put_raw(db, raw_sha256, raw)
         item_id = db.insert(
             "INSERT INTO outbox (owner_id, account_id, raw_sha256, message_id, token, envelope_from, recipients_json, "
-            "bcc_json, subject, visibility, reply_to_email_id, due_utc, created_utc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "bcc_json, subject, visibility, reply_to_email_id, due_utc, status, created_utc) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 owner.id,
                 account_id,
@@ -153,10 +155,83 @@ def enqueue(
                 visibility,
                 reply_to_email_id,
                 due_utc,
+                status,
                 now_utc(),
             ),
         )
     return get_any(db, item_id)
+
+
+def replace_draft(
+    db: Database,
+    owner: User,
+    item_id: int,
+    *,
+    account_id: int,
+    raw: bytes,
+    raw_sha256: str,
+    message_id: str,
+    token: str,
+    envelope_from: str,
+    recipients: tuple[str, ...],
+    bcc: tuple[str, ...],
+    subject: str,
+    visibility: Visibility | None,
+    reply_to_email_id: int | None,
+    due_utc: str,
+    status: Literal["queued", "draft"],
+) -> OutboxItem:
+    """The draft's row takes the newly written message: saved again (``draft``) or on its way
+    (``queued``), in place, so a draft is never both kept and sent. Only a draft changes; its old
+    bytes go when nothing else holds them."""
+    before = get(db, owner, item_id)
+    with db.tx():
+        put_raw(db, raw_sha256, raw)
+        cur = db.execute(
+            "UPDATE outbox SET account_id = ?, raw_sha256 = ?, message_id = ?, token = ?, envelope_from = ?, "
+            "recipients_json = ?, bcc_json = ?, subject = ?, visibility = ?, reply_to_email_id = ?, due_utc = ?, "
+            "status = ? WHERE id = ? AND owner_id = ? AND status = 'draft' AND raw_sha256 = ?",
+            (
+                account_id,
+                raw_sha256,
+                message_id,
+                token,
+                envelope_from,
+                json.dumps(list(recipients)),
+                json.dumps(list(bcc)),
+                subject,
+                visibility,
+                reply_to_email_id,
+                due_utc,
+                status,
+                item_id,
+                owner.id,
+                before.raw_sha256,
+            ),
+        )
+        if cur.rowcount != 1:
+            raise _not_a_draft(db, owner, item_id)
+        if before.raw_sha256 != raw_sha256:
+            forget_raw(db, before.raw_sha256)
+    return get(db, owner, item_id)
+
+
+def delete_draft(db: Database, owner: User, item_id: int) -> OutboxItem:
+    """Discard a draft for good: the row and the bytes nothing else holds. It was never sent."""
+    item = get(db, owner, item_id)
+    with db.tx():
+        cur = db.execute("DELETE FROM outbox WHERE id = ? AND owner_id = ? AND status = 'draft'", (item_id, owner.id))
+        if cur.rowcount != 1:
+            raise _not_a_draft(db, owner, item_id)
+        forget_raw(db, item.raw_sha256)
+    return item
+
+
+def _not_a_draft(db: Database, owner: User, item_id: int) -> UsageError:
+    status = get(db, owner, item_id).status
+    if status == "draft":
+        return UsageError(f"draft {item_id} was saved again meanwhile; nothing was changed: open it again")
+    return UsageError(f"outbox message {item_id} is {_status_words(status)}, not a draft; it was left as it is")
 
 
 def get_any(db: Database, item_id: int) -> OutboxItem:
@@ -305,7 +380,10 @@ def set_copy(db: Database, item_id: int, status: SentCopyStatus, error: str | No
 
 
 def cancel(db: Database, owner: User, item_id: int) -> OutboxItem:
+    """A queued, failed or ambiguous message is kept, marked cancelled; a draft is deleted."""
     item = get(db, owner, item_id)
+    if item.status == "draft":
+        return delete_draft(db, owner, item_id)
     with db.tx():
         cur = db.execute(
             "UPDATE outbox SET status = 'cancelled', claimed_by = NULL WHERE id = ? AND owner_id = ? "
@@ -330,15 +408,22 @@ def retry(db: Database, owner: User, item_id: int, due_utc: str) -> OutboxItem:
             (due_utc, item_id, owner.id),
         )
     if cur.rowcount != 1:
+        status = get(db, owner, item_id).status
+        if status == "draft":
+            raise UsageError(
+                f"outbox message {item_id} is a draft, which only you send: "
+                f"`pdmail outbox edit {item_id}` opens it to send"
+            )
         raise UsageError(
-            f"outbox message {item_id} is {_status_words(get(db, owner, item_id).status)}; "
+            f"outbox message {item_id} is {_status_words(status)}; "
             "only a failed, ambiguous or queued message can be retried"
         )
     return get(db, owner, item_id)
 
 
 def _status_words(status: str) -> str:
-    return {"sending": "being sent right now", "sent": "already sent", "cancelled": "cancelled"}.get(status, status)
+    words = {"sending": "being sent right now", "sent": "already sent", "cancelled": "cancelled", "draft": "a draft"}
+    return words.get(status, status)
 
 
 # --- matching captured mail to what pdmail sent -------------------------------------------------

@@ -18,7 +18,7 @@ from pdmail.core.models import QuarantineStatus, User
 from pdmail.mime.fingerprint import sha256_hex
 from pdmail.store import spool
 from pdmail.store.db import Database, like_pattern, now_utc, page_clause
-from pdmail.store.emails import get_raw, put_raw
+from pdmail.store.emails import forget_raw, get_raw, put_raw
 
 PAGE_SIZE = 50
 
@@ -311,17 +311,7 @@ def _forget(db: Database, rows) -> list[str]:
     ids = [(r["id"],) for r in rows]
     db.executemany("DELETE FROM quarantine WHERE id = ?", ids)
     for sha in sorted({r["raw_sha256"] for r in rows if r["raw_sha256"]}):
-        if db.has_logins:  # a login sees not every email that may hold these bytes: the database's own check
-            db.execute("SELECT pdmail_forget_raw(?)", (sha,))
-            continue
-        db.execute(
-            "DELETE FROM raw_messages WHERE sha256 = :sha"
-            " AND NOT EXISTS (SELECT 1 FROM emails WHERE raw_sha256 = :sha)"
-            " AND NOT EXISTS (SELECT 1 FROM emails WHERE wrapper_sha256 = :sha)"
-            " AND NOT EXISTS (SELECT 1 FROM outbox WHERE raw_sha256 = :sha)"
-            " AND NOT EXISTS (SELECT 1 FROM quarantine WHERE raw_sha256 = :sha)",
-            {"sha": sha},
-        )
+        forget_raw(db, sha)
     return [
         path
         for path in sorted({r["spool_path"] for r in rows if r["spool_path"]})

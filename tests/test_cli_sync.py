@@ -150,3 +150,24 @@ def test_past_mail_only_from_known_contacts_by_default(company, tmp_path):
     (data,) = company.json("sync", "--user", OWNER)
     assert (data["new"], data["skipped"], data["left_out"]["not_from_contacts"]) == (1, 0, 1)
     assert company.json("sync", "--user", OWNER)[0]["left_out"]["not_from_contacts"] == 0
+
+
+def test_a_sync_with_an_empty_outbox_never_loads_the_sending_code(cli, box):
+    """Every run looks at the outbox first; with nothing there, composing and SMTP stay unloaded."""
+    import os
+    import subprocess
+    import sys
+
+    box.put("INBOX", mail(1))
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "pdmail", "sync", "--user", OWNER],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ),
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "1 new" in done.stdout
+    loaded = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert "pdmail.send.waiting" in loaded
+    assert not loaded & {"pdmail.send.outbox", "pdmail.send.compose", "pdmail.send.smtp", "smtplib"}

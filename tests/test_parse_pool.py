@@ -175,3 +175,22 @@ def test_many_small_messages_are_parsed_here_and_as_many_big_ones_by_helpers(wor
     assert sum(len(i.raw) for i in big) > ingest.PARALLEL_BYTES
     assert {o.status for o in ingest.ingest_many(db, big)} == {"stored"}
     assert started == [1]
+
+
+def test_helpers_inherit_the_parser_instead_of_each_loading_it_again():
+    """Forked after the parser is loaded, a helper starts with it: a fresh process shows it."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from pdmail.capture.parse_pool import ParsePool\n"
+        "def loaded_before_any_work(items):\n"
+        "    return ['pdmail.capture.save' in sys.modules for _ in items]\n"
+        "assert 'pdmail.capture.save' not in sys.modules\n"
+        "with ParsePool(1, loaded_before_any_work) as pool:\n"
+        "    print(pool.submit([1, 2], lambda n: 0)())\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[True, True]"

@@ -325,6 +325,29 @@ def test_scheduled_send_waits_in_the_outbox_until_send_due(sender, smtp, db_path
     assert sender.json("show", sent.email_id)["date"] == "2030-01-02T09:00:00Z"
 
 
+def test_sync_finds_waiting_outbox_mail_exactly_when_send_due_has_something_to_do(sender, smtp, db_path):
+    """`pdmail sync` asks this first, and loads the sending code only when it says yes."""
+    from pdmail.send.waiting import anything_waits
+
+    db, user = db_and_user(db_path)
+    assert not anything_waits(db, user, datetime(2030, 1, 2, 9, 3, tzinfo=UTC))
+    sender.ok("send", "--to", "ana@acme.example", "--subject", "Later", "--body", "x", "--at", "2030-01-02T09:00")
+    assert not anything_waits(db, user, datetime(2030, 1, 2, 8, 59, tzinfo=UTC))
+    assert anything_waits(db, user, datetime(2030, 1, 2, 9, 3, tzinfo=UTC))
+    assert anything_waits(db, None, datetime(2030, 1, 2, 9, 3, tzinfo=UTC))
+    with db.tx():
+        db.execute(
+            "UPDATE outbox SET status = 'sending', claimed_by = 'nohost:1', claimed_utc = '2030-01-02T09:00:00Z'"
+        )
+    assert anything_waits(db, user, datetime(2030, 1, 1, tzinfo=UTC))  # a send cut short: looked at at once
+    with db.tx():
+        db.execute("UPDATE outbox SET status = 'queued', claimed_by = NULL, claimed_utc = NULL")
+    [sent] = outbox.send_due(db, user, datetime(2030, 1, 2, 9, 3, tzinfo=UTC))
+    assert sent.status == "sent"
+    assert not anything_waits(db, user, datetime(2030, 1, 3, tzinfo=UTC))
+    assert outbox.send_due(db, user, datetime(2030, 1, 3, tzinfo=UTC)) == []
+
+
 def test_at_is_read_in_the_users_time_zone(sender, smtp, db_path):
     sender.ok("settings", "set", "time-zone", "Europe/Madrid")
     db, user = db_and_user(db_path)

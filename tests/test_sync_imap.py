@@ -369,6 +369,27 @@ def test_a_big_folder_of_small_messages_is_downloaded_over_the_one_connection(wo
     assert started == [12]  # Sent's 480 KB, not INBOX's dozen kilobytes
 
 
+def test_a_folder_of_a_few_megabytes_is_synced_without_helper_processes(world, monkeypatch):
+    """Smart BCC's parsing helpers pay from a few megabytes; a sync's, which log in and whose late
+    tasks the run downloads again, only from several times that: below, no process and no login more."""
+    db, _, server, user, account = world
+    padding = b"x" * 400_000
+    server.seed(
+        user, "INBOX", [mail(n).replace(b"please confirm", padding + b"\r\nplease confirm") for n in range(1, 13)]
+    )
+    assert parse_pool.PARALLEL_BYTES < 12 * len(padding) < sync.PARALLEL_BYTES
+    started = []
+    monkeypatch.setattr(sync, "Downloads", lambda *a, **k: started.append("downloads"))
+    real_pool = sync.ParsePool
+    monkeypatch.setattr(
+        sync, "ParsePool", lambda workers, *a, **k: started.append(workers) or real_pool(workers, *a, **k)
+    )
+    monkeypatch.setattr(sync, "PARALLEL_FROM", 10)  # the count alone would start them
+    result = run(db, account, workers=2)
+    assert (result.new, result.errors) == (12, [])
+    assert started == [0]  # parsed here, downloaded over the run's one connection
+
+
 def test_a_download_process_that_loses_its_connection_fails_the_run_and_the_next_completes(world, monkeypatch):
     from faultproxy import FaultProxy
 

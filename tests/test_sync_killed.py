@@ -197,9 +197,11 @@ def test_a_run_started_right_after_a_killed_one_resumes_instead_of_exiting_75(
     from pdmail.store import accounts as accounts_store
     from pdmail.store import open_db
     from pdmail.store.users import find_user
+    from pdmail.sync import engine as sync
 
     total = 2000
-    bulky = [mail(n).replace(b"please confirm", b"x" * 6000 + b"\r\nplease confirm") for n in range(1, total + 1)]
+    padding = b"x" * (sync.PARALLEL_BYTES // total)  # enough that the run starts its helper processes
+    bulky = [mail(n).replace(b"please confirm", padding + b"\r\nplease confirm") for n in range(1, total + 1)]
     dovecot_server.seed(mail_user, "INBOX", bulky)
     db = open_db(db_path)
     accounts_store.add_account(

@@ -62,6 +62,16 @@ def tasks(items: Iterable[Item], size_of: Callable[[Item], int]) -> Iterator[tup
         yield chunk, size
 
 
+def load_parser() -> None:
+    """Load the parser in this process before helpers are forked from it.
+
+    Forked helpers inherit what is loaded; otherwise each one loads the parser again on its first
+    task (a sync forks two per big folder), which costs each about as much as parsing a hundred
+    small messages. The process that stores needs it anyway.
+    """
+    import pdmail.capture.save  # noqa: F401
+
+
 def parse_raws(raws: Sequence[bytes], *, cut_words: bool = False) -> list:
     """Each message as capture stores it (:func:`pdmail.capture.save.parse_for_store`), in order;
     ``cut_words`` for an engine that takes the words of its full-text index cut."""
@@ -89,6 +99,8 @@ class ParsePool(Generic[Item]):
         local_work: Callable[[list[Item]], list] | None = None,
     ) -> None:
         self.work = local_work or work
+        if workers >= 1:
+            load_parser()
         self.helpers = HelperPool(workers, work, initializer, initargs) if workers >= 1 else None
         self.workers = max(workers, 1)
         self.done_here = 0  # tasks whose helper had not answered in time, done in this process

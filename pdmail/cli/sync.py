@@ -79,9 +79,14 @@ def _send_outbox(s: Session, account: str | None) -> int:
     """Scheduled and waiting mail goes out first, so its copy in Sent is recognized in the same run."""
     from datetime import datetime
 
+    from pdmail.send.waiting import anything_waits
+
+    now = datetime.now(UTC)
+    if not anything_waits(s.db, s.user, now):
+        return 0
     from pdmail.send import outbox
 
-    results = outbox.send_due(s.db, s.user, datetime.now(UTC), account=account)
+    results = outbox.send_due(s.db, s.user, now, account=account)
     for r in results:
         for warning in r.warnings:
             s.warn(warning)

@@ -94,7 +94,10 @@ def _big_inbox(company, db_path, dovecot_server, mail_user, total: int) -> dict:
     from pdmail.store import open_db
     from pdmail.store.users import find_user
 
-    bulky = [mail(n).replace(b"please confirm", b"x" * 6000 + b"\r\nplease confirm") for n in range(1, total + 1)]
+    from pdmail.sync import engine as sync
+
+    padding = b"x" * (sync.PARALLEL_BYTES // total)  # enough that the run starts its helper processes
+    bulky = [mail(n).replace(b"please confirm", padding + b"\r\nplease confirm") for n in range(1, total + 1)]
     dovecot_server.seed(mail_user, "INBOX", bulky)
     db = open_db(db_path)
     accounts_store.add_account(

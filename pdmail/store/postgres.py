@@ -249,8 +249,11 @@ class PostgresDatabase(Database):
     # --- the fragments the engines write differently ---
 
     def in_json(self, column: str, marker: str, *, text: bool = False) -> str:
+        """As an array the planner sees as one value: ``IN (SELECT ... json ...)`` it estimated at 100
+        rows and, for fifty ids, joined to a whole user's mail by hash (250 ms at a million emails)
+        where ``= ANY`` walks the index (1 ms)."""
         cast = "text" if text else "bigint"
-        return f"{column} IN (SELECT value::{cast} FROM json_array_elements_text(CAST({marker} AS json)))"
+        return f"{column} = ANY (ARRAY(SELECT value::{cast} FROM json_array_elements_text(CAST({marker} AS json))))"
 
     like = "ILIKE"
 

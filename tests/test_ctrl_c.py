@@ -93,7 +93,6 @@ def _big_inbox(company, db_path, dovecot_server, mail_user, total: int) -> dict:
     from pdmail.store import accounts as accounts_store
     from pdmail.store import open_db
     from pdmail.store.users import find_user
-
     from pdmail.sync import engine as sync
 
     padding = b"x" * (sync.PARALLEL_BYTES // total)  # enough that the run starts its helper processes

@@ -892,6 +892,11 @@ def m016_outbox_drafts(db: sqlite3.Connection) -> None:
         db.execute(sql)
 
 
+def m017_search_rows_read_their_email(db: sqlite3.Connection) -> None:
+    """Nothing on a file: the team server's policies on the full-text index and an email's addresses
+    ask the emails table itself (see its PostgreSQL step)."""
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -909,6 +914,7 @@ MIGRATIONS: list[Migration] = [
     ("014_logins_and_relinks_for_owners", m014_logins_and_relinks_for_owners),
     ("015_links_counted", m015_links_counted),
     ("016_outbox_drafts", m016_outbox_drafts),
+    ("017_search_rows_read_their_email", m017_search_rows_read_their_email),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

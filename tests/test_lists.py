@@ -197,18 +197,20 @@ def _queue(db, owner: User, n: int, to: str, subject: str) -> None:
     outbox_store.enqueue(
         db,
         owner,
-        account_id=1,
-        raw=f"Subject: {subject}\r\n\r\n{n}\r\n".encode(),
-        raw_sha256=f"{n:064x}",
-        message_id=f"o{n}@northwind.example",
-        token=f"t{n}",
-        envelope_from=MARIA,
-        recipients=(to,),
-        bcc=(),
-        subject=subject,
-        visibility=None,
-        reply_to_email_id=None,
-        due_utc=f"2030-01-{n + 1:02}T09:00:00Z",
+        outbox_store.OutboxFields(
+            account_id=1,
+            raw=f"Subject: {subject}\r\n\r\n{n}\r\n".encode(),
+            raw_sha256=f"{n:064x}",
+            message_id=f"o{n}@northwind.example",
+            token=f"t{n}",
+            envelope_from=MARIA,
+            recipients=(to,),
+            bcc=(),
+            subject=subject,
+            visibility=None,
+            reply_to_email_id=None,
+            due_utc=f"2030-01-{n + 1:02}T09:00:00Z",
+        ),
     )
 
 

@@ -38,10 +38,10 @@ class Opened:
 def save(db: Database, user: User, req: SendRequest, now: datetime, *, draft_id: int | None = None):
     """Keep ``req`` as the user's draft: a new one, or ``draft_id`` saved again in place."""
     if draft_id is None:
-        return outbox_store.enqueue(db, user, **outbox_fields(db, user, req, now, unfinished=True), status="draft")
+        return outbox_store.enqueue(db, user, outbox_fields(db, user, req, now, unfinished=True), status="draft")
     item = _draft(db, user, draft_id)
     fields = outbox_fields(db, user, req, now, unfinished=True, due=_moment(item.due_utc))
-    return outbox_store.replace_draft(db, user, draft_id, **fields, status="draft")
+    return outbox_store.replace_draft(db, user, draft_id, fields, status="draft")
 
 
 def open_draft(db: Database, user: User, draft_id: int) -> Opened:
@@ -77,7 +77,7 @@ def send(
     item = _draft(db, user, draft_id)
     due = max(now, _moment(item.due_utc))
     fields = outbox_fields(db, user, req, now, due=due)
-    queued = outbox_store.replace_draft(db, user, draft_id, **fields, status="queued")
+    queued = outbox_store.replace_draft(db, user, draft_id, fields, status="queued")
     if queued.due_utc > iso_utc(now):
         return SendResult(
             queued.id, "scheduled", f"scheduled for {queued.due_utc}", due=queued.due_utc, message_id=queued.message_id

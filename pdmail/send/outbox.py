@@ -106,12 +106,12 @@ NETWORK = Network()
 
 def queue(db: Database, user: User, req: SendRequest, now: datetime) -> outbox_store.OutboxItem:
     """Compose the message and put it in the outbox, due now or at ``--at``. No network traffic."""
-    return outbox_store.enqueue(db, user, **outbox_fields(db, user, req, now))
+    return outbox_store.enqueue(db, user, outbox_fields(db, user, req, now))
 
 
 def outbox_fields(
     db: Database, user: User, req: SendRequest, now: datetime, *, unfinished: bool = False, due: datetime | None = None
-) -> dict:
+) -> outbox_store.OutboxFields:
     """The composed message as the outbox stores it, after every check a message to send gets.
 
     ``unfinished``: for a draft, which may still lack a recipient, a subject or a text; the checks
@@ -175,20 +175,20 @@ def outbox_fields(
     composed = compose.compose(draft, unfinished=unfinished)
     from pdmail.mime.fingerprint import sha256_hex
 
-    return {
-        "account_id": account.id,
-        "raw": composed.raw,
-        "raw_sha256": sha256_hex(composed.raw),
-        "message_id": composed.message_id,
-        "token": composed.token,
-        "envelope_from": composed.envelope_from,
-        "recipients": composed.recipients,
-        "bcc": composed.bcc,
-        "subject": subject,
-        "visibility": "private" if req.private else None,
-        "reply_to_email_id": original.email_id if original is not None else None,
-        "due_utc": iso_utc(due),
-    }
+    return outbox_store.OutboxFields(
+        account_id=account.id,
+        raw=composed.raw,
+        raw_sha256=sha256_hex(composed.raw),
+        message_id=composed.message_id,
+        token=composed.token,
+        envelope_from=composed.envelope_from,
+        recipients=composed.recipients,
+        bcc=composed.bcc,
+        subject=subject,
+        visibility="private" if req.private else None,
+        reply_to_email_id=original.email_id if original is not None else None,
+        due_utc=iso_utc(due),
+    )
 
 
 def send(db: Database, user: User, req: SendRequest, now: datetime, *, network: Network = NETWORK) -> SendResult:

@@ -118,100 +118,84 @@ def claim_is_dead(claimed_by: str | None) -> bool:
 # --- queueing ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class OutboxFields:
+    """A composed message as the outbox keeps it: what queueing a message and saving a draft again write."""
+
+    account_id: int
+    raw: bytes
+    raw_sha256: str
+    message_id: str
+    token: str
+    envelope_from: str
+    recipients: tuple[str, ...]
+    bcc: tuple[str, ...]
+    subject: str
+    visibility: Visibility | None
+    reply_to_email_id: int | None
+    due_utc: str
+
+    COLUMNS = (
+        "account_id",
+        "raw_sha256",
+        "message_id",
+        "token",
+        "envelope_from",
+        "recipients_json",
+        "bcc_json",
+        "subject",
+        "visibility",
+        "reply_to_email_id",
+        "due_utc",
+    )
+
+    def values(self) -> tuple:
+        """The values of :attr:`COLUMNS`, in order."""
+        return (
+            self.account_id,
+            self.raw_sha256,
+            self.message_id,
+            self.token,
+            self.envelope_from,
+            json.dumps(list(self.recipients)),
+            json.dumps(list(self.bcc)),
+            self.subject,
+            self.visibility,
+            self.reply_to_email_id,
+            self.due_utc,
+        )
+
+
 def enqueue(
-    db: Database,
-    owner: User,
-    *,
-    account_id: int,
-    raw: bytes,
-    raw_sha256: str,
-    message_id: str,
-    token: str,
-    envelope_from: str,
-    recipients: tuple[str, ...],
-    bcc: tuple[str, ...],
-    subject: str,
-    visibility: Visibility | None,
-    reply_to_email_id: int | None,
-    due_utc: str,
-    status: Literal["queued", "draft"] = "queued",
+    db: Database, owner: User, fields: OutboxFields, *, status: Literal["queued", "draft"] = "queued"
 ) -> OutboxItem:
+    columns = ("owner_id", *OutboxFields.COLUMNS, "status", "created_utc")
     with db.tx():
-        put_raw(db, raw_sha256, raw)
+        put_raw(db, fields.raw_sha256, fields.raw)
         item_id = db.insert(
-            "INSERT INTO outbox (owner_id, account_id, raw_sha256, message_id, token, envelope_from, recipients_json, "
-            "bcc_json, subject, visibility, reply_to_email_id, due_utc, status, created_utc) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                owner.id,
-                account_id,
-                raw_sha256,
-                message_id,
-                token,
-                envelope_from,
-                json.dumps(list(recipients)),
-                json.dumps(list(bcc)),
-                subject,
-                visibility,
-                reply_to_email_id,
-                due_utc,
-                status,
-                now_utc(),
-            ),
+            f"INSERT INTO outbox ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})",
+            (owner.id, *fields.values(), status, now_utc()),
         )
     return get_any(db, item_id)
 
 
 def replace_draft(
-    db: Database,
-    owner: User,
-    item_id: int,
-    *,
-    account_id: int,
-    raw: bytes,
-    raw_sha256: str,
-    message_id: str,
-    token: str,
-    envelope_from: str,
-    recipients: tuple[str, ...],
-    bcc: tuple[str, ...],
-    subject: str,
-    visibility: Visibility | None,
-    reply_to_email_id: int | None,
-    due_utc: str,
-    status: Literal["queued", "draft"],
+    db: Database, owner: User, item_id: int, fields: OutboxFields, *, status: Literal["queued", "draft"]
 ) -> OutboxItem:
     """The draft's row takes the newly written message: saved again (``draft``) or on its way
     (``queued``), in place, so a draft is never both kept and sent. Only a draft changes; its old
     bytes go when nothing else holds them."""
     before = get(db, owner, item_id)
+    assignments = ", ".join(f"{c} = ?" for c in (*OutboxFields.COLUMNS, "status"))
     with db.tx():
-        put_raw(db, raw_sha256, raw)
+        put_raw(db, fields.raw_sha256, fields.raw)
         cur = db.execute(
-            "UPDATE outbox SET account_id = ?, raw_sha256 = ?, message_id = ?, token = ?, envelope_from = ?, "
-            "recipients_json = ?, bcc_json = ?, subject = ?, visibility = ?, reply_to_email_id = ?, due_utc = ?, "
-            "status = ? WHERE id = ? AND owner_id = ? AND status = 'draft' AND raw_sha256 = ?",
-            (
-                account_id,
-                raw_sha256,
-                message_id,
-                token,
-                envelope_from,
-                json.dumps(list(recipients)),
-                json.dumps(list(bcc)),
-                subject,
-                visibility,
-                reply_to_email_id,
-                due_utc,
-                status,
-                item_id,
-                owner.id,
-                before.raw_sha256,
-            ),
+            f"UPDATE outbox SET {assignments} WHERE id = ? AND owner_id = ? AND status = 'draft' AND raw_sha256 = ?",
+            (*fields.values(), status, item_id, owner.id, before.raw_sha256),
         )
         if cur.rowcount != 1:
             raise _not_a_draft(db, owner, item_id)
-        if before.raw_sha256 != raw_sha256:
+        if before.raw_sha256 != fields.raw_sha256:
             forget_raw(db, before.raw_sha256)
     return get(db, owner, item_id)
 

@@ -121,3 +121,30 @@ class Conversation:
                 self.process.kill()
             os.close(self.leader)
         return code, ANSI.sub("", self.seen.decode(errors="replace")).replace("\r\n", "\n")
+
+
+# An editor for $EDITOR: it keeps a copy of each buffer it is given in the folder $SEEN (0.txt, 1.txt...),
+# replaces the header lines named in $SET ("To: x|Subject: y"), and puts $WRITE above the body.
+_EDITOR = """
+import os, pathlib, sys
+path = pathlib.Path(sys.argv[1])
+seen = pathlib.Path(os.environ["SEEN"])
+calls = sorted(seen.glob("*.txt"))
+text = path.read_text()
+(seen / f"{len(calls)}.txt").write_text(text)
+head, _, body = text.partition("\\n\\n")
+for line in os.environ.get("SET", "").split("|"):
+    if line:
+        name = line.split(":")[0]
+        head = "\\n".join(line if h.startswith(name + ":") else h for h in head.split("\\n"))
+path.write_text(head + "\\n\\n" + os.environ.get("WRITE", "") + body)
+"""
+
+
+def editor_script(folder):
+    """The environment that makes pdmail's $EDITOR the script above, and the folder of what it saw."""
+    editor = folder / "editor.py"
+    editor.write_text(_EDITOR)
+    seen = folder / "seen"
+    seen.mkdir()
+    return {"EDITOR": f"{sys.executable} {editor}", "SEEN": str(seen)}, seen

@@ -12,11 +12,10 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 
 import pytest
 from entrypoint import MARIA, company_db, mail
-from onterminal import Conversation
+from onterminal import Conversation, editor_script
 
 from pdmail.send import editor_buffer
 
@@ -49,29 +48,9 @@ def desk(db_path, tmp_path):
     ok("sync")
     ok("account", "add", "smtp", "--address", MARIA, "--imap-host", "127.0.0.1", "--smtp-host", "127.0.0.1",
        "--password-env", "NOT_SET_ANYWHERE")  # fmt: skip
-    editor = tmp_path / "editor.py"
-    editor.write_text(
-        textwrap.dedent(
-            """
-            import os, pathlib, sys
-            path = pathlib.Path(sys.argv[1])
-            seen = pathlib.Path(os.environ["SEEN"])
-            calls = sorted(seen.glob("*.txt"))
-            text = path.read_text()
-            (seen / f"{len(calls)}.txt").write_text(text)
-            head, _, body = text.partition("\\n\\n")
-            for line in os.environ.get("SET", "").split("|"):
-                if line:
-                    name = line.split(":")[0]
-                    head = "\\n".join(line if h.startswith(name + ":") else h for h in head.split("\\n"))
-            path.write_text(head + "\\n\\n" + os.environ.get("WRITE", "") + body)
-            """
-        )
-    )
-    seen = tmp_path / "seen"
-    seen.mkdir()
+    env, seen = editor_script(tmp_path)
     (reply_to,) = [e["id"] for e in json.loads(ok("inbox", "--json"))]
-    return {"EDITOR": f"{sys.executable} {editor}", "SEEN": str(seen)}, seen, reply_to
+    return env, seen, reply_to
 
 
 def buffers(seen) -> list[str]:

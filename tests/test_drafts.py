@@ -10,13 +10,12 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from datetime import UTC, datetime
 
 import pytest
 import rawdb
 from mailcorpus import message
-from onterminal import Conversation, on_terminal
+from onterminal import Conversation, editor_script, on_terminal
 from smtpserver import SmtpServer, make_certificate
 from test_send import MARIA, PASSWORD, add_account, capture_incoming, received
 
@@ -46,28 +45,8 @@ def desk(company, smtp, monkeypatch, tmp_path):
     and the folder where the editor leaves a copy of each buffer it was given."""
     monkeypatch.setenv("PDMAIL_TEST_SMTP_PASSWORD", PASSWORD)
     add_account(company, smtp)
-    editor = tmp_path / "editor.py"
-    editor.write_text(
-        textwrap.dedent(
-            """
-            import os, pathlib, sys
-            path = pathlib.Path(sys.argv[1])
-            seen = pathlib.Path(os.environ["SEEN"])
-            calls = sorted(seen.glob("*.txt"))
-            text = path.read_text()
-            (seen / f"{len(calls)}.txt").write_text(text)
-            head, _, body = text.partition("\\n\\n")
-            for line in os.environ.get("SET", "").split("|"):
-                if line:
-                    name = line.split(":")[0]
-                    head = "\\n".join(line if h.startswith(name + ":") else h for h in head.split("\\n"))
-            path.write_text(head + "\\n\\n" + os.environ.get("WRITE", "") + body)
-            """
-        )
-    )
-    seen = tmp_path / "seen"
-    seen.mkdir()
-    return {"EDITOR": f"{sys.executable} {editor}", "SEEN": str(seen)}, seen
+    env, seen = editor_script(tmp_path)
+    return env, seen
 
 
 def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

@@ -16,8 +16,7 @@ import pytest
 import rawdb
 from mailcorpus import message
 from onterminal import Conversation, editor_script, on_terminal
-from smtpserver import SmtpServer, make_certificate
-from test_send import MARIA, PASSWORD, add_account, capture_incoming, received
+from test_send import MARIA, PASSWORD, add_account, capture_incoming, received, smtp, smtp_certificate  # noqa: F401 - the test SMTP server, as the send tests start it
 
 from pdmail.send import outbox
 from pdmail.store import open_db
@@ -25,18 +24,6 @@ from pdmail.store import open_db
 pytestmark = [pytest.mark.smtp, pytest.mark.both_engines]
 
 ASK = "save as [d]raft or [q]uit without saving? "
-
-
-@pytest.fixture(scope="module")
-def smtp_certificate(tmp_path_factory):
-    return make_certificate(tmp_path_factory.mktemp("smtp-cert"))
-
-
-@pytest.fixture
-def smtp(smtp_certificate):
-    server = SmtpServer(security="starttls", users={MARIA: PASSWORD}, certificate=smtp_certificate).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

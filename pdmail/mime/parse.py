@@ -269,18 +269,61 @@ class _Header:
         return set(self._index)
 
 
-def _split_header(buf: bytes, start: int, end: int) -> tuple[_Header, int, list[str]]:
+# A header block cut where a line does not start with white space: one piece per field, with its
+# continuation lines. Nearly every header is read this way, without a look at each of its lines.
+_FIELD_START_RE = re.compile(rb"\n(?![ \t])")
+_FIELD_NAME_RE = re.compile(rb"[!-9;-~]+[ \t]*")
+
+
+def _split_header(buf: bytes, start: int, end: int, *, quick: bool = True) -> tuple[_Header, int, list[str]]:
     """The header of the entity in ``buf[start:end]``, where its body starts, and header defects.
 
     Lines that are not fields are skipped when a field follows them before the blank line; after the
-    last field they start the body, which is where a strict parser would put them too.
+    last field they start the body, which is where a strict parser would put them too. A block of
+    well-formed fields alone is cut field by field (:func:`_whole_fields`); any other, or every one
+    with ``quick=False`` (the reference the quick reading is tested against), line by line.
     """
-    defects: list[str] = []
     if buf.startswith(b"\n", start) or buf.startswith(b"\r\n", start):
-        return _Header([]), buf.find(b"\n", start) + 1, defects
+        return _Header([]), buf.find(b"\n", start) + 1, []
     blank = _BLANK_LINE_RE.search(buf, start, end)
     block_end = blank.start() + 1 if blank else end
     body_start = blank.end() if blank else end
+    fields = _whole_fields(buf, start, block_end) if quick else None
+    if fields is not None:
+        return _Header(fields), min(body_start, end), []
+    return _split_header_lines(buf, start, block_end, body_start, end)
+
+
+def _whole_fields(buf: bytes, start: int, block_end: int) -> list[tuple[str, bytes]] | None:
+    """The fields of a header block that holds nothing but well-formed fields (no NUL, no stray line,
+    no CR but before an LF), as :func:`_split_header_lines` reads them; None for any other block."""
+    block = buf[start:block_end]
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
+        if b"\r" in block:
+            return None
+    if b"\x00" in block:
+        return None
+    pieces = _FIELD_START_RE.split(block)
+    if pieces[-1] == b"":
+        pieces.pop()
+    fields: list[tuple[str, bytes]] = []
+    is_name = _FIELD_NAME_RE.fullmatch
+    for piece in pieces:
+        name, colon, value = piece.partition(b":")
+        if not colon or is_name(name) is None:
+            return None
+        if b"\n" in value:
+            value = value.replace(b"\n", b"")
+        fields.append((name.rstrip(b" \t").decode("ascii").lower(), value))
+    return fields
+
+
+def _split_header_lines(
+    buf: bytes, start: int, block_end: int, body_start: int, end: int
+) -> tuple[_Header, int, list[str]]:
+    """:func:`_split_header` line by line: for a block with a stray line, a NUL or a field without a name."""
+    defects: list[str] = []
     lines = buf[start:block_end].split(b"\n")
     if lines and lines[-1] == b"":
         lines.pop()

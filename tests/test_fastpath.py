@@ -187,3 +187,11 @@ def test_the_full_command_line_does_load_the_toolkit(initialized):
     """The check above can fail: a command that is not a piped message loads what it forbids."""
     _, loaded = modules_loaded_by("bcc-ingest", "--quarantine", "--json", stdin=b"")
     assert {"typer", "click"} & forbidden(loaded)
+
+
+def test_a_sync_loads_the_helpers_c_bindings_only_in_a_helper(initialized):
+    """Every sync loads the helper pool's module; only a helper process calls into the C library."""
+    exit_code, loaded = modules_loaded_by("sync", stdin=b"")
+    assert exit_code == 2  # no mail account yet: said after the sync engine was loaded
+    assert "pdmail.core.worker_pool" in loaded
+    assert "ctypes" not in loaded

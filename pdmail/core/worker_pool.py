@@ -20,7 +20,6 @@ kernel does it: each helper asks to be killed when the process that started it e
 
 from __future__ import annotations
 
-import ctypes
 import mmap
 import os
 import pickle
@@ -51,6 +50,8 @@ def die_with_parent(parent: int) -> None:
     request took effect, this process ends now.
     """
     if sys.platform.startswith("linux"):
+        import ctypes  # here, in a helper: every sync and bulk run loads this module, few start helpers
+
         try:
             libc = ctypes.CDLL(None, use_errno=True)
             libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)

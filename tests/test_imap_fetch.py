@@ -1,4 +1,4 @@
-"""The quick reading of body-fetch responses gives exactly what imapclient's parser gives, or steps aside."""
+"""The quick reading of body, size and flag fetch responses gives exactly what imapclient's parser gives, or steps aside."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from imapclient.response_parser import parse_fetch_response
 
-from pdmail.accounts.imap_fetch import read_bodies
+from pdmail.accounts.imap_fetch import read_bodies, read_flags, read_sizes
 
 
 def _mostly(usual: list[bytes], odd: list[bytes]):
@@ -110,3 +110,77 @@ def test_other_shapes_are_left_to_imapclient():
         [usual, b")", usual, b")"],  # the same UID twice
     ):
         assert read_bodies(data) is None, data
+
+
+@st.composite
+def size_lines(draw) -> bytes:
+    seq, uid = draw(st.integers(1, 10**6)), draw(st.integers(1, 2**32 - 1))
+    size = draw(st.integers(0, 2**40))
+    return draw(
+        _mostly(
+            [b"%d (UID %d RFC822.SIZE %d)" % (seq, uid, size)],
+            [b"%d (RFC822.SIZE %d UID %d)" % (seq, size, uid), b"%d (UID %d)" % (seq, uid), b"%d (FLAGS ())" % seq],
+        )
+    )
+
+
+@st.composite
+def flag_lines(draw) -> bytes:
+    seq, uid = draw(st.integers(1, 10**6)), draw(st.integers(1, 2**32 - 1))
+    modseq = draw(st.one_of(st.none(), st.integers(1, 2**63 - 1)))
+    flags = b" ".join(draw(_flags))
+    tail = b" MODSEQ (%d)" % modseq if modseq is not None else b""
+    return draw(
+        _mostly(
+            [b"%d (UID %d FLAGS (%s)%s)" % (seq, uid, flags, tail)],
+            [b"%d (FLAGS (%s) UID %d%s)" % (seq, flags, uid, tail), b"%d (FLAGS (%s))" % (seq, flags)],
+        )
+    )
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(size_lines(), min_size=1, max_size=3))
+@example([b"1 (UID 7 RFC822.SIZE 2310)", b"2 (UID 9 RFC822.SIZE 0)"])
+def test_the_quick_reading_of_sizes_agrees_with_imapclient(lines):
+    quick = read_sizes(lines)
+    if quick is not None:
+        assert quick == parse_fetch_response(lines, False, True)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(flag_lines(), min_size=1, max_size=3))
+@example([b"1 (UID 7 FLAGS (\\Seen $Forwarded) MODSEQ (12))", b"2 (UID 9 FLAGS ())"])
+def test_the_quick_reading_of_flags_agrees_with_imapclient(lines):
+    quick = read_flags(lines)
+    if quick is not None:
+        assert quick == parse_fetch_response(lines, False, True)
+
+
+def test_the_usual_sizes_and_flags_are_read_quickly():
+    assert read_sizes([b"1 (UID 7 RFC822.SIZE 2310)", b"2 (UID 9 RFC822.SIZE 0)"]) == {
+        7: {b"SEQ": 1, b"RFC822.SIZE": 2310},
+        9: {b"SEQ": 2, b"RFC822.SIZE": 0},
+    }
+    assert read_flags([b"1 (UID 7 FLAGS (\\Seen $Forwarded) MODSEQ (12))", b"2 (UID 9 FLAGS ())"]) == {
+        7: {b"SEQ": 1, b"FLAGS": (b"\\Seen", b"$Forwarded"), b"MODSEQ": (12,)},
+        9: {b"SEQ": 2, b"FLAGS": ()},
+    }
+
+
+def test_other_size_and_flag_shapes_are_left_to_imapclient():
+    for data in (
+        [b"1 (UID 7 RFC822.SIZE 2310)", b"1 (UID 7 RFC822.SIZE 2310)"],  # the same UID twice
+        [b"1 (RFC822.SIZE 2310 UID 7)"],  # another order
+        [b"1 (UID 7 RFC822.SIZE 2310)", b"3 (FLAGS (\\Seen))"],  # an unsolicited flag update
+        [(b"1 (UID 7 RFC822.SIZE {4}", b"2310"), b")"],  # a literal
+    ):
+        assert read_sizes(data) is None, data
+    for data in (
+        [b"1 (UID 7 FLAGS (NIL))"],
+        [b"1 (UID 7 FLAGS (123))"],
+        [b'1 (UID 7 FLAGS ("odd"))'],
+        [b"1 (UID 7 MODSEQ (3) FLAGS ())"],
+        [b"1 (UID 7 FLAGS ())", b"1 (UID 7 FLAGS (\\Seen))"],
+        [b"1 (UID 7 FLAGS ())", b"* 3 EXPUNGE"],
+    ):
+        assert read_flags(data) is None, data

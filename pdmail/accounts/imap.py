@@ -20,7 +20,7 @@ import re
 import shlex
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +30,7 @@ from imapclient import IMAPClient, SocketTimeout
 from imapclient import exceptions as imapx
 
 from pdmail import __version__
-from pdmail.accounts.imap_fetch import read_bodies
+from pdmail.accounts.imap_fetch import read_bodies, read_flags, read_sizes
 from pdmail.accounts.providers import PROVIDERS, Provider, assign_roles, role_of
 from pdmail.accounts.secrets import scrub, secret_for
 from pdmail.core.errors import EXIT_TEMPFAIL, AuthFailure, PdmailError, TemporaryFailure, UsageError
@@ -38,6 +38,8 @@ from pdmail.core.errors import EXIT_TEMPFAIL, AuthFailure, PdmailError, Temporar
 DEFAULT_TIMEOUT_S = 60.0
 FETCH_CHUNK = 500  # bodies per UID FETCH
 UID_CHUNK = 1000  # UIDs per flag, move or expunge command (far below Dovecot's ~12,000 limit)
+# Reads a FETCH response of one usual shape (imaplib's data) as imapclient would, or returns None.
+QuickReader = Callable[[list], dict[int, dict[bytes, object]] | None]
 _RESPONSE_CODE = re.compile(r"\[([A-Z][A-Z0-9-]*)")
 # Response codes of a refused command (RFC 5530 and others); imaplib files them apart from the text.
 _ERROR_CODES = (
@@ -418,7 +420,7 @@ class ImapSession:
         """Raw messages, never marking them read (BODY.PEEK[]); UIDs gone meanwhile are skipped."""
         items = ["BODY.PEEK[]", "FLAGS", "INTERNALDATE"] + (["MODSEQ"] if self.condstore else [])
         for part in chunks(uids, chunk):
-            data = self._fetch(part, items, quick=True)
+            data = self._fetch(part, items, quick=read_bodies)
             for uid in part:
                 row = data.get(uid)
                 # Expunged by another client: the UID is missing, or (Dovecot) its body comes back NIL.
@@ -437,7 +439,7 @@ class ImapSession:
         """{uid: size in bytes} (RFC822.SIZE) of the UIDs that still exist: known before downloading."""
         sizes: dict[int, int] = {}
         for part in chunks(uids, chunk):
-            for uid, row in self._fetch(part, ["RFC822.SIZE"]).items():
+            for uid, row in self._fetch(part, ["RFC822.SIZE"], quick=read_sizes).items():
                 size = row.get(b"RFC822.SIZE")
                 if isinstance(size, int):
                     sizes[uid] = size
@@ -453,14 +455,20 @@ class ImapSession:
             raise UsageError(f"{self.where} has no CONDSTORE; fetch flags without changedsince")
         result: dict[int, tuple[tuple[str, ...], int | None]] = {}
         for part in chunks(uids, chunk):
-            for uid, row in self._fetch(part, items, modifiers).items():
+            for uid, row in self._fetch(part, items, modifiers, quick=read_flags).items():
                 if b"FLAGS" in row:
                     modseq = row.get(b"MODSEQ")
                     result[uid] = (_flags(row[b"FLAGS"]), int(modseq[0]) if modseq else None)
         return result
 
-    def _fetch(self, uids: list[int], items: list[str], modifiers=None, *, quick: bool = False) -> dict:
-        fetch = self._fetch_bodies if quick else self.client.fetch
+    def _fetch(self, uids: list[int], items: list[str], modifiers=None, *, quick: QuickReader | None = None) -> dict:
+        """``client.fetch``; with ``quick``, the response read by it when it has the usual shape."""
+
+        def fetch(uids: list[int], items: list[str], modifiers=None) -> dict:
+            if quick is None:
+                return self.client.fetch(uids, items, modifiers=modifiers)
+            return self._fetch_quick(uids, items, modifiers, quick)
+
         with self._guard("UID FETCH"):
             try:
                 return fetch(uids, items, modifiers=modifiers)
@@ -472,8 +480,8 @@ class ImapSession:
                 self.client.noop()
                 return fetch(uids, items, modifiers=modifiers)
 
-    def _fetch_bodies(self, uids: list[int], items: list[str], modifiers=None) -> dict:
-        """``client.fetch`` for message bodies, read by :mod:`pdmail.accounts.imap_fetch` when it has the
+    def _fetch_quick(self, uids: list[int], items: list[str], modifiers, quick: QuickReader) -> dict:
+        """``client.fetch``, read by one of :mod:`pdmail.accounts.imap_fetch`'s readers when it has the
         usual shape; only UIDs asked for are kept, as imapclient keeps them."""
         from imapclient.response_parser import parse_fetch_response
 
@@ -485,7 +493,7 @@ class ImapSession:
             raise imapx.IMAPClientError(f"fetch failed: {_text(data[0] if data else '')}")
         if data == [None]:
             return {}
-        rows = read_bodies(data)
+        rows = quick(data)
         if rows is None:
             rows = parse_fetch_response(data, self.client.normalise_times, True)
         wanted = set(uids)

@@ -10,6 +10,11 @@ INTERNALDATE [MODSEQ])`` in one shape, message after message::
 :func:`read_bodies` reads that shape with one regular expression per message and gives what
 imapclient's ``parse_fetch_response`` gives. Any other shape (another order, quoted flags, an
 unsolicited update, ``NIL`` for a body) makes it return None, and the caller asks imapclient.
+
+The two short fetches of a sync are read the same way: sizes (``UID FETCH (RFC822.SIZE)``, asked for
+every new message before a big download) with :func:`read_sizes`, flags (``UID FETCH (FLAGS [MODSEQ])``)
+with :func:`read_flags`; imapclient reading them a token at a time cost about as much as reading the
+bodies of the same messages.
 """
 
 from __future__ import annotations
@@ -29,6 +34,8 @@ _MONTHS = {
     )
 }
 _ZONES: dict[bytes, timezone] = {}
+_SIZE_RE = re.compile(rb"(\d+) \(UID (\d+) RFC822\.SIZE (\d+)\)")
+_FLAGS_RE = re.compile(rb"(\d+) \(UID (\d+) FLAGS \(([^()\"{}\[\]]*)\)(?: MODSEQ \((\d+)\))?\)")
 
 
 def read_bodies(data: list) -> dict[int, dict[bytes, object]] | None:
@@ -75,3 +82,37 @@ def _internaldate(m: re.Match[bytes], month: int) -> datetime | None:
         return datetime(int(m[6]), month, int(m[4]), int(m[7]), int(m[8]), int(m[9]), tzinfo=zone)
     except ValueError:  # no such day or time, or an offset of a day or more
         return None
+
+
+def read_sizes(data: list) -> dict[int, dict[bytes, object]] | None:
+    """{uid: {b"SEQ", b"RFC822.SIZE"}} as imapclient would give it, or None for any other shape."""
+    rows: dict[int, dict[bytes, object]] = {}
+    for line in data:
+        m = _SIZE_RE.fullmatch(line) if isinstance(line, bytes) else None
+        if m is None:
+            return None
+        uid = int(m[2])
+        if uid in rows:
+            return None
+        rows[uid] = {b"SEQ": int(m[1]), b"RFC822.SIZE": int(m[3])}
+    return rows
+
+
+def read_flags(data: list) -> dict[int, dict[bytes, object]] | None:
+    """{uid: {b"SEQ", b"FLAGS", [b"MODSEQ"]}} as imapclient would give it, or None for any other shape."""
+    rows: dict[int, dict[bytes, object]] = {}
+    for line in data:
+        m = _FLAGS_RE.fullmatch(line) if isinstance(line, bytes) else None
+        if m is None:
+            return None
+        flags = tuple(m[3].split())
+        if any(flag.isdigit() or flag.upper() == b"NIL" for flag in flags):
+            return None  # imapclient reads these as a number or None: leave them to it
+        uid = int(m[2])
+        if uid in rows:
+            return None
+        row: dict[bytes, object] = {b"SEQ": int(m[1]), b"FLAGS": flags}
+        if m[4] is not None:
+            row[b"MODSEQ"] = (int(m[4]),)
+        rows[uid] = row
+    return rows

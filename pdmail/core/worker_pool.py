@@ -118,6 +118,7 @@ class HelperPool:
         initializer: Callable[..., None] = become_helper,
         initargs: tuple = (),
     ) -> None:
+        import ctypes  # noqa: F401 - for die_with_parent: loaded once here, inherited by each forked helper
         import multiprocessing
 
         forking = hasattr(os, "fork")

@@ -175,10 +175,9 @@ class PostgresDatabase(Database):
         rows = list(rows)
         if not rows:
             return None
-        with self._told():
-            with self.conn.cursor() as cur:
-                cur.executemany(translate(sql), rows)
-                return cur
+        with self._told(), self.conn.cursor() as cur:
+            cur.executemany(translate(sql), rows)
+            return cur
 
     @contextmanager
     def _told(self) -> Iterator[None]:
@@ -188,16 +187,19 @@ class PostgresDatabase(Database):
         try:
             yield
         except self._errors.Error as exc:
-            raise self._told_as(exc) from exc
+            told = self._told_as(exc)
+            if told is exc:
+                raise
+            if isinstance(told, TemporaryFailure):
+                raise told from None
+            raise told from exc
 
     def _told_as(self, exc: BaseException) -> BaseException:
-        pipelined = self._pipeline is not None
-        if isinstance(exc, self._errors.errors.PipelineAborted) or (
-            pipelined and not isinstance(exc, self._errors.OperationalError) and not self.conn.broken
-        ):
-            return DeferredWriteFailed(f"a write sent ahead in this batch failed: {exc}")
-        if isinstance(exc, self._errors.OperationalError):
+        aborted = isinstance(exc, self._errors.errors.PipelineAborted)  # a statement after a failed one
+        if self.conn.broken or (isinstance(exc, self._errors.OperationalError) and not aborted):
             return self._translate(exc)
+        if self._pipeline is not None or aborted:
+            return DeferredWriteFailed(f"a write sent ahead in this batch failed: {exc}")
         return exc
 
     def _translate(self, exc: BaseException) -> TemporaryFailure:
@@ -219,13 +221,12 @@ class PostgresDatabase(Database):
             if self._pipeline is not None:
                 yield self
                 return
-            with self._told():
-                with self.conn.pipeline() as pipeline:
-                    self._pipeline = pipeline
-                    try:
-                        yield self
-                    finally:
-                        self._pipeline = None
+            with self._told(), self.conn.pipeline() as pipeline:
+                self._pipeline = pipeline
+                try:
+                    yield self
+                finally:
+                    self._pipeline = None
 
     def _await_sent(self) -> None:
         """Wait for the answers of every statement sent so far (their failures raised now)."""

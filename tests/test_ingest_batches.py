@@ -267,3 +267,26 @@ def test_a_batch_of_new_mail_asks_the_store_a_few_questions_not_a_few_per_messag
     assert times("SELECT id FROM emails WHERE owner_id = ? AND fingerprint = ?") <= 1  # was one per message
     assert times("SELECT id FROM emails WHERE owner_id = ? AND message_id_norm = ?") <= 1
     assert times("SELECT e.email, c.id, c.name, c.org_id FROM contact_emails") <= 2
+
+
+@pytest.mark.sqlite_only  # counted with SQLite's statement trace; PostgreSQL runs the same code
+def test_a_reply_reads_its_thread_once_when_nothing_changed_it_since(company, db_path):
+    """The thread a message joins is read with its facts; storing it reads it again only when the
+    decision wrote to it first (threads folded together, new contacts' mail linked)."""
+    first = _raw("t0", subject="Gearbox", body="The offer")
+    replies = [_raw(f"t{i}", subject="Re: Gearbox", body=f"Reply {i}", reply_to_mid=f"t{i - 1}") for i in range(1, 11)]
+    db = open_db(db_path)
+    read: list[str] = []
+    db.conn.set_trace_callback(
+        lambda sql: read.append(sql) if sql.startswith("SELECT * FROM threads WHERE id") else None
+    )
+    try:
+        outcomes = ingest_module.ingest_many(
+            db, [Input(f"m{i}", raw=r) for i, r in enumerate([first, *replies])], workers=0
+        )
+        assert [o.status for o in outcomes] == ["stored"] * 11
+        assert len({db.scalar("SELECT thread_id FROM emails WHERE id = ?", (o.id,)) for o in outcomes}) == 1
+    finally:
+        db.conn.set_trace_callback(None)
+        db.close()
+    assert len(read) <= 10, f"the thread was read {len(read)} times for 10 replies"

@@ -158,3 +158,93 @@ def test_a_piped_message_waits_behind_one_bulk_writer_not_all_of_them(pg_url):
     finally:
         for db in dbs:
             db.close()
+
+
+# --- a batch's writes are sent ahead, not awaited one by one ------------------------------------------
+
+
+def _new_mail(count: int) -> list:
+    from pdmail.capture.inputs import Input
+
+    return [
+        Input(
+            f"m{i}",
+            raw=(
+                f"From: Maria Lopez <{MARIA}>\r\nTo: Buyer {i} <buyer{i}@newco{i}.example>\r\n"
+                f"Subject: Offer {i}\r\nDate: Mon, 16 Nov 2026 09:{i:02d}:00 +0100\r\n"
+                f"Message-ID: <ahead{i}@northwind.example>\r\n\r\nOffer number {i} for the gearbox.\r\n"
+            ).encode(),
+        )
+        for i in range(count)
+    ]
+
+
+@contextlib.contextmanager
+def round_trips(db, tmp_path):
+    """How many times the client waited for the server, read from libpq's own trace of the protocol:
+    a wait starts when the client asks for the answers so far (Sync, or Flush in a pipeline) or sends
+    a statement in the simple protocol (Query)."""
+    trace = tmp_path / "libpq.trace"
+    waits: list[int] = []
+    with open(trace, "w") as out:
+        db.conn.pgconn.trace(out.fileno())
+        try:
+            yield waits
+        finally:
+            db.conn.pgconn.untrace()
+    asks = [line.split("\t")[3] for line in trace.read_text().splitlines() if line.split("\t")[1:2] == ["F"]]
+    waits.append(sum(1 for message in asks if message in ("Sync", "Flush", "Query")))
+
+
+def test_a_batch_waits_for_the_server_a_few_times_a_message_not_once_per_statement(pg_url, tmp_path):
+    """About 18 statements store a new message (its row, addresses, links, search words, thread,
+    raw bytes...); sent one by one, each is a wait for the server. In a batch, only the statements
+    whose answers are read wait, and each such wait takes every write sent before it along."""
+    from pdmail.capture import batch
+
+    init(pg_url)
+    db = open_db(pg_url)
+    try:
+        with round_trips(db, tmp_path) as waits:
+            outcomes = batch.ingest_many(db, _new_mail(40), workers=0)
+        assert [o.status for o in outcomes] == ["stored"] * 40
+        assert db.scalar("SELECT count(*) FROM email_addresses") == 80
+        assert db.scalar("SELECT count(*) FROM email_search") == 40
+    finally:
+        db.close()
+    assert waits[0] / 40 <= 9, f"{waits[0]} waits for the server to store 40 messages"
+
+
+def test_a_write_that_fails_late_in_a_batch_leaves_out_only_its_message(pg_url):
+    """Sent ahead, a failing write is told at a later statement, perhaps another message's or none
+    at all (the end of the batch): the batch is written again with savepoints, and only the message
+    whose write failed is left out."""
+    from pdmail.capture.batch_writer import write_batch, write_message
+
+    init(pg_url)
+    db = open_db(pg_url)
+    db.execute("CREATE TABLE batch_rows (n integer PRIMARY KEY, value text NOT NULL)")
+    attempts: list[bool] = []
+    failures: list[int] = []
+
+    def write(fail_fast: bool) -> list:
+        attempts.append(fail_fast)
+
+        def one(n: int, value: str | None):
+            def store():
+                db.execute("INSERT INTO batch_rows (n, value) VALUES (?, ?)", (n, value))
+                if n == 3:  # this message also reads: told here, the failure is the previous message's
+                    db.scalar("SELECT count(*) FROM batch_rows")
+                return n
+
+            return write_message(db, store, fail_fast=fail_fast, on_failure=lambda exc: failures.append(n))
+
+        return [one(n, value) for n, value in ((1, "a"), (2, None), (3, "c"), (4, None))]
+
+    try:
+        write_batch(db, write)
+        assert attempts == [True, False]
+        assert failures == [2, 4]
+        assert [r[0] for r in db.all("SELECT n FROM batch_rows ORDER BY n")] == [1, 3]
+    finally:
+        db.close()

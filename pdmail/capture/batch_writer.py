@@ -5,6 +5,10 @@ SQLite's full-text index write out what it buffered, several times the work of t
 so a batch is first written without them. When a message fails in it, that attempt is rolled back
 whole and the batch is written again with one savepoint per message, so that only the failed ones
 are left out. Only failures of the machine (TemporaryFailure) stop the batch either way.
+
+On PostgreSQL the first attempt also sends its writes without waiting for each one's answer (see
+``PostgresDatabase.flat``); a failure told late, outside the message it belongs to
+(:class:`DeferredWriteFailed`), makes the batch start again with savepoints just the same.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from pdmail.core.errors import TemporaryFailure
-from pdmail.store.db import Database
+from pdmail.store.db import Database, DeferredWriteFailed
 
 T = TypeVar("T")
 
@@ -33,7 +37,7 @@ def write_batch(
         try:
             with db.tx(), db.flat():
                 return write(True)
-        except RetryWithSavepoints:
+        except (RetryWithSavepoints, DeferredWriteFailed):
             if on_retry is not None:
                 on_retry()
     with db.tx():

@@ -635,10 +635,13 @@ def _save(
             db, owner.id, threading_rules.normalize_subject(parsed.subject), visibility, stamp
         )
         thread_deal, thread_deal_by_hand = None, False  # a thread made now has no deal yet
-    else:
+    elif decided.join_threads or decided.link_new_contacts_first:
         thread_id = facts.thread.id
         thread = store.get_thread(db, thread_id)  # as the writes that came first left it
         thread_deal, thread_deal_by_hand = thread.deal_id, thread.is_deal_manual
+    else:  # nothing was written since the thread was read: as read (one query less per message)
+        thread_id = facts.thread.id
+        thread_deal, thread_deal_by_hand = facts.thread.deal_id, facts.thread.is_deal_manual
     store.register_message_ids(db, owner.id, thread_ids, thread_id)
 
     raw_sha = parsed.raw_sha256

@@ -28,6 +28,17 @@ PAGE_SIZE = 16384
 BULK_CHECKPOINT_BYTES = 64 << 20  # write-ahead log a bulk writer lets grow before copying it back
 
 
+class DeferredWriteFailed(Exception):
+    """A statement sent ahead without waiting for its answer, inside :meth:`Database.flat`, failed.
+
+    PostgreSQL is sent a batch's writes without a wait for each one (see ``PostgresDatabase.flat``):
+    a failure is then told at the next statement whose answer is awaited, which may belong to
+    another message, or to no message at all. Like any failure in a flat block it means the whole
+    attempt is rolled back and the batch written again with a savepoint per message, where every
+    statement is awaited and each failure belongs to its own message.
+    """
+
+
 def busy_timeout() -> float:
     """Seconds to wait for another writer (``PDMAIL_BUSY_TIMEOUT`` overrides the default)."""
     try:
@@ -75,6 +86,10 @@ class Database:
     """
 
     engine = "sqlite"
+    # Change rows one UPDATE each, never several in one: a statement that may change several rows
+    # opens a statement journal, which makes the full-text index write out its buffer (PostgreSQL
+    # has neither, and one statement there is one wait fewer).
+    updates_row_by_row = True
     like = "LIKE"  # SQLite's LIKE already ignores the case of ASCII letters
 
     def __init__(self, conn: sqlite3.Connection, path: Path, *, read_only: str | None = None) -> None:

@@ -458,10 +458,18 @@ def insert_email(db: Database, e: NewEmail) -> int:
 def _leave_quarantine(db: Database, email_id: int, e: NewEmail) -> None:
     """A message refused earlier and now stored another way (sync, an allowed sender) is no longer held.
 
-    Looked up first, then released row by row: an UPDATE that may change several rows makes SQLite
-    open a statement journal, and that makes the full-text index write out its whole buffer, for
-    every message of a batch (several times the cost of the batch's own writes).
+    On SQLite looked up first, then released row by row: an UPDATE that may change several rows makes
+    SQLite open a statement journal, and that makes the full-text index write out its whole buffer,
+    for every message of a batch (several times the cost of the batch's own writes). Elsewhere one
+    UPDATE, which a batch sends without waiting for its answer.
     """
+    if not db.updates_row_by_row:
+        db.execute(
+            "UPDATE quarantine SET status = 'stored', released_email_id = ?, released_utc = ? "
+            "WHERE status = 'held' AND content_sha256 IN (?, ?)",
+            (email_id, e.captured_utc, e.raw_sha256, e.wrapper_sha256),
+        )
+        return
     held = db.all(
         "SELECT id FROM quarantine WHERE status = 'held' AND content_sha256 IN (?, ?)",
         (e.raw_sha256, e.wrapper_sha256),

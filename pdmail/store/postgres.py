@@ -24,7 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pdmail.core.errors import TemporaryFailure, UsageError
 from pdmail.store import migrations_postgres, search_words
-from pdmail.store.db import Database, busy_timeout
+from pdmail.store.db import Database, DeferredWriteFailed, busy_timeout
 from pdmail.store.logins_postgres import CAPTURE_ROLE
 
 # pg_advisory_xact_lock key that every write transaction takes: writers queue one after another, as
@@ -107,6 +107,41 @@ def _row_factory(cursor):
 # --- the connection -------------------------------------------------------------------------------
 
 
+class _AwaitedCursor:
+    """A cursor of a pipelined flat block: reading its rows or its row count waits for its answer,
+    and a failure is told as the store tells it (see ``PostgresDatabase._told``)."""
+
+    __slots__ = ("_cursor", "_db")
+
+    def __init__(self, cursor, db: PostgresDatabase) -> None:
+        self._cursor, self._db = cursor, db
+
+    def fetchone(self):
+        with self._db._told():
+            return self._cursor.fetchone()
+
+    def fetchall(self):
+        with self._db._told():
+            return self._cursor.fetchall()
+
+    def fetchmany(self, size: int = 0):
+        with self._db._told():
+            return self._cursor.fetchmany(size)
+
+    def __iter__(self):
+        return iter(self.fetchall())
+
+    @property
+    def rowcount(self) -> int:
+        self._db._await_sent()
+        return self._cursor.rowcount
+
+    @property
+    def description(self):
+        self._db._await_sent()
+        return self._cursor.description
+
+
 class PostgresDatabase(Database):
     """A connection to a PostgreSQL database, in autocommit mode; writes go through :meth:`tx`."""
 
@@ -124,32 +159,80 @@ class PostgresDatabase(Database):
         self._bulk_commits = 0
         self._roles: dict[str, str] | None = None
         self._capture: bool | None = None
+        self._pipeline = None  # psycopg's pipeline while a flat block sends its writes ahead
         import psycopg
 
         self._errors = psycopg
 
+    updates_row_by_row = False
+
     def execute(self, sql: str, params: tuple | dict = ()):
-        try:
-            return self.conn.execute(translate(sql), params or None)
-        except self._errors.OperationalError as exc:
-            raise self._translate(exc) from None
+        with self._told():
+            cursor = self.conn.execute(translate(sql), params or None)
+        return cursor if self._pipeline is None else _AwaitedCursor(cursor, self)
 
     def executemany(self, sql: str, rows):
         rows = list(rows)
         if not rows:
             return None
+        with self._told(), self.conn.cursor() as cur:
+            cur.executemany(translate(sql), rows)
+            return cur
+
+    @contextmanager
+    def _told(self) -> Iterator[None]:
+        """The driver's failures as the store tells them: a lost connection or a busy database is a
+        TemporaryFailure; inside a pipelined flat block any other failure is a DeferredWriteFailed
+        (it may be that of a statement sent earlier, for another message)."""
         try:
-            with self.conn.cursor() as cur:
-                cur.executemany(translate(sql), rows)
-                return cur
-        except self._errors.OperationalError as exc:
-            raise self._translate(exc) from None
+            yield
+        except self._errors.Error as exc:
+            told = self._told_as(exc)
+            if told is exc:
+                raise
+            if isinstance(told, TemporaryFailure):
+                raise told from None
+            raise told from exc
+
+    def _told_as(self, exc: BaseException) -> BaseException:
+        aborted = isinstance(exc, self._errors.errors.PipelineAborted)  # a statement after a failed one
+        if self.conn.broken or (isinstance(exc, self._errors.OperationalError) and not aborted):
+            return self._translate(exc)
+        if self._pipeline is not None or aborted:
+            return DeferredWriteFailed(f"a write sent ahead in this batch failed: {exc}")
+        return exc
 
     def _translate(self, exc: BaseException) -> TemporaryFailure:
         """A lock waited for longer than ``lock_timeout`` (another writer) or a lost connection."""
         if isinstance(exc, self._errors.errors.LockNotAvailable):
             return TemporaryFailure(f"database {self.label} stayed busy; try again in a moment")
         return connection_lost(self.label, exc)
+
+    @contextmanager
+    def flat(self) -> Iterator[Database]:
+        """A flat block (see :meth:`Database.flat`) that sends its statements without waiting for each
+        one's answer (psycopg's pipeline mode): a statement whose answer is read (a query, an id
+        returned) waits for those sent before it, all of them in one round trip. A batch then waits
+        on the server a few times a message, not once per statement (about 18 for a new message).
+        A failure may be told late, at a later statement: it is raised as :class:`DeferredWriteFailed`,
+        and the batch is written again with savepoints, every statement awaited. The block ends
+        with every answer read, so that the commit follows only writes that went through."""
+        with super().flat():
+            if self._pipeline is not None:
+                yield self
+                return
+            with self._told(), self.conn.pipeline() as pipeline:
+                self._pipeline = pipeline
+                try:
+                    yield self
+                finally:
+                    self._pipeline = None
+
+    def _await_sent(self) -> None:
+        """Wait for the answers of every statement sent so far (their failures raised now)."""
+        if self._pipeline is not None:
+            with self._told():
+                self._pipeline.sync()
 
     def insert(self, sql: str, params: tuple | dict = ()) -> int:
         row = self.execute(sql + " RETURNING id", params).fetchone()

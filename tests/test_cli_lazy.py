@@ -21,9 +21,11 @@ MAIL = (
     b"Message-ID: <lazy1@northwind.example>\r\n\r\nHello Ada, the gearbox quote is attached.\r\n"
 )
 
-# Modules a read command has no use for: other commands' modules, and Rich (it only draws on a terminal).
+# Modules a read command has no use for: other commands' modules, Rich (it only draws on a terminal), and
+# the linking (a read re-links nothing unless a colleague's change waits for the user's mail on a team server).
 NOT_FOR_A_READ = (
     "rich",
+    "pdmail.linking",
     "pdmail.cli.sync",
     "pdmail.cli.send",
     "pdmail.cli.accounts",
@@ -78,6 +80,34 @@ def test_an_empty_listing_into_a_pipe_loads_no_renderer(one_mail, args, note):
     assert done.stdout.count("\n") == 1 and note + "\n" in done.stderr  # the header alone, and the note
     assert "pdmail.cli.mail" in loaded
     assert unrelated(loaded) == set()
+
+
+def test_a_page_with_more_after_it_says_so_without_loading_a_renderer(company, db_path):
+    """The note "More: --page 2" has a colon, and no Rich markup or emoji code: it is written as it is."""
+    company.ok("bcc-ingest", input=MAIL)
+    company.ok("bcc-ingest", input=MAIL.replace(b"lazy1@", b"lazy2@").replace(b"09:12:00", b"10:12:00"))
+    done, loaded = run_into_a_pipe("--db", str(db_path), "inbox", "--folder", "all", "--limit", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "More: --page 2\n" in done.stderr
+    assert unrelated(loaded) == set()
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("message", ["[bold]Done[/bold]", "Done :thumbs_up:"])
+def test_a_note_with_markup_or_an_emoji_code_is_still_rendered(message):
+    """The other side of the check above: a note Rich would change still goes through Rich."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            f"from pdmail.cli.common import Session\nSession(None, None, False, False, False).info({message!r})",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip() in ("Done", "Done 👍")
 
 
 def test_help_still_lists_every_command(one_mail):

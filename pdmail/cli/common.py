@@ -8,6 +8,7 @@ and the exit code of docs/spec.md ("Exit codes").
 import functools
 import inspect
 import os
+import re
 import sys
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -17,6 +18,9 @@ import typer
 from pdmail.cli.helptext import HelpCommand, HelpGroup  # noqa: F401  # HelpGroup: for every group
 from pdmail.cli.terminal import clean, end_on_closed_output, error_line, stdout_closed  # clean: also for callers
 from pdmail.core.errors import EXIT_INTERRUPTED
+
+# What Rich would read as an emoji code (":smile:"): a colon, no space, a colon. "More: --page 2" is none.
+_EMOJI_CODE = re.compile(r":\S*?:")
 
 DbOption = Annotated[
     str | None,
@@ -128,9 +132,12 @@ class Session:
 
             self._user = current_user(self.db, self.user_email)
             if self.db.has_logins:  # colleagues' changes that wait to re-link this user's own mail
-                from pdmail.linking.relink import catch_up
+                from pdmail.store.users import changes_wait_for
 
-                catch_up(self.db, self._user)
+                if changes_wait_for(self.db, self._user):  # a read mostly finds none: no linking code loaded
+                    from pdmail.linking.relink import catch_up
+
+                    catch_up(self.db, self._user)
         return self._user
 
     @property
@@ -262,8 +269,8 @@ class Session:
         """A human note on stderr (Rich markup allowed), silenced by --quiet and machine output."""
         if self.quiet or self.json:
             return
-        if "[" not in message and ":" not in message:  # no markup and no :emoji: code: the text as it is,
-            note(message)  # without loading Rich (an empty listing in a pipe says so on stderr)
+        if "[" not in message and not _EMOJI_CODE.search(message):  # no markup and no :emoji: code: the
+            note(message)  # text as it is, without loading Rich ("No email here.", "More: --page 2")
             return
         from rich.text import Text
 

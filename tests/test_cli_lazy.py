@@ -1,4 +1,5 @@
-"""A command loads its own module and nothing of the others; into a pipe it loads no terminal renderer.
+"""A command loads its own module and nothing of the others; into a pipe it loads no terminal renderer;
+the plainest reads load no command-line toolkit, and answer exactly as the full command line does.
 
 `pdmail inbox` and `pdmail search` must answer fast on a big database, start-up included: importing and
 building every command (the sync, the outbox, the accounts...) cost more than the read itself.
@@ -25,6 +26,7 @@ MAIL = (
 # the linking (a read re-links nothing unless a colleague's change waits for the user's mail on a team server).
 NOT_FOR_A_READ = (
     "rich",
+    "typer",  # the plainest reads are read without it (pdmail.cli.plain_reads)
     "pdmail.linking",
     "pdmail.cli.sync",
     "pdmail.cli.send",
@@ -69,7 +71,7 @@ def test_a_read_into_a_pipe_loads_its_own_command_only(one_mail, args):
     done, loaded = run_into_a_pipe("--db", str(one_mail), *args)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "Gearbox quote" in done.stdout and "\x1b[" not in done.stdout  # it did read, in plain text
-    assert "pdmail.cli.mail" in loaded
+    assert "pdmail.cli.reading" in loaded
     assert unrelated(loaded) == set()
 
 
@@ -78,7 +80,7 @@ def test_an_empty_listing_into_a_pipe_loads_no_renderer(one_mail, args, note):
     done, loaded = run_into_a_pipe("--db", str(one_mail), *args)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.count("\n") == 1 and note + "\n" in done.stderr  # the header alone, and the note
-    assert "pdmail.cli.mail" in loaded
+    assert "pdmail.cli.reading" in loaded
     assert unrelated(loaded) == set()
 
 
@@ -133,3 +135,87 @@ def test_the_app_knows_which_module_registers_each_command():
             assert name not in registers, f"{name!r} is registered twice"
             registers[name] = source
     assert registers == {name: source for name, source in PdmailGroup.sources.items() if source is not None}
+
+
+def through_the_full_command_line(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """`pdmail ARGS` as the Typer application runs it, past the plain path (what `pdmail` did before)."""
+    code = "from pdmail.__main__ import _full_command_line\nraise SystemExit(_full_command_line())"
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+    )
+
+
+def through_pdmail(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(console_script()), *args], capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=120
+    )
+
+
+PLAIN_READS = [
+    ["inbox", "--folder", "all", "--limit", "50"],
+    ["inbox", "--folder=all", "--json"],
+    ["--json", "inbox", "--folder", "all", "--count"],
+    ["inbox", "--folder", "all", "--team", "--unread", "--nl"],
+    ["inbox", "--folder", "all", "--contact", "ada@acme.example", "--format", "csv"],
+    ["inbox", "--folder", "all", "--limit", "1", "--page", "2"],
+    ["inbox", "--folder", "all", "--since", "2026-11-01", "--until", "2026-12-01", "--needs-deal", "--unlinked"],
+    ["-q", "inbox", "--folder", "all", "--limit", "1", "--proposed"],
+    ["--user", "sam@northwind.example", "inbox", "--folder", "all", "--team"],
+    ["search", "gearbox"],
+    ["search", "gearbox", "--mine", "--json"],
+    ["search", "nowhere", "--limit", "3"],
+    ["search", "from:maria@northwind.example", "--format", "tsv"],
+    # and the errors: the same line, the same exit code
+    ["inbox", "--contact", "nobody@nowhere.example"],
+    ["inbox", "--deal", "404"],
+    ["inbox", "--limit", "0"],
+    ["inbox", "--json", "--nl"],
+    ["inbox", "--format", "xml"],
+    ["inbox", "--user", "nobody@nowhere.example"],
+    ["inbox", "--since", "someday"],
+    ["search", "gearbox", "--debug", "--limit", "0"],
+]
+
+
+@pytest.mark.parametrize("args", PLAIN_READS, ids=" ".join)
+def test_a_plain_read_answers_as_the_full_command_line_does(one_mail, args):
+    company_env = {"PDMAIL_DB": str(one_mail), "PDMAIL_USER": "maria@northwind.example"}
+    plain = through_pdmail(*args, env=company_env)
+    full = through_the_full_command_line(*args, env=company_env)
+    assert (plain.returncode, plain.stdout, plain.stderr) == (full.returncode, full.stdout, full.stderr)
+    assert plain.returncode in (0, 2, 4), plain.stderr
+
+
+@pytest.mark.parametrize(
+    "args", [args for args in PLAIN_READS if "nobody@nowhere.example" not in args][:13], ids=" ".join
+)
+def test_a_plain_read_loads_no_command_line_toolkit(one_mail, args):
+    done, loaded = run_into_a_pipe("--db", str(one_mail), "--user", "maria@northwind.example", *args)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert not {m for m in loaded if m == "typer" or m.startswith("typer.")}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["inbox", "--awaiting-reply"],
+        ["inbox", "--limit", "x"],
+        ["inbox", "--limit", "-1"],
+        ["inbox", "--help"],
+        ["search"],
+        ["search", "robot", "arm"],
+        ["inbox", "--frobnicate"],
+    ],
+    ids=" ".join,
+)
+def test_any_other_call_goes_to_the_full_command_line(one_mail, args):
+    """The plain path reads only what it knows; the rest answers as it always did (help, usage errors)."""
+    env = {"PDMAIL_DB": str(one_mail), "PDMAIL_USER": "maria@northwind.example", "PYTHONPROFILEIMPORTTIME": "1"}
+    plain = through_pdmail(*args, env=env)
+    full = through_the_full_command_line(*args, env=env)
+    assert "typer" in {line.rsplit("|", 1)[1].strip() for line in plain.stderr.splitlines() if "import time:" in line}
+    assert (plain.returncode, plain.stdout) == (full.returncode, full.stdout)

@@ -1,5 +1,4 @@
-"""`pdmail bcc-ingest` of one message on stdin, `pdmail --version`, and the plainest `inbox` and `search`
-(``pdmail.cli.plain_reads``), without the full command line.
+"""`pdmail bcc-ingest` of one message on stdin, and `pdmail --version`, without the full command line.
 
 A mail server's pipe transport starts pdmail once per message. Building the whole command-line
 application (its toolkit, every command module) costs several times what storing one message does,
@@ -65,14 +64,6 @@ def run(argv: list[str]) -> int | None:
 
         sys.stdout.write(f"pdmail {__version__}\n")
         return 0
-    from pdmail.cli import plain_reads
-
-    read = plain_reads.parse_read_call(argv)
-    if read is not None:
-        try:
-            return plain_reads.run(read)
-        except SystemExit as done:  # the output was closed while Rich drew a table: as the full command line ends
-            return done.code  # type: ignore[return-value]  # an int: end_on_closed_output's
     call = parse_pipe_call(argv)
     if call is None:
         return None

@@ -125,6 +125,8 @@ def run(call: ReadCall) -> int:
         return 0
     except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - as pdmail.cli.common.run_in_session
         return exit_code_for(exc, debug)
+    except SystemExit as done:  # the output closed while Rich drew a table (session.console): its exit code
+        return done.code  # type: ignore[return-value]  # end_on_closed_output's, an int
     finally:
         if session is not None:
             session.close()

@@ -219,3 +219,12 @@ def test_any_other_call_goes_to_the_full_command_line(one_mail, args):
     full = through_the_full_command_line(*args, env=env)
     assert "typer" in {line.rsplit("|", 1)[1].strip() for line in plain.stderr.splitlines() if "import time:" in line}
     assert (plain.returncode, plain.stdout) == (full.returncode, full.stdout)
+
+
+@pytest.mark.parametrize("args", [["--user", "", "inbox", "--folder", "all"], ["--user=", "search", "gearbox"]])
+def test_an_empty_global_option_beats_the_environment_on_both_paths(one_mail, args):
+    """`--user ''` before the command is the default user (maria), not PDMAIL_USER's (sam, who sees nothing)."""
+    env = {"PDMAIL_DB": str(one_mail), "PDMAIL_USER": "sam@northwind.example"}
+    plain, full = through_pdmail(*args, env=env), through_the_full_command_line(*args, env=env)
+    assert (plain.returncode, plain.stdout, plain.stderr) == (full.returncode, full.stdout, full.stderr)
+    assert "Gearbox quote" in plain.stdout, plain.stdout + plain.stderr

@@ -109,9 +109,13 @@ def run(call: ReadCall) -> int:
     """Run the read; its exit code, after the one line that says what went wrong, if anything did."""
     from pdmail.cli.session import GlobalState, exit_code_for, session_from
 
+    # An option given, even empty, beats the environment, as the full command line has it (`--user ''`:
+    # the default user, not PDMAIL_USER's).
+    db = call.state["db"] if "db" in call.state else os.environ.get("PDMAIL_DB")
+    user = call.state["user"] if "user" in call.state else os.environ.get("PDMAIL_USER") or None
     state = GlobalState(
-        db=call.state.get("db") or os.environ.get("PDMAIL_DB") or None,
-        user=call.state.get("user") or os.environ.get("PDMAIL_USER") or None,
+        db=db or None,
+        user=user,
         json=bool(call.state.get("json")),
         quiet=bool(call.state.get("quiet")),
         debug=bool(call.state.get("debug")),

@@ -10,6 +10,8 @@ def main() -> None:
 
     try:
         fast = run_fast(sys.argv[1:])
+        if fast is None:
+            fast = _plain_read(sys.argv[1:])
         code = _full_command_line() if fast is None else fast
         sys.stdout.flush()  # here, where a closed pipe can still be told apart, not at exit
     except BrokenPipeError:
@@ -19,6 +21,14 @@ def main() -> None:
             raise
         code = end_on_closed_output()
     raise SystemExit(code)
+
+
+def _plain_read(argv: list[str]) -> int | None:
+    """`inbox` and `search` in their plainest forms, without Typer; None for any other call."""
+    from pdmail.cli import plain_reads
+
+    call = plain_reads.parse_read_call(argv)
+    return None if call is None else plain_reads.run(call)
 
 
 def _full_command_line() -> int | str | None:

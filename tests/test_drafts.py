@@ -239,3 +239,16 @@ def test_a_mistyped_address_is_told_before_anything_is_lost(desk, smtp):
     assert code == 0, shown
     assert buffers(seen)[1].split("\n\n", 1)[1] == "Long text.\n"
     assert ok_json("outbox", "--all") == [] and smtp.messages == []
+
+
+def test_a_mistyped_send_time_is_told_before_the_editor_opens(desk, smtp):
+    """`send --at` read only after the editor closed would refuse both sending and keeping the draft,
+    and lose what was typed: the time is read first, and the editor never opens."""
+    env, seen = desk
+    talk = Conversation(
+        "send", "--to", "ana@acme.example", "--at", "tomorow 09:00", env=env | {"WRITE": "Long text.\n"}
+    )
+    code, shown = talk.finish(timeout=20)
+    assert buffers(seen) == [], shown  # no editor
+    assert code == 2 and "tomorow" in shown, shown
+    assert ok_json("outbox", "--all") == [] and smtp.messages == []

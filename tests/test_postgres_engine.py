@@ -293,3 +293,29 @@ def test_a_service_file_names_the_server(pg_server, pg_url, tmp_path):
     code, _, err = pdmail("init", "--name", "M", "--email", "m@x.example", env=env)
     assert code == 0, err
     assert rawdb.scalar(pg_url, "SELECT count(*) FROM users") == 1
+
+
+def statements_of(pg_server, *args: str, db: str) -> list[str]:
+    """Every statement the command sent the server, in order, from the server's own log: the command's
+    session alone logs them (``log_statement`` set for it through PGOPTIONS)."""
+    log = pg_server.log_path
+    start = log.stat().st_size
+    code, _, err = pdmail(*args, env={"PDMAIL_DB": db, "PGOPTIONS": "-c log_statement=all"})
+    assert code == 0, err
+    with open(log, "rb") as handle:
+        handle.seek(start)
+        lines = handle.read().decode(errors="replace").splitlines()
+    marks = ("LOG:  statement: ", "LOG:  execute <unnamed>: ", "LOG:  execute ")
+    return [line.split(mark, 1)[1] for line in lines for mark in marks[:2] if mark in line]
+
+
+@pytest.mark.parametrize("args", [["inbox", "--limit", "50"], ["search", "quote"]])
+def test_a_read_asks_the_server_each_thing_once(pg_server, pg_url, args):
+    """Each statement is a round trip, and a read on a big team database must answer at once: opening the
+    database (the settings, the schema's version) and knowing who the user is ask each thing once."""
+    init(pg_url)
+    run("bcc-ingest", db=pg_url, stdin=mail(1))
+    sent = statements_of(pg_server, *args, "--user", "maria@northwind.example", db=pg_url)
+    assert len(sent) == len(set(sent)), sent
+    assert not [s for s in sent if s.startswith("SELECT to_regclass")], sent  # asked with the settings
+    assert len(sent) <= 14, sent

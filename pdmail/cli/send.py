@@ -139,6 +139,9 @@ def send(
     if body is None and body_file is None and template is None and _on_terminal():
         from pdmail.send import drafts
 
+        if at is not None:  # a mistyped time is told now: once the editor closed, it would cost the typing
+            outbox.send_time(s.db, s.user, at, _clock())
+
         def check(written, choice: str) -> None:
             tried = _with_written(req, written)
             outbox.outbox_fields(s.db, s.user, tried, _clock(), unfinished=choice == "draft")

@@ -118,7 +118,6 @@ def outbox_fields(
     that remain are those that keep the stored bytes sound (header injection, sizes). ``due``: when
     it goes, already decided (a draft's time), instead of now or ``req.at``."""
     from pdmail.store import accounts as accounts_store
-    from pdmail.store import users as users_store
 
     account = accounts_store.get_account(db, user, req.account)
     smtp_send.SmtpTarget.from_account(account)  # fail early on an account that cannot send
@@ -127,9 +126,7 @@ def outbox_fields(
     elif req.at:
         raise ValueError("give either a due time or --at")
     if req.at:
-        from pdmail.core.time_phrases import parse_when
-
-        due = parse_when(req.at, now, users_store.get_setting(db, "time-zone", user) or None)
+        due = send_time(db, user, req.at, now)
 
     original = _original(db, user, req.reply_to) if req.reply_to is not None else None
     own = set(user.addresses) | {account.address}
@@ -189,6 +186,15 @@ def outbox_fields(
         reply_to_email_id=original.email_id if original is not None else None,
         due_utc=iso_utc(due),
     )
+
+
+def send_time(db: Database, user: User, at: str, now: datetime) -> datetime:
+    """The moment ``--at`` names, read in the user's time zone; a usage error when it names none, or
+    one past. ``pdmail send`` asks before opening the editor, so that a mistyped time costs no typing."""
+    from pdmail.core.time_phrases import parse_when
+    from pdmail.store import users as users_store
+
+    return parse_when(at, now, users_store.get_setting(db, "time-zone", user) or None)
 
 
 def send(db: Database, user: User, req: SendRequest, now: datetime, *, network: Network = NETWORK) -> SendResult:

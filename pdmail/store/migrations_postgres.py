@@ -596,6 +596,11 @@ LOGINS_FROM = 14
 def schema_version(db: PostgresDatabase) -> int:
     if db.scalar("SELECT to_regclass(?)", (LEDGER,)) is None:
         return 0
+    return ledger_version(db)
+
+
+def ledger_version(db: PostgresDatabase) -> int:
+    """The last migration the ledger records (the ledger must exist: see :func:`schema_version`)."""
     return db.scalar(f"SELECT coalesce(max(number), 0) FROM {LEDGER}")
 
 
@@ -638,9 +643,13 @@ class ForeignDatabase(Exception):
     """The database holds another program's tables: pdmail leaves it alone."""
 
 
-def migrate(db: PostgresDatabase) -> list[str]:
-    """Apply the migrations this database lacks, each in its own transaction; return their names."""
-    found = schema_version(db)
+def migrate(db: PostgresDatabase, found: int | None = None) -> list[str]:
+    """Apply the migrations this database lacks, each in its own transaction; return their names.
+
+    ``found``: the schema version the caller has just read, so that opening asks for it once.
+    """
+    if found is None:
+        found = schema_version(db)
     if found > SCHEMA_VERSION:
         raise NewerSchema(found, SCHEMA_VERSION)
     if found == 0 and foreign_tables(db):

@@ -578,8 +578,9 @@ def _configure(conn) -> None:
     conn.adapters.register_loader("numeric", NumericAsNumber)
 
 
-def _session_settings(db: PostgresDatabase) -> None:
-    """Settings of pdmail's sessions, in one round trip.
+def _session_settings(db: PostgresDatabase) -> bool:
+    """Settings of pdmail's sessions, in one round trip, which also tells whether pdmail's ledger of
+    migrations is there (every command asks, to open the database).
 
     Waiting for another writer's lock: as long as SQLite would (``PDMAIL_BUSY_TIMEOUT``), then fail
     as busy. Without a limit a mail server's pipe would wait behind a long writer until the mail
@@ -590,15 +591,16 @@ def _session_settings(db: PostgresDatabase) -> None:
     one to machine code costs more than running it (75 ms for an inbox page of a million emails,
     over 400 ms for a count).
     """
-    db.execute(
-        "SELECT set_config('lock_timeout', ?, false), set_config('jit', 'off', false)",
-        (f"{max(1, round(busy_timeout() * 1000))}ms",),
+    row = db.row(
+        "SELECT set_config('lock_timeout', ?, false), set_config('jit', 'off', false), to_regclass(?) IS NOT NULL",
+        (f"{max(1, round(busy_timeout() * 1000))}ms", migrations_postgres.LEDGER),
     )
+    return bool(row[2])
 
 
-def _blank(db: PostgresDatabase) -> bool:
+def _blank(db: PostgresDatabase, found: int) -> bool:
     """An empty database: what a missing file is on SQLite, where only ``init`` makes one."""
-    return migrations_postgres.schema_version(db) == 0 and not migrations_postgres.foreign_tables(db)
+    return found == 0 and not migrations_postgres.foreign_tables(db)
 
 
 def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
@@ -618,10 +620,10 @@ def open_postgres(url: str, *, create: bool = False) -> PostgresDatabase:
     _configure(conn)
     db = PostgresDatabase(conn, url)
     try:
-        _session_settings(db)
-        if not create and _blank(db):
+        found = migrations_postgres.ledger_version(db) if _session_settings(db) else 0
+        if not create and _blank(db, found):
             raise UsageError(f"no pdmail database at {label} yet; create one with `pdmail init`")
-        migrations_postgres.migrate(db)
+        migrations_postgres.migrate(db, found)
     except migrations_postgres.NewerSchema as exc:
         conn.close()
         raise UsageError(

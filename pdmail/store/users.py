@@ -117,6 +117,22 @@ def login_role_of(db: Database, user_id: int) -> str | None:
     return db.scalar("SELECT db_role FROM users WHERE id = ?", (user_id,))
 
 
+def changes_wait_for(db: Database, user: User) -> bool:
+    """Whether a colleague's change waits to re-link ``user``'s own mail (the team server's relink
+    requests after the last one done for them, their own changes left out, as the catch-up does).
+
+    Asked here, in one statement, so that a read command, which mostly finds none, loads nothing of
+    the linking code (``pdmail.linking.relink.catch_up``, which does the work when one waits).
+    """
+    return bool(
+        db.scalar(
+            "SELECT EXISTS (SELECT 1 FROM relink_requests WHERE id > coalesce((SELECT request_id FROM "
+            "relink_progress WHERE user_id = ?), 0) AND (caused_by IS NULL OR caused_by <> ?))",
+            (user.id, user.id),
+        )
+    )
+
+
 def _user_from_row(db: Database, row) -> User:
     """A user and the alternative addresses an admin approved: a claim waiting for approval counts for nothing."""
     alts = tuple(
@@ -202,30 +218,32 @@ def _default_user(db: Database) -> User:
 
 
 def _refuse_removed(db: Database, user: User) -> None:
-    when = removed_utc(db, user.id)
+    _refuse_if_removed(user, removed_utc(db, user.id))
+
+
+def _refuse_if_removed(user: User, when: str | None) -> None:
     if when is not None:
         raise UsageError(f"user {user.email} was removed ({when}); their mail stays, they no longer act in pdmail")
 
 
 def _logged_in_user(db: Database, asked: str | None, named: User | None) -> User:
-    me = db.login_user_id()
-    role = db.login_role()
+    me = db.login_user_id()  # the login's name is asked for only to say what went wrong: one round trip less
     if me is not None:
         user = get_user(db, me)
         if named is not None and named.id != user.id:
             raise UsageError(
-                f"you are logged in to {db.label} as {role}, the login of {user.email}; on a team server who "
+                f"you are logged in to {db.label} as {db.login_role()}, the login of {user.email}; on a team server who "
                 f"you are is your login, and --user (or PDMAIL_USER) {asked} names someone else"
             )
         return user
     if not db.may_act_as_anyone():
         raise UsageError(
-            f"the role {role} you logged in to {db.label} as is no pdmail user's login; log in as your own "
+            f"the role {db.login_role()} you logged in to {db.label} as is no pdmail user's login; log in as your own "
             "(the user of the URL, PGUSER or your service file)"
         )
     user = named or _default_user(db)
-    _refuse_removed(db, user)
-    login = login_role_of(db, user.id)
+    removed, login = db.row("SELECT removed_utc, db_role FROM users WHERE id = ?", (user.id,))  # one round trip
+    _refuse_if_removed(user, removed)
     if login is None:
         raise UsageError(f"user {user.email} has no login on {db.label}")
     db.become(login)

@@ -9,6 +9,7 @@ from pdmail.crm import changes as crm_changes
 from pdmail.crm import team as user_changes
 from pdmail.linking import manual as manual_links
 from pdmail.linking import relink
+from pdmail.mailbox import actions as mailbox_actions
 from pdmail.store import open_db
 
 pytestmark = pytest.mark.both_engines
@@ -573,6 +574,8 @@ def _mixed_world(db, maria, sam, rnd):
     for c in rnd.sample(contacts, 7):
         f.deal(db, f"Deal of {c.id}", c.id, status=rnd.choice(["open", "open", "won", "lost"]), relink=False)
     stored = [(owner, mail) for owner, mail in mails if mail is not None]  # a blocked sender's mail is not
+    for owner, mail in rnd.sample(stored, 8):  # the sharing law reads each email's own visibility
+        mailbox_actions.share_all(db, owner, [mail], "private")
     for owner, mail in rnd.sample(stored, 6):
         choice = rnd.random()
         if choice < 0.3:

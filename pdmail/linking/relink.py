@@ -93,14 +93,14 @@ class LinkState:
     def facts(self, owner_id: int, visibility: Visibility) -> EmailFacts:
         """What the sharing law sees of an email with these links (asked several times an email:
         the last answer is kept)."""
-        last = self.__dict__.get("_facts")
+        last = self.__dict__.get("_last_facts")
         if last is not None and last[0] == (owner_id, visibility):
             return last[1]
-        found = self._facts(owner_id, visibility)
-        object.__setattr__(self, "_facts", ((owner_id, visibility), found))
+        found = self._facts_afresh(owner_id, visibility)
+        object.__setattr__(self, "_last_facts", ((owner_id, visibility), found))
         return found
 
-    def _facts(self, owner_id: int, visibility: Visibility) -> EmailFacts:
+    def _facts_afresh(self, owner_id: int, visibility: Visibility) -> EmailFacts:
         proposed = set(self.proposed_contacts())
         proposed_orgs = set(self.proposed_orgs())
         return EmailFacts(

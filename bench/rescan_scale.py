@@ -3,7 +3,8 @@
 Builds the database with ``scale_db.build`` (unless ``--reuse``), then runs the real command three
 times in a child process: a dry run, the first rescan (every email gets its links: the mail came
 before the CRM), and a second rescan (nothing left to change). Prints wall seconds, emails per
-second and the child's peak resident memory for each.
+second, the child's CPU seconds (user + system: the figure that holds on a busy machine) and its
+peak resident memory for each.
 
     python bench/rescan_scale.py --db /tmp/scale.db                     # 1,000,000 emails
     python bench/rescan_scale.py --db /tmp/scale.db --reuse --reset      # again, on the same mail
@@ -45,6 +46,9 @@ def run_one(db: Path, *extra: str) -> dict:
         "changed": report["changed"],
         "reworded": report["reworded"],
         "emails_per_second": round(report["emails"] / seconds),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "user_seconds": round(usage.ru_utime, 1),
+        "system_seconds": round(usage.ru_stime, 1),
         "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),
     }
 
@@ -136,6 +140,7 @@ def main(argv=None) -> int:
         r = run_one(args.db, *extra)
         print(
             f"{label:14} {r['seconds']:8.1f} s  {r['emails_per_second']:>7,} emails/s  "
+            f"CPU {r['cpu_seconds']:7.1f} s ({r['user_seconds']:.1f} user + {r['system_seconds']:.1f} system)  "
             f"peak RSS {r['peak_rss_mb']:7.1f} MB  changed {r['changed']:,}  reworded {r['reworded']:,}",
             flush=True,
         )

@@ -1020,10 +1020,10 @@ def test_customer_addresses_is_what_the_decision_uses(row: Row):
 
 @pytest.mark.parametrize("row", TABLE, ids=[row.name for row in TABLE])
 def test_a_decision_after_another_question_is_the_decision_from_scratch(row: Row):
-    """The engine reuses its last analysis of the same email; any context it read must invalidate it."""
+    """The engine reuses its analyses of the same email; any context it read must set them apart."""
     import pdmail.linking.engine as link
 
-    link._last_analysis[:] = [None, None, None]
+    link._analyses.clear()
     fresh = decide_links(row.email, row.context)
     for other in (
         ctx(),
@@ -1033,8 +1033,8 @@ def test_a_decision_after_another_question_is_the_decision_from_scratch(row: Row
         replace(row.context, deals_by_id={}),
         replace(row.context, bcc_deal_id=None),
     ):
-        link._last_analysis[:] = [None, None, None]
-        customer_addresses(row.email, other)  # the engine's last analysis is now of this other context
+        link._analyses.clear()
+        customer_addresses(row.email, other)  # the engine's only analysis is now of this other context
         assert decide_links(row.email, row.context) == fresh
 
 

@@ -9,6 +9,8 @@ from pdmail.crm import changes as crm_changes
 from pdmail.crm import team as user_changes
 from pdmail.linking import manual as manual_links
 from pdmail.linking import relink
+from pdmail.mailbox import actions as mailbox_actions
+from pdmail.store import open_db
 
 pytestmark = pytest.mark.both_engines
 
@@ -494,3 +496,136 @@ def test_blocking_keeps_a_deal_chosen_by_hand_and_the_mail_a_deal_holds(company,
 
     company.ok("settings", "block", "remove", "@cust.example")
     assert company.json("show", str(reply))["deal"] == 2 and company.json("show", str(kens))["deal"] == 3
+
+
+# --- the fast rescan against the one-email-at-a-time reference ------------------------------------
+
+
+def _link_dump(db) -> dict:
+    """Every stored link and the words and causes that go with it, for comparing two databases."""
+    return {
+        "emails": [
+            tuple(r)
+            for r in db.all(
+                "SELECT id, deal_id, deal_rule, is_deal_manual, needs_deal, is_automated, link_verdict, "
+                "link_trace_json, deal_caused_by, deal_caused_utc, is_deal_proposed, has_link FROM emails ORDER BY id"
+            )
+        ],
+        "contacts": [
+            tuple(r)
+            for r in db.all(
+                "SELECT email_id, contact_id, address, rule, reason, is_manual, caused_by, caused_utc, is_proposed "
+                "FROM email_contacts ORDER BY email_id, contact_id"
+            )
+        ],
+        "orgs": [
+            tuple(r)
+            for r in db.all(
+                "SELECT email_id, org_id, address, rule, reason, is_manual, caused_by, caused_utc, is_proposed "
+                "FROM email_orgs ORDER BY email_id, org_id"
+            )
+        ],
+        "threads": [tuple(r) for r in db.all("SELECT id, deal_id, deal_rule, is_deal_manual FROM threads ORDER BY id")],
+    }
+
+
+def _mixed_world(db, maria, sam, rnd):
+    """Mail stored before most of the CRM, in threads, with choices made by hand and blocked senders:
+    a rescan finds every kind of change to make."""
+    from pdmail.crm import team
+    from pdmail.store import crm as crm_store
+
+    people = [f"p{i}@cust{i % 4}.example" for i in range(14)] + ["news@list.example", "x@gmail.com"]
+    early = [f.contact(db, f"Early {i}", people[i]) for i in range(3)]
+    f.deal(db, "Early deal", early[0].id)
+    team.add_block(db, maria, "@cust3.example")
+    crm_store.add_org(db, "Cust one", ["cust1.example"])
+    owners = [maria, sam]
+    mails = []
+    for t in range(40):
+        owner = rnd.choice(owners)
+        customer = rnd.choice(people)
+        other = rnd.choice(people + [sam.email, maria.email])
+        root = f"t{t}"
+        for k in range(rnd.randint(1, 4)):
+            out = rnd.random() < 0.4
+            frm, to = (owner.email, [customer]) if out else (customer, [owner.email])
+            cc = [other] if rnd.random() < 0.3 and other not in (owner.email, customer) else []
+            headers = [("List-Id", "<news.list.example>")] if customer.startswith("news") else []
+            mails.append(
+                (
+                    owner,
+                    f.email(
+                        db,
+                        owner,
+                        frm=frm,
+                        to=to,
+                        cc=cc,
+                        mid=f"{root}-{k}",
+                        in_reply_to=f"{root}-{k - 1}" if k else None,
+                        subject="Re: Plan" if k else "Plan",
+                        headers=headers,
+                    ),
+                )
+            )
+    later = [f.contact(db, f"Later {i}", people[i], relink=False) for i in range(3, 12)]
+    org = crm_store.add_org(db, "Cust two", ["cust2.example"])
+    contacts = early + later
+    for c in rnd.sample(contacts, 7):
+        f.deal(db, f"Deal of {c.id}", c.id, status=rnd.choice(["open", "open", "won", "lost"]), relink=False)
+    stored = [(owner, mail) for owner, mail in mails if mail is not None]  # a blocked sender's mail is not
+    for owner, mail in rnd.sample(stored, 8):  # the sharing law reads each email's own visibility
+        mailbox_actions.share_all(db, owner, [mail], "private")
+    for owner, mail in rnd.sample(stored, 6):
+        choice = rnd.random()
+        if choice < 0.3:
+            manual_links.set_deal(db, owner, mail, None)
+        elif choice < 0.6:
+            manual_links.apply(db, owner, mail, manual_links.LinkRequest(contact_ids=(rnd.choice(contacts).id,)))
+        elif choice < 0.8:
+            manual_links.apply(db, owner, mail, manual_links.LinkRequest(contact_ids=()))
+        else:
+            manual_links.apply(db, owner, mail, manual_links.LinkRequest(org_ids=(org.id,)))
+    return contacts
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_fast_rescan_writes_what_the_one_by_one_rescan_writes(db_path, tmp_path, copy_db, seed, monkeypatch):
+    """The batch's reused decisions and grouped writes change nothing: the same links, words and
+    causes, the same report, on a first rescan (every email changes) and on one after the CRM changed
+    again (links change, stay or go)."""
+    import random
+
+    rnd = random.Random(seed)
+    db, maria = f.company(db_path)
+    sam = f.user(db, "sam@northwind.example")
+    contacts = _mixed_world(db, maria, sam, rnd)
+    db.close()
+    copy = copy_db(db_path, tmp_path / "copy.db")
+    fast, slow = open_db(db_path), open_db(copy)
+    try:
+        for round_ in range(2):
+            # Both rescans of a round are stamped alike, however long the first one takes.
+            monkeypatch.setattr(relink, "now_utc", lambda stamp=f"2026-12-0{round_ + 1}T09:00:00Z": stamp)
+            reports = []
+            for db_, one_by_one in ((fast, False), (slow, True)):
+                lines: list[dict] = []
+                report = relink.rescan(db_, by=sam if round_ else maria, one_by_one=one_by_one, on_change=lines.append)
+                lines = [change.to_json() for change in lines]
+                reports.append((report.to_json(), lines))
+            assert reports[0] == reports[1]
+            assert reports[0][0]["changed"] > 0
+            assert _link_dump(fast) == _link_dump(slow)
+            assert not fast.all(  # the flag the sharing law reads says what the link rows say
+                "SELECT id FROM emails e WHERE has_link != CASE WHEN EXISTS (SELECT 1 FROM email_contacts c "
+                "WHERE c.email_id = e.id AND c.is_proposed = 0) OR EXISTS (SELECT 1 FROM email_orgs o "
+                "WHERE o.email_id = e.id AND o.is_proposed = 0) THEN 1 ELSE 0 END"
+            )
+            for db_ in (fast, slow):  # the same change to both, before the next round
+                rnd_same = random.Random(seed + round_)
+                for c in rnd_same.sample(contacts, 3):
+                    f.deal(db_, f"Round {round_} deal", c.id, relink=False)
+                f.contact(db_, f"Newcomer {round_}", f"p{12 + round_}@cust{round_}.example", relink=False)
+    finally:
+        fast.close()
+        slow.close()

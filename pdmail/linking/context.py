@@ -25,14 +25,29 @@ class LinkingInputs:
         self.db = db
         self.company = company or Company.load(db)
         self._everyone = frozenset(self.company.users_by_address)
+        # Per owner, the same set objects for every email: the engine remembers its work by them.
+        self._own: dict[User, frozenset[str]] = {}
+        self._colleagues: dict[User, frozenset[str]] = {}
 
     def own_addresses(self, owner: User, email_in: link.LinkInput) -> frozenset[str]:
         """The owner's addresses, the capture address, and any per-deal capture address the message names."""
+        own = self._own.get(owner)
+        if own is None:
+            own = self._own[owner] = self._owner_addresses(owner)
+        named = [a.email for a in (*email_in.to, *email_in.cc) if self.company.is_capture_address(a.email)]
+        return own.union(named) if named and not own.issuperset(named) else own
+
+    def _owner_addresses(self, owner: User) -> frozenset[str]:
         own = set(owner.addresses)
         if self.company.bcc_address:
             own.add(self.company.bcc_address)
-        own.update(a.email for a in (*email_in.to, *email_in.cc) if self.company.is_capture_address(a.email))
         return frozenset(own)
+
+    def _colleague_addresses(self, owner: User) -> frozenset[str]:
+        others = self._colleagues.get(owner)
+        if others is None:
+            others = self._colleagues[owner] = self._everyone - owner.addresses
+        return others
 
     def base(
         self, owner: User, email_in: link.LinkInput, *, bcc_deal_id: int | None, thread: link.ThreadLinks | None = None
@@ -40,7 +55,7 @@ class LinkingInputs:
         """The context without CRM facts: enough to find the customer addresses to read them for."""
         return link.LinkContext(
             own_addresses=self.own_addresses(owner, email_in),
-            colleague_addresses=self._everyone - owner.addresses,
+            colleague_addresses=self._colleague_addresses(owner),
             contacts_by_address={},
             deals_by_contact={},
             deals_by_id={},
@@ -71,10 +86,13 @@ def complete(
     *,
     manual_contacts: tuple[Contact, ...] | None = None,
     manual_orgs: tuple[Organization, ...] | None = None,
+    **more,
 ) -> link.LinkContext:
-    """``base`` with the CRM facts of its customer addresses: the engine's whole input."""
+    """``base`` with the CRM facts of its customer addresses: the engine's whole input (``more``:
+    any other field of the context to set, such as the thread's links)."""
     return dataclasses.replace(
         base,
+        **more,
         contacts_by_address=crm.contacts_of(customers),
         deals_by_contact=crm.deals_by_contact,
         deals_by_id=crm.deals_by_id,

@@ -300,26 +300,32 @@ def _team_sets(
     return own, colleagues, patterns
 
 
-_last_analysis: list = [None, None, None]  # [email, what of the context it read, its analysis]
+# The analyses of recent emails, by the email and what of the context they read. Capture asks for
+# the customer side first (to look up contacts) and then for the decision; a re-link asks for the
+# customer sides of a whole batch, then decides each email: the second question reuses the first's work.
+_analyses: dict = {}
+_ANALYSES_KEPT = 8192
 
 
 def _analyse(email: LinkInput, ctx: LinkContext) -> _Sides:
-    """The customer side and capture verdict; the last one is reused for the same email and team.
-
-    Capture asks for the customer side first (to look up contacts) and then for the decision: the
-    second question would repeat the first one's work.
-    """
-    reads = (
-        ctx.own_addresses,
-        ctx.colleague_addresses,
-        ctx.blocked,
+    """The customer side and capture verdict, reused for the same email and team."""
+    key = (
+        email,
+        frozenset(ctx.own_addresses),
+        frozenset(ctx.colleague_addresses),
+        frozenset(ctx.blocked),
         ctx.bcc_deal_id,
         ctx.bcc_deal_id in ctx.deals_by_id,
     )
-    if _last_analysis[0] is email and _last_analysis[1] == reads:
-        return _last_analysis[2]
-    sides = _analyse_afresh(email, ctx)
-    _last_analysis[:] = [email, reads, sides]
+    try:
+        return _analyses[key]
+    except KeyError:
+        pass
+    except TypeError:  # an input built with lists: nothing to remember it by
+        return _analyse_afresh(email, ctx)
+    if len(_analyses) >= _ANALYSES_KEPT:
+        _analyses.clear()
+    sides = _analyses[key] = _analyse_afresh(email, ctx)
     return sides
 
 

@@ -29,6 +29,7 @@ in batches with constant memory, one transaction per batch.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -90,7 +91,16 @@ class LinkState:
         return self.deal_id is not None and self.deal_cause is not None and self.deal_cause.proposed
 
     def facts(self, owner_id: int, visibility: Visibility) -> EmailFacts:
-        """What the sharing law sees of an email with these links."""
+        """What the sharing law sees of an email with these links (asked several times an email:
+        the last answer is kept)."""
+        last = self.__dict__.get("_last_facts")
+        if last is not None and last[0] == (owner_id, visibility):
+            return last[1]
+        found = self._facts_afresh(owner_id, visibility)
+        object.__setattr__(self, "_last_facts", ((owner_id, visibility), found))
+        return found
+
+    def _facts_afresh(self, owner_id: int, visibility: Visibility) -> EmailFacts:
         proposed = set(self.proposed_contacts())
         proposed_orgs = set(self.proposed_orgs())
         return EmailFacts(
@@ -126,7 +136,7 @@ class Change:
     before: LinkState
     after: LinkState
 
-    @property
+    @functools.cached_property
     def visible(self) -> bool:
         """A change of contacts, deal, choice or verdict; not only of the words that explain them."""
         return self.before.summary() != self.after.summary()
@@ -161,7 +171,7 @@ class RelinkReport:
     more_changes: int = 0
 
     def shows(self, change: Change) -> bool:
-        return self.viewer_id is None or change.seen_by(self.viewer_id)
+        return self.viewer_id is None or self.viewer_id == change.owner_id or change.seen_by(self.viewer_id)
 
     def counts(self, e: store.LinkedEmail, state: LinkState) -> bool:
         if self.viewer_id is None or self.viewer_id == e.owner_id:
@@ -304,8 +314,11 @@ class Attribution:
 class Relinker:
     """The company's facts, read once per run, and the thread-by-thread decision."""
 
-    def __init__(self, db: Database, *, actor: User | None = None, stamp: str | None = None) -> None:
+    def __init__(
+        self, db: Database, *, actor: User | None = None, stamp: str | None = None, remember: bool = True
+    ) -> None:
         self.db = db
+        self.remember = remember  # reuse a batch's decisions for identical inputs (off: decide each email)
         self.inputs = LinkingInputs(db)
         self.users: dict[int, User] = {u.id: u for u in users_store.list_users(db)}
         accepts = {uid: self.inputs.accepts_colleague_links(u) for uid, u in self.users.items()}
@@ -318,10 +331,13 @@ class Relinker:
         manual_ids: set[int] = set()
         manual_org_ids: set[int] = set()
         deal_ids: set[int] = set()
+        parsed: dict[int, link.LinkInput] = {}  # by the stored input, which emails with the same one share
         for thread, emails in threads:
             items = []
             for e in emails:
-                email_in = link.LinkInput.from_json(e.link_input)
+                email_in = parsed.get(id(e.link_input))
+                if email_in is None:
+                    email_in = parsed[id(e.link_input)] = link.LinkInput.from_json(e.link_input)
                 base = self.inputs.base(self.users[e.owner_id], email_in, bcc_deal_id=e.bcc_deal_id)
                 customers = link.customer_addresses(email_in, base)
                 addresses.update(customers)
@@ -337,6 +353,9 @@ class Relinker:
         crm = self.inputs.read_crm(addresses, contact_ids=manual_ids, deal_ids=deal_ids, org_ids=manual_org_ids)
 
         out = []
+        # Within a batch the CRM facts are one snapshot: the same owner, message and thread state
+        # make the same decision, whichever email asks.
+        decided: dict | None = {} if self.remember else None
         for thread, items in prepared:
             ready = []
             for e, email_in, base, customers in items:
@@ -348,43 +367,53 @@ class Relinker:
                     chosen_orgs = tuple(
                         crm.orgs_by_id[o.org_id] for o in e.orgs if o.is_manual and o.org_id in crm.orgs_by_id
                     )
-                ctx = complete(base, crm, customers, manual_contacts=chosen, manual_orgs=chosen_orgs)
-                ready.append((e, email_in, ctx))
-            out.append(self._decide_thread(thread, ready, crm.deals_by_id))
+                ctx = functools.partial(complete, base, crm, customers, manual_contacts=chosen, manual_orgs=chosen_orgs)
+                ready.append((e, email_in, ctx, _ids(chosen), _ids(chosen_orgs)))
+            out.append(self._decide_thread(thread, ready, crm.deals_by_id, decided))
         return out
 
-    def _decide_thread(self, thread: store.ThreadState, ready, deals):
+    def _decide_thread(self, thread: store.ThreadState, ready, deals, decided: dict | None):
         if thread.is_deal_manual:
-            states, _ = _thread_pass(ready, link.ThreadLinks(thread.deal_id, True), held=False)
+            states, _ = _thread_pass(ready, link.ThreadLinks(thread.deal_id, True), held=False, decided=decided)
             return thread, (thread.deal_id, thread.deal_rule), states
-        states, final = _thread_pass(ready, None, held=False)
+        states, final = _thread_pass(ready, None, held=False, decided=decided)
         held = deals.get(thread.deal_id) if thread.deal_id is not None else None
         if held is not None and held.status != "deleted" and final[0] != held.id:
-            states, final = _thread_pass(ready, link.ThreadLinks(held.id, False), held=True)
+            states, final = _thread_pass(ready, link.ThreadLinks(held.id, False), held=True, decided=decided)
         if final[0] == thread.deal_id:
             final = (thread.deal_id, thread.deal_rule)  # the rule that first put the thread on it
         return thread, final, states
 
 
-def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool):
-    """Link a thread's emails in capture order, as capture would: a new deal covers the thread so far."""
+def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool, decided: dict | None = None):
+    """Link a thread's emails in capture order, as capture would: a new deal covers the thread so far.
+
+    ``decided``: the decisions of this batch so far, by everything the engine reads that differs
+    from one email to the next (the batch's CRM facts are the same for all), reused as they are."""
     running = start
     running_rule = None
     manual = start is not None and start.deal_is_manual
     states: list[tuple[store.LinkedEmail, LinkState]] = []
-    for e, email_in, ctx in ready:
-        ctx = dataclasses.replace(ctx, thread=running, held_deal_id=e.deal_id if held else None)
-        d = link.decide_links(email_in, ctx)
-        state = LinkState.of(d)
-        if not manual and d.deal_id is not None and (running is None or running.deal_id != d.deal_id):
-            running, running_rule = link.ThreadLinks(d.deal_id, False), d.deal_rule
+    for e, email_in, context, chosen, chosen_orgs in ready:
+        held_deal_id = e.deal_id if held else None
+        key = None
+        state = None
+        if decided is not None:
+            key = (e.owner_id, email_in, e.bcc_deal_id, running, held_deal_id, chosen, chosen_orgs)
+            state = decided.get(key)
+        if state is None:
+            state = LinkState.of(link.decide_links(email_in, context(thread=running, held_deal_id=held_deal_id)))
+            if key is not None:
+                decided[key] = state
+        if not manual and state.deal_id is not None and (running is None or running.deal_id != state.deal_id):
+            running, running_rule = link.ThreadLinks(state.deal_id, False), state.deal_rule
             states = [
                 (
                     prev,
                     s
                     if s.verdict == link.VERDICT_INTERNAL
                     else dataclasses.replace(
-                        s, deal_id=d.deal_id, deal_rule=d.deal_rule, is_deal_manual=False, needs_deal=False
+                        s, deal_id=state.deal_id, deal_rule=state.deal_rule, is_deal_manual=False, needs_deal=False
                     ),
                 )
                 for prev, s in states
@@ -395,9 +424,26 @@ def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool):
     return states, ((running.deal_id, running_rule) if running is not None else (None, None))
 
 
+def _ids(chosen) -> tuple[int, ...] | None:
+    """The ids of the contacts or organizations chosen by hand (None: not chosen by hand)."""
+    return None if chosen is None else tuple(c.id for c in chosen)
+
+
 def _apply(
-    db: Database, planned, report: RelinkReport, attribution: Attribution, *, dry_run: bool, on_change: OnChange | None
+    db: Database,
+    planned,
+    report: RelinkReport,
+    attribution: Attribution,
+    *,
+    dry_run: bool,
+    on_change: OnChange | None,
+    one_by_one: bool = False,
 ) -> None:
+    """Compare each email's new links with its stored ones, report the changes and write them: a
+    batch's writes together, in a few statements (``one_by_one``: each email's as it comes, the
+    reference the batched writes are tested against)."""
+    writes: list[store.LinkWrite] = []
+    thread_deals: list[tuple[int, int | None, str | None]] = []
     for thread, (deal_id, deal_rule), states in planned:
         pending = _pending(e for e, _ in states)
         seen_thread = False
@@ -414,27 +460,99 @@ def _apply(
             if on_change is not None and change.visible and report.shows(change):
                 on_change(change)
             if not dry_run:
-                causes = dict(after.contact_causes)
-                org_causes = dict(after.org_causes)
-                store.write_email_links(
-                    db,
-                    e.id,
-                    deal_id=after.deal_id,
-                    deal_rule=after.deal_rule,
-                    deal_cause=after.deal_cause,
-                    is_deal_manual=after.is_deal_manual,
-                    needs_deal=after.needs_deal,
-                    is_automated=after.is_automated,
-                    verdict=after.verdict,
-                    trace_json=after.trace_json,
-                    contacts=[(*c, causes.get(c[0])) for c in after.contacts],
-                    contacts_manual=e.is_links_manual,
-                    orgs=[(*o, org_causes.get(o[0])) for o in after.orgs],
-                    orgs_manual=e.is_orgs_manual,
-                )
+                writes.append(_link_write(e, after))
+                if one_by_one:
+                    _write_one(db, writes.pop())
         report.threads += seen_thread
         if not dry_run and not thread.is_deal_manual and (deal_id, deal_rule) != (thread.deal_id, thread.deal_rule):
-            store.write_thread_deal(db, thread.id, deal_id, deal_rule)
+            thread_deals.append((thread.id, deal_id, deal_rule))
+            if one_by_one:
+                store.write_thread_deal(db, *thread_deals.pop())
+    store.write_links(db, writes)
+    store.write_thread_deals(db, thread_deals)
+
+
+def _write_one(db: Database, w: store.LinkWrite) -> None:
+    """One email's links in statements of its own, as every write was made before batches."""
+    store.write_email_links(
+        db,
+        w.email_id,
+        deal_id=w.deal_id,
+        deal_rule=w.deal_rule,
+        deal_cause=w.deal_cause,
+        is_deal_manual=w.is_deal_manual,
+        needs_deal=w.needs_deal,
+        is_automated=w.is_automated,
+        verdict=w.verdict,
+        trace_json=w.trace_json,
+        contacts=w.contacts,
+        contacts_manual=w.contacts_manual,
+        orgs=w.orgs,
+        orgs_manual=w.orgs_manual,
+    )
+
+
+def _link_write(e: store.LinkedEmail, after: LinkState) -> store.LinkWrite:
+    """The write of ``after`` over what ``e`` holds: the rows that already read so are left alone, and
+    a delete is asked for only where a stored link of the kind written is not named again."""
+    causes = dict(after.contact_causes)
+    org_causes = dict(after.org_causes)
+    contacts = [(*c, causes.get(c[0])) for c in after.contacts]
+    orgs = [(*o, org_causes.get(o[0])) for o in after.orgs]
+    return store.LinkWrite(
+        e.id,
+        after.deal_id,
+        after.deal_rule,
+        after.deal_cause,
+        after.is_deal_manual,
+        after.needs_deal,
+        after.is_automated,
+        after.verdict,
+        after.trace_json,
+        contacts,
+        e.is_links_manual,
+        orgs,
+        e.is_orgs_manual,
+        contacts_to_drop=_drops(e.contacts, e.is_links_manual, contacts),
+        orgs_to_drop=_drops(e.orgs, e.is_orgs_manual, orgs),
+        contacts_kept=_kept(e.contacts, e.is_links_manual, contacts),
+        orgs_kept=_kept(e.orgs, e.is_orgs_manual, orgs),
+        has_link=_has_link_after(e.contacts, e.is_links_manual, contacts)
+        or _has_link_after(e.orgs, e.is_orgs_manual, orgs),
+    )
+
+
+def _has_link_after(stored, manual: bool, new) -> bool:
+    """Whether the email keeps a link of this table that counts for sharing once ``new`` replaced
+    its links of one kind: a stored row of the other kind that counts, or a new one that counts and
+    meets no row of the other kind (such a row stays, and the new one is not written)."""
+    others = {row[0]: row for row in stored if row.is_manual != manual}
+    if any(row.cause is None or not row.cause.proposed for row in others.values()):
+        return True
+    return any(row[0] not in others and (row[4] is None or not row[4].proposed) for row in new)
+
+
+def _drops(stored, manual: bool, new) -> bool:
+    """Whether a stored link of the kind written (by hand or not) is not among the new ones."""
+    named = {row[0] for row in new}
+    return any(row[0] not in named and row.is_manual == manual for row in stored)
+
+
+def _kept(stored, manual: bool, new) -> frozenset[int]:
+    """The ids whose stored row a write would leave as it is: a row of the other kind, or one that
+    already holds exactly the new link (without a cause on either side)."""
+    wanted = {row[0]: row for row in new}
+    kept = set()
+    for row in stored:
+        if row[0] not in wanted:
+            continue
+        if row.is_manual != manual:
+            kept.add(row[0])
+            continue
+        key, address, rule, reason, cause = wanted[row[0]]
+        if cause is None and row.cause is None and (row.address, row.rule, row.reason) == (address, rule, reason):
+            kept.add(key)
+    return frozenset(kept)
 
 
 # --- who a re-link runs for ------------------------------------------------------------------------
@@ -519,14 +637,19 @@ def rescan(
     batch: int = RESCAN_BATCH,
     progress: Progress | None = None,
     on_change: OnChange | None = None,
+    one_by_one: bool = False,
 ) -> RelinkReport:
     """Link stored email again; each batch of threads is its own short transaction.
 
     An admin's rescan (or a library call's, ``by`` None) covers every user's email, anyone else's
     only their own. It runs for ``by``: links it adds to other users' mail only nobody else sees are
     proposed to them (rule 4). The report counts and lists only the email ``by`` may see.
+
+    Each batch reuses a decision for every email with the same inputs and writes its changes in a
+    few statements; ``one_by_one`` decides and writes every email on its own instead (the slow
+    reference the tests hold the fast way to).
     """
-    relinker = Relinker(db, actor=by)
+    relinker = Relinker(db, actor=by, remember=not one_by_one)
     owner_id = None if by is None or by.is_admin else by.id
     report = RelinkReport(dry_run=dry_run, viewer_id=None if by is None else by.id)
     if owner_id is None and not dry_run:
@@ -545,6 +668,7 @@ def rescan(
                     relinker.attribution,
                     dry_run=dry_run,
                     on_change=on_change,
+                    one_by_one=one_by_one,
                 )
             if progress is not None:
                 progress(report.emails, total)

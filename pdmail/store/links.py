@@ -46,7 +46,7 @@ class LinkedEmail:
     owner_id: int
     thread_id: int
     visibility: Visibility
-    link_input: dict
+    link_input: dict  # shared by the emails of one read that carry the same input: never changed in place
     bcc_deal_id: int | None
     deal_id: int | None
     deal_rule: str | None
@@ -345,6 +345,7 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
         cause = _cause(r["caused_by"], r["caused_utc"], r["is_proposed"])
         orgs.setdefault(r[0], []).append(StoredOrgLink(r[1], r[2], r[3], r[4], bool(r[5]), cause))
     emails: dict[int, list[LinkedEmail]] = {t: [] for t in threads}
+    inputs: dict[str, dict] = {}  # the replies of a thread often carry the same input: read once, shared
     for r in db.all(
         "SELECT id, owner_id, thread_id, visibility, link_input_json, bcc_deal_id, deal_id, deal_rule, "
         "deal_caused_by, deal_caused_utc, is_deal_proposed, is_deal_manual, is_links_manual, needs_deal, "
@@ -358,7 +359,7 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
                 r["owner_id"],
                 r["thread_id"],
                 r["visibility"],
-                json.loads(r["link_input_json"] or "{}"),
+                _parsed(inputs, r["link_input_json"] or "{}"),
                 r["bcc_deal_id"],
                 r["deal_id"],
                 r["deal_rule"],
@@ -375,6 +376,13 @@ def load_threads(db: Database, thread_ids: Sequence[int]) -> list[tuple[ThreadSt
             )
         )
     return [(threads[t], emails[t]) for t in sorted(threads)]
+
+
+def _parsed(seen: dict[str, dict], text: str) -> dict:
+    found = seen.get(text)
+    if found is None:
+        found = seen[text] = json.loads(text)
+    return found
 
 
 def _cause(by: int | None, at: str | None, proposed: int) -> LinkCause | None:
@@ -404,6 +412,35 @@ _HAS_LINK_AFTER = (
 )
 
 
+class LinkWrite(NamedTuple):
+    """New links for one email, as :func:`write_links` takes them (see :func:`write_email_links`).
+
+    ``contacts_to_drop`` / ``orgs_to_drop``: whether the email holds a link of that kind (by hand or
+    not, as ``contacts_manual`` says) that the new links do not name, so that a DELETE has work to
+    do; a caller that does not know passes True. ``contacts_kept`` / ``orgs_kept``: the ids whose row
+    is already exactly as written (or is of the other kind, which the write leaves alone): not
+    written again."""
+
+    email_id: int
+    deal_id: int | None
+    deal_rule: str | None
+    deal_cause: LinkCause | None
+    is_deal_manual: bool
+    needs_deal: bool
+    is_automated: bool
+    verdict: str | None
+    trace_json: str
+    contacts: Sequence[tuple[int, str, str, str, LinkCause | None]]
+    contacts_manual: bool
+    orgs: Sequence[tuple[int, str, str, str, LinkCause | None]] = ()
+    orgs_manual: bool = False
+    contacts_to_drop: bool = True
+    orgs_to_drop: bool = True
+    contacts_kept: frozenset[int] = frozenset()
+    orgs_kept: frozenset[int] = frozenset()
+    has_link: bool | None = None  # whether a link that counts is left, when the caller knows (None: the SQL finds out)
+
+
 def write_email_links(
     db: Database,
     email_id: int,
@@ -430,45 +467,101 @@ def write_email_links(
     that stay are updated, not deleted and added again), so that the database's own upkeep of that
     flag finds nothing to change.
     """
-    contact_rows = _link_rows(email_id, contacts, contacts_manual)
-    org_rows = _link_rows(email_id, orgs, orgs_manual)
-    counted_contacts = [row[1] for row in contact_rows if not row[8]]
-    counted_orgs = [row[1] for row in org_rows if not row[8]]
+    write_links(
+        db,
+        [
+            LinkWrite(
+                email_id,
+                deal_id,
+                deal_rule,
+                deal_cause,
+                is_deal_manual,
+                needs_deal,
+                is_automated,
+                verdict,
+                trace_json,
+                contacts,
+                contacts_manual,
+                orgs,
+                orgs_manual,
+            )
+        ],
+    )
+
+
+def write_links(db: Database, writes: Sequence[LinkWrite]) -> None:
+    """The new links of many emails (each email once), as :func:`write_email_links` writes one, in a
+    few statements for them all: a rescan writes a whole batch so. For each email the order stays
+    that of a single write (its row, then the links that stay, then those that go); the emails do
+    not read each other's rows."""
+    if not writes:
+        return
     has_link = _HAS_LINK_AFTER.format(
         contacts=db.in_json("contact_id", ":counted_contact_ids"), orgs=db.in_json("org_id", ":counted_org_ids")
     )
-    by, at, proposed = _cause_columns(deal_cause)
-    db.execute(
-        "UPDATE emails SET deal_id = :deal, deal_rule = :rule, is_deal_manual = :deal_manual, needs_deal = :needs, "
-        "is_automated = :automated, link_verdict = :verdict, link_trace_json = :trace, deal_caused_by = :by, "
-        f"deal_caused_utc = :at, is_deal_proposed = :proposed, has_link = {db.kept_flag('has_link', has_link)} "
-        "WHERE id = :id",
-        {
-            "deal": deal_id,
-            "rule": deal_rule,
-            "deal_manual": int(is_deal_manual),
-            "needs": int(needs_deal),
-            "automated": int(is_automated),
-            "verdict": verdict,
-            "trace": trace_json,
+    email_rows = []
+    known_rows = []
+    contact_rows: list[tuple] = []
+    org_rows: list[tuple] = []
+    contact_drops = []
+    org_drops = []
+    for w in writes:
+        contacts = _link_rows(w.email_id, w.contacts, w.contacts_manual)
+        orgs = _link_rows(w.email_id, w.orgs, w.orgs_manual)
+        by, at, proposed = _cause_columns(w.deal_cause)
+        row = {
+            "deal": w.deal_id,
+            "rule": w.deal_rule,
+            "deal_manual": int(w.is_deal_manual),
+            "needs": int(w.needs_deal),
+            "automated": int(w.is_automated),
+            "verdict": w.verdict,
+            "trace": w.trace_json,
             "by": by,
             "at": at,
             "proposed": proposed,
-            "id": email_id,
-            "contacts_manual": int(contacts_manual),
-            "orgs_manual": int(orgs_manual),
-            "counted_contacts": len(counted_contacts),
-            "counted_contact_ids": json.dumps(counted_contacts),
-            "counted_orgs": len(counted_orgs),
-            "counted_org_ids": json.dumps(counted_orgs),
-        },
+            "id": w.email_id,
+        }
+        if w.has_link is not None:
+            row["has_link"] = int(w.has_link)
+            known_rows.append(row)
+        else:
+            counted_contacts = [r[1] for r in contacts if not r[8]]
+            counted_orgs = [r[1] for r in orgs if not r[8]]
+            row.update(
+                contacts_manual=int(w.contacts_manual),
+                orgs_manual=int(w.orgs_manual),
+                counted_contacts=len(counted_contacts),
+                counted_contact_ids=json.dumps(counted_contacts),
+                counted_orgs=len(counted_orgs),
+                counted_org_ids=json.dumps(counted_orgs),
+            )
+            email_rows.append(row)
+        contact_rows += [r for r in contacts if r[1] not in w.contacts_kept]
+        org_rows += [r for r in orgs if r[1] not in w.orgs_kept]
+        if w.contacts_to_drop:
+            contact_drops.append((w.email_id, int(w.contacts_manual), json.dumps([r[1] for r in contacts])))
+        if w.orgs_to_drop:
+            org_drops.append((w.email_id, int(w.orgs_manual), json.dumps([r[1] for r in orgs])))
+    update = (
+        "UPDATE emails SET deal_id = :deal, deal_rule = :rule, is_deal_manual = :deal_manual, needs_deal = :needs, "
+        "is_automated = :automated, link_verdict = :verdict, link_trace_json = :trace, deal_caused_by = :by, "
+        "deal_caused_utc = :at, is_deal_proposed = :proposed, has_link = {} WHERE id = :id"
     )
+    if email_rows:
+        db.executemany(update.format(db.kept_flag("has_link", has_link)), email_rows)
+    if known_rows:
+        db.executemany(update.format(db.kept_flag("has_link", ":has_link")), known_rows)
     # Every link that stays is written before any goes, so that no trigger sees an email left
     # without a link for a moment.
-    _upsert_links(db, "email_contacts", "contact_id", contact_rows)
-    _upsert_links(db, "email_orgs", "org_id", org_rows)
-    _delete_links_but(db, "email_contacts", "contact_id", email_id, contact_rows, contacts_manual)
-    _delete_links_but(db, "email_orgs", "org_id", email_id, org_rows, orgs_manual)
+    if contact_rows:
+        _upsert_links(db, "email_contacts", "contact_id", contact_rows)
+    if org_rows:
+        _upsert_links(db, "email_orgs", "org_id", org_rows)
+    if contact_drops:
+        _delete_links_but(db, "email_contacts", "contact_id", contact_drops)
+    if org_drops:
+        _delete_links_but(db, "email_orgs", "org_id", org_drops)
 
 
 def _link_rows(
@@ -495,19 +588,23 @@ def _upsert_links(db: Database, table: str, key: str, rows: list[tuple]) -> None
     )
 
 
-def _delete_links_but(db: Database, table: str, key: str, email_id: int, rows: list[tuple], manual: bool) -> None:
-    """Remove the email's links of one kind in ``table`` that ``rows`` do not name."""
-    db.execute(
-        f"DELETE FROM {table} WHERE email_id = ? AND is_manual = ? AND NOT ({db.in_json(key, '?')})",
-        (email_id, int(manual), json.dumps([row[1] for row in rows])),
-    )
+def _delete_links_but(db: Database, table: str, key: str, drops: list[tuple[int, int, str]]) -> None:
+    """Remove, for each (email, by hand or not, JSON list of ids), the email's links of that kind in
+    ``table`` that the list does not name."""
+    db.executemany(f"DELETE FROM {table} WHERE email_id = ? AND is_manual = ? AND NOT ({db.in_json(key, '?')})", drops)
 
 
 def write_thread_deal(db: Database, thread_id: int, deal_id: int | None, deal_rule: str | None) -> None:
-    db.execute(
-        "UPDATE threads SET deal_id = ?, deal_rule = ? WHERE id = ? AND is_deal_manual = 0",
-        (deal_id, deal_rule, thread_id),
-    )
+    write_thread_deals(db, [(thread_id, deal_id, deal_rule)])
+
+
+def write_thread_deals(db: Database, deals: Sequence[tuple[int, int | None, str | None]]) -> None:
+    """(thread, deal, rule) for many threads; a thread whose deal was chosen by hand keeps it."""
+    if deals:
+        db.executemany(
+            "UPDATE threads SET deal_id = ?, deal_rule = ? WHERE id = ? AND is_deal_manual = 0",
+            [(deal_id, deal_rule, thread_id) for thread_id, deal_id, deal_rule in deals],
+        )
 
 
 # --- manual decisions ---------------------------------------------------------------------------

@@ -47,6 +47,12 @@ class World:
 
 @pytest.fixture
 def world(db_path):
+    w = make_world(db_path)
+    yield w
+    close_world(w)
+
+
+def make_world(db_path) -> World:
     db, maria = factories.company(db_path)
     sam = factories.user(db, "sam@northwind.example")
     pat = factories.user(db, "pat@northwind.example", "Pat Kim")
@@ -56,11 +62,17 @@ def world(db_path):
     with db.tx():
         db.execute("INSERT INTO raw_messages (sha256, size, data) VALUES (?, 1, ?)", (raw, b"x"))
     users = [maria, sam, pat]
-    readers = {u.id: open_db(login_url(db, db_path, u)) for u in users} if db.engine == "postgres" else {}
-    yield World(db, users, contacts, deal, raw, readers)
-    for reader in readers.values():
+    return World(db, users, contacts, deal, raw, readers(db, db_path, users))
+
+
+def readers(db, db_path, users) -> dict:
+    return {u.id: open_db(login_url(db, db_path, u)) for u in users} if db.engine == "postgres" else {}
+
+
+def close_world(w: World) -> None:
+    for reader in w.readers.values():
         reader.close()
-    db.close()
+    w.db.close()
 
 
 def login_url(db, url: str, user) -> str:
@@ -366,3 +378,33 @@ def test_a_colleagues_reply_in_their_own_thread_answers_for_the_team_only_where_
     assert question not in found[sam.email]  # sam answered it, in a thread only sam sees
     assert question in found[maria.email] and question in found[pat.email]
     check(world, "one answer")
+
+
+def test_an_older_database_gets_the_flags_of_the_mail_it_holds(db_path, monkeypatch):
+    """Migration 18 sets the flags from the conversations a database already holds."""
+    from pdmail.store import migrations, migrations_postgres
+
+    before = [n for n, _ in migrations.MIGRATIONS].index("018_thread_last_counting")
+    for module in (migrations, migrations_postgres):
+        monkeypatch.setattr(module, "MIGRATIONS", migrations.MIGRATIONS[:before])
+        monkeypatch.setattr(module, "SCHEMA_VERSION", before)
+    w = make_world(db_path)
+    rng = random.Random(17)
+    changes = Changes(w, rng)
+    with w.db.tx():
+        for _ in range(25):
+            changes.new_email()
+        for change in ("merge", "split", "new_verdict", "share_or_not", "relink", "deal", "colleague_takes_message_id"):
+            for _ in range(3):
+                getattr(changes, change)()
+    close_world(w)
+    monkeypatch.undo()
+    db = open_db(db_path)
+    assert db.scalar("SELECT max(number) FROM _pdmail_migrations") == before + 1
+    w = World(db, w.users, w.contacts, w.deal, w.raw, readers(db, db_path, w.users))
+    try:
+        check(w, "upgraded")
+        s = snapshot(db)
+        assert any(e["is_last_for_team"] for e in s["emails"]) and any(e["held_by_colleague"] for e in s["emails"])
+    finally:
+        close_world(w)

@@ -997,16 +997,22 @@ def m018_thread_last_counting(db: sqlite3.Connection) -> None:
     Two partial indexes walk one owner's last emails, and everyone's, by direction and date, holding
     what the views filter on and what the sharing law reads.
     """
+    # Each email is written once, with both flags (a million emails, most of them the last of their thread).
     script = f"""
+        CREATE TEMP TABLE last_for_owner_018 AS SELECT id FROM (SELECT (SELECT l.id FROM emails l
+            WHERE l.thread_id = t.id AND l.link_verdict IS NULL ORDER BY l.date_utc DESC, l.id DESC LIMIT 1) AS id
+            FROM threads t) WHERE id IS NOT NULL;
+        CREATE TEMP TABLE last_for_team_018 AS SELECT id FROM (SELECT (SELECT l.id FROM emails l
+            WHERE l.thread_id = t.id AND l.link_verdict IS NULL AND {_SEEN_BY_OTHERS_018}
+            ORDER BY l.date_utc DESC, l.id DESC LIMIT 1) AS id FROM threads t) WHERE id IS NOT NULL;
         ALTER TABLE emails ADD COLUMN is_last_for_owner INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE emails ADD COLUMN is_last_for_team INTEGER NOT NULL DEFAULT 0;
         ALTER TABLE emails ADD COLUMN held_by_colleague INTEGER NOT NULL DEFAULT 0;
-        UPDATE emails SET is_last_for_owner = 1 WHERE id IN (SELECT (SELECT l.id FROM emails l
-            WHERE l.thread_id = t.id AND l.link_verdict IS NULL ORDER BY l.date_utc DESC, l.id DESC LIMIT 1)
-            FROM threads t);
-        UPDATE emails SET is_last_for_team = 1 WHERE id IN (SELECT (SELECT l.id FROM emails l
-            WHERE l.thread_id = t.id AND l.link_verdict IS NULL AND {_SEEN_BY_OTHERS_018}
-            ORDER BY l.date_utc DESC, l.id DESC LIMIT 1) FROM threads t);
+        UPDATE emails SET is_last_for_owner = id IN (SELECT id FROM last_for_owner_018),
+                is_last_for_team = id IN (SELECT id FROM last_for_team_018)
+            WHERE id IN (SELECT id FROM last_for_owner_018) OR id IN (SELECT id FROM last_for_team_018);
+        DROP TABLE last_for_owner_018;
+        DROP TABLE last_for_team_018;
         UPDATE emails SET held_by_colleague = 1 WHERE message_id_norm IN (SELECT message_id
             FROM thread_message_ids GROUP BY message_id HAVING min(owner_id) != max(owner_id))
             AND EXISTS (SELECT 1 FROM thread_message_ids m

@@ -590,11 +590,15 @@ ALTER TABLE {{S}}.emails ADD COLUMN is_last_for_owner BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN is_last_for_team BIGINT NOT NULL DEFAULT 0,
     ADD COLUMN held_by_colleague BIGINT NOT NULL DEFAULT 0
 ;;
-UPDATE {{S}}.emails SET is_last_for_owner = 1 WHERE id IN (SELECT DISTINCT ON (thread_id) id FROM {{S}}.emails
-    WHERE link_verdict IS NULL ORDER BY thread_id, date_utc DESC, id DESC)
-;;
-UPDATE {{S}}.emails SET is_last_for_team = 1 WHERE id IN (SELECT DISTINCT ON (thread_id) id FROM {{S}}.emails
-    WHERE link_verdict IS NULL AND {_SEEN_BY_OTHERS_018} ORDER BY thread_id, date_utc DESC, id DESC)
+UPDATE {{S}}.emails e SET is_last_for_owner = last.for_owner, is_last_for_team = last.for_team
+FROM (SELECT id, max(for_owner) AS for_owner, max(for_team) AS for_team FROM (
+        (SELECT DISTINCT ON (thread_id) id, 1 AS for_owner, 0 AS for_team FROM {{S}}.emails
+         WHERE link_verdict IS NULL ORDER BY thread_id, date_utc DESC, id DESC)
+        UNION ALL
+        (SELECT DISTINCT ON (thread_id) id, 0, 1 FROM {{S}}.emails
+         WHERE link_verdict IS NULL AND {_SEEN_BY_OTHERS_018} ORDER BY thread_id, date_utc DESC, id DESC)
+    ) AS marks GROUP BY id) AS last
+WHERE e.id = last.id
 ;;
 UPDATE {{S}}.emails e SET held_by_colleague = 1 WHERE message_id_norm IN (SELECT message_id
     FROM {{S}}.thread_message_ids GROUP BY message_id HAVING min(owner_id) <> max(owner_id))

@@ -21,8 +21,6 @@ CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DE
 CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
-CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
-            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
 CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
 CREATE INDEX emails_last_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, is_last_for_owner,
             folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague) WHERE is_last_for_owner = 1;

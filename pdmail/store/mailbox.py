@@ -176,10 +176,12 @@ def _unanswered(db: Database, team: bool) -> list[str]:
         "e.direction = 'incoming'",
         "e.date_utc <= :unanswered",
         *_last_in_thread(team),
-        # NOT IN a colleague's addresses (none is NULL): each engine looks them up once, in a hash or
-        # an index of its own, where PostgreSQL would otherwise compare each candidate with every user.
+        # NOT IN a colleague's addresses (never NULL, which would make NOT IN answer nothing): each
+        # engine looks them up once, in a hash or an index of its own, where PostgreSQL would
+        # otherwise compare each candidate with every user.
         "e.from_email NOT IN (SELECT tu.email FROM users tu)",
-        "e.from_email NOT IN (SELECT ta.email FROM user_addresses ta WHERE ta.approved_utc IS NOT NULL)",
+        "e.from_email NOT IN (SELECT ta.email FROM user_addresses ta "
+        "WHERE ta.approved_utc IS NOT NULL AND ta.email IS NOT NULL)",
         f"(e.message_id_norm IS NULL OR e.held_by_colleague = 0 OR NOT {_answered_elsewhere(db)})",
     ]
 

@@ -33,6 +33,8 @@ DATES = [f"2026-11-{day:02d}T09:00:00Z" for day in range(1, 9)]  # few, so that 
 CUTOFFS = ("2026-11-03T09:00:00Z", "2026-11-06T12:00:00Z", "2026-12-01T00:00:00Z")
 MESSAGE_IDS = [f"m{n}@mail.example" for n in range(12)]  # few, so that colleagues hold the same ones
 CUSTOMERS = ("ada@customer.example", "bob@customer.example")
+SAMS_OTHER = "sam.lee@home.example"  # an approved alternative address: a colleague's
+PATS_UNAPPROVED = "pat@home.example"  # not approved: as good as a customer's
 
 
 @dataclass
@@ -61,6 +63,11 @@ def make_world(db_path) -> World:
     raw = "0" * 64
     with db.tx():
         db.execute("INSERT INTO raw_messages (sha256, size, data) VALUES (?, 1, ?)", (raw, b"x"))
+        for address, user, approved in ((SAMS_OTHER, sam, STAMP), (PATS_UNAPPROVED, pat, None)):
+            db.execute(
+                "INSERT INTO user_addresses (email, user_id, created_utc, approved_utc) VALUES (?, ?, ?, ?)",
+                (address, user.id, STAMP, approved),
+            )
     users = [maria, sam, pat]
     return World(db, users, contacts, deal, raw, readers(db, db_path, users))
 
@@ -212,7 +219,7 @@ class Changes:
         visibility = self.db.scalar("SELECT visibility FROM threads WHERE id = ?", (thread,))
         direction = rng.choice(("incoming", "outgoing"))
         colleague = rng.choice([u for u in self.w.users if u.id != owner.id])
-        sender = owner.email if direction == "outgoing" else rng.choice((*CUSTOMERS, *CUSTOMERS, colleague.email))
+        sender = owner.email if direction == "outgoing" else rng.choice((*CUSTOMERS, *CUSTOMERS, colleague.email, SAMS_OTHER, PATS_UNAPPROVED))
         mid = rng.choice((*MESSAGE_IDS, None))
         self.n += 1
         email_id = self.db.insert(

@@ -415,3 +415,42 @@ def test_an_older_database_gets_the_flags_of_the_mail_it_holds(db_path, monkeypa
         assert any(e["is_last_for_team"] for e in s["emails"]) and any(e["held_by_colleague"] for e in s["emails"])
     finally:
         close_world(w)
+
+
+def test_two_writers_into_one_conversation_leave_one_last_email(db_path, engine):
+    """pdmail's own writers take turns on the team server; a program writing there with SQL of its own
+    does not. Two transactions that write into one conversation at once still leave one last email:
+    the second waits for the first, so that it sees the first's email."""
+    if engine == "sqlite":
+        pytest.skip("a SQLite file has one writer at a time")
+    import threading
+
+    import psycopg
+
+    w = make_world(db_path)
+    maria = w.users[0]
+    with w.db.tx():
+        thread = emails_store.create_thread(w.db, maria.id, "quote", "shared", STAMP)
+    insert = (
+        "INSERT INTO emails (owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
+        "visibility, captured_utc) VALUES (%s, %s, %s, %s, 'incoming', 'sync', %s, 'shared', %s)"
+    )
+    first, second = psycopg.connect(str(db_path)), psycopg.connect(str(db_path))
+    try:
+
+        def later():
+            second.execute(insert, (maria.id, thread, "w2", w.raw, DATES[5], STAMP))
+            second.commit()
+
+        first.execute(insert, (maria.id, thread, "w1", w.raw, DATES[1], STAMP))
+        writer = threading.Thread(target=later)
+        writer.start()
+        writer.join(timeout=1.5)  # the second has written, or waits for the first
+        first.commit()
+        writer.join(timeout=30)
+        last = w.db.all("SELECT date_utc FROM emails WHERE thread_id = ? AND is_last_for_owner = 1", (thread,))
+        assert [r[0] for r in last] == [DATES[5]]
+    finally:
+        first.close()
+        second.close()
+        close_world(w)

@@ -705,7 +705,8 @@ def m018_thread_last_counting(db: PostgresDatabase) -> None:
     Both run as the database's definer role, as migration 15's does: an email's change moves the flag
     of another email of its thread, which the one who changed it may not see (a colleague re-linking
     shared mail), and a Message-ID a colleague's conversation takes marks the emails of other users.
-    Two writers into one conversation take its lock in turn, so that the second sees the first's email.
+    Two writers into one conversation take its lock in turn, so that the second sees the first's email
+    (pdmail's own writers already take turns; a program writing with SQL of its own need not).
 
     The planner is told about the new columns at once (ANALYZE): without it, it took a team's hundred
     thousand waiting conversations for a dozen and compared each with every user's address.

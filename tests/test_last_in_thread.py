@@ -14,15 +14,15 @@ views and the flags are compared with the oracle, on both engines.
 from __future__ import annotations
 
 import random
-from urllib.parse import quote, urlsplit, urlunsplit
 from dataclasses import dataclass, replace
+from urllib.parse import quote, urlsplit, urlunsplit
 
 import factories
 import pytest
 
 from pdmail.store import emails as emails_store
-from pdmail.store import open_db
 from pdmail.store import links as links_store
+from pdmail.store import open_db
 from pdmail.store.mailbox import awaiting_filter, count_emails, page_emails
 from pdmail.visibility import EmailFacts, can_view
 
@@ -93,11 +93,14 @@ def login_url(db, url: str, user) -> str:
 
 
 def snapshot(db) -> dict:
-    emails = [dict(r) for r in db.all(
-        "SELECT id, owner_id, thread_id, date_utc, link_verdict, direction, folder, visibility, deal_id, "
-        "is_deal_proposed, from_email, message_id_norm, is_last_for_owner, is_last_for_team, held_by_colleague "
-        "FROM emails ORDER BY id"
-    )]
+    emails = [
+        dict(r)
+        for r in db.all(
+            "SELECT id, owner_id, thread_id, date_utc, link_verdict, direction, folder, visibility, deal_id, "
+            "is_deal_proposed, from_email, message_id_norm, is_last_for_owner, is_last_for_team, held_by_colleague "
+            "FROM emails ORDER BY id"
+        )
+    ]
     linked = {r[0] for r in db.all("SELECT email_id FROM email_contacts WHERE is_proposed = 0")}
     for e in emails:
         e["facts"] = EmailFacts(
@@ -119,16 +122,22 @@ def _newer(a: dict, b: dict) -> bool:
 
 def last_in_thread(s: dict, viewer: int, e: dict) -> bool:
     return not any(
-        l["thread_id"] == e["thread_id"] and l["link_verdict"] is None and _newer(l, e) and can_view(viewer, l["facts"])
-        for l in s["emails"]
+        other["thread_id"] == e["thread_id"]
+        and other["link_verdict"] is None
+        and _newer(other, e)
+        and can_view(viewer, other["facts"])
+        for other in s["emails"]
     )
 
 
 def answered_elsewhere(s: dict, viewer: int, e: dict) -> bool:
     threads = {t for owner, mid, t in s["held"] if mid == e["message_id_norm"] and owner != e["owner_id"]}
     return any(
-        r["thread_id"] in threads and r["direction"] == "outgoing" and r["link_verdict"] is None
-        and r["date_utc"] > e["date_utc"] and can_view(viewer, r["facts"])
+        r["thread_id"] in threads
+        and r["direction"] == "outgoing"
+        and r["link_verdict"] is None
+        and r["date_utc"] > e["date_utc"]
+        and can_view(viewer, r["facts"])
         for r in s["emails"]
     )
 
@@ -162,12 +171,20 @@ def flag_mismatches(s: dict) -> list:
         counts = e["link_verdict"] is None
         others_see = e["facts"].visibility == "shared" and (e["facts"].has_contact or e["facts"].has_deal)
         mine = counts and not any(
-            l["thread_id"] == e["thread_id"] and l["link_verdict"] is None and _newer(l, e) for l in s["emails"]
+            other["thread_id"] == e["thread_id"] and other["link_verdict"] is None and _newer(other, e)
+            for other in s["emails"]
         )
-        team = counts and others_see and not any(
-            l["thread_id"] == e["thread_id"] and l["link_verdict"] is None and _newer(l, e)
-            and l["facts"].visibility == "shared" and (l["facts"].has_contact or l["facts"].has_deal)
-            for l in s["emails"]
+        team = (
+            counts
+            and others_see
+            and not any(
+                other["thread_id"] == e["thread_id"]
+                and other["link_verdict"] is None
+                and _newer(other, e)
+                and other["facts"].visibility == "shared"
+                and (other["facts"].has_contact or other["facts"].has_deal)
+                for other in s["emails"]
+            )
         )
         colleague = any(mid == e["message_id_norm"] and owner != e["owner_id"] for owner, mid, _ in s["held"])
         # held_by_colleague is never cleared: it must be set wherever a colleague holds the Message-ID
@@ -202,7 +219,9 @@ class Changes:
         self.n = 0
 
     def _email_id(self):
-        return self.db.scalar("SELECT id FROM emails ORDER BY id LIMIT 1 OFFSET ?", (self.rng.randrange(self._count()),))
+        return self.db.scalar(
+            "SELECT id FROM emails ORDER BY id LIMIT 1 OFFSET ?", (self.rng.randrange(self._count()),)
+        )
 
     def _count(self) -> int:
         return self.db.scalar("SELECT count(*) FROM emails")
@@ -219,7 +238,11 @@ class Changes:
         visibility = self.db.scalar("SELECT visibility FROM threads WHERE id = ?", (thread,))
         direction = rng.choice(("incoming", "outgoing"))
         colleague = rng.choice([u for u in self.w.users if u.id != owner.id])
-        sender = owner.email if direction == "outgoing" else rng.choice((*CUSTOMERS, *CUSTOMERS, colleague.email, SAMS_OTHER, PATS_UNAPPROVED))
+        sender = (
+            owner.email
+            if direction == "outgoing"
+            else rng.choice((*CUSTOMERS, *CUSTOMERS, colleague.email, SAMS_OTHER, PATS_UNAPPROVED))
+        )
         mid = rng.choice((*MESSAGE_IDS, None))
         self.n += 1
         email_id = self.db.insert(
@@ -323,12 +346,25 @@ class Changes:
         owner = self.rng.choice(self.w.users)
         threads = [r[0] for r in self.db.all("SELECT id FROM threads WHERE owner_id = ?", (owner.id,))]
         if threads:
-            emails_store.register_message_ids(self.db, owner.id, [self.rng.choice(MESSAGE_IDS)], self.rng.choice(threads))
+            emails_store.register_message_ids(
+                self.db, owner.id, [self.rng.choice(MESSAGE_IDS)], self.rng.choice(threads)
+            )
 
 
 CHANGES = (
-    "new_email", "new_email", "new_email", "new_date", "new_verdict", "share_or_not", "relink", "deal", "trash",
-    "merge", "split", "delete", "colleague_takes_message_id",
+    "new_email",
+    "new_email",
+    "new_email",
+    "new_date",
+    "new_verdict",
+    "share_or_not",
+    "relink",
+    "deal",
+    "trash",
+    "merge",
+    "split",
+    "delete",
+    "colleague_takes_message_id",
 )
 
 
@@ -364,9 +400,18 @@ def test_a_colleagues_reply_in_their_own_thread_answers_for_the_team_only_where_
         email_id = db.insert(
             "INSERT INTO emails (owner_id, thread_id, message_id_norm, fingerprint, raw_sha256, direction, source, "
             "from_email, date_utc, visibility, captured_utc) VALUES (?, ?, ?, ?, ?, ?, 'sync', ?, ?, ?, ?)",
-            (owner.id, thread, mid, f"g{changes.n}", world.raw, direction,
-             CUSTOMERS[0] if direction == "incoming" else owner.email, date,
-             db.scalar("SELECT visibility FROM threads WHERE id = ?", (thread,)), STAMP),
+            (
+                owner.id,
+                thread,
+                mid,
+                f"g{changes.n}",
+                world.raw,
+                direction,
+                CUSTOMERS[0] if direction == "incoming" else owner.email,
+                date,
+                db.scalar("SELECT visibility FROM threads WHERE id = ?", (thread,)),
+                STAMP,
+            ),
         )
         db.execute(
             "INSERT INTO email_contacts (email_id, contact_id, rule) VALUES (?, ?, 'address')",

@@ -68,7 +68,10 @@ def test_the_waiting_views_read_the_index_of_last_emails_alone(db_path, engine, 
     try:
         factories.email(db, maria, frm=f"Maria <{maria.email}>", to=["ada@acme.example"])
         index = "emails_last_for_anyone" if team else "emails_last_by_owner"
-        for f in (mailbox.awaiting_filter(awaiting="9999", team=team), mailbox.awaiting_filter(unanswered="9999", team=team)):
+        for f in (
+            mailbox.awaiting_filter(awaiting="9999", team=team),
+            mailbox.awaiting_filter(unanswered="9999", team=team),
+        ):
             where, params = mailbox._base_where(db, maria, f)
             plan = db.query_plan(f"SELECT count(*) FROM emails e WHERE {' AND '.join(where)}", params)
             assert f"SEARCH e USING COVERING INDEX {index} " in plan[0], plan

@@ -899,7 +899,9 @@ def m017_search_rows_read_their_email(db: sqlite3.Connection) -> None:
 
 # The email that counts in a conversation last, as the team sees it: shared and linked (the sharing
 # law's rule 2, pdmail.visibility.sql_condition without its owner's part).
-_SEEN_BY_OTHERS_018 = "l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1)"
+_SEEN_BY_OTHERS_018 = (
+    "l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1)"
+)
 
 
 def _mark_last_018(flag: str, thread: str, condition: str) -> str:
@@ -970,9 +972,7 @@ _LAST_IN_THREAD_TRIGGERS_018 = f"""
 # The columns of the two indexes below after their leading ones: what the views filter on and what
 # the sharing law reads, so that a count reads the index alone. (SQLite reads a partial index's own
 # flag from its columns: the flags are among them too.)
-_LAST_INDEX_COLUMNS_018 = (
-    "folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague"
-)
+_LAST_INDEX_COLUMNS_018 = "folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague"
 
 
 def m018_thread_last_counting(db: sqlite3.Connection) -> None:

@@ -580,9 +580,7 @@ def m017_search_rows_read_their_email(db: PostgresDatabase) -> None:
 
 # Shared and linked: who is not the owner sees the email (pdmail.visibility.sql_condition's rule 2).
 _SEEN_BY_OTHERS_018 = "visibility = 'shared' AND ((deal_id IS NOT NULL AND is_deal_proposed = 0) OR has_link = 1)"
-_LAST_INDEX_COLUMNS_018 = (
-    "folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague"
-)
+_LAST_INDEX_COLUMNS_018 = "folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague"
 _LOCK_THREAD_018 = 1885627770  # with a thread's id, the advisory lock that orders the upkeep of one thread
 
 # The flags of the mail a database already holds, each email written once (both flags together).

@@ -330,7 +330,7 @@ def build_postgres(url: str, *, emails: int, contacts: int, deals: int, users: i
     """
     import psycopg
 
-    from pdmail.store import open_db
+    from pdmail.store import migrations_postgres, open_db
 
     started = time.perf_counter()
     open_db(url, create=True).close()
@@ -349,6 +349,11 @@ def build_postgres(url: str, *, emails: int, contacts: int, deals: int, users: i
                     copy.write_row(row)
             _progress(table, rows)
         print(file=sys.stderr)
+        # The load passes the triggers by: the flags of each conversation's last email are set as the
+        # migration that made them sets them on a database it upgrades.
+        schema = conn.execute("SELECT current_schema()").fetchone()[0]
+        for statement in migrations_postgres.backfill_last_counting(schema):
+            conn.execute(statement)
         print(f"making {len(indexes)} indexes", file=sys.stderr)
         for _, definition in indexes:
             conn.execute(definition)

@@ -1,4 +1,4 @@
--- user_version 17
+-- user_version 18
 CREATE UNIQUE INDEX accounts_one_default ON accounts(owner_id) WHERE is_default = 1;
 CREATE INDEX audit_log_by_email ON audit_log(email_id);
 CREATE INDEX audit_log_by_thread ON audit_log(thread_id);
@@ -21,9 +21,12 @@ CREATE INDEX emails_by_owner_folder_date ON emails(owner_id, folder, date_utc DE
 CREATE INDEX emails_by_raw ON emails(raw_sha256);
 CREATE INDEX emails_by_thread ON emails(thread_id, date_utc);
 CREATE INDEX emails_by_wrapper ON emails(wrapper_sha256) WHERE wrapper_sha256 IS NOT NULL;
-CREATE INDEX emails_conversing_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, thread_id,
-            folder, from_email, message_id_norm) WHERE link_verdict IS NULL;
 CREATE INDEX emails_conversing_by_thread ON emails(thread_id, date_utc, id, owner_id) WHERE link_verdict IS NULL;
+CREATE INDEX emails_last_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, is_last_for_owner,
+            folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague) WHERE is_last_for_owner = 1;
+CREATE INDEX emails_last_for_anyone ON emails(direction, date_utc DESC, id DESC, owner_id, is_last_for_owner,
+            is_last_for_team, folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague)
+            WHERE is_last_for_owner = 1 OR is_last_for_team = 1;
 CREATE INDEX emails_needing_deal ON emails(owner_id, date_utc) WHERE needs_deal = 1;
 CREATE INDEX emails_visibility_facts
             ON emails(id, owner_id, folder, visibility, has_link, deal_id, is_deal_proposed, is_read, needs_deal);
@@ -202,7 +205,7 @@ CREATE TABLE emails (
             link_input_json TEXT NOT NULL DEFAULT '{}',
             bcc_deal_id INTEGER,
             parse_status TEXT NOT NULL DEFAULT 'ok',
-            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, is_orgs_manual INTEGER NOT NULL DEFAULT 0, has_link INTEGER NOT NULL DEFAULT 0,
+            captured_utc TEXT NOT NULL, deal_caused_by INTEGER REFERENCES users(id), deal_caused_utc TEXT, is_deal_proposed INTEGER NOT NULL DEFAULT 0, is_orgs_manual INTEGER NOT NULL DEFAULT 0, has_link INTEGER NOT NULL DEFAULT 0, is_last_for_owner INTEGER NOT NULL DEFAULT 0, is_last_for_team INTEGER NOT NULL DEFAULT 0, held_by_colleague INTEGER NOT NULL DEFAULT 0,
             UNIQUE (owner_id, fingerprint)
         );
 CREATE TABLE fetch_failures (
@@ -440,4 +443,53 @@ CREATE TRIGGER email_orgs_counted_removed AFTER DELETE ON email_orgs WHEN OLD.is
             UPDATE emails SET has_link = 0 WHERE id = OLD.email_id AND has_link = 1
                 AND NOT EXISTS (SELECT 1 FROM email_contacts WHERE email_id = OLD.email_id AND is_proposed = 0)
                 AND NOT EXISTS (SELECT 1 FROM email_orgs WHERE email_id = OLD.email_id AND is_proposed = 0);
+        END;
+CREATE TRIGGER emails_held_by_colleague_changed AFTER UPDATE OF message_id_norm, owner_id ON emails
+        BEGIN
+            UPDATE emails SET held_by_colleague = 1 WHERE id = NEW.id AND held_by_colleague = 0
+                AND EXISTS (SELECT 1 FROM thread_message_ids m
+                            WHERE m.message_id = NEW.message_id_norm AND m.owner_id != NEW.owner_id);
+        END;
+CREATE TRIGGER emails_last_added AFTER INSERT ON emails
+        BEGIN
+            UPDATE emails SET is_last_for_owner = 1 - is_last_for_owner WHERE thread_id = NEW.thread_id AND is_last_for_owner != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = NEW.thread_id AND l.link_verdict IS NULL ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+            UPDATE emails SET is_last_for_team = 1 - is_last_for_team WHERE thread_id = NEW.thread_id AND is_last_for_team != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = NEW.thread_id AND l.link_verdict IS NULL AND l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1) ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+            UPDATE emails SET held_by_colleague = 1 WHERE id = NEW.id AND held_by_colleague = 0
+                AND EXISTS (SELECT 1 FROM thread_message_ids m
+                            WHERE m.message_id = NEW.message_id_norm AND m.owner_id != NEW.owner_id);
+        END;
+CREATE TRIGGER emails_last_changed AFTER UPDATE OF thread_id, date_utc, link_verdict ON emails
+            WHEN OLD.thread_id IS NOT NEW.thread_id OR OLD.date_utc IS NOT NEW.date_utc
+                OR OLD.link_verdict IS NOT NEW.link_verdict
+        BEGIN
+            UPDATE emails SET is_last_for_owner = 1 - is_last_for_owner WHERE thread_id = NEW.thread_id AND is_last_for_owner != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = NEW.thread_id AND l.link_verdict IS NULL ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+            UPDATE emails SET is_last_for_team = 1 - is_last_for_team WHERE thread_id = NEW.thread_id AND is_last_for_team != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = NEW.thread_id AND l.link_verdict IS NULL AND l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1) ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+        END;
+CREATE TRIGGER emails_last_for_team_changed AFTER UPDATE OF visibility, has_link, deal_id, is_deal_proposed
+            ON emails
+            WHEN OLD.visibility IS NOT NEW.visibility OR OLD.has_link IS NOT NEW.has_link
+                OR OLD.deal_id IS NOT NEW.deal_id OR OLD.is_deal_proposed IS NOT NEW.is_deal_proposed
+        BEGIN
+            UPDATE emails SET is_last_for_team = 1 - is_last_for_team WHERE thread_id = NEW.thread_id AND is_last_for_team != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = NEW.thread_id AND l.link_verdict IS NULL AND l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1) ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+        END;
+CREATE TRIGGER emails_last_moved AFTER UPDATE OF thread_id ON emails WHEN OLD.thread_id IS NOT NEW.thread_id
+        BEGIN
+            UPDATE emails SET is_last_for_owner = 1 - is_last_for_owner WHERE thread_id = OLD.thread_id AND is_last_for_owner != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = OLD.thread_id AND l.link_verdict IS NULL ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+            UPDATE emails SET is_last_for_team = 1 - is_last_for_team WHERE thread_id = OLD.thread_id AND is_last_for_team != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = OLD.thread_id AND l.link_verdict IS NULL AND l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1) ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+        END;
+CREATE TRIGGER emails_last_removed AFTER DELETE ON emails
+        BEGIN
+            UPDATE emails SET is_last_for_owner = 1 - is_last_for_owner WHERE thread_id = OLD.thread_id AND is_last_for_owner != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = OLD.thread_id AND l.link_verdict IS NULL ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+            UPDATE emails SET is_last_for_team = 1 - is_last_for_team WHERE thread_id = OLD.thread_id AND is_last_for_team != (id IS (SELECT l.id FROM emails l WHERE l.thread_id = OLD.thread_id AND l.link_verdict IS NULL AND l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1) ORDER BY l.date_utc DESC, l.id DESC LIMIT 1));
+        END;
+CREATE TRIGGER thread_message_ids_held_by_colleague AFTER INSERT ON thread_message_ids
+        BEGIN
+            UPDATE emails SET held_by_colleague = 1 WHERE message_id_norm = NEW.message_id
+                AND owner_id IN (SELECT id FROM users WHERE id != NEW.owner_id) AND held_by_colleague = 0;
+        END;
+CREATE TRIGGER thread_message_ids_held_by_colleague_changed AFTER UPDATE OF message_id, owner_id
+            ON thread_message_ids
+        BEGIN
+            UPDATE emails SET held_by_colleague = 1 WHERE message_id_norm = NEW.message_id
+                AND owner_id IN (SELECT id FROM users WHERE id != NEW.owner_id) AND held_by_colleague = 0;
         END;

@@ -254,6 +254,16 @@ def test_scale_generator_writes_the_same_mail_on_both_engines(pg_server, tmp_pat
             query = f"SELECT count(*) FROM {table}"
             assert inbox_scale._scalar(sqlite_db, query) == inbox_scale._scalar(url, query) > 0
         assert inbox_scale._scalar(url, "SELECT count(*) FROM email_search") == sizes["emails"]
+        # each conversation's last email: kept by triggers as SQLite's load goes, set after PostgreSQL's
+        flags = "SELECT count(*) FROM emails WHERE is_last_for_{} = 1 AND direction = '{}'"
+        for who, direction in (
+            ("owner", "incoming"),
+            ("owner", "outgoing"),
+            ("team", "incoming"),
+            ("team", "outgoing"),
+        ):
+            query = flags.format(who, direction)
+            assert inbox_scale._scalar(sqlite_db, query) == inbox_scale._scalar(url, query) > 0
         indexes = "SELECT count(*) FROM pg_indexes WHERE tablename = 'emails'"
         fresh = pg_server.fresh_database()
         try:

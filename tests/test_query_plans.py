@@ -54,3 +54,27 @@ def test_a_team_count_reads_the_index_of_what_the_law_looks_at(db_path, engine):
         assert hinted == ([True, False] if engine == "sqlite" else [False, False])
     finally:
         db.close()
+
+
+@pytest.mark.parametrize("team", (False, True), ids=("own", "team"))
+def test_the_waiting_views_read_the_index_of_last_emails_alone(db_path, engine, team):
+    """A count of conversations awaiting a reply, or unanswered, walks the partial index of each
+    conversation's last email (migration 18), holding all it filters on, and never looks for a newer
+    email of each candidate's thread. PostgreSQL's planner chooses by the data it has: there,
+    bench/inbox_scale.py --explain shows its plans at scale."""
+    if engine == "postgres":
+        pytest.skip("the planner of a nearly empty database chooses to read the table")
+    db, maria = factories.company(db_path)
+    try:
+        factories.email(db, maria, frm=f"Maria <{maria.email}>", to=["ada@acme.example"])
+        index = "emails_last_for_anyone" if team else "emails_last_by_owner"
+        for f in (
+            mailbox.awaiting_filter(awaiting="9999", team=team),
+            mailbox.awaiting_filter(unanswered="9999", team=team),
+        ):
+            where, params = mailbox._base_where(db, maria, f)
+            plan = db.query_plan(f"SELECT count(*) FROM emails e WHERE {' AND '.join(where)}", params)
+            assert f"SEARCH e USING COVERING INDEX {index} " in plan[0], plan
+            assert not [step for step in plan if "SEARCH l " in step or "SCAN l" in step], plan
+    finally:
+        db.close()

@@ -128,10 +128,10 @@ def _base_where(db: Database, viewer: User, f: InboxFilter) -> tuple[list[str], 
         )
         params["org"] = f.org_id
     if f.awaiting_reply_before is not None:
-        where += _awaiting_reply(db)
+        where += _awaiting_reply(f.team)
         params["awaiting"] = f.awaiting_reply_before
     if f.unanswered_before is not None:
-        where += _unanswered(db)
+        where += _unanswered(db, f.team)
         params["unanswered"] = f.unanswered_before
     if f.since:
         where.append("e.date_utc >= :since")
@@ -147,21 +147,27 @@ def _base_where(db: Database, viewer: User, f: InboxFilter) -> tuple[list[str], 
 _CONVERSING = "link_verdict IS NULL"
 
 
-def _last_in_thread(db: Database) -> str:
-    """The email is the last of its thread that counts, among those the viewer may see."""
-    return (
-        f"NOT EXISTS (SELECT 1 FROM emails l WHERE l.thread_id = e.thread_id AND l.{_CONVERSING} "
-        "AND (l.date_utc > e.date_utc OR (l.date_utc = e.date_utc AND l.id > e.id)) "
-        f"AND {db.visible('l')})"
-    )
+def _last_in_thread(team: bool) -> list[str]:
+    """The email is the last of its thread that counts, among those the viewer may see.
+
+    A thread is one owner's, and anyone else sees the same emails of it (shared and linked), so the
+    answer is kept on the email, one for its owner and one for everyone else (migration 18): an
+    index of the last emails alone is walked, instead of looking for a newer email per candidate.
+    """
+    if not team:
+        return ["e.is_last_for_owner = 1"]  # with e.owner_id = :viewer, from the base condition
+    return [
+        "(e.is_last_for_owner = 1 OR e.is_last_for_team = 1)",  # the partial index's own words
+        "(CASE WHEN e.owner_id = :viewer THEN e.is_last_for_owner ELSE e.is_last_for_team END) = 1",
+    ]
 
 
-def _awaiting_reply(db: Database) -> list[str]:
+def _awaiting_reply(team: bool) -> list[str]:
     """Threads whose last email that counts is the owner's own, to a customer, sent at or before :awaiting."""
-    return [f"e.{_CONVERSING}", "e.direction = 'outgoing'", "e.date_utc <= :awaiting", _last_in_thread(db)]
+    return [f"e.{_CONVERSING}", "e.direction = 'outgoing'", "e.date_utc <= :awaiting", *_last_in_thread(team)]
 
 
-def _unanswered(db: Database) -> list[str]:
+def _unanswered(db: Database, team: bool) -> list[str]:
     """Threads whose last email that counts came from a customer at or before :unanswered, and that
     nobody on the team answered: not in the thread, and not in a thread of their own that the viewer
     may see (a colleague who had the same message and replied to it)."""
@@ -169,17 +175,23 @@ def _unanswered(db: Database) -> list[str]:
         f"e.{_CONVERSING}",
         "e.direction = 'incoming'",
         "e.date_utc <= :unanswered",
-        _last_in_thread(db),
-        "NOT EXISTS (SELECT 1 FROM users tu WHERE tu.email = e.from_email)",
-        "NOT EXISTS (SELECT 1 FROM user_addresses ta WHERE ta.email = e.from_email AND ta.approved_utc IS NOT NULL)",
-        f"(e.message_id_norm IS NULL OR NOT {_answered_elsewhere(db)})",
+        *_last_in_thread(team),
+        # NOT IN a colleague's addresses (never NULL, which would make NOT IN answer nothing): each
+        # engine looks them up once, in a hash or an index of its own, where PostgreSQL would
+        # otherwise compare each candidate with every user.
+        "e.from_email NOT IN (SELECT tu.email FROM users tu)",
+        "e.from_email NOT IN (SELECT ta.email FROM user_addresses ta "
+        "WHERE ta.approved_utc IS NOT NULL AND ta.email IS NOT NULL)",
+        f"(e.message_id_norm IS NULL OR e.held_by_colleague = 0 OR NOT {_answered_elsewhere(db)})",
     ]
 
 
 def _answered_elsewhere(db: Database) -> str:
     """A colleague who had the same message answered it in a conversation of their own, by a reply the
-    viewer may see. On a team server the colleague's copy of the message and its Message-IDs are theirs
-    alone, so the database's own function looks, and answers only this."""
+    viewer may see. Only an email whose Message-ID a colleague's conversation holds can be
+    (``held_by_colleague``, kept by the database): the others are never looked into. On a team server
+    the colleague's copy of the message and its Message-IDs are theirs alone, so the database's own
+    function looks, and answers only this."""
     if db.has_logins:
         return "pdmail_answered_elsewhere(e.message_id_norm, e.owner_id, e.date_utc)"
     return (

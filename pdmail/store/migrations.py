@@ -897,6 +897,137 @@ def m017_search_rows_read_their_email(db: sqlite3.Connection) -> None:
     ask the emails table itself (see its PostgreSQL step)."""
 
 
+# The email that counts in a conversation last, as the team sees it: shared and linked (the sharing
+# law's rule 2, pdmail.visibility.sql_condition without its owner's part).
+_SEEN_BY_OTHERS_018 = (
+    "l.visibility = 'shared' AND ((l.deal_id IS NOT NULL AND l.is_deal_proposed = 0) OR l.has_link = 1)"
+)
+
+
+def _mark_last_018(flag: str, thread: str, condition: str) -> str:
+    """One statement that moves ``flag`` in ``thread`` onto its newest email that counts and meets ``condition``."""
+    last = (
+        f"SELECT l.id FROM emails l WHERE l.thread_id = {thread} AND l.link_verdict IS NULL{condition} "
+        "ORDER BY l.date_utc DESC, l.id DESC LIMIT 1"
+    )
+    return f"UPDATE emails SET {flag} = 1 - {flag} WHERE thread_id = {thread} AND {flag} != (id IS ({last}));"
+
+
+def _mark_both_018(thread: str) -> str:
+    return (
+        _mark_last_018("is_last_for_owner", thread, "")
+        + "\n            "
+        + _mark_last_018("is_last_for_team", thread, f" AND {_SEEN_BY_OTHERS_018}")
+    )
+
+
+_HELD_BY_COLLEAGUE_018 = """UPDATE emails SET held_by_colleague = 1 WHERE id = NEW.id AND held_by_colleague = 0
+                AND EXISTS (SELECT 1 FROM thread_message_ids m
+                            WHERE m.message_id = NEW.message_id_norm AND m.owner_id != NEW.owner_id);"""
+
+_LAST_IN_THREAD_TRIGGERS_018 = f"""
+        CREATE TRIGGER emails_last_added AFTER INSERT ON emails
+        BEGIN
+            {_mark_both_018("NEW.thread_id")}
+            {_HELD_BY_COLLEAGUE_018}
+        END;
+        CREATE TRIGGER emails_last_removed AFTER DELETE ON emails
+        BEGIN
+            {_mark_both_018("OLD.thread_id")}
+        END;
+        CREATE TRIGGER emails_last_changed AFTER UPDATE OF thread_id, date_utc, link_verdict ON emails
+            WHEN OLD.thread_id IS NOT NEW.thread_id OR OLD.date_utc IS NOT NEW.date_utc
+                OR OLD.link_verdict IS NOT NEW.link_verdict
+        BEGIN
+            {_mark_both_018("NEW.thread_id")}
+        END;
+        CREATE TRIGGER emails_last_moved AFTER UPDATE OF thread_id ON emails WHEN OLD.thread_id IS NOT NEW.thread_id
+        BEGIN
+            {_mark_both_018("OLD.thread_id")}
+        END;
+        CREATE TRIGGER emails_last_for_team_changed AFTER UPDATE OF visibility, has_link, deal_id, is_deal_proposed
+            ON emails
+            WHEN OLD.visibility IS NOT NEW.visibility OR OLD.has_link IS NOT NEW.has_link
+                OR OLD.deal_id IS NOT NEW.deal_id OR OLD.is_deal_proposed IS NOT NEW.is_deal_proposed
+        BEGIN
+            {_mark_last_018("is_last_for_team", "NEW.thread_id", f" AND {_SEEN_BY_OTHERS_018}")}
+        END;
+        CREATE TRIGGER emails_held_by_colleague_changed AFTER UPDATE OF message_id_norm, owner_id ON emails
+        BEGIN
+            {_HELD_BY_COLLEAGUE_018}
+        END;
+        CREATE TRIGGER thread_message_ids_held_by_colleague AFTER INSERT ON thread_message_ids
+        BEGIN
+            UPDATE emails SET held_by_colleague = 1 WHERE message_id_norm = NEW.message_id
+                AND owner_id IN (SELECT id FROM users WHERE id != NEW.owner_id) AND held_by_colleague = 0;
+        END;
+        CREATE TRIGGER thread_message_ids_held_by_colleague_changed AFTER UPDATE OF message_id, owner_id
+            ON thread_message_ids
+        BEGIN
+            UPDATE emails SET held_by_colleague = 1 WHERE message_id_norm = NEW.message_id
+                AND owner_id IN (SELECT id FROM users WHERE id != NEW.owner_id) AND held_by_colleague = 0;
+        END;
+        """
+
+# The columns of the two indexes below after their leading ones: what the views filter on and what
+# the sharing law reads, so that a count reads the index alone. (SQLite reads a partial index's own
+# flag from its columns: the flags are among them too.)
+_LAST_INDEX_COLUMNS_018 = "folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague"
+
+
+def m018_thread_last_counting(db: sqlite3.Connection) -> None:
+    """Each email says whether it is the last email that counts in its conversation, for its owner
+    (``is_last_for_owner``) and for everyone else (``is_last_for_team``); and whether another user's
+    conversation ever held its Message-ID (``held_by_colleague``).
+
+    The inbox's "awaiting a reply" and "unanswered" views show conversations by their last email that
+    counts (``link_verdict IS NULL``) among those the viewer may see, and asked, for every candidate,
+    whether a newer one the viewer may see exists: a team's count at a million emails took 4 to 6
+    seconds. A conversation belongs to one owner, and whether someone other than the owner sees an
+    email does not depend on who looks (shared and linked), so the answer is one of two emails per
+    conversation: the last one for its owner, and the last one of those shared and linked for anyone
+    else. The email carries both answers; triggers keep them right whenever an email comes, goes,
+    moves to another thread (merges, splits), or changes its date, verdict, visibility or links.
+
+    "Unanswered" also asks whether a colleague who had the same message answered it in their own
+    conversation. ``held_by_colleague`` tells which emails can have such an answer at all: it is set
+    when another user's conversation holds the email's Message-ID, and never cleared (it only says
+    where to look), so that the view looks only there.
+
+    Two partial indexes walk one owner's last emails, and everyone's, by direction and date, holding
+    what the views filter on and what the sharing law reads. Migration 13's index of one user's mail
+    that counts, which the views walked before, goes: nothing else reads it.
+    """
+    # Each email is written once, with both flags (a million emails, most of them the last of their thread).
+    script = f"""
+        CREATE TEMP TABLE last_for_owner_018 AS SELECT id FROM (SELECT (SELECT l.id FROM emails l
+            WHERE l.thread_id = t.id AND l.link_verdict IS NULL ORDER BY l.date_utc DESC, l.id DESC LIMIT 1) AS id
+            FROM threads t) WHERE id IS NOT NULL;
+        CREATE TEMP TABLE last_for_team_018 AS SELECT id FROM (SELECT (SELECT l.id FROM emails l
+            WHERE l.thread_id = t.id AND l.link_verdict IS NULL AND {_SEEN_BY_OTHERS_018}
+            ORDER BY l.date_utc DESC, l.id DESC LIMIT 1) AS id FROM threads t) WHERE id IS NOT NULL;
+        ALTER TABLE emails ADD COLUMN is_last_for_owner INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE emails ADD COLUMN is_last_for_team INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE emails ADD COLUMN held_by_colleague INTEGER NOT NULL DEFAULT 0;
+        UPDATE emails SET is_last_for_owner = id IN (SELECT id FROM last_for_owner_018),
+                is_last_for_team = id IN (SELECT id FROM last_for_team_018)
+            WHERE id IN (SELECT id FROM last_for_owner_018) OR id IN (SELECT id FROM last_for_team_018);
+        DROP TABLE last_for_owner_018;
+        DROP TABLE last_for_team_018;
+        UPDATE emails SET held_by_colleague = 1 WHERE message_id_norm IN (SELECT message_id
+            FROM thread_message_ids GROUP BY message_id HAVING min(owner_id) != max(owner_id))
+            AND EXISTS (SELECT 1 FROM thread_message_ids m
+                        WHERE m.message_id = emails.message_id_norm AND m.owner_id != emails.owner_id);
+        CREATE INDEX emails_last_by_owner ON emails(owner_id, direction, date_utc DESC, id DESC, is_last_for_owner,
+            {_LAST_INDEX_COLUMNS_018}) WHERE is_last_for_owner = 1;
+        CREATE INDEX emails_last_for_anyone ON emails(direction, date_utc DESC, id DESC, owner_id, is_last_for_owner,
+            is_last_for_team, {_LAST_INDEX_COLUMNS_018})
+            WHERE is_last_for_owner = 1 OR is_last_for_team = 1;
+        DROP INDEX emails_conversing_by_owner;
+        """
+    run_script(db, script + _LAST_IN_THREAD_TRIGGERS_018)
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -915,6 +1046,7 @@ MIGRATIONS: list[Migration] = [
     ("015_links_counted", m015_links_counted),
     ("016_outbox_drafts", m016_outbox_drafts),
     ("017_search_rows_read_their_email", m017_search_rows_read_their_email),
+    ("018_thread_last_counting", m018_thread_last_counting),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

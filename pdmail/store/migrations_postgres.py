@@ -578,6 +578,149 @@ def m017_search_rows_read_their_email(db: PostgresDatabase) -> None:
         db.execute(f"ALTER POLICY pdmail_own ON {schema}.{table} USING ({owns}) WITH CHECK ({owns})")
 
 
+# Shared and linked: who is not the owner sees the email (pdmail.visibility.sql_condition's rule 2).
+_SEEN_BY_OTHERS_018 = "visibility = 'shared' AND ((deal_id IS NOT NULL AND is_deal_proposed = 0) OR has_link = 1)"
+_LAST_INDEX_COLUMNS_018 = "folder, link_verdict, visibility, has_link, deal_id, is_deal_proposed, from_email, message_id_norm, held_by_colleague"
+_LOCK_THREAD_018 = 1885627770  # with a thread's id, the advisory lock that orders the upkeep of one thread
+
+# The flags of the mail a database already holds, each email written once (both flags together).
+_BACKFILL_018 = f"""
+UPDATE {{S}}.emails e SET is_last_for_owner = last.for_owner, is_last_for_team = last.for_team
+FROM (SELECT id, max(for_owner) AS for_owner, max(for_team) AS for_team FROM (
+        (SELECT DISTINCT ON (thread_id) id, 1 AS for_owner, 0 AS for_team FROM {{S}}.emails
+         WHERE link_verdict IS NULL ORDER BY thread_id, date_utc DESC, id DESC)
+        UNION ALL
+        (SELECT DISTINCT ON (thread_id) id, 0, 1 FROM {{S}}.emails
+         WHERE link_verdict IS NULL AND {_SEEN_BY_OTHERS_018} ORDER BY thread_id, date_utc DESC, id DESC)
+    ) AS marks GROUP BY id) AS last
+WHERE e.id = last.id
+;;
+UPDATE {{S}}.emails e SET held_by_colleague = 1 WHERE message_id_norm IN (SELECT message_id
+    FROM {{S}}.thread_message_ids GROUP BY message_id HAVING min(owner_id) <> max(owner_id))
+    AND EXISTS (SELECT 1 FROM {{S}}.thread_message_ids m WHERE m.message_id = e.message_id_norm AND m.owner_id <> e.owner_id)
+"""
+
+_THREAD_LAST_COUNTING_018 = f"""
+ALTER TABLE {{S}}.emails ADD COLUMN is_last_for_owner BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN is_last_for_team BIGINT NOT NULL DEFAULT 0,
+    ADD COLUMN held_by_colleague BIGINT NOT NULL DEFAULT 0
+;;
+{{backfill}}
+;;
+CREATE FUNCTION {{S}}.pdmail_keep_last_in_thread() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    touched bigint[] := ARRAY[]::bigint[];
+    thread bigint;
+    last_id bigint;
+BEGIN
+    IF TG_OP <> 'DELETE' THEN
+        touched := touched || NEW.thread_id;
+    END IF;
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.thread_id <> NEW.thread_id) THEN
+        touched := touched || OLD.thread_id;
+    END IF;
+    FOREACH thread IN ARRAY touched LOOP
+        -- Two writers into one thread would each see the other's email too late: one at a time.
+        PERFORM pg_advisory_xact_lock({_LOCK_THREAD_018}, CAST(thread % 2147483647 AS integer));
+        SELECT id INTO last_id FROM {{S}}.emails WHERE thread_id = thread AND link_verdict IS NULL
+            ORDER BY date_utc DESC, id DESC LIMIT 1;
+        UPDATE {{S}}.emails SET is_last_for_owner = 1 - is_last_for_owner WHERE thread_id = thread
+            AND is_last_for_owner <> CASE WHEN id = last_id THEN 1 ELSE 0 END;
+        SELECT id INTO last_id FROM {{S}}.emails WHERE thread_id = thread AND link_verdict IS NULL
+            AND {_SEEN_BY_OTHERS_018} ORDER BY date_utc DESC, id DESC LIMIT 1;
+        UPDATE {{S}}.emails SET is_last_for_team = 1 - is_last_for_team WHERE thread_id = thread
+            AND is_last_for_team <> CASE WHEN id = last_id THEN 1 ELSE 0 END;
+    END LOOP;
+    RETURN NULL;
+END
+$fn$
+;;
+CREATE TRIGGER pdmail_keep_last_in_thread AFTER INSERT OR DELETE ON {{S}}.emails
+    FOR EACH ROW EXECUTE FUNCTION {{S}}.pdmail_keep_last_in_thread()
+;;
+CREATE TRIGGER pdmail_keep_last_in_thread_changed
+    AFTER UPDATE OF thread_id, date_utc, link_verdict, visibility, has_link, deal_id, is_deal_proposed ON {{S}}.emails
+    FOR EACH ROW WHEN (OLD.thread_id IS DISTINCT FROM NEW.thread_id OR OLD.date_utc IS DISTINCT FROM NEW.date_utc
+        OR OLD.link_verdict IS DISTINCT FROM NEW.link_verdict OR OLD.visibility IS DISTINCT FROM NEW.visibility
+        OR OLD.has_link IS DISTINCT FROM NEW.has_link OR OLD.deal_id IS DISTINCT FROM NEW.deal_id
+        OR OLD.is_deal_proposed IS DISTINCT FROM NEW.is_deal_proposed)
+    EXECUTE FUNCTION {{S}}.pdmail_keep_last_in_thread()
+;;
+CREATE FUNCTION {{S}}.pdmail_keep_held_by_colleague() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    IF TG_TABLE_NAME = 'emails' THEN
+        IF NEW.message_id_norm IS NOT NULL AND EXISTS (SELECT 1 FROM {{S}}.thread_message_ids
+                WHERE message_id = NEW.message_id_norm AND owner_id <> NEW.owner_id) THEN
+            NEW.held_by_colleague := 1;
+        END IF;
+        RETURN NEW;
+    END IF;
+    UPDATE {{S}}.emails SET held_by_colleague = 1 WHERE message_id_norm = NEW.message_id
+        AND owner_id IN (SELECT id FROM {{S}}.users WHERE id <> NEW.owner_id) AND held_by_colleague = 0;
+    RETURN NULL;
+END
+$fn$
+;;
+CREATE TRIGGER pdmail_keep_held_by_colleague BEFORE INSERT OR UPDATE OF message_id_norm, owner_id ON {{S}}.emails
+    FOR EACH ROW EXECUTE FUNCTION {{S}}.pdmail_keep_held_by_colleague()
+;;
+CREATE TRIGGER pdmail_keep_held_by_colleague AFTER INSERT OR UPDATE OF message_id, owner_id
+    ON {{S}}.thread_message_ids FOR EACH ROW EXECUTE FUNCTION {{S}}.pdmail_keep_held_by_colleague()
+;;
+REVOKE ALL ON FUNCTION {{S}}.pdmail_keep_last_in_thread() FROM PUBLIC
+;;
+REVOKE ALL ON FUNCTION {{S}}.pdmail_keep_held_by_colleague() FROM PUBLIC
+;;
+GRANT CREATE ON SCHEMA {{S}} TO {{definer}}
+;;
+ALTER FUNCTION {{S}}.pdmail_keep_last_in_thread() OWNER TO {{definer}}
+;;
+ALTER FUNCTION {{S}}.pdmail_keep_held_by_colleague() OWNER TO {{definer}}
+;;
+REVOKE CREATE ON SCHEMA {{S}} FROM {{definer}}
+;;
+CREATE INDEX emails_last_by_owner ON {{S}}.emails(owner_id, direction, date_utc DESC, id DESC, is_last_for_owner,
+    {_LAST_INDEX_COLUMNS_018}) WHERE is_last_for_owner = 1
+;;
+CREATE INDEX emails_last_for_anyone ON {{S}}.emails(direction, date_utc DESC, id DESC, owner_id, is_last_for_owner,
+    is_last_for_team, {_LAST_INDEX_COLUMNS_018})
+    WHERE is_last_for_owner = 1 OR is_last_for_team = 1
+;;
+DROP INDEX {{S}}.emails_conversing_by_owner
+;;
+ANALYZE {{S}}.emails
+"""
+
+
+def m018_thread_last_counting(db: PostgresDatabase) -> None:
+    """As on SQLite (see :func:`pdmail.store.migrations.m018_thread_last_counting`), with one trigger
+    function for the last emails and one for ``held_by_colleague``.
+
+    Both run as the database's definer role, as migration 15's does: an email's change moves the flag
+    of another email of its thread, which the one who changed it may not see (a colleague re-linking
+    shared mail), and a Message-ID a colleague's conversation takes marks the emails of other users.
+    Two writers into one conversation take its lock in turn, so that the second sees the first's email
+    (pdmail's own writers already take turns; a program writing with SQL of its own need not).
+
+    The planner is told about the new columns at once (ANALYZE): without it, it took a team's hundred
+    thousand waiting conversations for a dozen and compared each with every user's address.
+    """
+    schema = ident(db.scalar("SELECT current_schema()"))
+    definer = ident(db.scalar("SELECT role FROM pdmail_team_roles() WHERE kind = 'definer'"))
+    backfill = _BACKFILL_018.format(S=schema)
+    run(db, _THREAD_LAST_COUNTING_018.format(S=schema, definer=definer, backfill=backfill))
+
+
+def backfill_last_counting(schema: str) -> list[str]:
+    """The statements that set migration 18's flags from the mail a database holds: the migration's
+    own, for a tool that loads rows past the triggers (the benchmarks' bulk load)."""
+    return _BACKFILL_018.format(S=schema).split("\n;;\n")
+
+
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline.
 STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     1: m001_baseline,
@@ -587,6 +730,7 @@ STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     15: m015_links_counted,
     16: m016_outbox_drafts,
     17: m017_search_rows_read_their_email,
+    18: m018_thread_last_counting,
 }
 # From this migration on the tables belong to a role of their own, with forced row-level security:
 # a later step runs as their owner with the policies lifted for its own transaction.

@@ -39,8 +39,10 @@ ENGINES = ("sqlite", "postgres")
 def pytest_generate_tests(metafunc):
     """Tests marked ``both_engines`` (a module's ``pytestmark``) run once on each engine."""
     marked = metafunc.definition.get_closest_marker("both_engines")
-    if marked and not metafunc.definition.get_closest_marker("sqlite_only") and "engine" in metafunc.fixturenames:
-        metafunc.parametrize("engine", ENGINES, indirect=True)
+    if not marked or "engine" not in metafunc.fixturenames or metafunc.definition.get_closest_marker("sqlite_only"):
+        return
+    only_postgres = metafunc.definition.get_closest_marker("postgres_only")
+    metafunc.parametrize("engine", ["postgres"] if only_postgres else ENGINES, indirect=True)
 
 
 @pytest.fixture

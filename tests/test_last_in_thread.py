@@ -462,12 +462,11 @@ def test_an_older_database_gets_the_flags_of_the_mail_it_holds(db_path, monkeypa
         close_world(w)
 
 
-def test_two_writers_into_one_conversation_leave_one_last_email(db_path, engine):
+@pytest.mark.postgres_only
+def test_two_writers_into_one_conversation_leave_one_last_email(db_path):
     """pdmail's own writers take turns on the team server; a program writing there with SQL of its own
     does not. Two transactions that write into one conversation at once still leave one last email:
     the second waits for the first, so that it sees the first's email."""
-    if engine == "sqlite":
-        pytest.skip("a SQLite file has one writer at a time")
     import threading
 
     import psycopg

@@ -403,7 +403,7 @@ def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool, decided: 
             state = decided.get(key)
         if state is None:
             state = LinkState.of(link.decide_links(email_in, context(thread=running, held_deal_id=held_deal_id)))
-            if key is not None:
+            if decided is not None:
                 decided[key] = state
         if not manual and state.deal_id is not None and (running is None or running.deal_id != state.deal_id):
             running, running_rule = link.ThreadLinks(state.deal_id, False), state.deal_rule

@@ -1,4 +1,8 @@
-"""Plain, frozen records passed between layers. No I/O, no behaviour beyond small helpers."""
+"""Plain, frozen records passed between layers. No I/O, no behaviour beyond small helpers.
+
+They are NamedTuples rather than dataclasses: a dataclass compiles its methods each time pdmail
+starts, and a mail server starts it once per message. Copy one with ``_replace``.
+"""
 
 from __future__ import annotations
 

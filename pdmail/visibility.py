@@ -15,12 +15,10 @@ Every read path in the store filters with :func:`sql_condition`; tests prove it 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 
-@dataclass(frozen=True)
-class EmailFacts:
+class EmailFacts(NamedTuple):
     """What the law looks at, and nothing else."""
 
     owner_id: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import subprocess
@@ -195,3 +196,34 @@ def test_a_sync_loads_the_helpers_c_bindings_only_in_a_helper(initialized):
     assert exit_code == 2  # no mail account yet: said after the sync engine was loaded
     assert "pdmail.core.worker_pool" in loaded
     assert "ctypes" not in loaded
+
+
+# Every @dataclass builds its methods from source text at import, which a one-message process pays on
+# each start (about half of what importing the path cost). Plain frozen records on this path are
+# NamedTuples; those left keep what a dataclass gives them (``replace``, mutable fields, computed
+# defaults). A new one here is a choice to make knowingly, by raising this number.
+DATACLASSES_FOR_ONE_MESSAGE = 20
+
+
+def dataclasses_defined_in(modules: set[str]) -> list[str]:
+    """The dataclasses pdmail's modules among ``modules`` define, by qualified name."""
+    found = []
+    for name in sorted(m for m in modules if m == "pdmail" or m.startswith("pdmail.")):
+        for value in vars(importlib.import_module(name)).values():
+            if isinstance(value, type) and value.__module__ == name and "__dataclass_fields__" in vars(value):
+                found.append(f"{name}.{value.__qualname__}")
+    return found
+
+
+def test_piped_message_builds_few_dataclasses(initialized):
+    exit_code, loaded = modules_loaded_by("bcc-ingest", "--json", stdin=mail(mid="<lean3@northwind.example>"))
+    assert exit_code == 0
+    made = dataclasses_defined_in(loaded)
+    assert "pdmail.capture.save.Outcome" in made  # the count does see the path's dataclasses
+    assert len(made) <= DATACLASSES_FOR_ONE_MESSAGE, "\n".join(made)
+    for record in (
+        "pdmail.core.models.ParsedEmail",
+        "pdmail.core.models.Address",
+        "pdmail.linking.engine.LinkDecision",
+    ):
+        assert record not in made  # the records every message builds: no code generated for them

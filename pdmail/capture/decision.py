@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address
 from pdmail.core.models import Contact, Source, Visibility
@@ -45,8 +46,7 @@ DUPLICATE = "duplicate"
 SKIPPED = "skipped"
 
 
-@dataclass(frozen=True)
-class ThreadFacts:
+class ThreadFacts(NamedTuple):
     """The thread the store joined the message to."""
 
     id: int
@@ -120,7 +120,7 @@ def joined_thread(facts: CaptureFacts) -> tuple[ThreadFacts | None, tuple[int, .
         if (thread.deal_id is None and other.deal_id is not None) or (
             other.is_deal_manual and not thread.is_deal_manual
         ):
-            thread = replace(thread, deal_id=other.deal_id, is_deal_manual=other.is_deal_manual)
+            thread = thread._replace(deal_id=other.deal_id, is_deal_manual=other.is_deal_manual)
     return thread, tuple(other.id for other in facts.joins)
 
 

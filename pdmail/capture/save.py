@@ -327,8 +327,7 @@ def _unwrap_forward(parsed: ParsedEmail) -> tuple[ParsedEmail, bytes | None] | s
             return parse_message(found.raw), found.raw
         except MessageRefused as exc:
             return f"forwarded message: {exc.message}"
-    return dataclasses.replace(
-        parsed,
+    return parsed._replace(
         raw_sha256=parsed.raw_sha256,
         message_id=None,
         message_id_norm=None,

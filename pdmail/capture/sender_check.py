@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import authres
 
@@ -26,8 +26,7 @@ from pdmail.mime.parse import DEFECT_FROM_SEVERAL_MAILBOXES
 _COMMENT_RE = re.compile(r"\([^()]*\)")
 
 
-@dataclass(frozen=True)
-class AuthzVerdict:
+class AuthzVerdict(NamedTuple):
     ok: bool
     reason: str
     sender: str | None  # the single From address, when there is one

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
-from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 _GLOBAL_FLAGS = {"--quiet": "quiet", "-q": "quiet", "--json": "json", "--debug": "debug"}
 _COMMAND_FLAGS = {"--mta": "mta", "--json": "json", "--nl": "nl", "--quiet": "quiet", "-q": "quiet", "--debug": "debug"}
@@ -18,8 +18,7 @@ _GLOBAL_VALUES = {"--db": "db", "--user": "user"}
 _COMMAND_VALUES = {"--db": "db", "--user": "user", "--recipient": "recipient"}
 
 
-@dataclass
-class PipeCall:
+class PipeCall(NamedTuple):
     db: str | None = None
     user: str | None = None
     recipient: str | None = None
@@ -32,7 +31,7 @@ class PipeCall:
 
 def parse_pipe_call(argv: list[str]) -> PipeCall | None:
     """The call, when ``argv`` is `[global options] bcc-ingest [options]` with no paths; else None."""
-    call = PipeCall()
+    chosen: dict[str, Any] = {}
     flags, values = _GLOBAL_FLAGS, _GLOBAL_VALUES
     seen_command = False
     args = list(argv)
@@ -44,17 +43,17 @@ def parse_pipe_call(argv: list[str]) -> PipeCall | None:
             continue
         name, eq, value = arg.partition("=")
         if arg in flags:
-            setattr(call, flags[arg], True)
+            chosen[flags[arg]] = True
         elif name in values and eq:
-            setattr(call, values[name], value)
+            chosen[values[name]] = value
         elif arg in values and args and not args[0].startswith("-"):
-            setattr(call, values[arg], args.pop(0))
+            chosen[values[arg]] = args.pop(0)
         else:
             return None  # a path, --help, --quarantine, a typo...: the full command line decides
-    if not seen_command or (call.nl and call.json):
+    if not seen_command or (chosen.get("nl") and chosen.get("json")):
         return None  # --json with --nl: the full command line says that is one format too many
-    call.db = call.db or os.environ.get("PDMAIL_DB") or None
-    return call
+    chosen["db"] = chosen.get("db") or os.environ.get("PDMAIL_DB") or None
+    return PipeCall(**chosen)
 
 
 def run(argv: list[str]) -> int | None:

@@ -1,10 +1,13 @@
-"""Plain, frozen records passed between layers. No I/O, no behaviour beyond small helpers."""
+"""Plain, frozen records passed between layers. No I/O, no behaviour beyond small helpers.
+
+They are NamedTuples rather than dataclasses: a dataclass compiles its methods each time pdmail
+starts, and a mail server starts it once per message. Copy one with ``_replace``.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Literal
+from typing import Literal, NamedTuple
 
 # The words the database's CHECK constraints allow, as types: a misspelt one is a type error where it is
 # passed around. The values stored are these very strings.
@@ -17,8 +20,7 @@ SentCopyStatus = Literal["pending", "done", "by_provider", "none", "failed"]
 QuarantineStatus = Literal["held", "released", "stored"]
 
 
-@dataclass(frozen=True)
-class Address:
+class Address(NamedTuple):
     """A mailbox: display name as decoded, ``email`` normalized (lower-case, no brackets)."""
 
     name: str
@@ -28,8 +30,7 @@ class Address:
         return {"name": self.name, "email": self.email}
 
 
-@dataclass(frozen=True)
-class Attachment:
+class Attachment(NamedTuple):
     filename: str
     content_type: str
     size: int  # decoded bytes
@@ -39,8 +40,7 @@ class Attachment:
         return {"filename": self.filename, "size": self.size, "content_type": self.content_type}
 
 
-@dataclass(frozen=True)
-class ParsedEmail:
+class ParsedEmail(NamedTuple):
     """Everything pdmail needs from one message, decoded defensively.
 
     Built only by ``parse.parse_message``; the raw bytes stay the source of truth.
@@ -84,16 +84,14 @@ class ParsedEmail:
         return self.from_[0] if len(self.from_) == 1 and self.from_header_count == 1 else None
 
 
-@dataclass(frozen=True)
-class Contact:
+class Contact(NamedTuple):
     id: int
     name: str
     emails: tuple[str, ...]
     org_id: int | None = None
 
 
-@dataclass(frozen=True)
-class Organization:
+class Organization(NamedTuple):
     """An organization as linking sees it: who it is, and the email domains it claims."""
 
     id: int
@@ -101,8 +99,7 @@ class Organization:
     domains: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Deal:
+class Deal(NamedTuple):
     id: int
     title: str
     status: DealStatus
@@ -112,21 +109,19 @@ class Deal:
     currency: str | None = None
 
 
-@dataclass(frozen=True)
-class User:
+class User(NamedTuple):
     id: int
     email: str
     name: str
     is_admin: bool
-    alt_addresses: tuple[str, ...] = field(default=())
+    alt_addresses: tuple[str, ...] = ()
 
     @property
     def addresses(self) -> frozenset[str]:
         return frozenset((self.email, *self.alt_addresses))
 
 
-@dataclass(frozen=True)
-class LinkCause:
+class LinkCause(NamedTuple):
     """Another user's change that made a link to someone's email (rule 4 of the sharing law).
 
     ``by`` is that user (None: no user, such as a library call with nobody acting); ``proposed``

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError
@@ -56,8 +56,7 @@ def _time_zone(value: str) -> str:
     return v
 
 
-@dataclass(frozen=True)
-class SettingDef:
+class SettingDef(NamedTuple):
     key: str
     scope: str  # "user" | "company"
     default: str

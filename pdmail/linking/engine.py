@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from pdmail.core.addresses import domain_of, is_blocked, normalize_address
 from pdmail.core.domains import domain_and_parents, free_mail_domain, under
@@ -136,8 +137,7 @@ class LinkInput:
         )
 
 
-@dataclass(frozen=True)
-class ThreadLinks:
+class ThreadLinks(NamedTuple):
     """What the email's thread already carries.
 
     ``ThreadLinks(None, True)`` is a decision too: the user said the thread has no deal, and no
@@ -173,30 +173,26 @@ class LinkContext:
     manual_orgs: tuple[Organization, ...] | None = None
 
 
-@dataclass(frozen=True)
-class ContactLink:
+class ContactLink(NamedTuple):
     contact_id: int
     address: str
     rule: str
     reason: str
 
 
-@dataclass(frozen=True)
-class OrgLink:
+class OrgLink(NamedTuple):
     org_id: int
     address: str
     rule: str
     reason: str
 
 
-@dataclass(frozen=True)
-class TraceStep:
+class TraceStep(NamedTuple):
     rule: str
     reason: str
 
 
-@dataclass(frozen=True)
-class LinkDecision:
+class LinkDecision(NamedTuple):
     capture: bool
     verdict: str | None
     customer_addresses: tuple[str, ...]
@@ -281,8 +277,7 @@ def _effective_senders(email: LinkInput) -> tuple[list[str], list[TraceStep]]:
     return sorted(senders), steps
 
 
-@dataclass(frozen=True)
-class _Sides:
+class _Sides(NamedTuple):
     customers: tuple[str, ...]
     capture: bool
     verdict: str | None  # blocked | internal | None

@@ -10,7 +10,7 @@ one pass over the value to cut it into mailboxes, one over each mailbox.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 
@@ -18,8 +18,7 @@ from pdmail.core.addresses import is_valid_address, normalize_address
 _SPACED_DOT_OR_AT_RE = re.compile(r"\s*([.@])\s*")
 
 
-@dataclass(frozen=True)
-class Mailbox:
+class Mailbox(NamedTuple):
     name: str  # the display name as written: quotes and quoted pairs undone, encoded words not yet decoded
     address: str  # normalized when ``is_address``; else the mailbox's text as written, spaces collapsed
     is_address: bool

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 MB = 1024 * 1024
 KB = 1024
@@ -20,8 +20,7 @@ MAX_MESSAGE_SIZE = 25 * MB
 SQLITE_INTEGER_MAX = 2**63 - 1
 
 
-@dataclass(frozen=True)
-class ParseLimits:
+class ParseLimits(NamedTuple):
     max_size: int = MAX_MESSAGE_SIZE
     max_header_block: int = 1 * MB
     max_header_field: int = 256 * KB

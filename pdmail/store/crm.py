@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.domains import check_org_domain, normalize_domain
@@ -19,8 +19,7 @@ from pdmail.store.db import Database, like_pattern, now_utc, page_clause
 DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
 
 
-@dataclass(frozen=True)
-class OrgRecord:
+class OrgRecord(NamedTuple):
     id: int
     name: str
     domains: tuple[str, ...] = ()  # oldest first; those given at the same time in alphabetical order
@@ -34,8 +33,7 @@ class OrgRecord:
         return {"id": self.id, "name": self.name, "domain": self.domain, "domains": list(self.domains)}
 
 
-@dataclass(frozen=True)
-class ContactRecord:
+class ContactRecord(NamedTuple):
     id: int
     name: str
     emails: tuple[str, ...]
@@ -61,8 +59,7 @@ class ContactRecord:
         return Contact(self.id, self.name, self.emails, self.org_id)
 
 
-@dataclass(frozen=True)
-class DealRecord:
+class DealRecord(NamedTuple):
     id: int
     title: str
     contact_id: int | None

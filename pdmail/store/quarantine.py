@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from pdmail.core.errors import NotFound, UsageError, not_found
 from pdmail.core.models import QuarantineStatus, User
@@ -23,8 +23,7 @@ from pdmail.store.emails import forget_raw, get_raw, put_raw
 PAGE_SIZE = 50
 
 
-@dataclass(frozen=True)
-class Held:
+class Held(NamedTuple):
     id: int
     received_utc: str
     source: str
@@ -56,8 +55,7 @@ class Held:
         }
 
 
-@dataclass(frozen=True)
-class HeldPage:
+class HeldPage(NamedTuple):
     items: list[Held]
     total: int
     page: int

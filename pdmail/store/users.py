@@ -6,7 +6,7 @@ are decided above, in ``pdmail.crm.team``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address, normalize_address, normalize_block_pattern
 from pdmail.core.errors import UsageError
@@ -308,8 +308,7 @@ def set_setting(db: Database, user: User, key: str, value: str) -> str:
 # an admin's own claims are approved at once.
 
 
-@dataclass(frozen=True)
-class AltAddress:
+class AltAddress(NamedTuple):
     address: str
     user: str  # the login address of the user who claims it
     approved: bool
@@ -448,8 +447,7 @@ def blocked_patterns(db: Database) -> frozenset[str]:
     return frozenset(list_blocks(db))
 
 
-@dataclass(frozen=True)
-class Login:
+class Login(NamedTuple):
     """How a user acts: their team server login role (None on a file), and whether they were removed."""
 
     role: str | None

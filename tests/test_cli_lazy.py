@@ -228,3 +228,21 @@ def test_an_empty_global_option_beats_the_environment_on_both_paths(one_mail, ar
     plain, full = through_pdmail(*args, env=env), through_the_full_command_line(*args, env=env)
     assert (plain.returncode, plain.stdout, plain.stderr) == (full.returncode, full.stdout, full.stderr)
     assert "Gearbox quote" in plain.stdout, plain.stdout + plain.stderr
+
+
+@pytest.mark.parametrize("command", ("inbox", "search"))
+def test_every_option_the_plain_reads_take_is_the_full_commands_own(command):
+    """The plain path names each option as the full command line does, and hands it on under the same
+    parameter name: renaming one in pdmail/cli/mail.py without the plain path fails here, not in use."""
+    import click
+    import typer.main
+
+    from pdmail.cli import plain_reads
+    from pdmail.cli.app import app
+
+    group = typer.main.get_command(app)
+    full = group.get_command(click.Context(group), command)
+    declared = {opt: param.name for param in full.params for opt in param.opts}
+    flags, values, numbers = plain_reads.options_of(command)
+    taken = {**flags, **values, **numbers}
+    assert {opt: declared.get(opt) for opt in taken} == taken

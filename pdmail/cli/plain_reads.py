@@ -43,6 +43,8 @@ _INBOX_VALUES = {
     "--until": "until",
 }
 _NUMBERS = {"--limit": "limit", "--page": "page"}
+_SEARCH_FLAGS = {"--mine": "mine"}
+_SEARCH_NUMBERS = {"--limit": "limit"}
 _SHARED = frozenset(_COMMAND_FLAGS.values()) | frozenset(_COMMAND_VALUES.values())
 
 
@@ -67,9 +69,7 @@ def parse_read_call(argv: list[str]) -> ReadCall | None:
     if not args:
         return None
     call = ReadCall(command=args.pop(0), state=state)
-    flags = {**_COMMAND_FLAGS, **(_INBOX_FLAGS if call.command == "inbox" else {"--mine": "mine"})}
-    values = {**_COMMAND_VALUES, **(_INBOX_VALUES if call.command == "inbox" else {})}
-    numbers = _NUMBERS if call.command == "inbox" else {"--limit": "limit"}
+    flags, values, numbers = options_of(call.command)
     read: dict = {}
     while args:
         if not args[0].startswith("-") and call.command == "search":
@@ -81,6 +81,14 @@ def parse_read_call(argv: list[str]) -> ReadCall | None:
     call.given = {k: v for k, v in read.items() if k in _SHARED}
     call.options = {k: v for k, v in read.items() if k not in _SHARED}
     return call
+
+
+def options_of(command: str) -> tuple[dict, dict, dict]:
+    """The options read here after ``inbox`` or ``search``, each with the parameter name it is handed
+    on as: flags, options with a value, and options with a number."""
+    if command == "inbox":
+        return {**_COMMAND_FLAGS, **_INBOX_FLAGS}, {**_COMMAND_VALUES, **_INBOX_VALUES}, _NUMBERS
+    return {**_COMMAND_FLAGS, **_SEARCH_FLAGS}, dict(_COMMAND_VALUES), _SEARCH_NUMBERS
 
 
 def _take(args: list[str], into: dict, flags: dict, values: dict, numbers: dict) -> bool:

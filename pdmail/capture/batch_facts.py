@@ -8,6 +8,13 @@ once for the whole batch, inside its transaction, and answers only "certainly no
 was there at the start, that was not asked about, or that the batch may have written since (every
 write is noted before it is made, and a noted key stays noted even if its write is rolled back) is
 asked of the store again, as without it. So every decision is the one the store alone would give.
+
+One more answer comes from the batch itself: the thread of a Message-ID that no thread had when the
+batch began and that a message of the batch tied to its thread since (a reply to a message earlier in
+the batch). Only in a batch written without savepoints (``Database.is_flat``), where a failure undoes
+the whole batch and a row the batch wrote is never undone alone; with savepoints such keys are asked
+of the store, as before. On PostgreSQL those rows then wait to go with the batch's others, in one
+statement (``PostgresDatabase.write_rows``), instead of being sent to be read back at once.
 """
 
 from __future__ import annotations
@@ -40,6 +47,9 @@ class BatchFacts:
 
     asked: dict[str, set] = field(default_factory=lambda: {k: set() for k in _KEYS})
     maybe_there: dict[str, set] = field(default_factory=lambda: {k: set() for k in _KEYS})
+    # (owner, Message-ID) -> thread: tied by the batch, absent when it began; kept only in a flat batch.
+    threads_written: dict[tuple[int, str], int] | None = None
+    thread_ids_at_start: set = field(default_factory=set)
 
     @classmethod
     def read(cls, db: Database, planned: Iterable[Planned]) -> BatchFacts:
@@ -48,7 +58,7 @@ class BatchFacts:
         The mail server's login on a team server reads no mail (``db.capture_only``): the store asks
         the database's capture functions instead, which say which of these keys exist and nothing more.
         """
-        facts = cls()
+        facts = cls(threads_written={} if db.is_flat else None)
         by_owner: dict[int, list[Planned]] = {}
         for p in planned:
             by_owner.setdefault(p.owner_id, []).append(p)
@@ -62,6 +72,7 @@ class BatchFacts:
             facts._learn("message_id", owner_id, own_ids, store.taken_message_ids(db, owner_id, own_ids))
             facts._learn("thread_id", owner_id, thread_ids, store.threaded_message_ids(db, owner_id, thread_ids))
         facts._learn("address", None, addresses, set(contacts_by_address(db, addresses)))
+        facts.thread_ids_at_start = set(facts.maybe_there["thread_id"])
         return facts
 
     def _learn(self, kind: str, owner_id: int | None, asked: set[str], there: set[str]) -> None:
@@ -80,8 +91,22 @@ class BatchFacts:
     def no_email_with_message_id(self, owner_id: int, message_id_norm: str) -> bool:
         return self._none_there("message_id", owner_id, (message_id_norm,))
 
-    def no_thread_for(self, owner_id: int, message_ids: Sequence[str]) -> bool:
-        return self._none_there("thread_id", owner_id, message_ids)
+    def threads_for(self, owner_id: int, message_ids: Sequence[str]) -> list[int] | None:
+        """The threads these Message-IDs tie, in id order, as the store would answer; None when only
+        the store can say (a key not asked about, there when the batch began, or written outside
+        what this batch noted)."""
+        asked, there = self.asked["thread_id"], self.maybe_there["thread_id"]
+        written = self.threads_written if self.threads_written is not None else {}
+        found = set()
+        for key in ((owner_id, i) for i in message_ids):
+            if key not in asked:
+                return None
+            thread = written.get(key)
+            if thread is not None:
+                found.add(thread)
+            elif key in there:
+                return None
+        return sorted(found)
 
     def no_contact_for(self, addresses: Iterable[str]) -> bool:
         return self._none_there("address", None, addresses)
@@ -95,6 +120,24 @@ class BatchFacts:
         self.maybe_there["fingerprint"].add((owner_id, fingerprint))
         self.maybe_there["message_id"].update((owner_id, i) for i in message_ids if i)
         self.maybe_there["thread_id"].update((owner_id, i) for i in thread_ids)
+
+    def tied_to_thread(self, owner_id: int, message_ids: Iterable[str], thread_id: int) -> None:
+        """After the Message-IDs were tied to the thread: those no thread had when the batch began now
+        have this one (a key tied already keeps its first thread, as in the store)."""
+        if self.threads_written is None:
+            return
+        for key in ((owner_id, i) for i in message_ids):
+            if key in self.asked["thread_id"] and key not in self.thread_ids_at_start:
+                self.threads_written.setdefault(key, thread_id)
+
+    def threads_merged(self, target: int, others: Iterable[int]) -> None:
+        """Threads folded into ``target``: their Message-IDs now tie it."""
+        if not self.threads_written:
+            return
+        folded = set(others)
+        for key, thread in self.threads_written.items():
+            if thread in folded:
+                self.threads_written[key] = target
 
     def will_create_contacts(self, addresses: Iterable[str]) -> None:
         self.maybe_there["address"].update((None, a) for a in addresses)

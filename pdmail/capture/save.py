@@ -493,7 +493,7 @@ def _store_parsed(
     decided = decision_rules.decide(facts)
     if decided.status == decision_rules.SKIPPED:
         return Outcome(origin.label, decided.status, None, decided.reason)
-    _write_first(db, facts, decided, new_contacts)
+    _write_first(db, facts, decided, new_contacts, known)
     if decided.contacts_to_create:
         if known is not None:
             known.will_create_contacts(decided.contacts_to_create)
@@ -517,6 +517,7 @@ def _store_parsed(
         derived,
         bcc_deal_id=bcc_deal_id,
         wrapper_raw=wrapper_raw,
+        known=known,
     )
     return Outcome(origin.label, "stored", email_id, None, list(decided.warnings))
 
@@ -601,12 +602,15 @@ def _write_first(
     facts: decision_rules.CaptureFacts,
     decided: decision_rules.CaptureDecision,
     new_contacts: NewContacts,
+    known: BatchFacts | None = None,
 ) -> None:
     """What the decision says must be written before the message: the threads it folds together, then
     the earlier mail of contacts other users' mail created in this batch (rules 3 and 6)."""
     if decided.join_threads:
         assert facts.thread is not None
         store.merge_threads(db, facts.thread.id, decided.join_threads)
+        if known is not None:
+            known.threads_merged(facts.thread.id, decided.join_threads)
     if decided.link_new_contacts_first:
         new_contacts.link_earlier_mail(db)
 
@@ -624,6 +628,7 @@ def _save(
     *,
     bcc_deal_id: int | None,
     wrapper_raw: bytes | None,
+    known: BatchFacts | None = None,
 ) -> int:
     """Write what was decided: the thread, the raw bytes, the email and its links, and their follow-ups."""
     decision, visibility = decided.links, decided.visibility
@@ -642,6 +647,8 @@ def _save(
         thread_id = facts.thread.id
         thread_deal, thread_deal_by_hand = facts.thread.deal_id, facts.thread.is_deal_manual
     store.register_message_ids(db, owner.id, thread_ids, thread_id)
+    if known is not None:
+        known.tied_to_thread(owner.id, thread_ids, thread_id)
 
     raw_sha = parsed.raw_sha256
     if raw is not None:
@@ -763,11 +770,9 @@ def _find_threads(db: Database, owner: User, parsed: ParsedEmail, known: BatchFa
     In-Reply-To, then References from the newest back. Without any, the subject may find a thread.
     """
     ids = threading_rules.thread_ids(parsed.message_id_norm, parsed.in_reply_to, parsed.references)
-    found = (
-        []
-        if known is not None and known.no_thread_for(owner.id, ids)
-        else store.threads_for_message_ids(db, owner.id, ids)
-    )
+    found = known.threads_for(owner.id, ids) if known is not None else None
+    if found is None:
+        found = store.threads_for_message_ids(db, owner.id, ids)
     if len(found) > 1 and store.threads_split_by_hand(db, found):
         by_id = store.thread_by_message_id(db, owner.id, ids)
         nearest = next(by_id[i] for i in ids if i in by_id)

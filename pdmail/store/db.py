@@ -12,6 +12,7 @@ import stat
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,21 @@ class DeferredWriteFailed(Exception):
     attempt is rolled back and the batch written again with a savepoint per message, where every
     statement is awaited and each failure belongs to its own message.
     """
+
+
+@dataclass(frozen=True)
+class BatchRows:
+    """A statement a batch runs once per row of one table: the store's way to hand it many rows.
+
+    ``each`` writes one row (``?`` markers, one per column). ``all_at_once`` writes every row in one
+    statement, each column passed as one array (``CAST(? AS bigint[])``...), for an engine that pays
+    a round trip and a statement's fixed cost per row (PostgreSQL, see ``PostgresDatabase.write_rows``).
+    ``table``: the table the rows go to; a later statement naming it sends the rows gathered first.
+    """
+
+    table: str
+    each: str
+    all_at_once: str
 
 
 def busy_timeout() -> float:
@@ -112,6 +128,11 @@ class Database:
             return self.conn.executemany(sql, rows)
         except sqlite3.OperationalError as exc:
             raise _translate(exc, self.label, self.read_only) from None
+
+    def write_rows(self, statement: BatchRows, rows: Sequence[tuple]) -> None:
+        """Rows of one table: on SQLite each written at once (a function call each, nothing to save)."""
+        if rows:
+            self.executemany(statement.each, rows)
 
     def require_writable(self) -> None:
         """Before a write that happens outside the database (a spool file, a lock file beside it)."""
@@ -205,6 +226,11 @@ class Database:
 
     def _rollback(self) -> None:
         self.conn.execute("ROLLBACK")
+
+    @property
+    def is_flat(self) -> bool:
+        """Inside :meth:`flat`: a failure anywhere undoes the whole transaction, never one message."""
+        return self._flat
 
     @contextmanager
     def flat(self) -> Iterator[Database]:

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from pdmail.core.models import Address, Direction, Source, Visibility
-from pdmail.store.db import Database
+from pdmail.store.db import BatchRows, Database
 
 
 @dataclass(frozen=True)
@@ -229,14 +229,20 @@ def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: Vi
     )
 
 
+_THREAD_MESSAGE_IDS = BatchRows(
+    "thread_message_ids",
+    "INSERT INTO thread_message_ids (owner_id, message_id, thread_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    "INSERT INTO thread_message_ids (owner_id, message_id, thread_id) SELECT * FROM "
+    "unnest(CAST(? AS bigint[]), CAST(? AS text[]), CAST(? AS bigint[])) ON CONFLICT DO NOTHING",
+)
+
+
 def register_message_ids(db: Database, owner_id: int, ids: Iterable[str], thread_id: int) -> None:
+    """Tie the Message-IDs to the thread; one already tied keeps its thread (the first one wins)."""
     if db.capture_only:
         db.execute("SELECT pdmail_capture_register(?, CAST(? AS text[]), ?)", (owner_id, list(ids), thread_id))
         return
-    db.executemany(
-        "INSERT INTO thread_message_ids (owner_id, message_id, thread_id) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-        [(owner_id, mid, thread_id) for mid in ids],
-    )
+    db.write_rows(_THREAD_MESSAGE_IDS, [(owner_id, mid, thread_id) for mid in ids])
 
 
 def merge_threads(db: Database, target: int, others: Sequence[int]) -> None:
@@ -416,6 +422,14 @@ def _address_roles(e: NewEmail) -> list[tuple[str, str]]:
     return sorted(found)
 
 
+_EMAIL_ADDRESSES = BatchRows(
+    "email_addresses",
+    "INSERT INTO email_addresses (address, email_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+    "INSERT INTO email_addresses (address, email_id, role) SELECT * FROM "
+    "unnest(CAST(? AS text[]), CAST(? AS bigint[]), CAST(? AS text[])) ON CONFLICT DO NOTHING",
+)
+
+
 def insert_email(db: Database, e: NewEmail) -> int:
     addresses = addresses_text(e.from_, e.to, e.cc)
     row = _email_row(e, addresses)
@@ -436,12 +450,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
     email_id = db.insert(
         f"INSERT INTO emails ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
     )
-    rows = [(address, email_id, role) for address, role in _address_roles(e)]
-    if rows:
-        db.executemany(
-            "INSERT INTO email_addresses (address, email_id, role) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
-            sorted(rows),
-        )
+    db.write_rows(_EMAIL_ADDRESSES, sorted((address, email_id, role) for address, role in _address_roles(e)))
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)
     if e.orgs:
@@ -455,19 +464,29 @@ def insert_email(db: Database, e: NewEmail) -> int:
     return email_id
 
 
+_RELEASED = BatchRows(
+    "quarantine",
+    "UPDATE quarantine SET status = 'stored', released_email_id = ?, released_utc = ? "
+    "WHERE status = 'held' AND content_sha256 = ?",
+    # An entry the batch's emails name twice is released by the first of them, as row by row.
+    "UPDATE quarantine q SET status = 'stored', released_email_id = r.email_id, released_utc = r.stamp "
+    "FROM (SELECT DISTINCT ON (sha) email_id, stamp, sha FROM unnest(CAST(? AS bigint[]), CAST(? AS text[]), "
+    "CAST(? AS text[])) WITH ORDINALITY AS u(email_id, stamp, sha, n) ORDER BY sha, n) AS r "
+    "WHERE q.status = 'held' AND q.content_sha256 = r.sha",
+)
+
+
 def _leave_quarantine(db: Database, email_id: int, e: NewEmail) -> None:
     """A message refused earlier and now stored another way (sync, an allowed sender) is no longer held.
 
     On SQLite looked up first, then released row by row: an UPDATE that may change several rows makes
     SQLite open a statement journal, and that makes the full-text index write out its whole buffer,
-    for every message of a batch (several times the cost of the batch's own writes). Elsewhere one
-    UPDATE, which a batch sends without waiting for its answer.
+    for every message of a batch (several times the cost of the batch's own writes). Elsewhere an
+    UPDATE by content, which a batch sends with those of its other emails, in one statement.
     """
     if not db.updates_row_by_row:
-        db.execute(
-            "UPDATE quarantine SET status = 'stored', released_email_id = ?, released_utc = ? "
-            "WHERE status = 'held' AND content_sha256 IN (?, ?)",
-            (email_id, e.captured_utc, e.raw_sha256, e.wrapper_sha256),
+        db.write_rows(
+            _RELEASED, [(email_id, e.captured_utc, sha) for sha in (e.raw_sha256, e.wrapper_sha256) if sha is not None]
         )
         return
     held = db.all(

@@ -521,6 +521,48 @@ def test_the_mail_servers_login_stores_a_folder_of_mail_in_batches(team, mta, tm
     assert [tuple(r) for r in flags] == [(1,)] * 3
 
 
+def test_the_mail_servers_login_keeps_refused_mail_once_and_knows_what_was_released(team, mta, tmp_path):
+    """Refused mail through the mail server's login: the same bytes twice in one batch are one entry,
+    and bytes released from the quarantine before are already an email (a duplicate). Each refused
+    message waits for the server once: its bytes go ahead of the one statement that holds it."""
+    from pdmail.capture import batch
+    from pdmail.capture.inputs import Input
+    from pdmail.store import open_db
+
+    first = team.run(mta, "bcc-ingest", "--json", input=piped("Eve <eve@evil.example>", "Offer", "e1@evil.example"))
+    held = json.loads(first.stdout)[0]
+    assert first.exit_code == 3 and held["status"] == "quarantined"
+    team.ok(MARIA, "bcc-ingest", "--release", str(held["quarantine_id"]))
+    email_id = team.superuser_sql("SELECT released_email_id FROM quarantine WHERE id = ?", (held["quarantine_id"],))
+    assert email_id[0][0] is not None
+
+    refused = [piped("Eve <eve@evil.example>", f"Offer {n}", f"e{n}@evil.example") for n in range(2, 22)]
+    items = [Input(f"r{n}", raw=raw) for n, raw in enumerate(refused)]
+    items += [
+        Input("again", raw=refused[0]),
+        Input("released", raw=piped("Eve <eve@evil.example>", "Offer", "e1@evil.example")),
+    ]
+    db = open_db(team.url(mta))
+    trace = tmp_path / "libpq.trace"
+    try:
+        assert db.capture_only
+        with open(trace, "w") as out:
+            db.conn.pgconn.trace(out.fileno())
+            outcomes = batch.ingest_many(db, items, workers=0)
+            db.conn.pgconn.untrace()
+    finally:
+        db.close()
+    assert [o.status for o in outcomes] == ["quarantined"] * 21 + ["duplicate"]
+    assert outcomes[20].quarantine_id == outcomes[0].quarantine_id
+    assert (outcomes[21].id, outcomes[21].quarantine_id) == (email_id[0][0], held["quarantine_id"])
+    assert team.superuser_sql("SELECT count(*) FROM quarantine")[0][0] == 1 + 20
+    # A wait starts where the client asks for the answers so far (Sync, or Flush in a pipeline) or
+    # sends a statement in the simple protocol (Query): libpq's own trace of what it sent.
+    sent = [line.split("\t")[3] for line in trace.read_text().splitlines() if line.split("\t")[1:2] == ["F"]]
+    waits = sum(1 for message in sent if message in ("Sync", "Flush", "Query"))
+    assert waits <= 22 + 15, f"{waits} waits for 22 refused messages"
+
+
 def capture_functions(team: Team) -> list[tuple[str, str]]:
     """(name, argument types) of every function the mail server's login may call."""
     return team.superuser_sql(

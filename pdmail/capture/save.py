@@ -363,10 +363,9 @@ def _quarantine(
 ) -> Outcome:
     sender, subject = held_fields(parsed)
     with db.tx():
-        qid = quarantine_store.hold(
+        qid, stored = quarantine_store.hold_message(
             db, raw, source=label, recipient=recipient, reason=reason, from_email=sender, subject=subject
         )
-        stored = quarantine_store.stored_email(db, qid)
     if stored is not None:  # refused before, then released: these very bytes are already an email
         return Outcome(label, "duplicate", stored, "already captured (released from quarantine)", quarantine_id=qid)
     return Outcome(label, "quarantined", None, reason, quarantine_id=qid)
@@ -634,9 +633,10 @@ def _save(
     decision, visibility = decided.links, decided.visibility
     assert decision is not None and visibility is not None and facts.email_in is not None
     stamp = now_utc()
-    if facts.thread is None:
+    date, date_source = _date_of(parsed, origin)
+    if facts.thread is None:  # made with this email's date: no update of it to follow
         thread_id = store.create_thread(
-            db, owner.id, threading_rules.normalize_subject(parsed.subject), visibility, stamp
+            db, owner.id, threading_rules.normalize_subject(parsed.subject), visibility, stamp, last_date=date
         )
         thread_deal, thread_deal_by_hand = None, False  # a thread made now has no deal yet
     elif decided.join_threads or decided.link_new_contacts_first:
@@ -660,7 +660,6 @@ def _save(
         if raw is None:
             raw_sha = wrapper_sha
 
-    date, date_source = _date_of(parsed, origin)
     direction = facts.email_in.direction
     state = relink.LinkState.of(decision)
     new = store.NewEmail(
@@ -709,7 +708,8 @@ def _save(
         from pdmail.store import outbox as outbox_store
 
         outbox_store.confirm_by_copy(db, owner.id, parsed.pdmail_token, email_id, stamp)
-    store.touch_thread(db, thread_id, date)
+    if facts.thread is not None:
+        store.touch_thread(db, thread_id, date)
     if state.deal_id is not None and thread_deal != state.deal_id and not thread_deal_by_hand:
         store.set_thread_deal(db, thread_id, state.deal_id, state.deal_rule, manual=False)
     if facts.thread is not None:  # a thread made for this message holds no proposal for it to follow

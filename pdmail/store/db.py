@@ -168,6 +168,11 @@ class Database:
             raise LookupError(f"no row inserted: {sql}")
         return row_id
 
+    def next_id(self, table: str) -> int | None:
+        """The id the next row of ``table`` will take, handed out before it is written; None where
+        the row's insert gives it (here: a function call, with nothing to wait for)."""
+        return None
+
     def all(self, sql: str, params: tuple | dict = ()) -> list[sqlite3.Row]:
         return self.execute(sql, params).fetchall()
 

@@ -220,13 +220,40 @@ def threads_split_by_hand(db: Database, thread_ids: Sequence[int]) -> set[int]:
     return {r[0] for r in rows}
 
 
-def create_thread(db: Database, owner_id: int, subject_norm: str, visibility: Visibility, stamp: str) -> int:
+def create_thread(
+    db: Database, owner_id: int, subject_norm: str, visibility: Visibility, stamp: str, *, last_date: str | None = None
+) -> int:
+    """A new thread; ``last_date``: the date of the email it is made for (else set by :func:`touch_thread`)."""
     if db.capture_only:
-        return db.scalar("SELECT pdmail_capture_new_thread(?, ?, ?, ?)", (owner_id, subject_norm, visibility, stamp))
-    return db.insert(
-        "INSERT INTO threads (owner_id, subject_norm, visibility, last_date_utc, created_utc) VALUES (?, ?, ?, ?, ?)",
-        (owner_id, subject_norm, visibility, None, stamp),
+        thread_id = db.scalar(
+            "SELECT pdmail_capture_new_thread(?, ?, ?, ?)", (owner_id, subject_norm, visibility, stamp)
+        )
+        if last_date is not None:
+            touch_thread(db, thread_id, last_date)
+        return thread_id
+    row = {
+        "owner_id": owner_id,
+        "subject_norm": subject_norm,
+        "visibility": visibility,
+        "last_date_utc": last_date,
+        "created_utc": stamp,
+    }
+    return _insert_row(db, "threads", row)
+
+
+def _insert_row(db: Database, table: str, row: dict) -> int:
+    """Insert one row of ``table`` (columns and values of ``row``); its id. Where the engine hands
+    out an id before the row is written (``Database.next_id``), the row goes with it and nothing
+    waits for the server's answer."""
+    new_id = db.next_id(table)
+    if new_id is None:
+        return db.insert(
+            f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
+        )
+    db.execute(
+        f"INSERT INTO {table} (id, {', '.join(row)}) VALUES (?, {', '.join('?' * len(row))})", (new_id, *row.values())
     )
+    return new_id
 
 
 _THREAD_MESSAGE_IDS = BatchRows(
@@ -447,9 +474,7 @@ def insert_email(db: Database, e: NewEmail) -> int:
                 e.search_document or search_words.document((e.subject, e.body_text, addresses)),
             ),
         )
-    email_id = db.insert(
-        f"INSERT INTO emails ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})", tuple(row.values())
-    )
+    email_id = _insert_row(db, "emails", row)
     db.write_rows(_EMAIL_ADDRESSES, sorted((address, email_id, role) for address, role in _address_roles(e)))
     if e.contacts:  # a new row has no links yet: nothing to replace
         _insert_contact_links(db, email_id, e.contacts)

@@ -125,6 +125,52 @@ def hold(
     )
 
 
+def hold_message(
+    db: Database,
+    raw: bytes,
+    *,
+    source: str,
+    recipient: str | None,
+    reason: str,
+    from_email: str | None,
+    subject: str | None,
+) -> tuple[int, int | None]:
+    """:func:`hold` a refused message, and the email its bytes already became (:func:`stored_email`).
+
+    The mail server's login asks both in one statement, its bytes sent ahead of it: a batch of
+    refused mail then waits for the server once a message instead of three times."""
+    if not db.capture_only:
+        qid = hold(db, raw, source=source, recipient=recipient, reason=reason, from_email=from_email, subject=subject)
+        return qid, stored_email(db, qid)
+    content = sha256_hex(raw)
+    fields = {"source": source, "recipient": recipient, "reason": reason, "from_email": from_email}
+    entry = _capture_entry(fields | {"subject": subject, "owner_id": None}, content, True, None, len(raw))
+    db.execute(  # what hold() writes first, only when the bytes have no entry yet
+        "INSERT INTO raw_messages (sha256, size, data) SELECT ?, ?, ? WHERE pdmail_capture_held(?) IS NULL "
+        "ON CONFLICT DO NOTHING",
+        (content, len(raw), raw, content),
+    )
+    row = db.row(
+        "SELECT id, pdmail_capture_held_email(id) FROM (SELECT coalesce(pdmail_capture_held(?), "
+        "pdmail_capture_quarantine(CAST(? AS jsonb))) AS id OFFSET 0) AS entry",
+        (content, json.dumps(entry, ensure_ascii=False)),
+    )
+    return row[0], row[1]
+
+
+def _capture_entry(fields: dict, content: str, raw_kept: bool, spool_path: str | None, size: int | None) -> dict:
+    """The quarantine row as ``pdmail_capture_quarantine`` takes it (``fields``: its source, recipient,
+    reason, from_email, subject and owner_id)."""
+    return fields | {
+        "subject": (fields["subject"] or "")[:500] or None,
+        "received_utc": now_utc(),
+        "content_sha256": content,
+        "raw_sha256": content if raw_kept else None,
+        "spool_path": spool_path,
+        "size": size or 0,
+    }
+
+
 def _hold_for_capture(
     db: Database, raw: bytes | None, content: str, fields: dict, spool_path: str | None, size: int | None
 ) -> int:
@@ -135,14 +181,7 @@ def _hold_for_capture(
     if raw is not None:
         put_raw(db, content, raw)
         size = len(raw)
-    entry = fields | {
-        "received_utc": now_utc(),
-        "content_sha256": content,
-        "raw_sha256": content if raw is not None else None,
-        "spool_path": spool_path,
-        "size": size or 0,
-        "subject": (fields["subject"] or "")[:500] or None,
-    }
+    entry = _capture_entry(fields, content, raw is not None, spool_path, size)
     return db.scalar("SELECT pdmail_capture_quarantine(CAST(? AS jsonb))", (json.dumps(entry, ensure_ascii=False),))
 
 

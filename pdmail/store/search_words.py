@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 _WORD = re.compile(r"[^\W_]+")
@@ -59,19 +60,23 @@ def _within_limits(cut: list[list[str]]) -> bool:
     if count >= MAX_POSITION:
         return False
     longest = max((len(max(ws, key=len)) for ws in cut if ws), default=0)
-    letters = sum(len(w) for ws in cut for w in ws)
+    letters = sum(sum(map(len, ws)) for ws in cut)
     return 4 * longest <= MAX_WORD_BYTES and 4 * letters + 10 * count <= MAX_DOCUMENT_BYTES
 
 
 def _positions(cut: list[list[str]]) -> dict[str, list[int]]:
-    positions: dict[str, list[int]] = {}
+    """Each word's positions, in the order words first appear (no new list per occurrence: a list
+    only for a word seen for the first time; the few over the limit are cut where they are)."""
+    positions: defaultdict[str, list[int]] = defaultdict(list)
     start = 1
     for ws in cut:
-        add = positions.setdefault
         for position, word in enumerate(ws, start):
-            add(word, []).append(position)
+            positions[word].append(position)
         start += len(ws) + 1
-    return {word: at[:MAX_POSITIONS_PER_WORD] for word, at in positions.items()}
+    for at in positions.values():
+        if len(at) > MAX_POSITIONS_PER_WORD:
+            del at[MAX_POSITIONS_PER_WORD:]
+    return positions
 
 
 def _positions_capped(cut: list[list[str]]) -> dict[str, list[int]]:

@@ -12,10 +12,9 @@ import stat
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from pdmail.core.errors import TemporaryFailure, UsageError
 from pdmail.store import migrations
@@ -40,8 +39,7 @@ class DeferredWriteFailed(Exception):
     """
 
 
-@dataclass(frozen=True)
-class BatchRows:
+class BatchRows(NamedTuple):
     """A statement a batch runs once per row of one table: the store's way to hand it many rows.
 
     ``each`` writes one row (``?`` markers, one per column). ``all_at_once`` writes every row in one

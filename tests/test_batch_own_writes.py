@@ -171,3 +171,48 @@ def test_rows_waiting_are_sent_before_a_statement_that_reads_their_table(company
         assert db.scalar("SELECT count(*) FROM email_addresses WHERE address = ?", ("xena@acme.example",)) == 0
     finally:
         db.close()
+
+
+def test_a_row_refused_when_the_batch_sends_its_rows_makes_the_batch_start_again_with_savepoints(company, db_path):
+    """Rows waiting for the end of a batch fail there, outside any message: the batch is written
+    again with a savepoint per message, and only the message whose row was refused is left out."""
+    from pdmail.capture.batch_writer import write_batch, write_message
+    from pdmail.store.emails import _EMAIL_ADDRESSES
+
+    db = open_db(db_path)
+    try:
+        batch.ingest_many(db, [Input("m", raw=mail("k1", "Gearbox offer"))], workers=0)
+        email_id = db.scalar("SELECT id FROM emails")
+        attempts: list[bool] = []
+        failures: list[str] = []
+
+        def write(fail_fast: bool) -> list:
+            attempts.append(fail_fast)
+
+            def one(address: str, role: str):
+                def store():
+                    db.write_rows(_EMAIL_ADDRESSES, [(address, email_id, role)])
+                    return address
+
+                return write_message(db, store, fail_fast=fail_fast, on_failure=lambda exc: failures.append(address))
+
+            return [
+                one("zoe@acme.example", "cc"),
+                one("yves@acme.example", "no such role"),
+                one("xena@acme.example", "to"),
+            ]
+
+        write_batch(db, write)
+        assert attempts == [True, False]
+        assert failures == ["yves@acme.example"]
+        added = db.all(
+            "SELECT address FROM email_addresses WHERE address IN (?, ?, ?) ORDER BY address",
+            (
+                "xena@acme.example",
+                "yves@acme.example",
+                "zoe@acme.example",
+            ),
+        )
+        assert [r[0] for r in added] == ["xena@acme.example", "zoe@acme.example"]
+    finally:
+        db.close()

@@ -269,6 +269,7 @@ class PostgresDatabase(Database):
                 try:
                     yield self
                     self._send_gathered()
+                    self._await_sent()  # a failure of the last writes is told as theirs, while still in the block
                 finally:
                     self._pipeline = None
                     self._gathered = {}  # after a failure: rolled back with the rest

@@ -212,7 +212,10 @@ def test_a_batch_waits_for_the_server_a_few_times_a_message_not_once_per_stateme
         assert db.scalar("SELECT count(*) FROM email_search") == 40
     finally:
         db.close()
-    assert waits[0] / 40 <= 9, f"{waits[0]} waits for the server to store 40 messages"
+    # 7 a message once the writes were sent ahead; 5 once each new email and thread is sent with its
+    # id and the batch's rows of a table go together at its end. What is left: the contact each
+    # message makes and its CRM facts, read back.
+    assert waits[0] / 40 <= 6, f"{waits[0]} waits for the server to store 40 messages"
 
 
 def test_a_write_that_fails_late_in_a_batch_leaves_out_only_its_message(pg_url):

@@ -560,7 +560,7 @@ def test_the_mail_servers_login_keeps_refused_mail_once_and_knows_what_was_relea
     # sends a statement in the simple protocol (Query): libpq's own trace of what it sent.
     sent = [line.split("\t")[3] for line in trace.read_text().splitlines() if line.split("\t")[1:2] == ["F"]]
     waits = sum(1 for message in sent if message in ("Sync", "Flush", "Query"))
-    assert waits <= 22 + 15, f"{waits} waits for 22 refused messages"
+    assert waits < 2 * len(items), f"{waits} waits for {len(items)} refused messages"  # three each before
 
 
 def capture_functions(team: Team) -> list[tuple[str, str]]:

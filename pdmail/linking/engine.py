@@ -12,7 +12,7 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import NamedTuple
 
 from pdmail.core.addresses import domain_of, is_blocked, normalize_address
@@ -64,8 +64,7 @@ _NO_REPLY_RE = re.compile(
 _VIA_RE = re.compile(r"\S\s+via\s+\S", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class LinkInput:
+class LinkInput(NamedTuple):
     """The parts of a message that linking reads; the direction is the caller's call."""
 
     direction: Direction
@@ -78,10 +77,6 @@ class LinkInput:
     list_unsubscribe: str | None
     precedence: str | None
     auto_submitted: str | None
-
-    def __post_init__(self) -> None:
-        if self.direction not in (INCOMING, OUTGOING):
-            raise ValueError(f"direction must be {INCOMING!r} or {OUTGOING!r}, not {self.direction!r}")
 
     def to_json(self) -> dict:
         """What the store keeps, so a rescan re-decides without re-parsing the message."""
@@ -109,7 +104,7 @@ class LinkInput:
 
         original = people("x_original_from")
         return cls(
-            direction=data["direction"],
+            direction=checked_direction(data["direction"]),
             from_=people("from"),
             to=people("to"),
             cc=people("cc"),
@@ -124,7 +119,7 @@ class LinkInput:
     @classmethod
     def from_parsed(cls, parsed: ParsedEmail, direction: Direction) -> LinkInput:
         return cls(
-            direction=direction,
+            direction=checked_direction(direction),
             from_=tuple(parsed.from_),
             to=tuple(parsed.to),
             cc=tuple(parsed.cc),
@@ -135,6 +130,14 @@ class LinkInput:
             precedence=parsed.precedence,
             auto_submitted=parsed.auto_submitted,
         )
+
+
+def checked_direction(direction: str) -> Direction:
+    """``direction``, when it is one the rules know: the two builders above check it, as the store
+    keeps what they build."""
+    if direction not in (INCOMING, OUTGOING):
+        raise ValueError(f"direction must be {INCOMING!r} or {OUTGOING!r}, not {direction!r}")
+    return direction  # type: ignore[return-value]
 
 
 class ThreadLinks(NamedTuple):
@@ -148,8 +151,10 @@ class ThreadLinks(NamedTuple):
     deal_is_manual: bool
 
 
-@dataclass(frozen=True)
-class LinkContext:
+NOTHING: Mapping = MappingProxyType({})  # the default of the context's mappings: shared, so never changed
+
+
+class LinkContext(NamedTuple):
     """Everything about the user and the CRM that the rules may consult, prefetched by the caller."""
 
     own_addresses: frozenset[str]
@@ -167,8 +172,8 @@ class LinkContext:
     # Contacts the user chose by hand for this email: they replace matching by address.
     manual_contacts: tuple[Contact, ...] | None = None
     # The organizations that claim each domain the customer addresses are at (or under), and their deals.
-    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = field(default_factory=dict)
-    deals_by_org: Mapping[int, tuple[Deal, ...]] = field(default_factory=dict)
+    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = NOTHING
+    deals_by_org: Mapping[int, tuple[Deal, ...]] = NOTHING
     # Organizations the user chose by hand for this email: they replace matching by domain.
     manual_orgs: tuple[Organization, ...] | None = None
 
@@ -571,12 +576,16 @@ def _describe(deal: Deal) -> str:
     return f"deal {deal.id} ({deal.title!r}, {deal.status})"
 
 
-@dataclass
 class _DealOutcome:
-    deal_id: int | None = None
-    rule: str | None = None
-    needs_deal: bool = False
-    candidates: tuple[int, ...] = ()
+    """The deal being decided, filled in by the deal rules in turn."""
+
+    __slots__ = ("candidates", "deal_id", "needs_deal", "rule")
+
+    def __init__(self) -> None:
+        self.deal_id: int | None = None
+        self.rule: str | None = None
+        self.needs_deal = False
+        self.candidates: tuple[int, ...] = ()
 
 
 def _open_and_closed(groups: Iterable[tuple[Deal, ...]]) -> tuple[dict[int, Deal], dict[int, Deal]]:

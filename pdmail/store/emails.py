@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from pdmail.core.models import Address, Direction, Source, Visibility
 from pdmail.store.db import Database
 
 
-@dataclass(frozen=True)
-class NewEmail:
+class NewEmail(NamedTuple):
     """Everything one email row needs; built by the capture pipeline."""
 
     owner_id: int
@@ -145,8 +144,7 @@ def _owner_holds(db: Database, owner_id: int, keys: Iterable[str], sql: str, cap
 # --- threads ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ThreadRow:
+class ThreadRow(NamedTuple):
     id: int
     owner_id: int
     subject_norm: str

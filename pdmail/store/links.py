@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import NamedTuple
 
 from pdmail.core.domains import domain_and_parents
@@ -38,8 +37,7 @@ class StoredOrgLink(NamedTuple):
     cause: LinkCause | None
 
 
-@dataclass(frozen=True)
-class LinkedEmail:
+class LinkedEmail(NamedTuple):
     """One stored email as re-linking sees it: its linking input and its current links."""
 
     id: int
@@ -62,8 +60,7 @@ class LinkedEmail:
     is_orgs_manual: bool = False
 
 
-@dataclass(frozen=True)
-class ThreadState:
+class ThreadState(NamedTuple):
     id: int
     owner_id: int
     deal_id: int | None

@@ -179,8 +179,8 @@ FORWARD = (
     "Date: Mon, 16 Nov 2026 18:00:00 +0100\r\nMessage-ID: <lean4@northwind.example>\r\nMIME-Version: 1.0\r\n"
     'Content-Type: multipart/mixed; boundary="b1"\r\n\r\n--b1\r\nContent-Type: text/plain\r\n\r\nFYI\r\n'
     "--b1\r\nContent-Type: message/rfc822\r\n\r\n"
-    "From: Ada Byron <ada@acme.example>\r\nTo: Maria Lopez <maria@northwind.example>\r\nSubject: Quote\r\n"
-    "Date: Mon, 16 Nov 2026 17:40:00 +0100\r\nMessage-ID: <lean5@acme.example>\r\n\r\nNumbers work for us.\r\n"
+    "From: Bo Chen <bo@globex.example>\r\nTo: Maria Lopez <maria@northwind.example>\r\nSubject: Quote\r\n"
+    "Date: Mon, 16 Nov 2026 17:40:00 +0100\r\nMessage-ID: <lean5@globex.example>\r\n\r\nNumbers work for us.\r\n"
     "--b1--\r\n"
 ).encode()
 

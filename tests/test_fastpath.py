@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import typing
 
 import pytest
 
@@ -252,3 +253,35 @@ def test_the_count_of_dataclasses_sees_them(initialized):
     _, loaded = modules_loaded_by("sync", stdin=b"")
     assert "dataclasses" in loaded
     assert any(name.startswith("pdmail.sync.") for name in dataclasses_defined_in(loaded))
+
+
+# typing.NamedTuple compiles each field's annotation (a string, under ``from __future__ import
+# annotations``) when the class is made: per field, several times what the record costs. The records
+# of this path are ``pdmail.core.records.Record``s, which do not. Only the sharing law's own record
+# stays a NamedTuple: pdmail.visibility sits beside pdmail.core, and imports none of it.
+ANNOTATIONS_COMPILED_FOR_ONE_MESSAGE = {"pdmail.visibility.EmailFacts"}
+
+
+def annotations_compiled_in(modules: set[str]) -> set[str]:
+    """pdmail's records among ``modules`` whose annotations typing compiled (into ForwardRefs)."""
+    found = set()
+    for name in sorted(m for m in modules if m == "pdmail" or m.startswith("pdmail.")):
+        for value in vars(importlib.import_module(name)).values():
+            if not (isinstance(value, type) and value.__module__ == name and issubclass(value, tuple)):
+                continue
+            if any(isinstance(a, typing.ForwardRef) for a in vars(value).get("__annotations__", {}).values()):
+                found.add(f"{name}.{value.__qualname__}")
+    return found
+
+
+def test_piped_message_compiles_no_annotations(with_capture_address):
+    for message in (mail(mid="<lean6@northwind.example>"), FORWARD):
+        exit_code, loaded = modules_loaded_by("bcc-ingest", "--json", stdin=message)
+        assert exit_code == 0
+        assert annotations_compiled_in(loaded) == ANNOTATIONS_COMPILED_FOR_ONE_MESSAGE
+
+
+def test_the_check_of_compiled_annotations_sees_them():
+    """The check above can fail: it finds the one typing.NamedTuple left, and a Record is not one."""
+    assert annotations_compiled_in({"pdmail.visibility"}) == {"pdmail.visibility.EmailFacts"}
+    assert annotations_compiled_in({"pdmail.core.models"}) == set()

@@ -32,10 +32,10 @@ together and makes no contact.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address
 from pdmail.core.models import Contact, Source, Visibility
+from pdmail.core.records import Record
 from pdmail.linking import engine as link
 from pdmail.linking.context import complete
 from pdmail.store.crm_snapshot import NOTHING, CrmSnapshot
@@ -46,7 +46,7 @@ DUPLICATE = "duplicate"
 SKIPPED = "skipped"
 
 
-class ThreadFacts(NamedTuple):
+class ThreadFacts(Record):
     """The thread the store joined the message to."""
 
     id: int
@@ -61,7 +61,7 @@ class ThreadFacts(NamedTuple):
         return link.ThreadLinks(self.deal_id, self.is_deal_manual)
 
 
-class CaptureFacts(NamedTuple):
+class CaptureFacts(Record):
     """Everything the decision reads; the store's answers, read before anything is written."""
 
     source: Source
@@ -87,7 +87,7 @@ class CaptureFacts(NamedTuple):
         return self._replace(crm=self.crm.with_new_contacts(created), refused={**self.refused, **refused})
 
 
-class CaptureDecision(NamedTuple):
+class CaptureDecision(Record):
     status: str  # stored | duplicate | skipped
     existing_id: int | None = None  # the stored email a duplicate is
     reason: str | None = None

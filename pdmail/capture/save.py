@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, NamedTuple, overload
+from typing import TYPE_CHECKING, overload
 
 from pdmail.capture import decision as decision_rules
 from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
 from pdmail.core.models import Address, Contact, Direction, ParsedEmail, Source, User, Visibility
+from pdmail.core.records import Record
 from pdmail.core.settings import visibility_of_setting
 from pdmail.linking import engine as link
 from pdmail.linking import relink
@@ -36,7 +37,7 @@ if TYPE_CHECKING:  # a batch's reads (one message on stdin has no batch, and doe
 SUBJECT_FALLBACK_DAYS = 30
 
 
-class Origin(NamedTuple):
+class Origin(Record):
     """Where a message came from, and what the source already knows about it."""
 
     source: Source
@@ -160,7 +161,7 @@ def storable(text: str | None) -> str | None:
     return None if text is None else without_surrogates(text)
 
 
-class Derived(NamedTuple):
+class Derived(Record):
     """What the store would otherwise compute from a parsed message itself: pure work, so parser
     processes do it and the single writer does not. ``search_document``: the words of its full-text
     entry, cut, when the engine does not cut them itself (see ``Database.cuts_search_words``)."""
@@ -765,7 +766,7 @@ def _create_contacts(
     return created, refused
 
 
-class _Threads(NamedTuple):
+class _Threads(Record):
     """What the store knows of the conversation a message belongs to (see :func:`_find_threads`)."""
 
     ids: tuple[str, ...]  # the message's own Message-ID and those it replies to, nearest first

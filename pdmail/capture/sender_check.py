@@ -15,16 +15,16 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
 
 from pdmail.core.addresses import domain_of
 from pdmail.core.models import ParsedEmail
+from pdmail.core.records import Record
 from pdmail.mime.parse import DEFECT_FROM_SEVERAL_MAILBOXES
 
 _COMMENT_RE = re.compile(r"\([^()]*\)")
 
 
-class AuthzVerdict(NamedTuple):
+class AuthzVerdict(Record):
     ok: bool
     reason: str
     sender: str | None  # the single From address, when there is one

@@ -13,11 +13,11 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
 
 from pdmail.core.addresses import domain_of, is_blocked, normalize_address
 from pdmail.core.domains import domain_and_parents, free_mail_domain, under
 from pdmail.core.models import Address, Contact, Deal, Direction, Organization, ParsedEmail
+from pdmail.core.records import Record
 
 INCOMING = "incoming"
 OUTGOING = "outgoing"
@@ -64,9 +64,7 @@ _NO_REPLY_RE = re.compile(
 _VIA_RE = re.compile(r"\S\s+via\s+\S", re.IGNORECASE)
 
 
-class LinkInput(NamedTuple):
-    """The parts of a message that linking reads; the direction is the caller's call."""
-
+class _LinkInputFields(Record):
     direction: Direction
     from_: tuple[Address, ...]
     to: tuple[Address, ...]
@@ -77,6 +75,30 @@ class LinkInput(NamedTuple):
     list_unsubscribe: str | None
     precedence: str | None
     auto_submitted: str | None
+
+
+class LinkInput(_LinkInputFields):
+    """The parts of a message that linking reads; the direction is the caller's call, one the rules know."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        direction: Direction,
+        from_: tuple[Address, ...],
+        to: tuple[Address, ...],
+        cc: tuple[Address, ...],
+        reply_to: tuple[Address, ...],
+        x_original_from: Address | None,
+        list_id: str | None,
+        list_unsubscribe: str | None,
+        precedence: str | None,
+        auto_submitted: str | None,
+    ) -> LinkInput:
+        if direction not in (INCOMING, OUTGOING):
+            raise ValueError(f"direction must be {INCOMING!r} or {OUTGOING!r}, not {direction!r}")
+        fields = (from_, to, cc, reply_to, x_original_from, list_id, list_unsubscribe, precedence, auto_submitted)
+        return super().__new__(cls, direction, *fields)
 
     def to_json(self) -> dict:
         """What the store keeps, so a rescan re-decides without re-parsing the message."""
@@ -104,7 +126,7 @@ class LinkInput(NamedTuple):
 
         original = people("x_original_from")
         return cls(
-            direction=checked_direction(data["direction"]),
+            direction=data["direction"],
             from_=people("from"),
             to=people("to"),
             cc=people("cc"),
@@ -119,7 +141,7 @@ class LinkInput(NamedTuple):
     @classmethod
     def from_parsed(cls, parsed: ParsedEmail, direction: Direction) -> LinkInput:
         return cls(
-            direction=checked_direction(direction),
+            direction=direction,
             from_=tuple(parsed.from_),
             to=tuple(parsed.to),
             cc=tuple(parsed.cc),
@@ -132,15 +154,7 @@ class LinkInput(NamedTuple):
         )
 
 
-def checked_direction(direction: str) -> Direction:
-    """``direction``, when it is one the rules know: the two builders above check it, as the store
-    keeps what they build."""
-    if direction not in (INCOMING, OUTGOING):
-        raise ValueError(f"direction must be {INCOMING!r} or {OUTGOING!r}, not {direction!r}")
-    return direction  # type: ignore[return-value]
-
-
-class ThreadLinks(NamedTuple):
+class ThreadLinks(Record):
     """What the email's thread already carries.
 
     ``ThreadLinks(None, True)`` is a decision too: the user said the thread has no deal, and no
@@ -154,7 +168,7 @@ class ThreadLinks(NamedTuple):
 NOTHING: Mapping = MappingProxyType({})  # the default of the context's mappings: shared, so never changed
 
 
-class LinkContext(NamedTuple):
+class LinkContext(Record):
     """Everything about the user and the CRM that the rules may consult, prefetched by the caller."""
 
     own_addresses: frozenset[str]
@@ -178,26 +192,26 @@ class LinkContext(NamedTuple):
     manual_orgs: tuple[Organization, ...] | None = None
 
 
-class ContactLink(NamedTuple):
+class ContactLink(Record):
     contact_id: int
     address: str
     rule: str
     reason: str
 
 
-class OrgLink(NamedTuple):
+class OrgLink(Record):
     org_id: int
     address: str
     rule: str
     reason: str
 
 
-class TraceStep(NamedTuple):
+class TraceStep(Record):
     rule: str
     reason: str
 
 
-class LinkDecision(NamedTuple):
+class LinkDecision(Record):
     capture: bool
     verdict: str | None
     customer_addresses: tuple[str, ...]
@@ -282,7 +296,7 @@ def _effective_senders(email: LinkInput) -> tuple[list[str], list[TraceStep]]:
     return sorted(senders), steps
 
 
-class _Sides(NamedTuple):
+class _Sides(Record):
     customers: tuple[str, ...]
     capture: bool
     verdict: str | None  # blocked | internal | None

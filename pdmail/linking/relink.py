@@ -32,10 +32,10 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from typing import NamedTuple
 
 from pdmail.core.addresses import domain_of, normalize_address
 from pdmail.core.models import Contact, LinkCause, User, Visibility
+from pdmail.core.records import Record
 from pdmail.linking import engine as link
 from pdmail.linking.context import LinkingInputs, complete
 from pdmail.store import links as store
@@ -47,7 +47,7 @@ RESCAN_BATCH = 500  # threads per batch and per transaction
 MAX_REPORTED_CHANGES = 1000
 
 
-class LinkState(NamedTuple):
+class LinkState(Record):
     """The links of one email as the inbox and explain see them."""
 
     contacts: tuple[tuple[int, str, str, str], ...]  # (contact id, address, rule, reason), by contact id
@@ -116,7 +116,7 @@ class LinkState(NamedTuple):
         return summary
 
 
-class Change(NamedTuple):
+class Change(Record):
     email_id: int
     owner_id: int
     thread_id: int
@@ -230,7 +230,7 @@ def _pending(emails: Iterable[store.LinkedEmail]) -> dict[tuple[str, int], LinkC
     return out
 
 
-class Attribution(NamedTuple):
+class Attribution(Record):
     """Who a re-link runs for, and which owners accept other users' links without review.
 
     It gives every link that a re-link adds its cause (rule 4 of the sharing law): none when the
@@ -547,7 +547,7 @@ def _kept(stored, manual: bool, new) -> frozenset[int]:
 # --- who a re-link runs for ------------------------------------------------------------------------
 
 
-class _Acting(NamedTuple):
+class _Acting(Record):
     by: User | None
     report: RelinkReport | None  # a rule change adding up what its re-links did
     stamp: str | None = None  # when ``by`` made the change, if not now (a re-link that waited for its owner)

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime, timedelta, timezone
-from typing import NamedTuple
 
 from pdmail.core.addresses import normalize_address
 from pdmail.core.models import Address, ParsedEmail
+from pdmail.core.records import Record
 
 
-class ForwardedOriginal(NamedTuple):
+class ForwardedOriginal(Record):
     """Either ``raw`` (an attached message to parse) or the fields of an inline forward."""
 
     raw: bytes | None = None

@@ -11,18 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from types import MappingProxyType
-from typing import NamedTuple
 
 from pdmail.core.addresses import domain_of
 from pdmail.core.domains import domain_and_parents
 from pdmail.core.models import Contact, Deal, Organization
+from pdmail.core.records import Record
 from pdmail.store.db import Database
 
 _DEAL_COLUMNS = "id, title, status, contact_id, org_id, value, currency"
 NOTHING: Mapping = MappingProxyType({})  # the default of every mapping below: shared, so never changed
 
 
-class CrmSnapshot(NamedTuple):
+class CrmSnapshot(Record):
     """The contacts and deals one batch of linking decisions may consult, read together."""
 
     contacts_by_address: Mapping[str, Contact]

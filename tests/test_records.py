@@ -86,3 +86,14 @@ def test_what_a_named_tuple_may_not_redefine_is_refused():
 
             def _replace(self, **changes):  # type: ignore[override]
                 return self
+
+
+def test_an_outcome_compares_and_prints_as_the_dataclass_it_was():
+    from pdmail.capture.save import Outcome
+
+    stored = Outcome("-", "stored", 3, None, quarantine_id=4)
+    assert repr(stored) == "Outcome(source='-', status='stored', id=3, reason=None, warnings=[], quarantine_id=4)"
+    assert stored == Outcome("-", "stored", 3, None, [], 4)
+    assert stored != Outcome("-", "stored", 3)
+    stored.warnings.append("one")  # capture adds its warnings in place
+    assert Outcome("-", "stored").warnings == []  # each outcome has its own list

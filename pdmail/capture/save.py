@@ -80,8 +80,8 @@ class Outcome:
     __hash__ = None  # type: ignore[assignment]  # it changes: no hash, as for any mutable value
 
     def __repr__(self) -> str:
-        names = ", ".join(f"{n}={v!r}" for n, v in zip(self.__slots__, self._fields(), strict=True))
-        return f"Outcome({names})"
+        names = ("source", "status", "id", "reason", "warnings", "quarantine_id")  # the order of _fields()
+        return "Outcome(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
 
     def to_json(self) -> dict:
         return {

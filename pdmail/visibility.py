@@ -13,8 +13,8 @@ Every read path in the store filters with :func:`sql_condition`; tests prove it 
 :func:`can_view` for every viewer. Being an admin appears nowhere here, on purpose.
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: typing.NamedTuple compiles each annotation written
+# as a string when the class is made, and this module, beside pdmail.core, cannot use its ``Record``.
 from typing import Literal, NamedTuple
 
 

@@ -299,6 +299,7 @@ def test_no_import_cycles():
 STORE_MAY_IMPORT = {
     "pdmail.core.errors",
     "pdmail.core.models",
+    "pdmail.core.records",
     "pdmail.store.migrations",
     "pdmail.core.addresses",
     "pdmail.mime.fingerprint",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 import pytest
@@ -76,7 +76,7 @@ def ctx(**changes) -> LinkContext:
         deals_by_id=DEALS_BY_ID,
         blocked=frozenset({"@blocked.example", "spam@junk.example"}),
     )
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 # Organizations by their domains. Globex has two domains and one open deal of its own; Globex Labs a
@@ -116,7 +116,7 @@ def octx(**changes) -> LinkContext:
         orgs_by_domain=by_domain,
         deals_by_org=ORG_DEALS,
     )
-    return replace(base, **changes)
+    return base._replace(**changes)
 
 
 def a(email: str, name: str = "") -> Address:
@@ -1030,8 +1030,8 @@ def test_a_decision_after_another_question_is_the_decision_from_scratch(row: Row
         ctx(blocked=frozenset()),
         ctx(colleague_addresses=frozenset()),
         ctx(own_addresses=frozenset({BOB}), colleague_addresses=frozenset()),
-        replace(row.context, deals_by_id={}),
-        replace(row.context, bcc_deal_id=None),
+        row.context._replace(deals_by_id={}),
+        row.context._replace(bcc_deal_id=None),
     ):
         link._analyses.clear()
         customer_addresses(row.email, other)  # the engine's only analysis is now of this other context
@@ -1228,8 +1228,7 @@ def test_shuffling_and_recasing_addresses_changes_nothing(case, data):
         mixed[key] = [(recase(data.draw, address), name) for address, name in pairs]
     if email["x_original_from"]:
         mixed["x_original_from"] = recase(data.draw, email["x_original_from"])
-    mixed_context = replace(
-        context,
+    mixed_context = context._replace(
         own_addresses=frozenset(recase(data.draw, x) for x in context.own_addresses),
         colleague_addresses=frozenset(recase(data.draw, x) for x in context.colleague_addresses),
         contacts_by_address={recase(data.draw, k): v for k, v in context.contacts_by_address.items()},

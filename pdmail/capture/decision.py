@@ -32,21 +32,21 @@ together and makes no contact.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address
 from pdmail.core.models import Contact, Source, Visibility
+from pdmail.core.records import Record
 from pdmail.linking import engine as link
 from pdmail.linking.context import complete
-from pdmail.store.crm_snapshot import CrmSnapshot
+from pdmail.store.crm_snapshot import NOTHING, CrmSnapshot
 
+NO_CRM = CrmSnapshot(NOTHING, NOTHING, NOTHING, NOTHING)  # the facts before the CRM is read: no contact, no deal
 STORED = "stored"
 DUPLICATE = "duplicate"
 SKIPPED = "skipped"
 
 
-class ThreadFacts(NamedTuple):
+class ThreadFacts(Record):
     """The thread the store joined the message to."""
 
     id: int
@@ -61,8 +61,7 @@ class ThreadFacts(NamedTuple):
         return link.ThreadLinks(self.deal_id, self.is_deal_manual)
 
 
-@dataclass(frozen=True)
-class CaptureFacts:
+class CaptureFacts(Record):
     """Everything the decision reads; the store's answers, read before anything is written."""
 
     source: Source
@@ -80,22 +79,21 @@ class CaptureFacts:
     email_in: link.LinkInput | None = None
     base: link.LinkContext | None = None  # the engine's input without CRM facts and thread
     customers: tuple[str, ...] = ()
-    crm: CrmSnapshot = field(default_factory=lambda: CrmSnapshot({}, {}, {}, {}))
-    refused: Mapping[str, str] = field(default_factory=dict)  # address -> why the store made no contact
+    crm: CrmSnapshot = NO_CRM
+    refused: Mapping[str, str] = NOTHING  # address -> why the store made no contact
 
     def with_contacts(self, created: Mapping[str, Contact], refused: Mapping[str, str]) -> CaptureFacts:
         """These facts after the decided contacts were created (or refused by the store)."""
-        return replace(self, crm=self.crm.with_new_contacts(created), refused={**self.refused, **refused})
+        return self._replace(crm=self.crm.with_new_contacts(created), refused={**self.refused, **refused})
 
 
-@dataclass(frozen=True)
-class CaptureDecision:
+class CaptureDecision(Record):
     status: str  # stored | duplicate | skipped
     existing_id: int | None = None  # the stored email a duplicate is
     reason: str | None = None
     visibility: Visibility | None = None
     contacts_to_create: tuple[str, ...] = ()
-    contact_orgs: Mapping[str, int] = field(default_factory=dict)  # new contact's address -> its organization
+    contact_orgs: Mapping[str, int] = NOTHING  # new contact's address -> its organization
     links: link.LinkDecision | None = None
     warnings: tuple[str, ...] = ()
     join_threads: tuple[int, ...] = ()  # threads folded into the thread it joins, before it is written
@@ -178,10 +176,7 @@ def decide(facts: CaptureFacts) -> CaptureDecision:
             link_new_contacts_first=link_first,
         )
     assert facts.base is not None and facts.email_in is not None
-    ctx = replace(
-        complete(facts.base, facts.crm, facts.customers),
-        thread=thread.links() if thread is not None else None,
-    )
+    ctx = complete(facts.base, facts.crm, facts.customers, thread=thread.links() if thread is not None else None)
     decision = link.decide_links(facts.email_in, ctx)
     if not decision.capture:
         reason = (decision.trace[-1].reason if decision.trace else None) or "sender is blocked"

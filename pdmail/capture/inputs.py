@@ -12,7 +12,8 @@ import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import NamedTuple
+
+from pdmail.core.records import Record
 
 BLOCK = 1 << 20
 # mboxrd quoting: a message line "From ..." is written ">From ...", and ">From ..." is written
@@ -20,7 +21,7 @@ BLOCK = 1 << 20
 _QUOTED_FROM_RE = re.compile(rb"^>(>*From )", re.MULTILINE)
 
 
-class Input(NamedTuple):  # a tuple, small: a Maildir can list 100,000 of them
+class Input(Record):  # a tuple, small: a Maildir can list 100,000 of them
     label: str  # what reports call it: a path, "path#3" inside an mbox, or "-" for stdin
     path: str | None = None  # read lazily (in a worker) when set
     raw: bytes | None = None

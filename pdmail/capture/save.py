@@ -6,9 +6,7 @@ visibility behave the same whichever way a message arrived.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, overload
 
@@ -16,6 +14,7 @@ from pdmail.capture import decision as decision_rules
 from pdmail.core.addresses import normalize_address
 from pdmail.core.errors import InputRefused, PdmailError
 from pdmail.core.models import Address, Contact, Direction, ParsedEmail, Source, User, Visibility
+from pdmail.core.records import Record
 from pdmail.core.settings import visibility_of_setting
 from pdmail.linking import engine as link
 from pdmail.linking import relink
@@ -38,8 +37,7 @@ if TYPE_CHECKING:  # a batch's reads (one message on stdin has no batch, and doe
 SUBJECT_FALLBACK_DAYS = 30
 
 
-@dataclass(frozen=True)
-class Origin:
+class Origin(Record):
     """Where a message came from, and what the source already knows about it."""
 
     source: Source
@@ -51,14 +49,39 @@ class Origin:
     visibility: Visibility | None = None  # forced (e.g. `send --private`); else the owner's default
 
 
-@dataclass
 class Outcome:
-    source: str
-    status: str  # stored | duplicate | skipped | quarantined | failed
-    id: int | None = None
-    reason: str | None = None
-    warnings: list[str] = field(default_factory=list)
-    quarantine_id: int | None = None
+    """What became of one input. A plain class, not a record type that generates its code at import:
+    a piped message's process builds it once (and capture adds its warnings to it in place)."""
+
+    __slots__ = ("id", "quarantine_id", "reason", "source", "status", "warnings")
+
+    def __init__(
+        self,
+        source: str,
+        status: str,  # stored | duplicate | skipped | quarantined | failed
+        id: int | None = None,
+        reason: str | None = None,
+        warnings: list[str] | None = None,
+        quarantine_id: int | None = None,
+    ) -> None:
+        self.source = source
+        self.status = status
+        self.id = id
+        self.reason = reason
+        self.warnings: list[str] = [] if warnings is None else warnings
+        self.quarantine_id = quarantine_id
+
+    def _fields(self) -> tuple:
+        return (self.source, self.status, self.id, self.reason, self.warnings, self.quarantine_id)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Outcome) and self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]  # it changes: no hash, as for any mutable value
+
+    def __repr__(self) -> str:
+        names = ("source", "status", "id", "reason", "warnings", "quarantine_id")  # the order of _fields()
+        return "Outcome(" + ", ".join(f"{n}={v!r}" for n, v in zip(names, self._fields(), strict=True)) + ")"
 
     def to_json(self) -> dict:
         return {
@@ -138,8 +161,7 @@ def storable(text: str | None) -> str | None:
     return None if text is None else without_surrogates(text)
 
 
-@dataclass(frozen=True)
-class Derived:
+class Derived(Record):
     """What the store would otherwise compute from a parsed message itself: pure work, so parser
     processes do it and the single writer does not. ``search_document``: the words of its full-text
     entry, cut, when the engine does not cut them itself (see ``Database.cuts_search_words``)."""
@@ -580,8 +602,7 @@ def _read_facts(
         crm = CrmSnapshot({}, {}, {}, {})  # what reading it would give: no contact, hence no deal
     else:
         crm = inputs.read_crm(customers, deal_ids=deal_ids)
-    return dataclasses.replace(
-        facts,
+    return facts._replace(
         message_id_taken=taken,
         default_visibility=visibility_of_setting(company.setting(db, "default-visibility", owner)),
         thread=threads.thread,
@@ -752,8 +773,7 @@ def _create_contacts(
     return created, refused
 
 
-@dataclass(frozen=True)
-class _Threads:
+class _Threads(Record):
     """What the store knows of the conversation a message belongs to (see :func:`_find_threads`)."""
 
     ids: tuple[str, ...]  # the message's own Message-ID and those it replies to, nearest first

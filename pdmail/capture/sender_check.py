@@ -15,18 +15,16 @@ from __future__ import annotations
 
 import functools
 import re
-from typing import NamedTuple
-
-import authres
 
 from pdmail.core.addresses import domain_of
 from pdmail.core.models import ParsedEmail
+from pdmail.core.records import Record
 from pdmail.mime.parse import DEFECT_FROM_SEVERAL_MAILBOXES
 
 _COMMENT_RE = re.compile(r"\([^()]*\)")
 
 
-class AuthzVerdict(NamedTuple):
+class AuthzVerdict(Record):
     ok: bool
     reason: str
     sender: str | None  # the single From address, when there is one
@@ -91,7 +89,11 @@ def _property(result: object, ptype: str, name: str) -> str | None:
 
 
 def _check_results(value: str, from_domain: str) -> tuple[bool, str]:
-    """Whether one trusted Authentication-Results value authenticates the From domain, and why not."""
+    """Whether one trusted Authentication-Results value authenticates the From domain, and why not.
+
+    Its reader is loaded here: a company that names no trusted server never reads these headers."""
+    import authres
+
     try:
         header = authres.AuthenticationResultsHeader.parse_value(value)
     except (authres.AuthResError, ValueError, IndexError, TypeError, AttributeError):

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, NamedTuple
+from typing import Any
+
+from pdmail.core.records import Record
 
 _GLOBAL_FLAGS = {"--quiet": "quiet", "-q": "quiet", "--json": "json", "--debug": "debug"}
 _COMMAND_FLAGS = {"--mta": "mta", "--json": "json", "--nl": "nl", "--quiet": "quiet", "-q": "quiet", "--debug": "debug"}
@@ -18,7 +20,7 @@ _GLOBAL_VALUES = {"--db": "db", "--user": "user"}
 _COMMAND_VALUES = {"--db": "db", "--user": "user", "--recipient": "recipient"}
 
 
-class PipeCall(NamedTuple):
+class PipeCall(Record):
     db: str | None = None
     user: str | None = None
     recipient: str | None = None

@@ -11,23 +11,33 @@ from __future__ import annotations
 
 import json
 
-_ESCAPED = [
-    *range(0x7F, 0xA0),  # DEL and the C1 controls
-    0x061C,
-    0x200E,
-    0x200F,  # directional marks
-    *range(0x202A, 0x202F),  # bidi embeddings and overrides
-    *range(0x2066, 0x206A),  # bidi isolates
-    0x2028,
-    0x2029,  # line and paragraph separators
-    0xFEFF,  # zero-width no-break space (a byte order mark mid-text)
-    *range(0xD800, 0xE000),  # lone surrogates: not encodable as UTF-8 at all
-]
-_TABLE = {code: f"\\u{code:04x}" for code in _ESCAPED}
+
+def _escaped() -> list[int]:
+    return [
+        *range(0x7F, 0xA0),  # DEL and the C1 controls
+        0x061C,
+        0x200E,
+        0x200F,  # directional marks
+        *range(0x202A, 0x202F),  # bidi embeddings and overrides
+        *range(0x2066, 0x206A),  # bidi isolates
+        0x2028,
+        0x2029,  # line and paragraph separators
+        0xFEFF,  # zero-width no-break space (a byte order mark mid-text)
+        *range(0xD800, 0xE000),  # lone surrogates: not encodable as UTF-8 at all
+    ]
+
+
+# Made at the first text that may need it: its two thousand entries cost a piped message's process,
+# whose report is plain ASCII, a good share of what printing it costs.
+_TABLE: dict[int, str] = {}
 
 
 def escape(text: str) -> str:
     """JSON text (or a JSON string's inside) with the characters above written as escapes."""
+    if text.isascii() and "\x7f" not in text:
+        return text  # every character above is DEL or beyond ASCII
+    if not _TABLE:
+        _TABLE.update({code: f"\\u{code:04x}" for code in _escaped()})
     return text.translate(_TABLE)
 
 

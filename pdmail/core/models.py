@@ -1,13 +1,16 @@
 """Plain, frozen records passed between layers. No I/O, no behaviour beyond small helpers.
 
-They are NamedTuples rather than dataclasses: a dataclass compiles its methods each time pdmail
-starts, and a mail server starts it once per message. Copy one with ``_replace``.
+They are named tuples (``Record``, see pdmail/core/records.py) rather than dataclasses: a dataclass
+compiles its methods each time pdmail starts, and a mail server starts it once per message. Copy one
+with ``_replace``.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, NamedTuple
+from typing import Literal
+
+from pdmail.core.records import Record
 
 # The words the database's CHECK constraints allow, as types: a misspelt one is a type error where it is
 # passed around. The values stored are these very strings.
@@ -20,7 +23,7 @@ SentCopyStatus = Literal["pending", "done", "by_provider", "none", "failed"]
 QuarantineStatus = Literal["held", "released", "stored"]
 
 
-class Address(NamedTuple):
+class Address(Record):
     """A mailbox: display name as decoded, ``email`` normalized (lower-case, no brackets)."""
 
     name: str
@@ -30,7 +33,7 @@ class Address(NamedTuple):
         return {"name": self.name, "email": self.email}
 
 
-class Attachment(NamedTuple):
+class Attachment(Record):
     filename: str
     content_type: str
     size: int  # decoded bytes
@@ -40,7 +43,7 @@ class Attachment(NamedTuple):
         return {"filename": self.filename, "size": self.size, "content_type": self.content_type}
 
 
-class ParsedEmail(NamedTuple):
+class ParsedEmail(Record):
     """Everything pdmail needs from one message, decoded defensively.
 
     Built only by ``parse.parse_message``; the raw bytes stay the source of truth.
@@ -84,14 +87,14 @@ class ParsedEmail(NamedTuple):
         return self.from_[0] if len(self.from_) == 1 and self.from_header_count == 1 else None
 
 
-class Contact(NamedTuple):
+class Contact(Record):
     id: int
     name: str
     emails: tuple[str, ...]
     org_id: int | None = None
 
 
-class Organization(NamedTuple):
+class Organization(Record):
     """An organization as linking sees it: who it is, and the email domains it claims."""
 
     id: int
@@ -99,7 +102,7 @@ class Organization(NamedTuple):
     domains: tuple[str, ...] = ()
 
 
-class Deal(NamedTuple):
+class Deal(Record):
     id: int
     title: str
     status: DealStatus
@@ -109,7 +112,7 @@ class Deal(NamedTuple):
     currency: str | None = None
 
 
-class User(NamedTuple):
+class User(Record):
     id: int
     email: str
     name: str
@@ -121,7 +124,7 @@ class User(NamedTuple):
         return frozenset((self.email, *self.alt_addresses))
 
 
-class LinkCause(NamedTuple):
+class LinkCause(Record):
     """Another user's change that made a link to someone's email (rule 4 of the sharing law).
 
     ``by`` is that user (None: no user, such as a library call with nobody acting); ``proposed``

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.errors import UsageError
 from pdmail.core.models import Visibility
+from pdmail.core.records import Record
 
 
 def _choice(*allowed: str) -> Callable[[str], str]:
@@ -56,7 +56,7 @@ def _time_zone(value: str) -> str:
     return v
 
 
-class SettingDef(NamedTuple):
+class SettingDef(Record):
     key: str
     scope: str  # "user" | "company"
     default: str

@@ -7,7 +7,6 @@ the context of one message; re-linking of a batch of threads, reading the CRM on
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable
 
 from pdmail.core.models import Contact, Organization, User
@@ -90,8 +89,7 @@ def complete(
 ) -> link.LinkContext:
     """``base`` with the CRM facts of its customer addresses: the engine's whole input (``more``:
     any other field of the context to set, such as the thread's links)."""
-    return dataclasses.replace(
-        base,
+    return base._replace(
         **more,
         contacts_by_address=crm.contacts_of(customers),
         deals_by_contact=crm.deals_by_contact,

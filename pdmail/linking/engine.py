@@ -12,12 +12,12 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from types import MappingProxyType
 
 from pdmail.core.addresses import domain_of, is_blocked, normalize_address
 from pdmail.core.domains import domain_and_parents, free_mail_domain, under
 from pdmail.core.models import Address, Contact, Deal, Direction, Organization, ParsedEmail
+from pdmail.core.records import Record
 
 INCOMING = "incoming"
 OUTGOING = "outgoing"
@@ -64,10 +64,7 @@ _NO_REPLY_RE = re.compile(
 _VIA_RE = re.compile(r"\S\s+via\s+\S", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
-class LinkInput:
-    """The parts of a message that linking reads; the direction is the caller's call."""
-
+class _LinkInputFields(Record):
     direction: Direction
     from_: tuple[Address, ...]
     to: tuple[Address, ...]
@@ -79,9 +76,29 @@ class LinkInput:
     precedence: str | None
     auto_submitted: str | None
 
-    def __post_init__(self) -> None:
-        if self.direction not in (INCOMING, OUTGOING):
-            raise ValueError(f"direction must be {INCOMING!r} or {OUTGOING!r}, not {self.direction!r}")
+
+class LinkInput(_LinkInputFields):
+    """The parts of a message that linking reads; the direction is the caller's call, one the rules know."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
+        direction: Direction,
+        from_: tuple[Address, ...],
+        to: tuple[Address, ...],
+        cc: tuple[Address, ...],
+        reply_to: tuple[Address, ...],
+        x_original_from: Address | None,
+        list_id: str | None,
+        list_unsubscribe: str | None,
+        precedence: str | None,
+        auto_submitted: str | None,
+    ) -> LinkInput:
+        if direction not in (INCOMING, OUTGOING):
+            raise ValueError(f"direction must be {INCOMING!r} or {OUTGOING!r}, not {direction!r}")
+        fields = (from_, to, cc, reply_to, x_original_from, list_id, list_unsubscribe, precedence, auto_submitted)
+        return super().__new__(cls, direction, *fields)
 
     def to_json(self) -> dict:
         """What the store keeps, so a rescan re-decides without re-parsing the message."""
@@ -137,7 +154,7 @@ class LinkInput:
         )
 
 
-class ThreadLinks(NamedTuple):
+class ThreadLinks(Record):
     """What the email's thread already carries.
 
     ``ThreadLinks(None, True)`` is a decision too: the user said the thread has no deal, and no
@@ -148,8 +165,10 @@ class ThreadLinks(NamedTuple):
     deal_is_manual: bool
 
 
-@dataclass(frozen=True)
-class LinkContext:
+NOTHING: Mapping = MappingProxyType({})  # the default of the context's mappings: shared, so never changed
+
+
+class LinkContext(Record):
     """Everything about the user and the CRM that the rules may consult, prefetched by the caller."""
 
     own_addresses: frozenset[str]
@@ -167,32 +186,32 @@ class LinkContext:
     # Contacts the user chose by hand for this email: they replace matching by address.
     manual_contacts: tuple[Contact, ...] | None = None
     # The organizations that claim each domain the customer addresses are at (or under), and their deals.
-    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = field(default_factory=dict)
-    deals_by_org: Mapping[int, tuple[Deal, ...]] = field(default_factory=dict)
+    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = NOTHING
+    deals_by_org: Mapping[int, tuple[Deal, ...]] = NOTHING
     # Organizations the user chose by hand for this email: they replace matching by domain.
     manual_orgs: tuple[Organization, ...] | None = None
 
 
-class ContactLink(NamedTuple):
+class ContactLink(Record):
     contact_id: int
     address: str
     rule: str
     reason: str
 
 
-class OrgLink(NamedTuple):
+class OrgLink(Record):
     org_id: int
     address: str
     rule: str
     reason: str
 
 
-class TraceStep(NamedTuple):
+class TraceStep(Record):
     rule: str
     reason: str
 
 
-class LinkDecision(NamedTuple):
+class LinkDecision(Record):
     capture: bool
     verdict: str | None
     customer_addresses: tuple[str, ...]
@@ -277,7 +296,7 @@ def _effective_senders(email: LinkInput) -> tuple[list[str], list[TraceStep]]:
     return sorted(senders), steps
 
 
-class _Sides(NamedTuple):
+class _Sides(Record):
     customers: tuple[str, ...]
     capture: bool
     verdict: str | None  # blocked | internal | None
@@ -571,12 +590,16 @@ def _describe(deal: Deal) -> str:
     return f"deal {deal.id} ({deal.title!r}, {deal.status})"
 
 
-@dataclass
 class _DealOutcome:
-    deal_id: int | None = None
-    rule: str | None = None
-    needs_deal: bool = False
-    candidates: tuple[int, ...] = ()
+    """The deal being decided, filled in by the deal rules in turn."""
+
+    __slots__ = ("candidates", "deal_id", "needs_deal", "rule")
+
+    def __init__(self) -> None:
+        self.deal_id: int | None = None
+        self.rule: str | None = None
+        self.needs_deal = False
+        self.candidates: tuple[int, ...] = ()
 
 
 def _open_and_closed(groups: Iterable[tuple[Deal, ...]]) -> tuple[dict[int, Deal], dict[int, Deal]]:

@@ -28,15 +28,14 @@ in batches with constant memory, one transaction per batch.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
-from dataclasses import dataclass, field
 
 from pdmail.core.addresses import domain_of, normalize_address
 from pdmail.core.models import Contact, LinkCause, User, Visibility
+from pdmail.core.records import Record
 from pdmail.linking import engine as link
 from pdmail.linking.context import LinkingInputs, complete
 from pdmail.store import links as store
@@ -48,8 +47,7 @@ RESCAN_BATCH = 500  # threads per batch and per transaction
 MAX_REPORTED_CHANGES = 1000
 
 
-@dataclass(frozen=True)
-class LinkState:
+class LinkState(Record):
     """The links of one email as the inbox and explain see them."""
 
     contacts: tuple[tuple[int, str, str, str], ...]  # (contact id, address, rule, reason), by contact id
@@ -91,16 +89,7 @@ class LinkState:
         return self.deal_id is not None and self.deal_cause is not None and self.deal_cause.proposed
 
     def facts(self, owner_id: int, visibility: Visibility) -> EmailFacts:
-        """What the sharing law sees of an email with these links (asked several times an email:
-        the last answer is kept)."""
-        last = self.__dict__.get("_last_facts")
-        if last is not None and last[0] == (owner_id, visibility):
-            return last[1]
-        found = self._facts_afresh(owner_id, visibility)
-        object.__setattr__(self, "_last_facts", ((owner_id, visibility), found))
-        return found
-
-    def _facts_afresh(self, owner_id: int, visibility: Visibility) -> EmailFacts:
+        """What the sharing law sees of an email with these links."""
         proposed = set(self.proposed_contacts())
         proposed_orgs = set(self.proposed_orgs())
         return EmailFacts(
@@ -127,8 +116,7 @@ class LinkState:
         return summary
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(Record):
     email_id: int
     owner_id: int
     thread_id: int
@@ -136,7 +124,7 @@ class Change:
     before: LinkState
     after: LinkState
 
-    @functools.cached_property
+    @property
     def visible(self) -> bool:
         """A change of contacts, deal, choice or verdict; not only of the words that explain them."""
         return self.before.summary() != self.after.summary()
@@ -156,19 +144,23 @@ class Change:
         }
 
 
-@dataclass
 class RelinkReport:
     """What a re-link did, counted and listed over the email the viewer may see (rule 2 applies to
-    counts too): another user's private or unshared mail is in no number a viewer reads."""
+    counts too): another user's private or unshared mail is in no number a viewer reads.
 
-    threads: int = 0
-    emails: int = 0
-    changed: int = 0  # emails whose contacts, deal, choice or verdict changed
-    reworded: int = 0  # emails whose explanation alone changed
-    dry_run: bool = False
-    viewer_id: int | None = None  # None: count and list everything (library callers that are not a person)
-    changes: list[Change] = field(default_factory=list)
-    more_changes: int = 0
+    A plain class, added up in place: no code generated for it when a piped message loads this module."""
+
+    __slots__ = ("changed", "changes", "dry_run", "emails", "more_changes", "reworded", "threads", "viewer_id")
+
+    def __init__(self, *, dry_run: bool = False, viewer_id: int | None = None) -> None:
+        self.threads = 0
+        self.emails = 0
+        self.changed = 0  # emails whose contacts, deal, choice or verdict changed
+        self.reworded = 0  # emails whose explanation alone changed
+        self.dry_run = dry_run
+        self.viewer_id = viewer_id  # None: count and list everything (library callers that are not a person)
+        self.changes: list[Change] = []
+        self.more_changes = 0
 
     def shows(self, change: Change) -> bool:
         return self.viewer_id is None or self.viewer_id == change.owner_id or change.seen_by(self.viewer_id)
@@ -238,8 +230,7 @@ def _pending(emails: Iterable[store.LinkedEmail]) -> dict[tuple[str, int], LinkC
     return out
 
 
-@dataclass(frozen=True)
-class Attribution:
+class Attribution(Record):
     """Who a re-link runs for, and which owners accept other users' links without review.
 
     It gives every link that a re-link adds its cause (rule 4 of the sharing law): none when the
@@ -296,9 +287,7 @@ class Attribution:
             deal_cause = self._new(e.owner_id, visible, pending.get(("deal", new_deal)))
         else:
             deal_cause = before.deal_cause if after.deal_id is not None and not after.is_deal_manual else None
-        return dataclasses.replace(
-            after, contact_causes=tuple(causes), deal_cause=deal_cause, org_causes=tuple(org_causes)
-        )
+        return after._replace(contact_causes=tuple(causes), deal_cause=deal_cause, org_causes=tuple(org_causes))
 
     def _new(self, owner_id: int, visible: bool, pending: LinkCause | None) -> LinkCause | None:
         if self.actor is not None and self.actor.id == owner_id:
@@ -412,8 +401,8 @@ def _thread_pass(ready, start: link.ThreadLinks | None, *, held: bool, decided: 
                     prev,
                     s
                     if s.verdict == link.VERDICT_INTERNAL
-                    else dataclasses.replace(
-                        s, deal_id=state.deal_id, deal_rule=state.deal_rule, is_deal_manual=False, needs_deal=False
+                    else s._replace(
+                        deal_id=state.deal_id, deal_rule=state.deal_rule, is_deal_manual=False, needs_deal=False
                     ),
                 )
                 for prev, s in states
@@ -558,8 +547,7 @@ def _kept(stored, manual: bool, new) -> frozenset[int]:
 # --- who a re-link runs for ------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Acting:
+class _Acting(Record):
     by: User | None
     report: RelinkReport | None  # a rule change adding up what its re-links did
     stamp: str | None = None  # when ``by`` made the change, if not now (a re-link that waited for its owner)

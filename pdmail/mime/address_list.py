@@ -10,15 +10,15 @@ one pass over the value to cut it into mailboxes, one over each mailbox.
 from __future__ import annotations
 
 import re
-from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address, normalize_address
+from pdmail.core.records import Record
 
 # Obsolete syntax allows folding whitespace around the dots and the @ of an address (RFC 5322 §4.4).
 _SPACED_DOT_OR_AT_RE = re.compile(r"\s*([.@])\s*")
 
 
-class Mailbox(NamedTuple):
+class Mailbox(Record):
     name: str  # the display name as written: quotes and quoted pairs undone, encoded words not yet decoded
     address: str  # normalized when ``is_address``; else the mailbox's text as written, spaces collapsed
     is_address: bool

@@ -8,21 +8,20 @@ separator and a small header block in the user's language.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 
 from pdmail.core.addresses import normalize_address
 from pdmail.core.models import Address, ParsedEmail
+from pdmail.core.records import Record
 
 
-@dataclass(frozen=True)
-class ForwardedOriginal:
+class ForwardedOriginal(Record):
     """Either ``raw`` (an attached message to parse) or the fields of an inline forward."""
 
     raw: bytes | None = None
     from_: Address | None = None
-    to: tuple[Address, ...] = field(default=())
-    cc: tuple[Address, ...] = field(default=())
+    to: tuple[Address, ...] = ()
+    cc: tuple[Address, ...] = ()
     date_utc: datetime | None = None
     subject: str = ""
     text: str = ""

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import NamedTuple
+
+from pdmail.core.records import Record
 
 MB = 1024 * 1024
 KB = 1024
@@ -20,7 +21,7 @@ MAX_MESSAGE_SIZE = 25 * MB
 SQLITE_INTEGER_MAX = 2**63 - 1
 
 
-class ParseLimits(NamedTuple):
+class ParseLimits(Record):
     max_size: int = MAX_MESSAGE_SIZE
     max_header_block: int = 1 * MB
     max_header_field: int = 256 * KB

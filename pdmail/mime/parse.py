@@ -24,7 +24,6 @@ from pdmail.core.errors import InputRefused
 from pdmail.core.models import Address, Attachment, ParsedEmail
 from pdmail.mime.address_list import read_mailboxes
 from pdmail.mime.fingerprint import sha256_hex
-from pdmail.mime.html_text import MAX_HTML_CHARS, html_to_text
 from pdmail.mime.limits import DEFAULT_LIMITS, ParseLimits, check_limits, message_start
 
 __all__ = [
@@ -903,7 +902,11 @@ def parse_message(raw: bytes, *, limits: ParseLimits = DEFAULT_LIMITS) -> Parsed
 
 def _html_texts(parts: list[str], defects: list[str]) -> list[str]:
     """Each HTML part as text, converting at most MAX_HTML_CHARS of markup for the whole message: the
-    cost of conversion grows with the markup, and a message may hold many parts."""
+    cost of conversion grows with the markup, and a message may hold many parts. The converter is
+    loaded here, by mail that has HTML: plain text mail (most of what a mail server pipes) does not pay
+    for compiling its patterns."""
+    from pdmail.mime.html_text import MAX_HTML_CHARS, html_to_text
+
     texts: list[str] = []
     left = MAX_HTML_CHARS
     for markup in parts:

@@ -5,7 +5,6 @@ the block list, users' settings), read once per batch so that a batch of thousan
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from pdmail.core.addresses import normalize_address
 from pdmail.core.models import User
@@ -17,17 +16,26 @@ from pdmail.store.db import Database
 DEAL_TAG = re.compile(r"^(?P<base>[^+@]+)\+deal(?P<id>\d+)@(?P<domain>.+)$", re.IGNORECASE)
 
 
-@dataclass(frozen=True)
 class Company:
-    """The company-wide facts capture needs, read once per batch."""
+    """The company-wide facts capture needs, read once per batch (a plain class: nothing generated at import)."""
 
-    bcc_address: str
-    authserv_id: str | None
-    create_contacts: bool
-    users_by_address: dict[str, User]
-    blocked: frozenset[str]
-    # Users' own settings, read on first use and kept as long as the rest of this snapshot.
-    user_settings: dict[tuple[int, str], str] = field(default_factory=dict, compare=False, repr=False)
+    __slots__ = ("authserv_id", "bcc_address", "blocked", "create_contacts", "user_settings", "users_by_address")
+
+    def __init__(
+        self,
+        bcc_address: str,
+        authserv_id: str | None,
+        create_contacts: bool,
+        users_by_address: dict[str, User],
+        blocked: frozenset[str],
+    ) -> None:
+        self.bcc_address = bcc_address
+        self.authserv_id = authserv_id
+        self.create_contacts = create_contacts
+        self.users_by_address = users_by_address
+        self.blocked = blocked
+        # Users' own settings, read on first use and kept as long as the rest of this snapshot.
+        self.user_settings: dict[tuple[int, str], str] = {}
 
     def setting(self, db: Database, key: str, user: User) -> str:
         value = self.user_settings.get((user.id, key))

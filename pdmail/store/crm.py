@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from typing import NamedTuple
 
 from pdmail.core.addresses import is_valid_address, normalize_address
 from pdmail.core.domains import check_org_domain, normalize_domain
 from pdmail.core.errors import UsageError, not_found
 from pdmail.core.models import Contact, DealStatus
+from pdmail.core.records import Record
 from pdmail.store.db import Database, like_pattern, now_utc, page_clause
 
 DEAL_STATUSES: tuple[DealStatus, ...] = ("open", "won", "lost")
 
 
-class OrgRecord(NamedTuple):
+class OrgRecord(Record):
     id: int
     name: str
     domains: tuple[str, ...] = ()  # oldest first; those given at the same time in alphabetical order
@@ -33,7 +33,7 @@ class OrgRecord(NamedTuple):
         return {"id": self.id, "name": self.name, "domain": self.domain, "domains": list(self.domains)}
 
 
-class ContactRecord(NamedTuple):
+class ContactRecord(Record):
     id: int
     name: str
     emails: tuple[str, ...]
@@ -59,7 +59,7 @@ class ContactRecord(NamedTuple):
         return Contact(self.id, self.name, self.emails, self.org_id)
 
 
-class DealRecord(NamedTuple):
+class DealRecord(Record):
     id: int
     title: str
     contact_id: int | None

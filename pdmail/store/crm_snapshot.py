@@ -8,30 +8,30 @@ separate parameters.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from pdmail.core.addresses import domain_of
 from pdmail.core.domains import domain_and_parents
 from pdmail.core.models import Contact, Deal, Organization
+from pdmail.core.records import Record
 from pdmail.store.db import Database
 
 _DEAL_COLUMNS = "id, title, status, contact_id, org_id, value, currency"
+NOTHING: Mapping = MappingProxyType({})  # the default of every mapping below: shared, so never changed
 
 
-@dataclass(frozen=True)
-class CrmSnapshot:
+class CrmSnapshot(Record):
     """The contacts and deals one batch of linking decisions may consult, read together."""
 
     contacts_by_address: Mapping[str, Contact]
     contacts_by_id: Mapping[int, Contact]  # contacts chosen by hand, by id
     deals_by_contact: Mapping[int, tuple[Deal, ...]]
     deals_by_id: Mapping[int, Deal]
-    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = field(default_factory=dict)
-    orgs_by_id: Mapping[int, Organization] = field(default_factory=dict)  # those claiming a domain, and by hand
-    deals_by_org: Mapping[int, tuple[Deal, ...]] = field(default_factory=dict)
+    orgs_by_domain: Mapping[str, tuple[Organization, ...]] = NOTHING
+    orgs_by_id: Mapping[int, Organization] = NOTHING  # those claiming a domain, and by hand
+    deals_by_org: Mapping[int, tuple[Deal, ...]] = NOTHING
 
     @classmethod
     def read(
@@ -61,7 +61,7 @@ class CrmSnapshot:
         """This snapshot plus contacts just created: a new contact has no deal yet."""
         if not created:
             return self
-        return dataclasses.replace(self, contacts_by_address={**self.contacts_by_address, **created})
+        return self._replace(contacts_by_address={**self.contacts_by_address, **created})
 
     def contacts_of(self, addresses: Iterable[str]) -> dict[str, Contact]:
         return {a: self.contacts_by_address[a] for a in addresses if a in self.contacts_by_address}

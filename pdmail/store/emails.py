@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 
 from pdmail.core.models import Address, Direction, Source, Visibility
+from pdmail.core.records import Record
 from pdmail.store.db import BatchRows, Database
 
 
-@dataclass(frozen=True)
-class NewEmail:
+class NewEmail(Record):
     """Everything one email row needs; built by the capture pipeline."""
 
     owner_id: int
@@ -145,8 +144,7 @@ def _owner_holds(db: Database, owner_id: int, keys: Iterable[str], sql: str, cap
 # --- threads ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ThreadRow:
+class ThreadRow(Record):
     id: int
     owner_id: int
     subject_norm: str

@@ -11,16 +11,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import NamedTuple
 
 from pdmail.core.domains import domain_and_parents
 from pdmail.core.models import LinkCause, Visibility
+from pdmail.core.records import Record
 from pdmail.store.db import Database
 from pdmail.store.emails import create_thread, refresh_thread_date
 
 
-class StoredContactLink(NamedTuple):
+class StoredContactLink(Record):
     contact_id: int
     address: str
     rule: str
@@ -29,7 +28,7 @@ class StoredContactLink(NamedTuple):
     cause: LinkCause | None  # another user's change made it (and it may wait for the owner)
 
 
-class StoredOrgLink(NamedTuple):
+class StoredOrgLink(Record):
     org_id: int
     address: str
     rule: str
@@ -38,8 +37,7 @@ class StoredOrgLink(NamedTuple):
     cause: LinkCause | None
 
 
-@dataclass(frozen=True)
-class LinkedEmail:
+class LinkedEmail(Record):
     """One stored email as re-linking sees it: its linking input and its current links."""
 
     id: int
@@ -62,8 +60,7 @@ class LinkedEmail:
     is_orgs_manual: bool = False
 
 
-@dataclass(frozen=True)
-class ThreadState:
+class ThreadState(Record):
     id: int
     owner_id: int
     deal_id: int | None
@@ -189,7 +186,7 @@ def own_threads(db: Database, owner_id: int) -> list[int]:
 # --- re-links waiting for the mail's owner (the team server) -----------------------------------
 
 
-class RelinkRequest(NamedTuple):
+class RelinkRequest(Record):
     id: int
     caused_by: int | None
     caused_utc: str
@@ -412,7 +409,7 @@ _HAS_LINK_AFTER = (
 )
 
 
-class LinkWrite(NamedTuple):
+class LinkWrite(Record):
     """New links for one email, as :func:`write_links` takes them (see :func:`write_email_links`).
 
     ``contacts_to_drop`` / ``orgs_to_drop``: whether the email holds a link of that kind (by hand or

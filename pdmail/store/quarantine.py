@@ -11,10 +11,10 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import NamedTuple
 
 from pdmail.core.errors import NotFound, UsageError, not_found
 from pdmail.core.models import QuarantineStatus, User
+from pdmail.core.records import Record
 from pdmail.mime.fingerprint import sha256_hex
 from pdmail.store import spool
 from pdmail.store.db import Database, like_pattern, now_utc, page_clause
@@ -23,7 +23,7 @@ from pdmail.store.emails import forget_raw, get_raw, put_raw
 PAGE_SIZE = 50
 
 
-class Held(NamedTuple):
+class Held(Record):
     id: int
     received_utc: str
     source: str
@@ -55,7 +55,7 @@ class Held(NamedTuple):
         }
 
 
-class HeldPage(NamedTuple):
+class HeldPage(Record):
     items: list[Held]
     total: int
     page: int

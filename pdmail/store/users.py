@@ -6,11 +6,10 @@ are decided above, in ``pdmail.crm.team``.
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 from pdmail.core.addresses import is_valid_address, normalize_address, normalize_block_pattern
 from pdmail.core.errors import UsageError
 from pdmail.core.models import User
+from pdmail.core.records import Record
 from pdmail.core.settings import SETTINGS, validate
 from pdmail.store.db import Database, now_utc
 
@@ -308,7 +307,7 @@ def set_setting(db: Database, user: User, key: str, value: str) -> str:
 # an admin's own claims are approved at once.
 
 
-class AltAddress(NamedTuple):
+class AltAddress(Record):
     address: str
     user: str  # the login address of the user who claims it
     approved: bool
@@ -447,7 +446,7 @@ def blocked_patterns(db: Database) -> frozenset[str]:
     return frozenset(list_blocks(db))
 
 
-class Login(NamedTuple):
+class Login(Record):
     """How a user acts: their team server login role (None on a file), and whether they were removed."""
 
     role: str | None

@@ -14,9 +14,10 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from pdmail.core.errors import TemporaryFailure, UsageError
+from pdmail.core.records import Record
 from pdmail.store import migrations
 
 BUSY_TIMEOUT_S = 10.0
@@ -39,7 +40,7 @@ class DeferredWriteFailed(Exception):
     """
 
 
-class BatchRows(NamedTuple):
+class BatchRows(Record):
     """A statement a batch runs once per row of one table: the store's way to hand it many rows.
 
     ``each`` writes one row (``?`` markers, one per column). ``all_at_once`` writes every row in one

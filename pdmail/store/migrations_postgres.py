@@ -769,7 +769,10 @@ def m020_held_by_colleague_for_the_database_alone(db: PostgresDatabase) -> None:
     reads it), and SQLite keeps it as it is (whoever reads the file reads all of it). Moving it into
     a table of its own would have meant new triggers for every way an email or a conversation's
     Message-IDs change, a second copy of that bookkeeping; a column grant is one statement, and a
-    column a later migration adds to emails without granting it is refused loudly, never shown.
+    column a later migration adds to emails without granting it is refused loudly, never shown. So a
+    later migration that adds a column to emails grants it to the users' group
+    (``GRANT SELECT (column) ON emails``), unless it is another note of the database's own, named in
+    ``HIDDEN_EMAIL_COLUMNS_020``; the team server's tests hold every column to that list.
 
     The view asks ``pdmail_answered_elsewhere(cut-off)`` instead: the emails the viewer may see that
     a reply the viewer may see answered in a colleague's conversation, the same answer as before,

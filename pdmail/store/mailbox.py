@@ -194,9 +194,13 @@ def _not_answered_elsewhere(db: Database) -> str:
     On a team server that flag, the colleague's copy of the message and its Message-IDs are for the
     database alone (migration 20): a user's login cannot read them. So the database's own function
     answers, once per statement, with the emails the viewer may see that were answered elsewhere as
-    of the cut-off (:unanswered), and nothing else. A file has no logins: it asks per email."""
+    of the cut-off (:unanswered), and nothing else. A file has no logins: it asks per email.
+
+    Written as NOT EXISTS, an anti-join: the planner then reckons that few candidates drop out, as
+    they do, and a page keeps walking the index of last emails by date and stops after a page
+    (``NOT IN`` is reckoned to drop half, and a team's page at a million emails read the whole table)."""
     if db.has_logins:
-        return "e.id NOT IN (SELECT a.id FROM pdmail_answered_elsewhere(:unanswered) AS a(id))"
+        return "NOT EXISTS (SELECT 1 FROM pdmail_answered_elsewhere(:unanswered) AS a(id) WHERE a.id = e.id)"
     return (
         "(e.message_id_norm IS NULL OR e.held_by_colleague = 0 OR NOT EXISTS (SELECT 1 FROM thread_message_ids m "
         "JOIN emails r ON r.thread_id = m.thread_id WHERE m.message_id = e.message_id_norm "

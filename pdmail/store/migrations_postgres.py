@@ -726,14 +726,16 @@ HIDDEN_EMAIL_COLUMNS_020 = ("held_by_colleague",)
 
 # The emails the viewer may see, waiting on the team at p_before, that a colleague answered in a
 # conversation of their own by a reply the viewer may see ("unanswered"): each one is looked into
-# only if a colleague's conversation holds its Message-ID, which the partial index finds.
+# only if a colleague's conversation holds its Message-ID, which the partial index finds. Said to
+# return a thousand rows, so that the planner hashes them once for a count rather than reading them
+# again for every candidate.
 _ANSWERED_ELSEWHERE_020 = """
 DROP FUNCTION {S}.pdmail_answered_elsewhere(text, bigint, text)
 ;;
 CREATE INDEX emails_held_by_colleague ON {S}.emails(date_utc) WHERE held_by_colleague = 1
 ;;
 CREATE FUNCTION {S}.pdmail_answered_elsewhere(p_before text) RETURNS SETOF bigint
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp ROWS 100
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp ROWS 1000
 AS $fn$ SELECT e.id FROM {S}.emails e
         WHERE e.held_by_colleague = 1 AND e.date_utc <= p_before AND e.direction = 'incoming'
           AND e.link_verdict IS NULL AND (e.is_last_for_owner = 1 OR e.is_last_for_team = 1) AND {seen_e}

@@ -108,5 +108,5 @@ def test_the_answered_elsewhere_function_answers_only_for_mail_the_caller_may_se
         assert [r[0] for r in conn.execute("SELECT id FROM emails")] == [answer]
         with pytest.raises(psycopg.errors.UndefinedFunction):  # any Message-ID, owner and date she chose
             conn.execute("SELECT pdmail_answered_elsewhere(%s, %s, %s)", (truth[1][1], maria, "1970-01-01T00:00:00Z"))
-        found = conn.execute("SELECT * FROM pdmail_answered_elsewhere('9999-12-31T23:59:59Z')").fetchall()
+        found = conn.execute("SELECT * FROM pdmail_answered_elsewhere('9999-12-31T23:59:59Z', true)").fetchall()
         assert found == []

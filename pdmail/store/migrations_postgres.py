@@ -724,35 +724,40 @@ def backfill_last_counting(schema: str) -> list[str]:
 # The columns of emails that no user's login reads: notes the database keeps of colleagues' mail.
 HIDDEN_EMAIL_COLUMNS_020 = ("held_by_colleague",)
 
-# The emails the viewer may see, waiting on the team at p_before, that a colleague answered in a
-# conversation of their own by a reply the viewer may see ("unanswered"): each one is looked into
-# only if a colleague's conversation holds its Message-ID, which the partial index finds. Said to
+# The emails the viewer may see, waiting on the team at p_before (their own alone, unless p_team),
+# that a colleague answered in a conversation of their own by a reply the viewer may see
+# ("unanswered"). Only emails a colleague's conversation holds are looked into: a partial index of
+# them holds what the sharing law and the view read, so that only the answers are looked up. Said to
 # return a thousand rows, so that the planner hashes them once for a count rather than reading them
 # again for every candidate.
 _ANSWERED_ELSEWHERE_020 = """
 DROP FUNCTION {S}.pdmail_answered_elsewhere(text, bigint, text)
 ;;
-CREATE INDEX emails_held_by_colleague ON {S}.emails(date_utc) WHERE held_by_colleague = 1
+CREATE INDEX emails_held_by_colleague ON {S}.emails(owner_id, date_utc)
+    INCLUDE (message_id_norm, is_last_for_owner, is_last_for_team, visibility, has_link, deal_id, is_deal_proposed)
+    WHERE held_by_colleague = 1 AND direction = 'incoming' AND link_verdict IS NULL
 ;;
-CREATE FUNCTION {S}.pdmail_answered_elsewhere(p_before text) RETURNS SETOF bigint
+CREATE FUNCTION {S}.pdmail_answered_elsewhere(p_before text, p_team boolean) RETURNS SETOF bigint
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp ROWS 1000
 AS $fn$ SELECT e.id FROM {S}.emails e
-        WHERE e.held_by_colleague = 1 AND e.date_utc <= p_before AND e.direction = 'incoming'
-          AND e.link_verdict IS NULL AND (e.is_last_for_owner = 1 OR e.is_last_for_team = 1) AND {seen_e}
+        WHERE e.held_by_colleague = 1 AND e.direction = 'incoming' AND e.link_verdict IS NULL
+          AND e.date_utc <= p_before AND (p_team OR e.owner_id = (SELECT {S}.pdmail_me()))
+          AND (CASE WHEN e.owner_id = (SELECT {S}.pdmail_me()) THEN e.is_last_for_owner ELSE e.is_last_for_team END) = 1
+          AND {seen_e}
           AND EXISTS (SELECT 1 FROM {S}.thread_message_ids m JOIN {S}.emails r ON r.thread_id = m.thread_id
                       WHERE m.message_id = e.message_id_norm AND m.owner_id <> e.owner_id
                         AND r.direction = 'outgoing' AND r.link_verdict IS NULL AND r.date_utc > e.date_utc
                         AND {seen_r}) $fn$
 ;;
-REVOKE ALL ON FUNCTION {S}.pdmail_answered_elsewhere(text) FROM PUBLIC
+REVOKE ALL ON FUNCTION {S}.pdmail_answered_elsewhere(text, boolean) FROM PUBLIC
 ;;
 GRANT CREATE ON SCHEMA {S} TO {definer}
 ;;
-ALTER FUNCTION {S}.pdmail_answered_elsewhere(text) OWNER TO {definer}
+ALTER FUNCTION {S}.pdmail_answered_elsewhere(text, boolean) OWNER TO {definer}
 ;;
 REVOKE CREATE ON SCHEMA {S} FROM {definer}
 ;;
-GRANT EXECUTE ON FUNCTION {S}.pdmail_answered_elsewhere(text) TO {users}
+GRANT EXECUTE ON FUNCTION {S}.pdmail_answered_elsewhere(text, boolean) TO {users}
 """
 
 
@@ -776,7 +781,7 @@ def m020_held_by_colleague_for_the_database_alone(db: PostgresDatabase) -> None:
     (``GRANT SELECT (column) ON emails``), unless it is another note of the database's own, named in
     ``HIDDEN_EMAIL_COLUMNS_020``; the team server's tests hold every column to that list.
 
-    The view asks ``pdmail_answered_elsewhere(cut-off)`` instead: the emails the viewer may see that
+    The view asks ``pdmail_answered_elsewhere(cut-off, team)`` instead: the emails the viewer may see that
     a reply the viewer may see answered in a colleague's conversation, the same answer as before,
     worked out once per statement over the few emails a colleague's conversation holds (a partial
     index of them). Migration 14's function of the same name answered for any Message-ID, owner and

@@ -727,7 +727,8 @@ HIDDEN_EMAIL_COLUMNS_020 = ("held_by_colleague",)
 # The emails the viewer may see, waiting on the team at p_before (their own alone, unless p_team),
 # that a colleague answered in a conversation of their own by a reply the viewer may see
 # ("unanswered"). Only emails a colleague's conversation holds are looked into: a partial index of
-# them holds what the sharing law and the view read, so that only the answers are looked up. Said to
+# them holds what the sharing law and the view read, so that only the answers are looked up; it is
+# entered by owner (the viewer alone, or every user for the team) rather than read whole. Said to
 # return a thousand rows, so that the planner hashes them once for a count rather than reading them
 # again for every candidate.
 _ANSWERED_ELSEWHERE_020 = """
@@ -741,7 +742,8 @@ CREATE FUNCTION {S}.pdmail_answered_elsewhere(p_before text, p_team boolean) RET
 LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp ROWS 1000
 AS $fn$ SELECT e.id FROM {S}.emails e
         WHERE e.held_by_colleague = 1 AND e.direction = 'incoming' AND e.link_verdict IS NULL
-          AND e.date_utc <= p_before AND (p_team OR e.owner_id = (SELECT {S}.pdmail_me()))
+          AND e.date_utc <= p_before
+          AND e.owner_id = ANY (CASE WHEN p_team THEN ARRAY(SELECT id FROM {S}.users) ELSE ARRAY[{S}.pdmail_me()] END)
           AND (CASE WHEN e.owner_id = (SELECT {S}.pdmail_me()) THEN e.is_last_for_owner ELSE e.is_last_for_team END) = 1
           AND {seen_e}
           AND EXISTS (SELECT 1 FROM {S}.thread_message_ids m JOIN {S}.emails r ON r.thread_id = m.thread_id

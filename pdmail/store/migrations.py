@@ -1028,6 +1028,16 @@ def m018_thread_last_counting(db: sqlite3.Connection) -> None:
     run_script(db, script + _LAST_IN_THREAD_TRIGGERS_018)
 
 
+def m019_reserved(db: sqlite3.Connection) -> None:
+    """Number 19 belongs to a migration made alongside this one; it changes nothing here."""
+
+
+def m020_held_by_colleague_for_the_database_alone(db: sqlite3.Connection) -> None:
+    """Nothing on a file: whoever reads the file reads all of it. On the team server a user's login
+    may no longer read ``held_by_colleague``, which tells of colleagues' conversations (see its
+    PostgreSQL step); "unanswered" asks the database instead."""
+
+
 MIGRATIONS: list[Migration] = [
     ("001_core", m001_core),
     ("002_inbox_indexes", m002_inbox_indexes),
@@ -1047,6 +1057,8 @@ MIGRATIONS: list[Migration] = [
     ("016_outbox_drafts", m016_outbox_drafts),
     ("017_search_rows_read_their_email", m017_search_rows_read_their_email),
     ("018_thread_last_counting", m018_thread_last_counting),
+    ("019_reserved", m019_reserved),
+    ("020_held_by_colleague_for_the_database_alone", m020_held_by_colleague_for_the_database_alone),
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

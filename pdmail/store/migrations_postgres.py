@@ -721,6 +721,102 @@ def backfill_last_counting(schema: str) -> list[str]:
     return _BACKFILL_018.format(S=schema).split("\n;;\n")
 
 
+# The columns of emails that no user's login reads: notes the database keeps of colleagues' mail.
+HIDDEN_EMAIL_COLUMNS_020 = ("held_by_colleague",)
+
+# The emails the viewer may see, waiting on the team at p_before (their own alone, unless p_team),
+# that a colleague answered in a conversation of their own by a reply the viewer may see
+# ("unanswered"). Only emails a colleague's conversation holds are looked into: a partial index of
+# them holds what the sharing law and the view read, so that only the answers are looked up; it is
+# entered by owner (the viewer alone, or every user for the team) rather than read whole. Said to
+# return a thousand rows, so that the planner hashes them once for a count rather than reading them
+# again for every candidate.
+_ANSWERED_ELSEWHERE_020 = """
+DROP FUNCTION {S}.pdmail_answered_elsewhere(text, bigint, text)
+;;
+CREATE INDEX emails_held_by_colleague ON {S}.emails(owner_id, date_utc)
+    INCLUDE (message_id_norm, is_last_for_owner, is_last_for_team, visibility, has_link, deal_id, is_deal_proposed)
+    WHERE held_by_colleague = 1 AND direction = 'incoming' AND link_verdict IS NULL
+;;
+CREATE FUNCTION {S}.pdmail_answered_elsewhere(p_before text, p_team boolean) RETURNS SETOF bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, {S}, pg_temp ROWS 1000
+AS $fn$ SELECT e.id FROM {S}.emails e
+        WHERE e.held_by_colleague = 1 AND e.direction = 'incoming' AND e.link_verdict IS NULL
+          AND e.date_utc <= p_before
+          AND e.owner_id = ANY (CASE WHEN p_team THEN ARRAY(SELECT id FROM {S}.users) ELSE ARRAY[{S}.pdmail_me()] END)
+          AND (CASE WHEN e.owner_id = (SELECT {S}.pdmail_me()) THEN e.is_last_for_owner ELSE e.is_last_for_team END) = 1
+          AND {seen_e}
+          AND EXISTS (SELECT 1 FROM {S}.thread_message_ids m JOIN {S}.emails r ON r.thread_id = m.thread_id
+                      WHERE m.message_id = e.message_id_norm AND m.owner_id <> e.owner_id
+                        AND r.direction = 'outgoing' AND r.link_verdict IS NULL AND r.date_utc > e.date_utc
+                        AND {seen_r}) $fn$
+;;
+REVOKE ALL ON FUNCTION {S}.pdmail_answered_elsewhere(text, boolean) FROM PUBLIC
+;;
+GRANT CREATE ON SCHEMA {S} TO {definer}
+;;
+ALTER FUNCTION {S}.pdmail_answered_elsewhere(text, boolean) OWNER TO {definer}
+;;
+REVOKE CREATE ON SCHEMA {S} FROM {definer}
+;;
+GRANT EXECUTE ON FUNCTION {S}.pdmail_answered_elsewhere(text, boolean) TO {users}
+"""
+
+
+def m020_held_by_colleague_for_the_database_alone(db: PostgresDatabase) -> None:
+    """No user's login reads ``held_by_colleague`` any more; "unanswered" asks the database's own
+    function, once per statement, which emails a colleague answered elsewhere.
+
+    Migration 18's flag is 1 on an email when another user's conversation holds its Message-ID: on
+    their own emails a user read that a colleague holds a conversation with that message, even one
+    whose every email is private, which the sharing law keeps from everyone but its owner. Read per
+    row by the view, the flag had to be readable by whoever runs it.
+
+    The users' group now reads every column of emails but this one: a table's SELECT cannot be
+    narrowed by revoking one column, so it is taken back and given again column by column. The flag
+    stays where it is, kept by migration 18's triggers and in its covering indexes (the definer
+    reads it), and SQLite keeps it as it is (whoever reads the file reads all of it). Moving it into
+    a table of its own would have meant new triggers for every way an email or a conversation's
+    Message-IDs change, a second copy of that bookkeeping; a column grant is one statement, and a
+    column a later migration adds to emails without granting it is refused loudly, never shown. So a
+    later migration that adds a column to emails grants it to the users' group
+    (``GRANT SELECT (column) ON emails``), unless it is another note of the database's own, named in
+    ``HIDDEN_EMAIL_COLUMNS_020``; the team server's tests hold every column to that list.
+
+    The view asks ``pdmail_answered_elsewhere(cut-off, team)`` instead: the emails the viewer may see that
+    a reply the viewer may see answered in a colleague's conversation, the same answer as before,
+    worked out once per statement over the few emails a colleague's conversation holds (a partial
+    index of them). Migration 14's function of the same name answered for any Message-ID, owner and
+    date a login chose; it goes, so that the answer is only ever about mail the caller may see.
+    A user's ``SELECT *`` on emails is refused: name the columns.
+    """
+    schema = ident(db.scalar("SELECT current_schema()"))
+    roles = {r[0]: ident(r[1]) for r in db.all("SELECT kind, role FROM pdmail_team_roles()")}
+    columns = db.all(
+        "SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() "
+        "AND table_name = 'emails' ORDER BY ordinal_position"
+    )
+    readable = [ident(r[0]) for r in columns if r[0] not in HIDDEN_EMAIL_COLUMNS_020]
+    db.execute(f"REVOKE SELECT ON {schema}.emails FROM {roles['users']}")
+    db.execute(f"GRANT SELECT ({', '.join(readable)}) ON {schema}.emails TO {roles['users']}")
+    sql = _ANSWERED_ELSEWHERE_020.format(
+        S=schema,
+        definer=roles["definer"],
+        users=roles["users"],
+        seen_e=_seen_by_viewer_020(schema, "e"),
+        seen_r=_seen_by_viewer_020(schema, "r"),
+    )
+    run(db, sql)
+
+
+def _seen_by_viewer_020(schema: str, row: str) -> str:
+    """The sharing law on ``row`` for the login that calls, as migration 15's policies state it."""
+    return (
+        f"({row}.owner_id = (SELECT {schema}.pdmail_me()) OR ({row}.visibility = 'shared' AND "
+        f"(({row}.deal_id IS NOT NULL AND {row}.is_deal_proposed = 0) OR {row}.has_link = 1)))"
+    )
+
+
 # Each SQLite migration's PostgreSQL step, by number; None: already part of the baseline.
 STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     1: m001_baseline,
@@ -731,6 +827,8 @@ STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     16: m016_outbox_drafts,
     17: m017_search_rows_read_their_email,
     18: m018_thread_last_counting,
+    19: None,  # reserved for a migration made alongside 20
+    20: m020_held_by_colleague_for_the_database_alone,
 }
 # From this migration on the tables belong to a role of their own, with forced row-level security:
 # a later step runs as their owner with the policies lifted for its own transaction.

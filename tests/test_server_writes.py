@@ -73,19 +73,34 @@ def test_a_new_database_does_not_take_its_emails_table_for_empty_for_good(pg_url
         db.close()
 
 
-def test_the_functions_every_statement_asks_keep_their_plans_for_the_session(pg_url):
-    """Who is asking, asked by every policy, and whether a sync folder or account is theirs, asked for
-    each row of sync state: PostgreSQL plans the query of an SQL function again in each statement
-    that calls it, and keeps a PL/pgSQL function's plans for the session."""
+# Asked by every policy (who is asking), for each row of sync state (whose folder, whose account), and
+# by the mail server's pipe for each message it stores or holds.
+ASKED_FOR_EACH_MESSAGE = (
+    "pdmail_me",
+    "pdmail_owns_folder",
+    "pdmail_owns_account",
+    "pdmail_capture_new_thread",
+    "pdmail_capture_register",
+    "pdmail_capture_touch_thread",
+    "pdmail_capture_thread_has_proposals",
+    "pdmail_capture_held",
+    "pdmail_capture_held_email",
+    "pdmail_capture_quarantine",
+)
+
+
+def test_the_functions_asked_for_each_message_keep_their_plans_for_the_session(pg_url):
+    """PostgreSQL plans the query of an SQL function again in each statement that calls it, and keeps
+    a PL/pgSQL function's plans for the session."""
     db, _ = factories.company(pg_url)
     try:
         languages = dict(
             db.all(
                 "SELECT p.proname, l.lanname FROM pg_proc p JOIN pg_language l ON l.oid = p.prolang "
-                "WHERE p.pronamespace = CAST(current_schema() AS regnamespace) "
-                "AND p.proname IN ('pdmail_me', 'pdmail_owns_folder', 'pdmail_owns_account')"
+                "WHERE p.pronamespace = CAST(current_schema() AS regnamespace) AND p.proname = ANY (?)",
+                (list(ASKED_FOR_EACH_MESSAGE),),
             )
         )
-        assert languages == {"pdmail_me": "plpgsql", "pdmail_owns_folder": "plpgsql", "pdmail_owns_account": "plpgsql"}
+        assert languages == dict.fromkeys(ASKED_FOR_EACH_MESSAGE, "plpgsql")
     finally:
         db.close()

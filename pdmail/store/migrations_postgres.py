@@ -876,6 +876,85 @@ BEGIN
 END
 $fn$
 ;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_new_thread(p_owner bigint, p_subject text, p_visibility text,
+    p_stamp text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    made bigint;
+BEGIN
+    INSERT INTO {{S}}.threads (owner_id, subject_norm, visibility, last_date_utc, created_utc)
+        VALUES (p_owner, p_subject, p_visibility, NULL, p_stamp) RETURNING id INTO made;
+    RETURN made;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_register(p_owner bigint, p_message_ids text[], p_thread bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    INSERT INTO {{S}}.thread_message_ids (owner_id, message_id, thread_id)
+        SELECT p_owner, m, p_thread FROM unnest(p_message_ids) WITH ORDINALITY AS x(m, n)
+        WHERE EXISTS (SELECT 1 FROM {{S}}.threads WHERE id = p_thread AND owner_id = p_owner) ORDER BY n
+        ON CONFLICT DO NOTHING;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_touch_thread(p_thread bigint, p_date text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    UPDATE {{S}}.threads SET last_date_utc = CASE WHEN coalesce(last_date_utc, '') < p_date THEN p_date
+        ELSE last_date_utc END WHERE id = p_thread;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_thread_has_proposals(p_thread bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM {{S}}.emails WHERE thread_id = p_thread AND is_deal_proposed = 1)
+        OR EXISTS (SELECT 1 FROM {{S}}.emails o JOIN {{S}}.email_contacts x ON x.email_id = o.id
+                   WHERE o.thread_id = p_thread AND x.is_proposed = 1)
+        OR EXISTS (SELECT 1 FROM {{S}}.emails o JOIN {{S}}.email_orgs y ON y.email_id = o.id
+                   WHERE o.thread_id = p_thread AND y.is_proposed = 1);
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_held(p_sha text) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN (SELECT id FROM {{S}}.quarantine WHERE content_sha256 = p_sha ORDER BY status = 'held' DESC, id LIMIT 1);
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_held_email(p_quarantine bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN (SELECT released_email_id FROM {{S}}.quarantine WHERE id = p_quarantine AND status <> 'held');
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_quarantine(p_entry jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    made bigint;
+BEGIN
+    INSERT INTO {{S}}.quarantine (received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size,
+        from_email, subject, reason, owner_id)
+    SELECT received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size, from_email, subject,
+        reason, owner_id
+    FROM jsonb_to_record(p_entry) AS x(received_utc text, source text, recipient text, content_sha256 text,
+        raw_sha256 text, spool_path text, size bigint, from_email text, subject text, reason text, owner_id bigint)
+    RETURNING id INTO made;
+    RETURN made;
+END
+$fn$
+;;
 CREATE OR REPLACE FUNCTION {{S}}.pdmail_me() RETURNS bigint
 LANGUAGE plpgsql STABLE
 AS $fn$
@@ -908,10 +987,10 @@ def m019_writes_without_rewrites(db: PostgresDatabase) -> None:
     of the rest of its thread(s) afterwards, as before, the owner's only when what decides them
     (thread, date, verdict) changed; removing an email that held no flag changes nothing.
 
-    ``pdmail_me()``, which every policy and guard asks, and the two functions the policies of sync
-    state call for each row, were SQL functions: PostgreSQL plans such a function's query again in
-    every statement that calls it (some twenty a stored message). In PL/pgSQL the plan is kept for
-    the session; the answers are the same queries'.
+    ``pdmail_me()``, which every policy and guard asks, the two functions the policies of sync state
+    call for each row, and the mail server's capture functions that each piped message calls were SQL
+    functions: PostgreSQL plans such a function's query again in every statement that calls it (some
+    twenty a stored message). In PL/pgSQL the plan is kept for the session; the queries are the same.
 
     A Message-ID that a conversation takes marks colleagues' emails holding it by the index of
     (owner, Message-ID), one look-up per colleague, instead of a plan that may read every email.

@@ -296,13 +296,8 @@ class PostgresDatabase(Database):
         Planned again after the 1st, 2nd, 4th, 8th... commit of a bulk write, a plan is used while
         the tables it reads grow to twice their size at most, and indexes are used as soon as they
         pay. (psycopg forgets its own record of them on seeing this statement.)
-
-        The server keeps plans of its own for the session too, made the same way: those of the
-        triggers and functions that each message's writes call, and of the checks of references
-        (each row that refers to an email looks it up). ``DISCARD PLANS`` makes them anew as well.
         """
         self.execute("DEALLOCATE ALL")
-        self.execute("DISCARD PLANS")
 
     def _rollback(self) -> None:
         try:

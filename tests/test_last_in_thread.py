@@ -499,3 +499,42 @@ def test_two_writers_into_one_conversation_leave_one_last_email(db_path):
         first.close()
         second.close()
         close_world(w)
+
+
+@pytest.mark.parametrize("newest_first", (False, True))
+def test_statements_that_write_several_emails_of_a_thread_at_once_leave_the_flags_right(world, newest_first):
+    """The team server sets an email's flags as its row is written, from the emails of its thread
+    written before it, and clears the older ones afterwards: one statement that writes several emails
+    of one thread, in either order, or moves several of them at once, must still leave one last
+    email, as the definition says."""
+    db = world.db
+    maria = world.users[0]
+    with db.tx():
+        thread = emails_store.create_thread(db, maria.id, "quote", "shared", STAMP)
+        other = emails_store.create_thread(db, maria.id, "quote", "shared", STAMP)
+    order = "DESC" if newest_first else "ASC"
+    with db.tx():  # five emails in one statement, dates tying, the newest first or last
+        db.execute(
+            "INSERT INTO emails (owner_id, thread_id, fingerprint, raw_sha256, direction, source, date_utc, "
+            "visibility, deal_id, captured_utc) "
+            f"SELECT ?, ?, 'several' || n, ?, 'incoming', 'sync', d, 'shared', CASE WHEN n % 2 = 1 THEN ? END, ? FROM ("
+            "SELECT 1 AS n, ? AS d UNION ALL SELECT 2, ? UNION ALL SELECT 3, ? UNION ALL SELECT 4, ? "
+            f"UNION ALL SELECT 5, ?) AS rows ORDER BY d {order}, n {order}",
+            (maria.id, thread, world.raw, world.deal, STAMP, DATES[1], DATES[3], DATES[3], DATES[2], DATES[0]),
+        )
+    assert flag_mismatches(snapshot(db)) == [], "inserted together"
+    ids = [r[0] for r in db.all("SELECT id FROM emails WHERE thread_id = ? ORDER BY id", (thread,))]
+    with db.tx():  # the oldest become the newest, all in one statement
+        db.execute(
+            "UPDATE emails SET date_utc = CASE WHEN date_utc < ? THEN ? ELSE ? END WHERE thread_id = ?",
+            (DATES[2], DATES[7], DATES[4], thread),
+        )
+    assert flag_mismatches(snapshot(db)) == [], "dates changed together"
+    with db.tx():  # half of them move to another thread at once, then the rest are made private
+        db.execute(f"UPDATE emails SET thread_id = ? WHERE id IN ({ids[0]}, {ids[3]}, {ids[4]})", (other,))
+        db.execute("UPDATE emails SET visibility = 'private' WHERE thread_id = ?", (thread,))
+    assert flag_mismatches(snapshot(db)) == [], "moved together"
+    with db.tx():
+        db.execute(f"DELETE FROM emails WHERE id IN ({ids[3]}, {ids[4]})")
+    assert flag_mismatches(snapshot(db)) == [], "removed together"
+    check(world, "several at once")

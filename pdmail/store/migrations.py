@@ -1028,8 +1028,10 @@ def m018_thread_last_counting(db: sqlite3.Connection) -> None:
     run_script(db, script + _LAST_IN_THREAD_TRIGGERS_018)
 
 
-def m019_reserved(db: sqlite3.Connection) -> None:
-    """Number 19 belongs to a migration made alongside this one; it changes nothing here."""
+def m019_writes_without_rewrites(db: sqlite3.Connection) -> None:
+    """Nothing on a file: the team server sets a conversation's last-email flags on the row as it is
+    written, and keeps the plan of who is asking (see its PostgreSQL step). SQLite writes in the
+    process that asks, where an email's second write costs a page that is already at hand."""
 
 
 def m020_held_by_colleague_for_the_database_alone(db: sqlite3.Connection) -> None:
@@ -1057,7 +1059,7 @@ MIGRATIONS: list[Migration] = [
     ("016_outbox_drafts", m016_outbox_drafts),
     ("017_search_rows_read_their_email", m017_search_rows_read_their_email),
     ("018_thread_last_counting", m018_thread_last_counting),
-    ("019_reserved", m019_reserved),
+    ("019_writes_without_rewrites", m019_writes_without_rewrites),
     ("020_held_by_colleague_for_the_database_alone", m020_held_by_colleague_for_the_database_alone),
 ]
 

@@ -721,6 +721,297 @@ def backfill_last_counting(schema: str) -> list[str]:
     return _BACKFILL_018.format(S=schema).split("\n;;\n")
 
 
+# The conditions under which an email is the last of its thread, as SQL on the row NEW: newer (by date,
+# then id) than every other email of the thread that counts, among all of them (the owner's flag) and
+# among those shared and linked (the team's).
+_LATER_THAN_NEW_019 = (
+    "thread_id = NEW.thread_id AND link_verdict IS NULL AND id <> NEW.id "
+    'AND (date_utc, id) > (NEW.date_utc COLLATE "C", NEW.id)'
+)
+_NEW_SEEN_BY_OTHERS_019 = (
+    "NEW.visibility = 'shared' AND ((NEW.deal_id IS NOT NULL AND NEW.is_deal_proposed = 0) OR NEW.has_link = 1)"
+)
+# An UPDATE changes which email is last for its owner only through these columns (the team's flag also
+# reads visibility and links): migration 18's trigger on UPDATE lists them all.
+_OWNER_LAST_COLUMNS_019 = ("thread_id", "date_utc", "link_verdict")
+_TEAM_ONLY_COLUMNS_019 = ("visibility", "has_link", "deal_id", "is_deal_proposed")
+
+
+def _changed_019(columns: tuple[str, ...]) -> str:
+    return " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in columns)
+
+
+_LAST_IN_THREAD_WRITTEN_ONCE_019 = f"""
+CREATE FUNCTION {{S}}.pdmail_mark_last_in_thread() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    owner_flag_moves boolean := TG_OP = 'INSERT' OR {_changed_019(_OWNER_LAST_COLUMNS_019)};
+BEGIN
+    IF NEW.link_verdict IS NOT NULL THEN
+        NEW.is_last_for_owner := 0;
+        NEW.is_last_for_team := 0;
+        RETURN NEW;
+    END IF;
+    -- Two writers into one thread would each see the other's email too late: one at a time.
+    PERFORM pg_advisory_xact_lock({_LOCK_THREAD_018}, CAST(NEW.thread_id % 2147483647 AS integer));
+    IF owner_flag_moves THEN
+        NEW.is_last_for_owner := CASE WHEN EXISTS (SELECT 1 FROM {{S}}.emails WHERE {_LATER_THAN_NEW_019})
+                                      THEN 0 ELSE 1 END;
+    END IF;
+    IF NOT ({_NEW_SEEN_BY_OTHERS_019}) THEN
+        NEW.is_last_for_team := 0;
+    ELSIF NEW.is_last_for_owner = 1 AND owner_flag_moves THEN
+        NEW.is_last_for_team := 1;
+    ELSE
+        NEW.is_last_for_team := CASE WHEN EXISTS (SELECT 1 FROM {{S}}.emails WHERE {_LATER_THAN_NEW_019}
+                                                  AND {_SEEN_BY_OTHERS_018}) THEN 0 ELSE 1 END;
+    END IF;
+    RETURN NEW;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_keep_last_in_thread() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    touched bigint[] := ARRAY[]::bigint[];
+    thread bigint;
+    last_id bigint;
+    owner_flag_moves boolean := TG_OP = 'DELETE' OR {_changed_019(_OWNER_LAST_COLUMNS_019)};
+BEGIN
+    IF TG_OP = 'INSERT' THEN
+        -- The new email took the flags it holds from the emails of its thread before it (its trigger
+        -- before the insert): they give them up. Only those older than it, for another email inserted
+        -- by the same statement may have come later and taken the flags from this one already.
+        -- (The flags are multiplied, not compared one by one, so that the plan reads the thread's own
+        -- index, whatever the table's size when it was made: the partial indexes of last emails hold
+        -- every thread's.)
+        UPDATE {{S}}.emails SET
+                is_last_for_owner = CASE WHEN NEW.is_last_for_owner = 1 THEN 0 ELSE is_last_for_owner END,
+                is_last_for_team = CASE WHEN NEW.is_last_for_team = 1 THEN 0 ELSE is_last_for_team END
+            WHERE thread_id = NEW.thread_id AND link_verdict IS NULL
+                AND (date_utc, id) < (NEW.date_utc COLLATE "C", NEW.id)
+                AND (is_last_for_owner * NEW.is_last_for_owner = 1 OR is_last_for_team * NEW.is_last_for_team = 1);
+        RETURN NULL;
+    END IF;
+    IF TG_OP = 'UPDATE' THEN
+        touched := touched || NEW.thread_id;
+    END IF;
+    IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE' AND OLD.thread_id <> NEW.thread_id) THEN
+        touched := touched || OLD.thread_id;
+    END IF;
+    FOREACH thread IN ARRAY touched LOOP
+        PERFORM pg_advisory_xact_lock({_LOCK_THREAD_018}, CAST(thread % 2147483647 AS integer));
+        IF owner_flag_moves THEN
+            SELECT id INTO last_id FROM {{S}}.emails WHERE thread_id = thread AND link_verdict IS NULL
+                ORDER BY date_utc DESC, id DESC LIMIT 1;
+            UPDATE {{S}}.emails SET is_last_for_owner = 1 - is_last_for_owner WHERE thread_id = thread
+                AND is_last_for_owner <> CASE WHEN id = last_id THEN 1 ELSE 0 END;
+        END IF;
+        SELECT id INTO last_id FROM {{S}}.emails WHERE thread_id = thread AND link_verdict IS NULL
+            AND {_SEEN_BY_OTHERS_018} ORDER BY date_utc DESC, id DESC LIMIT 1;
+        UPDATE {{S}}.emails SET is_last_for_team = 1 - is_last_for_team WHERE thread_id = thread
+            AND is_last_for_team <> CASE WHEN id = last_id THEN 1 ELSE 0 END;
+    END LOOP;
+    RETURN NULL;
+END
+$fn$
+;;
+CREATE TRIGGER pdmail_mark_last_in_thread BEFORE INSERT ON {{S}}.emails
+    FOR EACH ROW EXECUTE FUNCTION {{S}}.pdmail_mark_last_in_thread()
+;;
+CREATE TRIGGER pdmail_mark_last_in_thread_changed
+    BEFORE UPDATE OF {", ".join(_OWNER_LAST_COLUMNS_019 + _TEAM_ONLY_COLUMNS_019)} ON {{S}}.emails
+    FOR EACH ROW WHEN ({_changed_019(_OWNER_LAST_COLUMNS_019 + _TEAM_ONLY_COLUMNS_019)})
+    EXECUTE FUNCTION {{S}}.pdmail_mark_last_in_thread()
+;;
+DROP TRIGGER pdmail_keep_last_in_thread ON {{S}}.emails
+;;
+CREATE TRIGGER pdmail_keep_last_in_thread_added AFTER INSERT ON {{S}}.emails
+    FOR EACH ROW WHEN (NEW.is_last_for_owner = 1 OR NEW.is_last_for_team = 1)
+    EXECUTE FUNCTION {{S}}.pdmail_keep_last_in_thread()
+;;
+CREATE TRIGGER pdmail_keep_last_in_thread_removed AFTER DELETE ON {{S}}.emails
+    FOR EACH ROW WHEN (OLD.is_last_for_owner = 1 OR OLD.is_last_for_team = 1)
+    EXECUTE FUNCTION {{S}}.pdmail_keep_last_in_thread()
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_keep_held_by_colleague() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    colleague bigint;
+BEGIN
+    IF TG_TABLE_NAME = 'emails' THEN
+        IF NEW.message_id_norm IS NOT NULL AND EXISTS (SELECT 1 FROM {{S}}.thread_message_ids
+                WHERE message_id = NEW.message_id_norm AND owner_id <> NEW.owner_id) THEN
+            NEW.held_by_colleague := 1;
+        END IF;
+        RETURN NEW;
+    END IF;
+    -- Colleague by colleague, each by the index of (owner, Message-ID): a team has few users, and a
+    -- plan made for all of them at once, while the tables are new, reads every email.
+    FOR colleague IN SELECT id FROM {{S}}.users WHERE id <> NEW.owner_id LOOP
+        UPDATE {{S}}.emails SET held_by_colleague = 1
+            WHERE owner_id = colleague AND message_id_norm = NEW.message_id AND held_by_colleague = 0;
+    END LOOP;
+    RETURN NULL;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_owns_account(p_account bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM {{S}}.accounts WHERE id = p_account AND owner_id = {{S}}.pdmail_me());
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_owns_folder(p_folder bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM {{S}}.sync_folders f JOIN {{S}}.accounts a ON a.id = f.account_id
+                   WHERE f.id = p_folder AND a.owner_id = {{S}}.pdmail_me());
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_new_thread(p_owner bigint, p_subject text, p_visibility text,
+    p_stamp text) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    made bigint;
+BEGIN
+    INSERT INTO {{S}}.threads (owner_id, subject_norm, visibility, last_date_utc, created_utc)
+        VALUES (p_owner, p_subject, p_visibility, NULL, p_stamp) RETURNING id INTO made;
+    RETURN made;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_register(p_owner bigint, p_message_ids text[], p_thread bigint)
+RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    INSERT INTO {{S}}.thread_message_ids (owner_id, message_id, thread_id)
+        SELECT p_owner, m, p_thread FROM unnest(p_message_ids) WITH ORDINALITY AS x(m, n)
+        WHERE EXISTS (SELECT 1 FROM {{S}}.threads WHERE id = p_thread AND owner_id = p_owner) ORDER BY n
+        ON CONFLICT DO NOTHING;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_touch_thread(p_thread bigint, p_date text) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    UPDATE {{S}}.threads SET last_date_utc = CASE WHEN coalesce(last_date_utc, '') < p_date THEN p_date
+        ELSE last_date_utc END WHERE id = p_thread;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_thread_has_proposals(p_thread bigint) RETURNS boolean
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN EXISTS (SELECT 1 FROM {{S}}.emails WHERE thread_id = p_thread AND is_deal_proposed = 1)
+        OR EXISTS (SELECT 1 FROM {{S}}.emails o JOIN {{S}}.email_contacts x ON x.email_id = o.id
+                   WHERE o.thread_id = p_thread AND x.is_proposed = 1)
+        OR EXISTS (SELECT 1 FROM {{S}}.emails o JOIN {{S}}.email_orgs y ON y.email_id = o.id
+                   WHERE o.thread_id = p_thread AND y.is_proposed = 1);
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_held(p_sha text) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN (SELECT id FROM {{S}}.quarantine WHERE content_sha256 = p_sha ORDER BY status = 'held' DESC, id LIMIT 1);
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_held_email(p_quarantine bigint) RETURNS bigint
+LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+BEGIN
+    RETURN (SELECT released_email_id FROM {{S}}.quarantine WHERE id = p_quarantine AND status <> 'held');
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_quarantine(p_entry jsonb) RETURNS bigint
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
+AS $fn$
+DECLARE
+    made bigint;
+BEGIN
+    INSERT INTO {{S}}.quarantine (received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size,
+        from_email, subject, reason, owner_id)
+    SELECT received_utc, source, recipient, content_sha256, raw_sha256, spool_path, size, from_email, subject,
+        reason, owner_id
+    FROM jsonb_to_record(p_entry) AS x(received_utc text, source text, recipient text, content_sha256 text,
+        raw_sha256 text, spool_path text, size bigint, from_email text, subject text, reason text, owner_id bigint)
+    RETURNING id INTO made;
+    RETURN made;
+END
+$fn$
+;;
+CREATE OR REPLACE FUNCTION {{S}}.pdmail_me() RETURNS bigint
+LANGUAGE plpgsql STABLE
+AS $fn$
+BEGIN
+    RETURN (SELECT id FROM {{S}}.users WHERE db_role = CAST(session_user AS pg_catalog.text) AND removed_utc IS NULL);
+END
+$fn$
+;;
+REVOKE ALL ON FUNCTION {{S}}.pdmail_mark_last_in_thread() FROM PUBLIC
+;;
+GRANT CREATE ON SCHEMA {{S}} TO {{definer}}
+;;
+ALTER FUNCTION {{S}}.pdmail_mark_last_in_thread() OWNER TO {{definer}}
+;;
+REVOKE CREATE ON SCHEMA {{S}} FROM {{definer}}
+"""
+
+
+def m019_writes_without_rewrites(db: PostgresDatabase) -> None:
+    """Storing an email writes its row once, and the database stops planning the same words again
+    for every statement: the server's share of storing mail, halved.
+
+    Migration 18 marked a conversation's last email after the email was written: each new email was
+    inserted, then updated to take its flags, and the email before it updated to give them up, each
+    update a new copy of the whole row and of every index entry (the flags are in the indexes the
+    views read). The flags of a new or changed email are now set on the row before it is written (a
+    trigger before the insert or update, which reads the emails of its thread that are there); after
+    an insert, only the older emails that held a flag give it up, and an insert that takes no flag
+    touches nothing else. A change of dates, verdicts, sharing, links or threads still sets the flags
+    of the rest of its thread(s) afterwards, as before, the owner's only when what decides them
+    (thread, date, verdict) changed; removing an email that held no flag changes nothing.
+
+    ``pdmail_me()``, which every policy and guard asks, the two functions the policies of sync state
+    call for each row, and the mail server's capture functions that each piped message calls were SQL
+    functions: PostgreSQL plans such a function's query again in every statement that calls it (some
+    twenty a stored message). In PL/pgSQL the plan is kept for the session; the queries are the same.
+
+    A Message-ID that a conversation takes marks colleagues' emails holding it by the index of
+    (owner, Message-ID), one look-up per colleague, instead of a plan that may read every email.
+    """
+    schema = ident(db.scalar("SELECT current_schema()"))
+    definer = ident(db.scalar("SELECT role FROM pdmail_team_roles() WHERE kind = 'definer'"))
+    run(db, _LAST_IN_THREAD_WRITTEN_ONCE_019.format(S=schema, definer=definer))
+    if db.scalar("SELECT NOT EXISTS (SELECT 1 FROM emails)"):
+        _forget_that_emails_was_measured_empty(db)
+
+
+def _forget_that_emails_was_measured_empty(db: PostgresDatabase) -> None:
+    """Migration 18 ended with ANALYZE, which on a new database measured the emails table empty; the
+    planner believes such a measure (an empty table it was never told about it takes for ten pages).
+    A statement planned once for the session, early in a first sync, then read the whole table for
+    every email: the check of each row that refers to an email, the triggers' look-ups. Rewriting
+    the empty table (a column to its own type, which costs nothing when there are no rows) takes the
+    measure away, until the server's own ANALYZE measures the mail that has come."""
+    db.execute("ALTER TABLE emails ALTER COLUMN is_read TYPE BIGINT USING is_read + 0")
+
+
 # The columns of emails that no user's login reads: notes the database keeps of colleagues' mail.
 HIDDEN_EMAIL_COLUMNS_020 = ("held_by_colleague",)
 
@@ -827,7 +1118,7 @@ STEPS: dict[int, Callable[[PostgresDatabase], None] | None] = {
     16: m016_outbox_drafts,
     17: m017_search_rows_read_their_email,
     18: m018_thread_last_counting,
-    19: None,  # reserved for a migration made alongside 20
+    19: m019_writes_without_rewrites,
     20: m020_held_by_colleague_for_the_database_alone,
 }
 # From this migration on the tables belong to a role of their own, with forced row-level security:

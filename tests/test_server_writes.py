@@ -57,6 +57,27 @@ def test_a_new_email_is_written_once_and_only_the_email_it_follows_again(pg_url)
         db.close()
 
 
+
+def test_a_conversation_is_dated_again_only_by_newer_mail(pg_url):
+    """Mail joining a conversation with an older date leaves the conversation's row as it is: no new
+    version of it is written (each one a copy of the row and its index entries)."""
+    db, maria = factories.company(pg_url)
+    try:
+        with db.tx():
+            thread = emails_store.create_thread(db, maria.id, "quote", "shared", STAMP)
+        updated = "SELECT n_tup_upd FROM pg_stat_xact_user_tables WHERE relid = CAST('threads' AS regclass)"
+        with db.tx():
+            emails_store.touch_thread(db, thread, "2026-11-03T09:00:00Z")
+            assert db.scalar(updated) == 1
+            emails_store.touch_thread(db, thread, "2026-11-02T09:00:00Z")
+            emails_store.touch_thread(db, thread, "2026-11-03T09:00:00Z")
+            assert db.scalar(updated) == 1
+            emails_store.touch_thread(db, thread, "2026-11-04T09:00:00Z")
+            assert db.scalar(updated) == 2
+            assert db.scalar("SELECT last_date_utc FROM threads WHERE id = ?", (thread,)) == "2026-11-04T09:00:00Z"
+    finally:
+        db.close()
+
 def test_a_new_database_does_not_take_its_emails_table_for_empty_for_good(pg_url):
     """A plan made while a first sync's first emails go in is kept for the session. Made on a table
     the planner believes empty, it reads the whole table for each look-up: each row that refers to an

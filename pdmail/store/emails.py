@@ -338,9 +338,10 @@ def touch_thread(db: Database, thread_id: int, date_utc: str) -> None:
     if db.capture_only:
         db.execute("SELECT pdmail_capture_touch_thread(?, ?)", (thread_id, date_utc))
         return
+    # Only a newer date writes: a row rewritten to the value it holds still costs a new version of it
+    # (on PostgreSQL with its index entries), and much mail joins a conversation with an older date.
     db.execute(
-        "UPDATE threads SET last_date_utc = CASE WHEN coalesce(last_date_utc, '') < :d THEN :d "
-        "ELSE last_date_utc END WHERE id = :id",
+        "UPDATE threads SET last_date_utc = :d WHERE id = :id AND coalesce(last_date_utc, '') < :d",
         {"d": date_utc, "id": thread_id},
     )
 

@@ -905,8 +905,7 @@ CREATE OR REPLACE FUNCTION {{S}}.pdmail_capture_touch_thread(p_thread bigint, p_
 LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, {{S}}, pg_temp
 AS $fn$
 BEGIN
-    UPDATE {{S}}.threads SET last_date_utc = CASE WHEN coalesce(last_date_utc, '') < p_date THEN p_date
-        ELSE last_date_utc END WHERE id = p_thread;
+    UPDATE {{S}}.threads SET last_date_utc = p_date WHERE id = p_thread AND coalesce(last_date_utc, '') < p_date;
 END
 $fn$
 ;;

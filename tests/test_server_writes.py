@@ -57,7 +57,6 @@ def test_a_new_email_is_written_once_and_only_the_email_it_follows_again(pg_url)
         db.close()
 
 
-
 def test_a_conversation_is_dated_again_only_by_newer_mail(pg_url):
     """Mail joining a conversation with an older date leaves the conversation's row as it is: no new
     version of it is written (each one a copy of the row and its index entries)."""
@@ -77,6 +76,7 @@ def test_a_conversation_is_dated_again_only_by_newer_mail(pg_url):
             assert db.scalar("SELECT last_date_utc FROM threads WHERE id = ?", (thread,)) == "2026-11-04T09:00:00Z"
     finally:
         db.close()
+
 
 def test_a_new_database_does_not_take_its_emails_table_for_empty_for_good(pg_url):
     """A plan made while a first sync's first emails go in is kept for the session. Made on a table
